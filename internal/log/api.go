@@ -1,0 +1,147 @@
+package log
+
+// This file fixes the contract of the partition log that the rest of Sluice
+// codes against: keep these exported signatures and their documented behaviour.
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/record"
+)
+
+// Errors the log returns. The broker maps them to Kafka error codes.
+var (
+	ErrOffsetOutOfRange     = errors.New("log: offset out of range")
+	ErrDuplicateSequence    = errors.New("log: duplicate sequence") // returned with the original AppendInfo
+	ErrOutOfOrderSequence   = errors.New("log: out of order sequence number")
+	ErrInvalidProducerEpoch = errors.New("log: producer epoch is older than the current one")
+	ErrCorruption           = errors.New("log: corruption")
+	ErrClosed               = errors.New("log: closed")
+	ErrOffline              = errors.New("log: directory offline after an I/O error")
+)
+
+// Config holds the per-partition settings, named after their Kafka topic
+// configs. Zero values are never used: the caller fills every field.
+type Config struct {
+	SegmentBytes       int64 // segment.bytes
+	SegmentMs          int64 // segment.ms
+	IndexIntervalBytes int64 // index.interval.bytes
+	SegmentIndexBytes  int64 // segment.index.bytes: cap on one index file
+	RetentionMs        int64 // retention.ms, -1 for unlimited
+	RetentionBytes     int64 // retention.bytes, -1 for unlimited
+	FlushMessages      int64 // flush.messages: fsync after this many unflushed messages
+	FlushMs            int64 // flush.ms: fsync when the oldest unflushed append is this old
+	FileDeleteDelayMs  int64 // file.delete.delay.ms
+}
+
+// Options are the collaborators of a log.
+type Options struct {
+	Logger *slog.Logger
+	// Now is the wall clock, used for LogAppendTime, segment.ms and
+	// retention only. Nil means time.Now.
+	Now func() time.Time
+	// FS is the filesystem; nil means the operating system's.
+	FS FS
+}
+
+// AppendInfo describes where an appended batch landed.
+type AppendInfo struct {
+	BaseOffset    int64
+	LastOffset    int64
+	LogAppendTime int64 // -1 unless the broker stamped the batch
+	// LogStartOffset is the log start offset after the append.
+	LogStartOffset int64
+}
+
+// Log is one partition's log on disk. It is safe for concurrent use: appends
+// are serialised inside, reads run concurrently with appends.
+type Log struct {
+	// fields are the implementation's
+}
+
+// Open opens or creates the log in dir, recovering it: the tail past the
+// recovery point is scanned, a torn or corrupt tail is truncated (and
+// logged), missing or damaged indexes are rebuilt, and producer state is
+// loaded from its snapshot and the batches after it.
+func Open(dir string, cfg Config, opts Options) (*Log, error) { panic("unimplemented") }
+
+// Append validates nothing about the batch's bytes (the caller did, with
+// record.Validate) but checks its producer ID, epoch and sequence against
+// the producer state, assigns offsets from the log end offset, stamps
+// leaderEpoch into the batch and writes it to the active segment, rolling
+// the segment first when segment.bytes or segment.ms say so.
+//
+// A batch that repeats one of the producer's last five batches is not
+// written; Append returns the original AppendInfo with ErrDuplicateSequence.
+// The batch slice is modified in place (base offset, leader epoch).
+func (l *Log) Append(batch []byte, h record.Header, leaderEpoch int32) (AppendInfo, error) {
+	panic("unimplemented")
+}
+
+// WaitDurable returns once every byte of the log below offset is fsynced,
+// sharing one fsync among all concurrent callers (group commit).
+func (l *Log) WaitDurable(ctx context.Context, offset int64) error { panic("unimplemented") }
+
+// MaybeFlush fsyncs when flush.messages or flush.ms ask for it. The owner
+// calls it periodically and after appends.
+func (l *Log) MaybeFlush() error { panic("unimplemented") }
+
+// Read returns whole batches starting with the one that contains offset,
+// stopping before maxBytes would be exceeded, except that the first batch is
+// always returned whole (KIP-74), and never returning a batch whose base
+// offset is at or above limit (the high watermark). An offset below the log
+// start offset or above the log end offset is ErrOffsetOutOfRange; an offset
+// equal to the log end offset returns no bytes.
+func (l *Log) Read(offset int64, maxBytes int, limit int64) ([]byte, error) {
+	panic("unimplemented")
+}
+
+// LogStartOffset is the first offset still in the log.
+func (l *Log) LogStartOffset() int64 { panic("unimplemented") }
+
+// LogEndOffset is the offset the next appended record will get.
+func (l *Log) LogEndOffset() int64 { panic("unimplemented") }
+
+// OffsetForTimestamp finds the first record whose timestamp is at or after
+// ts and returns its offset and timestamp; ok is false when there is none.
+func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool, err error) {
+	panic("unimplemented")
+}
+
+// MaxTimestamp returns the largest record timestamp in the log and the
+// offset of that record (ListOffsets with timestamp -3, KIP-734).
+func (l *Log) MaxTimestamp() (timestamp, offset int64, err error) { panic("unimplemented") }
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch: the largest epoch at or
+// below the asked one and the offset where it ends (KIP-101, KIP-279).
+func (l *Log) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64) {
+	panic("unimplemented")
+}
+
+// ApplyRetention deletes whole segments that retention.ms or retention.bytes
+// have expired, never the active one, and advances the log start offset. It
+// returns how many segments were deleted.
+func (l *Log) ApplyRetention() (int, error) { panic("unimplemented") }
+
+// DeleteRecordsBefore advances the log start offset to offset (DeleteRecords).
+func (l *Log) DeleteRecordsBefore(offset int64) error { panic("unimplemented") }
+
+// SetConfig changes the log's settings; they take effect at the next append
+// or retention pass.
+func (l *Log) SetConfig(cfg Config) { panic("unimplemented") }
+
+// Size is the total size of the log's segments in bytes.
+func (l *Log) Size() int64 { panic("unimplemented") }
+
+// Dir is the log's directory.
+func (l *Log) Dir() string { panic("unimplemented") }
+
+// Close flushes, writes the producer state snapshot and recovery point, and
+// closes every file.
+func (l *Log) Close() error { panic("unimplemented") }
+
+// Delete closes the log and removes its directory.
+func (l *Log) Delete() error { panic("unimplemented") }
