@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluice-io/sluice/internal/node"
+)
+
+func newServeCommand() *cobra.Command {
+	var (
+		listen, advertise, dataDir, logLevel, configFile string
+		nodeID                                           int32
+		settings                                         []string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a Sluice broker",
+		Long: `Run a Sluice broker. With no flags it starts a single node on 127.0.0.1:9092
+with its data in ./sluice-data.
+
+Broker settings use Kafka's names and can be given with --config (repeatable)
+or in a Java-style properties file with --config-file; flags win over the file.`,
+		Example: `  sluice serve
+  sluice serve --listen 0.0.0.0:9092 --advertise kafka.example.com:9092 --data-dir /var/lib/sluice
+  sluice serve -c num.partitions=6 -c log.retention.ms=3600000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level, err := parseLevel(logLevel)
+			if err != nil {
+				return err
+			}
+			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			values := map[string]string{}
+			if configFile != "" {
+				if err := readProperties(configFile, values); err != nil {
+					return err
+				}
+			}
+			for _, kv := range settings {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || strings.TrimSpace(k) == "" {
+					return fmt.Errorf("--config %q: want name=value", kv)
+				}
+				values[strings.TrimSpace(k)] = strings.TrimSpace(v)
+			}
+			return runServe(cmd.Context(), node.Config{
+				NodeID: nodeID, Listen: listen, Advertise: advertise, DataDir: dataDir,
+				Settings: values, Logger: logger,
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:9092", "address of the Kafka listener")
+	f.StringVar(&advertise, "advertise", "", "host:port clients are told to connect to (default: the listen address)")
+	f.StringVar(&dataDir, "data-dir", "./sluice-data", "directory for partition logs and cluster metadata")
+	f.Int32Var(&nodeID, "node-id", 1, "this broker's node ID")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringArrayVarP(&settings, "config", "c", nil, "broker setting as name=value, with Kafka's names (repeatable)")
+	f.StringVar(&configFile, "config-file", "", "properties file of broker settings")
+	return cmd
+}
+
+func runServe(ctx context.Context, cfg node.Config) error {
+	n, err := node.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "sluice: serving Kafka on %s (data in %s)\n", n.Addr(), cfg.DataDir)
+	<-ctx.Done()
+	cfg.Logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return n.Shutdown(shutdownCtx)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// readProperties reads a Java-style properties file: name=value lines,
+// '#' or '!' comments.
+func readProperties(path string, into map[string]string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("--config-file: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		s := strings.TrimSpace(sc.Text())
+		if s == "" || s[0] == '#' || s[0] == '!' {
+			continue
+		}
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			k, v, ok = strings.Cut(s, ":")
+		}
+		if !ok {
+			return fmt.Errorf("%s:%d: want name=value", path, line)
+		}
+		into[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return sc.Err()
+}

@@ -1,0 +1,79 @@
+package broker
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// api is one row of the handler table.
+type api struct {
+	min, max int16
+	handle   func(ctx context.Context, c *Client, req kmsg.Request) Reply
+}
+
+// typed adapts a handler of one request type to the table.
+func typed[Req kmsg.Request, Resp kmsg.Response](f func(context.Context, *Client, Req) Resp) func(context.Context, *Client, kmsg.Request) Reply {
+	return func(ctx context.Context, c *Client, r kmsg.Request) Reply {
+		return Reply{Response: f(ctx, c, r.(Req))}
+	}
+}
+
+// buildAPIs is the handler table: every API Sluice serves, with the
+// versions it implements. ApiVersions answers from it.
+func (b *Broker) buildAPIs() map[int16]api {
+	return map[int16]api{
+		0:  {3, 11, b.produce},
+		1:  {4, 16, typed(b.fetch)},
+		2:  {1, 8, typed(b.listOffsets)},
+		3:  {0, 12, typed(b.metadata)},
+		18: {0, 4, typed(b.apiVersions)},
+		19: {2, 7, typed(b.createTopics)},
+		20: {1, 6, typed(b.deleteTopics)},
+		22: {0, 5, typed(b.initProducerID)},
+		23: {2, 4, typed(b.offsetForLeaderEpoch)},
+		32: {1, 4, typed(b.describeConfigs)},
+		33: {0, 2, typed(b.alterConfigs)},
+		37: {0, 3, typed(b.createPartitions)},
+		44: {0, 1, typed(b.incrementalAlterConfigs)},
+		60: {0, 1, typed(b.describeCluster)},
+	}
+}
+
+// Supports reports whether key is implemented at version.
+func (b *Broker) Supports(key, version int16) bool {
+	a, ok := b.apis[key]
+	return ok && version >= a.min && version <= a.max
+}
+
+// Handle serves one request. The server calls it only for supported
+// versions, except ApiVersions, which answers any version (KIP-511).
+func (b *Broker) Handle(ctx context.Context, c *Client, req kmsg.Request) Reply {
+	a, ok := b.apis[req.Key()]
+	if !ok {
+		return Reply{Fatal: kerr.UnsupportedVersion}
+	}
+	return a.handle(ctx, c, req)
+}
+
+// apiVersions answers ApiVersions v0-v4. A version newer than Sluice knows
+// is answered at v0 with UNSUPPORTED_VERSION and the full list (KIP-511).
+func (b *Broker) apiVersions(_ context.Context, _ *Client, req *kmsg.ApiVersionsRequest) *kmsg.ApiVersionsResponse {
+	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
+	if req.Version > b.apis[18].max {
+		resp.Version = 0
+		resp.ErrorCode = kerr.UnsupportedVersion.Code
+	}
+	for key := int16(0); key <= kmsg.MaxKey; key++ {
+		a, ok := b.apis[key]
+		if !ok {
+			continue
+		}
+		resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: key, MinVersion: a.min, MaxVersion: a.max})
+	}
+	return resp
+}
+
+func itoa(n int32) string { return strconv.Itoa(int(n)) }

@@ -1,0 +1,76 @@
+package broker
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/config"
+	"github.com/sluice-io/sluice/internal/replica"
+	"github.com/sluice-io/sluice/internal/txn"
+)
+
+// Client is what the broker knows about the connection a request came on.
+type Client struct {
+	// ID is the client.id from the latest request header.
+	ID string
+	// Addr is the remote address.
+	Addr string
+}
+
+// Reply is a handler's answer. Exactly one of its fields matters:
+// Response is sent as it is; Wait, when set, is called off the connection's
+// read loop, in request order, and its result is sent; Fatal closes the
+// connection. A Reply with all fields zero sends nothing (Produce acks=0).
+type Reply struct {
+	Response kmsg.Response
+	Wait     func(ctx context.Context) kmsg.Response
+	Fatal    error
+}
+
+// Config wires a broker to the rest of the node.
+type Config struct {
+	NodeID int32
+	// Static is the broker config from flags; dynamic values from the
+	// cluster metadata are layered on per request.
+	Static   *config.Broker
+	Cluster  *cluster.Node
+	Replicas *replica.Manager
+	Producers *txn.ProducerIDs
+	Logger   *slog.Logger
+	// Now is the wall clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Broker serves Kafka requests.
+type Broker struct {
+	cfg      Config
+	logger   *slog.Logger
+	apis     map[int16]api
+}
+
+// New returns a broker serving requests with cfg's collaborators.
+func New(cfg Config) *Broker {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	b := &Broker{cfg: cfg, logger: cfg.Logger}
+	b.apis = b.buildAPIs()
+	return b
+}
+
+// brokerConfig is the effective broker config for an image.
+func (b *Broker) brokerConfig(img *cluster.Image) *config.Broker {
+	return EffectiveConfig(b.cfg.Static, img, b.cfg.NodeID)
+}
+
+// EffectiveConfig layers the dynamic broker configs of img over static.
+func EffectiveConfig(static *config.Broker, img *cluster.Image, nodeID int32) *config.Broker {
+	return static.WithDynamic(img.BrokerConfigs[""], img.BrokerConfigs[itoa(nodeID)])
+}

@@ -1,0 +1,163 @@
+package broker
+
+// Fetch, versions 4-16, for consumers. Returns whole stored batches from the
+// requested offset up to the high watermark; the client skips records before
+// its offset inside the first batch. The first batch of the first partition
+// with data is returned whole even when it exceeds max_bytes or
+// partition_max_bytes (KIP-74). A fetch with too little data waits up to
+// max_wait_ms and is woken by appends to any of its partitions.
+//
+// Fetch sessions (KIP-227): Sluice answers every fetch in full with session
+// ID 0, which Kafka allows a broker to do; a client naming a session it was
+// never given gets FETCH_SESSION_ID_NOT_FOUND and starts over. v13+ name
+// topics by ID. read_committed reads up to the last stable offset, which
+// equals the high watermark while transactions are not supported.
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/log"
+	"github.com/sluice-io/sluice/internal/replica"
+)
+
+func (b *Broker) fetch(ctx context.Context, _ *Client, req *kmsg.FetchRequest) *kmsg.FetchResponse {
+	if req.SessionID != 0 || req.SessionEpoch > 0 {
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return resp
+	}
+	maxBytes := int(req.MaxBytes)
+	if req.Version < 3 || maxBytes <= 0 {
+		maxBytes = 50 << 20
+	}
+	img := b.cfg.Cluster.Image()
+	if cap := int(b.brokerConfig(img).Int64("fetch.max.bytes")); maxBytes > cap {
+		maxBytes = cap
+	}
+	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
+	var timer *time.Timer
+	for {
+		// Take the wake-up channels before reading, so an append between
+		// the read and the wait is not missed.
+		resp, waitOn, size, failed := b.readFetch(img, req, maxBytes)
+		if size >= int(req.MinBytes) || failed || len(waitOn) == 0 || !time.Now().Before(deadline) {
+			return resp
+		}
+		if timer == nil {
+			timer = time.NewTimer(time.Until(deadline))
+			defer timer.Stop()
+		}
+		cases := make([]reflect.SelectCase, 0, len(waitOn)+2)
+		cases = append(cases,
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)})
+		for _, ch := range waitOn {
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+		}
+		switch i, _, _ := reflect.Select(cases); i {
+		case 0:
+			return resp
+		case 1:
+			deadline = time.Now() // read once more, then answer
+		}
+		img = b.cfg.Cluster.Image()
+	}
+}
+
+// readFetch builds one fetch response from the current state. It returns
+// the channels that signal new data for the partitions read, the bytes
+// gathered, and whether any partition failed (which answers at once).
+func (b *Broker) readFetch(img *cluster.Image, req *kmsg.FetchRequest, maxBytes int) (*kmsg.FetchResponse, []<-chan struct{}, int, bool) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	var waitOn []<-chan struct{}
+	size, failed := 0, false
+	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := &resp.Topics[i]
+		*st = kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *cluster.Topic
+		if req.Version >= 13 {
+			t = img.TopicsByID[cluster.TopicID(rt.TopicID)]
+		} else {
+			t = img.Topics[rt.Topic]
+		}
+		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := &st.Partitions[j]
+			*sp = kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			part, err := b.fetchPartition(t, req.Version, rp)
+			if err != nil {
+				sp.ErrorCode = errorCode(err)
+				failed = true
+				continue
+			}
+			waitOn = append(waitOn, part.Changed())
+			hw := part.HighWatermark()
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, part.LogStartOffset()
+			limit := min(int(rp.PartitionMaxBytes), maxBytes-size)
+			if limit <= 0 && size > 0 {
+				continue
+			}
+			data, err := part.Read(rp.FetchOffset, max(limit, 1))
+			if err != nil {
+				if !errors.Is(err, log.ErrOffsetOutOfRange) {
+					b.logger.Debug("fetch read", "topic", part.Topic, "partition", part.Index, "offset", rp.FetchOffset, "err", err)
+				}
+				sp.ErrorCode = errorCode(err)
+				failed = true
+				continue
+			}
+			sp.RecordBatches = data
+			size += len(data)
+		}
+	}
+	return resp, waitOn, size, failed
+}
+
+// fetchPartition finds a partition to fetch from, checking the client's
+// view of the leader epoch (KIP-320).
+func (b *Broker) fetchPartition(t *cluster.Topic, version int16, rp *kmsg.FetchRequestTopicPartition) (*replica.Partition, error) {
+	if t == nil {
+		if version >= 13 {
+			return nil, kerr.UnknownTopicID
+		}
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	if rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	part, ok := b.cfg.Replicas.Partition(t.Name, rp.Partition)
+	if !ok || part.TopicID != t.ID {
+		return nil, kerr.NotLeaderForPartition
+	}
+	if err := checkLeaderEpoch(rp.CurrentLeaderEpoch, part.LeaderEpoch()); err != nil {
+		return nil, err
+	}
+	return part, nil
+}
+
+// checkLeaderEpoch compares a client's current leader epoch with ours
+// (KIP-320): older is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH, and
+// -1 means the client does not know.
+func checkLeaderEpoch(client, ours int32) error {
+	switch {
+	case client == -1 || client == ours:
+		return nil
+	case client < ours:
+		return kerr.FencedLeaderEpoch
+	default:
+		return kerr.UnknownLeaderEpoch
+	}
+}

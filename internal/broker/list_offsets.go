@@ -1,0 +1,78 @@
+package broker
+
+// ListOffsets, versions 1-8. Special timestamps: -1 latest (the high
+// watermark, or the last stable offset for read_committed), -2 earliest,
+// -3 the record with the largest timestamp (KIP-734), -4 earliest local
+// (KIP-1005; all of Sluice's log is local). Any other timestamp finds the
+// first record at or after it, or answers offset -1 when there is none.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/cluster"
+)
+
+func (b *Broker) listOffsets(_ context.Context, _ *Client, req *kmsg.ListOffsetsRequest) *kmsg.ListOffsetsResponse {
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	img := b.cfg.Cluster.Image()
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		t := img.Topics[rt.Topic]
+		seen := map[int32]int{}
+		for _, rp := range rt.Partitions {
+			seen[rp.Partition]++
+		}
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition, sp.Timestamp, sp.Offset, sp.LeaderEpoch = rp.Partition, -1, -1, -1
+			var err error
+			if seen[rp.Partition] > 1 {
+				err = kerrf(kerr.InvalidRequest, "partition %d is listed more than once", rp.Partition)
+			} else {
+				err = b.listOffset(t, req, &rp, &sp)
+			}
+			sp.ErrorCode = errorCode(err)
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+func (b *Broker) listOffset(t *cluster.Topic, req *kmsg.ListOffsetsRequest, rp *kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
+	part, err := b.fetchPartition(t, 0, &kmsg.FetchRequestTopicPartition{Partition: rp.Partition, CurrentLeaderEpoch: rp.CurrentLeaderEpoch})
+	if err != nil {
+		return err
+	}
+	epoch := part.LeaderEpoch()
+	switch rp.Timestamp {
+	case -1:
+		sp.Offset, sp.LeaderEpoch = part.HighWatermark(), epoch
+	case -2, -4:
+		sp.Offset, sp.LeaderEpoch = part.LogStartOffset(), epoch
+	case -3:
+		ts, off, err := part.Log().MaxTimestamp()
+		if err != nil {
+			return err
+		}
+		if off >= 0 && off < part.HighWatermark() {
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = ts, off, epoch
+		}
+	default:
+		if rp.Timestamp < 0 {
+			return kerrf(kerr.InvalidRequest, "timestamp %d is not a valid special timestamp", rp.Timestamp)
+		}
+		off, ts, ok, err := part.Log().OffsetForTimestamp(rp.Timestamp)
+		if err != nil {
+			return err
+		}
+		if ok && off < part.HighWatermark() {
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = ts, off, epoch
+		}
+	}
+	return nil
+}

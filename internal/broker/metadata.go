@@ -1,0 +1,124 @@
+package broker
+
+// Metadata, versions 0-12. Topics are created on demand when the request
+// allows it (v4+) and auto.create.topics.enable is set; they are committed
+// through the controller before the answer, so the client sees them with
+// leaders at once instead of LEADER_NOT_AVAILABLE. v10+ returns topic IDs
+// and v12 accepts them in the request. Authorized operations are reported
+// as unknown (-2147483648) until ACLs exist.
+
+import (
+	"context"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/cluster"
+)
+
+const authorizedOperationsUnknown = -2147483648
+
+func (b *Broker) metadata(ctx context.Context, _ *Client, req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	img := b.cfg.Cluster.Image()
+
+	// Auto-create what is missing first, so one image answers everything.
+	allowCreate := req.Version < 4 || req.AllowAutoTopicCreation
+	if allowCreate && b.brokerConfig(img).Bool("auto.create.topics.enable") {
+		var missing []string
+		for _, rt := range req.Topics {
+			if rt.Topic != nil && img.Topics[*rt.Topic] == nil && validTopicName(*rt.Topic) == nil && !isInternalTopic(*rt.Topic) {
+				missing = append(missing, *rt.Topic)
+			}
+		}
+		for _, name := range missing {
+			if err := b.autoCreateTopic(ctx, name); err != nil {
+				b.logger.Warn("auto-create topic", "topic", name, "err", err)
+			}
+		}
+		if len(missing) > 0 {
+			img = b.cfg.Cluster.Image()
+		}
+	}
+
+	resp.ClusterID = &img.ClusterID
+	resp.ControllerID = img.ControllerID
+	ids := make([]int32, 0, len(img.Brokers))
+	for id := range img.Brokers {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		br := img.Brokers[id]
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID, mb.Host, mb.Port = br.ID, br.Host, br.Port
+		if br.Rack != "" {
+			rack := br.Rack
+			mb.Rack = &rack
+		}
+		resp.Brokers = append(resp.Brokers, mb)
+	}
+	if req.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = authorizedOperationsUnknown
+	}
+
+	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	if all {
+		names := make([]string, 0, len(img.Topics))
+		for name := range img.Topics {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			resp.Topics = append(resp.Topics, metadataTopic(img.Topics[name], req))
+		}
+		return resp
+	}
+	for _, rt := range req.Topics {
+		var t *cluster.Topic
+		switch {
+		case rt.Topic != nil:
+			t = img.Topics[*rt.Topic]
+		case rt.TopicID != [16]byte{}:
+			t = img.TopicsByID[cluster.TopicID(rt.TopicID)]
+		}
+		if t != nil {
+			resp.Topics = append(resp.Topics, metadataTopic(t, req))
+			continue
+		}
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
+		mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		if rt.Topic != nil && validTopicName(*rt.Topic) != nil {
+			mt.ErrorCode = kerr.InvalidTopicException.Code
+		} else if rt.Topic == nil {
+			mt.ErrorCode = kerr.UnknownTopicID.Code
+		}
+		resp.Topics = append(resp.Topics, mt)
+	}
+	return resp
+}
+
+func metadataTopic(t *cluster.Topic, req *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic, mt.TopicID, mt.IsInternal = &name, t.ID, isInternalTopic(t.Name)
+	if req.IncludeTopicAuthorizedOperations {
+		mt.AuthorizedOperations = authorizedOperationsUnknown
+	}
+	for _, p := range t.Partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition, mp.Leader, mp.LeaderEpoch = p.Index, p.Leader, p.LeaderEpoch
+		mp.Replicas, mp.ISR = p.Replicas, p.ISR
+		if p.Leader < 0 {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}
+
+func isInternalTopic(name string) bool {
+	return name == "__consumer_offsets" || name == "__transaction_state"
+}

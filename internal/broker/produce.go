@@ -1,0 +1,169 @@
+package broker
+
+// Produce, versions 3-11 (record batch v2 only; Kafka 4 dropped older ones).
+//
+// Each partition's records must be exactly one v2 batch (INVALID_RECORD
+// otherwise, as in Kafka). The batch header, length and CRC32C are checked;
+// the records of an uncompressed batch are walked to check their count and
+// offset deltas. Compressed batches are stored as the producer compressed
+// them, never recompressed. The batch is appended byte-for-byte with only
+// the base offset and leader epoch rewritten (and the max timestamp, for
+// LogAppendTime topics). A retried idempotent batch is answered with the
+// offsets it got the first time and stored once.
+//
+// acks=-1 is answered once the batch is fsynced: the partition's group
+// commit lets every request waiting at the same time share one fsync. The
+// wait runs after the append, off the connection's read loop, so a producer
+// that pipelines requests keeps appending while earlier ones wait for the
+// disk. acks=0 gets no response.
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/config"
+	"github.com/sluice-io/sluice/internal/log"
+	"github.com/sluice-io/sluice/internal/record"
+	"github.com/sluice-io/sluice/internal/replica"
+)
+
+// durableWait is an acks=-1 partition waiting for its fsync.
+type durableWait struct {
+	part *replica.Partition
+	end  int64
+	resp *kmsg.ProduceResponseTopicPartition
+}
+
+func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
+	req := r.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	img := b.cfg.Cluster.Image()
+	bcfg := b.brokerConfig(img)
+	now := b.cfg.Now().UnixMilli()
+	var waits []durableWait
+
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := &resp.Topics[i]
+		*st = kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		t := img.Topics[rt.Topic]
+		var tcfg *config.Topic
+		if t != nil {
+			var err error
+			if tcfg, err = config.ResolveTopic(bcfg, t.Configs); err != nil {
+				tcfg, _ = config.ResolveTopic(bcfg, nil)
+			}
+		}
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := &st.Partitions[j]
+			*sp = kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			part, info, err := b.producePartition(req, t, tcfg, rp, now)
+			if err != nil {
+				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
+				continue
+			}
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = info.BaseOffset, info.LogAppendTime, info.LogStartOffset
+			if req.Acks == -1 {
+				waits = append(waits, durableWait{part: part, end: info.LastOffset + 1, resp: sp})
+			}
+		}
+	}
+	if req.Acks == 0 {
+		return Reply{}
+	}
+	if len(waits) == 0 {
+		return Reply{Response: resp}
+	}
+	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+	return Reply{Wait: func(ctx context.Context) kmsg.Response {
+		ctx, cancel := context.WithTimeout(ctx, max(timeout, time.Millisecond))
+		defer cancel()
+		for _, w := range waits {
+			if err := w.part.WaitDurable(ctx, w.end); err != nil {
+				if errors.Is(err, context.DeadlineExceeded) {
+					err = kerrf(kerr.RequestTimedOut, "the batch was written but not fsynced within %v", timeout)
+				}
+				w.resp.ErrorCode, w.resp.ErrorMessage = errorCode(err), errorMessage(err)
+			}
+		}
+		return resp
+	}}
+}
+
+// producePartition validates and appends one partition's records.
+func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, tcfg *config.Topic, rp *kmsg.ProduceRequestTopicPartition, now int64) (*replica.Partition, log.AppendInfo, error) {
+	var info log.AppendInfo
+	if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
+		return nil, info, kerr.UnknownTopicOrPartition
+	}
+	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
+		return nil, info, kerrf(kerr.InvalidRequiredAcks, "acks must be -1, 0 or 1, got %d", req.Acks)
+	}
+	part, ok := b.cfg.Replicas.Partition(t.Name, rp.Partition)
+	if !ok {
+		return nil, info, kerr.NotLeaderForPartition
+	}
+	batch := rp.Records
+	if max := tcfg.Int64("max.message.bytes"); int64(len(batch)) > max {
+		return nil, info, kerrf(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", len(batch), max)
+	}
+	h, err := record.ParseHeader(batch)
+	if err != nil {
+		return nil, info, err
+	}
+	if h.Size() < len(batch) {
+		return nil, info, kerrf(kerr.InvalidRecord, "produce requests must carry exactly one record batch per partition")
+	}
+	if h, err = record.Validate(batch); err != nil {
+		return nil, info, err
+	}
+	if h.IsControl() {
+		return nil, info, kerrf(kerr.InvalidRecord, "clients may not produce control batches")
+	}
+	if h.IsTransactional() || req.TransactionID != nil {
+		return nil, info, kerrf(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported yet")
+	}
+	if h.Codec() == record.CodecNone {
+		if err := record.ValidateRecords(h, batch[record.HeaderSize:]); err != nil {
+			return nil, info, err
+		}
+	}
+	logAppendTime := tcfg.String("message.timestamp.type") == "LogAppendTime"
+	if logAppendTime {
+		record.SetLogAppendTime(batch, now)
+	}
+	info, err = part.Append(batch, h)
+	if errors.Is(err, log.ErrDuplicateSequence) {
+		err = nil // answered with the offsets it got the first time
+	}
+	if err != nil {
+		return nil, info, err
+	}
+	if logAppendTime {
+		info.LogAppendTime = now
+	} else {
+		info.LogAppendTime = -1
+	}
+	return part, info, nil
+}
+
+// requestTimeout bounds a request by its timeout field; zero or negative
+// means 30 seconds.
+func requestTimeout(ctx context.Context, ms int32) (context.Context, context.CancelFunc) {
+	d := time.Duration(ms) * time.Millisecond
+	if d <= 0 {
+		d = 30 * time.Second
+	}
+	return context.WithTimeout(ctx, d)
+}

@@ -1,0 +1,351 @@
+package broker
+
+// CreateTopics v2-v7, DeleteTopics v1-v6, CreatePartitions v0-v3, and topic
+// auto-creation. Topics are committed through the controller and the
+// broker's partitions reconciled before the answer, so a client may produce
+// to a topic as soon as CreateTopics returns. Names follow Kafka's rules
+// (at most 249 characters of [a-zA-Z0-9._-], not "." or ".."). Unlike Kafka,
+// Sluice caps one topic at maxPartitions partitions, so that one request
+// cannot make the broker open millions of files.
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/config"
+)
+
+const maxPartitions = 10000
+
+func validTopicName(name string) error {
+	if name == "" || name == "." || name == ".." {
+		return fmt.Errorf("topic name %q is illegal", name)
+	}
+	if len(name) > 249 {
+		return fmt.Errorf("topic name is %d characters, the limit is 249", len(name))
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("topic name %q contains %q; only ASCII letters, digits, '.', '_' and '-' are allowed", name, c)
+		}
+	}
+	return nil
+}
+
+func newTopicID() cluster.TopicID {
+	var id cluster.TopicID
+	for id == (cluster.TopicID{}) {
+		rand.Read(id[:])
+	}
+	return id
+}
+
+// placeReplicas spreads partitions' replicas over the live brokers
+// round-robin, starting from a point derived from the topic name so that
+// leaders of different topics do not all land on the lowest broker ID.
+func placeReplicas(img *cluster.Image, topic string, first, count int32, rf int16) ([][]int32, error) {
+	ids := make([]int32, 0, len(img.Brokers))
+	for id := range img.Brokers {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	if rf < 1 || int(rf) > len(ids) {
+		return nil, fmt.Errorf("%w: replication factor %d, %d brokers available", cluster.ErrInvalidReplication, rf, len(ids))
+	}
+	h := fnv.New32a()
+	h.Write([]byte(topic))
+	start := int(h.Sum32() % uint32(len(ids)))
+	out := make([][]int32, count)
+	for i := range out {
+		p := int(first) + i
+		replicas := make([]int32, rf)
+		for r := range replicas {
+			replicas[r] = ids[(start+p+r)%len(ids)]
+		}
+		out[i] = replicas
+	}
+	return out, nil
+}
+
+// topicSpec is a validated topic to create.
+type topicSpec struct {
+	name       string
+	partitions int32
+	rf         int16
+	replicas   [][]int32
+	configs    map[string]string
+}
+
+// planTopic validates a topic creation against the image and the broker
+// config and returns what to propose.
+func (b *Broker) planTopic(img *cluster.Image, name string, partitions int32, rf int16, assignment [][]int32, configs map[string]string) (topicSpec, error) {
+	spec := topicSpec{name: name, configs: configs}
+	if err := validTopicName(name); err != nil {
+		return spec, kerrf(kerr.InvalidTopicException, "%v", err)
+	}
+	if img.Topics[name] != nil {
+		return spec, kerrf(kerr.TopicAlreadyExists, "topic %q already exists", name)
+	}
+	bcfg := b.brokerConfig(img)
+	table := config.TopicTable()
+	for k, v := range configs {
+		if err := table.Validate(k, v); err != nil {
+			return spec, kerrf(kerr.InvalidConfig, "%v", err)
+		}
+	}
+	if len(assignment) > 0 {
+		if partitions != -1 || rf != -1 {
+			return spec, kerrf(kerr.InvalidRequest, "both a replica assignment and a partition count or replication factor were given")
+		}
+		for i, r := range assignment {
+			if len(r) == 0 || len(r) != len(assignment[0]) {
+				return spec, kerrf(kerr.InvalidReplicaAssignment, "partition %d has %d replicas, partition 0 has %d", i, len(r), len(assignment[0]))
+			}
+			seen := map[int32]bool{}
+			for _, id := range r {
+				if _, ok := img.Brokers[id]; !ok || seen[id] {
+					return spec, kerrf(kerr.InvalidReplicaAssignment, "partition %d: broker %d is unknown or repeated", i, id)
+				}
+				seen[id] = true
+			}
+		}
+		spec.partitions, spec.rf, spec.replicas = int32(len(assignment)), int16(len(assignment[0])), assignment
+		return spec, nil
+	}
+	if partitions == -1 {
+		partitions = int32(bcfg.Int64("num.partitions"))
+	}
+	if rf == -1 {
+		rf = int16(bcfg.Int64("default.replication.factor"))
+	}
+	if partitions < 1 || partitions > maxPartitions {
+		return spec, kerrf(kerr.InvalidPartitions, "number of partitions must be between 1 and %d, got %d", maxPartitions, partitions)
+	}
+	if rf < 1 {
+		return spec, kerrf(kerr.InvalidReplicationFactor, "replication factor must be at least 1, got %d", rf)
+	}
+	replicas, err := placeReplicas(img, name, 0, partitions, rf)
+	if err != nil {
+		return spec, kerrf(kerr.InvalidReplicationFactor, "%v", err)
+	}
+	spec.partitions, spec.rf, spec.replicas = partitions, rf, replicas
+	return spec, nil
+}
+
+// commitTopic proposes a planned topic and opens its local partitions.
+func (b *Broker) commitTopic(ctx context.Context, spec topicSpec) (cluster.TopicID, error) {
+	id := newTopicID()
+	err := b.cfg.Cluster.Propose(ctx, cluster.CreateTopic{Name: spec.name, ID: id, Replicas: spec.replicas, Configs: spec.configs})
+	if err != nil {
+		return id, err
+	}
+	b.reconcile()
+	b.logger.Info("created topic", "topic", spec.name, "partitions", spec.partitions, "replication_factor", spec.rf)
+	return id, nil
+}
+
+func (b *Broker) reconcile() {
+	if err := b.cfg.Replicas.Reconcile(b.cfg.Cluster.Image()); err != nil {
+		b.logger.Warn("reconcile partitions", "err", err)
+	}
+}
+
+func (b *Broker) autoCreateTopic(ctx context.Context, name string) error {
+	spec, err := b.planTopic(b.cfg.Cluster.Image(), name, -1, -1, nil, nil)
+	if err != nil {
+		return err
+	}
+	_, err = b.commitTopic(ctx, spec)
+	if errors.Is(err, cluster.ErrTopicExists) {
+		return nil // another request created it first
+	}
+	return err
+}
+
+func (b *Broker) createTopics(ctx context.Context, _ *Client, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	ctx, cancel := requestTimeout(ctx, req.TimeoutMillis)
+	defer cancel()
+	count := map[string]int{}
+	for _, rt := range req.Topics {
+		count[rt.Topic]++
+	}
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		fail := func(err error) {
+			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+			resp.Topics = append(resp.Topics, st)
+		}
+		if count[rt.Topic] > 1 {
+			fail(kerrf(kerr.InvalidRequest, "topic %q appears more than once in the request", rt.Topic))
+			continue
+		}
+		configs := map[string]string{}
+		for _, c := range rt.Configs {
+			if c.Value != nil {
+				configs[c.Name] = *c.Value
+			}
+		}
+		var assignment [][]int32
+		if len(rt.ReplicaAssignment) > 0 {
+			assignment = make([][]int32, len(rt.ReplicaAssignment))
+			bad := false
+			for _, a := range rt.ReplicaAssignment {
+				if a.Partition < 0 || int(a.Partition) >= len(assignment) || assignment[a.Partition] != nil {
+					bad = true
+					break
+				}
+				assignment[a.Partition] = a.Replicas
+			}
+			if bad {
+				fail(kerrf(kerr.InvalidReplicaAssignment, "replica assignment partitions must be 0..n-1, each once"))
+				continue
+			}
+		}
+		img := b.cfg.Cluster.Image()
+		spec, err := b.planTopic(img, rt.Topic, rt.NumPartitions, rt.ReplicationFactor, assignment, configs)
+		if err != nil {
+			fail(err)
+			continue
+		}
+		if !req.ValidateOnly {
+			id, err := b.commitTopic(ctx, spec)
+			if err != nil {
+				fail(err)
+				continue
+			}
+			st.TopicID = id
+		}
+		st.NumPartitions, st.ReplicationFactor = spec.partitions, spec.rf
+		if tcfg, err := config.ResolveTopic(b.brokerConfig(img), spec.configs); err == nil {
+			for _, v := range tcfg.All() {
+				c := kmsg.NewCreateTopicsResponseTopicConfig()
+				c.Name, c.ReadOnly, c.Source, c.IsSensitive = v.Def.Name, v.Def.ReadOnly, int8(v.Source), v.Def.Sensitive
+				if !v.IsNull && !v.Def.Sensitive {
+					val := v.Value
+					c.Value = &val
+				}
+				st.Configs = append(st.Configs, c)
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+func (b *Broker) deleteTopics(ctx context.Context, _ *Client, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
+	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	ctx, cancel := requestTimeout(ctx, req.TimeoutMillis)
+	defer cancel()
+	topics := req.Topics
+	for _, name := range req.TopicNames {
+		topics = append(topics, kmsg.DeleteTopicsRequestTopic{Topic: &name})
+	}
+	deleted := false
+	for _, rt := range topics {
+		st := kmsg.NewDeleteTopicsResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		img := b.cfg.Cluster.Image()
+		var t *cluster.Topic
+		var err error
+		switch {
+		case rt.Topic != nil && rt.TopicID != [16]byte{}:
+			err = kerrf(kerr.InvalidRequest, "give a topic name or a topic ID, not both")
+		case rt.Topic != nil:
+			if t = img.Topics[*rt.Topic]; t == nil {
+				err = kerrf(kerr.UnknownTopicOrPartition, "topic %q does not exist", *rt.Topic)
+			}
+		default:
+			if t = img.TopicsByID[cluster.TopicID(rt.TopicID)]; t == nil {
+				err = kerrf(kerr.UnknownTopicID, "no topic has this ID")
+			}
+		}
+		if err == nil && isInternalTopic(t.Name) {
+			err = kerrf(kerr.TopicAuthorizationFailed, "internal topic %q cannot be deleted", t.Name)
+		}
+		if err == nil && !b.brokerConfig(img).Bool("delete.topic.enable") {
+			err = kerrf(kerr.TopicDeletionDisabled, "delete.topic.enable is false")
+		}
+		if err == nil {
+			err = b.cfg.Cluster.Propose(ctx, cluster.DeleteTopic{ID: t.ID})
+		}
+		if err == nil {
+			name := t.Name
+			st.Topic, st.TopicID = &name, t.ID
+			deleted = true
+			b.logger.Info("deleted topic", "topic", t.Name)
+		}
+		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+		resp.Topics = append(resp.Topics, st)
+	}
+	if deleted {
+		b.reconcile()
+	}
+	return resp
+}
+
+func (b *Broker) createPartitions(ctx context.Context, _ *Client, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
+	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	ctx, cancel := requestTimeout(ctx, req.TimeoutMillis)
+	defer cancel()
+	count := map[string]int{}
+	for _, rt := range req.Topics {
+		count[rt.Topic]++
+	}
+	created := false
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
+		img := b.cfg.Cluster.Image()
+		t := img.Topics[rt.Topic]
+		var err error
+		var replicas [][]int32
+		switch {
+		case count[rt.Topic] > 1:
+			err = kerrf(kerr.InvalidRequest, "topic %q appears more than once in the request", rt.Topic)
+		case t == nil:
+			err = kerrf(kerr.UnknownTopicOrPartition, "topic %q does not exist", rt.Topic)
+		case rt.Count <= int32(len(t.Partitions)):
+			err = kerrf(kerr.InvalidPartitions, "topic %q has %d partitions; the new count %d must be larger", rt.Topic, len(t.Partitions), rt.Count)
+		case rt.Count > maxPartitions:
+			err = kerrf(kerr.InvalidPartitions, "number of partitions must be at most %d, got %d", maxPartitions, rt.Count)
+		case rt.Assignment != nil && len(rt.Assignment) != int(rt.Count)-len(t.Partitions):
+			err = kerrf(kerr.InvalidReplicaAssignment, "%d assignments given for %d new partitions", len(rt.Assignment), int(rt.Count)-len(t.Partitions))
+		case rt.Assignment != nil:
+			for _, a := range rt.Assignment {
+				if len(a.Replicas) != len(t.Partitions[0].Replicas) {
+					err = kerrf(kerr.InvalidReplicaAssignment, "every new partition needs %d replicas", len(t.Partitions[0].Replicas))
+					break
+				}
+				for _, id := range a.Replicas {
+					if _, ok := img.Brokers[id]; !ok {
+						err = kerrf(kerr.InvalidReplicaAssignment, "broker %d is unknown", id)
+					}
+				}
+				replicas = append(replicas, a.Replicas)
+			}
+		default:
+			replicas, err = placeReplicas(img, t.Name, int32(len(t.Partitions)), rt.Count-int32(len(t.Partitions)), int16(len(t.Partitions[0].Replicas)))
+		}
+		if err == nil && !req.ValidateOnly {
+			err = b.cfg.Cluster.Propose(ctx, cluster.CreatePartitions{ID: t.ID, Replicas: replicas})
+			created = created || err == nil
+		}
+		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+		resp.Topics = append(resp.Topics, st)
+	}
+	if created {
+		b.reconcile()
+	}
+	return resp
+}

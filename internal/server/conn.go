@@ -1,0 +1,201 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/broker"
+)
+
+// pending is a dispatched request whose response the writer still owes.
+type pending struct {
+	corr     int32
+	key      int16
+	flexible bool
+	reply    broker.Reply
+}
+
+// conn serves one client connection.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	logger *slog.Logger
+	client broker.Client
+	queue  chan pending
+}
+
+// maxPipelined bounds how many requests of one connection may wait for
+// their responses; the reader stops reading while the writer is behind.
+const maxPipelined = 64
+
+// serve runs the connection until the client leaves, a frame is malformed,
+// or the server shuts down. The reader decodes and dispatches in order; the
+// writer, started here, answers in the same order.
+func (c *conn) serve(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.queue = make(chan pending, maxPipelined)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop(ctx)
+		// The writer stops on a write error; unblock the reader.
+		cancel()
+		c.nc.SetReadDeadline(time.Now())
+	}()
+	err := c.readLoop(ctx)
+	close(c.queue)
+	<-writerDone
+	c.nc.Close()
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, context.Canceled):
+		c.logger.Debug("connection closed")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.logger.Debug("connection closed", "reason", "idle or shutting down")
+	default:
+		c.logger.Warn("closing connection", "reason", err)
+	}
+}
+
+func (c *conn) readLoop(ctx context.Context) error {
+	r := bufio.NewReaderSize(c.nc, 64<<10)
+	cfg := c.srv.cfg
+	for {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+		size, err := ReadFrameSize(r, cfg.MaxRequestSize)
+		if err != nil {
+			return err
+		}
+		// The body must arrive within the request timeout, independent of
+		// how long the connection idled before it.
+		c.nc.SetReadDeadline(time.Now().Add(cfg.RequestReadTimeout))
+		frame := make([]byte, size)
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return fmt.Errorf("read request body of %d bytes: %w", size, err)
+		}
+		p, err := c.decode(ctx, frame)
+		if err != nil {
+			return err
+		}
+		select {
+		case c.queue <- p:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// decode parses one frame and dispatches it. An error closes the connection.
+func (c *conn) decode(ctx context.Context, frame []byte) (pending, error) {
+	key, version := PeekKey(frame)
+	h := c.srv.handler
+	req := kmsg.RequestForKey(key)
+	if req == nil {
+		return pending{}, fmt.Errorf("unknown api key %d", key)
+	}
+	if !h.Supports(key, version) {
+		// KIP-511: an ApiVersions the broker does not know is answered at
+		// v0 with UNSUPPORTED_VERSION and the supported ranges, so the
+		// client can retry at a version both sides speak. Any other
+		// unsupported version closes the connection, as in Kafka.
+		if key != 18 {
+			return pending{}, fmt.Errorf("unsupported version %d of %s", version, kmsg.NameForKey(key))
+		}
+		hdr, _, err := ParseRequestHeader(frame, version >= 3)
+		if err != nil {
+			return pending{}, err
+		}
+		c.setClientID(hdr.ClientID)
+		av := &kmsg.ApiVersionsRequest{Version: version}
+		return pending{corr: hdr.CorrelationID, key: key, reply: c.handle(ctx, av)}, nil
+	}
+	req.SetVersion(version)
+	hdr, body, err := ParseRequestHeader(frame, req.IsFlexible())
+	if err != nil {
+		return pending{}, err
+	}
+	c.setClientID(hdr.ClientID)
+	if err := req.ReadFrom(body); err != nil {
+		return pending{}, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(key), version, err)
+	}
+	return pending{corr: hdr.CorrelationID, key: key, flexible: req.IsFlexible(), reply: c.handle(ctx, req)}, nil
+}
+
+func (c *conn) setClientID(id *string) {
+	if id != nil && *id != c.client.ID {
+		c.client.ID = *id
+	}
+}
+
+// handle calls the broker, turning a panic into a closed connection.
+func (c *conn) handle(ctx context.Context, req kmsg.Request) (reply broker.Reply) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.logger.Error("handler panicked; closing connection", "api", kmsg.NameForKey(req.Key()), "panic", r, "stack", string(debug.Stack()))
+			reply = broker.Reply{Fatal: fmt.Errorf("handler panic: %v", r)}
+		}
+	}()
+	return c.srv.handler.Handle(ctx, &c.client, req)
+}
+
+// wait completes a deferred reply, turning a panic into a closed connection.
+func (c *conn) wait(ctx context.Context, p pending) (resp kmsg.Response, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.logger.Error("handler panicked; closing connection", "api", kmsg.NameForKey(p.key), "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("handler panic: %v", r)
+		}
+	}()
+	return p.reply.Wait(ctx), nil
+}
+
+func (c *conn) writeLoop(ctx context.Context) {
+	w := bufio.NewWriterSize(c.nc, 64<<10)
+	var buf []byte
+	for p := range c.queue {
+		if p.reply.Fatal != nil {
+			c.logger.Warn("closing connection", "reason", p.reply.Fatal)
+			return
+		}
+		resp := p.reply.Response
+		if p.reply.Wait != nil {
+			var err error
+			if resp, err = c.wait(ctx, p); err != nil {
+				return
+			}
+		}
+		if resp != nil {
+			buf = AppendResponseHeader(buf[:0], p.corr, p.flexible, p.key)
+			buf = resp.AppendTo(buf)
+			FinishFrame(buf, 0)
+			c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+			if _, err := w.Write(buf); err != nil {
+				c.logger.Debug("write response", "err", err)
+				return
+			}
+		}
+		if len(c.queue) == 0 {
+			if err := w.Flush(); err != nil {
+				c.logger.Debug("write response", "err", err)
+				return
+			}
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil // do not pin one large fetch response's buffer
+		}
+	}
+	w.Flush()
+}

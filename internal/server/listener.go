@@ -1,0 +1,172 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/broker"
+)
+
+// Handler serves decoded requests; internal/broker implements it.
+type Handler interface {
+	// Supports reports whether an API key is implemented at a version.
+	Supports(key, version int16) bool
+	// Handle serves one request in the connection's request order.
+	Handle(ctx context.Context, client *broker.Client, req kmsg.Request) broker.Reply
+}
+
+// Config configures the listener.
+type Config struct {
+	// MaxRequestSize is socket.request.max.bytes.
+	MaxRequestSize int32
+	// IdleTimeout is connections.max.idle.ms.
+	IdleTimeout time.Duration
+	// RequestReadTimeout bounds reading one request body once its size
+	// has arrived.
+	RequestReadTimeout time.Duration
+	// WriteTimeout bounds writing one response.
+	WriteTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxRequestSize <= 0 {
+		c.MaxRequestSize = 100 << 20
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 10 * time.Minute
+	}
+	if c.RequestReadTimeout <= 0 {
+		c.RequestReadTimeout = 30 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Server accepts Kafka connections and serves them with a Handler.
+type Server struct {
+	cfg     Config
+	handler Handler
+
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[*conn]struct{}
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+	closed bool
+}
+
+// New returns a server; call Serve to start it.
+func New(cfg Config, h Handler) *Server {
+	cfg.setDefaults()
+	return &Server{cfg: cfg, handler: h, conns: make(map[*conn]struct{})}
+}
+
+// Serve accepts connections on ln until Shutdown. Temporary accept errors
+// back off exponentially up to a second, as net/http does.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		cancel()
+		return net.ErrClosed
+	}
+	s.ln, s.cancel = ln, cancel
+	s.mu.Unlock()
+	defer cancel()
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.cfg.Logger.Warn("accept failed; retrying", "err", err, "backoff", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-ctx.Done():
+					return nil
+				}
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		c := &conn{
+			srv:    s,
+			nc:     nc,
+			logger: s.cfg.Logger.With("remote", nc.RemoteAddr().String()),
+			client: broker.Client{Addr: nc.RemoteAddr().String()},
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.serve(ctx)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// Shutdown stops accepting, stops reading new requests, lets every
+// connection answer the requests it already read, and waits for them. When
+// ctx ends first, remaining connections are closed at once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	for c := range s.conns {
+		// Unblock readers; writers drain what was read.
+		c.nc.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		if s.cancel != nil {
+			s.cancel()
+		}
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
