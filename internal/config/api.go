@@ -3,7 +3,10 @@ package config
 // This file fixes the contract of the config tables that the rest of Sluice
 // codes against: keep these exported names and their documented behaviour.
 
-import "errors"
+import (
+	"errors"
+	"slices"
+)
 
 // ErrInvalid marks a config name or value that is refused; the message names
 // the config and says why.
@@ -49,25 +52,35 @@ type Def struct {
 
 // Table is an immutable set of definitions.
 type Table struct {
-	// fields are the implementation's
+	kind   string // "topic" or "broker", for messages
+	defs   []*Def // sorted by name
+	byName map[string]*Def
+	// defaults are the parsed defaults, by name.
+	defaults map[string]entry
 }
 
 // TopicTable returns the topic config definitions (Kafka's names and defaults).
-func TopicTable() *Table { panic("unimplemented") }
+func TopicTable() *Table { return newTable("topic", topicDefs()) }
 
 // BrokerTable returns the broker config definitions.
-func BrokerTable() *Table { panic("unimplemented") }
+func BrokerTable() *Table { return newTable("broker", brokerDefs()) }
 
 // Lookup finds a definition by name.
-func (t *Table) Lookup(name string) (*Def, bool) { panic("unimplemented") }
+func (t *Table) Lookup(name string) (*Def, bool) {
+	d, ok := t.byName[name]
+	return d, ok
+}
 
 // Defs returns all definitions sorted by name.
-func (t *Table) Defs() []*Def { panic("unimplemented") }
+func (t *Table) Defs() []*Def { return slices.Clone(t.defs) }
 
 // Validate checks one name=value against the table: the name must exist, the
 // value must parse as its type and pass its validation. Errors wrap
 // ErrUnknown or ErrInvalid and name the config.
-func (t *Table) Validate(name, value string) error { panic("unimplemented") }
+func (t *Table) Validate(name, value string) error {
+	_, _, err := t.parse(name, value)
+	return err
+}
 
 // Source says where an effective value came from (DescribeConfigs ConfigSource).
 type Source int8
@@ -92,59 +105,85 @@ type Value struct {
 // Broker is the broker's effective configuration: static values from flags
 // layered over defaults, and dynamic values from the cluster metadata.
 type Broker struct {
-	// fields are the implementation's
+	table, topics *Table
+	// layers hold the settings given, canonical, by precedence (static,
+	// dynamic cluster default, dynamic per broker); never written once
+	// the Broker is returned.
+	layers [numLayers]map[string]parsed
+	values map[string]entry
 }
 
 // NewBroker validates static broker settings (from flags or a properties
 // file) and returns the effective broker config. Errors name the config.
-func NewBroker(static map[string]string) (*Broker, error) { panic("unimplemented") }
+func NewBroker(static map[string]string) (*Broker, error) { return newBroker(static) }
 
 // WithDynamic returns a copy with dynamic values layered on: clusterDefault
 // (resource "") and perBroker (this broker's ID). Invalid dynamic values are
-// skipped; they were validated before they were committed.
+// skipped; they were validated before they were committed. Values that are
+// not dynamic in Kafka are skipped too, as are values that would leave a
+// topic default invalid. Dynamic values already in b are replaced, not
+// merged. A nil b stands for NewBroker(nil).
 func (b *Broker) WithDynamic(clusterDefault, perBroker map[string]string) *Broker {
-	panic("unimplemented")
+	if b == nil {
+		b = defaultBroker()
+	}
+	return b.withDynamic(clusterDefault, perBroker)
 }
 
-// Get returns the effective value of a broker config.
-func (b *Broker) Get(name string) (Value, bool) { panic("unimplemented") }
+// Get returns the effective value of a broker config. For a config that has
+// synonyms (log.retention.ms, log.roll.ms, log.roll.jitter.ms,
+// log.flush.interval.ms, log.dirs, node.id, broker.id) it is the folded value,
+// with the source of the synonym that supplied it.
+func (b *Broker) Get(name string) (Value, bool) {
+	e, ok := b.values[name]
+	return e.Value, ok
+}
 
-// Int64 returns a numeric broker config; it panics on a name that is not a
-// numeric config in the table (a programming error).
-func (b *Broker) Int64(name string) int64 { panic("unimplemented") }
+// Int64 returns a numeric broker config; it panics on a name that is not an
+// integer config in the table (a programming error). A null value reads as 0.
+func (b *Broker) Int64(name string) int64 { return lookupEntry(b.values, name).int64(name) }
 
 // Bool returns a boolean broker config, panicking as Int64 does.
-func (b *Broker) Bool(name string) bool { panic("unimplemented") }
+func (b *Broker) Bool(name string) bool { return lookupEntry(b.values, name).bool(name) }
 
-// String returns a broker config as a string.
-func (b *Broker) String(name string) string { panic("unimplemented") }
+// String returns a broker config as a string: "" for a null value or an
+// unknown name.
+func (b *Broker) String(name string) string { return b.values[name].Value.Value }
 
 // All returns every broker config's effective value, sorted by name.
-func (b *Broker) All() []Value { panic("unimplemented") }
+func (b *Broker) All() []Value { return sortedValues(b.table, b.values) }
 
 // Topic is a topic's effective configuration.
 type Topic struct {
-	// fields are the implementation's
+	table  *Table
+	values map[string]entry
 }
 
 // ResolveTopic layers a topic's own settings over the broker's defaults.
-// Invalid values are an error naming the config.
-func ResolveTopic(b *Broker, topic map[string]string) (*Topic, error) { panic("unimplemented") }
+// Invalid values are an error naming the config. A nil b stands for
+// NewBroker(nil).
+func ResolveTopic(b *Broker, topic map[string]string) (*Topic, error) { return resolveTopic(b, topic) }
 
 // Get returns the effective value of a topic config.
-func (t *Topic) Get(name string) (Value, bool) { panic("unimplemented") }
+func (t *Topic) Get(name string) (Value, bool) {
+	e, ok := t.values[name]
+	return e.Value, ok
+}
 
-// Int64 returns a numeric topic config, panicking on an unknown name.
-func (t *Topic) Int64(name string) int64 { panic("unimplemented") }
+// Int64 returns a numeric topic config, panicking on an unknown name or one
+// that is not an integer config.
+func (t *Topic) Int64(name string) int64 { return lookupEntry(t.values, name).int64(name) }
 
-// Float64 returns a double topic config, panicking on an unknown name.
-func (t *Topic) Float64(name string) float64 { panic("unimplemented") }
+// Float64 returns a double (or integer) topic config, panicking on an unknown
+// name or one that is not numeric.
+func (t *Topic) Float64(name string) float64 { return lookupEntry(t.values, name).float64(name) }
 
-// String returns a topic config as a string.
-func (t *Topic) String(name string) string { panic("unimplemented") }
+// String returns a topic config as a string ("" for an unknown name).
+func (t *Topic) String(name string) string { return t.values[name].Value.Value }
 
-// Bool returns a boolean topic config.
-func (t *Topic) Bool(name string) bool { panic("unimplemented") }
+// Bool returns a boolean topic config, panicking on an unknown name or one
+// that is not a boolean config.
+func (t *Topic) Bool(name string) bool { return lookupEntry(t.values, name).bool(name) }
 
 // All returns every topic config's effective value, sorted by name.
-func (t *Topic) All() []Value { panic("unimplemented") }
+func (t *Topic) All() []Value { return sortedValues(t.table, t.values) }
