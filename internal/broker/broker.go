@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/config"
+	"github.com/sluice-io/sluice/internal/record"
 	"github.com/sluice-io/sluice/internal/replica"
 	"github.com/sluice-io/sluice/internal/txn"
 )
@@ -36,20 +37,21 @@ type Config struct {
 	NodeID int32
 	// Static is the broker config from flags; dynamic values from the
 	// cluster metadata are layered on per request.
-	Static   *config.Broker
-	Cluster  *cluster.Node
-	Replicas *replica.Manager
+	Static    *config.Broker
+	Cluster   *cluster.Node
+	Replicas  *replica.Manager
 	Producers *txn.ProducerIDs
-	Logger   *slog.Logger
+	Logger    *slog.Logger
 	// Now is the wall clock; nil is time.Now.
 	Now func() time.Time
 }
 
 // Broker serves Kafka requests.
 type Broker struct {
-	cfg      Config
-	logger   *slog.Logger
-	apis     map[int16]api
+	cfg    Config
+	logger *slog.Logger
+	apis   map[int16]api
+	codecs *record.Codecs
 }
 
 // New returns a broker serving requests with cfg's collaborators.
@@ -60,7 +62,7 @@ func New(cfg Config) *Broker {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	b := &Broker{cfg: cfg, logger: cfg.Logger}
+	b := &Broker{cfg: cfg, logger: cfg.Logger, codecs: record.NewCodecs()}
 	b.apis = b.buildAPIs()
 	return b
 }

@@ -134,10 +134,8 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, tc
 	if h.IsTransactional() || req.TransactionID != nil {
 		return nil, info, kerrf(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported yet")
 	}
-	if h.Codec() == record.CodecNone {
-		if err := record.ValidateRecords(h, batch[record.HeaderSize:]); err != nil {
-			return nil, info, err
-		}
+	if err := b.validateRecords(h, batch); err != nil {
+		return nil, info, err
 	}
 	logAppendTime := tcfg.String("message.timestamp.type") == "LogAppendTime"
 	if logAppendTime {
@@ -156,6 +154,25 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, tc
 		info.LogAppendTime = -1
 	}
 	return part, info, nil
+}
+
+// maxDecompressed caps what one produced batch may decompress to while it
+// is validated; Kafka has no such cap, but a small batch must not be able to
+// make the broker allocate without bound.
+const maxDecompressed = 128 << 20
+
+// validateRecords walks the records of a batch, decompressing a copy when
+// the batch is compressed, as Kafka's LogValidator does: the count and the
+// offset deltas must match the header.
+func (b *Broker) validateRecords(h record.Header, batch []byte) error {
+	raw := batch[record.HeaderSize:]
+	if h.Codec() != record.CodecNone {
+		var err error
+		if raw, err = b.codecs.Decompress(h.Codec(), raw, maxDecompressed); err != nil {
+			return err
+		}
+	}
+	return record.ValidateRecords(h, raw)
 }
 
 // requestTimeout bounds a request by its timeout field; zero or negative

@@ -29,9 +29,9 @@ type Config struct {
 	// Dir holds the Raft log, stable store and snapshots.
 	Dir string
 	// Host, Port and Rack are what this broker advertises to clients.
-	Host string
-	Port int32
-	Rack string
+	Host   string
+	Port   int32
+	Rack   string
 	Logger *slog.Logger
 }
 
@@ -72,6 +72,11 @@ type Image struct {
 	// BrokerConfigs holds dynamic broker configs: key "" is the cluster-wide
 	// default resource, otherwise the broker ID in decimal.
 	BrokerConfigs map[string]map[string]string
+	// NextProducerID is the first producer ID not yet reserved by any
+	// broker; ProducerIDBlocks holds the first ID of each broker's latest
+	// block (AllocateProducerIDs).
+	NextProducerID   int64
+	ProducerIDBlocks map[int32]int64
 	// Index is the Raft index this image reflects.
 	Index uint64
 }
@@ -111,35 +116,44 @@ type RegisterBroker struct {
 	Broker Broker
 }
 
+// AllocateProducerIDs reserves the next Count producer IDs for a broker;
+// after it applies, Image.ProducerIDBlocks[BrokerID] is the first of them.
+// IDs are never handed out twice, across restarts and brokers.
+type AllocateProducerIDs struct {
+	BrokerID int32
+	Count    int64
+}
+
 // Command is one of the command types above.
 type Command interface{ isCommand() }
 
-func (CreateTopic) isCommand()      {}
-func (DeleteTopic) isCommand()      {}
-func (CreatePartitions) isCommand() {}
-func (AlterConfigs) isCommand()     {}
-func (RegisterBroker) isCommand()   {}
+func (CreateTopic) isCommand()         {}
+func (DeleteTopic) isCommand()         {}
+func (CreatePartitions) isCommand()    {}
+func (AlterConfigs) isCommand()        {}
+func (RegisterBroker) isCommand()      {}
+func (AllocateProducerIDs) isCommand() {}
 
 // Node is this process's member of the metadata quorum.
 type Node struct {
-	// fields are the implementation's
+	node // node.go
 }
 
 // Open starts the metadata node: it opens the Raft stores in cfg.Dir,
 // bootstraps a one-voter cluster on first start, waits until this node
 // leads, and registers this broker. It returns once the image reflects
 // everything committed before.
-func Open(ctx context.Context, cfg Config) (*Node, error) { panic("unimplemented") }
+func Open(ctx context.Context, cfg Config) (*Node, error) { return open(ctx, cfg, nil) }
 
 // Image returns the current metadata image. It never blocks.
-func (n *Node) Image() *Image { panic("unimplemented") }
+func (n *Node) Image() *Image { return n.pub.image() }
 
 // Changed returns a channel that is closed when the image next changes.
-func (n *Node) Changed() <-chan struct{} { panic("unimplemented") }
+func (n *Node) Changed() <-chan struct{} { return n.pub.changed() }
 
 // Propose commits cmd through Raft and returns after it has been applied to
 // the local image, or with the command's error (ErrTopicExists, ...).
-func (n *Node) Propose(ctx context.Context, cmd Command) error { panic("unimplemented") }
+func (n *Node) Propose(ctx context.Context, cmd Command) error { return n.propose(ctx, cmd) }
 
 // Close stops Raft and closes the stores.
-func (n *Node) Close() error { panic("unimplemented") }
+func (n *Node) Close() error { return n.close() }

@@ -56,17 +56,11 @@ type AppendInfo struct {
 	LogStartOffset int64
 }
 
-// Log is one partition's log on disk. It is safe for concurrent use: appends
-// are serialised inside, reads run concurrently with appends.
-type Log struct {
-	// fields are the implementation's
-}
-
 // Open opens or creates the log in dir, recovering it: the tail past the
 // recovery point is scanned, a torn or corrupt tail is truncated (and
 // logged), missing or damaged indexes are rebuilt, and producer state is
 // loaded from its snapshot and the batches after it.
-func Open(dir string, cfg Config, opts Options) (*Log, error) { panic("unimplemented") }
+func Open(dir string, cfg Config, opts Options) (*Log, error) { return open(dir, cfg, opts) }
 
 // Append validates nothing about the batch's bytes (the caller did, with
 // record.Validate) but checks its producer ID, epoch and sequence against
@@ -78,16 +72,16 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) { panic("unimpleme
 // written; Append returns the original AppendInfo with ErrDuplicateSequence.
 // The batch slice is modified in place (base offset, leader epoch).
 func (l *Log) Append(batch []byte, h record.Header, leaderEpoch int32) (AppendInfo, error) {
-	panic("unimplemented")
+	return l.append(batch, h, leaderEpoch)
 }
 
 // WaitDurable returns once every byte of the log below offset is fsynced,
 // sharing one fsync among all concurrent callers (group commit).
-func (l *Log) WaitDurable(ctx context.Context, offset int64) error { panic("unimplemented") }
+func (l *Log) WaitDurable(ctx context.Context, offset int64) error { return l.waitDurable(ctx, offset) }
 
 // MaybeFlush fsyncs when flush.messages or flush.ms ask for it. The owner
 // calls it periodically and after appends.
-func (l *Log) MaybeFlush() error { panic("unimplemented") }
+func (l *Log) MaybeFlush() error { return l.maybeFlush() }
 
 // Read returns whole batches starting with the one that contains offset,
 // stopping before maxBytes would be exceeded, except that the first batch is
@@ -96,52 +90,52 @@ func (l *Log) MaybeFlush() error { panic("unimplemented") }
 // start offset or above the log end offset is ErrOffsetOutOfRange; an offset
 // equal to the log end offset returns no bytes.
 func (l *Log) Read(offset int64, maxBytes int, limit int64) ([]byte, error) {
-	panic("unimplemented")
+	return l.read(offset, maxBytes, limit)
 }
 
 // LogStartOffset is the first offset still in the log.
-func (l *Log) LogStartOffset() int64 { panic("unimplemented") }
+func (l *Log) LogStartOffset() int64 { return l.logStart.Load() }
 
 // LogEndOffset is the offset the next appended record will get.
-func (l *Log) LogEndOffset() int64 { panic("unimplemented") }
+func (l *Log) LogEndOffset() int64 { return l.leo.Load() }
 
 // OffsetForTimestamp finds the first record whose timestamp is at or after
 // ts and returns its offset and timestamp; ok is false when there is none.
 func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool, err error) {
-	panic("unimplemented")
+	return l.offsetForTimestamp(ts)
 }
 
 // MaxTimestamp returns the largest record timestamp in the log and the
 // offset of that record (ListOffsets with timestamp -3, KIP-734).
-func (l *Log) MaxTimestamp() (timestamp, offset int64, err error) { panic("unimplemented") }
+func (l *Log) MaxTimestamp() (timestamp, offset int64, err error) { return l.maxTimestamp() }
 
 // EndOffsetForEpoch answers OffsetForLeaderEpoch: the largest epoch at or
 // below the asked one and the offset where it ends (KIP-101, KIP-279).
 func (l *Log) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64) {
-	panic("unimplemented")
+	return l.epochs.endOffsetFor(epoch, l.leo.Load())
 }
 
 // ApplyRetention deletes whole segments that retention.ms or retention.bytes
 // have expired, never the active one, and advances the log start offset. It
 // returns how many segments were deleted.
-func (l *Log) ApplyRetention() (int, error) { panic("unimplemented") }
+func (l *Log) ApplyRetention() (int, error) { return l.applyRetention() }
 
 // DeleteRecordsBefore advances the log start offset to offset (DeleteRecords).
-func (l *Log) DeleteRecordsBefore(offset int64) error { panic("unimplemented") }
+func (l *Log) DeleteRecordsBefore(offset int64) error { return l.deleteRecordsBefore(offset) }
 
 // SetConfig changes the log's settings; they take effect at the next append
 // or retention pass.
-func (l *Log) SetConfig(cfg Config) { panic("unimplemented") }
+func (l *Log) SetConfig(cfg Config) { l.setConfig(cfg) }
 
 // Size is the total size of the log's segments in bytes.
-func (l *Log) Size() int64 { panic("unimplemented") }
+func (l *Log) Size() int64 { return l.size() }
 
 // Dir is the log's directory.
-func (l *Log) Dir() string { panic("unimplemented") }
+func (l *Log) Dir() string { return l.dir }
 
 // Close flushes, writes the producer state snapshot and recovery point, and
 // closes every file.
-func (l *Log) Close() error { panic("unimplemented") }
+func (l *Log) Close() error { return l.close() }
 
 // Delete closes the log and removes its directory.
-func (l *Log) Delete() error { panic("unimplemented") }
+func (l *Log) Delete() error { return l.delete() }

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"errors"
 	"io"
 	"os"
 )
@@ -33,3 +34,52 @@ type File interface {
 	Stat() (os.FileInfo, error)
 	Name() string
 }
+
+// OSFS is the operating system's filesystem. Open uses it when Options.FS is
+// nil.
+type OSFS struct{}
+
+// OpenFile opens a file with os.OpenFile.
+func (OSFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Remove removes a file or an empty directory.
+func (OSFS) Remove(name string) error { return os.Remove(name) }
+
+// RemoveAll removes a path and everything below it.
+func (OSFS) RemoveAll(name string) error { return os.RemoveAll(name) }
+
+// Rename renames a file, replacing newname if it exists.
+func (OSFS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
+
+// MkdirAll creates a directory and its parents.
+func (OSFS) MkdirAll(name string, perm os.FileMode) error { return os.MkdirAll(name, perm) }
+
+// ReadDir lists a directory sorted by name.
+func (OSFS) ReadDir(name string) ([]os.DirEntry, error) { return os.ReadDir(name) }
+
+// Stat describes a file.
+func (OSFS) Stat(name string) (os.FileInfo, error) { return os.Stat(name) }
+
+// SyncDir fsyncs the directory name.
+func (OSFS) SyncDir(name string) error {
+	d, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// osCreateTrunc opens a file for writing from scratch.
+const osCreateTrunc = os.O_CREATE | os.O_TRUNC | os.O_RDWR
+
+func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }

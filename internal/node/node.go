@@ -6,7 +6,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -167,8 +166,14 @@ func advertised(advertise string, addr net.Addr) (string, int32, error) {
 	return host, int32(port), nil
 }
 
+// allocateProducerIDs reserves a block of producer IDs through the
+// metadata log. Calls are serialised by txn.ProducerIDs, so the block this
+// broker finds in the image after the proposal is the one it reserved.
 func (n *Node) allocateProducerIDs(ctx context.Context, count int64) (int64, error) {
-	return 0, errors.New("producer id allocation is not wired yet")
+	if err := n.cluster.Propose(ctx, cluster.AllocateProducerIDs{BrokerID: n.cfg.NodeID, Count: count}); err != nil {
+		return 0, err
+	}
+	return n.cluster.Image().ProducerIDBlocks[n.cfg.NodeID], nil
 }
 
 func (n *Node) setErr(err error) {

@@ -51,6 +51,7 @@ const (
 	CodecZstd   Codec = 4
 )
 
+// String returns the codec's name as Kafka's compression.type spells it.
 func (c Codec) String() string {
 	switch c {
 	case CodecNone:
@@ -160,7 +161,8 @@ func ParseHeader(b []byte) (Header, error) {
 	return h, nil
 }
 
-// Checksum computes the CRC32C that a batch's header should carry.
+// Checksum computes the CRC32C that a batch's header should carry. The
+// batch must hold at least a header.
 func Checksum(batch []byte) uint32 {
 	return crc32.Checksum(batch[offAttributes:], castagnoli)
 }
@@ -185,6 +187,11 @@ func Validate(b []byte) (Header, error) {
 	}
 	if h.RecordCount == 0 {
 		return h, fmt.Errorf("%w: batch has no records", ErrInvalid)
+	}
+	// Offset deltas increase, so n records span at least n offsets. (The
+	// cleaner may leave fewer records than offsets, never more.)
+	if int64(h.RecordCount) > int64(h.LastOffsetDelta)+1 {
+		return h, fmt.Errorf("%w: %d records in %d offsets", ErrInvalid, h.RecordCount, int64(h.LastOffsetDelta)+1)
 	}
 	if h.Codec() > CodecZstd {
 		return h, fmt.Errorf("%w: unknown compression codec %d", ErrInvalid, h.Codec())

@@ -7,6 +7,13 @@
 // LogAppendTime) and decodes records when a caller needs them (compaction,
 // tests, tools).
 //
+// Compression goes through a Codecs, which pools the coders and is passed
+// to whoever needs it (there is no package-level coder). Decoding accepts
+// what Kafka clients send: gzip, raw or xerial-framed snappy, LZ4 frames
+// and zstd frames with or without a stated content size. Records are
+// decoded one at a time by IterRecords, which allocates only header keys,
+// or all at once by (*Codecs).Records; Build writes a batch.
+//
 // The package does no I/O and imports nothing else of Sluice's and no kmsg:
 // it works on []byte. Every length read from a batch is checked against the
 // bytes that remain before anything is allocated, and decompression is

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -32,6 +33,30 @@ type conn struct {
 	logger *slog.Logger
 	client broker.Client
 	queue  chan pending
+
+	// deadlineMu orders the reader's deadline updates with Shutdown's, so
+	// a shutdown cannot be undone by a reader arming its idle timer.
+	deadlineMu sync.Mutex
+	stopping   bool
+}
+
+// armRead sets the read deadline unless the connection is stopping.
+func (c *conn) armRead(d time.Duration) bool {
+	c.deadlineMu.Lock()
+	defer c.deadlineMu.Unlock()
+	if c.stopping {
+		return false
+	}
+	c.nc.SetReadDeadline(time.Now().Add(d))
+	return true
+}
+
+// stopReading makes the reader return at its next read.
+func (c *conn) stopReading() {
+	c.deadlineMu.Lock()
+	c.stopping = true
+	c.nc.SetReadDeadline(time.Now())
+	c.deadlineMu.Unlock()
 }
 
 // maxPipelined bounds how many requests of one connection may wait for
@@ -51,7 +76,7 @@ func (c *conn) serve(ctx context.Context) {
 		c.writeLoop(ctx)
 		// The writer stops on a write error; unblock the reader.
 		cancel()
-		c.nc.SetReadDeadline(time.Now())
+		c.stopReading()
 	}()
 	err := c.readLoop(ctx)
 	close(c.queue)
@@ -74,14 +99,18 @@ func (c *conn) readLoop(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		c.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+		if !c.armRead(cfg.IdleTimeout) {
+			return nil
+		}
 		size, err := ReadFrameSize(r, cfg.MaxRequestSize)
 		if err != nil {
 			return err
 		}
 		// The body must arrive within the request timeout, independent of
 		// how long the connection idled before it.
-		c.nc.SetReadDeadline(time.Now().Add(cfg.RequestReadTimeout))
+		if !c.armRead(cfg.RequestReadTimeout) {
+			return nil
+		}
 		frame := make([]byte, size)
 		if _, err := io.ReadFull(r, frame); err != nil {
 			return fmt.Errorf("read request body of %d bytes: %w", size, err)

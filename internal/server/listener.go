@@ -148,7 +148,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	for c := range s.conns {
 		// Unblock readers; writers drain what was read.
-		c.nc.SetReadDeadline(time.Now())
+		c.stopReading()
 	}
 	s.mu.Unlock()
 

@@ -1,0 +1,156 @@
+package main
+
+// These tests run the benchmark harness with tiny counts, so CI proves the
+// bench still works against the current broker. They assert that every run
+// succeeded and that the report is complete; they time nothing.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	// -kfake-subprocess re-executes this test binary as a kfake server.
+	if serveKfakeChild() {
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func smallOptions(t *testing.T, out *bytes.Buffer) Options {
+	opts := DefaultOptions()
+	opts.RecordsSmall = 2000
+	opts.RecordsLarge = 500
+	opts.Reps = 1
+	opts.Window = 1000
+	opts.RunTimeout = time.Minute
+	opts.TmpDir = t.TempDir()
+	opts.Out = out
+	return opts
+}
+
+func runSmall(t *testing.T, opts Options) *Results {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, opts)
+	out := opts.Out.(*bytes.Buffer).String()
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out)
+	}
+	if n := res.Failed(); n > 0 {
+		t.Fatalf("%d runs failed:\n%s", n, out)
+	}
+	return res
+}
+
+// checkReport checks the medians, the ratios and the final JSON line.
+func checkReport(t *testing.T, res *Results, out string, brokers, workloads int) {
+	t.Helper()
+	if got, want := len(res.Runs), brokers*workloads; got != want {
+		t.Fatalf("%d runs, want %d", got, want)
+	}
+	for _, r := range res.Runs {
+		if r.ProduceRecSec <= 0 || r.ConsumeRecSec <= 0 || r.P50Ms <= 0 || r.P99Ms < r.P50Ms {
+			t.Errorf("run %+v: implausible figures", r)
+		}
+	}
+	if got, want := len(res.Medians), brokers*workloads; got != want {
+		t.Errorf("%d medians, want %d", got, want)
+	}
+	for _, m := range res.Medians {
+		if m.OK != 1 || m.ProduceRecSec <= 0 || m.ConsumeRecSec <= 0 {
+			t.Errorf("median %+v: want one successful run", m)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var decoded Results
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &decoded); err != nil {
+		t.Fatalf("last line is not the JSON report: %v\n%s", err, out)
+	}
+	if len(decoded.Runs) != len(res.Runs) || len(decoded.Medians) != len(res.Medians) || len(decoded.Ratios) != len(res.Ratios) {
+		t.Errorf("JSON report differs from the results:\n%s", lines[len(lines)-1])
+	}
+	for _, want := range []string{"Medians over 1 reps", "prod rec/s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestBenchInProcess runs every broker in this process on both workloads.
+func TestBenchInProcess(t *testing.T) {
+	var out bytes.Buffer
+	opts := smallOptions(t, &out)
+	opts.CPUProfile = filepath.Join(t.TempDir(), "cpu.pprof")
+	res := runSmall(t, opts)
+	checkReport(t, res, out.String(), 3, 2)
+	if got := len(res.Ratios); got != 4 {
+		t.Errorf("%d ratios, want 4 (2 workloads x 2 peers)", got)
+	}
+	for _, w := range []string{"small", "large"} {
+		for _, phase := range []string{"produce", "consume"} {
+			p := profilePath(opts.CPUProfile, w, 1, phase)
+			if st, err := os.Stat(p); err != nil || st.Size() == 0 {
+				t.Errorf("no CPU profile %s for the in-process Sluice run: %v", p, err)
+			}
+		}
+	}
+	if t.Failed() {
+		t.Log(out.String())
+	}
+}
+
+// TestBenchKfakeSubprocess runs kfake in a child process.
+func TestBenchKfakeSubprocess(t *testing.T) {
+	var out bytes.Buffer
+	opts := smallOptions(t, &out)
+	opts.Brokers = []string{brokerKfakeMem}
+	opts.Workloads = []string{"small"}
+	opts.KfakeSubprocess = true
+	res := runSmall(t, opts)
+	checkReport(t, res, out.String(), 1, 1)
+}
+
+// TestBenchSluiceSubprocess builds cmd/sluice and runs it as a child
+// process. It takes a build, so it only runs with BENCH_SUBPROCESS=1.
+func TestBenchSluiceSubprocess(t *testing.T) {
+	if os.Getenv("BENCH_SUBPROCESS") == "" {
+		t.Skip("set BENCH_SUBPROCESS=1 to build cmd/sluice and run it as a subprocess")
+	}
+	bin := filepath.Join(t.TempDir(), "sluice")
+	build := exec.Command("go", "build", "-o", bin, "github.com/sluice-io/sluice/cmd/sluice")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build sluice: %v\n%s", err, b)
+	}
+	var out bytes.Buffer
+	opts := smallOptions(t, &out)
+	opts.Brokers = []string{brokerSluice}
+	opts.SluiceBin = bin
+	res := runSmall(t, opts)
+	checkReport(t, res, out.String(), 1, 2)
+}
+
+// TestBadOptions checks that a typo fails before anything starts.
+func TestBadOptions(t *testing.T) {
+	for _, mod := range []func(*Options){
+		func(o *Options) { o.Brokers = []string{"kafka"} },
+		func(o *Options) { o.Workloads = []string{"huge"} },
+		func(o *Options) { o.Reps = 0 },
+		func(o *Options) { o.RecordsSmall = 0 },
+	} {
+		var out bytes.Buffer
+		opts := smallOptions(t, &out)
+		mod(&opts)
+		if _, err := Run(context.Background(), opts); err == nil {
+			t.Errorf("Run accepted bad options %+v", opts)
+		}
+	}
+}

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/sluice-io/sluice/internal/node"
+)
+
+const (
+	brokerSluice       = "sluice"
+	brokerKfakeMem     = "kfake-mem"
+	brokerKfakeDurable = "kfake-durable"
+)
+
+var allBrokers = []string{brokerSluice, brokerKfakeMem, brokerKfakeDurable}
+
+// runningBroker is one broker started for one run.
+type runningBroker interface {
+	Addr() string
+	Stop(ctx context.Context) error
+	// CPU is the CPU time used by a broker in a child process so far;
+	// 0 for one in this process (whose CPU is this process's).
+	CPU() time.Duration
+}
+
+// brokerSpec says how to start a broker on an empty data directory.
+type brokerSpec struct {
+	name      string
+	inProcess bool
+	start     func(ctx context.Context, dir string) (runningBroker, error)
+}
+
+func brokerSpecs(opts Options) ([]brokerSpec, error) {
+	var specs []brokerSpec
+	for _, name := range opts.Brokers {
+		var s brokerSpec
+		switch name {
+		case brokerSluice:
+			if opts.SluiceBin != "" {
+				bin := opts.SluiceBin
+				settings := opts.SluiceSettings
+				s = brokerSpec{name: name, start: func(ctx context.Context, dir string) (runningBroker, error) {
+					args := []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn"}
+					for k, v := range settings {
+						args = append(args, "--config", k+"="+v)
+					}
+					return startChild(ctx, bin, args, nil, "sluice: serving Kafka on ")
+				}}
+			} else {
+				settings := opts.SluiceSettings
+				s = brokerSpec{name: name, inProcess: true, start: func(ctx context.Context, dir string) (runningBroker, error) {
+					return startSluice(ctx, dir, settings)
+				}}
+			}
+		case brokerKfakeMem, brokerKfakeDurable:
+			durable := name == brokerKfakeDurable
+			if opts.KfakeSubprocess {
+				s = brokerSpec{name: name, start: func(ctx context.Context, dir string) (runningBroker, error) {
+					exe, err := os.Executable()
+					if err != nil {
+						return nil, err
+					}
+					mode := "mem"
+					if durable {
+						mode = "durable"
+					}
+					env := []string{kfakeChildEnv + "=" + mode, kfakeChildDirEnv + "=" + dir}
+					return startChild(ctx, exe, nil, env, kfakeReadyPrefix)
+				}}
+			} else {
+				s = brokerSpec{name: name, inProcess: true, start: func(ctx context.Context, dir string) (runningBroker, error) {
+					return startKfake(dir, durable)
+				}}
+			}
+		default:
+			return nil, fmt.Errorf("unknown broker %q (want %s)", name, strings.Join(allBrokers, ", "))
+		}
+		specs = append(specs, s)
+	}
+	if len(specs) == 0 {
+		return nil, errors.New("no brokers selected")
+	}
+	return specs, nil
+}
+
+// Sluice in this process.
+
+type sluiceBroker struct{ n *node.Node }
+
+func startSluice(ctx context.Context, dir string, settings map[string]string) (runningBroker, error) {
+	s := map[string]string{}
+	for k, v := range settings {
+		s[k] = v
+	}
+	n, err := node.Start(ctx, node.Config{
+		NodeID:   1,
+		Listen:   "127.0.0.1:0",
+		DataDir:  dir,
+		Settings: s,
+		Logger:   slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start sluice: %w", err)
+	}
+	return sluiceBroker{n}, nil
+}
+
+func (b sluiceBroker) Addr() string                   { return b.n.Addr() }
+func (b sluiceBroker) Stop(ctx context.Context) error { return b.n.Shutdown(ctx) }
+func (b sluiceBroker) CPU() time.Duration             { return 0 }
+
+// kfake in this process.
+
+type kfakeBroker struct{ c *kfake.Cluster }
+
+func kfakeOpts(dir string, durable bool) []kfake.Opt {
+	opts := []kfake.Opt{kfake.NumBrokers(1)}
+	if durable {
+		opts = append(opts, kfake.DataDir(dir), kfake.SyncWrites())
+	}
+	return opts
+}
+
+func startKfake(dir string, durable bool) (runningBroker, error) {
+	c, err := kfake.NewCluster(kfakeOpts(dir, durable)...)
+	if err != nil {
+		return nil, fmt.Errorf("start kfake: %w", err)
+	}
+	return kfakeBroker{c}, nil
+}
+
+func (b kfakeBroker) Addr() string       { return b.c.ListenAddrs()[0] }
+func (b kfakeBroker) CPU() time.Duration { return 0 }
+func (b kfakeBroker) Stop(context.Context) error {
+	b.c.Close()
+	return nil
+}
+
+// A broker in a child process: `sluice serve`, or this program re-executed
+// as a kfake server. The child prints "<prefix>ADDR[ ...]" on stderr once it
+// listens; it is stopped with SIGTERM (and its stdin closed), killed if it
+// does not exit within the context.
+
+const (
+	kfakeChildEnv    = "SLUICE_BENCH_KFAKE"
+	kfakeChildDirEnv = "SLUICE_BENCH_KFAKE_DIR"
+	kfakeReadyPrefix = "kfake: serving Kafka on "
+)
+
+type childBroker struct {
+	cmd   *exec.Cmd
+	stdin io.Closer
+	addr  string
+	done  chan struct{}
+	mu    sync.Mutex
+	tail  []string // last lines of stderr, for errors
+}
+
+func startChild(ctx context.Context, bin string, args, env []string, readyPrefix string) (runningBroker, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	setParentDeathSignal(cmd)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", filepath.Base(bin), err)
+	}
+	b := &childBroker{cmd: cmd, stdin: stdin, done: make(chan struct{})}
+	addrCh := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			b.mu.Lock()
+			b.tail = append(b.tail, line)
+			if len(b.tail) > 20 {
+				b.tail = b.tail[1:]
+			}
+			b.mu.Unlock()
+			if rest, ok := strings.CutPrefix(line, readyPrefix); ok {
+				addr, _, _ := strings.Cut(rest, " ")
+				select {
+				case addrCh <- addr:
+				default:
+				}
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	go func() { cmd.Wait(); close(b.done) }()
+	timer := time.NewTimer(60 * time.Second)
+	defer timer.Stop()
+	select {
+	case b.addr = <-addrCh:
+		return b, nil
+	case <-b.done:
+		return nil, fmt.Errorf("%s exited before listening: %s", filepath.Base(bin), b.output())
+	case <-timer.C:
+		b.Stop(context.Background())
+		return nil, fmt.Errorf("%s did not listen within 60s: %s", filepath.Base(bin), b.output())
+	case <-ctx.Done():
+		b.Stop(context.Background())
+		return nil, ctx.Err()
+	}
+}
+
+func (b *childBroker) output() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Join(b.tail, "\n")
+}
+
+func (b *childBroker) Addr() string       { return b.addr }
+func (b *childBroker) CPU() time.Duration { return processCPU(b.cmd.Process.Pid) }
+
+func (b *childBroker) Stop(ctx context.Context) error {
+	b.stdin.Close()
+	b.cmd.Process.Signal(sigterm)
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+		b.cmd.Process.Kill()
+		<-b.done
+		return fmt.Errorf("broker did not stop in time; killed")
+	}
+	if st := b.cmd.ProcessState; st != nil && !st.Success() {
+		return fmt.Errorf("broker exited with %v: %s", st, b.output())
+	}
+	return nil
+}
+
+// serveKfakeChild runs kfake if this process was started as a kfake child
+// (by -kfake-subprocess), and reports whether it did. It stops when its
+// stdin closes (the parent stopped it or died) or on SIGTERM.
+func serveKfakeChild() bool {
+	mode := os.Getenv(kfakeChildEnv)
+	if mode == "" {
+		return false
+	}
+	c, err := kfake.NewCluster(kfakeOpts(os.Getenv(kfakeChildDirEnv), mode == "durable")...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kfake:", err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "%s%s\n", kfakeReadyPrefix, c.ListenAddrs()[0])
+	stopped := make(chan struct{})
+	go func() { io.Copy(io.Discard, os.Stdin); close(stopped) }()
+	waitTerm(stopped)
+	c.Close()
+	return true
+}
+
+// buildSluice builds ./cmd/sluice into a temporary directory.
+func buildSluice(ctx context.Context) (string, func(), error) {
+	dir, err := os.MkdirTemp("", "sluice-bench-bin-*")
+	if err != nil {
+		return "", nil, err
+	}
+	bin := filepath.Join(dir, "sluice")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/sluice-io/sluice/cmd/sluice")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("build sluice: %w", err)
+	}
+	return bin, func() { os.RemoveAll(dir) }, nil
+}

@@ -1,0 +1,155 @@
+// Command bench measures Sluice against franz-go's kfake in one run.
+//
+// It alternates the brokers (Sluice, kfake in memory, kfake durable with
+// fsync per write) on two workloads, each time on a fresh broker and a fresh
+// 6-partition topic, with one franz-go producer and then one franz-go
+// consumer, and prints medians per broker and the ratios Sluice/peer. The
+// ratios, not the absolute figures, are the result: everything runs on one
+// machine and the absolute numbers move with the machine's load.
+//
+//	go run ./bench                       # full run, 3 reps (several minutes)
+//	go run ./bench -records-small 100000 -records-large 30000 -reps 1
+//	go run ./bench -only sluice -cpuprofile /tmp/cpu.pprof
+//
+// See bench/README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	// A child started with -kfake-subprocess serves kfake and nothing else.
+	if serveKfakeChild() {
+		return
+	}
+	// os.Exit skips deferred calls, so everything that cleans up runs
+	// inside run.
+	os.Exit(run())
+}
+
+func run() int {
+	opts := DefaultOptions()
+	var only, workloads, settings string
+	flag.IntVar(&opts.RecordsSmall, "records-small", opts.RecordsSmall, "records in the small workload (100 B values, acks=1)")
+	flag.IntVar(&opts.RecordsLarge, "records-large", opts.RecordsLarge, "records in the large workload (1 KiB values, acks=all)")
+	flag.IntVar(&opts.SizeSmall, "size-small", opts.SizeSmall, "value size in bytes of the small workload")
+	flag.IntVar(&opts.SizeLarge, "size-large", opts.SizeLarge, "value size in bytes of the large workload")
+	flag.IntVar(&opts.Reps, "reps", opts.Reps, "repetitions; each runs every broker on every workload")
+	flag.IntVar(&opts.Window, "window", opts.Window, "produce window: most records produced but not yet acknowledged (franz-go's default MaxBufferedRecords)")
+	flag.BoolVar(&opts.NoIdempotence, "no-idempotence", false, "produce the acks=all workload without franz-go's idempotent producer (default: idempotent, as franz-go)")
+	flag.IntVar(&opts.Partitions, "partitions", opts.Partitions, "partitions of the benchmark topic")
+	flag.StringVar(&only, "only", "", "comma-separated brokers to run: "+strings.Join(allBrokers, ","))
+	flag.StringVar(&workloads, "workloads", "", "comma-separated workloads to run: small,large (default both)")
+	flag.StringVar(&opts.SluiceBin, "sluice-bin", "", "run Sluice as a subprocess from this `sluice` binary instead of in-process (\"build\" builds ./cmd/sluice first)")
+	flag.BoolVar(&opts.KfakeSubprocess, "kfake-subprocess", false, "run kfake in a child process too (re-executes this program), so no broker shares the client's Go runtime")
+	flag.StringVar(&settings, "sluice-config", "", "comma-separated Sluice broker settings name=value (Kafka names)")
+	flag.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile of each in-process Sluice run to `file` (one file per workload, rep and phase: FILE.<workload>.rep<N>.<produce|consume>; they include the client's CPU)")
+	flag.DurationVar(&opts.RunTimeout, "run-timeout", opts.RunTimeout, "give up on one broker/workload run after this long")
+	flag.StringVar(&opts.TmpDir, "tmpdir", "", "parent of the brokers' temporary data directories (default: $TMPDIR)")
+	flag.BoolVar(&opts.NoJSON, "no-json", false, "do not print the final JSON line")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", flag.Args())
+		return 2
+	}
+	if only != "" {
+		opts.Brokers = splitList(only)
+	}
+	if workloads != "" {
+		opts.Workloads = splitList(workloads)
+	}
+	if settings != "" {
+		opts.SluiceSettings = map[string]string{}
+		for _, kv := range splitList(settings) {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				fmt.Fprintf(os.Stderr, "bench: -sluice-config %q: want name=value\n", kv)
+				return 2
+			}
+			opts.SluiceSettings[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	opts.Out = os.Stdout
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if opts.SluiceBin == "build" {
+		bin, cleanup, err := buildSluice(ctx)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+		defer cleanup()
+		opts.SluiceBin = bin
+	}
+	res, err := Run(ctx, opts)
+	if err == nil && res.Failed() > 0 {
+		err = fmt.Errorf("%d of %d runs failed", res.Failed(), len(res.Runs))
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		if errors.Is(err, context.Canceled) {
+			return 130
+		}
+		return 1
+	}
+	return 0
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Options configure one benchmark run.
+type Options struct {
+	RecordsSmall, RecordsLarge int
+	SizeSmall, SizeLarge       int
+	Reps                       int
+	Window                     int
+	Partitions                 int
+	Brokers                    []string // subset of allBrokers, in order
+	Workloads                  []string // subset of "small", "large"
+
+	NoIdempotence bool // acks=all workload without the idempotent producer
+
+	SluiceBin       string // non-empty: run Sluice as a subprocess
+	KfakeSubprocess bool
+	SluiceSettings  map[string]string
+	CPUProfile      string
+	RunTimeout      time.Duration
+	TmpDir          string
+	NoJSON          bool
+
+	Out interface{ Write([]byte) (int, error) }
+}
+
+// DefaultOptions is the full benchmark.
+func DefaultOptions() Options {
+	return Options{
+		RecordsSmall: 1_000_000,
+		RecordsLarge: 300_000,
+		SizeSmall:    100,
+		SizeLarge:    1024,
+		Reps:         3,
+		Window:       50_000,
+		Partitions:   6,
+		Brokers:      append([]string(nil), allBrokers...),
+		Workloads:    []string{"small", "large"},
+		RunTimeout:   10 * time.Minute,
+	}
+}

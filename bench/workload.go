@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// workload is one produce-then-consume job.
+type workload struct {
+	name    string
+	records int
+	size    int
+	acksAll bool
+	// noIdempotence turns franz-go's idempotent producer off for
+	// acks=all too (acks=1 always has it off, as Kafka requires).
+	noIdempotence bool
+}
+
+func (w workload) acks() string {
+	switch {
+	case w.acksAll && w.noIdempotence:
+		return "acks=all, not idempotent"
+	case w.acksAll:
+		return "acks=all"
+	}
+	return "acks=1"
+}
+
+func (w workload) String() string {
+	return fmt.Sprintf("%s (%s, %s)", w.name, sizeString(w.size), w.acks())
+}
+
+func sizeString(n int) string {
+	if n >= 1024 && n%1024 == 0 {
+		return fmt.Sprintf("%d KiB", n/1024)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func workloads(opts Options) ([]workload, error) {
+	var out []workload
+	for _, name := range opts.Workloads {
+		switch name {
+		case "small":
+			out = append(out, workload{name: "small", records: opts.RecordsSmall, size: opts.SizeSmall})
+		case "large":
+			out = append(out, workload{name: "large", records: opts.RecordsLarge, size: opts.SizeLarge, acksAll: true, noIdempotence: opts.NoIdempotence})
+		default:
+			return nil, fmt.Errorf("unknown workload %q (want small, large)", name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no workloads selected")
+	}
+	for _, w := range out {
+		if w.records <= 0 || w.size <= 0 {
+			return nil, fmt.Errorf("workload %s: records and size must be positive", w.name)
+		}
+	}
+	return out, nil
+}
+
+// payloadPool is random bytes that record values are cut from: every value
+// is a different window of it, so values are neither constant nor generated
+// while timing.
+type payloadPool []byte
+
+func newPayloadPool(maxSize int) payloadPool {
+	n := 16<<20 + 4093 // not a multiple of any value size
+	if n < 4*maxSize {
+		n = 4 * maxSize
+	}
+	p := make([]byte, n)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i+8 <= len(p); i += 8 {
+		v := r.Uint64()
+		for j := range 8 {
+			p[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return payloadPool(p)
+}
+
+func (p payloadPool) value(i, size int) []byte {
+	off := (i * size) % (len(p) - size)
+	return p[off : off+size : off+size]
+}
+
+// produceResult is what one producer run measured.
+type produceResult struct {
+	records  int // acknowledged
+	bytes    int64
+	elapsed  time.Duration
+	p50, p99 time.Duration
+}
+
+// createTopics creates each topic with its partition count (replication
+// 1) and waits until every partition has a leader.
+func createTopics(ctx context.Context, addr string, topics map[string]int) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for topic, partitions := range topics {
+		resp, err := adm.CreateTopics(ctx, int32(partitions), 1, nil, topic)
+		if err != nil {
+			return fmt.Errorf("create topic %s: %w", topic, err)
+		}
+		if err := resp.Error(); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", topic, err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var lastErr error
+		ready := true
+		names := make([]string, 0, len(topics))
+		for t := range topics {
+			names = append(names, t)
+		}
+		md, err := adm.Metadata(ctx, names...)
+		if err != nil {
+			lastErr, ready = err, false
+		} else {
+			for topic, partitions := range topics {
+				td, ok := md.Topics[topic]
+				switch {
+				case !ok:
+					lastErr, ready = fmt.Errorf("topic %s missing from metadata", topic), false
+				case td.Err != nil:
+					lastErr, ready = fmt.Errorf("topic %s: %w", topic, td.Err), false
+				case len(td.Partitions) != partitions:
+					lastErr, ready = fmt.Errorf("topic %s has %d partitions, want %d", topic, len(td.Partitions), partitions), false
+				default:
+					for _, p := range td.Partitions {
+						if p.Err != nil || p.Leader < 0 {
+							lastErr, ready = fmt.Errorf("topic %s partition %d: leader %d, %v", topic, p.Partition, p.Leader, p.Err), false
+						}
+					}
+				}
+			}
+		}
+		if ready {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topics not ready after 30s: %w", lastErr)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// warmupTopic is produced to, untimed, before each produce run.
+func warmupTopic(topic string) string { return topic + "-warmup" }
+
+func producerOpts(addr, topic string, w workload, window int) []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(addr),
+		kgo.DefaultProduceTopic(topic),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		// The window below bounds what is in flight; kgo's own buffer
+		// limit is set above it so that Produce itself never blocks.
+		kgo.MaxBufferedRecords(2*window + 1000),
+	}
+	switch {
+	case w.acksAll && w.noIdempotence:
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite())
+	case w.acksAll:
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks())) // idempotent (franz-go's default)
+	default:
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	}
+	return opts
+}
+
+// produce writes w.records records of w.size random bytes asynchronously,
+// at most window unacknowledged at a time, and measures each record's time
+// from the Produce call to its promise.
+func produce(ctx context.Context, addr, topic string, w workload, window int, pool payloadPool) (produceResult, error) {
+	cl, err := kgo.NewClient(producerOpts(addr, topic, w, window)...)
+	if err != nil {
+		return produceResult{}, err
+	}
+	defer cl.Close()
+
+	// Warm up outside the timing: connect, load metadata, and (for
+	// acks=all) get a producer ID, by producing a few records to another
+	// topic with the same client. Then load the bench topic's metadata.
+	warm := make([]*kgo.Record, 10)
+	for i := range warm {
+		warm[i] = &kgo.Record{Topic: warmupTopic(topic), Value: pool.value(i, w.size)}
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	if err := cl.ProduceSync(wctx, warm...).FirstErr(); err != nil {
+		return produceResult{}, fmt.Errorf("warm-up produce: %w", err)
+	}
+
+	lat := make([]int64, w.records)
+	var (
+		acked   atomic.Int64
+		nextLat atomic.Int64
+		errMu   sync.Mutex
+		firstEr error
+		failed  atomic.Int64
+	)
+	sem := make(chan struct{}, window)
+	start := time.Now()
+	for i := 0; i < w.records; i++ {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return produceResult{}, fmt.Errorf("produced %d of %d records: %w", i, w.records, ctx.Err())
+		}
+		r := &kgo.Record{Value: pool.value(i, w.size)}
+		t0 := time.Now()
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			d := time.Since(t0)
+			if err != nil {
+				if failed.Add(1) == 1 {
+					errMu.Lock()
+					firstEr = err
+					errMu.Unlock()
+				}
+			} else {
+				acked.Add(1)
+				lat[nextLat.Add(1)-1] = int64(d)
+			}
+			<-sem
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return produceResult{}, fmt.Errorf("flush: %w", err)
+	}
+	elapsed := time.Since(start)
+	if n := failed.Load(); n > 0 {
+		errMu.Lock()
+		defer errMu.Unlock()
+		return produceResult{}, fmt.Errorf("%d of %d records failed to produce; first error: %w", n, w.records, firstEr)
+	}
+	got := lat[:nextLat.Load()]
+	slices.Sort(got)
+	return produceResult{
+		records: int(acked.Load()),
+		bytes:   int64(acked.Load()) * int64(w.size),
+		elapsed: elapsed,
+		p50:     time.Duration(percentile(got, 0.50)),
+		p99:     time.Duration(percentile(got, 0.99)),
+	}, nil
+}
+
+func percentile(sorted []int64, q float64) int64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.5) - 1
+	i = max(0, min(i, len(sorted)-1))
+	return sorted[i]
+}
+
+// consumeResult is what one consumer run measured.
+type consumeResult struct {
+	records int
+	bytes   int64
+	elapsed time.Duration
+}
+
+// consume reads the topic from the start with one consumer until it has
+// want records, checking that each partition's offsets run 0, 1, 2, ...
+// with values of the expected size.
+func consume(ctx context.Context, addr, topic string, partitions, want, size int) (consumeResult, error) {
+	start := time.Now()
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(addr),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	if err != nil {
+		return consumeResult{}, err
+	}
+	defer cl.Close()
+	next := make([]int64, partitions)
+	var got int
+	var bytes int64
+	for got < want {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return consumeResult{}, fmt.Errorf("consumed %d of %d records: %w", got, want, err)
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			if ferr == nil && !kerr.IsRetriable(err) {
+				ferr = fmt.Errorf("fetch %s[%d]: %w", t, p, err)
+			}
+		})
+		if ferr != nil {
+			return consumeResult{}, ferr
+		}
+		var bad error
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if int(p.Partition) >= partitions || p.Partition < 0 {
+				bad = fmt.Errorf("record from unknown partition %d", p.Partition)
+				return
+			}
+			for _, r := range p.Records {
+				if r.Offset != next[p.Partition] && bad == nil {
+					bad = fmt.Errorf("partition %d: got offset %d, want %d", p.Partition, r.Offset, next[p.Partition])
+				}
+				if len(r.Value) != size && bad == nil {
+					bad = fmt.Errorf("partition %d offset %d: value of %d bytes, want %d", p.Partition, r.Offset, len(r.Value), size)
+				}
+				next[p.Partition] = r.Offset + 1
+				got++
+				bytes += int64(len(r.Value))
+			}
+		})
+		if bad != nil {
+			return consumeResult{}, bad
+		}
+	}
+	elapsed := time.Since(start)
+	if got != want {
+		return consumeResult{}, fmt.Errorf("consumed %d records, produced %d", got, want)
+	}
+	return consumeResult{records: got, bytes: bytes, elapsed: elapsed}, nil
+}

@@ -1,0 +1,251 @@
+package cluster
+
+// Commands travel through the Raft log inside an envelope:
+//
+//	byte 0    command type (commandType; values are persistent, never reused)
+//	byte 1    payload version of that type
+//	byte 2    flags: bit 0 = ignore if unknown; other bits reserved (0)
+//	byte 3..  JSON payload (the wire* struct of that type and version)
+//
+// A node that does not know a (type, version) pair, or sees a reserved flag
+// bit, treats the command as unknown: it skips it when the ignore bit is set
+// and fails it otherwise (consul's IgnoreUnknownTypeFlag, as a separate
+// byte). That lets a newer node propose optional commands while older nodes
+// still follow the log during a rolling upgrade.
+//
+// The payload structs below carry JSON tags and are converted to and from
+// the exported command structs, so renaming a Go field cannot silently
+// change the on-disk format: the conversions stop compiling instead.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// ErrInvalidResource is returned by AlterConfigs for a resource type other
+// than topic (2) or broker (4), or a broker resource name that is not a
+// broker ID.
+var ErrInvalidResource = errors.New("cluster: invalid config resource")
+
+type commandType uint8
+
+const (
+	cmdCreateTopic         commandType = 1
+	cmdDeleteTopic         commandType = 2
+	cmdCreatePartitions    commandType = 3
+	cmdAlterConfigs        commandType = 4
+	cmdRegisterBroker      commandType = 5
+	cmdSetClusterID        commandType = 6
+	cmdAllocateProducerIDs commandType = 7
+)
+
+func (t commandType) String() string {
+	switch t {
+	case cmdCreateTopic:
+		return "CreateTopic"
+	case cmdDeleteTopic:
+		return "DeleteTopic"
+	case cmdCreatePartitions:
+		return "CreatePartitions"
+	case cmdAlterConfigs:
+		return "AlterConfigs"
+	case cmdRegisterBroker:
+		return "RegisterBroker"
+	case cmdSetClusterID:
+		return "SetClusterID"
+	case cmdAllocateProducerIDs:
+		return "AllocateProducerIDs"
+	}
+	return fmt.Sprintf("command(%d)", uint8(t))
+}
+
+const (
+	envelopeHeaderLen      = 3
+	flagIgnoreUnknown byte = 1 << 0
+	knownFlags             = flagIgnoreUnknown
+)
+
+// envelope is a decoded command header; payload aliases the input.
+type envelope struct {
+	typ     commandType
+	version uint8
+	flags   byte
+	payload []byte
+}
+
+func (e envelope) ignoreUnknown() bool { return e.flags&flagIgnoreUnknown != 0 }
+
+func (e envelope) append(b []byte) []byte {
+	b = append(b, byte(e.typ), e.version, e.flags)
+	return append(b, e.payload...)
+}
+
+func decodeEnvelope(b []byte) (envelope, error) {
+	if len(b) < envelopeHeaderLen {
+		return envelope{}, fmt.Errorf("cluster: command of %d bytes is shorter than its %d-byte header", len(b), envelopeHeaderLen)
+	}
+	return envelope{typ: commandType(b[0]), version: b[1], flags: b[2], payload: b[envelopeHeaderLen:]}, nil
+}
+
+// unknownCommandError reports a command this node cannot interpret.
+type unknownCommandError struct {
+	typ     commandType
+	version uint8
+	flags   byte
+}
+
+func (e *unknownCommandError) Error() string {
+	return fmt.Sprintf("cluster: unknown command %v version %d (flags %#02x)", e.typ, e.version, e.flags)
+}
+
+func (e *unknownCommandError) ignore() bool { return e.flags&flagIgnoreUnknown != 0 }
+
+// setClusterID fixes the cluster ID; Open proposes it once, on a new cluster.
+type setClusterID struct {
+	ClusterID string `json:"cluster_id"`
+}
+
+func (setClusterID) isCommand() {}
+
+// Payloads, version 1 of each type.
+type (
+	wireCreateTopic struct {
+		Name     string            `json:"name"`
+		ID       TopicID           `json:"id"`
+		Replicas [][]int32         `json:"replicas"`
+		Configs  map[string]string `json:"configs"`
+	}
+	wireDeleteTopic struct {
+		ID TopicID `json:"id"`
+	}
+	wireCreatePartitions struct {
+		ID       TopicID   `json:"id"`
+		Replicas [][]int32 `json:"replicas"`
+	}
+	wireAlterConfigs struct {
+		ResourceType int8               `json:"resource_type"`
+		Name         string             `json:"name"`
+		Set          map[string]*string `json:"set"`
+		Replace      bool               `json:"replace"`
+	}
+	wireBroker struct {
+		ID   int32  `json:"id"`
+		Host string `json:"host"`
+		Port int32  `json:"port"`
+		Rack string `json:"rack"`
+	}
+	wireRegisterBroker struct {
+		Broker wireBroker `json:"broker"`
+	}
+	wireAllocateProducerIDs struct {
+		BrokerID int32 `json:"broker_id"`
+		Count    int64 `json:"count"`
+	}
+)
+
+// encodeCommand wraps cmd in an envelope at its current version. None of
+// today's commands may be skipped by a node that does not know them, so
+// none sets the ignore flag.
+func encodeCommand(cmd Command) ([]byte, error) {
+	var (
+		typ     commandType
+		payload any
+	)
+	switch c := cmd.(type) {
+	case CreateTopic:
+		typ, payload = cmdCreateTopic, wireCreateTopic(c)
+	case DeleteTopic:
+		typ, payload = cmdDeleteTopic, wireDeleteTopic(c)
+	case CreatePartitions:
+		typ, payload = cmdCreatePartitions, wireCreatePartitions(c)
+	case AlterConfigs:
+		typ, payload = cmdAlterConfigs, wireAlterConfigs(c)
+	case RegisterBroker:
+		typ, payload = cmdRegisterBroker, wireRegisterBroker{Broker: wireBroker(c.Broker)}
+	case setClusterID:
+		typ, payload = cmdSetClusterID, c
+	case AllocateProducerIDs:
+		typ, payload = cmdAllocateProducerIDs, wireAllocateProducerIDs(c)
+	default:
+		return nil, fmt.Errorf("cluster: cannot encode command %T", cmd)
+	}
+	p, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: encode %v: %w", typ, err)
+	}
+	return envelope{typ: typ, version: 1, payload: p}.append(make([]byte, 0, envelopeHeaderLen+len(p))), nil
+}
+
+// decodeCommand decodes an envelope and its payload. It returns an
+// *unknownCommandError for a (type, version, flags) it does not know.
+// It never panics on any input (FuzzDecodeCommand).
+func decodeCommand(b []byte) (Command, error) {
+	e, err := decodeEnvelope(b)
+	if err != nil {
+		return nil, err
+	}
+	return decodePayload(e)
+}
+
+// decodePayload decodes the payload of an envelope.
+func decodePayload(e envelope) (Command, error) {
+	var err error
+	unknown := &unknownCommandError{typ: e.typ, version: e.version, flags: e.flags}
+	if e.flags&^knownFlags != 0 || e.version != 1 {
+		return nil, unknown
+	}
+	var cmd Command
+	switch e.typ {
+	case cmdCreateTopic:
+		var w wireCreateTopic
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = CreateTopic(w)
+		}
+	case cmdDeleteTopic:
+		var w wireDeleteTopic
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = DeleteTopic(w)
+		}
+	case cmdCreatePartitions:
+		var w wireCreatePartitions
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = CreatePartitions(w)
+		}
+	case cmdAlterConfigs:
+		var w wireAlterConfigs
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = AlterConfigs(w)
+		}
+	case cmdRegisterBroker:
+		var w wireRegisterBroker
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = RegisterBroker{Broker: Broker(w.Broker)}
+		}
+	case cmdSetClusterID:
+		var w setClusterID
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = w
+		}
+	case cmdAllocateProducerIDs:
+		var w wireAllocateProducerIDs
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = AllocateProducerIDs(w)
+		}
+	default:
+		return nil, unknown
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster: decode %v v%d: %w", e.typ, e.version, err)
+	}
+	return cmd, nil
+}
+
+// unmarshalPayload decodes a JSON object; "null" and non-objects are
+// rejected so that every decoded command came from an explicit payload.
+func unmarshalPayload(p []byte, v any) error {
+	if len(p) == 0 || p[0] != '{' {
+		return errors.New("payload is not a JSON object")
+	}
+	return json.Unmarshal(p, v)
+}

@@ -1,0 +1,41 @@
+// Package cluster owns Sluice's cluster metadata: brokers, topics, their
+// partitions (replicas, leader, leader epoch, ISR), topic and broker
+// configs, and the cluster ID. The metadata is a state machine replicated
+// with hashicorp/raft; the Raft leader is the controller.
+//
+// Roles, one per file:
+//
+//   - node.go: Node, this process's member of the quorum. Open starts Raft,
+//     waits until this node leads and has applied everything committed, then
+//     gives a new cluster its ID and registers this broker. Propose sends a
+//     command through Raft and returns once the local image shows it.
+//   - commands.go: the commands and their envelope in the Raft log (type,
+//     version, ignore-if-unknown flag, JSON payload).
+//   - fsm.go: the raft.FSM. Apply decodes a command and calls its apply
+//     function from a table built in newFSM; Snapshot and Restore move the
+//     whole state as JSON.
+//   - image.go: immutable Images, built copy-on-write and published through
+//     an atomic pointer, with a Changed channel closed on every change.
+//   - raft.go: Raft's wiring: timing, transport (in-memory, one voter, for
+//     now), stores, bootstrap. hclog.go routes Raft's logs to slog.
+//     Raft's log and stable store is hashicorp/raft-wal in <Dir>/wal;
+//     snapshots live in <Dir>/snapshots (two kept).
+//
+// Guarantees:
+//
+//   - Apply is deterministic: every node, and every replay, turns the same
+//     log into the same images and the same command errors. Nothing in it
+//     reads the clock, randomness or local configuration; IDs are chosen by
+//     the proposer (Propose fills in a missing topic ID).
+//   - An Image is never modified after it is published; readers share it
+//     without locks. To wait for a change without missing one, take
+//     Changed() before Image().
+//   - A command's error (ErrTopicExists, ErrUnknownTopic, ...) comes back
+//     from Propose, and a failed command leaves the image unchanged.
+//   - After Close, Open on the same directory recovers the same state: from
+//     the latest snapshot plus the log entries after it.
+//
+// What this package never does: validate config names or values (the
+// broker does, before proposing, with internal/config), choose replica
+// placement, touch partition data, or import the broker.
+package cluster

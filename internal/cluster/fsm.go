@@ -1,0 +1,415 @@
+package cluster
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/hashicorp/raft"
+)
+
+// Config resource types, as in Kafka's DescribeConfigs and AlterConfigs.
+const (
+	resourceTopic  int8 = 2
+	resourceBroker int8 = 4
+)
+
+// applyFunc applies one decoded command to the next image. It must be
+// deterministic: same previous image and command, same result or error, on
+// every node and every replay. On error the image is left as it was.
+type applyFunc func(b *imageBuilder, cmd Command) error
+
+// fsm is the raft.FSM of the metadata log. Raft calls Apply, Snapshot and
+// Restore from one goroutine (and Restore at start-up, before it), so state
+// needs no lock; readers go through the publisher.
+type fsm struct {
+	logger *slog.Logger
+	pub    *publisher
+	apply  map[commandType]applyFunc
+	state  *Image // the replicated state; ControllerID is not part of it
+}
+
+func newFSM(logger *slog.Logger, pub *publisher) *fsm {
+	return &fsm{
+		logger: logger,
+		pub:    pub,
+		state:  emptyImage(),
+		apply: map[commandType]applyFunc{
+			cmdCreateTopic:         applyAs(applyCreateTopic),
+			cmdDeleteTopic:         applyAs(applyDeleteTopic),
+			cmdCreatePartitions:    applyAs(applyCreatePartitions),
+			cmdAlterConfigs:        applyAs(applyAlterConfigs),
+			cmdRegisterBroker:      applyAs(applyRegisterBroker),
+			cmdSetClusterID:        applyAs(applySetClusterID),
+			cmdAllocateProducerIDs: applyAs(applyAllocateProducerIDs),
+		},
+	}
+}
+
+func applyAs[C Command](fn func(*imageBuilder, C) error) applyFunc {
+	return func(b *imageBuilder, cmd Command) error {
+		c, ok := cmd.(C)
+		if !ok {
+			return fmt.Errorf("cluster: command %T routed to the apply function of %T", cmd, *new(C))
+		}
+		return fn(b, c)
+	}
+}
+
+// Apply implements raft.FSM. It returns nil or the command's error, which
+// Propose hands back to its caller.
+func (f *fsm) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	img, err := f.applyCommand(f.state, l.Data, l.Index)
+	if err != nil {
+		var unknown *unknownCommandError
+		if errors.As(err, &unknown) && unknown.ignore() {
+			f.logger.Warn("skipping unknown metadata command", "index", l.Index, "error", err)
+			return nil
+		}
+		if unknown != nil {
+			f.logger.Error("cannot apply unknown metadata command", "index", l.Index, "error", err)
+		} else {
+			f.logger.Debug("metadata command failed", "index", l.Index, "error", err)
+		}
+		return err
+	}
+	f.state = img
+	f.pub.publishState(img)
+	return nil
+}
+
+// applyCommand decodes data and applies it to prev, returning the next
+// image. It has no side effects.
+func (f *fsm) applyCommand(prev *Image, data []byte, index uint64) (*Image, error) {
+	e, err := decodeEnvelope(data)
+	if err != nil {
+		return nil, err
+	}
+	fn, ok := f.apply[e.typ]
+	if !ok {
+		return nil, &unknownCommandError{typ: e.typ, version: e.version, flags: e.flags}
+	}
+	cmd, err := decodePayload(e)
+	if err != nil {
+		return nil, err
+	}
+	b := newImageBuilder(prev)
+	if err := fn(b, cmd); err != nil {
+		return nil, err
+	}
+	return b.build(index), nil
+}
+
+func applyCreateTopic(b *imageBuilder, c CreateTopic) error {
+	if _, ok := b.topic(c.Name); ok {
+		return fmt.Errorf("create topic %q: %w", c.Name, ErrTopicExists)
+	}
+	if _, ok := b.topicByID(c.ID); ok {
+		return fmt.Errorf("create topic %q: ID %v: %w", c.Name, c.ID, ErrTopicExists)
+	}
+	if c.ID == (TopicID{}) {
+		return fmt.Errorf("cluster: create topic %q: zero topic ID", c.Name)
+	}
+	if len(c.Replicas) == 0 {
+		return fmt.Errorf("create topic %q: no partitions: %w", c.Name, ErrInvalidPartitions)
+	}
+	parts, err := newPartitions(0, c.Replicas)
+	if err != nil {
+		return fmt.Errorf("create topic %q: %w", c.Name, err)
+	}
+	configs := maps.Clone(c.Configs)
+	if configs == nil {
+		configs = map[string]string{}
+	}
+	b.putTopic(&Topic{Name: c.Name, ID: c.ID, Partitions: parts, Configs: configs})
+	return nil
+}
+
+// newPartitions places partitions first, first+1, ...: the first replica
+// leads, at epoch 0, and every replica starts in sync.
+func newPartitions(first int, replicas [][]int32) ([]Partition, error) {
+	if len(replicas) > math.MaxInt32-first {
+		return nil, fmt.Errorf("%d partitions: %w", first+len(replicas), ErrInvalidPartitions)
+	}
+	parts := make([]Partition, len(replicas))
+	for i, rs := range replicas {
+		if err := validReplicas(rs); err != nil {
+			return nil, fmt.Errorf("partition %d: %w", first+i, err)
+		}
+		parts[i] = Partition{
+			Index:    int32(first + i),
+			Leader:   rs[0],
+			Replicas: slices.Clone(rs),
+			ISR:      slices.Clone(rs),
+		}
+	}
+	return parts, nil
+}
+
+func validReplicas(rs []int32) error {
+	if len(rs) == 0 {
+		return fmt.Errorf("no replicas: %w", ErrInvalidReplication)
+	}
+	for i, r := range rs {
+		if r < 0 {
+			return fmt.Errorf("replica %d: %w", r, ErrInvalidReplication)
+		}
+		if slices.Contains(rs[:i], r) {
+			return fmt.Errorf("replica %d listed twice: %w", r, ErrInvalidReplication)
+		}
+	}
+	return nil
+}
+
+func applyDeleteTopic(b *imageBuilder, c DeleteTopic) error {
+	t, ok := b.topicByID(c.ID)
+	if !ok {
+		return fmt.Errorf("delete topic %v: %w", c.ID, ErrUnknownTopic)
+	}
+	b.deleteTopic(t)
+	return nil
+}
+
+func applyCreatePartitions(b *imageBuilder, c CreatePartitions) error {
+	t, ok := b.topicByID(c.ID)
+	if !ok {
+		return fmt.Errorf("create partitions of %v: %w", c.ID, ErrUnknownTopic)
+	}
+	if len(c.Replicas) == 0 {
+		return fmt.Errorf("create partitions of %q: %d partitions already: %w", t.Name, len(t.Partitions), ErrInvalidPartitions)
+	}
+	added, err := newPartitions(len(t.Partitions), c.Replicas)
+	if err != nil {
+		return fmt.Errorf("create partitions of %q: %w", t.Name, err)
+	}
+	nt := *t
+	nt.Partitions = slices.Concat(t.Partitions, added)
+	b.putTopic(&nt)
+	return nil
+}
+
+func applyAlterConfigs(b *imageBuilder, c AlterConfigs) error {
+	switch c.ResourceType {
+	case resourceTopic:
+		t, ok := b.topic(c.Name)
+		if !ok {
+			return fmt.Errorf("alter configs of topic %q: %w", c.Name, ErrUnknownTopic)
+		}
+		nt := *t
+		nt.Configs = alteredConfigs(t.Configs, c.Set, c.Replace)
+		b.putTopic(&nt)
+	case resourceBroker:
+		key, err := brokerResourceKey(c.Name)
+		if err != nil {
+			return err
+		}
+		b.setBrokerConfigs(key, alteredConfigs(b.brokerConfigs(key), c.Set, c.Replace))
+	default:
+		return fmt.Errorf("alter configs: resource type %d: %w", c.ResourceType, ErrInvalidResource)
+	}
+	return nil
+}
+
+// brokerResourceKey maps a broker resource name to its BrokerConfigs key:
+// "" is the cluster-wide default, otherwise a broker ID in canonical decimal.
+func brokerResourceKey(name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	id, err := strconv.ParseInt(name, 10, 32)
+	if err != nil || id < 0 {
+		return "", fmt.Errorf("alter configs: broker %q: %w", name, ErrInvalidResource)
+	}
+	return strconv.FormatInt(id, 10), nil
+}
+
+// alteredConfigs returns a new map: old (or nothing, with replace) with set
+// applied, where a nil value deletes its key.
+func alteredConfigs(old map[string]string, set map[string]*string, replace bool) map[string]string {
+	m := map[string]string{}
+	if !replace {
+		maps.Copy(m, old)
+	}
+	for k, v := range set {
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = *v
+		}
+	}
+	return m
+}
+
+func applyRegisterBroker(b *imageBuilder, c RegisterBroker) error {
+	if c.Broker.ID < 0 {
+		return fmt.Errorf("cluster: register broker %d: negative broker ID", c.Broker.ID)
+	}
+	b.putBroker(c.Broker)
+	return nil
+}
+
+func applyAllocateProducerIDs(b *imageBuilder, c AllocateProducerIDs) error {
+	if c.Count <= 0 || c.Count > 1<<20 {
+		return fmt.Errorf("cluster: allocate producer IDs: count %d out of range", c.Count)
+	}
+	if c.BrokerID < 0 {
+		return fmt.Errorf("cluster: allocate producer IDs: negative broker ID %d", c.BrokerID)
+	}
+	if b.next.NextProducerID > 1<<62 {
+		return errors.New("cluster: allocate producer IDs: producer ID space exhausted")
+	}
+	b.allocateProducerIDs(c.BrokerID, c.Count)
+	return nil
+}
+
+func applySetClusterID(b *imageBuilder, c setClusterID) error {
+	switch cur := b.next.ClusterID; {
+	case c.ClusterID == "":
+		return errors.New("cluster: set cluster ID: empty ID")
+	case cur != "" && cur != c.ClusterID:
+		return fmt.Errorf("cluster: set cluster ID %q: cluster already has ID %q", c.ClusterID, cur)
+	}
+	b.setClusterID(c.ClusterID)
+	return nil
+}
+
+// Snapshot implements raft.FSM. Images are immutable, so holding the
+// current one is the copy; Persist encodes it on Raft's snapshot goroutine.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{img: f.state}, nil
+}
+
+// Restore implements raft.FSM: the snapshot replaces the whole state.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	img, err := decodeSnapshot(rc)
+	if err != nil {
+		return err
+	}
+	f.state = img
+	f.pub.publishState(img)
+	f.logger.Debug("restored metadata snapshot", "index", img.Index, "topics", len(img.Topics), "brokers", len(img.Brokers))
+	return nil
+}
+
+type fsmSnapshot struct{ img *Image }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := json.NewEncoder(sink).Encode(snapshotOf(s.img)); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("cluster: persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}
+
+// snapshotVersion is the format of wireSnapshot; Restore refuses others.
+const snapshotVersion = 1
+
+// wireSnapshot is the whole replicated state. Lists are sorted so that the
+// same state always encodes to the same bytes.
+type wireSnapshot struct {
+	Version          int                          `json:"version"`
+	Index            uint64                       `json:"index"`
+	ClusterID        string                       `json:"cluster_id"`
+	Brokers          []wireBroker                 `json:"brokers"`
+	Topics           []wireTopic                  `json:"topics"`
+	BrokerConfigs    map[string]map[string]string `json:"broker_configs"`
+	NextProducerID   int64                        `json:"next_producer_id"`
+	ProducerIDBlocks map[int32]int64              `json:"producer_id_blocks"`
+}
+
+type wireTopic struct {
+	Name       string            `json:"name"`
+	ID         TopicID           `json:"id"`
+	Partitions []wirePartition   `json:"partitions"`
+	Configs    map[string]string `json:"configs"`
+}
+
+type wirePartition struct {
+	Index       int32   `json:"index"`
+	Leader      int32   `json:"leader"`
+	LeaderEpoch int32   `json:"leader_epoch"`
+	Replicas    []int32 `json:"replicas"`
+	ISR         []int32 `json:"isr"`
+}
+
+func snapshotOf(img *Image) wireSnapshot {
+	s := wireSnapshot{
+		Version:          snapshotVersion,
+		Index:            img.Index,
+		ClusterID:        img.ClusterID,
+		Brokers:          make([]wireBroker, 0, len(img.Brokers)),
+		Topics:           make([]wireTopic, 0, len(img.Topics)),
+		BrokerConfigs:    img.BrokerConfigs,
+		NextProducerID:   img.NextProducerID,
+		ProducerIDBlocks: img.ProducerIDBlocks,
+	}
+	for _, b := range img.Brokers {
+		s.Brokers = append(s.Brokers, wireBroker(b))
+	}
+	slices.SortFunc(s.Brokers, func(a, b wireBroker) int { return cmp.Compare(a.ID, b.ID) })
+	for _, t := range img.Topics {
+		wt := wireTopic{Name: t.Name, ID: t.ID, Configs: t.Configs, Partitions: make([]wirePartition, len(t.Partitions))}
+		for i, p := range t.Partitions {
+			wt.Partitions[i] = wirePartition(p)
+		}
+		s.Topics = append(s.Topics, wt)
+	}
+	slices.SortFunc(s.Topics, func(a, b wireTopic) int { return cmp.Compare(a.Name, b.Name) })
+	return s
+}
+
+func decodeSnapshot(r io.Reader) (*Image, error) {
+	var s wireSnapshot
+	if err := json.NewDecoder(r).Decode(&s); err != nil {
+		return nil, fmt.Errorf("cluster: decode snapshot: %w", err)
+	}
+	if s.Version != snapshotVersion {
+		return nil, fmt.Errorf("cluster: snapshot version %d, want %d", s.Version, snapshotVersion)
+	}
+	img := emptyImage()
+	img.Index = s.Index
+	img.ClusterID = s.ClusterID
+	img.NextProducerID = s.NextProducerID
+	for k, v := range s.ProducerIDBlocks {
+		img.ProducerIDBlocks[k] = v
+	}
+	for _, b := range s.Brokers {
+		img.Brokers[b.ID] = Broker(b)
+	}
+	for _, wt := range s.Topics {
+		if _, dup := img.Topics[wt.Name]; dup {
+			return nil, fmt.Errorf("cluster: snapshot lists topic %q twice", wt.Name)
+		}
+		if _, dup := img.TopicsByID[wt.ID]; dup {
+			return nil, fmt.Errorf("cluster: snapshot lists topic ID %v twice", wt.ID)
+		}
+		t := &Topic{Name: wt.Name, ID: wt.ID, Configs: wt.Configs, Partitions: make([]Partition, len(wt.Partitions))}
+		if t.Configs == nil {
+			t.Configs = map[string]string{}
+		}
+		for i, p := range wt.Partitions {
+			t.Partitions[i] = Partition(p)
+		}
+		img.Topics[t.Name] = t
+		img.TopicsByID[t.ID] = t
+	}
+	for k, m := range s.BrokerConfigs {
+		if len(m) > 0 {
+			img.BrokerConfigs[k] = m
+		}
+	}
+	return img, nil
+}

@@ -1,0 +1,169 @@
+package cluster
+
+import (
+	"maps"
+	"sync"
+	"sync/atomic"
+)
+
+// noController is the ControllerID while no leader is known, as in Kafka's
+// Metadata response.
+const noController = -1
+
+// emptyImage is the state of a cluster before its first command. Every map
+// of an image is non-nil, and so is every topic's Configs.
+func emptyImage() *Image {
+	return &Image{
+		ControllerID:     noController,
+		Brokers:          map[int32]Broker{},
+		Topics:           map[string]*Topic{},
+		TopicsByID:       map[TopicID]*Topic{},
+		BrokerConfigs:    map[string]map[string]string{},
+		ProducerIDBlocks: map[int32]int64{},
+	}
+}
+
+// imageBuilder makes the next image from an immutable previous one,
+// copy-on-write: a map is cloned the first time it changes, and everything
+// that does not change (other topics, their partitions and configs) is
+// shared with the previous image. Nothing reachable from prev is modified.
+type imageBuilder struct {
+	next                                  Image
+	topicsCopied, brokersCopied, bcCopied bool
+}
+
+func newImageBuilder(prev *Image) *imageBuilder {
+	return &imageBuilder{next: *prev}
+}
+
+func (b *imageBuilder) topic(name string) (*Topic, bool) {
+	t, ok := b.next.Topics[name]
+	return t, ok
+}
+
+func (b *imageBuilder) topicByID(id TopicID) (*Topic, bool) {
+	t, ok := b.next.TopicsByID[id]
+	return t, ok
+}
+
+func (b *imageBuilder) copyTopics() {
+	if !b.topicsCopied {
+		b.next.Topics = maps.Clone(b.next.Topics)
+		b.next.TopicsByID = maps.Clone(b.next.TopicsByID)
+		b.topicsCopied = true
+	}
+}
+
+// putTopic adds t or replaces the topic of the same name and ID. t must be
+// new (not reachable from any published image).
+func (b *imageBuilder) putTopic(t *Topic) {
+	b.copyTopics()
+	b.next.Topics[t.Name] = t
+	b.next.TopicsByID[t.ID] = t
+}
+
+func (b *imageBuilder) deleteTopic(t *Topic) {
+	b.copyTopics()
+	delete(b.next.Topics, t.Name)
+	delete(b.next.TopicsByID, t.ID)
+}
+
+func (b *imageBuilder) putBroker(br Broker) {
+	if !b.brokersCopied {
+		b.next.Brokers = maps.Clone(b.next.Brokers)
+		b.brokersCopied = true
+	}
+	b.next.Brokers[br.ID] = br
+}
+
+func (b *imageBuilder) brokerConfigs(key string) map[string]string {
+	return b.next.BrokerConfigs[key]
+}
+
+// setBrokerConfigs replaces one broker resource's configs; an empty map
+// removes the resource. m must be new.
+func (b *imageBuilder) setBrokerConfigs(key string, m map[string]string) {
+	if !b.bcCopied {
+		b.next.BrokerConfigs = maps.Clone(b.next.BrokerConfigs)
+		b.bcCopied = true
+	}
+	if len(m) == 0 {
+		delete(b.next.BrokerConfigs, key)
+		return
+	}
+	b.next.BrokerConfigs[key] = m
+}
+
+func (b *imageBuilder) setClusterID(id string) { b.next.ClusterID = id }
+
+func (b *imageBuilder) allocateProducerIDs(broker int32, count int64) {
+	blocks := maps.Clone(b.next.ProducerIDBlocks)
+	if blocks == nil {
+		blocks = map[int32]int64{}
+	}
+	blocks[broker] = b.next.NextProducerID
+	b.next.ProducerIDBlocks = blocks
+	b.next.NextProducerID += count
+}
+
+// build returns the new image; the builder must not be used afterwards.
+func (b *imageBuilder) build(index uint64) *Image {
+	img := b.next
+	img.Index = index
+	return &img
+}
+
+// publisher holds the image readers see. Two writers feed it: the FSM with
+// the replicated state after each apply or restore, and the leader watcher
+// with the controller ID, which Raft elects and does not replicate. Each
+// change publishes a new Image and closes the previous Changed channel.
+type publisher struct {
+	mu         sync.Mutex // serializes writers; readers never take it
+	state      *Image     // guarded by mu: last image from the FSM
+	controller int32      // guarded by mu
+
+	cur atomic.Pointer[published]
+}
+
+// published pairs an image with the channel closed when it is replaced, so
+// that a reader calling Changed() before Image() never misses a change.
+type published struct {
+	img     *Image
+	changed chan struct{}
+}
+
+func newPublisher() *publisher {
+	p := &publisher{state: emptyImage(), controller: noController}
+	p.cur.Store(&published{img: p.state, changed: make(chan struct{})})
+	return p
+}
+
+func (p *publisher) image() *Image            { return p.cur.Load().img }
+func (p *publisher) changed() <-chan struct{} { return p.cur.Load().changed }
+
+func (p *publisher) publishState(img *Image) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.state = img
+	p.publishLocked()
+}
+
+// setController publishes a new controller ID and reports whether it
+// changed.
+func (p *publisher) setController(id int32) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.controller == id {
+		return false
+	}
+	p.controller = id
+	p.publishLocked()
+	return true
+}
+
+func (p *publisher) publishLocked() {
+	img := *p.state // shallow: the maps are immutable and shared
+	img.ControllerID = p.controller
+	old := p.cur.Swap(&published{img: &img, changed: make(chan struct{})})
+	close(old.changed)
+}

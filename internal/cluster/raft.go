@@ -1,0 +1,155 @@
+package cluster
+
+import (
+	"os"
+	"path/filepath"
+
+	"errors"
+	"fmt"
+	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Raft timing. A single voter waits one randomized heartbeat timeout
+// (between heartbeatTimeout and twice that) before it elects itself, so it
+// leads 200-400ms after start. These suit a LAN; the multi-broker issue may
+// need them configurable.
+const (
+	heartbeatTimeout   = 200 * time.Millisecond
+	electionTimeout    = 200 * time.Millisecond
+	leaderLeaseTimeout = 100 * time.Millisecond
+	snapshotsRetained  = 2
+)
+
+// raftStack is a running Raft instance and the stores it owns.
+type raftStack struct {
+	raft  *raft.Raft
+	store logStore
+}
+
+// logStore is Raft's log and stable store in one.
+type logStore interface {
+	raft.LogStore
+	raft.StableStore
+	io.Closer
+}
+
+// serverID is this node's Raft server ID: its broker ID in decimal.
+func serverID(nodeID int32) raft.ServerID {
+	return raft.ServerID(strconv.FormatInt(int64(nodeID), 10))
+}
+
+// nodeIDOf is the inverse of serverID.
+func nodeIDOf(id raft.ServerID) (int32, bool) {
+	n, err := strconv.ParseInt(string(id), 10, 32)
+	return int32(n), err == nil
+}
+
+func raftConfig(cfg Config, logger *slog.Logger) *raft.Config {
+	c := raft.DefaultConfig()
+	c.LocalID = serverID(cfg.NodeID)
+	c.HeartbeatTimeout = heartbeatTimeout
+	c.ElectionTimeout = electionTimeout
+	c.LeaderLeaseTimeout = leaderLeaseTimeout
+	c.Logger = newHCLog(logger, "raft", nil)
+	return c
+}
+
+// openLogStore opens Raft's log and stable store in <dir>/wal, using
+// hashicorp's raft-wal: segment files with checksummed, fsynced appends
+// and a bbolt metadata file that also keeps two nodes from sharing it.
+func openLogStore(dir string, logger *slog.Logger) (logStore, error) {
+	walDir := filepath.Join(dir, "wal")
+	if err := os.MkdirAll(walDir, 0o755); err != nil {
+		return nil, fmt.Errorf("cluster: create %s: %w", walDir, err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	// The WAL does not close the metadata store it opens itself, so it
+	// gets one this package owns and closes.
+	meta := &metadb.BoltMetaDB{}
+	w, err := wal.Open(walDir, wal.WithMetaStore(meta))
+	if err != nil {
+		meta.Close()
+		lock.Close()
+		return nil, fmt.Errorf("cluster: open raft log in %s: %w", walDir, err)
+	}
+	logger.Debug("opened raft log", "dir", walDir)
+	return &lockedStore{WAL: w, meta: meta, lock: lock}, nil
+}
+
+// lockedStore is the WAL with the directory lock it holds.
+type lockedStore struct {
+	*wal.WAL
+	meta *metadb.BoltMetaDB
+	lock *os.File
+}
+
+func (s *lockedStore) Close() error {
+	return errors.Join(s.WAL.Close(), s.meta.Close(), s.lock.Close())
+}
+
+// newTransport is the one place that decides how Raft nodes talk. A single
+// node needs no network: an in-memory transport at "node-<id>".
+func newTransport(cfg Config) (raft.ServerAddress, raft.Transport) {
+	return raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("node-%d", cfg.NodeID)))
+}
+
+// startRaft opens the stores in cfg.Dir, bootstraps a one-voter cluster if
+// they hold no state yet, and starts Raft with fsm. tune, if set, adjusts
+// the Raft config (tests use it to force snapshots).
+func startRaft(cfg Config, logger *slog.Logger, fsm raft.FSM, tune func(*raft.Config)) (*raftStack, error) {
+	conf := raftConfig(cfg, logger)
+	if tune != nil {
+		tune(conf)
+	}
+	if err := raft.ValidateConfig(conf); err != nil {
+		return nil, fmt.Errorf("cluster: raft config: %w", err)
+	}
+	store, err := openLogStore(cfg.Dir, logger)
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, snapshotsRetained, conf.Logger.Named("snapshot"))
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("cluster: raft snapshot store: %w", err)
+	}
+	addr, trans := newTransport(cfg)
+	fail := func(err error) (*raftStack, error) {
+		if c, ok := trans.(io.Closer); ok {
+			c.Close()
+		}
+		return nil, errors.Join(err, store.Close())
+	}
+	existing, err := raft.HasExistingState(store, store, snaps)
+	if err != nil {
+		return fail(fmt.Errorf("cluster: read raft state: %w", err))
+	}
+	if !existing {
+		voters := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: conf.LocalID, Address: addr}}}
+		if err := raft.BootstrapCluster(conf, store, store, snaps, trans, voters); err != nil {
+			return fail(fmt.Errorf("cluster: bootstrap raft: %w", err))
+		}
+		logger.Info("bootstrapped one-voter metadata cluster", "dir", cfg.Dir)
+	}
+	r, err := raft.NewRaft(conf, fsm, store, store, snaps, trans)
+	if err != nil {
+		return fail(fmt.Errorf("cluster: start raft: %w", err))
+	}
+	return &raftStack{raft: r, store: store}, nil
+}
+
+// stop shuts Raft down (which closes the transport) and then the store.
+func (s *raftStack) stop() error {
+	err := s.raft.Shutdown().Error()
+	return errors.Join(err, s.store.Close())
+}

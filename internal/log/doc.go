@@ -1,0 +1,134 @@
+/*
+Package log stores one partition's log on disk, in Kafka's layout.
+
+It owns the partition directory: segments of record batches, their offset
+and time indexes, and the checkpoints that make a restart fast and safe. It
+guarantees that an offset acknowledged through WaitDurable survives a crash,
+that a torn or corrupt tail is truncated on Open and never served, and that
+fsynced data found damaged is reported as ErrCorruption instead of being
+dropped. It never decodes records on the append or read path (batches are
+written and served byte for byte) and imports nothing else of Sluice's.
+
+# Files
+
+A partition directory holds, with Kafka's names (offsets in 20 digits):
+
+	00000000000000000000.log        segment: batches from offset 0
+	00000000000000000000.index      its offset index
+	00000000000000000000.timeindex  its time index
+	00000000000000001000.log        next segment: batches from offset 1000
+	...
+	00000000000000001000.snapshot   producer state as of offset 1000
+	leader-epoch-checkpoint         leader epochs and where each started
+	recovery-point                  everything below this offset is fsynced
+	log-start-offset                the first offset still in the log
+
+A segment's name is its base offset, the offset of its first batch. The
+last segment is the active one; appends go to it until it rolls.
+
+# Segments
+
+A .log file is a sequence of record batches (format v2, see package record)
+exactly as the producer sent them, except the base offset and partition
+leader epoch, which the log assigns (both sit outside the CRC):
+
+	+-------------+--------------+--------------------+-------+-----------+
+	| baseOffset  | batchLength  | partitionLeader-   | magic | crc ...   |
+	| int64       | int32        | Epoch int32        | 2     | records   |
+	+-------------+--------------+--------------------+-------+-----------+
+	|<-------- 12 bytes -------->|<------------ batchLength bytes ------->|
+
+There is no other framing: a batch's size is 12 + batchLength, and the next
+batch starts right after it. Offsets increase from batch to batch but may
+have gaps (compaction removes records; Truncate may leave the log end past
+the last batch).
+
+# Indexes
+
+The offset index (.index) holds 8-byte entries, big-endian:
+
+	relativeOffset uint32  last offset of a batch, minus the base offset
+	position       uint32  byte position of that batch in the .log
+
+An entry is added for the first batch after every index.interval.bytes of
+log, so a lookup (the last entry at or below the target) lands at most that
+far before the batch that holds the target; a scan of batch headers goes
+the rest of the way.
+
+The time index (.timeindex) holds 12-byte entries, big-endian:
+
+	timestamp      int64   largest record timestamp so far in the segment
+	relativeOffset uint32  last offset of the batch that first carried it
+
+added at the same points as offset index entries, when the largest
+timestamp grew, plus one final entry when the segment rolls. Both fields
+increase strictly.
+
+The active segment keeps its index entries in memory and writes them out
+when it rolls (and at Close); sealed segments search their files. Indexes
+are never trusted more than the log: recovery rebuilds them for every
+segment it scans, and for older segments whose files are missing or
+inconsistent.
+
+# Checkpoints
+
+recovery-point, log-start-offset and leader-epoch-checkpoint are text, in
+Kafka's checkpoint style: a version line "0", then the payload (an offset;
+or an entry count followed by "epoch startOffset" lines). Each is replaced
+by writing a temp file, fsyncing it, renaming it over the old one and
+fsyncing the directory.
+
+A producer snapshot (.snapshot, named by the log end offset it describes)
+is binary: version, CRC32C of the rest, then per producer ID its epoch and
+its last five batches (sequences, offsets, timestamps). The newest two are
+kept. They are written when a segment rolls (without an fsync: the CRC
+catches a torn one, which recovery then skips) and at Close (fsynced).
+
+# What is fsynced when
+
+	Append         nothing; the batch is written (one write call) and
+	               visible to readers.
+	WaitDurable    group commit: one fdatasync of the active segment
+	               covers every append before it; rolled segments not yet
+	               fsynced are fsynced too, with their indexes, and the
+	               directory when entries were created. Only then does the
+	               durable offset advance.
+	roll           the new segment's files are created; a background flush
+	               then fsyncs the rolled segment and moves the recovery
+	               point to the new segment's base offset.
+	MaybeFlush     as WaitDurable, when flush.messages or flush.ms say so.
+	new epoch      leader-epoch-checkpoint is rewritten (with fsyncs)
+	               before Append returns.
+	retention,     log-start-offset is rewritten before segments are
+	DeleteRecords  removed; the directory is fsynced after.
+	Truncate       recovery-point is lowered before any byte is removed.
+	Close          everything, then the producer snapshot and the
+	               recovery point at the log end offset.
+
+An fsync that fails takes the log offline: every later Append, Read and
+WaitDurable returns an error wrapping ErrOffline, because what the failed
+fsync covered may or may not be on disk.
+
+# Recovery
+
+Open lists the directory, removes leftovers (temp, .deleted and .cleaned
+files, indexes without a segment), completes .swap files, and scans every
+segment from the one holding the recovery point to the end. The scan bounds
+each batch length by what is left in the file and checks magic, length and
+CRC32C. At the first bad or partial batch the segment is truncated there
+and later segments are deleted, with a warning naming the file, the
+position and the bytes dropped: that tail was never fsynced, so no
+acknowledged write is lost. A bad batch below the recovery point is
+corruption, and Open fails with ErrCorruption naming file and position.
+Then the leader-epoch cache forgets epochs at or past the new log end, and
+producer state is loaded from the newest good snapshot at or below the log
+end and the batch headers after it. What recovery touched is fsynced and
+the recovery point moves to the log end.
+
+# Concurrency
+
+One writer at a time appends (Log.mu); readers use positional reads and
+never read past a segment's published size, so they do not wait for
+appends, nor for fsyncs. The lock order is written down on Log.
+*/
+package log

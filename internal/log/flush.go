@@ -1,0 +1,194 @@
+package log
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Durability is group commit (pebble's LogWriter.SyncRecord is the model):
+// a caller of WaitDurable whose offset is not durable yet either waits for
+// the fsync in flight and checks again, or, when none is in flight, becomes
+// the syncer. The syncer notes the log end offset, fsyncs the active
+// segment (and any rolled segment not fsynced yet, with its indexes, and
+// the directory when entries changed), then advances the durable offset to
+// what it noted and wakes everyone. Appends continue meanwhile: they need
+// only Log.mu, which the syncer holds just long enough to note the offset.
+//
+// An fsync error takes the log offline (Kafka marks the log directory
+// offline): the data it covered may or may not be on disk, so nothing more
+// is acknowledged or appended.
+
+func (l *Log) waitDurable(ctx context.Context, offset int64) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		l.syncMu.Lock()
+		if err := l.offlineErr(); err != nil {
+			l.syncMu.Unlock()
+			return err
+		}
+		if l.durable >= offset {
+			l.syncMu.Unlock()
+			return nil
+		}
+		if ch := l.syncing; ch != nil {
+			l.syncMu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if end := l.leo.Load(); offset > end {
+			l.syncMu.Unlock()
+			return fmt.Errorf("%w: wait for offset %d beyond the log end offset %d", ErrOffsetOutOfRange, offset, end)
+		}
+		ch := make(chan struct{})
+		l.syncing = ch
+		l.syncMu.Unlock()
+
+		err := l.syncOnce()
+
+		l.syncMu.Lock()
+		l.syncing = nil
+		close(ch)
+		l.syncMu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// syncOnce is the syncer's work: fsync everything appended so far and
+// advance the durable offset. The caller owns l.syncing.
+func (l *Log) syncOnce() error {
+	l.syncIOMu.Lock()
+	defer l.syncIOMu.Unlock()
+
+	l.mu.Lock()
+	target := l.leo.Load()
+	active := l.active
+	rolled := l.pendingRolled
+	l.pendingRolled = nil
+	dirDirty := l.dirDirty
+	l.dirDirty = false
+	l.flushStarted = target
+	l.unflushedSince = time.Time{}
+	l.mu.Unlock()
+
+	l.segMu.RLock()
+	closed := l.filesClosed
+	l.segMu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	// syncIOMu keeps retention and truncation from closing these files
+	// under the fsync; a segment they already dropped is skipped.
+	for _, s := range rolled {
+		if s.closed {
+			continue
+		}
+		if err := s.syncAll(); err != nil {
+			return l.fail("fsync rolled segment", err)
+		}
+	}
+	if !active.closed {
+		if err := active.log.Sync(); err != nil {
+			return l.fail("fsync "+active.path, err)
+		}
+	}
+	if len(rolled) > 0 && target > l.recoveryPoint {
+		// Whole segments became durable: move the recovery point, so a
+		// restart scans only what follows. Writing it fsyncs the
+		// directory, which also makes the new segment's name durable.
+		if err := l.writeRecoveryPoint(target); err != nil {
+			return l.fail("write recovery point", err)
+		}
+	} else if dirDirty {
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return l.fail("fsync directory", err)
+		}
+	}
+	l.syncMu.Lock()
+	l.durable = max(l.durable, target)
+	l.syncMu.Unlock()
+	return nil
+}
+
+// writeRecoveryPoint persists the recovery point. The caller holds
+// syncIOMu, and every offset below off is fsynced.
+func (l *Log) writeRecoveryPoint(off int64) error {
+	if off == l.recoveryPoint {
+		return nil
+	}
+	if err := writeFileAtomic(l.fs, l.dir, recoveryPointFile, formatOffsetCheckpoint(off)); err != nil {
+		return err
+	}
+	l.recoveryPoint = off
+	return nil
+}
+
+// syncNow makes everything appended so far durable.
+func (l *Log) syncNow() error {
+	return l.waitDurable(context.Background(), l.leo.Load())
+}
+
+func (l *Log) maybeFlush() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	end := l.leo.Load()
+	unflushed := end - l.flushStarted
+	since := l.unflushedSince
+	cfg := l.cfg
+	l.mu.Unlock()
+	if err := l.offlineErr(); err != nil {
+		return err
+	}
+	if unflushed <= 0 {
+		return nil
+	}
+	due := unflushed >= max(cfg.FlushMessages, 1) ||
+		(cfg.FlushMs >= 0 && !since.IsZero() && l.mono().Sub(since) >= time.Duration(cfg.FlushMs)*time.Millisecond)
+	if !due {
+		return nil
+	}
+	return l.waitDurable(context.Background(), end)
+}
+
+// startRollFlush asks the background flush to fsync up to offset, the base
+// of a segment just rolled, starting it if it is not running. Kafka also
+// flushes a rolled segment asynchronously. The caller holds mu.
+func (l *Log) startRollFlush(offset int64) {
+	l.rollFlushTo = max(l.rollFlushTo, offset)
+	if l.rollFlushing {
+		return
+	}
+	l.rollFlushing = true
+	l.bg.Add(1)
+	go l.rollFlushLoop()
+}
+
+// rollFlushLoop fsyncs up to the latest rolled segment, then exits. Close
+// waits for it.
+func (l *Log) rollFlushLoop() {
+	defer l.bg.Done()
+	for {
+		l.mu.Lock()
+		target := l.rollFlushTo
+		l.mu.Unlock()
+		err := l.waitDurable(context.Background(), target)
+		l.mu.Lock()
+		if err != nil || l.rollFlushTo == target {
+			l.rollFlushing = false
+			l.mu.Unlock()
+			return
+		}
+		l.mu.Unlock()
+	}
+}

@@ -1,0 +1,455 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/record"
+)
+
+// Log is one partition's log on disk. It is safe for concurrent use: appends
+// are serialised inside, reads run concurrently with appends.
+//
+// Locks, in the order they nest (a lock is only taken while holding locks
+// listed before it):
+//
+//	syncIOMu  the fsync work: whoever fsyncs, writes the recovery point, or
+//	          closes segment files holds it, so no file is closed under a
+//	          running fsync and no stale recovery point is written.
+//	mu        the writer: appends, rolls, retention, truncation, config,
+//	          producer state. Never held during a data fsync.
+//	segMu     the segment list (write-locked only to change it, or to cut a
+//	          file shorter); readers hold it read-locked for a whole Read.
+//	leaves    syncMu (group-commit state), epochCache.mu, segment.tsMu and
+//	          sparseIndex.mu; nothing is acquired under them.
+type Log struct {
+	dir    string
+	fs     FS
+	logger *slog.Logger
+	now    func() time.Time // wall clock: LogAppendTime, segment.ms, retention
+	mono   func() time.Time // monotonic clock: flush.ms
+
+	syncIOMu sync.Mutex
+	// Guarded by syncIOMu.
+	recoveryPoint int64
+
+	mu sync.Mutex
+	// Guarded by mu.
+	cfg            Config
+	active         *segment
+	producers      producerStates
+	snapshots      []int64 // offsets of the snapshot files on disk, ascending
+	closed         bool
+	pendingRolled  []*segment // rolled segments not yet fsynced
+	dirDirty       bool       // entries created or renamed since the last directory fsync
+	unflushedSince time.Time  // mono time of the first append after the last fsync began
+	flushStarted   int64      // log end offset noted by the last fsync that began
+	rollFlushTo    int64      // the background flush after a roll syncs up to here
+	rollFlushing   bool       // the background flush goroutine runs
+
+	segMu sync.RWMutex
+	// Guarded by segMu.
+	segs        []*segment // ascending by base offset; the last is the active one
+	filesClosed bool
+
+	leo      atomic.Int64 // log end offset, published after the bytes
+	logStart atomic.Int64
+	closing  atomic.Bool
+
+	epochs epochCache
+
+	// Group commit, guarded by syncMu.
+	syncMu  sync.Mutex
+	durable int64         // every offset below it is fsynced
+	syncing chan struct{} // non-nil while an fsync runs; closed when it ends
+
+	failure atomic.Pointer[error] // set once when the log goes offline
+
+	bg sync.WaitGroup // the background flush after a roll
+
+	codecsOnce sync.Once
+	codecs     *record.Codecs
+}
+
+func newLog(dir string, cfg Config, opts Options) *Log {
+	l := &Log{
+		dir:       dir,
+		fs:        opts.FS,
+		logger:    opts.Logger,
+		now:       opts.Now,
+		mono:      time.Now,
+		cfg:       cfg,
+		producers: producerStates{},
+	}
+	if l.fs == nil {
+		l.fs = OSFS{}
+	}
+	if l.logger == nil {
+		l.logger = slog.New(slog.DiscardHandler)
+	}
+	l.logger = l.logger.With("dir", dir)
+	if l.now == nil {
+		l.now = time.Now
+	}
+	return l
+}
+
+// offlineErr returns the error that took the log offline, if any.
+func (l *Log) offlineErr() error {
+	if p := l.failure.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// fail takes the log offline after an I/O error: nothing more is appended
+// or acknowledged. The first failure is logged; every later call returns it.
+func (l *Log) fail(op string, err error) error {
+	wrapped := fmt.Errorf("%w: %s: %v", ErrOffline, op, err)
+	if l.failure.CompareAndSwap(nil, &wrapped) {
+		l.logger.Error("log directory offline", "op", op, "err", err)
+	}
+	return l.offlineErr()
+}
+
+func (l *Log) append(batch []byte, h record.Header, leaderEpoch int32) (AppendInfo, error) {
+	if len(batch) < record.HeaderSize || len(batch) != h.Size() {
+		return AppendInfo{}, fmt.Errorf("log: append to %s: batch is %d bytes, its header says %d", l.dir, len(batch), h.Size())
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return AppendInfo{}, ErrClosed
+	}
+	if err := l.offlineErr(); err != nil {
+		return AppendInfo{}, err
+	}
+	if dup, err := l.producers.check(&h); err != nil {
+		if errors.Is(err, ErrDuplicateSequence) {
+			return AppendInfo{
+				BaseOffset:     dup.firstOffset,
+				LastOffset:     dup.lastOffset,
+				LogAppendTime:  dup.appendTime,
+				LogStartOffset: l.logStart.Load(),
+			}, err
+		}
+		return AppendInfo{}, err
+	}
+	now := l.now()
+	if l.shouldRoll(&h, now) {
+		if err := l.roll(); err != nil {
+			return AppendInfo{}, err
+		}
+	}
+
+	seg := l.active
+	h.BaseOffset = l.leo.Load()
+	h.PartitionLeaderEpoch = leaderEpoch
+	record.SetBaseOffset(batch, h.BaseOffset)
+	record.SetPartitionLeaderEpoch(batch, leaderEpoch)
+	pos := seg.size.Load()
+	if _, err := seg.log.WriteAt(batch, pos); err != nil {
+		return AppendInfo{}, l.fail("append to "+seg.path, err)
+	}
+	if pos == 0 {
+		seg.firstAppend = now
+	}
+	seg.observe(&h, pos, l.cfg.IndexIntervalBytes)
+	seg.size.Store(pos + int64(len(batch)))
+	l.leo.Store(h.LastOffset() + 1)
+
+	l.producers.update(&h)
+	if l.unflushedSince.IsZero() {
+		l.unflushedSince = l.mono()
+	}
+	if l.epochs.assign(leaderEpoch, h.BaseOffset) {
+		if err := l.writeEpochCheckpoint(); err != nil {
+			return AppendInfo{}, l.fail("write leader epoch checkpoint", err)
+		}
+	}
+	info := AppendInfo{
+		BaseOffset:     h.BaseOffset,
+		LastOffset:     h.LastOffset(),
+		LogAppendTime:  -1,
+		LogStartOffset: l.logStart.Load(),
+	}
+	if h.LogAppendTime() {
+		info.LogAppendTime = h.MaxTimestamp
+	}
+	return info, nil
+}
+
+// shouldRoll reports whether the batch must go to a new segment: the active
+// one would outgrow segment.bytes, is older than segment.ms, has a full
+// index, or could not address the batch with 32-bit relative offsets and
+// positions. A segment always takes at least one batch.
+func (l *Log) shouldRoll(h *record.Header, now time.Time) bool {
+	s := l.active
+	cur := s.size.Load()
+	if cur == 0 {
+		return false
+	}
+	size := int64(h.Size())
+	switch {
+	case cur+size > l.cfg.SegmentBytes:
+		return true
+	case l.cfg.SegmentMs > 0 && now.Sub(s.firstAppend) >= time.Duration(l.cfg.SegmentMs)*time.Millisecond:
+		return true
+	case l.cfg.SegmentIndexBytes > 0 && (int64(s.index.len()) >= l.cfg.SegmentIndexBytes/offsetEntrySize ||
+		int64(s.tindex.len()) >= l.cfg.SegmentIndexBytes/timeEntrySize):
+		return true
+	case !s.fits(l.leo.Load(), h.LastOffsetDelta, int(size)):
+		return true
+	}
+	return false
+}
+
+// roll seals the active segment and starts a new one at the log end
+// offset. The sealed segment is fsynced by a background flush (and by any
+// WaitDurable before it), which then moves the recovery point past it.
+func (l *Log) roll() error {
+	old := l.active
+	if err := old.seal(); err != nil {
+		return l.fail("seal "+old.path, err)
+	}
+	base := l.leo.Load()
+	seg, err := openSegmentFiles(l.fs, l.dir, base, true)
+	if err != nil {
+		return l.fail("roll", err)
+	}
+	l.segMu.Lock()
+	l.segs = append(l.segs, seg)
+	l.segMu.Unlock()
+	l.active = seg
+	l.pendingRolled = append(l.pendingRolled, old)
+	l.dirDirty = true
+	// The snapshot is not fsynced here: its CRC catches a torn one, which
+	// recovery then skips. The next fsync of the log makes its name durable.
+	if err := l.writeSnapshot(base, false); err != nil {
+		return l.fail("write producer snapshot", err)
+	}
+	l.logger.Debug("rolled segment", "base_offset", base)
+	l.startRollFlush(base)
+	return nil
+}
+
+// writeSnapshot writes the producer state as of offset (the log end
+// offset) to a snapshot file and keeps only the newest two. The caller
+// holds mu.
+func (l *Log) writeSnapshot(offset int64, sync bool) error {
+	name := fileName(offset, snapshotSuffix)
+	data := l.producers.encodeSnapshot()
+	if sync {
+		if err := writeFileAtomic(l.fs, l.dir, name, data); err != nil {
+			return err
+		}
+	} else {
+		path := filepath.Join(l.dir, name)
+		f, err := l.fs.OpenFile(path+tmpSuffix, osCreateTrunc, 0o644)
+		if err != nil {
+			return err
+		}
+		_, err = f.Write(data)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", path+tmpSuffix, err)
+		}
+		if err := l.fs.Rename(path+tmpSuffix, path); err != nil {
+			return err
+		}
+		l.dirDirty = true
+	}
+	if n := len(l.snapshots); n == 0 || l.snapshots[n-1] != offset {
+		l.snapshots = append(l.snapshots, offset)
+	}
+	for len(l.snapshots) > 2 {
+		path := filepath.Join(l.dir, fileName(l.snapshots[0], snapshotSuffix))
+		if err := l.fs.Remove(path); err != nil && !isNotExist(err) {
+			return fmt.Errorf("remove %s: %w", path, err)
+		}
+		l.snapshots = l.snapshots[1:]
+		l.dirDirty = true
+	}
+	return nil
+}
+
+// writeEpochCheckpoint persists the leader-epoch cache. The caller holds mu.
+func (l *Log) writeEpochCheckpoint() error {
+	return writeFileAtomic(l.fs, l.dir, epochCheckpoint, formatEpochCheckpoint(l.epochs.snapshot()))
+}
+
+// writeLogStart persists the log start offset. The caller holds mu.
+func (l *Log) writeLogStart(offset int64) error {
+	return writeFileAtomic(l.fs, l.dir, logStartOffsetFile, formatOffsetCheckpoint(offset))
+}
+
+// segmentFor returns the index in segs of the segment that holds offset:
+// the last one whose base offset is at or below it (0 if none is).
+func segmentFor(segs []*segment, offset int64) int {
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
+	return max(i, 0)
+}
+
+func (l *Log) read(offset int64, maxBytes int, limit int64) ([]byte, error) {
+	l.segMu.RLock()
+	defer l.segMu.RUnlock()
+	if l.filesClosed {
+		return nil, ErrClosed
+	}
+	if err := l.offlineErr(); err != nil {
+		return nil, err
+	}
+	start, end := l.logStart.Load(), l.leo.Load()
+	if offset < start || offset > end {
+		return nil, fmt.Errorf("%w: offset %d, log has [%d, %d)", ErrOffsetOutOfRange, offset, start, end)
+	}
+	if offset == end || offset >= limit {
+		return nil, nil
+	}
+	buf := make([]byte, record.HeaderSize)
+	// A segment may end before offset when compaction left a gap; the
+	// batch is then at the start of a later segment.
+	for i := segmentFor(l.segs, offset); i < len(l.segs); i++ {
+		seg := l.segs[i]
+		segEnd := seg.size.Load()
+		pos, h, found, err := seg.find(buf, offset, segEnd)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			continue
+		}
+		if h.BaseOffset >= limit {
+			return nil, nil
+		}
+		return seg.readBatches(pos, segEnd, h.Size(), maxBytes, limit)
+	}
+	return nil, nil
+}
+
+// readBatches reads the whole batches from pos on: the first one (of
+// firstSize bytes) always, then as many more as fit in maxBytes and start
+// below limit, without crossing end.
+func (s *segment) readBatches(pos, end int64, firstSize, maxBytes int, limit int64) ([]byte, error) {
+	want := min(max(int64(firstSize), int64(maxBytes)), end-pos)
+	buf := make([]byte, want)
+	if _, err := s.log.ReadAt(buf, pos); err != nil {
+		return nil, fmt.Errorf("read %s at %d: %w", s.path, pos, err)
+	}
+	n := firstSize
+	for len(buf)-n >= record.HeaderSize {
+		h, err := record.ParseHeader(buf[n:])
+		if err != nil || h.BaseOffset >= limit || h.Size() > len(buf)-n {
+			break // a bad header is reported by the read that starts there
+		}
+		n += h.Size()
+	}
+	return buf[:n:n], nil
+}
+
+func (l *Log) setConfig(cfg Config) {
+	l.mu.Lock()
+	l.cfg = cfg
+	l.mu.Unlock()
+}
+
+func (l *Log) size() int64 {
+	l.segMu.RLock()
+	defer l.segMu.RUnlock()
+	var n int64
+	for _, s := range l.segs {
+		n += s.size.Load()
+	}
+	return n
+}
+
+// ProducerState returns what the log remembers about producerID: its epoch
+// and the sequence and offset of its last batch. ok is false when the log
+// has no state for it.
+func (l *Log) ProducerState(producerID int64) (state ProducerState, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.producers[producerID]
+	if e == nil {
+		return ProducerState{}, false
+	}
+	return e.public(), true
+}
+
+// DurableOffset is the offset below which every record is fsynced.
+func (l *Log) DurableOffset() int64 {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	return l.durable
+}
+
+func (l *Log) close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.closing.Store(true)
+	l.mu.Unlock()
+
+	l.bg.Wait() // the background flush; appends are refused now
+	err := l.syncNow()
+	if err == nil {
+		l.mu.Lock()
+		err = l.writeSnapshot(l.leo.Load(), true)
+		l.mu.Unlock()
+		if err != nil {
+			err = l.fail("write producer snapshot", err)
+		}
+	}
+
+	l.syncIOMu.Lock()
+	defer l.syncIOMu.Unlock()
+	if err == nil {
+		err = l.writeRecoveryPoint(l.leo.Load())
+	}
+	l.segMu.Lock()
+	defer l.segMu.Unlock()
+	if err == nil {
+		// The active segment's indexes live in memory; write them out so a
+		// clean restart can use them if the segment is ever below the
+		// recovery point (it is always rebuilt while it is the last one).
+		err = l.active.index.writeOut()
+		if err == nil {
+			err = l.active.tindex.writeOut()
+		}
+	}
+	for _, s := range l.segs {
+		if cerr := s.closeFiles(); cerr != nil && err == nil {
+			err = fmt.Errorf("close %s: %w", s.path, cerr)
+		}
+		s.closed = true
+	}
+	l.filesClosed = true
+	if err != nil {
+		l.logger.Error("close log", "err", err)
+		return err
+	}
+	l.logger.Info("closed log", "log_end_offset", l.leo.Load())
+	return nil
+}
+
+func (l *Log) delete() error {
+	err := l.close()
+	if rerr := l.fs.RemoveAll(l.dir); rerr != nil {
+		return fmt.Errorf("remove %s: %w", l.dir, rerr)
+	}
+	if perr := l.fs.SyncDir(filepath.Dir(l.dir)); perr != nil && err == nil {
+		err = fmt.Errorf("fsync %s: %w", filepath.Dir(l.dir), perr)
+	}
+	return err
+}

@@ -1,0 +1,530 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// maxSnapshotBytes bounds what is read of a producer snapshot.
+const maxSnapshotBytes = 256 << 20
+
+func open(dir string, cfg Config, opts Options) (*Log, error) {
+	l := newLog(dir, cfg, opts)
+	if _, err := l.fs.Stat(dir); isNotExist(err) {
+		if err := l.fs.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("log: create %s: %w", dir, err)
+		}
+		if err := l.fs.SyncDir(filepath.Dir(dir)); err != nil {
+			return nil, fmt.Errorf("log: fsync %s: %w", filepath.Dir(dir), err)
+		}
+	}
+	if err := l.recover(); err != nil {
+		for _, s := range l.segs {
+			s.closeFiles()
+		}
+		return nil, fmt.Errorf("log: open %s: %w", dir, err)
+	}
+	return l, nil
+}
+
+// scanResult is what scanning a segment found.
+type scanResult struct {
+	next    int64 // the offset after the last good batch
+	firstTs int64 // max timestamp of the first batch, -1 if none
+	badPos  int64 // where the first bad or partial batch starts
+	bad     error // why it is bad; nil when the whole segment is good
+}
+
+// recover brings the directory to a consistent state and loads it:
+//
+//  1. Leftovers of interrupted operations go: temp files, .deleted and
+//     .cleaned files, index files without a segment; a .swap file
+//     replaces the segment it was written for.
+//  2. Segments from the one holding the recovery point on (always at
+//     least the last) are scanned batch by batch with every length
+//     bounded by the file and every CRC checked, and their indexes are
+//     rebuilt. The first bad or partial batch is a torn write: the segment
+//     is cut there and later segments are deleted. Below the recovery
+//     point everything was fsynced, so a bad batch there is corruption
+//     and Open fails.
+//  3. Older segments keep their indexes when these check out; a missing or
+//     inconsistent one is rebuilt from the segment.
+//  4. The leader-epoch cache loses entries at or past the log end offset
+//     and learns epochs seen in the scanned batches; producer state is
+//     loaded from the newest good snapshot at or below the log end offset
+//     and the batch headers after it.
+//  5. What was rebuilt is fsynced and the recovery point is moved to the
+//     log end offset.
+func (l *Log) recover() error {
+	began := time.Now()
+	bases, snapshots, dirty, err := l.cleanDirectory()
+	if err != nil {
+		return err
+	}
+	l.snapshots = snapshots
+
+	rp, err := readOffsetCheckpoint(l.fs, l.dir, recoveryPointFile)
+	if errors.Is(err, errNoCheckpoint) {
+		rp = 0
+	} else if err != nil {
+		return err
+	}
+	l.recoveryPoint = rp
+	ckStart, err := readOffsetCheckpoint(l.fs, l.dir, logStartOffsetFile)
+	if errors.Is(err, errNoCheckpoint) {
+		ckStart = -1
+	} else if err != nil {
+		return err
+	}
+	if err := l.loadEpochCheckpoint(); err != nil {
+		return err
+	}
+
+	for _, base := range bases {
+		s, err := openSegmentFiles(l.fs, l.dir, base, false)
+		if err != nil {
+			return err
+		}
+		l.segs = append(l.segs, s)
+	}
+
+	var (
+		transitions []epochEntry
+		rebuilt     []*segment
+		last        scanResult
+		scanned     = map[*segment]scanResult{}
+	)
+	for i := 0; i < len(l.segs); i++ {
+		s := l.segs[i]
+		mustScan := i == len(l.segs)-1 || l.segs[i+1].base > rp
+		if !mustScan {
+			ok, why, err := l.loadIndexes(s)
+			if err != nil {
+				return err
+			}
+			if ok {
+				continue
+			}
+			l.logger.Warn("rebuilding index", "file", s.path, "reason", why)
+		}
+		res, err := l.scanSegment(s, &transitions)
+		if err != nil {
+			return err
+		}
+		rebuilt = append(rebuilt, s)
+		last = res
+		scanned[s] = res
+		if res.bad == nil {
+			continue
+		}
+		if !mustScan || res.next < rp {
+			return fmt.Errorf("%w: %s at position %d, below the recovery point %d: %v",
+				ErrCorruption, s.path, res.badPos, rp, res.bad)
+		}
+		dropped := s.size.Load() - res.badPos
+		if err := s.log.Truncate(res.badPos); err != nil {
+			return fmt.Errorf("truncate %s: %w", s.path, err)
+		}
+		s.size.Store(res.badPos)
+		l.logger.Warn("truncated torn or corrupt log tail",
+			"file", s.path, "position", res.badPos, "dropped_bytes", dropped, "reason", res.bad)
+		for _, later := range l.segs[i+1:] {
+			l.logger.Warn("deleted segment after a truncated tail", "file", later.path, "bytes", later.size.Load())
+			if err := l.removeSegment(later); err != nil {
+				return err
+			}
+		}
+		l.segs = l.segs[:i+1]
+		dirty = true
+		break
+	}
+
+	// A roll makes a new, empty segment file; a crash can keep it while
+	// losing the unsynced tail of the segment before. Its base offset is
+	// then past the data, so drop it: the log ends where the data does.
+	for n := len(l.segs); n >= 2 && l.segs[n-1].size.Load() == 0; n-- {
+		empty, prev := l.segs[n-1], l.segs[n-2]
+		res, ok := scanned[prev]
+		if !ok || res.next >= empty.base {
+			break
+		}
+		l.logger.Warn("deleted empty segment after a short one",
+			"file", empty.path, "previous_ends_at", res.next)
+		if err := l.removeSegment(empty); err != nil {
+			return err
+		}
+		l.segs = l.segs[:n-1]
+		rebuilt = slices.DeleteFunc(rebuilt, func(s *segment) bool { return s == empty })
+		last, dirty = res, true
+	}
+
+	var leo int64
+	if len(l.segs) == 0 {
+		base := max(ckStart, 0)
+		s, err := openSegmentFiles(l.fs, l.dir, base, true)
+		if err != nil {
+			return err
+		}
+		l.segs = []*segment{s}
+		leo, last.firstTs, dirty = base, -1, true
+	} else {
+		leo = last.next
+	}
+
+	logStart := max(l.segs[0].base, ckStart)
+	if logStart > leo {
+		// DeleteRecords moved the start past data that a crash then lost.
+		l.logger.Warn("log start offset is past the recovered log end; starting empty there",
+			"log_start_offset", logStart, "log_end_offset", leo)
+		for _, s := range l.segs {
+			if err := l.removeSegment(s); err != nil {
+				return err
+			}
+		}
+		s, err := openSegmentFiles(l.fs, l.dir, logStart, true)
+		if err != nil {
+			return err
+		}
+		l.segs, rebuilt, transitions = []*segment{s}, nil, nil
+		leo, last.firstTs, dirty = logStart, -1, true
+		l.epochs.clear()
+	}
+	l.leo.Store(leo)
+	l.logStart.Store(logStart)
+
+	epochsChanged := l.epochs.truncateFromEnd(leo)
+	for _, t := range transitions {
+		if t.startOffset < leo && l.epochs.assign(t.epoch, t.startOffset) {
+			epochsChanged = true
+		}
+	}
+	if l.epochs.truncateFromStart(logStart) {
+		epochsChanged = true
+	}
+	if epochsChanged {
+		if err := l.writeEpochCheckpoint(); err != nil {
+			return err
+		}
+	}
+
+	if err := l.rebuildProducerState(); err != nil {
+		return err
+	}
+
+	l.active = l.segs[len(l.segs)-1]
+	if l.active.size.Load() > 0 {
+		l.active.firstAppend = l.now()
+		if ts := last.firstTs; ts >= 0 && ts <= l.active.firstAppend.UnixMilli() {
+			l.active.firstAppend = time.UnixMilli(ts)
+		}
+	}
+
+	// Make what recovery wrote or kept durable before the recovery point
+	// moves: the scanned bytes may still be only in the page cache.
+	for _, s := range rebuilt {
+		if s == l.active {
+			if err := s.log.Sync(); err != nil {
+				return fmt.Errorf("fsync %s: %w", s.path, err)
+			}
+			continue
+		}
+		if err := s.seal(); err != nil {
+			return err
+		}
+		if err := s.syncAll(); err != nil {
+			return err
+		}
+	}
+	if dirty {
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return fmt.Errorf("fsync directory: %w", err)
+		}
+	}
+	if err := l.writeRecoveryPoint(leo); err != nil {
+		return err
+	}
+	if ckStart != logStart {
+		if err := l.writeLogStart(logStart); err != nil {
+			return err
+		}
+	}
+	l.durable, l.flushStarted = leo, leo
+	l.logger.Info("opened log", "segments", len(l.segs), "log_start_offset", logStart,
+		"log_end_offset", leo, "recovery_point", rp, "scanned_segments", len(rebuilt),
+		"took", time.Since(began))
+	return nil
+}
+
+// cleanDirectory removes or completes what interrupted operations left and
+// returns the base offsets of the segments and the offsets of the
+// producer snapshots, ascending. dirty reports that entries changed.
+func (l *Log) cleanDirectory() (bases, snapshots []int64, dirty bool, err error) {
+	entries, err := l.fs.ReadDir(l.dir)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("list %s: %w", l.dir, err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() {
+			continue
+		}
+		path := filepath.Join(l.dir, name)
+		switch {
+		case strings.HasSuffix(name, tmpSuffix), strings.HasSuffix(name, deletedSuffix), strings.HasSuffix(name, cleanedSuffix):
+			if err := l.fs.Remove(path); err != nil {
+				return nil, nil, false, fmt.Errorf("remove %s: %w", path, err)
+			}
+			l.logger.Info("removed leftover file", "file", name)
+			dirty = true
+		case strings.HasSuffix(name, swapSuffix):
+			// A .swap file is a finished replacement of a segment (the
+			// cleaner renames it into place): complete it, and drop the old
+			// indexes so the scan rebuilds them.
+			orig := strings.TrimSuffix(name, swapSuffix)
+			base, suffix, ok := parseFileName(orig)
+			if !ok || suffix != logSuffix {
+				if err := l.fs.Remove(path); err != nil {
+					return nil, nil, false, fmt.Errorf("remove %s: %w", path, err)
+				}
+				dirty = true
+				continue
+			}
+			if err := l.fs.Rename(path, filepath.Join(l.dir, orig)); err != nil {
+				return nil, nil, false, fmt.Errorf("complete swap %s: %w", path, err)
+			}
+			for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+				p := filepath.Join(l.dir, fileName(base, suffix))
+				if err := l.fs.Remove(p); err != nil && !isNotExist(err) {
+					return nil, nil, false, fmt.Errorf("remove %s: %w", p, err)
+				}
+			}
+			l.logger.Info("completed segment swap", "file", orig)
+			dirty = true
+		}
+	}
+	if dirty {
+		if entries, err = l.fs.ReadDir(l.dir); err != nil {
+			return nil, nil, false, fmt.Errorf("list %s: %w", l.dir, err)
+		}
+	}
+	logs := map[int64]bool{}
+	for _, e := range entries {
+		base, suffix, ok := parseFileName(e.Name())
+		switch {
+		case !ok || e.IsDir():
+		case suffix == logSuffix:
+			logs[base] = true
+			bases = append(bases, base)
+		case suffix == snapshotSuffix:
+			snapshots = append(snapshots, base)
+		}
+	}
+	for _, e := range entries {
+		base, suffix, ok := parseFileName(e.Name())
+		if ok && (suffix == indexSuffix || suffix == timeIndexSuffix) && !logs[base] {
+			if err := l.fs.Remove(filepath.Join(l.dir, e.Name())); err != nil {
+				return nil, nil, false, fmt.Errorf("remove %s: %w", e.Name(), err)
+			}
+			l.logger.Info("removed index without a segment", "file", e.Name())
+			dirty = true
+		}
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	sort.Slice(snapshots, func(i, j int) bool { return snapshots[i] < snapshots[j] })
+	return bases, snapshots, dirty, nil
+}
+
+func (l *Log) loadEpochCheckpoint() error {
+	path := filepath.Join(l.dir, epochCheckpoint)
+	b, err := readSmallFile(l.fs, path, maxCheckpointBytes)
+	if errors.Is(err, errNoCheckpoint) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	entries, err := parseEpochCheckpoint(b)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrCorruption, path, err)
+	}
+	l.epochs.set(entries)
+	return nil
+}
+
+// loadIndexes opens the indexes of a segment below the recovery point and
+// checks them: whole entries, offsets and positions increasing, positions
+// inside the segment, timestamps increasing. ok is false (with the reason)
+// when they must be rebuilt.
+func (l *Log) loadIndexes(s *segment) (ok bool, why string, err error) {
+	if s.indexMissing {
+		return false, "index file missing", nil
+	}
+	if ok, err := s.index.loadSealed(); err != nil || !ok {
+		return false, "offset index is not a whole number of entries", err
+	}
+	if ok, err := s.tindex.loadSealed(); err != nil || !ok {
+		return false, "time index is not a whole number of entries", err
+	}
+	size := s.size.Load()
+	offs, err := s.index.fileEntries()
+	if err != nil {
+		return false, "", err
+	}
+	for i, e := range offs {
+		if int64(e.pos) >= size || (i > 0 && (e.rel <= offs[i-1].rel || e.pos <= offs[i-1].pos)) {
+			return false, fmt.Sprintf("offset index entry %d (%d, %d) out of order", i, e.rel, e.pos), nil
+		}
+	}
+	times, err := s.tindex.fileEntries()
+	if err != nil {
+		return false, "", err
+	}
+	for i, e := range times {
+		if e.ts < 0 || (i > 0 && (e.ts <= times[i-1].ts || e.rel < times[i-1].rel)) {
+			return false, fmt.Sprintf("time index entry %d (%d, %d) out of order", i, e.ts, e.rel), nil
+		}
+	}
+	if n := len(times); n > 0 {
+		s.maxTs, s.maxTsOffset = times[n-1].ts, s.base+int64(times[n-1].rel)
+	}
+	return true, "", nil
+}
+
+// scanSegment reads a segment from its start, checking every batch, and
+// rebuilds its indexes in memory. It stops at the first bad or partial
+// batch. Leader epoch changes seen in the batches are appended to
+// transitions.
+func (l *Log) scanSegment(s *segment, transitions *[]epochEntry) (scanResult, error) {
+	s.index.reset()
+	s.tindex.reset()
+	s.bytesSinceIndex = 0
+	s.maxTs, s.maxTsOffset = -1, -1
+	res := scanResult{next: s.base, firstTs: -1}
+	sc := newBatchScanner(s.log, 0, s.size.Load(), true)
+	for sc.next() {
+		h := sc.h
+		if h.BaseOffset < res.next || h.LastOffset()-s.base > math.MaxUint32 || sc.at > math.MaxUint32 {
+			res.badPos = sc.at
+			res.bad = fmt.Errorf("batch offsets [%d, %d] out of place after offset %d", h.BaseOffset, h.LastOffset(), res.next-1)
+			return res, nil
+		}
+		if res.firstTs < 0 && sc.at == 0 {
+			res.firstTs = h.MaxTimestamp
+		}
+		s.observe(&h, sc.at, l.cfg.IndexIntervalBytes)
+		if e := h.PartitionLeaderEpoch; e >= 0 {
+			if n := len(*transitions); n == 0 || e > (*transitions)[n-1].epoch {
+				*transitions = append(*transitions, epochEntry{epoch: e, startOffset: h.BaseOffset})
+			}
+		}
+		res.next = h.LastOffset() + 1
+	}
+	if sc.err != nil {
+		return res, sc.err
+	}
+	res.badPos, res.bad = sc.pos, sc.bad
+	return res, nil
+}
+
+// removeSegment closes a segment's files and removes them, the .log first:
+// indexes left by a crash are removed as orphans by the next Open.
+func (l *Log) removeSegment(s *segment) error {
+	if !s.closed {
+		s.closeFiles()
+		s.closed = true
+	}
+	for _, p := range []string{s.path, s.index.path, s.tindex.path} {
+		if err := l.fs.Remove(p); err != nil && !isNotExist(err) {
+			return fmt.Errorf("remove %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// rebuildProducerState loads the newest good snapshot at or below the log
+// end offset and replays the batch headers after it. Snapshots past the
+// log end describe batches that are gone and are removed; so are ones that
+// fail their CRC. The caller holds mu (or is Open).
+func (l *Log) rebuildProducerState() error {
+	leo := l.leo.Load()
+	kept := l.snapshots[:0]
+	for _, off := range l.snapshots {
+		if off > leo {
+			if err := l.removeSnapshot(off); err != nil {
+				return err
+			}
+			continue
+		}
+		kept = append(kept, off)
+	}
+	l.snapshots = kept
+	l.producers = producerStates{}
+	from := int64(0)
+	for i := len(l.snapshots) - 1; i >= 0; i-- {
+		off := l.snapshots[i]
+		path := filepath.Join(l.dir, fileName(off, snapshotSuffix))
+		b, err := readSmallFile(l.fs, path, maxSnapshotBytes)
+		var ps producerStates
+		if err == nil {
+			ps, err = decodeSnapshot(b)
+		}
+		if err != nil {
+			l.logger.Warn("skipping producer snapshot", "file", path, "err", err)
+			if err := l.removeSnapshot(off); err != nil {
+				return err
+			}
+			l.snapshots = append(l.snapshots[:i], l.snapshots[i+1:]...)
+			continue
+		}
+		l.producers, from = ps, off
+		break
+	}
+	return l.replayProducers(from, leo)
+}
+
+func (l *Log) removeSnapshot(off int64) error {
+	path := filepath.Join(l.dir, fileName(off, snapshotSuffix))
+	if err := l.fs.Remove(path); err != nil && !isNotExist(err) {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	return nil
+}
+
+// replayProducers applies the headers of the batches in [from, to) to the
+// producer state.
+func (l *Log) replayProducers(from, to int64) error {
+	for i := segmentFor(l.segs, from); i < len(l.segs); i++ {
+		s := l.segs[i]
+		pos := int64(0)
+		if rel := from - s.base; rel > 0 && rel <= math.MaxUint32 {
+			p, err := lookupOffset(s.index, uint32(rel))
+			if err != nil {
+				return err
+			}
+			pos = p
+		}
+		sc := newBatchScanner(s.log, pos, s.size.Load(), false)
+		for sc.next() {
+			h := sc.h
+			if h.BaseOffset >= to {
+				return nil
+			}
+			if h.BaseOffset >= from {
+				l.producers.update(&h)
+			}
+		}
+		if sc.err != nil {
+			return sc.err
+		}
+		if sc.bad != nil {
+			return s.corruptAt(sc.pos, sc.bad)
+		}
+	}
+	return nil
+}

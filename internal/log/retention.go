@@ -1,0 +1,150 @@
+package log
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Retention deletes whole segments from the front of the log, never the
+// active one, in Kafka's order: segments whose largest timestamp is older
+// than retention.ms, then the oldest while the log stays at or above
+// retention.bytes without them, then segments wholly below the log start
+// offset (after DeleteRecords). The log start offset is checkpointed before
+// the files go, and the directory is fsynced after. Files are deleted right
+// away: file.delete.delay.ms exists in Kafka for readers of memory-mapped
+// segments, and readers here hold the segment list while they read.
+
+func (l *Log) applyRetention() (int, error) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return 0, ErrClosed
+	}
+	if err := l.offlineErr(); err != nil {
+		l.mu.Unlock()
+		return 0, err
+	}
+	segs, cfg, now := l.segs, l.cfg, l.now().UnixMilli()
+	n := 0
+	if cfg.RetentionMs >= 0 {
+		for n < len(segs)-1 && now-l.largestTimestamp(segs[n]) > cfg.RetentionMs {
+			n++
+		}
+	}
+	if cfg.RetentionBytes >= 0 {
+		var diff int64
+		for _, s := range segs[n:] {
+			diff += s.size.Load()
+		}
+		diff -= cfg.RetentionBytes
+		for n < len(segs)-1 && diff-segs[n].size.Load() >= 0 {
+			diff -= segs[n].size.Load()
+			n++
+		}
+	}
+	start := l.logStart.Load()
+	for n < len(segs)-1 && segs[n+1].base <= start {
+		n++
+	}
+	if n == 0 {
+		l.mu.Unlock()
+		return 0, nil
+	}
+	doomed, err := l.dropSegments(n, segs[n].base)
+	l.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return len(doomed), l.removeSegmentFiles(doomed, "retention")
+}
+
+// largestTimestamp is the segment's largest record timestamp, or its
+// modification time when no record has one (as Kafka does).
+func (l *Log) largestTimestamp(s *segment) int64 {
+	if ts, _ := s.maxTimestamp(); ts >= 0 {
+		return ts
+	}
+	st, err := s.log.Stat()
+	if err != nil {
+		return l.now().UnixMilli() // keep it: retention must not guess
+	}
+	return st.ModTime().UnixMilli()
+}
+
+func (l *Log) deleteRecordsBefore(offset int64) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	if err := l.offlineErr(); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	if end := l.leo.Load(); offset > end {
+		l.mu.Unlock()
+		return fmt.Errorf("%w: delete records before %d, log end offset is %d", ErrOffsetOutOfRange, offset, end)
+	}
+	if offset <= l.logStart.Load() {
+		l.mu.Unlock()
+		return nil
+	}
+	n := 0
+	for n < len(l.segs)-1 && l.segs[n+1].base <= offset {
+		n++
+	}
+	doomed, err := l.dropSegments(n, offset)
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return l.removeSegmentFiles(doomed, "delete records")
+}
+
+// dropSegments advances the log start offset to newStart (persisting it
+// first) and takes the first n segments out of the log. It returns them
+// for removeSegmentFiles. The caller holds mu.
+func (l *Log) dropSegments(n int, newStart int64) ([]*segment, error) {
+	if newStart > l.logStart.Load() {
+		if err := l.writeLogStart(newStart); err != nil {
+			return nil, l.fail("write log start offset", err)
+		}
+		l.logStart.Store(newStart)
+	}
+	doomed := slices.Clone(l.segs[:n])
+	l.segMu.Lock()
+	l.segs = slices.Clone(l.segs[n:])
+	l.segMu.Unlock()
+	l.pendingRolled = slices.DeleteFunc(l.pendingRolled, func(s *segment) bool { return slices.Contains(doomed, s) })
+	if l.epochs.truncateFromStart(l.logStart.Load()) {
+		if err := l.writeEpochCheckpoint(); err != nil {
+			return doomed, l.fail("write leader epoch checkpoint", err)
+		}
+	}
+	return doomed, nil
+}
+
+// removeSegmentFiles closes and deletes segments already taken out of the
+// log, then fsyncs the directory. It takes syncIOMu, so the caller must not
+// hold mu.
+func (l *Log) removeSegmentFiles(doomed []*segment, why string) error {
+	if len(doomed) == 0 {
+		return nil
+	}
+	l.syncIOMu.Lock()
+	for _, s := range doomed {
+		s.closeFiles()
+		s.closed = true
+	}
+	l.syncIOMu.Unlock()
+	for _, s := range doomed {
+		if err := l.removeSegment(s); err != nil {
+			return l.fail("delete segment", err)
+		}
+		l.logger.Info("deleted segment", "file", s.path, "reason", why, "bytes", s.size.Load())
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return l.fail("fsync directory", err)
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package log
+
+import (
+	"errors"
+	"math"
+	"testing"
+	"time"
+)
+
+// fakeClock is an injected wall clock.
+type fakeClock struct{ now time.Time }
+
+func (c *fakeClock) Now() time.Time { return c.now }
+
+func TestRetentionByTime(t *testing.T) {
+	clock := &fakeClock{now: time.UnixMilli(1_000_000)}
+	fsys, dir := newMemFS(), "/data/t-0"
+	cfg := testConfig()
+	cfg.RetentionMs = 10_000
+	l := openLog(t, fsys, dir, cfg, func(o *Options) { o.Now = clock.Now })
+	defer mustClose(t, l)
+	// Segments of ~20 batches; batch i has timestamp 1_000_000 + 100*i.
+	m := &model{}
+	for i := 0; i < 100; i++ {
+		b := newBatch(t, batchSpec{ts: 1_000_000 + 100*int64(i), valueSize: 150})
+		mustAppend(t, l, b, 0)
+		m.add(b)
+	}
+	if len(l.segs) < 4 {
+		t.Fatalf("want several segments, have %d", len(l.segs))
+	}
+	// Nothing is older than retention.ms yet.
+	if n, err := l.ApplyRetention(); n != 0 || err != nil {
+		t.Fatalf("ApplyRetention deleted %d, %v; want 0", n, err)
+	}
+	// Move the clock so that the first two segments' largest timestamps
+	// are more than retention.ms old, and the third's is not.
+	second := l.segs[1]
+	ts2, _ := second.maxTimestamp()
+	ts3, _ := l.segs[2].maxTimestamp()
+	clock.now = time.UnixMilli(ts2 + cfg.RetentionMs + 1)
+	if clock.now.UnixMilli()-ts3 > cfg.RetentionMs {
+		t.Fatal("the test wants the third segment to be kept")
+	}
+	wantStart := l.segs[2].base
+	n, err := l.ApplyRetention()
+	if err != nil || n != 2 {
+		t.Fatalf("ApplyRetention deleted %d, %v; want 2", n, err)
+	}
+	if l.LogStartOffset() != wantStart || l.segs[0].base != wantStart {
+		t.Fatalf("log start %d, first segment %d; want %d", l.LogStartOffset(), l.segs[0].base, wantStart)
+	}
+	if _, err := fsys.Stat(second.path); !isNotExist(err) {
+		t.Fatalf("deleted segment's file remains: %v", err)
+	}
+	if _, err := l.Read(wantStart-1, 100, math.MaxInt64); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("read below the new log start: %v", err)
+	}
+	m.check(t, l, wantStart)
+
+	// The active segment is never deleted, however old.
+	clock.now = clock.now.Add(365 * 24 * time.Hour)
+	if _, err := l.ApplyRetention(); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.segs) != 1 || l.LogEndOffset() != 100 {
+		t.Fatalf("%d segments, log end %d; want only the active one", len(l.segs), l.LogEndOffset())
+	}
+}
+
+func TestRetentionBySize(t *testing.T) {
+	fsys, dir := newMemFS(), "/data/t-0"
+	cfg := testConfig()
+	l := openLog(t, fsys, dir, cfg)
+	for i := 0; i < 100; i++ {
+		mustAppend(t, l, newBatch(t, batchSpec{valueSize: 150}), 0)
+	}
+	var sizes []int64
+	for _, s := range l.segs {
+		sizes = append(sizes, s.size.Load())
+	}
+	total := l.Size()
+	// Keep at least retention.bytes: deleting the first two segments leaves
+	// exactly that; deleting the third would go below.
+	cfg.RetentionBytes = total - sizes[0] - sizes[1]
+	l.SetConfig(cfg)
+	wantStart := l.segs[2].base
+	n, err := l.ApplyRetention()
+	if err != nil || n != 2 || l.LogStartOffset() != wantStart {
+		t.Fatalf("ApplyRetention: %d, %v, log start %d; want 2 segments deleted, start %d", n, err, l.LogStartOffset(), wantStart)
+	}
+	if l.Size() != cfg.RetentionBytes {
+		t.Fatalf("size %d, want %d", l.Size(), cfg.RetentionBytes)
+	}
+	mustClose(t, l)
+
+	// The new log start offset survives a restart.
+	l = openLog(t, fsys, dir, cfg)
+	defer mustClose(t, l)
+	if l.LogStartOffset() != wantStart {
+		t.Fatalf("log start %d after reopen, want %d", l.LogStartOffset(), wantStart)
+	}
+}
+
+func TestDeleteRecordsBefore(t *testing.T) {
+	fsys, dir := newMemFS(), "/data/t-0"
+	l := openLog(t, fsys, dir, testConfig())
+	m := &model{}
+	for i := 0; i < 100; i++ {
+		b := newBatch(t, batchSpec{records: 2, valueSize: 150})
+		mustAppend(t, l, b, 0)
+		m.add(b)
+	}
+	// Offset 2 segments in, in the middle of a batch.
+	target := l.segs[2].base + 3
+	if err := l.DeleteRecordsBefore(target); err != nil {
+		t.Fatal(err)
+	}
+	if l.LogStartOffset() != target || l.segs[0].base != target-3 {
+		t.Fatalf("log start %d, first segment %d; want %d, %d", l.LogStartOffset(), l.segs[0].base, target, target-3)
+	}
+	if err := l.DeleteRecordsBefore(5); err != nil || l.LogStartOffset() != target {
+		t.Fatalf("DeleteRecordsBefore below the start: %v, start %d", err, l.LogStartOffset())
+	}
+	if err := l.DeleteRecordsBefore(l.LogEndOffset() + 1); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("DeleteRecordsBefore past the end: %v", err)
+	}
+	b := newBatch(t, batchSpec{})
+	info := mustAppend(t, l, b, 0)
+	m.add(b)
+	if info.LogStartOffset != target {
+		t.Fatalf("AppendInfo.LogStartOffset %d, want %d", info.LogStartOffset, target)
+	}
+	mustClose(t, l)
+	l = openLog(t, fsys, dir, testConfig())
+	defer mustClose(t, l)
+	if l.LogStartOffset() != target {
+		t.Fatalf("log start %d after reopen, want %d", l.LogStartOffset(), target)
+	}
+	if _, err := l.Read(target-1, 100, math.MaxInt64); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("read below the log start after reopen: %v", err)
+	}
+	m.check(t, l, target)
+}

@@ -1,0 +1,352 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/record"
+)
+
+// File name suffixes of a segment and of files the log leaves behind.
+const (
+	logSuffix       = ".log"
+	indexSuffix     = ".index"
+	timeIndexSuffix = ".timeindex"
+	deletedSuffix   = ".deleted"
+	cleanedSuffix   = ".cleaned"
+	swapSuffix      = ".swap"
+)
+
+// fileName is the Kafka name of a file of the segment or snapshot at base:
+// the offset in 20 digits, then the suffix.
+func fileName(base int64, suffix string) string {
+	return fmt.Sprintf("%020d%s", base, suffix)
+}
+
+// parseFileName splits a Kafka-style file name into its offset and suffix.
+func parseFileName(name string) (base int64, suffix string, ok bool) {
+	if len(name) < 20 {
+		return 0, "", false
+	}
+	base, err := strconv.ParseInt(name[:20], 10, 64)
+	if err != nil || base < 0 || strings.ContainsAny(name[:20], "+-") {
+		return 0, "", false
+	}
+	return base, name[20:], true
+}
+
+// segment is one .log file with its two indexes. Bytes below size are
+// immutable and visible to readers; only the log's writer appends past it.
+type segment struct {
+	base   int64
+	path   string // of the .log file
+	log    File
+	index  *sparseIndex[offsetEntry]
+	tindex *sparseIndex[timeEntry]
+
+	// size is the published length: readers never read past it.
+	size atomic.Int64
+
+	// Writer state, guarded by Log.mu.
+	bytesSinceIndex int64
+	firstAppend     time.Time // wall clock of the first batch, for segment.ms
+
+	// The largest batch max timestamp and the last offset of the first batch
+	// that carried it; -1 when no batch has a timestamp.
+	tsMu        sync.Mutex
+	maxTs       int64
+	maxTsOffset int64
+
+	closed       bool // guarded by Log.syncIOMu: files closed, nothing to fsync
+	indexMissing bool // an index file did not exist when the segment was opened
+}
+
+// segmentFiles opens (or creates, with create) the three files of the
+// segment at base. create also empties them.
+func openSegmentFiles(fsys FS, dir string, base int64, create bool) (*segment, error) {
+	s := &segment{base: base, path: filepath.Join(dir, fileName(base, logSuffix)), maxTs: -1, maxTsOffset: -1}
+	flag := os.O_RDWR
+	if create {
+		flag |= os.O_CREATE | os.O_TRUNC
+	}
+	var err error
+	if s.log, err = fsys.OpenFile(s.path, flag, 0o644); err != nil {
+		return nil, fmt.Errorf("open segment %s: %w", s.path, err)
+	}
+	ipath := filepath.Join(dir, fileName(base, indexSuffix))
+	tpath := filepath.Join(dir, fileName(base, timeIndexSuffix))
+	fi, err := s.openIndexFile(fsys, ipath, flag)
+	if err != nil {
+		s.log.Close()
+		return nil, err
+	}
+	ft, err := s.openIndexFile(fsys, tpath, flag)
+	if err != nil {
+		s.log.Close()
+		fi.Close()
+		return nil, err
+	}
+	s.index = newOffsetIndex(ipath, fi)
+	s.tindex = newTimeIndex(tpath, ft)
+	if !create {
+		st, err := s.log.Stat()
+		if err != nil {
+			s.closeFiles()
+			return nil, fmt.Errorf("stat %s: %w", s.path, err)
+		}
+		s.size.Store(st.Size())
+	}
+	return s, nil
+}
+
+// openIndexFile opens an index file, creating it when it is missing; a
+// missing index of an existing segment is noted, so recovery rebuilds it.
+func (s *segment) openIndexFile(fsys FS, path string, flag int) (File, error) {
+	f, err := fsys.OpenFile(path, flag, 0o644)
+	if err != nil && isNotExist(err) {
+		s.indexMissing = true
+		f, err = fsys.OpenFile(path, flag|os.O_CREATE, 0o644)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// closeFiles closes the segment's files, returning the first error.
+func (s *segment) closeFiles() error {
+	err := s.log.Close()
+	if e := s.index.file.Close(); err == nil {
+		err = e
+	}
+	if e := s.tindex.file.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+// syncAll fsyncs the segment and both indexes (a rolled segment, before the
+// recovery point moves past it).
+func (s *segment) syncAll() error {
+	for _, f := range []File{s.log, s.index.file, s.tindex.file} {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("fsync %s: %w", f.Name(), err)
+		}
+	}
+	return nil
+}
+
+// maxTimestamp returns the largest timestamp in the segment and the last
+// offset of the batch that carried it first.
+func (s *segment) maxTimestamp() (int64, int64) {
+	s.tsMu.Lock()
+	defer s.tsMu.Unlock()
+	return s.maxTs, s.maxTsOffset
+}
+
+// observe updates the indexes and timestamps for a batch written at pos
+// (h carries the assigned offsets). Appends and index rebuilds share it, so
+// a rebuilt index equals the one written the first time.
+func (s *segment) observe(h *record.Header, pos int64, intervalBytes int64) {
+	s.tsMu.Lock()
+	if h.MaxTimestamp > s.maxTs {
+		s.maxTs, s.maxTsOffset = h.MaxTimestamp, h.LastOffset()
+	}
+	maxTs, maxOff := s.maxTs, s.maxTsOffset
+	s.tsMu.Unlock()
+	if s.bytesSinceIndex > intervalBytes {
+		s.index.add(offsetEntry{rel: uint32(h.LastOffset() - s.base), pos: uint32(pos)})
+		maybeAddTime(s.tindex, timeEntry{ts: maxTs, rel: uint32(maxOff - s.base)})
+		s.bytesSinceIndex = 0
+	}
+	s.bytesSinceIndex += int64(h.Size())
+}
+
+// seal finishes a segment that stops being active: the time index gets its
+// final entry and both indexes are written out (not fsynced) and from then
+// on searched in their files.
+func (s *segment) seal() error {
+	if ts, off := s.maxTimestamp(); ts >= 0 {
+		maybeAddTime(s.tindex, timeEntry{ts: ts, rel: uint32(off - s.base)})
+	}
+	if err := s.index.seal(); err != nil {
+		return err
+	}
+	return s.tindex.seal()
+}
+
+// fits reports whether a batch with last offset delta lastDelta appended
+// at offset base keeps the segment addressable by 32-bit relative offsets
+// and positions.
+func (s *segment) fits(base int64, lastDelta int32, size int) bool {
+	return base+int64(lastDelta)-s.base <= math.MaxUint32 && s.size.Load()+int64(size) <= math.MaxUint32
+}
+
+// readHeaderAt reads the batch header at pos, which must leave at least a
+// header before end.
+func (s *segment) readHeaderAt(buf []byte, pos, end int64) (record.Header, error) {
+	if end-pos < record.HeaderSize {
+		return record.Header{}, s.corruptAt(pos, fmt.Errorf("%d bytes left, a batch header needs %d", end-pos, record.HeaderSize))
+	}
+	if _, err := s.log.ReadAt(buf[:record.HeaderSize], pos); err != nil {
+		return record.Header{}, fmt.Errorf("read %s at %d: %w", s.path, pos, err)
+	}
+	h, err := record.ParseHeader(buf[:record.HeaderSize])
+	if err != nil {
+		return h, s.corruptAt(pos, err)
+	}
+	if int64(h.Size()) > end-pos {
+		return h, s.corruptAt(pos, fmt.Errorf("batch of %d bytes, %d left", h.Size(), end-pos))
+	}
+	return h, nil
+}
+
+func (s *segment) corruptAt(pos int64, err error) error {
+	return fmt.Errorf("%w: %s at position %d: %v", ErrCorruption, s.path, pos, err)
+}
+
+// locate finds the first batch in [from, end) whose last offset is at or
+// above offset. found is false when the segment ends first.
+func (s *segment) locate(buf []byte, offset, from, end int64) (pos int64, h record.Header, found bool, err error) {
+	for pos = from; pos < end; pos += int64(h.Size()) {
+		h, err = s.readHeaderAt(buf, pos, end)
+		if err != nil {
+			return pos, h, false, err
+		}
+		if h.LastOffset() >= offset {
+			return pos, h, true, nil
+		}
+	}
+	return pos, h, false, nil
+}
+
+// find locates the batch holding offset (or the first one after it) below
+// end, starting from the offset index. A damaged index only costs a scan
+// from the start of the segment.
+func (s *segment) find(buf []byte, offset, end int64) (int64, record.Header, bool, error) {
+	from := int64(0)
+	if offset > s.base {
+		rel := offset - s.base
+		if rel > math.MaxUint32 {
+			rel = math.MaxUint32
+		}
+		p, err := lookupOffset(s.index, uint32(rel))
+		if err == nil && p < end {
+			from = p
+		}
+	}
+	pos, h, found, err := s.locate(buf, offset, from, end)
+	if err != nil && from > 0 && errors.Is(err, ErrCorruption) {
+		return s.locate(buf, offset, 0, end)
+	}
+	return pos, h, found, err
+}
+
+// batchScanner walks the batches of a segment file in [pos, end) through a
+// buffer. Every length is bounded by what is left before it is used. With
+// verify set it also reads whole batches and checks them with
+// record.Validate (magic, length, CRC32C); otherwise it reads headers only.
+//
+// next stops at the end, at the first bad or partial batch (bad is set and
+// pos is where it starts), or at an I/O error (err is set).
+type batchScanner struct {
+	f      File
+	pos    int64
+	end    int64
+	verify bool
+	chunk  int
+
+	buf    []byte
+	bufPos int64
+
+	h     record.Header
+	batch []byte // the whole batch when verify is set
+	at    int64  // position of the current batch
+
+	bad error
+	err error
+}
+
+func newBatchScanner(f File, pos, end int64, verify bool) *batchScanner {
+	chunk := 64 << 10
+	if verify {
+		chunk = 1 << 20
+	}
+	return &batchScanner{f: f, pos: pos, end: end, verify: verify, chunk: chunk}
+}
+
+// peek returns the n bytes at s.pos, reading a chunk when they are not
+// buffered. n never exceeds s.end-s.pos.
+func (s *batchScanner) peek(n int) ([]byte, error) {
+	if s.pos >= s.bufPos && s.pos+int64(n) <= s.bufPos+int64(len(s.buf)) {
+		off := s.pos - s.bufPos
+		return s.buf[off : off+int64(n)], nil
+	}
+	want := int64(max(n, s.chunk))
+	want = min(want, s.end-s.pos)
+	if int64(cap(s.buf)) < want {
+		s.buf = make([]byte, want)
+	}
+	s.buf = s.buf[:want]
+	m, err := s.f.ReadAt(s.buf, s.pos)
+	if m < n {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		s.buf = s.buf[:0]
+		return nil, fmt.Errorf("read %s at %d: %w", s.f.Name(), s.pos, err)
+	}
+	s.buf = s.buf[:m]
+	s.bufPos = s.pos
+	return s.buf[:n], nil
+}
+
+func (s *batchScanner) next() bool {
+	if s.pos >= s.end || s.bad != nil || s.err != nil {
+		return false
+	}
+	left := s.end - s.pos
+	if left < record.HeaderSize {
+		s.bad = fmt.Errorf("%w: %d bytes, a batch header needs %d", record.ErrTruncated, left, record.HeaderSize)
+		return false
+	}
+	hb, err := s.peek(record.HeaderSize)
+	if err != nil {
+		s.err = err
+		return false
+	}
+	h, err := record.ParseHeader(hb)
+	if err != nil {
+		s.bad = err
+		return false
+	}
+	size := int64(h.Size())
+	if size > left {
+		s.bad = fmt.Errorf("%w: batch of %d bytes, %d left", record.ErrTruncated, size, left)
+		return false
+	}
+	if s.verify {
+		b, err := s.peek(int(size))
+		if err != nil {
+			s.err = err
+			return false
+		}
+		if _, err := record.Validate(b); err != nil {
+			s.bad = err
+			return false
+		}
+		s.batch = b
+	}
+	s.h, s.at = h, s.pos
+	s.pos += size
+	return true
+}

@@ -1,0 +1,217 @@
+package log
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Truncation removes the end of the log, for a follower whose log diverged
+// from the leader's (KIP-101: it truncates to the end offset of the last
+// common epoch). The recovery point is lowered before any byte goes, so a
+// crash in between never finds fsynced-looking data missing.
+
+// Truncate removes every record at or after offset, like Kafka's
+// truncateTo: segments based above offset are deleted, and the segment
+// holding offset is cut before the batch that contains it. A batch is never
+// split, so the log end offset becomes the end of the last batch kept (the
+// kept segment's base offset when none is left in it): offset itself, unless
+// offset falls inside a batch or a gap. When that end would fall below the
+// log start offset, the log is emptied and restarted at the log start
+// offset; an offset below the log start offset empties the log and restarts
+// it at offset (TruncateFullyAndStartAt). Producer state is rebuilt for the shorter log
+// and leader epochs starting at or after the new end are forgotten.
+func (l *Log) Truncate(offset int64) error {
+	if offset < 0 {
+		return fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, offset)
+	}
+	l.syncIOMu.Lock()
+	defer l.syncIOMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writable(); err != nil {
+		return err
+	}
+	if offset >= l.leo.Load() {
+		return nil
+	}
+	if offset < l.logStart.Load() {
+		return l.truncateFullyLocked(offset)
+	}
+	k := segmentFor(l.segs, offset)
+	keep := l.segs[k]
+	pos, end, err := keep.cutPoint(offset)
+	if err != nil {
+		return err
+	}
+	if start := l.logStart.Load(); end < start {
+		return l.truncateFullyLocked(start)
+	}
+	if err := l.lowerDurable(end); err != nil {
+		return err
+	}
+	doomed := slices.Clone(l.segs[k+1:])
+
+	l.segMu.Lock()
+	l.segs = l.segs[:k+1]
+	if err := keep.log.Truncate(pos); err != nil {
+		l.segMu.Unlock()
+		return l.fail("truncate "+keep.path, err)
+	}
+	keep.size.Store(pos)
+	l.leo.Store(end)
+	l.segMu.Unlock()
+	// Make the cut durable: a crash must not bring the removed batches
+	// back past the lowered recovery point.
+	if err := keep.log.Sync(); err != nil {
+		return l.fail("fsync "+keep.path, err)
+	}
+
+	for _, s := range doomed {
+		s.closeFiles()
+		s.closed = true
+	}
+	l.pendingRolled = slices.DeleteFunc(l.pendingRolled, func(s *segment) bool { return slices.Contains(doomed, s) })
+	for _, s := range doomed {
+		if err := l.removeSegment(s); err != nil {
+			return l.fail("truncate", err)
+		}
+	}
+	if len(doomed) > 0 {
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return l.fail("fsync directory", err)
+		}
+	}
+
+	// The kept segment is the active one again: rebuild its in-memory
+	// indexes from what is left of it.
+	var none []epochEntry
+	res, err := l.scanSegment(keep, &none)
+	if err != nil {
+		return l.fail("truncate", err)
+	}
+	if res.bad != nil {
+		return keep.corruptAt(res.badPos, res.bad)
+	}
+	if keep.firstAppend.IsZero() || keep.size.Load() == 0 {
+		keep.firstAppend = l.now()
+	}
+	l.active = keep
+
+	if err := l.rebuildProducerState(); err != nil {
+		return l.fail("truncate", err)
+	}
+	if l.epochs.truncateFromEnd(end) {
+		if err := l.writeEpochCheckpoint(); err != nil {
+			return l.fail("write leader epoch checkpoint", err)
+		}
+	}
+	l.logger.Info("truncated log", "log_end_offset", end, "deleted_segments", len(doomed))
+	return nil
+}
+
+// cutPoint finds where to cut a segment so that no record at or after
+// offset remains: the position of the first batch whose last offset is at
+// or past it, and the offset after the batches before that position.
+func (s *segment) cutPoint(offset int64) (pos, end int64, err error) {
+	end = s.base
+	sc := newBatchScanner(s.log, 0, s.size.Load(), false)
+	for sc.next() {
+		if sc.h.LastOffset() >= offset {
+			return sc.at, end, nil
+		}
+		end = sc.h.LastOffset() + 1
+	}
+	if sc.err != nil {
+		return 0, 0, sc.err
+	}
+	if sc.bad != nil {
+		return 0, 0, s.corruptAt(sc.pos, sc.bad)
+	}
+	return sc.pos, end, nil
+}
+
+// TruncateFullyAndStartAt deletes every segment and restarts the log empty
+// at offset, which becomes both the log start and the log end offset. A
+// follower does this when the leader's log starts past the follower's end.
+func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	if offset < 0 {
+		return fmt.Errorf("%w: start at %d", ErrOffsetOutOfRange, offset)
+	}
+	l.syncIOMu.Lock()
+	defer l.syncIOMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writable(); err != nil {
+		return err
+	}
+	return l.truncateFullyLocked(offset)
+}
+
+// truncateFullyLocked: the caller holds syncIOMu and mu.
+func (l *Log) truncateFullyLocked(offset int64) error {
+	if err := l.lowerDurable(offset); err != nil {
+		return err
+	}
+	if err := l.writeLogStart(offset); err != nil {
+		return l.fail("write log start offset", err)
+	}
+	l.segMu.Lock()
+	defer l.segMu.Unlock()
+	doomed := l.segs
+	for _, s := range doomed {
+		if err := l.removeSegment(s); err != nil {
+			return l.fail("truncate fully", err)
+		}
+	}
+	seg, err := openSegmentFiles(l.fs, l.dir, offset, true)
+	if err != nil {
+		return l.fail("truncate fully", err)
+	}
+	l.segs = []*segment{seg}
+	l.leo.Store(offset)
+	l.logStart.Store(offset)
+	l.active = seg
+	l.pendingRolled = nil
+	for _, off := range l.snapshots {
+		if err := l.removeSnapshot(off); err != nil {
+			return l.fail("truncate fully", err)
+		}
+	}
+	l.snapshots = nil
+	l.producers = producerStates{}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return l.fail("fsync directory", err)
+	}
+	if l.epochs.clear() {
+		if err := l.writeEpochCheckpoint(); err != nil {
+			return l.fail("write leader epoch checkpoint", err)
+		}
+	}
+	l.logger.Info("truncated log fully", "start_offset", offset, "deleted_segments", len(doomed))
+	return nil
+}
+
+// lowerDurable moves the recovery point and the durable offset down to
+// offset before data below them is removed. The caller holds syncIOMu and
+// mu.
+func (l *Log) lowerDurable(offset int64) error {
+	if l.recoveryPoint > offset {
+		if err := l.writeRecoveryPoint(offset); err != nil {
+			return l.fail("write recovery point", err)
+		}
+	}
+	l.syncMu.Lock()
+	l.durable = min(l.durable, offset)
+	l.syncMu.Unlock()
+	l.flushStarted = min(l.flushStarted, offset)
+	return nil
+}
+
+// writable reports why the log cannot change, if it cannot. The caller
+// holds mu.
+func (l *Log) writable() error {
+	if l.closed {
+		return ErrClosed
+	}
+	return l.offlineErr()
+}
