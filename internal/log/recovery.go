@@ -63,7 +63,7 @@ type scanResult struct {
 //     log end offset.
 func (l *Log) recover() error {
 	began := time.Now()
-	bases, snapshots, dirty, err := l.cleanDirectory()
+	bases, snapshots, err := l.cleanDirectory()
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,6 @@ func (l *Log) recover() error {
 			}
 		}
 		l.segs = l.segs[:i+1]
-		dirty = true
 		break
 	}
 
@@ -161,7 +160,7 @@ func (l *Log) recover() error {
 		}
 		l.segs = l.segs[:n-1]
 		rebuilt = slices.DeleteFunc(rebuilt, func(s *segment) bool { return s == empty })
-		last, dirty = res, true
+		last = res
 	}
 
 	var leo int64
@@ -172,7 +171,7 @@ func (l *Log) recover() error {
 			return err
 		}
 		l.segs = []*segment{s}
-		leo, last.firstTs, dirty = base, -1, true
+		leo, last.firstTs = base, -1
 	} else {
 		leo = last.next
 	}
@@ -192,7 +191,7 @@ func (l *Log) recover() error {
 			return err
 		}
 		l.segs, rebuilt, transitions = []*segment{s}, nil, nil
-		leo, last.firstTs, dirty = logStart, -1, true
+		leo, last.firstTs = logStart, -1
 		l.epochs.clear()
 	}
 	l.leo.Store(leo)
@@ -241,10 +240,10 @@ func (l *Log) recover() error {
 			return err
 		}
 	}
-	if dirty {
-		if err := l.fs.SyncDir(l.dir); err != nil {
-			return fmt.Errorf("fsync directory: %w", err)
-		}
+	// Always: removals above (leftovers, stale snapshots, segments) must
+	// not come back after another crash.
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return fmt.Errorf("fsync directory: %w", err)
 	}
 	if err := l.writeRecoveryPoint(leo); err != nil {
 		return err
@@ -263,12 +262,13 @@ func (l *Log) recover() error {
 
 // cleanDirectory removes or completes what interrupted operations left and
 // returns the base offsets of the segments and the offsets of the
-// producer snapshots, ascending. dirty reports that entries changed.
-func (l *Log) cleanDirectory() (bases, snapshots []int64, dirty bool, err error) {
+// producer snapshots, ascending.
+func (l *Log) cleanDirectory() (bases, snapshots []int64, err error) {
 	entries, err := l.fs.ReadDir(l.dir)
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("list %s: %w", l.dir, err)
+		return nil, nil, fmt.Errorf("list %s: %w", l.dir, err)
 	}
+	dirty := false
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() {
@@ -278,7 +278,7 @@ func (l *Log) cleanDirectory() (bases, snapshots []int64, dirty bool, err error)
 		switch {
 		case strings.HasSuffix(name, tmpSuffix), strings.HasSuffix(name, deletedSuffix), strings.HasSuffix(name, cleanedSuffix):
 			if err := l.fs.Remove(path); err != nil {
-				return nil, nil, false, fmt.Errorf("remove %s: %w", path, err)
+				return nil, nil, fmt.Errorf("remove %s: %w", path, err)
 			}
 			l.logger.Info("removed leftover file", "file", name)
 			dirty = true
@@ -290,18 +290,18 @@ func (l *Log) cleanDirectory() (bases, snapshots []int64, dirty bool, err error)
 			base, suffix, ok := parseFileName(orig)
 			if !ok || suffix != logSuffix {
 				if err := l.fs.Remove(path); err != nil {
-					return nil, nil, false, fmt.Errorf("remove %s: %w", path, err)
+					return nil, nil, fmt.Errorf("remove %s: %w", path, err)
 				}
 				dirty = true
 				continue
 			}
 			if err := l.fs.Rename(path, filepath.Join(l.dir, orig)); err != nil {
-				return nil, nil, false, fmt.Errorf("complete swap %s: %w", path, err)
+				return nil, nil, fmt.Errorf("complete swap %s: %w", path, err)
 			}
 			for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
 				p := filepath.Join(l.dir, fileName(base, suffix))
 				if err := l.fs.Remove(p); err != nil && !isNotExist(err) {
-					return nil, nil, false, fmt.Errorf("remove %s: %w", p, err)
+					return nil, nil, fmt.Errorf("remove %s: %w", p, err)
 				}
 			}
 			l.logger.Info("completed segment swap", "file", orig)
@@ -310,7 +310,7 @@ func (l *Log) cleanDirectory() (bases, snapshots []int64, dirty bool, err error)
 	}
 	if dirty {
 		if entries, err = l.fs.ReadDir(l.dir); err != nil {
-			return nil, nil, false, fmt.Errorf("list %s: %w", l.dir, err)
+			return nil, nil, fmt.Errorf("list %s: %w", l.dir, err)
 		}
 	}
 	logs := map[int64]bool{}
@@ -329,7 +329,7 @@ func (l *Log) cleanDirectory() (bases, snapshots []int64, dirty bool, err error)
 		base, suffix, ok := parseFileName(e.Name())
 		if ok && (suffix == indexSuffix || suffix == timeIndexSuffix) && !logs[base] {
 			if err := l.fs.Remove(filepath.Join(l.dir, e.Name())); err != nil {
-				return nil, nil, false, fmt.Errorf("remove %s: %w", e.Name(), err)
+				return nil, nil, fmt.Errorf("remove %s: %w", e.Name(), err)
 			}
 			l.logger.Info("removed index without a segment", "file", e.Name())
 			dirty = true
@@ -337,7 +337,7 @@ func (l *Log) cleanDirectory() (bases, snapshots []int64, dirty bool, err error)
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 	sort.Slice(snapshots, func(i, j int) bool { return snapshots[i] < snapshots[j] })
-	return bases, snapshots, dirty, nil
+	return bases, snapshots, nil
 }
 
 func (l *Log) loadEpochCheckpoint() error {

@@ -76,11 +76,6 @@ func (l *Log) Truncate(offset int64) error {
 			return l.fail("truncate", err)
 		}
 	}
-	if len(doomed) > 0 {
-		if err := l.fs.SyncDir(l.dir); err != nil {
-			return l.fail("fsync directory", err)
-		}
-	}
 
 	// The kept segment is the active one again: rebuild its in-memory
 	// indexes from what is left of it.
@@ -99,6 +94,11 @@ func (l *Log) Truncate(offset int64) error {
 
 	if err := l.rebuildProducerState(); err != nil {
 		return l.fail("truncate", err)
+	}
+	// Deleted segments and snapshots must stay deleted: a snapshot past the
+	// new end coming back after a crash would describe batches that are gone.
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return l.fail("fsync directory", err)
 	}
 	if l.epochs.truncateFromEnd(end) {
 		if err := l.writeEpochCheckpoint(); err != nil {

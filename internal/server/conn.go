@@ -193,7 +193,7 @@ func (c *conn) wait(ctx context.Context, p pending) (resp kmsg.Response, err err
 
 func (c *conn) writeLoop(ctx context.Context) {
 	w := bufio.NewWriterSize(c.nc, 64<<10)
-	var buf []byte
+	defer w.Flush()
 	for p := range c.queue {
 		if p.reply.Fatal != nil {
 			c.logger.Warn("closing connection", "reason", p.reply.Fatal)
@@ -206,15 +206,8 @@ func (c *conn) writeLoop(ctx context.Context) {
 				return
 			}
 		}
-		if resp != nil {
-			buf = AppendResponseHeader(buf[:0], p.corr, p.flexible, p.key)
-			buf = resp.AppendTo(buf)
-			FinishFrame(buf, 0)
-			c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-			if _, err := w.Write(buf); err != nil {
-				c.logger.Debug("write response", "err", err)
-				return
-			}
+		if resp != nil && !c.writeResponse(w, p, resp) {
+			return
 		}
 		if len(c.queue) == 0 {
 			if err := w.Flush(); err != nil {
@@ -222,9 +215,32 @@ func (c *conn) writeLoop(ctx context.Context) {
 				return
 			}
 		}
-		if cap(buf) > 1<<20 {
-			buf = nil // do not pin one large fetch response's buffer
-		}
 	}
-	w.Flush()
+}
+
+// writeResponse encodes one response into a pooled buffer and writes it.
+// Fetch responses run to megabytes; reusing buffers across connections
+// keeps them from being regrown for every response.
+func (c *conn) writeResponse(w *bufio.Writer, p pending, resp kmsg.Response) bool {
+	bp := c.srv.buffers.Get().(*[]byte)
+	buf := AppendResponseHeader((*bp)[:0], p.corr, p.flexible, p.key)
+	buf = resp.AppendTo(buf)
+	FinishFrame(buf, 0)
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	var err error
+	if len(buf) >= w.Available() {
+		// Large responses skip the bufio copy.
+		if err = w.Flush(); err == nil {
+			_, err = c.nc.Write(buf)
+		}
+	} else {
+		_, err = w.Write(buf)
+	}
+	*bp = buf
+	c.srv.buffers.Put(bp)
+	if err != nil {
+		c.logger.Debug("write response", "err", err)
+		return false
+	}
+	return true
 }

@@ -64,12 +64,18 @@ type Server struct {
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
 	closed bool
+
+	// buffers holds response encoding buffers (*[]byte) shared by all
+	// connections.
+	buffers sync.Pool
 }
 
 // New returns a server; call Serve to start it.
 func New(cfg Config, h Handler) *Server {
 	cfg.setDefaults()
-	return &Server{cfg: cfg, handler: h, conns: make(map[*conn]struct{})}
+	s := &Server{cfg: cfg, handler: h, conns: make(map[*conn]struct{})}
+	s.buffers.New = func() any { b := make([]byte, 0, 64<<10); return &b }
+	return s
 }
 
 // Serve accepts connections on ln until Shutdown. Temporary accept errors
