@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/config"
+	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/record"
 	"github.com/sluice-io/sluice/internal/replica"
 	"github.com/sluice-io/sluice/internal/txn"
@@ -41,6 +42,7 @@ type Config struct {
 	Cluster   *cluster.Node
 	Replicas  *replica.Manager
 	Producers *txn.ProducerIDs
+	Groups    *group.Coordinator
 	Logger    *slog.Logger
 	// Now is the wall clock; nil is time.Now.
 	Now func() time.Time

@@ -107,6 +107,9 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, tc
 	if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
 		return nil, info, kerr.UnknownTopicOrPartition
 	}
+	if isInternalTopic(t.Name) {
+		return nil, info, kerrf(kerr.InvalidTopicException, "clients may not produce to the internal topic %s", t.Name)
+	}
 	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
 		return nil, info, kerrf(kerr.InvalidRequiredAcks, "acks must be -1, 0 or 1, got %d", req.Acks)
 	}

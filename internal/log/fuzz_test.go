@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/sluice-io/sluice/internal/record"
 )
@@ -63,6 +65,9 @@ func FuzzLogOps(f *testing.F) {
 		if len(ops) > 400 {
 			ops = ops[:400]
 		}
+		orig := append([]byte(nil), ops...)
+		watchdog := time.AfterFunc(10*time.Second, func() { panic(fmt.Sprintf("hang on %q", orig)) })
+		defer watchdog.Stop()
 		cfg := testConfig()
 		cfg.SegmentBytes = 1024
 		o := &opLog{t: t, mem: newMemFS(), dir: "/data/t-0", cfg: cfg, seqs: map[int64]int32{}, last: map[int64][]byte{}, lost: map[int64]bool{}}
@@ -157,6 +162,11 @@ func (o *opLog) do(op int, arg func() byte) {
 		o.open()
 		// Everything fsynced survives; of the rest, a prefix may.
 		end := o.l.LogEndOffset()
+		if testing.Verbose() {
+			for _, sg := range o.l.segs {
+				o.t.Logf("after crash: segment %d size %d; durable was %d, log end %d", sg.base, sg.size.Load(), durable, end)
+			}
+		}
 		if end < durable || end > o.end {
 			t.Fatalf("after a crash the log ends at %d; durable was %d, log end %d", end, durable, o.end)
 		}

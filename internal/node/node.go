@@ -18,6 +18,7 @@ import (
 	"github.com/sluice-io/sluice/internal/broker"
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/config"
+	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/replica"
 	"github.com/sluice-io/sluice/internal/server"
 	"github.com/sluice-io/sluice/internal/txn"
@@ -45,6 +46,7 @@ type Node struct {
 	ln       net.Listener
 	cluster  *cluster.Node
 	replicas *replica.Manager
+	groups   *group.Coordinator
 	server   *server.Server
 
 	cancel context.CancelFunc
@@ -88,12 +90,29 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		ln.Close()
 		return nil, fmt.Errorf("open cluster metadata: %w", err)
 	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
 	brokerConfig := func(img *cluster.Image) *config.Broker { return broker.EffectiveConfig(static, img, cfg.NodeID) }
 	n.replicas = replica.NewManager(replica.Config{
 		NodeID:       cfg.NodeID,
 		DataDir:      cfg.DataDir,
 		Logger:       cfg.Logger.With("component", "replica"),
 		BrokerConfig: brokerConfig,
+		OnOpen:       func(p *replica.Partition) { n.partitionOpened(runCtx, p) },
+		OnClose:      n.partitionClosed,
+	})
+	n.groups = group.New(group.Config{
+		Partitions:            int32(static.Int64("offsets.topic.num.partitions")),
+		Log:                   broker.OffsetsLog{Replicas: n.replicas},
+		Logger:                cfg.Logger.With("component", "group"),
+		MinSessionTimeout:     ms(static.Int64("group.min.session.timeout.ms")),
+		MaxSessionTimeout:     ms(static.Int64("group.max.session.timeout.ms")),
+		InitialRebalanceDelay: ms(static.Int64("group.initial.rebalance.delay.ms")),
+		OffsetsRetention:      time.Duration(static.Int64("offsets.retention.minutes")) * time.Minute,
+		RetentionCheck:        ms(static.Int64("offsets.retention.check.interval.ms")),
+		MaxGroupSize:          int(static.Int64("group.max.size")),
+		MaxMetadataBytes:      1 << 20,
+		Topics:                n.topics,
 	})
 	img := n.cluster.Image()
 	if err := n.replicas.RemoveOrphans(img); err != nil {
@@ -111,6 +130,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		Cluster:   n.cluster,
 		Replicas:  n.replicas,
 		Producers: txn.NewProducerIDs(n.allocateProducerIDs),
+		Groups:    n.groups,
 		Logger:    cfg.Logger.With("component", "broker"),
 	})
 	n.server = server.New(server.Config{
@@ -119,9 +139,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		Logger:         cfg.Logger.With("component", "server"),
 	}, b)
 
-	runCtx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
-	n.wg.Add(2)
+	n.wg.Add(3)
+	go func() {
+		defer n.wg.Done()
+		n.groups.Run(runCtx)
+	}()
 	go func() {
 		defer n.wg.Done()
 		n.replicas.Run(runCtx, n.cluster)
@@ -174,6 +196,39 @@ func (n *Node) allocateProducerIDs(ctx context.Context, count int64) (int64, err
 		return 0, err
 	}
 	return n.cluster.Image().ProducerIDBlocks[n.cfg.NodeID], nil
+}
+
+func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+
+// partitionOpened loads the group coordinator's state from a partition of
+// __consumer_offsets that this broker now hosts.
+func (n *Node) partitionOpened(ctx context.Context, p *replica.Partition) {
+	if p.Topic != group.OffsetsTopic {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.groups.Load(ctx, p.Index); err != nil && ctx.Err() == nil {
+			n.logger.Error("load group coordinator state", "partition", p.Index, "err", err)
+		}
+	}()
+}
+
+func (n *Node) partitionClosed(p *replica.Partition) {
+	if p.Topic == group.OffsetsTopic {
+		n.groups.Unload(p.Index)
+	}
+}
+
+// topics lists the cluster's topics for server-side group assignment.
+func (n *Node) topics() []group.TopicInfo {
+	img := n.cluster.Image()
+	out := make([]group.TopicInfo, 0, len(img.Topics))
+	for _, t := range img.Topics {
+		out = append(out, group.TopicInfo{Name: t.Name, ID: t.ID, Partitions: int32(len(t.Partitions))})
+	}
+	return out
 }
 
 func (n *Node) setErr(err error) {

@@ -34,6 +34,12 @@ type Config struct {
 	// BrokerConfig returns the broker's current effective config, whose
 	// log.* values are the topics' defaults.
 	BrokerConfig func(img *cluster.Image) *config.Broker
+	// OnOpen, if set, is called after a partition is opened here, and
+	// OnClose before one is closed or deleted (the group coordinator loads
+	// and unloads __consumer_offsets partitions this way). They must not
+	// block.
+	OnOpen  func(p *Partition)
+	OnClose func(p *Partition)
 }
 
 // Manager hosts this broker's partitions.
@@ -143,6 +149,7 @@ func (m *Manager) Reconcile(img *cluster.Image) error {
 	m.mu.Unlock()
 	for _, p := range gone {
 		m.logger.Info("deleting partition", "topic", p.Topic, "partition", p.Index)
+		m.notifyClose(p)
 		if err := p.log.Delete(); err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -171,6 +178,7 @@ func (m *Manager) ensure(tp TopicPartition, id cluster.TopicID, epoch int32, lcf
 		m.mu.Lock()
 		delete(m.parts, tp)
 		m.mu.Unlock()
+		m.notifyClose(p)
 		if err := p.log.Delete(); err != nil {
 			return err
 		}
@@ -195,7 +203,16 @@ func (m *Manager) ensure(tp TopicPartition, id cluster.TopicID, epoch int32, lcf
 	m.parts[tp] = p
 	m.applied[tp] = lcfg
 	m.mu.Unlock()
+	if m.cfg.OnOpen != nil {
+		m.cfg.OnOpen(p)
+	}
 	return nil
+}
+
+func (m *Manager) notifyClose(p *Partition) {
+	if m.cfg.OnClose != nil {
+		m.cfg.OnClose(p)
+	}
 }
 
 func contains(s []int32, v int32) bool {
@@ -349,6 +366,7 @@ func (m *Manager) Close() error {
 	defer m.mu.Unlock()
 	var firstErr error
 	for tp, p := range m.parts {
+		m.notifyClose(p)
 		if err := p.log.Close(); err != nil && firstErr == nil {
 			firstErr = err
 		}

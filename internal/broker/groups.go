@@ -1,0 +1,149 @@
+package broker
+
+// FindCoordinator v0-v5 and the group APIs, which the group coordinator
+// (internal/group) answers: OffsetCommit v0-v9, OffsetFetch v0-v9,
+// JoinGroup v0-v9, Heartbeat v0-v4, LeaveGroup v0-v5, SyncGroup v0-v5,
+// DescribeGroups v0-v5, ListGroups v0-v5, DeleteGroups v0-v2, OffsetDelete
+// v0. The coordinator of a group is the leader of the __consumer_offsets
+// partition its ID hashes to; the topic is created on the first
+// FindCoordinator, with offsets.topic.num.partitions partitions, compacted,
+// and a replication factor of offsets.topic.replication.factor capped at
+// the number of brokers. Transaction coordinators (key type 1) are not
+// served yet: COORDINATOR_NOT_AVAILABLE.
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/group"
+)
+
+func (b *Broker) findCoordinator(ctx context.Context, _ *Client, req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	keys := req.CoordinatorKeys
+	if req.Version < 4 {
+		keys = []string{req.CoordinatorKey}
+	}
+	for _, key := range keys {
+		c := kmsg.NewFindCoordinatorResponseCoordinator()
+		c.Key, c.NodeID, c.Port = key, -1, -1
+		err := b.findOneCoordinator(ctx, req.CoordinatorType, key, &c)
+		c.ErrorCode, c.ErrorMessage = errorCode(err), errorMessage(err)
+		if req.Version < 4 {
+			resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
+			resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
+			if req.Version == 0 {
+				resp.ErrorMessage = nil
+			}
+			return resp
+		}
+		resp.Coordinators = append(resp.Coordinators, c)
+	}
+	return resp
+}
+
+func (b *Broker) findOneCoordinator(ctx context.Context, typ int8, key string, c *kmsg.FindCoordinatorResponseCoordinator) error {
+	if typ != 0 {
+		return kerrf(kerr.CoordinatorNotAvailable, "transaction coordinators are not supported yet")
+	}
+	if key == "" {
+		return kerrf(kerr.InvalidRequest, "empty group ID")
+	}
+	img, err := b.ensureOffsetsTopic(ctx)
+	if err != nil {
+		return err
+	}
+	t := img.Topics[group.OffsetsTopic]
+	p := b.cfg.Groups.PartitionFor(key)
+	if int(p) >= len(t.Partitions) {
+		return kerrf(kerr.CoordinatorNotAvailable, "%s has %d partitions, fewer than offsets.topic.num.partitions", group.OffsetsTopic, len(t.Partitions))
+	}
+	br, ok := img.Brokers[t.Partitions[p].Leader]
+	if !ok {
+		return kerr.CoordinatorNotAvailable
+	}
+	c.NodeID, c.Host, c.Port = br.ID, br.Host, br.Port
+	return nil
+}
+
+// ensureOffsetsTopic creates __consumer_offsets if it does not exist.
+func (b *Broker) ensureOffsetsTopic(ctx context.Context) (*cluster.Image, error) {
+	img := b.cfg.Cluster.Image()
+	if img.Topics[group.OffsetsTopic] != nil {
+		return img, nil
+	}
+	bcfg := b.brokerConfig(img)
+	partitions := int32(bcfg.Int64("offsets.topic.num.partitions"))
+	rf := min(int(bcfg.Int64("offsets.topic.replication.factor")), len(img.Brokers))
+	replicas, err := placeReplicas(img, group.OffsetsTopic, 0, partitions, int16(max(rf, 1)))
+	if err != nil {
+		return nil, kerrf(kerr.CoordinatorNotAvailable, "create %s: %v", group.OffsetsTopic, err)
+	}
+	err = b.cfg.Cluster.Propose(ctx, cluster.CreateTopic{
+		Name: group.OffsetsTopic, ID: newTopicID(), Replicas: replicas,
+		Configs: map[string]string{
+			"cleanup.policy":   "compact",
+			"compression.type": "producer",
+			"segment.bytes":    strconv.FormatInt(bcfg.Int64("offsets.topic.segment.bytes"), 10),
+		},
+	})
+	if err != nil && !errors.Is(err, cluster.ErrTopicExists) {
+		return nil, kerrf(kerr.CoordinatorNotAvailable, "create %s: %v", group.OffsetsTopic, err)
+	}
+	b.reconcile()
+	b.logger.Info("created the offsets topic", "topic", group.OffsetsTopic, "partitions", partitions, "replication_factor", rf)
+	return b.cfg.Cluster.Image(), nil
+}
+
+func (b *Broker) joinGroup(ctx context.Context, _ *Client, req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
+	return b.cfg.Groups.JoinGroup(ctx, req)
+}
+
+func (b *Broker) syncGroup(ctx context.Context, _ *Client, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
+	return b.cfg.Groups.SyncGroup(ctx, req)
+}
+
+func (b *Broker) heartbeat(ctx context.Context, _ *Client, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
+	return b.cfg.Groups.Heartbeat(ctx, req)
+}
+
+func (b *Broker) leaveGroup(ctx context.Context, _ *Client, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
+	return b.cfg.Groups.LeaveGroup(ctx, req)
+}
+
+func (b *Broker) offsetCommit(ctx context.Context, _ *Client, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+	return b.cfg.Groups.OffsetCommit(ctx, req)
+}
+
+func (b *Broker) offsetFetch(ctx context.Context, _ *Client, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
+	return b.cfg.Groups.OffsetFetch(ctx, req)
+}
+
+func (b *Broker) offsetDelete(ctx context.Context, _ *Client, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
+	return b.cfg.Groups.OffsetDelete(ctx, req)
+}
+
+func (b *Broker) describeGroups(ctx context.Context, _ *Client, req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
+	return b.cfg.Groups.DescribeGroups(ctx, req)
+}
+
+func (b *Broker) listGroups(ctx context.Context, _ *Client, req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
+	return b.cfg.Groups.ListGroups(ctx, req)
+}
+
+func (b *Broker) deleteGroups(ctx context.Context, _ *Client, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
+	return b.cfg.Groups.DeleteGroups(ctx, req)
+}
+
+func (b *Broker) consumerGroupHeartbeat(ctx context.Context, _ *Client, req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGroupHeartbeatResponse {
+	return b.cfg.Groups.ConsumerGroupHeartbeat(ctx, req)
+}
+
+func (b *Broker) consumerGroupDescribe(ctx context.Context, _ *Client, req *kmsg.ConsumerGroupDescribeRequest) *kmsg.ConsumerGroupDescribeResponse {
+	return b.cfg.Groups.ConsumerGroupDescribe(ctx, req)
+}

@@ -1,0 +1,128 @@
+package group
+
+// This file fixes the contract of the group coordinator that the broker
+// codes against: keep these exported names and their documented behaviour;
+// the implementation is free.
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// OffsetsTopic is the internal topic that holds group state and offsets.
+const OffsetsTopic = "__consumer_offsets"
+
+// Log is how the coordinator reaches the partitions of __consumer_offsets.
+// The broker implements it over its local replicas.
+type Log interface {
+	// Append appends one record batch (magic 2, built with record.Build)
+	// to a partition and returns once it is durable (acks=all semantics),
+	// with the offset of its first record.
+	Append(ctx context.Context, partition int32, batch []byte) (int64, error)
+	// Read returns whole batches from offset on, at most about maxBytes,
+	// below the high watermark; empty at the end of the log.
+	Read(partition int32, offset int64, maxBytes int) ([]byte, error)
+	// Bounds returns the log start offset and the high watermark.
+	Bounds(partition int32) (start, end int64, err error)
+}
+
+// TopicInfo is what assignment needs to know about a topic.
+type TopicInfo struct {
+	Name       string
+	ID         [16]byte
+	Partitions int32
+}
+
+// Config configures a coordinator. Durations come from Kafka's broker
+// configs of the same meaning.
+type Config struct {
+	// Partitions is offsets.topic.num.partitions.
+	Partitions int32
+	Log        Log
+	Logger     *slog.Logger
+	// Now is the wall clock, for commit timestamps and offset expiry; nil is
+	// time.Now. Timeouts use monotonic time.
+	Now func() time.Time
+
+	MinSessionTimeout     time.Duration // group.min.session.timeout.ms
+	MaxSessionTimeout     time.Duration // group.max.session.timeout.ms
+	InitialRebalanceDelay time.Duration // group.initial.rebalance.delay.ms
+	OffsetsRetention      time.Duration // offsets.retention.minutes
+	RetentionCheck        time.Duration // offsets.retention.check.interval.ms
+	MaxGroupSize          int           // group.max.size
+	// Topics lists the cluster's topics, for server-side assignment
+	// (KIP-848): subscriptions name topics, assignments carry topic IDs.
+	Topics func() []TopicInfo
+	// MaxMetadataBytes caps one member's protocol metadata or assignment
+	// (Sluice's limit; Kafka bounds it only by the request size).
+	MaxMetadataBytes int
+}
+
+// Coordinator is the group coordinator for the __consumer_offsets
+// partitions this broker leads.
+type Coordinator struct {
+	// fields are the implementation's
+}
+
+// New returns a coordinator that owns no partition yet.
+func New(cfg Config) *Coordinator { panic("unimplemented") }
+
+// Run drives the coordinator's timers (session expiry, rebalance and
+// join timeouts, offset expiry) until ctx ends.
+func (c *Coordinator) Run(ctx context.Context) { panic("unimplemented") }
+
+// PartitionFor is the __consumer_offsets partition of a group: Kafka's
+// abs(groupID.hashCode()) % partitions, with Java's String.hashCode.
+func (c *Coordinator) PartitionFor(groupID string) int32 { panic("unimplemented") }
+
+// Load makes this coordinator the owner of a partition: it replays the
+// partition to rebuild groups and offsets. Until the replay ends, requests
+// for its groups get COORDINATOR_LOAD_IN_PROGRESS; requests for groups of
+// partitions never loaded get NOT_COORDINATOR.
+func (c *Coordinator) Load(ctx context.Context, partition int32) error { panic("unimplemented") }
+
+// Unload drops a partition's groups (leadership moved away).
+func (c *Coordinator) Unload(partition int32) { panic("unimplemented") }
+
+// The request handlers. Each takes the decoded request at its version and
+// returns the response at the same version. JoinGroup and SyncGroup block
+// until the rebalance lets them answer, or ctx ends.
+func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
+	panic("unimplemented")
+}
+func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
+	panic("unimplemented")
+}
+func (c *Coordinator) Heartbeat(ctx context.Context, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
+	panic("unimplemented")
+}
+func (c *Coordinator) LeaveGroup(ctx context.Context, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
+	panic("unimplemented")
+}
+func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+	panic("unimplemented")
+}
+func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
+	panic("unimplemented")
+}
+func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
+	panic("unimplemented")
+}
+func (c *Coordinator) DescribeGroups(ctx context.Context, req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
+	panic("unimplemented")
+}
+func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
+	panic("unimplemented")
+}
+func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
+	panic("unimplemented")
+}
+func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGroupHeartbeatResponse {
+	panic("unimplemented")
+}
+func (c *Coordinator) ConsumerGroupDescribe(ctx context.Context, req *kmsg.ConsumerGroupDescribeRequest) *kmsg.ConsumerGroupDescribeResponse {
+	panic("unimplemented")
+}
