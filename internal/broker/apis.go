@@ -50,6 +50,8 @@ func (b *Broker) buildAPIs() map[int16]api {
 		44: {0, 1, typed(b.incrementalAlterConfigs)},
 		47: {0, 0, typed(b.offsetDelete)},
 		60: {0, 1, typed(b.describeCluster)},
+		68: {0, 1, typed(b.consumerGroupHeartbeat)},
+		69: {0, 1, typed(b.consumerGroupDescribe)},
 	}
 }
 

@@ -97,6 +97,9 @@ func (b *Broker) readFetch(img *cluster.Image, req *kmsg.FetchRequest, maxBytes 
 			*sp = kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			// Kafka sends empty records, never null: librdkafka refuses a
+			// null record set.
+			sp.RecordBatches = []byte{}
 			part, err := b.fetchPartition(t, req.Version, rp)
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
@@ -119,7 +122,9 @@ func (b *Broker) readFetch(img *cluster.Image, req *kmsg.FetchRequest, maxBytes 
 				failed = true
 				continue
 			}
-			sp.RecordBatches = data
+			if len(data) > 0 {
+				sp.RecordBatches = data
+			}
 			size += len(data)
 		}
 	}

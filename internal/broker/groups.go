@@ -4,7 +4,8 @@ package broker
 // (internal/group) answers: OffsetCommit v0-v9, OffsetFetch v0-v9,
 // JoinGroup v0-v9, Heartbeat v0-v4, LeaveGroup v0-v5, SyncGroup v0-v5,
 // DescribeGroups v0-v5, ListGroups v0-v5, DeleteGroups v0-v2, OffsetDelete
-// v0. The coordinator of a group is the leader of the __consumer_offsets
+// v0, and the KIP-848 ConsumerGroupHeartbeat v0-v1 and
+// ConsumerGroupDescribe v0-v1. The coordinator of a group is the leader of the __consumer_offsets
 // partition its ID hashes to; the topic is created on the first
 // FindCoordinator, with offsets.topic.num.partitions partitions, compacted,
 // and a replication factor of offsets.topic.replication.factor capped at
@@ -100,50 +101,50 @@ func (b *Broker) ensureOffsetsTopic(ctx context.Context) (*cluster.Image, error)
 	return b.cfg.Cluster.Image(), nil
 }
 
-func (b *Broker) joinGroup(ctx context.Context, _ *Client, req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
-	return b.cfg.Groups.JoinGroup(ctx, req)
+func (b *Broker) joinGroup(ctx context.Context, c *Client, req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
+	return b.cfg.Groups.JoinGroup(group.WithClient(ctx, c.ID, c.Addr), req)
 }
 
-func (b *Broker) syncGroup(ctx context.Context, _ *Client, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
-	return b.cfg.Groups.SyncGroup(ctx, req)
+func (b *Broker) syncGroup(ctx context.Context, c *Client, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
+	return b.cfg.Groups.SyncGroup(group.WithClient(ctx, c.ID, c.Addr), req)
 }
 
-func (b *Broker) heartbeat(ctx context.Context, _ *Client, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
-	return b.cfg.Groups.Heartbeat(ctx, req)
+func (b *Broker) heartbeat(ctx context.Context, c *Client, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
+	return b.cfg.Groups.Heartbeat(group.WithClient(ctx, c.ID, c.Addr), req)
 }
 
-func (b *Broker) leaveGroup(ctx context.Context, _ *Client, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
-	return b.cfg.Groups.LeaveGroup(ctx, req)
+func (b *Broker) leaveGroup(ctx context.Context, c *Client, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
+	return b.cfg.Groups.LeaveGroup(group.WithClient(ctx, c.ID, c.Addr), req)
 }
 
-func (b *Broker) offsetCommit(ctx context.Context, _ *Client, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
-	return b.cfg.Groups.OffsetCommit(ctx, req)
+func (b *Broker) offsetCommit(ctx context.Context, c *Client, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+	return b.cfg.Groups.OffsetCommit(group.WithClient(ctx, c.ID, c.Addr), req)
 }
 
-func (b *Broker) offsetFetch(ctx context.Context, _ *Client, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
-	return b.cfg.Groups.OffsetFetch(ctx, req)
+func (b *Broker) offsetFetch(ctx context.Context, c *Client, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
+	return b.cfg.Groups.OffsetFetch(group.WithClient(ctx, c.ID, c.Addr), req)
 }
 
-func (b *Broker) offsetDelete(ctx context.Context, _ *Client, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
-	return b.cfg.Groups.OffsetDelete(ctx, req)
+func (b *Broker) offsetDelete(ctx context.Context, c *Client, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
+	return b.cfg.Groups.OffsetDelete(group.WithClient(ctx, c.ID, c.Addr), req)
 }
 
-func (b *Broker) describeGroups(ctx context.Context, _ *Client, req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
-	return b.cfg.Groups.DescribeGroups(ctx, req)
+func (b *Broker) describeGroups(ctx context.Context, c *Client, req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
+	return b.cfg.Groups.DescribeGroups(group.WithClient(ctx, c.ID, c.Addr), req)
 }
 
-func (b *Broker) listGroups(ctx context.Context, _ *Client, req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
-	return b.cfg.Groups.ListGroups(ctx, req)
+func (b *Broker) listGroups(ctx context.Context, c *Client, req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
+	return b.cfg.Groups.ListGroups(group.WithClient(ctx, c.ID, c.Addr), req)
 }
 
-func (b *Broker) deleteGroups(ctx context.Context, _ *Client, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
-	return b.cfg.Groups.DeleteGroups(ctx, req)
+func (b *Broker) deleteGroups(ctx context.Context, c *Client, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
+	return b.cfg.Groups.DeleteGroups(group.WithClient(ctx, c.ID, c.Addr), req)
 }
 
-func (b *Broker) consumerGroupHeartbeat(ctx context.Context, _ *Client, req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGroupHeartbeatResponse {
-	return b.cfg.Groups.ConsumerGroupHeartbeat(ctx, req)
+func (b *Broker) consumerGroupHeartbeat(ctx context.Context, c *Client, req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGroupHeartbeatResponse {
+	return b.cfg.Groups.ConsumerGroupHeartbeat(group.WithClient(ctx, c.ID, c.Addr), req)
 }
 
-func (b *Broker) consumerGroupDescribe(ctx context.Context, _ *Client, req *kmsg.ConsumerGroupDescribeRequest) *kmsg.ConsumerGroupDescribeResponse {
-	return b.cfg.Groups.ConsumerGroupDescribe(ctx, req)
+func (b *Broker) consumerGroupDescribe(ctx context.Context, c *Client, req *kmsg.ConsumerGroupDescribeRequest) *kmsg.ConsumerGroupDescribeResponse {
+	return b.cfg.Groups.ConsumerGroupDescribe(group.WithClient(ctx, c.ID, c.Addr), req)
 }

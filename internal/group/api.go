@@ -7,6 +7,8 @@ package group
 import (
 	"context"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -59,70 +61,97 @@ type Config struct {
 	// MaxMetadataBytes caps one member's protocol metadata or assignment
 	// (Sluice's limit; Kafka bounds it only by the request size).
 	MaxMetadataBytes int
+
+	// ConsumerSessionTimeout is group.consumer.session.timeout.ms and
+	// ConsumerHeartbeatInterval group.consumer.heartbeat.interval.ms, for
+	// KIP-848 groups; zero is Kafka's default (45s and 5s).
+	ConsumerSessionTimeout    time.Duration
+	ConsumerHeartbeatInterval time.Duration
 }
 
 // Coordinator is the group coordinator for the __consumer_offsets
 // partitions this broker leads.
 type Coordinator struct {
-	// fields are the implementation's
+	cfg    Config
+	logger *slog.Logger
+	now    func() time.Time // wall clock: commit timestamps, retention
+	mono   func() time.Time // monotonic: sessions, rebalance timeouts
+
+	mu    sync.RWMutex
+	parts map[int32]*partition // the partitions loaded or loading
+
+	timers timers
+
+	// bg runs the appends nobody waits for (a group that became empty,
+	// offset expiry); Run cancels and waits for them when it returns.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
+	bgMu     sync.Mutex // guards bgClosed and bg.Add against Run's Wait
+	bgClosed bool
+	cleaning atomic.Bool
 }
 
 // New returns a coordinator that owns no partition yet.
-func New(cfg Config) *Coordinator { panic("unimplemented") }
+func New(cfg Config) *Coordinator { return newCoordinator(cfg) }
 
 // Run drives the coordinator's timers (session expiry, rebalance and
 // join timeouts, offset expiry) until ctx ends.
-func (c *Coordinator) Run(ctx context.Context) { panic("unimplemented") }
+func (c *Coordinator) Run(ctx context.Context) { c.run(ctx) }
 
 // PartitionFor is the __consumer_offsets partition of a group: Kafka's
 // abs(groupID.hashCode()) % partitions, with Java's String.hashCode.
-func (c *Coordinator) PartitionFor(groupID string) int32 { panic("unimplemented") }
+func (c *Coordinator) PartitionFor(groupID string) int32 {
+	return partitionFor(groupID, c.cfg.Partitions)
+}
 
 // Load makes this coordinator the owner of a partition: it replays the
 // partition to rebuild groups and offsets. Until the replay ends, requests
 // for its groups get COORDINATOR_LOAD_IN_PROGRESS; requests for groups of
 // partitions never loaded get NOT_COORDINATOR.
-func (c *Coordinator) Load(ctx context.Context, partition int32) error { panic("unimplemented") }
+func (c *Coordinator) Load(ctx context.Context, partition int32) error {
+	return c.load(ctx, partition)
+}
 
 // Unload drops a partition's groups (leadership moved away).
-func (c *Coordinator) Unload(partition int32) { panic("unimplemented") }
+func (c *Coordinator) Unload(partition int32) { c.unload(partition) }
 
 // The request handlers. Each takes the decoded request at its version and
 // returns the response at the same version. JoinGroup and SyncGroup block
 // until the rebalance lets them answer, or ctx ends.
 func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
-	panic("unimplemented")
+	return c.joinGroup(ctx, req)
 }
 func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
-	panic("unimplemented")
+	return c.syncGroup(ctx, req)
 }
 func (c *Coordinator) Heartbeat(ctx context.Context, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
-	panic("unimplemented")
+	return c.heartbeat(ctx, req)
 }
 func (c *Coordinator) LeaveGroup(ctx context.Context, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
-	panic("unimplemented")
+	return c.leaveGroup(ctx, req)
 }
 func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
-	panic("unimplemented")
+	return c.offsetCommit(ctx, req)
 }
 func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
-	panic("unimplemented")
+	return c.offsetFetch(ctx, req)
 }
 func (c *Coordinator) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
-	panic("unimplemented")
+	return c.offsetDelete(ctx, req)
 }
 func (c *Coordinator) DescribeGroups(ctx context.Context, req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
-	panic("unimplemented")
+	return c.describeGroups(ctx, req)
 }
 func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
-	panic("unimplemented")
+	return c.listGroups(ctx, req)
 }
 func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
-	panic("unimplemented")
+	return c.deleteGroups(ctx, req)
 }
 func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGroupHeartbeatResponse {
-	panic("unimplemented")
+	return c.consumerGroupHeartbeat(ctx, req)
 }
 func (c *Coordinator) ConsumerGroupDescribe(ctx context.Context, req *kmsg.ConsumerGroupDescribeRequest) *kmsg.ConsumerGroupDescribeResponse {
-	panic("unimplemented")
+	return c.consumerGroupDescribe(ctx, req)
 }

@@ -45,6 +45,10 @@ type Options struct {
 	Now func() time.Time
 	// FS is the filesystem; nil means the operating system's.
 	FS FS
+	// Codecs decompresses batches when a timestamp lookup must find a
+	// record inside one. Share one per process; nil means the log makes
+	// its own on first use.
+	Codecs *record.Codecs
 }
 
 // AppendInfo describes where an appended batch landed.
@@ -76,7 +80,9 @@ func (l *Log) Append(batch []byte, h record.Header, leaderEpoch int32) (AppendIn
 }
 
 // WaitDurable returns once every byte of the log below offset is fsynced,
-// sharing one fsync among all concurrent callers (group commit).
+// sharing one fsync among all concurrent callers (group commit). An offset
+// past the log end offset is ErrOffsetOutOfRange; once an fsync has failed,
+// every call returns an error wrapping ErrOffline.
 func (l *Log) WaitDurable(ctx context.Context, offset int64) error { return l.waitDurable(ctx, offset) }
 
 // MaybeFlush fsyncs when flush.messages or flush.ms ask for it. The owner

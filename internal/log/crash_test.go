@@ -19,6 +19,7 @@ import (
 // crashed too. Small segments make rolls (new files, directory fsyncs)
 // part of it.
 func TestAcknowledgedBatchesSurviveACrash(t *testing.T) {
+	t.Parallel()
 	const (
 		rounds    = 8
 		producers = 6

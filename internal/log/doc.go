@@ -94,20 +94,23 @@ catches a torn one, which recovery then skips) and at Close (fsynced).
 	               directory when entries were created. Only then does the
 	               durable offset advance.
 	roll           the new segment's files are created; a background flush
-	               then fsyncs the rolled segment and moves the recovery
-	               point to the new segment's base offset.
+	               then fsyncs the rolled segment (and its indexes) and
+	               moves the recovery point to the log end offset it
+	               fsynced, at least the new segment's base offset.
 	MaybeFlush     as WaitDurable, when flush.messages or flush.ms say so.
 	new epoch      leader-epoch-checkpoint is rewritten (with fsyncs)
 	               before Append returns.
 	retention,     log-start-offset is rewritten before segments are
 	DeleteRecords  removed; the directory is fsynced after.
-	Truncate       recovery-point is lowered before any byte is removed.
+	Truncate       recovery-point is lowered before any byte is removed;
+	               then the cut segment, every segment before it not yet
+	               fsynced, and the directory are fsynced.
 	Close          everything, then the producer snapshot and the
 	               recovery point at the log end offset.
 
-An fsync that fails takes the log offline: every later Append, Read and
-WaitDurable returns an error wrapping ErrOffline, because what the failed
-fsync covered may or may not be on disk.
+An fsync or write that fails takes the log offline: every later Append,
+Read and WaitDurable returns an error wrapping ErrOffline, because what the
+failed call covered may or may not be on disk.
 
 # Recovery
 
@@ -118,8 +121,10 @@ each batch length by what is left in the file and checks magic, length and
 CRC32C. At the first bad or partial batch the segment is truncated there
 and later segments are deleted, with a warning naming the file, the
 position and the bytes dropped: that tail was never fsynced, so no
-acknowledged write is lost. A bad batch below the recovery point is
-corruption, and Open fails with ErrCorruption naming file and position.
+acknowledged write is lost. An empty last segment that starts past the end
+of the data before it (a roll whose predecessor lost its unsynced tail) is
+deleted too. A bad batch below the recovery point is corruption, and Open
+fails with ErrCorruption naming file and position.
 Then the leader-epoch cache forgets epochs at or past the new log end, and
 producer state is loaded from the newest good snapshot at or below the log
 end and the batch headers after it. What recovery touched is fsynced and

@@ -9,6 +9,7 @@ import (
 // KIP-279) for a log written by epochs 1 (offsets 0-9), 3 (10-19) and 5
 // (20-29).
 func TestEndOffsetForEpoch(t *testing.T) {
+	t.Parallel()
 	fsys, dir := newMemFS(), "/data/t-0"
 	l := openLog(t, fsys, dir, testConfig())
 	defer mustClose(t, l)
@@ -54,6 +55,7 @@ func TestEndOffsetForEpoch(t *testing.T) {
 }
 
 func TestEpochCacheTruncation(t *testing.T) {
+	t.Parallel()
 	base := []epochEntry{{1, 0}, {3, 10}, {5, 20}}
 	tests := []struct {
 		name string
@@ -93,6 +95,7 @@ func TestEpochCacheTruncation(t *testing.T) {
 }
 
 func TestTruncateForgetsLaterEpochsAndProducerBatches(t *testing.T) {
+	t.Parallel()
 	fsys, dir := newMemFS(), "/data/t-0"
 	l := openLog(t, fsys, dir, testConfig())
 	defer mustClose(t, l)

@@ -16,6 +16,7 @@ import (
 // finishes one more fsync must acknowledge all of them (pebble's
 // LogWriter.SyncRecord is the model).
 func TestGroupCommitSharesOneFsync(t *testing.T) {
+	t.Parallel()
 	const producers = 64
 	var logSyncs atomic.Int64
 	started := make(chan struct{})
@@ -68,6 +69,7 @@ func TestGroupCommitSharesOneFsync(t *testing.T) {
 }
 
 func TestWaitDurableHonoursTheContext(t *testing.T) {
+	t.Parallel()
 	started := make(chan struct{})
 	release := make(chan struct{})
 	var once sync.Once
@@ -101,6 +103,7 @@ func TestWaitDurableHonoursTheContext(t *testing.T) {
 // DESIGN.md: if an fsync fails, the log goes offline and nothing more is
 // acknowledged or appended.
 func TestFsyncFailureTakesTheLogOffline(t *testing.T) {
+	t.Parallel()
 	for _, what := range []string{"fsync", "write"} {
 		t.Run(what, func(t *testing.T) {
 			fsys := &hookFS{FS: newMemFS()}
@@ -147,6 +150,7 @@ func TestFsyncFailureTakesTheLogOffline(t *testing.T) {
 }
 
 func TestMaybeFlush(t *testing.T) {
+	t.Parallel()
 	var syncs atomic.Int64
 	fsys := &hookFS{FS: newMemFS(), onSync: func(name string) error {
 		if strings.HasSuffix(name, logSuffix) {
@@ -187,6 +191,7 @@ func TestMaybeFlush(t *testing.T) {
 }
 
 func TestCloseWaitsForTheBackgroundFlush(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	var blocked atomic.Bool
 	fsys := &hookFS{FS: newMemFS()}

@@ -66,7 +66,7 @@ func FuzzLogOps(f *testing.F) {
 			ops = ops[:400]
 		}
 		orig := append([]byte(nil), ops...)
-		watchdog := time.AfterFunc(10*time.Second, func() { panic(fmt.Sprintf("hang on %q", orig)) })
+		watchdog := time.AfterFunc(30*time.Second, func() { panic(fmt.Sprintf("hang on %q", orig)) })
 		defer watchdog.Stop()
 		cfg := testConfig()
 		cfg.SegmentBytes = 1024

@@ -128,7 +128,11 @@ func (ix *sparseIndex[E]) last() (E, bool, error) {
 	if n == 0 {
 		return zero, false, nil
 	}
-	e, err := ix.at(n-1, make([]byte, ix.entrySize))
+	var buf []byte
+	if ix.sealed {
+		buf = make([]byte, ix.entrySize)
+	}
+	e, err := ix.at(n-1, buf)
 	return e, err == nil, err
 }
 

@@ -60,7 +60,6 @@ type Log struct {
 
 	leo      atomic.Int64 // log end offset, published after the bytes
 	logStart atomic.Int64
-	closing  atomic.Bool
 
 	epochs epochCache
 
@@ -85,6 +84,7 @@ func newLog(dir string, cfg Config, opts Options) *Log {
 		now:       opts.Now,
 		mono:      time.Now,
 		cfg:       cfg,
+		codecs:    opts.Codecs,
 		producers: producerStates{},
 	}
 	if l.fs == nil {
@@ -398,7 +398,6 @@ func (l *Log) close() error {
 		return nil
 	}
 	l.closed = true
-	l.closing.Store(true)
 	l.mu.Unlock()
 
 	l.bg.Wait() // the background flush; appends are refused now
@@ -420,9 +419,9 @@ func (l *Log) close() error {
 	l.segMu.Lock()
 	defer l.segMu.Unlock()
 	if err == nil {
-		// The active segment's indexes live in memory; write them out so a
-		// clean restart can use them if the segment is ever below the
-		// recovery point (it is always rebuilt while it is the last one).
+		// The active segment's indexes live in memory; write them out so
+		// the files on disk are whole for tools (recovery rebuilds them
+		// anyway while the segment is the last one).
 		err = l.active.index.writeOut()
 		if err == nil {
 			err = l.active.tindex.writeOut()
@@ -436,7 +435,9 @@ func (l *Log) close() error {
 	}
 	l.filesClosed = true
 	if err != nil {
-		l.logger.Error("close log", "err", err)
+		if !errors.Is(err, ErrOffline) { // already logged when it happened
+			l.logger.Error("close log", "err", err)
+		}
 		return err
 	}
 	l.logger.Info("closed log", "log_end_offset", l.leo.Load())
@@ -445,6 +446,9 @@ func (l *Log) close() error {
 
 func (l *Log) delete() error {
 	err := l.close()
+	if errors.Is(err, ErrOffline) {
+		err = nil // an offline log can still be deleted
+	}
 	if rerr := l.fs.RemoveAll(l.dir); rerr != nil {
 		return fmt.Errorf("remove %s: %w", l.dir, rerr)
 	}

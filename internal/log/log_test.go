@@ -192,6 +192,7 @@ func (m *model) check(t testing.TB, l *Log, from int64) {
 }
 
 func TestAppendAssignsOffsetsAndEpochAcrossRolledSegments(t *testing.T) {
+	t.Parallel()
 	for _, k := range fsKinds {
 		t.Run(k.name, func(t *testing.T) {
 			fsys, dir := k.new(t)
@@ -256,6 +257,7 @@ func TestAppendAssignsOffsetsAndEpochAcrossRolledSegments(t *testing.T) {
 }
 
 func TestReadBoundaries(t *testing.T) {
+	t.Parallel()
 	fsys, dir := newMemFS(), "/data/t-0"
 	cfg := testConfig()
 	cfg.SegmentBytes = 1 << 20
@@ -335,6 +337,7 @@ func writeSegmentFile(t *testing.T, fsys FS, dir string, base int64, batches [][
 // A segment gap (left by compaction) makes a read continue at the next
 // segment.
 func TestReadContinuesPastASegmentGap(t *testing.T) {
+	t.Parallel()
 	fsys, dir := newMemFS(), "/data/t-0"
 	first := newBatch(t, batchSpec{records: 10})
 	second := newBatch(t, batchSpec{records: 3})
@@ -365,6 +368,7 @@ func TestReadContinuesPastASegmentGap(t *testing.T) {
 }
 
 func TestOperationsOnClosedLog(t *testing.T) {
+	t.Parallel()
 	fsys, dir := newMemFS(), "/data/t-0"
 	l := openLog(t, fsys, dir, testConfig())
 	mustAppend(t, l, newBatch(t, batchSpec{}), 0)
@@ -384,6 +388,7 @@ func TestOperationsOnClosedLog(t *testing.T) {
 }
 
 func TestDeleteRemovesTheDirectory(t *testing.T) {
+	t.Parallel()
 	fsys, dir := newMemFS(), "/data/t-0"
 	l := openLog(t, fsys, dir, testConfig())
 	mustAppend(t, l, newBatch(t, batchSpec{}), 0)
@@ -396,6 +401,7 @@ func TestDeleteRemovesTheDirectory(t *testing.T) {
 }
 
 func TestAppendRejectsABatchThatDisagreesWithItsHeader(t *testing.T) {
+	t.Parallel()
 	fsys, dir := newMemFS(), "/data/t-0"
 	l := openLog(t, fsys, dir, testConfig())
 	defer mustClose(t, l)
@@ -410,6 +416,7 @@ func TestAppendRejectsABatchThatDisagreesWithItsHeader(t *testing.T) {
 }
 
 func TestSizeAndDir(t *testing.T) {
+	t.Parallel()
 	fsys, dir := newMemFS(), "/data/t-0"
 	l := openLog(t, fsys, dir, testConfig())
 	defer mustClose(t, l)

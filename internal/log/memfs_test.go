@@ -47,8 +47,9 @@ func (m *memFS) CrashClone() *memFS {
 	for name, n := range m.durable {
 		n.mu.Lock()
 		data := append([]byte(nil), n.synced...)
+		mod := n.modTime
 		n.mu.Unlock()
-		node := &memNode{data: data, synced: append([]byte(nil), data...), modTime: n.modTime}
+		node := &memNode{data: data, synced: append([]byte(nil), data...), modTime: mod}
 		c.files[name] = node
 		c.durable[name] = node
 	}

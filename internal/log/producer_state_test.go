@@ -25,6 +25,7 @@ type produce struct {
 // TestIdempotentProduce checks the producer state rules of KIP-98, as
 // Kafka's ProducerStateManager applies them.
 func TestIdempotentProduce(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		steps []produce
@@ -119,6 +120,7 @@ func producerBatch(t testing.TB, st produce) []byte {
 }
 
 func TestDuplicateIsNotWritten(t *testing.T) {
+	t.Parallel()
 	l := openLog(t, newMemFS(), "/data/t-0", testConfig())
 	defer mustClose(t, l)
 	st := produce{pid: 9, seq: 0, records: 4}
@@ -137,6 +139,7 @@ func TestDuplicateIsNotWritten(t *testing.T) {
 // Close) and a crash (rebuilt from snapshots written at rolls and the batch
 // headers after them, or from the whole log when there is no snapshot).
 func TestProducerStateSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"close", "crash", "crash without snapshots"} {
 		t.Run(mode, func(t *testing.T) {
 			mem := newMemFS()
@@ -201,6 +204,7 @@ func TestProducerStateSurvivesRestart(t *testing.T) {
 }
 
 func TestSnapshotsKeepTheNewestTwo(t *testing.T) {
+	t.Parallel()
 	mem := newMemFS()
 	dir := "/data/t-0"
 	l := openLog(t, mem, dir, testConfig())
@@ -223,6 +227,7 @@ func TestSnapshotsKeepTheNewestTwo(t *testing.T) {
 // A snapshot that fails its CRC is skipped: the state comes from the older
 // one and the batches after it.
 func TestCorruptSnapshotIsSkipped(t *testing.T) {
+	t.Parallel()
 	mem := newMemFS()
 	dir := "/data/t-0"
 	l := openLog(t, mem, dir, testConfig())
@@ -249,6 +254,7 @@ func TestCorruptSnapshotIsSkipped(t *testing.T) {
 }
 
 func TestSnapshotRoundTrip(t *testing.T) {
+	t.Parallel()
 	ps := producerStates{}
 	for i := 0; i < 8; i++ {
 		h := record.Header{ProducerID: int64(i), ProducerEpoch: int16(i), BaseSequence: 0, BaseOffset: int64(10 * i), LastOffsetDelta: 2, MaxTimestamp: 99}

@@ -68,24 +68,10 @@ func (l *Log) recover() error {
 		return err
 	}
 	l.snapshots = snapshots
-
-	rp, err := readOffsetCheckpoint(l.fs, l.dir, recoveryPointFile)
-	if errors.Is(err, errNoCheckpoint) {
-		rp = 0
-	} else if err != nil {
+	rp, ckStart, err := l.readCheckpoints()
+	if err != nil {
 		return err
 	}
-	l.recoveryPoint = rp
-	ckStart, err := readOffsetCheckpoint(l.fs, l.dir, logStartOffsetFile)
-	if errors.Is(err, errNoCheckpoint) {
-		ckStart = -1
-	} else if err != nil {
-		return err
-	}
-	if err := l.loadEpochCheckpoint(); err != nil {
-		return err
-	}
-
 	for _, base := range bases {
 		s, err := openSegmentFiles(l.fs, l.dir, base, false)
 		if err != nil {
@@ -93,43 +79,140 @@ func (l *Log) recover() error {
 		}
 		l.segs = append(l.segs, s)
 	}
+	rec, err := l.recoverSegments(rp)
+	if err != nil {
+		return err
+	}
 
-	var (
-		transitions []epochEntry
-		rebuilt     []*segment
-		last        scanResult
-		scanned     = map[*segment]scanResult{}
-	)
+	var leo int64
+	if len(l.segs) == 0 {
+		base := max(ckStart, 0)
+		if err := l.startEmptyAt(base, &rec); err != nil {
+			return err
+		}
+		leo = base
+	} else {
+		leo = rec.last.next
+	}
+	logStart := max(l.segs[0].base, ckStart)
+	if logStart > leo {
+		// DeleteRecords moved the start past data that a crash then lost.
+		l.logger.Warn("log start offset is past the recovered log end; starting empty there",
+			"log_start_offset", logStart, "log_end_offset", leo)
+		for _, s := range l.segs {
+			if err := l.removeSegment(s); err != nil {
+				return err
+			}
+		}
+		if err := l.startEmptyAt(logStart, &rec); err != nil {
+			return err
+		}
+		leo = logStart
+	}
+	if leo < rp {
+		l.logger.Warn("log ends below the recovery point: fsynced data is missing",
+			"log_end_offset", leo, "recovery_point", rp)
+	}
+	l.leo.Store(leo)
+	l.logStart.Store(logStart)
+
+	if err := l.settleEpochCache(leo, logStart, rec.transitions); err != nil {
+		return err
+	}
+	if err := l.rebuildProducerState(); err != nil {
+		return err
+	}
+	l.active = l.segs[len(l.segs)-1]
+	if l.active.size.Load() > 0 {
+		// segment.ms counts from the first batch's timestamp when it is
+		// plausible, else from now.
+		l.active.firstAppend = l.now()
+		if ts := rec.last.firstTs; ts >= 0 && ts <= l.active.firstAppend.UnixMilli() {
+			l.active.firstAppend = time.UnixMilli(ts)
+		}
+	}
+
+	if err := l.syncRecovered(rec.rebuilt); err != nil {
+		return err
+	}
+	if err := l.writeRecoveryPoint(leo); err != nil {
+		return err
+	}
+	if ckStart != logStart {
+		if err := l.writeLogStart(logStart); err != nil {
+			return err
+		}
+	}
+	l.durable, l.flushStarted = leo, leo
+	l.logger.Info("opened log", "segments", len(l.segs), "log_start_offset", logStart,
+		"log_end_offset", leo, "recovery_point", rp, "scanned_segments", len(rec.rebuilt),
+		"took", time.Since(began))
+	return nil
+}
+
+// readCheckpoints reads the recovery point (0 when missing: scan
+// everything), the log start offset (-1 when missing) and the leader-epoch
+// cache.
+func (l *Log) readCheckpoints() (rp, logStart int64, err error) {
+	rp, err = readOffsetCheckpoint(l.fs, l.dir, recoveryPointFile)
+	if errors.Is(err, errNoCheckpoint) {
+		rp = 0
+	} else if err != nil {
+		return 0, 0, err
+	}
+	l.recoveryPoint = rp
+	logStart, err = readOffsetCheckpoint(l.fs, l.dir, logStartOffsetFile)
+	if errors.Is(err, errNoCheckpoint) {
+		logStart = -1
+	} else if err != nil {
+		return 0, 0, err
+	}
+	return rp, logStart, l.loadEpochCheckpoint()
+}
+
+// recovered is what recoverSegments found.
+type recovered struct {
+	last        scanResult   // of the last segment
+	rebuilt     []*segment   // segments scanned, with rebuilt indexes
+	transitions []epochEntry // leader epoch changes seen in scanned batches
+}
+
+// recoverSegments checks the segments opened into l.segs against the
+// recovery point rp: it scans (and cuts) the tail, rebuilds indexes that
+// need it and drops segments that cannot hold data.
+func (l *Log) recoverSegments(rp int64) (recovered, error) {
+	var rec recovered
+	scanned := map[*segment]scanResult{}
 	for i := 0; i < len(l.segs); i++ {
 		s := l.segs[i]
 		mustScan := i == len(l.segs)-1 || l.segs[i+1].base > rp
 		if !mustScan {
 			ok, why, err := l.loadIndexes(s)
 			if err != nil {
-				return err
+				return rec, err
 			}
 			if ok {
 				continue
 			}
 			l.logger.Warn("rebuilding index", "file", s.path, "reason", why)
 		}
-		res, err := l.scanSegment(s, &transitions)
+		res, err := l.scanSegment(s, &rec.transitions)
 		if err != nil {
-			return err
+			return rec, err
 		}
-		rebuilt = append(rebuilt, s)
-		last = res
+		rec.rebuilt = append(rec.rebuilt, s)
+		rec.last = res
 		scanned[s] = res
 		if res.bad == nil {
 			continue
 		}
 		if !mustScan || res.next < rp {
-			return fmt.Errorf("%w: %s at position %d, below the recovery point %d: %v",
+			return rec, fmt.Errorf("%w: %s at position %d, below the recovery point %d: %v",
 				ErrCorruption, s.path, res.badPos, rp, res.bad)
 		}
 		dropped := s.size.Load() - res.badPos
 		if err := s.log.Truncate(res.badPos); err != nil {
-			return fmt.Errorf("truncate %s: %w", s.path, err)
+			return rec, fmt.Errorf("truncate %s: %w", s.path, err)
 		}
 		s.size.Store(res.badPos)
 		l.logger.Warn("truncated torn or corrupt log tail",
@@ -137,7 +220,7 @@ func (l *Log) recover() error {
 		for _, later := range l.segs[i+1:] {
 			l.logger.Warn("deleted segment after a truncated tail", "file", later.path, "bytes", later.size.Load())
 			if err := l.removeSegment(later); err != nil {
-				return err
+				return rec, err
 			}
 		}
 		l.segs = l.segs[:i+1]
@@ -156,76 +239,51 @@ func (l *Log) recover() error {
 		l.logger.Warn("deleted empty segment after a short one",
 			"file", empty.path, "previous_ends_at", res.next)
 		if err := l.removeSegment(empty); err != nil {
-			return err
+			return rec, err
 		}
 		l.segs = l.segs[:n-1]
-		rebuilt = slices.DeleteFunc(rebuilt, func(s *segment) bool { return s == empty })
-		last = res
+		rec.rebuilt = slices.DeleteFunc(rec.rebuilt, func(s *segment) bool { return s == empty })
+		rec.last = res
 	}
+	return rec, nil
+}
 
-	var leo int64
-	if len(l.segs) == 0 {
-		base := max(ckStart, 0)
-		s, err := openSegmentFiles(l.fs, l.dir, base, true)
-		if err != nil {
-			return err
-		}
-		l.segs = []*segment{s}
-		leo, last.firstTs = base, -1
-	} else {
-		leo = last.next
+// startEmptyAt makes the log a single empty segment at base (the segments
+// are already gone).
+func (l *Log) startEmptyAt(base int64, rec *recovered) error {
+	s, err := openSegmentFiles(l.fs, l.dir, base, true)
+	if err != nil {
+		return err
 	}
+	l.segs = []*segment{s}
+	*rec = recovered{last: scanResult{next: base, firstTs: -1}}
+	return nil
+}
 
-	logStart := max(l.segs[0].base, ckStart)
-	if logStart > leo {
-		// DeleteRecords moved the start past data that a crash then lost.
-		l.logger.Warn("log start offset is past the recovered log end; starting empty there",
-			"log_start_offset", logStart, "log_end_offset", leo)
-		for _, s := range l.segs {
-			if err := l.removeSegment(s); err != nil {
-				return err
-			}
-		}
-		s, err := openSegmentFiles(l.fs, l.dir, logStart, true)
-		if err != nil {
-			return err
-		}
-		l.segs, rebuilt, transitions = []*segment{s}, nil, nil
-		leo, last.firstTs = logStart, -1
-		l.epochs.clear()
-	}
-	l.leo.Store(leo)
-	l.logStart.Store(logStart)
-
-	epochsChanged := l.epochs.truncateFromEnd(leo)
+// settleEpochCache fits the leader-epoch cache to the recovered log: no
+// entry at or past its end, none before its start, and the epochs seen in
+// the scanned batches learned again (in case the checkpoint lagged).
+func (l *Log) settleEpochCache(leo, logStart int64, transitions []epochEntry) error {
+	changed := l.epochs.truncateFromEnd(leo)
 	for _, t := range transitions {
 		if t.startOffset < leo && l.epochs.assign(t.epoch, t.startOffset) {
-			epochsChanged = true
+			changed = true
 		}
 	}
 	if l.epochs.truncateFromStart(logStart) {
-		epochsChanged = true
+		changed = true
 	}
-	if epochsChanged {
-		if err := l.writeEpochCheckpoint(); err != nil {
-			return err
-		}
+	if !changed {
+		return nil
 	}
+	return l.writeEpochCheckpoint()
+}
 
-	if err := l.rebuildProducerState(); err != nil {
-		return err
-	}
-
-	l.active = l.segs[len(l.segs)-1]
-	if l.active.size.Load() > 0 {
-		l.active.firstAppend = l.now()
-		if ts := last.firstTs; ts >= 0 && ts <= l.active.firstAppend.UnixMilli() {
-			l.active.firstAppend = time.UnixMilli(ts)
-		}
-	}
-
-	// Make what recovery wrote or kept durable before the recovery point
-	// moves: the scanned bytes may still be only in the page cache.
+// syncRecovered makes what recovery wrote or kept durable before the
+// recovery point moves past it (the scanned bytes may be only in the page
+// cache): scanned segments and their rebuilt indexes, then the directory,
+// so removals (leftovers, stale snapshots, segments) stay removed.
+func (l *Log) syncRecovered(rebuilt []*segment) error {
 	for _, s := range rebuilt {
 		if s == l.active {
 			if err := s.log.Sync(); err != nil {
@@ -240,23 +298,9 @@ func (l *Log) recover() error {
 			return err
 		}
 	}
-	// Always: removals above (leftovers, stale snapshots, segments) must
-	// not come back after another crash.
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return fmt.Errorf("fsync directory: %w", err)
 	}
-	if err := l.writeRecoveryPoint(leo); err != nil {
-		return err
-	}
-	if ckStart != logStart {
-		if err := l.writeLogStart(logStart); err != nil {
-			return err
-		}
-	}
-	l.durable, l.flushStarted = leo, leo
-	l.logger.Info("opened log", "segments", len(l.segs), "log_start_offset", logStart,
-		"log_end_offset", leo, "recovery_point", rp, "scanned_segments", len(rebuilt),
-		"took", time.Since(began))
 	return nil
 }
 
@@ -404,7 +448,9 @@ func (l *Log) scanSegment(s *segment, transitions *[]epochEntry) (scanResult, er
 	s.index.reset()
 	s.tindex.reset()
 	s.bytesSinceIndex = 0
+	s.tsMu.Lock()
 	s.maxTs, s.maxTsOffset = -1, -1
+	s.tsMu.Unlock()
 	res := scanResult{next: s.base, firstTs: -1}
 	sc := newBatchScanner(s.log, 0, s.size.Load(), true)
 	for sc.next() {

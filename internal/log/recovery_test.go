@@ -79,6 +79,7 @@ func setRecoveryPoint(t *testing.T, fsys FS, dir string, offset int64) {
 // keep everything before it (DESIGN.md: a torn tail is truncated, never
 // served).
 func TestRecoveryTruncatesABadTail(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		// damage returns how many whole batches at the end it ruined.
@@ -170,6 +171,7 @@ func TestRecoveryTruncatesABadTail(t *testing.T) {
 // A bad batch in a segment that was not the last deletes every later
 // segment: they follow a hole.
 func TestRecoveryDeletesSegmentsAfterABadBatch(t *testing.T) {
+	t.Parallel()
 	fsys, dir := newMemFS(), "/data/t-0"
 	m := writeLog(t, fsys, dir, 100)
 	l := openLog(t, fsys, dir, testConfig())
@@ -212,6 +214,7 @@ func TestRecoveryDeletesSegmentsAfterABadBatch(t *testing.T) {
 // torn write; Open must fail naming the file and position instead of
 // dropping fsynced data.
 func TestRecoveryReportsCorruptionBelowTheRecoveryPoint(t *testing.T) {
+	t.Parallel()
 	for _, where := range []string{"last segment", "older segment"} {
 		t.Run(where, func(t *testing.T) {
 			fsys, dir := newMemFS(), "/data/t-0"
@@ -244,6 +247,7 @@ func TestRecoveryReportsCorruptionBelowTheRecoveryPoint(t *testing.T) {
 }
 
 func TestRecoveryRebuildsMissingAndDamagedIndexes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		damage func(t *testing.T, fsys FS, dir string, base int64)
@@ -305,6 +309,7 @@ func TestRecoveryRebuildsMissingAndDamagedIndexes(t *testing.T) {
 }
 
 func TestRecoveryRemovesLeftoversAndCompletesSwaps(t *testing.T) {
+	t.Parallel()
 	fsys, dir := newMemFS(), "/data/t-0"
 	m := writeLog(t, fsys, dir, 30)
 	create := func(name string, data []byte) {
@@ -344,6 +349,7 @@ func readMemFile(fsys FS, path string) ([]byte, error) {
 // The recovery point moves to the log end after Open, after a roll's
 // background flush, and at Close, never past what is fsynced.
 func TestRecoveryPointIsCheckpointed(t *testing.T) {
+	t.Parallel()
 	fsys, dir := newMemFS(), "/data/t-0"
 	l := openLog(t, fsys, dir, testConfig())
 	rp := func() int64 {
@@ -382,6 +388,7 @@ func TestRecoveryPointIsCheckpointed(t *testing.T) {
 // A leader-epoch checkpoint with entries past the recovered log end loses
 // them; one that does not parse is corruption.
 func TestRecoveryTruncatesTheEpochCache(t *testing.T) {
+	t.Parallel()
 	fsys, dir := newMemFS(), "/data/t-0"
 	l := openLog(t, fsys, dir, testConfig())
 	mustAppend(t, l, newBatch(t, batchSpec{records: 10}), 1) // epoch 1 at 0

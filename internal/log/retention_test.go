@@ -13,6 +13,7 @@ type fakeClock struct{ now time.Time }
 func (c *fakeClock) Now() time.Time { return c.now }
 
 func TestRetentionByTime(t *testing.T) {
+	t.Parallel()
 	clock := &fakeClock{now: time.UnixMilli(1_000_000)}
 	fsys, dir := newMemFS(), "/data/t-0"
 	cfg := testConfig()
@@ -69,6 +70,7 @@ func TestRetentionByTime(t *testing.T) {
 }
 
 func TestRetentionBySize(t *testing.T) {
+	t.Parallel()
 	fsys, dir := newMemFS(), "/data/t-0"
 	cfg := testConfig()
 	l := openLog(t, fsys, dir, cfg)
@@ -103,6 +105,7 @@ func TestRetentionBySize(t *testing.T) {
 }
 
 func TestDeleteRecordsBefore(t *testing.T) {
+	t.Parallel()
 	fsys, dir := newMemFS(), "/data/t-0"
 	l := openLog(t, fsys, dir, testConfig())
 	m := &model{}

@@ -20,7 +20,11 @@ const maxDecompressedBatch = 256 << 20
 var errStopIteration = errors.New("stop")
 
 func (l *Log) recordCodecs() *record.Codecs {
-	l.codecsOnce.Do(func() { l.codecs = record.NewCodecs() })
+	l.codecsOnce.Do(func() {
+		if l.codecs == nil {
+			l.codecs = record.NewCodecs()
+		}
+	})
 	return l.codecs
 }
 

@@ -10,6 +10,7 @@ import (
 // (in offset order) whose timestamp is at or after the target, found inside
 // compressed batches too.
 func TestOffsetForTimestamp(t *testing.T) {
+	t.Parallel()
 	fsys, dir := newMemFS(), "/data/t-0"
 	l := openLog(t, fsys, dir, testConfig())
 	defer mustClose(t, l)
@@ -72,6 +73,7 @@ func TestOffsetForTimestamp(t *testing.T) {
 // KIP-734: ListOffsets with timestamp -3 returns the largest timestamp and
 // the offset of the record that carries it (the first such record).
 func TestMaxTimestamp(t *testing.T) {
+	t.Parallel()
 	fsys, dir := newMemFS(), "/data/t-0"
 	l := openLog(t, fsys, dir, testConfig())
 	if ts, off, err := l.MaxTimestamp(); err != nil || ts != -1 || off != -1 {

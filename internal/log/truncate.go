@@ -3,6 +3,7 @@ package log
 import (
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Truncation removes the end of the log, for a follower whose log diverged
@@ -60,17 +61,11 @@ func (l *Log) Truncate(offset int64) error {
 	keep.size.Store(pos)
 	l.leo.Store(end)
 	l.segMu.Unlock()
-	// Make the cut durable: a crash must not bring the removed batches
-	// back past the lowered recovery point.
-	if err := keep.log.Sync(); err != nil {
-		return l.fail("fsync "+keep.path, err)
-	}
 
 	for _, s := range doomed {
 		s.closeFiles()
 		s.closed = true
 	}
-	l.pendingRolled = slices.DeleteFunc(l.pendingRolled, func(s *segment) bool { return slices.Contains(doomed, s) })
 	for _, s := range doomed {
 		if err := l.removeSegment(s); err != nil {
 			return l.fail("truncate", err)
@@ -95,11 +90,31 @@ func (l *Log) Truncate(offset int64) error {
 	if err := l.rebuildProducerState(); err != nil {
 		return l.fail("truncate", err)
 	}
-	// Deleted segments and snapshots must stay deleted: a snapshot past the
-	// new end coming back after a crash would describe batches that are gone.
+	// Make the cut and everything before it durable, as a sync would: a
+	// crash must neither bring removed batches back past the lowered
+	// recovery point nor keep the cut segment while losing an unsynced
+	// one before it. Deleted segments and snapshots must stay deleted: a
+	// snapshot past the new end coming back would describe batches that
+	// are gone.
+	for _, s := range l.pendingRolled {
+		if s.closed || s == keep {
+			continue
+		}
+		if err := s.syncAll(); err != nil {
+			return l.fail("fsync rolled segment", err)
+		}
+	}
+	if err := keep.log.Sync(); err != nil {
+		return l.fail("fsync "+keep.path, err)
+	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return l.fail("fsync directory", err)
 	}
+	l.pendingRolled, l.dirDirty = nil, false
+	l.syncMu.Lock()
+	l.durable = end
+	l.syncMu.Unlock()
+	l.flushStarted, l.unflushedSince = end, time.Time{}
 	if l.epochs.truncateFromEnd(end) {
 		if err := l.writeEpochCheckpoint(); err != nil {
 			return l.fail("write leader epoch checkpoint", err)

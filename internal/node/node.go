@@ -102,17 +102,19 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		OnClose:      n.partitionClosed,
 	})
 	n.groups = group.New(group.Config{
-		Partitions:            int32(static.Int64("offsets.topic.num.partitions")),
-		Log:                   broker.OffsetsLog{Replicas: n.replicas},
-		Logger:                cfg.Logger.With("component", "group"),
-		MinSessionTimeout:     ms(static.Int64("group.min.session.timeout.ms")),
-		MaxSessionTimeout:     ms(static.Int64("group.max.session.timeout.ms")),
-		InitialRebalanceDelay: ms(static.Int64("group.initial.rebalance.delay.ms")),
-		OffsetsRetention:      time.Duration(static.Int64("offsets.retention.minutes")) * time.Minute,
-		RetentionCheck:        ms(static.Int64("offsets.retention.check.interval.ms")),
-		MaxGroupSize:          int(static.Int64("group.max.size")),
-		MaxMetadataBytes:      1 << 20,
-		Topics:                n.topics,
+		Partitions:                int32(static.Int64("offsets.topic.num.partitions")),
+		Log:                       broker.OffsetsLog{Replicas: n.replicas},
+		Logger:                    cfg.Logger.With("component", "group"),
+		MinSessionTimeout:         ms(static.Int64("group.min.session.timeout.ms")),
+		MaxSessionTimeout:         ms(static.Int64("group.max.session.timeout.ms")),
+		InitialRebalanceDelay:     ms(static.Int64("group.initial.rebalance.delay.ms")),
+		OffsetsRetention:          time.Duration(static.Int64("offsets.retention.minutes")) * time.Minute,
+		RetentionCheck:            ms(static.Int64("offsets.retention.check.interval.ms")),
+		MaxGroupSize:              int(static.Int64("group.max.size")),
+		MaxMetadataBytes:          1 << 20,
+		ConsumerSessionTimeout:    ms(static.Int64("group.consumer.session.timeout.ms")),
+		ConsumerHeartbeatInterval: ms(static.Int64("group.consumer.heartbeat.interval.ms")),
+		Topics:                    n.topics,
 	})
 	img := n.cluster.Image()
 	if err := n.replicas.RemoveOrphans(img); err != nil {

@@ -1,0 +1,674 @@
+package group
+
+// KIP-848 consumer groups: ConsumerGroupHeartbeat and ConsumerGroupDescribe.
+//
+// The coordinator owns the assignment. Every change of membership,
+// subscriptions or subscribed topics' partitions bumps the group epoch; the
+// server-side assignor (assignor.go) then computes a target assignment for
+// that epoch. Each member moves toward its target on its own heartbeats,
+// never stopping the world:
+//
+//   - partitions it keeps stay, through every epoch;
+//   - partitions it must give up are first revoked: the member stays at its
+//     epoch (state "unrevoked") until a heartbeat's owned partitions no
+//     longer include them, or its rebalance timeout fences it;
+//   - partitions it gains are handed over only once no other member holds
+//     them (state "unreleased" until then); when it has nothing left to
+//     revoke it moves to the target epoch.
+//
+// A member that misses its session (group.consumer.session.timeout.ms) is
+// removed. Group state is not written to __consumer_offsets (kmsg has no
+// types for Kafka's KIP-848 records), so after a coordinator failover the
+// members get UNKNOWN_MEMBER_ID and rejoin; committed offsets are stored
+// and survive like any other group's.
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+type memberState int8
+
+const (
+	memberStable     memberState = iota
+	memberUnrevoked              // must revoke partitions before moving on
+	memberUnreleased             // waits for partitions other members hold
+)
+
+type consumerGroup struct {
+	epoch           int32 // group epoch
+	assignmentEpoch int32 // epoch of target
+	assignor        string
+	members         map[string]*consumerMember
+	static          map[string]string     // instance ID -> member ID
+	target          map[string]assignment // member -> target assignment
+	owners          map[tpID]string       // partitions held (assigned or revoking) -> member
+	topicsSig       string                // subscribed topics' IDs and sizes at the last epoch
+}
+
+type tpID struct {
+	t [16]byte
+	p int32
+}
+
+type consumerMember struct {
+	id         string
+	instanceID *string
+	rackID     *string
+	clientID   string
+	clientHost string
+
+	epoch, prevEpoch int32
+	state            memberState
+	names            []string // subscribed topic names, sorted
+	regex            string   // subscribed topic regex (KIP-848 v1), "" for none
+	re               *regexp.Regexp
+	assignor         string
+	rebalance        time.Duration
+
+	assigned assignment // what the member may consume
+	revoking assignment // what it still has to give up
+
+	sessionDeadline time.Time
+	revokeDeadline  time.Time
+	leaving         bool // a static member that left with epoch -2
+}
+
+func newConsumerGroup() *consumerGroup {
+	return &consumerGroup{
+		members: make(map[string]*consumerMember),
+		static:  make(map[string]string),
+		target:  make(map[string]assignment),
+		owners:  make(map[tpID]string),
+	}
+}
+
+// stateName is the KIP-848 group state.
+func (cg *consumerGroup) stateName() string {
+	switch {
+	case len(cg.members) == 0:
+		return "Empty"
+	case cg.epoch > cg.assignmentEpoch:
+		return "Assigning"
+	}
+	for _, m := range cg.members {
+		if m.epoch != cg.assignmentEpoch || m.state != memberStable {
+			return "Reconciling"
+		}
+	}
+	return "Stable"
+}
+
+func (cg *consumerGroup) deadlines(consider func(time.Time)) {
+	for _, m := range cg.members {
+		consider(m.sessionDeadline)
+		if m.state == memberUnrevoked {
+			consider(m.revokeDeadline)
+		}
+	}
+}
+
+// subscribes reports whether some member subscribes to topic.
+func (cg *consumerGroup) subscribes(topic string) bool {
+	for _, m := range cg.members {
+		if m.subscribes(topic) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *consumerMember) subscribes(topic string) bool {
+	if _, ok := slices.BinarySearch(m.names, topic); ok {
+		return true
+	}
+	return m.re != nil && !strings.HasPrefix(topic, "__") && m.re.MatchString(topic)
+}
+
+func (cg *consumerGroup) sortedMembers() []*consumerMember {
+	ms := slices.Collect(maps.Values(cg.members))
+	slices.SortFunc(ms, func(a, b *consumerMember) int { return cmp.Compare(a.id, b.id) })
+	return ms
+}
+
+// hold records which partitions a member holds, keeping owners in step.
+func (cg *consumerGroup) hold(m *consumerMember, assigned, revoking assignment) {
+	release := func(a assignment) {
+		a.each(func(t [16]byte, p int32) {
+			if cg.owners[tpID{t, p}] == m.id {
+				delete(cg.owners, tpID{t, p})
+			}
+		})
+	}
+	release(m.assigned)
+	release(m.revoking)
+	m.assigned, m.revoking = assigned, revoking
+	for _, a := range []assignment{assigned, revoking} {
+		a.each(func(t [16]byte, p int32) { cg.owners[tpID{t, p}] = m.id })
+	}
+}
+
+// reconcile moves a member toward its target (Kafka's
+// CurrentAssignmentBuilder). owned is what the member's heartbeat says it
+// holds; nil when the heartbeat did not say.
+func (cg *consumerGroup) reconcile(m *consumerMember, owned assignment, now time.Time) {
+	switch m.state {
+	case memberStable:
+		if m.epoch == cg.assignmentEpoch {
+			return
+		}
+	case memberUnrevoked:
+		if ownsAny(owned, m.revoking) {
+			return
+		}
+	}
+	target := cg.target[m.id]
+	retained, revoke := make(assignment), make(assignment)
+	m.assigned.each(func(t [16]byte, p int32) {
+		if target.has(t, p) {
+			retained.add(t, p)
+		} else {
+			revoke.add(t, p)
+		}
+	})
+	unreleased := false
+	var gain []tpID
+	target.each(func(t [16]byte, p int32) {
+		if retained.has(t, p) {
+			return
+		}
+		if o := cg.owners[tpID{t, p}]; o != "" && o != m.id {
+			unreleased = true
+			return
+		}
+		gain = append(gain, tpID{t, p})
+	})
+	if revoke.size() > 0 && ownsAny(owned, revoke) {
+		// Revoke first, at the current epoch.
+		cg.hold(m, retained, revoke)
+		m.state = memberUnrevoked
+		m.revokeDeadline = now.Add(m.rebalance)
+		return
+	}
+	for _, x := range gain {
+		retained.add(x.t, x.p)
+	}
+	cg.hold(m, retained, make(assignment))
+	if m.epoch != cg.assignmentEpoch {
+		m.prevEpoch, m.epoch = m.epoch, cg.assignmentEpoch
+	}
+	m.state = memberStable
+	if unreleased {
+		m.state = memberUnreleased
+	}
+	m.revokeDeadline = time.Time{}
+}
+
+// ownsAny reports whether owned includes any partition of a; an unknown
+// owned set (nil) is taken to include everything.
+func ownsAny(owned, a assignment) bool {
+	if owned == nil {
+		return a.size() > 0
+	}
+	found := false
+	a.each(func(t [16]byte, p int32) { found = found || owned.has(t, p) })
+	return found
+}
+
+func (a assignment) subsetOf(b assignment) bool {
+	ok := true
+	a.each(func(t [16]byte, p int32) { ok = ok && b.has(t, p) })
+	return ok
+}
+
+// updateTarget bumps the group epoch when the subscribed topics changed
+// (new topics, more partitions) and recomputes the target assignment when
+// the group epoch is ahead of it. The caller holds g.mu.
+func (c *Coordinator) updateTarget(g *group) {
+	cg := g.cons
+	ti := c.topicIndex()
+	specs := make([]assigneeSpec, 0, len(cg.members))
+	topics := make(map[[16]byte]TopicInfo)
+	for _, m := range cg.sortedMembers() {
+		spec := assigneeSpec{id: m.id, topics: make(map[[16]byte]bool)}
+		for _, t := range ti.byName {
+			if m.subscribes(t.Name) {
+				spec.topics[t.ID] = true
+				topics[t.ID] = t
+			}
+		}
+		specs = append(specs, spec)
+	}
+	var sig strings.Builder
+	for _, t := range slices.SortedFunc(maps.Values(topics), func(a, b TopicInfo) int { return cmp.Compare(a.Name, b.Name) }) {
+		sig.WriteString(t.Name)
+		sig.Write(t.ID[:])
+		sig.WriteString(strconv.Itoa(int(t.Partitions)))
+	}
+	if s := sig.String(); s != cg.topicsSig {
+		cg.topicsSig = s
+		if cg.epoch == cg.assignmentEpoch && len(cg.members) > 0 {
+			cg.epoch++
+		}
+	}
+	if cg.epoch <= cg.assignmentEpoch {
+		return
+	}
+	cg.assignor = cg.preferredAssignor()
+	cg.target = runAssignor(cg.assignor, assignorInput{members: specs, topics: topics, prev: cg.target})
+	cg.assignmentEpoch = cg.epoch
+	c.logger.Info("computed consumer group assignment", "group", g.id, "epoch", cg.epoch,
+		"assignor", cg.assignor, "members", len(cg.members), "topics", len(topics))
+}
+
+// preferredAssignor is the assignor most members ask for; uniform when
+// none asks.
+func (cg *consumerGroup) preferredAssignor() string {
+	votes := map[string]int{}
+	for _, m := range cg.members {
+		if m.assignor != "" {
+			votes[m.assignor]++
+		}
+	}
+	best := assignorUniform
+	for _, name := range slices.Sorted(maps.Keys(votes)) {
+		if votes[name] > votes[best] {
+			best = name
+		}
+	}
+	return best
+}
+
+// removeConsumerMember drops a member, releases its partitions and bumps
+// the group epoch. The caller holds g.mu.
+func (c *Coordinator) removeConsumerMember(g *group, m *consumerMember, reason string) {
+	cg := g.cons
+	c.logger.Info("removing member from consumer group", "group", g.id, "member", m.id, "instance", deref(m.instanceID), "reason", reason)
+	cg.hold(m, make(assignment), make(assignment))
+	delete(cg.members, m.id)
+	delete(cg.target, m.id)
+	if m.instanceID != nil && cg.static[*m.instanceID] == m.id {
+		delete(cg.static, *m.instanceID)
+	}
+	cg.epoch++
+	c.updateTarget(g)
+}
+
+// consumerTimers fences members whose session ran out or who did not
+// revoke within their rebalance timeout.
+func (c *Coordinator) consumerTimers(g *group, now time.Time) {
+	for _, m := range g.cons.sortedMembers() {
+		switch {
+		case !now.Before(m.sessionDeadline):
+			c.removeConsumerMember(g, m, "session timeout expired")
+		case m.state == memberUnrevoked && !now.Before(m.revokeDeadline):
+			c.removeConsumerMember(g, m, "partitions not revoked within the rebalance timeout")
+		}
+	}
+}
+
+// validateConsumerCommit is ConsumerGroup.validateOffsetCommit: with epoch
+// -1 anyone may commit to an empty group; otherwise the member must exist,
+// use OffsetCommit v9+, and be at its epoch.
+func (c *Coordinator) validateConsumerCommit(g *group, memberID string, epoch int32, version int16) int16 {
+	cg := g.cons
+	if epoch < 0 && len(cg.members) == 0 {
+		return 0
+	}
+	m := cg.members[memberID]
+	switch {
+	case m == nil:
+		return kerr.UnknownMemberID.Code
+	case version < 9:
+		return kerr.UnsupportedVersion.Code
+	case epoch > m.epoch:
+		return kerr.FencedMemberEpoch.Code
+	case epoch < m.epoch:
+		return kerr.StaleMemberEpoch.Code
+	}
+	return 0
+}
+
+// validateConsumerFetch is ConsumerGroup.validateOffsetFetch (OffsetFetch
+// v9): a member that names itself must be at its epoch.
+func (g *group) validateConsumerFetch(memberID *string, epoch int32) int16 {
+	if memberID == nil || (*memberID == "" && epoch < 0) {
+		return 0
+	}
+	m := g.cons.members[*memberID]
+	switch {
+	case m == nil:
+		return kerr.UnknownMemberID.Code
+	case epoch != m.epoch:
+		return kerr.StaleMemberEpoch.Code
+	}
+	return 0
+}
+
+func (g *group) toConsumer() {
+	g.kind = kindConsumer
+	g.cons = newConsumerGroup()
+	g.state = stateEmpty
+	g.protocolType, g.protocol, g.leader = "consumer", "", ""
+	g.subscribed = nil
+	g.pendingSync = nil
+}
+
+// checkHeartbeat validates a ConsumerGroupHeartbeat before it touches the
+// group, as Kafka's throwIfConsumerGroupHeartbeatRequestIsInvalid does, and
+// compiles its regex.
+func checkHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest) (int16, string, *regexp.Regexp) {
+	invalid := func(msg string) (int16, string, *regexp.Regexp) { return kerr.InvalidRequest.Code, msg, nil }
+	switch {
+	case req.Group == "":
+		return invalid("GroupId can't be empty.")
+	case req.InstanceID != nil && *req.InstanceID == "":
+		return invalid("InstanceId can't be empty.")
+	case req.RackID != nil && *req.RackID == "":
+		return invalid("RackId can't be empty.")
+	case req.MemberEpoch < -2:
+		return invalid("MemberEpoch is invalid.")
+	case req.MemberEpoch != 0 && req.MemberID == "":
+		return invalid("MemberId can't be empty.")
+	case req.MemberEpoch == 0 && req.RebalanceTimeoutMillis == -1:
+		return invalid("RebalanceTimeoutMs must be provided in first request.")
+	case req.MemberEpoch == 0 && (req.Topics == nil || len(req.Topics) > 0):
+		return invalid("TopicPartitions must be empty when (re-)joining.")
+	case req.MemberEpoch == 0 && req.SubscribedTopicNames == nil && req.SubscribedTopicRegex == nil:
+		return invalid("SubscribedTopicNames or SubscribedTopicRegex must be set in first request.")
+	case req.ServerAssignor != nil && *req.ServerAssignor != "" && !knownAssignor(*req.ServerAssignor):
+		return kerr.UnsupportedAssignor.Code, "ServerAssignor " + *req.ServerAssignor + " is not supported. Supported assignors: uniform, range.", nil
+	}
+	if req.SubscribedTopicRegex != nil && *req.SubscribedTopicRegex != "" {
+		// Kafka matches the whole topic name (RE2J matches()).
+		re, err := regexp.Compile("^(?:" + *req.SubscribedTopicRegex + ")$")
+		if err != nil {
+			return kerr.InvalidRegularExpression.Code, err.Error(), nil
+		}
+		return 0, "", re
+	}
+	return 0, "", nil
+}
+
+func (c *Coordinator) consumerGroupHeartbeat(ctx context.Context, req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGroupHeartbeatResponse {
+	c.logger.Debug("ConsumerGroupHeartbeat", "group", req.Group, "member", req.MemberID, "epoch", req.MemberEpoch)
+	resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+	fail := func(code int16, msg string) *kmsg.ConsumerGroupHeartbeatResponse {
+		resp.ErrorCode = code
+		if msg != "" {
+			resp.ErrorMessage = new(msg)
+		}
+		return resp
+	}
+	code, msg, re := checkHeartbeat(req)
+	if code != 0 {
+		return fail(code, msg)
+	}
+	join := req.MemberEpoch == 0
+	g, code := c.lookup(req.Group, join)
+	if code != 0 {
+		return fail(code, "")
+	}
+	if g == nil {
+		// Group state is not persisted (see the package comment): a
+		// member that outlived its coordinator rejoins.
+		return fail(kerr.UnknownMemberID.Code, "")
+	}
+	if join {
+		// A join may turn an empty group into a live one; deletion and
+		// expiry hold wmu while they decide a group is empty.
+		g.wmu.Lock()
+		defer g.wmu.Unlock()
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.unloaded:
+		return fail(kerr.NotCoordinator.Code, "")
+	case g.state == stateDead:
+		return fail(kerr.CoordinatorNotAvailable.Code, "")
+	case g.kind == kindClassic && (len(g.members) > 0 || len(g.pending) > 0):
+		return fail(kerr.GroupIDNotFound.Code, "Group "+g.id+" is not a consumer group.")
+	case g.kind == kindClassic && !join:
+		return fail(kerr.UnknownMemberID.Code, "")
+	case g.kind == kindClassic:
+		g.toConsumer()
+	}
+	code, msg = c.consumerHeartbeat(g, req, re, clientFrom(ctx), resp)
+	if code != 0 {
+		return fail(code, msg)
+	}
+	c.reschedule(g)
+	return resp
+}
+
+// consumerHeartbeat is one heartbeat of a member of a consumer group. The
+// caller holds g.mu.
+func (c *Coordinator) consumerHeartbeat(g *group, req *kmsg.ConsumerGroupHeartbeatRequest, re *regexp.Regexp, ci clientInfo, resp *kmsg.ConsumerGroupHeartbeatResponse) (int16, string) {
+	cg := g.cons
+	now := c.mono()
+	resp.HeartbeatIntervalMillis = int32(c.cfg.ConsumerHeartbeatInterval / time.Millisecond)
+
+	if req.MemberEpoch < 0 {
+		m := cg.members[req.MemberID]
+		if m == nil {
+			return kerr.UnknownMemberID.Code, ""
+		}
+		resp.MemberID, resp.MemberEpoch = new(m.id), req.MemberEpoch
+		if req.MemberEpoch == -2 && m.instanceID != nil {
+			// KIP-848 static membership: the member keeps its
+			// partitions for its session, expecting to return.
+			m.leaving = true
+			m.sessionDeadline = now.Add(c.cfg.ConsumerSessionTimeout)
+			c.logger.Info("static member left consumer group temporarily", "group", g.id, "member", m.id, "instance", *m.instanceID)
+			return 0, ""
+		}
+		c.removeConsumerMember(g, m, "member left the group")
+		return 0, ""
+	}
+
+	bump := false
+	var m *consumerMember
+	owned := toAssignment(req.Topics)
+	if req.MemberEpoch == 0 {
+		id := req.MemberID
+		if id == "" {
+			id = newUUID() // v0: the coordinator names members
+		}
+		if req.InstanceID != nil {
+			if old, ok := cg.static[*req.InstanceID]; ok && old != id {
+				om := cg.members[old]
+				if om != nil && !om.leaving {
+					return kerr.UnreleasedInstanceID.Code, "Static member " + *req.InstanceID + " is still in use by member " + old + "."
+				}
+				if om != nil {
+					// The restarted instance takes over its state.
+					delete(cg.members, old)
+					assigned, revoking := om.assigned, om.revoking
+					cg.hold(om, make(assignment), make(assignment))
+					om.id, om.leaving = id, false
+					cg.members[id] = om
+					cg.hold(om, assigned, revoking)
+					cg.target[id] = cg.target[old]
+					delete(cg.target, old)
+					cg.static[*req.InstanceID] = id
+					c.logger.Info("static member rejoined consumer group", "group", g.id, "member", id, "replaced", old)
+				}
+			}
+		}
+		m = cg.members[id]
+		if m == nil {
+			if c.cfg.MaxGroupSize > 0 && len(cg.members) >= c.cfg.MaxGroupSize {
+				return kerr.GroupMaxSizeReached.Code, ""
+			}
+			m = &consumerMember{id: id, assigned: make(assignment), revoking: make(assignment)}
+			cg.members[id] = m
+			if req.InstanceID != nil {
+				cg.static[*req.InstanceID] = id
+			}
+			bump = true
+			c.logger.Info("member joined consumer group", "group", g.id, "member", id, "instance", deref(req.InstanceID))
+		}
+		owned = make(assignment) // a (re)joining member holds nothing
+	} else {
+		m = cg.members[req.MemberID]
+		switch {
+		case m == nil:
+			return kerr.UnknownMemberID.Code, ""
+		case m.leaving || req.MemberEpoch > m.epoch:
+			return kerr.FencedMemberEpoch.Code, "The consumer group member has a greater member epoch than expected."
+		case req.MemberEpoch < m.epoch:
+			// The response carrying the new epoch may have been lost.
+			if req.MemberEpoch != m.prevEpoch || owned == nil || !owned.subsetOf(m.assigned) {
+				return kerr.FencedMemberEpoch.Code, "The consumer group member has a smaller member epoch than expected."
+			}
+		}
+	}
+
+	m.clientID, m.clientHost = ci.id, ci.host
+	if req.RebalanceTimeoutMillis > 0 {
+		m.rebalance = ms(req.RebalanceTimeoutMillis)
+	}
+	if req.InstanceID != nil {
+		m.instanceID = new(*req.InstanceID)
+	}
+	if req.RackID != nil {
+		m.rackID = new(*req.RackID)
+	}
+	if req.ServerAssignor != nil && *req.ServerAssignor != m.assignor {
+		m.assignor = *req.ServerAssignor
+		bump = true
+	}
+	if req.SubscribedTopicNames != nil {
+		names := slices.Compact(slices.Sorted(slices.Values(req.SubscribedTopicNames)))
+		if !slices.Equal(names, m.names) {
+			m.names = names
+			bump = true
+		}
+	}
+	if req.SubscribedTopicRegex != nil && *req.SubscribedTopicRegex != m.regex {
+		m.regex, m.re = *req.SubscribedTopicRegex, re
+		bump = true
+	}
+	m.sessionDeadline = now.Add(c.cfg.ConsumerSessionTimeout)
+	if bump {
+		cg.epoch++
+	}
+	c.updateTarget(g)
+
+	before := m.assigned.clone()
+	cg.reconcile(m, owned, now)
+	resp.MemberID, resp.MemberEpoch = new(m.id), m.epoch
+	full := req.MemberEpoch == 0 || (req.RebalanceTimeoutMillis != -1 &&
+		(req.SubscribedTopicNames != nil || req.SubscribedTopicRegex != nil) && req.Topics != nil)
+	if full || !before.equal(m.assigned) {
+		a := kmsg.NewConsumerGroupHeartbeatResponseAssignment()
+		m.assigned.each(func(t [16]byte, p int32) {
+			if n := len(a.Topics); n == 0 || a.Topics[n-1].TopicID != t {
+				rt := kmsg.NewConsumerGroupHeartbeatResponseAssignmentTopic()
+				rt.TopicID = t
+				a.Topics = append(a.Topics, rt)
+			}
+			last := &a.Topics[len(a.Topics)-1]
+			last.Partitions = append(last.Partitions, p)
+		})
+		if a.Topics == nil {
+			a.Topics = []kmsg.ConsumerGroupHeartbeatResponseAssignmentTopic{}
+		}
+		resp.Assignment = &a
+	}
+	return 0, ""
+}
+
+func toAssignment(ts []kmsg.ConsumerGroupHeartbeatRequestTopic) assignment {
+	if ts == nil {
+		return nil
+	}
+	a := make(assignment)
+	for _, t := range ts {
+		for _, p := range t.Partitions {
+			a.add(t.TopicID, p)
+		}
+	}
+	return a
+}
+
+func (c *Coordinator) consumerGroupDescribe(_ context.Context, req *kmsg.ConsumerGroupDescribeRequest) *kmsg.ConsumerGroupDescribeResponse {
+	c.logger.Debug("ConsumerGroupDescribe", "groups", req.Groups)
+	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
+	ti := c.topicIndex()
+	for _, id := range req.Groups {
+		dg := c.describeConsumerGroup(id, ti)
+		if req.IncludeAuthorizedOperations && dg.ErrorCode == 0 {
+			dg.AuthorizedOperations = groupOperations
+		}
+		resp.Groups = append(resp.Groups, dg)
+	}
+	return resp
+}
+
+func (c *Coordinator) describeConsumerGroup(id string, ti topicIndex) kmsg.ConsumerGroupDescribeResponseGroup {
+	dg := kmsg.NewConsumerGroupDescribeResponseGroup()
+	dg.Group = id
+	notFound := func(msg string) kmsg.ConsumerGroupDescribeResponseGroup {
+		dg.ErrorCode, dg.ErrorMessage = kerr.GroupIDNotFound.Code, new(msg)
+		return dg
+	}
+	g, code := c.lookup(id, false)
+	if code != 0 {
+		dg.ErrorCode = code
+		return dg
+	}
+	if g == nil {
+		return notFound("Group " + id + " not found.")
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.unloaded:
+		dg.ErrorCode = kerr.NotCoordinator.Code
+		return dg
+	case g.state == stateDead:
+		return notFound("Group " + id + " not found.")
+	case g.kind != kindConsumer:
+		return notFound("Group " + id + " is not a consumer group.")
+	}
+	cg := g.cons
+	dg.State, dg.Epoch, dg.AssignmentEpoch, dg.AssignorName = cg.stateName(), cg.epoch, cg.assignmentEpoch, cmp.Or(cg.assignor, assignorUniform)
+	described := func(a assignment) kmsg.Assignment {
+		var out kmsg.Assignment
+		a.each(func(t [16]byte, p int32) {
+			if n := len(out.TopicPartitions); n == 0 || out.TopicPartitions[n-1].TopicID != t {
+				out.TopicPartitions = append(out.TopicPartitions, kmsg.AssignmentTopicPartition{TopicID: t, Topic: ti.byID[t].Name})
+			}
+			last := &out.TopicPartitions[len(out.TopicPartitions)-1]
+			last.Partitions = append(last.Partitions, p)
+		})
+		return out
+	}
+	for _, m := range cg.sortedMembers() {
+		dm := kmsg.NewConsumerGroupDescribeResponseGroupMember()
+		dm.MemberID, dm.InstanceID, dm.RackID = m.id, m.instanceID, m.rackID
+		dm.MemberEpoch, dm.ClientID, dm.ClientHost = m.epoch, m.clientID, m.clientHost
+		dm.SubscribedTopics = slices.Clone(m.names)
+		if dm.SubscribedTopics == nil {
+			dm.SubscribedTopics = []string{}
+		}
+		if m.regex != "" {
+			dm.SubscribedTopicRegex = new(m.regex)
+		}
+		dm.Assignment, dm.TargetAssignment = described(m.assigned), described(cg.target[m.id])
+		dm.MemberType = 1 // the consumer protocol
+		dg.Members = append(dg.Members, dm)
+	}
+	return dg
+}

@@ -1,0 +1,318 @@
+package group
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf16"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Defaults for Config fields left zero, Kafka's broker defaults.
+const (
+	defaultMinSessionTimeout = 6 * time.Second
+	defaultMaxSessionTimeout = 30 * time.Minute
+	defaultOffsetsRetention  = 7 * 24 * time.Hour
+	defaultRetentionCheck    = 10 * time.Minute
+
+	defaultConsumerSessionTimeout    = 45 * time.Second
+	defaultConsumerHeartbeatInterval = 5 * time.Second
+
+	// newMemberJoinTimeout bounds how long a member that has never
+	// completed a join may sit in JoinGroup (Kafka's
+	// GroupCoordinator.NewMemberJoinTimeoutMs).
+	newMemberJoinTimeout = 5 * time.Minute
+	// maxOffsetMetadata is offset.metadata.max.bytes.
+	maxOffsetMetadata = 4096
+	// maxRecordsBytes caps decompression while replaying a partition.
+	maxRecordsBytes = 100 << 20
+)
+
+// partition is one loaded (or loading) __consumer_offsets partition.
+// c.mu guards loading; mu guards unloaded and groups.
+type partition struct {
+	id      int32
+	loading bool
+
+	mu       sync.Mutex
+	unloaded bool
+	groups   map[string]*group
+}
+
+func newCoordinator(cfg Config) *Coordinator {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 50
+	}
+	if cfg.MinSessionTimeout <= 0 {
+		cfg.MinSessionTimeout = defaultMinSessionTimeout
+	}
+	if cfg.MaxSessionTimeout <= 0 {
+		cfg.MaxSessionTimeout = defaultMaxSessionTimeout
+	}
+	if cfg.InitialRebalanceDelay < 0 {
+		cfg.InitialRebalanceDelay = 0
+	}
+	if cfg.OffsetsRetention <= 0 {
+		cfg.OffsetsRetention = defaultOffsetsRetention
+	}
+	if cfg.RetentionCheck <= 0 {
+		cfg.RetentionCheck = defaultRetentionCheck
+	}
+	if cfg.ConsumerSessionTimeout <= 0 {
+		cfg.ConsumerSessionTimeout = defaultConsumerSessionTimeout
+	}
+	if cfg.ConsumerHeartbeatInterval <= 0 {
+		cfg.ConsumerHeartbeatInterval = defaultConsumerHeartbeatInterval
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Coordinator{
+		cfg:      cfg,
+		logger:   cfg.Logger,
+		now:      cfg.Now,
+		mono:     time.Now,
+		parts:    make(map[int32]*partition),
+		timers:   newTimers(),
+		bgCtx:    ctx,
+		bgCancel: cancel,
+	}
+}
+
+// partitionFor is Kafka's Utils.abs(groupID.hashCode()) % partitions, with
+// Java's String.hashCode over UTF-16 code units.
+func partitionFor(groupID string, partitions int32) int32 {
+	var h int32
+	for _, r := range groupID {
+		if r >= 0x10000 {
+			r1, r2 := utf16.EncodeRune(r)
+			h = 31*h + r1
+			h = 31*h + r2
+			continue
+		}
+		h = 31*h + r
+	}
+	switch {
+	case h == -1<<31:
+		h = 0 // Utils.abs maps Integer.MIN_VALUE to 0
+	case h < 0:
+		h = -h
+	}
+	return h % partitions
+}
+
+// lookup returns a group this coordinator owns, creating it when create is
+// set and it does not exist. The code is NOT_COORDINATOR or
+// COORDINATOR_LOAD_IN_PROGRESS when the group's partition is not served
+// here; g is nil, with code 0, when the group does not exist.
+func (c *Coordinator) lookup(id string, create bool) (g *group, code int16) {
+	pid := c.PartitionFor(id)
+	c.mu.RLock()
+	p := c.parts[pid]
+	loading := p != nil && p.loading
+	c.mu.RUnlock()
+	switch {
+	case p == nil:
+		return nil, kerr.NotCoordinator.Code
+	case loading:
+		return nil, kerr.CoordinatorLoadInProgress.Code
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.unloaded {
+		return nil, kerr.NotCoordinator.Code
+	}
+	g = p.groups[id]
+	if g == nil && create {
+		g = newGroup(id, pid)
+		g.stateAt = c.now()
+		p.groups[id] = g
+	}
+	return g, 0
+}
+
+// forget removes a dead group from its partition. The caller holds g.mu.
+func (c *Coordinator) forget(g *group) {
+	c.mu.RLock()
+	p := c.parts[g.part]
+	c.mu.RUnlock()
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	if p.groups[g.id] == g {
+		delete(p.groups, g.id)
+	}
+	p.mu.Unlock()
+}
+
+// loadedGroups returns the groups of every partition fully loaded, and
+// whether some partition is still loading.
+func (c *Coordinator) loadedGroups() (gs []*group, loading bool) {
+	c.mu.RLock()
+	parts := make([]*partition, 0, len(c.parts))
+	for _, p := range c.parts {
+		if p.loading {
+			loading = true
+			continue
+		}
+		parts = append(parts, p)
+	}
+	c.mu.RUnlock()
+	for _, p := range parts {
+		p.mu.Lock()
+		for _, g := range p.groups {
+			gs = append(gs, g)
+		}
+		p.mu.Unlock()
+	}
+	return gs, loading
+}
+
+func (c *Coordinator) load(ctx context.Context, pid int32) error {
+	if pid < 0 || pid >= c.cfg.Partitions {
+		return fmt.Errorf("group: load %s-%d: no such partition (%d partitions)", OffsetsTopic, pid, c.cfg.Partitions)
+	}
+	c.mu.Lock()
+	if c.parts[pid] != nil {
+		c.mu.Unlock()
+		return nil
+	}
+	p := &partition{id: pid, loading: true, groups: make(map[string]*group)}
+	c.parts[pid] = p
+	c.mu.Unlock()
+
+	start := c.mono()
+	groups, stats, err := c.replay(ctx, pid)
+	if err != nil {
+		c.mu.Lock()
+		if c.parts[pid] == p {
+			delete(c.parts, pid)
+		}
+		c.mu.Unlock()
+		return fmt.Errorf("group: load %s-%d: %w", OffsetsTopic, pid, err)
+	}
+	p.mu.Lock()
+	if p.unloaded {
+		p.mu.Unlock()
+		return nil
+	}
+	p.groups = groups
+	p.mu.Unlock()
+	for _, g := range groups {
+		g.mu.Lock()
+		c.reschedule(g)
+		g.mu.Unlock()
+	}
+	c.mu.Lock()
+	if c.parts[pid] == p {
+		p.loading = false
+	}
+	c.mu.Unlock()
+	c.logger.Info("loaded group partition", "partition", pid, "groups", len(groups),
+		"offsets", stats.offsets, "records", stats.records, "took", c.mono().Sub(start))
+	return nil
+}
+
+func (c *Coordinator) unload(pid int32) {
+	c.mu.Lock()
+	p := c.parts[pid]
+	delete(c.parts, pid)
+	c.mu.Unlock()
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.unloaded = true
+	groups := p.groups
+	p.groups = nil
+	p.mu.Unlock()
+	for _, g := range groups {
+		g.mu.Lock()
+		g.unloaded = true
+		for _, m := range g.members {
+			c.failWaiters(g, m, kerr.NotCoordinator.Code)
+		}
+		g.mu.Unlock()
+	}
+	c.logger.Info("unloaded group partition", "partition", pid, "groups", len(groups))
+}
+
+// appendRecords writes records to a group's partition as one batch and
+// waits until it is durable. The caller holds g.wmu and not g.mu.
+func (c *Coordinator) appendRecords(ctx context.Context, part int32, recs []kv) error {
+	batch, err := c.buildBatch(recs)
+	if err != nil {
+		return err
+	}
+	if _, err := c.cfg.Log.Append(ctx, part, batch); err != nil {
+		return fmt.Errorf("append to %s-%d: %w", OffsetsTopic, part, err)
+	}
+	return nil
+}
+
+// appendCode maps an append failure to the code Kafka answers a group
+// request with (GroupMetadataManager's storeGroup/storeOffsets): leadership
+// lost is NOT_COORDINATOR, an oversized batch is tooLarge, and everything
+// else (under-replicated, timed out, not hosted) is the retriable
+// COORDINATOR_NOT_AVAILABLE so that the client finds the coordinator again.
+func appendCode(err error, tooLarge int16) int16 {
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		switch ke {
+		case kerr.NotLeaderForPartition, kerr.KafkaStorageError:
+			return kerr.NotCoordinator.Code
+		case kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidFetchSize:
+			return tooLarge
+		}
+	}
+	return kerr.CoordinatorNotAvailable.Code
+}
+
+// clientKey carries the requesting client's identity in a context.
+type clientKey struct{}
+
+type clientInfo struct{ id, host string }
+
+// WithClient returns ctx carrying the client.id of the request's header and
+// the client's remote address. JoinGroup and ConsumerGroupHeartbeat build
+// member IDs from the client ID ("<client.id>-<uuid>", as Kafka does) and
+// DescribeGroups reports both; without it they are empty.
+func WithClient(ctx context.Context, clientID, addr string) context.Context {
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	if host != "" && !strings.HasPrefix(host, "/") {
+		host = "/" + host // Kafka reports InetAddress.toString()
+	}
+	return context.WithValue(ctx, clientKey{}, clientInfo{id: clientID, host: host})
+}
+
+func clientFrom(ctx context.Context) clientInfo {
+	ci, _ := ctx.Value(clientKey{}).(clientInfo)
+	return ci
+}
+
+// newUUID returns a random (version 4) UUID in its canonical text form, as
+// Java's UUID.randomUUID().toString() gives for member IDs.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func ms(v int32) time.Duration { return time.Duration(v) * time.Millisecond }

@@ -1,0 +1,69 @@
+// Package group is the group coordinator: consumer groups of both
+// protocols and their committed offsets, kept in the compacted internal
+// topic __consumer_offsets in Kafka's own record formats.
+//
+// # What it owns
+//
+// The groups whose ID hashes (Kafka's abs(String.hashCode) % partitions)
+// to a __consumer_offsets partition this broker leads. The broker calls
+// Load when it becomes leader of such a partition and Unload when it stops;
+// requests for groups of other partitions get NOT_COORDINATOR, and those of
+// a partition still replaying get COORDINATOR_LOAD_IN_PROGRESS. It never
+// decides leadership, never creates the topic, and reaches the log only
+// through the Log interface.
+//
+// Files by concept:
+//
+//	coordinator.go  partitions, Load/Unload, lookups, append error mapping
+//	timers.go       Run: one loop and one deadline heap for every timeout
+//	storage.go      the records in __consumer_offsets, and replay
+//	classic.go      JoinGroup, SyncGroup, Heartbeat, LeaveGroup (KIP-345, KIP-394)
+//	offsets.go      OffsetCommit, OffsetFetch, OffsetDelete (KIP-496), expiry (KIP-211)
+//	admin.go        DescribeGroups, ListGroups, DeleteGroups
+//	consumer.go     KIP-848 ConsumerGroupHeartbeat and ConsumerGroupDescribe
+//	assignor.go     KIP-848 server-side assignors: uniform and range
+//
+// # What it guarantees
+//
+// Every change Kafka persists is appended and durable (Log.Append returned)
+// before it is answered: a leader's SyncGroup (the generation's
+// assignment), a static member replacing its old member ID, offset
+// commits, OffsetDelete, DeleteGroups and offset expiry. A group that
+// becomes empty is stored in the background, as Kafka does, with nobody
+// waiting. Appends of one group are serialized (group.wmu) so the log's
+// order is the order changes were applied in, and a replay rebuilds the
+// same groups and offsets: the last record per key wins, so compaction
+// does not change the result.
+//
+// Records (see storage.go): OffsetCommitKey v1 / OffsetCommitValue v3 and
+// GroupMetadataKey v2 / GroupMetadataValue v3; a nil value is a tombstone.
+// Replay also reads Kafka's other versions and skips key versions it does
+// not know.
+//
+// # Where it differs from Kafka
+//
+//   - Config.MaxMetadataBytes (Sluice's own limit): a JoinGroup whose
+//     protocol metadata exceeds it gets INVALID_REQUEST and the member is
+//     not added; a leader's SyncGroup with an oversized assignment gets
+//     INVALID_REQUEST, the leader is removed and the others rebalance.
+//   - OffsetCommit v2-v4's retention time is ignored: offsets expire by
+//     offsets.retention.minutes (KIP-211 semantics).
+//   - Transactional offset commits (TxnOffsetCommit) are not handled here;
+//     replay skips transactional batches.
+//   - KIP-848 group state is kept in memory only (kmsg has no types for
+//     Kafka's consumer-group records); their offsets are stored like any
+//     other. After a failover members get UNKNOWN_MEMBER_ID and rejoin.
+//   - OffsetCommit checks topics against Config.Topics when it is set
+//     (UNKNOWN_TOPIC_OR_PARTITION), as Kafka's broker does.
+//
+// # Concurrency
+//
+// Lock order: Coordinator.mu, then partition.mu (never nested with group
+// locks); group.wmu, then group.mu, then partition.mu or timers.mu. A
+// handler holds group.mu only for in-memory work: JoinGroup and SyncGroup
+// wait on channels with their ctx, and appends run with group.wmu held and
+// group.mu released. Run owns all timers; time is read at the edges
+// (Config.Now for persisted wall-clock time, the monotonic clock for
+// timeouts) and passed into the state machine. There is no package-level
+// mutable state.
+package group

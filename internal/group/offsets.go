@@ -1,0 +1,555 @@
+package group
+
+// Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete and their
+// expiry. Members commit under generation (or KIP-848 member epoch)
+// checks; a commit with generation -1 and no member is a simple consumer's
+// (or an admin's) and is allowed only while the group has no members.
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// topicIndex resolves names and IDs against Config.Topics; with no
+// Topics function every topic is taken to exist.
+type topicIndex struct {
+	known  bool
+	byName map[string]TopicInfo
+	byID   map[[16]byte]TopicInfo
+}
+
+func (c *Coordinator) topicIndex() topicIndex {
+	if c.cfg.Topics == nil {
+		return topicIndex{}
+	}
+	ts := c.cfg.Topics()
+	ti := topicIndex{known: true, byName: make(map[string]TopicInfo, len(ts)), byID: make(map[[16]byte]TopicInfo, len(ts))}
+	for _, t := range ts {
+		ti.byName[t.Name] = t
+		ti.byID[t.ID] = t
+	}
+	return ti
+}
+
+// partitionCode is UNKNOWN_TOPIC_OR_PARTITION for a partition the cluster
+// does not have, as Kafka answers OffsetCommit.
+func (ti topicIndex) partitionCode(topic string, p int32) int16 {
+	if !ti.known {
+		return 0
+	}
+	t, ok := ti.byName[topic]
+	if !ok || p < 0 || p >= t.Partitions {
+		return kerr.UnknownTopicOrPartition.Code
+	}
+	return 0
+}
+
+func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+	c.logger.Debug("OffsetCommit", "group", req.Group, "member", req.MemberID, "generation", req.Generation, "version", req.Version)
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	ti := c.topicIndex()
+	codes := make([][]int16, len(req.Topics))
+	names := make([]string, len(req.Topics))
+	for i, t := range req.Topics {
+		codes[i] = make([]int16, len(t.Partitions))
+		names[i] = t.Topic
+		if req.Version >= 10 {
+			info, ok := ti.byID[t.TopicID]
+			if !ok && ti.known {
+				for j := range codes[i] {
+					codes[i][j] = kerr.UnknownTopicID.Code
+				}
+				continue
+			}
+			names[i] = info.Name
+		}
+		for j, p := range t.Partitions {
+			switch {
+			case codes[i][j] != 0:
+			case p.Metadata != nil && len(*p.Metadata) > maxOffsetMetadata:
+				codes[i][j] = kerr.OffsetMetadataTooLarge.Code
+			default:
+				codes[i][j] = ti.partitionCode(names[i], p.Partition)
+			}
+		}
+	}
+	if code := c.commit(ctx, req, names, codes); code != 0 {
+		for i := range codes {
+			for j := range codes[i] {
+				if codes[i][j] == 0 {
+					codes[i][j] = code
+				}
+			}
+		}
+	}
+	for i, t := range req.Topics {
+		rt := kmsg.NewOffsetCommitResponseTopic()
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		for j, p := range t.Partitions {
+			rp := kmsg.NewOffsetCommitResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, codes[i][j]
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// commit validates and stores the partitions whose code is still 0; a
+// non-zero result applies to all of them.
+func (c *Coordinator) commit(ctx context.Context, req *kmsg.OffsetCommitRequest, names []string, codes [][]int16) int16 {
+	generation, memberID := req.Generation, req.MemberID
+	if req.Version == 0 {
+		generation, memberID = -1, ""
+	}
+	g, code := c.lookup(req.Group, false)
+	if code != 0 {
+		return code
+	}
+	if g == nil {
+		if generation >= 0 {
+			// A member of a group that is gone: its generation is stale.
+			return kerr.IllegalGeneration.Code
+		}
+		if g, code = c.lookup(req.Group, true); code != 0 {
+			return code
+		}
+	}
+
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if code := c.validateCommit(g, req, generation, memberID); code != 0 {
+		return code
+	}
+	wall := c.now().UnixMilli()
+	var recs []kv
+	type update struct {
+		tp topicPartition
+		o  committed
+	}
+	var updates []update
+	for i, t := range req.Topics {
+		for j, p := range t.Partitions {
+			if codes[i][j] != 0 {
+				continue
+			}
+			o := committed{offset: p.Offset, leaderEpoch: -1, metadata: deref(p.Metadata), commitMs: wall, expireMs: -1}
+			if req.Version >= 6 {
+				o.leaderEpoch = p.LeaderEpoch
+			}
+			if req.Version == 1 && p.Timestamp >= 0 {
+				o.commitMs = p.Timestamp
+			}
+			tp := topicPartition{names[i], p.Partition}
+			recs = append(recs, kv{key: offsetKey(g.id, tp), value: offsetValue(o)})
+			updates = append(updates, update{tp, o})
+		}
+	}
+	if len(recs) == 0 {
+		return 0
+	}
+	g.mu.Unlock()
+	err := c.appendRecords(ctx, g.part, recs)
+	g.mu.Lock()
+	if err != nil {
+		c.logger.Warn("store offsets", "group", g.id, "err", err)
+		return appendCode(err, kerr.InvalidCommitOffsetSize.Code)
+	}
+	for _, u := range updates {
+		g.offsets[u.tp] = u.o
+	}
+	return 0
+}
+
+// validateCommit is GroupCoordinator.validateOffsetCommit for classic
+// groups, and ConsumerGroup.validateOffsetCommit (KIP-848) for consumer
+// groups. A member's commit counts as a heartbeat. The caller holds g.mu.
+func (c *Coordinator) validateCommit(g *group, req *kmsg.OffsetCommitRequest, generation int32, memberID string) int16 {
+	switch {
+	case g.unloaded:
+		return kerr.NotCoordinator.Code
+	case g.state == stateDead:
+		return kerr.CoordinatorNotAvailable.Code
+	case g.kind == kindConsumer:
+		return c.validateConsumerCommit(g, memberID, generation, req.Version)
+	}
+	if generation >= 0 || memberID != "" || req.InstanceID != nil {
+		if code := g.validateMember(memberID, req.InstanceID); code != 0 {
+			return code
+		}
+		if generation != g.generation {
+			return kerr.IllegalGeneration.Code
+		}
+	} else if g.state != stateEmpty {
+		// Only members commit to a group that has members.
+		return kerr.UnknownMemberID.Code
+	}
+	if g.state == stateCompletingRebalance {
+		return kerr.RebalanceInProgress.Code
+	}
+	if m := g.members[memberID]; m != nil {
+		m.lastHeartbeat = c.mono()
+	}
+	return 0
+}
+
+// fetchTopic is one topic of an OffsetFetch, whichever version.
+type fetchTopic struct {
+	topic      string
+	partitions []int32
+}
+
+type fetchedPartition struct {
+	partition int32
+	o         committed
+	found     bool
+	code      int16
+}
+
+type fetchedTopic struct {
+	topic      string
+	partitions []fetchedPartition
+}
+
+func (c *Coordinator) offsetFetch(_ context.Context, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
+	c.logger.Debug("OffsetFetch", "group", req.Group, "groups", len(req.Groups), "version", req.Version)
+	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	if req.Version >= 8 {
+		ti := c.topicIndex()
+		for _, rg := range req.Groups {
+			var topics []fetchTopic
+			if rg.Topics != nil {
+				topics = make([]fetchTopic, 0, len(rg.Topics))
+				for _, t := range rg.Topics {
+					name := t.Topic
+					if req.Version >= 10 {
+						name = ti.byID[t.TopicID].Name
+					}
+					topics = append(topics, fetchTopic{name, t.Partitions})
+				}
+			}
+			code, out := c.fetchOffsets(rg.Group, topics, rg.Topics == nil, rg.MemberID, rg.MemberEpoch)
+			g := kmsg.NewOffsetFetchResponseGroup()
+			g.Group, g.ErrorCode = rg.Group, code
+			for _, ft := range out {
+				rt := kmsg.NewOffsetFetchResponseGroupTopic()
+				rt.Topic = ft.topic
+				if req.Version >= 10 {
+					rt.TopicID = ti.byName[ft.topic].ID
+				}
+				for _, fp := range ft.partitions {
+					rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+					rp.Partition, rp.ErrorCode = fp.partition, fp.code
+					rp.Offset, rp.Metadata = -1, new("")
+					if fp.found {
+						rp.Offset, rp.LeaderEpoch, rp.Metadata = fp.o.offset, fp.o.leaderEpoch, new(fp.o.metadata)
+					}
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				g.Topics = append(g.Topics, rt)
+			}
+			resp.Groups = append(resp.Groups, g)
+		}
+		return resp
+	}
+
+	all := req.Topics == nil && req.Version >= 2
+	topics := make([]fetchTopic, 0, len(req.Topics))
+	for _, t := range req.Topics {
+		topics = append(topics, fetchTopic{t.Topic, t.Partitions})
+	}
+	code, out := c.fetchOffsets(req.Group, topics, all, nil, -1)
+	if req.Version >= 2 {
+		resp.ErrorCode = code
+	}
+	for _, ft := range out {
+		rt := kmsg.NewOffsetFetchResponseTopic()
+		rt.Topic = ft.topic
+		for _, fp := range ft.partitions {
+			rp := kmsg.NewOffsetFetchResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = fp.partition, fp.code
+			rp.Offset, rp.Metadata = -1, new("")
+			if fp.found {
+				rp.Offset, rp.LeaderEpoch, rp.Metadata = fp.o.offset, fp.o.leaderEpoch, new(fp.o.metadata)
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// fetchOffsets returns a group's committed offsets for the requested
+// partitions (offset -1 where none is committed), or all of them when all
+// is set. On a group-level error the requested partitions carry it too.
+// require_stable (v7+) needs nothing: no offset is ever pending here.
+func (c *Coordinator) fetchOffsets(groupID string, topics []fetchTopic, all bool, memberID *string, epoch int32) (int16, []fetchedTopic) {
+	requested := func(code int16) []fetchedTopic {
+		out := make([]fetchedTopic, 0, len(topics))
+		for _, t := range topics {
+			ft := fetchedTopic{topic: t.topic}
+			for _, p := range t.partitions {
+				ft.partitions = append(ft.partitions, fetchedPartition{partition: p, code: code})
+			}
+			out = append(out, ft)
+		}
+		return out
+	}
+	g, code := c.lookup(groupID, false)
+	if code != 0 {
+		return code, requested(code)
+	}
+	if g == nil {
+		return 0, requested(0)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.unloaded {
+		return kerr.NotCoordinator.Code, requested(kerr.NotCoordinator.Code)
+	}
+	if g.state == stateDead {
+		return 0, requested(0)
+	}
+	if g.kind == kindConsumer {
+		if code := g.validateConsumerFetch(memberID, epoch); code != 0 {
+			return code, requested(code)
+		}
+	}
+	if !all {
+		out := requested(0)
+		for i := range out {
+			for j := range out[i].partitions {
+				fp := &out[i].partitions[j]
+				fp.o, fp.found = g.offsets[topicPartition{out[i].topic, fp.partition}]
+			}
+		}
+		return 0, out
+	}
+	tps := make([]topicPartition, 0, len(g.offsets))
+	for tp := range g.offsets {
+		tps = append(tps, tp)
+	}
+	slices.SortFunc(tps, compareTP)
+	var out []fetchedTopic
+	for _, tp := range tps {
+		if len(out) == 0 || out[len(out)-1].topic != tp.topic {
+			out = append(out, fetchedTopic{topic: tp.topic})
+		}
+		ft := &out[len(out)-1]
+		ft.partitions = append(ft.partitions, fetchedPartition{partition: tp.partition, o: g.offsets[tp], found: true})
+	}
+	return 0, out
+}
+
+func compareTP(a, b topicPartition) int {
+	if c := strings.Compare(a.topic, b.topic); c != 0 {
+		return c
+	}
+	return int(a.partition) - int(b.partition)
+}
+
+func (c *Coordinator) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
+	c.logger.Debug("OffsetDelete", "group", req.Group)
+	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	codes := make([][]int16, len(req.Topics))
+	for i, t := range req.Topics {
+		codes[i] = make([]int16, len(t.Partitions))
+	}
+	resp.ErrorCode = c.deleteOffsets(ctx, req, codes)
+	if resp.ErrorCode != 0 {
+		return resp
+	}
+	for i, t := range req.Topics {
+		rt := kmsg.NewOffsetDeleteResponseTopic()
+		rt.Topic = t.Topic
+		for j, p := range t.Partitions {
+			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, codes[i][j]
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// deleteOffsets is KIP-496: offsets go only for topics the group does not
+// consume (GROUP_SUBSCRIBED_TO_TOPIC otherwise); a classic group that is
+// not a consumer group must be empty (NON_EMPTY_GROUP).
+func (c *Coordinator) deleteOffsets(ctx context.Context, req *kmsg.OffsetDeleteRequest, codes [][]int16) int16 {
+	g, code := c.lookup(req.Group, false)
+	if code != 0 {
+		return code
+	}
+	if g == nil {
+		return kerr.GroupIDNotFound.Code
+	}
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.unloaded:
+		return kerr.NotCoordinator.Code
+	case g.state == stateDead:
+		return kerr.GroupIDNotFound.Code
+	}
+	var subscribed func(topic string) bool
+	switch {
+	case g.kind == kindConsumer:
+		subscribed = g.cons.subscribes
+	case g.state == stateEmpty:
+		subscribed = func(string) bool { return false }
+	case g.protocolType == "consumer":
+		subscribed = func(topic string) bool { return g.subscribed == nil || g.subscribed[topic] }
+	default:
+		return kerr.NonEmptyGroup.Code
+	}
+	var tps []topicPartition
+	for i, t := range req.Topics {
+		for j, p := range t.Partitions {
+			if subscribed(t.Topic) {
+				codes[i][j] = kerr.GroupSubscribedToTopic.Code
+				continue
+			}
+			tps = append(tps, topicPartition{t.Topic, p.Partition})
+		}
+	}
+	if _, err := c.removeOffsets(ctx, g, tps); err != nil {
+		c.logger.Warn("delete offsets", "group", g.id, "err", err)
+		return appendCode(err, kerr.UnknownServerError.Code)
+	}
+	return 0
+}
+
+// removeOffsets writes tombstones for those of tps the group has, plus one
+// for the group itself when that leaves it empty with no offsets (Kafka's
+// cleanupGroupMetadata), then applies them. The caller holds g.wmu and
+// g.mu; mu is released during the append.
+func (c *Coordinator) removeOffsets(ctx context.Context, g *group, tps []topicPartition) (int, error) {
+	var recs []kv
+	var gone []topicPartition
+	for _, tp := range tps {
+		if _, ok := g.offsets[tp]; ok {
+			recs = append(recs, kv{key: offsetKey(g.id, tp)})
+			gone = append(gone, tp)
+		}
+	}
+	dies := len(g.offsets) == len(gone) && g.isEmpty() && len(g.pending) == 0 &&
+		(g.kind == kindConsumer || g.state == stateEmpty)
+	if dies {
+		recs = append(recs, kv{key: groupKey(g.id)})
+	}
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	g.mu.Unlock()
+	err := c.appendRecords(ctx, g.part, recs)
+	g.mu.Lock()
+	if err != nil {
+		return 0, err
+	}
+	for _, tp := range gone {
+		delete(g.offsets, tp)
+	}
+	if dies && len(g.offsets) == 0 && g.isEmpty() && g.state != stateDead {
+		g.transition(stateDead, c.now())
+		c.forget(g)
+		c.logger.Info("removed empty group", "group", g.id)
+	}
+	return len(gone), nil
+}
+
+// expiredOffsets is GroupMetadata.removeExpiredOffsets's selection (Kafka
+// 2.1+, KIP-211): an empty group's offsets expire offsets.retention.minutes
+// after it became empty; a simple consumer's, after their commit; a Stable
+// consumer group's, after their commit for topics no member subscribes.
+// The caller holds g.mu.
+func (g *group) expiredOffsets(now time.Time, retention time.Duration) []topicPartition {
+	nowMs, keep := now.UnixMilli(), retention.Milliseconds()
+	fromCommit := func(o committed) int64 { return o.commitMs }
+	fromEmpty := func(o committed) int64 {
+		if g.stateAt.IsZero() {
+			return o.commitMs
+		}
+		return g.stateAt.UnixMilli()
+	}
+	var base func(committed) int64
+	skip := func(string) bool { return false }
+	switch {
+	case g.kind == kindConsumer && g.isEmpty():
+		base = fromEmpty
+	case g.kind == kindConsumer:
+		base, skip = fromCommit, g.cons.subscribes
+	case g.protocolType == "":
+		base = fromCommit
+	case g.state == stateEmpty:
+		base = fromEmpty
+	case g.protocolType == "consumer" && g.subscribed != nil && g.state == stateStable:
+		base, skip = fromCommit, func(t string) bool { return g.subscribed[t] }
+	default:
+		return nil
+	}
+	var out []topicPartition
+	for tp, o := range g.offsets {
+		if skip(tp.topic) {
+			continue
+		}
+		if o.expireMs >= 0 {
+			if nowMs >= o.expireMs {
+				out = append(out, tp)
+			}
+			continue
+		}
+		if nowMs-base(o) >= keep {
+			out = append(out, tp)
+		}
+	}
+	slices.SortFunc(out, compareTP)
+	return out
+}
+
+func (c *Coordinator) startCleanup() {
+	if !c.cleaning.CompareAndSwap(false, true) {
+		return
+	}
+	c.goBackground(func(ctx context.Context) {
+		defer c.cleaning.Store(false)
+		c.expireOffsets(ctx)
+	})
+}
+
+// expireOffsets removes expired offsets, and groups left empty without
+// offsets, writing their tombstones.
+func (c *Coordinator) expireOffsets(ctx context.Context) {
+	gs, _ := c.loadedGroups()
+	expired, removed := 0, 0
+	for _, g := range gs {
+		if ctx.Err() != nil {
+			return
+		}
+		g.wmu.Lock()
+		g.mu.Lock()
+		if !g.unloaded && g.state != stateDead {
+			n, err := c.removeOffsets(ctx, g, g.expiredOffsets(c.now(), c.cfg.OffsetsRetention))
+			if err != nil {
+				c.logger.Warn("expire offsets", "group", g.id, "err", err)
+			}
+			expired += n
+			if g.state == stateDead {
+				removed++
+			}
+		}
+		g.mu.Unlock()
+		g.wmu.Unlock()
+	}
+	if expired > 0 || removed > 0 {
+		c.logger.Info("expired offsets", "offsets", expired, "groups_removed", removed)
+	}
+}
