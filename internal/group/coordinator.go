@@ -209,8 +209,13 @@ func (c *Coordinator) load(ctx context.Context, pid int32) error {
 		return nil
 	}
 	p.groups = groups
-	p.mu.Unlock()
+	// Timers armed below may remove groups from the map: walk a copy.
+	loaded := make([]*group, 0, len(groups))
 	for _, g := range groups {
+		loaded = append(loaded, g)
+	}
+	p.mu.Unlock()
+	for _, g := range loaded {
 		g.mu.Lock()
 		c.reschedule(g)
 		g.mu.Unlock()
@@ -220,7 +225,7 @@ func (c *Coordinator) load(ctx context.Context, pid int32) error {
 		p.loading = false
 	}
 	c.mu.Unlock()
-	c.logger.Info("loaded group partition", "partition", pid, "groups", len(groups),
+	c.logger.Info("loaded group partition", "partition", pid, "groups", len(loaded),
 		"offsets", stats.offsets, "records", stats.records, "took", c.mono().Sub(start))
 	return nil
 }
