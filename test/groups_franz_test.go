@@ -280,7 +280,7 @@ func startFranzMember(t testing.TB, addr, group, topic, name string, l *groupLed
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, r map[string][]int32) { m.event(&m.revokes, r[topic], false) }),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, r map[string][]int32) { m.event(&m.losts, r[topic], false) }),
 	}
-	if os.Getenv("SLUICE_TEST_KGO_LOG") != "" {
+	if os.Getenv("SLUICE_TEST_KGO_LOG") != "" { // the client's view of the group, for debugging
 		all = append(all, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, func() string { return name + " " })))
 	}
 	cl, err := kgo.NewClient(append(all, opts...)...)
