@@ -26,7 +26,7 @@ func typed[Req kmsg.Request, Resp kmsg.Response](f func(context.Context, *Client
 func (b *Broker) buildAPIs() map[int16]api {
 	return map[int16]api{
 		0:  {3, 11, b.produce},
-		1:  {4, 16, typed(b.fetch)},
+		1:  {4, 16, b.fetch},
 		2:  {1, 8, typed(b.listOffsets)},
 		3:  {0, 12, typed(b.metadata)},
 		8:  {0, 9, typed(b.offsetCommit)},

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -31,6 +32,9 @@ type Reply struct {
 	Response kmsg.Response
 	Wait     func(ctx context.Context) kmsg.Response
 	Fatal    error
+	// Release, when set, is called once the response has been encoded
+	// (or will never be): the handler may then reuse memory it references.
+	Release func()
 }
 
 // Config wires a broker to the rest of the node.
@@ -54,6 +58,8 @@ type Broker struct {
 	logger *slog.Logger
 	apis   map[int16]api
 	codecs *record.Codecs
+	// readBufs pools fetch read buffers (*[]byte of readBufSize).
+	readBufs sync.Pool
 }
 
 // New returns a broker serving requests with cfg's collaborators.
@@ -65,6 +71,7 @@ func New(cfg Config) *Broker {
 		cfg.Now = time.Now
 	}
 	b := &Broker{cfg: cfg, logger: cfg.Logger, codecs: record.NewCodecs()}
+	b.readBufs.New = func() any { buf := make([]byte, readBufSize); return &buf }
 	b.apis = b.buildAPIs()
 	return b
 }

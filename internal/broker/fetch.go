@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -27,11 +28,40 @@ import (
 	"github.com/sluice-io/sluice/internal/replica"
 )
 
-func (b *Broker) fetch(ctx context.Context, _ *Client, req *kmsg.FetchRequest) *kmsg.FetchResponse {
+// readBufSize is the size of pooled fetch read buffers: the default
+// partition_max_bytes. Larger reads allocate.
+const readBufSize = 1 << 20
+
+// fetchBuffers are the pooled read buffers one fetch response refers to.
+type fetchBuffers struct {
+	pool *sync.Pool
+	bufs []*[]byte
+}
+
+// get returns a pooled buffer for a read of up to n bytes, or nil when n
+// is larger than pooled buffers.
+func (f *fetchBuffers) get(n int) []byte {
+	if n > readBufSize {
+		return nil
+	}
+	bp := f.pool.Get().(*[]byte)
+	f.bufs = append(f.bufs, bp)
+	return *bp
+}
+
+func (f *fetchBuffers) release() {
+	for _, bp := range f.bufs {
+		f.pool.Put(bp)
+	}
+	f.bufs = f.bufs[:0]
+}
+
+func (b *Broker) fetch(ctx context.Context, _ *Client, r kmsg.Request) Reply {
+	req := r.(*kmsg.FetchRequest)
 	if req.SessionID != 0 || req.SessionEpoch > 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-		return resp
+		return Reply{Response: resp}
 	}
 	maxBytes := int(req.MaxBytes)
 	if req.Version < 3 || maxBytes <= 0 {
@@ -43,13 +73,15 @@ func (b *Broker) fetch(ctx context.Context, _ *Client, req *kmsg.FetchRequest) *
 	}
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 	var timer *time.Timer
+	bufs := &fetchBuffers{pool: &b.readBufs}
 	for {
 		// Take the wake-up channels before reading, so an append between
 		// the read and the wait is not missed.
-		resp, waitOn, size, failed := b.readFetch(img, req, maxBytes)
+		resp, waitOn, size, failed := b.readFetch(img, req, maxBytes, bufs)
 		if size >= int(req.MinBytes) || failed || len(waitOn) == 0 || !time.Now().Before(deadline) {
-			return resp
+			return Reply{Response: resp, Release: bufs.release}
 		}
+		bufs.release()
 		if timer == nil {
 			timer = time.NewTimer(time.Until(deadline))
 			defer timer.Stop()
@@ -63,7 +95,7 @@ func (b *Broker) fetch(ctx context.Context, _ *Client, req *kmsg.FetchRequest) *
 		}
 		switch i, _, _ := reflect.Select(cases); i {
 		case 0:
-			return resp
+			return Reply{Response: req.ResponseKind()}
 		case 1:
 			deadline = time.Now() // read once more, then answer
 		}
@@ -74,7 +106,7 @@ func (b *Broker) fetch(ctx context.Context, _ *Client, req *kmsg.FetchRequest) *
 // readFetch builds one fetch response from the current state. It returns
 // the channels that signal new data for the partitions read, the bytes
 // gathered, and whether any partition failed (which answers at once).
-func (b *Broker) readFetch(img *cluster.Image, req *kmsg.FetchRequest, maxBytes int) (*kmsg.FetchResponse, []<-chan struct{}, int, bool) {
+func (b *Broker) readFetch(img *cluster.Image, req *kmsg.FetchRequest, maxBytes int, bufs *fetchBuffers) (*kmsg.FetchResponse, []<-chan struct{}, int, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	var waitOn []<-chan struct{}
 	size, failed := 0, false
@@ -113,7 +145,7 @@ func (b *Broker) readFetch(img *cluster.Image, req *kmsg.FetchRequest, maxBytes 
 			if limit <= 0 && size > 0 {
 				continue
 			}
-			data, err := part.Read(rp.FetchOffset, max(limit, 1))
+			data, err := part.ReadInto(bufs.get(max(limit, 1)), rp.FetchOffset, max(limit, 1))
 			if err != nil {
 				if !errors.Is(err, log.ErrOffsetOutOfRange) {
 					b.logger.Debug("fetch read", "topic", part.Topic, "partition", part.Index, "offset", rp.FetchOffset, "err", err)

@@ -96,7 +96,14 @@ func (l *Log) MaybeFlush() error { return l.maybeFlush() }
 // start offset or above the log end offset is ErrOffsetOutOfRange; an offset
 // equal to the log end offset returns no bytes.
 func (l *Log) Read(offset int64, maxBytes int, limit int64) ([]byte, error) {
-	return l.read(offset, maxBytes, limit)
+	return l.read(nil, offset, maxBytes, limit)
+}
+
+// ReadInto is Read that reuses buf's memory when it is large enough, so a
+// caller that pools buffers reads without allocating. The result aliases
+// buf in that case.
+func (l *Log) ReadInto(buf []byte, offset int64, maxBytes int, limit int64) ([]byte, error) {
+	return l.read(buf, offset, maxBytes, limit)
 }
 
 // LogStartOffset is the first offset still in the log.

@@ -298,7 +298,7 @@ func segmentFor(segs []*segment, offset int64) int {
 	return max(i, 0)
 }
 
-func (l *Log) read(offset int64, maxBytes int, limit int64) ([]byte, error) {
+func (l *Log) read(dst []byte, offset int64, maxBytes int, limit int64) ([]byte, error) {
 	l.segMu.RLock()
 	defer l.segMu.RUnlock()
 	if l.filesClosed {
@@ -330,7 +330,7 @@ func (l *Log) read(offset int64, maxBytes int, limit int64) ([]byte, error) {
 		if h.BaseOffset >= limit {
 			return nil, nil
 		}
-		return seg.readBatches(pos, segEnd, h.Size(), maxBytes, limit)
+		return seg.readBatches(dst, pos, segEnd, h.Size(), maxBytes, limit)
 	}
 	return nil, nil
 }
@@ -338,9 +338,14 @@ func (l *Log) read(offset int64, maxBytes int, limit int64) ([]byte, error) {
 // readBatches reads the whole batches from pos on: the first one (of
 // firstSize bytes) always, then as many more as fit in maxBytes and start
 // below limit, without crossing end.
-func (s *segment) readBatches(pos, end int64, firstSize, maxBytes int, limit int64) ([]byte, error) {
+func (s *segment) readBatches(dst []byte, pos, end int64, firstSize, maxBytes int, limit int64) ([]byte, error) {
 	want := min(max(int64(firstSize), int64(maxBytes)), end-pos)
-	buf := make([]byte, want)
+	var buf []byte
+	if int64(cap(dst)) >= want {
+		buf = dst[:want]
+	} else {
+		buf = make([]byte, want)
+	}
 	if _, err := s.log.ReadAt(buf, pos); err != nil {
 		return nil, fmt.Errorf("read %s at %d: %w", s.path, pos, err)
 	}

@@ -77,6 +77,11 @@ func (p *Partition) Read(offset int64, maxBytes int) ([]byte, error) {
 	return p.log.Read(offset, maxBytes, p.hw.Load())
 }
 
+// ReadInto is Read into buf's memory when it is large enough.
+func (p *Partition) ReadInto(buf []byte, offset int64, maxBytes int) ([]byte, error) {
+	return p.log.ReadInto(buf, offset, maxBytes, p.hw.Load())
+}
+
 // WaitDurable waits until everything below offset is fsynced.
 func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
 	return p.log.WaitDurable(ctx, offset)

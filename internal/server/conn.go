@@ -206,7 +206,11 @@ func (c *conn) writeLoop(ctx context.Context) {
 				return
 			}
 		}
-		if resp != nil && !c.writeResponse(w, p, resp) {
+		ok := resp == nil || c.writeResponse(w, p, resp)
+		if p.reply.Release != nil {
+			p.reply.Release()
+		}
+		if !ok {
 			return
 		}
 		if len(c.queue) == 0 {
