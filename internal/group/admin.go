@@ -155,7 +155,10 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 		return kerr.NonEmptyGroup.Code
 	}
 	tps := make([]topicPartition, 0, len(g.offsets))
-	recs := make([]kv, 0, len(g.offsets)+1)
+	// KIP-848 records not written yet go first, so that the tombstones
+	// are last.
+	queued, end := g.takeQueued()
+	recs := slices.Grow(queued, len(g.offsets)+1)
 	for tp := range g.offsets {
 		tps = append(tps, tp)
 	}
@@ -163,14 +166,17 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 	for _, tp := range tps {
 		recs = append(recs, kv{key: offsetKey(g.id, tp)})
 	}
-	recs = append(recs, kv{key: groupKey(g.id)})
+	recs = append(recs, g.groupTombstones()...)
 	g.mu.Unlock()
 	err := c.appendRecords(ctx, g.part, recs)
 	g.mu.Lock()
 	if err != nil {
+		g.requeue(queued)
 		c.logger.Warn("delete group", "group", id, "err", err)
 		return appendCode(err, kerr.UnknownServerError.Code)
 	}
+	g.queueWritten(end)
+	g.cimg = cgImage{}
 	g.offsets = make(map[topicPartition]committed)
 	g.transition(stateDead, c.now())
 	c.forget(g)

@@ -115,6 +115,11 @@ func (c *Coordinator) join(g *group, j *joinRequest, now time.Time) joinOutcome 
 		if !g.isEmpty() {
 			return fail(kerr.InconsistentGroupProtocol.Code)
 		}
+		// The empty consumer group's records go, as in Kafka's
+		// conversion.
+		g.queue(g.cimg.tombstones(g.id))
+		g.cimg = cgImage{}
+		c.flushConsumerAsync(g)
 		g.toClassic()
 	}
 	if !g.supportsProtocols(req.MemberID, req.ProtocolType, req.Protocols) {

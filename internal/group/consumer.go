@@ -17,10 +17,9 @@ package group
 //     revoke it moves to the target epoch.
 //
 // A member that misses its session (group.consumer.session.timeout.ms) is
-// removed. Group state is not written to __consumer_offsets (kmsg has no
-// types for Kafka's KIP-848 records), so after a coordinator failover the
-// members get UNKNOWN_MEMBER_ID and rejoin; committed offsets are stored
-// and survive like any other group's.
+// removed. Group state is stored in __consumer_offsets in Kafka's KIP-848
+// records (consumer_storage.go), so after a coordinator failover the
+// members keep heartbeating with their member IDs and epochs.
 
 import (
 	"cmp"
@@ -28,7 +27,6 @@ import (
 	"maps"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -53,6 +51,7 @@ type consumerGroup struct {
 	target          map[string]assignment // member -> target assignment
 	owners          map[tpID]string       // partitions held (assigned or revoking) -> member
 	topicsSig       string                // subscribed topics' IDs and sizes at the last epoch
+	topics          []TopicInfo           // those topics, by name (ConsumerGroupPartitionMetadata)
 }
 
 type tpID struct {
@@ -248,14 +247,9 @@ func (c *Coordinator) updateTarget(g *group) {
 		}
 		specs = append(specs, spec)
 	}
-	var sig strings.Builder
-	for _, t := range slices.SortedFunc(maps.Values(topics), func(a, b TopicInfo) int { return cmp.Compare(a.Name, b.Name) }) {
-		sig.WriteString(t.Name)
-		sig.Write(t.ID[:])
-		sig.WriteString(strconv.Itoa(int(t.Partitions)))
-	}
-	if s := sig.String(); s != cg.topicsSig {
-		cg.topicsSig = s
+	subscribed := slices.SortedFunc(maps.Values(topics), func(a, b TopicInfo) int { return cmp.Compare(a.Name, b.Name) })
+	if s := topicsSignature(subscribed); s != cg.topicsSig {
+		cg.topicsSig, cg.topics = s, subscribed
 		if cg.epoch == cg.assignmentEpoch && len(cg.members) > 0 {
 			cg.epoch++
 		}
@@ -419,8 +413,7 @@ func (c *Coordinator) consumerGroupHeartbeat(ctx context.Context, req *kmsg.Cons
 		return fail(code, "")
 	}
 	if g == nil {
-		// Group state is not persisted (see the package comment): a
-		// member that outlived its coordinator rejoins.
+		// A member of a group this coordinator does not know.
 		return fail(kerr.UnknownMemberID.Code, "")
 	}
 	if join {
@@ -430,25 +423,51 @@ func (c *Coordinator) consumerGroupHeartbeat(ctx context.Context, req *kmsg.Cons
 		defer g.wmu.Unlock()
 	}
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	switch {
-	case g.unloaded:
-		return fail(kerr.NotCoordinator.Code, "")
-	case g.state == stateDead:
-		return fail(kerr.CoordinatorNotAvailable.Code, "")
-	case g.kind == kindClassic && (len(g.members) > 0 || len(g.pending) > 0):
-		return fail(kerr.GroupIDNotFound.Code, "Group "+g.id+" is not a consumer group.")
-	case g.kind == kindClassic && !join:
-		return fail(kerr.UnknownMemberID.Code, "")
-	case g.kind == kindClassic:
-		g.toConsumer()
+	code, msg = c.consumerGroupHeartbeatLocked(g, req, re, clientFrom(ctx), join, resp)
+	// Answer once every change up to this one is durable, ours or not.
+	upto, pending := g.cqSeq, g.cqDone < g.cqSeq
+	g.mu.Unlock()
+	if pending {
+		if err := c.flushConsumer(ctx, g, upto, join); err != nil && code == 0 {
+			c.logger.Warn("store consumer group records", "group", g.id, "err", err)
+			*resp = *req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+			code, msg = appendCode(err, kerr.UnknownServerError.Code), ""
+		}
 	}
-	code, msg = c.consumerHeartbeat(g, req, re, clientFrom(ctx), resp)
 	if code != 0 {
 		return fail(code, msg)
 	}
-	c.reschedule(g)
 	return resp
+}
+
+// consumerGroupHeartbeatLocked checks the group, applies the heartbeat and
+// queues the records of what it changed. The caller holds g.mu, and g.wmu
+// when join.
+func (c *Coordinator) consumerGroupHeartbeatLocked(g *group, req *kmsg.ConsumerGroupHeartbeatRequest, re *regexp.Regexp, ci clientInfo, join bool, resp *kmsg.ConsumerGroupHeartbeatResponse) (int16, string) {
+	switch {
+	case g.unloaded:
+		return kerr.NotCoordinator.Code, ""
+	case g.state == stateDead:
+		return kerr.CoordinatorNotAvailable.Code, ""
+	case g.kind == kindClassic && (len(g.members) > 0 || len(g.pending) > 0):
+		return kerr.GroupIDNotFound.Code, "Group " + g.id + " is not a consumer group."
+	case g.kind == kindClassic && !join:
+		return kerr.UnknownMemberID.Code, ""
+	case g.kind == kindClassic:
+		if g.protocolType != "" {
+			// The empty classic group's metadata goes (Kafka's
+			// conversion writes its tombstone).
+			g.queue([]kv{{key: groupKey(g.id)}})
+		}
+		g.toConsumer()
+	}
+	code, msg := c.consumerHeartbeat(g, req, re, ci, resp)
+	if code != 0 {
+		return code, msg
+	}
+	c.persistConsumer(g, false, req.MemberID, deref(resp.MemberID))
+	c.reschedule(g)
+	return 0, ""
 }
 
 // consumerHeartbeat is one heartbeat of a member of a consumer group. The
@@ -468,6 +487,7 @@ func (c *Coordinator) consumerHeartbeat(g *group, req *kmsg.ConsumerGroupHeartbe
 			// KIP-848 static membership: the member keeps its
 			// partitions for its session, expecting to return.
 			m.leaving = true
+			m.prevEpoch = m.epoch // stored as Kafka does: epoch -2, previous epoch
 			m.sessionDeadline = now.Add(c.cfg.ConsumerSessionTimeout)
 			c.logger.Info("static member left consumer group temporarily", "group", g.id, "member", m.id, "instance", *m.instanceID)
 			return 0, ""

@@ -388,17 +388,18 @@ func TestConsumerGroupOffsetCommit(t *testing.T) {
 		t.Fatalf("fetch: %+v", got)
 	}
 
-	// Offsets survive a failover; the member must rejoin.
+	// Offsets and the group survive a failover: the member goes on at
+	// its epoch.
+	epoch := a.epoch
 	h.restart()
 	if got := h.fetchAll("g"); got["t/0"] != "5/7/meta-0" {
 		t.Fatalf("offsets after failover %v", got)
 	}
-	wantCode(t, "heartbeat after failover", a.beat(true).ErrorCode, kerr.UnknownMemberID.Code)
-	a.epoch = 0
-	a.mustBeat(false)
-	if len(a.owned) != 6 {
-		t.Fatalf("rejoined member owns %v", a.ownedList())
+	a.mustBeat(true)
+	if len(a.owned) != 6 || a.epoch != epoch {
+		t.Fatalf("after failover: epoch %d (was %d), owns %v", a.epoch, epoch, a.ownedList())
 	}
+	wantCode(t, "commit after failover", h.commit("g", "a", a.epoch, "t", map[int32]int64{0: 8}), 0)
 }
 
 // The assignors: range gives contiguous ranges; uniform balances mixed

@@ -226,7 +226,7 @@ func (c *Coordinator) load(ctx context.Context, pid int32) error {
 	}
 	c.mu.Unlock()
 	c.logger.Info("loaded group partition", "partition", pid, "groups", len(loaded),
-		"offsets", stats.offsets, "records", stats.records, "took", c.mono().Sub(start))
+		"consumer_groups", stats.consumerGroups, "offsets", stats.offsets, "records", stats.records, "took", c.mono().Sub(start))
 	return nil
 }
 

@@ -17,6 +17,8 @@
 //	coordinator.go  partitions, Load/Unload, lookups, append error mapping
 //	timers.go       Run: one loop and one deadline heap for every timeout
 //	storage.go      the records in __consumer_offsets, and replay
+//	kip848_records.go  Kafka's KIP-848 record formats (kmsg has none)
+//	consumer_storage.go KIP-848 group state: records written, and restored
 //	classic.go      JoinGroup, SyncGroup, Heartbeat, LeaveGroup (KIP-345, KIP-394)
 //	offsets.go      OffsetCommit, OffsetFetch, OffsetDelete (KIP-496), expiry (KIP-211)
 //	admin.go        DescribeGroups, ListGroups, DeleteGroups
@@ -37,8 +39,13 @@
 //
 // Records (see storage.go): OffsetCommitKey v1 / OffsetCommitValue v3 and
 // GroupMetadataKey v2 / GroupMetadataValue v3; a nil value is a tombstone.
-// Replay also reads Kafka's other versions and skips key versions it does
-// not know.
+// KIP-848 groups use Kafka's consumer-group records, keys 3 to 8 (group
+// epoch, subscribed topics, member subscriptions, target assignment and
+// its epoch, current member assignments), written as their state changes
+// and answered once durable; a replay rebuilds members, epochs and
+// assignments, so members keep heartbeating across a failover. A
+// malformed KIP-848 record is logged and skipped. Replay also reads
+// Kafka's other versions and skips key versions it does not know.
 //
 // # Where it differs from Kafka
 //
@@ -50,9 +57,10 @@
 //     offsets.retention.minutes (KIP-211 semantics).
 //   - Transactional offset commits (TxnOffsetCommit) are not handled here;
 //     replay skips transactional batches.
-//   - KIP-848 group state is kept in memory only (kmsg has no types for
-//     Kafka's consumer-group records); their offsets are stored like any
-//     other. After a failover members get UNKNOWN_MEMBER_ID and rejoin.
+//   - KIP-848 records: ConsumerGroupPartitionMetadata is written with
+//     empty rack lists, and the tagged MetadataHash, AssignmentTimestamp
+//     and AssignmentEpochs fields are not written (they are skipped when
+//     read). Sessions and revocation timeouts restart at load.
 //   - OffsetCommit checks topics against Config.Topics when it is set
 //     (UNKNOWN_TOPIC_OR_PARTITION), as Kafka's broker does.
 //

@@ -97,6 +97,12 @@ type group struct {
 
 	// KIP-848 state, for kindConsumer.
 	cons *consumerGroup
+	// cimg is what the log holds of the KIP-848 records; cq queues the
+	// records not appended yet, cqSeq counts the records ever queued and
+	// cqDone those durable (consumer_storage.go).
+	cimg          cgImage
+	cq            []kv
+	cqSeq, cqDone uint64
 
 	offsets map[topicPartition]committed
 

@@ -443,8 +443,13 @@ func (c *Coordinator) removeOffsets(ctx context.Context, g *group, tps []topicPa
 	}
 	dies := len(g.offsets) == len(gone) && g.isEmpty() && len(g.pending) == 0 &&
 		(g.kind == kindConsumer || g.state == stateEmpty)
+	var queued []kv
+	var end uint64
 	if dies {
-		recs = append(recs, kv{key: groupKey(g.id)})
+		// KIP-848 records not written yet go ahead of the tombstones.
+		queued, end = g.takeQueued()
+		recs = append(slices.Clip(queued), recs...)
+		recs = append(recs, g.groupTombstones()...)
 	}
 	if len(recs) == 0 {
 		return 0, nil
@@ -453,10 +458,20 @@ func (c *Coordinator) removeOffsets(ctx context.Context, g *group, tps []topicPa
 	err := c.appendRecords(ctx, g.part, recs)
 	g.mu.Lock()
 	if err != nil {
+		g.requeue(queued)
 		return 0, err
 	}
+	g.queueWritten(end)
 	for _, tp := range gone {
 		delete(g.offsets, tp)
+	}
+	if dies {
+		g.cimg = cgImage{}
+		if g.kind == kindConsumer && !g.isEmpty() {
+			// Revived while the tombstones were written: store it anew.
+			c.persistConsumer(g, true)
+			c.flushConsumerAsync(g)
+		}
 	}
 	if dies && len(g.offsets) == 0 && g.isEmpty() && g.state != stateDead {
 		g.transition(stateDead, c.now())

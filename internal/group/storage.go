@@ -22,8 +22,14 @@ import (
 //
 // A nil value is a tombstone: the offset, or the group's metadata, is
 // gone. Replay applies records in log order, the last one per key wins,
-// so compaction does not change what a replay rebuilds. Keys of other
-// versions (Kafka's KIP-848 records, 3 and up) are skipped.
+// so compaction does not change what a replay rebuilds.
+//
+// Keys 3 to 8 are Kafka's KIP-848 consumer-group records (see
+// kip848_records.go and consumer_storage.go). Of a group converted between
+// protocols, the kind whose metadata came last in the log wins: a
+// GroupMetadataValue drops the consumer-group records before it and a
+// ConsumerGroupMetadataValue drops the classic metadata. Keys of other
+// versions are skipped.
 const (
 	offsetKeyVersion   = 1
 	offsetValueVersion = 3
@@ -121,7 +127,8 @@ func (c *Coordinator) writeGroup(ctx context.Context, g *group, seq uint64, rec 
 // writeGroupLocked is writeGroup for a caller that holds g.wmu (not g.mu).
 func (c *Coordinator) writeGroupLocked(ctx context.Context, g *group, seq uint64, rec kv) error {
 	g.mu.Lock()
-	stale := g.written >= seq || g.state == stateDead || g.unloaded
+	// A group that became a consumer group since has its own records.
+	stale := g.written >= seq || g.state == stateDead || g.unloaded || g.kind != kindClassic
 	g.mu.Unlock()
 	if stale {
 		return nil
@@ -148,7 +155,7 @@ func (c *Coordinator) persistGroupAsync(g *group) {
 	})
 }
 
-type replayStats struct{ records, offsets int }
+type replayStats struct{ records, offsets, consumerGroups int }
 
 // replay reads a partition from its start and rebuilds its groups: the
 // last metadata record of each group, and its committed offsets. A group
@@ -161,6 +168,7 @@ func (c *Coordinator) replay(ctx context.Context, pid int32) (map[string]*group,
 		return nil, stats, fmt.Errorf("bounds: %w", err)
 	}
 	metas := make(map[string]*kmsg.GroupMetadataValue)
+	cgs := make(map[string]*cgReplay)
 	offsets := make(map[string]map[topicPartition]committed)
 	codecs := record.NewCodecs()
 	apply := func(r record.Record) error {
@@ -208,6 +216,26 @@ func (c *Coordinator) replay(ctx context.Context, pid int32) (map[string]*group,
 				return fmt.Errorf("group metadata value of %s: %w", k.Group, err)
 			}
 			metas[k.Group] = v
+			// The group is a classic one now: KIP-848 records before
+			// this one are of a consumer group it was converted from.
+			delete(cgs, k.Group)
+		case 3, 4, 5, 6, 7, 8:
+			// A malformed KIP-848 record is logged and skipped: the
+			// rest of the partition still loads.
+			var k cgKey
+			err := k.readFrom(r.Key)
+			if err == nil {
+				err = c.applyConsumerRecord(cgs, k, r.Value)
+			}
+			if err != nil {
+				c.logger.Warn("skipping malformed consumer group record", "partition", pid, "group", k.group, "key_version", k.version, "err", err)
+				return nil
+			}
+			if k.version == cgMetadataKeyVersion && r.Value != nil {
+				// A consumer group now: a classic group it was
+				// converted from is gone.
+				delete(metas, k.group)
+			}
 		}
 		return nil
 	}
@@ -266,6 +294,18 @@ func (c *Coordinator) replay(ctx context.Context, pid int32) (map[string]*group,
 		g := newGroup(id, pid)
 		g.restore(v, now)
 		groups[id] = g
+	}
+	for id, cr := range cgs {
+		if cr.meta == nil {
+			// Records without the group's epoch: nothing Kafka would
+			// load either.
+			c.logger.Warn("consumer group records without group metadata ignored", "partition", pid, "group", id)
+			continue
+		}
+		g := newGroup(id, pid)
+		c.restoreConsumer(g, cr, now)
+		groups[id] = g
+		stats.consumerGroups++
 	}
 	for id, os := range offsets {
 		if len(os) == 0 {

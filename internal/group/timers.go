@@ -136,6 +136,8 @@ func (c *Coordinator) fire(e timerEntry, now time.Time) {
 	}
 	if g.kind == kindConsumer {
 		c.consumerTimers(g, now)
+		c.persistConsumer(g, false)
+		c.flushConsumerAsync(g)
 	} else {
 		c.classicTimers(g, now)
 	}
