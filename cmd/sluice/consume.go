@@ -1,0 +1,406 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// startSpec is a parsed --from.
+type startSpec struct {
+	kind string // "start", "end", "offset", "fromEnd", "time"
+	n    int64
+}
+
+func parseFrom(s string) (startSpec, error) {
+	switch s {
+	case "beginning", "earliest", "start":
+		return startSpec{kind: "start"}, nil
+	case "end", "latest":
+		return startSpec{kind: "end"}, nil
+	}
+	if ms, ok := strings.CutPrefix(s, "timestamp:"); ok {
+		n, err := strconv.ParseInt(ms, 10, 64)
+		if err != nil {
+			return startSpec{}, fmt.Errorf("--from %q: want timestamp:MILLIS", s)
+		}
+		return startSpec{kind: "time", n: n}, nil
+	}
+	if ms, ok := strings.CutPrefix(s, "@"); ok {
+		n, err := strconv.ParseInt(ms, 10, 64)
+		if err != nil {
+			return startSpec{}, fmt.Errorf("--from %q: want @MILLIS", s)
+		}
+		return startSpec{kind: "time", n: n}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return startSpec{kind: "time", n: t.UnixMilli()}, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return startSpec{}, fmt.Errorf("--from %q: want beginning, end, an offset, -N, timestamp:MILLIS or an RFC 3339 time", s)
+	}
+	if n < 0 {
+		return startSpec{kind: "fromEnd", n: -n}, nil
+	}
+	return startSpec{kind: "offset", n: n}, nil
+}
+
+// kgoOffset is the reset offset used in group mode, where a committed
+// offset wins.
+func (s startSpec) kgoOffset() kgo.Offset {
+	switch s.kind {
+	case "start":
+		return kgo.NewOffset().AtStart()
+	case "fromEnd":
+		return kgo.NewOffset().AtEnd().Relative(-s.n)
+	case "offset":
+		return kgo.NewOffset().At(s.n)
+	case "time":
+		return kgo.NewOffset().AfterMilli(s.n)
+	}
+	return kgo.NewOffset().AtEnd()
+}
+
+// resolve turns the spec into an exact offset per partition, clamped to the
+// log's bounds.
+func (s startSpec) resolve(ctx context.Context, adm *kadm.Client, topic string, starts, ends map[int32]int64) (map[int32]int64, error) {
+	out := map[int32]int64{}
+	var times kadm.ListedOffsets
+	if s.kind == "time" {
+		var err error
+		if times, err = adm.ListOffsetsAfterMilli(ctx, s.n, topic); err != nil {
+			return nil, err
+		}
+	}
+	for p, end := range ends {
+		start := starts[p]
+		var at int64
+		switch s.kind {
+		case "start":
+			at = start
+		case "end":
+			at = end
+		case "offset":
+			at = s.n
+		case "fromEnd":
+			at = end - s.n
+		case "time":
+			at = end
+			if lo, ok := times.Lookup(topic, p); ok && lo.Err == nil && lo.Offset >= 0 {
+				at = lo.Offset
+			}
+		}
+		out[p] = min(max(at, start), end)
+	}
+	return out, nil
+}
+
+func listedMap(lo kadm.ListedOffsets, topic string) (map[int32]int64, error) {
+	out := map[int32]int64{}
+	for p, o := range lo[topic] {
+		if o.Err != nil {
+			return nil, fmt.Errorf("partition %d: %w", p, o.Err)
+		}
+		out[p] = o.Offset
+	}
+	return out, nil
+}
+
+func newConsumeCommand(o *clientOptions) *cobra.Command {
+	var (
+		from          string
+		count         int
+		group         string
+		format        string
+		exitAtEnd     bool
+		readCommitted bool
+		partitions    []int32
+	)
+	cmd := &cobra.Command{
+		Use:   "consume TOPIC",
+		Short: "Print records of a topic",
+		Long: `Consume prints the records of a topic, one per line, until interrupted, until
+-n records were printed, or with --exit-at-end until it reaches the end of
+every partition as it was when it started.
+
+--format is a template: %k key, %v value, %p partition, %o offset, %t
+timestamp (ms), %T topic, %h headers (k=v,k=v), %% a percent sign, \n and
+\t. A newline follows every record. --output json prints JSON lines instead.
+
+With --group, records are consumed as a member of the group, starting at its
+committed offsets (--from applies only where it has none), and the printed
+records are committed before exit.`,
+		Example: `  sluice consume orders --from beginning -e
+  sluice consume orders --from -10 -n 10
+  sluice consume orders --format '%p/%o %k=%v [%h]'
+  sluice consume orders --group billing --from beginning
+  sluice consume orders --from timestamp:1767225600000 --output json`,
+		Args: usage(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			topic := args[0]
+			spec, err := parseFrom(from)
+			if err != nil {
+				return err
+			}
+			if count < 0 {
+				return fmt.Errorf("--count must not be negative")
+			}
+			if group != "" && len(partitions) > 0 {
+				return fmt.Errorf("--partition cannot be used with --group")
+			}
+			c := &consumer{o: o, topic: topic, count: count, format: format, exitAtEnd: exitAtEnd, group: group}
+			return c.run(cmd, spec, readCommitted, partitions)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&from, "from", "beginning", "where to start: beginning, end, an offset, -N (N before the end), timestamp:MILLIS or an RFC 3339 time")
+	f.IntVarP(&count, "count", "n", 0, "stop after this many records (0: no limit)")
+	f.StringVarP(&group, "group", "g", "", "consume as a member of this group and commit what was printed")
+	f.StringVar(&format, "format", "%v", "output template, see above")
+	f.BoolVarP(&exitAtEnd, "exit-at-end", "e", false, "stop at the end of the partitions")
+	f.BoolVar(&readCommitted, "read-committed", false, "skip records of aborted transactions and stop at the last stable offset")
+	f.Int32SliceVarP(&partitions, "partition", "p", nil, "consume only these partitions (comma-separated)")
+	return cmd
+}
+
+type consumer struct {
+	o         *clientOptions
+	topic     string
+	count     int
+	format    string
+	exitAtEnd bool
+	group     string
+}
+
+func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, only []int32) (err error) {
+	ctx := cmd.Context()
+	topic := c.topic
+
+	// Find the partitions, their bounds and where to start.
+	adm, actx, done, err := c.o.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	td, err := describeTopic(actx, adm, topic)
+	if err != nil {
+		return c.o.fail("consume "+topic, err)
+	}
+	for _, p := range only {
+		if _, ok := td.Partitions[p]; !ok {
+			return fmt.Errorf("consume %s: no partition %d", topic, p)
+		}
+	}
+	lo, err := adm.ListStartOffsets(actx, topic)
+	if err != nil {
+		return c.o.fail("list start offsets of "+topic, err)
+	}
+	starts, err := listedMap(lo, topic)
+	if err != nil {
+		return c.o.fail("list start offsets of "+topic, err)
+	}
+	if readCommitted {
+		lo, err = adm.ListCommittedOffsets(actx, topic)
+	} else {
+		lo, err = adm.ListEndOffsets(actx, topic)
+	}
+	if err != nil {
+		return c.o.fail("list end offsets of "+topic, err)
+	}
+	ends, err := listedMap(lo, topic)
+	if err != nil {
+		return c.o.fail("list end offsets of "+topic, err)
+	}
+	if len(only) > 0 {
+		keep := map[int32]int64{}
+		for _, p := range only {
+			keep[p] = ends[p]
+		}
+		ends = keep
+	}
+	pos, err := spec.resolve(actx, adm, topic, starts, ends)
+	if err != nil {
+		return c.o.fail("resolve --from", err)
+	}
+
+	opts := []kgo.Opt{kgo.FetchMaxWait(500 * time.Millisecond)}
+	if readCommitted {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	if c.group != "" {
+		offs, err := adm.FetchOffsets(actx, c.group)
+		if err != nil {
+			return c.o.fail("fetch committed offsets of group "+c.group, err)
+		}
+		for p := range pos {
+			if or, ok := offs.Lookup(topic, p); ok && or.Err == nil && or.At >= 0 {
+				pos[p] = or.At
+			}
+		}
+		opts = append(opts, kgo.ConsumerGroup(c.group), kgo.ConsumeTopics(topic),
+			kgo.ConsumeResetOffset(spec.kgoOffset()), kgo.AutoCommitMarks())
+	} else {
+		assign := map[int32]kgo.Offset{}
+		for p, at := range pos {
+			assign[p] = kgo.NewOffset().At(at)
+		}
+		opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign}))
+	}
+	done()
+
+	reached := func() bool {
+		for p, end := range ends {
+			if pos[p] < end {
+				return false
+			}
+		}
+		return true
+	}
+	if c.exitAtEnd && reached() {
+		return nil
+	}
+
+	cl, err := c.o.client(opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if c.group != "" {
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), c.o.timeout)
+			defer cancel()
+			if cerr := cl.CommitMarkedOffsets(cctx); cerr != nil && err == nil {
+				err = c.o.fail("commit offsets of group "+c.group, cerr)
+			}
+		}()
+	}
+
+	out := bufio.NewWriter(cmd.OutOrStdout())
+	defer out.Flush()
+	printed := 0
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil // interrupted: a normal way to stop
+		}
+		for _, fe := range fs.Errors() {
+			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, kgo.ErrClientClosed) {
+				continue
+			}
+			return c.o.fail(fmt.Sprintf("consume %s/%d", fe.Topic, fe.Partition), fe.Err)
+		}
+		for _, r := range fs.Records() {
+			if c.o.json() {
+				err = printJSON(out, recordJSON(r))
+			} else {
+				_, err = out.WriteString(formatRecord(c.format, r) + "\n")
+			}
+			if err != nil {
+				return fmt.Errorf("write output: %w", err)
+			}
+			if c.group != "" {
+				cl.MarkCommitRecords(r)
+			}
+			pos[r.Partition] = r.Offset + 1
+			printed++
+			if c.count > 0 && printed >= c.count {
+				return nil
+			}
+		}
+		if err := out.Flush(); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+		if c.exitAtEnd && reached() {
+			return nil
+		}
+	}
+}
+
+type jsonRecord struct {
+	Topic     string            `json:"topic"`
+	Partition int32             `json:"partition"`
+	Offset    int64             `json:"offset"`
+	Timestamp int64             `json:"timestamp"`
+	Key       *string           `json:"key"`
+	Value     string            `json:"value"`
+	Headers   map[string]string `json:"headers,omitempty"`
+}
+
+func recordJSON(r *kgo.Record) jsonRecord {
+	j := jsonRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UnixMilli(), Value: string(r.Value)}
+	if r.Key != nil {
+		k := string(r.Key)
+		j.Key = &k
+	}
+	if len(r.Headers) > 0 {
+		j.Headers = map[string]string{}
+		for _, h := range r.Headers {
+			j.Headers[h.Key] = string(h.Value)
+		}
+	}
+	return j
+}
+
+// formatRecord expands a --format template for one record.
+func formatRecord(tmpl string, r *kgo.Record) string {
+	var b strings.Builder
+	for i := 0; i < len(tmpl); i++ {
+		ch := tmpl[i]
+		if (ch != '%' && ch != '\\') || i+1 == len(tmpl) {
+			b.WriteByte(ch)
+			continue
+		}
+		i++
+		next := tmpl[i]
+		if ch == '\\' {
+			switch next {
+			case 'n':
+				b.WriteByte('\n')
+			case 't':
+				b.WriteByte('\t')
+			case '\\':
+				b.WriteByte('\\')
+			default:
+				b.WriteByte('\\')
+				b.WriteByte(next)
+			}
+			continue
+		}
+		switch next {
+		case 'k':
+			b.Write(r.Key)
+		case 'v':
+			b.Write(r.Value)
+		case 'p':
+			b.WriteString(strconv.Itoa(int(r.Partition)))
+		case 'o':
+			b.WriteString(strconv.FormatInt(r.Offset, 10))
+		case 't':
+			b.WriteString(strconv.FormatInt(r.Timestamp.UnixMilli(), 10))
+		case 'T':
+			b.WriteString(r.Topic)
+		case 'h':
+			for j, h := range r.Headers {
+				if j > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(h.Key + "=" + string(h.Value))
+			}
+		case '%':
+			b.WriteByte('%')
+		default:
+			b.WriteByte('%')
+			b.WriteByte(next)
+		}
+	}
+	return b.String()
+}
