@@ -256,16 +256,26 @@ func (c *Coordinator) unload(pid int32) {
 
 // appendRecords writes records to a group's partition as one batch and
 // waits until it is durable. The caller holds g.wmu and not g.mu.
+//
+// The write outlives the request: a client that disconnects must not cut
+// short a write that reaches the log anyway, or memory and log disagree.
+// It is bounded instead by appendTimeout.
 func (c *Coordinator) appendRecords(ctx context.Context, part int32, recs []kv) error {
 	batch, err := c.buildBatch(recs)
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
+	defer cancel()
 	if _, err := c.cfg.Log.Append(ctx, part, batch); err != nil {
 		return fmt.Errorf("append to %s-%d: %w", OffsetsTopic, part, err)
 	}
 	return nil
 }
+
+// appendTimeout bounds one write to __consumer_offsets: Kafka's default
+// offsets.commit.timeout.ms.
+const appendTimeout = 5 * time.Second
 
 // appendCode maps an append failure to the code Kafka answers a group
 // request with (GroupMetadataManager's storeGroup/storeOffsets): leadership
