@@ -137,6 +137,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	})
 	n.server = server.New(server.Config{
 		MaxRequestSize: int32(static.Int64("socket.request.max.bytes")),
+		MaxQueuedBytes: static.Int64("queued.max.request.bytes"),
 		IdleTimeout:    time.Duration(static.Int64("connections.max.idle.ms")) * time.Millisecond,
 		Logger:         cfg.Logger.With("component", "server"),
 	}, b)

@@ -111,11 +111,20 @@ func (c *conn) readLoop(ctx context.Context) error {
 		if !c.armRead(cfg.RequestReadTimeout) {
 			return nil
 		}
+		// Every connection's requests draw on one budget of request bytes,
+		// taken before the frame is allocated and given back once the
+		// request is handled, so many large requests at once cannot
+		// exhaust memory: readers wait instead.
+		if err := c.srv.budget.Acquire(ctx, int64(size)); err != nil {
+			return err
+		}
 		frame := make([]byte, size)
 		if _, err := io.ReadFull(r, frame); err != nil {
+			c.srv.budget.Release(int64(size))
 			return fmt.Errorf("read request body of %d bytes: %w", size, err)
 		}
 		p, err := c.decode(ctx, frame)
+		c.srv.budget.Release(int64(size))
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/sluice-io/sluice/internal/broker"
 )
@@ -25,6 +26,10 @@ type Handler interface {
 type Config struct {
 	// MaxRequestSize is socket.request.max.bytes.
 	MaxRequestSize int32
+	// MaxQueuedBytes bounds the request bytes read and not yet handled,
+	// over all connections (queued.max.request.bytes). Zero or less means
+	// 512 MiB; it is never below MaxRequestSize.
+	MaxQueuedBytes int64
 	// IdleTimeout is connections.max.idle.ms.
 	IdleTimeout time.Duration
 	// RequestReadTimeout bounds reading one request body once its size
@@ -39,6 +44,10 @@ func (c *Config) setDefaults() {
 	if c.MaxRequestSize <= 0 {
 		c.MaxRequestSize = 100 << 20
 	}
+	if c.MaxQueuedBytes <= 0 {
+		c.MaxQueuedBytes = 512 << 20
+	}
+	c.MaxQueuedBytes = max(c.MaxQueuedBytes, int64(c.MaxRequestSize))
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 10 * time.Minute
 	}
@@ -68,12 +77,14 @@ type Server struct {
 	// buffers holds response encoding buffers (*[]byte) shared by all
 	// connections.
 	buffers sync.Pool
+	// budget holds the request bytes connections may have in flight.
+	budget *semaphore.Weighted
 }
 
 // New returns a server; call Serve to start it.
 func New(cfg Config, h Handler) *Server {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, handler: h, conns: make(map[*conn]struct{})}
+	s := &Server{cfg: cfg, handler: h, conns: make(map[*conn]struct{}), budget: semaphore.NewWeighted(cfg.MaxQueuedBytes)}
 	s.buffers.New = func() any { b := make([]byte, 0, 64<<10); return &b }
 	return s
 }
