@@ -20,6 +20,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -137,12 +138,15 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, tc
 	if h.IsTransactional() || req.TransactionID != nil {
 		return nil, info, kerrf(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported yet")
 	}
-	if err := b.validateRecords(h, batch); err != nil {
+	raw, err := b.validateRecords(h, batch)
+	if err != nil {
 		return nil, info, err
 	}
 	logAppendTime := tcfg.String("message.timestamp.type") == "LogAppendTime"
 	if logAppendTime {
 		record.SetLogAppendTime(batch, now)
+	} else if err := checkTimestamps(tcfg, h, raw, now); err != nil {
+		return nil, info, err
 	}
 	info, err = part.Append(batch, h)
 	if errors.Is(err, log.ErrDuplicateSequence) {
@@ -167,15 +171,42 @@ const maxDecompressed = 128 << 20
 // validateRecords walks the records of a batch, decompressing a copy when
 // the batch is compressed, as Kafka's LogValidator does: the count and the
 // offset deltas must match the header.
-func (b *Broker) validateRecords(h record.Header, batch []byte) error {
+func (b *Broker) validateRecords(h record.Header, batch []byte) ([]byte, error) {
 	raw := batch[record.HeaderSize:]
 	if h.Codec() != record.CodecNone {
 		var err error
 		if raw, err = b.codecs.Decompress(h.Codec(), raw, maxDecompressed); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return record.ValidateRecords(h, raw)
+	return raw, record.ValidateRecords(h, raw)
+}
+
+// checkTimestamps refuses CreateTime records whose timestamps lie further
+// from the broker's clock than message.timestamp.before.max.ms and
+// message.timestamp.after.max.ms allow (KIP-937), or than the older
+// message.timestamp.difference.max.ms in either direction: INVALID_TIMESTAMP.
+// raw is the batch's decompressed record section. With the defaults
+// (no limit) the records are not walked.
+func checkTimestamps(tcfg *config.Topic, h record.Header, raw []byte, now int64) error {
+	before := tcfg.Int64("message.timestamp.before.max.ms")
+	after := tcfg.Int64("message.timestamp.after.max.ms")
+	if diff := tcfg.Int64("message.timestamp.difference.max.ms"); diff != math.MaxInt64 {
+		before, after = min(before, diff), min(after, diff)
+	}
+	if before == math.MaxInt64 && after == math.MaxInt64 {
+		return nil
+	}
+	return record.IterRecords(raw, h.RecordCount, func(r record.Record) error {
+		ts := h.BaseTimestamp + r.TimestampDelta
+		switch {
+		case before != math.MaxInt64 && ts < now-before:
+			return kerrf(kerr.InvalidTimestamp, "timestamp %d of record %d is more than message.timestamp.before.max.ms=%d before the broker's time %d", ts, r.OffsetDelta, before, now)
+		case after != math.MaxInt64 && ts > now+after:
+			return kerrf(kerr.InvalidTimestamp, "timestamp %d of record %d is more than message.timestamp.after.max.ms=%d after the broker's time %d", ts, r.OffsetDelta, after, now)
+		}
+		return nil
+	})
 }
 
 // requestTimeout bounds a request by its timeout field; zero or negative
