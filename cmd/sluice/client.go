@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,12 +11,16 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // clientOptions are the flags shared by every client subcommand: where the
@@ -23,6 +29,29 @@ type clientOptions struct {
 	brokers string
 	output  string
 	timeout time.Duration
+
+	tls           bool
+	tlsCA         string
+	tlsCert       string
+	tlsKey        string
+	tlsInsecure   bool
+	saslMechanism string
+	saslUser      string
+	saslPassword  string
+
+	// saslClosed is set when a broker closed the connection instead of
+	// answering SASL authentication, which is how some brokers refuse
+	// wrong credentials; fail then says so.
+	saslClosed atomic.Bool
+}
+
+// saslHook notes SASL authentications that got no answer.
+type saslHook struct{ o *clientOptions }
+
+func (h saslHook) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e2e kgo.BrokerE2E) {
+	if key == 36 && e2e.Err() != nil { // SaslAuthenticate
+		h.o.saslClosed.Store(true)
+	}
 }
 
 // newClientCommands registers the shared client flags on root and returns
@@ -38,6 +67,14 @@ func newClientCommands(root *cobra.Command) []*cobra.Command {
 	f.StringVarP(&o.brokers, "brokers", "b", def, "comma-separated seed brokers, host:port (env SLUICE_BROKERS)")
 	f.StringVar(&o.output, "output", "table", "output format: table or json")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to wait for the cluster to answer")
+	f.BoolVar(&o.tls, "tls", false, "connect with TLS, verifying the brokers against the system roots (or --tls-ca)")
+	f.StringVar(&o.tlsCA, "tls-ca", "", "PEM file of CA certificates to verify the brokers with (implies --tls)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM client certificate for mutual TLS (implies --tls; needs --tls-key)")
+	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.BoolVar(&o.tlsInsecure, "tls-insecure-skip-verify", false, "connect with TLS but do not verify the brokers' certificates (testing only; implies --tls)")
+	f.StringVar(&o.saslMechanism, "sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+	f.StringVar(&o.saslUser, "sasl-user", "", "SASL user name")
+	f.StringVar(&o.saslPassword, "sasl-password", "", "SASL password (default from env SLUICE_SASL_PASSWORD)")
 	return []*cobra.Command{
 		newTopicCommand(o),
 		newProduceCommand(o),
@@ -45,6 +82,7 @@ func newClientCommands(root *cobra.Command) []*cobra.Command {
 		newGroupCommand(o),
 		newClusterCommand(o),
 		newConfigCommand(o),
+		newBenchCommand(o),
 	}
 }
 
@@ -67,11 +105,94 @@ func (o *clientOptions) client(opts ...kgo.Opt) (*kgo.Client, error) {
 		kgo.ClientID("sluice-cli"),
 		kgo.DialTimeout(o.timeout),
 	}
+	sec, err := o.securityOpts()
+	if err != nil {
+		return nil, usageError{err}
+	}
+	base = append(base, sec...)
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", o.brokers, err)
 	}
 	return cl, nil
+}
+
+// securityOpts turns the TLS and SASL flags into kgo options.
+func (o *clientOptions) securityOpts() ([]kgo.Opt, error) {
+	var opts []kgo.Opt
+	tc, err := o.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	m, err := o.saslMech()
+	if err != nil {
+		return nil, err
+	}
+	if m != nil {
+		opts = append(opts, kgo.SASL(m), kgo.WithHooks(saslHook{o}))
+	}
+	return opts, nil
+}
+
+// tlsConfig builds the client TLS config from the --tls* flags, or nil
+// when TLS is off.
+func (o *clientOptions) tlsConfig() (*tls.Config, error) {
+	if !o.tls && o.tlsCA == "" && o.tlsCert == "" && o.tlsKey == "" && !o.tlsInsecure {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.tlsInsecure}
+	if o.tlsCA != "" {
+		pem, err := os.ReadFile(o.tlsCA)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-ca %s: no PEM certificates in it", o.tlsCA)
+		}
+		tc.RootCAs = pool
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if o.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// saslMech builds the SASL mechanism from the --sasl* flags, or nil when
+// SASL is off.
+func (o *clientOptions) saslMech() (sasl.Mechanism, error) {
+	pass := o.saslPassword
+	if pass == "" {
+		pass = os.Getenv("SLUICE_SASL_PASSWORD")
+	}
+	if o.saslMechanism == "" {
+		if o.saslUser != "" || o.saslPassword != "" {
+			return nil, errors.New("--sasl-user/--sasl-password need --sasl-mechanism PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+		}
+		return nil, nil
+	}
+	if o.saslUser == "" {
+		return nil, fmt.Errorf("--sasl-mechanism %s needs --sasl-user", o.saslMechanism)
+	}
+	switch strings.ToUpper(o.saslMechanism) {
+	case "PLAIN":
+		return plain.Auth{User: o.saslUser, Pass: pass}.AsMechanism(), nil
+	case "SCRAM-SHA-256":
+		return scram.Auth{User: o.saslUser, Pass: pass}.AsSha256Mechanism(), nil
+	case "SCRAM-SHA-512":
+		return scram.Auth{User: o.saslUser, Pass: pass}.AsSha512Mechanism(), nil
+	}
+	return nil, fmt.Errorf("--sasl-mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", o.saslMechanism)
 }
 
 // admin returns an admin client and a context bounded by --timeout. The
@@ -91,6 +212,9 @@ func (o *clientOptions) admin(ctx context.Context) (adm *kadm.Client, actx conte
 func (o *clientOptions) fail(what string, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: no answer from %s within %s", what, o.brokers, o.timeout)
+	}
+	if o.saslClosed.Load() && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		return fmt.Errorf("%s: SASL authentication failed: the broker closed the connection (check --sasl-mechanism, --sasl-user and --sasl-password): %w", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

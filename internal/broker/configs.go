@@ -185,22 +185,39 @@ func (b *Broker) commitConfigChange(ctx context.Context, ch configChange) error 
 	return err
 }
 
+// alterResource is the flow both alter APIs share for one resource: check
+// the resource, let fill turn the request's entries into the values to
+// set, validate the result, and commit it unless validateOnly.
+func (b *Broker) alterResource(ctx context.Context, typ int8, name string, replace, validateOnly bool,
+	fill func(table *config.Table, current map[string]string, set map[string]*string) error) error {
+	img := b.cfg.Cluster.Image()
+	current, table, err := b.checkConfigResource(img, typ, name)
+	if err != nil {
+		return err
+	}
+	ch := configChange{resourceType: typ, name: name, set: map[string]*string{}, replace: replace}
+	if err := fill(table, current, ch.set); err != nil {
+		return err
+	}
+	if err := b.validateChange(img, ch, table, current); err != nil || validateOnly {
+		return err
+	}
+	return b.commitConfigChange(ctx, ch)
+}
+
 func (b *Broker) alterConfigs(ctx context.Context, _ *Client, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse {
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		img := b.cfg.Cluster.Image()
-		current, table, err := b.checkConfigResource(img, int8(rr.ResourceType), rr.ResourceName)
-		if err == nil {
-			ch := configChange{resourceType: int8(rr.ResourceType), name: rr.ResourceName, set: map[string]*string{}, replace: true}
-			for _, c := range rr.Configs {
-				ch.set[c.Name] = c.Value
-			}
-			if err = b.validateChange(img, ch, table, current); err == nil && !req.ValidateOnly {
-				err = b.commitConfigChange(ctx, ch)
-			}
-		}
+		// The legacy API replaces every dynamic value of the resource.
+		err := b.alterResource(ctx, int8(rr.ResourceType), rr.ResourceName, true, req.ValidateOnly,
+			func(_ *config.Table, _ map[string]string, set map[string]*string) error {
+				for _, c := range rr.Configs {
+					set[c.Name] = c.Value
+				}
+				return nil
+			})
 		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
@@ -212,18 +229,10 @@ func (b *Broker) incrementalAlterConfigs(ctx context.Context, _ *Client, req *km
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		img := b.cfg.Cluster.Image()
-		current, table, err := b.checkConfigResource(img, int8(rr.ResourceType), rr.ResourceName)
-		if err == nil {
-			ch := configChange{resourceType: int8(rr.ResourceType), name: rr.ResourceName, set: map[string]*string{}}
-			err = incrementalChanges(rr.Configs, table, current, ch.set)
-			if err == nil {
-				err = b.validateChange(img, ch, table, current)
-			}
-			if err == nil && !req.ValidateOnly {
-				err = b.commitConfigChange(ctx, ch)
-			}
-		}
+		err := b.alterResource(ctx, int8(rr.ResourceType), rr.ResourceName, false, req.ValidateOnly,
+			func(table *config.Table, current map[string]string, set map[string]*string) error {
+				return incrementalChanges(rr.Configs, table, current, set)
+			})
 		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}

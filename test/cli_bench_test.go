@@ -1,0 +1,123 @@
+package test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// benchJSON is the final line of sluice bench.
+type benchJSON struct {
+	Mode          string   `json:"mode"`
+	Topic         string   `json:"topic"`
+	Records       int64    `json:"records"`
+	Bytes         int64    `json:"bytes"`
+	Seconds       float64  `json:"seconds"`
+	RecordsPerSec float64  `json:"records_per_sec"`
+	MBPerSec      float64  `json:"mb_per_sec"`
+	P50           *float64 `json:"p50_ms"`
+	P95           *float64 `json:"p95_ms"`
+	P99           *float64 `json:"p99_ms"`
+	Max           *float64 `json:"max_ms"`
+}
+
+// runBench runs a bench subcommand and parses its one JSON line.
+func runBench(t *testing.T, addr string, args ...string) benchJSON {
+	t.Helper()
+	out := cli(t, addr, "", append([]string{"bench"}, args...)...)
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("bench %v printed %d lines, want one JSON line:\n%s", args, len(lines), out)
+	}
+	var r benchJSON
+	if err := json.Unmarshal([]byte(lines[0]), &r); err != nil {
+		t.Fatalf("bench %v printed %q: %v", args, out, err)
+	}
+	return r
+}
+
+func checkBench(t *testing.T, r benchJSON, mode string, records, size int64, latency bool) {
+	t.Helper()
+	if r.Mode != mode || (records >= 0 && r.Records != records) || r.Bytes != r.Records*size {
+		t.Fatalf("bench %s = %+v, want %d records of %d bytes", mode, r, records, size)
+	}
+	if r.Seconds <= 0 || r.RecordsPerSec <= 0 || r.MBPerSec <= 0 {
+		t.Fatalf("bench %s = %+v, want positive seconds and rates", mode, r)
+	}
+	if !latency {
+		if r.P50 != nil || r.Max != nil {
+			t.Fatalf("bench %s = %+v, want no latency fields", mode, r)
+		}
+		return
+	}
+	if r.P50 == nil || r.P95 == nil || r.P99 == nil || r.Max == nil {
+		t.Fatalf("bench %s = %+v, want latency percentiles", mode, r)
+	}
+	if !(*r.P50 >= 0 && *r.P50 <= *r.P95 && *r.P95 <= *r.P99 && *r.P99 <= *r.Max && *r.Max > 0) {
+		t.Fatalf("bench %s percentiles p50 %v p95 %v p99 %v max %v are not ordered", mode, *r.P50, *r.P95, *r.P99, *r.Max)
+	}
+}
+
+// topicEnd is the sum of a topic's end offsets and its partition count.
+func topicEnd(t *testing.T, b *broker, topic string) (int64, int) {
+	t.Helper()
+	ctx := testContext(t, 10*time.Second)
+	ends, err := kadm.NewClient(b.client()).ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		t.Fatalf("list end offsets of %s: %v", topic, err)
+	}
+	var sum int64
+	n := 0
+	ends.Each(func(o kadm.ListedOffset) { sum += o.Offset; n++ })
+	return sum, n
+}
+
+func TestCLIBench(t *testing.T) {
+	b := startBroker(t, nil)
+
+	r := runBench(t, b.addr, "produce", "--topic", "perf", "--records", "3000", "--record-size", "200", "--partitions", "3", "--compression", "lz4")
+	checkBench(t, r, "produce", 3000, 200, true)
+	if end, parts := topicEnd(t, b, "perf"); end != 3000 || parts != 3 {
+		t.Fatalf("after bench produce perf has %d records in %d partitions, want 3000 in 3", end, parts)
+	}
+
+	r = runBench(t, b.addr, "produce", "--topic", "perf", "--records", "1000", "--record-size", "200", "--acks", "1")
+	checkBench(t, r, "produce", 1000, 200, true)
+	if end, _ := topicEnd(t, b, "perf"); end != 4000 {
+		t.Fatalf("after second bench produce perf has %d records, want 4000", end)
+	}
+
+	// Consume defaults to every record in the topic; --records reads fewer.
+	r = runBench(t, b.addr, "consume", "--topic", "perf")
+	checkBench(t, r, "consume", 4000, 200, false)
+	r = runBench(t, b.addr, "consume", "--topic", "perf", "--records", "2500", "--group", "bench-readers")
+	checkBench(t, r, "consume", 2500, 200, false)
+
+	r = runBench(t, b.addr, "e2e", "--topic", "perf", "--records", "2000", "--record-size", "64", "--acks", "all")
+	checkBench(t, r, "e2e", 2000, 64, true)
+	if end, _ := topicEnd(t, b, "perf"); end != 6000 {
+		t.Fatalf("after bench e2e perf has %d records, want 6000", end)
+	}
+
+	// --duration with --rate: a bounded run at a bounded rate.
+	r = runBench(t, b.addr, "produce", "--topic", "paced", "--duration", "1s", "--rate", "500", "--record-size", "10")
+	checkBench(t, r, "produce", -1, 10, true)
+	if r.Records < 100 || r.Records > 600 || r.Seconds < 0.9 {
+		t.Fatalf("paced bench produce = %+v, want about 500 records over about 1s", r)
+	}
+	if end, parts := topicEnd(t, b, "paced"); end != r.Records || parts != 6 {
+		t.Fatalf("paced has %d records in %d partitions, want %d in 6", end, parts, r.Records)
+	}
+
+	cliMisused(t, b.addr, "--acks", "bench", "produce", "--acks", "2", "--records", "1")
+	cliMisused(t, b.addr, "record-size", "bench", "e2e", "--record-size", "4")
+	cliFails(t, b.addr, "UNKNOWN_TOPIC_OR_PARTITION", "bench", "consume", "--topic", "nothing-here")
+	createTopicWith(t, b.client(), "empty", 1)
+	cliFails(t, b.addr, "is empty", "bench", "consume", "--topic", "empty")
+}
