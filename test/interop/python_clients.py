@@ -181,35 +181,43 @@ def ck_produce_consume(broker, topic, group, n):
     if len(delivered) != n:
         fail("%d distinct offsets delivered, want %d" % (len(delivered), n))
 
-    c = Consumer({"bootstrap.servers": broker, "group.id": group, "auto.offset.reset": "earliest",
-                  "enable.auto.commit": False, "session.timeout.ms": 10000,
-                  "heartbeat.interval.ms": 500, "fetch.wait.max.ms": 200})
-    c.subscribe([topic])
+    # A group consumer takes about half, commits and closes; a second one in
+    # the same group resumes exactly after the commit: together they see
+    # every record once.
     seen = set()
-    deadline = time.time() + 30
-    last = None
-    while len(seen) < n:
-        if time.time() > deadline:
-            fail("group consumer got %d of %d records" % (len(seen), n))
-        m = c.poll(0.5)
-        if m is None:
-            continue
-        if m.error():
-            fail("consume: %s" % m.error())
-        i = seq_of(m.headers())
-        check_record(i, m.key(), m.value(), m.headers(), "confluent-kafka")
-        if (m.partition(), m.offset()) not in delivered:
-            fail("consumed %d/%d which the producer never got a report for" % (m.partition(), m.offset()))
-        if i in seen:
-            fail("record %d consumed twice" % i)
-        seen.add(i)
-        last = m
-    c.commit(asynchronous=False)
+
+    def consume_until(want, label):
+        c = Consumer({"bootstrap.servers": broker, "group.id": group, "auto.offset.reset": "earliest",
+                      "enable.auto.commit": False, "session.timeout.ms": 10000,
+                      "heartbeat.interval.ms": 500, "fetch.wait.max.ms": 200})
+        c.subscribe([topic])
+        deadline = time.time() + 30
+        while len(seen) < want:
+            if time.time() > deadline:
+                fail("%s got %d of %d records" % (label, len(seen), want))
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                fail("%s: %s" % (label, m.error()))
+            i = seq_of(m.headers())
+            check_record(i, m.key(), m.value(), m.headers(), "confluent-kafka")
+            if (m.partition(), m.offset()) not in delivered:
+                fail("consumed %d/%d which the producer never got a report for" % (m.partition(), m.offset()))
+            if i in seen:
+                fail("%s: record %d consumed twice (not resumed at the commit)" % (label, i))
+            seen.add(i)
+        c.commit(asynchronous=False)
+        return c
+
+    consume_until(n // 2, "first consumer").close()
+    first = len(seen)
+    c = consume_until(n, "restarted consumer")
     extra = c.poll(1.0)
     if extra is not None and not extra.error():
         fail("extra record %d/%d" % (extra.partition(), extra.offset()))
     c.close()
-    print(json.dumps({"produced": n, "consumed": len(seen)}))
+    print(json.dumps({"produced": n, "consumed": len(seen), "before_restart": first}))
 
 
 def ck_admin(broker, topic, partitions):
