@@ -222,6 +222,7 @@ func TestCLIProduceConsume(t *testing.T) {
 	expectLines(t, "consume --format", cli(t, b.addr, "", "consume", "events", "-p", "1", "-e", "--format", "%p:%o %k=%v [%h] 100%%"),
 		"1:0 k1=v1 [src=cli,n=1] 100%", "1:1 k2=v2:with:colons [src=cli,n=1] 100%", "1:2 =no-key [src=cli,n=1] 100%")
 	expectLines(t, "consume -n 2", cli(t, b.addr, "", "consume", "events", "-p", "0", "-n", "2"), "x", "y")
+	expectLines(t, "consume --read-committed", cli(t, b.addr, "", "consume", "events", "-p", "0", "--read-committed", "-e"), "x", "y", "z")
 	expectLines(t, "consume --from 1", cli(t, b.addr, "", "consume", "events", "-p", "0", "--from", "1", "-e"), "y", "z")
 	expectLines(t, "consume --from -1", cli(t, b.addr, "", "consume", "events", "--from", "-1", "-e", "--format", "%p %v"), "0 z", "1 no-key")
 	expectLines(t, "consume --from end", cli(t, b.addr, "", "consume", "events", "--from", "end", "-e"))
