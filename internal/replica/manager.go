@@ -72,6 +72,9 @@ func NewManager(cfg Config) *Manager {
 	return &Manager{cfg: cfg, logger: cfg.Logger, parts: make(map[TopicPartition]*Partition), applied: make(map[TopicPartition]log.Config)}
 }
 
+// DataDir is the directory that holds the partitions.
+func (m *Manager) DataDir() string { return m.cfg.DataDir }
+
 // Partition returns a hosted partition.
 func (m *Manager) Partition(topic string, partition int32) (*Partition, bool) {
 	m.mu.RLock()

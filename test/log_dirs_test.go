@@ -1,0 +1,66 @@
+package test
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// DescribeLogDirs reports the data directory with every hosted partition and
+// its size on disk, as kafka-log-dirs.sh and kadm show it.
+func TestDescribeLogDirs(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	b.createTopic("sized", 2, nil)
+	b.createTopic("other", 1, nil)
+	cl := b.client(kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx := testContext(t, 20*time.Second)
+	value := make([]byte, 4096)
+	for i := 0; i < 10; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "sized", Partition: 0, Value: value}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := b.admin().DescribeAllLogDirs(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := all[1]
+	if len(dirs) != 1 {
+		t.Fatalf("%d log dirs, want 1", len(dirs))
+	}
+	for name, d := range dirs {
+		if d.Err != nil {
+			t.Fatalf("dir %s: %v", name, d.Err)
+		}
+		abs, _ := filepath.Abs(b.dataDir)
+		if d.Dir != abs {
+			t.Fatalf("dir %q, want %q", d.Dir, abs)
+		}
+		if d.TotalBytes <= 0 || d.UsableBytes <= 0 || d.UsableBytes > d.TotalBytes {
+			t.Fatalf("total %d usable %d", d.TotalBytes, d.UsableBytes)
+		}
+		count := 0
+		d.Topics.Each(func(p kadm.DescribedLogDirPartition) {
+			count++
+			fi, err := os.Stat(filepath.Join(b.dataDir, p.Topic+"-"+strconv.Itoa(int(p.Partition)), "00000000000000000000.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Size != fi.Size() {
+				t.Fatalf("%s-%d: size %d, segment file has %d", p.Topic, p.Partition, p.Size, fi.Size())
+			}
+			if p.Topic == "sized" && p.Partition == 0 && p.Size < 10*4096 {
+				t.Fatalf("sized-0: size %d, want at least %d", p.Size, 10*4096)
+			}
+		})
+		if count != 3 {
+			t.Fatalf("%d partitions reported, want 3", count)
+		}
+	}
+}
