@@ -76,7 +76,7 @@ func openLogStore(dir string, logger *slog.Logger) (logStore, error) {
 	// The WAL does not close the metadata store it opens itself, so it
 	// gets one this package owns and closes.
 	meta := &metadb.BoltMetaDB{}
-	w, err := wal.Open(walDir, wal.WithMetaStore(meta))
+	w, err := wal.Open(walDir, wal.WithMetaStore(meta), wal.WithSegmentSize(walSegmentSize))
 	if err != nil {
 		meta.Close()
 		lock.Close()
@@ -85,6 +85,11 @@ func openLogStore(dir string, logger *slog.Logger) (logStore, error) {
 	logger.Debug("opened raft log", "dir", walDir)
 	return &lockedStore{WAL: w, meta: meta, lock: lock}, nil
 }
+
+// walSegmentSize is the size of the Raft log's preallocated segment files.
+// Metadata commands are small; raft-wal's 64 MiB default would take a
+// large share of a small data disk before the first topic exists.
+const walSegmentSize = 4 << 20
 
 // lockedStore is the WAL with the directory lock it holds.
 type lockedStore struct {
