@@ -102,33 +102,11 @@ for produce and e2e, latency percentiles p50_ms, p95_ms, p99_ms and max_ms.`,
 }
 
 func (b *benchOptions) producerOpts(o *clientOptions) ([]kgo.Opt, error) {
-	opts := []kgo.Opt{kgo.DefaultProduceTopic(b.topic), kgo.RecordDeliveryTimeout(o.timeout), kgo.ProducerLinger(time.Millisecond)}
-	switch b.acks {
-	case "all", "-1":
-		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
-	case "1":
-		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
-	case "0":
-		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
-	default:
-		return nil, usageError{fmt.Errorf("--acks %q: want all, 1 or 0", b.acks)}
+	opts, err := producerOpts(b.acks, b.compression)
+	if err != nil {
+		return nil, err
 	}
-	var c kgo.CompressionCodec
-	switch b.compression {
-	case "none":
-		c = kgo.NoCompression()
-	case "gzip":
-		c = kgo.GzipCompression()
-	case "snappy":
-		c = kgo.SnappyCompression()
-	case "lz4":
-		c = kgo.Lz4Compression()
-	case "zstd":
-		c = kgo.ZstdCompression()
-	default:
-		return nil, usageError{fmt.Errorf("--compression %q: want none, gzip, snappy, lz4 or zstd", b.compression)}
-	}
-	return append(opts, kgo.ProducerBatchCompression(c)), nil
+	return append(opts, kgo.DefaultProduceTopic(b.topic), kgo.RecordDeliveryTimeout(o.timeout), kgo.ProducerLinger(time.Millisecond)), nil
 }
 
 func (b *benchOptions) run(cmd *cobra.Command, o *clientOptions, mode string) error {

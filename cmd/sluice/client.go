@@ -293,3 +293,29 @@ func flagError(cmd *cobra.Command, err error) error {
 func subPath(cmd *cobra.Command) string {
 	return strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
 }
+
+// producerOpts turns the --acks and --compression flags shared by produce
+// and bench into producer options. Acks other than all need the
+// idempotent producer off, as Kafka requires.
+func producerOpts(acks, compression string) ([]kgo.Opt, error) {
+	var opts []kgo.Opt
+	switch acks {
+	case "all", "-1":
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	case "1":
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	case "0":
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
+	default:
+		return nil, usageError{fmt.Errorf("--acks %q: want all, 1 or 0", acks)}
+	}
+	codecs := map[string]kgo.CompressionCodec{
+		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+	}
+	c, ok := codecs[compression]
+	if !ok {
+		return nil, usageError{fmt.Errorf("--compression %q: want none, gzip, snappy, lz4 or zstd", compression)}
+	}
+	return append(opts, kgo.ProducerBatchCompression(c)), nil
+}

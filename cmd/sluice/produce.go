@@ -43,31 +43,11 @@ record failed, naming the first failed line.`,
 				}
 				hdrs = append(hdrs, kgo.RecordHeader{Key: k, Value: []byte(v)})
 			}
-			opts := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.RecordDeliveryTimeout(o.timeout)}
-			switch acks {
-			case "all", "-1":
-				opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
-			case "1":
-				opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
-			case "0":
-				opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
-			default:
-				return fmt.Errorf("--acks %q: want all, 1 or 0", acks)
+			opts, err := producerOpts(acks, compression)
+			if err != nil {
+				return err
 			}
-			switch compression {
-			case "none":
-				opts = append(opts, kgo.ProducerBatchCompression(kgo.NoCompression()))
-			case "gzip":
-				opts = append(opts, kgo.ProducerBatchCompression(kgo.GzipCompression()))
-			case "snappy":
-				opts = append(opts, kgo.ProducerBatchCompression(kgo.SnappyCompression()))
-			case "lz4":
-				opts = append(opts, kgo.ProducerBatchCompression(kgo.Lz4Compression()))
-			case "zstd":
-				opts = append(opts, kgo.ProducerBatchCompression(kgo.ZstdCompression()))
-			default:
-				return fmt.Errorf("--compression %q: want none, gzip, snappy, lz4 or zstd", compression)
-			}
+			opts = append(opts, kgo.DefaultProduceTopic(topic), kgo.RecordDeliveryTimeout(o.timeout))
 			if partition >= 0 {
 				opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 			}
