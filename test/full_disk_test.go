@@ -102,3 +102,59 @@ func endOffsetsErr(cl *kgo.Client, topic string) (map[int32]int64, error) {
 	})
 	return out, firstErr
 }
+
+// With several log directories (log.dirs), partitions are spread over
+// them; when one directory's disk is full, its partitions answer
+// KAFKA_STORAGE_ERROR while partitions in the other directory keep serving.
+func TestFullLogDirLeavesOtherDirsServing(t *testing.T) {
+	t.Parallel()
+	small := mountSmallDisk(t, "4m")
+	big := t.TempDir()
+	b := startBroker(t, map[string]string{"log.dirs": small + "," + big})
+	b.createTopic("spread", 2, nil)
+
+	// One partition in each directory.
+	ctx := testContext(t, time.Minute)
+	all, err := b.admin().DescribeAllLogDirs(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	where := map[int32]string{}
+	for dir, d := range all[1] {
+		d.Topics.Each(func(p kadm.DescribedLogDirPartition) { where[p.Partition] = dir })
+	}
+	if len(all[1]) != 2 || len(where) != 2 || where[0] == where[1] {
+		t.Fatalf("log dirs %d, partitions placed %v; want one partition in each of two dirs", len(all[1]), where)
+	}
+	full := int32(0)
+	if where[1] == small {
+		full = 1
+	}
+
+	cl := b.client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RecordRetries(0),
+		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.RecordDeliveryTimeout(10*time.Second))
+	value := make([]byte, 64<<10)
+	var fillErr error
+	acked := 0
+	for i := 0; i < 200 && fillErr == nil; i++ {
+		if fillErr = cl.ProduceSync(ctx, &kgo.Record{Topic: "spread", Partition: full, Value: value}).FirstErr(); fillErr == nil {
+			acked++
+		}
+	}
+	if !errors.Is(fillErr, kerr.KafkaStorageError) {
+		t.Fatalf("filling %s: %v after %d records, want KAFKA_STORAGE_ERROR", small, fillErr, acked)
+	}
+	// The other directory's partition keeps taking writes.
+	for i := 0; i < 50; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "spread", Partition: 1 - full, Value: value}).FirstErr(); err != nil {
+			t.Fatalf("partition in the healthy directory: %v", err)
+		}
+	}
+	offs, err := endOffsetsErr(b.client(), "spread")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offs[full] != int64(acked) || offs[1-full] != 50 {
+		t.Fatalf("end offsets %v, want %d on the full dir's partition and 50 on the other", offs, acked)
+	}
+}

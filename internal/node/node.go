@@ -65,8 +65,18 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
+	// Partitions live in log.dirs when it (or log.dir) is set, else in
+	// the data directory, which always holds the cluster metadata.
+	logDirs := []string{cfg.DataDir}
+	if _, ok := cfg.Settings["log.dirs"]; ok {
+		logDirs = static.LogDirs()
+	} else if _, ok := cfg.Settings["log.dir"]; ok {
+		logDirs = static.LogDirs()
+	}
+	for _, dir := range append([]string{cfg.DataDir}, logDirs...) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create data directory %s: %w", dir, err)
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -95,7 +105,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	brokerConfig := func(img *cluster.Image) *config.Broker { return broker.EffectiveConfig(static, img, cfg.NodeID) }
 	n.replicas = replica.NewManager(replica.Config{
 		NodeID:       cfg.NodeID,
-		DataDir:      cfg.DataDir,
+		LogDirs:      logDirs,
 		Logger:       cfg.Logger.With("component", "replica"),
 		BrokerConfig: brokerConfig,
 		OnOpen:       func(p *replica.Partition) { n.partitionOpened(runCtx, p) },

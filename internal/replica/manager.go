@@ -26,8 +26,10 @@ type TopicPartition struct {
 
 // Config configures a Manager.
 type Config struct {
-	NodeID  int32
-	DataDir string
+	NodeID int32
+	// LogDirs are the directories partitions live in (log.dirs). A new
+	// partition goes to the one holding the fewest partitions.
+	LogDirs []string
 	Logger  *slog.Logger
 	// Now is the wall clock for timestamps and retention; nil is time.Now.
 	Now func() time.Time
@@ -72,8 +74,32 @@ func NewManager(cfg Config) *Manager {
 	return &Manager{cfg: cfg, logger: cfg.Logger, parts: make(map[TopicPartition]*Partition), applied: make(map[TopicPartition]log.Config)}
 }
 
-// DataDir is the directory that holds the partitions.
-func (m *Manager) DataDir() string { return m.cfg.DataDir }
+// LogDirs are the directories that hold partitions.
+func (m *Manager) LogDirs() []string { return m.cfg.LogDirs }
+
+// partitionDir finds the directory of a partition: where it already is, or
+// else in the log directory that holds the fewest partitions.
+func (m *Manager) partitionDir(tp TopicPartition) string {
+	name := fmt.Sprintf("%s-%d", tp.Topic, tp.Partition)
+	for _, root := range m.cfg.LogDirs {
+		if _, err := os.Stat(filepath.Join(root, name)); err == nil {
+			return filepath.Join(root, name)
+		}
+	}
+	count := make(map[string]int, len(m.cfg.LogDirs))
+	m.mu.RLock()
+	for _, p := range m.parts {
+		count[p.Root]++
+	}
+	m.mu.RUnlock()
+	best := m.cfg.LogDirs[0]
+	for _, root := range m.cfg.LogDirs[1:] {
+		if count[root] < count[best] {
+			best = root
+		}
+	}
+	return filepath.Join(best, name)
+}
 
 // Partition returns a hosted partition.
 func (m *Manager) Partition(topic string, partition int32) (*Partition, bool) {
@@ -186,7 +212,7 @@ func (m *Manager) ensure(tp TopicPartition, id cluster.TopicID, epoch int32, lcf
 			return err
 		}
 	}
-	dir := filepath.Join(m.cfg.DataDir, fmt.Sprintf("%s-%d", tp.Topic, tp.Partition))
+	dir := m.partitionDir(tp)
 	if old, err := readPartitionMetadata(dir); err == nil && old != id {
 		m.logger.Info("removing data of a deleted topic with the same name", "dir", dir)
 		if err := os.RemoveAll(dir); err != nil {
@@ -202,6 +228,7 @@ func (m *Manager) ensure(tp TopicPartition, id cluster.TopicID, epoch int32, lcf
 		return err
 	}
 	p = newPartition(tp.Topic, id, tp.Partition, l, epoch)
+	p.Root = filepath.Dir(dir)
 	m.mu.Lock()
 	m.parts[tp] = p
 	m.applied[tp] = lcfg
@@ -286,7 +313,16 @@ func syncDir(dir string) error {
 // RemoveOrphans deletes partition directories in the data directory that
 // belong to no topic in img (topics deleted while the broker was down).
 func (m *Manager) RemoveOrphans(img *cluster.Image) error {
-	entries, err := os.ReadDir(m.cfg.DataDir)
+	for _, root := range m.cfg.LogDirs {
+		if err := m.removeOrphansIn(root, img); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Manager) removeOrphansIn(root string, img *cluster.Image) error {
+	entries, err := os.ReadDir(root)
 	if err != nil {
 		return err
 	}
@@ -294,7 +330,7 @@ func (m *Manager) RemoveOrphans(img *cluster.Image) error {
 		if !e.IsDir() {
 			continue
 		}
-		dir := filepath.Join(m.cfg.DataDir, e.Name())
+		dir := filepath.Join(root, e.Name())
 		id, err := readPartitionMetadata(dir)
 		if err != nil {
 			continue // not a partition directory
@@ -363,14 +399,20 @@ func (m *Manager) applyRetention() {
 	}
 }
 
-// Close closes every log.
+// Close closes every log. A log already offline after an I/O error
+// cannot be flushed; that was reported when it went offline and is logged
+// again here, but does not fail the shutdown of the others.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var firstErr error
 	for tp, p := range m.parts {
 		m.notifyClose(p)
-		if err := p.log.Close(); err != nil && firstErr == nil {
+		err := p.log.Close()
+		switch {
+		case errors.Is(err, log.ErrOffline):
+			m.logger.Warn("closed an offline partition without flushing it", "topic", p.Topic, "partition", p.Index, "err", err)
+		case err != nil && firstErr == nil:
 			firstErr = err
 		}
 		delete(m.parts, tp)

@@ -15,6 +15,8 @@ type Partition struct {
 	Topic   string
 	TopicID cluster.TopicID
 	Index   int32
+	// Root is the log directory the partition lives in.
+	Root string
 
 	log *log.Log
 
