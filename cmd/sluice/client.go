@@ -319,3 +319,30 @@ func producerOpts(acks, compression string) ([]kgo.Opt, error) {
 	}
 	return append(opts, kgo.ProducerBatchCompression(c)), nil
 }
+
+// newDeleteCommand is the delete subcommand of a resource kind ("topic",
+// "group"): it deletes the one named resource with del and reports it.
+func newDeleteCommand(o *clientOptions, kind, use, short, example string, del func(ctx context.Context, adm *kadm.Client, name string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:     use,
+		Short:   short,
+		Example: example,
+		Args:    usage(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			adm, ctx, done, err := o.admin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			if err := del(ctx, adm, name); err != nil {
+				return o.fail("delete "+kind+" "+name, err)
+			}
+			if o.json() {
+				return printJSON(cmd.OutOrStdout(), map[string]any{kind: name, "deleted": true})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s %s\n", kind, name)
+			return nil
+		},
+	}
+}

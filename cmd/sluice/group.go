@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strconv"
@@ -152,32 +153,14 @@ func newGroupDescribe(o *clientOptions) *cobra.Command {
 }
 
 func newGroupDelete(o *clientOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:     "delete GROUP",
-		Short:   "Delete an empty group and its committed offsets",
-		Example: `  sluice group delete billing`,
-		Args:    usage(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			group := args[0]
-			adm, ctx, done, err := o.admin(cmd.Context())
+	return newDeleteCommand(o, "group", "delete GROUP", "Delete an empty group and its committed offsets", `  sluice group delete billing`,
+		func(ctx context.Context, adm *kadm.Client, group string) error {
+			resp, err := adm.DeleteGroup(ctx, group)
 			if err != nil {
 				return err
 			}
-			defer done()
-			resp, err := adm.DeleteGroup(ctx, group)
-			if err == nil {
-				err = respErr(resp.Err, resp.ErrMessage)
-			}
-			if err != nil {
-				return o.fail("delete group "+group, err)
-			}
-			if o.json() {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"group": group, "deleted": true})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted group %s\n", group)
-			return nil
-		},
-	}
+			return respErr(resp.Err, resp.ErrMessage)
+		})
 }
 
 // resetSpec is a parsed --to.

@@ -317,30 +317,12 @@ func newTopicAddPartitions(o *clientOptions) *cobra.Command {
 }
 
 func newTopicDelete(o *clientOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:     "delete NAME",
-		Short:   "Delete a topic and its records",
-		Example: `  sluice topic delete orders`,
-		Args:    usage(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
-			adm, ctx, done, err := o.admin(cmd.Context())
+	return newDeleteCommand(o, "topic", "delete NAME", "Delete a topic and its records", `  sluice topic delete orders`,
+		func(ctx context.Context, adm *kadm.Client, name string) error {
+			resp, err := adm.DeleteTopic(ctx, name)
 			if err != nil {
 				return err
 			}
-			defer done()
-			resp, err := adm.DeleteTopic(ctx, name)
-			if err == nil {
-				err = respErr(resp.Err, resp.ErrMessage)
-			}
-			if err != nil {
-				return o.fail("delete topic "+name, err)
-			}
-			if o.json() {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"topic": name, "deleted": true})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted topic %s\n", name)
-			return nil
-		},
-	}
+			return respErr(resp.Err, resp.ErrMessage)
+		})
 }
