@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 )
 
 // Errors from proposals. The broker maps them to Kafka error codes.
@@ -18,6 +19,14 @@ var (
 	ErrInvalidPartitions  = errors.New("cluster: invalid partition count")
 	ErrInvalidReplication = errors.New("cluster: invalid replication factor")
 	ErrClosed             = errors.New("cluster: closed")
+	// AlterPartition refusals, as Kafka's AlterPartition errors.
+	ErrFencedLeaderEpoch    = errors.New("cluster: stale leader epoch")             // FENCED_LEADER_EPOCH
+	ErrInvalidUpdateVersion = errors.New("cluster: stale partition epoch")          // INVALID_UPDATE_VERSION
+	ErrIneligibleReplica    = errors.New("cluster: replica cannot join the ISR")    // INELIGIBLE_REPLICA
+	ErrUnknownPartition     = errors.New("cluster: unknown partition")              // UNKNOWN_TOPIC_OR_PARTITION
+	ErrNoReassignment       = errors.New("cluster: no reassignment in progress")    // NO_REASSIGNMENT_IN_PROGRESS
+	ErrNotEligibleLeader    = errors.New("cluster: preferred leader not available") // PREFERRED_LEADER_NOT_AVAILABLE
+	ErrElectionNotNeeded    = errors.New("cluster: leader already preferred")       // ELECTION_NOT_NEEDED
 )
 
 // TopicID is a topic's UUID (KIP-516).
@@ -33,6 +42,30 @@ type Config struct {
 	Port   int32
 	Rack   string
 	Logger *slog.Logger
+
+	// Voters are the metadata quorum's voters (--controller-voters). Empty
+	// means a one-voter cluster of this node alone, which needs no network
+	// (the laptop default). When set, RaftAddr is required: this node's
+	// Raft and control-RPC address, bound and advertised. A node listed in
+	// Voters bootstraps with exactly that voter set on first start; a node
+	// not listed joins the running cluster as a non-voter through any
+	// reachable voter.
+	Voters   []Voter
+	RaftAddr string
+	// SessionTimeout is broker.session.timeout.ms: a broker whose heartbeats
+	// stop for this long is fenced. HeartbeatInterval is
+	// broker.heartbeat.interval.ms. Zero means Kafka's defaults (9s, 2s).
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
+	// LeaderImbalanceCheck is leader.imbalance.check.interval.seconds; zero
+	// disables automatic preferred-leader rebalancing.
+	LeaderImbalanceCheck time.Duration
+}
+
+// Voter is one member of the metadata quorum.
+type Voter struct {
+	ID   int32
+	Addr string // host:port of its RaftAddr
 }
 
 // Broker is a registered broker as clients see it in Metadata.
@@ -41,6 +74,13 @@ type Broker struct {
 	Host string
 	Port int32
 	Rack string
+	// Fenced brokers are registered but not alive (no heartbeat within the
+	// session timeout, or not yet unfenced after start). They lead nothing,
+	// are left out of ISRs, and Metadata does not list them.
+	Fenced bool
+	// ShuttingDown is set by ControlledShutdown: the broker leads nothing
+	// and joins no ISR until it registers again.
+	ShuttingDown bool
 }
 
 // Partition is one partition's placement and leadership.
@@ -50,6 +90,15 @@ type Partition struct {
 	LeaderEpoch int32
 	Replicas    []int32
 	ISR         []int32
+	// PartitionEpoch increases with every change of this partition's
+	// leader, ISR or replicas (Kafka's partition epoch); AlterPartition is
+	// refused unless it names the current one.
+	PartitionEpoch int32
+	// During a reassignment Replicas is the union of the old and the target
+	// replicas; AddingReplicas are target replicas not yet in the old set and
+	// RemovingReplicas old ones not in the target. Both empty otherwise.
+	AddingReplicas   []int32
+	RemovingReplicas []int32
 }
 
 // Topic is a topic as the metadata image knows it. Configs holds only the
@@ -124,6 +173,46 @@ type AllocateProducerIDs struct {
 	Count    int64
 }
 
+// AlterPartition is sent by a partition's leader to change its ISR (Kafka's
+// AlterPartition). It applies only if LeaderEpoch and PartitionEpoch are the
+// partition's current ones (else ErrFencedLeaderEpoch /
+// ErrInvalidUpdateVersion), and every ISR member is an unfenced replica not
+// shutting down (else ErrIneligibleReplica). It bumps PartitionEpoch, and
+// completes a reassignment whose target replicas are all in the new ISR.
+type AlterPartition struct {
+	Topic          TopicID
+	Partition      int32
+	Leader         int32
+	LeaderEpoch    int32
+	PartitionEpoch int32
+	ISR            []int32
+}
+
+// TopicPartitionID names a partition by topic ID.
+type TopicPartitionID struct {
+	Topic     TopicID
+	Partition int32
+}
+
+// ElectLeaders runs a leader election for each partition (Kafka's
+// ElectLeaders): Preferred moves leadership to the first replica when it is
+// alive and in the ISR; Unclean picks any live replica when the ISR has
+// none. Results holds one entry per partition after apply (nil = elected).
+type ElectLeaders struct {
+	Partitions []TopicPartitionID
+	Unclean    bool
+}
+
+// Reassign starts (Target non-nil) or cancels (Target nil) a reassignment
+// of one partition to the Target replicas, the first being the preferred
+// leader. The controller completes it once every target replica is in the
+// ISR.
+type Reassign struct {
+	Topic     TopicID
+	Partition int32
+	Target    []int32
+}
+
 // Command is one of the command types above.
 type Command interface{ isCommand() }
 
@@ -133,6 +222,9 @@ func (CreatePartitions) isCommand()    {}
 func (AlterConfigs) isCommand()        {}
 func (RegisterBroker) isCommand()      {}
 func (AllocateProducerIDs) isCommand() {}
+func (AlterPartition) isCommand()      {}
+func (ElectLeaders) isCommand()        {}
+func (Reassign) isCommand()            {}
 
 // Node is this process's member of the metadata quorum.
 type Node struct {
@@ -154,6 +246,33 @@ func (n *Node) Changed() <-chan struct{} { return n.pub.changed() }
 // Propose commits cmd through Raft and returns after it has been applied to
 // the local image, or with the command's error (ErrTopicExists, ...).
 func (n *Node) Propose(ctx context.Context, cmd Command) error { return n.propose(ctx, cmd) }
+
+// ID is this node's broker ID.
+func (n *Node) ID() int32 { return n.cfg.NodeID }
+
+// ElectLeaders proposes an election and returns, per partition, nil or why
+// it was not elected (ErrElectionNotNeeded, ErrNotEligibleLeader,
+// ErrUnknownPartition).
+func (n *Node) ElectLeaders(ctx context.Context, cmd ElectLeaders) (map[TopicPartitionID]error, error) {
+	return n.electLeaders(ctx, cmd)
+}
+
+// ControlledShutdown moves leadership of every partition this broker leads
+// to another ISR member and takes this broker out of every ISR, then
+// returns; the broker may then stop without a leaderless window. It gives
+// up when ctx ends.
+func (n *Node) ControlledShutdown(ctx context.Context) error { return n.controlledShutdown(ctx) }
+
+// Quorum describes the metadata quorum: voters and non-voters with their
+// Raft addresses, and the leader.
+func (n *Node) Quorum() QuorumInfo { return n.quorum() }
+
+// QuorumInfo is what Quorum returns.
+type QuorumInfo struct {
+	Leader    int32
+	Voters    []Voter
+	NonVoters []Voter
+}
 
 // Close stops Raft and closes the stores.
 func (n *Node) Close() error { return n.close() }

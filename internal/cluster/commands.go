@@ -130,10 +130,12 @@ type (
 		Replace      bool               `json:"replace"`
 	}
 	wireBroker struct {
-		ID   int32  `json:"id"`
-		Host string `json:"host"`
-		Port int32  `json:"port"`
-		Rack string `json:"rack"`
+		ID           int32  `json:"id"`
+		Host         string `json:"host"`
+		Port         int32  `json:"port"`
+		Rack         string `json:"rack"`
+		Fenced       bool   `json:"fenced,omitempty"`
+		ShuttingDown bool   `json:"shutting_down,omitempty"`
 	}
 	wireRegisterBroker struct {
 		Broker wireBroker `json:"broker"`

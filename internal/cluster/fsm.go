@@ -338,11 +338,14 @@ type wireTopic struct {
 }
 
 type wirePartition struct {
-	Index       int32   `json:"index"`
-	Leader      int32   `json:"leader"`
-	LeaderEpoch int32   `json:"leader_epoch"`
-	Replicas    []int32 `json:"replicas"`
-	ISR         []int32 `json:"isr"`
+	Index            int32   `json:"index"`
+	Leader           int32   `json:"leader"`
+	LeaderEpoch      int32   `json:"leader_epoch"`
+	Replicas         []int32 `json:"replicas"`
+	ISR              []int32 `json:"isr"`
+	PartitionEpoch   int32   `json:"partition_epoch,omitempty"`
+	AddingReplicas   []int32 `json:"adding_replicas,omitempty"`
+	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
 }
 
 func snapshotOf(img *Image) wireSnapshot {
