@@ -17,6 +17,7 @@ import (
 func newServeCommand() *cobra.Command {
 	var (
 		listen, advertise, dataDir, logLevel, configFile string
+		voters, controllerListen                         string
 		nodeID                                           int32
 		settings                                         []string
 	)
@@ -27,10 +28,17 @@ func newServeCommand() *cobra.Command {
 with its data in ./sluice-data.
 
 Broker settings use Kafka's names and can be given with --config (repeatable)
-or in a Java-style properties file with --config-file; flags win over the file.`,
+or in a Java-style properties file with --config-file; flags win over the file.
+
+A multi-broker cluster: give every node the same --controller-voters (the
+metadata quorum, id@host:port of each voter's controller address) and its own
+--node-id. A broker that is not a voter also gives --controller-listen and
+joins the running cluster as a non-voter; the others need no restart.`,
 		Example: `  sluice serve
   sluice serve --listen 0.0.0.0:9092 --advertise kafka.example.com:9092 --data-dir /var/lib/sluice
-  sluice serve -c num.partitions=6 -c log.retention.ms=3600000`,
+  sluice serve -c num.partitions=6 -c log.retention.ms=3600000
+  sluice serve --node-id 1 --listen 127.0.0.1:9092 --data-dir d1 --controller-voters 1@127.0.0.1:9192,2@127.0.0.1:9193,3@127.0.0.1:9194
+  sluice serve --node-id 4 --listen 127.0.0.1:9095 --data-dir d4 --controller-listen 127.0.0.1:9195 --controller-voters 1@127.0.0.1:9192,2@127.0.0.1:9193,3@127.0.0.1:9194`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			level, err := parseLevel(logLevel)
@@ -51,9 +59,12 @@ or in a Java-style properties file with --config-file; flags win over the file.`
 				}
 				values[strings.TrimSpace(k)] = strings.TrimSpace(v)
 			}
+			if voters != "" {
+				values["controller.quorum.voters"] = voters
+			}
 			return runServe(cmd.Context(), node.Config{
 				NodeID: nodeID, Listen: listen, Advertise: advertise, DataDir: dataDir,
-				Settings: values, Logger: logger,
+				Settings: values, Logger: logger, ControllerListen: controllerListen,
 			})
 		},
 	}
@@ -65,6 +76,8 @@ or in a Java-style properties file with --config-file; flags win over the file.`
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringArrayVarP(&settings, "config", "c", nil, "broker setting as name=value, with Kafka's names (repeatable)")
 	f.StringVar(&configFile, "config-file", "", "properties file of broker settings")
+	f.StringVar(&voters, "controller-voters", "", "metadata quorum voters as id@host:port,... (controller.quorum.voters); empty: a one-node cluster")
+	f.StringVar(&controllerListen, "controller-listen", "", "host:port of this node's controller (Raft) listener (default: its --controller-voters entry)")
 	return cmd
 }
 

@@ -35,7 +35,13 @@ type Config struct {
 	// DataDir holds partition logs and cluster metadata.
 	DataDir string
 	// Settings are broker configs by Kafka name (log.retention.ms, ...).
+	// controller.quorum.voters makes the node part of a multi-broker
+	// cluster.
 	Settings map[string]string
+	// ControllerListen is the address of this node's metadata quorum
+	// member (Raft and controller RPCs). A voter defaults to its own entry
+	// in controller.quorum.voters; a broker that is not a voter needs one.
+	ControllerListen string
 	Logger   *slog.Logger
 }
 
@@ -87,14 +93,33 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
+	voters, err := parseVoters(static.String("controller.quorum.voters"))
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	raftListen, err := raftAddr(cfg.ControllerListen, voters, cfg.NodeID)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	var imbalanceCheck time.Duration
+	if static.Bool("auto.leader.rebalance.enable") {
+		imbalanceCheck = time.Duration(static.Int64("leader.imbalance.check.interval.seconds")) * time.Second
+	}
 	n := &Node{cfg: cfg, logger: cfg.Logger, ln: ln}
 	n.cluster, err = cluster.Open(ctx, cluster.Config{
-		NodeID: cfg.NodeID,
-		Dir:    filepath.Join(cfg.DataDir, "__cluster_metadata"),
-		Host:   host,
-		Port:   port,
-		Rack:   static.String("broker.rack"),
-		Logger: cfg.Logger.With("component", "cluster"),
+		NodeID:               cfg.NodeID,
+		Dir:                  filepath.Join(cfg.DataDir, "__cluster_metadata"),
+		Host:                 host,
+		Port:                 port,
+		Rack:                 static.String("broker.rack"),
+		Logger:               cfg.Logger.With("component", "cluster"),
+		Voters:               voters,
+		RaftAddr:             raftListen,
+		SessionTimeout:       ms(static.Int64("broker.session.timeout.ms")),
+		HeartbeatInterval:    ms(static.Int64("broker.heartbeat.interval.ms")),
+		LeaderImbalanceCheck: imbalanceCheck,
 	})
 	if err != nil {
 		ln.Close()
@@ -258,6 +283,7 @@ func (n *Node) Addr() string { return n.ln.Addr().String() }
 // Shutdown stops accepting requests, answers those in flight, then syncs
 // and closes every log and the metadata node.
 func (n *Node) Shutdown(ctx context.Context) error {
+	n.controlledShutdown(ctx)
 	err := n.server.Shutdown(ctx)
 	n.cancel()
 	n.wg.Wait()
@@ -270,3 +296,23 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.logger.Info("sluice broker stopped")
 	return err
 }
+
+// controlledShutdown hands leadership of this broker's partitions to other
+// in-sync replicas before the listener stops, so clients move over without
+// a window with no leader. A broker alone in its cluster has nobody to hand
+// to. It gives up after controlledShutdownTimeout and stops anyway.
+func (n *Node) controlledShutdown(ctx context.Context) {
+	if len(n.cluster.Image().Brokers) < 2 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, controlledShutdownTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := n.cluster.ControlledShutdown(ctx); err != nil {
+		n.logger.Warn("controlled shutdown did not complete; stopping anyway", "err", err)
+		return
+	}
+	n.logger.Info("controlled shutdown: leadership moved away", "took", time.Since(start).Round(time.Millisecond))
+}
+
+const controlledShutdownTimeout = 15 * time.Second
