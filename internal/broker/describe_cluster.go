@@ -23,6 +23,9 @@ func (b *Broker) describeCluster(_ context.Context, _ *Client, req *kmsg.Describ
 	resp.ControllerID = img.ControllerID
 	resp.ClusterAuthorizedOperations = authorizedOperationsUnknown
 	for _, br := range img.Brokers {
+		if br.Fenced {
+			continue
+		}
 		rb := kmsg.NewDescribeClusterResponseBroker()
 		rb.NodeID, rb.Host, rb.Port = br.ID, br.Host, br.Port
 		if br.Rack != "" {

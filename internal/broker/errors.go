@@ -45,6 +45,20 @@ func errorCode(err error) int16 {
 		return kerr.InvalidPartitions.Code
 	case errors.Is(err, cluster.ErrInvalidReplication):
 		return kerr.InvalidReplicationFactor.Code
+	case errors.Is(err, cluster.ErrFencedLeaderEpoch):
+		return kerr.FencedLeaderEpoch.Code
+	case errors.Is(err, cluster.ErrInvalidUpdateVersion):
+		return kerr.InvalidUpdateVersion.Code
+	case errors.Is(err, cluster.ErrIneligibleReplica):
+		return kerr.IneligibleReplica.Code
+	case errors.Is(err, cluster.ErrUnknownPartition):
+		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, cluster.ErrNoReassignment):
+		return kerr.NoReassignmentInProgress.Code
+	case errors.Is(err, cluster.ErrNotEligibleLeader):
+		return kerr.PreferredLeaderNotAvailable.Code
+	case errors.Is(err, cluster.ErrElectionNotNeeded):
+		return kerr.ElectionNotNeeded.Code
 	case errors.Is(err, config.ErrInvalid), errors.Is(err, config.ErrUnknown):
 		return kerr.InvalidConfig.Code
 	case errors.Is(err, context.DeadlineExceeded):

@@ -51,6 +51,9 @@ func (b *Broker) metadata(ctx context.Context, _ *Client, req *kmsg.MetadataRequ
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	for _, id := range ids {
 		br := img.Brokers[id]
+		if br.Fenced {
+			continue // Kafka lists only live brokers
+		}
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID, mb.Host, mb.Port = br.ID, br.Host, br.Port
 		if br.Rack != "" {
@@ -71,7 +74,7 @@ func (b *Broker) metadata(ctx context.Context, _ *Client, req *kmsg.MetadataRequ
 		}
 		sort.Strings(names)
 		for _, name := range names {
-			resp.Topics = append(resp.Topics, metadataTopic(img.Topics[name], req))
+			resp.Topics = append(resp.Topics, metadataTopic(img, img.Topics[name], req))
 		}
 		return resp
 	}
@@ -84,7 +87,7 @@ func (b *Broker) metadata(ctx context.Context, _ *Client, req *kmsg.MetadataRequ
 			t = img.TopicsByID[cluster.TopicID(rt.TopicID)]
 		}
 		if t != nil {
-			resp.Topics = append(resp.Topics, metadataTopic(t, req))
+			resp.Topics = append(resp.Topics, metadataTopic(img, t, req))
 			continue
 		}
 		mt := kmsg.NewMetadataResponseTopic()
@@ -100,7 +103,7 @@ func (b *Broker) metadata(ctx context.Context, _ *Client, req *kmsg.MetadataRequ
 	return resp
 }
 
-func metadataTopic(t *cluster.Topic, req *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
+func metadataTopic(img *cluster.Image, t *cluster.Topic, req *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic, mt.TopicID, mt.IsInternal = &name, t.ID, isInternalTopic(t.Name)
@@ -111,6 +114,11 @@ func metadataTopic(t *cluster.Topic, req *kmsg.MetadataRequest) kmsg.MetadataRes
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition, mp.Leader, mp.LeaderEpoch = p.Index, p.Leader, p.LeaderEpoch
 		mp.Replicas, mp.ISR = p.Replicas, p.ISR
+		for _, r := range p.Replicas {
+			if br, ok := img.Brokers[r]; !ok || br.Fenced {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+			}
+		}
 		if p.Leader < 0 {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
