@@ -43,6 +43,7 @@ type process struct {
 	dataDir string
 	args    []string
 	done    chan struct{}
+	ready   chan string // the listen address, once serving
 	mu      sync.Mutex
 	output  strings.Builder
 }
@@ -58,6 +59,15 @@ func startProcess(t testing.TB, dataDir, listen string, args ...string) *process
 }
 
 func (p *process) start(listen string) {
+	p.t.Helper()
+	p.launch(listen)
+	p.waitReady()
+}
+
+// launch starts the process without waiting for it to listen; waitReady
+// waits. Brokers of a cluster are launched together, since none is ready
+// before the metadata quorum has formed.
+func (p *process) launch(listen string) {
 	p.t.Helper()
 	args := append([]string{"serve", "--listen", listen, "--data-dir", p.dataDir, "--log-level", "info"}, p.args...)
 	cmd := exec.Command(sluiceBin, args...)
@@ -79,13 +89,21 @@ func (p *process) start(listen string) {
 			p.mu.Unlock()
 			if rest, ok := strings.CutPrefix(line, "sluice: serving Kafka on "); ok {
 				addr, _, _ := strings.Cut(rest, " ")
-				addrCh <- addr
+				select {
+				case addrCh <- addr:
+				default:
+				}
 			}
 		}
 	}()
 	go func() { cmd.Wait(); close(p.done) }()
+	p.ready = addrCh
+}
+
+func (p *process) waitReady() {
+	p.t.Helper()
 	select {
-	case p.addr = <-addrCh:
+	case p.addr = <-p.ready:
 	case <-p.done:
 		p.t.Fatalf("sluice exited before listening:\n%s", p.logs())
 	case <-time.After(30 * time.Second):
@@ -115,6 +133,18 @@ func (p *process) kill(sig syscall.Signal) {
 	case <-time.After(30 * time.Second):
 		p.cmd.Process.Kill()
 		<-p.done
+	}
+}
+
+// signal sends sig (SIGSTOP, SIGCONT) without waiting.
+func (p *process) signal(sig syscall.Signal) {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-p.done:
+	default:
+		p.cmd.Process.Signal(sig)
 	}
 }
 

@@ -1,0 +1,315 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// testCluster is a Sluice cluster of separate `sluice serve` processes on
+// loopback ports, each with its own data directory. The first nodes are
+// the metadata voters; brokers added later join as non-voters.
+type testCluster struct {
+	t        testing.TB
+	voters   string
+	settings map[string]string
+	dir      string
+
+	mu    sync.Mutex
+	nodes map[int32]*process
+}
+
+// fastFailover are broker settings that make a test cluster notice dead
+// brokers in seconds rather than Kafka's production defaults.
+var fastFailover = map[string]string{
+	"broker.session.timeout.ms":    "3000",
+	"broker.heartbeat.interval.ms": "300",
+	"replica.lag.time.max.ms":      "3000",
+	"offsets.topic.num.partitions": "6",
+}
+
+// startCluster starts n voters with the given broker settings and waits
+// until every one serves.
+func startCluster(t testing.TB, n int, settings map[string]string) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, settings: settings, dir: t.TempDir(), nodes: map[int32]*process{}}
+	listens := make([]string, n)
+	var voters []string
+	for i := range n {
+		listens[i] = freeLoopbackAddr(t)
+		voters = append(voters, fmt.Sprintf("%d@%s", i+1, freeLoopbackAddr(t)))
+	}
+	c.voters = strings.Join(voters, ",")
+	procs := make([]*process, n)
+	for i := range n {
+		id := int32(i + 1)
+		procs[i] = c.newProcess(id, "")
+		procs[i].launch(listens[i])
+	}
+	for i, p := range procs {
+		p.waitReady()
+		c.nodes[int32(i+1)] = p
+	}
+	return c
+}
+
+// addBroker starts a broker that is not a voter; it joins the running
+// cluster through the voters.
+func (c *testCluster) addBroker(id int32) *process {
+	c.t.Helper()
+	p := c.newProcess(id, freeLoopbackAddr(c.t))
+	p.start(freeLoopbackAddr(c.t))
+	c.mu.Lock()
+	c.nodes[id] = p
+	c.mu.Unlock()
+	return p
+}
+
+func (c *testCluster) newProcess(id int32, controllerListen string) *process {
+	args := []string{"--node-id", strconv.Itoa(int(id)), "--controller-voters", c.voters}
+	if controllerListen != "" {
+		args = append(args, "--controller-listen", controllerListen)
+	}
+	keys := slices.Sorted(maps.Keys(c.settings))
+	for _, k := range keys {
+		args = append(args, "-c", k+"="+c.settings[k])
+	}
+	p := &process{t: c.t, dataDir: filepath.Join(c.dir, fmt.Sprintf("node-%d", id)), args: args}
+	c.t.Cleanup(func() {
+		p.signal(syscall.SIGCONT)
+		p.kill(syscall.SIGKILL)
+	})
+	return p
+}
+
+func (c *testCluster) node(id int32) *process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.nodes[id]
+	if p == nil {
+		c.t.Fatalf("no node %d", id)
+	}
+	return p
+}
+
+// seeds are the Kafka addresses of every node.
+func (c *testCluster) seeds() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, id := range slices.Sorted(maps.Keys(c.nodes)) {
+		out = append(out, c.nodes[id].addr)
+	}
+	return out
+}
+
+// client returns a franz-go client seeded with every node.
+func (c *testCluster) client(opts ...kgo.Opt) *kgo.Client {
+	c.t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.seeds()...)}, opts...)...)
+	if err != nil {
+		c.t.Fatalf("new client: %v", err)
+	}
+	c.t.Cleanup(cl.Close)
+	return cl
+}
+
+func (c *testCluster) admin() *kadm.Client { return kadm.NewClient(c.client()) }
+
+// metadata asks one node (not another's cached view) for a topic's
+// partitions.
+func (c *testCluster) metadata(ctx context.Context, via int32, topic string) (kadm.Metadata, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.node(via).addr))
+	if err != nil {
+		return kadm.Metadata{}, err
+	}
+	defer cl.Close()
+	return kadm.NewClient(cl).Metadata(ctx, topic)
+}
+
+// waitHealthy waits until, as node `via` sees it, every partition of topic
+// has a leader among `alive` and an ISR of `isr` members.
+func (c *testCluster) waitHealthy(topic string, via int32, isr int, timeout time.Duration) kadm.TopicDetail {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		md, err := c.metadata(ctx, via, topic)
+		cancel()
+		if err == nil {
+			td := md.Topics[topic]
+			ok := td.Err == nil && len(td.Partitions) > 0
+			for _, p := range td.Partitions {
+				if p.Err != nil || p.Leader < 0 || len(p.ISR) < isr {
+					ok = false
+				}
+			}
+			if ok {
+				return td
+			}
+			last = describePartitions(td)
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("topic %s not healthy (ISR %d) within %v: %s", topic, isr, timeout, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func describePartitions(td kadm.TopicDetail) string {
+	var b strings.Builder
+	for _, p := range td.Partitions.Sorted() {
+		fmt.Fprintf(&b, "[p%d leader %d epoch %d replicas %v isr %v err %v] ", p.Partition, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR, p.Err)
+	}
+	return b.String()
+}
+
+// freeLoopbackAddr returns a loopback address whose port was free a moment
+// ago; brokers need fixed addresses so that they keep them across restarts.
+func freeLoopbackAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// ackLog remembers where each acknowledged record was stored.
+type ackLog struct {
+	mu    sync.Mutex
+	acked map[string]tpo
+}
+
+func newAckLog() *ackLog { return &ackLog{acked: map[string]tpo{}} }
+
+func (a *ackLog) add(r *kgo.Record) {
+	a.mu.Lock()
+	a.acked[string(r.Value)] = tpo{r.Partition, r.Offset}
+	a.mu.Unlock()
+}
+
+func (a *ackLog) len() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.acked)
+}
+
+// waitFor waits until at least n records are acknowledged.
+func (a *ackLog) waitFor(t testing.TB, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for a.len() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d records acknowledged within %v", a.len(), n, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// produceLoop produces unique values to topic until ctx ends, recording
+// acknowledgements; it returns a function that stops it and waits.
+func produceLoop(ctx context.Context, cl *kgo.Client, topic string, acks *ackLog) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ctx.Err() == nil; i++ {
+			v := fmt.Sprintf("%s-%08d", topic, i)
+			cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(v), Value: []byte(v)}, func(r *kgo.Record, err error) {
+				if err == nil {
+					acks.add(r)
+				}
+			})
+			if i%200 == 199 {
+				time.Sleep(2 * time.Millisecond) // keep the in-flight buffer bounded
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+		cl.Flush(context.Background())
+	}
+}
+
+// checkAcked reads topic from the start on a fresh client and checks that
+// offsets are dense and in order, no value is stored twice, and every
+// acknowledged record is at the offset it was acknowledged with.
+func (c *testCluster) checkAcked(topic string, acks *ackLog) {
+	c.t.Helper()
+	cl := c.client()
+	ctx := testContext(c.t, 30*time.Second)
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		c.t.Fatalf("list end offsets: %v", err)
+	}
+	var total int64
+	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
+	got := consumeFrom(c.t, c.seeds(), topic, int(total))
+	seen := map[string]tpo{}
+	next := map[int32]int64{}
+	for _, r := range got {
+		if r.Offset != next[r.Partition] {
+			c.t.Fatalf("partition %d: offset %d after %d", r.Partition, r.Offset, next[r.Partition]-1)
+		}
+		next[r.Partition]++
+		if prev, dup := seen[string(r.Value)]; dup {
+			c.t.Fatalf("%s stored twice: %v and %d/%d", r.Value, prev, r.Partition, r.Offset)
+		}
+		seen[string(r.Value)] = tpo{r.Partition, r.Offset}
+	}
+	acks.mu.Lock()
+	defer acks.mu.Unlock()
+	for v, at := range acks.acked {
+		if got, ok := seen[v]; !ok || got != at {
+			c.t.Fatalf("acknowledged %s at %v; read back at %v (present %v)", v, at, got, ok)
+		}
+	}
+	c.t.Logf("%s: %d records acknowledged, %d in the log, every acknowledged one in place", topic, len(acks.acked), len(got))
+}
+
+// consumeFrom reads every partition of topic from the start until n records
+// arrived.
+func consumeFrom(t testing.TB, seeds []string, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := testContext(t, 2*time.Minute)
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d records before timeout", len(out), n)
+		}
+		out = append(out, fs.Records()...)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Partition != out[j].Partition {
+			return out[i].Partition < out[j].Partition
+		}
+		return out[i].Offset < out[j].Offset
+	})
+	return out
+}
