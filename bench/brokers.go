@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,9 +24,13 @@ const (
 	brokerSluice       = "sluice"
 	brokerKfakeMem     = "kfake-mem"
 	brokerKfakeDurable = "kfake-durable"
+	// brokerSluiceCluster is three Sluice brokers in this process, each
+	// on its own loopback ports and data directory, with topics of
+	// replication factor 3 and min.insync.replicas 2.
+	brokerSluiceCluster = "sluice-cluster3"
 )
 
-var allBrokers = []string{brokerSluice, brokerKfakeMem, brokerKfakeDurable}
+var allBrokers = []string{brokerSluice, brokerKfakeMem, brokerKfakeDurable, brokerSluiceCluster}
 
 // runningBroker is one broker started for one run.
 type runningBroker interface {
@@ -41,6 +46,10 @@ type brokerSpec struct {
 	name      string
 	inProcess bool
 	start     func(ctx context.Context, dir string) (runningBroker, error)
+	// replicas is the replication factor of the benchmark topics (1 when 0)
+	// and topicConfigs their configs.
+	replicas     int16
+	topicConfigs map[string]*string
 }
 
 func brokerSpecs(opts Options) ([]brokerSpec, error) {
@@ -65,6 +74,13 @@ func brokerSpecs(opts Options) ([]brokerSpec, error) {
 					return startSluice(ctx, dir, settings)
 				}}
 			}
+		case brokerSluiceCluster:
+			settings := opts.SluiceSettings
+			minISR := "2"
+			s = brokerSpec{name: name, inProcess: true, replicas: 3, topicConfigs: map[string]*string{"min.insync.replicas": &minISR},
+				start: func(ctx context.Context, dir string) (runningBroker, error) {
+					return startSluiceCluster(ctx, dir, 3, settings)
+				}}
 		case brokerKfakeMem, brokerKfakeDurable:
 			durable := name == brokerKfakeDurable
 			if opts.KfakeSubprocess {
@@ -116,6 +132,83 @@ func startSluice(ctx context.Context, dir string, settings map[string]string) (r
 		return nil, fmt.Errorf("start sluice: %w", err)
 	}
 	return sluiceBroker{n}, nil
+}
+
+// sluiceCluster is several Sluice nodes in this process forming one
+// cluster over loopback.
+type sluiceCluster struct{ nodes []*node.Node }
+
+func startSluiceCluster(ctx context.Context, dir string, count int, settings map[string]string) (runningBroker, error) {
+	var voters []string
+	for i := range count {
+		addr, err := freeLoopback()
+		if err != nil {
+			return nil, err
+		}
+		voters = append(voters, fmt.Sprintf("%d@%s", i+1, addr))
+	}
+	type started struct {
+		n   *node.Node
+		err error
+	}
+	results := make([]chan started, count)
+	for i := range count {
+		s := map[string]string{"controller.quorum.voters": strings.Join(voters, ",")}
+		for k, v := range settings {
+			s[k] = v
+		}
+		results[i] = make(chan started, 1)
+		go func() {
+			n, err := node.Start(ctx, node.Config{
+				NodeID:   int32(i + 1),
+				Listen:   "127.0.0.1:0",
+				DataDir:  filepath.Join(dir, fmt.Sprintf("node-%d", i+1)),
+				Settings: s,
+				Logger:   slog.New(slog.DiscardHandler),
+			})
+			results[i] <- started{n, err}
+		}()
+	}
+	c := &sluiceCluster{}
+	var errs []error
+	for _, ch := range results {
+		r := <-ch
+		if r.err != nil {
+			errs = append(errs, r.err)
+			continue
+		}
+		c.nodes = append(c.nodes, r.n)
+	}
+	if err := errors.Join(errs...); err != nil {
+		c.Stop(context.Background())
+		return nil, fmt.Errorf("start sluice cluster: %w", err)
+	}
+	return c, nil
+}
+
+func (c *sluiceCluster) Addr() string       { return c.nodes[0].Addr() }
+func (c *sluiceCluster) CPU() time.Duration { return 0 }
+func (c *sluiceCluster) Stop(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(c.nodes))
+	for i, n := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = n.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func freeLoopback() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 func (b sluiceBroker) Addr() string                   { return b.n.Addr() }

@@ -208,7 +208,7 @@ func runOne(ctx context.Context, opts Options, spec brokerSpec, w workload, rep 
 	addr := b.Addr()
 
 	topic := "bench-" + w.name
-	if err := createTopics(ctx, addr, map[string]int{topic: opts.Partitions, warmupTopic(topic): 1}); err != nil {
+	if err := createTopics(ctx, addr, map[string]int{topic: opts.Partitions, warmupTopic(topic): 1}, spec.replicas, spec.topicConfigs); err != nil {
 		return fail(err)
 	}
 
@@ -371,7 +371,7 @@ func computeMedians(res *Results, specs []brokerSpec, wls []workload) {
 		if !ok {
 			continue
 		}
-		for _, peer := range []string{brokerKfakeMem, brokerKfakeDurable} {
+		for _, peer := range []string{brokerKfakeMem, brokerKfakeDurable, brokerSluiceCluster} {
 			p, ok := find(w.name, peer)
 			if !ok {
 				continue

@@ -104,9 +104,13 @@ type produceResult struct {
 	p50, p99 time.Duration
 }
 
-// createTopics creates each topic with its partition count (replication
-// 1) and waits until every partition has a leader.
-func createTopics(ctx context.Context, addr string, topics map[string]int) error {
+// createTopics creates each topic with its partition count, replication
+// factor rf (1 when 0) and configs, and waits until every partition has a
+// leader.
+func createTopics(ctx context.Context, addr string, topics map[string]int, rf int16, configs map[string]*string) error {
+	if rf == 0 {
+		rf = 1
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		return err
@@ -114,7 +118,7 @@ func createTopics(ctx context.Context, addr string, topics map[string]int) error
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	for topic, partitions := range topics {
-		resp, err := adm.CreateTopics(ctx, int32(partitions), 1, nil, topic)
+		resp, err := adm.CreateTopics(ctx, int32(partitions), rf, configs, topic)
 		if err != nil {
 			return fmt.Errorf("create topic %s: %w", topic, err)
 		}
