@@ -13,8 +13,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -48,31 +46,15 @@ func newTopicID() cluster.TopicID {
 	return id
 }
 
-// placeReplicas spreads partitions' replicas over the live brokers
-// round-robin, starting from a point derived from the topic name so that
-// leaders of different topics do not all land on the lowest broker ID.
+// placeReplicas places partitions first..first+count-1 of topic over the
+// unfenced brokers (cluster.PlaceReplicas: leaders and replicas spread
+// evenly, rack-aware).
 func placeReplicas(img *cluster.Image, topic string, first, count int32, rf int16) ([][]int32, error) {
-	ids := make([]int32, 0, len(img.Brokers))
-	for id := range img.Brokers {
-		ids = append(ids, id)
+	replicas, err := cluster.PlaceReplicas(img, int(count), int(rf), int(first))
+	if err != nil {
+		return nil, fmt.Errorf("topic %q: %w", topic, err)
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	if rf < 1 || int(rf) > len(ids) {
-		return nil, fmt.Errorf("%w: replication factor %d, %d brokers available", cluster.ErrInvalidReplication, rf, len(ids))
-	}
-	h := fnv.New32a()
-	h.Write([]byte(topic))
-	start := int(h.Sum32() % uint32(len(ids)))
-	out := make([][]int32, count)
-	for i := range out {
-		p := int(first) + i
-		replicas := make([]int32, rf)
-		for r := range replicas {
-			replicas[r] = ids[(start+p+r)%len(ids)]
-		}
-		out[i] = replicas
-	}
-	return out, nil
+	return replicas, nil
 }
 
 // topicSpec is a validated topic to create.

@@ -231,9 +231,13 @@ type Node struct {
 	node // node.go
 }
 
-// Open starts the metadata node: it opens the Raft stores in cfg.Dir,
-// bootstraps a one-voter cluster on first start, waits until this node
-// leads, and registers this broker. It returns once the image reflects
+// Open starts the metadata node: it opens the Raft stores in cfg.Dir and
+// bootstraps on first start (a one-voter cluster without cfg.Voters, else
+// the voter set, on a voter). Without Voters it waits until this node
+// leads; with Voters a non-voter asks a voter to be added, and every node
+// waits until it has caught up with the leader's committed log. It then
+// registers this broker (with Voters: fenced, and waits for its first
+// heartbeat to unfence it, KIP-631). It returns once the image reflects
 // everything committed before.
 func Open(ctx context.Context, cfg Config) (*Node, error) { return open(ctx, cfg, nil) }
 
@@ -244,7 +248,9 @@ func (n *Node) Image() *Image { return n.pub.image() }
 func (n *Node) Changed() <-chan struct{} { return n.pub.changed() }
 
 // Propose commits cmd through Raft and returns after it has been applied to
-// the local image, or with the command's error (ErrTopicExists, ...).
+// the local image, or with the command's error (ErrTopicExists, ...). On a
+// node that is not the controller it is forwarded to the controller,
+// across leader changes, until ctx ends.
 func (n *Node) Propose(ctx context.Context, cmd Command) error { return n.propose(ctx, cmd) }
 
 // ID is this node's broker ID.

@@ -38,6 +38,12 @@ const (
 	cmdRegisterBroker      commandType = 5
 	cmdSetClusterID        commandType = 6
 	cmdAllocateProducerIDs commandType = 7
+	cmdAlterPartition      commandType = 8
+	cmdElectLeaders        commandType = 9
+	cmdReassign            commandType = 10
+	cmdFenceBroker         commandType = 11
+	cmdUnfenceBroker       commandType = 12
+	cmdShutdownBroker      commandType = 13
 )
 
 func (t commandType) String() string {
@@ -56,6 +62,18 @@ func (t commandType) String() string {
 		return "SetClusterID"
 	case cmdAllocateProducerIDs:
 		return "AllocateProducerIDs"
+	case cmdAlterPartition:
+		return "AlterPartition"
+	case cmdElectLeaders:
+		return "ElectLeaders"
+	case cmdReassign:
+		return "Reassign"
+	case cmdFenceBroker:
+		return "FenceBroker"
+	case cmdUnfenceBroker:
+		return "UnfenceBroker"
+	case cmdShutdownBroker:
+		return "ShutdownBroker"
 	}
 	return fmt.Sprintf("command(%d)", uint8(t))
 }
@@ -108,6 +126,29 @@ type setClusterID struct {
 
 func (setClusterID) isCommand() {}
 
+// fenceBroker is proposed by the controller when a broker's heartbeats stop
+// for the session timeout (KIP-631): the broker leads nothing and leaves
+// every ISR where it is not the last member.
+type fenceBroker struct {
+	ID int32 `json:"id"`
+}
+
+// unfenceBroker is proposed by the controller when a fenced broker
+// heartbeats again: it may lead partitions left without a leader.
+type unfenceBroker struct {
+	ID int32 `json:"id"`
+}
+
+// shutdownBroker is proposed by a broker's ControlledShutdown: like a fence,
+// but the broker stays registered as alive until it stops.
+type shutdownBroker struct {
+	ID int32 `json:"id"`
+}
+
+func (fenceBroker) isCommand()    {}
+func (unfenceBroker) isCommand()  {}
+func (shutdownBroker) isCommand() {}
+
 // Payloads, version 1 of each type.
 type (
 	wireCreateTopic struct {
@@ -144,7 +185,50 @@ type (
 		BrokerID int32 `json:"broker_id"`
 		Count    int64 `json:"count"`
 	}
+	wireAlterPartition struct {
+		Topic          TopicID `json:"topic"`
+		Partition      int32   `json:"partition"`
+		Leader         int32   `json:"leader"`
+		LeaderEpoch    int32   `json:"leader_epoch"`
+		PartitionEpoch int32   `json:"partition_epoch"`
+		ISR            []int32 `json:"isr"`
+	}
+	wireTopicPartition struct {
+		Topic     TopicID `json:"topic"`
+		Partition int32   `json:"partition"`
+	}
+	wireElectLeaders struct {
+		Partitions []wireTopicPartition `json:"partitions"`
+		Unclean    bool                 `json:"unclean,omitempty"`
+	}
+	wireReassign struct {
+		Topic     TopicID `json:"topic"`
+		Partition int32   `json:"partition"`
+		Target    []int32 `json:"target"` // null cancels
+	}
 )
+
+func toWireElectLeaders(c ElectLeaders) wireElectLeaders {
+	w := wireElectLeaders{Unclean: c.Unclean}
+	if c.Partitions != nil {
+		w.Partitions = make([]wireTopicPartition, len(c.Partitions))
+		for i, tp := range c.Partitions {
+			w.Partitions[i] = wireTopicPartition(tp)
+		}
+	}
+	return w
+}
+
+func fromWireElectLeaders(w wireElectLeaders) ElectLeaders {
+	c := ElectLeaders{Unclean: w.Unclean}
+	if w.Partitions != nil {
+		c.Partitions = make([]TopicPartitionID, len(w.Partitions))
+		for i, tp := range w.Partitions {
+			c.Partitions[i] = TopicPartitionID(tp)
+		}
+	}
+	return c
+}
 
 // encodeCommand wraps cmd in an envelope at its current version. None of
 // today's commands may be skipped by a node that does not know them, so
@@ -169,6 +253,18 @@ func encodeCommand(cmd Command) ([]byte, error) {
 		typ, payload = cmdSetClusterID, c
 	case AllocateProducerIDs:
 		typ, payload = cmdAllocateProducerIDs, wireAllocateProducerIDs(c)
+	case AlterPartition:
+		typ, payload = cmdAlterPartition, wireAlterPartition(c)
+	case ElectLeaders:
+		typ, payload = cmdElectLeaders, toWireElectLeaders(c)
+	case Reassign:
+		typ, payload = cmdReassign, wireReassign(c)
+	case fenceBroker:
+		typ, payload = cmdFenceBroker, c
+	case unfenceBroker:
+		typ, payload = cmdUnfenceBroker, c
+	case shutdownBroker:
+		typ, payload = cmdShutdownBroker, c
 	default:
 		return nil, fmt.Errorf("cluster: cannot encode command %T", cmd)
 	}
@@ -233,6 +329,36 @@ func decodePayload(e envelope) (Command, error) {
 		var w wireAllocateProducerIDs
 		if err = unmarshalPayload(e.payload, &w); err == nil {
 			cmd = AllocateProducerIDs(w)
+		}
+	case cmdAlterPartition:
+		var w wireAlterPartition
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = AlterPartition(w)
+		}
+	case cmdElectLeaders:
+		var w wireElectLeaders
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = fromWireElectLeaders(w)
+		}
+	case cmdReassign:
+		var w wireReassign
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = Reassign(w)
+		}
+	case cmdFenceBroker:
+		var w fenceBroker
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = w
+		}
+	case cmdUnfenceBroker:
+		var w unfenceBroker
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = w
+		}
+	case cmdShutdownBroker:
+		var w shutdownBroker
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = w
 		}
 	default:
 		return nil, unknown

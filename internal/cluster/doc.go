@@ -6,20 +6,32 @@
 // Roles, one per file:
 //
 //   - node.go: Node, this process's member of the quorum. Open starts Raft,
-//     waits until this node leads and has applied everything committed, then
-//     gives a new cluster its ID and registers this broker. Propose sends a
-//     command through Raft and returns once the local image shows it.
+//     joins (a non-voter asks to be added), catches up with the leader's
+//     log, gives a new cluster its ID and registers this broker. Propose
+//     sends a command to the leader and returns once the local image shows
+//     it (read-your-writes).
 //   - commands.go: the commands and their envelope in the Raft log (type,
 //     version, ignore-if-unknown flag, JSON payload).
 //   - fsm.go: the raft.FSM. Apply decodes a command and calls its apply
 //     function from a table built in newFSM; Snapshot and Restore move the
 //     whole state as JSON.
+//   - election.go: the apply functions that change leaders and ISRs:
+//     fencing, unfencing, controlled shutdown, AlterPartition, Reassign,
+//     ElectLeaders. All election logic is here, deterministic.
+//   - controller.go: the controller loop that runs on the Raft leader
+//     (heartbeat liveness, fencing, preferred-leader rebalancing) and the
+//     heartbeat sender that runs on every node.
+//   - placement.go: PlaceReplicas, rack-aware replica placement.
 //   - image.go: immutable Images, built copy-on-write and published through
 //     an atomic pointer, with a Changed channel closed on every change.
-//   - raft.go: Raft's wiring: timing, transport (in-memory, one voter, for
-//     now), stores, bootstrap. hclog.go routes Raft's logs to slog.
-//     Raft's log and stable store is hashicorp/raft-wal in <Dir>/wal;
-//     snapshots live in <Dir>/snapshots (two kept).
+//   - raft.go: Raft's wiring: timing, transport (in-memory for one voter,
+//     TCP with Voters), stores, bootstrap. hclog.go routes Raft's logs to
+//     slog. Raft's log and stable store is hashicorp/raft-wal in
+//     <Dir>/wal; snapshots live in <Dir>/snapshots (two kept).
+//   - transport.go: one TCP listener per node, multiplexed by the first
+//     byte of each connection: 'R' Raft, 'C' the control RPC.
+//   - rpc.go: the control RPC (propose, join, heartbeat, barrier), served
+//     by the leader and forwarded to it once by any other node.
 //
 // Guarantees:
 //
@@ -36,6 +48,7 @@
 //     the latest snapshot plus the log entries after it.
 //
 // What this package never does: validate config names or values (the
-// broker does, before proposing, with internal/config), choose replica
-// placement, touch partition data, or import the broker.
+// broker does, before proposing, with internal/config), touch partition
+// data, or import the broker. It offers replica placement (PlaceReplicas)
+// but never applies it on its own.
 package cluster

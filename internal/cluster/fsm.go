@@ -34,13 +34,17 @@ type fsm struct {
 	pub    *publisher
 	apply  map[commandType]applyFunc
 	state  *Image // the replicated state; ControllerID is not part of it
+	// applied is the Raft index of the last command applied (failed or
+	// not), which Propose waits for on a follower (read-your-writes).
+	applied *appliedIndex
 }
 
 func newFSM(logger *slog.Logger, pub *publisher) *fsm {
 	return &fsm{
-		logger: logger,
-		pub:    pub,
-		state:  emptyImage(),
+		logger:  logger,
+		pub:     pub,
+		state:   emptyImage(),
+		applied: newAppliedIndex(),
 		apply: map[commandType]applyFunc{
 			cmdCreateTopic:         applyAs(applyCreateTopic),
 			cmdDeleteTopic:         applyAs(applyDeleteTopic),
@@ -49,6 +53,12 @@ func newFSM(logger *slog.Logger, pub *publisher) *fsm {
 			cmdRegisterBroker:      applyAs(applyRegisterBroker),
 			cmdSetClusterID:        applyAs(applySetClusterID),
 			cmdAllocateProducerIDs: applyAs(applyAllocateProducerIDs),
+			cmdAlterPartition:      applyAs(applyAlterPartition),
+			cmdElectLeaders:        applyAs(applyElectLeaders),
+			cmdReassign:            applyAs(applyReassign),
+			cmdFenceBroker:         applyAs(applyFenceBroker),
+			cmdUnfenceBroker:       applyAs(applyUnfenceBroker),
+			cmdShutdownBroker:      applyAs(applyShutdownBroker),
 		},
 	}
 }
@@ -69,7 +79,8 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
-	img, err := f.applyCommand(f.state, l.Data, l.Index)
+	defer f.applied.set(l.Index)
+	img, result, err := f.applyCommandResult(f.state, l.Data, l.Index)
 	if err != nil {
 		var unknown *unknownCommandError
 		if errors.As(err, &unknown) && unknown.ignore() {
@@ -85,29 +96,36 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	f.state = img
 	f.pub.publishState(img)
-	return nil
+	return result
 }
 
 // applyCommand decodes data and applies it to prev, returning the next
 // image. It has no side effects.
 func (f *fsm) applyCommand(prev *Image, data []byte, index uint64) (*Image, error) {
+	img, _, err := f.applyCommandResult(prev, data, index)
+	return img, err
+}
+
+// applyCommandResult is applyCommand that also returns the command's
+// result for a successful apply (nil for most commands).
+func (f *fsm) applyCommandResult(prev *Image, data []byte, index uint64) (*Image, any, error) {
 	e, err := decodeEnvelope(data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fn, ok := f.apply[e.typ]
 	if !ok {
-		return nil, &unknownCommandError{typ: e.typ, version: e.version, flags: e.flags}
+		return nil, nil, &unknownCommandError{typ: e.typ, version: e.version, flags: e.flags}
 	}
 	cmd, err := decodePayload(e)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	b := newImageBuilder(prev)
 	if err := fn(b, cmd); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return b.build(index), nil
+	return b.build(index), b.result, nil
 }
 
 func applyCreateTopic(b *imageBuilder, c CreateTopic) error {
@@ -250,11 +268,15 @@ func alteredConfigs(old map[string]string, set map[string]*string, replace bool)
 	return m
 }
 
+// applyRegisterBroker records a broker's endpoint and state. A broker
+// registering Fenced (every start of a multi-node member, KIP-631) or
+// ShuttingDown leaves ISRs and leaderships as if fenced; one registering
+// live may lead partitions left without a leader.
 func applyRegisterBroker(b *imageBuilder, c RegisterBroker) error {
 	if c.Broker.ID < 0 {
 		return fmt.Errorf("cluster: register broker %d: negative broker ID", c.Broker.ID)
 	}
-	b.putBroker(c.Broker)
+	b.setBroker(c.Broker)
 	return nil
 }
 
@@ -286,26 +308,34 @@ func applySetClusterID(b *imageBuilder, c setClusterID) error {
 // Snapshot implements raft.FSM. Images are immutable, so holding the
 // current one is the copy; Persist encodes it on Raft's snapshot goroutine.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	return &fsmSnapshot{img: f.state}, nil
+	return &fsmSnapshot{img: f.state, applied: f.applied.get()}, nil
 }
 
 // Restore implements raft.FSM: the snapshot replaces the whole state.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	img, err := decodeSnapshot(rc)
+	img, applied, err := decodeSnapshotApplied(rc)
 	if err != nil {
 		return err
 	}
 	f.state = img
 	f.pub.publishState(img)
+	f.applied.reset(max(applied, img.Index))
 	f.logger.Debug("restored metadata snapshot", "index", img.Index, "topics", len(img.Topics), "brokers", len(img.Brokers))
 	return nil
 }
 
-type fsmSnapshot struct{ img *Image }
+type fsmSnapshot struct {
+	img     *Image
+	applied uint64
+}
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if err := json.NewEncoder(sink).Encode(snapshotOf(s.img)); err != nil {
+	ws := snapshotOf(s.img)
+	if s.applied > s.img.Index {
+		ws.Applied = s.applied
+	}
+	if err := json.NewEncoder(sink).Encode(ws); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("cluster: persist snapshot: %w", err)
 	}
@@ -328,6 +358,9 @@ type wireSnapshot struct {
 	BrokerConfigs    map[string]map[string]string `json:"broker_configs"`
 	NextProducerID   int64                        `json:"next_producer_id"`
 	ProducerIDBlocks map[int32]int64              `json:"producer_id_blocks"`
+	// Applied is the index of the last command applied when it is past
+	// Index (a failed command after the last successful one).
+	Applied uint64 `json:"applied,omitempty"`
 }
 
 type wireTopic struct {
@@ -375,12 +408,18 @@ func snapshotOf(img *Image) wireSnapshot {
 }
 
 func decodeSnapshot(r io.Reader) (*Image, error) {
+	img, _, err := decodeSnapshotApplied(r)
+	return img, err
+}
+
+// decodeSnapshotApplied decodes a snapshot and its applied index.
+func decodeSnapshotApplied(r io.Reader) (*Image, uint64, error) {
 	var s wireSnapshot
 	if err := json.NewDecoder(r).Decode(&s); err != nil {
-		return nil, fmt.Errorf("cluster: decode snapshot: %w", err)
+		return nil, 0, fmt.Errorf("cluster: decode snapshot: %w", err)
 	}
 	if s.Version != snapshotVersion {
-		return nil, fmt.Errorf("cluster: snapshot version %d, want %d", s.Version, snapshotVersion)
+		return nil, 0, fmt.Errorf("cluster: snapshot version %d, want %d", s.Version, snapshotVersion)
 	}
 	img := emptyImage()
 	img.Index = s.Index
@@ -394,10 +433,10 @@ func decodeSnapshot(r io.Reader) (*Image, error) {
 	}
 	for _, wt := range s.Topics {
 		if _, dup := img.Topics[wt.Name]; dup {
-			return nil, fmt.Errorf("cluster: snapshot lists topic %q twice", wt.Name)
+			return nil, 0, fmt.Errorf("cluster: snapshot lists topic %q twice", wt.Name)
 		}
 		if _, dup := img.TopicsByID[wt.ID]; dup {
-			return nil, fmt.Errorf("cluster: snapshot lists topic ID %v twice", wt.ID)
+			return nil, 0, fmt.Errorf("cluster: snapshot lists topic ID %v twice", wt.ID)
 		}
 		t := &Topic{Name: wt.Name, ID: wt.ID, Configs: wt.Configs, Partitions: make([]Partition, len(wt.Partitions))}
 		if t.Configs == nil {
@@ -414,5 +453,5 @@ func decodeSnapshot(r io.Reader) (*Image, error) {
 			img.BrokerConfigs[k] = m
 		}
 	}
-	return img, nil
+	return img, s.Applied, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"testing"
 )
 
@@ -69,7 +70,8 @@ func FuzzDecodeCommand(f *testing.F) {
 				t.Fatalf("inconsistent topic %q: %+v", name, tp)
 			}
 			for i, p := range tp.Partitions {
-				if p.Index != int32(i) || len(p.Replicas) == 0 || p.Leader != p.Replicas[0] {
+				if p.Index != int32(i) || len(p.Replicas) == 0 || (p.Leader != noLeader && !slices.Contains(p.Replicas, p.Leader)) ||
+					(p.Leader != noLeader && !slices.Contains(p.ISR, p.Leader)) {
 					t.Fatalf("topic %q partition %d: %+v", name, i, p)
 				}
 			}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,9 @@ func emptyImage() *Image {
 type imageBuilder struct {
 	next                                  Image
 	topicsCopied, brokersCopied, bcCopied bool
+	// result, if set, is what Apply returns instead of nil (ElectLeaders'
+	// per-partition results).
+	result any
 }
 
 func newImageBuilder(prev *Image) *imageBuilder {
@@ -166,4 +170,60 @@ func (p *publisher) publishLocked() {
 	img.ControllerID = p.controller
 	old := p.cur.Swap(&published{img: &img, changed: make(chan struct{})})
 	close(old.changed)
+}
+
+// appliedIndex is the Raft index of the last command the FSM applied, with
+// a way to wait for it to reach an index.
+type appliedIndex struct {
+	mu      sync.Mutex
+	index   uint64
+	changed chan struct{} // closed when index grows
+}
+
+func newAppliedIndex() *appliedIndex { return &appliedIndex{changed: make(chan struct{})} }
+
+func (a *appliedIndex) get() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.index
+}
+
+// set advances the index; it never moves back.
+func (a *appliedIndex) set(i uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if i > a.index {
+		a.index = i
+		close(a.changed)
+		a.changed = make(chan struct{})
+	}
+}
+
+// reset sets the index after a snapshot restore, which replaces the state.
+func (a *appliedIndex) reset(i uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.index = i
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+// wait returns once the index is at least i, or when done is closed or ctx
+// ends.
+func (a *appliedIndex) wait(ctx context.Context, done <-chan struct{}, i uint64) error {
+	for {
+		a.mu.Lock()
+		cur, ch := a.index, a.changed
+		a.mu.Unlock()
+		if cur >= i {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-done:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }

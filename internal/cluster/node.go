@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -17,13 +20,23 @@ type node struct {
 	cfg    Config
 	logger *slog.Logger
 	pub    *publisher
+	fsm    *fsm
 	rs     *raftStack
+	mux    *mux // nil for the one-voter in-memory cluster
 
-	// The leader watcher: a goroutine that turns Raft's leader observations
-	// into the image's ControllerID. Close stops it through stop and waits.
+	// ctx ends when Close starts; it bounds control RPCs served here.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// Goroutines owned by the node, stopped through stop and waited for by
+	// Close: the leader watcher (Raft leader -> the image's ControllerID),
+	// the controller (controller.go) and the heartbeat sender.
 	obs  *raft.Observer
 	stop chan struct{}
 	wg   sync.WaitGroup
+	live liveness
+	// pauseHeartbeats stops this broker's heartbeats (tests).
+	pauseHeartbeats atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -31,6 +44,13 @@ type node struct {
 
 // open is Open with an optional Raft config hook for tests.
 func open(ctx context.Context, cfg Config, tune func(*raft.Config)) (*Node, error) {
+	return openWith(ctx, cfg, tune, nil)
+}
+
+// openWith is open with an optional listener already bound to cfg.RaftAddr
+// (tests bind 127.0.0.1:0 first and keep the listener, so no port is lost
+// to a race between choosing it and binding it).
+func openWith(ctx context.Context, cfg Config, tune func(*raft.Config), ln net.Listener) (*Node, error) {
 	start := time.Now()
 	if cfg.Dir == "" {
 		return nil, errors.New("cluster: open: no directory")
@@ -49,44 +69,138 @@ func open(ctx context.Context, cfg Config, tune func(*raft.Config)) (*Node, erro
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cluster: open: %w", err)
 	}
+	var m *mux
+	if len(cfg.Voters) > 0 {
+		var err error
+		if m, err = listen(cfg, ln, logger); err != nil {
+			return nil, err
+		}
+	}
 	pub := newPublisher()
-	rs, err := startRaft(cfg, logger, newFSM(logger, pub), tune)
+	f := newFSM(logger, pub)
+	rs, err := startRaft(cfg, logger, f, tune, m)
 	if err != nil {
+		if m != nil {
+			m.close()
+		}
 		return nil, err
 	}
-	n := &Node{node{cfg: cfg, logger: logger, pub: pub, rs: rs, stop: make(chan struct{})}}
+	n := &Node{node{cfg: cfg, logger: logger, pub: pub, fsm: f, rs: rs, mux: m, stop: make(chan struct{})}}
+	n.live.wake = make(chan struct{}, 1)
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if m != nil {
+		m.control = n.serveControl
+		m.serve()
+	}
 	n.watchLeader()
+	n.wg.Add(1)
+	go n.runController()
 	if err := n.join(ctx); err != nil {
 		return nil, errors.Join(err, n.Close())
 	}
 	img := n.Image()
 	logger.Info("metadata node ready", "cluster_id", img.ClusterID, "controller", img.ControllerID,
-		"index", img.Index, "topics", len(img.Topics), "took", time.Since(start).Round(time.Millisecond))
+		"index", img.Index, "topics", len(img.Topics), "voters", len(cfg.Voters), "took", time.Since(start).Round(time.Millisecond))
 	return n, nil
 }
 
-// join waits until this node leads and the image holds everything committed
-// before, then makes sure the cluster has an ID and this broker is
-// registered as configured.
-func (n *node) join(ctx context.Context) error {
-	if err := n.waitController(ctx); err != nil {
-		return err
+// listen binds cfg.RaftAddr (unless ln is given) and decides the address
+// this node advertises to its peers: its own entry in Voters, else the
+// bound address, with cfg.Host when bound to all interfaces.
+func listen(cfg Config, ln net.Listener, logger *slog.Logger) (*mux, error) {
+	if ln == nil {
+		if cfg.RaftAddr == "" {
+			return nil, errors.New("cluster: open: controller voters are set but no Raft address")
+		}
+		var err error
+		if ln, err = net.Listen("tcp", cfg.RaftAddr); err != nil {
+			return nil, fmt.Errorf("cluster: listen on %s: %w", cfg.RaftAddr, err)
+		}
 	}
-	if _, err := n.await(ctx, func(timeout time.Duration) raft.Future { return n.rs.raft.Barrier(timeout) }); err != nil {
-		return fmt.Errorf("cluster: catch up with the metadata log: %w", err)
+	advertise := ln.Addr().String()
+	if host, port, err := net.SplitHostPort(advertise); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() && cfg.Host != "" {
+			advertise = net.JoinHostPort(cfg.Host, port)
+		}
+	}
+	for _, v := range cfg.Voters {
+		if v.ID == cfg.NodeID {
+			advertise = v.Addr
+		}
+	}
+	logger.Info("metadata quorum listening", "addr", ln.Addr().String(), "advertise", advertise)
+	return newMux(ln, tcpAddr(advertise), logger), nil
+}
+
+// isVoter reports whether this node is one of cfg.Voters.
+func (n *node) isVoter() bool {
+	return slices.ContainsFunc(n.cfg.Voters, func(v Voter) bool { return v.ID == n.cfg.NodeID })
+}
+
+// join brings this node into service. A one-voter cluster waits until this
+// node leads. In a multi-node cluster a non-voter first asks to be added;
+// every node then catches up with the leader's log. Then the cluster gets
+// its ID if it has none, and this broker registers: in a multi-node
+// cluster always, Fenced until its first heartbeat reaches the controller
+// (KIP-631), which join waits for.
+func (n *node) join(ctx context.Context) error {
+	self := Broker{ID: n.cfg.NodeID, Host: n.cfg.Host, Port: n.cfg.Port, Rack: n.cfg.Rack}
+	if n.mux == nil {
+		if err := n.waitController(ctx); err != nil {
+			return err
+		}
+		if _, err := n.await(ctx, func(timeout time.Duration) raft.Future { return n.rs.raft.Barrier(timeout) }); err != nil {
+			return fmt.Errorf("cluster: catch up with the metadata log: %w", err)
+		}
+	} else {
+		if !n.isVoter() {
+			if _, err := n.callLeader(ctx, rpcRequest{Op: opJoin, NodeID: n.cfg.NodeID, Addr: n.mux.advertise.String()}); err != nil {
+				return fmt.Errorf("cluster: join the metadata quorum as a non-voter: %w", err)
+			}
+		}
+		resp, err := n.callLeader(ctx, rpcRequest{Op: opBarrier})
+		if err == nil {
+			err = n.fsm.applied.wait(ctx, n.stop, resp.Index)
+		}
+		if err != nil {
+			return fmt.Errorf("cluster: catch up with the metadata log: %w", err)
+		}
+		self.Fenced = true
 	}
 	if n.pub.image().ClusterID == "" {
-		if err := n.propose(ctx, setClusterID{ClusterID: newClusterID()}); err != nil {
+		// Voters starting together may race; the first ID committed wins.
+		if err := n.propose(ctx, setClusterID{ClusterID: newClusterID()}); err != nil && n.pub.image().ClusterID == "" {
 			return fmt.Errorf("cluster: set cluster ID: %w", err)
 		}
 	}
-	self := Broker{ID: n.cfg.NodeID, Host: n.cfg.Host, Port: n.cfg.Port, Rack: n.cfg.Rack}
-	if cur, ok := n.pub.image().Brokers[self.ID]; !ok || cur != self {
+	if cur, ok := n.pub.image().Brokers[self.ID]; !ok || cur != self || n.mux != nil {
 		if err := n.propose(ctx, RegisterBroker{Broker: self}); err != nil {
 			return fmt.Errorf("cluster: register broker %d: %w", self.ID, err)
 		}
 	}
+	n.wg.Add(1)
+	go n.heartbeat()
+	if n.mux != nil {
+		if err := n.waitUnfenced(ctx); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// waitUnfenced waits until the image shows this broker unfenced.
+func (n *node) waitUnfenced(ctx context.Context) error {
+	for {
+		changed := n.pub.changed()
+		if b, ok := n.pub.image().Brokers[n.cfg.NodeID]; ok && !b.Fenced {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: wait for the controller to unfence broker %d: %w", n.cfg.NodeID, ctx.Err())
+		}
+	}
 }
 
 // waitController waits until the image names this node as the controller.
@@ -142,32 +256,55 @@ func (n *node) updateController() {
 	}
 }
 
-// propose is Propose: encode, apply through Raft on the leader, and return
-// the command's own error.
+// propose is Propose.
 func (n *node) propose(ctx context.Context, cmd Command) error {
+	_, err := n.proposeResult(ctx, cmd)
+	return err
+}
+
+// proposeResult commits cmd through the leader (this node, or another over
+// the control RPC, retrying across leader changes until ctx ends), waits
+// until the local image has applied it, and returns the command's result
+// and error.
+func (n *node) proposeResult(ctx context.Context, cmd Command) (any, error) {
 	if c, ok := cmd.(CreateTopic); ok && c.ID == (TopicID{}) {
 		c.ID = newUUID()
 		cmd = c
 	}
 	data, err := encodeCommand(cmd)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	switch n.rs.raft.State() {
-	case raft.Leader:
-	case raft.Shutdown:
-		return ErrClosed
-	default:
-		return ErrNotController
+	if n.rs.raft.State() == raft.Shutdown {
+		return nil, ErrClosed
 	}
-	resp, err := n.await(ctx, func(timeout time.Duration) raft.Future { return n.rs.raft.Apply(data, timeout) })
+	resp, err := n.callLeader(ctx, rpcRequest{Op: opPropose, Data: data})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err, ok := resp.(error); ok {
-		return err
+	if resp.Index > 0 {
+		if err := n.fsm.applied.wait(ctx, n.stop, resp.Index); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	if err := resp.Err.err(); err != nil {
+		return nil, err
+	}
+	var results electResults
+	if _, ok := cmd.(ElectLeaders); ok {
+		results = electResults{}
+		for _, r := range resp.Results {
+			results[TopicPartitionID{Topic: r.Topic, Partition: r.Partition}] = r.Err.err()
+		}
+		return results, nil
+	}
+	return nil, nil
+}
+
+// applyLocal applies an encoded command through Raft on this node, the
+// leader, and returns what the FSM returned and the command's index.
+func (n *node) applyLocal(ctx context.Context, data []byte) (any, uint64, error) {
+	return n.awaitIndex(ctx, func(timeout time.Duration) raft.Future { return n.rs.raft.Apply(data, timeout) })
 }
 
 // await starts a Raft operation with a timeout taken from ctx and waits
@@ -178,52 +315,69 @@ func (n *node) propose(ctx context.Context, cmd Command) error {
 // for every future except one committed but not yet applied when Raft shuts
 // down; that goroutine is left behind, holding only the future.
 func (n *node) await(ctx context.Context, start func(timeout time.Duration) raft.Future) (any, error) {
+	resp, _, err := n.awaitIndex(ctx, start)
+	return resp, err
+}
+
+// awaitIndex is await that also returns an ApplyFuture's log index.
+func (n *node) awaitIndex(ctx context.Context, start func(timeout time.Duration) raft.Future) (any, uint64, error) {
 	var timeout time.Duration
 	if dl, ok := ctx.Deadline(); ok {
 		if timeout = time.Until(dl); timeout <= 0 {
-			return nil, context.DeadlineExceeded
+			return nil, 0, context.DeadlineExceeded
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
 	type result struct {
-		resp any
-		err  error
+		resp  any
+		index uint64
+		err   error
 	}
 	done := make(chan result, 1)
 	go func() {
 		f := start(timeout)
 		err := f.Error()
-		var resp any
+		var (
+			resp  any
+			index uint64
+		)
 		if af, ok := f.(raft.ApplyFuture); ok && err == nil {
-			resp = af.Response()
+			resp, index = af.Response(), af.Index()
 		}
-		done <- result{resp, err}
+		done <- result{resp, index, err}
 	}()
 	select {
 	case r := <-done:
 		switch {
 		case r.err == nil:
-			return r.resp, nil
+			return r.resp, r.index, nil
 		case errors.Is(r.err, raft.ErrRaftShutdown):
-			return nil, ErrClosed
+			return nil, 0, ErrClosed
 		case errors.Is(r.err, raft.ErrNotLeader), errors.Is(r.err, raft.ErrLeadershipLost),
 			errors.Is(r.err, raft.ErrLeadershipTransferInProgress):
-			return nil, fmt.Errorf("%w: %w", ErrNotController, r.err)
+			return nil, 0, fmt.Errorf("%w: %w", ErrNotController, r.err)
 		case errors.Is(r.err, raft.ErrEnqueueTimeout) && ctx.Err() != nil:
-			return nil, ctx.Err()
+			return nil, 0, ctx.Err()
 		}
-		return nil, fmt.Errorf("cluster: raft: %w", r.err)
+		return nil, 0, fmt.Errorf("cluster: raft: %w", r.err)
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, 0, ctx.Err()
 	}
 }
 
 // close is Close; later calls return the first call's result.
 func (n *node) close() error {
 	n.closeOnce.Do(func() {
+		n.cancel()
 		n.rs.raft.DeregisterObserver(n.obs)
 		close(n.stop)
 		n.wg.Wait()
 		n.closeErr = n.rs.stop()
+		if n.mux != nil {
+			n.closeErr = errors.Join(n.closeErr, n.mux.close())
+		}
 		n.pub.setController(noController)
 		n.logger.Info("metadata node closed")
 	})

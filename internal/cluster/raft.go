@@ -18,13 +18,20 @@ import (
 
 // Raft timing. A single voter waits one randomized heartbeat timeout
 // (between heartbeatTimeout and twice that) before it elects itself, so it
-// leads 200-400ms after start. These suit a LAN; the multi-broker issue may
-// need them configurable.
+// leads 200-400ms after start. A multi-node quorum uses the LAN timings
+// below: followers notice a dead leader within 0.5-1s and elect another
+// within a few seconds; a leader that cannot reach a majority steps down
+// after the lease.
 const (
 	heartbeatTimeout   = 200 * time.Millisecond
 	electionTimeout    = 200 * time.Millisecond
 	leaderLeaseTimeout = 100 * time.Millisecond
-	snapshotsRetained  = 2
+
+	quorumHeartbeatTimeout   = 500 * time.Millisecond
+	quorumElectionTimeout    = 500 * time.Millisecond
+	quorumLeaderLeaseTimeout = 250 * time.Millisecond
+
+	snapshotsRetained = 2
 )
 
 // raftStack is a running Raft instance and the stores it owns.
@@ -57,6 +64,11 @@ func raftConfig(cfg Config, logger *slog.Logger) *raft.Config {
 	c.HeartbeatTimeout = heartbeatTimeout
 	c.ElectionTimeout = electionTimeout
 	c.LeaderLeaseTimeout = leaderLeaseTimeout
+	if len(cfg.Voters) > 0 {
+		c.HeartbeatTimeout = quorumHeartbeatTimeout
+		c.ElectionTimeout = quorumElectionTimeout
+		c.LeaderLeaseTimeout = quorumLeaderLeaseTimeout
+	}
 	c.Logger = newHCLog(logger, "raft", nil)
 	return c
 }
@@ -103,15 +115,42 @@ func (s *lockedStore) Close() error {
 }
 
 // newTransport is the one place that decides how Raft nodes talk. A single
-// node needs no network: an in-memory transport at "node-<id>".
-func newTransport(cfg Config) (raft.ServerAddress, raft.Transport) {
-	return raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("node-%d", cfg.NodeID)))
+// node needs no network: an in-memory transport at "node-<id>". A quorum
+// talks TCP through the mux's Raft stream layer.
+func newTransport(cfg Config, conf *raft.Config, m *mux) (raft.ServerAddress, raft.Transport) {
+	if m == nil {
+		return raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("node-%d", cfg.NodeID)))
+	}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  m.raft,
+		MaxPool: 3,
+		Timeout: raftTimeout,
+		Logger:  conf.Logger.Named("transport"),
+	})
+	return raft.ServerAddress(m.advertise.String()), trans
 }
 
-// startRaft opens the stores in cfg.Dir, bootstraps a one-voter cluster if
-// they hold no state yet, and starts Raft with fsm. tune, if set, adjusts
-// the Raft config (tests use it to force snapshots).
-func startRaft(cfg Config, logger *slog.Logger, fsm raft.FSM, tune func(*raft.Config)) (*raftStack, error) {
+// bootstrapConfiguration is the Raft configuration a node with no Raft
+// state starts from, and false for a non-voter, which starts from nothing
+// and is added by the leader.
+func bootstrapConfiguration(cfg Config, local raft.ServerID, addr raft.ServerAddress) (raft.Configuration, bool) {
+	if len(cfg.Voters) == 0 {
+		return raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: local, Address: addr}}}, true
+	}
+	var c raft.Configuration
+	voter := false
+	for _, v := range cfg.Voters {
+		c.Servers = append(c.Servers, raft.Server{Suffrage: raft.Voter, ID: serverID(v.ID), Address: raft.ServerAddress(v.Addr)})
+		voter = voter || v.ID == cfg.NodeID
+	}
+	return c, voter
+}
+
+// startRaft opens the stores in cfg.Dir, bootstraps (a one-voter cluster,
+// or cfg.Voters on a voter) if they hold no state yet, and starts Raft with
+// fsm. tune, if set, adjusts the Raft config (tests use it to force
+// snapshots). m is the network for a quorum, nil for one in-memory voter.
+func startRaft(cfg Config, logger *slog.Logger, fsm raft.FSM, tune func(*raft.Config), m *mux) (*raftStack, error) {
 	conf := raftConfig(cfg, logger)
 	if tune != nil {
 		tune(conf)
@@ -128,7 +167,7 @@ func startRaft(cfg Config, logger *slog.Logger, fsm raft.FSM, tune func(*raft.Co
 		store.Close()
 		return nil, fmt.Errorf("cluster: raft snapshot store: %w", err)
 	}
-	addr, trans := newTransport(cfg)
+	addr, trans := newTransport(cfg, conf, m)
 	fail := func(err error) (*raftStack, error) {
 		if c, ok := trans.(io.Closer); ok {
 			c.Close()
@@ -139,12 +178,11 @@ func startRaft(cfg Config, logger *slog.Logger, fsm raft.FSM, tune func(*raft.Co
 	if err != nil {
 		return fail(fmt.Errorf("cluster: read raft state: %w", err))
 	}
-	if !existing {
-		voters := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: conf.LocalID, Address: addr}}}
+	if voters, ok := bootstrapConfiguration(cfg, conf.LocalID, addr); !existing && ok {
 		if err := raft.BootstrapCluster(conf, store, store, snaps, trans, voters); err != nil {
 			return fail(fmt.Errorf("cluster: bootstrap raft: %w", err))
 		}
-		logger.Info("bootstrapped one-voter metadata cluster", "dir", cfg.Dir)
+		logger.Info("bootstrapped metadata cluster", "dir", cfg.Dir, "voters", len(voters.Servers))
 	}
 	r, err := raft.NewRaft(conf, fsm, store, store, snaps, trans)
 	if err != nil {

@@ -1,0 +1,296 @@
+package cluster
+
+// The controller is the Raft leader. While this node leads, a goroutine
+// (lead) keeps broker liveness in memory, from heartbeats (never a Raft
+// write per heartbeat), and proposes what liveness implies (KIP-631):
+//
+//   - a broker silent for SessionTimeout is fenced (fenceBroker);
+//   - a fenced broker that heartbeats again is unfenced (unfenceBroker);
+//   - every LeaderImbalanceCheck, partitions whose preferred replica is
+//     live, in sync and not leading elect it (ElectLeaders), as Kafka's
+//     auto.leader.rebalance with leader.imbalance.per.broker.percentage 0.
+//
+// Fencing needs a quorum (Config.Voters): in the one-voter cluster only
+// this broker could heartbeat, so nothing is fenced there.
+//
+// After becoming leader the controller gives every broker a full session
+// timeout of grace, since it has not heard from anyone yet. What each
+// command does to leaders and ISRs is decided in election.go, in the FSM.
+// Reassignments complete in the FSM too, when the AlterPartition (or the
+// Reassign) that puts the last target replica in the ISR applies.
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Kafka's broker.session.timeout.ms and broker.heartbeat.interval.ms.
+const (
+	defaultSessionTimeout    = 9 * time.Second
+	defaultHeartbeatInterval = 2 * time.Second
+)
+
+func (n *node) sessionTimeout() time.Duration {
+	return cmp.Or(n.cfg.SessionTimeout, defaultSessionTimeout)
+}
+
+func (n *node) heartbeatInterval() time.Duration {
+	return cmp.Or(n.cfg.HeartbeatInterval, defaultHeartbeatInterval)
+}
+
+// liveness is the controller's memory of heartbeats, valid for one term of
+// leadership (heard is nil while this node does not lead).
+type liveness struct {
+	mu    sync.Mutex
+	heard map[int32]time.Time
+	wake  chan struct{} // a fenced broker heartbeated
+}
+
+func (l *liveness) reset(leading bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.heard = nil
+	if leading {
+		l.heard = map[int32]time.Time{}
+	}
+}
+
+func (l *liveness) lastHeard(id int32) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t, ok := l.heard[id]
+	return t, ok
+}
+
+// heartbeatReceived records a broker's heartbeat on the controller.
+func (n *node) heartbeatReceived(id int32) {
+	n.live.mu.Lock()
+	if n.live.heard != nil {
+		n.live.heard[id] = time.Now()
+	}
+	n.live.mu.Unlock()
+	if b, ok := n.pub.image().Brokers[id]; ok && b.Fenced {
+		select {
+		case n.live.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// runController runs lead while this node is the Raft leader, until Close.
+func (n *node) runController() {
+	defer n.wg.Done()
+	leaderCh := n.rs.raft.LeaderCh()
+	var stopLeading func()
+	defer func() {
+		if stopLeading != nil {
+			stopLeading()
+		}
+	}()
+	for {
+		select {
+		case leading := <-leaderCh:
+			if stopLeading != nil {
+				stopLeading()
+				stopLeading = nil
+			}
+			if leading {
+				ctx, cancel := context.WithCancel(n.ctx)
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					n.lead(ctx)
+				}()
+				stopLeading = func() { cancel(); <-done }
+			}
+		case <-n.stop:
+			return
+		}
+	}
+}
+
+// lead is the controller's loop for one term of leadership.
+func (n *node) lead(ctx context.Context) {
+	// Act on an image that holds everything committed by earlier leaders.
+	if _, err := n.await(ctx, func(timeout time.Duration) raft.Future { return n.rs.raft.Barrier(timeout) }); err != nil {
+		n.logger.Debug("controller: barrier failed", "error", err)
+		return
+	}
+	n.logger.Info("controller active", "session_timeout", n.sessionTimeout(), "heartbeat_interval", n.heartbeatInterval())
+	since := time.Now()
+	n.live.reset(true)
+	defer n.live.reset(false)
+
+	tick := time.NewTicker(max(n.heartbeatInterval()/2, 20*time.Millisecond))
+	defer tick.Stop()
+	var rebalance <-chan time.Time
+	if n.cfg.LeaderImbalanceCheck > 0 {
+		t := time.NewTicker(n.cfg.LeaderImbalanceCheck)
+		defer t.Stop()
+		rebalance = t.C
+	}
+	for {
+		// A one-voter cluster has no other member that could heartbeat:
+		// brokers registered there besides this one (tests) stay as they
+		// are, as before the quorum existed.
+		if n.mux != nil {
+			n.checkBrokers(ctx, since)
+		}
+		select {
+		case <-tick.C:
+		case <-n.live.wake:
+		case <-rebalance:
+			n.rebalance(ctx)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// checkBrokers fences brokers silent for the session timeout and unfences
+// fenced brokers that heartbeat again.
+func (n *node) checkBrokers(ctx context.Context, since time.Time) {
+	img := n.pub.image()
+	ids := make([]int32, 0, len(img.Brokers))
+	for id := range img.Brokers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	session := n.sessionTimeout()
+	for _, id := range ids {
+		b := img.Brokers[id]
+		heard, ok := n.live.lastHeard(id)
+		last := since
+		if ok && heard.After(since) {
+			last = heard
+		}
+		var cmd Command
+		switch now := time.Now(); {
+		case !b.Fenced && now.Sub(last) > session:
+			n.logger.Warn("fencing broker: no heartbeat within the session timeout", "broker", id, "silent_for", now.Sub(last).Round(time.Millisecond))
+			cmd = fenceBroker{ID: id}
+		case b.Fenced && ok && now.Sub(heard) < session:
+			n.logger.Info("unfencing broker: heartbeat received", "broker", id)
+			cmd = unfenceBroker{ID: id}
+		default:
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, session)
+		err := n.propose(pctx, cmd)
+		cancel()
+		if err != nil {
+			n.logger.Warn("controller: proposal failed", "command", cmd, "error", err)
+			return
+		}
+	}
+}
+
+// rebalance elects preferred leaders where they are live and in sync.
+func (n *node) rebalance(ctx context.Context) {
+	img := n.pub.image()
+	var parts []TopicPartitionID
+	for _, t := range img.Topics {
+		for _, p := range t.Partitions {
+			if len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0 {
+				continue
+			}
+			pref := p.Replicas[0]
+			if p.Leader != pref && isLive(img.Brokers, pref) && slices.Contains(p.ISR, pref) {
+				parts = append(parts, TopicPartitionID{Topic: t.ID, Partition: p.Index})
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return
+	}
+	slices.SortFunc(parts, func(x, y TopicPartitionID) int {
+		if c := slices.Compare(x.Topic[:], y.Topic[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Partition, y.Partition)
+	})
+	pctx, cancel := context.WithTimeout(ctx, n.sessionTimeout())
+	defer cancel()
+	n.logger.Info("controller: electing preferred leaders", "partitions", len(parts))
+	if _, err := n.electLeaders(pctx, ElectLeaders{Partitions: parts}); err != nil {
+		n.logger.Warn("controller: preferred leader election failed", "error", err)
+	}
+}
+
+// heartbeat runs this broker's heartbeats to the controller until Close.
+func (n *node) heartbeat() {
+	defer n.wg.Done()
+	interval := n.heartbeatInterval()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n.sendHeartbeat(interval)
+		select {
+		case <-t.C:
+		case <-n.stop:
+			return
+		}
+	}
+}
+
+func (n *node) sendHeartbeat(timeout time.Duration) {
+	if n.pauseHeartbeats.Load() {
+		return
+	}
+	addr, id := n.rs.raft.LeaderWithID()
+	switch {
+	case id == serverID(n.cfg.NodeID):
+		n.heartbeatReceived(n.cfg.NodeID)
+	case addr != "" && n.mux != nil:
+		ctx, cancel := context.WithTimeout(n.ctx, timeout)
+		defer cancel()
+		resp, err := n.call(ctx, string(addr), rpcRequest{Op: opHeartbeat, NodeID: n.cfg.NodeID})
+		if err != nil || resp.Retry {
+			n.logger.Debug("heartbeat not delivered", "controller", id, "error", err)
+		}
+	}
+}
+
+func (n *node) electLeaders(ctx context.Context, cmd ElectLeaders) (map[TopicPartitionID]error, error) {
+	res, err := n.proposeResult(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	out, _ := res.(electResults)
+	if out == nil {
+		out = electResults{}
+	}
+	return out, nil
+}
+
+// controlledShutdown proposes this broker's controlled shutdown; Propose
+// returns once the local image shows its leaderships moved.
+func (n *node) controlledShutdown(ctx context.Context) error {
+	return n.propose(ctx, shutdownBroker{ID: n.cfg.NodeID})
+}
+
+func (n *node) quorum() QuorumInfo {
+	q := QuorumInfo{Leader: n.pub.image().ControllerID}
+	f := n.rs.raft.GetConfiguration()
+	if f.Error() != nil {
+		return q
+	}
+	for _, s := range f.Configuration().Servers {
+		id, ok := nodeIDOf(s.ID)
+		if !ok {
+			continue
+		}
+		v := Voter{ID: id, Addr: string(s.Address)}
+		if s.Suffrage == raft.Voter {
+			q.Voters = append(q.Voters, v)
+		} else {
+			q.NonVoters = append(q.NonVoters, v)
+		}
+	}
+	return q
+}

@@ -1,0 +1,119 @@
+package cluster
+
+// Replica placement for new partitions, Kafka's idea with a greedy twist:
+// brokers are ordered alternating racks (as Kafka's rack-aware assignment
+// does), and each replica slot takes the broker with the least load among
+// those not yet in the partition, preferring racks the partition does not
+// use yet. The leader slot counts preferred leaderships, the other slots
+// replicas, both including partitions already in the image, so topics
+// created one after another still spread evenly. Ties go to the broker
+// nearest the partition's rotating start in the rack-alternated order.
+// Deterministic: the same image and arguments give the same placement.
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// PlaceReplicas chooses replicas for count new partitions numbered from
+// first, rf each, over the unfenced brokers of img not shutting down:
+// leaders and replicas spread evenly, racks alternated when brokers set
+// broker.rack. It fails with ErrInvalidReplication when rf exceeds the
+// brokers available.
+func PlaceReplicas(img *Image, count, rf, first int) ([][]int32, error) {
+	if count < 0 || first < 0 {
+		return nil, fmt.Errorf("place %d partitions from %d: %w", count, first, ErrInvalidPartitions)
+	}
+	var brokers []Broker
+	for _, b := range img.Brokers {
+		if !b.Fenced && !b.ShuttingDown {
+			brokers = append(brokers, b)
+		}
+	}
+	if rf < 1 || rf > len(brokers) {
+		return nil, fmt.Errorf("replication factor %d, %d brokers available: %w", rf, len(brokers), ErrInvalidReplication)
+	}
+	order := rackAlternated(brokers)
+	racks := map[string]bool{}
+	rackOf := map[int32]string{}
+	leaders, replicas := map[int32]int{}, map[int32]int{}
+	for _, b := range order {
+		racks[b.Rack] = true
+		rackOf[b.ID] = b.Rack
+		leaders[b.ID], replicas[b.ID] = 0, 0
+	}
+	for _, t := range img.Topics {
+		for _, p := range t.Partitions {
+			if _, ok := leaders[p.Replicas[0]]; ok {
+				leaders[p.Replicas[0]]++
+			}
+			for _, r := range p.Replicas {
+				if _, ok := replicas[r]; ok {
+					replicas[r]++
+				}
+			}
+		}
+	}
+	out := make([][]int32, count)
+	for i := range out {
+		start := (first + i) % len(order)
+		rs := make([]int32, 0, rf)
+		used := map[string]bool{}
+		for slot := range rf {
+			if len(used) == len(racks) {
+				used = map[string]bool{} // every rack has one: start over
+			}
+			best, bestKey := int32(-1), [3]int{}
+			for k := range order {
+				id := order[(start+k)%len(order)].ID
+				if slices.Contains(rs, id) {
+					continue
+				}
+				key := [3]int{0, replicas[id], k}
+				if used[rackOf[id]] {
+					key[0] = 1
+				}
+				if slot == 0 {
+					key = [3]int{leaders[id], replicas[id], k}
+				}
+				if best < 0 || slices.Compare(key[:], bestKey[:]) < 0 {
+					best, bestKey = id, key
+				}
+			}
+			rs = append(rs, best)
+			used[rackOf[best]] = true
+			replicas[best]++
+			if slot == 0 {
+				leaders[best]++
+			}
+		}
+		out[i] = rs
+	}
+	return out, nil
+}
+
+// rackAlternated orders brokers one per rack in turn (racks by name,
+// brokers of a rack by ID): a1, b1, c1, a2, b2, ... Without racks it is
+// the brokers by ID.
+func rackAlternated(brokers []Broker) []Broker {
+	byRack := map[string][]Broker{}
+	for _, b := range brokers {
+		byRack[b.Rack] = append(byRack[b.Rack], b)
+	}
+	names := make([]string, 0, len(byRack))
+	for r, bs := range byRack {
+		names = append(names, r)
+		slices.SortFunc(bs, func(x, y Broker) int { return cmp.Compare(x.ID, y.ID) })
+	}
+	slices.Sort(names)
+	out := make([]Broker, 0, len(brokers))
+	for i := 0; len(out) < len(brokers); i++ {
+		for _, r := range names {
+			if i < len(byRack[r]) {
+				out = append(out, byRack[r][i])
+			}
+		}
+	}
+	return out
+}

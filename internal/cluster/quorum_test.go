@@ -1,0 +1,542 @@
+package cluster
+
+// Multi-node tests: real TCP on 127.0.0.1, one directory per node,
+// in-process nodes. Short session timeout and heartbeat interval.
+
+import (
+	"context"
+	"errors"
+	"net"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+const (
+	testSession   = 1500 * time.Millisecond
+	testHeartbeat = 200 * time.Millisecond
+)
+
+// testQuorum is a set of nodes; voters are 1..n.
+type testQuorum struct {
+	t      *testing.T
+	voters []Voter
+	cfgs   map[int32]Config
+	mu     sync.Mutex
+	nodes  map[int32]*Node
+}
+
+// newQuorum binds a listener per voter and opens all voters together.
+func newQuorum(t *testing.T, voters int, tweak func(*Config)) *testQuorum {
+	t.Helper()
+	q := &testQuorum{t: t, cfgs: map[int32]Config{}, nodes: map[int32]*Node{}}
+	lns := map[int32]net.Listener{}
+	for id := int32(1); id <= int32(voters); id++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[id] = ln
+		q.voters = append(q.voters, Voter{ID: id, Addr: ln.Addr().String()})
+	}
+	for id := int32(1); id <= int32(voters); id++ {
+		q.cfgs[id] = q.config(id, lns[id].Addr().String(), tweak)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, voters)
+	for id := int32(1); id <= int32(voters); id++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- q.open(id, lns[id])
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(q.closeAll)
+	return q
+}
+
+func (q *testQuorum) config(id int32, addr string, tweak func(*Config)) Config {
+	cfg := Config{
+		NodeID: id, Dir: q.t.TempDir(), Host: "127.0.0.1", Port: 9000 + id, Rack: []string{"a", "b"}[id%2],
+		Logger: testLogger(q.t), Voters: q.voters, RaftAddr: addr,
+		SessionTimeout: testSession, HeartbeatInterval: testHeartbeat,
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	return cfg
+}
+
+// open opens node id from its config (on ln if given, else binding its
+// RaftAddr again).
+func (q *testQuorum) open(id int32, ln net.Listener) error {
+	n, err := openWith(testCtx(q.t), q.cfgs[id], nil, ln)
+	if err != nil {
+		return err
+	}
+	q.mu.Lock()
+	q.nodes[id] = n
+	q.mu.Unlock()
+	return nil
+}
+
+func (q *testQuorum) reopen(id int32) *Node {
+	q.t.Helper()
+	if err := q.open(id, nil); err != nil {
+		q.t.Fatalf("reopen node %d: %v", id, err)
+	}
+	return q.node(id)
+}
+
+func (q *testQuorum) node(id int32) *Node {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.nodes[id]
+}
+
+func (q *testQuorum) kill(id int32) {
+	q.t.Helper()
+	q.mu.Lock()
+	n := q.nodes[id]
+	delete(q.nodes, id)
+	q.mu.Unlock()
+	start := time.Now()
+	if err := n.Close(); err != nil {
+		q.t.Errorf("close node %d: %v", id, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		q.t.Errorf("closing node %d took %v", id, d)
+	}
+}
+
+func (q *testQuorum) closeAll() {
+	q.mu.Lock()
+	ids := make([]int32, 0, len(q.nodes))
+	for id := range q.nodes {
+		ids = append(ids, id)
+	}
+	q.mu.Unlock()
+	for _, id := range ids {
+		q.kill(id)
+	}
+}
+
+// live returns the open nodes.
+func (q *testQuorum) live() []*Node {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []*Node
+	for _, n := range q.nodes {
+		out = append(out, n)
+	}
+	return out
+}
+
+// leader waits until the open nodes agree on a leader among them.
+func (q *testQuorum) leader() *Node {
+	q.t.Helper()
+	var l *Node
+	waitFor(q.t, "an agreed controller", func() bool {
+		nodes := q.live()
+		id := nodes[0].Image().ControllerID
+		for _, n := range nodes {
+			if n.Image().ControllerID != id {
+				return false
+			}
+		}
+		l = q.node(id)
+		return l != nil
+	})
+	return l
+}
+
+func (q *testQuorum) follower() *Node {
+	l := q.leader()
+	for _, n := range q.live() {
+		if n != l && slices.ContainsFunc(q.voters, func(v Voter) bool { return v.ID == n.ID() }) {
+			return n
+		}
+	}
+	q.t.Fatal("no follower")
+	return nil
+}
+
+// converged waits until every open node's image satisfies cond.
+func (q *testQuorum) converged(what string, cond func(*Image) bool) {
+	q.t.Helper()
+	waitFor(q.t, what, func() bool {
+		for _, n := range q.live() {
+			if !cond(n.Image()) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func (q *testQuorum) sameImages() {
+	q.t.Helper()
+	var want *Image
+	waitFor(q.t, "the same image index on every node", func() bool {
+		want = nil
+		for _, n := range q.live() {
+			img := n.Image()
+			if want != nil && img.Index != want.Index {
+				return false
+			}
+			want = img
+		}
+		return true
+	})
+	for _, n := range q.live() {
+		got := n.Image()
+		if !reflect.DeepEqual(snapshotOf(got), snapshotOf(want)) {
+			q.t.Errorf("node %d image differs:\n got %+v\nwant %+v", n.ID(), snapshotOf(got), snapshotOf(want))
+		}
+	}
+}
+
+func TestQuorumFormsAndReplicates(t *testing.T) {
+	t.Parallel()
+	q := newQuorum(t, 3, nil)
+	l := q.leader()
+	img := l.Image()
+	if img.ClusterID == "" || len(img.Brokers) != 3 {
+		t.Fatalf("cluster %q brokers %v", img.ClusterID, img.Brokers)
+	}
+	for id, b := range img.Brokers {
+		if b.Fenced || b.ShuttingDown || b.Port != 9000+id {
+			t.Errorf("broker %d: %+v", id, b)
+		}
+	}
+	qi := l.Quorum()
+	if qi.Leader != l.ID() || len(qi.Voters) != 3 || len(qi.NonVoters) != 0 {
+		t.Errorf("Quorum() = %+v", qi)
+	}
+	placed, err := PlaceReplicas(l.Image(), 3, 3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPropose(t, l, CreateTopic{Name: "a", Replicas: placed})
+	mustPropose(t, q.follower(), AlterConfigs{ResourceType: 2, Name: "a", Set: map[string]*string{"retention.ms": str("5")}})
+	q.sameImages()
+	if got := q.follower().Image().Topics["a"]; got == nil || got.Configs["retention.ms"] != "5" {
+		t.Fatalf("topic a on a follower: %+v", got)
+	}
+}
+
+func TestQuorumProposeOnFollower(t *testing.T) {
+	t.Parallel()
+	q := newQuorum(t, 3, nil)
+	f := q.follower()
+	// Read-your-writes: the follower's own image shows the topic as soon
+	// as Propose returns.
+	if err := f.Propose(testCtx(t), CreateTopic{Name: "x", Replicas: [][]int32{{1, 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	if f.Image().Topics["x"] == nil {
+		t.Fatal("the proposing follower does not see its topic")
+	}
+	err := f.Propose(testCtx(t), CreateTopic{Name: "x", Replicas: [][]int32{{1}}})
+	if !errors.Is(err, ErrTopicExists) {
+		t.Fatalf("duplicate topic from a follower: %v, want ErrTopicExists", err)
+	}
+	err = f.Propose(testCtx(t), DeleteTopic{ID: tid(99)})
+	if !errors.Is(err, ErrUnknownTopic) || errors.Is(err, ErrTopicExists) {
+		t.Fatalf("unknown topic from a follower: %v", err)
+	}
+	err = f.Propose(testCtx(t), AlterConfigs{ResourceType: 9, Name: "x"})
+	if !errors.Is(err, ErrInvalidResource) {
+		t.Fatalf("bad resource from a follower: %v", err)
+	}
+	// ElectLeaders results come back per partition.
+	id := f.Image().Topics["x"].ID
+	res, err := f.ElectLeaders(testCtx(t), ElectLeaders{Partitions: []TopicPartitionID{{Topic: id, Partition: 0}, {Topic: id, Partition: 3}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[TopicPartitionID]error{{Topic: id, Partition: 0}: ErrElectionNotNeeded, {Topic: id, Partition: 3}: ErrUnknownPartition}
+	if len(res) != 2 {
+		t.Fatalf("ElectLeaders: %v", res)
+	}
+	for tp, e := range want {
+		if !errors.Is(res[tp], e) {
+			t.Errorf("ElectLeaders %v: %v, want %v", tp, res[tp], e)
+		}
+	}
+}
+
+func TestQuorumNonVoterJoins(t *testing.T) {
+	t.Parallel()
+	q := newQuorum(t, 3, nil)
+	mustPropose(t, q.leader(), CreateTopic{Name: "before", Replicas: [][]int32{{1, 2, 3}}})
+	// The non-voter binds port 0 and advertises what it got.
+	q.cfgs[4] = q.config(4, "127.0.0.1:0", nil)
+	n4 := q.reopen(4)
+	if n4.Image().Topics["before"] == nil {
+		t.Fatal("the non-voter did not catch up before Open returned")
+	}
+	if b := n4.Image().Brokers[4]; b.Fenced || b.Port != 9004 {
+		t.Fatalf("broker 4 after Open: %+v", b)
+	}
+	qi := q.leader().Quorum()
+	if len(qi.Voters) != 3 || len(qi.NonVoters) != 1 || qi.NonVoters[0].ID != 4 || qi.NonVoters[0].Addr == "127.0.0.1:0" {
+		t.Fatalf("Quorum() = %+v", qi)
+	}
+	mustPropose(t, n4, CreateTopic{Name: "from-4", Replicas: [][]int32{{4}}})
+	mustPropose(t, q.leader(), CreateTopic{Name: "after", Replicas: [][]int32{{1}}})
+	q.sameImages()
+	if n4.Image().Topics["after"] == nil || q.node(1).Image().Topics["from-4"] == nil {
+		t.Fatal("topics did not reach every node")
+	}
+	// A restarted non-voter finds its way back.
+	q.cfgs[4] = q.config(4, string(qi.NonVoters[0].Addr), nil)
+	q.kill(4)
+	mustPropose(t, q.leader(), CreateTopic{Name: "while-down", Replicas: [][]int32{{1}}})
+	n4 = q.reopen(4)
+	if n4.Image().Topics["while-down"] == nil {
+		t.Fatal("the restarted non-voter did not catch up")
+	}
+}
+
+func TestQuorumLeaderFailover(t *testing.T) {
+	t.Parallel()
+	q := newQuorum(t, 3, nil)
+	old := q.leader()
+	oldID := old.ID()
+	mustPropose(t, old, CreateTopic{Name: "t", Replicas: [][]int32{{oldID, oldID%3 + 1}}})
+	q.kill(oldID)
+	start := time.Now()
+	nl := q.leader()
+	t.Logf("new controller %d after %v", nl.ID(), time.Since(start))
+	if nl.ID() == oldID || time.Since(start) > 5*time.Second {
+		t.Fatalf("controller %d after %v", nl.ID(), time.Since(start))
+	}
+	for _, n := range q.live() {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		err := n.Propose(ctx, AlterConfigs{ResourceType: 4, Name: "", Set: map[string]*string{"k": str(string(rune('a' + n.ID())))}})
+		cancel()
+		if err != nil {
+			t.Fatalf("propose on node %d after failover: %v", n.ID(), err)
+		}
+	}
+	// The dead broker is fenced after the session timeout; its partition
+	// moves to the other in-sync replica.
+	q.converged("the old controller fenced and its partition moved", func(img *Image) bool {
+		p := img.Topics["t"].Partitions[0]
+		return img.Brokers[oldID].Fenced && p.Leader == oldID%3+1 && p.LeaderEpoch == 1
+	})
+	// It comes back: registered fenced, unfenced by its heartbeat.
+	back := q.reopen(oldID)
+	if back.Image().Brokers[oldID].Fenced {
+		t.Fatal("restarted broker still fenced after Open")
+	}
+	q.sameImages()
+}
+
+func TestQuorumMinorityCannotCommit(t *testing.T) {
+	t.Parallel()
+	q := newQuorum(t, 3, nil)
+	f := q.follower()
+	var others []int32
+	for _, n := range q.live() {
+		if n != f {
+			others = append(others, n.ID())
+		}
+	}
+	before := f.Image().Index
+	for _, id := range others {
+		q.kill(id)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	err := f.Propose(ctx, CreateTopic{Name: "lonely", Replicas: [][]int32{{1}}})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("propose on a minority: %v, want context.DeadlineExceeded", err)
+	}
+	if f.Image().Index != before || f.Image().Topics["lonely"] != nil {
+		t.Fatalf("the minority committed: index %d -> %d", before, f.Image().Index)
+	}
+}
+
+// A network partition isolating the leader: the majority elects another
+// leader and commits; the old leader cannot commit; after healing, it
+// follows the majority's log.
+func TestQuorumPartitionedLeader(t *testing.T) {
+	t.Parallel()
+	q := newQuorum(t, 3, nil)
+	old := q.leader()
+	addrOf := map[int32]string{}
+	for _, v := range q.voters {
+		addrOf[v.ID] = v.Addr
+	}
+	oldAddr := addrOf[old.ID()]
+	old.mux.partition(func(string) bool { return true })
+	for _, n := range q.live() {
+		if n != old {
+			n.mux.partition(func(a string) bool { return a == oldAddr })
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	if err := old.Propose(ctx, CreateTopic{Name: "minority", Replicas: [][]int32{{1}}}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("propose on the isolated leader: %v", err)
+	}
+	var majority *Node
+	for _, n := range q.live() {
+		if n != old {
+			majority = n
+		}
+	}
+	mctx, mcancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer mcancel()
+	if err := majority.Propose(mctx, CreateTopic{Name: "majority", Replicas: [][]int32{{1}}}); err != nil {
+		t.Fatalf("propose on the majority: %v", err)
+	}
+	// The isolated broker is fenced by the new controller.
+	waitFor(t, "the isolated broker fenced", func() bool { return majority.Image().Brokers[old.ID()].Fenced })
+	for _, n := range q.live() {
+		n.mux.partition(nil)
+	}
+	q.converged("the healed node follows the majority", func(img *Image) bool {
+		return img.Topics["majority"] != nil && img.Topics["minority"] == nil && !img.Brokers[old.ID()].Fenced
+	})
+	q.sameImages()
+}
+
+func TestQuorumFencing(t *testing.T) {
+	t.Parallel()
+	q := newQuorum(t, 3, func(c *Config) { c.LeaderImbalanceCheck = 300 * time.Millisecond })
+	l := q.leader()
+	victim := q.follower().ID()
+	other := int32(1)
+	for other == victim {
+		other++
+	}
+	mustPropose(t, l, CreateTopic{Name: "t", Replicas: [][]int32{{victim, other}, {other, victim}, {victim}}})
+	q.node(victim).pauseHeartbeats.Store(true)
+	q.converged("the silent broker fenced", func(img *Image) bool { return img.Brokers[victim].Fenced })
+	img := l.Image()
+	want := []Partition{
+		{Index: 0, Leader: other, LeaderEpoch: 1, Replicas: []int32{victim, other}, ISR: []int32{other}, PartitionEpoch: 1},
+		{Index: 1, Leader: other, Replicas: []int32{other, victim}, ISR: []int32{other}, PartitionEpoch: 1},
+		{Index: 2, Leader: noLeader, LeaderEpoch: 1, Replicas: []int32{victim}, ISR: []int32{victim}, PartitionEpoch: 1},
+	}
+	if got := img.Topics["t"].Partitions; !reflect.DeepEqual(got, want) {
+		t.Fatalf("after fencing %d:\n got %+v\nwant %+v", victim, got, want)
+	}
+	// AlterPartition cannot put the fenced broker back in sync.
+	id := img.Topics["t"].ID
+	err := q.node(other).Propose(testCtx(t), AlterPartition{Topic: id, Partition: 1, Leader: other, LeaderEpoch: 0, PartitionEpoch: 1, ISR: []int32{other, victim}})
+	if !errors.Is(err, ErrIneligibleReplica) {
+		t.Fatalf("AlterPartition with a fenced replica: %v", err)
+	}
+
+	q.node(victim).pauseHeartbeats.Store(false)
+	q.converged("the broker unfenced, leading its lone partition again", func(img *Image) bool {
+		p := img.Topics["t"].Partitions[2]
+		return !img.Brokers[victim].Fenced && p.Leader == victim && p.LeaderEpoch == 2
+	})
+	// Back in sync (what the replica manager's AlterPartition does), the
+	// automatic rebalance gives the broker its preferred leadership back.
+	err = q.node(other).Propose(testCtx(t), AlterPartition{Topic: id, Partition: 0, Leader: other, LeaderEpoch: 1, PartitionEpoch: 1, ISR: []int32{other, victim}})
+	if err != nil {
+		t.Fatalf("AlterPartition: %v", err)
+	}
+	q.converged("the preferred leader restored", func(img *Image) bool {
+		p := img.Topics["t"].Partitions[0]
+		return p.Leader == victim && p.LeaderEpoch == 2
+	})
+	q.sameImages()
+}
+
+func TestQuorumControlledShutdownAndRestart(t *testing.T) {
+	t.Parallel()
+	q := newQuorum(t, 3, nil)
+	l := q.leader()
+	mustPropose(t, l, CreateTopic{Name: "t", Replicas: [][]int32{{1, 2, 3}, {2, 3, 1}, {3, 1, 2}, {2}}})
+	n2 := q.node(2)
+	if err := n2.ControlledShutdown(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	img := n2.Image() // read-your-writes: already applied here
+	if !img.Brokers[2].ShuttingDown {
+		t.Fatal("broker 2 not shutting down")
+	}
+	for _, p := range img.Topics["t"].Partitions {
+		if p.Leader == 2 || (slices.Contains(p.ISR, 2) && len(p.ISR) > 1) {
+			t.Errorf("partition %d still led by or in sync on 2: %+v", p.Index, p)
+		}
+	}
+	if p := img.Topics["t"].Partitions[1]; p.Leader != 3 || p.LeaderEpoch != 1 {
+		t.Errorf("partition 1: %+v", p)
+	}
+	q.kill(2)
+	n2 = q.reopen(2)
+	if b := n2.Image().Brokers[2]; b.ShuttingDown || b.Fenced {
+		t.Fatalf("broker 2 after restart: %+v", b)
+	}
+	// Partition 3 had only 2: leaderless since the shutdown, led by 2
+	// again once it is back.
+	q.converged("partition 3 led by 2 again", func(img *Image) bool { return img.Topics["t"].Partitions[3].Leader == 2 })
+}
+
+func TestQuorumRestartAllKeepsState(t *testing.T) {
+	t.Parallel()
+	q := newQuorum(t, 3, nil)
+	mustPropose(t, q.follower(), CreateTopic{Name: "t", Replicas: [][]int32{{1, 2, 3}}},
+		AllocateProducerIDs{BrokerID: 1, Count: 100})
+	cluster := q.leader().Image().ClusterID
+	if err := q.leader().rs.raft.Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	mustPropose(t, q.leader(), AlterConfigs{ResourceType: 2, Name: "t", Set: map[string]*string{"k": str("v")}})
+	q.closeAll()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for id := int32(1); id <= 3; id++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- q.open(id, nil) }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.converged("the restarted cluster with its state, every broker live", func(img *Image) bool {
+		tp := img.Topics["t"]
+		for _, b := range img.Brokers {
+			if b.Fenced {
+				return false
+			}
+		}
+		return img.ClusterID == cluster && tp != nil && tp.Configs["k"] == "v" && img.NextProducerID == 100 &&
+			len(img.Brokers) == 3 && tp.Partitions[0].Leader != noLeader
+	})
+	q.sameImages()
+	mustPropose(t, q.follower(), CreateTopic{Name: "u", Replicas: [][]int32{{2}}})
+}
+
+func TestQuorumCloseWithDeadPeers(t *testing.T) {
+	t.Parallel()
+	q := newQuorum(t, 3, nil)
+	l := q.leader()
+	for _, n := range q.live() {
+		if n != l {
+			q.kill(n.ID())
+		}
+	}
+	q.kill(l.ID()) // kill fails the test if Close takes more than 5s
+}

@@ -1,0 +1,254 @@
+package cluster
+
+// One TCP listener per node carries two protocols, told apart by the first
+// byte of every connection (as Consul multiplexes its server RPC port):
+//
+//	'R'  hashicorp/raft's NetworkTransport, through raftLayer
+//	'C'  the control RPC (rpc.go): proposals, joins, heartbeats, catch-up
+//
+// Every connection has deadlines: the first byte must arrive within
+// muxHandshakeTimeout, dials give up after their timeout, and control
+// requests after rpcTimeout, so a dead or silent peer never blocks a
+// goroutine for long.
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+const (
+	muxRaft    byte = 'R'
+	muxControl byte = 'C'
+
+	muxHandshakeTimeout = 5 * time.Second
+	// raftTimeout bounds one Raft RPC (and dial) to a peer.
+	raftTimeout = 2 * time.Second
+)
+
+// mux accepts connections on the node's Raft address and routes them by
+// their first byte.
+type mux struct {
+	ln        net.Listener
+	advertise net.Addr
+	logger    *slog.Logger
+	raft      *raftLayer
+	control   func(net.Conn) // serves one control connection; set before serve
+
+	// dialFilter, if set, refuses dials to some addresses (tests use it to
+	// partition the network).
+	filterMu   sync.Mutex
+	dialFilter func(addr string) bool
+
+	mu     sync.Mutex
+	conns  map[net.Conn]string // open connections (accepted and dialed) -> peer address ("" if accepted)
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func newMux(ln net.Listener, advertise net.Addr, logger *slog.Logger) *mux {
+	m := &mux{ln: ln, advertise: advertise, logger: logger, conns: map[net.Conn]string{}}
+	m.raft = &raftLayer{mux: m, accept: make(chan net.Conn), done: make(chan struct{})}
+	return m
+}
+
+// serve runs the accept loop until the listener closes.
+func (m *mux) serve() {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		var delay time.Duration
+		for {
+			c, err := m.ln.Accept()
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				// Temporary trouble (out of file descriptors): back off.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				m.logger.Warn("metadata listener accept failed", "error", err, "retry_in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			delay = 0
+			if !m.track(c, "") {
+				c.Close()
+				return
+			}
+			m.wg.Add(1)
+			go func() {
+				defer m.wg.Done()
+				m.route(c)
+			}()
+		}
+	}()
+}
+
+func (m *mux) track(c net.Conn, peer string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false
+	}
+	m.conns[c] = peer
+	return true
+}
+
+func (m *mux) untrack(c net.Conn) {
+	m.mu.Lock()
+	delete(m.conns, c)
+	m.mu.Unlock()
+}
+
+// route reads the first byte and hands the connection to its protocol.
+func (m *mux) route(c net.Conn) {
+	var b [1]byte
+	c.SetReadDeadline(time.Now().Add(muxHandshakeTimeout))
+	if _, err := c.Read(b[:]); err != nil {
+		m.closeConn(c)
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	switch b[0] {
+	case muxRaft:
+		select {
+		case m.raft.accept <- &trackedConn{Conn: c, mux: m}:
+		case <-m.raft.done:
+			m.closeConn(c)
+		}
+	case muxControl:
+		defer m.closeConn(c)
+		m.control(c)
+	default:
+		m.logger.Warn("metadata listener: unknown protocol byte", "byte", b[0], "remote", c.RemoteAddr())
+		m.closeConn(c)
+	}
+}
+
+func (m *mux) closeConn(c net.Conn) {
+	m.untrack(c)
+	c.Close()
+}
+
+// dial connects to a peer's listener and writes the protocol byte.
+func (m *mux) dial(addr string, proto byte, timeout time.Duration) (net.Conn, error) {
+	m.filterMu.Lock()
+	filter := m.dialFilter
+	m.filterMu.Unlock()
+	if filter != nil && filter(addr) {
+		return nil, fmt.Errorf("cluster: dial %s: blocked", addr)
+	}
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	c.SetWriteDeadline(time.Now().Add(timeout))
+	if _, err := c.Write([]byte{proto}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.SetWriteDeadline(time.Time{})
+	if !m.track(c, addr) {
+		c.Close()
+		return nil, ErrClosed
+	}
+	return &trackedConn{Conn: c, mux: m}, nil
+}
+
+// partition makes dials to addresses for which blocked returns true fail,
+// and closes the connections already dialed to them (tests only).
+func (m *mux) partition(blocked func(addr string) bool) {
+	m.filterMu.Lock()
+	m.dialFilter = blocked
+	m.filterMu.Unlock()
+	m.mu.Lock()
+	var drop []net.Conn
+	for c, peer := range m.conns {
+		if peer != "" && blocked != nil && blocked(peer) {
+			drop = append(drop, c)
+		}
+	}
+	m.mu.Unlock()
+	for _, c := range drop {
+		m.closeConn(c)
+	}
+}
+
+// close stops accepting, closes every open connection, and waits for the
+// connection goroutines.
+func (m *mux) close() error {
+	err := m.ln.Close()
+	m.mu.Lock()
+	m.closed = true
+	conns := make([]net.Conn, 0, len(m.conns))
+	for c := range m.conns {
+		conns = append(conns, c)
+	}
+	m.conns = map[net.Conn]string{}
+	m.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	m.raft.Close()
+	m.wg.Wait()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// trackedConn leaves the mux's set of open connections when closed.
+type trackedConn struct {
+	net.Conn
+	mux  *mux
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() { c.mux.untrack(c.Conn) })
+	return c.Conn.Close()
+}
+
+// raftLayer is the raft.StreamLayer of the mux: Accept yields the
+// connections that announced Raft, Dial announces Raft.
+type raftLayer struct {
+	mux       *mux
+	accept    chan net.Conn
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+var _ raft.StreamLayer = (*raftLayer)(nil)
+
+func (l *raftLayer) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.accept:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops Accept; the listener itself belongs to the mux.
+func (l *raftLayer) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *raftLayer) Addr() net.Addr { return l.mux.advertise }
+
+func (l *raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return l.mux.dial(string(addr), muxRaft, timeout)
+}
+
+// tcpAddr is a net.Addr for an advertised host:port that need not resolve
+// locally.
+type tcpAddr string
+
+func (a tcpAddr) Network() string { return "tcp" }
+func (a tcpAddr) String() string  { return string(a) }
