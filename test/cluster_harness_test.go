@@ -140,6 +140,16 @@ func (c *testCluster) metadata(ctx context.Context, via int32, topic string) (ka
 	return kadm.NewClient(cl).Metadata(ctx, topic)
 }
 
+// brokerMetadata asks one node for the brokers and the controller.
+func (c *testCluster) brokerMetadata(ctx context.Context, via int32) (kadm.Metadata, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.node(via).addr))
+	if err != nil {
+		return kadm.Metadata{}, err
+	}
+	defer cl.Close()
+	return kadm.NewClient(cl).BrokerMetadata(ctx)
+}
+
 // waitHealthy waits until, as node `via` sees it, every partition of topic
 // has a leader among `alive` and an ISR of `isr` members.
 func (c *testCluster) waitHealthy(topic string, via int32, isr int, timeout time.Duration) kadm.TopicDetail {

@@ -360,7 +360,7 @@ func TestClusterControllerFailover(t *testing.T) {
 	}
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		md, err := c.metadata(cctx, survivor, "")
+		md, err := c.brokerMetadata(cctx, survivor)
 		cancel()
 		if err == nil && md.Controller > 0 && md.Controller != old {
 			t.Logf("broker %d is controller %v after the kill", md.Controller, time.Since(start).Round(time.Millisecond))
@@ -467,7 +467,8 @@ func TestDevCluster(t *testing.T) {
 			break
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("dev cluster never showed 3 brokers: %v %v", md.Brokers, err)
+			mu.Lock()
+			t.Fatalf("dev cluster never showed 3 brokers: %v %v\n%s", md.Brokers, err, out.String())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -92,6 +92,8 @@ func runDevCluster(ctx context.Context, count, basePort int, dataDir string, set
 		bootstrap[i] = n.listen
 	}
 
+	ready := make(chan int, count)
+	exited := make(chan int, count)
 	var wg sync.WaitGroup
 	var out sync.Mutex
 	var procs []*exec.Cmd
@@ -138,17 +140,36 @@ func runDevCluster(ctx context.Context, count, basePort int, dataDir string, set
 			sc := bufio.NewScanner(r)
 			sc.Buffer(make([]byte, 64<<10), 1<<20)
 			for sc.Scan() {
+				line := sc.Text()
 				out.Lock()
-				fmt.Fprintf(os.Stderr, "[node %d] %s\n", id, sc.Text())
+				fmt.Fprintf(os.Stderr, "[node %d] %s\n", id, line)
 				out.Unlock()
+				if strings.HasPrefix(line, "sluice: serving Kafka on ") {
+					ready <- id
+				}
 			}
 			err := p.Wait()
+			exited <- id
 			if ctx.Err() == nil {
 				out.Lock()
 				fmt.Fprintf(os.Stderr, "sluice: node %d exited: %v\n", id, errOrOK(err))
 				out.Unlock()
 			}
 		}(n.id, stderr)
+	}
+	// The bootstrap line comes once every node serves, so a script can
+	// wait for it.
+	for serving := 0; serving < count; {
+		select {
+		case <-ready:
+			serving++
+		case id := <-exited:
+			stopAll()
+			return fmt.Errorf("node %d exited before it was serving", id)
+		case <-ctx.Done():
+			stopAll()
+			return nil
+		}
 	}
 	out.Lock()
 	fmt.Fprintf(os.Stderr, "sluice: dev cluster of %d nodes; bootstrap servers %s\n", count, strings.Join(bootstrap, ","))
