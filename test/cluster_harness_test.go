@@ -95,6 +95,21 @@ func (c *testCluster) newProcess(id int32, controllerListen string) *process {
 	return p
 }
 
+// liveNode is the lowest-numbered node whose process runs.
+func (c *testCluster) liveNode() int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range slices.Sorted(maps.Keys(c.nodes)) {
+		select {
+		case <-c.nodes[id].done:
+		default:
+			return id
+		}
+	}
+	c.t.Fatal("no node runs")
+	return -1
+}
+
 func (c *testCluster) node(id int32) *process {
 	c.mu.Lock()
 	defer c.mu.Unlock()

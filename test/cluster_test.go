@@ -36,7 +36,7 @@ func (c *testCluster) createReplicated(name string, partitions int32, rf int16, 
 	if err != nil || resp.Err != nil {
 		c.t.Fatalf("create topic %s: %v %v", name, err, resp.Err)
 	}
-	return c.waitHealthy(name, 1, int(rf), 30*time.Second)
+	return c.waitHealthy(name, c.liveNode(), int(rf), 30*time.Second)
 }
 
 // producer returns an acks=all idempotent producer for the cluster that
@@ -195,7 +195,7 @@ func TestClusterGroupSurvivesCoordinatorLoss(t *testing.T) {
 			killed = true
 			// What the surviving brokers report must include every commit
 			// acknowledged before the kill.
-			offs := fetchGroupOffsets(t, adm, group)
+			offs := fetchGroupOffsets(t, c, group)
 			for p, at := range committed {
 				if offs[p] < at {
 					t.Fatalf("partition %d: committed %d before the kill, the new coordinator has %d", p, at, offs[p])
@@ -204,7 +204,7 @@ func TestClusterGroupSurvivesCoordinatorLoss(t *testing.T) {
 			defer c.node(coord).restart()
 		}
 	}
-	offs := fetchGroupOffsets(t, adm, group)
+	offs := fetchGroupOffsets(t, c, group)
 	var sum int64
 	for _, o := range offs {
 		sum += o
@@ -216,13 +216,20 @@ func TestClusterGroupSurvivesCoordinatorLoss(t *testing.T) {
 
 // fetchGroupOffsets reads a group's committed offsets, retrying while the
 // coordinator moves.
-func fetchGroupOffsets(t *testing.T, adm *kadm.Client, group string) map[int32]int64 {
+func fetchGroupOffsets(t *testing.T, c *testCluster, group string) map[int32]int64 {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
+		// A fresh client each time: one that dialled the dead coordinator
+		// may keep asking it.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.node(c.liveNode()).addr))
+		if err != nil {
+			t.Fatal(err)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		resp, err := adm.FetchOffsets(ctx, group)
+		resp, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
 		cancel()
+		cl.Close()
 		if err == nil && resp.Error() == nil {
 			out := map[int32]int64{}
 			resp.Each(func(o kadm.OffsetResponse) { out[o.Partition] = o.At })

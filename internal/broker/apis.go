@@ -45,6 +45,7 @@ func (b *Broker) buildAPIs() map[int16]api {
 		23: {2, 4, typed(b.offsetForLeaderEpoch)},
 		32: {1, 4, typed(b.describeConfigs)},
 		33: {0, 2, typed(b.alterConfigs)},
+		34: {0, 2, typed(b.alterReplicaLogDirs)},
 		35: {0, 4, typed(b.describeLogDirs)},
 		37: {0, 3, typed(b.createPartitions)},
 		42: {0, 2, typed(b.deleteGroups)},

@@ -11,6 +11,7 @@ import (
 	"github.com/sluice-io/sluice/internal/config"
 	"github.com/sluice-io/sluice/internal/log"
 	"github.com/sluice-io/sluice/internal/record"
+	"github.com/sluice-io/sluice/internal/replica"
 )
 
 // errorCode maps an internal error to its Kafka error code, in one place.
@@ -29,8 +30,12 @@ func errorCode(err error) int16 {
 		return kerr.InvalidProducerEpoch.Code
 	case errors.Is(err, log.ErrOffline), errors.Is(err, log.ErrCorruption):
 		return kerr.KafkaStorageError.Code
-	case errors.Is(err, log.ErrClosed):
+	case errors.Is(err, log.ErrClosed), errors.Is(err, replica.ErrNotLeader), errors.Is(err, replica.ErrUnknownReplica):
 		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, replica.ErrNotEnoughReplicas):
+		return kerr.NotEnoughReplicas.Code
+	case errors.Is(err, replica.ErrNotEnoughReplicasAfterAppend):
+		return kerr.NotEnoughReplicasAfterAppend.Code
 	case errors.Is(err, record.ErrCorrupt), errors.Is(err, record.ErrTruncated):
 		return kerr.CorruptMessage.Code
 	case errors.Is(err, record.ErrInvalid):

@@ -1,8 +1,14 @@
 package broker
 
-// Fetch, versions 4-16, for consumers. Returns whole stored batches from the
-// requested offset up to the high watermark; the client skips records before
-// its offset inside the first batch. The first batch of the first partition
+// Fetch, versions 4-16, for consumers and followers. Only the leader
+// answers (NOT_LEADER_OR_FOLLOWER elsewhere; KIP-392 fetching from a
+// follower is not supported), after checking the fetcher's current leader
+// epoch (KIP-320). A consumer (replica ID -1) gets whole stored batches from
+// the requested offset up to the high watermark; the client skips records
+// before its offset inside the first batch. A follower (replica ID >= 0:
+// ReplicaID before v15, ReplicaState.ReplicaID from v15) reads up to the log
+// end offset, and its fetch offset tells the leader how far it has
+// replicated, which moves the high watermark and the ISR. The first batch of the first partition
 // with data is returned whole even when it exceeds max_bytes or
 // partition_max_bytes (KIP-74). A fetch with too little data waits up to
 // max_wait_ms and is woken by appends to any of its partitions.
@@ -74,10 +80,14 @@ func (b *Broker) fetch(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 	var timer *time.Timer
 	bufs := &fetchBuffers{pool: &b.readBufs}
-	for {
+	replicaID := req.ReplicaID
+	if req.Version >= 15 {
+		replicaID = req.ReplicaState.ID
+	}
+	for first := true; ; first = false {
 		// Take the wake-up channels before reading, so an append between
 		// the read and the wait is not missed.
-		resp, waitOn, size, failed := b.readFetch(img, req, maxBytes, bufs)
+		resp, waitOn, size, failed := b.readFetch(img, req, replicaID, first, maxBytes, bufs)
 		if size >= int(req.MinBytes) || failed || len(waitOn) == 0 || !time.Now().Before(deadline) {
 			return Reply{Response: resp, Release: bufs.release}
 		}
@@ -105,8 +115,10 @@ func (b *Broker) fetch(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 
 // readFetch builds one fetch response from the current state. It returns
 // the channels that signal new data for the partitions read, the bytes
-// gathered, and whether any partition failed (which answers at once).
-func (b *Broker) readFetch(img *cluster.Image, req *kmsg.FetchRequest, maxBytes int, bufs *fetchBuffers) (*kmsg.FetchResponse, []<-chan struct{}, int, bool) {
+// gathered, and whether any partition failed (which answers at once). A
+// follower's (replica >= 0) progress is recorded on the first read of the
+// request only.
+func (b *Broker) readFetch(img *cluster.Image, req *kmsg.FetchRequest, replica int32, first bool, maxBytes int, bufs *fetchBuffers) (*kmsg.FetchResponse, []<-chan struct{}, int, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	var waitOn []<-chan struct{}
 	size, failed := 0, false
@@ -133,19 +145,28 @@ func (b *Broker) readFetch(img *cluster.Image, req *kmsg.FetchRequest, maxBytes 
 			// null record set.
 			sp.RecordBatches = []byte{}
 			part, err := b.fetchPartition(t, req.Version, rp)
+			if err == nil && replica >= 0 && first {
+				err = part.FollowerFetched(replica, rp.FetchOffset, rp.LogStartOffset, b.cfg.Now())
+			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
 				failed = true
 				continue
 			}
-			waitOn = append(waitOn, part.Changed())
+			read := part.ReadInto
+			if replica >= 0 {
+				read = part.ReadToEnd
+				waitOn = append(waitOn, part.Appended())
+			} else {
+				waitOn = append(waitOn, part.Changed())
+			}
 			hw := part.HighWatermark()
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, part.LogStartOffset()
 			limit := min(int(rp.PartitionMaxBytes), maxBytes-size)
 			if limit <= 0 && size > 0 {
 				continue
 			}
-			data, err := part.ReadInto(bufs.get(max(limit, 1)), rp.FetchOffset, max(limit, 1))
+			data, err := read(bufs.get(max(limit, 1)), rp.FetchOffset, max(limit, 1))
 			if err != nil {
 				if !errors.Is(err, log.ErrOffsetOutOfRange) {
 					b.logger.Debug("fetch read", "topic", part.Topic, "partition", part.Index, "offset", rp.FetchOffset, "err", err)
@@ -163,8 +184,8 @@ func (b *Broker) readFetch(img *cluster.Image, req *kmsg.FetchRequest, maxBytes 
 	return resp, waitOn, size, failed
 }
 
-// fetchPartition finds a partition to fetch from, checking the client's
-// view of the leader epoch (KIP-320).
+// fetchPartition finds a partition this broker leads, checking the client's
+// view of the leader epoch first (KIP-320), as Kafka does.
 func (b *Broker) fetchPartition(t *cluster.Topic, version int16, rp *kmsg.FetchRequestTopicPartition) (*replica.Partition, error) {
 	if t == nil {
 		if version >= 13 {
@@ -181,6 +202,9 @@ func (b *Broker) fetchPartition(t *cluster.Topic, version int16, rp *kmsg.FetchR
 	}
 	if err := checkLeaderEpoch(rp.CurrentLeaderEpoch, part.LeaderEpoch()); err != nil {
 		return nil, err
+	}
+	if !part.IsLeader() {
+		return nil, kerr.NotLeaderForPartition
 	}
 	return part, nil
 }

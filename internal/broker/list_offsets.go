@@ -5,6 +5,10 @@ package broker
 // -3 the record with the largest timestamp (KIP-734), -4 earliest local
 // (KIP-1005; all of Sluice's log is local). Any other timestamp finds the
 // first record at or after it, or answers offset -1 when there is none.
+// Only the leader answers (NOT_LEADER_OR_FOLLOWER), after checking the
+// client's current leader epoch (KIP-320). A follower asking (replica ID
+// >= 0) sees up to the log end offset rather than the high watermark, as in
+// Kafka.
 
 import (
 	"context"
@@ -49,9 +53,13 @@ func (b *Broker) listOffset(t *cluster.Topic, req *kmsg.ListOffsetsRequest, rp *
 		return err
 	}
 	epoch := part.LeaderEpoch()
+	end := part.HighWatermark()
+	if req.ReplicaID >= 0 {
+		end = part.LogEndOffset()
+	}
 	switch rp.Timestamp {
 	case -1:
-		sp.Offset, sp.LeaderEpoch = part.HighWatermark(), epoch
+		sp.Offset, sp.LeaderEpoch = end, epoch
 	case -2, -4:
 		sp.Offset, sp.LeaderEpoch = part.LogStartOffset(), epoch
 	case -3:
@@ -59,7 +67,7 @@ func (b *Broker) listOffset(t *cluster.Topic, req *kmsg.ListOffsetsRequest, rp *
 		if err != nil {
 			return err
 		}
-		if off >= 0 && off < part.HighWatermark() {
+		if off >= 0 && off < end {
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = ts, off, epoch
 		}
 	default:
@@ -70,7 +78,7 @@ func (b *Broker) listOffset(t *cluster.Topic, req *kmsg.ListOffsetsRequest, rp *
 		if err != nil {
 			return err
 		}
-		if ok && off < part.HighWatermark() {
+		if ok && off < end {
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = ts, off, epoch
 		}
 	}

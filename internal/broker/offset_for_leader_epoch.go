@@ -2,8 +2,10 @@ package broker
 
 // OffsetForLeaderEpoch, versions 2-4 (KIP-101, KIP-279, KIP-320): the end
 // offset of the largest leader epoch at or below the one asked for. Clients
-// use it to detect log truncation after a leader change; followers will use
-// it to truncate before fetching.
+// use it to detect log truncation after a leader change; followers (replica
+// ID >= 0, v3+) to truncate before fetching. Only the leader answers
+// (NOT_LEADER_OR_FOLLOWER), after checking the asker's current leader epoch:
+// older is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH.
 
 import (
 	"context"

@@ -11,11 +11,18 @@ package broker
 // LogAppendTime topics). A retried idempotent batch is answered with the
 // offsets it got the first time and stored once.
 //
-// acks=-1 is answered once the batch is fsynced: the partition's group
-// commit lets every request waiting at the same time share one fsync. The
-// wait runs after the append, off the connection's read loop, so a producer
-// that pipelines requests keeps appending while earlier ones wait for the
-// disk. acks=0 gets no response.
+// Only the partition's leader appends (NOT_LEADER_OR_FOLLOWER elsewhere).
+// acks=-1 needs min.insync.replicas in the ISR before the append
+// (NOT_ENOUGH_REPLICAS, nothing appended), and is answered once the high
+// watermark has passed the batch (every ISR member has it; an ISR that
+// falls below min.insync.replicas meanwhile answers
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND) and the leader has fsynced it: the
+// partition's group commit lets every request waiting at the same time
+// share one fsync. The wait is bounded by the request's timeout
+// (REQUEST_TIMED_OUT) and runs after the append, off the connection's read
+// loop, so a producer that pipelines requests keeps appending while earlier
+// ones wait. acks=1 is answered after the leader's append. acks=0 gets no
+// response.
 
 import (
 	"context"
@@ -33,11 +40,14 @@ import (
 	"github.com/sluice-io/sluice/internal/replica"
 )
 
-// durableWait is an acks=-1 partition waiting for its fsync.
+// durableWait is an acks=-1 partition waiting for its replication and
+// fsync.
 type durableWait struct {
-	part *replica.Partition
-	end  int64
-	resp *kmsg.ProduceResponseTopicPartition
+	part   *replica.Partition
+	end    int64
+	epoch  int32 // the leader epoch the batch was appended at
+	minISR int
+	resp   *kmsg.ProduceResponseTopicPartition
 }
 
 func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
@@ -69,14 +79,15 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-			part, info, err := b.producePartition(req, t, tcfg, rp, now)
+			part, info, epoch, err := b.producePartition(req, t, tcfg, rp, now)
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
 				continue
 			}
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = info.BaseOffset, info.LogAppendTime, info.LogStartOffset
 			if req.Acks == -1 {
-				waits = append(waits, durableWait{part: part, end: info.LastOffset + 1, resp: sp})
+				minISR := int(tcfg.Int64("min.insync.replicas"))
+				waits = append(waits, durableWait{part: part, end: info.LastOffset + 1, epoch: epoch, minISR: minISR, resp: sp})
 			}
 		}
 	}
@@ -91,10 +102,17 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 		ctx, cancel := context.WithTimeout(ctx, max(timeout, time.Millisecond))
 		defer cancel()
 		for _, w := range waits {
-			if err := w.part.WaitDurable(ctx, w.end); err != nil {
+			err := w.part.WaitReplicated(ctx, w.end, w.epoch, w.minISR)
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = kerrf(kerr.RequestTimedOut, "the batch was written but not replicated to the ISR within %v", timeout)
+			}
+			if err == nil {
+				err = w.part.WaitDurable(ctx, w.end)
 				if errors.Is(err, context.DeadlineExceeded) {
 					err = kerrf(kerr.RequestTimedOut, "the batch was written but not fsynced within %v", timeout)
 				}
+			}
+			if err != nil {
 				w.resp.ErrorCode, w.resp.ErrorMessage = errorCode(err), errorMessage(err)
 			}
 		}
@@ -102,8 +120,16 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 	}}
 }
 
-// producePartition validates and appends one partition's records.
-func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, tcfg *config.Topic, rp *kmsg.ProduceRequestTopicPartition, now int64) (*replica.Partition, log.AppendInfo, error) {
+// producePartition validates and appends one partition's records. It
+// returns the leader epoch the partition had before the append: a wait for
+// replication fails if it changes.
+func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, tcfg *config.Topic, rp *kmsg.ProduceRequestTopicPartition, now int64) (*replica.Partition, log.AppendInfo, int32, error) {
+	var epoch int32
+	part, info, err := b.appendPartition(req, t, tcfg, rp, now, &epoch)
+	return part, info, epoch, err
+}
+
+func (b *Broker) appendPartition(req *kmsg.ProduceRequest, t *cluster.Topic, tcfg *config.Topic, rp *kmsg.ProduceRequestTopicPartition, now int64, epoch *int32) (*replica.Partition, log.AppendInfo, error) {
 	var info log.AppendInfo
 	if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
 		return nil, info, kerr.UnknownTopicOrPartition
@@ -115,7 +141,7 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, tc
 		return nil, info, kerrf(kerr.InvalidRequiredAcks, "acks must be -1, 0 or 1, got %d", req.Acks)
 	}
 	part, ok := b.cfg.Replicas.Partition(t.Name, rp.Partition)
-	if !ok {
+	if !ok || !part.IsLeader() {
 		return nil, info, kerr.NotLeaderForPartition
 	}
 	batch := rp.Records
@@ -139,6 +165,9 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, tc
 		return nil, info, kerrf(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported yet")
 	}
 	raw, err := b.validateRecords(h, batch)
+	if err == nil {
+		err = checkCompactedKeys(tcfg, h, raw) // compaction.go
+	}
 	if err != nil {
 		return nil, info, err
 	}
@@ -148,7 +177,12 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, tc
 	} else if err := checkTimestamps(tcfg, h, raw, now); err != nil {
 		return nil, info, err
 	}
-	info, err = part.Append(batch, h)
+	minISR := 0
+	if req.Acks == -1 {
+		minISR = int(tcfg.Int64("min.insync.replicas"))
+	}
+	*epoch = part.LeaderEpoch()
+	info, err = part.AppendAsLeader(batch, h, minISR)
 	if errors.Is(err, log.ErrDuplicateSequence) {
 		err = nil // answered with the offsets it got the first time
 	}

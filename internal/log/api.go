@@ -35,6 +35,41 @@ type Config struct {
 	FlushMessages      int64 // flush.messages: fsync after this many unflushed messages
 	FlushMs            int64 // flush.ms: fsync when the oldest unflushed append is this old
 	FileDeleteDelayMs  int64 // file.delete.delay.ms
+
+	// Compaction (Kafka's log cleaner). The zero values mean a topic with
+	// cleanup.policy=delete, which the cleaner leaves alone.
+	CleanupPolicy          CleanupPolicy // cleanup.policy
+	DeleteRetentionMs      int64         // delete.retention.ms: how long tombstones outlive their first cleaning
+	MinCleanableDirtyRatio float64       // min.cleanable.dirty.ratio
+	MinCompactionLagMs     int64         // min.compaction.lag.ms: younger records are not cleaned
+	MaxCompactionLagMs     int64         // max.compaction.lag.ms: older dirty records force a clean; <= 0 is no limit
+}
+
+// CleanupPolicy is a topic's cleanup.policy. The zero value is "delete".
+type CleanupPolicy uint8
+
+// The cleanup policies Kafka allows.
+const (
+	PolicyDelete        CleanupPolicy = iota // delete whole segments past retention.ms / retention.bytes
+	PolicyCompact                            // keep the latest record per key; no time or size retention
+	PolicyCompactDelete                      // both
+)
+
+// Compacts reports whether the log cleaner compacts the log.
+func (p CleanupPolicy) Compacts() bool { return p == PolicyCompact || p == PolicyCompactDelete }
+
+// Deletes reports whether retention.ms and retention.bytes delete segments.
+func (p CleanupPolicy) Deletes() bool { return p == PolicyDelete || p == PolicyCompactDelete }
+
+// String returns the policy as cleanup.policy spells it.
+func (p CleanupPolicy) String() string {
+	switch p {
+	case PolicyCompact:
+		return "compact"
+	case PolicyCompactDelete:
+		return "compact,delete"
+	}
+	return "delete"
 }
 
 // Options are the collaborators of a log.
@@ -49,6 +84,12 @@ type Options struct {
 	// record inside one. Share one per process; nil means the log makes
 	// its own on first use.
 	Codecs *record.Codecs
+	// OnOffline, if set, is called once when an I/O error (a failed fsync,
+	// a full disk, EIO) takes the log offline, with an error wrapping
+	// ErrOffline; the log then leaves the logging to it. Kafka takes the
+	// whole log directory offline then. It is called with the log's locks
+	// held: it must not block or call into the log, except Dir.
+	OnOffline func(err error)
 }
 
 // AppendInfo describes where an appended batch landed.
@@ -129,9 +170,23 @@ func (l *Log) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64
 }
 
 // ApplyRetention deletes whole segments that retention.ms or retention.bytes
-// have expired, never the active one, and advances the log start offset. It
-// returns how many segments were deleted.
+// have expired (only when cleanup.policy includes delete), never the active
+// one, and segments wholly below the log start offset, and advances the log
+// start offset. It returns how many segments were deleted.
 func (l *Log) ApplyRetention() (int, error) { return l.applyRetention() }
+
+// Cleanability tells how dirty a compacted log is and whether the cleaner
+// should clean it now, with records at or above upperBound (the high
+// watermark, or the last stable offset) out of reach.
+func (l *Log) Cleanability(upperBound int64) Cleanable { return l.cleanability(upperBound) }
+
+// Clean compacts the log (Kafka's log cleaner): closed segments wholly
+// below opts.UpperBound are rewritten keeping the latest record of each
+// key, with offsets unchanged. It does nothing when the log is not
+// compacted or not dirty enough, unless opts.Force is set. Appends and
+// reads continue meanwhile; a crash at any point recovers to the segments
+// before or after the pass. See cleaner.go.
+func (l *Log) Clean(opts CleanOptions) (CleanStats, error) { return l.clean(opts) }
 
 // DeleteRecordsBefore advances the log start offset to offset (DeleteRecords).
 func (l *Log) DeleteRecordsBefore(offset int64) error { return l.deleteRecordsBefore(offset) }
@@ -144,7 +199,7 @@ func (l *Log) SetConfig(cfg Config) { l.setConfig(cfg) }
 func (l *Log) Size() int64 { return l.size() }
 
 // Dir is the log's directory.
-func (l *Log) Dir() string { return l.dir }
+func (l *Log) Dir() string { return *l.dirName.Load() }
 
 // Close flushes, writes the producer state snapshot and recovery point, and
 // closes every file.

@@ -22,6 +22,8 @@ A partition directory holds, with Kafka's names (offsets in 20 digits):
 	leader-epoch-checkpoint         leader epochs and where each started
 	recovery-point                  everything below this offset is fsynced
 	log-start-offset                the first offset still in the log
+	cleaner-offset-checkpoint       compacted logs: cleaned up to here, and
+	                                the earliest pending delete horizon
 
 A segment's name is its base offset, the offset of its first batch. The
 last segment is the active one; appends go to it until it rolls.
@@ -112,10 +114,25 @@ An fsync or write that fails takes the log offline: every later Append,
 Read and WaitDurable returns an error wrapping ErrOffline, because what the
 failed call covered may or may not be on disk.
 
+# Compaction
+
+On a topic whose cleanup.policy includes compact, Clean (cleaner.go)
+rewrites closed segments below the caller's upper bound keeping the latest
+record per key, with offsets unchanged; a cleaned batch may hold fewer
+records than its offset span, or none (a producer's last batch is kept
+empty, as in Kafka, and each cleaned segment ends with a batch at the last
+offset of the segments it replaced). Its output is written as
+<base>.log.cleaned with its indexes and fsynced, renamed to .swap (the
+directory fsync there is the commit), the replaced segments are deleted
+(directory fsync), and the .swap files take their final names (directory
+fsync). Retention by time and size applies only when cleanup.policy
+includes delete.
+
 # Recovery
 
 Open lists the directory, removes leftovers (temp, .deleted and .cleaned
-files, indexes without a segment), completes .swap files, and scans every
+files, indexes without a segment), completes .swap files (deleting every
+segment whose base offset lies in the swap's offset range), and scans every
 segment from the one holding the recovery point to the end. The scan bounds
 each batch length by what is left in the file and checks magic, length and
 CRC32C. At the first bad or partial batch the segment is truncated there

@@ -19,6 +19,8 @@ import (
 // Locks, in the order they nest (a lock is only taken while holding locks
 // listed before it):
 //
+//	cleanMu   a cleaning pass (cleaner.go) holds it throughout; Close
+//	          takes it to wait for a pass to stop.
 //	syncIOMu  the fsync work: whoever fsyncs, writes the recovery point, or
 //	          closes segment files holds it, so no file is closed under a
 //	          running fsync and no stale recovery point is written.
@@ -28,12 +30,21 @@ import (
 //	          file shorter); readers hold it read-locked for a whole Read.
 //	leaves    syncMu (group-commit state), epochCache.mu, segment.tsMu and
 //	          sparseIndex.mu; nothing is acquired under them.
+//
+// dir (and the paths of the segments' files) change only when Relocate
+// moves the log, holding syncIOMu, mu and segMu; code that uses them holds
+// at least one of these. Dir reads dirName, which needs no lock.
 type Log struct {
 	dir    string
 	fs     FS
 	logger *slog.Logger
 	now    func() time.Time // wall clock: LogAppendTime, segment.ms, retention
 	mono   func() time.Time // monotonic clock: flush.ms
+
+	cleanMu sync.Mutex
+	cleaner cleanerState // guarded by cleanMu
+	// cleanAbort asks a running cleaning pass to stop (Close).
+	cleanAbort atomic.Bool
 
 	syncIOMu sync.Mutex
 	// Guarded by syncIOMu.
@@ -52,6 +63,7 @@ type Log struct {
 	flushStarted   int64      // log end offset noted by the last fsync that began
 	rollFlushTo    int64      // the background flush after a roll syncs up to here
 	rollFlushing   bool       // the background flush goroutine runs
+	truncGen       int64      // bumped by every truncation, so the cleaner sees one happened
 
 	segMu sync.RWMutex
 	// Guarded by segMu.
@@ -74,6 +86,10 @@ type Log struct {
 
 	codecsOnce sync.Once
 	codecs     *record.Codecs
+
+	dirName   atomic.Pointer[string]     // dir, for lock-free readers
+	onOffline func(error)                // Options.OnOffline
+	reloc     atomic.Pointer[relocation] // the Relocate in progress, if any
 }
 
 func newLog(dir string, cfg Config, opts Options) *Log {
@@ -86,7 +102,9 @@ func newLog(dir string, cfg Config, opts Options) *Log {
 		cfg:       cfg,
 		codecs:    opts.Codecs,
 		producers: producerStates{},
+		onOffline: opts.OnOffline,
 	}
+	l.dirName.Store(&dir)
 	if l.fs == nil {
 		l.fs = OSFS{}
 	}
@@ -113,14 +131,28 @@ func (l *Log) offlineErr() error {
 func (l *Log) fail(op string, err error) error {
 	wrapped := fmt.Errorf("%w: %s: %v", ErrOffline, op, err)
 	if l.failure.CompareAndSwap(nil, &wrapped) {
-		l.logger.Error("log directory offline", "op", op, "err", err)
+		if l.onOffline != nil {
+			l.onOffline(wrapped) // the owner reports it, once per directory
+		} else {
+			l.logger.Error("log directory offline", "op", op, "err", err)
+		}
 	}
 	return l.offlineErr()
 }
 
+// MarkOffline takes the log offline because its directory failed (another
+// log in it hit an I/O error): nothing more is appended, read or
+// acknowledged, as after an I/O error of its own. OnOffline is not called.
+func (l *Log) MarkOffline(cause error) {
+	wrapped := fmt.Errorf("%w: %v", ErrOffline, cause)
+	if l.failure.CompareAndSwap(nil, &wrapped) {
+		l.logger.Debug("log offline with its directory", "err", cause)
+	}
+}
+
 func (l *Log) append(batch []byte, h record.Header, leaderEpoch int32) (AppendInfo, error) {
 	if len(batch) < record.HeaderSize || len(batch) != h.Size() {
-		return AppendInfo{}, fmt.Errorf("log: append to %s: batch is %d bytes, its header says %d", l.dir, len(batch), h.Size())
+		return AppendInfo{}, fmt.Errorf("log: append to %s: batch is %d bytes, its header says %d", l.Dir(), len(batch), h.Size())
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -199,7 +231,7 @@ func (l *Log) shouldRoll(h *record.Header, now time.Time) bool {
 	switch {
 	case cur+size > l.cfg.SegmentBytes:
 		return true
-	case l.cfg.SegmentMs > 0 && now.Sub(s.firstAppend) >= time.Duration(l.cfg.SegmentMs)*time.Millisecond:
+	case l.maxSegmentMs() > 0 && now.Sub(s.firstAppend) >= time.Duration(l.maxSegmentMs())*time.Millisecond:
 		return true
 	case l.cfg.SegmentIndexBytes > 0 && (int64(s.index.len()) >= l.cfg.SegmentIndexBytes/offsetEntrySize ||
 		int64(s.tindex.len()) >= l.cfg.SegmentIndexBytes/timeEntrySize):
@@ -208,6 +240,17 @@ func (l *Log) shouldRoll(h *record.Header, now time.Time) bool {
 		return true
 	}
 	return false
+}
+
+// maxSegmentMs is segment.ms, or max.compaction.lag.ms when that is
+// shorter on a compacted log: the active segment is never cleaned, so it
+// must roll for its records to be (KIP-354). The caller holds mu.
+func (l *Log) maxSegmentMs() int64 {
+	ms := l.cfg.SegmentMs
+	if lag := l.cfg.MaxCompactionLagMs; l.cfg.CleanupPolicy.Compacts() && lag > 0 && (ms <= 0 || lag < ms) {
+		ms = lag
+	}
+	return ms
 }
 
 // roll seals the active segment and starts a new one at the log end
@@ -404,6 +447,11 @@ func (l *Log) close() error {
 	}
 	l.closed = true
 	l.mu.Unlock()
+
+	// A cleaning pass stops at its next check; wait for it.
+	l.cleanAbort.Store(true)
+	l.cleanMu.Lock()
+	l.cleanMu.Unlock() //nolint:staticcheck // waiting for the pass is the point
 
 	l.bg.Wait() // the background flush; appends are refused now
 	err := l.syncNow()

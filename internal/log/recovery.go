@@ -44,8 +44,8 @@ type scanResult struct {
 // recover brings the directory to a consistent state and loads it:
 //
 //  1. Leftovers of interrupted operations go: temp files, .deleted and
-//     .cleaned files, index files without a segment; a .swap file
-//     replaces the segment it was written for.
+//     .cleaned files, index files without a segment; a .log.swap file
+//     replaces the segments whose base offsets lie in its offset range.
 //  2. Segments from the one holding the recovery point on (always at
 //     least the last) are scanned batch by batch with every length
 //     bounded by the file and every CRC checked, and their indexes are
@@ -326,31 +326,12 @@ func (l *Log) cleanDirectory() (bases, snapshots []int64, err error) {
 			}
 			l.logger.Info("removed leftover file", "file", name)
 			dirty = true
-		case strings.HasSuffix(name, swapSuffix):
-			// A .swap file is a finished replacement of a segment (the
-			// cleaner renames it into place): complete it, and drop the old
-			// indexes so the scan rebuilds them.
-			orig := strings.TrimSuffix(name, swapSuffix)
-			base, suffix, ok := parseFileName(orig)
-			if !ok || suffix != logSuffix {
-				if err := l.fs.Remove(path); err != nil {
-					return nil, nil, fmt.Errorf("remove %s: %w", path, err)
-				}
-				dirty = true
-				continue
-			}
-			if err := l.fs.Rename(path, filepath.Join(l.dir, orig)); err != nil {
-				return nil, nil, fmt.Errorf("complete swap %s: %w", path, err)
-			}
-			for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
-				p := filepath.Join(l.dir, fileName(base, suffix))
-				if err := l.fs.Remove(p); err != nil && !isNotExist(err) {
-					return nil, nil, fmt.Errorf("remove %s: %w", p, err)
-				}
-			}
-			l.logger.Info("completed segment swap", "file", orig)
-			dirty = true
 		}
+	}
+	if done, err := l.completeSwaps(entries); err != nil {
+		return nil, nil, err
+	} else if done {
+		dirty = true
 	}
 	if dirty {
 		if entries, err = l.fs.ReadDir(l.dir); err != nil {

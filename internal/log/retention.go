@@ -6,7 +6,8 @@ import (
 )
 
 // Retention deletes whole segments from the front of the log, never the
-// active one, in Kafka's order: segments whose largest timestamp is older
+// active one, in Kafka's order (the first two only when cleanup.policy
+// includes delete): segments whose largest timestamp is older
 // than retention.ms, then the oldest while the log stays at or above
 // retention.bytes without them, then segments wholly below the log start
 // offset (after DeleteRecords). The log start offset is checkpointed before
@@ -26,12 +27,16 @@ func (l *Log) applyRetention() (int, error) {
 	}
 	segs, cfg, now := l.segs, l.cfg, l.now().UnixMilli()
 	n := 0
-	if cfg.RetentionMs >= 0 {
+	// Kafka applies time and size retention only when cleanup.policy
+	// includes delete; a compact-only log keeps every segment the cleaner
+	// leaves, and loses only what lies below the log start offset.
+	deletes := cfg.CleanupPolicy.Deletes()
+	if deletes && cfg.RetentionMs >= 0 {
 		for n < len(segs)-1 && now-l.largestTimestamp(segs[n]) > cfg.RetentionMs {
 			n++
 		}
 	}
-	if cfg.RetentionBytes >= 0 {
+	if deletes && cfg.RetentionBytes >= 0 {
 		var diff int64
 		for _, s := range segs[n:] {
 			diff += s.size.Load()
@@ -136,6 +141,7 @@ func (l *Log) removeSegmentFiles(doomed []*segment, why string) error {
 		s.closeFiles()
 		s.closed = true
 	}
+	dir := l.dir // Relocate may change it once syncIOMu is released
 	l.syncIOMu.Unlock()
 	for _, s := range doomed {
 		if err := l.removeSegment(s); err != nil {
@@ -143,7 +149,7 @@ func (l *Log) removeSegmentFiles(doomed []*segment, why string) error {
 		}
 		l.logger.Info("deleted segment", "file", s.path, "reason", why, "bytes", s.size.Load())
 	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
+	if err := l.fs.SyncDir(dir); err != nil {
 		return l.fail("fsync directory", err)
 	}
 	return nil

@@ -73,7 +73,13 @@ type segment struct {
 // segmentFiles opens (or creates, with create) the three files of the
 // segment at base. create also empties them.
 func openSegmentFiles(fsys FS, dir string, base int64, create bool) (*segment, error) {
-	s := &segment{base: base, path: filepath.Join(dir, fileName(base, logSuffix)), maxTs: -1, maxTsOffset: -1}
+	return openSegmentFilesAs(fsys, dir, base, create, "")
+}
+
+// openSegmentFilesAs is openSegmentFiles for files whose names carry an
+// extra suffix after the usual one (".cleaned": the cleaner's output).
+func openSegmentFilesAs(fsys FS, dir string, base int64, create bool, extra string) (*segment, error) {
+	s := &segment{base: base, path: filepath.Join(dir, fileName(base, logSuffix)+extra), maxTs: -1, maxTsOffset: -1}
 	flag := os.O_RDWR
 	if create {
 		flag |= os.O_CREATE | os.O_TRUNC
@@ -82,8 +88,8 @@ func openSegmentFiles(fsys FS, dir string, base int64, create bool) (*segment, e
 	if s.log, err = fsys.OpenFile(s.path, flag, 0o644); err != nil {
 		return nil, fmt.Errorf("open segment %s: %w", s.path, err)
 	}
-	ipath := filepath.Join(dir, fileName(base, indexSuffix))
-	tpath := filepath.Join(dir, fileName(base, timeIndexSuffix))
+	ipath := filepath.Join(dir, fileName(base, indexSuffix)+extra)
+	tpath := filepath.Join(dir, fileName(base, timeIndexSuffix)+extra)
 	fi, err := s.openIndexFile(fsys, ipath, flag)
 	if err != nil {
 		s.log.Close()

@@ -35,6 +35,7 @@ func (l *Log) Truncate(offset int64) error {
 	if offset >= l.leo.Load() {
 		return nil
 	}
+	l.truncGen++
 	if offset < l.logStart.Load() {
 		return l.truncateFullyLocked(offset)
 	}
@@ -164,6 +165,7 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 
 // truncateFullyLocked: the caller holds syncIOMu and mu.
 func (l *Log) truncateFullyLocked(offset int64) error {
+	l.truncGen++
 	if err := l.lowerDurable(offset); err != nil {
 		return err
 	}

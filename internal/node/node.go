@@ -133,8 +133,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		LogDirs:      logDirs,
 		Logger:       cfg.Logger.With("component", "replica"),
 		BrokerConfig: brokerConfig,
-		OnOpen:       func(p *replica.Partition) { n.partitionOpened(runCtx, p) },
-		OnClose:      n.partitionClosed,
+		OnLeader:     func(p *replica.Partition) { n.partitionLed(runCtx, p) },
+		OnResign:     n.partitionResigned,
+		Propose:      n.cluster.Propose,
 	})
 	n.groups = group.New(group.Config{
 		Partitions:                int32(static.Int64("offsets.topic.num.partitions")),
@@ -238,9 +239,10 @@ func (n *Node) allocateProducerIDs(ctx context.Context, count int64) (int64, err
 
 func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
 
-// partitionOpened loads the group coordinator's state from a partition of
-// __consumer_offsets that this broker now hosts.
-func (n *Node) partitionOpened(ctx context.Context, p *replica.Partition) {
+// partitionLed loads the group coordinator's state from a partition of
+// __consumer_offsets that this broker now leads: the coordinator of a group
+// is the leader of its offsets partition.
+func (n *Node) partitionLed(ctx context.Context, p *replica.Partition) {
 	if p.Topic != group.OffsetsTopic {
 		return
 	}
@@ -253,7 +255,9 @@ func (n *Node) partitionOpened(ctx context.Context, p *replica.Partition) {
 	}()
 }
 
-func (n *Node) partitionClosed(p *replica.Partition) {
+// partitionResigned unloads the groups of a __consumer_offsets partition
+// this broker stopped leading.
+func (n *Node) partitionResigned(p *replica.Partition) {
 	if p.Topic == group.OffsetsTopic {
 		n.groups.Unload(p.Index)
 	}

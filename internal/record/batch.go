@@ -114,6 +114,19 @@ func (h *Header) IsControl() bool { return h.Attributes&ControlBit != 0 }
 // LogAppendTime reports whether the timestamps were set by the broker.
 func (h *Header) LogAppendTime() bool { return h.Attributes&TimestampTypeBit != 0 }
 
+// HasDeleteHorizon reports whether the log cleaner has set the batch's
+// delete horizon (KIP-534): the base timestamp then holds it.
+func (h *Header) HasDeleteHorizon() bool { return h.Attributes&DeleteHorizonBit != 0 }
+
+// DeleteHorizon is the time (ms) after which the cleaner may remove the
+// batch's tombstones and transaction marker, or -1 when none is set.
+func (h *Header) DeleteHorizon() int64 {
+	if !h.HasDeleteHorizon() {
+		return -1
+	}
+	return h.BaseTimestamp
+}
+
 // HasProducerID reports whether the batch was written by an idempotent or
 // transactional producer.
 func (h *Header) HasProducerID() bool { return h.ProducerID >= 0 }
@@ -170,7 +183,8 @@ func Checksum(batch []byte) uint32 {
 // Validate checks that b holds exactly one complete batch: magic 2, a length
 // that matches len(b), a correct CRC32C, and header fields that agree with
 // each other. It returns the decoded header. It does not look inside the
-// records; see ValidateRecords for that.
+// records; see ValidateRecords for that. A batch with no records is legal
+// here (the log cleaner writes them); ValidateRecords refuses it.
 func Validate(b []byte) (Header, error) {
 	h, err := ParseHeader(b)
 	if err != nil {
@@ -185,11 +199,10 @@ func Validate(b []byte) (Header, error) {
 	if h.RecordCount < 0 || h.LastOffsetDelta < 0 {
 		return h, fmt.Errorf("%w: record count %d, last offset delta %d", ErrInvalid, h.RecordCount, h.LastOffsetDelta)
 	}
-	if h.RecordCount == 0 {
-		return h, fmt.Errorf("%w: batch has no records", ErrInvalid)
-	}
 	// Offset deltas increase, so n records span at least n offsets. (The
-	// cleaner may leave fewer records than offsets, never more.)
+	// cleaner may leave fewer records than offsets, never more, and may
+	// leave none: an empty batch keeps a producer's last sequence, as in
+	// Kafka. A producer's batch must hold records; ValidateRecords checks.)
 	if int64(h.RecordCount) > int64(h.LastOffsetDelta)+1 {
 		return h, fmt.Errorf("%w: %d records in %d offsets", ErrInvalid, h.RecordCount, int64(h.LastOffsetDelta)+1)
 	}

@@ -76,10 +76,6 @@ func TestValidate(t *testing.T) {
 		}), ErrCorrupt},
 		{"truncated header", good[:HeaderSize-1], ErrTruncated},
 		{"empty", nil, ErrTruncated},
-		{"zero records", edit(func(b []byte) []byte {
-			binary.BigEndian.PutUint32(b[offRecordCount:], 0)
-			return fixCRC(b)
-		}), ErrInvalid},
 		{"negative record count", edit(func(b []byte) []byte {
 			binary.BigEndian.PutUint32(b[offRecordCount:], 0xffffffff)
 			return fixCRC(b)

@@ -36,15 +36,35 @@ type BuildOptions struct {
 	// offset delta: the log cleaner keeps a batch's last offset when it
 	// drops the batch's last records, so producer state survives.
 	LastOffsetDelta int32
+	// LogAppendTime marks the batch as timestamped by the broker, with
+	// MaxTimestamp as its time (the log cleaner keeps it this way).
+	LogAppendTime bool
+	// MaxTimestamp is the batch's max timestamp when LogAppendTime is set
+	// or the batch is empty; otherwise it is computed from the records.
+	MaxTimestamp int64
+	// DeleteHorizon sets the delete-horizon attribute (KIP-534): the log
+	// cleaner then stores the horizon in BaseTimestamp.
+	DeleteHorizon bool
+	// AllowEmpty lets Build write a batch with no records, as the log
+	// cleaner does to keep a producer's last sequence (Kafka's empty
+	// batch). Such a batch is always uncompressed, and LastOffsetDelta
+	// gives its offset span.
+	AllowEmpty bool
 }
 
 // Build returns a v2 batch holding records, with the CRC computed. Records
 // are written as given: their offset deltas must start at 0 or more and
 // increase, and Build does not renumber them. At least one record is
-// needed, as Validate rejects empty batches.
+// needed unless AllowEmpty is set.
 func Build(o BuildOptions, records []Record) ([]byte, error) {
 	if len(records) == 0 {
-		return nil, fmt.Errorf("%w: building a batch with no records", ErrInvalid)
+		if !o.AllowEmpty {
+			return nil, fmt.Errorf("%w: building a batch with no records", ErrInvalid)
+		}
+		if o.LastOffsetDelta < 0 {
+			return nil, fmt.Errorf("%w: empty batch with last offset delta %d", ErrInvalid, o.LastOffsetDelta)
+		}
+		o.Codec = CodecNone
 	}
 	if len(records) > math.MaxInt32 {
 		return nil, fmt.Errorf("%w: %d records in one batch", ErrInvalid, len(records))
@@ -69,12 +89,21 @@ func Build(o BuildOptions, records []Record) ([]byte, error) {
 	if o.Control {
 		h.Attributes |= ControlBit
 	}
+	if o.LogAppendTime {
+		h.Attributes |= TimestampTypeBit
+	}
+	if o.DeleteHorizon {
+		h.Attributes |= DeleteHorizonBit
+	}
 	if p := o.Producer; p != nil {
 		h.ProducerID, h.ProducerEpoch, h.BaseSequence = p.ID, p.Epoch, p.BaseSequence
 	}
 
 	size := HeaderSize
-	maxDelta := records[0].TimestampDelta
+	var maxDelta int64
+	if len(records) > 0 {
+		maxDelta = records[0].TimestampDelta
+	}
 	for i, r := range records {
 		if r.OffsetDelta < 0 || i > 0 && r.OffsetDelta <= records[i-1].OffsetDelta {
 			return nil, fmt.Errorf("%w: offset deltas must be 0 or more and increase; record %d has %d", ErrInvalid, i, r.OffsetDelta)
@@ -86,12 +115,15 @@ func Build(o BuildOptions, records []Record) ([]byte, error) {
 	}
 	h.LastOffsetDelta = max(h.LastOffsetDelta, o.LastOffsetDelta)
 	h.MaxTimestamp = o.BaseTimestamp + maxDelta
+	if o.LogAppendTime || len(records) == 0 {
+		h.MaxTimestamp = o.MaxTimestamp
+	}
 
 	b := make([]byte, HeaderSize, size)
 	for _, r := range records {
 		b = r.append(b)
 	}
-	if o.Codec != CodecNone {
+	if o.Codec != CodecNone && len(records) > 0 {
 		cs := o.Codecs
 		if cs == nil {
 			cs = NewCodecs()

@@ -28,9 +28,10 @@
 //	16      1     magic                 must be 2
 //	17      4     crc                   CRC32C of bytes [21, end)
 //	21      2     attributes            codec (bits 0-2), timestamp type (3),
-//	                                    transactional (4), control (5)
+//	                                    transactional (4), control (5),
+//	                                    delete horizon set (6, KIP-534)
 //	23      4     lastOffsetDelta
-//	27      8     baseTimestamp
+//	27      8     baseTimestamp         the delete horizon when bit 6 is set
 //	35      8     maxTimestamp
 //	43      8     producerId
 //	51      2     producerEpoch

@@ -135,6 +135,9 @@ func ValidateRecords(h Header, records []byte) error {
 	if n != h.RecordCount {
 		return fmt.Errorf("%w: batch declares %d records, holds %d", ErrInvalid, h.RecordCount, n)
 	}
+	if n == 0 && h.LastOffsetDelta >= 0 {
+		return fmt.Errorf("%w: batch has no records", ErrInvalid)
+	}
 	if h.LastOffsetDelta != n-1 {
 		return fmt.Errorf("%w: last offset delta %d, batch holds %d records", ErrInvalid, h.LastOffsetDelta, n)
 	}

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-io/sluice/internal/cluster"
@@ -30,18 +32,28 @@ type Config struct {
 	// LogDirs are the directories partitions live in (log.dirs). A new
 	// partition goes to the one holding the fewest partitions.
 	LogDirs []string
-	Logger  *slog.Logger
+	// OnDirOffline, if set, is called once when a log directory goes
+	// offline after an I/O error (KIP-112). In a cluster it is where the
+	// controller would be told, to move leadership away. It must not
+	// block.
+	OnDirOffline func(dir string)
+	Logger       *slog.Logger
 	// Now is the wall clock for timestamps and retention; nil is time.Now.
 	Now func() time.Time
 	// BrokerConfig returns the broker's current effective config, whose
 	// log.* values are the topics' defaults.
 	BrokerConfig func(img *cluster.Image) *config.Broker
-	// OnOpen, if set, is called after a partition is opened here, and
-	// OnClose before one is closed or deleted (the group coordinator loads
-	// and unloads __consumer_offsets partitions this way). They must not
-	// block.
-	OnOpen  func(p *Partition)
-	OnClose func(p *Partition)
+	// OnLeader, if set, is called when this broker becomes the leader of
+	// a partition (also right after opening one it leads), and OnResign
+	// when it stops leading one: it becomes a follower, or the partition
+	// is deleted or closed here. The group coordinator loads and unloads
+	// __consumer_offsets partitions this way. They must not block.
+	OnLeader func(p *Partition)
+	OnResign func(p *Partition)
+	// Propose commits a metadata command through the controller
+	// (cluster.Node.Propose); leaders send AlterPartition with it to change
+	// their ISR. Nil never changes an ISR.
+	Propose func(ctx context.Context, cmd cluster.Command) error
 }
 
 // Manager hosts this broker's partitions.
@@ -56,6 +68,29 @@ type Manager struct {
 	parts map[TopicPartition]*Partition
 	// applied remembers the log config each partition was last given.
 	applied map[TopicPartition]log.Config
+
+	dirs  dirState  // offline log directories (log_dirs.go)
+	moves moveState // moves between log directories (move.go)
+
+	// Replication: the fetchers by leader broker, and the goroutines
+	// (fetchers, AlterPartition proposals) that Close and the end of Run
+	// stop. Guarded by reconcileMu, except bg*, which are set once.
+	fetchers map[int32]*fetcher
+	bgCtx    context.Context
+	bgStop   context.CancelFunc
+	bg       sync.WaitGroup
+	stopped  bool
+	settings replicationSettings
+	// isrEligible holds the brokers of the latest image that may join an
+	// ISR (KIP-841).
+	isrEligible atomic.Pointer[map[int32]bool]
+}
+
+// replicationSettings are the broker configs of replication, read at each
+// Reconcile.
+type replicationSettings struct {
+	lagMax time.Duration // replica.lag.time.max.ms
+	fetch  fetchSettings
 }
 
 // partitionMetadataFile records which topic ID a partition directory
@@ -71,34 +106,41 @@ func NewManager(cfg Config) *Manager {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Manager{cfg: cfg, logger: cfg.Logger, parts: make(map[TopicPartition]*Partition), applied: make(map[TopicPartition]log.Config)}
+	m := &Manager{cfg: cfg, logger: cfg.Logger, parts: make(map[TopicPartition]*Partition), applied: make(map[TopicPartition]log.Config),
+		fetchers: make(map[int32]*fetcher)}
+	m.bgCtx, m.bgStop = context.WithCancel(context.Background())
+	return m
 }
 
 // LogDirs are the directories that hold partitions.
 func (m *Manager) LogDirs() []string { return m.cfg.LogDirs }
 
 // partitionDir finds the directory of a partition: where it already is, or
-// else in the log directory that holds the fewest partitions.
-func (m *Manager) partitionDir(tp TopicPartition) string {
+// else in the online log directory that holds the fewest partitions.
+func (m *Manager) partitionDir(tp TopicPartition) (string, error) {
+	m.settle()
 	name := fmt.Sprintf("%s-%d", tp.Topic, tp.Partition)
 	for _, root := range m.cfg.LogDirs {
 		if _, err := os.Stat(filepath.Join(root, name)); err == nil {
-			return filepath.Join(root, name)
+			return filepath.Join(root, name), nil
 		}
 	}
 	count := make(map[string]int, len(m.cfg.LogDirs))
 	m.mu.RLock()
 	for _, p := range m.parts {
-		count[p.Root]++
+		count[p.Dir()]++
 	}
 	m.mu.RUnlock()
-	best := m.cfg.LogDirs[0]
-	for _, root := range m.cfg.LogDirs[1:] {
-		if count[root] < count[best] {
+	best := ""
+	for _, root := range m.cfg.LogDirs {
+		if m.LogDirOffline(root) == nil && (best == "" || count[root] < count[best]) {
 			best = root
 		}
 	}
-	return filepath.Join(best, name)
+	if best == "" {
+		return "", fmt.Errorf("%w: every log directory is offline", ErrLogDirOffline)
+	}
+	return filepath.Join(best, name), nil
 }
 
 // Partition returns a hosted partition.
@@ -132,19 +174,56 @@ func LogConfig(t *config.Topic) log.Config {
 		FlushMessages:      t.Int64("flush.messages"),
 		FlushMs:            t.Int64("flush.ms"),
 		FileDeleteDelayMs:  t.Int64("file.delete.delay.ms"),
+
+		CleanupPolicy:          cleanupPolicy(t.List("cleanup.policy")),
+		DeleteRetentionMs:      t.Int64("delete.retention.ms"),
+		MinCleanableDirtyRatio: t.Float64("min.cleanable.dirty.ratio"),
+		MinCompactionLagMs:     t.Int64("min.compaction.lag.ms"),
+		MaxCompactionLagMs:     t.Int64("max.compaction.lag.ms"),
 	}
 }
 
+// cleanupPolicy reads cleanup.policy: compact, delete, or both (an empty
+// list is delete, Kafka's default).
+func cleanupPolicy(list []string) log.CleanupPolicy {
+	var compact, del bool
+	for _, v := range list {
+		switch v {
+		case "compact":
+			compact = true
+		case "delete":
+			del = true
+		}
+	}
+	switch {
+	case compact && del:
+		return log.PolicyCompactDelete
+	case compact:
+		return log.PolicyCompact
+	}
+	return log.PolicyDelete
+}
+
 // Reconcile brings local partitions in line with img: it opens logs for
-// partitions placed here, updates configs, and deletes logs whose topic is
-// gone. Errors opening one partition are logged and do not stop the others;
-// the first is returned.
+// partitions placed here, updates configs, gives each partition the role
+// the image says (leader, or follower of the image's leader), points the
+// fetchers at the leaders, and deletes logs whose topic is gone. Errors
+// opening one partition are logged and do not stop the others; the first
+// is returned.
 func (m *Manager) Reconcile(img *cluster.Image) error {
 	m.reconcileMu.Lock()
 	defer m.reconcileMu.Unlock()
 	bcfg := m.cfg.BrokerConfig(img)
+	m.settings = settingsOf(bcfg)
+	eligible := make(map[int32]bool, len(img.Brokers))
+	for id, b := range img.Brokers {
+		eligible[id] = !b.Fenced && !b.ShuttingDown
+	}
+	m.isrEligible.Store(&eligible)
+	now := m.cfg.Now()
 	var firstErr error
 	keep := make(map[TopicPartition]bool)
+	follow := make(map[*Partition]int32) // partition -> leader to fetch from
 	for _, t := range img.Topics {
 		tcfg, err := config.ResolveTopic(bcfg, t.Configs)
 		if err != nil {
@@ -152,17 +231,29 @@ func (m *Manager) Reconcile(img *cluster.Image) error {
 			tcfg, _ = config.ResolveTopic(bcfg, nil)
 		}
 		lcfg := LogConfig(tcfg)
-		for _, part := range t.Partitions {
+		minISR := int32(tcfg.Int64("min.insync.replicas"))
+		for i := range t.Partitions {
+			part := &t.Partitions[i]
 			if !contains(part.Replicas, m.cfg.NodeID) {
 				continue
 			}
 			tp := TopicPartition{t.Name, part.Index}
 			keep[tp] = true
-			if err := m.ensure(tp, t.ID, part.LeaderEpoch, lcfg); err != nil {
+			p, err := m.ensure(tp, t.ID, part, lcfg)
+			if err == nil {
+				p.minISR.Store(minISR)
+				p.lagMaxMs.Store(m.settings.lagMax.Milliseconds())
+				err = m.applyRole(p, part, now)
+			}
+			if err != nil {
 				m.logger.Error("cannot open partition", "topic", t.Name, "partition", part.Index, "err", err)
 				if firstErr == nil {
 					firstErr = err
 				}
+				continue
+			}
+			if leader, _, _, ok := p.followState(); ok {
+				follow[p] = leader
 			}
 		}
 	}
@@ -176,9 +267,11 @@ func (m *Manager) Reconcile(img *cluster.Image) error {
 		}
 	}
 	m.mu.Unlock()
+	m.assignFetchers(img, follow)
 	for _, p := range gone {
 		m.logger.Info("deleting partition", "topic", p.Topic, "partition", p.Index)
-		m.notifyClose(p)
+		m.cancelMove(TopicPartition{p.Topic, p.Index})
+		m.resign(p)
 		if err := p.log.Delete(); err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -187,7 +280,160 @@ func (m *Manager) Reconcile(img *cluster.Image) error {
 	return firstErr
 }
 
-func (m *Manager) ensure(tp TopicPartition, id cluster.TopicID, epoch int32, lcfg log.Config) error {
+// settingsOf reads the replication configs.
+func settingsOf(b *config.Broker) replicationSettings {
+	ms := func(key string, least int64) time.Duration {
+		return time.Duration(max(b.Int64(key), least)) * time.Millisecond
+	}
+	backoff := ms("replica.fetch.backoff.ms", 0)
+	return replicationSettings{
+		lagMax: ms("replica.lag.time.max.ms", 1),
+		fetch: fetchSettings{
+			maxWait:       ms("replica.fetch.wait.max.ms", 0),
+			minBytes:      int32(max(b.Int64("replica.fetch.min.bytes"), 1)),
+			maxBytes:      int32(max(b.Int64("replica.fetch.response.max.bytes"), 1)),
+			partMaxBytes:  int32(max(b.Int64("replica.fetch.max.bytes"), 1)),
+			backoff:       backoff,
+			staleBackoff:  min(backoff, 100*time.Millisecond),
+			socketTimeout: ms("replica.socket.timeout.ms", 1000),
+		},
+	}
+}
+
+// applyRole gives p the role part says, and tells the hooks.
+func (m *Manager) applyRole(p *Partition, part *cluster.Partition, now time.Time) error {
+	change, err := p.applyRole(roleOf(part), now)
+	if err != nil {
+		return err
+	}
+	switch change {
+	case roleLeader:
+		m.logger.Info("leading partition", "topic", p.Topic, "partition", p.Index, "leader_epoch", part.LeaderEpoch,
+			"isr", part.ISR, "log_end_offset", p.log.LogEndOffset(), "high_watermark", p.HighWatermark())
+		if m.cfg.OnLeader != nil {
+			m.cfg.OnLeader(p)
+		}
+	case roleLeaderEpoch:
+		m.logger.Info("leading partition at a new epoch", "topic", p.Topic, "partition", p.Index, "leader_epoch", part.LeaderEpoch)
+	case roleResigned:
+		m.logger.Info("following partition", "topic", p.Topic, "partition", p.Index, "leader", part.Leader, "leader_epoch", part.LeaderEpoch)
+		if m.cfg.OnResign != nil {
+			m.cfg.OnResign(p)
+		}
+	case roleNewLeader:
+		m.logger.Debug("following partition", "topic", p.Topic, "partition", p.Index, "leader", part.Leader, "leader_epoch", part.LeaderEpoch)
+	}
+	return nil
+}
+
+// resign stops p leading before it is closed or deleted.
+func (m *Manager) resign(p *Partition) {
+	wasLeader := p.IsLeader()
+	p.becomeFollower(role{leader: -1, leaderEpoch: p.LeaderEpoch()})
+	if wasLeader && m.cfg.OnResign != nil {
+		m.cfg.OnResign(p)
+	}
+}
+
+// assignFetchers points one fetcher per leader broker at the partitions
+// that follow it, starting and stopping fetchers as needed. The caller
+// holds reconcileMu.
+func (m *Manager) assignFetchers(img *cluster.Image, follow map[*Partition]int32) {
+	addrs := make(map[int32]string)
+	for p, leader := range follow {
+		b, ok := img.Brokers[leader]
+		if !ok || b.Host == "" {
+			delete(follow, p) // nowhere to fetch from until the leader registers
+			continue
+		}
+		addrs[leader] = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+	}
+	for id, f := range m.fetchers {
+		if addrs[id] != f.addr {
+			m.stopFetcher(id)
+			continue
+		}
+		f.setSettings(m.settings.fetch)
+	}
+	for p, leader := range follow {
+		f := m.fetchers[leader]
+		if f == nil {
+			if m.stopped {
+				continue
+			}
+			f = newFetcher(m.cfg.NodeID, leader, addrs[leader], m.settings.fetch, m.logger.With("component", "fetcher"), m.cfg.Now)
+			ctx, cancel := context.WithCancel(m.bgCtx)
+			f.cancel = cancel
+			m.fetchers[leader] = f
+			m.bg.Add(1)
+			go func() {
+				defer m.bg.Done()
+				f.run(ctx)
+			}()
+		}
+		_, epoch, gen, _ := p.followState()
+		f.set(p, gen, epoch)
+	}
+	for id, f := range m.fetchers {
+		f.mu.Lock()
+		for p := range f.parts {
+			if follow[p] != id {
+				delete(f.parts, p)
+			}
+		}
+		n := len(f.parts)
+		f.mu.Unlock()
+		if n == 0 {
+			m.stopFetcher(id)
+		}
+	}
+}
+
+// stopFetcher stops a fetcher and waits for it. The caller holds
+// reconcileMu.
+func (m *Manager) stopFetcher(id int32) {
+	f := m.fetchers[id]
+	delete(m.fetchers, id)
+	f.cancel()
+	<-f.done
+}
+
+// eligibleForISR reports whether broker id may join an ISR as the latest
+// image says.
+func (m *Manager) eligibleForISR(id int32) bool {
+	e := m.isrEligible.Load()
+	return e != nil && (*e)[id]
+}
+
+// alter sends an AlterPartition for p in the background; a refusal or a
+// failure ends the pending change, and the leader tries again after a
+// while (or when the next image changes the partition).
+func (m *Manager) alter(p *Partition, cmd cluster.AlterPartition, seq uint64) {
+	if m.cfg.Propose == nil {
+		p.alterFailed(seq, time.Time{})
+		return
+	}
+	m.logger.Info("proposing ISR change", "topic", p.Topic, "partition", p.Index, "isr", cmd.ISR,
+		"leader_epoch", cmd.LeaderEpoch, "partition_epoch", cmd.PartitionEpoch)
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		ctx, cancel := context.WithTimeout(m.bgCtx, 30*time.Second)
+		defer cancel()
+		err := m.cfg.Propose(ctx, cmd)
+		if err == nil {
+			return // the image brings the new ISR to Reconcile
+		}
+		level := slog.LevelWarn
+		if errors.Is(err, cluster.ErrFencedLeaderEpoch) || errors.Is(err, cluster.ErrInvalidUpdateVersion) || errors.Is(err, cluster.ErrIneligibleReplica) {
+			level = slog.LevelInfo // stale: the next image says what is true
+		}
+		m.logger.Log(ctx, level, "ISR change not applied", "topic", p.Topic, "partition", p.Index, "isr", cmd.ISR, "err", err)
+		p.alterFailed(seq, m.cfg.Now().Add(time.Second))
+	}()
+}
+
+func (m *Manager) ensure(tp TopicPartition, id cluster.TopicID, part *cluster.Partition, lcfg log.Config) (*Partition, error) {
 	m.mu.RLock()
 	p, ok := m.parts[tp]
 	applied := m.applied[tp]
@@ -199,50 +445,48 @@ func (m *Manager) ensure(tp TopicPartition, id cluster.TopicID, epoch int32, lcf
 			m.applied[tp] = lcfg
 			m.mu.Unlock()
 		}
-		p.leaderEpoch.Store(epoch)
-		return nil
+		return p, nil
 	}
 	if ok {
 		// Same name, new topic ID: the old topic was deleted.
 		m.mu.Lock()
 		delete(m.parts, tp)
 		m.mu.Unlock()
-		m.notifyClose(p)
+		m.resign(p)
 		if err := p.log.Delete(); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	dir := m.partitionDir(tp)
+	dir, err := m.partitionDir(tp)
+	if err != nil {
+		return nil, err
+	}
 	if old, err := readPartitionMetadata(dir); err == nil && old != id {
 		m.logger.Info("removing data of a deleted topic with the same name", "dir", dir)
 		if err := os.RemoveAll(dir); err != nil {
-			return fmt.Errorf("remove stale partition %s: %w", dir, err)
+			return nil, fmt.Errorf("remove stale partition %s: %w", dir, err)
 		}
 	}
-	l, err := log.Open(dir, lcfg, log.Options{Logger: m.logger.With("topic", tp.Topic, "partition", tp.Partition), Now: m.cfg.Now})
+	opts, opened := m.logOptions(tp, dir)
+	l, err := log.Open(dir, lcfg, opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	opened(l)
 	if err := writePartitionMetadata(dir, id); err != nil {
 		l.Close()
-		return err
+		return nil, err
 	}
-	p = newPartition(tp.Topic, id, tp.Partition, l, epoch)
-	p.Root = filepath.Dir(dir)
+	p = newPartition(tp.Topic, id, tp.Partition, l, m.cfg.NodeID, *part)
+	p.now = m.cfg.Now
+	p.alter = m.alter
+	p.eligible = m.eligibleForISR
 	m.mu.Lock()
 	m.parts[tp] = p
 	m.applied[tp] = lcfg
 	m.mu.Unlock()
-	if m.cfg.OnOpen != nil {
-		m.cfg.OnOpen(p)
-	}
-	return nil
-}
-
-func (m *Manager) notifyClose(p *Partition) {
-	if m.cfg.OnClose != nil {
-		m.cfg.OnClose(p)
-	}
+	m.takeOfflineIfDirIs(p)
+	return p, nil
 }
 
 func contains(s []int32, v int32) bool {
@@ -313,6 +557,7 @@ func syncDir(dir string) error {
 // RemoveOrphans deletes partition directories in the data directory that
 // belong to no topic in img (topics deleted while the broker was down).
 func (m *Manager) RemoveOrphans(img *cluster.Image) error {
+	m.settle()
 	for _, root := range m.cfg.LogDirs {
 		if err := m.removeOrphansIn(root, img); err != nil {
 			return err
@@ -356,14 +601,19 @@ func (m *Manager) removeOrphansIn(root string, img *cluster.Image) error {
 // Run reconciles on every metadata change and runs retention and flushes
 // on their intervals, until ctx ends.
 func (m *Manager) Run(ctx context.Context, node *cluster.Node) {
+	defer m.stopBackground()
+	defer m.startCleaner(ctx, node)() // cleaner.go; stops with ctx
 	flush := time.NewTicker(time.Second)
 	defer flush.Stop()
+	isrCheck := time.NewTimer(m.isrCheckInterval(node.Image()))
+	defer isrCheck.Stop()
 	retention := time.NewTimer(m.retentionInterval(node.Image()))
 	defer retention.Stop()
 	for {
 		changed := node.Changed()
 		select {
 		case <-ctx.Done():
+			m.stopMoves()
 			return
 		case <-changed:
 			if err := m.Reconcile(node.Image()); err != nil {
@@ -371,15 +621,47 @@ func (m *Manager) Run(ctx context.Context, node *cluster.Node) {
 			}
 		case <-flush.C:
 			for _, p := range m.Partitions() {
-				if err := p.log.MaybeFlush(); err != nil && !errors.Is(err, log.ErrClosed) {
+				if err := p.log.MaybeFlush(); err != nil && !errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrOffline) {
 					m.logger.Error("flush", "topic", p.Topic, "partition", p.Index, "err", err)
 				}
 			}
 		case <-retention.C:
 			m.applyRetention()
 			retention.Reset(m.retentionInterval(node.Image()))
+		case <-isrCheck.C:
+			m.ShrinkISRs()
+			isrCheck.Reset(m.isrCheckInterval(node.Image()))
 		}
 	}
+}
+
+// isrCheckInterval is half of replica.lag.time.max.ms, as in Kafka.
+func (m *Manager) isrCheckInterval(img *cluster.Image) time.Duration {
+	return max(settingsOf(m.cfg.BrokerConfig(img)).lagMax/2, 10*time.Millisecond)
+}
+
+// ShrinkISRs proposes, for every partition this broker leads, removing
+// the followers that have not caught up within replica.lag.time.max.ms.
+func (m *Manager) ShrinkISRs() {
+	now := m.cfg.Now()
+	for _, p := range m.Partitions() {
+		if out := p.ShrinkISR(now); len(out) > 0 {
+			m.logger.Info("shrinking ISR: followers fell behind", "topic", p.Topic, "partition", p.Index, "out_of_sync", out)
+		}
+	}
+}
+
+// stopBackground stops the fetchers and waits for them and for proposals
+// in flight. Reconcile starts no fetcher afterwards.
+func (m *Manager) stopBackground() {
+	m.reconcileMu.Lock()
+	m.stopped = true
+	for id := range m.fetchers {
+		m.stopFetcher(id)
+	}
+	m.reconcileMu.Unlock()
+	m.bgStop()
+	m.bg.Wait()
 }
 
 func (m *Manager) retentionInterval(img *cluster.Image) time.Duration {
@@ -391,7 +673,7 @@ func (m *Manager) applyRetention() {
 	for _, p := range m.Partitions() {
 		n, err := p.log.ApplyRetention()
 		switch {
-		case err != nil && !errors.Is(err, log.ErrClosed):
+		case err != nil && !errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrOffline): // offline: reported once
 			m.logger.Error("retention", "topic", p.Topic, "partition", p.Index, "err", err)
 		case n > 0:
 			m.logger.Info("retention deleted segments", "topic", p.Topic, "partition", p.Index, "segments", n, "log_start_offset", p.LogStartOffset())
@@ -403,11 +685,14 @@ func (m *Manager) applyRetention() {
 // cannot be flushed; that was reported when it went offline and is logged
 // again here, but does not fail the shutdown of the others.
 func (m *Manager) Close() error {
+	m.stopBackground()
+	m.stopMoves()
+	defer m.dirs.wg.Wait() // after m.mu is released: it takes partitions offline
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var firstErr error
 	for tp, p := range m.parts {
-		m.notifyClose(p)
+		m.resign(p)
 		err := p.log.Close()
 		switch {
 		case errors.Is(err, log.ErrOffline):

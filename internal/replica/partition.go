@@ -2,35 +2,130 @@ package replica
 
 import (
 	"context"
+	"errors"
+	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/log"
 	"github.com/sluice-io/sluice/internal/record"
 )
 
-// Partition is one hosted partition.
+// Errors of the replication paths. The broker maps them to Kafka codes.
+var (
+	// ErrNotLeader: this broker does not lead the partition
+	// (NOT_LEADER_OR_FOLLOWER).
+	ErrNotLeader = errors.New("replica: this broker is not the partition's leader")
+	// ErrNotEnoughReplicas: an acks=all write found fewer in-sync replicas
+	// than min.insync.replicas and appended nothing (NOT_ENOUGH_REPLICAS).
+	ErrNotEnoughReplicas = errors.New("replica: fewer in-sync replicas than min.insync.replicas")
+	// ErrNotEnoughReplicasAfterAppend: an acks=all write was appended, but
+	// the ISR fell below min.insync.replicas before it was replicated
+	// (NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+	ErrNotEnoughReplicasAfterAppend = errors.New("replica: the ISR fell below min.insync.replicas after the append")
+	// ErrUnknownReplica: a follower fetch from a broker that is not a
+	// replica of the partition.
+	ErrUnknownReplica = errors.New("replica: fetch from a broker that is not a replica")
+)
+
+// Partition is one hosted partition: its log, its role (leader or
+// follower), and as leader what each follower has fetched.
+//
+// Locks, in the order they nest:
+//
+//	roleMu   appends (leader and follower) hold it read-locked; a role
+//	         change holds it write-locked, so no append of the old role
+//	         lands after the change.
+//	stateMu  the replication state: role, ISR, pending AlterPartition,
+//	         follower progress.
+//	mu       the notification channels; nothing is acquired under it.
 type Partition struct {
 	Topic   string
 	TopicID cluster.TopicID
 	Index   int32
-	// Root is the log directory the partition lives in.
-	Root string
 
-	log *log.Log
+	log    *log.Log
+	nodeID int32
+	now    func() time.Time
 
 	hw          atomic.Int64
 	leaderEpoch atomic.Int32
+	leading     atomic.Bool
+	minISR      atomic.Int32
+	lagMaxMs    atomic.Int64 // replica.lag.time.max.ms
 
-	mu     sync.Mutex
-	notify chan struct{} // closed and replaced when the high watermark moves
+	roleMu sync.RWMutex
+
+	stateMu        sync.Mutex
+	leaderID       int32 // as the image says; -1 for none
+	replicas       []int32
+	isr            []int32 // the committed ISR
+	partitionEpoch int32
+	// Leader only.
+	followers  map[int32]*follower
+	epochStart int64      // log end offset when this leader epoch began
+	pending    *isrChange // AlterPartition in flight
+	pendingSeq uint64
+	alterAfter time.Time // no AlterPartition before this (after a refusal)
+	// alter sends an AlterPartition; the Manager answers through
+	// alterFailed. Nil sends nothing.
+	alter func(p *Partition, cmd cluster.AlterPartition, seq uint64)
+	// eligible reports whether a broker may join an ISR (registered, not
+	// fenced, not shutting down); nil allows every one.
+	eligible func(id int32) bool
+	// Follower only: bumped when the leader or the epoch followed changes,
+	// so a fetcher's work for an older one is dropped.
+	fetchGen uint64
+
+	mu        sync.Mutex
+	notify    chan struct{} // closed and replaced when the HW, role or ISR changes
+	leoNotify chan struct{} // closed and replaced when the log end offset moves
+	leoWaited bool          // someone holds leoNotify
 }
 
-func newPartition(topic string, id cluster.TopicID, index int32, l *log.Log, epoch int32) *Partition {
-	p := &Partition{Topic: topic, TopicID: id, Index: index, log: l, notify: make(chan struct{})}
-	p.hw.Store(l.LogEndOffset())
-	p.leaderEpoch.Store(epoch)
+// follower is the leader's view of one follower (Kafka's Replica state).
+type follower struct {
+	leo                int64 // -1 until it fetches
+	logStart           int64
+	lastCaughtUp       time.Time
+	lastFetch          time.Time
+	lastFetchLeaderLEO int64 // the leader's log end offset at its previous fetch
+}
+
+// caughtUp is Kafka's isCaughtUp: at the leader's log end offset, or caught
+// up within the last lagMax.
+func (f *follower) caughtUp(leaderLEO int64, now time.Time, lagMax time.Duration) bool {
+	return f.leo == leaderLEO || now.Sub(f.lastCaughtUp) <= lagMax
+}
+
+// isrChange is an AlterPartition in flight. Until it commits, the high
+// watermark uses maximal, the union of the old and the new ISR (KIP-497):
+// a replica being added counts at once, one being removed until the change
+// commits.
+type isrChange struct {
+	isr     []int32
+	maximal []int32
+	seq     uint64
+}
+
+func newPartition(topic string, id cluster.TopicID, index int32, l *log.Log, nodeID int32, part cluster.Partition) *Partition {
+	p := &Partition{Topic: topic, TopicID: id, Index: index, log: l, nodeID: nodeID, now: time.Now,
+		notify: make(chan struct{}), leoNotify: make(chan struct{}), leaderID: -1}
+	// With no high watermark checkpoint, a partition replicated elsewhere
+	// starts at its log start offset: as leader it rises once the ISR has
+	// fetched, as follower it comes from the leader. A partition with no
+	// other replica has its end committed.
+	if len(part.Replicas) <= 1 {
+		p.hw.Store(l.LogEndOffset())
+	} else {
+		p.hw.Store(l.LogStartOffset())
+	}
+	p.leaderEpoch.Store(part.LeaderEpoch)
+	p.minISR.Store(1)
+	p.lagMaxMs.Store(30000)
 	return p
 }
 
@@ -40,23 +135,69 @@ func (p *Partition) Log() *log.Log { return p.log }
 // LeaderEpoch is the partition's current leader epoch.
 func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch.Load() }
 
+// IsLeader reports whether this broker leads the partition.
+func (p *Partition) IsLeader() bool { return p.leading.Load() }
+
+// Leader is the leader's broker ID as the image says, -1 for none.
+func (p *Partition) Leader() int32 {
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	return p.leaderID
+}
+
+// ISR is the committed in-sync replica set as this broker knows it.
+func (p *Partition) ISR() []int32 {
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	return slices.Clone(p.isr)
+}
+
 // HighWatermark is the offset below which records are visible to consumers.
 func (p *Partition) HighWatermark() int64 { return p.hw.Load() }
 
 // LogStartOffset is the first offset in the log.
 func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
 
-// Append appends one validated batch, stamping the current leader epoch,
-// and publishes the new high watermark.
+// LogEndOffset is the offset the next record will get.
+func (p *Partition) LogEndOffset() int64 { return p.log.LogEndOffset() }
+
+// Append appends one validated batch as leader, stamping the current
+// leader epoch, and advances the high watermark as far as the ISR allows.
 func (p *Partition) Append(batch []byte, h record.Header) (log.AppendInfo, error) {
+	return p.AppendAsLeader(batch, h, 0)
+}
+
+// AppendAsLeader is Append for a write that needs minISR in-sync replicas
+// (acks=all): with fewer in the committed ISR nothing is appended and the
+// error is ErrNotEnoughReplicas. minISR 0 checks nothing. A broker that
+// does not lead the partition answers ErrNotLeader.
+func (p *Partition) AppendAsLeader(batch []byte, h record.Header, minISR int) (log.AppendInfo, error) {
+	p.roleMu.RLock()
+	defer p.roleMu.RUnlock()
+	if !p.leading.Load() {
+		return log.AppendInfo{}, ErrNotLeader
+	}
+	if minISR > 0 {
+		p.stateMu.Lock()
+		n := len(p.isr)
+		p.stateMu.Unlock()
+		if n < minISR {
+			return log.AppendInfo{}, ErrNotEnoughReplicas
+		}
+	}
 	info, err := p.log.Append(batch, h, p.leaderEpoch.Load())
 	if err != nil {
 		return info, err
 	}
-	p.advance(p.log.LogEndOffset())
+	p.stateMu.Lock()
+	p.maybeAdvanceHWLocked(p.now())
+	p.stateMu.Unlock()
+	p.wakeLEO()
 	return info, nil
 }
 
+// advance moves the high watermark up to hw (never down) and wakes its
+// waiters.
 func (p *Partition) advance(hw int64) {
 	p.mu.Lock()
 	if hw > p.hw.Load() {
@@ -67,11 +208,57 @@ func (p *Partition) advance(hw int64) {
 	p.mu.Unlock()
 }
 
-// Changed returns a channel closed when the high watermark next moves.
+// setHW sets a follower's high watermark, which may go down after a
+// truncation.
+func (p *Partition) setHW(hw int64) {
+	p.mu.Lock()
+	if hw != p.hw.Load() {
+		p.hw.Store(hw)
+		close(p.notify)
+		p.notify = make(chan struct{})
+	}
+	p.mu.Unlock()
+}
+
+// wake wakes every waiter: the role, the ISR or the log changed.
+func (p *Partition) wake() {
+	p.mu.Lock()
+	close(p.notify)
+	p.notify = make(chan struct{})
+	if p.leoWaited {
+		close(p.leoNotify)
+		p.leoNotify = make(chan struct{})
+		p.leoWaited = false
+	}
+	p.mu.Unlock()
+}
+
+// wakeLEO wakes waiters for new records (follower fetches).
+func (p *Partition) wakeLEO() {
+	p.mu.Lock()
+	if p.leoWaited {
+		close(p.leoNotify)
+		p.leoNotify = make(chan struct{})
+		p.leoWaited = false
+	}
+	p.mu.Unlock()
+}
+
+// Changed returns a channel closed when the high watermark next moves, or
+// the partition's role or ISR changes.
 func (p *Partition) Changed() <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.notify
+}
+
+// Appended returns a channel closed when the log end offset next moves or
+// the role changes: what a follower's fetch waits for.
+func (p *Partition) Appended() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.leoWaited = true
+	return p.leoNotify
 }
 
 // Read returns batches from offset, never past the high watermark.
@@ -84,7 +271,45 @@ func (p *Partition) ReadInto(buf []byte, offset int64, maxBytes int) ([]byte, er
 	return p.log.ReadInto(buf, offset, maxBytes, p.hw.Load())
 }
 
+// ReadToEnd is Read up to the log end offset rather than the high
+// watermark: for followers, and for a new leader loading its own state.
+func (p *Partition) ReadToEnd(buf []byte, offset int64, maxBytes int) ([]byte, error) {
+	return p.log.ReadInto(buf, offset, maxBytes, math.MaxInt64)
+}
+
 // WaitDurable waits until everything below offset is fsynced.
 func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
 	return p.log.WaitDurable(ctx, offset)
 }
+
+// WaitReplicated waits, for an acks=all write whose records end before end
+// and that was appended at leader epoch epoch, until the high watermark
+// reaches end (Kafka's DelayedProduce). It fails with
+// ErrNotEnoughReplicasAfterAppend when the committed ISR is smaller than
+// minISR, with ErrNotLeader when this broker stops leading or the epoch
+// changes, and with ctx's error when ctx ends first.
+func (p *Partition) WaitReplicated(ctx context.Context, end int64, epoch int32, minISR int) error {
+	for {
+		ch := p.Changed()
+		if !p.leading.Load() || p.leaderEpoch.Load() != epoch {
+			return ErrNotLeader
+		}
+		p.stateMu.Lock()
+		n := len(p.isr)
+		p.stateMu.Unlock()
+		if n < minISR {
+			return ErrNotEnoughReplicasAfterAppend
+		}
+		if p.hw.Load() >= end {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// MinInsyncReplicas is the topic's min.insync.replicas as last reconciled.
+func (p *Partition) MinInsyncReplicas() int { return int(p.minISR.Load()) }

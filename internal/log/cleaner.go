@@ -1,0 +1,829 @@
+package log
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/record"
+)
+
+// Compaction is Kafka's log cleaner, for topics whose cleanup.policy
+// includes compact. A pass:
+//
+//  1. Picks the cleanable range: closed segments wholly below the upper
+//     bound the caller gives (the high watermark or last stable offset,
+//     so nothing uncommitted is touched) and below the durable offset,
+//     stopping at the first dirty segment younger than
+//     min.compaction.lag.ms. The active segment is never cleaned. Bytes
+//     after the last cleaned offset (cleaner-offset-checkpoint) are dirty;
+//     the log is worth cleaning when dirty / (clean + dirty) exceeds
+//     min.cleanable.dirty.ratio, when its oldest dirty record is older
+//     than max.compaction.lag.ms (KIP-354), or when a delete horizon has
+//     passed.
+//  2. Builds the offset map: key -> last offset, over the dirty segments
+//     (at most MaxKeys keys, stopping at a segment boundary). Keys are
+//     hashed to 128 bits, as Kafka's map keeps MD5 hashes.
+//  3. Rewrites the whole cleanable range, in groups of consecutive segments
+//     that fit segment.bytes, the index size and 32-bit relative offsets.
+//     A record stays if no later record has its key; a tombstone (null
+//     value) also goes once its batch's delete horizon has passed. The
+//     horizon is set, KIP-534 style, the first time a batch holding a
+//     tombstone (or a transaction marker whose transaction is gone) is
+//     cleaned: base timestamp = now + delete.retention.ms, with attribute
+//     bit 6; record timestamp deltas are rebased, so record timestamps are
+//     unchanged. Records without a key go, as in Kafka.
+//     Rewritten batches keep their base offset, last offset delta, leader
+//     epoch, producer fields and codec (records are recompressed with it);
+//     records keep their offset deltas. A batch left with no records goes,
+//     except the last batch of each producer ID, kept empty so the
+//     producer's sequence and epoch survive. Aborted transactional data
+//     goes; a transaction marker stays until no data of its transaction is
+//     left and its delete horizon has passed. Each cleaned group ends at
+//     the same offset as the original group (an empty batch marks the end
+//     when the group's last batch went), so a swap file always says which
+//     segments it replaces.
+//  4. Commits each group crash-safely: the output is written as
+//     <base>.log.cleaned (+ .index.cleaned, .timeindex.cleaned) and
+//     fsynced; the files are renamed to .swap and the directory fsynced
+//     (the commit point); the old segments are deleted and the directory
+//     fsynced; the .swap files are renamed to their final names and the
+//     directory fsynced. Recovery deletes .cleaned files and completes
+//     .swap files (see cleanDirectory).
+//  5. Writes the cleaned-up-to offset and the earliest pending delete
+//     horizon to cleaner-offset-checkpoint.
+
+// ErrCleanAborted reports a cleaning pass given up because the log changed
+// under it (truncated, segments deleted, closed). Nothing was lost; the next
+// pass starts again.
+var ErrCleanAborted = errors.New("log: cleaning aborted, the log changed")
+
+const cleanerCheckpointFile = "cleaner-offset-checkpoint"
+
+// CleanOptions are the inputs of one cleaning pass.
+type CleanOptions struct {
+	// UpperBound: no record at or above it is cleaned, nor any segment
+	// holding one (the high watermark or last stable offset).
+	UpperBound int64
+	// MaxKeys caps the offset map (log.cleaner.dedupe.buffer.size / 24, as
+	// Kafka sizes its entries); 0 is no cap. A pass that fills it cleans
+	// up to the segment where it filled, and the next pass goes on.
+	MaxKeys int
+	// Force cleans even when the log is not dirty enough.
+	Force bool
+}
+
+// CleanStats describes a cleaning pass.
+type CleanStats struct {
+	Cleaned          bool  // something was cleaned
+	FirstDirtyOffset int64 // where the dirty section began
+	EndOffset        int64 // cleaned up to here (the new checkpoint)
+	SegmentsBefore   int   // segments in the cleaned range before
+	SegmentsAfter    int   // and after
+	BytesBefore      int64
+	BytesAfter       int64
+	RecordsRead      int64
+	RecordsKept      int64
+	Took             time.Duration
+}
+
+// Cleanable says how dirty a compacted log is.
+type Cleanable struct {
+	Compacted              bool
+	FirstDirtyOffset       int64
+	FirstUncleanableOffset int64
+	CleanBytes             int64
+	DirtyBytes             int64
+	Ratio                  float64 // dirty / (clean + dirty)
+	ForcedByLag            bool    // max.compaction.lag.ms is exceeded
+	HorizonDue             bool    // a delete horizon has passed
+	// Eligible: the cleaner should clean the log now.
+	Eligible bool
+}
+
+// cleanerState is guarded by Log.cleanMu.
+type cleanerState struct {
+	loaded      bool
+	cleanedTo   int64 // first dirty offset
+	nextHorizon int64 // earliest delete horizon still pending, -1 for none
+}
+
+// cleanRange is the cleanable part of the segment list.
+type cleanRange struct {
+	segs     []*segment // a copy of the segment list
+	k        int        // segs[:k] can be cleaned
+	dirtyIdx int        // segs[dirtyIdx:k] are dirty
+}
+
+func (l *Log) loadCleanerState() {
+	if l.cleaner.loaded {
+		return
+	}
+	l.cleaner = cleanerState{loaded: true, nextHorizon: -1}
+	b, err := readSmallFile(l.fs, filepath.Join(l.dir, cleanerCheckpointFile), 1<<10)
+	if err != nil {
+		if !errors.Is(err, errNoCheckpoint) {
+			l.logger.Warn("ignoring cleaner checkpoint", "err", err)
+		}
+		return
+	}
+	to, horizon, err := parseCleanerCheckpoint(b)
+	if err != nil {
+		l.logger.Warn("ignoring cleaner checkpoint", "err", err)
+		return
+	}
+	l.cleaner.cleanedTo, l.cleaner.nextHorizon = to, horizon
+}
+
+// formatCleanerCheckpoint renders the per-partition cleaner checkpoint:
+// version 0, the cleaned-up-to offset, the earliest pending delete horizon
+// (-1 for none).
+func formatCleanerCheckpoint(to, horizon int64) []byte {
+	return []byte("0\n" + strconv.FormatInt(to, 10) + "\n" + strconv.FormatInt(horizon, 10) + "\n")
+}
+
+func parseCleanerCheckpoint(b []byte) (to, horizon int64, err error) {
+	lines, err := checkpointLines(b, 3)
+	if err != nil {
+		return 0, 0, err
+	}
+	to, err1 := strconv.ParseInt(lines[1], 10, 64)
+	horizon, err2 := strconv.ParseInt(lines[2], 10, 64)
+	if err1 != nil || err2 != nil || to < 0 || horizon < -1 {
+		return 0, 0, fmt.Errorf("bad cleaner checkpoint %q", b)
+	}
+	return to, horizon, nil
+}
+
+func (l *Log) cleanability(upper int64) Cleanable {
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	l.mu.Lock()
+	cfg, closed := l.cfg, l.closed
+	l.mu.Unlock()
+	if closed {
+		return Cleanable{}
+	}
+	c, _ := l.cleanableLocked(cfg, upper, l.now().UnixMilli())
+	return c
+}
+
+// cleanableLocked computes the cleanable range. The caller holds cleanMu.
+func (l *Log) cleanableLocked(cfg Config, upper, now int64) (Cleanable, cleanRange) {
+	l.loadCleanerState()
+	l.segMu.RLock()
+	segs := slices.Clone(l.segs)
+	closed := l.filesClosed
+	l.segMu.RUnlock()
+	c := Cleanable{Compacted: cfg.CleanupPolicy.Compacts()}
+	if closed || len(segs) == 0 {
+		return c, cleanRange{}
+	}
+	bound := min(upper, l.DurableOffset(), l.leo.Load())
+	start := max(l.logStart.Load(), segs[0].base)
+	firstDirty := max(l.cleaner.cleanedTo, start)
+	if firstDirty > l.leo.Load() {
+		firstDirty = start // truncated below the checkpoint
+	}
+	r := cleanRange{segs: segs, dirtyIdx: segmentFor(segs, firstDirty)}
+	if segs[r.dirtyIdx].base < firstDirty && r.dirtyIdx+1 < len(segs) && segs[r.dirtyIdx+1].base <= firstDirty {
+		r.dirtyIdx++
+	}
+	for r.k < len(segs)-1 && segs[r.k+1].base <= bound {
+		if cfg.MinCompactionLagMs > 0 && r.k >= r.dirtyIdx && l.largestTimestamp(segs[r.k]) > now-cfg.MinCompactionLagMs {
+			break
+		}
+		r.k++
+	}
+	r.dirtyIdx = min(r.dirtyIdx, r.k)
+	for _, s := range segs[:r.dirtyIdx] {
+		c.CleanBytes += s.size.Load()
+	}
+	for _, s := range segs[r.dirtyIdx:r.k] {
+		c.DirtyBytes += s.size.Load()
+	}
+	c.FirstDirtyOffset = max(firstDirty, segs[r.dirtyIdx].base)
+	c.FirstUncleanableOffset = segs[r.k].base
+	if total := c.CleanBytes + c.DirtyBytes; total > 0 {
+		c.Ratio = float64(c.DirtyBytes) / float64(total)
+	}
+	if cfg.MaxCompactionLagMs > 0 && c.DirtyBytes > 0 {
+		if ts := l.firstBatchTimestamp(segs[r.dirtyIdx]); ts <= now-cfg.MaxCompactionLagMs {
+			c.ForcedByLag = true
+		}
+	}
+	c.HorizonDue = r.k > 0 && l.cleaner.nextHorizon >= 0 && l.cleaner.nextHorizon <= now
+	c.Eligible = c.Compacted && ((c.DirtyBytes > 0 && (c.Ratio > cfg.MinCleanableDirtyRatio || c.ForcedByLag)) || c.HorizonDue)
+	return c, r
+}
+
+// firstBatchTimestamp is the max timestamp of a segment's first batch (the
+// earliest a segment's dirtiness can date from), or its largest timestamp
+// when the first batch has none.
+func (l *Log) firstBatchTimestamp(s *segment) int64 {
+	buf := make([]byte, record.HeaderSize)
+	if h, err := s.readHeaderAt(buf, 0, s.size.Load()); err == nil && h.MaxTimestamp >= 0 {
+		return h.MaxTimestamp
+	}
+	return l.largestTimestamp(s)
+}
+
+// producerLast is what the cleaner needs of a producer's state: its epoch
+// and the last offset of its last data batch (-1 when none).
+type producerLast struct {
+	epoch      int16
+	lastOffset int64
+}
+
+// cleanPass is the state of one pass, carried across groups in offset order.
+type cleanPass struct {
+	l         *Log
+	cfg       Config
+	now       int64
+	keys      *offsetMap
+	producers map[int64]producerLast
+	txns      *txnTracker
+
+	nextHorizon int64
+	stats       CleanStats
+}
+
+func (l *Log) clean(opts CleanOptions) (CleanStats, error) {
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	if l.cleanAbort.Load() {
+		return CleanStats{}, ErrClosed
+	}
+	if err := l.offlineErr(); err != nil {
+		return CleanStats{}, err
+	}
+	began := time.Now()
+	l.mu.Lock()
+	cfg, gen := l.cfg, l.truncGen
+	producers := make(map[int64]producerLast, len(l.producers))
+	for id, e := range l.producers {
+		producers[id] = producerLast{epoch: e.epoch, lastOffset: e.public().LastOffset}
+	}
+	l.mu.Unlock()
+	if !cfg.CleanupPolicy.Compacts() {
+		return CleanStats{}, nil
+	}
+	now := l.now().UnixMilli()
+	c, r := l.cleanableLocked(cfg, opts.UpperBound, now)
+	if r.k == 0 || (!c.Eligible && !opts.Force) {
+		return CleanStats{}, nil
+	}
+	p := &cleanPass{
+		l: l, cfg: cfg, now: now, keys: newOffsetMap(), producers: producers, nextHorizon: -1,
+		stats: CleanStats{FirstDirtyOffset: c.FirstDirtyOffset},
+	}
+	var err error
+	if p.txns, err = l.scanTransactions(r.segs[:r.k]); err != nil {
+		return CleanStats{}, err
+	}
+	// The offset map over the dirty segments, stopping at a segment
+	// boundary once it holds MaxKeys keys.
+	for i := r.dirtyIdx; i < r.k; i++ {
+		if l.cleanAbort.Load() {
+			return CleanStats{}, ErrClosed
+		}
+		if err := p.addToMap(r.segs[i]); err != nil {
+			return CleanStats{}, err
+		}
+		if opts.MaxKeys > 0 && p.keys.len() >= opts.MaxKeys && i+1 < r.k {
+			l.logger.Info("cleaner offset map full; cleaning part of the dirty section",
+				"keys", p.keys.len(), "up_to", r.segs[i+1].base)
+			r.k = i + 1
+			break
+		}
+	}
+	end := r.segs[r.k].base
+	for _, g := range groupSegments(r.segs, r.k, cfg) {
+		if l.cleanAbort.Load() {
+			return CleanStats{}, ErrClosed
+		}
+		if err := p.cleanGroup(g, gen); err != nil {
+			return CleanStats{}, err
+		}
+	}
+	if err := writeFileAtomic(l.fs, l.dir, cleanerCheckpointFile, formatCleanerCheckpoint(end, p.nextHorizon)); err != nil {
+		return CleanStats{}, l.fail("write cleaner checkpoint", err)
+	}
+	l.cleaner.cleanedTo, l.cleaner.nextHorizon = end, p.nextHorizon
+	p.stats.Cleaned, p.stats.EndOffset, p.stats.Took = true, end, time.Since(began)
+	l.logger.Info("cleaned log", "first_dirty_offset", p.stats.FirstDirtyOffset, "end_offset", end,
+		"segments_before", p.stats.SegmentsBefore, "segments_after", p.stats.SegmentsAfter,
+		"bytes_before", p.stats.BytesBefore, "bytes_after", p.stats.BytesAfter,
+		"records_read", p.stats.RecordsRead, "records_kept", p.stats.RecordsKept,
+		"dirty_ratio", c.Ratio, "took", p.stats.Took)
+	return p.stats, nil
+}
+
+// groupSegments splits segs[:k] into runs of consecutive segments that fit
+// one segment: segment.bytes (and 2 GiB), segment.index.bytes for both
+// indexes, and offsets within 32 bits of the run's base.
+func groupSegments(segs []*segment, k int, cfg Config) [][]*segment {
+	maxSize := min(cfg.SegmentBytes, math.MaxInt32)
+	maxIndex := cfg.SegmentIndexBytes
+	if maxIndex <= 0 {
+		maxIndex = math.MaxInt32
+	}
+	var groups [][]*segment
+	for i := 0; i < k; {
+		j := i + 1
+		size := segs[i].size.Load()
+		offs := int64(segs[i].index.len()) * offsetEntrySize
+		times := int64(segs[i].tindex.len()) * timeEntrySize
+		for j < k {
+			s := segs[j]
+			if size+s.size.Load() > maxSize ||
+				offs+int64(s.index.len())*offsetEntrySize > maxIndex ||
+				times+int64(s.tindex.len())*timeEntrySize > maxIndex ||
+				segs[j+1].base-1-segs[i].base > math.MaxInt32 {
+				break
+			}
+			size += s.size.Load()
+			offs += int64(s.index.len()) * offsetEntrySize
+			times += int64(s.tindex.len()) * timeEntrySize
+			j++
+		}
+		groups = append(groups, segs[i:j])
+		i = j
+	}
+	return groups
+}
+
+// offsetMap maps record keys, hashed to 128 bits, to the last offset that
+// carried them.
+type offsetMap struct {
+	seed1, seed2 maphash.Seed
+	m            map[[2]uint64]int64
+}
+
+func newOffsetMap() *offsetMap {
+	return &offsetMap{seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(), m: map[[2]uint64]int64{}}
+}
+
+func (m *offsetMap) hash(key []byte) [2]uint64 {
+	return [2]uint64{maphash.Bytes(m.seed1, key), maphash.Bytes(m.seed2, key)}
+}
+
+func (m *offsetMap) put(key []byte, offset int64) { m.m[m.hash(key)] = offset }
+
+func (m *offsetMap) get(key []byte) (int64, bool) {
+	off, ok := m.m[m.hash(key)]
+	return off, ok
+}
+
+func (m *offsetMap) len() int { return len(m.m) }
+
+// records decodes a batch's records, decompressing them first if needed.
+func (l *Log) records(s *segment, pos int64, h *record.Header, batch []byte, fn func(record.Record) error) error {
+	raw := batch[record.HeaderSize:]
+	if h.Codec() != record.CodecNone {
+		var err error
+		if raw, err = l.recordCodecs().Decompress(h.Codec(), raw, maxDecompressedBatch); err != nil {
+			return s.corruptAt(pos, err)
+		}
+	}
+	if err := record.IterRecords(raw, h.RecordCount, fn); err != nil {
+		if errors.Is(err, record.ErrCorrupt) {
+			return s.corruptAt(pos, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// scanSegmentBatches calls fn with every whole batch of a segment, checked
+// (CRC and all) as recovery checks it.
+func scanSegmentBatches(s *segment, fn func(pos int64, h record.Header, batch []byte) error) error {
+	sc := newBatchScanner(s.log, 0, s.size.Load(), true)
+	for sc.next() {
+		if err := fn(sc.at, sc.h, sc.batch); err != nil {
+			return err
+		}
+	}
+	if sc.err != nil {
+		return sc.err
+	}
+	if sc.bad != nil {
+		return s.corruptAt(sc.pos, sc.bad)
+	}
+	return nil
+}
+
+func (p *cleanPass) addToMap(s *segment) error {
+	return scanSegmentBatches(s, func(pos int64, h record.Header, batch []byte) error {
+		if h.IsControl() || (h.IsTransactional() && p.txns.aborted(&h)) {
+			return nil
+		}
+		return p.l.records(s, pos, &h, batch, func(r record.Record) error {
+			if r.Key != nil {
+				p.keys.put(r.Key, h.BaseOffset+int64(r.OffsetDelta))
+			}
+			return nil
+		})
+	})
+}
+
+// txnTracker follows transactions through a pass in offset order, as
+// Kafka's CleanedTransactionMetadata does: aborted transactional data goes,
+// and a marker may go once no batch of its transaction is left.
+type txnTracker struct {
+	abortedRanges map[int64][][2]int64 // producer ID -> [first data offset, marker offset] of aborted transactions
+	markers       map[int64]record.ControlType
+
+	seenAborted map[[2]int64]bool // aborted transactions with data read in this pass
+	ongoing     map[int64]bool    // producers with committed-or-open data read since their last marker
+}
+
+// scanTransactions finds the aborted transactions in segs from the batch
+// headers and the control records.
+func (l *Log) scanTransactions(segs []*segment) (*txnTracker, error) {
+	t := &txnTracker{
+		abortedRanges: map[int64][][2]int64{}, markers: map[int64]record.ControlType{},
+		seenAborted: map[[2]int64]bool{}, ongoing: map[int64]bool{},
+	}
+	open := map[int64]int64{}
+	for _, s := range segs {
+		sc := newBatchScanner(s.log, 0, s.size.Load(), false)
+		for sc.next() {
+			h := sc.h
+			if !h.IsTransactional() || !h.HasProducerID() {
+				continue
+			}
+			if !h.IsControl() {
+				if _, ok := open[h.ProducerID]; !ok {
+					open[h.ProducerID] = h.BaseOffset
+				}
+				continue
+			}
+			batch := make([]byte, h.Size())
+			if _, err := s.log.ReadAt(batch, sc.at); err != nil {
+				return nil, fmt.Errorf("read %s at %d: %w", s.path, sc.at, err)
+			}
+			ct := record.ControlCommit
+			err := l.records(s, sc.at, &h, batch, func(r record.Record) error {
+				var err error
+				ct, err = record.ParseControlKey(r.Key)
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+			t.markers[h.BaseOffset] = ct
+			first, ok := open[h.ProducerID]
+			if !ok {
+				first = h.BaseOffset
+			}
+			if ct == record.ControlAbort {
+				t.abortedRanges[h.ProducerID] = append(t.abortedRanges[h.ProducerID], [2]int64{first, h.BaseOffset})
+			}
+			delete(open, h.ProducerID)
+		}
+		if sc.err != nil {
+			return nil, sc.err
+		}
+		if sc.bad != nil {
+			return nil, s.corruptAt(sc.pos, sc.bad)
+		}
+	}
+	return t, nil
+}
+
+// abortedRange returns the aborted transaction holding a data batch.
+func (t *txnTracker) abortedRange(h *record.Header) ([2]int64, bool) {
+	for _, r := range t.abortedRanges[h.ProducerID] {
+		if h.BaseOffset >= r[0] && h.BaseOffset < r[1] {
+			return r, true
+		}
+	}
+	return [2]int64{}, false
+}
+
+func (t *txnTracker) aborted(h *record.Header) bool {
+	_, ok := t.abortedRange(h)
+	return ok
+}
+
+// onData notes a transactional data batch and reports whether it was
+// aborted.
+func (t *txnTracker) onData(h *record.Header) bool {
+	if r, ok := t.abortedRange(h); ok {
+		t.seenAborted[r] = true
+		return true
+	}
+	t.ongoing[h.ProducerID] = true
+	return false
+}
+
+// onControl notes a marker and reports whether its transaction has no data
+// left in the log (Kafka's canDiscardBatch for a control batch).
+func (t *txnTracker) onControl(h *record.Header) bool {
+	if t.markers[h.BaseOffset] == record.ControlAbort {
+		for _, r := range t.abortedRanges[h.ProducerID] {
+			if r[1] == h.BaseOffset {
+				return !t.seenAborted[r]
+			}
+		}
+		return true
+	}
+	had := t.ongoing[h.ProducerID]
+	delete(t.ongoing, h.ProducerID)
+	return !had
+}
+
+// lastOfProducer reports whether a batch must stay, possibly empty, to keep
+// its producer's state: it holds the producer's last data, or it is the
+// last marker of a producer with no data in its current epoch.
+func (p *cleanPass) lastOfProducer(h *record.Header) bool {
+	st, ok := p.producers[h.ProducerID]
+	if !ok || !h.HasProducerID() {
+		return false
+	}
+	if st.lastOffset >= 0 {
+		return h.LastOffset() == st.lastOffset
+	}
+	return h.IsControl() && h.ProducerEpoch == st.epoch
+}
+
+// filterBatch decides what becomes of one batch: the bytes to write (nil
+// to drop it) and whether they differ from the original.
+func (p *cleanPass) filterBatch(s *segment, pos int64, h record.Header, batch []byte) ([]byte, bool, error) {
+	discardable, aborted := false, false
+	switch {
+	case h.IsControl():
+		discardable = h.HasProducerID() && p.txns.onControl(&h)
+	case h.IsTransactional() && h.HasProducerID():
+		aborted = p.txns.onData(&h)
+	}
+	horizonPassed := h.HasDeleteHorizon() && h.DeleteHorizon() <= p.now
+	discardRecords := aborted || (h.IsControl() && discardable && horizonPassed)
+
+	var kept []record.Record
+	total, tombstones := 0, false
+	err := p.l.records(s, pos, &h, batch, func(r record.Record) error {
+		total++
+		off := h.BaseOffset + int64(r.OffsetDelta)
+		keep := !discardRecords
+		if keep && !h.IsControl() {
+			latest, found := int64(-1), false
+			if r.Key != nil {
+				latest, found = p.keys.get(r.Key)
+			}
+			keep = r.Key != nil && (!found || off >= latest) && (r.Value != nil || !horizonPassed)
+		}
+		if keep {
+			if r.Value == nil && !h.IsControl() {
+				tombstones = true
+			}
+			r.Headers = slices.Clone(r.Headers)
+			kept = append(kept, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	p.stats.RecordsRead += int64(total)
+	p.stats.RecordsKept += int64(len(kept))
+	needHorizon := !h.HasDeleteHorizon() && (tombstones || (h.IsControl() && discardable && len(kept) > 0))
+	if h.HasDeleteHorizon() && len(kept) > 0 && (tombstones || h.IsControl()) {
+		p.noteHorizon(h.DeleteHorizon())
+	}
+	if len(kept) == total && !needHorizon {
+		return batch, false, nil
+	}
+	o := record.BuildOptions{
+		BaseOffset:           h.BaseOffset,
+		PartitionLeaderEpoch: h.PartitionLeaderEpoch,
+		BaseTimestamp:        h.BaseTimestamp,
+		Codec:                h.Codec(),
+		Codecs:               p.l.recordCodecs(),
+		Transactional:        h.IsTransactional(),
+		Control:              h.IsControl(),
+		Producer:             &record.Producer{ID: h.ProducerID, Epoch: h.ProducerEpoch, BaseSequence: h.BaseSequence},
+		LastOffsetDelta:      h.LastOffsetDelta,
+		LogAppendTime:        h.LogAppendTime(),
+		MaxTimestamp:         h.MaxTimestamp,
+		DeleteHorizon:        h.HasDeleteHorizon(),
+	}
+	if len(kept) == 0 {
+		if !p.lastOfProducer(&h) {
+			return nil, true, nil
+		}
+		// Kafka's empty batch: no records, no base timestamp.
+		o.AllowEmpty, o.BaseTimestamp, o.DeleteHorizon = true, -1, false
+		b, err := record.Build(o, nil)
+		return b, true, err
+	}
+	if needHorizon {
+		horizon := p.now + p.cfg.DeleteRetentionMs
+		o.BaseTimestamp, o.DeleteHorizon = horizon, true
+		for i := range kept {
+			kept[i].TimestampDelta += h.BaseTimestamp - horizon
+		}
+		p.noteHorizon(horizon)
+	}
+	b, err := record.Build(o, kept)
+	return b, true, err
+}
+
+func (p *cleanPass) noteHorizon(h int64) {
+	if p.nextHorizon < 0 || h < p.nextHorizon {
+		p.nextHorizon = h
+	}
+}
+
+// cleanGroup rewrites one group of segments into one and swaps it in.
+func (p *cleanPass) cleanGroup(g []*segment, gen int64) error {
+	l := p.l
+	base := g[0].base
+	sizes := make([]int64, len(g))
+	var before int64
+	for i, s := range g {
+		sizes[i] = s.size.Load()
+		before += sizes[i]
+	}
+	out, err := openSegmentFilesAs(l.fs, l.dir, base, true, cleanedSuffix)
+	if err != nil {
+		return fmt.Errorf("create cleaned segment: %w", err)
+	}
+	discard := func(err error) error {
+		out.closeFiles()
+		for _, path := range []string{out.path, out.index.path, out.tindex.path} {
+			if rerr := l.fs.Remove(path); rerr != nil && !isNotExist(rerr) && err == nil {
+				err = rerr
+			}
+		}
+		return err
+	}
+	w := bufio.NewWriterSize(out.log, 1<<20)
+	var (
+		pos       int64
+		changed   bool
+		next      = int64(-1) // the original group's next offset
+		written   = int64(-1) // the cleaned group's next offset
+		lastEpoch int32
+		lastTs    = int64(-1)
+	)
+	emit := func(b []byte) error {
+		h, err := record.ParseHeader(b)
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(b); err != nil {
+			return fmt.Errorf("write %s: %w", out.path, err)
+		}
+		out.observe(&h, pos, p.cfg.IndexIntervalBytes)
+		pos += int64(len(b))
+		written = h.LastOffset() + 1
+		return nil
+	}
+	for _, s := range g {
+		err := scanSegmentBatches(s, func(at int64, h record.Header, batch []byte) error {
+			next, lastEpoch, lastTs = h.LastOffset()+1, h.PartitionLeaderEpoch, h.MaxTimestamp
+			b, ch, err := p.filterBatch(s, at, h, batch)
+			if err != nil {
+				return err
+			}
+			changed = changed || ch
+			if b == nil {
+				return nil
+			}
+			return emit(b)
+		})
+		if err != nil {
+			return discard(err)
+		}
+	}
+	if next > written && next > base {
+		// The group's last batch went: an empty batch keeps its last
+		// offset, so the cleaned segment ends where the group did and a
+		// swap left by a crash names exactly the segments it replaces.
+		b, err := record.Build(record.BuildOptions{
+			BaseOffset: next - 1, PartitionLeaderEpoch: lastEpoch, BaseTimestamp: -1,
+			MaxTimestamp: lastTs, AllowEmpty: true, Producer: &record.Producer{ID: -1, Epoch: -1, BaseSequence: -1},
+		}, nil)
+		if err == nil {
+			err = emit(b)
+		}
+		if err != nil {
+			return discard(err)
+		}
+	}
+	if !changed && len(g) == 1 {
+		p.stats.BytesBefore += before
+		p.stats.BytesAfter += before
+		p.stats.SegmentsBefore++
+		p.stats.SegmentsAfter++
+		return discard(nil)
+	}
+	if err := w.Flush(); err != nil {
+		return discard(fmt.Errorf("write %s: %w", out.path, err))
+	}
+	out.size.Store(pos)
+	if err := out.seal(); err != nil {
+		return discard(err)
+	}
+	if err := out.syncAll(); err != nil {
+		return discard(err)
+	}
+	if err := l.swapIn(g, sizes, out, gen); err != nil {
+		if errors.Is(err, ErrCleanAborted) {
+			return discard(err)
+		}
+		return err
+	}
+	p.stats.BytesBefore += before
+	p.stats.BytesAfter += pos
+	p.stats.SegmentsBefore += len(g)
+	p.stats.SegmentsAfter++
+	return nil
+}
+
+// swapIn replaces the segments of g with out, crash-safely. Until the
+// .swap files are durable the old segments stand; after, recovery
+// completes the swap.
+func (l *Log) swapIn(g []*segment, sizes []int64, out *segment, gen int64) error {
+	l.syncIOMu.Lock()
+	defer l.syncIOMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writable(); err != nil {
+		return fmt.Errorf("%w: %v", ErrCleanAborted, err)
+	}
+	idx := slices.Index(l.segs, g[0])
+	if l.truncGen != gen || idx < 0 || idx+len(g) >= len(l.segs) {
+		return ErrCleanAborted
+	}
+	for i, s := range g {
+		if l.segs[idx+i] != s || s.size.Load() != sizes[i] || s == l.active {
+			return ErrCleanAborted
+		}
+	}
+	base := out.base
+	cleaned := []string{out.index.path, out.tindex.path, out.path}
+	swapped := []string{
+		filepath.Join(l.dir, fileName(base, indexSuffix+swapSuffix)),
+		filepath.Join(l.dir, fileName(base, timeIndexSuffix+swapSuffix)),
+		filepath.Join(l.dir, fileName(base, logSuffix+swapSuffix)),
+	}
+	for i := range cleaned {
+		if err := l.fs.Rename(cleaned[i], swapped[i]); err != nil {
+			// Nothing is committed yet: the .cleaned and .swap index files
+			// are leftovers recovery removes.
+			return fmt.Errorf("%w: rename %s: %v", ErrCleanAborted, cleaned[i], err)
+		}
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return l.fail("fsync directory", err)
+	}
+	// Committed: from here on a crash completes the swap.
+	l.segMu.Lock()
+	segs := make([]*segment, 0, len(l.segs)-len(g)+1)
+	segs = append(segs, l.segs[:idx]...)
+	segs = append(segs, out)
+	segs = append(segs, l.segs[idx+len(g):]...)
+	l.segs = segs
+	l.segMu.Unlock()
+	l.pendingRolled = slices.DeleteFunc(l.pendingRolled, func(s *segment) bool { return slices.Contains(g, s) })
+	for _, s := range g {
+		s.closeFiles()
+		s.closed = true
+	}
+	for _, s := range g {
+		for _, path := range []string{s.path, s.index.path, s.tindex.path} {
+			if err := l.fs.Remove(path); err != nil && !isNotExist(err) {
+				return l.fail("delete cleaned-away segment", err)
+			}
+		}
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return l.fail("fsync directory", err)
+	}
+	final := []string{
+		filepath.Join(l.dir, fileName(base, indexSuffix)),
+		filepath.Join(l.dir, fileName(base, timeIndexSuffix)),
+		filepath.Join(l.dir, fileName(base, logSuffix)),
+	}
+	for i := range swapped {
+		if err := l.fs.Rename(swapped[i], final[i]); err != nil {
+			return l.fail("complete segment swap", err)
+		}
+	}
+	l.segMu.Lock()
+	out.index.path, out.tindex.path, out.path = final[0], final[1], final[2]
+	l.segMu.Unlock()
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return l.fail("fsync directory", err)
+	}
+	return nil
+}

@@ -1,0 +1,421 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/log"
+	"github.com/sluice-io/sluice/internal/record"
+)
+
+// A fetcher replicates every partition this broker follows from one leader
+// broker: one goroutine and one Fetch request for all of them, because the
+// leader answers a connection's requests in order and per-partition long
+// polls would wait behind each other (Kafka's ReplicaFetcherThread, with
+// num.replica.fetchers = 1). Before a partition's first fetch from a new
+// leader or epoch it truncates (OffsetForLeaderEpoch, KIP-101/KIP-279).
+
+// fetchSettings are the replica.fetch.* configs a fetcher uses.
+type fetchSettings struct {
+	maxWait       time.Duration // replica.fetch.wait.max.ms
+	minBytes      int32         // replica.fetch.min.bytes
+	maxBytes      int32         // replica.fetch.response.max.bytes
+	partMaxBytes  int32         // replica.fetch.max.bytes
+	backoff       time.Duration // replica.fetch.backoff.ms
+	staleBackoff  time.Duration // after NOT_LEADER_OR_FOLLOWER and epoch errors
+	socketTimeout time.Duration // replica.socket.timeout.ms
+}
+
+// fetchPart is a fetcher's state of one partition.
+type fetchPart struct {
+	p         *Partition
+	gen       uint64
+	epoch     int32
+	truncated bool
+	backoff   time.Time // no request for it before this
+}
+
+type fetcher struct {
+	nodeID int32
+	leader int32
+	addr   string
+	logger *slog.Logger
+	now    func() time.Time
+
+	mu       sync.Mutex
+	parts    map[*Partition]*fetchPart
+	settings fetchSettings
+	wake     chan struct{} // buffered: partitions were added
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newFetcher(nodeID, leader int32, addr string, s fetchSettings, logger *slog.Logger, now func() time.Time) *fetcher {
+	return &fetcher{nodeID: nodeID, leader: leader, addr: addr, settings: s, now: now,
+		logger: logger.With("leader", leader, "leader_addr", addr),
+		parts:  make(map[*Partition]*fetchPart), wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// set makes the fetcher follow p at generation gen (a new generation
+// truncates first) and reports whether p was new to it.
+func (f *fetcher) set(p *Partition, gen uint64, epoch int32) {
+	f.mu.Lock()
+	if fp, ok := f.parts[p]; !ok || fp.gen != gen {
+		f.parts[p] = &fetchPart{p: p, gen: gen, epoch: epoch}
+	}
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (f *fetcher) remove(p *Partition) {
+	f.mu.Lock()
+	delete(f.parts, p)
+	f.mu.Unlock()
+}
+
+func (f *fetcher) has(p *Partition) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.parts[p]
+	return ok
+}
+
+func (f *fetcher) size() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.parts)
+}
+
+func (f *fetcher) setSettings(s fetchSettings) {
+	f.mu.Lock()
+	f.settings = s
+	f.mu.Unlock()
+}
+
+// current reports whether fp is still the fetcher's state for its
+// partition.
+func (f *fetcher) current(fp *fetchPart) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.parts[fp.p] == fp
+}
+
+// plan splits the partitions into those to truncate and those to fetch,
+// and says how long to sleep when there is neither.
+func (f *fetcher) plan(now time.Time) (truncate, fetch []*fetchPart, sleep time.Duration, s fetchSettings) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sleep = time.Hour
+	for _, fp := range f.parts {
+		if now.Before(fp.backoff) {
+			sleep = min(sleep, fp.backoff.Sub(now))
+			continue
+		}
+		if !fp.truncated {
+			truncate = append(truncate, fp)
+		} else {
+			fetch = append(fetch, fp)
+		}
+	}
+	return truncate, fetch, sleep, f.settings
+}
+
+func (f *fetcher) backoff(fp *fetchPart, d time.Duration) {
+	f.mu.Lock()
+	fp.backoff = f.now().Add(d)
+	f.mu.Unlock()
+}
+
+func (f *fetcher) run(ctx context.Context) {
+	defer close(f.done)
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(f.addr),
+		kgo.ClientID("sluice-replica-fetcher-"+strconv.Itoa(int(f.nodeID))),
+		kgo.DialTimeout(f.settings.socketTimeout),
+	)
+	if err != nil {
+		f.logger.Error("cannot create a fetch client", "err", err)
+		return
+	}
+	defer cl.Close()
+	seeds := cl.SeedBrokers()
+	if len(seeds) == 0 {
+		f.logger.Error("no seed broker for the leader")
+		return
+	}
+	leader := seeds[0]
+	f.logger.Info("replica fetcher started")
+	defer f.logger.Info("replica fetcher stopped")
+	for ctx.Err() == nil {
+		truncate, fetch, sleep, s := f.plan(f.now())
+		if len(truncate) > 0 {
+			f.truncate(ctx, leader, truncate, s)
+			continue
+		}
+		if len(fetch) == 0 {
+			t := time.NewTimer(sleep)
+			select {
+			case <-ctx.Done():
+			case <-f.wake:
+			case <-t.C:
+			}
+			t.Stop()
+			continue
+		}
+		f.fetch(ctx, leader, fetch, s)
+	}
+}
+
+// truncate asks the leader where each partition's latest epoch ends and
+// truncates to it (KIP-101, KIP-279). A partition that must ask again
+// stays untruncated for the next round.
+func (f *fetcher) truncate(ctx context.Context, leader *kgo.Broker, parts []*fetchPart, s fetchSettings) {
+	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	req.ReplicaID = f.nodeID
+	byTopic := make(map[string]int)
+	asked := make(map[*fetchPart]int32)
+	for _, fp := range parts {
+		l := fp.p.log
+		if l.LogEndOffset() == l.LogStartOffset() {
+			fp.truncated = true // nothing to cut
+			continue
+		}
+		epoch := l.LatestEpoch()
+		if epoch < 0 {
+			// No epochs: only what was committed is known to be safe.
+			f.finishTruncation(fp, fp.p.HighWatermark(), true, s)
+			continue
+		}
+		asked[fp] = epoch
+		i, ok := byTopic[fp.p.Topic]
+		if !ok {
+			i = len(req.Topics)
+			byTopic[fp.p.Topic] = i
+			t := kmsg.NewOffsetForLeaderEpochRequestTopic()
+			t.Topic = fp.p.Topic
+			req.Topics = append(req.Topics, t)
+		}
+		rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		rp.Partition, rp.CurrentLeaderEpoch, rp.LeaderEpoch = fp.p.Index, fp.epoch, epoch
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+	}
+	if len(req.Topics) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.socketTimeout)
+	defer cancel()
+	kresp, err := leader.Request(rctx, req)
+	if err != nil {
+		if ctx.Err() == nil {
+			f.logger.Warn("offset for leader epoch request failed", "err", err)
+		}
+		for fp := range asked {
+			f.backoff(fp, s.backoff)
+		}
+		return
+	}
+	resp := kresp.(*kmsg.OffsetForLeaderEpochResponse)
+	answered := make(map[*fetchPart]bool)
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			var fp *fetchPart
+			for c := range asked {
+				if c.p.Topic == rt.Topic && c.p.Index == rp.Partition {
+					fp = c
+				}
+			}
+			if fp == nil || answered[fp] {
+				continue
+			}
+			answered[fp] = true
+			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+				f.partitionError(fp, "offset for leader epoch", err, s)
+				continue
+			}
+			offset, done := truncationPoint(fp.p.log, fp.p.HighWatermark(), rp.EndOffset, rp.LeaderEpoch)
+			f.finishTruncation(fp, offset, done, s)
+		}
+	}
+	for fp := range asked {
+		if !answered[fp] {
+			f.backoff(fp, s.backoff)
+		}
+	}
+}
+
+// finishTruncation cuts fp's log at offset; done marks it ready to fetch.
+func (f *fetcher) finishTruncation(fp *fetchPart, offset int64, done bool, s fetchSettings) {
+	if !f.current(fp) {
+		return
+	}
+	leo := fp.p.log.LogEndOffset()
+	if offset < leo {
+		f.logger.Info("truncating follower log", "topic", fp.p.Topic, "partition", fp.p.Index, "to", offset, "log_end_offset", leo, "leader_epoch", fp.epoch)
+		if err := fp.p.truncateAsFollower(fp.gen, offset); err != nil {
+			f.appendError(fp, "truncate", err, s)
+			return
+		}
+	}
+	if done {
+		f.mu.Lock()
+		fp.truncated = true
+		f.mu.Unlock()
+	}
+}
+
+// fetch sends one Fetch for parts and applies the answer.
+func (f *fetcher) fetch(ctx context.Context, leader *kgo.Broker, parts []*fetchPart, s fetchSettings) {
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = f.nodeID
+	req.ReplicaState.ID = f.nodeID
+	req.MaxWaitMillis = int32(s.maxWait / time.Millisecond)
+	req.MinBytes = s.minBytes
+	req.MaxBytes = s.maxBytes
+	req.SessionID, req.SessionEpoch = 0, -1
+	byTopic := make(map[string]int)
+	offsets := make(map[*fetchPart]int64, len(parts))
+	for _, fp := range parts {
+		i, ok := byTopic[fp.p.Topic]
+		if !ok {
+			i = len(req.Topics)
+			byTopic[fp.p.Topic] = i
+			t := kmsg.NewFetchRequestTopic()
+			t.Topic, t.TopicID = fp.p.Topic, fp.p.TopicID
+			req.Topics = append(req.Topics, t)
+		}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition = fp.p.Index
+		rp.CurrentLeaderEpoch = fp.epoch
+		rp.FetchOffset = fp.p.log.LogEndOffset()
+		rp.LastFetchedEpoch = -1
+		rp.LogStartOffset = fp.p.log.LogStartOffset()
+		rp.PartitionMaxBytes = s.partMaxBytes
+		offsets[fp] = rp.FetchOffset
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.maxWait+s.socketTimeout)
+	defer cancel()
+	kresp, err := leader.Request(rctx, req)
+	if err != nil {
+		if ctx.Err() == nil {
+			f.logger.Warn("fetch from leader failed", "err", err)
+			for _, fp := range parts {
+				f.backoff(fp, s.backoff)
+			}
+		}
+		return
+	}
+	resp := kresp.(*kmsg.FetchResponse)
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		f.logger.Warn("fetch from leader failed", "err", err)
+		for _, fp := range parts {
+			f.backoff(fp, s.backoff)
+		}
+		return
+	}
+	find := func(topic string, id [16]byte, partition int32) *fetchPart {
+		for _, fp := range parts {
+			if fp.p.Index == partition && (fp.p.Topic == topic || (topic == "" && fp.p.TopicID == id)) {
+				return fp
+			}
+		}
+		return nil
+	}
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			fp := find(rt.Topic, rt.TopicID, rp.Partition)
+			if fp == nil || !f.current(fp) {
+				continue
+			}
+			f.applyFetched(fp, offsets[fp], &rp, s)
+		}
+	}
+}
+
+// applyFetched applies one partition's fetch answer.
+func (f *fetcher) applyFetched(fp *fetchPart, offset int64, rp *kmsg.FetchResponseTopicPartition, s fetchSettings) {
+	err := kerr.ErrorForCode(rp.ErrorCode)
+	switch {
+	case err == nil:
+	case errors.Is(err, kerr.OffsetOutOfRange):
+		if rp.LogStartOffset > offset {
+			// Behind the leader's log start: start over there.
+			f.logger.Info("follower behind the leader's log start; restarting the log", "topic", fp.p.Topic, "partition", fp.p.Index,
+				"log_end_offset", offset, "leader_log_start_offset", rp.LogStartOffset)
+			if err := fp.p.restartAsFollower(fp.gen, rp.LogStartOffset); err != nil {
+				f.appendError(fp, "restart log", err, s)
+			}
+			return
+		}
+		// Past the leader's end: truncate again.
+		f.mu.Lock()
+		fp.truncated = false
+		f.mu.Unlock()
+		f.backoff(fp, s.staleBackoff)
+		return
+	default:
+		f.partitionError(fp, "fetch", err, s)
+		return
+	}
+	data := wholeBatches(rp.RecordBatches)
+	if err := fp.p.appendFetched(fp.gen, data, rp.HighWatermark, rp.LogStartOffset); err != nil {
+		f.appendError(fp, "append", err, s)
+	}
+}
+
+// wholeBatches drops a partial batch at the end of a fetch response.
+func wholeBatches(b []byte) []byte {
+	n := 0
+	_ = record.Batches(b, true, func(h record.Header, batch []byte) error {
+		n += len(batch)
+		return nil
+	})
+	return b[:n]
+}
+
+// partitionError handles a Kafka error for one partition: stale metadata
+// on one side or the other, so wait a little and for the next image.
+func (f *fetcher) partitionError(fp *fetchPart, op string, err error, s fetchSettings) {
+	switch {
+	case errors.Is(err, kerr.NotLeaderForPartition), errors.Is(err, kerr.FencedLeaderEpoch),
+		errors.Is(err, kerr.UnknownLeaderEpoch), errors.Is(err, kerr.UnknownTopicOrPartition),
+		errors.Is(err, kerr.UnknownTopicID):
+		f.logger.Debug("leader refused; waiting for metadata", "op", op, "topic", fp.p.Topic, "partition", fp.p.Index, "err", err)
+		f.backoff(fp, s.staleBackoff)
+	default:
+		f.logger.Warn("replica fetch error", "op", op, "topic", fp.p.Topic, "partition", fp.p.Index, "err", err)
+		f.backoff(fp, s.backoff)
+	}
+}
+
+// appendError handles a local failure to truncate or append.
+func (f *fetcher) appendError(fp *fetchPart, op string, err error, s fetchSettings) {
+	switch {
+	case errors.Is(err, errStaleFetch):
+		return // the role moved on; the Manager updates this fetcher
+	case errors.Is(err, log.ErrUnexpectedAppendOffset):
+		f.logger.Warn("follower log diverged from the leader; truncating again", "topic", fp.p.Topic, "partition", fp.p.Index, "err", err)
+		f.mu.Lock()
+		fp.truncated = false
+		f.mu.Unlock()
+		f.backoff(fp, s.staleBackoff)
+	default:
+		f.logger.Error("replica "+op+" failed", "topic", fp.p.Topic, "partition", fp.p.Index, "err", err)
+		f.backoff(fp, s.backoff)
+	}
+}
+
+func (f *fetcher) String() string { return fmt.Sprintf("fetcher(leader %d at %s)", f.leader, f.addr) }

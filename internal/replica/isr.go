@@ -1,0 +1,348 @@
+package replica
+
+import (
+	"slices"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/cluster"
+)
+
+// The leader's bookkeeping of its followers, Kafka's way: every follower
+// fetch reports the follower's log end offset (its fetch offset); the high
+// watermark is the smallest log end offset over the ISR; a follower that
+// reaches the high watermark (and the start of the current leader epoch)
+// is proposed into the ISR, and one that has not caught up for
+// replica.lag.time.max.ms is proposed out of it. ISR changes go to the
+// controller as AlterPartition (KIP-497) and take effect when the image
+// carries them; while one is in flight no other is sent, and the high
+// watermark counts the maximal ISR.
+
+// role is what the image says this broker is for a partition.
+type role struct {
+	leader         int32
+	leaderEpoch    int32
+	partitionEpoch int32
+	replicas       []int32
+	isr            []int32
+}
+
+func roleOf(part *cluster.Partition) role {
+	return role{leader: part.Leader, leaderEpoch: part.LeaderEpoch, partitionEpoch: part.PartitionEpoch,
+		replicas: part.Replicas, isr: part.ISR}
+}
+
+// roleChange says what applyRole did.
+type roleChange int
+
+const (
+	roleSame        roleChange = iota
+	roleLeader                 // became leader
+	roleResigned               // stopped leading
+	roleNewLeader              // follows a new leader or epoch (truncate, fetch)
+	roleLeaderEpoch            // leads again at a newer epoch
+)
+
+// applyRole moves the partition to the role the image gives it. An image
+// older than what the partition knows (a smaller leader epoch) is ignored.
+func (p *Partition) applyRole(r role, now time.Time) (roleChange, error) {
+	if r.leaderEpoch < p.leaderEpoch.Load() {
+		return roleSame, nil
+	}
+	wasLeader := p.leading.Load()
+	if r.leader == p.nodeID {
+		if wasLeader && r.leaderEpoch == p.leaderEpoch.Load() {
+			p.updateISR(r, now)
+			return roleSame, nil
+		}
+		if err := p.becomeLeader(r, now); err != nil {
+			return roleSame, err
+		}
+		if wasLeader {
+			return roleLeaderEpoch, nil
+		}
+		return roleLeader, nil
+	}
+	p.stateMu.Lock()
+	same := !wasLeader && p.leaderID == r.leader && p.leaderEpoch.Load() == r.leaderEpoch
+	p.stateMu.Unlock()
+	if same {
+		p.stateMu.Lock()
+		p.isr, p.replicas, p.partitionEpoch = slices.Clone(r.isr), slices.Clone(r.replicas), r.partitionEpoch
+		p.stateMu.Unlock()
+		return roleSame, nil
+	}
+	p.becomeFollower(r)
+	if wasLeader {
+		return roleResigned, nil
+	}
+	return roleNewLeader, nil
+}
+
+// becomeLeader makes this broker the leader at r.leaderEpoch: the epoch
+// starts at the log end offset (recorded in the leader-epoch cache so
+// OffsetForLeaderEpoch answers at once), the ISR is the image's, and
+// follower progress starts unknown. The high watermark never goes back.
+func (p *Partition) becomeLeader(r role, now time.Time) error {
+	p.roleMu.Lock()
+	defer p.roleMu.Unlock()
+	leo := p.log.LogEndOffset()
+	if err := p.log.AssignEpoch(r.leaderEpoch, leo); err != nil {
+		return err
+	}
+	p.stateMu.Lock()
+	wasLeader := p.leading.Load()
+	p.leaderID = p.nodeID
+	p.leaderEpoch.Store(r.leaderEpoch)
+	p.isr, p.replicas, p.partitionEpoch = slices.Clone(r.isr), slices.Clone(r.replicas), r.partitionEpoch
+	p.epochStart = leo
+	p.pending = nil
+	p.alterAfter = time.Time{}
+	old := p.followers
+	p.followers = make(map[int32]*follower)
+	for _, id := range union(r.replicas, r.isr) {
+		if id == p.nodeID {
+			continue
+		}
+		if f, ok := old[id]; ok && wasLeader {
+			p.followers[id] = f // still leading: keep what we know
+			continue
+		}
+		f := &follower{leo: -1, logStart: -1, lastFetchLeaderLEO: -1}
+		if slices.Contains(r.isr, id) {
+			f.lastCaughtUp = now
+		}
+		p.followers[id] = f
+	}
+	p.leading.Store(true)
+	p.maybeAdvanceHWLocked(now)
+	p.stateMu.Unlock()
+	p.wake()
+	return nil
+}
+
+// becomeFollower stops leading (if it did) and follows r.leader.
+func (p *Partition) becomeFollower(r role) {
+	p.roleMu.Lock()
+	defer p.roleMu.Unlock()
+	p.stateMu.Lock()
+	p.leading.Store(false)
+	p.leaderID = r.leader
+	p.leaderEpoch.Store(r.leaderEpoch)
+	p.isr, p.replicas, p.partitionEpoch = slices.Clone(r.isr), slices.Clone(r.replicas), r.partitionEpoch
+	p.followers = nil
+	p.pending = nil
+	p.fetchGen++
+	p.stateMu.Unlock()
+	p.wake()
+}
+
+// updateISR takes a newer committed ISR from the image while leading at
+// the same epoch. It ends any AlterPartition in flight: the image now says
+// what happened to it.
+func (p *Partition) updateISR(r role, now time.Time) {
+	p.stateMu.Lock()
+	if r.partitionEpoch <= p.partitionEpoch {
+		p.stateMu.Unlock()
+		return
+	}
+	{
+		p.isr, p.replicas, p.partitionEpoch = slices.Clone(r.isr), slices.Clone(r.replicas), r.partitionEpoch
+		p.pending = nil
+		for _, id := range union(r.replicas, r.isr) {
+			if _, ok := p.followers[id]; !ok && id != p.nodeID {
+				p.followers[id] = &follower{leo: -1, logStart: -1, lastFetchLeaderLEO: -1}
+			}
+		}
+		for id := range p.followers {
+			if !slices.Contains(r.replicas, id) && !slices.Contains(r.isr, id) {
+				delete(p.followers, id)
+			}
+		}
+		p.maybeAdvanceHWLocked(now)
+	}
+	p.stateMu.Unlock()
+	p.wake()
+}
+
+// FollowerFetched records a fetch by follower replica at fetchOffset (its
+// log end offset) with its log start offset, at now. It updates the
+// follower's caught-up time as Kafka does (caught up when it fetches at the
+// leader's log end offset, or at the end the leader had at its previous
+// fetch), may propose adding it to the ISR, and advances the high
+// watermark. A fetch offset outside the leader's log changes nothing: the
+// read answers OFFSET_OUT_OF_RANGE.
+func (p *Partition) FollowerFetched(replica int32, fetchOffset, logStart int64, now time.Time) error {
+	p.stateMu.Lock()
+	if !p.leading.Load() {
+		p.stateMu.Unlock()
+		return ErrNotLeader
+	}
+	f := p.followers[replica]
+	if f == nil {
+		p.stateMu.Unlock()
+		return ErrUnknownReplica
+	}
+	leo := p.log.LogEndOffset()
+	if fetchOffset > leo || fetchOffset < p.log.LogStartOffset() {
+		p.stateMu.Unlock()
+		return nil
+	}
+	switch {
+	case fetchOffset >= leo:
+		f.lastCaughtUp = later(f.lastCaughtUp, now)
+	case fetchOffset >= f.lastFetchLeaderLEO && f.lastFetchLeaderLEO >= 0:
+		f.lastCaughtUp = later(f.lastCaughtUp, f.lastFetch)
+	}
+	f.leo, f.logStart = fetchOffset, logStart
+	f.lastFetchLeaderLEO, f.lastFetch = leo, now
+	p.maybeExpandISRLocked(replica, f)
+	p.maybeAdvanceHWLocked(now)
+	p.stateMu.Unlock()
+	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// maximalISRLocked is the ISR the high watermark counts: the committed one
+// joined with a change in flight.
+func (p *Partition) maximalISRLocked() []int32 {
+	if p.pending != nil {
+		return p.pending.maximal
+	}
+	return p.isr
+}
+
+// maybeAdvanceHWLocked moves the high watermark to the smallest log end
+// offset among the leader and the followers of the maximal ISR, and of
+// followers outside it that are caught up (as Kafka does, so one about to
+// join does not find the high watermark past it). A follower whose log end
+// offset is not yet known holds it. It never moves back. The caller holds
+// stateMu and leads.
+func (p *Partition) maybeAdvanceHWLocked(now time.Time) bool {
+	leo := p.log.LogEndOffset()
+	hw := leo
+	maximal := p.maximalISRLocked()
+	lag := time.Duration(p.lagMaxMs.Load()) * time.Millisecond
+	for id, f := range p.followers {
+		if f.leo >= hw {
+			continue
+		}
+		if slices.Contains(maximal, id) || (f.leo >= 0 && f.caughtUp(leo, now, lag)) {
+			hw = f.leo
+		}
+	}
+	if hw <= p.hw.Load() {
+		return false
+	}
+	p.advance(hw)
+	return true
+}
+
+// maybeExpandISRLocked proposes adding a follower that is not in the ISR
+// once it has caught up: its log end offset is at or past the high
+// watermark and the start of this leader epoch (Kafka's isFollowerInSync).
+func (p *Partition) maybeExpandISRLocked(id int32, f *follower) {
+	if p.pending != nil || slices.Contains(p.isr, id) || !slices.Contains(p.replicas, id) {
+		return
+	}
+	// KIP-841: a fenced or shutting-down broker cannot join; the
+	// controller would refuse it.
+	if p.eligible != nil && !p.eligible(id) {
+		return
+	}
+	if f.leo < p.hw.Load() || f.leo < p.epochStart {
+		return
+	}
+	isr := append(slices.Clone(p.isr), id)
+	p.proposeLocked(isr, isr)
+}
+
+// ShrinkISR proposes removing the followers of the ISR that have not
+// caught up within replica.lag.time.max.ms; the leader loop calls it every
+// half of that. It reports the followers it proposed to remove.
+func (p *Partition) ShrinkISR(now time.Time) []int32 {
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	if !p.leading.Load() || p.pending != nil {
+		return nil
+	}
+	leo := p.log.LogEndOffset()
+	lag := time.Duration(p.lagMaxMs.Load()) * time.Millisecond
+	var out []int32
+	isr := make([]int32, 0, len(p.isr))
+	for _, id := range p.isr {
+		if f := p.followers[id]; id != p.nodeID && (f == nil || !f.caughtUp(leo, now, lag)) {
+			out = append(out, id)
+			continue
+		}
+		isr = append(isr, id)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	if !slices.Contains(isr, p.nodeID) {
+		isr = append(isr, p.nodeID)
+	}
+	// Until the shrink commits, the leaving followers still count.
+	if !p.proposeLocked(isr, slices.Clone(p.isr)) {
+		return nil
+	}
+	return out
+}
+
+// proposeLocked starts an AlterPartition to isr, counting maximal for the
+// high watermark meanwhile. The caller holds stateMu.
+func (p *Partition) proposeLocked(isr, maximal []int32) bool {
+	if p.alter == nil || p.now().Before(p.alterAfter) {
+		return false
+	}
+	p.pendingSeq++
+	p.pending = &isrChange{isr: isr, maximal: maximal, seq: p.pendingSeq}
+	cmd := cluster.AlterPartition{
+		Topic:          p.TopicID,
+		Partition:      p.Index,
+		Leader:         p.nodeID,
+		LeaderEpoch:    p.leaderEpoch.Load(),
+		PartitionEpoch: p.partitionEpoch,
+		ISR:            slices.Clone(isr),
+	}
+	p.alter(p, cmd, p.pendingSeq)
+	return true
+}
+
+// alterFailed ends AlterPartition seq that the controller refused or that
+// never reached it. The next one waits until after retry, or for an image
+// that changes the partition.
+func (p *Partition) alterFailed(seq uint64, retry time.Time) {
+	p.stateMu.Lock()
+	if p.pending != nil && p.pending.seq == seq {
+		p.pending = nil
+		p.alterAfter = retry
+	}
+	p.stateMu.Unlock()
+}
+
+// PendingISR is the ISR of the AlterPartition in flight, nil when none is.
+func (p *Partition) PendingISR() []int32 {
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	if p.pending == nil {
+		return nil
+	}
+	return slices.Clone(p.pending.isr)
+}
+
+func union(a, b []int32) []int32 {
+	out := slices.Clone(a)
+	for _, x := range b {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}

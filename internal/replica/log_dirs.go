@@ -1,0 +1,121 @@
+package replica
+
+// Log directory failure (KIP-112): when any log in a directory hits an I/O
+// error (a failed fsync, a full disk, EIO), the whole directory goes
+// offline. Every partition in it answers KAFKA_STORAGE_ERROR, new
+// partitions are placed elsewhere, DescribeLogDirs reports the directory
+// with KAFKA_STORAGE_ERROR, and other directories keep serving. The state
+// lasts until a restart, which opens the directory again (its logs recover
+// as after a crash; nothing acknowledged was lost, since acknowledged means
+// fsynced). In a cluster Kafka would also tell the controller, which moves
+// leadership away; Config.OnDirOffline is that seam.
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sluice-io/sluice/internal/log"
+)
+
+// dirState is the Manager's view of its log directories. Its zero value
+// is ready. mu is a leaf lock: logs call in under their own locks.
+type dirState struct {
+	settleOnce sync.Once
+	mu         sync.Mutex
+	offline    map[string]error // log directory -> what took it offline
+	wg         sync.WaitGroup   // goroutines taking partitions offline
+}
+
+// LogDirOffline returns why the log directory dir (an entry of log.dirs)
+// is offline, or nil when it is online.
+func (m *Manager) LogDirOffline(dir string) error {
+	m.dirs.mu.Lock()
+	defer m.dirs.mu.Unlock()
+	return m.dirs.offline[dir]
+}
+
+// settle finishes, once before any log is opened, what relocations
+// interrupted by a crash left (log.SettleRelocations). A log directory
+// that cannot be read goes offline.
+func (m *Manager) settle() {
+	m.dirs.settleOnce.Do(func() {
+		for root, err := range log.SettleRelocations(nil, m.cfg.LogDirs, m.logger) {
+			m.dirFailed(root, nil, err)
+		}
+	})
+}
+
+// logOptions are the options a partition's log at dir is opened with:
+// an I/O error in it takes its whole directory offline. The caller passes
+// the opened log to opened, so that the callback finds the directory the
+// log is in by then (it may have moved).
+func (m *Manager) logOptions(tp TopicPartition, dir string) (opts log.Options, opened func(*log.Log)) {
+	var holder atomic.Pointer[log.Log]
+	opts = log.Options{
+		Logger: m.logger.With("topic", tp.Topic, "partition", tp.Partition),
+		Now:    m.cfg.Now,
+		OnOffline: func(err error) {
+			logDir := dir
+			if l := holder.Load(); l != nil {
+				logDir = l.Dir()
+			}
+			m.dirFailed(filepath.Dir(logDir), &tp, err)
+		},
+	}
+	return opts, holder.Store
+}
+
+// dirFailed takes the log directory root offline after err (in the log of
+// tp, when known): it logs once, then takes every partition in it offline
+// in the background (the caller may hold a log's locks) and calls
+// Config.OnDirOffline.
+func (m *Manager) dirFailed(root string, tp *TopicPartition, err error) {
+	m.dirs.mu.Lock()
+	if m.dirs.offline[root] != nil {
+		m.dirs.mu.Unlock()
+		return
+	}
+	if m.dirs.offline == nil {
+		m.dirs.offline = map[string]error{}
+	}
+	m.dirs.offline[root] = err
+	m.dirs.wg.Add(1)
+	m.dirs.mu.Unlock()
+
+	attrs := []any{"dir", root, "err", err}
+	if tp != nil {
+		attrs = append(attrs, "topic", tp.Topic, "partition", tp.Partition)
+	}
+	m.logger.Error("log directory offline: its partitions answer KAFKA_STORAGE_ERROR until a restart", attrs...)
+	go func() {
+		defer m.dirs.wg.Done()
+		cause := fmt.Errorf("log directory %s offline: %v", root, err)
+		for _, p := range m.Partitions() {
+			if p.Dir() == root {
+				p.log.MarkOffline(cause)
+				m.cancelMove(TopicPartition{p.Topic, p.Index})
+			}
+		}
+		m.moves.mu.Lock()
+		for _, mv := range m.moves.running {
+			if mv.target == root {
+				mv.cancel()
+			}
+		}
+		m.moves.mu.Unlock()
+		if m.cfg.OnDirOffline != nil {
+			m.cfg.OnDirOffline(root)
+		}
+	}()
+}
+
+// takeOfflineIfDirIs takes a just-opened partition offline when its
+// directory already is. The partition is in m.parts already, so a
+// directory failing concurrently finds it there instead.
+func (m *Manager) takeOfflineIfDirIs(p *Partition) {
+	if err := m.LogDirOffline(p.Dir()); err != nil {
+		p.log.MarkOffline(fmt.Errorf("log directory %s offline: %v", p.Dir(), err))
+	}
+}
