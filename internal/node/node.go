@@ -42,7 +42,7 @@ type Config struct {
 	// member (Raft and controller RPCs). A voter defaults to its own entry
 	// in controller.quorum.voters; a broker that is not a voter needs one.
 	ControllerListen string
-	Logger   *slog.Logger
+	Logger           *slog.Logger
 }
 
 // Node is a running Sluice process.
