@@ -288,6 +288,14 @@ func (n *node) proposeResult(ctx context.Context, cmd Command) (any, error) {
 		}
 	}
 	if err := resp.Err.err(); err != nil {
+		if c, ok := cmd.(CreateTopic); ok && errors.Is(err, ErrTopicExists) {
+			// A proposal retried across a leader change may have
+			// committed the first time; the topic ID, chosen before the
+			// first try, tells our own topic from somebody else's.
+			if t := n.pub.image().Topics[c.Name]; t != nil && t.ID == c.ID {
+				return nil, nil
+			}
+		}
 		return nil, err
 	}
 	var results electResults

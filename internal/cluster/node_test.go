@@ -572,3 +572,19 @@ func TestAllocateProducerIDsNeverRepeats(t *testing.T) {
 		t.Fatalf("block after restart starts at %d, want 2500", got)
 	}
 }
+
+// TestProposeCreateTopicRetryIsIdempotent: a CreateTopic retried after it
+// committed (a leader change mid-proposal) finds its own topic, by ID, and
+// succeeds; another topic of the same name is still ErrTopicExists.
+func TestProposeCreateTopicRetryIsIdempotent(t *testing.T) {
+	n := openTest(t, testConfig(t, t.TempDir()), nil)
+	create := CreateTopic{Name: "t", ID: tid(1), Replicas: [][]int32{{1}}}
+	mustPropose(t, n, create)
+	if err := n.Propose(testCtx(t), create); err != nil {
+		t.Fatalf("retried create: %v", err)
+	}
+	other := CreateTopic{Name: "t", ID: tid(2), Replicas: [][]int32{{1}}}
+	if err := n.Propose(testCtx(t), other); !errors.Is(err, ErrTopicExists) {
+		t.Fatalf("create of another topic named t: %v, want ErrTopicExists", err)
+	}
+}
