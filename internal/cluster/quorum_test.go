@@ -4,8 +4,11 @@ package cluster
 // in-process nodes. Short session timeout and heartbeat interval.
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"reflect"
 	"slices"
@@ -539,4 +542,48 @@ func TestQuorumCloseWithDeadPeers(t *testing.T) {
 		}
 	}
 	q.kill(l.ID()) // kill fails the test if Close takes more than 5s
+}
+
+// TestQuorumSurvivesBadControlInput sends malformed bytes to a voter's
+// Raft/control port: an unknown protocol byte, an oversized frame, a frame
+// that is not JSON, an unknown operation, a torn frame. Each costs only its
+// own connection; the quorum keeps committing.
+func TestQuorumSurvivesBadControlInput(t *testing.T) {
+	q := newQuorum(t, 3, nil)
+	addr := q.voters[0].Addr
+	frame := func(body string) []byte {
+		b := make([]byte, 4, 4+len(body))
+		binary.BigEndian.PutUint32(b, uint32(len(body)))
+		return append(b, body...)
+	}
+	inputs := map[string][]byte{
+		"unknown protocol":  []byte("Xhello"),
+		"oversized frame":   append([]byte{muxControl}, 0xff, 0xff, 0xff, 0xff),
+		"not json":          append([]byte{muxControl}, frame("{not json")...),
+		"unknown operation": append([]byte{muxControl}, frame(`{"op":"launch-missiles"}`)...),
+		"torn frame":        append([]byte{muxControl}, 0, 0, 1, 0, '{'),
+		"garbage raft":      append([]byte{muxRaft}, bytes.Repeat([]byte{0xde, 0xad}, 512)...),
+	}
+	for name, in := range inputs {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			t.Fatalf("%s: dial: %v", name, err)
+		}
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		c.Write(in)
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.CloseWrite()
+		}
+		io.Copy(io.Discard, c) // until the node answers or closes
+		c.Close()
+	}
+	mustPropose(t, q.node(2), CreateTopic{Name: "after-garbage", Replicas: [][]int32{{1, 2, 3}}})
+	waitFor(t, "every node sees the topic", func() bool {
+		for id := int32(1); id <= 3; id++ {
+			if q.node(id).Image().Topics["after-garbage"] == nil {
+				return false
+			}
+		}
+		return true
+	})
 }
