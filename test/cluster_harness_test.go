@@ -165,6 +165,24 @@ func (c *testCluster) brokerMetadata(ctx context.Context, via int32) (kadm.Metad
 	return kadm.NewClient(cl).BrokerMetadata(ctx)
 }
 
+// waitBrokers waits until Metadata lists n live brokers.
+func (c *testCluster) waitBrokers(n int, timeout time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		md, err := c.brokerMetadata(ctx, c.liveNode())
+		cancel()
+		if err == nil && len(md.Brokers) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%d live brokers wanted within %v: %v %v", n, timeout, md.Brokers, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // waitHealthy waits until, as node `via` sees it, every partition of topic
 // has a leader among `alive` and an ISR of `isr` members.
 func (c *testCluster) waitHealthy(topic string, via int32, isr int, timeout time.Duration) kadm.TopicDetail {

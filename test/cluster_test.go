@@ -417,6 +417,9 @@ func TestClusterControllerFailover(t *testing.T) {
 	}
 	c.node(1).signal(syscall.SIGCONT)
 	c.node(2).signal(syscall.SIGCONT)
+	// The frozen brokers were fenced; they count again once their next
+	// heartbeat unfences them.
+	c.waitBrokers(3, 30*time.Second)
 	c.createReplicated("healed", 1, 3, nil)
 }
 
