@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"path/filepath"
 	"slices"
@@ -157,7 +158,15 @@ func (c *testCluster) metadata(ctx context.Context, via int32, topic string) (ka
 
 // brokerMetadata asks one node for the brokers and the controller.
 func (c *testCluster) brokerMetadata(ctx context.Context, via int32) (kadm.Metadata, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.node(via).addr))
+	return brokerMetadataAt(ctx, c.node(via).addr)
+}
+
+// brokerMetadataAt asks the broker at addr for the brokers and the
+// controller, on a client of its own: a long-lived client's kadm answers
+// from franz-go's metadata cache, which may predate the change a test
+// waits for.
+func brokerMetadataAt(ctx context.Context, addr string) (kadm.Metadata, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		return kadm.Metadata{}, err
 	}
@@ -225,14 +234,20 @@ func describePartitions(td kadm.TopicDetail) string {
 
 // freeLoopbackAddr returns a loopback address whose port was free a moment
 // ago; brokers need fixed addresses so that they keep them across restarts.
+// The port is below Linux's ephemeral range (32768-60999), so no outgoing
+// connection of another test takes it between now and the broker's bind.
 func freeLoopbackAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 200 {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		if err != nil {
+			continue
+		}
+		defer ln.Close()
+		return ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port below the ephemeral range")
+	return ""
 }
 
 // ackLog remembers where each acknowledged record was stored.

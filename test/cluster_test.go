@@ -277,7 +277,7 @@ func TestClusterAddBrokerAndReassign(t *testing.T) {
 	adm := c.admin()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		md, err := adm.BrokerMetadata(ctx)
+		md, err := c.brokerMetadata(ctx, 1)
 		if err == nil && slices.Contains(md.Brokers.NodeIDs(), 4) {
 			break
 		}
@@ -483,7 +483,7 @@ func TestDevCluster(t *testing.T) {
 	adm := kadm.NewClient(cl)
 	var md kadm.Metadata
 	for {
-		md, err = adm.BrokerMetadata(ctx)
+		md, err = brokerMetadataAt(ctx, strings.Split(seeds, ",")[0])
 		if err == nil && len(md.Brokers) == 3 {
 			break
 		}
