@@ -85,20 +85,16 @@ func checkReport(t *testing.T, res *Results, out string, brokers, workloads int)
 	}
 }
 
-// TestBenchInProcess runs the single-node brokers in this process on both
-// workloads.
+// TestBenchInProcess runs every broker in this process on both workloads,
+// the three-broker Sluice cluster included.
 func TestBenchInProcess(t *testing.T) {
 	var out bytes.Buffer
 	opts := smallOptions(t, &out)
 	opts.CPUProfile = filepath.Join(t.TempDir(), "cpu.pprof")
-	// The three-broker cluster is measured by `go run ./bench`; its
-	// warm-up can outlast this test's short run timeout on a loaded
-	// machine, so the test keeps to the single-node brokers.
-	opts.Brokers = []string{brokerSluice, brokerKfakeMem, brokerKfakeDurable}
 	res := runSmall(t, opts)
-	checkReport(t, res, out.String(), 3, 2)
-	if got := len(res.Ratios); got != 4 {
-		t.Errorf("%d ratios, want 4 (2 workloads x 2 peers)", got)
+	checkReport(t, res, out.String(), 4, 2)
+	if got := len(res.Ratios); got != 6 {
+		t.Errorf("%d ratios, want 6 (2 workloads x 3 peers)", got)
 	}
 	for _, w := range []string{"small", "large"} {
 		for _, phase := range []string{"produce", "consume"} {

@@ -188,17 +188,13 @@ func startSluiceCluster(ctx context.Context, dir string, count int, settings map
 
 func (c *sluiceCluster) Addr() string       { return c.nodes[0].Addr() }
 func (c *sluiceCluster) CPU() time.Duration { return 0 }
+// Stop shuts the brokers down one at a time, as an operator would: each
+// hands its leaderships to the ones still running.
 func (c *sluiceCluster) Stop(ctx context.Context) error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(c.nodes))
-	for i, n := range c.nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = n.Shutdown(ctx)
-		}()
+	var errs []error
+	for _, n := range c.nodes {
+		errs = append(errs, n.Shutdown(ctx))
 	}
-	wg.Wait()
 	return errors.Join(errs...)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // workload is one produce-then-consume job.
@@ -134,23 +135,38 @@ func createTopics(ctx context.Context, addr string, topics map[string]int, rf in
 		for t := range topics {
 			names = append(names, t)
 		}
-		md, err := adm.Metadata(ctx, names...)
+		// A direct request: kadm's Metadata answers from the client's
+		// cache, which keeps a first answer (given before every broker
+		// knew the topic) for the cache's minimum age.
+		req := kmsg.NewPtrMetadataRequest()
+		for _, name := range names {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(name)
+			req.Topics = append(req.Topics, rt)
+		}
+		resp, err := req.RequestWith(ctx, cl)
 		if err != nil {
 			lastErr, ready = err, false
 		} else {
+			byName := map[string]kmsg.MetadataResponseTopic{}
+			for _, t := range resp.Topics {
+				if t.Topic != nil {
+					byName[*t.Topic] = t
+				}
+			}
 			for topic, partitions := range topics {
-				td, ok := md.Topics[topic]
+				td, ok := byName[topic]
 				switch {
 				case !ok:
 					lastErr, ready = fmt.Errorf("topic %s missing from metadata", topic), false
-				case td.Err != nil:
-					lastErr, ready = fmt.Errorf("topic %s: %w", topic, td.Err), false
+				case td.ErrorCode != 0:
+					lastErr, ready = fmt.Errorf("topic %s: %w", topic, kerr.ErrorForCode(td.ErrorCode)), false
 				case len(td.Partitions) != partitions:
 					lastErr, ready = fmt.Errorf("topic %s has %d partitions, want %d", topic, len(td.Partitions), partitions), false
 				default:
 					for _, p := range td.Partitions {
-						if p.Err != nil || p.Leader < 0 {
-							lastErr, ready = fmt.Errorf("topic %s partition %d: leader %d, %v", topic, p.Partition, p.Leader, p.Err), false
+						if p.ErrorCode != 0 || p.Leader < 0 {
+							lastErr, ready = fmt.Errorf("topic %s partition %d: leader %d, %v", topic, p.Partition, p.Leader, kerr.ErrorForCode(p.ErrorCode)), false
 						}
 					}
 				}

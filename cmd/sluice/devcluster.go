@@ -98,20 +98,21 @@ func runDevCluster(ctx context.Context, count, basePort int, dataDir string, set
 	var wg sync.WaitGroup
 	var out sync.Mutex
 	var procs []*exec.Cmd
+	var dones []chan struct{} // closed when the node's process has exited
+	// stopAll stops the nodes one at a time, so that each hands its
+	// leaderships to the ones still running; one that does not stop within
+	// 30 seconds is killed.
 	stopAll := func() {
-		for _, p := range procs {
+		for i, p := range procs {
 			p.Process.Signal(syscall.SIGTERM)
-		}
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(40 * time.Second):
-			for _, p := range procs {
+			select {
+			case <-dones[i]:
+			case <-time.After(30 * time.Second):
 				p.Process.Kill()
+				<-dones[i]
 			}
-			<-done
 		}
+		wg.Wait()
 	}
 	for _, n := range nodes {
 		args := []string{"serve", "--node-id", strconv.Itoa(n.id), "--listen", n.listen,
@@ -135,6 +136,8 @@ func runDevCluster(ctx context.Context, count, basePort int, dataDir string, set
 			return fmt.Errorf("start node %d: %w", n.id, err)
 		}
 		procs = append(procs, p)
+		done := make(chan struct{})
+		dones = append(dones, done)
 		wg.Add(1)
 		go func(id int, r io.Reader) {
 			defer wg.Done()
@@ -150,6 +153,7 @@ func runDevCluster(ctx context.Context, count, basePort int, dataDir string, set
 				}
 			}
 			err := p.Wait()
+			close(done)
 			exited <- id
 			if ctx.Err() == nil {
 				out.Lock()

@@ -306,7 +306,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 // a window with no leader. A broker alone in its cluster has nobody to hand
 // to. It gives up after controlledShutdownTimeout and stops anyway.
 func (n *Node) controlledShutdown(ctx context.Context) {
-	if len(n.cluster.Image().Brokers) < 2 {
+	if !otherLiveBroker(n.cluster.Image(), n.cfg.NodeID) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, controlledShutdownTimeout)
@@ -320,3 +320,16 @@ func (n *Node) controlledShutdown(ctx context.Context) {
 }
 
 const controlledShutdownTimeout = 15 * time.Second
+
+// otherLiveBroker reports whether a broker other than self could take over
+// leaderships: registered, unfenced and not shutting down itself. The last
+// broker of a cluster stopping one by one has nobody to hand to, and no
+// quorum to commit its shutdown with either.
+func otherLiveBroker(img *cluster.Image, self int32) bool {
+	for id, b := range img.Brokers {
+		if id != self && !b.Fenced && !b.ShuttingDown {
+			return true
+		}
+	}
+	return false
+}
