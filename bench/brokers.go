@@ -188,6 +188,7 @@ func startSluiceCluster(ctx context.Context, dir string, count int, settings map
 
 func (c *sluiceCluster) Addr() string       { return c.nodes[0].Addr() }
 func (c *sluiceCluster) CPU() time.Duration { return 0 }
+
 // Stop shuts the brokers down one at a time, as an operator would: each
 // hands its leaderships to the ones still running.
 func (c *sluiceCluster) Stop(ctx context.Context) error {
