@@ -43,12 +43,11 @@ func (l OffsetsLog) Append(ctx context.Context, p int32, batch []byte) (int64, e
 		return -1, err
 	}
 	minISR := part.MinInsyncReplicas()
-	epoch := part.LeaderEpoch()
 	info, err := part.AppendAsLeader(batch, h, minISR)
 	if err != nil {
 		return -1, offsetsLogError(err)
 	}
-	if err := part.WaitReplicated(ctx, info.LastOffset+1, epoch, minISR); err != nil {
+	if err := part.WaitReplicated(ctx, info.LastOffset+1, info.LeaderEpoch, minISR); err != nil {
 		return -1, offsetsLogError(err)
 	}
 	if err := part.WaitDurable(ctx, info.LastOffset+1); err != nil {

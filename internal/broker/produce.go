@@ -79,7 +79,7 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-			part, info, epoch, err := b.producePartition(req, t, tcfg, rp, now)
+			part, info, err := b.producePartition(req, t, tcfg, rp, now)
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
 				continue
@@ -87,7 +87,7 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = info.BaseOffset, info.LogAppendTime, info.LogStartOffset
 			if req.Acks == -1 {
 				minISR := int(tcfg.Int64("min.insync.replicas"))
-				waits = append(waits, durableWait{part: part, end: info.LastOffset + 1, epoch: epoch, minISR: minISR, resp: sp})
+				waits = append(waits, durableWait{part: part, end: info.LastOffset + 1, epoch: info.LeaderEpoch, minISR: minISR, resp: sp})
 			}
 		}
 	}
@@ -120,17 +120,9 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 	}}
 }
 
-// producePartition validates and appends one partition's records. It
-// returns the leader epoch the partition had before the append: a wait for
-// replication fails if it changes.
-func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, tcfg *config.Topic, rp *kmsg.ProduceRequestTopicPartition, now int64) (*replica.Partition, log.AppendInfo, int32, error) {
-	var epoch int32
-	part, info, err := b.appendPartition(req, t, tcfg, rp, now, &epoch)
-	return part, info, epoch, err
-}
-
-func (b *Broker) appendPartition(req *kmsg.ProduceRequest, t *cluster.Topic, tcfg *config.Topic, rp *kmsg.ProduceRequestTopicPartition, now int64, epoch *int32) (*replica.Partition, log.AppendInfo, error) {
-	var info log.AppendInfo
+// producePartition validates and appends one partition's records.
+func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, tcfg *config.Topic, rp *kmsg.ProduceRequestTopicPartition, now int64) (*replica.Partition, replica.Appended, error) {
+	var info replica.Appended
 	if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
 		return nil, info, kerr.UnknownTopicOrPartition
 	}
@@ -181,7 +173,6 @@ func (b *Broker) appendPartition(req *kmsg.ProduceRequest, t *cluster.Topic, tcf
 	if req.Acks == -1 {
 		minISR = int(tcfg.Int64("min.insync.replicas"))
 	}
-	*epoch = part.LeaderEpoch()
 	info, err = part.AppendAsLeader(batch, h, minISR)
 	if errors.Is(err, log.ErrDuplicateSequence) {
 		err = nil // answered with the offsets it got the first time

@@ -164,36 +164,49 @@ func (p *Partition) LogEndOffset() int64 { return p.log.LogEndOffset() }
 // Append appends one validated batch as leader, stamping the current
 // leader epoch, and advances the high watermark as far as the ISR allows.
 func (p *Partition) Append(batch []byte, h record.Header) (log.AppendInfo, error) {
-	return p.AppendAsLeader(batch, h, 0)
+	a, err := p.AppendAsLeader(batch, h, 0)
+	return a.AppendInfo, err
+}
+
+// Appended is what AppendAsLeader wrote, and at which leader epoch: a
+// wait for replication (WaitReplicated) holds only while that epoch lasts.
+type Appended struct {
+	log.AppendInfo
+	LeaderEpoch int32
 }
 
 // AppendAsLeader is Append for a write that needs minISR in-sync replicas
 // (acks=all): with fewer in the committed ISR nothing is appended and the
 // error is ErrNotEnoughReplicas. minISR 0 checks nothing. A broker that
-// does not lead the partition answers ErrNotLeader.
-func (p *Partition) AppendAsLeader(batch []byte, h record.Header, minISR int) (log.AppendInfo, error) {
+// does not lead the partition answers ErrNotLeader. A duplicate batch
+// comes back as log.Append returns it, with its original offsets and
+// log.ErrDuplicateSequence.
+func (p *Partition) AppendAsLeader(batch []byte, h record.Header, minISR int) (Appended, error) {
 	p.roleMu.RLock()
 	defer p.roleMu.RUnlock()
 	if !p.leading.Load() {
-		return log.AppendInfo{}, ErrNotLeader
+		return Appended{}, ErrNotLeader
 	}
 	if minISR > 0 {
 		p.stateMu.Lock()
 		n := len(p.isr)
 		p.stateMu.Unlock()
 		if n < minISR {
-			return log.AppendInfo{}, ErrNotEnoughReplicas
+			return Appended{}, ErrNotEnoughReplicas
 		}
 	}
-	info, err := p.log.Append(batch, h, p.leaderEpoch.Load())
+	// The epoch cannot change while roleMu is held.
+	epoch := p.leaderEpoch.Load()
+	info, err := p.log.Append(batch, h, epoch)
+	a := Appended{AppendInfo: info, LeaderEpoch: epoch}
 	if err != nil {
-		return info, err
+		return a, err
 	}
 	p.stateMu.Lock()
 	p.maybeAdvanceHWLocked(p.now())
 	p.stateMu.Unlock()
 	p.wakeLEO()
-	return info, nil
+	return a, nil
 }
 
 // advance moves the high watermark up to hw (never down) and wakes its
