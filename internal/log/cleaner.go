@@ -185,6 +185,12 @@ func (l *Log) cleanableLocked(cfg Config, upper, now int64) (Cleanable, cleanRan
 	if closed || len(segs) == 0 {
 		return c, cleanRange{}
 	}
+	l.mu.Lock()
+	if l.truncGen != l.truncatedSeenAt {
+		l.cleaner.cleanedTo = min(l.cleaner.cleanedTo, l.truncatedTo)
+		l.truncatedSeenAt = l.truncGen
+	}
+	l.mu.Unlock()
 	bound := min(upper, l.DurableOffset(), l.leo.Load())
 	start := max(l.logStart.Load(), segs[0].base)
 	firstDirty := max(l.cleaner.cleanedTo, start)
@@ -312,7 +318,17 @@ func (l *Log) clean(opts CleanOptions) (CleanStats, error) {
 			return CleanStats{}, err
 		}
 	}
-	if err := writeFileAtomic(l.fs, l.dir, cleanerCheckpointFile, formatCleanerCheckpoint(end, p.nextHorizon)); err != nil {
+	// The checkpoint is written under the writer lock, so a truncation
+	// (which lowers it) cannot interleave; after one during this pass the
+	// pass's end means nothing and the lowered checkpoint stays.
+	l.mu.Lock()
+	if l.truncGen != gen {
+		l.mu.Unlock()
+		return CleanStats{}, ErrCleanAborted
+	}
+	err = writeFileAtomic(l.fs, l.dir, cleanerCheckpointFile, formatCleanerCheckpoint(end, p.nextHorizon))
+	l.mu.Unlock()
+	if err != nil {
 		return CleanStats{}, l.fail("write cleaner checkpoint", err)
 	}
 	l.cleaner.cleanedTo, l.cleaner.nextHorizon = end, p.nextHorizon

@@ -852,3 +852,76 @@ func TestCleanerCheckpointSurvivesRestart(t *testing.T) {
 		t.Fatalf("after restart: %+v, cleaned up to %d", c, st.EndOffset)
 	}
 }
+
+// TestCleanerRecleansAfterTruncationBelowItsCheckpoint: a follower cleans
+// up to an offset, is truncated below it, and then receives a tombstone
+// for a key in the truncated range. The checkpoint comes down with the
+// truncation (Kafka's maybeTruncateCheckpoint), so the tombstone is
+// deduplicated against the old value instead of resurrecting it, also
+// after a reopen.
+func TestCleanerRecleansAfterTruncationBelowItsCheckpoint(t *testing.T) {
+	t.Parallel()
+	clock := &msClock{}
+	clock.ms.Store(10_000)
+	cfg := compactConfig()
+	cfg.SegmentBytes = 300
+	cfg.DeleteRetentionMs = 100
+	fsys := newMemFS()
+	l := openLog(t, fsys, "/data/t-0", cfg, withClock(clock))
+	mustAppend(t, l, keyedBatch(t, record.CodecNone, nil, 100, kv{key: "dead", value: str("old-value")}), 1)
+	for i := range 12 {
+		mustAppend(t, l, keyedBatch(t, record.CodecNone, nil, int64(200+i), kv{key: fmt.Sprintf("k%d", i%3), value: str(fmt.Sprintf("v%d", i))}), 1)
+	}
+	durable(t, l)
+	if st := mustClean(t, l, CleanOptions{UpperBound: l.LogEndOffset(), Force: true}); !st.Cleaned {
+		t.Fatalf("first pass did not clean: %+v", st)
+	}
+	cut := l.LogEndOffset() - 4
+	if err := l.Truncate(cut); err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, l)
+	l = openLog(t, fsys, "/data/t-0", cfg, withClock(clock))
+	defer mustClose(t, l)
+	mustAppend(t, l, keyedBatch(t, record.CodecNone, nil, 500, kv{key: "dead"}), 2)
+	for i := range 12 {
+		mustAppend(t, l, keyedBatch(t, record.CodecNone, nil, int64(600+i), kv{key: fmt.Sprintf("k%d", i%3), value: str(fmt.Sprintf("w%d", i))}), 2)
+	}
+	durable(t, l)
+	for range 3 {
+		mustClean(t, l, CleanOptions{UpperBound: l.LogEndOffset(), Force: true})
+		clock.advance(1000)
+	}
+	got, _ := readRecords(t, l)
+	for _, r := range got {
+		if r.key == "dead" && r.value != nil {
+			t.Fatalf("deleted key came back: %v in %v", r, got)
+		}
+	}
+}
+
+// TestTruncateAtLogEndDropsAnEmptyEpoch: a leader that lost its leadership
+// before appending left an epoch entry at its log end; truncating to (or
+// past) the log end drops it, so OffsetForLeaderEpoch no longer names it.
+func TestTruncateAtLogEndDropsAnEmptyEpoch(t *testing.T) {
+	t.Parallel()
+	l := openLog(t, newMemFS(), "/data/t-0", testConfig())
+	defer mustClose(t, l)
+	mustAppend(t, l, keyedBatch(t, record.CodecNone, nil, 1, kv{key: "a", value: str("1")}), 2)
+	leo := l.LogEndOffset()
+	if err := l.AssignEpoch(5, leo); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.LatestEpoch(); got != 5 {
+		t.Fatalf("latest epoch %d, want 5", got)
+	}
+	if err := l.Truncate(leo); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.LatestEpoch(); got != 2 {
+		t.Fatalf("latest epoch after truncating at the log end: %d, want 2", got)
+	}
+	if l.LogEndOffset() != leo {
+		t.Fatalf("log end moved to %d", l.LogEndOffset())
+	}
+}

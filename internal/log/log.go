@@ -64,6 +64,11 @@ type Log struct {
 	rollFlushTo    int64      // the background flush after a roll syncs up to here
 	rollFlushing   bool       // the background flush goroutine runs
 	truncGen       int64      // bumped by every truncation, so the cleaner sees one happened
+	// truncatedTo is the lowest log end offset a truncation left since the
+	// cleaner last looked (truncGen says whether there was one): the
+	// cleaned-up-to point must not stay above it.
+	truncatedTo     int64
+	truncatedSeenAt int64 // the truncGen the cleaner last applied truncatedTo at
 
 	segMu sync.RWMutex
 	// Guarded by segMu.

@@ -373,7 +373,9 @@ func (l *Log) readIndexChunk(s *segment, file func() File, buf []byte, pos int64
 }
 
 // forgetDropped removes the copies of segments that left the log
-// (retention, DeleteRecords).
+// (retention, DeleteRecords, a cleaner swap). A segment the cleaner
+// replaced has a successor with the same base offset whose copy uses the
+// same file names: those files stay.
 func (l *Log) forgetDropped(copied map[*segment]*copiedSegment, segs []*segment) error {
 	for s, c := range copied {
 		if slices.Contains(segs, s) {
@@ -381,6 +383,9 @@ func (l *Log) forgetDropped(copied map[*segment]*copiedSegment, segs []*segment)
 		}
 		c.dst.Close()
 		delete(copied, s)
+		if slices.ContainsFunc(segs, func(t *segment) bool { return t.base == s.base }) {
+			continue
+		}
 		dir := filepath.Dir(c.dst.Name())
 		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 			if err := l.fs.Remove(filepath.Join(dir, fileName(s.base, suffix))); err != nil && !isNotExist(err) {
@@ -394,6 +399,10 @@ func (l *Log) forgetDropped(copied map[*segment]*copiedSegment, segs []*segment)
 // finishRelocation copies the rest under the writer lock, commits by
 // renaming the copy into place and switches the log to it.
 func (l *Log) finishRelocation(r *relocation, copied map[*segment]*copiedSegment, gen int64, buf []byte, committed *bool) (restart bool, err error) {
+	// No cleaning pass runs across the switch: a pass writes its files and
+	// checkpoint into the log's directory.
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
 	l.syncIOMu.Lock()
 	defer l.syncIOMu.Unlock()
 	l.mu.Lock()

@@ -2,6 +2,7 @@ package log
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"time"
 )
@@ -32,10 +33,21 @@ func (l *Log) Truncate(offset int64) error {
 	if err := l.writable(); err != nil {
 		return err
 	}
-	if offset >= l.leo.Load() {
+	if leo := l.leo.Load(); offset >= leo {
+		// Nothing to cut, but an epoch entry at the end with no records
+		// (a leader that lost its leadership before appending) may clash
+		// with the new leader's history: drop it, as Kafka does, or the
+		// follower would ask about that epoch again and again.
+		if l.epochs.truncateFromEnd(leo) {
+			if err := l.writeEpochCheckpoint(); err != nil {
+				return l.fail("write leader epoch checkpoint", err)
+			}
+		}
 		return nil
 	}
-	l.truncGen++
+	if err := l.noteTruncation(offset); err != nil {
+		return err
+	}
 	if offset < l.logStart.Load() {
 		return l.truncateFullyLocked(offset)
 	}
@@ -165,7 +177,9 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 
 // truncateFullyLocked: the caller holds syncIOMu and mu.
 func (l *Log) truncateFullyLocked(offset int64) error {
-	l.truncGen++
+	if err := l.noteTruncation(offset); err != nil {
+		return err
+	}
 	if err := l.lowerDurable(offset); err != nil {
 		return err
 	}
@@ -231,4 +245,28 @@ func (l *Log) writable() error {
 		return ErrClosed
 	}
 	return l.offlineErr()
+}
+
+// noteTruncation records a truncation to end for the cleaner and the log
+// relocation: truncGen moves, and the cleaner's checkpoint, on disk and (at
+// the next look) in memory, comes down to end if it was above, since what
+// follows end is new, uncleaned data (Kafka's maybeTruncateCheckpoint).
+// The caller holds syncIOMu and mu.
+func (l *Log) noteTruncation(end int64) error {
+	if l.truncGen == l.truncatedSeenAt || end < l.truncatedTo {
+		l.truncatedTo = end
+	}
+	l.truncGen++
+	b, err := readSmallFile(l.fs, filepath.Join(l.dir, cleanerCheckpointFile), 1<<10)
+	if err != nil {
+		return nil // no checkpoint (or an unreadable one, ignored at load)
+	}
+	to, horizon, err := parseCleanerCheckpoint(b)
+	if err != nil || to <= end {
+		return nil
+	}
+	if err := writeFileAtomic(l.fs, l.dir, cleanerCheckpointFile, formatCleanerCheckpoint(end, horizon)); err != nil {
+		return l.fail("lower cleaner checkpoint", err)
+	}
+	return nil
 }
