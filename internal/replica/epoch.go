@@ -80,9 +80,8 @@ func (p *Partition) asFollower(gen uint64, fn func() error) error {
 // high watermark with it.
 func (p *Partition) truncateAsFollower(gen uint64, offset int64) error {
 	return p.asFollower(gen, func() error {
-		if offset >= p.log.LogEndOffset() {
-			return nil
-		}
+		// At or past the log end this cuts no record but still drops an
+		// epoch entry left at the end without records.
 		if err := p.log.Truncate(offset); err != nil {
 			return err
 		}

@@ -141,10 +141,13 @@ func (f *fetcher) backoff(fp *fetchPart, d time.Duration) {
 
 func (f *fetcher) run(ctx context.Context) {
 	defer close(f.done)
+	f.mu.Lock()
+	dialTimeout := f.settings.socketTimeout
+	f.mu.Unlock()
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(f.addr),
 		kgo.ClientID("sluice-replica-fetcher-"+strconv.Itoa(int(f.nodeID))),
-		kgo.DialTimeout(f.settings.socketTimeout),
+		kgo.DialTimeout(dialTimeout),
 	)
 	if err != nil {
 		f.logger.Error("cannot create a fetch client", "err", err)
@@ -261,13 +264,12 @@ func (f *fetcher) finishTruncation(fp *fetchPart, offset int64, done bool, s fet
 	if !f.current(fp) {
 		return
 	}
-	leo := fp.p.log.LogEndOffset()
-	if offset < leo {
+	if leo := fp.p.log.LogEndOffset(); offset < leo {
 		f.logger.Info("truncating follower log", "topic", fp.p.Topic, "partition", fp.p.Index, "to", offset, "log_end_offset", leo, "leader_epoch", fp.epoch)
-		if err := fp.p.truncateAsFollower(fp.gen, offset); err != nil {
-			f.appendError(fp, "truncate", err, s)
-			return
-		}
+	}
+	if err := fp.p.truncateAsFollower(fp.gen, offset); err != nil {
+		f.appendError(fp, "truncate", err, s)
+		return
 	}
 	if done {
 		f.mu.Lock()
@@ -405,7 +407,9 @@ func (f *fetcher) partitionError(fp *fetchPart, op string, err error, s fetchSet
 func (f *fetcher) appendError(fp *fetchPart, op string, err error, s fetchSettings) {
 	switch {
 	case errors.Is(err, errStaleFetch):
-		return // the role moved on; the Manager updates this fetcher
+		// The role moved on; the Manager updates this fetcher. Until it
+		// does, do not retry at once.
+		f.backoff(fp, s.staleBackoff)
 	case errors.Is(err, log.ErrUnexpectedAppendOffset):
 		f.logger.Warn("follower log diverged from the leader; truncating again", "topic", fp.p.Topic, "partition", fp.p.Index, "err", err)
 		f.mu.Lock()

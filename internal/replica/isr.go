@@ -232,7 +232,11 @@ func (p *Partition) maybeAdvanceHWLocked(now time.Time) bool {
 		if f.leo >= hw {
 			continue
 		}
-		if slices.Contains(maximal, id) || (f.leo >= 0 && f.caughtUp(leo, now, lag)) {
+		// A caught-up follower outside the ISR holds the high watermark
+		// only if it may join (Kafka's shouldWaitForReplicaToJoinIsr): one
+		// fenced or shutting down has left for good.
+		joining := f.leo >= 0 && f.caughtUp(leo, now, lag) && (p.eligible == nil || p.eligible(id))
+		if slices.Contains(maximal, id) || joining {
 			hw = f.leo
 		}
 	}

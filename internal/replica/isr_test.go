@@ -380,3 +380,27 @@ func TestStaleImageIsIgnored(t *testing.T) {
 		t.Fatalf("stale image changed the role: %v", change)
 	}
 }
+
+// A follower the controller took out of the ISR because it is shutting
+// down (or fenced) no longer holds the high watermark, however recently it
+// was caught up (Kafka's shouldWaitForReplicaToJoinIsr).
+func TestIneligibleFollowerDoesNotHoldTheHighWatermark(t *testing.T) {
+	t.Parallel()
+	f := newLeaderFixture(t, []int32{1, 2, 3}, []int32{1, 2, 3})
+	leaving := map[int32]bool{}
+	f.p.eligible = func(id int32) bool { return !leaving[id] }
+	f.produce(2)
+	f.fetched(2, 2)
+	f.fetched(3, 2)
+	f.wantHW(2)
+	// Broker 3 shuts down: the controller drops it from the ISR, and it
+	// stops fetching.
+	leaving[3] = true
+	r := role{leader: 1, leaderEpoch: 1, partitionEpoch: 2, replicas: []int32{1, 2, 3}, isr: []int32{1, 2}}
+	if change, err := f.p.applyRole(r, f.clock.now()); err != nil || change != roleSame {
+		f.t.Fatalf("applyRole: %v, %v", change, err)
+	}
+	f.produce(3)
+	f.fetched(2, 5)
+	f.wantHW(5)
+}

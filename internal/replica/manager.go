@@ -78,6 +78,7 @@ type Manager struct {
 	fetchers map[int32]*fetcher
 	bgCtx    context.Context
 	bgStop   context.CancelFunc
+	bgMu     sync.Mutex // orders bg.Add in alter against bgStop then bg.Wait
 	bg       sync.WaitGroup
 	stopped  bool
 	settings replicationSettings
@@ -409,9 +410,10 @@ func (m *Manager) eligibleForISR(id int32) bool {
 // failure ends the pending change, and the leader tries again after a
 // while (or when the next image changes the partition).
 func (m *Manager) alter(p *Partition, cmd cluster.AlterPartition, seq uint64) {
-	if m.cfg.Propose == nil {
-		p.alterFailed(seq, time.Time{})
-		return
+	m.bgMu.Lock()
+	defer m.bgMu.Unlock()
+	if m.bgCtx.Err() != nil {
+		return // stopping: no new background work (bg.Wait may be running)
 	}
 	m.logger.Info("proposing ISR change", "topic", p.Topic, "partition", p.Index, "isr", cmd.ISR,
 		"leader_epoch", cmd.LeaderEpoch, "partition_epoch", cmd.PartitionEpoch)
@@ -479,7 +481,9 @@ func (m *Manager) ensure(tp TopicPartition, id cluster.TopicID, part *cluster.Pa
 	}
 	p = newPartition(tp.Topic, id, tp.Partition, l, m.cfg.NodeID, *part)
 	p.now = m.cfg.Now
-	p.alter = m.alter
+	if m.cfg.Propose != nil { // without it no ISR ever changes
+		p.alter = m.alter
+	}
 	p.eligible = m.eligibleForISR
 	m.mu.Lock()
 	m.parts[tp] = p
@@ -609,16 +613,22 @@ func (m *Manager) Run(ctx context.Context, node *cluster.Node) {
 	defer isrCheck.Stop()
 	retention := time.NewTimer(m.retentionInterval(node.Image()))
 	defer retention.Stop()
+	var last *cluster.Image
 	for {
+		// Changed before Image: an image published after this read closes
+		// changed, so none is missed.
 		changed := node.Changed()
+		if img := node.Image(); img != last {
+			if err := m.Reconcile(img); err != nil {
+				m.logger.Warn("reconcile partitions", "err", err)
+			}
+			last = img
+		}
 		select {
 		case <-ctx.Done():
 			m.stopMoves()
 			return
 		case <-changed:
-			if err := m.Reconcile(node.Image()); err != nil {
-				m.logger.Warn("reconcile partitions", "err", err)
-			}
 		case <-flush.C:
 			for _, p := range m.Partitions() {
 				if err := p.log.MaybeFlush(); err != nil && !errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrOffline) {
@@ -660,7 +670,9 @@ func (m *Manager) stopBackground() {
 		m.stopFetcher(id)
 	}
 	m.reconcileMu.Unlock()
+	m.bgMu.Lock()
 	m.bgStop()
+	m.bgMu.Unlock()
 	m.bg.Wait()
 }
 

@@ -297,9 +297,10 @@ func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
 
 // WaitReplicated waits, for an acks=all write whose records end before end
 // and that was appended at leader epoch epoch, until the high watermark
-// reaches end (Kafka's DelayedProduce). It fails with
-// ErrNotEnoughReplicasAfterAppend when the committed ISR is smaller than
-// minISR, with ErrNotLeader when this broker stops leading or the epoch
+// reaches end (Kafka's DelayedProduce). Once it has, the write succeeded if
+// the maximal ISR still holds minISR replicas, else it fails with
+// ErrNotEnoughReplicasAfterAppend (Kafka's checkEnoughReplicasReachOffset).
+// It fails with ErrNotLeader when this broker stops leading or the epoch
 // changes, and with ctx's error when ctx ends first.
 func (p *Partition) WaitReplicated(ctx context.Context, end int64, epoch int32, minISR int) error {
 	for {
@@ -307,13 +308,13 @@ func (p *Partition) WaitReplicated(ctx context.Context, end int64, epoch int32, 
 		if !p.leading.Load() || p.leaderEpoch.Load() != epoch {
 			return ErrNotLeader
 		}
-		p.stateMu.Lock()
-		n := len(p.isr)
-		p.stateMu.Unlock()
-		if n < minISR {
-			return ErrNotEnoughReplicasAfterAppend
-		}
 		if p.hw.Load() >= end {
+			p.stateMu.Lock()
+			n := len(p.maximalISRLocked())
+			p.stateMu.Unlock()
+			if n < minISR {
+				return ErrNotEnoughReplicasAfterAppend
+			}
 			return nil
 		}
 		select {
