@@ -232,14 +232,13 @@ func (f *fetcher) truncate(ctx context.Context, leader *kgo.Broker, parts []*fet
 	}
 	resp := kresp.(*kmsg.OffsetForLeaderEpochResponse)
 	answered := make(map[*fetchPart]bool)
+	byName := make(map[partKey]*fetchPart, len(asked))
+	for c := range asked {
+		byName[partKey{c.p.Topic, c.p.Index}] = c
+	}
 	for _, rt := range resp.Topics {
 		for _, rp := range rt.Partitions {
-			var fp *fetchPart
-			for c := range asked {
-				if c.p.Topic == rt.Topic && c.p.Index == rp.Partition {
-					fp = c
-				}
-			}
+			fp := byName[partKey{rt.Topic, rp.Partition}]
 			if fp == nil || answered[fp] {
 				continue
 			}
@@ -328,17 +327,19 @@ func (f *fetcher) fetch(ctx context.Context, leader *kgo.Broker, parts []*fetchP
 		}
 		return
 	}
-	find := func(topic string, id [16]byte, partition int32) *fetchPart {
-		for _, fp := range parts {
-			if fp.p.Index == partition && (fp.p.Topic == topic || (topic == "" && fp.p.TopicID == id)) {
-				return fp
-			}
-		}
-		return nil
+	// Answers name topics by name, or by ID from Fetch v13.
+	byName := make(map[partKey]*fetchPart, len(parts))
+	byID := make(map[partIDKey]*fetchPart, len(parts))
+	for _, fp := range parts {
+		byName[partKey{fp.p.Topic, fp.p.Index}] = fp
+		byID[partIDKey{fp.p.TopicID, fp.p.Index}] = fp
 	}
 	for _, rt := range resp.Topics {
 		for _, rp := range rt.Partitions {
-			fp := find(rt.Topic, rt.TopicID, rp.Partition)
+			fp := byName[partKey{rt.Topic, rp.Partition}]
+			if rt.Topic == "" {
+				fp = byID[partIDKey{rt.TopicID, rp.Partition}]
+			}
 			if fp == nil || !f.current(fp) {
 				continue
 			}
@@ -402,6 +403,18 @@ func (f *fetcher) partitionError(fp *fetchPart, op string, err error, s fetchSet
 		f.backoff(fp, s.backoff)
 	}
 }
+
+// partKey and partIDKey find a followed partition from a leader's answer.
+type (
+	partKey struct {
+		topic     string
+		partition int32
+	}
+	partIDKey struct {
+		id        [16]byte
+		partition int32
+	}
+)
 
 // appendError handles a local failure to truncate or append.
 func (f *fetcher) appendError(fp *fetchPart, op string, err error, s fetchSettings) {
