@@ -800,6 +800,9 @@ func (l *Log) swapIn(g []*segment, sizes []int64, out *segment, gen int64) error
 		}
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
+		// The log goes offline; out never joined it, so its files are
+		// closed here (recovery settles the .swap files).
+		out.closeFiles()
 		return l.fail("fsync directory", err)
 	}
 	// Committed: from here on a crash completes the swap.
