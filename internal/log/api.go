@@ -6,7 +6,9 @@ package log
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/sluice-io/sluice/internal/record"
@@ -186,7 +188,15 @@ func (l *Log) Cleanability(upperBound int64) Cleanable { return l.cleanability(u
 // compacted or not dirty enough, unless opts.Force is set. Appends and
 // reads continue meanwhile; a crash at any point recovers to the segments
 // before or after the pass. See cleaner.go.
-func (l *Log) Clean(opts CleanOptions) (CleanStats, error) { return l.clean(opts) }
+func (l *Log) Clean(opts CleanOptions) (CleanStats, error) {
+	st, err := l.clean(opts)
+	if errors.Is(err, os.ErrClosed) {
+		// Retention or a truncation closed a segment the pass was
+		// reading: it was overtaken, not broken.
+		err = fmt.Errorf("%w: %w", ErrCleanAborted, err)
+	}
+	return st, err
+}
 
 // DeleteRecordsBefore advances the log start offset to offset (DeleteRecords).
 func (l *Log) DeleteRecordsBefore(offset int64) error { return l.deleteRecordsBefore(offset) }
