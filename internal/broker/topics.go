@@ -196,6 +196,11 @@ func (b *Broker) createTopics(ctx context.Context, _ *Client, req *kmsg.CreateTo
 		}
 		img := b.cfg.Cluster.Image()
 		spec, err := b.planTopic(img, rt.Topic, rt.NumPartitions, rt.ReplicationFactor, assignment, configs)
+		if errorCode(err) == kerr.InvalidReplicationFactor.Code && b.cfg.Cluster.Sync(ctx) == nil {
+			// This broker's view may lag (just back from a pause, say):
+			// place again on everything the controller has applied.
+			spec, err = b.planTopic(b.cfg.Cluster.Image(), rt.Topic, rt.NumPartitions, rt.ReplicationFactor, assignment, configs)
+		}
 		if err != nil {
 			fail(err)
 			continue

@@ -253,6 +253,11 @@ func (n *Node) Changed() <-chan struct{} { return n.pub.changed() }
 // across leader changes, until ctx ends.
 func (n *Node) Propose(ctx context.Context, cmd Command) error { return n.propose(ctx, cmd) }
 
+// Sync waits until the local image holds everything the controller had
+// applied when Sync was called: a read barrier for decisions that must not
+// rest on a lagging view of the metadata.
+func (n *Node) Sync(ctx context.Context) error { return n.sync(ctx) }
+
 // ID is this node's broker ID.
 func (n *Node) ID() int32 { return n.cfg.NodeID }
 

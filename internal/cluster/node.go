@@ -391,3 +391,16 @@ func (n *node) close() error {
 	})
 	return n.closeErr
 }
+
+// sync is Sync. A one-voter cluster is its own controller: its image is
+// current.
+func (n *node) sync(ctx context.Context) error {
+	if n.mux == nil {
+		return nil
+	}
+	resp, err := n.callLeader(ctx, rpcRequest{Op: opBarrier})
+	if err != nil {
+		return err
+	}
+	return n.fsm.applied.wait(ctx, n.stop, resp.Index)
+}

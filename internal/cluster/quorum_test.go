@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"reflect"
@@ -586,4 +587,21 @@ func TestQuorumSurvivesBadControlInput(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestQuorumSyncCatchesUpWithTheController: after Sync returns, a node's
+// image holds everything the controller had applied.
+func TestQuorumSyncCatchesUpWithTheController(t *testing.T) {
+	q := newQuorum(t, 3, nil)
+	for i := range 20 {
+		mustPropose(t, q.node(1), CreateTopic{Name: fmt.Sprintf("s%d", i), Replicas: [][]int32{{1}}})
+	}
+	for id := int32(1); id <= 3; id++ {
+		if err := q.node(id).Sync(testCtx(t)); err != nil {
+			t.Fatalf("node %d: sync: %v", id, err)
+		}
+		if q.node(id).Image().Topics["s19"] == nil {
+			t.Fatalf("node %d: image lacks the last topic after Sync", id)
+		}
+	}
 }
