@@ -417,10 +417,24 @@ func TestClusterControllerFailover(t *testing.T) {
 	}
 	c.node(1).signal(syscall.SIGCONT)
 	c.node(2).signal(syscall.SIGCONT)
-	// The frozen brokers were fenced; they count again once their next
-	// heartbeat unfences them.
+	// The lone controller's decision to fence the frozen brokers may
+	// commit only now that the quorum is back, and their next heartbeat
+	// unfences them again: until then a replication factor of 3 is refused.
 	c.waitBrokers(3, 30*time.Second)
-	c.createReplicated("healed", 1, 3, nil)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		resp, err := c.admin().CreateTopic(cctx, 1, 3, nil, "healed")
+		cancel()
+		if err == nil && resp.Err == nil {
+			break
+		}
+		if err == nil && !errors.Is(resp.Err, kerr.InvalidReplicationFactor) || time.Now().After(deadline) {
+			t.Fatalf("create topic healed: %v %v", err, resp.Err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	c.waitHealthy("healed", c.liveNode(), 3, 30*time.Second)
 }
 
 // TestDevCluster runs `sluice dev-cluster`, uses it, and stops it with
