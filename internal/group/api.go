@@ -155,3 +155,22 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, req *kmsg.Cons
 func (c *Coordinator) ConsumerGroupDescribe(ctx context.Context, req *kmsg.ConsumerGroupDescribeRequest) *kmsg.ConsumerGroupDescribeResponse {
 	return c.consumerGroupDescribe(ctx, req)
 }
+
+// TxnOffsetCommit stores offsets committed inside a transaction (KIP-98,
+// with KIP-447's generation, member ID and instance ID checked as
+// OffsetCommit checks them). They are written to __consumer_offsets in a
+// transactional batch of the request's producer ID and epoch (no
+// sequence) and stay pending, invisible to OffsetFetch, until CompleteTxn
+// commits or aborts them; meanwhile OffsetFetch with require_stable
+// answers UNSTABLE_OFFSET_COMMIT for those partitions.
+func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
+	return c.txnOffsetCommit(ctx, req)
+}
+
+// CompleteTxn applies a transaction marker just written to a
+// __consumer_offsets partition this coordinator owns: COMMIT makes the
+// producer's pending offsets in that partition committed, ABORT drops
+// them. Replaying a partition applies the markers it finds the same way.
+func (c *Coordinator) CompleteTxn(partition int32, producerID int64, commit bool) {
+	c.completeTxn(partition, producerID, commit)
+}

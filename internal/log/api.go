@@ -217,3 +217,77 @@ func (l *Log) Close() error { return l.close() }
 
 // Delete closes the log and removes its directory.
 func (l *Log) Delete() error { return l.delete() }
+
+// ErrTxnCoordinatorFenced: a transaction marker carries an older
+// coordinator epoch than one already written for its producer
+// (TRANSACTION_COORDINATOR_FENCED).
+var ErrTxnCoordinatorFenced = errors.New("log: transaction marker from a fenced coordinator")
+
+// ErrInvalidTxnState: a batch contradicts the producer's transaction, for
+// example a non-transactional batch from a producer whose transaction is
+// open (INVALID_TXN_STATE).
+var ErrInvalidTxnState = errors.New("log: batch contradicts the producer's transaction state")
+
+// Marker is a transaction marker: the control batch that commits or aborts
+// a producer's open transaction in this partition (KIP-98).
+type Marker struct {
+	ProducerID       int64
+	ProducerEpoch    int16
+	Commit           bool  // COMMIT, else ABORT
+	CoordinatorEpoch int32 // the transaction coordinator's epoch (its partition's leader epoch)
+	Timestamp        int64 // the control record's timestamp, ms
+}
+
+// AbortedTxn is an aborted transaction of this partition, as Fetch lists
+// it for read_committed consumers: its producer, the offset of its first
+// record and the offset of its ABORT marker.
+type AbortedTxn struct {
+	ProducerID  int64
+	FirstOffset int64
+	LastOffset  int64
+}
+
+// ProducerInfo is what the log knows of one producer (DescribeProducers).
+type ProducerInfo struct {
+	ProducerID       int64
+	Epoch            int16
+	LastSequence     int32 // -1 when none is remembered
+	LastTimestamp    int64 // max timestamp of its last batch, -1 when none
+	CoordinatorEpoch int32 // of the last marker written for it, -1 when none
+	TxnStartOffset   int64 // first offset of its open transaction, -1 when none
+}
+
+// AppendMarker writes a COMMIT or ABORT control batch for m's producer at
+// the log end, stamping leaderEpoch, and closes the producer's open
+// transaction (a marker for a producer with none is written all the same,
+// as Kafka does). A marker whose epoch is older than the producer's is
+// ErrInvalidProducerEpoch; one whose coordinator epoch is older than the
+// last written for the producer is ErrTxnCoordinatorFenced. An ABORT of an
+// open transaction is recorded in the active segment's aborted-transaction
+// index (.txnindex).
+func (l *Log) AppendMarker(m Marker, leaderEpoch int32) (AppendInfo, error) {
+	return l.appendMarker(m, leaderEpoch)
+}
+
+// FirstUnstableOffset is the first offset of the oldest open transaction,
+// or the log end offset when no transaction is open. The last stable
+// offset is the lower of it and the high watermark.
+func (l *Log) FirstUnstableOffset() int64 { return l.firstUnstableOffset() }
+
+// AbortedTransactions lists the aborted transactions that a read_committed
+// fetch of [from, upTo) must know about: those whose ABORT marker is at or
+// after from and whose first offset is below upTo, ascending by first
+// offset.
+func (l *Log) AbortedTransactions(from, upTo int64) ([]AbortedTxn, error) {
+	return l.abortedTransactions(from, upTo)
+}
+
+// Producers lists the producers the log keeps state for, by producer ID.
+func (l *Log) Producers() []ProducerInfo { return l.producerInfos() }
+
+// ExpireProducers forgets producers with no open transaction whose last
+// batch is older than maxAge by now (producer.id.expiration.ms, KIP-854),
+// so producer state stays bounded. It returns how many it removed.
+func (l *Log) ExpireProducers(now time.Time, maxAge time.Duration) int {
+	return l.expireProducers(now, maxAge)
+}
