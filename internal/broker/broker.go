@@ -47,6 +47,7 @@ type Config struct {
 	Replicas  *replica.Manager
 	Producers *txn.ProducerIDs
 	Groups    *group.Coordinator
+	Txns      *txn.Coordinator
 	Logger    *slog.Logger
 	// Now is the wall clock; nil is time.Now.
 	Now func() time.Time

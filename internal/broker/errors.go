@@ -28,6 +28,10 @@ func errorCode(err error) int16 {
 		return kerr.OutOfOrderSequenceNumber.Code
 	case errors.Is(err, log.ErrInvalidProducerEpoch):
 		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, log.ErrTxnCoordinatorFenced):
+		return kerr.TransactionCoordinatorFenced.Code
+	case errors.Is(err, log.ErrInvalidTxnState):
+		return kerr.InvalidTxnState.Code
 	case errors.Is(err, log.ErrOffline), errors.Is(err, log.ErrCorruption):
 		return kerr.KafkaStorageError.Code
 	case errors.Is(err, log.ErrClosed), errors.Is(err, replica.ErrNotLeader), errors.Is(err, replica.ErrUnknownReplica):

@@ -16,8 +16,9 @@ package broker
 // Fetch sessions (KIP-227): Sluice answers every fetch in full with session
 // ID 0, which Kafka allows a broker to do; a client naming a session it was
 // never given gets FETCH_SESSION_ID_NOT_FOUND and starts over. v13+ name
-// topics by ID. read_committed reads up to the last stable offset, which
-// equals the high watermark while transactions are not supported.
+// topics by ID. read_committed (isolation level 1) reads up to the last
+// stable offset and lists the aborted transactions that overlap the
+// batches returned, so the client drops their records (KIP-98).
 
 import (
 	"context"
@@ -31,6 +32,7 @@ import (
 
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/log"
+	"github.com/sluice-io/sluice/internal/record"
 	"github.com/sluice-io/sluice/internal/replica"
 )
 
@@ -153,20 +155,30 @@ func (b *Broker) readFetch(img *cluster.Image, req *kmsg.FetchRequest, replica i
 				failed = true
 				continue
 			}
+			readCommitted := replica < 0 && req.IsolationLevel == 1
 			read := part.ReadInto
-			if replica >= 0 {
+			switch {
+			case replica >= 0:
 				read = part.ReadToEnd
 				waitOn = append(waitOn, part.Appended())
-			} else {
+			case readCommitted:
+				read = func(buf []byte, offset int64, maxBytes int) ([]byte, error) {
+					b, _, err := part.ReadCommitted(buf, offset, maxBytes)
+					return b, err
+				}
+				waitOn = append(waitOn, part.Changed())
+			default:
 				waitOn = append(waitOn, part.Changed())
 			}
-			hw := part.HighWatermark()
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, part.LogStartOffset()
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = part.HighWatermark(), part.LastStableOffset(), part.LogStartOffset()
 			limit := min(int(rp.PartitionMaxBytes), maxBytes-size)
 			if limit <= 0 && size > 0 {
 				continue
 			}
 			data, err := read(bufs.get(max(limit, 1)), rp.FetchOffset, max(limit, 1))
+			if err == nil && readCommitted {
+				sp.AbortedTransactions, err = abortedIn(part, rp.FetchOffset, data)
+			}
 			if err != nil {
 				if !errors.Is(err, log.ErrOffsetOutOfRange) {
 					b.logger.Debug("fetch read", "topic", part.Topic, "partition", part.Index, "offset", rp.FetchOffset, "err", err)
@@ -182,6 +194,29 @@ func (b *Broker) readFetch(img *cluster.Image, req *kmsg.FetchRequest, replica i
 		}
 	}
 	return resp, waitOn, size, failed
+}
+
+// abortedIn lists the aborted transactions a read_committed consumer needs
+// to filter the batches read from offset: those overlapping the range the
+// batches cover.
+func abortedIn(part *replica.Partition, offset int64, data []byte) ([]kmsg.FetchResponseTopicPartitionAbortedTransaction, error) {
+	if len(data) == 0 {
+		return nil, nil
+	}
+	end := offset
+	_ = record.Batches(data, true, func(h record.Header, _ []byte) error {
+		end = h.LastOffset() + 1
+		return nil
+	})
+	txns, err := part.Log().AbortedTransactions(offset, end)
+	if err != nil || len(txns) == 0 {
+		return nil, err
+	}
+	out := make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, len(txns))
+	for i, t := range txns {
+		out[i] = kmsg.FetchResponseTopicPartitionAbortedTransaction{ProducerID: t.ProducerID, FirstOffset: t.FirstOffset}
+	}
+	return out, nil
 }
 
 // fetchPartition finds a partition this broker leads, checking the client's

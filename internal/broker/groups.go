@@ -9,12 +9,11 @@ package broker
 // partition its ID hashes to; the topic is created on the first
 // FindCoordinator, with offsets.topic.num.partitions partitions, compacted,
 // and a replication factor of offsets.topic.replication.factor capped at
-// the number of brokers. Transaction coordinators (key type 1) are not
-// served yet: COORDINATOR_NOT_AVAILABLE.
+// the number of brokers. Transaction coordinators (key type 1) are found in
+// txn.go.
 
 import (
 	"context"
-	"errors"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -49,8 +48,12 @@ func (b *Broker) findCoordinator(ctx context.Context, _ *Client, req *kmsg.FindC
 }
 
 func (b *Broker) findOneCoordinator(ctx context.Context, typ int8, key string, c *kmsg.FindCoordinatorResponseCoordinator) error {
-	if typ != 0 {
-		return kerrf(kerr.CoordinatorNotAvailable, "transaction coordinators are not supported yet")
+	switch typ {
+	case 0:
+	case 1:
+		return b.txnCoordinator(ctx, key, c) // txn.go
+	default:
+		return kerrf(kerr.InvalidRequest, "unknown coordinator type %d", typ)
 	}
 	if key == "" {
 		return kerrf(kerr.InvalidRequest, "empty group ID")
@@ -59,46 +62,19 @@ func (b *Broker) findOneCoordinator(ctx context.Context, typ int8, key string, c
 	if err != nil {
 		return err
 	}
-	t := img.Topics[group.OffsetsTopic]
-	p := b.cfg.Groups.PartitionFor(key)
-	if int(p) >= len(t.Partitions) {
-		return kerrf(kerr.CoordinatorNotAvailable, "%s has %d partitions, fewer than offsets.topic.num.partitions", group.OffsetsTopic, len(t.Partitions))
-	}
-	br, ok := img.Brokers[t.Partitions[p].Leader]
-	if !ok {
-		return kerr.CoordinatorNotAvailable
-	}
-	c.NodeID, c.Host, c.Port = br.ID, br.Host, br.Port
-	return nil
+	return coordinatorAt(img, group.OffsetsTopic, b.cfg.Groups.PartitionFor(key), c)
 }
 
 // ensureOffsetsTopic creates __consumer_offsets if it does not exist.
 func (b *Broker) ensureOffsetsTopic(ctx context.Context) (*cluster.Image, error) {
 	img := b.cfg.Cluster.Image()
-	if img.Topics[group.OffsetsTopic] != nil {
-		return img, nil
-	}
 	bcfg := b.brokerConfig(img)
-	partitions := int32(bcfg.Int64("offsets.topic.num.partitions"))
-	rf := min(int(bcfg.Int64("offsets.topic.replication.factor")), len(img.Brokers))
-	replicas, err := placeReplicas(img, group.OffsetsTopic, 0, partitions, int16(max(rf, 1)))
-	if err != nil {
-		return nil, kerrf(kerr.CoordinatorNotAvailable, "create %s: %v", group.OffsetsTopic, err)
-	}
-	err = b.cfg.Cluster.Propose(ctx, cluster.CreateTopic{
-		Name: group.OffsetsTopic, ID: newTopicID(), Replicas: replicas,
-		Configs: map[string]string{
+	return b.ensureInternalTopic(ctx, group.OffsetsTopic, int32(bcfg.Int64("offsets.topic.num.partitions")),
+		int(bcfg.Int64("offsets.topic.replication.factor")), map[string]string{
 			"cleanup.policy":   "compact",
 			"compression.type": "producer",
 			"segment.bytes":    strconv.FormatInt(bcfg.Int64("offsets.topic.segment.bytes"), 10),
-		},
-	})
-	if err != nil && !errors.Is(err, cluster.ErrTopicExists) {
-		return nil, kerrf(kerr.CoordinatorNotAvailable, "create %s: %v", group.OffsetsTopic, err)
-	}
-	b.reconcile()
-	b.logger.Info("created the offsets topic", "topic", group.OffsetsTopic, "partitions", partitions, "replication_factor", rf)
-	return b.cfg.Cluster.Image(), nil
+		})
 }
 
 func (b *Broker) joinGroup(ctx context.Context, c *Client, req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {

@@ -54,8 +54,11 @@ func (b *Broker) listOffset(t *cluster.Topic, req *kmsg.ListOffsetsRequest, rp *
 	}
 	epoch := part.LeaderEpoch()
 	end := part.HighWatermark()
-	if req.ReplicaID >= 0 {
+	switch {
+	case req.ReplicaID >= 0:
 		end = part.LogEndOffset()
+	case req.IsolationLevel == 1:
+		end = part.LastStableOffset()
 	}
 	switch rp.Timestamp {
 	case -1:

@@ -153,8 +153,13 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, tc
 	if h.IsControl() {
 		return nil, info, kerrf(kerr.InvalidRecord, "clients may not produce control batches")
 	}
-	if h.IsTransactional() || req.TransactionID != nil {
-		return nil, info, kerrf(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported yet")
+	if h.IsTransactional() {
+		if req.TransactionID == nil {
+			return nil, info, kerrf(kerr.TransactionalIDAuthorizationFailed, "transactional records need the request's transactional ID")
+		}
+		if !h.HasProducerID() {
+			return nil, info, kerrf(kerr.InvalidRecord, "a transactional batch needs a producer ID")
+		}
 	}
 	raw, err := b.validateRecords(h, batch)
 	if err == nil {

@@ -53,6 +53,8 @@ type Node struct {
 	cluster  *cluster.Node
 	replicas *replica.Manager
 	groups   *group.Coordinator
+	txns     *txn.Coordinator
+	markers  *broker.Markers
 	server   *server.Server
 
 	cancel context.CancelFunc
@@ -139,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	})
 	n.groups = group.New(group.Config{
 		Partitions:                int32(static.Int64("offsets.topic.num.partitions")),
-		Log:                       broker.OffsetsLog{Replicas: n.replicas},
+		Log:                       broker.InternalLog{Replicas: n.replicas, Topic: group.OffsetsTopic},
 		Logger:                    cfg.Logger.With("component", "group"),
 		MinSessionTimeout:         ms(static.Int64("group.min.session.timeout.ms")),
 		MaxSessionTimeout:         ms(static.Int64("group.max.session.timeout.ms")),
@@ -162,15 +164,32 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.logger.Info("partitions recovered", "count", len(n.replicas.Partitions()), "took", time.Since(start).Round(time.Millisecond))
 
+	producerIDs := txn.NewProducerIDs(n.allocateProducerIDs)
+	markers := &lateMarkers{}
+	n.txns = txn.New(txn.Config{
+		Partitions:         int32(static.Int64("transaction.state.log.num.partitions")),
+		Log:                broker.InternalLog{Replicas: n.replicas, Topic: txn.StateTopic},
+		Markers:            markers,
+		ProducerIDs:        producerIDs,
+		GroupPartition:     n.groups.PartitionFor,
+		Logger:             cfg.Logger.With("component", "txn"),
+		MaxTimeout:         ms(static.Int64("transaction.max.timeout.ms")),
+		IDExpiration:       ms(static.Int64("transactional.id.expiration.ms")),
+		AbortTimedOutEvery: ms(static.Int64("transaction.abort.timed.out.transaction.cleanup.interval.ms")),
+		RemoveExpiredEvery: ms(static.Int64("transaction.remove.expired.transaction.cleanup.interval.ms")),
+	})
 	b := broker.New(broker.Config{
 		NodeID:    cfg.NodeID,
 		Static:    static,
 		Cluster:   n.cluster,
 		Replicas:  n.replicas,
-		Producers: txn.NewProducerIDs(n.allocateProducerIDs),
+		Producers: producerIDs,
 		Groups:    n.groups,
+		Txns:      n.txns,
 		Logger:    cfg.Logger.With("component", "broker"),
 	})
+	n.markers = broker.NewMarkers(b)
+	markers.m = n.markers
 	n.server = server.New(server.Config{
 		MaxRequestSize: int32(static.Int64("socket.request.max.bytes")),
 		MaxQueuedBytes: static.Int64("queued.max.request.bytes"),
@@ -178,10 +197,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		Logger:         cfg.Logger.With("component", "server"),
 	}, b)
 
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go func() {
 		defer n.wg.Done()
 		n.groups.Run(runCtx)
+	}()
+	go func() {
+		defer n.wg.Done()
+		n.txns.Run(runCtx)
 	}()
 	go func() {
 		defer n.wg.Done()
@@ -239,29 +262,47 @@ func (n *Node) allocateProducerIDs(ctx context.Context, count int64) (int64, err
 
 func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
 
-// partitionLed loads the group coordinator's state from a partition of
-// __consumer_offsets that this broker now leads: the coordinator of a group
-// is the leader of its offsets partition.
+// partitionLed loads a coordinator's state from a partition of its
+// internal topic that this broker now leads: the coordinator of a group is
+// the leader of its __consumer_offsets partition, the coordinator of a
+// transactional ID the leader of its __transaction_state partition (whose
+// leader epoch is the coordinator epoch).
 func (n *Node) partitionLed(ctx context.Context, p *replica.Partition) {
-	if p.Topic != group.OffsetsTopic {
+	var load func() error
+	switch p.Topic {
+	case group.OffsetsTopic:
+		load = func() error { return n.groups.Load(ctx, p.Index) }
+	case txn.StateTopic:
+		epoch := p.LeaderEpoch()
+		load = func() error { return n.txns.Load(ctx, p.Index, epoch) }
+	default:
 		return
 	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := n.groups.Load(ctx, p.Index); err != nil && ctx.Err() == nil {
-			n.logger.Error("load group coordinator state", "partition", p.Index, "err", err)
+		if err := load(); err != nil && ctx.Err() == nil {
+			n.logger.Error("load coordinator state", "topic", p.Topic, "partition", p.Index, "err", err)
 		}
 	}()
 }
 
-// partitionResigned unloads the groups of a __consumer_offsets partition
-// this broker stopped leading.
+// partitionResigned unloads a coordinator's state of a partition this
+// broker stopped leading.
 func (n *Node) partitionResigned(p *replica.Partition) {
-	if p.Topic == group.OffsetsTopic {
+	switch p.Topic {
+	case group.OffsetsTopic:
 		n.groups.Unload(p.Index)
+	case txn.StateTopic:
+		n.txns.Unload(p.Index)
 	}
 }
+
+// lateMarkers hands the transaction coordinator the broker's marker
+// writer, which exists only once the broker does.
+type lateMarkers struct{ m *broker.Markers }
+
+func (l *lateMarkers) Write(ctx context.Context, r txn.MarkerRequest) error { return l.m.Write(ctx, r) }
 
 // topics lists the cluster's topics for server-side group assignment.
 func (n *Node) topics() []group.TopicInfo {
@@ -291,6 +332,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	err := n.server.Shutdown(ctx)
 	n.cancel()
 	n.wg.Wait()
+	n.markers.Close()
 	if cerr := n.replicas.Close(); cerr != nil && err == nil {
 		err = cerr
 	}

@@ -62,7 +62,9 @@ func (m *Manager) cleanDirtiest(ctx context.Context, bcfg *config.Broker) {
 	}
 	var todo []candidate
 	for _, p := range m.Partitions() {
-		hw := p.HighWatermark()
+		// Never clean into an open transaction: the bound is the last
+		// stable offset, which is at most the high watermark.
+		hw := p.LastStableOffset()
 		c := p.Log().Cleanability(hw)
 		if !c.Eligible {
 			continue

@@ -636,7 +636,7 @@ func (m *Manager) Run(ctx context.Context, node *cluster.Node) {
 				}
 			}
 		case <-retention.C:
-			m.applyRetention()
+			m.applyRetention(node.Image())
 			retention.Reset(m.retentionInterval(node.Image()))
 		case <-isrCheck.C:
 			m.ShrinkISRs()
@@ -681,8 +681,13 @@ func (m *Manager) retentionInterval(img *cluster.Image) time.Duration {
 	return time.Duration(max(ms, 10)) * time.Millisecond
 }
 
-func (m *Manager) applyRetention() {
+func (m *Manager) applyRetention(img *cluster.Image) {
+	now := m.cfg.Now()
+	producerExpiry := time.Duration(m.cfg.BrokerConfig(img).Int64("producer.id.expiration.ms")) * time.Millisecond
 	for _, p := range m.Partitions() {
+		if n := p.log.ExpireProducers(now, producerExpiry); n > 0 {
+			m.logger.Debug("expired idle producer IDs", "topic", p.Topic, "partition", p.Index, "producers", n)
+		}
 		n, err := p.log.ApplyRetention()
 		switch {
 		case err != nil && !errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrOffline): // offline: reported once

@@ -182,6 +182,13 @@ type Appended struct {
 // comes back as log.Append returns it, with its original offsets and
 // log.ErrDuplicateSequence.
 func (p *Partition) AppendAsLeader(batch []byte, h record.Header, minISR int) (Appended, error) {
+	return p.appendAsLeader(minISR, func(epoch int32) (log.AppendInfo, error) {
+		return p.log.Append(batch, h, epoch)
+	})
+}
+
+// appendAsLeader runs one leader append under the role lock.
+func (p *Partition) appendAsLeader(minISR int, appendAt func(epoch int32) (log.AppendInfo, error)) (Appended, error) {
 	p.roleMu.RLock()
 	defer p.roleMu.RUnlock()
 	if !p.leading.Load() {
@@ -197,7 +204,7 @@ func (p *Partition) AppendAsLeader(batch []byte, h record.Header, minISR int) (A
 	}
 	// The epoch cannot change while roleMu is held.
 	epoch := p.leaderEpoch.Load()
-	info, err := p.log.Append(batch, h, epoch)
+	info, err := appendAt(epoch)
 	a := Appended{AppendInfo: info, LeaderEpoch: epoch}
 	if err != nil {
 		return a, err
@@ -272,6 +279,30 @@ func (p *Partition) Appended() <-chan struct{} {
 	defer p.mu.Unlock()
 	p.leoWaited = true
 	return p.leoNotify
+}
+
+// LastStableOffset is the offset below which every transaction is decided
+// (committed or aborted): the lower of the high watermark and the first
+// offset of the oldest open transaction. read_committed consumers read
+// below it.
+func (p *Partition) LastStableOffset() int64 {
+	return min(p.hw.Load(), p.log.FirstUnstableOffset())
+}
+
+// ReadCommitted is ReadInto bounded by the last stable offset instead of
+// the high watermark (read_committed), with the offset it was bounded by.
+func (p *Partition) ReadCommitted(buf []byte, offset int64, maxBytes int) ([]byte, int64, error) {
+	lso := p.LastStableOffset()
+	b, err := p.log.ReadInto(buf, offset, maxBytes, lso)
+	return b, lso, err
+}
+
+// AppendMarker writes a transaction marker as leader (WriteTxnMarkers),
+// with AppendAsLeader's ISR check and leader epoch.
+func (p *Partition) AppendMarker(m log.Marker, minISR int) (Appended, error) {
+	return p.appendAsLeader(minISR, func(epoch int32) (log.AppendInfo, error) {
+		return p.log.AppendMarker(m, epoch)
+	})
 }
 
 // Read returns batches from offset, never past the high watermark.

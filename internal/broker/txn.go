@@ -1,0 +1,129 @@
+package broker
+
+// The transaction APIs (KIP-98), answered by the transaction coordinator
+// (internal/txn) or, for offsets, the group coordinator: InitProducerId
+// v0-v5 with a transactional ID, AddPartitionsToTxn v0-v5 (v4+ batched,
+// with the verify-only form of KIP-890), AddOffsetsToTxn v0-v4, EndTxn
+// v0-v4, TxnOffsetCommit v0-v5 (KIP-447 group metadata),
+// DescribeTransactions v0 and ListTransactions v0-v2 (KIP-664). The
+// coordinator of a transactional ID is the leader of the
+// __transaction_state partition the ID hashes to; FindCoordinator with key
+// type 1 creates the topic on first use, with
+// transaction.state.log.num.partitions partitions, compacted, and a
+// replication factor of transaction.state.log.replication.factor capped at
+// the number of brokers.
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/group"
+	"github.com/sluice-io/sluice/internal/txn"
+)
+
+func (b *Broker) initProducerID(ctx context.Context, _ *Client, req *kmsg.InitProducerIDRequest) *kmsg.InitProducerIDResponse {
+	if req.TransactionalID != nil {
+		return b.cfg.Txns.InitProducerID(ctx, req)
+	}
+	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	id, err := b.cfg.Producers.Next(ctx)
+	if err != nil {
+		b.logger.Warn("allocate producer id", "err", err)
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return resp
+	}
+	resp.ProducerID, resp.ProducerEpoch = id, 0
+	return resp
+}
+
+func (b *Broker) addPartitionsToTxn(ctx context.Context, _ *Client, req *kmsg.AddPartitionsToTxnRequest) *kmsg.AddPartitionsToTxnResponse {
+	return b.cfg.Txns.AddPartitionsToTxn(ctx, req)
+}
+
+func (b *Broker) addOffsetsToTxn(ctx context.Context, _ *Client, req *kmsg.AddOffsetsToTxnRequest) *kmsg.AddOffsetsToTxnResponse {
+	return b.cfg.Txns.AddOffsetsToTxn(ctx, req)
+}
+
+func (b *Broker) endTxn(ctx context.Context, _ *Client, req *kmsg.EndTxnRequest) *kmsg.EndTxnResponse {
+	return b.cfg.Txns.EndTxn(ctx, req)
+}
+
+func (b *Broker) describeTransactions(ctx context.Context, _ *Client, req *kmsg.DescribeTransactionsRequest) *kmsg.DescribeTransactionsResponse {
+	return b.cfg.Txns.DescribeTransactions(ctx, req)
+}
+
+func (b *Broker) listTransactions(ctx context.Context, _ *Client, req *kmsg.ListTransactionsRequest) *kmsg.ListTransactionsResponse {
+	return b.cfg.Txns.ListTransactions(ctx, req)
+}
+
+func (b *Broker) txnOffsetCommit(ctx context.Context, c *Client, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
+	return b.cfg.Groups.TxnOffsetCommit(group.WithClient(ctx, c.ID, c.Addr), req)
+}
+
+// txnCoordinator finds the coordinator of a transactional ID: the leader
+// of its __transaction_state partition.
+func (b *Broker) txnCoordinator(ctx context.Context, id string, c *kmsg.FindCoordinatorResponseCoordinator) error {
+	if id == "" {
+		return kerrf(kerr.InvalidRequest, "empty transactional ID")
+	}
+	img, err := b.ensureTxnStateTopic(ctx)
+	if err != nil {
+		return err
+	}
+	return coordinatorAt(img, txn.StateTopic, b.cfg.Txns.PartitionFor(id), c)
+}
+
+// coordinatorAt fills c with the leader of an internal topic's partition.
+func coordinatorAt(img *cluster.Image, topic string, p int32, c *kmsg.FindCoordinatorResponseCoordinator) error {
+	t := img.Topics[topic]
+	if int(p) >= len(t.Partitions) {
+		return kerrf(kerr.CoordinatorNotAvailable, "%s has %d partitions, fewer than configured", topic, len(t.Partitions))
+	}
+	br, ok := img.Brokers[t.Partitions[p].Leader]
+	if !ok || br.Fenced {
+		return kerr.CoordinatorNotAvailable
+	}
+	c.NodeID, c.Host, c.Port = br.ID, br.Host, br.Port
+	return nil
+}
+
+// ensureTxnStateTopic creates __transaction_state if it does not exist.
+func (b *Broker) ensureTxnStateTopic(ctx context.Context) (*cluster.Image, error) {
+	img := b.cfg.Cluster.Image()
+	bcfg := b.brokerConfig(img)
+	rf := min(int(bcfg.Int64("transaction.state.log.replication.factor")), len(img.Brokers))
+	minISR := min(int(bcfg.Int64("transaction.state.log.min.isr")), max(rf, 1))
+	return b.ensureInternalTopic(ctx, txn.StateTopic, int32(bcfg.Int64("transaction.state.log.num.partitions")), rf, map[string]string{
+		"cleanup.policy":      "compact",
+		"compression.type":    "uncompressed",
+		"min.insync.replicas": strconv.Itoa(minISR),
+		"segment.bytes":       strconv.FormatInt(bcfg.Int64("transaction.state.log.segment.bytes"), 10),
+	})
+}
+
+// ensureInternalTopic creates an internal topic if it does not exist, with
+// a replication factor of rf capped at the number of brokers.
+func (b *Broker) ensureInternalTopic(ctx context.Context, name string, partitions int32, rf int, configs map[string]string) (*cluster.Image, error) {
+	img := b.cfg.Cluster.Image()
+	if img.Topics[name] != nil {
+		return img, nil
+	}
+	rf = min(rf, len(img.Brokers))
+	replicas, err := placeReplicas(img, name, 0, partitions, int16(max(rf, 1)))
+	if err != nil {
+		return nil, kerrf(kerr.CoordinatorNotAvailable, "create %s: %v", name, err)
+	}
+	err = b.cfg.Cluster.Propose(ctx, cluster.CreateTopic{Name: name, ID: newTopicID(), Replicas: replicas, Configs: configs})
+	if err != nil && !errors.Is(err, cluster.ErrTopicExists) {
+		return nil, kerrf(kerr.CoordinatorNotAvailable, "create %s: %v", name, err)
+	}
+	b.reconcile()
+	b.logger.Info("created an internal topic", "topic", name, "partitions", partitions, "replication_factor", rf)
+	return b.cfg.Cluster.Image(), nil
+}

@@ -1,0 +1,275 @@
+package broker
+
+// WriteTxnMarkers, versions 0-2: a transaction coordinator asks the leader
+// of each partition of a transaction to write the COMMIT or ABORT control
+// batch that ends it there (KIP-98; also the abort path of
+// kafka-transactions.sh, KIP-664). Each marker is written as leader with
+// acks=all and answered once every in-sync replica has it and it is
+// durable. A marker written to __consumer_offsets also completes the
+// producer's transactional offset commits in the group coordinator.
+//
+// Markers is the sending side: the transaction coordinator's way to reach
+// those leaders, writing locally when this broker leads a partition and
+// sending WriteTxnMarkers to the leader otherwise, retrying across leader
+// changes until every partition has its marker.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/group"
+	"github.com/sluice-io/sluice/internal/log"
+	"github.com/sluice-io/sluice/internal/txn"
+)
+
+func (b *Broker) writeTxnMarkers(ctx context.Context, _ *Client, req *kmsg.WriteTxnMarkersRequest) *kmsg.WriteTxnMarkersResponse {
+	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	now := b.cfg.Now().UnixMilli()
+	for _, rm := range req.Markers {
+		sm := kmsg.NewWriteTxnMarkersResponseMarker()
+		sm.ProducerID = rm.ProducerID
+		m := log.Marker{ProducerID: rm.ProducerID, ProducerEpoch: rm.ProducerEpoch, Commit: rm.Committed, CoordinatorEpoch: rm.CoordinatorEpoch, Timestamp: now}
+		for _, rt := range rm.Topics {
+			st := kmsg.NewWriteTxnMarkersResponseMarkerTopic()
+			st.Topic = rt.Topic
+			for _, p := range rt.Partitions {
+				sp := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
+				sp.Partition = p
+				sp.ErrorCode = errorCode(b.writeMarker(ctx, rt.Topic, p, m))
+				st.Partitions = append(st.Partitions, sp)
+			}
+			sm.Topics = append(sm.Topics, st)
+		}
+		resp.Markers = append(resp.Markers, sm)
+	}
+	return resp
+}
+
+// writeMarker writes one marker to a partition this broker leads and waits
+// until it is replicated and durable.
+func (b *Broker) writeMarker(ctx context.Context, topic string, partition int32, m log.Marker) error {
+	t := b.cfg.Cluster.Image().Topics[topic]
+	if t == nil || partition < 0 || int(partition) >= len(t.Partitions) {
+		return kerr.UnknownTopicOrPartition
+	}
+	part, ok := b.cfg.Replicas.Partition(topic, partition)
+	if !ok {
+		return kerr.NotLeaderForPartition
+	}
+	minISR := part.MinInsyncReplicas()
+	info, err := part.AppendMarker(m, minISR)
+	if err != nil {
+		return err
+	}
+	if err := waitAcked(ctx, part, info, minISR); err != nil {
+		return err
+	}
+	if topic == group.OffsetsTopic {
+		b.cfg.Groups.CompleteTxn(partition, m.ProducerID, m.Commit)
+	}
+	return nil
+}
+
+// Markers delivers transaction markers for the transaction coordinator
+// (txn.Markers). It keeps one client per other broker it has written to;
+// Close closes them.
+type Markers struct {
+	b      *Broker
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	clients map[int32]*markerClient
+}
+
+type markerClient struct {
+	addr string
+	cl   *kgo.Client
+}
+
+// NewMarkers returns the marker writer of broker b.
+func NewMarkers(b *Broker) *Markers {
+	return &Markers{b: b, logger: b.logger, clients: map[int32]*markerClient{}}
+}
+
+// markerRetryBackoff spaces the retries of markers whose leader moved or
+// is not available.
+const markerRetryBackoff = 100 * time.Millisecond
+
+// Write returns once every partition of r has its marker or ctx ends.
+func (m *Markers) Write(ctx context.Context, r txn.MarkerRequest) error {
+	todo := make(map[string]map[int32]bool, len(r.Partitions))
+	for topic, ps := range r.Partitions {
+		todo[topic] = make(map[int32]bool, len(ps))
+		for _, p := range ps {
+			todo[topic][p] = true
+		}
+	}
+	marker := log.Marker{ProducerID: r.ProducerID, ProducerEpoch: r.ProducerEpoch, Commit: r.Commit, CoordinatorEpoch: r.CoordinatorEpoch}
+	for attempt := 0; ; attempt++ {
+		err := m.writeOnce(ctx, todo, marker)
+		if err == nil && len(todo) == 0 {
+			return nil
+		}
+		if fatal := fatalMarkerError(err); fatal != nil {
+			return fatal
+		}
+		if attempt%50 == 49 {
+			m.logger.Warn("transaction markers still not written", "producer_id", r.ProducerID, "partitions", len(todo), "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("write transaction markers: %w (last error: %v)", ctx.Err(), err)
+		case <-time.After(markerRetryBackoff):
+		}
+	}
+}
+
+// fatalMarkerError picks out the errors retrying cannot fix: the producer
+// or the coordinator was fenced.
+func fatalMarkerError(err error) error {
+	var ke *kerr.Error
+	if err != nil && errors.As(err, &ke) {
+		switch ke {
+		case kerr.InvalidProducerEpoch, kerr.ProducerFenced, kerr.TransactionCoordinatorFenced:
+			return err
+		}
+	}
+	return nil
+}
+
+// writeOnce writes the markers still to do, grouped by leader, removing
+// from todo those written (or whose topic or partition no longer exists).
+// It returns the last error seen.
+func (m *Markers) writeOnce(ctx context.Context, todo map[string]map[int32]bool, marker log.Marker) error {
+	img := m.b.cfg.Cluster.Image()
+	byLeader := map[int32]map[string][]int32{}
+	for topic, ps := range todo {
+		t := img.Topics[topic]
+		for p := range ps {
+			if t == nil || int(p) >= len(t.Partitions) {
+				delete(ps, p) // deleted: nothing left to end
+				continue
+			}
+			leader := t.Partitions[p].Leader
+			if byLeader[leader] == nil {
+				byLeader[leader] = map[string][]int32{}
+			}
+			byLeader[leader][topic] = append(byLeader[leader][topic], p)
+		}
+		if len(ps) == 0 {
+			delete(todo, topic)
+		}
+	}
+	var last error
+	done := func(topic string, p int32) {
+		delete(todo[topic], p)
+		if len(todo[topic]) == 0 {
+			delete(todo, topic)
+		}
+	}
+	for leader, parts := range byLeader {
+		if leader == m.b.cfg.NodeID {
+			marker.Timestamp = m.b.cfg.Now().UnixMilli()
+			for topic, ps := range parts {
+				for _, p := range ps {
+					err := m.b.writeMarker(ctx, topic, p, marker)
+					if err == nil || errorCode(err) == kerr.UnknownTopicOrPartition.Code {
+						done(topic, p)
+						continue
+					}
+					last = withCode(err)
+				}
+			}
+			continue
+		}
+		br, ok := img.Brokers[leader]
+		if !ok || br.Fenced {
+			last = fmt.Errorf("leader %d of a transaction partition is not available: %w", leader, kerr.NotLeaderForPartition)
+			continue
+		}
+		resp, err := m.send(ctx, br, parts, marker)
+		if err != nil {
+			last = err
+			continue
+		}
+		for _, rm := range resp.Markers {
+			for _, rt := range rm.Topics {
+				for _, rp := range rt.Partitions {
+					switch err := kerr.ErrorForCode(rp.ErrorCode); err {
+					case nil, kerr.UnknownTopicOrPartition:
+						done(rt.Topic, rp.Partition)
+					default:
+						last = err
+					}
+				}
+			}
+		}
+	}
+	return last
+}
+
+// send asks another broker to write markers to the partitions it leads.
+func (m *Markers) send(ctx context.Context, br cluster.Broker, parts map[string][]int32, marker log.Marker) (*kmsg.WriteTxnMarkersResponse, error) {
+	cl, err := m.client(br)
+	if err != nil {
+		return nil, err
+	}
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	rm := kmsg.NewWriteTxnMarkersRequestMarker()
+	rm.ProducerID, rm.ProducerEpoch, rm.Committed, rm.CoordinatorEpoch = marker.ProducerID, marker.ProducerEpoch, marker.Commit, marker.CoordinatorEpoch
+	for topic, ps := range parts {
+		rt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+		rt.Topic, rt.Partitions = topic, ps
+		rm.Topics = append(rm.Topics, rt)
+	}
+	req.Markers = append(req.Markers, rm)
+	seeds := cl.SeedBrokers()
+	if len(seeds) == 0 {
+		return nil, fmt.Errorf("no connection to broker %d: %w", br.ID, kerr.NotLeaderForPartition)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return req.RequestWith(rctx, seeds[0])
+}
+
+// client returns the client for a broker, replacing it when the broker's
+// address changed.
+func (m *Markers) client(br cluster.Broker) (*kgo.Client, error) {
+	addr := net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port)))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.clients[br.ID]; ok {
+		if c.addr == addr {
+			return c.cl, nil
+		}
+		c.cl.Close()
+		delete(m.clients, br.ID)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("sluice-txn-markers-"+itoa(m.b.cfg.NodeID)))
+	if err != nil {
+		return nil, err
+	}
+	m.clients[br.ID] = &markerClient{addr: addr, cl: cl}
+	return cl, nil
+}
+
+// Close closes the clients to other brokers.
+func (m *Markers) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, c := range m.clients {
+		c.cl.Close()
+		delete(m.clients, id)
+	}
+}
