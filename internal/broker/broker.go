@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -61,6 +62,8 @@ type Broker struct {
 	codecs *record.Codecs
 	// readBufs pools fetch read buffers (*[]byte of readBufSize).
 	readBufs sync.Pool
+	// configs caches the effective configs of the latest image.
+	configs atomic.Pointer[imageConfigs]
 }
 
 // New returns a broker serving requests with cfg's collaborators.
@@ -79,7 +82,7 @@ func New(cfg Config) *Broker {
 
 // brokerConfig is the effective broker config for an image.
 func (b *Broker) brokerConfig(img *cluster.Image) *config.Broker {
-	return EffectiveConfig(b.cfg.Static, img, b.cfg.NodeID)
+	return b.configsFor(img).broker
 }
 
 // EffectiveConfig layers the dynamic broker configs of img over static.

@@ -3,9 +3,13 @@ package broker
 // Produce, versions 3-11 (record batch v2 only; Kafka 4 dropped older ones).
 //
 // Each partition's records must be exactly one v2 batch (INVALID_RECORD
-// otherwise, as in Kafka). The batch header, length and CRC32C are checked;
-// the records of an uncompressed batch are walked to check their count and
-// offset deltas. Compressed batches are stored as the producer compressed
+// otherwise, as in Kafka). The batch is validated in one pass
+// (validateBatch): header, length and CRC32C once, then one walk over the
+// records for their count and offset deltas, keys on compacted topics and
+// timestamps. Topic settings come from the configs cached per metadata
+// image. Transactional batches need the request's transactional ID
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED otherwise, as Kafka) and a
+// producer ID; the log checks the producer's epoch and transaction state. Compressed batches are stored as the producer compressed
 // them, never recompressed. The batch is appended byte-for-byte with only
 // the base offset and leader epoch rewritten (and the max timestamp, for
 // LogAppendTime topics). A retried idempotent batch is answered with the
@@ -34,7 +38,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/cluster"
-	"github.com/sluice-io/sluice/internal/config"
 	"github.com/sluice-io/sluice/internal/log"
 	"github.com/sluice-io/sluice/internal/record"
 	"github.com/sluice-io/sluice/internal/replica"
@@ -54,7 +57,7 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 	req := r.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	img := b.cfg.Cluster.Image()
-	bcfg := b.brokerConfig(img)
+	configs := b.configsFor(img)
 	now := b.cfg.Now().UnixMilli()
 	var waits []durableWait
 
@@ -66,12 +69,9 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		t := img.Topics[rt.Topic]
-		var tcfg *config.Topic
+		var ts *topicSettings
 		if t != nil {
-			var err error
-			if tcfg, err = config.ResolveTopic(bcfg, t.Configs); err != nil {
-				tcfg, _ = config.ResolveTopic(bcfg, nil)
-			}
+			ts = configs.topic(t)
 		}
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
@@ -79,15 +79,14 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-			part, info, err := b.producePartition(req, t, tcfg, rp, now)
+			part, info, err := b.producePartition(req, t, ts, rp, now)
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
 				continue
 			}
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = info.BaseOffset, info.LogAppendTime, info.LogStartOffset
 			if req.Acks == -1 {
-				minISR := int(tcfg.Int64("min.insync.replicas"))
-				waits = append(waits, durableWait{part: part, end: info.LastOffset + 1, epoch: info.LeaderEpoch, minISR: minISR, resp: sp})
+				waits = append(waits, durableWait{part: part, end: info.LastOffset + 1, epoch: info.LeaderEpoch, minISR: ts.minISR, resp: sp})
 			}
 		}
 	}
@@ -121,7 +120,7 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 }
 
 // producePartition validates and appends one partition's records.
-func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, tcfg *config.Topic, rp *kmsg.ProduceRequestTopicPartition, now int64) (*replica.Partition, replica.Appended, error) {
+func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, ts *topicSettings, rp *kmsg.ProduceRequestTopicPartition, now int64) (*replica.Partition, replica.Appended, error) {
 	var info replica.Appended
 	if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
 		return nil, info, kerr.UnknownTopicOrPartition
@@ -137,46 +136,16 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, tc
 		return nil, info, kerr.NotLeaderForPartition
 	}
 	batch := rp.Records
-	if max := tcfg.Int64("max.message.bytes"); int64(len(batch)) > max {
-		return nil, info, kerrf(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", len(batch), max)
-	}
-	h, err := record.ParseHeader(batch)
+	h, err := b.validateBatch(req, ts, batch, now)
 	if err != nil {
 		return nil, info, err
 	}
-	if h.Size() < len(batch) {
-		return nil, info, kerrf(kerr.InvalidRecord, "produce requests must carry exactly one record batch per partition")
-	}
-	if h, err = record.Validate(batch); err != nil {
-		return nil, info, err
-	}
-	if h.IsControl() {
-		return nil, info, kerrf(kerr.InvalidRecord, "clients may not produce control batches")
-	}
-	if h.IsTransactional() {
-		if req.TransactionID == nil {
-			return nil, info, kerrf(kerr.TransactionalIDAuthorizationFailed, "transactional records need the request's transactional ID")
-		}
-		if !h.HasProducerID() {
-			return nil, info, kerrf(kerr.InvalidRecord, "a transactional batch needs a producer ID")
-		}
-	}
-	raw, err := b.validateRecords(h, batch)
-	if err == nil {
-		err = checkCompactedKeys(tcfg, h, raw) // compaction.go
-	}
-	if err != nil {
-		return nil, info, err
-	}
-	logAppendTime := tcfg.String("message.timestamp.type") == "LogAppendTime"
-	if logAppendTime {
+	if ts.logAppendTime {
 		record.SetLogAppendTime(batch, now)
-	} else if err := checkTimestamps(tcfg, h, raw, now); err != nil {
-		return nil, info, err
 	}
 	minISR := 0
 	if req.Acks == -1 {
-		minISR = int(tcfg.Int64("min.insync.replicas"))
+		minISR = ts.minISR
 	}
 	info, err = part.AppendAsLeader(batch, h, minISR)
 	if errors.Is(err, log.ErrDuplicateSequence) {
@@ -185,7 +154,7 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, tc
 	if err != nil {
 		return nil, info, err
 	}
-	if logAppendTime {
+	if ts.logAppendTime {
 		info.LogAppendTime = now
 	} else {
 		info.LogAppendTime = -1
@@ -198,45 +167,71 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, tc
 // make the broker allocate without bound.
 const maxDecompressed = 128 << 20
 
-// validateRecords walks the records of a batch, decompressing a copy when
-// the batch is compressed, as Kafka's LogValidator does: the count and the
-// offset deltas must match the header.
-func (b *Broker) validateRecords(h record.Header, batch []byte) ([]byte, error) {
+// validateBatch checks a producer's batch as Kafka's LogValidator does, in
+// one pass over its bytes: the header is parsed and the CRC32C computed
+// once, and the records (decompressed into a copy when the batch is
+// compressed) are decoded once for every check: their count and offset
+// deltas, keys on a compacted topic (INVALID_RECORD), and CreateTime
+// timestamps against message.timestamp.before/after.max.ms
+// (INVALID_TIMESTAMP, KIP-937).
+func (b *Broker) validateBatch(req *kmsg.ProduceRequest, ts *topicSettings, batch []byte, now int64) (record.Header, error) {
+	if int64(len(batch)) > ts.maxMessageBytes {
+		return record.Header{}, kerrf(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", len(batch), ts.maxMessageBytes)
+	}
+	h, err := record.ParseHeader(batch)
+	if err != nil {
+		return h, err
+	}
+	if h.Size() < len(batch) {
+		return h, kerrf(kerr.InvalidRecord, "produce requests must carry exactly one record batch per partition")
+	}
+	if err := record.ValidateParsed(h, batch); err != nil {
+		return h, err
+	}
+	if h.IsControl() {
+		return h, kerrf(kerr.InvalidRecord, "clients may not produce control batches")
+	}
+	if h.IsTransactional() {
+		if req.TransactionID == nil {
+			return h, kerrf(kerr.TransactionalIDAuthorizationFailed, "transactional records need the request's transactional ID")
+		}
+		if !h.HasProducerID() {
+			return h, kerrf(kerr.InvalidRecord, "a transactional batch needs a producer ID")
+		}
+	}
 	raw := batch[record.HeaderSize:]
 	if h.Codec() != record.CodecNone {
-		var err error
 		if raw, err = b.codecs.Decompress(h.Codec(), raw, maxDecompressed); err != nil {
-			return nil, err
+			return h, err
 		}
 	}
-	return raw, record.ValidateRecords(h, raw)
+	return h, record.CheckRecords(h, raw, recordCheck(ts, h, now))
 }
 
-// checkTimestamps refuses CreateTime records whose timestamps lie further
-// from the broker's clock than message.timestamp.before.max.ms and
-// message.timestamp.after.max.ms allow (KIP-937), or than the older
-// message.timestamp.difference.max.ms in either direction: INVALID_TIMESTAMP.
-// raw is the batch's decompressed record section. With the defaults
-// (no limit) the records are not walked.
-func checkTimestamps(tcfg *config.Topic, h record.Header, raw []byte, now int64) error {
-	before := tcfg.Int64("message.timestamp.before.max.ms")
-	after := tcfg.Int64("message.timestamp.after.max.ms")
-	if diff := tcfg.Int64("message.timestamp.difference.max.ms"); diff != math.MaxInt64 {
-		before, after = min(before, diff), min(after, diff)
-	}
-	if before == math.MaxInt64 && after == math.MaxInt64 {
+// recordCheck returns the per-record checks a topic asks for, or nil when
+// there are none.
+func recordCheck(ts *topicSettings, h record.Header, now int64) func(record.Record) error {
+	keys, stamps := ts.compacted, ts.checksTimestamps()
+	if !keys && !stamps {
 		return nil
 	}
-	return record.IterRecords(raw, h.RecordCount, func(r record.Record) error {
-		ts := h.BaseTimestamp + r.TimestampDelta
-		switch {
-		case before != math.MaxInt64 && ts < now-before:
-			return kerrf(kerr.InvalidTimestamp, "timestamp %d of record %d is more than message.timestamp.before.max.ms=%d before the broker's time %d", ts, r.OffsetDelta, before, now)
-		case after != math.MaxInt64 && ts > now+after:
-			return kerrf(kerr.InvalidTimestamp, "timestamp %d of record %d is more than message.timestamp.after.max.ms=%d after the broker's time %d", ts, r.OffsetDelta, after, now)
+	return func(r record.Record) error {
+		if keys && r.Key == nil {
+			// The cleaner keeps the latest record per key: a keyless
+			// record has no meaning on a compacted topic.
+			return kerrf(kerr.InvalidRecord, "compacted topic cannot accept a record without a key (record %d of the batch)", r.OffsetDelta)
+		}
+		if stamps {
+			t := h.BaseTimestamp + r.TimestampDelta
+			switch {
+			case ts.tsBefore != math.MaxInt64 && t < now-ts.tsBefore:
+				return kerrf(kerr.InvalidTimestamp, "timestamp %d of record %d is more than message.timestamp.before.max.ms=%d before the broker's time %d", t, r.OffsetDelta, ts.tsBefore, now)
+			case ts.tsAfter != math.MaxInt64 && t > now+ts.tsAfter:
+				return kerrf(kerr.InvalidTimestamp, "timestamp %d of record %d is more than message.timestamp.after.max.ms=%d after the broker's time %d", t, r.OffsetDelta, ts.tsAfter, now)
+			}
 		}
 		return nil
-	})
+	}
 }
 
 // requestTimeout bounds a request by its timeout field; zero or negative

@@ -190,26 +190,32 @@ func Validate(b []byte) (Header, error) {
 	if err != nil {
 		return h, err
 	}
+	return h, ValidateParsed(h, b)
+}
+
+// ValidateParsed is Validate for a header ParseHeader already decoded from
+// b, so a caller that looked at the header first parses it once.
+func ValidateParsed(h Header, b []byte) error {
 	if h.Size() != len(b) {
-		return h, fmt.Errorf("%w: batch length says %d bytes, have %d", ErrCorrupt, h.Size(), len(b))
+		return fmt.Errorf("%w: batch length says %d bytes, have %d", ErrCorrupt, h.Size(), len(b))
 	}
 	if got := Checksum(b); got != h.CRC {
-		return h, fmt.Errorf("%w: crc32c %08x, header says %08x", ErrCorrupt, got, h.CRC)
+		return fmt.Errorf("%w: crc32c %08x, header says %08x", ErrCorrupt, got, h.CRC)
 	}
 	if h.RecordCount < 0 || h.LastOffsetDelta < 0 {
-		return h, fmt.Errorf("%w: record count %d, last offset delta %d", ErrInvalid, h.RecordCount, h.LastOffsetDelta)
+		return fmt.Errorf("%w: record count %d, last offset delta %d", ErrInvalid, h.RecordCount, h.LastOffsetDelta)
 	}
 	// Offset deltas increase, so n records span at least n offsets. (The
 	// cleaner may leave fewer records than offsets, never more, and may
 	// leave none: an empty batch keeps a producer's last sequence, as in
 	// Kafka. A producer's batch must hold records; ValidateRecords checks.)
 	if int64(h.RecordCount) > int64(h.LastOffsetDelta)+1 {
-		return h, fmt.Errorf("%w: %d records in %d offsets", ErrInvalid, h.RecordCount, int64(h.LastOffsetDelta)+1)
+		return fmt.Errorf("%w: %d records in %d offsets", ErrInvalid, h.RecordCount, int64(h.LastOffsetDelta)+1)
 	}
 	if h.Codec() > CodecZstd {
-		return h, fmt.Errorf("%w: unknown compression codec %d", ErrInvalid, h.Codec())
+		return fmt.Errorf("%w: unknown compression codec %d", ErrInvalid, h.Codec())
 	}
-	return h, nil
+	return nil
 }
 
 // SetBaseOffset writes the base offset into a batch. The field is outside the

@@ -120,7 +120,14 @@ func IterRecords(raw []byte, count int32, fn func(Record) error) error {
 //
 // Batches the log cleaner has rewritten legitimately break these rules, so
 // this is for batches from producers, not from the log.
-func ValidateRecords(h Header, records []byte) error {
+func ValidateRecords(h Header, records []byte) error { return CheckRecords(h, records, nil) }
+
+// CheckRecords is ValidateRecords that also hands every record to fn (when
+// fn is not nil) in the same pass, so a caller with checks of its own
+// (keys, timestamps) decodes the records once. The record's Headers are
+// not kept; Key and Value alias records. An error from fn stops the walk
+// and is returned as is.
+func CheckRecords(h Header, records []byte, fn func(Record) error) error {
 	var n int32
 	for ; len(records) > 0; n++ {
 		r, rest, err := decodeRecord(records, nil, false)
@@ -129,6 +136,11 @@ func ValidateRecords(h Header, records []byte) error {
 		}
 		if r.OffsetDelta != n {
 			return fmt.Errorf("%w: record %d has offset delta %d", ErrInvalid, n, r.OffsetDelta)
+		}
+		if fn != nil {
+			if err := fn(r); err != nil {
+				return err
+			}
 		}
 		records = rest
 	}

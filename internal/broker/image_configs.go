@@ -1,0 +1,80 @@
+package broker
+
+import (
+	"math"
+	"sync"
+
+	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/config"
+)
+
+// imageConfigs are the effective configs of one metadata image: the
+// broker's, computed once per image, and each topic's, resolved on first
+// use, so a request pays for neither (configs change only with the image).
+type imageConfigs struct {
+	img    *cluster.Image
+	broker *config.Broker
+	topics sync.Map // topic name -> *topicSettings
+}
+
+// topicSettings is a topic's effective config with what produce reads on
+// every batch already looked up.
+type topicSettings struct {
+	cfg             *config.Topic
+	maxMessageBytes int64
+	minISR          int
+	compacted       bool  // cleanup.policy includes compact: every record needs a key
+	logAppendTime   bool  // message.timestamp.type=LogAppendTime
+	tsBefore        int64 // message.timestamp.before.max.ms (or difference.max.ms), MaxInt64 for none
+	tsAfter         int64 // message.timestamp.after.max.ms (or difference.max.ms), MaxInt64 for none
+}
+
+// configsFor returns the configs of img, computing them when img is newer
+// than the cached one.
+func (b *Broker) configsFor(img *cluster.Image) *imageConfigs {
+	if c := b.configs.Load(); c != nil && c.img == img {
+		return c
+	}
+	c := &imageConfigs{img: img, broker: EffectiveConfig(b.cfg.Static, img, b.cfg.NodeID)}
+	b.configs.Store(c)
+	return c
+}
+
+// topic returns the settings of a topic of the image. A topic whose stored
+// configs no longer validate gets the broker's defaults.
+func (c *imageConfigs) topic(t *cluster.Topic) *topicSettings {
+	if s, ok := c.topics.Load(t.Name); ok {
+		return s.(*topicSettings)
+	}
+	tcfg, err := config.ResolveTopic(c.broker, t.Configs)
+	if err != nil {
+		tcfg, _ = config.ResolveTopic(c.broker, nil)
+	}
+	s := newTopicSettings(tcfg)
+	actual, _ := c.topics.LoadOrStore(t.Name, s)
+	return actual.(*topicSettings)
+}
+
+func newTopicSettings(tcfg *config.Topic) *topicSettings {
+	s := &topicSettings{
+		cfg:             tcfg,
+		maxMessageBytes: tcfg.Int64("max.message.bytes"),
+		minISR:          int(tcfg.Int64("min.insync.replicas")),
+		logAppendTime:   tcfg.String("message.timestamp.type") == "LogAppendTime",
+		tsBefore:        tcfg.Int64("message.timestamp.before.max.ms"),
+		tsAfter:         tcfg.Int64("message.timestamp.after.max.ms"),
+	}
+	for _, p := range tcfg.List("cleanup.policy") {
+		s.compacted = s.compacted || p == "compact"
+	}
+	if diff := tcfg.Int64("message.timestamp.difference.max.ms"); diff != math.MaxInt64 {
+		s.tsBefore, s.tsAfter = min(s.tsBefore, diff), min(s.tsAfter, diff)
+	}
+	return s
+}
+
+// checksTimestamps reports whether CreateTime records must be compared
+// with the broker's clock (KIP-937).
+func (s *topicSettings) checksTimestamps() bool {
+	return !s.logAppendTime && (s.tsBefore != math.MaxInt64 || s.tsAfter != math.MaxInt64)
+}
