@@ -64,6 +64,8 @@ type Broker struct {
 	readBufs sync.Pool
 	// configs caches the effective configs of the latest image.
 	configs atomic.Pointer[imageConfigs]
+	// peers are the clients to other brokers (markers, verification).
+	peers peers
 }
 
 // New returns a broker serving requests with cfg's collaborators.
@@ -74,11 +76,15 @@ func New(cfg Config) *Broker {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	b := &Broker{cfg: cfg, logger: cfg.Logger, codecs: record.NewCodecs()}
+	b := &Broker{cfg: cfg, logger: cfg.Logger, codecs: record.NewCodecs(), peers: peers{nodeID: cfg.NodeID}}
 	b.readBufs.New = func() any { buf := make([]byte, readBufSize); return &buf }
 	b.apis = b.buildAPIs()
 	return b
 }
+
+// Close closes the broker's connections to other brokers. Call it once
+// no request is being handled.
+func (b *Broker) Close() { b.peers.close() }
 
 // brokerConfig is the effective broker config for an image.
 func (b *Broker) brokerConfig(img *cluster.Image) *config.Broker {

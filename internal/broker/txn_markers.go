@@ -18,13 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/cluster"
@@ -82,24 +78,15 @@ func (b *Broker) writeMarker(ctx context.Context, topic string, partition int32,
 }
 
 // Markers delivers transaction markers for the transaction coordinator
-// (txn.Markers). It keeps one client per other broker it has written to;
-// Close closes them.
+// (txn.Markers), through the broker's connections to its peers.
 type Markers struct {
 	b      *Broker
 	logger *slog.Logger
-
-	mu      sync.Mutex
-	clients map[int32]*markerClient
-}
-
-type markerClient struct {
-	addr string
-	cl   *kgo.Client
 }
 
 // NewMarkers returns the marker writer of broker b.
 func NewMarkers(b *Broker) *Markers {
-	return &Markers{b: b, logger: b.logger, clients: map[int32]*markerClient{}}
+	return &Markers{b: b, logger: b.logger}
 }
 
 // markerRetryBackoff spaces the retries of markers whose leader moved or
@@ -221,10 +208,6 @@ func (m *Markers) writeOnce(ctx context.Context, todo map[string]map[int32]bool,
 
 // send asks another broker to write markers to the partitions it leads.
 func (m *Markers) send(ctx context.Context, br cluster.Broker, parts map[string][]int32, marker log.Marker) (*kmsg.WriteTxnMarkersResponse, error) {
-	cl, err := m.client(br)
-	if err != nil {
-		return nil, err
-	}
 	req := kmsg.NewPtrWriteTxnMarkersRequest()
 	rm := kmsg.NewWriteTxnMarkersRequestMarker()
 	rm.ProducerID, rm.ProducerEpoch, rm.Committed, rm.CoordinatorEpoch = marker.ProducerID, marker.ProducerEpoch, marker.Commit, marker.CoordinatorEpoch
@@ -234,42 +217,9 @@ func (m *Markers) send(ctx context.Context, br cluster.Broker, parts map[string]
 		rm.Topics = append(rm.Topics, rt)
 	}
 	req.Markers = append(req.Markers, rm)
-	seeds := cl.SeedBrokers()
-	if len(seeds) == 0 {
-		return nil, fmt.Errorf("no connection to broker %d: %w", br.ID, kerr.NotLeaderForPartition)
-	}
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	return req.RequestWith(rctx, seeds[0])
-}
-
-// client returns the client for a broker, replacing it when the broker's
-// address changed.
-func (m *Markers) client(br cluster.Broker) (*kgo.Client, error) {
-	addr := net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port)))
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if c, ok := m.clients[br.ID]; ok {
-		if c.addr == addr {
-			return c.cl, nil
-		}
-		c.cl.Close()
-		delete(m.clients, br.ID)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("sluice-txn-markers-"+itoa(m.b.cfg.NodeID)))
+	resp, err := m.b.peers.request(ctx, br, req)
 	if err != nil {
 		return nil, err
 	}
-	m.clients[br.ID] = &markerClient{addr: addr, cl: cl}
-	return cl, nil
-}
-
-// Close closes the clients to other brokers.
-func (m *Markers) Close() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for id, c := range m.clients {
-		c.cl.Close()
-		delete(m.clients, id)
-	}
+	return resp.(*kmsg.WriteTxnMarkersResponse), nil
 }

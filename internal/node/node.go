@@ -54,7 +54,7 @@ type Node struct {
 	replicas *replica.Manager
 	groups   *group.Coordinator
 	txns     *txn.Coordinator
-	markers  *broker.Markers
+	broker   *broker.Broker
 	server   *server.Server
 
 	cancel context.CancelFunc
@@ -188,8 +188,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		Txns:      n.txns,
 		Logger:    cfg.Logger.With("component", "broker"),
 	})
-	n.markers = broker.NewMarkers(b)
-	markers.m = n.markers
+	n.broker = b
+	markers.m = broker.NewMarkers(b)
 	n.server = server.New(server.Config{
 		MaxRequestSize: int32(static.Int64("socket.request.max.bytes")),
 		MaxQueuedBytes: static.Int64("queued.max.request.bytes"),
@@ -332,7 +332,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	err := n.server.Shutdown(ctx)
 	n.cancel()
 	n.wg.Wait()
-	n.markers.Close()
+	n.broker.Close()
 	if cerr := n.replicas.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
