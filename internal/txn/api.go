@@ -65,6 +65,12 @@ type Config struct {
 	// GroupPartition maps a group ID to its __consumer_offsets partition
 	// (AddOffsetsToTxn adds that partition to the transaction).
 	GroupPartition func(groupID string) int32
+	// PartitionExists reports whether a partition exists in the
+	// cluster's metadata; AddPartitionsToTxn answers
+	// UNKNOWN_TOPIC_OR_PARTITION for those that do not (and
+	// OPERATION_NOT_ATTEMPTED for the rest). Nil takes every partition
+	// as existing.
+	PartitionExists func(topic string, partition int32) bool
 	Logger         *slog.Logger
 	// Now is the clock for every timeout and timestamp of the coordinator;
 	// nil is time.Now. Tests pass a fake one and call Tick.
