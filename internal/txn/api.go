@@ -71,7 +71,7 @@ type Config struct {
 	// OPERATION_NOT_ATTEMPTED for the rest). Nil takes every partition
 	// as existing.
 	PartitionExists func(topic string, partition int32) bool
-	Logger         *slog.Logger
+	Logger          *slog.Logger
 	// Now is the clock for every timeout and timestamp of the coordinator;
 	// nil is time.Now. Tests pass a fake one and call Tick.
 	Now func() time.Time
