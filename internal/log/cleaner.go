@@ -272,8 +272,8 @@ func (l *Log) clean(opts CleanOptions) (CleanStats, error) {
 	began := time.Now()
 	l.mu.Lock()
 	cfg, gen := l.cfg, l.truncGen
-	producers := make(map[int64]producerLast, len(l.producers))
-	for id, e := range l.producers {
+	producers := make(map[int64]producerLast, len(l.producers.byID))
+	for id, e := range l.producers.byID {
 		producers[id] = producerLast{epoch: e.epoch, lastOffset: e.public().LastOffset}
 	}
 	l.mu.Unlock()
@@ -289,10 +289,7 @@ func (l *Log) clean(opts CleanOptions) (CleanStats, error) {
 		l: l, cfg: cfg, now: now, keys: newOffsetMap(), producers: producers, nextHorizon: -1,
 		stats: CleanStats{FirstDirtyOffset: c.FirstDirtyOffset},
 	}
-	var err error
-	if p.txns, err = l.scanTransactions(r.segs[:r.k]); err != nil {
-		return CleanStats{}, err
-	}
+	p.txns = newTxnTracker(r.segs, r.segs[0].base, r.segs[r.k].base)
 	// The offset map over the dirty segments, stopping at a segment
 	// boundary once it holds MaxKeys keys.
 	for i := r.dirtyIdx; i < r.k; i++ {
@@ -326,7 +323,7 @@ func (l *Log) clean(opts CleanOptions) (CleanStats, error) {
 		l.mu.Unlock()
 		return CleanStats{}, ErrCleanAborted
 	}
-	err = writeFileAtomic(l.fs, l.dir, cleanerCheckpointFile, formatCleanerCheckpoint(end, p.nextHorizon))
+	err := writeFileAtomic(l.fs, l.dir, cleanerCheckpointFile, formatCleanerCheckpoint(end, p.nextHorizon))
 	l.mu.Unlock()
 	if err != nil {
 		return CleanStats{}, l.fail("write cleaner checkpoint", err)
@@ -437,7 +434,7 @@ func scanSegmentBatches(s *segment, fn func(pos int64, h record.Header, batch []
 
 func (p *cleanPass) addToMap(s *segment) error {
 	return scanSegmentBatches(s, func(pos int64, h record.Header, batch []byte) error {
-		if h.IsControl() || (h.IsTransactional() && p.txns.aborted(&h)) {
+		if h.IsControl() || (h.IsTransactional() && p.txns.isAborted(&h)) {
 			return nil
 		}
 		return p.l.records(s, pos, &h, batch, func(r record.Record) error {
@@ -451,89 +448,59 @@ func (p *cleanPass) addToMap(s *segment) error {
 
 // txnTracker follows transactions through a pass in offset order, as
 // Kafka's CleanedTransactionMetadata does: aborted transactional data goes,
-// and a marker may go once no batch of its transaction is left.
+// and a marker may go once no batch of its transaction is left. Which
+// transactions were aborted comes from the aborted-transaction indexes, as
+// in Kafka, so a transaction whose data is in the cleaned range and whose
+// ABORT marker is past it is known too.
 type txnTracker struct {
-	abortedRanges map[int64][][2]int64 // producer ID -> [first data offset, marker offset] of aborted transactions
-	markers       map[int64]record.ControlType
+	aborted  map[int64][]abortedEntry // producer ID -> its aborted transactions, by marker offset
+	byMarker map[int64]abortedEntry   // marker offset -> its aborted transaction
 
-	seenAborted map[[2]int64]bool // aborted transactions with data read in this pass
-	ongoing     map[int64]bool    // producers with committed-or-open data read since their last marker
+	seenAborted map[int64]bool // marker offsets of aborted transactions with data read in this pass
+	ongoing     map[int64]bool // producers with committed-or-open data read since their last marker
 }
 
-// scanTransactions finds the aborted transactions in segs from the batch
-// headers and the control records.
-func (l *Log) scanTransactions(segs []*segment) (*txnTracker, error) {
+// newTxnTracker collects from the indexes of segs the aborted transactions
+// that may have data in [from, upTo).
+func newTxnTracker(segs []*segment, from, upTo int64) *txnTracker {
 	t := &txnTracker{
-		abortedRanges: map[int64][][2]int64{}, markers: map[int64]record.ControlType{},
-		seenAborted: map[[2]int64]bool{}, ongoing: map[int64]bool{},
+		aborted: map[int64][]abortedEntry{}, byMarker: map[int64]abortedEntry{},
+		seenAborted: map[int64]bool{}, ongoing: map[int64]bool{},
 	}
-	open := map[int64]int64{}
-	for _, s := range segs {
-		sc := newBatchScanner(s.log, 0, s.size.Load(), false)
-		for sc.next() {
-			h := sc.h
-			if !h.IsTransactional() || !h.HasProducerID() {
-				continue
+	for i := segmentFor(segs, from); i < len(segs); i++ {
+		for _, e := range segs[i].txn.snapshot() {
+			if e.lastOffset >= from && e.firstOffset < upTo {
+				t.aborted[e.producerID] = append(t.aborted[e.producerID], e)
+				t.byMarker[e.lastOffset] = e
 			}
-			if !h.IsControl() {
-				if _, ok := open[h.ProducerID]; !ok {
-					open[h.ProducerID] = h.BaseOffset
-				}
-				continue
+			if e.lso >= upTo {
+				return t
 			}
-			batch := make([]byte, h.Size())
-			if _, err := s.log.ReadAt(batch, sc.at); err != nil {
-				return nil, fmt.Errorf("read %s at %d: %w", s.path, sc.at, err)
-			}
-			ct := record.ControlCommit
-			err := l.records(s, sc.at, &h, batch, func(r record.Record) error {
-				var err error
-				ct, err = record.ParseControlKey(r.Key)
-				return err
-			})
-			if err != nil {
-				return nil, err
-			}
-			t.markers[h.BaseOffset] = ct
-			first, ok := open[h.ProducerID]
-			if !ok {
-				first = h.BaseOffset
-			}
-			if ct == record.ControlAbort {
-				t.abortedRanges[h.ProducerID] = append(t.abortedRanges[h.ProducerID], [2]int64{first, h.BaseOffset})
-			}
-			delete(open, h.ProducerID)
-		}
-		if sc.err != nil {
-			return nil, sc.err
-		}
-		if sc.bad != nil {
-			return nil, s.corruptAt(sc.pos, sc.bad)
 		}
 	}
-	return t, nil
+	return t
 }
 
-// abortedRange returns the aborted transaction holding a data batch.
-func (t *txnTracker) abortedRange(h *record.Header) ([2]int64, bool) {
-	for _, r := range t.abortedRanges[h.ProducerID] {
-		if h.BaseOffset >= r[0] && h.BaseOffset < r[1] {
-			return r, true
+// abortedTxn returns the aborted transaction holding a data batch.
+func (t *txnTracker) abortedTxn(h *record.Header) (abortedEntry, bool) {
+	for _, e := range t.aborted[h.ProducerID] {
+		if h.BaseOffset >= e.firstOffset && h.BaseOffset < e.lastOffset {
+			return e, true
 		}
 	}
-	return [2]int64{}, false
+	return abortedEntry{}, false
 }
 
-func (t *txnTracker) aborted(h *record.Header) bool {
-	_, ok := t.abortedRange(h)
+func (t *txnTracker) isAborted(h *record.Header) bool {
+	_, ok := t.abortedTxn(h)
 	return ok
 }
 
 // onData notes a transactional data batch and reports whether it was
 // aborted.
 func (t *txnTracker) onData(h *record.Header) bool {
-	if r, ok := t.abortedRange(h); ok {
-		t.seenAborted[r] = true
+	if e, ok := t.abortedTxn(h); ok {
+		t.seenAborted[e.lastOffset] = true
 		return true
 	}
 	t.ongoing[h.ProducerID] = true
@@ -541,15 +508,17 @@ func (t *txnTracker) onData(h *record.Header) bool {
 }
 
 // onControl notes a marker and reports whether its transaction has no data
-// left in the log (Kafka's canDiscardBatch for a control batch).
-func (t *txnTracker) onControl(h *record.Header) bool {
-	if t.markers[h.BaseOffset] == record.ControlAbort {
-		for _, r := range t.abortedRanges[h.ProducerID] {
-			if r[1] == h.BaseOffset {
-				return !t.seenAborted[r]
-			}
+// left in the log (Kafka's canDiscardBatch for a control batch). Control
+// records other than markers are never discardable.
+func (t *txnTracker) onControl(h *record.Header, m *markerInfo) bool {
+	if m == nil {
+		return false
+	}
+	if !m.commit {
+		if _, ok := t.byMarker[h.BaseOffset]; ok {
+			return !t.seenAborted[h.BaseOffset]
 		}
-		return true
+		return true // an ABORT of a transaction with no data
 	}
 	had := t.ongoing[h.ProducerID]
 	delete(t.ongoing, h.ProducerID)
@@ -576,7 +545,11 @@ func (p *cleanPass) filterBatch(s *segment, pos int64, h record.Header, batch []
 	discardable, aborted := false, false
 	switch {
 	case h.IsControl():
-		discardable = h.HasProducerID() && p.txns.onControl(&h)
+		m, err := p.l.markerOf(batch, &h)
+		if err != nil {
+			return nil, false, s.corruptAt(pos, err)
+		}
+		discardable = p.txns.onControl(&h, m)
 	case h.IsTransactional() && h.HasProducerID():
 		aborted = p.txns.onData(&h)
 	}
@@ -674,7 +647,7 @@ func (p *cleanPass) cleanGroup(g []*segment, gen int64) error {
 	}
 	discard := func(err error) error {
 		out.closeFiles()
-		for _, path := range []string{out.path, out.index.path, out.tindex.path} {
+		for _, path := range []string{out.path, out.index.path, out.tindex.path, out.txn.filePath()} {
 			if rerr := l.fs.Remove(path); rerr != nil && !isNotExist(rerr) && err == nil {
 				err = rerr
 			}
@@ -685,6 +658,7 @@ func (p *cleanPass) cleanGroup(g []*segment, gen int64) error {
 	var (
 		pos       int64
 		changed   bool
+		aborted   []abortedEntry // index entries of the ABORT markers kept
 		next      = int64(-1) // the original group's next offset
 		written   = int64(-1) // the cleaned group's next offset
 		lastEpoch int32
@@ -713,6 +687,9 @@ func (p *cleanPass) cleanGroup(g []*segment, gen int64) error {
 			changed = changed || ch
 			if b == nil {
 				return nil
+			}
+			if e, ok := p.txns.byMarker[h.BaseOffset]; ok && h.IsControl() {
+				aborted = append(aborted, e)
 			}
 			return emit(b)
 		})
@@ -747,6 +724,11 @@ func (p *cleanPass) cleanGroup(g []*segment, gen int64) error {
 	}
 	out.size.Store(pos)
 	if err := out.seal(); err != nil {
+		return discard(err)
+	}
+	// Always written, even empty: after a crash, a .log.swap without a
+	// .txnindex.swap means the index was already renamed into place.
+	if err := out.txn.writeAll(l.fs, aborted); err != nil {
 		return discard(err)
 	}
 	if err := out.syncAll(); err != nil {
@@ -786,10 +768,13 @@ func (l *Log) swapIn(g []*segment, sizes []int64, out *segment, gen int64) error
 		}
 	}
 	base := out.base
-	cleaned := []string{out.index.path, out.tindex.path, out.path}
+	// The .log is renamed last: a .log.swap commits the rest (see
+	// completeSwaps).
+	cleaned := []string{out.index.path, out.tindex.path, out.txn.filePath(), out.path}
 	swapped := []string{
 		filepath.Join(l.dir, fileName(base, indexSuffix+swapSuffix)),
 		filepath.Join(l.dir, fileName(base, timeIndexSuffix+swapSuffix)),
+		filepath.Join(l.dir, fileName(base, txnIndexSuffix+swapSuffix)),
 		filepath.Join(l.dir, fileName(base, logSuffix+swapSuffix)),
 	}
 	for i := range cleaned {
@@ -819,7 +804,7 @@ func (l *Log) swapIn(g []*segment, sizes []int64, out *segment, gen int64) error
 		s.closed = true
 	}
 	for _, s := range g {
-		for _, path := range []string{s.path, s.index.path, s.tindex.path} {
+		for _, path := range []string{s.path, s.index.path, s.tindex.path, s.txn.filePath()} {
 			if err := l.fs.Remove(path); err != nil && !isNotExist(err) {
 				return l.fail("delete cleaned-away segment", err)
 			}
@@ -831,6 +816,7 @@ func (l *Log) swapIn(g []*segment, sizes []int64, out *segment, gen int64) error
 	final := []string{
 		filepath.Join(l.dir, fileName(base, indexSuffix)),
 		filepath.Join(l.dir, fileName(base, timeIndexSuffix)),
+		filepath.Join(l.dir, fileName(base, txnIndexSuffix)),
 		filepath.Join(l.dir, fileName(base, logSuffix)),
 	}
 	for i := range swapped {
@@ -839,7 +825,8 @@ func (l *Log) swapIn(g []*segment, sizes []int64, out *segment, gen int64) error
 		}
 	}
 	l.segMu.Lock()
-	out.index.path, out.tindex.path, out.path = final[0], final[1], final[2]
+	out.index.path, out.tindex.path, out.path = final[0], final[1], final[3]
+	out.txn.setPath(final[2])
 	l.segMu.Unlock()
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return l.fail("fsync directory", err)

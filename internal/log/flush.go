@@ -96,8 +96,8 @@ func (l *Log) syncOnce() error {
 		}
 	}
 	if !active.closed {
-		if err := active.log.Sync(); err != nil {
-			return l.fail("fsync "+active.path, err)
+		if err := active.syncLog(); err != nil {
+			return l.fail("fsync active segment", err)
 		}
 	}
 	if len(rolled) > 0 && target > l.recoveryPoint {

@@ -44,8 +44,11 @@ func (l *Log) LatestEpoch() int32 { return l.epochs.latest() }
 // leader epochs are kept byte for byte; the first batch must start at or
 // after the log end offset (a gap is what compaction on the leader leaves),
 // and each later one after the previous one. The leader-epoch cache learns
-// every new epoch, producer state is updated without sequence checks (the
-// leader made them), and the indexes are maintained as for Append. Batches
+// every new epoch, producer state is updated without sequence, epoch or
+// transaction checks (the leader made them), and the indexes are
+// maintained as for Append. Transaction markers (control batches) close
+// their producer's transaction as AppendMarker does, and an ABORT adds
+// its entry to the aborted-transaction index. Batches
 // before a bad one stay appended; the error says which one failed.
 func (l *Log) AppendAsFollower(batches []byte) error {
 	l.mu.Lock()
@@ -66,7 +69,11 @@ func (l *Log) AppendAsFollower(batches []byte) error {
 		if h, err = record.Validate(batch); err != nil {
 			return fmt.Errorf("follower append to %s at offset %d: %w", l.dir, h.BaseOffset, err)
 		}
-		if err := l.appendFollowerBatch(batch, &h); err != nil {
+		m, err := l.markerOf(batch, &h)
+		if err != nil {
+			return fmt.Errorf("follower append to %s at offset %d: %w", l.dir, h.BaseOffset, err)
+		}
+		if err := l.appendFollowerBatch(batch, &h, m); err != nil {
 			return err
 		}
 		batches = batches[n:]
@@ -76,7 +83,7 @@ func (l *Log) AppendAsFollower(batches []byte) error {
 
 // appendFollowerBatch writes one validated batch at its own offsets. The
 // caller holds mu.
-func (l *Log) appendFollowerBatch(batch []byte, h *record.Header) error {
+func (l *Log) appendFollowerBatch(batch []byte, h *record.Header, m *markerInfo) error {
 	if leo := l.leo.Load(); h.BaseOffset < leo {
 		return fmt.Errorf("%w: %s: batch [%d, %d], log end offset %d", ErrUnexpectedAppendOffset, l.dir, h.BaseOffset, h.LastOffset(), leo)
 	}
@@ -96,9 +103,11 @@ func (l *Log) appendFollowerBatch(batch []byte, h *record.Header) error {
 	}
 	seg.observe(h, pos, l.cfg.IndexIntervalBytes)
 	seg.size.Store(pos + int64(len(batch)))
+	if err := l.applyBatch(seg, h, m); err != nil {
+		return err
+	}
 	l.leo.Store(h.LastOffset() + 1)
 
-	l.producers.update(h)
 	if l.unflushedSince.IsZero() {
 		l.unflushedSince = l.mono()
 	}

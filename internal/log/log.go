@@ -28,8 +28,9 @@ import (
 //	          producer state. Never held during a data fsync.
 //	segMu     the segment list (write-locked only to change it, or to cut a
 //	          file shorter); readers hold it read-locked for a whole Read.
-//	leaves    syncMu (group-commit state), epochCache.mu, segment.tsMu and
-//	          sparseIndex.mu; nothing is acquired under them.
+//	leaves    syncMu (group-commit state), epochCache.mu, segment.tsMu,
+//	          sparseIndex.mu and txnIndex.mu; nothing is acquired under
+//	          them.
 //
 // dir (and the paths of the segments' files) change only when Relocate
 // moves the log, holding syncIOMu, mu and segMu; code that uses them holds
@@ -55,6 +56,10 @@ type Log struct {
 	cfg            Config
 	active         *segment
 	producers      producerStates
+	// unstable is the first offset of the oldest open transaction, -1 when
+	// none is open: FirstUnstableOffset reads it without a lock. Written
+	// under mu, before the log end offset moves past a batch.
+	unstable atomic.Int64
 	snapshots      []int64 // offsets of the snapshot files on disk, ascending
 	closed         bool
 	pendingRolled  []*segment // rolled segments not yet fsynced
@@ -106,7 +111,7 @@ func newLog(dir string, cfg Config, opts Options) *Log {
 		mono:      time.Now,
 		cfg:       cfg,
 		codecs:    opts.Codecs,
-		producers: producerStates{},
+		producers: newProducerStates(),
 		onOffline: opts.OnOffline,
 	}
 	l.dirName.Store(&dir)
@@ -159,15 +164,25 @@ func (l *Log) append(batch []byte, h record.Header, leaderEpoch int32) (AppendIn
 	if len(batch) < record.HeaderSize || len(batch) != h.Size() {
 		return AppendInfo{}, fmt.Errorf("log: append to %s: batch is %d bytes, its header says %d", l.Dir(), len(batch), h.Size())
 	}
+	m, err := l.markerOf(batch, &h)
+	if err != nil {
+		return AppendInfo{}, fmt.Errorf("log: append to %s: %w", l.Dir(), err)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.appendLocked(batch, h, leaderEpoch, m)
+}
+
+// appendLocked is the leader's append, shared by Append and AppendMarker:
+// m is set when the batch is a transaction marker. The caller holds mu.
+func (l *Log) appendLocked(batch []byte, h record.Header, leaderEpoch int32, m *markerInfo) (AppendInfo, error) {
 	if l.closed {
 		return AppendInfo{}, ErrClosed
 	}
 	if err := l.offlineErr(); err != nil {
 		return AppendInfo{}, err
 	}
-	if dup, err := l.producers.check(&h); err != nil {
+	if dup, err := l.producers.check(&h, m); err != nil {
 		if errors.Is(err, ErrDuplicateSequence) {
 			return AppendInfo{
 				BaseOffset:     dup.firstOffset,
@@ -199,9 +214,13 @@ func (l *Log) append(batch []byte, h record.Header, leaderEpoch int32) (AppendIn
 	}
 	seg.observe(&h, pos, l.cfg.IndexIntervalBytes)
 	seg.size.Store(pos + int64(len(batch)))
+	// Transactions first: the log end offset must not pass a batch that
+	// opens one before FirstUnstableOffset holds it back.
+	if err := l.applyBatch(seg, &h, m); err != nil {
+		return AppendInfo{}, err
+	}
 	l.leo.Store(h.LastOffset() + 1)
 
-	l.producers.update(&h)
 	if l.unflushedSince.IsZero() {
 		l.unflushedSince = l.mono()
 	}
@@ -430,7 +449,7 @@ func (l *Log) size() int64 {
 func (l *Log) ProducerState(producerID int64) (state ProducerState, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e := l.producers[producerID]
+	e := l.producers.byID[producerID]
 	if e == nil {
 		return ProducerState{}, false
 	}

@@ -255,11 +255,11 @@ func TestCorruptSnapshotIsSkipped(t *testing.T) {
 
 func TestSnapshotRoundTrip(t *testing.T) {
 	t.Parallel()
-	ps := producerStates{}
+	ps := newProducerStates()
 	for i := 0; i < 8; i++ {
 		h := record.Header{ProducerID: int64(i), ProducerEpoch: int16(i), BaseSequence: 0, BaseOffset: int64(10 * i), LastOffsetDelta: 2, MaxTimestamp: 99}
 		for j := 0; j < i; j++ {
-			ps.update(&h)
+			ps.apply(&h, nil)
 			h.BaseSequence += 3
 			h.BaseOffset += 3
 		}
@@ -272,7 +272,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if !bytes.Equal(got.encodeSnapshot(), b) {
 		t.Fatal("snapshot does not round-trip")
 	}
-	if e := got[7]; len(e.batches) != maxProducerBatches || e.lastSeq() != 20 {
+	if e := got.byID[7]; len(e.batches) != maxProducerBatches || e.lastSeq() != 20 {
 		t.Fatalf("producer 7: %+v", e)
 	}
 	for i := range b {

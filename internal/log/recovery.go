@@ -77,6 +77,10 @@ func (l *Log) recover() error {
 		if err != nil {
 			return err
 		}
+		if s.txnDropped > 0 {
+			l.logger.Warn("truncated a torn aborted-transaction index",
+				"file", s.txn.filePath(), "dropped_bytes", s.txnDropped)
+		}
 		l.segs = append(l.segs, s)
 	}
 	rec, err := l.recoverSegments(rp)
@@ -119,7 +123,9 @@ func (l *Log) recover() error {
 	if err := l.settleEpochCache(leo, logStart, rec.transitions); err != nil {
 		return err
 	}
-	if err := l.rebuildProducerState(); err != nil {
+	// Aborted-transaction index entries below the recovery point were
+	// fsynced with their segments; later ones are rebuilt.
+	if err := l.rebuildProducerState(rp); err != nil {
 		return err
 	}
 	l.active = l.segs[len(l.segs)-1]
@@ -286,8 +292,8 @@ func (l *Log) settleEpochCache(leo, logStart int64, transitions []epochEntry) er
 func (l *Log) syncRecovered(rebuilt []*segment) error {
 	for _, s := range rebuilt {
 		if s == l.active {
-			if err := s.log.Sync(); err != nil {
-				return fmt.Errorf("fsync %s: %w", s.path, err)
+			if err := s.syncLog(); err != nil {
+				return err
 			}
 			continue
 		}
@@ -352,7 +358,7 @@ func (l *Log) cleanDirectory() (bases, snapshots []int64, err error) {
 	}
 	for _, e := range entries {
 		base, suffix, ok := parseFileName(e.Name())
-		if ok && (suffix == indexSuffix || suffix == timeIndexSuffix) && !logs[base] {
+		if ok && (suffix == indexSuffix || suffix == timeIndexSuffix || suffix == txnIndexSuffix) && !logs[base] {
 			if err := l.fs.Remove(filepath.Join(l.dir, e.Name())); err != nil {
 				return nil, nil, fmt.Errorf("remove %s: %w", e.Name(), err)
 			}
@@ -466,7 +472,7 @@ func (l *Log) removeSegment(s *segment) error {
 		s.closeFiles()
 		s.closed = true
 	}
-	for _, p := range []string{s.path, s.index.path, s.tindex.path} {
+	for _, p := range []string{s.path, s.index.path, s.tindex.path, s.txn.filePath()} {
 		if err := l.fs.Remove(p); err != nil && !isNotExist(err) {
 			return fmt.Errorf("remove %s: %w", p, err)
 		}
@@ -474,12 +480,19 @@ func (l *Log) removeSegment(s *segment) error {
 	return nil
 }
 
-// rebuildProducerState loads the newest good snapshot at or below the log
-// end offset and replays the batch headers after it. Snapshots past the
-// log end describe batches that are gone and are removed; so are ones that
-// fail their CRC. The caller holds mu (or is Open).
-func (l *Log) rebuildProducerState() error {
+// rebuildProducerState rebuilds producer state, open transactions and the
+// aborted-transaction index entries from keepBelow on: it loads the newest
+// good snapshot at or below keepBelow (and the log end offset) and replays
+// the batches after it. Index entries whose marker is at or after
+// keepBelow are dropped first and written again by the replay; those
+// before it are kept as they are. Recovery passes the recovery point
+// (entries below it were fsynced with their segments), truncation the new
+// log end offset. Snapshots past the log end describe batches that are
+// gone and are removed; so are ones that fail their CRC. The caller holds
+// mu (or is Open).
+func (l *Log) rebuildProducerState(keepBelow int64) error {
 	leo := l.leo.Load()
+	keepBelow = min(keepBelow, leo)
 	kept := l.snapshots[:0]
 	for _, off := range l.snapshots {
 		if off > leo {
@@ -491,10 +504,18 @@ func (l *Log) rebuildProducerState() error {
 		kept = append(kept, off)
 	}
 	l.snapshots = kept
-	l.producers = producerStates{}
+	for i := segmentFor(l.segs, keepBelow); i < len(l.segs); i++ {
+		if err := l.segs[i].txn.truncateFrom(keepBelow); err != nil {
+			return err
+		}
+	}
+	l.producers = newProducerStates()
 	from := int64(0)
 	for i := len(l.snapshots) - 1; i >= 0; i-- {
 		off := l.snapshots[i]
+		if off > keepBelow {
+			continue
+		}
 		path := filepath.Join(l.dir, fileName(off, snapshotSuffix))
 		b, err := readSmallFile(l.fs, path, maxSnapshotBytes)
 		var ps producerStates
@@ -512,7 +533,9 @@ func (l *Log) rebuildProducerState() error {
 		l.producers, from = ps, off
 		break
 	}
-	return l.replayProducers(from, leo)
+	err := l.replayProducers(from, leo, keepBelow)
+	l.publishUnstable()
+	return err
 }
 
 func (l *Log) removeSnapshot(off int64) error {
@@ -523,9 +546,12 @@ func (l *Log) removeSnapshot(off int64) error {
 	return nil
 }
 
-// replayProducers applies the headers of the batches in [from, to) to the
-// producer state.
-func (l *Log) replayProducers(from, to int64) error {
+// replayProducers applies the batches in [from, to) to the producer
+// state, reading the records of control batches only, and writes the
+// aborted-transaction index entries of ABORT markers at or after
+// indexFrom.
+func (l *Log) replayProducers(from, to, indexFrom int64) error {
+	var buf []byte
 	for i := segmentFor(l.segs, from); i < len(l.segs); i++ {
 		s := l.segs[i]
 		pos := int64(0)
@@ -542,8 +568,29 @@ func (l *Log) replayProducers(from, to int64) error {
 			if h.BaseOffset >= to {
 				return nil
 			}
-			if h.BaseOffset >= from {
-				l.producers.update(&h)
+			if h.BaseOffset < from {
+				continue
+			}
+			var m *markerInfo
+			if h.IsControl() && h.HasProducerID() {
+				if cap(buf) < h.Size() {
+					buf = make([]byte, h.Size())
+				}
+				batch := buf[:h.Size()]
+				if _, err := s.log.ReadAt(batch, sc.at); err != nil {
+					return fmt.Errorf("read %s at %d: %w", s.path, sc.at, err)
+				}
+				var err error
+				if m, err = l.markerOf(batch, &h); err != nil {
+					l.logger.Warn("ignoring an unreadable transaction marker", "file", s.path, "position", sc.at, "err", err)
+					continue
+				}
+			}
+			done, ok := l.producers.apply(&h, m)
+			if ok && done.aborted && done.lastOffset >= indexFrom {
+				if err := l.indexAbort(s, done); err != nil {
+					return err
+				}
 			}
 		}
 		if sc.err != nil {

@@ -500,6 +500,12 @@ func (l *Log) finishRelocation(r *relocation, copied map[*segment]*copiedSegment
 		s.tindex.mu.Lock()
 		s.tindex.file, s.tindex.path = h.tindex, filepath.Join(r.target, fileName(s.base, timeIndexSuffix))
 		s.tindex.mu.Unlock()
+		// The .txnindex was copied with the small files; the next abort
+		// reopens it at its new name.
+		if err := s.txn.close(); err != nil {
+			l.logger.Warn("close the old aborted-transaction index", "file", s.txn.filePath(), "err", err)
+		}
+		s.txn.setPath(filepath.Join(r.target, fileName(s.base, txnIndexSuffix)))
 		copied[s].dst = nil // now the segment's
 	}
 	l.dir = r.target
@@ -528,9 +534,10 @@ func (l *Log) finishRelocation(r *relocation, copied map[*segment]*copiedSegment
 	return false, nil
 }
 
-// copySmallFiles copies every file of dir that is not part of a segment
-// or a leftover (checkpoints, producer snapshots, the owner's files such
-// as partition.metadata) to future, fsyncing each. The caller holds mu and
+// copySmallFiles copies every file of dir that is not a segment or one of
+// its offset and time indexes, or a leftover (checkpoints, producer
+// snapshots, aborted-transaction indexes, the owner's files such as
+// partition.metadata) to future, fsyncing each. The caller holds mu and
 // syncIOMu, under which the log writes them.
 func (l *Log) copySmallFiles(dir, future string) error {
 	entries, err := l.fs.ReadDir(dir)

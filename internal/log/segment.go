@@ -52,6 +52,7 @@ type segment struct {
 	log    File
 	index  *sparseIndex[offsetEntry]
 	tindex *sparseIndex[timeEntry]
+	txn    *txnIndex // aborted transactions whose ABORT marker is in this segment
 
 	// size is the published length: readers never read past it.
 	size atomic.Int64
@@ -66,8 +67,9 @@ type segment struct {
 	maxTs       int64
 	maxTsOffset int64
 
-	closed       bool // guarded by Log.syncIOMu: files closed, nothing to fsync
-	indexMissing bool // an index file did not exist when the segment was opened
+	closed       bool  // guarded by Log.syncIOMu: files closed, nothing to fsync
+	indexMissing bool  // an index file did not exist when the segment was opened
+	txnDropped   int64 // bytes of a torn .txnindex tail cut off at open
 }
 
 // segmentFiles opens (or creates, with create) the three files of the
@@ -103,6 +105,13 @@ func openSegmentFilesAs(fsys FS, dir string, base int64, create bool, extra stri
 	}
 	s.index = newOffsetIndex(ipath, fi)
 	s.tindex = newTimeIndex(tpath, ft)
+	s.txn, s.txnDropped, err = openTxnIndex(fsys, filepath.Join(dir, fileName(base, txnIndexSuffix)+extra), create, base)
+	if err != nil {
+		s.log.Close()
+		fi.Close()
+		ft.Close()
+		return nil, err
+	}
 	if !create {
 		st, err := s.log.Stat()
 		if err != nil {
@@ -137,10 +146,13 @@ func (s *segment) closeFiles() error {
 	if e := s.tindex.file.Close(); err == nil {
 		err = e
 	}
+	if e := s.txn.close(); err == nil {
+		err = e
+	}
 	return err
 }
 
-// syncAll fsyncs the segment and both indexes (a rolled segment, before the
+// syncAll fsyncs the segment and its indexes (a rolled segment, before the
 // recovery point moves past it).
 func (s *segment) syncAll() error {
 	for _, f := range []File{s.log, s.index.file, s.tindex.file} {
@@ -148,7 +160,17 @@ func (s *segment) syncAll() error {
 			return fmt.Errorf("fsync %s: %w", f.Name(), err)
 		}
 	}
-	return nil
+	return s.txn.sync()
+}
+
+// syncLog fsyncs the .log and the aborted-transaction index, whose entries
+// must be durable whenever their markers are (the active segment: its
+// other indexes live in memory).
+func (s *segment) syncLog() error {
+	if err := s.log.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", s.path, err)
+	}
+	return s.txn.sync()
 }
 
 // maxTimestamp returns the largest timestamp in the segment and the last

@@ -12,8 +12,9 @@ import (
 // committed (the cleaner fsyncs the directory after renaming .cleaned to
 // .swap): the segments it replaces, those whose base offset lies in
 // [base, the swap's next offset), are deleted, and the swap takes its
-// final name, with its indexes when their .swap files are there (else they
-// are rebuilt). A cleaned segment always ends at the offset where the
+// final name, with its indexes when their .swap files are there (else the
+// offset and time indexes are rebuilt; a missing .txnindex.swap means the
+// cleaned .txnindex was renamed already, as the cleaner always writes one). A cleaned segment always ends at the offset where the
 // segments it replaces ended, so the range names exactly those. Index
 // .swap files without a .log.swap are leftovers of an uncommitted swap, or
 // of a completed one whose indexes were not renamed yet; they go.
@@ -50,11 +51,17 @@ func (l *Log) completeSwaps(entries []os.DirEntry) (bool, error) {
 		if err != nil {
 			return dirty, err
 		}
+		// The cleaner always writes a .txnindex.swap; without one, the
+		// cleaned .txnindex already took its final name and stays.
+		txnRenamed := !have[fileName(base, txnIndexSuffix+swapSuffix)]
 		for _, old := range logs {
 			if old < base || old >= next {
 				continue
 			}
-			for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+			for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
+				if suffix == txnIndexSuffix && old == base && txnRenamed {
+					continue
+				}
 				if err := remove(fileName(old, suffix)); err != nil {
 					return dirty, err
 				}
@@ -73,7 +80,7 @@ func (l *Log) completeSwaps(entries []os.DirEntry) (bool, error) {
 		if err := l.fs.SyncDir(l.dir); err != nil {
 			return dirty, fmt.Errorf("fsync directory: %w", err)
 		}
-		for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+		for _, suffix := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			swapped := fileName(base, suffix+swapSuffix)
 			if !have[swapped] {
 				continue

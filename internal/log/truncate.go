@@ -100,7 +100,7 @@ func (l *Log) Truncate(offset int64) error {
 	}
 	l.active = keep
 
-	if err := l.rebuildProducerState(); err != nil {
+	if err := l.rebuildProducerState(end); err != nil {
 		return l.fail("truncate", err)
 	}
 	// Make the cut and everything before it durable, as a sync would: a
@@ -117,8 +117,8 @@ func (l *Log) Truncate(offset int64) error {
 			return l.fail("fsync rolled segment", err)
 		}
 	}
-	if err := keep.log.Sync(); err != nil {
-		return l.fail("fsync "+keep.path, err)
+	if err := keep.syncLog(); err != nil {
+		return l.fail("fsync truncated segment", err)
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return l.fail("fsync directory", err)
@@ -209,7 +209,8 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 		}
 	}
 	l.snapshots = nil
-	l.producers = producerStates{}
+	l.producers = newProducerStates()
+	l.publishUnstable()
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return l.fail("fsync directory", err)
 	}
