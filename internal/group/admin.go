@@ -154,15 +154,24 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 	case !g.isEmpty() || (g.kind == kindClassic && g.state != stateEmpty):
 		return kerr.NonEmptyGroup.Code
 	}
+	// Tombstones for the committed offsets and for those of open
+	// transactions, which they drop too (Kafka's deleteAllOffsets).
 	tps := make([]topicPartition, 0, len(g.offsets))
-	// KIP-848 records not written yet go first, so that the tombstones
-	// are last.
-	queued, end := g.takeQueued()
-	recs := slices.Grow(queued, len(g.offsets)+1)
 	for tp := range g.offsets {
 		tps = append(tps, tp)
 	}
+	for _, pend := range g.txnOffsets {
+		for tp := range pend {
+			if _, ok := g.offsets[tp]; !ok && !slices.Contains(tps, tp) {
+				tps = append(tps, tp)
+			}
+		}
+	}
 	slices.SortFunc(tps, compareTP)
+	// KIP-848 records not written yet go first, so that the tombstones
+	// are last.
+	queued, end := g.takeQueued()
+	recs := slices.Grow(queued, len(tps)+1)
 	for _, tp := range tps {
 		recs = append(recs, kv{key: offsetKey(g.id, tp)})
 	}
@@ -178,6 +187,7 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 	g.queueWritten(end)
 	g.cimg = cgImage{}
 	g.offsets = make(map[topicPartition]committed)
+	g.txnOffsets = make(map[int64]map[topicPartition]committed)
 	g.transition(stateDead, c.now())
 	c.forget(g)
 	c.logger.Info("deleted group", "group", id, "offsets", len(tps))

@@ -13,6 +13,8 @@ import (
 	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluice-io/sluice/internal/record"
 )
 
 // Defaults for Config fields left zero, Kafka's broker defaults.
@@ -36,7 +38,7 @@ const (
 )
 
 // partition is one loaded (or loading) __consumer_offsets partition.
-// c.mu guards loading; mu guards unloaded and groups.
+// c.mu guards loading; mu guards unloaded, groups, txns and ended.
 type partition struct {
 	id      int32
 	loading bool
@@ -44,6 +46,13 @@ type partition struct {
 	mu       sync.Mutex
 	unloaded bool
 	groups   map[string]*group
+	// txns indexes the groups that hold transactional offsets, by
+	// producer ID, so that a transaction marker finds them without a
+	// scan. An entry may outlive the offsets it pointed at.
+	txns map[int64]map[string]bool
+	// ended queues the transaction markers written while the partition
+	// loads; they are applied before the partition serves requests.
+	ended []txnEnd
 }
 
 func newCoordinator(cfg Config) *Coordinator {
@@ -209,6 +218,7 @@ func (c *Coordinator) load(ctx context.Context, pid int32) error {
 		return nil
 	}
 	p.groups = groups
+	p.txns = indexTxns(groups)
 	// Timers armed below may remove groups from the map: walk a copy.
 	loaded := make([]*group, 0, len(groups))
 	for _, g := range groups {
@@ -220,13 +230,9 @@ func (c *Coordinator) load(ctx context.Context, pid int32) error {
 		c.reschedule(g)
 		g.mu.Unlock()
 	}
-	c.mu.Lock()
-	if c.parts[pid] == p {
-		p.loading = false
-	}
-	c.mu.Unlock()
+	c.endQueuedTxns(p)
 	c.logger.Info("loaded group partition", "partition", pid, "groups", len(loaded),
-		"consumer_groups", stats.consumerGroups, "offsets", stats.offsets, "records", stats.records, "took", c.mono().Sub(start))
+		"consumer_groups", stats.consumerGroups, "offsets", stats.offsets, "txn_offsets", stats.txnOffsets, "records", stats.records, "took", c.mono().Sub(start))
 	return nil
 }
 
@@ -261,16 +267,24 @@ func (c *Coordinator) unload(pid int32) {
 // short a write that reaches the log anyway, or memory and log disagree.
 // It is bounded instead by appendTimeout.
 func (c *Coordinator) appendRecords(ctx context.Context, part int32, recs []kv) error {
-	batch, err := c.buildBatch(recs)
+	_, err := c.appendAt(ctx, part, recs, nil)
+	return err
+}
+
+// appendAt is appendRecords returning the offset of the first record. With
+// txn set, the batch is a transactional one of that producer (KIP-98).
+func (c *Coordinator) appendAt(ctx context.Context, part int32, recs []kv, txn *record.Producer) (int64, error) {
+	batch, err := c.buildBatch(recs, txn)
 	if err != nil {
-		return err
+		return -1, err
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
 	defer cancel()
-	if _, err := c.cfg.Log.Append(ctx, part, batch); err != nil {
-		return fmt.Errorf("append to %s-%d: %w", OffsetsTopic, part, err)
+	base, err := c.cfg.Log.Append(ctx, part, batch)
+	if err != nil {
+		return -1, fmt.Errorf("append to %s-%d: %w", OffsetsTopic, part, err)
 	}
-	return nil
+	return base, nil
 }
 
 // appendTimeout bounds one write to __consumer_offsets: Kafka's default
@@ -279,8 +293,10 @@ const appendTimeout = 5 * time.Second
 
 // appendCode maps an append failure to the code Kafka answers a group
 // request with (GroupMetadataManager's storeGroup/storeOffsets): leadership
-// lost is NOT_COORDINATOR, an oversized batch is tooLarge, and everything
-// else (under-replicated, timed out, not hosted) is the retriable
+// lost is NOT_COORDINATOR, an oversized batch is tooLarge, a transactional
+// batch refused for its producer (a stale epoch: the producer was fenced
+// or its transaction aborted) keeps the log's code, and everything else
+// (under-replicated, timed out, not hosted) is the retriable
 // COORDINATOR_NOT_AVAILABLE so that the client finds the coordinator again.
 func appendCode(err error, tooLarge int16) int16 {
 	var ke *kerr.Error
@@ -290,6 +306,9 @@ func appendCode(err error, tooLarge int16) int16 {
 			return kerr.NotCoordinator.Code
 		case kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidFetchSize:
 			return tooLarge
+		case kerr.InvalidProducerEpoch, kerr.ProducerFenced, kerr.InvalidProducerIDMapping,
+			kerr.InvalidTxnState, kerr.TransactionCoordinatorFenced:
+			return ke.Code
 		}
 	}
 	return kerr.CoordinatorNotAvailable.Code

@@ -57,6 +57,10 @@ type committed struct {
 	metadata    string
 	commitMs    int64 // wall clock
 	expireMs    int64 // from a v1 value only; -1 otherwise
+	// at is the log offset of the record that holds it. When a
+	// transaction commits, its offset replaces a partition's only if it
+	// was written later than the one committed (Kafka's recordOffset).
+	at int64
 }
 
 // group is one group and its committed offsets. Locks: wmu serializes the
@@ -105,6 +109,10 @@ type group struct {
 	cqSeq, cqDone uint64
 
 	offsets map[topicPartition]committed
+	// txnOffsets are offsets written inside transactions not ended yet,
+	// by producer ID (KIP-98): invisible to OffsetFetch until the
+	// producer's COMMIT marker makes them offsets (txn_offsets.go).
+	txnOffsets map[int64]map[topicPartition]committed
 
 	// scheduled is the earliest deadline queued for this group in the
 	// coordinator's timer heap; zero when none is queued.
@@ -158,6 +166,7 @@ func newGroup(id string, part int32) *group {
 		static:     make(map[string]string),
 		pending:    make(map[string]time.Time),
 		offsets:    make(map[topicPartition]committed),
+		txnOffsets: make(map[int64]map[topicPartition]committed),
 		subscribed: nil,
 	}
 }

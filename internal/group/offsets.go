@@ -49,6 +49,32 @@ func (ti topicIndex) partitionCode(topic string, p int32) int16 {
 	return 0
 }
 
+// checkCommitTopic checks one topic of an OffsetCommit or TxnOffsetCommit
+// and returns its name (resolved from its ID when byID is set) and a code
+// per partition: UNKNOWN_TOPIC_ID, OFFSET_METADATA_TOO_LARGE,
+// UNKNOWN_TOPIC_OR_PARTITION, or 0 for a partition to commit.
+func (ti topicIndex) checkCommitTopic(name string, id [16]byte, byID bool, parts []int32, metas []*string) (string, []int16) {
+	codes := make([]int16, len(parts))
+	if byID {
+		info, ok := ti.byID[id]
+		if !ok && ti.known {
+			for j := range codes {
+				codes[j] = kerr.UnknownTopicID.Code
+			}
+			return "", codes
+		}
+		name = info.Name
+	}
+	for j, p := range parts {
+		if m := metas[j]; m != nil && len(*m) > maxOffsetMetadata {
+			codes[j] = kerr.OffsetMetadataTooLarge.Code
+			continue
+		}
+		codes[j] = ti.partitionCode(name, p)
+	}
+	return name, codes
+}
+
 func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
 	c.logger.Debug("OffsetCommit", "group", req.Group, "member", req.MemberID, "generation", req.Generation, "version", req.Version)
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
@@ -56,27 +82,12 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	codes := make([][]int16, len(req.Topics))
 	names := make([]string, len(req.Topics))
 	for i, t := range req.Topics {
-		codes[i] = make([]int16, len(t.Partitions))
-		names[i] = t.Topic
-		if req.Version >= 10 {
-			info, ok := ti.byID[t.TopicID]
-			if !ok && ti.known {
-				for j := range codes[i] {
-					codes[i][j] = kerr.UnknownTopicID.Code
-				}
-				continue
-			}
-			names[i] = info.Name
-		}
+		metas := make([]*string, len(t.Partitions))
+		parts := make([]int32, len(t.Partitions))
 		for j, p := range t.Partitions {
-			switch {
-			case codes[i][j] != 0:
-			case p.Metadata != nil && len(*p.Metadata) > maxOffsetMetadata:
-				codes[i][j] = kerr.OffsetMetadataTooLarge.Code
-			default:
-				codes[i][j] = ti.partitionCode(names[i], p.Partition)
-			}
+			parts[j], metas[j] = p.Partition, p.Metadata
 		}
+		names[i], codes[i] = ti.checkCommitTopic(t.Topic, t.TopicID, req.Version >= 10, parts, metas)
 	}
 	if code := c.commit(ctx, req, names, codes); code != 0 {
 		for i := range codes {
@@ -156,13 +167,14 @@ func (c *Coordinator) commit(ctx context.Context, req *kmsg.OffsetCommitRequest,
 		return 0
 	}
 	g.mu.Unlock()
-	err := c.appendRecords(ctx, g.part, recs)
+	base, err := c.appendAt(ctx, g.part, recs, nil)
 	g.mu.Lock()
 	if err != nil {
 		c.logger.Warn("store offsets", "group", g.id, "err", err)
 		return appendCode(err, kerr.InvalidCommitOffsetSize.Code)
 	}
-	for _, u := range updates {
+	for i, u := range updates {
+		u.o.at = base + int64(i)
 		g.offsets[u.tp] = u.o
 	}
 	return 0
@@ -235,7 +247,7 @@ func (c *Coordinator) offsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 					topics = append(topics, fetchTopic{name, t.Partitions})
 				}
 			}
-			code, out := c.fetchOffsets(rg.Group, topics, rg.Topics == nil, rg.MemberID, rg.MemberEpoch)
+			code, out := c.fetchOffsets(rg.Group, topics, rg.Topics == nil, req.RequireStable, rg.MemberID, rg.MemberEpoch)
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group, g.ErrorCode = rg.Group, code
 			for _, ft := range out {
@@ -265,7 +277,7 @@ func (c *Coordinator) offsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 	for _, t := range req.Topics {
 		topics = append(topics, fetchTopic{t.Topic, t.Partitions})
 	}
-	code, out := c.fetchOffsets(req.Group, topics, all, nil, -1)
+	code, out := c.fetchOffsets(req.Group, topics, all, req.Version >= 7 && req.RequireStable, nil, -1)
 	if req.Version >= 2 {
 		resp.ErrorCode = code
 	}
@@ -289,8 +301,11 @@ func (c *Coordinator) offsetFetch(_ context.Context, req *kmsg.OffsetFetchReques
 // fetchOffsets returns a group's committed offsets for the requested
 // partitions (offset -1 where none is committed), or all of them when all
 // is set. On a group-level error the requested partitions carry it too.
-// require_stable (v7+) needs nothing: no offset is ever pending here.
-func (c *Coordinator) fetchOffsets(groupID string, topics []fetchTopic, all bool, memberID *string, epoch int32) (int16, []fetchedTopic) {
+// Offsets of open transactions are not visible; with stable set
+// (require_stable, v7+) a partition that has one is UNSTABLE_OFFSET_COMMIT
+// instead (KIP-447), so that a consumer does not start from an offset the
+// transaction is about to replace.
+func (c *Coordinator) fetchOffsets(groupID string, topics []fetchTopic, all, stable bool, memberID *string, epoch int32) (int16, []fetchedTopic) {
 	requested := func(code int16) []fetchedTopic {
 		out := make([]fetchedTopic, 0, len(topics))
 		for _, t := range topics {
@@ -327,7 +342,12 @@ func (c *Coordinator) fetchOffsets(groupID string, topics []fetchTopic, all bool
 		for i := range out {
 			for j := range out[i].partitions {
 				fp := &out[i].partitions[j]
-				fp.o, fp.found = g.offsets[topicPartition{out[i].topic, fp.partition}]
+				tp := topicPartition{out[i].topic, fp.partition}
+				if stable && g.hasTxnOffset(tp) {
+					fp.code = kerr.UnstableOffsetCommit.Code
+					continue
+				}
+				fp.o, fp.found = g.offsets[tp]
 			}
 		}
 		return 0, out
@@ -343,6 +363,10 @@ func (c *Coordinator) fetchOffsets(groupID string, topics []fetchTopic, all bool
 			out = append(out, fetchedTopic{topic: tp.topic})
 		}
 		ft := &out[len(out)-1]
+		if stable && g.hasTxnOffset(tp) {
+			ft.partitions = append(ft.partitions, fetchedPartition{partition: tp.partition, code: kerr.UnstableOffsetCommit.Code})
+			continue
+		}
 		ft.partitions = append(ft.partitions, fetchedPartition{partition: tp.partition, o: g.offsets[tp], found: true})
 	}
 	return 0, out
@@ -428,20 +452,26 @@ func (c *Coordinator) deleteOffsets(ctx context.Context, req *kmsg.OffsetDeleteR
 	return 0
 }
 
-// removeOffsets writes tombstones for those of tps the group has, plus one
-// for the group itself when that leaves it empty with no offsets (Kafka's
-// cleanupGroupMetadata), then applies them. The caller holds g.wmu and
-// g.mu; mu is released during the append.
+// removeOffsets writes tombstones for those of tps the group has,
+// committed or in an open transaction, plus one for the group itself when
+// that leaves it empty with no offsets (Kafka's cleanupGroupMetadata), then
+// applies them. The caller holds g.wmu and g.mu; mu is released during the
+// append. It returns how many committed offsets went.
 func (c *Coordinator) removeOffsets(ctx context.Context, g *group, tps []topicPartition) (int, error) {
 	var recs []kv
 	var gone []topicPartition
+	committedGone := 0
 	for _, tp := range tps {
-		if _, ok := g.offsets[tp]; ok {
+		_, ok := g.offsets[tp]
+		if ok {
+			committedGone++
+		}
+		if ok || g.hasTxnOffset(tp) {
 			recs = append(recs, kv{key: offsetKey(g.id, tp)})
 			gone = append(gone, tp)
 		}
 	}
-	dies := len(g.offsets) == len(gone) && g.isEmpty() && len(g.pending) == 0 &&
+	dies := len(g.offsets) == committedGone && !g.txnOffsetsBeyond(gone) && g.isEmpty() && len(g.pending) == 0 &&
 		(g.kind == kindConsumer || g.state == stateEmpty)
 	var queued []kv
 	var end uint64
@@ -464,6 +494,7 @@ func (c *Coordinator) removeOffsets(ctx context.Context, g *group, tps []topicPa
 	g.queueWritten(end)
 	for _, tp := range gone {
 		delete(g.offsets, tp)
+		g.dropTxnOffsets(tp)
 	}
 	if dies {
 		g.cimg = cgImage{}
@@ -473,12 +504,12 @@ func (c *Coordinator) removeOffsets(ctx context.Context, g *group, tps []topicPa
 			c.flushConsumerAsync(g)
 		}
 	}
-	if dies && len(g.offsets) == 0 && g.isEmpty() && g.state != stateDead {
+	if dies && len(g.offsets) == 0 && len(g.txnOffsets) == 0 && g.isEmpty() && g.state != stateDead {
 		g.transition(stateDead, c.now())
 		c.forget(g)
 		c.logger.Info("removed empty group", "group", g.id)
 	}
-	return len(gone), nil
+	return committedGone, nil
 }
 
 // expiredOffsets is GroupMetadata.removeExpiredOffsets's selection (Kafka
@@ -513,7 +544,9 @@ func (g *group) expiredOffsets(now time.Time, retention time.Duration) []topicPa
 	}
 	var out []topicPartition
 	for tp, o := range g.offsets {
-		if skip(tp.topic) {
+		// An offset a transaction is about to replace stays until the
+		// transaction ends.
+		if skip(tp.topic) || g.hasTxnOffset(tp) {
 			continue
 		}
 		if o.expireMs >= 0 {

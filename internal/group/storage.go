@@ -103,12 +103,14 @@ func (g *group) metadataRecord(assignments map[string][]byte) kv {
 	return kv{key: groupKey(g.id), value: v.AppendTo(nil)}
 }
 
-func (c *Coordinator) buildBatch(recs []kv) ([]byte, error) {
+// buildBatch makes one batch of recs; with txn set, a transactional batch
+// of that producer.
+func (c *Coordinator) buildBatch(recs []kv, txn *record.Producer) ([]byte, error) {
 	rs := make([]record.Record, len(recs))
 	for i, r := range recs {
 		rs[i] = record.Record{Key: r.key, Value: r.value, OffsetDelta: int32(i)}
 	}
-	b, err := record.Build(record.BuildOptions{BaseTimestamp: c.now().UnixMilli()}, rs)
+	b, err := record.Build(record.BuildOptions{BaseTimestamp: c.now().UnixMilli(), Transactional: txn != nil, Producer: txn}, rs)
 	if err != nil {
 		return nil, fmt.Errorf("build %s batch: %w", OffsetsTopic, err)
 	}
@@ -155,7 +157,7 @@ func (c *Coordinator) persistGroupAsync(g *group) {
 	})
 }
 
-type replayStats struct{ records, offsets, consumerGroups int }
+type replayStats struct{ records, offsets, txnOffsets, consumerGroups int }
 
 // replay reads a partition from its start and rebuilds its groups: the
 // last metadata record of each group, and its committed offsets. A group
@@ -170,8 +172,11 @@ func (c *Coordinator) replay(ctx context.Context, pid int32) (map[string]*group,
 	metas := make(map[string]*kmsg.GroupMetadataValue)
 	cgs := make(map[string]*cgReplay)
 	offsets := make(map[string]map[topicPartition]committed)
+	txns := make(txnReplay)
 	codecs := record.NewCodecs()
-	apply := func(r record.Record) error {
+	// apply replays one record at offset at; producer is the producer ID
+	// of a transactional batch, -1 for any other.
+	apply := func(r record.Record, at, producer int64) error {
 		stats.records++
 		if len(r.Key) < 2 {
 			return nil
@@ -184,22 +189,31 @@ func (c *Coordinator) replay(ctx context.Context, pid int32) (map[string]*group,
 			}
 			tp := topicPartition{k.Topic, k.Partition}
 			if r.Value == nil {
+				if producer >= 0 {
+					delete(txns[producer][k.Group], tp)
+					return nil
+				}
 				delete(offsets[k.Group], tp)
+				txns.drop(k.Group, tp)
 				return nil
 			}
 			var v kmsg.OffsetCommitValue
 			if err := v.ReadFrom(r.Value); err != nil {
 				return fmt.Errorf("offset commit value of %s: %w", k.Group, err)
 			}
-			if offsets[k.Group] == nil {
-				offsets[k.Group] = make(map[topicPartition]committed)
-			}
-			o := committed{offset: v.Offset, leaderEpoch: -1, metadata: v.Metadata, commitMs: v.CommitTimestamp, expireMs: -1}
+			o := committed{offset: v.Offset, leaderEpoch: -1, metadata: v.Metadata, commitMs: v.CommitTimestamp, expireMs: -1, at: at}
 			if v.Version >= 3 {
 				o.leaderEpoch = v.LeaderEpoch
 			}
 			if v.Version == 1 {
 				o.expireMs = v.ExpireTimestamp
+			}
+			if producer >= 0 {
+				txns.add(producer, k.Group, tp, o)
+				return nil
+			}
+			if offsets[k.Group] == nil {
+				offsets[k.Group] = make(map[topicPartition]committed)
 			}
 			offsets[k.Group][tp] = o
 		case 2:
@@ -256,22 +270,37 @@ func (c *Coordinator) replay(ctx context.Context, pid int32) (map[string]*group,
 			}
 			progressed = true
 			next := h.LastOffset() + 1
-			// Transactional offset commits are the transaction
-			// coordinator's; this coordinator writes none.
-			if h.IsControl() || h.IsTransactional() {
-				off = next
-				return nil
-			}
 			recs, err := codecs.Records(batch, maxRecordsBytes)
 			if err != nil {
 				return fmt.Errorf("batch at %d: %w", h.BaseOffset, err)
 			}
+			if h.IsControl() {
+				// A transaction marker: its one record says
+				// whether the producer's offsets commit or abort.
+				if len(recs) > 0 {
+					typ, err := record.ParseControlKey(recs[0].Key)
+					if err != nil {
+						return fmt.Errorf("control batch at %d: %w", h.BaseOffset, err)
+					}
+					switch typ {
+					case record.ControlCommit, record.ControlAbort:
+						txns.end(offsets, h.ProducerID, typ == record.ControlCommit)
+					}
+				}
+				off = next
+				return nil
+			}
+			producer := int64(-1)
+			if h.IsTransactional() {
+				producer = h.ProducerID
+			}
 			for _, r := range recs {
-				if h.BaseOffset+int64(r.OffsetDelta) < off {
+				at := h.BaseOffset + int64(r.OffsetDelta)
+				if at < off {
 					continue
 				}
-				if err := apply(r); err != nil {
-					return fmt.Errorf("record at %d: %w", h.BaseOffset+int64(r.OffsetDelta), err)
+				if err := apply(r, at, producer); err != nil {
+					return fmt.Errorf("record at %d: %w", at, err)
 				}
 			}
 			off = next
@@ -282,7 +311,7 @@ func (c *Coordinator) replay(ctx context.Context, pid int32) (map[string]*group,
 		}
 		if !progressed {
 			if len(b) == 0 || maxBytes >= 64<<20 {
-				return nil, stats, fmt.Errorf("read at %d returned no whole batch below the high watermark %d", off, end)
+				return nil, stats, fmt.Errorf("read at %d returned no whole batch below the log end %d", off, end)
 			}
 			maxBytes *= 2 // a batch larger than we asked for
 		}
@@ -318,6 +347,22 @@ func (c *Coordinator) replay(ctx context.Context, pid int32) (map[string]*group,
 		}
 		g.offsets = os
 		stats.offsets += len(os)
+	}
+	// Transactions still open at the end of the log stay pending: their
+	// markers are yet to come.
+	for producer, byGroup := range txns {
+		for id, os := range byGroup {
+			if len(os) == 0 {
+				continue
+			}
+			g := groups[id]
+			if g == nil {
+				g = newGroup(id, pid)
+				groups[id] = g
+			}
+			g.txnOffsets[producer] = os
+			stats.txnOffsets += len(os)
+		}
 	}
 	return groups, stats, nil
 }

@@ -174,7 +174,7 @@ func TestLoadReadsOtherRecordVersions(t *testing.T) {
 		{key: k0.AppendTo(nil), value: v1.AppendTo(nil)},
 		{key: gk.AppendTo(nil), value: gv.AppendTo(nil)},
 		{key: unknown, value: []byte("whatever")},
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
