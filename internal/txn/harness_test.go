@@ -230,7 +230,7 @@ func newHarnessWith(t *testing.T, log *fakeLog, configure func(*Config)) *harnes
 	h.c = New(cfg)
 	h.c.c.minBackoff, h.c.c.maxBackoff = time.Millisecond, time.Millisecond
 	t.Cleanup(h.c.c.stop)
-	for p := int32(0); p < testPartitions; p++ {
+	for p := int32(0); p < h.c.c.cfg.Partitions; p++ {
 		if err := h.c.Load(h.ctx, p, testEpoch); err != nil {
 			t.Fatal(err)
 		}
