@@ -659,8 +659,8 @@ func (p *cleanPass) cleanGroup(g []*segment, gen int64) error {
 		pos       int64
 		changed   bool
 		aborted   []abortedEntry // index entries of the ABORT markers kept
-		next      = int64(-1) // the original group's next offset
-		written   = int64(-1) // the cleaned group's next offset
+		next      = int64(-1)    // the original group's next offset
+		written   = int64(-1)    // the cleaned group's next offset
 		lastEpoch int32
 		lastTs    = int64(-1)
 	)

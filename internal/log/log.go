@@ -53,13 +53,13 @@ type Log struct {
 
 	mu sync.Mutex
 	// Guarded by mu.
-	cfg            Config
-	active         *segment
-	producers      producerStates
+	cfg       Config
+	active    *segment
+	producers producerStates
 	// unstable is the first offset of the oldest open transaction, -1 when
 	// none is open: FirstUnstableOffset reads it without a lock. Written
 	// under mu, before the log end offset moves past a batch.
-	unstable atomic.Int64
+	unstable       atomic.Int64
 	snapshots      []int64 // offsets of the snapshot files on disk, ascending
 	closed         bool
 	pendingRolled  []*segment // rolled segments not yet fsynced

@@ -147,7 +147,9 @@ func (l *Log) firstUnstableOffset() int64 {
 	// the log end offset passes its first batch.
 	leo := l.leo.Load()
 	if u := l.unstable.Load(); u >= 0 && u < leo {
-		return u
+		// A transaction whose start retention or DeleteRecords removed
+		// holds the log at its start offset, as in Kafka.
+		return max(u, l.logStart.Load())
 	}
 	return leo
 }
