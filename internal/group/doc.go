@@ -21,6 +21,7 @@
 //	consumer_storage.go KIP-848 group state: records written, and restored
 //	classic.go      JoinGroup, SyncGroup, Heartbeat, LeaveGroup (KIP-345, KIP-394)
 //	offsets.go      OffsetCommit, OffsetFetch, OffsetDelete (KIP-496), expiry (KIP-211)
+//	txn_offsets.go  TxnOffsetCommit and transaction markers (KIP-98, KIP-447)
 //	admin.go        DescribeGroups, ListGroups, DeleteGroups
 //	consumer.go     KIP-848 ConsumerGroupHeartbeat and ConsumerGroupDescribe
 //	assignor.go     KIP-848 server-side assignors: uniform and range
@@ -36,6 +37,11 @@
 // order is the order changes were applied in, and a replay rebuilds the
 // same groups and offsets: the last record per key wins, so compaction
 // does not change the result.
+//
+// Offsets committed in a transaction (TxnOffsetCommit) are durable when
+// answered, invisible to OffsetFetch until the producer's COMMIT marker is
+// applied, and rebuilt by a replay: pending while no marker follows them,
+// committed or dropped by the marker that does.
 //
 // Records (see storage.go): OffsetCommitKey v1 / OffsetCommitValue v3 and
 // GroupMetadataKey v2 / GroupMetadataValue v3; a nil value is a tombstone.
@@ -55,8 +61,13 @@
 //     INVALID_REQUEST, the leader is removed and the others rebalance.
 //   - OffsetCommit v2-v4's retention time is ignored: offsets expire by
 //     offsets.retention.minutes (KIP-211 semantics).
-//   - Transactional offset commits (TxnOffsetCommit) are not handled here;
-//     replay skips transactional batches.
+//   - Transactional offset commits are written as a transactional batch
+//     with no sequence (BaseSequence -1) and stay pending until the
+//     broker, after writing the producer's marker to __consumer_offsets,
+//     calls CompleteTxn (a replay applies the markers it reads). Sluice
+//     does not verify the transaction with the transaction coordinator
+//     before writing (KIP-890); the log's producer-epoch check fences a
+//     stale producer.
 //   - KIP-848 records: ConsumerGroupPartitionMetadata is written with
 //     empty rack lists, and the tagged MetadataHash, AssignmentTimestamp
 //     and AssignmentEpochs fields are not written (they are skipped when
