@@ -25,9 +25,12 @@ type Log interface {
 	// with the offset of its first record.
 	Append(ctx context.Context, partition int32, batch []byte) (int64, error)
 	// Read returns whole batches from offset on, at most about maxBytes,
-	// below the high watermark; empty at the end of the log.
+	// up to the log end offset (not only below the high watermark: a new
+	// leader loads everything it has, as Kafka's coordinator does, since
+	// its followers will copy it); empty at the end of the log.
 	Read(partition int32, offset int64, maxBytes int) ([]byte, error)
-	// Bounds returns the log start offset and the high watermark.
+	// Bounds returns the log start offset and the log end offset: the
+	// range a load replays.
 	Bounds(partition int32) (start, end int64, err error)
 }
 

@@ -563,7 +563,7 @@ func TestNotCoordinatorAndLoadInProgress(t *testing.T) {
 	lg := c.ListGroups(context.Background(), kmsg.NewPtrListGroupsRequest())
 	wantCode(t, "list groups while loading", lg.ErrorCode, kerr.CoordinatorLoadInProgress.Code)
 	close(log.readGate)
-	// The fake high watermark has no batch behind it.
+	// The fake log end has no batch behind it.
 	if err := <-done; err == nil {
 		t.Fatal("load of a log with a hole succeeded")
 	}

@@ -159,10 +159,12 @@ func (c *Coordinator) persistGroupAsync(g *group) {
 
 type replayStats struct{ records, offsets, txnOffsets, consumerGroups int }
 
-// replay reads a partition from its start and rebuilds its groups: the
-// last metadata record of each group, and its committed offsets. A group
-// with offsets but no metadata is a simple consumer group, left Empty with
-// no protocol type.
+// replay reads a partition from its start to its log end and rebuilds its
+// groups: the last metadata record of each group, its committed offsets,
+// and the offsets of transactions whose marker has not been read (a
+// marker commits or drops its producer's offsets as CompleteTxn does). A
+// group with offsets but no metadata is a simple consumer group, left
+// Empty with no protocol type.
 func (c *Coordinator) replay(ctx context.Context, pid int32) (map[string]*group, replayStats, error) {
 	var stats replayStats
 	start, end, err := c.cfg.Log.Bounds(pid)
