@@ -1,7 +1,6 @@
 package txn
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
 	"math"
@@ -264,8 +263,4 @@ func (v *txnValue) completeValue(nowMs int64) *txnValue {
 	}
 	c.nextProducerID = noProducerID
 	return &c
-}
-
-func compareTopicPartition(a, b topicPartition) int {
-	return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
 }
