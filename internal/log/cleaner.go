@@ -688,7 +688,10 @@ func (p *cleanPass) cleanGroup(g []*segment, gen int64) error {
 			if b == nil {
 				return nil
 			}
-			if e, ok := p.txns.byMarker[h.BaseOffset]; ok && h.IsControl() {
+			// As Kafka: a kept ABORT marker keeps its index entry while
+			// data of its transaction was still there to remove in this
+			// pass; once none is left, consumers need no entry.
+			if e, ok := p.txns.byMarker[h.BaseOffset]; ok && h.IsControl() && p.txns.seenAborted[h.BaseOffset] {
 				aborted = append(aborted, e)
 			}
 			return emit(b)

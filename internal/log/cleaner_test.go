@@ -8,7 +8,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -743,6 +745,14 @@ func TestCleanerCrashAtEveryStepRecovers(t *testing.T) {
 	// Stage 1: a dirty log. Stage 2: cleaned once, then more dirty data.
 	mem := newMemFS()
 	l := openLog(t, mem, dir, cfg, withClock(clock))
+	// Aborted transactions: their .txnindex entries move into the cleaned
+	// segment with their markers.
+	for pid := int64(50); pid < 53; pid++ {
+		mustAppend(t, l, txnBatch(t, pid, 0, 900, kv{key: fmt.Sprintf("ab%d", pid), value: str("aborted")}), 1)
+		if _, err := l.AppendMarker(Marker{ProducerID: pid, Timestamp: 901}, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
 	fillKeyed(t, l, rng, record.CodecSnappy, 150, 12, 1000)
 	mustClose(t, l)
 	stage1 := mem.CrashClone()
@@ -758,10 +768,12 @@ func TestCleanerCrashAtEveryStepRecovers(t *testing.T) {
 
 	for _, stage := range []*memFS{stage1, stage2} {
 		// A run without a crash gives the number of steps and the result.
+		var abortedBefore, abortedAfter []AbortedTxn
 		run := func(crashAt int) (*stepFS, []kv, []kv, int64) {
 			sfs := &stepFS{memFS: stage.CrashClone()}
 			l := openLog(t, sfs, dir, cfg2, withClock(clock))
 			before, _ := readRecords(t, l)
+			abortedBefore = abortedAll(t, l)
 			leo := l.LogEndOffset()
 			sfs.mu.Lock()
 			sfs.steps, sfs.crashAt = 0, crashAt
@@ -771,6 +783,9 @@ func TestCleanerCrashAtEveryStepRecovers(t *testing.T) {
 				t.Fatalf("pass did not merge segments: %+v", st)
 			}
 			after, _ := readRecords(t, l)
+			if crashAt == 0 {
+				abortedAfter = abortedAll(t, l)
+			}
 			mustClose(t, l)
 			return sfs, before, after, leo
 		}
@@ -806,6 +821,19 @@ func TestCleanerCrashAtEveryStepRecovers(t *testing.T) {
 			if l.LogEndOffset() != leo {
 				t.Fatalf("crash at step %d/%d: log end %d, want %d", crashAt, total, l.LogEndOffset(), leo)
 			}
+			// The aborted transactions are those before the pass or after
+			// it, never fewer than after it, never one that was not there.
+			ab := abortedAll(t, l)
+			for _, a := range abortedAfter {
+				if !slices.Contains(ab, a) {
+					t.Fatalf("crash at step %d/%d: aborted transaction %+v lost (have %+v)", crashAt, total, a, ab)
+				}
+			}
+			for _, a := range ab {
+				if !slices.Contains(abortedBefore, a) {
+					t.Fatalf("crash at step %d/%d: aborted transaction %+v invented", crashAt, total, a)
+				}
+			}
 			if lv := latestValues(got); fmt.Sprint(lv) != fmt.Sprint(latest) {
 				t.Fatalf("crash at step %d/%d: latest values differ", crashAt, total)
 			}
@@ -818,9 +846,24 @@ func TestCleanerCrashAtEveryStepRecovers(t *testing.T) {
 	}
 }
 
+func abortedAll(t testing.TB, l *Log) []AbortedTxn {
+	t.Helper()
+	ab, err := l.AbortedTransactions(0, math.MaxInt64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ab
+}
+
+// latestValues lists the latest value of each key, leaving out the keys of
+// aborted transactions ("ab..."), which a crashed pass may or may not
+// have removed yet.
 func latestValues(rs []kv) []string {
 	m := map[string]string{}
 	for _, r := range rs {
+		if strings.HasPrefix(r.key, "ab") {
+			continue
+		}
 		v := "<nil>"
 		if r.value != nil {
 			v = *r.value

@@ -663,3 +663,89 @@ func TestExpireProducersKeepsOpenTransactions(t *testing.T) {
 	// An expired producer starts again at any sequence.
 	doStep(t, l, txnStep{pid: 1, seq: 42, records: 1}, 70000)
 }
+
+// TestCleanerRemovesAbortedDataFromTheIndex: the cleaner learns aborted
+// transactions from the .txnindex, as Kafka's cleaner does, so aborted data
+// goes even when its ABORT marker is past the cleanable range, and an
+// aborted value never hides an older committed one. Cleaned segments keep
+// the index entries of the ABORT markers they keep.
+func TestCleanerRemovesAbortedDataFromTheIndex(t *testing.T) {
+	t.Parallel()
+	clock := &msClock{}
+	clock.ms.Store(50_000)
+	cfg := compactConfig()
+	mem := newMemFS()
+	l := openLog(t, mem, "/data/t-0", cfg, withClock(clock))
+	marker := func(pid int64, commit bool) {
+		t.Helper()
+		if _, err := l.AppendMarker(Marker{ProducerID: pid, Commit: commit, Timestamp: 10}, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustAppend(t, l, keyedBatch(t, record.CodecNone, nil, 1, kv{key: "a", value: str("committed")}), 1)
+	mustAppend(t, l, txnBatch(t, 5, 0, 2, kv{key: "a", value: str("aborted")}), 1)
+	marker(5, false)
+	mustAppend(t, l, txnBatch(t, 6, 0, 3, kv{key: "b", value: str("kept")}), 1)
+	marker(6, true)
+	// Producer 5 goes on, so its aborted batch is not its last (which the
+	// cleaner would keep, empty, for its sequence).
+	mustAppend(t, l, txnBatch(t, 5, 1, 3, kv{key: "d", value: str("kept")}), 1)
+	marker(5, true)
+	mustAppend(t, l, txnBatch(t, 7, 0, 4, kv{key: "c", value: str("aborted later")}), 1)
+	for i := 0; len(l.segs) < 3; i++ {
+		mustAppend(t, l, keyedBatch(t, record.CodecNone, nil, 8, kv{key: fmt.Sprintf("f%d", i), value: str("x")}), 1)
+	}
+	bound := l.active.base
+	last, err := l.AppendMarker(Marker{ProducerID: 7, Timestamp: 10}, 1) // past the upper bound
+	if err != nil {
+		t.Fatal(err)
+	}
+	durable(t, l)
+	values := func() map[string]string {
+		recs, _ := readRecords(t, l)
+		m := map[string]string{}
+		for _, r := range recs {
+			if r.value != nil {
+				m[r.key] = *r.value
+			}
+		}
+		return m
+	}
+	mustClean(t, l, CleanOptions{UpperBound: bound, Force: true})
+	if v := values(); v["a"] != "committed" || v["b"] != "kept" || v["c"] != "" {
+		t.Fatalf("after cleaning: a=%q b=%q c=%q", v["a"], v["b"], v["c"])
+	}
+	// Both aborts are still listed: their markers are there.
+	want := []AbortedTxn{{ProducerID: 5, FirstOffset: 1, LastOffset: 2}, {ProducerID: 7, FirstOffset: 7, LastOffset: last.BaseOffset}}
+	if got := abortedAll(t, l); !slices.Equal(got, want) {
+		t.Fatalf("aborted after cleaning %+v, want %+v", got, want)
+	}
+	onDisk, err := readMemOrOS(mem, l.segs[0].txn.filePath())
+	if err != nil || !bytes.Equal(onDisk, encodeAborted(l.segs[0].txn.snapshot())) || len(onDisk) != txnEntrySize {
+		t.Fatalf("cleaned .txnindex holds %d bytes: %v", len(onDisk), err)
+	}
+	mustClose(t, l)
+	l = openLog(t, mem, "/data/t-0", cfg, withClock(clock))
+	defer mustClose(t, l)
+	if got := abortedAll(t, l); !slices.Equal(got, want) {
+		t.Fatalf("aborted after a restart %+v, want %+v", got, want)
+	}
+	// No data of producer 5's transaction is left: the next pass gives its
+	// marker a delete horizon and the cleaned segment no longer lists it;
+	// past the horizon the marker goes.
+	mustClean(t, l, CleanOptions{UpperBound: bound, Force: true})
+	if got := abortedAll(t, l); !slices.Equal(got, want[1:]) {
+		t.Fatalf("aborted after the second pass %+v, want %+v", got, want[1:])
+	}
+	clock.advance(cfg.DeleteRetentionMs)
+	mustClean(t, l, CleanOptions{UpperBound: bound, Force: true})
+	_, hs := readRecords(t, l)
+	for _, h := range hs {
+		if h.BaseOffset == 2 {
+			t.Fatalf("ABORT marker of producer 5 still there past its horizon: %+v", h)
+		}
+	}
+	if v := values(); v["a"] != "committed" || v["b"] != "kept" {
+		t.Fatalf("after the last pass: %v", v)
+	}
+}
