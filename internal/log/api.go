@@ -178,13 +178,16 @@ func (l *Log) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64
 func (l *Log) ApplyRetention() (int, error) { return l.applyRetention() }
 
 // Cleanability tells how dirty a compacted log is and whether the cleaner
-// should clean it now, with records at or above upperBound (the high
-// watermark, or the last stable offset) out of reach.
+// should clean it now, with records at or above upperBound out of reach.
+// upperBound should be the last stable offset, min(high watermark,
+// FirstUnstableOffset): the cleaner must not touch uncommitted records nor
+// an open transaction's data.
 func (l *Log) Cleanability(upperBound int64) Cleanable { return l.cleanability(upperBound) }
 
 // Clean compacts the log (Kafka's log cleaner): closed segments wholly
-// below opts.UpperBound are rewritten keeping the latest record of each
-// key, with offsets unchanged. It does nothing when the log is not
+// below opts.UpperBound (the last stable offset, as for Cleanability) are
+// rewritten keeping the latest record of each key, with offsets unchanged;
+// aborted transactional data goes, as the aborted-transaction index says. It does nothing when the log is not
 // compacted or not dirty enough, unless opts.Force is set. Appends and
 // reads continue meanwhile; a crash at any point recovers to the segments
 // before or after the pass. See cleaner.go.

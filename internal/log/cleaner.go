@@ -45,12 +45,17 @@ import (
 //     except the last batch of each producer ID, kept empty so the
 //     producer's sequence and epoch survive. Aborted transactional data
 //     goes; a transaction marker stays until no data of its transaction is
-//     left and its delete horizon has passed. Each cleaned group ends at
+//     left and its delete horizon has passed. Aborted transactions are
+//     read from the .txnindex files (a marker past the cleaned range
+//     counts); a cleaned segment's .txnindex keeps the entries of the
+//     ABORT markers it keeps while their data was still there to remove.
+//     Each cleaned group ends at
 //     the same offset as the original group (an empty batch marks the end
 //     when the group's last batch went), so a swap file always says which
 //     segments it replaces.
 //  4. Commits each group crash-safely: the output is written as
-//     <base>.log.cleaned (+ .index.cleaned, .timeindex.cleaned) and
+//     <base>.log.cleaned (+ .index.cleaned, .timeindex.cleaned,
+//     .txnindex.cleaned) and
 //     fsynced; the files are renamed to .swap and the directory fsynced
 //     (the commit point); the old segments are deleted and the directory
 //     fsynced; the .swap files are renamed to their final names and the
@@ -69,7 +74,9 @@ const cleanerCheckpointFile = "cleaner-offset-checkpoint"
 // CleanOptions are the inputs of one cleaning pass.
 type CleanOptions struct {
 	// UpperBound: no record at or above it is cleaned, nor any segment
-	// holding one (the high watermark or last stable offset).
+	// holding one. Pass the last stable offset, min(high watermark,
+	// FirstUnstableOffset), so no uncommitted record and no open
+	// transaction is touched.
 	UpperBound int64
 	// MaxKeys caps the offset map (log.cleaner.dedupe.buffer.size / 24, as
 	// Kafka sizes its entries); 0 is no cap. A pass that fills it cleans

@@ -16,6 +16,8 @@ A partition directory holds, with Kafka's names (offsets in 20 digits):
 	00000000000000000000.log        segment: batches from offset 0
 	00000000000000000000.index      its offset index
 	00000000000000000000.timeindex  its time index
+	00000000000000000000.txnindex   its aborted transactions (only when
+	                                it has had one, or was cleaned)
 	00000000000000001000.log        next segment: batches from offset 1000
 	...
 	00000000000000001000.snapshot   producer state as of offset 1000
@@ -80,19 +82,37 @@ or an entry count followed by "epoch startOffset" lines). Each is replaced
 by writing a temp file, fsyncing it, renaming it over the old one and
 fsyncing the directory.
 
+The aborted-transaction index (.txnindex, Kafka's TransactionIndex) holds
+34-byte entries, big-endian, one per ABORT marker in the segment that
+closed an open transaction, in marker order:
+
+	version           int16   0
+	producerId        int64
+	firstOffset       int64   the transaction's first offset
+	lastOffset        int64   its ABORT marker's offset
+	lastStableOffset  int64   the first unstable offset after the abort
+
+Its entries are also kept in memory. Recovery cuts a torn tail to whole
+entries; entries at or past the recovery point are rebuilt by replaying
+the batches after a producer snapshot, as producer state is.
+
 A producer snapshot (.snapshot, named by the log end offset it describes)
-is binary: version, CRC32C of the rest, then per producer ID its epoch and
-its last five batches (sequences, offsets, timestamps). The newest two are
+is binary: version (2; version 1 is still read), CRC32C of the rest, then
+per producer ID its epoch, the coordinator epoch of its last marker, the
+first offset of its open transaction, its last timestamp, and its last five
+batches (sequences, offsets, timestamps). The newest two are
 kept. They are written when a segment rolls (without an fsync: the CRC
 catches a torn one, which recovery then skips) and at Close (fsynced).
 
 # What is fsynced when
 
 	Append         nothing; the batch is written (one write call) and
-	               visible to readers.
-	WaitDurable    group commit: one fdatasync of the active segment
-	               covers every append before it; rolled segments not yet
-	               fsynced are fsynced too, with their indexes, and the
+	               visible to readers. An ABORT marker also writes its
+	               .txnindex entry (one write call).
+	WaitDurable    group commit: one fdatasync of the active segment (and
+	               of its .txnindex when written since) covers every
+	               append before it; rolled segments not yet fsynced are
+	               fsynced too, with their indexes, and the
 	               directory when entries were created. Only then does the
 	               durable offset advance.
 	roll           the new segment's files are created; a background flush
@@ -122,7 +142,8 @@ record per key, with offsets unchanged; a cleaned batch may hold fewer
 records than its offset span, or none (a producer's last batch is kept
 empty, as in Kafka, and each cleaned segment ends with a batch at the last
 offset of the segments it replaced). Its output is written as
-<base>.log.cleaned with its indexes and fsynced, renamed to .swap (the
+<base>.log.cleaned with its indexes (always a .txnindex, possibly empty)
+and fsynced, renamed to .swap (the
 directory fsync there is the commit), the replaced segments are deleted
 (directory fsync), and the .swap files take their final names (directory
 fsync). Retention by time and size applies only when cleanup.policy
@@ -143,8 +164,9 @@ of the data before it (a roll whose predecessor lost its unsynced tail) is
 deleted too. A bad batch below the recovery point is corruption, and Open
 fails with ErrCorruption naming file and position.
 Then the leader-epoch cache forgets epochs at or past the new log end, and
-producer state is loaded from the newest good snapshot at or below the log
-end and the batch headers after it. What recovery touched is fsynced and
+producer state (with open transactions) is loaded from the newest good
+snapshot at or below the recovery point and the batches after it; the
+replay rewrites the .txnindex entries from the recovery point on. What recovery touched is fsynced and
 the recovery point moves to the log end.
 
 # Concurrency
