@@ -80,6 +80,7 @@ func newClientCommands(root *cobra.Command) []*cobra.Command {
 		newProduceCommand(o),
 		newConsumeCommand(o),
 		newGroupCommand(o),
+		newTxnCommand(o),
 		newClusterCommand(o),
 		newConfigCommand(o),
 		newBenchCommand(o),

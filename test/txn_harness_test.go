@@ -1,0 +1,405 @@
+package test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Helpers shared by the transaction tests (txn_*_test.go). They take seed
+// addresses rather than a broker, so the same test bodies run against an
+// in-process node, `sluice serve` processes, or a cluster.
+
+// txnSettings are broker settings that keep transaction tests fast: timed
+// out transactions are looked for every 500 ms, groups rebalance at once,
+// and __transaction_state has few partitions to create.
+func txnSettings() map[string]string {
+	return map[string]string{
+		"transaction.abort.timed.out.transaction.cleanup.interval.ms": "500",
+		"transaction.state.log.num.partitions":                        "4",
+		"group.initial.rebalance.delay.ms":                            "0",
+	}
+}
+
+// txnSettingArgs turns settings into `sluice serve -c` arguments.
+func txnSettingArgs(settings map[string]string) []string {
+	var args []string
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
+		args = append(args, "-c", k+"="+settings[k])
+	}
+	return args
+}
+
+// txnClient returns a franz-go client for seeds, closed at test end.
+func txnClient(t testing.TB, seeds []string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.FetchMaxWait(200 * time.Millisecond)}, opts...)...)
+	if err != nil {
+		t.Fatalf("new client: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// txnProducer returns a transactional producer with transactional ID id
+// whose records go to the partition they name.
+func txnProducer(t testing.TB, seeds []string, id string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	return txnClient(t, seeds, append([]kgo.Opt{
+		kgo.TransactionalID(id),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(0),
+		kgo.ClientID("txn-test-" + id),
+	}, opts...)...)
+}
+
+// txnCreateTopic creates a topic and waits until every partition answers
+// ListOffsets.
+func txnCreateTopic(t testing.TB, cl *kgo.Client, topic string, partitions int32, rf int16, configs map[string]*string) {
+	t.Helper()
+	ctx := testContext(t, 30*time.Second)
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, rf, configs, topic)
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic %s: %v %v", topic, err, resp.Err)
+	}
+	txnWaitFor(t, 30*time.Second, "topic "+topic+" to serve ListOffsets", func() (bool, string) {
+		offs, err := txnListOffsets(ctx, cl, topic, partitions, 0)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(offs) == int(partitions), fmt.Sprint(offs)
+	})
+}
+
+// txnRun runs one transaction: it produces recs (each naming its
+// partition) and commits or aborts. Records come back with their offsets.
+func txnRun(ctx context.Context, cl *kgo.Client, commit bool, recs []*kgo.Record) error {
+	if err := cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		if aerr := cl.EndTransaction(ctx, kgo.TryAbort); aerr != nil {
+			return fmt.Errorf("produce in transaction: %w (and abort: %v)", err, aerr)
+		}
+		return fmt.Errorf("produce in transaction: %w", err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+		return fmt.Errorf("end transaction (commit %v): %w", commit, err)
+	}
+	return nil
+}
+
+// txnListOffsets asks each partition's leader for its end offset with
+// ListOffsets (timestamp -1) at isolation level 0 (read_uncommitted: the
+// high watermark) or 1 (read_committed: the last stable offset).
+func txnListOffsets(ctx context.Context, cl *kgo.Client, topic string, partitions int32, isolation int8) (map[int32]int64, error) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	req.IsolationLevel = isolation
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for p := range partitions {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition = p
+		rp.CurrentLeaderEpoch = -1
+		rp.Timestamp = -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	out := map[int32]int64{}
+	for _, shard := range cl.RequestSharded(ctx, req) {
+		if shard.Err != nil {
+			return nil, fmt.Errorf("ListOffsets isolation %d to broker %d: %w", isolation, shard.Meta.NodeID, shard.Err)
+		}
+		for _, t := range shard.Resp.(*kmsg.ListOffsetsResponse).Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+					return nil, fmt.Errorf("ListOffsets isolation %d %s/%d: %w", isolation, t.Topic, p.Partition, err)
+				}
+				out[p.Partition] = p.Offset
+			}
+		}
+	}
+	return out, nil
+}
+
+// txnEnds returns the high watermarks and last stable offsets of topic.
+func txnEnds(t testing.TB, cl *kgo.Client, topic string, partitions int32) (hwm, lso map[int32]int64) {
+	t.Helper()
+	ctx := testContext(t, 15*time.Second)
+	hwm, err := txnListOffsets(ctx, cl, topic, partitions, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lso, err = txnListOffsets(ctx, cl, topic, partitions, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hwm, lso
+}
+
+// txnExpectEnds asserts the high watermark and last stable offset of every
+// partition.
+func txnExpectEnds(t testing.TB, cl *kgo.Client, topic string, wantHWM, wantLSO map[int32]int64) {
+	t.Helper()
+	hwm, lso := txnEnds(t, cl, topic, int32(len(wantHWM)))
+	if fmt.Sprint(hwm) != fmt.Sprint(wantHWM) || fmt.Sprint(lso) != fmt.Sprint(wantLSO) {
+		t.Fatalf("%s: ListOffsets read_uncommitted %v read_committed %v, want %v and %v", topic, hwm, lso, wantHWM, wantLSO)
+	}
+}
+
+// txnConsumer returns a consumer of every partition of topic from the
+// start, read_committed or read_uncommitted.
+func txnConsumer(t testing.TB, seeds []string, topic string, readCommitted bool, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	iso := kgo.ReadUncommitted()
+	if readCommitted {
+		iso = kgo.ReadCommitted()
+	}
+	return txnClient(t, seeds, append([]kgo.Opt{
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(iso),
+	}, opts...)...)
+}
+
+// txnPoll polls cl for up to d and returns what arrived. Errors other than
+// the end of d fail the test.
+func txnPoll(t testing.TB, cl *kgo.Client, d time.Duration) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var out []*kgo.Record
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				t.Fatalf("fetch %s/%d: %v", topic, p, err)
+			}
+		})
+		out = append(out, fs.Records()...)
+	}
+	return out
+}
+
+// txnConsumeUntil polls cl until done says the records so far (by
+// partition, in offset order) are complete, or fails after timeout.
+func txnConsumeUntil(t testing.TB, cl *kgo.Client, what string, timeout time.Duration, got map[int32][]*kgo.Record, done func(map[int32][]*kgo.Record) bool) map[int32][]*kgo.Record {
+	t.Helper()
+	if got == nil {
+		got = map[int32][]*kgo.Record{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for !done(got) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			counts := map[int32]int{}
+			for p, rs := range got {
+				counts[p] = len(rs)
+			}
+			t.Fatalf("%s: not complete within %v; records per partition so far: %v", what, timeout, counts)
+		}
+		fs.EachError(func(topic string, p int32, err error) {
+			t.Fatalf("%s: fetch %s/%d: %v", what, topic, p, err)
+		})
+		fs.EachRecord(func(r *kgo.Record) { got[r.Partition] = append(got[r.Partition], r) })
+	}
+	return got
+}
+
+var txnSentinelSeq atomic.Int64
+
+const txnSentinelPrefix = "sentinel-"
+
+// txnReadAll reads every record of topic that precedes a sentinel: it
+// commits one sentinel record to each partition in a transaction of its
+// own, then consumes from the start until every partition's sentinel
+// arrived. Whatever is visible now at the isolation level is then known to
+// have been read, with no need to wait for stragglers. Sentinels (of this
+// and earlier calls) are left out of the result.
+func txnReadAll(t testing.TB, seeds []string, topic string, partitions int32, readCommitted bool) map[int32][]*kgo.Record {
+	t.Helper()
+	ctx := testContext(t, 30*time.Second)
+	mark := fmt.Sprintf("%s%d", txnSentinelPrefix, txnSentinelSeq.Add(1))
+	p := txnProducer(t, seeds, fmt.Sprintf("%s-%s-%t", mark, topic, readCommitted))
+	var recs []*kgo.Record
+	for part := range partitions {
+		recs = append(recs, &kgo.Record{Topic: topic, Partition: part, Value: []byte(mark)})
+	}
+	if err := txnRun(ctx, p, true, recs); err != nil {
+		t.Fatalf("commit sentinels to %s: %v", topic, err)
+	}
+	p.Close()
+	cl := txnConsumer(t, seeds, topic, readCommitted)
+	defer cl.Close()
+	seen := map[int32]bool{}
+	got := txnConsumeUntil(t, cl, fmt.Sprintf("read %s (read_committed %v) up to its sentinels", topic, readCommitted), 45*time.Second, nil,
+		func(got map[int32][]*kgo.Record) bool {
+			for p, rs := range got {
+				if len(rs) > 0 && string(rs[len(rs)-1].Value) == mark {
+					seen[p] = true
+				}
+			}
+			return len(seen) == int(partitions)
+		})
+	out := map[int32][]*kgo.Record{}
+	for p, rs := range got {
+		var prev int64 = -1
+		for _, r := range rs {
+			if r.Offset <= prev {
+				t.Fatalf("%s/%d: offset %d after %d", topic, p, r.Offset, prev)
+			}
+			prev = r.Offset
+			if !strings.HasPrefix(string(r.Value), txnSentinelPrefix) {
+				out[p] = append(out[p], r)
+			}
+		}
+	}
+	return out
+}
+
+// txnValues lists the values of records.
+func txnValues(rs []*kgo.Record) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r.Value)
+	}
+	return out
+}
+
+// txnOffsetsOf lists the offsets of records.
+func txnOffsetsOf(rs []*kgo.Record) []int64 {
+	out := make([]int64, len(rs))
+	for i, r := range rs {
+		out[i] = r.Offset
+	}
+	return out
+}
+
+// txnWaitFor polls cond until it holds or fails the test after timeout,
+// with cond's last description of what it saw.
+func txnWaitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, last := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s; last saw: %s", timeout, what, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// txnIsFenced reports whether err says the producer's epoch was fenced by
+// a newer one.
+func txnIsFenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch)
+}
+
+// txnDescribe describes one transactional ID at its coordinator.
+func txnDescribe(t testing.TB, cl *kgo.Client, id string) kadm.DescribedTransaction {
+	t.Helper()
+	ctx := testContext(t, 15*time.Second)
+	ds, err := kadm.NewClient(cl).DescribeTransactions(ctx, id)
+	if err != nil {
+		t.Fatalf("describe transaction %s: %v", id, err)
+	}
+	d, ok := ds[id]
+	if !ok {
+		t.Fatalf("describe transaction %s: not in the answer %v", id, ds)
+	}
+	if d.Err != nil {
+		t.Fatalf("describe transaction %s: %v", id, d.Err)
+	}
+	return d
+}
+
+// txnLedger tags records with a transaction number and an index within
+// it ("tx000042-007"), and checks read_committed output: every
+// transaction either all there or not at all, and every one whose commit
+// was acknowledged all there.
+type txnLedger struct {
+	perTxn int
+}
+
+func (l txnLedger) value(txn, idx int) string { return fmt.Sprintf("tx%06d-%03d", txn, idx) }
+
+// records builds transaction txn's records, spread round-robin over
+// partitions.
+func (l txnLedger) records(topic string, partitions int32, txn int) []*kgo.Record {
+	recs := make([]*kgo.Record, l.perTxn)
+	for i := range recs {
+		v := l.value(txn, i)
+		recs[i] = &kgo.Record{Topic: topic, Partition: int32(i) % partitions, Key: []byte(v), Value: []byte(v)}
+	}
+	return recs
+}
+
+// check asserts all-or-nothing over got (read read_committed) and that
+// every transaction in acked is complete. It returns how many transactions
+// are present.
+func (l txnLedger) check(t testing.TB, got map[int32][]*kgo.Record, acked map[int]bool, partitions int32) int {
+	t.Helper()
+	seen := map[int]map[int]bool{}
+	for p, rs := range got {
+		for _, r := range rs {
+			var txn, idx int
+			if _, err := fmt.Sscanf(string(r.Value), "tx%06d-%03d", &txn, &idx); err != nil {
+				t.Fatalf("%d/%d: unexpected value %q", p, r.Offset, r.Value)
+			}
+			if idx < 0 || idx >= l.perTxn || int32(idx)%partitions != p {
+				t.Fatalf("%d/%d: %q is not a record of this partition", p, r.Offset, r.Value)
+			}
+			if seen[txn] == nil {
+				seen[txn] = map[int]bool{}
+			}
+			if seen[txn][idx] {
+				t.Fatalf("%d/%d: %q read twice", p, r.Offset, r.Value)
+			}
+			seen[txn][idx] = true
+		}
+	}
+	var partial []string
+	for txn, idxs := range seen {
+		if len(idxs) != l.perTxn {
+			var missing []int
+			for i := range l.perTxn {
+				if !idxs[i] {
+					missing = append(missing, i)
+				}
+			}
+			partial = append(partial, fmt.Sprintf("transaction %d has %d of %d records (missing %v)", txn, len(idxs), l.perTxn, missing))
+		}
+	}
+	sort.Strings(partial)
+	if len(partial) > 0 {
+		t.Fatalf("read_committed shows partial transactions: %s", strings.Join(partial, "; "))
+	}
+	var lost []int
+	for txn := range acked {
+		if len(seen[txn]) == 0 {
+			lost = append(lost, txn)
+		}
+	}
+	sort.Ints(lost)
+	if len(lost) > 0 {
+		t.Fatalf("transactions whose commit was acknowledged are missing from read_committed: %v (of %d acknowledged)", lost, len(acked))
+	}
+	return len(seen)
+}
