@@ -172,6 +172,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		Markers:            markers,
 		ProducerIDs:        producerIDs,
 		GroupPartition:     n.groups.PartitionFor,
+		PartitionExists:    n.partitionExists,
 		Logger:             cfg.Logger.With("component", "txn"),
 		MaxTimeout:         ms(static.Int64("transaction.max.timeout.ms")),
 		IDExpiration:       ms(static.Int64("transactional.id.expiration.ms")),
@@ -303,6 +304,13 @@ func (n *Node) partitionResigned(p *replica.Partition) {
 type lateMarkers struct{ m *broker.Markers }
 
 func (l *lateMarkers) Write(ctx context.Context, r txn.MarkerRequest) error { return l.m.Write(ctx, r) }
+
+// partitionExists reports whether the cluster has a partition, for
+// AddPartitionsToTxn.
+func (n *Node) partitionExists(topic string, partition int32) bool {
+	t := n.cluster.Image().Topics[topic]
+	return t != nil && partition >= 0 && int(partition) < len(t.Partitions)
+}
 
 // topics lists the cluster's topics for server-side group assignment.
 func (n *Node) topics() []group.TopicInfo {
