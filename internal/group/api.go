@@ -49,8 +49,12 @@ type Config struct {
 	Log        Log
 	Logger     *slog.Logger
 	// Now is the wall clock, for commit timestamps and offset expiry; nil is
-	// time.Now. Timeouts use monotonic time.
+	// time.Now.
 	Now func() time.Time
+	// Mono is the monotonic clock that sessions, rebalance and join
+	// timeouts and the offset expiry interval are measured on; nil is
+	// time.Now. A test that sets it drives the timeouts with Tick.
+	Mono func() time.Time
 
 	MinSessionTimeout     time.Duration // group.min.session.timeout.ms
 	MaxSessionTimeout     time.Duration // group.max.session.timeout.ms
@@ -99,8 +103,16 @@ type Coordinator struct {
 func New(cfg Config) *Coordinator { return newCoordinator(cfg) }
 
 // Run drives the coordinator's timers (session expiry, rebalance and
-// join timeouts, offset expiry) until ctx ends.
+// join timeouts, offset expiry) until ctx ends: it calls Tick whenever the
+// earliest deadline comes, as Config.Mono tells.
 func (c *Coordinator) Run(ctx context.Context) { c.run(ctx) }
+
+// Tick fires the timeouts due by Config.Mono's now (sessions, join and
+// sync timeouts, KIP-394 pending members, KIP-848 member expiry) and
+// starts offset expiry in the background when its interval has passed.
+// It is safe to call alongside Run; a test with a fake clock advances the
+// clock and calls Tick instead of sleeping.
+func (c *Coordinator) Tick() { c.tick(c.mono()) }
 
 // PartitionFor is the __consumer_offsets partition of a group: Kafka's
 // abs(groupID.hashCode()) % partitions, with Java's String.hashCode.

@@ -62,6 +62,9 @@ func newCoordinator(cfg Config) *Coordinator {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Mono == nil {
+		cfg.Mono = time.Now
+	}
 	if cfg.Partitions <= 0 {
 		cfg.Partitions = 50
 	}
@@ -91,9 +94,9 @@ func newCoordinator(cfg Config) *Coordinator {
 		cfg:      cfg,
 		logger:   cfg.Logger,
 		now:      cfg.Now,
-		mono:     time.Now,
+		mono:     cfg.Mono,
 		parts:    make(map[int32]*partition),
-		timers:   newTimers(),
+		timers:   newTimers(cfg.Mono().Add(cfg.RetentionCheck)),
 		bgCtx:    ctx,
 		bgCancel: cancel,
 	}

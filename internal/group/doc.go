@@ -15,7 +15,7 @@
 // Files by concept:
 //
 //	coordinator.go  partitions, Load/Unload, lookups, append error mapping
-//	timers.go       Run: one loop and one deadline heap for every timeout
+//	timers.go       Run and Tick: one deadline heap for every timeout
 //	storage.go      the records in __consumer_offsets, and replay
 //	kip848_records.go  Kafka's KIP-848 record formats (kmsg has none)
 //	consumer_storage.go KIP-848 group state: records written, and restored
@@ -77,12 +77,15 @@
 //
 // # Concurrency
 //
-// Lock order: Coordinator.mu, then partition.mu (never nested with group
-// locks); group.wmu, then group.mu, then partition.mu or timers.mu. A
-// handler holds group.mu only for in-memory work: JoinGroup and SyncGroup
-// wait on channels with their ctx, and appends run with group.wmu held and
-// group.mu released. Run owns all timers; time is read at the edges
-// (Config.Now for persisted wall-clock time, the monotonic clock for
-// timeouts) and passed into the state machine. There is no package-level
-// mutable state.
+// Lock order: group.wmu, then group.mu, then Coordinator.mu, then
+// partition.mu; timers.mu after group.mu. Nothing takes a group lock while
+// holding Coordinator.mu or partition.mu. A handler holds group.mu only
+// for in-memory work: JoinGroup and SyncGroup wait on channels with their
+// ctx, and appends run with group.wmu held and group.mu released (so a
+// transaction marker, which takes group.wmu, is applied after a
+// TxnOffsetCommit still being written). Time is read at the edges
+// (Config.Now for persisted wall-clock time, Config.Mono for timeouts) and
+// passed into the state machine; timeouts fire in Tick, which Run calls
+// as deadlines come and tests call after advancing a fake Config.Mono.
+// There is no package-level mutable state.
 package group

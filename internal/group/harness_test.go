@@ -114,6 +114,9 @@ type harness struct {
 	c    *Coordinator
 	log  *memLog
 	wall *wallClock
+	// mono is the coordinator's monotonic clock when the harness was made
+	// by newClockHarness; nil when it is the real one.
+	mono *wallClock
 	cfg  Config
 }
 
@@ -134,16 +137,45 @@ func testConfig(log Log, wall *wallClock) Config {
 // in-memory log.
 func newHarness(t *testing.T, mod func(*Config)) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil, mod)
+}
+
+// newClockHarness is newHarness with a monotonic clock that only
+// h.advance moves: timeouts fire when a test advances the clock past them.
+func newClockHarness(t *testing.T, mod func(*Config)) *harness {
+	t.Helper()
+	mono := &wallClock{}
+	mono.ns.Store(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return newHarnessWith(t, mono, mod)
+}
+
+func newHarnessWith(t *testing.T, mono *wallClock, mod func(*Config)) *harness {
+	t.Helper()
 	wall := &wallClock{}
 	wall.ns.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
 	log := newMemLog()
 	cfg := testConfig(log, wall)
+	if mono != nil {
+		cfg.Mono = mono.Now
+	}
 	if mod != nil {
 		mod(&cfg)
 	}
-	h := &harness{t: t, log: log, wall: wall, cfg: cfg}
+	h := &harness{t: t, log: log, wall: wall, mono: mono, cfg: cfg}
 	h.c = h.start(cfg)
 	return h
+}
+
+// advance moves the harness's monotonic clock (and the wall clock with
+// it) and fires the timeouts that are due.
+func (h *harness) advance(d time.Duration) {
+	h.t.Helper()
+	if h.mono == nil {
+		h.t.Fatal("advance needs a harness from newClockHarness")
+	}
+	h.mono.Advance(d)
+	h.wall.Advance(d)
+	h.c.Tick()
 }
 
 // start runs a coordinator over cfg and loads every partition.

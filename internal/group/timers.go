@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// timers is the queue of group deadlines that Run sleeps on: session
-// expiry, join and sync timeouts, KIP-394 pending members, KIP-848
-// heartbeats. Each group keeps at most a few entries: it queues a deadline
+// timers is the queue of group deadlines that Run sleeps on and Tick
+// fires: session expiry, join and sync timeouts, KIP-394 pending members,
+// KIP-848 heartbeats, and the offset expiry interval. Deadlines are on
+// Config.Mono. Each group keeps at most a few entries: it queues a deadline
 // only when it is earlier than the one it has queued (group.scheduled), and
 // when an entry fires the group recomputes and queues its next one. Later
 // deadlines (a heartbeat pushing a session out) therefore cost nothing
@@ -20,6 +21,9 @@ type timers struct {
 	mu   sync.Mutex
 	h    timerHeap
 	wake chan struct{} // Run re-reads the earliest deadline
+	// cleanupAt is when offset expiry runs next (every
+	// offsets.retention.check.interval.ms).
+	cleanupAt time.Time
 }
 
 type timerEntry struct {
@@ -41,7 +45,9 @@ func (h *timerHeap) Pop() any {
 	return e
 }
 
-func newTimers() timers { return timers{wake: make(chan struct{}, 1)} }
+func newTimers(cleanupAt time.Time) timers {
+	return timers{wake: make(chan struct{}, 1), cleanupAt: cleanupAt}
+}
 
 func (t *timers) add(g *group, at time.Time) {
 	t.mu.Lock()
@@ -56,14 +62,26 @@ func (t *timers) add(g *group, at time.Time) {
 	}
 }
 
-// next returns the earliest queued deadline.
-func (t *timers) next() (time.Time, bool) {
+// next returns the earliest deadline: a queued one or the next cleanup.
+func (t *timers) next() time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.h) == 0 {
-		return time.Time{}, false
+	if len(t.h) > 0 && t.h[0].at.Before(t.cleanupAt) {
+		return t.h[0].at
 	}
-	return t.h[0].at, true
+	return t.cleanupAt
+}
+
+// cleanupDue reports whether offset expiry is due at now, and if so
+// schedules the next one an interval later.
+func (t *timers) cleanupDue(now time.Time, interval time.Duration) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now.Before(t.cleanupAt) {
+		return false
+	}
+	t.cleanupAt = now.Add(interval)
+	return true
 }
 
 // due pops the entries whose deadline is not after now.
@@ -98,26 +116,28 @@ func (c *Coordinator) run(ctx context.Context) {
 	}()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	cleanup := time.NewTicker(c.cfg.RetentionCheck)
-	defer cleanup.Stop()
 	for {
-		now := c.mono()
-		for _, e := range c.timers.due(now) {
-			c.fire(e, now)
-		}
-		wait := time.Hour
-		if at, ok := c.timers.next(); ok {
-			wait = max(at.Sub(c.mono()), 0)
-		}
-		timer.Reset(wait)
+		c.tick(c.mono())
+		// The wait is measured on Config.Mono; with a fake clock it only
+		// bounds how long Run sleeps, and Tick does the rest.
+		timer.Reset(max(c.timers.next().Sub(c.mono()), 0))
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.timers.wake:
 		case <-timer.C:
-		case <-cleanup.C:
-			c.startCleanup()
 		}
+	}
+}
+
+// tick fires the group timers due at now and starts offset expiry when
+// its interval has passed.
+func (c *Coordinator) tick(now time.Time) {
+	for _, e := range c.timers.due(now) {
+		c.fire(e, now)
+	}
+	if c.timers.cleanupDue(now, c.cfg.RetentionCheck) {
+		c.startCleanup()
 	}
 }
 
