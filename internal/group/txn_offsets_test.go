@@ -353,6 +353,7 @@ func TestTxnOffsetCommitChecksGenerationAndMember(t *testing.T) {
 	// goes through while the group completes a rebalance.
 	newcomer := h.memberID("g")
 	ch := h.joinAsync(joinReq("g", newcomer))
+	waitFor(t, "PreparingRebalance", func() bool { return h.describe("g").State == "PreparingRebalance" })
 	c0, c1 := h.joinAsync(joinReq("g", ids[0])), h.joinAsync(joinReq("g", ids[1]))
 	recv(t, ch)
 	recv(t, c0)
