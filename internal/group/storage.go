@@ -24,6 +24,11 @@ import (
 // gone. Replay applies records in log order, the last one per key wins,
 // so compaction does not change what a replay rebuilds.
 //
+// Offset commits in a transactional batch (TxnOffsetCommit) are held per
+// producer until that producer's marker: COMMIT applies them where no
+// plain commit of the partition was written after them, ABORT drops them.
+// A plain tombstone of a partition drops them too.
+//
 // Keys 3 to 8 are Kafka's KIP-848 consumer-group records (see
 // kip848_records.go and consumer_storage.go). Of a group converted between
 // protocols, the kind whose metadata came last in the log wins: a
