@@ -4,6 +4,7 @@
 //   node kafkajs_test.js produce BROKER TOPIC N
 //   node kafkajs_test.js group   BROKER TOPIC GROUP N
 //   node kafkajs_test.js admin   BROKER TOPIC PARTITIONS
+//   node kafkajs_test.js txn     BROKER IN OUT GROUP N
 //
 // Each mode checks exact records itself, prints one JSON line with what it
 // did for the Go side to cross-check with franz-go, and exits non-zero with
@@ -169,6 +170,113 @@ async function admin(broker, topic, partitions) {
   console.log(JSON.stringify({ topics: topics.sort() }));
 }
 
+// txn consumes the N records of IN in GROUP (read_committed) and, per
+// batch, produces them transformed to OUT in a transaction that also
+// commits the batch's offsets with sendOffsets. The first batch is first
+// copied in a transaction that is aborted. It then reads OUT read_committed
+// and checks that it holds exactly the N transformed records.
+async function txn(broker, inTopic, outTopic, groupId, n) {
+  const kafka = newKafka(broker, 'interop-kafkajs-txn');
+  const producer = kafka.producer({
+    transactionalId: `${groupId}-tx`,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    transactionTimeout: 30000,
+    allowAutoTopicCreation: false,
+  });
+  await producer.connect();
+  const consumer = kafka.consumer({
+    groupId,
+    sessionTimeout: 10000,
+    rebalanceTimeout: 10000,
+    heartbeatInterval: 300,
+    maxWaitTimeInMs: 200,
+    readUncommitted: false,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [inTopic], fromBeginning: true });
+
+  const copied = new Set();
+  let aborted = 0;
+  let commits = 0;
+  const errors = [];
+  consumer.on(consumer.events.CRASH, (e) => errors.push(`consumer crashed: ${e.payload.error}`));
+  const transformed = (m) => ({
+    key: m.key,
+    value: `js-${m.value.toString()}`,
+    headers: { seq: m.headers.seq.toString(), origin: 'kafkajs-txn' },
+  });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+      if (batch.messages.length === 0) return;
+      const offsets = {
+        consumerGroupId: groupId,
+        topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(Number(batch.messages[batch.messages.length - 1].offset) + 1) }] }],
+      };
+      if (aborted === 0) {
+        const t = await producer.transaction();
+        await t.send({ topic: outTopic, acks: -1, messages: batch.messages.map((m) => ({ ...transformed(m), value: `aborted-${transformed(m).value}` })) });
+        await t.sendOffsets(offsets);
+        await t.abort();
+        aborted = batch.messages.length;
+      }
+      const t = await producer.transaction();
+      try {
+        await t.send({ topic: outTopic, acks: -1, messages: batch.messages.map(transformed) });
+        await t.sendOffsets(offsets);
+        await t.commit();
+      } catch (e) {
+        if (t.isActive()) await t.abort();
+        throw e;
+      }
+      commits++;
+      for (const m of batch.messages) {
+        const v = m.value.toString();
+        if (copied.has(v)) errors.push(`input ${v} copied in two committed transactions`);
+        copied.add(v);
+        resolveOffset(m.offset);
+      }
+      await heartbeat();
+    },
+  });
+
+  const deadline = Date.now() + 40000;
+  while (copied.size < n && errors.length === 0) {
+    if (Date.now() > deadline) fail(`copied ${copied.size} of ${n} input records within 40s`);
+    await sleep(50);
+  }
+  await consumer.disconnect();
+  await producer.disconnect();
+  if (errors.length) fail(errors.join('; '));
+
+  // Read the output read_committed: exactly the N transformed records.
+  const reader = kafka.consumer({ groupId: `${groupId}-check`, maxWaitTimeInMs: 200, readUncommitted: false });
+  await reader.connect();
+  await reader.subscribe({ topics: [outTopic], fromBeginning: true });
+  const seen = new Map();
+  await reader.run({
+    eachMessage: async ({ partition, message }) => {
+      const v = message.value.toString();
+      const i = Number(message.headers.seq.toString());
+      const want = record(i);
+      if (v !== `js-${want.value}` || String(message.key) !== want.key || String(message.headers.origin) !== 'kafkajs-txn') {
+        errors.push(`output ${partition}/${message.offset}: key=${message.key} value=${v} headers=${JSON.stringify(message.headers)}`);
+      }
+      if (seen.has(v)) errors.push(`output ${v} read twice`);
+      seen.set(v, `${partition}/${message.offset}`);
+    },
+  });
+  const readDeadline = Date.now() + 20000;
+  while (seen.size < n && errors.length === 0 && Date.now() < readDeadline) await sleep(50);
+  await sleep(500); // an aborted or duplicate record would show up by now
+  await reader.disconnect();
+  if (errors.length) fail(errors.join('; '));
+  if (seen.size !== n) fail(`read_committed output holds ${seen.size} records, want ${n}`);
+  console.log(JSON.stringify({ copied: copied.size, commits, aborted }));
+}
+
 async function main() {
   const [mode, broker, ...rest] = process.argv.slice(2);
   switch (mode) {
@@ -178,8 +286,10 @@ async function main() {
       return group(broker, rest[0], rest[1], Number(rest[2]));
     case 'admin':
       return admin(broker, rest[0], Number(rest[1]));
+    case 'txn':
+      return txn(broker, rest[0], rest[1], rest[2], Number(rest[3]));
     default:
-      fail(`usage: kafkajs_test.js produce|group|admin BROKER ...`);
+      fail(`usage: kafkajs_test.js produce|group|admin|txn BROKER ...`);
   }
 }
 

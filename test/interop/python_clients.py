@@ -9,6 +9,7 @@ python3-kafka and python3-confluent-kafka packages:
   python_clients.py kp-admin   BROKER TOPIC PARTITIONS
   python_clients.py ck-produce-consume BROKER TOPIC GROUP N
   python_clients.py ck-admin   BROKER TOPIC PARTITIONS
+  python_clients.py ck-txn     BROKER TOPIC TRANSACTIONAL_ID N
 
 Each mode checks exact records itself, prints one JSON line for the Go side
 to cross-check with franz-go, and exits non-zero with a message on stderr on
@@ -237,6 +238,88 @@ def ck_admin(broker, topic, partitions):
     print(json.dumps({"topics": sorted(md.topics)}))
 
 
+def ck_txn(broker, topic, txn_id, n):
+    """Three transactions of n records each, spread over the topic's
+    partitions: records 0..n-1 committed, n..2n-1 aborted, 2n..3n-1
+    committed. A read_committed consumer must see exactly the committed
+    ones and a read_uncommitted consumer all of them, each in order within
+    its partition."""
+    from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+
+    origin = "confluent-kafka-txn"
+    p = Producer({"bootstrap.servers": broker, "transactional.id": txn_id, "linger.ms": 5,
+                  "transaction.timeout.ms": 30000})
+    p.init_transactions(30)
+    partitions = sorted(p.list_topics(topic, timeout=10).topics[topic].partitions)
+    errors = []
+
+    def on_delivery(err, msg):
+        if err is not None:
+            errors.append("delivery of %r: %s" % (msg.value(), err))
+
+    for first, commit in ((0, True), (n, False), (2 * n, True)):
+        p.begin_transaction()
+        for i in range(first, first + n):
+            key, value, headers = record(i, origin)
+            p.produce(topic, key=key, value=value, headers=headers, partition=partitions[i % len(partitions)],
+                      on_delivery=on_delivery)
+            p.poll(0)
+        left = p.flush(30)
+        if left:
+            fail("%d records still undelivered after 30s" % left)
+        if errors:
+            fail("; ".join(errors[:5]))
+        if commit:
+            p.commit_transaction(30)
+        else:
+            p.abort_transaction(30)
+
+    committed = set(range(0, n)) | set(range(2 * n, 3 * n))
+
+    def read(isolation, want):
+        c = Consumer({"bootstrap.servers": broker, "group.id": "ck-txn-check-" + isolation,
+                      "enable.auto.commit": False, "isolation.level": isolation,
+                      "enable.partition.eof": True, "fetch.wait.max.ms": 200})
+        c.assign([TopicPartition(topic, q, 0) for q in partitions])
+        seen, eof = [], set()
+        last = {}
+        deadline = time.time() + 30
+        # The end of a partition (its last stable offset for read_committed)
+        # is reported once it is reached; every transaction ended above, so
+        # that is the high watermark.
+        while len(eof) < len(partitions) or len(seen) < len(want):
+            if time.time() > deadline:
+                fail("%s: %d of %d records, end reached on partitions %s" % (isolation, len(seen), len(want), sorted(eof)))
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    eof.add(m.partition())
+                    continue
+                fail("%s: %s" % (isolation, m.error()))
+            eof.discard(m.partition())
+            i = seq_of(m.headers())
+            check_record(i, m.key(), m.value(), m.headers(), origin)
+            if i not in want:
+                fail("%s: record %d (%s) at %d/%d should not be visible" %
+                     (isolation, i, "aborted" if n <= i < 2 * n else "unknown", m.partition(), m.offset()))
+            if m.partition() != partitions[i % len(partitions)]:
+                fail("%s: record %d in partition %d" % (isolation, i, m.partition()))
+            if last.get(m.partition(), -1) >= i:
+                fail("%s: record %d after %d in partition %d" % (isolation, i, last[m.partition()], m.partition()))
+            last[m.partition()] = i
+            seen.append(i)
+        c.close()
+        if sorted(seen) != sorted(want):
+            fail("%s: got %d records, want %d" % (isolation, len(seen), len(want)))
+        return len(seen)
+
+    rc = read("read_committed", committed)
+    ru = read("read_uncommitted", set(range(3 * n)))
+    print(json.dumps({"committed": len(committed), "aborted": n, "read_committed": rc, "read_uncommitted": ru}))
+
+
 def main(argv):
     if len(argv) < 3:
         fail(__doc__)
@@ -252,6 +335,8 @@ def main(argv):
             ck_produce_consume(broker, args[0], args[1], int(args[2]))
         elif mode == "ck-admin":
             ck_admin(broker, args[0], int(args[1]))
+        elif mode == "ck-txn":
+            ck_txn(broker, args[0], args[1], int(args[2]))
         else:
             fail("unknown mode %s\n%s" % (mode, __doc__))
     except SystemExit:
