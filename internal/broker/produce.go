@@ -79,7 +79,7 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-			part, info, err := b.producePartition(req, t, ts, rp, now)
+			part, info, err := b.producePartition(ctx, req, configs, t, ts, rp, now)
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
 				continue
@@ -120,7 +120,7 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 }
 
 // producePartition validates and appends one partition's records.
-func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, ts *topicSettings, rp *kmsg.ProduceRequestTopicPartition, now int64) (*replica.Partition, replica.Appended, error) {
+func (b *Broker) producePartition(ctx context.Context, req *kmsg.ProduceRequest, configs *imageConfigs, t *cluster.Topic, ts *topicSettings, rp *kmsg.ProduceRequestTopicPartition, now int64) (*replica.Partition, replica.Appended, error) {
 	var info replica.Appended
 	if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
 		return nil, info, kerr.UnknownTopicOrPartition
@@ -139,6 +139,11 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, ts
 	h, err := b.validateBatch(req, ts, batch, now)
 	if err != nil {
 		return nil, info, err
+	}
+	if h.IsTransactional() && configs.broker.Bool("transaction.partition.verification.enable") && needsVerification(part, h) {
+		if err := b.verifyTxn(ctx, *req.TransactionID, h, t.Name, rp.Partition); err != nil { // txn_verify.go
+			return nil, info, err
+		}
 	}
 	if ts.logAppendTime {
 		record.SetLogAppendTime(batch, now)

@@ -279,10 +279,13 @@ type ProducerState struct {
 	Epoch        int16
 	LastSequence int32 // -1 when no batch of this epoch is remembered
 	LastOffset   int64 // -1 when no batch of this epoch is remembered
+	// TxnFirstOffset is the first offset of the producer's open
+	// transaction, -1 when none is open.
+	TxnFirstOffset int64
 }
 
 func (e *producerEntry) public() ProducerState {
-	s := ProducerState{Epoch: e.epoch, LastSequence: -1, LastOffset: -1}
+	s := ProducerState{Epoch: e.epoch, LastSequence: -1, LastOffset: -1, TxnFirstOffset: e.txnFirst}
 	if n := len(e.batches); n > 0 {
 		s.LastSequence = e.batches[n-1].lastSeq
 		s.LastOffset = e.batches[n-1].lastOffset
