@@ -18,8 +18,9 @@ import (
 // includes compact. A pass:
 //
 //  1. Picks the cleanable range: closed segments wholly below the upper
-//     bound the caller gives (the high watermark or last stable offset,
-//     so nothing uncommitted is touched) and below the durable offset,
+//     bound the caller gives (the last stable offset, so nothing
+//     uncommitted and no open transaction is touched) and below the
+//     durable offset,
 //     stopping at the first dirty segment younger than
 //     min.compaction.lag.ms. The active segment is never cleaned. Bytes
 //     after the last cleaned offset (cleaner-offset-checkpoint) are dirty;

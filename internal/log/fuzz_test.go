@@ -47,6 +47,7 @@ const (
 	opDeleteRecords
 	opRetention
 	opWaitDurable
+	opTxn // transactional data or a marker of producer 10 or 11
 	opCount
 )
 
@@ -58,6 +59,8 @@ func FuzzLogOps(f *testing.F) {
 		{opAppend, 7, 250, opAppend, 7, 250, opWaitDurable, opAppend, 7, 250, opCrash, opRead, 0, 0, 255},
 		{opSegmentBytes, 0, opAppend, 2, 50, opAppend, 2, 50, opAppend, 2, 50, opDeleteRecords, 3, opRetention, 1, opReopen, opRead, 4, 0, 0},
 		{opAppendIdempotent, 1, 4, opAppend, 1, 1, opTruncate, 2, opRetry, 1, opAppendIdempotent, 1, 1, opCrash, opRetry, 1},
+		{opSegmentBytes, 0, opTxn, 0, 0, opTxn, 1, 0, opTxn, 0, 2, opAppend, 2, 50, opTxn, 1, 1, opTxn, 0, 0, opWaitDurable,
+			opTxn, 0, 2, opCrash, opTruncate, 3, opTxn, 1, 2, opReopen, opDeleteRecords, 2, opTxn, 1, 0},
 	}
 	for _, s := range seeds {
 		f.Add(s)
@@ -223,6 +226,27 @@ func (o *opLog) do(op int, arg func() byte) {
 		if err := l.WaitDurable(context.Background(), o.end); err != nil {
 			t.Fatal(err)
 		}
+	case opTxn:
+		pid := 10 + int64(arg()%2)
+		var s txnStep
+		switch arg() % 3 {
+		case 0:
+			s = data(pid, 1+int(arg())%4)
+		case 1:
+			s = commit(pid)
+		default:
+			s = abort(pid)
+		}
+		info, err := doStep(t, l, s, o.end)
+		if err != nil {
+			t.Fatalf("%+v: %v", s, err)
+		}
+		b, err := l.Read(info.BaseOffset, 1, math.MaxInt64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := record.ParseHeader(b)
+		o.appended(info, b[:h.Size()])
 	}
 }
 
@@ -316,6 +340,37 @@ func (o *opLog) check() {
 		t.Fatalf("log [%d, %d), model [%d, %d)", l.LogStartOffset(), l.LogEndOffset(), o.start, o.end)
 	}
 	o.m.check(t, l, o.start)
+	o.checkTxns()
+}
+
+// checkTxns compares the transactions with a model of the batches from the
+// log start on. A transaction that began before the log start is invisible
+// to the model: it holds the first unstable offset at the log start, and
+// its abort entry is left out of the comparison.
+func (o *opLog) checkTxns() {
+	t, l := o.t, o.l
+	m := modelTxns(t, readAll(t, l, o.start, 1<<20))
+	m.leo = o.end
+	if got, want := l.FirstUnstableOffset(), m.firstUnstable(); got != want && got != o.start {
+		t.Fatalf("FirstUnstableOffset %d, model %d (log [%d, %d))", got, want, o.start, o.end)
+	}
+	got, err := l.AbortedTransactions(o.start, o.end+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A transaction that began before the log start: the model sees it
+	// begin later, or not at all.
+	hidden := map[int64]bool{}
+	for _, a := range got {
+		if a.FirstOffset < o.start {
+			hidden[a.LastOffset] = true
+		}
+	}
+	early := func(a AbortedTxn) bool { return a.FirstOffset < o.start || hidden[a.LastOffset] }
+	got = slices.DeleteFunc(got, early)
+	if want := slices.DeleteFunc(m.abortedIn(o.start, o.end+1), early); !slices.Equal(got, want) {
+		t.Fatalf("AbortedTransactions %+v, model %+v", got, want)
+	}
 }
 
 // FuzzRecoverSegmentTail appends arbitrary bytes to a segment past the
