@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -53,6 +54,14 @@ func TestTxnClusterKillCoordinatorAndLeader(t *testing.T) {
 	settings["transaction.state.log.replication.factor"] = "3"
 	settings["transaction.state.log.min.isr"] = "2"
 	c := startCluster(t, 3, settings)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for id := int32(1); id <= 3; id++ {
+				lines := strings.Split(c.node(id).logs(), "\n")
+				t.Logf("broker %d's last log lines:\n%s", id, strings.Join(lines[max(0, len(lines)-80):], "\n"))
+			}
+		}
+	})
 	c.createReplicated(topic, parts, 3, map[string]*string{"min.insync.replicas": strp("2")})
 	ctx := testContext(t, 110*time.Second)
 	ledger := txnLedger{perTxn: 100}

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -18,9 +19,17 @@ import (
 // transaction ends whole, committed or aborted.
 
 // txnProcess starts a broker process with the transaction test settings.
+// When the test fails, the end of the broker's log is printed.
 func txnProcess(t *testing.T) *process {
 	t.Helper()
-	return startProcess(t, t.TempDir(), "127.0.0.1:0", txnSettingArgs(txnSettings())...)
+	p := startProcess(t, t.TempDir(), "127.0.0.1:0", txnSettingArgs(txnSettings())...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			lines := strings.Split(p.logs(), "\n")
+			t.Logf("the broker's last log lines:\n%s", strings.Join(lines[max(0, len(lines)-150):], "\n"))
+		}
+	})
+	return p
 }
 
 // TestTxnKill9OpenTransactions kills the broker while two producers have a
