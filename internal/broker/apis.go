@@ -25,7 +25,7 @@ func typed[Req kmsg.Request, Resp kmsg.Response](f func(context.Context, *Client
 // versions it implements. ApiVersions answers from it.
 func (b *Broker) buildAPIs() map[int16]api {
 	return map[int16]api{
-		0:  {3, 11, b.produce},
+		0:  {3, 12, b.produce},
 		1:  {4, 16, b.fetch},
 		2:  {1, 8, typed(b.listOffsets)},
 		3:  {0, 12, typed(b.metadata)},
@@ -43,11 +43,11 @@ func (b *Broker) buildAPIs() map[int16]api {
 		20: {1, 6, typed(b.deleteTopics)},
 		22: {0, 5, typed(b.initProducerID)},
 		23: {2, 4, typed(b.offsetForLeaderEpoch)},
-		24: {0, 4, typed(b.addPartitionsToTxn)},
+		24: {0, 5, typed(b.addPartitionsToTxn)},
 		25: {0, 4, typed(b.addOffsetsToTxn)},
-		26: {0, 4, typed(b.endTxn)},
+		26: {0, 5, typed(b.endTxn)},
 		27: {0, 1, typed(b.writeTxnMarkers)},
-		28: {0, 4, typed(b.txnOffsetCommit)},
+		28: {0, 5, typed(b.txnOffsetCommit)},
 		32: {1, 4, typed(b.describeConfigs)},
 		33: {0, 2, typed(b.alterConfigs)},
 		34: {0, 2, typed(b.alterReplicaLogDirs)},
@@ -99,7 +99,18 @@ func (b *Broker) apiVersions(_ context.Context, _ *Client, req *kmsg.ApiVersions
 		}
 		resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: key, MinVersion: a.min, MaxVersion: a.max})
 	}
+	if resp.Version >= 3 {
+		// Kafka's transaction.version feature, finalized at 2 as a new
+		// Kafka 4 cluster has it: clients that know transaction protocol
+		// version 2 (KIP-890 part 2) use it, older ones keep version 1.
+		resp.SupportedFeatures = []kmsg.ApiVersionsResponseSupportedFeature{{Name: "transaction.version", MinVersion: 0, MaxVersion: transactionVersion}}
+		resp.FinalizedFeaturesEpoch = 0
+		resp.FinalizedFeatures = []kmsg.ApiVersionsResponseFinalizedFeature{{Name: "transaction.version", MinVersionLevel: transactionVersion, MaxVersionLevel: transactionVersion}}
+	}
 	return resp
 }
+
+// transactionVersion is the transaction protocol version Sluice serves.
+const transactionVersion = 2
 
 func itoa(n int32) string { return strconv.Itoa(int(n)) }

@@ -140,8 +140,14 @@ func (b *Broker) producePartition(ctx context.Context, req *kmsg.ProduceRequest,
 	if err != nil {
 		return nil, info, err
 	}
-	if h.IsTransactional() && configs.broker.Bool("transaction.partition.verification.enable") && needsVerification(part, h) {
-		if err := b.verifyTxn(ctx, *req.TransactionID, h, t.Name, rp.Partition); err != nil { // txn_verify.go
+	if h.IsTransactional() && needsVerification(part, h) { // txn_verify.go
+		switch {
+		case req.Version >= 12:
+			err = b.addTxnPartition(ctx, *req.TransactionID, h.ProducerID, h.ProducerEpoch, t.Name, rp.Partition)
+		case configs.broker.Bool("transaction.partition.verification.enable"):
+			err = b.verifyTxn(ctx, *req.TransactionID, h, t.Name, rp.Partition)
+		}
+		if err != nil {
 			return nil, info, err
 		}
 	}

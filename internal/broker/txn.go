@@ -62,8 +62,38 @@ func (b *Broker) listTransactions(ctx context.Context, _ *Client, req *kmsg.List
 	return b.cfg.Txns.ListTransactions(ctx, req)
 }
 
+// txnOffsetCommit hands the offsets to the group coordinator. From v5
+// (transaction version 2) the client no longer sends AddOffsetsToTxn: the
+// group's __consumer_offsets partition is added to the transaction here
+// first, as Kafka does.
 func (b *Broker) txnOffsetCommit(ctx context.Context, c *Client, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
+	if req.Version >= 5 {
+		err := b.addTxnPartition(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, group.OffsetsTopic, b.cfg.Groups.PartitionFor(req.Group))
+		if err != nil {
+			return txnOffsetCommitError(req, err)
+		}
+	}
 	return b.cfg.Groups.TxnOffsetCommit(group.WithClient(ctx, c.ID, c.Addr), req)
+}
+
+// txnOffsetCommitError answers every partition of req with err's code.
+func txnOffsetCommitError(req *kmsg.TxnOffsetCommitRequest, err error) *kmsg.TxnOffsetCommitResponse {
+	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	code := errorCode(err)
+	if code == kerr.NotEnoughReplicas.Code {
+		code = kerr.CoordinatorNotAvailable.Code // retriable for the client
+	}
+	for _, rt := range req.Topics {
+		st := kmsg.NewTxnOffsetCommitResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = rp.Partition, code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
 }
 
 // txnCoordinator finds the coordinator of a transactional ID: the leader
