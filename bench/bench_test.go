@@ -14,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestMain(m *testing.M) {
@@ -28,6 +31,8 @@ func smallOptions(t *testing.T, out *bytes.Buffer) Options {
 	opts := DefaultOptions()
 	opts.RecordsSmall = 2000
 	opts.RecordsLarge = 500
+	opts.RecordsTxn = 500
+	opts.TxnProducers = 2
 	opts.Reps = 1
 	opts.Window = 1000
 	opts.RunTimeout = time.Minute
@@ -61,6 +66,9 @@ func checkReport(t *testing.T, res *Results, out string, brokers, workloads int)
 		if r.ProduceRecSec <= 0 || r.ConsumeRecSec <= 0 || r.P50Ms <= 0 || r.P99Ms < r.P50Ms {
 			t.Errorf("run %+v: implausible figures", r)
 		}
+		if r.Workload == "txn" && (r.TxnP50Ms < r.P50Ms || r.TxnP99Ms < r.TxnP50Ms) {
+			t.Errorf("run %+v: implausible transaction latencies", r)
+		}
 	}
 	if got, want := len(res.Medians), brokers*workloads; got != want {
 		t.Errorf("%d medians, want %d", got, want)
@@ -85,18 +93,22 @@ func checkReport(t *testing.T, res *Results, out string, brokers, workloads int)
 	}
 }
 
-// TestBenchInProcess runs every broker in this process on both workloads,
+// TestBenchInProcess runs every broker in this process on every workload,
 // the three-broker Sluice cluster included.
 func TestBenchInProcess(t *testing.T) {
 	var out bytes.Buffer
 	opts := smallOptions(t, &out)
+	opts.Workloads = []string{"small", "large", "txn"}
 	opts.CPUProfile = filepath.Join(t.TempDir(), "cpu.pprof")
 	res := runSmall(t, opts)
-	checkReport(t, res, out.String(), 4, 2)
-	if got := len(res.Ratios); got != 6 {
-		t.Errorf("%d ratios, want 6 (2 workloads x 3 peers)", got)
+	checkReport(t, res, out.String(), 4, 3)
+	if got := len(res.Ratios); got != 9 {
+		t.Errorf("%d ratios, want 9 (3 workloads x 3 peers)", got)
 	}
-	for _, w := range []string{"small", "large"} {
+	if !strings.Contains(out.String(), "Transactions, medians") {
+		t.Errorf("report lacks the transaction latencies:\n%s", out.String())
+	}
+	for _, w := range []string{"small", "large", "txn"} {
 		for _, phase := range []string{"produce", "consume"} {
 			p := profilePath(opts.CPUProfile, w, 1, phase)
 			if st, err := os.Stat(p); err != nil || st.Size() == 0 {
@@ -134,9 +146,10 @@ func TestBenchSluiceSubprocess(t *testing.T) {
 	var out bytes.Buffer
 	opts := smallOptions(t, &out)
 	opts.Brokers = []string{brokerSluice}
+	opts.Workloads = []string{"small", "large", "txn"}
 	opts.SluiceBin = bin
 	res := runSmall(t, opts)
-	checkReport(t, res, out.String(), 1, 2)
+	checkReport(t, res, out.String(), 1, 3)
 }
 
 // TestBadOptions checks that a typo fails before anything starts.
@@ -146,6 +159,9 @@ func TestBadOptions(t *testing.T) {
 		func(o *Options) { o.Workloads = []string{"huge"} },
 		func(o *Options) { o.Reps = 0 },
 		func(o *Options) { o.RecordsSmall = 0 },
+		func(o *Options) { o.Workloads = []string{"txn"}; o.TxnSize = 0 },
+		func(o *Options) { o.Workloads = []string{"txn"}; o.TxnProducers = 0 },
+		func(o *Options) { o.Workloads = []string{"txn"}; o.SizeTxn = 4 },
 	} {
 		var out bytes.Buffer
 		opts := smallOptions(t, &out)
@@ -153,5 +169,50 @@ func TestBadOptions(t *testing.T) {
 		if _, err := Run(context.Background(), opts); err == nil {
 			t.Errorf("Run accepted bad options %+v", opts)
 		}
+	}
+}
+
+// TestConsumeCommittedCatchesDuplicates checks the read_committed
+// consumer's checks on a topic holding a value twice or a value never
+// produced: offsets cannot show either once markers take offsets.
+func TestConsumeCommittedCatchesDuplicates(t *testing.T) {
+	const size = 64
+	pool := newPayloadPool(size)
+	for _, tc := range []struct {
+		name     string
+		produced []int // record numbers, in order, to partition 0
+		want     string
+	}{
+		{"duplicate", []int{0, 1, 2, 1}, "record 1 a second time"},
+		{"foreign value", []int{0, 1, 2, 7}, "never produced"},
+		{"complete", []int{3, 0, 2, 1}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("t"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			for _, i := range tc.produced {
+				if err := cl.ProduceSync(ctx, &kgo.Record{Value: pool.value(i, size)}).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pr := produceResult{records: 4, perPartition: []int64{4}}
+			_, err = consumeCommitted(ctx, c.ListenAddrs()[0], "t", pr, size, pool)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("consumeCommitted: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("consumeCommitted: %v, want an error with %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -1,15 +1,18 @@
 // Command bench measures Sluice against franz-go's kfake in one run.
 //
 // It alternates the brokers (Sluice, kfake in memory, kfake durable with
-// fsync per write) on two workloads, each time on a fresh broker and a fresh
-// 6-partition topic, with one franz-go producer and then one franz-go
-// consumer, and prints medians per broker and the ratios Sluice/peer. The
-// ratios, not the absolute figures, are the result: everything runs on one
-// machine and the absolute numbers move with the machine's load.
+// fsync per write, a three-broker Sluice cluster) on two workloads, each
+// time on a fresh broker and a fresh 6-partition topic, with one franz-go
+// producer and then one franz-go consumer, and prints medians per broker and
+// the ratios Sluice/peer. A third workload, txn (-workloads txn), runs
+// transactional producers and a read_committed consumer. The ratios, not
+// the absolute figures, are the result: everything runs on one machine and
+// the absolute numbers move with the machine's load.
 //
 //	go run ./bench                       # full run, 3 reps (several minutes)
 //	go run ./bench -records-small 100000 -records-large 30000 -reps 1
 //	go run ./bench -only sluice -cpuprofile /tmp/cpu.pprof
+//	go run ./bench -workloads txn,large
 //
 // See bench/README.md.
 package main
@@ -43,12 +46,16 @@ func run() int {
 	flag.IntVar(&opts.RecordsLarge, "records-large", opts.RecordsLarge, "records in the large workload (1 KiB values, acks=all)")
 	flag.IntVar(&opts.SizeSmall, "size-small", opts.SizeSmall, "value size in bytes of the small workload")
 	flag.IntVar(&opts.SizeLarge, "size-large", opts.SizeLarge, "value size in bytes of the large workload")
+	flag.IntVar(&opts.RecordsTxn, "records-txn", opts.RecordsTxn, "records in the txn workload (transactional producers, read_committed consumer)")
+	flag.IntVar(&opts.SizeTxn, "size-txn", opts.SizeTxn, "value size in bytes of the txn workload")
+	flag.IntVar(&opts.TxnSize, "txn-size", opts.TxnSize, "records per transaction in the txn workload")
+	flag.IntVar(&opts.TxnProducers, "txn-producers", opts.TxnProducers, "transactional producers in the txn workload, each with its own transactional ID and transaction loop")
 	flag.IntVar(&opts.Reps, "reps", opts.Reps, "repetitions; each runs every broker on every workload")
 	flag.IntVar(&opts.Window, "window", opts.Window, "produce window: most records produced but not yet acknowledged (franz-go's default MaxBufferedRecords)")
 	flag.BoolVar(&opts.NoIdempotence, "no-idempotence", false, "produce the acks=all workload without franz-go's idempotent producer (default: idempotent, as franz-go)")
 	flag.IntVar(&opts.Partitions, "partitions", opts.Partitions, "partitions of the benchmark topic")
 	flag.StringVar(&only, "only", "", "comma-separated brokers to run: "+strings.Join(allBrokers, ","))
-	flag.StringVar(&workloads, "workloads", "", "comma-separated workloads to run: small,large (default both)")
+	flag.StringVar(&workloads, "workloads", "", "comma-separated workloads to run: small,large,txn (default small,large)")
 	flag.StringVar(&opts.SluiceBin, "sluice-bin", "", "run Sluice as a subprocess from this `sluice` binary instead of in-process (\"build\" builds ./cmd/sluice first)")
 	flag.BoolVar(&opts.KfakeSubprocess, "kfake-subprocess", false, "run kfake in a child process too (re-executes this program), so no broker shares the client's Go runtime")
 	flag.StringVar(&settings, "sluice-config", "", "comma-separated Sluice broker settings name=value (Kafka names)")
@@ -119,11 +126,14 @@ func splitList(s string) []string {
 type Options struct {
 	RecordsSmall, RecordsLarge int
 	SizeSmall, SizeLarge       int
+	RecordsTxn, SizeTxn        int
+	TxnSize                    int // records per transaction
+	TxnProducers               int // transactional producers, each its own loop
 	Reps                       int
 	Window                     int
 	Partitions                 int
 	Brokers                    []string // subset of allBrokers, in order
-	Workloads                  []string // subset of "small", "large"
+	Workloads                  []string // subset of "small", "large", "txn"
 
 	NoIdempotence bool // acks=all workload without the idempotent producer
 
@@ -145,6 +155,10 @@ func DefaultOptions() Options {
 		RecordsLarge: 300_000,
 		SizeSmall:    100,
 		SizeLarge:    1024,
+		RecordsTxn:   100_000,
+		SizeTxn:      1024,
+		TxnSize:      100,
+		TxnProducers: 4,
 		Reps:         3,
 		Window:       50_000,
 		Partitions:   6,

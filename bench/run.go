@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -18,15 +19,21 @@ import (
 
 // RunResult is one broker on one workload in one repetition.
 type RunResult struct {
-	Rep           int      `json:"rep"`
-	Workload      string   `json:"workload"`
-	Broker        string   `json:"broker"`
-	Records       int      `json:"records"`
-	ValueBytes    int      `json:"value_bytes"`
-	ProduceRecSec float64  `json:"produce_records_per_sec"`
-	ProduceMBSec  float64  `json:"produce_mb_per_sec"`
-	P50Ms         float64  `json:"produce_p50_ms"`
-	P99Ms         float64  `json:"produce_p99_ms"`
+	Rep           int     `json:"rep"`
+	Workload      string  `json:"workload"`
+	Broker        string  `json:"broker"`
+	Records       int     `json:"records"`
+	ValueBytes    int     `json:"value_bytes"`
+	ProduceRecSec float64 `json:"produce_records_per_sec"`
+	ProduceMBSec  float64 `json:"produce_mb_per_sec"`
+	// P50Ms and P99Ms are per-record latencies (Produce to promise), or
+	// for the txn workload per-transaction EndTransaction latencies.
+	P50Ms float64 `json:"produce_p50_ms"`
+	P99Ms float64 `json:"produce_p99_ms"`
+	// TxnP50Ms and TxnP99Ms are whole-transaction latencies
+	// (BeginTransaction to the commit's answer), txn workload only.
+	TxnP50Ms      float64  `json:"txn_p50_ms,omitempty"`
+	TxnP99Ms      float64  `json:"txn_p99_ms,omitempty"`
 	ConsumeRecSec float64  `json:"consume_records_per_sec"`
 	ConsumeMBSec  float64  `json:"consume_mb_per_sec"`
 	ProduceCPUus  float64  `json:"produce_cpu_us_per_record"`
@@ -46,6 +53,8 @@ type Median struct {
 	ProduceMBSec  float64 `json:"produce_mb_per_sec"`
 	P50Ms         float64 `json:"produce_p50_ms"`
 	P99Ms         float64 `json:"produce_p99_ms"`
+	TxnP50Ms      float64 `json:"txn_p50_ms,omitempty"`
+	TxnP99Ms      float64 `json:"txn_p99_ms,omitempty"`
 	ConsumeRecSec float64 `json:"consume_records_per_sec"`
 	ConsumeMBSec  float64 `json:"consume_mb_per_sec"`
 	ProduceCPUus  float64 `json:"produce_cpu_us_per_record"`
@@ -61,6 +70,8 @@ type Ratio struct {
 	ConsumeRecSec float64 `json:"consume_records_per_sec"`
 	P50           float64 `json:"produce_p50"`
 	P99           float64 `json:"produce_p99"`
+	TxnP50        float64 `json:"txn_p50,omitempty"`
+	TxnP99        float64 `json:"txn_p99,omitempty"`
 	ProduceCPU    float64 `json:"produce_cpu_per_record"`
 	ConsumeCPU    float64 `json:"consume_cpu_per_record"`
 }
@@ -158,7 +169,11 @@ func configOf(opts Options, specs []brokerSpec, wls []workload) map[string]any {
 	wl := map[string]any{}
 	for _, w := range wls {
 		wnames = append(wnames, w.name)
-		wl[w.name] = map[string]any{"records": w.records, "value_bytes": w.size, "acks_all": w.acksAll, "idempotent": w.acksAll && !w.noIdempotence}
+		c := map[string]any{"records": w.records, "value_bytes": w.size, "acks_all": w.acksAll, "idempotent": w.acksAll && !w.noIdempotence, "latency": "record"}
+		if w.txn {
+			c["txn_size"], c["txn_producers"], c["latency"] = w.txnSize, w.txnProducers, "commit"
+		}
+		wl[w.name] = c
 	}
 	return map[string]any{
 		"cpus": runtime.NumCPU(), "gomaxprocs": runtime.GOMAXPROCS(0), "go": runtime.Version(),
@@ -239,7 +254,12 @@ func runOne(ctx context.Context, opts Options, spec brokerSpec, w workload, rep 
 		return fail(err)
 	}
 	cpu0 := selfCPU() + b.CPU()
-	pr, err := produce(ctx, addr, topic, w, opts.Window, pool)
+	var pr produceResult
+	if w.txn {
+		pr, err = produceTxn(ctx, addr, topic, opts.Partitions, w, pool)
+	} else {
+		pr, err = produce(ctx, addr, topic, w, opts.Window, pool)
+	}
 	cpu1 := selfCPU() + b.CPU()
 	stopProfile()
 	if err != nil {
@@ -249,12 +269,19 @@ func runOne(ctx context.Context, opts Options, spec brokerSpec, w workload, rep 
 	r.ProduceMBSec = float64(pr.bytes) / pr.elapsed.Seconds() / 1e6
 	r.P50Ms = ms(pr.p50)
 	r.P99Ms = ms(pr.p99)
+	r.TxnP50Ms = ms(pr.txnP50)
+	r.TxnP99Ms = ms(pr.txnP99)
 	r.ProduceCPUus = perRecordUs(cpu1-cpu0, pr.records)
 
 	if stopProfile, err = profile("consume"); err != nil {
 		return fail(err)
 	}
-	cr, err := consume(ctx, addr, topic, opts.Partitions, pr.records, w.size)
+	var cr consumeResult
+	if w.txn {
+		cr, err = consumeCommitted(ctx, addr, topic, pr, w.size, pool)
+	} else {
+		cr, err = consume(ctx, addr, topic, opts.Partitions, pr.records, w.size)
+	}
 	cpu2 := selfCPU() + b.CPU()
 	stopProfile()
 	if err != nil {
@@ -282,12 +309,16 @@ func profilePath(base, workload string, rep int, phase string) string {
 }
 
 func runLine(r RunResult, reps int) string {
-	head := fmt.Sprintf("rep %d/%d  %-6s %-14s", r.Rep, reps, r.Workload, r.Broker)
+	head := fmt.Sprintf("rep %d/%d  %-6s %-15s", r.Rep, reps, r.Workload, r.Broker)
 	if r.Err != "" {
 		return head + "  FAILED: " + r.Err
 	}
-	s := fmt.Sprintf("%s  produce %6s rec/s %6.1f MB/s p50 %7s p99 %7s cpu %5.2fus/rec | consume %6s rec/s %6.1f MB/s cpu %5.2fus/rec",
-		head, rate(r.ProduceRecSec), r.ProduceMBSec, msString(r.P50Ms), msString(r.P99Ms), r.ProduceCPUus,
+	lat := fmt.Sprintf("p50 %7s p99 %7s", msString(r.P50Ms), msString(r.P99Ms))
+	if r.TxnP50Ms > 0 {
+		lat = fmt.Sprintf("commit p50 %7s p99 %7s txn p50 %7s p99 %7s", msString(r.P50Ms), msString(r.P99Ms), msString(r.TxnP50Ms), msString(r.TxnP99Ms))
+	}
+	s := fmt.Sprintf("%s  produce %6s rec/s %6.1f MB/s %s cpu %5.2fus/rec | consume %6s rec/s %6.1f MB/s cpu %5.2fus/rec",
+		head, rate(r.ProduceRecSec), r.ProduceMBSec, lat, r.ProduceCPUus,
 		rate(r.ConsumeRecSec), r.ConsumeMBSec, r.ConsumeCPUus)
 	if len(r.Profiles) > 0 {
 		s += "\n        profiles: " + strings.Join(r.Profiles, " ")
@@ -333,7 +364,7 @@ func computeMedians(res *Results, specs []brokerSpec, wls []workload) {
 	for _, w := range wls {
 		for _, s := range specs {
 			m := Median{Workload: w.name, Broker: s.name}
-			var pr, pm, p50, p99, cr, cm, pc, cc []float64
+			var pr, pm, p50, p99, t50, t99, cr, cm, pc, cc []float64
 			for _, r := range res.Runs {
 				if r.Workload != w.name || r.Broker != s.name {
 					continue
@@ -345,12 +376,14 @@ func computeMedians(res *Results, specs []brokerSpec, wls []workload) {
 				m.OK++
 				pr, pm = append(pr, r.ProduceRecSec), append(pm, r.ProduceMBSec)
 				p50, p99 = append(p50, r.P50Ms), append(p99, r.P99Ms)
+				t50, t99 = append(t50, r.TxnP50Ms), append(t99, r.TxnP99Ms)
 				cr, cm = append(cr, r.ConsumeRecSec), append(cm, r.ConsumeMBSec)
 				pc, cc = append(pc, r.ProduceCPUus), append(cc, r.ConsumeCPUus)
 			}
 			if m.OK > 0 {
 				m.ProduceRecSec, m.ProduceMBSec = median(pr), median(pm)
 				m.P50Ms, m.P99Ms = median(p50), median(p99)
+				m.TxnP50Ms, m.TxnP99Ms = median(t50), median(t99)
 				m.ConsumeRecSec, m.ConsumeMBSec = median(cr), median(cm)
 				m.ProduceCPUus, m.ConsumeCPUus = median(pc), median(cc)
 			}
@@ -383,6 +416,8 @@ func computeMedians(res *Results, specs []brokerSpec, wls []workload) {
 				ConsumeRecSec: round3(sl.ConsumeRecSec / p.ConsumeRecSec),
 				P50:           round3(sl.P50Ms / p.P50Ms),
 				P99:           round3(sl.P99Ms / p.P99Ms),
+				TxnP50:        round3(sl.TxnP50Ms / p.TxnP50Ms),
+				TxnP99:        round3(sl.TxnP99Ms / p.TxnP99Ms),
 				ProduceCPU:    round3(sl.ProduceCPUus / p.ProduceCPUus),
 				ConsumeCPU:    round3(sl.ConsumeCPUus / p.ConsumeCPUus),
 			})
@@ -397,7 +432,7 @@ func round3(v float64) float64 {
 	return math.Round(v*1000) / 1000
 }
 
-func printSummary(out interface{ Write([]byte) (int, error) }, res *Results, opts Options, specs []brokerSpec, wls []workload) {
+func printSummary(out io.Writer, res *Results, opts Options, specs []brokerSpec, wls []workload) {
 	computeMedians(res, specs, wls)
 	wlDesc := map[string]string{}
 	wcol := len("workload")
@@ -405,24 +440,25 @@ func printSummary(out interface{ Write([]byte) (int, error) }, res *Results, opt
 		wlDesc[w.name] = w.String()
 		wcol = max(wcol, len(w.String()))
 	}
-	fmt.Fprintf(out, "\nMedians over %d reps (MB = 10^6 bytes of record values; latency = Produce call to promise)\n", opts.Reps)
-	fmt.Fprintf(out, "%-*s %-13s %10s %9s %8s %8s %9s %10s %9s %9s %5s\n",
+	fmt.Fprintf(out, "\nMedians over %d reps (MB = 10^6 bytes of record values; latency = Produce call to promise; txn: EndTransaction per transaction)\n", opts.Reps)
+	fmt.Fprintf(out, "%-*s %-15s %10s %9s %8s %8s %9s %10s %9s %9s %5s\n",
 		wcol, "workload", "broker", "prod rec/s", "prod MB/s", "p50", "p99", "prod cpu", "cons rec/s", "cons MB/s", "cons cpu", "ok")
 	for _, m := range res.Medians {
 		if m.OK == 0 {
-			fmt.Fprintf(out, "%-*s %-13s %10s %9s %8s %8s %9s %10s %9s %9s %2d/%d\n", wcol, wlDesc[m.Workload], m.Broker, "-", "-", "-", "-", "-", "-", "-", "-", m.OK, m.Runs)
+			fmt.Fprintf(out, "%-*s %-15s %10s %9s %8s %8s %9s %10s %9s %9s %2d/%d\n", wcol, wlDesc[m.Workload], m.Broker, "-", "-", "-", "-", "-", "-", "-", "-", m.OK, m.Runs)
 			continue
 		}
-		fmt.Fprintf(out, "%-*s %-13s %10s %9.1f %8s %8s %7.2fus %10s %9.1f %7.2fus %2d/%d\n",
+		fmt.Fprintf(out, "%-*s %-15s %10s %9.1f %8s %8s %7.2fus %10s %9.1f %7.2fus %2d/%d\n",
 			wcol, wlDesc[m.Workload], m.Broker, rate(m.ProduceRecSec), m.ProduceMBSec, msString(m.P50Ms), msString(m.P99Ms), m.ProduceCPUus,
 			rate(m.ConsumeRecSec), m.ConsumeMBSec, m.ConsumeCPUus, m.OK, m.Runs)
 	}
 	fmt.Fprintf(out, "(cpu = client+broker CPU time per record, all processes of the run)\n")
+	printTxnLatencies(out, res)
 	if len(res.Ratios) > 0 {
 		fmt.Fprintf(out, "\nRatios Sluice/peer of the medians (rec/s: >1 = Sluice faster; latency and cpu: <1 = Sluice lower)\n")
-		fmt.Fprintf(out, "%-*s %-13s %10s %10s %8s %8s %9s %9s\n", wcol, "workload", "peer", "prod rec/s", "cons rec/s", "p50", "p99", "prod cpu", "cons cpu")
+		fmt.Fprintf(out, "%-*s %-15s %10s %10s %8s %8s %9s %9s\n", wcol, "workload", "peer", "prod rec/s", "cons rec/s", "p50", "p99", "prod cpu", "cons cpu")
 		for _, r := range res.Ratios {
-			fmt.Fprintf(out, "%-*s %-13s %9.2fx %9.2fx %7.2fx %7.2fx %8.2fx %8.2fx\n", wcol, wlDesc[r.Workload], r.Peer,
+			fmt.Fprintf(out, "%-*s %-15s %9.2fx %9.2fx %7.2fx %7.2fx %8.2fx %8.2fx\n", wcol, wlDesc[r.Workload], r.Peer,
 				r.ProduceRecSec, r.ConsumeRecSec, r.P50, r.P99, r.ProduceCPU, r.ConsumeCPU)
 		}
 	}
@@ -442,6 +478,30 @@ func printSummary(out interface{ Write([]byte) (int, error) }, res *Results, opt
 	}
 }
 
+// printTxnLatencies prints the transactional workload's two latencies
+// side by side, and Sluice's ratios to each peer, if that workload ran.
+func printTxnLatencies(out io.Writer, res *Results) {
+	var ms []Median
+	for _, m := range res.Medians {
+		if m.OK > 0 && m.TxnP50Ms > 0 {
+			ms = append(ms, m)
+		}
+	}
+	if len(ms) == 0 {
+		return
+	}
+	fmt.Fprintf(out, "\nTransactions, medians (commit = EndTransaction; txn = BeginTransaction to the commit's answer)\n")
+	fmt.Fprintf(out, "%-8s %-20s %10s %10s %8s %8s\n", "workload", "broker", "commit p50", "commit p99", "txn p50", "txn p99")
+	for _, m := range ms {
+		fmt.Fprintf(out, "%-8s %-20s %10s %10s %8s %8s\n", m.Workload, m.Broker, msString(m.P50Ms), msString(m.P99Ms), msString(m.TxnP50Ms), msString(m.TxnP99Ms))
+	}
+	for _, r := range res.Ratios {
+		if r.TxnP50 > 0 {
+			fmt.Fprintf(out, "%-8s %-20s %9.2fx %9.2fx %7.2fx %7.2fx\n", r.Workload, "sluice/"+r.Peer, r.P50, r.P99, r.TxnP50, r.TxnP99)
+		}
+	}
+}
+
 // jsonSafe replaces NaN medians (no successful run) by zero, which JSON can
 // carry.
 func jsonSafe(res *Results) *Results {
@@ -449,7 +509,7 @@ func jsonSafe(res *Results) *Results {
 	c.Medians = slices.Clone(res.Medians)
 	for i := range c.Medians {
 		m := &c.Medians[i]
-		for _, f := range []*float64{&m.ProduceRecSec, &m.ProduceMBSec, &m.P50Ms, &m.P99Ms, &m.ConsumeRecSec, &m.ConsumeMBSec, &m.ProduceCPUus, &m.ConsumeCPUus} {
+		for _, f := range []*float64{&m.ProduceRecSec, &m.ProduceMBSec, &m.P50Ms, &m.P99Ms, &m.TxnP50Ms, &m.TxnP99Ms, &m.ConsumeRecSec, &m.ConsumeMBSec, &m.ProduceCPUus, &m.ConsumeCPUus} {
 			if math.IsNaN(*f) {
 				*f = 0
 			}

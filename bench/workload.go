@@ -25,10 +25,18 @@ type workload struct {
 	// noIdempotence turns franz-go's idempotent producer off for
 	// acks=all too (acks=1 always has it off, as Kafka requires).
 	noIdempotence bool
+	// txn makes it the transactional workload: txnProducers
+	// transactional producers commit transactions of txnSize records,
+	// and a read_committed consumer reads them.
+	txn          bool
+	txnSize      int
+	txnProducers int
 }
 
 func (w workload) acks() string {
 	switch {
+	case w.txn:
+		return fmt.Sprintf("%d per txn, %d producers", w.txnSize, w.txnProducers)
 	case w.acksAll && w.noIdempotence:
 		return "acks=all, not idempotent"
 	case w.acksAll:
@@ -56,8 +64,17 @@ func workloads(opts Options) ([]workload, error) {
 			out = append(out, workload{name: "small", records: opts.RecordsSmall, size: opts.SizeSmall})
 		case "large":
 			out = append(out, workload{name: "large", records: opts.RecordsLarge, size: opts.SizeLarge, acksAll: true, noIdempotence: opts.NoIdempotence})
+		case "txn":
+			if opts.TxnSize <= 0 || opts.TxnProducers <= 0 {
+				return nil, errors.New("workload txn: txn-size and txn-producers must be positive")
+			}
+			if opts.SizeTxn < 8 {
+				// The consumer tells records apart by their first 8 bytes.
+				return nil, fmt.Errorf("workload txn: values of %d bytes; want at least 8", opts.SizeTxn)
+			}
+			out = append(out, workload{name: "txn", records: opts.RecordsTxn, size: opts.SizeTxn, acksAll: true, txn: true, txnSize: opts.TxnSize, txnProducers: opts.TxnProducers})
 		default:
-			return nil, fmt.Errorf("unknown workload %q (want small, large)", name)
+			return nil, fmt.Errorf("unknown workload %q (want small, large, txn)", name)
 		}
 	}
 	if len(out) == 0 {
@@ -103,6 +120,12 @@ type produceResult struct {
 	bytes    int64
 	elapsed  time.Duration
 	p50, p99 time.Duration
+	// For the txn workload: p50 and p99 are EndTransaction latencies,
+	// txnP50 and txnP99 those of whole transactions (BeginTransaction to
+	// the commit's answer), and perPartition counts the records committed
+	// to each partition.
+	txnP50, txnP99 time.Duration
+	perPartition   []int64
 }
 
 // createTopics creates each topic with its partition count, replication
@@ -305,17 +328,37 @@ type consumeResult struct {
 // want records, checking that each partition's offsets run 0, 1, 2, ...
 // with values of the expected size.
 func consume(ctx context.Context, addr, topic string, partitions, want, size int) (consumeResult, error) {
-	start := time.Now()
-	cl, err := kgo.NewClient(
+	next := make([]int64, partitions)
+	check := func(p int32, r *kgo.Record) error {
+		if int(p) >= partitions || p < 0 {
+			return fmt.Errorf("record from unknown partition %d", p)
+		}
+		if r.Offset != next[p] {
+			return fmt.Errorf("partition %d: got offset %d, want %d", p, r.Offset, next[p])
+		}
+		if len(r.Value) != size {
+			return fmt.Errorf("partition %d offset %d: value of %d bytes, want %d", p, r.Offset, len(r.Value), size)
+		}
+		next[p] = r.Offset + 1
+		return nil
+	}
+	return consumeAll(ctx, []kgo.Opt{
 		kgo.SeedBrokers(addr),
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	)
+	}, want, check)
+}
+
+// consumeAll creates a consumer with opts and polls until it has want
+// records, passing each to check; the first error check returns ends the
+// run. The clock runs from creating the consumer to the last record.
+func consumeAll(ctx context.Context, opts []kgo.Opt, want int, check func(partition int32, r *kgo.Record) error) (consumeResult, error) {
+	start := time.Now()
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return consumeResult{}, err
 	}
 	defer cl.Close()
-	next := make([]int64, partitions)
 	var got int
 	var bytes int64
 	for got < want {
@@ -334,18 +377,10 @@ func consume(ctx context.Context, addr, topic string, partitions, want, size int
 		}
 		var bad error
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
-			if int(p.Partition) >= partitions || p.Partition < 0 {
-				bad = fmt.Errorf("record from unknown partition %d", p.Partition)
-				return
-			}
 			for _, r := range p.Records {
-				if r.Offset != next[p.Partition] && bad == nil {
-					bad = fmt.Errorf("partition %d: got offset %d, want %d", p.Partition, r.Offset, next[p.Partition])
+				if bad == nil {
+					bad = check(p.Partition, r)
 				}
-				if len(r.Value) != size && bad == nil {
-					bad = fmt.Errorf("partition %d offset %d: value of %d bytes, want %d", p.Partition, r.Offset, len(r.Value), size)
-				}
-				next[p.Partition] = r.Offset + 1
 				got++
 				bytes += int64(len(r.Value))
 			}
