@@ -154,16 +154,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		ConsumerHeartbeatInterval: ms(static.Int64("group.consumer.heartbeat.interval.ms")),
 		Topics:                    n.topics,
 	})
-	img := n.cluster.Image()
-	if err := n.replicas.RemoveOrphans(img); err != nil {
-		n.logger.Warn("remove partitions of deleted topics", "err", err)
-	}
-	start := time.Now()
-	if err := n.replicas.Reconcile(img); err != nil {
-		n.logger.Error("some partitions failed to open", "err", err)
-	}
-	n.logger.Info("partitions recovered", "count", len(n.replicas.Partitions()), "took", time.Since(start).Round(time.Millisecond))
-
+	// The coordinators and the broker exist before the partitions are
+	// opened: opening a partition this broker leads loads a coordinator's
+	// state (partitionLed), which may write transaction markers at once.
 	producerIDs := txn.NewProducerIDs(n.allocateProducerIDs)
 	markers := &lateMarkers{}
 	n.txns = txn.New(txn.Config{
@@ -191,6 +184,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	})
 	n.broker = b
 	markers.m = broker.NewMarkers(b)
+	img := n.cluster.Image()
+	if err := n.replicas.RemoveOrphans(img); err != nil {
+		n.logger.Warn("remove partitions of deleted topics", "err", err)
+	}
+	start := time.Now()
+	if err := n.replicas.Reconcile(img); err != nil {
+		n.logger.Error("some partitions failed to open", "err", err)
+	}
+	n.logger.Info("partitions recovered", "count", len(n.replicas.Partitions()), "took", time.Since(start).Round(time.Millisecond))
+
 	n.server = server.New(server.Config{
 		MaxRequestSize: int32(static.Int64("socket.request.max.bytes")),
 		MaxQueuedBytes: static.Int64("queued.max.request.bytes"),

@@ -113,7 +113,7 @@ func (c *coordinator) addPartitions(ctx context.Context, version int16, id strin
 		}
 	}
 	if verifyOnly {
-		return c.verify(version, id, producerID, epoch, tps, all)
+		return c.verify(ctx, version, id, producerID, epoch, tps, all)
 	}
 	tv := int16(-1)
 	if version >= 5 {
@@ -126,11 +126,10 @@ func (c *coordinator) addPartitions(ctx context.Context, version int16, id strin
 // handleAddPartitionsToTransaction), starting it if none is ongoing. tv is
 // the client's transaction version, or -1 to keep the one known.
 func (c *coordinator) add(ctx context.Context, id string, producerID int64, epoch int16, tps []topicPartition, tv int16) int16 {
-	p, code := c.lookup(id)
+	p, t, code := c.lookupSettled(ctx, id)
 	if code != 0 {
 		return code
 	}
-	t := p.txns[id]
 	switch {
 	case t == nil || t.cur.producerID != producerID:
 		code = kerr.InvalidProducerIDMapping.Code
@@ -163,18 +162,37 @@ func (c *coordinator) add(ctx context.Context, id string, producerID int64, epoc
 	return c.write(ctx, p, t, &v)
 }
 
+// lookupSettled is lookup for a request about to change or check an ID's
+// transaction: when the ID's previous transaction is still completing (its
+// markers are being written), it first waits for that, briefly
+// (awaitCompletion). It returns with p.mu held when code is 0.
+func (c *coordinator) lookupSettled(ctx context.Context, id string) (*partition, *txn, int16) {
+	waited := false
+	for {
+		p, code := c.lookup(id)
+		if code != 0 {
+			return nil, nil, code
+		}
+		t := p.txns[id]
+		if waited || t == nil || !t.completing {
+			return p, t, 0
+		}
+		c.awaitCompletion(ctx, p, t) // releases p.mu
+		waited = true
+	}
+}
+
 // verify is KIP-890 part 1's check, for a partition leader about to append
 // a transactional batch, that its partition is in the ongoing transaction
 // (Kafka's handleVerifyPartitionsInTransaction). A pending write is not
 // checked: partitions join the transaction only once their write is
 // durable.
-func (c *coordinator) verify(version int16, id string, producerID int64, epoch int16, tps []topicPartition, all func(int16) map[topicPartition]int16) map[topicPartition]int16 {
-	p, code := c.lookup(id)
+func (c *coordinator) verify(ctx context.Context, version int16, id string, producerID int64, epoch int16, tps []topicPartition, all func(int16) map[topicPartition]int16) map[topicPartition]int16 {
+	p, t, code := c.lookupSettled(ctx, id)
 	if code != 0 {
 		return all(code)
 	}
 	defer p.mu.Unlock()
-	t := p.txns[id]
 	switch {
 	case t == nil || t.cur.producerID != producerID:
 		return all(kerr.InvalidProducerIDMapping.Code)

@@ -1,6 +1,9 @@
 package txn
 
 import (
+	"context"
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -20,19 +23,51 @@ func (c *coordinator) startCompletion(p *partition, t *txn) {
 	req := prepared.markerRequest(p.epoch)
 	t.pending = prepared.completeValue(c.nowMs())
 	t.completing = true
-	started := c.goBackground(func() { c.complete(p, t, prepared, req) })
+	done := make(chan struct{})
+	t.completed = done
+	started := c.goBackground(func() { c.complete(p, t, prepared, req, done) })
 	if !started {
 		t.pending = nil
 		t.completing = false
+		close(done)
 	}
 }
 
-func (c *coordinator) complete(p *partition, t *txn, prepared txnValue, req MarkerRequest) {
+// completionWait bounds how long a request that finds the producer's
+// previous transaction still completing waits for it before answering
+// CONCURRENT_TRANSACTIONS. Markers usually take one fsync, so the
+// producer's next transaction starts right after them instead of after a
+// client's retry backoff.
+const completionWait = time.Second
+
+// awaitCompletion waits until t's completion in progress, if any, ends, or
+// completionWait passes, or ctx ends. The caller holds p.mu; it is
+// released while waiting and not held on return.
+func (c *coordinator) awaitCompletion(ctx context.Context, p *partition, t *txn) {
+	done := t.completed
+	p.mu.Unlock()
+	if done == nil {
+		return
+	}
+	timer := time.NewTimer(completionWait)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+}
+
+func (c *coordinator) complete(p *partition, t *txn, prepared txnValue, req MarkerRequest, done chan struct{}) {
 	log := c.logger.With("transactional_id", t.id, "partition", p.id, "producer_id", req.ProducerID, "producer_epoch", req.ProducerEpoch, "commit", req.Commit)
 	defer func() {
 		p.mu.Lock()
 		t.completing = false
+		if t.completed == done {
+			t.completed = nil
+		}
 		p.mu.Unlock()
+		close(done)
 	}()
 	if len(req.Partitions) > 0 {
 		for attempt := 0; ; attempt++ {

@@ -226,8 +226,10 @@ type txn struct {
 	// tombstone being written is a pending Dead state.
 	pending *txnValue
 	// completing is set while a goroutine writes the markers of a
-	// Prepare* state and then its Complete* state.
+	// Prepare* state and then its Complete* state; completed is closed
+	// when that goroutine ends.
 	completing bool
+	completed  chan struct{}
 	// failedFence is set when writing an epoch fence failed after the
 	// epoch was bumped in memory: the next fence does not bump again.
 	failedFence bool
