@@ -59,8 +59,10 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 	img := b.cfg.Cluster.Image()
 	configs := b.configsFor(img)
 	now := b.cfg.Now().UnixMilli()
-	var waits []durableWait
 
+	// Validate every partition's batch first, so the transactional ones
+	// go to the transaction coordinator in one call, then append.
+	var entries []produceEntry
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for i := range req.Topics {
 		rt := &req.Topics[i]
@@ -74,20 +76,33 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 			ts = configs.topic(t)
 		}
 		for j := range rt.Partitions {
-			rp := &rt.Partitions[j]
-			sp := &st.Partitions[j]
-			*sp = kmsg.NewProduceResponseTopicPartition()
-			sp.Partition = rp.Partition
-			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-			part, info, err := b.producePartition(ctx, req, configs, t, ts, rp, now)
-			if err != nil {
-				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
+			e := produceEntry{t: t, ts: ts, rp: &rt.Partitions[j], sp: &st.Partitions[j]}
+			*e.sp = kmsg.NewProduceResponseTopicPartition()
+			e.sp.Partition = e.rp.Partition
+			e.sp.BaseOffset, e.sp.LogAppendTime, e.sp.LogStartOffset = -1, -1, -1
+			var err error
+			if e.part, e.h, err = b.checkPartition(req, t, ts, e.rp, now); err != nil {
+				e.fail(err)
 				continue
 			}
-			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = info.BaseOffset, info.LogAppendTime, info.LogStartOffset
-			if req.Acks == -1 {
-				waits = append(waits, durableWait{part: part, end: info.LastOffset + 1, epoch: info.LeaderEpoch, minISR: ts.minISR, resp: sp})
-			}
+			entries = append(entries, e)
+		}
+	}
+	b.checkTransactions(ctx, req, configs, entries) // txn_verify.go
+	var waits []durableWait
+	for k := range entries {
+		e := &entries[k]
+		if e.failed {
+			continue
+		}
+		info, err := b.appendPartition(req, e, now)
+		if err != nil {
+			e.fail(err)
+			continue
+		}
+		e.sp.BaseOffset, e.sp.LogAppendTime, e.sp.LogStartOffset = info.BaseOffset, info.LogAppendTime, info.LogStartOffset
+		if req.Acks == -1 {
+			waits = append(waits, durableWait{part: e.part, end: info.LastOffset + 1, epoch: info.LeaderEpoch, minISR: e.ts.minISR, resp: e.sp})
 		}
 	}
 	if req.Acks == 0 {
@@ -119,58 +134,65 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 	}}
 }
 
-// producePartition validates and appends one partition's records.
-func (b *Broker) producePartition(ctx context.Context, req *kmsg.ProduceRequest, configs *imageConfigs, t *cluster.Topic, ts *topicSettings, rp *kmsg.ProduceRequestTopicPartition, now int64) (*replica.Partition, replica.Appended, error) {
-	var info replica.Appended
+// produceEntry is one partition of a produce request on its way to the
+// log.
+type produceEntry struct {
+	t      *cluster.Topic
+	ts     *topicSettings
+	rp     *kmsg.ProduceRequestTopicPartition
+	sp     *kmsg.ProduceResponseTopicPartition
+	part   *replica.Partition
+	h      record.Header
+	failed bool
+}
+
+func (e *produceEntry) fail(err error) {
+	e.failed = true
+	e.sp.ErrorCode, e.sp.ErrorMessage = errorCode(err), errorMessage(err)
+}
+
+// checkPartition finds the partition's leader here and validates its batch.
+func (b *Broker) checkPartition(req *kmsg.ProduceRequest, t *cluster.Topic, ts *topicSettings, rp *kmsg.ProduceRequestTopicPartition, now int64) (*replica.Partition, record.Header, error) {
 	if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
-		return nil, info, kerr.UnknownTopicOrPartition
+		return nil, record.Header{}, kerr.UnknownTopicOrPartition
 	}
 	if isInternalTopic(t.Name) {
-		return nil, info, kerrf(kerr.InvalidTopicException, "clients may not produce to the internal topic %s", t.Name)
+		return nil, record.Header{}, kerrf(kerr.InvalidTopicException, "clients may not produce to the internal topic %s", t.Name)
 	}
 	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
-		return nil, info, kerrf(kerr.InvalidRequiredAcks, "acks must be -1, 0 or 1, got %d", req.Acks)
+		return nil, record.Header{}, kerrf(kerr.InvalidRequiredAcks, "acks must be -1, 0 or 1, got %d", req.Acks)
 	}
 	part, ok := b.cfg.Replicas.Partition(t.Name, rp.Partition)
 	if !ok || !part.IsLeader() {
-		return nil, info, kerr.NotLeaderForPartition
+		return nil, record.Header{}, kerr.NotLeaderForPartition
 	}
-	batch := rp.Records
-	h, err := b.validateBatch(req, ts, batch, now)
-	if err != nil {
-		return nil, info, err
-	}
-	if h.IsTransactional() && needsVerification(part, h) { // txn_verify.go
-		switch {
-		case req.Version >= 12:
-			err = b.addTxnPartition(ctx, *req.TransactionID, h.ProducerID, h.ProducerEpoch, t.Name, rp.Partition)
-		case configs.broker.Bool("transaction.partition.verification.enable"):
-			err = b.verifyTxn(ctx, *req.TransactionID, h, t.Name, rp.Partition)
-		}
-		if err != nil {
-			return nil, info, err
-		}
-	}
-	if ts.logAppendTime {
+	h, err := b.validateBatch(req, ts, rp.Records, now)
+	return part, h, err
+}
+
+// appendPartition appends a validated batch as leader.
+func (b *Broker) appendPartition(req *kmsg.ProduceRequest, e *produceEntry, now int64) (replica.Appended, error) {
+	batch := e.rp.Records
+	if e.ts.logAppendTime {
 		record.SetLogAppendTime(batch, now)
 	}
 	minISR := 0
 	if req.Acks == -1 {
-		minISR = ts.minISR
+		minISR = e.ts.minISR
 	}
-	info, err = part.AppendAsLeader(batch, h, minISR)
+	info, err := e.part.AppendAsLeader(batch, e.h, minISR)
 	if errors.Is(err, log.ErrDuplicateSequence) {
 		err = nil // answered with the offsets it got the first time
 	}
 	if err != nil {
-		return nil, info, err
+		return info, err
 	}
-	if ts.logAppendTime {
+	if e.ts.logAppendTime {
 		info.LogAppendTime = now
 	} else {
 		info.LogAppendTime = -1
 	}
-	return part, info, nil
+	return info, nil
 }
 
 // maxDecompressed caps what one produced batch may decompress to while it

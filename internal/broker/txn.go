@@ -68,7 +68,12 @@ func (b *Broker) listTransactions(ctx context.Context, _ *Client, req *kmsg.List
 // first, as Kafka does.
 func (b *Broker) txnOffsetCommit(ctx context.Context, c *Client, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
 	if req.Version >= 5 {
-		err := b.addTxnPartition(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, group.OffsetsTopic, b.cfg.Groups.PartitionFor(req.Group))
+		pr := txnProducer{req.TransactionalID, req.ProducerID, req.ProducerEpoch}
+		tp := topicPartition{group.OffsetsTopic, b.cfg.Groups.PartitionFor(req.Group)}
+		failed, err := b.txnPartitions(ctx, pr, map[string][]int32{tp.topic: {tp.partition}}, true)
+		if err == nil {
+			err = failed[tp]
+		}
 		if err != nil {
 			return txnOffsetCommitError(req, err)
 		}

@@ -26,12 +26,14 @@ import (
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/log"
+	"github.com/sluice-io/sluice/internal/replica"
 	"github.com/sluice-io/sluice/internal/txn"
 )
 
 func (b *Broker) writeTxnMarkers(ctx context.Context, _ *Client, req *kmsg.WriteTxnMarkersRequest) *kmsg.WriteTxnMarkersResponse {
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
 	now := b.cfg.Now().UnixMilli()
+	var writes []*markerWrite
 	for _, rm := range req.Markers {
 		sm := kmsg.NewWriteTxnMarkersResponseMarker()
 		sm.ProducerID = rm.ProducerID
@@ -39,42 +41,72 @@ func (b *Broker) writeTxnMarkers(ctx context.Context, _ *Client, req *kmsg.Write
 		for _, rt := range rm.Topics {
 			st := kmsg.NewWriteTxnMarkersResponseMarkerTopic()
 			st.Topic = rt.Topic
-			for _, p := range rt.Partitions {
-				sp := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
-				sp.Partition = p
-				sp.ErrorCode = errorCode(b.writeMarker(ctx, rt.Topic, p, m))
-				st.Partitions = append(st.Partitions, sp)
+			st.Partitions = make([]kmsg.WriteTxnMarkersResponseMarkerTopicPartition, len(rt.Partitions))
+			for i, p := range rt.Partitions {
+				st.Partitions[i] = kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
+				st.Partitions[i].Partition = p
+				writes = append(writes, &markerWrite{topic: rt.Topic, partition: p, marker: m, code: &st.Partitions[i].ErrorCode})
 			}
 			sm.Topics = append(sm.Topics, st)
 		}
 		resp.Markers = append(resp.Markers, sm)
 	}
+	b.writeMarkers(ctx, writes)
+	for _, w := range writes {
+		*w.code = errorCode(w.err)
+	}
 	return resp
 }
 
-// writeMarker writes one marker to a partition this broker leads and waits
-// until it is replicated and durable.
-func (b *Broker) writeMarker(ctx context.Context, topic string, partition int32, m log.Marker) error {
-	t := b.cfg.Cluster.Image().Topics[topic]
-	if t == nil || partition < 0 || int(partition) >= len(t.Partitions) {
-		return kerr.UnknownTopicOrPartition
+// markerWrite is one marker for one partition this broker leads.
+type markerWrite struct {
+	topic     string
+	partition int32
+	marker    log.Marker
+	code      *int16 // where the answer goes, if anywhere
+	err       error
+}
+
+// writeMarkers appends every marker first and then waits for each to be
+// replicated and durable, so the partitions' fsyncs overlap. A marker
+// written to __consumer_offsets then completes the producer's
+// transactional offset commits in the group coordinator.
+func (b *Broker) writeMarkers(ctx context.Context, writes []*markerWrite) {
+	type appended struct {
+		w      *markerWrite
+		part   *replica.Partition
+		info   replica.Appended
+		minISR int
 	}
-	part, ok := b.cfg.Replicas.Partition(topic, partition)
-	if !ok {
-		return kerr.NotLeaderForPartition
+	img := b.cfg.Cluster.Image()
+	var waits []appended
+	for _, w := range writes {
+		t := img.Topics[w.topic]
+		if t == nil || w.partition < 0 || int(w.partition) >= len(t.Partitions) {
+			w.err = kerr.UnknownTopicOrPartition
+			continue
+		}
+		part, ok := b.cfg.Replicas.Partition(w.topic, w.partition)
+		if !ok {
+			w.err = kerr.NotLeaderForPartition
+			continue
+		}
+		minISR := part.MinInsyncReplicas()
+		info, err := part.AppendMarker(w.marker, minISR)
+		if err != nil {
+			w.err = err
+			continue
+		}
+		waits = append(waits, appended{w, part, info, minISR})
 	}
-	minISR := part.MinInsyncReplicas()
-	info, err := part.AppendMarker(m, minISR)
-	if err != nil {
-		return err
+	for _, a := range waits {
+		if a.w.err = waitAcked(ctx, a.part, a.info, a.minISR); a.w.err != nil {
+			continue
+		}
+		if a.w.topic == group.OffsetsTopic {
+			b.cfg.Groups.CompleteTxn(a.w.partition, a.w.marker.ProducerID, a.w.marker.Commit)
+		}
 	}
-	if err := waitAcked(ctx, part, info, minISR); err != nil {
-		return err
-	}
-	if topic == group.OffsetsTopic {
-		b.cfg.Groups.CompleteTxn(partition, m.ProducerID, m.Commit)
-	}
-	return nil
 }
 
 // Markers delivers transaction markers for the transaction coordinator
@@ -168,15 +200,19 @@ func (m *Markers) writeOnce(ctx context.Context, todo map[string]map[int32]bool,
 	for leader, parts := range byLeader {
 		if leader == m.b.cfg.NodeID {
 			marker.Timestamp = m.b.cfg.Now().UnixMilli()
+			var writes []*markerWrite
 			for topic, ps := range parts {
 				for _, p := range ps {
-					err := m.b.writeMarker(ctx, topic, p, marker)
-					if err == nil || errorCode(err) == kerr.UnknownTopicOrPartition.Code {
-						done(topic, p)
-						continue
-					}
-					last = withCode(err)
+					writes = append(writes, &markerWrite{topic: topic, partition: p, marker: marker})
 				}
+			}
+			m.b.writeMarkers(ctx, writes)
+			for _, w := range writes {
+				if w.err == nil || errorCode(w.err) == kerr.UnknownTopicOrPartition.Code {
+					done(w.topic, w.partition)
+					continue
+				}
+				last = withCode(w.err)
 			}
 			continue
 		}

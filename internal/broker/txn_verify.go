@@ -9,6 +9,12 @@ package broker
 // lost a race with an abort) would otherwise open a transaction that
 // nobody ends, holding the last stable offset back forever; it gets
 // INVALID_TXN_STATE instead.
+//
+// For clients of transaction version 2 (KIP-890 part 2) the same call adds
+// the partitions instead of checking them: Produce v12+ and
+// TxnOffsetCommit v5+ imply the AddPartitionsToTxn (and AddOffsetsToTxn)
+// those clients no longer send. Every partition of one request goes to the
+// coordinator in one call.
 
 import (
 	"context"
@@ -28,81 +34,6 @@ import (
 // retriable error after it.
 const verifyTimeout = 10 * time.Second
 
-// needsVerification reports whether a transactional batch would open a
-// transaction in the partition: its producer has none open there at this
-// epoch.
-func needsVerification(part *replica.Partition, h record.Header) bool {
-	st, ok := part.Log().ProducerState(h.ProducerID)
-	return !ok || st.TxnFirstOffset < 0 || st.Epoch != h.ProducerEpoch
-}
-
-// verifyTxn asks the coordinator of txnID whether topic/partition is in
-// the producer's ongoing transaction.
-func (b *Broker) verifyTxn(ctx context.Context, txnID string, h record.Header, topic string, partition int32) error {
-	return b.txnPartition(ctx, txnID, h.ProducerID, h.ProducerEpoch, topic, partition, false)
-}
-
-// addTxnPartition adds topic/partition to the producer's transaction
-// through its coordinator, as the broker does for clients of transaction
-// version 2 (KIP-890 part 2): Produce v12+ and TxnOffsetCommit v5+ imply
-// the AddPartitionsToTxn (and AddOffsetsToTxn) those clients no longer
-// send.
-func (b *Broker) addTxnPartition(ctx context.Context, txnID string, producerID int64, epoch int16, topic string, partition int32) error {
-	return b.txnPartition(ctx, txnID, producerID, epoch, topic, partition, true)
-}
-
-// txnPartition sends a verify-only (add false) or adding AddPartitionsToTxn
-// for one partition to the coordinator of txnID, locally or to its broker.
-func (b *Broker) txnPartition(ctx context.Context, txnID string, producerID int64, epoch int16, topic string, partition int32, add bool) error {
-	ctx, cancel := context.WithTimeout(ctx, verifyTimeout)
-	defer cancel()
-	req := kmsg.NewPtrAddPartitionsToTxnRequest()
-	req.Version = 4
-	if add {
-		req.Version = 5
-	}
-	tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
-	tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = txnID, producerID, epoch, !add
-	rt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
-	rt.Topic, rt.Partitions = topic, []int32{partition}
-	tx.Topics = append(tx.Topics, rt)
-	req.Transactions = append(req.Transactions, tx)
-
-	img := b.cfg.Cluster.Image()
-	t := img.Topics[txn.StateTopic]
-	p := b.cfg.Txns.PartitionFor(txnID)
-	if t == nil || int(p) >= len(t.Partitions) {
-		return kerrf(kerr.InvalidTxnState, "no transaction coordinator knows %q", txnID)
-	}
-	backoff := concurrentTxnBackoff
-	for {
-		code, err := b.sendTxnPartition(ctx, img, t.Partitions[p].Leader, txnID, req)
-		if err != nil {
-			return err
-		}
-		if code != kerr.ConcurrentTransactions.Code {
-			if code != 0 {
-				return verifyError(txnID, code)
-			}
-			return nil
-		}
-		// The coordinator is still ending the producer's previous
-		// transaction (its markers are on their way): retry shortly
-		// rather than send the client into a metadata refresh, as
-		// Kafka's add.partitions.to.txn.retry.backoff.ms does.
-		select {
-		case <-ctx.Done():
-			return verifyError(txnID, code)
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, concurrentTxnBackoffMax)
-		img = b.cfg.Cluster.Image()
-		if t = img.Topics[txn.StateTopic]; t == nil || int(p) >= len(t.Partitions) {
-			return kerrf(kerr.InvalidTxnState, "no transaction coordinator knows %q", txnID)
-		}
-	}
-}
-
 // The backoff between tries while the coordinator answers
 // CONCURRENT_TRANSACTIONS (Kafka's add.partitions.to.txn.retry.backoff.ms
 // and .max.ms defaults).
@@ -111,36 +42,158 @@ const (
 	concurrentTxnBackoffMax = 100 * time.Millisecond
 )
 
-// sendTxnPartition sends req to the coordinator on broker leader (this
-// one, or a peer) and returns the first error code of its answer.
-func (b *Broker) sendTxnPartition(ctx context.Context, img *cluster.Image, leader int32, txnID string, req *kmsg.AddPartitionsToTxnRequest) (int16, error) {
-	var resp *kmsg.AddPartitionsToTxnResponse
-	if leader == b.cfg.NodeID {
-		resp = b.cfg.Txns.AddPartitionsToTxn(ctx, req)
-	} else {
-		br, ok := img.Brokers[leader]
-		if !ok || br.Fenced {
-			return 0, kerrf(kerr.NotEnoughReplicas, "the transaction coordinator of %q is not available", txnID)
+// needsVerification reports whether a transactional batch would open a
+// transaction in the partition: its producer has none open there at this
+// epoch.
+func needsVerification(part *replica.Partition, h record.Header) bool {
+	st, ok := part.Log().ProducerState(h.ProducerID)
+	return !ok || st.TxnFirstOffset < 0 || st.Epoch != h.ProducerEpoch
+}
+
+// checkTransactions sends the partitions whose batch would open a
+// transaction to the coordinator, verifying them (KIP-890 part 1) or, for
+// Produce v12+ (transaction version 2), adding them, in one call per
+// producer; a partition the coordinator refuses fails.
+func (b *Broker) checkTransactions(ctx context.Context, req *kmsg.ProduceRequest, configs *imageConfigs, entries []produceEntry) {
+	add := req.Version >= 12
+	if req.TransactionID == nil || (!add && !configs.broker.Bool("transaction.partition.verification.enable")) {
+		return
+	}
+	var byProducer map[txnProducer]map[string][]int32
+	for k := range entries {
+		e := &entries[k]
+		if e.failed || !e.h.IsTransactional() || !needsVerification(e.part, e.h) {
+			continue
 		}
-		r, err := b.peers.request(ctx, br, req)
+		pr := txnProducer{*req.TransactionID, e.h.ProducerID, e.h.ProducerEpoch}
+		if byProducer == nil {
+			byProducer = map[txnProducer]map[string][]int32{}
+		}
+		if byProducer[pr] == nil {
+			byProducer[pr] = map[string][]int32{}
+		}
+		byProducer[pr][e.t.Name] = append(byProducer[pr][e.t.Name], e.rp.Partition)
+	}
+	for pr, parts := range byProducer {
+		failed, err := b.txnPartitions(ctx, pr, parts, add)
+		for k := range entries {
+			e := &entries[k]
+			if e.failed || !e.h.IsTransactional() || e.h.ProducerID != pr.id || e.h.ProducerEpoch != pr.epoch {
+				continue
+			}
+			switch {
+			case err != nil:
+				e.fail(err)
+			case failed[topicPartition{e.t.Name, e.rp.Partition}] != nil:
+				e.fail(failed[topicPartition{e.t.Name, e.rp.Partition}])
+			}
+		}
+	}
+}
+
+// topicPartition names one partition.
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// txnProducer is a transactional producer at one epoch.
+type txnProducer struct {
+	txnID string
+	id    int64
+	epoch int16
+}
+
+// txnPartitions checks (add false) or adds (add true) partitions, by
+// topic, in the producer's ongoing transaction through its coordinator,
+// locally or on its broker. It returns an error for the whole call, or
+// the partitions that failed with their errors.
+func (b *Broker) txnPartitions(ctx context.Context, pr txnProducer, parts map[string][]int32, add bool) (map[topicPartition]error, error) {
+	ctx, cancel := context.WithTimeout(ctx, verifyTimeout)
+	defer cancel()
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	req.Version = 4
+	if add {
+		req.Version = 5
+	}
+	tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = pr.txnID, pr.id, pr.epoch, !add
+	for topic, ps := range parts {
+		rt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
+		rt.Topic, rt.Partitions = topic, ps
+		tx.Topics = append(tx.Topics, rt)
+	}
+	req.Transactions = append(req.Transactions, tx)
+
+	backoff := concurrentTxnBackoff
+	for {
+		img := b.cfg.Cluster.Image()
+		t := img.Topics[txn.StateTopic]
+		p := b.cfg.Txns.PartitionFor(pr.txnID)
+		if t == nil || int(p) >= len(t.Partitions) {
+			return nil, kerrf(kerr.InvalidTxnState, "no transaction coordinator knows %q", pr.txnID)
+		}
+		resp, err := b.sendTxnPartitions(ctx, img, t.Partitions[p].Leader, pr.txnID, req)
 		if err != nil {
-			return 0, kerrf(kerr.NotEnoughReplicas, "verify the transaction of %q with broker %d: %v", txnID, leader, err)
+			return nil, err
 		}
-		resp = r.(*kmsg.AddPartitionsToTxnResponse)
+		if resp.ErrorCode != 0 {
+			if resp.ErrorCode != kerr.ConcurrentTransactions.Code {
+				return nil, verifyError(pr.txnID, resp.ErrorCode)
+			}
+		} else if failed, concurrent := partitionErrors(pr.txnID, resp); !concurrent {
+			return failed, nil
+		}
+		// The coordinator is still ending the producer's previous
+		// transaction (its markers are on their way): retry shortly
+		// rather than send the client into a metadata refresh, as
+		// Kafka's add.partitions.to.txn.retry.backoff.ms does.
+		select {
+		case <-ctx.Done():
+			return nil, verifyError(pr.txnID, kerr.ConcurrentTransactions.Code)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, concurrentTxnBackoffMax)
 	}
-	if resp.ErrorCode != 0 {
-		return resp.ErrorCode, nil
-	}
+}
+
+// partitionErrors reads the per-partition answers; concurrent reports a
+// CONCURRENT_TRANSACTIONS among them, which makes the whole call retry.
+func partitionErrors(txnID string, resp *kmsg.AddPartitionsToTxnResponse) (failed map[topicPartition]error, concurrent bool) {
 	for _, tr := range resp.Transactions {
 		for _, rt := range tr.Topics {
 			for _, rp := range rt.Partitions {
-				if rp.ErrorCode != 0 {
-					return rp.ErrorCode, nil
+				switch rp.ErrorCode {
+				case 0:
+				case kerr.ConcurrentTransactions.Code:
+					concurrent = true
+				default:
+					if failed == nil {
+						failed = map[topicPartition]error{}
+					}
+					failed[topicPartition{rt.Topic, rp.Partition}] = verifyError(txnID, rp.ErrorCode)
 				}
 			}
 		}
 	}
-	return 0, nil
+	return failed, concurrent
+}
+
+// sendTxnPartitions sends req to the coordinator on broker leader: this
+// one, or a peer.
+func (b *Broker) sendTxnPartitions(ctx context.Context, img *cluster.Image, leader int32, txnID string, req *kmsg.AddPartitionsToTxnRequest) (*kmsg.AddPartitionsToTxnResponse, error) {
+	if leader == b.cfg.NodeID {
+		return b.cfg.Txns.AddPartitionsToTxn(ctx, req), nil
+	}
+	br, ok := img.Brokers[leader]
+	if !ok || br.Fenced {
+		return nil, kerrf(kerr.NotEnoughReplicas, "the transaction coordinator of %q is not available", txnID)
+	}
+	r, err := b.peers.request(ctx, br, req)
+	if err != nil {
+		return nil, kerrf(kerr.NotEnoughReplicas, "verify the transaction of %q with broker %d: %v", txnID, leader, err)
+	}
+	return r.(*kmsg.AddPartitionsToTxnResponse), nil
 }
 
 // verifyError turns the coordinator's answer into the produce error Kafka
