@@ -294,6 +294,11 @@ func TestCompactionSurvivesKill9(t *testing.T) {
 	for round := 0; round < 4; round++ {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(p.addr), kgo.RecordRetries(2), kgo.ProducerLinger(time.Millisecond),
 			kgo.ProducerBatchCompression(kgo.NoCompression()), // ~90 bytes a record: a segment holds ~700
+			// Batches well under segment.bytes: a batch is never split, so
+			// one of franz-go's default 1 MB would make an active segment
+			// of up to MaxBufferedRecords records, which the cleaner never
+			// touches when nothing is produced after the last restart.
+			kgo.ProducerBatchMaxBytes(16<<10),
 			kgo.RecordDeliveryTimeout(5*time.Second), kgo.MaxBufferedRecords(5000))
 		if err != nil {
 			t.Fatal(err)
