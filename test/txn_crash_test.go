@@ -85,6 +85,9 @@ func TestTxnKill9OpenTransactions(t *testing.T) {
 	timed.Close()
 	reinit.Close()
 	p.restart()
+	// A fresh client: one whose connections died with the broker may get
+	// EOF on its first request to it.
+	admin = txnClient(t, seeds)
 
 	// A new instance of crash-reinit: its InitProducerId aborts
 	// transaction 105 and fences the old instance.
@@ -157,6 +160,7 @@ func TestTxnKill9DuringCommits(t *testing.T) {
 	p.kill(syscall.SIGKILL)
 	acked := loop.stop()
 	p.restart()
+	admin = txnClient(t, seeds)
 
 	fresh := txnProducer(t, seeds, id)
 	if _, _, err := fresh.ProducerID(ctx); err != nil {

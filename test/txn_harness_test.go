@@ -504,14 +504,16 @@ func (l *txnLoop) waitAcked(n int, timeout time.Duration, what string) {
 }
 
 // stop ends the loop (a transaction in flight is cut off) and returns the
-// acknowledged transactions.
+// transactions acknowledged so far. A client call stuck on a dead broker
+// is left behind after 30 s: whatever it might still commit is checked
+// like any unacknowledged transaction, whole or absent.
 func (l *txnLoop) stop() map[int]bool {
 	l.t.Helper()
 	l.cancel()
 	select {
 	case <-l.done:
-	case <-time.After(45 * time.Second):
-		l.t.Fatal("the transaction loop did not stop within 45s")
+	case <-time.After(30 * time.Second):
+		l.t.Log("the transaction loop's client did not return within 30s of being stopped; going on without it")
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
