@@ -423,6 +423,7 @@ type txnLoop struct {
 	producer func() *kgo.Client
 
 	mu       sync.Mutex
+	cl       *kgo.Client // the producer in use
 	acked    map[int]bool
 	next     int
 	failures []string
@@ -442,6 +443,7 @@ func startTxnLoop(t testing.TB, ctx context.Context, ledger txnLedger, topic str
 func (l *txnLoop) run(ctx context.Context) {
 	defer close(l.done)
 	cl := l.producer()
+	l.setClient(cl)
 	defer func() { cl.Close() }()
 	failed := 0
 	for ctx.Err() == nil {
@@ -472,6 +474,7 @@ func (l *txnLoop) run(ctx context.Context) {
 		if failed++; failed >= 3 && ctx.Err() == nil {
 			cl.Close()
 			cl = l.producer()
+			l.setClient(cl)
 			failed = 0
 		}
 		select {
@@ -479,6 +482,12 @@ func (l *txnLoop) run(ctx context.Context) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+func (l *txnLoop) setClient(cl *kgo.Client) {
+	l.mu.Lock()
+	l.cl = cl
+	l.mu.Unlock()
 }
 
 // ackedCount is how many commits returned success so far.
@@ -504,16 +513,24 @@ func (l *txnLoop) waitAcked(n int, timeout time.Duration, what string) {
 }
 
 // stop ends the loop (a transaction in flight is cut off) and returns the
-// transactions acknowledged so far. A client call stuck on a dead broker
-// is left behind after 30 s: whatever it might still commit is checked
-// like any unacknowledged transaction, whole or absent.
+// transactions acknowledged so far. A produce to a dead broker may not
+// return when its context ends (franz-go keeps a record it already sent
+// until it knows its fate), so after 5 s the client is closed under it.
 func (l *txnLoop) stop() map[int]bool {
 	l.t.Helper()
 	l.cancel()
 	select {
 	case <-l.done:
-	case <-time.After(30 * time.Second):
-		l.t.Log("the transaction loop's client did not return within 30s of being stopped; going on without it")
+	case <-time.After(5 * time.Second):
+		l.mu.Lock()
+		cl := l.cl
+		l.mu.Unlock()
+		cl.Close()
+		select {
+		case <-l.done:
+		case <-time.After(30 * time.Second):
+			l.t.Fatal("the transaction loop did not stop within 30s of closing its client")
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
