@@ -63,6 +63,8 @@ type Manager struct {
 
 	// reconcileMu serialises Reconcile; it is taken before mu.
 	reconcileMu sync.Mutex
+	// reconciled is the newest image reconciled; guarded by reconcileMu.
+	reconciled *cluster.Image
 
 	mu    sync.RWMutex
 	parts map[TopicPartition]*Partition
@@ -214,6 +216,13 @@ func cleanupPolicy(list []string) log.CleanupPolicy {
 func (m *Manager) Reconcile(img *cluster.Image) error {
 	m.reconcileMu.Lock()
 	defer m.reconcileMu.Unlock()
+	// Callers race: Run may take an image, then wait here while a
+	// handler reconciles a newer one (a topic it just created). The older
+	// image must not undo the newer: it would delete the new partitions.
+	if m.reconciled != nil && img.Index < m.reconciled.Index {
+		return nil
+	}
+	m.reconciled = img
 	bcfg := m.cfg.BrokerConfig(img)
 	m.settings = settingsOf(bcfg)
 	eligible := make(map[int32]bool, len(img.Brokers))
