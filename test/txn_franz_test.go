@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // Transactions driven by franz-go (kgo's transactional producer and
@@ -169,6 +171,21 @@ func TestTxnETLGroupTransactSession(t *testing.T) {
 	testTxnETLGroupTransactSession(t, []string{b.addr})
 }
 
+// TestTxnETLTransactionVersion1 runs the same copy with franz-go kept on
+// transaction protocol version 1 (EndTxn and TxnOffsetCommit below v5,
+// Produce below v12): AddPartitionsToTxn and AddOffsetsToTxn from the
+// client, partitions verified by the leaders (KIP-890 part 1), as
+// librdkafka, kafkajs and Kafka 3.x clients do.
+func TestTxnETLTransactionVersion1(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, txnSettings())
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(int16(kmsg.Produce), 11)
+	v.SetMaxKeyVersion(int16(kmsg.EndTxn), 4)
+	v.SetMaxKeyVersion(int16(kmsg.TxnOffsetCommit), 4)
+	testTxnETLGroupTransactSession(t, []string{b.addr}, kgo.MaxVersions(v))
+}
+
 // etlMember is one consume-transform-produce worker: a
 // GroupTransactSession that copies what it polls to the output topic and
 // commits the input offsets in the same transaction (KIP-98, KIP-447).
@@ -182,9 +199,9 @@ type etlMember struct {
 	err     atomic.Pointer[error]
 }
 
-func startETLMember(t *testing.T, ctx context.Context, seeds []string, name, group, in, out string) *etlMember {
+func startETLMember(t *testing.T, ctx context.Context, seeds []string, name, group, in, out string, opts ...kgo.Opt) *etlMember {
 	t.Helper()
-	s, err := kgo.NewGroupTransactSession(
+	s, err := kgo.NewGroupTransactSession(append([]kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.ClientID("etl-"+name),
 		kgo.TransactionalID("etl-"+name),
@@ -199,7 +216,7 @@ func startETLMember(t *testing.T, ctx context.Context, seeds []string, name, gro
 		kgo.RebalanceTimeout(20*time.Second),
 		kgo.DefaultProduceTopic(out),
 		kgo.ProducerLinger(0),
-	)
+	}, opts...)...)
 	if err != nil {
 		t.Fatalf("member %s: %v", name, err)
 	}
@@ -286,7 +303,7 @@ func (m *etlMember) leave(t *testing.T) {
 // GroupTransactSession members while one joins and one leaves, and checks
 // that the output, read read_committed, holds each input record exactly
 // once, and that the group committed the input's end offsets.
-func testTxnETLGroupTransactSession(t *testing.T, seeds []string) {
+func testTxnETLGroupTransactSession(t *testing.T, seeds []string, opts ...kgo.Opt) {
 	const (
 		in, out, group = "etl-in", "etl-out", "etl-group"
 		parts          = 6
@@ -339,10 +356,10 @@ func testTxnETLGroupTransactSession(t *testing.T, seeds []string) {
 		})
 	}
 
-	members["a"] = startETLMember(t, ctx, seeds, "a", group, in, out)
-	members["b"] = startETLMember(t, ctx, seeds, "b", group, in, out)
+	members["a"] = startETLMember(t, ctx, seeds, "a", group, in, out, opts...)
+	members["b"] = startETLMember(t, ctx, seeds, "b", group, in, out, opts...)
 	waitProgress(n/4, "a quarter of the input copied by two members", members["a"], members["b"])
-	members["c"] = startETLMember(t, ctx, seeds, "c", group, in, out)
+	members["c"] = startETLMember(t, ctx, seeds, "c", group, in, out, opts...)
 	waitProgress(n/2, "half of the input copied and a transaction committed by the member that joined", members["c"])
 	members["b"].leave(t)
 	waitProgress(n, "all of the input copied after a member left")

@@ -1,6 +1,7 @@
 package broker
 
-// Produce, versions 3-11 (record batch v2 only; Kafka 4 dropped older ones).
+// Produce, versions 3-12 (record batch v2 only; Kafka 4 dropped older ones;
+// v12 is transaction version 2, see txn_verify.go).
 //
 // Each partition's records must be exactly one v2 batch (INVALID_RECORD
 // otherwise, as in Kafka). The batch is validated in one pass
