@@ -14,6 +14,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"unicode/utf16"
 )
 
 // PlaceReplicas chooses replicas for count new partitions numbered from
@@ -116,4 +117,28 @@ func rackAlternated(brokers []Broker) []Broker {
 		}
 	}
 	return out
+}
+
+// CoordinatorPartition is the partition of an internal topic that holds a
+// coordinator key (a group ID in __consumer_offsets, a transactional ID in
+// __transaction_state): Kafka's Utils.abs(key.hashCode()) % partitions,
+// with Java's String.hashCode over UTF-16 code units.
+func CoordinatorPartition(key string, partitions int32) int32 {
+	var h int32
+	for _, r := range key {
+		if r >= 0x10000 {
+			r1, r2 := utf16.EncodeRune(r)
+			h = 31*h + r1
+			h = 31*h + r2
+			continue
+		}
+		h = 31*h + r
+	}
+	switch {
+	case h == -1<<31:
+		h = 0 // Utils.abs maps Integer.MIN_VALUE to 0
+	case h < 0:
+		h = -h
+	}
+	return h % partitions
 }

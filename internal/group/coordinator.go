@@ -10,9 +10,10 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluice-io/sluice/internal/cluster"
 
 	"github.com/sluice-io/sluice/internal/record"
 )
@@ -102,26 +103,9 @@ func newCoordinator(cfg Config) *Coordinator {
 	}
 }
 
-// partitionFor is Kafka's Utils.abs(groupID.hashCode()) % partitions, with
-// Java's String.hashCode over UTF-16 code units.
+// partitionFor is the __consumer_offsets partition of a group.
 func partitionFor(groupID string, partitions int32) int32 {
-	var h int32
-	for _, r := range groupID {
-		if r >= 0x10000 {
-			r1, r2 := utf16.EncodeRune(r)
-			h = 31*h + r1
-			h = 31*h + r2
-			continue
-		}
-		h = 31*h + r
-	}
-	switch {
-	case h == -1<<31:
-		h = 0 // Utils.abs maps Integer.MIN_VALUE to 0
-	case h < 0:
-		h = -h
-	}
-	return h % partitions
+	return cluster.CoordinatorPartition(groupID, partitions)
 }
 
 // lookup returns a group this coordinator owns, creating it when create is

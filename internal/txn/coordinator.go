@@ -7,10 +7,10 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/record"
 )
 
@@ -109,26 +109,10 @@ func newCoordinator(cfg Config) *coordinator {
 // nowMs is the injected clock in Kafka's milliseconds.
 func (c *coordinator) nowMs() int64 { return c.now().UnixMilli() }
 
-// partitionFor is Kafka's Utils.abs(transactionalId.hashCode()) %
-// partitions, with Java's String.hashCode over UTF-16 code units.
+// partitionFor is the __transaction_state partition of a transactional
+// ID.
 func (c *coordinator) partitionFor(id string) int32 {
-	var h int32
-	for _, r := range id {
-		if r >= 0x10000 {
-			r1, r2 := utf16.EncodeRune(r)
-			h = 31*h + r1
-			h = 31*h + r2
-			continue
-		}
-		h = 31*h + r
-	}
-	switch {
-	case h == -1<<31:
-		h = 0 // Utils.abs maps Integer.MIN_VALUE to 0
-	case h < 0:
-		h = -h
-	}
-	return h % c.cfg.Partitions
+	return cluster.CoordinatorPartition(id, c.cfg.Partitions)
 }
 
 // lookup returns the loaded partition of a transactional ID, or the code
