@@ -33,6 +33,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -116,23 +117,49 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 	return Reply{Wait: func(ctx context.Context) kmsg.Response {
 		ctx, cancel := context.WithTimeout(ctx, max(timeout, time.Millisecond))
 		defer cancel()
-		for _, w := range waits {
-			err := w.part.WaitReplicated(ctx, w.end, w.epoch, w.minISR)
-			if errors.Is(err, context.DeadlineExceeded) {
-				err = kerrf(kerr.RequestTimedOut, "the batch was written but not replicated to the ISR within %v", timeout)
-			}
-			if err == nil {
-				err = w.part.WaitDurable(ctx, w.end)
-				if errors.Is(err, context.DeadlineExceeded) {
-					err = kerrf(kerr.RequestTimedOut, "the batch was written but not fsynced within %v", timeout)
-				}
-			}
-			if err != nil {
-				w.resp.ErrorCode, w.resp.ErrorMessage = errorCode(err), errorMessage(err)
-			}
+		if len(waits) == 1 {
+			waits[0].wait(ctx, timeout)
+			return resp
 		}
+		// Each partition is its own file: wait for them side by side so
+		// their fsyncs overlap (the filesystem batches concurrent
+		// fsyncs into shared journal commits) instead of paying one
+		// fsync after another for a request touching many partitions.
+		sem := make(chan struct{}, maxParallelWaits)
+		var wg sync.WaitGroup
+		for i := range waits {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func(w *durableWait) {
+				defer func() { <-sem; wg.Done() }()
+				w.wait(ctx, timeout)
+			}(&waits[i])
+		}
+		wg.Wait()
 		return resp
 	}}
+}
+
+// maxParallelWaits bounds the goroutines one acks=all produce request
+// uses to wait for its partitions.
+const maxParallelWaits = 256
+
+// wait waits until the partition's batch is replicated to the ISR and
+// fsynced here, and writes an error into its response if that fails.
+func (w *durableWait) wait(ctx context.Context, timeout time.Duration) {
+	err := w.part.WaitReplicated(ctx, w.end, w.epoch, w.minISR)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = kerrf(kerr.RequestTimedOut, "the batch was written but not replicated to the ISR within %v", timeout)
+	}
+	if err == nil {
+		err = w.part.WaitDurable(ctx, w.end)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = kerrf(kerr.RequestTimedOut, "the batch was written but not fsynced within %v", timeout)
+		}
+	}
+	if err != nil {
+		w.resp.ErrorCode, w.resp.ErrorMessage = errorCode(err), errorMessage(err)
+	}
 }
 
 // produceEntry is one partition of a produce request on its way to the
