@@ -66,6 +66,8 @@ type Broker struct {
 	configs atomic.Pointer[imageConfigs]
 	// peers are the clients to other brokers (markers, verification).
 	peers peers
+	// sessions caches fetch sessions (KIP-227, fetch_session.go).
+	sessions fetchSessions
 }
 
 // New returns a broker serving requests with cfg's collaborators.

@@ -8,22 +8,23 @@ package broker
 // before its offset inside the first batch. A follower (replica ID >= 0:
 // ReplicaID before v15, ReplicaState.ReplicaID from v15) reads up to the log
 // end offset, and its fetch offset tells the leader how far it has
-// replicated, which moves the high watermark and the ISR. The first batch of the first partition
-// with data is returned whole even when it exceeds max_bytes or
+// replicated, which moves the high watermark and the ISR. The first batch of
+// each partition read is returned whole even when it exceeds max_bytes or
 // partition_max_bytes (KIP-74). A fetch with too little data waits up to
-// max_wait_ms and is woken by appends to any of its partitions.
+// max_wait_ms: it registers one watcher with every partition it reads and,
+// woken, reads again only the partitions that changed.
 //
-// Fetch sessions (KIP-227): Sluice answers every fetch in full with session
-// ID 0, which Kafka allows a broker to do; a client naming a session it was
-// never given gets FETCH_SESSION_ID_NOT_FOUND and starts over. v13+ name
-// topics by ID. read_committed (isolation level 1) reads up to the last
-// stable offset and lists the aborted transactions that overlap the
-// batches returned, so the client drops their records (KIP-98).
+// Fetch sessions (KIP-227, fetch_session.go): a full fetch with session
+// epoch 0 creates a session (room permitting) and the response carries its
+// ID; incremental fetches list only changed partitions and get back only
+// partitions with news. v13+ name topics by ID. read_committed (isolation
+// level 1) reads up to the last stable offset and lists the aborted
+// transactions that overlap the batches returned, so the client drops
+// their records (KIP-98).
 
 import (
 	"context"
 	"errors"
-	"reflect"
 	"sync"
 	"time"
 
@@ -66,134 +67,248 @@ func (f *fetchBuffers) release() {
 
 func (b *Broker) fetch(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 	req := r.(*kmsg.FetchRequest)
-	if req.SessionID != 0 || req.SessionEpoch > 0 {
-		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-		return Reply{Response: resp}
-	}
 	maxBytes := int(req.MaxBytes)
 	if req.Version < 3 || maxBytes <= 0 {
 		maxBytes = 50 << 20
 	}
 	img := b.cfg.Cluster.Image()
-	if cap := int(b.brokerConfig(img).Int64("fetch.max.bytes")); maxBytes > cap {
+	bcfg := b.brokerConfig(img)
+	if cap := int(bcfg.Int64("fetch.max.bytes")); maxBytes > cap {
 		maxBytes = cap
 	}
-	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
-	var timer *time.Timer
-	bufs := &fetchBuffers{pool: &b.readBufs}
 	replicaID := req.ReplicaID
 	if req.Version >= 15 {
 		replicaID = req.ReplicaState.ID
 	}
-	for first := true; ; first = false {
-		// Take the wake-up channels before reading, so an append between
-		// the read and the wait is not missed.
-		resp, waitOn, size, failed := b.readFetch(img, req, replicaID, first, maxBytes, bufs)
-		if size >= int(req.MinBytes) || failed || len(waitOn) == 0 || !time.Now().Before(deadline) {
-			return Reply{Response: resp, Release: bufs.release}
-		}
-		bufs.release()
-		if timer == nil {
-			timer = time.NewTimer(time.Until(deadline))
-			defer timer.Stop()
-		}
-		cases := make([]reflect.SelectCase, 0, len(waitOn)+2)
-		cases = append(cases,
-			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
-			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)})
-		for _, ch := range waitOn {
-			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
-		}
-		switch i, _, _ := reflect.Select(cases); i {
-		case 0:
+	fc, code := b.sessions.open(req, replicaID >= 0, b.cfg.Now())
+	if code != 0 {
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = code
+		return Reply{Response: resp}
+	}
+	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
+	f := &fetchRead{b: b, req: req, replica: replicaID, maxBytes: maxBytes, bufs: &fetchBuffers{pool: &b.readBufs}}
+	for i := range fc.items {
+		f.read(img, &fc.items[i], true)
+	}
+	if f.size < int(req.MinBytes) && !f.failed && len(fc.items) > 0 && time.Now().Before(deadline) {
+		if !f.wait(ctx, fc.items, deadline) {
+			f.bufs.release()
 			return Reply{Response: req.ResponseKind()}
-		case 1:
-			deadline = time.Now() // read once more, then answer
 		}
-		img = b.cfg.Cluster.Image()
+	}
+	for i := range fc.items {
+		f.refresh(&fc.items[i])
+	}
+	id, code := b.sessions.finish(fc, b.cfg.Now(), int(bcfg.Int64("max.incremental.fetch.session.cache.slots")))
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	resp.SessionID, resp.ErrorCode = id, code
+	if code == 0 {
+		fillFetchResponse(resp, fc.items)
+	}
+	return Reply{Response: resp, Release: f.bufs.release}
+}
+
+// fetchRead is one fetch request's reading state.
+type fetchRead struct {
+	b        *Broker
+	req      *kmsg.FetchRequest
+	replica  int32 // >= 0 for a follower
+	maxBytes int
+	bufs     *fetchBuffers
+	size     int  // record bytes gathered
+	failed   bool // a partition failed: answer at once
+}
+
+// read (re)reads one partition into it. A follower's (replica >= 0)
+// progress is recorded on the first read of the request only.
+func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
+	f.size -= len(it.records)
+	it.part, it.errCode, it.records, it.aborted = nil, 0, nil, nil
+	it.hw, it.lso, it.logStart, it.leo = -1, -1, -1, -1
+	var t *cluster.Topic
+	if f.req.Version >= 13 {
+		t = img.TopicsByID[cluster.TopicID(it.topicID)]
+	} else {
+		t = img.Topics[it.topic]
+	}
+	rp := &kmsg.FetchRequestTopicPartition{Partition: it.partition, CurrentLeaderEpoch: it.leaderEpoch}
+	part, err := f.b.fetchPartition(t, f.req.Version, rp)
+	if err == nil && f.replica >= 0 && first {
+		err = part.FollowerFetched(f.replica, it.fetchOffset, it.logStartOffset, f.b.cfg.Now())
+	}
+	if err != nil {
+		it.errCode = errorCode(err)
+		f.failed = true
+		return
+	}
+	it.part = part
+	readCommitted := f.replica < 0 && f.req.IsolationLevel == 1
+	read := part.ReadInto
+	switch {
+	case f.replica >= 0:
+		read = part.ReadToEnd
+	case readCommitted:
+		read = func(buf []byte, offset int64, maxBytes int) ([]byte, error) {
+			b, _, err := part.ReadCommitted(buf, offset, maxBytes)
+			return b, err
+		}
+	}
+	it.hw, it.lso, it.logStart, it.leo = part.HighWatermark(), part.LastStableOffset(), part.LogStartOffset(), part.LogEndOffset()
+	limit := min(int(it.maxBytes), f.maxBytes-f.size)
+	if limit <= 0 && f.size > 0 {
+		return
+	}
+	data, err := read(f.bufs.get(max(limit, 1)), it.fetchOffset, max(limit, 1))
+	if err == nil && readCommitted {
+		it.aborted, err = abortedIn(part, it.fetchOffset, data)
+	}
+	if err != nil {
+		if !errors.Is(err, log.ErrOffsetOutOfRange) {
+			f.b.logger.Debug("fetch read", "topic", part.Topic, "partition", part.Index, "offset", it.fetchOffset, "err", err)
+		}
+		it.errCode = errorCode(err)
+		it.aborted = nil
+		f.failed = true
+		return
+	}
+	if len(data) > 0 {
+		it.records = data
+	}
+	f.size += len(data)
+}
+
+// refresh takes the latest offsets of a partition read earlier, so a
+// response that waited reports them (and an incremental one sees them
+// change) without reading the partition again.
+func (f *fetchRead) refresh(it *fetchItem) {
+	if it.part == nil || it.errCode != 0 {
+		return
+	}
+	it.hw, it.lso, it.logStart = it.part.HighWatermark(), it.part.LastStableOffset(), it.part.LogStartOffset()
+}
+
+// wait waits for enough data, the deadline or ctx, re-reading only the
+// partitions whose watcher fired. It returns false when ctx ended.
+func (f *fetchRead) wait(ctx context.Context, items []fetchItem, deadline time.Time) bool {
+	w := newFetchWaiter()
+	follower := f.replica >= 0
+	watched := make(map[*replica.Partition][]int, len(items))
+	watch := func(i int) {
+		p := items[i].part
+		if p == nil {
+			return
+		}
+		if _, ok := watched[p]; !ok {
+			p.Watch(w, follower)
+		}
+		watched[p] = append(watched[p], i)
+	}
+	defer func() {
+		for p := range watched {
+			p.Unwatch(w)
+		}
+	}()
+	for i := range items {
+		watch(i)
+		// A change between the read and Watch is not reported: look for
+		// one now (what the partition's channels would have signalled).
+		it := &items[i]
+		if p := it.part; p != nil && (p.HighWatermark() != it.hw || follower && p.LogEndOffset() != it.leo || !p.IsLeader()) {
+			w.Notify(p)
+		}
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	var fired []*replica.Partition
+	for f.size < int(f.req.MinBytes) && !f.failed {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer.C:
+			return true
+		case <-w.c:
+		}
+		img := f.b.cfg.Cluster.Image()
+		// Watches stay registered while the fired partitions are read
+		// again, so a change during the read fires again.
+		fired = w.take(fired[:0])
+		for _, p := range fired {
+			for _, i := range watched[p] {
+				f.read(img, &items[i], false)
+				if np := items[i].part; np != nil && np != p {
+					watch(i) // the image now names another replica
+				}
+			}
+		}
+	}
+	return true
+}
+
+// fetchWaiter is a fetch's one watcher on all the partitions it waits on.
+type fetchWaiter struct {
+	c     chan struct{} // a send after a partition fired
+	mu    sync.Mutex
+	fired map[*replica.Partition]struct{}
+}
+
+func newFetchWaiter() *fetchWaiter {
+	return &fetchWaiter{c: make(chan struct{}, 1), fired: make(map[*replica.Partition]struct{})}
+}
+
+// Notify implements replica.Watcher.
+func (w *fetchWaiter) Notify(p *replica.Partition) {
+	w.mu.Lock()
+	w.fired[p] = struct{}{}
+	w.mu.Unlock()
+	select {
+	case w.c <- struct{}{}:
+	default:
 	}
 }
 
-// readFetch builds one fetch response from the current state. It returns
-// the channels that signal new data for the partitions read, the bytes
-// gathered, and whether any partition failed (which answers at once). A
-// follower's (replica >= 0) progress is recorded on the first read of the
-// request only.
-func (b *Broker) readFetch(img *cluster.Image, req *kmsg.FetchRequest, replica int32, first bool, maxBytes int, bufs *fetchBuffers) (*kmsg.FetchResponse, []<-chan struct{}, int, bool) {
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	var waitOn []<-chan struct{}
-	size, failed := 0, false
-	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
-	for i := range req.Topics {
-		rt := &req.Topics[i]
-		st := &resp.Topics[i]
-		*st = kmsg.NewFetchResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		var t *cluster.Topic
-		if req.Version >= 13 {
-			t = img.TopicsByID[cluster.TopicID(rt.TopicID)]
-		} else {
-			t = img.Topics[rt.Topic]
-		}
-		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
-		for j := range rt.Partitions {
-			rp := &rt.Partitions[j]
-			sp := &st.Partitions[j]
-			*sp = kmsg.NewFetchResponseTopicPartition()
-			sp.Partition = rp.Partition
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
-			// Kafka sends empty records, never null: librdkafka refuses a
-			// null record set.
-			sp.RecordBatches = []byte{}
-			part, err := b.fetchPartition(t, req.Version, rp)
-			if err == nil && replica >= 0 && first {
-				err = part.FollowerFetched(replica, rp.FetchOffset, rp.LogStartOffset, b.cfg.Now())
-			}
-			if err != nil {
-				sp.ErrorCode = errorCode(err)
-				failed = true
-				continue
-			}
-			readCommitted := replica < 0 && req.IsolationLevel == 1
-			read := part.ReadInto
-			switch {
-			case replica >= 0:
-				read = part.ReadToEnd
-				waitOn = append(waitOn, part.Appended())
-			case readCommitted:
-				read = func(buf []byte, offset int64, maxBytes int) ([]byte, error) {
-					b, _, err := part.ReadCommitted(buf, offset, maxBytes)
-					return b, err
-				}
-				waitOn = append(waitOn, part.Changed())
-			default:
-				waitOn = append(waitOn, part.Changed())
-			}
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = part.HighWatermark(), part.LastStableOffset(), part.LogStartOffset()
-			limit := min(int(rp.PartitionMaxBytes), maxBytes-size)
-			if limit <= 0 && size > 0 {
-				continue
-			}
-			data, err := read(bufs.get(max(limit, 1)), rp.FetchOffset, max(limit, 1))
-			if err == nil && readCommitted {
-				sp.AbortedTransactions, err = abortedIn(part, rp.FetchOffset, data)
-			}
-			if err != nil {
-				if !errors.Is(err, log.ErrOffsetOutOfRange) {
-					b.logger.Debug("fetch read", "topic", part.Topic, "partition", part.Index, "offset", rp.FetchOffset, "err", err)
-				}
-				sp.ErrorCode = errorCode(err)
-				failed = true
-				continue
-			}
-			if len(data) > 0 {
-				sp.RecordBatches = data
-			}
-			size += len(data)
-		}
+// take appends the partitions that fired since the last take to dst.
+func (w *fetchWaiter) take(dst []*replica.Partition) []*replica.Partition {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for p := range w.fired {
+		dst = append(dst, p)
 	}
-	return resp, waitOn, size, failed
+	clear(w.fired)
+	return dst
+}
+
+// fillFetchResponse lists the included items, consecutive partitions of
+// one topic under one topic entry.
+func fillFetchResponse(resp *kmsg.FetchResponse, items []fetchItem) {
+	byID := resp.Version >= 13
+	for i := range items {
+		it := &items[i]
+		if !it.include {
+			continue
+		}
+		if n := len(resp.Topics); n == 0 || byID && resp.Topics[n-1].TopicID != it.topicID || !byID && resp.Topics[n-1].Topic != it.topic {
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic, st.TopicID = it.topic, it.topicID
+			resp.Topics = append(resp.Topics, st)
+		}
+		st := &resp.Topics[len(resp.Topics)-1]
+		sp := kmsg.NewFetchResponseTopicPartition()
+		sp.Partition = it.partition
+		sp.ErrorCode = it.errCode
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = it.hw, it.lso, it.logStart
+		if it.errCode != 0 {
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+		}
+		// Kafka sends empty records, never null: librdkafka refuses a
+		// null record set.
+		sp.RecordBatches = []byte{}
+		if len(it.records) > 0 {
+			sp.RecordBatches = it.records
+		}
+		sp.AbortedTransactions = it.aborted
+		st.Partitions = append(st.Partitions, sp)
+	}
 }
 
 // abortedIn lists the aborted transactions a read_committed consumer needs

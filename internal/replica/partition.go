@@ -41,7 +41,8 @@ var (
 //	         lands after the change.
 //	stateMu  the replication state: role, ISR, pending AlterPartition,
 //	         follower progress.
-//	mu       the notification channels; nothing is acquired under it.
+//	mu       the notification channels and watchers; nothing is acquired
+//	         under it but a Watcher's own lock, in Notify.
 type Partition struct {
 	Topic   string
 	TopicID cluster.TopicID
@@ -84,6 +85,10 @@ type Partition struct {
 	notify    chan struct{} // closed and replaced when the HW, role or ISR changes
 	leoNotify chan struct{} // closed and replaced when the log end offset moves
 	leoWaited bool          // someone holds leoNotify
+	// Watchers registered with Watch: told of what closes notify
+	// (changed) or leoNotify (appended).
+	changedWatchers  map[Watcher]struct{}
+	appendedWatchers map[Watcher]struct{}
 }
 
 // follower is the leader's view of one follower (Kafka's Replica state).
@@ -224,6 +229,7 @@ func (p *Partition) advance(hw int64) {
 		p.hw.Store(hw)
 		close(p.notify)
 		p.notify = make(chan struct{})
+		p.notifyLocked(p.changedWatchers)
 	}
 	p.mu.Unlock()
 }
@@ -236,6 +242,7 @@ func (p *Partition) setHW(hw int64) {
 		p.hw.Store(hw)
 		close(p.notify)
 		p.notify = make(chan struct{})
+		p.notifyLocked(p.changedWatchers)
 	}
 	p.mu.Unlock()
 }
@@ -250,6 +257,8 @@ func (p *Partition) wake() {
 		p.leoNotify = make(chan struct{})
 		p.leoWaited = false
 	}
+	p.notifyLocked(p.changedWatchers)
+	p.notifyLocked(p.appendedWatchers)
 	p.mu.Unlock()
 }
 
@@ -261,7 +270,49 @@ func (p *Partition) wakeLEO() {
 		p.leoNotify = make(chan struct{})
 		p.leoWaited = false
 	}
+	p.notifyLocked(p.appendedWatchers)
 	p.mu.Unlock()
+}
+
+// A Watcher is told when a partition it watches changes, so one waiter
+// can wait on thousands of partitions (a fetch session) without selecting
+// on each partition's channel. Notify runs with the partition's
+// notification lock held: it must be quick, must not block, and must not
+// call back into the partition.
+type Watcher interface {
+	Notify(p *Partition)
+}
+
+// Watch registers w until Unwatch: with appended false, w is told whenever
+// Changed's channel would close (high watermark, role, ISR); with appended
+// true, whenever Appended's would (log end offset, role). As with the
+// channels, read after Watch so that no change is missed.
+func (p *Partition) Watch(w Watcher, appended bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := &p.changedWatchers
+	if appended {
+		m = &p.appendedWatchers
+	}
+	if *m == nil {
+		*m = make(map[Watcher]struct{})
+	}
+	(*m)[w] = struct{}{}
+}
+
+// Unwatch removes w registered by Watch.
+func (p *Partition) Unwatch(w Watcher) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.changedWatchers, w)
+	delete(p.appendedWatchers, w)
+}
+
+// notifyLocked tells watchers of a change; p.mu is held.
+func (p *Partition) notifyLocked(watchers map[Watcher]struct{}) {
+	for w := range watchers {
+		w.Notify(p)
+	}
 }
 
 // Changed returns a channel closed when the high watermark next moves, or
