@@ -132,9 +132,10 @@ func TestBenchKfakeSubprocess(t *testing.T) {
 	checkReport(t, res, out.String(), 1, 1)
 }
 
-// TestBenchSluiceSubprocess builds cmd/sluice and runs it as a child
-// process. It takes a build, so it only runs with BENCH_SUBPROCESS=1.
-func TestBenchSluiceSubprocess(t *testing.T) {
+// buildSluiceForTest builds cmd/sluice, or skips the test unless
+// BENCH_SUBPROCESS=1 asks for the build.
+func buildSluiceForTest(t *testing.T) string {
+	t.Helper()
 	if os.Getenv("BENCH_SUBPROCESS") == "" {
 		t.Skip("set BENCH_SUBPROCESS=1 to build cmd/sluice and run it as a subprocess")
 	}
@@ -143,6 +144,13 @@ func TestBenchSluiceSubprocess(t *testing.T) {
 	if b, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build sluice: %v\n%s", err, b)
 	}
+	return bin
+}
+
+// TestBenchSluiceSubprocess builds cmd/sluice and runs it as a child
+// process. It takes a build, so it only runs with BENCH_SUBPROCESS=1.
+func TestBenchSluiceSubprocess(t *testing.T) {
+	bin := buildSluiceForTest(t)
 	var out bytes.Buffer
 	opts := smallOptions(t, &out)
 	opts.Brokers = []string{brokerSluice}
@@ -169,6 +177,104 @@ func TestBadOptions(t *testing.T) {
 		if _, err := Run(context.Background(), opts); err == nil {
 			t.Errorf("Run accepted bad options %+v", opts)
 		}
+	}
+	for _, mod := range []func(*Options){
+		func(o *Options) { o.ScaleN = []int{0} },
+		func(o *Options) { o.ScaleBrokers = []string{"kafka"} },
+		func(o *Options) { o.ScaleBrokers = []string{brokerSluice}; o.SluiceBin = "" },
+		func(o *Options) { o.ScaleRecords = 0 },
+		func(o *Options) { o.ScaleStepTimeout = 0 },
+	} {
+		var out bytes.Buffer
+		opts := scaleOptions(t, &out)
+		mod(&opts)
+		if _, err := RunScale(context.Background(), opts); err == nil {
+			t.Errorf("RunScale accepted bad options %+v", opts)
+		}
+	}
+}
+
+func scaleOptions(t *testing.T, out *bytes.Buffer) Options {
+	opts := DefaultOptions()
+	opts.ScaleN = []int{10, 40}
+	opts.ScaleProducePartitions = 10
+	opts.ScaleBrokers = []string{scaleKfake}
+	opts.ScaleRecords = 200
+	opts.ScaleIdle = 100 * time.Millisecond
+	opts.ScaleStepTimeout = time.Minute
+	opts.Window = 100
+	opts.TmpDir = t.TempDir()
+	opts.Out = out
+	return opts
+}
+
+// runScaleSmall runs the scale benchmark with tiny counts and checks that
+// every run measured every column and that the report is complete.
+func runScaleSmall(t *testing.T, opts Options) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := RunScale(ctx, opts)
+	out := opts.Out.(*bytes.Buffer).String()
+	if err != nil {
+		t.Fatalf("RunScale: %v\n%s", err, out)
+	}
+	if got, want := len(res.Scale), len(opts.ScaleN)*len(opts.ScaleBrokers); got != want {
+		t.Fatalf("%d runs, want %d:\n%s", got, want, out)
+	}
+	for _, r := range res.Scale {
+		if r.Err != "" {
+			t.Errorf("N=%d %s failed: %s", r.N, r.Broker, r.Err)
+			continue
+		}
+		if r.CreateSec <= 0 || r.RSSMiB <= 0 || r.FDs <= 0 || r.ProduceRecSec <= 0 || r.P99Ms < r.P50Ms ||
+			r.ConsumeRecSec <= 0 || r.ListenSec <= 0 || r.RestartSec < r.ListenSec {
+			t.Errorf("run %+v: implausible figures", r)
+		}
+	}
+	// N=40 is 10 topics of 4 partitions and scale-produce's 10.
+	if r, ok := findScale(res, opts.ScaleBrokers[0], 40); !ok || r.Partitions != 50 {
+		t.Errorf("N=40 created %d partitions, want 50", r.Partitions)
+	}
+	if got, want := len(res.Baselines), len(opts.ScaleN)*len(opts.ScaleBrokers); got != want {
+		t.Errorf("%d baseline shares, want %d", got, want)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var decoded ScaleResults
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &decoded); err != nil {
+		t.Fatalf("last line is not the JSON report: %v\n%s", err, out)
+	}
+	if len(decoded.Scale) != len(res.Scale) || len(decoded.Ratios) != len(res.Ratios) {
+		t.Errorf("JSON report differs from the results:\n%s", lines[len(lines)-1])
+	}
+	for _, want := range []string{"N=40 (10 topics x 4", "restart s", "against the baseline"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if t.Failed() {
+		t.Log(out)
+	}
+}
+
+// TestScaleKfake runs the partition-scale benchmark on durable kfake in a
+// child process, the kill -9 restart included.
+func TestScaleKfake(t *testing.T) {
+	var out bytes.Buffer
+	runScaleSmall(t, scaleOptions(t, &out))
+}
+
+// TestScaleSluice runs it on `sluice serve` next to kfake, with the
+// ratios. It takes a build, so it only runs with BENCH_SUBPROCESS=1.
+func TestScaleSluice(t *testing.T) {
+	bin := buildSluiceForTest(t)
+	var out bytes.Buffer
+	opts := scaleOptions(t, &out)
+	opts.ScaleBrokers = []string{brokerSluice, scaleKfake}
+	opts.SluiceBin = bin
+	runScaleSmall(t, opts)
+	if !strings.Contains(out.String(), "sluice/kfake") {
+		t.Errorf("report lacks the ratios:\n%s", out.String())
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -62,11 +63,7 @@ func brokerSpecs(opts Options) ([]brokerSpec, error) {
 				bin := opts.SluiceBin
 				settings := opts.SluiceSettings
 				s = brokerSpec{name: name, start: func(ctx context.Context, dir string) (runningBroker, error) {
-					args := []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn"}
-					for k, v := range settings {
-						args = append(args, "--config", k+"="+v)
-					}
-					return startChild(ctx, bin, args, nil, "sluice: serving Kafka on ")
+					return asRunning(startSluiceChild(ctx, bin, dir, "127.0.0.1:0", settings, childReadyTimeout))
 				}}
 			} else {
 				settings := opts.SluiceSettings
@@ -85,16 +82,7 @@ func brokerSpecs(opts Options) ([]brokerSpec, error) {
 			durable := name == brokerKfakeDurable
 			if opts.KfakeSubprocess {
 				s = brokerSpec{name: name, start: func(ctx context.Context, dir string) (runningBroker, error) {
-					exe, err := os.Executable()
-					if err != nil {
-						return nil, err
-					}
-					mode := "mem"
-					if durable {
-						mode = "durable"
-					}
-					env := []string{kfakeChildEnv + "=" + mode, kfakeChildDirEnv + "=" + dir}
-					return startChild(ctx, exe, nil, env, kfakeReadyPrefix)
+					return asRunning(startKfakeChild(ctx, dir, durable, 0, childReadyTimeout))
 				}}
 			} else {
 				s = brokerSpec{name: name, inProcess: true, start: func(ctx context.Context, dir string) (runningBroker, error) {
@@ -216,8 +204,12 @@ func (b sluiceBroker) CPU() time.Duration             { return 0 }
 
 type kfakeBroker struct{ c *kfake.Cluster }
 
-func kfakeOpts(dir string, durable bool) []kfake.Opt {
+// kfakeOpts configures one kfake broker; port 0 picks a free one.
+func kfakeOpts(dir string, durable bool, port int) []kfake.Opt {
 	opts := []kfake.Opt{kfake.NumBrokers(1)}
+	if port != 0 {
+		opts = append(opts, kfake.Ports(port))
+	}
 	if durable {
 		opts = append(opts, kfake.DataDir(dir), kfake.SyncWrites())
 	}
@@ -225,7 +217,7 @@ func kfakeOpts(dir string, durable bool) []kfake.Opt {
 }
 
 func startKfake(dir string, durable bool) (runningBroker, error) {
-	c, err := kfake.NewCluster(kfakeOpts(dir, durable)...)
+	c, err := kfake.NewCluster(kfakeOpts(dir, durable, 0)...)
 	if err != nil {
 		return nil, fmt.Errorf("start kfake: %w", err)
 	}
@@ -245,10 +237,41 @@ func (b kfakeBroker) Stop(context.Context) error {
 // does not exit within the context.
 
 const (
-	kfakeChildEnv    = "SLUICE_BENCH_KFAKE"
-	kfakeChildDirEnv = "SLUICE_BENCH_KFAKE_DIR"
-	kfakeReadyPrefix = "kfake: serving Kafka on "
+	kfakeChildEnv     = "SLUICE_BENCH_KFAKE"
+	kfakeChildDirEnv  = "SLUICE_BENCH_KFAKE_DIR"
+	kfakeChildPortEnv = "SLUICE_BENCH_KFAKE_PORT"
+	kfakeReadyPrefix  = "kfake: serving Kafka on "
+	sluiceReadyPrefix = "sluice: serving Kafka on "
+
+	// childReadyTimeout bounds how long a child broker of the throughput
+	// workloads may take to listen.
+	childReadyTimeout = 60 * time.Second
 )
+
+// startSluiceChild runs `bin serve` on dir, listening on listen
+// ("127.0.0.1:0" for any free port).
+func startSluiceChild(ctx context.Context, bin, dir, listen string, settings map[string]string, ready time.Duration) (*childBroker, error) {
+	args := []string{"serve", "--listen", listen, "--data-dir", dir, "--log-level", "warn"}
+	for k, v := range settings {
+		args = append(args, "--config", k+"="+v)
+	}
+	return startChild(ctx, bin, args, nil, sluiceReadyPrefix, ready)
+}
+
+// startKfakeChild runs this program again as a kfake server on dir,
+// listening on 127.0.0.1:port (0 for any free port).
+func startKfakeChild(ctx context.Context, dir string, durable bool, port int, ready time.Duration) (*childBroker, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	mode := "mem"
+	if durable {
+		mode = "durable"
+	}
+	env := []string{kfakeChildEnv + "=" + mode, kfakeChildDirEnv + "=" + dir, kfakeChildPortEnv + "=" + strconv.Itoa(port)}
+	return startChild(ctx, exe, nil, env, kfakeReadyPrefix, ready)
+}
 
 type childBroker struct {
 	cmd   *exec.Cmd
@@ -259,7 +282,8 @@ type childBroker struct {
 	tail  []string // last lines of stderr, for errors
 }
 
-func startChild(ctx context.Context, bin string, args, env []string, readyPrefix string) (runningBroker, error) {
+// startChild starts bin and waits up to ready for its listening line.
+func startChild(ctx context.Context, bin string, args, env []string, readyPrefix string, ready time.Duration) (*childBroker, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	setParentDeathSignal(cmd)
@@ -297,7 +321,7 @@ func startChild(ctx context.Context, bin string, args, env []string, readyPrefix
 		io.Copy(io.Discard, stderr)
 	}()
 	go func() { cmd.Wait(); close(b.done) }()
-	timer := time.NewTimer(60 * time.Second)
+	timer := time.NewTimer(ready)
 	defer timer.Stop()
 	select {
 	case b.addr = <-addrCh:
@@ -306,7 +330,7 @@ func startChild(ctx context.Context, bin string, args, env []string, readyPrefix
 		return nil, fmt.Errorf("%s exited before listening: %s", filepath.Base(bin), b.output())
 	case <-timer.C:
 		b.Stop(context.Background())
-		return nil, fmt.Errorf("%s did not listen within 60s: %s", filepath.Base(bin), b.output())
+		return nil, fmt.Errorf("%s did not listen within %v: %s", filepath.Base(bin), ready, b.output())
 	case <-ctx.Done():
 		b.Stop(context.Background())
 		return nil, ctx.Err()
@@ -321,6 +345,25 @@ func (b *childBroker) output() string {
 
 func (b *childBroker) Addr() string       { return b.addr }
 func (b *childBroker) CPU() time.Duration { return processCPU(b.cmd.Process.Pid) }
+
+// asRunning turns a started child into a runningBroker, keeping a failed
+// start a nil interface rather than one holding a nil pointer.
+func asRunning(b *childBroker, err error) (runningBroker, error) {
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Pid is the child's process ID.
+func (b *childBroker) Pid() int { return b.cmd.Process.Pid }
+
+// Kill ends the child with SIGKILL, as a crash would, and waits until it
+// has exited.
+func (b *childBroker) Kill() {
+	b.cmd.Process.Kill()
+	<-b.done
+}
 
 func (b *childBroker) Stop(ctx context.Context) error {
 	b.stdin.Close()
@@ -346,7 +389,8 @@ func serveKfakeChild() bool {
 	if mode == "" {
 		return false
 	}
-	c, err := kfake.NewCluster(kfakeOpts(os.Getenv(kfakeChildDirEnv), mode == "durable")...)
+	port, _ := strconv.Atoi(os.Getenv(kfakeChildPortEnv)) // unset: 0, any free port
+	c, err := kfake.NewCluster(kfakeOpts(os.Getenv(kfakeChildDirEnv), mode == "durable", port)...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kfake:", err)
 		os.Exit(1)

@@ -4,7 +4,11 @@ package main
 
 import "time"
 
-// CPU accounting is Linux-only; elsewhere the CPU columns read 0.
+// CPU accounting and /proc are Linux-only; elsewhere the CPU columns read
+// 0, and RSS and file descriptors are unknown.
 func selfCPU() time.Duration       { return 0 }
 func processCPU(int) time.Duration { return 0 }
 func loadAvg() float64             { return -1 }
+func processRSS(int) int64         { return 0 }
+func processFDs(int) int           { return -1 }
+func openFileLimit() uint64        { return 0 }

@@ -13,6 +13,7 @@
 //	go run ./bench -records-small 100000 -records-large 30000 -reps 1
 //	go run ./bench -only sluice -cpuprofile /tmp/cpu.pprof
 //	go run ./bench -workloads txn,large
+//	go run ./bench -scale 1000,10000     # partition scale, brokers as child processes
 //
 // See bench/README.md.
 package main
@@ -24,6 +25,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -41,7 +44,7 @@ func main() {
 
 func run() int {
 	opts := DefaultOptions()
-	var only, workloads, settings string
+	var only, workloads, settings, scale, scaleBrokers string
 	flag.IntVar(&opts.RecordsSmall, "records-small", opts.RecordsSmall, "records in the small workload (100 B values, acks=1)")
 	flag.IntVar(&opts.RecordsLarge, "records-large", opts.RecordsLarge, "records in the large workload (1 KiB values, acks=all)")
 	flag.IntVar(&opts.SizeSmall, "size-small", opts.SizeSmall, "value size in bytes of the small workload")
@@ -63,6 +66,13 @@ func run() int {
 	flag.DurationVar(&opts.RunTimeout, "run-timeout", opts.RunTimeout, "give up on one broker/workload run after this long")
 	flag.StringVar(&opts.TmpDir, "tmpdir", "", "parent of the brokers' temporary data directories (default: $TMPDIR)")
 	flag.BoolVar(&opts.NoJSON, "no-json", false, "do not print the final JSON line")
+	flag.StringVar(&scale, "scale", "", "run the partition-scale benchmark instead, for each comma-separated partition count `N` (e.g. 1000,10000): one broker in a child process, create, RSS, fds, idle CPU, produce, consume, kill -9 restart")
+	flag.IntVar(&opts.ScaleRecords, "scale-records", opts.ScaleRecords, "records produced (acks=all, idempotent) and consumed per -scale run")
+	flag.IntVar(&opts.ScaleSize, "scale-size", opts.ScaleSize, "value size in bytes of the -scale records")
+	flag.IntVar(&opts.ScaleProducePartitions, "scale-produce-partitions", opts.ScaleProducePartitions, "partitions of the -scale topic produced to; the run with N equal to it is the baseline")
+	flag.DurationVar(&opts.ScaleIdle, "scale-idle", opts.ScaleIdle, "how long -scale measures the broker's idle CPU")
+	flag.DurationVar(&opts.ScaleStepTimeout, "scale-step-timeout", opts.ScaleStepTimeout, "give up on one -scale step (start, create, idle, produce, consume, restart) after this long")
+	flag.StringVar(&scaleBrokers, "scale-brokers", strings.Join(scaleBrokerNames, ","), "comma-separated brokers for -scale: sluice (sluice serve) and kfake (durable: DataDir + SyncWrites)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", flag.Args())
@@ -85,6 +95,23 @@ func run() int {
 			opts.SluiceSettings[strings.TrimSpace(k)] = strings.TrimSpace(v)
 		}
 	}
+	if scale != "" {
+		opts.ScaleN = nil
+		for _, f := range splitList(scale) {
+			n, err := strconv.Atoi(f)
+			if err != nil || n <= 0 {
+				fmt.Fprintf(os.Stderr, "bench: -scale %q: want positive partition counts\n", f)
+				return 2
+			}
+			opts.ScaleN = append(opts.ScaleN, n)
+		}
+		opts.ScaleBrokers = splitList(scaleBrokers)
+		// The scale benchmark reads the broker's process: Sluice runs
+		// as a child, built here unless -sluice-bin names a binary.
+		if opts.SluiceBin == "" && slices.Contains(opts.ScaleBrokers, brokerSluice) {
+			opts.SluiceBin = "build"
+		}
+	}
 	opts.Out = os.Stdout
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -98,9 +125,17 @@ func run() int {
 		defer cleanup()
 		opts.SluiceBin = bin
 	}
-	res, err := Run(ctx, opts)
-	if err == nil && res.Failed() > 0 {
-		err = fmt.Errorf("%d of %d runs failed", res.Failed(), len(res.Runs))
+	var err error
+	if len(opts.ScaleN) > 0 {
+		var res *ScaleResults
+		if res, err = RunScale(ctx, opts); err == nil && res.Failed() > 0 {
+			err = fmt.Errorf("%d of %d runs failed", res.Failed(), len(res.Scale))
+		}
+	} else {
+		var res *Results
+		if res, err = Run(ctx, opts); err == nil && res.Failed() > 0 {
+			err = fmt.Errorf("%d of %d runs failed", res.Failed(), len(res.Runs))
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -145,6 +180,16 @@ type Options struct {
 	TmpDir          string
 	NoJSON          bool
 
+	// The partition-scale benchmark (scale.go) runs instead of the
+	// workloads when ScaleN is set.
+	ScaleN                 []int    // partition counts
+	ScaleBrokers           []string // "sluice", "kfake"
+	ScaleRecords           int
+	ScaleSize              int
+	ScaleProducePartitions int           // partitions of scale-produce; N equal to it is the baseline
+	ScaleIdle              time.Duration // idle CPU measurement
+	ScaleStepTimeout       time.Duration
+
 	Out interface{ Write([]byte) (int, error) }
 }
 
@@ -165,5 +210,12 @@ func DefaultOptions() Options {
 		Brokers:      append([]string(nil), allBrokers...),
 		Workloads:    []string{"small", "large"},
 		RunTimeout:   10 * time.Minute,
+
+		ScaleBrokers:           append([]string(nil), scaleBrokerNames...),
+		ScaleRecords:           200_000,
+		ScaleSize:              1024,
+		ScaleProducePartitions: 1000,
+		ScaleIdle:              10 * time.Second,
+		ScaleStepTimeout:       3 * time.Minute,
 	}
 }

@@ -223,7 +223,7 @@ func runOne(ctx context.Context, opts Options, spec brokerSpec, w workload, rep 
 	addr := b.Addr()
 
 	topic := "bench-" + w.name
-	if err := createTopics(ctx, addr, map[string]int{topic: opts.Partitions, warmupTopic(topic): 1}, spec.replicas, spec.topicConfigs); err != nil {
+	if err := createTopics(ctx, addr, map[string]int{topic: opts.Partitions, warmupTopic(topic): 1}, spec.replicas, spec.topicConfigs, 30*time.Second); err != nil {
 		return fail(err)
 	}
 

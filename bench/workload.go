@@ -130,8 +130,8 @@ type produceResult struct {
 
 // createTopics creates each topic with its partition count, replication
 // factor rf (1 when 0) and configs, and waits until every partition has a
-// leader.
-func createTopics(ctx context.Context, addr string, topics map[string]int, rf int16, configs map[string]*string) error {
+// leader, for at most ready.
+func createTopics(ctx context.Context, addr string, topics map[string]int, rf int16, configs map[string]*string, ready time.Duration) error {
 	if rf == 0 {
 		rf = 1
 	}
@@ -141,6 +141,10 @@ func createTopics(ctx context.Context, addr string, topics map[string]int, rf in
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
+	// The broker may take this long to answer CreateTopics (kadm's
+	// default is 15 s, short for thousands of partitions).
+	adm.SetTimeoutMillis(int32(min(ready, time.Hour) / time.Millisecond))
+	deadline := time.Now().Add(ready)
 	for topic, partitions := range topics {
 		resp, err := adm.CreateTopics(ctx, int32(partitions), rf, configs, topic)
 		if err != nil {
@@ -150,7 +154,6 @@ func createTopics(ctx context.Context, addr string, topics map[string]int, rf in
 			return fmt.Errorf("create topic %s: %w", topic, err)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var lastErr error
 		ready := true
@@ -199,7 +202,7 @@ func createTopics(ctx context.Context, addr string, topics map[string]int, rf in
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("topics not ready after 30s: %w", lastErr)
+			return fmt.Errorf("topics not ready after %v: %w", ready, lastErr)
 		}
 		select {
 		case <-ctx.Done():
