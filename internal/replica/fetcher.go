@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -23,6 +24,11 @@ import (
 // polls would wait behind each other (Kafka's ReplicaFetcherThread, with
 // num.replica.fetchers = 1). Before a partition's first fetch from a new
 // leader or epoch it truncates (OffsetForLeaderEpoch, KIP-101/KIP-279).
+// It keeps a fetch session with the leader (KIP-227, Kafka's
+// FetchSessionHandler): after one full fetch, each request lists only the
+// partitions whose fetch position changed and forgets those it stopped
+// fetching, and the leader answers with only the partitions that have news,
+// so following thousands of quiet partitions costs little per round.
 
 // fetchSettings are the replica.fetch.* configs a fetcher uses.
 type fetchSettings struct {
@@ -58,6 +64,42 @@ type fetcher struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	session leaderSession // owned by run's goroutine
+}
+
+// leaderSession is the fetcher's side of its fetch session (KIP-227).
+type leaderSession struct {
+	id    int32
+	epoch int32 // of the next request; 0 is a full fetch opening a session
+	// sent is what the leader's session holds for each partition.
+	sent map[partIDKey]sentPart
+}
+
+// sentPart is what a fetch told the leader about one partition.
+type sentPart struct {
+	topic       string
+	fetchOffset int64
+	logStart    int64
+	leaderEpoch int32
+	maxBytes    int32
+}
+
+// reset makes the next fetch a full one. Keeping the ID closes the old
+// session on the leader when the next fetch opens another.
+func (s *leaderSession) reset(keepID bool) {
+	if !keepID {
+		s.id = 0
+	}
+	s.epoch, s.sent = 0, nil
+}
+
+// nextSessionEpoch is the session epoch after epoch (wrapping to 1).
+func nextSessionEpoch(epoch int32) int32 {
+	if epoch == math.MaxInt32 {
+		return 1
+	}
+	return epoch + 1
 }
 
 func newFetcher(nodeID, leader int32, addr string, s fetchSettings, logger *slog.Logger, now func() time.Time) *fetcher {
@@ -277,7 +319,9 @@ func (f *fetcher) finishTruncation(fp *fetchPart, offset int64, done bool, s fet
 	}
 }
 
-// fetch sends one Fetch for parts and applies the answer.
+// fetch sends one Fetch for parts and applies the answer. In a session
+// the request lists only the partitions whose position changed since the
+// leader's session last heard of them.
 func (f *fetcher) fetch(ctx context.Context, leader *kgo.Broker, parts []*fetchPart, s fetchSettings) {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = f.nodeID
@@ -285,10 +329,21 @@ func (f *fetcher) fetch(ctx context.Context, leader *kgo.Broker, parts []*fetchP
 	req.MaxWaitMillis = int32(s.maxWait / time.Millisecond)
 	req.MinBytes = s.minBytes
 	req.MaxBytes = s.maxBytes
-	req.SessionID, req.SessionEpoch = 0, -1
+	sess := &f.session
+	incremental := sess.id != 0 && sess.epoch > 0
+	req.SessionID, req.SessionEpoch = sess.id, sess.epoch
 	byTopic := make(map[string]int)
 	offsets := make(map[*fetchPart]int64, len(parts))
+	want := make(map[partIDKey]sentPart, len(parts))
 	for _, fp := range parts {
+		k := partIDKey{fp.p.TopicID, fp.p.Index}
+		sp := sentPart{topic: fp.p.Topic, fetchOffset: fp.p.log.LogEndOffset(), logStart: fp.p.log.LogStartOffset(),
+			leaderEpoch: fp.epoch, maxBytes: s.partMaxBytes}
+		want[k] = sp
+		offsets[fp] = sp.fetchOffset
+		if incremental && sess.sent[k] == sp {
+			continue // the leader's session already reads it from there
+		}
 		i, ok := byTopic[fp.p.Topic]
 		if !ok {
 			i = len(req.Topics)
@@ -299,18 +354,38 @@ func (f *fetcher) fetch(ctx context.Context, leader *kgo.Broker, parts []*fetchP
 		}
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = fp.p.Index
-		rp.CurrentLeaderEpoch = fp.epoch
-		rp.FetchOffset = fp.p.log.LogEndOffset()
+		rp.CurrentLeaderEpoch = sp.leaderEpoch
+		rp.FetchOffset = sp.fetchOffset
 		rp.LastFetchedEpoch = -1
-		rp.LogStartOffset = fp.p.log.LogStartOffset()
-		rp.PartitionMaxBytes = s.partMaxBytes
-		offsets[fp] = rp.FetchOffset
+		rp.LogStartOffset = sp.logStart
+		rp.PartitionMaxBytes = sp.maxBytes
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+	}
+	if incremental {
+		// Partitions no longer fetched (backing off, moved) leave the
+		// session.
+		forgotten := make(map[[16]byte]int)
+		for k, sp := range sess.sent {
+			if _, ok := want[k]; ok {
+				continue
+			}
+			i, ok := forgotten[k.id]
+			if !ok {
+				i = len(req.ForgottenTopics)
+				forgotten[k.id] = i
+				ft := kmsg.NewFetchRequestForgottenTopic()
+				ft.Topic, ft.TopicID = sp.topic, k.id
+				req.ForgottenTopics = append(req.ForgottenTopics, ft)
+			}
+			req.ForgottenTopics[i].Partitions = append(req.ForgottenTopics[i].Partitions, k.partition)
+		}
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.maxWait+s.socketTimeout)
 	defer cancel()
 	kresp, err := leader.Request(rctx, req)
 	if err != nil {
+		// The leader may or may not have moved the session on.
+		sess.reset(true)
 		if ctx.Err() == nil {
 			f.logger.Warn("fetch from leader failed", "err", err)
 			for _, fp := range parts {
@@ -321,11 +396,30 @@ func (f *fetcher) fetch(ctx context.Context, leader *kgo.Broker, parts []*fetchP
 	}
 	resp := kresp.(*kmsg.FetchResponse)
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		switch {
+		case errors.Is(err, kerr.FetchSessionIDNotFound), errors.Is(err, kerr.InvalidFetchSessionEpoch),
+			errors.Is(err, kerr.FetchSessionTopicIDError):
+			// Evicted, or the leader restarted: start over with a full
+			// fetch at once.
+			f.logger.Debug("fetch session lost; fetching in full", "session_id", sess.id, "err", err)
+			sess.reset(!errors.Is(err, kerr.FetchSessionIDNotFound))
+			return
+		}
+		sess.reset(true)
 		f.logger.Warn("fetch from leader failed", "err", err)
 		for _, fp := range parts {
 			f.backoff(fp, s.backoff)
 		}
 		return
+	}
+	switch {
+	case resp.SessionID == 0:
+		// No session: the leader had no room, or closed it.
+		sess.reset(false)
+	case !incremental || resp.SessionID == sess.id:
+		sess.id, sess.epoch, sess.sent = resp.SessionID, nextSessionEpoch(sess.epoch), want
+	default:
+		sess.reset(true)
 	}
 	// Answers name topics by name, or by ID from Fetch v13.
 	byName := make(map[partKey]*fetchPart, len(parts))
