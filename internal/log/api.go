@@ -86,6 +86,11 @@ type Options struct {
 	// record inside one. Share one per process; nil means the log makes
 	// its own on first use.
 	Codecs *record.Codecs
+	// Files bounds the file descriptors held by segment files; share one
+	// per process (NewFileCache). Nil means a cache of the log's own with no
+	// bound: files are still opened only when first used, and stay open
+	// until the log closes them.
+	Files *FileCache
 	// OnOffline, if set, is called once when an I/O error (a failed fsync,
 	// a full disk, EIO) takes the log offline, with an error wrapping
 	// ErrOffline; the log then leaves the logging to it. Kafka takes the

@@ -2,12 +2,16 @@ package log
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sluice-io/sluice/internal/record"
 )
@@ -114,4 +118,96 @@ func BenchmarkWaitDurableParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(syncs.Load())/float64(b.N), "fsyncs/op")
+}
+
+// benchOpenLogs is how many logs BenchmarkOpenManyLogs opens per
+// iteration: enough for per-log costs (fsyncs, files, heap) to dominate.
+const benchOpenLogs = 2000
+
+// BenchmarkOpenManyLogs opens benchOpenLogs partition logs in one directory,
+// as a broker hosting many partitions does at topic creation and restart:
+// new ones, ones cleanly closed with a few KiB each, and ones left by a
+// crash (no clean-close recovery point or producer snapshot, indexes
+// empty) after a few KiB were written and fsynced. It reports the time,
+// the open file descriptors and the heap per log, kept open.
+func BenchmarkOpenManyLogs(b *testing.B) {
+	cfg := benchConfig()
+	batch, h := benchBatch(b, 1<<10)
+	// prepare writes benchOpenLogs logs of a few KiB under root.
+	prepare := func(b *testing.B, root string, crash bool) {
+		for i := range benchOpenLogs {
+			dir := filepath.Join(root, fmt.Sprintf("t-%d", i))
+			l := openLog(b, OSFS{}, dir, cfg)
+			for range 4 {
+				bb := append([]byte(nil), batch...)
+				if _, err := l.Append(bb, h, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := l.WaitDurable(context.Background(), l.LogEndOffset()); err != nil {
+				b.Fatal(err)
+			}
+			mustClose(b, l)
+			if crash {
+				// What kill -9 before Close leaves: no recovery point or
+				// snapshot from Close, the active segment's indexes empty.
+				entries, _ := os.ReadDir(dir)
+				for _, e := range entries {
+					switch _, suffix, _ := parseFileName(e.Name()); {
+					case e.Name() == recoveryPointFile, suffix == snapshotSuffix:
+						os.Remove(filepath.Join(dir, e.Name()))
+					case suffix == indexSuffix, suffix == timeIndexSuffix:
+						os.Truncate(filepath.Join(dir, e.Name()), 0)
+					}
+				}
+			}
+		}
+	}
+	for _, kind := range []string{"new", "existing-clean", "existing-crash"} {
+		b.Run(kind, func(b *testing.B) {
+			b.ReportAllocs()
+			var elapsed time.Duration
+			var fds, heap int64
+			for b.Loop() {
+				b.StopTimer()
+				root := b.TempDir()
+				if kind != "new" {
+					prepare(b, root, kind == "existing-crash")
+				}
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				fdsBefore := openFDs(b)
+				logs := make([]*Log, benchOpenLogs)
+				b.StartTimer()
+				began := time.Now()
+				for i := range logs {
+					logs[i] = openLog(b, OSFS{}, filepath.Join(root, fmt.Sprintf("t-%d", i)), cfg)
+				}
+				elapsed += time.Since(began)
+				b.StopTimer()
+				fds += int64(openFDs(b) - fdsBefore)
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				heap += int64(after.HeapInuse) - int64(before.HeapInuse)
+				for _, l := range logs {
+					l.Close()
+				}
+				b.StartTimer()
+			}
+			n := float64(b.N * benchOpenLogs)
+			b.ReportMetric(float64(elapsed.Nanoseconds())/n, "ns/log")
+			b.ReportMetric(float64(fds)/n, "fds/log")
+			b.ReportMetric(float64(heap)/n, "heap-B/log")
+		})
+	}
+}
+
+// openFDs counts the process's open file descriptors.
+func openFDs(b *testing.B) int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		b.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(entries)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"math"
 	"path/filepath"
 	"slices"
@@ -315,6 +316,11 @@ func (l *Log) clean(opts CleanOptions) (CleanStats, error) {
 		}
 	}
 	end := r.segs[r.k].base
+	for _, s := range r.segs[:r.k] {
+		if err := s.ensureIndexes(); err != nil { // groupSegments counts entries
+			return CleanStats{}, err
+		}
+	}
 	for _, g := range groupSegments(r.segs, r.k, cfg) {
 		if l.cleanAbort.Load() {
 			return CleanStats{}, ErrClosed
@@ -649,20 +655,20 @@ func (p *cleanPass) cleanGroup(g []*segment, gen int64) error {
 		sizes[i] = s.size.Load()
 		before += sizes[i]
 	}
-	out, err := openSegmentFilesAs(l.fs, l.dir, base, true, cleanedSuffix)
+	out, err := createSegment(l.files, l.fs, l.dir, base, cleanedSuffix)
 	if err != nil {
 		return fmt.Errorf("create cleaned segment: %w", err)
 	}
 	discard := func(err error) error {
 		out.closeFiles()
-		for _, path := range []string{out.path, out.index.path, out.tindex.path, out.txn.filePath()} {
+		for _, path := range []string{out.path, out.index.path(), out.tindex.path(), out.txn.filePath()} {
 			if rerr := l.fs.Remove(path); rerr != nil && !isNotExist(rerr) && err == nil {
 				err = rerr
 			}
 		}
 		return err
 	}
-	w := bufio.NewWriterSize(out.log, 1<<20)
+	w := bufio.NewWriterSize(io.NewOffsetWriter(out.log, 0), 1<<20)
 	var (
 		pos       int64
 		changed   bool
@@ -781,19 +787,21 @@ func (l *Log) swapIn(g []*segment, sizes []int64, out *segment, gen int64) error
 	base := out.base
 	// The .log is renamed last: a .log.swap commits the rest (see
 	// completeSwaps).
-	cleaned := []string{out.index.path, out.tindex.path, out.txn.filePath(), out.path}
+	cleaned := []string{out.index.path(), out.tindex.path(), out.txn.filePath(), out.path}
 	swapped := []string{
 		filepath.Join(l.dir, fileName(base, indexSuffix+swapSuffix)),
 		filepath.Join(l.dir, fileName(base, timeIndexSuffix+swapSuffix)),
 		filepath.Join(l.dir, fileName(base, txnIndexSuffix+swapSuffix)),
 		filepath.Join(l.dir, fileName(base, logSuffix+swapSuffix)),
 	}
+	handles := []func(string){out.index.file.setPath, out.tindex.file.setPath, out.txn.setPath, out.log.setPath}
 	for i := range cleaned {
 		if err := l.fs.Rename(cleaned[i], swapped[i]); err != nil {
 			// Nothing is committed yet: the .cleaned and .swap index files
 			// are leftovers recovery removes.
 			return fmt.Errorf("%w: rename %s: %v", ErrCleanAborted, cleaned[i], err)
 		}
+		handles[i](swapped[i]) // out's files may be reopened by name
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		// The log goes offline; out never joined it, so its files are
@@ -815,7 +823,7 @@ func (l *Log) swapIn(g []*segment, sizes []int64, out *segment, gen int64) error
 		s.closed = true
 	}
 	for _, s := range g {
-		for _, path := range []string{s.path, s.index.path, s.tindex.path, s.txn.filePath()} {
+		for _, path := range []string{s.path, s.index.path(), s.tindex.path(), s.txn.filePath()} {
 			if err := l.fs.Remove(path); err != nil && !isNotExist(err) {
 				return l.fail("delete cleaned-away segment", err)
 			}
@@ -830,14 +838,17 @@ func (l *Log) swapIn(g []*segment, sizes []int64, out *segment, gen int64) error
 		filepath.Join(l.dir, fileName(base, txnIndexSuffix)),
 		filepath.Join(l.dir, fileName(base, logSuffix)),
 	}
+	// Readers wait while the names change: a file of out that the cache
+	// closed is reopened by name.
+	l.segMu.Lock()
 	for i := range swapped {
 		if err := l.fs.Rename(swapped[i], final[i]); err != nil {
+			l.segMu.Unlock()
 			return l.fail("complete segment swap", err)
 		}
+		handles[i](final[i])
 	}
-	l.segMu.Lock()
-	out.index.path, out.tindex.path, out.path = final[0], final[1], final[3]
-	out.txn.setPath(final[2])
+	out.path = final[3]
 	l.segMu.Unlock()
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return l.fail("fsync directory", err)

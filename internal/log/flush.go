@@ -3,6 +3,7 @@ package log
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 )
 
@@ -73,8 +74,8 @@ func (l *Log) syncOnce() error {
 	active := l.active
 	rolled := l.pendingRolled
 	l.pendingRolled = nil
-	dirDirty := l.dirDirty
-	l.dirDirty = false
+	dirDirty, parentDirty := l.dirDirty, l.parentDirty
+	l.dirDirty, l.parentDirty = false, false
 	l.flushStarted = target
 	l.unflushedSince = time.Time{}
 	l.mu.Unlock()
@@ -98,6 +99,12 @@ func (l *Log) syncOnce() error {
 	if !active.closed {
 		if err := active.syncLog(); err != nil {
 			return l.fail("fsync active segment", err)
+		}
+	}
+	if parentDirty {
+		// The log's directory was created by Open: its name first.
+		if err := l.fs.SyncDir(filepath.Dir(l.dir)); err != nil {
+			return l.fail("fsync directory", err)
 		}
 	}
 	if len(rolled) > 0 && target > l.recoveryPoint {

@@ -40,28 +40,31 @@ func lookupOffset(ix *sparseIndex[offsetEntry], rel uint32) (int64, error) {
 
 // sparseIndex holds the entries of one index file of a segment. The active
 // segment keeps them in memory (mem) and writes them out when it rolls or
-// the log closes; a sealed segment searches its file with ReadAt, so closed
-// segments cost no memory. mu guards the fields against concurrent readers;
-// only the log's writer (holding Log.mu) changes them.
+// the log closes (the file does not exist before); a sealed segment
+// searches its file with ReadAt, so closed segments cost no memory. mu
+// guards the fields against concurrent readers; only the log's writer
+// (holding Log.mu) changes them.
 type sparseIndex[E any] struct {
-	path      string
 	entrySize int
 	put       func(E, []byte)
 	get       func([]byte) E
+	file      *cachedFile
 
 	mu     sync.RWMutex
-	file   File
 	mem    []E // entries while unsealed
 	sealed bool
 	fileN  int // entries in the file once sealed
 }
 
-func newOffsetIndex(path string, f File) *sparseIndex[offsetEntry] {
+func newOffsetIndex(f *cachedFile) *sparseIndex[offsetEntry] {
 	return &sparseIndex[offsetEntry]{
-		path: path, file: f, entrySize: offsetEntrySize,
+		file: f, entrySize: offsetEntrySize,
 		put: offsetEntry.put, get: getOffsetEntry,
 	}
 }
+
+// path is the index file's name.
+func (ix *sparseIndex[E]) path() string { return ix.file.Name() }
 
 // len is the number of entries.
 func (ix *sparseIndex[E]) len() int {
@@ -84,7 +87,7 @@ func (ix *sparseIndex[E]) at(i int, buf []byte) (E, error) {
 	}
 	if _, err := ix.file.ReadAt(buf, int64(i)*int64(ix.entrySize)); err != nil {
 		var zero E
-		return zero, fmt.Errorf("read %s entry %d: %w", ix.path, i, err)
+		return zero, fmt.Errorf("read %s entry %d: %w", ix.path(), i, err)
 	}
 	return ix.get(buf), nil
 }
@@ -152,8 +155,8 @@ func (ix *sparseIndex[E]) reset() {
 	ix.mu.Unlock()
 }
 
-// writeOut writes the in-memory entries to the file in one write and cuts
-// the file to their length. It does not fsync.
+// writeOut writes the in-memory entries to a new file in one write. It
+// does not fsync.
 func (ix *sparseIndex[E]) writeOut() error {
 	ix.mu.RLock()
 	b := make([]byte, len(ix.mem)*ix.entrySize)
@@ -161,11 +164,14 @@ func (ix *sparseIndex[E]) writeOut() error {
 		ix.put(e, b[i*ix.entrySize:])
 	}
 	ix.mu.RUnlock()
-	if _, err := ix.file.WriteAt(b, 0); err != nil {
-		return fmt.Errorf("write %s: %w", ix.path, err)
+	if err := ix.file.create(); err != nil {
+		return fmt.Errorf("create %s: %w", ix.path(), err)
 	}
-	if err := ix.file.Truncate(int64(len(b))); err != nil {
-		return fmt.Errorf("truncate %s: %w", ix.path, err)
+	if len(b) == 0 {
+		return nil
+	}
+	if _, err := ix.file.WriteAt(b, 0); err != nil {
+		return fmt.Errorf("write %s: %w", ix.path(), err)
 	}
 	return nil
 }
@@ -184,11 +190,14 @@ func (ix *sparseIndex[E]) seal() error {
 }
 
 // loadSealed makes an index read its existing file. ok is false when the file
-// is not a whole number of entries; the caller then rebuilds it.
+// is missing or not a whole number of entries; the caller then rebuilds it.
 func (ix *sparseIndex[E]) loadSealed() (ok bool, err error) {
 	st, err := ix.file.Stat()
+	if isNotExist(err) {
+		return false, nil
+	}
 	if err != nil {
-		return false, fmt.Errorf("stat %s: %w", ix.path, err)
+		return false, fmt.Errorf("stat %s: %w", ix.path(), err)
 	}
 	if st.Size()%int64(ix.entrySize) != 0 {
 		return false, nil
@@ -206,8 +215,11 @@ func (ix *sparseIndex[E]) fileEntries() ([]E, error) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	b := make([]byte, ix.fileN*ix.entrySize)
+	if len(b) == 0 {
+		return nil, nil
+	}
 	if _, err := ix.file.ReadAt(b, 0); err != nil && err != io.EOF {
-		return nil, fmt.Errorf("read %s: %w", ix.path, err)
+		return nil, fmt.Errorf("read %s: %w", ix.path(), err)
 	}
 	out := make([]E, ix.fileN)
 	for i := range out {

@@ -38,6 +38,7 @@ import (
 type Log struct {
 	dir    string
 	fs     FS
+	files  *FileCache
 	logger *slog.Logger
 	now    func() time.Time // wall clock: LogAppendTime, segment.ms, retention
 	mono   func() time.Time // monotonic clock: flush.ms
@@ -64,6 +65,8 @@ type Log struct {
 	closed         bool
 	pendingRolled  []*segment // rolled segments not yet fsynced
 	dirDirty       bool       // entries created or renamed since the last directory fsync
+	parentDirty    bool       // Open created the directory; its parent is not fsynced yet
+	repaired       bool       // Open cut a tail or removed files (recovery.go)
 	unflushedSince time.Time  // mono time of the first append after the last fsync began
 	flushStarted   int64      // log end offset noted by the last fsync that began
 	rollFlushTo    int64      // the background flush after a roll syncs up to here
@@ -97,6 +100,10 @@ type Log struct {
 	codecsOnce sync.Once
 	codecs     *record.Codecs
 
+	// indexInterval is cfg.IndexIntervalBytes, for rebuilding the index of
+	// a sealed segment on first use without taking mu.
+	indexInterval atomic.Int64
+
 	dirName   atomic.Pointer[string]     // dir, for lock-free readers
 	onOffline func(error)                // Options.OnOffline
 	reloc     atomic.Pointer[relocation] // the Relocate in progress, if any
@@ -106,6 +113,7 @@ func newLog(dir string, cfg Config, opts Options) *Log {
 	l := &Log{
 		dir:       dir,
 		fs:        opts.FS,
+		files:     opts.Files,
 		logger:    opts.Logger,
 		now:       opts.Now,
 		mono:      time.Now,
@@ -115,8 +123,12 @@ func newLog(dir string, cfg Config, opts Options) *Log {
 		onOffline: opts.OnOffline,
 	}
 	l.dirName.Store(&dir)
+	l.indexInterval.Store(cfg.IndexIntervalBytes)
 	if l.fs == nil {
 		l.fs = OSFS{}
+	}
+	if l.files == nil {
+		l.files = NewFileCache(0)
 	}
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
@@ -286,7 +298,7 @@ func (l *Log) roll() error {
 		return l.fail("seal "+old.path, err)
 	}
 	base := l.leo.Load()
-	seg, err := openSegmentFiles(l.fs, l.dir, base, true)
+	seg, err := createSegment(l.files, l.fs, l.dir, base, "")
 	if err != nil {
 		return l.fail("roll", err)
 	}
@@ -430,6 +442,7 @@ func (s *segment) readBatches(dst []byte, pos, end int64, firstSize, maxBytes in
 func (l *Log) setConfig(cfg Config) {
 	l.mu.Lock()
 	l.cfg = cfg
+	l.indexInterval.Store(cfg.IndexIntervalBytes)
 	l.mu.Unlock()
 }
 

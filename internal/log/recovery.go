@@ -16,15 +16,17 @@ const maxSnapshotBytes = 256 << 20
 
 func open(dir string, cfg Config, opts Options) (*Log, error) {
 	l := newLog(dir, cfg, opts)
+	fresh := false
 	if _, err := l.fs.Stat(dir); isNotExist(err) {
 		if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("log: create %s: %w", dir, err)
 		}
-		if err := l.fs.SyncDir(filepath.Dir(dir)); err != nil {
-			return nil, fmt.Errorf("log: fsync %s: %w", filepath.Dir(dir), err)
-		}
+		// An empty log has nothing to make durable: the directory, its
+		// parent's entry for it and the first segment's name are fsynced
+		// by the log's first fsync, before anything is acknowledged.
+		fresh, l.dirDirty, l.parentDirty = true, true, true
 	}
-	if err := l.recover(); err != nil {
+	if err := l.recover(fresh); err != nil {
 		for _, s := range l.segs {
 			s.closeFiles()
 		}
@@ -59,21 +61,36 @@ type scanResult struct {
 //     and learns epochs seen in the scanned batches; producer state is
 //     loaded from the newest good snapshot at or below the log end offset
 //     and the batch headers after it.
-//  5. What was rebuilt is fsynced and the recovery point is moved to the
-//     log end offset.
-func (l *Log) recover() error {
+//  5. When recovery repaired anything (cut a tail, removed files), what it
+//     touched is fsynced and the recovery point is moved to the log end
+//     offset. Otherwise nothing is fsynced: the scanned tail (often still
+//     in the page cache after a process crash) and the segments whose
+//     indexes were rebuilt are fsynced by the log's first fsync, which
+//     then moves the recovery point, and until then the durable offset
+//     stays at the recovery point.
+//
+// Open reads no index of a segment below the recovery point whose index
+// files are there: the first use checks them (ensureIndexes).
+func (l *Log) recover(fresh bool) error {
 	began := time.Now()
-	bases, snapshots, err := l.cleanDirectory()
-	if err != nil {
-		return err
+	var (
+		bases, snapshots []int64
+		indexed          map[int64]bool
+		rp               int64
+		ckStart          int64 = -1
+		err              error
+	)
+	if !fresh { // a new directory has no files to read
+		if bases, snapshots, indexed, err = l.cleanDirectory(); err != nil {
+			return err
+		}
+		if rp, ckStart, err = l.readCheckpoints(); err != nil {
+			return err
+		}
 	}
 	l.snapshots = snapshots
-	rp, ckStart, err := l.readCheckpoints()
-	if err != nil {
-		return err
-	}
 	for _, base := range bases {
-		s, err := openSegmentFiles(l.fs, l.dir, base, false)
+		s, err := openSegment(l.files, l.fs, l.dir, base)
 		if err != nil {
 			return err
 		}
@@ -83,7 +100,7 @@ func (l *Log) recover() error {
 		}
 		l.segs = append(l.segs, s)
 	}
-	rec, err := l.recoverSegments(rp)
+	rec, err := l.recoverSegments(rp, indexed)
 	if err != nil {
 		return err
 	}
@@ -116,6 +133,7 @@ func (l *Log) recover() error {
 	if leo < rp {
 		l.logger.Warn("log ends below the recovery point: fsynced data is missing",
 			"log_end_offset", leo, "recovery_point", rp)
+		l.repaired = true
 	}
 	l.leo.Store(leo)
 	l.logStart.Store(logStart)
@@ -138,18 +156,37 @@ func (l *Log) recover() error {
 		}
 	}
 
-	if err := l.syncRecovered(rec.rebuilt); err != nil {
-		return err
+	durable := min(rp, leo)
+	if l.repaired {
+		if err := l.syncRecovered(rec.rebuilt); err != nil {
+			return err
+		}
+		if err := l.writeRecoveryPoint(leo); err != nil {
+			return err
+		}
+		durable = leo
+	} else {
+		for _, s := range rec.rebuilt {
+			if s == l.active {
+				continue
+			}
+			// Its rebuilt indexes are written now and fsynced, with the
+			// segment, by the first fsync, as after a roll.
+			if err := s.seal(); err != nil {
+				return err
+			}
+			l.pendingRolled = append(l.pendingRolled, s)
+		}
 	}
-	if err := l.writeRecoveryPoint(leo); err != nil {
-		return err
-	}
-	if ckStart != logStart {
+	if ckStart >= 0 && ckStart != logStart {
 		if err := l.writeLogStart(logStart); err != nil {
 			return err
 		}
 	}
-	l.durable, l.flushStarted = leo, leo
+	l.durable, l.flushStarted = durable, durable
+	if leo > durable {
+		l.unflushedSince = l.mono()
+	}
 	l.logger.Info("opened log", "segments", len(l.segs), "log_start_offset", logStart,
 		"log_end_offset", leo, "recovery_point", rp, "scanned_segments", len(rec.rebuilt),
 		"took", time.Since(began))
@@ -186,21 +223,19 @@ type recovered struct {
 // recoverSegments checks the segments opened into l.segs against the
 // recovery point rp: it scans (and cuts) the tail, rebuilds indexes that
 // need it and drops segments that cannot hold data.
-func (l *Log) recoverSegments(rp int64) (recovered, error) {
+func (l *Log) recoverSegments(rp int64, indexed map[int64]bool) (recovered, error) {
 	var rec recovered
 	scanned := map[*segment]scanResult{}
 	for i := 0; i < len(l.segs); i++ {
 		s := l.segs[i]
 		mustScan := i == len(l.segs)-1 || l.segs[i+1].base > rp
 		if !mustScan {
-			ok, why, err := l.loadIndexes(s)
-			if err != nil {
-				return rec, err
-			}
-			if ok {
+			if indexed[s.base] {
+				s.check = func() error { return l.checkIndexes(s) }
+				s.unchecked.Store(true)
 				continue
 			}
-			l.logger.Warn("rebuilding index", "file", s.path, "reason", why)
+			l.logger.Warn("rebuilding index", "file", s.path, "reason", "index file missing")
 		}
 		res, err := l.scanSegment(s, &rec.transitions)
 		if err != nil {
@@ -217,6 +252,7 @@ func (l *Log) recoverSegments(rp int64) (recovered, error) {
 				ErrCorruption, s.path, res.badPos, rp, res.bad)
 		}
 		dropped := s.size.Load() - res.badPos
+		l.repaired = true
 		if err := s.log.Truncate(res.badPos); err != nil {
 			return rec, fmt.Errorf("truncate %s: %w", s.path, err)
 		}
@@ -257,10 +293,11 @@ func (l *Log) recoverSegments(rp int64) (recovered, error) {
 // startEmptyAt makes the log a single empty segment at base (the segments
 // are already gone).
 func (l *Log) startEmptyAt(base int64, rec *recovered) error {
-	s, err := openSegmentFiles(l.fs, l.dir, base, true)
+	s, err := createSegment(l.files, l.fs, l.dir, base, "")
 	if err != nil {
 		return err
 	}
+	l.dirDirty = true
 	l.segs = []*segment{s}
 	*rec = recovered{last: scanResult{next: base, firstTs: -1}}
 	return nil
@@ -312,11 +349,12 @@ func (l *Log) syncRecovered(rebuilt []*segment) error {
 
 // cleanDirectory removes or completes what interrupted operations left and
 // returns the base offsets of the segments and the offsets of the
-// producer snapshots, ascending.
-func (l *Log) cleanDirectory() (bases, snapshots []int64, err error) {
+// producer snapshots, ascending, and the base offsets of the segments
+// that have both their offset and time index files.
+func (l *Log) cleanDirectory() (bases, snapshots []int64, indexed map[int64]bool, err error) {
 	entries, err := l.fs.ReadDir(l.dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list %s: %w", l.dir, err)
+		return nil, nil, nil, fmt.Errorf("list %s: %w", l.dir, err)
 	}
 	dirty := false
 	for _, e := range entries {
@@ -328,23 +366,25 @@ func (l *Log) cleanDirectory() (bases, snapshots []int64, err error) {
 		switch {
 		case strings.HasSuffix(name, tmpSuffix), strings.HasSuffix(name, deletedSuffix), strings.HasSuffix(name, cleanedSuffix):
 			if err := l.fs.Remove(path); err != nil {
-				return nil, nil, fmt.Errorf("remove %s: %w", path, err)
+				return nil, nil, nil, fmt.Errorf("remove %s: %w", path, err)
 			}
 			l.logger.Info("removed leftover file", "file", name)
 			dirty = true
 		}
 	}
 	if done, err := l.completeSwaps(entries); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	} else if done {
 		dirty = true
 	}
 	if dirty {
 		if entries, err = l.fs.ReadDir(l.dir); err != nil {
-			return nil, nil, fmt.Errorf("list %s: %w", l.dir, err)
+			return nil, nil, nil, fmt.Errorf("list %s: %w", l.dir, err)
 		}
+		l.repaired = true
 	}
 	logs := map[int64]bool{}
+	indexes := map[int64]int{}
 	for _, e := range entries {
 		base, suffix, ok := parseFileName(e.Name())
 		switch {
@@ -354,21 +394,29 @@ func (l *Log) cleanDirectory() (bases, snapshots []int64, err error) {
 			bases = append(bases, base)
 		case suffix == snapshotSuffix:
 			snapshots = append(snapshots, base)
+		case suffix == indexSuffix, suffix == timeIndexSuffix:
+			indexes[base]++
+		}
+	}
+	indexed = map[int64]bool{}
+	for base, n := range indexes {
+		if n == 2 {
+			indexed[base] = true
 		}
 	}
 	for _, e := range entries {
 		base, suffix, ok := parseFileName(e.Name())
 		if ok && (suffix == indexSuffix || suffix == timeIndexSuffix || suffix == txnIndexSuffix) && !logs[base] {
 			if err := l.fs.Remove(filepath.Join(l.dir, e.Name())); err != nil {
-				return nil, nil, fmt.Errorf("remove %s: %w", e.Name(), err)
+				return nil, nil, nil, fmt.Errorf("remove %s: %w", e.Name(), err)
 			}
 			l.logger.Info("removed index without a segment", "file", e.Name())
-			dirty = true
+			l.repaired = true
 		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 	sort.Slice(snapshots, func(i, j int) bool { return snapshots[i] < snapshots[j] })
-	return bases, snapshots, nil
+	return bases, snapshots, indexed, nil
 }
 
 func (l *Log) loadEpochCheckpoint() error {
@@ -388,19 +436,45 @@ func (l *Log) loadEpochCheckpoint() error {
 	return nil
 }
 
-// loadIndexes opens the indexes of a segment below the recovery point and
-// checks them: whole entries, offsets and positions increasing, positions
-// inside the segment, timestamps increasing. ok is false (with the reason)
-// when they must be rebuilt.
-func (l *Log) loadIndexes(s *segment) (ok bool, why string, err error) {
-	if s.indexMissing {
-		return false, "index file missing", nil
+// checkIndexes loads the indexes of a segment found below the recovery
+// point at Open, on their first use, and rebuilds them from the segment
+// when they do not check out. The segment was fsynced, so a bad batch in
+// it is corruption. The caller holds s.loadMu.
+func (l *Log) checkIndexes(s *segment) error {
+	ok, why, err := loadIndexes(s)
+	if err != nil || ok {
+		return err
 	}
+	l.logger.Warn("rebuilding index", "file", s.path, "reason", why)
+	var none []epochEntry
+	res, err := l.scanSegment(s, &none)
+	if err != nil {
+		return err
+	}
+	if res.bad != nil {
+		return s.corruptAt(res.badPos, res.bad)
+	}
+	if err := s.seal(); err != nil {
+		return err
+	}
+	for _, f := range []*cachedFile{s.index.file, s.tindex.file} {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("fsync %s: %w", f.Name(), err)
+		}
+	}
+	return nil
+}
+
+// loadIndexes opens the indexes of a sealed segment and checks them: whole
+// entries, offsets and positions increasing, positions inside the segment,
+// timestamps increasing. ok is false (with the reason) when they must be
+// rebuilt.
+func loadIndexes(s *segment) (ok bool, why string, err error) {
 	if ok, err := s.index.loadSealed(); err != nil || !ok {
-		return false, "offset index is not a whole number of entries", err
+		return false, "offset index is missing or not a whole number of entries", err
 	}
 	if ok, err := s.tindex.loadSealed(); err != nil || !ok {
-		return false, "time index is not a whole number of entries", err
+		return false, "time index is missing or not a whole number of entries", err
 	}
 	size := s.size.Load()
 	offs, err := s.index.fileEntries()
@@ -422,7 +496,9 @@ func (l *Log) loadIndexes(s *segment) (ok bool, why string, err error) {
 		}
 	}
 	if n := len(times); n > 0 {
+		s.tsMu.Lock()
 		s.maxTs, s.maxTsOffset = times[n-1].ts, s.base+int64(times[n-1].rel)
+		s.tsMu.Unlock()
 	}
 	return true, "", nil
 }
@@ -434,6 +510,7 @@ func (l *Log) loadIndexes(s *segment) (ok bool, why string, err error) {
 func (l *Log) scanSegment(s *segment, transitions *[]epochEntry) (scanResult, error) {
 	s.index.reset()
 	s.tindex.reset()
+	s.unchecked.Store(false) // rebuilt here
 	s.bytesSinceIndex = 0
 	s.tsMu.Lock()
 	s.maxTs, s.maxTsOffset = -1, -1
@@ -450,7 +527,7 @@ func (l *Log) scanSegment(s *segment, transitions *[]epochEntry) (scanResult, er
 		if res.firstTs < 0 && sc.at == 0 {
 			res.firstTs = h.MaxTimestamp
 		}
-		s.observe(&h, sc.at, l.cfg.IndexIntervalBytes)
+		s.observe(&h, sc.at, l.indexInterval.Load())
 		if e := h.PartitionLeaderEpoch; e >= 0 {
 			if n := len(*transitions); n == 0 || e > (*transitions)[n-1].epoch {
 				*transitions = append(*transitions, epochEntry{epoch: e, startOffset: h.BaseOffset})
@@ -472,11 +549,12 @@ func (l *Log) removeSegment(s *segment) error {
 		s.closeFiles()
 		s.closed = true
 	}
-	for _, p := range []string{s.path, s.index.path, s.tindex.path, s.txn.filePath()} {
+	for _, p := range []string{s.path, s.index.path(), s.tindex.path(), s.txn.filePath()} {
 		if err := l.fs.Remove(p); err != nil && !isNotExist(err) {
 			return fmt.Errorf("remove %s: %w", p, err)
 		}
 	}
+	l.repaired, l.dirDirty = true, true
 	return nil
 }
 
@@ -543,6 +621,7 @@ func (l *Log) removeSnapshot(off int64) error {
 	if err := l.fs.Remove(path); err != nil && !isNotExist(err) {
 		return fmt.Errorf("remove %s: %w", path, err)
 	}
+	l.repaired, l.dirDirty = true, true
 	return nil
 }
 
@@ -556,6 +635,9 @@ func (l *Log) replayProducers(from, to, indexFrom int64) error {
 		s := l.segs[i]
 		pos := int64(0)
 		if rel := from - s.base; rel > 0 && rel <= math.MaxUint32 {
+			if err := s.ensureIndexes(); err != nil {
+				return err
+			}
 			p, err := lookupOffset(s.index, uint32(rel))
 			if err != nil {
 				return err

@@ -279,12 +279,15 @@ func (l *Log) copySegment(r *relocation, copied map[*segment]*copiedSegment, s *
 		c.synced = c.n
 	}
 	if sealed && !c.indexes {
+		if err := s.ensureIndexes(); err != nil {
+			return total, fmt.Errorf("log: relocate: %w", err)
+		}
 		for _, ix := range []struct {
 			suffix string
-			file   func() File
+			file   func() fileReader
 		}{
-			{indexSuffix, func() File { return s.index.file }},
-			{timeIndexSuffix, func() File { return s.tindex.file }},
+			{indexSuffix, func() fileReader { return s.index.file }},
+			{timeIndexSuffix, func() fileReader { return s.tindex.file }},
 		} {
 			n, err := l.copyWholeFile(s, ix.file, filepath.Join(r.future, fileName(s.base, ix.suffix)), buf, background)
 			if err != nil {
@@ -331,7 +334,7 @@ func (l *Log) holds(s *segment) bool {
 }
 
 // copyWholeFile copies a sealed index file of s to dst and fsyncs it.
-func (l *Log) copyWholeFile(s *segment, file func() File, dst string, buf []byte, background bool) (int64, error) {
+func (l *Log) copyWholeFile(s *segment, file func() fileReader, dst string, buf []byte, background bool) (int64, error) {
 	out, err := l.fs.OpenFile(dst, osCreateTrunc, 0o644)
 	if err != nil {
 		return 0, fmt.Errorf("log: relocate: %w", err)
@@ -357,7 +360,7 @@ func (l *Log) copyWholeFile(s *segment, file func() File, dst string, buf []byte
 	return pos, nil
 }
 
-func (l *Log) readIndexChunk(s *segment, file func() File, buf []byte, pos int64, background bool) (n int, gone bool, err error) {
+func (l *Log) readIndexChunk(s *segment, file func() fileReader, buf []byte, pos int64, background bool) (n int, gone bool, err error) {
 	if background {
 		l.segMu.RLock()
 		defer l.segMu.RUnlock()
@@ -431,8 +434,8 @@ func (l *Log) finishRelocation(r *relocation, copied map[*segment]*copiedSegment
 	}
 
 	// Open the copies of the indexes now, so nothing can fail after the
-	// commit point. The active segment's indexes live in memory and start
-	// empty on disk, as after a roll.
+	// commit point. The active segment's indexes live in memory; their
+	// files are written when it is sealed, as after a roll.
 	type handles struct{ log, index, tindex File }
 	open := make([]handles, len(segs))
 	closeOpened := func() {
@@ -445,11 +448,11 @@ func (l *Log) finishRelocation(r *relocation, copied map[*segment]*copiedSegment
 		}
 	}
 	for i, s := range segs {
-		flag := os.O_RDWR
-		if i == len(segs)-1 {
-			flag = osCreateTrunc
-		}
 		open[i].log = copied[s].dst
+		if i == len(segs)-1 {
+			continue
+		}
+		flag := os.O_RDWR
 		if open[i].index, err = l.fs.OpenFile(filepath.Join(r.future, fileName(s.base, indexSuffix)), flag, 0o644); err == nil {
 			open[i].tindex, err = l.fs.OpenFile(filepath.Join(r.future, fileName(s.base, timeIndexSuffix)), flag, 0o644)
 		}
@@ -492,14 +495,11 @@ func (l *Log) finishRelocation(r *relocation, copied map[*segment]*copiedSegment
 	l.segMu.Lock()
 	for i, s := range segs {
 		h := open[i]
-		old = append(old, s.log, s.index.file, s.tindex.file)
-		s.log, s.path = h.log, filepath.Join(r.target, fileName(s.base, logSuffix))
-		s.index.mu.Lock()
-		s.index.file, s.index.path = h.index, filepath.Join(r.target, fileName(s.base, indexSuffix))
-		s.index.mu.Unlock()
-		s.tindex.mu.Lock()
-		s.tindex.file, s.tindex.path = h.tindex, filepath.Join(r.target, fileName(s.base, timeIndexSuffix))
-		s.tindex.mu.Unlock()
+		s.path = filepath.Join(r.target, fileName(s.base, logSuffix))
+		old = append(old,
+			s.log.retarget(s.path, h.log),
+			s.index.file.retarget(filepath.Join(r.target, fileName(s.base, indexSuffix)), h.index),
+			s.tindex.file.retarget(filepath.Join(r.target, fileName(s.base, timeIndexSuffix)), h.tindex))
 		// The .txnindex was copied with the small files; the next abort
 		// reopens it at its new name.
 		if err := s.txn.close(); err != nil {
@@ -513,7 +513,9 @@ func (l *Log) finishRelocation(r *relocation, copied map[*segment]*copiedSegment
 	l.dirName.Store(&target)
 	l.segMu.Unlock()
 	for _, f := range old {
-		f.Close()
+		if f != nil {
+			f.Close()
+		}
 	}
 
 	// The old directory and then the marker go. If a crash interrupts

@@ -66,6 +66,9 @@ func (l *Log) applyRetention() (int, error) {
 // largestTimestamp is the segment's largest record timestamp, or its
 // modification time when no record has one (as Kafka does).
 func (l *Log) largestTimestamp(s *segment) int64 {
+	if err := s.ensureIndexes(); err != nil {
+		return l.now().UnixMilli() // keep it: the read that needs it reports the error
+	}
 	if ts, _ := s.maxTimestamp(); ts >= 0 {
 		return ts
 	}

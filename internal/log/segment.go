@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -46,10 +45,12 @@ func parseFileName(name string) (base int64, suffix string, ok bool) {
 
 // segment is one .log file with its two indexes. Bytes below size are
 // immutable and visible to readers; only the log's writer appends past it.
+// Its files are opened on first use through the log's FileCache, which may
+// close them again while they are idle.
 type segment struct {
 	base   int64
 	path   string // of the .log file
-	log    File
+	log    *cachedFile
 	index  *sparseIndex[offsetEntry]
 	tindex *sparseIndex[timeEntry]
 	txn    *txnIndex // aborted transactions whose ABORT marker is in this segment
@@ -67,74 +68,59 @@ type segment struct {
 	maxTs       int64
 	maxTsOffset int64
 
-	closed       bool  // guarded by Log.syncIOMu: files closed, nothing to fsync
-	indexMissing bool  // an index file did not exist when the segment was opened
-	txnDropped   int64 // bytes of a torn .txnindex tail cut off at open
+	// unchecked is set while the indexes of a sealed segment found at Open
+	// have not been read yet: the first use checks them (check, under
+	// loadMu) and rebuilds them when damaged, so Open reads no index.
+	unchecked atomic.Bool
+	loadMu    sync.Mutex
+	check     func() error
+
+	closed     bool  // guarded by Log.syncIOMu: files closed, nothing to fsync
+	txnDropped int64 // bytes of a torn .txnindex tail cut off at open
 }
 
-// segmentFiles opens (or creates, with create) the three files of the
-// segment at base. create also empties them.
-func openSegmentFiles(fsys FS, dir string, base int64, create bool) (*segment, error) {
-	return openSegmentFilesAs(fsys, dir, base, create, "")
-}
-
-// openSegmentFilesAs is openSegmentFiles for files whose names carry an
-// extra suffix after the usual one (".cleaned": the cleaner's output).
-func openSegmentFilesAs(fsys FS, dir string, base int64, create bool, extra string) (*segment, error) {
+// newSegment makes the segment at base without touching the disk. Files
+// whose names carry an extra suffix after the usual one (".cleaned") are
+// the cleaner's output.
+func newSegment(files *FileCache, fsys FS, dir string, base int64, extra string) *segment {
 	s := &segment{base: base, path: filepath.Join(dir, fileName(base, logSuffix)+extra), maxTs: -1, maxTsOffset: -1}
-	flag := os.O_RDWR
-	if create {
-		flag |= os.O_CREATE | os.O_TRUNC
+	s.log = newCachedFile(files, fsys, s.path)
+	s.index = newOffsetIndex(newCachedFile(files, fsys, filepath.Join(dir, fileName(base, indexSuffix)+extra)))
+	s.tindex = newTimeIndex(newCachedFile(files, fsys, filepath.Join(dir, fileName(base, timeIndexSuffix)+extra)))
+	return s
+}
+
+// createSegment creates the segment at base: its .log, empty (its indexes
+// are written when it is sealed, its .txnindex on its first abort). A
+// .txnindex left by an earlier segment at the same base is emptied.
+func createSegment(files *FileCache, fsys FS, dir string, base int64, extra string) (*segment, error) {
+	s := newSegment(files, fsys, dir, base, extra)
+	if err := s.log.create(); err != nil {
+		return nil, fmt.Errorf("create segment %s: %w", s.path, err)
 	}
 	var err error
-	if s.log, err = fsys.OpenFile(s.path, flag, 0o644); err != nil {
-		return nil, fmt.Errorf("open segment %s: %w", s.path, err)
-	}
-	ipath := filepath.Join(dir, fileName(base, indexSuffix)+extra)
-	tpath := filepath.Join(dir, fileName(base, timeIndexSuffix)+extra)
-	fi, err := s.openIndexFile(fsys, ipath, flag)
+	s.txn, s.txnDropped, err = openTxnIndex(files, fsys, filepath.Join(dir, fileName(base, txnIndexSuffix)+extra), true, base)
 	if err != nil {
 		s.log.Close()
 		return nil, err
-	}
-	ft, err := s.openIndexFile(fsys, tpath, flag)
-	if err != nil {
-		s.log.Close()
-		fi.Close()
-		return nil, err
-	}
-	s.index = newOffsetIndex(ipath, fi)
-	s.tindex = newTimeIndex(tpath, ft)
-	s.txn, s.txnDropped, err = openTxnIndex(fsys, filepath.Join(dir, fileName(base, txnIndexSuffix)+extra), create, base)
-	if err != nil {
-		s.log.Close()
-		fi.Close()
-		ft.Close()
-		return nil, err
-	}
-	if !create {
-		st, err := s.log.Stat()
-		if err != nil {
-			s.closeFiles()
-			return nil, fmt.Errorf("stat %s: %w", s.path, err)
-		}
-		s.size.Store(st.Size())
 	}
 	return s, nil
 }
 
-// openIndexFile opens an index file, creating it when it is missing; a
-// missing index of an existing segment is noted, so recovery rebuilds it.
-func (s *segment) openIndexFile(fsys FS, path string, flag int) (File, error) {
-	f, err := fsys.OpenFile(path, flag, 0o644)
-	if err != nil && isNotExist(err) {
-		s.indexMissing = true
-		f, err = fsys.OpenFile(path, flag|os.O_CREATE, 0o644)
-	}
+// openSegment opens the existing segment at base: it learns its size and
+// loads its aborted-transaction index, and opens no file for good.
+func openSegment(files *FileCache, fsys FS, dir string, base int64) (*segment, error) {
+	s := newSegment(files, fsys, dir, base, "")
+	st, err := fsys.Stat(s.path)
 	if err != nil {
-		return nil, fmt.Errorf("open index %s: %w", path, err)
+		return nil, fmt.Errorf("stat %s: %w", s.path, err)
 	}
-	return f, nil
+	s.size.Store(st.Size())
+	s.txn, s.txnDropped, err = openTxnIndex(files, fsys, filepath.Join(dir, fileName(base, txnIndexSuffix)), false, base)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // closeFiles closes the segment's files, returning the first error.
@@ -153,9 +139,10 @@ func (s *segment) closeFiles() error {
 }
 
 // syncAll fsyncs the segment and its indexes (a rolled segment, before the
-// recovery point moves past it).
+// recovery point moves past it). Files not written since their last fsync
+// cost nothing.
 func (s *segment) syncAll() error {
-	for _, f := range []File{s.log, s.index.file, s.tindex.file} {
+	for _, f := range []*cachedFile{s.log, s.index.file, s.tindex.file} {
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("fsync %s: %w", f.Name(), err)
 		}
@@ -171,6 +158,24 @@ func (s *segment) syncLog() error {
 		return fmt.Errorf("fsync %s: %w", s.path, err)
 	}
 	return s.txn.sync()
+}
+
+// ensureIndexes checks the indexes of a segment found sealed at Open on
+// their first use (see unchecked).
+func (s *segment) ensureIndexes() error {
+	if !s.unchecked.Load() {
+		return nil
+	}
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	if !s.unchecked.Load() {
+		return nil
+	}
+	if err := s.check(); err != nil {
+		return err
+	}
+	s.unchecked.Store(false)
+	return nil
 }
 
 // maxTimestamp returns the largest timestamp in the segment and the last
@@ -263,6 +268,9 @@ func (s *segment) locate(buf []byte, offset, from, end int64) (pos int64, h reco
 func (s *segment) find(buf []byte, offset, end int64) (int64, record.Header, bool, error) {
 	from := int64(0)
 	if offset > s.base {
+		if err := s.ensureIndexes(); err != nil {
+			return 0, record.Header{}, false, err
+		}
 		rel := offset - s.base
 		if rel > math.MaxUint32 {
 			rel = math.MaxUint32
@@ -287,7 +295,7 @@ func (s *segment) find(buf []byte, offset, end int64) (int64, record.Header, boo
 // next stops at the end, at the first bad or partial batch (bad is set and
 // pos is where it starts), or at an I/O error (err is set).
 type batchScanner struct {
-	f      File
+	f      fileReader
 	pos    int64
 	end    int64
 	verify bool
@@ -304,7 +312,13 @@ type batchScanner struct {
 	err error
 }
 
-func newBatchScanner(f File, pos, end int64, verify bool) *batchScanner {
+// fileReader is what a batchScanner reads: a File or a cachedFile.
+type fileReader interface {
+	io.ReaderAt
+	Name() string
+}
+
+func newBatchScanner(f fileReader, pos, end int64, verify bool) *batchScanner {
 	chunk := 64 << 10
 	if verify {
 		chunk = 1 << 20

@@ -24,9 +24,9 @@ func getTimeEntry(b []byte) timeEntry {
 	return timeEntry{ts: int64(binary.BigEndian.Uint64(b)), rel: binary.BigEndian.Uint32(b[8:])}
 }
 
-func newTimeIndex(path string, f File) *sparseIndex[timeEntry] {
+func newTimeIndex(f *cachedFile) *sparseIndex[timeEntry] {
 	return &sparseIndex[timeEntry]{
-		path: path, file: f, entrySize: timeEntrySize,
+		file: f, entrySize: timeEntrySize,
 		put: timeEntry.put, get: getTimeEntry,
 	}
 }

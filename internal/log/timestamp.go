@@ -45,6 +45,9 @@ func (l *Log) offsetForTimestamp(ts int64) (int64, int64, bool, error) {
 	start := l.logStart.Load()
 	buf := make([]byte, record.HeaderSize)
 	for _, s := range l.segs {
+		if err := s.ensureIndexes(); err != nil {
+			return 0, 0, false, err
+		}
 		if maxTs, _ := s.maxTimestamp(); maxTs < ts {
 			continue
 		}
@@ -134,6 +137,9 @@ func (l *Log) maxTimestamp() (int64, int64, error) {
 	var best *segment
 	bestTs, bestOff := int64(-1), int64(-1)
 	for _, s := range l.segs {
+		if err := s.ensureIndexes(); err != nil {
+			return 0, 0, err
+		}
 		if ts, off := s.maxTimestamp(); ts > bestTs {
 			best, bestTs, bestOff = s, ts, off
 		}

@@ -123,7 +123,12 @@ func (l *Log) Truncate(offset int64) error {
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return l.fail("fsync directory", err)
 	}
-	l.pendingRolled, l.dirDirty = nil, false
+	if l.parentDirty {
+		if err := l.fs.SyncDir(filepath.Dir(l.dir)); err != nil {
+			return l.fail("fsync directory", err)
+		}
+	}
+	l.pendingRolled, l.dirDirty, l.parentDirty = nil, false, false
 	l.syncMu.Lock()
 	l.durable = end
 	l.syncMu.Unlock()
@@ -194,7 +199,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 			return l.fail("truncate fully", err)
 		}
 	}
-	seg, err := openSegmentFiles(l.fs, l.dir, offset, true)
+	seg, err := createSegment(l.files, l.fs, l.dir, offset, "")
 	if err != nil {
 		return l.fail("truncate fully", err)
 	}

@@ -72,8 +72,10 @@ func encodeAborted(es []abortedEntry) []byte {
 // well, fetches hold segMu read-locked, fsyncs hold syncIOMu.
 type txnIndex struct {
 	mu       sync.Mutex
+	files    *FileCache
+	fs       FS
 	path     string
-	file     File // nil until the file is opened (it may not exist)
+	file     *cachedFile // nil until the file exists
 	entries  []abortedEntry
 	unsynced bool // written since the last fsync
 }
@@ -82,8 +84,8 @@ type txnIndex struct {
 // (left by an earlier segment at the same base) is emptied; otherwise its
 // entries are loaded, and a torn or damaged tail is cut off (dropped says
 // how many bytes went). A missing file is an empty index.
-func openTxnIndex(fsys FS, path string, create bool, base int64) (t *txnIndex, dropped int64, err error) {
-	t = &txnIndex{path: path}
+func openTxnIndex(files *FileCache, fsys FS, path string, create bool, base int64) (t *txnIndex, dropped int64, err error) {
+	t = &txnIndex{files: files, fs: fsys, path: path}
 	flag := os.O_RDWR
 	if create {
 		flag |= os.O_TRUNC
@@ -95,18 +97,20 @@ func openTxnIndex(fsys FS, path string, create bool, base int64) (t *txnIndex, d
 	if err != nil {
 		return nil, 0, fmt.Errorf("open %s: %w", path, err)
 	}
-	t.file = f
+	t.file = newCachedFile(files, fsys, path)
 	if create {
+		t.file.install(f, true)
+		t.file.release()
+		t.unsynced = true
 		return t, 0, nil
 	}
+	defer f.Close() // read into memory; the cache opens it again to append
 	st, err := f.Stat()
 	if err != nil {
-		f.Close()
 		return nil, 0, fmt.Errorf("stat %s: %w", path, err)
 	}
 	size := st.Size()
 	if size > maxTxnIndexBytes {
-		f.Close()
 		return nil, 0, fmt.Errorf("%w: %s is %d bytes, more than %d", ErrCorruption, path, size, maxTxnIndexBytes)
 	}
 	b := make([]byte, size)
@@ -114,7 +118,6 @@ func openTxnIndex(fsys FS, path string, create bool, base int64) (t *txnIndex, d
 		if err == nil || err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		f.Close()
 		return nil, 0, fmt.Errorf("read %s: %w", path, err)
 	}
 	good := int64(0)
@@ -127,10 +130,11 @@ func openTxnIndex(fsys FS, path string, create bool, base int64) (t *txnIndex, d
 	}
 	if good < size {
 		if err := f.Truncate(good); err != nil {
-			f.Close()
 			return nil, 0, fmt.Errorf("truncate %s: %w", path, err)
 		}
-		t.unsynced = true
+		if err := f.Sync(); err != nil {
+			return nil, 0, fmt.Errorf("fsync %s: %w", path, err)
+		}
 	}
 	return t, size - good, nil
 }
@@ -142,11 +146,12 @@ func (t *txnIndex) append(fsys FS, e abortedEntry) (created bool, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.file == nil {
-		f, err := fsys.OpenFile(t.path, os.O_CREATE|os.O_RDWR, 0o644)
-		if err != nil {
+		t.file = newCachedFile(t.files, t.fs, t.path)
+		if err := t.file.openWith(os.O_CREATE | os.O_RDWR); err != nil {
+			t.file = nil
 			return false, fmt.Errorf("create %s: %w", t.path, err)
 		}
-		t.file, created = f, true
+		created = true
 	}
 	var b [txnEntrySize]byte
 	e.put(b[:])
@@ -186,14 +191,10 @@ func (t *txnIndex) writeAll(fsys FS, entries []abortedEntry) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.file == nil {
-		f, err := fsys.OpenFile(t.path, osCreateTrunc, 0o644)
-		if err != nil {
-			return fmt.Errorf("create %s: %w", t.path, err)
-		}
-		t.file = f
+		t.file = newCachedFile(t.files, t.fs, t.path)
 	}
-	if err := t.file.Truncate(0); err != nil {
-		return fmt.Errorf("truncate %s: %w", t.path, err)
+	if err := t.file.create(); err != nil {
+		return fmt.Errorf("create %s: %w", t.path, err)
 	}
 	if _, err := t.file.WriteAt(encodeAborted(entries), 0); err != nil {
 		return fmt.Errorf("write %s: %w", t.path, err)
@@ -235,6 +236,9 @@ func (t *txnIndex) close() error {
 func (t *txnIndex) setPath(path string) {
 	t.mu.Lock()
 	t.path = path
+	if t.file != nil {
+		t.file.setPath(path)
+	}
 	t.mu.Unlock()
 }
 
