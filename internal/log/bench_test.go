@@ -163,8 +163,23 @@ func BenchmarkOpenManyLogs(b *testing.B) {
 			}
 		}
 	}
-	for _, kind := range []string{"new", "existing-clean", "existing-crash"} {
-		b.Run(kind, func(b *testing.B) {
+	for _, run := range []struct {
+		kind  string
+		limit int // of the FileCache shared by the logs; 0 for none
+	}{
+		{"new", 0}, {"existing-clean", 0}, {"existing-crash", 0},
+		{"new", 200}, {"existing-crash", 200},
+	} {
+		kind := run.kind
+		name := kind
+		if run.limit > 0 {
+			name = fmt.Sprintf("%s/files-%d", kind, run.limit)
+		}
+		b.Run(name, func(b *testing.B) {
+			var files *FileCache
+			if run.limit > 0 {
+				files = NewFileCache(run.limit)
+			}
 			b.ReportAllocs()
 			var elapsed time.Duration
 			var fds, heap int64
@@ -182,7 +197,8 @@ func BenchmarkOpenManyLogs(b *testing.B) {
 				b.StartTimer()
 				began := time.Now()
 				for i := range logs {
-					logs[i] = openLog(b, OSFS{}, filepath.Join(root, fmt.Sprintf("t-%d", i)), cfg)
+					logs[i] = openLog(b, OSFS{}, filepath.Join(root, fmt.Sprintf("t-%d", i)), cfg,
+						func(o *Options) { o.Files = files })
 				}
 				elapsed += time.Since(began)
 				b.StopTimer()

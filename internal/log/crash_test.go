@@ -5,6 +5,8 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -115,4 +117,135 @@ func checkAcked(t *testing.T, l *Log, acked map[int64][]byte) {
 	if _, err := l.Read(l.LogEndOffset(), 1, math.MaxInt64); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// syncCounter counts fsyncs (of files and directories) by name.
+type syncCounter struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (c *syncCounter) hook(name string) error {
+	c.mu.Lock()
+	c.names = append(c.names, name)
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *syncCounter) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.names
+	c.names = nil
+	return n
+}
+
+// A new partition's Open fsyncs nothing: an empty log has nothing to make
+// durable. Its first fsync makes the directory, its name in the parent and
+// the segment durable before anything is acknowledged, and a crash at any
+// point recovers.
+func TestCrashAfterCreationAndFirstAppend(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	batch := newBatch(t, batchSpec{records: 3})
+	for _, crashAt := range []string{"created", "appended", "acknowledged"} {
+		t.Run(crashAt, func(t *testing.T) {
+			mem := newMemFS()
+			var syncs syncCounter
+			fsys := &hookFS{FS: mem, onSync: syncs.hook}
+			dir := "/data/t-0"
+			l := openLog(t, fsys, dir, cfg)
+			if got := syncs.take(); len(got) != 0 {
+				t.Fatalf("creating a log fsynced %v", got)
+			}
+			acked := map[int64][]byte{}
+			if crashAt != "created" {
+				b := append([]byte(nil), batch...)
+				info := mustAppend(t, l, b, 0)
+				if crashAt == "acknowledged" {
+					if err := l.WaitDurable(context.Background(), info.LastOffset+1); err != nil {
+						t.Fatal(err)
+					}
+					got := syncs.take()
+					for _, want := range []string{"/data", dir, filepath.Join(dir, fileName(0, logSuffix))} {
+						if !slices.Contains(got, want) {
+							t.Fatalf("first fsync did %v, missing %s", got, want)
+						}
+					}
+					acked[0] = b
+				}
+			}
+			next := mem.CrashClone()
+			l.Close()
+			l = openLog(t, next, dir, cfg)
+			checkAcked(t, l, acked)
+			if crashAt == "acknowledged" && l.LogEndOffset() != 3 {
+				t.Fatalf("log end offset %d after recovery, want 3", l.LogEndOffset())
+			}
+			// The recovered log takes appends and survives another crash.
+			b := append([]byte(nil), batch...)
+			info := mustAppend(t, l, b, 1)
+			if err := l.WaitDurable(context.Background(), info.LastOffset+1); err != nil {
+				t.Fatal(err)
+			}
+			acked[info.BaseOffset] = b
+			again := next.CrashClone()
+			l.Close()
+			l = openLog(t, again, dir, cfg)
+			defer mustClose(t, l)
+			checkAcked(t, l, acked)
+		})
+	}
+}
+
+// Restart after a crash: Open scans the tail past the recovery point but
+// fsyncs nothing when nothing needed repair; until the log's first fsync
+// the durable offset stays at the recovery point, and that fsync covers
+// the scanned segments and moves the recovery point.
+func TestOpenAfterCrashDefersFsyncsToTheFirstFsync(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig() // 4 KiB segments: the crash leaves several past the recovery point
+	mem := newMemFS()
+	dir := "/data/t-0"
+	l := openLog(t, mem, dir, cfg)
+	acked := map[int64][]byte{}
+	for i := 0; i < 40; i++ {
+		b := newBatch(t, batchSpec{records: 2, valueSize: 200, ts: int64(i)})
+		info := mustAppend(t, l, b, 0)
+		acked[info.BaseOffset] = append([]byte(nil), b...)
+	}
+	if err := l.WaitDurable(context.Background(), l.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	leo := l.LogEndOffset()
+	next := mem.CrashClone()
+	l.Close()
+	// Lose the recovery point, as when no roll was fsynced since the last
+	// restart: every segment is past it.
+	next.Remove(filepath.Join(dir, recoveryPointFile))
+
+	var syncs syncCounter
+	fsys := &hookFS{FS: next, onSync: syncs.hook}
+	l = openLog(t, fsys, dir, cfg)
+	if got := syncs.take(); len(got) != 0 {
+		t.Fatalf("Open after a clean crash fsynced %v", got)
+	}
+	if l.LogEndOffset() != leo || l.DurableOffset() != 0 {
+		t.Fatalf("log end %d, durable %d; want %d, 0", l.LogEndOffset(), l.DurableOffset(), leo)
+	}
+	checkAcked(t, l, acked)
+	if err := l.WaitDurable(context.Background(), leo); err != nil {
+		t.Fatal(err)
+	}
+	if got := syncs.take(); !slices.Contains(got, filepath.Join(dir, recoveryPointFile+tmpSuffix)) {
+		t.Fatalf("the first fsync did not move the recovery point: %v", got)
+	}
+	again := next.CrashClone()
+	l.Close()
+	if rp, err := readOffsetCheckpoint(again, dir, recoveryPointFile); err != nil || rp != leo {
+		t.Fatalf("recovery point after the first fsync: %d, %v; want %d", rp, err, leo)
+	}
+	l = openLog(t, again, dir, cfg)
+	defer mustClose(t, l)
+	checkAcked(t, l, acked)
 }

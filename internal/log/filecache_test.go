@@ -1,0 +1,159 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// A process with many partitions keeps a bounded number of segment files
+// open: idle files beyond the limit are closed and reopened on their next
+// use, and reads stay correct.
+func TestFileCacheBoundsOpenFilesOfIdleLogs(t *testing.T) {
+	t.Parallel()
+	for _, k := range fsKinds {
+		t.Run(k.name, func(t *testing.T) {
+			fsys, dir := k.new(t)
+			files := NewFileCache(5)
+			cfg := testConfig()
+			const n = 20
+			logs := make([]*Log, n)
+			models := make([]*model, n)
+			for i := range logs {
+				logs[i] = openLog(t, fsys, fmt.Sprintf("%s-%d", dir, i), cfg, func(o *Options) { o.Files = files })
+				models[i] = &model{}
+				for j := 0; j < 30; j++ { // several segments each
+					b := newBatch(t, batchSpec{records: 2, ts: int64(j)})
+					mustAppend(t, logs[i], b, 0)
+					models[i].add(b)
+				}
+				if err := logs[i].WaitDurable(context.Background(), logs[i].LogEndOffset()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, l := range logs {
+				l.bg.Wait() // the background flushes after rolls
+			}
+			if got := files.Open(); got > files.Limit() {
+				t.Fatalf("%d files open after the logs went idle, limit %d", got, files.Limit())
+			}
+			var wg sync.WaitGroup
+			for i, l := range logs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					models[i].check(t, l, 0)
+				}()
+			}
+			wg.Wait()
+			if got := files.Open(); got > files.Limit() {
+				t.Fatalf("%d files open after reads, limit %d", got, files.Limit())
+			}
+			for _, l := range logs {
+				mustClose(t, l)
+			}
+			if got := files.Open(); got != 0 {
+				t.Fatalf("%d files open after every log closed", got)
+			}
+			for i := range logs { // reopened with the same cache
+				l := openLog(t, fsys, fmt.Sprintf("%s-%d", dir, i), cfg, func(o *Options) { o.Files = files })
+				models[i].check(t, l, 0)
+				mustClose(t, l)
+			}
+		})
+	}
+}
+
+// A file written since its last fsync stays open whatever the limit, so
+// its fsync reports what happened to the writes; fsynced, it may close.
+func TestFileCacheKeepsUnsyncedFilesOpen(t *testing.T) {
+	t.Parallel()
+	files := NewFileCache(1)
+	fsys, dir := newMemFS(), "/data"
+	fsys.MkdirAll(dir, 0o755)
+	a := newCachedFile(files, fsys, filepath.Join(dir, "a"))
+	b := newCachedFile(files, fsys, filepath.Join(dir, "b"))
+	for _, h := range []*cachedFile{a, b} {
+		if err := h.create(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.WriteAt([]byte("x"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := files.Open(); got != 2 {
+		t.Fatalf("%d files open, want both unsynced ones", got)
+	}
+	if err := a.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if got := files.Open(); got != 1 {
+		t.Fatalf("%d files open after fsyncing one, want only the unsynced one", got)
+	}
+	buf := make([]byte, 1)
+	if _, err := a.ReadAt(buf, 0); err != nil || buf[0] != 'x' {
+		t.Fatalf("read after reopening: %q, %v", buf, err)
+	}
+	if got := files.Open(); got != 1 {
+		t.Fatalf("%d files open after a read, want only the unsynced one", got)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ReadAt(buf, 0); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("read after Close: %v, want os.ErrClosed", err)
+	}
+}
+
+// Retention deletes segments whose files may be open in the cache, while
+// consumers read old segments through it.
+func TestRetentionWhileReadingThroughABoundedFileCache(t *testing.T) {
+	t.Parallel()
+	fsys, dir := OSFS{}, filepath.Join(t.TempDir(), "t-0")
+	files := NewFileCache(2)
+	cfg := testConfig()
+	l := openLog(t, fsys, dir, cfg, func(o *Options) { o.Files = files })
+	defer mustClose(t, l)
+	for j := 0; j < 200; j++ {
+		mustAppend(t, l, newBatch(t, batchSpec{records: 2, ts: int64(j)}), 0)
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for r := 0; r < 3; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start := l.LogStartOffset()
+				got, err := l.Read(start, 1<<20, l.LogEndOffset())
+				if err != nil && !errors.Is(err, ErrOffsetOutOfRange) {
+					t.Errorf("read at %d: %v", start, err)
+					return
+				}
+				_ = got
+			}
+		}()
+	}
+	for off := int64(20); off < 380; off += 20 {
+		if err := l.DeleteRecordsBefore(off); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.ApplyRetention(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if got := files.Open(); got > files.Limit()+1 { // the active .log may be unsynced
+		t.Fatalf("%d files open, limit %d", got, files.Limit())
+	}
+}
