@@ -128,6 +128,65 @@ type Image struct {
 	ProducerIDBlocks map[int32]int64
 	// Index is the Raft index this image reflects.
 	Index uint64
+	// Delta is what changed from the image the FSM built this one from
+	// (see ChangesSince); nil when unknown, as after a snapshot restore.
+	Delta *Delta
+}
+
+// Delta is what one metadata command changed in the image, so that
+// readers can apply changes instead of walking every topic. It tracks what
+// partitions depend on: topics, brokers and broker configs (not the
+// cluster ID, producer IDs or the controller).
+type Delta struct {
+	// Prev is the Index of the image this one was built from.
+	Prev uint64
+	// Topics names every topic created, deleted or changed (partitions,
+	// configs), by name.
+	Topics map[string]struct{}
+	// Brokers is set when a broker registered or changed (endpoint,
+	// fencing, shutting down).
+	Brokers bool
+	// BrokerConfigs is set when a dynamic broker config changed.
+	BrokerConfigs bool
+
+	older *Delta // the Delta of the image at Prev; a bounded chain
+	depth int
+}
+
+// Changes is what changed between two images: the union of their Deltas.
+type Changes struct {
+	Topics        map[string]struct{}
+	Brokers       bool
+	BrokerConfigs bool
+}
+
+// ChangesSince returns what changed from the image at index to img. It
+// reports false when that is not known (index is not an earlier image of
+// img's history, or too far back): the reader then compares the whole
+// image. An image with the same Index (only the controller changed) has
+// no changes.
+func (img *Image) ChangesSince(index uint64) (Changes, bool) {
+	var c Changes
+	if index == img.Index {
+		return c, true
+	}
+	for d := img.Delta; d != nil; d = d.older {
+		for name := range d.Topics {
+			if c.Topics == nil {
+				c.Topics = make(map[string]struct{}, len(d.Topics))
+			}
+			c.Topics[name] = struct{}{}
+		}
+		c.Brokers = c.Brokers || d.Brokers
+		c.BrokerConfigs = c.BrokerConfigs || d.BrokerConfigs
+		switch {
+		case d.Prev == index:
+			return c, true
+		case d.Prev < index:
+			return Changes{}, false
+		}
+	}
+	return Changes{}, false
 }
 
 // CreateTopic creates a topic. Replicas holds, per partition, the broker IDs

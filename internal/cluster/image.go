@@ -31,13 +31,31 @@ func emptyImage() *Image {
 type imageBuilder struct {
 	next                                  Image
 	topicsCopied, brokersCopied, bcCopied bool
+	// delta records what changed, for the new image's Delta.
+	delta Delta
 	// result, if set, is what Apply returns instead of nil (ElectLeaders'
 	// per-partition results).
 	result any
 }
 
+// maxDeltaChain bounds how many Deltas an image links back through: a
+// reader further behind compares whole images.
+const maxDeltaChain = 64
+
 func newImageBuilder(prev *Image) *imageBuilder {
-	return &imageBuilder{next: *prev}
+	b := &imageBuilder{next: *prev}
+	b.delta.Prev = prev.Index
+	if d := prev.Delta; d != nil && d.depth < maxDeltaChain {
+		b.delta.older, b.delta.depth = d, d.depth+1
+	}
+	return b
+}
+
+func (b *imageBuilder) topicChanged(name string) {
+	if b.delta.Topics == nil {
+		b.delta.Topics = map[string]struct{}{}
+	}
+	b.delta.Topics[name] = struct{}{}
 }
 
 func (b *imageBuilder) topic(name string) (*Topic, bool) {
@@ -62,12 +80,14 @@ func (b *imageBuilder) copyTopics() {
 // new (not reachable from any published image).
 func (b *imageBuilder) putTopic(t *Topic) {
 	b.copyTopics()
+	b.topicChanged(t.Name)
 	b.next.Topics[t.Name] = t
 	b.next.TopicsByID[t.ID] = t
 }
 
 func (b *imageBuilder) deleteTopic(t *Topic) {
 	b.copyTopics()
+	b.topicChanged(t.Name)
 	delete(b.next.Topics, t.Name)
 	delete(b.next.TopicsByID, t.ID)
 }
@@ -77,6 +97,7 @@ func (b *imageBuilder) putBroker(br Broker) {
 		b.next.Brokers = maps.Clone(b.next.Brokers)
 		b.brokersCopied = true
 	}
+	b.delta.Brokers = true
 	b.next.Brokers[br.ID] = br
 }
 
@@ -91,6 +112,7 @@ func (b *imageBuilder) setBrokerConfigs(key string, m map[string]string) {
 		b.next.BrokerConfigs = maps.Clone(b.next.BrokerConfigs)
 		b.bcCopied = true
 	}
+	b.delta.BrokerConfigs = true
 	if len(m) == 0 {
 		delete(b.next.BrokerConfigs, key)
 		return
@@ -114,6 +136,8 @@ func (b *imageBuilder) allocateProducerIDs(broker int32, count int64) {
 func (b *imageBuilder) build(index uint64) *Image {
 	img := b.next
 	img.Index = index
+	d := b.delta
+	img.Delta = &d
 	return &img
 }
 
