@@ -69,10 +69,20 @@ timestamp grew, plus one final entry when the segment rolls. Both fields
 increase strictly.
 
 The active segment keeps its index entries in memory and writes them out
-when it rolls (and at Close); sealed segments search their files. Indexes
-are never trusted more than the log: recovery rebuilds them for every
-segment it scans, and for older segments whose files are missing or
+when it rolls (and at Close); its index files do not exist before. Sealed
+segments search their files. Indexes are never trusted more than the log:
+recovery rebuilds them for every segment it scans and for older segments
+whose files are missing; the indexes of the other older segments are
+checked on their first use (not at Open) and rebuilt then when
 inconsistent.
+
+# Open files
+
+Segment files are opened on first use through a FileCache (Options.Files,
+one per process), which closes the least recently used idle ones beyond
+its limit and reopens them when needed. A file is never closed while in
+use or while it holds writes not yet fsynced, so a partition idle after
+its last fsync holds no descriptor once the cache needs it.
 
 # Checkpoints
 
@@ -129,6 +139,13 @@ catches a torn one, which recovery then skips) and at Close (fsynced).
 	               fsynced, and the directory are fsynced.
 	Close          everything, then the producer snapshot and the
 	               recovery point at the log end offset.
+	Open           nothing, unless recovery repaired something (a torn
+	               tail cut, files removed): then what it touched, the
+	               directory and the recovery point. A new log's directory,
+	               its parent and its first segment's name, and the
+	               segments a recovery scanned, are fsynced by the log's
+	               first fsync, which then moves the recovery point; until
+	               then the durable offset stays at the recovery point.
 
 An fsync or write that fails takes the log offline: every later Append,
 Read and WaitDurable returns an error wrapping ErrOffline, because what the
@@ -166,8 +183,9 @@ fails with ErrCorruption naming file and position.
 Then the leader-epoch cache forgets epochs at or past the new log end, and
 producer state (with open transactions) is loaded from the newest good
 snapshot at or below the recovery point and the batches after it; the
-replay rewrites the .txnindex entries from the recovery point on. What recovery touched is fsynced and
-the recovery point moves to the log end.
+replay rewrites the .txnindex entries from the recovery point on. When
+recovery repaired something, what it touched is fsynced and the recovery
+point moves to the log end; otherwise the first fsync does both.
 
 # Concurrency
 

@@ -28,9 +28,12 @@ import (
 //	          producer state. Never held during a data fsync.
 //	segMu     the segment list (write-locked only to change it, or to cut a
 //	          file shorter); readers hold it read-locked for a whole Read.
+//	loadMu    segment.loadMu: the first use of a sealed segment's indexes
+//	          found at Open checks (and may rebuild) them under it.
 //	leaves    syncMu (group-commit state), epochCache.mu, segment.tsMu,
-//	          sparseIndex.mu and txnIndex.mu; nothing is acquired under
-//	          them.
+//	          sparseIndex.mu, txnIndex.mu and FileCache.mu (shared by
+//	          every log of the process); nothing is acquired under them,
+//	          except FileCache.mu under the others.
 //
 // dir (and the paths of the segments' files) change only when Relocate
 // moves the log, holding syncIOMu, mu and segMu; code that uses them holds
