@@ -238,11 +238,12 @@ func (h *cachedFile) release() {
 }
 
 // create creates the file (emptying one that exists) and keeps it open.
-func (h *cachedFile) create() error { return h.openWith(osCreateTrunc) }
+func (h *cachedFile) create() error { return h.openWith(osCreateTrunc, true) }
 
 // openWith opens the file with flag (which may create it) and keeps it
-// open.
-func (h *cachedFile) openWith(flag int) error {
+// open; dirty says whether that changed the file (O_TRUNC of one that may
+// hold data), so it stays open until fsynced.
+func (h *cachedFile) openWith(flag int, dirty bool) error {
 	c := h.cache
 	h.openMu.Lock()
 	defer h.openMu.Unlock()
@@ -256,7 +257,7 @@ func (h *cachedFile) openWith(flag int) error {
 	if err != nil {
 		return err
 	}
-	if h.install(f, true) == nil {
+	if h.install(f, dirty) == nil {
 		return h.errClosed("create")
 	}
 	h.release()

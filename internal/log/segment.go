@@ -95,7 +95,10 @@ func newSegment(files *FileCache, fsys FS, dir string, base int64, extra string)
 // .txnindex left by an earlier segment at the same base is emptied.
 func createSegment(files *FileCache, fsys FS, dir string, base int64, extra string) (*segment, error) {
 	s := newSegment(files, fsys, dir, base, extra)
-	if err := s.log.create(); err != nil {
+	// A new segment's name goes to no earlier segment's file (truncation
+	// and retention remove them), so there is nothing to fsync in it yet:
+	// the cache may close it before its first write.
+	if err := s.log.openWith(osCreateTrunc, false); err != nil {
 		return nil, fmt.Errorf("create segment %s: %w", s.path, err)
 	}
 	var err error

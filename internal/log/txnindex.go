@@ -147,7 +147,7 @@ func (t *txnIndex) append(fsys FS, e abortedEntry) (created bool, err error) {
 	defer t.mu.Unlock()
 	if t.file == nil {
 		t.file = newCachedFile(t.files, t.fs, t.path)
-		if err := t.file.openWith(os.O_CREATE | os.O_RDWR); err != nil {
+		if err := t.file.openWith(os.O_CREATE|os.O_RDWR, true); err != nil {
 			t.file = nil
 			return false, fmt.Errorf("create %s: %w", t.path, err)
 		}
