@@ -63,13 +63,21 @@ func loadAvg() float64 {
 
 // processRSS is a process's resident set size (VmRSS in
 // /proc/<pid>/status) in bytes, or 0 if unknown.
-func processRSS(pid int) int64 {
+func processRSS(pid int) int64 { return procStatusBytes(pid, "VmRSS:") }
+
+// processRSSAnon is the anonymous part of it (RssAnon: heap and stacks,
+// not mapped files).
+func processRSSAnon(pid int) int64 { return procStatusBytes(pid, "RssAnon:") }
+
+// procStatusBytes reads one "Name: N kB" line of /proc/<pid>/status in
+// bytes, or 0 if unknown.
+func procStatusBytes(pid int, field string) int64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			f := strings.Fields(rest) // "123456 kB"
 			if len(f) == 0 {
 				return 0

@@ -10,5 +10,6 @@ func selfCPU() time.Duration       { return 0 }
 func processCPU(int) time.Duration { return 0 }
 func loadAvg() float64             { return -1 }
 func processRSS(int) int64         { return 0 }
+func processRSSAnon(int) int64     { return 0 }
 func processFDs(int) int           { return -1 }
 func openFileLimit() uint64        { return 0 }

@@ -68,6 +68,9 @@ type ScaleResult struct {
 	// RSSAfterMiB is the RSS once the records are consumed, before the
 	// kill.
 	RSSAfterMiB float64 `json:"rss_after_consume_mib"`
+	// The anonymous part of each RSS (heap, stacks; not mapped files).
+	RSSAnonMiB      float64 `json:"rss_anon_mib"`
+	RSSAnonAfterMiB float64 `json:"rss_anon_after_consume_mib"`
 	// ListenSec runs from starting the killed broker again to its
 	// listening line; RestartSec to the first acknowledged produce.
 	ListenSec  float64 `json:"restart_listen_sec"`
@@ -308,7 +311,7 @@ func scaleOne(ctx context.Context, opts Options, name string, start scaleStarter
 	}) != nil {
 		return r
 	}
-	r.RSSMiB = float64(processRSS(b.Pid())) / (1 << 20)
+	r.RSSMiB, r.RSSAnonMiB = mib(processRSS(b.Pid())), mib(processRSSAnon(b.Pid()))
 	r.FDs = processFDs(b.Pid())
 
 	if opts.ScaleIdle > 0 {
@@ -352,7 +355,7 @@ func scaleOne(ctx context.Context, opts Options, name string, start scaleStarter
 	}) != nil {
 		return r
 	}
-	r.RSSAfterMiB = float64(processRSS(b.Pid())) / (1 << 20)
+	r.RSSAfterMiB, r.RSSAnonAfterMiB = mib(processRSS(b.Pid())), mib(processRSSAnon(b.Pid()))
 
 	// Crash and restart on the same directory and address, so that the
 	// client finds the broker where it was.
@@ -374,6 +377,8 @@ func scaleOne(ctx context.Context, opts Options, name string, start scaleStarter
 	})
 	return r
 }
+
+func mib(bytes int64) float64 { return float64(bytes) / (1 << 20) }
 
 // firstAckAttempt bounds one produce attempt after a restart; a broker
 // still loading its partitions may hold or refuse it.
@@ -503,7 +508,7 @@ func printScaleSummary(out io.Writer, res *ScaleResults, opts Options, names []s
 			return f(v)
 		}
 		secs := func(v float64) string { return fmt.Sprintf("%.2f", v) }
-		mib := func(v float64) string { return fmt.Sprintf("%.1f", v) }
+		mibs := func(v float64) string { return fmt.Sprintf("%.1f", v) }
 		for _, r := range rows {
 			idle := "-"
 			if r.idleMeasured {
@@ -514,7 +519,7 @@ func printScaleSummary(out io.Writer, res *ScaleResults, opts Options, names []s
 				fds = strconv.Itoa(r.FDs)
 			}
 			fmt.Fprintf(out, "%-13s %8s %8s %7s %8s %10s %8s %8s %10s %10s\n",
-				r.Broker, cell(r.CreateSec, secs), cell(r.RSSMiB, mib), fds, idle, cell(r.ProduceRecSec, rate),
+				r.Broker, cell(r.CreateSec, secs), cell(r.RSSMiB, mibs), fds, idle, cell(r.ProduceRecSec, rate),
 				cell(r.P50Ms, msString), cell(r.P99Ms, msString), cell(r.ConsumeRecSec, rate), cell(r.RestartSec, secs))
 			if r.Err != "" {
 				fmt.Fprintf(out, "%-13s FAILED: %s\n", "", r.Err)
