@@ -13,12 +13,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sluice-io/sluice/internal/broker"
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/config"
 	"github.com/sluice-io/sluice/internal/group"
+	"github.com/sluice-io/sluice/internal/log"
 	"github.com/sluice-io/sluice/internal/replica"
 	"github.com/sluice-io/sluice/internal/server"
 	"github.com/sluice-io/sluice/internal/txn"
@@ -63,8 +65,9 @@ type Node struct {
 	err    error
 }
 
-// Start opens the data directory, recovers every partition, joins (or
-// bootstraps) the metadata quorum and starts serving Kafka clients.
+// Start opens the data directory, joins (or bootstraps) the metadata
+// quorum and starts serving Kafka clients; the partitions are recovered
+// and opened in the background meanwhile.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -135,6 +138,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		LogDirs:      logDirs,
 		Logger:       cfg.Logger.With("component", "replica"),
 		BrokerConfig: brokerConfig,
+		Files:        log.NewFileCache(fileCacheLimit()),
 		OnLeader:     func(p *replica.Partition) { n.partitionLed(runCtx, p) },
 		OnResign:     n.partitionResigned,
 		Propose:      n.cluster.Propose,
@@ -184,15 +188,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	})
 	n.broker = b
 	markers.m = broker.NewMarkers(b)
-	img := n.cluster.Image()
-	if err := n.replicas.RemoveOrphans(img); err != nil {
+	if err := n.replicas.RemoveOrphans(n.cluster.Image()); err != nil {
 		n.logger.Warn("remove partitions of deleted topics", "err", err)
 	}
-	start := time.Now()
-	if err := n.replicas.Reconcile(img); err != nil {
-		n.logger.Error("some partitions failed to open", "err", err)
-	}
-	n.logger.Info("partitions recovered", "count", len(n.replicas.Partitions()), "took", time.Since(start).Round(time.Millisecond))
+	// The partitions open in the background (replica.Manager.Run), several
+	// at a time, while the listener serves: a partition not open yet
+	// answers NOT_LEADER_OR_FOLLOWER, which clients retry.
 
 	n.server = server.New(server.Config{
 		MaxRequestSize: int32(static.Int64("socket.request.max.bytes")),
@@ -262,6 +263,18 @@ func (n *Node) allocateProducerIDs(ctx context.Context, count int64) (int64, err
 		return 0, err
 	}
 	return n.cluster.Image().ProducerIDBlocks[n.cfg.NodeID], nil
+}
+
+// fileCacheLimit is how many segment files the partitions keep open at
+// most when idle: half of the process's descriptor limit (which Go raises
+// to the hard limit at start), leaving the rest to connections, the
+// metadata log and files in use.
+func fileCacheLimit() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		return 1 << 15
+	}
+	return max(int(rl.Cur/2), 256)
 }
 
 func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }

@@ -61,7 +61,7 @@ func (m *Manager) cleanDirtiest(ctx context.Context, bcfg *config.Broker) {
 		score float64
 	}
 	var todo []candidate
-	for _, p := range m.Partitions() {
+	for _, p := range m.tracked(m.compacted) {
 		// Never clean into an open transaction: the bound is the last
 		// stable offset, which is at most the high watermark.
 		hw := p.LastStableOffset()

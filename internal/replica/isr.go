@@ -331,6 +331,14 @@ func (p *Partition) alterFailed(seq uint64, retry time.Time) {
 	p.stateMu.Unlock()
 }
 
+// leadsOthers reports whether this broker leads the partition with other
+// replicas, whose ISR membership it must check.
+func (p *Partition) leadsOthers() bool {
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	return p.leading.Load() && len(union(p.replicas, p.isr)) > 1
+}
+
 // PendingISR is the ISR of the AlterPartition in flight, nil when none is.
 func (p *Partition) PendingISR() []int32 {
 	p.stateMu.Lock()

@@ -56,6 +56,7 @@ func (m *Manager) logOptions(tp TopicPartition, dir string) (opts log.Options, o
 	opts = log.Options{
 		Logger: m.logger.With("topic", tp.Topic, "partition", tp.Partition),
 		Now:    m.cfg.Now,
+		Files:  m.cfg.Files,
 		OnOffline: func(err error) {
 			logDir := dir
 			if l := holder.Load(); l != nil {

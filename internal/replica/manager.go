@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +53,10 @@ type Config struct {
 	// __consumer_offsets partitions this way. They must not block.
 	OnLeader func(p *Partition)
 	OnResign func(p *Partition)
+	// Files bounds the file descriptors of every partition's segments
+	// (log.Options.Files); one per process. Nil leaves each log its own
+	// unbounded cache.
+	Files *log.FileCache
 	// Propose commits a metadata command through the controller
 	// (cluster.Node.Propose); leaders send AlterPartition with it to change
 	// their ISR. Nil never changes an ISR.
@@ -70,6 +77,20 @@ type Manager struct {
 	parts map[TopicPartition]*Partition
 	// applied remembers the log config each partition was last given.
 	applied map[TopicPartition]log.Config
+	// dirCount is how many hosted partitions each log directory holds
+	// (Partition.countedDir), for placing new ones.
+	dirCount map[string]int
+	// The partitions each periodic task visits, so that none walks every
+	// hosted partition: those whose flush.ms or flush.messages can fire,
+	// the compacted ones (the cleaner), and the leaders with other
+	// replicas (the ISR check).
+	flushable  map[*Partition]struct{}
+	compacted  map[*Partition]struct{}
+	isrLeaders map[*Partition]struct{}
+	// retry names the topics whose partitions failed to open or to take
+	// their role; the next Reconcile visits them again. Guarded by
+	// reconcileMu.
+	retry map[string]struct{}
 
 	dirs  dirState  // offline log directories (log_dirs.go)
 	moves moveState // moves between log directories (move.go)
@@ -110,7 +131,8 @@ func NewManager(cfg Config) *Manager {
 		cfg.Now = time.Now
 	}
 	m := &Manager{cfg: cfg, logger: cfg.Logger, parts: make(map[TopicPartition]*Partition), applied: make(map[TopicPartition]log.Config),
-		fetchers: make(map[int32]*fetcher)}
+		dirCount: make(map[string]int), flushable: make(map[*Partition]struct{}), compacted: make(map[*Partition]struct{}),
+		isrLeaders: make(map[*Partition]struct{}), retry: make(map[string]struct{}), fetchers: make(map[int32]*fetcher)}
 	m.bgCtx, m.bgStop = context.WithCancel(context.Background())
 	return m
 }
@@ -119,8 +141,9 @@ func NewManager(cfg Config) *Manager {
 func (m *Manager) LogDirs() []string { return m.cfg.LogDirs }
 
 // partitionDir finds the directory of a partition: where it already is, or
-// else in the online log directory that holds the fewest partitions.
-func (m *Manager) partitionDir(tp TopicPartition) (string, error) {
+// else in the online log directory that holds the fewest partitions,
+// counting placed: partitions placed but not yet opened, by directory.
+func (m *Manager) partitionDir(tp TopicPartition, placed map[string]int) (string, error) {
 	m.settle()
 	name := fmt.Sprintf("%s-%d", tp.Topic, tp.Partition)
 	for _, root := range m.cfg.LogDirs {
@@ -128,18 +151,18 @@ func (m *Manager) partitionDir(tp TopicPartition) (string, error) {
 			return filepath.Join(root, name), nil
 		}
 	}
-	count := make(map[string]int, len(m.cfg.LogDirs))
-	m.mu.RLock()
-	for _, p := range m.parts {
-		count[p.Dir()]++
+	if len(m.cfg.LogDirs) == 1 && m.LogDirOffline(m.cfg.LogDirs[0]) == nil {
+		return filepath.Join(m.cfg.LogDirs[0], name), nil
 	}
-	m.mu.RUnlock()
+	m.mu.RLock()
+	count := func(root string) int { return m.dirCount[root] + placed[root] }
 	best := ""
 	for _, root := range m.cfg.LogDirs {
-		if m.LogDirOffline(root) == nil && (best == "" || count[root] < count[best]) {
+		if m.LogDirOffline(root) == nil && (best == "" || count(root) < count(best)) {
 			best = root
 		}
 	}
+	m.mu.RUnlock()
 	if best == "" {
 		return "", fmt.Errorf("%w: every log directory is offline", ErrLogDirOffline)
 	}
@@ -213,16 +236,29 @@ func cleanupPolicy(list []string) log.CleanupPolicy {
 // fetchers at the leaders, and deletes logs whose topic is gone. Errors
 // opening one partition are logged and do not stop the others; the first
 // is returned.
+//
+// It applies what changed since the image it last reconciled
+// (cluster.Image.ChangesSince): only the topics that changed, and those
+// whose partitions failed before, are visited. It compares the whole image
+// when the changes are not known (the first image, one restored from a
+// snapshot, one too far ahead) or touch every partition (a broker config,
+// a broker's endpoint). Partitions new to this broker are opened in
+// parallel, several per log directory.
 func (m *Manager) Reconcile(img *cluster.Image) error {
 	m.reconcileMu.Lock()
 	defer m.reconcileMu.Unlock()
 	// Callers race: Run may take an image, then wait here while a
 	// handler reconciles a newer one (a topic it just created). The older
 	// image must not undo the newer: it would delete the new partitions.
-	if m.reconciled != nil && img.Index < m.reconciled.Index {
+	prev := m.reconciled
+	if prev != nil && img.Index < prev.Index {
 		return nil
 	}
+	changes, full := m.changesSince(prev, img)
 	m.reconciled = img
+	if !full && len(changes.Topics) == 0 && len(m.retry) == 0 && !changes.Brokers {
+		return nil // only the controller changed
+	}
 	bcfg := m.cfg.BrokerConfig(img)
 	m.settings = settingsOf(bcfg)
 	eligible := make(map[int32]bool, len(img.Brokers))
@@ -230,64 +266,355 @@ func (m *Manager) Reconcile(img *cluster.Image) error {
 		eligible[id] = !b.Fenced && !b.ShuttingDown
 	}
 	m.isrEligible.Store(&eligible)
-	now := m.cfg.Now()
-	var firstErr error
-	keep := make(map[TopicPartition]bool)
-	follow := make(map[*Partition]int32) // partition -> leader to fetch from
-	for _, t := range img.Topics {
-		tcfg, err := config.ResolveTopic(bcfg, t.Configs)
-		if err != nil {
-			m.logger.Error("topic has invalid config; using defaults", "topic", t.Name, "err", err)
-			tcfg, _ = config.ResolveTopic(bcfg, nil)
+
+	start := time.Now()
+	r := &reconciliation{m: m, img: img, bcfg: bcfg, now: m.cfg.Now(), keep: make(map[TopicPartition]bool)}
+	var names []string
+	if full {
+		names = slices.Collect(maps.Keys(img.Topics))
+	} else {
+		names = slices.Collect(maps.Keys(changes.Topics))
+		for name := range m.retry {
+			if _, ok := changes.Topics[name]; !ok {
+				names = append(names, name)
+			}
 		}
-		lcfg := LogConfig(tcfg)
-		minISR := int32(tcfg.Int64("min.insync.replicas"))
-		for i := range t.Partitions {
-			part := &t.Partitions[i]
-			if !contains(part.Replicas, m.cfg.NodeID) {
-				continue
-			}
-			tp := TopicPartition{t.Name, part.Index}
-			keep[tp] = true
-			p, err := m.ensure(tp, t.ID, part, lcfg)
-			if err == nil {
-				p.minISR.Store(minISR)
-				p.lagMaxMs.Store(m.settings.lagMax.Milliseconds())
-				err = m.applyRole(p, part, now)
-			}
-			if err != nil {
-				m.logger.Error("cannot open partition", "topic", t.Name, "partition", part.Index, "err", err)
-				if firstErr == nil {
-					firstErr = err
-				}
-				continue
-			}
+	}
+	slices.Sort(names)
+	m.retry = make(map[string]struct{})
+	for _, name := range names {
+		if t := img.Topics[name]; t != nil {
+			r.topic(t)
+		}
+	}
+	r.open()
+	gone := m.forget(r.keep, full, prev, names)
+	if full {
+		follow := make(map[*Partition]int32)
+		for _, p := range m.Partitions() {
 			if leader, _, _, ok := p.followState(); ok {
 				follow[p] = leader
 			}
 		}
+		m.assignFetchers(img, follow)
+	} else {
+		m.repointFetchers(img, r.touched, gone)
 	}
-	m.mu.Lock()
-	var gone []*Partition
-	for tp, p := range m.parts {
-		if !keep[tp] {
-			gone = append(gone, p)
-			delete(m.parts, tp)
-			delete(m.applied, tp)
-		}
-	}
-	m.mu.Unlock()
-	m.assignFetchers(img, follow)
 	for _, p := range gone {
-		m.logger.Info("deleting partition", "topic", p.Topic, "partition", p.Index)
+		m.logger.Debug("deleting partition", "topic", p.Topic, "partition", p.Index)
 		m.cancelMove(TopicPartition{p.Topic, p.Index})
-		m.resign(p)
-		if err := p.log.Delete(); err != nil && firstErr == nil {
-			firstErr = err
+		if m.resign(p) {
+			r.resigned++
+		}
+		if err := p.log.Delete(); err != nil {
+			r.fail(p.Topic, err)
 		}
 		p.advance(1<<63 - 1) // wake fetchers waiting on it
 	}
-	return firstErr
+	if r.opened+r.led+r.resigned+r.newLeader+len(gone) > 0 {
+		m.logger.Info("reconciled partitions", "index", img.Index, "topics_visited", len(names), "opened", r.opened,
+			"became_leader", r.led, "stopped_leading", r.resigned, "following_new_leader", r.newLeader, "deleted", len(gone),
+			"hosted", m.hosted(), "took", time.Since(start).Round(time.Millisecond))
+	}
+	return r.firstErr
+}
+
+// changesSince says which topics changed from prev to img, or full when
+// every partition must be compared.
+func (m *Manager) changesSince(prev, img *cluster.Image) (c cluster.Changes, full bool) {
+	if prev == nil {
+		return c, true
+	}
+	c, ok := img.ChangesSince(prev.Index)
+	if !ok || c.BrokerConfigs {
+		return c, true // broker configs are every topic's defaults
+	}
+	if c.Brokers && endpointsChanged(prev, img) {
+		return c, true // fetchers follow leaders by address
+	}
+	return c, false
+}
+
+// endpointsChanged reports whether a broker appeared, went or moved
+// between two images (fencing and shutting down are not moves: the
+// partitions they affect change in the image too).
+func endpointsChanged(prev, img *cluster.Image) bool {
+	if len(prev.Brokers) != len(img.Brokers) {
+		return true
+	}
+	for id, b := range img.Brokers {
+		old, ok := prev.Brokers[id]
+		if !ok || old.Host != b.Host || old.Port != b.Port {
+			return true
+		}
+	}
+	return false
+}
+
+// reconciliation is one Reconcile's work and tallies.
+type reconciliation struct {
+	m    *Manager
+	img  *cluster.Image
+	bcfg *config.Broker
+	now  time.Time
+	keep map[TopicPartition]bool
+	// touched are the hosted partitions of the topics visited.
+	touched []*Partition
+	// toOpen are partitions placed here that are not open yet.
+	toOpen []opening
+
+	opened, led, resigned, newLeader int
+	firstErr                         error
+}
+
+// opening is a partition to open, with what it is opened with.
+type opening struct {
+	tp     TopicPartition
+	id     cluster.TopicID
+	part   *cluster.Partition
+	lcfg   log.Config
+	minISR int32
+	dir    string
+
+	p      *Partition
+	change roleChange
+	err    error
+}
+
+func (r *reconciliation) fail(topic string, err error) {
+	r.m.retry[topic] = struct{}{}
+	if r.firstErr == nil {
+		r.firstErr = err
+	}
+}
+
+// topic updates the hosted partitions of t and notes those to open.
+func (r *reconciliation) topic(t *cluster.Topic) {
+	m := r.m
+	tcfg, err := config.ResolveTopic(r.bcfg, t.Configs)
+	if err != nil {
+		m.logger.Error("topic has invalid config; using defaults", "topic", t.Name, "err", err)
+		tcfg, _ = config.ResolveTopic(r.bcfg, nil)
+	}
+	lcfg := LogConfig(tcfg)
+	minISR := int32(tcfg.Int64("min.insync.replicas"))
+	for i := range t.Partitions {
+		part := &t.Partitions[i]
+		if !contains(part.Replicas, m.cfg.NodeID) {
+			continue
+		}
+		tp := TopicPartition{t.Name, part.Index}
+		r.keep[tp] = true
+		p, err := m.update(tp, t.ID, lcfg)
+		if err == nil && p == nil {
+			r.toOpen = append(r.toOpen, opening{tp: tp, id: t.ID, part: part, lcfg: lcfg, minISR: minISR})
+			continue
+		}
+		if err == nil {
+			p.minISR.Store(minISR)
+			p.lagMaxMs.Store(m.settings.lagMax.Milliseconds())
+			var change roleChange
+			if change, err = p.applyRole(roleOf(part), r.now); err == nil {
+				r.roleChanged(p, part, change)
+			}
+		}
+		if err != nil {
+			m.logger.Error("cannot open partition", "topic", t.Name, "partition", part.Index, "err", err)
+			r.fail(t.Name, err)
+			continue
+		}
+		m.track(p, lcfg)
+		r.touched = append(r.touched, p)
+	}
+}
+
+// open opens the partitions new to this broker, several at a time in
+// each log directory (at least num.recovery.threads.per.data.dir), gives
+// them their roles, then tells the hooks in image order.
+func (r *reconciliation) open() {
+	m := r.m
+	if len(r.toOpen) == 0 {
+		return
+	}
+	byDir := map[string][]*opening{}
+	placed := map[string]int{}
+	for i := range r.toOpen {
+		o := &r.toOpen[i]
+		o.dir, o.err = m.partitionDir(o.tp, placed)
+		if o.err != nil {
+			continue
+		}
+		root := filepath.Dir(o.dir)
+		placed[root]++
+		byDir[root] = append(byDir[root], o)
+	}
+	workers := int(max(r.bcfg.Int64("num.recovery.threads.per.data.dir"), minOpenWorkers))
+	var wg sync.WaitGroup
+	var synced []string
+	for root, todo := range byDir {
+		var next atomic.Int64
+		for range min(workers, len(todo)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1)) - 1; i < len(todo); i = int(next.Add(1)) - 1 {
+					r.openOne(todo[i])
+				}
+			}()
+		}
+		synced = append(synced, root)
+	}
+	wg.Wait()
+	// One sync of each log directory makes every partition.metadata
+	// written above durable, instead of two fsyncs per partition.
+	for _, root := range synced {
+		if err := syncFS(root); err != nil {
+			m.logger.Warn("sync log directory after creating partitions", "dir", root, "err", err)
+		}
+	}
+	for i := range r.toOpen {
+		o := &r.toOpen[i]
+		if o.err != nil {
+			m.logger.Error("cannot open partition", "topic", o.tp.Topic, "partition", o.tp.Partition, "err", o.err)
+			r.fail(o.tp.Topic, o.err)
+			continue
+		}
+		r.opened++
+		r.roleChanged(o.p, o.part, o.change)
+		m.track(o.p, o.lcfg)
+		r.touched = append(r.touched, o.p)
+	}
+}
+
+// minOpenWorkers is the fewest partitions opened at once per log
+// directory: opening is bound by fsync latency rather than CPU, so even
+// Kafka's default of one recovery thread gets several.
+const minOpenWorkers = 8
+
+// openOne opens one partition and gives it its role; it runs on an open
+// worker, so it calls no hook.
+func (r *reconciliation) openOne(o *opening) {
+	p, err := r.m.create(o.tp, o.id, o.dir, o.part, o.lcfg)
+	if err != nil {
+		o.err = err
+		return
+	}
+	p.minISR.Store(o.minISR)
+	p.lagMaxMs.Store(r.m.settings.lagMax.Milliseconds())
+	o.p = p
+	o.change, o.err = p.applyRole(roleOf(o.part), r.now)
+}
+
+// roleChanged logs a partition's role change and tells the hooks.
+func (r *reconciliation) roleChanged(p *Partition, part *cluster.Partition, change roleChange) {
+	m := r.m
+	switch change {
+	case roleLeader:
+		r.led++
+		m.logger.Debug("leading partition", "topic", p.Topic, "partition", p.Index, "leader_epoch", part.LeaderEpoch,
+			"isr", part.ISR, "log_end_offset", p.log.LogEndOffset(), "high_watermark", p.HighWatermark())
+		if m.cfg.OnLeader != nil {
+			m.cfg.OnLeader(p)
+		}
+	case roleLeaderEpoch:
+		m.logger.Debug("leading partition at a new epoch", "topic", p.Topic, "partition", p.Index, "leader_epoch", part.LeaderEpoch)
+	case roleResigned:
+		r.resigned++
+		m.logger.Debug("following partition", "topic", p.Topic, "partition", p.Index, "leader", part.Leader, "leader_epoch", part.LeaderEpoch)
+		if m.cfg.OnResign != nil {
+			m.cfg.OnResign(p)
+		}
+	case roleNewLeader:
+		r.newLeader++
+		m.logger.Debug("following partition", "topic", p.Topic, "partition", p.Index, "leader", part.Leader, "leader_epoch", part.LeaderEpoch)
+	}
+}
+
+// forget takes out of the hosted set the partitions that keep leaves out:
+// every one when full, else those of the visited topics (names), whose
+// indexes prev and the current image bound.
+func (m *Manager) forget(keep map[TopicPartition]bool, full bool, prev *cluster.Image, names []string) []*Partition {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var gone []*Partition
+	drop := func(tp TopicPartition, p *Partition) {
+		gone = append(gone, p)
+		m.removeLocked(tp, p)
+	}
+	if full {
+		for tp, p := range m.parts {
+			if !keep[tp] {
+				drop(tp, p)
+			}
+		}
+		return gone
+	}
+	for _, name := range names {
+		n := 0
+		if t := prev.Topics[name]; t != nil {
+			n = len(t.Partitions)
+		}
+		if t := m.reconciled.Topics[name]; t != nil {
+			n = max(n, len(t.Partitions))
+		}
+		for i := range n {
+			tp := TopicPartition{name, int32(i)}
+			if p, ok := m.parts[tp]; ok && !keep[tp] {
+				drop(tp, p)
+			}
+		}
+	}
+	return gone
+}
+
+// removeLocked takes p out of every map of the Manager. The caller holds
+// mu.
+func (m *Manager) removeLocked(tp TopicPartition, p *Partition) {
+	delete(m.parts, tp)
+	delete(m.applied, tp)
+	if p.countedDir != "" {
+		m.dirCount[p.countedDir]--
+		p.countedDir = ""
+	}
+	delete(m.flushable, p)
+	delete(m.compacted, p)
+	delete(m.isrLeaders, p)
+}
+
+// track files p under the periodic tasks that concern it: flushes when
+// flush.ms or flush.messages can fire, the cleaner when it is compacted,
+// the ISR check when it leads other replicas.
+func (m *Manager) track(p *Partition, lcfg log.Config) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.parts[TopicPartition{p.Topic, p.Index}]; !ok {
+		return // deleted meanwhile
+	}
+	setIf(m.flushable, p, lcfg.FlushMs < math.MaxInt64 || lcfg.FlushMessages < math.MaxInt64)
+	setIf(m.compacted, p, lcfg.CleanupPolicy.Compacts())
+	setIf(m.isrLeaders, p, p.leadsOthers())
+}
+
+func setIf(set map[*Partition]struct{}, p *Partition, in bool) {
+	if in {
+		set[p] = struct{}{}
+	} else {
+		delete(set, p)
+	}
+}
+
+// hosted is how many partitions this broker hosts.
+func (m *Manager) hosted() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.parts)
+}
+
+// tracked returns the members of one of the task sets.
+func (m *Manager) tracked(set map[*Partition]struct{}) []*Partition {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return slices.Collect(maps.Keys(set))
 }
 
 // settingsOf reads the replication configs.
@@ -310,39 +637,15 @@ func settingsOf(b *config.Broker) replicationSettings {
 	}
 }
 
-// applyRole gives p the role part says, and tells the hooks.
-func (m *Manager) applyRole(p *Partition, part *cluster.Partition, now time.Time) error {
-	change, err := p.applyRole(roleOf(part), now)
-	if err != nil {
-		return err
-	}
-	switch change {
-	case roleLeader:
-		m.logger.Info("leading partition", "topic", p.Topic, "partition", p.Index, "leader_epoch", part.LeaderEpoch,
-			"isr", part.ISR, "log_end_offset", p.log.LogEndOffset(), "high_watermark", p.HighWatermark())
-		if m.cfg.OnLeader != nil {
-			m.cfg.OnLeader(p)
-		}
-	case roleLeaderEpoch:
-		m.logger.Info("leading partition at a new epoch", "topic", p.Topic, "partition", p.Index, "leader_epoch", part.LeaderEpoch)
-	case roleResigned:
-		m.logger.Info("following partition", "topic", p.Topic, "partition", p.Index, "leader", part.Leader, "leader_epoch", part.LeaderEpoch)
-		if m.cfg.OnResign != nil {
-			m.cfg.OnResign(p)
-		}
-	case roleNewLeader:
-		m.logger.Debug("following partition", "topic", p.Topic, "partition", p.Index, "leader", part.Leader, "leader_epoch", part.LeaderEpoch)
-	}
-	return nil
-}
-
 // resign stops p leading before it is closed or deleted.
-func (m *Manager) resign(p *Partition) {
+// It reports whether p was leading.
+func (m *Manager) resign(p *Partition) bool {
 	wasLeader := p.IsLeader()
 	p.becomeFollower(role{leader: -1, leaderEpoch: p.LeaderEpoch()})
 	if wasLeader && m.cfg.OnResign != nil {
 		m.cfg.OnResign(p)
 	}
+	return wasLeader
 }
 
 // assignFetchers points one fetcher per leader broker at the partitions
@@ -371,15 +674,7 @@ func (m *Manager) assignFetchers(img *cluster.Image, follow map[*Partition]int32
 			if m.stopped {
 				continue
 			}
-			f = newFetcher(m.cfg.NodeID, leader, addrs[leader], m.settings.fetch, m.logger.With("component", "fetcher"), m.cfg.Now)
-			ctx, cancel := context.WithCancel(m.bgCtx)
-			f.cancel = cancel
-			m.fetchers[leader] = f
-			m.bg.Add(1)
-			go func() {
-				defer m.bg.Done()
-				f.run(ctx)
-			}()
+			f = m.startFetcher(leader, addrs[leader])
 		}
 		_, epoch, gen, _ := p.followState()
 		f.set(p, gen, epoch)
@@ -397,6 +692,60 @@ func (m *Manager) assignFetchers(img *cluster.Image, follow map[*Partition]int32
 			m.stopFetcher(id)
 		}
 	}
+}
+
+// repointFetchers is assignFetchers for the partitions one Reconcile
+// touched (touched) and deleted (gone); the others keep their fetchers.
+// The caller holds reconcileMu.
+func (m *Manager) repointFetchers(img *cluster.Image, touched, gone []*Partition) {
+	for _, p := range gone {
+		for _, f := range m.fetchers {
+			f.remove(p)
+		}
+	}
+	for _, p := range touched {
+		leader, epoch, gen, following := p.followState()
+		addr := ""
+		if b, ok := img.Brokers[leader]; following && ok && b.Host != "" {
+			addr = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+		}
+		for id, f := range m.fetchers {
+			if addr == "" || id != leader {
+				f.remove(p)
+			}
+		}
+		if addr == "" {
+			continue // not following, or nowhere to fetch from until the leader registers
+		}
+		f := m.fetchers[leader]
+		if f == nil {
+			if m.stopped {
+				continue
+			}
+			f = m.startFetcher(leader, addr)
+		}
+		f.set(p, gen, epoch)
+	}
+	for id, f := range m.fetchers {
+		if f.size() == 0 {
+			m.stopFetcher(id)
+		}
+	}
+}
+
+// startFetcher starts the fetcher from leader at addr. The caller holds
+// reconcileMu.
+func (m *Manager) startFetcher(leader int32, addr string) *fetcher {
+	f := newFetcher(m.cfg.NodeID, leader, addr, m.settings.fetch, m.logger.With("component", "fetcher"), m.cfg.Now)
+	ctx, cancel := context.WithCancel(m.bgCtx)
+	f.cancel = cancel
+	m.fetchers[leader] = f
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		f.run(ctx)
+	}()
+	return f
 }
 
 // stopFetcher stops a fetcher and waits for it. The caller holds
@@ -444,7 +793,10 @@ func (m *Manager) alter(p *Partition, cmd cluster.AlterPartition, seq uint64) {
 	}()
 }
 
-func (m *Manager) ensure(tp TopicPartition, id cluster.TopicID, part *cluster.Partition, lcfg log.Config) (*Partition, error) {
+// update applies lcfg to the hosted partition tp of topic id and returns
+// it; nil when it is not open here yet. A hosted partition of an older
+// topic of the same name (deleted and created again) is deleted first.
+func (m *Manager) update(tp TopicPartition, id cluster.TopicID, lcfg log.Config) (*Partition, error) {
 	m.mu.RLock()
 	p, ok := m.parts[tp]
 	applied := m.applied[tp]
@@ -461,17 +813,19 @@ func (m *Manager) ensure(tp TopicPartition, id cluster.TopicID, part *cluster.Pa
 	if ok {
 		// Same name, new topic ID: the old topic was deleted.
 		m.mu.Lock()
-		delete(m.parts, tp)
+		m.removeLocked(tp, p)
 		m.mu.Unlock()
 		m.resign(p)
 		if err := p.log.Delete(); err != nil {
 			return nil, err
 		}
 	}
-	dir, err := m.partitionDir(tp)
-	if err != nil {
-		return nil, err
-	}
+	return nil, nil
+}
+
+// create opens the log of partition tp of topic id in dir and hosts it.
+// It runs on open workers, several at once.
+func (m *Manager) create(tp TopicPartition, id cluster.TopicID, dir string, part *cluster.Partition, lcfg log.Config) (*Partition, error) {
 	if old, err := readPartitionMetadata(dir); err == nil && old != id {
 		m.logger.Info("removing data of a deleted topic with the same name", "dir", dir)
 		if err := os.RemoveAll(dir); err != nil {
@@ -484,11 +838,13 @@ func (m *Manager) ensure(tp TopicPartition, id cluster.TopicID, part *cluster.Pa
 		return nil, err
 	}
 	opened(l)
+	// Not fsynced here: the caller syncs the log directory once for every
+	// partition it opened.
 	if err := writePartitionMetadata(dir, id); err != nil {
 		l.Close()
 		return nil, err
 	}
-	p = newPartition(tp.Topic, id, tp.Partition, l, m.cfg.NodeID, *part)
+	p := newPartition(tp.Topic, id, tp.Partition, l, m.cfg.NodeID, *part)
 	p.now = m.cfg.Now
 	if m.cfg.Propose != nil { // without it no ISR ever changes
 		p.alter = m.alter
@@ -497,6 +853,8 @@ func (m *Manager) ensure(tp TopicPartition, id cluster.TopicID, part *cluster.Pa
 	m.mu.Lock()
 	m.parts[tp] = p
 	m.applied[tp] = lcfg
+	p.countedDir = p.Dir()
+	m.dirCount[p.countedDir]++
 	m.mu.Unlock()
 	m.takeOfflineIfDirIs(p)
 	return p, nil
@@ -530,6 +888,12 @@ func readPartitionMetadata(dir string) (cluster.TopicID, error) {
 	return id, fmt.Errorf("no topic id in %s", dir)
 }
 
+// writePartitionMetadata writes dir's partition.metadata, atomically
+// (a reader sees the old file or the new one) but not durably: the caller
+// syncs the log directory once after writing many (syncFS). A partition
+// directory left without one by a crash is taken as the topic's of the
+// same name, as Kafka does, and RemoveOrphans removes it when no topic has
+// that name.
 func writePartitionMetadata(dir string, id cluster.TopicID) error {
 	path := filepath.Join(dir, partitionMetadataFile)
 	want := "version: 0\ntopic_id: " + base64.RawURLEncoding.EncodeToString(id[:]) + "\n"
@@ -537,34 +901,10 @@ func writePartitionMetadata(dir string, id cluster.TopicID) error {
 		return nil
 	}
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
+	if err := os.WriteFile(tmp, []byte(want), 0o644); err != nil {
 		return err
 	}
-	if _, err := f.WriteString(want); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return os.Rename(tmp, path)
 }
 
 // RemoveOrphans deletes partition directories in the data directory that
@@ -589,10 +929,6 @@ func (m *Manager) removeOrphansIn(root string, img *cluster.Image) error {
 			continue
 		}
 		dir := filepath.Join(root, e.Name())
-		id, err := readPartitionMetadata(dir)
-		if err != nil {
-			continue // not a partition directory
-		}
 		i := strings.LastIndexByte(e.Name(), '-')
 		if i < 0 {
 			continue
@@ -600,7 +936,16 @@ func (m *Manager) removeOrphansIn(root string, img *cluster.Image) error {
 		if _, err := strconv.Atoi(e.Name()[i+1:]); err != nil {
 			continue
 		}
-		if t, ok := img.TopicsByID[id]; ok && t.Name == e.Name()[:i] {
+		topic := e.Name()[:i]
+		id, err := readPartitionMetadata(dir)
+		switch {
+		case err == nil:
+			if t, ok := img.TopicsByID[id]; ok && t.Name == topic {
+				continue
+			}
+		case img.Topics[topic] != nil || !hasSegments(dir):
+			// A crash before partition.metadata was synced: the
+			// topic of that name adopts it. Or not a partition.
 			continue
 		}
 		m.logger.Info("removing partition of a deleted topic", "dir", dir)
@@ -609,6 +954,13 @@ func (m *Manager) removeOrphansIn(root string, img *cluster.Image) error {
 		}
 	}
 	return nil
+}
+
+// hasSegments reports whether dir holds a log segment: it is a
+// partition's directory even without a partition.metadata.
+func hasSegments(dir string) bool {
+	matches, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	return err == nil && len(matches) > 0
 }
 
 // Run reconciles on every metadata change and runs retention and flushes
@@ -639,7 +991,7 @@ func (m *Manager) Run(ctx context.Context, node *cluster.Node) {
 			return
 		case <-changed:
 		case <-flush.C:
-			for _, p := range m.Partitions() {
+			for _, p := range m.tracked(m.flushable) {
 				if err := p.log.MaybeFlush(); err != nil && !errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrOffline) {
 					m.logger.Error("flush", "topic", p.Topic, "partition", p.Index, "err", err)
 				}
@@ -659,11 +1011,12 @@ func (m *Manager) isrCheckInterval(img *cluster.Image) time.Duration {
 	return max(settingsOf(m.cfg.BrokerConfig(img)).lagMax/2, 10*time.Millisecond)
 }
 
-// ShrinkISRs proposes, for every partition this broker leads, removing
-// the followers that have not caught up within replica.lag.time.max.ms.
+// ShrinkISRs proposes, for every partition this broker leads with other
+// replicas, removing the followers that have not caught up within
+// replica.lag.time.max.ms.
 func (m *Manager) ShrinkISRs() {
 	now := m.cfg.Now()
-	for _, p := range m.Partitions() {
+	for _, p := range m.tracked(m.isrLeaders) {
 		if out := p.ShrinkISR(now); len(out) > 0 {
 			m.logger.Info("shrinking ISR: followers fell behind", "topic", p.Topic, "partition", p.Index, "out_of_sync", out)
 		}
@@ -719,6 +1072,7 @@ func (m *Manager) Close() error {
 	var firstErr error
 	for tp, p := range m.parts {
 		m.resign(p)
+		m.removeLocked(tp, p)
 		err := p.log.Close()
 		switch {
 		case errors.Is(err, log.ErrOffline):
@@ -726,7 +1080,6 @@ func (m *Manager) Close() error {
 		case err != nil && firstErr == nil:
 			firstErr = err
 		}
-		delete(m.parts, tp)
 	}
 	return firstErr
 }

@@ -131,6 +131,13 @@ func (m *Manager) runMove(ctx context.Context, tp TopicPartition, p *Partition, 
 	switch {
 	case err == nil:
 		logger.Info("moved partition to another log directory")
+		m.mu.Lock()
+		if p.countedDir == from {
+			m.dirCount[from]--
+			m.dirCount[mv.target]++
+			p.countedDir = mv.target
+		}
+		m.mu.Unlock()
 		if cause := m.LogDirOffline(mv.target); cause != nil {
 			p.log.MarkOffline(cause) // the target failed meanwhile
 		}

@@ -51,6 +51,9 @@ type Partition struct {
 	log    *log.Log
 	nodeID int32
 	now    func() time.Time
+	// countedDir is the log directory the Manager counts the partition
+	// in; guarded by the Manager's mu.
+	countedDir string
 
 	hw          atomic.Int64
 	leaderEpoch atomic.Int32
