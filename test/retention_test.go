@@ -201,20 +201,27 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 	if end := endOffsets(t, cl, "ret-bytes")[0]; end != 2000 {
 		t.Fatalf("end offset %d after retention, want 2000", end)
 	}
-	// No index or time index of a deleted segment is left behind.
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		for _, ext := range []string{".index", ".timeindex"} {
-			if name, ok := strings.CutSuffix(e.Name(), ext); ok {
-				if base, err := strconv.ParseInt(name, 10, 64); err == nil && base < start {
-					t.Errorf("%s is left from a deleted segment (log start %d)", e.Name(), start)
+	// No index or time index of a deleted segment is left behind. A
+	// segment's .log goes first, so its indexes may still be on their
+	// way out at the moment the .log is seen gone.
+	var left []string
+	waitFor(t, 10*time.Second, "the indexes of deleted segments to go", func() bool {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		left = left[:0]
+		for _, e := range entries {
+			for _, ext := range []string{".index", ".timeindex"} {
+				if name, ok := strings.CutSuffix(e.Name(), ext); ok {
+					if base, err := strconv.ParseInt(name, 10, 64); err == nil && base < start {
+						left = append(left, e.Name())
+					}
 				}
 			}
 		}
-	}
+		return len(left) == 0
+	})
 
 	checkConsumeFrom(t, b.addr, "ret-bytes", start, records)
 

@@ -542,9 +542,23 @@ func (l *Log) scanSegment(s *segment, transitions *[]epochEntry) (scanResult, er
 	return res, nil
 }
 
-// removeSegment closes a segment's files and removes them, the .log first:
-// indexes left by a crash are removed as orphans by the next Open.
+// removeSegment closes a segment's files and removes them, the .log first
+// (indexes left by a crash are removed as orphans by the next Open), and
+// marks the directory for the next fsync. The caller holds mu (or is
+// Open).
 func (l *Log) removeSegment(s *segment) error {
+	if err := l.deleteSegmentFiles(s); err != nil {
+		return err
+	}
+	l.repaired, l.dirDirty = true, true
+	return nil
+}
+
+// deleteSegmentFiles closes a segment's files and removes them, the .log
+// first. It touches
+// no state guarded by mu: retention calls it without mu and fsyncs the
+// directory itself.
+func (l *Log) deleteSegmentFiles(s *segment) error {
 	if !s.closed {
 		s.closeFiles()
 		s.closed = true
@@ -554,7 +568,6 @@ func (l *Log) removeSegment(s *segment) error {
 			return fmt.Errorf("remove %s: %w", p, err)
 		}
 	}
-	l.repaired, l.dirDirty = true, true
 	return nil
 }
 

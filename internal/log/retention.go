@@ -147,7 +147,7 @@ func (l *Log) removeSegmentFiles(doomed []*segment, why string) error {
 	dir := l.dir // Relocate may change it once syncIOMu is released
 	l.syncIOMu.Unlock()
 	for _, s := range doomed {
-		if err := l.removeSegment(s); err != nil {
+		if err := l.deleteSegmentFiles(s); err != nil {
 			return l.fail("delete segment", err)
 		}
 		l.logger.Info("deleted segment", "file", s.path, "reason", why, "bytes", s.size.Load())
