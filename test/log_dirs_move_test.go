@@ -352,6 +352,8 @@ func TestKill9DuringLogDirMoveKeepsOneCopy(t *testing.T) {
 		t.Fatalf("big-0 is in %d log directories after restart, want 1", copies)
 	}
 	adm = kadm.NewClient(newClient(t, p.addr))
+	// The broker serves while its partitions open.
+	waitFor(t, time.Minute, "big-0 to open", func() bool { return describeReplica(t, adm, "big", 0).current != "" })
 	if d := describeReplica(t, adm, "big", 0); d.current == "" || d.future != "" {
 		t.Fatalf("after restart: %+v", d)
 	}
