@@ -83,7 +83,7 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 			e.sp.Partition = e.rp.Partition
 			e.sp.BaseOffset, e.sp.LogAppendTime, e.sp.LogStartOffset = -1, -1, -1
 			var err error
-			if e.part, e.h, err = b.checkPartition(req, t, ts, e.rp, now); err != nil {
+			if e.part, e.h, err = b.checkPartition(ctx, req, t, ts, e.rp, now); err != nil {
 				e.fail(err)
 				continue
 			}
@@ -180,7 +180,7 @@ func (e *produceEntry) fail(err error) {
 }
 
 // checkPartition finds the partition's leader here and validates its batch.
-func (b *Broker) checkPartition(req *kmsg.ProduceRequest, t *cluster.Topic, ts *topicSettings, rp *kmsg.ProduceRequestTopicPartition, now int64) (*replica.Partition, record.Header, error) {
+func (b *Broker) checkPartition(ctx context.Context, req *kmsg.ProduceRequest, t *cluster.Topic, ts *topicSettings, rp *kmsg.ProduceRequestTopicPartition, now int64) (*replica.Partition, record.Header, error) {
 	if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
 		return nil, record.Header{}, kerr.UnknownTopicOrPartition
 	}
@@ -190,12 +190,44 @@ func (b *Broker) checkPartition(req *kmsg.ProduceRequest, t *cluster.Topic, ts *
 	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
 		return nil, record.Header{}, kerrf(kerr.InvalidRequiredAcks, "acks must be -1, 0 or 1, got %d", req.Acks)
 	}
-	part, ok := b.cfg.Replicas.Partition(t.Name, rp.Partition)
-	if !ok || !part.IsLeader() {
+	part, ok := b.leaderPartition(ctx, t, rp.Partition)
+	if !ok {
 		return nil, record.Header{}, kerr.NotLeaderForPartition
 	}
 	h, err := b.validateBatch(req, ts, rp.Records, now)
 	return part, h, err
+}
+
+// openWait bounds how long a produce waits for a partition the image
+// says this broker leads but that is not open yet.
+const openWait = 5 * time.Second
+
+// leaderPartition returns the partition if this broker leads it. When the
+// image says it does but the partition is still being opened (start-up,
+// a topic just created), it waits for the opening, up to openWait.
+func (b *Broker) leaderPartition(ctx context.Context, t *cluster.Topic, index int32) (*replica.Partition, bool) {
+	var timer *time.Timer
+	for {
+		opened := b.cfg.Replicas.Opened()
+		part, ok := b.cfg.Replicas.Partition(t.Name, index)
+		if ok && part.IsLeader() {
+			return part, true
+		}
+		if ok || t.Partitions[index].Leader != b.cfg.NodeID {
+			return nil, false // open and not leading (the image is ahead), or not ours
+		}
+		if timer == nil {
+			timer = time.NewTimer(openWait)
+			defer timer.Stop()
+		}
+		select {
+		case <-opened:
+		case <-timer.C:
+			return nil, false
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
 }
 
 // appendPartition appends a validated batch as leader.

@@ -155,8 +155,13 @@ func TestCrashAfterCreationAndFirstAppend(t *testing.T) {
 			fsys := &hookFS{FS: mem, onSync: syncs.hook}
 			dir := "/data/t-0"
 			l := openLog(t, fsys, dir, cfg)
+			// A new leader records its epoch: on an empty log that
+			// costs no fsync either; the first fsync writes it.
+			if err := l.AssignEpoch(0, 0); err != nil {
+				t.Fatal(err)
+			}
 			if got := syncs.take(); len(got) != 0 {
-				t.Fatalf("creating a log fsynced %v", got)
+				t.Fatalf("creating a log and assigning its first epoch fsynced %v", got)
 			}
 			acked := map[int64][]byte{}
 			if crashAt != "created" {
@@ -167,7 +172,7 @@ func TestCrashAfterCreationAndFirstAppend(t *testing.T) {
 						t.Fatal(err)
 					}
 					got := syncs.take()
-					for _, want := range []string{"/data", dir, filepath.Join(dir, fileName(0, logSuffix))} {
+					for _, want := range []string{"/data", dir, filepath.Join(dir, fileName(0, logSuffix)), filepath.Join(dir, epochCheckpoint+tmpSuffix)} {
 						if !slices.Contains(got, want) {
 							t.Fatalf("first fsync did %v, missing %s", got, want)
 						}
@@ -181,6 +186,15 @@ func TestCrashAfterCreationAndFirstAppend(t *testing.T) {
 			checkAcked(t, l, acked)
 			if crashAt == "acknowledged" && l.LogEndOffset() != 3 {
 				t.Fatalf("log end offset %d after recovery, want 3", l.LogEndOffset())
+			}
+			// The epoch survives with the acknowledged records; before
+			// any, there is nothing it must survive with.
+			wantEpoch := int32(-1)
+			if crashAt == "acknowledged" {
+				wantEpoch = 0
+			}
+			if got := l.LatestEpoch(); got != wantEpoch {
+				t.Fatalf("latest leader epoch %d after recovery, want %d", got, wantEpoch)
 			}
 			// The recovered log takes appends and survives another crash.
 			b := append([]byte(nil), batch...)

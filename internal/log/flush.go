@@ -70,6 +70,10 @@ func (l *Log) syncOnce() error {
 	defer l.syncIOMu.Unlock()
 
 	l.mu.Lock()
+	if err := l.saveEpochCheckpoint(); err != nil {
+		l.mu.Unlock()
+		return err
+	}
 	target := l.leo.Load()
 	active := l.active
 	rolled := l.pendingRolled

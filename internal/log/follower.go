@@ -29,6 +29,16 @@ func (l *Log) AssignEpoch(epoch int32, startOffset int64) error {
 	if !l.epochs.assign(epoch, startOffset) {
 		return nil
 	}
+	if l.leo.Load() == l.logStart.Load() {
+		// An empty log (a partition just created) has nothing the
+		// entry must be durable with yet: the log's next fsync writes
+		// the checkpoint (syncOnce), which keeps creating many
+		// partitions from costing two fsyncs each. A crash before then
+		// loses only an epoch no record carries; recovery learns every
+		// epoch a record carries from the batches it scans.
+		l.epochUnsaved = true
+		return nil
+	}
 	if err := l.writeEpochCheckpoint(); err != nil {
 		return l.fail("write leader epoch checkpoint", err)
 	}

@@ -59,6 +59,9 @@ type Log struct {
 	// Guarded by mu.
 	cfg       Config
 	active    *segment
+	// epochUnsaved: the leader-epoch checkpoint lags the cache (AssignEpoch
+	// on an empty log); the next fsync, or Close, writes it.
+	epochUnsaved bool
 	producers producerStates
 	// unstable is the first offset of the oldest open transaction, -1 when
 	// none is open: FirstUnstableOffset reads it without a lock. Written
@@ -365,7 +368,23 @@ func (l *Log) writeSnapshot(offset int64, sync bool) error {
 
 // writeEpochCheckpoint persists the leader-epoch cache. The caller holds mu.
 func (l *Log) writeEpochCheckpoint() error {
-	return writeFileAtomic(l.fs, l.dir, epochCheckpoint, formatEpochCheckpoint(l.epochs.snapshot()))
+	if err := writeFileAtomic(l.fs, l.dir, epochCheckpoint, formatEpochCheckpoint(l.epochs.snapshot())); err != nil {
+		return err
+	}
+	l.epochUnsaved = false
+	return nil
+}
+
+// saveEpochCheckpoint writes the leader-epoch checkpoint if AssignEpoch
+// deferred it. The caller holds mu.
+func (l *Log) saveEpochCheckpoint() error {
+	if !l.epochUnsaved {
+		return nil
+	}
+	if err := l.writeEpochCheckpoint(); err != nil {
+		return l.fail("write leader epoch checkpoint", err)
+	}
+	return nil
 }
 
 // writeLogStart persists the log start offset. The caller holds mu.
@@ -497,7 +516,10 @@ func (l *Log) close() error {
 	err := l.syncNow()
 	if err == nil {
 		l.mu.Lock()
-		err = l.writeSnapshot(l.leo.Load(), true)
+		err = l.saveEpochCheckpoint()
+		if err == nil {
+			err = l.writeSnapshot(l.leo.Load(), true)
+		}
 		l.mu.Unlock()
 		if err != nil {
 			err = l.fail("write producer snapshot", err)

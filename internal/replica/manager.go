@@ -68,6 +68,11 @@ type Manager struct {
 	cfg    Config
 	logger *slog.Logger
 
+	// openedMu guards opened, a channel closed (and replaced) each time a
+	// partition new to this broker is open with its role.
+	openedMu sync.Mutex
+	opened   chan struct{}
+
 	// reconcileMu serialises Reconcile; it is taken before mu.
 	reconcileMu sync.Mutex
 	// reconciled is the newest image reconciled; guarded by reconcileMu.
@@ -503,6 +508,30 @@ func (r *reconciliation) openOne(o *opening) {
 	p.lagMaxMs.Store(r.m.settings.lagMax.Milliseconds())
 	o.p = p
 	o.change, o.err = p.applyRole(roleOf(o.part), r.now)
+	r.m.signalOpened()
+}
+
+// Opened returns a channel closed the next time a partition new to this
+// broker is open and has its role: a request for a partition the image
+// places here, arriving while partitions are still being opened (at
+// start-up, or just after a topic is created), waits on it rather than
+// send the client into a metadata refresh.
+func (m *Manager) Opened() <-chan struct{} {
+	m.openedMu.Lock()
+	defer m.openedMu.Unlock()
+	if m.opened == nil {
+		m.opened = make(chan struct{})
+	}
+	return m.opened
+}
+
+func (m *Manager) signalOpened() {
+	m.openedMu.Lock()
+	if m.opened != nil {
+		close(m.opened)
+		m.opened = nil
+	}
+	m.openedMu.Unlock()
 }
 
 // roleChanged logs a partition's role change and tells the hooks.
