@@ -57,12 +57,12 @@ type Log struct {
 
 	mu sync.Mutex
 	// Guarded by mu.
-	cfg       Config
-	active    *segment
+	cfg    Config
+	active *segment
 	// epochUnsaved: the leader-epoch checkpoint lags the cache (AssignEpoch
 	// on an empty log); the next fsync, or Close, writes it.
 	epochUnsaved bool
-	producers producerStates
+	producers    producerStates
 	// unstable is the first offset of the oldest open transaction, -1 when
 	// none is open: FirstUnstableOffset reads it without a lock. Written
 	// under mu, before the log end offset moves past a batch.
