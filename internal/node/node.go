@@ -266,16 +266,23 @@ func (n *Node) allocateProducerIDs(ctx context.Context, count int64) (int64, err
 }
 
 // fileCacheLimit is how many segment files the partitions keep open at
-// most when idle: half of the process's descriptor limit (which Go raises
-// to the hard limit at start), leaving the rest to connections, the
-// metadata log and files in use.
+// most when idle: maxIdleFiles, or half of the process's descriptor limit
+// (which Go raises to the hard limit at start) when that is lower, leaving
+// the rest to connections, the metadata log and files in use. Files in use
+// or with writes not yet fsynced stay open beyond it; an idle one is
+// reopened on its next read, which costs an open(2).
 func fileCacheLimit() int {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
-		return 1 << 15
+		return maxIdleFiles
 	}
-	return max(int(rl.Cur/2), 256)
+	return min(max(int(rl.Cur/2), 256), maxIdleFiles)
 }
+
+// maxIdleFiles bounds the idle segment files kept open, whatever the
+// descriptor limit: thousands of idle partitions must not hold thousands
+// of descriptors.
+const maxIdleFiles = 1024
 
 func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
 
