@@ -18,16 +18,27 @@ import (
 // peerRequestTimeout bounds one request to another broker.
 const peerRequestTimeout = 30 * time.Second
 
-// peers holds one client per other broker this broker sends requests to:
-// transaction markers to partition leaders, and transaction verification
-// to coordinators. A client is replaced when its broker's address changes;
-// close closes them all.
+// peers holds the clients to the other brokers this broker sends requests
+// to: transaction markers to partition leaders, and transaction
+// verification to coordinators. Each kind of request has its own
+// connection: a broker answers a connection's requests in order, and a
+// coordinator's AddPartitionsToTxn may wait for the markers of the
+// producer's previous transaction, which must not queue behind it. A
+// client is replaced when its broker's address changes; close closes them
+// all.
 type peers struct {
 	nodeID int32
 
 	mu      sync.Mutex
 	closed  bool
-	clients map[int32]*peerClient
+	clients map[peerKey]*peerClient
+}
+
+// peerKey names one connection: a broker, and the API key of the requests
+// it carries.
+type peerKey struct {
+	broker int32
+	api    int16
 }
 
 type peerClient struct {
@@ -37,7 +48,7 @@ type peerClient struct {
 
 // request sends req to broker br and returns its response.
 func (p *peers) request(ctx context.Context, br cluster.Broker, req kmsg.Request) (kmsg.Response, error) {
-	cl, err := p.client(br)
+	cl, err := p.client(br, req.Key())
 	if err != nil {
 		return nil, err
 	}
@@ -50,28 +61,29 @@ func (p *peers) request(ctx context.Context, br cluster.Broker, req kmsg.Request
 	return seeds[0].Request(ctx, req)
 }
 
-func (p *peers) client(br cluster.Broker) (*kgo.Client, error) {
+func (p *peers) client(br cluster.Broker, api int16) (*kgo.Client, error) {
 	addr := net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port)))
+	key := peerKey{br.ID, api}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return nil, fmt.Errorf("broker is stopping: %w", kerr.NotLeaderForPartition)
 	}
 	if p.clients == nil {
-		p.clients = map[int32]*peerClient{}
+		p.clients = map[peerKey]*peerClient{}
 	}
-	if c, ok := p.clients[br.ID]; ok {
+	if c, ok := p.clients[key]; ok {
 		if c.addr == addr {
 			return c.cl, nil
 		}
 		c.cl.Close()
-		delete(p.clients, br.ID)
+		delete(p.clients, key)
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("sluice-broker-"+itoa(p.nodeID)))
 	if err != nil {
 		return nil, err
 	}
-	p.clients[br.ID] = &peerClient{addr: addr, cl: cl}
+	p.clients[key] = &peerClient{addr: addr, cl: cl}
 	return cl, nil
 }
 
