@@ -60,7 +60,7 @@ type Broker struct {
 	logger *slog.Logger
 	apis   map[int16]api
 	codecs *record.Codecs
-	// readBufs pools fetch read buffers (*[]byte of readBufSize).
+	// readBufs pools fetch read chunks (*[]byte of readChunkSize).
 	readBufs sync.Pool
 	// configs caches the effective configs of the latest image.
 	configs atomic.Pointer[imageConfigs]
@@ -79,7 +79,7 @@ func New(cfg Config) *Broker {
 		cfg.Now = time.Now
 	}
 	b := &Broker{cfg: cfg, logger: cfg.Logger, codecs: record.NewCodecs(), peers: peers{nodeID: cfg.NodeID}}
-	b.readBufs.New = func() any { buf := make([]byte, readBufSize); return &buf }
+	b.readBufs.New = func() any { buf := make([]byte, readChunkSize); return &buf }
 	b.apis = b.buildAPIs()
 	return b
 }

@@ -37,25 +37,43 @@ import (
 	"github.com/sluice-io/sluice/internal/replica"
 )
 
-// readBufSize is the size of pooled fetch read buffers: the default
-// partition_max_bytes. Larger reads allocate.
+// readBufSize is the most one partition's read takes from the pooled
+// chunks: the default partition_max_bytes. Larger reads allocate.
 const readBufSize = 1 << 20
 
-// fetchBuffers are the pooled read buffers one fetch response refers to.
+// readChunkSize is the size of the pooled chunks fetch reads go into. The
+// partitions of one response share chunks: each read takes only the bytes
+// it returned, so a response of many partitions with little data each
+// holds one chunk, not a buffer per partition.
+const readChunkSize = 2 * readBufSize
+
+// fetchBuffers are the pooled chunks one fetch response refers to.
 type fetchBuffers struct {
 	pool *sync.Pool
 	bufs []*[]byte
+	free []byte // the unused tail of the newest chunk
 }
 
-// get returns a pooled buffer for a read of up to n bytes, or nil when n
-// is larger than pooled buffers.
+// get returns room for a read of up to n bytes in a pooled chunk, or nil
+// when n is larger than readBufSize. Call took with what the read used.
 func (f *fetchBuffers) get(n int) []byte {
 	if n > readBufSize {
 		return nil
 	}
-	bp := f.pool.Get().(*[]byte)
-	f.bufs = append(f.bufs, bp)
-	return *bp
+	if len(f.free) < n {
+		bp := f.pool.Get().(*[]byte)
+		f.bufs = append(f.bufs, bp)
+		f.free = *bp
+	}
+	return f.free[:n:n]
+}
+
+// took marks the first len(data) bytes of buf, the room get returned, as
+// used when data was read into it.
+func (f *fetchBuffers) took(buf, data []byte) {
+	if len(data) > 0 && len(buf) > 0 && &data[0] == &buf[0] {
+		f.free = f.free[len(data):]
+	}
 }
 
 func (f *fetchBuffers) release() {
@@ -63,6 +81,7 @@ func (f *fetchBuffers) release() {
 		f.pool.Put(bp)
 	}
 	f.bufs = f.bufs[:0]
+	f.free = nil
 }
 
 func (b *Broker) fetch(ctx context.Context, _ *Client, r kmsg.Request) Reply {
@@ -159,7 +178,9 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 	if limit <= 0 && f.size > 0 {
 		return
 	}
-	data, err := read(f.bufs.get(max(limit, 1)), it.fetchOffset, max(limit, 1))
+	buf := f.bufs.get(max(limit, 1))
+	data, err := read(buf, it.fetchOffset, max(limit, 1))
+	f.bufs.took(buf, data)
 	if err == nil && readCommitted {
 		it.aborted, err = abortedIn(part, it.fetchOffset, data)
 	}
