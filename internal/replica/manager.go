@@ -1098,12 +1098,31 @@ func (m *Manager) Close() error {
 	defer m.dirs.wg.Wait() // after m.mu is released: it takes partitions offline
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var firstErr error
+	var closing []*Partition
 	for tp, p := range m.parts {
 		m.resign(p)
 		m.removeLocked(tp, p)
-		err := p.log.Close()
-		switch {
+		closing = append(closing, p)
+	}
+	// Closing a log fsyncs it and writes its checkpoints: close several
+	// at once, as partitions are opened, so a broker with many
+	// partitions stops in seconds.
+	errs := make([]error, len(closing))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(closeWorkers, len(closing)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < len(closing); i = int(next.Add(1)) - 1 {
+				errs[i] = closing[i].log.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	var firstErr error
+	for i, err := range errs {
+		switch p := closing[i]; {
 		case errors.Is(err, log.ErrOffline):
 			m.logger.Warn("closed an offline partition without flushing it", "topic", p.Topic, "partition", p.Index, "err", err)
 		case err != nil && firstErr == nil:
@@ -1112,3 +1131,6 @@ func (m *Manager) Close() error {
 	}
 	return firstErr
 }
+
+// closeWorkers is how many logs Close closes at once.
+const closeWorkers = 16
