@@ -234,7 +234,10 @@ func TestAlterReplicaLogDirsMovesAPartitionUnderLoad(t *testing.T) {
 	checkAckedReadBack(t, br.addr, "moving", acked)
 
 	br.restart()
-	if d := describeReplica(t, br.admin(), "moving", 0); d.current != to || d.future != "" {
+	// A restarted broker may serve while its partitions still open.
+	adm = br.admin()
+	waitFor(t, 30*time.Second, "moving-0 to open", func() bool { return describeReplica(t, adm, "moving", 0).current != "" })
+	if d := describeReplica(t, adm, "moving", 0); d.current != to || d.future != "" {
 		t.Fatalf("after restart moving-0 is in %q (future %q), want %s", d.current, d.future, to)
 	}
 	checkAckedReadBack(t, br.addr, "moving", acked)

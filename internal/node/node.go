@@ -6,6 +6,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -191,9 +192,21 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.replicas.RemoveOrphans(n.cluster.Image()); err != nil {
 		n.logger.Warn("remove partitions of deleted topics", "err", err)
 	}
-	// The partitions open in the background (replica.Manager.Run), several
-	// at a time, while the listener serves: a partition not open yet
-	// answers NOT_LEADER_OR_FOLLOWER, which clients retry.
+	// The partitions open in the background, several at a time; the
+	// listener serves once they are open, or after startupOpenWait while
+	// they go on opening (a produce for one still opening waits for it;
+	// other requests get NOT_LEADER_OR_FOLLOWER, which clients retry).
+	opened := make(chan struct{})
+	n.wg.Add(1)
+	go func(img *cluster.Image) {
+		defer n.wg.Done()
+		defer close(opened)
+		start := time.Now()
+		if err := n.replicas.Reconcile(img); err != nil {
+			n.logger.Warn("some partitions did not open", "err", err)
+		}
+		n.logger.Info("partitions opened", "count", len(n.replicas.Partitions()), "took", time.Since(start).Round(time.Millisecond))
+	}(n.cluster.Image())
 
 	n.server = server.New(server.Config{
 		MaxRequestSize: int32(static.Int64("socket.request.max.bytes")),
@@ -217,7 +230,20 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}()
 	go func() {
 		defer n.wg.Done()
-		if err := n.server.Serve(runCtx, ln); err != nil {
+		wait := time.NewTimer(startupOpenWait)
+		select {
+		case <-opened:
+		case <-wait.C:
+			n.logger.Info("serving while partitions open")
+		case <-runCtx.Done():
+		}
+		wait.Stop()
+		err := n.server.Serve(runCtx, ln)
+		if errors.Is(err, net.ErrClosed) {
+			ln.Close() // stopped before it served
+			return
+		}
+		if err != nil {
 			n.setErr(err)
 			n.logger.Error("listener stopped", "err", err)
 		}
@@ -278,6 +304,10 @@ func fileCacheLimit() int {
 	}
 	return min(max(int(rl.Cur/2), 256), maxIdleFiles)
 }
+
+// startupOpenWait is how long a starting broker waits for its partitions
+// to open before it serves anyway.
+const startupOpenWait = time.Second
 
 // maxIdleFiles bounds the idle segment files kept open, whatever the
 // descriptor limit: thousands of idle partitions must not hold thousands
