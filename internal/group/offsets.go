@@ -89,15 +89,7 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		}
 		names[i], codes[i] = ti.checkCommitTopic(t.Topic, t.TopicID, req.Version >= 10, parts, metas)
 	}
-	if code := c.commit(ctx, req, names, codes); code != 0 {
-		for i := range codes {
-			for j := range codes[i] {
-				if codes[i][j] == 0 {
-					codes[i][j] = code
-				}
-			}
-		}
-	}
+	fillCodes(codes, c.commit(ctx, req, names, codes))
 	for i, t := range req.Topics {
 		rt := kmsg.NewOffsetCommitResponseTopic()
 		rt.Topic, rt.TopicID = t.Topic, t.TopicID
@@ -109,6 +101,21 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp
+}
+
+// fillCodes gives every partition whose code is still 0 the code of the
+// whole commit.
+func fillCodes(codes [][]int16, code int16) {
+	if code == 0 {
+		return
+	}
+	for i := range codes {
+		for j := range codes[i] {
+			if codes[i][j] == 0 {
+				codes[i][j] = code
+			}
+		}
+	}
 }
 
 // commit validates and stores the partitions whose code is still 0; a

@@ -62,15 +62,7 @@ func (c *Coordinator) txnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 		}
 		names[i], codes[i] = ti.checkCommitTopic(t.Topic, t.TopicID, req.Version >= 6, parts, metas)
 	}
-	if code := c.commitTxnOffsets(ctx, req, names, codes); code != 0 {
-		for i := range codes {
-			for j := range codes[i] {
-				if codes[i][j] == 0 {
-					codes[i][j] = code
-				}
-			}
-		}
-	}
+	fillCodes(codes, c.commitTxnOffsets(ctx, req, names, codes))
 	for i, t := range req.Topics {
 		rt := kmsg.NewTxnOffsetCommitResponseTopic()
 		rt.Topic, rt.TopicID = t.Topic, t.TopicID
