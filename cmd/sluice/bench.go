@@ -28,6 +28,7 @@ type benchOptions struct {
 	compression string
 	duration    time.Duration
 	rate        float64
+	linger      time.Duration
 	group       string
 }
 
@@ -71,6 +72,7 @@ for produce and e2e, latency percentiles p50_ms, p95_ms, p99_ms and max_ms.`,
 	pf.StringVar(&b.compression, "compression", "none", "producer compression: none, gzip, snappy, lz4 or zstd")
 	pf.DurationVar(&b.duration, "duration", 0, "stop after this long (with --records unset, run for exactly this long)")
 	pf.Float64Var(&b.rate, "rate", 0, "limit produce to this many records per second (0: unlimited)")
+	pf.DurationVar(&b.linger, "linger", 0, "producer linger: how long a batch waits for more records (0: send at once, batching only what arrives while a request is in flight)")
 	cmd.AddCommand(
 		&cobra.Command{
 			Use:     "produce",
@@ -106,7 +108,7 @@ func (b *benchOptions) producerOpts(o *clientOptions) ([]kgo.Opt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(opts, kgo.DefaultProduceTopic(b.topic), kgo.RecordDeliveryTimeout(o.timeout), kgo.ProducerLinger(time.Millisecond)), nil
+	return append(opts, kgo.DefaultProduceTopic(b.topic), kgo.RecordDeliveryTimeout(o.timeout), kgo.ProducerLinger(b.linger)), nil
 }
 
 func (b *benchOptions) run(cmd *cobra.Command, o *clientOptions, mode string) error {
