@@ -357,9 +357,16 @@ func TestQuorumMinorityCannotCommit(t *testing.T) {
 			others = append(others, n.ID())
 		}
 	}
-	before := f.Image().Index
 	for _, id := range others {
 		q.kill(id)
+	}
+	// An entry the majority committed just before it died may still reach
+	// the follower's image: wait until the image stops moving.
+	before := f.Image().Index
+	for stable := time.Now(); time.Since(stable) < 300*time.Millisecond; time.Sleep(20 * time.Millisecond) {
+		if idx := f.Image().Index; idx != before {
+			before, stable = idx, time.Now()
+		}
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
