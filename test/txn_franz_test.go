@@ -203,17 +203,17 @@ func startETLMember(t *testing.T, ctx context.Context, seeds []string, name, gro
 	t.Helper()
 	s, err := kgo.NewGroupTransactSession(append([]kgo.Opt{
 		kgo.SeedBrokers(seeds...),
-		kgo.ClientID("etl-"+name),
-		kgo.TransactionalID("etl-"+name),
-		kgo.TransactionTimeout(20*time.Second),
+		kgo.ClientID("etl-" + name),
+		kgo.TransactionalID("etl-" + name),
+		kgo.TransactionTimeout(20 * time.Second),
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(in),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
-		kgo.FetchMaxWait(200*time.Millisecond),
-		kgo.SessionTimeout(10*time.Second),
-		kgo.RebalanceTimeout(20*time.Second),
+		kgo.FetchMaxWait(200 * time.Millisecond),
+		kgo.SessionTimeout(10 * time.Second),
+		kgo.RebalanceTimeout(20 * time.Second),
 		kgo.DefaultProduceTopic(out),
 		kgo.ProducerLinger(0),
 	}, opts...)...)
