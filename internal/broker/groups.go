@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/config"
 	"github.com/sluice-io/sluice/internal/group"
 )
 
@@ -67,14 +68,17 @@ func (b *Broker) findOneCoordinator(ctx context.Context, typ int8, key string, c
 
 // ensureOffsetsTopic creates __consumer_offsets if it does not exist.
 func (b *Broker) ensureOffsetsTopic(ctx context.Context) (*cluster.Image, error) {
-	img := b.cfg.Cluster.Image()
-	bcfg := b.brokerConfig(img)
-	return b.ensureInternalTopic(ctx, group.OffsetsTopic, int32(bcfg.Int64("offsets.topic.num.partitions")),
-		int(bcfg.Int64("offsets.topic.replication.factor")), map[string]string{
-			"cleanup.policy":   "compact",
-			"compression.type": "producer",
-			"segment.bytes":    strconv.FormatInt(bcfg.Int64("offsets.topic.segment.bytes"), 10),
-		})
+	return b.ensureInternalTopic(ctx, group.OffsetsTopic, func(_ *cluster.Image, bcfg *config.Broker) internalTopic {
+		return internalTopic{
+			partitions: int32(bcfg.Int64("offsets.topic.num.partitions")),
+			rf:         int(bcfg.Int64("offsets.topic.replication.factor")),
+			configs: map[string]string{
+				"cleanup.policy":   "compact",
+				"compression.type": "producer",
+				"segment.bytes":    strconv.FormatInt(bcfg.Int64("offsets.topic.segment.bytes"), 10),
+			},
+		}
+	})
 }
 
 func (b *Broker) joinGroup(ctx context.Context, c *Client, req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {

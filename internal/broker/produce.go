@@ -10,8 +10,9 @@ package broker
 // timestamps. Topic settings come from the configs cached per metadata
 // image. Transactional batches need the request's transactional ID
 // (TRANSACTIONAL_ID_AUTHORIZATION_FAILED otherwise, as Kafka) and a
-// producer ID; the log checks the producer's epoch and transaction state. Compressed batches are stored as the producer compressed
-// them, never recompressed. The batch is appended byte-for-byte with only
+// producer ID; the log checks the producer's epoch and transaction state.
+// Compressed batches are stored as the producer compressed them, never
+// recompressed. The batch is appended byte-for-byte with only
 // the base offset and leader epoch rewritten (and the max timestamp, for
 // LogAppendTime topics). A retried idempotent batch is answered with the
 // offsets it got the first time and stored once.

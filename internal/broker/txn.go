@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/config"
 	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/txn"
 )
@@ -130,35 +131,47 @@ func coordinatorAt(img *cluster.Image, topic string, p int32, c *kmsg.FindCoordi
 
 // ensureTxnStateTopic creates __transaction_state if it does not exist.
 func (b *Broker) ensureTxnStateTopic(ctx context.Context) (*cluster.Image, error) {
-	img := b.cfg.Cluster.Image()
-	bcfg := b.brokerConfig(img)
-	rf := min(int(bcfg.Int64("transaction.state.log.replication.factor")), len(img.Brokers))
-	minISR := min(int(bcfg.Int64("transaction.state.log.min.isr")), max(rf, 1))
-	return b.ensureInternalTopic(ctx, txn.StateTopic, int32(bcfg.Int64("transaction.state.log.num.partitions")), rf, map[string]string{
-		"cleanup.policy":      "compact",
-		"compression.type":    "uncompressed",
-		"min.insync.replicas": strconv.Itoa(minISR),
-		"segment.bytes":       strconv.FormatInt(bcfg.Int64("transaction.state.log.segment.bytes"), 10),
+	return b.ensureInternalTopic(ctx, txn.StateTopic, func(img *cluster.Image, bcfg *config.Broker) internalTopic {
+		rf := min(int(bcfg.Int64("transaction.state.log.replication.factor")), len(img.Brokers))
+		minISR := min(int(bcfg.Int64("transaction.state.log.min.isr")), max(rf, 1))
+		return internalTopic{
+			partitions: int32(bcfg.Int64("transaction.state.log.num.partitions")),
+			rf:         rf,
+			configs: map[string]string{
+				"cleanup.policy":      "compact",
+				"compression.type":    "uncompressed",
+				"min.insync.replicas": strconv.Itoa(minISR),
+				"segment.bytes":       strconv.FormatInt(bcfg.Int64("transaction.state.log.segment.bytes"), 10),
+			},
+		}
 	})
 }
 
-// ensureInternalTopic creates an internal topic if it does not exist, with
-// a replication factor of rf capped at the number of brokers.
-func (b *Broker) ensureInternalTopic(ctx context.Context, name string, partitions int32, rf int, configs map[string]string) (*cluster.Image, error) {
+// internalTopic is how an internal topic is created.
+type internalTopic struct {
+	partitions int32
+	rf         int // capped at the number of brokers
+	configs    map[string]string
+}
+
+// ensureInternalTopic creates an internal topic if it does not exist, as
+// spec describes it for the current image and broker config.
+func (b *Broker) ensureInternalTopic(ctx context.Context, name string, spec func(*cluster.Image, *config.Broker) internalTopic) (*cluster.Image, error) {
 	img := b.cfg.Cluster.Image()
 	if img.Topics[name] != nil {
 		return img, nil
 	}
-	rf = min(rf, len(img.Brokers))
-	replicas, err := placeReplicas(img, name, 0, partitions, int16(max(rf, 1)))
+	it := spec(img, b.brokerConfig(img))
+	rf := max(min(it.rf, len(img.Brokers)), 1)
+	replicas, err := placeReplicas(img, name, 0, it.partitions, int16(rf))
 	if err != nil {
 		return nil, kerrf(kerr.CoordinatorNotAvailable, "create %s: %v", name, err)
 	}
-	err = b.cfg.Cluster.Propose(ctx, cluster.CreateTopic{Name: name, ID: newTopicID(), Replicas: replicas, Configs: configs})
+	err = b.cfg.Cluster.Propose(ctx, cluster.CreateTopic{Name: name, ID: newTopicID(), Replicas: replicas, Configs: it.configs})
 	if err != nil && !errors.Is(err, cluster.ErrTopicExists) {
 		return nil, kerrf(kerr.CoordinatorNotAvailable, "create %s: %v", name, err)
 	}
 	b.reconcile()
-	b.logger.Info("created an internal topic", "topic", name, "partitions", partitions, "replication_factor", rf)
+	b.logger.Info("created an internal topic", "topic", name, "partitions", it.partitions, "replication_factor", rf)
 	return b.cfg.Cluster.Image(), nil
 }
