@@ -157,6 +157,15 @@ func (m *mux) dial(addr string, proto byte, timeout time.Duration) (net.Conn, er
 		c.Close()
 		return nil, ErrClosed
 	}
+	// A partition that came while this dial was under way did not see
+	// the connection among those it closed: check its filter again.
+	m.filterMu.Lock()
+	filter = m.dialFilter
+	m.filterMu.Unlock()
+	if filter != nil && filter(addr) {
+		m.closeConn(c)
+		return nil, fmt.Errorf("cluster: dial %s: blocked", addr)
+	}
 	return &trackedConn{Conn: c, mux: m}, nil
 }
 
