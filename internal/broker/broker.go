@@ -23,7 +23,18 @@ type Client struct {
 	ID string
 	// Addr is the remote address.
 	Addr string
+	// Host is the client's IP address, as ACLs match it.
+	Host string
+	// Listener is the name of the listener the connection came in on
+	// (PLAINTEXT when only --listen is given).
+	Listener string
+	// Principal is who the connection authenticated as, "User:alice";
+	// "User:ANONYMOUS" on a listener that authenticates nobody.
+	Principal string
 }
+
+// Anonymous is the principal of a connection that did not authenticate.
+const Anonymous = "User:ANONYMOUS"
 
 // Reply is a handler's answer. Exactly one of its fields matters:
 // Response is sent as it is; Wait, when set, is called off the connection's

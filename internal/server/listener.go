@@ -128,7 +128,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			srv:    s,
 			nc:     nc,
 			logger: s.cfg.Logger.With("remote", nc.RemoteAddr().String()),
-			client: broker.Client{Addr: nc.RemoteAddr().String()},
+			client: broker.Client{Addr: nc.RemoteAddr().String(), Host: hostOf(nc.RemoteAddr()), Listener: "PLAINTEXT", Principal: broker.Anonymous},
 		}
 		s.mu.Lock()
 		if s.closed {
@@ -147,6 +147,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.mu.Unlock()
 		}()
 	}
+}
+
+// hostOf is the IP address of addr, or addr itself when it has no port.
+func hostOf(addr net.Addr) string {
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		return tcp.IP.String()
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	return host
 }
 
 func isTemporary(err error) bool {
