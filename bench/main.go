@@ -14,6 +14,7 @@
 //	go run ./bench -only sluice -cpuprofile /tmp/cpu.pprof
 //	go run ./bench -workloads txn,large
 //	go run ./bench -scale 1000,10000     # partition scale, brokers as child processes
+//	go run ./bench -latency              # ack and end-to-end latency at 10,000 records/s
 //
 // See bench/README.md.
 package main
@@ -72,6 +73,11 @@ func run() int {
 	flag.IntVar(&opts.ScaleProducePartitions, "scale-produce-partitions", opts.ScaleProducePartitions, "partitions of the -scale topic produced to; the run with N equal to it is the baseline")
 	flag.DurationVar(&opts.ScaleIdle, "scale-idle", opts.ScaleIdle, "how long -scale measures the broker's idle CPU")
 	flag.DurationVar(&opts.ScaleStepTimeout, "scale-step-timeout", opts.ScaleStepTimeout, "give up on one -scale step (start, create, idle, produce, consume, restart) after this long")
+	flag.BoolVar(&opts.Latency, "latency", false, "run the latency benchmark instead: -latency-records records of -size-large bytes at -latency-rate, acks=all, no linger, one consumer; ack and end-to-end percentiles beside a 4 KiB fdatasync (latency.go)")
+	flag.IntVar(&opts.LatencyRecords, "latency-records", opts.LatencyRecords, "records per -latency run")
+	flag.Float64Var(&opts.LatencyRate, "latency-rate", opts.LatencyRate, "records per second of -latency runs")
+	flag.IntVar(&opts.LatencySyncs, "latency-syncs", opts.LatencySyncs, "4 KiB append + fdatasync loops timed per -latency repetition")
+	flag.StringVar(&opts.Trace, "trace", "", "write an execution trace of each in-process Sluice -latency run to `file` (FILE.latency.rep<N>.e2e)")
 	flag.StringVar(&scaleBrokers, "scale-brokers", strings.Join(scaleBrokerNames, ","), "comma-separated brokers for -scale: sluice (sluice serve) and kfake (durable: DataDir + SyncWrites)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -126,7 +132,12 @@ func run() int {
 		opts.SluiceBin = bin
 	}
 	var err error
-	if len(opts.ScaleN) > 0 {
+	if opts.Latency {
+		var res *LatencyResults
+		if res, err = RunLatency(ctx, opts); err == nil && res.Failed() > 0 {
+			err = fmt.Errorf("%d of %d runs failed", res.Failed(), len(res.Runs))
+		}
+	} else if len(opts.ScaleN) > 0 {
 		var res *ScaleResults
 		if res, err = RunScale(ctx, opts); err == nil && res.Failed() > 0 {
 			err = fmt.Errorf("%d of %d runs failed", res.Failed(), len(res.Scale))
@@ -190,6 +201,14 @@ type Options struct {
 	ScaleIdle              time.Duration // idle CPU measurement
 	ScaleStepTimeout       time.Duration
 
+	// The latency benchmark (latency.go) runs instead of the workloads
+	// when Latency is set.
+	Latency        bool
+	LatencyRecords int
+	LatencyRate    float64 // records per second
+	LatencySyncs   int     // fdatasync baseline loops per repetition
+	Trace          string
+
 	Out interface{ Write([]byte) (int, error) }
 }
 
@@ -217,5 +236,9 @@ func DefaultOptions() Options {
 		ScaleProducePartitions: 1000,
 		ScaleIdle:              10 * time.Second,
 		ScaleStepTimeout:       3 * time.Minute,
+
+		LatencyRecords: 50_000,
+		LatencyRate:    10_000,
+		LatencySyncs:   2_000,
 	}
 }

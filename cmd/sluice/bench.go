@@ -45,7 +45,15 @@ type benchResult struct {
 	P50ms         *float64 `json:"p50_ms,omitempty"`
 	P95ms         *float64 `json:"p95_ms,omitempty"`
 	P99ms         *float64 `json:"p99_ms,omitempty"`
+	P999ms        *float64 `json:"p99_9_ms,omitempty"`
 	MaxMs         *float64 `json:"max_ms,omitempty"`
+	// For e2e, the percentiles above are end to end (produce call to the
+	// consumer's receipt) and these are the producer's acknowledgements
+	// (produce call to promise) of the same records.
+	AckP50ms  *float64 `json:"ack_p50_ms,omitempty"`
+	AckP99ms  *float64 `json:"ack_p99_ms,omitempty"`
+	AckP999ms *float64 `json:"ack_p99_9_ms,omitempty"`
+	AckMaxMs  *float64 `json:"ack_max_ms,omitempty"`
 }
 
 const mb = 1 << 20
@@ -58,7 +66,11 @@ func newBenchCommand(o *clientOptions) *cobra.Command {
 		Long: `Bench drives a cluster like Kafka's perf-test tools. It shows a live progress
 line when stderr is a terminal and always ends with one JSON line on stdout:
 records, bytes, seconds, records_per_sec, mb_per_sec (MB = 2^20 bytes) and,
-for produce and e2e, latency percentiles p50_ms, p95_ms, p99_ms and max_ms.`,
+for produce and e2e, latency percentiles p50_ms, p95_ms, p99_ms, p99_9_ms and
+max_ms: for produce from the produce call to its acknowledgement, for e2e
+from the produce call to the consumer receiving the record. e2e also reports
+the acknowledgements of the same records as ack_p50_ms, ack_p99_ms,
+ack_p99_9_ms and ack_max_ms.`,
 		Example: `  sluice bench produce --records 1000000 --record-size 100 --acks all
   sluice bench consume --records 1000000
   sluice bench e2e --records 100000 --rate 10000 --compression zstd`,
@@ -254,21 +266,31 @@ func (l *latencies) add(d time.Duration) {
 	l.mu.Unlock()
 }
 
-// fill sets the result's percentiles (nearest rank).
+// fill sets the result's percentiles.
 func (l *latencies) fill(r *benchResult) {
+	r.P50ms, r.P95ms, r.P99ms, r.P999ms, r.MaxMs = l.at(0.50), l.at(0.95), l.at(0.99), l.at(0.999), l.at(1)
+}
+
+// fillAck sets the result's acknowledgement percentiles.
+func (l *latencies) fillAck(r *benchResult) {
+	r.AckP50ms, r.AckP99ms, r.AckP999ms, r.AckMaxMs = l.at(0.50), l.at(0.99), l.at(0.999), l.at(1)
+}
+
+// at is the q quantile in milliseconds (nearest rank), nil with no
+// samples.
+func (l *latencies) at(q float64) *float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.d) == 0 {
-		return
+		return nil
 	}
-	slices.Sort(l.d)
-	at := func(q float64) *float64 {
-		i := int(q*float64(len(l.d))+0.999999) - 1
-		i = max(0, min(i, len(l.d)-1))
-		v := float64(l.d[i].Microseconds()) / 1000
-		return &v
+	if !slices.IsSorted(l.d) {
+		slices.Sort(l.d)
 	}
-	r.P50ms, r.P95ms, r.P99ms, r.MaxMs = at(0.50), at(0.95), at(0.99), at(1)
+	i := int(q*float64(len(l.d))+0.999999) - 1
+	i = max(0, min(i, len(l.d)-1))
+	v := float64(l.d[i].Microseconds()) / 1000
+	return &v
 }
 
 func finish(r *benchResult, records, bytes int64, elapsed time.Duration) {
@@ -460,7 +482,7 @@ func (b *benchOptions) e2e(ctx context.Context, o *clientOptions, limit int64, e
 	}
 	defer cons.Close()
 
-	lat := &latencies{}
+	lat, ackLat := &latencies{}, &latencies{}
 	p := startProgress("e2e")
 	sent := &progress{start: p.start}
 	var (
@@ -490,7 +512,7 @@ func (b *benchOptions) e2e(ctx context.Context, o *clientOptions, limit int64, e
 			p.bytes.Store(by)
 		})
 	}()
-	failed, ferr := b.produceLoop(ctx, prod, limit, sent, nil, true)
+	failed, ferr := b.produceLoop(ctx, prod, limit, sent, ackLat, true)
 	target.Store(sent.records.Load())
 	if failed > 0 || ferr != nil {
 		cancel()
@@ -507,5 +529,6 @@ func (b *benchOptions) e2e(ctx context.Context, o *clientOptions, limit int64, e
 	var r benchResult
 	finish(&r, consumed, by, elapsed)
 	lat.fill(&r)
+	ackLat.fillAck(&r)
 	return r, nil
 }
