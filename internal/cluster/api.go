@@ -9,6 +9,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/acl"
 )
 
 // Errors from proposals. The broker maps them to Kafka error codes.
@@ -126,6 +128,8 @@ type Image struct {
 	// block (AllocateProducerIDs).
 	NextProducerID   int64
 	ProducerIDBlocks map[int32]int64
+	// ACLs are the cluster's ACLs (CreateAcls, DeleteAcls); nil is none.
+	ACLs *acl.Set
 	// Index is the Raft index this image reflects.
 	Index uint64
 	// Delta is what changed from the image the FSM built this one from

@@ -44,6 +44,10 @@ const (
 	cmdFenceBroker         commandType = 11
 	cmdUnfenceBroker       commandType = 12
 	cmdShutdownBroker      commandType = 13
+
+	// ACLs (acls.go).
+	cmdCreateAcls commandType = 14
+	cmdDeleteAcls commandType = 15
 )
 
 func (t commandType) String() string {
@@ -74,6 +78,10 @@ func (t commandType) String() string {
 		return "UnfenceBroker"
 	case cmdShutdownBroker:
 		return "ShutdownBroker"
+	case cmdCreateAcls:
+		return "CreateAcls"
+	case cmdDeleteAcls:
+		return "DeleteAcls"
 	}
 	return fmt.Sprintf("command(%d)", uint8(t))
 }
@@ -265,6 +273,10 @@ func encodeCommand(cmd Command) ([]byte, error) {
 		typ, payload = cmdUnfenceBroker, c
 	case shutdownBroker:
 		typ, payload = cmdShutdownBroker, c
+	case CreateAcls:
+		typ, payload = cmdCreateAcls, toWireCreateAcls(c)
+	case DeleteAcls:
+		typ, payload = cmdDeleteAcls, toWireDeleteAcls(c)
 	default:
 		return nil, fmt.Errorf("cluster: cannot encode command %T", cmd)
 	}
@@ -359,6 +371,16 @@ func decodePayload(e envelope) (Command, error) {
 		var w shutdownBroker
 		if err = unmarshalPayload(e.payload, &w); err == nil {
 			cmd = w
+		}
+	case cmdCreateAcls:
+		var w wireCreateAcls
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = fromWireCreateAcls(w)
+		}
+	case cmdDeleteAcls:
+		var w wireDeleteAcls
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = fromWireDeleteAcls(w)
 		}
 	default:
 		return nil, unknown

@@ -37,6 +37,9 @@ type fsm struct {
 	// applied is the Raft index of the last command applied (failed or
 	// not), which Propose waits for on a follower (read-your-writes).
 	applied *appliedIndex
+	// halt is set when the log holds a command this node does not know
+	// and may not skip: from then on nothing more is applied (halt.go).
+	halt *halt
 }
 
 func newFSM(logger *slog.Logger, pub *publisher) *fsm {
@@ -45,6 +48,7 @@ func newFSM(logger *slog.Logger, pub *publisher) *fsm {
 		pub:     pub,
 		state:   emptyImage(),
 		applied: newAppliedIndex(),
+		halt:    newHalt(),
 		apply: map[commandType]applyFunc{
 			cmdCreateTopic:         applyAs(applyCreateTopic),
 			cmdDeleteTopic:         applyAs(applyDeleteTopic),
@@ -59,6 +63,8 @@ func newFSM(logger *slog.Logger, pub *publisher) *fsm {
 			cmdFenceBroker:         applyAs(applyFenceBroker),
 			cmdUnfenceBroker:       applyAs(applyUnfenceBroker),
 			cmdShutdownBroker:      applyAs(applyShutdownBroker),
+			cmdCreateAcls:          applyAs(applyCreateAcls),
+			cmdDeleteAcls:          applyAs(applyDeleteAcls),
 		},
 	}
 }
@@ -79,21 +85,30 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
-	defer f.applied.set(l.Index)
+	if err := f.halt.err(); err != nil {
+		return err // halted: the state stays at the last command understood
+	}
 	img, result, err := f.applyCommandResult(f.state, l.Data, l.Index)
 	if err != nil {
 		var unknown *unknownCommandError
 		if errors.As(err, &unknown) && unknown.ignore() {
 			f.logger.Warn("skipping unknown metadata command", "index", l.Index, "error", err)
+			f.applied.set(l.Index)
 			return nil
 		}
 		if unknown != nil {
-			f.logger.Error("cannot apply unknown metadata command", "index", l.Index, "error", err)
-		} else {
-			f.logger.Debug("metadata command failed", "index", l.Index, "error", err)
+			// Skipping it would let this node's metadata diverge from
+			// every node that understood it; stop instead (halt.go).
+			herr := fmt.Errorf("%w: index %d holds %w; this node's version of Sluice is older than the cluster's metadata: upgrade it", ErrHalted, l.Index, err)
+			f.logger.Error("metadata log holds a command this node does not understand; it applies nothing more and stops", "index", l.Index, "error", err)
+			f.halt.set(herr)
+			return herr
 		}
+		f.logger.Debug("metadata command failed", "index", l.Index, "error", err)
+		f.applied.set(l.Index)
 		return err
 	}
+	defer f.applied.set(l.Index)
 	f.state = img
 	f.pub.publishState(img)
 	return result
@@ -308,6 +323,11 @@ func applySetClusterID(b *imageBuilder, c setClusterID) error {
 // Snapshot implements raft.FSM. Images are immutable, so holding the
 // current one is the copy; Persist encodes it on Raft's snapshot goroutine.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	if err := f.halt.err(); err != nil {
+		// A snapshot would record an index past the command not applied,
+		// and a restart would skip it for good.
+		return nil, err
+	}
 	return &fsmSnapshot{img: f.state, applied: f.applied.get()}, nil
 }
 
@@ -361,6 +381,8 @@ type wireSnapshot struct {
 	// Applied is the index of the last command applied when it is past
 	// Index (a failed command after the last successful one).
 	Applied uint64 `json:"applied,omitempty"`
+	// ACLs in canonical order (acls.go).
+	ACLs []wireACL `json:"acls,omitempty"`
 }
 
 type wireTopic struct {
@@ -391,6 +413,7 @@ func snapshotOf(img *Image) wireSnapshot {
 		BrokerConfigs:    img.BrokerConfigs,
 		NextProducerID:   img.NextProducerID,
 		ProducerIDBlocks: img.ProducerIDBlocks,
+		ACLs:             snapshotACLs(img.ACLs),
 	}
 	for _, b := range img.Brokers {
 		s.Brokers = append(s.Brokers, wireBroker(b))
@@ -453,5 +476,10 @@ func decodeSnapshotApplied(r io.Reader) (*Image, uint64, error) {
 			img.BrokerConfigs[k] = m
 		}
 	}
+	acls, err := restoreACLs(s.ACLs)
+	if err != nil {
+		return nil, 0, err
+	}
+	img.ACLs = acls
 	return img, s.Applied, nil
 }

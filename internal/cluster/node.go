@@ -95,7 +95,7 @@ func openWith(ctx context.Context, cfg Config, tune func(*raft.Config), ln net.L
 	n.watchLeader()
 	n.wg.Add(1)
 	go n.runController()
-	if err := n.join(ctx); err != nil {
+	if err := n.joinUnlessHalted(ctx); err != nil {
 		return nil, errors.Join(err, n.Close())
 	}
 	img := n.Image()
@@ -297,6 +297,13 @@ func (n *node) proposeResult(ctx context.Context, cmd Command) (any, error) {
 			}
 		}
 		return nil, err
+	}
+	if _, ok := cmd.(DeleteAcls); ok {
+		out := make(aclDeleteResults, len(resp.ACLs))
+		for i, ws := range resp.ACLs {
+			out[i] = fromWireACLs(ws)
+		}
+		return out, nil
 	}
 	var results electResults
 	if _, ok := cmd.(ElectLeaders); ok {

@@ -56,6 +56,8 @@ type rpcResponse struct {
 	// applied index for a barrier.
 	Index   uint64              `json:"index,omitempty"`
 	Results []wireElectionError `json:"results,omitempty"`
+	// ACLs are a DeleteAcls command's matches, per filter.
+	ACLs [][]wireACL `json:"acls,omitempty"`
 }
 
 type wireError struct {
@@ -228,6 +230,11 @@ func (n *node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 		case electResults:
 			for tp, e := range r {
 				out.Results = append(out.Results, wireElectionError{Topic: tp.Topic, Partition: tp.Partition, Err: toWireError(e)})
+			}
+		case aclDeleteResults:
+			out.ACLs = make([][]wireACL, len(r))
+			for i, bs := range r {
+				out.ACLs[i] = toWireACLs(bs)
 			}
 		}
 		return out
