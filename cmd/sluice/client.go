@@ -84,6 +84,8 @@ func newClientCommands(root *cobra.Command) []*cobra.Command {
 		newClusterCommand(o),
 		newConfigCommand(o),
 		newBenchCommand(o),
+		newACLCommand(o),
+		newUserCommand(o),
 	}
 }
 
