@@ -285,5 +285,13 @@ func brokerDefs() []*Def {
 			"How often expired transactional IDs are removed."),
 		dyn("transaction.partition.verification.enable", TypeBoolean, "true", nil,
 			"Whether a transactional write is checked against the partitions added to the transaction (KIP-890)."),
+
+		// Authorization (KIP-11).
+		ro("authorizer.class.name", TypeString, "", oneOf("", AuthorizerStandard, AuthorizerACL, AuthorizerShort),
+			"Authorizer checking every request against the cluster's ACLs: "+AuthorizerStandard+" (or "+AuthorizerACL+", or acl). Empty: no authorization, every client may do everything, and the ACL APIs answer SECURITY_DISABLED."),
+		ro("super.users", TypeString, "", nil,
+			"Principals, separated by semicolons (User:admin;User:broker), that every authorization check allows."),
+		ro("allow.everyone.if.no.acl.found", TypeBoolean, "false", nil,
+			"Whether a resource that no ACL names is open to every principal; otherwise it is denied to all but super users."),
 	}
 }

@@ -55,6 +55,8 @@ var kafkaBrokerConfigs = []struct {
 	typ        Type
 	dynamic    bool
 }{
+	{"allow.everyone.if.no.acl.found", "false", TypeBoolean, false},
+	{"authorizer.class.name", "", TypeString, false},
 	{"auto.create.topics.enable", "true", TypeBoolean, false},
 	{"auto.leader.rebalance.enable", "true", TypeBoolean, false},
 	{"background.threads", "10", TypeInt, true},
@@ -161,6 +163,7 @@ var kafkaBrokerConfigs = []struct {
 	{"socket.receive.buffer.bytes", "102400", TypeInt, false},
 	{"socket.request.max.bytes", "104857600", TypeInt, false},
 	{"socket.send.buffer.bytes", "102400", TypeInt, false},
+	{"super.users", "", TypeString, false},
 	{"transaction.abort.timed.out.transaction.cleanup.interval.ms", "10000", TypeInt, false},
 	{"transaction.max.timeout.ms", "900000", TypeInt, false},
 	{"transaction.partition.verification.enable", "true", TypeBoolean, true},

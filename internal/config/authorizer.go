@@ -1,0 +1,13 @@
+package config
+
+// Values of authorizer.class.name that turn authorization on. Kafka's
+// class names are accepted so that a Kafka server.properties works as it is.
+const (
+	AuthorizerStandard = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+	AuthorizerACL      = "kafka.security.authorizer.AclAuthorizer"
+	AuthorizerShort    = "acl"
+)
+
+// AuthorizerEnabled reports whether authorizer.class.name names an
+// authorizer.
+func (b *Broker) AuthorizerEnabled() bool { return b.String("authorizer.class.name") != "" }
