@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,10 @@ type pending struct {
 	key      int16
 	flexible bool
 	reply    broker.Reply
+	// raw, after a SaslHandshake v0, sends rawBytes as a bare
+	// size-prefixed token, without a response header.
+	raw      bool
+	rawBytes []byte
 }
 
 // conn serves one client connection.
@@ -33,6 +38,10 @@ type conn struct {
 	logger *slog.Logger
 	client broker.Client
 	queue  chan pending
+	// listener is the security of the listener the connection came in on;
+	// sasl is its SASL state, owned by the reader (security.go).
+	listener *Listener
+	sasl     saslState
 
 	// deadlineMu orders the reader's deadline updates with Shutdown's, so
 	// a shutdown cannot be undone by a reader arming its idle timer.
@@ -69,6 +78,14 @@ const maxPipelined = 64
 func (c *conn) serve(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if c.listener.TLS != nil {
+		if err := c.handshakeTLS(ctx); err != nil {
+			c.nc.Close()
+			c.logger.Info("closing connection", "reason", err)
+			return
+		}
+	}
+	c.sasl.authenticated = !c.listener.usesSASL()
 	c.queue = make(chan pending, maxPipelined)
 	writerDone := make(chan struct{})
 	go func() {
@@ -87,6 +104,8 @@ func (c *conn) serve(ctx context.Context) {
 		c.logger.Debug("connection closed")
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		c.logger.Debug("connection closed", "reason", "idle or shutting down")
+	case errors.As(err, new(*errAuthClose)):
+		c.logger.Info("closing connection", "reason", err)
 	default:
 		c.logger.Warn("closing connection", "reason", err)
 	}
@@ -95,15 +114,34 @@ func (c *conn) serve(ctx context.Context) {
 func (c *conn) readLoop(ctx context.Context) error {
 	r := bufio.NewReaderSize(c.nc, 64<<10)
 	cfg := c.srv.cfg
-	for {
+	for first := true; ; first = false {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if !c.armRead(cfg.IdleTimeout) {
 			return nil
 		}
-		size, err := ReadFrameSize(r, cfg.MaxRequestSize)
+		if first && c.listener.TLS == nil {
+			if b, err := r.Peek(3); err == nil && looksLikeTLS(b) {
+				c.srv.auditFailure(ctx, c, "", "TLS", "TLS handshake on a plaintext listener")
+				return fmt.Errorf("a TLS handshake arrived on the plaintext listener %s (%s): the client uses TLS, the listener does not", c.listener.Name, c.listener.Protocol)
+			}
+		}
+		limit := cfg.MaxRequestSize
+		if !c.sasl.authenticated {
+			limit = min(limit, maxPreAuthRequest)
+		}
+		var size int32
+		var err error
+		if c.sasl.raw {
+			size, err = readRawSize(r, limit)
+		} else {
+			size, err = ReadFrameSize(r, limit)
+		}
 		if err != nil {
+			if !c.sasl.authenticated && errors.Is(err, ErrFrameTooLarge) {
+				return fmt.Errorf("before authentication: %w", err)
+			}
 			return err
 		}
 		// The body must arrive within the request timeout, independent of
@@ -123,9 +161,15 @@ func (c *conn) readLoop(ctx context.Context) error {
 			c.srv.budget.Release(int64(size))
 			return fmt.Errorf("read request body of %d bytes: %w", size, err)
 		}
-		p, err := c.decode(ctx, frame)
+		var p pending
+		if c.sasl.raw {
+			p, err = c.rawToken(ctx, frame)
+		} else {
+			p, err = c.decode(ctx, frame)
+		}
 		c.srv.budget.Release(int64(size))
-		if err != nil {
+		var refused *errAuthClose
+		if err != nil && !errors.As(err, &refused) {
 			return err
 		}
 		select {
@@ -133,7 +177,31 @@ func (c *conn) readLoop(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		if refused != nil {
+			// The refusal is answered, then the connection closes.
+			return refused
+		}
 	}
+}
+
+// looksLikeTLS reports whether the first bytes of a connection are a TLS
+// handshake record (type 22, version 3.x), which as a Kafka size prefix
+// would be a request of hundreds of megabytes.
+func looksLikeTLS(b []byte) bool {
+	return len(b) >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04
+}
+
+// readRawSize reads the size prefix of a SASL token after SaslHandshake v0.
+func readRawSize(r io.Reader, limit int32) (int32, error) {
+	var b [4]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return 0, err
+	}
+	n := int32(binary.BigEndian.Uint32(b[:]))
+	if n < 0 || n > limit {
+		return 0, fmt.Errorf("%w: SASL token of %d bytes, limit %d", ErrFrameTooLarge, uint32(n), limit)
+	}
+	return n, nil
 }
 
 // decode parses one frame and dispatches it. An error closes the connection.
@@ -168,6 +236,15 @@ func (c *conn) decode(ctx context.Context, frame []byte) (pending, error) {
 	c.setClientID(hdr.ClientID)
 	if err := req.ReadFrom(body); err != nil {
 		return pending{}, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(key), version, err)
+	}
+	if c.listener.usesSASL() {
+		resp, handled, err := c.gate(ctx, key, version, req)
+		if resp != nil {
+			return pending{corr: hdr.CorrelationID, key: key, flexible: req.IsFlexible(), reply: broker.Reply{Response: resp}}, err
+		}
+		if handled || err != nil {
+			return pending{}, err
+		}
 	}
 	return pending{corr: hdr.CorrelationID, key: key, flexible: req.IsFlexible(), reply: c.handle(ctx, req)}, nil
 }
@@ -204,6 +281,12 @@ func (c *conn) writeLoop(ctx context.Context) {
 	w := bufio.NewWriterSize(c.nc, 64<<10)
 	defer w.Flush()
 	for p := range c.queue {
+		if p.raw {
+			if !c.writeRaw(w, p.rawBytes) {
+				return
+			}
+			continue
+		}
 		if p.reply.Fatal != nil {
 			c.logger.Warn("closing connection", "reason", p.reply.Fatal)
 			return
@@ -229,6 +312,25 @@ func (c *conn) writeLoop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// writeRaw writes a bare size-prefixed SASL token (SaslHandshake v0).
+func (c *conn) writeRaw(w *bufio.Writer, token []byte) bool {
+	var size [4]byte
+	binary.BigEndian.PutUint32(size[:], uint32(len(token)))
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	_, err := w.Write(size[:])
+	if err == nil {
+		_, err = w.Write(token)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		c.logger.Debug("write SASL token", "err", err)
+		return false
+	}
+	return true
 }
 
 // writeResponse encodes one response into a pooled buffer and writes it.

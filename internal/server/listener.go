@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/sluice-io/sluice/internal/auth"
 	"github.com/sluice-io/sluice/internal/broker"
 )
 
@@ -38,6 +39,8 @@ type Config struct {
 	// WriteTimeout bounds writing one response.
 	WriteTimeout time.Duration
 	Logger       *slog.Logger
+	// Audit logs failed authentications; nil logs none.
+	Audit *auth.Audit
 }
 
 func (c *Config) setDefaults() {
@@ -67,12 +70,12 @@ type Server struct {
 	cfg     Config
 	handler Handler
 
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[*conn]struct{}
-	wg     sync.WaitGroup
-	cancel context.CancelFunc
-	closed bool
+	mu      sync.Mutex
+	lns     []net.Listener
+	conns   map[*conn]struct{}
+	wg      sync.WaitGroup
+	cancels []context.CancelFunc
+	closed  bool
 
 	// buffers holds response encoding buffers (*[]byte) shared by all
 	// connections.
@@ -89,9 +92,22 @@ func New(cfg Config, h Handler) *Server {
 	return s
 }
 
-// Serve accepts connections on ln until Shutdown. Temporary accept errors
-// back off exponentially up to a second, as net/http does.
+// Serve accepts PLAINTEXT connections on ln until Shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.ServeListener(ctx, ln, plaintextListener())
+}
+
+// ServeListener accepts connections on ln until Shutdown, with the
+// security of l (TLS, SASL). A server may serve several listeners, one
+// call each. Temporary accept errors back off exponentially up to a
+// second, as net/http does.
+func (s *Server) ServeListener(ctx context.Context, ln net.Listener, l Listener) error {
+	if err := l.check(); err != nil {
+		return err
+	}
+	if l.Name == "" {
+		l.Name = l.Protocol
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	s.mu.Lock()
 	if s.closed {
@@ -99,7 +115,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		cancel()
 		return net.ErrClosed
 	}
-	s.ln, s.cancel = ln, cancel
+	s.lns, s.cancels = append(s.lns, ln), append(s.cancels, cancel)
 	s.mu.Unlock()
 	defer cancel()
 
@@ -125,10 +141,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		backoff = 0
 		c := &conn{
-			srv:    s,
-			nc:     nc,
-			logger: s.cfg.Logger.With("remote", nc.RemoteAddr().String()),
-			client: broker.Client{Addr: nc.RemoteAddr().String(), Host: hostOf(nc.RemoteAddr()), Listener: "PLAINTEXT", Principal: broker.Anonymous},
+			srv:      s,
+			nc:       nc,
+			logger:   s.cfg.Logger.With("remote", nc.RemoteAddr().String(), "listener", l.Name),
+			client:   broker.Client{Addr: nc.RemoteAddr().String(), Host: hostOf(nc.RemoteAddr()), Listener: l.Name, Principal: broker.Anonymous},
+			listener: &l,
 		}
 		s.mu.Lock()
 		if s.closed {
@@ -172,8 +189,8 @@ func isTemporary(err error) bool {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
-	if s.ln != nil {
-		s.ln.Close()
+	for _, ln := range s.lns {
+		ln.Close()
 	}
 	for c := range s.conns {
 		// Unblock readers; writers drain what was read.
@@ -188,8 +205,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
-		if s.cancel != nil {
-			s.cancel()
+		for _, cancel := range s.cancels {
+			cancel()
 		}
 		for c := range s.conns {
 			c.nc.Close()

@@ -1,0 +1,327 @@
+package auth
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/xdg-go/scram"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sluice-io/sluice/internal/devcert"
+)
+
+func TestPrincipalMappingRules(t *testing.T) {
+	t.Parallel()
+	const dn = "CN=alice,OU=Eng,O=Acme,C=US"
+	for _, tc := range []struct {
+		rules, want string
+		wantErr     bool
+	}{
+		{"", dn, false},
+		{"DEFAULT", dn, false},
+		{"RULE:^CN=(.*?),OU=(.*?),O=.*$/$1@$2/", "alice@Eng", false},
+		{"RULE:^CN=(.*?),OU=(.*?),O=.*$/$1@$2/L", "alice@eng", false},
+		{"RULE:^CN=(.*?),OU=(.*?),O=.*$/$1/U, DEFAULT", "ALICE", false},
+		{"RULE:^CN=bob,.*$/bob/, DEFAULT", dn, false},
+		{"RULE:^CN=bob,.*$/bob/", "", true},
+		{`RULE:^CN=(.*?),OU=.*$/$1\/x/`, "alice/x", false},
+	} {
+		m, err := ParsePrincipalRules(tc.rules)
+		if err != nil {
+			t.Fatalf("rules %q: %v", tc.rules, err)
+		}
+		got, err := m.Name(dn)
+		if tc.wantErr {
+			if !errors.Is(err, ErrNoPrincipalRule) {
+				t.Errorf("rules %q: %q, %v; want ErrNoPrincipalRule", tc.rules, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("rules %q: %q, %v; want %q", tc.rules, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"RULE:abc", "NOPE", "RULE:(/x/"} {
+		if _, err := ParsePrincipalRules(bad); err == nil {
+			t.Errorf("rules %q parsed", bad)
+		}
+	}
+}
+
+func TestCertPrincipalIsTheSubject(t *testing.T) {
+	t.Parallel()
+	ca, err := devcert.NewCA("test CA", time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Client(time.Now(), time.Hour, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := pair.TLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := ParsePrincipalRules("")
+	leaf := cert.Leaf
+	p, err := m.CertPrincipal(leaf)
+	if err != nil || p != "User:CN=alice" {
+		t.Fatalf("principal %q, %v; want User:CN=alice", p, err)
+	}
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func plainToken(user, pass string) []byte { return []byte("\x00" + user + "\x00" + pass) }
+
+func TestPlainUsersFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bc, err := bcrypt.GenerateFromPassword([]byte("alice-secret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "users")
+	writeFile(t, path, "# users\nalice:"+string(bc)+"\nbob:"+HashArgon2id("bob-secret", []byte("0123456789abcdef"))+"\n")
+	users, err := LoadPlainUsers(path, time.Nanosecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		token         []byte
+		wantPrincipal string
+	}{
+		{plainToken("alice", "alice-secret"), "User:alice"},
+		{plainToken("bob", "bob-secret"), "User:bob"},
+		{[]byte("bob\x00bob\x00bob-secret"), "User:bob"},
+		{plainToken("alice", "wrong"), ""},
+		{plainToken("carol", "alice-secret"), ""},
+		{[]byte("alice\x00bob\x00bob-secret"), ""}, // authzid of another user
+		{[]byte("garbage"), ""},
+	} {
+		ex := users.Start()
+		_, done, err := ex.Step(context.Background(), tc.token)
+		if tc.wantPrincipal == "" {
+			if !errors.Is(err, ErrAuthentication) || done {
+				t.Errorf("token %q: done %v, err %v; want an authentication failure", tc.token, done, err)
+			}
+			if err != nil && strings.Contains(err.Error(), "secret") {
+				t.Errorf("failure message %q holds the password", err)
+			}
+			continue
+		}
+		if err != nil || !done || ex.Principal() != tc.wantPrincipal {
+			t.Errorf("token %q: done %v, principal %q, err %v; want %s", tc.token, done, ex.Principal(), err, tc.wantPrincipal)
+		}
+	}
+
+	// The file is read again when it changes.
+	time.Sleep(10 * time.Millisecond) // a distinct mtime
+	writeFile(t, path, "carol:"+string(bc)+"\n")
+	if _, done, err := users.Start().Step(context.Background(), plainToken("carol", "alice-secret")); !done || err != nil {
+		t.Errorf("carol after the reload: done %v, err %v", done, err)
+	}
+
+	// Plaintext passwords are refused at load.
+	writeFile(t, path, "alice:alice-secret\n")
+	if _, err := LoadPlainUsers(path, 0, nil); err == nil || !strings.Contains(err.Error(), "plaintext") {
+		t.Errorf("a plaintext entry loaded: %v", err)
+	}
+}
+
+func TestScramExchange(t *testing.T) {
+	t.Parallel()
+	for _, mech := range []string{MechScramSHA256, MechScramSHA512} {
+		cred, err := NewScramCredential(mech, "pw", ScramMinIterations)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lookup := func(user, m string) (ScramCredential, bool) {
+			return cred, user == "alice" && m == mech
+		}
+		s, err := NewScram(mech, lookup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashFn, _ := ScramHash(mech)
+		for _, tc := range []struct {
+			user, pass string
+			ok         bool
+		}{{"alice", "pw", true}, {"alice", "nope", false}, {"mallory", "pw", false}} {
+			client, err := scram.HashGeneratorFcn(hashFn).NewClient(tc.user, tc.pass, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			conv := client.NewConversation()
+			ex := s.Start()
+			msg, _ := conv.Step("")
+			var done bool
+			for i := 0; i < 3 && !done; i++ {
+				var challenge []byte
+				challenge, done, err = ex.Step(context.Background(), []byte(msg))
+				if err != nil {
+					break
+				}
+				if msg, err = conv.Step(string(challenge)); err != nil {
+					t.Fatalf("%s %s: client rejects the server: %v", mech, tc.user, err)
+				}
+			}
+			if tc.ok != (done && err == nil) {
+				t.Errorf("%s %s/%s: done %v, err %v; want ok=%v", mech, tc.user, tc.pass, done, err, tc.ok)
+			}
+			if tc.ok && ex.Principal() != "User:alice" {
+				t.Errorf("principal %q", ex.Principal())
+			}
+			if !tc.ok && FailedUser(err) != tc.user {
+				t.Errorf("failure names user %q, want %q", FailedUser(err), tc.user)
+			}
+		}
+	}
+}
+
+// jwksFile writes a key set with an HS256 secret, an RSA and an EC key.
+func jwksFile(t *testing.T, dir string, secret []byte, rsaKey *rsa.PrivateKey, ecKey *ecdsa.PrivateKey) string {
+	t.Helper()
+	b64 := base64.RawURLEncoding.EncodeToString
+	set := map[string]any{"keys": []map[string]string{
+		{"kty": "oct", "kid": "hs", "k": b64(secret)},
+		{"kty": "RSA", "kid": "rs", "n": b64(rsaKey.N.Bytes()), "e": b64(big.NewInt(int64(rsaKey.E)).Bytes())},
+		{"kty": "EC", "kid": "es", "crv": "P-256", "x": b64(ecKey.X.FillBytes(make([]byte, 32))), "y": b64(ecKey.Y.FillBytes(make([]byte, 32)))},
+	}}
+	data, _ := json.Marshal(set)
+	path := filepath.Join(dir, "jwks.json")
+	writeFile(t, path, string(data))
+	return "file://" + path
+}
+
+func TestOAuthBearerValidation(t *testing.T) {
+	t.Parallel()
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	otherEC, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	url := jwksFile(t, t.TempDir(), secret, rsaKey, ecKey)
+	o, err := NewOAuthBearer(context.Background(), OAuthConfig{JWKSURL: url, Audience: []string{"sluice"}, Issuer: "https://idp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	claims := func(mut func(jwt.MapClaims)) jwt.MapClaims {
+		c := jwt.MapClaims{"sub": "alice", "exp": now.Add(time.Hour).Unix(), "aud": "sluice", "iss": "https://idp"}
+		if mut != nil {
+			mut(c)
+		}
+		return c
+	}
+	sign := func(m jwt.SigningMethod, kid string, key any, c jwt.MapClaims) string {
+		tok := jwt.NewWithClaims(m, c)
+		tok.Header["kid"] = kid
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	rsaPubDER := rsaKey.PublicKey.N.Bytes()
+	for _, tc := range []struct {
+		name  string
+		token string
+		ok    bool
+	}{
+		{"HS256", sign(jwt.SigningMethodHS256, "hs", secret, claims(nil)), true},
+		{"RS256", sign(jwt.SigningMethodRS256, "rs", rsaKey, claims(nil)), true},
+		{"ES256", sign(jwt.SigningMethodES256, "es", ecKey, claims(nil)), true},
+		{"expired", sign(jwt.SigningMethodRS256, "rs", rsaKey, claims(func(c jwt.MapClaims) { c["exp"] = now.Add(-time.Hour).Unix() })), false},
+		{"not yet valid", sign(jwt.SigningMethodRS256, "rs", rsaKey, claims(func(c jwt.MapClaims) { c["nbf"] = now.Add(time.Hour).Unix() })), false},
+		{"no exp", sign(jwt.SigningMethodRS256, "rs", rsaKey, claims(func(c jwt.MapClaims) { delete(c, "exp") })), false},
+		{"wrong key", sign(jwt.SigningMethodES256, "es", otherEC, claims(nil)), false},
+		{"unknown kid", sign(jwt.SigningMethodES256, "nope", ecKey, claims(nil)), false},
+		{"wrong audience", sign(jwt.SigningMethodHS256, "hs", secret, claims(func(c jwt.MapClaims) { c["aud"] = "other" })), false},
+		{"wrong issuer", sign(jwt.SigningMethodHS256, "hs", secret, claims(func(c jwt.MapClaims) { c["iss"] = "evil" })), false},
+		{"alg none", sign(jwt.SigningMethodNone, "hs", jwt.UnsafeAllowNoneSignatureType, claims(nil)), false},
+		// The RSA key's bytes used as an HMAC secret: the key type must
+		// fit the algorithm.
+		{"HS256 with the RSA key", sign(jwt.SigningMethodHS256, "rs", rsaPubDER, claims(nil)), false},
+		{"HS384", sign(jwt.SigningMethodHS384, "hs", secret, claims(nil)), false},
+	} {
+		ex := o.Start()
+		msg := "n,,\x01auth=Bearer " + tc.token + "\x01\x01"
+		_, done, err := ex.Step(context.Background(), []byte(msg))
+		if tc.ok {
+			if err != nil || !done || ex.Principal() != "User:alice" || ex.Expiry().IsZero() {
+				t.Errorf("%s: done %v, principal %q, err %v", tc.name, done, ex.Principal(), err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrAuthentication) {
+			t.Errorf("%s: accepted (done %v, err %v)", tc.name, done, err)
+		}
+	}
+}
+
+// A listener's certificate is reloaded from its files without a restart.
+func TestServerTLSReloadsChangedFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca, _ := devcert.NewCA("test CA", time.Now(), time.Hour)
+	write := func(host string) {
+		pair, err := ca.Server(time.Now(), time.Hour, host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, "cert.pem"), string(pair.CertPEM))
+		writeFile(t, filepath.Join(dir, "key.pem"), string(pair.KeyPEM))
+	}
+	write("one.example")
+	writeFile(t, filepath.Join(dir, "ca.pem"), string(ca.CertPEM))
+	s, err := NewServerTLS(TLSFiles{CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"), CAFile: filepath.Join(dir, "ca.pem"), ClientAuth: "required"}, time.Nanosecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := func() string {
+		cfg, err := s.Config().GetConfigForClient(&tls.ClientHelloInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.ClientAuth != tls.RequireAndVerifyClientCert {
+			t.Fatalf("client auth %v", cfg.ClientAuth)
+		}
+		return cfg.Certificates[0].Leaf.DNSNames[0]
+	}
+	if h := host(); h != "one.example" {
+		t.Fatalf("certificate for %s", h)
+	}
+	time.Sleep(10 * time.Millisecond)
+	write("two.example")
+	if h := host(); h != "two.example" {
+		t.Fatalf("after replacing the files the certificate is for %s", h)
+	}
+	// A half-written replacement keeps the loaded certificate.
+	time.Sleep(10 * time.Millisecond)
+	writeFile(t, filepath.Join(dir, "key.pem"), "garbage")
+	if h := host(); h != "two.example" {
+		t.Fatalf("after a bad key the certificate is for %s", h)
+	}
+}

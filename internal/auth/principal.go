@@ -1,0 +1,152 @@
+package auth
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// PrincipalMapper turns a client certificate's subject into a principal
+// name with Kafka's ssl.principal.mapping.rules: a comma-separated list of
+// DEFAULT and RULE:pattern/replacement/[LU] entries, tried in order. A RULE
+// applies when its pattern matches the whole distinguished name (RFC 2253,
+// "CN=alice,OU=eng,O=Acme"); its replacement may use $1, $2, ... and the
+// optional L or U lower- or upper-cases the result. DEFAULT keeps the whole
+// distinguished name. A subject no rule applies to fails authentication.
+type PrincipalMapper struct {
+	rules []principalRule
+	spec  string
+}
+
+type principalRule struct {
+	isDefault   bool
+	pattern     *regexp.Regexp
+	replacement string
+	toLower     bool
+	toUpper     bool
+}
+
+// ParsePrincipalRules parses ssl.principal.mapping.rules; "" is DEFAULT.
+func ParsePrincipalRules(spec string) (*PrincipalMapper, error) {
+	m := &PrincipalMapper{spec: spec}
+	s := strings.TrimSpace(spec)
+	if s == "" {
+		s = "DEFAULT"
+	}
+	for {
+		s = strings.TrimLeft(s, " \t\n,")
+		if s == "" {
+			break
+		}
+		switch {
+		case strings.HasPrefix(s, "DEFAULT"):
+			m.rules = append(m.rules, principalRule{isDefault: true})
+			s = s[len("DEFAULT"):]
+		case strings.HasPrefix(s, "RULE:"):
+			s = s[len("RULE:"):]
+			pattern, rest, ok := cutUnescaped(s, '/')
+			if !ok {
+				return nil, fmt.Errorf("ssl.principal.mapping.rules %q: RULE without a '/' after its pattern", spec)
+			}
+			replacement, rest, ok := cutUnescaped(rest, '/')
+			if !ok {
+				return nil, fmt.Errorf("ssl.principal.mapping.rules %q: RULE without a '/' after its replacement", spec)
+			}
+			re, err := regexp.Compile("^(?:" + pattern + ")$")
+			if err != nil {
+				return nil, fmt.Errorf("ssl.principal.mapping.rules: pattern %q: %w", pattern, err)
+			}
+			r := principalRule{pattern: re, replacement: javaReplacement(replacement)}
+			if rest != "" && (rest[0] == 'L' || rest[0] == 'U') {
+				r.toLower, r.toUpper = rest[0] == 'L', rest[0] == 'U'
+				rest = rest[1:]
+			}
+			m.rules = append(m.rules, r)
+			s = rest
+		default:
+			return nil, fmt.Errorf("ssl.principal.mapping.rules %q: want DEFAULT or RULE:pattern/replacement/[LU] at %q", spec, s)
+		}
+		s = strings.TrimLeft(s, " \t\n")
+		if s != "" && s[0] != ',' {
+			return nil, fmt.Errorf("ssl.principal.mapping.rules %q: unexpected %q after a rule", spec, s)
+		}
+	}
+	if len(m.rules) == 0 {
+		return nil, fmt.Errorf("ssl.principal.mapping.rules %q: no rules", spec)
+	}
+	return m, nil
+}
+
+// cutUnescaped splits s at the first sep not preceded by a backslash,
+// removing the backslash of an escaped sep.
+func cutUnescaped(s string, sep byte) (before, after string, ok bool) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\\' && i+1 < len(s) && s[i+1] == sep:
+			b.WriteByte(sep)
+			i++
+		case s[i] == sep:
+			return b.String(), s[i+1:], true
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return "", "", false
+}
+
+// javaReplacement rewrites Java's $1 group references as Go's ${1}, so a
+// group number followed by letters stays a group number.
+func javaReplacement(r string) string {
+	var b strings.Builder
+	for i := 0; i < len(r); i++ {
+		if r[i] == '$' && i+1 < len(r) && r[i+1] >= '0' && r[i+1] <= '9' {
+			j := i + 1
+			for j < len(r) && r[j] >= '0' && r[j] <= '9' {
+				j++
+			}
+			b.WriteString("${" + r[i+1:j] + "}")
+			i = j - 1
+			continue
+		}
+		b.WriteByte(r[i])
+	}
+	return b.String()
+}
+
+// ErrNoPrincipalRule is returned when no mapping rule applies to a subject.
+var ErrNoPrincipalRule = errors.New("auth: no ssl.principal.mapping.rules entry applies")
+
+// Name maps a distinguished name to a principal name (without "User:").
+func (m *PrincipalMapper) Name(dn string) (string, error) {
+	for _, r := range m.rules {
+		if r.isDefault {
+			return dn, nil
+		}
+		idx := r.pattern.FindStringSubmatchIndex(dn)
+		if idx == nil {
+			continue
+		}
+		out := string(r.pattern.ExpandString(nil, r.replacement, dn, idx))
+		switch {
+		case r.toLower:
+			out = strings.ToLower(out)
+		case r.toUpper:
+			out = strings.ToUpper(out)
+		}
+		return out, nil
+	}
+	return "", fmt.Errorf("%w: subject %q, rules %q", ErrNoPrincipalRule, dn, m.spec)
+}
+
+// CertPrincipal is the principal of a verified client certificate:
+// "User:" and the mapped subject ("User:CN=alice,O=Acme" by DEFAULT).
+func (m *PrincipalMapper) CertPrincipal(cert *x509.Certificate) (string, error) {
+	name, err := m.Name(cert.Subject.String())
+	if err != nil {
+		return "", err
+	}
+	return "User:" + name, nil
+}
