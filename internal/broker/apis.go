@@ -61,6 +61,8 @@ func (b *Broker) buildAPIs() map[int16]api {
 		45: {0, 1, typed(b.alterPartitionReassignments)},
 		46: {0, 0, typed(b.listPartitionReassignments)},
 		47: {0, 0, typed(b.offsetDelete)},
+		50: {0, 0, typed(b.describeUserScramCredentials)},
+		51: {0, 0, typed(b.alterUserScramCredentials)},
 		60: {0, 1, typed(b.describeCluster)},
 		61: {0, 0, typed(b.describeProducers)},
 		65: {0, 0, typed(b.describeTransactions)},

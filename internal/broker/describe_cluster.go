@@ -11,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func (b *Broker) describeCluster(_ context.Context, _ *Client, req *kmsg.DescribeClusterRequest) *kmsg.DescribeClusterResponse {
+func (b *Broker) describeCluster(_ context.Context, c *Client, req *kmsg.DescribeClusterRequest) *kmsg.DescribeClusterResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	if req.Version >= 1 && req.EndpointType != 1 {
 		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
@@ -26,8 +26,12 @@ func (b *Broker) describeCluster(_ context.Context, _ *Client, req *kmsg.Describ
 		if br.Fenced {
 			continue
 		}
+		ep, ok := br.Endpoint(c.Listener)
+		if !ok {
+			continue
+		}
 		rb := kmsg.NewDescribeClusterResponseBroker()
-		rb.NodeID, rb.Host, rb.Port = br.ID, br.Host, br.Port
+		rb.NodeID, rb.Host, rb.Port = br.ID, ep.Host, ep.Port
 		if br.Rack != "" {
 			rack := br.Rack
 			rb.Rack = &rack

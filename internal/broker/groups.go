@@ -24,7 +24,7 @@ import (
 	"github.com/sluice-io/sluice/internal/group"
 )
 
-func (b *Broker) findCoordinator(ctx context.Context, _ *Client, req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
+func (b *Broker) findCoordinator(ctx context.Context, cl *Client, req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	keys := req.CoordinatorKeys
 	if req.Version < 4 {
@@ -34,6 +34,9 @@ func (b *Broker) findCoordinator(ctx context.Context, _ *Client, req *kmsg.FindC
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key, c.NodeID, c.Port = key, -1, -1
 		err := b.findOneCoordinator(ctx, req.CoordinatorType, key, &c)
+		if err == nil {
+			err = coordinatorListener(b.cfg.Cluster.Image(), cl.Listener, &c)
+		}
 		c.ErrorCode, c.ErrorMessage = errorCode(err), errorMessage(err)
 		if req.Version < 4 {
 			resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage

@@ -19,7 +19,7 @@ import (
 
 const authorizedOperationsUnknown = -2147483648
 
-func (b *Broker) metadata(ctx context.Context, _ *Client, req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
+func (b *Broker) metadata(ctx context.Context, c *Client, req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	img := b.cfg.Cluster.Image()
 
@@ -54,8 +54,12 @@ func (b *Broker) metadata(ctx context.Context, _ *Client, req *kmsg.MetadataRequ
 		if br.Fenced {
 			continue // Kafka lists only live brokers
 		}
+		ep, ok := br.Endpoint(c.Listener)
+		if !ok {
+			continue // as in Kafka: a broker without this listener is not listed
+		}
 		mb := kmsg.NewMetadataResponseBroker()
-		mb.NodeID, mb.Host, mb.Port = br.ID, br.Host, br.Port
+		mb.NodeID, mb.Host, mb.Port = br.ID, ep.Host, ep.Port
 		if br.Rack != "" {
 			rack := br.Rack
 			mb.Rack = &rack

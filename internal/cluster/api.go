@@ -44,6 +44,9 @@ type Config struct {
 	Port   int32
 	Rack   string
 	Logger *slog.Logger
+	// Endpoints are all the listeners this broker advertises; Host and
+	// Port are the inter-broker one's.
+	Endpoints []Endpoint
 
 	// Voters are the metadata quorum's voters (--controller-voters). Empty
 	// means a one-voter cluster of this node alone, which needs no network
@@ -83,6 +86,33 @@ type Broker struct {
 	// ShuttingDown is set by ControlledShutdown: the broker leads nothing
 	// and joins no ISR until it registers again.
 	ShuttingDown bool
+	// Endpoints are the broker's advertised listeners; Host and Port are
+	// the inter-broker listener's. Empty for a broker registered before
+	// named listeners existed (its one listener is Host:Port, PLAINTEXT).
+	Endpoints []Endpoint
+}
+
+// Endpoint is one advertised listener of a broker. Its JSON form is part
+// of the metadata log's RegisterBroker payload.
+type Endpoint struct {
+	Name     string `json:"name"`
+	Host     string `json:"host"`
+	Port     int32  `json:"port"`
+	Protocol string `json:"protocol"`
+}
+
+// Endpoint returns the broker's endpoint of the named listener. A broker
+// without endpoints has only Host:Port, which stands for every listener.
+func (b Broker) Endpoint(listener string) (Endpoint, bool) {
+	if len(b.Endpoints) == 0 {
+		return Endpoint{Name: listener, Host: b.Host, Port: b.Port}, true
+	}
+	for _, e := range b.Endpoints {
+		if e.Name == listener {
+			return e, true
+		}
+	}
+	return Endpoint{}, false
 }
 
 // Partition is one partition's placement and leadership.
@@ -130,6 +160,8 @@ type Image struct {
 	ProducerIDBlocks map[int32]int64
 	// ACLs are the cluster's ACLs (CreateAcls, DeleteAcls); nil is none.
 	ACLs *acl.Set
+	// scram holds SCRAM credentials (scram.go); nil is none.
+	scram *scramCredentials
 	// Index is the Raft index this image reflects.
 	Index uint64
 	// Delta is what changed from the image the FSM built this one from

@@ -48,6 +48,10 @@ const (
 	// ACLs (acls.go).
 	cmdCreateAcls commandType = 14
 	cmdDeleteAcls commandType = 15
+
+	// SCRAM credentials (scram.go).
+	cmdUpsertScramCredential commandType = 16
+	cmdDeleteScramCredential commandType = 17
 )
 
 func (t commandType) String() string {
@@ -82,6 +86,10 @@ func (t commandType) String() string {
 		return "CreateAcls"
 	case cmdDeleteAcls:
 		return "DeleteAcls"
+	case cmdUpsertScramCredential:
+		return "UpsertScramCredential"
+	case cmdDeleteScramCredential:
+		return "DeleteScramCredential"
 	}
 	return fmt.Sprintf("command(%d)", uint8(t))
 }
@@ -185,6 +193,8 @@ type (
 		Rack         string `json:"rack"`
 		Fenced       bool   `json:"fenced,omitempty"`
 		ShuttingDown bool   `json:"shutting_down,omitempty"`
+		// Endpoints are absent in logs written before named listeners.
+		Endpoints []Endpoint `json:"endpoints,omitempty"`
 	}
 	wireRegisterBroker struct {
 		Broker wireBroker `json:"broker"`
@@ -277,6 +287,10 @@ func encodeCommand(cmd Command) ([]byte, error) {
 		typ, payload = cmdCreateAcls, toWireCreateAcls(c)
 	case DeleteAcls:
 		typ, payload = cmdDeleteAcls, toWireDeleteAcls(c)
+	case UpsertScramCredential:
+		typ, payload = cmdUpsertScramCredential, toWireUpsertScram(c)
+	case DeleteScramCredential:
+		typ, payload = cmdDeleteScramCredential, wireDeleteScramCredential(c)
 	default:
 		return nil, fmt.Errorf("cluster: cannot encode command %T", cmd)
 	}
@@ -381,6 +395,16 @@ func decodePayload(e envelope) (Command, error) {
 		var w wireDeleteAcls
 		if err = unmarshalPayload(e.payload, &w); err == nil {
 			cmd = fromWireDeleteAcls(w)
+		}
+	case cmdUpsertScramCredential:
+		var w wireUpsertScramCredential
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = fromWireUpsertScram(w)
+		}
+	case cmdDeleteScramCredential:
+		var w wireDeleteScramCredential
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = DeleteScramCredential(w)
 		}
 	default:
 		return nil, unknown

@@ -65,6 +65,9 @@ func newFSM(logger *slog.Logger, pub *publisher) *fsm {
 			cmdShutdownBroker:      applyAs(applyShutdownBroker),
 			cmdCreateAcls:          applyAs(applyCreateAcls),
 			cmdDeleteAcls:          applyAs(applyDeleteAcls),
+
+			cmdUpsertScramCredential: applyAs(applyUpsertScramCredential),
+			cmdDeleteScramCredential: applyAs(applyDeleteScramCredential),
 		},
 	}
 }
@@ -383,6 +386,8 @@ type wireSnapshot struct {
 	Applied uint64 `json:"applied,omitempty"`
 	// ACLs in canonical order (acls.go).
 	ACLs []wireACL `json:"acls,omitempty"`
+	// ScramCredentials by user (scram.go).
+	ScramCredentials []wireScramUser `json:"scram_credentials,omitempty"`
 }
 
 type wireTopic struct {
@@ -414,6 +419,7 @@ func snapshotOf(img *Image) wireSnapshot {
 		NextProducerID:   img.NextProducerID,
 		ProducerIDBlocks: img.ProducerIDBlocks,
 		ACLs:             snapshotACLs(img.ACLs),
+		ScramCredentials: snapshotScram(img),
 	}
 	for _, b := range img.Brokers {
 		s.Brokers = append(s.Brokers, wireBroker(b))
@@ -481,5 +487,8 @@ func decodeSnapshotApplied(r io.Reader) (*Image, uint64, error) {
 		return nil, 0, err
 	}
 	img.ACLs = acls
+	if img.scram, err = restoreScram(s.ScramCredentials); err != nil {
+		return nil, 0, err
+	}
 	return img, s.Applied, nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -144,7 +145,7 @@ func (n *node) isVoter() bool {
 // cluster always, Fenced until its first heartbeat reaches the controller
 // (KIP-631), which join waits for.
 func (n *node) join(ctx context.Context) error {
-	self := Broker{ID: n.cfg.NodeID, Host: n.cfg.Host, Port: n.cfg.Port, Rack: n.cfg.Rack}
+	self := Broker{ID: n.cfg.NodeID, Host: n.cfg.Host, Port: n.cfg.Port, Rack: n.cfg.Rack, Endpoints: n.cfg.Endpoints}
 	if n.mux == nil {
 		if err := n.waitController(ctx); err != nil {
 			return err
@@ -173,7 +174,7 @@ func (n *node) join(ctx context.Context) error {
 			return fmt.Errorf("cluster: set cluster ID: %w", err)
 		}
 	}
-	if cur, ok := n.pub.image().Brokers[self.ID]; !ok || cur != self || n.mux != nil {
+	if cur, ok := n.pub.image().Brokers[self.ID]; !ok || !reflect.DeepEqual(cur, self) || n.mux != nil {
 		if err := n.propose(ctx, RegisterBroker{Broker: self}); err != nil {
 			return fmt.Errorf("cluster: register broker %d: %w", self.ID, err)
 		}
