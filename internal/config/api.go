@@ -63,7 +63,7 @@ type Table struct {
 func TopicTable() *Table { return newTable("topic", topicDefs()) }
 
 // BrokerTable returns the broker config definitions.
-func BrokerTable() *Table { return newTable("broker", brokerDefs()) }
+func BrokerTable() *Table { return newTable("broker", append(brokerDefs(), securityDefs()...)) }
 
 // Lookup finds a definition by name.
 func (t *Table) Lookup(name string) (*Def, bool) {
