@@ -293,6 +293,14 @@ func (c *conn) writeLoop(ctx context.Context) {
 		}
 		resp := p.reply.Response
 		if p.reply.Wait != nil {
+			// Responses already written must not wait for this one
+			// (an acks=all produce waits for an fsync).
+			if w.Buffered() > 0 {
+				if err := w.Flush(); err != nil {
+					c.logger.Debug("write response", "err", err)
+					return
+				}
+			}
 			var err error
 			if resp, err = c.wait(ctx, p); err != nil {
 				return

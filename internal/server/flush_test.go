@@ -1,0 +1,100 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/broker"
+)
+
+// stagedHandler answers Metadata requests by how many topics they name:
+// one waits (in its deferred reply) until the third request reaches the
+// handler, two waits until release closes, three answers at once.
+type stagedHandler struct {
+	third   chan struct{}
+	release chan struct{}
+}
+
+func (h *stagedHandler) Supports(key, version int16) bool { return key == 3 && version == 1 }
+
+func (h *stagedHandler) Handle(ctx context.Context, _ *broker.Client, req kmsg.Request) broker.Reply {
+	m := req.(*kmsg.MetadataRequest)
+	resp := m.ResponseKind()
+	gate := h.release
+	switch len(m.Topics) {
+	case 1:
+		gate = h.third
+	case 3:
+		close(h.third)
+		return broker.Reply{Response: resp}
+	}
+	return broker.Reply{Wait: func(ctx context.Context) kmsg.Response {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+		return resp
+	}}
+}
+
+// A response that is ready goes out before the writer waits for the next
+// one: when the first request's deferred reply completes, the second and
+// third are already queued behind it, and the second waits until the client
+// has read the first answer (as an acks=all produce waits for an fsync
+// while the client waits for the answers before it).
+func TestReadyResponseIsNotHeldBehindAWaitingOne(t *testing.T) {
+	h := &stagedHandler{third: make(chan struct{}), release: make(chan struct{})}
+	srv := New(Config{}, h)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go srv.Serve(ctx, ln)
+	defer srv.Shutdown(context.Background())
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	var frames []byte
+	for n := 1; n <= 3; n++ {
+		f := metadataFrame(n)
+		binary.BigEndian.PutUint32(f[8:], uint32(n)) // correlation ID
+		frames = append(frames, f...)
+	}
+	if _, err := c.Write(frames); err != nil {
+		t.Fatal(err)
+	}
+	// The deadline only keeps a broken writer from hanging the test.
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	readCorr := func() int32 {
+		t.Helper()
+		var size [4]byte
+		if _, err := io.ReadFull(c, size[:]); err != nil {
+			t.Fatalf("read response size: %v", err)
+		}
+		body := make([]byte, binary.BigEndian.Uint32(size[:]))
+		if _, err := io.ReadFull(c, body); err != nil {
+			t.Fatalf("read response: %v", err)
+		}
+		return int32(binary.BigEndian.Uint32(body))
+	}
+	if got := readCorr(); got != 1 {
+		t.Fatalf("first response has correlation ID %d, want 1", got)
+	}
+	close(h.release)
+	for want := int32(2); want <= 3; want++ {
+		if got := readCorr(); got != want {
+			t.Fatalf("response has correlation ID %d, want %d", got, want)
+		}
+	}
+}
