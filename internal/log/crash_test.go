@@ -163,6 +163,10 @@ func TestCrashAfterCreationAndFirstAppend(t *testing.T) {
 			if got := syncs.take(); len(got) != 0 {
 				t.Fatalf("creating a log and assigning its first epoch fsynced %v", got)
 			}
+			// Nor does it create a segment file: the first append does.
+			if _, err := mem.Stat(filepath.Join(dir, fileName(0, logSuffix))); !isNotExist(err) {
+				t.Fatalf("a new log has a segment file before its first append (stat: %v)", err)
+			}
 			acked := map[int64][]byte{}
 			if crashAt != "created" {
 				b := append([]byte(nil), batch...)

@@ -118,7 +118,10 @@ catches a torn one, which recovery then skips) and at Close (fsynced).
 
 	Append         nothing; the batch is written (one write call) and
 	               visible to readers. An ABORT marker also writes its
-	               .txnindex entry (one write call).
+	               .txnindex entry (one write call). The first append to
+	               an empty log creates its segment file: Open of a new or
+	               empty log creates none, and a directory without segments
+	               opens as an empty log at its log start offset.
 	WaitDurable    group commit: one fdatasync of the active segment (and
 	               of its .txnindex when written since) covers every
 	               append before it; rolled segments not yet fsynced are

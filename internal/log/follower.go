@@ -104,6 +104,9 @@ func (l *Log) appendFollowerBatch(batch []byte, h *record.Header, m *markerInfo)
 		}
 	}
 	seg := l.active
+	if err := l.bear(seg); err != nil {
+		return err
+	}
 	pos := seg.size.Load()
 	if _, err := seg.log.WriteAt(batch, pos); err != nil {
 		return l.fail("append to "+seg.path, err)

@@ -219,6 +219,9 @@ func (l *Log) appendLocked(batch []byte, h record.Header, leaderEpoch int32, m *
 	}
 
 	seg := l.active
+	if err := l.bear(seg); err != nil {
+		return AppendInfo{}, err
+	}
 	h.BaseOffset = l.leo.Load()
 	h.PartitionLeaderEpoch = leaderEpoch
 	record.SetBaseOffset(batch, h.BaseOffset)
@@ -321,6 +324,22 @@ func (l *Log) roll() error {
 	}
 	l.logger.Debug("rolled segment", "base_offset", base)
 	l.startRollFlush(base)
+	return nil
+}
+
+// bear creates the .log file of an unborn segment before its first write
+// (unbornSegment) and marks the directory for the next fsync, which must
+// make the new name durable before the write is acknowledged. The caller
+// holds mu.
+func (l *Log) bear(s *segment) error {
+	if !s.unborn {
+		return nil
+	}
+	if err := s.log.openWith(osCreateTrunc, false); err != nil {
+		return l.fail("create segment "+s.path, err)
+	}
+	s.unborn = false
+	l.dirDirty = true
 	return nil
 }
 
@@ -533,7 +552,7 @@ func (l *Log) close() error {
 	}
 	l.segMu.Lock()
 	defer l.segMu.Unlock()
-	if err == nil {
+	if err == nil && !l.active.unborn {
 		// The active segment's indexes live in memory; write them out so
 		// the files on disk are whole for tools (recovery rebuilds them
 		// anyway while the segment is the last one).

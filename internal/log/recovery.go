@@ -291,14 +291,11 @@ func (l *Log) recoverSegments(rp int64, indexed map[int64]bool) (recovered, erro
 }
 
 // startEmptyAt makes the log a single empty segment at base (the segments
-// are already gone).
+// are already gone). The segment's file is created by the first append: a
+// new partition costs its directory alone, and a directory without
+// segments opens again as an empty log at its log start offset.
 func (l *Log) startEmptyAt(base int64, rec *recovered) error {
-	s, err := createSegment(l.files, l.fs, l.dir, base, "")
-	if err != nil {
-		return err
-	}
-	l.dirDirty = true
-	l.segs = []*segment{s}
+	l.segs = []*segment{unbornSegment(l.files, l.fs, l.dir, base)}
 	*rec = recovered{last: scanResult{next: base, firstTs: -1}}
 	return nil
 }

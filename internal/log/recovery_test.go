@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -423,5 +424,63 @@ func TestRecoveryTruncatesTheEpochCache(t *testing.T) {
 	writeFileAtomic(fsys, dir, epochCheckpoint, []byte("0\n3\n1 0\n"))
 	if _, err := Open(dir, testConfig(), Options{FS: fsys}); !errors.Is(err, ErrCorruption) {
 		t.Fatalf("Open with a bad epoch checkpoint: %v, want ErrCorruption", err)
+	}
+}
+
+// An empty log has no segment file (its first append creates one), so a
+// directory without segments is an empty log at its log start offset:
+// reopening it, cleanly or after a crash, keeps that offset, and the first
+// append after it lands there and survives a crash once acknowledged.
+func TestEmptyLogWithoutSegmentFileOpensAtItsLogStart(t *testing.T) {
+	t.Parallel()
+	mem := newMemFS()
+	dir := "/data/t-0"
+	segFile := filepath.Join(dir, fileName(7, logSuffix))
+	l := openLog(t, mem, dir, testConfig())
+	mustClose(t, l)
+	// As DeleteRecords and retention leave a log whose records are all
+	// gone, with only its start offset checkpointed.
+	if err := writeFileAtomic(mem, dir, logStartOffsetFile, formatOffsetCheckpoint(7)); err != nil {
+		t.Fatal(err)
+	}
+	for _, crash := range []bool{false, true} {
+		l = openLog(t, mem, dir, testConfig())
+		if l.LogStartOffset() != 7 || l.LogEndOffset() != 7 {
+			t.Fatalf("crash=%v: log [%d, %d), want [7, 7)", crash, l.LogStartOffset(), l.LogEndOffset())
+		}
+		if crash {
+			mem = mem.CrashClone()
+		}
+		mustClose(t, l)
+		ents, err := mem.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if _, suffix, ok := parseFileName(e.Name()); ok && suffix != snapshotSuffix {
+				t.Fatalf("crash=%v: opening and closing an empty log left %s", crash, e.Name())
+			}
+		}
+	}
+
+	l = openLog(t, mem, dir, testConfig())
+	b := newBatch(t, batchSpec{records: 2})
+	info := mustAppend(t, l, b, 0)
+	if info.BaseOffset != 7 {
+		t.Fatalf("first append at %d, want 7", info.BaseOffset)
+	}
+	if err := l.WaitDurable(context.Background(), info.LastOffset+1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mem.Stat(segFile); err != nil {
+		t.Fatalf("the first append created no segment file: %v", err)
+	}
+	next := mem.CrashClone()
+	l.Close()
+	l = openLog(t, next, dir, testConfig())
+	defer mustClose(t, l)
+	checkAcked(t, l, map[int64][]byte{7: b})
+	if l.LogStartOffset() != 7 || l.LogEndOffset() != 9 {
+		t.Fatalf("after the crash: log [%d, %d), want [7, 9)", l.LogStartOffset(), l.LogEndOffset())
 	}
 }

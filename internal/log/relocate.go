@@ -496,6 +496,7 @@ func (l *Log) finishRelocation(r *relocation, copied map[*segment]*copiedSegment
 	for i, s := range segs {
 		h := open[i]
 		s.path = filepath.Join(r.target, fileName(s.base, logSuffix))
+		s.unborn = false // the copy made its file
 		old = append(old,
 			s.log.retarget(s.path, h.log),
 			s.index.file.retarget(filepath.Join(r.target, fileName(s.base, indexSuffix)), h.index),

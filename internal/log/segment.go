@@ -77,6 +77,12 @@ type segment struct {
 
 	closed     bool  // guarded by Log.syncIOMu: files closed, nothing to fsync
 	txnDropped int64 // bytes of a torn .txnindex tail cut off at open
+
+	// unborn: the segment has no .log file yet. The empty segment of a new
+	// or empty log gets its file from its first append (Log.bear), so a
+	// partition that is created but never written costs no file. Guarded by
+	// Log.mu.
+	unborn bool
 }
 
 // newSegment makes the segment at base without touching the disk. Files
@@ -108,6 +114,18 @@ func createSegment(files *FileCache, fsys FS, dir string, base int64, extra stri
 		return nil, err
 	}
 	return s, nil
+}
+
+// unbornSegment makes the empty segment at base without creating a file:
+// its first append creates the .log (Log.bear), and its .txnindex is
+// created by its first abort, as for any segment. An empty log needs no
+// file on disk: recovery takes a directory without segments for an empty
+// log at its log start offset.
+func unbornSegment(files *FileCache, fsys FS, dir string, base int64) *segment {
+	s := newSegment(files, fsys, dir, base, "")
+	s.txn = &txnIndex{files: files, fs: fsys, path: filepath.Join(dir, fileName(base, txnIndexSuffix))}
+	s.unborn = true
+	return s
 }
 
 // openSegment opens the existing segment at base: it learns its size and

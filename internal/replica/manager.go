@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"math"
@@ -855,12 +856,14 @@ func (m *Manager) update(tp TopicPartition, id cluster.TopicID, lcfg log.Config)
 // create opens the log of partition tp of topic id in dir and hosts it.
 // It runs on open workers, several at once.
 func (m *Manager) create(tp TopicPartition, id cluster.TopicID, dir string, part *cluster.Partition, lcfg log.Config) (*Partition, error) {
-	if old, err := readPartitionMetadata(dir); err == nil && old != id {
+	old, err := readPartitionMetadata(dir)
+	if err == nil && old != id {
 		m.logger.Info("removing data of a deleted topic with the same name", "dir", dir)
 		if err := os.RemoveAll(dir); err != nil {
 			return nil, fmt.Errorf("remove stale partition %s: %w", dir, err)
 		}
 	}
+	missing := err != nil && errors.Is(err, fs.ErrNotExist)
 	opts, opened := m.logOptions(tp, dir)
 	l, err := log.Open(dir, lcfg, opts)
 	if err != nil {
@@ -869,7 +872,7 @@ func (m *Manager) create(tp TopicPartition, id cluster.TopicID, dir string, part
 	opened(l)
 	// Not fsynced here: the caller syncs the log directory once for every
 	// partition it opened.
-	if err := writePartitionMetadata(dir, id); err != nil {
+	if err := writePartitionMetadata(dir, id, missing); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -922,10 +925,26 @@ func readPartitionMetadata(dir string) (cluster.TopicID, error) {
 // syncs the log directory once after writing many (syncFS). A partition
 // directory left without one by a crash is taken as the topic's of the
 // same name, as Kafka does, and RemoveOrphans removes it when no topic has
-// that name.
-func writePartitionMetadata(dir string, id cluster.TopicID) error {
+// that name. With missing (no file was there a moment ago: a new
+// partition) it is written in place, one file creation instead of a
+// temporary file and a rename: a crash can leave it torn, and a torn one
+// reads as a missing one.
+func writePartitionMetadata(dir string, id cluster.TopicID, missing bool) error {
 	path := filepath.Join(dir, partitionMetadataFile)
 	want := "version: 0\ntopic_id: " + base64.RawURLEncoding.EncodeToString(id[:]) + "\n"
+	if missing {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			_, err = f.WriteString(want)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
 	if b, err := os.ReadFile(path); err == nil && string(b) == want {
 		return nil
 	}
