@@ -17,7 +17,7 @@ import (
 func newServeCommand() *cobra.Command {
 	var (
 		listen, advertise, dataDir, logLevel, configFile string
-		voters, controllerListen                         string
+		voters, controllerListen, bootstrapAdmin         string
 		nodeID                                           int32
 		settings                                         []string
 	)
@@ -62,9 +62,13 @@ joins the running cluster as a non-voter; the others need no restart.`,
 			if voters != "" {
 				values["controller.quorum.voters"] = voters
 			}
+			if bootstrapAdmin == "" {
+				bootstrapAdmin = os.Getenv("SLUICE_BOOTSTRAP_ADMIN")
+			}
 			return runServe(cmd.Context(), node.Config{
 				NodeID: nodeID, Listen: listen, Advertise: advertise, DataDir: dataDir,
 				Settings: values, Logger: logger, ControllerListen: controllerListen,
+				BootstrapAdmin: bootstrapAdmin,
 			})
 		},
 	}
@@ -77,6 +81,7 @@ joins the running cluster as a non-voter; the others need no restart.`,
 	f.StringArrayVarP(&settings, "config", "c", nil, "broker setting as name=value, with Kafka's names (repeatable)")
 	f.StringVar(&configFile, "config-file", "", "properties file of broker settings")
 	f.StringVar(&voters, "controller-voters", "", "metadata quorum voters as id@host:port,... (controller.quorum.voters); empty: a one-node cluster")
+	f.StringVar(&bootstrapAdmin, "bootstrap-admin", "", "user:password given SCRAM-SHA-256 and SCRAM-SHA-512 credentials when the cluster has none for that user (also $SLUICE_BOOTSTRAP_ADMIN)")
 	f.StringVar(&controllerListen, "controller-listen", "", "host:port of this node's controller (Raft) listener (default: its --controller-voters entry)")
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/cluster"
@@ -61,6 +62,9 @@ type Config struct {
 	Groups    *group.Coordinator
 	Txns      *txn.Coordinator
 	Logger    *slog.Logger
+	// PeerOpts are the kgo options of connections to other brokers: the
+	// inter-broker listener's TLS and SASL.
+	PeerOpts []kgo.Opt
 	// Now is the wall clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -89,7 +93,7 @@ func New(cfg Config) *Broker {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	b := &Broker{cfg: cfg, logger: cfg.Logger, codecs: record.NewCodecs(), peers: peers{nodeID: cfg.NodeID}}
+	b := &Broker{cfg: cfg, logger: cfg.Logger, codecs: record.NewCodecs(), peers: peers{nodeID: cfg.NodeID, opts: cfg.PeerOpts}}
 	b.readBufs.New = func() any { buf := make([]byte, readChunkSize); return &buf }
 	b.apis = b.buildAPIs()
 	return b

@@ -28,6 +28,8 @@ const peerRequestTimeout = 30 * time.Second
 // all.
 type peers struct {
 	nodeID int32
+	// opts are the inter-broker TLS and SASL options (Config.PeerOpts).
+	opts []kgo.Opt
 
 	mu      sync.Mutex
 	closed  bool
@@ -79,7 +81,7 @@ func (p *peers) client(br cluster.Broker, api int16) (*kgo.Client, error) {
 		c.cl.Close()
 		delete(p.clients, key)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("sluice-broker-"+itoa(p.nodeID)))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID("sluice-broker-" + itoa(p.nodeID))}, p.opts...)...)
 	if err != nil {
 		return nil, err
 	}

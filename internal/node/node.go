@@ -13,10 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/sluice-io/sluice/internal/auth"
 	"github.com/sluice-io/sluice/internal/broker"
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/config"
@@ -31,6 +33,8 @@ import (
 type Config struct {
 	NodeID int32
 	// Listen is the Kafka listener address; port 0 picks a free port.
+	// It is a shorthand for one PLAINTEXT listener, used when the
+	// listeners setting is empty.
 	Listen string
 	// Advertise is the host:port clients are told to connect to; empty
 	// means the listener's address.
@@ -45,14 +49,20 @@ type Config struct {
 	// member (Raft and controller RPCs). A voter defaults to its own entry
 	// in controller.quorum.voters; a broker that is not a voter needs one.
 	ControllerListen string
-	Logger           *slog.Logger
+	// BootstrapAdmin, "user:password", gives that user SCRAM-SHA-256 and
+	// SCRAM-SHA-512 credentials once the metadata has none for it: the
+	// first user of a new cluster (sluice serve --bootstrap-admin).
+	BootstrapAdmin string
+	Logger         *slog.Logger
 }
 
 // Node is a running Sluice process.
 type Node struct {
-	cfg      Config
-	logger   *slog.Logger
-	ln       net.Listener
+	cfg    Config
+	logger *slog.Logger
+	// lns are the Kafka listeners, in the order of specs.
+	lns      []net.Listener
+	specs    []listenerSpec
 	cluster  *cluster.Node
 	replicas *replica.Manager
 	groups   *group.Coordinator
@@ -73,7 +83,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	static, err := config.NewBroker(withNodeID(cfg.Settings, cfg.NodeID))
+	settings, overrides, err := splitListenerSettings(withNodeID(cfg.Settings, cfg.NodeID))
+	if err != nil {
+		return nil, err
+	}
+	static, err := config.NewBroker(settings)
+	if err != nil {
+		return nil, err
+	}
+	ls := &listenerSettings{static: static, override: overrides}
+	specs, interName, err := parseListeners(ls, cfg.Listen, cfg.Advertise)
 	if err != nil {
 		return nil, err
 	}
@@ -90,35 +109,67 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("create data directory %s: %w", dir, err)
 		}
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	n := &Node{cfg: cfg, logger: cfg.Logger, specs: specs}
+	listeners := make([]server.Listener, len(specs))
+	var interSpec listenerSpec
+	for i, spec := range specs {
+		if listeners[i], err = n.securityFor(ctx, ls, spec); err != nil {
+			return nil, err
+		}
+		if spec.name == interName {
+			interSpec = spec
+		}
 	}
-	host, port, err := advertised(cfg.Advertise, ln.Addr())
+	peerOpts, err := interBrokerOpts(ls, interSpec)
 	if err != nil {
-		ln.Close()
 		return nil, err
 	}
+	closeListeners := func() {
+		for _, l := range n.lns {
+			l.Close()
+		}
+	}
+	for _, spec := range specs {
+		l, err := net.Listen("tcp", spec.bind)
+		if err != nil {
+			closeListeners()
+			return nil, fmt.Errorf("listener %s: listen on %s: %w", spec.name, spec.bind, err)
+		}
+		n.lns = append(n.lns, l)
+	}
+	eps, err := endpoints(specs, n.lns)
+	if err != nil {
+		closeListeners()
+		return nil, err
+	}
+	var host string
+	var port int32
+	for _, ep := range eps {
+		if ep.Name == interName {
+			host, port = ep.Host, ep.Port
+		}
+	}
+	ln := n.lns[0]
 	voters, err := parseVoters(static.String("controller.quorum.voters"))
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		return nil, err
 	}
 	raftListen, err := raftAddr(cfg.ControllerListen, voters, cfg.NodeID)
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		return nil, err
 	}
 	var imbalanceCheck time.Duration
 	if static.Bool("auto.leader.rebalance.enable") {
 		imbalanceCheck = time.Duration(static.Int64("leader.imbalance.check.interval.seconds")) * time.Second
 	}
-	n := &Node{cfg: cfg, logger: cfg.Logger, ln: ln}
 	n.cluster, err = cluster.Open(ctx, cluster.Config{
 		NodeID:               cfg.NodeID,
 		Dir:                  filepath.Join(cfg.DataDir, "__cluster_metadata"),
 		Host:                 host,
 		Port:                 port,
+		Endpoints:            eps,
 		Rack:                 static.String("broker.rack"),
 		Logger:               cfg.Logger.With("component", "cluster"),
 		Voters:               voters,
@@ -128,8 +179,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		LeaderImbalanceCheck: imbalanceCheck,
 	})
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		return nil, fmt.Errorf("open cluster metadata: %w", err)
+	}
+	if cfg.BootstrapAdmin != "" {
+		if err := n.bootstrapAdmin(ctx, cfg.BootstrapAdmin); err != nil {
+			n.cluster.Close()
+			closeListeners()
+			return nil, err
+		}
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
@@ -143,6 +201,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		OnLeader:     func(p *replica.Partition) { n.partitionLed(runCtx, p) },
 		OnResign:     n.partitionResigned,
 		Propose:      n.cluster.Propose,
+		PeerOpts:     peerOpts,
 	})
 	n.groups = group.New(group.Config{
 		Partitions:                int32(static.Int64("offsets.topic.num.partitions")),
@@ -186,6 +245,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		Groups:    n.groups,
 		Txns:      n.txns,
 		Logger:    cfg.Logger.With("component", "broker"),
+		PeerOpts:  peerOpts,
 	})
 	n.broker = b
 	markers.m = broker.NewMarkers(b)
@@ -213,6 +273,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		MaxQueuedBytes: static.Int64("queued.max.request.bytes"),
 		IdleTimeout:    time.Duration(static.Int64("connections.max.idle.ms")) * time.Millisecond,
 		Logger:         cfg.Logger.With("component", "server"),
+		Audit:          auth.NewAudit(cfg.Logger.With("component", "audit"), 0),
 	}, b)
 
 	n.wg.Add(4)
@@ -238,16 +299,27 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		case <-runCtx.Done():
 		}
 		wait.Stop()
-		err := n.server.Serve(runCtx, ln)
-		if errors.Is(err, net.ErrClosed) {
-			ln.Close() // stopped before it served
-			return
+		var serving sync.WaitGroup
+		for i, l := range n.lns {
+			serving.Add(1)
+			go func() {
+				defer serving.Done()
+				err := n.server.ServeListener(runCtx, l, listeners[i])
+				if errors.Is(err, net.ErrClosed) {
+					l.Close() // stopped before it served
+					return
+				}
+				if err != nil {
+					n.setErr(err)
+					n.logger.Error("listener stopped", "listener", listeners[i].Name, "err", err)
+				}
+			}()
 		}
-		if err != nil {
-			n.setErr(err)
-			n.logger.Error("listener stopped", "err", err)
-		}
+		serving.Wait()
 	}()
+	for i, ep := range eps {
+		n.logger.Info("sluice listener", "name", ep.Name, "protocol", ep.Protocol, "listen", n.lns[i].Addr().String(), "advertise", net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port))), "inter_broker", ep.Name == interName)
+	}
 	n.logger.Info("sluice broker started", "listen", ln.Addr().String(), "advertise", net.JoinHostPort(host, strconv.Itoa(int(port))), "node_id", cfg.NodeID, "data_dir", cfg.DataDir)
 	return n, nil
 }
@@ -383,8 +455,18 @@ func (n *Node) setErr(err error) {
 	n.errMu.Unlock()
 }
 
-// Addr is the address the Kafka listener is bound to.
-func (n *Node) Addr() string { return n.ln.Addr().String() }
+// Addr is the address the first Kafka listener is bound to.
+func (n *Node) Addr() string { return n.lns[0].Addr().String() }
+
+// ListenerAddr is the address the named listener is bound to, or "".
+func (n *Node) ListenerAddr(name string) string {
+	for i, spec := range n.specs {
+		if strings.EqualFold(spec.name, name) {
+			return n.lns[i].Addr().String()
+		}
+	}
+	return ""
+}
 
 // Shutdown stops accepting requests, answers those in flight, then syncs
 // and closes every log and the metadata node.

@@ -54,6 +54,8 @@ type fetcher struct {
 	nodeID int32
 	leader int32
 	addr   string
+	// opts are the inter-broker TLS and SASL options (Config.PeerOpts).
+	opts   []kgo.Opt
 	logger *slog.Logger
 	now    func() time.Time
 
@@ -186,11 +188,11 @@ func (f *fetcher) run(ctx context.Context) {
 	f.mu.Lock()
 	dialTimeout := f.settings.socketTimeout
 	f.mu.Unlock()
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(f.addr),
-		kgo.ClientID("sluice-replica-fetcher-"+strconv.Itoa(int(f.nodeID))),
+		kgo.ClientID("sluice-replica-fetcher-" + strconv.Itoa(int(f.nodeID))),
 		kgo.DialTimeout(dialTimeout),
-	)
+	}, f.opts...)...)
 	if err != nil {
 		f.logger.Error("cannot create a fetch client", "err", err)
 		return

@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/config"
 	"github.com/sluice-io/sluice/internal/log"
@@ -62,6 +64,9 @@ type Config struct {
 	// (cluster.Node.Propose); leaders send AlterPartition with it to change
 	// their ISR. Nil never changes an ISR.
 	Propose func(ctx context.Context, cmd cluster.Command) error
+	// PeerOpts are the kgo options of follower fetchers: the
+	// inter-broker listener's TLS and SASL. Nil connects in plaintext.
+	PeerOpts []kgo.Opt
 }
 
 // Manager hosts this broker's partitions.
@@ -767,6 +772,7 @@ func (m *Manager) repointFetchers(img *cluster.Image, touched, gone []*Partition
 // reconcileMu.
 func (m *Manager) startFetcher(leader int32, addr string) *fetcher {
 	f := newFetcher(m.cfg.NodeID, leader, addr, m.settings.fetch, m.logger.With("component", "fetcher"), m.cfg.Now)
+	f.opts = m.cfg.PeerOpts
 	ctx, cancel := context.WithCancel(m.bgCtx)
 	f.cancel = cancel
 	m.fetchers[leader] = f
