@@ -1,15 +1,6 @@
 package test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,8 +11,7 @@ import (
 )
 
 // startKfake starts franz-go's in-process fake cluster with opts on
-// loopback and returns its address. Sluice's broker has no TLS or SASL
-// yet; kfake has both, so the client flags are checked against it.
+// loopback and returns its address.
 func startKfake(t *testing.T, opts ...kfake.Opt) string {
 	t.Helper()
 	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(1, "secured")}, opts...)...)
@@ -32,81 +22,88 @@ func startKfake(t *testing.T, opts ...kfake.Opt) string {
 	return c.ListenAddrs()[0]
 }
 
+// TestCLISASL logs the CLI in to Sluice's SASL_SSL listener with every
+// mechanism, and checks that wrong credentials fail with a clear error.
 func TestCLISASL(t *testing.T) {
-	addr := startKfake(t,
-		kfake.EnableSASL(),
-		kfake.Superuser("PLAIN", "alice", "alice-secret"),
-		kfake.Superuser("SCRAM-SHA-256", "bob", "bob-secret"),
-		kfake.Superuser("SCRAM-SHA-512", "carol", "carol-secret"),
-	)
+	s := startSecured(t, nil)
+	s.createSecTopic(t, "secured")
+	tlsArgs := []string{"--tls-ca", s.certs.CA}
 	for _, c := range []struct{ mech, user, pass string }{
-		{"PLAIN", "alice", "alice-secret"},
-		{"SCRAM-SHA-256", "bob", "bob-secret"},
-		{"SCRAM-SHA-512", "carol", "carol-secret"},
+		{"PLAIN", secPlain, secPlainPass},
+		{"SCRAM-SHA-256", sec256, sec256Pass},
+		{"SCRAM-SHA-512", sec512, sec512Pass},
 	} {
-		out := cli(t, addr, "", "topic", "list", "--sasl-mechanism", c.mech, "--sasl-user", c.user, "--sasl-password", c.pass)
-		if !strings.Contains(out, "secured") {
+		args := append([]string{"topic", "list", "--sasl-mechanism", c.mech, "--sasl-user", c.user}, tlsArgs...)
+		if out := cli(t, s.saslSSL, "", append(args, "--sasl-password", c.pass)...); !strings.Contains(out, "secured") {
 			t.Fatalf("topic list with %s printed %q, want the topic secured", c.mech, out)
 		}
-		cliFails(t, addr, "SASL", "topic", "list", "--timeout", "5s", "--sasl-mechanism", c.mech, "--sasl-user", c.user, "--sasl-password", "wrong")
+		cliFails(t, s.saslSSL, "Authentication failed", append(args, "--timeout", "5s", "--sasl-password", "wrong")...)
 	}
 	// The password can come from the environment instead of the command line.
-	t.Setenv("SLUICE_SASL_PASSWORD", "bob-secret")
-	if out := cli(t, addr, "", "topic", "list", "--sasl-mechanism", "scram-sha-256", "--sasl-user", "bob"); !strings.Contains(out, "secured") {
+	t.Setenv("SLUICE_SASL_PASSWORD", sec256Pass)
+	if out := cli(t, s.saslSSL, "", append([]string{"topic", "list", "--sasl-mechanism", "scram-sha-256", "--sasl-user", sec256}, tlsArgs...)...); !strings.Contains(out, "secured") {
 		t.Fatalf("topic list with the password from SLUICE_SASL_PASSWORD printed %q", out)
 	}
-	cliMisused(t, addr, "want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", "topic", "list", "--sasl-mechanism", "GSSAPI", "--sasl-user", "bob")
-	cliMisused(t, addr, "needs --sasl-user", "topic", "list", "--sasl-mechanism", "PLAIN")
+	t.Setenv("SLUICE_SASL_PASSWORD", "")
+
+	// OAUTHBEARER: a token on the command line, from the environment, or
+	// from a file; an expired token is refused.
+	token := s.oauthToken("svc-reports", time.Now().Add(time.Hour))
+	if out := cli(t, s.saslSSL, "", append([]string{"topic", "list", "--sasl-oauth-token", token}, tlsArgs...)...); !strings.Contains(out, "secured") {
+		t.Fatalf("topic list with an OAUTHBEARER token printed %q", out)
+	}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := cli(t, s.saslSSL, "", append([]string{"topic", "list", "--sasl-mechanism", "OAUTHBEARER", "--sasl-oauth-token-file", tokenFile}, tlsArgs...)...); !strings.Contains(out, "secured") {
+		t.Fatalf("topic list with an OAUTHBEARER token file printed %q", out)
+	}
+	t.Setenv("SLUICE_SASL_OAUTH_TOKEN", token)
+	if out := cli(t, s.saslSSL, "", append([]string{"topic", "list", "--sasl-mechanism", "OAUTHBEARER"}, tlsArgs...)...); !strings.Contains(out, "secured") {
+		t.Fatalf("topic list with the token from SLUICE_SASL_OAUTH_TOKEN printed %q", out)
+	}
+	t.Setenv("SLUICE_SASL_OAUTH_TOKEN", "")
+	expired := s.oauthToken("svc-reports", time.Now().Add(-time.Hour))
+	cliFails(t, s.saslSSL, "Authentication failed", append([]string{"topic", "list", "--timeout", "5s", "--sasl-oauth-token", expired}, tlsArgs...)...)
+
+	cliMisused(t, s.saslSSL, "want PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER", "topic", "list", "--sasl-mechanism", "GSSAPI", "--sasl-user", "bob")
+	cliMisused(t, s.saslSSL, "needs --sasl-user", "topic", "list", "--sasl-mechanism", "PLAIN")
+	cliMisused(t, s.saslSSL, "needs --sasl-oauth-token", "topic", "list", "--sasl-mechanism", "OAUTHBEARER")
+	cliMisused(t, s.saslSSL, "not --sasl-user", "topic", "list", "--sasl-oauth-token", token, "--sasl-user", "bob")
 }
 
-// selfSignedCA writes a self-signed certificate for 127.0.0.1 to a temp
-// file and returns the server's TLS config and the file's path.
-func selfSignedCA(t *testing.T) (*tls.Config, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "sluice test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:              []string{"localhost"},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, caFile
-}
-
+// TestCLITLS connects the CLI to Sluice's SSL listeners: verifying the
+// broker against a CA file, presenting a client certificate where one is
+// required, and failing clearly where the TLS setup does not match.
 func TestCLITLS(t *testing.T) {
-	serverTLS, caFile := selfSignedCA(t)
-	addr := startKfake(t, kfake.TLS(serverTLS))
-
+	t.Parallel()
+	s := startSecured(t, nil)
+	s.createSecTopic(t, "secured")
 	for _, args := range [][]string{
-		{"--tls", "--tls-ca", caFile},
-		{"--tls-ca", caFile},
+		{"--tls", "--tls-ca", s.certs.CA},
+		{"--tls-ca", s.certs.CA},
 		{"--tls", "--tls-insecure-skip-verify"},
 	} {
-		out := cli(t, addr, "", append([]string{"topic", "list"}, args...)...)
-		if !strings.Contains(out, "secured") {
+		if out := cli(t, s.ssl, "", append([]string{"topic", "list"}, args...)...); !strings.Contains(out, "secured") {
 			t.Fatalf("topic list %v printed %q, want the topic secured", args, out)
 		}
 	}
+	// Mutual TLS: the MTLS listener requires a client certificate.
+	mtls := []string{"topic", "list", "--tls-ca", s.certs.CA, "--tls-cert", s.certs.ClientCert, "--tls-key", s.certs.ClientKey}
+	if out := cli(t, s.mtls, "", mtls...); !strings.Contains(out, "secured") {
+		t.Fatalf("topic list with a client certificate printed %q", out)
+	}
+	cliFails(t, s.mtls, "certificate required", "topic", "list", "--timeout", "3s", "--tls-ca", s.certs.CA)
 	// System roots do not trust the test CA.
-	cliFails(t, addr, "certificate signed by unknown authority", "topic", "list", "--tls", "--timeout", "3s")
-	cliFails(t, addr, "is TLS missing", "topic", "list", "--timeout", "3s")
-	cliMisused(t, addr, "no PEM certificates", "topic", "list", "--tls-ca", os.Args[0])
-	cliMisused(t, addr, "--tls-cert and --tls-key go together", "topic", "list", "--tls-cert", caFile)
+	cliFails(t, s.ssl, "certificate signed by unknown authority", "topic", "list", "--tls", "--timeout", "3s")
+	// A plaintext client on a TLS port, and a TLS client on a plaintext port.
+	cliFails(t, s.ssl, "is TLS missing", "topic", "list", "--timeout", "3s")
+	cliFails(t, s.plain, "using TLS when the broker is not expecting it", "topic", "list", "--timeout", "3s", "--tls-ca", s.certs.CA)
+	// The broker keeps serving others.
+	if out := cli(t, s.ssl, "", "topic", "list", "--tls-ca", s.certs.CA); !strings.Contains(out, "secured") {
+		t.Fatalf("topic list after refused clients printed %q", out)
+	}
+	cliMisused(t, s.ssl, "no PEM certificates", "topic", "list", "--tls-ca", os.Args[0])
+	cliMisused(t, s.ssl, "--tls-cert and --tls-key go together", "topic", "list", "--tls-cert", s.certs.CA)
 }

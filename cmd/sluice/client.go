@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/oauth"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
@@ -38,6 +39,8 @@ type clientOptions struct {
 	saslMechanism string
 	saslUser      string
 	saslPassword  string
+	oauthToken    string
+	oauthFile     string
 
 	// saslClosed is set when a broker closed the connection instead of
 	// answering SASL authentication, which is how some brokers refuse
@@ -72,9 +75,11 @@ func newClientCommands(root *cobra.Command) []*cobra.Command {
 	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM client certificate for mutual TLS (implies --tls; needs --tls-key)")
 	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.BoolVar(&o.tlsInsecure, "tls-insecure-skip-verify", false, "connect with TLS but do not verify the brokers' certificates (testing only; implies --tls)")
-	f.StringVar(&o.saslMechanism, "sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+	f.StringVar(&o.saslMechanism, "sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER")
 	f.StringVar(&o.saslUser, "sasl-user", "", "SASL user name")
 	f.StringVar(&o.saslPassword, "sasl-password", "", "SASL password (default from env SLUICE_SASL_PASSWORD)")
+	f.StringVar(&o.oauthToken, "sasl-oauth-token", "", "OAUTHBEARER token, a JWT (default from env SLUICE_SASL_OAUTH_TOKEN; implies --sasl-mechanism OAUTHBEARER)")
+	f.StringVar(&o.oauthFile, "sasl-oauth-token-file", "", "file holding the OAUTHBEARER token, read at every authentication (implies --sasl-mechanism OAUTHBEARER)")
 	return []*cobra.Command{
 		newTopicCommand(o),
 		newProduceCommand(o),
@@ -178,6 +183,9 @@ func (o *clientOptions) saslMech() (sasl.Mechanism, error) {
 	if pass == "" {
 		pass = os.Getenv("SLUICE_SASL_PASSWORD")
 	}
+	if o.oauthToken != "" || o.oauthFile != "" || strings.EqualFold(o.saslMechanism, "OAUTHBEARER") {
+		return o.oauthMech()
+	}
 	if o.saslMechanism == "" {
 		if o.saslUser != "" || o.saslPassword != "" {
 			return nil, errors.New("--sasl-user/--sasl-password need --sasl-mechanism PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
@@ -195,7 +203,53 @@ func (o *clientOptions) saslMech() (sasl.Mechanism, error) {
 	case "SCRAM-SHA-512":
 		return scram.Auth{User: o.saslUser, Pass: pass}.AsSha512Mechanism(), nil
 	}
-	return nil, fmt.Errorf("--sasl-mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", o.saslMechanism)
+	return nil, fmt.Errorf("--sasl-mechanism %q: want PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER", o.saslMechanism)
+}
+
+// oauthMech is OAUTHBEARER (KIP-255) with the token from
+// --sasl-oauth-token, SLUICE_SASL_OAUTH_TOKEN or --sasl-oauth-token-file.
+// A file is read again at every authentication, so a token refreshed on
+// disk is picked up by the next connection.
+func (o *clientOptions) oauthMech() (sasl.Mechanism, error) {
+	if o.saslMechanism != "" && !strings.EqualFold(o.saslMechanism, "OAUTHBEARER") {
+		return nil, fmt.Errorf("--sasl-oauth-token and --sasl-oauth-token-file go with --sasl-mechanism OAUTHBEARER, not %s", o.saslMechanism)
+	}
+	if o.saslUser != "" || o.saslPassword != "" {
+		return nil, errors.New("OAUTHBEARER takes a token (--sasl-oauth-token or --sasl-oauth-token-file), not --sasl-user/--sasl-password")
+	}
+	token := o.oauthToken
+	if token == "" && o.oauthFile == "" {
+		token = os.Getenv("SLUICE_SASL_OAUTH_TOKEN")
+	}
+	switch {
+	case token != "" && o.oauthFile != "":
+		return nil, errors.New("give one of --sasl-oauth-token and --sasl-oauth-token-file")
+	case token != "":
+		return oauth.Auth{Token: token}.AsMechanism(), nil
+	case o.oauthFile != "":
+		if _, err := readToken(o.oauthFile); err != nil {
+			return nil, err
+		}
+		file := o.oauthFile
+		return oauth.Oauth(func(context.Context) (oauth.Auth, error) {
+			t, err := readToken(file)
+			return oauth.Auth{Token: t}, err
+		}), nil
+	}
+	return nil, errors.New("--sasl-mechanism OAUTHBEARER needs --sasl-oauth-token, SLUICE_SASL_OAUTH_TOKEN or --sasl-oauth-token-file")
+}
+
+// readToken reads a token file, trimming surrounding white space.
+func readToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--sasl-oauth-token-file: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", fmt.Errorf("--sasl-oauth-token-file %s is empty", path)
+	}
+	return t, nil
 }
 
 // admin returns an admin client and a context bounded by --timeout. The
