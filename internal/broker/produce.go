@@ -24,17 +24,17 @@ package broker
 // falls below min.insync.replicas meanwhile answers
 // NOT_ENOUGH_REPLICAS_AFTER_APPEND) and the leader has fsynced it: the
 // partition's group commit lets every request waiting at the same time
-// share one fsync. The wait is bounded by the request's timeout
-// (REQUEST_TIMED_OUT) and runs after the append, off the connection's read
-// loop, so a producer that pipelines requests keeps appending while earlier
-// ones wait. acks=1 is answered after the leader's append. acks=0 gets no
-// response.
+// share one fsync. The wait (produce_wait.go) is bounded by the request's
+// timeout (REQUEST_TIMED_OUT) and starts as soon as the batch is appended,
+// off the connection's read loop, so a producer that pipelines requests
+// keeps appending while earlier ones wait, and a pipelined request's fsync
+// need not wait for the answer to the one before it. acks=1 is answered
+// after the leader's append. acks=0 gets no response.
 
 import (
 	"context"
 	"errors"
 	"math"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -49,7 +49,7 @@ import (
 // durableWait is an acks=-1 partition waiting for its replication and
 // fsync.
 type durableWait struct {
-	part   *replica.Partition
+	part   ackPartition
 	end    int64
 	epoch  int32 // the leader epoch the batch was appended at
 	minISR int
@@ -114,53 +114,7 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 	if len(waits) == 0 {
 		return Reply{Response: resp}
 	}
-	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
-	return Reply{Wait: func(ctx context.Context) kmsg.Response {
-		ctx, cancel := context.WithTimeout(ctx, max(timeout, time.Millisecond))
-		defer cancel()
-		if len(waits) == 1 {
-			waits[0].wait(ctx, timeout)
-			return resp
-		}
-		// Each partition is its own file: wait for them side by side so
-		// their fsyncs overlap (the filesystem batches concurrent
-		// fsyncs into shared journal commits) instead of paying one
-		// fsync after another for a request touching many partitions.
-		sem := make(chan struct{}, maxParallelWaits)
-		var wg sync.WaitGroup
-		for i := range waits {
-			sem <- struct{}{}
-			wg.Add(1)
-			go func(w *durableWait) {
-				defer func() { <-sem; wg.Done() }()
-				w.wait(ctx, timeout)
-			}(&waits[i])
-		}
-		wg.Wait()
-		return resp
-	}}
-}
-
-// maxParallelWaits bounds the goroutines one acks=all produce request
-// uses to wait for its partitions.
-const maxParallelWaits = 256
-
-// wait waits until the partition's batch is replicated to the ISR and
-// fsynced here, and writes an error into its response if that fails.
-func (w *durableWait) wait(ctx context.Context, timeout time.Duration) {
-	err := w.part.WaitReplicated(ctx, w.end, w.epoch, w.minISR)
-	if errors.Is(err, context.DeadlineExceeded) {
-		err = kerrf(kerr.RequestTimedOut, "the batch was written but not replicated to the ISR within %v", timeout)
-	}
-	if err == nil {
-		err = w.part.WaitDurable(ctx, w.end)
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = kerrf(kerr.RequestTimedOut, "the batch was written but not fsynced within %v", timeout)
-		}
-	}
-	if err != nil {
-		w.resp.ErrorCode, w.resp.ErrorMessage = errorCode(err), errorMessage(err)
-	}
+	return awaitDurable(ctx, waits, time.Duration(req.TimeoutMillis)*time.Millisecond, resp)
 }
 
 // produceEntry is one partition of a produce request on its way to the
