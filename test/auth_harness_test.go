@@ -181,7 +181,9 @@ func (s *securedBroker) opts(listener string, mech sasl.Mechanism) []kgo.Opt {
 	return opts
 }
 
-func plainMech(user, pass string) sasl.Mechanism { return plain.Auth{User: user, Pass: pass}.AsMechanism() }
+func plainMech(user, pass string) sasl.Mechanism {
+	return plain.Auth{User: user, Pass: pass}.AsMechanism()
+}
 func scram256(user, pass string) sasl.Mechanism {
 	return scram.Auth{User: user, Pass: pass}.AsSha256Mechanism()
 }
@@ -236,7 +238,5 @@ func refused(t testing.TB, addr string, opts []kgo.Opt, want string) error {
 	}
 	return err
 }
-
-
 
 func itoaInt32(v int32) string { return strconv.Itoa(int(v)) }
