@@ -187,3 +187,16 @@ func (a *Authorizer) AuthorizedOperations(acls *Set, principal, host string, rt 
 	}
 	return bits
 }
+
+// SupportedOperations is the KIP-430 bit field of every operation that
+// applies to rt: what a broker without an authorizer reports.
+func SupportedOperations(rt ResourceType) int32 {
+	if rt <= ResourceAny || rt >= numResourceTypes {
+		return 0
+	}
+	var bits int32
+	for _, op := range operationsOf[rt] {
+		bits |= 1 << op
+	}
+	return bits
+}

@@ -49,6 +49,9 @@ func (b *Broker) buildAPIs() map[int16]api {
 		26: {0, 5, typed(b.endTxn)},
 		27: {0, 1, typed(b.writeTxnMarkers)},
 		28: {0, 5, typed(b.txnOffsetCommit)},
+		29: {0, 3, typed(b.describeAcls)},
+		30: {0, 3, typed(b.createAcls)},
+		31: {0, 3, typed(b.deleteAcls)},
 		32: {1, 4, typed(b.describeConfigs)},
 		33: {0, 2, typed(b.alterConfigs)},
 		34: {0, 2, typed(b.alterReplicaLogDirs)},
@@ -84,6 +87,17 @@ func (b *Broker) Handle(ctx context.Context, c *Client, req kmsg.Request) Reply 
 	a, ok := b.apis[req.Key()]
 	if !ok {
 		return Reply{Fatal: kerr.UnsupportedVersion}
+	}
+	if b.authz != nil {
+		deny, next, merge := b.authorizeRequest(ctx, c, req) // authorize.go
+		if deny != nil {
+			return Reply{Response: deny}
+		}
+		reply := a.handle(ctx, c, next)
+		if merge != nil && reply.Response != nil {
+			merge(reply.Response)
+		}
+		return reply
 	}
 	return a.handle(ctx, c, req)
 }

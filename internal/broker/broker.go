@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/internal/auth"
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/config"
 	"github.com/sluice-io/sluice/internal/group"
@@ -67,6 +68,8 @@ type Config struct {
 	PeerOpts []kgo.Opt
 	// Now is the wall clock; nil is time.Now.
 	Now func() time.Time
+	// Audit receives authorization denials; nil makes one on Logger.
+	Audit *auth.Audit
 }
 
 // Broker serves Kafka requests.
@@ -83,6 +86,8 @@ type Broker struct {
 	peers peers
 	// sessions caches fetch sessions (KIP-227, fetch_session.go).
 	sessions fetchSessions
+	// authz is nil without authorizer.class.name (authorize.go).
+	authz *authz
 }
 
 // New returns a broker serving requests with cfg's collaborators.
@@ -96,6 +101,10 @@ func New(cfg Config) *Broker {
 	b := &Broker{cfg: cfg, logger: cfg.Logger, codecs: record.NewCodecs(), peers: peers{nodeID: cfg.NodeID, opts: cfg.PeerOpts}}
 	b.readBufs.New = func() any { buf := make([]byte, readChunkSize); return &buf }
 	b.apis = b.buildAPIs()
+	if cfg.Audit == nil {
+		cfg.Audit = auth.NewAudit(cfg.Logger.With("component", "audit"), 0)
+	}
+	b.authz = newAuthz(cfg.Static, cfg.Audit)
 	return b
 }
 

@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/acl"
 )
 
 func (b *Broker) describeCluster(_ context.Context, c *Client, req *kmsg.DescribeClusterRequest) *kmsg.DescribeClusterResponse {
@@ -22,6 +24,9 @@ func (b *Broker) describeCluster(_ context.Context, c *Client, req *kmsg.Describ
 	resp.ClusterID = img.ClusterID
 	resp.ControllerID = img.ControllerID
 	resp.ClusterAuthorizedOperations = authorizedOperationsUnknown
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = b.authorizedOperations(c, img.ACLs, acl.ResourceCluster, acl.ClusterName)
+	}
 	for _, br := range img.Brokers {
 		if br.Fenced {
 			continue

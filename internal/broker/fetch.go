@@ -31,6 +31,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/internal/acl"
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/log"
 	"github.com/sluice-io/sluice/internal/record"
@@ -84,7 +85,7 @@ func (f *fetchBuffers) release() {
 	f.free = nil
 }
 
-func (b *Broker) fetch(ctx context.Context, _ *Client, r kmsg.Request) Reply {
+func (b *Broker) fetch(ctx context.Context, c *Client, r kmsg.Request) Reply {
 	req := r.(*kmsg.FetchRequest)
 	maxBytes := int(req.MaxBytes)
 	if req.Version < 3 || maxBytes <= 0 {
@@ -107,6 +108,14 @@ func (b *Broker) fetch(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 	}
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 	f := &fetchRead{b: b, req: req, replica: replicaID, maxBytes: maxBytes, bufs: &fetchBuffers{pool: &b.readBufs}}
+	if b.authz != nil {
+		// Authorization (authorize.go): a follower needs CLUSTER_ACTION,
+		// a consumer READ on each topic.
+		f.authorize = func(topic string) bool { return b.allowed(ctx, c, img.ACLs, acl.OpRead, acl.ResourceTopic, topic) }
+		if replicaID >= 0 && !b.clusterAllowed(ctx, c, img.ACLs, acl.OpClusterAction) {
+			f.authorize = func(string) bool { return false }
+		}
+	}
 	for i := range fc.items {
 		f.read(img, &fc.items[i], true)
 	}
@@ -137,6 +146,8 @@ type fetchRead struct {
 	bufs     *fetchBuffers
 	size     int  // record bytes gathered
 	failed   bool // a partition failed: answer at once
+	// authorize, when set, reports whether a topic may be read.
+	authorize func(topic string) bool
 }
 
 // read (re)reads one partition into it. A follower's (replica >= 0)
@@ -150,6 +161,17 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 		t = img.TopicsByID[cluster.TopicID(it.topicID)]
 	} else {
 		t = img.Topics[it.topic]
+	}
+	if f.authorize != nil {
+		name := it.topic
+		if t != nil {
+			name = t.Name
+		}
+		if (t != nil || f.req.Version < 13) && !f.authorize(name) {
+			it.errCode = kerr.TopicAuthorizationFailed.Code
+			f.failed = true
+			return
+		}
 	}
 	rp := &kmsg.FetchRequestTopicPartition{Partition: it.partition, CurrentLeaderEpoch: it.leaderEpoch}
 	part, err := f.b.fetchPartition(t, f.req.Version, rp)

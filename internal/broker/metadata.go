@@ -4,8 +4,14 @@ package broker
 // allows it (v4+) and auto.create.topics.enable is set; they are committed
 // through the controller before the answer, so the client sees them with
 // leaders at once instead of LEADER_NOT_AVAILABLE. v10+ returns topic IDs
-// and v12 accepts them in the request. Authorized operations are reported
-// as unknown (-2147483648) until ACLs exist.
+// and v12 accepts them in the request.
+//
+// With an authorizer (authorize.go), a topic the principal may not
+// DESCRIBE is left out of an all-topics answer and answered
+// TOPIC_AUTHORIZATION_FAILED when asked for by name, whether it exists or
+// not; creating a missing topic needs CREATE on the cluster or the topic.
+// Authorized operations (KIP-430) are the principal's, or every operation
+// without an authorizer, as in Kafka.
 
 import (
 	"context"
@@ -14,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/internal/acl"
 	"github.com/sluice-io/sluice/internal/cluster"
 )
 
@@ -22,13 +29,36 @@ const authorizedOperationsUnknown = -2147483648
 func (b *Broker) metadata(ctx context.Context, c *Client, req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	img := b.cfg.Cluster.Image()
+	// denied holds the topics asked for by name that the principal may
+	// not describe, or may not create while missing.
+	var denied map[string]bool
+	if b.authz != nil {
+		canCreate := b.visible(c, img.ACLs, acl.OpCreate, acl.ResourceCluster, acl.ClusterName)
+		for _, rt := range req.Topics {
+			if rt.Topic == nil {
+				continue
+			}
+			name := *rt.Topic
+			ok := b.allowed(ctx, c, img.ACLs, acl.OpDescribe, acl.ResourceTopic, name)
+			if ok && img.Topics[name] == nil && !canCreate && (req.Version < 4 || req.AllowAutoTopicCreation) &&
+				b.brokerConfig(img).Bool("auto.create.topics.enable") {
+				ok = b.allowed(ctx, c, img.ACLs, acl.OpCreate, acl.ResourceTopic, name)
+			}
+			if !ok {
+				if denied == nil {
+					denied = map[string]bool{}
+				}
+				denied[name] = true
+			}
+		}
+	}
 
 	// Auto-create what is missing first, so one image answers everything.
 	allowCreate := req.Version < 4 || req.AllowAutoTopicCreation
 	if allowCreate && b.brokerConfig(img).Bool("auto.create.topics.enable") {
 		var missing []string
 		for _, rt := range req.Topics {
-			if rt.Topic != nil && img.Topics[*rt.Topic] == nil && validTopicName(*rt.Topic) == nil && !isInternalTopic(*rt.Topic) {
+			if rt.Topic != nil && img.Topics[*rt.Topic] == nil && validTopicName(*rt.Topic) == nil && !collidesWithInternal(*rt.Topic) && !denied[*rt.Topic] {
 				missing = append(missing, *rt.Topic)
 			}
 		}
@@ -67,7 +97,7 @@ func (b *Broker) metadata(ctx context.Context, c *Client, req *kmsg.MetadataRequ
 		resp.Brokers = append(resp.Brokers, mb)
 	}
 	if req.IncludeClusterAuthorizedOperations {
-		resp.AuthorizedOperations = authorizedOperationsUnknown
+		resp.AuthorizedOperations = b.authorizedOperations(c, img.ACLs, acl.ResourceCluster, acl.ClusterName)
 	}
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
@@ -78,20 +108,35 @@ func (b *Broker) metadata(ctx context.Context, c *Client, req *kmsg.MetadataRequ
 		}
 		sort.Strings(names)
 		for _, name := range names {
-			resp.Topics = append(resp.Topics, metadataTopic(img, img.Topics[name], req))
+			if !b.visible(c, img.ACLs, acl.OpDescribe, acl.ResourceTopic, name) {
+				continue
+			}
+			resp.Topics = append(resp.Topics, b.metadataTopic(c, img, img.Topics[name], req))
 		}
 		return resp
 	}
 	for _, rt := range req.Topics {
+		if rt.Topic != nil && denied[*rt.Topic] {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic, mt.ErrorCode, mt.IsInternal = rt.Topic, kerr.TopicAuthorizationFailed.Code, isInternalTopic(*rt.Topic)
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
 		var t *cluster.Topic
 		switch {
 		case rt.Topic != nil:
 			t = img.Topics[*rt.Topic]
 		case rt.TopicID != [16]byte{}:
 			t = img.TopicsByID[cluster.TopicID(rt.TopicID)]
+			if t != nil && !b.allowed(ctx, c, img.ACLs, acl.OpDescribe, acl.ResourceTopic, t.Name) {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID, mt.ErrorCode = rt.TopicID, kerr.TopicAuthorizationFailed.Code
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
 		}
 		if t != nil {
-			resp.Topics = append(resp.Topics, metadataTopic(img, t, req))
+			resp.Topics = append(resp.Topics, b.metadataTopic(c, img, t, req))
 			continue
 		}
 		mt := kmsg.NewMetadataResponseTopic()
@@ -107,12 +152,12 @@ func (b *Broker) metadata(ctx context.Context, c *Client, req *kmsg.MetadataRequ
 	return resp
 }
 
-func metadataTopic(img *cluster.Image, t *cluster.Topic, req *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
+func (b *Broker) metadataTopic(c *Client, img *cluster.Image, t *cluster.Topic, req *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic, mt.TopicID, mt.IsInternal = &name, t.ID, isInternalTopic(t.Name)
 	if req.IncludeTopicAuthorizedOperations {
-		mt.AuthorizedOperations = authorizedOperationsUnknown
+		mt.AuthorizedOperations = b.authorizedOperations(c, img.ACLs, acl.ResourceTopic, t.Name)
 	}
 	for _, p := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()

@@ -40,6 +40,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/internal/acl"
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/log"
 	"github.com/sluice-io/sluice/internal/record"
@@ -56,12 +57,18 @@ type durableWait struct {
 	resp   *kmsg.ProduceResponseTopicPartition
 }
 
-func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
+func (b *Broker) produce(ctx context.Context, c *Client, r kmsg.Request) Reply {
 	req := r.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	img := b.cfg.Cluster.Image()
 	configs := b.configsFor(img)
 	now := b.cfg.Now().UnixMilli()
+	// Authorization (authorize.go): WRITE on the transactional ID denies
+	// the whole request, WRITE on a topic its partitions.
+	var denyAll error
+	if b.authz != nil && req.TransactionID != nil && !b.allowed(ctx, c, img.ACLs, acl.OpWrite, acl.ResourceTransactionalID, *req.TransactionID) {
+		denyAll = kerr.TransactionalIDAuthorizationFailed
+	}
 
 	// Validate every partition's batch first, so the transactional ones
 	// go to the transaction coordinator in one call, then append.
@@ -78,11 +85,19 @@ func (b *Broker) produce(ctx context.Context, _ *Client, r kmsg.Request) Reply {
 		if t != nil {
 			ts = configs.topic(t)
 		}
+		denied := denyAll
+		if denied == nil && b.authz != nil && !b.allowed(ctx, c, img.ACLs, acl.OpWrite, acl.ResourceTopic, rt.Topic) {
+			denied = kerr.TopicAuthorizationFailed
+		}
 		for j := range rt.Partitions {
 			e := produceEntry{t: t, ts: ts, rp: &rt.Partitions[j], sp: &st.Partitions[j]}
 			*e.sp = kmsg.NewProduceResponseTopicPartition()
 			e.sp.Partition = e.rp.Partition
 			e.sp.BaseOffset, e.sp.LogAppendTime, e.sp.LogStartOffset = -1, -1, -1
+			if denied != nil {
+				e.fail(denied)
+				continue
+			}
 			var err error
 			if e.part, e.h, err = b.checkPartition(ctx, req, t, ts, e.rp, now); err != nil {
 				e.fail(err)

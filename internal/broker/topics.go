@@ -7,18 +7,29 @@ package broker
 // (at most 249 characters of [a-zA-Z0-9._-], not "." or ".."). Unlike Kafka,
 // Sluice caps one topic at maxPartitions partitions, so that one request
 // cannot make the broker open millions of files.
+//
+// Internal topics belong to the broker, whatever the authorizer says: no
+// client creates __consumer_offsets or __transaction_state, or a name that
+// collides with them ('.' and '_' are the same character to Kafka, as in
+// metric names), nor deletes them or adds partitions to them (the group
+// and transaction coordinators hash IDs over their partition counts). The
+// broker creates them itself, with their configs, on the first
+// FindCoordinator (groups.go, txn.go).
 
 import (
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/config"
+	"github.com/sluice-io/sluice/internal/group"
+	"github.com/sluice-io/sluice/internal/txn"
 )
 
 const maxPartitions = 10000
@@ -37,6 +48,15 @@ func validTopicName(name string) error {
 	}
 	return nil
 }
+
+// collidesWithInternal reports whether name is an internal topic's name or
+// differs from one only by '.' and '_' (Kafka's Topic.hasCollision).
+func collidesWithInternal(name string) bool {
+	return unifyCollisionChars(name) == unifyCollisionChars(group.OffsetsTopic) ||
+		unifyCollisionChars(name) == unifyCollisionChars(txn.StateTopic)
+}
+
+func unifyCollisionChars(name string) string { return strings.ReplaceAll(name, ".", "_") }
 
 func newTopicID() cluster.TopicID {
 	var id cluster.TopicID
@@ -172,6 +192,10 @@ func (b *Broker) createTopics(ctx context.Context, _ *Client, req *kmsg.CreateTo
 			fail(kerrf(kerr.InvalidRequest, "topic %q appears more than once in the request", rt.Topic))
 			continue
 		}
+		if collidesWithInternal(rt.Topic) {
+			fail(kerrf(kerr.InvalidTopicException, "topic %q is or collides with an internal topic, which only the broker creates", rt.Topic))
+			continue
+		}
 		configs := map[string]string{}
 		for _, c := range rt.Configs {
 			if c.Value != nil {
@@ -302,6 +326,8 @@ func (b *Broker) createPartitions(ctx context.Context, _ *Client, req *kmsg.Crea
 			err = kerrf(kerr.InvalidRequest, "topic %q appears more than once in the request", rt.Topic)
 		case t == nil:
 			err = kerrf(kerr.UnknownTopicOrPartition, "topic %q does not exist", rt.Topic)
+		case isInternalTopic(t.Name):
+			err = kerrf(kerr.InvalidRequest, "the partition count of the internal topic %q is fixed", t.Name)
 		case rt.Count <= int32(len(t.Partitions)):
 			err = kerrf(kerr.InvalidPartitions, "topic %q has %d partitions; the new count %d must be larger", rt.Topic, len(t.Partitions), rt.Count)
 		case rt.Count > maxPartitions:
