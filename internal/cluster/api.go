@@ -167,6 +167,9 @@ type Image struct {
 	// Delta is what changed from the image the FSM built this one from
 	// (see ChangesSince); nil when unknown, as after a snapshot restore.
 	Delta *Delta
+	// load counts replicas per broker for placement (image.go); nil
+	// until a builder computes it.
+	load *replicaLoad
 }
 
 // Delta is what one metadata command changed in the image, so that

@@ -31,6 +31,7 @@ func emptyImage() *Image {
 type imageBuilder struct {
 	next                                  Image
 	topicsCopied, brokersCopied, bcCopied bool
+	loadCopied                            bool
 	// delta records what changed, for the new image's Delta.
 	delta Delta
 	// result, if set, is what Apply returns instead of nil (ElectLeaders'
@@ -79,6 +80,7 @@ func (b *imageBuilder) copyTopics() {
 // putTopic adds t or replaces the topic of the same name and ID. t must be
 // new (not reachable from any published image).
 func (b *imageBuilder) putTopic(t *Topic) {
+	b.adjustLoad(b.next.Topics[t.Name], t)
 	b.copyTopics()
 	b.topicChanged(t.Name)
 	b.next.Topics[t.Name] = t
@@ -86,10 +88,67 @@ func (b *imageBuilder) putTopic(t *Topic) {
 }
 
 func (b *imageBuilder) deleteTopic(t *Topic) {
+	b.adjustLoad(t, nil)
 	b.copyTopics()
 	b.topicChanged(t.Name)
 	delete(b.next.Topics, t.Name)
 	delete(b.next.TopicsByID, t.ID)
+}
+
+// replicaLoad counts, per broker, the partitions it is the preferred
+// leader (first replica) of and those it holds a replica of, over every
+// topic of an image, so that placing a topic does not walk every
+// partition of the cluster. Immutable once its image is published.
+type replicaLoad struct {
+	leaders, replicas map[int32]int
+}
+
+func computeLoad(topics map[string]*Topic) *replicaLoad {
+	l := &replicaLoad{leaders: map[int32]int{}, replicas: map[int32]int{}}
+	for _, t := range topics {
+		l.add(t, 1)
+	}
+	return l
+}
+
+// add counts t's partitions in (sign 1) or out (sign -1).
+func (l *replicaLoad) add(t *Topic, sign int) {
+	for _, p := range t.Partitions {
+		if len(p.Replicas) == 0 {
+			continue
+		}
+		l.leaders[p.Replicas[0]] += sign
+		for _, r := range p.Replicas {
+			l.replicas[r] += sign
+		}
+	}
+}
+
+// replicaLoad is the image's load, computed from its topics when no
+// builder kept it (an image restored from a snapshot, or built by hand).
+func (img *Image) replicaLoad() *replicaLoad {
+	if img.load != nil {
+		return img.load
+	}
+	return computeLoad(img.Topics)
+}
+
+// adjustLoad moves the load from old to t (either may be nil), copying
+// the previous image's counts first: O(brokers) per command, where
+// counting from scratch would be O(partitions). The caller has not
+// changed the topic maps yet.
+func (b *imageBuilder) adjustLoad(old, t *Topic) {
+	if !b.loadCopied {
+		prev := b.next.replicaLoad()
+		b.next.load = &replicaLoad{leaders: maps.Clone(prev.leaders), replicas: maps.Clone(prev.replicas)}
+		b.loadCopied = true
+	}
+	if old != nil {
+		b.next.load.add(old, -1)
+	}
+	if t != nil {
+		b.next.load.add(t, 1)
+	}
 }
 
 func (b *imageBuilder) putBroker(br Broker) {

@@ -44,17 +44,9 @@ func PlaceReplicas(img *Image, count, rf, first int) ([][]int32, error) {
 		rackOf[b.ID] = b.Rack
 		leaders[b.ID], replicas[b.ID] = 0, 0
 	}
-	for _, t := range img.Topics {
-		for _, p := range t.Partitions {
-			if _, ok := leaders[p.Replicas[0]]; ok {
-				leaders[p.Replicas[0]]++
-			}
-			for _, r := range p.Replicas {
-				if _, ok := replicas[r]; ok {
-					replicas[r]++
-				}
-			}
-		}
+	load := img.replicaLoad()
+	for id := range leaders {
+		leaders[id], replicas[id] = load.leaders[id], load.replicas[id]
 	}
 	out := make([][]int32, count)
 	for i := range out {

@@ -140,3 +140,42 @@ func TestPlaceReplicasCountsExistingTopics(t *testing.T) {
 		t.Fatalf("three more partitions on %v", rs)
 	}
 }
+
+// The replica load an image carries for placement follows every command
+// that changes replicas (create, more partitions, reassignment, delete)
+// and equals counting every partition of the image from scratch.
+func TestImageReplicaLoadFollowsCommands(t *testing.T) {
+	t.Parallel()
+	f := fsmWith(t)
+	check := func(step string) {
+		t.Helper()
+		want := computeLoad(f.state.Topics)
+		got := f.state.load
+		if got == nil {
+			t.Fatalf("%s: the image carries no load", step)
+		}
+		for id := int32(1); id <= 4; id++ {
+			if got.leaders[id] != want.leaders[id] || got.replicas[id] != want.replicas[id] {
+				t.Fatalf("%s: broker %d: load %d leaders %d replicas, counted %d and %d",
+					step, id, got.leaders[id], got.replicas[id], want.leaders[id], want.replicas[id])
+			}
+		}
+	}
+	mustApply(t, f, CreateTopic{Name: "a", ID: tid(1), Replicas: [][]int32{{1, 2}, {2, 3}, {3, 4}}})
+	check("create a")
+	mustApply(t, f, CreateTopic{Name: "b", ID: tid(2), Replicas: [][]int32{{4}, {1}}})
+	check("create b")
+	mustApply(t, f, CreatePartitions{ID: tid(1), Replicas: [][]int32{{4, 1}}})
+	check("more partitions of a")
+	mustApply(t, f, Reassign{Topic: tid(1), Partition: 0, Target: []int32{4, 2, 3}})
+	check("reassign a-0")
+	mustApply(t, f, DeleteTopic{ID: tid(2)})
+	check("delete b")
+	mustApply(t, f, fenceBroker{ID: 3})
+	check("fence 3")
+	img := *f.state
+	img.load = nil // as restored from a snapshot: counted on demand
+	if got, want := img.replicaLoad(), f.state.load; got.leaders[1] != want.leaders[1] || got.replicas[4] != want.replicas[4] {
+		t.Fatalf("load counted from scratch %v, kept %v", got, want)
+	}
+}
