@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -92,11 +93,18 @@ func runServe(ctx context.Context, cfg node.Config) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "sluice: serving Kafka on %s (data in %s)\n", n.Addr(), cfg.DataDir)
-	<-ctx.Done()
+	// The node fails on its own when its metadata can no longer follow
+	// the cluster's (a command from a newer version): stop with its error.
+	var failed error
+	select {
+	case <-ctx.Done():
+	case <-n.Failed():
+		failed = n.Err()
+	}
 	cfg.Logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return n.Shutdown(shutdownCtx)
+	return errors.Join(failed, n.Shutdown(shutdownCtx))
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -236,7 +236,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		AbortTimedOutEvery: ms(static.Int64("transaction.abort.timed.out.transaction.cleanup.interval.ms")),
 		RemoveExpiredEvery: ms(static.Int64("transaction.remove.expired.transaction.cleanup.interval.ms")),
 	})
+	// One audit log, rate-limited as a whole, for authentication failures
+	// (server) and authorization denials (broker).
+	audit := auth.NewAudit(cfg.Logger.With("component", "audit"), 0)
 	b := broker.New(broker.Config{
+		Audit:     audit,
 		NodeID:    cfg.NodeID,
 		Static:    static,
 		Cluster:   n.cluster,
@@ -273,10 +277,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		MaxQueuedBytes: static.Int64("queued.max.request.bytes"),
 		IdleTimeout:    time.Duration(static.Int64("connections.max.idle.ms")) * time.Millisecond,
 		Logger:         cfg.Logger.With("component", "server"),
-		Audit:          auth.NewAudit(cfg.Logger.With("component", "audit"), 0),
+		Audit:          audit,
 	}, b)
 
-	n.wg.Add(4)
+	n.wg.Add(5)
+	go func() {
+		defer n.wg.Done()
+		n.watchMetadata(runCtx)
+	}()
 	go func() {
 		defer n.wg.Done()
 		n.groups.Run(runCtx)
@@ -445,6 +453,35 @@ func (n *Node) topics() []group.TopicInfo {
 		out = append(out, group.TopicInfo{Name: t.Name, ID: t.ID, Partitions: int32(len(t.Partitions))})
 	}
 	return out
+}
+
+// watchMetadata stops serving when the metadata state machine halts on a
+// command this node does not understand (cluster.ErrHalted): its view of
+// the cluster no longer follows the others', so it must not answer
+// clients from it. The owner sees Failed and shuts the node down.
+func (n *Node) watchMetadata(ctx context.Context) {
+	select {
+	case <-n.cluster.Halted():
+		err := n.cluster.Err()
+		n.setErr(err)
+		n.logger.Error("stopping: the metadata log holds a command this version of Sluice does not understand; upgrade this node", "err", err)
+		n.cancel()
+	case <-ctx.Done():
+	}
+}
+
+// Failed is closed when the node stops serving on its own: its metadata
+// state machine halted (Err says why). The owner should call Shutdown.
+func (n *Node) Failed() <-chan struct{} { return n.cluster.Halted() }
+
+// Err returns why the node failed, or nil.
+func (n *Node) Err() error {
+	n.errMu.Lock()
+	defer n.errMu.Unlock()
+	if n.err == nil {
+		return n.cluster.Err()
+	}
+	return n.err
 }
 
 func (n *Node) setErr(err error) {
