@@ -136,7 +136,11 @@ func (b *Broker) currentACLs() *acl.Set { return b.cfg.Cluster.Image().ACLs }
 // was denied), with merge, when not nil, adding the denied resources'
 // errors to the handler's response.
 func (b *Broker) authorizeRequest(ctx context.Context, c *Client, req kmsg.Request) (deny kmsg.Response, next kmsg.Request, merge func(kmsg.Response)) {
-	acls := b.currentACLs()
+	return b.authorizeRequestWith(ctx, c, b.currentACLs(), req)
+}
+
+// authorizeRequestWith is authorizeRequest under the given ACLs.
+func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.Set, req kmsg.Request) (deny kmsg.Response, next kmsg.Request, merge func(kmsg.Response)) {
 	group := func(op acl.Operation, name string) bool {
 		return b.allowed(ctx, c, acls, op, acl.ResourceGroup, name)
 	}

@@ -1,0 +1,242 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/acl"
+	"github.com/sluice-io/sluice/internal/auth"
+)
+
+// authzBroker is a broker with only an authorizer, enough for the checks
+// of authorize.go that need no metadata, and the audit log's output.
+func authzBroker(t *testing.T, bindings ...acl.Binding) (*Broker, *acl.Set, *bytes.Buffer) {
+	t.Helper()
+	var out bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&out, nil))
+	b := &Broker{authz: &authz{acl: acl.NewAuthorizer(acl.Config{SuperUsers: "User:admin"}), audit: auth.NewAudit(logger, 1000)}}
+	for _, x := range bindings {
+		if err := x.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, _ := (*acl.Set)(nil).Add(bindings)
+	return b, s, &out
+}
+
+func allowACL(rt acl.ResourceType, name, principal string, op acl.Operation) acl.Binding {
+	return acl.Binding{ResourceType: rt, ResourceName: name, PatternType: acl.PatternLiteral, Principal: principal, Host: "*", Operation: op, Permission: acl.Allow}
+}
+
+var (
+	alice = &Client{Principal: "User:alice", Host: "10.1.2.3", Listener: "SASL_SSL"}
+	bob   = &Client{Principal: "User:bob", Host: "10.9.9.9", Listener: "SASL_SSL"}
+	admin = &Client{Principal: "User:admin", Host: "10.0.0.1", Listener: "SASL_SSL"}
+)
+
+// TestAuthorizeRequestDenials checks, with principals set on the client
+// directly, that each API family answers a denied principal with Kafka's
+// code before its handler runs, and lets an allowed one through.
+func TestAuthorizeRequestDenials(t *testing.T) {
+	b, acls, _ := authzBroker(t,
+		allowACL(acl.ResourceGroup, "g", "User:alice", acl.OpRead),
+		allowACL(acl.ResourceTransactionalID, "tx", "User:alice", acl.OpWrite),
+		allowACL(acl.ResourceTopic, "t", "User:alice", acl.OpWrite),
+		allowACL(acl.ResourceCluster, acl.ClusterName, "User:alice", acl.OpAlter),
+		allowACL(acl.ResourceCluster, acl.ClusterName, "User:alice", acl.OpClusterAction),
+	)
+	ctx := context.Background()
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Group = "g"
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Group = "g"
+	initTxn := kmsg.NewPtrInitProducerIDRequest()
+	initTxn.TransactionalID = kmsg.StringPtr("tx")
+	initIdem := kmsg.NewPtrInitProducerIDRequest()
+	endTxn := kmsg.NewPtrEndTxnRequest()
+	endTxn.TransactionalID = "tx"
+	addOffsets := kmsg.NewPtrAddOffsetsToTxnRequest()
+	addOffsets.TransactionalID, addOffsets.Group = "tx", "g"
+	elect := kmsg.NewPtrElectLeadersRequest()
+	elect.Version = 2
+	markers := kmsg.NewPtrWriteTxnMarkersRequest()
+	markers.Markers = []kmsg.WriteTxnMarkersRequestMarker{{ProducerID: 7, Topics: []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: "t", Partitions: []int32{0}}}}}
+	scram := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	scram.Deletions = []kmsg.AlterUserSCRAMCredentialsRequestDeletion{{Name: "carol", Mechanism: 1}}
+	cgh := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	cgh.Group, cgh.SubscribedTopicNames = "g", []string{"other"}
+	verify := kmsg.NewPtrAddPartitionsToTxnRequest()
+	verify.Version = 4
+
+	code := func(resp kmsg.Response) int16 {
+		switch r := resp.(type) {
+		case *kmsg.JoinGroupResponse:
+			return r.ErrorCode
+		case *kmsg.HeartbeatResponse:
+			return r.ErrorCode
+		case *kmsg.InitProducerIDResponse:
+			return r.ErrorCode
+		case *kmsg.EndTxnResponse:
+			return r.ErrorCode
+		case *kmsg.AddOffsetsToTxnResponse:
+			return r.ErrorCode
+		case *kmsg.ElectLeadersResponse:
+			return r.ErrorCode
+		case *kmsg.WriteTxnMarkersResponse:
+			return r.Markers[0].Topics[0].Partitions[0].ErrorCode
+		case *kmsg.AlterUserSCRAMCredentialsResponse:
+			return r.Results[0].ErrorCode
+		case *kmsg.ConsumerGroupHeartbeatResponse:
+			return r.ErrorCode
+		case *kmsg.AddPartitionsToTxnResponse:
+			return r.ErrorCode
+		}
+		t.Fatalf("unexpected response %T", resp)
+		return 0
+	}
+	for _, tt := range []struct {
+		name string
+		req  kmsg.Request
+		want *kerr.Error
+	}{
+		{"JoinGroup", join, kerr.GroupAuthorizationFailed},
+		{"Heartbeat", hb, kerr.GroupAuthorizationFailed},
+		{"InitProducerId transactional", initTxn, kerr.TransactionalIDAuthorizationFailed},
+		{"InitProducerId idempotent", initIdem, kerr.ClusterAuthorizationFailed},
+		{"EndTxn", endTxn, kerr.TransactionalIDAuthorizationFailed},
+		{"AddOffsetsToTxn", addOffsets, kerr.TransactionalIDAuthorizationFailed},
+		{"ElectLeaders", elect, kerr.ClusterAuthorizationFailed},
+		{"WriteTxnMarkers", markers, kerr.ClusterAuthorizationFailed},
+		{"AlterUserScramCredentials", scram, kerr.ClusterAuthorizationFailed},
+		{"AddPartitionsToTxn v4 (brokers)", verify, kerr.ClusterAuthorizationFailed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			deny, next, _ := b.authorizeRequestWith(ctx, bob, acls, tt.req)
+			if deny == nil || next != nil {
+				t.Fatalf("bob: not denied")
+			}
+			if got := code(deny); got != tt.want.Code {
+				t.Fatalf("bob: code %d, want %s", got, tt.want.Message)
+			}
+			for _, c := range []*Client{alice, admin} {
+				if deny, next, _ := b.authorizeRequestWith(ctx, c, acls, tt.req); deny != nil || next != tt.req {
+					t.Fatalf("%s: denied with %+v", c.Principal, deny)
+				}
+			}
+		})
+	}
+	// KIP-848: READ on the group, DESCRIBE on every subscribed topic.
+	deny, _, _ := b.authorizeRequestWith(ctx, alice, acls, cgh)
+	if deny == nil || code(deny) != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("ConsumerGroupHeartbeat subscribing to an undescribable topic: %+v", deny)
+	}
+}
+
+// TestAuthorizeRequestFiltersAndMerges: the denied part of a request is
+// taken out before the handler and answered in its response.
+func TestAuthorizeRequestFiltersAndMerges(t *testing.T) {
+	b, acls, _ := authzBroker(t,
+		allowACL(acl.ResourceGroup, "g", "User:alice", acl.OpRead),
+		allowACL(acl.ResourceGroup, "g2", "User:alice", acl.OpDescribe),
+		allowACL(acl.ResourceTopic, "t", "User:alice", acl.OpRead),
+	)
+	ctx := context.Background()
+
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Group = "g"
+	for _, topic := range []string{"t", "secret"} {
+		commit.Topics = append(commit.Topics, kmsg.OffsetCommitRequestTopic{Topic: topic, Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}})
+	}
+	deny, next, merge := b.authorizeRequestWith(ctx, alice, acls, commit)
+	if deny != nil {
+		t.Fatal("OffsetCommit denied")
+	}
+	if n := next.(*kmsg.OffsetCommitRequest); len(n.Topics) != 1 || n.Topics[0].Topic != "t" || len(commit.Topics) != 2 {
+		t.Fatalf("handler gets %+v (original %d topics)", n.Topics, len(commit.Topics))
+	}
+	resp := commit.ResponseKind().(*kmsg.OffsetCommitResponse)
+	merge(resp)
+	if len(resp.Topics) != 1 || resp.Topics[0].Topic != "secret" || resp.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("merged response %+v", resp.Topics)
+	}
+
+	describe := kmsg.NewPtrDescribeGroupsRequest()
+	describe.Groups, describe.IncludeAuthorizedOperations = []string{"g2", "hidden"}, true
+	_, next, merge = b.authorizeRequestWith(ctx, alice, acls, describe)
+	if n := next.(*kmsg.DescribeGroupsRequest); len(n.Groups) != 1 || n.Groups[0] != "g2" {
+		t.Fatalf("DescribeGroups handler gets %v", n.Groups)
+	}
+	dresp := describe.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	dresp.Groups = []kmsg.DescribeGroupsResponseGroup{{Group: "g2"}}
+	merge(dresp)
+	if len(dresp.Groups) != 2 || dresp.Groups[0].AuthorizedOperations != 1<<acl.OpDescribe || dresp.Groups[1].ErrorCode != kerr.GroupAuthorizationFailed.Code {
+		t.Fatalf("DescribeGroups answer %+v", dresp.Groups)
+	}
+
+	list := kmsg.NewPtrListGroupsRequest()
+	_, next, merge = b.authorizeRequestWith(ctx, alice, acls, list)
+	lresp := list.ResponseKind().(*kmsg.ListGroupsResponse)
+	lresp.Groups = []kmsg.ListGroupsResponseGroup{{Group: "g"}, {Group: "hidden"}, {Group: "g2"}}
+	merge(lresp)
+	if len(lresp.Groups) != 2 || lresp.Groups[0].Group != "g" || lresp.Groups[1].Group != "g2" || next != list {
+		t.Fatalf("ListGroups answer %+v", lresp.Groups)
+	}
+
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.Version, add.TransactionalID = 3, "tx"
+	add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "t", Partitions: []int32{0}}}
+	b2, acls2, _ := authzBroker(t,
+		allowACL(acl.ResourceTransactionalID, "tx", "User:alice", acl.OpWrite),
+		allowACL(acl.ResourceTopic, "t", "User:alice", acl.OpWrite),
+	)
+	add.Topics = append(add.Topics, kmsg.AddPartitionsToTxnRequestTopic{Topic: "u", Partitions: []int32{0}})
+	deny, _, _ = b2.authorizeRequestWith(ctx, alice, acls2, add)
+	aresp, _ := deny.(*kmsg.AddPartitionsToTxnResponse)
+	if aresp == nil || aresp.Topics[0].Partitions[0].ErrorCode != kerr.OperationNotAttempted.Code || aresp.Topics[1].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("AddPartitionsToTxn with one denied topic: %+v", deny)
+	}
+}
+
+// TestDenialIsAudited: one INFO line per denial naming the principal, the
+// operation, the resource and the client's host.
+func TestDenialIsAudited(t *testing.T) {
+	b, acls, out := authzBroker(t)
+	if b.allowed(context.Background(), bob, acls, acl.OpWrite, acl.ResourceTopic, "payments") {
+		t.Fatal("allowed without ACLs")
+	}
+	if !b.allowed(context.Background(), admin, acls, acl.OpWrite, acl.ResourceTopic, "payments") {
+		t.Fatal("super user denied")
+	}
+	line := out.String()
+	for _, want := range []string{"level=INFO", "authorization denied", "principal=User:bob", "operation=WRITE", "resource_type=TOPIC", "resource=payments", "client_host=10.9.9.9"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("audit line %q lacks %q", line, want)
+		}
+	}
+	if strings.Count(line, "\n") != 1 {
+		t.Errorf("want one audit line, got %q", line)
+	}
+}
+
+// TestNoAuthorizerAllowsEverything: without authorizer.class.name the
+// checks cost a nil test and allow all, and KIP-430 reports every
+// operation, as Kafka does.
+func TestNoAuthorizerAllowsEverything(t *testing.T) {
+	b := &Broker{}
+	if !b.allowed(context.Background(), bob, nil, acl.OpAlter, acl.ResourceCluster, acl.ClusterName) {
+		t.Fatal("denied without an authorizer")
+	}
+	if got := b.authorizedOperations(bob, nil, acl.ResourceGroup, "g"); got != 1<<acl.OpRead|1<<acl.OpDescribe|1<<acl.OpDelete {
+		t.Fatalf("authorized operations %b", got)
+	}
+	allocs := testing.AllocsPerRun(100, func() { b.allowed(context.Background(), bob, nil, acl.OpWrite, acl.ResourceTopic, "t") })
+	if allocs != 0 {
+		t.Fatalf("%v allocations per check", allocs)
+	}
+}
