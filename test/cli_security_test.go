@@ -4,43 +4,47 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-
-	"github.com/twmb/franz-go/pkg/kfake"
 )
 
-// securedCluster starts a cluster that authenticates with SCRAM and
-// authorizes with ACLs, with the superuser admin, and returns its address
-// and the CLI flags that log in as admin.
-func securedCluster(t *testing.T) (addr string, admin []string) {
+// securedCluster starts a Sluice broker that authenticates with SASL and
+// authorizes with ACLs, admin its super user, and returns its SASL_SSL
+// address and the CLI flags that log in there as admin. tls are the TLS
+// flags alone, for logging in as someone else.
+func securedCluster(t *testing.T) (addr string, admin, tls []string) {
 	t.Helper()
-	addr = startKfake(t, kfake.EnableSASL(), kfake.EnableACLs(), kfake.Superuser("SCRAM-SHA-512", "admin", "admin-secret"))
-	return addr, []string{"--sasl-mechanism", "SCRAM-SHA-512", "--sasl-user", "admin", "--sasl-password", "admin-secret"}
+	s := startSecured(t, map[string]string{
+		"authorizer.class.name": "acl",
+		// ANONYMOUS: the harness sets users up over PLAINTEXT.
+		"super.users": "User:" + secAdmin + ";User:ANONYMOUS",
+	})
+	tls = []string{"--tls-ca", s.certs.CA}
+	return s.saslSSL, append([]string{"--sasl-mechanism", "SCRAM-SHA-512", "--sasl-user", secAdmin, "--sasl-password", secAdminPass}, tls...), tls
 }
 
 func TestCLIUser(t *testing.T) {
-	addr, admin := securedCluster(t)
+	addr, admin, tls := securedCluster(t)
 	as := func(args ...string) []string { return append(args, admin...) }
+	login := func(mech, user, pass string, args ...string) []string {
+		return append(append(args, "--sasl-mechanism", mech, "--sasl-user", user, "--sasl-password", pass), tls...)
+	}
 
-	out := cli(t, addr, "", as("user", "create", "erin", "--password", "erin-secret")...)
-	expectLines(t, "user create", out, "created user erin (SCRAM-SHA-256, SCRAM-SHA-512, 8192 iterations)")
-	// kfake announces 4096 iterations whatever the credential holds, so
-	// the users that log in below use 4096.
-	cli(t, addr, "", as("user", "create", "alice", "--password", "alice-secret", "--iterations", "4096")...)
+	out := cli(t, addr, "", as("user", "create", "alice", "--password", "alice-secret")...)
+	expectLines(t, "user create", out, "created user alice (SCRAM-SHA-256, SCRAM-SHA-512, 8192 iterations)")
 	// The password from the environment, then from standard input.
 	t.Setenv("SLUICE_USER_PASSWORD", "bob-secret")
 	cli(t, addr, "", as("user", "create", "bob", "--mechanism", "SCRAM-SHA-512", "--iterations", "4096")...)
 	t.Setenv("SLUICE_USER_PASSWORD", "")
-	cli(t, addr, "carol-secret\n", as("user", "create", "carol", "--mechanism", "scram-sha-256", "--iterations", "4096")...)
+	cli(t, addr, "carol-secret\n", as("user", "create", "carol", "--mechanism", "scram-sha-256")...)
 
 	expectLines(t, "user list", cli(t, addr, "", as("user", "list")...),
-		"USER   MECHANISM      ITERATIONS",
-		"admin  SCRAM-SHA-512  4096",
-		"alice  SCRAM-SHA-256  4096",
-		"alice  SCRAM-SHA-512  4096",
-		"bob    SCRAM-SHA-512  4096",
-		"carol  SCRAM-SHA-256  4096",
-		"erin   SCRAM-SHA-256  8192",
-		"erin   SCRAM-SHA-512  8192")
+		"USER      MECHANISM      ITERATIONS",
+		"admin     SCRAM-SHA-512  4096",
+		"alice     SCRAM-SHA-256  8192",
+		"alice     SCRAM-SHA-512  8192",
+		"bob       SCRAM-SHA-512  4096",
+		"carol     SCRAM-SHA-256  8192",
+		"scram256  SCRAM-SHA-256  4096",
+		"scram512  SCRAM-SHA-512  4096")
 	var users []struct {
 		User        string `json:"user"`
 		Credentials []struct {
@@ -57,31 +61,37 @@ func TestCLIUser(t *testing.T) {
 	}
 
 	// Each new user logs in with its password and mechanism, and not with
-	// a wrong password.
+	// a wrong password. (The authorizer lets them see no topics; logging
+	// in is what is checked.)
 	for _, c := range []struct{ mech, user, pass string }{
 		{"SCRAM-SHA-256", "alice", "alice-secret"},
 		{"SCRAM-SHA-512", "alice", "alice-secret"},
 		{"SCRAM-SHA-512", "bob", "bob-secret"},
 		{"SCRAM-SHA-256", "carol", "carol-secret"},
 	} {
-		cli(t, addr, "", "cluster", "info", "--sasl-mechanism", c.mech, "--sasl-user", c.user, "--sasl-password", c.pass)
+		cli(t, addr, "", login(c.mech, c.user, c.pass, "topic", "list")...)
 	}
-	cliFails(t, addr, "SASL", "cluster", "info", "--timeout", "5s", "--sasl-mechanism", "SCRAM-SHA-256", "--sasl-user", "carol", "--sasl-password", "wrong")
+	cliFails(t, addr, "Authentication failed", login("SCRAM-SHA-256", "carol", "wrong", "topic", "list", "--timeout", "5s")...)
 
 	// A new password replaces the old one.
-	cli(t, addr, "", as("user", "create", "carol", "--mechanism", "SCRAM-SHA-256", "--password", "carol-2", "--iterations", "4096")...)
-	cli(t, addr, "", "cluster", "info", "--sasl-mechanism", "SCRAM-SHA-256", "--sasl-user", "carol", "--sasl-password", "carol-2")
-	cliFails(t, addr, "SASL", "cluster", "info", "--timeout", "5s", "--sasl-mechanism", "SCRAM-SHA-256", "--sasl-user", "carol", "--sasl-password", "carol-secret")
+	cli(t, addr, "", as("user", "create", "carol", "--mechanism", "SCRAM-SHA-256", "--password", "carol-2")...)
+	cli(t, addr, "", login("SCRAM-SHA-256", "carol", "carol-2", "topic", "list")...)
+	cliFails(t, addr, "Authentication failed", login("SCRAM-SHA-256", "carol", "carol-secret", "topic", "list", "--timeout", "5s")...)
 
 	// Delete one mechanism, then the rest.
 	expectLines(t, "user delete --mechanism", cli(t, addr, "", as("user", "delete", "alice", "--mechanism", "SCRAM-SHA-256")...),
 		"deleted user alice (SCRAM-SHA-256)")
-	cliFails(t, addr, "SASL", "cluster", "info", "--timeout", "5s", "--sasl-mechanism", "SCRAM-SHA-256", "--sasl-user", "alice", "--sasl-password", "alice-secret")
-	cli(t, addr, "", "cluster", "info", "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-user", "alice", "--sasl-password", "alice-secret")
+	cliFails(t, addr, "Authentication failed", login("SCRAM-SHA-256", "alice", "alice-secret", "topic", "list", "--timeout", "5s")...)
+	cli(t, addr, "", login("SCRAM-SHA-512", "alice", "alice-secret", "topic", "list")...)
 	expectLines(t, "user delete", cli(t, addr, "", as("user", "delete", "alice", "--output", "json")...),
 		`{"deleted":true,"mechanisms":["SCRAM-SHA-512"],"user":"alice"}`)
-	cliFails(t, addr, "SASL", "cluster", "info", "--timeout", "5s", "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-user", "alice", "--sasl-password", "alice-secret")
+	cliFails(t, addr, "Authentication failed", login("SCRAM-SHA-512", "alice", "alice-secret", "topic", "list", "--timeout", "5s")...)
 	cliFails(t, addr, "RESOURCE_NOT_FOUND", as("user", "delete", "alice")...)
+	cliFails(t, addr, "RESOURCE_NOT_FOUND", as("user", "list", "alice")...)
+
+	// Only a principal allowed to ALTER the cluster manages users.
+	cliFails(t, addr, "CLUSTER_AUTHORIZATION_FAILED", login("SCRAM-SHA-512", "bob", "bob-secret", "user", "create", "eve", "--password", "x")...)
+	cliFails(t, addr, "CLUSTER_AUTHORIZATION_FAILED", login("SCRAM-SHA-512", "bob", "bob-secret", "user", "list")...)
 
 	cliMisused(t, addr, "no password", as("user", "create", "dave")...)
 	cliMisused(t, addr, "want SCRAM-SHA-256 or SCRAM-SHA-512", as("user", "create", "dave", "--password", "x", "--mechanism", "PLAIN")...)
@@ -89,12 +99,15 @@ func TestCLIUser(t *testing.T) {
 }
 
 func TestCLIACL(t *testing.T) {
-	addr, admin := securedCluster(t)
+	addr, admin, tls := securedCluster(t)
 	as := func(args ...string) []string { return append(args, admin...) }
-	cli(t, addr, "", as("user", "create", "alice", "--password", "alice-secret", "--iterations", "4096")...)
+	login := func(mech, user, pass string, args ...string) []string {
+		return append(append(args, "--sasl-mechanism", mech, "--sasl-user", user, "--sasl-password", pass), tls...)
+	}
+	cli(t, addr, "", as("user", "create", "alice", "--password", "alice-secret")...)
 	cli(t, addr, "", as("topic", "create", "orders", "--partitions", "1")...)
 	cli(t, addr, "", as("topic", "create", "orders-eu", "--partitions", "1")...)
-	alice := []string{"--sasl-mechanism", "SCRAM-SHA-512", "--sasl-user", "alice", "--sasl-password", "alice-secret"}
+	alice := login("SCRAM-SHA-512", "alice", "alice-secret")
 	aliceSees := func() string {
 		t.Helper()
 		var names []string
@@ -154,6 +167,10 @@ func TestCLIACL(t *testing.T) {
 	}
 	if got := list("--principal", "User:mallory"); len(got) != 2 || got[0].Permission != "DENY" || got[0].Host != "10.0.0.1" {
 		t.Fatalf("acl list --principal User:mallory: %+v", got)
+	}
+	if got := list("--topic", "orders-eu", "--resource-pattern-type", "match"); len(got) != 1 ||
+		got[0] != (acl{"User:alice", "*", "DESCRIBE", "ALLOW", "TOPIC", "orders-", "PREFIXED"}) {
+		t.Fatalf("acl list --topic orders-eu --resource-pattern-type match: %+v", got)
 	}
 	if got := list("--topic", "orders", "--resource-pattern-type", "match"); len(got) != 2 ||
 		got[0] != (acl{"User:alice", "*", "DESCRIBE", "ALLOW", "TOPIC", "orders", "LITERAL"}) {
