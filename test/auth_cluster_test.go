@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"sync"
@@ -16,9 +17,10 @@ import (
 
 // A 3-broker cluster whose brokers replicate and coordinate over a
 // SASL_SSL inter-broker listener with SCRAM-SHA-512 (the broker user
-// comes from --bootstrap-admin) while clients use the same listener: an
-// RF=3 topic gets every replica in sync and serves what was produced with
-// acks=all.
+// comes from --bootstrap-admin), and whose metadata quorum (Raft and
+// control RPCs) runs over mutual TLS (controller.listener.names mapped to
+// SSL): an RF=3 topic gets every replica in sync and serves what was
+// produced with acks=all.
 func TestAuthClusterReplicatesOverSASLSSL(t *testing.T) {
 	t.Parallel()
 	f := newAuthnFiles(t)
@@ -30,7 +32,8 @@ func TestAuthClusterReplicatesOverSASLSSL(t *testing.T) {
 	settings := map[string]string{
 		"controller.quorum.voters":             strings.Join(voters, ","),
 		"listeners":                            "INTERNAL://127.0.0.1:0,CLIENT://127.0.0.1:0",
-		"listener.security.protocol.map":       "INTERNAL:SASL_SSL,CLIENT:SASL_PLAINTEXT",
+		"listener.security.protocol.map":       "INTERNAL:SASL_SSL,CLIENT:SASL_PLAINTEXT,CONTROLLER:SSL",
+		"controller.listener.names":            "CONTROLLER",
 		"inter.broker.listener.name":           "INTERNAL",
 		"sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
 		"sasl.jaas.config":                     `org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="` + brokerPass + `";`,
@@ -132,6 +135,23 @@ func TestAuthClusterReplicatesOverSASLSSL(t *testing.T) {
 		ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
 		return total == n
 	})
+	// The controller port speaks mutual TLS: a handshake with a
+	// certificate from the cluster's CA succeeds, one without fails.
+	raftAddr := strings.SplitN(voters[0], "@", 2)[1]
+	if c, err := tls.Dial("tcp", raftAddr, f.clientTLS(true)); err != nil {
+		t.Errorf("TLS with a client certificate to the controller port: %v", err)
+	} else {
+		c.Close()
+	}
+	if c, err := tls.Dial("tcp", raftAddr, f.clientTLS(false)); err == nil {
+		// TLS 1.3 reports a missing client certificate on the first read.
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Error("the controller port served a TLS client without a certificate")
+		}
+		c.Close()
+	}
+
 	// Clients on the CLIENT listener are told CLIENT addresses.
 	md, err := kadm.NewClient(newClient(t, nodes[0].ListenerAddr("CLIENT"), kgo.SASL(scram256("broker", brokerPass)))).BrokerMetadata(ctx)
 	if err != nil {

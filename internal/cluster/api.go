@@ -6,6 +6,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"time"
@@ -57,6 +58,13 @@ type Config struct {
 	// reachable voter.
 	Voters   []Voter
 	RaftAddr string
+	// ServerTLS and ClientTLS, when set, put the Raft and control
+	// connections under mutual TLS: ServerTLS (which should require and
+	// verify client certificates) serves accepted connections, ClientTLS
+	// (presenting this node's certificate) dials peers; a dial without a
+	// ServerName checks the certificate against the host dialled.
+	ServerTLS *tls.Config
+	ClientTLS *tls.Config
 	// SessionTimeout is broker.session.timeout.ms: a broker whose heartbeats
 	// stop for this long is fenced. HeartbeatInterval is
 	// broker.heartbeat.interval.ms. Zero means Kafka's defaults (9s, 2s).

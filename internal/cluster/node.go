@@ -130,7 +130,9 @@ func listen(cfg Config, ln net.Listener, logger *slog.Logger) (*mux, error) {
 		}
 	}
 	logger.Info("metadata quorum listening", "addr", ln.Addr().String(), "advertise", advertise)
-	return newMux(ln, tcpAddr(advertise), logger), nil
+	m := newMux(ln, tcpAddr(advertise), logger)
+	m.serverTLS, m.clientTLS = cfg.ServerTLS, cfg.ClientTLS
+	return m, nil
 }
 
 // isVoter reports whether this node is one of cfg.Voters.

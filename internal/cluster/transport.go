@@ -12,6 +12,7 @@ package cluster
 // goroutine for long.
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,6 +40,9 @@ type mux struct {
 	logger    *slog.Logger
 	raft      *raftLayer
 	control   func(net.Conn) // serves one control connection; set before serve
+	// serverTLS and clientTLS, when set, wrap accepted and dialed
+	// connections in (mutual) TLS before the protocol byte.
+	serverTLS, clientTLS *tls.Config
 
 	// dialFilter, if set, refuses dials to some addresses (tests use it to
 	// partition the network).
@@ -106,27 +110,37 @@ func (m *mux) untrack(c net.Conn) {
 }
 
 // route reads the first byte and hands the connection to its protocol.
-func (m *mux) route(c net.Conn) {
+func (m *mux) route(raw net.Conn) {
 	var b [1]byte
-	c.SetReadDeadline(time.Now().Add(muxHandshakeTimeout))
+	c := raw
+	raw.SetDeadline(time.Now().Add(muxHandshakeTimeout))
+	if m.serverTLS != nil {
+		tc := tls.Server(raw, m.serverTLS)
+		if err := tc.Handshake(); err != nil {
+			m.logger.Warn("metadata listener: TLS handshake failed", "remote", raw.RemoteAddr(), "err", err)
+			m.closeConn(raw)
+			return
+		}
+		c = tc
+	}
 	if _, err := c.Read(b[:]); err != nil {
-		m.closeConn(c)
+		m.closeConn(raw)
 		return
 	}
-	c.SetReadDeadline(time.Time{})
+	raw.SetDeadline(time.Time{})
 	switch b[0] {
 	case muxRaft:
 		select {
-		case m.raft.accept <- &trackedConn{Conn: c, mux: m}:
+		case m.raft.accept <- &trackedConn{Conn: c, raw: raw, mux: m}:
 		case <-m.raft.done:
-			m.closeConn(c)
+			m.closeConn(raw)
 		}
 	case muxControl:
-		defer m.closeConn(c)
+		defer m.closeConn(raw)
 		m.control(c)
 	default:
 		m.logger.Warn("metadata listener: unknown protocol byte", "byte", b[0], "remote", c.RemoteAddr())
-		m.closeConn(c)
+		m.closeConn(raw)
 	}
 }
 
@@ -143,18 +157,32 @@ func (m *mux) dial(addr string, proto byte, timeout time.Duration) (net.Conn, er
 	if filter != nil && filter(addr) {
 		return nil, fmt.Errorf("cluster: dial %s: blocked", addr)
 	}
-	c, err := net.DialTimeout("tcp", addr, timeout)
+	raw, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
 	}
-	c.SetWriteDeadline(time.Now().Add(timeout))
+	c := raw
+	raw.SetDeadline(time.Now().Add(timeout))
+	if m.clientTLS != nil {
+		cfg := m.clientTLS
+		if cfg.ServerName == "" {
+			cfg = cfg.Clone()
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(raw, cfg)
+		if err := tc.Handshake(); err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("cluster: TLS handshake with %s: %w", addr, err)
+		}
+		c = tc
+	}
 	if _, err := c.Write([]byte{proto}); err != nil {
-		c.Close()
+		raw.Close()
 		return nil, err
 	}
-	c.SetWriteDeadline(time.Time{})
-	if !m.track(c, addr) {
-		c.Close()
+	raw.SetDeadline(time.Time{})
+	if !m.track(raw, addr) {
+		raw.Close()
 		return nil, ErrClosed
 	}
 	// A partition that came while this dial was under way did not see
@@ -163,10 +191,10 @@ func (m *mux) dial(addr string, proto byte, timeout time.Duration) (net.Conn, er
 	filter = m.dialFilter
 	m.filterMu.Unlock()
 	if filter != nil && filter(addr) {
-		m.closeConn(c)
+		m.closeConn(raw)
 		return nil, fmt.Errorf("cluster: dial %s: blocked", addr)
 	}
-	return &trackedConn{Conn: c, mux: m}, nil
+	return &trackedConn{Conn: c, raw: raw, mux: m}, nil
 }
 
 // partition makes dials to addresses for which blocked returns true fail,
@@ -214,12 +242,13 @@ func (m *mux) close() error {
 // trackedConn leaves the mux's set of open connections when closed.
 type trackedConn struct {
 	net.Conn
+	raw  net.Conn // the TCP connection under Conn (itself without TLS), as tracked
 	mux  *mux
 	once sync.Once
 }
 
 func (c *trackedConn) Close() error {
-	c.once.Do(func() { c.mux.untrack(c.Conn) })
+	c.once.Do(func() { c.mux.untrack(c.raw) })
 	return c.Conn.Close()
 }
 

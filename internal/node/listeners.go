@@ -7,9 +7,11 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"regexp"
 	"slices"
@@ -113,18 +115,9 @@ func parseListeners(s *listenerSettings, listen, advertise string) ([]listenerSp
 	if s.static.String("listeners") == "" {
 		return []listenerSpec{{name: server.ProtocolPlaintext, protocol: server.ProtocolPlaintext, bind: listen, advertise: advertise}}, server.ProtocolPlaintext, nil
 	}
-	protocols := map[string]string{}
-	for _, kv := range s.static.List("listener.security.protocol.map") {
-		name, proto, ok := strings.Cut(strings.TrimSpace(kv), ":")
-		if !ok {
-			return nil, "", fmt.Errorf("listener.security.protocol.map: %q is not NAME:PROTOCOL", kv)
-		}
-		switch proto {
-		case server.ProtocolPlaintext, server.ProtocolSSL, server.ProtocolSASLPlaintext, server.ProtocolSASLSSL:
-		default:
-			return nil, "", fmt.Errorf("listener.security.protocol.map: %s: unknown security protocol %q", name, proto)
-		}
-		protocols[strings.ToUpper(name)] = proto
+	protocols, err := protocolMap(s)
+	if err != nil {
+		return nil, "", err
 	}
 	parse := func(config, entry string) (string, string, error) {
 		m := listenerRE.FindStringSubmatch(strings.TrimSpace(entry))
@@ -176,6 +169,62 @@ func parseListeners(s *listenerSettings, listen, advertise string) ([]listenerSp
 		return nil, "", fmt.Errorf("inter.broker.listener.name %s is not in listeners", inter)
 	}
 	return specs, inter, nil
+}
+
+// protocolMap reads listener.security.protocol.map, by upper-case name.
+func protocolMap(s *listenerSettings) (map[string]string, error) {
+	protocols := map[string]string{}
+	for _, kv := range s.static.List("listener.security.protocol.map") {
+		name, proto, ok := strings.Cut(strings.TrimSpace(kv), ":")
+		if !ok {
+			return nil, fmt.Errorf("listener.security.protocol.map: %q is not NAME:PROTOCOL", kv)
+		}
+		switch proto {
+		case server.ProtocolPlaintext, server.ProtocolSSL, server.ProtocolSASLPlaintext, server.ProtocolSASLSSL:
+		default:
+			return nil, fmt.Errorf("listener.security.protocol.map: %s: unknown security protocol %q", name, proto)
+		}
+		protocols[strings.ToUpper(name)] = proto
+	}
+	return protocols, nil
+}
+
+// controllerTLS is the mutual TLS of the controller (Raft) port: when
+// controller.listener.names names a listener that listener.security.
+// protocol.map maps to SSL, peers present and verify certificates from
+// that listener's ssl.* files (listener.name.<name>.ssl.* or the plain
+// ones). PLAINTEXT, or no controller listener name, is plain TCP.
+func controllerTLS(s *listenerSettings, logger *slog.Logger) (serverCfg, client *tls.Config, err error) {
+	names := s.static.List("controller.listener.names")
+	if len(names) == 0 {
+		return nil, nil, nil
+	}
+	name := strings.ToUpper(strings.TrimSpace(names[0]))
+	protocols, err := protocolMap(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch proto := protocols[name]; proto {
+	case "", server.ProtocolPlaintext:
+		return nil, nil, nil
+	case server.ProtocolSSL:
+	default:
+		return nil, nil, fmt.Errorf("controller listener %s: protocol %s; the controller port speaks PLAINTEXT or SSL (mutual TLS)", name, proto)
+	}
+	files := s.tlsFiles(name)
+	files.ClientAuth = "required"
+	st, err := auth.NewServerTLS(files, 0, logger.With("listener", name))
+	if err != nil {
+		return nil, nil, fmt.Errorf("controller listener %s: %w", name, err)
+	}
+	if client, err = auth.ClientTLS(files); err != nil {
+		return nil, nil, fmt.Errorf("controller listener %s: %w", name, err)
+	}
+	if s.get(name, "ssl.endpoint.identification.algorithm") == "" {
+		client.InsecureSkipVerify = true
+		client.VerifyPeerCertificate = verifyChainOnly(client.RootCAs)
+	}
+	return st.Config(), client, nil
 }
 
 // tlsFiles are the PEM files a listener uses.

@@ -124,6 +124,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	raftServerTLS, raftClientTLS, err := controllerTLS(ls, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
 	closeListeners := func() {
 		for _, l := range n.lns {
 			l.Close()
@@ -174,6 +178,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		Logger:               cfg.Logger.With("component", "cluster"),
 		Voters:               voters,
 		RaftAddr:             raftListen,
+		ServerTLS:            raftServerTLS,
+		ClientTLS:            raftClientTLS,
 		SessionTimeout:       ms(static.Int64("broker.session.timeout.ms")),
 		HeartbeatInterval:    ms(static.Int64("broker.heartbeat.interval.ms")),
 		LeaderImbalanceCheck: imbalanceCheck,
