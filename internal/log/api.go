@@ -97,6 +97,13 @@ type Options struct {
 	// whole log directory offline then. It is called with the log's locks
 	// held: it must not block or call into the log, except Dir.
 	OnOffline func(err error)
+	// OnRetentionDue, if set, is called when something retention or
+	// producer expiry may act on appears: a segment is rolled (a sealed
+	// segment retention may delete), or the log gains its first producer
+	// ID. With NextRetention it lets the owner keep a schedule of due
+	// logs instead of visiting every log on each check. It is called with
+	// the log's locks held: it must not block or call into the log.
+	OnRetentionDue func()
 }
 
 // AppendInfo describes where an appended batch landed.
@@ -181,6 +188,16 @@ func (l *Log) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64
 // one, and segments wholly below the log start offset, and advances the log
 // start offset. It returns how many segments were deleted.
 func (l *Log) ApplyRetention() (int, error) { return l.applyRetention() }
+
+// NextRetention says when ApplyRetention or ExpireProducers (with
+// producerExpiry) may next have work: the earliest time a sealed segment
+// passes retention.ms or a producer ID expires, or now when retention.bytes
+// or the log start offset may already allow a deletion. ok is false when
+// nothing can become due before OnRetentionDue is called (a log of one
+// segment and no producers) or the config changes.
+func (l *Log) NextRetention(now time.Time, producerExpiry time.Duration) (due time.Time, ok bool) {
+	return l.nextRetention(now, producerExpiry)
+}
 
 // Cleanability tells how dirty a compacted log is and whether the cleaner
 // should clean it now, with records at or above upperBound out of reach.

@@ -113,6 +113,8 @@ type Log struct {
 	dirName   atomic.Pointer[string]     // dir, for lock-free readers
 	onOffline func(error)                // Options.OnOffline
 	reloc     atomic.Pointer[relocation] // the Relocate in progress, if any
+
+	onRetentionDue func() // Options.OnRetentionDue
 }
 
 func newLog(dir string, cfg Config, opts Options) *Log {
@@ -127,6 +129,8 @@ func newLog(dir string, cfg Config, opts Options) *Log {
 		codecs:    opts.Codecs,
 		producers: newProducerStates(),
 		onOffline: opts.OnOffline,
+
+		onRetentionDue: opts.OnRetentionDue,
 	}
 	l.dirName.Store(&dir)
 	l.indexInterval.Store(cfg.IndexIntervalBytes)
@@ -323,6 +327,7 @@ func (l *Log) roll() error {
 		return l.fail("write producer snapshot", err)
 	}
 	l.logger.Debug("rolled segment", "base_offset", base)
+	l.retentionDue()
 	l.startRollFlush(base)
 	return nil
 }

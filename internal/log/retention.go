@@ -3,6 +3,7 @@ package log
 import (
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Retention deletes whole segments from the front of the log, never the
@@ -61,6 +62,48 @@ func (l *Log) applyRetention() (int, error) {
 		return 0, err
 	}
 	return len(doomed), l.removeSegmentFiles(doomed, "retention")
+}
+
+func (l *Log) nextRetention(now time.Time, producerExpiry time.Duration) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.offlineErr() != nil {
+		return time.Time{}, false
+	}
+	var due time.Time
+	earlier := func(t time.Time) {
+		if due.IsZero() || t.Before(due) {
+			due = t
+		}
+	}
+	segs, cfg := l.segs, l.cfg
+	if len(segs) >= 2 {
+		deletes := cfg.CleanupPolicy.Deletes()
+		if (deletes && cfg.RetentionBytes >= 0) || segs[1].base <= l.logStart.Load() {
+			earlier(now)
+		}
+		if deletes && cfg.RetentionMs >= 0 {
+			// Segments go in order: the first one decides when the next
+			// deletion can happen.
+			earlier(time.UnixMilli(l.largestTimestamp(segs[0]) + cfg.RetentionMs + 1))
+		}
+	}
+	for _, e := range l.producers.byID {
+		if e.txnFirst >= 0 {
+			earlier(now.Add(producerExpiry)) // not before its transaction ends
+			continue
+		}
+		earlier(time.UnixMilli(e.lastTimestamp + producerExpiry.Milliseconds() + 1))
+	}
+	return due, !due.IsZero()
+}
+
+// retentionDue tells the owner that retention or producer expiry may
+// have work (Options.OnRetentionDue). The caller holds mu.
+func (l *Log) retentionDue() {
+	if l.onRetentionDue != nil {
+		l.onRetentionDue()
+	}
 }
 
 // largestTimestamp is the segment's largest record timestamp, or its

@@ -145,3 +145,65 @@ func TestDeleteRecordsBefore(t *testing.T) {
 	}
 	m.check(t, l, target)
 }
+
+// NextRetention says when retention or producer expiry may next act, and
+// OnRetentionDue tells of what makes a log due without a check (a roll, a
+// first producer ID), so that the owner schedules logs instead of visiting
+// every log on every check.
+func TestNextRetentionAndOnRetentionDue(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{now: time.UnixMilli(1_000_000)}
+	cfg := testConfig()
+	cfg.RetentionMs = 10_000
+	calls := 0
+	l := openLog(t, newMemFS(), "/data/t-0", cfg, func(o *Options) {
+		o.Now = clock.Now
+		o.OnRetentionDue = func() { calls++ }
+	})
+	defer mustClose(t, l)
+	const expiry = time.Hour
+	if _, ok := l.NextRetention(clock.now, expiry); ok {
+		t.Fatal("an empty log has retention work ahead")
+	}
+	mustAppend(t, l, newBatch(t, batchSpec{ts: 1_000_000, valueSize: 150}), 0)
+	if _, ok := l.NextRetention(clock.now, expiry); ok || calls != 0 {
+		t.Fatalf("a log of one segment without producers: due %v, %d calls", ok, calls)
+	}
+	// Fill the first segment (timestamps up to 1_001_900) until it rolls.
+	for i := 1; len(l.segs) < 2; i++ {
+		mustAppend(t, l, newBatch(t, batchSpec{ts: 1_000_000 + 100*int64(i), valueSize: 150}), 0)
+	}
+	if calls != 1 {
+		t.Fatalf("a roll called OnRetentionDue %d times, want 1", calls)
+	}
+	ts, _ := l.segs[0].maxTimestamp()
+	due, ok := l.NextRetention(clock.now, expiry)
+	if want := time.UnixMilli(ts + cfg.RetentionMs + 1); !ok || !due.Equal(want) {
+		t.Fatalf("due %v (%v), want %v: when the first segment passes retention.ms", due, ok, want)
+	}
+	clock.now = due
+	if n, err := l.ApplyRetention(); n != 1 || err != nil {
+		t.Fatalf("at its due time retention deleted %d, %v; want 1", n, err)
+	}
+
+	// A first producer ID makes the log due for its expiry.
+	pb := producerBatch(t, produce{pid: 9, records: 1})
+	mustAppend(t, l, pb, 0)
+	if calls != 2 {
+		t.Fatalf("a first producer ID called OnRetentionDue %d times in all, want 2", calls)
+	}
+	due, ok = l.NextRetention(clock.now, expiry)
+	if !ok || due.After(clock.now.Add(expiry+time.Millisecond)) {
+		t.Fatalf("with a producer ID: due %v (%v), want by %v", due, ok, clock.now.Add(expiry))
+	}
+
+	// Under retention.bytes a log with a sealed segment is due at once.
+	for i := 0; len(l.segs) < 2; i++ {
+		mustAppend(t, l, newBatch(t, batchSpec{ts: clock.now.UnixMilli(), valueSize: 150}), 0)
+	}
+	cfg.RetentionBytes = 1 << 30
+	l.SetConfig(cfg)
+	if due, ok := l.NextRetention(clock.now, expiry); !ok || due.After(clock.now) {
+		t.Fatalf("under retention.bytes: due %v (%v), want now", due, ok)
+	}
+}

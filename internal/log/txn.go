@@ -82,7 +82,11 @@ func (l *Log) markerOf(batch []byte, h *record.Header) (*markerInfo, error) {
 // reader never sees a newly opened transaction's records as stable, nor an
 // aborted transaction's records stable without its index entry.
 func (l *Log) applyBatch(seg *segment, h *record.Header, m *markerInfo) error {
+	had := len(l.producers.byID)
 	done, ok := l.producers.apply(h, m)
+	if had == 0 && len(l.producers.byID) > 0 {
+		l.retentionDue() // a producer ID that will expire
+	}
 	if ok && done.aborted {
 		if err := l.indexAbort(seg, done); err != nil {
 			return l.fail("write aborted-transaction index", err)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sluice-io/sluice/internal/log"
 )
@@ -64,6 +65,8 @@ func (m *Manager) logOptions(tp TopicPartition, dir string) (opts log.Options, o
 			}
 			m.dirFailed(filepath.Dir(logDir), &tp, err)
 		},
+		// A roll or a first producer ID: due at the next check.
+		OnRetentionDue: func() { m.retention.schedule(tp, time.Time{}) },
 	}
 	return opts, holder.Store
 }

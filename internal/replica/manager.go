@@ -103,8 +103,9 @@ type Manager struct {
 	// reconcileMu.
 	retry map[string]struct{}
 
-	dirs  dirState  // offline log directories (log_dirs.go)
-	moves moveState // moves between log directories (move.go)
+	dirs      dirState       // offline log directories (log_dirs.go)
+	moves     moveState      // moves between log directories (move.go)
+	retention retentionQueue // partitions due for retention (retention.go)
 
 	// Replication: the fetchers by leader broker, and the goroutines
 	// (fetchers, AlterPartition proposals) that Close and the end of Run
@@ -607,6 +608,7 @@ func (m *Manager) forget(keep map[TopicPartition]bool, full bool, prev *cluster.
 func (m *Manager) removeLocked(tp TopicPartition, p *Partition) {
 	delete(m.parts, tp)
 	delete(m.applied, tp)
+	m.retention.remove(tp)
 	if p.countedDir != "" {
 		m.dirCount[p.countedDir]--
 		p.countedDir = ""
@@ -843,6 +845,7 @@ func (m *Manager) update(tp TopicPartition, id cluster.TopicID, lcfg log.Config)
 			m.mu.Lock()
 			m.applied[tp] = lcfg
 			m.mu.Unlock()
+			m.retention.schedule(tp, time.Time{}) // retention.ms or .bytes may have changed
 		}
 		return p, nil
 	}
@@ -894,6 +897,7 @@ func (m *Manager) create(tp TopicPartition, id cluster.TopicID, dir string, part
 	p.countedDir = p.Dir()
 	m.dirCount[p.countedDir]++
 	m.mu.Unlock()
+	m.scheduleOpened(p)
 	m.takeOfflineIfDirIs(p)
 	return p, nil
 }
@@ -1095,23 +1099,6 @@ func (m *Manager) stopBackground() {
 func (m *Manager) retentionInterval(img *cluster.Image) time.Duration {
 	ms := m.cfg.BrokerConfig(img).Int64("log.retention.check.interval.ms")
 	return time.Duration(max(ms, 10)) * time.Millisecond
-}
-
-func (m *Manager) applyRetention(img *cluster.Image) {
-	now := m.cfg.Now()
-	producerExpiry := time.Duration(m.cfg.BrokerConfig(img).Int64("producer.id.expiration.ms")) * time.Millisecond
-	for _, p := range m.Partitions() {
-		if n := p.log.ExpireProducers(now, producerExpiry); n > 0 {
-			m.logger.Debug("expired idle producer IDs", "topic", p.Topic, "partition", p.Index, "producers", n)
-		}
-		n, err := p.log.ApplyRetention()
-		switch {
-		case err != nil && !errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrOffline): // offline: reported once
-			m.logger.Error("retention", "topic", p.Topic, "partition", p.Index, "err", err)
-		case n > 0:
-			m.logger.Info("retention deleted segments", "topic", p.Topic, "partition", p.Index, "segments", n, "log_start_offset", p.LogStartOffset())
-		}
-	}
 }
 
 // Close closes every log. A log already offline after an I/O error
