@@ -21,6 +21,7 @@ func newServeCommand() *cobra.Command {
 		voters, controllerListen, bootstrapAdmin         string
 		nodeID                                           int32
 		settings                                         []string
+		devSecurity                                      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -66,11 +67,17 @@ joins the running cluster as a non-voter; the others need no restart.`,
 			if bootstrapAdmin == "" {
 				bootstrapAdmin = os.Getenv("SLUICE_BOOTSTRAP_ADMIN")
 			}
+			var serving func(*node.Node)
+			if devSecurity { // devsecurity.go
+				if serving, err = applyDevSecurity(dataDir, listen, advertise, values, &bootstrapAdmin); err != nil {
+					return err
+				}
+			}
 			return runServe(cmd.Context(), node.Config{
 				NodeID: nodeID, Listen: listen, Advertise: advertise, DataDir: dataDir,
 				Settings: values, Logger: logger, ControllerListen: controllerListen,
 				BootstrapAdmin: bootstrapAdmin,
-			})
+			}, serving)
 		},
 	}
 	f := cmd.Flags()
@@ -83,16 +90,22 @@ joins the running cluster as a non-voter; the others need no restart.`,
 	f.StringVar(&configFile, "config-file", "", "properties file of broker settings")
 	f.StringVar(&voters, "controller-voters", "", "metadata quorum voters as id@host:port,... (controller.quorum.voters); empty: a one-node cluster")
 	f.StringVar(&bootstrapAdmin, "bootstrap-admin", "", "user:password given SCRAM-SHA-256 and SCRAM-SHA-512 credentials when the cluster has none for that user (also $SLUICE_BOOTSTRAP_ADMIN)")
+	f.BoolVar(&devSecurity, "dev-security", false, "local TLS+SCRAM setup in one step: generate a CA, certificates and an admin password in the data directory (once), serve SASL_SSL only with ACLs enforced, and print the client configuration")
 	f.StringVar(&controllerListen, "controller-listen", "", "host:port of this node's controller (Raft) listener (default: its --controller-voters entry)")
 	return cmd
 }
 
-func runServe(ctx context.Context, cfg node.Config) error {
+// runServe runs a node until ctx ends; serving, if not nil, is called once
+// it serves.
+func runServe(ctx context.Context, cfg node.Config, serving func(*node.Node)) error {
 	n, err := node.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "sluice: serving Kafka on %s (data in %s)\n", n.Addr(), cfg.DataDir)
+	if serving != nil {
+		serving(n)
+	}
 	// The node fails on its own when its metadata can no longer follow
 	// the cluster's (a command from a newer version): stop with its error.
 	var failed error

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sluice-io/sluice/internal/devcert"
+	"github.com/sluice-io/sluice/internal/node"
+)
+
+// devSecurity is what `sluice serve --dev-security` sets up in the data
+// directory: a CA, a server certificate for the loopback names (and the
+// listen host), a client certificate, and an admin user with a generated
+// password. The broker then serves only SASL_SSL (SCRAM-SHA-512,
+// SCRAM-SHA-256, and PLAIN for admin from a bcrypt users file) on the Kafka
+// port, with ACLs enforced and admin the one super user: the same shape as
+// a production setup, on a laptop. Nothing listens in plaintext.
+type devSecurity struct {
+	certs        devcert.Files
+	adminUser    string
+	passwordFile string
+	password     string
+	// plainUsers is the sasl.plain.users.file holding admin's bcrypt
+	// hash, for librdkafka before 2.6.1, whose SCRAM the broker refuses
+	// (it repeats the client nonce, librdkafka#4895).
+	plainUsers string
+	// created says whether this run generated the certificates and the
+	// password (the password is printed only then).
+	created bool
+}
+
+// devSecurityDir is where --dev-security keeps its files in the data
+// directory.
+const devSecurityDir = "dev-security"
+
+// setupDevSecurity creates the certificates and admin password under
+// dataDir once, or reuses them, for a broker listening on listen and
+// advertising advertise.
+func setupDevSecurity(dataDir, listen, advertise string, now time.Time) (*devSecurity, error) {
+	dir := filepath.Join(dataDir, devSecurityDir)
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	for _, addr := range []string{listen, advertise} {
+		if h, _, err := net.SplitHostPort(addr); err == nil && h != "" && !slicesContains(hosts, h) {
+			if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	certs, created, err := devcert.Ensure(dir, now, "admin", hosts...)
+	if err != nil {
+		return nil, fmt.Errorf("--dev-security: %w", err)
+	}
+	d := &devSecurity{certs: certs, adminUser: "admin", passwordFile: filepath.Join(dir, "admin.password"), created: created}
+	b, err := os.ReadFile(d.passwordFile)
+	switch {
+	case err == nil:
+		d.password = strings.TrimSpace(string(b))
+		if d.password == "" {
+			return nil, fmt.Errorf("--dev-security: %s is empty; remove it to generate a new password", d.passwordFile)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		raw := make([]byte, 18)
+		if _, err := rand.Read(raw); err != nil {
+			return nil, fmt.Errorf("--dev-security: generate a password: %w", err)
+		}
+		d.password = base64.RawURLEncoding.EncodeToString(raw)
+		if err := os.WriteFile(d.passwordFile, []byte(d.password+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("--dev-security: %w", err)
+		}
+		d.created = true
+	default:
+		return nil, fmt.Errorf("--dev-security: %w", err)
+	}
+	// The PLAIN users file is written at every start from the password
+	// file, so the two never disagree.
+	hash, err := bcrypt.GenerateFromPassword([]byte(d.password), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, fmt.Errorf("--dev-security: hash the admin password: %w", err)
+	}
+	d.plainUsers = filepath.Join(dir, "plain-users")
+	if err := writePrivate(d.plainUsers, fmt.Sprintf("%s:%s\n", d.adminUser, hash)); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// writePrivate writes text to path with mode 0600, whatever the mode of
+// an existing file.
+func writePrivate(path, text string) error {
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		return fmt.Errorf("--dev-security: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("--dev-security: %w", err)
+	}
+	return nil
+}
+
+func slicesContains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// applyDevSecurity is serve's --dev-security hook: it sets up the files
+// and adds the dev-security broker settings under the user's own (which
+// win), and the admin user to bootstrap. The returned function prints the
+// client configuration once the node serves.
+func applyDevSecurity(dataDir, listen, advertise string, values map[string]string, bootstrapAdmin *string) (func(*node.Node), error) {
+	if *bootstrapAdmin != "" {
+		return nil, usageError{errors.New("--dev-security creates its own admin user; drop --bootstrap-admin (or SLUICE_BOOTSTRAP_ADMIN)")}
+	}
+	d, err := setupDevSecurity(dataDir, listen, advertise, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range d.settings(listen, advertise) {
+		if _, ok := values[k]; !ok {
+			values[k] = v
+		}
+	}
+	*bootstrapAdmin = d.adminUser + ":" + d.password
+	return func(n *node.Node) {
+		addr := n.ListenerAddr("SASL_SSL")
+		if addr == "" {
+			addr = n.Addr()
+		}
+		if advertise != "" {
+			addr = advertise
+		} else if h, p, err := net.SplitHostPort(addr); err == nil {
+			if ip := net.ParseIP(h); ip != nil && ip.IsUnspecified() {
+				addr = net.JoinHostPort("127.0.0.1", p)
+			}
+		}
+		if err := d.writeClientConfigs(addr); err != nil {
+			fmt.Fprintln(os.Stderr, "sluice:", err)
+		}
+		d.printClientConfig(os.Stderr, addr)
+	}, nil
+}
+
+// settings returns the broker settings of a dev-security broker listening
+// on listen.
+func (d *devSecurity) settings(listen, advertise string) map[string]string {
+	s := map[string]string{
+		"listeners":                "SASL_SSL://" + listen,
+		"ssl.certificate.location": d.certs.ServerCert,
+		"ssl.key.location":         d.certs.ServerKey,
+		"ssl.ca.location":          d.certs.CA,
+		"sasl.enabled.mechanisms":  "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN",
+		"sasl.plain.users.file":    d.plainUsers,
+		"authorizer.class.name":    "acl",
+		"super.users":              "User:" + d.adminUser,
+		// The broker's own connections to its listener (peers,
+		// coordinators) log in as admin too.
+		"sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+		"sasl.jaas.config": `org.apache.kafka.common.security.scram.ScramLoginModule required username="` +
+			d.adminUser + `" password="` + d.password + `";`,
+	}
+	if advertise != "" {
+		s["advertised.listeners"] = "SASL_SSL://" + advertise
+	}
+	return s
+}
+
+// writeClientConfigs writes the client property files beside the
+// certificates, 0600 since they hold the password.
+func (d *devSecurity) writeClientConfigs(bootstrap string) error {
+	for name, text := range map[string]string{
+		"client.properties":     d.render(javaProperties, bootstrap),
+		"librdkafka.properties": d.render(librdkafkaProperties, bootstrap),
+	} {
+		if err := writePrivate(filepath.Join(d.certs.Dir, name), text); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printClientConfig tells the user how to connect. The password itself is
+// printed only on the run that generated it; later runs point at its file.
+func (d *devSecurity) printClientConfig(w io.Writer, bootstrap string) {
+	fmt.Fprint(w, d.render(devSecurityBanner, bootstrap))
+}
+
+func (d *devSecurity) render(tmpl, bootstrap string) string {
+	var sb strings.Builder
+	pass := d.password
+	template.Must(template.New("").Parse(tmpl)).Execute(&sb, map[string]any{
+		"Bootstrap": bootstrap, "User": d.adminUser, "Password": pass, "PasswordFile": d.passwordFile,
+		"ShowPassword": d.created, "CA": d.certs.CA, "Dir": d.certs.Dir,
+		"ClientCert": d.certs.ClientCert, "ClientKey": d.certs.ClientKey,
+	})
+	return sb.String()
+}
+
+const javaProperties = `# Java client (and kafka-*.sh --command-config) properties for sluice serve --dev-security.
+bootstrap.servers={{.Bootstrap}}
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="{{.User}}" password="{{.Password}}";
+ssl.truststore.type=PEM
+ssl.truststore.location={{.CA}}
+`
+
+const librdkafkaProperties = `# librdkafka (kcat -F, confluent-kafka) properties for sluice serve --dev-security.
+# PLAIN, inside TLS: librdkafka before 2.6.1 repeats the client nonce in SCRAM,
+# which the broker refuses. With librdkafka 2.6.1 or newer, SCRAM-SHA-512 works.
+bootstrap.servers={{.Bootstrap}}
+security.protocol=SASL_SSL
+sasl.mechanisms=PLAIN
+sasl.username={{.User}}
+sasl.password={{.Password}}
+ssl.ca.location={{.CA}}
+`
+
+const devSecurityBanner = `
+sluice: --dev-security: SASL_SSL on {{.Bootstrap}} (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN), ACLs enforced, super user {{.User}}
+  files in {{.Dir}}: ca.pem (trust it), server.pem, client.pem (CN=admin, for an mTLS listener)
+{{- if .ShowPassword}}
+  admin password (shown once; kept in {{.PasswordFile}}, mode 0600): {{.Password}}
+{{- else}}
+  admin password: in {{.PasswordFile}}
+{{- end}}
+
+  sluice CLI:
+    export SLUICE_SASL_PASSWORD="$(cat {{.PasswordFile}})"
+    sluice -b {{.Bootstrap}} --tls-ca {{.CA}} --sasl-mechanism SCRAM-SHA-512 --sasl-user {{.User}} topic list
+
+  kcat / librdkafka (confluent-kafka): {{.Dir}}/librdkafka.properties
+    kcat -F {{.Dir}}/librdkafka.properties -L
+
+  Java client, kafka-*.sh --command-config: {{.Dir}}/client.properties
+
+  franz-go:
+    ca, _ := os.ReadFile("{{.CA}}")
+    pool := x509.NewCertPool()
+    pool.AppendCertsFromPEM(ca)
+    cl, err := kgo.NewClient(
+        kgo.SeedBrokers("{{.Bootstrap}}"),
+        kgo.DialTLSConfig(&tls.Config{RootCAs: pool}),
+        kgo.SASL(scram.Auth{User: "{{.User}}", Pass: password}.AsSha512Mechanism()),
+    )
+
+`

@@ -1,0 +1,132 @@
+package test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// waitLog waits until a process has logged a line containing want.
+func (p *process) waitLog(want string) string {
+	p.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(p.logs(), want) {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("no %q in the output within 15s:\n%s", want, p.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return p.logs()
+}
+
+// TestServeDevSecurity runs `sluice serve --dev-security` and uses the
+// client configuration it prints: TLS with its CA, SCRAM as admin with the
+// generated password, ACLs enforced for everyone else, nothing in
+// plaintext; a restart reuses the certificates and the password and does
+// not print the password again.
+func TestServeDevSecurity(t *testing.T) {
+	dir := t.TempDir()
+	p := startProcess(t, dir, "127.0.0.1:0", "--dev-security")
+	logs := p.waitLog("franz-go:")
+	m := regexp.MustCompile(`admin password \(shown once; kept in (\S+), mode 0600\): (\S+)`).FindStringSubmatch(logs)
+	if m == nil {
+		t.Fatalf("no admin password in the output:\n%s", logs)
+	}
+	sec := filepath.Join(dir, "dev-security")
+	if m[1] != filepath.Join(sec, "admin.password") {
+		t.Fatalf("password kept in %s, want %s/admin.password", m[1], sec)
+	}
+	password := m[2]
+	if b, err := os.ReadFile(m[1]); err != nil || strings.TrimSpace(string(b)) != password {
+		t.Fatalf("admin.password holds %q (%v), printed %q", b, err, password)
+	}
+	for _, f := range []string{"admin.password", "ca-key.pem", "server-key.pem", "client-key.pem", "plain-users", "librdkafka.properties", "client.properties"} {
+		st, err := os.Stat(filepath.Join(sec, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: mode %v, want 0600", f, st.Mode().Perm())
+		}
+	}
+	plainUsers, _ := os.ReadFile(filepath.Join(sec, "plain-users"))
+	if bytes.Contains(plainUsers, []byte(password)) || !bytes.HasPrefix(plainUsers, []byte("admin:$2")) {
+		t.Fatalf("plain-users should hold a bcrypt hash of the password, not the password: %q", plainUsers)
+	}
+	ca := filepath.Join(sec, "ca.pem")
+	caBefore, _ := os.ReadFile(ca)
+	javaProps, _ := os.ReadFile(filepath.Join(sec, "client.properties"))
+	for _, want := range []string{"bootstrap.servers=" + p.addr, "security.protocol=SASL_SSL", "sasl.mechanism=SCRAM-SHA-512",
+		`username="admin" password="` + password + `";`, "ssl.truststore.type=PEM", "ssl.truststore.location=" + ca} {
+		if !bytes.Contains(javaProps, []byte(want)) {
+			t.Fatalf("client.properties lacks %q:\n%s", want, javaProps)
+		}
+	}
+
+	// The CLI, as the banner says.
+	t.Setenv("SLUICE_SASL_PASSWORD", password)
+	admin := []string{"--tls-ca", ca, "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-user", "admin"}
+	cli(t, p.addr, "", append([]string{"topic", "create", "dev", "-p", "1"}, admin...)...)
+	cli(t, p.addr, "k1:v1\nk2:v2\n", append([]string{"produce", "dev", "--key-separator", ":"}, admin...)...)
+	out := cli(t, p.addr, "", append([]string{"consume", "dev", "--from", "beginning", "-e", "--format", "%o %k=%v"}, admin...)...)
+	expectLines(t, "consume as admin", out, "0 k1=v1", "1 k2=v2")
+
+	// Nothing in plaintext.
+	cliFails(t, p.addr, "is TLS missing", "topic", "list", "--timeout", "3s")
+
+	// Anyone else needs ACLs.
+	cli(t, p.addr, "", append([]string{"user", "create", "bob", "--password", "bob-secret"}, admin...)...)
+	t.Setenv("SLUICE_SASL_PASSWORD", "bob-secret")
+	bob := []string{"--tls-ca", ca, "--sasl-mechanism", "SCRAM-SHA-256", "--sasl-user", "bob"}
+	expectLines(t, "topic list as bob", cli(t, p.addr, "", append([]string{"topic", "list"}, bob...)...), "TOPIC  PARTITIONS  REPLICAS")
+	if r := runCLI(t, p.addr, "x\n", append([]string{"produce", "dev", "--timeout", "5s"}, bob...)...); r.code != 1 || !strings.Contains(r.stderr, "TOPIC_AUTHORIZATION_FAILED") {
+		t.Fatalf("produce as bob without ACLs: exit %d, stderr %q; want TOPIC_AUTHORIZATION_FAILED", r.code, r.stderr)
+	}
+	t.Setenv("SLUICE_SASL_PASSWORD", password)
+	cli(t, p.addr, "", append([]string{"acl", "create", "--allow-principal", "bob", "--operation", "read,describe", "--topic", "dev", "--group", "bob-"}, admin...)...)
+	t.Setenv("SLUICE_SASL_PASSWORD", "bob-secret")
+	out = cli(t, p.addr, "", append([]string{"consume", "dev", "--from", "beginning", "-e", "--format", "%o %k=%v"}, bob...)...)
+	expectLines(t, "consume as bob", out, "0 k1=v1", "1 k2=v2")
+
+	// kcat with the librdkafka properties it wrote.
+	if kcat, err := exec.LookPath("kcat"); err == nil {
+		out, err := exec.Command(kcat, "-F", filepath.Join(sec, "librdkafka.properties"), "-C", "-t", "dev", "-o", "beginning", "-e", "-q", "-f", "%o %k=%s\n").CombinedOutput()
+		if err != nil || string(out) != "% Reading configuration from file "+filepath.Join(sec, "librdkafka.properties")+"\n0 k1=v1\n1 k2=v2\n" {
+			t.Fatalf("kcat -F librdkafka.properties: %v\n%s", err, out)
+		}
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("kcat is not installed; .ci/run installs it")
+	}
+
+	// A restart reuses everything and keeps the password to itself.
+	p.kill(syscall.SIGTERM)
+	p.mu.Lock()
+	p.output.Reset()
+	p.mu.Unlock()
+	p.restart()
+	logs = p.waitLog("franz-go:")
+	if strings.Contains(logs, password) {
+		t.Fatalf("the restarted broker printed the password again:\n%s", logs)
+	}
+	if !strings.Contains(logs, "admin password: in "+filepath.Join(sec, "admin.password")) {
+		t.Fatalf("the restarted broker does not say where the password is:\n%s", logs)
+	}
+	if caAfter, _ := os.ReadFile(ca); !bytes.Equal(caBefore, caAfter) {
+		t.Fatal("the restart made a new CA")
+	}
+	t.Setenv("SLUICE_SASL_PASSWORD", password)
+	out = cli(t, p.addr, "", append([]string{"consume", "dev", "--from", "beginning", "-e", "--format", "%o %k=%v"}, admin...)...)
+	expectLines(t, "consume as admin after a restart", out, "0 k1=v1", "1 k2=v2")
+
+	// --dev-security makes its own admin.
+	out2, err := exec.Command(sluiceBin, "serve", "--dev-security", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--bootstrap-admin", "x:y").CombinedOutput()
+	if err == nil || !strings.Contains(string(out2), "drop --bootstrap-admin") {
+		t.Fatalf("--dev-security with --bootstrap-admin: %v\n%s", err, out2)
+	}
+}
