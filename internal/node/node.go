@@ -279,11 +279,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}(n.cluster.Image())
 
 	n.server = server.New(server.Config{
-		MaxRequestSize: int32(static.Int64("socket.request.max.bytes")),
-		MaxQueuedBytes: static.Int64("queued.max.request.bytes"),
-		IdleTimeout:    time.Duration(static.Int64("connections.max.idle.ms")) * time.Millisecond,
-		Logger:         cfg.Logger.With("component", "server"),
-		Audit:          audit,
+		MaxRequestSize:  int32(static.Int64("socket.request.max.bytes")),
+		MaxQueuedBytes:  static.Int64("queued.max.request.bytes"),
+		IdleTimeout:     time.Duration(static.Int64("connections.max.idle.ms")) * time.Millisecond,
+		Logger:          cfg.Logger.With("component", "server"),
+		Audit:           audit,
+		FailedAuthDelay: ms(static.Int64("connection.failed.authentication.delay.ms")),
 	}, b)
 
 	n.wg.Add(5)

@@ -75,8 +75,8 @@ const maxPipelined = 64
 // serve runs the connection until the client leaves, a frame is malformed,
 // or the server shuts down. The reader decodes and dispatches in order; the
 // writer, started here, answers in the same order.
-func (c *conn) serve(ctx context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
+func (c *conn) serve(srvCtx context.Context) {
+	ctx, cancel := context.WithCancel(srvCtx)
 	defer cancel()
 	if c.listener.TLS != nil {
 		if err := c.handshakeTLS(ctx); err != nil {
@@ -98,6 +98,16 @@ func (c *conn) serve(ctx context.Context) {
 	err := c.readLoop(ctx)
 	close(c.queue)
 	<-writerDone
+	if d := c.srv.cfg.FailedAuthDelay; d > 0 && errors.As(err, new(*errAuthClose)) {
+		// connection.failed.authentication.delay.ms: the refusal is
+		// answered, the close comes later, so guessing passwords is slow.
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-srvCtx.Done():
+		}
+		t.Stop()
+	}
 	c.nc.Close()
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, context.Canceled):

@@ -41,6 +41,10 @@ type Config struct {
 	Logger       *slog.Logger
 	// Audit logs failed authentications; nil logs none.
 	Audit *auth.Audit
+	// FailedAuthDelay is connection.failed.authentication.delay.ms: how
+	// long a connection whose SASL authentication failed stays open
+	// (answered, unread) before it is closed.
+	FailedAuthDelay time.Duration
 }
 
 func (c *Config) setDefaults() {

@@ -276,7 +276,12 @@ func (c *conn) step(ctx context.Context, token []byte) ([]byte, bool, error) {
 	if !st.authenticated {
 		c.logger.Debug("authenticated", "principal", principal, "mechanism", st.mechanism)
 	}
-	c.client.Principal = principal
+	if c.client.Principal != principal {
+		// Only the first authentication sets it: a re-authentication
+		// keeps the principal, and handlers still running for earlier
+		// requests may read it.
+		c.client.Principal = principal
+	}
 	st.authenticated, st.authMechanism = true, st.mechanism
 	st.exchange, st.raw = nil, false
 	return challenge, true, nil
@@ -288,7 +293,7 @@ func (c *conn) rawToken(ctx context.Context, token []byte) (pending, error) {
 	challenge, _, err := c.step(ctx, token)
 	if err != nil {
 		// Kafka answers a failed v0 exchange by closing the connection.
-		return pending{}, err
+		return pending{}, &errAuthClose{err.Error()}
 	}
 	return pending{raw: true, rawBytes: challenge}, nil
 }
