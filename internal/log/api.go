@@ -104,6 +104,9 @@ type Options struct {
 	// logs instead of visiting every log on each check. It is called with
 	// the log's locks held: it must not block or call into the log.
 	OnRetentionDue func()
+	// Group, if set, shares the log's fsyncs with the other logs of its
+	// log directory (SyncGroup): one per directory.
+	Group *SyncGroup
 }
 
 // AppendInfo describes where an appended batch landed.

@@ -19,8 +19,14 @@ import (
 // An fsync error takes the log offline (Kafka marks the log directory
 // offline): the data it covered may or may not be on disk, so nothing more
 // is acknowledged or appended.
+//
+// Logs opened with a SyncGroup (group_sync.go) share their syncs with the
+// other logs of their directory instead.
 
 func (l *Log) waitDurable(ctx context.Context, offset int64) error {
+	if l.group != nil {
+		return l.group.waitDurable(ctx, l, offset)
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -64,23 +70,46 @@ func (l *Log) waitDurable(ctx context.Context, offset int64) error {
 }
 
 // syncOnce is the syncer's work: fsync everything appended so far and
-// advance the durable offset. The caller owns l.syncing.
+// advance the durable offset. The caller owns l.syncing (or is its group's
+// syncer).
 func (l *Log) syncOnce() error {
 	l.syncIOMu.Lock()
 	defer l.syncIOMu.Unlock()
+	var p syncPlan
+	if err := l.beginSync(&p); err != nil {
+		return err
+	}
+	return l.finishSync(&p, false)
+}
 
+// syncPlan is what one sync of a log makes durable, noted by beginSync.
+type syncPlan struct {
+	target      int64
+	active      *segment
+	activeGen   uint64 // the active segment's .log writes up to target
+	rolled      []*segment
+	dirDirty    bool
+	parentDirty bool
+	err         error // beginSync's, for a SyncGroup
+	inDir       bool  // the log is in its SyncGroup's directory
+}
+
+// beginSync notes the log end offset and what must be fsynced for it. The
+// caller holds syncIOMu until finishSync.
+func (l *Log) beginSync(p *syncPlan) error {
 	l.mu.Lock()
 	if err := l.saveEpochCheckpoint(); err != nil {
 		l.mu.Unlock()
 		return err
 	}
-	target := l.leo.Load()
-	active := l.active
-	rolled := l.pendingRolled
+	p.target = l.leo.Load()
+	p.active = l.active
+	p.activeGen = p.active.log.writeGen()
+	p.rolled = l.pendingRolled
 	l.pendingRolled = nil
-	dirDirty, parentDirty := l.dirDirty, l.parentDirty
+	p.dirDirty, p.parentDirty = l.dirDirty, l.parentDirty
 	l.dirDirty, l.parentDirty = false, false
-	l.flushStarted = target
+	l.flushStarted = p.target
 	l.unflushedSince = time.Time{}
 	l.mu.Unlock()
 
@@ -90,9 +119,17 @@ func (l *Log) syncOnce() error {
 	if closed {
 		return ErrClosed
 	}
+	return nil
+}
+
+// finishSync fsyncs what beginSync noted and advances the durable offset.
+// With fsSynced, a sync of the whole filesystem that began after beginSync
+// has made the active segment's appends durable (SyncGroup); whatever else
+// is pending (rolled segments, directories: rare) is still fsynced here.
+func (l *Log) finishSync(p *syncPlan, fsSynced bool) error {
 	// syncIOMu keeps retention and truncation from closing these files
 	// under the fsync; a segment they already dropped is skipped.
-	for _, s := range rolled {
+	for _, s := range p.rolled {
 		if s.closed {
 			continue
 		}
@@ -100,31 +137,36 @@ func (l *Log) syncOnce() error {
 			return l.fail("fsync rolled segment", err)
 		}
 	}
-	if !active.closed {
-		if err := active.syncLog(); err != nil {
+	if !p.active.closed {
+		if fsSynced {
+			p.active.log.markSynced(p.activeGen)
+			if err := p.active.txn.sync(); err != nil {
+				return l.fail("fsync active segment", err)
+			}
+		} else if err := p.active.syncLog(); err != nil {
 			return l.fail("fsync active segment", err)
 		}
 	}
-	if parentDirty {
+	if p.parentDirty {
 		// The log's directory was created by Open: its name first.
 		if err := l.fs.SyncDir(filepath.Dir(l.dir)); err != nil {
 			return l.fail("fsync directory", err)
 		}
 	}
-	if len(rolled) > 0 && target > l.recoveryPoint {
+	if len(p.rolled) > 0 && p.target > l.recoveryPoint {
 		// Whole segments became durable: move the recovery point, so a
 		// restart scans only what follows. Writing it fsyncs the
 		// directory, which also makes the new segment's name durable.
-		if err := l.writeRecoveryPoint(target); err != nil {
+		if err := l.writeRecoveryPoint(p.target); err != nil {
 			return l.fail("write recovery point", err)
 		}
-	} else if dirDirty {
+	} else if p.dirDirty {
 		if err := l.fs.SyncDir(l.dir); err != nil {
 			return l.fail("fsync directory", err)
 		}
 	}
 	l.syncMu.Lock()
-	l.durable = max(l.durable, target)
+	l.durable = max(l.durable, p.target)
 	l.syncMu.Unlock()
 	return nil
 }

@@ -94,6 +94,10 @@ type Log struct {
 
 	epochs epochCache
 
+	// group, when set, does the group commit for the logs of a directory
+	// (Options.Group); the fields below serve the log's own otherwise.
+	group *SyncGroup
+
 	// Group commit, guarded by syncMu.
 	syncMu  sync.Mutex
 	durable int64         // every offset below it is fsynced
@@ -131,6 +135,7 @@ func newLog(dir string, cfg Config, opts Options) *Log {
 		onOffline: opts.OnOffline,
 
 		onRetentionDue: opts.OnRetentionDue,
+		group:          opts.Group,
 	}
 	l.dirName.Store(&dir)
 	l.indexInterval.Store(cfg.IndexIntervalBytes)

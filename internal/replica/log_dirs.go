@@ -27,6 +27,25 @@ type dirState struct {
 	mu         sync.Mutex
 	offline    map[string]error // log directory -> what took it offline
 	wg         sync.WaitGroup   // goroutines taking partitions offline
+	// groups share the fsyncs of the logs of each log directory
+	// (log.SyncGroup): acks=all produce requests to several partitions
+	// pay one flush of the disk rather than one per partition.
+	groups map[string]*log.SyncGroup
+}
+
+// syncGroup returns the group commit of the log directory root.
+func (m *Manager) syncGroup(root string) *log.SyncGroup {
+	m.dirs.mu.Lock()
+	defer m.dirs.mu.Unlock()
+	g := m.dirs.groups[root]
+	if g == nil {
+		if m.dirs.groups == nil {
+			m.dirs.groups = make(map[string]*log.SyncGroup)
+		}
+		g = log.NewSyncGroup(root)
+		m.dirs.groups[root] = g
+	}
+	return g
 }
 
 // LogDirOffline returns why the log directory dir (an entry of log.dirs)
@@ -58,6 +77,7 @@ func (m *Manager) logOptions(tp TopicPartition, dir string) (opts log.Options, o
 		Logger: m.logger.With("topic", tp.Topic, "partition", tp.Partition),
 		Now:    m.cfg.Now,
 		Files:  m.cfg.Files,
+		Group:  m.syncGroup(filepath.Dir(dir)),
 		OnOffline: func(err error) {
 			logDir := dir
 			if l := holder.Load(); l != nil {

@@ -1,0 +1,22 @@
+package log
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// SyncFS makes everything written to the filesystem holding dir durable
+// (syncfs(2)); since Linux 5.8 it reports write-back errors of that
+// filesystem.
+func (OSFS) SyncFS(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = unix.Syncfs(int(d.Fd()))
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

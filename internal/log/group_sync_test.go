@@ -1,0 +1,268 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// syncAll is syncfs(2) on a memFS: every file's bytes and every
+// directory's entries become durable as of now.
+func (m *memFS) syncAll() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.durable)
+	for name, n := range m.files {
+		n.mu.Lock()
+		n.synced = append(n.synced[:0:0], n.data...)
+		n.mu.Unlock()
+		m.durable[name] = n
+	}
+}
+
+// groupFS is a hookFS over a memFS that also implements FSSyncer.
+type groupFS struct {
+	*hookFS
+	mem      *memFS
+	onSyncFS func() error
+	syncFSes atomic.Int64
+}
+
+func newGroupFS(mem *memFS) *groupFS {
+	return &groupFS{hookFS: &hookFS{FS: mem}, mem: mem}
+}
+
+func (g *groupFS) SyncFS(string) error {
+	g.syncFSes.Add(1)
+	if g.onSyncFS != nil {
+		if err := g.onSyncFS(); err != nil {
+			return err
+		}
+	}
+	g.mem.syncAll()
+	return nil
+}
+
+// waitForWaiters waits until n logs of g have a waiter for the next sync.
+func waitForWaiters(g *SyncGroup, n int) {
+	for {
+		g.mu.Lock()
+		got := len(g.waiting)
+		g.mu.Unlock()
+		if got >= n {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// While one log's fsync runs, the waiters of three other logs of the same
+// directory queue up; the next sync makes all three durable with one
+// syncfs and no fsync of their segments, and what it acknowledged survives
+// a crash.
+func TestSyncGroupSharesOneSyncFSAcrossLogs(t *testing.T) {
+	t.Parallel()
+	mem := newMemFS()
+	fsys := newGroupFS(mem)
+	group := NewSyncGroup("/data")
+	withGroup := func(o *Options) { o.Group = group }
+	logs := make([]*Log, 4)
+	for i := range logs {
+		logs[i] = openLog(t, fsys, fmt.Sprintf("/data/t-%d", i), testConfig(), withGroup)
+	}
+	var (
+		holding  atomic.Bool
+		started  = make(chan struct{})
+		release  = make(chan struct{})
+		segSyncs atomic.Int64
+	)
+	fsys.onSync = func(name string) error {
+		if !strings.HasSuffix(name, logSuffix) {
+			return nil
+		}
+		segSyncs.Add(1)
+		if strings.HasPrefix(name, "/data/t-0/") && holding.CompareAndSwap(false, true) {
+			close(started)
+			<-release
+		}
+		return nil
+	}
+	errs := make(chan error, len(logs))
+	appendAndWait := func(l *Log) {
+		info, err := appendBatch(l, newBatch(t, batchSpec{records: 3}), 0)
+		if err == nil {
+			err = l.WaitDurable(context.Background(), info.LastOffset+1)
+		}
+		errs <- err
+	}
+	go appendAndWait(logs[0]) // the syncer, held in the fsync of t-0
+	<-started
+	for _, l := range logs[1:] {
+		go appendAndWait(l)
+	}
+	waitForWaiters(group, 3)
+	close(release)
+	for range logs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fsys.syncFSes.Load(); n != 1 {
+		t.Fatalf("%d syncfs calls, want 1", n)
+	}
+	if n := segSyncs.Load(); n != 1 {
+		t.Fatalf("%d segment fsyncs, want 1 (t-0's alone)", n)
+	}
+	crashed := mem.CrashClone()
+	for i, l := range logs {
+		if d := l.DurableOffset(); d != 3 {
+			t.Fatalf("t-%d durable offset %d, want 3", i, d)
+		}
+		l.Close()
+		r := openLog(t, crashed, fmt.Sprintf("/data/t-%d", i), testConfig())
+		if end := r.LogEndOffset(); end != 3 {
+			t.Fatalf("t-%d after a crash has log end %d, want the 3 acknowledged records", i, end)
+		}
+		mustClose(t, r)
+	}
+}
+
+// A failed syncfs takes every log it was to make durable offline, as a
+// failed fsync takes its own log.
+func TestSyncGroupFailedSyncFSTakesItsLogsOffline(t *testing.T) {
+	t.Parallel()
+	fsys := newGroupFS(newMemFS())
+	group := NewSyncGroup("/data")
+	withGroup := func(o *Options) { o.Group = group }
+	a := openLog(t, fsys, "/data/a-0", testConfig(), withGroup)
+	b := openLog(t, fsys, "/data/b-0", testConfig(), withGroup)
+	defer a.Close()
+	defer b.Close()
+	// Hold a first sync of a (alone) so that both queue for the next.
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fsys.onSync = func(name string) error {
+		if strings.HasPrefix(name, "/data/a-0/") && strings.HasSuffix(name, logSuffix) {
+			once.Do(func() { close(started); <-release })
+		}
+		return nil
+	}
+	first := mustAppend(t, a, newBatch(t, batchSpec{}), 0)
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- a.WaitDurable(context.Background(), first.LastOffset+1) }()
+	<-started
+	fsys.onSyncFS = func() error { return errors.New("EIO") }
+	errs := make(chan error, 2)
+	for _, l := range []*Log{a, b} {
+		info := mustAppend(t, l, newBatch(t, batchSpec{}), 0)
+		go func() { errs <- l.WaitDurable(context.Background(), info.LastOffset+1) }()
+	}
+	waitForWaiters(group, 2)
+	close(release)
+	if err := <-firstDone; err != nil {
+		t.Fatalf("first sync: %v", err)
+	}
+	for range 2 {
+		if err := <-errs; !errors.Is(err, ErrOffline) {
+			t.Fatalf("wait after a failed syncfs: %v, want ErrOffline", err)
+		}
+	}
+	if _, err := appendBatch(b, newBatch(t, batchSpec{}), 0); !errors.Is(err, ErrOffline) {
+		t.Fatalf("append after a failed syncfs: %v, want ErrOffline", err)
+	}
+}
+
+// Producers on several logs of one group append and wait while the
+// filesystem crashes at a random moment: every batch acknowledged before
+// the crash is there after it, on every log, round after round.
+func TestSyncGroupAcknowledgedBatchesSurviveACrash(t *testing.T) {
+	t.Parallel()
+	const (
+		rounds = 6
+		nlogs  = 4
+	)
+	rng := rand.New(rand.NewPCG(3, 4))
+	cfg := testConfig()
+	mem := newMemFS()
+	acked := make([]map[int64][]byte, nlogs)
+	for i := range acked {
+		acked[i] = map[int64][]byte{}
+	}
+	for round := 0; round < rounds; round++ {
+		cfg.SegmentBytes = 2048 << (round % 2 * 9) // rolls in even rounds
+		fsys := newGroupFS(mem)
+		group := NewSyncGroup("/data")
+		logs := make([]*Log, nlogs)
+		for i := range logs {
+			logs[i] = openLog(t, fsys, filepath.Join("/data", fmt.Sprintf("t-%d", i)), cfg, func(o *Options) { o.Group = group })
+			checkAcked(t, logs[i], acked[i])
+		}
+		var (
+			mu        sync.Mutex
+			crashed   bool
+			newAcks   = make([]map[int64][]byte, nlogs)
+			n         int
+			crashNow  = make(chan struct{})
+			crashAt   = 20 + rng.IntN(100)
+			producers sync.WaitGroup
+		)
+		for i := range newAcks {
+			newAcks[i] = map[int64][]byte{}
+		}
+		for p := 0; p < 2*nlogs; p++ {
+			producers.Add(1)
+			go func(seed uint64) {
+				defer producers.Done()
+				r := rand.New(rand.NewPCG(seed, 9))
+				li := int(seed) % nlogs
+				for {
+					b := newBatch(t, batchSpec{records: 1 + r.IntN(4), valueSize: 1 + r.IntN(200)})
+					info, err := appendBatch(logs[li], b, int32(round))
+					if err != nil {
+						return
+					}
+					if err := logs[li].WaitDurable(context.Background(), info.LastOffset+1); err != nil {
+						return
+					}
+					mu.Lock()
+					if crashed {
+						mu.Unlock()
+						return
+					}
+					newAcks[li][info.BaseOffset] = append([]byte(nil), b...)
+					if n++; n == crashAt {
+						close(crashNow)
+					}
+					mu.Unlock()
+				}
+			}(uint64(round*100 + p))
+		}
+		<-crashNow
+		mu.Lock()
+		crashed = true
+		next := mem.CrashClone()
+		for i := range newAcks {
+			for off, b := range newAcks[i] {
+				acked[i][off] = b
+			}
+		}
+		mu.Unlock()
+		for _, l := range logs {
+			l.Close()
+		}
+		producers.Wait()
+		mem = next
+	}
+	for i := range nlogs {
+		l := openLog(t, mem, filepath.Join("/data", fmt.Sprintf("t-%d", i)), cfg)
+		checkAcked(t, l, acked[i])
+		mustClose(t, l)
+	}
+}
