@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // securedCluster starts a Sluice broker that authenticates with SASL and
@@ -92,6 +94,15 @@ func TestCLIUser(t *testing.T) {
 	// Only a principal allowed to ALTER the cluster manages users.
 	cliFails(t, addr, "CLUSTER_AUTHORIZATION_FAILED", login("SCRAM-SHA-512", "bob", "bob-secret", "user", "create", "eve", "--password", "x")...)
 	cliFails(t, addr, "CLUSTER_AUTHORIZATION_FAILED", login("SCRAM-SHA-512", "bob", "bob-secret", "user", "list")...)
+
+	// A PLAIN users file line: a bcrypt hash of the password, never the
+	// password; no broker involved.
+	line := strings.TrimSpace(cli(t, "127.0.0.1:1", "erin-secret\n", "user", "plain-hash", "erin", "--cost", "4"))
+	user, hash, _ := strings.Cut(line, ":")
+	if user != "erin" || strings.Contains(line, "erin-secret") || bcrypt.CompareHashAndPassword([]byte(hash), []byte("erin-secret")) != nil {
+		t.Fatalf("user plain-hash printed %q, want erin:<bcrypt hash of erin-secret>", line)
+	}
+	cliMisused(t, addr, "without ':'", "user", "plain-hash", "a:b", "--password", "x")
 
 	cliMisused(t, addr, "no password", as("user", "create", "dave")...)
 	cliMisused(t, addr, "want SCRAM-SHA-256 or SCRAM-SHA-512", as("user", "create", "dave", "--password", "x", "--mechanism", "PLAIN")...)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // The user subcommands manage SCRAM credentials, which the brokers keep in
@@ -26,7 +27,48 @@ func newUserCommand(o *clientOptions) *cobra.Command {
   sluice user list
   sluice user delete alice`,
 	}
-	cmd.AddCommand(newUserCreate(o), newUserDelete(o), newUserList(o))
+	cmd.AddCommand(newUserCreate(o), newUserDelete(o), newUserList(o), newUserPlainHash())
+	return cmd
+}
+
+// newUserPlainHash prints a sasl.plain.users.file line. It talks to no
+// broker: PLAIN users live in a file on each broker, not in the cluster.
+func newUserPlainHash() *cobra.Command {
+	var password string
+	var cost int
+	cmd := &cobra.Command{
+		Use:   "plain-hash USER",
+		Short: "Print a sasl.plain.users.file line (user:bcrypt-hash) for a PLAIN user",
+		Long: `Print a line for the broker's sasl.plain.users.file: the user name and a bcrypt
+hash of the password (never the password). The password comes from --password,
+else SLUICE_USER_PASSWORD, else the first line of standard input. No broker is
+contacted; append the line to the file on every broker (it is re-read when it
+changes).`,
+		Example: `  sluice user plain-hash alice --password 's3cret' >> /etc/sluice/plain-users
+  printf '%s\n' "$PASSWORD" | sluice user plain-hash etl >> /etc/sluice/plain-users`,
+		Args: usage(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			user := args[0]
+			if user == "" || strings.ContainsAny(user, ":\n") {
+				return usageError{fmt.Errorf("user plain-hash: user name %q: must be non-empty, without ':' or newlines", user)}
+			}
+			if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+				return usageError{fmt.Errorf("user plain-hash: --cost %d: want %d to %d", cost, bcrypt.MinCost, bcrypt.MaxCost)}
+			}
+			pass, err := userPassword(password, cmd.InOrStdin())
+			if err != nil {
+				return usageError{fmt.Errorf("user plain-hash %s: %w", user, err)}
+			}
+			hash, err := bcrypt.GenerateFromPassword([]byte(pass), cost)
+			if err != nil {
+				return fmt.Errorf("user plain-hash %s: %w", user, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s:%s\n", user, hash)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&password, "password", "", "the password (default: env SLUICE_USER_PASSWORD, else the first line of stdin)")
+	cmd.Flags().IntVar(&cost, "cost", bcrypt.DefaultCost, "bcrypt cost: each PLAIN login costs the broker 2^cost rounds")
 	return cmd
 }
 
