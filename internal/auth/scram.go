@@ -142,6 +142,7 @@ func (s *Scram) Start() Exchange {
 
 type scramExchange struct {
 	mechanism string
+	started   bool
 	conv      *scram.ServerConversation
 	err       error
 	user      string
@@ -149,10 +150,23 @@ type scramExchange struct {
 }
 
 // Step runs one round of RFC 5802: client-first then client-final.
-func (e *scramExchange) Step(_ context.Context, token []byte) ([]byte, bool, error) {
+func (e *scramExchange) Step(_ context.Context, token []byte) (_ []byte, _ bool, err error) {
 	if e.err != nil {
 		return nil, false, e.err
 	}
+	if !e.started {
+		// xdg-go/scram indexes the GS2 flag without checking it exists
+		// (",,n=..." panics); refuse what is not a client-first message.
+		e.started = true
+		if len(token) < 2 || !(token[0] == 'n' && token[1] == ',' || token[0] == 'y' && token[1] == ',' || token[0] == 'p' && token[1] == '=') {
+			return nil, false, fail("", "invalid SCRAM client-first message")
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fail(e.user, "invalid SCRAM message")
+		}
+	}()
 	out, err := e.conv.Step(string(token))
 	if err != nil {
 		if errors.Is(err, errUnknownScramUser) {
