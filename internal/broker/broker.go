@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -78,8 +77,8 @@ type Broker struct {
 	logger *slog.Logger
 	apis   map[int16]api
 	codecs *record.Codecs
-	// readBufs pools fetch read chunks (*[]byte of readChunkSize).
-	readBufs sync.Pool
+	// readBufs holds fetch read chunks (fetch.go).
+	readBufs chunkPool
 	// configs caches the effective configs of the latest image.
 	configs atomic.Pointer[imageConfigs]
 	// peers are the clients to other brokers (markers, verification).
@@ -99,7 +98,6 @@ func New(cfg Config) *Broker {
 		cfg.Now = time.Now
 	}
 	b := &Broker{cfg: cfg, logger: cfg.Logger, codecs: record.NewCodecs(), peers: peers{nodeID: cfg.NodeID, opts: cfg.PeerOpts}}
-	b.readBufs.New = func() any { buf := make([]byte, readChunkSize); return &buf }
 	b.apis = b.buildAPIs()
 	if cfg.Audit == nil {
 		cfg.Audit = auth.NewAudit(cfg.Logger.With("component", "audit"), 0)

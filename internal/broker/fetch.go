@@ -48,25 +48,83 @@ const readBufSize = 1 << 20
 // holds one chunk, not a buffer per partition.
 const readChunkSize = 2 * readBufSize
 
+// Fetch memory is bounded broker-wide: the chunks in use by every
+// response in flight are at most fetchChunksInUse (a response whose first
+// read needs a chunk always gets one, so every fetch makes progress), and
+// at most fetchChunksIdle stay pooled between fetches. A response that
+// finds the chunks taken stops reading more partitions, as when it reaches
+// its max_bytes: Kafka's responses may always carry less. Without the
+// bound, a consumer of many partitions made the broker hold two or more
+// 50 MiB responses at once (chunks plus the encoded copy), kept in a
+// sync.Pool until two garbage collections, which an idle broker does not
+// run for minutes.
+const (
+	fetchChunksInUse = 16 // 32 MiB of records in flight
+	fetchChunksIdle  = 4
+)
+
+// chunkPool hands out read chunks of readChunkSize within the bound above.
+type chunkPool struct {
+	mu    sync.Mutex
+	inUse int
+	idle  []*[]byte
+}
+
+// get returns a chunk, or nil when fetchChunksInUse are in use and force
+// is not set.
+func (p *chunkPool) get(force bool) *[]byte {
+	p.mu.Lock()
+	if p.inUse >= fetchChunksInUse && !force {
+		p.mu.Unlock()
+		return nil
+	}
+	p.inUse++
+	if n := len(p.idle); n > 0 {
+		bp := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		return bp
+	}
+	p.mu.Unlock()
+	buf := make([]byte, readChunkSize)
+	return &buf
+}
+
+// put returns a chunk: kept for reuse when fewer than fetchChunksIdle are,
+// else left to the garbage collector.
+func (p *chunkPool) put(bp *[]byte) {
+	p.mu.Lock()
+	p.inUse--
+	if len(p.idle) < fetchChunksIdle {
+		p.idle = append(p.idle, bp)
+	}
+	p.mu.Unlock()
+}
+
 // fetchBuffers are the pooled chunks one fetch response refers to.
 type fetchBuffers struct {
-	pool *sync.Pool
+	pool *chunkPool
 	bufs []*[]byte
 	free []byte // the unused tail of the newest chunk
 }
 
 // get returns room for a read of up to n bytes in a pooled chunk, or nil
-// when n is larger than readBufSize. Call took with what the read used.
-func (f *fetchBuffers) get(n int) []byte {
+// when n is larger than readBufSize (the read allocates). ok is false when
+// the broker's fetch chunks are all in use and this response holds one
+// already: it reads no more partitions. Call took with what the read used.
+func (f *fetchBuffers) get(n int) (buf []byte, ok bool) {
 	if n > readBufSize {
-		return nil
+		return nil, true
 	}
 	if len(f.free) < n {
-		bp := f.pool.Get().(*[]byte)
+		bp := f.pool.get(len(f.bufs) == 0)
+		if bp == nil {
+			return nil, false
+		}
 		f.bufs = append(f.bufs, bp)
 		f.free = *bp
 	}
-	return f.free[:n:n]
+	return f.free[:n:n], true
 }
 
 // took marks the first len(data) bytes of buf, the room get returned, as
@@ -79,7 +137,7 @@ func (f *fetchBuffers) took(buf, data []byte) {
 
 func (f *fetchBuffers) release() {
 	for _, bp := range f.bufs {
-		f.pool.Put(bp)
+		f.pool.put(bp)
 	}
 	f.bufs = f.bufs[:0]
 	f.free = nil
@@ -200,7 +258,10 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 	if limit <= 0 && f.size > 0 {
 		return
 	}
-	buf := f.bufs.get(max(limit, 1))
+	buf, ok := f.bufs.get(max(limit, 1))
+	if !ok {
+		return // fetch memory is in use: the partition's data waits for the next fetch
+	}
 	data, err := read(buf, it.fetchOffset, max(limit, 1))
 	f.bufs.took(buf, data)
 	if err == nil && readCommitted {
