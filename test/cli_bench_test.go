@@ -21,7 +21,11 @@ type benchJSON struct {
 	P50           *float64 `json:"p50_ms"`
 	P95           *float64 `json:"p95_ms"`
 	P99           *float64 `json:"p99_ms"`
+	P999          *float64 `json:"p99_9_ms"`
 	Max           *float64 `json:"max_ms"`
+	AckP50        *float64 `json:"ack_p50_ms"`
+	AckP99        *float64 `json:"ack_p99_ms"`
+	AckP999       *float64 `json:"ack_p99_9_ms"`
 }
 
 // runBench runs a bench subcommand and parses its one JSON line.
@@ -56,8 +60,15 @@ func checkBench(t *testing.T, r benchJSON, mode string, records, size int64, lat
 	if r.P50 == nil || r.P95 == nil || r.P99 == nil || r.Max == nil {
 		t.Fatalf("bench %s = %+v, want latency percentiles", mode, r)
 	}
-	if !(*r.P50 >= 0 && *r.P50 <= *r.P95 && *r.P95 <= *r.P99 && *r.P99 <= *r.Max && *r.Max > 0) {
-		t.Fatalf("bench %s percentiles p50 %v p95 %v p99 %v max %v are not ordered", mode, *r.P50, *r.P95, *r.P99, *r.Max)
+	if r.P999 == nil || !(*r.P50 >= 0 && *r.P50 <= *r.P95 && *r.P95 <= *r.P99 && *r.P99 <= *r.P999 && *r.P999 <= *r.Max && *r.Max > 0) {
+		t.Fatalf("bench %s percentiles p50 %v p95 %v p99 %v p99.9 %v max %v are not ordered", mode, r.P50, r.P95, r.P99, r.P999, r.Max)
+	}
+	// e2e also reports the acknowledgements of the same records.
+	if ack := r.AckP50 != nil || r.AckP99 != nil || r.AckP999 != nil; ack != (mode == "e2e") {
+		t.Fatalf("bench %s = %+v: acknowledgement percentiles present %v, want %v", mode, r, ack, mode == "e2e")
+	}
+	if mode == "e2e" && !(r.AckP50 != nil && r.AckP99 != nil && r.AckP999 != nil && *r.AckP50 >= 0 && *r.AckP50 <= *r.AckP99 && *r.AckP99 <= *r.AckP999) {
+		t.Fatalf("bench e2e acknowledgement percentiles p50 %v p99 %v p99.9 %v are not ordered", r.AckP50, r.AckP99, r.AckP999)
 	}
 }
 
