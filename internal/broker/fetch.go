@@ -178,6 +178,9 @@ func (b *Broker) fetch(ctx context.Context, c *Client, r kmsg.Request) Reply {
 		f.read(img, &fc.items[i], true)
 	}
 	if f.size < int(req.MinBytes) && !f.failed && len(fc.items) > 0 && time.Now().Before(deadline) {
+		if f.size == 0 {
+			f.bufs.release() // nothing read refers to them: a waiting fetch holds no chunk
+		}
 		if !f.wait(ctx, fc.items, deadline) {
 			f.bufs.release()
 			return Reply{Response: req.ResponseKind()}
