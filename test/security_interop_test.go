@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // The security interop suite drives secured listeners with clients not
@@ -71,12 +73,32 @@ func TestSecurityInteropKafkaPython(t *testing.T) {
 	}
 }
 
+// TestSecurityInteropConfluentKafkaMTLS authenticates confluent-kafka by
+// its client certificate alone: with the authorizer on, only ACLs for the
+// certificate's principal (User:CN=interop-client, the DEFAULT mapping)
+// let it produce and consume.
 func TestSecurityInteropConfluentKafkaMTLS(t *testing.T) {
 	t.Parallel()
 	needPythonModule(t, "confluent_kafka", "python3-confluent-kafka")
-	s := startSecured(t, nil)
+	s := startSecured(t, map[string]string{
+		"authorizer.class.name": "acl",
+		"super.users":           "User:ANONYMOUS", // the PLAINTEXT setup connection
+	})
 	const script = "security_clients.py"
 	s.createSecTopic(t, "ck-mtls")
+	adm := kadm.NewClient(newClient(t, s.plain))
+	res, err := adm.CreateACLs(testContext(t, 10*time.Second), kadm.NewACLs().Allow("User:CN=interop-client").
+		Topics("ck-mtls").Groups("ck-sec-unused").Operations(kadm.OpRead, kadm.OpWrite, kadm.OpDescribe))
+	if err == nil {
+		for _, r := range res {
+			if r.Err != nil {
+				err = r.Err
+			}
+		}
+	}
+	if err != nil {
+		t.Fatalf("create ACLs: %v", err)
+	}
 	sec := security{Protocol: "SSL", CA: s.certs.CA, Cert: s.certs.ClientCert, Key: s.certs.ClientKey}
 	runInterop(t, 45*time.Second, interopPython, script, "ck-roundtrip", s.mtls, "ck-mtls", "300", sec.String())
 	// Without a client certificate the handshake fails.
