@@ -199,6 +199,10 @@ func TestACLMatrix(t *testing.T) {
 		if err := created["new-1"].Err; err != nil {
 			t.Errorf("create new-1 (CREATE on prefix new-): %v", err)
 		}
+		if n := len(created["new-1"].Configs); n != 0 {
+			t.Errorf("create new-1 answered %d configs without DESCRIBE_CONFIGS on it", n)
+		}
+
 		wantCode(t, "create other", kerrCode(created["other"].Err), kerr.TopicAuthorizationFailed)
 		deleted, err := adm.DeleteTopics(ctx, "no", "ok")
 		if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/internal/acl"
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/config"
 	"github.com/sluice-io/sluice/internal/group"
@@ -172,7 +173,7 @@ func (b *Broker) autoCreateTopic(ctx context.Context, name string) error {
 	return err
 }
 
-func (b *Broker) createTopics(ctx context.Context, _ *Client, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
+func (b *Broker) createTopics(ctx context.Context, c *Client, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	ctx, cancel := requestTimeout(ctx, req.TimeoutMillis)
 	defer cancel()
@@ -238,7 +239,11 @@ func (b *Broker) createTopics(ctx context.Context, _ *Client, req *kmsg.CreateTo
 			st.TopicID = id
 		}
 		st.NumPartitions, st.ReplicationFactor = spec.partitions, spec.rf
-		if tcfg, err := config.ResolveTopic(b.brokerConfig(img), spec.configs); err == nil {
+		if !b.visible(c, img.ACLs, acl.OpDescribeConfigs, acl.ResourceTopic, spec.name) {
+			// Created, but its configs are not the principal's to see
+			// (v5+), as in Kafka.
+			st.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
+		} else if tcfg, err := config.ResolveTopic(b.brokerConfig(img), spec.configs); err == nil {
 			for _, v := range tcfg.All() {
 				c := kmsg.NewCreateTopicsResponseTopicConfig()
 				c.Name, c.ReadOnly, c.Source, c.IsSensitive = v.Def.Name, v.Def.ReadOnly, int8(v.Source), v.Def.Sensitive
