@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"slices"
 	"testing"
+
+	"github.com/sluice-io/sluice/internal/acl"
 )
 
 // fuzzImage is a populated image for fuzzed commands to act on.
@@ -17,6 +19,10 @@ func fuzzImage(t testing.TB) *Image {
 		RegisterBroker{Broker: Broker{ID: 1, Host: "h", Port: 1}},
 		CreateTopic{Name: "a", ID: tid(1), Replicas: [][]int32{{1}, {1, 2}}, Configs: map[string]string{"k": "v"}},
 		AlterConfigs{ResourceType: 4, Name: "", Set: map[string]*string{"k": str("v")}},
+		CreateAcls{ACLs: []acl.Binding{
+			{ResourceType: acl.ResourceTopic, ResourceName: "a", PatternType: acl.PatternLiteral, Principal: "User:alice", Host: "*", Operation: acl.OpRead, Permission: acl.Allow},
+			{ResourceType: acl.ResourceTopic, ResourceName: "lo", PatternType: acl.PatternPrefixed, Principal: "User:*", Host: "*", Operation: acl.OpWrite, Permission: acl.Deny},
+		}},
 	} {
 		data, err := encodeCommand(c)
 		if err != nil {
@@ -61,6 +67,9 @@ func FuzzDecodeCommand(f *testing.F) {
 		}
 		if err != nil {
 			return
+		}
+		if all := img.ACLs.All(); len(all) != img.ACLs.Len() {
+			t.Fatalf("ACL set holds %d ACLs, counts %d", len(all), img.ACLs.Len())
 		}
 		if len(img.Topics) != len(img.TopicsByID) {
 			t.Fatalf("%d topics by name, %d by ID", len(img.Topics), len(img.TopicsByID))
