@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
@@ -323,5 +324,52 @@ func TestServerTLSReloadsChangedFiles(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "key.pem"), "garbage")
 	if h := host(); h != "two.example" {
 		t.Fatalf("after a bad key the certificate is for %s", h)
+	}
+}
+
+// librdkafka sends its own nonce again in front of the combined nonce in
+// client-final-message; Kafka accepts a nonce that ends with the one it
+// sent, and so does Sluice. A nonce without the server's part is refused.
+func TestScramAcceptsLibrdkafkaNonce(t *testing.T) {
+	t.Parallel()
+	mech := MechScramSHA512
+	cred, _ := NewScramCredential(mech, "pw", ScramMinIterations)
+	s, _ := NewScram(mech, func(string, string) (ScramCredential, bool) { return cred, true })
+	h, _ := ScramHash(mech)
+	for _, tc := range []struct {
+		name  string
+		nonce func(cnonce, combined string) string
+		ok    bool
+	}{
+		{"RFC 5802", func(_, combined string) string { return combined }, true},
+		{"librdkafka", func(cnonce, combined string) string { return cnonce + combined }, true},
+		{"client nonce only", func(cnonce, _ string) string { return cnonce }, false},
+	} {
+		ex := s.Start()
+		const cnonce = "sid@tK>`k]z|1Kt0-g>Dn5?sp:xa>frG"
+		first := "n,,n=alice,r=" + cnonce
+		sf, _, err := ex.Step(context.Background(), []byte(first))
+		if err != nil {
+			t.Fatal(err)
+		}
+		combined, _, _ := strings.Cut(strings.TrimPrefix(string(sf), "r="), ",")
+		salted, _ := SaltPassword(mech, "pw", cred.Salt, cred.Iterations)
+		mac := func(key []byte, data string) []byte { m := hmac.New(h, key); m.Write([]byte(data)); return m.Sum(nil) }
+		clientKey := mac(salted, "Client Key")
+		withoutProof := "c=biws,r=" + tc.nonce(cnonce, combined)
+		authMsg := first[3:] + "," + string(sf) + "," + withoutProof
+		sig := mac(cred.StoredKey, authMsg)
+		proof := make([]byte, len(clientKey))
+		for i := range proof {
+			proof[i] = clientKey[i] ^ sig[i]
+		}
+		final := withoutProof + ",p=" + base64.StdEncoding.EncodeToString(proof)
+		sv, done, err := ex.Step(context.Background(), []byte(final))
+		if tc.ok != (done && err == nil) {
+			t.Errorf("%s: done %v err %v", tc.name, done, err)
+		}
+		if tc.ok && string(sv) != "v="+base64.StdEncoding.EncodeToString(mac(cred.ServerKey, authMsg)) {
+			t.Errorf("%s: server signature %q", tc.name, sv)
+		}
 	}
 }

@@ -6,9 +6,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
+	"strings"
 	"time"
 
 	"github.com/xdg-go/scram"
@@ -120,12 +124,14 @@ var errUnknownScramUser = errors.New("unknown user")
 // Start implements Mechanism.
 func (s *Scram) Start() Exchange {
 	e := &scramExchange{mechanism: s.mechanism}
+	e.hash, _ = ScramHash(s.mechanism)
 	srv, err := s.hash.NewServer(func(user string) (scram.StoredCredentials, error) {
 		e.user = user
 		c, ok := s.lookup(user, s.mechanism)
 		if !ok {
 			return scram.StoredCredentials{}, errUnknownScramUser
 		}
+		e.cred = c
 		return scram.StoredCredentials{
 			KeyFactors: scram.KeyFactors{Salt: string(c.Salt), Iters: c.Iterations},
 			StoredKey:  c.StoredKey,
@@ -136,17 +142,39 @@ func (s *Scram) Start() Exchange {
 		e.err = err
 		return e
 	}
-	e.conv = srv.NewConversation()
+	e.conv = srv.WithNonceGenerator(alphanumericNonce).NewConversation()
 	return e
 }
 
+// alphanumericNonce is the server's part of the SCRAM nonce: 24 random
+// bytes as hex, alphanumeric as Kafka's own nonces are.
+func alphanumericNonce() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// scramExchange is one SCRAM authentication. xdg-go/scram parses the
+// client-first message (GS2 header, SASLname decoding), looks the user up
+// and writes the server-first message; the client-final message is
+// verified here, because Kafka accepts a final nonce that merely ends with
+// the nonce it sent (ScramSaslServer), and librdkafka relies on that: it
+// sends its own nonce again in front of the combined one. RFC 5802 wants
+// them equal; the server's random part is checked either way.
 type scramExchange struct {
 	mechanism string
-	started   bool
+	hash      func() hash.Hash
 	conv      *scram.ServerConversation
 	err       error
 	user      string
+	cred      ScramCredential
 	principal string
+
+	step       int
+	gs2Header  string // "n,," or "n,a=authzid,"
+	clientBare string // client-first-message-bare
+	serverMsg  string // server-first-message
+	nonce      string // the combined nonce it carries
 }
 
 // Step runs one round of RFC 5802: client-first then client-final.
@@ -154,37 +182,92 @@ func (e *scramExchange) Step(_ context.Context, token []byte) (_ []byte, _ bool,
 	if e.err != nil {
 		return nil, false, e.err
 	}
-	if !e.started {
-		// xdg-go/scram indexes the GS2 flag without checking it exists
-		// (",,n=..." panics); refuse what is not a client-first message.
-		e.started = true
-		if len(token) < 2 || !(token[0] == 'n' && token[1] == ',' || token[0] == 'y' && token[1] == ',' || token[0] == 'p' && token[1] == '=') {
-			return nil, false, fail("", "invalid SCRAM client-first message")
-		}
-	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fail(e.user, "invalid SCRAM message")
 		}
 	}()
-	out, err := e.conv.Step(string(token))
+	e.step++
+	switch e.step {
+	case 1:
+		return e.first(string(token))
+	case 2:
+		return e.final(string(token))
+	}
+	return nil, false, fail(e.user, "SCRAM exchange already complete")
+}
+
+func (e *scramExchange) first(msg string) ([]byte, bool, error) {
+	// xdg-go/scram indexes the GS2 flag without checking it exists
+	// (",,n=..." panics); refuse what is not a client-first message.
+	if len(msg) < 2 || !strings.HasPrefix(msg, "n,") && !strings.HasPrefix(msg, "y,") && !strings.HasPrefix(msg, "p=") {
+		return nil, false, fail("", "invalid SCRAM client-first message")
+	}
+	out, err := e.conv.Step(msg)
 	if err != nil {
 		if errors.Is(err, errUnknownScramUser) {
 			return nil, false, fail(e.user, "Invalid user credentials with SASL mechanism %s", e.mechanism)
 		}
-		return nil, false, fail(e.user, "invalid credentials with SASL mechanism %s", e.mechanism)
-	}
-	if !e.conv.Done() {
-		return []byte(out), false, nil
-	}
-	if !e.conv.Valid() {
-		return nil, false, fail(e.user, "invalid credentials with SASL mechanism %s", e.mechanism)
+		return nil, false, fail(e.user, "invalid SCRAM client-first message with SASL mechanism %s (%v)", e.mechanism, err)
 	}
 	if authz := e.conv.AuthzID(); authz != "" && authz != e.conv.Username() {
 		return nil, false, fail(e.user, "authorization id %q differs from the user name", authz)
 	}
+	// The GS2 header ends at its second comma (the library checked it).
+	i := strings.IndexByte(msg, ',')
+	j := strings.IndexByte(msg[i+1:], ',')
+	e.gs2Header, e.clientBare = msg[:i+j+2], msg[i+j+2:]
+	e.serverMsg = out
+	nonce, _, _ := strings.Cut(strings.TrimPrefix(out, "r="), ",")
+	e.nonce = nonce
+	return []byte(out), false, nil
+}
+
+func (e *scramExchange) final(msg string) ([]byte, bool, error) {
+	bad := func(why string) ([]byte, bool, error) {
+		return nil, false, fail(e.user, "invalid credentials with SASL mechanism %s (%s)", e.mechanism, why)
+	}
+	withoutProof, proofB64, ok := strings.Cut(msg, ",p=")
+	if !ok || strings.Contains(proofB64, ",") {
+		return bad("no proof at the end of the client-final message")
+	}
+	var cbind, nonce string
+	for _, attr := range strings.Split(withoutProof, ",") {
+		switch {
+		case strings.HasPrefix(attr, "c="):
+			cbind = attr[2:]
+		case strings.HasPrefix(attr, "r="):
+			nonce = attr[2:]
+		}
+	}
+	if cb, err := base64.StdEncoding.DecodeString(cbind); err != nil || string(cb) != e.gs2Header {
+		return bad("channel binding does not match")
+	}
+	if !strings.HasSuffix(nonce, e.nonce) {
+		return bad("nonce does not match")
+	}
+	proof, err := base64.StdEncoding.DecodeString(proofB64)
+	if err != nil || len(proof) != e.hash().Size() {
+		return bad("malformed proof")
+	}
+	mac := func(key []byte, data string) []byte {
+		m := hmac.New(e.hash, key)
+		m.Write([]byte(data))
+		return m.Sum(nil)
+	}
+	authMsg := e.clientBare + "," + e.serverMsg + "," + withoutProof
+	sig := mac(e.cred.StoredKey, authMsg)
+	clientKey := make([]byte, len(proof))
+	for i := range proof {
+		clientKey[i] = proof[i] ^ sig[i]
+	}
+	d := e.hash()
+	d.Write(clientKey)
+	if subtle.ConstantTimeCompare(d.Sum(nil), e.cred.StoredKey) != 1 {
+		return bad("the proof does not verify")
+	}
 	e.principal = "User:" + e.conv.Username()
-	return []byte(out), true, nil
+	return []byte("v=" + base64.StdEncoding.EncodeToString(mac(e.cred.ServerKey, authMsg))), true, nil
 }
 
 func (e *scramExchange) Principal() string { return e.principal }
