@@ -15,6 +15,7 @@
 //	go run ./bench -workloads txn,large
 //	go run ./bench -scale 1000,10000     # partition scale, brokers as child processes
 //	go run ./bench -latency              # ack and end-to-end latency at 10,000 records/s
+//	go run ./bench -tls                  # TLS beside plaintext, and TLS/SCRAM handshakes per second
 //
 // See bench/README.md.
 package main
@@ -78,6 +79,11 @@ func run() int {
 	flag.Float64Var(&opts.LatencyRate, "latency-rate", opts.LatencyRate, "records per second of -latency runs")
 	flag.IntVar(&opts.LatencySyncs, "latency-syncs", opts.LatencySyncs, "4 KiB append + fdatasync loops timed per -latency repetition")
 	flag.StringVar(&opts.Trace, "trace", "", "write an execution trace of each in-process Sluice -latency run to `file` (FILE.latency.rep<N>.e2e)")
+	flag.BoolVar(&opts.TLS, "tls", false, "run the TLS benchmark instead: -records-large records of -size-large bytes (acks=all) over plaintext and TLS, and connections/s with TLS and SCRAM handshakes (tls.go)")
+	flag.IntVar(&opts.TLSConns, "tls-conns", opts.TLSConns, "connections per handshake kind of -tls runs")
+	flag.IntVar(&opts.TLSWorkers, "tls-workers", opts.TLSWorkers, "goroutines opening the -tls connections")
+	var tlsBrokerList string
+	flag.StringVar(&tlsBrokerList, "tls-brokers", strings.Join(tlsBrokers, ","), "comma-separated brokers for -tls: sluice and kfake-mem")
 	flag.StringVar(&scaleBrokers, "scale-brokers", strings.Join(scaleBrokerNames, ","), "comma-separated brokers for -scale: sluice (sluice serve) and kfake (durable: DataDir + SyncWrites)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -132,7 +138,13 @@ func run() int {
 		opts.SluiceBin = bin
 	}
 	var err error
-	if opts.Latency {
+	if opts.TLS {
+		opts.TLSBrokers = splitList(tlsBrokerList)
+		var res *TLSResults
+		if res, err = RunTLS(ctx, opts); err == nil && res.Failed() > 0 {
+			err = fmt.Errorf("%d TLS runs failed", res.Failed())
+		}
+	} else if opts.Latency {
 		var res *LatencyResults
 		if res, err = RunLatency(ctx, opts); err == nil && res.Failed() > 0 {
 			err = fmt.Errorf("%d of %d runs failed", res.Failed(), len(res.Runs))
@@ -209,6 +221,13 @@ type Options struct {
 	LatencySyncs   int     // fdatasync baseline loops per repetition
 	Trace          string
 
+	// The TLS benchmark (tls.go) runs instead of the workloads when TLS
+	// is set.
+	TLS        bool
+	TLSConns   int      // connections per handshake kind
+	TLSWorkers int      // goroutines opening them
+	TLSBrokers []string // "sluice", "kfake-mem"
+
 	Out interface{ Write([]byte) (int, error) }
 }
 
@@ -236,6 +255,9 @@ func DefaultOptions() Options {
 		ScaleProducePartitions: 1000,
 		ScaleIdle:              10 * time.Second,
 		ScaleStepTimeout:       3 * time.Minute,
+
+		TLSConns:   300,
+		TLSWorkers: 4,
 
 		LatencyRecords: 50_000,
 		LatencyRate:    10_000,

@@ -131,11 +131,11 @@ type produceResult struct {
 // createTopics creates each topic with its partition count, replication
 // factor rf (1 when 0) and configs, and waits until every partition has a
 // leader, for at most ready.
-func createTopics(ctx context.Context, addr string, topics map[string]int, rf int16, configs map[string]*string, ready time.Duration) error {
+func createTopics(ctx context.Context, addr string, topics map[string]int, rf int16, configs map[string]*string, ready time.Duration, extra ...kgo.Opt) error {
 	if rf == 0 {
 		rf = 1
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, extra...)...)
 	if err != nil {
 		return err
 	}
@@ -237,9 +237,9 @@ func producerOpts(addr, topic string, w workload, window int) []kgo.Opt {
 
 // produce writes w.records records of w.size random bytes asynchronously,
 // at most window unacknowledged at a time, and measures each record's time
-// from the Produce call to its promise.
-func produce(ctx context.Context, addr, topic string, w workload, window int, pool payloadPool) (produceResult, error) {
-	cl, err := kgo.NewClient(producerOpts(addr, topic, w, window)...)
+// from the Produce call to its promise. extra adds client options (TLS).
+func produce(ctx context.Context, addr, topic string, w workload, window int, pool payloadPool, extra ...kgo.Opt) (produceResult, error) {
+	cl, err := kgo.NewClient(append(producerOpts(addr, topic, w, window), extra...)...)
 	if err != nil {
 		return produceResult{}, err
 	}
@@ -329,8 +329,8 @@ type consumeResult struct {
 
 // consume reads the topic from the start with one consumer until it has
 // want records, checking that each partition's offsets run 0, 1, 2, ...
-// with values of the expected size.
-func consume(ctx context.Context, addr, topic string, partitions, want, size int) (consumeResult, error) {
+// with values of the expected size. extra adds client options (TLS).
+func consume(ctx context.Context, addr, topic string, partitions, want, size int, extra ...kgo.Opt) (consumeResult, error) {
 	next := make([]int64, partitions)
 	check := func(p int32, r *kgo.Record) error {
 		if int(p) >= partitions || p < 0 {
@@ -345,11 +345,11 @@ func consume(ctx context.Context, addr, topic string, partitions, want, size int
 		next[p] = r.Offset + 1
 		return nil
 	}
-	return consumeAll(ctx, []kgo.Opt{
+	return consumeAll(ctx, append([]kgo.Opt{
 		kgo.SeedBrokers(addr),
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	}, want, check)
+	}, extra...), want, check)
 }
 
 // consumeAll creates a consumer with opts and polls until it has want
