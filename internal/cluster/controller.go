@@ -14,7 +14,12 @@ package cluster
 // this broker could heartbeat, so nothing is fenced there.
 //
 // After becoming leader the controller gives every broker a full session
-// timeout of grace, since it has not heard from anyone yet. What each
+// timeout of grace, since it has not heard from anyone yet, except the
+// previous controller: it heartbeated to itself, but its Raft heartbeats
+// reached this node until it went silent, so its session runs from that
+// last contact. When the controller's process dies, its partitions get
+// new leaders a session timeout after its last sign of life, not after
+// that plus the Raft election. What each
 // command does to leaders and ISRs is decided in election.go, in the FSM.
 // Reassignments complete in the FSM too, when the AlterPartition (or the
 // Reassign) that puts the last target replica in the ISR applies.
@@ -49,6 +54,27 @@ type liveness struct {
 	mu    sync.Mutex
 	heard map[int32]time.Time
 	wake  chan struct{} // a fenced broker heartbeated
+	// prevLeader is the last Raft leader other than this node, and
+	// prevContact when it last contacted this node over Raft (set by the
+	// leader watcher when the leader changes).
+	prevLeader  int32
+	prevContact time.Time
+}
+
+// leaderLost notes that id, the Raft leader until now, last contacted
+// this node at contact.
+func (l *liveness) leaderLost(id int32, contact time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.prevLeader, l.prevContact = id, contact
+}
+
+// previousLeader returns the last leader other than this node and when it
+// last contacted this node; ok is false when none is known.
+func (l *liveness) previousLeader() (id int32, contact time.Time, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.prevLeader, l.prevContact, !l.prevContact.IsZero()
 }
 
 func (l *liveness) reset(leading bool) {
@@ -125,6 +151,12 @@ func (n *node) lead(ctx context.Context) {
 	since := time.Now()
 	n.live.reset(true)
 	defer n.live.reset(false)
+	// The previous controller's session runs from its last Raft contact.
+	sessionFrom := map[int32]time.Time{}
+	if id, at, ok := n.live.previousLeader(); ok && id != n.cfg.NodeID && at.Before(since) {
+		sessionFrom[id] = at
+		n.logger.Info("previous controller last heard over Raft", "broker", id, "ago", since.Sub(at).Round(time.Millisecond))
+	}
 
 	tick := time.NewTicker(max(n.heartbeatInterval()/2, 20*time.Millisecond))
 	defer tick.Stop()
@@ -139,7 +171,7 @@ func (n *node) lead(ctx context.Context) {
 		// brokers registered there besides this one (tests) stay as they
 		// are, as before the quorum existed.
 		if n.mux != nil {
-			n.checkBrokers(ctx, since)
+			n.checkBrokers(ctx, since, sessionFrom)
 		}
 		select {
 		case <-tick.C:
@@ -153,8 +185,9 @@ func (n *node) lead(ctx context.Context) {
 }
 
 // checkBrokers fences brokers silent for the session timeout and unfences
-// fenced brokers that heartbeat again.
-func (n *node) checkBrokers(ctx context.Context, since time.Time) {
+// fenced brokers that heartbeat again. A broker's silence counts from
+// since (this term's start), or from sessionFrom when that is known.
+func (n *node) checkBrokers(ctx context.Context, since time.Time, sessionFrom map[int32]time.Time) {
 	img := n.pub.image()
 	ids := make([]int32, 0, len(img.Brokers))
 	for id := range img.Brokers {
@@ -166,7 +199,10 @@ func (n *node) checkBrokers(ctx context.Context, since time.Time) {
 		b := img.Brokers[id]
 		heard, ok := n.live.lastHeard(id)
 		last := since
-		if ok && heard.After(since) {
+		if at, known := sessionFrom[id]; known {
+			last = at
+		}
+		if ok && heard.After(last) {
 			last = heard
 		}
 		var cmd Command

@@ -254,6 +254,12 @@ func (n *node) updateController() {
 			id = v
 		}
 	}
+	if old := n.pub.image().ControllerID; old != noController && old != id && old != n.cfg.NodeID {
+		// Raft's last contact is the old leader's last heartbeat to this
+		// node: when this node takes over, that leader's session runs
+		// from there (controller.go).
+		n.live.leaderLost(old, n.rs.raft.LastContact())
+	}
 	if n.pub.setController(id) {
 		n.logger.Info("metadata controller changed", "controller", id)
 	}
