@@ -14,6 +14,7 @@
 //	go run ./bench -only sluice -cpuprofile /tmp/cpu.pprof
 //	go run ./bench -workloads txn,large
 //	go run ./bench -scale 1000,10000     # partition scale, brokers as child processes
+//	go run ./bench -cluster-scale 10000  # 3-broker failover and restart with 10,000 partitions of RF 3
 //	go run ./bench -latency              # ack and end-to-end latency at 10,000 records/s
 //	go run ./bench -tls                  # TLS beside plaintext, and TLS/SCRAM handshakes per second
 //
@@ -73,6 +74,8 @@ func run() int {
 	flag.IntVar(&opts.ScaleSize, "scale-size", opts.ScaleSize, "value size in bytes of the -scale records")
 	flag.IntVar(&opts.ScaleProducePartitions, "scale-produce-partitions", opts.ScaleProducePartitions, "partitions of the -scale topic produced to; the run with N equal to it is the baseline")
 	flag.DurationVar(&opts.ScaleIdle, "scale-idle", opts.ScaleIdle, "how long -scale measures the broker's idle CPU")
+	flag.BoolVar(&opts.ScaleSingle, "scale-single", false, "-scale creates N topics of one partition each (plus scale-produce) instead of ten topics of N/10")
+	flag.IntVar(&opts.ClusterScaleN, "cluster-scale", 0, "run the cluster-scale benchmark instead: three `sluice serve` processes, N partitions of RF 3, kill -9 of the controller and of another broker, each restarted (clusterscale.go)")
 	flag.DurationVar(&opts.ScaleStepTimeout, "scale-step-timeout", opts.ScaleStepTimeout, "give up on one -scale step (start, create, idle, produce, consume, restart) after this long")
 	flag.BoolVar(&opts.Latency, "latency", false, "run the latency benchmark instead: -latency-records records of -size-large bytes at -latency-rate, acks=all, no linger, one consumer; ack and end-to-end percentiles beside a 4 KiB fdatasync (latency.go)")
 	flag.IntVar(&opts.LatencyRecords, "latency-records", opts.LatencyRecords, "records per -latency run")
@@ -124,6 +127,9 @@ func run() int {
 			opts.SluiceBin = "build"
 		}
 	}
+	if opts.ClusterScaleN > 0 && opts.SluiceBin == "" {
+		opts.SluiceBin = "build" // the cluster runs sluice serve processes
+	}
 	opts.Out = os.Stdout
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -149,6 +155,8 @@ func run() int {
 		if res, err = RunLatency(ctx, opts); err == nil && res.Failed() > 0 {
 			err = fmt.Errorf("%d of %d runs failed", res.Failed(), len(res.Runs))
 		}
+	} else if opts.ClusterScaleN > 0 {
+		_, err = RunClusterScale(ctx, opts)
 	} else if len(opts.ScaleN) > 0 {
 		var res *ScaleResults
 		if res, err = RunScale(ctx, opts); err == nil && res.Failed() > 0 {
@@ -212,6 +220,10 @@ type Options struct {
 	ScaleProducePartitions int           // partitions of scale-produce; N equal to it is the baseline
 	ScaleIdle              time.Duration // idle CPU measurement
 	ScaleStepTimeout       time.Duration
+	ScaleSingle            bool // N topics of one partition each instead of ten of N/10
+	// ClusterScaleN, when set, runs the cluster-scale benchmark
+	// (clusterscale.go) with that many partitions instead.
+	ClusterScaleN int
 
 	// The latency benchmark (latency.go) runs instead of the workloads
 	// when Latency is set.

@@ -126,11 +126,19 @@ func (r *ScaleResults) Failed() int {
 // scaleTopics is what is created for N partitions: scale-produce with
 // produceParts partitions (N when N is at most that) and the rest as ten
 // topics, the first N%10 of them one partition larger.
-func scaleTopics(n, produceParts int) map[string]int {
+// With single, the rest are topics of one partition each (scale-t00000,
+// ...).
+func scaleTopics(n, produceParts int, single bool) map[string]int {
 	if n <= produceParts {
 		return map[string]int{scaleTopic: n}
 	}
 	topics := map[string]int{scaleTopic: produceParts}
+	if single {
+		for i := range n {
+			topics[fmt.Sprintf("scale-t%05d", i)] = 1
+		}
+		return topics
+	}
 	for i := range 10 {
 		p := n / 10
 		if i < n%10 {
@@ -143,13 +151,16 @@ func scaleTopics(n, produceParts int) map[string]int {
 	return topics
 }
 
-func scaleLayout(n, produceParts int) string {
+func scaleLayout(n, produceParts int, single bool) string {
 	if n <= produceParts {
 		return fmt.Sprintf("%s alone, %d partitions", scaleTopic, n)
 	}
 	total := 0
-	for _, p := range scaleTopics(n, produceParts) {
+	for _, p := range scaleTopics(n, produceParts, single) {
 		total += p
+	}
+	if single {
+		return fmt.Sprintf("%d topics x 1 + %s %d = %d partitions", n, scaleTopic, produceParts, total)
 	}
 	return fmt.Sprintf("10 topics x %d + %s %d = %d partitions", n/10, scaleTopic, produceParts, total)
 }
@@ -223,6 +234,7 @@ func RunScale(ctx context.Context, opts Options) (*ScaleResults, error) {
 		"n": opts.ScaleN, "brokers": names, "records": opts.ScaleRecords, "value_bytes": opts.ScaleSize,
 		"produce_partitions": opts.ScaleProducePartitions, "window": opts.Window,
 		"idle_sec": opts.ScaleIdle.Seconds(), "sluice_settings": opts.SluiceSettings,
+		"single_partition_topics": opts.ScaleSingle,
 	}}
 	out := opts.Out
 	fmt.Fprintf(out, "Sluice partition-scale bench: %d CPUs, GOMAXPROCS %d, %s %s/%s; every broker a child process (sluice serve; kfake durable: DataDir + SyncWrites)\n",
@@ -234,7 +246,7 @@ func RunScale(ctx context.Context, opts Options) (*ScaleResults, error) {
 
 	pool := newPayloadPool(opts.ScaleSize)
 	for _, n := range opts.ScaleN {
-		fmt.Fprintf(out, "N=%d: %s\n", n, scaleLayout(n, opts.ScaleProducePartitions))
+		fmt.Fprintf(out, "N=%d: %s\n", n, scaleLayout(n, opts.ScaleProducePartitions, opts.ScaleSingle))
 		for i, name := range names {
 			if err := ctx.Err(); err != nil {
 				printScaleSummary(out, res, opts, names)
@@ -254,7 +266,7 @@ func RunScale(ctx context.Context, opts Options) (*ScaleResults, error) {
 // scaleOne measures one broker with n partitions.
 func scaleOne(ctx context.Context, opts Options, name string, start scaleStarter, n int, pool payloadPool) (r ScaleResult) {
 	r = ScaleResult{Broker: name, N: n}
-	topics := scaleTopics(n, opts.ScaleProducePartitions)
+	topics := scaleTopics(n, opts.ScaleProducePartitions, opts.ScaleSingle)
 	for _, p := range topics {
 		r.Partitions += p
 	}
@@ -496,7 +508,7 @@ func printScaleSummary(out io.Writer, res *ScaleResults, opts Options, names []s
 		if len(rows) == 0 {
 			continue
 		}
-		fmt.Fprintf(out, "\nN=%d (%s)\n", n, scaleLayout(n, opts.ScaleProducePartitions))
+		fmt.Fprintf(out, "\nN=%d (%s)\n", n, scaleLayout(n, opts.ScaleProducePartitions, opts.ScaleSingle))
 		fmt.Fprintf(out, "%-13s %8s %8s %7s %8s %10s %8s %8s %10s %10s\n",
 			"broker", "create s", "RSS MiB", "fds", "idle CPU", "prod rec/s", "p50", "p99", "cons rec/s", "restart s")
 		// A failed run shows what it measured before the failure, "-"

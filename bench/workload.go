@@ -145,13 +145,25 @@ func createTopics(ctx context.Context, addr string, topics map[string]int, rf in
 	// default is 15 s, short for thousands of partitions).
 	adm.SetTimeoutMillis(int32(min(ready, time.Hour) / time.Millisecond))
 	deadline := time.Now().Add(ready)
+	// Topics of the same partition count go in one request, up to 1,000
+	// at a time, as admin tools send them.
+	byCount := map[int][]string{}
 	for topic, partitions := range topics {
-		resp, err := adm.CreateTopics(ctx, int32(partitions), rf, configs, topic)
-		if err != nil {
-			return fmt.Errorf("create topic %s: %w", topic, err)
-		}
-		if err := resp.Error(); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", topic, err)
+		byCount[partitions] = append(byCount[partitions], topic)
+	}
+	for partitions, names := range byCount {
+		for len(names) > 0 {
+			batch := names[:min(len(names), 1000)]
+			names = names[len(batch):]
+			resp, err := adm.CreateTopics(ctx, int32(partitions), rf, configs, batch...)
+			if err != nil {
+				return fmt.Errorf("create topics %s...: %w", batch[0], err)
+			}
+			for _, r := range resp {
+				if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+					return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
+				}
+			}
 		}
 	}
 	for {
