@@ -240,3 +240,56 @@ func TestNoAuthorizerAllowsEverything(t *testing.T) {
 		t.Fatalf("%v allocations per check", allocs)
 	}
 }
+
+// TestAuthorizeRequestGroupsOfOffsetFetchAndCoordinators: OffsetFetch v8+
+// per group and per topic; FindCoordinator v4+ per key.
+func TestAuthorizeRequestGroupsOfOffsetFetchAndCoordinators(t *testing.T) {
+	b, acls, _ := authzBroker(t,
+		allowACL(acl.ResourceGroup, "g", "User:alice", acl.OpDescribe),
+		allowACL(acl.ResourceTopic, "t", "User:alice", acl.OpRead),
+		allowACL(acl.ResourceTransactionalID, "tx", "User:alice", acl.OpDescribe),
+	)
+	ctx := context.Background()
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.Version = 8
+	fetch.Groups = []kmsg.OffsetFetchRequestGroup{
+		{Group: "g", Topics: []kmsg.OffsetFetchRequestGroupTopic{{Topic: "t", Partitions: []int32{0}}, {Topic: "u", Partitions: []int32{0}}}},
+		{Group: "h"},
+	}
+	_, next, merge := b.authorizeRequestWith(ctx, alice, acls, fetch)
+	n := next.(*kmsg.OffsetFetchRequest)
+	if len(n.Groups) != 1 || len(n.Groups[0].Topics) != 1 || n.Groups[0].Topics[0].Topic != "t" || len(fetch.Groups[0].Topics) != 2 {
+		t.Fatalf("OffsetFetch handler gets %+v", n.Groups)
+	}
+	resp := fetch.ResponseKind().(*kmsg.OffsetFetchResponse)
+	resp.Groups = []kmsg.OffsetFetchResponseGroup{{Group: "g", Topics: []kmsg.OffsetFetchResponseGroupTopic{{Topic: "t"}}}}
+	merge(resp)
+	if len(resp.Groups) != 2 || len(resp.Groups[0].Topics) != 2 || resp.Groups[0].Topics[1].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code ||
+		resp.Groups[1].Group != "h" || resp.Groups[1].ErrorCode != kerr.GroupAuthorizationFailed.Code {
+		t.Fatalf("OffsetFetch answer %+v", resp.Groups)
+	}
+
+	find := kmsg.NewPtrFindCoordinatorRequest()
+	find.Version, find.CoordinatorType, find.CoordinatorKeys = 4, 1, []string{"tx", "other"}
+	_, next, merge = b.authorizeRequestWith(ctx, alice, acls, find)
+	if keys := next.(*kmsg.FindCoordinatorRequest).CoordinatorKeys; len(keys) != 1 || keys[0] != "tx" {
+		t.Fatalf("FindCoordinator handler gets %v", keys)
+	}
+	fresp := find.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	merge(fresp)
+	if len(fresp.Coordinators) != 1 || fresp.Coordinators[0].Key != "other" || fresp.Coordinators[0].ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code {
+		t.Fatalf("FindCoordinator answer %+v", fresp.Coordinators)
+	}
+
+	cfg := kmsg.NewPtrDescribeConfigsRequest()
+	cfg.Resources = []kmsg.DescribeConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeBroker, ResourceName: "1"}, {ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "t"}}
+	_, next, merge = b.authorizeRequestWith(ctx, alice, acls, cfg)
+	if res := next.(*kmsg.DescribeConfigsRequest).Resources; len(res) != 0 {
+		t.Fatalf("DescribeConfigs handler gets %+v (READ does not imply DESCRIBE_CONFIGS)", res)
+	}
+	cresp := cfg.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	merge(cresp)
+	if len(cresp.Resources) != 2 || cresp.Resources[0].ErrorCode != kerr.ClusterAuthorizationFailed.Code || cresp.Resources[1].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("DescribeConfigs answer %+v", cresp.Resources)
+	}
+}
