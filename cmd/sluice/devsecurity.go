@@ -13,8 +13,6 @@ import (
 	"text/template"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/sluice-io/sluice/internal/devcert"
 	"github.com/sluice-io/sluice/internal/node"
 )
@@ -22,19 +20,15 @@ import (
 // devSecurity is what `sluice serve --dev-security` sets up in the data
 // directory: a CA, a server certificate for the loopback names (and the
 // listen host), a client certificate, and an admin user with a generated
-// password. The broker then serves only SASL_SSL (SCRAM-SHA-512,
-// SCRAM-SHA-256, and PLAIN for admin from a bcrypt users file) on the Kafka
-// port, with ACLs enforced and admin the one super user: the same shape as
-// a production setup, on a laptop. Nothing listens in plaintext.
+// password. The broker then serves only SASL_SSL (SCRAM-SHA-512 and
+// SCRAM-SHA-256) on the Kafka port, with ACLs enforced and admin the one
+// super user: the same shape as a production setup, on a laptop. Nothing
+// listens in plaintext.
 type devSecurity struct {
 	certs        devcert.Files
 	adminUser    string
 	passwordFile string
 	password     string
-	// plainUsers is the sasl.plain.users.file holding admin's bcrypt
-	// hash, for librdkafka before 2.6.1, whose SCRAM the broker refuses
-	// (it repeats the client nonce, librdkafka#4895).
-	plainUsers string
 	// created says whether this run generated the certificates and the
 	// password (the password is printed only then).
 	created bool
@@ -81,16 +75,6 @@ func setupDevSecurity(dataDir, listen, advertise string, now time.Time) (*devSec
 		d.created = true
 	default:
 		return nil, fmt.Errorf("--dev-security: %w", err)
-	}
-	// The PLAIN users file is written at every start from the password
-	// file, so the two never disagree.
-	hash, err := bcrypt.GenerateFromPassword([]byte(d.password), bcrypt.DefaultCost)
-	if err != nil {
-		return nil, fmt.Errorf("--dev-security: hash the admin password: %w", err)
-	}
-	d.plainUsers = filepath.Join(dir, "plain-users")
-	if err := writePrivate(d.plainUsers, fmt.Sprintf("%s:%s\n", d.adminUser, hash)); err != nil {
-		return nil, err
 	}
 	return d, nil
 }
@@ -161,8 +145,7 @@ func (d *devSecurity) settings(listen, advertise string) map[string]string {
 		"ssl.certificate.location": d.certs.ServerCert,
 		"ssl.key.location":         d.certs.ServerKey,
 		"ssl.ca.location":          d.certs.CA,
-		"sasl.enabled.mechanisms":  "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN",
-		"sasl.plain.users.file":    d.plainUsers,
+		"sasl.enabled.mechanisms":  "SCRAM-SHA-512,SCRAM-SHA-256",
 		"authorizer.class.name":    "acl",
 		"super.users":              "User:" + d.adminUser,
 		// The broker's own connections to its listener (peers,
@@ -218,18 +201,16 @@ ssl.truststore.location={{.CA}}
 `
 
 const librdkafkaProperties = `# librdkafka (kcat -F, confluent-kafka) properties for sluice serve --dev-security.
-# PLAIN, inside TLS: librdkafka before 2.6.1 repeats the client nonce in SCRAM,
-# which the broker refuses. With librdkafka 2.6.1 or newer, SCRAM-SHA-512 works.
 bootstrap.servers={{.Bootstrap}}
 security.protocol=SASL_SSL
-sasl.mechanisms=PLAIN
+sasl.mechanisms=SCRAM-SHA-512
 sasl.username={{.User}}
 sasl.password={{.Password}}
 ssl.ca.location={{.CA}}
 `
 
 const devSecurityBanner = `
-sluice: --dev-security: SASL_SSL on {{.Bootstrap}} (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN), ACLs enforced, super user {{.User}}
+sluice: --dev-security: SASL_SSL on {{.Bootstrap}} (SCRAM-SHA-512, SCRAM-SHA-256), ACLs enforced, super user {{.User}}
   files in {{.Dir}}: ca.pem (trust it), server.pem, client.pem (CN=admin, for an mTLS listener)
 {{- if .ShowPassword}}
   admin password (shown once; kept in {{.PasswordFile}}, mode 0600): {{.Password}}
