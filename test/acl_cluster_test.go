@@ -84,4 +84,32 @@ func TestClusterACLsSurviveKill(t *testing.T) {
 	victim.restart()
 	waitCount(3, 4)
 	waitCount(1, 4)
+
+	// DeleteAcls sent to a broker that is not the controller is forwarded
+	// to it; the answer lists what the filter matched there.
+	md, err := c.admin().BrokerMetadata(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	via := int32(1)
+	if md.Controller == via {
+		via = 2
+	}
+	req := kmsg.NewPtrDeleteACLsRequest()
+	f := kmsg.NewDeleteACLsRequestFilter()
+	f.ResourceType, f.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
+	f.Operation, f.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	f.Principal = kmsg.StringPtr("User:carol")
+	req.Filters = append(req.Filters, f)
+	resp, err := c.client().Broker(int(via)).Request(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := resp.(*kmsg.DeleteACLsResponse).Results[0]
+	if r.ErrorCode != 0 || len(r.MatchingACLs) != 1 || r.MatchingACLs[0].ResourceName != "billing" {
+		t.Fatalf("DeleteAcls through broker %d (controller %d): %+v", via, md.Controller, r)
+	}
+	for id := int32(1); id <= 3; id++ {
+		waitCount(id, 3)
+	}
 }
