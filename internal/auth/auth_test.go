@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"errors"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -371,5 +373,28 @@ func TestScramAcceptsLibrdkafkaNonce(t *testing.T) {
 		if tc.ok && string(sv) != "v="+base64.StdEncoding.EncodeToString(mac(cred.ServerKey, authMsg)) {
 			t.Errorf("%s: server signature %q", tc.name, sv)
 		}
+	}
+}
+
+// The key set can come from an http(s) URL; a token is checked against it.
+func TestOAuthBearerJWKSOverHTTP(t *testing.T) {
+	t.Parallel()
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	jwks, _ := json.Marshal(map[string]any{"keys": []map[string]string{{"kty": "oct", "kid": "hs", "alg": "HS256", "k": base64.RawURLEncoding.EncodeToString(secret)}}})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(jwks) }))
+	defer srv.Close()
+	o, err := NewOAuthBearer(context.Background(), OAuthConfig{JWKSURL: srv.URL + "/jwks.json", SubClaim: "client_id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"client_id": "svc-7", "exp": time.Now().Add(time.Minute).Unix()})
+	tok.Header["kid"] = "hs"
+	s, _ := tok.SignedString(secret)
+	ex := o.Start()
+	if _, done, err := ex.Step(context.Background(), []byte("n,,\x01auth=Bearer "+s+"\x01\x01")); !done || err != nil || ex.Principal() != "User:svc-7" {
+		t.Fatalf("token from an HTTP key set: done %v err %v principal %q", done, err, ex.Principal())
+	}
+	if _, err := NewOAuthBearer(context.Background(), OAuthConfig{JWKSURL: "ftp://example.com/jwks"}); err == nil {
+		t.Fatal("an ftp:// key set was accepted")
 	}
 }

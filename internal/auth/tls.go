@@ -240,11 +240,16 @@ func ClientTLS(files TLSFiles) (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	if files.CertFile != "" {
-		cert, err := LoadKeyPair(files.CertFile, files.KeyFile)
+		// The certificate is reloaded when its files change, as the
+		// listener's is.
+		files.ClientAuth = ""
+		st, err := NewServerTLS(files, 0, nil)
 		if err != nil {
 			return nil, err
 		}
-		cfg.Certificates = []tls.Certificate{cert}
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return st.Certificate(), nil
+		}
 	}
 	return cfg, nil
 }

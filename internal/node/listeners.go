@@ -15,6 +15,7 @@ import (
 	"net"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -315,7 +316,11 @@ func (n *Node) securityFor(ctx context.Context, s *listenerSettings, spec listen
 		}
 	}
 	l.SASL = auth.NewSASL(list...)
-	l.ReauthAfter = ms(s.static.Int64("connections.max.reauth.ms"))
+	reauth, err := strconv.ParseInt(s.get(spec.name, "connections.max.reauth.ms"), 10, 64)
+	if err != nil {
+		return l, fmt.Errorf("listener %s: connections.max.reauth.ms: %w", spec.name, err)
+	}
+	l.ReauthAfter = ms(reauth)
 	return l, nil
 }
 
