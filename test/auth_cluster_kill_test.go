@@ -1,0 +1,120 @@
+package test
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Three `sluice serve` processes replicating over SASL_SSL with SCRAM and
+// running their metadata quorum over mutual TLS. The metadata voter that
+// is killed with SIGKILL and restarted rejoins the quorum and catches up
+// over the secured listeners; a SCRAM user created before the kill still
+// authenticates on every broker, and every acknowledged record is read
+// back.
+func TestAuthClusterSurvivesKillOverSASLSSL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three broker processes")
+	}
+	t.Parallel()
+	f := newAuthnFiles(t)
+	const brokerPass = "broker-secret"
+	n := 3
+	var voters, plains, secures []string
+	for i := range n {
+		voters = append(voters, fmt.Sprintf("%d@%s", i+1, freeLoopbackAddr(t)))
+		plains = append(plains, freeLoopbackAddr(t))
+		secures = append(secures, freeLoopbackAddr(t))
+	}
+	settings := map[string]string{
+		"listener.security.protocol.map":       "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:SSL",
+		"controller.listener.names":            "CONTROLLER",
+		"inter.broker.listener.name":           "SASL_SSL",
+		"sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+		"sasl.jaas.config":                     `org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="` + brokerPass + `";`,
+		"ssl.certificate.location":             f.serverCert,
+		"ssl.key.location":                     f.serverKey,
+		"ssl.ca.location":                      f.caFile,
+	}
+	maps.Copy(settings, fastFailover)
+	procs := make([]*process, n)
+	for i := range n {
+		args := []string{"--node-id", fmt.Sprint(i + 1), "--controller-voters", strings.Join(voters, ","), "--bootstrap-admin", "broker:" + brokerPass,
+			"-c", "listeners=PLAINTEXT://" + plains[i] + ",SASL_SSL://" + secures[i]}
+		for _, k := range slices.Sorted(maps.Keys(settings)) {
+			args = append(args, "-c", k+"="+settings[k])
+		}
+		procs[i] = &process{t: t, dataDir: t.TempDir(), args: args}
+		procs[i].launch(plains[i])
+		t.Cleanup(func() { procs[i].kill(syscall.SIGKILL) })
+	}
+	for _, p := range procs {
+		p.waitReady()
+	}
+	secured := func(user, pass string, extra ...kgo.Opt) *kgo.Client {
+		return newClient(t, "", append([]kgo.Opt{kgo.SeedBrokers(secures...), kgo.DialTLSConfig(f.clientTLS(false)), kgo.SASL(scram512(user, pass))}, extra...)...)
+	}
+	ctx := testContext(t, 90*time.Second)
+	adm := kadm.NewClient(secured("broker", brokerPass))
+	if res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "alice", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: "alice-secret"}}); err != nil || res.AllFailed() {
+		t.Fatalf("create alice: %v %v", err, res)
+	}
+	const topic = "authn-killed"
+	if _, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	prod := secured("alice", "alice-secret", kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
+	produce := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if err := prod.ProduceSync(ctx, kgo.StringRecord(fmt.Sprint(i))).FirstErr(); err != nil {
+				t.Fatalf("produce %d: %v", i, err)
+			}
+		}
+	}
+	produce(0, 20)
+	procs[0].kill(syscall.SIGKILL) // a metadata voter, often the controller
+	produce(20, 40)
+	procs[0].restart()
+	produce(40, 50)
+	waitFor(t, 60*time.Second, "the restarted broker back in every ISR", func() bool {
+		md, err := adm.Metadata(ctx, topic)
+		if err != nil {
+			return false
+		}
+		for _, p := range md.Topics[topic].Partitions {
+			if len(p.ISR) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	// alice's credential survived the kill, on the restarted broker too.
+	for i := range n {
+		if _, err := kadm.NewClient(newClient(t, secures[i], kgo.DialTLSConfig(f.clientTLS(false)), kgo.SASL(scram512("alice", "alice-secret")))).BrokerMetadata(ctx); err != nil {
+			t.Fatalf("alice on broker %d after the restart: %v", i+1, err)
+		}
+	}
+	cons := secured("alice", "alice-secret", kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	seen := map[string]bool{}
+	for len(seen) < 50 {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read back %d of 50 records", len(seen))
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("consume: %v", err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if seen[string(r.Value)] {
+				t.Errorf("record %s read twice", r.Value)
+			}
+			seen[string(r.Value)] = true
+		})
+	}
+}
