@@ -20,6 +20,9 @@ type ackPartition interface {
 	WaitReplicated(ctx context.Context, end int64, epoch int32, minISR int) error
 	// WaitDurable waits until every offset below end is fsynced here.
 	WaitDurable(ctx context.Context, end int64) error
+	// ExpectWaitDurable announces a WaitDurable, so that a sync of the
+	// log directory starting before it covers the partition too.
+	ExpectWaitDurable()
 }
 
 // maxParallelWaits bounds the goroutines one acks=all produce request
@@ -32,9 +35,13 @@ const maxParallelWaits = 256
 // connection's writer reaches the request matters for a producer that
 // pipelines requests (franz-go keeps up to 5 in flight): the fsync of a
 // request to one partition need not wait for the answer to an earlier
-// request to another. The waits end within timeout, or when ctx (the
-// connection's) ends.
+// request to another; and announcing every partition first lets one sync
+// of the log directory cover them all. The waits end within timeout, or
+// when ctx (the connection's) ends.
 func awaitDurable(ctx context.Context, waits []durableWait, timeout time.Duration, resp kmsg.Response) Reply {
+	for i := range waits {
+		waits[i].part.ExpectWaitDurable()
+	}
 	wctx, cancel := context.WithTimeout(ctx, max(timeout, time.Millisecond))
 	done := make(chan struct{})
 	go func() {

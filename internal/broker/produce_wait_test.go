@@ -30,6 +30,8 @@ func newFakeAckPartition() *fakeAckPartition {
 
 func (p *fakeAckPartition) WaitReplicated(context.Context, int64, int32, int) error { return p.replErr }
 
+func (p *fakeAckPartition) ExpectWaitDurable() {}
+
 func (p *fakeAckPartition) WaitDurable(ctx context.Context, _ int64) error {
 	close(p.fsyncing)
 	select {

@@ -83,6 +83,19 @@ func (g *SyncGroup) waitDurable(ctx context.Context, l *Log, offset int64) error
 	}
 }
 
+// ExpectWait tells the log's SyncGroup, if it has one, that a waiter for
+// what was just appended is on its way: a sync that starts before the
+// waiter arrives covers this log too. A produce request calls it for each
+// acks=all partition after appending them all, so that one sync covers
+// every partition of the request and of the requests pipelined behind it.
+func (l *Log) ExpectWait() {
+	if g := l.group; g != nil {
+		g.mu.Lock()
+		g.waiting[l] = struct{}{}
+		g.mu.Unlock()
+	}
+}
+
 // durableAt reports whether every offset below offset is durable, or the
 // error that keeps it from ever being.
 func (l *Log) durableAt(offset int64) (bool, error) {

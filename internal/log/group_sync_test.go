@@ -266,3 +266,35 @@ func TestSyncGroupAcknowledgedBatchesSurviveACrash(t *testing.T) {
 		mustClose(t, l)
 	}
 }
+
+// Logs announced with ExpectWait before a sync starts are made durable by
+// it: the partitions of one produce request share one syncfs even though
+// their waits begin one after another.
+func TestSyncGroupCoversLogsExpectingAWait(t *testing.T) {
+	t.Parallel()
+	fsys := newGroupFS(newMemFS())
+	group := NewSyncGroup("/data")
+	var segSyncs atomic.Int64
+	fsys.onSync = func(name string) error {
+		if strings.HasSuffix(name, logSuffix) {
+			segSyncs.Add(1)
+		}
+		return nil
+	}
+	logs := make([]*Log, 3)
+	ends := make([]int64, len(logs))
+	for i := range logs {
+		logs[i] = openLog(t, fsys, fmt.Sprintf("/data/t-%d", i), testConfig(), func(o *Options) { o.Group = group })
+		defer logs[i].Close()
+		ends[i] = mustAppend(t, logs[i], newBatch(t, batchSpec{records: 2}), 0).LastOffset + 1
+		logs[i].ExpectWait()
+	}
+	for i, l := range logs {
+		if err := l.WaitDurable(context.Background(), ends[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, s := fsys.syncFSes.Load(), segSyncs.Load(); n != 1 || s != 0 {
+		t.Fatalf("%d syncfs and %d segment fsyncs for three announced logs, want 1 and 0", n, s)
+	}
+}

@@ -380,6 +380,11 @@ func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
 	return p.log.WaitDurable(ctx, offset)
 }
 
+// ExpectWaitDurable says that a WaitDurable for what was just appended
+// follows, so that a sync of the log directory starting before it covers
+// this partition too (log.Log.ExpectWait).
+func (p *Partition) ExpectWaitDurable() { p.log.ExpectWait() }
+
 // WaitReplicated waits, for an acks=all write whose records end before end
 // and that was appended at leader epoch epoch, until the high watermark
 // reaches end (Kafka's DelayedProduce). Once it has, the write succeeded if
