@@ -8,6 +8,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -396,5 +398,43 @@ func TestOAuthBearerJWKSOverHTTP(t *testing.T) {
 	}
 	if _, err := NewOAuthBearer(context.Background(), OAuthConfig{JWKSURL: "ftp://example.com/jwks"}); err == nil {
 		t.Fatal("an ftp:// key set was accepted")
+	}
+}
+
+// Subjects are written as Java's X500Principal.getName() writes them,
+// which is what Kafka's DEFAULT rule and ACLs on certificate principals
+// use: the certificate's order reversed, DC and UID by name, other
+// types not in RFC 2253 as OID=#DER, special characters escaped.
+func TestSubjectRFC2253(t *testing.T) {
+	t.Parallel()
+	atv := func(oid asn1.ObjectIdentifier, v any) pkix.AttributeTypeAndValue {
+		return pkix.AttributeTypeAndValue{Type: oid, Value: v}
+	}
+	ia5 := func(s string) asn1.RawValue { return asn1.RawValue{Tag: asn1.TagIA5String, Bytes: []byte(s)} }
+	var (
+		cn    = asn1.ObjectIdentifier{2, 5, 4, 3}
+		c     = asn1.ObjectIdentifier{2, 5, 4, 6}
+		o     = asn1.ObjectIdentifier{2, 5, 4, 10}
+		ou    = asn1.ObjectIdentifier{2, 5, 4, 11}
+		dc    = asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 25}
+		uid   = asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}
+		email = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}
+	)
+	for _, tc := range []struct {
+		rdns pkix.RDNSequence
+		want string
+	}{
+		{pkix.RDNSequence{{atv(c, "US")}, {atv(o, "Acme, Inc.")}, {atv(ou, "eng")}, {atv(cn, "alice")}}, `CN=alice,OU=eng,O=Acme\, Inc.,C=US`},
+		{pkix.RDNSequence{{atv(cn, "alice")}, {atv(o, "Acme")}}, `O=Acme,CN=alice`},
+		{pkix.RDNSequence{{atv(dc, ia5("com"))}, {atv(dc, ia5("example"))}, {atv(uid, "jdoe")}}, `UID=jdoe,DC=example,DC=com`},
+		{pkix.RDNSequence{{atv(email, ia5("a@b"))}, {atv(cn, " bob"), atv(ou, "x+y")}}, `OU=x\+y+CN=\ bob,1.2.840.113549.1.9.1=#1603614062`}, // a SET is in DER order
+	} {
+		der, err := asn1.Marshal(tc.rdns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := SubjectRFC2253(der); err != nil || got != tc.want {
+			t.Errorf("subject %q, %v; want %q", got, err, tc.want)
+		}
 	}
 }

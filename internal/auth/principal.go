@@ -2,6 +2,8 @@ package auth
 
 import (
 	"crypto/x509"
+	"encoding/asn1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -144,9 +146,84 @@ func (m *PrincipalMapper) Name(dn string) (string, error) {
 // CertPrincipal is the principal of a verified client certificate:
 // "User:" and the mapped subject ("User:CN=alice,O=Acme" by DEFAULT).
 func (m *PrincipalMapper) CertPrincipal(cert *x509.Certificate) (string, error) {
-	name, err := m.Name(cert.Subject.String())
+	dn, err := SubjectRFC2253(cert.RawSubject)
+	if err != nil {
+		return "", fmt.Errorf("auth: client certificate subject: %w", err)
+	}
+	name, err := m.Name(dn)
 	if err != nil {
 		return "", err
 	}
 	return "User:" + name, nil
+}
+
+// rawATV is one attribute of a distinguished name with its value's DER.
+type rawATV struct {
+	Type  asn1.ObjectIdentifier
+	Value asn1.RawValue
+}
+
+// rawRDNSET is one relative distinguished name (the SET suffix makes
+// encoding/asn1 read a SET OF).
+type rawRDNSET []rawATV
+
+// rfc2253Keywords are the attribute types Java's X500Principal writes by
+// name in RFC 2253 form; every other type is written as its OID with the
+// value's DER in hex, as Java does.
+var rfc2253Keywords = map[string]string{
+	"2.5.4.3":                    "CN",
+	"2.5.4.6":                    "C",
+	"2.5.4.7":                    "L",
+	"2.5.4.8":                    "ST",
+	"2.5.4.10":                   "O",
+	"2.5.4.11":                   "OU",
+	"2.5.4.9":                    "STREET",
+	"0.9.2342.19200300.100.1.25": "DC",
+	"0.9.2342.19200300.100.1.1":  "UID",
+}
+
+// SubjectRFC2253 writes a DER subject as Kafka's principal builder sees
+// it (X500Principal.getName(), RFC 2253): the certificate's own order
+// reversed, most specific first ("CN=alice,OU=eng,O=Acme,C=US").
+func SubjectRFC2253(der []byte) (string, error) {
+	var rdns []rawRDNSET
+	if rest, err := asn1.Unmarshal(der, &rdns); err != nil {
+		return "", err
+	} else if len(rest) != 0 {
+		return "", errors.New("trailing bytes after the subject")
+	}
+	var b strings.Builder
+	for i := len(rdns) - 1; i >= 0; i-- {
+		if i != len(rdns)-1 {
+			b.WriteByte(',')
+		}
+		for j, atv := range rdns[i] {
+			if j > 0 {
+				b.WriteByte('+')
+			}
+			oid := atv.Type.String()
+			keyword, known := rfc2253Keywords[oid]
+			var value string
+			if known {
+				if _, err := asn1.Unmarshal(atv.Value.FullBytes, &value); err != nil {
+					known = false
+				}
+			}
+			if !known {
+				b.WriteString(oid + "=#" + hex.EncodeToString(atv.Value.FullBytes))
+				continue
+			}
+			b.WriteString(keyword + "=")
+			for k, c := range value {
+				switch {
+				case strings.ContainsRune(",+\"<>;\\", c),
+					c == ' ' && (k == 0 || k == len(value)-1),
+					c == '#' && k == 0:
+					b.WriteByte('\\')
+				}
+				b.WriteRune(c)
+			}
+		}
+	}
+	return b.String(), nil
 }
