@@ -12,4 +12,19 @@
 // version closes that connection only, with a log line saying why; a panic
 // in a handler does the same. Nothing here decides Kafka semantics: that is
 // internal/broker's job.
+//
+// Each listener has a security protocol (security.go). On SSL and SASL_SSL
+// the TLS handshake runs first, in the connection's goroutine, within a
+// timeout; a client that does not speak TLS is named in the log, and so is
+// a TLS client on a plaintext listener (its first bytes are a TLS record,
+// not a request size). On SASL_PLAINTEXT and SASL_SSL the reader keeps the
+// connection's SASL state: until a mechanism of internal/auth accepts the
+// client, only ApiVersions, SaslHandshake and SaslAuthenticate are served
+// and requests are capped at 512 KiB; after SaslHandshake v0 the tokens
+// travel as bare size-prefixed frames. A refusal is answered, audited, and
+// the connection closed after connection.failed.authentication.delay.ms.
+// With connections.max.reauth.ms the session ends (KIP-368): a request
+// after its end other than a re-authentication closes the connection. The
+// principal (certificate subject on SSL, SASL user, else User:ANONYMOUS)
+// is set on broker.Client before any request reaches the broker.
 package server
