@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -114,13 +115,44 @@ func computeLoad(topics map[string]*Topic) *replicaLoad {
 // add counts t's partitions in (sign 1) or out (sign -1).
 func (l *replicaLoad) add(t *Topic, sign int) {
 	for _, p := range t.Partitions {
-		if len(p.Replicas) == 0 {
-			continue
+		l.addReplicas(p.Replicas, sign)
+	}
+}
+
+// addReplicas counts one partition's replicas in or out.
+func (l *replicaLoad) addReplicas(rs []int32, sign int) {
+	if len(rs) == 0 {
+		return
+	}
+	l.leaders[rs[0]] += sign
+	for _, r := range rs {
+		l.replicas[r] += sign
+	}
+}
+
+// move counts old out and t in, touching the counts only for partitions
+// whose replicas differ: a command that changes one partition's ISR or
+// leader (most of them) costs a comparison per partition of its topic.
+func (l *replicaLoad) move(old, t *Topic) {
+	var op, np []Partition
+	if old != nil {
+		op = old.Partitions
+	}
+	if t != nil {
+		np = t.Partitions
+	}
+	n := min(len(op), len(np))
+	for i := range n {
+		if !slices.Equal(op[i].Replicas, np[i].Replicas) {
+			l.addReplicas(op[i].Replicas, -1)
+			l.addReplicas(np[i].Replicas, 1)
 		}
-		l.leaders[p.Replicas[0]] += sign
-		for _, r := range p.Replicas {
-			l.replicas[r] += sign
-		}
+	}
+	for _, p := range op[n:] {
+		l.addReplicas(p.Replicas, -1)
+	}
+	for _, p := range np[n:] {
+		l.addReplicas(p.Replicas, 1)
 	}
 }
 
@@ -143,12 +175,7 @@ func (b *imageBuilder) adjustLoad(old, t *Topic) {
 		b.next.load = &replicaLoad{leaders: maps.Clone(prev.leaders), replicas: maps.Clone(prev.replicas)}
 		b.loadCopied = true
 	}
-	if old != nil {
-		b.next.load.add(old, -1)
-	}
-	if t != nil {
-		b.next.load.add(t, 1)
-	}
+	b.next.load.move(old, t)
 }
 
 func (b *imageBuilder) putBroker(br Broker) {
