@@ -29,6 +29,7 @@ type security struct {
 	CA        string `json:"ca"`
 	Cert      string `json:"cert,omitempty"`
 	Key       string `json:"key,omitempty"`
+	Token     string `json:"token,omitempty"`
 }
 
 func (s security) String() string {
@@ -115,7 +116,16 @@ func TestSecurityInteropKafkaJS(t *testing.T) {
 	sec := security{Mechanism: "scram-sha-256", User: sec256, Password: sec256Pass, CA: s.certs.CA}
 	runInterop(t, 45*time.Second, node, script, "roundtrip", s.saslSSL, "js-sec", "200", sec.String())
 	sec.Password = "wrong"
-	expectRefused(t, "SASL", node, script, "refused", s.saslSSL, sec.String())
+	expectRefused(t, "SCRAM SHA256 authentication failed", node, script, "refused", s.saslSSL, sec.String())
+
+	// OAUTHBEARER with a token the broker's key set verifies; an expired
+	// token and a mechanism the broker does not offer are refused.
+	s.createSecTopic(t, "js-sec-oauth")
+	oauth := security{Mechanism: "oauthbearer", Token: s.oauthToken("svc-js", time.Now().Add(time.Hour)), CA: s.certs.CA}
+	runInterop(t, 45*time.Second, node, script, "roundtrip", s.saslSSL, "js-sec-oauth", "100", oauth.String())
+	oauth.Token = s.oauthToken("svc-js", time.Now().Add(-time.Hour))
+	expectRefused(t, "OAUTHBEARER authentication failed", node, script, "refused", s.saslSSL, oauth.String())
+	expectRefused(t, "does not support the requested SASL mechanism", node, script, "refused", s.saslSSL, security{Mechanism: "aws", CA: s.certs.CA}.String())
 }
 
 // TestSecurityInteropKcat produces and consumes with kcat over SASL_SSL

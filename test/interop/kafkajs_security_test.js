@@ -6,7 +6,8 @@
 //   node kafkajs_security_test.js refused   BROKER SECURITY
 //
 // SECURITY is JSON: ca (PEM file), mechanism (scram-sha-256, scram-sha-512,
-// plain), user, password. roundtrip produces N records to partition 0 over
+// plain, oauthbearer, or aws to ask for a mechanism the broker does not
+// have), user, password, token (OAUTHBEARER). roundtrip produces N records to partition 0 over
 // TLS with SASL, reads them back and checks each one; refused expects the
 // broker to refuse the credentials, prints the error and exits 0, or exits 1
 // if the client got through.
@@ -20,6 +21,18 @@ function fail(msg) {
   process.exit(1);
 }
 
+function saslConfig(sec) {
+  const mechanism = sec.mechanism.toLowerCase();
+  switch (mechanism) {
+    case 'oauthbearer':
+      return { mechanism, oauthBearerProvider: async () => ({ value: sec.token }) };
+    case 'aws':
+      return { mechanism, authorizationIdentity: 'x', accessKeyId: 'x', secretAccessKey: 'x' };
+    default:
+      return { mechanism, username: sec.user, password: sec.password };
+  }
+}
+
 function newKafka(broker, sec) {
   return new Kafka({
     clientId: 'interop-kafkajs-security',
@@ -29,7 +42,7 @@ function newKafka(broker, sec) {
     requestTimeout: 15000,
     retry: { retries: 0 },
     ssl: { ca: [fs.readFileSync(sec.ca, 'utf8')] },
-    sasl: { mechanism: sec.mechanism.toLowerCase(), username: sec.user, password: sec.password },
+    sasl: saslConfig(sec),
   });
 }
 
