@@ -120,6 +120,21 @@ func TestServeDevSecurity(t *testing.T) {
 	out = cli(t, p.addr, "", append([]string{"consume", "dev", "--from", "beginning", "-e", "--format", "%o %k=%v"}, admin...)...)
 	expectLines(t, "consume as admin after a restart", out, "0 k1=v1", "1 k2=v2")
 
+	// The client certificate, on an SSL listener added with -c (the
+	// user's settings win), is admin once the principal mapping takes
+	// the CN, as the README shows.
+	p.kill(syscall.SIGTERM)
+	ssl := startProcess(t, dir, "127.0.0.1:0", "--dev-security",
+		"-c", "listeners=SASL_SSL://127.0.0.1:0,SSL://127.0.0.1:0", "-c", "listener.name.ssl.ssl.client.auth=required",
+		"-c", "ssl.principal.mapping.rules=RULE:^CN=(.*)$/$1/,DEFAULT")
+	m = regexp.MustCompile(`name=SSL protocol=SSL listen=(\S+)`).FindStringSubmatch(ssl.waitLog("name=SSL protocol=SSL"))
+	if m == nil {
+		t.Fatalf("no SSL listener in the log:\n%s", ssl.logs())
+	}
+	mtls := []string{"--tls-ca", ca, "--tls-cert", filepath.Join(sec, "client.pem"), "--tls-key", filepath.Join(sec, "client-key.pem")}
+	cli(t, m[1], "", append([]string{"topic", "create", "by-cert", "-p", "1"}, mtls...)...)
+	cliFails(t, m[1], "certificate required", "topic", "list", "--timeout", "3s", "--tls-ca", ca)
+
 	// --dev-security makes its own admin.
 	out2, err := exec.Command(sluiceBin, "serve", "--dev-security", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--bootstrap-admin", "x:y").CombinedOutput()
 	if err == nil || !strings.Contains(string(out2), "drop --bootstrap-admin") {

@@ -211,7 +211,7 @@ ssl.ca.location={{.CA}}
 
 const devSecurityBanner = `
 sluice: --dev-security: SASL_SSL on {{.Bootstrap}} (SCRAM-SHA-512, SCRAM-SHA-256), ACLs enforced, super user {{.User}}
-  files in {{.Dir}}: ca.pem (trust it), server.pem, client.pem (CN=admin, for an mTLS listener)
+  files in {{.Dir}}: ca.pem (trust it), server.pem, client.pem and client-key.pem (CN=admin, for mutual TLS on an SSL listener)
 {{- if .ShowPassword}}
   admin password (shown once; kept in {{.PasswordFile}}, mode 0600): {{.Password}}
 {{- else}}
