@@ -192,23 +192,59 @@ func (c *fetchSessions) open(req *kmsg.FetchRequest, follower bool, now time.Tim
 	return fc, 0
 }
 
-// requestItems lists the partitions a request names, in its order.
+// requestItems lists the partitions a request names, in its order. A
+// partition named twice is read once, with what the later entry asks, in
+// the place of the first (Kafka keeps a full fetch's partitions in a
+// LinkedHashMap), so a request repeating one partition costs one read.
 func requestItems(req *kmsg.FetchRequest) []fetchItem {
 	n := 0
 	for i := range req.Topics {
 		n += len(req.Topics[i].Partitions)
 	}
 	items := make([]fetchItem, 0, n)
+	var index map[sessionKey]int // built only for requests of many partitions
+	if n > smallFetch {
+		index = make(map[sessionKey]int, n)
+	}
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
-			items = append(items, fetchItem{topic: rt.Topic, topicID: rt.TopicID, partition: rp.Partition,
+			it := fetchItem{topic: rt.Topic, topicID: rt.TopicID, partition: rp.Partition,
 				fetchOffset: rp.FetchOffset, logStartOffset: rp.LogStartOffset, maxBytes: rp.PartitionMaxBytes,
-				leaderEpoch: rp.CurrentLeaderEpoch})
+				leaderEpoch: rp.CurrentLeaderEpoch}
+			k := sessionKey{topic: rt.Topic, topicID: rt.TopicID, partition: rp.Partition}
+			if at := findItem(items, index, k); at >= 0 {
+				items[at] = it
+				continue
+			}
+			if index != nil {
+				index[k] = len(items)
+			}
+			items = append(items, it)
 		}
 	}
 	return items
+}
+
+// smallFetch is the most partitions a request may name for duplicates to
+// be found by comparing with every earlier one rather than through a map.
+const smallFetch = 16
+
+// findItem returns where items holds the partition k, or -1.
+func findItem(items []fetchItem, index map[sessionKey]int, k sessionKey) int {
+	if index != nil {
+		if at, ok := index[k]; ok {
+			return at
+		}
+		return -1
+	}
+	for i := range items {
+		if it := &items[i]; it.partition == k.partition && it.topicID == k.topicID && it.topic == k.topic {
+			return i
+		}
+	}
+	return -1
 }
 
 func (s *fetchSession) key(topic string, id [16]byte, partition int32) sessionKey {

@@ -19,22 +19,34 @@ import (
 	"github.com/sluice-io/sluice/internal/cluster"
 )
 
-func (b *Broker) listOffsets(_ context.Context, _ *Client, req *kmsg.ListOffsetsRequest) *kmsg.ListOffsetsResponse {
+func (b *Broker) listOffsets(ctx context.Context, _ *Client, req *kmsg.ListOffsetsRequest) *kmsg.ListOffsetsResponse {
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	img := b.cfg.Cluster.Image()
+	// A partition listed more than once, under one topic entry or several,
+	// is answered INVALID_REQUEST every time (Kafka's duplicatePartitions),
+	// so no partition is looked up twice.
+	type tp struct {
+		topic     string
+		partition int32
+	}
+	seen := map[tp]int{}
 	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			seen[tp{rt.Topic, rp.Partition}]++
+		}
+	}
+	for _, rt := range req.Topics {
+		if ctx.Err() != nil {
+			return resp // the client left
+		}
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
 		t := img.Topics[rt.Topic]
-		seen := map[int32]int{}
-		for _, rp := range rt.Partitions {
-			seen[rp.Partition]++
-		}
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition, sp.Timestamp, sp.Offset, sp.LeaderEpoch = rp.Partition, -1, -1, -1
 			var err error
-			if seen[rp.Partition] > 1 {
+			if seen[tp{rt.Topic, rp.Partition}] > 1 {
 				err = kerrf(kerr.InvalidRequest, "partition %d is listed more than once", rp.Partition)
 			} else {
 				err = b.listOffset(t, req, &rp, &sp)

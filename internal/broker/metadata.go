@@ -29,6 +29,7 @@ const authorizedOperationsUnknown = -2147483648
 func (b *Broker) metadata(ctx context.Context, c *Client, req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	img := b.cfg.Cluster.Image()
+	req.Topics = uniqueMetadataTopics(req.Topics) // limits.go
 	// denied holds the topics asked for by name that the principal may
 	// not describe, or may not create while missing.
 	var denied map[string]bool
@@ -63,6 +64,9 @@ func (b *Broker) metadata(ctx context.Context, c *Client, req *kmsg.MetadataRequ
 			}
 		}
 		for _, name := range missing {
+			if ctx.Err() != nil {
+				return resp // the client left: create nothing more
+			}
 			if err := b.autoCreateTopic(ctx, name); err != nil {
 				b.logger.Warn("auto-create topic", "topic", name, "err", err)
 			}

@@ -244,6 +244,9 @@ func (c *conn) decode(ctx context.Context, frame []byte) (pending, error) {
 		return pending{}, err
 	}
 	c.setClientID(hdr.ClientID)
+	if err := c.srv.checkArrays(key, version, body); err != nil { // limits.go
+		return pending{}, err
+	}
 	if err := req.ReadFrom(body); err != nil {
 		return pending{}, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(key), version, err)
 	}
