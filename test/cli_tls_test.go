@@ -6,21 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kfake"
 )
-
-// startKfake starts franz-go's in-process fake cluster with opts on
-// loopback and returns its address.
-func startKfake(t *testing.T, opts ...kfake.Opt) string {
-	t.Helper()
-	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(1, "secured")}, opts...)...)
-	if err != nil {
-		t.Fatalf("start kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()[0]
-}
 
 // TestCLISASL logs the CLI in to Sluice's SASL_SSL listener with every
 // mechanism, and checks that wrong credentials fail with a clear error.
