@@ -81,7 +81,11 @@ func (c *conn) serve(srvCtx context.Context) {
 	if c.listener.TLS != nil {
 		if err := c.handshakeTLS(ctx); err != nil {
 			c.nc.Close()
-			c.logger.Info("closing connection", "reason", err)
+			if errors.Is(err, net.ErrClosed) {
+				c.logger.Debug("connection closed during the TLS handshake", "reason", "shutting down")
+			} else {
+				c.logger.Info("closing connection", "reason", err)
+			}
 			return
 		}
 	}

@@ -128,6 +128,12 @@ func (c *conn) handshakeTLS(ctx context.Context) error {
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
+		c.deadlineMu.Lock()
+		stopping := c.stopping
+		c.deadlineMu.Unlock()
+		if stopping || ctx.Err() != nil {
+			return net.ErrClosed // the server is shutting down
+		}
 		reason := err.Error()
 		var rh tls.RecordHeaderError
 		if errors.As(err, &rh) {
