@@ -261,3 +261,54 @@ func TestFailedAuthenticationClosesAfterTheDelay(t *testing.T) {
 		t.Fatalf("a request reached the handler: %q", h.last())
 	}
 }
+
+// Replacing a listener's certificate files changes the certificate new
+// connections see, without a restart; connections keep being served.
+func TestListenerCertificateReload(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	now := time.Now()
+	ca, _ := devcert.NewCA("test CA", now, time.Hour)
+	files := auth.TLSFiles{CertFile: filepath.Join(dir, "c.pem"), KeyFile: filepath.Join(dir, "k.pem")}
+	write := func(host string) {
+		pair, err := ca.Server(now, time.Hour, host, "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Write the key first and the certificate last, as an operator
+		// would rename them into place; the reload waits for a pair that
+		// matches.
+		os.WriteFile(files.KeyFile, pair.KeyPEM, 0o600)
+		os.WriteFile(files.CertFile, pair.CertPEM, 0o600)
+	}
+	write("one.test")
+	st, err := auth.NewServerTLS(files, time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &whoHandler{}
+	addr := serveListener(t, h, Listener{Name: "SSL", Protocol: ProtocolSSL, TLS: st.Config()})
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca.CertPEM)
+	served := func() string {
+		t.Helper()
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].DNSNames[0]
+	}
+	if got := served(); got != "one.test" {
+		t.Fatalf("certificate for %s", got)
+	}
+	time.Sleep(20 * time.Millisecond) // a later modification time
+	write("two.test")
+	deadline := time.Now().Add(5 * time.Second)
+	for served() != "two.test" {
+		if time.Now().After(deadline) {
+			t.Fatal("the listener still serves the old certificate")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
