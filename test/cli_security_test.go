@@ -223,4 +223,26 @@ func TestCLIACL(t *testing.T) {
 	cliMisused(t, addr, "want read, write", as("acl", "create", "--allow-principal", "alice", "--topic", "x", "--operation", "fly")...)
 	cliMisused(t, addr, "created literal or prefixed", as("acl", "create", "--allow-principal", "alice", "--topic", "x", "--operation", "read", "--resource-pattern-type", "match")...)
 	cliMisused(t, addr, "give a resource", as("acl", "delete", "--allow-principal", "alice")...)
+
+	// --producer and --consumer grant what kafka-acls.sh grants.
+	expectLines(t, "acl create --producer", cli(t, addr, "", as("acl", "create", "--allow-principal", "etl", "--producer", "--idempotent",
+		"--topic", "etl-", "--transactional-id", "etl-", "--resource-pattern-type", "prefixed")...),
+		"RESOURCE-TYPE     RESOURCE-NAME  PATTERN   PRINCIPAL  PERMISSION  OPERATION         HOST",
+		"CLUSTER           kafka-cluster  LITERAL   User:etl   ALLOW       IDEMPOTENT_WRITE  *",
+		"TOPIC             etl-           PREFIXED  User:etl   ALLOW       CREATE            *",
+		"TOPIC             etl-           PREFIXED  User:etl   ALLOW       DESCRIBE          *",
+		"TOPIC             etl-           PREFIXED  User:etl   ALLOW       WRITE             *",
+		"TRANSACTIONAL_ID  etl-           PREFIXED  User:etl   ALLOW       DESCRIBE          *",
+		"TRANSACTIONAL_ID  etl-           PREFIXED  User:etl   ALLOW       WRITE             *")
+	expectLines(t, "acl create --consumer", cli(t, addr, "", as("acl", "create", "--allow-principal", "alice", "--consumer", "--topic", "orders-eu", "--group", "eu")...),
+		"RESOURCE-TYPE  RESOURCE-NAME  PATTERN  PRINCIPAL   PERMISSION  OPERATION  HOST",
+		"GROUP          eu             LITERAL  User:alice  ALLOW       READ       *",
+		"TOPIC          orders-eu      LITERAL  User:alice  ALLOW       DESCRIBE   *",
+		"TOPIC          orders-eu      LITERAL  User:alice  ALLOW       READ       *")
+	// ... and are enough: alice consumes orders-eu in group eu.
+	cli(t, addr, "a:1\nb:2\n", as("produce", "orders-eu", "--key-separator", ":")...)
+	expectLines(t, "consume as alice", cli(t, addr, "", append([]string{"consume", "orders-eu", "--group", "eu", "-n", "2", "--format", "%k=%v"}, alice...)...), "a=1", "b=2")
+	cliMisused(t, addr, "--consumer needs --topic and --group", as("acl", "create", "--allow-principal", "alice", "--consumer", "--topic", "x")...)
+	cliMisused(t, addr, "stand for --operation", as("acl", "create", "--allow-principal", "alice", "--producer", "--topic", "x", "--operation", "read")...)
+	cliMisused(t, addr, "--idempotent goes with --producer", as("acl", "create", "--allow-principal", "alice", "--operation", "read", "--topic", "x", "--idempotent")...)
 }

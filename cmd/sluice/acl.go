@@ -157,13 +157,24 @@ func (o *clientOptions) printACLs(cmd *cobra.Command, rows []aclRow) error {
 }
 
 func newACLCreate(o *clientOptions) *cobra.Command {
-	var f aclFlags
+	var (
+		f                  aclFlags
+		producer, consumer bool
+		idempotent         bool
+	)
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create ACLs: every principal x operation x resource x host given",
+		Long: `Create ACLs: every principal, operation, resource and host given. As in
+kafka-acls.sh, --producer stands for WRITE, DESCRIBE and CREATE on the topics
+(WRITE and DESCRIBE on the transactional IDs, IDEMPOTENT_WRITE on the cluster
+with --idempotent), and --consumer for READ and DESCRIBE on the topics and READ
+on the groups.`,
 		Example: `  sluice acl create --allow-principal User:alice --operation read,describe --topic orders --group billing
   sluice acl create --allow-principal User:etl --operation write --topic logs- --resource-pattern-type prefixed
-  sluice acl create --allow-principal User:admin --operation all --cluster`,
+  sluice acl create --allow-principal User:admin --operation all --cluster
+  sluice acl create --allow-principal User:etl --producer --topic orders --transactional-id etl-
+  sluice acl create --allow-principal User:billing --consumer --topic orders --group billing`,
 		Args: usage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(f.allow)+len(f.deny) == 0 {
@@ -172,37 +183,39 @@ func newACLCreate(o *clientOptions) *cobra.Command {
 			if !f.hasResource() {
 				return usageError{errors.New("acl create: give a resource: --topic, --group, --transactional-id or --cluster")}
 			}
-			b, err := f.builder(true)
+			bs, err := createBuilders(&f, producer, consumer, idempotent)
 			if err != nil {
 				return usageError{fmt.Errorf("acl create: %w", err)}
-			}
-			b.MaybeAllow(principals(f.allow)...).MaybeDeny(principals(f.deny)...)
-			if len(f.hosts) > 0 {
-				if len(f.allow) > 0 {
-					b.AllowHosts(f.hosts...)
-				}
-				if len(f.deny) > 0 {
-					b.DenyHosts(f.hosts...)
-				}
 			}
 			adm, ctx, done, err := o.admin(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer done()
-			res, err := adm.CreateACLs(ctx, b)
-			if err != nil {
-				return o.fail("create ACLs", err)
-			}
 			var rows []aclRow
 			var errs []error
-			for _, r := range res {
-				row := newACLRow(r.Principal, r.Host, r.Operation, r.Permission, r.Type, r.Name, r.Pattern)
-				if r.Err != nil {
-					errs = append(errs, fmt.Errorf("%s %s %s on %s %s: %w", row.Permission, row.Principal, row.Operation, row.ResourceType, row.ResourceName, respErr(r.Err, r.ErrMessage)))
-					continue
+			for _, b := range bs {
+				b.MaybeAllow(principals(f.allow)...).MaybeDeny(principals(f.deny)...)
+				if len(f.hosts) > 0 {
+					if len(f.allow) > 0 {
+						b.AllowHosts(f.hosts...)
+					}
+					if len(f.deny) > 0 {
+						b.DenyHosts(f.hosts...)
+					}
 				}
-				rows = append(rows, row)
+				res, err := adm.CreateACLs(ctx, b)
+				if err != nil {
+					return o.fail("create ACLs", err)
+				}
+				for _, r := range res {
+					row := newACLRow(r.Principal, r.Host, r.Operation, r.Permission, r.Type, r.Name, r.Pattern)
+					if r.Err != nil {
+						errs = append(errs, fmt.Errorf("%s %s %s on %s %s: %w", row.Permission, row.Principal, row.Operation, row.ResourceType, row.ResourceName, respErr(r.Err, r.ErrMessage)))
+						continue
+					}
+					rows = append(rows, row)
+				}
 			}
 			if len(errs) > 0 {
 				return o.fail("create ACLs", errors.Join(errs...))
@@ -212,7 +225,73 @@ func newACLCreate(o *clientOptions) *cobra.Command {
 	}
 	f.principalFlags(cmd, "at least one of --allow-principal and --deny-principal")
 	f.resourceFlags(cmd, "literal", "how resource names match: literal or prefixed")
+	fl := cmd.Flags()
+	fl.BoolVar(&producer, "producer", false, "the ACLs a producer needs (instead of --operation): WRITE, DESCRIBE, CREATE on --topic; WRITE, DESCRIBE on --transactional-id")
+	fl.BoolVar(&consumer, "consumer", false, "the ACLs a consumer needs (instead of --operation): READ, DESCRIBE on --topic, READ on --group")
+	fl.BoolVar(&idempotent, "idempotent", false, "with --producer: IDEMPOTENT_WRITE on the cluster too")
 	return cmd
+}
+
+// createBuilders turns the create flags into one builder per set of
+// operations: --operation gives one; --producer and --consumer one per
+// resource type, as kafka-acls.sh grants them.
+func createBuilders(f *aclFlags, producer, consumer, idempotent bool) ([]*kadm.ACLBuilder, error) {
+	if !producer && !consumer {
+		if idempotent {
+			return nil, errors.New("--idempotent goes with --producer")
+		}
+		b, err := f.builder(true)
+		if err != nil {
+			return nil, err
+		}
+		return []*kadm.ACLBuilder{b}, nil
+	}
+	if len(f.operations) > 0 || f.cluster {
+		return nil, errors.New("--producer and --consumer stand for --operation and the cluster resource; give topics, groups and transactional IDs only")
+	}
+	if idempotent && !producer {
+		return nil, errors.New("--idempotent goes with --producer")
+	}
+	pattern, err := kmsg.ParseACLResourcePatternType(f.pattern)
+	if err != nil || (pattern != kmsg.ACLResourcePatternTypeLiteral && pattern != kmsg.ACLResourcePatternTypePrefixed) {
+		return nil, fmt.Errorf("--resource-pattern-type %q: an ACL is created literal or prefixed", f.pattern)
+	}
+	var bs []*kadm.ACLBuilder
+	add := func(set func(*kadm.ACLBuilder), ops ...kadm.ACLOperation) {
+		b := kadm.NewACLs().ResourcePatternType(pattern).Operations(ops...)
+		set(b)
+		bs = append(bs, b)
+	}
+	if producer {
+		if len(f.topics) == 0 && len(f.txnIDs) == 0 {
+			return nil, errors.New("--producer needs --topic or --transactional-id")
+		}
+		if len(f.groups) > 0 && !consumer {
+			return nil, errors.New("--producer takes no --group (a consumer's)")
+		}
+		if len(f.topics) > 0 {
+			add(func(b *kadm.ACLBuilder) { b.Topics(f.topics...) }, kadm.OpWrite, kadm.OpDescribe, kadm.OpCreate)
+		}
+		if len(f.txnIDs) > 0 {
+			add(func(b *kadm.ACLBuilder) { b.TransactionalIDs(f.txnIDs...) }, kadm.OpWrite, kadm.OpDescribe)
+		}
+		if idempotent {
+			// The cluster is always the literal kafka-cluster.
+			b := kadm.NewACLs().Clusters().Operations(kadm.OpIdempotentWrite)
+			bs = append(bs, b)
+		}
+	}
+	if consumer {
+		if len(f.topics) == 0 || len(f.groups) == 0 {
+			return nil, errors.New("--consumer needs --topic and --group")
+		}
+		if len(f.txnIDs) > 0 && !producer {
+			return nil, errors.New("--consumer takes no --transactional-id (a producer's)")
+		}
+		add(func(b *kadm.ACLBuilder) { b.Topics(f.topics...) }, kadm.OpRead, kadm.OpDescribe)
+		add(func(b *kadm.ACLBuilder) { b.Groups(f.groups...) }, kadm.OpRead)
+	}
+	return bs, nil
 }
 
 func newACLList(o *clientOptions) *cobra.Command {
