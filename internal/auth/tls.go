@@ -27,7 +27,12 @@ type TLSFiles struct {
 	CAFile string
 	// ClientAuth is ssl.client.auth: required, requested or none.
 	ClientAuth string
+	// MinVersion is the oldest TLS version accepted (ssl.enabled.protocols);
+	// zero is TLS 1.2.
+	MinVersion uint16
 }
+
+func (f TLSFiles) minVersion() uint16 { return max(f.MinVersion, tls.VersionTLS12) }
 
 // DefaultReloadCheck is how often certificate files are checked for
 // changes, at most: a stat of each file on the next handshake after it.
@@ -126,7 +131,7 @@ func (s *ServerTLS) load() (*tls.Config, [3]fileStamp, error) {
 	cfg := &tls.Config{
 		Certificates: []tls.Certificate{cert},
 		ClientAuth:   auth,
-		MinVersion:   tls.VersionTLS12,
+		MinVersion:   s.files.minVersion(),
 	}
 	if s.files.CAFile != "" {
 		pool, err := LoadCertPool(s.files.CAFile)
@@ -144,7 +149,7 @@ func (s *ServerTLS) load() (*tls.Config, [3]fileStamp, error) {
 // files' configuration through GetConfigForClient.
 func (s *ServerTLS) Config() *tls.Config {
 	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
+		MinVersion: s.files.minVersion(),
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			return s.Current(), nil
 		},
@@ -231,7 +236,7 @@ func LoadCertPool(path string) (*x509.CertPool, error) {
 // broker's own certificate (when files name one) is presented for mutual
 // TLS. The server name is left for the dialer to fill in.
 func ClientTLS(files TLSFiles) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	cfg := &tls.Config{MinVersion: files.minVersion()}
 	if files.CAFile != "" {
 		pool, err := LoadCertPool(files.CAFile)
 		if err != nil {

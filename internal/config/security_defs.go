@@ -49,6 +49,8 @@ func securityDefs() []*Def {
 			"Client certificates on SSL listeners: required, requested (verified when given) or none. A verified certificate's subject is the principal of an SSL connection."),
 		ro("ssl.principal.mapping.rules", TypeString, "DEFAULT", nil,
 			"Rules mapping a client certificate's subject (RFC 2253, CN=alice,O=Acme) to a principal name: RULE:pattern/replacement/[LU] entries and DEFAULT (the whole subject), separated by commas, tried in order."),
+		ro("ssl.enabled.protocols", TypeList, "TLSv1.2,TLSv1.3", nil,
+			"TLS versions listeners and inter-broker connections accept: TLSv1.2 and TLSv1.3 (older versions are refused)."),
 		ro("ssl.endpoint.identification.algorithm", TypeString, "https", oneOf("https", ""),
 			"https: a broker connecting to another checks that its certificate names the host it dialled; empty: only the chain is checked."),
 
@@ -59,6 +61,8 @@ func securityDefs() []*Def {
 			"SASL mechanism brokers use with each other on a SASL inter-broker listener."),
 		secret("sasl.jaas.config",
 			`Credentials this broker uses towards other brokers, in Kafka's JAAS syntax (ScramLoginModule or PlainLoginModule required username="broker" password="...";), used with sasl.mechanism.inter.broker.protocol.`),
+		ro("sasl.server.max.receive.size", TypeInt, "524288", atLeast(1),
+			"Largest request accepted on a SASL listener before authentication completes."),
 		ro("sasl.plain.users.file", TypeString, noDefault, nil,
 			"File of PLAIN users, one user:hash line each, the hash bcrypt ($2a$/$2b$/$2y$) or an argon2id PHC string; plaintext passwords are refused. Re-read when it changes."),
 		ro("connections.max.reauth.ms", TypeLong, "0", atLeast(0),

@@ -212,7 +212,10 @@ func controllerTLS(s *listenerSettings, logger *slog.Logger) (serverCfg, client 
 	default:
 		return nil, nil, fmt.Errorf("controller listener %s: protocol %s; the controller port speaks PLAINTEXT or SSL (mutual TLS)", name, proto)
 	}
-	files := s.tlsFiles(name)
+	files, err := s.tlsFiles(name)
+	if err != nil {
+		return nil, nil, err
+	}
 	files.ClientAuth = "required"
 	st, err := auth.NewServerTLS(files, 0, logger.With("listener", name))
 	if err != nil {
@@ -228,8 +231,8 @@ func controllerTLS(s *listenerSettings, logger *slog.Logger) (serverCfg, client 
 	return st.Config(), client, nil
 }
 
-// tlsFiles are the PEM files a listener uses.
-func (s *listenerSettings) tlsFiles(listener string) auth.TLSFiles {
+// tlsFiles are the PEM files and TLS versions a listener uses.
+func (s *listenerSettings) tlsFiles(listener string) (auth.TLSFiles, error) {
 	first := func(names ...string) string {
 		for _, n := range names {
 			if v := s.get(listener, n); v != "" {
@@ -238,12 +241,41 @@ func (s *listenerSettings) tlsFiles(listener string) auth.TLSFiles {
 		}
 		return ""
 	}
-	return auth.TLSFiles{
+	files := auth.TLSFiles{
 		CertFile:   first("ssl.certificate.location", "ssl.keystore.location"),
 		KeyFile:    first("ssl.key.location"),
 		CAFile:     first("ssl.ca.location", "ssl.truststore.location"),
 		ClientAuth: s.get(listener, "ssl.client.auth"),
 	}
+	minVer, err := minTLSVersion(s.list(listener, "ssl.enabled.protocols"))
+	if err != nil {
+		return files, fmt.Errorf("listener %s: %w", listener, err)
+	}
+	files.MinVersion = minVer
+	return files, nil
+}
+
+// minTLSVersion is the oldest version ssl.enabled.protocols lists.
+func minTLSVersion(protocols []string) (uint16, error) {
+	var v uint16
+	for _, p := range protocols {
+		var pv uint16
+		switch p {
+		case "TLSv1.2":
+			pv = tls.VersionTLS12
+		case "TLSv1.3":
+			pv = tls.VersionTLS13
+		default:
+			return 0, fmt.Errorf("ssl.enabled.protocols: %q is not supported (TLSv1.2, TLSv1.3)", p)
+		}
+		if v == 0 || pv < v {
+			v = pv
+		}
+	}
+	if v == 0 {
+		return 0, errors.New("ssl.enabled.protocols is empty")
+	}
+	return v, nil
 }
 
 // securityFor builds the server side of a listener: its TLS
@@ -252,7 +284,11 @@ func (n *Node) securityFor(ctx context.Context, s *listenerSettings, spec listen
 	l := server.Listener{Name: spec.name, Protocol: spec.protocol}
 	logger := n.logger.With("listener", spec.name)
 	if spec.protocol == server.ProtocolSSL || spec.protocol == server.ProtocolSASLSSL {
-		st, err := auth.NewServerTLS(s.tlsFiles(spec.name), 0, logger)
+		files, err := s.tlsFiles(spec.name)
+		if err != nil {
+			return l, err
+		}
+		st, err := auth.NewServerTLS(files, 0, logger)
 		if err != nil {
 			return l, fmt.Errorf("listener %s: %w", spec.name, err)
 		}
@@ -321,6 +357,11 @@ func (n *Node) securityFor(ctx context.Context, s *listenerSettings, spec listen
 		return l, fmt.Errorf("listener %s: connections.max.reauth.ms: %w", spec.name, err)
 	}
 	l.ReauthAfter = ms(reauth)
+	maxRecv, err := strconv.ParseInt(s.get(spec.name, "sasl.server.max.receive.size"), 10, 32)
+	if err != nil || maxRecv < 1 {
+		return l, fmt.Errorf("listener %s: sasl.server.max.receive.size %q", spec.name, s.get(spec.name, "sasl.server.max.receive.size"))
+	}
+	l.MaxPreAuthRequest = int32(maxRecv)
 	return l, nil
 }
 
@@ -358,7 +399,10 @@ func parseJAAS(s string) (user, pass string, err error) {
 func interBrokerOpts(s *listenerSettings, spec listenerSpec) ([]kgo.Opt, error) {
 	var opts []kgo.Opt
 	if spec.protocol == server.ProtocolSSL || spec.protocol == server.ProtocolSASLSSL {
-		files := s.tlsFiles(spec.name)
+		files, err := s.tlsFiles(spec.name)
+		if err != nil {
+			return nil, err
+		}
 		cfg, err := auth.ClientTLS(files)
 		if err != nil {
 			return nil, fmt.Errorf("inter-broker TLS: %w", err)

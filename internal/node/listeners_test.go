@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/tls"
 	"reflect"
 	"strings"
 	"testing"
@@ -110,5 +111,24 @@ func TestParseJAAS(t *testing.T) {
 	}
 	if _, _, err := parseJAAS(`ScramLoginModule required;`); err == nil {
 		t.Error("JAAS without a username accepted")
+	}
+}
+
+func TestMinTLSVersion(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   []string
+		want uint16
+		ok   bool
+	}{
+		{[]string{"TLSv1.2", "TLSv1.3"}, tls.VersionTLS12, true},
+		{[]string{"TLSv1.3"}, tls.VersionTLS13, true},
+		{[]string{"TLSv1.1", "TLSv1.2"}, 0, false},
+		{nil, 0, false},
+	} {
+		got, err := minTLSVersion(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("%v: %x, %v", tc.in, got, err)
+		}
 	}
 }

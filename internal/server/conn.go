@@ -143,7 +143,7 @@ func (c *conn) readLoop(ctx context.Context) error {
 		}
 		limit := cfg.MaxRequestSize
 		if !c.sasl.authenticated {
-			limit = min(limit, maxPreAuthRequest)
+			limit = min(limit, c.listener.preAuthLimit())
 		}
 		var size int32
 		var err error

@@ -45,6 +45,9 @@ type Listener struct {
 	ReauthAfter time.Duration
 	// HandshakeTimeout bounds the TLS handshake; zero is 10 s.
 	HandshakeTimeout time.Duration
+	// MaxPreAuthRequest is sasl.server.max.receive.size: the largest
+	// request before authentication completes; zero is 512 KiB.
+	MaxPreAuthRequest int32
 }
 
 // plaintextListener is the listener of Serve: no TLS, no SASL.
@@ -78,9 +81,16 @@ func (l *Listener) usesSASL() bool {
 	return l.Protocol == ProtocolSASLPlaintext || l.Protocol == ProtocolSASLSSL
 }
 
-// maxPreAuthRequest caps requests before authentication completes, as
-// Kafka's sasl.server.max.receive.size does.
+// maxPreAuthRequest is the default cap of requests before authentication
+// completes, Kafka's sasl.server.max.receive.size.
 const maxPreAuthRequest = 512 << 10
+
+func (l *Listener) preAuthLimit() int32 {
+	if l.MaxPreAuthRequest > 0 {
+		return l.MaxPreAuthRequest
+	}
+	return maxPreAuthRequest
+}
 
 // saslState is a connection's SASL state (SaslServerAuthenticator's, in
 // Kafka): before authentication only ApiVersions, SaslHandshake and
