@@ -30,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -362,9 +363,14 @@ func tlsRunOne(ctx context.Context, opts Options, name, transport string, certs 
 	if err := createTopics(ctx, addr, map[string]int{topic: opts.Partitions, warmupTopic(topic): 1}, 1, nil, 30*time.Second, extra...); err != nil {
 		return fail(err)
 	}
+	stop, err := tlsProfile(opts, name, transport, "produce", rep)
+	if err != nil {
+		return fail(err)
+	}
 	cpu0 := selfCPU()
 	pr, err := produce(ctx, addr, topic, w, opts.Window, pool, extra...)
 	cpu1 := selfCPU()
+	stop()
 	if err != nil {
 		return fail(fmt.Errorf("produce: %w", err))
 	}
@@ -372,8 +378,12 @@ func tlsRunOne(ctx context.Context, opts Options, name, transport string, certs 
 	r.ProduceRecSec = float64(pr.records) / pr.elapsed.Seconds()
 	r.ProduceMBSec = float64(pr.bytes) / pr.elapsed.Seconds() / 1e6
 	r.P50Ms, r.P99Ms = ms(pr.p50), ms(pr.p99)
+	if stop, err = tlsProfile(opts, name, transport, "consume", rep); err != nil {
+		return fail(err)
+	}
 	cr, err := consume(ctx, addr, topic, opts.Partitions, pr.records, w.size, extra...)
 	cpu2 := selfCPU()
+	stop()
 	if err != nil {
 		return fail(fmt.Errorf("consume: %w", err))
 	}
@@ -381,6 +391,27 @@ func tlsRunOne(ctx context.Context, opts Options, name, transport string, certs 
 	r.ConsumeRecSec = float64(cr.records) / cr.elapsed.Seconds()
 	r.ConsumeMBSec = float64(cr.bytes) / cr.elapsed.Seconds() / 1e6
 	return r
+}
+
+// tlsProfile starts a CPU profile of one phase of a Sluice run when
+// -cpuprofile asks for one (FILE.tls-<transport>.rep<N>.<phase>); the
+// returned function stops it. The profile holds the client's CPU too.
+func tlsProfile(opts Options, name, transport, phase string, rep int) (func(), error) {
+	if opts.CPUProfile == "" || name != brokerSluice || rep == 0 {
+		return func() {}, nil
+	}
+	f, err := os.Create(profilePath(opts.CPUProfile, "tls-"+transport, rep, phase))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // handshakeRuns measures every handshake kind on one fresh broker (kfake:
