@@ -179,6 +179,23 @@ func TestSecurityInteropKcat(t *testing.T) {
 	if out, err := exec.CommandContext(ctx, kcat, append(login("PLAIN", secPlain, secPlainPass), "-L", "-t", "kcat-sec", "-m", "5")...).CombinedOutput(); err != nil || !strings.Contains(string(out), `topic "kcat-sec" with 1 partitions`) {
 		t.Fatalf("kcat -L with PLAIN: %v\n%s", err, out)
 	}
+	// The wrong security protocol for a port: kcat says what is wrong,
+	// and the broker goes on serving the right one.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-b", s.ssl}, "connecting to a SSL listener?"},
+		{[]string{"-b", s.plain, "-X", "security.protocol=SSL", "-X", "ssl.ca.location=" + s.certs.CA}, "SSL handshake failed"},
+	} {
+		out, err := exec.CommandContext(ctx, kcat, append(c.args, "-L", "-m", "3")...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), c.want) {
+			t.Fatalf("kcat -L %v: %v, printed:\n%s\nwant %q", c.args, err, out, c.want)
+		}
+	}
+	if out, err := exec.CommandContext(ctx, kcat, append(conf(sec512Pass), "-L", "-t", "kcat-sec", "-m", "5")...).CombinedOutput(); err != nil {
+		t.Fatalf("kcat -L after the refused clients: %v\n%s", err, out)
+	}
 	for _, args := range [][]string{conf("wrong"), login("PLAIN", secPlain, "wrong")} {
 		out, err = exec.CommandContext(ctx, kcat, append(args, "-L", "-m", "5")...).CombinedOutput()
 		if err == nil {
