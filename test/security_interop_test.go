@@ -188,7 +188,7 @@ func TestSecurityInteropKcat(t *testing.T) {
 		{[]string{"-b", s.ssl}, "connecting to a SSL listener?"},
 		{[]string{"-b", s.plain, "-X", "security.protocol=SSL", "-X", "ssl.ca.location=" + s.certs.CA}, "SSL handshake failed"},
 	} {
-		out, err := exec.CommandContext(ctx, kcat, append(c.args, "-L", "-m", "3")...).CombinedOutput()
+		out, err := exec.CommandContext(ctx, kcat, append(c.args, "-L", "-m", "1")...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), c.want) {
 			t.Fatalf("kcat -L %v: %v, printed:\n%s\nwant %q", c.args, err, out, c.want)
 		}
@@ -197,7 +197,7 @@ func TestSecurityInteropKcat(t *testing.T) {
 		t.Fatalf("kcat -L after the refused clients: %v\n%s", err, out)
 	}
 	for _, args := range [][]string{conf("wrong"), login("PLAIN", secPlain, "wrong")} {
-		out, err = exec.CommandContext(ctx, kcat, append(args, "-L", "-m", "5")...).CombinedOutput()
+		out, err = exec.CommandContext(ctx, kcat, append(args, "-L", "-m", "1")...).CombinedOutput()
 		if err == nil {
 			t.Fatalf("kcat -L with a wrong password succeeded:\n%s", out)
 		}
