@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // FSSyncer is an FS that can make everything written to the filesystem
@@ -27,22 +28,65 @@ type FSSyncer interface {
 // with one SyncFS, and advances each log's durable offset to what it noted.
 //
 // SyncFS flushes everything dirty on the filesystem, other programs' writes
-// included, so the log directory should be Sluice's own (as Kafka's
-// log.dirs usually are): on a disk shared with busy writers, one SyncFS may
-// wait for their data too. Without an FSSyncer, the logs are fsynced side
-// by side.
+// included: on a filesystem shared with busy writers one SyncFS waits for
+// their data too. So the group times both ways (a moving average of one
+// log's fsync and of one SyncFS) and takes SyncFS only while it costs less
+// than fsyncing the logs side by side would; otherwise it fsyncs them side
+// by side, trying SyncFS again now and then. Without an FSSyncer, the logs
+// are always fsynced side by side.
 type SyncGroup struct {
 	dir string
+	now func() time.Time // monotonic clock, for the costs
 
 	mu      sync.Mutex
 	waiting map[*Log]struct{} // logs with a waiter, for the next sync
 	syncing chan struct{}     // non-nil while a sync runs; closed when it ends
+
+	// Owned by the syncer (one at a time).
+	fsyncCost  time.Duration // moving average of one log's sync
+	syncFSCost time.Duration // moving average of one SyncFS; 0 until tried
+	skipped    int           // syncs of several logs since SyncFS was last tried
+	retryAfter int           // skipped syncs before SyncFS is tried again
 }
+
+// SyncFS found dearer is tried again after syncFSRetry syncs of several
+// logs, then after twice as many each time it is still dearer, up to
+// syncFSRetryMax.
+const (
+	syncFSRetry    = 64
+	syncFSRetryMax = 4096
+)
 
 // NewSyncGroup returns the group of the logs in the log directory dir (an
 // entry of log.dirs): SyncFS is called on dir.
 func NewSyncGroup(dir string) *SyncGroup {
-	return &SyncGroup{dir: dir, waiting: make(map[*Log]struct{})}
+	return &SyncGroup{dir: dir, now: time.Now, waiting: make(map[*Log]struct{})}
+}
+
+// average folds a new sample into a moving average (weight 1/8).
+func average(avg, sample time.Duration) time.Duration {
+	if avg == 0 {
+		return sample
+	}
+	return avg + (sample-avg)/8
+}
+
+// useSyncFS decides whether n logs are synced with one SyncFS: while it
+// is untried, while it costs less than fsyncing them side by side (a disk
+// runs flushes one after another; side by side, n fsyncs took about
+// (n+1)/2 times one on the development machine), and as a retry now and
+// then otherwise, to notice when it gets cheaper again. A retry's cost
+// replaces the average instead of joining it.
+func (g *SyncGroup) useSyncFS(n int) (use, retry bool) {
+	if g.syncFSCost == 0 || g.fsyncCost == 0 || g.syncFSCost <= g.fsyncCost*time.Duration(n+1)/2 {
+		g.skipped, g.retryAfter = 0, syncFSRetry
+		return true, false
+	}
+	if g.skipped++; g.skipped >= max(g.retryAfter, syncFSRetry) {
+		g.skipped, g.retryAfter = 0, min(2*max(g.retryAfter, syncFSRetry), syncFSRetryMax)
+		return true, true
+	}
+	return false, false
 }
 
 // waitDurable is Log.waitDurable for a log of the group.
@@ -123,11 +167,19 @@ func (l *Log) durableAt(offset int64) (bool, error) {
 // fails is taken offline (Log.fail); its waiters see that.
 func (g *SyncGroup) sync(logs []*Log) {
 	if len(logs) == 1 {
-		logs[0].syncOnce()
+		start := g.now()
+		if logs[0].syncOnce() == nil {
+			g.fsyncCost = average(g.fsyncCost, g.now().Sub(start))
+		}
 		return
 	}
 	fsys, ok := logs[0].fs.(FSSyncer)
-	if !ok {
+	var use, retry bool
+	if ok {
+		use, retry = g.useSyncFS(len(logs))
+	}
+	if !use {
+		start := g.now()
 		var wg sync.WaitGroup
 		for _, l := range logs {
 			wg.Add(1)
@@ -137,6 +189,8 @@ func (g *SyncGroup) sync(logs []*Log) {
 			}()
 		}
 		wg.Wait()
+		// As one log's fsync, by the same (n+1)/2 rule.
+		g.fsyncCost = average(g.fsyncCost, g.now().Sub(start)*2/time.Duration(len(logs)+1))
 		return
 	}
 	// Each log's sync state is held (syncIOMu) from noting its end to
@@ -157,7 +211,13 @@ func (g *SyncGroup) sync(logs []*Log) {
 		// group may be on another filesystem: it fsyncs its own files.
 		plans[i].inDir = filepath.Dir(l.dir) == g.dir
 	}
+	start := g.now()
 	serr := fsys.SyncFS(g.dir)
+	if took := g.now().Sub(start); serr == nil && retry {
+		g.syncFSCost = max(took, 1)
+	} else if serr == nil {
+		g.syncFSCost = max(average(g.syncFSCost, took), 1)
+	}
 	for i, l := range logs {
 		switch {
 		case plans[i].err != nil:

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // syncAll is syncfs(2) on a memFS: every file's bytes and every
@@ -297,4 +298,74 @@ func TestSyncGroupCoversLogsExpectingAWait(t *testing.T) {
 	if n, s := fsys.syncFSes.Load(), segSyncs.Load(); n != 1 || s != 0 {
 		t.Fatalf("%d syncfs and %d segment fsyncs for three announced logs, want 1 and 0", n, s)
 	}
+}
+
+// A group takes syncfs only while it costs less than fsyncing the logs side
+// by side: when other writers on the filesystem make it dear, the logs are
+// fsynced on their own, and syncfs is tried again after syncFSRetry syncs.
+func TestSyncGroupFallsBackToFsyncsWhenSyncFSIsDear(t *testing.T) {
+	t.Parallel()
+	fsys := newGroupFS(newMemFS())
+	group := NewSyncGroup("/data")
+	var clock atomic.Int64 // the group's clock: each fsync takes 1 ms, each syncfs 50 ms
+	group.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	var segSyncs atomic.Int64
+	fsys.onSync = func(name string) error {
+		if strings.HasSuffix(name, logSuffix) {
+			segSyncs.Add(1)
+			clock.Add(int64(time.Millisecond))
+		}
+		return nil
+	}
+	fsys.onSyncFS = func() error {
+		clock.Add(int64(50 * time.Millisecond))
+		return nil
+	}
+	logs := make([]*Log, 3)
+	for i := range logs {
+		logs[i] = openLog(t, fsys, fmt.Sprintf("/data/t-%d", i), testConfig(), func(o *Options) { o.Group = group })
+		defer logs[i].Close()
+	}
+	// syncAll appends to ls, announces them and waits for them all.
+	syncAll := func(ls ...*Log) {
+		t.Helper()
+		ends := make([]int64, len(ls))
+		for i, l := range ls {
+			ends[i] = mustAppend(t, l, newBatch(t, batchSpec{}), 0).LastOffset + 1
+			l.ExpectWait()
+		}
+		for i, l := range ls {
+			if err := l.WaitDurable(context.Background(), ends[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check := func(when string, syncFSes, segs int64) {
+		t.Helper()
+		if n, s := fsys.syncFSes.Load(), segSyncs.Load(); n != syncFSes || s != segs {
+			t.Fatalf("%s: %d syncfs and %d segment fsyncs, want %d and %d", when, n, s, syncFSes, segs)
+		}
+	}
+	syncAll(logs[0])
+	check("one log", 0, 1)
+	syncAll(logs...)
+	check("three logs, syncfs untried", 1, 1)
+	segs := int64(1)
+	for i := 1; i < syncFSRetry; i++ {
+		syncAll(logs...)
+		segs += 3
+		check(fmt.Sprintf("three logs after a 50 ms syncfs, sync %d", i), 1, segs)
+	}
+	syncAll(logs...)
+	check("three logs, syncfs retried", 2, segs)
+	// Still dear: the next retry comes after twice as many syncs.
+	for i := 1; i < 2*syncFSRetry; i++ {
+		syncAll(logs...)
+		segs += 3
+	}
+	check("after the second wait", 2, segs)
+	fsys.onSyncFS = nil // cheap again: the retry finds it so and keeps it
+	syncAll(logs...)
+	syncAll(logs...)
+	check("syncfs cheap again", 4, segs)
 }
