@@ -63,6 +63,10 @@ func TestServeDevSecurity(t *testing.T) {
 		if !bytes.Contains(javaProps, []byte(want)) {
 			t.Fatalf("client.properties lacks %q:\n%s", want, javaProps)
 		}
+		// The banner prints the same configuration.
+		if !strings.Contains(logs, want) {
+			t.Fatalf("the banner lacks %q:\n%s", want, logs)
+		}
 	}
 
 	// The CLI, as the banner says.
@@ -110,7 +114,8 @@ func TestServeDevSecurity(t *testing.T) {
 	if strings.Contains(logs, password) {
 		t.Fatalf("the restarted broker printed the password again:\n%s", logs)
 	}
-	if !strings.Contains(logs, "admin password: in "+filepath.Join(sec, "admin.password")) {
+	if !strings.Contains(logs, "admin password: in "+filepath.Join(sec, "admin.password")) ||
+		!strings.Contains(logs, "sasl.password=<in "+filepath.Join(sec, "admin.password")+">") {
 		t.Fatalf("the restarted broker does not say where the password is:\n%s", logs)
 	}
 	if caAfter, _ := os.ReadFile(ca); !bytes.Equal(caBefore, caAfter) {

@@ -177,18 +177,41 @@ func (d *devSecurity) writeClientConfigs(bootstrap string) error {
 // printClientConfig tells the user how to connect. The password itself is
 // printed only on the run that generated it; later runs point at its file.
 func (d *devSecurity) printClientConfig(w io.Writer, bootstrap string) {
-	fmt.Fprint(w, d.render(devSecurityBanner, bootstrap))
+	shown := d.password
+	if !d.created {
+		shown = "<in " + d.passwordFile + ">"
+	}
+	props := func(tmpl string) string {
+		text := d.renderWith(tmpl, bootstrap, shown)
+		_, body, _ := strings.Cut(text, "\n") // the file's comment line
+		return indent(body, "    ")
+	}
+	banner := d.renderWith(devSecurityBanner, bootstrap, d.password)
+	banner = strings.Replace(banner, "{librdkafka}", props(librdkafkaProperties), 1)
+	banner = strings.Replace(banner, "{java}", props(javaProperties), 1)
+	fmt.Fprint(w, banner)
 }
 
+// render fills a template. The files get the password; what is printed
+// gets it only on the run that generated it, a pointer to its file after.
 func (d *devSecurity) render(tmpl, bootstrap string) string {
+	return d.renderWith(tmpl, bootstrap, d.password)
+}
+
+func (d *devSecurity) renderWith(tmpl, bootstrap, password string) string {
 	var sb strings.Builder
-	pass := d.password
 	template.Must(template.New("").Parse(tmpl)).Execute(&sb, map[string]any{
-		"Bootstrap": bootstrap, "User": d.adminUser, "Password": pass, "PasswordFile": d.passwordFile,
+		"Bootstrap": bootstrap, "User": d.adminUser, "Password": password, "PasswordFile": d.passwordFile,
 		"ShowPassword": d.created, "CA": d.certs.CA, "Dir": d.certs.Dir,
 		"ClientCert": d.certs.ClientCert, "ClientKey": d.certs.ClientKey,
 	})
 	return sb.String()
+}
+
+// indent prefixes every line of s.
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return prefix + strings.Join(lines, "\n"+prefix) + "\n"
 }
 
 const javaProperties = `# Java client (and kafka-*.sh --command-config) properties for sluice serve --dev-security.
@@ -222,11 +245,11 @@ sluice: --dev-security: SASL_SSL on {{.Bootstrap}} (SCRAM-SHA-512, SCRAM-SHA-256
     export SLUICE_SASL_PASSWORD="$(cat {{.PasswordFile}})"
     sluice -b {{.Bootstrap}} --tls-ca {{.CA}} --sasl-mechanism SCRAM-SHA-512 --sasl-user {{.User}} topic list
 
-  kcat / librdkafka (confluent-kafka): {{.Dir}}/librdkafka.properties
-    kcat -F {{.Dir}}/librdkafka.properties -L
+  librdkafka (kcat, confluent-kafka), in {{.Dir}}/librdkafka.properties:
+{librdkafka}    kcat -F {{.Dir}}/librdkafka.properties -L
 
-  Java client, kafka-*.sh --command-config: {{.Dir}}/client.properties
-
+  Java client and kafka-*.sh --command-config, in {{.Dir}}/client.properties:
+{java}
   franz-go:
     ca, _ := os.ReadFile("{{.CA}}")
     pool := x509.NewCertPool()
