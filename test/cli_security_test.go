@@ -179,6 +179,12 @@ func TestCLIACL(t *testing.T) {
 	if got := list("--principal", "User:mallory"); len(got) != 2 || got[0].Permission != "DENY" || got[0].Host != "10.0.0.1" {
 		t.Fatalf("acl list --principal User:mallory: %+v", got)
 	}
+	if got := list("--host", "10.0.0.1"); len(got) != 4 {
+		t.Fatalf("acl list --host 10.0.0.1: %+v", got)
+	}
+	if got := list("--principal", "bob", "--host", "10.0.0.1", "--operation", "write"); len(got) != 2 || got[0].Principal != "User:bob" || got[1].Principal != "User:bob" {
+		t.Fatalf("acl list --principal bob --host 10.0.0.1 --operation write: %+v", got)
+	}
 	if got := list("--topic", "orders-eu", "--resource-pattern-type", "match"); len(got) != 1 ||
 		got[0] != (acl{"User:alice", "*", "DESCRIBE", "ALLOW", "TOPIC", "orders-", "PREFIXED"}) {
 		t.Fatalf("acl list --topic orders-eu --resource-pattern-type match: %+v", got)
