@@ -42,6 +42,9 @@ type conn struct {
 	// sasl is its SASL state, owned by the reader (security.go).
 	listener *Listener
 	sasl     saslState
+	// wire gathers a TLS connection's records into larger writes
+	// (tlswire.go); nil without TLS. flushWire sends what it holds.
+	wire *coalescingConn
 
 	// deadlineMu orders the reader's deadline updates with Shutdown's, so
 	// a shutdown cannot be undone by a reader arming its idle timer.
@@ -296,7 +299,7 @@ func (c *conn) wait(ctx context.Context, p pending) (resp kmsg.Response, err err
 
 func (c *conn) writeLoop(ctx context.Context) {
 	w := bufio.NewWriterSize(c.nc, 64<<10)
-	defer w.Flush()
+	defer c.flushWire(w)
 	for p := range c.queue {
 		if p.raw {
 			if !c.writeRaw(w, p.rawBytes) {
@@ -312,8 +315,8 @@ func (c *conn) writeLoop(ctx context.Context) {
 		if p.reply.Wait != nil {
 			// Responses already written must not wait for this one
 			// (an acks=all produce waits for an fsync).
-			if w.Buffered() > 0 {
-				if err := w.Flush(); err != nil {
+			if w.Buffered() > 0 || c.wire != nil && c.wire.Pending() {
+				if err := c.flushWire(w); err != nil {
 					c.logger.Debug("write response", "err", err)
 					return
 				}
@@ -331,12 +334,24 @@ func (c *conn) writeLoop(ctx context.Context) {
 			return
 		}
 		if len(c.queue) == 0 {
-			if err := w.Flush(); err != nil {
+			if err := c.flushWire(w); err != nil {
 				c.logger.Debug("write response", "err", err)
 				return
 			}
 		}
 	}
+}
+
+// flushWire sends everything written so far: the bufio buffer, and under
+// TLS the records the coalescing layer holds.
+func (c *conn) flushWire(w *bufio.Writer) error {
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if c.wire != nil {
+		return c.wire.Flush()
+	}
+	return nil
 }
 
 // writeRaw writes a bare size-prefixed SASL token (SaslHandshake v0).
@@ -349,7 +364,7 @@ func (c *conn) writeRaw(w *bufio.Writer, token []byte) bool {
 		_, err = w.Write(token)
 	}
 	if err == nil {
-		err = w.Flush()
+		err = c.flushWire(w)
 	}
 	if err != nil {
 		c.logger.Debug("write SASL token", "err", err)

@@ -84,6 +84,9 @@ type Server struct {
 	// buffers holds response encoding buffers (*[]byte) shared by all
 	// connections.
 	buffers sync.Pool
+	// wireBufs holds the buffers TLS connections gather records in
+	// (tlswire.go), shared by all connections.
+	wireBufs sync.Pool
 	// budget holds the request bytes connections may have in flight.
 	budget *semaphore.Weighted
 }
@@ -93,6 +96,7 @@ func New(cfg Config, h Handler) *Server {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, handler: h, conns: make(map[*conn]struct{}), budget: semaphore.NewWeighted(cfg.MaxQueuedBytes)}
 	s.buffers.New = func() any { b := make([]byte, 0, 64<<10); return &b }
+	s.wireBufs.New = newWireBuffer
 	return s
 }
 

@@ -127,7 +127,8 @@ func (c *conn) handshakeTLS(ctx context.Context) error {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	tc := tls.Server(c.nc, l.TLS)
+	wire := &coalescingConn{Conn: c.nc, pool: &c.srv.wireBufs}
+	tc := tls.Server(wire, l.TLS)
 	c.deadlineMu.Lock()
 	if c.stopping {
 		c.deadlineMu.Unlock()
@@ -152,6 +153,8 @@ func (c *conn) handshakeTLS(ctx context.Context) error {
 		c.srv.auditFailure(ctx, c, "", "TLS", reason)
 		return fmt.Errorf("TLS handshake failed: %s", reason)
 	}
+	wire.enable()
+	c.wire = wire
 	if l.Protocol == ProtocolSSL {
 		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 && l.Principals != nil {
 			p, err := l.Principals.CertPrincipal(certs[0])
