@@ -140,6 +140,16 @@ func TestServeDevSecurity(t *testing.T) {
 	cli(t, m[1], "", append([]string{"topic", "create", "by-cert", "-p", "1"}, mtls...)...)
 	cliFails(t, m[1], "certificate required", "topic", "list", "--timeout", "3s", "--tls-ca", ca)
 
+	// A lost password is not replaced behind the cluster's back.
+	ssl.kill(syscall.SIGTERM)
+	if err := os.Remove(filepath.Join(sec, "admin.password")); err != nil {
+		t.Fatal(err)
+	}
+	out3, err := exec.Command(sluiceBin, "serve", "--dev-security", "--data-dir", dir, "--listen", "127.0.0.1:0").CombinedOutput()
+	if err == nil || !strings.Contains(string(out3), "admin.password is missing") {
+		t.Fatalf("--dev-security without its password file: %v\n%s", err, out3)
+	}
+
 	// --dev-security makes its own admin.
 	out2, err := exec.Command(sluiceBin, "serve", "--dev-security", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--bootstrap-admin", "x:y").CombinedOutput()
 	if err == nil || !strings.Contains(string(out2), "drop --bootstrap-admin") {

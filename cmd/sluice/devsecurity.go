@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -45,7 +46,7 @@ func setupDevSecurity(dataDir, listen, advertise string, now time.Time) (*devSec
 	dir := filepath.Join(dataDir, devSecurityDir)
 	hosts := []string{"localhost", "127.0.0.1", "::1"}
 	for _, addr := range []string{listen, advertise} {
-		if h, _, err := net.SplitHostPort(addr); err == nil && h != "" && !slicesContains(hosts, h) {
+		if h, _, err := net.SplitHostPort(addr); err == nil && h != "" && !slices.Contains(hosts, h) {
 			if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
 				hosts = append(hosts, h)
 			}
@@ -63,6 +64,10 @@ func setupDevSecurity(dataDir, listen, advertise string, now time.Time) (*devSec
 		if d.password == "" {
 			return nil, fmt.Errorf("--dev-security: %s is empty; remove it to generate a new password", d.passwordFile)
 		}
+	case errors.Is(err, os.ErrNotExist) && !created:
+		// The cluster made admin's credentials from the lost password
+		// and keeps them (the bootstrap admin is created only once).
+		return nil, fmt.Errorf("--dev-security: %s is missing but the certificates are there: admin keeps the password it was created with; start over with an empty data directory", d.passwordFile)
 	case errors.Is(err, os.ErrNotExist):
 		raw := make([]byte, 18)
 		if _, err := rand.Read(raw); err != nil {
@@ -89,15 +94,6 @@ func writePrivate(path, text string) error {
 		return fmt.Errorf("--dev-security: %w", err)
 	}
 	return nil
-}
-
-func slicesContains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // applyDevSecurity is serve's --dev-security hook: it sets up the files
