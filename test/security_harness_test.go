@@ -148,7 +148,7 @@ func (s *secured) clientTLS(t *testing.T, cert bool) *tls.Config {
 	return tc
 }
 
-// createTopic creates a one-partition topic over PLAINTEXT.
+// createSecTopic creates a one-partition topic over PLAINTEXT.
 func (s *secured) createSecTopic(t *testing.T, topic string) {
 	t.Helper()
 	adm := kadm.NewClient(newClient(t, s.plain))
