@@ -262,7 +262,7 @@ func (c *conn) saslAuthenticate(ctx context.Context, req *kmsg.SASLAuthenticateR
 // principal and the session's end. Failures are audited.
 func (c *conn) step(ctx context.Context, token []byte) ([]byte, bool, error) {
 	st := &c.sasl
-	challenge, done, err := st.exchange.Step(ctx, token)
+	challenge, done, err := safeStep(ctx, st.exchange, token)
 	if err != nil {
 		reason := err.Error()
 		if !errors.Is(err, auth.ErrAuthentication) {
@@ -304,6 +304,18 @@ func (c *conn) step(ctx context.Context, token []byte) ([]byte, bool, error) {
 	st.authenticated, st.authMechanism = true, st.mechanism
 	st.exchange, st.raw = nil, false
 	return challenge, true, nil
+}
+
+// safeStep runs one step of an exchange on the connection's reader, where
+// a panic would take the whole process down: a mechanism that panics on a
+// client's token refuses that client instead.
+func safeStep(ctx context.Context, ex auth.Exchange, token []byte) (challenge []byte, done bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			challenge, done, err = nil, false, fmt.Errorf("Authentication failed: the mechanism could not read the client's message (%v)", r)
+		}
+	}()
+	return ex.Step(ctx, token)
 }
 
 // rawToken handles one token of a SaslHandshake v0 exchange, which has no
