@@ -17,8 +17,9 @@ import (
 // written in Go, each producing and consuming over TLS and checking the
 // exact records, and each refused with wrong credentials:
 // kcat/librdkafka (SASL_SSL, SCRAM-SHA-512), kafka-python (SASL_SSL with
-// PLAIN and with SCRAM), kafkajs (SSL with SCRAM-SHA-256) and
-// confluent-kafka (SSL with client certificates).
+// PLAIN and with SCRAM), kafkajs (SSL with SCRAM-SHA-256 and with
+// OAUTHBEARER) and confluent-kafka (SSL with client certificates). The
+// broker is startSecured's (security_harness_test.go).
 
 // security is the SECURITY argument of the interop scripts.
 type security struct {
