@@ -241,13 +241,11 @@ func (o *OAuthBearer) lookupLocked(kid string) (jwk, bool) {
 	return jwk{}, false
 }
 
-// validMethods are the signature algorithms accepted; "none" never is.
-var validMethods = []string{"HS256", "RS256", "ES256"}
-
 // Validate checks a compact JWS and returns its principal name and expiry.
 func (o *OAuthBearer) Validate(ctx context.Context, token string) (sub string, exp time.Time, err error) {
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods(validMethods),
+		// The signature algorithms accepted; "none" never is.
+		jwt.WithValidMethods([]string{"HS256", "RS256", "ES256"}),
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(o.cfg.ClockSkew),
 		jwt.WithTimeFunc(o.cfg.Now),

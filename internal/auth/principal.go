@@ -167,19 +167,31 @@ type rawATV struct {
 // encoding/asn1 read a SET OF).
 type rawRDNSET []rawATV
 
-// rfc2253Keywords are the attribute types Java's X500Principal writes by
-// name in RFC 2253 form; every other type is written as its OID with the
-// value's DER in hex, as Java does.
-var rfc2253Keywords = map[string]string{
-	"2.5.4.3":                    "CN",
-	"2.5.4.6":                    "C",
-	"2.5.4.7":                    "L",
-	"2.5.4.8":                    "ST",
-	"2.5.4.10":                   "O",
-	"2.5.4.11":                   "OU",
-	"2.5.4.9":                    "STREET",
-	"0.9.2342.19200300.100.1.25": "DC",
-	"0.9.2342.19200300.100.1.1":  "UID",
+// rfc2253Keyword is the name Java's X500Principal writes an attribute
+// type by in RFC 2253 form; every other type is written as its OID with
+// the value's DER in hex, as Java does.
+func rfc2253Keyword(oid string) (string, bool) {
+	switch oid {
+	case "2.5.4.3":
+		return "CN", true
+	case "2.5.4.6":
+		return "C", true
+	case "2.5.4.7":
+		return "L", true
+	case "2.5.4.8":
+		return "ST", true
+	case "2.5.4.10":
+		return "O", true
+	case "2.5.4.11":
+		return "OU", true
+	case "2.5.4.9":
+		return "STREET", true
+	case "0.9.2342.19200300.100.1.25":
+		return "DC", true
+	case "0.9.2342.19200300.100.1.1":
+		return "UID", true
+	}
+	return "", false
 }
 
 // SubjectRFC2253 writes a DER subject as Kafka's principal builder sees
@@ -202,7 +214,7 @@ func SubjectRFC2253(der []byte) (string, error) {
 				b.WriteByte('+')
 			}
 			oid := atv.Type.String()
-			keyword, known := rfc2253Keywords[oid]
+			keyword, known := rfc2253Keyword(oid)
 			var value string
 			if known {
 				if _, err := asn1.Unmarshal(atv.Value.FullBytes, &value); err != nil {
