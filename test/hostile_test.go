@@ -6,10 +6,13 @@ package test
 // the broker's CPU goes quiet once the attacker leaves.
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +23,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/sluice-io/sluice/internal/record"
 )
+
+func runtimeGC() { runtime.GC() }
 
 // procRSS is the resident set size of process pid in bytes.
 func procRSS(t testing.TB, pid int) int64 {
@@ -312,4 +321,155 @@ func TestMetadataAmplificationBounded(t *testing.T) {
 	if !strings.Contains(p.logs(), "at most") {
 		t.Fatalf("no log line names the refused request:\n%s", p.logs())
 	}
+}
+
+// bomb is a batch of records of zero bytes, size bytes in all, in one
+// record or in records of 128 bytes (many), compressed with codec as a
+// streaming producer writes it (no content size up front).
+func bomb(t testing.TB, codec record.Codec, size int, many bool) []byte {
+	t.Helper()
+	zeros := make([]byte, size)
+	recs := []record.Record{{Value: zeros}}
+	if many {
+		recs = make([]record.Record, size/128)
+		for i := range recs {
+			recs[i] = record.Record{OffsetDelta: int32(i), Value: zeros[:128]}
+		}
+	}
+	var raw []byte
+	var err error
+	if codec == record.CodecZstd {
+		// The Java producer streams zstd: frames state no content size,
+		// so the broker cannot refuse from the header.
+		uncompressed, err := record.Build(record.BuildOptions{BaseTimestamp: time.Now().UnixMilli()}, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		w, _ := zstd.NewWriter(&buf)
+		w.Write(uncompressed[record.HeaderSize:])
+		w.Close()
+		raw = append(uncompressed[:record.HeaderSize:record.HeaderSize], buf.Bytes()...)
+		binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
+		raw[22] = byte(record.CodecZstd) // attributes, low byte
+		binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
+		return raw
+	}
+	raw, err = record.Build(record.BuildOptions{BaseTimestamp: time.Now().UnixMilli(), Codec: codec}, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// produceFrame is a Produce v7 request of one batch to partition 0.
+func produceFrame(topic string, batch []byte) *kmsg.ProduceRequest {
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 7, 1, 30000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = 0, batch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// TestDecompressionBombsBounded sends, from 16 connections at once,
+// batches of a few kilobytes that decompress to 120 MiB of zeros (gzip,
+// streamed zstd and LZ4 of one record; gzip and zstd of a million records;
+// issue 13: 2 GB of RSS in 4 s). Records are checked as they stream out of
+// the decompressor: a record longer than the limit is refused from its
+// length, a batch of many records when the stream passes the limit
+// (100 MiB on one topic, the default max.message.bytes of 1 MiB on the
+// other). Every bomb is answered MESSAGE_TOO_LARGE while a normal client
+// is served and the broker, with a 128 MiB decompression budget (its RSS
+// can reach twice that: Go collects garbage behind the live heap), stays
+// under 600 MB.
+func TestDecompressionBombsBounded(t *testing.T) {
+	p := startProcess(t, t.TempDir(), "127.0.0.1:0", "--config", "sluice.decompression.max.bytes=134217728")
+	pid := p.cmd.Process.Pid
+	normal := startProber(t, p.addr, "normal")
+	adm := kadm.NewClient(normal.cl)
+	big := "100MiB"
+	if r, err := adm.CreateTopic(testContext(t, 10*time.Second), 1, 1, map[string]*string{"max.message.bytes": kmsg.StringPtr("104857600")}, "big"); err != nil || r.Err != nil {
+		t.Fatalf("create topic big: %v %v", err, r.Err)
+	}
+	createTopicWith(t, normal.cl, "small", 1)
+	bombs := map[string][]byte{
+		"gzip":      bomb(t, record.CodecGzip, 120<<20, false),
+		"zstd":      bomb(t, record.CodecZstd, 120<<20, false),
+		"lz4":       bomb(t, record.CodecLZ4, 120<<20, false),
+		"gzip-many": bomb(t, record.CodecGzip, 120<<20, true),
+		"zstd-many": bomb(t, record.CodecZstd, 120<<20, true),
+		// Valid on the big topic: one record of 90 MiB.
+		"gzip-90": bomb(t, record.CodecGzip, 90<<20, false),
+		"zstd-90": bomb(t, record.CodecZstd, 90<<20, false),
+		"lz4-90":  bomb(t, record.CodecLZ4, 90<<20, false),
+	}
+	for name, b := range bombs {
+		t.Logf("%s bomb: %d bytes", name, len(b))
+	}
+	runtimeGC() // the bombs' source buffers are the test's, not the broker's
+
+	base := procRSS(t, pid)
+	peak := watchRSS(t, pid)
+	start := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []string
+	type shot struct{ topic, bomb string }
+	for i := 0; i < 16; i++ {
+		// Each connection sends one batch of a 90 MiB record to the big
+		// topic, where it is valid and decompressed whole, on the budget,
+		// then every bomb to the small topic and two to the big one.
+		shots := []shot{{"big", []string{"gzip-90", "zstd-90", "lz4-90"}[i%3]}, {"big", "gzip"}, {"big", "zstd"}}
+		for _, name := range []string{"gzip", "zstd", "lz4", "gzip-many", "zstd-many"} {
+			shots = append(shots, shot{"small", name})
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := dialRaw(t, p.addr)
+			c.nc.SetDeadline(time.Now().Add(60 * time.Second))
+			corr := int32(0)
+			for _, s := range shots {
+				topic, name := s.topic, s.bomb
+				{
+					corr++
+					c.request(produceFrame(topic, bombs[name]), corr)
+					_, body := c.response(false)
+					resp := kmsg.NewPtrProduceResponse()
+					resp.Version = 7
+					if err := resp.ReadFrom(body); err != nil {
+						mu.Lock()
+						failures = append(failures, err.Error())
+						mu.Unlock()
+						return
+					}
+					want := kerr.MessageTooLarge.Code
+					if strings.HasSuffix(name, "-90") {
+						want = 0
+					}
+					if code := resp.Topics[0].Partitions[0].ErrorCode; code != want {
+						mu.Lock()
+						failures = append(failures, fmt.Sprintf("%s batch to %s: %v, want %v", name, topic, kerr.ErrorForCode(code), kerr.ErrorForCode(want)))
+						mu.Unlock()
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("128 batches from 16 connections answered in %v", time.Since(start).Round(time.Millisecond))
+	if len(failures) > 0 {
+		t.Fatalf("%d bombs not refused as expected, first: %s", len(failures), failures[0])
+	}
+	growth := peak.finish() - base
+	t.Logf("RSS %d MB before, peak growth %d MB (%s topic limit, 128 MiB budget)", base>>20, growth>>20, big)
+	checkNormalClient(t, normal)
+	if growth > 600<<20 {
+		t.Fatalf("RSS grew %d MB under 16 concurrent decompression bombs, want < 600 MB", growth>>20)
+	}
+	checkQuiet(t, pid)
 }

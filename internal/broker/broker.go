@@ -13,6 +13,7 @@ import (
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/config"
 	"github.com/sluice-io/sluice/internal/group"
+	"github.com/sluice-io/sluice/internal/quota"
 	"github.com/sluice-io/sluice/internal/record"
 	"github.com/sluice-io/sluice/internal/replica"
 	"github.com/sluice-io/sluice/internal/txn"
@@ -69,6 +70,9 @@ type Config struct {
 	Now func() time.Time
 	// Audit receives authorization denials; nil makes one on Logger.
 	Audit *auth.Audit
+	// Decompression is the budget produced batches decompress on
+	// (sluice.decompression.max.bytes, decompression.go); nil is none.
+	Decompression *quota.Budget
 }
 
 // Broker serves Kafka requests.

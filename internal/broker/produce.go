@@ -164,7 +164,7 @@ func (b *Broker) checkPartition(ctx context.Context, req *kmsg.ProduceRequest, t
 	if !ok {
 		return nil, record.Header{}, kerr.NotLeaderForPartition
 	}
-	h, err := b.validateBatch(req, ts, rp.Records, now)
+	h, err := b.validateBatch(ctx, req, ts, rp.Records, now)
 	return part, h, err
 }
 
@@ -226,8 +226,9 @@ func (b *Broker) appendPartition(req *kmsg.ProduceRequest, e *produceEntry, now 
 }
 
 // maxDecompressed caps what one produced batch may decompress to while it
-// is validated; Kafka has no such cap, but a small batch must not be able to
-// make the broker allocate without bound.
+// is validated, whatever the topic's max.message.bytes; Kafka has no such
+// cap, but a small batch must not be able to make the broker allocate
+// without bound.
 const maxDecompressed = 128 << 20
 
 // validateBatch checks a producer's batch as Kafka's LogValidator does, in
@@ -237,7 +238,7 @@ const maxDecompressed = 128 << 20
 // deltas, keys on a compacted topic (INVALID_RECORD), and CreateTime
 // timestamps against message.timestamp.before/after.max.ms
 // (INVALID_TIMESTAMP, KIP-937).
-func (b *Broker) validateBatch(req *kmsg.ProduceRequest, ts *topicSettings, batch []byte, now int64) (record.Header, error) {
+func (b *Broker) validateBatch(ctx context.Context, req *kmsg.ProduceRequest, ts *topicSettings, batch []byte, now int64) (record.Header, error) {
 	if int64(len(batch)) > ts.maxMessageBytes {
 		return record.Header{}, kerrf(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", len(batch), ts.maxMessageBytes)
 	}
@@ -264,9 +265,9 @@ func (b *Broker) validateBatch(req *kmsg.ProduceRequest, ts *topicSettings, batc
 	}
 	raw := batch[record.HeaderSize:]
 	if h.Codec() != record.CodecNone {
-		if raw, err = b.codecs.Decompress(h.Codec(), raw, maxDecompressed); err != nil {
-			return h, err
-		}
+		// decompression.go: streamed, within max.message.bytes, on the
+		// broker's decompression budget.
+		return h, b.checkCompressed(ctx, h, raw, int(min(ts.maxMessageBytes, maxDecompressed)), req.TimeoutMillis, recordCheck(ts, h, now))
 	}
 	return h, record.CheckRecords(h, raw, recordCheck(ts, h, now))
 }

@@ -207,6 +207,13 @@ func brokerDefs() []*Def {
 			"Requests queued for handlers before connections stop being read."),
 		ro("queued.max.request.bytes", TypeLong, "-1", nil,
 			"Bytes of queued requests before connections stop being read; -1 for no limit."),
+		// Limits and quotas (issue 13; internal/quota).
+		ro("sluice.decompression.max.bytes", TypeLong, "-1", atLeast(-1),
+			"Bytes that produced batches being validated may decompress to at once, over all connections; a batch waits for room. -1: a 32nd of the memory (cgroup limit or RAM), between 32 MiB and 256 MiB."),
+		ro("quota.window.num", TypeInt, "11", atLeast(1),
+			"Samples kept in memory for client quotas."),
+		ro("quota.window.size.seconds", TypeInt, "1", atLeast(1),
+			"Time span of each client quota sample."),
 		dyn("num.network.threads", TypeInt, "3", atLeast(1),
 			"Threads reading requests from and writing responses to the network."),
 		dyn("num.io.threads", TypeInt, "8", atLeast(1),

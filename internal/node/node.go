@@ -24,6 +24,7 @@ import (
 	"github.com/sluice-io/sluice/internal/config"
 	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/log"
+	"github.com/sluice-io/sluice/internal/quota"
 	"github.com/sluice-io/sluice/internal/replica"
 	"github.com/sluice-io/sluice/internal/server"
 	"github.com/sluice-io/sluice/internal/txn"
@@ -256,6 +257,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		Txns:      n.txns,
 		Logger:    cfg.Logger.With("component", "broker"),
 		PeerOpts:  peerOpts,
+		// issue 13: one budget for decompressing produced batches.
+		Decompression: quota.NewBudget(decompressionBudget(static)),
 	})
 	n.broker = b
 	markers.m = broker.NewMarkers(b)

@@ -75,6 +75,9 @@ var (
 	ErrCorrupt   = errors.New("record: corrupt batch")
 	ErrInvalid   = errors.New("record: invalid batch")
 	ErrTruncated = errors.New("record: truncated batch")
+	// ErrTooLarge marks (beside ErrInvalid) data that decompresses to
+	// more than the caller's limit.
+	ErrTooLarge = errors.New("record: decompresses past the limit")
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

@@ -24,6 +24,10 @@ type Codecs struct {
 	gzipWriters sync.Pool // *gzip.Writer
 	lz4Readers  sync.Pool // *lz4.Reader
 	lz4Writers  sync.Pool // *lz4.Writer
+	// zstdStreams are single-goroutine stream decoders (stream.go);
+	// streamBufs the bufio.Readers records are read through.
+	zstdStreams sync.Pool // *zstd.Decoder
+	streamBufs  sync.Pool // *bufio.Reader
 
 	// The zstd coders are safe for concurrent EncodeAll and DecodeAll and
 	// pool their own state, so one of each is shared.
@@ -83,6 +87,25 @@ func (cs *Codecs) Compress(c Codec, src []byte) ([]byte, error) {
 // ErrCorrupt. Snappy input may be a raw block or xerial-framed. CodecNone
 // returns src itself.
 func (cs *Codecs) Decompress(c Codec, src []byte, maxOut int) ([]byte, error) {
+	return cs.DecompressReserve(c, src, maxOut, nil)
+}
+
+// Reserve is called before a decompression allocates output memory, with
+// the bytes it is about to allocate; an error stops the decompression and
+// is returned as is. The caller sums what it granted and gives it back
+// once the output is no longer used.
+type Reserve func(n int) error
+
+// DecompressReserve is Decompress that asks reserve before each allocation
+// of output: the whole output at once when its size is known up front
+// (snappy, zstd with a content size or bounded blocks), otherwise in steps
+// as the buffer grows (gzip, LZ4), each step at most the size reached so
+// far, so a batch that turns out too big has taken about what it
+// decompressed. A nil reserve grants everything.
+func (cs *Codecs) DecompressReserve(c Codec, src []byte, maxOut int, reserve Reserve) ([]byte, error) {
+	if reserve == nil {
+		reserve = func(int) error { return nil }
+	}
 	var out []byte
 	var err error
 	switch c {
@@ -92,17 +115,21 @@ func (cs *Codecs) Decompress(c Codec, src []byte, maxOut int) ([]byte, error) {
 		}
 		return src, nil
 	case CodecGzip:
-		out, err = cs.gunzip(src, maxOut)
+		out, err = cs.gunzip(src, maxOut, reserve)
 	case CodecSnappy:
-		out, err = unsnappy(src, maxOut)
+		out, err = unsnappy(src, maxOut, reserve)
 	case CodecLZ4:
-		out, err = cs.unlz4(src, maxOut)
+		out, err = cs.unlz4(src, maxOut, reserve)
 	case CodecZstd:
-		out, err = cs.unzstd(src, maxOut)
+		out, err = cs.unzstd(src, maxOut, reserve)
 	default:
 		return nil, fmt.Errorf("%w: unknown compression codec %d", ErrInvalid, c)
 	}
 	if err != nil {
+		var refused reserveError
+		if errors.As(err, &refused) {
+			return nil, refused.err
+		}
 		if errors.Is(err, ErrInvalid) || errors.Is(err, ErrCorrupt) {
 			return nil, err
 		}
@@ -111,8 +138,21 @@ func (cs *Codecs) Decompress(c Codec, src []byte, maxOut int) ([]byte, error) {
 	return out, nil
 }
 
+// reserveError carries a Reserve's refusal through a decompressor's
+// wrapping, so the caller gets it back as it was.
+type reserveError struct{ err error }
+
+func (e reserveError) Error() string { return e.err.Error() }
+
+func ask(reserve Reserve, n int) error {
+	if err := reserve(n); err != nil {
+		return reserveError{err}
+	}
+	return nil
+}
+
 func errTooBig(c Codec, maxOut int) error {
-	return fmt.Errorf("%w: %s data decompresses to more than %d bytes", ErrInvalid, c, maxOut)
+	return fmt.Errorf("%w: %w: %s data decompresses to more than %d bytes", ErrInvalid, ErrTooLarge, c, maxOut)
 }
 
 func (cs *Codecs) gzip(src []byte) ([]byte, error) {
@@ -134,7 +174,7 @@ func (cs *Codecs) gzip(src []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func (cs *Codecs) gunzip(src []byte, maxOut int) ([]byte, error) {
+func (cs *Codecs) gunzip(src []byte, maxOut int, reserve Reserve) ([]byte, error) {
 	r, _ := cs.gzipReaders.Get().(*gzip.Reader)
 	if r == nil {
 		r = new(gzip.Reader)
@@ -143,7 +183,7 @@ func (cs *Codecs) gunzip(src []byte, maxOut int) ([]byte, error) {
 	if err := r.Reset(bytes.NewReader(src)); err != nil {
 		return nil, err
 	}
-	return readCapped(r, CodecGzip, len(src), maxOut)
+	return readCapped(r, CodecGzip, len(src), maxOut, reserve)
 }
 
 func (cs *Codecs) lz4(src []byte) ([]byte, error) {
@@ -170,7 +210,7 @@ func (cs *Codecs) lz4(src []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func (cs *Codecs) unlz4(src []byte, maxOut int) ([]byte, error) {
+func (cs *Codecs) unlz4(src []byte, maxOut int, reserve Reserve) ([]byte, error) {
 	r, _ := cs.lz4Readers.Get().(*lz4.Reader)
 	if r == nil {
 		r = lz4.NewReader(nil)
@@ -180,7 +220,7 @@ func (cs *Codecs) unlz4(src []byte, maxOut int) ([]byte, error) {
 		r.Reset(nil)
 		cs.lz4Readers.Put(r)
 	}()
-	return readCapped(r, CodecLZ4, len(src), maxOut)
+	return readCapped(r, CodecLZ4, len(src), maxOut, reserve)
 }
 
 // initialCap guesses the decompressed size of n compressed bytes; the
@@ -189,9 +229,14 @@ func initialCap(n, maxOut int) int {
 	return max(0, min(maxOut, 4*n+512))
 }
 
-// readCapped reads r to EOF into a buffer that never grows past maxOut.
-func readCapped(r io.Reader, c Codec, n, maxOut int) ([]byte, error) {
-	buf := make([]byte, 0, initialCap(n, maxOut))
+// readCapped reads r to EOF into a buffer that never grows past maxOut,
+// reserving each allocation first.
+func readCapped(r io.Reader, c Codec, n, maxOut int, reserve Reserve) ([]byte, error) {
+	first := initialCap(n, maxOut)
+	if err := ask(reserve, first); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, first)
 	for {
 		if len(buf) == cap(buf) {
 			if len(buf) >= maxOut {
@@ -206,7 +251,11 @@ func readCapped(r io.Reader, c Codec, n, maxOut int) ([]byte, error) {
 				}
 				return nil, err
 			}
-			grown := make([]byte, len(buf), min(maxOut, max(2*cap(buf), 4096)))
+			size := min(maxOut, max(2*cap(buf), 4096))
+			if err := ask(reserve, size); err != nil {
+				return nil, err
+			}
+			grown := make([]byte, len(buf), size)
 			copy(grown, buf)
 			buf = grown
 		}
@@ -221,7 +270,7 @@ func readCapped(r io.Reader, c Codec, n, maxOut int) ([]byte, error) {
 	}
 }
 
-func (cs *Codecs) unzstd(src []byte, maxOut int) ([]byte, error) {
+func (cs *Codecs) unzstd(src []byte, maxOut int, reserve Reserve) ([]byte, error) {
 	limit := uint64(max(maxOut, 0))
 	exact, bound, err := zstdBounds(src)
 	if err != nil {
@@ -235,7 +284,11 @@ func (cs *Codecs) unzstd(src []byte, maxOut int) ([]byte, error) {
 	// the buffer holds the cap plus a block, and running out of room leaves
 	// more than maxOut bytes decoded, so either way output past maxOut
 	// means too big and any other failure means corrupt.
-	out, err := cs.zstdDec.DecodeAll(src, make([]byte, 0, min(bound, limit+zstdMaxBlock+1024)))
+	size := min(bound, limit+zstdMaxBlock+1024)
+	if err := ask(reserve, int(size)); err != nil {
+		return nil, err
+	}
+	out, err := cs.zstdDec.DecodeAll(src, make([]byte, 0, size))
 	if uint64(len(out)) > limit {
 		return nil, errTooBig(CodecZstd, maxOut)
 	}
@@ -386,7 +439,7 @@ func appendXerial(dst, src []byte) []byte {
 // each block's decoded length up front, so the cap is checked before any
 // output is allocated. Decoding is strict standard snappy, as the Java and
 // C clients read it, not the s2 superset.
-func unsnappy(src []byte, maxOut int) ([]byte, error) {
+func unsnappy(src []byte, maxOut int, reserve Reserve) ([]byte, error) {
 	if len(src) < xerialHeaderLen || string(src[:len(xerialMagic)]) != xerialMagic {
 		n, err := snappy.DecodedLen(src)
 		if err != nil {
@@ -394,6 +447,9 @@ func unsnappy(src []byte, maxOut int) ([]byte, error) {
 		}
 		if n > maxOut {
 			return nil, errTooBig(CodecSnappy, maxOut)
+		}
+		if err := ask(reserve, n); err != nil {
+			return nil, err
 		}
 		return snappy.DecodeStrict(nil, src)
 	}
@@ -414,6 +470,9 @@ func unsnappy(src []byte, maxOut int) ([]byte, error) {
 		}
 		total += n
 		rest = next
+	}
+	if err := ask(reserve, total); err != nil {
+		return nil, err
 	}
 	out := make([]byte, total)
 	at := 0

@@ -128,22 +128,37 @@ func ValidateRecords(h Header, records []byte) error { return CheckRecords(h, re
 // not kept; Key and Value alias records. An error from fn stops the walk
 // and is returned as is.
 func CheckRecords(h Header, records []byte, fn func(Record) error) error {
-	var n int32
-	for ; len(records) > 0; n++ {
+	var chk recordChecker
+	for len(records) > 0 {
 		r, rest, err := decodeRecord(records, nil, false)
 		if err != nil {
-			return fmt.Errorf("%w: record %d: %s", ErrCorrupt, n, err)
+			return fmt.Errorf("%w: record %d: %s", ErrCorrupt, chk.n, err)
 		}
-		if r.OffsetDelta != n {
-			return fmt.Errorf("%w: record %d has offset delta %d", ErrInvalid, n, r.OffsetDelta)
-		}
-		if fn != nil {
-			if err := fn(r); err != nil {
-				return err
-			}
+		if err := chk.add(r, fn); err != nil {
+			return err
 		}
 		records = rest
 	}
+	return chk.finish(h)
+}
+
+// recordChecker holds ValidateRecords' rules for records seen one at a
+// time.
+type recordChecker struct{ n int32 }
+
+func (c *recordChecker) add(r Record, fn func(Record) error) error {
+	if r.OffsetDelta != c.n {
+		return fmt.Errorf("%w: record %d has offset delta %d", ErrInvalid, c.n, r.OffsetDelta)
+	}
+	c.n++
+	if fn != nil {
+		return fn(r)
+	}
+	return nil
+}
+
+func (c *recordChecker) finish(h Header) error {
+	n := c.n
 	if n != h.RecordCount {
 		return fmt.Errorf("%w: batch declares %d records, holds %d", ErrInvalid, h.RecordCount, n)
 	}
