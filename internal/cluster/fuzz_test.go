@@ -16,7 +16,8 @@ func fuzzImage(t testing.TB) *Image {
 	img := f.state
 	for i, c := range []Command{
 		setClusterID{ClusterID: "abc"},
-		RegisterBroker{Broker: Broker{ID: 1, Host: "h", Port: 1}},
+		RegisterBroker{Broker: Broker{ID: 1, Host: "h", Port: 1, Endpoints: []Endpoint{{Name: "PLAINTEXT", Host: "h", Port: 1, Protocol: "PLAINTEXT"}}}},
+		UpsertScramCredential{User: "bob", Credential: ScramCredential{Mechanism: "SCRAM-SHA-512", Salt: []byte("s"), Iterations: 4096, StoredKey: []byte{1}, ServerKey: []byte{2}}},
 		CreateTopic{Name: "a", ID: tid(1), Replicas: [][]int32{{1}, {1, 2}}, Configs: map[string]string{"k": "v"}},
 		AlterConfigs{ResourceType: 4, Name: "", Set: map[string]*string{"k": str("v")}},
 		CreateAcls{ACLs: []acl.Binding{
