@@ -438,3 +438,30 @@ func TestSubjectRFC2253(t *testing.T) {
 		}
 	}
 }
+
+// KIP-651: certificate, key and CAs can be PEM in the config itself, also
+// as a Java properties file leaves them after joining continued lines.
+func TestInlinePEM(t *testing.T) {
+	t.Parallel()
+	ca, _ := devcert.NewCA("test CA", time.Now(), time.Hour)
+	pair, _ := ca.Server(time.Now(), time.Hour, "inline.test")
+	oneLine := func(b []byte) string { return strings.ReplaceAll(string(b), "\n", " ") }
+	for _, files := range []TLSFiles{
+		{CertPEM: string(pair.CertPEM), KeyPEM: string(pair.KeyPEM), CAPEM: string(ca.CertPEM), ClientAuth: "required"},
+		{CertPEM: oneLine(pair.CertPEM), KeyPEM: oneLine(pair.KeyPEM), CAPEM: oneLine(ca.CertPEM), ClientAuth: "required"},
+	} {
+		st, err := NewServerTLS(files, 0, nil)
+		if err != nil {
+			t.Fatalf("inline PEM: %v", err)
+		}
+		if got := st.Certificate().Leaf.DNSNames[0]; got != "inline.test" {
+			t.Fatalf("certificate for %s", got)
+		}
+		if _, err := ClientTLS(files); err != nil {
+			t.Fatalf("client TLS from inline PEM: %v", err)
+		}
+	}
+	if _, err := NewServerTLS(TLSFiles{CertPEM: "garbage"}, 0, nil); err == nil {
+		t.Fatal("garbage PEM accepted")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -30,6 +31,66 @@ type TLSFiles struct {
 	// MinVersion is the oldest TLS version accepted (ssl.enabled.protocols);
 	// zero is TLS 1.2.
 	MinVersion uint16
+	// CertPEM, KeyPEM and CAPEM are PEM given in the config itself
+	// (KIP-651: ssl.keystore.certificate.chain, ssl.keystore.key,
+	// ssl.truststore.certificates); each wins over its file.
+	CertPEM, KeyPEM, CAPEM string
+}
+
+// keyPair loads the certificate and key, inline PEM first.
+func (f TLSFiles) keyPair() (tls.Certificate, error) {
+	if f.CertPEM == "" {
+		return LoadKeyPair(f.CertFile, f.KeyFile)
+	}
+	key := f.KeyPEM
+	if key == "" {
+		key = f.CertPEM
+	}
+	cert, err := tls.X509KeyPair(inlinePEM(f.CertPEM), inlinePEM(key))
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("auth: ssl.keystore.certificate.chain with ssl.keystore.key: %w", err)
+	}
+	return cert, nil
+}
+
+// inlinePEM puts PEM given in a config value back on lines: a Java
+// properties file joins continued lines, so Kafka configs carry
+// "-----BEGIN CERTIFICATE-----MIIB... ...-----END CERTIFICATE-----" on one
+// line, which Go's PEM decoder needs split at the armour.
+func inlinePEM(s string) []byte {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "-----")
+		if i < 0 {
+			b.WriteString(s)
+			break
+		}
+		j := strings.Index(s[i+5:], "-----")
+		if j < 0 {
+			b.WriteString(s)
+			break
+		}
+		armour := s[i : i+5+j+5]
+		b.WriteString(s[:i])
+		b.WriteString("\n" + armour + "\n")
+		s = s[i+5+j+5:]
+	}
+	return []byte(b.String())
+}
+
+// caPool loads the CA certificates, inline PEM first; nil when none.
+func (f TLSFiles) caPool() (*x509.CertPool, error) {
+	switch {
+	case f.CAPEM != "":
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(inlinePEM(f.CAPEM)) {
+			return nil, errors.New("auth: ssl.truststore.certificates holds no PEM certificate")
+		}
+		return pool, nil
+	case f.CAFile != "":
+		return LoadCertPool(f.CAFile)
+	}
+	return nil, nil
 }
 
 func (f TLSFiles) minVersion() uint16 { return max(f.MinVersion, tls.VersionTLS12) }
@@ -65,8 +126,8 @@ type fileStamp struct {
 // returns the reloading configuration. reloadCheck <= 0 is
 // DefaultReloadCheck.
 func NewServerTLS(files TLSFiles, reloadCheck time.Duration, logger *slog.Logger) (*ServerTLS, error) {
-	if files.CertFile == "" {
-		return nil, errors.New("auth: TLS listener without a certificate (ssl.certificate.location or ssl.keystore.location)")
+	if files.CertFile == "" && files.CertPEM == "" {
+		return nil, errors.New("auth: TLS listener without a certificate (ssl.certificate.location, ssl.keystore.location or ssl.keystore.certificate.chain)")
 	}
 	if _, err := clientAuthType(files.ClientAuth); err != nil {
 		return nil, err
@@ -123,7 +184,7 @@ func (s *ServerTLS) load() (*tls.Config, [3]fileStamp, error) {
 		}
 		stamps[i] = st
 	}
-	cert, err := LoadKeyPair(s.files.CertFile, s.files.KeyFile)
+	cert, err := s.files.keyPair()
 	if err != nil {
 		return nil, stamps, err
 	}
@@ -133,11 +194,11 @@ func (s *ServerTLS) load() (*tls.Config, [3]fileStamp, error) {
 		ClientAuth:   auth,
 		MinVersion:   s.files.minVersion(),
 	}
-	if s.files.CAFile != "" {
-		pool, err := LoadCertPool(s.files.CAFile)
-		if err != nil {
-			return nil, stamps, err
-		}
+	pool, err := s.files.caPool()
+	if err != nil {
+		return nil, stamps, err
+	}
+	if pool != nil {
 		cfg.ClientCAs = pool
 	} else if auth != tls.NoClientCert {
 		return nil, stamps, errors.New("auth: ssl.client.auth is set but no CA file (ssl.ca.location or ssl.truststore.location) verifies client certificates")
@@ -237,14 +298,12 @@ func LoadCertPool(path string) (*x509.CertPool, error) {
 // TLS. The server name is left for the dialer to fill in.
 func ClientTLS(files TLSFiles) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: files.minVersion()}
-	if files.CAFile != "" {
-		pool, err := LoadCertPool(files.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		cfg.RootCAs = pool
+	pool, err := files.caPool()
+	if err != nil {
+		return nil, err
 	}
-	if files.CertFile != "" {
+	cfg.RootCAs = pool
+	if files.CertFile != "" || files.CertPEM != "" {
 		// The certificate is reloaded when its files change, as the
 		// listener's is.
 		files.ClientAuth = ""

@@ -246,6 +246,9 @@ func (s *listenerSettings) tlsFiles(listener string) (auth.TLSFiles, error) {
 		KeyFile:    first("ssl.key.location"),
 		CAFile:     first("ssl.ca.location", "ssl.truststore.location"),
 		ClientAuth: s.get(listener, "ssl.client.auth"),
+		CertPEM:    first("ssl.keystore.certificate.chain"),
+		KeyPEM:     first("ssl.keystore.key"),
+		CAPEM:      first("ssl.truststore.certificates"),
 	}
 	minVer, err := minTLSVersion(s.list(listener, "ssl.enabled.protocols"))
 	if err != nil {
