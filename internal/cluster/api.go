@@ -170,6 +170,8 @@ type Image struct {
 	ACLs *acl.Set
 	// scram holds SCRAM credentials (scram.go); nil is none.
 	scram *scramCredentials
+	// quotas holds client quotas (quotas.go); nil is none.
+	quotas *clientQuotas
 	// Index is the Raft index this image reflects.
 	Index uint64
 	// Delta is what changed from the image the FSM built this one from

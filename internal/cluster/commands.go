@@ -52,6 +52,9 @@ const (
 	// SCRAM credentials (scram.go).
 	cmdUpsertScramCredential commandType = 16
 	cmdDeleteScramCredential commandType = 17
+
+	// Client quotas (quotas.go).
+	cmdAlterClientQuota commandType = 18
 )
 
 func (t commandType) String() string {
@@ -90,6 +93,8 @@ func (t commandType) String() string {
 		return "UpsertScramCredential"
 	case cmdDeleteScramCredential:
 		return "DeleteScramCredential"
+	case cmdAlterClientQuota:
+		return "AlterClientQuota"
 	}
 	return fmt.Sprintf("command(%d)", uint8(t))
 }
@@ -291,6 +296,8 @@ func encodeCommand(cmd Command) ([]byte, error) {
 		typ, payload = cmdUpsertScramCredential, toWireUpsertScram(c)
 	case DeleteScramCredential:
 		typ, payload = cmdDeleteScramCredential, wireDeleteScramCredential(c)
+	case AlterClientQuota:
+		typ, payload = cmdAlterClientQuota, toWireAlterClientQuota(c)
 	default:
 		return nil, fmt.Errorf("cluster: cannot encode command %T", cmd)
 	}
@@ -405,6 +412,11 @@ func decodePayload(e envelope) (Command, error) {
 		var w wireDeleteScramCredential
 		if err = unmarshalPayload(e.payload, &w); err == nil {
 			cmd = DeleteScramCredential(w)
+		}
+	case cmdAlterClientQuota:
+		var w wireAlterClientQuota
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = fromWireAlterClientQuota(w)
 		}
 	default:
 		return nil, unknown

@@ -68,6 +68,8 @@ func newFSM(logger *slog.Logger, pub *publisher) *fsm {
 
 			cmdUpsertScramCredential: applyAs(applyUpsertScramCredential),
 			cmdDeleteScramCredential: applyAs(applyDeleteScramCredential),
+
+			cmdAlterClientQuota: applyAs(applyAlterClientQuota),
 		},
 	}
 }
@@ -388,6 +390,8 @@ type wireSnapshot struct {
 	ACLs []wireACL `json:"acls,omitempty"`
 	// ScramCredentials by user (scram.go).
 	ScramCredentials []wireScramUser `json:"scram_credentials,omitempty"`
+	// ClientQuotas by entity (quotas.go).
+	ClientQuotas []wireClientQuota `json:"client_quotas,omitempty"`
 }
 
 type wireTopic struct {
@@ -420,6 +424,7 @@ func snapshotOf(img *Image) wireSnapshot {
 		ProducerIDBlocks: img.ProducerIDBlocks,
 		ACLs:             snapshotACLs(img.ACLs),
 		ScramCredentials: snapshotScram(img),
+		ClientQuotas:     snapshotQuotas(img),
 	}
 	for _, b := range img.Brokers {
 		s.Brokers = append(s.Brokers, wireBroker(b))
@@ -488,6 +493,9 @@ func decodeSnapshotApplied(r io.Reader) (*Image, uint64, error) {
 	}
 	img.ACLs = acls
 	if img.scram, err = restoreScram(s.ScramCredentials); err != nil {
+		return nil, 0, err
+	}
+	if img.quotas, err = restoreQuotas(s.ClientQuotas); err != nil {
 		return nil, 0, err
 	}
 	return img, s.Applied, nil
