@@ -157,10 +157,11 @@ func alphanumericNonce() string {
 // scramExchange is one SCRAM authentication. xdg-go/scram parses the
 // client-first message (GS2 header, SASLname decoding), looks the user up
 // and writes the server-first message; the client-final message is
-// verified here, because Kafka accepts a final nonce that merely ends with
-// the nonce it sent (ScramSaslServer), and librdkafka relies on that: it
-// sends its own nonce again in front of the combined one. RFC 5802 wants
-// them equal; the server's random part is checked either way.
+// verified here, because librdkafka before 2.6.1 (librdkafka#4895) sends
+// its own nonce again in front of the combined one. Sluice accepts a final
+// nonce that ends with the one it sent, as Kafka 3.8.1 to 3.9 do; RFC 5802
+// and Kafka 4 want them equal. The server's random part and the proof are
+// checked either way.
 type scramExchange struct {
 	mechanism string
 	hash      func() hash.Hash
