@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -64,6 +65,8 @@ func (b *Broker) buildAPIs() map[int16]api {
 		45: {0, 1, typed(b.alterPartitionReassignments)},
 		46: {0, 0, typed(b.listPartitionReassignments)},
 		47: {0, 0, typed(b.offsetDelete)},
+		48: {0, 1, typed(b.describeClientQuotas)},
+		49: {0, 1, typed(b.alterClientQuotas)},
 		50: {0, 0, typed(b.describeUserScramCredentials)},
 		51: {0, 0, typed(b.alterUserScramCredentials)},
 		60: {0, 1, typed(b.describeCluster)},
@@ -84,6 +87,14 @@ func (b *Broker) Supports(key, version int16) bool {
 // Handle serves one request. The server calls it only for supported
 // versions, except ApiVersions, which answers any version (KIP-511).
 func (b *Broker) Handle(ctx context.Context, c *Client, req kmsg.Request) Reply {
+	if img := b.cfg.Cluster.Image(); img.HasClientQuotas() {
+		start := time.Now()
+		return b.throttle(img, c, req, b.handle(ctx, c, req), start) // quotas.go
+	}
+	return b.handle(ctx, c, req)
+}
+
+func (b *Broker) handle(ctx context.Context, c *Client, req kmsg.Request) Reply {
 	a, ok := b.apis[req.Key()]
 	if !ok {
 		return Reply{Fatal: kerr.UnsupportedVersion}

@@ -752,6 +752,25 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 			}
 			return resp, nil, nil
 		}
+	case *kmsg.DescribeClientQuotasRequest: // quotas.go
+		if !cluster(acl.OpDescribeConfigs) {
+			resp := r.ResponseKind().(*kmsg.DescribeClientQuotasResponse)
+			resp.ErrorCode = clusterDenied
+			return resp, nil, nil
+		}
+	case *kmsg.AlterClientQuotasRequest:
+		if !cluster(acl.OpAlterConfigs) {
+			resp := r.ResponseKind().(*kmsg.AlterClientQuotasResponse)
+			for _, e := range r.Entries {
+				re := kmsg.NewAlterClientQuotasResponseEntry()
+				re.ErrorCode = clusterDenied
+				for _, c := range e.Entity {
+					re.Entity = append(re.Entity, kmsg.AlterClientQuotasResponseEntryEntity{Type: c.Type, Name: c.Name})
+				}
+				resp.Entries = append(resp.Entries, re)
+			}
+			return resp, nil, nil
+		}
 	}
 	return nil, req, nil
 }

@@ -49,6 +49,9 @@ type Reply struct {
 	// Release, when set, is called once the response has been encoded
 	// (or will never be): the handler may then reuse memory it references.
 	Release func()
+	// Throttle, when positive, is how long the connection must not be
+	// read after this request: the client went over a quota (quotas.go).
+	Throttle time.Duration
 }
 
 // Config wires a broker to the rest of the node.
@@ -91,6 +94,8 @@ type Broker struct {
 	sessions fetchSessions
 	// authz is nil without authorizer.class.name (authorize.go).
 	authz *authz
+	// quotas measures clients against client quotas (quotas.go).
+	quotas quotas
 }
 
 // New returns a broker serving requests with cfg's collaborators.
@@ -107,6 +112,11 @@ func New(cfg Config) *Broker {
 		cfg.Audit = auth.NewAudit(cfg.Logger.With("component", "audit"), 0)
 	}
 	b.authz = newAuthz(cfg.Static, cfg.Audit)
+	num, window := int64(11), int64(1)
+	if cfg.Static != nil {
+		num, window = cfg.Static.Int64("quota.window.num"), cfg.Static.Int64("quota.window.size.seconds")
+	}
+	b.quotas.m = quota.NewManager(int(num), time.Duration(window)*time.Second)
 	return b
 }
 

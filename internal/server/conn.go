@@ -198,6 +198,9 @@ func (c *conn) readLoop(ctx context.Context) error {
 			// The refusal is answered, then the connection closes.
 			return refused
 		}
+		if err := c.mute(ctx, p.reply.Throttle); err != nil { // throttle.go
+			return err
+		}
 	}
 }
 

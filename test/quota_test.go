@@ -1,0 +1,129 @@
+package test
+
+// Client quotas (KIP-13, KIP-219, KIP-546) with real clients: a producer
+// whose client ID is limited to 1 MB/s gets about 1 MB/s and is told to
+// back off (throttle_time_ms > 0), while an unlimited producer beside it
+// is not throttled.
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// throttleHook counts the throttles a franz-go client was told of.
+type throttleHook struct{ n, max atomic.Int64 }
+
+func (h *throttleHook) OnBrokerThrottle(_ kgo.BrokerMetadata, d time.Duration, _ bool) {
+	if d > 0 {
+		h.n.Add(1)
+		for {
+			m := h.max.Load()
+			if int64(d) <= m || h.max.CompareAndSwap(m, int64(d)) {
+				break
+			}
+		}
+	}
+}
+
+// setClientQuota sets one quota value for a client ID.
+func setClientQuota(t testing.TB, adm *kadm.Client, clientID, key string, value float64) {
+	t.Helper()
+	res, err := adm.AlterClientQuotas(testContext(t, 10*time.Second), []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "client-id", Name: &clientID}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: key, Value: value}},
+	}})
+	if err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("alter client quota: %v %+v", err, res)
+	}
+}
+
+// produceFor produces values of size bytes as fast as cl allows for d,
+// and returns the bytes acknowledged in each 100 ms since start.
+func produceFor(ctx context.Context, cl *kgo.Client, topic string, size int, d time.Duration) []int64 {
+	buckets := make([]int64, int(d/(100*time.Millisecond))+20)
+	var mu sync.Mutex
+	start := time.Now()
+	value := make([]byte, size)
+	var wg sync.WaitGroup
+	for time.Since(start) < d && ctx.Err() == nil {
+		wg.Add(1)
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Value: value}, func(r *kgo.Record, err error) {
+			defer wg.Done()
+			if err != nil {
+				return
+			}
+			i := int(time.Since(start) / (100 * time.Millisecond))
+			mu.Lock()
+			if i < len(buckets) {
+				buckets[i] += int64(len(r.Value))
+			}
+			mu.Unlock()
+		})
+	}
+	cl.Flush(ctx)
+	wg.Wait()
+	return buckets
+}
+
+// rateBetween is the bytes per second acknowledged between from and to.
+func rateBetween(buckets []int64, from, to time.Duration) float64 {
+	var n int64
+	for i := int(from / (100 * time.Millisecond)); i < int(to/(100*time.Millisecond)) && i < len(buckets); i++ {
+		n += buckets[i]
+	}
+	return float64(n) / (to - from).Seconds()
+}
+
+func TestProduceQuotaThrottlesFranzGoToItsByteRate(t *testing.T) {
+	// Samples of one second, three of them: the rate reaches its steady
+	// state after about two seconds rather than Kafka's ten.
+	b := startBroker(t, map[string]string{"quota.window.num": "3", "quota.window.size.seconds": "1"})
+	createTopicWith(t, b.client(), "quota", 1)
+	setClientQuota(t, b.admin(), "throttled", "producer_byte_rate", 1<<20)
+
+	var hook, freeHook throttleHook
+	throttled := newClient(t, b.addr, kgo.ClientID("throttled"), kgo.WithHooks(&hook),
+		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.MaxBufferedRecords(200))
+	free := newClient(t, b.addr, kgo.ClientID("free"), kgo.WithHooks(&freeHook),
+		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.MaxBufferedRecords(200))
+	ctx := testContext(t, 60*time.Second)
+
+	const run = 10 * time.Second
+	var freeBuckets []int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		freeBuckets = produceFor(ctx, free, "quota", 10<<10, 4*time.Second)
+	}()
+	buckets := produceFor(ctx, throttled, "quota", 10<<10, run)
+	<-done
+
+	got := rateBetween(buckets, 3*time.Second, run)
+	freeRate := rateBetween(freeBuckets, 0, 4*time.Second)
+	t.Logf("throttled producer: %.2f MB/s from 3 s to %v (quota 1 MiB/s), %d throttles, longest %v; unthrottled beside it: %.1f MB/s, %d throttles",
+		got/1e6, run, hook.n.Load(), time.Duration(hook.max.Load()), freeRate/1e6, freeHook.n.Load())
+	if want := float64(1 << 20); got < 0.8*want || got > 1.2*want {
+		t.Fatalf("throttled producer got %.0f B/s, want %.0f within 20%%", got, want)
+	}
+	if hook.n.Load() == 0 {
+		t.Fatal("the throttled producer was never told throttle_time_ms > 0")
+	}
+	if freeHook.n.Load() != 0 {
+		t.Fatalf("the unthrottled producer was throttled %d times", freeHook.n.Load())
+	}
+	if freeRate < 4*float64(1<<20) {
+		t.Fatalf("the unthrottled producer got only %.0f B/s beside the throttled one", freeRate)
+	}
+
+	// The quota is described as set, and removing it ends the throttling.
+	qs, err := b.admin().DescribeClientQuotas(ctx, false, []kadm.DescribeClientQuotaComponent{{Type: "client-id", MatchType: 2}})
+	if err != nil || len(qs) != 1 || len(qs[0].Values) != 1 || qs[0].Values[0].Value != 1<<20 {
+		t.Fatalf("describe client quotas: %v %+v", err, qs)
+	}
+}
