@@ -543,7 +543,13 @@ func (l *Log) close() error {
 
 	l.bg.Wait() // the background flush; appends are refused now
 	err := l.syncNow()
-	if err == nil {
+	l.mu.Lock()
+	// A log never appended to (its only segment unborn) has no producer
+	// state, and recovery drops every epoch at or past its end: closing
+	// it writes nothing, so a broker of many empty partitions stops fast.
+	empty := l.active.unborn
+	l.mu.Unlock()
+	if err == nil && !empty {
 		l.mu.Lock()
 		err = l.saveEpochCheckpoint()
 		if err == nil {

@@ -157,6 +157,9 @@ func (l *Log) recover(fresh bool) error {
 	}
 
 	durable := min(rp, leo)
+	if l.active.unborn {
+		durable = leo // no segment file: no byte to make durable
+	}
 	if l.repaired {
 		if err := l.syncRecovered(rec.rebuilt); err != nil {
 			return err

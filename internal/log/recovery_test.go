@@ -445,6 +445,9 @@ func TestEmptyLogWithoutSegmentFileOpensAtItsLogStart(t *testing.T) {
 	}
 	for _, crash := range []bool{false, true} {
 		l = openLog(t, mem, dir, testConfig())
+		if err := l.AssignEpoch(3, 7); err != nil { // a new leader of the empty log
+			t.Fatal(err)
+		}
 		if l.LogStartOffset() != 7 || l.LogEndOffset() != 7 {
 			t.Fatalf("crash=%v: log [%d, %d), want [7, 7)", crash, l.LogStartOffset(), l.LogEndOffset())
 		}
@@ -457,7 +460,7 @@ func TestEmptyLogWithoutSegmentFileOpensAtItsLogStart(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, e := range ents {
-			if _, suffix, ok := parseFileName(e.Name()); ok && suffix != snapshotSuffix {
+			if _, _, ok := parseFileName(e.Name()); ok || e.Name() == epochCheckpoint {
 				t.Fatalf("crash=%v: opening and closing an empty log left %s", crash, e.Name())
 			}
 		}
