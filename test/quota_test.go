@@ -7,6 +7,7 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -125,5 +126,57 @@ func TestProduceQuotaThrottlesFranzGoToItsByteRate(t *testing.T) {
 	qs, err := b.admin().DescribeClientQuotas(ctx, false, []kadm.DescribeClientQuotaComponent{{Type: "client-id", MatchType: 2}})
 	if err != nil || len(qs) != 1 || len(qs[0].Values) != 1 || qs[0].Values[0].Value != 1<<20 {
 		t.Fatalf("describe client quotas: %v %+v", err, qs)
+	}
+}
+
+func TestProduceQuotaThrottlesLibrdkafkaToItsByteRate(t *testing.T) {
+	needPythonModule(t, "confluent_kafka", "python3-confluent-kafka")
+	b := startBroker(t, map[string]string{"quota.window.num": "5", "quota.window.size.seconds": "1"})
+	createTopicWith(t, b.client(), "rdk-quota", 1)
+	setClientQuota(t, b.admin(), "rdk-throttled", "producer_byte_rate", 1<<20)
+
+	var freeHook throttleHook
+	free := newClient(t, b.addr, kgo.ClientID("free"), kgo.WithHooks(&freeHook),
+		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.MaxBufferedRecords(200))
+	ctx := testContext(t, 60*time.Second)
+	var freeBuckets []int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(time.Second) // while librdkafka is running
+		freeBuckets = produceFor(ctx, free, "rdk-quota", 10<<10, 3*time.Second)
+	}()
+	// librdkafka sends in bursts a few seconds apart: measure over three
+	// of them.
+	const run = 16 * time.Second
+	out := runInterop(t, 45*time.Second, interopPython, "quota_client.py", b.addr, "rdk-quota", "rdk-throttled", "16")
+	<-done
+	var res struct {
+		PerSecond []int64   `json:"per_second"`
+		Throttles []float64 `json:"throttles"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("quota_client.py output: %v", err)
+	}
+	var n int64
+	for _, b := range res.PerSecond[4:] {
+		n += b
+	}
+	got := float64(n) / (run - 4*time.Second).Seconds()
+	freeRate := rateBetween(freeBuckets, 0, 3*time.Second)
+	longest := 0.0
+	for _, s := range res.Throttles {
+		longest = max(longest, s)
+	}
+	t.Logf("librdkafka producer: %.2f MB/s from 4 s to %v (quota 1 MiB/s), %d throttles, longest %.3f s; franz-go beside it: %.1f MB/s, %d throttles",
+		got/1e6, run, len(res.Throttles), longest, freeRate/1e6, freeHook.n.Load())
+	if want := float64(1 << 20); got < 0.8*want || got > 1.2*want {
+		t.Fatalf("librdkafka producer got %.0f B/s, want %.0f within 20%%", got, want)
+	}
+	if longest == 0 {
+		t.Fatal("librdkafka was never told throttle_time_ms > 0")
+	}
+	if freeHook.n.Load() != 0 || freeRate < 4*float64(1<<20) {
+		t.Fatalf("the unthrottled producer got %.0f B/s with %d throttles", freeRate, freeHook.n.Load())
 	}
 }
