@@ -91,6 +91,7 @@ func newClientCommands(root *cobra.Command) []*cobra.Command {
 		newBenchCommand(o),
 		newACLCommand(o),
 		newUserCommand(o),
+		newQuotaCommand(o),
 	}
 }
 
