@@ -36,5 +36,6 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newServeCommand(), newDevClusterCommand())
 	root.AddCommand(newClientCommands(root)...)
+	addVersion(root) // version.go
 	return root
 }

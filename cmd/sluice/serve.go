@@ -18,6 +18,8 @@ import (
 func newServeCommand() *cobra.Command {
 	var (
 		listen, advertise, dataDir, logLevel, configFile string
+		logFormat, httpListen                            string
+		httpPprof                                        bool
 		voters, controllerListen, bootstrapAdmin         string
 		nodeID                                           int32
 		settings                                         []string
@@ -47,7 +49,10 @@ joins the running cluster as a non-voter; the others need no restart.`,
 			if err != nil {
 				return err
 			}
-			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			logger, err := newLogger(os.Stderr, logFormat, level)
+			if err != nil {
+				return err
+			}
 			values := map[string]string{}
 			if configFile != "" {
 				if err := readProperties(configFile, values); err != nil {
@@ -64,6 +69,8 @@ joins the running cluster as a non-voter; the others need no restart.`,
 			if voters != "" {
 				values["controller.quorum.voters"] = voters
 			}
+			// --http-listen wins over the config; its default only fills in.
+			httpDefault := applyHTTPFlags(cmd, values, httpListen, httpPprof)
 			if bootstrapAdmin == "" {
 				bootstrapAdmin = os.Getenv("SLUICE_BOOTSTRAP_ADMIN")
 			}
@@ -76,7 +83,7 @@ joins the running cluster as a non-voter; the others need no restart.`,
 			return runServe(cmd.Context(), node.Config{
 				NodeID: nodeID, Listen: listen, Advertise: advertise, DataDir: dataDir,
 				Settings: values, Logger: logger, ControllerListen: controllerListen,
-				BootstrapAdmin: bootstrapAdmin,
+				BootstrapAdmin: bootstrapAdmin, HTTPBestEffort: httpDefault,
 			}, serving)
 		},
 	}
@@ -86,6 +93,9 @@ joins the running cluster as a non-voter; the others need no restart.`,
 	f.StringVar(&dataDir, "data-dir", "./sluice-data", "directory for partition logs and cluster metadata")
 	f.Int32Var(&nodeID, "node-id", 1, "this broker's node ID")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text (logfmt-style key=value) or json (one JSON object per line)")
+	f.StringVar(&httpListen, "http-listen", defaultHTTPListen, "address of the HTTP admin listener: /healthz, /readyz, /metrics (sluice.http.listen); empty turns it off")
+	f.BoolVar(&httpPprof, "http-pprof", false, "serve Go's pprof handlers under /debug/pprof/ on the HTTP admin listener (sluice.http.pprof.enable)")
 	f.StringArrayVarP(&settings, "config", "c", nil, "broker setting as name=value, with Kafka's names (repeatable)")
 	f.StringVar(&configFile, "config-file", "", "properties file of broker settings")
 	f.StringVar(&voters, "controller-voters", "", "metadata quorum voters as id@host:port,... (controller.quorum.voters); empty: a one-node cluster")
@@ -103,6 +113,9 @@ func runServe(ctx context.Context, cfg node.Config, serving func(*node.Node)) er
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "sluice: serving Kafka on %s (data in %s)\n", n.Addr(), cfg.DataDir)
+	if addr := n.HTTPAddr(); addr != "" {
+		fmt.Fprintf(os.Stderr, "sluice: serving HTTP on %s (/metrics, /healthz, /readyz)\n", addr)
+	}
 	if serving != nil {
 		serving(n)
 	}

@@ -210,6 +210,13 @@ func brokerDefs() []*Def {
 		// Limits and quotas (issue 13; internal/quota).
 		ro("sluice.decompression.max.bytes", TypeLong, "-1", atLeast(-1),
 			"Bytes that produced batches being validated may decompress to at once, over all connections; a batch waits for room. -1: a 32nd of the memory (cgroup limit or RAM), between 32 MiB and 256 MiB."),
+		// Operations (issue 14; internal/httpapi, internal/metrics).
+		ro("sluice.http.listen", TypeString, "", nil,
+			"Address of the HTTP admin listener (/healthz, /readyz, /metrics); empty turns it off. sluice serve sets it from --http-listen, 127.0.0.1:9644 by default."),
+		ro("sluice.http.pprof.enable", TypeBoolean, "false", nil,
+			"Serve Go's pprof handlers under /debug/pprof/ on the HTTP admin listener (sluice serve --http-pprof)."),
+		ro("sluice.metrics.group.lag.max.partitions", TypeInt, "10000", atLeast(0),
+			"Most partitions a /metrics scrape reports consumer group lag for (sluice_consumer_group_lag); the rest are counted in sluice_consumer_group_lag_skipped_partitions."),
 		ro("quota.window.num", TypeInt, "11", atLeast(1),
 			"Samples kept in memory for client quotas."),
 		ro("quota.window.size.seconds", TypeInt, "1", atLeast(1),

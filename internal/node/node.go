@@ -55,6 +55,10 @@ type Config struct {
 	// first user of a new cluster (sluice serve --bootstrap-admin).
 	BootstrapAdmin string
 	Logger         *slog.Logger
+	// HTTPBestEffort makes a failure to bind sluice.http.listen a warning
+	// rather than an error: sluice serve's default address, which another
+	// process may hold.
+	HTTPBestEffort bool
 }
 
 // Node is a running Sluice process.
@@ -70,6 +74,9 @@ type Node struct {
 	txns     *txn.Coordinator
 	broker   *broker.Broker
 	server   *server.Server
+	// obs is the HTTP admin listener and its metrics (http.go); nil
+	// when sluice.http.listen is empty.
+	obs *observability
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -111,6 +118,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	}
 	n := &Node{cfg: cfg, logger: cfg.Logger, specs: specs}
+	if err := n.startHTTP(static); err != nil { // http.go
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			n.stopHTTP(context.Background())
+		}
+	}()
 	listeners := make([]server.Listener, len(specs))
 	var interSpec listenerSpec
 	for i, spec := range specs {
@@ -288,7 +304,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		Logger:          cfg.Logger.With("component", "server"),
 		Audit:           audit,
 		FailedAuthDelay: ms(static.Int64("connection.failed.authentication.delay.ms")),
-	}, b)
+	}, n.instrument(b))
 
 	n.wg.Add(5)
 	go func() {
@@ -339,6 +355,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.logger.Info("sluice listener", "name", ep.Name, "protocol", ep.Protocol, "listen", n.lns[i].Addr().String(), "advertise", net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port))), "inter_broker", ep.Name == interName)
 	}
 	n.logger.Info("sluice broker started", "listen", ln.Addr().String(), "advertise", net.JoinHostPort(host, strconv.Itoa(int(port))), "node_id", cfg.NodeID, "data_dir", cfg.DataDir)
+	n.observeNode(static, opened)
+	started = true
 	return n, nil
 }
 
@@ -518,6 +536,7 @@ func (n *Node) ListenerAddr(name string) string {
 // Shutdown stops accepting requests, answers those in flight, then syncs
 // and closes every log and the metadata node.
 func (n *Node) Shutdown(ctx context.Context) error {
+	n.markStopping()
 	n.controlledShutdown(ctx)
 	err := n.server.Shutdown(ctx)
 	n.cancel()
@@ -529,6 +548,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if cerr := n.cluster.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
+	n.stopHTTP(ctx)
 	n.logger.Info("sluice broker stopped")
 	return err
 }

@@ -1,0 +1,15 @@
+package server
+
+// Connections counts the open connections per listener name, for the
+// sluice_connections metric. It takes the server's lock once and visits
+// every connection: a scrape costs what the connections number, a
+// connection's requests nothing.
+func (s *Server) Connections() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for c := range s.conns {
+		out[c.listener.Name]++
+	}
+	return out
+}
