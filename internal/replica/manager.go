@@ -106,6 +106,7 @@ type Manager struct {
 	dirs      dirState       // offline log directories (log_dirs.go)
 	moves     moveState      // moves between log directories (move.go)
 	retention retentionQueue // partitions due for retention (retention.go)
+	metaSync  metadataSync   // partition.metadata syncs (metadata_sync.go)
 
 	// Replication: the fetchers by leader broker, and the goroutines
 	// (fetchers, AlterPartition proposals) that Close and the end of Run
@@ -477,12 +478,11 @@ func (r *reconciliation) open() {
 		synced = append(synced, root)
 	}
 	wg.Wait()
-	// One sync of each log directory makes every partition.metadata
-	// written above durable, instead of two fsyncs per partition.
+	// One sync of each log directory, in the background, makes every
+	// partition.metadata written above durable, instead of two fsyncs
+	// per partition.
 	for _, root := range synced {
-		if err := syncFS(root); err != nil {
-			m.logger.Warn("sync log directory after creating partitions", "dir", root, "err", err)
-		}
+		m.syncMetadata(root)
 	}
 	for i := range r.toOpen {
 		o := &r.toOpen[i]
