@@ -1,0 +1,78 @@
+package quota
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestConnectionsPerIPMaximumAndOverrides(t *testing.T) {
+	a, b, vip := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.9")
+	ov, err := ParseOverrides("10.0.0.9:3, 10.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewConnections(ConnectionLimits{Max: 100, PerIP: 2, Overrides: ov})
+	for i := 0; i < 2; i++ {
+		if err := c.Open(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Open(a); err == nil {
+		t.Fatal("a third connection from 10.0.0.1 was counted; max.connections.per.ip is 2")
+	}
+	if err := c.Open(b); err == nil {
+		t.Fatal("10.0.0.2 has an override of 0 and was let in")
+	}
+	for i := 0; i < 3; i++ {
+		if err := c.Open(vip); err != nil {
+			t.Fatalf("override of 3 for 10.0.0.9, connection %d: %v", i+1, err)
+		}
+	}
+	c.Close(a)
+	if err := c.Open(netip.MustParseAddr("::ffff:10.0.0.1")); err != nil {
+		t.Fatalf("after a close, 10.0.0.1 (as a mapped address) was refused: %v", err)
+	}
+	if c.Count() != 5 {
+		t.Fatalf("count %d, want 5", c.Count())
+	}
+	if _, err := ParseOverrides("localhost:3"); err == nil {
+		t.Fatal("a host name was accepted as an override")
+	}
+}
+
+func TestConnectionsWaitForASlotAtTheMaximum(t *testing.T) {
+	a := netip.MustParseAddr("10.0.0.1")
+	c := NewConnections(ConnectionLimits{Max: 1, PerIP: 10})
+	if err := c.WaitForSlot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.Open(a)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if err := c.WaitForSlot(ctx); err == nil {
+		t.Fatal("a slot was given with max.connections open")
+	}
+	go func() { time.Sleep(10 * time.Millisecond); c.Close(a) }()
+	if err := c.WaitForSlot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConnectionsCreationRateDelaysAccepting(t *testing.T) {
+	c := NewConnections(ConnectionLimits{Max: 1 << 30, PerIP: 1 << 30, CreationRate: 20})
+	a := netip.MustParseAddr("10.0.0.1")
+	start := time.Now()
+	for i := 0; i < 60; i++ {
+		if err := c.WaitForSlot(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		c.Open(a)
+	}
+	// 60 connections at 20/s over a two-second window: the first 20 or so
+	// pass at once, the rest are spread over about two seconds.
+	if took := time.Since(start); took < time.Second || took > 5*time.Second {
+		t.Fatalf("60 connections at max.connection.creation.rate=20 took %v", took)
+	}
+}
