@@ -115,8 +115,11 @@ func (b *Broker) handle(ctx context.Context, c *Client, req kmsg.Request) Reply 
 
 // apiVersions answers ApiVersions v0-v4. A version newer than Sluice knows
 // is answered at v0 with UNSUPPORTED_VERSION and the full list (KIP-511).
-func (b *Broker) apiVersions(_ context.Context, _ *Client, req *kmsg.ApiVersionsRequest) *kmsg.ApiVersionsResponse {
+func (b *Broker) apiVersions(_ context.Context, c *Client, req *kmsg.ApiVersionsRequest) *kmsg.ApiVersionsResponse {
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
+	if req.Version >= 3 { // KIP-511: the client names its software
+		c.SoftwareName, c.SoftwareVersion = req.ClientSoftwareName, req.ClientSoftwareVersion
+	}
 	if req.Version > b.apis[18].max {
 		resp.Version = 0
 		resp.ErrorCode = kerr.UnsupportedVersion.Code

@@ -33,6 +33,10 @@ type Client struct {
 	// Principal is who the connection authenticated as, "User:alice";
 	// "User:ANONYMOUS" on a listener that authenticates nobody.
 	Principal string
+	// SoftwareName and SoftwareVersion are what the client said it is in
+	// its latest ApiVersions v3+ (KIP-511: "apache-kafka-java", "3.9.0");
+	// empty for older clients.
+	SoftwareName, SoftwareVersion string
 }
 
 // Anonymous is the principal of a connection that did not authenticate.

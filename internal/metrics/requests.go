@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,7 +39,16 @@ type Handler struct {
 	next   handler
 	apis   [kmsg.MaxKey + 1]*apiMetrics
 	topics *Topics
+	// software counts clients by the software they name (KIP-511).
+	software *prometheus.CounterVec
+	// softwareSeen bounds software's label pairs: clients choose them.
+	softwareMu   sync.Mutex
+	softwareSeen map[[2]string]struct{}
 }
+
+// maxSoftware is how many client software name/version pairs are counted
+// apart; later ones count as "other".
+const maxSoftware = 200
 
 // NewHandler wraps next and registers sluice_requests_total and
 // sluice_request_duration_seconds on reg. Counters exist, at zero, for
@@ -53,8 +63,12 @@ func NewHandler(reg prometheus.Registerer, next handler, topics *Topics) *Handle
 		Help:    "Time from a request's dispatch to its response being ready, by API; includes waiting (acks=all, fetch.max.wait.ms), not queueing or writing.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 14), // 100µs to ~15s
 	}, []string{"api"})
-	reg.MustRegister(requests, latency)
-	h := &Handler{next: next, topics: topics}
+	software := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_client_software_connections_total",
+		Help: "ApiVersions requests (one per connection) of clients naming their software (KIP-511), by name and version; after 200 pairs, name and version \"other\".",
+	}, []string{"client_software_name", "client_software_version"})
+	reg.MustRegister(requests, latency, software)
+	h := &Handler{next: next, topics: topics, software: software, softwareSeen: map[[2]string]struct{}{}}
 	for key := int16(0); key <= kmsg.MaxKey; key++ {
 		var m *apiMetrics
 		name := kmsg.NameForKey(key)
@@ -110,6 +124,10 @@ func (h *Handler) done(start time.Time, req kmsg.Request, resp kmsg.Response) {
 		return
 	}
 	switch r := req.(type) {
+	case *kmsg.ApiVersionsRequest:
+		if r.Version >= 3 && r.ClientSoftwareName != "" {
+			h.countSoftware(r.ClientSoftwareName, r.ClientSoftwareVersion)
+		}
 	case *kmsg.ProduceRequest:
 		p, _ := resp.(*kmsg.ProduceResponse)
 		h.topics.produced(r, p)
@@ -118,4 +136,18 @@ func (h *Handler) done(start time.Time, req kmsg.Request, resp kmsg.Response) {
 			h.topics.fetched(r, f)
 		}
 	}
+}
+
+func (h *Handler) countSoftware(name, version string) {
+	k := [2]string{name, version}
+	h.softwareMu.Lock()
+	if _, ok := h.softwareSeen[k]; !ok {
+		if len(h.softwareSeen) >= maxSoftware {
+			k = [2]string{"other", "other"}
+		} else {
+			h.softwareSeen[k] = struct{}{}
+		}
+	}
+	h.softwareMu.Unlock()
+	h.software.WithLabelValues(k[0], k[1]).Inc()
 }
