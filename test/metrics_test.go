@@ -1,0 +1,245 @@
+package test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// scrape is one parse of a /metrics page.
+type scrape map[string]*dto.MetricFamily
+
+func scrapeMetrics(t testing.TB, httpAddr string) scrape {
+	t.Helper()
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: %s", resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse scrape: %v", err)
+	}
+	return fams
+}
+
+// value sums the samples of name whose labels include all of labels
+// (name=value pairs): counters' and gauges' values, histograms' sample
+// counts. ok is false when there is no such sample.
+func (s scrape) value(name string, labels ...string) (float64, bool) {
+	f := s[name]
+	if f == nil {
+		return 0, false
+	}
+	var sum float64
+	found := false
+next:
+	for _, m := range f.Metric {
+		for i := 0; i+1 < len(labels); i += 2 {
+			has := false
+			for _, l := range m.Label {
+				if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
+					has = true
+				}
+			}
+			if !has {
+				continue next
+			}
+		}
+		found = true
+		switch {
+		case m.Counter != nil:
+			sum += m.Counter.GetValue()
+		case m.Gauge != nil:
+			sum += m.Gauge.GetValue()
+		case m.Histogram != nil:
+			sum += float64(m.Histogram.GetSampleCount())
+		case m.Untyped != nil:
+			sum += m.Untyped.GetValue()
+		}
+	}
+	return sum, found
+}
+
+func (s scrape) must(t testing.TB, name string, labels ...string) float64 {
+	t.Helper()
+	v, ok := s.value(name, labels...)
+	if !ok {
+		t.Fatalf("no sample %s%v in the scrape", name, labels)
+	}
+	return v
+}
+
+func startObservedBroker(t *testing.T) *broker {
+	t.Helper()
+	return startBroker(t, map[string]string{"sluice.http.listen": "127.0.0.1:0"})
+}
+
+// TestMetricsCountProduceFetchAndGroupLag produces, consumes and commits
+// with franz-go and checks that each counter moved by exactly what the
+// workload did: one Produce request per ProduceSync, the records and batch
+// bytes in and out of the topic, and the group's lag from its committed
+// offset and the high watermark.
+func TestMetricsCountProduceFetchAndGroupLag(t *testing.T) {
+	t.Parallel()
+	b := startObservedBroker(t)
+	httpAddr := b.node.HTTPAddr()
+	b.createTopic("metered", 1, nil)
+	ctx := testContext(t, 30*time.Second)
+
+	before := scrapeMetrics(t, httpAddr)
+	producesBefore, _ := before.value("sluice_requests_total", "api", "Produce")
+
+	var batchBytes int
+	cl := b.client(kgo.DefaultProduceTopic("metered"), kgo.WithHooks(batchBytesHook{&batchBytes}))
+	const n = 20
+	for i := range n {
+		if err := cl.ProduceSync(ctx, kgo.StringRecord(fmt.Sprintf("value-%02d", i))).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+	// Consume everything in a group and commit it.
+	consumer := b.client(kgo.ConsumeTopics("metered"), kgo.ConsumerGroup("metered-group"), kgo.DisableAutoCommit(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := 0
+	for got < n {
+		fs := consumer.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("poll: %v", err)
+		}
+		got += fs.NumRecords()
+	}
+	if got != n {
+		t.Fatalf("consumed %d records, want %d", got, n)
+	}
+	if err := consumer.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+
+	after := scrapeMetrics(t, httpAddr)
+	if d := after.must(t, "sluice_requests_total", "api", "Produce") - producesBefore; d != n {
+		t.Errorf("Produce requests counted %v, want %d", d, n)
+	}
+	if c := after.must(t, "sluice_request_duration_seconds", "api", "Produce"); c != n {
+		t.Errorf("Produce latency samples %v, want %d", c, n)
+	}
+	if c := after.must(t, "sluice_requests_total", "api", "Fetch"); c < 1 {
+		t.Errorf("Fetch requests counted %v, want some", c)
+	}
+	if v := after.must(t, "sluice_topic_records_in_total", "topic", "metered"); v != n {
+		t.Errorf("records in %v, want %d", v, n)
+	}
+	if v := after.must(t, "sluice_topic_bytes_in_total", "topic", "metered"); v != float64(batchBytes) {
+		t.Errorf("bytes in %v, want the %d bytes of batches produced", v, batchBytes)
+	}
+	if v := after.must(t, "sluice_topic_records_out_total", "topic", "metered"); v != n {
+		t.Errorf("records out %v, want %d", v, n)
+	}
+	if v := after.must(t, "sluice_topic_bytes_out_total", "topic", "metered"); v != float64(batchBytes) {
+		t.Errorf("bytes out %v, want %d", v, batchBytes)
+	}
+	if v := after.must(t, "sluice_partitions_leader"); v < 2 { // metered-0 and __consumer_offsets
+		t.Errorf("partitions led %v, want at least 2", v)
+	}
+	if v := after.must(t, "sluice_partitions_under_replicated"); v != 0 {
+		t.Errorf("under-replicated partitions %v, want 0", v)
+	}
+	if v := after.must(t, "sluice_connections", "listener", "PLAINTEXT"); v < 2 {
+		t.Errorf("connections %v, want at least the producer's and consumer's", v)
+	}
+	if v := after.must(t, "sluice_raft_state", "state", "leader"); v != 1 {
+		t.Errorf("raft leader state %v, want 1", v)
+	}
+	if v := after.must(t, "sluice_client_software_connections_total", "client_software_name", "kgo"); v < 2 {
+		t.Errorf("kgo connections %v, want at least 2", v)
+	}
+	if v := after.must(t, "sluice_consumer_group_lag", "group", "metered-group", "topic", "metered", "partition", "0"); v != 0 {
+		t.Errorf("lag after committing everything %v, want 0", v)
+	}
+
+	// Five more records: the group's lag is five.
+	consumer.Close()
+	for i := range 5 {
+		if err := cl.ProduceSync(ctx, kgo.StringRecord(fmt.Sprintf("more-%d", i))).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := scrapeMetrics(t, httpAddr)
+	if v := last.must(t, "sluice_consumer_group_lag", "group", "metered-group", "topic", "metered", "partition", "0"); v != 5 {
+		t.Errorf("lag %v, want 5", v)
+	}
+	if v := last.must(t, "sluice_consumer_groups", "state", "Empty"); v != 1 {
+		t.Errorf("empty groups %v, want 1", v)
+	}
+}
+
+// recordBatchHeader is the v2 record batch header, which kgo's batch sizes
+// leave out.
+const recordBatchHeader = 61
+
+// batchBytesHook sums the bytes of the record batches franz-go produced.
+type batchBytesHook struct{ n *int }
+
+func (h batchBytesHook) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.ProduceBatchMetrics) {
+	*h.n += m.CompressedBytes + recordBatchHeader
+}
+
+// TestHTTPHealthAndReadiness: /healthz and /readyz of a running broker
+// answer 200 with JSON; /readyz answers 503 naming why once shutdown has
+// begun; pprof is not served without sluice.http.pprof.enable.
+func TestHTTPHealthAndReadiness(t *testing.T) {
+	t.Parallel()
+	b := startObservedBroker(t)
+	addr := b.node.HTTPAddr()
+	get := func(path string) (int, map[string]any) {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		var v map[string]any
+		if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			if err := json.Unmarshal(body, &v); err != nil {
+				t.Fatalf("GET %s: %v in %s", path, err, body)
+			}
+		}
+		return resp.StatusCode, v
+	}
+	if code, v := get("/healthz"); code != 200 || v["status"] != "ok" {
+		t.Fatalf("/healthz = %d %v", code, v)
+	}
+	// Ready once the partitions placed here at start-up are open.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, v := get("/readyz")
+		if code == 200 && v["ready"] == true {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz = %d %v", code, v)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, _ := get("/debug/pprof/"); code != 404 {
+		t.Errorf("/debug/pprof/ without pprof enabled = %d, want 404", code)
+	}
+	b.stop()
+	if _, err := http.Get("http://" + addr + "/healthz"); err == nil {
+		t.Errorf("HTTP listener still serves after shutdown")
+	}
+}
