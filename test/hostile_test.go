@@ -473,3 +473,63 @@ func TestDecompressionBombsBounded(t *testing.T) {
 	}
 	checkQuiet(t, pid)
 }
+
+// TestHeadOfLineStallBounded opens, again and again, six connections that
+// each send the size prefix of a 100 MB request and nothing more (issue
+// 13: they held the whole request budget, and a normal produce waited
+// 33.8 s), and two that send the first 100 KB of such a request and then
+// stall. Request bytes are budgeted as they arrive, so the first kind
+// holds nothing; the second holds its admitted size but is cut after
+// 10 s without progress. A normal client's produce+fetch answers within
+// 2 s throughout, and the broker grows by less than 300 MB.
+func TestHeadOfLineStallBounded(t *testing.T) {
+	p := startProcess(t, t.TempDir(), "127.0.0.1:0")
+	pid := p.cmd.Process.Pid
+	normal := startProber(t, p.addr, "normal")
+	base := procRSS(t, pid)
+	peak := watchRSS(t, pid)
+
+	prefix := binary.BigEndian.AppendUint32(nil, 100_000_000)
+	head := append(append([]byte{}, prefix...), metadataFrame(50_000)[4:100_004]...) // a real header, then 100 KB of the body
+	var wg sync.WaitGroup
+	stop := time.Now().Add(5 * time.Second)
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				c := dialRaw(t, p.addr)
+				c.write(prefix)
+				time.Sleep(time.Second)
+				c.nc.Close()
+			}
+		}()
+	}
+	cut := make(chan time.Duration, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			c := dialRaw(t, p.addr)
+			c.nc.SetDeadline(time.Now().Add(25 * time.Second))
+			start := time.Now()
+			c.write(head)
+			var b [1]byte
+			c.nc.Read(b[:]) // returns when the broker closes the connection
+			cut <- time.Since(start)
+		}()
+	}
+	wg.Wait()
+	checkNormalClient(t, normal)
+	for i := 0; i < 2; i++ {
+		if d := <-cut; d > 15*time.Second {
+			t.Fatalf("a connection holding budget without sending stayed open %v", d)
+		} else {
+			t.Logf("stalled connection cut after %v", d.Round(100*time.Millisecond))
+		}
+	}
+	growth := peak.finish() - base
+	t.Logf("RSS %d MB before, peak growth %d MB", base>>20, growth>>20)
+	if growth > 300<<20 {
+		t.Fatalf("RSS grew %d MB under the head-of-line attack, want < 300 MB", growth>>20)
+	}
+	checkQuiet(t, pid)
+}

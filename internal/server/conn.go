@@ -162,21 +162,13 @@ func (c *conn) readLoop(ctx context.Context) error {
 			return err
 		}
 		// The body must arrive within the request timeout, independent of
-		// how long the connection idled before it.
-		if !c.armRead(cfg.RequestReadTimeout) {
-			return nil
-		}
-		// Every connection's requests draw on one budget of request bytes,
-		// taken before the frame is allocated and given back once the
-		// request is handled, so many large requests at once cannot
-		// exhaust memory: readers wait instead.
-		if err := c.srv.budget.Acquire(ctx, int64(size)); err != nil {
+		// how long the connection idled before it. Every connection's
+		// requests draw on one budget of request bytes, taken as the bytes
+		// arrive and given back once the request is handled
+		// (request_budget.go).
+		frame, held, err := c.readBody(ctx, r, size, time.Now().Add(cfg.RequestReadTimeout))
+		if err != nil {
 			return err
-		}
-		frame := make([]byte, size)
-		if _, err := io.ReadFull(r, frame); err != nil {
-			c.srv.budget.Release(int64(size))
-			return fmt.Errorf("read request body of %d bytes: %w", size, err)
 		}
 		var p pending
 		if c.sasl.raw {
@@ -184,7 +176,7 @@ func (c *conn) readLoop(ctx context.Context) error {
 		} else {
 			p, err = c.decode(ctx, frame)
 		}
-		c.srv.budget.Release(int64(size))
+		c.srv.budget.Release(held)
 		var refused *errAuthClose
 		if err != nil && !errors.As(err, &refused) {
 			return err

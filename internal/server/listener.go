@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/sluice-io/sluice/internal/auth"
 	"github.com/sluice-io/sluice/internal/broker"
+	"github.com/sluice-io/sluice/internal/quota"
 )
 
 // Handler serves decoded requests; internal/broker implements it.
@@ -88,13 +88,13 @@ type Server struct {
 	// (tlswire.go), shared by all connections.
 	wireBufs sync.Pool
 	// budget holds the request bytes connections may have in flight.
-	budget *semaphore.Weighted
+	budget *quota.Budget
 }
 
 // New returns a server; call Serve to start it.
 func New(cfg Config, h Handler) *Server {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, handler: h, conns: make(map[*conn]struct{}), budget: semaphore.NewWeighted(cfg.MaxQueuedBytes)}
+	s := &Server{cfg: cfg, handler: h, conns: make(map[*conn]struct{}), budget: quota.NewBudget(cfg.MaxQueuedBytes)}
 	s.buffers.New = func() any { b := make([]byte, 0, 64<<10); return &b }
 	s.wireBufs.New = newWireBuffer
 	return s
