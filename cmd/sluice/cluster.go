@@ -10,8 +10,10 @@ func newClusterCommand(o *clientOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "cluster",
 		Short:   "Inspect the cluster",
-		Example: `  sluice cluster info`,
+		Example: `  sluice cluster info
+  sluice cluster health`,
 	}
+	cmd.AddCommand(newClusterHealthCommand(o)) // health.go
 	cmd.AddCommand(&cobra.Command{
 		Use:   "info",
 		Short: "Show the cluster ID, the controller and the brokers",

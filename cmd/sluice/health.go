@@ -1,0 +1,126 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// clusterHealth is what `sluice cluster health` reports, like `rpk cluster
+// health`: the cluster is healthy when a controller is known, every broker
+// that holds a replica is up, and every partition has a leader and its
+// full ISR.
+type clusterHealth struct {
+	Healthy          bool     `json:"healthy"`
+	UnhealthyReasons []string `json:"unhealthy_reasons"`
+	Controller       int32    `json:"controller_id"`
+	Brokers          []int32  `json:"brokers"`
+	BrokersDown      []int32  `json:"brokers_down"`
+	Leaderless       []string `json:"leaderless_partitions"`
+	UnderReplicated  []string `json:"under_replicated_partitions"`
+}
+
+// healthOf computes a cluster's health from one Metadata answer. Metadata
+// lists the live (unfenced) brokers only: a broker named as a replica but
+// not listed is down.
+func healthOf(m kadm.Metadata) clusterHealth {
+	h := clusterHealth{Controller: m.Controller, Brokers: []int32{}, BrokersDown: []int32{}, Leaderless: []string{}, UnderReplicated: []string{}}
+	up := map[int32]bool{}
+	for _, b := range m.Brokers {
+		up[b.NodeID] = true
+		h.Brokers = append(h.Brokers, b.NodeID)
+	}
+	down := map[int32]bool{}
+	for _, t := range m.Topics.Sorted() {
+		for _, p := range t.Partitions.Sorted() {
+			name := fmt.Sprintf("%s/%d", t.Topic, p.Partition)
+			for _, r := range p.Replicas {
+				if !up[r] {
+					down[r] = true
+				}
+			}
+			switch {
+			case p.Leader < 0 || errors.Is(p.Err, kerr.LeaderNotAvailable):
+				h.Leaderless = append(h.Leaderless, name)
+			case len(p.ISR) < len(p.Replicas):
+				h.UnderReplicated = append(h.UnderReplicated, name)
+			}
+		}
+	}
+	for id := range down {
+		h.BrokersDown = append(h.BrokersDown, id)
+	}
+	slices.Sort(h.Brokers)
+	slices.Sort(h.BrokersDown)
+	h.UnhealthyReasons = []string{}
+	if h.Controller < 0 {
+		h.UnhealthyReasons = append(h.UnhealthyReasons, "no_controller")
+	}
+	if len(h.BrokersDown) > 0 {
+		h.UnhealthyReasons = append(h.UnhealthyReasons, "brokers_down")
+	}
+	if len(h.Leaderless) > 0 {
+		h.UnhealthyReasons = append(h.UnhealthyReasons, "leaderless_partitions")
+	}
+	if len(h.UnderReplicated) > 0 {
+		h.UnhealthyReasons = append(h.UnhealthyReasons, "under_replicated_partitions")
+	}
+	h.Healthy = len(h.UnhealthyReasons) == 0
+	return h
+}
+
+func newClusterHealthCommand(o *clientOptions) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "health",
+		Short: "Summarise the cluster's health; exit 1 when unhealthy",
+		Long: `Summarise the cluster's health from one Metadata request: the controller, the
+live brokers, brokers that hold replicas but are down, partitions without a
+leader and partitions whose ISR is smaller than their replica set. The cluster
+is healthy when it has a controller and none of the others; the command exits
+1 otherwise, so scripts and probes can use it.`,
+		Example: `  sluice cluster health
+  sluice cluster health -b kafka-1:9092 --json`,
+		Args: usage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			adm, ctx, done, err := o.admin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			m, err := adm.Metadata(ctx)
+			if err != nil {
+				return o.fail("cluster health", err)
+			}
+			h := healthOf(m)
+			w := cmd.OutOrStdout()
+			if asJSON || o.json() {
+				if err := printJSON(w, h); err != nil {
+					return err
+				}
+			} else {
+				ids := func(v []int32) string { return strings.Trim(fmt.Sprint(v), "[]") }
+				fmt.Fprintf(w, "Healthy:                     %v\n", h.Healthy)
+				if !h.Healthy {
+					fmt.Fprintf(w, "Unhealthy reasons:           %s\n", strings.Join(h.UnhealthyReasons, ", "))
+				}
+				fmt.Fprintf(w, "Controller:                  %d\n", h.Controller)
+				fmt.Fprintf(w, "Brokers up:                  %s\n", ids(h.Brokers))
+				fmt.Fprintf(w, "Brokers down:                %s\n", ids(h.BrokersDown))
+				fmt.Fprintf(w, "Leaderless partitions:       %d %s\n", len(h.Leaderless), strings.Join(h.Leaderless, " "))
+				fmt.Fprintf(w, "Under-replicated partitions: %d %s\n", len(h.UnderReplicated), strings.Join(h.UnderReplicated, " "))
+			}
+			if !h.Healthy {
+				return fmt.Errorf("cluster is unhealthy: %s", strings.Join(h.UnhealthyReasons, ", "))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON (as --output json)")
+	return cmd
+}

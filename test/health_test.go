@@ -1,0 +1,168 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// readyz GETs /readyz and returns its status code and reasons; code 0
+// means the listener did not answer.
+func readyz(httpAddr string) (int, []string) {
+	resp, err := http.Get("http://" + httpAddr + "/readyz")
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Ready   bool     `json:"ready"`
+		Reasons []string `json:"reasons"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return resp.StatusCode, []string{"bad JSON: " + err.Error()}
+	}
+	return resp.StatusCode, r.Reasons
+}
+
+// TestClusterHealthAndReadyz runs three brokers as processes, each with
+// its HTTP admin listener. A voter started alone answers /readyz 503
+// ("starting") while the metadata quorum cannot form, and 200 once the
+// others are up. `sluice cluster health` exits 0 on the healthy cluster;
+// after a broker is killed it exits 1 naming the broker down and the
+// under-replicated partitions, and the survivors' /metrics count the
+// fenced broker and the under-replicated partitions they lead.
+func TestClusterHealthAndReadyz(t *testing.T) {
+	t.Parallel()
+	c := &testCluster{t: t, settings: fastFailover, dir: t.TempDir(), nodes: map[int32]*process{}}
+	const n = 3
+	listens, https := make([]string, n), make([]string, n)
+	var voters []string
+	for i := range n {
+		listens[i], https[i] = freeLoopbackAddr(t), freeLoopbackAddr(t)
+		voters = append(voters, fmt.Sprintf("%d@%s", i+1, freeLoopbackAddr(t)))
+	}
+	c.voters = strings.Join(voters, ",")
+	procs := make([]*process, n)
+	for i := range n {
+		procs[i] = c.newProcess(int32(i+1), "")
+		procs[i].args = append(procs[i].args, "--http-listen", https[i])
+	}
+
+	// One voter of three: it serves HTTP but is not ready.
+	procs[0].launch(listens[0])
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, reasons := readyz(https[0])
+		if code == http.StatusServiceUnavailable && len(reasons) > 0 && strings.HasPrefix(reasons[0], "starting") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lone voter: /readyz = %d %v, want 503 starting", code, reasons)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i := 1; i < n; i++ {
+		procs[i].launch(listens[i])
+	}
+	for i, p := range procs {
+		p.waitReady()
+		c.nodes[int32(i+1)] = p
+	}
+	for i := range n {
+		waitReadyz(t, https[i])
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := c.admin().CreateTopic(ctx, 3, 3, nil, "health"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitHealthy("health", 1, 3, 20*time.Second)
+	seeds := strings.Join(c.seeds(), ",")
+	if r := runCLI(t, seeds, "", "cluster", "health"); r.code != 0 || !strings.Contains(r.stdout, "Healthy:                     true") {
+		t.Fatalf("healthy cluster: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// Kill broker 3: once the controller fences it, the cluster is
+	// unhealthy: a broker down, partitions under-replicated.
+	procs[2].kill(syscall.SIGKILL)
+	seeds = strings.Join([]string{procs[0].addr, procs[1].addr}, ",")
+	var h clusterHealthJSON
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		r := runCLI(t, seeds, "", "cluster", "health", "--json")
+		h = clusterHealthJSON{}
+		if err := json.Unmarshal([]byte(r.stdout), &h); err == nil && r.code == 1 &&
+			slices.Equal(h.BrokersDown, []int32{3}) && slices.Contains(h.UnhealthyReasons, "under_replicated_partitions") {
+			if h.Healthy || !strings.Contains(r.stderr, "cluster is unhealthy") {
+				t.Fatalf("degraded cluster: %+v, stderr %q", h, r.stderr)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster health after killing broker 3: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if !slices.Equal(h.Brokers, []int32{1, 2}) || len(h.UnderReplicated) == 0 {
+		t.Errorf("degraded cluster: %+v", h)
+	}
+	r := runCLI(t, seeds, "", "cluster", "health")
+	if r.code != 1 || !strings.Contains(r.stdout, "brokers_down") || !strings.Contains(r.stdout, "Brokers down:                3") {
+		t.Errorf("degraded cluster, text: exit %d\n%s", r.code, r.stdout)
+	}
+
+	// The survivors' metrics: broker 3 fenced; the partitions they lead
+	// of "health" (all three, now) have an ISR of two of three replicas.
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		var fenced, under float64
+		for _, a := range https[:2] {
+			s := scrapeMetrics(t, a)
+			if v, _ := s.value("sluice_brokers", "state", "fenced"); v > fenced {
+				fenced = v
+			}
+			v, _ := s.value("sluice_partitions_under_replicated")
+			under += v
+		}
+		if fenced == 1 && under >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("survivors' metrics: fenced brokers %v, under-replicated partitions %v; want 1 and at least 3", fenced, under)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// clusterHealthJSON is `sluice cluster health --json`.
+type clusterHealthJSON struct {
+	Healthy          bool     `json:"healthy"`
+	UnhealthyReasons []string `json:"unhealthy_reasons"`
+	Controller       int32    `json:"controller_id"`
+	Brokers          []int32  `json:"brokers"`
+	BrokersDown      []int32  `json:"brokers_down"`
+	Leaderless       []string `json:"leaderless_partitions"`
+	UnderReplicated  []string `json:"under_replicated_partitions"`
+}
+
+func waitReadyz(t *testing.T, httpAddr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, reasons := readyz(httpAddr)
+		if code == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s /readyz = %d %v, want 200", httpAddr, code, reasons)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
