@@ -8,8 +8,8 @@ import (
 
 func newClusterCommand(o *clientOptions) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:     "cluster",
-		Short:   "Inspect the cluster",
+		Use:   "cluster",
+		Short: "Inspect the cluster",
 		Example: `  sluice cluster info
   sluice cluster health`,
 	}
