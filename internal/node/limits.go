@@ -1,6 +1,11 @@
 package node
 
 import (
+	"context"
+	"log/slog"
+
+	"github.com/sluice-io/sluice/internal/broker"
+	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/config"
 	"github.com/sluice-io/sluice/internal/quota"
 )
@@ -12,4 +17,50 @@ func decompressionBudget(static *config.Broker) int64 {
 		return v
 	}
 	return quota.DefaultDecompressionBudget(quota.Memory())
+}
+
+// connectionLimits reads max.connections and its kin from an effective
+// broker config. A malformed max.connections.per.ip.overrides keeps the
+// overrides out and is logged.
+func connectionLimits(cfg *config.Broker, logger *slog.Logger) quota.ConnectionLimits {
+	ov, err := quota.ParseOverrides(cfg.String("max.connections.per.ip.overrides"))
+	if err != nil {
+		logger.Warn("ignoring max.connections.per.ip.overrides", "err", err)
+	}
+	rate := float64(cfg.Int64("max.connection.creation.rate"))
+	if rate >= 1<<31-1 {
+		rate = 0 // Kafka's default: no limit
+	}
+	return quota.ConnectionLimits{
+		Max:          int(cfg.Int64("max.connections")),
+		PerIP:        int(cfg.Int64("max.connections.per.ip")),
+		Overrides:    ov,
+		CreationRate: rate,
+	}
+}
+
+// watchConnectionLimits applies dynamic changes of the connection limits
+// (AlterConfigs on the cluster default or this broker) until ctx ends.
+func (n *Node) watchConnectionLimits(ctx context.Context, static *config.Broker, conns *quota.Connections) {
+	var last *cluster.Image
+	for {
+		changed := n.cluster.Changed()
+		img := n.cluster.Image()
+		if c, ok := img.ChangesSince(lastIndex(last)); last == nil || !ok || c.BrokerConfigs {
+			conns.SetLimits(connectionLimits(broker.EffectiveConfig(static, img, n.cfg.NodeID), n.logger))
+		}
+		last = img
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func lastIndex(img *cluster.Image) uint64 {
+	if img == nil {
+		return 0
+	}
+	return img.Index
 }

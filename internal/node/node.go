@@ -297,14 +297,28 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.logger.Info("partitions opened", "count", len(n.replicas.Partitions()), "took", time.Since(start).Round(time.Millisecond))
 	}(n.cluster.Image())
 
+	// issue 13: connection limits (limits.go), applied as they change.
+	conns := quota.NewConnections(connectionLimits(broker.EffectiveConfig(static, n.cluster.Image(), cfg.NodeID), n.logger))
+	protected := ""
+	if len(specs) > 1 {
+		protected = interName // as Kafka: exempt only beside other listeners
+	}
 	n.server = server.New(server.Config{
-		MaxRequestSize:  int32(static.Int64("socket.request.max.bytes")),
-		MaxQueuedBytes:  static.Int64("queued.max.request.bytes"),
-		IdleTimeout:     time.Duration(static.Int64("connections.max.idle.ms")) * time.Millisecond,
-		Logger:          cfg.Logger.With("component", "server"),
-		Audit:           audit,
-		FailedAuthDelay: ms(static.Int64("connection.failed.authentication.delay.ms")),
+		MaxRequestSize:    int32(static.Int64("socket.request.max.bytes")),
+		MaxQueuedBytes:    static.Int64("queued.max.request.bytes"),
+		IdleTimeout:       time.Duration(static.Int64("connections.max.idle.ms")) * time.Millisecond,
+		Logger:            cfg.Logger.With("component", "server"),
+		Audit:             audit,
+		FailedAuthDelay:   ms(static.Int64("connection.failed.authentication.delay.ms")),
+		Connections:       conns,
+		ProtectedListener: protected,
+		ArrayLimits:       b,
 	}, n.instrument(b))
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.watchConnectionLimits(runCtx, static, conns)
+	}()
 
 	n.wg.Add(5)
 	go func() {

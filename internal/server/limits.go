@@ -6,8 +6,8 @@ import (
 	"fmt"
 )
 
-// ArrayLimiter is implemented by a Handler that bounds, before a request is
-// decoded, how many entries its arrays may hold. Decoding allocates per
+// ArrayLimiter bounds, before a request is decoded, how many entries its
+// arrays may hold (Config.ArrayLimits; the broker implements it). Decoding allocates per
 // entry (kmsg makes a struct and a string for each name), so an array of
 // millions of empty names in a frame of a few megabytes would cost
 // gigabytes before any handler saw it.
@@ -28,8 +28,11 @@ var ErrTooManyEntries = errors.New("server: request array longer than the broker
 // tens of bytes decoded. Other APIs' entries are larger on the wire than
 // decoded by a factor kmsg bounds, and their handlers collapse duplicates.
 func (s *Server) checkArrays(key, version int16, body []byte) error {
-	lim, ok := s.handler.(ArrayLimiter)
-	if !ok || key != 3 {
+	lim := s.cfg.ArrayLimits
+	if lim == nil {
+		lim, _ = s.handler.(ArrayLimiter)
+	}
+	if lim == nil || key != 3 {
 		return nil
 	}
 	n, ok := arrayLen(body, version >= 9)

@@ -45,6 +45,14 @@ type Config struct {
 	// long a connection whose SASL authentication failed stays open
 	// (answered, unread) before it is closed.
 	FailedAuthDelay time.Duration
+	// Connections, when set, counts connections against max.connections
+	// and its kin (connection_limits.go); ProtectedListener is a listener
+	// they do not apply to (the inter-broker one, when there are others).
+	Connections       *quota.Connections
+	ProtectedListener string
+	// ArrayLimits bounds request arrays before decoding (limits.go); nil
+	// uses the Handler's when it implements ArrayLimiter.
+	ArrayLimits ArrayLimiter
 }
 
 func (c *Config) setDefaults() {
@@ -89,6 +97,7 @@ type Server struct {
 	wireBufs sync.Pool
 	// budget holds the request bytes connections may have in flight.
 	budget *quota.Budget
+	refusalLog
 }
 
 // New returns a server; call Serve to start it.
@@ -129,6 +138,9 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, l Listener)
 
 	var backoff time.Duration
 	for {
+		if err := s.waitToAccept(ctx, &l); err != nil { // connection_limits.go
+			return nil
+		}
 		nc, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
@@ -148,6 +160,10 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, l Listener)
 			return err
 		}
 		backoff = 0
+		closed, ok := s.admit(nc, &l)
+		if !ok {
+			continue
+		}
 		c := &conn{
 			srv:      s,
 			nc:       nc,
@@ -159,6 +175,7 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, l Listener)
 		if s.closed {
 			s.mu.Unlock()
 			nc.Close()
+			closed()
 			return nil
 		}
 		s.conns[c] = struct{}{}
@@ -167,6 +184,7 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, l Listener)
 		go func() {
 			defer s.wg.Done()
 			c.serve(ctx)
+			closed()
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()

@@ -1,0 +1,79 @@
+package server
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+)
+
+// Connection limits (Kafka's ConnectionQuotas; KIP-308, KIP-612): with
+// Config.Connections set, a listener waits before accepting while
+// max.connections are open or max.connection.creation.rate is reached
+// (new connections wait in the kernel's backlog), and a connection from an
+// address that already has max.connections.per.ip (or its override) is
+// closed at once. As in Kafka, the inter-broker listener is exempt when
+// the broker has other listeners (Config.ProtectedListener), so replication
+// keeps its connections whatever clients do.
+
+// limited reports whether connections on l count against the limits.
+func (s *Server) limited(l *Listener) bool {
+	return s.cfg.Connections != nil && l.Name != s.cfg.ProtectedListener
+}
+
+// waitToAccept waits until the limits allow another connection on l.
+func (s *Server) waitToAccept(ctx context.Context, l *Listener) error {
+	if !s.limited(l) {
+		return nil
+	}
+	return s.cfg.Connections.WaitForSlot(ctx)
+}
+
+// admit counts an accepted connection. It returns what to call when the
+// connection ends, or false when the connection's address is at its
+// maximum: the connection has then been closed.
+func (s *Server) admit(nc net.Conn, l *Listener) (func(), bool) {
+	if !s.limited(l) {
+		return func() {}, true
+	}
+	ip := addrIP(nc.RemoteAddr())
+	if err := s.cfg.Connections.Open(ip); err != nil {
+		nc.Close()
+		s.logRefusal(l, err)
+		return nil, false
+	}
+	return func() { s.cfg.Connections.Close(ip) }, true
+}
+
+// logRefusal logs a refused connection, at most one line a second.
+func (s *Server) logRefusal(l *Listener, err error) {
+	now := time.Now().UnixNano()
+	last := s.lastRefusalLog.Load()
+	n := s.refusals.Add(1)
+	if now-last < int64(time.Second) || !s.lastRefusalLog.CompareAndSwap(last, now) {
+		return
+	}
+	s.refusals.Store(0)
+	s.cfg.Logger.Warn("connection refused", "listener", l.Name, "reason", err, "refused_since_last_log", n)
+}
+
+// refusalLog is the state of logRefusal's rate limit.
+type refusalLog struct {
+	lastRefusalLog atomic.Int64
+	refusals       atomic.Int64
+}
+
+// addrIP is the IP address of addr (the zero Addr when it has none).
+func addrIP(addr net.Addr) netip.Addr {
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(tcp.IP); ok {
+			return ip.Unmap()
+		}
+	}
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}

@@ -1,0 +1,79 @@
+package test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// answers reports whether the broker answers an ApiVersions request on c
+// within d.
+func answers(c *rawConn, d time.Duration) bool {
+	c.nc.SetDeadline(time.Now().Add(d))
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 0
+	c.request(req, 1)
+	var size [4]byte
+	_, err := c.nc.Read(size[:])
+	return err == nil
+}
+
+// Kafka's connection limits (KIP-308, KIP-612): a connection beyond
+// max.connections.per.ip is closed at once; beyond max.connections the
+// broker stops accepting until one closes; both change with AlterConfigs.
+func TestConnectionLimits(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, map[string]string{"max.connections.per.ip": "3"})
+	var open []*rawConn
+	for i := 0; i < 3; i++ {
+		c := dialRaw(t, b.addr)
+		if !answers(c, 5*time.Second) {
+			t.Fatalf("connection %d of 3 was not served", i+1)
+		}
+		open = append(open, c)
+	}
+	fourth := dialRaw(t, b.addr)
+	fourth.expectClosed()
+
+	// Dynamic: raise the per-IP maximum and cap the broker at 5
+	// connections, from an admin client (which may open two).
+	open[1].nc.Close()
+	open[2].nc.Close()
+	open = open[:1]
+	time.Sleep(200 * time.Millisecond) // the broker sees the closes
+	adm := kadm.NewClient(newClient(t, b.addr))
+	resp, err := adm.AlterBrokerConfigs(testContext(t, 10*time.Second), []kadm.AlterConfig{
+		{Name: "max.connections.per.ip", Value: kmsg.StringPtr("100")},
+		{Name: "max.connections", Value: kmsg.StringPtr("5")},
+	})
+	if err != nil || resp[0].Err != nil {
+		t.Fatalf("alter broker configs: %v %+v", err, resp)
+	}
+	adm.Close()
+	time.Sleep(300 * time.Millisecond)
+	// Connections are served up to five; the next waits in the backlog
+	// until one closes.
+	var waiting *rawConn
+	for waiting == nil {
+		c := dialRaw(t, b.addr)
+		if answers(c, time.Second) {
+			open = append(open, c)
+		} else {
+			waiting = c
+		}
+		if len(open) > 5 {
+			t.Fatal("more than max.connections=5 connections were served")
+		}
+	}
+	if len(open) != 5 {
+		t.Fatalf("%d connections served before one waited, want 5 (max.connections)", len(open))
+	}
+	open[0].nc.Close()
+	waiting.nc.SetDeadline(time.Now().Add(5 * time.Second))
+	var size [4]byte
+	if _, err := waiting.nc.Read(size[:]); err != nil {
+		t.Fatalf("the waiting connection was not served once another closed: %v", err)
+	}
+}
