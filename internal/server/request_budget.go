@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -43,6 +44,30 @@ func (c *conn) readBody(ctx context.Context, r *bufio.Reader, size int32, deadli
 		return nil, 0, fmt.Errorf("read request body of %d bytes: %w", size, err)
 	}
 	n := int(size)
+	if n <= firstStep {
+		// Most requests: one step, one buffer of the exact size.
+		if !c.armRead(min(time.Until(deadline), requestStallTimeout)) {
+			return fail(context.Canceled)
+		}
+		if _, err := r.Peek(1); err != nil {
+			return fail(err)
+		}
+		if !budget.TryAcquire(int64(n)) {
+			if err := c.takeBudget(ctx, int64(n), deadline); err != nil {
+				return fail(err)
+			}
+			if !c.armRead(min(time.Until(deadline), requestStallTimeout)) {
+				budget.Release(int64(n))
+				return fail(context.Canceled)
+			}
+		}
+		held = int64(n)
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return fail(err)
+		}
+		return buf, held, nil
+	}
 	var buf []byte
 	for len(buf) < n {
 		if !c.armRead(min(time.Until(deadline), requestStallTimeout)) {
