@@ -33,6 +33,10 @@ type imageBuilder struct {
 	next                                  Image
 	topicsCopied, brokersCopied, bcCopied bool
 	loadCopied                            bool
+	// inherited: the maps marked copied above were handed over by the
+	// previous builder of a batch (newImageBuilderAfter), so the images
+	// built earlier in the batch share them; mutated: a map was written.
+	inherited, mutated bool
 	// delta records what changed, for the new image's Delta.
 	delta Delta
 	// result, if set, is what Apply returns instead of nil (ElectLeaders'
@@ -49,6 +53,20 @@ func newImageBuilder(prev *Image) *imageBuilder {
 	b.delta.Prev = prev.Index
 	if d := prev.Delta; d != nil && d.depth < maxDeltaChain {
 		b.delta.older, b.delta.depth = d, d.depth+1
+	}
+	return b
+}
+
+// newImageBuilderAfter is newImageBuilder for the command after the one
+// last built prev, in one batch of commands (fsm.ApplyBatch): prev is not
+// published, so the maps last copied are private to the batch and this
+// builder writes into them instead of copying them again. That makes a
+// batch of commands cost one copy of the topic maps, not one per command.
+func newImageBuilderAfter(prev *Image, last *imageBuilder) *imageBuilder {
+	b := newImageBuilder(prev)
+	if last != nil {
+		b.topicsCopied, b.brokersCopied, b.bcCopied, b.loadCopied = last.topicsCopied, last.brokersCopied, last.bcCopied, last.loadCopied
+		b.inherited = true
 	}
 	return b
 }
@@ -81,6 +99,7 @@ func (b *imageBuilder) copyTopics() {
 // putTopic adds t or replaces the topic of the same name and ID. t must be
 // new (not reachable from any published image).
 func (b *imageBuilder) putTopic(t *Topic) {
+	b.mutated = true
 	b.adjustLoad(b.next.Topics[t.Name], t)
 	b.copyTopics()
 	b.topicChanged(t.Name)
@@ -89,6 +108,7 @@ func (b *imageBuilder) putTopic(t *Topic) {
 }
 
 func (b *imageBuilder) deleteTopic(t *Topic) {
+	b.mutated = true
 	b.adjustLoad(t, nil)
 	b.copyTopics()
 	b.topicChanged(t.Name)
@@ -179,6 +199,7 @@ func (b *imageBuilder) adjustLoad(old, t *Topic) {
 }
 
 func (b *imageBuilder) putBroker(br Broker) {
+	b.mutated = true
 	if !b.brokersCopied {
 		b.next.Brokers = maps.Clone(b.next.Brokers)
 		b.brokersCopied = true
@@ -194,6 +215,7 @@ func (b *imageBuilder) brokerConfigs(key string) map[string]string {
 // setBrokerConfigs replaces one broker resource's configs; an empty map
 // removes the resource. m must be new.
 func (b *imageBuilder) setBrokerConfigs(key string, m map[string]string) {
+	b.mutated = true
 	if !b.bcCopied {
 		b.next.BrokerConfigs = maps.Clone(b.next.BrokerConfigs)
 		b.bcCopied = true
