@@ -180,3 +180,48 @@ func TestProduceQuotaThrottlesLibrdkafkaToItsByteRate(t *testing.T) {
 		t.Fatalf("the unthrottled producer got %.0f B/s with %d throttles", freeRate, freeHook.n.Load())
 	}
 }
+
+// consumer_byte_rate: a franz-go consumer limited to 1 MiB/s reads a
+// backlog at about that rate; fetches are throttled after their response.
+// (Kafka's sampled rate lets a client that fetches in small pieces get
+// less than its quota with few samples; franz-go's default fetch sizes
+// take about a megabyte at a time.)
+func TestFetchQuotaThrottlesFranzGoConsumer(t *testing.T) {
+	b := startBroker(t, map[string]string{"quota.window.num": "3", "quota.window.size.seconds": "1"})
+	createTopicWith(t, b.client(), "fetch-quota", 1)
+	ctx := testContext(t, 60*time.Second)
+	producer := newClient(t, b.addr, kgo.ProducerBatchCompression(kgo.NoCompression()))
+	value := make([]byte, 10<<10)
+	for i := 0; i < 2400; i++ { // 24 MB of backlog
+		producer.Produce(ctx, &kgo.Record{Topic: "fetch-quota", Value: value}, nil)
+	}
+	if err := producer.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	setClientQuota(t, b.admin(), "slow-reader", "consumer_byte_rate", 1<<20)
+
+	var hook throttleHook
+	cl := newClient(t, b.addr, kgo.ClientID("slow-reader"), kgo.WithHooks(&hook), kgo.ConsumeTopics("fetch-quota"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	const run = 12 * time.Second
+	start := time.Now()
+	buckets := make([]int64, int(run/(100*time.Millisecond))+1)
+	for time.Since(start) < run {
+		pctx, cancel := context.WithDeadline(ctx, start.Add(run))
+		fs := cl.PollFetches(pctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			if i := int(time.Since(start) / (100 * time.Millisecond)); i < len(buckets) {
+				buckets[i] += int64(len(r.Value))
+			}
+		})
+	}
+	got := rateBetween(buckets, 2*time.Second, run)
+	t.Logf("consumer limited to 1 MiB/s read %.2f MB/s from 2 s to %v, %d throttles, longest %v", got/1e6, run, hook.n.Load(), time.Duration(hook.max.Load()))
+	if want := float64(1 << 20); got < 0.8*want || got > 1.2*want {
+		t.Fatalf("consumer read %.0f B/s, want %.0f within 20%%", got, want)
+	}
+	if hook.n.Load() == 0 {
+		t.Fatal("the consumer was never told throttle_time_ms > 0")
+	}
+}
