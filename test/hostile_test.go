@@ -468,6 +468,9 @@ func TestDecompressionBombsBounded(t *testing.T) {
 	growth := peak.finish() - base
 	t.Logf("RSS %d MB before, peak growth %d MB (%s topic limit, 128 MiB budget)", base>>20, growth>>20, big)
 	checkNormalClient(t, normal)
+	if !strings.Contains(p.logs(), "decompression budget full") {
+		t.Error("no log line says the decompression budget was full")
+	}
 	if growth > 600<<20 {
 		t.Fatalf("RSS grew %d MB under 16 concurrent decompression bombs, want < 600 MB", growth>>20)
 	}

@@ -25,6 +25,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -61,7 +62,7 @@ func (b *Broker) checkCompressedHeld(ctx context.Context, h record.Header, src [
 		}
 		if held == 0 {
 			// The first step waits: nothing is held while waiting.
-			if err := acquireWithin(ctx, budget, n64, timeoutMs); err != nil {
+			if err := b.acquireWithin(ctx, budget, n64, timeoutMs); err != nil {
 				return err
 			}
 		} else if !budget.TryAcquire(n64) {
@@ -74,7 +75,7 @@ func (b *Broker) checkCompressedHeld(ctx context.Context, h record.Header, src [
 	if errors.Is(err, errStepRefused) {
 		budget.Release(held)
 		held = 0
-		if err := acquireWithin(ctx, budget, int64(limit), timeoutMs); err != nil {
+		if err := b.acquireWithin(ctx, budget, int64(limit), timeoutMs); err != nil {
 			return err
 		}
 		held = budget.Clamp(int64(limit))
@@ -85,9 +86,13 @@ func (b *Broker) checkCompressedHeld(ctx context.Context, h record.Header, src [
 
 // acquireWithin takes n bytes of budget, waiting at most the request's
 // timeout; a batch that waited that long is answered REQUEST_TIMED_OUT.
-func acquireWithin(ctx context.Context, budget *quota.Budget, n int64, timeoutMs int32) error {
+func (b *Broker) acquireWithin(ctx context.Context, budget *quota.Budget, n int64, timeoutMs int32) error {
 	if budget.TryAcquire(n) {
 		return nil
+	}
+	if budget.ShouldReport(time.Now()) {
+		b.logger.Warn("decompression budget full: produced batches wait (sluice.decompression.max.bytes)",
+			"in_use", budget.InUse(), "size", budget.Size(), "waits_so_far", budget.Waits(), "want", n)
 	}
 	ctx, cancel := requestTimeout(ctx, timeoutMs)
 	defer cancel()

@@ -3,6 +3,8 @@ package quota
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Budget is a broker-wide allowance of bytes (decompression output, request
@@ -21,7 +23,12 @@ type Budget struct {
 	used int64
 	// freed is closed and replaced whenever bytes are released, waking
 	// every waiter to try again.
-	freed chan struct{}
+	freed   chan struct{}
+	waiters int // goroutines waiting on freed
+	// waits counts acquisitions that had to wait; lastReport rate-limits
+	// ShouldReport.
+	waits      atomic.Int64
+	lastReport atomic.Int64
 }
 
 // NewBudget returns a budget of size bytes (at least 1).
@@ -59,22 +66,45 @@ func (b *Budget) TryAcquire(n int64) bool {
 // It returns ctx's error, having taken nothing, when ctx ends first.
 func (b *Budget) Acquire(ctx context.Context, n int64) error {
 	n = b.Clamp(n)
-	for {
+	for waited := false; ; waited = true {
 		b.mu.Lock()
 		if b.used+n <= b.size {
 			b.used += n
 			b.mu.Unlock()
 			return nil
 		}
+		if !waited {
+			b.waits.Add(1)
+		}
 		freed := b.freed
+		b.waiters++
 		b.mu.Unlock()
 		select {
 		case <-freed:
+			b.mu.Lock()
+			b.waiters--
+			b.mu.Unlock()
 		case <-ctx.Done():
+			b.mu.Lock()
+			b.waiters--
+			b.mu.Unlock()
 			return ctx.Err()
 		}
 	}
 }
+
+// Waits is how many acquisitions have had to wait for room.
+func (b *Budget) Waits() int64 { return b.waits.Load() }
+
+// ShouldReport reports whether a full budget should be logged now: at
+// most once every reportEvery, so a budget under pressure shows in the log
+// without flooding it.
+func (b *Budget) ShouldReport(now time.Time) bool {
+	last := b.lastReport.Load()
+	return now.UnixNano()-last >= int64(reportEvery) && b.lastReport.CompareAndSwap(last, now.UnixNano())
+}
+
+const reportEvery = 10 * time.Second
 
 // Release gives back Clamp(n) bytes taken by Acquire or TryAcquire.
 func (b *Budget) Release(n int64) {
@@ -88,7 +118,10 @@ func (b *Budget) Release(n int64) {
 		b.mu.Unlock()
 		panic("quota: budget released more than was acquired")
 	}
-	close(b.freed)
-	b.freed = make(chan struct{})
+	if b.waiters > 0 {
+		// Wake every waiter; without waiters a release allocates nothing.
+		close(b.freed)
+		b.freed = make(chan struct{})
+	}
 	b.mu.Unlock()
 }

@@ -107,8 +107,13 @@ func (c *conn) readBody(ctx context.Context, r *bufio.Reader, size int32, deadli
 // takeBudget takes n bytes of the request budget, waiting for them until
 // the body's deadline.
 func (c *conn) takeBudget(ctx context.Context, n int64, deadline time.Time) error {
-	if c.srv.budget.TryAcquire(n) {
+	b := c.srv.budget
+	if b.TryAcquire(n) {
 		return nil
+	}
+	if b.ShouldReport(time.Now()) {
+		c.srv.cfg.Logger.Warn("request budget full: reading waits (queued.max.request.bytes)",
+			"in_use", b.InUse(), "size", b.Size(), "waits_so_far", b.Waits(), "want", n)
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
