@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,8 +104,8 @@ func TestMetricsCountProduceFetchAndGroupLag(t *testing.T) {
 	before := scrapeMetrics(t, httpAddr)
 	producesBefore, _ := before.value("sluice_requests_total", "api", "Produce")
 
-	var batchBytes int
-	cl := b.client(kgo.DefaultProduceTopic("metered"), kgo.WithHooks(batchBytesHook{&batchBytes}))
+	var produced atomic.Int64 // kgo calls hooks from its own goroutines
+	cl := b.client(kgo.DefaultProduceTopic("metered"), kgo.WithHooks(batchBytesHook{&produced}))
 	const n = 20
 	for i := range n {
 		if err := cl.ProduceSync(ctx, kgo.StringRecord(fmt.Sprintf("value-%02d", i))).FirstErr(); err != nil {
@@ -130,6 +131,7 @@ func TestMetricsCountProduceFetchAndGroupLag(t *testing.T) {
 	}
 
 	after := scrapeMetrics(t, httpAddr)
+	batchBytes := produced.Load()
 	if d := after.must(t, "sluice_requests_total", "api", "Produce") - producesBefore; d != n {
 		t.Errorf("Produce requests counted %v, want %d", d, n)
 	}
@@ -191,10 +193,10 @@ func TestMetricsCountProduceFetchAndGroupLag(t *testing.T) {
 const recordBatchHeader = 61
 
 // batchBytesHook sums the bytes of the record batches franz-go produced.
-type batchBytesHook struct{ n *int }
+type batchBytesHook struct{ n *atomic.Int64 }
 
 func (h batchBytesHook) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.ProduceBatchMetrics) {
-	*h.n += m.CompressedBytes + recordBatchHeader
+	h.n.Add(int64(m.CompressedBytes + recordBatchHeader))
 }
 
 // TestHTTPHealthAndReadiness: /healthz and /readyz of a running broker
