@@ -36,7 +36,8 @@ func readyz(httpAddr string) (int, []string) {
 // others are up. `sluice cluster health` exits 0 on the healthy cluster;
 // after a broker is killed it exits 1 naming the broker down and the
 // under-replicated partitions, and the survivors' /metrics count the
-// fenced broker and the under-replicated partitions they lead.
+// fenced broker and the under-replicated partitions they lead. A broker
+// stopped with SIGTERM answers /readyz 503 while it shuts down.
 func TestClusterHealthAndReadyz(t *testing.T) {
 	t.Parallel()
 	c := &testCluster{t: t, settings: fastFailover, dir: t.TempDir(), nodes: map[int32]*process{}}
@@ -138,6 +139,29 @@ func TestClusterHealthAndReadyz(t *testing.T) {
 			t.Fatalf("survivors' metrics: fenced brokers %v, under-replicated partitions %v; want 1 and at least 3", fenced, under)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+
+	// SIGTERM broker 2: it hands its leaderships to broker 1 (controlled
+	// shutdown) before it stops, and /readyz answers 503 "shutting down"
+	// from the start until the listener closes.
+	var sawStopping bool
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		for {
+			code, reasons := readyz(https[1])
+			if code == 0 {
+				return
+			}
+			if code == http.StatusServiceUnavailable && slices.Contains(reasons, "shutting down") {
+				sawStopping = true
+			}
+		}
+	}()
+	procs[1].kill(syscall.SIGTERM)
+	<-polled
+	if !sawStopping {
+		t.Errorf("broker 2's /readyz never answered 503 shutting down while it stopped:\n%s", procs[1].logs())
 	}
 }
 
