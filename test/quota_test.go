@@ -7,6 +7,7 @@ package test
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"sync"
 	"sync/atomic"
@@ -14,7 +15,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // throttleHook counts the throttles a franz-go client was told of.
@@ -224,4 +227,85 @@ func TestFetchQuotaThrottlesFranzGoConsumer(t *testing.T) {
 	if hook.n.Load() == 0 {
 		t.Fatal("the consumer was never told throttle_time_ms > 0")
 	}
+}
+
+// request_percentage (KIP-124): a client allowed 0.001% of a handler
+// thread is throttled after a few requests (at most one sample window,
+// as Kafka caps it), and a produce of a version before KIP-219 (v5) from a
+// client over its byte rate gets its response late instead of at once.
+func TestRequestPercentageAndPreKIP219Throttling(t *testing.T) {
+	b := startBroker(t, nil)
+	createTopicWith(t, b.client(), "old-client", 1)
+	setClientQuota(t, b.admin(), "busy", "request_percentage", 0.001)
+	setClientQuota(t, b.admin(), "old", "producer_byte_rate", 3000)
+
+	var hook, freeHook throttleHook
+	busy := newClient(t, b.addr, kgo.ClientID("busy"), kgo.WithHooks(&hook))
+	free := newClient(t, b.addr, kgo.ClientID("free"), kgo.WithHooks(&freeHook))
+	ctx := testContext(t, 30*time.Second)
+	for i := 0; i < 300 && hook.n.Load() == 0; i++ {
+		for _, cl := range []*kgo.Client{busy, free} {
+			req := kmsg.NewPtrDescribeConfigsRequest()
+			res := kmsg.NewDescribeConfigsRequestResource()
+			res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeTopic, "old-client"
+			req.Resources = append(req.Resources, res)
+			if _, err := req.RequestWith(ctx, cl); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if hook.n.Load() == 0 {
+		t.Fatal("a client at request_percentage=0.001 was never throttled")
+	}
+	if d := time.Duration(hook.max.Load()); d > time.Second {
+		t.Fatalf("request throttle %v, want at most one sample window (1s)", d)
+	}
+	if freeHook.n.Load() != 0 {
+		t.Fatal("a client without a quota was throttled")
+	}
+
+	// Produce v5 predates client-side throttling: the broker holds the
+	// response back for the throttle time.
+	c := dialRaw(t, b.addr)
+	send := func(corr int32) (time.Duration, kmsg.ProduceResponseTopicPartition, int32) {
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis = 5, 1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "old-client"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = batch(string(make([]byte, 4000)))
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		frame := []byte{0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 3, 'o', 'l', 'd'}
+		binary.BigEndian.PutUint32(frame[8:], uint32(corr))
+		frame = req.AppendTo(frame)
+		binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+		start := time.Now()
+		c.write(frame)
+		_, body := c.response(false)
+		resp := kmsg.NewPtrProduceResponse()
+		resp.Version = 5
+		if err := resp.ReadFrom(body); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start), resp.Topics[0].Partitions[0], resp.ThrottleMillis
+	}
+	// 4 KB a request against 3000 B/s over a 10 s window: the eighth
+	// goes over.
+	var took time.Duration
+	var throttle int32
+	for corr := int32(1); corr <= 12 && throttle == 0; corr++ {
+		var p kmsg.ProduceResponseTopicPartition
+		took, p, throttle = send(corr)
+		if p.ErrorCode != 0 {
+			t.Fatalf("produce v5: %v", kerr.ErrorForCode(p.ErrorCode))
+		}
+	}
+	if throttle <= 0 {
+		t.Fatal("48 KB against 3000 B/s: never throttled")
+	}
+	if took < time.Duration(throttle)*time.Millisecond {
+		t.Fatalf("a v5 produce throttled %d ms was answered after %v: want the response held back", throttle, took)
+	}
+	t.Logf("produce v5 over its quota: throttle_time_ms %d, answered after %v", throttle, took.Round(time.Millisecond))
 }
