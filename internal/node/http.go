@@ -89,12 +89,24 @@ func (n *Node) observeNode(static *config.Broker, opened <-chan struct{}) {
 		Image:            n.cluster.Image,
 		Partitions:       n.replicas.Partitions,
 		RaftStats:        n.cluster.RaftStats,
-		Connections:      n.server.Connections,
+		Connections:      n.connections,
 		Groups:           n.groups,
 		MaxLagPartitions: int(static.Int64("sluice.metrics.group.lag.max.partitions")),
 	})
 	n.obs.opened = opened
 	n.obs.wired.Store(true)
+}
+
+// connections counts the open Kafka connections of every listener,
+// those with none included.
+func (n *Node) connections() map[string]int {
+	m := n.server.Connections()
+	for _, spec := range n.specs {
+		if _, ok := m[spec.name]; !ok {
+			m[spec.name] = 0
+		}
+	}
+	return m
 }
 
 // readiness is /readyz: the broker serves clients when it is registered
