@@ -245,3 +245,20 @@ func TestHTTPHealthAndReadiness(t *testing.T) {
 		t.Errorf("HTTP listener still serves after shutdown")
 	}
 }
+
+// TestHTTPPprofOnlyWhenEnabled: sluice.http.pprof.enable (--http-pprof)
+// serves Go's pprof index and handlers.
+func TestHTTPPprofOnlyWhenEnabled(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, map[string]string{"sluice.http.listen": "127.0.0.1:0", "sluice.http.pprof.enable": "true"})
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/goroutine?debug=1"} {
+		resp, err := http.Get("http://" + b.node.HTTPAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s = %s, want 200", path, resp.Status)
+		}
+	}
+}
