@@ -77,3 +77,33 @@ func TestConnectionLimits(t *testing.T) {
 		t.Fatalf("the waiting connection was not served once another closed: %v", err)
 	}
 }
+
+// KIP-612: an ip entity's connection_creation_rate quota refuses an
+// address's connections beyond that rate.
+func TestConnectionCreationRateQuotaPerIP(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	ip := "127.0.0.1"
+	res, err := b.admin().AlterClientQuotas(testContext(t, 10*time.Second), []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "ip", Name: &ip}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: "connection_creation_rate", Value: 1}},
+	}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("alter client quotas: %v %+v", err, res)
+	}
+	served, refused := 0, 0
+	for i := 0; i < 30; i++ {
+		c := dialRaw(t, b.addr)
+		if answers(c, 2*time.Second) {
+			served++
+		} else {
+			refused++
+		}
+		c.nc.Close()
+	}
+	t.Logf("30 connections at connection_creation_rate=1: %d served, %d refused", served, refused)
+	// One a second over Kafka's ten-second window: about ten pass.
+	if refused < 10 || served < 1 {
+		t.Fatalf("%d served and %d refused, want most refused", served, refused)
+	}
+}

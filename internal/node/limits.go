@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 
 	"github.com/sluice-io/sluice/internal/broker"
 	"github.com/sluice-io/sluice/internal/cluster"
@@ -42,6 +43,7 @@ func connectionLimits(cfg *config.Broker, logger *slog.Logger) quota.ConnectionL
 // watchConnectionLimits applies dynamic changes of the connection limits
 // (AlterConfigs on the cluster default or this broker) until ctx ends.
 func (n *Node) watchConnectionLimits(ctx context.Context, static *config.Broker, conns *quota.Connections) {
+	conns.SetIPRates(n.ipConnectionRate)
 	var last *cluster.Image
 	for {
 		changed := n.cluster.Changed()
@@ -56,6 +58,23 @@ func (n *Node) watchConnectionLimits(ctx context.Context, static *config.Broker,
 			return
 		}
 	}
+}
+
+// ipConnectionRate is an address's connection_creation_rate quota: its
+// own ip entity's, else the default ip entity's (KIP-612).
+func (n *Node) ipConnectionRate(ip netip.Addr) (float64, bool) {
+	img := n.cluster.Image()
+	if !img.HasClientQuotas() {
+		return 0, false
+	}
+	for _, p := range []quota.Part{quota.Named(ip.String()), quota.DefaultPart} {
+		if q, ok := img.ClientQuota(quota.Entity{IP: p}); ok {
+			if v, ok := q[quota.ConnectionCreationRate]; ok {
+				return v, true
+			}
+		}
+	}
+	return 0, false
 }
 
 func lastIndex(img *cluster.Image) uint64 {

@@ -62,11 +62,24 @@ type Connections struct {
 	perIP  map[netip.Addr]int
 	freed  chan struct{}
 	rate   *rate
+	// ipRate returns an address's connection_creation_rate quota (ip
+	// entities, KIP-612); ipRates measure the addresses that have one.
+	ipRate    func(netip.Addr) (float64, bool)
+	ipRates   map[netip.Addr]*rate
+	lastSweep time.Time
+}
+
+// SetIPRates sets where Open finds an address's connection_creation_rate
+// quota (the cluster's ip quota entities); nil is none.
+func (c *Connections) SetIPRates(f func(netip.Addr) (float64, bool)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ipRate = f
 }
 
 // NewConnections returns a counter with limits.
 func NewConnections(limits ConnectionLimits) *Connections {
-	c := &Connections{perIP: map[netip.Addr]int{}, freed: make(chan struct{})}
+	c := &Connections{perIP: map[netip.Addr]int{}, freed: make(chan struct{}), ipRates: map[netip.Addr]*rate{}}
 	c.SetLimits(limits)
 	return c
 }
@@ -135,10 +148,43 @@ func (c *Connections) Open(ip netip.Addr) error {
 	if c.perIP[ip] >= limit {
 		return fmt.Errorf("quota: %s has %d connections open, the most max.connections.per.ip allows", ip, c.perIP[ip])
 	}
+	now := time.Now()
+	if c.ipRate != nil {
+		if bound, ok := c.ipRate(ip); ok {
+			r := c.ipRates[ip]
+			if r == nil {
+				r = newRate(ipRateSamples, time.Second, now)
+				c.ipRates[ip] = r
+			}
+			r.record(1, now)
+			if r.throttle(bound, now) > 0 {
+				return fmt.Errorf("quota: %s opens connections faster than its connection_creation_rate of %g a second", ip, bound)
+			}
+		}
+		c.sweepLocked(now)
+	}
 	c.perIP[ip]++
 	c.total++
-	c.rate.record(1, time.Now())
+	c.rate.record(1, now)
 	return nil
+}
+
+// ipRateSamples is Kafka's default quota.window.num, used for the
+// per-address connection rates.
+const ipRateSamples = 11
+
+// sweepLocked forgets per-address rates idle for a minute, at most once a
+// minute.
+func (c *Connections) sweepLocked(now time.Time) {
+	if now.Sub(c.lastSweep) < time.Minute {
+		return
+	}
+	c.lastSweep = now
+	for ip, r := range c.ipRates {
+		if now.Sub(r.last) > time.Minute {
+			delete(c.ipRates, ip)
+		}
+	}
 }
 
 // Close counts a connection from ip as closed.

@@ -76,3 +76,24 @@ func TestConnectionsCreationRateDelaysAccepting(t *testing.T) {
 		t.Fatalf("60 connections at max.connection.creation.rate=20 took %v", took)
 	}
 }
+
+// KIP-612: an ip entity's connection_creation_rate refuses an address's
+// connections beyond that rate, other addresses unaffected.
+func TestConnectionsPerIPCreationRate(t *testing.T) {
+	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	c := NewConnections(ConnectionLimits{Max: 1 << 30, PerIP: 1 << 30})
+	c.SetIPRates(func(ip netip.Addr) (float64, bool) { return 1, ip == a }) // one a second
+	refused := 0
+	for i := 0; i < 20; i++ {
+		if err := c.Open(a); err != nil {
+			refused++
+		}
+		if err := c.Open(b); err != nil {
+			t.Fatalf("10.0.0.2 has no rate quota and was refused: %v", err)
+		}
+	}
+	// One a second over a ten-second window lets about ten in at once.
+	if refused < 5 || refused > 15 {
+		t.Fatalf("%d of 20 quick connections from 10.0.0.1 refused at 1/s", refused)
+	}
+}
