@@ -51,15 +51,6 @@ func (m *Manager) Record(kind Kind, key SensorKey, bound, v float64, now time.Ti
 	return d
 }
 
-// Unrecord takes back a value Record added.
-func (m *Manager) Unrecord(kind Kind, key SensorKey, v float64, now time.Time) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if r := m.rates[kind][key]; r != nil {
-		r.unrecord(v, now)
-	}
-}
-
 // Rate is the measured rate of key under kind now (for tests and metrics).
 func (m *Manager) Rate(kind Kind, key SensorKey, now time.Time) float64 {
 	m.mu.Lock()

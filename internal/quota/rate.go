@@ -52,12 +52,6 @@ func (r *rate) record(v float64, now time.Time) {
 	r.last = now
 }
 
-// unrecord takes back a value recorded in the current sample.
-func (r *rate) unrecord(v float64, now time.Time) {
-	r.advance(now)
-	r.samples[r.current].value -= v
-}
-
 // windowSize is the time the samples span, at least samples-1 windows.
 func (r *rate) windowSize(now time.Time) time.Duration {
 	oldest := now
