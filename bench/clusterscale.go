@@ -55,7 +55,7 @@ type ClusterKill struct {
 	// rejoin until every partition is led by its first replica; 0 when
 	// that did not happen within 30 s.
 	PreferredSec float64 `json:"preferred_leaders_sec"`
-	Err       string  `json:"error,omitempty"`
+	Err          string  `json:"error,omitempty"`
 }
 
 // ClusterScaleResults is one -cluster-scale run.
