@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -155,6 +156,12 @@ func TestMetricsCountProduceFetchAndGroupLag(t *testing.T) {
 	}
 	if v := after.must(t, "sluice_partitions_leader"); v < 2 { // metered-0 and __consumer_offsets
 		t.Errorf("partitions led %v, want at least 2", v)
+	}
+	if v := after.must(t, "sluice_log_dir_size_bytes", "dir", filepath.Clean(b.dataDir)); v < float64(batchBytes) {
+		t.Errorf("log directory size %v, want at least the %d bytes produced", v, batchBytes)
+	}
+	if v := after.must(t, "sluice_log_dir_offline", "dir", filepath.Clean(b.dataDir)); v != 0 {
+		t.Errorf("log directory offline = %v, want 0", v)
 	}
 	if v := after.must(t, "sluice_partitions_under_replicated"); v != 0 {
 		t.Errorf("under-replicated partitions %v, want 0", v)

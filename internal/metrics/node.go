@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -27,6 +28,10 @@ type NodeSources struct {
 	Image func() *cluster.Image
 	// Partitions are the partitions this broker hosts.
 	Partitions func() []*replica.Partition
+	// LogDirs are log.dirs; LogDirOffline says why one is offline (nil:
+	// online).
+	LogDirs       func() []string
+	LogDirOffline func(dir string) error
 	// RaftStats are hashicorp/raft's Stats.
 	RaftStats func() map[string]string
 	// Connections are the open Kafka connections per listener name.
@@ -50,6 +55,7 @@ type nodeCollector struct {
 	raftState, raftTerm, raftCommit, raftApplied, raftLastIndex *prometheus.Desc
 	raftLeader, raftPeers                                       *prometheus.Desc
 	brokers, connections, groups, lag, lagSkipped               *prometheus.Desc
+	dirSize, dirOffline                                         *prometheus.Desc
 }
 
 // RegisterNode registers the collector of src's state, sluice_build_info,
@@ -77,6 +83,8 @@ func RegisterNode(reg prometheus.Registerer, src NodeSources) {
 		connections:     d("sluice_connections", "Open Kafka connections, by listener.", "listener"),
 		groups:          d("sluice_consumer_groups", "Groups this broker coordinates, by state.", "state"),
 		lag:             d("sluice_consumer_group_lag", "High watermark minus the group's committed offset, for partitions hosted on the group's coordinator.", "group", "topic", "partition"),
+		dirSize:         d("sluice_log_dir_size_bytes", "Bytes of the segments of the partitions in each log directory.", "dir"),
+		dirOffline:      d("sluice_log_dir_offline", "1 when the log directory is offline after an I/O error (KIP-112), else 0.", "dir"),
 		lagSkipped:      d("sluice_consumer_group_lag_skipped_partitions", "Committed partitions left out of sluice_consumer_group_lag at the last scrape: over sluice.metrics.group.lag.max.partitions, or not hosted on the coordinator."),
 	}
 	reg.MustRegister(c, newGoCollector(), newProcessCollector())
@@ -85,7 +93,7 @@ func RegisterNode(reg prometheus.Registerer, src NodeSources) {
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.buildInfo, c.hosted, c.leaders, c.underReplicated, c.underMinISR, c.offline,
 		c.raftState, c.raftTerm, c.raftCommit, c.raftApplied, c.raftLastIndex, c.raftLeader, c.raftPeers,
-		c.brokers, c.connections, c.groups, c.lag, c.lagSkipped} {
+		c.brokers, c.connections, c.groups, c.lag, c.lagSkipped, c.dirSize, c.dirOffline} {
 		ch <- d
 	}
 }
@@ -140,8 +148,20 @@ func (c *nodeCollector) collectBrokers(gauge func(*prometheus.Desc, float64, ...
 // scrape is proportional to them, never to the cluster's partitions.
 func (c *nodeCollector) collectPartitions(gauge func(*prometheus.Desc, float64, ...string), img *cluster.Image) {
 	var hosted, leaders, under, underMin, offline int
+	dirs := map[string]int64{}
+	if c.src.LogDirs != nil {
+		for _, dir := range c.src.LogDirs() {
+			dirs[filepath.Clean(dir)] = 0 // as partitions' Dir is
+			v := 0.0
+			if c.src.LogDirOffline != nil && c.src.LogDirOffline(dir) != nil {
+				v = 1
+			}
+			gauge(c.dirOffline, v, filepath.Clean(dir))
+		}
+	}
 	for _, p := range c.src.Partitions() {
 		hosted++
+		dirs[p.Dir()] += p.Log().Size()
 		var placed *cluster.Partition
 		if img != nil {
 			if t := img.Topics[p.Topic]; t != nil && int(p.Index) < len(t.Partitions) {
@@ -164,6 +184,9 @@ func (c *nodeCollector) collectPartitions(gauge func(*prometheus.Desc, float64, 
 		}
 	}
 	gauge(c.hosted, float64(hosted))
+	for dir, size := range dirs {
+		gauge(c.dirSize, float64(size), dir)
+	}
 	gauge(c.leaders, float64(leaders))
 	gauge(c.underReplicated, float64(under))
 	gauge(c.underMinISR, float64(underMin))

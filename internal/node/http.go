@@ -88,6 +88,8 @@ func (n *Node) observeNode(static *config.Broker, opened <-chan struct{}) {
 		NodeID:           n.cfg.NodeID,
 		Image:            n.cluster.Image,
 		Partitions:       n.replicas.Partitions,
+		LogDirs:          n.replicas.LogDirs,
+		LogDirOffline:    n.replicas.LogDirOffline,
 		RaftStats:        n.cluster.RaftStats,
 		Connections:      n.connections,
 		Groups:           n.groups,
