@@ -182,16 +182,21 @@ func TestSecurityInteropKcat(t *testing.T) {
 	}
 	// The wrong security protocol for a port: kcat says what is wrong,
 	// and the broker goes on serving the right one.
+	// librdkafka words a TLS handshake the broker cut short either way.
 	for _, c := range []struct {
 		args []string
-		want string
+		want []string
 	}{
-		{[]string{"-b", s.ssl}, "connecting to a SSL listener?"},
-		{[]string{"-b", s.plain, "-X", "security.protocol=SSL", "-X", "ssl.ca.location=" + s.certs.CA}, "SSL handshake failed"},
+		{[]string{"-b", s.ssl}, []string{"connecting to a SSL listener?"}},
+		{[]string{"-b", s.plain, "-X", "security.protocol=SSL", "-X", "ssl.ca.location=" + s.certs.CA}, []string{"SSL handshake failed", "in state SSL_HANDSHAKE"}},
 	} {
 		out, err := exec.CommandContext(ctx, kcat, append(c.args, "-L", "-m", "1")...).CombinedOutput()
-		if err == nil || !strings.Contains(string(out), c.want) {
-			t.Fatalf("kcat -L %v: %v, printed:\n%s\nwant %q", c.args, err, out, c.want)
+		said := false
+		for _, w := range c.want {
+			said = said || strings.Contains(string(out), w)
+		}
+		if err == nil || !said {
+			t.Fatalf("kcat -L %v: %v, printed:\n%s\nwant one of %q", c.args, err, out, c.want)
 		}
 	}
 	if out, err := exec.CommandContext(ctx, kcat, append(conf(sec512Pass), "-L", "-t", "kcat-sec", "-m", "5")...).CombinedOutput(); err != nil {

@@ -197,10 +197,12 @@ func (c *conn) readLoop(ctx context.Context) error {
 }
 
 // looksLikeTLS reports whether the first bytes of a connection are a TLS
-// handshake record (type 22, version 3.x), which as a Kafka size prefix
-// would be a request of hundreds of megabytes.
+// record (change_cipher_spec 20, alert 21, handshake 22 or application
+// data 23, version 3.x): a client that gave up on one handshake may open
+// the next connection with an alert. As a Kafka size prefix any of them
+// would be a request of 335 MB or more.
 func looksLikeTLS(b []byte) bool {
-	return len(b) >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04
+	return len(b) >= 3 && b[0] >= 0x14 && b[0] <= 0x17 && b[1] == 0x03 && b[2] <= 0x04
 }
 
 // readRawSize reads the size prefix of a SASL token after SaslHandshake v0.

@@ -121,3 +121,20 @@ func FuzzParseRequestHeader(f *testing.F) {
 		}
 	})
 }
+
+func TestLooksLikeTLS(t *testing.T) {
+	for _, c := range []struct {
+		b    []byte
+		want bool
+	}{
+		{[]byte{0x16, 0x03, 0x01}, true},  // ClientHello
+		{[]byte{0x15, 0x03, 0x03}, true},  // an alert opening a retried connection
+		{[]byte{0x00, 0x00, 0x01}, false}, // a Kafka size prefix
+		{[]byte{0x16, 0x02, 0x00}, false},
+		{[]byte{0x18, 0x03, 0x01}, false},
+	} {
+		if got := looksLikeTLS(c.b); got != c.want {
+			t.Errorf("looksLikeTLS(% x) = %v, want %v", c.b, got, c.want)
+		}
+	}
+}
