@@ -280,6 +280,9 @@ type childBroker struct {
 	done  chan struct{}
 	mu    sync.Mutex
 	tail  []string // last lines of stderr, for errors
+	// crash holds the first lines of a Go panic or fatal error on
+	// stderr, whose top the last lines of a long stack leave out.
+	crash []string
 }
 
 // startChild starts bin and waits up to ready for its listening line.
@@ -308,6 +311,9 @@ func startChild(ctx context.Context, bin string, args, env []string, readyPrefix
 			b.tail = append(b.tail, line)
 			if len(b.tail) > 20 {
 				b.tail = b.tail[1:]
+			}
+			if (len(b.crash) > 0 || strings.HasPrefix(line, "panic:") || strings.HasPrefix(line, "fatal error:")) && len(b.crash) < 12 {
+				b.crash = append(b.crash, line)
 			}
 			b.mu.Unlock()
 			if rest, ok := strings.CutPrefix(line, readyPrefix); ok {
@@ -340,6 +346,9 @@ func startChild(ctx context.Context, bin string, args, env []string, readyPrefix
 func (b *childBroker) output() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if len(b.crash) > 0 {
+		return strings.Join(b.crash, "\n") + "\n...\n" + strings.Join(b.tail, "\n")
+	}
 	return strings.Join(b.tail, "\n")
 }
 
