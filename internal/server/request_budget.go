@@ -17,8 +17,9 @@ import (
 // A request takes budget for its first firstStep bytes once its first byte
 // has arrived, and for the rest of its size once those have arrived (so a
 // request waiting for room holds at most firstStep, and waiting requests
-// cannot hold the budget between them); the frame buffer still grows only
-// as bytes come in. The budget is not first-in first-out: a small request
+// cannot hold the budget between them); the frame buffer is allocated for
+// what the budget covers, so the whole body only once its first firstStep
+// bytes are in. The budget is not first-in first-out: a small request
 // that fits is read while a large one waits. A request holds its budget
 // until it has been handled, and one connection reads one request at a
 // time, so a connection holds at most one request's worth.
@@ -91,7 +92,9 @@ func (c *conn) readBody(ctx context.Context, r *bufio.Reader, size int32, deadli
 			}
 		}
 		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), min(n, max(2*cap(buf), firstStep)))
+			// The first step's buffer, then, with the whole size's
+			// budget held and bytes flowing, the whole body at once.
+			grown := make([]byte, len(buf), min(n, int(held)))
 			copy(grown, buf)
 			buf = grown
 		}
