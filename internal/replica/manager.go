@@ -478,10 +478,18 @@ func (r *reconciliation) open() {
 		synced = append(synced, root)
 	}
 	wg.Wait()
-	// One sync of each log directory, in the background, makes every
-	// partition.metadata written above durable, instead of two fsyncs
-	// per partition.
+	// One sync of each log directory makes every partition.metadata
+	// written above durable, instead of two fsyncs per partition: here
+	// for a batch of many (a syncfs running beside the next batch's file
+	// creations slows them), in the background for a few (CreateTopics
+	// reconciles after each topic; metadata_sync.go).
 	for _, root := range synced {
+		if len(byDir[root]) >= inlineMetadataSync {
+			if err := syncFS(root); err != nil {
+				m.logger.Warn("sync log directory after creating partitions", "dir", root, "err", err)
+			}
+			continue
+		}
 		m.syncMetadata(root)
 	}
 	for i := range r.toOpen {
@@ -497,6 +505,11 @@ func (r *reconciliation) open() {
 		r.touched = append(r.touched, o.p)
 	}
 }
+
+// inlineMetadataSync is the fewest partitions opened at once in a log
+// directory whose partition.metadata files open syncs at once rather
+// than in the background.
+const inlineMetadataSync = 64
 
 // minOpenWorkers is the fewest partitions opened at once per log
 // directory: opening is bound by fsync latency rather than CPU, so even
