@@ -2,10 +2,11 @@ package replica
 
 import "sync"
 
-// partition.metadata files are made durable in the background, many at a
-// time: opening partitions writes them without an fsync and marks their
-// log directory, and one goroutine syncs the marked directories (one
-// syncfs each) until none is left, then exits. Kafka also flushes
+// partition.metadata files of small batches of new partitions are made
+// durable in the background, many at a time: opening them writes the
+// files without an fsync and marks their log directory, and one goroutine
+// syncs the marked directories (one syncfs each) until none is left, then
+// exits (a large batch syncs at once: inlineMetadataSync). Kafka also flushes
 // partition.metadata from a scheduled task rather than on the creation
 // path. Creating 10,000 single-partition topics one after another thus
 // costs a few syncs of the directory, not one per topic. Until the sync,
