@@ -191,15 +191,7 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 			resp.ErrorCode = groupDenied
 			return resp, nil, nil
 		}
-		var denied []kmsg.OffsetDeleteRequestTopic
-		keep := r.Topics[:0:0]
-		for _, t := range r.Topics {
-			if topic(acl.OpRead, t.Topic) {
-				keep = append(keep, t)
-			} else {
-				denied = append(denied, t)
-			}
-		}
+		keep, denied := split(r.Topics, func(t kmsg.OffsetDeleteRequestTopic) bool { return topic(acl.OpRead, t.Topic) })
 		if len(denied) == 0 {
 			return nil, req, nil
 		}
@@ -219,15 +211,7 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 			}
 		}
 	case *kmsg.DescribeGroupsRequest:
-		var denied []string
-		keep := r.Groups[:0:0]
-		for _, g := range r.Groups {
-			if group(acl.OpDescribe, g) {
-				keep = append(keep, g)
-			} else {
-				denied = append(denied, g)
-			}
-		}
+		keep, denied := split(r.Groups, func(g string) bool { return group(acl.OpDescribe, g) })
 		r2 := *r
 		r2.Groups = keep
 		return nil, &r2, func(resp kmsg.Response) {
@@ -258,15 +242,7 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 			out.Groups = keep
 		}
 	case *kmsg.DeleteGroupsRequest:
-		var denied []string
-		keep := r.Groups[:0:0]
-		for _, g := range r.Groups {
-			if group(acl.OpDelete, g) {
-				keep = append(keep, g)
-			} else {
-				denied = append(denied, g)
-			}
-		}
+		keep, denied := split(r.Groups, func(g string) bool { return group(acl.OpDelete, g) })
 		if len(denied) == 0 {
 			return nil, req, nil
 		}
@@ -293,15 +269,7 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 			}
 		}
 	case *kmsg.ConsumerGroupDescribeRequest:
-		var denied []string
-		keep := r.Groups[:0:0]
-		for _, g := range r.Groups {
-			if group(acl.OpDescribe, g) {
-				keep = append(keep, g)
-			} else {
-				denied = append(denied, g)
-			}
-		}
+		keep, denied := split(r.Groups, func(g string) bool { return group(acl.OpDescribe, g) })
 		r2 := *r
 		r2.Groups = keep
 		return nil, &r2, func(resp kmsg.Response) {
@@ -374,15 +342,7 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 			}
 			return resp, nil, nil
 		}
-		var denied []kmsg.TxnOffsetCommitRequestTopic
-		keep := r.Topics[:0:0]
-		for _, t := range r.Topics {
-			if topic(acl.OpRead, t.Topic) {
-				keep = append(keep, t)
-			} else {
-				denied = append(denied, t)
-			}
-		}
+		keep, denied := split(r.Topics, func(t kmsg.TxnOffsetCommitRequestTopic) bool { return topic(acl.OpRead, t.Topic) })
 		if len(denied) == 0 {
 			return nil, req, nil
 		}
@@ -422,15 +382,7 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 			return resp, nil, nil
 		}
 	case *kmsg.DescribeTransactionsRequest:
-		var denied []string
-		keep := r.TransactionalIDs[:0:0]
-		for _, id := range r.TransactionalIDs {
-			if txnID(acl.OpDescribe, id) {
-				keep = append(keep, id)
-			} else {
-				denied = append(denied, id)
-			}
-		}
+		keep, denied := split(r.TransactionalIDs, func(id string) bool { return txnID(acl.OpDescribe, id) })
 		r2 := *r
 		r2.TransactionalIDs = keep
 		return nil, &r2, func(resp kmsg.Response) {
@@ -463,15 +415,7 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 			out.TransactionStates = keep
 		}
 	case *kmsg.DescribeProducersRequest:
-		var denied []kmsg.DescribeProducersRequestTopic
-		keep := r.Topics[:0:0]
-		for _, t := range r.Topics {
-			if topic(acl.OpRead, t.Topic) {
-				keep = append(keep, t)
-			} else {
-				denied = append(denied, t)
-			}
-		}
+		keep, denied := split(r.Topics, func(t kmsg.DescribeProducersRequestTopic) bool { return topic(acl.OpRead, t.Topic) })
 		if len(denied) == 0 {
 			return nil, req, nil
 		}
@@ -491,15 +435,7 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 			}
 		}
 	case *kmsg.ListOffsetsRequest:
-		var denied []kmsg.ListOffsetsRequestTopic
-		keep := r.Topics[:0:0]
-		for _, t := range r.Topics {
-			if topic(acl.OpDescribe, t.Topic) {
-				keep = append(keep, t)
-			} else {
-				denied = append(denied, t)
-			}
-		}
+		keep, denied := split(r.Topics, func(t kmsg.ListOffsetsRequestTopic) bool { return topic(acl.OpDescribe, t.Topic) })
 		if len(denied) == 0 {
 			return nil, req, nil
 		}
@@ -523,15 +459,7 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 		if follower && cluster(acl.OpClusterAction) {
 			return nil, req, nil
 		}
-		var denied []kmsg.OffsetForLeaderEpochRequestTopic
-		keep := r.Topics[:0:0]
-		for _, t := range r.Topics {
-			if !follower && topic(acl.OpDescribe, t.Topic) {
-				keep = append(keep, t)
-			} else {
-				denied = append(denied, t)
-			}
-		}
+		keep, denied := split(r.Topics, func(t kmsg.OffsetForLeaderEpochRequestTopic) bool { return !follower && topic(acl.OpDescribe, t.Topic) })
 		code := topicDenied
 		if follower {
 			code = clusterDenied
@@ -606,15 +534,9 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 			}
 		}
 	case *kmsg.DescribeConfigsRequest:
-		var denied []kmsg.DescribeConfigsRequestResource
-		keep := r.Resources[:0:0]
-		for _, res := range r.Resources {
-			if b.configResourceAllowed(ctx, c, acls, acl.OpDescribeConfigs, int8(res.ResourceType), res.ResourceName) {
-				keep = append(keep, res)
-			} else {
-				denied = append(denied, res)
-			}
-		}
+		keep, denied := split(r.Resources, func(res kmsg.DescribeConfigsRequestResource) bool {
+			return b.configResourceAllowed(ctx, c, acls, acl.OpDescribeConfigs, int8(res.ResourceType), res.ResourceName)
+		})
 		if len(denied) == 0 {
 			return nil, req, nil
 		}
@@ -629,15 +551,9 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 			}
 		}
 	case *kmsg.AlterConfigsRequest:
-		var denied []kmsg.AlterConfigsRequestResource
-		keep := r.Resources[:0:0]
-		for _, res := range r.Resources {
-			if b.configResourceAllowed(ctx, c, acls, acl.OpAlterConfigs, int8(res.ResourceType), res.ResourceName) {
-				keep = append(keep, res)
-			} else {
-				denied = append(denied, res)
-			}
-		}
+		keep, denied := split(r.Resources, func(res kmsg.AlterConfigsRequestResource) bool {
+			return b.configResourceAllowed(ctx, c, acls, acl.OpAlterConfigs, int8(res.ResourceType), res.ResourceName)
+		})
 		if len(denied) == 0 {
 			return nil, req, nil
 		}
@@ -652,15 +568,9 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 			}
 		}
 	case *kmsg.IncrementalAlterConfigsRequest:
-		var denied []kmsg.IncrementalAlterConfigsRequestResource
-		keep := r.Resources[:0:0]
-		for _, res := range r.Resources {
-			if b.configResourceAllowed(ctx, c, acls, acl.OpAlterConfigs, int8(res.ResourceType), res.ResourceName) {
-				keep = append(keep, res)
-			} else {
-				denied = append(denied, res)
-			}
-		}
+		keep, denied := split(r.Resources, func(res kmsg.IncrementalAlterConfigsRequestResource) bool {
+			return b.configResourceAllowed(ctx, c, acls, acl.OpAlterConfigs, int8(res.ResourceType), res.ResourceName)
+		})
 		if len(denied) == 0 {
 			return nil, req, nil
 		}

@@ -32,15 +32,7 @@ func authorizeOffsetCommit(r *kmsg.OffsetCommitRequest, groupOK bool, topicOK fu
 		answer(resp, r.Topics, kerr.GroupAuthorizationFailed.Code)
 		return resp, nil, nil
 	}
-	var denied []kmsg.OffsetCommitRequestTopic
-	keep := r.Topics[:0:0]
-	for _, t := range r.Topics {
-		if topicOK(t.Topic) {
-			keep = append(keep, t)
-		} else {
-			denied = append(denied, t)
-		}
-	}
+	keep, denied := split(r.Topics, func(t kmsg.OffsetCommitRequestTopic) bool { return topicOK(t.Topic) })
 	if len(denied) == 0 {
 		return nil, r, nil
 	}
@@ -88,15 +80,9 @@ func (b *Broker) authorizeOffsetFetch(ctx context.Context, c *Client, acls *acl.
 				out.Topics = filter(out.Topics)
 			}
 		}
-		var denied []kmsg.OffsetFetchRequestTopic
-		keep := r.Topics[:0:0]
-		for _, t := range r.Topics {
-			if b.allowed(ctx, c, acls, acl.OpDescribe, acl.ResourceTopic, t.Topic) {
-				keep = append(keep, t)
-			} else {
-				denied = append(denied, t)
-			}
-		}
+		keep, denied := split(r.Topics, func(t kmsg.OffsetFetchRequestTopic) bool {
+			return b.allowed(ctx, c, acls, acl.OpDescribe, acl.ResourceTopic, t.Topic)
+		})
 		if len(denied) == 0 {
 			return nil, r, nil
 		}
@@ -212,15 +198,7 @@ func (b *Broker) authorizeFindCoordinator(ctx context.Context, c *Client, acls *
 		resp.ErrorCode, resp.NodeID, resp.Port = code, -1, -1
 		return resp, nil, nil
 	}
-	var denied []string
-	keep := r.CoordinatorKeys[:0:0]
-	for _, k := range r.CoordinatorKeys {
-		if b.allowed(ctx, c, acls, acl.OpDescribe, rt, k) {
-			keep = append(keep, k)
-		} else {
-			denied = append(denied, k)
-		}
-	}
+	keep, denied := split(r.CoordinatorKeys, func(k string) bool { return b.allowed(ctx, c, acls, acl.OpDescribe, rt, k) })
 	if len(denied) == 0 {
 		return nil, r, nil
 	}
@@ -328,4 +306,19 @@ func (b *Broker) authorizeDeleteTopics(ctx context.Context, c *Client, acls *acl
 			out.Topics = append(out.Topics, st)
 		}
 	}
+}
+
+// split returns the items allowed and those not, each in request order.
+// keep is never nil (a nil array means "all" in some requests) and never
+// shares memory with items: the caller's request stays whole.
+func split[T any](items []T, allowed func(T) bool) (keep, denied []T) {
+	keep = items[:0:0]
+	for _, it := range items {
+		if allowed(it) {
+			keep = append(keep, it)
+		} else {
+			denied = append(denied, it)
+		}
+	}
+	return keep, denied
 }
