@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -126,7 +127,19 @@ func startSluice(ctx context.Context, dir string, settings map[string]string) (r
 // cluster over loopback.
 type sluiceCluster struct{ nodes []*node.Node }
 
+// startSluiceCluster starts count nodes. Their controller ports are
+// picked free and then bound by the nodes, so another process may take one
+// in between: such a start is retried with fresh ports and directories.
 func startSluiceCluster(ctx context.Context, dir string, count int, settings map[string]string) (runningBroker, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := tryStartSluiceCluster(ctx, filepath.Join(dir, fmt.Sprintf("try-%d", attempt)), count, settings)
+		if err == nil || attempt == 3 || !errors.Is(err, syscall.EADDRINUSE) {
+			return c, err
+		}
+	}
+}
+
+func tryStartSluiceCluster(ctx context.Context, dir string, count int, settings map[string]string) (runningBroker, error) {
 	var voters []string
 	for i := range count {
 		addr, err := freeLoopback()
