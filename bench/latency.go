@@ -22,9 +22,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
 	"slices"
@@ -197,24 +195,11 @@ func latencyOne(ctx context.Context, opts Options, spec brokerSpec, rep int) (r 
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.RunTimeout)
 	defer cancel()
-	dir, err := os.MkdirTemp(opts.TmpDir, "sluice-bench-"+spec.name+"-")
+	b, stop, err := freshBroker(ctx, opts, spec)
 	if err != nil {
 		return fail(err)
 	}
-	defer os.RemoveAll(dir)
-	runtime.GC()
-	debug.FreeOSMemory()
-	b, err := spec.start(ctx, filepath.Join(dir, "data"))
-	if err != nil {
-		return fail(err)
-	}
-	defer func() {
-		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
-		defer scancel()
-		if err := b.Stop(sctx); err != nil {
-			fail(fmt.Errorf("stop broker: %w", err))
-		}
-	}()
+	defer func() { fail(stop()) }()
 	addr := b.Addr()
 	const topic = "bench-latency"
 	if err := createTopics(ctx, addr, map[string]int{topic: opts.Partitions}, spec.replicas, spec.topicConfigs, 30*time.Second); err != nil {

@@ -185,6 +185,33 @@ func configOf(opts Options, specs []brokerSpec, wls []workload) map[string]any {
 	}
 }
 
+// freshBroker starts spec on a new temporary directory, from a clean heap:
+// the previous broker's garbage (an in-memory kfake holds the whole topic)
+// is not this run's cost. stop shuts the broker down and removes the
+// directory.
+func freshBroker(ctx context.Context, opts Options, spec brokerSpec) (b runningBroker, stop func() error, err error) {
+	dir, err := os.MkdirTemp(opts.TmpDir, "sluice-bench-"+spec.name+"-")
+	if err != nil {
+		return nil, nil, err
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	b, err = spec.start(ctx, filepath.Join(dir, "data"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return b, func() error {
+		defer os.RemoveAll(dir)
+		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
+		defer scancel()
+		if err := b.Stop(sctx); err != nil {
+			return fmt.Errorf("stop broker: %w", err)
+		}
+		return nil
+	}, nil
+}
+
 // runOne runs one broker on one workload: start a fresh broker on a new
 // temporary directory, create the topic, produce, consume, stop, clean up.
 func runOne(ctx context.Context, opts Options, spec brokerSpec, w workload, rep int, pool payloadPool) (r RunResult) {
@@ -198,28 +225,11 @@ func runOne(ctx context.Context, opts Options, spec brokerSpec, w workload, rep 
 	ctx, cancel := context.WithTimeout(ctx, opts.RunTimeout)
 	defer cancel()
 
-	dir, err := os.MkdirTemp(opts.TmpDir, "sluice-bench-"+spec.name+"-")
+	b, stop, err := freshBroker(ctx, opts, spec)
 	if err != nil {
 		return fail(err)
 	}
-	defer os.RemoveAll(dir)
-
-	// Start each run from a clean heap: the previous broker's garbage
-	// (an in-memory kfake holds the whole topic) is not this run's cost.
-	runtime.GC()
-	debug.FreeOSMemory()
-
-	b, err := spec.start(ctx, filepath.Join(dir, "data"))
-	if err != nil {
-		return fail(err)
-	}
-	defer func() {
-		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
-		defer scancel()
-		if err := b.Stop(sctx); err != nil {
-			fail(fmt.Errorf("stop broker: %w", err))
-		}
-	}()
+	defer func() { fail(stop()) }()
 	addr := b.Addr()
 
 	topic := "bench-" + w.name
