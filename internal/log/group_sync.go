@@ -47,6 +47,16 @@ type SyncGroup struct {
 	syncFSCost time.Duration // moving average of one SyncFS; 0 until tried
 	skipped    int           // syncs of several logs since SyncFS was last tried
 	retryAfter int           // skipped syncs before SyncFS is tried again
+
+	// Observer, if set before the group's first use, is told of every
+	// sync it makes: how long it took and how many logs it covered.
+	Observer SyncObserver
+}
+
+// SyncObserver is told of each sync of a SyncGroup (the node's metrics).
+// It is called by the syncer after the sync, with no lock held.
+type SyncObserver interface {
+	ObserveSync(took time.Duration, logs int)
 }
 
 // SyncFS found dearer is tried again after syncFSRetry syncs of several
@@ -118,7 +128,11 @@ func (g *SyncGroup) waitDurable(ctx context.Context, l *Log, offset int64) error
 		clear(g.waiting)
 		g.mu.Unlock()
 
+		start := g.now()
 		g.sync(logs)
+		if g.Observer != nil {
+			g.Observer.ObserveSync(g.now().Sub(start), len(logs))
+		}
 
 		g.mu.Lock()
 		g.syncing = nil
