@@ -100,6 +100,8 @@ type Broker struct {
 	authz *authz
 	// quotas measures clients against client quotas (quotas.go).
 	quotas quotas
+	// waiting counts the requests in purgatory (purgatory.go).
+	waiting purgatory
 }
 
 // New returns a broker serving requests with cfg's collaborators.

@@ -300,6 +300,9 @@ func (f *fetchRead) refresh(it *fetchItem) {
 func (f *fetchRead) wait(ctx context.Context, items []fetchItem, deadline time.Time) bool {
 	w := newFetchWaiter()
 	follower := f.replica >= 0
+	waiting := f.b.waiting.fetchWaiting(follower)
+	waiting.Add(1)
+	defer waiting.Add(-1)
 	watched := make(map[*replica.Partition][]int, len(items))
 	watch := func(i int) {
 		p := items[i].part

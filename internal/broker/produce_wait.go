@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -37,16 +38,23 @@ const maxParallelWaits = 256
 // request to one partition need not wait for the answer to an earlier
 // request to another; and announcing every partition first lets one sync
 // of the log directory cover them all. The waits end within timeout, or
-// when ctx (the connection's) ends.
-func awaitDurable(ctx context.Context, waits []durableWait, timeout time.Duration, resp kmsg.Response) Reply {
+// when ctx (the connection's) ends. waiting, if set, counts the request
+// while its waits run.
+func awaitDurable(ctx context.Context, waits []durableWait, timeout time.Duration, resp kmsg.Response, waiting *atomic.Int64) Reply {
 	for i := range waits {
 		waits[i].part.ExpectWaitDurable()
 	}
 	wctx, cancel := context.WithTimeout(ctx, max(timeout, time.Millisecond))
 	done := make(chan struct{})
+	if waiting != nil {
+		waiting.Add(1)
+	}
 	go func() {
 		defer close(done)
 		defer cancel()
+		if waiting != nil {
+			defer waiting.Add(-1)
+		}
 		waitAll(wctx, waits, timeout)
 	}()
 	return Reply{Wait: func(ctx context.Context) kmsg.Response {

@@ -65,7 +65,7 @@ func produceWaits(parts ...*fakeAckPartition) ([]durableWait, *kmsg.ProduceRespo
 func TestAcksAllAnswerWaitsForEveryFsync(t *testing.T) {
 	parts := []*fakeAckPartition{newFakeAckPartition(), newFakeAckPartition(), newFakeAckPartition()}
 	waits, resp := produceWaits(parts...)
-	reply := awaitDurable(context.Background(), waits, 30*time.Second, resp)
+	reply := awaitDurable(context.Background(), waits, 30*time.Second, resp, nil)
 	for _, p := range parts {
 		<-p.fsyncing // started without anyone calling Wait
 	}
@@ -116,7 +116,7 @@ func TestAcksAllWaitErrors(t *testing.T) {
 				close(p.release)
 			}
 			waits, resp := produceWaits(p)
-			got := awaitDurable(context.Background(), waits, timeout, resp).Wait(context.Background()).(*kmsg.ProduceResponse)
+			got := awaitDurable(context.Background(), waits, timeout, resp, nil).Wait(context.Background()).(*kmsg.ProduceResponse)
 			if c := got.Topics[0].Partitions[0].ErrorCode; c != tc.want {
 				t.Fatalf("error code %d, want %d", c, tc.want)
 			}
@@ -130,7 +130,7 @@ func TestAcksAllWaitEndsWithTheConnection(t *testing.T) {
 	p := newFakeAckPartition()
 	waits, resp := produceWaits(p)
 	ctx, cancel := context.WithCancel(context.Background())
-	reply := awaitDurable(ctx, waits, 30*time.Second, resp)
+	reply := awaitDurable(ctx, waits, 30*time.Second, resp, nil)
 	<-p.fsyncing
 	cancel()
 	got := reply.Wait(context.Background()).(*kmsg.ProduceResponse)
