@@ -49,12 +49,13 @@ type SyncGroup struct {
 	retryAfter int           // skipped syncs before SyncFS is tried again
 
 	// Observer, if set before the group's first use, is told of every
-	// sync it makes: how long it took and how many logs it covered.
+	// sync it makes (how long it took, how many logs it covered) once its
+	// waiters are woken.
 	Observer SyncObserver
 }
 
 // SyncObserver is told of each sync of a SyncGroup (the node's metrics).
-// It is called by the syncer after the sync, with no lock held.
+// The syncer calls it after the sync, with no lock held.
 type SyncObserver interface {
 	ObserveSync(took time.Duration, logs int)
 }
@@ -130,14 +131,15 @@ func (g *SyncGroup) waitDurable(ctx context.Context, l *Log, offset int64) error
 
 		start := g.now()
 		g.sync(logs)
-		if g.Observer != nil {
-			g.Observer.ObserveSync(g.now().Sub(start), len(logs))
-		}
+		took := g.now().Sub(start)
 
 		g.mu.Lock()
 		g.syncing = nil
 		close(ch)
 		g.mu.Unlock()
+		if g.Observer != nil {
+			g.Observer.ObserveSync(took, len(logs))
+		}
 	}
 }
 
