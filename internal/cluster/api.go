@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -296,6 +297,64 @@ type AlterPartition struct {
 	ISR            []int32
 }
 
+// CreateTopics creates many topics in one metadata command (one Raft
+// entry), as Kafka's controller commits the topics of one CreateTopics
+// request together. Each topic is created or refused on its own, exactly
+// as CreateTopic would be: Propose returns nil when every topic was
+// created, else an *ItemErrors with one entry per topic. A zero ID is
+// replaced by a new one.
+type CreateTopics struct {
+	Topics []CreateTopic
+}
+
+// AlterPartitions is many AlterPartition changes in one metadata command,
+// as Kafka's AlterPartition request carries every partition a leader
+// wants to change: each applies or is refused on its own, exactly as an
+// AlterPartition would be. Propose returns nil when every change applied,
+// else an *ItemErrors with one entry per change.
+type AlterPartitions struct {
+	Items []AlterPartition
+}
+
+// ItemErrors is what Propose returns for a command of many items
+// (CreateTopics, AlterPartitions) when some failed: Errs[i] is item i's
+// error (ErrTopicExists, ErrFencedLeaderEpoch, ...), nil for one that
+// applied.
+type ItemErrors struct {
+	Errs []error
+}
+
+func (e *ItemErrors) Error() string {
+	failed, first := 0, error(nil)
+	for _, err := range e.Errs {
+		if err != nil {
+			failed++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return fmt.Sprintf("cluster: %d of %d items failed, the first: %v", failed, len(e.Errs), first)
+}
+
+// ItemErrorsOf returns, for the error of a command of n items, each
+// item's error: all nil when err is nil, err itself for every item when
+// it is not an *ItemErrors (the command as a whole failed).
+func ItemErrorsOf(err error, n int) []error {
+	out := make([]error, n)
+	var ie *ItemErrors
+	switch {
+	case err == nil:
+	case errors.As(err, &ie) && len(ie.Errs) == n:
+		copy(out, ie.Errs)
+	default:
+		for i := range out {
+			out[i] = err
+		}
+	}
+	return out
+}
+
 // TopicPartitionID names a partition by topic ID.
 type TopicPartitionID struct {
 	Topic     TopicID
@@ -333,6 +392,8 @@ func (AllocateProducerIDs) isCommand() {}
 func (AlterPartition) isCommand()      {}
 func (ElectLeaders) isCommand()        {}
 func (Reassign) isCommand()            {}
+func (CreateTopics) isCommand()        {}
+func (AlterPartitions) isCommand()     {}
 
 // Node is this process's member of the metadata quorum.
 type Node struct {

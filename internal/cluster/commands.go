@@ -55,6 +55,10 @@ const (
 
 	// Client quotas (quotas.go).
 	cmdAlterClientQuota commandType = 18
+
+	// Many topics or ISR changes in one entry (batch_commands.go).
+	cmdCreateTopics    commandType = 19
+	cmdAlterPartitions commandType = 20
 )
 
 func (t commandType) String() string {
@@ -95,6 +99,10 @@ func (t commandType) String() string {
 		return "DeleteScramCredential"
 	case cmdAlterClientQuota:
 		return "AlterClientQuota"
+	case cmdCreateTopics:
+		return "CreateTopics"
+	case cmdAlterPartitions:
+		return "AlterPartitions"
 	}
 	return fmt.Sprintf("command(%d)", uint8(t))
 }
@@ -298,6 +306,10 @@ func encodeCommand(cmd Command) ([]byte, error) {
 		typ, payload = cmdDeleteScramCredential, wireDeleteScramCredential(c)
 	case AlterClientQuota:
 		typ, payload = cmdAlterClientQuota, toWireAlterClientQuota(c)
+	case CreateTopics:
+		typ, payload = cmdCreateTopics, toWireCreateTopics(c)
+	case AlterPartitions:
+		typ, payload = cmdAlterPartitions, toWireAlterPartitions(c)
 	default:
 		return nil, fmt.Errorf("cluster: cannot encode command %T", cmd)
 	}
@@ -417,6 +429,16 @@ func decodePayload(e envelope) (Command, error) {
 		var w wireAlterClientQuota
 		if err = unmarshalPayload(e.payload, &w); err == nil {
 			cmd = fromWireAlterClientQuota(w)
+		}
+	case cmdCreateTopics:
+		var w wireCreateTopics
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = fromWireCreateTopics(w)
+		}
+	case cmdAlterPartitions:
+		var w wireAlterPartitions
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = fromWireAlterPartitions(w)
 		}
 	default:
 		return nil, unknown

@@ -104,12 +104,28 @@ func (b *imageBuilder) partitionOf(id TopicID, index int32) (*Topic, Partition, 
 	return t, t.Partitions[index], nil
 }
 
-// putPartition replaces one partition of t with p.
+// putPartition replaces one partition of t with p. The first change to a
+// topic in a builder (or a batch of them) copies its partitions; later
+// ones write into that copy, so a command changing many partitions of one
+// topic costs one copy of it, not one per partition.
 func (b *imageBuilder) putPartition(t *Topic, p Partition) {
+	if b.ownedTopic(t) {
+		old := t.Partitions[p.Index]
+		b.mutated = true
+		if !slices.Equal(old.Replicas, p.Replicas) {
+			b.copyLoad()
+			b.next.load.addReplicas(old.Replicas, -1)
+			b.next.load.addReplicas(p.Replicas, 1)
+		}
+		b.topicChanged(t.Name)
+		t.Partitions[p.Index] = p
+		return
+	}
 	nt := *t
 	nt.Partitions = slices.Clone(t.Partitions)
 	nt.Partitions[p.Index] = p
 	b.putTopic(&nt)
+	b.own(&nt)
 }
 
 // updateAll calls fn on every partition, in topic-name order, and keeps
@@ -137,6 +153,7 @@ func (b *imageBuilder) updateAll(fn func(t *Topic, p Partition) (Partition, bool
 			nt := *t
 			nt.Partitions = parts
 			b.putTopic(&nt)
+			b.own(&nt)
 		}
 	}
 }

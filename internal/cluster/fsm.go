@@ -70,6 +70,9 @@ func newFSM(logger *slog.Logger, pub *publisher) *fsm {
 			cmdDeleteScramCredential: applyAs(applyDeleteScramCredential),
 
 			cmdAlterClientQuota: applyAs(applyAlterClientQuota),
+
+			cmdCreateTopics:    applyAs(applyCreateTopics),
+			cmdAlterPartitions: applyAs(applyAlterPartitions),
 		},
 	}
 }

@@ -37,6 +37,11 @@ type imageBuilder struct {
 	// previous builder of a batch (newImageBuilderAfter), so the images
 	// built earlier in the batch share them; mutated: a map was written.
 	inherited, mutated bool
+	// owned are topics this builder (or an earlier one of its batch) made
+	// with their own copy of Partitions: a later change of one of their
+	// partitions writes in place instead of copying every partition of
+	// the topic again (putPartition).
+	owned map[*Topic]struct{}
 	// delta records what changed, for the new image's Delta.
 	delta Delta
 	// result, if set, is what Apply returns instead of nil (ElectLeaders'
@@ -66,6 +71,7 @@ func newImageBuilderAfter(prev *Image, last *imageBuilder) *imageBuilder {
 	b := newImageBuilder(prev)
 	if last != nil {
 		b.topicsCopied, b.brokersCopied, b.bcCopied, b.loadCopied = last.topicsCopied, last.brokersCopied, last.bcCopied, last.loadCopied
+		b.owned = last.owned
 		b.inherited = true
 	}
 	return b
@@ -114,6 +120,21 @@ func (b *imageBuilder) deleteTopic(t *Topic) {
 	b.topicChanged(t.Name)
 	delete(b.next.Topics, t.Name)
 	delete(b.next.TopicsByID, t.ID)
+}
+
+// own marks t, put in the image by this builder with Partitions of its
+// own, as writable in place.
+func (b *imageBuilder) own(t *Topic) {
+	if b.owned == nil {
+		b.owned = map[*Topic]struct{}{}
+	}
+	b.owned[t] = struct{}{}
+}
+
+// ownedTopic reports whether t's partitions may be written in place.
+func (b *imageBuilder) ownedTopic(t *Topic) bool {
+	_, ok := b.owned[t]
+	return ok && b.next.Topics[t.Name] == t
 }
 
 // replicaLoad counts, per broker, the partitions it is the preferred
@@ -190,12 +211,16 @@ func (img *Image) replicaLoad() *replicaLoad {
 // counting from scratch would be O(partitions). The caller has not
 // changed the topic maps yet.
 func (b *imageBuilder) adjustLoad(old, t *Topic) {
+	b.copyLoad()
+	b.next.load.move(old, t)
+}
+
+func (b *imageBuilder) copyLoad() {
 	if !b.loadCopied {
 		prev := b.next.replicaLoad()
 		b.next.load = &replicaLoad{leaders: maps.Clone(prev.leaders), replicas: maps.Clone(prev.replicas)}
 		b.loadCopied = true
 	}
-	b.next.load.move(old, t)
 }
 
 func (b *imageBuilder) putBroker(br Broker) {

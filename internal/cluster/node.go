@@ -280,6 +280,15 @@ func (n *node) proposeResult(ctx context.Context, cmd Command) (any, error) {
 		c.ID = newUUID()
 		cmd = c
 	}
+	if c, ok := cmd.(CreateTopics); ok {
+		c.Topics = slices.Clone(c.Topics)
+		for i := range c.Topics {
+			if c.Topics[i].ID == (TopicID{}) {
+				c.Topics[i].ID = newUUID()
+			}
+		}
+		cmd = c
+	}
 	data, err := encodeCommand(cmd)
 	if err != nil {
 		return nil, err
@@ -306,6 +315,20 @@ func (n *node) proposeResult(ctx context.Context, cmd Command) (any, error) {
 			}
 		}
 		return nil, err
+	}
+	if len(resp.Items) > 0 {
+		var own func(int) bool
+		if c, ok := cmd.(CreateTopics); ok {
+			img := n.pub.image()
+			own = func(i int) bool {
+				if i >= len(c.Topics) {
+					return false
+				}
+				t := img.Topics[c.Topics[i].Name]
+				return t != nil && t.ID == c.Topics[i].ID
+			}
+		}
+		return nil, itemErrorsFrom(resp.Items, own)
 	}
 	if _, ok := cmd.(DeleteAcls); ok {
 		out := make(aclDeleteResults, len(resp.ACLs))

@@ -23,38 +23,55 @@ import (
 // broker.rack. It fails with ErrInvalidReplication when rf exceeds the
 // brokers available.
 func PlaceReplicas(img *Image, count, rf, first int) ([][]int32, error) {
-	if count < 0 || first < 0 {
-		return nil, fmt.Errorf("place %d partitions from %d: %w", count, first, ErrInvalidPartitions)
-	}
+	return NewPlacer(img).Place(count, rf, first)
+}
+
+// Placer places the partitions of several new topics one after another
+// (the topics of one CreateTopics request): each Place counts what the
+// earlier ones placed, as if their topics were in the image already.
+type Placer struct {
+	order             []Broker
+	racks             map[string]bool
+	rackOf            map[int32]string
+	leaders, replicas map[int32]int
+}
+
+// NewPlacer returns a Placer starting from img's placement.
+func NewPlacer(img *Image) *Placer {
 	var brokers []Broker
 	for _, b := range img.Brokers {
 		if !b.Fenced && !b.ShuttingDown {
 			brokers = append(brokers, b)
 		}
 	}
-	if rf < 1 || rf > len(brokers) {
-		return nil, fmt.Errorf("replication factor %d, %d brokers available: %w", rf, len(brokers), ErrInvalidReplication)
-	}
-	order := rackAlternated(brokers)
-	racks := map[string]bool{}
-	rackOf := map[int32]string{}
-	leaders, replicas := map[int32]int{}, map[int32]int{}
-	for _, b := range order {
-		racks[b.Rack] = true
-		rackOf[b.ID] = b.Rack
-		leaders[b.ID], replicas[b.ID] = 0, 0
-	}
+	p := &Placer{order: rackAlternated(brokers), racks: map[string]bool{}, rackOf: map[int32]string{},
+		leaders: map[int32]int{}, replicas: map[int32]int{}}
 	load := img.replicaLoad()
-	for id := range leaders {
-		leaders[id], replicas[id] = load.leaders[id], load.replicas[id]
+	for _, b := range p.order {
+		p.racks[b.Rack] = true
+		p.rackOf[b.ID] = b.Rack
+		p.leaders[b.ID], p.replicas[b.ID] = load.leaders[b.ID], load.replicas[b.ID]
 	}
+	return p
+}
+
+// Place is PlaceReplicas over the image and everything placed before.
+func (pl *Placer) Place(count, rf, first int) ([][]int32, error) {
+	if count < 0 || first < 0 {
+		return nil, fmt.Errorf("place %d partitions from %d: %w", count, first, ErrInvalidPartitions)
+	}
+	order := pl.order
+	if rf < 1 || rf > len(order) {
+		return nil, fmt.Errorf("replication factor %d, %d brokers available: %w", rf, len(order), ErrInvalidReplication)
+	}
+	leaders, replicas := pl.leaders, pl.replicas
 	out := make([][]int32, count)
 	for i := range out {
 		start := (first + i) % len(order)
 		rs := make([]int32, 0, rf)
 		used := map[string]bool{}
 		for slot := range rf {
-			if len(used) == len(racks) {
+			if len(used) == len(pl.racks) {
 				used = map[string]bool{} // every rack has one: start over
 			}
 			best, bestKey := int32(-1), [3]int{}
@@ -64,7 +81,7 @@ func PlaceReplicas(img *Image, count, rf, first int) ([][]int32, error) {
 					continue
 				}
 				key := [3]int{0, replicas[id], k}
-				if used[rackOf[id]] {
+				if used[pl.rackOf[id]] {
 					key[0] = 1
 				}
 				if slot == 0 {
@@ -75,7 +92,7 @@ func PlaceReplicas(img *Image, count, rf, first int) ([][]int32, error) {
 				}
 			}
 			rs = append(rs, best)
-			used[rackOf[best]] = true
+			used[pl.rackOf[best]] = true
 			replicas[best]++
 			if slot == 0 {
 				leaders[best]++

@@ -179,3 +179,28 @@ func TestImageReplicaLoadFollowsCommands(t *testing.T) {
 		t.Fatalf("load counted from scratch %v, kept %v", got, want)
 	}
 }
+
+// A Placer placing topics one after another places them as PlaceReplicas
+// does with each earlier topic committed to the image first.
+func TestPlacerCountsEarlierTopics(t *testing.T) {
+	t.Parallel()
+	f := fsmWith(t)
+	pl := NewPlacer(f.state)
+	for i, n := range []int{1, 1, 3, 1, 5, 1} {
+		got, err := pl.Place(n, 2, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := PlaceReplicas(f.state, n, 2, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("topic %d: placer %v, one by one %v", i, got, want)
+		}
+		mustApply(t, f, CreateTopic{Name: fmt.Sprint("t", i), ID: tid(byte(i + 1)), Replicas: want})
+	}
+	if _, err := pl.Place(1, 5, 0); !errors.Is(err, ErrInvalidReplication) {
+		t.Fatalf("rf 5 over 4 brokers: %v", err)
+	}
+}

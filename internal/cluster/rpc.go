@@ -58,6 +58,8 @@ type rpcResponse struct {
 	Results []wireElectionError `json:"results,omitempty"`
 	// ACLs are a DeleteAcls command's matches, per filter.
 	ACLs [][]wireACL `json:"acls,omitempty"`
+	// Items are a command of many items' results, per item.
+	Items []*wireError `json:"items,omitempty"`
 }
 
 type wireError struct {
@@ -231,6 +233,8 @@ func (n *node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 			for tp, e := range r {
 				out.Results = append(out.Results, wireElectionError{Topic: tp.Topic, Partition: tp.Partition, Err: toWireError(e)})
 			}
+		case itemResults:
+			out.Items = toWireItems(r)
 		case aclDeleteResults:
 			out.ACLs = make([][]wireACL, len(r))
 			for i, bs := range r {
