@@ -61,7 +61,7 @@ func (m *Manager) LogDirOffline(dir string) error {
 // that cannot be read goes offline.
 func (m *Manager) settle() {
 	m.dirs.settleOnce.Do(func() {
-		for root, err := range log.SettleRelocations(nil, m.cfg.LogDirs, m.logger) {
+		for root, err := range log.SettleRelocations(m.fs, m.cfg.LogDirs, m.logger) {
 			m.dirFailed(root, nil, err)
 		}
 	})
@@ -77,6 +77,7 @@ func (m *Manager) logOptions(tp TopicPartition, dir string) (opts log.Options, o
 		Logger: m.logger.With("topic", tp.Topic, "partition", tp.Partition),
 		Now:    m.cfg.Now,
 		Files:  m.cfg.Files,
+		FS:     m.fs,
 		Group:  m.syncGroup(filepath.Dir(dir)),
 		OnOffline: func(err error) {
 			logDir := dir

@@ -2,7 +2,6 @@ package replica
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,7 +9,6 @@ import (
 	"maps"
 	"math"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -67,12 +65,16 @@ type Config struct {
 	// PeerOpts are the kgo options of follower fetchers: the
 	// inter-broker listener's TLS and SASL. Nil connects in plaintext.
 	PeerOpts []kgo.Opt
+	// FS is the filesystem of every file the Manager and its logs write
+	// (fault injection in tests); nil is the operating system's.
+	FS log.FS
 }
 
 // Manager hosts this broker's partitions.
 type Manager struct {
 	cfg    Config
 	logger *slog.Logger
+	fs     log.FS // cfg.FS, or the operating system's
 
 	// openedMu guards opened, a channel closed (and replaced) each time a
 	// partition new to this broker is open with its role.
@@ -143,7 +145,10 @@ func NewManager(cfg Config) *Manager {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	m := &Manager{cfg: cfg, logger: cfg.Logger, parts: make(map[TopicPartition]*Partition), applied: make(map[TopicPartition]log.Config),
+	if cfg.FS == nil {
+		cfg.FS = log.OSFS{}
+	}
+	m := &Manager{cfg: cfg, logger: cfg.Logger, fs: cfg.FS, parts: make(map[TopicPartition]*Partition), applied: make(map[TopicPartition]log.Config),
 		dirCount: make(map[string]int), flushable: make(map[*Partition]struct{}), compacted: make(map[*Partition]struct{}),
 		isrLeaders: make(map[*Partition]struct{}), retry: make(map[string]struct{}), fetchers: make(map[int32]*fetcher)}
 	m.bgCtx, m.bgStop = context.WithCancel(context.Background())
@@ -160,7 +165,7 @@ func (m *Manager) partitionDir(tp TopicPartition, placed map[string]int) (string
 	m.settle()
 	name := fmt.Sprintf("%s-%d", tp.Topic, tp.Partition)
 	for _, root := range m.cfg.LogDirs {
-		if _, err := os.Stat(filepath.Join(root, name)); err == nil {
+		if _, err := m.fs.Stat(filepath.Join(root, name)); err == nil {
 			return filepath.Join(root, name), nil
 		}
 	}
@@ -485,7 +490,7 @@ func (r *reconciliation) open() {
 	// reconciles after each topic; metadata_sync.go).
 	for _, root := range synced {
 		if len(byDir[root]) >= inlineMetadataSync {
-			if err := syncFS(root); err != nil {
+			if err := m.syncLogDir(root); err != nil {
 				m.logger.Warn("sync log directory after creating partitions", "dir", root, "err", err)
 			}
 			continue
@@ -878,10 +883,10 @@ func (m *Manager) update(tp TopicPartition, id cluster.TopicID, lcfg log.Config)
 // create opens the log of partition tp of topic id in dir and hosts it.
 // It runs on open workers, several at once.
 func (m *Manager) create(tp TopicPartition, id cluster.TopicID, dir string, part *cluster.Partition, lcfg log.Config) (*Partition, error) {
-	old, err := readPartitionMetadata(dir)
+	old, err := m.readPartitionMetadata(dir)
 	if err == nil && old != id {
 		m.logger.Info("removing data of a deleted topic with the same name", "dir", dir)
-		if err := os.RemoveAll(dir); err != nil {
+		if err := m.fs.RemoveAll(dir); err != nil {
 			return nil, fmt.Errorf("remove stale partition %s: %w", dir, err)
 		}
 	}
@@ -894,7 +899,7 @@ func (m *Manager) create(tp TopicPartition, id cluster.TopicID, dir string, part
 	opened(l)
 	// Not fsynced here: the caller syncs the log directory once for every
 	// partition it opened.
-	if err := writePartitionMetadata(dir, id, missing); err != nil {
+	if err := m.writePartitionMetadata(dir, id, missing); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -924,60 +929,6 @@ func contains(s []int32, v int32) bool {
 	return false
 }
 
-func readPartitionMetadata(dir string) (cluster.TopicID, error) {
-	var id cluster.TopicID
-	b, err := os.ReadFile(filepath.Join(dir, partitionMetadataFile))
-	if err != nil {
-		return id, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "topic_id: "); ok {
-			raw, err := base64.RawURLEncoding.DecodeString(strings.TrimSpace(v))
-			if err != nil || len(raw) != 16 {
-				return id, fmt.Errorf("bad topic id in %s", dir)
-			}
-			copy(id[:], raw)
-			return id, nil
-		}
-	}
-	return id, fmt.Errorf("no topic id in %s", dir)
-}
-
-// writePartitionMetadata writes dir's partition.metadata, atomically
-// (a reader sees the old file or the new one) but not durably: the caller
-// syncs the log directory once after writing many (syncFS). A partition
-// directory left without one by a crash is taken as the topic's of the
-// same name, as Kafka does, and RemoveOrphans removes it when no topic has
-// that name. With missing (no file was there a moment ago: a new
-// partition) it is written in place, one file creation instead of a
-// temporary file and a rename: a crash can leave it torn, and a torn one
-// reads as a missing one.
-func writePartitionMetadata(dir string, id cluster.TopicID, missing bool) error {
-	path := filepath.Join(dir, partitionMetadataFile)
-	want := "version: 0\ntopic_id: " + base64.RawURLEncoding.EncodeToString(id[:]) + "\n"
-	if missing {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err == nil {
-			_, err = f.WriteString(want)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			return err
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-	}
-	if b, err := os.ReadFile(path); err == nil && string(b) == want {
-		return nil
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(want), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
 // RemoveOrphans deletes partition directories in the data directory that
 // belong to no topic in img (topics deleted while the broker was down).
 func (m *Manager) RemoveOrphans(img *cluster.Image) error {
@@ -991,7 +942,7 @@ func (m *Manager) RemoveOrphans(img *cluster.Image) error {
 }
 
 func (m *Manager) removeOrphansIn(root string, img *cluster.Image) error {
-	entries, err := os.ReadDir(root)
+	entries, err := m.fs.ReadDir(root)
 	if err != nil {
 		return err
 	}
@@ -1008,30 +959,23 @@ func (m *Manager) removeOrphansIn(root string, img *cluster.Image) error {
 			continue
 		}
 		topic := e.Name()[:i]
-		id, err := readPartitionMetadata(dir)
+		id, err := m.readPartitionMetadata(dir)
 		switch {
 		case err == nil:
 			if t, ok := img.TopicsByID[id]; ok && t.Name == topic {
 				continue
 			}
-		case img.Topics[topic] != nil || !hasSegments(dir):
+		case img.Topics[topic] != nil || !m.hasSegments(dir):
 			// A crash before partition.metadata was synced: the
 			// topic of that name adopts it. Or not a partition.
 			continue
 		}
 		m.logger.Info("removing partition of a deleted topic", "dir", dir)
-		if err := os.RemoveAll(dir); err != nil {
+		if err := m.fs.RemoveAll(dir); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// hasSegments reports whether dir holds a log segment: it is a
-// partition's directory even without a partition.metadata.
-func hasSegments(dir string) bool {
-	matches, err := filepath.Glob(filepath.Join(dir, "*.log"))
-	return err == nil && len(matches) > 0
 }
 
 // Run reconciles on every metadata change and runs retention and flushes

@@ -60,7 +60,7 @@ func (m *Manager) syncMetadataLoop() {
 		}
 		s.mu.Unlock()
 		for root := range dirty {
-			if err := syncFS(root); err != nil {
+			if err := m.syncLogDir(root); err != nil {
 				m.logger.Warn("sync log directory after creating partitions", "dir", root, "err", err)
 			}
 		}
