@@ -59,6 +59,9 @@ type durableWait struct {
 
 func (b *Broker) produce(ctx context.Context, c *Client, r kmsg.Request) Reply {
 	req := r.(*kmsg.ProduceRequest)
+	if isMirrorAppend(req) {
+		return b.produceMirrored(ctx, c, req) // produce_mirror.go
+	}
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	img := b.cfg.Cluster.Image()
 	configs := b.configsFor(img)
@@ -156,6 +159,9 @@ func (b *Broker) checkPartition(ctx context.Context, req *kmsg.ProduceRequest, t
 	}
 	if isInternalTopic(t.Name) {
 		return nil, record.Header{}, kerrf(kerr.InvalidTopicException, "clients may not produce to the internal topic %s", t.Name)
+	}
+	if err := refuseMirrorProduce(t); err != nil {
+		return nil, record.Header{}, err
 	}
 	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
 		return nil, record.Header{}, kerrf(kerr.InvalidRequiredAcks, "acks must be -1, 0 or 1, got %d", req.Acks)

@@ -86,6 +86,9 @@ func (b *Broker) writeMarkers(ctx context.Context, writes []*markerWrite) {
 			w.err = kerr.UnknownTopicOrPartition
 			continue
 		}
+		if isMirroring(t) {
+			continue // the source's markers arrive with its batches; ours would move its offsets
+		}
 		part, ok := b.cfg.Replicas.Partition(w.topic, w.partition)
 		if !ok {
 			w.err = kerr.NotLeaderForPartition

@@ -60,7 +60,7 @@ type Table struct {
 }
 
 // TopicTable returns the topic config definitions (Kafka's names and defaults).
-func TopicTable() *Table { return newTable("topic", topicDefs()) }
+func TopicTable() *Table { return newTable("topic", append(topicDefs(), mirrorTopicDefs()...)) }
 
 // BrokerTable returns the broker config definitions.
 func BrokerTable() *Table { return newTable("broker", append(brokerDefs(), securityDefs()...)) }

@@ -45,6 +45,9 @@ var kafkaTopicConfigs = []struct {
 	{"segment.index.bytes", "10485760", "log.index.size.max.bytes", TypeInt},
 	{"segment.jitter.ms", "0", "log.roll.jitter.ms", TypeLong},
 	{"segment.ms", "604800000", "log.roll.ms", TypeLong},
+	// Sluice's own (mirror_defs.go): a mirror topic's origin and state.
+	{"sluice.mirror.source", "", "", TypeString},
+	{"sluice.mirror.state", "", "", TypeString},
 	{"unclean.leader.election.enable", "false", "unclean.leader.election.enable", TypeBoolean},
 }
 

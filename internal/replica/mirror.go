@@ -1,0 +1,15 @@
+package replica
+
+import "github.com/sluice-io/sluice/internal/log"
+
+// AppendMirrored appends batches copied from another cluster at their own
+// offsets (log.AppendMirrored), as this partition's leader: they carry the
+// current leader epoch, followers copy them as any other batch, and the
+// high watermark advances as the ISR allows. minISR works as for
+// AppendAsLeader. With nothing new to append (a retried copy), the
+// Appended offsets are -1.
+func (p *Partition) AppendMirrored(batches []byte, minISR int) (Appended, error) {
+	return p.appendAsLeader(minISR, func(epoch int32) (log.AppendInfo, error) {
+		return p.log.AppendMirrored(batches, epoch)
+	})
+}
