@@ -1,0 +1,273 @@
+package log_test
+
+// Disk faults below a log, injected through package faultfs: the log goes
+// offline at the first failed write or fsync and acknowledges nothing more,
+// and a reopen on a healthy disk keeps everything fsynced before.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/faultfs"
+	"github.com/sluice-io/sluice/internal/log"
+	"github.com/sluice-io/sluice/internal/record"
+)
+
+func faultConfig() log.Config {
+	return log.Config{
+		SegmentBytes: 4096, SegmentMs: 7 * 24 * 3600 * 1000, IndexIntervalBytes: 256,
+		SegmentIndexBytes: 10 << 20, RetentionMs: -1, RetentionBytes: -1,
+		FlushMessages: math.MaxInt64, FlushMs: math.MaxInt64, FileDeleteDelayMs: 60000,
+	}
+}
+
+func batchOf(t testing.TB, value string) []byte {
+	t.Helper()
+	b, err := record.Build(record.BuildOptions{BaseTimestamp: 1}, []record.Record{{Value: []byte(value)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func appendValue(l *log.Log, t testing.TB, value string) (log.AppendInfo, error) {
+	b := batchOf(t, value)
+	h, err := record.Validate(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Append(b, h, 0)
+}
+
+func openFS(t testing.TB, fsys log.FS, dir string, opts log.Options) *log.Log {
+	t.Helper()
+	opts.FS = fsys
+	l, err := log.Open(dir, faultConfig(), opts)
+	if err != nil {
+		t.Fatalf("open %s: %v", dir, err)
+	}
+	return l
+}
+
+// values reads every record value of the log from its start.
+func values(t testing.TB, l *log.Log) []string {
+	t.Helper()
+	var out []string
+	for off := l.LogStartOffset(); off < l.LogEndOffset(); {
+		b, err := l.Read(off, 1<<20, math.MaxInt64)
+		if err != nil {
+			t.Fatalf("read at %d: %v", off, err)
+		}
+		if len(b) == 0 {
+			break
+		}
+		err = record.Batches(b, false, func(h record.Header, batch []byte) error {
+			return record.CheckRecords(h, batch[record.HeaderSize:], func(r record.Record) error {
+				out = append(out, string(r.Value))
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatalf("batches at %d: %v", off, err)
+		}
+		off += int64(countBatches(b))
+	}
+	return out
+}
+
+func countBatches(b []byte) int {
+	n := 0
+	record.Batches(b, false, func(h record.Header, _ []byte) error {
+		n += int(h.LastOffsetDelta) + 1
+		return nil
+	})
+	return n
+}
+
+// A failed write, fsync or a full disk takes the log offline: the append
+// or WaitDurable that met it fails with ErrOffline and so does everything
+// after; reopened on a healthy disk, the log holds exactly what was
+// acknowledged (WaitDurable returned) before, and takes appends again.
+func TestDiskFaultTakesLogOfflineAndKeepsAcknowledged(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		rule faultfs.Rule
+		// onWait: the fault surfaces at WaitDurable rather than Append.
+		onWait bool
+	}{
+		{"write EIO", faultfs.Rule{Ops: faultfs.OpWrite, Path: ".log", Err: syscall.EIO}, false},
+		{"full disk", faultfs.Rule{Ops: faultfs.OpWrite, Path: ".log", Err: syscall.ENOSPC}, false},
+		{"short write", faultfs.Rule{Ops: faultfs.OpWrite, Path: ".log", Short: true, Err: syscall.ENOSPC}, false},
+		{"fsync EIO", faultfs.Rule{Ops: faultfs.OpSync, Err: syscall.EIO}, true},
+		{"directory fsync EIO", faultfs.Rule{Ops: faultfs.OpSyncDir, Err: syscall.EIO}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "t-0")
+			in := faultfs.NewInjector(nil)
+			offlineCalls := 0
+			l := openFS(t, in, dir, log.Options{OnOffline: func(error) { offlineCalls++ }})
+			ctx := context.Background()
+			var acked []string
+			for i := range 40 { // several segments
+				v := fmt.Sprintf("acked-%03d", i)
+				info, err := appendValue(l, t, v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := l.WaitDurable(ctx, info.LastOffset+1); err != nil {
+					t.Fatal(err)
+				}
+				acked = append(acked, v)
+			}
+			in.Inject(tc.rule)
+			info, err := appendValue(l, t, "doomed")
+			if tc.onWait {
+				if err != nil {
+					t.Fatalf("append before the failing fsync: %v", err)
+				}
+				// A directory fsync happens only with new entries: roll.
+				for tc.rule.Ops == faultfs.OpSyncDir && err == nil && info.BaseOffset < 60 {
+					info, err = appendValue(l, t, "doomed")
+				}
+				err = l.WaitDurable(ctx, info.LastOffset+1)
+			}
+			if !errors.Is(err, log.ErrOffline) {
+				t.Fatalf("the faulted operation returned %v, want ErrOffline", err)
+			}
+			if _, err := appendValue(l, t, "after"); !errors.Is(err, log.ErrOffline) {
+				t.Fatalf("append after the fault: %v, want ErrOffline", err)
+			}
+			if err := l.WaitDurable(ctx, l.LogEndOffset()); !errors.Is(err, log.ErrOffline) {
+				t.Fatalf("WaitDurable after the fault: %v, want ErrOffline", err)
+			}
+			if _, err := l.Read(0, 1<<20, math.MaxInt64); !errors.Is(err, log.ErrOffline) {
+				t.Fatalf("read after the fault: %v, want ErrOffline", err)
+			}
+			if offlineCalls != 1 {
+				t.Fatalf("OnOffline called %d times, want 1", offlineCalls)
+			}
+			l.Close()
+
+			// The disk is healthy again (a restart after the operator's fix).
+			in.SetRules(nil)
+			r := openFS(t, in, dir, log.Options{})
+			defer r.Close()
+			got := values(t, r)
+			if len(got) < len(acked) {
+				t.Fatalf("after reopening: %d records, want at least the %d acknowledged", len(got), len(acked))
+			}
+			for i, v := range acked {
+				if got[i] != v {
+					t.Fatalf("record %d is %q, want %q", i, got[i], v)
+				}
+			}
+			for _, v := range got[len(acked):] {
+				if v != "doomed" {
+					t.Fatalf("unexpected record %q after the acknowledged ones", v)
+				}
+			}
+			info, err = appendValue(r, t, "later")
+			if err != nil || r.WaitDurable(ctx, info.LastOffset+1) != nil {
+				t.Fatalf("append after reopening: %v", err)
+			}
+		})
+	}
+}
+
+// A power cut below a directory of logs that share their fsyncs (a
+// SyncGroup, whose syncs of several logs are one syncfs): after the cut,
+// every batch WaitDurable covered is there byte for byte, in every log;
+// what was not covered may be gone, never half there.
+func TestPowerLossKeepsWhatWaitDurableCovered(t *testing.T) {
+	t.Parallel()
+	const logs = 4
+	mem := faultfs.NewMem()
+	if err := mem.MkdirAll("/data", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.SyncDir("/"); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	acked := make([][]string, logs)
+	for round := range 4 {
+		group := log.NewSyncGroup("/data")
+		var ls [logs]*log.Log
+		for i := range ls {
+			ls[i] = openFS(t, mem, fmt.Sprintf("/data/t-%d", i), log.Options{Group: group})
+			got := values(t, ls[i])
+			if len(got) < len(acked[i]) {
+				t.Fatalf("round %d, log %d: %d records after the cut, %d were acknowledged", round, i, len(got), len(acked[i]))
+			}
+			for j, v := range acked[i] {
+				if got[j] != v {
+					t.Fatalf("round %d, log %d: record %d is %q, want %q", round, i, j, got[j], v)
+				}
+			}
+			acked[i] = got[:len(acked[i])]
+		}
+		before := 0
+		for i := range acked {
+			before += len(acked[i])
+		}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		for i := range ls {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for n := 0; ; n++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					v := fmt.Sprintf("r%d-l%d-%05d", round, i, n)
+					info, err := appendValue(ls[i], t, v)
+					if err != nil {
+						return // the power is off
+					}
+					if ls[i].WaitDurable(context.Background(), info.LastOffset+1) != nil {
+						return
+					}
+					mu.Lock()
+					acked[i] = append(acked[i], v)
+					mu.Unlock()
+				}
+			}()
+		}
+		time.Sleep(time.Duration(20+rng.IntN(80)) * time.Millisecond) // a random moment to cut
+		mem = mem.Crash()
+		close(stop)
+		wg.Wait()
+		for _, l := range ls {
+			l.Close() // fails: the power is off
+		}
+		after := 0
+		for i := range acked {
+			after += len(acked[i])
+		}
+		if after == before {
+			t.Fatalf("round %d: nothing was acknowledged before the cut", round)
+		}
+	}
+	c := mem.Crash()
+	for i := range logs {
+		l := openFS(t, c, fmt.Sprintf("/data/t-%d", i), log.Options{})
+		if got := values(t, l); len(got) < len(acked[i]) {
+			t.Fatalf("log %d: %d records after the last cut, %d acknowledged", i, len(got), len(acked[i]))
+		}
+		l.Close()
+	}
+}
