@@ -88,8 +88,9 @@ type topicSpec struct {
 }
 
 // planTopic validates a topic creation against the image and the broker
-// config and returns what to propose.
-func (b *Broker) planTopic(img *cluster.Image, name string, partitions int32, rf int16, assignment [][]int32, configs map[string]string) (topicSpec, error) {
+// config and returns what to propose. pl places its partitions after those
+// placed before in the same request (nil: over img alone).
+func (b *Broker) planTopic(img *cluster.Image, pl *cluster.Placer, name string, partitions int32, rf int16, assignment [][]int32, configs map[string]string) (topicSpec, error) {
 	spec := topicSpec{name: name, configs: configs}
 	if err := validTopicName(name); err != nil {
 		return spec, kerrf(kerr.InvalidTopicException, "%v", err)
@@ -135,9 +136,12 @@ func (b *Broker) planTopic(img *cluster.Image, name string, partitions int32, rf
 	if rf < 1 {
 		return spec, kerrf(kerr.InvalidReplicationFactor, "replication factor must be at least 1, got %d", rf)
 	}
-	replicas, err := placeReplicas(img, name, 0, partitions, rf)
+	if pl == nil {
+		pl = cluster.NewPlacer(img)
+	}
+	replicas, err := pl.Place(int(partitions), int(rf), 0)
 	if err != nil {
-		return spec, kerrf(kerr.InvalidReplicationFactor, "%v", err)
+		return spec, kerrf(kerr.InvalidReplicationFactor, "topic %q: %v", name, err)
 	}
 	spec.partitions, spec.rf, spec.replicas = partitions, rf, replicas
 	return spec, nil
@@ -162,7 +166,7 @@ func (b *Broker) reconcile() {
 }
 
 func (b *Broker) autoCreateTopic(ctx context.Context, name string) error {
-	spec, err := b.planTopic(b.cfg.Cluster.Image(), name, -1, -1, nil, nil)
+	spec, err := b.planTopic(b.cfg.Cluster.Image(), nil, name, -1, -1, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -173,6 +177,14 @@ func (b *Broker) autoCreateTopic(ctx context.Context, name string) error {
 	return err
 }
 
+// createTopicsBatch bounds the topics of one CreateTopics metadata
+// command: a request of more topics commits in several.
+const createTopicsBatch = 1000
+
+// createTopics validates every topic of the request, then commits the
+// valid ones together (cluster.CreateTopics: one Raft entry per
+// createTopicsBatch topics, not one per topic) and reconciles once. Each
+// topic still gets its own error, in request order.
 func (b *Broker) createTopics(ctx context.Context, c *Client, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	ctx, cancel := requestTimeout(ctx, req.TimeoutMillis)
@@ -181,20 +193,26 @@ func (b *Broker) createTopics(ctx context.Context, c *Client, req *kmsg.CreateTo
 	for _, rt := range req.Topics {
 		count[rt.Topic]++
 	}
-	for _, rt := range req.Topics {
-		st := kmsg.NewCreateTopicsResponseTopic()
-		st.Topic = rt.Topic
-		st.NumPartitions, st.ReplicationFactor = -1, -1
-		fail := func(err error) {
-			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
-			resp.Topics = append(resp.Topics, st)
-		}
+	type planned struct {
+		st   kmsg.CreateTopicsResponseTopic
+		spec topicSpec
+		err  error // set: the topic fails with it
+		id   cluster.TopicID
+	}
+	plans := make([]planned, len(req.Topics))
+	img := b.cfg.Cluster.Image()
+	pl := cluster.NewPlacer(img)
+	for i, rt := range req.Topics {
+		p := &plans[i]
+		p.st = kmsg.NewCreateTopicsResponseTopic()
+		p.st.Topic = rt.Topic
+		p.st.NumPartitions, p.st.ReplicationFactor = -1, -1
 		if count[rt.Topic] > 1 {
-			fail(kerrf(kerr.InvalidRequest, "topic %q appears more than once in the request", rt.Topic))
+			p.err = kerrf(kerr.InvalidRequest, "topic %q appears more than once in the request", rt.Topic)
 			continue
 		}
 		if collidesWithInternal(rt.Topic) {
-			fail(kerrf(kerr.InvalidTopicException, "topic %q is or collides with an internal topic, which only the broker creates", rt.Topic))
+			p.err = kerrf(kerr.InvalidTopicException, "topic %q is or collides with an internal topic, which only the broker creates", rt.Topic)
 			continue
 		}
 		configs := map[string]string{}
@@ -215,29 +233,59 @@ func (b *Broker) createTopics(ctx context.Context, c *Client, req *kmsg.CreateTo
 				assignment[a.Partition] = a.Replicas
 			}
 			if bad {
-				fail(kerrf(kerr.InvalidReplicaAssignment, "replica assignment partitions must be 0..n-1, each once"))
+				p.err = kerrf(kerr.InvalidReplicaAssignment, "replica assignment partitions must be 0..n-1, each once")
 				continue
 			}
 		}
-		img := b.cfg.Cluster.Image()
-		spec, err := b.planTopic(img, rt.Topic, rt.NumPartitions, rt.ReplicationFactor, assignment, configs)
-		if errorCode(err) == kerr.InvalidReplicationFactor.Code && b.cfg.Cluster.Sync(ctx) == nil {
+		p.spec, p.err = b.planTopic(img, pl, rt.Topic, rt.NumPartitions, rt.ReplicationFactor, assignment, configs)
+		if errorCode(p.err) == kerr.InvalidReplicationFactor.Code && b.cfg.Cluster.Sync(ctx) == nil {
 			// This broker's view may lag (just back from a pause, say):
 			// place again on everything the controller has applied.
-			spec, err = b.planTopic(b.cfg.Cluster.Image(), rt.Topic, rt.NumPartitions, rt.ReplicationFactor, assignment, configs)
+			img = b.cfg.Cluster.Image()
+			pl = cluster.NewPlacer(img)
+			p.spec, p.err = b.planTopic(img, pl, rt.Topic, rt.NumPartitions, rt.ReplicationFactor, assignment, configs)
 		}
-		if err != nil {
-			fail(err)
+	}
+	if !req.ValidateOnly {
+		var batch []*planned
+		commit := func() {
+			if len(batch) == 0 {
+				return
+			}
+			cmd := cluster.CreateTopics{Topics: make([]cluster.CreateTopic, len(batch))}
+			for i, p := range batch {
+				p.id = newTopicID()
+				cmd.Topics[i] = cluster.CreateTopic{Name: p.spec.name, ID: p.id, Replicas: p.spec.replicas, Configs: p.spec.configs}
+			}
+			errs := cluster.ItemErrorsOf(b.cfg.Cluster.Propose(ctx, cmd), len(batch))
+			for i, p := range batch {
+				p.err = errs[i]
+				if p.err == nil {
+					b.logger.Info("created topic", "topic", p.spec.name, "partitions", p.spec.partitions, "replication_factor", p.spec.rf)
+				}
+			}
+			batch = batch[:0]
+		}
+		for i := range plans {
+			if plans[i].err == nil {
+				if batch = append(batch, &plans[i]); len(batch) == createTopicsBatch {
+					commit()
+				}
+			}
+		}
+		commit()
+		b.reconcile()
+	}
+	for i := range plans {
+		p := &plans[i]
+		st := p.st
+		if p.err != nil {
+			st.ErrorCode, st.ErrorMessage = errorCode(p.err), errorMessage(p.err)
+			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		if !req.ValidateOnly {
-			id, err := b.commitTopic(ctx, spec)
-			if err != nil {
-				fail(err)
-				continue
-			}
-			st.TopicID = id
-		}
+		st.TopicID = p.id
+		spec := p.spec
 		st.NumPartitions, st.ReplicationFactor = spec.partitions, spec.rf
 		if !b.visible(c, img.ACLs, acl.OpDescribeConfigs, acl.ResourceTopic, spec.name) {
 			// Created, but its configs are not the principal's to see
