@@ -55,6 +55,8 @@ func (m *Manager) runCleaner(ctx context.Context, node *cluster.Node) {
 // cleanDirtiest cleans every compacted log that needs it, dirtiest first,
 // each once.
 func (m *Manager) cleanDirtiest(ctx context.Context, bcfg *config.Broker) {
+	start := time.Now()
+	defer func() { m.stats.cleanerPass(start, time.Now()) }()
 	type candidate struct {
 		p     *Partition
 		hw    int64
@@ -82,6 +84,9 @@ func (m *Manager) cleanDirtiest(ctx context.Context, bcfg *config.Broker) {
 			return
 		}
 		st, err := c.p.Log().Clean(log.CleanOptions{UpperBound: c.hw, MaxKeys: max(maxKeys, 1)})
+		if !errors.Is(err, log.ErrCleanAborted) && !errors.Is(err, log.ErrClosed) {
+			m.stats.cleaned(st, err)
+		}
 		switch {
 		case errors.Is(err, log.ErrCleanAborted), errors.Is(err, log.ErrClosed):
 			m.logger.Debug("cleaning stopped", "topic", c.p.Topic, "partition", c.p.Index, "err", err)

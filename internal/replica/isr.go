@@ -57,6 +57,9 @@ func (p *Partition) applyRole(r role, now time.Time) (roleChange, error) {
 		if err := p.becomeLeader(r, now); err != nil {
 			return roleSame, err
 		}
+		if p.stats != nil {
+			p.stats.LeaderElections.Add(1)
+		}
 		if wasLeader {
 			return roleLeaderEpoch, nil
 		}
@@ -146,6 +149,7 @@ func (p *Partition) updateISR(r role, now time.Time) {
 		return
 	}
 	{
+		p.stats.countISRChange(p.isr, r.isr)
 		p.isr, p.replicas, p.partitionEpoch = slices.Clone(r.isr), slices.Clone(r.replicas), r.partitionEpoch
 		p.pending = nil
 		for _, id := range union(r.replicas, r.isr) {

@@ -43,6 +43,7 @@ func (m *Manager) syncGroup(root string) *log.SyncGroup {
 			m.dirs.groups = make(map[string]*log.SyncGroup)
 		}
 		g = log.NewSyncGroup(root)
+		g.Observer = &m.stats
 		m.dirs.groups[root] = g
 	}
 	return g

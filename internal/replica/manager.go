@@ -109,6 +109,7 @@ type Manager struct {
 	moves     moveState      // moves between log directories (move.go)
 	retention retentionQueue // partitions due for retention (retention.go)
 	metaSync  metadataSync   // partition.metadata syncs (metadata_sync.go)
+	stats     Stats          // event counters for the metrics (stats.go)
 
 	// Replication: the fetchers by leader broker, and the goroutines
 	// (fetchers, AlterPartition proposals) that Close and the end of Run
@@ -904,6 +905,7 @@ func (m *Manager) create(tp TopicPartition, id cluster.TopicID, dir string, part
 		return nil, err
 	}
 	p := newPartition(tp.Topic, id, tp.Partition, l, m.cfg.NodeID, *part)
+	p.stats = &m.stats
 	p.now = m.cfg.Now
 	if m.cfg.Propose != nil { // without it no ISR ever changes
 		p.alter = m.alter

@@ -54,6 +54,8 @@ type Partition struct {
 	// countedDir is the log directory the Manager counts the partition
 	// in; guarded by the Manager's mu.
 	countedDir string
+	// stats are the Manager's counters (stats.go); nil in tests.
+	stats *Stats
 
 	hw          atomic.Int64
 	leaderEpoch atomic.Int32
