@@ -97,8 +97,8 @@ func newClientCommands(root *cobra.Command) []*cobra.Command {
 
 // client returns a franz-go client for the configured brokers.
 func (o *clientOptions) client(opts ...kgo.Opt) (*kgo.Client, error) {
-	if o.output != "table" && o.output != "json" {
-		return nil, fmt.Errorf("--output %q: want table or json", o.output)
+	if err := oneOf("--output", o.output, "table", "json"); err != nil {
+		return nil, err
 	}
 	var seeds []string
 	for _, s := range strings.Split(o.brokers, ",") {
@@ -274,7 +274,7 @@ func (o *clientOptions) fail(what string, err error) error {
 	if o.saslClosed.Load() && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
 		return fmt.Errorf("%s: SASL authentication failed: the broker closed the connection (check --sasl-mechanism, --sasl-user and --sasl-password): %w", what, err)
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	return fmt.Errorf("%s: %w", what, plainError(err))
 }
 
 // respErr joins a Kafka error code with the broker's message, if any.
@@ -343,7 +343,7 @@ func usage(v cobra.PositionalArgs) cobra.PositionalArgs {
 
 // flagError names the command whose flags were wrong.
 func flagError(cmd *cobra.Command, err error) error {
-	return usageError{fmt.Errorf("%s: %w (see %s --help)", subPath(cmd), err, cmd.CommandPath())}
+	return usageError{fmt.Errorf("%s: %w%s (see %s --help)", subPath(cmd), err, unknownFlagHint(cmd, err), cmd.CommandPath())}
 }
 
 // subPath is the command's path without the program name, which main
@@ -365,7 +365,7 @@ func producerOpts(acks, compression string) ([]kgo.Opt, error) {
 	case "0":
 		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
 	default:
-		return nil, usageError{fmt.Errorf("--acks %q: want all, 1 or 0", acks)}
+		return nil, badValue("--acks", acks, "want all, 1 or 0", "all")
 	}
 	codecs := map[string]kgo.CompressionCodec{
 		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
@@ -373,7 +373,7 @@ func producerOpts(acks, compression string) ([]kgo.Opt, error) {
 	}
 	c, ok := codecs[compression]
 	if !ok {
-		return nil, usageError{fmt.Errorf("--compression %q: want none, gzip, snappy, lz4 or zstd", compression)}
+		return nil, oneOf("--compression", compression, "none", "gzip", "snappy", "lz4", "zstd")
 	}
 	return append(opts, kgo.ProducerBatchCompression(c)), nil
 }

@@ -168,6 +168,6 @@ func alterConfigs(cmd *cobra.Command, o *clientOptions, kind, name string, alter
 	if o.json() {
 		return printJSON(cmd.OutOrStdout(), map[string]any{kind: name, "altered": len(alters)})
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "altered %d configs of %s %s\n", len(alters), kind, name)
+	fmt.Fprintf(cmd.OutOrStdout(), "altered %s of %s %s\n", plural(len(alters), "config"), kind, name)
 	return nil
 }

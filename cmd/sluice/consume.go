@@ -30,14 +30,14 @@ func parseFrom(s string) (startSpec, error) {
 	if ms, ok := strings.CutPrefix(s, "timestamp:"); ok {
 		n, err := strconv.ParseInt(ms, 10, 64)
 		if err != nil {
-			return startSpec{}, fmt.Errorf("--from %q: want timestamp:MILLIS", s)
+			return startSpec{}, usageError{fmt.Errorf("--from %q: want timestamp:MILLIS", s)}
 		}
 		return startSpec{kind: "time", n: n}, nil
 	}
 	if ms, ok := strings.CutPrefix(s, "@"); ok {
 		n, err := strconv.ParseInt(ms, 10, 64)
 		if err != nil {
-			return startSpec{}, fmt.Errorf("--from %q: want @MILLIS", s)
+			return startSpec{}, usageError{fmt.Errorf("--from %q: want @MILLIS", s)}
 		}
 		return startSpec{kind: "time", n: n}, nil
 	}
@@ -46,7 +46,8 @@ func parseFrom(s string) (startSpec, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return startSpec{}, fmt.Errorf("--from %q: want beginning, end, an offset, -N, timestamp:MILLIS or an RFC 3339 time", s)
+		return startSpec{}, badValue("--from", s, "want beginning, end, an offset, -N, timestamp:MILLIS or an RFC 3339 time",
+			"beginning", "end", "earliest", "latest")
 	}
 	if n < 0 {
 		return startSpec{kind: "fromEnd", n: -n}, nil
@@ -122,28 +123,43 @@ func newConsumeCommand(o *clientOptions) *cobra.Command {
 		group         string
 		format        string
 		exitAtEnd     bool
+		follow        bool
 		readCommitted bool
 		partitions    []int32
+		encoding      string
 	)
 	cmd := &cobra.Command{
 		Use:   "consume TOPIC",
 		Short: "Print records of a topic",
-		Long: `Consume prints the records of a topic, one per line, until interrupted, until
--n records were printed, or with --exit-at-end until it reaches the end of
-every partition as it was when it started.
+		Long: `Consume prints the records of a topic, one per line, until interrupted
+(Ctrl-C), or with --exit-at-end (-e) until it reaches the end of every
+partition as it was when it started.
+
+-n N stops after N records. Unless --from is end, it also stops at the end
+of the partitions, as -e does, and says on stderr when it printed fewer than
+N; --follow waits for new records until N were printed.
 
 --format is a template: %k key, %v value, %p partition, %o offset, %t
 timestamp (ms), %T topic, %h headers (k=v,k=v), %% a percent sign, \n and
-\t. A newline follows every record. --output json prints JSON lines instead.
+\t. A newline follows every record. --output json prints JSON lines instead:
+topic, partition, offset, timestamp, key, value and headers, with null for a
+null key or value (a tombstone).
+
+--encoding says how keys, values and header values are written: auto (the
+default) writes UTF-8 text as it is and other bytes as base64, and the JSON
+names the encoding of each (key_encoding, value_encoding, and encoding in
+each header); utf8, base64 or hex use one for all. In --format templates an
+explicit --encoding applies to %k and %v.
 
 With --group, records are consumed as a member of the group, starting at its
 committed offsets (--from applies only where it has none), and the printed
 records are committed before exit.`,
 		Example: `  sluice consume orders --from beginning -e
-  sluice consume orders --from -10 -n 10
+  sluice consume orders --from -10 -n 10          # the last 10, or fewer if there are fewer
+  sluice consume orders --from end -n 1           # wait for the next record
   sluice consume orders --format '%p/%o %k=%v [%h]'
   sluice consume orders --group billing --from beginning
-  sluice consume orders --from timestamp:1767225600000 --output json`,
+  sluice consume orders --from timestamp:1767225600000 --output json --encoding base64`,
 		Args: usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			topic := args[0]
@@ -152,12 +168,20 @@ records are committed before exit.`,
 				return err
 			}
 			if count < 0 {
-				return fmt.Errorf("--count must not be negative")
+				return usageError{fmt.Errorf("--count must not be negative")}
 			}
 			if group != "" && len(partitions) > 0 {
-				return fmt.Errorf("--partition cannot be used with --group")
+				return usageError{fmt.Errorf("--partition cannot be used with --group")}
 			}
-			c := &consumer{o: o, topic: topic, count: count, format: format, exitAtEnd: exitAtEnd, group: group}
+			enc, err := parseEncoding(encoding)
+			if err != nil {
+				return err
+			}
+			// -n stops at the end too, unless the start is the end
+			// itself or --follow asks to wait for new records.
+			stopAtEnd := exitAtEnd || (count > 0 && !follow && spec.kind != "end")
+			c := &consumer{o: o, topic: topic, count: count, format: format, exitAtEnd: stopAtEnd, group: group, encoding: enc,
+				explicitEncoding: cmd.Flags().Changed("encoding")}
 			return c.run(cmd, spec, readCommitted, partitions)
 		},
 	}
@@ -166,7 +190,9 @@ records are committed before exit.`,
 	f.IntVarP(&count, "count", "n", 0, "stop after this many records (0: no limit)")
 	f.StringVarP(&group, "group", "g", "", "consume as a member of this group and commit what was printed")
 	f.StringVar(&format, "format", "%v", "output template, see above")
-	f.BoolVarP(&exitAtEnd, "exit-at-end", "e", false, "stop at the end of the partitions")
+	f.BoolVarP(&exitAtEnd, "exit-at-end", "e", false, "stop at the end of the partitions (as they were at the start)")
+	f.BoolVar(&follow, "follow", false, "with -n, wait for new records rather than stop at the end")
+	f.StringVar(&encoding, "encoding", encAuto, "how keys and values are written: auto (UTF-8 text as is, other bytes base64), utf8, base64 or hex")
 	f.BoolVar(&readCommitted, "read-committed", false, "skip records of aborted transactions and stop at the last stable offset")
 	f.Int32SliceVarP(&partitions, "partition", "p", nil, "consume only these partitions (comma-separated)")
 	return cmd
@@ -179,6 +205,9 @@ type consumer struct {
 	format    string
 	exitAtEnd bool
 	group     string
+
+	encoding         string // encAuto, encUTF8, encBase64, encHex
+	explicitEncoding bool   // --encoding was given: it applies to --format too
 }
 
 func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, only []int32) (err error) {
@@ -265,7 +294,16 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 		}
 		return true
 	}
+	printed := 0
+	// endNote says so when -n asked for more records than there were.
+	endNote := func() {
+		if c.count > 0 && printed < c.count {
+			fmt.Fprintf(cmd.ErrOrStderr(), "sluice: reached the end of %s after %s, fewer than -n %d (--follow waits for more)\n",
+				topic, plural(printed, "record"), c.count)
+		}
+	}
 	if c.exitAtEnd && reached() {
+		endNote()
 		return nil
 	}
 
@@ -286,7 +324,6 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 
 	out := bufio.NewWriter(cmd.OutOrStdout())
 	defer out.Flush()
-	printed := 0
 	for {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -299,13 +336,8 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 			return c.o.fail(fmt.Sprintf("consume %s/%d", fe.Topic, fe.Partition), fe.Err)
 		}
 		for _, r := range fs.Records() {
-			if c.o.json() {
-				err = printJSON(out, recordJSON(r))
-			} else {
-				_, err = out.WriteString(formatRecord(c.format, r) + "\n")
-			}
-			if err != nil {
-				return fmt.Errorf("write output: %w", err)
+			if err := c.print(out, r); err != nil {
+				return err
 			}
 			if c.group != "" {
 				cl.MarkCommitRecords(r)
@@ -320,38 +352,57 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 			return fmt.Errorf("write output: %w", err)
 		}
 		if c.exitAtEnd && reached() {
+			if err := out.Flush(); err != nil {
+				return fmt.Errorf("write output: %w", err)
+			}
+			endNote()
 			return nil
 		}
 	}
 }
 
-type jsonRecord struct {
-	Topic     string            `json:"topic"`
-	Partition int32             `json:"partition"`
-	Offset    int64             `json:"offset"`
-	Timestamp int64             `json:"timestamp"`
-	Key       *string           `json:"key"`
-	Value     string            `json:"value"`
-	Headers   map[string]string `json:"headers,omitempty"`
-}
-
-func recordJSON(r *kgo.Record) jsonRecord {
-	j := jsonRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UnixMilli(), Value: string(r.Value)}
-	if r.Key != nil {
-		k := string(r.Key)
-		j.Key = &k
-	}
-	if len(r.Headers) > 0 {
-		j.Headers = map[string]string{}
-		for _, h := range r.Headers {
-			j.Headers[h.Key] = string(h.Value)
+// print writes one record as JSON or through the --format template.
+func (c *consumer) print(out *bufio.Writer, r *kgo.Record) error {
+	var err error
+	if c.o.json() {
+		var j jsonRecord
+		if j, err = recordJSON(r, c.encoding); err != nil {
+			return err
 		}
+		err = printJSON(out, j)
+	} else {
+		key, value := r.Key, r.Value
+		if c.explicitEncoding {
+			if key, err = encodeField(c.encoding, "key", r, key); err != nil {
+				return err
+			}
+			if value, err = encodeField(c.encoding, "value", r, value); err != nil {
+				return err
+			}
+		}
+		_, err = out.WriteString(formatRecord(c.format, r, key, value) + "\n")
 	}
-	return j
+	if err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
 }
 
-// formatRecord expands a --format template for one record.
-func formatRecord(tmpl string, r *kgo.Record) string {
+// encodeField encodes a key or value for a --format template.
+func encodeField(enc, what string, r *kgo.Record, b []byte) ([]byte, error) {
+	s, _, err := encodeBytes(enc, b)
+	if err != nil {
+		return nil, fmt.Errorf("%s of %s/%d offset %d: %w", what, r.Topic, r.Partition, r.Offset, err)
+	}
+	if s == nil {
+		return nil, nil
+	}
+	return []byte(*s), nil
+}
+
+// formatRecord expands a --format template for one record, with its key
+// and value as they are to be shown.
+func formatRecord(tmpl string, r *kgo.Record, key, value []byte) string {
 	var b strings.Builder
 	for i := 0; i < len(tmpl); i++ {
 		ch := tmpl[i]
@@ -377,9 +428,9 @@ func formatRecord(tmpl string, r *kgo.Record) string {
 		}
 		switch next {
 		case 'k':
-			b.Write(r.Key)
+			b.Write(key)
 		case 'v':
-			b.Write(r.Value)
+			b.Write(value)
 		case 'p':
 			b.WriteString(strconv.Itoa(int(r.Partition)))
 		case 'o':

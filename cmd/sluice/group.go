@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -77,6 +79,21 @@ func newGroupDescribe(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return o.fail("describe group "+group, err)
 			}
+			// Which partitions have no leader, to say why an end offset is
+			// missing.
+			leaderless := map[string]map[int32]bool{}
+			if md, err := adm.Metadata(ctx); err == nil {
+				for _, td := range md.Topics {
+					for _, p := range td.Partitions {
+						if p.Leader < 0 {
+							if leaderless[td.Topic] == nil {
+								leaderless[td.Topic] = map[int32]bool{}
+							}
+							leaderless[td.Topic][p.Partition] = true
+						}
+					}
+				}
+			}
 			l, ok := lags[group]
 			if !ok {
 				return fmt.Errorf("describe group %s: no answer for the group", group)
@@ -97,9 +114,10 @@ func newGroupDescribe(o *clientOptions) *cobra.Command {
 				Topic     string `json:"topic"`
 				Partition int32  `json:"partition"`
 				Committed int64  `json:"committed"`
-				End       int64  `json:"end"`
-				Lag       int64  `json:"lag"`
+				End       int64  `json:"end"` // -1: unknown (see error)
+				Lag       int64  `json:"lag"` // -1: unknown
 				Member    string `json:"member,omitempty"`
+				Error     string `json:"error,omitempty"`
 			}
 			var members []member
 			for _, m := range l.Members {
@@ -118,6 +136,12 @@ func newGroupDescribe(o *clientOptions) *cobra.Command {
 				p := partition{Topic: ml.Topic, Partition: ml.Partition, Committed: ml.Commit.At, End: ml.End.Offset, Lag: ml.Lag}
 				if ml.Member != nil {
 					p.Member = ml.Member.MemberID
+				}
+				if ml.Err != nil || ml.End.Err != nil {
+					// The partition's leader is down (or its offsets could not
+					// be read): its end and lag are unknown, not zero.
+					p.End, p.Lag = -1, -1
+					p.Error = partitionNote(leaderless[ml.Topic], ml.Partition, cmp.Or(ml.End.Err, ml.Err))
 				}
 				parts = append(parts, p)
 			}
@@ -140,16 +164,29 @@ func newGroupDescribe(o *clientOptions) *cobra.Command {
 				fmt.Fprintln(w)
 			}
 			var table [][]string
-			for _, p := range parts {
-				committed := "-"
-				if p.Committed >= 0 {
-					committed = fmt.Sprint(p.Committed)
+			dash := func(n int64) string {
+				if n < 0 {
+					return "-"
 				}
-				table = append(table, []string{p.Topic, fmt.Sprint(p.Partition), committed, fmt.Sprint(p.End), fmt.Sprint(p.Lag), p.Member})
+				return fmt.Sprint(n)
 			}
-			return printTable(w, []string{"TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "MEMBER"}, table)
+			for _, p := range parts {
+				table = append(table, []string{p.Topic, fmt.Sprint(p.Partition), dash(p.Committed), dash(p.End), dash(p.Lag), p.Member, p.Error})
+			}
+			return printTable(w, []string{"TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "MEMBER", "NOTE"}, table)
 		},
 	}
+}
+
+// partitionNote says why a partition's offsets are unknown.
+func partitionNote(leaderless map[int32]bool, p int32, err error) string {
+	if leaderless[p] {
+		return "no leader: every in-sync replica is offline"
+	}
+	if err == nil {
+		return ""
+	}
+	return plainError(err).Error()
 }
 
 func newGroupDelete(o *clientOptions) *cobra.Command {
@@ -163,53 +200,251 @@ func newGroupDelete(o *clientOptions) *cobra.Command {
 		})
 }
 
-// resetSpec is a parsed --to.
+// resetSpec is a parsed --to (or --by-duration).
 type resetSpec struct {
-	kind string // earliest, latest, offset, timestamp, shift
+	kind string // earliest, latest, current, offset, timestamp, shift
 	n    int64
 }
 
+var resetKinds = []string{"earliest", "latest", "current", "offset:", "timestamp:", "datetime:", "shift:"}
+
 func parseResetTo(s string) (resetSpec, error) {
+	const want = "want earliest, latest, current, offset:N, timestamp:MILLIS, datetime:RFC3339 or shift:N"
 	switch s {
-	case "earliest", "latest":
+	case "earliest", "latest", "current":
 		return resetSpec{kind: s}, nil
 	}
-	kind, num, ok := strings.Cut(s, ":")
-	if ok {
-		n, err := strconv.ParseInt(num, 10, 64)
-		if err == nil {
-			switch kind {
-			case "offset", "timestamp", "shift":
-				return resetSpec{kind: kind, n: n}, nil
+	kind, arg, ok := strings.Cut(s, ":")
+	if !ok {
+		return resetSpec{}, badValue("--to", s, want, "earliest", "latest", "current")
+	}
+	switch kind {
+	case "datetime":
+		t, err := time.Parse(time.RFC3339, arg)
+		if err != nil {
+			return resetSpec{}, badValue("--to", s, "want datetime:RFC3339, for example datetime:2026-01-01T00:00:00Z")
+		}
+		return resetSpec{kind: "timestamp", n: t.UnixMilli()}, nil
+	case "offset", "timestamp", "shift":
+		n, err := strconv.ParseInt(arg, 10, 64)
+		if err != nil {
+			return resetSpec{}, badValue("--to", s, fmt.Sprintf("want %s:N with N a whole number", kind))
+		}
+		return resetSpec{kind: kind, n: n}, nil
+	}
+	return resetSpec{}, badValue("--to", s, want, "offset", "timestamp", "datetime", "shift")
+}
+
+// parseISODuration reads an ISO-8601 duration as kafka-consumer-groups.sh
+// takes it (PnDTnHnMnS, for example P1D, PT1H30M, PT0.5S), or a Go
+// duration (90m, 1h30m).
+func parseISODuration(s string) (time.Duration, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return d, nil
+	}
+	rest, ok := strings.CutPrefix(strings.ToUpper(s), "P")
+	if !ok || rest == "" {
+		return 0, fmt.Errorf("want PnDTnHnMnS (P1D, PT1H30M) or a Go duration (90m)")
+	}
+	var d time.Duration
+	inTime := false
+	units := map[bool]map[byte]time.Duration{
+		false: {'D': 24 * time.Hour, 'W': 7 * 24 * time.Hour},
+		true:  {'H': time.Hour, 'M': time.Minute, 'S': time.Second},
+	}
+	for rest != "" {
+		if rest[0] == 'T' {
+			if inTime {
+				return 0, fmt.Errorf("want PnDTnHnMnS (P1D, PT1H30M) or a Go duration (90m)")
 			}
+			inTime, rest = true, rest[1:]
+			continue
+		}
+		i := strings.IndexFunc(rest, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+		if i <= 0 {
+			return 0, fmt.Errorf("want PnDTnHnMnS (P1D, PT1H30M) or a Go duration (90m)")
+		}
+		n, err := strconv.ParseFloat(rest[:i], 64)
+		unit, ok := units[inTime][rest[i]]
+		if err != nil || !ok {
+			return 0, fmt.Errorf("want PnDTnHnMnS (P1D, PT1H30M) or a Go duration (90m)")
+		}
+		d += time.Duration(n * float64(unit))
+		rest = rest[i+1:]
+	}
+	return d, nil
+}
+
+// resetTarget is one topic, and optionally some of its partitions, named
+// by --topic.
+type resetTarget struct {
+	topic      string
+	partitions []int32 // nil: all
+}
+
+func parseResetTopic(s string) (resetTarget, error) {
+	name, ps, ok := strings.Cut(s, ":")
+	if name == "" {
+		return resetTarget{}, usageError{fmt.Errorf("--topic %q: want TOPIC or TOPIC:P,P", s)}
+	}
+	t := resetTarget{topic: name}
+	if !ok {
+		return t, nil
+	}
+	for _, p := range strings.Split(ps, ",") {
+		n, err := strconv.ParseInt(strings.TrimSpace(p), 10, 32)
+		if err != nil || n < 0 {
+			return resetTarget{}, usageError{fmt.Errorf("--topic %q: want TOPIC or TOPIC:P,P with partition numbers", s)}
+		}
+		t.partitions = append(t.partitions, int32(n))
+	}
+	return t, nil
+}
+
+type planRow struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Current   int64  `json:"current"`
+	New       int64  `json:"new"`
+}
+
+// planReset computes the new offset of each partition of one target,
+// clamped to the partition's log.
+func planReset(ctx context.Context, adm *kadm.Client, spec resetSpec, target resetTarget, committed kadm.OffsetResponses) ([]planRow, error) {
+	topic := target.topic
+	td, err := describeTopic(ctx, adm, topic)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range target.partitions {
+		if _, ok := td.Partitions[p]; !ok {
+			return nil, fmt.Errorf("topic %s has no partition %d", topic, p)
 		}
 	}
-	return resetSpec{}, fmt.Errorf("--to %q: want earliest, latest, offset:N, timestamp:MILLIS or shift:N", s)
+	lo, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("list start offsets of %s: %w", topic, plainError(err))
+	}
+	starts, err := listedMap(lo, topic)
+	if err != nil {
+		return nil, fmt.Errorf("list start offsets of %s: %w", topic, err)
+	}
+	if lo, err = adm.ListEndOffsets(ctx, topic); err != nil {
+		return nil, fmt.Errorf("list end offsets of %s: %w", topic, plainError(err))
+	}
+	ends, err := listedMap(lo, topic)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
+	var times kadm.ListedOffsets
+	if spec.kind == "timestamp" {
+		if times, err = adm.ListOffsetsAfterMilli(ctx, spec.n, topic); err != nil {
+			return nil, fmt.Errorf("list offsets by time of %s: %w", topic, plainError(err))
+		}
+	}
+	only := map[int32]bool{}
+	for _, p := range target.partitions {
+		only[p] = true
+	}
+	var plan []planRow
+	for p, end := range ends {
+		if len(only) > 0 && !only[p] {
+			continue
+		}
+		start := starts[p]
+		current := int64(-1)
+		if or, ok := committed.Lookup(topic, p); ok && or.Err == nil {
+			current = or.At
+		}
+		var at int64
+		switch spec.kind {
+		case "earliest":
+			at = start
+		case "latest":
+			at = end
+		case "current":
+			at = current
+			if at < 0 {
+				at = end // nothing committed: where a new consumer with auto.offset.reset=latest starts
+			}
+		case "offset":
+			at = spec.n
+		case "timestamp":
+			at = end
+			if t, ok := times.Lookup(topic, p); ok && t.Err == nil && t.Offset >= 0 {
+				at = t.Offset
+			}
+		case "shift":
+			base := current
+			if base < 0 {
+				base = start
+			}
+			at = base + spec.n
+		}
+		plan = append(plan, planRow{topic, p, current, min(max(at, start), end)})
+	}
+	sort.Slice(plan, func(i, j int) bool { return plan[i].Partition < plan[j].Partition })
+	return plan, nil
 }
 
 func newGroupResetOffsets(o *clientOptions) *cobra.Command {
 	var (
-		topic  string
-		to     string
-		dryRun bool
+		topics     []string
+		allTopics  bool
+		to         string
+		byDuration string
+		dryRun     bool
 	)
 	cmd := &cobra.Command{
-		Use:   "reset-offsets GROUP --topic TOPIC --to SPEC",
-		Short: "Move a group's committed offsets on a topic (the group must have no members)",
-		Long: `reset-offsets commits new offsets for every partition of TOPIC on behalf of
-GROUP and prints the plan. --to is earliest, latest, offset:N, timestamp:MILLIS
-(the first record at or after that time) or shift:N (N may be negative);
-offsets are clamped to each partition's log. It refuses while the group has
-members, as kafka-consumer-groups does: stop the consumers first.`,
+		Use:   "reset-offsets GROUP (--topic TOPIC... | --all-topics) (--to SPEC | --by-duration D)",
+		Short: "Move a group's committed offsets (the group must have no members)",
+		Long: `reset-offsets commits new offsets on behalf of GROUP and prints the plan, like
+kafka-consumer-groups.sh --reset-offsets. The partitions are those of each
+--topic (repeatable; TOPIC:0,2 names some partitions), or with --all-topics
+those of every topic the group has committed offsets for.
+
+--to is earliest, latest, current, offset:N, timestamp:MILLIS or
+datetime:RFC3339 (the first record at or after that time), or shift:N (N may
+be negative). --by-duration D moves to the first record at or after now minus
+D, an ISO-8601 duration as Kafka takes it (PT1H, P1DT12H) or a Go one (90m).
+Offsets are clamped to each partition's log. It refuses while the group has
+members, as kafka-consumer-groups.sh does: stop the consumers first.`,
 		Example: `  sluice group reset-offsets billing --topic orders --to earliest --dry-run
   sluice group reset-offsets billing --topic orders --to shift:-100
-  sluice group reset-offsets billing --topic orders --to timestamp:1767225600000`,
+  sluice group reset-offsets billing --topic orders:0,1 --to offset:42
+  sluice group reset-offsets billing --all-topics --to datetime:2026-01-01T00:00:00Z
+  sluice group reset-offsets billing --all-topics --by-duration PT1H`,
 		Args: usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			group := args[0]
-			spec, err := parseResetTo(to)
-			if err != nil {
-				return err
+			var spec resetSpec
+			var err error
+			switch {
+			case to != "" && byDuration != "":
+				return usageError{fmt.Errorf("give one of --to and --by-duration")}
+			case to != "":
+				if spec, err = parseResetTo(to); err != nil {
+					return err
+				}
+			case byDuration != "":
+				d, err := parseISODuration(byDuration)
+				if err != nil {
+					return usageError{fmt.Errorf("--by-duration %q: %w", byDuration, err)}
+				}
+				spec = resetSpec{kind: "timestamp", n: time.Now().Add(-d).UnixMilli()}
+			default:
+				return usageError{fmt.Errorf("group reset-offsets: give --to or --by-duration (see sluice group reset-offsets --help)")}
+			}
+			if (len(topics) > 0) == allTopics {
+				return usageError{fmt.Errorf("group reset-offsets: give --topic or --all-topics (one of them)")}
+			}
+			var targets []resetTarget
+			for _, t := range topics {
+				rt, err := parseResetTopic(t)
+				if err != nil {
+					return err
+				}
+				targets = append(targets, rt)
 			}
 			adm, ctx, done, err := o.admin(cmd.Context())
 			if err != nil {
@@ -225,77 +460,35 @@ members, as kafka-consumer-groups does: stop the consumers first.`,
 					return o.fail("describe group "+group, err)
 				}
 				if len(dg.Members) > 0 {
-					return fmt.Errorf("reset offsets of group %s: the group is %s with %d active members; stop them first", group, dg.State, len(dg.Members))
-				}
-			}
-			if _, err := describeTopic(ctx, adm, topic); err != nil {
-				return o.fail("reset offsets of group "+group, err)
-			}
-			lo, err := adm.ListStartOffsets(ctx, topic)
-			if err != nil {
-				return o.fail("list start offsets of "+topic, err)
-			}
-			starts, err := listedMap(lo, topic)
-			if err != nil {
-				return o.fail("list start offsets of "+topic, err)
-			}
-			if lo, err = adm.ListEndOffsets(ctx, topic); err != nil {
-				return o.fail("list end offsets of "+topic, err)
-			}
-			ends, err := listedMap(lo, topic)
-			if err != nil {
-				return o.fail("list end offsets of "+topic, err)
-			}
-			var times kadm.ListedOffsets
-			if spec.kind == "timestamp" {
-				if times, err = adm.ListOffsetsAfterMilli(ctx, spec.n, topic); err != nil {
-					return o.fail("list offsets by time of "+topic, err)
+					return fmt.Errorf("reset offsets of group %s: the group is %s with %s; stop them first", group, dg.State, plural(len(dg.Members), "active member"))
 				}
 			}
 			committed, err := adm.FetchOffsets(ctx, group)
 			if err != nil {
 				return o.fail("fetch committed offsets of group "+group, err)
 			}
-
-			type planRow struct {
-				Topic     string `json:"topic"`
-				Partition int32  `json:"partition"`
-				Current   int64  `json:"current"`
-				New       int64  `json:"new"`
+			if allTopics {
+				for _, t := range committed.Sorted() {
+					if len(targets) == 0 || targets[len(targets)-1].topic != t.Topic {
+						targets = append(targets, resetTarget{topic: t.Topic})
+					}
+				}
+				if len(targets) == 0 {
+					return fmt.Errorf("reset offsets of group %s: it has no committed offsets, so --all-topics names no topic; use --topic", group)
+				}
 			}
 			var plan []planRow
 			commit := kadm.Offsets{}
-			for p, end := range ends {
-				start := starts[p]
-				current := int64(-1)
-				if or, ok := committed.Lookup(topic, p); ok && or.Err == nil {
-					current = or.At
+			for _, target := range targets {
+				rows, err := planReset(ctx, adm, spec, target, committed)
+				if err != nil {
+					return o.fail("reset offsets of group "+group, err)
 				}
-				var at int64
-				switch spec.kind {
-				case "earliest":
-					at = start
-				case "latest":
-					at = end
-				case "offset":
-					at = spec.n
-				case "timestamp":
-					at = end
-					if t, ok := times.Lookup(topic, p); ok && t.Err == nil && t.Offset >= 0 {
-						at = t.Offset
-					}
-				case "shift":
-					base := current
-					if base < 0 {
-						base = start
-					}
-					at = base + spec.n
+				for _, r := range rows {
+					commit.Add(kadm.Offset{Topic: r.Topic, Partition: r.Partition, At: r.New, LeaderEpoch: -1})
 				}
-				at = min(max(at, start), end)
-				plan = append(plan, planRow{topic, p, current, at})
-				commit.Add(kadm.Offset{Topic: topic, Partition: p, At: at, LeaderEpoch: -1})
+				plan = append(plan, rows...)
 			}
-			sort.Slice(plan, func(i, j int) bool { return plan[i].Partition < plan[j].Partition })
 			if !dryRun {
 				resps, err := adm.CommitOffsets(ctx, group, commit)
 				if err == nil {
@@ -323,16 +516,16 @@ members, as kafka-consumer-groups does: stop the consumers first.`,
 			if dryRun {
 				fmt.Fprintln(w, "dry run: nothing committed")
 			} else {
-				fmt.Fprintf(w, "reset %d partitions of group %s\n", len(plan), group)
+				fmt.Fprintf(w, "reset %s of group %s\n", plural(len(plan), "partition"), group)
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&topic, "topic", "t", "", "the topic whose offsets to reset")
-	f.StringVar(&to, "to", "", "earliest, latest, offset:N, timestamp:MILLIS or shift:N")
+	f.StringArrayVarP(&topics, "topic", "t", nil, "a topic whose offsets to reset, TOPIC or TOPIC:P,P (repeatable)")
+	f.BoolVar(&allTopics, "all-topics", false, "reset every topic the group has committed offsets for")
+	f.StringVar(&to, "to", "", "earliest, latest, current, offset:N, timestamp:MILLIS, datetime:RFC3339 or shift:N")
+	f.StringVar(&byDuration, "by-duration", "", "reset to the first record at or after now minus this (PT1H, P1D, 90m)")
 	f.BoolVar(&dryRun, "dry-run", false, "print the plan without committing")
-	cmd.MarkFlagRequired("topic")
-	cmd.MarkFlagRequired("to")
 	return cmd
 }

@@ -20,7 +20,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "sluice:", err)
 		// Scripts can tell a misused command (2) from a failed one (1).
 		var ue usageError
-		if errors.As(err, &ue) {
+		if errors.As(err, &ue) || isCobraUsage(err) {
 			os.Exit(2)
 		}
 		os.Exit(1)
@@ -36,6 +36,7 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newServeCommand(), newDevClusterCommand())
 	root.AddCommand(newClientCommands(root)...)
-	addVersion(root) // version.go
+	addVersion(root)         // version.go
+	requireSubcommands(root) // usage.go: after every command is added
 	return root
 }

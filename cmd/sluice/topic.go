@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -63,7 +65,7 @@ func newTopicCreate(o *clientOptions) *cobra.Command {
 			if o.json() {
 				return printJSON(cmd.OutOrStdout(), map[string]any{"topic": name, "partitions": resp.NumPartitions, "replication_factor": resp.ReplicationFactor})
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "created topic %s with %d partitions\n", name, resp.NumPartitions)
+			fmt.Fprintf(cmd.OutOrStdout(), "created topic %s with %s\n", name, plural(int(resp.NumPartitions), "partition"))
 			return nil
 		},
 	}
@@ -122,38 +124,52 @@ func newTopicList(o *clientOptions) *cobra.Command {
 type partitionInfo struct {
 	Partition int32   `json:"partition"`
 	Leader    int32   `json:"leader"`
+	Epoch     int32   `json:"leader_epoch"`
 	Replicas  []int32 `json:"replicas"`
 	ISR       []int32 `json:"isr"`
-	LogStart  int64   `json:"log_start_offset"`
+	Offline   []int32 `json:"offline_replicas"`
+	LogStart  int64   `json:"log_start_offset"` // -1: unknown (see error)
 	LogEnd    int64   `json:"log_end_offset"`
+	Error     string  `json:"error,omitempty"`
 }
+
+// topicIDString writes a topic ID as Kafka does: unpadded URL-safe base64.
+func topicIDString(id [16]byte) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
 
 func newTopicDescribe(o *clientOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "describe NAME",
 		Short: "Show a topic's partitions (leader, replicas, ISR, offsets) and non-default configs",
+		Long: `Describe shows a topic's ID, its non-default configs and, per partition, the
+leader, replicas, in-sync replicas, offline replicas (on brokers that are
+down) and the first and next offsets. A partition without a leader (its
+brokers are down) is shown with leader -1 and unknown offsets; the others are
+shown as usual.`,
 		Example: `  sluice topic describe orders
   sluice topic describe orders --output json | jq '.partitions[].log_end_offset'`,
 		Args: usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			adm, ctx, done, err := o.admin(cmd.Context())
+			cl, err := o.client()
 			if err != nil {
 				return err
 			}
-			defer done()
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
+			defer cancel()
+			adm := kadm.NewClient(cl)
 			td, err := describeTopic(ctx, adm, name)
 			if err != nil {
 				return o.fail("describe topic "+name, err)
 			}
-			starts, err := adm.ListStartOffsets(ctx, name)
-			if err != nil {
-				return o.fail("list start offsets of "+name, err)
+			var led []int32
+			for _, p := range td.Partitions {
+				if p.Leader >= 0 {
+					led = append(led, p.Partition)
+				}
 			}
-			ends, err := adm.ListEndOffsets(ctx, name)
-			if err != nil {
-				return o.fail("list end offsets of "+name, err)
-			}
+			starts := listPartitionOffsets(ctx, cl, name, led, -2)
+			ends := listPartitionOffsets(ctx, cl, name, led, -1)
 			rcs, err := adm.DescribeTopicConfigs(ctx, name)
 			if err != nil {
 				return o.fail("describe configs of "+name, err)
@@ -171,24 +187,38 @@ func newTopicDescribe(o *clientOptions) *cobra.Command {
 			}
 			var parts []partitionInfo
 			for _, p := range td.Partitions.Sorted() {
-				pi := partitionInfo{Partition: p.Partition, Leader: p.Leader, Replicas: p.Replicas, ISR: p.ISR, LogStart: -1, LogEnd: -1}
-				if s, ok := starts.Lookup(name, p.Partition); ok && s.Err == nil {
-					pi.LogStart = s.Offset
+				pi := partitionInfo{Partition: p.Partition, Leader: p.Leader, Epoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR,
+					Offline: p.OfflineReplicas, LogStart: -1, LogEnd: -1}
+				if pi.Offline == nil {
+					pi.Offline = []int32{}
 				}
-				if e, ok := ends.Lookup(name, p.Partition); ok && e.Err == nil {
-					pi.LogEnd = e.Offset
+				var errs []string
+				if p.Leader < 0 {
+					errs = append(errs, "no leader: every in-sync replica is offline")
 				}
+				for _, lo := range []struct {
+					offs map[int32]kadm.ListedOffset
+					dst  *int64
+				}{{starts, &pi.LogStart}, {ends, &pi.LogEnd}} {
+					if r, ok := lo.offs[p.Partition]; ok && r.Err == nil {
+						*lo.dst = r.Offset
+					} else if ok && len(errs) == 0 {
+						errs = append(errs, "offsets: "+r.Err.Error())
+					}
+				}
+				pi.Error = strings.Join(errs, "; ")
 				parts = append(parts, pi)
 			}
 			w := cmd.OutOrStdout()
+			id := topicIDString(td.ID)
 			if o.json() {
-				return printJSON(w, map[string]any{"topic": name, "id": td.ID.String(), "partitions": parts, "configs": configs})
+				return printJSON(w, map[string]any{"topic": name, "id": id, "partitions": parts, "configs": configs})
 			}
 			rf := 0
 			if len(parts) > 0 {
 				rf = len(parts[0].Replicas)
 			}
-			fmt.Fprintf(w, "Topic: %s\tID: %s\tPartitions: %d\tReplicationFactor: %d\n", name, td.ID, len(parts), rf)
+			fmt.Fprintf(w, "Topic: %s\tID: %s\tPartitions: %d\tReplicationFactor: %d\n", name, id, len(parts), rf)
 			keys := make([]string, 0, len(configs))
 			for k := range configs {
 				keys = append(keys, k)
@@ -200,12 +230,61 @@ func newTopicDescribe(o *clientOptions) *cobra.Command {
 			}
 			fmt.Fprintf(w, "Configs: %s\n\n", strings.Join(kv, ","))
 			var table [][]string
-			for _, p := range parts {
-				table = append(table, []string{fmt.Sprint(p.Partition), fmt.Sprint(p.Leader), int32List(p.Replicas), int32List(p.ISR), fmt.Sprint(p.LogStart), fmt.Sprint(p.LogEnd)})
+			dash := func(n int64) string {
+				if n < 0 {
+					return "-"
+				}
+				return fmt.Sprint(n)
 			}
-			return printTable(w, []string{"PARTITION", "LEADER", "REPLICAS", "ISR", "LOG-START", "LOG-END"}, table)
+			for _, p := range parts {
+				offline := int32List(p.Offline)
+				if offline == "" {
+					offline = "-"
+				}
+				table = append(table, []string{fmt.Sprint(p.Partition), fmt.Sprint(p.Leader), int32List(p.Replicas), int32List(p.ISR),
+					offline, dash(p.LogStart), dash(p.LogEnd), p.Error})
+			}
+			return printTable(w, []string{"PARTITION", "LEADER", "REPLICAS", "ISR", "OFFLINE", "LOG-START", "LOG-END", "NOTE"}, table)
 		},
 	}
+}
+
+// listPartitionOffsets asks the leaders of the given partitions of topic
+// for an offset by timestamp (-2 the first, -1 the next). Unlike kadm's
+// topic-wide listings it names only partitions that have a leader, so one
+// without cannot fail or stall the others; a partition whose leader did not
+// answer gets the error.
+func listPartitionOffsets(ctx context.Context, cl *kgo.Client, topic string, partitions []int32, timestamp int64) map[int32]kadm.ListedOffset {
+	out := map[int32]kadm.ListedOffset{}
+	if len(partitions) == 0 {
+		return out
+	}
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for _, p := range partitions {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = p, timestamp, -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	for _, shard := range cl.RequestSharded(ctx, req) {
+		if shard.Err != nil {
+			for _, t := range shard.Req.(*kmsg.ListOffsetsRequest).Topics {
+				for _, p := range t.Partitions {
+					out[p.Partition] = kadm.ListedOffset{Topic: topic, Partition: p.Partition, Offset: -1, Err: plainError(shard.Err)}
+				}
+			}
+			continue
+		}
+		for _, t := range shard.Resp.(*kmsg.ListOffsetsResponse).Topics {
+			for _, p := range t.Partitions {
+				out[p.Partition] = kadm.ListedOffset{Topic: topic, Partition: p.Partition, Offset: p.Offset, Err: kerr.ErrorForCode(p.ErrorCode)}
+			}
+		}
+	}
+	return out
 }
 
 // describeTopic returns a topic's metadata, or an error if it does not exist.
@@ -247,7 +326,7 @@ func newTopicAlterConfig(o *clientOptions) *cobra.Command {
 		Args: usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(set) == 0 && len(del) == 0 {
-				return fmt.Errorf("nothing to do: give --set name=value or --delete name")
+				return usageError{fmt.Errorf("nothing to do: give --set name=value or --delete name")}
 			}
 			alters, err := configAlters(set, del)
 			if err != nil {
@@ -286,7 +365,7 @@ func newTopicAddPartitions(o *clientOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if total <= 0 {
-				return fmt.Errorf("--total must be a positive partition count")
+				return usageError{fmt.Errorf("--total must be a positive partition count")}
 			}
 			adm, ctx, done, err := o.admin(cmd.Context())
 			if err != nil {
@@ -307,7 +386,7 @@ func newTopicAddPartitions(o *clientOptions) *cobra.Command {
 			if o.json() {
 				return printJSON(cmd.OutOrStdout(), map[string]any{"topic": name, "partitions": total})
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "topic %s now has %d partitions\n", name, total)
+			fmt.Fprintf(cmd.OutOrStdout(), "topic %s now has %s\n", name, plural(total, "partition"))
 			return nil
 		},
 	}
