@@ -10,14 +10,16 @@ type Incompatibility struct {
 }
 
 // checker is implemented by every format's Parsed: readerOf returns what keeps the receiver,
-// as reader, from reading data written with writer (empty when it can).
+// as reader, from reading data written with writer (empty when it can), naming the two schemas
+// by the given words ("new", "old").
 type checker interface {
-	readerOf(writer Parsed) []string
+	readerOf(writer Parsed, readerWord, writerWord string) []string
 }
 
 // Incompatibilities checks candidate against the existing versions (oldest first) that level
-// selects: the latest only, or all of them for the _TRANSITIVE levels; NONE checks nothing.
-// It returns one entry for each version candidate is incompatible with, oldest first.
+// selects: the latest only, or every one for the _TRANSITIVE levels; NONE checks nothing. It
+// returns an entry for each version candidate is incompatible with, newest first, which is the
+// order Confluent's registry checks in.
 func Incompatibilities(level Level, candidate Parsed, existing []Parsed) []Incompatibility {
 	if level == "" {
 		level = DefaultLevel
@@ -25,12 +27,13 @@ func Incompatibilities(level Level, candidate Parsed, existing []Parsed) []Incom
 	if level == None || len(existing) == 0 {
 		return nil
 	}
-	first := len(existing) - 1
+	last := len(existing) - 1
+	first := last
 	if level.Transitive() {
 		first = 0
 	}
 	var out []Incompatibility
-	for i := first; i < len(existing); i++ {
+	for i := last; i >= first; i-- {
 		if msgs := pairCheck(level, candidate, existing[i]); len(msgs) > 0 {
 			out = append(out, Incompatibility{Index: i, Messages: msgs})
 		}
@@ -38,34 +41,36 @@ func Incompatibilities(level Level, candidate Parsed, existing []Parsed) []Incom
 	return out
 }
 
-// pairCheck checks the new schema against one old one in the directions the level asks for.
+// pairCheck checks the new schema against one old one in the directions the level asks for:
+// first whether the old schema reads the new one's data (forward), then the reverse (backward).
 func pairCheck(level Level, newer, older Parsed) []string {
 	if newer.Type() != older.Type() {
 		return []string{"Incompatible because of different schema type"}
 	}
 	var msgs []string
-	if level.backward() {
-		msgs = append(msgs, newer.(checker).readerOf(older)...)
-	}
 	if level.forward() {
-		msgs = append(msgs, older.(checker).readerOf(newer)...)
+		msgs = append(msgs, older.(checker).readerOf(newer, "old", "new")...)
+	}
+	if level.backward() {
+		msgs = append(msgs, newer.(checker).readerOf(older, "new", "old")...)
 	}
 	return msgs
 }
 
 // Check returns the incompatibility messages of candidate against the existing versions (oldest
-// first) under level; empty means compatible. Each incompatible version contributes its
-// messages followed by the old schema and the level, as Confluent's verbose answer does.
+// first) under level; empty means compatible. As in Confluent's registry, the versions are
+// checked newest first and the answer describes the first incompatible one: its messages, then
+// the old schema and the level.
 func Check(level Level, candidate Parsed, existing []Parsed) []string {
 	if level == "" {
 		level = DefaultLevel
 	}
-	var out []string
-	for _, inc := range Incompatibilities(level, candidate, existing) {
-		out = append(out, inc.Messages...)
-		out = append(out,
-			fmt.Sprintf("{oldSchema: '%s'}", existing[inc.Index].String()),
-			fmt.Sprintf("{compatibility: '%s'}", level))
+	incs := Incompatibilities(level, candidate, existing)
+	if len(incs) == 0 {
+		return nil
 	}
-	return out
+	inc := incs[0]
+	return append(inc.Messages,
+		fmt.Sprintf("{oldSchema: '%s'}", existing[inc.Index].String()),
+		fmt.Sprintf("{compatibility: '%s'}", level))
 }

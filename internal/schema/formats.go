@@ -12,7 +12,13 @@ type avroSchema struct{ *avro.Schema }
 
 func (avroSchema) Type() Type { return Avro }
 
-func (s avroSchema) readerOf(w Parsed) []string { return avro.Check(s.Schema, w.(avroSchema).Schema) }
+func (s avroSchema) readerOf(w Parsed, readerWord, writerWord string) []string {
+	var out []string
+	for _, in := range avro.Check(s.Schema, w.(avroSchema).Schema) {
+		out = append(out, in.Message(readerWord, writerWord))
+	}
+	return out
+}
 
 func parseAvro(text string, refs map[string]string) (Parsed, error) {
 	s, err := avro.Parse(text, refs)
@@ -26,8 +32,12 @@ type jsonSchema struct{ *jsonschema.Schema }
 
 func (jsonSchema) Type() Type { return JSON }
 
-func (s jsonSchema) readerOf(w Parsed) []string {
-	return jsonschema.Check(s.Schema, w.(jsonSchema).Schema)
+func (s jsonSchema) readerOf(w Parsed, readerWord, writerWord string) []string {
+	var out []string
+	for _, d := range jsonschema.Check(s.Schema, w.(jsonSchema).Schema) {
+		out = append(out, d.Message(readerWord, writerWord))
+	}
+	return out
 }
 
 func parseJSON(text string, refs map[string]string) (Parsed, error) {
@@ -42,8 +52,12 @@ type protoSchema struct{ *protobuf.Schema }
 
 func (protoSchema) Type() Type { return Protobuf }
 
-func (s protoSchema) readerOf(w Parsed) []string {
-	return protobuf.Check(s.Schema, w.(protoSchema).Schema)
+func (s protoSchema) readerOf(w Parsed, readerWord, writerWord string) []string {
+	var out []string
+	for _, d := range protobuf.Check(s.Schema, w.(protoSchema).Schema) {
+		out = append(out, d.Message(readerWord, writerWord))
+	}
+	return out
 }
 
 func parseProtobuf(text string, refs map[string]string) (Parsed, error) {
