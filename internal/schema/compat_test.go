@@ -11,12 +11,12 @@ import (
 // BACKWARD_TRANSITIVE ask for backward, FORWARD and FORWARD_TRANSITIVE for forward, FULL and
 // FULL_TRANSITIVE for both, NONE for neither.
 type evolution struct {
-	name          string
-	old, new      string
-	backward      bool
-	forward       bool
-	why           string // what the messages must hold when the check fails
-	whyForward    string // what they must hold when the forward check fails, if not why
+	name       string
+	old, new   string
+	backward   bool
+	forward    bool
+	why        string // what the messages must hold when the check fails
+	whyForward string // what they must hold when the forward check fails, if not why
 }
 
 func runEvolutions(t *testing.T, typ Type, evs []evolution) {

@@ -53,13 +53,13 @@ func TestInvalidSchemas(t *testing.T) {
 	}{
 		{Avro, ``},
 		{Avro, `not json`},
-		{Avro, `{"type":"record","name":"R"}`},                                                  // no fields
+		{Avro, `{"type":"record","name":"R"}`}, // no fields
 		{Avro, `{"type":"record","name":"R","fields":[{"name":"a","type":"nope"}]}`},              // unknown type
 		{Avro, `{"type":"record","name":"R","fields":[{"name":"a","type":"int","default":"x"}]}`}, // bad default
 		{Avro, `{"type":"enum","name":"E","symbols":["A","A"]}`},                                  // duplicate symbol
 		{Avro, `{"type":"record","name":"1R","fields":[]}`},                                       // bad name
-		{Avro, `["int","int"]`},                                                                   // duplicate union branch
-		{Avro, `"string" "string"`},                                                               // trailing text
+		{Avro, `["int","int"]`},     // duplicate union branch
+		{Avro, `"string" "string"`}, // trailing text
 		{JSON, `{`},
 		{JSON, `{"type":"strin"}`},
 		{JSON, `{"type":"object","properties":{"a":{"$ref":"#/definitions/missing"}}}`},
