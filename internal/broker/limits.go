@@ -12,6 +12,8 @@ package broker
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/quota"
 )
 
 // maxUnknownTopics is how many topics beyond those that exist a Metadata
@@ -51,3 +53,17 @@ func uniqueMetadataTopics(topics []kmsg.MetadataRequestTopic) []kmsg.MetadataReq
 	}
 	return out
 }
+
+// FetchBuffers reports the bytes of pooled fetch read chunks held by
+// responses now and the most they may hold (fetch.go), for the metrics.
+func (b *Broker) FetchBuffers() (inUse, limit int64) {
+	p := &b.readBufs
+	p.mu.Lock()
+	n := p.inUse
+	p.mu.Unlock()
+	return int64(n) * readChunkSize, fetchChunksInUse * readChunkSize
+}
+
+// DecompressionBudget is the budget decompression draws on
+// (sluice.decompression.max.bytes); nil when there is none.
+func (b *Broker) DecompressionBudget() *quota.Budget { return b.cfg.Decompression }

@@ -72,3 +72,68 @@ func TestDefaultDecompressionBudgetIsASmallFractionOfMemory(t *testing.T) {
 		}
 	}
 }
+
+// A holder with many uses holds, beyond one use, at most its fair share:
+// another holder is served though the first asks for more, and the
+// holder's one use past the share still completes.
+func TestBudgetUsesKeepEachHolderToItsFairShare(t *testing.T) {
+	b := NewBudget(100)
+	first, second, third := b.NewUse("attacker"), b.NewUse("attacker"), b.NewUse("attacker")
+	// Within the share (half while alone): 20 and 20.
+	if !first.TryGrow(20) || !second.TryGrow(20) {
+		t.Fatal("uses within the holder's share refused")
+	}
+	// One use may go past the share: the first grows to 70.
+	if !first.TryGrow(50) {
+		t.Fatal("the holder's one use past its share refused")
+	}
+	// No other use of the holder may then pass it.
+	if second.TryGrow(5) || third.TryGrow(1) {
+		t.Fatal("a second use past the holder's share granted")
+	}
+	normal := b.NewUse("normal")
+	if !normal.TryGrow(10) {
+		t.Fatal("another holder refused with room left")
+	}
+	waiting := make(chan error, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go func() { waiting <- third.Grow(ctx, 5) }()
+	select {
+	case err := <-waiting:
+		t.Fatalf("attacker past its share granted more: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	if got := b.Holders(); got != 2 {
+		t.Fatalf("holders %d, want 2", got)
+	}
+	// Releasing the big use brings the attacker back within its share.
+	first.Release()
+	if err := <-waiting; err != nil {
+		t.Fatal(err)
+	}
+	if second.Held() != 20 || third.Held() != 5 || b.InUse() != 35 {
+		t.Fatalf("held %d and %d, in use %d; want 20, 5, 35", second.Held(), third.Held(), b.InUse())
+	}
+	second.Release()
+	third.Release()
+	normal.Release()
+	if b.InUse() != 0 || b.Holders() != 0 {
+		t.Fatalf("in use %d, holders %d after every release", b.InUse(), b.Holders())
+	}
+}
+
+func TestBudgetUseGrowStopsWithItsContextAndForgetsTheWaiter(t *testing.T) {
+	b := NewBudget(10)
+	a := b.NewUse("a")
+	a.TryGrow(10)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	u := b.NewUse("b")
+	if err := u.Grow(ctx, 1); err == nil {
+		t.Fatal("grow on a full budget returned without its context ending")
+	}
+	if b.InUse() != 10 || b.Holders() != 1 || u.Held() != 0 {
+		t.Fatalf("a failed grow left in use %d, holders %d, held %d", b.InUse(), b.Holders(), u.Held())
+	}
+}

@@ -131,6 +131,9 @@ func (c *conn) serve(srvCtx context.Context) {
 func (c *conn) readLoop(ctx context.Context) error {
 	r := bufio.NewReaderSize(c.nc, 64<<10)
 	cfg := c.srv.cfg
+	// use holds the request budget of the request being read and handled,
+	// drawn fairly with the client's other connections (request_budget.go).
+	use := c.srv.budget.NewUse(c.client.Host)
 	for first := true; ; first = false {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -166,7 +169,7 @@ func (c *conn) readLoop(ctx context.Context) error {
 		// requests draw on one budget of request bytes, taken as the bytes
 		// arrive and given back once the request is handled
 		// (request_budget.go).
-		frame, held, err := c.readBody(ctx, r, size, time.Now().Add(cfg.RequestReadTimeout))
+		frame, err := c.readBody(ctx, r, size, time.Now().Add(cfg.RequestReadTimeout), &use)
 		if err != nil {
 			return err
 		}
@@ -176,7 +179,7 @@ func (c *conn) readLoop(ctx context.Context) error {
 		} else {
 			p, err = c.decode(ctx, frame)
 		}
-		c.srv.budget.Release(held)
+		use.Release()
 		var refused *errAuthClose
 		if err != nil && !errors.As(err, &refused) {
 			return err

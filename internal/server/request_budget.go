@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/quota"
 )
 
 // Request bytes draw on one budget shared by every connection
@@ -24,6 +26,14 @@ import (
 // until it has been handled, and one connection reads one request at a
 // time, so a connection holds at most one request's worth.
 //
+// A client, known by its address (the unit of max.connections.per.ip),
+// holds at most a fair share of the budget across its connections
+// (quota.Budget's ...For methods): beyond one request of any size, what
+// it holds stays within the budget divided by the clients holding or
+// waiting for request bytes now, and never more than half. A client that
+// opens many connections and leaves partial requests on them waits for
+// its own bytes to be released, while the others are read.
+//
 // Reading a body must keep making progress: a read that brings nothing
 // for requestStallTimeout closes the connection, as does a body not
 // complete within the request read timeout.
@@ -34,15 +44,13 @@ const firstStep = 64 << 10
 // requestStallTimeout bounds the wait for the next bytes of a body.
 const requestStallTimeout = 10 * time.Second
 
-// readBody reads a request body of size bytes from r. It returns the body
-// and the budget it holds, which the caller releases once the request has
-// been handled.
-func (c *conn) readBody(ctx context.Context, r *bufio.Reader, size int32, deadline time.Time) ([]byte, int64, error) {
-	budget := c.srv.budget
-	var held int64
-	fail := func(err error) ([]byte, int64, error) {
-		budget.Release(held)
-		return nil, 0, fmt.Errorf("read request body of %d bytes: %w", size, err)
+// readBody reads a request body of size bytes from r into a buffer whose
+// budget use holds (use must hold nothing); the caller releases use once
+// the request has been handled.
+func (c *conn) readBody(ctx context.Context, r *bufio.Reader, size int32, deadline time.Time, use *quota.Use) ([]byte, error) {
+	fail := func(err error) ([]byte, error) {
+		use.Release()
+		return nil, fmt.Errorf("read request body of %d bytes: %w", size, err)
 	}
 	n := int(size)
 	if n <= firstStep {
@@ -53,21 +61,19 @@ func (c *conn) readBody(ctx context.Context, r *bufio.Reader, size int32, deadli
 		if _, err := r.Peek(1); err != nil {
 			return fail(err)
 		}
-		if !budget.TryAcquire(int64(n)) {
-			if err := c.takeBudget(ctx, int64(n), deadline); err != nil {
+		if !use.TryGrow(int64(n)) {
+			if err := c.takeBudget(ctx, use, int64(n), deadline); err != nil {
 				return fail(err)
 			}
 			if !c.armRead(min(time.Until(deadline), requestStallTimeout)) {
-				budget.Release(int64(n))
 				return fail(context.Canceled)
 			}
 		}
-		held = int64(n)
 		buf := make([]byte, n)
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return fail(err)
 		}
-		return buf, held, nil
+		return buf, nil
 	}
 	var buf []byte
 	for len(buf) < n {
@@ -82,11 +88,10 @@ func (c *conn) readBody(ctx context.Context, r *bufio.Reader, size int32, deadli
 		if len(buf) >= firstStep {
 			want = int64(n)
 		}
-		if held < want {
-			if err := c.takeBudget(ctx, want-held, deadline); err != nil {
+		if held := use.Held(); held < want {
+			if err := c.takeBudget(ctx, use, want-held, deadline); err != nil {
 				return fail(err)
 			}
-			held = want
 			if !c.armRead(min(time.Until(deadline), requestStallTimeout)) {
 				return fail(context.Canceled)
 			}
@@ -94,7 +99,7 @@ func (c *conn) readBody(ctx context.Context, r *bufio.Reader, size int32, deadli
 		if len(buf) == cap(buf) {
 			// The first step's buffer, then, with the whole size's
 			// budget held and bytes flowing, the whole body at once.
-			grown := make([]byte, len(buf), min(n, int(held)))
+			grown := make([]byte, len(buf), min(n, int(use.Held())))
 			copy(grown, buf)
 			buf = grown
 		}
@@ -104,23 +109,22 @@ func (c *conn) readBody(ctx context.Context, r *bufio.Reader, size int32, deadli
 			return fail(err)
 		}
 	}
-	return buf, held, nil
+	return buf, nil
 }
 
-// takeBudget takes n bytes of the request budget, waiting for them until
-// the body's deadline.
-func (c *conn) takeBudget(ctx context.Context, n int64, deadline time.Time) error {
-	b := c.srv.budget
-	if b.TryAcquire(n) {
+// takeBudget takes n more bytes of the request budget for use, waiting for
+// them until the body's deadline.
+func (c *conn) takeBudget(ctx context.Context, use *quota.Use, n int64, deadline time.Time) error {
+	if use.TryGrow(n) {
 		return nil
 	}
-	if b.ShouldReport(time.Now()) {
-		c.srv.cfg.Logger.Warn("request budget full: reading waits (queued.max.request.bytes)",
-			"in_use", b.InUse(), "size", b.Size(), "waits_so_far", b.Waits(), "want", n)
+	if b := c.srv.budget; b.ShouldReport(time.Now()) {
+		c.srv.cfg.Logger.Warn("request budget full or client at its share: reading waits (queued.max.request.bytes)",
+			"client", c.client.Host, "in_use", b.InUse(), "size", b.Size(), "clients", b.Holders(), "waits_so_far", b.Waits(), "want", n)
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	if err := c.srv.budget.Acquire(ctx, n); err != nil {
+	if err := use.Grow(ctx, n); err != nil {
 		return fmt.Errorf("waiting for %d bytes of queued.max.request.bytes: %w", n, err)
 	}
 	return nil

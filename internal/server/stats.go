@@ -1,5 +1,7 @@
 package server
 
+import "github.com/sluice-io/sluice/internal/quota"
+
 // Connections counts the open connections per listener name, for the
 // sluice_connections metric. It takes the server's lock once and visits
 // every connection: a scrape costs what the connections number, a
@@ -13,3 +15,7 @@ func (s *Server) Connections() map[string]int {
 	}
 	return out
 }
+
+// RequestBudget is the budget of request bytes every connection draws on
+// (queued.max.request.bytes, request_budget.go), for the metrics.
+func (s *Server) RequestBudget() *quota.Budget { return s.budget }
