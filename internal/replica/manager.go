@@ -124,6 +124,8 @@ type Manager struct {
 	// isrEligible holds the brokers of the latest image that may join an
 	// ISR (KIP-841).
 	isrEligible atomic.Pointer[map[int32]bool]
+	// alters are the ISR changes waiting to be proposed (alter_batch.go).
+	alters alterQueue
 }
 
 // replicationSettings are the broker configs of replication, read at each
@@ -819,35 +821,6 @@ func (m *Manager) stopFetcher(id int32) {
 func (m *Manager) eligibleForISR(id int32) bool {
 	e := m.isrEligible.Load()
 	return e != nil && (*e)[id]
-}
-
-// alter sends an AlterPartition for p in the background; a refusal or a
-// failure ends the pending change, and the leader tries again after a
-// while (or when the next image changes the partition).
-func (m *Manager) alter(p *Partition, cmd cluster.AlterPartition, seq uint64) {
-	m.bgMu.Lock()
-	defer m.bgMu.Unlock()
-	if m.bgCtx.Err() != nil {
-		return // stopping: no new background work (bg.Wait may be running)
-	}
-	m.logger.Info("proposing ISR change", "topic", p.Topic, "partition", p.Index, "isr", cmd.ISR,
-		"leader_epoch", cmd.LeaderEpoch, "partition_epoch", cmd.PartitionEpoch)
-	m.bg.Add(1)
-	go func() {
-		defer m.bg.Done()
-		ctx, cancel := context.WithTimeout(m.bgCtx, 30*time.Second)
-		defer cancel()
-		err := m.cfg.Propose(ctx, cmd)
-		if err == nil {
-			return // the image brings the new ISR to Reconcile
-		}
-		level := slog.LevelWarn
-		if errors.Is(err, cluster.ErrFencedLeaderEpoch) || errors.Is(err, cluster.ErrInvalidUpdateVersion) || errors.Is(err, cluster.ErrIneligibleReplica) {
-			level = slog.LevelInfo // stale: the next image says what is true
-		}
-		m.logger.Log(ctx, level, "ISR change not applied", "topic", p.Topic, "partition", p.Index, "isr", cmd.ISR, "err", err)
-		p.alterFailed(seq, m.cfg.Now().Add(time.Second))
-	}()
 }
 
 // update applies lcfg to the hosted partition tp of topic id and returns
