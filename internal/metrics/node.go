@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/internal/broker"
 	"github.com/sluice-io/sluice/internal/buildinfo"
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/replica"
@@ -44,6 +45,11 @@ type NodeSources struct {
 	// reports per scrape (sluice.metrics.group.lag.max.partitions); zero
 	// or less reports none.
 	MaxLagPartitions int
+	// Waiting are the requests in purgatory (broker.Broker.Waiting).
+	Waiting func() broker.Waiting
+	// Stats are the replica manager's counters: ISR changes, leader
+	// elections, the cleaner.
+	Stats *replica.Stats
 }
 
 // nodeCollector exports the state of one broker at scrape time.
@@ -55,7 +61,10 @@ type nodeCollector struct {
 	raftState, raftTerm, raftCommit, raftApplied, raftLastIndex *prometheus.Desc
 	raftLeader, raftPeers                                       *prometheus.Desc
 	brokers, connections, groups, lag, lagSkipped               *prometheus.Desc
-	dirSize, dirOffline                                         *prometheus.Desc
+	dirSize, dirOffline, logSize                                *prometheus.Desc
+	waiting, isrShrinks, isrExpands, elections                  *prometheus.Desc
+	cleanerLogs, cleanerRead, cleanerWritten, cleanerSegments   *prometheus.Desc
+	cleanerRemoved, cleanerErrors, cleanerLast, cleanerLastTook *prometheus.Desc
 }
 
 // RegisterNode registers the collector of src's state, sluice_build_info,
@@ -86,6 +95,19 @@ func RegisterNode(reg prometheus.Registerer, src NodeSources) {
 		dirSize:         d("sluice_log_dir_size_bytes", "Bytes of the segments of the partitions in each log directory.", "dir"),
 		dirOffline:      d("sluice_log_dir_offline", "1 when the log directory is offline after an I/O error (KIP-112), else 0.", "dir"),
 		lagSkipped:      d("sluice_consumer_group_lag_skipped_partitions", "Committed partitions left out of sluice_consumer_group_lag at the last scrape: over sluice.metrics.group.lag.max.partitions, or not hosted on the coordinator."),
+		logSize:         d("sluice_log_size_bytes", "Bytes of the segments of each partition hosted on this broker.", "topic", "partition"),
+		waiting:         d("sluice_purgatory_requests", "Requests waiting to be answered (purgatory): acks=all produce requests waiting for replication and fsync, fetches waiting for fetch.min.bytes.", "operation"),
+		isrShrinks:      d("sluice_isr_shrinks_total", "Replicas removed from the ISR of partitions this broker leads."),
+		isrExpands:      d("sluice_isr_expands_total", "Replicas added to the ISR of partitions this broker leads."),
+		elections:       d("sluice_leader_elections_total", "Times this broker became the leader of a partition (or leader again at a newer leader epoch), start-up included."),
+		cleanerLogs:     d("sluice_log_cleaner_cleanings_total", "Compacted partition logs the cleaner cleaned."),
+		cleanerRead:     d("sluice_log_cleaner_read_bytes_total", "Bytes of the segments the cleaner rewrote, before cleaning."),
+		cleanerWritten:  d("sluice_log_cleaner_written_bytes_total", "Bytes of the segments the cleaner rewrote, after cleaning."),
+		cleanerSegments: d("sluice_log_cleaner_segments_total", "Segments the cleaner rewrote."),
+		cleanerRemoved:  d("sluice_log_cleaner_removed_records_total", "Records the cleaner removed (older values of a key, expired tombstones and markers)."),
+		cleanerErrors:   d("sluice_log_cleaner_errors_total", "Cleanings that failed with an error (not those given up because the log changed)."),
+		cleanerLast:     d("sluice_log_cleaner_last_pass_timestamp_seconds", "When the cleaner last finished a pass over the compacted logs (Unix time); 0 before the first."),
+		cleanerLastTook: d("sluice_log_cleaner_last_pass_duration_seconds", "How long the cleaner's last pass over the compacted logs took."),
 	}
 	reg.MustRegister(c, newGoCollector(), newProcessCollector())
 }
@@ -93,7 +115,9 @@ func RegisterNode(reg prometheus.Registerer, src NodeSources) {
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.buildInfo, c.hosted, c.leaders, c.underReplicated, c.underMinISR, c.offline,
 		c.raftState, c.raftTerm, c.raftCommit, c.raftApplied, c.raftLastIndex, c.raftLeader, c.raftPeers,
-		c.brokers, c.connections, c.groups, c.lag, c.lagSkipped, c.dirSize, c.dirOffline} {
+		c.brokers, c.connections, c.groups, c.lag, c.lagSkipped, c.dirSize, c.dirOffline, c.logSize,
+		c.waiting, c.isrShrinks, c.isrExpands, c.elections, c.cleanerLogs, c.cleanerRead, c.cleanerWritten,
+		c.cleanerSegments, c.cleanerRemoved, c.cleanerErrors, c.cleanerLast, c.cleanerLastTook} {
 		ch <- d
 	}
 }
@@ -125,6 +149,37 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.src.Groups != nil {
 		c.collectGroups(gauge)
 	}
+	if c.src.Waiting != nil {
+		w := c.src.Waiting()
+		gauge(c.waiting, float64(w.Produce), "produce")
+		gauge(c.waiting, float64(w.ConsumerFetch), "fetch_consumer")
+		gauge(c.waiting, float64(w.FollowerFetch), "fetch_follower")
+	}
+	if s := c.src.Stats; s != nil {
+		c.collectStats(ch, gauge, s)
+	}
+}
+
+// collectStats exports the replica manager's counters.
+func (c *nodeCollector) collectStats(ch chan<- prometheus.Metric, gauge func(*prometheus.Desc, float64, ...string), s *replica.Stats) {
+	counter := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	counter(c.isrShrinks, s.ISRShrinks.Load())
+	counter(c.isrExpands, s.ISRExpands.Load())
+	counter(c.elections, s.LeaderElections.Load())
+	counter(c.cleanerLogs, s.CleanerLogs.Load())
+	counter(c.cleanerRead, s.CleanerBytesRead.Load())
+	counter(c.cleanerWritten, s.CleanerBytesWritten.Load())
+	counter(c.cleanerSegments, s.CleanerSegments.Load())
+	counter(c.cleanerRemoved, s.CleanerRecordsRemoved.Load())
+	counter(c.cleanerErrors, s.CleanerErrors.Load())
+	last := 0.0
+	if ns := s.CleanerLastPass.Load(); ns > 0 {
+		last = float64(ns) / 1e9
+	}
+	gauge(c.cleanerLast, last)
+	gauge(c.cleanerLastTook, time.Duration(s.CleanerLastPassTook.Load()).Seconds())
 }
 
 func (c *nodeCollector) collectBrokers(gauge func(*prometheus.Desc, float64, ...string), img *cluster.Image) {
@@ -161,7 +216,9 @@ func (c *nodeCollector) collectPartitions(gauge func(*prometheus.Desc, float64, 
 	}
 	for _, p := range c.src.Partitions() {
 		hosted++
-		dirs[p.Dir()] += p.Log().Size()
+		size := p.Log().Size()
+		dirs[p.Dir()] += size
+		gauge(c.logSize, float64(size), p.Topic, strconv.Itoa(int(p.Index)))
 		var placed *cluster.Partition
 		if img != nil {
 			if t := img.Topics[p.Topic]; t != nil && int(p.Index) < len(t.Partitions) {
