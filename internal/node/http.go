@@ -94,7 +94,10 @@ func (n *Node) observeNode(static *config.Broker, opened <-chan struct{}) {
 		Connections:      n.connections,
 		Groups:           n.groups,
 		MaxLagPartitions: int(static.Int64("sluice.metrics.group.lag.max.partitions")),
+		Waiting:          n.broker.Waiting,
+		Stats:            n.replicas.Stats(),
 	})
+	n.replicas.Stats().SetSyncObserver(metrics.NewSyncs(n.obs.reg))
 	// issue 13: the memory budgets' use (internal/metrics/limits.go).
 	metrics.RegisterLimits(n.obs.reg, metrics.LimitSources{
 		Requests:      n.server.RequestBudget(),
