@@ -113,6 +113,19 @@ func TestMetricsCountProduceFetchAndGroupLag(t *testing.T) {
 			t.Fatalf("produce %d: %v", i, err)
 		}
 	}
+	// Each acks=all produce, one after another, waited for one sync of
+	// its partition's log alone: n syncs of one log each, and nothing
+	// waits any more.
+	synced := scrapeMetrics(t, httpAddr)
+	if d := synced.must(t, "sluice_log_flush_duration_seconds") - before.must(t, "sluice_log_flush_duration_seconds"); d != n {
+		t.Errorf("log syncs %v, want %d", d, n)
+	}
+	if d := histogramSum(synced, "sluice_log_flush_partitions") - histogramSum(before, "sluice_log_flush_partitions"); d != n {
+		t.Errorf("partitions synced %v, want %d", d, n)
+	}
+	if v := synced.must(t, "sluice_purgatory_requests", "operation", "produce"); v != 0 {
+		t.Errorf("produce requests waiting after every ack: %v", v)
+	}
 	// Consume everything in a group and commit it.
 	consumer := b.client(kgo.ConsumeTopics("metered"), kgo.ConsumerGroup("metered-group"), kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -127,6 +140,12 @@ func TestMetricsCountProduceFetchAndGroupLag(t *testing.T) {
 	if got != n {
 		t.Fatalf("consumed %d records, want %d", got, n)
 	}
+	// With everything read, the consumer's next fetch waits for data
+	// (fetch.max.wait.ms) in purgatory.
+	waitMetric(t, httpAddr, "a consumer fetch waiting", func(s scrape) bool {
+		v, _ := s.value("sluice_purgatory_requests", "operation", "fetch_consumer")
+		return v >= 1
+	})
 	if err := consumer.CommitUncommittedOffsets(ctx); err != nil {
 		t.Fatalf("commit: %v", err)
 	}
@@ -160,6 +179,15 @@ func TestMetricsCountProduceFetchAndGroupLag(t *testing.T) {
 	if v := after.must(t, "sluice_log_dir_size_bytes", "dir", filepath.Clean(b.dataDir)); v < float64(batchBytes) {
 		t.Errorf("log directory size %v, want at least the %d bytes produced", v, batchBytes)
 	}
+	if v := after.must(t, "sluice_log_size_bytes", "topic", "metered", "partition", "0"); v != float64(batchBytes) {
+		t.Errorf("metered-0 log size %v, want the %d bytes of batches produced", v, batchBytes)
+	}
+	if e, led := after.must(t, "sluice_leader_elections_total"), after.must(t, "sluice_partitions_leader"); e < led {
+		t.Errorf("leader elections %v, fewer than the %v partitions led", e, led)
+	}
+	if v := after.must(t, "sluice_isr_shrinks_total") + after.must(t, "sluice_isr_expands_total"); v != 0 {
+		t.Errorf("ISR changes on a single broker: %v", v)
+	}
 	if v := after.must(t, "sluice_log_dir_offline", "dir", filepath.Clean(b.dataDir)); v != 0 {
 		t.Errorf("log directory offline = %v, want 0", v)
 	}
@@ -192,6 +220,33 @@ func TestMetricsCountProduceFetchAndGroupLag(t *testing.T) {
 	}
 	if v := last.must(t, "sluice_consumer_groups", "state", "Empty"); v != 1 {
 		t.Errorf("empty groups %v, want 1", v)
+	}
+}
+
+// histogramSum is the sum of a histogram's observations.
+func histogramSum(s scrape, name string) float64 {
+	var sum float64
+	if f := s[name]; f != nil {
+		for _, m := range f.Metric {
+			sum += m.GetHistogram().GetSampleSum()
+		}
+	}
+	return sum
+}
+
+// waitMetric scrapes until ok holds, for at most 20 seconds.
+func waitMetric(t *testing.T, httpAddr, what string, ok func(scrape) bool) scrape {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s := scrapeMetrics(t, httpAddr)
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics never showed %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
