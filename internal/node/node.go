@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-io/sluice/internal/log"
 	"github.com/sluice-io/sluice/internal/quota"
 	"github.com/sluice-io/sluice/internal/replica"
+	"github.com/sluice-io/sluice/internal/schemaregistry"
 	"github.com/sluice-io/sluice/internal/server"
 	"github.com/sluice-io/sluice/internal/txn"
 )
@@ -59,6 +60,12 @@ type Config struct {
 	// rather than an error: sluice serve's default address, which another
 	// process may hold.
 	HTTPBestEffort bool
+	// SchemaRegistryListen is the schema registry's REST listener
+	// (issue 16); empty turns the registry off on this node.
+	SchemaRegistryListen string
+	// SchemaRegistryBestEffort makes a failure to bind it a warning:
+	// sluice serve's default address, which another process may hold.
+	SchemaRegistryBestEffort bool
 	// LogFS is the filesystem of the partition logs; nil is the operating
 	// system's (or, in a binary built with the faultfs tag, the fault
 	// injector SLUICE_FAULTFS names: package faultfs). For fault tests.
@@ -81,6 +88,8 @@ type Node struct {
 	// obs is the HTTP admin listener and its metrics (http.go); nil
 	// when sluice.http.listen is empty.
 	obs *observability
+	// registry is the schema registry (schemaregistry.go); nil when off.
+	registry *registryNode
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -133,8 +142,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	defer func() {
 		if !started {
 			n.stopHTTP(context.Background())
+			n.stopSchemaRegistry(context.Background())
 		}
 	}()
+	if err := n.listenSchemaRegistry(); err != nil { // schemaregistry.go
+		return nil, err
+	}
 	listeners := make([]server.Listener, len(specs))
 	var interSpec listenerSpec
 	for i, spec := range specs {
@@ -173,9 +186,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	var host string
 	var port int32
-	for _, ep := range eps {
+	var interAddr net.Addr
+	for i, ep := range eps {
 		if ep.Name == interName {
-			host, port = ep.Host, ep.Port
+			host, port, interAddr = ep.Host, ep.Port, n.lns[i].Addr()
 		}
 	}
 	ln := n.lns[0]
@@ -287,6 +301,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	})
 	n.broker = b
 	markers.m = broker.NewMarkers(b)
+	n.startSchemaRegistry(runCtx, interAddr, host, len(voters), peerOpts)
 	if err := n.replicas.RemoveOrphans(n.cluster.Image()); err != nil {
 		n.logger.Warn("remove partitions of deleted topics", "err", err)
 	}
@@ -460,6 +475,9 @@ func (n *Node) partitionLed(ctx context.Context, p *replica.Partition) {
 	case txn.StateTopic:
 		epoch := p.LeaderEpoch()
 		load = func() error { return n.txns.Load(ctx, p.Index, epoch) }
+	case schemaregistry.Topic:
+		n.schemaRegistryLed()
+		return
 	default:
 		return
 	}
@@ -560,6 +578,7 @@ func (n *Node) ListenerAddr(name string) string {
 // and closes every log and the metadata node.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.markStopping()
+	n.stopSchemaRegistry(ctx)
 	n.controlledShutdown(ctx)
 	err := n.server.Shutdown(ctx)
 	n.cancel()

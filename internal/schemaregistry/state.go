@@ -1,0 +1,387 @@
+package schemaregistry
+
+import (
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/sluice-io/sluice/internal/schema"
+)
+
+// state is the registry rebuilt from _schemas: every node applies the
+// topic's records in order, so every node holds the same state at the same
+// offset. Only the reader goroutine changes it (apply), under
+// Registry.mu; handlers read it under the read lock.
+type state struct {
+	schemas map[int]*storedSchema
+	// byIdentity finds the ID of a schema already stored: the same schema
+	// registered under another subject gets the same ID.
+	byIdentity map[string]int
+	subjects   map[string]*subject
+	// configs and modes are per subject; "" is the global setting.
+	configs map[string]schema.Level
+	modes   map[string]string
+	// maxID is the highest ID ever given (from schemas and NOOP records).
+	maxID int
+	// writer is the node that last announced itself writer, with the URL
+	// other nodes forward writes to, and the leader epoch it announced at.
+	writerNode  int32
+	writerURL   string
+	writerEpoch int32
+}
+
+// storedSchema is one schema ID: its text and how to compare it.
+type storedSchema struct {
+	id   int
+	typ  schema.Type
+	text string
+	refs []schema.Reference
+	// identity is type, canonical form and references: equal identities
+	// are the same schema.
+	identity string
+	// uses counts the subject versions holding this ID; at 0 the ID is
+	// gone (its versions were permanently deleted).
+	uses int
+}
+
+// subject is one subject's versions, in version order.
+type subject struct {
+	versions []*version
+}
+
+type version struct {
+	version int
+	id      int
+	deleted bool
+}
+
+func newState() *state {
+	return &state{
+		schemas:    map[int]*storedSchema{},
+		byIdentity: map[string]int{},
+		subjects:   map[string]*subject{},
+		configs:    map[string]schema.Level{},
+		modes:      map[string]string{},
+		writerNode: -1,
+	}
+}
+
+// apply changes the state by one decoded record.
+func (s *state) apply(d decodedRecord) {
+	switch {
+	case d.schema != nil:
+		subj, ver := *d.key.Subject, *d.key.Version
+		if d.tombstone {
+			s.removeVersion(subj, ver)
+			return
+		}
+		s.putVersion(subj, ver, *d.schema)
+	case d.config != nil:
+		subj := deref(d.key.Subject)
+		level, err := schema.ParseLevel(d.config.CompatibilityLevel)
+		if d.tombstone || err != nil {
+			delete(s.configs, subj)
+			return
+		}
+		s.configs[subj] = level
+	case d.mode != nil:
+		subj := deref(d.key.Subject)
+		mode, ok := parseMode(d.mode.Mode)
+		if d.tombstone || !ok {
+			delete(s.modes, subj)
+			return
+		}
+		s.modes[subj] = mode
+	case d.del != nil:
+		sub := s.subjects[*d.key.Subject]
+		if d.tombstone || sub == nil {
+			return
+		}
+		for _, v := range sub.versions {
+			if d.key.KeyType == keyDeleteSubject && v.version <= d.del.Version {
+				v.deleted = true
+			}
+		}
+		if d.key.KeyType == keyClearSubject {
+			for _, v := range slices.Clone(sub.versions) {
+				if v.deleted {
+					s.removeVersion(*d.key.Subject, v.version)
+				}
+			}
+		}
+	case d.noop != nil:
+		n := d.noop
+		s.maxID = max(s.maxID, n.MaxID)
+		if n.WriterNode != nil {
+			s.writerNode, s.writerURL, s.writerEpoch = *n.WriterNode, n.WriterURL, n.WriterEpoch
+		}
+	}
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// putVersion stores one version of a subject, or updates it (a soft
+// delete rewrites the version with deleted set).
+func (s *state) putVersion(subj string, ver int, v schemaValue) {
+	sub := s.subjects[subj]
+	if sub == nil {
+		sub = &subject{}
+		s.subjects[subj] = sub
+	}
+	i := sort.Search(len(sub.versions), func(i int) bool { return sub.versions[i].version >= ver })
+	if i < len(sub.versions) && sub.versions[i].version == ver {
+		old := sub.versions[i]
+		if old.id != v.ID {
+			s.release(old.id)
+			s.hold(v)
+		}
+		old.id, old.deleted = v.ID, v.Deleted
+		return
+	}
+	sub.versions = slices.Insert(sub.versions, i, &version{version: ver, id: v.ID, deleted: v.Deleted})
+	s.hold(v)
+}
+
+// hold counts one more use of a schema ID, storing the schema on its first.
+func (s *state) hold(v schemaValue) {
+	s.maxID = max(s.maxID, v.ID)
+	if st := s.schemas[v.ID]; st != nil {
+		st.uses++
+		return
+	}
+	typ, _ := schema.ParseType(v.SchemaType)
+	st := &storedSchema{id: v.ID, typ: typ, text: v.Schema, refs: v.References, uses: 1}
+	// A schema that no longer parses (stored by another registry, or a
+	// reference since removed) is still served by ID; it is compared by
+	// its text.
+	canonical := v.Schema
+	if refs, err := s.resolveRefs(v.References); err == nil {
+		if p, err := schema.Parse(typ, v.Schema, refs); err == nil {
+			canonical = p.Canonical()
+		}
+	}
+	st.identity = identity(typ, canonical, v.References)
+	s.schemas[v.ID] = st
+	if _, ok := s.byIdentity[st.identity]; !ok {
+		s.byIdentity[st.identity] = v.ID
+	}
+}
+
+func (s *state) release(id int) {
+	st := s.schemas[id]
+	if st == nil {
+		return
+	}
+	if st.uses--; st.uses > 0 {
+		return
+	}
+	delete(s.schemas, id)
+	if s.byIdentity[st.identity] == id {
+		delete(s.byIdentity, st.identity)
+	}
+}
+
+func (s *state) removeVersion(subj string, ver int) {
+	sub := s.subjects[subj]
+	if sub == nil {
+		return
+	}
+	i := sort.Search(len(sub.versions), func(i int) bool { return sub.versions[i].version >= ver })
+	if i == len(sub.versions) || sub.versions[i].version != ver {
+		return
+	}
+	s.release(sub.versions[i].id)
+	sub.versions = slices.Delete(sub.versions, i, i+1)
+	if len(sub.versions) == 0 {
+		delete(s.subjects, subj)
+	}
+}
+
+// identity is what makes two schemas the same one.
+func identity(typ schema.Type, canonical string, refs []schema.Reference) string {
+	var b strings.Builder
+	b.WriteString(string(typ))
+	b.WriteByte(0)
+	b.WriteString(canonical)
+	if len(refs) > 0 {
+		b.WriteByte(0)
+		b.Write(mustJSON(refs))
+	}
+	return b.String()
+}
+
+// errMissingReference is a reference to a subject version that does not
+// exist.
+type errMissingReference struct{ ref schema.Reference }
+
+func (e errMissingReference) Error() string {
+	return "reference " + string(mustJSON(e.ref)) + " names a subject version that does not exist"
+}
+
+// resolveRefs returns the text of every schema refs names, and of the
+// schemas those refer to, by reference name, as schema.Parse wants them.
+func (s *state) resolveRefs(refs []schema.Reference) (map[string]string, error) {
+	out := map[string]string{}
+	var walk func(refs []schema.Reference, depth int) error
+	walk = func(refs []schema.Reference, depth int) error {
+		if depth > maxReferenceDepth {
+			return errTooDeep
+		}
+		for _, ref := range refs {
+			if _, done := out[ref.Name]; done {
+				continue
+			}
+			v := s.version(ref.Subject, ref.Version, true)
+			if v == nil {
+				return errMissingReference{ref}
+			}
+			st := s.schemas[v.id]
+			if st == nil {
+				return errMissingReference{ref}
+			}
+			out[ref.Name] = st.text
+			if err := walk(st.refs, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(refs, 0); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+const maxReferenceDepth = 32
+
+var errTooDeep = jsonError("references nest deeper than 32 levels")
+
+type jsonError string
+
+func (e jsonError) Error() string { return string(e) }
+
+// version finds a version of a subject: ver -1 is the latest. Soft-deleted
+// versions count only when deleted is set.
+func (s *state) version(subj string, ver int, deleted bool) *version {
+	sub := s.subjects[subj]
+	if sub == nil {
+		return nil
+	}
+	if ver == -1 {
+		for i := len(sub.versions) - 1; i >= 0; i-- {
+			if v := sub.versions[i]; deleted || !v.deleted {
+				return v
+			}
+		}
+		return nil
+	}
+	i := sort.Search(len(sub.versions), func(i int) bool { return sub.versions[i].version >= ver })
+	if i == len(sub.versions) || sub.versions[i].version != ver {
+		return nil
+	}
+	if v := sub.versions[i]; deleted || !v.deleted {
+		return v
+	}
+	return nil
+}
+
+// live reports whether a subject has a version not soft-deleted.
+func (s *state) live(subj string) bool {
+	return s.version(subj, -1, false) != nil
+}
+
+// subjectsOf lists the subjects and versions that hold an ID.
+func (s *state) usesOf(id int, deleted bool) []subjectVersion {
+	var out []subjectVersion
+	for name, sub := range s.subjects {
+		for _, v := range sub.versions {
+			if v.id == id && (deleted || !v.deleted) {
+				out = append(out, subjectVersion{Subject: name, Version: v.version})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Subject != out[j].Subject {
+			return out[i].Subject < out[j].Subject
+		}
+		return out[i].Version < out[j].Version
+	})
+	return out
+}
+
+// referencedBy lists the IDs of schemas that refer to a subject version,
+// in versions not soft-deleted.
+func (s *state) referencedBy(subj string, ver int) []int {
+	ids := map[int]bool{}
+	for _, sub := range s.subjects {
+		for _, v := range sub.versions {
+			if v.deleted {
+				continue
+			}
+			if st := s.schemas[v.id]; st != nil {
+				for _, r := range st.refs {
+					if r.Subject == subj && r.Version == ver {
+						ids[v.id] = true
+					}
+				}
+			}
+		}
+	}
+	out := make([]int, 0, len(ids))
+	for id := range ids {
+		out = append(out, id)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// level is a subject's compatibility level: its own, else the global one,
+// else BACKWARD.
+func (s *state) level(subj string) schema.Level {
+	if l, ok := s.configs[subj]; ok {
+		return l
+	}
+	if l, ok := s.configs[""]; ok {
+		return l
+	}
+	return schema.DefaultLevel
+}
+
+// mode is a subject's mode: its own, else the global one, else READWRITE.
+func (s *state) mode(subj string) string {
+	if m, ok := s.modes[subj]; ok {
+		return m
+	}
+	if m, ok := s.modes[""]; ok {
+		return m
+	}
+	return modeReadWrite
+}
+
+// The modes.
+const (
+	modeReadWrite = "READWRITE"
+	modeReadOnly  = "READONLY"
+	modeImport    = "IMPORT"
+)
+
+func parseMode(s string) (string, bool) {
+	m := strings.ToUpper(strings.TrimSpace(s))
+	switch m {
+	case modeReadWrite, modeReadOnly, modeImport:
+		return m, true
+	case "READONLY_OVERRIDE":
+		return modeReadOnly, true
+	}
+	return "", false
+}
+
+type subjectVersion struct {
+	Subject string `json:"subject"`
+	Version int    `json:"version"`
+}
