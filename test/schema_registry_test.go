@@ -346,4 +346,3 @@ func TestSchemaRegistryModesAndImport(t *testing.T) {
 		t.Fatalf("contexts = %v, %v", ctxs, err)
 	}
 }
-

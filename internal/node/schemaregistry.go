@@ -164,4 +164,3 @@ func (l schemasLog) EndOffset() (int64, error) {
 	_, end, err := l.il.Bounds(0)
 	return end, err
 }
-

@@ -278,5 +278,3 @@ func (r *Registry) deleteMode(req *http.Request, _ []byte) (any, int64, error) {
 		return []Record{{Key: subjectKey(keyMode, subj)}}, map[string]string{"mode": cur}, nil
 	})
 }
-
-
