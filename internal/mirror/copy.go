@@ -1,0 +1,467 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/config"
+	"github.com/sluice-io/sluice/internal/record"
+)
+
+// partition is one mirrored partition. The identity fields are fixed; the
+// rest is guarded by Mirror.mu.
+type partition struct {
+	srcTopic string
+	srcID    kadm.TopicID
+	index    int32
+	dstTopic string
+
+	dstID     kadm.TopicID
+	srcLeader int32
+	dstLeader int32
+	// next is the next source offset to copy: the target's end offset,
+	// -1 until read from the target.
+	next     int64
+	srcEnd   int64 // the source's high watermark at the last fetch, -1 unknown
+	records  int64 // records copied by this process
+	bytes    int64 // bytes copied by this process
+	err      string
+	stopped  string // why copying stopped for good, "" while it runs
+	lastCopy time.Time
+}
+
+// workers are the copy loops, one per source broker leading mirrored
+// partitions. They are replaced as a whole when the assignment changes.
+type workers struct {
+	m      *Mirror
+	key    string
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newWorkers(m *Mirror) *workers { return &workers{m: m} }
+
+// set runs one copy loop per source leader of assign, restarting them all
+// if the assignment changed.
+func (w *workers) set(ctx context.Context, assign map[int32][]*partition) {
+	var keys []string
+	for leader, parts := range assign {
+		for _, p := range parts {
+			keys = append(keys, fmt.Sprintf("%d:%s/%d:%p", leader, p.dstTopic, p.index, p))
+		}
+	}
+	sort.Strings(keys)
+	key := strings.Join(keys, ",")
+	if key == w.key {
+		return
+	}
+	w.stop()
+	w.key = key
+	cctx, cancel := context.WithCancel(ctx)
+	w.cancel = cancel
+	for leader, parts := range assign {
+		if leader < 0 {
+			continue // no source leader now: the next refresh finds one
+		}
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			w.m.copyLoop(cctx, leader, parts)
+		}()
+	}
+}
+
+// stop ends every copy loop and waits for them.
+func (w *workers) stop() {
+	if w.cancel != nil {
+		w.cancel()
+		w.wg.Wait()
+		w.cancel = nil
+	}
+	w.key = ""
+}
+
+// backoff waits d or until ctx ends.
+func backoff(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// copyLoop copies parts, all led by source broker leader, until ctx ends:
+// fetch their batches from the source as they are (read_uncommitted, so
+// transaction markers and aborted records come too, as a follower sees
+// them), then append them to the target at their own offsets.
+func (m *Mirror) copyLoop(ctx context.Context, leader int32, parts []*partition) {
+	logger := m.logger.With("source_broker", leader)
+	// The resume point is the target's end offset, read at every start:
+	// whatever this process believed before, the target's log decides.
+	for ctx.Err() == nil {
+		err := m.loadPositions(ctx, parts)
+		if err == nil {
+			break
+		}
+		logger.Warn("read the mirror topics' end offsets; retrying", "err", err)
+		backoff(ctx, time.Second)
+	}
+	failures := 0
+	for ctx.Err() == nil {
+		req, byKey := m.fetchRequest(parts)
+		if req == nil {
+			<-ctx.Done() // every partition stopped
+			return
+		}
+		resp, err := m.src.Broker(int(leader)).Request(ctx, req)
+		if err == nil {
+			err = kerr.ErrorForCode(resp.(*kmsg.FetchResponse).ErrorCode)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			m.noteErr(parts, fmt.Sprintf("fetch from source broker %d: %v", leader, err))
+			if failures == 1 || failures%30 == 0 {
+				logger.Warn("fetch from the source failed; retrying", "err", err, "failures", failures)
+			}
+			m.refreshSoon()
+			backoff(ctx, min(time.Duration(failures)*200*time.Millisecond, 2*time.Second))
+			continue
+		}
+		if failures > 0 {
+			logger.Info("fetching from the source again", "after_failures", failures)
+			failures = 0
+		}
+		appends := m.takeFetched(ctx, resp.(*kmsg.FetchResponse), byKey)
+		if len(appends) > 0 {
+			m.appendAll(ctx, appends)
+		}
+	}
+}
+
+// loadPositions sets each partition's next offset to the target's end
+// offset (its high watermark: what the target has acknowledged).
+func (m *Mirror) loadPositions(ctx context.Context, parts []*partition) error {
+	var topics []string
+	for _, p := range parts {
+		if !slices.Contains(topics, p.dstTopic) {
+			topics = append(topics, p.dstTopic)
+		}
+	}
+	ends, err := m.dstAdm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range parts {
+		o, ok := ends.Lookup(p.dstTopic, p.index)
+		if !ok {
+			return fmt.Errorf("no end offset for %s/%d", p.dstTopic, p.index)
+		}
+		if o.Err != nil {
+			return fmt.Errorf("end offset of %s/%d: %w", p.dstTopic, p.index, o.Err)
+		}
+		p.next = o.Offset
+	}
+	return nil
+}
+
+// fetchKey finds a fetched partition by topic ID (Fetch v13 and later) or
+// name.
+type fetchKey struct {
+	id    kadm.TopicID
+	topic string
+	part  int32
+}
+
+// fetchRequest builds a fetch of every running partition at its next
+// offset, or nil when none runs.
+func (m *Mirror) fetchRequest(parts []*partition) (*kmsg.FetchRequest, map[fetchKey]*partition) {
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = -1
+	req.MaxWaitMillis = 500
+	req.MinBytes = 1
+	req.MaxBytes = m.cfg.FetchMaxBytes
+	req.IsolationLevel = 0 // read_uncommitted: markers and aborted batches are copied as they are
+	req.SessionEpoch = -1  // no fetch session: every request names its partitions
+	byKey := map[fetchKey]*partition{}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range parts {
+		if p.stopped != "" || p.next < 0 {
+			continue
+		}
+		i := slices.IndexFunc(req.Topics, func(t kmsg.FetchRequestTopic) bool { return t.Topic == p.srcTopic })
+		if i < 0 {
+			t := kmsg.NewFetchRequestTopic()
+			t.Topic, t.TopicID = p.srcTopic, p.srcID
+			req.Topics = append(req.Topics, t)
+			i = len(req.Topics) - 1
+		}
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.Partition = p.index
+		fp.CurrentLeaderEpoch = -1
+		fp.FetchOffset = p.next
+		fp.LastFetchedEpoch = -1
+		fp.LogStartOffset = -1
+		fp.PartitionMaxBytes = m.cfg.PartitionMaxBytes
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, fp)
+		byKey[fetchKey{id: p.srcID, part: p.index}] = p
+		byKey[fetchKey{topic: p.srcTopic, part: p.index}] = p
+	}
+	if len(byKey) == 0 {
+		return nil, nil
+	}
+	return req, byKey
+}
+
+// pendingAppend is one partition's copied batches on their way to the
+// target.
+type pendingAppend struct {
+	p       *partition
+	batches []byte
+	end     int64 // the offset after the last batch
+	records int64
+}
+
+// takeFetched turns a fetch response into appends, handling each
+// partition's errors.
+func (m *Mirror) takeFetched(ctx context.Context, resp *kmsg.FetchResponse, byKey map[fetchKey]*partition) []pendingAppend {
+	var out []pendingAppend
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			p := byKey[fetchKey{id: rt.TopicID, part: rp.Partition}]
+			if rt.Topic != "" {
+				p = byKey[fetchKey{topic: rt.Topic, part: rp.Partition}]
+			}
+			if p == nil {
+				continue
+			}
+			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+				m.fetchError(ctx, p, err)
+				continue
+			}
+			if a, ok := m.collect(p, rp); ok {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// collect keeps the whole batches of a fetched partition that end at or
+// past its next offset.
+func (m *Mirror) collect(p *partition, rp *kmsg.FetchResponseTopicPartition) (pendingAppend, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p.srcEnd = rp.HighWatermark
+	a := pendingAppend{p: p, end: -1}
+	start := -1
+	pos := 0
+	err := record.Batches(rp.RecordBatches, true, func(h record.Header, batch []byte) error {
+		defer func() { pos += len(batch) }()
+		if h.LastOffset() < p.next {
+			return nil
+		}
+		if h.BaseOffset < p.next {
+			return fmt.Errorf("source batch [%d, %d] starts before the mirror's end offset %d: the source's batches no longer line up with the mirror's", h.BaseOffset, h.LastOffset(), p.next)
+		}
+		if start < 0 {
+			start = pos
+		}
+		a.end = h.LastOffset() + 1
+		a.records += int64(h.RecordCount)
+		return nil
+	})
+	if err != nil {
+		p.stopped = err.Error()
+		m.logger.Error("stopped mirroring partition", "topic", p.dstTopic, "partition", p.index, "reason", p.stopped)
+		return a, false
+	}
+	if start < 0 {
+		return a, false
+	}
+	end := start
+	_ = record.Batches(rp.RecordBatches[start:], true, func(_ record.Header, batch []byte) error {
+		end += len(batch)
+		return nil
+	})
+	a.batches = rp.RecordBatches[start:end]
+	return a, true
+}
+
+// fetchError handles a partition's error in a fetch from the source.
+func (m *Mirror) fetchError(ctx context.Context, p *partition, err error) {
+	switch {
+	case errors.Is(err, kerr.OffsetOutOfRange):
+		m.outOfRange(ctx, p)
+	default:
+		// NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, a
+		// fenced epoch...: the source moved; look at it again.
+		m.noteErr([]*partition{p}, fmt.Sprintf("fetch: %v", err))
+		m.refreshSoon()
+	}
+}
+
+// outOfRange handles a next offset the source does not have: below its log
+// start (retention deleted records before they were copied: they are lost,
+// the mirror goes on from the log start, leaving the gap), or past its
+// end (the source lost acknowledged records or is not the same log: the
+// partition stops).
+func (m *Mirror) outOfRange(ctx context.Context, p *partition) {
+	starts, err := m.srcAdm.ListStartOffsets(ctx, p.srcTopic)
+	if err != nil {
+		m.noteErr([]*partition{p}, fmt.Sprintf("offset out of range; list source start offsets: %v", err))
+		return
+	}
+	ends, err := m.srcAdm.ListEndOffsets(ctx, p.srcTopic)
+	if err != nil {
+		m.noteErr([]*partition{p}, fmt.Sprintf("offset out of range; list source end offsets: %v", err))
+		return
+	}
+	so, ok1 := starts.Lookup(p.srcTopic, p.index)
+	eo, ok2 := ends.Lookup(p.srcTopic, p.index)
+	if !ok1 || !ok2 || so.Err != nil || eo.Err != nil {
+		m.refreshSoon()
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case p.next < so.Offset:
+		m.logger.Warn("records expired on the source before they were mirrored; continuing after the gap",
+			"topic", p.dstTopic, "partition", p.index, "from", p.next, "to", so.Offset)
+		p.next = so.Offset
+	case p.next > eo.Offset:
+		p.stopped = fmt.Sprintf("the mirror holds records up to offset %d but the source ends at %d: the source lost acknowledged records (an unclean leader election) or is another log; promote or delete the mirror topic", p.next, eo.Offset)
+		m.logger.Error("stopped mirroring partition", "topic", p.dstTopic, "partition", p.index, "reason", p.stopped)
+	}
+}
+
+// noteErr records the latest error of parts, for Status.
+func (m *Mirror) noteErr(parts []*partition, msg string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range parts {
+		p.err = msg
+	}
+}
+
+// appendAll sends the appends to their target leaders, one request per
+// leader, all at once, and moves each partition's next offset past what
+// the target acknowledged.
+func (m *Mirror) appendAll(ctx context.Context, appends []pendingAppend) {
+	byLeader := map[int32][]pendingAppend{}
+	m.mu.Lock()
+	for _, a := range appends {
+		byLeader[a.p.dstLeader] = append(byLeader[a.p.dstLeader], a)
+	}
+	m.mu.Unlock()
+	var wg sync.WaitGroup
+	for leader, as := range byLeader {
+		if leader < 0 {
+			m.noteErr(partsOf(as), "no leader on the target")
+			m.refreshSoon()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.appendTo(ctx, leader, as)
+		}()
+	}
+	wg.Wait()
+}
+
+func partsOf(as []pendingAppend) []*partition {
+	out := make([]*partition, len(as))
+	for i, a := range as {
+		out[i] = a.p
+	}
+	return out
+}
+
+// appendTo sends one mirror append to target broker leader.
+func (m *Mirror) appendTo(ctx context.Context, leader int32, as []pendingAppend) {
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks = -1
+	req.TimeoutMillis = 30000
+	req.UnknownTags.Set(config.MirrorAppendTag, nil)
+	for _, a := range as {
+		i := slices.IndexFunc(req.Topics, func(t kmsg.ProduceRequestTopic) bool { return t.Topic == a.p.dstTopic })
+		if i < 0 {
+			t := kmsg.NewProduceRequestTopic()
+			t.Topic, t.TopicID = a.p.dstTopic, a.p.dstID
+			req.Topics = append(req.Topics, t)
+			i = len(req.Topics) - 1
+		}
+		pp := kmsg.NewProduceRequestTopicPartition()
+		pp.Partition = a.p.index
+		pp.Records = a.batches
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, pp)
+	}
+	resp, err := m.dst.Broker(int(leader)).Request(ctx, req)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.noteErr(partsOf(as), fmt.Sprintf("append to target broker %d: %v", leader, err))
+			m.refreshSoon()
+			backoff(ctx, 500*time.Millisecond)
+		}
+		return
+	}
+	results := map[tp]kmsg.ProduceResponseTopicPartition{}
+	for _, t := range resp.(*kmsg.ProduceResponse).Topics {
+		for _, p := range t.Partitions {
+			results[tp{t.Topic, p.Partition}] = p
+		}
+	}
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, a := range as {
+		r, ok := results[tp{a.p.dstTopic, a.p.index}]
+		if !ok {
+			a.p.err = "the target's answer left the partition out"
+			continue
+		}
+		err := kerr.ErrorForCode(r.ErrorCode)
+		msg := ""
+		if r.ErrorMessage != nil {
+			msg = " (" + *r.ErrorMessage + ")"
+		}
+		switch {
+		case err == nil:
+			a.p.next = a.end
+			a.p.records += a.records
+			a.p.bytes += int64(len(a.batches))
+			a.p.err = ""
+			a.p.lastCopy = now
+		case errors.Is(err, kerr.InvalidTopicException):
+			// Promoted (or no longer a mirror): this is the end.
+			a.p.stopped = fmt.Sprintf("the target refused the copy: %v%s", err, msg)
+			m.logger.Info("stopped mirroring partition", "topic", a.p.dstTopic, "partition", a.p.index, "reason", a.p.stopped)
+		case errors.Is(err, kerr.InvalidRecord), errors.Is(err, kerr.CorruptMessage):
+			a.p.stopped = fmt.Sprintf("the target refused the copied batches: %v%s", err, msg)
+			m.logger.Error("stopped mirroring partition", "topic", a.p.dstTopic, "partition", a.p.index, "reason", a.p.stopped)
+		default:
+			a.p.err = fmt.Sprintf("append: %v%s", err, msg)
+			m.refreshSoon()
+		}
+	}
+}

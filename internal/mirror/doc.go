@@ -1,0 +1,82 @@
+// Package mirror copies topics from one Kafka-protocol cluster (Sluice,
+// Apache Kafka, Redpanda, kfake) to a Sluice cluster, keeping every
+// record's offset, so that consumers can fail over to the target and
+// resume exactly where they were.
+//
+// # Mirror topics
+//
+// Each mirrored source topic has a mirror topic on the target, named by
+// Config.RenameFormat ("{topic}" by default, "{source}.{topic}" as
+// MirrorMaker 2 names them). Two topic configs, kept in the target's
+// replicated metadata like any topic config, make it one:
+//
+//	sluice.mirror.source = <source cluster id>/<source topic>/<source topic id, hex>
+//	sluice.mirror.state  = mirroring | promoted
+//
+// While mirroring, every broker of the target refuses clients' produce
+// requests to it (INVALID_TOPIC_EXCEPTION, with a message naming the
+// promotion step) and skips transaction markers its own coordinators would
+// write there; clients read it as any topic. Promote (`sluice mirror
+// promote`) sets promoted: the mirror stops, clients may write, and
+// transactions the source left open in the copied records are aborted.
+//
+// # How records are copied
+//
+// The mirror fetches each partition from its source leader with
+// isolation read_uncommitted, as a follower does, and sends the fetched
+// batches untouched to the mirror topic's leader in a Produce request that
+// carries Sluice's tagged field config.MirrorAppendTag. That leader appends
+// them at their own offsets (replica.Partition.AppendMirrored, the
+// follower's append with this cluster's leader epoch stamped in): gaps
+// left by compaction or transaction markers stay gaps, and timestamps,
+// keys, headers, producer IDs, sequence numbers and markers are the
+// source's. The target replicates them to its followers as any write and
+// answers once acks=all holds.
+//
+// Why a Produce request, and not a mirror running inside each target
+// leader: the mirror then needs nothing on the target but a client
+// connection, the same process runs standalone (`sluice mirror`) or inside
+// `sluice serve`, the source's credentials stay with the mirror rather
+// than in the target's metadata, and the target's partition leaders keep
+// no per-link fetch state. The appends are conditional on offsets, which
+// makes them safe to retry and safe even with two mirrors running.
+//
+// # Guarantees
+//
+// Exactly once, in offset-preserving mode: the resume point is the
+// target's end offset (its high watermark), read whenever a copy loop
+// starts; an append is acknowledged only when replicated and fsynced on
+// the target; a batch the target already holds (an append retried after a
+// lost answer) is skipped by offset. So a crash of the mirror, of a source
+// broker or of a target broker neither loses nor repeats a record.
+//
+// Topic shape follows the source: partition count (partitions added on the
+// source are added to the mirror; fewer partitions on the source is
+// refused, since Kafka never shrinks a topic: the source topic was deleted
+// and created again), and the configs in SyncedConfigs that the source
+// topic sets. A target topic that is not this source topic's mirror (it
+// holds records of its own, or mirrors another source, or an earlier topic
+// of the same name) is refused unless Config.Force, which deletes and
+// recreates it; an empty topic is adopted. A source topic deleted while
+// mirrored leaves its mirror read-only with its records, for the operator
+// to promote or delete. A source that cannot be reached is retried and
+// reported; nothing is written meanwhile. Records that retention deleted
+// on the source before they were copied leave a gap, with a warning; a
+// source that ends below what the mirror holds (it lost acknowledged
+// records) stops that partition.
+//
+// # Consumer group offsets
+//
+// Committed offsets of the groups matching Config.Groups are committed on
+// the target every SyncGroupOffsetsInterval under the mirror topic's name,
+// unchanged (offsets are the same on both sides), only for groups with no
+// members on the target, never backwards and never past the mirror
+// topic's end.
+//
+// # What this package never does
+//
+// It never writes to the source, never writes to a target topic that is
+// not its mirror (except with Force, by replacing it), and never moves a
+// mirror topic's offsets: a target that is not Sluice is refused
+// (ErrNotSluice) rather than given records at other offsets.
+package mirror

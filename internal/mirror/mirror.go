@@ -1,0 +1,240 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Config is what one mirror copies, from where to where. Zero values take
+// the defaults named on each field.
+type Config struct {
+	// Source and Target are the client options of each cluster: seed
+	// brokers, TLS, SASL (kgo.SeedBrokers, kgo.DialTLSConfig, kgo.SASL).
+	Source, Target []kgo.Opt
+	// SourceAlias names the source cluster in RenameFormat ("source").
+	SourceAlias string
+	// Topics selects the source topics to mirror (all when nil); topics
+	// matching ExcludeTopics are left out. Topics whose names start
+	// with "__" (Kafka's internal topics) are never mirrored.
+	Topics, ExcludeTopics *regexp.Regexp
+	// RenameFormat names a mirror topic from its source topic with
+	// {source} (SourceAlias) and {topic}; "{topic}" (the default) keeps
+	// the names, "{source}.{topic}" is MirrorMaker 2's.
+	RenameFormat string
+	// Groups selects the consumer groups whose committed offsets are
+	// copied (none when nil), every SyncGroupOffsetsInterval (10s).
+	Groups                   *regexp.Regexp
+	SyncGroupOffsetsInterval time.Duration
+	// RefreshInterval is how often the source's topics, partition counts
+	// and configs are looked at again (10s).
+	RefreshInterval time.Duration
+	// Force lets the mirror replace a target topic that is not its mirror
+	// (it holds other records, or mirrors another source): the topic is
+	// deleted and created again as a mirror. Without it such a topic is
+	// refused and left alone.
+	Force bool
+	// FetchMaxBytes bounds one fetch from a source broker (16 MiB);
+	// PartitionMaxBytes one partition's part of it (4 MiB).
+	FetchMaxBytes, PartitionMaxBytes int32
+	Logger                           *slog.Logger
+}
+
+func (c *Config) defaults() error {
+	if c.SourceAlias == "" {
+		c.SourceAlias = "source"
+	}
+	if c.RenameFormat == "" {
+		c.RenameFormat = "{topic}"
+	}
+	if !strings.Contains(c.RenameFormat, "{topic}") {
+		return fmt.Errorf("mirror: rename format %q must contain {topic}", c.RenameFormat)
+	}
+	if c.SyncGroupOffsetsInterval <= 0 {
+		c.SyncGroupOffsetsInterval = 10 * time.Second
+	}
+	if c.RefreshInterval <= 0 {
+		c.RefreshInterval = 10 * time.Second
+	}
+	if c.FetchMaxBytes <= 0 {
+		c.FetchMaxBytes = 16 << 20
+	}
+	if c.PartitionMaxBytes <= 0 {
+		c.PartitionMaxBytes = 4 << 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// targetName is the mirror topic's name for a source topic.
+func (c *Config) targetName(topic string) string {
+	return strings.NewReplacer("{source}", c.SourceAlias, "{topic}", topic).Replace(c.RenameFormat)
+}
+
+// selected reports whether a source topic is mirrored.
+func (c *Config) selected(topic string) bool {
+	if strings.HasPrefix(topic, "__") {
+		return false
+	}
+	if c.Topics != nil && !c.Topics.MatchString(topic) {
+		return false
+	}
+	return c.ExcludeTopics == nil || !c.ExcludeTopics.MatchString(topic)
+}
+
+// Mirror copies topics from a source cluster to a Sluice target, keeping
+// offsets (see the package comment). Run does the work; Status reports it.
+type Mirror struct {
+	cfg    Config
+	logger *slog.Logger
+	src    *kgo.Client
+	dst    *kgo.Client
+	srcAdm *kadm.Client
+	dstAdm *kadm.Client
+
+	// kick asks the loop for a refresh before its interval.
+	kick chan struct{}
+
+	mu sync.Mutex
+	// parts are the mirrored partitions by target topic and partition.
+	parts map[tp]*partition
+	// topics says why each source topic is or is not mirrored.
+	topics map[string]TopicStatus
+	// sourceCluster is the source's cluster ID.
+	sourceCluster string
+	// lastRefresh is the error of the last refresh, nil when it worked.
+	lastRefresh error
+}
+
+type tp struct {
+	topic string
+	part  int32
+}
+
+// New connects the mirror's clients; nothing is copied before Run.
+func New(cfg Config) (*Mirror, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	src, err := kgo.NewClient(append(slices.Clone(cfg.Source), kgo.ClientID("sluice-mirror"))...)
+	if err != nil {
+		return nil, fmt.Errorf("mirror: source client: %w", err)
+	}
+	dst, err := kgo.NewClient(append(slices.Clone(cfg.Target), kgo.ClientID("sluice-mirror"), kgo.RequiredAcks(kgo.AllISRAcks()))...)
+	if err != nil {
+		src.Close()
+		return nil, fmt.Errorf("mirror: target client: %w", err)
+	}
+	return &Mirror{
+		cfg: cfg, logger: cfg.Logger, src: src, dst: dst,
+		srcAdm: kadm.NewClient(src), dstAdm: kadm.NewClient(dst),
+		kick:  make(chan struct{}, 1),
+		parts: map[tp]*partition{}, topics: map[string]TopicStatus{},
+	}, nil
+}
+
+// Close closes the mirror's clients. Run must have returned.
+func (m *Mirror) Close() {
+	m.src.Close()
+	m.dst.Close()
+}
+
+// refreshSoon asks the loop to look at both clusters again now.
+func (m *Mirror) refreshSoon() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run mirrors until ctx ends, then returns nil; it returns early only for
+// a target that cannot take mirror topics (not a Sluice cluster). A source
+// or target that cannot be reached is retried, and says so in the log and
+// in Status.
+func (m *Mirror) Run(ctx context.Context) error {
+	if err := m.checkTarget(ctx); err != nil || ctx.Err() != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if m.cfg.Groups != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.syncGroupsLoop(ctx)
+		}()
+	}
+	w := newWorkers(m)
+	defer w.stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case <-m.kick:
+			// A worker found something changed: look again soon, but
+			// not in a tight loop while a cluster is down.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		assign, err := m.refresh(ctx)
+		m.mu.Lock()
+		m.lastRefresh = err
+		m.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			m.logger.Warn("mirror refresh failed; retrying", "err", err)
+		}
+		if err == nil {
+			w.set(ctx, assign)
+		}
+		timer.Reset(m.cfg.RefreshInterval)
+	}
+}
+
+// ErrNotSluice is a target that does not know mirror topics: offsets
+// cannot be kept there.
+var ErrNotSluice = errors.New("mirror: the target does not accept mirror topics (not a Sluice cluster)")
+
+// checkTarget asks the target to validate creating a mirror topic: a
+// Sluice cluster accepts sluice.mirror.state, any other Kafka refuses an
+// unknown config (INVALID_CONFIG).
+func (m *Mirror) checkTarget(ctx context.Context) error {
+	const probe = "sluice-mirror-probe"
+	for {
+		resps, err := m.dstAdm.ValidateCreateTopics(ctx, 1, -1, mirrorConfigs("probe/probe/0", nil), probe)
+		if err == nil {
+			err = resps[probe].Err
+			if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
+				return nil
+			}
+			if errors.Is(err, kerr.InvalidConfig) {
+				return fmt.Errorf("%w: %v", ErrNotSluice, err)
+			}
+		}
+		m.logger.Warn("mirror: target not ready; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
