@@ -61,13 +61,9 @@ func (h saslHook) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e2e kgo.BrokerE2E
 // the client subcommands (everything but serve).
 func newClientCommands(root *cobra.Command) []*cobra.Command {
 	o := &clientOptions{}
-	def := os.Getenv("SLUICE_BROKERS")
-	if def == "" {
-		def = "127.0.0.1:9092"
-	}
 	root.SetFlagErrorFunc(flagError)
 	f := root.PersistentFlags()
-	f.StringVarP(&o.brokers, "brokers", "b", def, "comma-separated seed brokers, host:port (env SLUICE_BROKERS)")
+	f.StringVarP(&o.brokers, "brokers", "b", "127.0.0.1:9092", "comma-separated seed brokers, host:port (env SLUICE_BROKERS, or the profile: see sluice profile --help)")
 	f.StringVar(&o.output, "output", "table", "output format: table or json")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to wait for the cluster to answer")
 	f.BoolVar(&o.tls, "tls", false, "connect with TLS, verifying the brokers against the system roots (or --tls-ca)")
@@ -80,7 +76,7 @@ func newClientCommands(root *cobra.Command) []*cobra.Command {
 	f.StringVar(&o.saslPassword, "sasl-password", "", "SASL password (default from env SLUICE_SASL_PASSWORD)")
 	f.StringVar(&o.oauthToken, "sasl-oauth-token", "", "OAUTHBEARER token, a JWT (default from env SLUICE_SASL_OAUTH_TOKEN; implies --sasl-mechanism OAUTHBEARER)")
 	f.StringVar(&o.oauthFile, "sasl-oauth-token-file", "", "file holding the OAUTHBEARER token, read at every authentication (implies --sasl-mechanism OAUTHBEARER)")
-	return []*cobra.Command{
+	cmds := []*cobra.Command{
 		newTopicCommand(o),
 		newProduceCommand(o),
 		newConsumeCommand(o),
@@ -92,7 +88,16 @@ func newClientCommands(root *cobra.Command) []*cobra.Command {
 		newACLCommand(o),
 		newUserCommand(o),
 		newQuotaCommand(o),
+		newProfileCommand(o),
 	}
+	// Before any client command runs, settings no flag gave come from the
+	// environment and the profile file (profile.go).
+	for _, c := range cmds {
+		if c.PersistentPreRunE == nil {
+			c.PersistentPreRunE = func(*cobra.Command, []string) error { return o.applyProfile(f) }
+		}
+	}
+	return cmds
 }
 
 // client returns a franz-go client for the configured brokers.
