@@ -77,6 +77,8 @@ var kafkaBrokerConfigs = []struct {
 	{"connections.max.reauth.ms", "0", TypeLong, false},
 	{"controller.listener.names", null, TypeList, false},
 	{"controller.quorum.voters", "", TypeList, false},
+	{"controller.quota.window.num", "11", TypeInt, false},
+	{"controller.quota.window.size.seconds", "1", TypeInt, false},
 	{"default.replication.factor", "1", TypeInt, false},
 	{"delete.topic.enable", "true", TypeBoolean, false},
 	{"fetch.max.bytes", "57671680", TypeInt, false},
