@@ -29,13 +29,16 @@ func Parse(text string, refs map[string]string) (*Schema, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := validate(doc); err != nil {
+		return nil, err
+	}
 	cache, err := parseRefs(refs)
 	if err != nil {
 		return nil, err
 	}
 	known := &havro.SchemaCache{}
 	known.AddAll(cache)
-	s, err := havro.ParseWithCache(text, "", cache)
+	s, err := parse(text, cache)
 	if err != nil {
 		return nil, err
 	}
@@ -43,12 +46,22 @@ func Parse(text string, refs map[string]string) (*Schema, error) {
 	out.canonical = render(doc, true)
 	out.text = render(doc, false)
 	// The compact form is what clients receive and parse again: make sure it means the same.
-	if _, err := havro.ParseWithCache(out.text, "", known); err != nil || render(mustDecode(out.text), true) != out.canonical {
+	if _, err := parse(out.text, known); err != nil || render(mustDecode(out.text), true) != out.canonical {
 		var b bytes.Buffer
 		_ = json.Compact(&b, []byte(text)) // text is valid JSON: decodeJSON said so
 		out.text = b.String()
 	}
 	return out, nil
+}
+
+// parse runs the Avro parser, turning a panic on a malformed schema into an error.
+func parse(text string, cache *havro.SchemaCache) (s havro.Schema, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("malformed schema: %v", r)
+		}
+	}()
+	return havro.ParseWithCache(text, "", cache)
 }
 
 // decodeJSON decodes a schema text, keeping numbers as written.
@@ -79,7 +92,11 @@ func parseRefs(refs map[string]string) (*havro.SchemaCache, error) {
 	cache := &havro.SchemaCache{}
 	names := make([]string, 0, len(refs))
 	for n := range refs {
-		if _, err := decodeJSON(refs[n]); err != nil {
+		doc, err := decodeJSON(refs[n])
+		if err == nil {
+			err = validate(doc)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("reference %q: %w", n, err)
 		}
 		names = append(names, n)
@@ -90,7 +107,7 @@ func parseRefs(refs map[string]string) (*havro.SchemaCache, error) {
 		var lastErr error
 		for _, n := range names {
 			// ParseWithCache adds names to cache only when the whole schema parses.
-			if _, err := havro.ParseWithCache(refs[n], "", cache); err != nil {
+			if _, err := parse(refs[n], cache); err != nil {
 				left, lastErr = append(left, n), fmt.Errorf("reference %q: %w", n, err)
 			}
 		}

@@ -2,6 +2,7 @@ package avro
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -225,7 +226,7 @@ func (c *checker) fields(reader, writer *havro.RecordSchema, loc []string) []Inc
 		// The writer's field is the one named like the reader's, or like one of its aliases.
 		var matches []*havro.Field
 		for _, n := range append([]string{rf.Name()}, rf.Aliases()...) {
-			if wf, ok := byName[n]; ok {
+			if wf, ok := byName[n]; ok && !slices.Contains(matches, wf) {
 				matches = append(matches, wf)
 			}
 		}
