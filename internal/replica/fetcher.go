@@ -442,6 +442,7 @@ func (f *fetcher) fetch(ctx context.Context, leader *kgo.Broker, parts []*fetchP
 			f.applyFetched(fp, offsets[fp], &rp, s)
 		}
 	}
+	f.syncFetched(ctx, parts, offsets) // follower_sync.go
 }
 
 // applyFetched applies one partition's fetch answer.
