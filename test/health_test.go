@@ -90,6 +90,13 @@ func TestClusterHealthAndReadyz(t *testing.T) {
 		t.Fatalf("healthy cluster: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
+	// Before broker 3 goes: the survivors' ISR shrinks and leaderships.
+	changesBefore := 0.0
+	for _, a := range https[:2] {
+		s := scrapeMetrics(t, a)
+		changesBefore += s.must(t, "sluice_isr_shrinks_total") + s.must(t, "sluice_leader_elections_total")
+	}
+
 	// Kill broker 3: once the controller fences it, the cluster is
 	// unhealthy: a broker down, partitions under-replicated.
 	procs[2].kill(syscall.SIGKILL)
@@ -121,9 +128,11 @@ func TestClusterHealthAndReadyz(t *testing.T) {
 
 	// The survivors' metrics: broker 3 fenced; the partitions they lead
 	// of "health" (all three, now) have an ISR of two of three replicas.
+	// Each of the three lost broker 3 from its ISR: a shrink where a
+	// survivor led it, an election where broker 3 did.
 	deadline = time.Now().Add(20 * time.Second)
 	for {
-		var fenced, under float64
+		var fenced, under, changes float64
 		for _, a := range https[:2] {
 			s := scrapeMetrics(t, a)
 			if v, _ := s.value("sluice_brokers", "state", "fenced"); v > fenced {
@@ -131,12 +140,14 @@ func TestClusterHealthAndReadyz(t *testing.T) {
 			}
 			v, _ := s.value("sluice_partitions_under_replicated")
 			under += v
+			changes += s.must(t, "sluice_isr_shrinks_total") + s.must(t, "sluice_leader_elections_total")
 		}
-		if fenced == 1 && under >= 3 {
+		if fenced == 1 && under >= 3 && changes-changesBefore >= 3 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("survivors' metrics: fenced brokers %v, under-replicated partitions %v; want 1 and at least 3", fenced, under)
+			t.Fatalf("survivors' metrics: fenced brokers %v, under-replicated partitions %v, ISR shrinks and elections %v; want 1, at least 3 and at least 3",
+				fenced, under, changes-changesBefore)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
