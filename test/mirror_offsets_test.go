@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -190,10 +191,13 @@ func produceSync(t *testing.T, cl *kgo.Client, rs ...*kgo.Record) {
 // target at the next record after promotion.
 func TestMirrorKeepsOffsetsAndGroupFailsOver(t *testing.T) {
 	t.Parallel()
-	src := startBroker(t, nil)
-	dst := startBroker(t, nil)
+	// The source cleans at once; the target not at all, so that what the
+	// test compares is what was copied, not a later cleaning of it.
+	src := startBroker(t, map[string]string{"log.cleaner.backoff.ms": "50"})
+	dst := startBroker(t, map[string]string{"log.cleaner.enable": "false"})
 	src.createTopic("orders", 3, map[string]*string{"retention.ms": kadm.StringPtr("86400000")})
-	src.createTopic("compacted", 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")})
+	src.createTopic("compacted", 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact"),
+		"segment.bytes": kadm.StringPtr("65536"), "min.cleanable.dirty.ratio": kadm.StringPtr("0.01")})
 	src.createTopic("payments", 2, nil)
 
 	// Several producers, with keys and headers.
@@ -211,10 +215,17 @@ func TestMirrorKeepsOffsetsAndGroupFailsOver(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	comp := src.client(kgo.DefaultProduceTopic("compacted"))
-	for j := range 60 {
-		produceSync(t, comp, &kgo.Record{Key: []byte(fmt.Sprintf("key-%d", j%7)), Value: []byte(fmt.Sprintf("v%d", j))})
+	// A compacted topic of several segments, cleaned before the mirror
+	// starts: its gaps must stay gaps on the target.
+	comp := src.client(kgo.DefaultProduceTopic("compacted"), kgo.ProducerBatchMaxBytes(8<<10), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	pad := strings.Repeat("c", 1000)
+	for j := range 200 {
+		produceSync(t, comp, &kgo.Record{Key: []byte(fmt.Sprintf("key-%d", j%7)), Value: []byte(fmt.Sprintf("v%d-%s", j, pad))})
 	}
+	waitState(t, 60*time.Second, "source compacted", func() (bool, string) {
+		n := len(readAll(t, []string{src.addr}, "compacted", false))
+		return n < 200, fmt.Sprintf("%d records", n)
+	})
 	// Transactions: committed and aborted, markers between them.
 	txn := src.client(kgo.TransactionalID("mirror-txn"), kgo.DefaultProduceTopic("payments"))
 	for round := range 4 {
@@ -255,7 +266,7 @@ func TestMirrorKeepsOffsetsAndGroupFailsOver(t *testing.T) {
 		if rc.Name == "orders" {
 			want["retention.ms"] = "86400000"
 		} else {
-			want["cleanup.policy"] = "compact"
+			want["cleanup.policy"], want["segment.bytes"], want["min.cleanable.dirty.ratio"] = "compact", "65536", "0.5"
 		}
 		for _, c := range rc.Configs {
 			if w, ok := want[c.Key]; ok {
