@@ -314,24 +314,30 @@ func produceLoop(ctx context.Context, cl *kgo.Client, topic string, acks *ackLog
 // acknowledged record is at the offset it was acknowledged with.
 func (c *testCluster) checkAcked(topic string, acks *ackLog) {
 	c.t.Helper()
-	cl := c.client()
-	ctx := testContext(c.t, 30*time.Second)
+	checkAckedAt(c.t, c.seeds(), topic, acks)
+}
+
+// checkAckedAt is checkAcked for the brokers at seeds.
+func checkAckedAt(t testing.TB, seeds []string, topic string, acks *ackLog) {
+	t.Helper()
+	cl := newClient(t, seeds[0], kgo.SeedBrokers(seeds...))
+	ctx := testContext(t, 30*time.Second)
 	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
 	if err != nil {
-		c.t.Fatalf("list end offsets: %v", err)
+		t.Fatalf("list end offsets: %v", err)
 	}
 	var total int64
 	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
-	got := consumeFrom(c.t, c.seeds(), topic, int(total))
+	got := consumeFrom(t, seeds, topic, int(total))
 	seen := map[string]tpo{}
 	next := map[int32]int64{}
 	for _, r := range got {
 		if r.Offset != next[r.Partition] {
-			c.t.Fatalf("partition %d: offset %d after %d", r.Partition, r.Offset, next[r.Partition]-1)
+			t.Fatalf("partition %d: offset %d after %d", r.Partition, r.Offset, next[r.Partition]-1)
 		}
 		next[r.Partition]++
 		if prev, dup := seen[string(r.Value)]; dup {
-			c.t.Fatalf("%s stored twice: %v and %d/%d", r.Value, prev, r.Partition, r.Offset)
+			t.Fatalf("%s stored twice: %v and %d/%d", r.Value, prev, r.Partition, r.Offset)
 		}
 		seen[string(r.Value)] = tpo{r.Partition, r.Offset}
 	}
@@ -339,10 +345,10 @@ func (c *testCluster) checkAcked(topic string, acks *ackLog) {
 	defer acks.mu.Unlock()
 	for v, at := range acks.acked {
 		if got, ok := seen[v]; !ok || got != at {
-			c.t.Fatalf("acknowledged %s at %v; read back at %v (present %v)", v, at, got, ok)
+			t.Fatalf("acknowledged %s at %v; read back at %v (present %v)", v, at, got, ok)
 		}
 	}
-	c.t.Logf("%s: %d records acknowledged, %d in the log, every acknowledged one in place", topic, len(acks.acked), len(got))
+	t.Logf("%s: %d records acknowledged, %d in the log, every acknowledged one in place", topic, len(acks.acked), len(got))
 }
 
 // consumeFrom reads every partition of topic from the start until n records

@@ -1,0 +1,183 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/internal/log"
+	"github.com/sluice-io/sluice/internal/node"
+)
+
+// fsCluster is one or more in-process brokers whose partition logs live on
+// a filesystem the test supplies (package faultfs: an injector, or a
+// filesystem in memory that loses power), so disk faults and power cuts
+// reach every broker at once. The cluster metadata (Raft) stays on the
+// real disk, in each broker's data directory. Each broker keeps its Kafka
+// address across restarts. One broker runs alone (no controller quorum
+// settings); more form a quorum of voters.
+type fsCluster struct {
+	t        testing.TB
+	settings map[string]string
+	dirs     []string
+	listens  []string
+
+	mu    sync.Mutex
+	nodes []*node.Node
+}
+
+// startFSCluster starts n brokers; fsFor gives broker i (0-based) its
+// filesystem.
+func startFSCluster(t testing.TB, n int, settings map[string]string, fsFor func(i int) log.FS) *fsCluster {
+	t.Helper()
+	c := &fsCluster{t: t, settings: map[string]string{}, nodes: make([]*node.Node, n)}
+	for k, v := range settings {
+		c.settings[k] = v
+	}
+	if n > 1 {
+		var voters []string
+		for i := range n {
+			voters = append(voters, fmt.Sprintf("%d@%s", i+1, freeLoopbackAddr(t)))
+		}
+		c.settings["controller.quorum.voters"] = strings.Join(voters, ",")
+	}
+	for range n {
+		c.dirs = append(c.dirs, t.TempDir())
+		c.listens = append(c.listens, freeLoopbackAddr(t))
+	}
+	t.Cleanup(func() { c.stopAll() })
+	c.startAll(fsFor)
+	return c
+}
+
+// startAll starts every broker that is not running, side by side (none
+// is ready before the quorum has formed).
+func (c *fsCluster) startAll(fsFor func(i int) log.FS) {
+	c.t.Helper()
+	errs := make([]error, len(c.nodes))
+	var wg sync.WaitGroup
+	for i := range c.nodes {
+		if c.node(i) != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			n, err := node.Start(ctx, node.Config{
+				NodeID: int32(i + 1), Listen: c.listens[i], DataDir: c.dirs[i], Settings: c.settings,
+				Logger: testLogger(c.t), LogFS: fsFor(i),
+			})
+			errs[i] = err
+			c.mu.Lock()
+			c.nodes[i] = n
+			c.mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			c.t.Fatalf("start broker %d: %v", i+1, err)
+		}
+	}
+}
+
+func (c *fsCluster) node(i int) *node.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i]
+}
+
+// stopAll shuts every broker down side by side, giving up on a clean
+// shutdown after a few seconds (the last broker would otherwise wait for
+// a quorum that has left, and a broker whose disk died cannot flush).
+func (c *fsCluster) stopAll() {
+	c.mu.Lock()
+	nodes := c.nodes
+	c.nodes = make([]*node.Node, len(nodes))
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		if n == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			n.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+// stop shuts broker i down.
+func (c *fsCluster) stop(i int) {
+	c.mu.Lock()
+	n := c.nodes[i]
+	c.nodes[i] = nil
+	c.mu.Unlock()
+	if n != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n.Shutdown(ctx)
+	}
+}
+
+// seeds are the Kafka addresses of every broker.
+func (c *fsCluster) seeds() []string { return c.listens }
+
+func (c *fsCluster) client(opts ...kgo.Opt) *kgo.Client {
+	c.t.Helper()
+	return newClient(c.t, c.listens[0], append([]kgo.Opt{kgo.SeedBrokers(c.listens...)}, opts...)...)
+}
+
+// createTopic creates a topic with the given replication factor and
+// configs and waits until every partition has a leader and a full ISR.
+func (c *fsCluster) createTopic(name string, partitions int32, rf int16, configs map[string]*string) {
+	c.t.Helper()
+	ctx := testContext(c.t, 30*time.Second)
+	adm := kadm.NewClient(c.client())
+	resp, err := adm.CreateTopic(ctx, partitions, rf, configs, name)
+	if err != nil || resp.Err != nil {
+		c.t.Fatalf("create topic %s: %v %v", name, err, resp.Err)
+	}
+	c.waitISR(name, int(rf), 30*time.Second)
+}
+
+// waitISR waits until every partition of topic has a leader and an ISR
+// of at least isr brokers, as a fresh client sees it.
+func (c *fsCluster) waitISR(topic string, isr int, timeout time.Duration) {
+	c.t.Helper()
+	waitFor(c.t, timeout, "topic "+topic+" with a leader and a full ISR everywhere", func() bool {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.listens...))
+		if err != nil {
+			return false
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		md, err := kadm.NewClient(cl).Metadata(ctx, topic)
+		if err != nil {
+			return false
+		}
+		td := md.Topics[topic]
+		if td.Err != nil || len(td.Partitions) == 0 {
+			return false
+		}
+		for _, p := range td.Partitions {
+			if p.Err != nil || p.Leader < 0 || len(p.ISR) < isr {
+				return false
+			}
+		}
+		return true
+	})
+}
