@@ -238,10 +238,10 @@ func TestCLIProduceConsume(t *testing.T) {
 
 	out = cli(t, b.addr, "", "consume", "events", "-p", "1", "-n", "1", "--output", "json")
 	var jr struct {
-		Partition int32             `json:"partition"`
-		Offset    int64             `json:"offset"`
-		Key       *string           `json:"key"`
-		Value     string            `json:"value"`
+		Partition int32   `json:"partition"`
+		Offset    int64   `json:"offset"`
+		Key       *string `json:"key"`
+		Value     string  `json:"value"`
 		Headers   []struct {
 			Key   string `json:"key"`
 			Value string `json:"value"`
