@@ -36,6 +36,7 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newServeCommand(), newDevClusterCommand())
 	root.AddCommand(newClientCommands(root)...)
+	root.AddCommand(newMirrorCommand()) // mirror.go
 	addVersion(root)         // version.go
 	requireSubcommands(root) // usage.go: after every command is added
 	return root
