@@ -217,6 +217,8 @@ func brokerDefs() []*Def {
 			"Serve Go's pprof handlers under /debug/pprof/ on the HTTP admin listener (sluice serve --http-pprof)."),
 		ro("sluice.metrics.group.lag.max.partitions", TypeInt, "10000", atLeast(0),
 			"Most partitions a /metrics scrape reports consumer group lag for (sluice_consumer_group_lag); the rest are counted in sluice_consumer_group_lag_skipped_partitions."),
+		ro("sluice.metrics.log.size.max.partitions", TypeInt, "1000", atLeast(0),
+			"Most partitions a /metrics scrape reports the size of (sluice_log_size_bytes), the largest first; the rest are counted in sluice_log_size_skipped_partitions."),
 		ro("quota.window.num", TypeInt, "11", atLeast(1),
 			"Samples kept in memory for client quotas."),
 		ro("quota.window.size.seconds", TypeInt, "1", atLeast(1),

@@ -188,6 +188,7 @@ var kafkaBrokerConfigs = []struct {
 	{"sluice.http.listen", "", TypeString, false},
 	{"sluice.http.pprof.enable", "false", TypeBoolean, false},
 	{"sluice.metrics.group.lag.max.partitions", "10000", TypeInt, false},
+	{"sluice.metrics.log.size.max.partitions", "1000", TypeInt, false},
 	{"socket.listen.backlog.size", "50", TypeInt, false},
 	{"socket.receive.buffer.bytes", "102400", TypeInt, false},
 	{"socket.request.max.bytes", "104857600", TypeInt, false},
