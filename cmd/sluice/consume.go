@@ -127,6 +127,7 @@ func newConsumeCommand(o *clientOptions) *cobra.Command {
 		readCommitted bool
 		partitions    []int32
 		encoding      string
+		decodeSchema  *decodeSchemaFlags // schema.go
 	)
 	cmd := &cobra.Command{
 		Use:   "consume TOPIC",
@@ -182,6 +183,9 @@ records are committed before exit.`,
 			stopAtEnd := exitAtEnd || (count > 0 && !follow && spec.kind != "end")
 			c := &consumer{o: o, topic: topic, count: count, format: format, exitAtEnd: stopAtEnd, group: group, encoding: enc,
 				explicitEncoding: cmd.Flags().Changed("encoding")}
+			if c.decode, err = decodeSchema.decoder(); err != nil { // schema.go
+				return err
+			}
 			return c.run(cmd, spec, readCommitted, partitions)
 		},
 	}
@@ -195,6 +199,7 @@ records are committed before exit.`,
 	f.StringVar(&encoding, "encoding", encAuto, "how keys and values are written: auto (UTF-8 text as is, other bytes base64), utf8, base64 or hex")
 	f.BoolVar(&readCommitted, "read-committed", false, "skip records of aborted transactions and stop at the last stable offset")
 	f.Int32SliceVarP(&partitions, "partition", "p", nil, "consume only these partitions (comma-separated)")
+	decodeSchema = addDecodeSchemaFlags(f)
 	return cmd
 }
 
@@ -208,6 +213,9 @@ type consumer struct {
 
 	encoding         string // encAuto, encUTF8, encBase64, encHex
 	explicitEncoding bool   // --encoding was given: it applies to --format too
+	// decode turns schema-framed keys and values into JSON
+	// (--decode-schema, schema.go); nil leaves them as they are.
+	decode func(*kgo.Record) error
 }
 
 func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, only []int32) (err error) {
@@ -364,6 +372,11 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 // print writes one record as JSON or through the --format template.
 func (c *consumer) print(out *bufio.Writer, r *kgo.Record) error {
 	var err error
+	if c.decode != nil {
+		if err := c.decode(r); err != nil {
+			return err
+		}
+	}
 	if c.o.json() {
 		var j jsonRecord
 		if j, err = recordJSON(r, c.encoding); err != nil {

@@ -34,10 +34,10 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newDevClusterCommand())
+	root.AddCommand(newServeCommand(), newDevClusterCommand(), newSchemaCommand())
 	root.AddCommand(newClientCommands(root)...)
 	root.AddCommand(newMirrorCommand()) // mirror.go
-	addVersion(root)         // version.go
-	requireSubcommands(root) // usage.go: after every command is added
+	addVersion(root)                    // version.go
+	requireSubcommands(root)            // usage.go: after every command is added
 	return root
 }

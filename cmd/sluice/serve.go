@@ -24,6 +24,7 @@ func newServeCommand() *cobra.Command {
 		nodeID                                           int32
 		settings                                         []string
 		devSecurity                                      bool
+		schemaRegistryListen                             string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -80,11 +81,13 @@ joins the running cluster as a non-voter; the others need no restart.`,
 					return err
 				}
 			}
-			return runServe(cmd.Context(), node.Config{
+			cfg := node.Config{
 				NodeID: nodeID, Listen: listen, Advertise: advertise, DataDir: dataDir,
 				Settings: values, Logger: logger, ControllerListen: controllerListen,
 				BootstrapAdmin: bootstrapAdmin, HTTPBestEffort: httpDefault,
-			}, serving)
+			}
+			applySchemaRegistryFlag(cmd, &cfg, schemaRegistryListen) // schema.go
+			return runServe(cmd.Context(), cfg, serving)
 		},
 	}
 	f := cmd.Flags()
@@ -95,6 +98,7 @@ joins the running cluster as a non-voter; the others need no restart.`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text (logfmt-style key=value) or json (one JSON object per line)")
 	f.StringVar(&httpListen, "http-listen", defaultHTTPListen, "address of the HTTP admin listener: /healthz, /readyz, /metrics (sluice.http.listen); empty turns it off")
+	f.StringVar(&schemaRegistryListen, "schema-registry-listen", defaultSchemaRegistryListen, "address of the schema registry's REST listener (Confluent's API); on by default for a single node only; empty turns it off")
 	f.BoolVar(&httpPprof, "http-pprof", false, "serve Go's pprof handlers under /debug/pprof/ on the HTTP admin listener (sluice.http.pprof.enable)")
 	f.StringArrayVarP(&settings, "config", "c", nil, "broker setting as name=value, with Kafka's names (repeatable)")
 	f.StringVar(&configFile, "config-file", "", "properties file of broker settings")
@@ -113,6 +117,9 @@ func runServe(ctx context.Context, cfg node.Config, serving func(*node.Node)) er
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "sluice: serving Kafka on %s (data in %s)\n", n.Addr(), cfg.DataDir)
+	if addr := n.SchemaRegistryAddr(); addr != "" {
+		fmt.Fprintf(os.Stderr, "sluice: serving the schema registry on http://%s\n", addr)
+	}
 	if addr := n.HTTPAddr(); addr != "" {
 		fmt.Fprintf(os.Stderr, "sluice: serving HTTP on %s (/metrics, /healthz, /readyz)\n", addr)
 	}

@@ -93,13 +93,13 @@ func reachable(addr net.Addr, host string) string {
 
 // schemasWriter is the leader of _schemas partition 0 and its epoch: the
 // registry's writer.
-func (n *Node) schemasWriter() (int32, int32) {
+func (n *Node) schemasWriter() (int32, int32, bool) {
 	t := n.cluster.Image().Topics[schemaregistry.Topic]
 	if t == nil || len(t.Partitions) == 0 {
-		return -1, -1
+		return -1, -1, t != nil
 	}
 	p := t.Partitions[0]
-	return p.Leader, p.LeaderEpoch
+	return p.Leader, p.LeaderEpoch, true
 }
 
 // stopSchemaRegistry stops the registry's listener (at the start of

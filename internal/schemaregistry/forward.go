@@ -105,6 +105,7 @@ func (r *Registry) forward(ctx context.Context, w http.ResponseWriter, req *http
 		return false, fmt.Errorf("node %d is no longer the writer", node)
 	}
 	if off, err := strconv.ParseInt(resp.Header.Get(headerOffset), 10, 64); err == nil {
+		r.refresh()
 		if err := r.waitApplied(ctx, off); err != nil {
 			r.log.Debug("forwarded write not yet read here", "offset", off, "err", err)
 		}

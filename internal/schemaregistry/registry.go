@@ -45,8 +45,9 @@ type Config struct {
 	Log Log
 	// Writer returns the node that leads _schemas partition 0, and its
 	// leader epoch, from the cluster metadata: that node is the writer.
-	// It returns -1 while the partition has no leader (or no topic).
-	Writer func() (node int32, epoch int32)
+	// It returns -1 while the partition has no leader; exists is false
+	// while the topic does not exist.
+	Writer func() (node int32, epoch int32, exists bool)
 	Logger *slog.Logger
 	// MaxBodyBytes caps a request body (default 4 MiB).
 	MaxBodyBytes int64
@@ -81,6 +82,9 @@ type Registry struct {
 	led chan struct{}
 	// forwarder sends writes on to the writer.
 	forwarder *http.Client
+	// cl is the reader's client, set (under mu) before the registry is
+	// ready; writes create the topic through it.
+	cl *kgo.Client
 }
 
 // New returns a registry; Run loads and follows its state.
@@ -118,28 +122,32 @@ func (r *Registry) Led() {
 	}
 }
 
-// Run creates the topic if needed, loads the state from its start and
-// follows it until ctx ends. It also announces this node as writer when
-// Led says so.
+// Run loads the state from the start of _schemas and follows it until
+// ctx ends. It also announces this node as writer when Led says so. The
+// topic is created by the first write, not here: a broker whose registry
+// was never used has no _schemas.
 func (r *Registry) Run(ctx context.Context) error {
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(r.cfg.Seeds...),
 		kgo.ClientID("sluice-schema-registry"),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{Topic: {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchMaxWait(time.Second),
-		kgo.RetryTimeout(0),
+		kgo.MetadataMinAge(250 * time.Millisecond),
 	}, r.cfg.ClientOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("schema registry client: %w", err)
 	}
 	defer cl.Close()
-	target, err := r.ensureTopic(ctx, kadm.NewClient(cl))
+	target, err := r.startOffset(ctx, kadm.NewClient(cl))
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	r.cl = cl
+	r.mu.Unlock()
 	r.log.Info("schema registry loading", "topic", Topic, "end_offset", target)
-	if target == 0 {
+	if target <= 0 {
 		r.markReady()
 	}
 	var wg sync.WaitGroup
@@ -152,7 +160,7 @@ func (r *Registry) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		fetches := cl.PollFetches(ctx)
 		fetches.EachError(func(t string, p int32, err error) {
-			if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+			if ctx.Err() == nil && !errors.Is(err, context.Canceled) && !errors.Is(err, kerr.UnknownTopicOrPartition) {
 				r.log.Warn("schema registry fetch", "topic", t, "partition", p, "err", err)
 			}
 		})
@@ -165,20 +173,17 @@ func (r *Registry) Run(ctx context.Context) error {
 	return nil
 }
 
-// ensureTopic creates _schemas (one partition, compacted) unless it
-// exists, retrying until the cluster can place it, and returns its end
-// offset: what the registry must have read before it answers.
-func (r *Registry) ensureTopic(ctx context.Context, adm *kadm.Client) (int64, error) {
+// startOffset returns the end offset of _schemas (0 when it does not
+// exist yet): what the registry must have read before it answers. It
+// retries until the cluster answers.
+func (r *Registry) startOffset(ctx context.Context, adm *kadm.Client) (int64, error) {
 	backoff := 100 * time.Millisecond
 	for {
-		end, err := r.tryEnsureTopic(ctx, adm)
+		end, err := endOffset(ctx, adm)
 		if err == nil {
 			return end, nil
 		}
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		r.log.Debug("schema registry topic not ready", "err", err)
+		r.log.Debug("schema registry: end of "+Topic+" not known yet", "err", err)
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
@@ -188,30 +193,17 @@ func (r *Registry) ensureTopic(ctx context.Context, adm *kadm.Client) (int64, er
 	}
 }
 
-func (r *Registry) tryEnsureTopic(ctx context.Context, adm *kadm.Client) (int64, error) {
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+func endOffset(ctx context.Context, adm *kadm.Client) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	topics, err := adm.ListTopics(rctx, Topic)
+	topics, err := adm.ListTopics(ctx, Topic)
 	if err != nil {
 		return 0, err
 	}
 	if !topics.Has(Topic) {
-		compact, maxBytes := "compact", strconv.Itoa(maxRecordBatchBytes)
-		resp, err := adm.CreateTopic(rctx, 1, int16(r.cfg.ReplicationFactor), map[string]*string{
-			"cleanup.policy":    &compact,
-			"max.message.bytes": &maxBytes,
-		}, Topic)
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return 0, fmt.Errorf("create %s: %w", Topic, err)
-		}
-		if err == nil && resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
-			return 0, fmt.Errorf("create %s: %w", Topic, resp.Err)
-		}
-		if err == nil && resp.Err == nil {
-			r.log.Info("created the schema registry topic", "topic", Topic, "replication_factor", r.cfg.ReplicationFactor)
-		}
+		return 0, nil
 	}
-	ends, err := adm.ListEndOffsets(rctx, Topic)
+	ends, err := adm.ListEndOffsets(ctx, Topic)
 	if err != nil {
 		return 0, err
 	}
@@ -219,10 +211,40 @@ func (r *Registry) tryEnsureTopic(ctx context.Context, adm *kadm.Client) (int64,
 	if !ok {
 		return 0, fmt.Errorf("%s-0 has no end offset yet", Topic)
 	}
-	if o.Err != nil {
-		return 0, o.Err
+	return o.Offset, o.Err
+}
+
+// createTopic creates _schemas (one partition, compacted), for the first
+// write, and waits until it has a leader.
+func (r *Registry) createTopic(ctx context.Context) error {
+	r.mu.RLock()
+	cl := r.cl
+	r.mu.RUnlock()
+	compact, maxBytes := "compact", strconv.Itoa(maxRecordBatchBytes)
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, int16(r.cfg.ReplicationFactor), map[string]*string{
+		"cleanup.policy":    &compact,
+		"max.message.bytes": &maxBytes,
+	}, Topic)
+	if err == nil {
+		err = resp.Err
 	}
-	return o.Offset, nil
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return errStore(fmt.Sprintf("create %s: %v", Topic, err))
+	}
+	if err == nil {
+		r.log.Info("created the schema registry topic", "topic", Topic, "replication_factor", r.cfg.ReplicationFactor)
+	}
+	cl.ForceMetadataRefresh()
+	for {
+		if node, _, _ := r.cfg.Writer(); node >= 0 {
+			return nil
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return errTimeout(Topic + " has no leader yet")
+		}
+	}
 }
 
 // maxRecordBatchBytes is the _schemas topic's max.message.bytes: room for
@@ -349,7 +371,7 @@ func (r *Registry) append(ctx context.Context, recs []Record) (int64, error) {
 	last, err := r.cfg.Log.Append(ctx, recs)
 	if err != nil {
 		if errors.Is(err, kerr.NotLeaderForPartition) || errors.Is(err, kerr.FencedLeaderEpoch) {
-			node, _ := r.cfg.Writer()
+			node, _, _ := r.cfg.Writer()
 			return -1, errNotWriter{node}
 		}
 		return -1, errStore(fmt.Sprintf("write to %s: %v", Topic, err))
@@ -364,7 +386,13 @@ func (r *Registry) append(ctx context.Context, recs []Record) (int64, error) {
 // holds everything in the log (what earlier writers wrote included), and
 // announces it as writer once per leader epoch. Called under wmu.
 func (r *Registry) becomeWriter(ctx context.Context) error {
-	node, epoch := r.cfg.Writer()
+	node, epoch, exists := r.cfg.Writer()
+	if !exists {
+		if err := r.createTopic(ctx); err != nil {
+			return err
+		}
+		node, epoch, _ = r.cfg.Writer()
+	}
 	if node != r.cfg.NodeID {
 		return errNotWriter{node}
 	}
@@ -434,11 +462,22 @@ func (r *Registry) announce(ctx context.Context) error {
 // announced. ok is false while the writer has not announced itself at its
 // current leadership.
 func (r *Registry) writerURL() (node int32, url string, ok bool) {
-	node, _ = r.cfg.Writer()
+	node, _, _ = r.cfg.Writer()
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if node < 0 || r.st.writerNode != node || r.st.writerURL == "" {
 		return node, "", false
 	}
 	return node, r.st.writerURL, true
+}
+
+// refresh makes the reader look for _schemas again now, when another node
+// may just have created it.
+func (r *Registry) refresh() {
+	r.mu.RLock()
+	cl := r.cl
+	r.mu.RUnlock()
+	if cl != nil {
+		cl.ForceMetadataRefresh()
+	}
 }

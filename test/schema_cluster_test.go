@@ -1,0 +1,200 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	havro "github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+)
+
+// startRegistryCluster starts n voters, each with its schema registry on
+// its own loopback port, and returns the cluster and the registries' URLs
+// by node ID.
+func startRegistryCluster(t *testing.T, n int) (*testCluster, map[int32]string) {
+	t.Helper()
+	c := &testCluster{t: t, settings: fastFailover, dir: t.TempDir(), nodes: map[int32]*process{}}
+	var voters []string
+	listens := make([]string, n)
+	for i := range n {
+		listens[i] = freeLoopbackAddr(t)
+		voters = append(voters, fmt.Sprintf("%d@%s", i+1, freeLoopbackAddr(t)))
+	}
+	c.voters = strings.Join(voters, ",")
+	urls := map[int32]string{}
+	procs := make([]*process, n)
+	for i := range n {
+		id := int32(i + 1)
+		addr := freeLoopbackAddr(t)
+		urls[id] = "http://" + addr
+		procs[i] = c.newProcess(id, "")
+		procs[i].args = append(procs[i].args, "--schema-registry-listen", addr)
+		procs[i].launch(listens[i])
+	}
+	for i, p := range procs {
+		p.waitReady()
+		c.nodes[int32(i+1)] = p
+	}
+	return c, urls
+}
+
+// eventually retries f until it succeeds or the deadline passes; a
+// registry other than the writer sees a write once it has read _schemas
+// that far.
+func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v: %v", what, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestSchemaRegistryClusterForwardsWritesAndKeepsIDsAcrossWriterFailover
+// registers through every broker of a three-node cluster (writes are
+// forwarded to the writer, the leader of _schemas-0), reads through the
+// others, kills the writer with SIGKILL and registers again: IDs stay
+// unique and increasing, and nothing registered is lost.
+func TestSchemaRegistryClusterForwardsWritesAndKeepsIDsAcrossWriterFailover(t *testing.T) {
+	t.Parallel()
+	c, urls := startRegistryCluster(t, 3)
+	ctx := testContext(t, 3*time.Minute)
+	record := func(name string) string {
+		return `{"type":"record","name":"` + name + `","fields":[{"name":"id","type":"long"}]}`
+	}
+	want := map[int]string{} // ID -> schema
+	for i, id := range []int32{1, 2, 3} {
+		cl := newRegistryClient(t, urls[id])
+		s := record(fmt.Sprintf("R%d", i))
+		ss, err := cl.CreateSchema(ctx, fmt.Sprintf("s%d-value", i), sr.Schema{Schema: s})
+		if err != nil {
+			t.Fatalf("register through node %d: %v", id, err)
+		}
+		if ss.ID != i+1 {
+			t.Fatalf("register through node %d: id %d, want %d", id, ss.ID, i+1)
+		}
+		want[ss.ID] = s
+	}
+	// Every node serves every schema.
+	for id, url := range urls {
+		cl := newRegistryClient(t, url)
+		for sid, s := range want {
+			eventually(t, 30*time.Second, fmt.Sprintf("schema %d through node %d", sid, id), func() error {
+				got, err := cl.SchemaByID(ctx, sid)
+				if err == nil && got.Schema != s {
+					return fmt.Errorf("schema %d = %q, want %q", sid, got.Schema, s)
+				}
+				return err
+			})
+		}
+	}
+
+	md, err := c.metadata(ctx, 1, "_schemas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer := md.Topics["_schemas"].Partitions[0].Leader
+	t.Logf("the writer is node %d; killing it", writer)
+	c.node(writer).kill(syscall.SIGKILL)
+
+	survivors := slices.DeleteFunc(slices.Sorted(maps.Keys(urls)), func(id int32) bool { return id == writer })
+	next := len(want) + 1
+	for i, id := range survivors {
+		cl := newRegistryClient(t, urls[id])
+		s := record(fmt.Sprintf("After%d", i))
+		var got int
+		eventually(t, 90*time.Second, fmt.Sprintf("register through node %d after the writer died", id), func() error {
+			rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			ss, err := cl.CreateSchema(rctx, fmt.Sprintf("after%d-value", i), sr.Schema{Schema: s})
+			got = ss.ID
+			return err
+		})
+		if got != next {
+			t.Fatalf("register through node %d after failover: id %d, want %d (unique and increasing)", id, got, next)
+		}
+		want[got] = s
+		next++
+	}
+	for _, id := range survivors {
+		cl := newRegistryClient(t, urls[id])
+		for sid, s := range want {
+			eventually(t, 30*time.Second, fmt.Sprintf("schema %d through node %d after failover", sid, id), func() error {
+				got, err := cl.SchemaByID(ctx, sid)
+				if err == nil && got.Schema != s {
+					return fmt.Errorf("schema %d = %q, want %q", sid, got.Schema, s)
+				}
+				return err
+			})
+		}
+	}
+}
+
+// TestSchemaCLI drives sluice schema and sluice consume --decode-schema
+// against a broker's registry.
+func TestSchemaCLI(t *testing.T) {
+	t.Parallel()
+	b, url := startRegistryBroker(t)
+	dir := t.TempDir()
+	v1, v3 := filepath.Join(dir, "v1.avsc"), filepath.Join(dir, "v3.avsc")
+	os.WriteFile(v1, []byte(avroOrderV1), 0o644)
+	os.WriteFile(v3, []byte(avroOrderV3), 0o644)
+	reg := []string{"schema", "--registry", url}
+
+	expectLines(t, "register", cli(t, b.addr, "", append(reg, "register", "orders-value", "--file", v1)...),
+		"registered orders-value version 1 with id 1")
+	expectLines(t, "register v2", cli(t, b.addr, "", append(reg, "register", "orders-value", "--schema", avroOrderV2)...),
+		"registered orders-value version 2 with id 2")
+	expectLines(t, "list", cli(t, b.addr, "", append(reg, "list")...), "orders-value")
+	expectLines(t, "list versions", cli(t, b.addr, "", append(reg, "list", "orders-value")...), "1", "2")
+	expectLines(t, "get", cli(t, b.addr, "", append(reg, "get", "orders-value", "--version", "1")...),
+		"subject: orders-value", "version: 1", "id:      1", "type:    AVRO", avroOrderV1)
+	expectLines(t, "get by id", cli(t, b.addr, "", append(reg, "get", "--id", "2")...),
+		"id:      2", "type:    AVRO", avroOrderV2)
+	// An incompatible schema: exit status 1 and the reasons.
+	r := runCLI(t, b.addr, "", append(reg, "check-compat", "orders-value", "--file", v3)...)
+	if r.code != 1 || !strings.HasPrefix(r.stdout, "incompatible:\n") {
+		t.Fatalf("check-compat v3: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	expectLines(t, "check-compat v2", cli(t, b.addr, "", append(reg, "check-compat", "orders-value", "--schema", avroOrderV2)...), "compatible")
+	expectLines(t, "config", cli(t, b.addr, "", append(reg, "config", "orders-value", "--set", "none")...),
+		"compatibility: NONE", "mode:          READWRITE")
+	expectLines(t, "config global", cli(t, b.addr, "", append(reg, "config")...),
+		"compatibility: BACKWARD", "mode:          READWRITE")
+	cliFails(t, b.addr, "Subject 'nothing-value' not found", append(reg, "get", "nothing-value")...)
+	cliMisused(t, b.addr, "--type", append(reg, "register", "x", "--schema", "{}", "--type", "XML")...)
+
+	// A record framed as the serializers frame it (magic 0, ID 2, Avro)
+	// prints as JSON with --decode-schema.
+	s := havro.MustParse(avroOrderV2)
+	payload, err := havro.Marshal(s, map[string]any{"id": int64(42), "note": "gift"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	framed := append([]byte{0, 0, 0, 0, 2}, payload...)
+	b.createTopic("orders", 1, nil)
+	cl := b.client()
+	if err := cl.ProduceSync(testContext(t, 30*time.Second), &kgo.Record{Topic: "orders", Key: []byte("k1"), Value: framed}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	out := cli(t, b.addr, "", "consume", "orders", "-e", "--format", "%k %v", "--decode-schema", "--schema-registry", url)
+	expectLines(t, "consume --decode-schema", out, `k1 {"id":42,"note":"gift"}`)
+
+	expectLines(t, "delete", cli(t, b.addr, "", append(reg, "delete", "orders-value", "--version", "2")...), "deleted orders-value version 2")
+	expectLines(t, "list after delete", cli(t, b.addr, "", append(reg, "list", "orders-value")...), "1")
+}
