@@ -60,7 +60,9 @@ type Table struct {
 }
 
 // TopicTable returns the topic config definitions (Kafka's names and defaults).
-func TopicTable() *Table { return newTable("topic", append(topicDefs(), mirrorTopicDefs()...)) }
+func TopicTable() *Table {
+	return newTable("topic", append(append(topicDefs(), mirrorTopicDefs()...), schemaTopicDefs()...))
+}
 
 // BrokerTable returns the broker config definitions.
 func BrokerTable() *Table { return newTable("broker", append(brokerDefs(), securityDefs()...)) }

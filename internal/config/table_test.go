@@ -21,6 +21,9 @@ var kafkaTopicConfigs = []struct {
 	{"compression.lz4.level", "9", "compression.lz4.level", TypeInt},
 	{"compression.type", "producer", "compression.type", TypeString},
 	{"compression.zstd.level", "3", "compression.zstd.level", TypeInt},
+	// Confluent Server's broker-side schema validation (schema_defs.go).
+	{"confluent.key.schema.validation", "false", "", TypeBoolean},
+	{"confluent.value.schema.validation", "false", "", TypeBoolean},
 	{"delete.retention.ms", "86400000", "log.cleaner.delete.retention.ms", TypeLong},
 	{"file.delete.delay.ms", "60000", "log.segment.delete.delay.ms", TypeLong},
 	{"flush.messages", "9223372036854775807", "log.flush.interval.messages", TypeLong},
