@@ -1,8 +1,10 @@
 package metrics
 
 import (
+	"cmp"
 	"context"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -45,6 +47,10 @@ type NodeSources struct {
 	// reports per scrape (sluice.metrics.group.lag.max.partitions); zero
 	// or less reports none.
 	MaxLagPartitions int
+	// MaxSizePartitions bounds the partitions sluice_log_size_bytes
+	// reports per scrape, the largest first
+	// (sluice.metrics.log.size.max.partitions).
+	MaxSizePartitions int
 	// Waiting are the requests in purgatory (broker.Broker.Waiting).
 	Waiting func() broker.Waiting
 	// Stats are the replica manager's counters: ISR changes, leader
@@ -61,7 +67,7 @@ type nodeCollector struct {
 	raftState, raftTerm, raftCommit, raftApplied, raftLastIndex *prometheus.Desc
 	raftLeader, raftPeers                                       *prometheus.Desc
 	brokers, connections, groups, lag, lagSkipped               *prometheus.Desc
-	dirSize, dirOffline, logSize                                *prometheus.Desc
+	dirSize, dirOffline, logSize, sizeSkipped                   *prometheus.Desc
 	waiting, isrShrinks, isrExpands, elections                  *prometheus.Desc
 	cleanerLogs, cleanerRead, cleanerWritten, cleanerSegments   *prometheus.Desc
 	cleanerRemoved, cleanerErrors, cleanerLast, cleanerLastTook *prometheus.Desc
@@ -95,7 +101,8 @@ func RegisterNode(reg prometheus.Registerer, src NodeSources) {
 		dirSize:         d("sluice_log_dir_size_bytes", "Bytes of the segments of the partitions in each log directory.", "dir"),
 		dirOffline:      d("sluice_log_dir_offline", "1 when the log directory is offline after an I/O error (KIP-112), else 0.", "dir"),
 		lagSkipped:      d("sluice_consumer_group_lag_skipped_partitions", "Committed partitions left out of sluice_consumer_group_lag at the last scrape: over sluice.metrics.group.lag.max.partitions, or not hosted on the coordinator."),
-		logSize:         d("sluice_log_size_bytes", "Bytes of the segments of each partition hosted on this broker.", "topic", "partition"),
+		logSize:         d("sluice_log_size_bytes", "Bytes of the segments of each partition hosted on this broker, the largest sluice.metrics.log.size.max.partitions of them.", "topic", "partition"),
+		sizeSkipped:     d("sluice_log_size_skipped_partitions", "Hosted partitions left out of sluice_log_size_bytes at the last scrape (over sluice.metrics.log.size.max.partitions)."),
 		waiting:         d("sluice_purgatory_requests", "Requests waiting to be answered (purgatory): acks=all produce requests waiting for replication and fsync, fetches waiting for fetch.min.bytes.", "operation"),
 		isrShrinks:      d("sluice_isr_shrinks_total", "Replicas removed from the ISR of partitions this broker leads."),
 		isrExpands:      d("sluice_isr_expands_total", "Replicas added to the ISR of partitions this broker leads."),
@@ -115,7 +122,7 @@ func RegisterNode(reg prometheus.Registerer, src NodeSources) {
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.buildInfo, c.hosted, c.leaders, c.underReplicated, c.underMinISR, c.offline,
 		c.raftState, c.raftTerm, c.raftCommit, c.raftApplied, c.raftLastIndex, c.raftLeader, c.raftPeers,
-		c.brokers, c.connections, c.groups, c.lag, c.lagSkipped, c.dirSize, c.dirOffline, c.logSize,
+		c.brokers, c.connections, c.groups, c.lag, c.lagSkipped, c.dirSize, c.dirOffline, c.logSize, c.sizeSkipped,
 		c.waiting, c.isrShrinks, c.isrExpands, c.elections, c.cleanerLogs, c.cleanerRead, c.cleanerWritten,
 		c.cleanerSegments, c.cleanerRemoved, c.cleanerErrors, c.cleanerLast, c.cleanerLastTook} {
 		ch <- d
@@ -214,11 +221,23 @@ func (c *nodeCollector) collectPartitions(gauge func(*prometheus.Desc, float64, 
 			gauge(c.dirOffline, v, filepath.Clean(dir))
 		}
 	}
-	for _, p := range c.src.Partitions() {
+	parts := c.src.Partitions()
+	// Each partition's size is reported when they are few enough, else
+	// those of the largest: a series per partition costs a scrape more
+	// than the rest of this pass.
+	var sizes []partitionSize
+	if len(parts) > c.src.MaxSizePartitions {
+		sizes = make([]partitionSize, 0, len(parts))
+	}
+	for _, p := range parts {
 		hosted++
 		size := p.Log().Size()
 		dirs[p.Dir()] += size
-		gauge(c.logSize, float64(size), p.Topic, strconv.Itoa(int(p.Index)))
+		if sizes != nil {
+			sizes = append(sizes, partitionSize{p, size})
+		} else {
+			gauge(c.logSize, float64(size), p.Topic, strconv.Itoa(int(p.Index)))
+		}
 		var placed *cluster.Partition
 		if img != nil {
 			if t := img.Topics[p.Topic]; t != nil && int(p.Index) < len(t.Partitions) {
@@ -241,6 +260,16 @@ func (c *nodeCollector) collectPartitions(gauge func(*prometheus.Desc, float64, 
 		}
 	}
 	gauge(c.hosted, float64(hosted))
+	if sizes != nil {
+		n := max(c.src.MaxSizePartitions, 0)
+		slices.SortFunc(sizes, func(a, b partitionSize) int { return cmp.Compare(b.size, a.size) })
+		for _, s := range sizes[:n] {
+			gauge(c.logSize, float64(s.size), s.p.Topic, strconv.Itoa(int(s.p.Index)))
+		}
+		gauge(c.sizeSkipped, float64(len(sizes)-n))
+	} else {
+		gauge(c.sizeSkipped, 0)
+	}
 	for dir, size := range dirs {
 		gauge(c.dirSize, float64(size), dir)
 	}
@@ -349,6 +378,11 @@ func (c *nodeCollector) collectGroups(gauge func(*prometheus.Desc, float64, ...s
 		}
 	}
 	gauge(c.lagSkipped, float64(skipped))
+}
+
+type partitionSize struct {
+	p    *replica.Partition
+	size int64
 }
 
 type topicPartition struct {

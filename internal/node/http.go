@@ -85,17 +85,18 @@ func (n *Node) observeNode(static *config.Broker, opened <-chan struct{}) {
 		return
 	}
 	metrics.RegisterNode(n.obs.reg, metrics.NodeSources{
-		NodeID:           n.cfg.NodeID,
-		Image:            n.cluster.Image,
-		Partitions:       n.replicas.Partitions,
-		LogDirs:          n.replicas.LogDirs,
-		LogDirOffline:    n.replicas.LogDirOffline,
-		RaftStats:        n.cluster.RaftStats,
-		Connections:      n.connections,
-		Groups:           n.groups,
-		MaxLagPartitions: int(static.Int64("sluice.metrics.group.lag.max.partitions")),
-		Waiting:          n.broker.Waiting,
-		Stats:            n.replicas.Stats(),
+		NodeID:            n.cfg.NodeID,
+		Image:             n.cluster.Image,
+		Partitions:        n.replicas.Partitions,
+		LogDirs:           n.replicas.LogDirs,
+		LogDirOffline:     n.replicas.LogDirOffline,
+		RaftStats:         n.cluster.RaftStats,
+		Connections:       n.connections,
+		Groups:            n.groups,
+		MaxLagPartitions:  int(static.Int64("sluice.metrics.group.lag.max.partitions")),
+		MaxSizePartitions: int(static.Int64("sluice.metrics.log.size.max.partitions")),
+		Waiting:           n.broker.Waiting,
+		Stats:             n.replicas.Stats(),
 	})
 	n.replicas.Stats().SetSyncObserver(metrics.NewSyncs(n.obs.reg))
 	// issue 13: the memory budgets' use (internal/metrics/limits.go).
