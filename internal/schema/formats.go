@@ -1,6 +1,8 @@
 package schema
 
 import (
+	"strings"
+
 	"github.com/sluice-io/sluice/internal/schema/avro"
 	"github.com/sluice-io/sluice/internal/schema/jsonschema"
 	"github.com/sluice-io/sluice/internal/schema/protobuf"
@@ -91,4 +93,15 @@ func JSONSchema(p Parsed) *jsonschema.Schema {
 		return s.Schema
 	}
 	return nil
+}
+
+// Formatted returns p in the format a client asks for with the "format" query parameter:
+// "serialized" gives a Protobuf schema as the base64 encoding of its FileDescriptorProto, as
+// Confluent's Protobuf deserializers ask; every other format, and every other schema type,
+// gets the stored text (String), as Confluent answers formats it does not know.
+func Formatted(p Parsed, format string) string {
+	if s := ProtobufSchema(p); s != nil && strings.EqualFold(format, "serialized") {
+		return s.Serialized()
+	}
+	return p.String()
 }

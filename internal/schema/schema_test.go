@@ -249,3 +249,46 @@ func TestProtobufReferencedMessageChange(t *testing.T) {
 		t.Errorf("messages = %q", msgs)
 	}
 }
+
+func TestFormatted(t *testing.T) {
+	p := mustParse(t, Protobuf, "syntax = \"proto3\";\nmessage M { string a = 1; }\n")
+	ser := Formatted(p, "serialized")
+	if ser == p.String() || ser != ProtobufSchema(p).Serialized() {
+		t.Errorf("serialized = %q", ser)
+	}
+	back, err := Parse(Protobuf, ser, nil)
+	if err != nil || back.Canonical() != p.Canonical() {
+		t.Errorf("the serialized form reads back as %v, %v", back, err)
+	}
+	if Formatted(p, "") != p.String() || Formatted(p, "ignore_extensions") != p.String() {
+		t.Error("other formats do not give the stored text")
+	}
+	a := mustParse(t, Avro, `{"type":"string"}`)
+	if Formatted(a, "serialized") != `"string"` || AvroSchema(a) == nil || JSONSchema(a) != nil || ProtobufSchema(a) != nil {
+		t.Error("Avro schema formats")
+	}
+	if JSONSchema(mustParse(t, JSON, `{}`)) == nil {
+		t.Error("JSONSchema")
+	}
+}
+
+// The normalized form is a schema too: it parses, and normalizes to itself.
+func TestNormalizedReparses(t *testing.T) {
+	for _, c := range []struct {
+		typ  Type
+		text string
+	}{
+		{Avro, `{"type":"record","name":"R","namespace":"n","fields":[{"name":"a","type":{"type":"enum","name":"E","symbols":["X"]}},{"name":"b","type":"E"}]}`},
+		{JSON, `{"type":"object","properties":{"b":{"type":"string"},"a":{"type":"integer"}},"required":["b"]}`},
+		{Protobuf, "syntax = \"proto3\";\npackage p;\nimport \"google/protobuf/timestamp.proto\";\nmessage M { N n = 1; google.protobuf.Timestamp t = 2; message N { map<string, N> m = 1; } }\n"},
+	} {
+		p := mustParse(t, c.typ, c.text)
+		n := mustParse(t, c.typ, p.Normalized())
+		if n.Normalized() != p.Normalized() {
+			t.Errorf("%s: normalizing twice changes the schema:\n%s\n%s", c.typ, p.Normalized(), n.Normalized())
+		}
+		if msgs := Check(FullTransitive, n, []Parsed{p}); len(msgs) != 0 {
+			t.Errorf("%s: the normalized schema is not compatible with the original: %q", c.typ, msgs)
+		}
+	}
+}

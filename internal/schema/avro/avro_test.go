@@ -129,6 +129,10 @@ func FuzzParse(f *testing.F) {
 		if again.Canonical() != s.Canonical() {
 			t.Fatalf("the stored form of %s changes its canonical form:\n%s\n%s", text, s.Canonical(), again.Canonical())
 		}
+		norm, err := Parse(s.Normalized(), nil)
+		if err != nil || norm.Normalized() != s.Normalized() {
+			t.Fatalf("the normalized form %s does not normalize to itself: %v", s.Normalized(), err)
+		}
 		if ins := Check(s, s); len(ins) != 0 {
 			t.Fatalf("%s does not read itself: %+v", text, ins)
 		}

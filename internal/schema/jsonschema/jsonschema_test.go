@@ -158,6 +158,10 @@ func FuzzParse(f *testing.F) {
 		if err != nil || again.Canonical() != s.Canonical() {
 			t.Fatalf("the stored form %s does not read back: %v", s.String(), err)
 		}
+		norm, err := Parse(s.Normalized(), nil)
+		if err != nil || norm.Normalized() != s.Normalized() {
+			t.Fatalf("the normalized form %s does not normalize to itself: %v", s.Normalized(), err)
+		}
 		if ds := Check(s, s); len(ds) != 0 {
 			t.Fatalf("%s does not accept itself: %+v", text, ds)
 		}

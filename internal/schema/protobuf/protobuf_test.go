@@ -205,6 +205,10 @@ func FuzzParse(f *testing.F) {
 		if again.Canonical() != s.Canonical() {
 			t.Fatalf("the stored form changes the canonical form:\n%s\n%s", s.Canonical(), again.Canonical())
 		}
+		norm, err := Parse(s.Normalized(), nil)
+		if err != nil || norm.Normalized() != s.Normalized() {
+			t.Fatalf("the normalized form %s does not normalize to itself: %v", s.Normalized(), err)
+		}
 		if ds := Check(s, s); len(ds) != 0 {
 			t.Fatalf("the schema does not read itself: %+v", ds)
 		}
