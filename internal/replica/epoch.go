@@ -108,6 +108,9 @@ func (p *Partition) restartAsFollower(gen uint64, offset int64) error {
 func (p *Partition) appendFetched(gen uint64, batches []byte, leaderHW, leaderLogStart int64) error {
 	return p.asFollower(gen, func() error {
 		if len(batches) > 0 {
+			if err := p.ensureMetadata(); err != nil {
+				return err
+			}
 			if err := p.log.AppendAsFollower(batches); err != nil {
 				return err
 			}

@@ -871,13 +871,21 @@ func (m *Manager) create(tp TopicPartition, id cluster.TopicID, dir string, part
 		return nil, err
 	}
 	opened(l)
-	// Not fsynced here: the caller syncs the log directory once for every
+	// A new, empty partition writes its partition.metadata before its
+	// first append (lazy_metadata.go). Otherwise it is written now, not
+	// fsynced: the caller syncs the log directory once for every
 	// partition it opened.
-	if err := m.writePartitionMetadata(dir, id, missing); err != nil {
-		l.Close()
-		return nil, err
+	lazy := missing && l.LogEndOffset() == 0
+	if !lazy {
+		if err := m.writePartitionMetadata(dir, id, missing); err != nil {
+			l.Close()
+			return nil, err
+		}
 	}
 	p := newPartition(tp.Topic, id, tp.Partition, l, m.cfg.NodeID, *part)
+	if lazy {
+		m.deferMetadata(p, id)
+	}
 	p.stats = &m.stats
 	p.now = m.cfg.Now
 	if m.cfg.Propose != nil { // without it no ISR ever changes

@@ -82,6 +82,9 @@ type Partition struct {
 	// eligible reports whether a broker may join an ISR (registered, not
 	// fenced, not shutting down); nil allows every one.
 	eligible func(id int32) bool
+	// meta is the partition.metadata left for the first append
+	// (lazy_metadata.go).
+	meta metadataWriter
 	// Follower only: bumped when the leader or the epoch followed changes,
 	// so a fetcher's work for an older one is dropped.
 	fetchGen uint64
@@ -211,6 +214,9 @@ func (p *Partition) appendAsLeader(minISR int, appendAt func(epoch int32) (log.A
 		if n < minISR {
 			return Appended{}, ErrNotEnoughReplicas
 		}
+	}
+	if err := p.ensureMetadata(); err != nil {
+		return Appended{}, err
 	}
 	// The epoch cannot change while roleMu is held.
 	epoch := p.leaderEpoch.Load()
