@@ -42,6 +42,8 @@ type process struct {
 	addr    string
 	dataDir string
 	args    []string
+	bin     string   // the binary; empty is sluiceBin
+	env     []string // added to the test's environment
 	done    chan struct{}
 	ready   chan string // the listen address, once serving
 	mu      sync.Mutex
@@ -70,7 +72,14 @@ func (p *process) start(listen string) {
 func (p *process) launch(listen string) {
 	p.t.Helper()
 	args := append([]string{"serve", "--listen", listen, "--data-dir", p.dataDir, "--log-level", "info"}, p.args...)
-	cmd := exec.Command(sluiceBin, args...)
+	bin := sluiceBin
+	if p.bin != "" {
+		bin = p.bin
+	}
+	cmd := exec.Command(bin, args...)
+	if len(p.env) > 0 {
+		cmd.Env = append(os.Environ(), p.env...)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		p.t.Fatal(err)

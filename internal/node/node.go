@@ -248,6 +248,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		Propose:      n.cluster.Propose,
 		PeerOpts:     peerOpts,
 		FS:           logFS,
+		OnDirOffline: func(dir string) { n.logDirFailed(runCtx, dir) },
 	})
 	n.groups = group.New(group.Config{
 		Partitions:                int32(static.Int64("offsets.topic.num.partitions")),

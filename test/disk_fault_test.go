@@ -1,0 +1,160 @@
+package test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/faultfs"
+	"github.com/sluice-io/sluice/internal/log"
+)
+
+// Disk faults under a broker (issue 15), injected below its partition
+// logs (package faultfs): a failed write, a failed fsync, a full disk or a
+// short write takes the log directory offline. Producers and consumers of
+// its partitions get KAFKA_STORAGE_ERROR, nothing more is acknowledged,
+// the broker keeps answering, and after a restart on a healthy disk every
+// record acknowledged before the fault is there, in place.
+func TestDiskFaultsAnswerKafkaStorageError(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		rule faultfs.Rule
+	}{
+		{"fsync EIO", faultfs.Rule{Ops: faultfs.OpAnySync, Err: syscall.EIO}},
+		{"write EIO", faultfs.Rule{Ops: faultfs.OpWrite, Path: ".log", Err: syscall.EIO}},
+		{"full disk", faultfs.Rule{Ops: faultfs.OpWrite, Path: ".log", Err: syscall.ENOSPC}},
+		{"short write", faultfs.Rule{Ops: faultfs.OpWrite, Path: ".log", Short: true, Err: syscall.ENOSPC}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			in := faultfs.NewInjector(nil)
+			c := startFSCluster(t, 1, nil, func(int) log.FS { return in })
+			const topic = "faulty"
+			c.createTopic(topic, 1, 1, nil)
+			cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(0), kgo.ProducerLinger(0),
+				kgo.RecordDeliveryTimeout(10*time.Second))
+			ctx := testContext(t, time.Minute)
+			acks := newAckLog()
+			for i := range 50 {
+				r := &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "before-%03d", i)}
+				if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+					t.Fatalf("produce before the fault: %v", err)
+				}
+				acks.add(r)
+			}
+			in.Inject(tc.rule)
+			err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("doomed")}).FirstErr()
+			if !errors.Is(err, kerr.KafkaStorageError) {
+				t.Fatalf("produce after the fault: %v, want KAFKA_STORAGE_ERROR", err)
+			}
+			if in.Hits(tc.rule.Ops) == 0 {
+				t.Fatal("the fault never fired")
+			}
+			// Nothing more is acknowledged, and reads fail too: the
+			// directory is offline until a restart.
+			err = cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("later")}).FirstErr()
+			if !errors.Is(err, kerr.KafkaStorageError) {
+				t.Fatalf("produce to the offline directory: %v, want KAFKA_STORAGE_ERROR", err)
+			}
+			if err := fetchErr(ctx, c.seeds(), topic); !errors.Is(err, kerr.KafkaStorageError) {
+				t.Fatalf("fetch from the offline directory: %v, want KAFKA_STORAGE_ERROR", err)
+			}
+			// The broker still answers what does not need the disk.
+			if _, err := kadm.NewClient(c.client()).ListTopics(ctx); err != nil {
+				t.Fatalf("metadata with the directory offline: %v", err)
+			}
+
+			// The operator replaces the disk and restarts.
+			in.SetRules(nil)
+			c.stopAll()
+			c.startAll(func(int) log.FS { return in })
+			checkAckedAt(t, c.seeds(), topic, acks)
+		})
+	}
+}
+
+// fetchErr sends one Fetch for partition 0 of topic from offset 0 and
+// returns the partition's error (franz-go's consumer retries a
+// KAFKA_STORAGE_ERROR quietly, so the request is made by hand).
+func fetchErr(ctx context.Context, seeds []string, topic string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	md, err := kadm.NewClient(cl).Metadata(ctx, topic)
+	if err != nil {
+		return err
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.MaxWaitMillis, req.MaxBytes = -1, 100, 1<<20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = topic, md.Topics[topic].ID
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 0, 0, 1<<20, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return err
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return fmt.Errorf("fetch answered %d topics", len(resp.Topics))
+	}
+	return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+}
+
+// In a cluster, an fsync that fails on a partition leader's disk takes
+// that broker's log directory offline, and since it was the broker's only
+// one, the broker hands its leaderships to in-sync replicas: producers
+// with acks=all keep going on the new leader within seconds, and every
+// record acknowledged before or after is read back in place.
+func TestDiskFaultOnLeaderFailsOverToHealthyReplica(t *testing.T) {
+	t.Parallel()
+	injectors := []*faultfs.Injector{faultfs.NewInjector(nil), faultfs.NewInjector(nil), faultfs.NewInjector(nil)}
+	c := startFSCluster(t, 3, fastFailover, func(i int) log.FS { return injectors[i] })
+	const topic = "failover"
+	two := "2"
+	c.createTopic(topic, 1, 3, map[string]*string{"min.insync.replicas": &two})
+	ctx := testContext(t, 2*time.Minute)
+	md, err := kadm.NewClient(c.client()).Metadata(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := md.Topics[topic].Partitions[0].Leader
+
+	acks := newAckLog()
+	cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(time.Millisecond),
+		kgo.RecordDeliveryTimeout(time.Minute))
+	stop := produceLoop(ctx, cl, topic, acks)
+	acks.waitFor(t, 500, time.Minute)
+
+	injectors[leader-1].Inject(faultfs.Rule{Ops: faultfs.OpAnySync, Err: syscall.EIO})
+	failedAt, before := time.Now(), acks.len()
+	acks.waitFor(t, before+500, time.Minute)
+	t.Logf("leader %d's fsync failed; 500 more records acknowledged %v later", leader, time.Since(failedAt).Round(time.Millisecond))
+	stop()
+	if injectors[leader-1].Hits(faultfs.OpAnySync) == 0 {
+		t.Fatal("the leader's fsync never failed")
+	}
+	md, err = kadm.NewClient(c.client()).Metadata(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := md.Topics[topic].Partitions[0]; p.Leader == leader {
+		t.Fatalf("broker %d still leads after its disk failed: %s", leader, describePartitions(md.Topics[topic]))
+	}
+	checkAckedAt(t, c.seeds(), topic, acks)
+}
