@@ -2,6 +2,7 @@ package jsonschema
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -98,13 +99,7 @@ var keywordKinds = setOf(
 // Check returns the changes that keep reader from accepting every document writer accepts, by
 // the rules of Confluent's registry.
 func Check(reader, writer *Schema) []Difference {
-	var out []Difference
-	for _, d := range Differences(reader, writer) {
-		if !d.Compatible() {
-			out = append(out, d)
-		}
-	}
-	return out
+	return slices.DeleteFunc(Differences(reader, writer), Difference.Compatible)
 }
 
 // Differences returns every change from writer to reader, compatible or not.

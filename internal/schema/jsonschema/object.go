@@ -1,8 +1,11 @@
 package jsonschema
 
 import (
+	"slices"
 	"sort"
 	"strconv"
+
+	"github.com/sluice-io/sluice/internal/schema/internal/keys"
 
 	sjs "github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -63,13 +66,13 @@ func additionalSchema(v any) *sjs.Schema {
 func (c *differ) object(o, u *sjs.Schema) []Difference {
 	var ds []Difference
 	// required, for properties both versions declare
-	for _, k := range sortedKeys(o.Properties) {
+	for _, k := range keys.Sorted(o.Properties) {
 		us, ok := u.Properties[k]
 		if !ok {
 			continue
 		}
 		seg := "required/" + escape(k)
-		or, ur := contains(o.Required, k), contains(u.Required, k)
+		or, ur := slices.Contains(o.Required, k), slices.Contains(u.Required, k)
 		switch {
 		case or && !ur:
 			ds = append(ds, diff("REQUIRED_ATTRIBUTE_REMOVED", seg))
@@ -80,7 +83,7 @@ func (c *differ) object(o, u *sjs.Schema) []Difference {
 		}
 	}
 	// properties
-	for _, k := range sortedKeys(o.Properties, u.Properties) {
+	for _, k := range keys.Sorted(o.Properties, u.Properties) {
 		seg := "properties/" + escape(k)
 		os, us := o.Properties[k], u.Properties[k]
 		switch {
@@ -121,9 +124,9 @@ func (c *differ) object(o, u *sjs.Schema) []Difference {
 				}
 			}
 			switch {
-			case contains(u.Required, k) && us.Default != nil:
+			case slices.Contains(u.Required, k) && us.Default != nil:
 				ds = append(ds, diff("REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL", seg))
-			case contains(u.Required, k):
+			case slices.Contains(u.Required, k):
 				ds = append(ds, diff("REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL", seg))
 			default:
 				ds = append(ds, diff("OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL", seg))
@@ -186,7 +189,7 @@ func dependencySchemas(s *sjs.Schema) map[string]*sjs.Schema {
 func (c *differ) dependencies(o, u *sjs.Schema) []Difference {
 	var ds []Difference
 	ol, ul := dependencyLists(o), dependencyLists(u)
-	for _, k := range sortedKeys(ol, ul) {
+	for _, k := range keys.Sorted(ol, ul) {
 		seg := "dependencies/" + escape(k)
 		a, aok := ol[k]
 		b, bok := ul[k]
@@ -209,7 +212,7 @@ func (c *differ) dependencies(o, u *sjs.Schema) []Difference {
 		}
 	}
 	os, us := dependencySchemas(o), dependencySchemas(u)
-	for _, k := range sortedKeys(os, us) {
+	for _, k := range keys.Sorted(os, us) {
 		seg := "dependencies/" + escape(k)
 		switch {
 		case us[k] == nil:
@@ -226,7 +229,7 @@ func (c *differ) dependencies(o, u *sjs.Schema) []Difference {
 // subset reports whether every element of a is in b.
 func subset(a, b []string) bool {
 	for _, s := range a {
-		if !contains(b, s) {
+		if !slices.Contains(b, s) {
 			return false
 		}
 	}

@@ -2,9 +2,11 @@ package protobuf
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/sluice-io/sluice/internal/schema/internal/keys"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -92,13 +94,7 @@ func (d Difference) Message(reader, writer string) string {
 // bool and enums read each other; sint32 and sint64; string and bytes; fixed32 and sfixed32;
 // fixed64 and sfixed64); a oneof keeps its fields, and at most one outside field moves into it.
 func Check(reader, writer *Schema) []Difference {
-	var out []Difference
-	for _, d := range Differences(reader, writer) {
-		if !d.Compatible() {
-			out = append(out, d)
-		}
-	}
-	return out
+	return slices.DeleteFunc(Differences(reader, writer), Difference.Compatible)
 }
 
 // Differences returns every change from writer to reader, compatible or not.
@@ -121,45 +117,20 @@ func (c *differ) add(kind, path string) {
 	c.diffs = append(c.diffs, Difference{Kind: kind, Path: path})
 }
 
-// incompatibleSince reports whether a difference recorded after position n is incompatible.
-func (c *differ) incompatibleSince(n int) bool {
-	for _, d := range c.diffs[n:] {
-		if !d.Compatible() {
-			return true
-		}
-	}
-	return false
-}
-
-func byName(ms protoreflect.MessageDescriptors) (map[string]protoreflect.MessageDescriptor, map[string]int, []string) {
+func byName(ms protoreflect.MessageDescriptors) (map[string]protoreflect.MessageDescriptor, map[string]int) {
 	m, idx := map[string]protoreflect.MessageDescriptor{}, map[string]int{}
-	var names []string
 	for i, d := range declared(ms) {
 		n := string(d.Name())
 		m[n], idx[n] = d, i
-		names = append(names, n)
 	}
-	return m, idx, names
-}
-
-func union(a, b []string) []string {
-	set := map[string]bool{}
-	for _, s := range append(append([]string{}, a...), b...) {
-		set[s] = true
-	}
-	out := make([]string, 0, len(set))
-	for s := range set {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
+	return m, idx
 }
 
 // types compares the messages and enums declared at one level (file or message).
 func (c *differ) types(path string, om, um protoreflect.MessageDescriptors, oe, ue protoreflect.EnumDescriptors) {
-	oByName, oIdx, oNames := byName(om)
-	uByName, uIdx, uNames := byName(um)
-	for _, n := range union(oNames, uNames) {
+	oByName, oIdx := byName(om)
+	uByName, uIdx := byName(um)
+	for _, n := range keys.Sorted(oByName, uByName) {
 		p := path + n
 		o, u := oByName[n], uByName[n]
 		switch {
@@ -175,16 +146,13 @@ func (c *differ) types(path string, om, um protoreflect.MessageDescriptors, oe, 
 		}
 	}
 	oEnums, uEnums := map[string]bool{}, map[string]bool{}
-	var names []string
 	for i := 0; i < oe.Len(); i++ {
 		oEnums[string(oe.Get(i).Name())] = true
-		names = append(names, string(oe.Get(i).Name()))
 	}
 	for i := 0; i < ue.Len(); i++ {
 		uEnums[string(ue.Get(i).Name())] = true
-		names = append(names, string(ue.Get(i).Name()))
 	}
-	for _, n := range union(names, nil) {
+	for _, n := range keys.Sorted(oEnums, uEnums) {
 		switch {
 		case !uEnums[n]:
 			c.add(EnumRemoved, path+n)
@@ -233,7 +201,7 @@ func (c *differ) message(path string, o, u protoreflect.MessageDescriptor) {
 	// A oneof of the update may take in one field that was outside any oneof, but not more,
 	// and not one beside fields of an existing oneof.
 	oOneofs, uOneofs := oneofs(o), oneofs(u)
-	for _, name := range sortedKeys(uOneofs) {
+	for _, name := range keys.Sorted(uOneofs) {
 		moved, existing := 0, 0
 		fs := uOneofs[name].Fields()
 		for i := 0; i < fs.Len(); i++ {
@@ -252,7 +220,7 @@ func (c *differ) message(path string, o, u protoreflect.MessageDescriptor) {
 			c.add(FieldMovedToExistingOneof, path+"/"+name)
 		}
 	}
-	for _, name := range union(sortedKeys(oOneofs), sortedKeys(uOneofs)) {
+	for _, name := range keys.Sorted(oOneofs, uOneofs) {
 		oo, uo := oOneofs[name], uOneofs[name]
 		switch {
 		case uo == nil:
@@ -264,7 +232,7 @@ func (c *differ) message(path string, o, u protoreflect.MessageDescriptor) {
 		}
 	}
 
-	for _, n := range sortedInts(oTop, uTop) {
+	for _, n := range keys.Sorted(oTop, uTop) {
 		of, uf := oTop[n], uTop[n]
 		p := path + "/" + strconv.Itoa(n)
 		switch {
@@ -285,7 +253,7 @@ func (c *differ) message(path string, o, u protoreflect.MessageDescriptor) {
 		}
 	}
 	// Fields whose oneof changed (into, out of, or between oneofs) are compared by number too.
-	for _, n := range sortedInts(oAll, nil) {
+	for _, n := range keys.Sorted(oAll) {
 		of, uf := oAll[n], uAll[n]
 		if uf == nil {
 			continue
@@ -308,31 +276,6 @@ func oneofs(m protoreflect.MessageDescriptor) map[string]protoreflect.OneofDescr
 	return out
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func sortedInts(a, b map[int]protoreflect.FieldDescriptor) []int {
-	set := map[int]bool{}
-	for k := range a {
-		set[k] = true
-	}
-	for k := range b {
-		set[k] = true
-	}
-	out := make([]int, 0, len(set))
-	for k := range set {
-		out = append(out, k)
-	}
-	sort.Ints(out)
-	return out
-}
-
 func (c *differ) oneof(path string, o, u protoreflect.OneofDescriptor) {
 	of, uf := map[int]protoreflect.FieldDescriptor{}, map[int]protoreflect.FieldDescriptor{}
 	for i := 0; i < o.Fields().Len(); i++ {
@@ -341,7 +284,7 @@ func (c *differ) oneof(path string, o, u protoreflect.OneofDescriptor) {
 	for i := 0; i < u.Fields().Len(); i++ {
 		uf[int(u.Fields().Get(i).Number())] = u.Fields().Get(i)
 	}
-	for _, n := range sortedInts(of, uf) {
+	for _, n := range keys.Sorted(of, uf) {
 		p := path + "/" + strconv.Itoa(n)
 		switch {
 		case uf[n] == nil:
@@ -453,7 +396,7 @@ func (c *differ) messageType(path string, o, u protoreflect.MessageDescriptor) {
 	sub := &differ{orig: c.orig, update: c.update, seen: c.seen}
 	sub.message("#/"+localName(o), o, u)
 	c.diffs = append(c.diffs, sub.diffs...)
-	if sub.incompatibleSince(0) {
+	if slices.ContainsFunc(sub.diffs, func(d Difference) bool { return !d.Compatible() }) {
 		c.add(FieldNamedTypeChanged, path)
 	}
 }
