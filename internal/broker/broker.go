@@ -80,6 +80,10 @@ type Config struct {
 	// Decompression is the budget produced batches decompress on
 	// (sluice.decompression.max.bytes, decompression.go); nil is none.
 	Decompression *quota.Budget
+	// SchemaIDs are the registered schema IDs that topics with broker-side
+	// schema validation accept (schema_validation.go); nil checks only
+	// the framing.
+	SchemaIDs SchemaIDs
 }
 
 // Broker serves Kafka requests.

@@ -273,9 +273,9 @@ func (b *Broker) validateBatch(ctx context.Context, req *kmsg.ProduceRequest, ts
 	if h.Codec() != record.CodecNone {
 		// decompression.go: streamed, within max.message.bytes, on the
 		// broker's decompression budget.
-		return h, b.checkCompressed(ctx, h, raw, int(min(ts.maxMessageBytes, maxDecompressed)), req.TimeoutMillis, recordCheck(ts, h, now))
+		return h, b.checkCompressed(ctx, h, raw, int(min(ts.maxMessageBytes, maxDecompressed)), req.TimeoutMillis, b.recordChecks(ctx, ts, h, now))
 	}
-	return h, record.CheckRecords(h, raw, recordCheck(ts, h, now))
+	return h, record.CheckRecords(h, raw, b.recordChecks(ctx, ts, h, now))
 }
 
 // recordCheck returns the per-record checks a topic asks for, or nil when

@@ -299,6 +299,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		PeerOpts:  peerOpts,
 		// issue 13: one budget for decompressing produced batches.
 		Decompression: quota.NewBudget(decompressionBudget(static)),
+		SchemaIDs:     schemaIDs{n}, // schemaregistry.go
 	})
 	n.broker = b
 	markers.m = broker.NewMarkers(b)

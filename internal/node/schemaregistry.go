@@ -164,3 +164,15 @@ func (l schemasLog) EndOffset() (int64, error) {
 	_, end, err := l.il.Bounds(0)
 	return end, err
 }
+
+// schemaIDs gives the broker the registry's schema IDs for broker-side
+// validation; with the registry off on this node, only the framing is
+// checked.
+type schemaIDs struct{ n *Node }
+
+func (s schemaIDs) Registered(ctx context.Context, id int32) bool {
+	if s.n.registry == nil || s.n.registry.reg == nil {
+		return true
+	}
+	return s.n.registry.reg.Registered(ctx, id)
+}

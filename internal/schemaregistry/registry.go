@@ -481,3 +481,24 @@ func (r *Registry) refresh() {
 		cl.ForceMetadataRefresh()
 	}
 }
+
+// Registered reports whether id names a schema this node has read. An ID
+// above the highest it has read may be a schema just registered through
+// another node: it waits, within ctx and at most registeredWait, for the
+// reader to catch up.
+func (r *Registry) Registered(ctx context.Context, id int32) bool {
+	r.mu.RLock()
+	ok, maxID, ready := r.st.schemas[int(id)] != nil, r.st.maxID, r.ready
+	r.mu.RUnlock()
+	if ok || id <= 0 || (ready && int(id) <= maxID) {
+		return ok
+	}
+	ctx, cancel := context.WithTimeout(ctx, registeredWait)
+	defer cancel()
+	r.refresh()
+	return r.waitFor(ctx, func() bool { return r.st.schemas[int(id)] != nil }) == nil
+}
+
+// registeredWait bounds how long a produce waits for a schema ID this node
+// has not read yet.
+const registeredWait = 3 * time.Second
