@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,6 +70,20 @@ joins the running cluster as a non-voter; the others need no restart.`,
 			}
 			if voters != "" {
 				values["controller.quorum.voters"] = voters
+			}
+			// node.id (or broker.id) in the settings is the node ID when
+			// --node-id is not given.
+			if !cmd.Flags().Changed("node-id") {
+				for _, k := range []string{"node.id", "broker.id"} {
+					if v, ok := values[k]; ok && v != "-1" {
+						id, err := strconv.ParseInt(v, 10, 32)
+						if err != nil || id < 0 {
+							return usageError{fmt.Errorf("%s %q: want a node ID (a number)", k, v)}
+						}
+						nodeID = int32(id)
+						break
+					}
+				}
 			}
 			// --http-listen wins over the config; its default only fills in.
 			httpDefault := applyHTTPFlags(cmd, values, httpListen, httpPprof)
