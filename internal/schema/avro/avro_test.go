@@ -138,3 +138,15 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// An error type is a record to the reader.
+func TestErrorReadsRecord(t *testing.T) {
+	rec := mustParse(t, `{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}`, nil)
+	errType := mustParse(t, `{"type":"error","name":"R","fields":[{"name":"a","type":"long"}]}`, nil)
+	if ins := Check(errType, rec); len(ins) != 0 {
+		t.Errorf("Check = %+v", ins)
+	}
+	if ins := Check(rec, errType); len(ins) != 1 || ins[0].Info != "reader type: INT not compatible with writer type: LONG" {
+		t.Errorf("Check = %+v", ins)
+	}
+}

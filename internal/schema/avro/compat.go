@@ -79,10 +79,16 @@ func with(loc []string, parts ...string) []string {
 	return append(append(out, loc...), parts...)
 }
 
-// check compares one reader/writer pair. Results are remembered per pair, and a pair met again
-// while it is being compared (a recursive type) counts as compatible, as in Avro's checker.
+// check compares one reader/writer pair. Record pairs are remembered, and a record pair met
+// again while it is being compared (a recursive type) counts as compatible, as in Avro's
+// checker; only records can recur, so other pairs are simply compared.
 func (c *checker) check(reader, writer havro.Schema, loc []string) *result {
 	reader, writer = deref(reader), deref(writer)
+	_, rr := reader.(*havro.RecordSchema)
+	_, wr := writer.(*havro.RecordSchema)
+	if !rr || !wr {
+		return &result{list: c.compare(reader, writer, loc)}
+	}
 	key := [2]havro.Schema{reader, writer}
 	if r, ok := c.memo[key]; ok {
 		if r == nil {
@@ -96,18 +102,42 @@ func (c *checker) check(reader, writer havro.Schema, loc []string) *result {
 	return r
 }
 
-func typeName(s havro.Schema) string { return strings.ToUpper(string(s.Type())) }
+// kind is a schema's type, an error type counting as a record (Avro reads one as the other).
+func kind(s havro.Schema) havro.Type {
+	if t := s.Type(); t != havro.Error {
+		return t
+	}
+	return havro.Record
+}
+
+// typeName is the type's name as Avro's checker writes it: RECORD, INT, ...
+func typeName(s havro.Schema) string {
+	switch t := kind(s); t {
+	case havro.Record:
+		return "RECORD"
+	case havro.Int:
+		return "INT"
+	case havro.Long:
+		return "LONG"
+	case havro.String:
+		return "STRING"
+	case havro.Null:
+		return "NULL"
+	default:
+		return strings.ToUpper(string(t))
+	}
+}
 
 func mismatch(reader, writer havro.Schema, loc []string) []Incompatibility {
 	return []Incompatibility{{
 		Kind: TypeMismatch,
 		Path: path(loc),
-		Info: fmt.Sprintf("reader type: %s not compatible with writer type: %s", typeName(reader), typeName(writer)),
+		Info: "reader type: " + typeName(reader) + " not compatible with writer type: " + typeName(writer),
 	}}
 }
 
 func (c *checker) compare(reader, writer havro.Schema, loc []string) []Incompatibility {
-	if reader.Type() == writer.Type() {
+	if kind(reader) == kind(writer) {
 		switch r := reader.(type) {
 		case *havro.ArraySchema:
 			return c.check(r.Items(), writer.(*havro.ArraySchema).Items(), with(loc, "items")).list
@@ -149,7 +179,7 @@ func (c *checker) compare(reader, writer havro.Schema, loc []string) []Incompati
 		}
 		return out
 	}
-	switch reader.Type() {
+	switch kind(reader) {
 	case havro.Long:
 		if writer.Type() == havro.Int {
 			return nil
