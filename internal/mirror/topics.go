@@ -235,7 +235,9 @@ func (m *Mirror) followTopic(ctx context.Context, cluster string, st kadm.TopicD
 	}
 	rc, ok := dstCfgs[name]
 	if !ok {
-		return refuse("target topic %s: its configs could not be described", name)
+		// Being deleted or created right now: look again.
+		ts.State, ts.Reason = StatePending, "its configs could not be described yet"
+		return ts
 	}
 	state, source := configValue(rc, config.MirrorStateConfig), configValue(rc, config.MirrorSourceConfig)
 	switch {
