@@ -247,7 +247,7 @@ func parseISODuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("want PnDTnHnMnS (P1D, PT1H30M) or a Go duration (90m)")
 	}
 	var d time.Duration
-	inTime := false
+	inTime, parts, timeParts := false, 0, 0
 	units := map[bool]map[byte]time.Duration{
 		false: {'D': 24 * time.Hour, 'W': 7 * 24 * time.Hour},
 		true:  {'H': time.Hour, 'M': time.Minute, 'S': time.Second},
@@ -271,6 +271,12 @@ func parseISODuration(s string) (time.Duration, error) {
 		}
 		d += time.Duration(n * float64(unit))
 		rest = rest[i+1:]
+		if parts++; inTime {
+			timeParts++
+		}
+	}
+	if parts == 0 || (inTime && timeParts == 0) {
+		return 0, fmt.Errorf("want PnDTnHnMnS (P1D, PT1H30M) or a Go duration (90m)")
 	}
 	return d, nil
 }
