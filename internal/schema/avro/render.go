@@ -16,13 +16,17 @@ import (
 // shapes a parser would refuse it writes something stable rather than failing.
 func render(doc any, full bool) string {
 	r := renderer{full: full}
+	r.enc = json.NewEncoder(&r.scratch)
+	r.enc.SetEscapeHTML(false)
 	r.schema(doc, "")
 	return r.b.String()
 }
 
 type renderer struct {
-	full bool
-	b    bytes.Buffer
+	full    bool
+	b       bytes.Buffer
+	scratch bytes.Buffer  // what enc writes, before it is copied to b
+	enc     *json.Encoder // writes values compactly, without escaping <, > and &
 }
 
 var primitives = map[string]bool{
@@ -241,12 +245,27 @@ func (r *renderer) props(m map[string]any, skip map[string]bool) {
 
 // value writes any JSON value compactly (object keys sorted, numbers as written).
 func (r *renderer) value(v any) {
-	var b bytes.Buffer
-	e := json.NewEncoder(&b)
-	e.SetEscapeHTML(false)
-	if err := e.Encode(v); err != nil {
+	if s, ok := v.(string); ok && plain(s) {
+		r.b.WriteByte('"')
+		r.b.WriteString(s)
+		r.b.WriteByte('"')
+		return
+	}
+	r.scratch.Reset()
+	if err := r.enc.Encode(v); err != nil {
 		r.b.WriteString("null")
 		return
 	}
-	r.b.Write(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
+	r.b.Write(bytes.TrimSuffix(r.scratch.Bytes(), []byte("\n")))
+}
+
+// plain reports whether s needs no escaping in JSON: printable ASCII without quotes or
+// backslashes, as names and most attributes are.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
