@@ -71,6 +71,10 @@ joins the running cluster as a non-voter; the others need no restart.`,
 			if voters != "" {
 				values["controller.quorum.voters"] = voters
 			}
+			mirrored, err := takeMirrorSettings(values) // mirror.go: sluice.mirror.*
+			if err != nil {
+				return err
+			}
 			// node.id (or broker.id) in the settings is the node ID when
 			// --node-id is not given.
 			if !cmd.Flags().Changed("node-id") {
@@ -102,6 +106,7 @@ joins the running cluster as a non-voter; the others need no restart.`,
 				BootstrapAdmin: bootstrapAdmin, HTTPBestEffort: httpDefault,
 			}
 			applySchemaRegistryFlag(cmd, &cfg, schemaRegistryListen) // schema.go
+			serving = mirrored.around(cmd.Context(), serving, logger)
 			return runServe(cmd.Context(), cfg, serving)
 		},
 	}
