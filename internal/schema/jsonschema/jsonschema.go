@@ -43,15 +43,8 @@ func Parse(text string, refs map[string]string) (*Schema, error) {
 	c.UseLoader(noLoader{})
 	c.UseRegexpEngine(lenientRegexp)
 	base := rootURL
-	if m, ok := doc.(map[string]any); ok {
-		for _, k := range []string{"$id", "id"} {
-			if id, ok := m[k].(string); ok {
-				if u, err := url.Parse(id); err == nil && u.IsAbs() {
-					base = id
-				}
-				break
-			}
-		}
+	if id := absoluteID(doc); id != "" {
+		base = id
 	}
 	if err := c.AddResource(base, doc); err != nil {
 		return nil, err
@@ -66,7 +59,11 @@ func Parse(text string, refs map[string]string) (*Schema, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reference %q: %w", n, err)
 		}
-		for _, at := range refURLs(base, n) {
+		at := refURLs(base, n)
+		if id := absoluteID(rdoc); id != "" {
+			at = append(at, id) // so a "$ref" may also name the reference by its own "$id"
+		}
+		for _, at := range at {
 			if err := c.AddResource(at, rdoc); err != nil {
 				var exists *sjs.ResourceExistsError
 				if !errors.As(err, &exists) {
@@ -87,6 +84,24 @@ func Parse(text string, refs map[string]string) (*Schema, error) {
 	s.text, s.canonical = b.String(), b.String()
 	s.normal = marshalSorted(doc)
 	return s, nil
+}
+
+// absoluteID is a document's "$id" (draft 4: "id") when it is an absolute URL, else "".
+func absoluteID(doc any) string {
+	m, ok := doc.(map[string]any)
+	if !ok {
+		return ""
+	}
+	for _, k := range []string{"$id", "id"} {
+		if id, ok := m[k].(string); ok {
+			if u, err := url.Parse(id); err == nil && u.IsAbs() {
+				u.Fragment = ""
+				return u.String()
+			}
+			return ""
+		}
+	}
+	return ""
 }
 
 // refURLs lists where a referenced schema named name is placed: resolved against the schema's

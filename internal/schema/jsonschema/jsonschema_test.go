@@ -67,6 +67,10 @@ func TestReferencesByName(t *testing.T) {
 	if len(ds) != 1 || ds[0].Kind != "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" || ds[0].Path != "#/properties/c/properties/age" {
 		t.Errorf("Check = %+v", ds)
 	}
+	byID := map[string]string{"customer": `{"$id":"https://example.com/schemas/customer.json","type":"string"}`}
+	if _, err := Parse(`{"type":"object","properties":{"c":{"$ref":"https://example.com/schemas/customer.json"}}}`, byID); err != nil {
+		t.Errorf("a reference named by its $id: %v", err)
+	}
 	if _, err := Parse(`{"$ref":"customer.json"}`, nil); err == nil {
 		t.Error("a reference that was not given resolved")
 	}
