@@ -106,6 +106,7 @@ func TestAvroCompatibilityTable(t *testing.T) {
 		{name: "record renamed with an alias for the old name", old: record(a), new: `{"type":"record","name":"S","namespace":"ns","aliases":["R"],"fields":[` + a + `]}`, backward: true, forward: false},
 		{name: "namespace changed", old: record(a), new: strings.Replace(record(a), `"ns"`, `"other"`, 1), backward: true, forward: true},
 		{name: "field renamed with an alias for the old name", old: record(a), new: record(`{"name":"b","type":"int","aliases":["a"]}`), backward: true, forward: false},
+		{name: "enum renamed with an alias", old: `{"type":"enum","name":"E","symbols":["A"]}`, new: `{"type":"enum","name":"F","aliases":["E"],"symbols":["A"]}`, backward: true, forward: false, why: "NAME_MISMATCH"},
 		{name: "doc changed", old: record(a), new: `{"type":"record","name":"R","namespace":"ns","doc":"now documented","fields":[` + a + `]}`, backward: true, forward: true},
 		{name: "recursive list gains an optional field", old: `{"type":"record","name":"L","fields":[{"name":"v","type":"int"},{"name":"next","type":["null","L"]}]}`, new: `{"type":"record","name":"L","fields":[{"name":"v","type":"int"},{"name":"next","type":["null","L"]},{"name":"w","type":"int","default":0}]}`, backward: true, forward: true},
 	})
@@ -148,6 +149,8 @@ func TestJSONCompatibilityTable(t *testing.T) {
 		{name: "maxItems decreased", old: `{"type":"array","maxItems":5}`, new: `{"type":"array","maxItems":3}`, backward: false, forward: true},
 		{name: "anyOf branch added", old: `{"anyOf":[{"type":"string"},{"type":"integer"}]}`, new: `{"anyOf":[{"type":"string"},{"type":"integer"},{"type":"boolean"}]}`, backward: true, forward: false, why: "SUM_TYPE_NARROWED"},
 		{name: "referenced definition changed", old: `{"type":"object","properties":{"x":{"$ref":"#/definitions/X"}},"definitions":{"X":{"type":"string"}}}`, new: `{"type":"object","properties":{"x":{"$ref":"#/definitions/X"}},"definitions":{"X":{"type":"boolean"}}}`, backward: false, forward: false, why: "#/properties/x"},
+		{name: "closed model, property type changed", old: obj(a, closed), new: obj(`"a":{"type":"boolean"}`, closed), backward: false, forward: false, why: "#/properties/a"},
+		{name: "nested object gains an open property", old: obj(`"n":{"type":"object","properties":{}}`, ""), new: obj(`"n":{"type":"object","properties":{"x":{"type":"string"}}}`, ""), backward: false, forward: true, why: "#/properties/n/properties/x"},
 		{name: "description changed", old: `{"type":"string","description":"a"}`, new: `{"type":"string","description":"b"}`, backward: true, forward: true},
 	})
 }
@@ -181,6 +184,8 @@ func TestProtobufCompatibilityTable(t *testing.T) {
 		{name: "message added", old: msg("string a = 1;"), new: msg("string a = 1;") + "message N {}\n", backward: true, forward: false, why: "MESSAGE_REMOVED"},
 		{name: "message removed", old: msg("string a = 1;") + "message N {}\n", new: msg("string a = 1;"), backward: false, forward: true, why: "MESSAGE_REMOVED"},
 		{name: "messages reordered", old: msg("string a = 1;") + "message N {}\n", new: "syntax = \"proto3\";\npackage p;\nmessage N {}\nmessage M { string a = 1; }\n", backward: true, forward: true},
+		{name: "message renamed", old: msg("string a = 1;"), new: strings.Replace(msg("string a = 1;"), "message M", "message Renamed", 1), backward: false, forward: false, why: "MESSAGE_REMOVED"},
+		{name: "message-typed field removed", old: msg("string a = 1; N n = 2; message N {}"), new: msg("string a = 1; message N {}"), backward: true, forward: true},
 		{name: "package changed", old: msg("string a = 1;"), new: strings.Replace(msg("string a = 1;"), "package p;", "package q;", 1), backward: false, forward: false, why: "PACKAGE_CHANGED"},
 		{name: "field moved into a new oneof", old: msg("string a = 1; string b = 2;"), new: msg("oneof o { string a = 1; } string b = 2;"), backward: true, forward: true},
 		{name: "two fields moved into a new oneof", old: msg("string a = 1; string b = 2;"), new: msg("oneof o { string a = 1; string b = 2; }"), backward: false, forward: true, why: "MULTIPLE_FIELDS_MOVED_TO_ONEOF"},
