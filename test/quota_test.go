@@ -185,17 +185,20 @@ func TestProduceQuotaThrottlesLibrdkafkaToItsByteRate(t *testing.T) {
 }
 
 // consumer_byte_rate: a franz-go consumer limited to 1 MiB/s reads a
-// backlog at about that rate; fetches are throttled after their response.
-// (Kafka's sampled rate lets a client that fetches in small pieces get
-// less than its quota with few samples; franz-go's default fetch sizes
-// take about a megabyte at a time.)
+// backlog at about that rate; a fetch over the quota is answered at once
+// with no records and the throttle time, which franz-go waits out, and its
+// bytes are not counted. Six samples of a second: with fewer, a sample
+// expiring drops a third of the measured bytes at once, and a consumer
+// fetching a megabyte at a time (franz-go's default) gets little more
+// than half its quota; with Kafka's eleven, the first burst of ten
+// seconds' worth takes that long to leave the window.
 func TestFetchQuotaThrottlesFranzGoConsumer(t *testing.T) {
-	b := startBroker(t, map[string]string{"quota.window.num": "3", "quota.window.size.seconds": "1"})
+	b := startBroker(t, map[string]string{"quota.window.num": "6", "quota.window.size.seconds": "1"})
 	createTopicWith(t, b.client(), "fetch-quota", 1)
 	ctx := testContext(t, 60*time.Second)
 	producer := newClient(t, b.addr, kgo.ProducerBatchCompression(kgo.NoCompression()))
 	value := make([]byte, 10<<10)
-	for i := 0; i < 2400; i++ { // 24 MB of backlog
+	for i := 0; i < 3000; i++ { // 30 MB of backlog
 		producer.Produce(ctx, &kgo.Record{Topic: "fetch-quota", Value: value}, nil)
 	}
 	if err := producer.Flush(ctx); err != nil {
@@ -206,7 +209,7 @@ func TestFetchQuotaThrottlesFranzGoConsumer(t *testing.T) {
 	var hook throttleHook
 	cl := newClient(t, b.addr, kgo.ClientID("slow-reader"), kgo.WithHooks(&hook), kgo.ConsumeTopics("fetch-quota"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	const run = 12 * time.Second
+	const run, from = 16 * time.Second, 5 * time.Second // after the first burst (5 s worth) has left the window
 	start := time.Now()
 	buckets := make([]int64, int(run/(100*time.Millisecond))+1)
 	for time.Since(start) < run {
@@ -219,8 +222,8 @@ func TestFetchQuotaThrottlesFranzGoConsumer(t *testing.T) {
 			}
 		})
 	}
-	got := rateBetween(buckets, 2*time.Second, run)
-	t.Logf("consumer limited to 1 MiB/s read %.2f MB/s from 2 s to %v, %d throttles, longest %v", got/1e6, run, hook.n.Load(), time.Duration(hook.max.Load()))
+	got := rateBetween(buckets, from, run)
+	t.Logf("consumer limited to 1 MiB/s read %.2f MB/s from %v to %v, %d throttles, longest %v", got/1e6, from, run, hook.n.Load(), time.Duration(hook.max.Load()))
 	if want := float64(1 << 20); got < 0.8*want || got > 1.2*want {
 		t.Fatalf("consumer read %.0f B/s, want %.0f within 20%%", got, want)
 	}

@@ -63,8 +63,9 @@ func newQuotaCommand(o *clientOptions) *cobra.Command {
 		Short: "Set, list and delete client quotas",
 		Long: `Set, list and delete client quotas, as kafka-configs.sh does for users,
 clients and IPs. Keys: producer_byte_rate and consumer_byte_rate (bytes per
-second), request_percentage (handler time, 100 = one thread),
-controller_mutation_rate, and connection_creation_rate (--ip only). A client
+second), request_percentage (time the broker spends on the client's
+requests, 100 = one thread), controller_mutation_rate (partitions created or
+deleted per second), and connection_creation_rate (--ip only). A client
 over a quota is answered with throttle_time_ms and not read from meanwhile.
 A client gets the quota of the most specific entity it matches: user and
 client ID, user with the default client ID, user, default user and client

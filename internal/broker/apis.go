@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"strconv"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -88,8 +87,7 @@ func (b *Broker) Supports(key, version int16) bool {
 // versions, except ApiVersions, which answers any version (KIP-511).
 func (b *Broker) Handle(ctx context.Context, c *Client, req kmsg.Request) Reply {
 	if img := b.cfg.Cluster.Image(); img.HasClientQuotas() {
-		start := time.Now()
-		return b.throttle(img, c, req, b.handle(ctx, c, req), start) // quotas.go
+		return b.handleWithQuotas(ctx, img, c, req) // quotas.go
 	}
 	return b.handle(ctx, c, req)
 }

@@ -56,6 +56,9 @@ type Reply struct {
 	// Throttle, when positive, is how long the connection must not be
 	// read after this request: the client went over a quota (quotas.go).
 	Throttle time.Duration
+	// Sent, when set, is told how long encoding and writing the response
+	// took, which request_percentage quotas count (quotas.go).
+	Sent func(time.Duration)
 }
 
 // Config wires a broker to the rest of the node.
@@ -127,6 +130,11 @@ func New(cfg Config) *Broker {
 		num, window = cfg.Static.Int64("quota.window.num"), cfg.Static.Int64("quota.window.size.seconds")
 	}
 	b.quotas.m = quota.NewManager(int(num), time.Duration(window)*time.Second)
+	cnum, cwindow := int64(11), int64(1)
+	if cfg.Static != nil {
+		cnum, cwindow = cfg.Static.Int64("controller.quota.window.num"), cfg.Static.Int64("controller.quota.window.size.seconds")
+	}
+	b.quotas.mutations = quota.NewMutations(int(cnum), time.Duration(cwindow)*time.Second)
 	return b
 }
 

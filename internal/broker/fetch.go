@@ -21,6 +21,12 @@ package broker
 // level 1) reads up to the last stable offset and lists the aborted
 // transactions that overlap the batches returned, so the client drops
 // their records (KIP-98).
+//
+// Quotas (quotas.go): a consumer with a consumer_byte_rate quota reads at
+// most what the quota allows over quota.window.num - 1 windows in one
+// fetch; a consumer over its fetch or request quota is answered at once
+// with no records and throttle_time_ms, and the bytes it would have got
+// do not count against it, as Kafka answers a throttled fetch.
 
 import (
 	"context"
@@ -158,6 +164,9 @@ func (b *Broker) fetch(ctx context.Context, c *Client, r kmsg.Request) Reply {
 	if req.Version >= 15 {
 		replicaID = req.ReplicaState.ID
 	}
+	// A consumer's quotas (quotas.go): nil for followers and without any.
+	qc := quotaCallFrom(ctx)
+	maxBytes = b.fetchMaxBytes(qc, maxBytes)
 	fc, code := b.sessions.open(req, replicaID >= 0, b.cfg.Now())
 	if code != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
@@ -177,14 +186,26 @@ func (b *Broker) fetch(ctx context.Context, c *Client, r kmsg.Request) Reply {
 	for i := range fc.items {
 		f.read(img, &fc.items[i], true)
 	}
+	var waited time.Duration
 	if f.size < int(req.MinBytes) && !f.failed && len(fc.items) > 0 && time.Now().Before(deadline) {
 		if f.size == 0 {
 			f.bufs.release() // nothing read refers to them: a waiting fetch holds no chunk
 		}
+		waitStart := time.Now()
 		if !f.wait(ctx, fc.items, deadline) {
 			f.bufs.release()
 			return Reply{Response: req.ResponseKind()}
 		}
+		waited = time.Since(waitStart)
+	}
+	if qc != nil && b.recordFetch(qc, f.size, waited) > 0 {
+		// Over a quota: answered at once with no records and the
+		// throttle time (set by the caller), as Kafka answers a
+		// throttled fetch; the session stays as it was.
+		f.bufs.release()
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.SessionID, resp.ErrorCode = b.sessions.throttled(fc)
+		return Reply{Response: resp}
 	}
 	for i := range fc.items {
 		f.refresh(&fc.items[i])
@@ -196,6 +217,22 @@ func (b *Broker) fetch(ctx context.Context, c *Client, r kmsg.Request) Reply {
 		fillFetchResponse(resp, fc.items)
 	}
 	return Reply{Response: resp, Release: f.bufs.release}
+}
+
+// throttled is the session ID and error code of a fetch answered empty
+// because its client is over a quota (Kafka's getThrottledResponse): a
+// full fetch creates no session; an incremental one leaves its session as
+// it was, but for the epoch it moved to.
+func (c *fetchSessions) throttled(fc *fetchContext) (int32, int16) {
+	if fc.mode != sessionIncremental {
+		return 0, 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if fc.session.epoch != fc.epoch {
+		return fc.session.id, kerr.InvalidFetchSessionEpoch.Code
+	}
+	return fc.session.id, 0
 }
 
 // fetchRead is one fetch request's reading state.

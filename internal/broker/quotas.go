@@ -1,28 +1,31 @@
 package broker
 
 // Client quotas (KIP-13 byte rates, KIP-55 user quotas, KIP-124 request
-// percentage, KIP-219 client-side throttling, KIP-546 the quota APIs).
+// percentage, KIP-219 client-side throttling, KIP-546 the quota APIs,
+// KIP-599 controller mutations).
 //
 // DescribeClientQuotas v0-1 and AlterClientQuotas v0-1 read and change the
 // quotas in the cluster metadata (cluster.AlterClientQuota, one command per
 // entity); they need DESCRIBE_CONFIGS and ALTER_CONFIGS on the cluster
 // (authorize.go). Entity types are user, client-id and ip (a null name is
-// the default entity); keys producer_byte_rate, consumer_byte_rate and
-// request_percentage are enforced, controller_mutation_rate and
-// connection_creation_rate are stored and described only.
+// the default entity); keys producer_byte_rate, consumer_byte_rate,
+// request_percentage and controller_mutation_rate are enforced here,
+// connection_creation_rate by the listener (internal/server).
 //
-// Enforcement (throttle below): with no quota in the image a request pays
-// one pointer test. Otherwise the quota of the connection's user (its
-// principal's name) and client ID is found in Kafka's order of precedence
-// (quota.Resolve) and cached per image; produce records the batch bytes of
-// the request, a consumer's fetch the record bytes of its response, every
-// request but ApiVersions, SASL and follower traffic its handler time. A
-// client over a quota gets throttle_time_ms in its response, sent at once,
-// and its connection is not read for that long (Kafka's muted channel);
-// a response of a version older than KIP-219 is delayed by the throttle
-// time instead. Where Sluice differs: a throttled fetch still carries its
-// records (Kafka answers it empty and un-records it), which keeps fetch
-// sessions simple; the muting enforces the rate all the same.
+// Enforcement (handleWithQuotas below): with no quota in the image a
+// request pays one pointer test. Otherwise the quota of the connection's
+// user (its principal's name) and client ID is found in Kafka's order of
+// precedence (quota.Resolve) and cached per image; produce records the
+// batch bytes of the request, a consumer's fetch the record bytes of its
+// response, every request but ApiVersions, SASL and follower traffic the
+// time the broker spends on it, and CreateTopics, CreatePartitions and
+// DeleteTopics the partitions they create or delete. A client over a
+// quota gets throttle_time_ms in its response, sent at once, and its
+// connection is not read for that long (Kafka's muted channel); a
+// response of a version older than KIP-219 is delayed by the throttle time
+// instead. A throttled fetch is answered with no records (fetch.go), as in
+// Kafka; a strict mutation quota refuses topics with
+// THROTTLING_QUOTA_EXCEEDED (topics.go).
 
 import (
 	"context"
@@ -233,11 +236,12 @@ func quotaFilterMatches(req *kmsg.DescribeClientQuotasRequest, e quota.Entity) b
 	return true
 }
 
-// quotas enforces client quotas: the rates of every client and the
-// resolved quotas of the latest image.
+// quotas enforces client quotas: the rates of every client, their
+// controller mutation buckets, and the resolved quotas of the latest image.
 type quotas struct {
-	m     *quota.Manager
-	cache atomic.Pointer[quotaCache]
+	m         *quota.Manager
+	mutations *quota.Mutations
+	cache     atomic.Pointer[quotaCache]
 }
 
 // quotaCache holds the quotas resolved for (user, client ID) pairs under
@@ -251,8 +255,8 @@ type quotaCache struct {
 // resolvedQuotas are one client's bounds and sensor keys per kind; a zero
 // bound is no quota.
 type resolvedQuotas struct {
-	bound [3]float64
-	key   [3]quota.SensorKey
+	bound [quota.Mutation + 1]float64
+	key   [quota.Mutation + 1]quota.SensorKey
 }
 
 func (q *quotas) resolve(img *cluster.Image, user, clientID string) *resolvedQuotas {
@@ -269,7 +273,7 @@ func (q *quotas) resolve(img *cluster.Image, user, clientID string) *resolvedQuo
 	}
 	r := &resolvedQuotas{}
 	lookup := func(e quota.Entity) (map[string]float64, bool) { return img.ClientQuota(e) }
-	for kind := quota.Produce; kind <= quota.Request; kind++ {
+	for kind := quota.Produce; kind <= quota.Mutation; kind++ {
 		if v, key, ok := quota.Resolve(lookup, kind.Key(), user, clientID); ok {
 			r.bound[kind], r.key[kind] = v, key
 		}
@@ -290,43 +294,173 @@ func quotaUser(principal string) string {
 	return principal
 }
 
-// throttle records a served request against the client's quotas and,
-// when it is over one, sets the response's throttle time and the reply's
-// mute (or delays the response of a client older than KIP-219).
-func (b *Broker) throttle(img *cluster.Image, c *Client, req kmsg.Request, reply Reply, start time.Time) Reply {
-	if reply.Fatal != nil || exemptFromQuotas(req) {
+// quotaCall is one request's quota accounting. Handlers that take part in
+// it (Fetch, and the topic mutations) find it in their context.
+type quotaCall struct {
+	r     *resolvedQuotas
+	start time.Time
+	// recorded is set by a handler that recorded the request's time and
+	// bytes itself (a consumer's Fetch).
+	recorded bool
+	// throttle is the longest throttle a handler decided on.
+	throttle time.Duration
+}
+
+type quotaCallKey struct{}
+
+// quotaCallFrom is the request's quota accounting, nil when no quota
+// applies to it.
+func quotaCallFrom(ctx context.Context) *quotaCall {
+	qc, _ := ctx.Value(quotaCallKey{}).(*quotaCall)
+	return qc
+}
+
+// handleWithQuotas serves a request of a client that quotas may apply to
+// and throttles it when it went over one: the response carries
+// throttle_time_ms and the connection is not read for that long (or, for
+// a version older than KIP-219, the response is delayed instead).
+//
+// What request_percentage counts is the time the broker spends on the
+// request: from dispatch until the handler returns, less what it spent
+// waiting for data or for others (a Fetch waiting for fetch.min.bytes,
+// JoinGroup and SyncGroup waiting for the group; an acks=all Produce
+// waits after its handler returns), plus encoding and writing the
+// response, recorded once it is sent (it counts towards the client's next
+// requests, as Kafka records network thread time).
+func (b *Broker) handleWithQuotas(ctx context.Context, img *cluster.Image, c *Client, req kmsg.Request) Reply {
+	if exemptFromQuotas(req) {
+		return b.handle(ctx, c, req)
+	}
+	qc := &quotaCall{r: b.quotas.resolve(img, quotaUser(c.Principal), c.ID), start: time.Now()}
+	reply := b.handle(context.WithValue(ctx, quotaCallKey{}, qc), c, req)
+	if reply.Fatal != nil {
 		return reply
 	}
-	r := b.quotas.resolve(img, quotaUser(c.Principal), c.ID)
-	now := time.Now()
-	var d time.Duration
-	if bound := r.bound[quota.Request]; bound > 0 {
-		d = b.quotas.m.Record(quota.Request, r.key[quota.Request], bound, now.Sub(start).Seconds()*100, now)
+	d := qc.throttle
+	if !qc.recorded {
+		d = max(d, b.recordRequest(qc, req, time.Now()))
 	}
-	switch req := req.(type) {
-	case *kmsg.ProduceRequest:
-		if bound := r.bound[quota.Produce]; bound > 0 {
+	if bound := qc.r.bound[quota.Request]; bound > 0 {
+		key := qc.r.key[quota.Request]
+		reply.Sent = func(took time.Duration) {
+			b.quotas.m.Record(quota.Request, key, bound, took.Seconds()*100, time.Now())
+		}
+	}
+	return applyThrottle(reply, d)
+}
+
+// recordRequest records a served request's handler time and produced
+// bytes and returns the throttle they call for.
+func (b *Broker) recordRequest(qc *quotaCall, req kmsg.Request, now time.Time) time.Duration {
+	var d time.Duration
+	if bound := qc.r.bound[quota.Request]; bound > 0 {
+		took := now.Sub(qc.start)
+		switch req.(type) {
+		case *kmsg.JoinGroupRequest, *kmsg.SyncGroupRequest:
+			// They wait for the rest of the group, which is not work;
+			// the handling around the wait is too small to tell apart.
+			took = 0
+		}
+		if took > 0 {
+			d = b.quotas.m.Record(quota.Request, qc.r.key[quota.Request], bound, took.Seconds()*100, now)
+		}
+	}
+	if req, ok := req.(*kmsg.ProduceRequest); ok {
+		if bound := qc.r.bound[quota.Produce]; bound > 0 {
 			n := 0
 			for i := range req.Topics {
 				for j := range req.Topics[i].Partitions {
 					n += len(req.Topics[i].Partitions[j].Records)
 				}
 			}
-			d = max(d, b.quotas.m.Record(quota.Produce, r.key[quota.Produce], bound, float64(n), now))
-		}
-	case *kmsg.FetchRequest:
-		if bound := r.bound[quota.Fetch]; bound > 0 {
-			if resp, ok := reply.Response.(*kmsg.FetchResponse); ok {
-				n := 0
-				for i := range resp.Topics {
-					for j := range resp.Topics[i].Partitions {
-						n += len(resp.Topics[i].Partitions[j].RecordBatches)
-					}
-				}
-				d = max(d, b.quotas.m.Record(quota.Fetch, r.key[quota.Fetch], bound, float64(n), now))
-			}
+			d = max(d, b.quotas.m.Record(quota.Produce, qc.r.key[quota.Produce], bound, float64(n), now))
 		}
 	}
+	return d
+}
+
+// fetchMaxBytes bounds a consumer's fetch by its consumer_byte_rate
+// quota, as Kafka does: at most what the quota allows over the samples
+// but the current one, so one response cannot take many windows' worth.
+func (b *Broker) fetchMaxBytes(qc *quotaCall, maxBytes int) int {
+	if qc == nil {
+		return maxBytes
+	}
+	if bound := qc.r.bound[quota.Fetch]; bound > 0 {
+		return max(1, min(maxBytes, int(b.quotas.m.MaxValueInWindow(bound))))
+	}
+	return maxBytes
+}
+
+// recordFetch records a consumer's fetch that read size record bytes and
+// spent waited waiting for them, and returns the throttle it calls for.
+// A throttled fetch is answered empty (Kafka's handleFetchRequest), so its
+// bytes are taken back out of the client's rate.
+func (b *Broker) recordFetch(qc *quotaCall, size int, waited time.Duration) time.Duration {
+	now := time.Now()
+	var d time.Duration
+	if bound := qc.r.bound[quota.Request]; bound > 0 {
+		if took := now.Sub(qc.start) - waited; took > 0 {
+			d = b.quotas.m.Record(quota.Request, qc.r.key[quota.Request], bound, took.Seconds()*100, now)
+		}
+	}
+	if bound := qc.r.bound[quota.Fetch]; bound > 0 {
+		key := qc.r.key[quota.Fetch]
+		d = max(d, b.quotas.m.Record(quota.Fetch, key, bound, float64(size), now))
+		if d > 0 {
+			b.quotas.m.Unrecord(quota.Fetch, key, float64(size), now)
+		}
+	}
+	qc.recorded, qc.throttle = true, max(qc.throttle, d)
+	return d
+}
+
+// mutationQuota charges a CreateTopics, CreatePartitions or DeleteTopics
+// request's partition mutations to its client's controller_mutation_rate
+// quota (KIP-599). A nil *mutationQuota charges nothing.
+type mutationQuota struct {
+	b      *Broker
+	qc     *quotaCall
+	strict bool
+}
+
+// mutationQuota returns the quota of the request in ctx, or nil when it
+// has none. strict is for versions that know THROTTLING_QUOTA_EXCEEDED
+// (CreateTopics v6+, CreatePartitions v3+, DeleteTopics v5+).
+func (b *Broker) mutationQuota(ctx context.Context, strict bool) *mutationQuota {
+	qc := quotaCallFrom(ctx)
+	if qc == nil || qc.r.bound[quota.Mutation] <= 0 {
+		return nil
+	}
+	return &mutationQuota{b: b, qc: qc, strict: strict}
+}
+
+// charge takes n partition mutations of one topic. Strict, a client whose
+// quota is in debt is refused with THROTTLING_QUOTA_EXCEEDED and told how
+// long to wait, else the mutations go ahead even if they put it in debt;
+// otherwise (older versions) every topic goes ahead and the response is
+// throttled by the debt (Kafka's strict and permissive quotas).
+func (q *mutationQuota) charge(n int) error {
+	if q == nil || n <= 0 {
+		return nil
+	}
+	bound, key := q.qc.r.bound[quota.Mutation], q.qc.r.key[quota.Mutation]
+	m, now := q.b.quotas.mutations, time.Now()
+	if !q.strict {
+		q.qc.throttle = max(q.qc.throttle, m.Record(key, bound, float64(n), now))
+		return nil
+	}
+	if d := m.Exceeded(key, bound, now); d > 0 {
+		q.qc.throttle = max(q.qc.throttle, d)
+		return kerrf(kerr.ThrottlingQuotaExceeded, "The throttling quota has been exceeded.")
+	}
+	m.Record(key, bound, float64(n), now)
+	return nil
+}
+
+// applyThrottle sets a throttled reply's throttle time and mute, or
+// delays the response of a client older than KIP-219.
+func applyThrottle(reply Reply, d time.Duration) Reply {
 	if d <= 0 {
 		return reply
 	}

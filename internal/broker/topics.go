@@ -15,6 +15,12 @@ package broker
 // and transaction coordinators hash IDs over their partition counts). The
 // broker creates them itself, with their configs, on the first
 // FindCoordinator (groups.go, txn.go).
+//
+// A client with a controller_mutation_rate quota (KIP-599, quotas.go) is
+// charged the partitions each topic creates or deletes, in request order:
+// CreateTopics v6+, CreatePartitions v3+ and DeleteTopics v5+ refuse a
+// topic with THROTTLING_QUOTA_EXCEEDED while the client is in debt; older
+// versions go ahead and the response is throttled.
 
 import (
 	"context"
@@ -246,6 +252,15 @@ func (b *Broker) createTopics(ctx context.Context, c *Client, req *kmsg.CreateTo
 			p.spec, p.err = b.planTopic(img, pl, rt.Topic, rt.NumPartitions, rt.ReplicationFactor, assignment, configs)
 		}
 	}
+	// KIP-599: each topic's partitions, in request order, are charged to
+	// the client's controller_mutation_rate quota (validate_only too, as
+	// Kafka's controller charges them before it tells the two apart).
+	mq := b.mutationQuota(ctx, req.Version >= 6)
+	for i := range plans {
+		if plans[i].err == nil {
+			plans[i].err = mq.charge(int(plans[i].spec.partitions))
+		}
+	}
 	if !req.ValidateOnly {
 		var batch []*planned
 		commit := func() {
@@ -315,6 +330,7 @@ func (b *Broker) deleteTopics(ctx context.Context, _ *Client, req *kmsg.DeleteTo
 	for _, name := range req.TopicNames {
 		topics = append(topics, kmsg.DeleteTopicsRequestTopic{Topic: &name})
 	}
+	mq := b.mutationQuota(ctx, req.Version >= 5)
 	deleted := false
 	for _, rt := range topics {
 		st := kmsg.NewDeleteTopicsResponseTopic()
@@ -339,6 +355,9 @@ func (b *Broker) deleteTopics(ctx context.Context, _ *Client, req *kmsg.DeleteTo
 		}
 		if err == nil && !b.brokerConfig(img).Bool("delete.topic.enable") {
 			err = kerrf(kerr.TopicDeletionDisabled, "delete.topic.enable is false")
+		}
+		if err == nil {
+			err = mq.charge(len(t.Partitions)) // KIP-599
 		}
 		if err == nil {
 			err = b.cfg.Cluster.Propose(ctx, cluster.DeleteTopic{ID: t.ID})
@@ -366,6 +385,7 @@ func (b *Broker) createPartitions(ctx context.Context, _ *Client, req *kmsg.Crea
 	for _, rt := range req.Topics {
 		count[rt.Topic]++
 	}
+	mq := b.mutationQuota(ctx, req.Version >= 3)
 	created := false
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
@@ -402,6 +422,9 @@ func (b *Broker) createPartitions(ctx context.Context, _ *Client, req *kmsg.Crea
 			}
 		default:
 			replicas, err = placeReplicas(img, t.Name, int32(len(t.Partitions)), rt.Count-int32(len(t.Partitions)), int16(len(t.Partitions[0].Replicas)))
+		}
+		if err == nil {
+			err = mq.charge(int(rt.Count) - len(t.Partitions)) // KIP-599
 		}
 		if err == nil && !req.ValidateOnly {
 			err = b.cfg.Cluster.Propose(ctx, cluster.CreatePartitions{ID: t.ID, Replicas: replicas})

@@ -13,15 +13,16 @@ const (
 type Kind uint8
 
 const (
-	Produce Kind = iota // producer_byte_rate: bytes produced per second
-	Fetch               // consumer_byte_rate: bytes fetched per second
-	Request             // request_percentage: handler time, 100 = one thread
+	Produce  Kind = iota // producer_byte_rate: bytes produced per second
+	Fetch                // consumer_byte_rate: bytes fetched per second
+	Request              // request_percentage: time the broker spends on requests, 100 = one thread
+	Mutation             // controller_mutation_rate: partitions created or deleted per second (KIP-599)
 	numKinds
 )
 
 // Key is the quota config key of k.
 func (k Kind) Key() string {
-	return [...]string{ProducerByteRate, ConsumerByteRate, RequestPercentage}[k]
+	return [...]string{ProducerByteRate, ConsumerByteRate, RequestPercentage, ControllerMutationRate}[k]
 }
 
 // Part is one component of a quota entity: a named user or client ID, or

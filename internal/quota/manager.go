@@ -51,6 +51,25 @@ func (m *Manager) Record(kind Kind, key SensorKey, bound, v float64, now time.Ti
 	return d
 }
 
+// Unrecord takes back v recorded for key under kind now, as Kafka
+// un-records the bytes of a fetch it answers empty because the client is
+// throttled.
+func (m *Manager) Unrecord(kind Kind, key SensorKey, v float64, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r := m.rates[kind][key]; r != nil {
+		r.record(-v, now)
+	}
+}
+
+// MaxValueInWindow is the most a client with a rate quota of bound may
+// take in one request (Kafka's getMaxValueInQuotaWindow): what the bound
+// allows over all samples but the current one. A fetch of a client with a
+// consumer_byte_rate quota reads at most this much.
+func (m *Manager) MaxValueInWindow(bound float64) float64 {
+	return bound * float64(m.num-1) * m.window.Seconds()
+}
+
 // Rate is the measured rate of key under kind now (for tests and metrics).
 func (m *Manager) Rate(kind Kind, key SensorKey, now time.Time) float64 {
 	m.mu.Lock()

@@ -326,7 +326,14 @@ func (c *conn) writeLoop(ctx context.Context) {
 				return
 			}
 		}
+		var sendStart time.Time
+		if p.reply.Sent != nil {
+			sendStart = time.Now()
+		}
 		ok := resp == nil || c.writeResponse(w, p, resp)
+		if p.reply.Sent != nil && ok && resp != nil {
+			p.reply.Sent(time.Since(sendStart)) // request_percentage counts the send
+		}
 		if p.reply.Release != nil {
 			p.reply.Release()
 		}
