@@ -329,16 +329,20 @@ func (l *Log) clean(opts CleanOptions) (CleanStats, error) {
 			return CleanStats{}, err
 		}
 	}
-	// The checkpoint is written under the writer lock, so a truncation
-	// (which lowers it) cannot interleave; after one during this pass the
-	// pass's end means nothing and the lowered checkpoint stays.
+	// The checkpoint is written under swapMu, which every truncation
+	// takes, so a truncation (which lowers it) cannot interleave; after
+	// one during this pass the pass's end means nothing and the lowered
+	// checkpoint stays. Appends do not wait for its fsyncs.
+	l.swapMu.Lock()
 	l.mu.Lock()
-	if l.truncGen != gen {
-		l.mu.Unlock()
+	truncated := l.truncGen != gen
+	l.mu.Unlock()
+	if truncated {
+		l.swapMu.Unlock()
 		return CleanStats{}, ErrCleanAborted
 	}
 	err := writeFileAtomic(l.fs, l.dir, cleanerCheckpointFile, formatCleanerCheckpoint(end, p.nextHorizon))
-	l.mu.Unlock()
+	l.swapMu.Unlock()
 	if err != nil {
 		return CleanStats{}, l.fail("write cleaner checkpoint", err)
 	}
@@ -767,22 +771,18 @@ func (p *cleanPass) cleanGroup(g []*segment, gen int64) error {
 // swapIn replaces the segments of g with out, crash-safely. Until the
 // .swap files are durable the old segments stand; after, recovery
 // completes the swap.
+//
+// It holds swapMu throughout, so no truncation or retention changes the
+// segments of g meanwhile (relocation and Close wait for cleanMu, which
+// the pass holds), but mu and syncIOMu only for the moments it checks and
+// changes the segment list: appends, rolls and fsyncs go on across its
+// three directory fsyncs, which a slow disk can stretch to seconds. l.dir
+// is stable while cleanMu is held.
 func (l *Log) swapIn(g []*segment, sizes []int64, out *segment, gen int64) error {
-	l.syncIOMu.Lock()
-	defer l.syncIOMu.Unlock()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.writable(); err != nil {
-		return fmt.Errorf("%w: %v", ErrCleanAborted, err)
-	}
-	idx := slices.Index(l.segs, g[0])
-	if l.truncGen != gen || idx < 0 || idx+len(g) >= len(l.segs) {
-		return ErrCleanAborted
-	}
-	for i, s := range g {
-		if l.segs[idx+i] != s || s.size.Load() != sizes[i] || s == l.active {
-			return ErrCleanAborted
-		}
+	l.swapMu.Lock()
+	defer l.swapMu.Unlock()
+	if err := l.swappable(g, sizes, gen); err != nil {
+		return err
 	}
 	base := out.base
 	// The .log is renamed last: a .log.swap commits the rest (see
@@ -810,18 +810,7 @@ func (l *Log) swapIn(g []*segment, sizes []int64, out *segment, gen int64) error
 		return l.fail("fsync directory", err)
 	}
 	// Committed: from here on a crash completes the swap.
-	l.segMu.Lock()
-	segs := make([]*segment, 0, len(l.segs)-len(g)+1)
-	segs = append(segs, l.segs[:idx]...)
-	segs = append(segs, out)
-	segs = append(segs, l.segs[idx+len(g):]...)
-	l.segs = segs
-	l.segMu.Unlock()
-	l.pendingRolled = slices.DeleteFunc(l.pendingRolled, func(s *segment) bool { return slices.Contains(g, s) })
-	for _, s := range g {
-		s.closeFiles()
-		s.closed = true
-	}
+	l.installCleaned(g, out)
 	for _, s := range g {
 		for _, path := range []string{s.path, s.index.path(), s.tindex.path(), s.txn.filePath()} {
 			if err := l.fs.Remove(path); err != nil && !isNotExist(err) {
@@ -854,4 +843,48 @@ func (l *Log) swapIn(g []*segment, sizes []int64, out *segment, gen int64) error
 		return l.fail("fsync directory", err)
 	}
 	return nil
+}
+
+// swappable checks that g still stands in the log as the pass read it: no
+// truncation since, the same segments with the same sizes, none of them
+// active. The caller holds swapMu.
+func (l *Log) swappable(g []*segment, sizes []int64, gen int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writable(); err != nil {
+		return fmt.Errorf("%w: %v", ErrCleanAborted, err)
+	}
+	idx := slices.Index(l.segs, g[0])
+	if l.truncGen != gen || idx < 0 || idx+len(g) >= len(l.segs) {
+		return ErrCleanAborted
+	}
+	for i, s := range g {
+		if l.segs[idx+i] != s || s.size.Load() != sizes[i] || s == l.active {
+			return ErrCleanAborted
+		}
+	}
+	return nil
+}
+
+// installCleaned puts out in the place of g in the segment list and closes
+// the files of g (syncIOMu: no fsync runs on them). The caller holds
+// swapMu, so g is where swappable found it.
+func (l *Log) installCleaned(g []*segment, out *segment) {
+	l.syncIOMu.Lock()
+	defer l.syncIOMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	idx := slices.Index(l.segs, g[0])
+	l.segMu.Lock()
+	segs := make([]*segment, 0, len(l.segs)-len(g)+1)
+	segs = append(segs, l.segs[:idx]...)
+	segs = append(segs, out)
+	segs = append(segs, l.segs[idx+len(g):]...)
+	l.segs = segs
+	l.segMu.Unlock()
+	l.pendingRolled = slices.DeleteFunc(l.pendingRolled, func(s *segment) bool { return slices.Contains(g, s) })
+	for _, s := range g {
+		s.closeFiles()
+		s.closed = true
+	}
 }

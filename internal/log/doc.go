@@ -171,7 +171,9 @@ offset of the segments it replaced). Its output is written as
 and fsynced, renamed to .swap (the
 directory fsync there is the commit), the replaced segments are deleted
 (directory fsync), and the .swap files take their final names (directory
-fsync). Retention by time and size applies only when cleanup.policy
+fsync). Appends and fsyncs go on throughout: the swap holds the writer
+lock only while it changes the segment list, never across a directory
+fsync; truncation and retention wait for it instead (Log.swapMu). Retention by time and size applies only when cleanup.policy
 includes delete.
 
 # Recovery

@@ -271,3 +271,81 @@ func TestPowerLossKeepsWhatWaitDurableCovered(t *testing.T) {
 		l.Close()
 	}
 }
+
+// A compaction's swap fsyncs the directory three times (to commit, after
+// deleting the replaced segments, after the final renames). None of them
+// holds the partition's writer or sync locks: appends and acknowledgements
+// go on while the disk takes its time over them. Here every directory
+// fsync takes 300 ms and a producer appends and waits for durability
+// throughout the swap; no round trip may wait for one.
+func TestCleanerSwapDoesNotStallAppendsOnSlowDirectoryFsync(t *testing.T) {
+	t.Parallel()
+	in := faultfs.NewInjector(nil)
+	cfg := faultConfig()
+	cfg.CleanupPolicy = log.PolicyCompact
+	cfg.SegmentBytes = 1024
+	dir := filepath.Join(t.TempDir(), "compacted-0")
+	l, err := log.Open(dir, cfg, log.Options{FS: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	for i := range 200 { // many segments, few keys: much to clean
+		b, err := record.Build(record.BuildOptions{BaseTimestamp: 1},
+			[]record.Record{{Key: fmt.Appendf(nil, "k%d", i%5), Value: fmt.Appendf(nil, "value-%04d", i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := record.Validate(b)
+		if _, err := l.Append(b, h, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg.SegmentBytes = 1 << 30 // no roll (and no new directory entry) from here on
+	l.SetConfig(cfg)
+	if err := l.WaitDurable(ctx, l.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	const slow = 300 * time.Millisecond
+	in.Inject(faultfs.Rule{Ops: faultfs.OpSyncDir, Delay: slow})
+
+	done := make(chan error, 1)
+	began := time.Now()
+	go func() {
+		st, err := l.Clean(log.CleanOptions{UpperBound: l.LogEndOffset(), Force: true})
+		if err == nil && !st.Cleaned {
+			err = errors.New("nothing was cleaned")
+		}
+		done <- err
+	}()
+	var worst time.Duration
+	appends := 0
+	for cleaning := true; cleaning; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("clean: %v", err)
+			}
+			cleaning = false
+		default:
+		}
+		start := time.Now()
+		info, err := appendValue(l, t, "during")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.WaitDurable(ctx, info.LastOffset+1); err != nil {
+			t.Fatal(err)
+		}
+		worst = max(worst, time.Since(start))
+		appends++
+	}
+	if took := time.Since(began); took < 3*slow {
+		t.Fatalf("the clean took %v: its directory fsyncs were not slowed", took)
+	}
+	t.Logf("%d appends acknowledged during the clean; the slowest took %v (a directory fsync takes %v)", appends, worst.Round(time.Millisecond), slow)
+	if worst >= slow {
+		t.Fatalf("an append and its fsync waited %v, behind a directory fsync of the swap", worst)
+	}
+}

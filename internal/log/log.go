@@ -21,6 +21,10 @@ import (
 //
 //	cleanMu   a cleaning pass (cleaner.go) holds it throughout; Close
 //	          takes it to wait for a pass to stop.
+//	swapMu    a cleaning pass's swap (swapIn) holds it across its
+//	          directory fsyncs; truncation and retention take it before
+//	          they change the segment list, so they wait for a swap,
+//	          while appends and fsyncs do not.
 //	syncIOMu  the fsync work: whoever fsyncs, writes the recovery point, or
 //	          closes segment files holds it, so no file is closed under a
 //	          running fsync and no stale recovery point is written.
@@ -48,6 +52,7 @@ type Log struct {
 
 	cleanMu sync.Mutex
 	cleaner cleanerState // guarded by cleanMu
+	swapMu  sync.Mutex
 	// cleanAbort asks a running cleaning pass to stop (Close).
 	cleanAbort atomic.Bool
 

@@ -17,6 +17,8 @@ import (
 // segments, and readers here hold the segment list while they read.
 
 func (l *Log) applyRetention() (int, error) {
+	l.swapMu.Lock() // not while a cleaning pass swaps segments (cleaner.go)
+	defer l.swapMu.Unlock()
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -123,6 +125,8 @@ func (l *Log) largestTimestamp(s *segment) int64 {
 }
 
 func (l *Log) deleteRecordsBefore(offset int64) error {
+	l.swapMu.Lock() // not while a cleaning pass swaps segments (cleaner.go)
+	defer l.swapMu.Unlock()
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()

@@ -26,6 +26,8 @@ func (l *Log) Truncate(offset int64) error {
 	if offset < 0 {
 		return fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, offset)
 	}
+	l.swapMu.Lock()
+	defer l.swapMu.Unlock()
 	l.syncIOMu.Lock()
 	defer l.syncIOMu.Unlock()
 	l.mu.Lock()
@@ -170,6 +172,8 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	if offset < 0 {
 		return fmt.Errorf("%w: start at %d", ErrOffsetOutOfRange, offset)
 	}
+	l.swapMu.Lock()
+	defer l.swapMu.Unlock()
 	l.syncIOMu.Lock()
 	defer l.syncIOMu.Unlock()
 	l.mu.Lock()
