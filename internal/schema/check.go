@@ -62,6 +62,13 @@ func pairCheck(level Level, newer, older Parsed) []string {
 // checked newest first and the answer describes the first incompatible one: its messages, then
 // the old schema and the level.
 func Check(level Level, candidate Parsed, existing []Parsed) []string {
+	return CheckVersions(level, candidate, existing, nil)
+}
+
+// CheckVersions is Check given the version number of each existing schema (versions[i] is
+// existing[i]'s); the answer then names the incompatible version as Confluent's does, with
+// {oldSchemaVersion: N} before the old schema. A nil or short versions leaves it out.
+func CheckVersions(level Level, candidate Parsed, existing []Parsed, versions []int) []string {
 	if level == "" {
 		level = DefaultLevel
 	}
@@ -70,7 +77,11 @@ func Check(level Level, candidate Parsed, existing []Parsed) []string {
 		return nil
 	}
 	inc := incs[0]
-	return append(inc.Messages,
+	out := inc.Messages
+	if inc.Index < len(versions) {
+		out = append(out, fmt.Sprintf("{oldSchemaVersion: %d}", versions[inc.Index]))
+	}
+	return append(out,
 		fmt.Sprintf("{oldSchema: '%s'}", existing[inc.Index].String()),
 		fmt.Sprintf("{compatibility: '%s'}", level))
 }

@@ -175,6 +175,10 @@ func TestTransitiveLevels(t *testing.T) {
 	if msgs := Check(FullTransitive, w3, []Parsed{w1, w2}); !strings.Contains(strings.Join(msgs, " "), w2.String()) {
 		t.Errorf("FULL_TRANSITIVE names %q, want w2", msgs)
 	}
+	msgs = CheckVersions(FullTransitive, w3, []Parsed{w1, w2}, []int{3, 7})
+	if n := len(msgs); n < 3 || msgs[n-3] != "{oldSchemaVersion: 7}" || msgs[n-2] != "{oldSchema: '"+w2.String()+"'}" || msgs[n-1] != "{compatibility: 'FULL_TRANSITIVE'}" {
+		t.Errorf("CheckVersions = %q", msgs)
+	}
 }
 
 // A FULL verdict lists what the old schema cannot read, then what the new one cannot.
