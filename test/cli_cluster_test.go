@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,6 +121,16 @@ func TestCLIDescribeLeaderless(t *testing.T) {
 	}
 	if out := cli(t, via, "", "group", "describe", "g"); !regexp.MustCompile(`(?m)^solo\s+2\s+1\s+-\s+-\s+no leader`).MatchString(out) {
 		t.Fatalf("group describe table:\n%s", out)
+	}
+
+	// consume reads the partitions that have a leader and says which it
+	// skipped.
+	r := runCLI(t, via, "", "consume", "solo", "-e", "--format", "%v")
+	got := strings.Fields(r.stdout)
+	sort.Strings(got)
+	if r.code != 0 || strings.Join(got, " ") != "0-0 1-0 1-1" ||
+		!strings.Contains(r.stderr, "sluice: consume solo: skipping partition 2, with no leader") {
+		t.Fatalf("consume with a leaderless partition: exit %d\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr)
 	}
 }
 

@@ -71,16 +71,17 @@ func (s startSpec) kgoOffset() kgo.Offset {
 	return kgo.NewOffset().AtEnd()
 }
 
-// resolve turns the spec into an exact offset per partition, clamped to the
-// log's bounds.
-func (s startSpec) resolve(ctx context.Context, adm *kadm.Client, topic string, starts, ends map[int32]int64) (map[int32]int64, error) {
+// resolve turns the spec into an exact offset per partition of ends,
+// clamped to the log's bounds.
+func (s startSpec) resolve(ctx context.Context, cl *kgo.Client, topic string, starts, ends map[int32]int64) (map[int32]int64, error) {
 	out := map[int32]int64{}
-	var times kadm.ListedOffsets
+	var times map[int32]kadm.ListedOffset
 	if s.kind == "time" {
-		var err error
-		if times, err = adm.ListOffsetsAfterMilli(ctx, s.n, topic); err != nil {
-			return nil, err
+		parts := make([]int32, 0, len(ends))
+		for p := range ends {
+			parts = append(parts, p)
 		}
+		times = listPartitionOffsets(ctx, cl, topic, parts, s.n, 0)
 	}
 	for p, end := range ends {
 		start := starts[p]
@@ -96,11 +97,24 @@ func (s startSpec) resolve(ctx context.Context, adm *kadm.Client, topic string, 
 			at = end - s.n
 		case "time":
 			at = end
-			if lo, ok := times.Lookup(topic, p); ok && lo.Err == nil && lo.Offset >= 0 {
+			if lo, ok := times[p]; ok && lo.Err == nil && lo.Offset >= 0 {
 				at = lo.Offset
 			}
 		}
 		out[p] = min(max(at, start), end)
+	}
+	return out, nil
+}
+
+// offsetMap turns listPartitionOffsets' answer into offsets, or the first
+// partition's error.
+func offsetMap(lo map[int32]kadm.ListedOffset) (map[int32]int64, error) {
+	out := map[int32]int64{}
+	for p, o := range lo {
+		if o.Err != nil {
+			return nil, fmt.Errorf("partition %d: %w", p, o.Err)
+		}
+		out[p] = o.Offset
 	}
 	return out, nil
 }
@@ -223,11 +237,14 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 	topic := c.topic
 
 	// Find the partitions, their bounds and where to start.
-	adm, actx, done, err := c.o.admin(ctx)
+	acl, err := c.o.client()
 	if err != nil {
 		return err
 	}
+	actx, cancel := context.WithTimeout(ctx, c.o.timeout)
+	done := func() { cancel(); acl.Close() }
 	defer done()
+	adm := kadm.NewClient(acl)
 	td, err := describeTopic(actx, adm, topic)
 	if err != nil {
 		return c.o.fail("consume "+topic, err)
@@ -237,34 +254,43 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 			return fmt.Errorf("consume %s: no partition %d", topic, p)
 		}
 	}
-	lo, err := adm.ListStartOffsets(actx, topic)
-	if err != nil {
-		return c.o.fail("list start offsets of "+topic, err)
+	if len(only) == 0 {
+		only = td.Partitions.Numbers()
 	}
-	starts, err := listedMap(lo, topic)
-	if err != nil {
-		return c.o.fail("list start offsets of "+topic, err)
-	}
-	if readCommitted {
-		lo, err = adm.ListCommittedOffsets(actx, topic)
-	} else {
-		lo, err = adm.ListEndOffsets(actx, topic)
-	}
-	if err != nil {
-		return c.o.fail("list end offsets of "+topic, err)
-	}
-	ends, err := listedMap(lo, topic)
-	if err != nil {
-		return c.o.fail("list end offsets of "+topic, err)
-	}
-	if len(only) > 0 {
-		keep := map[int32]int64{}
-		for _, p := range only {
-			keep[p] = ends[p]
+	// A partition without a leader cannot be read now: read the others
+	// and say so.
+	var readable, leaderless []int32
+	for _, p := range only {
+		if td.Partitions[p].Leader >= 0 {
+			readable = append(readable, p)
+		} else {
+			leaderless = append(leaderless, p)
 		}
-		ends = keep
 	}
-	pos, err := spec.resolve(actx, adm, topic, starts, ends)
+	if len(readable) == 0 {
+		return fmt.Errorf("consume %s: no partition has a leader (their brokers are down)", topic)
+	}
+	if len(leaderless) > 0 {
+		what := "partition"
+		if len(leaderless) > 1 {
+			what = "partitions"
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "sluice: consume %s: skipping %s %s, with no leader (their brokers are down)\n",
+			topic, what, int32List(leaderless))
+	}
+	starts, err := offsetMap(listPartitionOffsets(actx, acl, topic, readable, -2, 0))
+	if err != nil {
+		return c.o.fail("list start offsets of "+topic, err)
+	}
+	var isolation int8
+	if readCommitted {
+		isolation = 1
+	}
+	ends, err := offsetMap(listPartitionOffsets(actx, acl, topic, readable, -1, isolation))
+	if err != nil {
+		return c.o.fail("list end offsets of "+topic, err)
+	}
+	pos, err := spec.resolve(actx, acl, topic, starts, ends)
 	if err != nil {
 		return c.o.fail("resolve --from", err)
 	}

@@ -168,8 +168,8 @@ shown as usual.`,
 					led = append(led, p.Partition)
 				}
 			}
-			starts := listPartitionOffsets(ctx, cl, name, led, -2)
-			ends := listPartitionOffsets(ctx, cl, name, led, -1)
+			starts := listPartitionOffsets(ctx, cl, name, led, -2, 0)
+			ends := listPartitionOffsets(ctx, cl, name, led, -1, 0)
 			rcs, err := adm.DescribeTopicConfigs(ctx, name)
 			if err != nil {
 				return o.fail("describe configs of "+name, err)
@@ -250,17 +250,18 @@ shown as usual.`,
 }
 
 // listPartitionOffsets asks the leaders of the given partitions of topic
-// for an offset by timestamp (-2 the first, -1 the next). Unlike kadm's
-// topic-wide listings it names only partitions that have a leader, so one
-// without cannot fail or stall the others; a partition whose leader did not
-// answer gets the error.
-func listPartitionOffsets(ctx context.Context, cl *kgo.Client, topic string, partitions []int32, timestamp int64) map[int32]kadm.ListedOffset {
+// for an offset by timestamp (-2 the first, -1 the next, else the first at
+// or after that time), read_uncommitted (0) or read_committed (1). Unlike
+// kadm's topic-wide listings it names only the partitions asked for, those
+// with a leader, so one without cannot fail or stall the others; a
+// partition whose leader did not answer gets the error.
+func listPartitionOffsets(ctx context.Context, cl *kgo.Client, topic string, partitions []int32, timestamp int64, isolation int8) map[int32]kadm.ListedOffset {
 	out := map[int32]kadm.ListedOffset{}
 	if len(partitions) == 0 {
 		return out
 	}
 	req := kmsg.NewPtrListOffsetsRequest()
-	req.ReplicaID = -1
+	req.ReplicaID, req.IsolationLevel = -1, isolation
 	rt := kmsg.NewListOffsetsRequestTopic()
 	rt.Topic = topic
 	for _, p := range partitions {
