@@ -1,0 +1,52 @@
+package test
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// `sluice serve` with sluice.mirror.* settings pulls from another cluster
+// with no extra process: topics matching sluice.mirror.topics appear on it
+// as mirror topics with the source's records at the source's offsets. A
+// misspelt mirror setting stops serve with a message naming the known ones.
+func TestServeRunsAMirrorFromItsSettings(t *testing.T) {
+	t.Parallel()
+	src := startBroker(t, nil)
+	src.createTopic("metrics", 2, nil)
+	src.createTopic("private", 1, nil)
+	cl := src.client()
+	for i := range 100 {
+		produceSync(t, cl, &kgo.Record{Topic: "metrics", Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf("m%d", i))},
+			&kgo.Record{Topic: "private", Value: []byte(fmt.Sprintf("p%d", i))})
+	}
+	dst := startProcess(t, t.TempDir(), "127.0.0.1:0",
+		"-c", "sluice.mirror.source.bootstrap.servers="+src.addr,
+		"-c", "sluice.mirror.topics=^metrics$",
+		"-c", "sluice.mirror.refresh.interval.ms=300")
+	srcAdm, dstAdm := src.admin(), kadm.NewClient(newClient(t, dst.addr))
+	waitCaughtUp(t, srcAdm, dstAdm, func(s string) string { return s }, "metrics")
+	sameRecords(t, "metrics", readAll(t, []string{dst.addr}, "metrics", false), readAll(t, []string{src.addr}, "metrics", false))
+	topics, err := dstAdm.ListTopics(testContext(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topics.Has("private") {
+		t.Fatalf("a topic outside sluice.mirror.topics was mirrored")
+	}
+
+	out, err := exec.Command(sluiceBin, "serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--http-listen", "",
+		"-c", "sluice.mirror.source.bootstrap.server="+src.addr).CombinedOutput()
+	bad := string(out)
+	if err == nil {
+		t.Fatalf("serve with a misspelt mirror setting started:\n%s", bad)
+	}
+	if !strings.Contains(bad, "unknown setting sluice.mirror.source.bootstrap.server") || !strings.Contains(bad, "sluice.mirror.source.bootstrap.servers") {
+		t.Fatalf("serve with a misspelt mirror setting said:\n%s", bad)
+	}
+}
