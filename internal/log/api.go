@@ -107,6 +107,35 @@ type Options struct {
 	// Group, if set, shares the log's fsyncs with the other logs of its
 	// log directory (SyncGroup): one per directory.
 	Group *SyncGroup
+	// OnCorruption, if set, is called when a read finds a batch whose
+	// CRC32C does not match (the read fails with the *CorruptionError).
+	// It is called with the log's read lock held: it must not block or
+	// call into the log.
+	OnCorruption func(*CorruptionError)
+	// RepairCorruption makes Open cut the log at a corrupt batch below the
+	// recovery point, as at a torn tail, instead of failing with
+	// ErrCorruption: for a replica whose lost records another replica
+	// still has (it fetches them again). CorruptionRepaired tells where.
+	RepairCorruption bool
+}
+
+// CorruptionError is a batch found damaged on the disk (ErrCorruption):
+// Offset is the first offset the damage may cover.
+type CorruptionError struct {
+	Offset int64
+	Err    error
+}
+
+func (e *CorruptionError) Error() string { return e.Err.Error() }
+
+// Unwrap lets errors.Is find ErrCorruption.
+func (e *CorruptionError) Unwrap() error { return e.Err }
+
+// CorruptionRepaired is the offset where Open cut the log because of a
+// corrupt batch below the recovery point (Options.RepairCorruption); ok is
+// false when it did not.
+func (l *Log) CorruptionRepaired() (offset int64, ok bool) {
+	return l.corruptionRepaired, l.corruptionRepaired >= 0
 }
 
 // AppendInfo describes where an appended batch landed.

@@ -6,7 +6,9 @@ and time indexes, and the checkpoints that make a restart fast and safe. It
 guarantees that an offset acknowledged through WaitDurable survives a crash,
 that a torn or corrupt tail is truncated on Open and never served, and that
 fsynced data found damaged is reported as ErrCorruption instead of being
-dropped. It never decodes records on the append or read path (batches are
+dropped. Every batch a read returns has its CRC32C checked: a damaged
+one is never served (the read fails with a *CorruptionError).
+It never decodes records on the append or read path (batches are
 written and served byte for byte) and imports nothing else of Sluice's.
 
 # Files

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -347,5 +348,78 @@ func TestCleanerSwapDoesNotStallAppendsOnSlowDirectoryFsync(t *testing.T) {
 	t.Logf("%d appends acknowledged during the clean; the slowest took %v (a directory fsync takes %v)", appends, worst.Round(time.Millisecond), slow)
 	if worst >= slow {
 		t.Fatalf("an append and its fsync waited %v, behind a directory fsync of the swap", worst)
+	}
+}
+
+// flipByte flips one bit of the file at path, at pos, on the real disk.
+func flipByte(t *testing.T, path string, pos int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, pos); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x10
+	if _, err := f.WriteAt(b, pos); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A bit flipped inside a fsynced batch is caught by its CRC32C: a read
+// that would return the batch fails with a *CorruptionError naming its
+// offset (OnCorruption hears of it), a read before it stops short of it,
+// and Open fails with ErrCorruption, unless RepairCorruption asks it to
+// cut the log there (for a replica that fetches the rest again).
+func TestCorruptBatchIsNeverServed(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "t-0")
+	l := openFS(t, log.OSFS{}, dir, log.Options{})
+	var batchPos []int64
+	pos := int64(0)
+	for i := range 10 {
+		b := batchOf(t, fmt.Sprintf("value-%d", i))
+		batchPos = append(batchPos, pos)
+		pos += int64(len(b))
+		h, _ := record.Validate(b)
+		if _, err := l.Append(b, h, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil { // fsynced, recovery point at the end
+		t.Fatal(err)
+	}
+	var heard []int64
+	onCorruption := func(e *log.CorruptionError) { heard = append(heard, e.Offset) }
+	l = openFS(t, log.OSFS{}, dir, log.Options{OnCorruption: onCorruption})
+	seg := filepath.Join(dir, "00000000000000000000.log")
+	flipByte(t, seg, batchPos[6]+record.HeaderSize+2) // inside batch 6's records
+
+	var cerr *log.CorruptionError
+	if _, err := l.Read(6, 1<<20, math.MaxInt64); !errors.As(err, &cerr) || cerr.Offset != 6 || !errors.Is(err, log.ErrCorruption) {
+		t.Fatalf("read of the corrupt batch: %v, want a CorruptionError at offset 6", err)
+	}
+	b, err := l.Read(3, 1<<20, math.MaxInt64)
+	if err != nil || countBatches(b) != 3 {
+		t.Fatalf("read before the corrupt batch: %d batches, %v; want the 3 good ones", countBatches(b), err)
+	}
+	if len(heard) != 1 || heard[0] != 6 {
+		t.Fatalf("OnCorruption heard %v, want [6]", heard)
+	}
+	l.Close()
+
+	if _, err := log.Open(dir, faultConfig(), log.Options{}); !errors.Is(err, log.ErrCorruption) {
+		t.Fatalf("open with a corrupt batch below the recovery point: %v, want ErrCorruption", err)
+	}
+	r := openFS(t, log.OSFS{}, dir, log.Options{RepairCorruption: true})
+	defer r.Close()
+	if at, ok := r.CorruptionRepaired(); !ok || at != 6 || r.LogEndOffset() != 6 {
+		t.Fatalf("repaired at %d (%v), log end %d; want both 6", at, ok, r.LogEndOffset())
+	}
+	if got := values(t, r); len(got) != 6 || got[5] != "value-5" {
+		t.Fatalf("after the repair: %v", got)
 	}
 }

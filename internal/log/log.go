@@ -124,6 +124,12 @@ type Log struct {
 	reloc     atomic.Pointer[relocation] // the Relocate in progress, if any
 
 	onRetentionDue func() // Options.OnRetentionDue
+	onCorruption   func(*CorruptionError)
+
+	// repairCorruption is Options.RepairCorruption; corruptionRepaired is
+	// the offset recovery cut the log at because of it, -1 if none.
+	repairCorruption   bool
+	corruptionRepaired int64
 }
 
 func newLog(dir string, cfg Config, opts Options) *Log {
@@ -141,6 +147,10 @@ func newLog(dir string, cfg Config, opts Options) *Log {
 
 		onRetentionDue: opts.OnRetentionDue,
 		group:          opts.Group,
+
+		onCorruption:       opts.OnCorruption,
+		repairCorruption:   opts.RepairCorruption,
+		corruptionRepaired: -1,
 	}
 	l.dirName.Store(&dir)
 	l.indexInterval.Store(cfg.IndexIntervalBytes)
@@ -457,6 +467,14 @@ func (l *Log) read(dst []byte, offset int64, maxBytes int, limit int64) ([]byte,
 		segEnd := seg.size.Load()
 		pos, h, found, err := seg.find(buf, offset, segEnd)
 		if err != nil {
+			if errors.Is(err, ErrCorruption) {
+				// Somewhere in the segment, before or at the batch.
+				cerr := &CorruptionError{Offset: max(seg.base, l.logStart.Load()), Err: err}
+				if l.onCorruption != nil {
+					l.onCorruption(cerr)
+				}
+				return nil, cerr
+			}
 			return nil, err
 		}
 		if !found {
@@ -465,9 +483,40 @@ func (l *Log) read(dst []byte, offset int64, maxBytes int, limit int64) ([]byte,
 		if h.BaseOffset >= limit {
 			return nil, nil
 		}
-		return seg.readBatches(dst, pos, segEnd, h.Size(), maxBytes, limit)
+		out, err := seg.readBatches(dst, pos, segEnd, h.Size(), maxBytes, limit)
+		if err != nil {
+			return nil, err
+		}
+		return l.verifyRead(seg, pos, h, out)
 	}
 	return nil, nil
+}
+
+// verifyRead checks the CRC32C of every batch a read returns, so that a
+// flipped bit on the disk is never served to a consumer or a follower: a
+// bad first batch fails the read with a *CorruptionError, a bad later one
+// ends it there (the read that starts at it fails). Options.OnCorruption
+// hears of it.
+func (l *Log) verifyRead(seg *segment, pos int64, first record.Header, b []byte) ([]byte, error) {
+	n := 0
+	for n < len(b) {
+		h, err := record.ParseHeader(b[n:])
+		if err == nil && h.Size() <= len(b)-n {
+			err = record.ValidateParsed(h, b[n:n+h.Size()])
+		}
+		if err != nil {
+			if n > 0 {
+				return b[:n:n], nil
+			}
+			cerr := &CorruptionError{Offset: first.BaseOffset, Err: seg.corruptAt(pos, err)}
+			if l.onCorruption != nil {
+				l.onCorruption(cerr)
+			}
+			return nil, cerr
+		}
+		n += h.Size()
+	}
+	return b, nil
 }
 
 // readBatches reads the whole batches from pos on: the first one (of

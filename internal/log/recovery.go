@@ -251,8 +251,15 @@ func (l *Log) recoverSegments(rp int64, indexed map[int64]bool) (recovered, erro
 			continue
 		}
 		if !mustScan || res.next < rp {
-			return rec, fmt.Errorf("%w: %s at position %d, below the recovery point %d: %v",
+			cerr := fmt.Errorf("%w: %s at position %d, below the recovery point %d: %v",
 				ErrCorruption, s.path, res.badPos, rp, res.bad)
+			if !l.repairCorruption {
+				return rec, cerr
+			}
+			// Another replica has what is cut (RepairCorruption).
+			l.logger.Error("cutting the log at a corrupt batch below the recovery point; it is fetched again from another replica",
+				"offset", res.next, "err", cerr)
+			l.corruptionRepaired = res.next
 		}
 		dropped := s.size.Load() - res.badPos
 		l.repaired = true
