@@ -1,11 +1,7 @@
 package test
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,29 +12,14 @@ import (
 // no SLUICE_* variables but env, as a user with a profile would.
 func runCLIWithEnv(t testing.TB, env []string, args ...string) cliResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, sluiceBin, args...)
+	var full []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SLUICE_") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
-			cmd.Env = append(cmd.Env, kv)
+			full = append(full, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, "HOME="+t.TempDir(), "XDG_CONFIG_HOME=")
-	cmd.Env = append(cmd.Env, env...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	res := cliResult{stdout: out.String(), stderr: errOut.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		res.code = ee.ExitCode()
-	default:
-		t.Fatalf("run sluice %v: %v", args, err)
-	}
-	return res
+	full = append(full, "HOME="+t.TempDir(), "XDG_CONFIG_HOME=")
+	return runSluice(t, append(full, env...), "", args...)
 }
 
 func writeFile(t testing.TB, path, content string) string {

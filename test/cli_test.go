@@ -25,13 +25,19 @@ type cliResult struct {
 }
 
 // runCLI runs the sluice binary against addr with stdin and args, as a user
-// would, and returns its output and exit status.
+// would, and returns its output and exit status. No profile file applies.
 func runCLI(t testing.TB, addr, stdin string, args ...string) cliResult {
+	t.Helper()
+	return runSluice(t, append(os.Environ(), "SLUICE_BROKERS=", "SLUICE_CONFIG=/dev/null"), stdin, append([]string{"-b", addr}, args...)...)
+}
+
+// runSluice runs the sluice binary with env, stdin and args.
+func runSluice(t testing.TB, env []string, stdin string, args ...string) cliResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, sluiceBin, append([]string{"-b", addr}, args...)...)
-	cmd.Env = append(os.Environ(), "SLUICE_BROKERS=")
+	cmd := exec.CommandContext(ctx, sluiceBin, args...)
+	cmd.Env = env
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
