@@ -2,6 +2,8 @@ package test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -45,5 +47,39 @@ func TestSchemaInteropConfluentKafkaPython(t *testing.T) {
 	s, err := cl.SchemaByID(testContext(t, 30*time.Second), 3)
 	if err != nil || s.Type.String() != "JSON" {
 		t.Fatalf("schema 3 through franz-go = %+v, %v; want the JSON schema", s, err)
+	}
+}
+
+// TestSchemaInteropConfluentJS registers and reads Avro, JSON Schema and
+// Protobuf schemas with Confluent's JavaScript client,
+// @confluentinc/schemaregistry (test/interop/schemaregistry_test.js).
+func TestSchemaInteropConfluentJS(t *testing.T) {
+	t.Parallel()
+	node := needTool(t, "node")
+	if _, err := os.Stat(filepath.Join("interop", "node_modules", "@confluentinc", "schemaregistry", "package.json")); err != nil {
+		skipOrFail(t, "@confluentinc/schemaregistry is not installed (npm ci --prefix test/interop)")
+	}
+	_, url := startRegistryBroker(t)
+	out := runInterop(t, 2*time.Minute, node, "schemaregistry_test.js", url)
+	var got struct {
+		Avro     int      `json:"AVRO"`
+		JSON     int      `json:"JSON"`
+		Protobuf int      `json:"PROTOBUF"`
+		AvroV2   int      `json:"AVRO_V2"`
+		Subjects []string `json:"subjects"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("script output %q: %v", out, err)
+	}
+	if got.Avro != 1 || got.JSON != 2 || got.Protobuf != 3 || got.AvroV2 != 4 {
+		t.Fatalf("IDs seen by the JS client = %+v; want AVRO 1, JSON 2, PROTOBUF 3, Avro v2 4", got)
+	}
+	if !slices.Equal(got.Subjects, []string{"js-avro-value", "js-json-value", "js-proto-value"}) {
+		t.Fatalf("subjects = %v", got.Subjects)
+	}
+	// The Go client reads the Protobuf schema the JS client registered.
+	s, err := newRegistryClient(t, url).SchemaByID(testContext(t, 30*time.Second), 3)
+	if err != nil || s.Type.String() != "PROTOBUF" {
+		t.Fatalf("schema 3 through franz-go = %+v, %v", s, err)
 	}
 }
