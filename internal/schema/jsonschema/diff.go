@@ -282,9 +282,18 @@ func (c *differ) nodes(o, u *node) []Difference {
 				}
 			}
 		}
-	} else if o.class == classCombined && u.class != classCombined && len(o.subs) == 1 {
-		if ds := c.compare(o.subs[0], u); isCompatible(ds) {
-			return ds
+	} else if o.class == classCombined && u.class != classCombined {
+		if len(o.subs) == 1 {
+			if ds := c.compare(o.subs[0], u); isCompatible(ds) {
+				return ds
+			}
+		} else if o.criterion == "allOf" {
+			// Dropping all but one constraint of an allOf accepts more.
+			for _, sub := range o.subs {
+				if ds := c.compare(sub, u); isCompatible(ds) {
+					return append(append([]Difference{}, ds...), diff("PRODUCT_TYPE_NARROWED", ""))
+				}
+			}
 		}
 	}
 	if o.class != u.class {
