@@ -36,7 +36,9 @@ type Config struct {
 	// Ready computes /readyz.
 	Ready func() Readiness
 	// Pprof adds /debug/pprof/.
-	Pprof  bool
+	Pprof bool
+	// Admin serves the admin API under /v1/ (admin.go); nil serves none.
+	Admin  Admin
 	Logger *slog.Logger
 }
 
@@ -77,6 +79,9 @@ func New(ln net.Listener, cfg Config) *Server {
 			ErrorLog:      slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 			ErrorHandling: promhttp.ContinueOnError,
 		}))
+	}
+	if cfg.Admin != nil {
+		registerAdmin(mux, cfg.Admin)
 	}
 	if cfg.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -52,6 +52,7 @@ func (n *Node) startHTTP(static *config.Broker) error {
 		Gatherer: o.reg,
 		Ready:    n.readiness,
 		Pprof:    static.Bool("sluice.http.pprof.enable"),
+		Admin:    newAdminAPI(n),
 		Logger:   n.logger.With("component", "http"),
 	})
 	n.obs = o

@@ -60,6 +60,10 @@ type Config struct {
 	// rather than an error: sluice serve's default address, which another
 	// process may hold.
 	HTTPBestEffort bool
+	// ReloadSettings, if set, reads Settings again (sluice serve's
+	// --config-file and -c flags) for the admin API's config reload
+	// (admin_api.go); file names what it read.
+	ReloadSettings func() (file string, settings map[string]string, err error)
 	// SchemaRegistryListen is the schema registry's REST listener
 	// (issue 16); empty turns the registry off on this node.
 	SchemaRegistryListen string
