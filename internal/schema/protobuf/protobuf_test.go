@@ -3,6 +3,7 @@ package protobuf
 import (
 	"bytes"
 	"encoding/base64"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ func TestMessageIndexes(t *testing.T) {
 	}
 	for name, want := range cases {
 		got, err := s.MessageIndexes(name)
-		if err != nil || !equal(got, want) {
+		if err != nil || !slices.Equal(got, want) {
 			t.Errorf("MessageIndexes(%s) = %v, %v; want %v", name, got, err, want)
 		}
 		full := name
@@ -77,23 +78,12 @@ func TestMessageIndexes(t *testing.T) {
 	}
 }
 
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 func TestIndexesOnTheWire(t *testing.T) {
 	for _, idx := range [][]int{{0}, {1}, {0, 0}, {3, 1, 2}, {200}} {
 		b := AppendIndexes([]byte{0xAA}, idx)
 		got, n, err := ReadIndexes(append(b[1:], 0x55))
-		if err != nil || n != len(b)-1 || !equal(got, idx) {
+		if err != nil || n != len(b)-1 || !slices.Equal(got, idx) {
 			t.Errorf("%v: encoded %x, read %v, %d, %v", idx, b[1:], got, n, err)
 		}
 	}
@@ -227,7 +217,7 @@ func FuzzReadIndexes(f *testing.F) {
 			t.Fatalf("ReadIndexes(%x) read %d bytes", b, n)
 		}
 		again, m, err := ReadIndexes(AppendIndexes(nil, idx))
-		if err != nil || !equal(again, idx) || m != len(AppendIndexes(nil, idx)) {
+		if err != nil || !slices.Equal(again, idx) || m != len(AppendIndexes(nil, idx)) {
 			t.Fatalf("ReadIndexes(%x) = %v, which does not write and read back: %v, %v", b, idx, again, err)
 		}
 	})
