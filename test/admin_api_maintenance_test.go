@@ -1,0 +1,134 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestAdminAPIMaintenance runs three brokers as processes. POST
+// /v1/maintenance {"enabled": true} on broker 1 moves every leadership it
+// had to the others and takes it out of the ISRs while it keeps running
+// and serving; producing acks=all goes on. {"enabled": false} ends it:
+// broker 1 rejoins the ISRs, and a preferred-leader election gives it
+// back the partitions it prefers.
+func TestAdminAPIMaintenance(t *testing.T) {
+	t.Parallel()
+	c := &testCluster{t: t, settings: fastFailover, dir: t.TempDir(), nodes: map[int32]*process{}}
+	const n = 3
+	listens, https := make([]string, n), make([]string, n)
+	var voters []string
+	for i := range n {
+		listens[i], https[i] = freeLoopbackAddr(t), freeLoopbackAddr(t)
+		voters = append(voters, fmt.Sprintf("%d@%s", i+1, freeLoopbackAddr(t)))
+	}
+	c.voters = strings.Join(voters, ",")
+	procs := make([]*process, n)
+	for i := range n {
+		procs[i] = c.newProcess(int32(i+1), "")
+		procs[i].args = append(procs[i].args, "--http-listen", https[i])
+		procs[i].launch(listens[i])
+	}
+	for i, p := range procs {
+		p.waitReady()
+		c.nodes[int32(i+1)] = p
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if _, err := c.admin().CreateTopic(ctx, 6, 3, nil, "maint"); err != nil {
+		t.Fatal(err)
+	}
+	td := c.waitHealthy("maint", 2, 3, 30*time.Second)
+	var preferred []int32 // partitions broker 1 is the preferred leader of
+	for _, p := range td.Partitions {
+		if p.Replicas[0] == 1 {
+			preferred = append(preferred, p.Partition)
+		}
+	}
+	if len(preferred) == 0 {
+		t.Fatalf("broker 1 is the preferred leader of no partition: %s", describePartitions(td))
+	}
+	led := func(td kadm.TopicDetail) (leads, inISR int) {
+		for _, p := range td.Partitions {
+			if p.Leader == 1 {
+				leads++
+			}
+			if slices.Contains(p.ISR, 1) {
+				inISR++
+			}
+		}
+		return
+	}
+	waitTopic := func(what string, ok func(kadm.TopicDetail) bool) kadm.TopicDetail {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			md, err := c.metadata(ctx, 2, "maint")
+			if err == nil && ok(md.Topics["maint"]) {
+				return md.Topics["maint"]
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %v %s", what, err, describePartitions(md.Topics["maint"]))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
+	var m maintenanceStatus
+	if code, msg := adminCall(t, https[0], "POST", "/v1/maintenance", `{"enabled": true}`, &m); code != http.StatusOK {
+		t.Fatalf("start maintenance: %d %s", code, msg)
+	}
+	if !m.Maintenance || m.Leaders != 0 || m.Leaderless != 0 {
+		t.Errorf("maintenance started: %+v, want no leaderships and no leaderless partition", m)
+	}
+	waitTopic("broker 1 leads nothing and is in no ISR", func(td kadm.TopicDetail) bool {
+		leads, inISR := led(td)
+		return leads == 0 && inISR == 0
+	})
+	var st brokerStatus
+	if code, _ := adminCall(t, https[0], "GET", "/v1/broker", "", &st); code != http.StatusOK || !st.Maintenance || !st.Ready || st.Leaders != 0 {
+		t.Errorf("GET /v1/broker in maintenance: %d %+v", code, st)
+	}
+	// Starting it again changes nothing.
+	if code, msg := adminCall(t, https[0], "POST", "/v1/maintenance", `{"enabled": true}`, &m); code != http.StatusOK || !m.Maintenance {
+		t.Errorf("start maintenance twice: %d %s %+v", code, msg, m)
+	}
+	// The cluster goes on taking acks=all writes, through broker 1 too.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(procs[0].addr), kgo.DefaultProduceTopic("maint"), kgo.RequiredAcks(kgo.AllISRAcks()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := range 12 {
+		if err := cl.ProduceSync(ctx, kgo.StringRecord(fmt.Sprintf("during-%d", i))).FirstErr(); err != nil {
+			t.Fatalf("produce during maintenance: %v", err)
+		}
+	}
+
+	if code, msg := adminCall(t, https[0], "POST", "/v1/maintenance", `{"enabled": false}`, &m); code != http.StatusOK || m.Maintenance {
+		t.Fatalf("end maintenance: %d %s %+v", code, msg, m)
+	}
+	waitTopic("broker 1 back in every ISR", func(td kadm.TopicDetail) bool {
+		_, inISR := led(td)
+		return inISR == len(td.Partitions)
+	})
+	tps := kadm.TopicsSet{}
+	tps.Add("maint", preferred...)
+	if _, err := c.admin().ElectLeaders(ctx, kadm.ElectPreferredReplica, tps); err != nil {
+		t.Fatal(err)
+	}
+	waitTopic("broker 1 leads its preferred partitions again", func(td kadm.TopicDetail) bool {
+		leads, _ := led(td)
+		return leads == len(preferred)
+	})
+	if code, _ := adminCall(t, https[0], "GET", "/v1/broker", "", &st); code != http.StatusOK || st.Maintenance || st.Fenced {
+		t.Errorf("GET /v1/broker after maintenance: %d %+v", code, st)
+	}
+}
