@@ -78,7 +78,6 @@ func TestMessageIndexes(t *testing.T) {
 	}
 }
 
-
 func TestIndexesOnTheWire(t *testing.T) {
 	for _, idx := range [][]int{{0}, {1}, {0, 0}, {3, 1, 2}, {200}} {
 		b := AppendIndexes([]byte{0xAA}, idx)
