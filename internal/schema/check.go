@@ -47,12 +47,17 @@ func pairCheck(level Level, newer, older Parsed) []string {
 	if newer.Type() != older.Type() {
 		return []string{"Incompatible because of different schema type"}
 	}
+	nc, nok := newer.(checker)
+	oc, ook := older.(checker)
+	if !nok || !ook {
+		return []string{"Incompatible because a schema was not parsed by schema.Parse"}
+	}
 	var msgs []string
 	if level.forward() {
-		msgs = append(msgs, older.(checker).readerOf(newer, "old", "new")...)
+		msgs = append(msgs, oc.readerOf(newer, "old", "new")...)
 	}
 	if level.backward() {
-		msgs = append(msgs, newer.(checker).readerOf(older, "new", "old")...)
+		msgs = append(msgs, nc.readerOf(older, "new", "old")...)
 	}
 	return msgs
 }

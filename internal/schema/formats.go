@@ -10,16 +10,23 @@ import (
 
 // avroSchema, jsonSchema and protoSchema adapt each format's package to Parsed.
 
+// messages renders a format's findings, naming the reader and writer schemas by the words given.
+func messages[F interface {
+	Message(reader, writer string) string
+}](fs []F, readerWord, writerWord string) []string {
+	out := make([]string, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, f.Message(readerWord, writerWord))
+	}
+	return out
+}
+
 type avroSchema struct{ *avro.Schema }
 
 func (avroSchema) Type() Type { return Avro }
 
 func (s avroSchema) readerOf(w Parsed, readerWord, writerWord string) []string {
-	var out []string
-	for _, in := range avro.Check(s.Schema, w.(avroSchema).Schema) {
-		out = append(out, in.Message(readerWord, writerWord))
-	}
-	return out
+	return messages(avro.Check(s.Schema, w.(avroSchema).Schema), readerWord, writerWord)
 }
 
 func parseAvro(text string, refs map[string]string) (Parsed, error) {
@@ -35,11 +42,7 @@ type jsonSchema struct{ *jsonschema.Schema }
 func (jsonSchema) Type() Type { return JSON }
 
 func (s jsonSchema) readerOf(w Parsed, readerWord, writerWord string) []string {
-	var out []string
-	for _, d := range jsonschema.Check(s.Schema, w.(jsonSchema).Schema) {
-		out = append(out, d.Message(readerWord, writerWord))
-	}
-	return out
+	return messages(jsonschema.Check(s.Schema, w.(jsonSchema).Schema), readerWord, writerWord)
 }
 
 func parseJSON(text string, refs map[string]string) (Parsed, error) {
@@ -55,11 +58,7 @@ type protoSchema struct{ *protobuf.Schema }
 func (protoSchema) Type() Type { return Protobuf }
 
 func (s protoSchema) readerOf(w Parsed, readerWord, writerWord string) []string {
-	var out []string
-	for _, d := range protobuf.Check(s.Schema, w.(protoSchema).Schema) {
-		out = append(out, d.Message(readerWord, writerWord))
-	}
-	return out
+	return messages(protobuf.Check(s.Schema, w.(protoSchema).Schema), readerWord, writerWord)
 }
 
 func parseProtobuf(text string, refs map[string]string) (Parsed, error) {

@@ -296,3 +296,18 @@ func TestNormalizedReparses(t *testing.T) {
 		}
 	}
 }
+
+// fake is a Parsed this package did not make.
+type fake struct{}
+
+func (fake) Type() Type         { return Avro }
+func (fake) String() string     { return `"int"` }
+func (fake) Canonical() string  { return `"int"` }
+func (fake) Normalized() string { return `"int"` }
+
+func TestForeignParsedIsRefusedNotPanicked(t *testing.T) {
+	msgs := Check(Backward, mustParse(t, Avro, `"int"`), []Parsed{fake{}})
+	if len(msgs) == 0 || !strings.Contains(msgs[0], "not parsed by schema.Parse") {
+		t.Errorf("messages = %q", msgs)
+	}
+}
