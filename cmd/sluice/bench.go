@@ -374,7 +374,7 @@ func (b *benchOptions) produce(ctx context.Context, o *clientOptions, limit int6
 	elapsed := time.Since(p.start)
 	p.end()
 	if failed > 0 || ferr != nil {
-		return benchResult{}, fmt.Errorf("%d records failed, %d produced: %w", failed, p.records.Load(), ferr)
+		return benchResult{}, fmt.Errorf("%s failed, %d produced: %w", plural(int(failed), "record"), p.records.Load(), ferr)
 	}
 	var r benchResult
 	finish(&r, p.records.Load(), p.bytes.Load(), elapsed)
@@ -518,7 +518,7 @@ func (b *benchOptions) e2e(ctx context.Context, o *clientOptions, limit int64, e
 		cancel()
 		wg.Wait()
 		p.end()
-		return benchResult{}, fmt.Errorf("%d records failed, %d produced: %w", failed, sent.records.Load(), ferr)
+		return benchResult{}, fmt.Errorf("%s failed, %d produced: %w", plural(int(failed), "record"), sent.records.Load(), ferr)
 	}
 	wg.Wait()
 	elapsed := time.Since(p.start)

@@ -17,7 +17,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRootCommand().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "sluice:", err)
+		fmt.Fprintln(os.Stderr, "sluice:", errorLine(err))
 		// Scripts can tell a misused command (2) from a failed one (1).
 		var ue usageError
 		if errors.As(err, &ue) || isCobraUsage(err) {

@@ -106,7 +106,7 @@ joins the running cluster as a non-voter; the others need no restart.`,
 				BootstrapAdmin: bootstrapAdmin, HTTPBestEffort: httpDefault,
 			}
 			cfg.ReloadSettings = reloadSettings(configFile, settings) // reload.go: POST /v1/config/reload
-			applySchemaRegistryFlag(cmd, &cfg, schemaRegistryListen) // schema.go
+			applySchemaRegistryFlag(cmd, &cfg, schemaRegistryListen)  // schema.go
 			serving = mirrored.around(cmd.Context(), serving, logger)
 			return runServe(cmd.Context(), cfg, serving)
 		},

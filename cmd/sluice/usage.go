@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -166,6 +167,15 @@ func plainError(err error) error {
 		}
 	}
 	return plainErr{msg: strings.Join(parts, "; "), err: err}
+}
+
+// errorLine is the one line main prints for err: without the admin
+// client's wording for errors that did not pass through plainError
+// ("request ListOffsets has 1 separate shard errors, first: ..."), and
+// without line breaks.
+func errorLine(err error) string {
+	msg := regexp.MustCompile(`request \w+ has \d+ separate shard errors?, first: `).ReplaceAllString(err.Error(), "")
+	return strings.ReplaceAll(msg, "\n", " ")
 }
 
 // plainErr keeps the original error for errors.Is/As under a readable

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -91,6 +92,10 @@ func TestPlainError(t *testing.T) {
 	}
 	if !errors.Is(err, kerr.LeaderNotAvailable) {
 		t.Error("plainError lost the kerr code for errors.Is")
+	}
+	wrapped := fmt.Errorf("list offsets: %w", &kadm.ShardErrors{Name: "ListOffsets", Errs: []kadm.ShardError{{Err: kerr.LeaderNotAvailable}}})
+	if got, want := errorLine(wrapped), "list offsets: "+kerr.LeaderNotAvailable.Error(); got != want {
+		t.Errorf("errorLine = %q, want %q", got, want)
 	}
 	if plain := errors.New("x"); plainError(plain) != plain {
 		t.Error("plainError changed an error that was not shard errors")
