@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -252,6 +253,28 @@ func (st *state) parseRequest(sr schemaRequest) (schema.Parsed, error) {
 	return p, nil
 }
 
+// findText returns the version of a subject whose stored schema is the
+// request's, character for character: the common case (a serializer
+// registering or looking up the schema it registered before) needs no
+// parsing.
+func (st *state) findText(subj string, sr schemaRequest, deleted bool) *version {
+	typ, err := schema.ParseType(sr.SchemaType)
+	sub := st.subjects[subj]
+	if err != nil || sub == nil {
+		return nil
+	}
+	for i := len(sub.versions) - 1; i >= 0; i-- {
+		v := sub.versions[i]
+		if v.deleted && !deleted {
+			continue
+		}
+		if s := st.schemas[v.id]; s != nil && s.typ == typ && s.text == sr.Schema && slices.Equal(s.refs, sr.References) {
+			return v
+		}
+	}
+	return nil
+}
+
 // find returns the version of a subject holding a schema (identity
 // equal), or nil.
 func (st *state) find(subj string, p schema.Parsed, refs []schema.Reference, deleted bool) *version {
@@ -494,6 +517,11 @@ func (r *Registry) lookup(req *http.Request, body []byte) (any, error) {
 	err = r.read(req.Context(), func(st *state) error {
 		if st.subjects[subj] == nil || (!deleted && !st.live(subj)) {
 			return errSubjectNotFound(subj)
+		}
+		if v := st.findText(subj, sr, deleted); v != nil {
+			out, err = st.response(subj, v)
+			out.Deleted = false
+			return err
 		}
 		p, err := st.parseRequest(sr)
 		if err != nil {

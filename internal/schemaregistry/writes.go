@@ -33,6 +33,9 @@ func (r *Registry) register(req *http.Request, body []byte) (any, int64, error) 
 		if sr.ID > 0 && mode != modeImport {
 			return nil, nil, errNotPermitted("Overwrite new schema with id %d is not permitted: the subject is not in IMPORT mode", sr.ID)
 		}
+		if v := st.findText(subj, sr, false); v != nil && !normalize && (sr.ID == 0 || sr.ID == v.id) {
+			return nil, map[string]int{"id": v.id}, nil
+		}
 		p, err := st.parseRequest(sr)
 		if err != nil {
 			return nil, nil, err
