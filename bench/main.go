@@ -90,7 +90,6 @@ func run() int {
 	flag.StringVar(&scaleBrokers, "scale-brokers", strings.Join(scaleBrokerNames, ","), "comma-separated brokers for -scale: sluice (sluice serve) and kfake (durable: DataDir + SyncWrites)")
 	var schemaRegistry bool
 	flag.BoolVar(&schemaRegistry, "schema-registry", false, "run the schema registry benchmark instead: register latency and lookups/s by ID and by schema, Sluice beside franz-go's srfake (schemaregistry.go)")
-	mirrorOpts := addMirrorFlags() // mirror.go
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", flag.Args())
@@ -147,9 +146,7 @@ func run() int {
 		opts.SluiceBin = bin
 	}
 	var err error
-	if mirrorOpts.run {
-		err = RunMirrorBench(ctx, opts, mirrorOpts)
-	} else if schemaRegistry {
+	if schemaRegistry {
 		err = RunSchemaRegistry(ctx, opts)
 	} else if opts.TLS {
 		opts.TLSBrokers = splitList(tlsBrokerList)
