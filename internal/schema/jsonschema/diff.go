@@ -436,51 +436,70 @@ func numberDiff(o, u *node) []Difference {
 	return ds
 }
 
-// combined compares two allOf/anyOf/oneOf: the criterion may only widen, and the subschemas of
-// the smaller side must each pair off with a compatible subschema of the other.
+// combined compares two allOf/anyOf/oneOf: the criterion may only widen (to anyOf; to oneOf
+// from an allOf or a single subschema), and the subschemas of the smaller side must each pair
+// off with a compatible subschema of the other.
 func (c *differ) combined(o, u *node) []Difference {
+	osubs, usubs := c.distinct(o.subs), c.distinct(u.subs)
 	var ds []Difference
 	switch {
 	case o.criterion == u.criterion:
 	case u.criterion == "anyOf",
-		u.criterion == "oneOf" && len(o.subs) == 1,
-		u.criterion == "allOf" && len(o.subs) == 1 && len(u.subs) == 1:
+		u.criterion == "oneOf" && (len(osubs) == 1 || o.criterion == "allOf"),
+		u.criterion == "allOf" && len(osubs) == 1 && len(usubs) == 1:
 		ds = append(ds, diff("COMBINED_TYPE_EXTENDED", ""))
 	default:
 		return []Difference{diff("COMBINED_TYPE_CHANGED", "")}
 	}
-	if len(o.subs) < len(u.subs) {
+	if len(osubs) < len(usubs) {
 		if u.criterion == "allOf" {
 			ds = append(ds, diff("PRODUCT_TYPE_EXTENDED", ""))
 		} else {
 			ds = append(ds, diff("SUM_TYPE_EXTENDED", ""))
 		}
-	} else if len(o.subs) > len(u.subs) {
-		if u.criterion == "allOf" {
+	} else if len(osubs) > len(usubs) {
+		// Fewer parts of an allOf constrain less; fewer branches of an anyOf or oneOf allow less.
+		if o.criterion == "allOf" {
 			ds = append(ds, diff("PRODUCT_TYPE_NARROWED", ""))
 		} else {
 			ds = append(ds, diff("SUM_TYPE_NARROWED", ""))
 		}
 	}
-	edges := make([][][]Difference, len(o.subs)) // edges[i][j]: the differences; nil if incompatible
-	for i, os := range o.subs {
-		edges[i] = make([][]Difference, len(u.subs))
-		for j, us := range u.subs {
+	edges := make([][][]Difference, len(osubs)) // edges[i][j]: the differences; nil if incompatible
+	for i, os := range osubs {
+		edges[i] = make([][]Difference, len(usubs))
+		for j, us := range usubs {
 			if sub := c.compare(os, us); isCompatible(sub) {
 				edges[i][j] = at(o.criterion+"/"+strconv.Itoa(i), sub) // never nil
 			}
 		}
 	}
-	match := maxMatching(edges, len(u.subs))
+	match := maxMatching(edges, len(usubs))
 	for j, i := range match {
 		if i >= 0 {
 			ds = append(ds, edges[i][j]...)
 		}
 	}
-	if matched(match) < min(len(o.subs), len(u.subs)) {
+	if matched(match) < min(len(osubs), len(usubs)) {
 		ds = append(ds, diff("COMBINED_TYPE_SUBSCHEMAS_CHANGED", ""))
 	}
 	return ds
+}
+
+// distinct drops subschemas that say the same as an earlier one (each side of an allOf, anyOf
+// or oneOf is a set).
+func (c *differ) distinct(subs []*node) []*node {
+	var out []*node
+next:
+	for _, s := range subs {
+		for _, t := range out {
+			if len(c.compare(s, t)) == 0 && len(c.compare(t, s)) == 0 {
+				continue next
+			}
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // maxMatching pairs left and right vertices along present edges, as many as possible

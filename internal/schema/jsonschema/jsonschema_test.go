@@ -171,3 +171,29 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// allOf, anyOf and oneOf: each side is a set, the criterion may widen, an allOf that drops a
+// part constrains less and an anyOf or oneOf that drops a branch allows less.
+func TestCombinedSchemas(t *testing.T) {
+	cases := []struct {
+		old, new string
+		ok       bool
+	}{
+		{`{"allOf":[{"type":"integer"}]}`, `{"allOf":[{"type":"integer"},{"type":"integer"}]}`, true},
+		{`{"allOf":[{"type":"integer"},{"minimum":1}]}`, `{"allOf":[{"type":"integer"}]}`, true},
+		{`{"allOf":[{"type":"integer"}]}`, `{"allOf":[{"type":"integer"},{"minimum":1}]}`, false},
+		{`{"allOf":[{"type":"integer"},{"minimum":1}]}`, `{"anyOf":[{"type":"integer"}]}`, true},
+		{`{"allOf":[{"type":"integer"},{"minimum":1}]}`, `{"oneOf":[{"type":"integer"}]}`, true},
+		{`{"anyOf":[{"type":"integer"},{"type":"string"}]}`, `{"oneOf":[{"type":"integer"}]}`, false},
+		{`{"oneOf":[{"type":"integer"},{"type":"string"}]}`, `{"anyOf":[{"type":"string"}]}`, false},
+		{`{"oneOf":[{"type":"integer"}]}`, `{"allOf":[{"type":"integer"}]}`, true},
+		{`{"oneOf":[{"type":"integer"}]}`, `{"allOf":[{"type":"integer"},{"type":"string"}]}`, false},
+		{`{"type":"integer"}`, `{"oneOf":[{"type":"string"},{"type":"integer"}]}`, true},
+	}
+	for _, c := range cases {
+		ds := Check(mustParse(t, c.new, nil), mustParse(t, c.old, nil))
+		if (len(ds) == 0) != c.ok {
+			t.Errorf("%s -> %s: compatible = %v, want %v (%+v)", c.old, c.new, len(ds) == 0, c.ok, ds)
+		}
+	}
+}
