@@ -21,6 +21,12 @@ package broker
 // with nothing held, and decompresses again, so batches never wait on each
 // other while holding part of the budget. Waiting is the back-pressure:
 // the connection's next request is not read meanwhile.
+//
+// ListOffsets by timestamp (and KIP-734's largest timestamp) decompresses
+// the stored batch it looks into on the same budget (searchDecompressing).
+// The search holds the log's segment lock, so it never waits there: a
+// step not free at once stops it, and it runs again once the budget has
+// room for the topic's max.message.bytes, holding that.
 
 import (
 	"context"
@@ -29,6 +35,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/sluice-io/sluice/internal/log"
 	"github.com/sluice-io/sluice/internal/quota"
 	"github.com/sluice-io/sluice/internal/record"
 )
@@ -100,4 +107,51 @@ func (b *Broker) acquireWithin(ctx context.Context, budget *quota.Budget, n int6
 		return kerrf(kerr.RequestTimedOut, "waiting for the decompression budget: %v", err)
 	}
 	return nil
+}
+
+// listOffsetsBudgetWait bounds a ListOffsets' wait for the decompression
+// budget (the request has no timeout of its own; a client's default is
+// 30 s).
+const listOffsetsBudgetWait = 30_000
+
+// searchDecompressing runs search, a timestamp search of one log, with the
+// batches it decompresses on the decompression budget (see the top of
+// this file); limit is the topic's max.message.bytes.
+func (b *Broker) searchDecompressing(ctx context.Context, limit int, search func(log.RecordVisitor) error) error {
+	budget := b.cfg.Decompression
+	if budget == nil {
+		return search(nil)
+	}
+	visit := func(step record.Reserve) log.RecordVisitor {
+		return func(h record.Header, src []byte, maxOut int, fn func(record.Record) error) error {
+			raw, err := b.codecs.DecompressReserve(h.Codec(), src, maxOut, step)
+			if err != nil {
+				return err
+			}
+			return record.IterRecords(raw, h.RecordCount, fn)
+		}
+	}
+	var held int64
+	err := search(func(h record.Header, src []byte, maxOut int, fn func(record.Record) error) error {
+		defer func() { budget.Release(held); held = 0 }()
+		return visit(func(n int) error {
+			n64 := min(int64(n), budget.Size()-held) // past the whole budget, the batch runs alone
+			if n64 <= 0 {
+				return nil
+			}
+			if !budget.TryAcquire(n64) {
+				return errStepRefused
+			}
+			held += n64
+			return nil
+		})(h, src, maxOut, fn)
+	})
+	if !errors.Is(err, errStepRefused) {
+		return err
+	}
+	if err := b.acquireWithin(ctx, budget, int64(limit), listOffsetsBudgetWait); err != nil {
+		return err
+	}
+	defer budget.Release(int64(limit))
+	return search(visit(nil))
 }

@@ -8,7 +8,8 @@ package broker
 // Only the leader answers (NOT_LEADER_OR_FOLLOWER), after checking the
 // client's current leader epoch (KIP-320). A follower asking (replica ID
 // >= 0) sees up to the log end offset rather than the high watermark, as in
-// Kafka.
+// Kafka. Looking records up by timestamp decompresses on the broker's
+// decompression budget, as Produce does (decompression.go).
 
 import (
 	"context"
@@ -17,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/log"
 )
 
 func (b *Broker) listOffsets(ctx context.Context, _ *Client, req *kmsg.ListOffsetsRequest) *kmsg.ListOffsetsResponse {
@@ -49,7 +51,7 @@ func (b *Broker) listOffsets(ctx context.Context, _ *Client, req *kmsg.ListOffse
 			if seen[tp{rt.Topic, rp.Partition}] > 1 {
 				err = kerrf(kerr.InvalidRequest, "partition %d is listed more than once", rp.Partition)
 			} else {
-				err = b.listOffset(t, req, &rp, &sp)
+				err = b.listOffset(ctx, img, t, req, &rp, &sp)
 			}
 			sp.ErrorCode = errorCode(err)
 			st.Partitions = append(st.Partitions, sp)
@@ -59,11 +61,14 @@ func (b *Broker) listOffsets(ctx context.Context, _ *Client, req *kmsg.ListOffse
 	return resp
 }
 
-func (b *Broker) listOffset(t *cluster.Topic, req *kmsg.ListOffsetsRequest, rp *kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
+func (b *Broker) listOffset(ctx context.Context, img *cluster.Image, t *cluster.Topic, req *kmsg.ListOffsetsRequest, rp *kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
 	part, err := b.fetchPartition(t, 0, &kmsg.FetchRequestTopicPartition{Partition: rp.Partition, CurrentLeaderEpoch: rp.CurrentLeaderEpoch})
 	if err != nil {
 		return err
 	}
+	// Batches looked into are decompressed on the decompression budget,
+	// within the topic's max.message.bytes (decompression.go).
+	limit := int(min(b.configsFor(img).topic(t).maxMessageBytes, maxDecompressed))
 	epoch := part.LeaderEpoch()
 	end := part.HighWatermark()
 	switch {
@@ -78,7 +83,11 @@ func (b *Broker) listOffset(t *cluster.Topic, req *kmsg.ListOffsetsRequest, rp *
 	case -2, -4:
 		sp.Offset, sp.LeaderEpoch = part.LogStartOffset(), epoch
 	case -3:
-		ts, off, err := part.Log().MaxTimestamp()
+		var ts, off int64
+		err := b.searchDecompressing(ctx, limit, func(visit log.RecordVisitor) (err error) {
+			ts, off, err = part.Log().MaxTimestampVisiting(visit)
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -89,7 +98,12 @@ func (b *Broker) listOffset(t *cluster.Topic, req *kmsg.ListOffsetsRequest, rp *
 		if rp.Timestamp < 0 {
 			return kerrf(kerr.InvalidRequest, "timestamp %d is not a valid special timestamp", rp.Timestamp)
 		}
-		off, ts, ok, err := part.Log().OffsetForTimestamp(rp.Timestamp)
+		var off, ts int64
+		var ok bool
+		err := b.searchDecompressing(ctx, limit, func(visit log.RecordVisitor) (err error) {
+			off, ts, ok, err = part.Log().OffsetForTimestampVisiting(rp.Timestamp, visit)
+			return err
+		})
 		if err != nil {
 			return err
 		}

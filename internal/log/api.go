@@ -202,12 +202,24 @@ func (l *Log) LogEndOffset() int64 { return l.leo.Load() }
 // OffsetForTimestamp finds the first record whose timestamp is at or after
 // ts and returns its offset and timestamp; ok is false when there is none.
 func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool, err error) {
-	return l.offsetForTimestamp(ts)
+	return l.offsetForTimestamp(ts, nil)
+}
+
+// OffsetForTimestampVisiting is OffsetForTimestamp that decompresses the
+// batches it looks into through visit.
+func (l *Log) OffsetForTimestampVisiting(ts int64, visit RecordVisitor) (offset, timestamp int64, ok bool, err error) {
+	return l.offsetForTimestamp(ts, visit)
 }
 
 // MaxTimestamp returns the largest record timestamp in the log and the
 // offset of that record (ListOffsets with timestamp -3, KIP-734).
-func (l *Log) MaxTimestamp() (timestamp, offset int64, err error) { return l.maxTimestamp() }
+func (l *Log) MaxTimestamp() (timestamp, offset int64, err error) { return l.maxTimestamp(nil) }
+
+// MaxTimestampVisiting is MaxTimestamp that decompresses the batch it
+// looks into through visit.
+func (l *Log) MaxTimestampVisiting(visit RecordVisitor) (timestamp, offset int64, err error) {
+	return l.maxTimestamp(visit)
+}
 
 // EndOffsetForEpoch answers OffsetForLeaderEpoch: the largest epoch at or
 // below the asked one and the offset where it ends (KIP-101, KIP-279).

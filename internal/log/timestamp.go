@@ -19,6 +19,14 @@ const maxDecompressedBatch = 256 << 20
 
 var errStopIteration = errors.New("stop")
 
+// RecordVisitor visits the records of one compressed batch for a timestamp
+// lookup: src is the batch's record section and limit the most it may
+// decompress to (record.Codecs.CheckCompressed's contract), so the caller
+// can bound the memory decompression takes (the broker's decompression
+// budget). Its errors other than record.ErrCorrupt and record.ErrInvalid
+// are returned as they are, not as corruption.
+type RecordVisitor func(h record.Header, src []byte, limit int, fn func(record.Record) error) error
+
 func (l *Log) recordCodecs() *record.Codecs {
 	l.codecsOnce.Do(func() {
 		if l.codecs == nil {
@@ -36,7 +44,7 @@ func (l *Log) readable() error {
 	return l.offlineErr()
 }
 
-func (l *Log) offsetForTimestamp(ts int64) (int64, int64, bool, error) {
+func (l *Log) offsetForTimestamp(ts int64, visit RecordVisitor) (int64, int64, bool, error) {
 	l.segMu.RLock()
 	defer l.segMu.RUnlock()
 	if err := l.readable(); err != nil {
@@ -74,7 +82,7 @@ func (l *Log) offsetForTimestamp(ts int64) (int64, int64, bool, error) {
 			if h.MaxTimestamp < ts || h.LastOffset() < from {
 				continue
 			}
-			off, rts, ok, err := l.firstRecordAtOrAfter(s, sc.at, &h, from, func(rts int64) bool { return rts >= ts })
+			off, rts, ok, err := l.firstRecordAtOrAfter(s, sc.at, &h, from, func(rts int64) bool { return rts >= ts }, visit)
 			if err != nil {
 				return 0, 0, false, err
 			}
@@ -93,8 +101,9 @@ func (l *Log) offsetForTimestamp(ts int64) (int64, int64, bool, error) {
 }
 
 // firstRecordAtOrAfter returns the first record of the batch at pos with
-// offset at least from whose timestamp satisfies match.
-func (l *Log) firstRecordAtOrAfter(s *segment, pos int64, h *record.Header, from int64, match func(int64) bool) (int64, int64, bool, error) {
+// offset at least from whose timestamp satisfies match, decompressing it
+// through visit when set.
+func (l *Log) firstRecordAtOrAfter(s *segment, pos int64, h *record.Header, from int64, match func(int64) bool, visit RecordVisitor) (int64, int64, bool, error) {
 	if h.LogAppendTime() {
 		if !match(h.MaxTimestamp) {
 			return 0, 0, false, nil
@@ -106,29 +115,41 @@ func (l *Log) firstRecordAtOrAfter(s *segment, pos int64, h *record.Header, from
 		return 0, 0, false, fmt.Errorf("read %s at %d: %w", s.path, pos, err)
 	}
 	raw := batch[record.HeaderSize:]
-	if h.Codec() != record.CodecNone {
-		var err error
-		if raw, err = l.recordCodecs().Decompress(h.Codec(), raw, maxDecompressedBatch); err != nil {
-			return 0, 0, false, s.corruptAt(pos, err)
-		}
-	}
 	var off, rts int64
 	found := false
-	err := record.IterRecords(raw, h.RecordCount, func(r record.Record) error {
+	visitRecord := func(r record.Record) error {
 		o, t := h.BaseOffset+int64(r.OffsetDelta), h.BaseTimestamp+r.TimestampDelta
 		if o >= from && match(t) {
 			off, rts, found = o, t, true
 			return errStopIteration
 		}
 		return nil
-	})
+	}
+	if visit != nil && h.Codec() != record.CodecNone {
+		err := visit(*h, raw, maxDecompressedBatch, visitRecord)
+		switch {
+		case err == nil, errors.Is(err, errStopIteration):
+			return off, rts, found, nil
+		case errors.Is(err, record.ErrCorrupt), errors.Is(err, record.ErrInvalid):
+			return 0, 0, false, s.corruptAt(pos, err)
+		default:
+			return 0, 0, false, err
+		}
+	}
+	if h.Codec() != record.CodecNone {
+		var err error
+		if raw, err = l.recordCodecs().Decompress(h.Codec(), raw, maxDecompressedBatch); err != nil {
+			return 0, 0, false, s.corruptAt(pos, err)
+		}
+	}
+	err := record.IterRecords(raw, h.RecordCount, visitRecord)
 	if err != nil && !errors.Is(err, errStopIteration) {
 		return 0, 0, false, s.corruptAt(pos, err)
 	}
 	return off, rts, found, nil
 }
 
-func (l *Log) maxTimestamp() (int64, int64, error) {
+func (l *Log) maxTimestamp(visit RecordVisitor) (int64, int64, error) {
 	l.segMu.RLock()
 	defer l.segMu.RUnlock()
 	if err := l.readable(); err != nil {
@@ -158,7 +179,7 @@ func (l *Log) maxTimestamp() (int64, int64, error) {
 	if !found || h.MaxTimestamp != bestTs {
 		return bestTs, bestOff, nil
 	}
-	off, _, ok, err := l.firstRecordAtOrAfter(best, pos, &h, h.BaseOffset, func(ts int64) bool { return ts == bestTs })
+	off, _, ok, err := l.firstRecordAtOrAfter(best, pos, &h, h.BaseOffset, func(ts int64) bool { return ts == bestTs }, visit)
 	if err != nil || !ok {
 		return bestTs, bestOff, err
 	}
