@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // devStopTimeout bounds how long Ctrl-C takes: nodes still running after it
@@ -311,11 +313,12 @@ func (dc *devCluster) runNode(ctx context.Context, n *devNode, ready chan<- int)
 }
 
 // stopAll stops the nodes one at a time, so that each hands its
-// leaderships to the ones still running; whatever still runs after
-// devStopTimeout is killed.
+// leaderships to the ones still running, and the controller last, so that
+// every other node's shutdown is committed while there is a quorum to
+// commit it; whatever still runs after devStopTimeout is killed.
 func (dc *devCluster) stopAll() {
 	deadline := time.Now().Add(devStopTimeout)
-	for _, n := range dc.nodes {
+	for _, n := range dc.stopOrder() {
 		n.mu.Lock()
 		n.stopping = true
 		p, exited := n.proc, n.exited
@@ -337,6 +340,37 @@ func (dc *devCluster) stopAll() {
 		}
 		n.mu.Unlock()
 	}
+}
+
+// stopOrder is the nodes with the controller last, as far as one of them
+// can tell within a second.
+func (dc *devCluster) stopOrder() []*devNode {
+	var seeds []string
+	for _, n := range dc.nodes {
+		seeds = append(seeds, n.listen)
+	}
+	controller := int32(-1)
+	if cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DialTimeout(time.Second)); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if md, err := kadm.NewClient(cl).BrokerMetadata(ctx); err == nil {
+			controller = md.Controller
+		}
+		cancel()
+		cl.Close()
+	}
+	order := make([]*devNode, 0, len(dc.nodes))
+	var last *devNode
+	for _, n := range dc.nodes {
+		if int32(n.id) == controller {
+			last = n
+			continue
+		}
+		order = append(order, n)
+	}
+	if last != nil {
+		order = append(order, last)
+	}
+	return order
 }
 
 func errOrOK(err error) string {
