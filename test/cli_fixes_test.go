@@ -120,6 +120,7 @@ func TestCLIMisuseExitCodes(t *testing.T) {
 		{`unknown command "tpoic" for "sluice"; did you mean "topic"?`, []string{"tpoic", "list"}},
 		{`unknown command "reset" for "sluice group"; did you mean "reset-offsets"?`, []string{"group", "reset", "g"}},
 		{`unknown command "frobnicate" for "sluice group" (see`, []string{"group", "frobnicate"}},
+		{`unknown command "lst" for "sluice topic"; did you mean "list"?`, []string{"topic", "lst"}},
 		{`--from "bogus": want beginning, end`, []string{"consume", "t", "--from", "bogus"}},
 		{`did you mean "beginning"?`, []string{"consume", "t", "--from", "begining"}},
 		{`--output "yaml": want table or json`, []string{"topic", "list", "--output", "yaml"}},

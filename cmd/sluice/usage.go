@@ -23,7 +23,6 @@ func requireSubcommands(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		requireSubcommands(sub)
 	}
-	c.SuggestionsMinimumDistance = 2
 	if !c.HasSubCommands() || c.Runnable() {
 		return
 	}
@@ -33,8 +32,14 @@ func requireSubcommands(c *cobra.Command) {
 			return cmd.Help()
 		}
 		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
-		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-			msg += fmt.Sprintf("; did you mean %q?", s[0])
+		var names []string
+		for _, sub := range cmd.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(append(names, sub.Name()), sub.Aliases...)
+			}
+		}
+		if s := closest(args[0], names); s != "" {
+			msg += fmt.Sprintf("; did you mean %q?", s)
 		}
 		return usageError{fmt.Errorf("%s (see %s --help)", msg, cmd.CommandPath())}
 	}
