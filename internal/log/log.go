@@ -459,6 +459,9 @@ func (l *Log) read(dst []byte, offset int64, maxBytes int, limit int64) ([]byte,
 	if offset == end || offset >= limit {
 		return nil, nil
 	}
+	// Batches appended since end was read wait for the next read, so that
+	// every batch served can be checked against end (verifyRead).
+	limit = min(limit, end)
 	buf := make([]byte, record.HeaderSize)
 	// A segment may end before offset when compaction left a gap; the
 	// batch is then at the start of a later segment.
@@ -487,33 +490,45 @@ func (l *Log) read(dst []byte, offset int64, maxBytes int, limit int64) ([]byte,
 		if err != nil {
 			return nil, err
 		}
-		return l.verifyRead(seg, pos, h, out)
+		return l.verifyRead(seg, pos, offset, end, h, out)
 	}
 	return nil, nil
 }
 
-// verifyRead checks the CRC32C of every batch a read returns, so that a
-// flipped bit on the disk is never served to a consumer or a follower: a
-// bad first batch fails the read with a *CorruptionError, a bad later one
-// ends it there (the read that starts at it fails). Options.OnCorruption
-// hears of it.
-func (l *Log) verifyRead(seg *segment, pos int64, first record.Header, b []byte) ([]byte, error) {
+// verifyRead checks every batch a read of offset returns, so that a
+// flipped bit on the disk is never served to a consumer or a follower: its
+// CRC32C, and its offsets (outside the CRC), which must follow the batch
+// before and end below end, the log end offset when the read began. A bad
+// first batch fails the read with a *CorruptionError, a bad later one ends
+// it there (the read that starts at it fails). Options.OnCorruption hears
+// of it. (A base offset damaged to at or past end is not served either: the
+// read stops before it, without a report.)
+func (l *Log) verifyRead(seg *segment, pos, offset, end int64, first record.Header, b []byte) ([]byte, error) {
 	n := 0
+	next := seg.base
 	for n < len(b) {
 		h, err := record.ParseHeader(b[n:])
 		if err == nil && h.Size() <= len(b)-n {
 			err = record.ValidateParsed(h, b[n:n+h.Size()])
 		}
+		// The base offset lies outside the CRC: it must follow the batch
+		// before and stay inside the log.
+		if err == nil && (h.BaseOffset < next || h.LastOffset() >= end) {
+			err = fmt.Errorf("batch offsets [%d, %d] out of place (after %d, log end %d)", h.BaseOffset, h.LastOffset(), next-1, end)
+		}
 		if err != nil {
 			if n > 0 {
 				return b[:n:n], nil
 			}
-			cerr := &CorruptionError{Offset: first.BaseOffset, Err: seg.corruptAt(pos, err)}
+			// The damage may start at the batch holding offset, whose
+			// base offset may itself be what is damaged.
+			cerr := &CorruptionError{Offset: max(min(first.BaseOffset, offset), seg.base), Err: seg.corruptAt(pos, err)}
 			if l.onCorruption != nil {
 				l.onCorruption(cerr)
 			}
 			return nil, cerr
 		}
+		next = h.LastOffset() + 1
 		n += h.Size()
 	}
 	return b, nil

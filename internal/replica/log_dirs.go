@@ -89,6 +89,7 @@ func (m *Manager) logOptions(tp TopicPartition, dir string) (opts log.Options, o
 		},
 		// A roll or a first producer ID: due at the next check.
 		OnRetentionDue: func() { m.retention.schedule(tp, time.Time{}) },
+		OnCorruption:   func(e *log.CorruptionError) { m.corruptionFound(tp, e.Offset) },
 	}
 	return opts, holder.Store
 }

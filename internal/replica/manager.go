@@ -105,11 +105,12 @@ type Manager struct {
 	// reconcileMu.
 	retry map[string]struct{}
 
-	dirs      dirState       // offline log directories (log_dirs.go)
-	moves     moveState      // moves between log directories (move.go)
-	retention retentionQueue // partitions due for retention (retention.go)
-	metaSync  metadataSync   // partition.metadata syncs (metadata_sync.go)
-	stats     Stats          // event counters for the metrics (stats.go)
+	dirs       dirState        // offline log directories (log_dirs.go)
+	moves      moveState       // moves between log directories (move.go)
+	retention  retentionQueue  // partitions due for retention (retention.go)
+	metaSync   metadataSync    // partition.metadata syncs (metadata_sync.go)
+	corruption corruptionState // damaged ranges being repaired (corruption.go)
+	stats      Stats           // event counters for the metrics (stats.go)
 
 	// Replication: the fetchers by leader broker, and the goroutines
 	// (fetchers, AlterPartition proposals) that Close and the end of Run
@@ -435,7 +436,7 @@ func (r *reconciliation) topic(t *cluster.Topic) {
 			p.minISR.Store(minISR)
 			p.lagMaxMs.Store(m.settings.lagMax.Milliseconds())
 			var change roleChange
-			if change, err = p.applyRole(roleOf(part), r.now); err == nil {
+			if change, err = p.applyRole(m.roleFor(p, tp, part), r.now); err == nil {
 				r.roleChanged(p, part, change)
 			}
 		}
@@ -535,7 +536,7 @@ func (r *reconciliation) openOne(o *opening) {
 	p.minISR.Store(o.minISR)
 	p.lagMaxMs.Store(r.m.settings.lagMax.Milliseconds())
 	o.p = p
-	o.change, o.err = p.applyRole(roleOf(o.part), r.now)
+	o.change, o.err = p.applyRole(r.m.roleFor(p, o.tp, o.part), r.now)
 	r.m.signalOpened()
 }
 
@@ -866,11 +867,13 @@ func (m *Manager) create(tp TopicPartition, id cluster.TopicID, dir string, part
 	}
 	missing := err != nil && errors.Is(err, fs.ErrNotExist)
 	opts, opened := m.logOptions(tp, dir)
+	opts.RepairCorruption = m.othersInSync(part.ISR) // corruption.go
 	l, err := log.Open(dir, lcfg, opts)
 	if err != nil {
 		return nil, err
 	}
 	opened(l)
+	m.noteRepaired(tp, l)
 	// A new, empty partition writes its partition.metadata before its
 	// first append (lazy_metadata.go). Otherwise it is written now, not
 	// fsynced: the caller syncs the log directory once for every

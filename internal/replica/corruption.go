@@ -1,0 +1,224 @@
+package replica
+
+// Corruption on one replica (issue 15): a batch whose CRC32C does not
+// match is never served (package log checks every batch it reads and at
+// recovery). When another replica of the partition is in sync, the
+// damaged replica repairs itself from it without an operator:
+//
+//   - At Open, a corrupt batch below the recovery point cuts the log there
+//     (log.Options.RepairCorruption) instead of keeping the partition
+//     offline.
+//   - At a read, the log is cut at the damaged batch once the partition
+//     no longer leads (a follower cuts at once, under its fetcher's
+//     generation).
+//
+// Either way the replica then fetches the lost range again from the
+// leader. A replica that led the partition gives up leadership first: it
+// stops serving at once (clients and followers get NOT_LEADER_OR_FOLLOWER
+// and retry), moves itself to the end of the partition's replica list
+// (a reassignment to the same replicas, completed at once) and asks for a
+// preferred-leader election, which hands the partition to the in-sync
+// replica now first. Its preferred-leader place is given up with it (an
+// operator can reorder the replicas again). Until the image names another
+// leader it does not take leadership back, even if the image still says it
+// leads. With no other in-sync replica (a single broker, or the others
+// gone) nothing is cut: the partition answers KAFKA_STORAGE_ERROR for the
+// damaged range, as an offline log does.
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/log"
+)
+
+// corruptionState is the Manager's record of partitions that lost a
+// damaged range. Its zero value is ready; mu is a leaf lock.
+type corruptionState struct {
+	mu sync.Mutex
+	// resigning: this broker must not lead the partition until the image
+	// names another leader.
+	resigning map[TopicPartition]bool
+	// proposing: a resignation is being proposed.
+	proposing map[TopicPartition]bool
+	// cutting: a cut after a read found damage is pending or running.
+	cutting map[TopicPartition]bool
+}
+
+// othersInSync reports whether a replica other than this broker is in the
+// partition's ISR and may serve: only then is a damaged range cut and
+// fetched again rather than kept offline.
+func (m *Manager) othersInSync(isr []int32) bool {
+	for _, id := range isr {
+		if id != m.cfg.NodeID && (m.isrEligible.Load() == nil || m.eligibleForISR(id)) {
+			return true
+		}
+	}
+	return false
+}
+
+// noteRepaired is told, after Open, whether recovery cut the log at a
+// corrupt batch: if so, the partition must not lead until the image names
+// another leader.
+func (m *Manager) noteRepaired(tp TopicPartition, l *log.Log) {
+	at, ok := l.CorruptionRepaired()
+	if !ok {
+		return
+	}
+	m.logger.Error("partition cut at a corrupt batch at open; fetching the rest from another replica",
+		"topic", tp.Topic, "partition", tp.Partition, "offset", at)
+	m.setResigning(tp, true)
+}
+
+func (m *Manager) setResigning(tp TopicPartition, on bool) {
+	c := &m.corruption
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !on {
+		delete(c.resigning, tp)
+		return
+	}
+	if c.resigning == nil {
+		c.resigning = make(map[TopicPartition]bool)
+	}
+	c.resigning[tp] = true
+}
+
+// roleFor is the role the image gives the partition, except that a
+// partition resigning after corruption does not lead: it follows nobody
+// (so serves nobody) while its resignation is proposed. Once the image
+// names another leader the resignation is over.
+func (m *Manager) roleFor(p *Partition, tp TopicPartition, part *cluster.Partition) role {
+	r := roleOf(part)
+	c := &m.corruption
+	c.mu.Lock()
+	resigning := c.resigning[tp]
+	if resigning && r.leader != m.cfg.NodeID && r.leader >= 0 {
+		delete(c.resigning, tp)
+		resigning = false
+	}
+	c.mu.Unlock()
+	if resigning && r.leader == m.cfg.NodeID {
+		r.leader = -1
+		m.proposeResignation(p, tp, part)
+	}
+	return r
+}
+
+// proposeResignation moves this broker to the end of the partition's
+// replica list and asks for a preferred-leader election, in the
+// background. One proposal runs at a time per partition.
+func (m *Manager) proposeResignation(p *Partition, tp TopicPartition, part *cluster.Partition) {
+	if m.cfg.Propose == nil {
+		return
+	}
+	c := &m.corruption
+	c.mu.Lock()
+	if c.proposing[tp] {
+		c.mu.Unlock()
+		return
+	}
+	if c.proposing == nil {
+		c.proposing = make(map[TopicPartition]bool)
+	}
+	c.proposing[tp] = true
+	c.mu.Unlock()
+	target := slices.DeleteFunc(slices.Clone(part.Replicas), func(id int32) bool { return id == m.cfg.NodeID })
+	target = append(target, m.cfg.NodeID)
+	m.background(func(ctx context.Context) {
+		defer func() {
+			c.mu.Lock()
+			delete(c.proposing, tp)
+			c.mu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		m.logger.Warn("giving up leadership of a partition with a damaged range", "topic", tp.Topic, "partition", tp.Partition, "replicas", target)
+		if err := m.cfg.Propose(ctx, cluster.Reassign{Topic: p.TopicID, Partition: tp.Partition, Target: target}); err != nil {
+			m.logger.Error("reordering replicas to give up leadership", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+			return
+		}
+		err := m.cfg.Propose(ctx, cluster.ElectLeaders{Partitions: []cluster.TopicPartitionID{{Topic: p.TopicID, Partition: tp.Partition}}})
+		if err != nil && !errors.Is(err, cluster.ErrElectionNotNeeded) {
+			m.logger.Error("electing another leader after corruption", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+		}
+	})
+}
+
+// corruptionFound is told by a log that a read met a damaged batch at
+// offset (log.Options.OnCorruption, under the log's locks: it only starts
+// the work). With another replica in sync the partition stops leading, cuts
+// its log there and fetches the rest again.
+func (m *Manager) corruptionFound(tp TopicPartition, offset int64) {
+	c := &m.corruption
+	c.mu.Lock()
+	if c.cutting[tp] {
+		c.mu.Unlock()
+		return
+	}
+	if c.cutting == nil {
+		c.cutting = make(map[TopicPartition]bool)
+	}
+	c.cutting[tp] = true
+	c.mu.Unlock()
+	m.background(func(context.Context) {
+		defer func() {
+			c.mu.Lock()
+			delete(c.cutting, tp)
+			c.mu.Unlock()
+		}()
+		m.cutDamaged(tp, offset)
+	})
+}
+
+func (m *Manager) cutDamaged(tp TopicPartition, offset int64) {
+	p, ok := m.Partition(tp.Topic, tp.Partition)
+	if !ok || !m.othersInSync(p.ISR()) {
+		return // alone with the data: the range stays unreadable (KAFKA_STORAGE_ERROR)
+	}
+	if p.IsLeader() {
+		m.setResigning(tp, true)
+		m.reconcileMu.Lock()
+		if img := m.reconciled; img != nil {
+			if t := img.Topics[tp.Topic]; t != nil && int(tp.Partition) < len(t.Partitions) {
+				part := &t.Partitions[tp.Partition]
+				r := roleOf(part)
+				r.leader, r.leaderEpoch = -1, max(r.leaderEpoch, p.LeaderEpoch())
+				p.becomeFollower(r) // serves nobody from here on
+				if m.cfg.OnResign != nil {
+					m.cfg.OnResign(p)
+				}
+				m.proposeResignation(p, tp, part)
+			}
+		}
+		m.reconcileMu.Unlock()
+		if p.IsLeader() {
+			return // not in the image: nothing to hand over
+		}
+	}
+	_, _, gen, _ := p.followState()
+	if err := p.truncateAsFollower(gen, offset); err != nil {
+		m.logger.Error("cutting a damaged range", "topic", tp.Topic, "partition", tp.Partition, "offset", offset, "err", err)
+		return
+	}
+	m.logger.Warn("cut the log at a damaged batch; fetching the rest from the leader", "topic", tp.Topic, "partition", tp.Partition, "offset", offset)
+}
+
+// background runs fn on a goroutine the Manager owns (stopped and waited
+// for by Close), unless the Manager is stopping.
+func (m *Manager) background(fn func(ctx context.Context)) {
+	m.bgMu.Lock()
+	defer m.bgMu.Unlock()
+	if m.bgCtx.Err() != nil {
+		return
+	}
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		fn(m.bgCtx)
+	}()
+}
