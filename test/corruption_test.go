@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-io/sluice/internal/log"
@@ -208,4 +209,32 @@ func TestCorruptLeaderGivesUpLeadershipAndRepairs(t *testing.T) {
 	want = append(want, produceEach(t, cl, topic, "b", 50)...)
 	c.waitISR(topic, 3, time.Minute)
 	c.checkReplica(li, topic, want)
+}
+
+// On a broker alone with its data, a damaged batch is not served and not
+// cut: a fetch of it answers KAFKA_STORAGE_ERROR, the records before it
+// are still served, and nothing is lost that could be read back later.
+func TestCorruptBatchOnSingleNodeAnswersStorageError(t *testing.T) {
+	t.Parallel()
+	c := startFSCluster(t, 1, nil, func(int) log.FS { return nil })
+	const topic = "corrupt-alone"
+	c.createTopic(topic, 1, 1, nil)
+	cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+	want := produceEach(t, cl, topic, "a", 50)
+	seg := filepath.Join(c.dirs[0], topic+"-0", "00000000000000000000.log")
+	flipBit(t, seg, recordsPos(t, seg, 30))
+	ctx := testContext(t, time.Minute)
+	if err := fetchErrAt(ctx, c.seeds(), topic, 30); !errors.Is(err, kerr.KafkaStorageError) {
+		t.Fatalf("fetch of the damaged batch: %v, want KAFKA_STORAGE_ERROR", err)
+	}
+	got := consumeFrom(t, c.seeds(), topic, 30)
+	for i, r := range got[:30] {
+		if string(r.Value) != want[i] {
+			t.Fatalf("record %d: %q, want %q", i, r.Value, want[i])
+		}
+	}
+	// Still damaged, still refused: nothing was cut.
+	if err := fetchErrAt(ctx, c.seeds(), topic, 30); !errors.Is(err, kerr.KafkaStorageError) {
+		t.Fatalf("second fetch of the damaged batch: %v, want KAFKA_STORAGE_ERROR", err)
+	}
 }

@@ -86,6 +86,11 @@ func TestDiskFaultsAnswerKafkaStorageError(t *testing.T) {
 // returns the partition's error (franz-go's consumer retries a
 // KAFKA_STORAGE_ERROR quietly, so the request is made by hand).
 func fetchErr(ctx context.Context, seeds []string, topic string) error {
+	return fetchErrAt(ctx, seeds, topic, 0)
+}
+
+// fetchErrAt is fetchErr from offset.
+func fetchErrAt(ctx context.Context, seeds []string, topic string, offset int64) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		return err
@@ -100,7 +105,7 @@ func fetchErr(ctx context.Context, seeds []string, topic string) error {
 	rt := kmsg.NewFetchRequestTopic()
 	rt.Topic, rt.TopicID = topic, md.Topics[topic].ID
 	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 0, 0, 1<<20, -1
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 0, offset, 1<<20, -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx, cl)
