@@ -276,7 +276,8 @@ func (b *Broker) createTopics(ctx context.Context, c *Client, req *kmsg.CreateTo
 			for i, p := range batch {
 				p.err = errs[i]
 				if p.err == nil {
-					b.logger.Info("created topic", "topic", p.spec.name, "partitions", p.spec.partitions, "replication_factor", p.spec.rf)
+					b.logger.Info("created topic", "topic", p.spec.name, "partitions", p.spec.partitions, "replication_factor", p.spec.rf,
+						"client_id", c.ID, "principal", c.Principal)
 				}
 			}
 			batch = batch[:0]
@@ -322,7 +323,7 @@ func (b *Broker) createTopics(ctx context.Context, c *Client, req *kmsg.CreateTo
 	return resp
 }
 
-func (b *Broker) deleteTopics(ctx context.Context, _ *Client, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
+func (b *Broker) deleteTopics(ctx context.Context, c *Client, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	ctx, cancel := requestTimeout(ctx, req.TimeoutMillis)
 	defer cancel()
@@ -366,7 +367,7 @@ func (b *Broker) deleteTopics(ctx context.Context, _ *Client, req *kmsg.DeleteTo
 			name := t.Name
 			st.Topic, st.TopicID = &name, t.ID
 			deleted = true
-			b.logger.Info("deleted topic", "topic", t.Name)
+			b.logger.Info("deleted topic", "topic", t.Name, "client_id", c.ID, "principal", c.Principal)
 		}
 		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Topics = append(resp.Topics, st)

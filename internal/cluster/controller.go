@@ -144,7 +144,7 @@ func (n *node) runController() {
 func (n *node) lead(ctx context.Context) {
 	// Act on an image that holds everything committed by earlier leaders.
 	if _, err := n.await(ctx, func(timeout time.Duration) raft.Future { return n.rs.raft.Barrier(timeout) }); err != nil {
-		n.logger.Debug("controller: barrier failed", "error", err)
+		n.logger.Debug("controller: barrier failed", "err", err)
 		return
 	}
 	n.logger.Info("controller active", "session_timeout", n.sessionTimeout(), "heartbeat_interval", n.heartbeatInterval())
@@ -220,7 +220,7 @@ func (n *node) checkBrokers(ctx context.Context, since time.Time, sessionFrom ma
 		err := n.propose(pctx, cmd)
 		cancel()
 		if err != nil {
-			n.logger.Warn("controller: proposal failed", "command", cmd, "error", err)
+			n.logger.Warn("controller: proposal failed", "command", cmd, "err", err)
 			return
 		}
 	}
@@ -254,7 +254,7 @@ func (n *node) rebalance(ctx context.Context) {
 	defer cancel()
 	n.logger.Info("controller: electing preferred leaders", "partitions", len(parts))
 	if _, err := n.electLeaders(pctx, ElectLeaders{Partitions: parts}); err != nil {
-		n.logger.Warn("controller: preferred leader election failed", "error", err)
+		n.logger.Warn("controller: preferred leader election failed", "err", err)
 	}
 }
 
@@ -287,7 +287,7 @@ func (n *node) sendHeartbeat(timeout time.Duration) {
 		defer cancel()
 		resp, err := n.call(ctx, string(addr), rpcRequest{Op: opHeartbeat, NodeID: n.cfg.NodeID})
 		if err != nil || resp.Retry {
-			n.logger.Debug("heartbeat not delivered", "controller", id, "error", err)
+			n.logger.Debug("heartbeat not delivered", "controller", id, "err", err)
 		}
 	}
 }

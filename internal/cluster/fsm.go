@@ -100,7 +100,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if err != nil {
 		var unknown *unknownCommandError
 		if errors.As(err, &unknown) && unknown.ignore() {
-			f.logger.Warn("skipping unknown metadata command", "index", l.Index, "error", err)
+			f.logger.Warn("skipping unknown metadata command", "index", l.Index, "err", err)
 			f.applied.set(l.Index)
 			return nil
 		}
@@ -108,11 +108,11 @@ func (f *fsm) Apply(l *raft.Log) any {
 			// Skipping it would let this node's metadata diverge from
 			// every node that understood it; stop instead (halt.go).
 			herr := fmt.Errorf("%w: index %d holds %w; this node's version of Sluice is older than the cluster's metadata: upgrade it", ErrHalted, l.Index, err)
-			f.logger.Error("metadata log holds a command this node does not understand; it applies nothing more and stops", "index", l.Index, "error", err)
+			f.logger.Error("metadata log holds a command this node does not understand; it applies nothing more and stops", "index", l.Index, "err", err)
 			f.halt.set(herr)
 			return herr
 		}
-		f.logger.Debug("metadata command failed", "index", l.Index, "error", err)
+		f.logger.Debug("metadata command failed", "index", l.Index, "err", err)
 		f.applied.set(l.Index)
 		return err
 	}

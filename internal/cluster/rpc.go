@@ -186,14 +186,14 @@ func (n *node) serveControl(c net.Conn) {
 	c.SetDeadline(time.Now().Add(rpcTimeout))
 	var req rpcRequest
 	if err := readMessage(c, &req); err != nil {
-		n.logger.Debug("control RPC: bad request", "remote", c.RemoteAddr(), "error", err)
+		n.logger.Debug("control RPC: bad request", "remote", c.RemoteAddr(), "err", err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, rpcTimeout-time.Second)
 	defer cancel()
 	resp := n.handle(ctx, req)
 	if err := writeMessage(c, resp); err != nil {
-		n.logger.Debug("control RPC: write response", "remote", c.RemoteAddr(), "op", req.Op, "error", err)
+		n.logger.Debug("control RPC: write response", "remote", c.RemoteAddr(), "op", req.Op, "err", err)
 	}
 }
 
@@ -277,7 +277,7 @@ func (n *node) addNonvoter(ctx context.Context, id int32, addr string) error {
 			return nil
 		}
 	}
-	n.logger.Info("adding metadata non-voter", "node", id, "addr", addr)
+	n.logger.Info("adding metadata non-voter", "broker", id, "addr", addr)
 	_, err := n.await(ctx, func(timeout time.Duration) raft.Future {
 		return n.rs.raft.AddNonvoter(serverID(id), raft.ServerAddress(addr), 0, timeout)
 	})

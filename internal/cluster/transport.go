@@ -75,7 +75,7 @@ func (m *mux) serve() {
 				}
 				// Temporary trouble (out of file descriptors): back off.
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				m.logger.Warn("metadata listener accept failed", "error", err, "retry_in", delay)
+				m.logger.Warn("metadata listener accept failed", "err", err, "retry_in", delay)
 				time.Sleep(delay)
 				continue
 			}

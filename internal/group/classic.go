@@ -327,7 +327,7 @@ func (c *Coordinator) prepareRebalance(g *group, now time.Time, reason string) {
 	g.pendingSync = nil
 	g.transition(statePreparingRebalance, c.now())
 	c.logger.Info("preparing to rebalance group", "group", g.id, "old_generation", g.generation,
-		"partition", g.part, "reason", reason)
+		"topic", OffsetsTopic, "partition", g.part, "reason", reason)
 	c.checkJoin(g, now)
 }
 
@@ -468,7 +468,7 @@ func (g *group) pickLeader() string {
 // removeMember removes a member (it left, expired, or misbehaved) and
 // moves the group on: a rebalance, or completing the one under way.
 func (c *Coordinator) removeMember(g *group, m *member, now time.Time, reason string) {
-	c.logger.Info("removing member from group", "group", g.id, "member", m.id, "instance", deref(m.instanceID), "reason", reason)
+	c.logger.Info("removing member from group", "group", g.id, "member", m.id, "instance", deref(m.instanceID), "client_id", m.clientID, "reason", reason)
 	c.dropMember(g, m, kerr.UnknownMemberID.Code)
 	switch g.state {
 	case stateStable, stateCompletingRebalance:

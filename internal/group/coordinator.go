@@ -218,7 +218,7 @@ func (c *Coordinator) load(ctx context.Context, pid int32) error {
 		g.mu.Unlock()
 	}
 	c.endQueuedTxns(p)
-	c.logger.Info("loaded group partition", "partition", pid, "groups", len(loaded),
+	c.logger.Info("loaded group partition", "topic", OffsetsTopic, "partition", pid, "groups", len(loaded),
 		"consumer_groups", stats.consumerGroups, "offsets", stats.offsets, "txn_offsets", stats.txnOffsets, "records", stats.records, "took", c.mono().Sub(start))
 	return nil
 }
@@ -244,7 +244,7 @@ func (c *Coordinator) unload(pid int32) {
 		}
 		g.mu.Unlock()
 	}
-	c.logger.Info("unloaded group partition", "partition", pid, "groups", len(groups))
+	c.logger.Info("unloaded group partition", "topic", OffsetsTopic, "partition", pid, "groups", len(groups))
 }
 
 // appendRecords writes records to a group's partition as one batch and

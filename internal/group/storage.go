@@ -249,7 +249,7 @@ func (c *Coordinator) replay(ctx context.Context, pid int32) (map[string]*group,
 				err = c.applyConsumerRecord(cgs, k, r.Value)
 			}
 			if err != nil {
-				c.logger.Warn("skipping malformed consumer group record", "partition", pid, "group", k.group, "key_version", k.version, "err", err)
+				c.logger.Warn("skipping malformed consumer group record", "topic", OffsetsTopic, "partition", pid, "group", k.group, "key_version", k.version, "err", err)
 				return nil
 			}
 			if k.version == cgMetadataKeyVersion && r.Value != nil {
@@ -335,7 +335,7 @@ func (c *Coordinator) replay(ctx context.Context, pid int32) (map[string]*group,
 		if cr.meta == nil {
 			// Records without the group's epoch: nothing Kafka would
 			// load either.
-			c.logger.Warn("consumer group records without group metadata ignored", "partition", pid, "group", id)
+			c.logger.Warn("consumer group records without group metadata ignored", "topic", OffsetsTopic, "partition", pid, "group", id)
 			continue
 		}
 		g := newGroup(id, pid)

@@ -248,7 +248,7 @@ func (c *Coordinator) completeTxn(pid int32, producer int64, commit bool) {
 	for _, g := range gs {
 		c.endTxn(g, producer, commit)
 	}
-	c.logger.Debug("transaction ended", "partition", pid, "producer_id", producer, "commit", commit, "groups", len(gs))
+	c.logger.Debug("transaction ended", "topic", OffsetsTopic, "partition", pid, "producer_id", producer, "commit", commit, "groups", len(gs))
 }
 
 // takeTxn removes the producer from the index and returns its groups.

@@ -150,12 +150,12 @@ func (a *adminAPI) SetMaintenance(ctx context.Context, on bool) (httpapi.Mainten
 		if err := n.cluster.ControlledShutdown(ctx); err != nil {
 			return a.Maintenance(), httpapi.Errorf(http.StatusServiceUnavailable, "move leadership away: %v", err)
 		}
-		n.logger.Info("maintenance started: leadership moved away", "node", n.cfg.NodeID, "took", time.Since(start).Round(time.Millisecond))
+		n.logger.Info("maintenance started: leadership moved away", "took", time.Since(start).Round(time.Millisecond))
 	case !on && cur.ShuttingDown:
 		if err := n.cluster.EndControlledShutdown(ctx); err != nil {
 			return a.Maintenance(), httpapi.Errorf(http.StatusServiceUnavailable, "end maintenance: %v", err)
 		}
-		n.logger.Info("maintenance ended", "node", n.cfg.NodeID)
+		n.logger.Info("maintenance ended")
 	}
 	return a.Maintenance(), nil
 }
@@ -239,7 +239,7 @@ func (a *adminAPI) ReloadConfig(ctx context.Context) (httpapi.ReloadResult, erro
 				a.reloaded[k] = *v
 			}
 		}
-		n.logger.Info("settings reloaded", "node", n.cfg.NodeID, "file", file, "applied", len(res.Applied), "restart_required", res.RestartRequired)
+		n.logger.Info("settings reloaded", "file", file, "applied", len(res.Applied), "restart_required", res.RestartRequired)
 	}
 	return res, nil
 }

@@ -108,6 +108,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Logger = cfg.Logger.With("node", cfg.NodeID) // every line of this node names it
 	settings, overrides, err := splitListenerSettings(withNodeID(cfg.Settings, cfg.NodeID))
 	if err != nil {
 		return nil, err

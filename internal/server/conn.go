@@ -116,15 +116,19 @@ func (c *conn) serve(srvCtx context.Context) {
 		t.Stop()
 	}
 	c.nc.Close()
+	lg := c.logger
+	if c.client.ID != "" { // the reader and writer are done: no race
+		lg = lg.With("client_id", c.client.ID)
+	}
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, context.Canceled):
-		c.logger.Debug("connection closed")
+		lg.Debug("connection closed")
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		c.logger.Debug("connection closed", "reason", "idle or shutting down")
+		lg.Debug("connection closed", "reason", "idle or shutting down")
 	case errors.As(err, new(*errAuthClose)):
-		c.logger.Info("closing connection", "reason", err)
+		lg.Info("closing connection", "reason", err)
 	default:
-		c.logger.Warn("closing connection", "reason", err)
+		lg.Warn("closing connection", "reason", err)
 	}
 }
 
@@ -279,7 +283,7 @@ func (c *conn) setClientID(id *string) {
 func (c *conn) handle(ctx context.Context, req kmsg.Request) (reply broker.Reply) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.logger.Error("handler panicked; closing connection", "api", kmsg.NameForKey(req.Key()), "panic", r, "stack", string(debug.Stack()))
+			c.logger.Error("handler panicked; closing connection", "api", kmsg.NameForKey(req.Key()), "client_id", c.client.ID, "panic", r, "stack", string(debug.Stack()))
 			reply = broker.Reply{Fatal: fmt.Errorf("handler panic: %v", r)}
 		}
 	}()

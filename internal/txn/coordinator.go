@@ -159,7 +159,7 @@ func (c *coordinator) write(ctx context.Context, p *partition, t *txn, v *txnVal
 			t.pending = nil
 		}
 		code := appendCode(err)
-		c.logger.Warn("transaction state write failed", "transactional_id", t.id, "partition", p.id, "code", kerr.ErrorForCode(code), "err", err)
+		c.logger.Warn("transaction state write failed", "transactional_id", t.id, "topic", StateTopic, "partition", p.id, "code", kerr.ErrorForCode(code), "err", err)
 		return code
 	}
 	if !mine || t.pending != v {

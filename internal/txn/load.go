@@ -59,7 +59,7 @@ func (c *coordinator) load(ctx context.Context, pid, epoch int32) error {
 			prepared++
 		}
 	}
-	c.logger.Info("loaded transaction state", "partition", pid, "coordinator_epoch", epoch,
+	c.logger.Info("loaded transaction state", "topic", StateTopic, "partition", pid, "coordinator_epoch", epoch,
 		"transactional_ids", len(txns), "records", records, "completing", prepared, "took", time.Since(start))
 	return nil
 }
@@ -71,7 +71,7 @@ func (c *coordinator) unload(pid int32) {
 	defer c.mu.Unlock()
 	if p := c.parts[pid]; p != nil {
 		c.dropLocked(p)
-		c.logger.Info("unloaded transaction state", "partition", pid, "coordinator_epoch", p.epoch)
+		c.logger.Info("unloaded transaction state", "topic", StateTopic, "partition", pid, "coordinator_epoch", p.epoch)
 	}
 }
 
@@ -103,7 +103,7 @@ func (c *coordinator) replay(ctx context.Context, pid int32) (map[string]*txn, i
 		}
 		var k kmsg.TxnMetadataKey
 		if err := k.ReadFrom(r.Key); err != nil {
-			c.logger.Warn("skipping malformed transaction key", "partition", pid, "err", err)
+			c.logger.Warn("skipping malformed transaction key", "topic", StateTopic, "partition", pid, "err", err)
 			return
 		}
 		if r.Value == nil {
@@ -112,7 +112,7 @@ func (c *coordinator) replay(ctx context.Context, pid int32) (map[string]*txn, i
 		}
 		v, err := unmarshalValue(r.Value)
 		if err != nil {
-			c.logger.Warn("skipping malformed transaction value", "partition", pid, "transactional_id", k.TransactionalID, "err", err)
+			c.logger.Warn("skipping malformed transaction value", "topic", StateTopic, "partition", pid, "transactional_id", k.TransactionalID, "err", err)
 			return
 		}
 		txns[k.TransactionalID] = &txn{id: k.TransactionalID, cur: v}

@@ -110,7 +110,7 @@ func (c *coordinator) removeExpired(ctx context.Context, now int64) {
 	}
 	for _, w := range todo {
 		if code := c.write(ctx, w.p, w.t, w.v); code == 0 {
-			c.logger.Info("removed an expired transactional ID", "transactional_id", w.t.id, "partition", w.p.id)
+			c.logger.Info("removed an expired transactional ID", "transactional_id", w.t.id, "topic", StateTopic, "partition", w.p.id)
 		}
 	}
 }
