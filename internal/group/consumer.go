@@ -27,7 +27,6 @@ import (
 	"maps"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -126,11 +125,16 @@ func (cg *consumerGroup) subscribes(topic string) bool {
 	return false
 }
 
+// subscribes reports whether the member subscribes to topic, by name or
+// by regex. A regex is matched against every topic, internal ones
+// (__consumer_offsets, __transaction_state) included, as Kafka's
+// GroupMetadataManager resolves it: a client that wants them left out
+// says so in its regex.
 func (m *consumerMember) subscribes(topic string) bool {
 	if _, ok := slices.BinarySearch(m.names, topic); ok {
 		return true
 	}
-	return m.re != nil && !strings.HasPrefix(topic, "__") && m.re.MatchString(topic)
+	return m.re != nil && m.re.MatchString(topic)
 }
 
 func (cg *consumerGroup) sortedMembers() []*consumerMember {
