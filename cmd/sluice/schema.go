@@ -57,8 +57,27 @@ func (o *schemaOptions) client() (*sr.Client, error) {
 	return sr.NewClient(sr.URLs(strings.Split(o.registry, ",")...), sr.HTTPClient(&http.Client{Timeout: o.timeout}))
 }
 
-func (o *schemaOptions) context(cmd *cobra.Command) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(cmd.Context(), o.timeout)
+// session returns a registry client and a context bounded by
+// --registry-timeout.
+func (o *schemaOptions) session(cmd *cobra.Command) (*sr.Client, context.Context, context.CancelFunc, error) {
+	cl, err := o.client()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
+	return cl, ctx, cancel, nil
+}
+
+// parseVersion parses --version: a number, or latest (and empty) as -1.
+func parseVersion(version string) (int, error) {
+	if version == "latest" || version == "" {
+		return -1, nil
+	}
+	v, err := strconv.Atoi(version)
+	if err != nil {
+		return 0, usageError{fmt.Errorf("--version %q: want a number or latest", version)}
+	}
+	return v, nil
 }
 
 // jsonOutput reports whether --output json was asked for.
@@ -160,11 +179,10 @@ func newSchemaRegisterCommand(o *schemaOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := o.client()
+			cl, ctx, cancel, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := o.context(cmd)
 			defer cancel()
 			if normalize {
 				ctx = sr.WithParams(ctx, sr.Normalize)
@@ -209,11 +227,10 @@ func newSchemaGetCommand(o *schemaOptions) *cobra.Command {
 		Short: "Print a schema by subject and version, or by ID",
 		Args:  usage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := o.client()
+			cl, ctx, cancel, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := o.context(cmd)
 			defer cancel()
 			if id > 0 {
 				s, err := cl.SchemaByID(ctx, id)
@@ -225,11 +242,9 @@ func newSchemaGetCommand(o *schemaOptions) *cobra.Command {
 			if len(args) != 1 {
 				return usageError{errors.New("give a SUBJECT or --id")}
 			}
-			v := -1
-			if version != "latest" {
-				if v, err = strconv.Atoi(version); err != nil {
-					return usageError{fmt.Errorf("--version %q: want a number or latest", version)}
-				}
+			v, err := parseVersion(version)
+			if err != nil {
+				return err
 			}
 			ss, err := cl.SchemaByVersion(ctx, args[0], v)
 			if err != nil {
@@ -250,11 +265,10 @@ func newSchemaListCommand(o *schemaOptions) *cobra.Command {
 		Short: "List the subjects, or the versions of one subject",
 		Args:  usage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := o.client()
+			cl, ctx, cancel, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := o.context(cmd)
 			defer cancel()
 			if deleted {
 				ctx = sr.WithParams(ctx, sr.ShowDeleted)
@@ -297,11 +311,10 @@ func newSchemaDeleteCommand(o *schemaOptions) *cobra.Command {
 		Short: "Delete a subject, or one version of it (soft; --permanent after a soft delete removes it)",
 		Args:  usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := o.client()
+			cl, ctx, cancel, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := o.context(cmd)
 			defer cancel()
 			how := sr.SoftDelete
 			if permanent {
@@ -315,11 +328,9 @@ func newSchemaDeleteCommand(o *schemaOptions) *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "deleted %s versions %v\n", args[0], versions)
 				return nil
 			}
-			v := -1
-			if version != "latest" {
-				if v, err = strconv.Atoi(version); err != nil {
-					return usageError{fmt.Errorf("--version %q: want a number or latest", version)}
-				}
+			v, err := parseVersion(version)
+			if err != nil {
+				return err
 			}
 			if err := cl.DeleteSchema(ctx, args[0], v, how); err != nil {
 				return fmt.Errorf("delete %s version %s: %w", args[0], version, err)
@@ -345,17 +356,14 @@ func newSchemaCheckCommand(o *schemaOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := o.client()
+			cl, ctx, cancel, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := o.context(cmd)
 			defer cancel()
-			v := -1
-			if version != "latest" && version != "" {
-				if v, err = strconv.Atoi(version); err != nil {
-					return usageError{fmt.Errorf("--version %q: want a number or latest", version)}
-				}
+			v, err := parseVersion(version)
+			if err != nil {
+				return err
 			}
 			res, err := cl.CheckCompatibility(sr.WithParams(ctx, sr.Verbose), args[0], v, s)
 			if err != nil {
@@ -393,11 +401,10 @@ func newSchemaConfigCommand(o *schemaOptions) *cobra.Command {
 		Short: "Show or set the compatibility level (and mode) of a subject, or the global one",
 		Args:  usage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := o.client()
+			cl, ctx, cancel, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := o.context(cmd)
 			defer cancel()
 			var subjects []string // none: the global setting
 			if len(args) == 1 {

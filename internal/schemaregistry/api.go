@@ -348,21 +348,30 @@ func (st *state) lookupVersion(subj string, ver int, deleted bool) (*version, er
 	return v, nil
 }
 
-func (r *Registry) getVersion(req *http.Request) (any, error) {
+// readVersion parses the {subject} and {version} of a path and runs f on
+// that subject version of the loaded state (soft-deleted ones too when
+// deleted is set), answering Confluent's errors when it does not exist.
+func (r *Registry) readVersion(req *http.Request, deleted bool, f func(st *state, subj string, v *version) error) error {
 	subj, err := subjectParam(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ver, err := versionParam(req.PathValue("version"))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out schemaResponse
-	err = r.read(req.Context(), func(st *state) error {
-		v, err := st.lookupVersion(subj, ver, boolParam(req, "deleted"))
+	return r.read(req.Context(), func(st *state) error {
+		v, err := st.lookupVersion(subj, ver, deleted)
 		if err != nil {
 			return err
 		}
+		return f(st, subj, v)
+	})
+}
+
+func (r *Registry) getVersion(req *http.Request) (any, error) {
+	var out schemaResponse
+	err := r.readVersion(req, boolParam(req, "deleted"), func(st *state, subj string, v *version) (err error) {
 		out, err = st.response(subj, v)
 		out.Deleted = false
 		return err
@@ -379,37 +388,32 @@ func (r *Registry) rawVersion(req *http.Request) (any, error) {
 }
 
 func (r *Registry) referencedByVersion(req *http.Request) (any, error) {
-	subj, err := subjectParam(req)
-	if err != nil {
-		return nil, err
-	}
-	ver, err := versionParam(req.PathValue("version"))
-	if err != nil {
-		return nil, err
-	}
 	var out []int
-	err = r.read(req.Context(), func(st *state) error {
-		v, err := st.lookupVersion(subj, ver, true)
-		if err != nil {
-			return err
-		}
+	err := r.readVersion(req, true, func(st *state, subj string, v *version) error {
 		out = st.referencedBy(subj, v.version)
 		return nil
 	})
 	return out, err
 }
 
-func (r *Registry) schemaByID(req *http.Request) (any, error) {
+// readID parses the {id} of a path and runs f on the loaded state when
+// the ID exists.
+func (r *Registry) readID(req *http.Request, f func(st *state, id int) error) error {
 	id, err := idParam(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out schemaResponse
-	err = r.read(req.Context(), func(st *state) error {
-		s := st.schemas[id]
-		if s == nil {
+	return r.read(req.Context(), func(st *state) error {
+		if st.schemas[id] == nil {
 			return errSchemaIDNotFound(id)
 		}
+		return f(st, id)
+	})
+}
+
+func (r *Registry) schemaByID(req *http.Request) (any, error) {
+	var out schemaResponse
+	err := r.readID(req, func(st *state, id int) error {
 		if subj := req.URL.Query().Get("subject"); subj != "" {
 			found := false
 			for _, u := range st.usesOf(id, true) {
@@ -419,6 +423,7 @@ func (r *Registry) schemaByID(req *http.Request) (any, error) {
 				return errSchemaIDNotFound(id)
 			}
 		}
+		s := st.schemas[id]
 		out = schemaResponse{SchemaType: typeName(s.typ), References: s.refs, Schema: s.text}
 		return nil
 	})
@@ -434,19 +439,10 @@ func (r *Registry) rawSchemaByID(req *http.Request) (any, error) {
 }
 
 func (r *Registry) subjectsByID(req *http.Request) (any, error) {
-	id, err := idParam(req)
-	if err != nil {
-		return nil, err
-	}
 	out := []string{}
-	err = r.read(req.Context(), func(st *state) error {
-		if st.schemas[id] == nil {
-			return errSchemaIDNotFound(id)
-		}
-		seen := map[string]bool{}
+	err := r.readID(req, func(st *state, id int) error {
 		for _, u := range st.usesOf(id, boolParam(req, "deleted")) {
-			if !seen[u.Subject] {
-				seen[u.Subject] = true
+			if !slices.Contains(out, u.Subject) {
 				out = append(out, u.Subject)
 			}
 		}
@@ -456,15 +452,8 @@ func (r *Registry) subjectsByID(req *http.Request) (any, error) {
 }
 
 func (r *Registry) versionsByID(req *http.Request) (any, error) {
-	id, err := idParam(req)
-	if err != nil {
-		return nil, err
-	}
 	out := []subjectVersion{}
-	err = r.read(req.Context(), func(st *state) error {
-		if st.schemas[id] == nil {
-			return errSchemaIDNotFound(id)
-		}
+	err := r.readID(req, func(st *state, id int) error {
 		out = append(out, st.usesOf(id, boolParam(req, "deleted"))...)
 		return nil
 	})
