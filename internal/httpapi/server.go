@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -38,8 +39,14 @@ type Config struct {
 	// Pprof adds /debug/pprof/.
 	Pprof bool
 	// Admin serves the admin API under /v1/ (admin.go); nil serves none.
-	Admin  Admin
-	Logger *slog.Logger
+	Admin Admin
+	// TLS, if set, serves HTTPS.
+	TLS *tls.Config
+	// Auth, if set, authenticates and authorizes every request but
+	// /healthz, /readyz and, with MetricsOpen, /metrics (auth.go).
+	Auth        Auth
+	MetricsOpen bool
+	Logger      *slog.Logger
 }
 
 // Server serves the admin endpoints on one listener until Shutdown.
@@ -90,11 +97,18 @@ func New(ln net.Listener, cfg Config) *Server {
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
+	var handler http.Handler = mux
+	if cfg.Auth != nil {
+		handler = authorize(mux, cfg.Auth, cfg.MetricsOpen)
+	}
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS)
+	}
 	return &Server{
 		ln:  ln,
 		log: cfg.Logger,
 		srv: &http.Server{
-			Handler:           mux,
+			Handler:           handler,
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 		},

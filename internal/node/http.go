@@ -38,6 +38,14 @@ func (n *Node) startHTTP(static *config.Broker) error {
 	if addr == "" {
 		return nil
 	}
+	tlsCfg, err := n.httpTLS(static) // http_security.go
+	if err != nil {
+		return err
+	}
+	httpAuth, err := n.httpAuth(static)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		if n.cfg.HTTPBestEffort {
@@ -48,16 +56,20 @@ func (n *Node) startHTTP(static *config.Broker) error {
 	}
 	o := &observability{reg: prometheus.NewRegistry()}
 	o.http = httpapi.New(ln, httpapi.Config{
-		NodeID:   n.cfg.NodeID,
-		Gatherer: o.reg,
-		Ready:    n.readiness,
-		Pprof:    static.Bool("sluice.http.pprof.enable"),
-		Admin:    newAdminAPI(n),
-		Logger:   n.logger.With("component", "http"),
+		NodeID:      n.cfg.NodeID,
+		Gatherer:    o.reg,
+		Ready:       n.readiness,
+		Pprof:       static.Bool("sluice.http.pprof.enable"),
+		Admin:       newAdminAPI(n),
+		TLS:         tlsCfg,
+		Auth:        httpAuth,
+		MetricsOpen: !static.Bool("sluice.http.auth.metrics"),
+		Logger:      n.logger.With("component", "http"),
 	})
 	n.obs = o
 	o.http.Serve()
-	n.logger.Info("HTTP admin listener", "listen", o.http.Addr(), "pprof", static.Bool("sluice.http.pprof.enable"))
+	n.logger.Info("HTTP admin listener", "listen", o.http.Addr(), "pprof", static.Bool("sluice.http.pprof.enable"),
+		"tls", tlsCfg != nil, "auth", httpAuth != nil)
 	return nil
 }
 
