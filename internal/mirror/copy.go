@@ -29,15 +29,18 @@ type partition struct {
 	dstID     kadm.TopicID
 	srcLeader int32
 	dstLeader int32
-	// next is the next source offset to copy: the target's end offset,
-	// -1 until read from the target.
-	next     int64
-	srcEnd   int64 // the source's high watermark at the last fetch, -1 unknown
-	records  int64 // records copied by this process
-	bytes    int64 // bytes copied by this process
-	err      string
-	stopped  string // why copying stopped for good, "" while it runs
-	lastCopy time.Time
+	// next is the next source offset to copy: the target's end offset as
+	// far as it has acknowledged, -1 until read from the target.
+	next int64
+	// fetchNext is where the next fetch starts: past next while an
+	// append is in flight, back to next when one fails.
+	fetchNext int64
+	srcEnd    int64 // the source's high watermark at the last fetch, -1 unknown
+	records   int64 // records copied by this process
+	bytes     int64 // bytes copied by this process
+	err       string
+	stopped   string // why copying stopped for good, "" while it runs
+	lastCopy  time.Time
 }
 
 // workers are the copy loops, one per source broker leading mirrored
@@ -109,20 +112,36 @@ func (m *Mirror) copyLoop(ctx context.Context, leader int32, parts []*partition)
 	logger := m.logger.With("source_broker", leader)
 	// The resume point is the target's end offset, read at every start:
 	// whatever this process believed before, the target's log decides.
-	for ctx.Err() == nil {
+	for attempt := 1; ctx.Err() == nil; attempt++ {
 		err := m.loadPositions(ctx, parts)
 		if err == nil {
 			break
 		}
-		logger.Warn("read the mirror topics' end offsets; retrying", "err", err)
-		backoff(ctx, time.Second)
+		// A mirror topic just created has no leader for a moment.
+		if attempt%10 == 0 {
+			logger.Warn("read the mirror topics' end offsets; retrying", "err", err)
+		}
+		backoff(ctx, min(time.Duration(attempt)*50*time.Millisecond, time.Second))
 	}
+	// One append may be in flight while the next fetch runs (the copy's
+	// pipeline); appends go out one at a time, in order.
+	var inflight chan struct{}
+	wait := func() {
+		if inflight != nil {
+			<-inflight
+			inflight = nil
+		}
+	}
+	defer wait()
 	failures := 0
 	for ctx.Err() == nil {
 		req, byKey := m.fetchRequest(parts)
 		if req == nil {
-			<-ctx.Done() // every partition stopped
-			return
+			wait()
+			if req, byKey = m.fetchRequest(parts); req == nil {
+				<-ctx.Done() // every partition stopped
+				return
+			}
 		}
 		resp, err := m.src.Broker(int(leader)).Request(ctx, req)
 		if err == nil {
@@ -132,6 +151,7 @@ func (m *Mirror) copyLoop(ctx context.Context, leader int32, parts []*partition)
 			if ctx.Err() != nil {
 				return
 			}
+			wait()
 			failures++
 			m.noteErr(parts, fmt.Sprintf("fetch from source broker %d: %v", leader, err))
 			if failures == 1 || failures%30 == 0 {
@@ -146,8 +166,14 @@ func (m *Mirror) copyLoop(ctx context.Context, leader int32, parts []*partition)
 			failures = 0
 		}
 		appends := m.takeFetched(ctx, resp.(*kmsg.FetchResponse), byKey)
+		wait()
 		if len(appends) > 0 {
-			m.appendAll(ctx, appends)
+			done := make(chan struct{})
+			inflight = done
+			go func() {
+				defer close(done)
+				m.appendAll(ctx, appends)
+			}()
 		}
 	}
 }
@@ -175,7 +201,7 @@ func (m *Mirror) loadPositions(ctx context.Context, parts []*partition) error {
 		if o.Err != nil {
 			return fmt.Errorf("end offset of %s/%d: %w", p.dstTopic, p.index, o.Err)
 		}
-		p.next = o.Offset
+		p.next, p.fetchNext = o.Offset, o.Offset
 	}
 	return nil
 }
@@ -188,9 +214,15 @@ type fetchKey struct {
 	part  int32
 }
 
+// fetching is a partition in a fetch request, at the offset asked for.
+type fetching struct {
+	p      *partition
+	offset int64
+}
+
 // fetchRequest builds a fetch of every running partition at its next
 // offset, or nil when none runs.
-func (m *Mirror) fetchRequest(parts []*partition) (*kmsg.FetchRequest, map[fetchKey]*partition) {
+func (m *Mirror) fetchRequest(parts []*partition) (*kmsg.FetchRequest, map[fetchKey]fetching) {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
 	req.MaxWaitMillis = 500
@@ -198,12 +230,15 @@ func (m *Mirror) fetchRequest(parts []*partition) (*kmsg.FetchRequest, map[fetch
 	req.MaxBytes = m.cfg.FetchMaxBytes
 	req.IsolationLevel = 0 // read_uncommitted: markers and aborted batches are copied as they are
 	req.SessionEpoch = -1  // no fetch session: every request names its partitions
-	byKey := map[fetchKey]*partition{}
+	byKey := map[fetchKey]fetching{}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, p := range parts {
 		if p.stopped != "" || p.next < 0 {
 			continue
+		}
+		if p.fetchNext < p.next {
+			p.fetchNext = p.next
 		}
 		i := slices.IndexFunc(req.Topics, func(t kmsg.FetchRequestTopic) bool { return t.Topic == p.srcTopic })
 		if i < 0 {
@@ -215,13 +250,14 @@ func (m *Mirror) fetchRequest(parts []*partition) (*kmsg.FetchRequest, map[fetch
 		fp := kmsg.NewFetchRequestTopicPartition()
 		fp.Partition = p.index
 		fp.CurrentLeaderEpoch = -1
-		fp.FetchOffset = p.next
+		fp.FetchOffset = p.fetchNext
 		fp.LastFetchedEpoch = -1
 		fp.LogStartOffset = -1
 		fp.PartitionMaxBytes = m.cfg.PartitionMaxBytes
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, fp)
-		byKey[fetchKey{id: p.srcID, part: p.index}] = p
-		byKey[fetchKey{topic: p.srcTopic, part: p.index}] = p
+		f := fetching{p, p.fetchNext}
+		byKey[fetchKey{id: p.srcID, part: p.index}] = f
+		byKey[fetchKey{topic: p.srcTopic, part: p.index}] = f
 	}
 	if len(byKey) == 0 {
 		return nil, nil
@@ -234,30 +270,32 @@ func (m *Mirror) fetchRequest(parts []*partition) (*kmsg.FetchRequest, map[fetch
 type pendingAppend struct {
 	p       *partition
 	batches []byte
+	start   int64 // the offset fetched from: the target's end when it is sent
 	end     int64 // the offset after the last batch
 	records int64
 }
 
 // takeFetched turns a fetch response into appends, handling each
 // partition's errors.
-func (m *Mirror) takeFetched(ctx context.Context, resp *kmsg.FetchResponse, byKey map[fetchKey]*partition) []pendingAppend {
+func (m *Mirror) takeFetched(ctx context.Context, resp *kmsg.FetchResponse, byKey map[fetchKey]fetching) []pendingAppend {
 	var out []pendingAppend
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
-			p := byKey[fetchKey{id: rt.TopicID, part: rp.Partition}]
+			f, ok := byKey[fetchKey{id: rt.TopicID, part: rp.Partition}]
 			if rt.Topic != "" {
-				p = byKey[fetchKey{topic: rt.Topic, part: rp.Partition}]
+				f, ok = byKey[fetchKey{topic: rt.Topic, part: rp.Partition}]
 			}
-			if p == nil {
+			if !ok {
 				continue
 			}
+			p := f.p
 			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
 				m.fetchError(ctx, p, err)
 				continue
 			}
-			if a, ok := m.collect(p, rp); ok {
+			if a, ok := m.collect(p, f.offset, rp); ok {
 				out = append(out, a)
 			}
 		}
@@ -265,22 +303,25 @@ func (m *Mirror) takeFetched(ctx context.Context, resp *kmsg.FetchResponse, byKe
 	return out
 }
 
-// collect keeps the whole batches of a fetched partition that end at or
-// past its next offset.
-func (m *Mirror) collect(p *partition, rp *kmsg.FetchResponseTopicPartition) (pendingAppend, bool) {
+// collect keeps the whole batches of a partition fetched from offset that
+// end at or past it.
+func (m *Mirror) collect(p *partition, offset int64, rp *kmsg.FetchResponseTopicPartition) (pendingAppend, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p.srcEnd = rp.HighWatermark
-	a := pendingAppend{p: p, end: -1}
+	a := pendingAppend{p: p, start: offset, end: -1}
+	if p.fetchNext != offset {
+		return a, false // an append failed meanwhile: fetch again from its start
+	}
 	start := -1
 	pos := 0
 	err := record.Batches(rp.RecordBatches, true, func(h record.Header, batch []byte) error {
 		defer func() { pos += len(batch) }()
-		if h.LastOffset() < p.next {
+		if h.LastOffset() < offset {
 			return nil
 		}
-		if h.BaseOffset < p.next {
-			return fmt.Errorf("source batch [%d, %d] starts before the mirror's end offset %d: the source's batches no longer line up with the mirror's", h.BaseOffset, h.LastOffset(), p.next)
+		if h.BaseOffset < offset {
+			return fmt.Errorf("source batch [%d, %d] starts before the mirror's end offset %d: the source's batches no longer line up with the mirror's", h.BaseOffset, h.LastOffset(), offset)
 		}
 		if start < 0 {
 			start = pos
@@ -303,6 +344,7 @@ func (m *Mirror) collect(p *partition, rp *kmsg.FetchResponseTopicPartition) (pe
 		return nil
 	})
 	a.batches = rp.RecordBatches[start:end]
+	p.fetchNext = a.end
 	return a, true
 }
 
@@ -347,7 +389,7 @@ func (m *Mirror) outOfRange(ctx context.Context, p *partition) {
 	case p.next < so.Offset:
 		m.logger.Warn("records expired on the source before they were mirrored; continuing after the gap",
 			"topic", p.dstTopic, "partition", p.index, "from", p.next, "to", so.Offset)
-		p.next = so.Offset
+		p.next, p.fetchNext = so.Offset, so.Offset
 	case p.next > eo.Offset:
 		p.stopped = fmt.Sprintf("the mirror holds records up to offset %d but the source ends at %d: the source lost acknowledged records (an unclean leader election) or is another log; promote or delete the mirror topic", p.next, eo.Offset)
 		m.logger.Error("stopped mirroring partition", "topic", p.dstTopic, "partition", p.index, "reason", p.stopped)
@@ -370,6 +412,13 @@ func (m *Mirror) appendAll(ctx context.Context, appends []pendingAppend) {
 	byLeader := map[int32][]pendingAppend{}
 	m.mu.Lock()
 	for _, a := range appends {
+		// Only a copy that starts where the target ends: after a failed
+		// append the target ends before it, and sending it would leave
+		// a gap where the source has records.
+		if a.start != a.p.next || a.p.stopped != "" {
+			a.p.fetchNext = a.p.next
+			continue
+		}
 		byLeader[a.p.dstLeader] = append(byLeader[a.p.dstLeader], a)
 	}
 	m.mu.Unlock()
@@ -418,6 +467,11 @@ func (m *Mirror) appendTo(ctx context.Context, leader int32, as []pendingAppend)
 	}
 	resp, err := m.dst.Broker(int(leader)).Request(ctx, req)
 	if err != nil {
+		m.mu.Lock()
+		for _, a := range as {
+			a.p.fetchNext = a.p.next
+		}
+		m.mu.Unlock()
 		if ctx.Err() == nil {
 			m.noteErr(partsOf(as), fmt.Sprintf("append to target broker %d: %v", leader, err))
 			m.refreshSoon()
@@ -438,6 +492,7 @@ func (m *Mirror) appendTo(ctx context.Context, leader int32, as []pendingAppend)
 		r, ok := results[tp{a.p.dstTopic, a.p.index}]
 		if !ok {
 			a.p.err = "the target's answer left the partition out"
+			a.p.fetchNext = a.p.next
 			continue
 		}
 		err := kerr.ErrorForCode(r.ErrorCode)
@@ -461,6 +516,7 @@ func (m *Mirror) appendTo(ctx context.Context, leader int32, as []pendingAppend)
 			m.logger.Error("stopped mirroring partition", "topic", a.p.dstTopic, "partition", a.p.index, "reason", a.p.stopped)
 		default:
 			a.p.err = fmt.Sprintf("append: %v%s", err, msg)
+			a.p.fetchNext = a.p.next
 			m.refreshSoon()
 		}
 	}

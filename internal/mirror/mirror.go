@@ -128,11 +128,15 @@ func New(cfg Config) (*Mirror, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	src, err := kgo.NewClient(append(slices.Clone(cfg.Source), kgo.ClientID("sluice-mirror"))...)
+	// Metadata as fresh as a refresh asks for: franz-go otherwise answers
+	// metadata requests from a cache up to 5s old, which would hide a
+	// topic the mirror just created or a leader that just moved.
+	fresh := kgo.MetadataMinAge(100 * time.Millisecond)
+	src, err := kgo.NewClient(append(slices.Clone(cfg.Source), kgo.ClientID("sluice-mirror"), fresh)...)
 	if err != nil {
 		return nil, fmt.Errorf("mirror: source client: %w", err)
 	}
-	dst, err := kgo.NewClient(append(slices.Clone(cfg.Target), kgo.ClientID("sluice-mirror"), kgo.RequiredAcks(kgo.AllISRAcks()))...)
+	dst, err := kgo.NewClient(append(slices.Clone(cfg.Target), kgo.ClientID("sluice-mirror"), fresh, kgo.RequiredAcks(kgo.AllISRAcks()))...)
 	if err != nil {
 		src.Close()
 		return nil, fmt.Errorf("mirror: target client: %w", err)
