@@ -90,6 +90,7 @@ func run() int {
 	flag.StringVar(&scaleBrokers, "scale-brokers", strings.Join(scaleBrokerNames, ","), "comma-separated brokers for -scale: sluice (sluice serve) and kfake (durable: DataDir + SyncWrites)")
 	var schemaRegistry bool
 	flag.BoolVar(&schemaRegistry, "schema-registry", false, "run the schema registry benchmark instead: register latency and lookups/s by ID and by schema, Sluice beside franz-go's srfake (schemaregistry.go)")
+	mirrorOpts := addMirrorFlags() // mirror.go
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", flag.Args())
@@ -146,7 +147,9 @@ func run() int {
 		opts.SluiceBin = bin
 	}
 	var err error
-	if schemaRegistry {
+	if mirrorOpts.run {
+		err = RunMirrorBench(ctx, opts, mirrorOpts)
+	} else if schemaRegistry {
 		err = RunSchemaRegistry(ctx, opts)
 	} else if opts.TLS {
 		opts.TLSBrokers = splitList(tlsBrokerList)
