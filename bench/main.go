@@ -88,9 +88,9 @@ func run() int {
 	var tlsBrokerList string
 	flag.StringVar(&tlsBrokerList, "tls-brokers", strings.Join(tlsBrokers, ","), "comma-separated brokers for -tls: sluice and kfake-mem")
 	flag.StringVar(&scaleBrokers, "scale-brokers", strings.Join(scaleBrokerNames, ","), "comma-separated brokers for -scale: sluice (sluice serve) and kfake (durable: DataDir + SyncWrites)")
+	failoverOpts := addFailoverFlags() // failover.go
 	var schemaRegistry bool
 	flag.BoolVar(&schemaRegistry, "schema-registry", false, "run the schema registry benchmark instead: register latency and lookups/s by ID and by schema, Sluice beside franz-go's srfake (schemaregistry.go)")
-	mirrorOpts := addMirrorFlags() // mirror.go
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", flag.Args())
@@ -130,6 +130,9 @@ func run() int {
 			opts.SluiceBin = "build"
 		}
 	}
+	if failoverOpts.run && opts.SluiceBin == "" {
+		opts.SluiceBin = "build" // the cluster runs sluice serve processes
+	}
 	if opts.ClusterScaleN > 0 && opts.SluiceBin == "" {
 		opts.SluiceBin = "build" // the cluster runs sluice serve processes
 	}
@@ -147,8 +150,8 @@ func run() int {
 		opts.SluiceBin = bin
 	}
 	var err error
-	if mirrorOpts.run {
-		err = RunMirrorBench(ctx, opts, mirrorOpts)
+	if failoverOpts.run {
+		err = RunFailover(ctx, opts, failoverOpts)
 	} else if schemaRegistry {
 		err = RunSchemaRegistry(ctx, opts)
 	} else if opts.TLS {
