@@ -55,35 +55,32 @@ type (
 )
 
 func toWireCreateTopics(c CreateTopics) wireCreateTopics {
-	w := wireCreateTopics{Topics: make([]wireCreateTopic, len(c.Topics))}
-	for i, t := range c.Topics {
-		w.Topics[i] = wireCreateTopic(t)
-	}
-	return w
+	return wireCreateTopics{Topics: convertAll(c.Topics, func(t CreateTopic) wireCreateTopic { return wireCreateTopic(t) })}
 }
 
 func fromWireCreateTopics(w wireCreateTopics) CreateTopics {
-	c := CreateTopics{Topics: make([]CreateTopic, len(w.Topics))}
-	for i, t := range w.Topics {
-		c.Topics[i] = CreateTopic(t)
-	}
-	return c
+	return CreateTopics{Topics: convertAll(w.Topics, func(t wireCreateTopic) CreateTopic { return CreateTopic(t) })}
 }
 
 func toWireAlterPartitions(c AlterPartitions) wireAlterPartitions {
-	w := wireAlterPartitions{Items: make([]wireAlterPartition, len(c.Items))}
-	for i, a := range c.Items {
-		w.Items[i] = wireAlterPartition(a)
-	}
-	return w
+	return wireAlterPartitions{Items: convertAll(c.Items, func(a AlterPartition) wireAlterPartition { return wireAlterPartition(a) })}
 }
 
 func fromWireAlterPartitions(w wireAlterPartitions) AlterPartitions {
-	c := AlterPartitions{Items: make([]AlterPartition, len(w.Items))}
-	for i, a := range w.Items {
-		c.Items[i] = AlterPartition(a)
+	return AlterPartitions{Items: convertAll(w.Items, func(a wireAlterPartition) AlterPartition { return AlterPartition(a) })}
+}
+
+// convertAll converts every element of s (nil stays nil: an absent list
+// decodes as it was encoded).
+func convertAll[A, B any](s []A, conv func(A) B) []B {
+	if s == nil {
+		return nil
 	}
-	return c
+	out := make([]B, len(s))
+	for i, v := range s {
+		out[i] = conv(v)
+	}
+	return out
 }
 
 // toWireItems encodes a command's item results for the control RPC.
