@@ -60,6 +60,8 @@ type rpcResponse struct {
 	ACLs [][]wireACL `json:"acls,omitempty"`
 	// Items are a command of many items' results, per item.
 	Items []*wireError `json:"items,omitempty"`
+	// Body is an operation's answer of its own shape (voters.go).
+	Body json.RawMessage `json:"body,omitempty"`
 }
 
 type wireError struct {
@@ -90,6 +92,10 @@ var rpcErrors = []error{
 	12: ErrNotEligibleLeader,
 	13: ErrElectionNotNeeded,
 	14: ErrInvalidResource,
+	15: ErrDuplicateVoter,
+	16: ErrVoterNotFound,
+	17: ErrInvalidVoter,
+	18: ErrNoQuorumChange,
 }
 
 func toWireError(err error) *wireError {
@@ -200,6 +206,9 @@ func (n *node) serveControl(c net.Conn) {
 // handle serves a request here if this node leads, else forwards it once
 // to the leader.
 func (n *node) handle(ctx context.Context, req rpcRequest) rpcResponse {
+	if resp, ok := n.handleLocal(req); ok {
+		return resp
+	}
 	if n.rs.raft.State() != raft.Leader {
 		addr, _ := n.rs.raft.LeaderWithID()
 		if req.Forwarded || addr == "" {
@@ -258,6 +267,9 @@ func (n *node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 			return rpcResponse{Retry: true}
 		}
 		return rpcResponse{Index: n.fsm.applied.get()}
+	}
+	if resp, ok := n.handleVoters(ctx, req); ok {
+		return resp
 	}
 	return rpcResponse{Err: &wireError{Msg: fmt.Sprintf("cluster: unknown control operation %q", req.Op)}}
 }
