@@ -37,9 +37,9 @@ func brokerDefs() []*Def {
 			"Rack (or zone) of this broker, used to spread a partition's replicas across racks."),
 		ro("controller.quorum.voters", TypeList, "", nil,
 			"Metadata quorum voters as id@host:port,...; empty runs a one-voter cluster of this node alone."),
-		ro("broker.session.timeout.ms", TypeInt, "9000", atLeast(1),
+		ro("broker.session.timeout.ms", TypeInt, "3000", atLeast(1),
 			"A broker whose heartbeats stop for this long is fenced: it leads nothing and leaves every ISR."),
-		ro("broker.heartbeat.interval.ms", TypeInt, "2000", atLeast(1),
+		ro("broker.heartbeat.interval.ms", TypeInt, "500", atLeast(1),
 			"How often a broker heartbeats to the controller."),
 
 		// Topic creation and deletion.
