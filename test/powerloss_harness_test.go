@@ -58,12 +58,15 @@ func startFSCluster(t testing.TB, n int, settings map[string]string, fsFor func(
 
 // startAll starts every broker that is not running, side by side (none
 // is ready before the quorum has formed).
-func (c *fsCluster) startAll(fsFor func(i int) log.FS) {
+func (c *fsCluster) startAll(fsFor func(i int) log.FS) { c.startSome(fsFor, nil) }
+
+// startSome starts the brokers not running, leaving out those in skip.
+func (c *fsCluster) startSome(fsFor func(i int) log.FS, skip map[int]bool) {
 	c.t.Helper()
 	errs := make([]error, len(c.nodes))
 	var wg sync.WaitGroup
 	for i := range c.nodes {
-		if c.node(i) != nil {
+		if c.node(i) != nil || skip[i] {
 			continue
 		}
 		wg.Add(1)

@@ -110,6 +110,7 @@ type Manager struct {
 	retention  retentionQueue  // partitions due for retention (retention.go)
 	metaSync   metadataSync    // partition.metadata syncs (metadata_sync.go)
 	corruption corruptionState // damaged ranges being repaired (corruption.go)
+	hwCkpt     hwCheckpoints   // high watermark checkpoints (hw_checkpoint.go)
 	stats      Stats           // event counters for the metrics (stats.go)
 
 	// Replication: the fetchers by leader broker, and the goroutines
@@ -886,6 +887,7 @@ func (m *Manager) create(tp TopicPartition, id cluster.TopicID, dir string, part
 		}
 	}
 	p := newPartition(tp.Topic, id, tp.Partition, l, m.cfg.NodeID, *part)
+	m.restoreHW(p, dir, part)
 	if lazy {
 		m.deferMetadata(p, id)
 	}
@@ -951,9 +953,11 @@ func (m *Manager) removeOrphansIn(root string, img *cluster.Image) error {
 			if t, ok := img.TopicsByID[id]; ok && t.Name == topic {
 				continue
 			}
-		case img.Topics[topic] != nil || !m.hasSegments(dir):
+		case img.Topics[topic] != nil || (!m.hasSegments(dir) && !m.emptyDir(dir)):
 			// A crash before partition.metadata was synced: the
-			// topic of that name adopts it. Or not a partition.
+			// topic of that name adopts it. Or not a partition. (An
+			// empty one is a partition that never got a record, whose
+			// partition.metadata was not written yet: removed.)
 			continue
 		}
 		m.logger.Info("removing partition of a deleted topic", "dir", dir)
@@ -968,7 +972,8 @@ func (m *Manager) removeOrphansIn(root string, img *cluster.Image) error {
 // on their intervals, until ctx ends.
 func (m *Manager) Run(ctx context.Context, node *cluster.Node) {
 	defer m.stopBackground()
-	defer m.startCleaner(ctx, node)() // cleaner.go; stops with ctx
+	defer m.startCleaner(ctx, node)()       // cleaner.go; stops with ctx
+	defer m.startHWCheckpoints(ctx, node)() // hw_checkpoint.go; stops with ctx
 	flush := time.NewTicker(time.Second)
 	defer flush.Stop()
 	isrCheck := time.NewTimer(m.isrCheckInterval(node.Image()))
@@ -1048,6 +1053,7 @@ func (m *Manager) retentionInterval(img *cluster.Image) time.Duration {
 // cannot be flushed; that was reported when it went offline and is logged
 // again here, but does not fail the shutdown of the others.
 func (m *Manager) Close() error {
+	m.writeHWCheckpoints()
 	m.stopBackground()
 	m.stopMoves()
 	defer m.dirs.wg.Wait() // after m.mu is released: it takes partitions offline
