@@ -118,7 +118,7 @@ joins the running cluster as a non-voter; the others need no restart.`,
 	f.Int32Var(&nodeID, "node-id", 1, "this broker's node ID")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text (logfmt-style key=value) or json (one JSON object per line)")
-	f.StringVar(&httpListen, "http-listen", defaultHTTPListen, "address of the HTTP admin listener: /healthz, /readyz, /metrics (sluice.http.listen); empty turns it off")
+	f.StringVar(&httpListen, "http-listen", defaultHTTPListen, "address of the HTTP admin listener: /healthz, /readyz, /metrics, the admin API /v1/ (sluice.http.listen); empty turns it off")
 	f.StringVar(&schemaRegistryListen, "schema-registry-listen", defaultSchemaRegistryListen, "address of the schema registry's REST listener (Confluent's API); on by default for a single node only; empty turns it off")
 	f.BoolVar(&httpPprof, "http-pprof", false, "serve Go's pprof handlers under /debug/pprof/ on the HTTP admin listener (sluice.http.pprof.enable)")
 	f.StringArrayVarP(&settings, "config", "c", nil, "broker setting as name=value, with Kafka's names (repeatable)")
@@ -142,7 +142,7 @@ func runServe(ctx context.Context, cfg node.Config, serving func(*node.Node)) er
 		fmt.Fprintf(os.Stderr, "sluice: serving the schema registry on http://%s\n", addr)
 	}
 	if addr := n.HTTPAddr(); addr != "" {
-		fmt.Fprintf(os.Stderr, "sluice: serving HTTP on %s (/metrics, /healthz, /readyz)\n", addr)
+		fmt.Fprintf(os.Stderr, "sluice: serving HTTP on %s (/metrics, /healthz, /readyz, admin API /v1/)\n", addr)
 	}
 	if serving != nil {
 		serving(n)
