@@ -68,12 +68,15 @@ func (b *Broker) buildAPIs() map[int16]api {
 		49: {0, 1, typed(b.alterClientQuotas)},
 		50: {0, 0, typed(b.describeUserScramCredentials)},
 		51: {0, 0, typed(b.alterUserScramCredentials)},
+		55: {0, 2, typed(b.describeQuorum)},
 		60: {0, 1, typed(b.describeCluster)},
 		61: {0, 0, typed(b.describeProducers)},
 		65: {0, 0, typed(b.describeTransactions)},
 		66: {0, 2, typed(b.listTransactions)},
 		68: {0, 1, typed(b.consumerGroupHeartbeat)},
 		69: {0, 1, typed(b.consumerGroupDescribe)},
+		80: {0, 1, typed(b.addRaftVoter)},
+		81: {0, 0, typed(b.removeRaftVoter)},
 	}
 }
 

@@ -53,6 +53,8 @@ package broker
 //	ListPartitionReassignments,
 //	  DescribeLogDirs            DESCRIBE         cluster                 CLUSTER_AUTHORIZATION_FAILED
 //	DescribeAcls                 DESCRIBE         cluster                 CLUSTER_AUTHORIZATION_FAILED
+//	DescribeQuorum               DESCRIBE         cluster                 CLUSTER_AUTHORIZATION_FAILED
+//	AddRaftVoter, RemoveRaftVoter ALTER           cluster                 CLUSTER_AUTHORIZATION_FAILED
 //	CreateAcls, DeleteAcls       ALTER            cluster                 CLUSTER_AUTHORIZATION_FAILED
 //	DescribeUserScramCredentials DESCRIBE         cluster                 CLUSTER_AUTHORIZATION_FAILED
 //	AlterUserScramCredentials    ALTER            cluster                 CLUSTER_AUTHORIZATION_FAILED
@@ -627,6 +629,24 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 					resp.Topics = append(resp.Topics, st)
 				}
 			}
+			return resp, nil, nil
+		}
+	case *kmsg.DescribeQuorumRequest:
+		if !cluster(acl.OpDescribe) {
+			resp := r.ResponseKind().(*kmsg.DescribeQuorumResponse)
+			resp.ErrorCode = clusterDenied
+			return resp, nil, nil
+		}
+	case *kmsg.AddRaftVoterRequest:
+		if !cluster(acl.OpAlter) {
+			resp := r.ResponseKind().(*kmsg.AddRaftVoterResponse)
+			resp.ErrorCode = clusterDenied
+			return resp, nil, nil
+		}
+	case *kmsg.RemoveRaftVoterRequest:
+		if !cluster(acl.OpAlter) {
+			resp := r.ResponseKind().(*kmsg.RemoveRaftVoterResponse)
+			resp.ErrorCode = clusterDenied
 			return resp, nil, nil
 		}
 	case *kmsg.DescribeLogDirsRequest:
