@@ -57,3 +57,11 @@ func (p *Partition) ensureMetadata() error {
 	w.pending.Store(false)
 	return nil
 }
+
+// emptyDir reports whether dir holds nothing at all: the directory of a
+// partition that never got a record, left behind when its topic was
+// deleted while the broker was down (RemoveOrphans removes it).
+func (m *Manager) emptyDir(dir string) bool {
+	entries, err := m.fs.ReadDir(dir)
+	return err == nil && len(entries) == 0
+}

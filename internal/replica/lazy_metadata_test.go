@@ -81,3 +81,34 @@ func TestPartitionMetadataWrittenBeforeFirstAppend(t *testing.T) {
 		}
 	}
 }
+
+// RemoveOrphans removes the empty directory of a partition whose topic
+// was deleted while the broker was down before it got a record (so before
+// it had a partition.metadata), and leaves alone a directory that is not
+// empty and has neither partition.metadata nor segments (not a partition
+// of Sluice's), and the directories of topics that exist.
+func TestRemoveOrphansRemovesEmptyPartitionDirectories(t *testing.T) {
+	e := newReplicationEnv(t)
+	var id cluster.TopicID
+	rand.Read(id[:])
+	e.propose(cluster.CreateTopic{Name: "kept", ID: id, Replicas: [][]int32{{1}}})
+	e.waitFor("the leader to host kept-0", func() bool { _, ok := e.leader.Partition("kept", 0); return ok })
+	root := e.leader.LogDirs()[0]
+	for _, d := range []string{"gone-0", "other-1"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "other-1", "notes.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.leader.RemoveOrphans(e.node.Image()); err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]bool{"gone-0": false, "other-1": true, "kept-0": true} {
+		_, err := os.Stat(filepath.Join(root, dir))
+		if got := err == nil; got != want {
+			t.Errorf("%s: exists %v, want %v (%v)", dir, got, want, err)
+		}
+	}
+}
