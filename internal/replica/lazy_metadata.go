@@ -14,9 +14,9 @@ import (
 // 10,000 partitions created at once stay empty for a while. Until then
 // the directory holds no records, so nothing can be mistaken for another
 // topic's data: a crash leaves an empty directory, which the topic of
-// that name adopts (and RemoveOrphans leaves alone, as any directory
-// without segments). The topic itself is durable in the metadata log,
-// which is what makes the broker open the partition again.
+// that name adopts, or RemoveOrphans removes when no topic has that name.
+// The topic itself is durable in the metadata log, which is what makes
+// the broker open the partition again.
 
 // metadataWriter is a partition's pending partition.metadata.
 type metadataWriter struct {
