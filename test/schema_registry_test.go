@@ -346,3 +346,45 @@ func TestSchemaRegistryModesAndImport(t *testing.T) {
 		t.Fatalf("contexts = %v, %v", ctxs, err)
 	}
 }
+
+// TestSchemaRegistryReferencesAndNormalize registers an Avro schema that
+// refers to another subject's, reads the reference back, refuses to delete
+// the referenced version while it is used, and finds a schema written in
+// another layout with normalize.
+func TestSchemaRegistryReferencesAndNormalize(t *testing.T) {
+	t.Parallel()
+	_, url := startRegistryBroker(t)
+	cl := newRegistryClient(t, url)
+	ctx := testContext(t, 60*time.Second)
+	base, err := cl.CreateSchema(ctx, "shop-order", sr.Schema{Schema: avroOrderV1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const line = `{"type":"record","name":"Line","namespace":"shop","fields":[{"name":"order","type":"shop.Order"},{"name":"qty","type":"int"}]}`
+	ref := []sr.SchemaReference{{Name: "shop.Order", Subject: "shop-order", Version: 1}}
+	withRef, err := cl.CreateSchema(ctx, "lines-value", sr.Schema{Schema: line, References: ref})
+	if err != nil {
+		t.Fatalf("register with a reference: %v", err)
+	}
+	if withRef.ID != base.ID+1 || !slices.Equal(withRef.References, ref) {
+		t.Fatalf("schema with a reference = %+v", withRef)
+	}
+	got, err := cl.SchemaByID(ctx, withRef.ID)
+	if err != nil || !slices.Equal(got.References, ref) {
+		t.Fatalf("SchemaByID(%d) = %+v, %v; want its reference", withRef.ID, got, err)
+	}
+	usedBy, err := cl.SchemaReferences(ctx, "shop-order", 1)
+	if err != nil || len(usedBy) != 1 || usedBy[0].ID != withRef.ID {
+		t.Fatalf("referenced by = %+v, %v", usedBy, err)
+	}
+	if err := cl.DeleteSchema(ctx, "shop-order", 1, sr.SoftDelete); registryCode(err) != 42206 {
+		t.Fatalf("deleting a referenced version: %v, want 42206", err)
+	}
+	// The same schema with other whitespace and field order of its JSON
+	// keys is found with normalize.
+	respaced := `{"fields":[{"type":"long","name":"id"}],"namespace":"shop","name":"Order","type":"record"}`
+	found, err := cl.LookupSchema(sr.WithParams(ctx, sr.Normalize), "shop-order", sr.Schema{Schema: respaced})
+	if err != nil || found.ID != base.ID {
+		t.Fatalf("normalized lookup = %+v, %v; want id %d", found, err, base.ID)
+	}
+}

@@ -27,6 +27,11 @@ func (r *Registry) Serve(ln net.Listener) *Server {
 		srv: &http.Server{
 			Handler:           r.Handler(),
 			ReadHeaderTimeout: 10 * time.Second,
+			// A body trickling in must not hold a connection forever;
+			// answers may wait for a writer (Config.Timeout), so writes
+			// have no deadline of their own.
+			ReadTimeout: 30 * time.Second,
+			IdleTimeout: 2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
 		},
 	}
