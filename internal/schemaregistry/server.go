@@ -32,7 +32,7 @@ func (r *Registry) Serve(ln net.Listener) *Server {
 			// have no deadline of their own.
 			ReadTimeout: 30 * time.Second,
 			IdleTimeout: 2 * time.Minute,
-			ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
+			ErrorLog:    slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
 		},
 	}
 	s.wg.Add(1)
