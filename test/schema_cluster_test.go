@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -194,6 +195,37 @@ func TestSchemaCLI(t *testing.T) {
 	}
 	out := cli(t, b.addr, "", "consume", "orders", "-e", "--format", "%k %v", "--decode-schema", "--schema-registry", url)
 	expectLines(t, "consume --decode-schema", out, `k1 {"id":42,"note":"gift"}`)
+
+	// JSON Schema and Protobuf records too (the first message of the
+	// .proto: message index [0], written as the single byte 0).
+	const jsonSchema = `{"type":"object","properties":{"sku":{"type":"string"}}}`
+	const protoSchema = "syntax = \"proto3\";\npackage shop;\nmessage Item {\n  string sku = 1;\n  int32 qty = 2;\n}\n"
+	jsonOut := cli(t, b.addr, "", append(reg, "register", "items-json", "--type", "JSON", "--schema", jsonSchema)...)
+	protoOut := cli(t, b.addr, "", append(reg, "register", "items-proto", "--type", "PROTOBUF", "--schema", protoSchema)...)
+	if jsonOut != "registered items-json version 1 with id 3\n" || protoOut != "registered items-proto version 1 with id 4\n" {
+		t.Fatalf("register JSON and Protobuf: %q %q", jsonOut, protoOut)
+	}
+	b.createTopic("items", 1, nil)
+	for _, v := range [][]byte{
+		append([]byte{0, 0, 0, 0, 3}, `{"sku":"abc"}`...),
+		{0, 0, 0, 0, 4, 0, 0x0a, 3, 'x', 'y', 'z', 0x10, 5},
+	} {
+		if err := cl.ProduceSync(testContext(t, 30*time.Second), &kgo.Record{Topic: "items", Value: v}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out = cli(t, b.addr, "", "consume", "items", "-e", "--decode-schema", "--schema-registry", url)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	wantItems := []map[string]any{{"sku": "abc"}, {"sku": "xyz", "qty": float64(5)}}
+	if len(lines) != 2 {
+		t.Fatalf("consume items --decode-schema printed %q", out)
+	}
+	for i, line := range lines {
+		var got map[string]any
+		if err := json.Unmarshal([]byte(line), &got); err != nil || !maps.Equal(got, wantItems[i]) {
+			t.Fatalf("item %d printed as %q, want %v", i, line, wantItems[i])
+		}
+	}
 
 	expectLines(t, "delete", cli(t, b.addr, "", append(reg, "delete", "orders-value", "--version", "2")...), "deleted orders-value version 2")
 	expectLines(t, "list after delete", cli(t, b.addr, "", append(reg, "list", "orders-value")...), "1")
