@@ -1,0 +1,272 @@
+package test
+
+import (
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// quorumAt sends req to the broker at addr and returns its response.
+func quorumAt[Resp kmsg.Response](t testing.TB, addr string, req kmsg.Request) Resp {
+	t.Helper()
+	cl := newClient(t, addr)
+	defer cl.Close()
+	resp, err := cl.SeedBrokers()[0].Request(testContext(t, 20*time.Second), req)
+	if err != nil {
+		t.Fatalf("%T to %s: %v", req, addr, err)
+	}
+	return resp.(Resp)
+}
+
+// describeQuorumAt asks the broker at addr to describe the metadata quorum.
+func describeQuorumAt(t testing.TB, addr string) kmsg.DescribeQuorumResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	rt := kmsg.NewDescribeQuorumRequestTopic()
+	rt.Topic = "__cluster_metadata"
+	rt.Partitions = append(rt.Partitions, kmsg.NewDescribeQuorumRequestTopicPartition())
+	req.Topics = append(req.Topics, rt)
+	resp := quorumAt[*kmsg.DescribeQuorumResponse](t, addr, req)
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		t.Fatalf("DescribeQuorum at %s: %v", addr, err)
+	}
+	p := resp.Topics[0].Partitions[0]
+	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+		t.Fatalf("DescribeQuorum at %s: %v", addr, err)
+	}
+	return p
+}
+
+func replicaIDs(rs []kmsg.DescribeQuorumResponseTopicPartitionReplicaState) []int32 {
+	var ids []int32
+	for _, r := range rs {
+		ids = append(ids, r.ReplicaID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// waitQuorum describes the quorum at addr until ok accepts it.
+func waitQuorum(t testing.TB, addr string, what string, ok func(kmsg.DescribeQuorumResponseTopicPartition) bool) kmsg.DescribeQuorumResponseTopicPartition {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		p := describeQuorumAt(t, addr)
+		if ok(p) {
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("quorum never showed %s: leader %d epoch %d hw %d voters %+v observers %+v", what, p.LeaderID, p.LeaderEpoch, p.HighWatermark, p.CurrentVoters, p.Observers)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func addVoterAt(t testing.TB, addr string, clusterID *string, id int32, raftAddr string) *kmsg.AddRaftVoterResponse {
+	t.Helper()
+	req := kmsg.NewPtrAddRaftVoterRequest()
+	req.ClusterID, req.VoterID, req.TimeoutMillis = clusterID, id, 15000
+	host, port, err := net.SplitHostPort(raftAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := strconv.Atoi(port)
+	l := kmsg.NewAddRaftVoterRequestListener()
+	l.Name, l.Host, l.Port = "CONTROLLER", host, uint16(p)
+	req.Listeners = append(req.Listeners, l)
+	return quorumAt[*kmsg.AddRaftVoterResponse](t, addr, req)
+}
+
+func removeVoterAt(t testing.TB, addr string, id int32) *kmsg.RemoveRaftVoterResponse {
+	t.Helper()
+	req := kmsg.NewPtrRemoveRaftVoterRequest()
+	req.VoterID = id
+	return quorumAt[*kmsg.RemoveRaftVoterResponse](t, addr, req)
+}
+
+func wantQuorumCode(t testing.TB, what string, code int16, msg *string, want *kerr.Error) {
+	t.Helper()
+	var wantCode int16
+	if want != nil {
+		wantCode = want.Code
+	}
+	if code != wantCode {
+		m := ""
+		if msg != nil {
+			m = *msg
+		}
+		t.Fatalf("%s: error %v (%s), want %v", what, kerr.ErrorForCode(code), m, want)
+	}
+}
+
+// controllerAddr is node id's controller (Raft) address in the voter list.
+func (c *testCluster) controllerAddr(id int32) string {
+	for _, v := range strings.Split(c.voters, ",") {
+		if n, addr, _ := strings.Cut(v, "@"); n == strconv.Itoa(int(id)) {
+			return addr
+		}
+	}
+	c.t.Fatalf("node %d is not in %s", id, c.voters)
+	return ""
+}
+
+// addNode starts a node that is not in the voter list, serving the quorum
+// at controllerAddr, and waits until it serves.
+func (c *testCluster) addNode(id int32, controllerAddr string) *process {
+	c.t.Helper()
+	p := c.newProcess(id, controllerAddr)
+	p.start(freeLoopbackAddr(c.t))
+	c.mu.Lock()
+	c.nodes[id] = p
+	c.mu.Unlock()
+	return p
+}
+
+// A dead voter is replaced while the quorum keeps committing: remove it,
+// start a node with a new ID, make it a voter, and lose another original
+// voter; the new voter carries the majority, and keeps its place across a
+// restart.
+func TestReplaceDeadVoter(t *testing.T) {
+	c := startCluster(t, 3, fastFailover)
+	cl := c.client()
+	defer cl.Close()
+	createTopicWith(t, cl, "before", 1)
+
+	all := waitQuorum(t, c.node(1).addr, "three voters with positions", func(p kmsg.DescribeQuorumResponseTopicPartition) bool {
+		if p.LeaderID < 1 || !slices.Equal(replicaIDs(p.CurrentVoters), []int32{1, 2, 3}) || p.HighWatermark <= 0 {
+			return false
+		}
+		for _, v := range p.CurrentVoters {
+			if v.LogEndOffset < 0 || v.LastFetchTimestamp <= 0 {
+				return false
+			}
+		}
+		return true
+	})
+	leader := all.LeaderID
+	if all.LeaderEpoch < 1 {
+		t.Fatalf("leader epoch %d", all.LeaderEpoch)
+	}
+	// Every broker answers, leader or not, and a victim that is not the
+	// leader keeps this test free of elections.
+	var victim, other int32
+	for _, id := range []int32{1, 2, 3} {
+		if id == leader {
+			continue
+		}
+		if victim == 0 {
+			victim = id
+		} else {
+			other = id
+		}
+	}
+	if got := describeQuorumAt(t, c.node(victim).addr); got.LeaderID != leader {
+		t.Fatalf("node %d names leader %d, node 1 named %d", victim, got.LeaderID, leader)
+	}
+
+	c.node(victim).kill(syscall.SIGKILL)
+	createTopicWith(t, cl, "one-voter-dead", 1)
+
+	via := c.node(leader).addr
+	r := removeVoterAt(t, c.node(other).addr, victim)
+	wantQuorumCode(t, "remove the dead voter", r.ErrorCode, r.ErrorMessage, nil)
+	r = removeVoterAt(t, via, victim)
+	wantQuorumCode(t, "remove it again", r.ErrorCode, r.ErrorMessage, kerr.VoterNotFound)
+	p := describeQuorumAt(t, via)
+	if got := replicaIDs(p.CurrentVoters); !slices.Equal(got, sortedIDs(leader, other)) || slices.Contains(replicaIDs(p.Observers), victim) {
+		t.Fatalf("after removing %d: voters %v observers %v", victim, got, replicaIDs(p.Observers))
+	}
+	createTopicWith(t, cl, "two-voters", 1)
+
+	// A node that does not run cannot become a voter; neither can one for
+	// another cluster, nor one that is a voter already.
+	a := addVoterAt(t, via, nil, 9, freeLoopbackAddr(t))
+	wantQuorumCode(t, "add a voter that does not run", a.ErrorCode, a.ErrorMessage, kerr.InvalidRequest)
+	a = addVoterAt(t, via, nil, other, c.controllerAddr(other))
+	wantQuorumCode(t, "add a voter twice", a.ErrorCode, a.ErrorMessage, kerr.DuplicateVoter)
+
+	const fresh = 4
+	freshAddr := freeLoopbackAddr(t)
+	c.addNode(fresh, freshAddr)
+	waitQuorum(t, via, "the new node as an observer", func(p kmsg.DescribeQuorumResponseTopicPartition) bool {
+		return slices.Contains(replicaIDs(p.Observers), fresh)
+	})
+	bogus := "not-this-cluster"
+	a = addVoterAt(t, via, &bogus, fresh, freshAddr)
+	wantQuorumCode(t, "add with another cluster's ID", a.ErrorCode, a.ErrorMessage, kerr.InconsistentClusterID)
+	a = addVoterAt(t, c.node(other).addr, nil, fresh, freshAddr)
+	wantQuorumCode(t, "add the new voter", a.ErrorCode, a.ErrorMessage, nil)
+	waitQuorum(t, via, "the new voter caught up", func(p kmsg.DescribeQuorumResponseTopicPartition) bool {
+		if !slices.Equal(replicaIDs(p.CurrentVoters), sortedIDs(leader, other, fresh)) || len(p.Observers) != 0 {
+			return false
+		}
+		for _, v := range p.CurrentVoters {
+			if v.ReplicaID == fresh {
+				return v.LogEndOffset >= p.HighWatermark && v.LastCaughtUpTimestamp > 0
+			}
+		}
+		return false
+	})
+	createTopicWith(t, cl, "new-voter", 1)
+
+	// The change is in the Raft log: a restarted new voter is one still.
+	c.node(fresh).kill(syscall.SIGKILL)
+	c.node(fresh).restart()
+	p = waitQuorum(t, c.node(fresh).addr, "the restarted voter", func(p kmsg.DescribeQuorumResponseTopicPartition) bool {
+		return slices.Equal(replicaIDs(p.CurrentVoters), sortedIDs(leader, other, fresh)) && p.LeaderID > 0
+	})
+
+	// Without `other`, the leader and the new voter are the majority.
+	stop := other
+	if p.LeaderID == other {
+		stop = leader
+	}
+	c.node(stop).kill(syscall.SIGKILL)
+	createTopicWith(t, newClient(t, c.node(fresh).addr), "after-replacement", 1)
+	survivor := sortedIDs(leader, other)[0]
+	if survivor == stop {
+		survivor = sortedIDs(leader, other)[1]
+	}
+	waitQuorum(t, c.node(fresh).addr, "a leader among the survivors", func(p kmsg.DescribeQuorumResponseTopicPartition) bool {
+		return p.LeaderID == survivor || p.LeaderID == fresh
+	})
+}
+
+func sortedIDs(ids ...int32) []int32 {
+	return slices.Sorted(slices.Values(ids))
+}
+
+// DescribeQuorum names one partition, __cluster_metadata-0; anything else
+// is refused without harm.
+func TestDescribeQuorumBadInput(t *testing.T) {
+	b := startBroker(t, nil)
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	resp := quorumAt[*kmsg.DescribeQuorumResponse](t, b.addr, req)
+	wantQuorumCode(t, "no partition", resp.ErrorCode, resp.ErrorMessage, kerr.InvalidRequest)
+
+	rt := kmsg.NewDescribeQuorumRequestTopic()
+	rt.Topic = "other"
+	rt.Partitions = append(rt.Partitions, kmsg.NewDescribeQuorumRequestTopicPartition())
+	req.Topics = append(req.Topics, rt)
+	resp = quorumAt[*kmsg.DescribeQuorumResponse](t, b.addr, req)
+	if len(resp.Topics) != 1 || resp.Topics[0].Partitions[0].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("another topic: %+v", resp)
+	}
+
+	// A one-node cluster describes itself and cannot change its voters.
+	p := describeQuorumAt(t, b.addr)
+	if p.LeaderID != 1 || !slices.Equal(replicaIDs(p.CurrentVoters), []int32{1}) || p.CurrentVoters[0].LogEndOffset < p.HighWatermark {
+		t.Fatalf("one node: %+v", p)
+	}
+	r := removeVoterAt(t, b.addr, 1)
+	wantQuorumCode(t, "remove the only voter", r.ErrorCode, r.ErrorMessage, kerr.InvalidRequest)
+	a := addVoterAt(t, b.addr, nil, 2, "127.0.0.1:1")
+	wantQuorumCode(t, "add to a one-node cluster", a.ErrorCode, a.ErrorMessage, kerr.InvalidRequest)
+}
