@@ -66,7 +66,9 @@ func scanTCPTable(path string, localPort, remotePort int) string {
 		if len(fields) < 10 {
 			continue
 		}
-		if hexPort(fields[1]) == localPort && hexPort(fields[2]) == remotePort {
+		// A closed socket lingering in TIME_WAIT on the same ports has
+		// inode 0 and belongs to no one.
+		if hexPort(fields[1]) == localPort && hexPort(fields[2]) == remotePort && fields[9] != "0" {
 			return fields[9]
 		}
 	}

@@ -1,0 +1,157 @@
+package test
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/sluice-io/sluice/internal/faultnet"
+)
+
+// netCluster is a cluster of `sluice serve` processes each behind two
+// fault proxies, one on its Kafka listener (the address it advertises to
+// clients and other brokers) and one on its controller listener (its
+// address among the voters). Connections through a proxy are labelled with
+// the node whose process opened them ("" for the test's own clients), so
+// a test can cut a broker off from some peers and not others.
+type netCluster struct {
+	*testCluster
+	mu    sync.Mutex // guards pids
+	pids  map[int]int32
+	kafka map[int32]*faultnet.Proxy
+	ctrl  map[int32]*faultnet.Proxy
+}
+
+// startNetCluster starts n voters behind proxies with the given settings.
+func startNetCluster(t testing.TB, n int, settings map[string]string) *netCluster {
+	t.Helper()
+	c := &netCluster{
+		testCluster: &testCluster{t: t, settings: settings, dir: t.TempDir(), nodes: map[int32]*process{}},
+		pids:        map[int]int32{}, kafka: map[int32]*faultnet.Proxy{}, ctrl: map[int32]*faultnet.Proxy{},
+	}
+	listens := make([]string, n)
+	ctrlListens := make([]string, n)
+	var voters []string
+	for i := range n {
+		id := int32(i + 1)
+		listens[i], ctrlListens[i] = freeLoopbackAddr(t), freeLoopbackAddr(t)
+		c.kafka[id] = c.proxy(listens[i])
+		c.ctrl[id] = c.proxy(ctrlListens[i])
+		voters = append(voters, fmt.Sprintf("%d@%s", id, c.ctrl[id].Addr()))
+	}
+	c.voters = strings.Join(voters, ",")
+	procs := make([]*process, n)
+	for i := range n {
+		id := int32(i + 1)
+		procs[i] = c.newProcess(id, ctrlListens[i])
+		procs[i].args = append(procs[i].args, "--advertise", c.kafka[id].Addr())
+		procs[i].launch(listens[i])
+	}
+	for i, p := range procs {
+		p.waitReady()
+		c.nodes[int32(i+1)] = p
+		c.track(int32(i+1), p)
+	}
+	return c
+}
+
+func (c *netCluster) proxy(target string) *faultnet.Proxy {
+	p, err := faultnet.Listen(target, faultnet.WithSource(c.source))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// track notes the pid of node id's process, for labelling its connections.
+func (c *netCluster) track(id int32, p *process) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	maps.DeleteFunc(c.pids, func(_ int, n int32) bool { return n == id })
+	c.pids[p.cmd.Process.Pid] = id
+}
+
+func (c *netCluster) source(conn net.Conn) string {
+	c.mu.Lock()
+	pids := slices.Collect(maps.Keys(c.pids))
+	c.mu.Unlock()
+	pid, ok := faultnet.SocketOwner(conn, pids)
+	if !ok {
+		return ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return label(c.pids[pid])
+}
+
+func label(id int32) string { return strconv.Itoa(int(id)) }
+
+// clientSeeds are the proxied Kafka addresses, as clients see them.
+func (c *netCluster) clientSeeds() []string {
+	var out []string
+	for _, id := range slices.Sorted(maps.Keys(c.kafka)) {
+		out = append(out, c.kafka[id].Addr())
+	}
+	return out
+}
+
+// restart starts node id again after a kill.
+func (c *netCluster) restart(id int32) {
+	p := c.node(id)
+	p.restart()
+	c.track(id, p)
+}
+
+// kill9 ends node id's process with SIGKILL.
+func (c *netCluster) kill9(id int32) { c.node(id).kill(syscall.SIGKILL) }
+
+// isolate cuts node id off from every node and every client.
+func (c *netCluster) isolate(id int32) {
+	cut := faultnet.Fault{Mode: faultnet.Cut}
+	c.kafka[id].Set(cut)
+	c.ctrl[id].Set(cut)
+	for o := range c.kafka {
+		if o != id {
+			c.kafka[o].SetFrom(label(id), cut)
+			c.ctrl[o].SetFrom(label(id), cut)
+		}
+	}
+}
+
+// isolateFromPeers cuts node id off from every other node, controller
+// quorum included, while clients still reach it.
+func (c *netCluster) isolateFromPeers(id int32) {
+	cut := faultnet.Fault{Mode: faultnet.Cut}
+	c.ctrl[id].Set(cut)
+	for o := range c.kafka {
+		if o != id {
+			c.kafka[id].SetFrom(label(o), cut)
+			c.kafka[o].SetFrom(label(id), cut)
+			c.ctrl[o].SetFrom(label(id), cut)
+		}
+	}
+}
+
+// cutClientsExcept leaves the test's clients only node id to talk to.
+func (c *netCluster) cutClientsExcept(id int32) {
+	for o, p := range c.kafka {
+		if o != id {
+			p.SetFrom("", faultnet.Fault{Mode: faultnet.Cut})
+		}
+	}
+}
+
+// heal removes every network fault.
+func (c *netCluster) heal() {
+	for id := range c.kafka {
+		c.kafka[id].Heal()
+		c.ctrl[id].Heal()
+	}
+}
