@@ -331,7 +331,11 @@ func (b *Broker) handleWithQuotas(ctx context.Context, img *cluster.Image, c *Cl
 	if exemptFromQuotas(req) {
 		return b.handle(ctx, c, req)
 	}
-	qc := &quotaCall{r: b.quotas.resolve(img, quotaUser(c.Principal), c.ID), start: time.Now()}
+	r := b.quotas.resolve(img, quotaUser(c.Principal), c.ID)
+	if *r == (resolvedQuotas{}) {
+		return b.handle(ctx, c, req) // no quota applies to this client
+	}
+	qc := &quotaCall{r: r, start: time.Now()}
 	reply := b.handle(context.WithValue(ctx, quotaCallKey{}, qc), c, req)
 	if reply.Fatal != nil {
 		return reply
