@@ -75,6 +75,11 @@ func run() int {
 	flag.IntVar(&opts.ScaleProducePartitions, "scale-produce-partitions", opts.ScaleProducePartitions, "partitions of the -scale topic produced to; the run with N equal to it is the baseline")
 	flag.DurationVar(&opts.ScaleIdle, "scale-idle", opts.ScaleIdle, "how long -scale measures the broker's idle CPU")
 	flag.BoolVar(&opts.ScaleSingle, "scale-single", false, "-scale creates N topics of one partition each (plus scale-produce) instead of ten topics of N/10")
+	var restartOpts RestartOptions
+	flag.Float64Var(&restartOpts.GB, "restart", 0, "run the restart benchmark instead: write `GB` gigabytes (acks=1, 1 MiB batches) to -restart-partitions partitions of one sluice serve child, kill -9 it and time its restart (restart.go)")
+	flag.IntVar(&restartOpts.Partitions, "restart-partitions", 1000, "partitions of the -restart topic")
+	flag.IntVar(&restartOpts.ValueSize, "restart-size", 64<<10, "value size in bytes of the -restart records")
+	flag.IntVar(&restartOpts.Reps, "restart-reps", 3, "kill -9 and restart this many times in -restart")
 	flag.IntVar(&opts.ClusterScaleN, "cluster-scale", 0, "run the cluster-scale benchmark instead: three `sluice serve` processes, N partitions of RF 3, kill -9 of the controller and of another broker, each restarted (clusterscale.go)")
 	flag.DurationVar(&opts.ScaleStepTimeout, "scale-step-timeout", opts.ScaleStepTimeout, "give up on one -scale step (start, create, idle, produce, consume, restart) after this long")
 	flag.BoolVar(&opts.Latency, "latency", false, "run the latency benchmark instead: -latency-records records of -size-large bytes at -latency-rate, acks=all, no linger, one consumer; ack and end-to-end percentiles beside a 4 KiB fdatasync (latency.go)")
@@ -133,6 +138,9 @@ func run() int {
 	if failoverOpts.run && opts.SluiceBin == "" {
 		opts.SluiceBin = "build" // the cluster runs sluice serve processes
 	}
+	if restartOpts.GB > 0 && opts.SluiceBin == "" {
+		opts.SluiceBin = "build" // the restart bench kills a sluice serve child
+	}
 	if opts.ClusterScaleN > 0 && opts.SluiceBin == "" {
 		opts.SluiceBin = "build" // the cluster runs sluice serve processes
 	}
@@ -165,6 +173,8 @@ func run() int {
 		if res, err = RunLatency(ctx, opts); err == nil && res.Failed() > 0 {
 			err = fmt.Errorf("%d of %d runs failed", res.Failed(), len(res.Runs))
 		}
+	} else if restartOpts.GB > 0 {
+		err = RunRestart(ctx, opts, restartOpts)
 	} else if opts.ClusterScaleN > 0 {
 		_, err = RunClusterScale(ctx, opts)
 	} else if len(opts.ScaleN) > 0 {
