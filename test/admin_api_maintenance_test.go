@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,20 +20,9 @@ import (
 // back the partitions it prefers.
 func TestAdminAPIMaintenance(t *testing.T) {
 	t.Parallel()
-	c := &testCluster{t: t, settings: fastFailover, dir: t.TempDir(), nodes: map[int32]*process{}}
-	const n = 3
-	listens, https := make([]string, n), make([]string, n)
-	var voters []string
-	for i := range n {
-		listens[i], https[i] = freeLoopbackAddr(t), freeLoopbackAddr(t)
-		voters = append(voters, fmt.Sprintf("%d@%s", i+1, freeLoopbackAddr(t)))
-	}
-	c.voters = strings.Join(voters, ",")
-	procs := make([]*process, n)
-	for i := range n {
-		procs[i] = c.newProcess(int32(i+1), "")
-		procs[i].args = append(procs[i].args, "--http-listen", https[i])
-		procs[i].launch(listens[i])
+	c, procs, listens, https := newObservedCluster(t, 3)
+	for i, p := range procs {
+		p.launch(listens[i])
 	}
 	for i, p := range procs {
 		p.waitReady()

@@ -40,20 +40,8 @@ func readyz(httpAddr string) (int, []string) {
 // stopped with SIGTERM answers /readyz 503 while it shuts down.
 func TestClusterHealthAndReadyz(t *testing.T) {
 	t.Parallel()
-	c := &testCluster{t: t, settings: fastFailover, dir: t.TempDir(), nodes: map[int32]*process{}}
 	const n = 3
-	listens, https := make([]string, n), make([]string, n)
-	var voters []string
-	for i := range n {
-		listens[i], https[i] = freeLoopbackAddr(t), freeLoopbackAddr(t)
-		voters = append(voters, fmt.Sprintf("%d@%s", i+1, freeLoopbackAddr(t)))
-	}
-	c.voters = strings.Join(voters, ",")
-	procs := make([]*process, n)
-	for i := range n {
-		procs[i] = c.newProcess(int32(i+1), "")
-		procs[i].args = append(procs[i].args, "--http-listen", https[i])
-	}
+	c, procs, listens, https := newObservedCluster(t, n)
 
 	// One voter of three: it serves HTTP but is not ready.
 	procs[0].launch(listens[0])
@@ -186,6 +174,27 @@ func TestClusterHealthAndReadyz(t *testing.T) {
 	if !sawStopping {
 		t.Errorf("broker 2's /readyz never answered 503 shutting down while it stopped:\n%s", procs[1].logs())
 	}
+}
+
+// newObservedCluster prepares n voters with fastFailover settings, each
+// with an HTTP admin listener (https[i]), without launching them: the
+// caller launches procs[i] on listens[i] and adds them to c.nodes.
+func newObservedCluster(t *testing.T, n int) (c *testCluster, procs []*process, listens, https []string) {
+	t.Helper()
+	c = &testCluster{t: t, settings: fastFailover, dir: t.TempDir(), nodes: map[int32]*process{}}
+	listens, https = make([]string, n), make([]string, n)
+	var voters []string
+	for i := range n {
+		listens[i], https[i] = freeLoopbackAddr(t), freeLoopbackAddr(t)
+		voters = append(voters, fmt.Sprintf("%d@%s", i+1, freeLoopbackAddr(t)))
+	}
+	c.voters = strings.Join(voters, ",")
+	procs = make([]*process, n)
+	for i := range n {
+		procs[i] = c.newProcess(int32(i+1), "")
+		procs[i].args = append(procs[i].args, "--http-listen", https[i])
+	}
+	return c, procs, listens, https
 }
 
 // clusterHealthJSON is `sluice cluster health --json`.

@@ -70,13 +70,28 @@ func (a *adminAPI) Status() httpapi.BrokerStatus {
 	if b, ok := img.Brokers[n.cfg.NodeID]; ok {
 		st.Fenced, st.Maintenance = b.Fenced, b.ShuttingDown
 	}
-	for _, p := range n.replicas.Partitions() {
-		st.Partitions++
-		if p.IsLeader() {
-			st.Leaders++
+	st.Partitions, st.Leaders, _ = a.leadership(img)
+	return st
+}
+
+// leadership counts the partitions hosted here, those the metadata says
+// this broker leads, and those it says have no leader. The metadata,
+// not the partitions' roles: a role follows the metadata a moment later.
+func (a *adminAPI) leadership(img *cluster.Image) (hosted, leaders, leaderless int) {
+	for _, p := range a.n.replicas.Partitions() {
+		hosted++
+		t := img.Topics[p.Topic]
+		if t == nil || int(p.Index) >= len(t.Partitions) {
+			continue
+		}
+		switch t.Partitions[p.Index].Leader {
+		case a.n.cfg.NodeID:
+			leaders++
+		case -1:
+			leaderless++
 		}
 	}
-	return st
+	return hosted, leaders, leaderless
 }
 
 func (a *adminAPI) LogDirs() []httpapi.LogDir {
@@ -119,14 +134,7 @@ func (a *adminAPI) Maintenance() httpapi.MaintenanceStatus {
 	}
 	img := n.cluster.Image()
 	st.Maintenance = img.Brokers[n.cfg.NodeID].ShuttingDown
-	for _, p := range n.replicas.Partitions() {
-		if p.IsLeader() {
-			st.Leaders++
-		}
-		if t := img.Topics[p.Topic]; t != nil && int(p.Index) < len(t.Partitions) && t.Partitions[p.Index].Leader < 0 {
-			st.Leaderless++
-		}
-	}
+	_, st.Leaders, st.Leaderless = a.leadership(img)
 	return st
 }
 
