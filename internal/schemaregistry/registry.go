@@ -80,6 +80,8 @@ type Registry struct {
 
 	// led asks the writer loop to announce this node as writer.
 	led chan struct{}
+	// created tells the reader this node created the topic.
+	created chan struct{}
 	// forwarder sends writes on to the writer.
 	forwarder *http.Client
 	// cl is the reader's client, set (under mu) before the registry is
@@ -108,6 +110,7 @@ func New(cfg Config) *Registry {
 		changed:   make(chan struct{}),
 		announced: -1,
 		led:       make(chan struct{}, 1),
+		created:   make(chan struct{}, 1),
 		forwarder: &http.Client{Timeout: cfg.Timeout},
 	}
 }
@@ -130,7 +133,6 @@ func (r *Registry) Run(ctx context.Context) error {
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(r.cfg.Seeds...),
 		kgo.ClientID("sluice-schema-registry"),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{Topic: {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchMaxWait(time.Second),
 		kgo.MetadataMinAge(250 * time.Millisecond),
 	}, r.cfg.ClientOpts...)
@@ -139,7 +141,7 @@ func (r *Registry) Run(ctx context.Context) error {
 		return fmt.Errorf("schema registry client: %w", err)
 	}
 	defer cl.Close()
-	target, err := r.startOffset(ctx, kadm.NewClient(cl))
+	target, exists, err := r.startOffset(ctx, kadm.NewClient(cl))
 	if err != nil {
 		return err
 	}
@@ -157,6 +159,12 @@ func (r *Registry) Run(ctx context.Context) error {
 		r.writerLoop(ctx)
 	}()
 	defer wg.Wait()
+	// Until the topic exists (made by a first write, here or on another
+	// node) there is nothing to read, and no client asks for it.
+	if !exists && !r.waitTopic(ctx) {
+		return nil
+	}
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{Topic: {0: kgo.NewOffset().AtStart()}})
 	for ctx.Err() == nil {
 		fetches := cl.PollFetches(ctx)
 		fetches.EachError(func(t string, p int32, err error) {
@@ -173,46 +181,69 @@ func (r *Registry) Run(ctx context.Context) error {
 	return nil
 }
 
-// startOffset returns the end offset of _schemas (0 when it does not
-// exist yet): what the registry must have read before it answers. It
-// retries until the cluster answers.
-func (r *Registry) startOffset(ctx context.Context, adm *kadm.Client) (int64, error) {
+// startOffset returns the end offset of _schemas, what the registry must
+// have read before it answers, and whether the topic exists (0 when it
+// does not). It retries until the cluster answers.
+func (r *Registry) startOffset(ctx context.Context, adm *kadm.Client) (int64, bool, error) {
 	backoff := 100 * time.Millisecond
 	for {
-		end, err := endOffset(ctx, adm)
+		end, exists, err := endOffset(ctx, adm)
 		if err == nil {
-			return end, nil
+			return end, exists, nil
 		}
 		r.log.Debug("schema registry: end of "+Topic+" not known yet", "err", err)
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return 0, false, ctx.Err()
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 
-func endOffset(ctx context.Context, adm *kadm.Client) (int64, error) {
+func endOffset(ctx context.Context, adm *kadm.Client) (int64, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	topics, err := adm.ListTopics(ctx, Topic)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if !topics.Has(Topic) {
-		return 0, nil
+		return 0, false, nil
 	}
 	ends, err := adm.ListEndOffsets(ctx, Topic)
 	if err != nil {
-		return 0, err
+		return 0, true, err
 	}
 	o, ok := ends.Lookup(Topic, 0)
 	if !ok {
-		return 0, fmt.Errorf("%s-0 has no end offset yet", Topic)
+		return 0, true, fmt.Errorf("%s-0 has no end offset yet", Topic)
 	}
-	return o.Offset, o.Err
+	return o.Offset, true, o.Err
 }
+
+// waitTopic waits until _schemas exists: this node created it
+// (createTopic), or the cluster metadata, read locally every
+// topicCheckInterval, shows it. It returns false when ctx ends first.
+func (r *Registry) waitTopic(ctx context.Context) bool {
+	t := time.NewTicker(topicCheckInterval)
+	defer t.Stop()
+	for {
+		if _, _, exists := r.cfg.Writer(); exists {
+			return true
+		}
+		select {
+		case <-r.created:
+		case <-t.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// topicCheckInterval is how often a registry whose topic does not exist
+// yet looks at the local metadata for it: no network, a map lookup.
+const topicCheckInterval = time.Second
 
 // createTopic creates _schemas (one partition, compacted), for the first
 // write, and waits until it has a leader.
@@ -233,6 +264,10 @@ func (r *Registry) createTopic(ctx context.Context) error {
 	}
 	if err == nil {
 		r.log.Info("created the schema registry topic", "topic", Topic, "replication_factor", r.cfg.ReplicationFactor)
+	}
+	select {
+	case r.created <- struct{}{}:
+	default:
 	}
 	cl.ForceMetadataRefresh()
 	for {
