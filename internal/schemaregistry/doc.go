@@ -22,9 +22,11 @@
 //
 // # What it guarantees
 //
-// Every node reads _schemas from its start (through a Kafka client of the
-// node's own listener, up to the high watermark) and applies its records
-// in order, so every node that has read to an offset holds the same state.
+// The first write creates _schemas (one partition, compacted); a registry
+// never written to has no topic and asks the cluster for nothing. Every
+// node reads _schemas from its start (through a Kafka client of the node's
+// own listener, up to the high watermark) and applies its records in
+// order, so every node that has read to an offset holds the same state.
 // One node writes: the leader of _schemas partition 0, which appends to
 // its own replica with acks=all and fails if it no longer leads, so two
 // writers never interleave. Before it plans a write, the writer has
