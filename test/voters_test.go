@@ -1,6 +1,7 @@
 package test
 
 import (
+	"encoding/json"
 	"net"
 	"slices"
 	"strconv"
@@ -269,4 +270,67 @@ func TestDescribeQuorumBadInput(t *testing.T) {
 	wantQuorumCode(t, "remove the only voter", r.ErrorCode, r.ErrorMessage, kerr.InvalidRequest)
 	a := addVoterAt(t, b.addr, nil, 2, "127.0.0.1:1")
 	wantQuorumCode(t, "add to a one-node cluster", a.ErrorCode, a.ErrorMessage, kerr.InvalidRequest)
+}
+
+// `sluice cluster voters` lists the quorum, removes a running voter (it
+// stays an observer) and adds it back, with clear refusals.
+func TestCLIVoters(t *testing.T) {
+	c := startCluster(t, 3, fastFailover)
+	seeds := strings.Join(c.seeds(), ",")
+	type listing struct {
+		LeaderID      int32 `json:"leader_id"`
+		Epoch         int32 `json:"epoch"`
+		HighWatermark int64 `json:"high_watermark"`
+		Members       []struct {
+			ID           int32  `json:"id"`
+			Role         string `json:"role"`
+			Address      string `json:"address"`
+			LogEndOffset int64  `json:"log_end_offset"`
+		} `json:"members"`
+	}
+	list := func() (listing, map[int32]string) {
+		var l listing
+		out := cli(t, seeds, "", "cluster", "voters", "list", "--output", "json")
+		if err := json.Unmarshal([]byte(out), &l); err != nil {
+			t.Fatalf("voters list: %v\n%s", err, out)
+		}
+		roles := map[int32]string{}
+		for _, m := range l.Members {
+			roles[m.ID] = m.Role
+		}
+		return l, roles
+	}
+	l, roles := list()
+	if l.LeaderID < 1 || l.Epoch < 1 || l.HighWatermark < 1 || len(roles) != 3 || roles[l.LeaderID] != "leader" {
+		t.Fatalf("voters list: %+v", l)
+	}
+	for _, m := range l.Members {
+		if m.Address != c.controllerAddr(m.ID) {
+			t.Fatalf("voter %d at %q, want %s", m.ID, m.Address, c.controllerAddr(m.ID))
+		}
+	}
+	victim := int32(3)
+	if l.LeaderID == victim {
+		victim = 2
+	}
+	id := strconv.Itoa(int(victim))
+	expectLines(t, "remove", cli(t, seeds, "", "cluster", "voters", "remove", id), "Voter "+id+" removed.")
+	if _, roles = list(); roles[victim] != "observer" || len(roles) != 3 {
+		t.Fatalf("after removing running voter %d: %v", victim, roles)
+	}
+	cliFails(t, seeds, "VOTER_NOT_FOUND", "cluster", "voters", "remove", id)
+	cliFails(t, seeds, "INVALID_REQUEST", "cluster", "voters", "add", "7", freeLoopbackAddr(t))
+	cliMisused(t, seeds, "want host:port", "cluster", "voters", "add", id, "nowhere")
+	cliMisused(t, seeds, "node ID", "cluster", "voters", "remove", "x")
+	out := cli(t, seeds, "", "cluster", "voters", "add", id, c.controllerAddr(victim), "--output", "json")
+	if !strings.Contains(out, `"result":"added"`) {
+		t.Fatalf("add --output json: %s", out)
+	}
+	if _, roles = list(); roles[victim] != "voter" && roles[victim] != "leader" {
+		t.Fatalf("after adding %d back: %v", victim, roles)
+	}
+	table := cli(t, seeds, "", "cluster", "voters", "list")
+	if !strings.Contains(table, "LOG-END-OFFSET") || !strings.Contains(table, "leader") || !strings.Contains(table, c.controllerAddr(victim)) {
+		t.Fatalf("voters list table:\n%s", table)
+	}
 }

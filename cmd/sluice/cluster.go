@@ -14,6 +14,7 @@ func newClusterCommand(o *clientOptions) *cobra.Command {
   sluice cluster health`,
 	}
 	cmd.AddCommand(newClusterHealthCommand(o)) // health.go
+	cmd.AddCommand(newVotersCommand(o))        // voters.go
 	cmd.AddCommand(&cobra.Command{
 		Use:   "info",
 		Short: "Show the cluster ID, the controller and the brokers",
