@@ -74,7 +74,7 @@ func TestCreateTopicsManyInOneRequest(t *testing.T) {
 			}
 		}
 	}
-	produceTo(t, b.client(), names[n-1], 1, "after the batch")
+	produceTo(t, manualClient(b), names[n-1], 1, "after the batch")
 
 	// Good and bad topics in one request.
 	req := kmsg.NewPtrCreateTopicsRequest()
