@@ -29,7 +29,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -93,37 +92,16 @@ type failoverNode struct {
 
 // failoverCluster is the benchmark's cluster.
 type failoverCluster struct {
-	bin   string
-	nodes []*failoverNode
-	mu    sync.Mutex // guards pids
-	pids  map[int]int32
-}
-
-// source labels a proxied connection with the node whose process opened
-// it ("" for anyone else, such as the benchmark's clients).
-func (c *failoverCluster) source(conn net.Conn) string {
-	c.mu.Lock()
-	pids := make([]int, 0, len(c.pids))
-	for pid := range c.pids {
-		pids = append(pids, pid)
-	}
-	c.mu.Unlock()
-	pid, ok := faultnet.SocketOwner(conn, pids)
-	if !ok {
-		return ""
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return strconv.Itoa(int(c.pids[pid]))
+	bin    string
+	nodes  []*failoverNode
+	owners faultnet.Owners // labels connections with the node that opened them
 }
 
 func (c *failoverCluster) start(ctx context.Context, n *failoverNode) error {
 	if err := n.start(ctx, c.bin, childReadyTimeout); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.pids[n.b.Pid()] = n.id
-	c.mu.Unlock()
+	c.owners.Set(n.b.Pid(), strconv.Itoa(int(n.id)))
 	return nil
 }
 
@@ -212,7 +190,7 @@ func runFailover(ctx context.Context, opts Options, trials int, kinds []string, 
 		return err
 	}
 	defer os.RemoveAll(dir)
-	c := &failoverCluster{bin: opts.SluiceBin, pids: map[int]int32{}}
+	c := &failoverCluster{bin: opts.SluiceBin}
 	defer c.close()
 	var voters []string
 	for i := range failoverBrokers {
@@ -225,10 +203,10 @@ func runFailover(ctx context.Context, opts Options, trials int, kinds []string, 
 		if n.listen, err = freeLoopback(); err != nil {
 			return err
 		}
-		if n.kafka, err = faultnet.Listen(n.listen, faultnet.WithSource(c.source)); err != nil {
+		if n.kafka, err = faultnet.Listen(n.listen, faultnet.WithSource(c.owners.Source)); err != nil {
 			return err
 		}
-		if n.ctrl, err = faultnet.Listen(ctrlListen, faultnet.WithSource(c.source)); err != nil {
+		if n.ctrl, err = faultnet.Listen(ctrlListen, faultnet.WithSource(c.owners.Source)); err != nil {
 			return err
 		}
 		n.addr = n.kafka.Addr()
@@ -296,9 +274,6 @@ func failoverTrial(ctx context.Context, c *failoverCluster, kind string) (Failov
 	switch kind {
 	case "kill":
 		victim.b.Kill()
-		c.mu.Lock()
-		delete(c.pids, victim.b.Pid())
-		c.mu.Unlock()
 	case "isolate":
 		c.isolate(victim)
 	case "pause":

@@ -3,11 +3,9 @@ package test
 import (
 	"fmt"
 	"maps"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -22,10 +20,9 @@ import (
 // a test can cut a broker off from some peers and not others.
 type netCluster struct {
 	*testCluster
-	mu    sync.Mutex // guards pids
-	pids  map[int]int32
-	kafka map[int32]*faultnet.Proxy
-	ctrl  map[int32]*faultnet.Proxy
+	owners faultnet.Owners // labels connections with the node that opened them
+	kafka  map[int32]*faultnet.Proxy
+	ctrl   map[int32]*faultnet.Proxy
 }
 
 // startNetCluster starts n voters behind proxies with the given settings.
@@ -33,7 +30,7 @@ func startNetCluster(t testing.TB, n int, settings map[string]string) *netCluste
 	t.Helper()
 	c := &netCluster{
 		testCluster: &testCluster{t: t, settings: settings, dir: t.TempDir(), nodes: map[int32]*process{}},
-		pids:        map[int]int32{}, kafka: map[int32]*faultnet.Proxy{}, ctrl: map[int32]*faultnet.Proxy{},
+		kafka:       map[int32]*faultnet.Proxy{}, ctrl: map[int32]*faultnet.Proxy{},
 	}
 	listens := make([]string, n)
 	ctrlListens := make([]string, n)
@@ -62,7 +59,7 @@ func startNetCluster(t testing.TB, n int, settings map[string]string) *netCluste
 }
 
 func (c *netCluster) proxy(target string) *faultnet.Proxy {
-	p, err := faultnet.Listen(target, faultnet.WithSource(c.source))
+	p, err := faultnet.Listen(target, faultnet.WithSource(c.owners.Source))
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -71,25 +68,7 @@ func (c *netCluster) proxy(target string) *faultnet.Proxy {
 }
 
 // track notes the pid of node id's process, for labelling its connections.
-func (c *netCluster) track(id int32, p *process) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	maps.DeleteFunc(c.pids, func(_ int, n int32) bool { return n == id })
-	c.pids[p.cmd.Process.Pid] = id
-}
-
-func (c *netCluster) source(conn net.Conn) string {
-	c.mu.Lock()
-	pids := slices.Collect(maps.Keys(c.pids))
-	c.mu.Unlock()
-	pid, ok := faultnet.SocketOwner(conn, pids)
-	if !ok {
-		return ""
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return label(c.pids[pid])
-}
+func (c *netCluster) track(id int32, p *process) { c.owners.Set(p.cmd.Process.Pid, label(id)) }
 
 func label(id int32) string { return strconv.Itoa(int(id)) }
 

@@ -201,13 +201,11 @@ func TestFaultBySource(t *testing.T) {
 		t.Skip("SocketOwner reads /proc")
 	}
 	s := startServer(t)
-	me := os.Getpid()
-	p := startProxy(t, s.ln.Addr().String(), WithSource(func(c net.Conn) string {
-		if pid, ok := SocketOwner(c, []int{me}); ok {
-			return strconv.Itoa(pid)
-		}
-		return ""
-	}))
+	me := strconv.Itoa(os.Getpid())
+	var owners Owners
+	owners.Set(1, me) // replaced below: one process per label
+	owners.Set(os.Getpid(), me)
+	p := startProxy(t, s.ln.Addr().String(), WithSource(owners.Source))
 	c, r := dial(t, p.Addr())
 	mustEcho(t, c, r, "mine")
 
@@ -215,12 +213,12 @@ func TestFaultBySource(t *testing.T) {
 	p.SetFrom("1", Fault{Mode: Cut})
 	mustEcho(t, c, r, "still")
 	// A cut for this process closes it.
-	p.SetFrom(strconv.Itoa(me), Fault{Mode: Cut})
+	p.SetFrom(me, Fault{Mode: Cut})
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := r.ReadString('\n'); err == nil || isTimeout(err) {
 		t.Fatalf("this process's connection survived a cut of its source: %v", err)
 	}
-	if f := p.Fault(strconv.Itoa(me)); f.Mode != Cut {
+	if f := p.Fault(me); f.Mode != Cut {
 		t.Fatalf("fault for this process %v", f.Mode)
 	}
 	p.Heal()
