@@ -37,17 +37,8 @@ func TestThrottledFetchIsAnsweredEmptyAtOnce(t *testing.T) {
 	fetch := func(offset int64) (time.Duration, kmsg.FetchResponse) {
 		t.Helper()
 		corr++
-		req := kmsg.NewPtrFetchRequest()
-		req.Version, req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 11, -1, 0, 1, 50<<20
-		req.SessionEpoch = -1
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = "empty-when-throttled"
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = offset, 10<<20, -1
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
 		start := time.Now()
-		c.request(req, corr)
+		c.request(fetchV11("empty-when-throttled", offset, 10<<20), corr)
 		_, body := c.response(false)
 		took := time.Since(start)
 		resp := kmsg.NewFetchResponse()
@@ -115,6 +106,21 @@ func TestThrottledFetchIsAnsweredEmptyAtOnce(t *testing.T) {
 	if !served {
 		t.Fatalf("the fetch at %d was never served after waiting out its throttle times", next)
 	}
+}
+
+// fetchV11 is a sessionless Fetch v11 of partition 0 of topic from offset
+// that does not wait, reading at most partitionMax bytes (50 MiB in all).
+func fetchV11(topic string, offset int64, partitionMax int32) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 11, -1, 0, 1, 50<<20
+	req.SessionEpoch = -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = offset, partitionMax, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
 }
 
 // kgoRecords lists the offsets of the records in raw record batches (v2:

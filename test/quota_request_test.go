@@ -19,7 +19,8 @@ func TestRequestPercentageCountsWorkNotWaiting(t *testing.T) {
 	createTopicWith(t, b.client(), "backlog", 1)
 	ctx := testContext(t, 60*time.Second)
 	setClientQuota(t, b.admin(), "poller", "request_percentage", 5)
-	setClientQuota(t, b.admin(), "test", "request_percentage", 5) // dialRaw's client ID
+	// dialRaw's client ID: one second of work in the ten-second window.
+	setClientQuota(t, b.admin(), "test", "request_percentage", 10)
 
 	// Ten fetches of an idle topic, each waiting 300 ms for data: 3 s of
 	// waiting in 3 s, which would be 30% of a thread if it counted.
@@ -55,9 +56,9 @@ func TestRequestPercentageCountsWorkNotWaiting(t *testing.T) {
 		t.Fatalf("the long-polling consumer was throttled %d times", n)
 	}
 
-	// A 24 MB response read a second late: writing it takes that second,
-	// 10% of the ten-second window, and the client's next request is
-	// throttled for it.
+	// A 24 MB response read 2.5 s late: writing it takes that long, 25%
+	// of the ten-second window, and the client's next request is
+	// throttled for it (reading it took far less than a second).
 	producer := newClient(t, b.addr, kgo.ProducerBatchCompression(kgo.NoCompression()))
 	value := make([]byte, 100<<10)
 	for i := 0; i < 240; i++ {
@@ -68,17 +69,8 @@ func TestRequestPercentageCountsWorkNotWaiting(t *testing.T) {
 	}
 	c := dialRaw(t, b.addr)
 	c.nc.SetDeadline(time.Now().Add(30 * time.Second))
-	req := kmsg.NewPtrFetchRequest()
-	req.Version, req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 11, -1, 0, 1, 50<<20
-	req.SessionEpoch = -1
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = "backlog"
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 50<<20, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	c.request(req, 1)
-	time.Sleep(1500 * time.Millisecond) // the response waits in the socket buffers
+	c.request(fetchV11("backlog", 0, 50<<20), 1)
+	time.Sleep(2500 * time.Millisecond) // the response waits in the socket buffers
 	_, body := c.response(false)
 	if len(body) < 20<<20 {
 		t.Fatalf("fetch answered %d bytes, want the 24 MB backlog", len(body))
@@ -92,7 +84,7 @@ func TestRequestPercentageCountsWorkNotWaiting(t *testing.T) {
 	if err := mresp.ReadFrom(body); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("after a 24 MB response written over ~1.5 s: next request throttle_time_ms %d", mresp.ThrottleMillis)
+	t.Logf("after a 24 MB response written over ~2.5 s: next request throttle_time_ms %d", mresp.ThrottleMillis)
 	if mresp.ThrottleMillis <= 0 {
 		t.Fatal("the time spent writing a response to a slow reader was not counted")
 	}
