@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -219,9 +218,6 @@ func runMirror(ctx context.Context, cfg mirror.Config) error {
 	defer m.Close()
 	cfg.Logger.Info("mirror starting")
 	if err := m.Run(ctx); err != nil {
-		if errors.Is(err, mirror.ErrNotSluice) {
-			return fmt.Errorf("%w: mirroring with the same offsets needs a Sluice target", err)
-		}
 		return err
 	}
 	cfg.Logger.Info("mirror stopped")

@@ -1,7 +1,8 @@
 // Package mirror copies topics from one Kafka-protocol cluster (Sluice,
-// Apache Kafka, Redpanda, kfake) to a Sluice cluster, keeping every
-// record's offset, so that consumers can fail over to the target and
-// resume exactly where they were.
+// Apache Kafka, Redpanda, kfake) to another. Into a Sluice cluster it keeps
+// every record's offset, so that consumers can fail over to the target and
+// resume exactly where they were; into any other it falls back to
+// MirrorMaker 2's offset translation.
 //
 // # Mirror topics
 //
@@ -77,6 +78,16 @@
 //
 // It never writes to the source, never writes to a target topic that is
 // not its mirror (except with Force, by replacing it), and never moves a
-// mirror topic's offsets: a target that is not Sluice is refused
-// (ErrNotSluice) rather than given records at other offsets.
+// mirror topic's offsets.
+//
+// # A target that is not Sluice
+//
+// Offsets cannot be kept on a target that does not know mirror topics
+// (found out from its broker configs: Sluice's include sluice.*). The
+// mirror then works as MirrorMaker 2 does (translate.go): it consumes
+// committed records and produces them with an idempotent producer to the
+// same partition, writes offset syncs (source offset, target offset) to a
+// compacted topic on the target, resumes after the last sync (at least
+// once: a few records may be copied twice after a crash), and translates
+// group offsets through the syncs, never past a record not yet copied.
 package mirror

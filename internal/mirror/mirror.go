@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -163,12 +162,14 @@ func (m *Mirror) refreshSoon() {
 	}
 }
 
-// Run mirrors until ctx ends, then returns nil; it returns early only for
-// a target that cannot take mirror topics (not a Sluice cluster). A source
-// or target that cannot be reached is retried, and says so in the log and
-// in Status.
+// Run mirrors until ctx ends, then returns nil. A target that cannot take
+// mirror topics (not a Sluice cluster) is mirrored into in translating
+// mode (translate.go). A source or target that cannot be reached is
+// retried, and says so in the log and in Status.
 func (m *Mirror) Run(ctx context.Context) error {
-	if err := m.checkTarget(ctx); err != nil || ctx.Err() != nil {
+	if err := m.checkTarget(ctx); errors.Is(err, ErrNotSluice) {
+		return m.runTranslating(ctx) // translate.go
+	} else if err != nil || ctx.Err() != nil {
 		return err
 	}
 	var wg sync.WaitGroup
@@ -218,21 +219,15 @@ func (m *Mirror) Run(ctx context.Context) error {
 // cannot be kept there.
 var ErrNotSluice = errors.New("mirror: the target does not accept mirror topics (not a Sluice cluster)")
 
-// checkTarget asks the target to validate creating a mirror topic: a
-// Sluice cluster accepts sluice.mirror.state, any other Kafka refuses an
-// unknown config (INVALID_CONFIG).
+// checkTarget finds out whether the target is a Sluice cluster: its
+// brokers describe Sluice's own broker configs (sluice.*), which no other
+// Kafka has. (Validating a topic with sluice.mirror.state would not do:
+// some Kafka-protocol servers accept any config name.)
 func (m *Mirror) checkTarget(ctx context.Context) error {
-	const probe = "sluice-mirror-probe"
 	for {
-		resps, err := m.dstAdm.ValidateCreateTopics(ctx, 1, -1, mirrorConfigs("probe/probe/0", nil), probe)
-		if err == nil {
-			err = resps[probe].Err
-			if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
-				return nil
-			}
-			if errors.Is(err, kerr.InvalidConfig) {
-				return fmt.Errorf("%w: %v", ErrNotSluice, err)
-			}
+		err := m.probeTarget(ctx)
+		if err == nil || errors.Is(err, ErrNotSluice) {
+			return err
 		}
 		m.logger.Warn("mirror: target not ready; retrying", "err", err)
 		select {
@@ -241,4 +236,29 @@ func (m *Mirror) checkTarget(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+func (m *Mirror) probeTarget(ctx context.Context) error {
+	md, err := m.dstAdm.BrokerMetadata(ctx)
+	if err != nil {
+		return err
+	}
+	if len(md.Brokers) == 0 {
+		return errors.New("the target lists no brokers")
+	}
+	rcs, err := m.dstAdm.DescribeBrokerConfigs(ctx, md.Brokers[0].NodeID)
+	if err != nil {
+		return err
+	}
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			return rc.Err
+		}
+		for _, c := range rc.Configs {
+			if strings.HasPrefix(c.Key, "sluice.") {
+				return nil
+			}
+		}
+	}
+	return ErrNotSluice
 }

@@ -1,0 +1,422 @@
+package mirror
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Translating mode, for a target that is not Sluice (MirrorMaker 2's way):
+// offsets cannot be kept there, so committed records are consumed from the
+// source (read_committed) and produced to the target by an idempotent
+// producer, partition to partition, with their keys, values, headers and
+// timestamps. Which source offset landed at which target offset is written
+// to a compacted offset-sync topic on the target; the mirror resumes after
+// the last sync (at least once: records copied after it are copied again),
+// and group offsets are translated through the syncs it remembers: a
+// source offset just after a synced record maps exactly, any other to just
+// after the nearest synced record before it (a consumer may see a few
+// records again, never skip one). Topics are not read-only on such a
+// target, and nothing stops a producer from writing to them.
+
+// OffsetSyncTopic is the offset-sync topic of a source alias on the target.
+func OffsetSyncTopic(alias string) string { return "sluice-mirror.offset-syncs." + alias }
+
+// offsetSync says that source offset Source of a partition is at target
+// offset Target.
+type offsetSync struct {
+	Source int64 `json:"source"`
+	Target int64 `json:"target"`
+}
+
+// syncsKept bounds the syncs remembered per partition for translation.
+const syncsKept = 256
+
+// translator is the translating mode's state.
+type translator struct {
+	m  *Mirror
+	mu sync.Mutex
+	// syncs per source topic/partition, oldest first.
+	syncs map[tp][]offsetSync
+	// written is the last sync written per partition.
+	written map[tp]offsetSync
+}
+
+// runTranslating mirrors into a target that is not Sluice until ctx ends.
+func (m *Mirror) runTranslating(ctx context.Context) error {
+	m.logger.Warn("the target does not keep offsets (not a Sluice cluster): copying at least once, with offset syncs for group offsets (MirrorMaker 2 style)",
+		"offset_sync_topic", OffsetSyncTopic(m.cfg.SourceAlias))
+	tr := &translator{m: m, syncs: map[tp][]offsetSync{}, written: map[tp]offsetSync{}}
+	syncTopic := OffsetSyncTopic(m.cfg.SourceAlias)
+	for {
+		_, err := m.dstAdm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, syncTopic)
+		if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
+			break
+		}
+		m.logger.Warn("create the offset-sync topic; retrying", "err", err)
+		backoff(ctx, time.Second)
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if m.cfg.Groups != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(m.cfg.SyncGroupOffsetsInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				if err := tr.syncGroups(ctx); err != nil && ctx.Err() == nil {
+					m.logger.Warn("sync consumer group offsets", "err", err)
+				}
+			}
+		}()
+	}
+	for ctx.Err() == nil {
+		if err := tr.copyRound(ctx); err != nil && ctx.Err() == nil {
+			m.logger.Warn("translating mirror: restarting the copy", "err", err)
+			backoff(ctx, time.Second)
+		}
+	}
+	return nil
+}
+
+// readSyncs loads the latest sync of every partition from the sync topic.
+func (tr *translator) readSyncs(ctx context.Context) (map[tp]offsetSync, error) {
+	topic := OffsetSyncTopic(tr.m.cfg.SourceAlias)
+	ends, err := tr.m.dstAdm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	end, ok := ends.Lookup(topic, 0)
+	if !ok || end.Err != nil {
+		return nil, fmt.Errorf("offset-sync topic %s has no end offset", topic)
+	}
+	out := map[tp]offsetSync{}
+	if end.Offset == 0 {
+		return out, nil
+	}
+	cl, err := kgo.NewClient(append(slices.Clone(tr.m.cfg.Target), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err := fs.Err0(); err != nil {
+			return nil, err
+		}
+		done := false
+		fs.EachRecord(func(r *kgo.Record) {
+			var k struct {
+				Topic     string `json:"topic"`
+				Partition int32  `json:"partition"`
+			}
+			var s offsetSync
+			if json.Unmarshal(r.Key, &k) == nil && json.Unmarshal(r.Value, &s) == nil {
+				out[tp{k.Topic, k.Partition}] = s
+			}
+			if r.Offset >= end.Offset-1 {
+				done = true
+			}
+		})
+		if done {
+			return out, nil
+		}
+	}
+}
+
+// copyRound copies from the latest syncs on, until ctx ends or the source's
+// topics change (then it returns to start again).
+func (tr *translator) copyRound(ctx context.Context) error {
+	m := tr.m
+	smd, err := m.srcAdm.Metadata(ctx)
+	if err != nil {
+		return fmt.Errorf("source metadata: %w", err)
+	}
+	dmd, err := m.dstAdm.Metadata(ctx)
+	if err != nil {
+		return fmt.Errorf("target metadata: %w", err)
+	}
+	synced, err := tr.readSyncs(ctx)
+	if err != nil {
+		return fmt.Errorf("read offset syncs: %w", err)
+	}
+	for k, s := range synced {
+		tr.acked(k, s)
+	}
+	starts := map[string]map[int32]kgo.Offset{}
+	shape := map[string]int{}
+	statuses := map[string]TopicStatus{}
+	for _, st := range smd.Topics.Sorted() {
+		if st.Err != nil || st.IsInternal || !m.cfg.selected(st.Topic) {
+			continue
+		}
+		name := m.cfg.targetName(st.Topic)
+		n := len(st.Partitions)
+		shape[st.Topic] = n
+		ts := TopicStatus{SourceTopic: st.Topic, Topic: name, Partitions: n, State: StateMirroring}
+		dt, exists := dmd.Topics[name]
+		switch {
+		case !exists || errors.Is(dt.Err, kerr.UnknownTopicOrPartition):
+			if _, err := m.dstAdm.CreateTopic(ctx, int32(n), -1, nil, name); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+				ts.State, ts.Reason = StateRefused, fmt.Sprintf("create %s: %v", name, err)
+			}
+		case len(dt.Partitions) > n:
+			ts.State, ts.Reason = StateRefused, fmt.Sprintf("source topic %s has %d partitions but %s has %d: partition counts never shrink", st.Topic, n, name, len(dt.Partitions))
+		case len(dt.Partitions) < n:
+			if _, err := m.dstAdm.UpdatePartitions(ctx, n, name); err != nil {
+				ts.State, ts.Reason = StateRefused, fmt.Sprintf("add partitions to %s: %v", name, err)
+			}
+		}
+		if ts.State == StateMirroring && exists && dt.Err == nil && !m.cfg.Force {
+			known := false
+			for k := range synced {
+				known = known || k.topic == st.Topic
+			}
+			if !known {
+				if empty, err := m.targetEmpty(ctx, name); err != nil || !empty {
+					ts.State, ts.Reason = StateRefused, fmt.Sprintf("target topic %s already exists with records of its own: refusing to mirror into it (delete it, or run the mirror with --force to append to it)", name)
+				}
+			}
+		}
+		statuses[st.Topic] = ts
+		if ts.State != StateMirroring {
+			m.logger.Error("not mirroring topic", "source_topic", st.Topic, "topic", name, "reason", ts.Reason)
+			continue
+		}
+		starts[st.Topic] = map[int32]kgo.Offset{}
+		for i := range n {
+			at := kgo.NewOffset().AtStart()
+			if s, ok := synced[tp{st.Topic, int32(i)}]; ok {
+				at = kgo.NewOffset().At(s.Source + 1)
+			}
+			starts[st.Topic][int32(i)] = at
+		}
+	}
+	m.mu.Lock()
+	m.topics = statuses
+	m.sourceCluster = smd.Cluster
+	m.mu.Unlock()
+	if len(starts) == 0 {
+		backoff(ctx, m.cfg.RefreshInterval)
+		return nil
+	}
+	cons, err := kgo.NewClient(append(slices.Clone(m.cfg.Source), kgo.ConsumePartitions(starts), kgo.FetchIsolationLevel(kgo.ReadCommitted()))...)
+	if err != nil {
+		return err
+	}
+	defer cons.Close()
+	prod, err := kgo.NewClient(append(slices.Clone(m.cfg.Target), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5*time.Millisecond))...)
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	defer prod.Flush(context.Background())
+
+	// Copy until the refresh interval passes and the source's shape changed.
+	refresh := time.NewTicker(m.cfg.RefreshInterval)
+	defer refresh.Stop()
+	syncEvery := time.NewTicker(500 * time.Millisecond)
+	defer syncEvery.Stop()
+	var failed error
+	var fmu sync.Mutex
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-refresh.C:
+			if changed, err := tr.shapeChanged(ctx, shape); err != nil || changed {
+				return err
+			}
+		case <-syncEvery.C:
+			tr.writeSyncs(ctx, prod)
+		default:
+		}
+		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		fs := cons.PollFetches(pctx)
+		cancel()
+		fmu.Lock()
+		err := failed
+		fmu.Unlock()
+		if err != nil {
+			return err
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				m.noteTopicErr(t, fmt.Sprintf("fetch %s/%d: %v", t, p, err))
+			}
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			src := tp{r.Topic, r.Partition}
+			out := &kgo.Record{Topic: m.cfg.targetName(r.Topic), Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}
+			srcOffset := r.Offset
+			prod.Produce(ctx, out, func(w *kgo.Record, err error) {
+				if err != nil {
+					fmu.Lock()
+					failed = errors.Join(failed, fmt.Errorf("produce to %s/%d: %w", w.Topic, w.Partition, err))
+					fmu.Unlock()
+					return
+				}
+				tr.acked(src, offsetSync{Source: srcOffset, Target: w.Offset})
+			})
+		})
+	}
+}
+
+// noteTopicErr records an error on every partition of a source topic.
+func (m *Mirror) noteTopicErr(topic, msg string) {
+	m.logger.Warn("translating mirror", "topic", topic, "err", msg)
+}
+
+// shapeChanged reports whether the source's selected topics or partition
+// counts differ from shape.
+func (tr *translator) shapeChanged(ctx context.Context, shape map[string]int) (bool, error) {
+	smd, err := tr.m.srcAdm.Metadata(ctx)
+	if err != nil {
+		return false, nil // keep copying; the next look may answer
+	}
+	now := map[string]int{}
+	for _, st := range smd.Topics {
+		if st.Err == nil && !st.IsInternal && tr.m.cfg.selected(st.Topic) {
+			now[st.Topic] = len(st.Partitions)
+		}
+	}
+	for t, n := range now {
+		if shape[t] != n {
+			return true, nil
+		}
+	}
+	return len(now) != len(shape), nil
+}
+
+// acked remembers that a source offset landed at a target offset.
+func (tr *translator) acked(k tp, s offsetSync) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	l := tr.syncs[k]
+	if n := len(l); n > 0 && l[n-1].Source >= s.Source {
+		return
+	}
+	l = append(l, s)
+	if len(l) > syncsKept {
+		l = slices.Delete(l, 0, len(l)-syncsKept)
+	}
+	tr.syncs[k] = l
+}
+
+// writeSyncs writes each partition's latest sync if it moved.
+func (tr *translator) writeSyncs(ctx context.Context, prod *kgo.Client) {
+	topic := OffsetSyncTopic(tr.m.cfg.SourceAlias)
+	tr.mu.Lock()
+	var recs []*kgo.Record
+	for k, l := range tr.syncs {
+		last := l[len(l)-1]
+		if tr.written[k] == last {
+			continue
+		}
+		tr.written[k] = last
+		key, _ := json.Marshal(map[string]any{"topic": k.topic, "partition": k.part})
+		val, _ := json.Marshal(last)
+		recs = append(recs, &kgo.Record{Topic: topic, Partition: 0, Key: key, Value: val})
+	}
+	tr.mu.Unlock()
+	for _, r := range recs {
+		prod.Produce(ctx, r, nil)
+	}
+}
+
+// translate maps a committed source offset to the target: exactly after a
+// synced record, otherwise after the nearest synced record before it.
+func (tr *translator) translate(k tp, offset int64) (int64, bool) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	l := tr.syncs[k]
+	i := sort.Search(len(l), func(i int) bool { return l[i].Source >= offset })
+	if i == 0 {
+		return 0, false
+	}
+	return l[i-1].Target + 1, true
+}
+
+// syncGroups commits translated offsets of the matching groups that are
+// not active on the target.
+func (tr *translator) syncGroups(ctx context.Context) error {
+	m := tr.m
+	listed, err := m.srcAdm.ListGroups(ctx)
+	if err != nil {
+		return fmt.Errorf("list source groups: %w", err)
+	}
+	var groups []string
+	for _, g := range listed.Sorted() {
+		if m.cfg.Groups.MatchString(g.Group) {
+			groups = append(groups, g.Group)
+		}
+	}
+	if len(groups) == 0 {
+		return nil
+	}
+	described, err := m.dstAdm.DescribeGroups(ctx, groups...)
+	if err != nil {
+		return fmt.Errorf("describe target groups: %w", err)
+	}
+	var errs []error
+	for _, g := range groups {
+		if d, ok := described[g]; ok && !inactive(d) {
+			continue
+		}
+		src, err := m.srcAdm.FetchOffsets(ctx, g)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		dst, _ := m.dstAdm.FetchOffsets(ctx, g)
+		commit := kadm.Offsets{}
+		src.Each(func(o kadm.OffsetResponse) {
+			if o.Err != nil || o.At < 0 || !m.cfg.selected(o.Topic) {
+				return
+			}
+			at, ok := tr.translate(tp{o.Topic, o.Partition}, o.At)
+			if !ok {
+				return
+			}
+			name := m.cfg.targetName(o.Topic)
+			if cur, ok := dst.Lookup(name, o.Partition); ok && cur.Err == nil && cur.At >= at {
+				return
+			}
+			commit.Add(kadm.Offset{Topic: name, Partition: o.Partition, At: at, LeaderEpoch: -1, Metadata: o.Metadata})
+		})
+		if len(commit) == 0 {
+			continue
+		}
+		resps, err := m.dstAdm.CommitOffsets(ctx, g, commit)
+		if err == nil {
+			err = resps.Error()
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("group %s: %w", g, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,119 @@
+package test
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/internal/mirror"
+)
+
+// A target that is not Sluice (kfake) cannot keep offsets: the mirror
+// copies records at least once with their keys, values, headers and
+// timestamps, in order per partition, writes offset syncs, and translates
+// a group's committed offsets through them. Stopped and started again, it
+// resumes after its last sync without losing a record.
+func TestMirrorToANonSluiceTargetTranslatesOffsets(t *testing.T) {
+	t.Parallel()
+	src := startBroker(t, nil)
+	src.createTopic("orders", 2, nil)
+	kf, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kf.Close)
+	dseeds := kf.ListenAddrs()
+
+	cl := src.client(kgo.DefaultProduceTopic("orders"))
+	produce := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			produceSync(t, cl, &kgo.Record{Key: []byte(fmt.Sprint(i % 17)), Value: []byte(fmt.Sprintf("order-%04d", i)),
+				Headers: []kgo.RecordHeader{{Key: "n", Value: []byte(fmt.Sprint(i))}}})
+		}
+	}
+	produce(0, 200)
+	srcAdm := src.admin()
+	commits := kadm.Offsets{}
+	commits.Add(kadm.Offset{Topic: "orders", Partition: 0, At: 50, LeaderEpoch: -1})
+	commits.Add(kadm.Offset{Topic: "orders", Partition: 1, At: 30, LeaderEpoch: -1})
+	if err := srcAdm.CommitAllOffsets(testContext(t, 10*time.Second), "billing", commits); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := mirror.Config{Groups: regexp.MustCompile(`^billing$`), SyncGroupOffsetsInterval: 100 * time.Millisecond}
+	_, stop := runMirror(t, []string{src.addr}, dseeds, cfg)
+	dstAdm := kadm.NewClient(newClient(t, dseeds[0], kgo.SeedBrokers(dseeds...)))
+	same := func(s string) string { return s }
+	waitCaughtUp(t, srcAdm, dstAdm, same, "orders")
+	want := readAll(t, []string{src.addr}, "orders", false)
+	got := readAll(t, dseeds, "orders", false)
+	// A dense source: the offsets match here too. The producer IDs are
+	// the mirror's own.
+	for _, r := range append(got, want...) {
+		r.ProducerID, r.ProducerEpoch = 0, 0
+	}
+	sameRecords(t, "orders copied to kfake", got, want)
+	waitState(t, 30*time.Second, "group offsets translated", func() (bool, string) {
+		o, err := dstAdm.FetchOffsets(testContext(t, 10*time.Second), "billing")
+		if err != nil {
+			return false, err.Error()
+		}
+		p0, _ := o.Lookup("orders", 0)
+		p1, _ := o.Lookup("orders", 1)
+		return p0.At == 50 && p1.At == 30, fmt.Sprintf("partition 0 at %d, 1 at %d", p0.At, p1.At)
+	})
+	// Once the syncs reach the last records: stop, produce more, start again.
+	last := map[int32]int64{}
+	for _, r := range want {
+		last[r.Partition] = r.Offset
+	}
+	waitState(t, 30*time.Second, "offset syncs up to the last records", func() (bool, string) {
+		synced := map[int32]int64{}
+		for _, r := range readAll(t, dseeds, mirror.OffsetSyncTopic("source"), false) {
+			var k struct {
+				Partition int32 `json:"partition"`
+			}
+			var v struct {
+				Source int64 `json:"source"`
+			}
+			if json.Unmarshal(r.Key, &k) == nil && json.Unmarshal(r.Value, &v) == nil {
+				synced[k.Partition] = v.Source
+			}
+		}
+		return fmt.Sprint(synced) == fmt.Sprint(last), fmt.Sprintf("synced %v, last %v", synced, last)
+	})
+	stop()
+	produce(200, 100)
+	runMirror(t, []string{src.addr}, dseeds, cfg)
+	want = readAll(t, []string{src.addr}, "orders", false)
+	waitState(t, 60*time.Second, "the restarted mirror copies the rest", func() (bool, string) {
+		n := targetTotal(testContext(t, 10*time.Second), dstAdm, "orders")
+		return n >= int64(len(want)), fmt.Sprintf("%d of %d", n, len(want))
+	})
+	got = readAll(t, dseeds, "orders", false)
+	// At least once, in order per partition: the target's values, with
+	// repeats dropped, are the source's.
+	byPart := func(rs []*kgo.Record) map[int32][]string {
+		out := map[int32][]string{}
+		for _, r := range rs {
+			l := out[r.Partition]
+			if n := len(l); n > 0 && l[n-1] >= string(r.Value) {
+				continue // a record copied again after the restart
+			}
+			out[r.Partition] = append(l, string(r.Value))
+		}
+		return out
+	}
+	w, g := byPart(want), byPart(got)
+	for p, vs := range w {
+		if fmt.Sprint(g[p]) != fmt.Sprint(vs) {
+			t.Fatalf("partition %d: target holds %d distinct records in order, source %d", p, len(g[p]), len(vs))
+		}
+	}
+}
