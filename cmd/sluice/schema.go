@@ -173,6 +173,9 @@ func newSchemaRegisterCommand(o *schemaOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "register SUBJECT",
 		Short: "Register a schema under a subject and print its ID",
+		Example: `  sluice schema register orders-value --file order.avsc
+  sluice schema register orders-value --type JSON --schema '{"type":"object"}'
+  sluice schema register lines-value --file line.avsc --reference shop.Order=orders-value:1`,
 		Args:  usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := in.schema()
@@ -225,6 +228,9 @@ func newSchemaGetCommand(o *schemaOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get [SUBJECT]",
 		Short: "Print a schema by subject and version, or by ID",
+		Example: `  sluice schema get orders-value
+  sluice schema get orders-value --version 2 --output json
+  sluice schema get --id 1`,
 		Args:  usage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, ctx, cancel, err := o.session(cmd)
@@ -263,6 +269,8 @@ func newSchemaListCommand(o *schemaOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list [SUBJECT]",
 		Short: "List the subjects, or the versions of one subject",
+		Example: `  sluice schema list
+  sluice schema list orders-value --deleted`,
 		Args:  usage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, ctx, cancel, err := o.session(cmd)
@@ -309,6 +317,9 @@ func newSchemaDeleteCommand(o *schemaOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delete SUBJECT",
 		Short: "Delete a subject, or one version of it (soft; --permanent after a soft delete removes it)",
+		Example: `  sluice schema delete orders-value --version 2
+  sluice schema delete orders-value
+  sluice schema delete orders-value --permanent`,
 		Args:  usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, ctx, cancel, err := o.session(cmd)
@@ -350,6 +361,8 @@ func newSchemaCheckCommand(o *schemaOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check-compat SUBJECT",
 		Short: "Check whether a schema could be registered under a subject; exits 1 when it could not",
+		Example: `  sluice schema check-compat orders-value --file order-v2.avsc
+  sluice schema check-compat orders-value --file order-v2.avsc --version 1`,
 		Args:  usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := in.schema()
@@ -399,6 +412,9 @@ func newSchemaConfigCommand(o *schemaOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config [SUBJECT]",
 		Short: "Show or set the compatibility level (and mode) of a subject, or the global one",
+		Example: `  sluice schema config
+  sluice schema config orders-value --set FULL_TRANSITIVE
+  sluice schema config --mode READONLY`,
 		Args:  usage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, ctx, cancel, err := o.session(cmd)
