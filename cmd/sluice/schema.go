@@ -176,7 +176,7 @@ func newSchemaRegisterCommand(o *schemaOptions) *cobra.Command {
 		Example: `  sluice schema register orders-value --file order.avsc
   sluice schema register orders-value --type JSON --schema '{"type":"object"}'
   sluice schema register lines-value --file line.avsc --reference shop.Order=orders-value:1`,
-		Args:  usage(cobra.ExactArgs(1)),
+		Args: usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := in.schema()
 			if err != nil {
@@ -231,7 +231,7 @@ func newSchemaGetCommand(o *schemaOptions) *cobra.Command {
 		Example: `  sluice schema get orders-value
   sluice schema get orders-value --version 2 --output json
   sluice schema get --id 1`,
-		Args:  usage(cobra.MaximumNArgs(1)),
+		Args: usage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, ctx, cancel, err := o.session(cmd)
 			if err != nil {
@@ -271,7 +271,7 @@ func newSchemaListCommand(o *schemaOptions) *cobra.Command {
 		Short: "List the subjects, or the versions of one subject",
 		Example: `  sluice schema list
   sluice schema list orders-value --deleted`,
-		Args:  usage(cobra.MaximumNArgs(1)),
+		Args: usage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, ctx, cancel, err := o.session(cmd)
 			if err != nil {
@@ -320,7 +320,7 @@ func newSchemaDeleteCommand(o *schemaOptions) *cobra.Command {
 		Example: `  sluice schema delete orders-value --version 2
   sluice schema delete orders-value
   sluice schema delete orders-value --permanent`,
-		Args:  usage(cobra.ExactArgs(1)),
+		Args: usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, ctx, cancel, err := o.session(cmd)
 			if err != nil {
@@ -363,7 +363,7 @@ func newSchemaCheckCommand(o *schemaOptions) *cobra.Command {
 		Short: "Check whether a schema could be registered under a subject; exits 1 when it could not",
 		Example: `  sluice schema check-compat orders-value --file order-v2.avsc
   sluice schema check-compat orders-value --file order-v2.avsc --version 1`,
-		Args:  usage(cobra.ExactArgs(1)),
+		Args: usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := in.schema()
 			if err != nil {
@@ -415,7 +415,7 @@ func newSchemaConfigCommand(o *schemaOptions) *cobra.Command {
 		Example: `  sluice schema config
   sluice schema config orders-value --set FULL_TRANSITIVE
   sluice schema config --mode READONLY`,
-		Args:  usage(cobra.MaximumNArgs(1)),
+		Args: usage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, ctx, cancel, err := o.session(cmd)
 			if err != nil {
