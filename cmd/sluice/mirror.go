@@ -360,8 +360,8 @@ create it afresh.`,
 // the node validates them.
 const mirrorSettingPrefix = "sluice.mirror."
 
-// serveMirrorSettings lists the sluice.mirror.* settings serve knows, with
-// what each means (for errors).
+// serveMirrorSettings lists the sluice.mirror.* settings serve knows; an
+// unknown one stops serve with this list.
 var serveMirrorSettings = []string{
 	"source.bootstrap.servers", "source.alias", "topics", "exclude.topics", "rename.format", "groups",
 	"sync.group.offsets.interval.ms", "refresh.interval.ms", "force",
