@@ -20,9 +20,10 @@ import (
 
 // metadataWriter is a partition's pending partition.metadata.
 type metadataWriter struct {
-	pending atomic.Bool
-	mu      sync.Mutex
-	write   func() error // guarded by mu; set once before pending
+	deferred bool // set before the partition is shared: left to the first append
+	pending  atomic.Bool
+	mu       sync.Mutex
+	write    func() error // guarded by mu; set once before pending
 }
 
 // deferMetadata leaves p's partition.metadata (topic id) to its first
@@ -36,7 +37,21 @@ func (m *Manager) deferMetadata(p *Partition, id cluster.TopicID) {
 		m.syncMetadata(filepath.Dir(dir))
 		return nil
 	}
+	p.meta.deferred = true
 	p.meta.pending.Store(true)
+}
+
+// wroteMetadata reports whether opening todo wrote a partition.metadata
+// (a partition with data, or a file rewritten), which its log directory
+// must then sync; new, empty partitions leave theirs to their first
+// append, so creating only those syncs nothing.
+func wroteMetadata(todo []*opening) bool {
+	for _, o := range todo {
+		if o.err == nil && o.p != nil && !o.p.meta.deferred {
+			return true
+		}
+	}
+	return false
 }
 
 // ensureMetadata writes the partition.metadata left for the first append,

@@ -494,6 +494,9 @@ func (r *reconciliation) open() {
 	// creations slows them), in the background for a few (CreateTopics
 	// reconciles after each topic; metadata_sync.go).
 	for _, root := range synced {
+		if !wroteMetadata(byDir[root]) {
+			continue // all new and empty: nothing written (lazy_metadata.go)
+		}
 		if len(byDir[root]) >= inlineMetadataSync {
 			if err := m.syncLogDir(root); err != nil {
 				m.logger.Warn("sync log directory after creating partitions", "dir", root, "err", err)
