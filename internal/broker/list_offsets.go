@@ -71,6 +71,13 @@ func (b *Broker) listOffset(ctx context.Context, img *cluster.Image, t *cluster.
 	limit := int(min(b.configsFor(img).topic(t).maxMessageBytes, maxDecompressed))
 	epoch := part.LeaderEpoch()
 	end := part.HighWatermark()
+	// A new leader's high watermark may lag the one its predecessor
+	// answered until its followers fetch again: a client would see the end
+	// of the log move backwards. Kafka (KIP-207) answers OFFSET_NOT_AVAILABLE,
+	// which clients retry, until it has caught up.
+	if req.ReplicaID < 0 && end < part.EpochStartOffset() {
+		return kerrf(kerr.OffsetNotAvailable, "the leader's high watermark %d has not reached the start of its epoch %d (%d)", end, epoch, part.EpochStartOffset())
+	}
 	switch {
 	case req.ReplicaID >= 0:
 		end = part.LogEndOffset()

@@ -168,6 +168,18 @@ func (p *Partition) ISR() []int32 {
 // HighWatermark is the offset below which records are visible to consumers.
 func (p *Partition) HighWatermark() int64 { return p.hw.Load() }
 
+// EpochStartOffset is, on the leader, the log end offset when its leader
+// epoch began; -1 on a follower. Until the high watermark reaches it, the
+// leader does not know the high watermark its predecessor had reached.
+func (p *Partition) EpochStartOffset() int64 {
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	if !p.leading.Load() {
+		return -1
+	}
+	return p.epochStart
+}
+
 // LogStartOffset is the first offset in the log.
 func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
 
