@@ -242,9 +242,16 @@ func runFailover(ctx context.Context, opts Options, trials int, kinds []string, 
 			res.Trials = append(res.Trials, t)
 			fmt.Fprintf(opts.Out, "%s %d/%d: victim %d (controller %v): unavailable %.2fs, leader moved after %.2fs %s\n",
 				kind, i+1, trials, t.Victim, t.WasController, t.UnavailSec, t.LeaderSec, t.Err)
-			if err != nil {
-				return err
+			// A failed trial is reported and the next one runs: its
+			// fault was undone, and it waits for a settled cluster.
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
+		}
+	}
+	for _, t := range res.Trials {
+		if t.Err != "" {
+			return fmt.Errorf("%s trial failed: %s", t.Kind, t.Err)
 		}
 	}
 	return nil
