@@ -105,7 +105,7 @@ func (b *Broker) createAcls(ctx context.Context, c *Client, req *kmsg.CreateACLs
 		}
 		return resp
 	}
-	b.logger.Info("created ACLs", "count", len(valid), "principal", c.Principal)
+	b.logger.Info("created ACLs", "count", len(valid), "principal", c.Principal, "client_id", c.ID)
 	return resp
 }
 
@@ -163,7 +163,7 @@ func (b *Broker) deleteAcls(ctx context.Context, c *Client, req *kmsg.DeleteACLs
 			n++
 		}
 	}
-	b.logger.Info("deleted ACLs", "count", n, "principal", c.Principal)
+	b.logger.Info("deleted ACLs", "count", n, "principal", c.Principal, "client_id", c.ID)
 	return resp
 }
 
