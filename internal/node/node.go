@@ -605,9 +605,10 @@ func (n *Node) Shutdown(ctx context.Context) error {
 // controlledShutdown hands leadership of this broker's partitions to other
 // in-sync replicas before the listener stops, so clients move over without
 // a window with no leader. A broker alone in its cluster has nobody to hand
-// to. It gives up after controlledShutdownTimeout and stops anyway.
+// to, and one that knows no controller (the quorum stopped first) nobody to
+// ask. It gives up after controlledShutdownTimeout and stops anyway.
 func (n *Node) controlledShutdown(ctx context.Context) {
-	if !otherLiveBroker(n.cluster.Image(), n.cfg.NodeID) {
+	if img := n.cluster.Image(); !otherLiveBroker(img, n.cfg.NodeID) || img.ControllerID < 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, controlledShutdownTimeout)
@@ -620,7 +621,10 @@ func (n *Node) controlledShutdown(ctx context.Context) {
 	n.logger.Info("controlled shutdown: leadership moved away", "took", time.Since(start).Round(time.Millisecond))
 }
 
-const controlledShutdownTimeout = 15 * time.Second
+// controlledShutdownTimeout bounds the wait for the controller to commit
+// the shutdown, which takes milliseconds with a quorum: more means there
+// is none (it is being lost or re-elected), and the broker stops anyway.
+const controlledShutdownTimeout = 3 * time.Second
 
 // otherLiveBroker reports whether a broker other than self could take over
 // leaderships: registered, unfenced and not shutting down itself. The last
