@@ -324,3 +324,57 @@ func TestHTTPPprofOnlyWhenEnabled(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsLogCleaner writes ten values of each of five keys to a
+// compacted topic whose segments roll every batch, and checks that the
+// cleaner's counters moved by what it did: once nothing more is cleaned,
+// the records it removed are exactly those no longer read from the log,
+// it read more bytes than it wrote, and its last pass is recent.
+func TestMetricsLogCleaner(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, map[string]string{"sluice.http.listen": "127.0.0.1:0", "log.cleaner.backoff.ms": "100"})
+	httpAddr := b.node.HTTPAddr()
+	b.createTopic("cleaned", 1, map[string]*string{
+		"cleanup.policy":            strp("compact"),
+		"segment.bytes":             strp("100"), // every batch in a segment of its own
+		"min.cleanable.dirty.ratio": strp("0.01"),
+	})
+	start := time.Now()
+	ctx := testContext(t, 60*time.Second)
+	cl := b.client(kgo.DefaultProduceTopic("cleaned"))
+	const keys, updates = 5, 10
+	for i := range keys * updates {
+		r := &kgo.Record{Key: []byte(fmt.Sprintf("k%d", i%keys)), Value: []byte(fmt.Sprintf("v%03d", i))}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s := scrapeMetrics(t, httpAddr)
+		kept := len(readCompacted(t, b.addr, "cleaned"))
+		again := scrapeMetrics(t, httpAddr)
+		logs, removed := s.must(t, "sluice_log_cleaner_cleanings_total"), s.must(t, "sluice_log_cleaner_removed_records_total")
+		settled := logs > 0 && again.must(t, "sluice_log_cleaner_cleanings_total") == logs
+		if settled && removed == float64(keys*updates-kept) && kept < keys*updates {
+			if r, w := s.must(t, "sluice_log_cleaner_read_bytes_total"), s.must(t, "sluice_log_cleaner_written_bytes_total"); r <= w || w <= 0 {
+				t.Errorf("cleaner read %v bytes and wrote %v, want it to read more than it wrote", r, w)
+			}
+			if v := s.must(t, "sluice_log_cleaner_segments_total"); v < 1 {
+				t.Errorf("segments cleaned %v", v)
+			}
+			if v := s.must(t, "sluice_log_cleaner_errors_total"); v != 0 {
+				t.Errorf("cleaner errors %v", v)
+			}
+			if v := s.must(t, "sluice_log_cleaner_last_pass_timestamp_seconds"); v < float64(start.Unix()) {
+				t.Errorf("last pass at %v, before the test began (%d)", v, start.Unix())
+			}
+			t.Logf("%d cleanings removed %v records; %d of %d read back", int(logs), removed, kept, keys*updates)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cleaner: %v cleanings, %v records removed, %d of %d records read back", logs, removed, kept, keys*updates)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
