@@ -411,15 +411,96 @@ func TestCorruptBatchIsNeverServed(t *testing.T) {
 	}
 	l.Close()
 
+	// The segment is the active one: Open reads it header-only below the
+	// recovery point, and VerifyUnchecked (run after Open) catches it.
+	heard = nil
+	r := openFS(t, log.OSFS{}, dir, log.Options{OnCorruption: onCorruption})
+	if err := r.VerifyUnchecked(context.Background()); !errors.As(err, &cerr) || cerr.Offset != 6 || len(heard) != 1 {
+		t.Fatalf("VerifyUnchecked: %v (heard %v), want a CorruptionError at 6", err, heard)
+	}
+	r.Close()
+
+	// Once it is an older segment whose index must be rebuilt, Open meets
+	// it: ErrCorruption, or a cut there with RepairCorruption.
+	r = openFS(t, log.OSFS{}, dir, log.Options{})
+	for i := range 3 {
+		cfg := faultConfig()
+		cfg.SegmentBytes = 1 // every batch rolls
+		r.SetConfig(cfg)
+		b := batchOf(t, fmt.Sprintf("later-%d", i))
+		h, _ := record.Validate(b)
+		if _, err := r.Append(b, h, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "00000000000000000000.index"))
 	if _, err := log.Open(dir, faultConfig(), log.Options{}); !errors.Is(err, log.ErrCorruption) {
 		t.Fatalf("open with a corrupt batch below the recovery point: %v, want ErrCorruption", err)
 	}
-	r := openFS(t, log.OSFS{}, dir, log.Options{RepairCorruption: true})
+	r = openFS(t, log.OSFS{}, dir, log.Options{RepairCorruption: true})
 	defer r.Close()
 	if at, ok := r.CorruptionRepaired(); !ok || at != 6 || r.LogEndOffset() != 6 {
 		t.Fatalf("repaired at %d (%v), log end %d; want both 6", at, ok, r.LogEndOffset())
 	}
 	if got := values(t, r); len(got) != 6 || got[5] != "value-5" {
 		t.Fatalf("after the repair: %v", got)
+	}
+}
+
+// A recovery point checkpointed inside the active segment (the data below
+// it fsynced) spares a restart the CRC check of those batches: a bit
+// flipped below it is not looked at by Open (the read of that batch
+// catches it), one flipped above it is cut as a torn tail.
+func TestRecoveryPointInsideActiveSegmentSkipsItsCRCs(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "t-0")
+	cfg := faultConfig()
+	cfg.SegmentBytes = 1 << 30
+	l, err := log.Open(dir, cfg, log.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var pos []int64
+	at := int64(0)
+	for i := range 20 {
+		b := batchOf(t, fmt.Sprintf("value-%02d", i))
+		pos = append(pos, at)
+		at += int64(len(b))
+		h, _ := record.Validate(b)
+		if _, err := l.Append(b, h, 0); err != nil {
+			t.Fatal(err)
+		}
+		if i == 9 {
+			if err := l.WaitDurable(ctx, 10); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.CheckpointRecoveryPoint(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A crash: no Close (which would checkpoint the end).
+	seg := filepath.Join(dir, "00000000000000000000.log")
+	flipByte(t, seg, pos[4]+record.HeaderSize+2)  // below the recovery point (10)
+	flipByte(t, seg, pos[15]+record.HeaderSize+2) // above it: a torn tail
+	r, err := log.Open(dir, cfg, log.Options{})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer r.Close()
+	if r.LogEndOffset() != 15 {
+		t.Fatalf("log end %d after recovery, want 15 (cut at the bad batch past the recovery point)", r.LogEndOffset())
+	}
+	var cerr *log.CorruptionError
+	if _, err := r.Read(4, 1<<20, math.MaxInt64); !errors.As(err, &cerr) || cerr.Offset != 4 {
+		t.Fatalf("read of the damaged batch below the recovery point: %v, want a CorruptionError at 4", err)
+	}
+	b, err := r.Read(10, 1<<20, math.MaxInt64)
+	if err != nil || countBatches(b) != 5 {
+		t.Fatalf("read from the recovery point: %d batches, %v", countBatches(b), err)
 	}
 }

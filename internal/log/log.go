@@ -130,6 +130,9 @@ type Log struct {
 	// the offset recovery cut the log at because of it, -1 if none.
 	repairCorruption   bool
 	corruptionRepaired int64
+	// [uncheckedFrom, uncheckedTo): batches Open read header-only, for
+	// VerifyUnchecked. Guarded by mu.
+	uncheckedFrom, uncheckedTo int64
 }
 
 func newLog(dir string, cfg Config, opts Options) *Log {

@@ -240,9 +240,21 @@ func (l *Log) recoverSegments(rp int64, indexed map[int64]bool) (recovered, erro
 			}
 			l.logger.Warn("rebuilding index", "file", s.path, "reason", "index file missing")
 		}
-		res, err := l.scanSegment(s, &rec.transitions)
+		// Only the active segment is scanned header-only below the
+		// recovery point (its indexes live in memory and must be rebuilt
+		// at every start); its CRCs are checked after Open
+		// (VerifyUnchecked). An older segment scanned for a missing index
+		// is checked whole.
+		from := int64(0)
+		if i == len(l.segs)-1 {
+			from = rp
+		}
+		res, err := l.scanSegment(s, from, &rec.transitions)
 		if err != nil {
 			return rec, err
+		}
+		if from > s.base {
+			l.uncheckedFrom, l.uncheckedTo = s.base, min(from, res.next)
 		}
 		rec.rebuilt = append(rec.rebuilt, s)
 		rec.last = res
@@ -454,7 +466,7 @@ func (l *Log) checkIndexes(s *segment) error {
 	}
 	l.logger.Warn("rebuilding index", "file", s.path, "reason", why)
 	var none []epochEntry
-	res, err := l.scanSegment(s, &none)
+	res, err := l.scanSegment(s, 0, &none)
 	if err != nil {
 		return err
 	}
@@ -510,11 +522,15 @@ func loadIndexes(s *segment) (ok bool, why string, err error) {
 	return true, "", nil
 }
 
-// scanSegment reads a segment from its start, checking every batch, and
-// rebuilds its indexes in memory. It stops at the first bad or partial
-// batch. Leader epoch changes seen in the batches are appended to
-// transitions.
-func (l *Log) scanSegment(s *segment, transitions *[]epochEntry) (scanResult, error) {
+// scanSegment reads a segment from its start and rebuilds its indexes in
+// memory. Batches wholly below the recovery point rp were fsynced: their
+// headers are read (lengths bounded, offsets in order), not their
+// payload, so a restart after a crash reads little more than the
+// unsynced tail (a flipped bit there is caught when the batch is read:
+// Log.verifyRead). Every batch from rp on is read whole and checked with
+// its CRC32C. It stops at the first bad or partial batch. Leader epoch
+// changes seen in the batches are appended to transitions.
+func (l *Log) scanSegment(s *segment, rp int64, transitions *[]epochEntry) (scanResult, error) {
 	s.index.reset()
 	s.tindex.reset()
 	s.unchecked.Store(false) // rebuilt here
@@ -523,9 +539,18 @@ func (l *Log) scanSegment(s *segment, transitions *[]epochEntry) (scanResult, er
 	s.maxTs, s.maxTsOffset = -1, -1
 	s.tsMu.Unlock()
 	res := scanResult{next: s.base, firstTs: -1}
-	sc := newBatchScanner(s.log, 0, s.size.Load(), true)
+	sc := newBatchScanner(s.log, 0, s.size.Load(), rp <= s.base)
 	for sc.next() {
 		h := sc.h
+		if !sc.verify && h.LastOffset() >= rp {
+			// The first batch reaching the recovery point: checked whole,
+			// and every one after it.
+			if err := sc.validateCurrent(); err != nil {
+				res.badPos, res.bad = sc.at, err
+				return res, nil
+			}
+			sc.verifyFromHere()
+		}
 		if h.BaseOffset < res.next || h.LastOffset()-s.base > math.MaxUint32 || sc.at > math.MaxUint32 {
 			res.badPos = sc.at
 			res.bad = fmt.Errorf("batch offsets [%d, %d] out of place after offset %d", h.BaseOffset, h.LastOffset(), res.next-1)

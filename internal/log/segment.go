@@ -373,6 +373,22 @@ func (s *batchScanner) peek(n int) ([]byte, error) {
 	return s.buf[:n], nil
 }
 
+// validateCurrent reads the current batch whole (next read its header
+// only) and checks it with record.Validate.
+func (s *batchScanner) validateCurrent() error {
+	b := make([]byte, s.h.Size())
+	if _, err := s.f.ReadAt(b, s.at); err != nil {
+		return fmt.Errorf("read %s at %d: %w", s.f.Name(), s.at, err)
+	}
+	_, err := record.Validate(b)
+	return err
+}
+
+// verifyFromHere makes next read and check whole batches from now on.
+func (s *batchScanner) verifyFromHere() {
+	s.verify, s.chunk = true, 1<<20
+}
+
 func (s *batchScanner) next() bool {
 	if s.pos >= s.end || s.bad != nil || s.err != nil {
 		return false

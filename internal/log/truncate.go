@@ -90,7 +90,7 @@ func (l *Log) Truncate(offset int64) error {
 	// The kept segment is the active one again: rebuild its in-memory
 	// indexes from what is left of it.
 	var none []epochEntry
-	res, err := l.scanSegment(keep, &none)
+	res, err := l.scanSegment(keep, 0, &none)
 	if err != nil {
 		return l.fail("truncate", err)
 	}

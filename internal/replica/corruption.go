@@ -65,6 +65,15 @@ func (m *Manager) othersInSync(isr []int32) bool {
 // corrupt batch: if so, the partition must not lead until the image names
 // another leader.
 func (m *Manager) noteRepaired(tp TopicPartition, l *log.Log) {
+	// The CRCs Open left for later (below the recovery point of the
+	// active segment) are checked in the background; damage found there
+	// takes the same path as damage found by any read.
+	m.background(func(ctx context.Context) {
+		if err := l.VerifyUnchecked(ctx); err != nil && !errors.Is(err, log.ErrCorruption) && ctx.Err() == nil &&
+			!errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrOffline) {
+			m.logger.Warn("checking the batches recovery read header-only", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+		}
+	})
 	at, ok := l.CorruptionRepaired()
 	if !ok {
 		return

@@ -17,6 +17,7 @@ package replica
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/log"
 )
 
 const (
@@ -51,17 +53,36 @@ func (m *Manager) startHWCheckpoints(ctx context.Context, node *cluster.Node) (w
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		lastRP := time.Now()
 		for {
-			every := time.Duration(max(m.cfg.BrokerConfig(node.Image()).Int64("replica.high.watermark.checkpoint.interval.ms"), 10)) * time.Millisecond
+			bcfg := m.cfg.BrokerConfig(node.Image())
+			every := time.Duration(max(bcfg.Int64("replica.high.watermark.checkpoint.interval.ms"), 10)) * time.Millisecond
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(every):
 			}
 			m.writeHWCheckpoints()
+			rpEvery := time.Duration(bcfg.Int64("log.flush.offset.checkpoint.interval.ms")) * time.Millisecond
+			if rpEvery > 0 && time.Since(lastRP) >= rpEvery {
+				m.checkpointRecoveryPoints()
+				lastRP = time.Now()
+			}
 		}
 	}()
 	return func() { <-done }
+}
+
+// checkpointRecoveryPoints moves every log's recovery point up to what it
+// has fsynced (log.Log.CheckpointRecoveryPoint), so that a restart after a
+// crash checks only the unsynced tails with their CRCs: Kafka's
+// recovery-point checkpoint, every log.flush.offset.checkpoint.interval.ms.
+func (m *Manager) checkpointRecoveryPoints() {
+	for _, p := range m.Partitions() {
+		if err := p.log.CheckpointRecoveryPoint(); err != nil && !errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrOffline) {
+			m.logger.Warn("checkpoint recovery point", "topic", p.Topic, "partition", p.Index, "err", err)
+		}
+	}
 }
 
 // writeHWCheckpoints rewrites the checkpoint of every online log directory
