@@ -185,7 +185,9 @@ files, indexes without a segment), completes .swap files (deleting every
 segment whose base offset lies in the swap's offset range), and scans every
 segment from the one holding the recovery point to the end. The scan bounds
 each batch length by what is left in the file and checks magic, length and
-CRC32C. At the first bad or partial batch the segment is truncated there
+CRC32C; in the active segment, batches below the recovery point (which
+CheckpointRecoveryPoint moves up to the durable offset) are read
+header-only, and VerifyUnchecked checks their CRCs after Open. At the first bad or partial batch the segment is truncated there
 and later segments are deleted, with a warning naming the file, the
 position and the bytes dropped: that tail was never fsynced, so no
 acknowledged write is lost. An empty last segment that starts past the end
