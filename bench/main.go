@@ -76,10 +76,11 @@ func run() int {
 	flag.DurationVar(&opts.ScaleIdle, "scale-idle", opts.ScaleIdle, "how long -scale measures the broker's idle CPU")
 	flag.BoolVar(&opts.ScaleSingle, "scale-single", false, "-scale creates N topics of one partition each (plus scale-produce) instead of ten topics of N/10")
 	var restartOpts RestartOptions
-	flag.Float64Var(&restartOpts.GB, "restart", 0, "run the restart benchmark instead: write `GB` gigabytes (acks=1, 1 MiB batches) to -restart-partitions partitions of one sluice serve child, kill -9 it and time its restart (restart.go)")
+	flag.Float64Var(&restartOpts.GB, "restart", 0, "run the restart benchmark instead: write `GB` gigabytes (acks=all, 1 MiB batches) to -restart-partitions partitions of one sluice serve child, kill -9 it and time its restart (restart.go)")
 	flag.IntVar(&restartOpts.Partitions, "restart-partitions", 1000, "partitions of the -restart topic")
 	flag.IntVar(&restartOpts.ValueSize, "restart-size", 64<<10, "value size in bytes of the -restart records")
 	flag.IntVar(&restartOpts.Reps, "restart-reps", 3, "kill -9 and restart this many times in -restart")
+	flag.BoolVar(&restartOpts.Acks1, "restart-acks1", false, "write the -restart data with acks=1 (never fsynced: the restart checks all of it) instead of acks=all")
 	flag.IntVar(&opts.ClusterScaleN, "cluster-scale", 0, "run the cluster-scale benchmark instead: three `sluice serve` processes, N partitions of RF 3, kill -9 of the controller and of another broker, each restarted (clusterscale.go)")
 	flag.DurationVar(&opts.ScaleStepTimeout, "scale-step-timeout", opts.ScaleStepTimeout, "give up on one -scale step (start, create, idle, produce, consume, restart) after this long")
 	flag.BoolVar(&opts.Latency, "latency", false, "run the latency benchmark instead: -latency-records records of -size-large bytes at -latency-rate, acks=all, no linger, one consumer; ack and end-to-end percentiles beside a 4 KiB fdatasync (latency.go)")

@@ -5,8 +5,11 @@ package main
 // same directory; it reports how long until the broker listens, until the
 // first acks=all produce is acknowledged, and until every partition
 // answers ListOffsets with its end. The data is written once, with large
-// batches and acks=1 (no fsync per batch, as a bulk load), so that the
-// restart has the most unflushed tail to recover.
+// batches and acks=all (fsynced, as Sluice acknowledges by default); the
+// broker checkpoints its recovery points every 2 s here (Kafka's
+// log.flush.offset.checkpoint.interval.ms, 60 s by default) and the bench
+// waits for one before the kill. With -restart-acks1 the data is written
+// with acks=1 instead: never fsynced, so the restart checks all of it.
 
 import (
 	"context"
@@ -27,6 +30,7 @@ type RestartOptions struct {
 	Partitions int
 	ValueSize  int
 	Reps       int // kills and restarts of the same data
+	Acks1      bool
 }
 
 const restartTopic = "restart-bench"
@@ -47,11 +51,19 @@ func RunRestart(ctx context.Context, opts Options, ro RestartOptions) error {
 	}
 	defer os.RemoveAll(dir)
 	data := filepath.Join(dir, "data")
-	start := func(ctx context.Context, listen string) (*childBroker, error) {
-		return startSluiceChild(ctx, opts.SluiceBin, data, listen, opts.SluiceSettings, 2*time.Minute)
+	settings := map[string]string{"log.flush.offset.checkpoint.interval.ms": "2000"}
+	for k, v := range opts.SluiceSettings {
+		settings[k] = v
 	}
-	fmt.Fprintf(out, "Sluice restart bench: %d CPUs, %s; %.1f GB in %d partitions, %s values, acks=1 bulk load; load average %.2f\n",
-		runtime.NumCPU(), runtime.Version(), ro.GB, ro.Partitions, sizeString(ro.ValueSize), loadAvg())
+	start := func(ctx context.Context, listen string) (*childBroker, error) {
+		return startSluiceChild(ctx, opts.SluiceBin, data, listen, settings, 2*time.Minute)
+	}
+	acks := "acks=all"
+	if ro.Acks1 {
+		acks = "acks=1"
+	}
+	fmt.Fprintf(out, "Sluice restart bench: %d CPUs, %s; %.1f GB in %d partitions, %s values, %s, 1 MiB batches; load average %.2f\n",
+		runtime.NumCPU(), runtime.Version(), ro.GB, ro.Partitions, sizeString(ro.ValueSize), acks, loadAvg())
 	b, err := start(ctx, "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -76,6 +88,12 @@ func RunRestart(ctx context.Context, opts Options, ro RestartOptions) error {
 	ends, err := restartEndOffsets(ctx, b.Addr())
 	if err != nil {
 		return err
+	}
+	// One recovery-point checkpoint after the last write.
+	select {
+	case <-time.After(5 * time.Second):
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	addr := b.Addr()
 	for rep := range ro.Reps {
@@ -107,7 +125,7 @@ func bulkLoad(ctx context.Context, addr string, ro RestartOptions) (int64, error
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(addr),
 		kgo.DefaultProduceTopic(restartTopic),
-		kgo.RequiredAcks(kgo.LeaderAck()),
+		kgo.RequiredAcks(acksOf(ro)),
 		kgo.DisableIdempotentWrite(),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.ProducerBatchMaxBytes(1<<20),
@@ -190,4 +208,11 @@ func waitRestartEnds(ctx context.Context, addr string, want map[int32]int64) err
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+func acksOf(ro RestartOptions) kgo.Acks {
+	if ro.Acks1 {
+		return kgo.LeaderAck()
+	}
+	return kgo.AllISRAcks()
 }
