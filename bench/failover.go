@@ -276,8 +276,8 @@ func failoverTrial(ctx context.Context, c *failoverCluster, kind string) (Failov
 	}
 	pctx, stopProbes := context.WithCancel(ctx)
 	t0 := time.Now()
-	acked, probesDone := probeWrites(pctx, seeds)
-	defer func() { stopProbes(); probesDone() }()
+	pr := probeWrites(pctx, seeds)
+	defer func() { stopProbes(); pr.wait() }()
 	switch kind {
 	case "kill":
 		victim.b.Kill()
@@ -293,10 +293,10 @@ func failoverTrial(ctx context.Context, c *failoverCluster, kind string) (Failov
 		}
 	}()
 	select {
-	case at := <-acked:
+	case at := <-pr.first:
 		t.UnavailSec = at.Sub(t0).Seconds()
 	case <-time.After(time.Minute):
-		err = errors.New("no write acknowledged within a minute of the fault")
+		err = fmt.Errorf("no write acknowledged within a minute of the fault (last probe: %v)", pr.err())
 		for _, n := range c.nodes {
 			if n.b != nil {
 				err = fmt.Errorf("%w\nbroker %d's last lines:\n%s", err, n.id, n.b.output())
@@ -355,36 +355,29 @@ func failoverSettled(ctx context.Context, c *failoverCluster, timeout time.Durat
 	}
 }
 
-// probeWrites starts a one-record acks=all produce from a fresh client
-// every failoverProbe until ctx ends, and sends the time of the first
-// acknowledgement.
-// The probes end with ctx; wait waits for them.
-func probeWrites(ctx context.Context, seeds []string) (first <-chan time.Time, wait func()) {
-	ch := make(chan time.Time, 1)
-	var once sync.Once
-	var wg sync.WaitGroup
-	wg.Add(1)
+// probes are one-record acks=all produces from fresh clients, started
+// every failoverProbe until their context ends.
+type probes struct {
+	first   chan time.Time // the first acknowledgement's time
+	wg      sync.WaitGroup
+	once    sync.Once
+	mu      sync.Mutex
+	lastErr error
+}
+
+// probeWrites starts probes to seeds; wait waits for them once ctx ends.
+func probeWrites(ctx context.Context, seeds []string) *probes {
+	p := &probes{first: make(chan time.Time, 1)}
+	p.wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer p.wg.Done()
 		tick := time.NewTicker(failoverProbe)
 		defer tick.Stop()
 		for {
-			wg.Add(1)
+			p.wg.Add(1)
 			go func() {
-				defer wg.Done()
-				cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(failoverTopic),
-					kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.MetadataMinAge(50*time.Millisecond),
-					kgo.RequestTimeoutOverhead(time.Second), kgo.ProduceRequestTimeout(2*time.Second))
-				if err != nil {
-					return
-				}
-				defer cl.Close()
-				rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-				defer cancel()
-				if cl.ProduceSync(rctx, &kgo.Record{Value: []byte("probe")}).FirstErr() == nil {
-					at := time.Now()
-					once.Do(func() { ch <- at })
-				}
+				defer p.wg.Done()
+				p.probe(ctx, seeds)
 			}()
 			select {
 			case <-tick.C:
@@ -393,7 +386,36 @@ func probeWrites(ctx context.Context, seeds []string) (first <-chan time.Time, w
 			}
 		}
 	}()
-	return ch, wg.Wait
+	return p
+}
+
+func (p *probes) probe(ctx context.Context, seeds []string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(failoverTopic),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.MetadataMinAge(50*time.Millisecond),
+		kgo.RequestTimeoutOverhead(time.Second), kgo.ProduceRequestTimeout(2*time.Second))
+	if err == nil {
+		defer cl.Close()
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		if err = cl.ProduceSync(rctx, &kgo.Record{Value: []byte("probe")}).FirstErr(); err == nil {
+			at := time.Now()
+			p.once.Do(func() { p.first <- at })
+			return
+		}
+	}
+	if ctx.Err() == nil {
+		p.mu.Lock()
+		p.lastErr = err
+		p.mu.Unlock()
+	}
+}
+
+func (p *probes) wait() { p.wg.Wait() }
+
+func (p *probes) err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastErr
 }
 
 // failoverLine summarises one fault's trials.

@@ -65,7 +65,7 @@ func TestNemesis(t *testing.T) {
 	defer stopRun()
 	var wg sync.WaitGroup
 	acks := newAckLog()
-	gaps := &ackGaps{last: time.Now()}
+	gaps := &ackGaps{start: time.Now()}
 	producer := c.client(kgo.SeedBrokers(c.clientSeeds()...), kgo.MaxBufferedRecords(2000), kgo.MetadataMinAge(200*time.Millisecond))
 	wg.Add(1)
 	go func() {
@@ -112,7 +112,7 @@ func TestNemesis(t *testing.T) {
 		if kind == "isolate-leader-from-peers" {
 			victim = c.leaderOf(nemesisTopic, int32(rng.IntN(3)), victim)
 		}
-		t.Logf("fault %d: %s broker %d for %v", n, kind, victim, hold)
+		t.Logf("+%v fault %d: %s broker %d for %v", time.Since(gaps.start).Round(time.Millisecond), n, kind, victim, hold)
 		injected[kind]++
 		switch kind {
 		case "kill":
@@ -189,18 +189,21 @@ func (c *netCluster) leaderOf(topic string, partition, fallback int32) int32 {
 }
 
 // ackGaps records the windows in which no write was acknowledged for
-// more than a second.
+// more than a second, from the first acknowledgement on.
 type ackGaps struct {
+	start   time.Time
 	mu      sync.Mutex
 	last    time.Time
-	windows []time.Duration
+	windows []ackGap
 }
+
+type ackGap struct{ from, length time.Duration }
 
 func (g *ackGaps) ack(at time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if d := at.Sub(g.last); d > time.Second {
-		g.windows = append(g.windows, d)
+	if d := at.Sub(g.last); !g.last.IsZero() && d > time.Second {
+		g.windows = append(g.windows, ackGap{g.last.Sub(g.start), d})
 	}
 	g.last = at
 }
@@ -209,8 +212,8 @@ func (g *ackGaps) summary() (out []string, longest time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, w := range g.windows {
-		out = append(out, w.Round(10*time.Millisecond).String())
-		longest = max(longest, w)
+		out = append(out, fmt.Sprintf("%v@+%v", w.length.Round(10*time.Millisecond), w.from.Round(100*time.Millisecond)))
+		longest = max(longest, w.length)
 	}
 	return out, longest
 }
