@@ -47,7 +47,7 @@ func TestNetfaultNoFalseFencingUnderLoad(t *testing.T) {
 	stop()
 	load, _ := os.ReadFile("/proc/loadavg")
 	t.Logf("%d records acknowledged in %v; %d Metadata answers, %d with a broker missing; load average %s",
-		acks.len(), watch, polls, short, strings.Fields(string(load)+" ?")[0])
+		acks.len(), watch, polls, short, strings.Fields(string(load) + " ?")[0])
 	if short > 0 {
 		t.Fatalf("a healthy broker was fenced under load (%d of %d answers; last %s)", short, polls, lastShort)
 	}
