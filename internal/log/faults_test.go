@@ -354,17 +354,7 @@ func TestCleanerSwapDoesNotStallAppendsOnSlowDirectoryFsync(t *testing.T) {
 // flipByte flips one bit of the file at path, at pos, on the real disk.
 func flipByte(t *testing.T, path string, pos int64) {
 	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, pos); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0x10
-	if _, err := f.WriteAt(b, pos); err != nil {
+	if err := faultfs.FlipBit(path, pos, 0x10); err != nil {
 		t.Fatal(err)
 	}
 }
