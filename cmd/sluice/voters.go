@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -116,16 +117,20 @@ func describeQuorumRequest() *kmsg.DescribeQuorumRequest {
 	return req
 }
 
-func strOrEmpty(s *string) string {
-	if s == nil {
-		return ""
+// quorumErr is a response's error: the code's name and the broker's
+// message, which says more than the code's generic description.
+func quorumErr(code int16, msg *string) error {
+	err := kerr.ErrorForCode(code)
+	var ke *kerr.Error
+	if err != nil && msg != nil && *msg != "" && errors.As(err, &ke) {
+		return fmt.Errorf("%s: %s", ke.Message, *msg)
 	}
-	return *s
+	return err
 }
 
 func reportVoterChange(cmd *cobra.Command, o *clientOptions, done string, id int32, code int16, msg *string) error {
-	if err := kerr.ErrorForCode(code); err != nil {
-		return fmt.Errorf("%s voter %d: %w", map[string]string{"added": "add", "removed": "remove"}[done], id, respErr(err, strOrEmpty(msg)))
+	if err := quorumErr(code, msg); err != nil {
+		return fmt.Errorf("%s voter %d: %w", map[string]string{"added": "add", "removed": "remove"}[done], id, err)
 	}
 	if o.json() {
 		return printJSON(cmd.OutOrStdout(), map[string]any{"node_id": id, "result": done})
@@ -146,15 +151,15 @@ type quorumMember struct {
 }
 
 func printQuorum(cmd *cobra.Command, o *clientOptions, resp *kmsg.DescribeQuorumResponse) error {
-	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return fmt.Errorf("list voters: %w", respErr(err, strOrEmpty(resp.ErrorMessage)))
+	if err := quorumErr(resp.ErrorCode, resp.ErrorMessage); err != nil {
+		return fmt.Errorf("list voters: %w", err)
 	}
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
 		return fmt.Errorf("list voters: the broker's answer names no quorum")
 	}
 	p := resp.Topics[0].Partitions[0]
-	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-		return fmt.Errorf("list voters: %w", respErr(err, strOrEmpty(p.ErrorMessage)))
+	if err := quorumErr(p.ErrorCode, p.ErrorMessage); err != nil {
+		return fmt.Errorf("list voters: %w", err)
 	}
 	addrs := map[int32]string{}
 	for _, n := range resp.Nodes {
