@@ -1,8 +1,10 @@
 package test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -386,5 +388,33 @@ func TestSchemaRegistryReferencesAndNormalize(t *testing.T) {
 	found, err := cl.LookupSchema(sr.WithParams(ctx, sr.Normalize), "shop-order", sr.Schema{Schema: respaced})
 	if err != nil || found.ID != base.ID {
 		t.Fatalf("normalized lookup = %+v, %v; want id %d", found, err, base.ID)
+	}
+}
+
+// TestSchemaRegistryServesProtobufSerialized answers ?format=serialized,
+// which Confluent's Protobuf deserializers ask for, with the schema's
+// descriptor in base64, by ID and by subject version.
+func TestSchemaRegistryServesProtobufSerialized(t *testing.T) {
+	t.Parallel()
+	_, url := startRegistryBroker(t)
+	cl := newRegistryClient(t, url)
+	ctx := testContext(t, 60*time.Second)
+	const proto = "syntax = \"proto3\";\npackage shop;\nmessage Item {\n  string sku = 1;\n}\n"
+	ss, err := cl.CreateSchema(ctx, "items-value", sr.Schema{Schema: proto, Type: sr.TypeProtobuf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fmt.Sprintf("/schemas/ids/%d?format=serialized", ss.ID), "/subjects/items-value/versions/1?format=serialized"} {
+		status, _, body := rawCall(t, "GET", url+path, "")
+		text, _ := body["schema"].(string)
+		desc, err := base64.StdEncoding.DecodeString(text)
+		if status != 200 || err != nil || len(desc) == 0 || !strings.Contains(string(desc), "Item") {
+			t.Errorf("GET %s = HTTP %d, schema %q (%v); want the descriptor in base64", path, status, text, err)
+		}
+	}
+	// Without a format: the text (in the Protobuf package's layout).
+	squash := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	if got, err := cl.SchemaByID(ctx, ss.ID); err != nil || squash(got.Schema) != squash(proto) {
+		t.Fatalf("without format: %q, %v; want the text registered", got.Schema, err)
 	}
 }

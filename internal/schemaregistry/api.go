@@ -348,6 +348,19 @@ func (st *state) lookupVersion(subj string, ver int, deleted bool) (*version, er
 	return v, nil
 }
 
+// formatted is a stored schema's text in the format the request asks for
+// (?format=serialized: a Protobuf schema as its base64 descriptor), or as
+// stored.
+func (st *state) formatted(id int, req *http.Request) string {
+	s := st.schemas[id]
+	if f := req.URL.Query().Get("format"); f != "" {
+		if p, err := st.parsed(id); err == nil {
+			return schema.Formatted(p, f)
+		}
+	}
+	return s.text
+}
+
 // readVersion parses the {subject} and {version} of a path and runs f on
 // that subject version of the loaded state (soft-deleted ones too when
 // deleted is set), answering Confluent's errors when it does not exist.
@@ -374,6 +387,7 @@ func (r *Registry) getVersion(req *http.Request) (any, error) {
 	err := r.readVersion(req, boolParam(req, "deleted"), func(st *state, subj string, v *version) (err error) {
 		out, err = st.response(subj, v)
 		out.Deleted = false
+		out.Schema = st.formatted(v.id, req)
 		return err
 	})
 	return out, err
@@ -424,7 +438,7 @@ func (r *Registry) schemaByID(req *http.Request) (any, error) {
 			}
 		}
 		s := st.schemas[id]
-		out = schemaResponse{SchemaType: typeName(s.typ), References: s.refs, Schema: s.text}
+		out = schemaResponse{SchemaType: typeName(s.typ), References: s.refs, Schema: st.formatted(id, req)}
 		return nil
 	})
 	return out, err
