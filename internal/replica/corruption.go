@@ -40,6 +40,12 @@ import (
 // damaged range. Its zero value is ready; mu is a leaf lock.
 type corruptionState struct {
 	mu sync.Mutex
+	// verify are the logs whose CRCs Open left unchecked, checked one at
+	// a time by one goroutine (verifying is set while it runs), so that a
+	// start with many partitions is not slowed by checking them all at
+	// once.
+	verify    []verifyItem
+	verifying bool
 	// resigning: this broker must not lead the partition until the image
 	// names another leader.
 	resigning map[TopicPartition]bool
@@ -65,15 +71,7 @@ func (m *Manager) othersInSync(isr []int32) bool {
 // corrupt batch: if so, the partition must not lead until the image names
 // another leader.
 func (m *Manager) noteRepaired(tp TopicPartition, l *log.Log) {
-	// The CRCs Open left for later (below the recovery point of the
-	// active segment) are checked in the background; damage found there
-	// takes the same path as damage found by any read.
-	m.background(func(ctx context.Context) {
-		if err := l.VerifyUnchecked(ctx); err != nil && !errors.Is(err, log.ErrCorruption) && ctx.Err() == nil &&
-			!errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrOffline) {
-			m.logger.Warn("checking the batches recovery read header-only", "topic", tp.Topic, "partition", tp.Partition, "err", err)
-		}
-	})
+	m.queueVerify(tp, l)
 	at, ok := l.CorruptionRepaired()
 	if !ok {
 		return
@@ -230,4 +228,41 @@ func (m *Manager) background(fn func(ctx context.Context)) {
 		defer m.bg.Done()
 		fn(m.bgCtx)
 	}()
+}
+
+type verifyItem struct {
+	tp TopicPartition
+	l  *log.Log
+}
+
+// queueVerify has the CRCs Open left for later (below the recovery point
+// of the active segment) checked in the background, one log after another;
+// damage found there takes the same path as damage found by any read.
+func (m *Manager) queueVerify(tp TopicPartition, l *log.Log) {
+	c := &m.corruption
+	c.mu.Lock()
+	c.verify = append(c.verify, verifyItem{tp, l})
+	start := !c.verifying
+	c.verifying = true
+	c.mu.Unlock()
+	if !start {
+		return
+	}
+	m.background(func(ctx context.Context) {
+		for {
+			c.mu.Lock()
+			if len(c.verify) == 0 || ctx.Err() != nil {
+				c.verify, c.verifying = nil, false
+				c.mu.Unlock()
+				return
+			}
+			it := c.verify[0]
+			c.verify = c.verify[1:]
+			c.mu.Unlock()
+			if err := it.l.VerifyUnchecked(ctx); err != nil && !errors.Is(err, log.ErrCorruption) && ctx.Err() == nil &&
+				!errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrOffline) {
+				m.logger.Warn("checking the batches recovery read header-only", "topic", it.tp.Topic, "partition", it.tp.Partition, "err", err)
+			}
+		}
+	})
 }
