@@ -334,3 +334,20 @@ func TestCLIVoters(t *testing.T) {
 		t.Fatalf("voters list table:\n%s", table)
 	}
 }
+
+// With an authorizer, DescribeQuorum needs DESCRIBE on the cluster and
+// voter changes ALTER, as in Kafka; a principal with no ACLs gets neither.
+func TestQuorumAPIsNeedClusterACLs(t *testing.T) {
+	b := startBroker(t, map[string]string{"authorizer.class.name": "acl"})
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	rt := kmsg.NewDescribeQuorumRequestTopic()
+	rt.Topic = "__cluster_metadata"
+	rt.Partitions = append(rt.Partitions, kmsg.NewDescribeQuorumRequestTopicPartition())
+	req.Topics = append(req.Topics, rt)
+	d := quorumAt[*kmsg.DescribeQuorumResponse](t, b.addr, req)
+	wantQuorumCode(t, "describe quorum", d.ErrorCode, d.ErrorMessage, kerr.ClusterAuthorizationFailed)
+	a := addVoterAt(t, b.addr, nil, 2, "127.0.0.1:1")
+	wantQuorumCode(t, "add voter", a.ErrorCode, a.ErrorMessage, kerr.ClusterAuthorizationFailed)
+	r := removeVoterAt(t, b.addr, 1)
+	wantQuorumCode(t, "remove voter", r.ErrorCode, r.ErrorMessage, kerr.ClusterAuthorizationFailed)
+}
