@@ -19,8 +19,9 @@ import (
 // past the mirror topic's end (a consumer starting there after a failover
 // must not skip records the mirror has not copied yet).
 
-// syncGroupsLoop syncs group offsets until ctx ends.
-func (m *Mirror) syncGroupsLoop(ctx context.Context) {
+// syncGroupsLoop calls sync every SyncGroupOffsetsInterval until ctx
+// ends.
+func (m *Mirror) syncGroupsLoop(ctx context.Context, sync func(context.Context) error) {
 	t := time.NewTicker(m.cfg.SyncGroupOffsetsInterval)
 	defer t.Stop()
 	for {
@@ -29,10 +30,39 @@ func (m *Mirror) syncGroupsLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if err := m.SyncGroupOffsets(ctx); err != nil && ctx.Err() == nil {
+		if err := sync(ctx); err != nil && ctx.Err() == nil {
 			m.logger.Warn("sync consumer group offsets", "err", err)
 		}
 	}
+}
+
+// groupsToSync lists the source groups Config.Groups matches that have no
+// members on the target (whose offsets the mirror may set).
+func (m *Mirror) groupsToSync(ctx context.Context) ([]string, error) {
+	listed, err := m.srcAdm.ListGroups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list source groups: %w", err)
+	}
+	var groups []string
+	for _, g := range listed.Sorted() {
+		if m.cfg.Groups.MatchString(g.Group) {
+			groups = append(groups, g.Group)
+		}
+	}
+	if len(groups) == 0 {
+		return nil, nil
+	}
+	described, err := m.dstAdm.DescribeGroups(ctx, groups...)
+	if err != nil {
+		return nil, fmt.Errorf("describe target groups: %w", err)
+	}
+	var out []string
+	for _, g := range groups {
+		if d, ok := described[g]; !ok || inactive(d) {
+			out = append(out, g) // active ones commit for themselves
+		}
+	}
+	return out, nil
 }
 
 // SyncGroupOffsets copies the matching groups' committed offsets once.
@@ -54,32 +84,16 @@ func (m *Mirror) SyncGroupOffsets(ctx context.Context) error {
 	if len(names) == 0 {
 		return nil
 	}
-	listed, err := m.srcAdm.ListGroups(ctx)
-	if err != nil {
-		return fmt.Errorf("list source groups: %w", err)
-	}
-	var groups []string
-	for _, g := range listed.Sorted() {
-		if m.cfg.Groups.MatchString(g.Group) {
-			groups = append(groups, g.Group)
-		}
-	}
-	if len(groups) == 0 {
-		return nil
+	groups, err := m.groupsToSync(ctx)
+	if err != nil || len(groups) == 0 {
+		return err
 	}
 	ends, err := m.dstAdm.ListEndOffsets(ctx, dstTopics...)
 	if err != nil {
 		return fmt.Errorf("list mirror topics' end offsets: %w", err)
 	}
-	described, err := m.dstAdm.DescribeGroups(ctx, groups...)
-	if err != nil {
-		return fmt.Errorf("describe target groups: %w", err)
-	}
 	var errs []error
 	for _, g := range groups {
-		if d, ok := described[g]; ok && !inactive(d) {
-			continue // active on the target: it commits for itself
-		}
 		if err := m.syncGroup(ctx, g, names, ends); err != nil {
 			errs = append(errs, fmt.Errorf("group %s: %w", g, err))
 		}

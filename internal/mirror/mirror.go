@@ -180,7 +180,7 @@ func (m *Mirror) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.syncGroupsLoop(ctx)
+			m.syncGroupsLoop(ctx, m.SyncGroupOffsets)
 		}()
 	}
 	w := newWorkers(m)

@@ -76,18 +76,7 @@ func (m *Mirror) runTranslating(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t := time.NewTicker(m.cfg.SyncGroupOffsetsInterval)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-				if err := tr.syncGroups(ctx); err != nil && ctx.Err() == nil {
-					m.logger.Warn("sync consumer group offsets", "err", err)
-				}
-			}
+			m.syncGroupsLoop(ctx, tr.syncGroups)
 		}()
 	}
 	for ctx.Err() == nil {
@@ -364,28 +353,12 @@ func (tr *translator) translate(k tp, offset int64) (int64, bool) {
 // not active on the target.
 func (tr *translator) syncGroups(ctx context.Context) error {
 	m := tr.m
-	listed, err := m.srcAdm.ListGroups(ctx)
+	groups, err := m.groupsToSync(ctx)
 	if err != nil {
-		return fmt.Errorf("list source groups: %w", err)
-	}
-	var groups []string
-	for _, g := range listed.Sorted() {
-		if m.cfg.Groups.MatchString(g.Group) {
-			groups = append(groups, g.Group)
-		}
-	}
-	if len(groups) == 0 {
-		return nil
-	}
-	described, err := m.dstAdm.DescribeGroups(ctx, groups...)
-	if err != nil {
-		return fmt.Errorf("describe target groups: %w", err)
+		return err
 	}
 	var errs []error
 	for _, g := range groups {
-		if d, ok := described[g]; ok && !inactive(d) {
-			continue
-		}
 		src, err := m.srcAdm.FetchOffsets(ctx, g)
 		if err != nil {
 			errs = append(errs, err)
