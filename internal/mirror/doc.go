@@ -17,7 +17,14 @@
 // While mirroring, every broker of the target refuses clients' produce
 // requests to it (INVALID_TOPIC_EXCEPTION, with a message naming the
 // promotion step) and skips transaction markers its own coordinators would
-// write there; clients read it as any topic. Promote (`sluice mirror
+// write there; clients read it as any topic. INVALID_TOPIC_EXCEPTION is
+// what Kafka answers a write to a topic the broker owns (its internal
+// topics); it is not retriable, so producers fail at once instead of
+// retrying until their delivery timeout, and clients that show only the
+// code's text (franz-go, librdkafka) say "an operation on an invalid
+// topic" where INVALID_REQUEST would say "malformed request". Keeping the
+// state in topic configs puts it in the replicated metadata, so every
+// broker of the target agrees on it, and DescribeConfigs shows it. Promote (`sluice mirror
 // promote`) sets promoted: the mirror stops, clients may write, and
 // transactions the source left open in the copied records are aborted.
 //
