@@ -97,6 +97,7 @@ func run() int {
 	failoverOpts := addFailoverFlags() // failover.go
 	var schemaRegistry bool
 	flag.BoolVar(&schemaRegistry, "schema-registry", false, "run the schema registry benchmark instead: register latency and lookups/s by ID and by schema, Sluice beside franz-go's srfake (schemaregistry.go)")
+	mirrorOpts := addMirrorFlags() // mirror.go
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", flag.Args())
@@ -161,6 +162,8 @@ func run() int {
 	var err error
 	if failoverOpts.run {
 		err = RunFailover(ctx, opts, failoverOpts)
+	} else if mirrorOpts.run {
+		err = RunMirrorBench(ctx, opts, mirrorOpts)
 	} else if schemaRegistry {
 		err = RunSchemaRegistry(ctx, opts)
 	} else if opts.TLS {
