@@ -26,9 +26,9 @@ import (
 
 // Errors of voter changes. The broker maps them to Kafka error codes.
 var (
-	ErrDuplicateVoter = errors.New("cluster: already a voter")              // DUPLICATE_VOTER
-	ErrVoterNotFound  = errors.New("cluster: not a voter")                  // VOTER_NOT_FOUND
-	ErrInvalidVoter   = errors.New("cluster: invalid voter change")         // INVALID_REQUEST
+	ErrDuplicateVoter = errors.New("cluster: already a voter")               // DUPLICATE_VOTER
+	ErrVoterNotFound  = errors.New("cluster: not a voter")                   // VOTER_NOT_FOUND
+	ErrInvalidVoter   = errors.New("cluster: invalid voter change")          // INVALID_REQUEST
 	ErrNoQuorumChange = errors.New("cluster: this cluster has fixed voters") // INVALID_REQUEST
 )
 
