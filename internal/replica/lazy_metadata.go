@@ -1,11 +1,13 @@
 package replica
 
 import (
+	"fmt"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 
 	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/log"
 )
 
 // A new partition's partition.metadata is written before its first append
@@ -31,10 +33,19 @@ type metadataWriter struct {
 func (m *Manager) deferMetadata(p *Partition, id cluster.TopicID) {
 	p.meta.write = func() error {
 		dir := p.log.Dir() // where the log is now (it may have moved)
-		if err := m.writePartitionMetadata(dir, id, true); err != nil {
-			return err
+		root := filepath.Dir(dir)
+		// The directory may have gone offline while this partition sat
+		// idle (the others are marked in the background): its append
+		// fails like theirs, and a failed write takes it offline as a
+		// failed append would.
+		if err := m.LogDirOffline(root); err != nil {
+			return fmt.Errorf("%w: log directory %s: %v", log.ErrOffline, root, err)
 		}
-		m.syncMetadata(filepath.Dir(dir))
+		if err := m.writePartitionMetadata(dir, id, true); err != nil {
+			m.dirFailed(root, &TopicPartition{p.Topic, p.Index}, err)
+			return fmt.Errorf("%w: write %s: %v", log.ErrOffline, partitionMetadataFile, err)
+		}
+		m.syncMetadata(root)
 		return nil
 	}
 	p.meta.deferred = true
