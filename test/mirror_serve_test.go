@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 // `sluice serve` with sluice.mirror.* settings pulls from another cluster
 // with no extra process: topics matching sluice.mirror.topics appear on it
 // as mirror topics with the source's records at the source's offsets. A
+// SIGTERM stops the mirror and waits for it before serve exits 0. A
 // misspelt mirror setting stops serve with a message naming the known ones.
 func TestServeRunsAMirrorFromItsSettings(t *testing.T) {
 	t.Parallel()
@@ -38,6 +40,21 @@ func TestServeRunsAMirrorFromItsSettings(t *testing.T) {
 	}
 	if topics.Has("private") {
 		t.Fatalf("a topic outside sluice.mirror.topics was mirrored")
+	}
+
+	// SIGTERM with the mirror running: serve stops the mirror, waits for
+	// it, then shuts the node down and exits 0.
+	dst.kill(syscall.SIGTERM)
+	if code := dst.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("serve with a mirror exited %d on SIGTERM:\n%s", code, dst.logs())
+	}
+	logs := dst.logs()
+	stopped := strings.Index(logs, `msg="mirror stopped"`)
+	if stopped < 0 || strings.Contains(logs, `msg="mirror stopped" err=`) {
+		t.Fatalf("serve did not log the mirror's clean stop:\n%s", logs)
+	}
+	if down := strings.Index(logs, `msg="shutting down"`); down < 0 || down > stopped {
+		t.Fatalf("the mirror did not stop after serve began shutting down:\n%s", logs)
 	}
 
 	out, err := exec.Command(sluiceBin, "serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--http-listen", "",

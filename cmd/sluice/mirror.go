@@ -371,10 +371,13 @@ var serveMirrorSettings = []string{
 	"target.sasl.mechanism", "target.sasl.user", "target.sasl.password", "target.sasl.oauth.token.file",
 }
 
-// serveMirror is a mirror serve runs into its own node.
+// serveMirror is a mirror serve runs into its own node. Serve owns its
+// goroutine: stop ends it and waits for it before the node shuts down.
 type serveMirror struct {
 	cfg    mirror.Config
 	target mirrorSide
+	cancel context.CancelFunc // set by start
+	done   chan struct{}      // closed when the mirror has stopped
 }
 
 // takeMirrorSettings removes the sluice.mirror.* settings from values and
@@ -455,8 +458,9 @@ func takeMirrorSettings(values map[string]string) (*serveMirror, error) {
 	return sm, nil
 }
 
-// start runs the mirror into node n until ctx ends. Its errors are logged:
-// the broker keeps serving whatever becomes of the mirror.
+// start runs the mirror into node n until ctx ends or stop is called. Its
+// errors are logged: the broker keeps serving whatever becomes of the
+// mirror.
 func (sm *serveMirror) start(ctx context.Context, n *node.Node, logger *slog.Logger) error {
 	opts, err := sm.target.opts(n.Addr())
 	if err != nil {
@@ -469,13 +473,27 @@ func (sm *serveMirror) start(ctx context.Context, n *node.Node, logger *slog.Log
 	if err != nil {
 		return err
 	}
+	ctx, sm.cancel = context.WithCancel(ctx)
+	sm.done = make(chan struct{})
 	go func() {
+		defer close(sm.done)
 		defer m.Close()
 		if err := m.Run(ctx); err != nil {
 			cfg.Logger.Error("mirror stopped", "err", err)
+			return
 		}
+		cfg.Logger.Info("mirror stopped")
 	}()
 	return nil
+}
+
+// stop ends the mirror, if it runs, and waits until it has stopped.
+func (sm *serveMirror) stop() {
+	if sm == nil || sm.done == nil {
+		return
+	}
+	sm.cancel()
+	<-sm.done
 }
 
 // around returns serve's serving callback with the mirror started after

@@ -108,7 +108,7 @@ joins the running cluster as a non-voter; the others need no restart.`,
 			cfg.ReloadSettings = reloadSettings(configFile, settings) // reload.go: POST /v1/config/reload
 			applySchemaRegistryFlag(cmd, &cfg, schemaRegistryListen)  // schema.go
 			serving = mirrored.around(cmd.Context(), serving, logger)
-			return runServe(cmd.Context(), cfg, serving)
+			return runServe(cmd.Context(), cfg, serving, mirrored.stop)
 		},
 	}
 	f := cmd.Flags()
@@ -131,8 +131,9 @@ joins the running cluster as a non-voter; the others need no restart.`,
 }
 
 // runServe runs a node until ctx ends; serving, if not nil, is called once
-// it serves.
-func runServe(ctx context.Context, cfg node.Config, serving func(*node.Node)) error {
+// it serves, and stopping, if not nil, before the node shuts down: it
+// stops and waits for what serving started.
+func runServe(ctx context.Context, cfg node.Config, serving func(*node.Node), stopping func()) error {
 	n, err := node.Start(ctx, cfg)
 	if err != nil {
 		return err
@@ -156,6 +157,9 @@ func runServe(ctx context.Context, cfg node.Config, serving func(*node.Node)) er
 		failed = n.Err()
 	}
 	cfg.Logger.Info("shutting down")
+	if stopping != nil {
+		stopping()
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return errors.Join(failed, n.Shutdown(shutdownCtx))
