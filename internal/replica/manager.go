@@ -864,7 +864,7 @@ func (m *Manager) update(tp TopicPartition, id cluster.TopicID, lcfg log.Config)
 func (m *Manager) create(tp TopicPartition, id cluster.TopicID, dir string, part *cluster.Partition, lcfg log.Config) (*Partition, error) {
 	old, err := m.readPartitionMetadata(dir)
 	if err == nil && old != id {
-		m.logger.Info("removing data of a deleted topic with the same name", "dir", dir)
+		m.logger.Info("removing data of a deleted topic with the same name", "topic", tp.Topic, "partition", tp.Partition, "dir", dir)
 		if err := m.fs.RemoveAll(dir); err != nil {
 			return nil, fmt.Errorf("remove stale partition %s: %w", dir, err)
 		}
@@ -946,7 +946,8 @@ func (m *Manager) removeOrphansIn(root string, img *cluster.Image) error {
 		if i < 0 {
 			continue
 		}
-		if _, err := strconv.Atoi(e.Name()[i+1:]); err != nil {
+		partition, err := strconv.Atoi(e.Name()[i+1:])
+		if err != nil {
 			continue
 		}
 		topic := e.Name()[:i]
@@ -963,7 +964,7 @@ func (m *Manager) removeOrphansIn(root string, img *cluster.Image) error {
 			// partition.metadata was not written yet: removed.)
 			continue
 		}
-		m.logger.Info("removing partition of a deleted topic", "dir", dir)
+		m.logger.Info("removing partition of a deleted topic", "topic", topic, "partition", partition, "dir", dir)
 		if err := m.fs.RemoveAll(dir); err != nil {
 			return err
 		}
