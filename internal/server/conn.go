@@ -25,6 +25,9 @@ type pending struct {
 	key      int16
 	flexible bool
 	reply    broker.Reply
+	// clientID is the client ID as the reader knew it when it queued
+	// this reply: the writer logs with it, never reading c.client.
+	clientID string
 	// raw, after a SaslHandshake v0, sends rawBytes as a bare
 	// size-prefixed token, without a response header.
 	raw      bool
@@ -188,6 +191,7 @@ func (c *conn) readLoop(ctx context.Context) error {
 		if err != nil && !errors.As(err, &refused) {
 			return err
 		}
+		p.clientID = c.client.ID
 		select {
 		case c.queue <- p:
 		case <-ctx.Done():
@@ -294,7 +298,7 @@ func (c *conn) handle(ctx context.Context, req kmsg.Request) (reply broker.Reply
 func (c *conn) wait(ctx context.Context, p pending) (resp kmsg.Response, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.logger.Error("handler panicked; closing connection", "api", kmsg.NameForKey(p.key), "panic", r, "stack", string(debug.Stack()))
+			c.logger.Error("handler panicked; closing connection", "api", kmsg.NameForKey(p.key), "client_id", p.clientID, "panic", r, "stack", string(debug.Stack()))
 			err = fmt.Errorf("handler panic: %v", r)
 		}
 	}()
@@ -312,7 +316,7 @@ func (c *conn) writeLoop(ctx context.Context) {
 			continue
 		}
 		if p.reply.Fatal != nil {
-			c.logger.Warn("closing connection", "reason", p.reply.Fatal)
+			c.logger.Warn("closing connection", "reason", p.reply.Fatal, "client_id", p.clientID)
 			return
 		}
 		resp := p.reply.Response
