@@ -15,7 +15,7 @@ import (
 // `sluice serve` with sluice.mirror.* settings pulls from another cluster
 // with no extra process: topics matching sluice.mirror.topics appear on it
 // as mirror topics with the source's records at the source's offsets. A
-// SIGTERM stops the mirror and waits for it before serve exits 0. A
+// Its /metrics exports the mirror's lag and what it copied. SIGTERM stops the mirror and waits for it before serve exits 0. A
 // misspelt mirror setting stops serve with a message naming the known ones.
 func TestServeRunsAMirrorFromItsSettings(t *testing.T) {
 	t.Parallel()
@@ -30,7 +30,7 @@ func TestServeRunsAMirrorFromItsSettings(t *testing.T) {
 	dst := startProcess(t, t.TempDir(), "127.0.0.1:0",
 		"-c", "sluice.mirror.source.bootstrap.servers="+src.addr,
 		"-c", "sluice.mirror.topics=^metrics$",
-		"-c", "sluice.mirror.refresh.interval.ms=300")
+		"-c", "sluice.mirror.refresh.interval.ms=300", "--http-listen", "127.0.0.1:0")
 	srcAdm, dstAdm := src.admin(), kadm.NewClient(newClient(t, dst.addr))
 	waitCaughtUp(t, srcAdm, dstAdm, func(s string) string { return s }, "metrics")
 	sameRecords(t, "metrics", readAll(t, []string{dst.addr}, "metrics", false), readAll(t, []string{src.addr}, "metrics", false))
@@ -40,6 +40,28 @@ func TestServeRunsAMirrorFromItsSettings(t *testing.T) {
 	}
 	if topics.Has("private") {
 		t.Fatalf("a topic outside sluice.mirror.topics was mirrored")
+	}
+
+	// The node's /metrics shows the mirror: no lag on either partition
+	// once caught up, and the 100 records it copied.
+	httpAddr := httpAddrOf(t, dst)
+	var last scrape
+	waitFor(t, 20*time.Second, "mirror metrics caught up", func() bool {
+		last = scrapeMetrics(t, httpAddr)
+		for _, part := range []string{"0", "1"} {
+			lag, ok := last.value("sluice_mirror_lag_records", "source_topic", "metrics", "topic", "metrics", "partition", part)
+			if !ok || lag != 0 {
+				return false
+			}
+		}
+		copied, _ := last.value("sluice_mirror_copied_records_total", "source_topic", "metrics", "topic", "metrics")
+		return copied == 100
+	})
+	if b := last.must(t, "sluice_mirror_copied_bytes_total", "topic", "metrics"); b < 100*float64(len("m99")) {
+		t.Fatalf("sluice_mirror_copied_bytes_total = %v for 100 records", b)
+	}
+	if _, ok := last.value("sluice_mirror_copied_records_total", "topic", "private"); ok {
+		t.Fatalf("metrics show a topic that is not mirrored")
 	}
 
 	// SIGTERM with the mirror running: serve stops the mirror, waits for

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluice-io/sluice/internal/metrics"
 	"github.com/sluice-io/sluice/internal/mirror"
 	"github.com/sluice-io/sluice/internal/node"
 )
@@ -472,6 +473,17 @@ func (sm *serveMirror) start(ctx context.Context, n *node.Node, logger *slog.Log
 	m, err := mirror.New(cfg)
 	if err != nil {
 		return err
+	}
+	if reg := n.MetricsRegisterer(); reg != nil {
+		metrics.RegisterMirror(reg, func() []metrics.MirrorPartition {
+			_, parts := m.Status()
+			out := make([]metrics.MirrorPartition, len(parts))
+			for i, p := range parts {
+				out[i] = metrics.MirrorPartition{SourceTopic: p.SourceTopic, Topic: p.Topic, Partition: p.Partition,
+					Lag: p.Lag, Records: p.Records, Bytes: p.Bytes}
+			}
+			return out
+		})
 	}
 	ctx, sm.cancel = context.WithCancel(ctx)
 	sm.done = make(chan struct{})

@@ -200,3 +200,13 @@ func (n *Node) HTTPAddr() string {
 	}
 	return n.obs.http.Addr()
 }
+
+// MetricsRegisterer is where the process's own parts (a mirror serve
+// runs) register collectors for the node's /metrics; nil when metrics are
+// not served.
+func (n *Node) MetricsRegisterer() prometheus.Registerer {
+	if n.obs == nil {
+		return nil
+	}
+	return n.obs.reg
+}
