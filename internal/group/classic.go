@@ -46,7 +46,7 @@ type pendingWrite struct {
 }
 
 func (c *Coordinator) joinGroup(ctx context.Context, req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
-	c.logger.Debug("JoinGroup", "group", req.Group, "member", req.MemberID, "instance", deref(req.InstanceID), "version", req.Version)
+	c.logger.Debug("JoinGroup", "group", req.Group, "member_id", req.MemberID, "client_id", clientFrom(ctx).id, "instance", deref(req.InstanceID), "version", req.Version)
 	if req.Group == "" {
 		return joinError(req.Version, req.MemberID, kerr.InvalidGroupID.Code)
 	}
@@ -208,7 +208,7 @@ func (c *Coordinator) staticJoin(g *group, j *joinRequest, newID string, now tim
 				return joinError(version, "", appendCode(err, kerr.UnknownServerError.Code))
 			}
 			c.logger.Info("static member rejoined without a rebalance", "group", g.id, "instance", inst,
-				"member", newID, "replaced", oldID, "generation", g.generation)
+				"member_id", newID, "client_id", m.clientID, "replaced", oldID, "generation", g.generation)
 			resp := g.joinResponse(m, version)
 			resp.Members = nil
 			resp.LeaderID = oldLeader
@@ -364,7 +364,7 @@ func (c *Coordinator) joinTimeout(g *group, now time.Time) {
 func (c *Coordinator) completeJoin(g *group, now time.Time) {
 	for _, m := range g.sortedMembers() {
 		if m.join == nil && m.instanceID == nil {
-			c.logger.Info("removing member that did not rejoin in time", "group", g.id, "member", m.id)
+			c.logger.Info("removing member that did not rejoin in time", "group", g.id, "member_id", m.id, "client_id", m.clientID)
 			c.dropMember(g, m, kerr.UnknownMemberID.Code)
 		}
 	}
@@ -468,7 +468,7 @@ func (g *group) pickLeader() string {
 // removeMember removes a member (it left, expired, or misbehaved) and
 // moves the group on: a rebalance, or completing the one under way.
 func (c *Coordinator) removeMember(g *group, m *member, now time.Time, reason string) {
-	c.logger.Info("removing member from group", "group", g.id, "member", m.id, "instance", deref(m.instanceID), "client_id", m.clientID, "reason", reason)
+	c.logger.Info("removing member from group", "group", g.id, "member_id", m.id, "instance", deref(m.instanceID), "client_id", m.clientID, "reason", reason)
 	c.dropMember(g, m, kerr.UnknownMemberID.Code)
 	switch g.state {
 	case stateStable, stateCompletingRebalance:
@@ -516,7 +516,7 @@ func (c *Coordinator) classicTimers(g *group, now time.Time) {
 }
 
 func (c *Coordinator) syncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
-	c.logger.Debug("SyncGroup", "group", req.Group, "member", req.MemberID, "generation", req.Generation, "version", req.Version)
+	c.logger.Debug("SyncGroup", "group", req.Group, "member_id", req.MemberID, "client_id", clientFrom(ctx).id, "generation", req.Generation, "version", req.Version)
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
 	fail := func(code int16) *kmsg.SyncGroupResponse {
 		resp.ErrorCode = code
@@ -664,7 +664,7 @@ func (g *group) checkSync(req *kmsg.SyncGroupRequest) int16 {
 }
 
 func (c *Coordinator) heartbeat(_ context.Context, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
-	c.logger.Debug("Heartbeat", "group", req.Group, "member", req.MemberID, "generation", req.Generation)
+	c.logger.Debug("Heartbeat", "group", req.Group, "member_id", req.MemberID, "generation", req.Generation)
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
 	resp.ErrorCode = c.heartbeatCode(req)
 	return resp
@@ -710,7 +710,7 @@ func (c *Coordinator) heartbeatCode(req *kmsg.HeartbeatRequest) int16 {
 }
 
 func (c *Coordinator) leaveGroup(_ context.Context, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
-	c.logger.Debug("LeaveGroup", "group", req.Group, "member", req.MemberID, "members", len(req.Members))
+	c.logger.Debug("LeaveGroup", "group", req.Group, "member_id", req.MemberID, "members", len(req.Members))
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
 	leaving := req.Members
 	if req.Version < 3 {

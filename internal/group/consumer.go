@@ -290,7 +290,7 @@ func (cg *consumerGroup) preferredAssignor() string {
 // the group epoch. The caller holds g.mu.
 func (c *Coordinator) removeConsumerMember(g *group, m *consumerMember, reason string) {
 	cg := g.cons
-	c.logger.Info("removing member from consumer group", "group", g.id, "member", m.id, "instance", deref(m.instanceID), "reason", reason)
+	c.logger.Info("removing member from consumer group", "group", g.id, "member_id", m.id, "client_id", m.clientID, "instance", deref(m.instanceID), "reason", reason)
 	cg.hold(m, make(assignment), make(assignment))
 	delete(cg.members, m.id)
 	delete(cg.target, m.id)
@@ -398,7 +398,7 @@ func checkHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest) (int16, string, *re
 }
 
 func (c *Coordinator) consumerGroupHeartbeat(ctx context.Context, req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGroupHeartbeatResponse {
-	c.logger.Debug("ConsumerGroupHeartbeat", "group", req.Group, "member", req.MemberID, "epoch", req.MemberEpoch)
+	c.logger.Debug("ConsumerGroupHeartbeat", "group", req.Group, "member_id", req.MemberID, "client_id", clientFrom(ctx).id, "epoch", req.MemberEpoch)
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 	fail := func(code int16, msg string) *kmsg.ConsumerGroupHeartbeatResponse {
 		resp.ErrorCode = code
@@ -493,7 +493,7 @@ func (c *Coordinator) consumerHeartbeat(g *group, req *kmsg.ConsumerGroupHeartbe
 			m.leaving = true
 			m.prevEpoch = m.epoch // stored as Kafka does: epoch -2, previous epoch
 			m.sessionDeadline = now.Add(c.cfg.ConsumerSessionTimeout)
-			c.logger.Info("static member left consumer group temporarily", "group", g.id, "member", m.id, "instance", *m.instanceID)
+			c.logger.Info("static member left consumer group temporarily", "group", g.id, "member_id", m.id, "client_id", ci.id, "instance", *m.instanceID)
 			return 0, ""
 		}
 		c.removeConsumerMember(g, m, "member left the group")
@@ -525,7 +525,7 @@ func (c *Coordinator) consumerHeartbeat(g *group, req *kmsg.ConsumerGroupHeartbe
 					cg.target[id] = cg.target[old]
 					delete(cg.target, old)
 					cg.static[*req.InstanceID] = id
-					c.logger.Info("static member rejoined consumer group", "group", g.id, "member", id, "replaced", old)
+					c.logger.Info("static member rejoined consumer group", "group", g.id, "member_id", id, "client_id", ci.id, "replaced", old)
 				}
 			}
 		}
@@ -540,7 +540,7 @@ func (c *Coordinator) consumerHeartbeat(g *group, req *kmsg.ConsumerGroupHeartbe
 				cg.static[*req.InstanceID] = id
 			}
 			bump = true
-			c.logger.Info("member joined consumer group", "group", g.id, "member", id, "instance", deref(req.InstanceID))
+			c.logger.Info("member joined consumer group", "group", g.id, "member_id", id, "client_id", ci.id, "instance", deref(req.InstanceID))
 		}
 		owned = make(assignment) // a (re)joining member holds nothing
 	} else {

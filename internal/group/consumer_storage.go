@@ -411,7 +411,7 @@ func (c *Coordinator) restoreConsumer(g *group, cr *cgReplay, now time.Time) {
 			m.regex = *mv.topicRegex
 			re, err := regexp.Compile("^(?:" + m.regex + ")$")
 			if err != nil {
-				c.logger.Warn("stored subscription regex does not compile", "group", g.id, "member", id, "err", err)
+				c.logger.Warn("stored subscription regex does not compile", "group", g.id, "member_id", id, "err", err)
 			} else {
 				m.re = re
 			}
@@ -445,7 +445,7 @@ func (c *Coordinator) restoreConsumer(g *group, cr *cgReplay, now time.Time) {
 	for _, recs := range []map[string]bool{keySet(cr.targets), keySet(cr.currents)} {
 		for id := range recs {
 			if cg.members[id] == nil {
-				c.logger.Warn("consumer group record of an unknown member ignored", "group", g.id, "member", id)
+				c.logger.Warn("consumer group record of an unknown member ignored", "group", g.id, "member_id", id)
 			}
 		}
 	}

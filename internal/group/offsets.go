@@ -76,7 +76,7 @@ func (ti topicIndex) checkCommitTopic(name string, id [16]byte, byID bool, parts
 }
 
 func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
-	c.logger.Debug("OffsetCommit", "group", req.Group, "member", req.MemberID, "generation", req.Generation, "version", req.Version)
+	c.logger.Debug("OffsetCommit", "group", req.Group, "member_id", req.MemberID, "client_id", clientFrom(ctx).id, "generation", req.Generation, "version", req.Version)
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	ti := c.topicIndex()
 	codes := make([][]int16, len(req.Topics))

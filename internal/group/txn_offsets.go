@@ -49,7 +49,7 @@ type txnEnd struct {
 
 func (c *Coordinator) txnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
 	c.logger.Debug("TxnOffsetCommit", "group", req.Group, "producer_id", req.ProducerID, "producer_epoch", req.ProducerEpoch,
-		"member", req.MemberID, "generation", req.Generation, "version", req.Version)
+		"member_id", req.MemberID, "generation", req.Generation, "version", req.Version)
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	ti := c.topicIndex()
 	codes := make([][]int16, len(req.Topics))
