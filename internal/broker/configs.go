@@ -176,11 +176,16 @@ func (b *Broker) validateChange(img *cluster.Image, ch configChange, table *conf
 	return nil
 }
 
-func (b *Broker) commitConfigChange(ctx context.Context, ch configChange) error {
+func (b *Broker) commitConfigChange(ctx context.Context, c *Client, ch configChange) error {
 	err := b.cfg.Cluster.Propose(ctx, cluster.AlterConfigs{ResourceType: ch.resourceType, Name: ch.name, Set: ch.set, Replace: ch.replace})
 	if err == nil {
 		b.reconcile()
-		b.logger.Info("altered configs", "resource_type", ch.resourceType, "name", ch.name, "keys", len(ch.set))
+		attrs := []any{"resource_type", ch.resourceType, "name", ch.name, "keys", len(ch.set), "replace", ch.replace,
+			"client_id", c.ID, "principal", c.Principal}
+		if ch.resourceType == resourceTopic {
+			attrs = append(attrs, "topic", ch.name)
+		}
+		b.logger.Info("altered configs", attrs...)
 	}
 	return err
 }
@@ -188,7 +193,7 @@ func (b *Broker) commitConfigChange(ctx context.Context, ch configChange) error 
 // alterResource is the flow both alter APIs share for one resource: check
 // the resource, let fill turn the request's entries into the values to
 // set, validate the result, and commit it unless validateOnly.
-func (b *Broker) alterResource(ctx context.Context, typ int8, name string, replace, validateOnly bool,
+func (b *Broker) alterResource(ctx context.Context, c *Client, typ int8, name string, replace, validateOnly bool,
 	fill func(table *config.Table, current map[string]string, set map[string]*string) error) error {
 	img := b.cfg.Cluster.Image()
 	current, table, err := b.checkConfigResource(img, typ, name)
@@ -202,16 +207,16 @@ func (b *Broker) alterResource(ctx context.Context, typ int8, name string, repla
 	if err := b.validateChange(img, ch, table, current); err != nil || validateOnly {
 		return err
 	}
-	return b.commitConfigChange(ctx, ch)
+	return b.commitConfigChange(ctx, c, ch)
 }
 
-func (b *Broker) alterConfigs(ctx context.Context, _ *Client, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse {
+func (b *Broker) alterConfigs(ctx context.Context, cl *Client, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse {
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		// The legacy API replaces every dynamic value of the resource.
-		err := b.alterResource(ctx, int8(rr.ResourceType), rr.ResourceName, true, req.ValidateOnly,
+		err := b.alterResource(ctx, cl, int8(rr.ResourceType), rr.ResourceName, true, req.ValidateOnly,
 			func(_ *config.Table, _ map[string]string, set map[string]*string) error {
 				for _, c := range rr.Configs {
 					set[c.Name] = c.Value
@@ -224,12 +229,12 @@ func (b *Broker) alterConfigs(ctx context.Context, _ *Client, req *kmsg.AlterCon
 	return resp
 }
 
-func (b *Broker) incrementalAlterConfigs(ctx context.Context, _ *Client, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
+func (b *Broker) incrementalAlterConfigs(ctx context.Context, cl *Client, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		err := b.alterResource(ctx, int8(rr.ResourceType), rr.ResourceName, false, req.ValidateOnly,
+		err := b.alterResource(ctx, cl, int8(rr.ResourceType), rr.ResourceName, false, req.ValidateOnly,
 			func(table *config.Table, current map[string]string, set map[string]*string) error {
 				return incrementalChanges(rr.Configs, table, current, set)
 			})

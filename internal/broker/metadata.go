@@ -67,7 +67,7 @@ func (b *Broker) metadata(ctx context.Context, c *Client, req *kmsg.MetadataRequ
 			if ctx.Err() != nil {
 				return resp // the client left: create nothing more
 			}
-			if err := b.autoCreateTopic(ctx, name); err != nil {
+			if err := b.autoCreateTopic(ctx, c, name); err != nil {
 				b.logger.Warn("auto-create topic", "topic", name, "err", err)
 			}
 		}

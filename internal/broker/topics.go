@@ -154,14 +154,15 @@ func (b *Broker) planTopic(img *cluster.Image, pl *cluster.Placer, name string, 
 }
 
 // commitTopic proposes a planned topic and opens its local partitions.
-func (b *Broker) commitTopic(ctx context.Context, spec topicSpec) (cluster.TopicID, error) {
+func (b *Broker) commitTopic(ctx context.Context, c *Client, spec topicSpec) (cluster.TopicID, error) {
 	id := newTopicID()
 	err := b.cfg.Cluster.Propose(ctx, cluster.CreateTopic{Name: spec.name, ID: id, Replicas: spec.replicas, Configs: spec.configs})
 	if err != nil {
 		return id, err
 	}
 	b.reconcile()
-	b.logger.Info("created topic", "topic", spec.name, "partitions", spec.partitions, "replication_factor", spec.rf)
+	b.logger.Info("created topic", "topic", spec.name, "partitions", spec.partitions, "replication_factor", spec.rf,
+		"client_id", c.ID, "principal", c.Principal, "auto_created", true)
 	return id, nil
 }
 
@@ -171,12 +172,12 @@ func (b *Broker) reconcile() {
 	}
 }
 
-func (b *Broker) autoCreateTopic(ctx context.Context, name string) error {
+func (b *Broker) autoCreateTopic(ctx context.Context, c *Client, name string) error {
 	spec, err := b.planTopic(b.cfg.Cluster.Image(), nil, name, -1, -1, nil, nil)
 	if err != nil {
 		return err
 	}
-	_, err = b.commitTopic(ctx, spec)
+	_, err = b.commitTopic(ctx, c, spec)
 	if errors.Is(err, cluster.ErrTopicExists) {
 		return nil // another request created it first
 	}
