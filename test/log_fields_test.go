@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +29,8 @@ func TestJSONLogLinesCarryFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	closeClient := sync.OnceFunc(cl.Close)
+	defer closeClient()
 	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 2, 1, nil, "logged"); err != nil {
 		t.Fatal(err)
 	}
@@ -42,6 +44,21 @@ func TestJSONLogLinesCarryFields(t *testing.T) {
 		}
 		n += fs.NumRecords()
 	}
+
+	// A config change names its topic and the client that made it.
+	alter, err := kadm.NewClient(cl).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: kadm.StringPtr("3600000")}}, "logged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range alter {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+
+	// Leaving the group removes the member: the line names the member
+	// and its client.
+	closeClient()
 
 	// A client naming itself in a request header, then sending a body
 	// that does not decode: the connection is closed, and the line says
@@ -71,6 +88,8 @@ func TestJSONLogLinesCarryFields(t *testing.T) {
 		{"created topic", map[string]any{"topic": "logged", "client_id": "log-fields-client", "node": 1.0}},
 		{"preparing to rebalance group", map[string]any{"group": "logged-group", "topic": "__consumer_offsets", "node": 1.0}},
 		{"closing connection", map[string]any{"client_id": clientID, "listener": "PLAINTEXT", "node": 1.0}},
+		{"altered configs", map[string]any{"topic": "logged", "client_id": "log-fields-client", "node": 1.0}},
+		{"removing member from group", map[string]any{"group": "logged-group", "client_id": "log-fields-client", "node": 1.0}},
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -89,11 +108,16 @@ func TestJSONLogLinesCarryFields(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// Every line is a JSON object, and every line about a partition
-	// names its topic.
+	// Every line is a JSON object, every line about a partition
+	// names its topic, and every line about a group member names it.
 	for _, l := range jsonLogLines(t, p.logs()) {
 		if _, ok := l["partition"].(float64); ok && l["topic"] == nil {
 			t.Errorf("line about a partition without its topic: %v", l)
+		}
+		if l["msg"] == "removing member from group" {
+			if id, _ := l["member_id"].(string); !strings.HasPrefix(id, "log-fields-client-") {
+				t.Errorf("member line without its member_id: %v", l)
+			}
 		}
 	}
 }
