@@ -16,8 +16,8 @@ import (
 
 // A target that is not Sluice (kfake) cannot keep offsets: the mirror
 // copies records at least once with their keys, values, headers and
-// timestamps, in order per partition, writes offset syncs, and translates
-// a group's committed offsets through them. Stopped and started again, it
+// timestamps, in order per partition, writes offset syncs, translates a
+// group's committed offsets through them and writes them as checkpoints. Stopped and started again, it
 // resumes after its last sync without losing a record.
 func TestMirrorToANonSluiceTargetTranslatesOffsets(t *testing.T) {
 	t.Parallel()
@@ -67,6 +67,32 @@ func TestMirrorToANonSluiceTargetTranslatesOffsets(t *testing.T) {
 		p0, _ := o.Lookup("orders", 0)
 		p1, _ := o.Lookup("orders", 1)
 		return p0.At == 50 && p1.At == 30, fmt.Sprintf("partition 0 at %d, 1 at %d", p0.At, p1.At)
+	})
+	// The translated offsets are also checkpoints, as MirrorMaker 2
+	// writes them: the last record per group partition wins.
+	waitState(t, 30*time.Second, "checkpoints written", func() (bool, string) {
+		cps := map[string]string{}
+		for _, r := range readAll(t, dseeds, mirror.CheckpointTopic("source"), false) {
+			var k struct {
+				Group     string `json:"group"`
+				Topic     string `json:"topic"`
+				Partition int32  `json:"partition"`
+			}
+			var v struct {
+				TargetTopic string `json:"target_topic"`
+				Upstream    int64  `json:"upstream"`
+				Downstream  int64  `json:"downstream"`
+			}
+			if err := json.Unmarshal(r.Key, &k); err != nil {
+				return false, fmt.Sprintf("checkpoint key %q: %v", r.Key, err)
+			}
+			if err := json.Unmarshal(r.Value, &v); err != nil {
+				return false, fmt.Sprintf("checkpoint value %q: %v", r.Value, err)
+			}
+			cps[fmt.Sprintf("%s %s/%d", k.Group, k.Topic, k.Partition)] = fmt.Sprintf("%s %d->%d", v.TargetTopic, v.Upstream, v.Downstream)
+		}
+		want := map[string]string{"billing orders/0": "orders 50->50", "billing orders/1": "orders 30->30"}
+		return fmt.Sprint(cps) == fmt.Sprint(want), fmt.Sprintf("checkpoints %v", cps)
 	})
 	// Once the syncs reach the last records: stop, produce more, start again.
 	last := map[int32]int64{}

@@ -96,5 +96,9 @@
 // same partition, writes offset syncs (source offset, target offset) to a
 // compacted topic on the target, resumes after the last sync (at least
 // once: a few records may be copied twice after a crash), and translates
-// group offsets through the syncs, never past a record not yet copied.
+// group offsets through the syncs, never past a record not yet copied. The
+// translated offsets of the groups it syncs are also written, when they
+// move, to the compacted checkpoint topic CheckpointTopic (named as
+// MirrorMaker 2 names it, "<alias>.checkpoints.internal"; JSON records,
+// not MirrorMaker 2's binary ones).
 package mirror

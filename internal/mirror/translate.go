@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -31,6 +32,27 @@ import (
 // OffsetSyncTopic is the offset-sync topic of a source alias on the target.
 func OffsetSyncTopic(alias string) string { return "sluice-mirror.offset-syncs." + alias }
 
+// CheckpointTopic is the checkpoint topic of a source alias on the target,
+// named as MirrorMaker 2 names it: the translated offsets of the groups the
+// mirror syncs, for tools that read them rather than the groups.
+func CheckpointTopic(alias string) string { return alias + ".checkpoints.internal" }
+
+// checkpointKey and checkpoint are a checkpoint record's key and value
+// (JSON): group's committed Upstream offset of a source partition is
+// Downstream on the target topic.
+type checkpointKey struct {
+	Group     string `json:"group"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+}
+
+type checkpoint struct {
+	TargetTopic string `json:"target_topic"`
+	Upstream    int64  `json:"upstream"`
+	Downstream  int64  `json:"downstream"`
+	Metadata    string `json:"metadata,omitempty"`
+}
+
 // offsetSync says that source offset Source of a partition is at target
 // offset Target.
 type offsetSync struct {
@@ -49,23 +71,27 @@ type translator struct {
 	syncs map[tp][]offsetSync
 	// written is the last sync written per partition.
 	written map[tp]offsetSync
+	// checkpointed is the last checkpoint written per group partition
+	// (used by syncGroups only).
+	checkpointed map[checkpointKey]checkpoint
 }
 
 // runTranslating mirrors into a target that is not Sluice until ctx ends.
 func (m *Mirror) runTranslating(ctx context.Context) error {
 	m.logger.Warn("the target does not keep offsets (not a Sluice cluster): copying at least once, with offset syncs for group offsets (MirrorMaker 2 style)",
-		"offset_sync_topic", OffsetSyncTopic(m.cfg.SourceAlias))
-	tr := &translator{m: m, syncs: map[tp][]offsetSync{}, written: map[tp]offsetSync{}}
-	syncTopic := OffsetSyncTopic(m.cfg.SourceAlias)
-	for {
-		_, err := m.dstAdm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, syncTopic)
-		if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
-			break
-		}
-		m.logger.Warn("create the offset-sync topic; retrying", "err", err)
-		backoff(ctx, time.Second)
-		if ctx.Err() != nil {
-			return nil
+		"offset_sync_topic", OffsetSyncTopic(m.cfg.SourceAlias), "checkpoint_topic", CheckpointTopic(m.cfg.SourceAlias))
+	tr := &translator{m: m, syncs: map[tp][]offsetSync{}, written: map[tp]offsetSync{}, checkpointed: map[checkpointKey]checkpoint{}}
+	for _, topic := range []string{OffsetSyncTopic(m.cfg.SourceAlias), CheckpointTopic(m.cfg.SourceAlias)} {
+		for {
+			_, err := m.dstAdm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, topic)
+			if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
+				break
+			}
+			m.logger.Warn("create a topic of the translating mirror; retrying", "topic", topic, "err", err)
+			backoff(ctx, time.Second)
+			if ctx.Err() != nil {
+				return nil
+			}
 		}
 	}
 	var wg sync.WaitGroup
@@ -350,7 +376,8 @@ func (tr *translator) translate(k tp, offset int64) (int64, bool) {
 }
 
 // syncGroups commits translated offsets of the matching groups that are
-// not active on the target.
+// not active on the target, and writes each translated offset that moved
+// to the checkpoint topic.
 func (tr *translator) syncGroups(ctx context.Context) error {
 	m := tr.m
 	groups, err := m.groupsToSync(ctx)
@@ -358,6 +385,8 @@ func (tr *translator) syncGroups(ctx context.Context) error {
 		return err
 	}
 	var errs []error
+	var checkpoints []*kgo.Record
+	newCheckpoints := map[checkpointKey]checkpoint{}
 	for _, g := range groups {
 		src, err := m.srcAdm.FetchOffsets(ctx, g)
 		if err != nil {
@@ -375,6 +404,13 @@ func (tr *translator) syncGroups(ctx context.Context) error {
 				return
 			}
 			name := m.cfg.targetName(o.Topic)
+			ck, cv := checkpointKey{g, o.Topic, o.Partition}, checkpoint{name, o.At, at, o.Metadata}
+			if tr.checkpointed[ck] != cv {
+				key, _ := json.Marshal(ck)
+				val, _ := json.Marshal(cv)
+				checkpoints = append(checkpoints, &kgo.Record{Topic: CheckpointTopic(m.cfg.SourceAlias), Key: key, Value: val})
+				newCheckpoints[ck] = cv
+			}
 			if cur, ok := dst.Lookup(name, o.Partition); ok && cur.Err == nil && cur.At >= at {
 				return
 			}
@@ -389,6 +425,13 @@ func (tr *translator) syncGroups(ctx context.Context) error {
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("group %s: %w", g, err))
+		}
+	}
+	if len(checkpoints) > 0 {
+		if err := m.dst.ProduceSync(ctx, checkpoints...).FirstErr(); err != nil {
+			errs = append(errs, fmt.Errorf("write checkpoints: %w", err))
+		} else {
+			maps.Copy(tr.checkpointed, newCheckpoints)
 		}
 	}
 	return errors.Join(errs...)
