@@ -51,18 +51,10 @@ func metadataFrame(n int) []byte {
 func TestQueuedRequestBytesAreBounded(t *testing.T) {
 	big := metadataFrame(40) // about 500 bytes
 	h := &blockingHandler{entered: make(chan int, 4), release: make(chan struct{})}
-	srv := New(Config{MaxRequestSize: 800, MaxQueuedBytes: 800}, h)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go srv.Serve(ctx, ln)
-	defer srv.Shutdown(context.Background())
+	addr := startTestServer(t, Config{MaxRequestSize: 800, MaxQueuedBytes: 800}, h)
 
 	dial := func() net.Conn {
-		c, err := net.Dial("tcp", ln.Addr().String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -50,16 +50,7 @@ func (h *stagedHandler) Handle(ctx context.Context, _ *broker.Client, req kmsg.R
 // while the client waits for the answers before it).
 func TestReadyResponseIsNotHeldBehindAWaitingOne(t *testing.T) {
 	h := &stagedHandler{third: make(chan struct{}), release: make(chan struct{})}
-	srv := New(Config{}, h)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go srv.Serve(ctx, ln)
-	defer srv.Shutdown(context.Background())
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial("tcp", startTestServer(t, Config{}, h))
 	if err != nil {
 		t.Fatal(err)
 	}

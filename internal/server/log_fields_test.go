@@ -62,6 +62,22 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// startTestServer serves h on an ephemeral 127.0.0.1 port until the test
+// ends and returns the address.
+func startTestServer(t *testing.T, cfg Config, h Handler) string {
+	t.Helper()
+	srv := New(cfg, h)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go srv.Serve(ctx, ln)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	return ln.Addr().String()
+}
+
 // clientMetadataFrame is a size-prefixed Metadata v1 request naming n
 // topics, sent by clientID.
 func clientMetadataFrame(corr int32, clientID string, n int) []byte {
@@ -81,16 +97,8 @@ func clientMetadataFrame(corr int32, clientID string, n int) []byte {
 func TestFatalReplyClosingLineNamesItsClient(t *testing.T) {
 	var logs lockedBuffer
 	h := &fatalHandler{third: make(chan struct{})}
-	srv := New(Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, h)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go srv.Serve(ctx, ln)
-	defer srv.Shutdown(context.Background())
-	c, err := net.Dial("tcp", ln.Addr().String())
+	addr := startTestServer(t, Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, h)
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
