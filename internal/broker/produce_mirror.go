@@ -106,6 +106,23 @@ func (b *Broker) produceMirrored(ctx context.Context, c *Client, req *kmsg.Produ
 	return awaitDurable(ctx, waits, time.Duration(req.TimeoutMillis)*time.Millisecond, resp, &b.waiting.produce)
 }
 
+// reserveMirroredProducerIDs keeps this cluster from ever handing out a
+// producer ID up to pid, the largest in a mirror's copied batches: after
+// promotion, a new producer given one of the source's IDs would collide
+// with the producer state the copies left (a false duplicate or an
+// out-of-order sequence). The reservation is proposed before the append,
+// so it is durable before the copy is acknowledged, and only when pid is
+// above what is already reserved.
+func (b *Broker) reserveMirroredProducerIDs(ctx context.Context, pid int64) error {
+	if pid < 0 || pid > cluster.MaxReservableProducerID || pid < b.cfg.Cluster.Image().ProducerIDFloor {
+		return nil
+	}
+	if err := b.cfg.Cluster.Propose(ctx, cluster.ReserveProducerIDs{Above: pid}); err != nil {
+		return kerrf(kerr.RequestTimedOut, "reserve mirrored producer ID %d: %v", pid, err)
+	}
+	return nil
+}
+
 // mirrorAppended is one partition's mirror append: where its copied range
 // starts and what an acks=-1 answer waits for.
 type mirrorAppended struct {
@@ -127,13 +144,15 @@ func (b *Broker) appendMirrored(ctx context.Context, req *kmsg.ProduceRequest, t
 	if req.Acks != 1 && req.Acks != -1 {
 		return mirrorAppended{}, kerrf(kerr.InvalidRequiredAcks, "mirror appends need acks 1 or -1, got %d", req.Acks)
 	}
-	// The copied range, for the answer and the wait.
-	base, end := int64(-1), int64(-1)
+	// The copied range, for the answer and the wait, and the largest
+	// producer ID in it.
+	base, end, maxPID := int64(-1), int64(-1), int64(-1)
 	if err := record.Batches(rp.Records, false, func(h record.Header, _ []byte) error {
 		if base < 0 {
 			base = h.BaseOffset
 		}
 		end = h.LastOffset() + 1
+		maxPID = max(maxPID, h.ProducerID)
 		return nil
 	}); err != nil {
 		return mirrorAppended{}, err
@@ -144,6 +163,9 @@ func (b *Broker) appendMirrored(ctx context.Context, req *kmsg.ProduceRequest, t
 	part, ok := b.leaderPartition(ctx, t, rp.Partition)
 	if !ok {
 		return mirrorAppended{}, kerr.NotLeaderForPartition
+	}
+	if err := b.reserveMirroredProducerIDs(ctx, maxPID); err != nil {
+		return mirrorAppended{}, err
 	}
 	ts := configs.topic(t)
 	minISR := 0

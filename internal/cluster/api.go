@@ -167,6 +167,10 @@ type Image struct {
 	// block (AllocateProducerIDs).
 	NextProducerID   int64
 	ProducerIDBlocks map[int32]int64
+	// ProducerIDFloor is one past the largest producer ID reserved by
+	// ReserveProducerIDs: no ID below it is handed out, even from a block
+	// reserved before it.
+	ProducerIDFloor int64
 	// ACLs are the cluster's ACLs (CreateAcls, DeleteAcls); nil is none.
 	ACLs *acl.Set
 	// scram holds SCRAM credentials (scram.go); nil is none.
@@ -282,6 +286,23 @@ type AllocateProducerIDs struct {
 	Count    int64
 }
 
+// ReserveProducerIDs keeps producer IDs up to Above from ever being handed
+// out: a mirror topic holds batches with another cluster's producer IDs,
+// and a producer here given one of them would collide with that state.
+// It raises NextProducerID and Image.ProducerIDFloor to at least Above+1;
+// it never lowers either. A broker whose block's next ID is below the
+// floor drops the rest of the block and reserves a new one.
+type ReserveProducerIDs struct {
+	Above int64
+}
+
+// MaxReservableProducerID is the largest ID ReserveProducerIDs reserves;
+// above it the command changes nothing. Blocks are handed out only while
+// NextProducerID is at most 1<<62, so IDs far above it (a source that
+// picks producer IDs at random over the whole int64 range) are never
+// handed out here, and reserving them would exhaust the ID space.
+const MaxReservableProducerID = 1 << 62
+
 // AlterPartition is sent by a partition's leader to change its ISR (Kafka's
 // AlterPartition). It applies only if LeaderEpoch and PartitionEpoch are the
 // partition's current ones (else ErrFencedLeaderEpoch /
@@ -389,6 +410,7 @@ func (CreatePartitions) isCommand()    {}
 func (AlterConfigs) isCommand()        {}
 func (RegisterBroker) isCommand()      {}
 func (AllocateProducerIDs) isCommand() {}
+func (ReserveProducerIDs) isCommand()  {}
 func (AlterPartition) isCommand()      {}
 func (ElectLeaders) isCommand()        {}
 func (Reassign) isCommand()            {}

@@ -59,6 +59,9 @@ const (
 	// Many topics or ISR changes in one entry (batch_commands.go).
 	cmdCreateTopics    commandType = 19
 	cmdAlterPartitions commandType = 20
+
+	// Producer IDs a mirror copied from another cluster (ReserveProducerIDs).
+	cmdReserveProducerIDs commandType = 21
 )
 
 func (t commandType) String() string {
@@ -103,6 +106,8 @@ func (t commandType) String() string {
 		return "CreateTopics"
 	case cmdAlterPartitions:
 		return "AlterPartitions"
+	case cmdReserveProducerIDs:
+		return "ReserveProducerIDs"
 	}
 	return fmt.Sprintf("command(%d)", uint8(t))
 }
@@ -216,6 +221,9 @@ type (
 		BrokerID int32 `json:"broker_id"`
 		Count    int64 `json:"count"`
 	}
+	wireReserveProducerIDs struct {
+		Above int64 `json:"above"`
+	}
 	wireAlterPartition struct {
 		Topic          TopicID `json:"topic"`
 		Partition      int32   `json:"partition"`
@@ -284,6 +292,8 @@ func encodeCommand(cmd Command) ([]byte, error) {
 		typ, payload = cmdSetClusterID, c
 	case AllocateProducerIDs:
 		typ, payload = cmdAllocateProducerIDs, wireAllocateProducerIDs(c)
+	case ReserveProducerIDs:
+		typ, payload = cmdReserveProducerIDs, wireReserveProducerIDs(c)
 	case AlterPartition:
 		typ, payload = cmdAlterPartition, wireAlterPartition(c)
 	case ElectLeaders:
@@ -374,6 +384,11 @@ func decodePayload(e envelope) (Command, error) {
 		var w wireAllocateProducerIDs
 		if err = unmarshalPayload(e.payload, &w); err == nil {
 			cmd = AllocateProducerIDs(w)
+		}
+	case cmdReserveProducerIDs:
+		var w wireReserveProducerIDs
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = ReserveProducerIDs(w)
 		}
 	case cmdAlterPartition:
 		var w wireAlterPartition

@@ -21,6 +21,7 @@ func TestCommandRoundTrip(t *testing.T) {
 		AlterConfigs{ResourceType: 2, Name: "a", Set: map[string]*string{"x": str("1"), "y": nil}, Replace: true},
 		RegisterBroker{Broker: Broker{ID: 7, Host: "h", Port: 9092, Rack: "r"}},
 		setClusterID{ClusterID: "5uuVrnwFSnSDh0H4pvQZzw"},
+		ReserveProducerIDs{Above: 4242},
 	} {
 		b, err := encodeCommand(cmd)
 		if err != nil {

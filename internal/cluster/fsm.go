@@ -57,6 +57,7 @@ func newFSM(logger *slog.Logger, pub *publisher) *fsm {
 			cmdRegisterBroker:      applyAs(applyRegisterBroker),
 			cmdSetClusterID:        applyAs(applySetClusterID),
 			cmdAllocateProducerIDs: applyAs(applyAllocateProducerIDs),
+			cmdReserveProducerIDs:  applyAs(applyReserveProducerIDs),
 			cmdAlterPartition:      applyAs(applyAlterPartition),
 			cmdElectLeaders:        applyAs(applyElectLeaders),
 			cmdReassign:            applyAs(applyReassign),
@@ -317,6 +318,16 @@ func applyAllocateProducerIDs(b *imageBuilder, c AllocateProducerIDs) error {
 	return nil
 }
 
+func applyReserveProducerIDs(b *imageBuilder, c ReserveProducerIDs) error {
+	if c.Above < 0 {
+		return fmt.Errorf("cluster: reserve producer IDs: negative ID %d", c.Above)
+	}
+	if c.Above <= MaxReservableProducerID {
+		b.reserveProducerIDs(c.Above)
+	}
+	return nil
+}
+
 func applySetClusterID(b *imageBuilder, c setClusterID) error {
 	switch cur := b.next.ClusterID; {
 	case c.ClusterID == "":
@@ -386,6 +397,7 @@ type wireSnapshot struct {
 	BrokerConfigs    map[string]map[string]string `json:"broker_configs"`
 	NextProducerID   int64                        `json:"next_producer_id"`
 	ProducerIDBlocks map[int32]int64              `json:"producer_id_blocks"`
+	ProducerIDFloor  int64                        `json:"producer_id_floor,omitempty"`
 	// Applied is the index of the last command applied when it is past
 	// Index (a failed command after the last successful one).
 	Applied uint64 `json:"applied,omitempty"`
@@ -425,6 +437,7 @@ func snapshotOf(img *Image) wireSnapshot {
 		BrokerConfigs:    img.BrokerConfigs,
 		NextProducerID:   img.NextProducerID,
 		ProducerIDBlocks: img.ProducerIDBlocks,
+		ProducerIDFloor:  img.ProducerIDFloor,
 		ACLs:             snapshotACLs(img.ACLs),
 		ScramCredentials: snapshotScram(img),
 		ClientQuotas:     snapshotQuotas(img),
@@ -462,6 +475,7 @@ func decodeSnapshotApplied(r io.Reader) (*Image, uint64, error) {
 	img.Index = s.Index
 	img.ClusterID = s.ClusterID
 	img.NextProducerID = s.NextProducerID
+	img.ProducerIDFloor = s.ProducerIDFloor
 	for k, v := range s.ProducerIDBlocks {
 		img.ProducerIDBlocks[k] = v
 	}

@@ -265,6 +265,17 @@ func (b *imageBuilder) allocateProducerIDs(broker int32, count int64) {
 	b.next.NextProducerID += count
 }
 
+// reserveProducerIDs keeps every ID up to above from being handed out:
+// it raises the floor and NextProducerID, never lowers them.
+func (b *imageBuilder) reserveProducerIDs(above int64) {
+	if above >= b.next.ProducerIDFloor {
+		b.next.ProducerIDFloor = above + 1
+	}
+	if b.next.NextProducerID <= above {
+		b.next.NextProducerID = above + 1
+	}
+}
+
 // build returns the new image; the builder must not be used afterwards.
 func (b *imageBuilder) build(index uint64) *Image {
 	img := b.next

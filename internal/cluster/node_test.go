@@ -588,3 +588,46 @@ func TestProposeCreateTopicRetryIsIdempotent(t *testing.T) {
 		t.Fatalf("create of another topic named t: %v, want ErrTopicExists", err)
 	}
 }
+
+// Producer IDs a mirror copied from another cluster are reserved: the next
+// block starts past them, the reservation never lowers anything, and it
+// survives a snapshot and a restart.
+func TestReserveProducerIDsRaisesTheNextBlock(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, t.TempDir())
+	n := openTest(t, cfg, nil)
+	mustPropose(t, n, AllocateProducerIDs{BrokerID: 1, Count: 1000})
+	mustPropose(t, n, ReserveProducerIDs{Above: 4999})
+	if img := n.Image(); img.NextProducerID != 5000 || img.ProducerIDFloor != 5000 || img.ProducerIDBlocks[1] != 0 {
+		t.Fatalf("after reserving up to 4999: next %d, floor %d, blocks %v", img.NextProducerID, img.ProducerIDFloor, img.ProducerIDBlocks)
+	}
+	// A lower reservation changes nothing; one below NextProducerID
+	// raises only the floor.
+	mustPropose(t, n, ReserveProducerIDs{Above: 10})
+	if img := n.Image(); img.NextProducerID != 5000 || img.ProducerIDFloor != 5000 {
+		t.Fatalf("a lower reservation moved next %d, floor %d", img.NextProducerID, img.ProducerIDFloor)
+	}
+	mustPropose(t, n, AllocateProducerIDs{BrokerID: 2, Count: 1000})
+	mustPropose(t, n, ReserveProducerIDs{Above: 5500})
+	if img := n.Image(); img.NextProducerID != 6000 || img.ProducerIDFloor != 5501 || img.ProducerIDBlocks[2] != 5000 {
+		t.Fatalf("reservation inside a block: next %d, floor %d, blocks %v", img.NextProducerID, img.ProducerIDFloor, img.ProducerIDBlocks)
+	}
+	if err := n.Propose(testCtx(t), ReserveProducerIDs{Above: -1}); err == nil {
+		t.Fatal("reserving up to -1 was accepted")
+	}
+	// IDs past the allocatable space are never handed out: nothing to do.
+	mustPropose(t, n, ReserveProducerIDs{Above: MaxReservableProducerID + 1})
+	if img := n.Image(); img.NextProducerID != 6000 || img.ProducerIDFloor != 5501 {
+		t.Fatalf("reserving past the ID space moved next %d, floor %d", img.NextProducerID, img.ProducerIDFloor)
+	}
+	if err := n.rs.raft.Snapshot().Error(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n2 := openTest(t, cfg, nil)
+	if img := n2.Image(); img.NextProducerID != 6000 || img.ProducerIDFloor != 5501 {
+		t.Fatalf("after restart: next %d, floor %d", img.NextProducerID, img.ProducerIDFloor)
+	}
+}

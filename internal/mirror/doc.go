@@ -39,7 +39,10 @@
 // left by compaction or transaction markers stay gaps, and timestamps,
 // keys, headers, producer IDs, sequence numbers and markers are the
 // source's. The target replicates them to its followers as any write and
-// answers once acks=all holds.
+// answers once acks=all holds. Before appending, the leader reserves the
+// largest producer ID it copies (cluster.ReserveProducerIDs), so after
+// promotion no producer here is given an ID a source producer used: its
+// first write would otherwise meet that producer's sequence state.
 //
 // Why a Produce request, and not a mirror running inside each target
 // leader: the mirror then needs nothing on the target but a client

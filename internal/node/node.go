@@ -273,7 +273,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// The coordinators and the broker exist before the partitions are
 	// opened: opening a partition this broker leads loads a coordinator's
 	// state (partitionLed), which may write transaction markers at once.
-	producerIDs := txn.NewProducerIDs(n.allocateProducerIDs)
+	producerIDs := txn.NewProducerIDs(n.allocateProducerIDs).WithFloor(func() int64 { return n.cluster.Image().ProducerIDFloor })
 	markers := &lateMarkers{}
 	n.txns = txn.New(txn.Config{
 		Partitions:         int32(static.Int64("transaction.state.log.num.partitions")),
