@@ -33,6 +33,25 @@ func mirroredProducerIDs(t *testing.T, adm *kadm.Client, topic string) []int64 {
 	return ids
 }
 
+// produceFromNewProducers writes two records to topic from each of n new
+// idempotent clients of b, one after another, and returns their values.
+func produceFromNewProducers(b *broker, topic, prefix string, n int) []string {
+	b.t.Helper()
+	var values []string
+	for i := range n {
+		cl := b.client(kgo.DefaultProduceTopic(topic))
+		for j := range 2 {
+			v := fmt.Sprintf("%s-%d-%d", prefix, i, j)
+			if err := cl.ProduceSync(testContext(b.t, 30*time.Second), &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+				b.t.Fatalf("produce %s: %v", v, err)
+			}
+			values = append(values, v)
+		}
+		cl.Close()
+	}
+	return values
+}
+
 // A mirror topic keeps the source's producer IDs with their sequences.
 // Both clusters hand out producer IDs from the same low range, so the
 // target reserves every mirrored ID: after promotion, new idempotent
@@ -45,16 +64,7 @@ func TestMirrorPromotedTopicTakesNewIdempotentProducers(t *testing.T) {
 	dst := startBroker(t, nil)
 	src.createTopic("orders", 1, nil)
 	const producers = 3
-	var want []string
-	for i := range producers {
-		cl := src.client(kgo.DefaultProduceTopic("orders"))
-		for j := range 2 {
-			v := fmt.Sprintf("source-%d-%d", i, j)
-			produceSync(t, cl, &kgo.Record{Value: []byte(v)})
-			want = append(want, v)
-		}
-		cl.Close()
-	}
+	want := produceFromNewProducers(src, "orders", "source", producers)
 	sourceIDs := mirroredProducerIDs(t, src.admin(), "orders")
 	if len(sourceIDs) != producers {
 		t.Fatalf("source producer IDs %v, want %d", sourceIDs, producers)
@@ -69,15 +79,7 @@ func TestMirrorPromotedTopicTakesNewIdempotentProducers(t *testing.T) {
 		t.Fatalf("promote: %v", err)
 	}
 
-	for i := range producers {
-		cl := dst.client(kgo.DefaultProduceTopic("orders"))
-		for j := range 2 {
-			v := fmt.Sprintf("target-%d-%d", i, j)
-			produceSync(t, cl, &kgo.Record{Value: []byte(v)})
-			want = append(want, v)
-		}
-		cl.Close()
-	}
+	want = append(want, produceFromNewProducers(dst, "orders", "target", producers)...)
 	ids := mirroredProducerIDs(t, dst.admin(), "orders")
 	if len(ids) != 2*producers {
 		t.Fatalf("target producer IDs %v, want the %d mirrored and %d new ones", ids, producers, producers)
