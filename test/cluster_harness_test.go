@@ -232,14 +232,33 @@ func describePartitions(td kadm.TopicDetail) string {
 	return b.String()
 }
 
+// loopbackPorts hands out ports below Linux's ephemeral range
+// (32768-60999), each at most once per test binary: tests run in parallel,
+// and two of them drawing the same free port at random would race to bind
+// it. It starts at a random place so that test binaries running side by
+// side seldom walk the same ports.
+var loopbackPorts = struct {
+	mu   sync.Mutex
+	next int
+}{next: rand.IntN(loopbackPortSpan)}
+
+const (
+	loopbackPortBase = 20000
+	loopbackPortSpan = 12000
+)
+
 // freeLoopbackAddr returns a loopback address whose port was free a moment
-// ago; brokers need fixed addresses so that they keep them across restarts.
-// The port is below Linux's ephemeral range (32768-60999), so no outgoing
-// connection of another test takes it between now and the broker's bind.
+// ago and has not been handed out before; brokers need fixed addresses so
+// that they keep them across restarts. No outgoing connection takes a port
+// below the ephemeral range between now and the broker's bind.
 func freeLoopbackAddr(t testing.TB) string {
 	t.Helper()
 	for range 200 {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		loopbackPorts.mu.Lock()
+		port := loopbackPortBase + loopbackPorts.next%loopbackPortSpan
+		loopbackPorts.next++
+		loopbackPorts.mu.Unlock()
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue
 		}
