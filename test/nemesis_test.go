@@ -43,7 +43,6 @@ var nemesisFaults = []string{"kill", "pause", "isolate", "isolate-leader-from-pe
 // saw them, never moved backwards; and that every record the consumer
 // read is still in the log at the offset it was read at.
 func TestNemesis(t *testing.T) {
-	skipUnlessFlakyAllowed(t, "a broker restarted after kill -9 can panic in the metadata log store at start-up: 'sealed segment has no index block' from raft.NewRaft")
 	seed := *nemesisSeed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())

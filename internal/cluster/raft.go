@@ -184,11 +184,24 @@ func startRaft(cfg Config, logger *slog.Logger, fsm raft.FSM, tune func(*raft.Co
 		}
 		logger.Info("bootstrapped metadata cluster", "dir", cfg.Dir, "voters", len(voters.Servers))
 	}
-	r, err := raft.NewRaft(conf, fsm, store, store, snaps, trans)
+	r, err := newRaft(conf, fsm, store, snaps, trans)
 	if err != nil {
 		return fail(fmt.Errorf("cluster: start raft: %w", err))
 	}
 	return &raftStack{raft: r, store: store}, nil
+}
+
+// newRaft is raft.NewRaft with its start-up panic turned into an error:
+// Raft panics when it cannot read an entry of its own log while it
+// replays the log's configuration changes. Nothing has started by then, so
+// the node can report the unreadable log and exit instead of crashing.
+func newRaft(conf *raft.Config, fsm raft.FSM, store logStore, snaps raft.SnapshotStore, trans raft.Transport) (r *raft.Raft, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r, err = nil, fmt.Errorf("the raft log cannot be read (%v); this node's metadata log needs repair or, on a voter of a healthy quorum, removal so that it catches up from the leader", p)
+		}
+	}()
+	return raft.NewRaft(conf, fsm, store, store, snaps, trans)
 }
 
 // stop shuts Raft down (which closes the transport) and then the store.
