@@ -136,6 +136,30 @@ func TestAdminAPIBrokerAndLogDirs(t *testing.T) {
 		t.Errorf("log dir %+v, want %s online with %d partitions", d, abs, st.Partitions)
 	}
 
+	var reps struct {
+		Replicas []struct {
+			Topic         string `json:"topic"`
+			Partition     int32  `json:"partition"`
+			Leader        bool   `json:"leader"`
+			HighWatermark int64  `json:"high_watermark"`
+			LogEndOffset  int64  `json:"log_end_offset"`
+			LogDir        string `json:"log_dir"`
+		} `json:"replicas"`
+	}
+	if code, msg := adminCall(t, httpAddr, "GET", "/v1/replicas?topic=admin-api", "", &reps); code != http.StatusOK {
+		t.Fatalf("GET /v1/replicas = %d %s", code, msg)
+	}
+	var hws int64
+	for i, r := range reps.Replicas {
+		if r.Topic != "admin-api" || r.Partition != int32(i) || !r.Leader || r.HighWatermark != r.LogEndOffset || r.LogDir != abs {
+			t.Errorf("replica %+v, want partition %d of admin-api led here, in %s, high watermark at its end", r, i, abs)
+		}
+		hws += r.HighWatermark
+	}
+	if len(reps.Replicas) != 3 || hws != 1 {
+		t.Errorf("GET /v1/replicas = %+v, want the 3 partitions of admin-api holding the 1 record", reps.Replicas)
+	}
+
 	for _, tc := range []struct {
 		method, path, body string
 		code               int
@@ -143,6 +167,7 @@ func TestAdminAPIBrokerAndLogDirs(t *testing.T) {
 	}{
 		{"GET", "/v1/nothing", "", http.StatusNotFound, "no admin endpoint"},
 		{"DELETE", "/v1/broker", "", http.StatusMethodNotAllowed, "allowed: GET"},
+		{"POST", "/v1/replicas", "", http.StatusMethodNotAllowed, "allowed: GET"},
 		{"GET", "/v1/config/reload", "", http.StatusMethodNotAllowed, "allowed: POST"},
 		{"POST", "/v1/maintenance", "{", http.StatusBadRequest, "request body"},
 		{"POST", "/v1/maintenance", `{"enable": true}`, http.StatusBadRequest, "unknown field"},

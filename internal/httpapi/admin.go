@@ -22,6 +22,9 @@ type Admin interface {
 	Status() BrokerStatus
 	// LogDirs is GET /v1/log-dirs.
 	LogDirs() []LogDir
+	// Replicas is GET /v1/replicas: the partitions hosted here, those of
+	// topic only when it is not empty.
+	Replicas(topic string) []Replica
 	// Maintenance is GET /v1/maintenance.
 	Maintenance() MaintenanceStatus
 	// SetMaintenance starts (on) or ends maintenance: leadership moved
@@ -71,6 +74,21 @@ type LogDir struct {
 	UsableBytes int64  `json:"usable_bytes"`
 }
 
+// Replica is one partition hosted on this broker in GET /v1/replicas,
+// as this replica sees it: its role, and its own high watermark and
+// offsets (a follower's, not its leader's).
+type Replica struct {
+	Topic            string `json:"topic"`
+	Partition        int32  `json:"partition"`
+	Leader           bool   `json:"leader"`
+	LeaderEpoch      int32  `json:"leader_epoch"`
+	HighWatermark    int64  `json:"high_watermark"`
+	LastStableOffset int64  `json:"last_stable_offset"`
+	LogStartOffset   int64  `json:"log_start_offset"`
+	LogEndOffset     int64  `json:"log_end_offset"`
+	LogDir           string `json:"log_dir"`
+}
+
 // MaintenanceStatus is GET and POST /v1/maintenance.
 type MaintenanceStatus struct {
 	Maintenance bool `json:"maintenance"`
@@ -118,7 +136,7 @@ const adminTimeout = 30 * time.Second
 // adminMethods are the methods of an admin path, for 405 answers.
 func adminMethods(path string) string {
 	switch path {
-	case "/v1/broker", "/v1/log-dirs":
+	case "/v1/broker", "/v1/log-dirs", "/v1/replicas":
 		return "GET"
 	case "/v1/maintenance":
 		return "GET, POST"
@@ -134,6 +152,9 @@ func registerAdmin(mux *http.ServeMux, a Admin) {
 	})
 	mux.HandleFunc("GET /v1/log-dirs", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"log_dirs": a.LogDirs()})
+	})
+	mux.HandleFunc("GET /v1/replicas", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"replicas": a.Replicas(r.URL.Query().Get("topic"))})
 	})
 	mux.HandleFunc("GET /v1/maintenance", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, a.Maintenance())

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -124,6 +125,34 @@ func (a *adminAPI) LogDirs() []httpapi.LogDir {
 		dirs = append(dirs, d)
 	}
 	return dirs
+}
+
+func (a *adminAPI) Replicas(topic string) []httpapi.Replica {
+	out := []httpapi.Replica{}
+	if !a.n.obs.wired.Load() {
+		return out
+	}
+	for _, p := range a.n.replicas.Partitions() {
+		if topic != "" && p.Topic != topic {
+			continue
+		}
+		r := httpapi.Replica{
+			Topic: p.Topic, Partition: p.Index, Leader: p.IsLeader(), LeaderEpoch: p.LeaderEpoch(),
+			HighWatermark: p.HighWatermark(), LastStableOffset: p.LastStableOffset(),
+			LogStartOffset: p.LogStartOffset(), LogEndOffset: p.LogEndOffset(), LogDir: p.Dir(),
+		}
+		if abs, err := filepath.Abs(r.LogDir); err == nil {
+			r.LogDir = abs
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(x, y httpapi.Replica) int {
+		if c := strings.Compare(x.Topic, y.Topic); c != 0 {
+			return c
+		}
+		return int(x.Partition - y.Partition)
+	})
+	return out
 }
 
 func (a *adminAPI) Maintenance() httpapi.MaintenanceStatus {
