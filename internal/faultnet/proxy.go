@@ -150,8 +150,20 @@ func (p *Proxy) Conns() int {
 	return len(p.links)
 }
 
-// enforce closes the connections a Cut now applies to.
+// linkFault is the fault that applies now to l.
+func (p *Proxy) linkFault(l *link) Fault {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.faultLocked(l.source)
+}
+
+// enforce labels the connections that had no label when they were
+// accepted, then closes those a Cut now applies to. A connection opened
+// by a process before the test registered it (a broker dialling its peers
+// while it starts) would otherwise pass every per-source fault for as
+// long as it lives.
 func (p *Proxy) enforce() {
+	p.relabel()
 	p.mu.Lock()
 	var cut []*link
 	for l := range p.links {
@@ -163,6 +175,28 @@ func (p *Proxy) enforce() {
 	p.mu.Unlock()
 	for _, l := range cut {
 		l.close()
+	}
+}
+
+// relabel asks the SourceFunc again for each connection without a label.
+func (p *Proxy) relabel() {
+	if p.source == nil {
+		return
+	}
+	p.mu.Lock()
+	var unlabelled []*link
+	for l := range p.links {
+		if l.source == "" {
+			unlabelled = append(unlabelled, l)
+		}
+	}
+	p.mu.Unlock()
+	for _, l := range unlabelled {
+		if src := p.source(l.client); src != "" {
+			p.mu.Lock()
+			l.source = src
+			p.mu.Unlock()
+		}
 	}
 }
 
@@ -244,7 +278,7 @@ func (p *Proxy) serve(c net.Conn, source string) {
 // link is one client connection and its connection to the target.
 type link struct {
 	client, target net.Conn
-	source         string
+	source         string // guarded by the proxy's mu
 	once           sync.Once
 	done           chan struct{}
 }
@@ -296,7 +330,7 @@ func (p *Proxy) pump(l *link, src, dst net.Conn, oneWay Mode) {
 		l.close()
 		return
 	}
-	if m := p.Fault(l.source).Mode; m == Drop || m == oneWay {
+	if m := p.linkFault(l).Mode; m == Drop || m == oneWay {
 		return
 	}
 	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
@@ -310,7 +344,7 @@ func (p *Proxy) read(l *link, src net.Conn, queue chan<- chunk, oneWay Mode) (eo
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			f := p.Fault(l.source)
+			f := p.linkFault(l)
 			switch f.Mode {
 			case Cut:
 				return false

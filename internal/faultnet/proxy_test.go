@@ -226,6 +226,36 @@ func TestFaultBySource(t *testing.T) {
 	mustEcho(t, c2, r2, "healed")
 }
 
+// TestFaultBySourceRegisteredLate: a connection opened before its process
+// was registered is labelled when a fault is set, so a cut of its source
+// closes it rather than letting it pass as a connection of no one.
+func TestFaultBySourceRegisteredLate(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SocketOwner reads /proc")
+	}
+	s := startServer(t)
+	me := strconv.Itoa(os.Getpid())
+	var owners Owners
+	p := startProxy(t, s.ln.Addr().String(), WithSource(owners.Source))
+	c, r := dial(t, p.Addr())
+	mustEcho(t, c, r, "before")
+
+	owners.Set(os.Getpid(), me)
+	p.SetFrom(me, Fault{Mode: Cut})
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.ReadString('\n'); err == nil || isTimeout(err) {
+		t.Fatalf("a connection opened before its process was registered survived a cut of its source: %v", err)
+	}
+	// A drop set for the process applies to a connection it opens later.
+	p.Heal()
+	c2, r2 := dial(t, p.Addr())
+	mustEcho(t, c2, r2, "healed")
+	p.SetFrom(me, Fault{Mode: Drop})
+	if _, err := roundTrip(c2, r2, "dropped", 300*time.Millisecond); !isTimeout(err) {
+		t.Fatalf("a dropped connection answered: %v", err)
+	}
+}
+
 func TestHalfCloseAndClose(t *testing.T) {
 	s := startServer(t)
 	p := startProxy(t, s.ln.Addr().String())
