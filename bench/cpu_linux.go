@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -110,4 +111,32 @@ func openFileLimit() uint64 {
 		return 0
 	}
 	return l.Max
+}
+
+// processReadBytes is the bytes a process has made the kernel read from
+// storage (read_bytes in /proc/<pid>/io: page cache hits do not count),
+// or -1 if unknown.
+func processReadBytes(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "read_bytes:"); ok {
+			if v, err := strconv.ParseInt(strings.TrimSpace(rest), 10, 64); err == nil {
+				return v
+			}
+		}
+	}
+	return -1
+}
+
+// dropPageCache writes back dirty pages and drops the clean page cache,
+// dentries and inodes (root only), so the next start reads from storage.
+func dropPageCache() error {
+	syscall.Sync()
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0); err != nil {
+		return fmt.Errorf("drop the page cache (needs root): %w", err)
+	}
+	return nil
 }

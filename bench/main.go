@@ -81,6 +81,8 @@ func run() int {
 	flag.IntVar(&restartOpts.ValueSize, "restart-size", 64<<10, "value size in bytes of the -restart records")
 	flag.IntVar(&restartOpts.Reps, "restart-reps", 3, "kill -9 and restart this many times in -restart")
 	flag.BoolVar(&restartOpts.Acks1, "restart-acks1", false, "write the -restart data with acks=1 (never fsynced: the restart checks all of it) instead of acks=all")
+	flag.BoolVar(&restartOpts.Cold, "restart-cold", false, "drop the page cache after each -restart kill (Linux, root), so the broker starts reading from the disk")
+	flag.StringVar(&restartOpts.Dir, "restart-dir", "", "keep the -restart data in `dir`; a later run given the same dir restarts on it without writing it again")
 	flag.IntVar(&opts.ClusterScaleN, "cluster-scale", 0, "run the cluster-scale benchmark instead: three `sluice serve` processes, N partitions of RF 3, kill -9 of the controller and of another broker, each restarted (clusterscale.go)")
 	flag.DurationVar(&opts.ScaleStepTimeout, "scale-step-timeout", opts.ScaleStepTimeout, "give up on one -scale step (start, create, idle, produce, consume, restart) after this long")
 	flag.BoolVar(&opts.Latency, "latency", false, "run the latency benchmark instead: -latency-records records of -size-large bytes at -latency-rate, acks=all, no linger, one consumer; ack and end-to-end percentiles beside a 4 KiB fdatasync (latency.go)")

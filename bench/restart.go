@@ -10,11 +10,19 @@ package main
 // log.flush.offset.checkpoint.interval.ms, 60 s by default) and the bench
 // waits for one before the kill. With -restart-acks1 the data is written
 // with acks=1 instead: never fsynced, so the restart checks all of it.
+// With -restart-cold the page cache is dropped after each kill (root
+// only), so the restart reads from the disk, as after a power cycle; each
+// line gives the bytes the broker read from storage by its first ack.
+// -restart-dir keeps the data directory, and a later run on it skips the
+// write.
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -31,6 +39,8 @@ type RestartOptions struct {
 	ValueSize  int
 	Reps       int // kills and restarts of the same data
 	Acks1      bool
+	Cold       bool   // drop the page cache after each kill
+	Dir        string // keep the data here; reuse what a previous run wrote
 }
 
 const restartTopic = "restart-bench"
@@ -44,13 +54,25 @@ func RunRestart(ctx context.Context, opts Options, ro RestartOptions) error {
 	if opts.SluiceBin == "" {
 		return errors.New("-restart runs Sluice as a child process: give -sluice-bin")
 	}
+	if ro.Cold && runtime.GOOS != "linux" {
+		return errors.New("-restart-cold drops Linux's page cache")
+	}
 	out := opts.Out
-	dir, err := os.MkdirTemp(opts.TmpDir, "sluice-bench-restart-")
+	dir := ro.Dir
+	if dir == "" {
+		tmp, err := os.MkdirTemp(opts.TmpDir, "sluice-bench-restart-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	data := filepath.Join(dir, "data")
+	stateFile := filepath.Join(dir, "restart-state.json")
+	st, err := readRestartState(stateFile, ro.Partitions)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	data := filepath.Join(dir, "data")
 	settings := map[string]string{"log.flush.offset.checkpoint.interval.ms": "2000"}
 	for k, v := range opts.SluiceSettings {
 		settings[k] = v
@@ -64,41 +86,41 @@ func RunRestart(ctx context.Context, opts Options, ro RestartOptions) error {
 	}
 	fmt.Fprintf(out, "Sluice restart bench: %d CPUs, %s; %.1f GB in %d partitions, %s values, %s, 1 MiB batches; load average %.2f\n",
 		runtime.NumCPU(), runtime.Version(), ro.GB, ro.Partitions, sizeString(ro.ValueSize), acks, loadAvg())
-	b, err := start(ctx, "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
+	var b *childBroker
 	defer func() {
-		if b != nil {
+		if b != nil && ro.Dir != "" {
+			b.Kill() // the next run on the directory restarts after a crash too
+		} else if b != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			b.Stop(sctx)
 		}
 	}()
-	if err := createTopics(ctx, b.Addr(), map[string]int{restartTopic: ro.Partitions}, 1, nil, time.Minute); err != nil {
-		return err
+	if st.Ends == nil {
+		if b, err = start(ctx, "127.0.0.1:0"); err != nil {
+			return err
+		}
+		st.Addr = b.Addr()
+		if st.Ends, err = restartLoad(ctx, out, st.Addr, ro); err != nil {
+			return err
+		}
+		if err := st.write(stateFile); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(out, "reusing the data in %s\n", data)
 	}
-	t0 := time.Now()
-	written, err := bulkLoad(ctx, b.Addr(), ro)
-	if err != nil {
-		return err
-	}
-	took := time.Since(t0)
-	fmt.Fprintf(out, "wrote %.2f GB in %v (%.0f MB/s)\n", float64(written)/1e9, took.Round(time.Second), float64(written)/1e6/took.Seconds())
-	ends, err := restartEndOffsets(ctx, b.Addr())
-	if err != nil {
-		return err
-	}
-	// One recovery-point checkpoint after the last write.
-	select {
-	case <-time.After(5 * time.Second):
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	addr := b.Addr()
+	addr, ends := st.Addr, st.Ends
 	for rep := range ro.Reps {
-		b.Kill()
-		b = nil
+		if b != nil {
+			b.Kill()
+			b = nil
+		}
+		if ro.Cold {
+			if err := dropPageCache(); err != nil {
+				return err
+			}
+		}
 		t0 := time.Now()
 		if b, err = start(ctx, addr); err != nil {
 			return fmt.Errorf("restart %d: %w", rep, err)
@@ -108,15 +130,92 @@ func RunRestart(ctx context.Context, opts Options, ro RestartOptions) error {
 			return fmt.Errorf("restart %d: %w", rep, err)
 		}
 		ack := time.Since(t0)
+		read := processReadBytes(b.Pid())
 		ends[int32(ro.Partitions-1)]++ // the first ack's record
+		if err := st.write(stateFile); err != nil {
+			return err
+		}
 		if err := waitRestartEnds(ctx, addr, ends); err != nil {
 			return fmt.Errorf("restart %d: %w", rep, err)
 		}
 		all := time.Since(t0)
-		fmt.Fprintf(out, "restart %d after kill -9: listening %.2fs, first acks=all ack %.2fs, every partition's end offset %.2fs (load average %.2f)\n",
-			rep+1, listen.Seconds(), ack.Seconds(), all.Seconds(), loadAvg())
+		cache := "warm"
+		if ro.Cold {
+			cache = "cold"
+		}
+		fmt.Fprintf(out, "restart %d after kill -9 (%s page cache): listening %.2fs, first acks=all ack %.2fs (%s read from storage), every partition's end offset %.2fs (load average %.2f)\n",
+			rep+1, cache, listen.Seconds(), ack.Seconds(), bytesString(read), all.Seconds(), loadAvg())
 	}
 	return nil
+}
+
+// restartLoad creates the topic on the broker at addr, writes the data,
+// waits for a recovery-point checkpoint and returns the end offsets.
+func restartLoad(ctx context.Context, out io.Writer, addr string, ro RestartOptions) (map[int32]int64, error) {
+	if err := createTopics(ctx, addr, map[string]int{restartTopic: ro.Partitions}, 1, nil, time.Minute); err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	written, err := bulkLoad(ctx, addr, ro)
+	if err != nil {
+		return nil, err
+	}
+	took := time.Since(t0)
+	fmt.Fprintf(out, "wrote %.2f GB in %v (%.0f MB/s)\n", float64(written)/1e9, took.Round(time.Second), float64(written)/1e6/took.Seconds())
+	ends, err := restartEndOffsets(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	// One recovery-point checkpoint after the last write.
+	select {
+	case <-time.After(5 * time.Second):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return ends, nil
+}
+
+// restartState is what a run leaves beside its data for a later run
+// (-restart-dir): the broker's address and the partitions' end offsets.
+type restartState struct {
+	Addr string
+	Ends map[int32]int64
+}
+
+// readRestartState reads the state a previous run left: empty when there
+// is none (the data is to be written).
+func readRestartState(path string, partitions int) (restartState, error) {
+	var st restartState
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(st.Ends) != partitions || st.Addr == "" {
+		return st, fmt.Errorf("%s holds %d partitions at %q, not -restart-partitions %d", path, len(st.Ends), st.Addr, partitions)
+	}
+	return st, nil
+}
+
+func (st restartState) write(path string) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// bytesString prints a byte count in MB, or "?" when unknown.
+func bytesString(n int64) string {
+	if n < 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
 }
 
 // bulkLoad writes ro.GB of ro.ValueSize records round-robin over the
