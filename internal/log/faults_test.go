@@ -405,7 +405,7 @@ func TestCorruptBatchIsNeverServed(t *testing.T) {
 	// recovery point, and VerifyUnchecked (run after Open) catches it.
 	heard = nil
 	r := openFS(t, log.OSFS{}, dir, log.Options{OnCorruption: onCorruption})
-	if err := r.VerifyUnchecked(context.Background()); !errors.As(err, &cerr) || cerr.Offset != 6 || len(heard) != 1 {
+	if err := r.VerifyUnchecked(context.Background(), 0); !errors.As(err, &cerr) || cerr.Offset != 6 || len(heard) != 1 {
 		t.Fatalf("VerifyUnchecked: %v (heard %v), want a CorruptionError at 6", err, heard)
 	}
 	r.Close()

@@ -2,6 +2,7 @@ package log
 
 import (
 	"context"
+	"time"
 
 	"github.com/sluice-io/sluice/internal/record"
 )
@@ -42,8 +43,13 @@ func (l *Log) CheckpointRecoveryPoint() error {
 // (below the recovery point in the active segment), through the read path,
 // so a damaged one is reported as any read of it would be
 // (Options.OnCorruption) and returned as a *CorruptionError. The owner
-// runs it in the background after Open; a later call does nothing.
-func (l *Log) VerifyUnchecked(ctx context.Context) error {
+// runs it in the background after Open; a later call does nothing. After
+// each read (up to 1 MiB) it rests rest times as long as that read and its
+// check took, so that it takes at most 1/(1+rest) of the disk's time and of
+// a core from the requests served beside it (a restart with gigabytes
+// below its recovery points would otherwise read them all at full speed
+// while clients wait).
+func (l *Log) VerifyUnchecked(ctx context.Context, rest float64) error {
 	l.mu.Lock()
 	from, to := l.uncheckedFrom, l.uncheckedTo
 	l.uncheckedFrom, l.uncheckedTo = 0, 0
@@ -53,6 +59,7 @@ func (l *Log) VerifyUnchecked(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		began := time.Now()
 		b, err := l.read(buf, off, 1<<20, to)
 		if err != nil {
 			return err
@@ -69,6 +76,24 @@ func (l *Log) VerifyUnchecked(ctx context.Context) error {
 			return nil
 		}
 		off, buf = last+1, b[:0]
+		if err := restFor(ctx, time.Duration(float64(time.Since(began))*rest)); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// restFor waits d, or until ctx ends.
+func restFor(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -241,7 +241,7 @@ func TestRecoveryReportsCorruptionBelowTheRecoveryPoint(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Open: %v, want it to leave the active segment's CRCs to VerifyUnchecked", err)
 				}
-				err = r.VerifyUnchecked(context.Background())
+				err = r.VerifyUnchecked(context.Background(), 0)
 				r.Close()
 			}
 			if !errors.Is(err, ErrCorruption) {

@@ -340,12 +340,26 @@ type fileReader interface {
 }
 
 func newBatchScanner(f fileReader, pos, end int64, verify bool) *batchScanner {
-	chunk := 64 << 10
+	chunk := sparseHeaderChunk
 	if verify {
-		chunk = 1 << 20
+		chunk = verifyChunk
 	}
 	return &batchScanner{f: f, pos: pos, end: end, verify: verify, chunk: chunk}
 }
+
+// What a batchScanner reads at a time: whole batches in chunks of
+// verifyChunk; headers in chunks of sparseHeaderChunk (a page), or of
+// headerChunk after a batch smaller than a page, when one read holds many
+// headers. Reading large batches header by header a page at a time also
+// keeps the kernel from taking the reads for a sequential stream: a 64 KiB
+// read at the start of a file whose batches are about that size made it
+// read ahead the whole file, megabytes per partition at a restart with a
+// cold page cache, where a page per batch is needed.
+const (
+	verifyChunk       = 1 << 20
+	headerChunk       = 64 << 10
+	sparseHeaderChunk = 4 << 10
+)
 
 // peek returns the n bytes at s.pos, reading a chunk when they are not
 // buffered. n never exceeds s.end-s.pos.
@@ -386,7 +400,7 @@ func (s *batchScanner) validateCurrent() error {
 
 // verifyFromHere makes next read and check whole batches from now on.
 func (s *batchScanner) verifyFromHere() {
-	s.verify, s.chunk = true, 1<<20
+	s.verify, s.chunk = true, verifyChunk
 }
 
 func (s *batchScanner) next() bool {
@@ -424,6 +438,10 @@ func (s *batchScanner) next() bool {
 			return false
 		}
 		s.batch = b
+	} else if size < sparseHeaderChunk {
+		s.chunk = headerChunk
+	} else {
+		s.chunk = sparseHeaderChunk
 	}
 	s.h, s.at = h, s.pos
 	s.pos += size

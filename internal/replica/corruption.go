@@ -236,14 +236,31 @@ type verifyItem struct {
 }
 
 // queueVerify has the CRCs Open left for later (below the recovery point
-// of the active segment) checked in the background, one log after another;
-// damage found there takes the same path as damage found by any read.
+// of the active segment) checked in the background, one log after another,
+// once the partitions being opened with it are open (startVerify); damage
+// found there takes the same path as damage found by any read.
 func (m *Manager) queueVerify(tp TopicPartition, l *log.Log) {
 	c := &m.corruption
 	c.mu.Lock()
 	c.verify = append(c.verify, verifyItem{tp, l})
-	start := !c.verifying
-	c.verifying = true
+	c.mu.Unlock()
+}
+
+// verifyRest is how long the background check rests after each read, in
+// multiples of the time the read took: it uses at most a quarter of the
+// disk's time (and of a core), and never delays the partitions opening
+// before it.
+const verifyRest = 3
+
+// startVerify starts checking the queued logs unless a check runs. Opening
+// calls it when the partitions it opened are all open: at start-up they
+// would otherwise wait for disk reads of the check (gigabytes below the
+// recovery points) before their first request is served.
+func (m *Manager) startVerify() {
+	c := &m.corruption
+	c.mu.Lock()
+	start := !c.verifying && len(c.verify) > 0
+	c.verifying = c.verifying || start
 	c.mu.Unlock()
 	if !start {
 		return
@@ -259,7 +276,7 @@ func (m *Manager) queueVerify(tp TopicPartition, l *log.Log) {
 			it := c.verify[0]
 			c.verify = c.verify[1:]
 			c.mu.Unlock()
-			if err := it.l.VerifyUnchecked(ctx); err != nil && !errors.Is(err, log.ErrCorruption) && ctx.Err() == nil &&
+			if err := it.l.VerifyUnchecked(ctx, verifyRest); err != nil && !errors.Is(err, log.ErrCorruption) && ctx.Err() == nil &&
 				!errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrOffline) {
 				m.logger.Warn("checking the batches recovery read header-only", "topic", it.tp.Topic, "partition", it.tp.Partition, "err", err)
 			}

@@ -488,6 +488,7 @@ func (r *reconciliation) open() {
 		synced = append(synced, root)
 	}
 	wg.Wait()
+	m.startVerify() // corruption.go: only now, not beside the opening
 	// One sync of each log directory makes every partition.metadata
 	// written above durable, instead of two fsyncs per partition: here
 	// for a batch of many (a syncfs running beside the next batch's file
