@@ -177,6 +177,9 @@ func (l *Log) writeRecoveryPoint(off int64) error {
 	if off == l.recoveryPoint {
 		return nil
 	}
+	if err := l.dirForWrite(); err != nil {
+		return err
+	}
 	if err := writeFileAtomic(l.fs, l.dir, recoveryPointFile, formatOffsetCheckpoint(off)); err != nil {
 		return err
 	}

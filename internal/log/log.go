@@ -76,7 +76,7 @@ type Log struct {
 	closed         bool
 	pendingRolled  []*segment // rolled segments not yet fsynced
 	dirDirty       bool       // entries created or renamed since the last directory fsync
-	parentDirty    bool       // Open created the directory; its parent is not fsynced yet
+	parentDirty    bool       // the directory was created; its parent is not fsynced yet
 	repaired       bool       // Open cut a tail or removed files (recovery.go)
 	unflushedSince time.Time  // mono time of the first append after the last fsync began
 	flushStarted   int64      // log end offset noted by the last fsync that began
@@ -88,6 +88,11 @@ type Log struct {
 	// cleaned-up-to point must not stay above it.
 	truncatedTo     int64
 	truncatedSeenAt int64 // the truncGen the cleaner last applied truncatedTo at
+
+	// dirPending: Open found no directory and left it to the first
+	// write (dir.go); dirMu serializes making it.
+	dirPending atomic.Bool
+	dirMu      sync.Mutex
 
 	segMu sync.RWMutex
 	// Guarded by segMu.
@@ -363,6 +368,9 @@ func (l *Log) bear(s *segment) error {
 	if !s.unborn {
 		return nil
 	}
+	if err := l.bearDir(); err != nil {
+		return err
+	}
 	if err := s.log.openWith(osCreateTrunc, false); err != nil {
 		return l.fail("create segment "+s.path, err)
 	}
@@ -375,6 +383,9 @@ func (l *Log) bear(s *segment) error {
 // offset) to a snapshot file and keeps only the newest two. The caller
 // holds mu.
 func (l *Log) writeSnapshot(offset int64, sync bool) error {
+	if err := l.dirForWrite(); err != nil {
+		return err
+	}
 	name := fileName(offset, snapshotSuffix)
 	data := l.producers.encodeSnapshot()
 	if sync {
@@ -415,6 +426,9 @@ func (l *Log) writeSnapshot(offset int64, sync bool) error {
 
 // writeEpochCheckpoint persists the leader-epoch cache. The caller holds mu.
 func (l *Log) writeEpochCheckpoint() error {
+	if err := l.dirForWrite(); err != nil {
+		return err
+	}
 	if err := writeFileAtomic(l.fs, l.dir, epochCheckpoint, formatEpochCheckpoint(l.epochs.snapshot())); err != nil {
 		return err
 	}
@@ -436,6 +450,9 @@ func (l *Log) saveEpochCheckpoint() error {
 
 // writeLogStart persists the log start offset. The caller holds mu.
 func (l *Log) writeLogStart(offset int64) error {
+	if err := l.dirForWrite(); err != nil {
+		return err
+	}
 	return writeFileAtomic(l.fs, l.dir, logStartOffsetFile, formatOffsetCheckpoint(offset))
 }
 

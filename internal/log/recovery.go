@@ -18,13 +18,10 @@ func open(dir string, cfg Config, opts Options) (*Log, error) {
 	l := newLog(dir, cfg, opts)
 	fresh := false
 	if _, err := l.fs.Stat(dir); isNotExist(err) {
-		if err := l.fs.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("log: create %s: %w", dir, err)
-		}
-		// An empty log has nothing to make durable: the directory, its
-		// parent's entry for it and the first segment's name are fsynced
-		// by the log's first fsync, before anything is acknowledged.
-		fresh, l.dirDirty, l.parentDirty = true, true, true
+		// An empty log has nothing to make durable: its first write
+		// makes the directory (dir.go).
+		fresh = true
+		l.dirPending.Store(true)
 	}
 	if err := l.recover(fresh); err != nil {
 		for _, s := range l.segs {

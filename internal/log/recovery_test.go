@@ -449,7 +449,11 @@ func TestEmptyLogWithoutSegmentFileOpensAtItsLogStart(t *testing.T) {
 	l := openLog(t, mem, dir, testConfig())
 	mustClose(t, l)
 	// As DeleteRecords and retention leave a log whose records are all
-	// gone, with only its start offset checkpointed.
+	// gone, with only its start offset checkpointed. (An empty new log
+	// has no directory yet: dir.go.)
+	if err := mem.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := writeFileAtomic(mem, dir, logStartOffsetFile, formatOffsetCheckpoint(7)); err != nil {
 		t.Fatal(err)
 	}

@@ -123,6 +123,9 @@ func (l *Log) Relocate(ctx context.Context, newDir string) error {
 	if err := l.offlineErr(); err != nil {
 		return err
 	}
+	if err := l.dirForWrite(); err != nil { // a new log's directory is made by its first write
+		return fmt.Errorf("log: relocate %s: %w", oldDir, err)
+	}
 	if !l.reloc.CompareAndSwap(nil, r) {
 		return fmt.Errorf("%w: %s", ErrRelocating, oldDir)
 	}

@@ -12,13 +12,14 @@ import (
 
 // A new partition's partition.metadata is written before its first append
 // rather than when it is created: creating a file is most of what creating
-// an empty partition costs (an inode, like its directory), and most of
-// 10,000 partitions created at once stay empty for a while. Until then
-// the directory holds no records, so nothing can be mistaken for another
-// topic's data: a crash leaves an empty directory, which the topic of
-// that name adopts, or RemoveOrphans removes when no topic has that name.
-// The topic itself is durable in the metadata log, which is what makes
-// the broker open the partition again.
+// an empty partition costs (an inode), and most of 10,000 partitions
+// created at once stay empty for a while. Its directory waits for the same
+// moment (the log makes it at its first write, internal/log/dir.go), so a
+// new partition costs no inode at all. Until then there is nothing on the
+// disk to mistake for another topic's data: a crash leaves no directory,
+// or an empty one, which the topic of that name adopts, or RemoveOrphans
+// removes when no topic has that name. The topic itself is durable in the
+// metadata log, which is what makes the broker open the partition again.
 
 // metadataWriter is a partition's pending partition.metadata.
 type metadataWriter struct {
@@ -40,6 +41,12 @@ func (m *Manager) deferMetadata(p *Partition, id cluster.TopicID) {
 		// failed append would.
 		if err := m.LogDirOffline(root); err != nil {
 			return fmt.Errorf("%w: log directory %s: %v", log.ErrOffline, root, err)
+		}
+		// A new log has no directory until its first write
+		// (internal/log/dir.go): this file is that write.
+		if err := p.log.EnsureDir(); err != nil {
+			m.dirFailed(root, &TopicPartition{p.Topic, p.Index}, err)
+			return fmt.Errorf("%w: create %s: %v", log.ErrOffline, dir, err)
 		}
 		if err := m.writePartitionMetadata(dir, id, true); err != nil {
 			m.dirFailed(root, &TopicPartition{p.Topic, p.Index}, err)

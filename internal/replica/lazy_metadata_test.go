@@ -13,10 +13,10 @@ import (
 	"github.com/sluice-io/sluice/internal/cluster"
 )
 
-// A new partition's directory holds no partition.metadata until its first
-// record: the leader writes it before its first append, a follower before
-// the first batch it copies, each with the topic's ID; a partition that
-// gets no record never has one.
+// A new partition has no directory, and so no partition.metadata, until
+// its first record: the leader writes both before its first append, a
+// follower before the first batch it copies, each with the topic's ID; a
+// partition that gets no record never has either.
 func TestPartitionMetadataWrittenBeforeFirstAppend(t *testing.T) {
 	e := newReplicationEnv(t)
 	e.propose(cluster.RegisterBroker{Broker: cluster.Broker{ID: 2, Host: "127.0.0.1", Port: 1}})
@@ -36,11 +36,8 @@ func TestPartitionMetadataWrittenBeforeFirstAppend(t *testing.T) {
 	}
 	partDir := func(root string, i int) string { return filepath.Join(root, "r-"+string(rune('0'+i))) }
 	for _, p := range []string{partDir(lp0.Dir(), 0), partDir(lp1.Dir(), 1)} {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("partition directory: %v", err)
-		}
-		if _, err := metadata(p); !errors.Is(err, fs.ErrNotExist) {
-			t.Fatalf("%s: partition.metadata before any record: %v", p, err)
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%s: partition directory before any record: %v", p, err)
 		}
 	}
 
@@ -76,8 +73,8 @@ func TestPartitionMetadataWrittenBeforeFirstAppend(t *testing.T) {
 	lq, _ := e.leader.Partition("r", int32(q))
 	fq, _ := fm.Partition("r", int32(q))
 	for _, dir := range []string{partDir(lq.Dir(), q), partDir(fq.Dir(), q)} {
-		if _, err := metadata(dir); !errors.Is(err, fs.ErrNotExist) {
-			t.Fatalf("%s: partition.metadata of a partition without records: %v", dir, err)
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%s: directory of a partition without records: %v", dir, err)
 		}
 	}
 }
@@ -94,8 +91,8 @@ func TestRemoveOrphansRemovesEmptyPartitionDirectories(t *testing.T) {
 	e.propose(cluster.CreateTopic{Name: "kept", ID: id, Replicas: [][]int32{{1}}})
 	e.waitFor("the leader to host kept-0", func() bool { _, ok := e.leader.Partition("kept", 0); return ok })
 	root := e.leader.LogDirs()[0]
-	for _, d := range []string{"gone-0", "other-1"} {
-		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+	for _, d := range []string{"gone-0", "other-1", "kept-0"} { // kept-0 as a crash before its first record leaves it
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -385,6 +385,8 @@ type reconciliation struct {
 	touched []*Partition
 	// toOpen are partitions placed here that are not open yet.
 	toOpen []opening
+	// defaults is the config of a topic that sets none (topicConfig).
+	defaults *resolvedTopic
 
 	opened, led, resigned, newLeader int
 	firstErr                         error
@@ -414,13 +416,7 @@ func (r *reconciliation) fail(topic string, err error) {
 // topic updates the hosted partitions of t and notes those to open.
 func (r *reconciliation) topic(t *cluster.Topic) {
 	m := r.m
-	tcfg, err := config.ResolveTopic(r.bcfg, t.Configs)
-	if err != nil {
-		m.logger.Error("topic has invalid config; using defaults", "topic", t.Name, "err", err)
-		tcfg, _ = config.ResolveTopic(r.bcfg, nil)
-	}
-	lcfg := LogConfig(tcfg)
-	minISR := int32(tcfg.Int64("min.insync.replicas"))
+	lcfg, minISR := r.topicConfig(t)
 	for i := range t.Partitions {
 		part := &t.Partitions[i]
 		if !contains(part.Replicas, m.cfg.NodeID) {
@@ -449,6 +445,32 @@ func (r *reconciliation) topic(t *cluster.Topic) {
 		m.track(p, lcfg)
 		r.touched = append(r.touched, p)
 	}
+}
+
+// topicConfig resolves t's configs into its log's and its min.insync.replicas.
+// Topics that set nothing share one resolution of the defaults per
+// reconciliation: resolving the whole config table was the largest cost
+// of reconciling thousands of new topics after the files went.
+func (r *reconciliation) topicConfig(t *cluster.Topic) (log.Config, int32) {
+	if len(t.Configs) == 0 && r.defaults != nil {
+		return r.defaults.lcfg, r.defaults.minISR
+	}
+	tcfg, err := config.ResolveTopic(r.bcfg, t.Configs)
+	if err != nil {
+		r.m.logger.Error("topic has invalid config; using defaults", "topic", t.Name, "err", err)
+		tcfg, _ = config.ResolveTopic(r.bcfg, nil)
+	}
+	lcfg, minISR := LogConfig(tcfg), int32(tcfg.Int64("min.insync.replicas"))
+	if len(t.Configs) == 0 && err == nil {
+		r.defaults = &resolvedTopic{lcfg: lcfg, minISR: minISR}
+	}
+	return lcfg, minISR
+}
+
+// resolvedTopic is what a reconciliation keeps of a resolved topic config.
+type resolvedTopic struct {
+	lcfg   log.Config
+	minISR int32
 }
 
 // open opens the partitions new to this broker, several at a time in
