@@ -90,7 +90,10 @@ type Broker struct {
 	Rack string
 	// Fenced brokers are registered but not alive (no heartbeat within the
 	// session timeout, or not yet unfenced after start). They lead nothing,
-	// are left out of ISRs, and Metadata does not list them.
+	// are left out of ISRs, and Metadata does not list them; except that a
+	// broker rejoining after it stopped without a controlled shutdown keeps
+	// its ISR places and leaderships until its first heartbeat
+	// (RegisterBroker.Rejoin).
 	Fenced bool
 	// ShuttingDown is set by ControlledShutdown: the broker leads nothing
 	// and joins no ISR until it registers again.
@@ -276,6 +279,12 @@ type AlterConfigs struct {
 // RegisterBroker registers or updates a broker's endpoint.
 type RegisterBroker struct {
 	Broker Broker
+	// Rejoin is set by a broker registering (Fenced) as it starts again.
+	// If the image still shows it live, it stopped without a controlled
+	// shutdown: it keeps its ISR places and its leaderships, with their
+	// leader epochs bumped, until its first heartbeat unfences it or the
+	// controller fences it for silence (election.go).
+	Rejoin bool
 }
 
 // AllocateProducerIDs reserves the next Count producer IDs for a broker;

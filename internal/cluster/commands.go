@@ -183,7 +183,7 @@ func (fenceBroker) isCommand()    {}
 func (unfenceBroker) isCommand()  {}
 func (shutdownBroker) isCommand() {}
 
-// Payloads, version 1 of each type.
+// Payloads, version 1 of each type (and RegisterBroker's version 2).
 type (
 	wireCreateTopic struct {
 		Name     string            `json:"name"`
@@ -216,6 +216,10 @@ type (
 	}
 	wireRegisterBroker struct {
 		Broker wireBroker `json:"broker"`
+		// Rejoin is version 2 of RegisterBroker: a node that knows only
+		// version 1 would apply it as a plain registration and diverge,
+		// so it stops instead.
+		Rejoin bool `json:"rejoin,omitempty"`
 	}
 	wireAllocateProducerIDs struct {
 		BrokerID int32 `json:"broker_id"`
@@ -276,6 +280,7 @@ func encodeCommand(cmd Command) ([]byte, error) {
 	var (
 		typ     commandType
 		payload any
+		version uint8 = 1
 	)
 	switch c := cmd.(type) {
 	case CreateTopic:
@@ -287,7 +292,10 @@ func encodeCommand(cmd Command) ([]byte, error) {
 	case AlterConfigs:
 		typ, payload = cmdAlterConfigs, wireAlterConfigs(c)
 	case RegisterBroker:
-		typ, payload = cmdRegisterBroker, wireRegisterBroker{Broker: wireBroker(c.Broker)}
+		typ, payload = cmdRegisterBroker, wireRegisterBroker{Broker: wireBroker(c.Broker), Rejoin: c.Rejoin}
+		if c.Rejoin {
+			version = 2
+		}
 	case setClusterID:
 		typ, payload = cmdSetClusterID, c
 	case AllocateProducerIDs:
@@ -327,7 +335,7 @@ func encodeCommand(cmd Command) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: encode %v: %w", typ, err)
 	}
-	return envelope{typ: typ, version: 1, payload: p}.append(make([]byte, 0, envelopeHeaderLen+len(p))), nil
+	return envelope{typ: typ, version: version, payload: p}.append(make([]byte, 0, envelopeHeaderLen+len(p))), nil
 }
 
 // decodeCommand decodes an envelope and its payload. It returns an
@@ -345,7 +353,7 @@ func decodeCommand(b []byte) (Command, error) {
 func decodePayload(e envelope) (Command, error) {
 	var err error
 	unknown := &unknownCommandError{typ: e.typ, version: e.version, flags: e.flags}
-	if e.flags&^knownFlags != 0 || e.version != 1 {
+	if e.flags&^knownFlags != 0 || (e.version != 1 && (e.typ != cmdRegisterBroker || e.version != 2)) {
 		return nil, unknown
 	}
 	var cmd Command
@@ -373,7 +381,10 @@ func decodePayload(e envelope) (Command, error) {
 	case cmdRegisterBroker:
 		var w wireRegisterBroker
 		if err = unmarshalPayload(e.payload, &w); err == nil {
-			cmd = RegisterBroker{Broker: Broker(w.Broker)}
+			if w.Rejoin != (e.version == 2) {
+				err = errors.New("rejoin is set in version 2 alone")
+			}
+			cmd = RegisterBroker{Broker: Broker(w.Broker), Rejoin: w.Rejoin}
 		}
 	case cmdSetClusterID:
 		var w setClusterID

@@ -49,6 +49,16 @@ func TestCommandWireFormat(t *testing.T) {
 	if string(b) != want {
 		t.Errorf("encoded\n %q\nwant\n %q", b, want)
 	}
+	// A rejoin is RegisterBroker version 2, which a node knowing only
+	// version 1 refuses rather than applying it as a plain registration.
+	b, err = encodeCommand(RegisterBroker{Broker: Broker{ID: 2, Host: "h", Port: 1, Fenced: true}, Rejoin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = "\x05\x02\x00" + `{"broker":{"id":2,"host":"h","port":1,"rack":"","fenced":true},"rejoin":true}`
+	if string(b) != want {
+		t.Errorf("encoded\n %q\nwant\n %q", b, want)
+	}
 }
 
 func TestDecodeCommandErrors(t *testing.T) {
@@ -73,6 +83,9 @@ func TestDecodeCommandErrors(t *testing.T) {
 		{name: "type 0", data: "\x00\x01\x01{}", wantUnknown: true, wantIgnore: true},
 		{name: "unknown version", data: "\x02\x02\x00" + valid, wantUnknown: true},
 		{name: "unknown version, ignore if unknown", data: "\x02\x02\x01" + valid, wantUnknown: true, wantIgnore: true},
+		{name: "register broker v1 with rejoin", data: "\x05\x01\x00{\"broker\":{\"id\":1},\"rejoin\":true}"},
+		{name: "register broker v2 without rejoin", data: "\x05\x02\x00{\"broker\":{\"id\":1}}"},
+		{name: "register broker v3", data: "\x05\x03\x00{\"broker\":{\"id\":1},\"rejoin\":true}", wantUnknown: true},
 		{name: "reserved flag", data: "\x02\x01\x02" + valid, wantUnknown: true},
 		{name: "reserved flag, ignore if unknown", data: "\x02\x01\x03" + valid, wantUnknown: true, wantIgnore: true},
 	}

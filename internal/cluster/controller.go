@@ -6,6 +6,9 @@ package cluster
 //
 //   - a broker silent for SessionTimeout is fenced (fenceBroker);
 //   - a fenced broker that heartbeats again is unfenced (unfenceBroker);
+//   - a broker that rejoined (it keeps its leaderships, election.go) and
+//     sends no heartbeat for SessionTimeout is fenced again, which moves
+//     them;
 //   - every LeaderImbalanceCheck, partitions whose preferred replica is
 //     live, in sync and not leading elect it (ElectLeaders), as Kafka's
 //     auto.leader.rebalance with leader.imbalance.per.broker.percentage 0.
@@ -172,12 +175,13 @@ func (n *node) lead(ctx context.Context) {
 		defer t.Stop()
 		rebalance = t.C
 	}
+	fenced := map[int32]*fencedBroker{}
 	for {
 		// A one-voter cluster has no other member that could heartbeat:
 		// brokers registered there besides this one (tests) stay as they
 		// are, as before the quorum existed.
 		if n.mux != nil {
-			n.checkBrokers(ctx, since, sessionFrom)
+			n.checkBrokers(ctx, since, sessionFrom, fenced)
 		}
 		select {
 		case <-tick.C:
@@ -190,10 +194,23 @@ func (n *node) lead(ctx context.Context) {
 	}
 }
 
+// fencedBroker is what the controller remembers, for one term, of a fenced
+// broker: when it first saw it fenced, and whether it has looked for
+// leaderships the broker kept (a rejoin keeps them until the broker's
+// first heartbeat, election.go).
+type fencedBroker struct {
+	since   time.Time
+	checked bool
+}
+
 // checkBrokers fences brokers silent for the session timeout and unfences
 // fenced brokers that heartbeat again. A broker's silence counts from
-// since (this term's start), or from sessionFrom when that is known.
-func (n *node) checkBrokers(ctx context.Context, since time.Time, sessionFrom map[int32]time.Time) {
+// since (this term's start), or from sessionFrom when that is known. A
+// fenced broker that still leads partitions (it rejoined and has not
+// heartbeated since) and stays silent for the session timeout after the
+// controller first saw it fenced is fenced again, which moves them; fenced
+// tracks those brokers.
+func (n *node) checkBrokers(ctx context.Context, since time.Time, sessionFrom map[int32]time.Time, fenced map[int32]*fencedBroker) {
 	img := n.pub.image()
 	ids := make([]int32, 0, len(img.Brokers))
 	for id := range img.Brokers {
@@ -211,14 +228,30 @@ func (n *node) checkBrokers(ctx context.Context, since time.Time, sessionFrom ma
 		if ok && heard.After(last) {
 			last = heard
 		}
+		now := time.Now()
+		f := fenced[id]
+		switch {
+		case !b.Fenced:
+			delete(fenced, id)
+		case f == nil:
+			f = &fencedBroker{since: now}
+			fenced[id] = f
+		}
 		var cmd Command
-		switch now := time.Now(); {
+		switch {
 		case !b.Fenced && now.Sub(last) > session:
 			n.logger.Warn("fencing broker: no heartbeat within the session timeout", "broker", id, "silent_for", now.Sub(last).Round(time.Millisecond))
 			cmd = fenceBroker{ID: id}
 		case b.Fenced && ok && now.Sub(heard) < session:
 			n.logger.Info("unfencing broker: heartbeat received", "broker", id)
 			cmd = unfenceBroker{ID: id}
+		case b.Fenced && !f.checked && now.Sub(f.since) > session && (!ok || now.Sub(heard) > session):
+			f.checked = true
+			if !leadsAny(img, id) {
+				continue
+			}
+			n.logger.Warn("fencing broker again: it rejoined but sent no heartbeat within the session timeout; its leaderships move", "broker", id)
+			cmd = fenceBroker{ID: id}
 		default:
 			continue
 		}
@@ -230,6 +263,18 @@ func (n *node) checkBrokers(ctx context.Context, since time.Time, sessionFrom ma
 			return
 		}
 	}
+}
+
+// leadsAny reports whether broker id leads a partition in img.
+func leadsAny(img *Image, id int32) bool {
+	for _, t := range img.Topics {
+		for _, p := range t.Partitions {
+			if p.Leader == id {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // rebalance elects preferred leaders where they are live and in sync.

@@ -11,6 +11,9 @@ package cluster
 //     registered but not yet heartbeating) leads nothing and leaves every
 //     ISR where it is not the last member; the last member stays so that no
 //     unclean election happens (unless unclean.leader.election.enable).
+//     One exception: a broker that registers again after stopping without
+//     a controlled shutdown keeps its ISR places and leaderships (with new
+//     leader epochs) until its first heartbeat (brokerRejoined).
 //   - KIP-497/KIP-841 AlterPartition: applies only at the current leader and
 //     partition epochs, with live replicas in the new ISR.
 //   - KIP-455 reassignment: Replicas is target ∪ original while adding,
@@ -177,6 +180,34 @@ func (b *imageBuilder) brokerLeft(id int32) {
 		}
 		np = bumped(p, np, false)
 		return np, np.PartitionEpoch != p.PartitionEpoch
+	})
+}
+
+// brokerRejoined applies the registration of a broker that starts again
+// after it stopped without a controlled shutdown, while the image still
+// shows it live. It stays in its ISRs: followers fsync what they fetch
+// before they fetch again, so it still holds every record below the high
+// watermark. It keeps its leaderships, each with a new leader epoch (its
+// log may have lost an unsynced tail the followers hold; the epoch change
+// makes them truncate to it), and leads again once its first heartbeat
+// unfences it; if that heartbeat does not come within the session
+// timeout, the controller fences it and they move (controller.go).
+//
+// Handing them to another ISR member instead would be a guess: after a
+// restart of the whole cluster the controller has heard from nobody yet,
+// and a broker that did not come back looks live for a session timeout,
+// so it could be named leader of partitions that the brokers which did
+// come back could lead at once; and each ISR member that registered
+// would leave the ISR, down to a last member that may be the one still
+// down, leaving the partition without a leader even after it is fenced.
+func (b *imageBuilder) brokerRejoined(id int32) {
+	b.updateAll(func(t *Topic, p Partition) (Partition, bool) {
+		if p.Leader != id {
+			return p, false
+		}
+		np := p
+		np.LeaderEpoch = p.LeaderEpoch + 1
+		return bumped(p, np, true), true
 	})
 }
 

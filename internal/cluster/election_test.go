@@ -306,6 +306,7 @@ func TestNewCommandsRoundTrip(t *testing.T) {
 		Reassign{Topic: tid(1), Partition: 0},
 		fenceBroker{ID: 1}, unfenceBroker{ID: 2}, shutdownBroker{ID: 3},
 		RegisterBroker{Broker: Broker{ID: 7, Host: "h", Port: 1, Fenced: true, ShuttingDown: true}},
+		RegisterBroker{Broker: Broker{ID: 7, Host: "h", Port: 1, Fenced: true}, Rejoin: true},
 	} {
 		b, err := encodeCommand(cmd)
 		if err != nil {
@@ -315,5 +316,53 @@ func TestNewCommandsRoundTrip(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(got, cmd) {
 			t.Errorf("round trip of %#v gave %#v (%v)", cmd, got, err)
 		}
+	}
+}
+
+// A broker that registers again as it starts, after stopping without a
+// controlled shutdown (the image still shows it live), keeps its ISR
+// places and its leaderships with new leader epochs; a registration
+// without Rejoin, or of a broker already fenced, leaves them as a fence
+// does.
+func TestRejoinKeepsISRAndLeadership(t *testing.T) {
+	t.Parallel()
+	rejoin := func(id int32) RegisterBroker {
+		return RegisterBroker{Broker: Broker{ID: id, Host: "h", Port: 9000 + id, Rack: []string{"r1", "r2"}[(id-1)%2], Fenced: true}, Rejoin: true}
+	}
+	f := fsmWith(t, electionTopic, rejoin(1), rejoin(2))
+	if b := f.state.Brokers[1]; !b.Fenced {
+		t.Fatalf("broker 1 after rejoining: %+v", b)
+	}
+	want := []Partition{
+		{Index: 0, Leader: 1, LeaderEpoch: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}, PartitionEpoch: 1},
+		{Index: 1, Leader: 2, LeaderEpoch: 1, Replicas: []int32{2, 3}, ISR: []int32{2, 3}, PartitionEpoch: 1},
+		{Index: 2, Leader: 3, Replicas: []int32{3}, ISR: []int32{3}},
+	}
+	if got := f.state.Topics["t"].Partitions; !reflect.DeepEqual(got, want) {
+		t.Fatalf("after 1 and 2 rejoined:\n got %+v\nwant %+v", got, want)
+	}
+	// Broker 3 never comes back: its fence moves partition 2 nowhere (it
+	// is the last ISR member) and leaves 1 and 2 leading the others.
+	mustApply(t, f, unfenceBroker{ID: 1}, unfenceBroker{ID: 2}, fenceBroker{ID: 3})
+	want = []Partition{
+		{Index: 0, Leader: 1, LeaderEpoch: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}, PartitionEpoch: 2},
+		{Index: 1, Leader: 2, LeaderEpoch: 1, Replicas: []int32{2, 3}, ISR: []int32{2}, PartitionEpoch: 2},
+		{Index: 2, Leader: noLeader, LeaderEpoch: 1, Replicas: []int32{3}, ISR: []int32{3}, PartitionEpoch: 1},
+	}
+	if got := f.state.Topics["t"].Partitions; !reflect.DeepEqual(got, want) {
+		t.Fatalf("after 3 was fenced:\n got %+v\nwant %+v", got, want)
+	}
+
+	// Without Rejoin (a first start, or a node of an older version's log
+	// replayed), registering fenced leaves ISRs and leaderships.
+	g := fsmWith(t, electionTopic, RegisterBroker{Broker: Broker{ID: 1, Host: "h", Port: 9001, Rack: "r1", Fenced: true}})
+	if p := part(g, "t", 0); p.Leader != 2 || !reflect.DeepEqual(p.ISR, []int32{2, 3}) {
+		t.Fatalf("partition 0 after a plain fenced registration of 1: %+v", p)
+	}
+	// A broker fenced before it rejoins led nothing and stays out of the
+	// ISRs it left.
+	h := fsmWith(t, electionTopic, fenceBroker{ID: 2}, rejoin(2))
+	if p := part(h, "t", 1); p.Leader != 3 || !reflect.DeepEqual(p.ISR, []int32{3}) || p.LeaderEpoch != 1 {
+		t.Fatalf("partition 1 after 2 was fenced and rejoined: %+v", p)
 	}
 }

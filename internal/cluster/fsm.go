@@ -295,10 +295,17 @@ func alteredConfigs(old map[string]string, set map[string]*string, replace bool)
 // applyRegisterBroker records a broker's endpoint and state. A broker
 // registering Fenced (every start of a multi-node member, KIP-631) or
 // ShuttingDown leaves ISRs and leaderships as if fenced; one registering
-// live may lead partitions left without a leader.
+// live may lead partitions left without a leader. A Rejoin of a broker the
+// image still shows live (it stopped without a controlled shutdown) keeps
+// its ISR places and leaderships instead (brokerRejoined).
 func applyRegisterBroker(b *imageBuilder, c RegisterBroker) error {
 	if c.Broker.ID < 0 {
 		return fmt.Errorf("cluster: register broker %d: negative broker ID", c.Broker.ID)
+	}
+	if c.Rejoin && c.Broker.Fenced && !c.Broker.ShuttingDown && b.live(c.Broker.ID) {
+		b.putBroker(c.Broker)
+		b.brokerRejoined(c.Broker.ID)
+		return nil
 	}
 	b.setBroker(c.Broker)
 	return nil

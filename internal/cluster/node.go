@@ -177,7 +177,9 @@ func (n *node) join(ctx context.Context) error {
 		}
 	}
 	if cur, ok := n.pub.image().Brokers[self.ID]; !ok || !reflect.DeepEqual(cur, self) || n.mux != nil {
-		if err := n.propose(ctx, RegisterBroker{Broker: self}); err != nil {
+		// A broker the cluster knows rejoins: if it stopped without a
+		// controlled shutdown, it keeps its ISR places and leaderships.
+		if err := n.propose(ctx, RegisterBroker{Broker: self, Rejoin: ok && n.mux != nil}); err != nil {
 			return fmt.Errorf("cluster: register broker %d: %w", self.ID, err)
 		}
 	}

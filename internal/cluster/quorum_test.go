@@ -612,3 +612,93 @@ func TestQuorumSyncCatchesUpWithTheController(t *testing.T) {
 		}
 	}
 }
+
+// The whole cluster stops without controlled shutdowns (a power cut) and
+// comes back without broker 3. Brokers 1 and 2 lead their partitions
+// again as soon as they are back, the ISRs keep every member until 3 is
+// fenced, and then 3's partition moves to an ISR member that came back.
+// Registering used to take each returning broker out of its ISRs, down
+// to a last member that could be broker 3, and a partition whose ISR was
+// only the missing broker then had no leader even after it was fenced.
+func TestQuorumRestartWithoutOneBrokerLeadsEveryPartition(t *testing.T) {
+	t.Parallel()
+	q := newQuorum(t, 3, nil)
+	mustPropose(t, q.leader(), CreateTopic{Name: "t", Replicas: [][]int32{{1, 2, 3}, {2, 3, 1}, {3, 1, 2}}})
+	q.closeAll()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for id := int32(1); id <= 2; id++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- q.open(id, nil) }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := q.leader().Image()
+	for i, want := range []int32{1, 2} {
+		if p := img.Topics["t"].Partitions[i]; p.Leader != want || p.LeaderEpoch != 1 || len(p.ISR) != 3 {
+			t.Errorf("partition %d once 1 and 2 are back: %+v, want led by %d at epoch 1 with the whole ISR", i, p, want)
+		}
+	}
+	start := time.Now()
+	q.converged("broker 3 fenced and every partition led by 1 or 2", func(img *Image) bool {
+		if !img.Brokers[3].Fenced {
+			return false
+		}
+		for _, p := range img.Topics["t"].Partitions {
+			if p.Leader != 1 && p.Leader != 2 || slices.Contains(p.ISR, 3) {
+				return false
+			}
+		}
+		return true
+	})
+	if took := time.Since(start); took > 2*testSession+time.Second {
+		t.Errorf("partition 2 took %v to move, more than the session timeout (%v) allows", took, testSession)
+	}
+	q.sameImages()
+}
+
+// A broker that rejoined keeps its leaderships until its first heartbeat;
+// if it dies before that, the controller fences it again when its session
+// times out, and they move.
+func TestQuorumRejoinedBrokerSilentIsFencedAgain(t *testing.T) {
+	t.Parallel()
+	const session = 4 * time.Second
+	q := newQuorum(t, 3, func(c *Config) { c.SessionTimeout = session })
+	mustPropose(t, q.leader(), CreateTopic{Name: "t", Replicas: [][]int32{{3, 1, 2}}})
+	b3 := q.leader().Image().Brokers[3]
+	q.closeAll()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for id := int32(1); id <= 2; id++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- q.open(id, nil) }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Broker 3 registers again and dies before its first heartbeat: here
+	// another node proposes its registration for it.
+	b3.Fenced = true
+	mustPropose(t, q.node(1), RegisterBroker{Broker: b3, Rejoin: true})
+	if p := q.node(1).Image().Topics["t"].Partitions[0]; p.Leader != 3 || p.LeaderEpoch != 1 {
+		t.Fatalf("partition 0 after 3 rejoined: %+v, want still led by 3 at epoch 1", p)
+	}
+	start := time.Now()
+	q.converged("partition 0 led by 1 after 3 stayed silent", func(img *Image) bool {
+		p := img.Topics["t"].Partitions[0]
+		return p.Leader == 1 && !slices.Contains(p.ISR, 3)
+	})
+	if took := time.Since(start); took > 2*session {
+		t.Errorf("leadership moved after %v, want within about the session timeout (%v)", took, session)
+	}
+	q.sameImages()
+}
