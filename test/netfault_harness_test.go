@@ -49,13 +49,27 @@ func startNetCluster(t testing.TB, n int, settings map[string]string) *netCluste
 		procs[i] = c.newProcess(id, ctrlListens[i])
 		procs[i].args = append(procs[i].args, "--advertise", c.kafka[id].Addr())
 		procs[i].launch(listens[i])
+		c.track(id, procs[i])
 	}
 	for i, p := range procs {
 		p.waitReady()
 		c.nodes[int32(i+1)] = p
-		c.track(int32(i+1), p)
 	}
+	t.Cleanup(c.logsOnFailure)
 	return c
+}
+
+// logsOnFailure prints every node's output when the test failed: what
+// the brokers and the controller decided is most of a network fault's story.
+func (c *netCluster) logsOnFailure() {
+	if !c.t.Failed() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range slices.Sorted(maps.Keys(c.nodes)) {
+		c.t.Logf("node %d output:\n%s", id, c.nodes[id].logs())
+	}
 }
 
 func (c *netCluster) proxy(target string) *faultnet.Proxy {
@@ -67,7 +81,9 @@ func (c *netCluster) proxy(target string) *faultnet.Proxy {
 	return p
 }
 
-// track notes the pid of node id's process, for labelling its connections.
+// track notes the pid of node id's process, for labelling its connections;
+// the proxies label a connection again when a fault is set, so one opened
+// before this call is still told apart from the test's clients.
 func (c *netCluster) track(id int32, p *process) { c.owners.Set(p.cmd.Process.Pid, label(id)) }
 
 func label(id int32) string { return strconv.Itoa(int(id)) }
@@ -81,11 +97,13 @@ func (c *netCluster) clientSeeds() []string {
 	return out
 }
 
-// restart starts node id again after a kill.
+// restart starts node id again after a kill, registering its new process
+// before it can dial anyone.
 func (c *netCluster) restart(id int32) {
 	p := c.node(id)
-	p.restart()
+	p.launch(p.addr)
 	c.track(id, p)
+	p.waitReady()
 }
 
 // kill9 ends node id's process with SIGKILL.
