@@ -9,6 +9,7 @@ package test
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -214,9 +215,10 @@ func TestTopicLifecycle(t *testing.T) {
 	if mt.TopicID != [16]byte(created.ID) {
 		t.Fatalf("metadata topic ID %v, create said %v", mt.TopicID, created.ID)
 	}
+	// A partition's directory is made by its first record.
 	for p := 0; p < 2; p++ {
-		if _, err := os.Stat(filepath.Join(b.dataDir, fmt.Sprintf("life-%d", p))); err != nil {
-			t.Fatalf("partition directory: %v", err)
+		if _, err := os.Stat(filepath.Join(b.dataDir, fmt.Sprintf("life-%d", p))); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("partition directory before any record: %v", err)
 		}
 	}
 
@@ -356,13 +358,14 @@ func TestTopicLifecycle(t *testing.T) {
 			t.Fatalf("grow to 5 partitions: %v %v", err, res["life"].Err)
 		}
 		expectPartitions(t, cl, "life", 5)
-		for p := 2; p < 5; p++ {
-			if _, err := os.Stat(filepath.Join(b.dataDir, fmt.Sprintf("life-%d", p))); err != nil {
-				t.Fatalf("new partition directory: %v", err)
-			}
-		}
 		if offs := produceTo(t, manualClient(b), "life", 4, "p4-a", "p4-b"); offs[0] != 0 || offs[1] != 1 {
 			t.Fatalf("new partition 4 gave offsets %v, want [0 1]", offs)
+		}
+		for p := 2; p < 5; p++ {
+			_, err := os.Stat(filepath.Join(b.dataDir, fmt.Sprintf("life-%d", p)))
+			if got, want := err == nil, p == 4; got != want { // only 4 got records
+				t.Fatalf("new partition %d: directory exists %v, want %v (%v)", p, got, want, err)
+			}
 		}
 		for _, n := range []int{3, 5} {
 			res, err := adm.UpdatePartitions(ctx, n, "life")
@@ -383,6 +386,9 @@ func TestTopicLifecycle(t *testing.T) {
 	t.Run("delete by name", func(t *testing.T) {
 		if offs := produceTo(t, manualClient(b), "life", 0, "old-0", "old-1", "old-2"); offs[2] != 2 {
 			t.Fatalf("offsets %v before delete", offs)
+		}
+		if _, err := os.Stat(filepath.Join(b.dataDir, "life-0")); err != nil {
+			t.Fatalf("partition directory after its first records: %v", err)
 		}
 		if _, err := adm.DeleteTopic(ctx, "life"); err != nil {
 			t.Fatalf("delete: %v", err)
