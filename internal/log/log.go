@@ -464,6 +464,29 @@ func segmentFor(segs []*segment, offset int64) int {
 }
 
 func (l *Log) read(dst []byte, offset int64, maxBytes int, limit int64) ([]byte, error) {
+	b, err := l.readSegments(dst, offset, maxBytes, limit, false)
+	if errors.Is(err, errPastEnd) {
+		// Appended since the read began, or a damaged base offset: no
+		// append runs under mu, so a second look tells them apart.
+		l.mu.Lock()
+		b, err = l.readSegments(dst, offset, maxBytes, limit, true)
+		l.mu.Unlock()
+	}
+	return b, err
+}
+
+// errPastEnd: the batch found for an offset below the log end offset
+// starts at or past it.
+var errPastEnd = errors.New("log: batch found past the log end")
+
+// readSegments is read's work. A batch found for offset that starts at or
+// past the log end offset read at the start (a batch has none of its
+// offsets, and none of the offsets between, in the log) was either appended
+// since, or has a base offset damaged to point past the end (the base
+// offset lies outside the CRC32C). When settled (the caller holds mu, so
+// nothing is appended) it is the damage, a *CorruptionError; otherwise
+// errPastEnd asks the caller to look again under mu.
+func (l *Log) readSegments(dst []byte, offset int64, maxBytes int, limit int64, settled bool) ([]byte, error) {
 	l.segMu.RLock()
 	defer l.segMu.RUnlock()
 	if l.filesClosed {
@@ -502,6 +525,29 @@ func (l *Log) read(dst []byte, offset int64, maxBytes int, limit int64) ([]byte,
 		}
 		if !found {
 			continue
+		}
+		if h.BaseOffset >= end {
+			if !settled {
+				return nil, errPastEnd
+			}
+			// Damaged: offset is in it unless a batch after it holds
+			// offset (an index entry led the search to before it).
+			badPos, bad := pos, h
+			var err error
+			if pos, h, found, err = seg.locate(buf, offset, pos+int64(h.Size()), segEnd); err == nil && (!found || h.BaseOffset > offset) {
+				err = seg.corruptAt(badPos, fmt.Errorf("batch offsets [%d, %d] past the log end %d, found for offset %d",
+					bad.BaseOffset, bad.LastOffset(), end, offset))
+			}
+			if err != nil {
+				cerr := &CorruptionError{Offset: max(offset, seg.base), Err: err}
+				if !errors.Is(err, ErrCorruption) {
+					return nil, err
+				}
+				if l.onCorruption != nil {
+					l.onCorruption(cerr)
+				}
+				return nil, cerr
+			}
 		}
 		if h.BaseOffset >= limit {
 			return nil, nil

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/record"
 )
 
 // maxSnapshotBytes bounds what is read of a producer snapshot.
@@ -527,6 +529,17 @@ func loadIndexes(s *segment) (ok bool, why string, err error) {
 // Log.verifyRead). Every batch from rp on is read whole and checked with
 // its CRC32C. It stops at the first bad or partial batch. Leader epoch
 // changes seen in the batches are appended to transitions.
+//
+// A base offset lies outside the CRC32C: a bit flipped in it shows as a
+// batch out of place. A batch is taken in (indexed, its offsets counted)
+// only once the batch after it, or the segment's end, is read. When that
+// next batch starts below the end of the one before it but in place after
+// the ones before that, the one before it jumped ahead: it is the bad
+// one, not the next (else the log end offset would follow the damaged
+// base offset past every offset ever written, and the batches after it
+// would be cut as a torn tail). A damaged base offset of the segment's
+// last batch cannot be told from a good one here; a read of it can
+// (Log.read).
 func (l *Log) scanSegment(s *segment, rp int64, transitions *[]epochEntry) (scanResult, error) {
 	s.index.reset()
 	s.tindex.reset()
@@ -536,6 +549,27 @@ func (l *Log) scanSegment(s *segment, rp int64, transitions *[]epochEntry) (scan
 	s.maxTs, s.maxTsOffset = -1, -1
 	s.tsMu.Unlock()
 	res := scanResult{next: s.base, firstTs: -1}
+	var (
+		pend    record.Header // the last batch read, not yet taken in
+		pendAt  int64
+		pending bool
+	)
+	take := func() {
+		if !pending {
+			return
+		}
+		if res.firstTs < 0 && pendAt == 0 {
+			res.firstTs = pend.MaxTimestamp
+		}
+		s.observe(&pend, pendAt, l.indexInterval.Load())
+		if e := pend.PartitionLeaderEpoch; e >= 0 {
+			if n := len(*transitions); n == 0 || e > (*transitions)[n-1].epoch {
+				*transitions = append(*transitions, epochEntry{epoch: e, startOffset: pend.BaseOffset})
+			}
+		}
+		res.next = pend.LastOffset() + 1
+		pending = false
+	}
 	sc := newBatchScanner(s.log, 0, s.size.Load(), rp <= s.base)
 	for sc.next() {
 		h := sc.h
@@ -543,27 +577,27 @@ func (l *Log) scanSegment(s *segment, rp int64, transitions *[]epochEntry) (scan
 			// The first batch reaching the recovery point: checked whole,
 			// and every one after it.
 			if err := sc.validateCurrent(); err != nil {
+				take()
 				res.badPos, res.bad = sc.at, err
 				return res, nil
 			}
 			sc.verifyFromHere()
 		}
+		if pending && h.BaseOffset <= pend.LastOffset() && h.BaseOffset >= res.next && pend.BaseOffset > res.next {
+			res.badPos = pendAt
+			res.bad = fmt.Errorf("batch offsets [%d, %d] out of place: the batch after it starts at %d, the one before it ends at %d",
+				pend.BaseOffset, pend.LastOffset(), h.BaseOffset, res.next-1)
+			return res, nil
+		}
+		take()
 		if h.BaseOffset < res.next || h.LastOffset()-s.base > math.MaxUint32 || sc.at > math.MaxUint32 {
 			res.badPos = sc.at
 			res.bad = fmt.Errorf("batch offsets [%d, %d] out of place after offset %d", h.BaseOffset, h.LastOffset(), res.next-1)
 			return res, nil
 		}
-		if res.firstTs < 0 && sc.at == 0 {
-			res.firstTs = h.MaxTimestamp
-		}
-		s.observe(&h, sc.at, l.indexInterval.Load())
-		if e := h.PartitionLeaderEpoch; e >= 0 {
-			if n := len(*transitions); n == 0 || e > (*transitions)[n-1].epoch {
-				*transitions = append(*transitions, epochEntry{epoch: e, startOffset: h.BaseOffset})
-			}
-		}
-		res.next = h.LastOffset() + 1
+		pend, pendAt, pending = h, sc.at, true
 	}
+	take()
 	if sc.err != nil {
 		return res, sc.err
 	}
