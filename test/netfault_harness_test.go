@@ -1,13 +1,17 @@
 package test
 
 import (
+	"context"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-io/sluice/internal/faultnet"
 )
@@ -134,6 +138,32 @@ func (c *netCluster) isolateFromPeers(id int32) {
 			c.ctrl[o].SetFrom(label(id), cut)
 		}
 	}
+}
+
+// split cuts every connection between a broker of a and one of b, Kafka
+// and controller listeners alike; clients still reach every broker.
+func (c *netCluster) split(a, b []int32) {
+	cut := faultnet.Fault{Mode: faultnet.Cut}
+	for _, x := range a {
+		for _, y := range b {
+			c.kafka[x].SetFrom(label(y), cut)
+			c.ctrl[x].SetFrom(label(y), cut)
+			c.kafka[y].SetFrom(label(x), cut)
+			c.ctrl[y].SetFrom(label(x), cut)
+		}
+	}
+}
+
+// onlyTo is a client option that sends every connection the client opens,
+// to whichever broker, to node id: a client that reaches that broker
+// alone asks it for metadata too, and keeps sending it what it produces
+// whatever leader the metadata names.
+func (c *netCluster) onlyTo(id int32) kgo.Opt {
+	addr := c.kafka[id].Addr()
+	var d net.Dialer
+	return kgo.Dialer(func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, network, addr)
+	})
 }
 
 // cutClientsExcept leaves the test's clients only node id to talk to.

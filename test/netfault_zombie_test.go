@@ -60,12 +60,11 @@ func (c *netCluster) waitNewLeader(topic string, via, old int32, timeout time.Du
 }
 
 // produceToOnly produces n records with acks to topic from a client that
-// can reach only node id, and returns those acknowledged and the errors of
-// the others, by error.
+// can reach only node id (every connection it opens goes there), and
+// returns those acknowledged and the errors of the others, by error.
 func produceToOnly(t *testing.T, c *netCluster, id int32, topic, prefix string, n int, acks kgo.Acks) (*ackLog, map[string]int) {
 	t.Helper()
-	c.cutClientsExcept(id)
-	cl := c.client(kgo.SeedBrokers(c.kafka[id].Addr()), kgo.RequiredAcks(acks), kgo.DisableIdempotentWrite(),
+	cl := c.client(kgo.SeedBrokers(c.kafka[id].Addr()), c.onlyTo(id), kgo.RequiredAcks(acks), kgo.DisableIdempotentWrite(),
 		kgo.RecordDeliveryTimeout(8*time.Second), kgo.ProduceRequestTimeout(3*time.Second),
 		kgo.RequestTimeoutOverhead(time.Second), kgo.MetadataMinAge(100*time.Millisecond))
 	ok := newAckLog()
