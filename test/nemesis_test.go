@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // go test ./test -run TestNemesis -nemesis.duration=30m runs it longer;
@@ -25,23 +26,34 @@ var (
 )
 
 const (
-	nemesisTopic = "nemesis"
-	nemesisGroup = "nemesis-group"
+	nemesisTopic    = "nemesis"
+	nemesisGroup    = "nemesis-group"
+	nemesisTxnTopic = "nemesis-txn"
+	nemesisTxnGroup = "nemesis-txn-group"
 )
 
 // nemesisFaults are the faults the scheduler mixes; each is applied to a
-// broker and undone after a while.
-var nemesisFaults = []string{"kill", "pause", "isolate", "isolate-leader-from-peers"}
+// broker and undone after a while. The disk faults are nemesisDiskRules
+// and a slow disk.
+var nemesisFaults = []string{"kill", "pause", "isolate", "isolate-leader-from-peers",
+	"disk-fsync-eio", "disk-full", "disk-short-writes", "disk-slow"}
 
-// TestNemesis runs an idempotent acks=all producer and a consumer group on
-// a three-broker cluster behind fault proxies while a seeded scheduler
-// kills (-9) and restarts brokers, pauses them (SIGSTOP/SIGCONT), isolates
-// them from everyone, and cuts a partition's leader off from its peers
-// while clients still reach it, one fault at a time. Then it checks that
-// every acknowledged record is in the log exactly once, at its offset and
-// in order; that committed group offsets and high watermarks, as clients
-// saw them, never moved backwards; and that every record the consumer
-// read is still in the log at the offset it was read at.
+// TestNemesis runs, on a three-broker cluster behind fault proxies, an
+// idempotent acks=all producer, a transactional producer that commits
+// most transactions and aborts some, and two consumer groups (the second
+// read_committed), while a seeded scheduler kills (-9) and restarts
+// brokers, pauses them (SIGSTOP/SIGCONT), isolates them from everyone,
+// cuts a partition's leader off from its peers while clients still reach
+// it, and fails a broker's disk (EIO on fsync, ENOSPC, short writes: its
+// log directory goes offline, its partitions fail over, and it is
+// restarted on a healthy disk) or slows its fsyncs, one fault at a time.
+// Then it checks that every acknowledged record is in the log exactly
+// once, at its offset and in order; that every committed transaction is
+// read_committed exactly once and whole, no aborted one ever, and any
+// other whole or not at all; that committed group offsets and high
+// watermarks as clients saw them, and every replica's own high watermark
+// (GET /v1/replicas), never moved backwards; and that every record a
+// consumer read is still in the log at the offset it was read at.
 func TestNemesis(t *testing.T) {
 	seed := *nemesisSeed
 	if seed == 0 {
@@ -53,23 +65,40 @@ func TestNemesis(t *testing.T) {
 		}
 	})
 	rng := rand.New(rand.NewPCG(seed, seed))
-	c := startNetCluster(t, 3, map[string]string{"offsets.topic.num.partitions": "3"})
-	ctx := testContext(t, *nemesisDuration+5*time.Minute)
+	c := startNetCluster(t, 3, map[string]string{
+		"offsets.topic.num.partitions":         "3",
+		"transaction.state.log.num.partitions": "3",
+		"transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000",
+	})
+	brokers := onFaultBuild(t, c)
+	ctx := testContext(t, *nemesisDuration+8*time.Minute)
 	adm := kadm.NewClient(c.client(kgo.SeedBrokers(c.clientSeeds()...)))
-	if _, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, nemesisTopic); err != nil {
+	minISR := map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}
+	if _, err := adm.CreateTopic(ctx, 3, 3, minISR, nemesisTopic); err != nil {
 		t.Fatal(err)
 	}
-	c.waitHealthy(nemesisTopic, 1, 3, time.Minute)
+	if _, err := adm.CreateTopic(ctx, 3, 3, minISR, nemesisTxnTopic); err != nil {
+		t.Fatal(err)
+	}
+	waitTopicsHealthy := func(via int32, isr int) {
+		c.waitHealthy(nemesisTopic, via, isr, 2*time.Minute)
+		c.waitHealthy(nemesisTxnTopic, via, isr, 2*time.Minute)
+	}
+	waitTopicsHealthy(1, 3)
 
+	// Producers stop first; consumers go on until they have read the log
+	// the checks read at the end.
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
-	var wg sync.WaitGroup
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	var producing, reading sync.WaitGroup
 	acks := newAckLog()
 	gaps := &ackGaps{start: time.Now()}
 	producer := c.client(kgo.SeedBrokers(c.clientSeeds()...), kgo.MaxBufferedRecords(2000), kgo.MetadataMinAge(200*time.Millisecond))
-	wg.Add(1)
+	producing.Add(1)
 	go func() {
-		defer wg.Done()
+		defer producing.Done()
 		for i := 0; runCtx.Err() == nil; i++ {
 			v := fmt.Sprintf("n-%08d", i)
 			producer.Produce(runCtx, &kgo.Record{Topic: nemesisTopic, Key: []byte(v), Value: []byte(v)}, func(r *kgo.Record, err error) {
@@ -83,22 +112,44 @@ func TestNemesis(t *testing.T) {
 			}
 		}
 	}()
-	consumed := &readLog{at: map[tpo]string{}}
-	consumer := c.client(kgo.SeedBrokers(c.clientSeeds()...), kgo.ConsumerGroup(nemesisGroup), kgo.ConsumeTopics(nemesisTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.MetadataMinAge(200*time.Millisecond))
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for runCtx.Err() == nil {
-			fs := consumer.PollFetches(runCtx)
-			fs.EachRecord(consumed.add)
+	txns := newNemesisTxns(nemesisTxnTopic, seed, func() *kgo.Client {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.clientSeeds()...), kgo.TransactionalID("nemesis-txn"),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.TransactionTimeout(10*time.Second),
+			kgo.RecordDeliveryTimeout(20*time.Second), kgo.RetryTimeout(20*time.Second), kgo.MetadataMinAge(200*time.Millisecond))
+		if err != nil {
+			t.Errorf("new transactional producer: %v", err)
 		}
-	}()
-	watch := &monotonic{}
-	wg.Add(1)
+		return cl
+	})
+	producing.Add(1)
 	go func() {
-		defer wg.Done()
-		watch.run(runCtx, kadm.NewClient(c.client(kgo.SeedBrokers(c.clientSeeds()...))))
+		defer producing.Done()
+		txns.run(runCtx)
+	}()
+	consume := func(read *readLog, opts ...kgo.Opt) {
+		cl := c.client(append([]kgo.Opt{kgo.SeedBrokers(c.clientSeeds()...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.MetadataMinAge(200 * time.Millisecond)}, opts...)...)
+		reading.Add(1)
+		go func() {
+			defer reading.Done()
+			for readCtx.Err() == nil {
+				cl.PollFetches(readCtx).EachRecord(read.add)
+			}
+		}()
+	}
+	consumed, consumedTxn := &readLog{at: map[tpo]string{}}, &readLog{at: map[tpo]string{}}
+	consume(consumed, kgo.ConsumerGroup(nemesisGroup), kgo.ConsumeTopics(nemesisTopic))
+	consume(consumedTxn, kgo.ConsumerGroup(nemesisTxnGroup), kgo.ConsumeTopics(nemesisTxnTopic), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	watch := &monotonic{watched: map[string]string{nemesisGroup: nemesisTopic, nemesisTxnGroup: nemesisTxnTopic}, start: gaps.start}
+	replicas := &replicaWatch{brokers: brokers, topics: []string{nemesisTopic, nemesisTxnTopic}}
+	producing.Add(2)
+	go func() {
+		defer producing.Done()
+		watch.run(runCtx, c.client(kgo.SeedBrokers(c.clientSeeds()...)))
+	}()
+	go func() {
+		defer producing.Done()
+		replicas.run(runCtx)
 	}()
 
 	// The schedule: one fault at a time, each held 1-5 s, then undone,
@@ -109,16 +160,17 @@ func TestNemesis(t *testing.T) {
 		kind := nemesisFaults[rng.IntN(len(nemesisFaults))]
 		victim := int32(rng.IntN(3) + 1)
 		hold := time.Duration(1000+rng.IntN(4000)) * time.Millisecond
-		if kind == "isolate-leader-from-peers" {
+		_, disk := nemesisDiskRules[kind]
+		if kind == "isolate-leader-from-peers" || disk {
 			victim = c.leaderOf(nemesisTopic, int32(rng.IntN(3)), victim)
 		}
 		t.Logf("+%v fault %d: %s broker %d for %v", time.Since(gaps.start).Round(time.Millisecond), n, kind, victim, hold)
 		injected[kind]++
 		switch kind {
 		case "kill":
-			c.kill9(victim)
+			brokers.kill9(victim)
 			time.Sleep(hold) // the fault's duration, not a synchronisation
-			c.restart(victim)
+			brokers.restart(victim)
 		case "pause":
 			c.node(victim).signal(syscall.SIGSTOP)
 			time.Sleep(hold)
@@ -131,46 +183,80 @@ func TestNemesis(t *testing.T) {
 			c.isolateFromPeers(victim)
 			time.Sleep(hold)
 			c.heal()
+		case "disk-slow":
+			brokers.setDisk(t, victim, nemesisSlowDisk)
+			time.Sleep(hold)
+			brokers.setDisk(t, victim, "")
+		default: // a failing disk, replaced by a restart
+			brokers.setDisk(t, victim, nemesisDiskRules[kind])
+			time.Sleep(hold)
+			brokers.restartHealthy(t, victim)
 		}
-		c.waitHealthy(nemesisTopic, victim%3+1, 2, 2*time.Minute)
+		waitTopicsHealthy(victim%3+1, 2)
 	}
-	c.waitHealthy(nemesisTopic, 1, 3, 2*time.Minute)
-	// Let the producer and consumer reach the end of a healthy log.
-	acked := acks.len()
-	acks.waitFor(t, acked+100, time.Minute)
+	waitTopicsHealthy(1, 3)
+	// Let the producers reach the end of a healthy log.
+	acks.waitFor(t, acks.len()+100, time.Minute)
+	txns.waitCommits(t, 3, time.Minute)
 	stopRun()
 	fctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	if err := producer.Flush(fctx); err != nil {
 		t.Errorf("flush: %v", err)
 	}
 	cancel()
-	wg.Wait()
+	producing.Wait()
 
 	checkAckedAt(t, c.clientSeeds(), nemesisTopic, acks)
 	final := finalLog(t, c.clientSeeds(), nemesisTopic)
-	consumed.mu.Lock()
-	for at, v := range consumed.at {
-		if final[at] != v {
-			t.Errorf("the consumer read %s at %v; the log now holds %q there", v, at, final[at])
+	finalTxn := txns.check(t, c.clientSeeds())
+	ends := map[topicPartition]int64{}
+	for _, topic := range []string{nemesisTopic, nemesisTxnTopic} {
+		for p, end := range endOffsets(t, c.client(kgo.SeedBrokers(c.clientSeeds()...)), topic) {
+			ends[topicPartition{topic, p}] = end
 		}
 	}
-	nConsumed := len(consumed.at)
-	consumed.mu.Unlock()
+	waitFor(t, time.Minute, "the consumer groups to read the whole log", func() bool {
+		return consumed.covers(final) && consumedTxn.covers(finalTxn)
+	})
+	stopReading()
+	reading.Wait()
+	checkConsumed(t, "the consumer", consumed, final, func(string) bool { return false })
+	checkConsumed(t, "the read_committed consumer", consumedTxn, finalTxn, func(v string) bool { return strings.HasPrefix(v, txnSentinelPrefix) })
 	watch.mu.Lock()
 	for _, e := range watch.errs {
 		t.Error(e)
 	}
-	hwChecks, offsetChecks := watch.hwChecks, watch.offsetChecks
+	hwChecks, offsetChecks, stale, staleBehind := watch.hwChecks, watch.offsetChecks, watch.stale, watch.staleBehind
 	watch.mu.Unlock()
+	replicaSamples, errs := replicas.check(ends)
+	for _, e := range errs {
+		t.Error(e)
+	}
 
 	var kinds []string
+	total := 0
 	for _, k := range slices.Sorted(maps.Keys(injected)) {
 		kinds = append(kinds, fmt.Sprintf("%s %d", k, injected[k]))
+		total += injected[k]
 	}
 	windows, longest := gaps.summary()
-	t.Logf("nemesis summary (seed %d, %v): faults %s; %d records acknowledged, %d distinct offsets consumed, all in place; "+
-		"%d high-watermark and %d committed-offset observations, none backwards; %d unavailability windows over 1 s (longest %v): %s",
-		seed, *nemesisDuration, strings.Join(kinds, ", "), acks.len(), nConsumed, hwChecks, offsetChecks, len(windows), longest.Round(time.Millisecond), strings.Join(windows, " "))
+	txnWindows, txnLongest := txns.gaps.summary()
+	txns.mu.Lock()
+	committed, aborted, unknown := len(txns.committed), len(txns.aborted), txns.unknown
+	txns.mu.Unlock()
+	t.Logf("nemesis summary (seed %d, %v): %d faults: %s. "+
+		"Idempotent producer: %d records acknowledged, each once in place; %d distinct offsets consumed, all in place. "+
+		"Transactions: %d committed (each read_committed whole, once), %d aborted (none read), %d of unknown outcome (whole or absent). "+
+		"%d client high-watermark and %d committed-offset observations, %d replica high-watermark samples: none backwards "+
+		"(%d high watermarks answered by a deposed leader, up to %d behind). "+
+		"Unavailability (no write acknowledged for over 1 s): %d windows, longest %v: %s; "+
+		"between transaction commits: %d gaps over 1 s, longest %v.",
+		seed, *nemesisDuration, total, strings.Join(kinds, ", "),
+		acks.len(), len(final),
+		committed, aborted, unknown,
+		hwChecks, offsetChecks, replicaSamples, stale, staleBehind,
+		len(windows), longest.Round(time.Millisecond), strings.Join(windows, " "),
+		len(txnWindows), txnLongest.Round(time.Millisecond))
 }
 
 // leaderOf is the leader of a partition of topic as node via sees it, or
@@ -230,17 +316,29 @@ func (l *readLog) add(r *kgo.Record) {
 	l.at[tpo{r.Partition, r.Offset}] = string(r.Value)
 }
 
-// monotonic watches, from a client, that partitions' high watermarks and
-// the group's committed offsets never move backwards.
+// monotonic watches, from a client, that the high watermarks of the
+// watched topics and the committed offsets of their groups never move
+// backwards. A high watermark is checked against the leader epoch of the
+// broker that answered: the current leader never answers below what any
+// leader answered before (KIP-207), while a deposed leader that has not
+// yet learned it was deposed (cut off from the controller, or paused)
+// still answers with its last high watermark, as in Kafka; those stale
+// answers are counted, not failed.
 type monotonic struct {
+	watched                map[string]string // group -> its topic
+	start                  time.Time         // of the fault schedule
 	mu                     sync.Mutex
-	hw, committed          map[int32]int64
+	hw, committed          map[topicPartition]int64
+	epoch                  map[topicPartition]int32 // the newest leader epoch that answered
 	hwChecks, offsetChecks int
+	stale                  int   // answers from a deposed leader
+	staleBehind            int64 // the most such an answer was behind
 	errs                   []string
 }
 
-func (m *monotonic) run(ctx context.Context, adm *kadm.Client) {
-	m.hw, m.committed = map[int32]int64{}, map[int32]int64{}
+func (m *monotonic) run(ctx context.Context, cl *kgo.Client) {
+	adm := kadm.NewClient(cl)
+	m.hw, m.committed, m.epoch = map[topicPartition]int64{}, map[topicPartition]int64{}, map[topicPartition]int32{}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -250,32 +348,68 @@ func (m *monotonic) run(ctx context.Context, adm *kadm.Client) {
 		case <-tick.C:
 		}
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		ends, err := adm.ListEndOffsets(rctx, nemesisTopic)
-		if err == nil {
-			ends.Each(func(o kadm.ListedOffset) {
-				if o.Err == nil {
-					m.observe("high watermark", m.hw, o.Partition, o.Offset, &m.hwChecks)
-				}
-			})
-		}
-		offs, err := adm.FetchOffsets(rctx, nemesisGroup)
-		if err == nil {
-			offs.Each(func(o kadm.OffsetResponse) {
-				if o.Err == nil && o.Topic == nemesisTopic {
-					m.observe("committed offset", m.committed, o.Partition, o.At, &m.offsetChecks)
-				}
-			})
+		for group, topic := range m.watched {
+			m.endOffsets(rctx, cl, topic)
+			if offs, err := adm.FetchOffsets(rctx, group); err == nil {
+				offs.Each(func(o kadm.OffsetResponse) {
+					if o.Err == nil && o.Topic == topic {
+						m.observe("committed offset", m.committed, topicPartition{topic, o.Partition}, o.At, &m.offsetChecks)
+					}
+				})
+			}
 		}
 		cancel()
 	}
 }
 
-func (m *monotonic) observe(what string, seen map[int32]int64, p int32, v int64, checks *int) {
+// endOffsets observes the high watermarks of topic's partitions, each as
+// the broker a client takes for its leader answers ListOffsets.
+func (m *monotonic) endOffsets(ctx context.Context, cl *kgo.Client, topic string) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for p := range int32(3) {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.CurrentLeaderEpoch, rp.Timestamp = p, -1, -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	for _, shard := range cl.RequestSharded(ctx, req) {
+		if shard.Err != nil {
+			continue
+		}
+		for _, t := range shard.Resp.(*kmsg.ListOffsetsResponse).Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode == 0 {
+					m.observeHW(shard.Meta.NodeID, topicPartition{topic, p.Partition}, p.LeaderEpoch, p.Offset)
+				}
+			}
+		}
+	}
+}
+
+func (m *monotonic) observeHW(broker int32, tp topicPartition, epoch int32, hw int64) {
+	m.mu.Lock()
+	if epoch < m.epoch[tp] {
+		m.hwChecks++
+		m.stale++
+		m.staleBehind = max(m.staleBehind, m.hw[tp]-hw)
+		m.mu.Unlock()
+		return
+	}
+	m.epoch[tp] = epoch
+	m.mu.Unlock()
+	m.observe(fmt.Sprintf("high watermark (from broker %d, leader epoch %d)", broker, epoch), m.hw, tp, hw, &m.hwChecks)
+}
+
+func (m *monotonic) observe(what string, seen map[topicPartition]int64, p topicPartition, v int64, checks *int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	*checks++
 	if prev, ok := seen[p]; ok && v < prev {
-		m.errs = append(m.errs, fmt.Sprintf("%s of partition %d moved backwards: %d after %d", what, p, v, prev))
+		m.errs = append(m.errs, fmt.Sprintf("+%v: %s of %s/%d moved backwards: %d after %d",
+			time.Since(m.start).Round(time.Millisecond), what, p.topic, p.partition, v, prev))
 	}
 	seen[p] = max(seen[p], v)
 }
