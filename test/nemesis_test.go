@@ -66,8 +66,8 @@ func TestNemesis(t *testing.T) {
 	})
 	rng := rand.New(rand.NewPCG(seed, seed))
 	c := startNetCluster(t, 3, map[string]string{
-		"offsets.topic.num.partitions":         "3",
-		"transaction.state.log.num.partitions": "3",
+		"offsets.topic.num.partitions":                                "3",
+		"transaction.state.log.num.partitions":                        "3",
 		"transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000",
 	})
 	brokers := onFaultBuild(t, c)
