@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -73,4 +74,77 @@ func TestKIP848RegexAssignsInternalTopics(t *testing.T) {
 			t.Errorf("topic %s: %d partitions assigned, want all %d", name, assigned[name], n)
 		}
 	}
+}
+
+// TestKIP848RegexAssignsOnlyDescribableTopics: with ACLs, a regex
+// subscription resolves only to topics the member's principal may
+// DESCRIBE, as Kafka filters resolved regular expressions; a topic the
+// principal is later allowed to describe joins the assignment at a later
+// heartbeat, under the ACLs current then.
+func TestKIP848RegexAssignsOnlyDescribableTopics(t *testing.T) {
+	t.Parallel()
+	settings := groupSettings()
+	settings["authorizer.class.name"] = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+	settings["super.users"] = anonymous
+	b := startBroker(t, settings)
+	ctx := testContext(t, 90*time.Second)
+	for _, name := range []string{"rx-open-a", "rx-open-b", "rx-secret"} {
+		b.createTopic(name, 1, nil)
+	}
+	topics, err := b.admin().ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[[16]byte]string{}
+	for _, td := range topics {
+		names[td.ID] = td.Topic
+	}
+	const group = "grp-848-regex-acl"
+	if res, err := b.admin().CreateACLs(ctx, kadm.NewACLs().Allow(anonymous).AllowHosts().
+		Topics("rx-open-").ResourcePatternType(kadm.ACLPatternPrefixed).
+		Groups(group).Clusters().Operations(kadm.OpAll)); err != nil || res[0].Err != nil {
+		t.Fatalf("create ACLs: %v %v", err, res)
+	}
+	delete(b.cfg.Settings, "super.users")
+	b.restart()
+
+	cl := newClient(t, b.addr, kgo.ConsumerGroup(group), kgo.ServerSideBalancer(), kgo.ConsumeRegex(), kgo.ConsumeTopics("rx-.*"))
+	assigned := func() map[string]bool {
+		req := kmsg.NewPtrConsumerGroupDescribeRequest()
+		req.Groups = []string{group}
+		resp, err := req.RequestWith(ctx, b.client())
+		if err != nil || len(resp.Groups) != 1 || resp.Groups[0].ErrorCode != 0 || len(resp.Groups[0].Members) != 1 {
+			return nil
+		}
+		got := map[string]bool{}
+		for _, tp := range resp.Groups[0].Members[0].Assignment.TopicPartitions {
+			got[names[tp.TopicID]] = true
+		}
+		return got
+	}
+	poll := func() {
+		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		cl.PollFetches(pctx)
+	}
+	var got map[string]bool
+	waitFor(t, 30*time.Second, "the regex member assigned rx-open-a and rx-open-b", func() bool {
+		poll()
+		got = assigned()
+		return got["rx-open-a"] && got["rx-open-b"]
+	})
+	if got["rx-secret"] || len(got) != 2 {
+		t.Fatalf("assigned %v; rx-secret may not be described by the member's principal", got)
+	}
+
+	// The principal may now describe (and read) rx-secret.
+	if res, err := b.admin().CreateACLs(ctx, kadm.NewACLs().Allow(anonymous).AllowHosts().
+		Topics("rx-secret").Operations(kadm.OpDescribe, kadm.OpRead)); err != nil || res[0].Err != nil {
+		t.Fatalf("create ACL: %v %v", err, res)
+	}
+	waitFor(t, 30*time.Second, "rx-secret assigned once it may be described", func() bool {
+		poll()
+		got = assigned()
+		return got["rx-secret"]
+	})
 }

@@ -36,6 +36,7 @@ package broker
 //	ListGroups                   DESCRIBE         cluster, else each group left out
 //	DeleteGroups                 DELETE           group                   GROUP_AUTHORIZATION_FAILED
 //	ConsumerGroupHeartbeat       READ group, DESCRIBE subscribed topics   GROUP_ / TOPIC_AUTHORIZATION_FAILED
+//	  (regex subscription)       DESCRIBE         each matching topic     not assigned
 //	ConsumerGroupDescribe        DESCRIBE         group                   GROUP_AUTHORIZATION_FAILED
 //	InitProducerId               WRITE            transactional ID        TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 //	  (idempotent)               IDEMPOTENT_WRITE cluster, or WRITE on any topic (KIP-679)  CLUSTER_AUTHORIZATION_FAILED

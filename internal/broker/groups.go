@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/internal/acl"
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/config"
 	"github.com/sluice-io/sluice/internal/group"
@@ -125,7 +126,15 @@ func (b *Broker) deleteGroups(ctx context.Context, c *Client, req *kmsg.DeleteGr
 }
 
 func (b *Broker) consumerGroupHeartbeat(ctx context.Context, c *Client, req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGroupHeartbeatResponse {
-	return b.cfg.Groups.ConsumerGroupHeartbeat(group.WithClient(ctx, c.ID, c.Addr), req)
+	ctx = group.WithClient(ctx, c.ID, c.Addr)
+	if b.authz != nil {
+		// A regex subscription resolves only to topics the principal may
+		// describe, under the ACLs current when the group is reassigned.
+		ctx = group.WithDescribeCheck(ctx, func(topic string) bool {
+			return b.visible(c, b.currentACLs(), acl.OpDescribe, acl.ResourceTopic, topic)
+		})
+	}
+	return b.cfg.Groups.ConsumerGroupHeartbeat(ctx, req)
 }
 
 func (b *Broker) consumerGroupDescribe(ctx context.Context, c *Client, req *kmsg.ConsumerGroupDescribeRequest) *kmsg.ConsumerGroupDescribeResponse {

@@ -70,8 +70,13 @@ type consumerMember struct {
 	names            []string // subscribed topic names, sorted
 	regex            string   // subscribed topic regex (KIP-848 v1), "" for none
 	re               *regexp.Regexp
-	assignor         string
-	rebalance        time.Duration
+	// canDescribe filters the regex's matches by the member's DESCRIBE
+	// authorization (WithDescribeCheck) as of its last heartbeat; nil
+	// lets every match through (no ACLs, or a member loaded from the
+	// log that has not heartbeated to this coordinator yet).
+	canDescribe func(topic string) bool
+	assignor    string
+	rebalance   time.Duration
 
 	assigned assignment // what the member may consume
 	revoking assignment // what it still has to give up
@@ -134,7 +139,7 @@ func (m *consumerMember) subscribes(topic string) bool {
 	if _, ok := slices.BinarySearch(m.names, topic); ok {
 		return true
 	}
-	return m.re != nil && m.re.MatchString(topic)
+	return m.re != nil && m.re.MatchString(topic) && (m.canDescribe == nil || m.canDescribe(topic))
 }
 
 func (cg *consumerGroup) sortedMembers() []*consumerMember {
@@ -582,6 +587,9 @@ func (c *Coordinator) consumerHeartbeat(g *group, req *kmsg.ConsumerGroupHeartbe
 	if req.SubscribedTopicRegex != nil && *req.SubscribedTopicRegex != m.regex {
 		m.regex, m.re = *req.SubscribedTopicRegex, re
 		bump = true
+	}
+	if ci.canDescribe != nil {
+		m.canDescribe = ci.canDescribe
 	}
 	m.sessionDeadline = now.Add(c.cfg.ConsumerSessionTimeout)
 	if bump {

@@ -304,7 +304,12 @@ func appendCode(err error, tooLarge int16) int16 {
 // clientKey carries the requesting client's identity in a context.
 type clientKey struct{}
 
-type clientInfo struct{ id, host string }
+type clientInfo struct {
+	id, host string
+	// canDescribe reports whether the client's principal may DESCRIBE a
+	// topic; nil when the broker checks no ACLs.
+	canDescribe func(topic string) bool
+}
 
 // WithClient returns ctx carrying the client.id of the request's header and
 // the client's remote address. JoinGroup and ConsumerGroupHeartbeat build
@@ -319,6 +324,18 @@ func WithClient(ctx context.Context, clientID, addr string) context.Context {
 		host = "/" + host // Kafka reports InetAddress.toString()
 	}
 	return context.WithValue(ctx, clientKey{}, clientInfo{id: clientID, host: host})
+}
+
+// WithDescribeCheck returns ctx (which WithClient made) carrying a check
+// of whether the client's principal may DESCRIBE a topic. A KIP-848 member
+// subscribed by regex is assigned only topics its last heartbeat's check
+// allows, as Kafka filters resolved regular expressions by the
+// principal's DESCRIBE authorization; topics named outright were checked
+// by the broker before the request reached the coordinator.
+func WithDescribeCheck(ctx context.Context, canDescribe func(topic string) bool) context.Context {
+	ci := clientFrom(ctx)
+	ci.canDescribe = canDescribe
+	return context.WithValue(ctx, clientKey{}, ci)
 }
 
 func clientFrom(ctx context.Context) clientInfo {
