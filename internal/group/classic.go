@@ -663,8 +663,8 @@ func (g *group) checkSync(req *kmsg.SyncGroupRequest) int16 {
 	return 0
 }
 
-func (c *Coordinator) heartbeat(_ context.Context, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
-	c.logger.Debug("Heartbeat", "group", req.Group, "member_id", req.MemberID, "generation", req.Generation)
+func (c *Coordinator) heartbeat(ctx context.Context, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
+	c.logger.Debug("Heartbeat", "group", req.Group, "member_id", req.MemberID, "client_id", clientFrom(ctx).id, "generation", req.Generation)
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
 	resp.ErrorCode = c.heartbeatCode(req)
 	return resp
@@ -709,8 +709,8 @@ func (c *Coordinator) heartbeatCode(req *kmsg.HeartbeatRequest) int16 {
 	return 0
 }
 
-func (c *Coordinator) leaveGroup(_ context.Context, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
-	c.logger.Debug("LeaveGroup", "group", req.Group, "member_id", req.MemberID, "members", len(req.Members))
+func (c *Coordinator) leaveGroup(ctx context.Context, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
+	c.logger.Debug("LeaveGroup", "group", req.Group, "member_id", req.MemberID, "client_id", clientFrom(ctx).id, "members", len(req.Members))
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
 	leaving := req.Members
 	if req.Version < 3 {

@@ -634,8 +634,8 @@ func toAssignment(ts []kmsg.ConsumerGroupHeartbeatRequestTopic) assignment {
 	return a
 }
 
-func (c *Coordinator) consumerGroupDescribe(_ context.Context, req *kmsg.ConsumerGroupDescribeRequest) *kmsg.ConsumerGroupDescribeResponse {
-	c.logger.Debug("ConsumerGroupDescribe", "groups", req.Groups)
+func (c *Coordinator) consumerGroupDescribe(ctx context.Context, req *kmsg.ConsumerGroupDescribeRequest) *kmsg.ConsumerGroupDescribeResponse {
+	c.logger.Debug("ConsumerGroupDescribe", "groups", req.Groups, "client_id", clientFrom(ctx).id)
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
 	ti := c.topicIndex()
 	for _, id := range req.Groups {
