@@ -155,6 +155,7 @@ func TestNemesis(t *testing.T) {
 	// The schedule: one fault at a time, each held 1-5 s, then undone,
 	// then a wait until every partition has a leader again.
 	injected := map[string]int{}
+	var spans []faultSpan
 	deadline := time.Now().Add(*nemesisDuration)
 	for n := 1; time.Now().Before(deadline); n++ {
 		kind := nemesisFaults[rng.IntN(len(nemesisFaults))]
@@ -166,6 +167,7 @@ func TestNemesis(t *testing.T) {
 		}
 		t.Logf("+%v fault %d: %s broker %d for %v", time.Since(gaps.start).Round(time.Millisecond), n, kind, victim, hold)
 		injected[kind]++
+		spans = append(spans, faultSpan{time.Since(gaps.start), fmt.Sprintf("%s %d", kind, victim)})
 		switch kind {
 		case "kill":
 			brokers.kill9(victim)
@@ -239,8 +241,8 @@ func TestNemesis(t *testing.T) {
 		kinds = append(kinds, fmt.Sprintf("%s %d", k, injected[k]))
 		total += injected[k]
 	}
-	windows, longest := gaps.summary()
-	txnWindows, txnLongest := txns.gaps.summary()
+	windows, longest := gaps.summary(spans)
+	txnWindows, txnLongest := txns.gaps.summary(spans)
 	txns.mu.Lock()
 	committed, aborted, unknown := len(txns.committed), len(txns.aborted), txns.unknown
 	txns.mu.Unlock()
@@ -250,13 +252,13 @@ func TestNemesis(t *testing.T) {
 		"%d client high-watermark and %d committed-offset observations, %d replica high-watermark samples: none backwards "+
 		"(%d high watermarks answered by a deposed leader, up to %d behind). "+
 		"Unavailability (no write acknowledged for over 1 s): %d windows, longest %v: %s; "+
-		"between transaction commits: %d gaps over 1 s, longest %v.",
+		"between transaction commits: %d gaps over 1 s, longest %v: %s.",
 		seed, *nemesisDuration, total, strings.Join(kinds, ", "),
 		acks.len(), len(final),
 		committed, aborted, unknown,
 		hwChecks, offsetChecks, replicaSamples, stale, staleBehind,
 		len(windows), longest.Round(time.Millisecond), strings.Join(windows, " "),
-		len(txnWindows), txnLongest.Round(time.Millisecond))
+		len(txnWindows), txnLongest.Round(time.Millisecond), strings.Join(txnWindows, " "))
 }
 
 // leaderOf is the leader of a partition of topic as node via sees it, or
@@ -294,11 +296,26 @@ func (g *ackGaps) ack(at time.Time) {
 	g.last = at
 }
 
-func (g *ackGaps) summary() (out []string, longest time.Duration) {
+// faultSpan is when a fault of the schedule began, from the start of the
+// schedule, and which it was.
+type faultSpan struct {
+	from time.Duration
+	what string
+}
+
+// summary lists the windows, each with the fault that began last before
+// its first second was over ("2.1s@+30.2s(kill 2)"), and the longest.
+func (g *ackGaps) summary(spans []faultSpan) (out []string, longest time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, w := range g.windows {
-		out = append(out, fmt.Sprintf("%v@+%v", w.length.Round(10*time.Millisecond), w.from.Round(100*time.Millisecond)))
+		cause := "before any fault"
+		for _, s := range spans {
+			if s.from <= w.from+time.Second {
+				cause = s.what
+			}
+		}
+		out = append(out, fmt.Sprintf("%v@+%v(%s)", w.length.Round(10*time.Millisecond), w.from.Round(100*time.Millisecond), cause))
 		longest = max(longest, w.length)
 	}
 	return out, longest
