@@ -55,14 +55,7 @@ type replicaState struct {
 func (w *replicaWatch) run(ctx context.Context) {
 	w.last, w.highest = map[replicaKey]replicaSeen{}, map[topicPartition]int64{}
 	hc := &http.Client{Timeout: time.Second} // a paused broker does not answer
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	sampleEvery(ctx, 200*time.Millisecond, func() {
 		for id := int32(1); id <= 3; id++ {
 			for _, topic := range w.topics {
 				gen := w.brokers.generation(id)
@@ -75,7 +68,7 @@ func (w *replicaWatch) run(ctx context.Context) {
 				}
 			}
 		}
-	}
+	})
 }
 
 func replicasOf(ctx context.Context, hc *http.Client, addr, topic string) ([]replicaState, error) {

@@ -356,15 +356,9 @@ type monotonic struct {
 func (m *monotonic) run(ctx context.Context, cl *kgo.Client) {
 	adm := kadm.NewClient(cl)
 	m.hw, m.committed, m.epoch = map[topicPartition]int64{}, map[topicPartition]int64{}, map[topicPartition]int32{}
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	sampleEvery(ctx, 200*time.Millisecond, func() {
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
 		for group, topic := range m.watched {
 			m.endOffsets(rctx, cl, topic)
 			if offs, err := adm.FetchOffsets(rctx, group); err == nil {
@@ -375,7 +369,20 @@ func (m *monotonic) run(ctx context.Context, cl *kgo.Client) {
 				})
 			}
 		}
-		cancel()
+	})
+}
+
+// sampleEvery calls sample every d until ctx ends.
+func sampleEvery(ctx context.Context, d time.Duration, sample func()) {
+	tick := time.NewTicker(d)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		sample()
 	}
 }
 
