@@ -17,11 +17,15 @@ package broker
 // (replica.Partition.AppendMirrored) by the partition's leader, so
 // followers, the high watermark and acks=-1 work as for any write. Batches
 // already in the log (a retried copy) are skipped but still waited for, so
-// a success always means the copied range is replicated and durable. The
-// writer needs WRITE and ALTER on the topic.
+// a success always means the copied range is replicated and durable. A
+// partition may also carry the source's log start offset
+// (config.MirrorLogStartTag), alone or with batches: the leader moves its
+// log start up to it, as far as the high watermark. The writer needs WRITE
+// and ALTER on the topic.
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"time"
 
@@ -91,7 +95,7 @@ func (b *Broker) produceMirrored(ctx context.Context, c *Client, req *kmsg.Produ
 				continue
 			}
 			sp.BaseOffset, sp.LogStartOffset = w.base, w.logStart
-			if req.Acks == -1 {
+			if req.Acks == -1 && w.part != nil { // nil: only the log start moved
 				w.resp = sp
 				waits = append(waits, w.durableWait)
 			}
@@ -157,12 +161,21 @@ func (b *Broker) appendMirrored(ctx context.Context, req *kmsg.ProduceRequest, t
 	}); err != nil {
 		return mirrorAppended{}, err
 	}
-	if base < 0 {
-		return mirrorAppended{}, kerrf(kerr.InvalidRecord, "a mirror append needs at least one batch per partition")
+	logStart, hasLogStart, err := mirrorLogStartOf(rp)
+	if err != nil {
+		return mirrorAppended{}, err
+	}
+	if base < 0 && !hasLogStart {
+		return mirrorAppended{}, kerrf(kerr.InvalidRecord, "a mirror append needs at least one batch per partition, or the source's log start offset")
 	}
 	part, ok := b.leaderPartition(ctx, t, rp.Partition)
 	if !ok {
 		return mirrorAppended{}, kerr.NotLeaderForPartition
+	}
+	if base < 0 {
+		// Only the source's log start moved.
+		start, err := part.MirrorLogStart(logStart)
+		return mirrorAppended{base: -1, logStart: start}, err
 	}
 	if err := b.reserveMirroredProducerIDs(ctx, maxPID); err != nil {
 		return mirrorAppended{}, err
@@ -179,9 +192,34 @@ func (b *Broker) appendMirrored(ctx context.Context, req *kmsg.ProduceRequest, t
 	if err != nil {
 		return mirrorAppended{}, err
 	}
+	start := part.LogStartOffset()
+	if hasLogStart {
+		if start, err = part.MirrorLogStart(logStart); err != nil {
+			return mirrorAppended{}, err
+		}
+	}
 	return mirrorAppended{
 		durableWait: durableWait{part: part, end: end, epoch: info.LeaderEpoch, minISR: ts.minISR},
 		base:        base,
-		logStart:    part.LogStartOffset(),
+		logStart:    start,
 	}, nil
+}
+
+// mirrorLogStartOf reads a mirror append partition's
+// config.MirrorLogStartTag, if it carries one.
+func mirrorLogStartOf(rp *kmsg.ProduceRequestTopicPartition) (int64, bool, error) {
+	var v []byte
+	found := false
+	rp.UnknownTags.Each(func(key uint32, val []byte) {
+		if key == config.MirrorLogStartTag {
+			v, found = val, true
+		}
+	})
+	if !found {
+		return 0, false, nil
+	}
+	if len(v) != 8 {
+		return 0, false, kerrf(kerr.InvalidRequest, "the mirror's log start offset tag holds %d bytes, want 8", len(v))
+	}
+	return int64(binary.BigEndian.Uint64(v)), true, nil
 }

@@ -40,3 +40,11 @@ func mirrorTopicDefs() []*Def {
 // whose sluice.mirror.state is "mirroring". Kafka numbers its tags from 0
 // up; Sluice's own start far above them.
 const MirrorAppendTag uint32 = 10_000
+
+// MirrorLogStartTag is a tagged field of a partition in a mirror append:
+// the source partition's log start offset, 8 bytes big-endian. The
+// mirror topic's leader moves its own log start up to it (as far as its
+// high watermark), so that records the source deleted (retention,
+// DeleteRecords) are deleted here too. A partition carrying it may hold no
+// batches.
+const MirrorLogStartTag uint32 = 10_001

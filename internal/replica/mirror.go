@@ -13,3 +13,16 @@ func (p *Partition) AppendMirrored(batches []byte, minISR int) (Appended, error)
 		return p.log.AppendMirrored(batches, epoch)
 	})
 }
+
+// MirrorLogStart moves the log start offset of a mirror topic's partition
+// up to its source's, as far as the high watermark (DeleteRecords'
+// limit), and returns the log start offset. Followers follow the leader's
+// log start as for any partition.
+func (p *Partition) MirrorLogStart(offset int64) (int64, error) {
+	if to := min(offset, p.HighWatermark()); to > p.log.LogStartOffset() {
+		if err := p.log.DeleteRecordsBefore(to); err != nil {
+			return p.log.LogStartOffset(), err
+		}
+	}
+	return p.log.LogStartOffset(), nil
+}
