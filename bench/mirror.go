@@ -14,10 +14,13 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"io"
 	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"runtime/pprof"
+	"runtime/trace"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -77,7 +80,12 @@ func RunMirrorBench(ctx context.Context, opts Options, mo *mirrorBenchOptions) e
 			slices.Reverse(kinds)
 		}
 		for _, kind := range kinds {
+			stopProfiles, err := copyProfiles(opts, kind, rep)
+			if err != nil {
+				return err
+			}
 			d, err := timeCopy(ctx, kind, src.Addr(), fmt.Sprintf("%s/%s-%d", dir, kind, rep), opts.Partitions, mo.records)
+			stopProfiles()
 			if err != nil {
 				return fmt.Errorf("%s rep %d: %w", kind, rep, err)
 			}
@@ -94,6 +102,43 @@ func RunMirrorBench(ctx context.Context, opts Options, mo *mirrorBenchOptions) e
 	fmt.Fprintf(out, "throughput medians: mirror %.0f records/s (%.1f MB/s), franz-go consume+produce %.0f records/s (%.1f MB/s), mirror/copy %.2fx\n",
 		mm, mm*float64(mo.size)/1e6, cm, cm*float64(mo.size)/1e6, mm/cm)
 	return mirrorLag(ctx, opts, mo, dir+"/lag")
+}
+
+// copyProfiles starts a CPU profile and an execution trace of one copy
+// run (FILE.mirror.rep<N>.<mirror|copy>) when -cpuprofile or -trace ask
+// for them; they hold both brokers' work too. The returned function stops
+// them.
+func copyProfiles(opts Options, kind string, rep int) (func(), error) {
+	var files []*os.File
+	stop := func() {
+		if opts.CPUProfile != "" {
+			pprof.StopCPUProfile()
+		}
+		if opts.Trace != "" {
+			trace.Stop()
+		}
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	for _, p := range []struct {
+		base  string
+		start func(io.Writer) error
+	}{{opts.CPUProfile, pprof.StartCPUProfile}, {opts.Trace, trace.Start}} {
+		if p.base == "" {
+			continue
+		}
+		f, err := os.Create(profilePath(p.base, "mirror", rep+1, kind))
+		if err == nil {
+			files = append(files, f)
+			err = p.start(f)
+		}
+		if err != nil {
+			stop()
+			return nil, err
+		}
+	}
+	return stop, nil
 }
 
 // createBenchTopic creates a topic of n partitions.

@@ -2,8 +2,10 @@ package mirror
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/config"
@@ -36,11 +39,16 @@ type partition struct {
 	// append is in flight, back to next when one fails.
 	fetchNext int64
 	srcEnd    int64 // the source's high watermark at the last fetch, -1 unknown
-	records   int64 // records copied by this process
-	bytes     int64 // bytes copied by this process
-	err       string
-	stopped   string // why copying stopped for good, "" while it runs
-	lastCopy  time.Time
+	// srcStart is the source's log start offset at the last fetch;
+	// dstStart the target's, as its last answer said; askedStart the
+	// last one sent without batches (-1 none yet). The target's log start
+	// follows the source's (config.MirrorLogStartTag).
+	srcStart, dstStart, askedStart int64
+	records                        int64 // records copied by this process
+	bytes                          int64 // bytes copied by this process
+	err                            string
+	stopped                        string // why copying stopped for good, "" while it runs
+	lastCopy                       time.Time
 }
 
 // workers are the copy loops, one per source broker leading mirrored
@@ -76,12 +84,32 @@ func (w *workers) set(ctx context.Context, assign map[int32][]*partition) {
 		if leader < 0 {
 			continue // no source leader now: the next refresh finds one
 		}
-		w.wg.Add(1)
-		go func() {
-			defer w.wg.Done()
-			w.m.copyLoop(cctx, leader, parts)
-		}()
+		for i, group := range splitParts(parts, len(w.m.streams)) {
+			w.wg.Add(1)
+			go func() {
+				defer w.wg.Done()
+				w.m.copyLoop(cctx, w.m.streams[i], leader, group)
+			}()
+		}
 	}
+}
+
+// splitParts deals parts out to at most n copy loops, round robin in
+// partition order, so that the partitions of one topic spread over them.
+func splitParts(parts []*partition, n int) [][]*partition {
+	sorted := slices.Clone(parts)
+	slices.SortFunc(sorted, func(a, b *partition) int {
+		if c := strings.Compare(a.dstTopic, b.dstTopic); c != 0 {
+			return c
+		}
+		return int(a.index - b.index)
+	})
+	n = max(min(n, len(sorted)), 1)
+	out := make([][]*partition, n)
+	for i, p := range sorted {
+		out[i%n] = append(out[i%n], p)
+	}
+	return out
 }
 
 // stop ends every copy loop and waits for them.
@@ -107,8 +135,9 @@ func backoff(ctx context.Context, d time.Duration) {
 // copyLoop copies parts, all led by source broker leader, until ctx ends:
 // fetch their batches from the source as they are (read_uncommitted, so
 // transaction markers and aborted records come too, as a follower sees
-// them), then append them to the target at their own offsets.
-func (m *Mirror) copyLoop(ctx context.Context, leader int32, parts []*partition) {
+// them), then append them to the target at their own offsets, through
+// the clients of stream st.
+func (m *Mirror) copyLoop(ctx context.Context, st stream, leader int32, parts []*partition) {
 	logger := m.logger.With("source_broker", leader)
 	// The resume point is the target's end offset, read at every start:
 	// whatever this process believed before, the target's log decides.
@@ -143,7 +172,7 @@ func (m *Mirror) copyLoop(ctx context.Context, leader int32, parts []*partition)
 				return
 			}
 		}
-		resp, err := m.src.Broker(int(leader)).Request(ctx, req)
+		resp, err := st.src.Broker(int(leader)).Request(ctx, req)
 		if err == nil {
 			err = kerr.ErrorForCode(resp.(*kmsg.FetchResponse).ErrorCode)
 		}
@@ -172,7 +201,7 @@ func (m *Mirror) copyLoop(ctx context.Context, leader int32, parts []*partition)
 			inflight = done
 			go func() {
 				defer close(done)
-				m.appendAll(ctx, appends)
+				m.appendAll(ctx, st.dst, appends)
 			}()
 		}
 	}
@@ -273,6 +302,9 @@ type pendingAppend struct {
 	start   int64 // the offset fetched from: the target's end when it is sent
 	end     int64 // the offset after the last batch
 	records int64
+	// logStart is the source's log start offset for the target to
+	// follow, -1 when the target has it already.
+	logStart int64
 }
 
 // takeFetched turns a fetch response into appends, handling each
@@ -309,9 +341,13 @@ func (m *Mirror) collect(p *partition, offset int64, rp *kmsg.FetchResponseTopic
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p.srcEnd = rp.HighWatermark
-	a := pendingAppend{p: p, start: offset, end: -1}
+	p.srcStart = rp.LogStartOffset
+	a := pendingAppend{p: p, start: offset, end: -1, logStart: -1}
 	if p.fetchNext != offset {
 		return a, false // an append failed meanwhile: fetch again from its start
+	}
+	if rp.LogStartOffset > p.dstStart {
+		a.logStart = rp.LogStartOffset
 	}
 	start := -1
 	pos := 0
@@ -336,7 +372,14 @@ func (m *Mirror) collect(p *partition, offset int64, rp *kmsg.FetchResponseTopic
 		return a, false
 	}
 	if start < 0 {
-		return a, false
+		// Nothing new to copy; the source's log start may have moved
+		// (retention, DeleteRecords): send it alone, once.
+		if a.logStart < 0 || a.logStart <= p.askedStart {
+			return a, false
+		}
+		p.askedStart = a.logStart
+		a.end = offset
+		return a, true
 	}
 	end := start
 	_ = record.Batches(rp.RecordBatches[start:], true, func(_ record.Header, batch []byte) error {
@@ -408,7 +451,7 @@ func (m *Mirror) noteErr(parts []*partition, msg string) {
 // appendAll sends the appends to their target leaders, one request per
 // leader, all at once, and moves each partition's next offset past what
 // the target acknowledged.
-func (m *Mirror) appendAll(ctx context.Context, appends []pendingAppend) {
+func (m *Mirror) appendAll(ctx context.Context, dst *kgo.Client, appends []pendingAppend) {
 	byLeader := map[int32][]pendingAppend{}
 	m.mu.Lock()
 	for _, a := range appends {
@@ -432,7 +475,7 @@ func (m *Mirror) appendAll(ctx context.Context, appends []pendingAppend) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.appendTo(ctx, leader, as)
+			m.appendTo(ctx, dst, leader, as)
 		}()
 	}
 	wg.Wait()
@@ -447,7 +490,7 @@ func partsOf(as []pendingAppend) []*partition {
 }
 
 // appendTo sends one mirror append to target broker leader.
-func (m *Mirror) appendTo(ctx context.Context, leader int32, as []pendingAppend) {
+func (m *Mirror) appendTo(ctx context.Context, dst *kgo.Client, leader int32, as []pendingAppend) {
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks = -1
 	req.TimeoutMillis = 30000
@@ -463,9 +506,12 @@ func (m *Mirror) appendTo(ctx context.Context, leader int32, as []pendingAppend)
 		pp := kmsg.NewProduceRequestTopicPartition()
 		pp.Partition = a.p.index
 		pp.Records = a.batches
+		if a.logStart >= 0 {
+			pp.UnknownTags.Set(config.MirrorLogStartTag, binary.BigEndian.AppendUint64(nil, uint64(a.logStart)))
+		}
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, pp)
 	}
-	resp, err := m.dst.Broker(int(leader)).Request(ctx, req)
+	resp, err := dst.Broker(int(leader)).Request(ctx, req)
 	if err != nil {
 		m.mu.Lock()
 		for _, a := range as {
@@ -503,10 +549,18 @@ func (m *Mirror) appendTo(ctx context.Context, leader int32, as []pendingAppend)
 		switch {
 		case err == nil:
 			a.p.next = a.end
+			if r.LogStartOffset >= 0 {
+				a.p.dstStart = r.LogStartOffset
+			}
 			a.p.records += a.records
 			a.p.bytes += int64(len(a.batches))
 			a.p.err = ""
 			a.p.lastCopy = now
+		case len(a.batches) == 0 && (errors.Is(err, kerr.InvalidRecord) || errors.Is(err, kerr.InvalidRequest)):
+			// A target that does not take the source's log start
+			// offset (an older Sluice): copy records without it.
+			a.p.dstStart, a.p.askedStart = math.MaxInt64, math.MaxInt64
+			m.logger.Warn("the target does not follow the source's log start offset", "topic", a.p.dstTopic, "partition", a.p.index, "err", err)
 		case errors.Is(err, kerr.InvalidTopicException):
 			// Promoted (or no longer a mirror): this is the end.
 			a.p.stopped = fmt.Sprintf("the target refused the copy: %v%s", err, msg)

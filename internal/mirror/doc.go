@@ -39,10 +39,20 @@
 // left by compaction or transaction markers stay gaps, and timestamps,
 // keys, headers, producer IDs, sequence numbers and markers are the
 // source's. The target replicates them to its followers as any write and
-// answers once acks=all holds. Before appending, the leader reserves the
-// largest producer ID it copies (cluster.ReserveProducerIDs), so after
-// promotion no producer here is given an ID a source producer used: its
-// first write would otherwise meet that producer's sequence state.
+// answers once acks=all holds. The partitions led by one source broker are
+// shared by Config.CopyStreams copy loops, each with its own pair of
+// clients (its own connections, since a connection answers in order and
+// one loop's fetch waiting for new records would hold back another's),
+// each with one fetch and one append in flight; a partition belongs to one
+// loop, so its appends go out one at a time, in order. The source's log
+// start offset travels with the copies (config.MirrorLogStartTag, alone
+// when a partition has nothing new): the mirror topic's leader moves its
+// own log start up to it, so records that retention or DeleteRecords
+// removed on the source are removed here too (as far as the target's high
+// watermark). Before appending, the leader reserves the largest producer
+// ID it copies (cluster.ReserveProducerIDs), so after promotion no
+// producer here is given an ID a source producer used: its first write
+// would otherwise meet that producer's sequence state.
 //
 // Why a Produce request, and not a mirror running inside each target
 // leader: the mirror then needs nothing on the target but a client

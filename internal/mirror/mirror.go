@@ -43,7 +43,12 @@ type Config struct {
 	// deleted and created again as a mirror. Without it such a topic is
 	// refused and left alone.
 	Force bool
-	// FetchMaxBytes bounds one fetch from a source broker (16 MiB);
+	// CopyStreams is how many copy loops share the partitions led by one
+	// source broker (4): each fetches its partitions and appends them to
+	// the target, one fetch and one append in flight, so that several
+	// fetches, appends and the target's fsyncs overlap.
+	CopyStreams int
+	// FetchMaxBytes bounds one fetch of a copy loop (8 MiB);
 	// PartitionMaxBytes one partition's part of it (4 MiB).
 	FetchMaxBytes, PartitionMaxBytes int32
 	Logger                           *slog.Logger
@@ -65,8 +70,11 @@ func (c *Config) defaults() error {
 	if c.RefreshInterval <= 0 {
 		c.RefreshInterval = 10 * time.Second
 	}
+	if c.CopyStreams <= 0 {
+		c.CopyStreams = 4
+	}
 	if c.FetchMaxBytes <= 0 {
-		c.FetchMaxBytes = 16 << 20
+		c.FetchMaxBytes = 8 << 20
 	}
 	if c.PartitionMaxBytes <= 0 {
 		c.PartitionMaxBytes = 4 << 20
@@ -102,6 +110,11 @@ type Mirror struct {
 	dst    *kgo.Client
 	srcAdm *kadm.Client
 	dstAdm *kadm.Client
+	// streams are the clients of the copy loops: each has its own
+	// connections, so that one loop's fetch waiting for new records does
+	// not hold back another's answers (a connection answers in order).
+	// The first is src and dst.
+	streams []stream
 
 	// kick asks the loop for a refresh before its interval.
 	kick chan struct{}
@@ -131,27 +144,52 @@ func New(cfg Config) (*Mirror, error) {
 	// metadata requests from a cache up to 5s old, which would hide a
 	// topic the mirror just created or a leader that just moved.
 	fresh := kgo.MetadataMinAge(100 * time.Millisecond)
-	src, err := kgo.NewClient(append(slices.Clone(cfg.Source), kgo.ClientID("sluice-mirror"), fresh)...)
+	first, err := newStream(cfg, fresh)
 	if err != nil {
-		return nil, fmt.Errorf("mirror: source client: %w", err)
+		return nil, err
 	}
-	dst, err := kgo.NewClient(append(slices.Clone(cfg.Target), kgo.ClientID("sluice-mirror"), fresh, kgo.RequiredAcks(kgo.AllISRAcks()))...)
-	if err != nil {
-		src.Close()
-		return nil, fmt.Errorf("mirror: target client: %w", err)
-	}
-	return &Mirror{
+	src, dst := first.src, first.dst
+	m := &Mirror{
 		cfg: cfg, logger: cfg.Logger, src: src, dst: dst,
 		srcAdm: kadm.NewClient(src), dstAdm: kadm.NewClient(dst),
-		kick:  make(chan struct{}, 1),
-		parts: map[tp]*partition{}, topics: map[string]TopicStatus{},
-	}, nil
+		streams: []stream{{src, dst}},
+		kick:    make(chan struct{}, 1),
+		parts:   map[tp]*partition{}, topics: map[string]TopicStatus{},
+	}
+	// The other streams' clients connect when first used.
+	for len(m.streams) < cfg.CopyStreams {
+		s, err := newStream(cfg, fresh)
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
+		m.streams = append(m.streams, s)
+	}
+	return m, nil
+}
+
+// stream is the pair of clients one copy loop fetches and appends with.
+type stream struct{ src, dst *kgo.Client }
+
+func newStream(cfg Config, opts ...kgo.Opt) (stream, error) {
+	src, err := kgo.NewClient(append(slices.Concat(cfg.Source, opts), kgo.ClientID("sluice-mirror"))...)
+	if err != nil {
+		return stream{}, fmt.Errorf("mirror: source client: %w", err)
+	}
+	dst, err := kgo.NewClient(append(slices.Concat(cfg.Target, opts), kgo.ClientID("sluice-mirror"), kgo.RequiredAcks(kgo.AllISRAcks()))...)
+	if err != nil {
+		src.Close()
+		return stream{}, fmt.Errorf("mirror: target client: %w", err)
+	}
+	return stream{src, dst}, nil
 }
 
 // Close closes the mirror's clients. Run must have returned.
 func (m *Mirror) Close() {
-	m.src.Close()
-	m.dst.Close()
+	for _, s := range m.streams {
+		s.src.Close()
+		s.dst.Close()
+	}
 }
 
 // refreshSoon asks the loop to look at both clusters again now.

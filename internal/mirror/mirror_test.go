@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"fmt"
 	"regexp"
 	"testing"
 )
@@ -62,5 +63,41 @@ func TestTranslateThroughOffsetSyncs(t *testing.T) {
 	}
 	if _, ok := tr.translate(tp{"orders", 1}, 50); ok {
 		t.Errorf("a partition with no syncs translated")
+	}
+}
+
+// The partitions led by one source broker are dealt out to the copy
+// loops round robin in topic and partition order; never more loops than
+// partitions, never none.
+func TestSplitParts(t *testing.T) {
+	t.Parallel()
+	var parts []*partition
+	for _, k := range []tp{{"b", 1}, {"a", 2}, {"b", 0}, {"a", 0}, {"a", 1}} {
+		parts = append(parts, &partition{dstTopic: k.topic, index: k.part})
+	}
+	names := func(groups [][]*partition) [][]string {
+		var out [][]string
+		for _, g := range groups {
+			var names []string
+			for _, p := range g {
+				names = append(names, fmt.Sprintf("%s/%d", p.dstTopic, p.index))
+			}
+			out = append(out, names)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		n    int
+		want string
+	}{
+		{1, "[[a/0 a/1 a/2 b/0 b/1]]"},
+		{2, "[[a/0 a/2 b/1] [a/1 b/0]]"},
+		{4, "[[a/0 b/1] [a/1] [a/2] [b/0]]"},
+		{8, "[[a/0] [a/1] [a/2] [b/0] [b/1]]"},
+		{0, "[[a/0 a/1 a/2 b/0 b/1]]"},
+	} {
+		if got := fmt.Sprint(names(splitParts(parts, c.n))); got != c.want {
+			t.Errorf("splitParts(%d) = %s, want %s", c.n, got, c.want)
+		}
 	}
 }

@@ -200,7 +200,8 @@ func (m *Mirror) partitionFor(k tp, st kadm.TopicDetail, dt kadm.TopicDetail) *p
 	defer m.mu.Unlock()
 	p := m.parts[k]
 	if p == nil || p.srcID != st.ID {
-		p = &partition{srcTopic: st.Topic, srcID: st.ID, index: k.part, dstTopic: k.topic, next: -1, srcEnd: -1}
+		p = &partition{srcTopic: st.Topic, srcID: st.ID, index: k.part, dstTopic: k.topic, next: -1, srcEnd: -1,
+			srcStart: -1, dstStart: -1, askedStart: -1}
 		m.parts[k] = p
 	}
 	p.dstID = dt.ID
