@@ -1,12 +1,14 @@
 package test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -227,5 +229,137 @@ func TestCorruptBatchOnSingleNodeAnswersStorageError(t *testing.T) {
 	// Still damaged, still refused: nothing was cut.
 	if err := fetchErrAt(ctx, c.seeds(), topic, 30); !errors.Is(err, kerr.KafkaStorageError) {
 		t.Fatalf("second fetch of the damaged batch: %v, want KAFKA_STORAGE_ERROR", err)
+	}
+}
+
+// batchStart is the position, in the segment at path, of its k-th batch.
+func batchStart(t *testing.T, path string, k int) int64 {
+	t.Helper()
+	return recordsPos(t, path, k) - record.HeaderSize - 2
+}
+
+// A leader whose copy of a batch has a bit flipped in its base offset
+// (which the CRC32C does not cover) so that it points past the log end
+// offset never answers a consumer with nothing at that offset: the read
+// reports the damage, the leader hands the partition to an in-sync
+// follower, cuts its log there and fetches the rest back. The consumer
+// reads every record, in order, at its offset.
+func TestCorruptBaseOffsetPastLogEndOnLeaderIsRepaired(t *testing.T) {
+	t.Parallel()
+	c := startFSCluster(t, 3, corruptionSettings, func(int) log.FS { return nil })
+	const topic = "corrupt-base-offset"
+	two := "2"
+	c.createTopic(topic, 1, 3, map[string]*string{"min.insync.replicas": &two})
+	cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+	want := produceEach(t, cl, topic, "a", 200)
+	c.waitISR(topic, 3, 30*time.Second)
+	leader := c.leaderOf(topic)
+	li := int(leader - 1)
+	seg := filepath.Join(c.dirs[li], topic+"-0", "00000000000000000000.log")
+	// Byte 5 of the base offset, bit 0x04: 2^18 past the batch's place,
+	// far past the log end offset (200).
+	flipBit(t, seg, batchStart(t, seg, 100)+5)
+
+	got := consumeFrom(t, c.seeds(), topic, len(want))
+	for i, r := range got {
+		if string(r.Value) != want[i] || r.Offset != int64(i) {
+			t.Fatalf("record %d: %q at offset %d, want %q", i, r.Value, r.Offset, want[i])
+		}
+	}
+	if now := c.leaderOf(topic); now == leader {
+		t.Fatalf("broker %d still leads after reading a damaged base offset", leader)
+	}
+	want = append(want, produceEach(t, cl, topic, "b", 50)...)
+	c.waitISR(topic, 3, time.Minute)
+	c.checkReplica(li, topic, want)
+}
+
+// A follower that repairs a damaged range has lost records the high
+// watermark counted; were it left in the ISR, the next election could make
+// it leader without them and the other replicas would truncate to it. Here
+// the follower the controller would elect first is killed, damaged, and
+// started again (it keeps its ISR place after a crash) while the leader is
+// dead too: it finds the damage, cuts its log, and leaves the ISR before
+// the dead leader is fenced, so the other follower is elected and every
+// acknowledged record survives.
+func TestRepairedFollowerLeavesISRBeforeItCanLead(t *testing.T) {
+	t.Parallel()
+	settings := map[string]string{"log.flush.offset.checkpoint.interval.ms": "200", "broker.session.timeout.ms": "6000"}
+	for k, v := range fastFailover {
+		if _, ok := settings[k]; !ok {
+			settings[k] = v
+		}
+	}
+	c := startCluster(t, 3, settings)
+	const topic = "repaired-follower"
+	ctx := testContext(t, 3*time.Minute)
+	two := "2"
+	if resp, err := c.admin().CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": &two}, topic); err != nil || resp.Err != nil {
+		t.Fatalf("create topic: %v %v", err, resp.Err)
+	}
+	td := c.waitHealthy(topic, c.liveNode(), 3, 30*time.Second)
+	cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+	want := produceEach(t, cl, topic, "a", 200)
+	td = c.waitHealthy(topic, c.liveNode(), 3, 30*time.Second)
+	p0 := td.Partitions[0]
+	leader := p0.Leader
+	var first, other int32 = -1, -1 // the followers, in election order
+	for _, r := range p0.Replicas {
+		switch {
+		case r == leader:
+		case first < 0:
+			first = r
+		default:
+			other = r
+		}
+	}
+	// Every record the follower holds below its recovery point, so the
+	// damage is left to the check after Open (a read's path).
+	waitFor(t, 30*time.Second, "the follower's recovery point at the log end", func() bool {
+		b, err := os.ReadFile(filepath.Join(c.node(first).dataDir, topic+"-0", "recovery-point"))
+		return err == nil && strings.HasSuffix(strings.TrimSpace(string(b)), "\n200")
+	})
+	f := c.node(first)
+	f.kill(syscall.SIGKILL)
+	seg := filepath.Join(f.dataDir, topic+"-0", "00000000000000000000.log")
+	flipBit(t, seg, recordsPos(t, seg, 66))
+	c.node(leader).kill(syscall.SIGKILL)
+	f.restart()
+
+	// The dead leader is fenced; the follower that kept every record is
+	// the only one in the ISR that may lead.
+	var last string
+	waitFor(t, time.Minute, fmt.Sprintf("broker %d leading", other), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		md, err := c.metadata(ctx, other, topic)
+		if err != nil {
+			return false
+		}
+		td := md.Topics[topic]
+		last = describePartitions(td)
+		if len(td.Partitions) == 0 {
+			return false
+		}
+		if l := td.Partitions[0].Leader; l == first {
+			t.Fatalf("broker %d, which cut acknowledged records, was elected leader: %s", first, last)
+		}
+		return td.Partitions[0].Leader == other
+	})
+	waitFor(t, 30*time.Second, fmt.Sprintf("broker %d to say it left the ISR after cutting the damaged range", first), func() bool {
+		logs := f.logs()
+		return strings.Contains(logs, "left the ISR after losing a damaged range") ||
+			strings.Contains(logs, "out of the ISR until caught up again after losing a damaged range")
+	})
+	want = append(want, produceEach(t, cl, topic, "b", 50)...)
+	got := consumeFrom(t, c.seeds(), topic, len(want))
+	for i, r := range got {
+		if string(r.Value) != want[i] || r.Offset != int64(i) {
+			t.Fatalf("record %d: %q at offset %d, want %q", i, r.Value, r.Offset, want[i])
+		}
+	}
+	f.kill(syscall.SIGTERM)
+	if vals := replicaValues(t, filepath.Join(f.dataDir, topic+"-0")); strings.Join(vals, ",") != strings.Join(want, ",") {
+		t.Fatalf("the repaired follower holds %d records, want the %d produced (first difference near %d)", len(vals), len(want), firstDiff(vals, want))
 	}
 }

@@ -129,12 +129,14 @@ catches a torn one, which recovery then skips) and at Close (fsynced).
 	               append before it; rolled segments not yet fsynced are
 	               fsynced too, with their indexes, and the
 	               directory when entries were created. Only then does the
-	               durable offset advance. Logs opened with a SyncGroup
-	               (one per log directory) share it: when waiters of
-	               several logs queue behind a sync, the next one makes all
-	               of them durable with one syncfs(2) of the filesystem
-	               (which covers every file and directory written before
-	               it) instead of a flush of the disk per partition.
+	               durable offset advance. The syncs run in rounds, one
+	               after another, in the sync loop of the log's SyncGroup
+	               (one per log directory, shared by its logs): a round
+	               takes every log that joined it (ExpectWait after an
+	               acks=all append, or a waiter), and with several makes
+	               them durable with one syncfs(2) of the filesystem (which
+	               covers every file and directory written before it)
+	               instead of a flush of the disk per partition.
 	roll           the new segment's files are created; a background flush
 	               then fsyncs the rolled segment (and its indexes) and
 	               moves the recovery point to the log end offset it
@@ -193,7 +195,12 @@ position and the bytes dropped: that tail was never fsynced, so no
 acknowledged write is lost. An empty last segment that starts past the end
 of the data before it (a roll whose predecessor lost its unsynced tail) is
 deleted too. A bad batch below the recovery point is corruption, and Open
-fails with ErrCorruption naming file and position.
+fails with ErrCorruption naming file and position. The base offset lies
+outside the CRC32C: a batch whose offsets overlap the one before it is bad,
+unless that one jumped ahead of its own predecessors and the batch after it
+is in place, in which case the jumping batch is the bad one; a read that
+finds a batch starting past the log end offset for an offset below it
+reports it as corruption too.
 Then the leader-epoch cache forgets epochs at or past the new log end, and
 producer state (with open transactions) is loaded from the newest good
 snapshot at or below the recovery point and the batches after it; the

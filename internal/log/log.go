@@ -567,8 +567,9 @@ func (l *Log) readSegments(dst []byte, offset int64, maxBytes int, limit int64, 
 // before and end below end, the log end offset when the read began. A bad
 // first batch fails the read with a *CorruptionError, a bad later one ends
 // it there (the read that starts at it fails). Options.OnCorruption hears
-// of it. (A base offset damaged to at or past end is not served either: the
-// read stops before it, without a report.)
+// of it. (A later batch whose base offset was damaged to at or past end is
+// not served either: the read stops before it, and the read that starts at
+// it reports it: readSegments.)
 func (l *Log) verifyRead(seg *segment, pos, offset, end int64, first record.Header, b []byte) ([]byte, error) {
 	n := 0
 	next := seg.base

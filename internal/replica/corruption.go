@@ -13,7 +13,11 @@ package replica
 //     generation).
 //
 // Either way the replica then fetches the lost range again from the
-// leader. A replica that led the partition gives up leadership first: it
+// leader. Having lost records the high watermark may count, it leaves the
+// ISR at once (leaveISR), before an election could make it leader without
+// them, and it refuses leadership while it is still in the ISR. The
+// leader does its part too: a follower in the ISR that fetches below the
+// high watermark is taken out of it (isr.go). A replica that led the partition gives up leadership first: it
 // stops serving at once (clients and followers get NOT_LEADER_OR_FOLLOWER
 // and retry), moves itself to the end of the partition's replica list
 // (a reassignment to the same replicas, completed at once) and asks for a
@@ -53,6 +57,9 @@ type corruptionState struct {
 	proposing map[TopicPartition]bool
 	// cutting: a cut after a read found damage is pending or running.
 	cutting map[TopicPartition]bool
+	// lost: this replica cut records the ISR may count; it must leave
+	// the ISR, and lead nothing, until the image shows it out.
+	lost map[TopicPartition]bool
 }
 
 // othersInSync reports whether a replica other than this broker is in the
@@ -79,6 +86,7 @@ func (m *Manager) noteRepaired(tp TopicPartition, l *log.Log) {
 	m.logger.Error("partition cut at a corrupt batch at open; fetching the rest from another replica",
 		"topic", tp.Topic, "partition", tp.Partition, "offset", at)
 	m.setResigning(tp, true)
+	m.markLost(tp)
 }
 
 func (m *Manager) setResigning(tp TopicPartition, on bool) {
@@ -103,6 +111,16 @@ func (m *Manager) roleFor(p *Partition, tp TopicPartition, part *cluster.Partiti
 	r := roleOf(part)
 	c := &m.corruption
 	c.mu.Lock()
+	if c.lost[tp] && !slices.Contains(part.ISR, m.cfg.NodeID) {
+		delete(c.lost, tp) // out of the ISR: it may be elected only once back in
+	}
+	if c.lost[tp] && r.leader == m.cfg.NodeID {
+		// Elected while still in the ISR without records it may count.
+		if c.resigning == nil {
+			c.resigning = make(map[TopicPartition]bool)
+		}
+		c.resigning[tp] = true
+	}
 	resigning := c.resigning[tp]
 	if resigning && r.leader != m.cfg.NodeID && r.leader >= 0 {
 		delete(c.resigning, tp)
@@ -135,6 +153,12 @@ func (m *Manager) proposeResignation(p *Partition, tp TopicPartition, part *clus
 	c.proposing[tp] = true
 	c.mu.Unlock()
 	target := slices.DeleteFunc(slices.Clone(part.Replicas), func(id int32) bool { return id == m.cfg.NodeID })
+	// The preferred-leader election elects the first replica only if it
+	// is alive and in sync: put first one that is (the first may be the
+	// broker whose death made this one leader).
+	if i := slices.IndexFunc(target, func(id int32) bool { return slices.Contains(part.ISR, id) && m.eligibleForISR(id) }); i > 0 {
+		target = append([]int32{target[i]}, slices.Delete(target, i, i+1)...)
+	}
 	target = append(target, m.cfg.NodeID)
 	m.background(func(ctx context.Context) {
 		defer func() {
@@ -213,6 +237,99 @@ func (m *Manager) cutDamaged(tp TopicPartition, offset int64) {
 		return
 	}
 	m.logger.Warn("cut the log at a damaged batch; fetching the rest from the leader", "topic", tp.Topic, "partition", tp.Partition, "offset", offset)
+	m.markLost(tp)
+}
+
+// markLost notes that this replica of tp cut records the ISR may count
+// and has it leave the ISR.
+func (m *Manager) markLost(tp TopicPartition) {
+	c := &m.corruption
+	c.mu.Lock()
+	if c.lost == nil {
+		c.lost = make(map[TopicPartition]bool)
+	}
+	was := c.lost[tp]
+	c.lost[tp] = true
+	c.mu.Unlock()
+	if !was {
+		m.background(func(ctx context.Context) { m.leaveISR(ctx, tp) })
+	}
+}
+
+// leaveRetry is how long leaveISR waits before it tries again.
+const leaveRetry = 200 * time.Millisecond
+
+// leaveISR takes this broker out of tp's ISR after it lost records there.
+// A follower cannot send AlterPartition in Kafka; here it proposes the
+// leader's own change, the image's ISR without itself, at the image's
+// leader and partition epochs, which the controller checks as for the
+// leader's (a change of the leader's in between makes it try again on the
+// newer image). It gives up when the image shows it out of the ISR, after
+// 30 s, or when the partition is gone. While the image names this broker
+// leader it waits: roleFor refuses that leadership and hands it over.
+func (m *Manager) leaveISR(ctx context.Context, tp TopicPartition) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		c := &m.corruption
+		c.mu.Lock()
+		lost := c.lost[tp]
+		c.mu.Unlock()
+		if !lost || m.cfg.Propose == nil {
+			return
+		}
+		m.reconcileMu.Lock()
+		img := m.reconciled
+		m.reconcileMu.Unlock()
+		var t *cluster.Topic
+		if img != nil {
+			t = img.Topics[tp.Topic]
+		}
+		if img != nil && (t == nil || int(tp.Partition) >= len(t.Partitions)) {
+			return // deleted
+		}
+		if t != nil {
+			part := t.Partitions[tp.Partition]
+			if !slices.Contains(part.ISR, m.cfg.NodeID) {
+				c.mu.Lock()
+				delete(c.lost, tp)
+				c.mu.Unlock()
+				m.logger.Info("out of the ISR until caught up again after losing a damaged range", "topic", tp.Topic, "partition", tp.Partition)
+				return
+			}
+			if part.Leader >= 0 && part.Leader != m.cfg.NodeID {
+				isr := slices.DeleteFunc(slices.Clone(part.ISR), func(id int32) bool { return id == m.cfg.NodeID })
+				err := m.cfg.Propose(ctx, cluster.AlterPartition{Topic: t.ID, Partition: tp.Partition, Leader: part.Leader,
+					LeaderEpoch: part.LeaderEpoch, PartitionEpoch: part.PartitionEpoch, ISR: isr})
+				if err == nil {
+					m.logger.Warn("left the ISR after losing a damaged range; back once caught up", "topic", tp.Topic, "partition", tp.Partition, "isr", isr)
+					c.mu.Lock()
+					delete(c.lost, tp)
+					c.mu.Unlock()
+					return
+				}
+				m.logger.Debug("leaving the ISR after losing a damaged range", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+			}
+		}
+		if restFor(ctx, leaveRetry) != nil {
+			if ctx.Err() != nil && m.bgCtx.Err() == nil {
+				m.logger.Error("could not leave the ISR after losing a damaged range", "topic", tp.Topic, "partition", tp.Partition)
+			}
+			return
+		}
+	}
+}
+
+// restFor waits d, or until ctx ends.
+func restFor(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // background runs fn on a goroutine the Manager owns (stopped and waited

@@ -199,10 +199,29 @@ func (p *Partition) FollowerFetched(replica int32, fetchOffset, logStart int64, 
 	}
 	f.leo, f.logStart = fetchOffset, logStart
 	f.lastFetchLeaderLEO, f.lastFetch = leo, now
+	if fetchOffset < p.hw.Load() && slices.Contains(p.isr, replica) {
+		p.dropLostLocked(replica, f)
+	}
 	p.maybeExpandISRLocked(replica, f)
 	p.maybeAdvanceHWLocked(now)
 	p.stateMu.Unlock()
 	return nil
+}
+
+// dropLostLocked takes out of the ISR at once a follower that fetches
+// below the high watermark: its log lacks records the high watermark
+// counted (it cut a damaged range, or lost what it had not synced), and
+// elected leader it would lose them. A follower in the ISR never fetches
+// there otherwise: it truncates only above the high watermark (KIP-101).
+// With another change in flight, ShrinkISR takes it out next, as it no
+// longer counts as caught up. The caller holds stateMu.
+func (p *Partition) dropLostLocked(id int32, f *follower) {
+	f.lastCaughtUp = time.Time{}
+	if p.pending != nil {
+		return
+	}
+	isr := slices.DeleteFunc(slices.Clone(p.isr), func(r int32) bool { return r == id })
+	p.proposeLocked(isr, slices.Clone(p.isr))
 }
 
 func later(a, b time.Time) time.Time {

@@ -1,0 +1,61 @@
+package replica
+
+import (
+	"slices"
+	"testing"
+)
+
+// A follower in the ISR that fetches below the high watermark has lost
+// records the high watermark counted (it cut a damaged range): the leader
+// proposes taking it out of the ISR at once, not after
+// replica.lag.time.max.ms, so an election cannot make it leader without
+// them. Caught up again, it is proposed back in.
+func TestFollowerFetchingBelowHighWatermarkLeavesISRAtOnce(t *testing.T) {
+	t.Parallel()
+	f := newLeaderFixture(t, []int32{1, 2, 3}, []int32{1, 2, 3})
+	f.produce(5)
+	f.fetched(2, 5)
+	f.fetched(3, 5)
+	f.wantHW(5)
+	if _, _, n := f.lastProposal(); n != 0 {
+		t.Fatalf("%d proposals with every follower caught up", n)
+	}
+
+	f.fetched(3, 2) // broker 3 cut its log at offset 2
+	cmd, _, n := f.lastProposal()
+	if n != 1 || !slices.Equal(cmd.ISR, []int32{1, 2}) {
+		t.Fatalf("after a fetch below the high watermark: %d proposals, the last ISR %v; want [1 2]", n, cmd.ISR)
+	}
+	f.commit()
+	f.wantHW(5) // never back
+
+	f.fetched(3, 5)
+	cmd, _, n = f.lastProposal()
+	if n != 2 || !slices.Equal(cmd.ISR, []int32{1, 2, 3}) {
+		t.Fatalf("caught up again: %d proposals, the last ISR %v; want [1 2 3]", n, cmd.ISR)
+	}
+}
+
+// With another ISR change in flight, the follower that fetched below the
+// high watermark is no longer caught up, so the next ShrinkISR takes it
+// out without waiting for replica.lag.time.max.ms.
+func TestFollowerBelowHighWatermarkLeavesWithTheNextShrink(t *testing.T) {
+	t.Parallel()
+	f := newLeaderFixture(t, []int32{1, 2, 3, 4}, []int32{1, 2, 3})
+	f.produce(5)
+	f.fetched(2, 5)
+	f.fetched(3, 5)
+	f.fetched(4, 5) // proposes adding 4
+	if cmd, _, n := f.lastProposal(); n != 1 || !slices.Equal(cmd.ISR, []int32{1, 2, 3, 4}) {
+		t.Fatalf("want 4 proposed into the ISR, got %d proposals, the last ISR %v", n, cmd.ISR)
+	}
+	f.fetched(3, 1) // in flight: nothing proposed yet
+	if _, _, n := f.lastProposal(); n != 1 {
+		t.Fatalf("%d proposals while one is in flight", n)
+	}
+	f.commit()
+	out := f.p.ShrinkISR(f.clock.now())
+	if !slices.Equal(out, []int32{3}) {
+		t.Fatalf("ShrinkISR = %v at once, want [3]", out)
+	}
+}
