@@ -5,7 +5,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,68 +25,40 @@ type ackPartition interface {
 	ExpectWaitDurable()
 }
 
-// maxParallelWaits bounds the goroutines one acks=all produce request
-// uses to wait for its partitions.
-const maxParallelWaits = 256
-
-// awaitDurable starts the acks=-1 waits of a produce request as soon as
-// its batches are appended, and returns the reply that answers with resp
-// once they have all ended. Starting them here rather than when the
-// connection's writer reaches the request matters for a producer that
-// pipelines requests (franz-go keeps up to 5 in flight): the fsync of a
-// request to one partition need not wait for the answer to an earlier
-// request to another; and announcing every partition first lets one sync
-// of the log directory cover them all. The waits end within timeout, or
-// when ctx (the connection's) ends. waiting, if set, counts the request
-// while its waits run.
+// awaitDurable returns the reply of an acks=-1 produce request whose
+// batches are appended. It starts their fsyncs at once: each partition
+// joins the next sync of its log directory (ExpectWaitDurable), so one
+// sync covers every partition of the request and of the requests
+// pipelined behind it, and a pipelined request's fsync need not wait for
+// the answer to the one before it (franz-go keeps up to 5 produce
+// requests in flight per broker). The connection's writer, when it
+// reaches the request, waits in Wait for the fsyncs and the replication
+// and gets resp with each partition's outcome. Waiting in the writer
+// rather than in a goroutine of the request's own takes one hand-off off
+// every answer: the sync that covers the request wakes the writer itself.
+// The waits end within timeout of now, or when ctx (the connection's) or
+// the writer's context ends. waiting, if set, counts the request until its
+// reply is released.
 func awaitDurable(ctx context.Context, waits []durableWait, timeout time.Duration, resp kmsg.Response, waiting *atomic.Int64) Reply {
 	for i := range waits {
 		waits[i].part.ExpectWaitDurable()
 	}
-	wctx, cancel := context.WithTimeout(ctx, max(timeout, time.Millisecond))
-	done := make(chan struct{})
-	if waiting != nil {
-		waiting.Add(1)
-	}
-	go func() {
-		defer close(done)
+	timeout = max(timeout, time.Millisecond)
+	deadline := time.Now().Add(timeout)
+	reply := Reply{Wait: func(wctx context.Context) kmsg.Response {
+		dctx, cancel := context.WithDeadline(ctx, deadline)
 		defer cancel()
-		if waiting != nil {
-			defer waiting.Add(-1)
-		}
-		waitAll(wctx, waits, timeout)
-	}()
-	return Reply{Wait: func(ctx context.Context) kmsg.Response {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			cancel()
-			<-done
+		defer context.AfterFunc(wctx, cancel)()
+		for i := range waits {
+			waits[i].wait(dctx, timeout)
 		}
 		return resp
 	}}
-}
-
-// waitAll runs the waits of one request. Each partition is its own file:
-// several are waited for side by side, so their fsyncs overlap (the
-// filesystem shares journal commits between concurrent fsyncs) instead of
-// paying one fsync after another.
-func waitAll(ctx context.Context, waits []durableWait, timeout time.Duration) {
-	if len(waits) == 1 {
-		waits[0].wait(ctx, timeout)
-		return
+	if waiting != nil {
+		waiting.Add(1)
+		reply.Release = func() { waiting.Add(-1) }
 	}
-	sem := make(chan struct{}, maxParallelWaits)
-	var wg sync.WaitGroup
-	for i := range waits {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(w *durableWait) {
-			defer func() { <-sem; wg.Done() }()
-			w.wait(ctx, timeout)
-		}(&waits[i])
-	}
-	wg.Wait()
+	return reply
 }
 
 // wait waits until the partition's batch is fsynced here and replicated to

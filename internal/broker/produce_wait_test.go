@@ -14,10 +14,11 @@ import (
 	"github.com/sluice-io/sluice/internal/replica"
 )
 
-// fakeAckPartition is a partition whose fsync waits until release closes
-// (or its context ends) and whose replication answers replErr at once.
+// fakeAckPartition is a partition whose fsync starts with
+// ExpectWaitDurable and ends when release closes, and whose replication
+// answers replErr at once.
 type fakeAckPartition struct {
-	fsyncing chan struct{} // closed when WaitDurable is entered
+	fsyncing chan struct{} // closed when the fsync starts (ExpectWaitDurable)
 	release  chan struct{}
 	durable  atomic.Bool // set when WaitDurable returns nil
 	syncErr  error
@@ -30,10 +31,9 @@ func newFakeAckPartition() *fakeAckPartition {
 
 func (p *fakeAckPartition) WaitReplicated(context.Context, int64, int32, int) error { return p.replErr }
 
-func (p *fakeAckPartition) ExpectWaitDurable() {}
+func (p *fakeAckPartition) ExpectWaitDurable() { close(p.fsyncing) }
 
 func (p *fakeAckPartition) WaitDurable(ctx context.Context, _ int64) error {
-	close(p.fsyncing)
 	select {
 	case <-p.release:
 	case <-ctx.Done():

@@ -129,12 +129,14 @@ catches a torn one, which recovery then skips) and at Close (fsynced).
 	               append before it; rolled segments not yet fsynced are
 	               fsynced too, with their indexes, and the
 	               directory when entries were created. Only then does the
-	               durable offset advance. Logs opened with a SyncGroup
-	               (one per log directory) share it: when waiters of
-	               several logs queue behind a sync, the next one makes all
-	               of them durable with one syncfs(2) of the filesystem
-	               (which covers every file and directory written before
-	               it) instead of a flush of the disk per partition.
+	               durable offset advance. The syncs run in rounds, one
+	               after another, in the sync loop of the log's SyncGroup
+	               (one per log directory, shared by its logs): a round
+	               takes every log that joined it (ExpectWait after an
+	               acks=all append, or a waiter), and with several makes
+	               them durable with one syncfs(2) of the filesystem (which
+	               covers every file and directory written before it)
+	               instead of a flush of the disk per partition.
 	roll           the new segment's files are created; a background flush
 	               then fsyncs the rolled segment (and its indexes) and
 	               moves the recovery point to the log end offset it

@@ -2,76 +2,30 @@ package log
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"time"
 )
 
-// Durability is group commit (pebble's LogWriter.SyncRecord is the model):
-// a caller of WaitDurable whose offset is not durable yet either waits for
-// the fsync in flight and checks again, or, when none is in flight, becomes
-// the syncer. The syncer notes the log end offset, fsyncs the active
-// segment (and any rolled segment not fsynced yet, with its indexes, and
-// the directory when entries changed), then advances the durable offset to
-// what it noted and wakes everyone. Appends continue meanwhile: they need
-// only Log.mu, which the syncer holds just long enough to note the offset.
+// Durability is group commit: a caller of WaitDurable whose offset is not
+// durable yet waits for the sync that covers it, and every waiter of that
+// sync shares it. The syncs are done by the log's SyncGroup (group_sync.go):
+// the group of its log directory (Options.Group), or one of its own. A sync
+// notes the log end offset, fsyncs the active segment (and any rolled
+// segment not fsynced yet, with its indexes, and the directory when entries
+// changed), then advances the durable offset to what it noted and wakes its
+// waiters. Appends continue meanwhile: they need only Log.mu, which the
+// sync holds just long enough to note the offset.
 //
 // An fsync error takes the log offline (Kafka marks the log directory
 // offline): the data it covered may or may not be on disk, so nothing more
 // is acknowledged or appended.
-//
-// Logs opened with a SyncGroup (group_sync.go) share their syncs with the
-// other logs of their directory instead.
 
 func (l *Log) waitDurable(ctx context.Context, offset int64) error {
-	if l.group != nil {
-		return l.group.waitDurable(ctx, l, offset)
-	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		l.syncMu.Lock()
-		if err := l.offlineErr(); err != nil {
-			l.syncMu.Unlock()
-			return err
-		}
-		if l.durable >= offset {
-			l.syncMu.Unlock()
-			return nil
-		}
-		if ch := l.syncing; ch != nil {
-			l.syncMu.Unlock()
-			select {
-			case <-ch:
-				continue
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		if end := l.leo.Load(); offset > end {
-			l.syncMu.Unlock()
-			return fmt.Errorf("%w: wait for offset %d beyond the log end offset %d", ErrOffsetOutOfRange, offset, end)
-		}
-		ch := make(chan struct{})
-		l.syncing = ch
-		l.syncMu.Unlock()
-
-		err := l.syncOnce()
-
-		l.syncMu.Lock()
-		l.syncing = nil
-		close(ch)
-		l.syncMu.Unlock()
-		if err != nil {
-			return err
-		}
-	}
+	return l.group.waitDurable(ctx, l, offset)
 }
 
-// syncOnce is the syncer's work: fsync everything appended so far and
-// advance the durable offset. The caller owns l.syncing (or is its group's
-// syncer).
+// syncOnce is a sync of the log alone: fsync everything appended so far
+// and advance the durable offset. The caller is its group's sync loop.
 func (l *Log) syncOnce() error {
 	l.syncIOMu.Lock()
 	defer l.syncIOMu.Unlock()

@@ -20,12 +20,23 @@ type FSSyncer interface {
 // directory each pay their own, and a disk runs cache flushes one after
 // another: six partitions fsynced side by side cost about three times one
 // fsync on the development machine's disk. Logs opened with the same
-// SyncGroup (Options.Group) fsync as one: a waiter whose offset is not
-// durable yet either waits for the sync in flight and checks again, or,
-// when none is in flight, becomes the syncer for every log that has a
-// waiter. With one such log it fsyncs that log's files, as without a
-// group; with several it notes each log's end, makes the filesystem durable
-// with one SyncFS, and advances each log's durable offset to what it noted.
+// SyncGroup (Options.Group) fsync as one.
+//
+// One goroutine, the sync loop, does the group's syncs in rounds (pebble's
+// LogWriter.flushLoop is the model). A log that has something to make
+// durable joins the next round (ExpectWait after an append, or a waiter);
+// the loop takes every log that joined, makes them durable, wakes their
+// waiters, and starts the next round at once if logs joined meanwhile. So
+// the disk goes from one sync to the next without waiting for a woken
+// goroutine to become the syncer, and a waiter is woken once, by the round
+// that covers its offset. The loop starts when a log joins an idle group
+// and ends when a round finds no log waiting: an idle group has no
+// goroutine. Close waits for it.
+//
+// With one log in a round the loop fsyncs that log's files, as without a
+// group; with several it notes each log's end, makes the filesystem
+// durable with one SyncFS, and advances each log's durable offset to what
+// it noted.
 //
 // SyncFS flushes everything dirty on the filesystem, other programs' writes
 // included: on a filesystem shared with busy writers one SyncFS waits for
@@ -39,10 +50,16 @@ type SyncGroup struct {
 	now func() time.Time // monotonic clock, for the costs
 
 	mu      sync.Mutex
-	waiting map[*Log]struct{} // logs with a waiter, for the next sync
-	syncing chan struct{}     // non-nil while a sync runs; closed when it ends
+	waiting map[*Log]struct{} // logs that join the next round
+	// covered is, for each log of the round in flight, its log end offset
+	// when the round took it: the round makes at least that durable.
+	covered map[*Log]int64
+	running bool          // the sync loop is running
+	cur     chan struct{} // closed when the round in flight ends; nil if none
+	next    chan struct{} // closed when the next round ends
+	loop    sync.WaitGroup
 
-	// Owned by the syncer (one at a time).
+	// Owned by the loop.
 	fsyncCost  time.Duration // moving average of one log's sync
 	syncFSCost time.Duration // moving average of one SyncFS; 0 until tried
 	skipped    int           // syncs of several logs since SyncFS was last tried
@@ -55,7 +72,7 @@ type SyncGroup struct {
 }
 
 // SyncObserver is told of each sync of a SyncGroup (the node's metrics).
-// The syncer calls it after the sync, with no lock held.
+// The loop calls it after the sync, with no lock held.
 type SyncObserver interface {
 	ObserveSync(took time.Duration, logs int)
 }
@@ -71,8 +88,13 @@ const (
 // NewSyncGroup returns the group of the logs in the log directory dir (an
 // entry of log.dirs): SyncFS is called on dir.
 func NewSyncGroup(dir string) *SyncGroup {
-	return &SyncGroup{dir: dir, now: time.Now, waiting: make(map[*Log]struct{})}
+	return &SyncGroup{dir: dir, now: time.Now, waiting: make(map[*Log]struct{}),
+		covered: make(map[*Log]int64), next: make(chan struct{})}
 }
+
+// Close waits for the group's sync loop to finish the rounds it has. The
+// owner calls it after closing the group's logs.
+func (g *SyncGroup) Close() { g.loop.Wait() }
 
 // average folds a new sample into a moving average (weight 1/8).
 func average(avg, sample time.Duration) time.Duration {
@@ -100,78 +122,110 @@ func (g *SyncGroup) useSyncFS(n int) (use, retry bool) {
 	return false, false
 }
 
-// waitDurable is Log.waitDurable for a log of the group.
+// joinLocked adds l to the next round, starting the loop if it is idle,
+// and returns the channel closed when that round ends. g.mu is held.
+func (g *SyncGroup) joinLocked(l *Log) chan struct{} {
+	g.waiting[l] = struct{}{}
+	if !g.running {
+		g.running = true
+		g.loop.Add(1)
+		go g.run()
+	}
+	return g.next
+}
+
+// waitDurable is Log.waitDurable: it waits for the round in flight if that
+// round covers offset, and otherwise joins the next one.
 func (g *SyncGroup) waitDurable(ctx context.Context, l *Log, offset int64) error {
-	for {
+	for woken := false; ; woken = true {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if done, err := l.durableAt(offset); done || err != nil {
+		if done, err := l.durableAt(offset, woken); done || err != nil {
 			return err
 		}
 		g.mu.Lock()
-		g.waiting[l] = struct{}{}
-		if ch := g.syncing; ch != nil {
-			g.mu.Unlock()
-			select {
-			case <-ch:
-				continue
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+		var ch chan struct{}
+		if end, ok := g.covered[l]; ok && end >= offset {
+			ch = g.cur
+		} else {
+			ch = g.joinLocked(l)
 		}
-		ch := make(chan struct{})
-		g.syncing = ch
-		logs := make([]*Log, 0, len(g.waiting))
-		for w := range g.waiting {
-			logs = append(logs, w)
+		g.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// run is the sync loop: rounds until one finds no log waiting.
+func (g *SyncGroup) run() {
+	defer g.loop.Done()
+	var logs []*Log
+	for {
+		g.mu.Lock()
+		clear(g.covered)
+		if len(g.waiting) == 0 {
+			g.running, g.cur = false, nil
+			g.mu.Unlock()
+			return
+		}
+		logs = logs[:0]
+		for l := range g.waiting {
+			logs = append(logs, l)
+			g.covered[l] = l.leo.Load()
 		}
 		clear(g.waiting)
+		done := g.next
+		g.cur, g.next = done, make(chan struct{})
 		g.mu.Unlock()
 
 		start := g.now()
 		g.sync(logs)
 		took := g.now().Sub(start)
-
-		g.mu.Lock()
-		g.syncing = nil
-		close(ch)
-		g.mu.Unlock()
+		close(done)
 		if g.Observer != nil {
 			g.Observer.ObserveSync(took, len(logs))
 		}
+		clear(logs) // no log kept alive by the loop's buffer
 	}
 }
 
-// ExpectWait tells the log's SyncGroup, if it has one, that a waiter for
-// what was just appended is on its way: a sync that starts before the
-// waiter arrives covers this log too. A produce request calls it for each
-// acks=all partition after appending them all, so that one sync covers
-// every partition of the request and of the requests pipelined behind it.
+// ExpectWait starts making what was just appended durable: the log joins
+// its group's next round, which starts at once if no sync is running. A
+// produce request calls it for each acks=all partition after appending
+// them all, so that one sync covers every partition of the request and of
+// the requests pipelined behind it, and the sync runs while the request
+// waits for its turn to be answered.
 func (l *Log) ExpectWait() {
-	if g := l.group; g != nil {
-		g.mu.Lock()
-		g.waiting[l] = struct{}{}
-		g.mu.Unlock()
-	}
+	g := l.group
+	g.mu.Lock()
+	g.joinLocked(l)
+	g.mu.Unlock()
 }
 
 // durableAt reports whether every offset below offset is durable, or the
-// error that keeps it from ever being.
-func (l *Log) durableAt(offset int64) (bool, error) {
+// error that keeps it from ever being. Once the log is offline nothing more
+// is acknowledged, except to a waiter woken by the sync that made its
+// offset durable before the failure. What was made durable stays
+// acknowledged after the log closes.
+func (l *Log) durableAt(offset int64, woken bool) (bool, error) {
+	l.syncMu.Lock()
+	durable := l.durable
+	l.syncMu.Unlock()
+	if err := l.offlineErr(); err != nil && (!woken || durable < offset) {
+		return false, err
+	}
+	if durable >= offset {
+		return true, nil
+	}
 	l.segMu.RLock()
 	closed := l.filesClosed
 	l.segMu.RUnlock()
 	if closed {
 		return false, ErrClosed
-	}
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
-	if err := l.offlineErr(); err != nil {
-		return false, err
-	}
-	if l.durable >= offset {
-		return true, nil
 	}
 	if end := l.leo.Load(); offset > end {
 		return false, fmt.Errorf("%w: wait for offset %d beyond the log end offset %d", ErrOffsetOutOfRange, offset, end)
@@ -211,7 +265,7 @@ func (g *SyncGroup) sync(logs []*Log) {
 	}
 	// Each log's sync state is held (syncIOMu) from noting its end to
 	// advancing its durable offset, as in syncOnce. No other code holds
-	// two logs' syncIOMu, and one group has one syncer at a time.
+	// two logs' syncIOMu, and one group has one sync loop.
 	plans := make([]syncPlan, len(logs))
 	held := logs[:0:0]
 	defer func() {

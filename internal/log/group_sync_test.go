@@ -369,3 +369,57 @@ func TestSyncGroupFallsBackToFsyncsWhenSyncFSIsDear(t *testing.T) {
 	syncAll(logs...)
 	check("syncfs cheap again", 4, segs)
 }
+
+// A log announced with ExpectWait is made durable without anyone waiting:
+// the sync loop runs the round it joined as soon as the round in flight
+// ends, back to back, and ends once no log waits. A waiter whose offset the
+// round in flight covers waits for that round and asks for no other.
+func TestSyncGroupLoopRunsRoundsBackToBackAndEndsWhenIdle(t *testing.T) {
+	t.Parallel()
+	fsys := newGroupFS(newMemFS())
+	group := NewSyncGroup("/data")
+	l := openLog(t, fsys, "/data/t-0", testConfig(), func(o *Options) { o.Group = group })
+	defer l.Close()
+	var (
+		segSyncs atomic.Int64
+		once     sync.Once
+		started  = make(chan struct{})
+		release  = make(chan struct{})
+	)
+	fsys.onSync = func(name string) error {
+		if strings.HasSuffix(name, logSuffix) {
+			segSyncs.Add(1)
+			once.Do(func() { close(started); <-release })
+		}
+		return nil
+	}
+	first := mustAppend(t, l, newBatch(t, batchSpec{records: 2}), 0).LastOffset + 1
+	l.ExpectWait()
+	<-started // the first round, held in its fsync
+	waited := make(chan error, 1)
+	go func() { waited <- l.WaitDurable(context.Background(), first) }()
+	second := mustAppend(t, l, newBatch(t, batchSpec{records: 3}), 0).LastOffset + 1
+	l.ExpectWait()
+	waitForWaiters(group, 1)
+	close(release)
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for l.DurableOffset() < second {
+		if time.Now().After(deadline) {
+			t.Fatalf("durable offset %d 10s after the first round, want %d with no waiter", l.DurableOffset(), second)
+		}
+		runtime.Gosched()
+	}
+	closed := make(chan struct{})
+	go func() { group.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sync loop of an idle group did not end")
+	}
+	if n := segSyncs.Load(); n != 2 {
+		t.Fatalf("%d fsyncs of the segment, want 2: the waiter of the first round must not ask for a third", n)
+	}
+}

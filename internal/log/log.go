@@ -104,14 +104,15 @@ type Log struct {
 
 	epochs epochCache
 
-	// group, when set, does the group commit for the logs of a directory
-	// (Options.Group); the fields below serve the log's own otherwise.
-	group *SyncGroup
+	// group does the group commit (flush.go): the log directory's
+	// (Options.Group), or, without one, the log's own (ownGroup), which
+	// Close closes.
+	group    *SyncGroup
+	ownGroup bool
 
-	// Group commit, guarded by syncMu.
+	// Guarded by syncMu.
 	syncMu  sync.Mutex
-	durable int64         // every offset below it is fsynced
-	syncing chan struct{} // non-nil while an fsync runs; closed when it ends
+	durable int64 // every offset below it is fsynced
 
 	failure atomic.Pointer[error] // set once when the log goes offline
 
@@ -167,6 +168,9 @@ func newLog(dir string, cfg Config, opts Options) *Log {
 	}
 	if l.files == nil {
 		l.files = NewFileCache(0)
+	}
+	if l.group == nil {
+		l.group, l.ownGroup = NewSyncGroup(filepath.Dir(dir)), true
 	}
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
@@ -671,6 +675,10 @@ func (l *Log) close() error {
 	}
 	l.closed = true
 	l.mu.Unlock()
+	if l.ownGroup {
+		// Last, with no lock held: the loop may be syncing this log.
+		defer l.group.Close()
+	}
 
 	// A cleaning pass stops at its next check; wait for it.
 	l.cleanAbort.Store(true)

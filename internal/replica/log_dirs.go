@@ -49,6 +49,20 @@ func (m *Manager) syncGroup(root string) *log.SyncGroup {
 	return g
 }
 
+// closeSyncGroups waits for the log directories' sync loops, once their
+// logs are closed.
+func (m *Manager) closeSyncGroups() {
+	m.dirs.mu.Lock()
+	groups := make([]*log.SyncGroup, 0, len(m.dirs.groups))
+	for _, g := range m.dirs.groups {
+		groups = append(groups, g)
+	}
+	m.dirs.mu.Unlock()
+	for _, g := range groups {
+		g.Close()
+	}
+}
+
 // LogDirOffline returns why the log directory dir (an entry of log.dirs)
 // is offline, or nil when it is online.
 func (m *Manager) LogDirOffline(dir string) error {

@@ -163,19 +163,21 @@ func NewManager(cfg Config) *Manager {
 // LogDirs are the directories that hold partitions.
 func (m *Manager) LogDirs() []string { return m.cfg.LogDirs }
 
-// partitionDir finds the directory of a partition: where it already is, or
-// else in the online log directory that holds the fewest partitions,
-// counting placed: partitions placed but not yet opened, by directory.
-func (m *Manager) partitionDir(tp TopicPartition, placed map[string]int) (string, error) {
+// partitionDir finds the directory of a partition: where it already is
+// (exists), or else in the online log directory that holds the fewest
+// partitions, counting placed: partitions placed but not yet opened, by
+// directory. A partition that never got a record has no directory
+// (internal/log/dir.go).
+func (m *Manager) partitionDir(tp TopicPartition, placed map[string]int) (dir string, exists bool, err error) {
 	m.settle()
 	name := fmt.Sprintf("%s-%d", tp.Topic, tp.Partition)
 	for _, root := range m.cfg.LogDirs {
 		if _, err := m.fs.Stat(filepath.Join(root, name)); err == nil {
-			return filepath.Join(root, name), nil
+			return filepath.Join(root, name), true, nil
 		}
 	}
 	if len(m.cfg.LogDirs) == 1 && m.LogDirOffline(m.cfg.LogDirs[0]) == nil {
-		return filepath.Join(m.cfg.LogDirs[0], name), nil
+		return filepath.Join(m.cfg.LogDirs[0], name), false, nil
 	}
 	m.mu.RLock()
 	count := func(root string) int { return m.dirCount[root] + placed[root] }
@@ -187,9 +189,9 @@ func (m *Manager) partitionDir(tp TopicPartition, placed map[string]int) (string
 	}
 	m.mu.RUnlock()
 	if best == "" {
-		return "", fmt.Errorf("%w: every log directory is offline", ErrLogDirOffline)
+		return "", false, fmt.Errorf("%w: every log directory is offline", ErrLogDirOffline)
 	}
-	return filepath.Join(best, name), nil
+	return filepath.Join(best, name), false, nil
 }
 
 // Partition returns a hosted partition.
@@ -400,6 +402,7 @@ type opening struct {
 	lcfg   log.Config
 	minISR int32
 	dir    string
+	exists bool // dir exists
 
 	p      *Partition
 	change roleChange
@@ -485,7 +488,7 @@ func (r *reconciliation) open() {
 	placed := map[string]int{}
 	for i := range r.toOpen {
 		o := &r.toOpen[i]
-		o.dir, o.err = m.partitionDir(o.tp, placed)
+		o.dir, o.exists, o.err = m.partitionDir(o.tp, placed)
 		if o.err != nil {
 			continue
 		}
@@ -555,7 +558,7 @@ const minOpenWorkers = 8
 // openOne opens one partition and gives it its role; it runs on an open
 // worker, so it calls no hook.
 func (r *reconciliation) openOne(o *opening) {
-	p, err := r.m.create(o.tp, o.id, o.dir, o.part, o.lcfg)
+	p, err := r.m.create(o.tp, o.id, o.dir, o.exists, o.part, o.lcfg)
 	if err != nil {
 		o.err = err
 		return
@@ -882,10 +885,13 @@ func (m *Manager) update(tp TopicPartition, id cluster.TopicID, lcfg log.Config)
 	return nil, nil
 }
 
-// create opens the log of partition tp of topic id in dir and hosts it.
-// It runs on open workers, several at once.
-func (m *Manager) create(tp TopicPartition, id cluster.TopicID, dir string, part *cluster.Partition, lcfg log.Config) (*Partition, error) {
-	old, err := m.readPartitionMetadata(dir)
+// create opens the log of partition tp of topic id in dir (which exists, or
+// not yet) and hosts it. It runs on open workers, several at once.
+func (m *Manager) create(tp TopicPartition, id cluster.TopicID, dir string, exists bool, part *cluster.Partition, lcfg log.Config) (*Partition, error) {
+	old, err := cluster.TopicID{}, error(fs.ErrNotExist)
+	if exists {
+		old, err = m.readPartitionMetadata(dir)
+	}
 	if err == nil && old != id {
 		m.logger.Info("removing data of a deleted topic with the same name", "topic", tp.Topic, "partition", tp.Partition, "dir", dir)
 		if err := m.fs.RemoveAll(dir); err != nil {
@@ -1108,6 +1114,7 @@ func (m *Manager) Close() error {
 		}()
 	}
 	wg.Wait()
+	m.closeSyncGroups()
 	var firstErr error
 	for i, err := range errs {
 		switch p := closing[i]; {

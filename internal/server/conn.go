@@ -108,6 +108,11 @@ func (c *conn) serve(srvCtx context.Context) {
 	err := c.readLoop(ctx)
 	close(c.queue)
 	<-writerDone
+	// Replies the writer did not reach are never sent: release what they
+	// hold (fetch buffers, a produce request's place in purgatory).
+	for p := range c.queue {
+		release(p)
+	}
 	if d := c.srv.cfg.FailedAuthDelay; d > 0 && errors.As(err, new(*errAuthClose)) {
 		// connection.failed.authentication.delay.ms: the refusal is
 		// answered, the close comes later, so guessing passwords is slow.
@@ -317,6 +322,7 @@ func (c *conn) writeLoop(ctx context.Context) {
 		}
 		if p.reply.Fatal != nil {
 			c.logger.Warn("closing connection", "reason", p.reply.Fatal, "client_id", p.clientID)
+			release(p)
 			return
 		}
 		resp := p.reply.Response
@@ -326,11 +332,13 @@ func (c *conn) writeLoop(ctx context.Context) {
 			if w.Buffered() > 0 || c.wire != nil && c.wire.Pending() {
 				if err := c.flushWire(w); err != nil {
 					c.logger.Debug("write response", "err", err)
+					release(p)
 					return
 				}
 			}
 			var err error
 			if resp, err = c.wait(ctx, p); err != nil {
+				release(p)
 				return
 			}
 		}
@@ -342,9 +350,7 @@ func (c *conn) writeLoop(ctx context.Context) {
 		if p.reply.Sent != nil && ok && resp != nil {
 			p.reply.Sent(time.Since(sendStart)) // request_percentage counts the send
 		}
-		if p.reply.Release != nil {
-			p.reply.Release()
-		}
+		release(p)
 		if !ok {
 			return
 		}
@@ -354,6 +360,14 @@ func (c *conn) writeLoop(ctx context.Context) {
 				return
 			}
 		}
+	}
+}
+
+// release lets the handler reuse what p's reply holds: its response was
+// written, or never will be.
+func release(p pending) {
+	if p.reply.Release != nil {
+		p.reply.Release()
 	}
 }
 

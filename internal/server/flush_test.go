@@ -89,3 +89,63 @@ func TestReadyResponseIsNotHeldBehindAWaitingOne(t *testing.T) {
 		}
 	}
 }
+
+// releaseHandler answers Metadata requests with replies that count their
+// Release calls; the reply to a request naming one topic panics in its
+// deferred wait, once the third request has reached the handler.
+type releaseHandler struct {
+	third    chan struct{}
+	released chan int
+}
+
+func (h *releaseHandler) Supports(key, version int16) bool { return key == 3 && version == 1 }
+
+func (h *releaseHandler) Handle(_ context.Context, _ *broker.Client, req kmsg.Request) broker.Reply {
+	m := req.(*kmsg.MetadataRequest)
+	n := len(m.Topics)
+	reply := broker.Reply{Response: m.ResponseKind(), Release: func() { h.released <- n }}
+	switch n {
+	case 1:
+		reply.Response = nil
+		reply.Wait = func(context.Context) kmsg.Response {
+			<-h.third
+			panic("the deferred reply failed")
+		}
+	case 3:
+		close(h.third)
+	}
+	return reply
+}
+
+// A connection that ends with replies still queued releases every one of
+// them (a fetch's buffers, an acks=all produce's place in purgatory): here
+// the first reply's wait panics, which closes the connection with the
+// second and third queued behind it.
+func TestQueuedRepliesAreReleasedWhenTheConnectionEnds(t *testing.T) {
+	h := &releaseHandler{third: make(chan struct{}), released: make(chan int, 3)}
+	c, err := net.Dial("tcp", startTestServer(t, Config{}, h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var frames []byte
+	for n := 1; n <= 3; n++ {
+		frames = append(frames, metadataFrame(n)...)
+	}
+	if _, err := c.Write(frames); err != nil {
+		t.Fatal(err)
+	}
+	got := map[int]bool{}
+	timeout := time.After(10 * time.Second)
+	for len(got) < 3 {
+		select {
+		case n := <-h.released:
+			if got[n] {
+				t.Fatalf("the reply to request %d was released twice", n)
+			}
+			got[n] = true
+		case <-timeout:
+			t.Fatalf("released %v of requests 1-3 within 10s", got)
+		}
+	}
+}
