@@ -18,7 +18,8 @@ import (
 // copies records at least once with their keys, values, headers and
 // timestamps, in order per partition, writes offset syncs, translates a
 // group's committed offsets through them and writes them as checkpoints. Stopped and started again, it
-// resumes after its last sync without losing a record.
+// resumes after its last sync without losing a record, and translates
+// through the syncs it wrote before the restart.
 func TestMirrorToANonSluiceTargetTranslatesOffsets(t *testing.T) {
 	t.Parallel()
 	src := startBroker(t, nil)
@@ -94,29 +95,58 @@ func TestMirrorToANonSluiceTargetTranslatesOffsets(t *testing.T) {
 		want := map[string]string{"billing orders/0": "orders 50->50", "billing orders/1": "orders 30->30"}
 		return fmt.Sprint(cps) == fmt.Sprint(want), fmt.Sprintf("checkpoints %v", cps)
 	})
-	// Once the syncs reach the last records: stop, produce more, start again.
-	last := map[int32]int64{}
-	for _, r := range want {
-		last[r.Partition] = r.Offset
-	}
-	waitState(t, 30*time.Second, "offset syncs up to the last records", func() (bool, string) {
-		synced := map[int32]int64{}
-		for _, r := range readAll(t, dseeds, mirror.OffsetSyncTopic("source"), false) {
-			var k struct {
-				Partition int32 `json:"partition"`
-			}
-			var v struct {
-				Source int64 `json:"source"`
-			}
-			if json.Unmarshal(r.Key, &k) == nil && json.Unmarshal(r.Value, &v) == nil {
-				synced[k.Partition] = v.Source
-			}
+	// syncedUpTo waits until the offset syncs reach the last records of
+	// the source, and returns them per partition.
+	syncedUpTo := func(what string) map[int32]int64 {
+		t.Helper()
+		last := map[int32]int64{}
+		for _, r := range readAll(t, []string{src.addr}, "orders", false) {
+			last[r.Partition] = r.Offset
 		}
-		return fmt.Sprint(synced) == fmt.Sprint(last), fmt.Sprintf("synced %v, last %v", synced, last)
-	})
-	stop()
+		waitState(t, 30*time.Second, what, func() (bool, string) {
+			synced := map[int32]int64{}
+			for _, r := range readAll(t, dseeds, mirror.OffsetSyncTopic("source"), false) {
+				var k struct {
+					Partition int32 `json:"partition"`
+				}
+				var v struct {
+					Source int64 `json:"source"`
+				}
+				if json.Unmarshal(r.Key, &k) == nil && json.Unmarshal(r.Value, &v) == nil {
+					synced[k.Partition] = max(synced[k.Partition], v.Source)
+				}
+			}
+			return fmt.Sprint(synced) == fmt.Sprint(last), fmt.Sprintf("synced %v, last %v", synced, last)
+		})
+		return last
+	}
+	first := syncedUpTo("offset syncs up to the first records")
 	produce(200, 100)
+	syncedUpTo("offset syncs up to the later records")
+	// Stopped and started again, the mirror still translates through the
+	// syncs it wrote before (the history survives in the offset-sync
+	// topic): a group committed just after the first records maps
+	// exactly, though later syncs exist.
+	stop()
+	audit := kadm.Offsets{}
+	for p, o := range first {
+		audit.Add(kadm.Offset{Topic: "orders", Partition: p, At: o + 1, LeaderEpoch: -1})
+	}
+	if err := srcAdm.CommitAllOffsets(testContext(t, 10*time.Second), "audit", audit); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Groups = regexp.MustCompile(`^(billing|audit)$`)
+	produce(300, 50)
 	runMirror(t, []string{src.addr}, dseeds, cfg)
+	waitState(t, 30*time.Second, "the restarted mirror translates through the earlier syncs", func() (bool, string) {
+		o, err := dstAdm.FetchOffsets(testContext(t, 10*time.Second), "audit")
+		if err != nil {
+			return false, err.Error()
+		}
+		p0, _ := o.Lookup("orders", 0)
+		p1, _ := o.Lookup("orders", 1)
+		return p0.At == first[0]+1 && p1.At == first[1]+1, fmt.Sprintf("partition 0 at %d, 1 at %d; want %v + 1", p0.At, p1.At, first)
+	})
 	want = readAll(t, []string{src.addr}, "orders", false)
 	waitState(t, 60*time.Second, "the restarted mirror copies the rest", func() (bool, string) {
 		n := targetTotal(testContext(t, 10*time.Second), dstAdm, "orders")

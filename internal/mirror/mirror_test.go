@@ -45,7 +45,7 @@ func TestSelectedAndTargetName(t *testing.T) {
 // one before every sync does not map.
 func TestTranslateThroughOffsetSyncs(t *testing.T) {
 	t.Parallel()
-	tr := &translator{syncs: map[tp][]offsetSync{}}
+	tr := &translator{recent: map[tp][]offsetSync{}, history: map[tp][]offsetSync{}}
 	k := tp{"orders", 0}
 	for _, s := range []offsetSync{{Source: 10, Target: 100}, {Source: 20, Target: 105}, {Source: 20, Target: 999}, {Source: 30, Target: 110}} {
 		tr.acked(k, s)
@@ -63,6 +63,14 @@ func TestTranslateThroughOffsetSyncs(t *testing.T) {
 	}
 	if _, ok := tr.translate(tp{"orders", 1}, 50); ok {
 		t.Errorf("a partition with no syncs translated")
+	}
+	// The written history (read back after a restart) reaches further
+	// back than the recent syncs.
+	tr.history[k] = []offsetSync{{Source: 2, Target: 40}, {Source: 20, Target: 105}}
+	for _, c := range []struct{ offset, want int64 }{{3, 41}, {5, 41}, {11, 101}, {21, 106}} {
+		if got, ok := tr.translate(k, c.offset); got != c.want || !ok {
+			t.Errorf("with history: translate(%d) = %d, %v; want %d", c.offset, got, ok, c.want)
+		}
 	}
 }
 

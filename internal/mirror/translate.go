@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,7 +24,10 @@ import (
 // timestamps. Which source offset landed at which target offset is written
 // to a compacted offset-sync topic on the target; the mirror resumes after
 // the last sync (at least once: records copied after it are copied again),
-// and group offsets are translated through the syncs it remembers: a
+// and group offsets are translated through the syncs it remembers (those
+// of the latest copied records, and the last syncsKept written per
+// partition, which the compacted topic keeps under cycling slots, so a
+// restarted mirror reads its history back): a
 // source offset just after a synced record maps exactly, any other to just
 // after the nearest synced record before it (a consumer may see a few
 // records again, never skip one). Topics are not read-only on such a
@@ -60,17 +64,32 @@ type offsetSync struct {
 	Target int64 `json:"target"`
 }
 
-// syncsKept bounds the syncs remembered per partition for translation.
+// syncsKept bounds the syncs remembered per partition for translation:
+// the latest copied records', and the history written to the offset-sync
+// topic, each.
 const syncsKept = 256
+
+// syncKey is an offset-sync record's key (JSON). Slot cycles through
+// syncsKept values per partition, so that the compacted topic keeps the
+// partition's last syncsKept syncs: the translation history a restarted
+// mirror reads back. (Keys without a slot, written before slots existed,
+// read as slot 0.)
+type syncKey struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Slot      int    `json:"slot"`
+}
 
 // translator is the translating mode's state.
 type translator struct {
 	m  *Mirror
 	mu sync.Mutex
-	// syncs per source topic/partition, oldest first.
-	syncs map[tp][]offsetSync
-	// written is the last sync written per partition.
-	written map[tp]offsetSync
+	// recent are the syncs of the latest copied records per source
+	// topic/partition, oldest first; history those written to the
+	// offset-sync topic (or read back from it), oldest first.
+	recent, history map[tp][]offsetSync
+	// nextSlot is the slot of each partition's next written sync.
+	nextSlot map[tp]int
 	// checkpointed is the last checkpoint written per group partition
 	// (used by syncGroups only).
 	checkpointed map[checkpointKey]checkpoint
@@ -80,7 +99,8 @@ type translator struct {
 func (m *Mirror) runTranslating(ctx context.Context) error {
 	m.logger.Warn("the target does not keep offsets (not a Sluice cluster): copying at least once, with offset syncs for group offsets (MirrorMaker 2 style)",
 		"offset_sync_topic", OffsetSyncTopic(m.cfg.SourceAlias), "checkpoint_topic", CheckpointTopic(m.cfg.SourceAlias))
-	tr := &translator{m: m, syncs: map[tp][]offsetSync{}, written: map[tp]offsetSync{}, checkpointed: map[checkpointKey]checkpoint{}}
+	tr := &translator{m: m, recent: map[tp][]offsetSync{}, history: map[tp][]offsetSync{}, nextSlot: map[tp]int{},
+		checkpointed: map[checkpointKey]checkpoint{}}
 	for _, topic := range []string{OffsetSyncTopic(m.cfg.SourceAlias), CheckpointTopic(m.cfg.SourceAlias)} {
 		for {
 			_, err := m.dstAdm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, topic)
@@ -114,7 +134,9 @@ func (m *Mirror) runTranslating(ctx context.Context) error {
 	return nil
 }
 
-// readSyncs loads the latest sync of every partition from the sync topic.
+// readSyncs reads the offset-sync topic back: every partition's written
+// history, which it keeps for translation, and its latest sync, which it
+// returns (the resume point).
 func (tr *translator) readSyncs(ctx context.Context) (map[tp]offsetSync, error) {
 	topic := OffsetSyncTopic(tr.m.cfg.SourceAlias)
 	ends, err := tr.m.dstAdm.ListEndOffsets(ctx, topic)
@@ -125,41 +147,48 @@ func (tr *translator) readSyncs(ctx context.Context) (map[tp]offsetSync, error) 
 	if !ok || end.Err != nil {
 		return nil, fmt.Errorf("offset-sync topic %s has no end offset", topic)
 	}
-	out := map[tp]offsetSync{}
-	if end.Offset == 0 {
-		return out, nil
-	}
-	cl, err := kgo.NewClient(append(slices.Clone(tr.m.cfg.Target), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))...)
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	for {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if err := fs.Err0(); err != nil {
+	history := map[tp][]offsetSync{}
+	lastSlot := map[tp]int{}
+	if end.Offset > 0 {
+		cl, err := kgo.NewClient(append(slices.Clone(tr.m.cfg.Target), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))...)
+		if err != nil {
 			return nil, err
 		}
-		done := false
-		fs.EachRecord(func(r *kgo.Record) {
-			var k struct {
-				Topic     string `json:"topic"`
-				Partition int32  `json:"partition"`
+		defer cl.Close()
+		for done := false; !done; {
+			fs := cl.PollFetches(ctx)
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
 			}
-			var s offsetSync
-			if json.Unmarshal(r.Key, &k) == nil && json.Unmarshal(r.Value, &s) == nil {
-				out[tp{k.Topic, k.Partition}] = s
+			if err := fs.Err0(); err != nil {
+				return nil, err
 			}
-			if r.Offset >= end.Offset-1 {
-				done = true
-			}
-		})
-		if done {
-			return out, nil
+			fs.EachRecord(func(r *kgo.Record) {
+				var k syncKey
+				var s offsetSync
+				if json.Unmarshal(r.Key, &k) == nil && json.Unmarshal(r.Value, &s) == nil {
+					p := tp{k.Topic, k.Partition}
+					history[p] = append(history[p], s)
+					lastSlot[p] = k.Slot
+				}
+				done = done || r.Offset >= end.Offset-1
+			})
 		}
 	}
+	latest := map[tp]offsetSync{}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for p, l := range history {
+		// A slot rewritten later holds a later sync: in source order,
+		// the history is what compaction keeps plus what it has not
+		// reached yet.
+		slices.SortFunc(l, func(a, b offsetSync) int { return cmp.Compare(a.Source, b.Source) })
+		l = slices.CompactFunc(l, func(a, b offsetSync) bool { return a.Source == b.Source })
+		tr.history[p] = l[max(len(l)-syncsKept, 0):]
+		tr.nextSlot[p] = (lastSlot[p] + 1) % syncsKept
+		latest[p] = l[len(l)-1]
+	}
+	return latest, nil
 }
 
 // copyRound copies from the latest syncs on, until ctx ends or the source's
@@ -177,9 +206,6 @@ func (tr *translator) copyRound(ctx context.Context) error {
 	synced, err := tr.readSyncs(ctx)
 	if err != nil {
 		return fmt.Errorf("read offset syncs: %w", err)
-	}
-	for k, s := range synced {
-		tr.acked(k, s)
 	}
 	starts := map[string]map[int32]kgo.Offset{}
 	shape := map[string]int{}
@@ -330,29 +356,37 @@ func (tr *translator) shapeChanged(ctx context.Context, shape map[string]int) (b
 func (tr *translator) acked(k tp, s offsetSync) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	l := tr.syncs[k]
+	tr.recent[k] = appendSync(tr.recent[k], s)
+}
+
+// appendSync appends s to l if it is past l's last, keeping syncsKept.
+func appendSync(l []offsetSync, s offsetSync) []offsetSync {
 	if n := len(l); n > 0 && l[n-1].Source >= s.Source {
-		return
+		return l
 	}
 	l = append(l, s)
 	if len(l) > syncsKept {
 		l = slices.Delete(l, 0, len(l)-syncsKept)
 	}
-	tr.syncs[k] = l
+	return l
 }
 
-// writeSyncs writes each partition's latest sync if it moved.
+// writeSyncs writes each partition's latest sync, if it moved, to the
+// offset-sync topic under the partition's next slot, and adds it to the
+// history.
 func (tr *translator) writeSyncs(ctx context.Context, prod *kgo.Client) {
 	topic := OffsetSyncTopic(tr.m.cfg.SourceAlias)
 	tr.mu.Lock()
 	var recs []*kgo.Record
-	for k, l := range tr.syncs {
+	for k, l := range tr.recent {
 		last := l[len(l)-1]
-		if tr.written[k] == last {
+		h := tr.history[k]
+		if len(h) > 0 && h[len(h)-1].Source >= last.Source {
 			continue
 		}
-		tr.written[k] = last
-		key, _ := json.Marshal(map[string]any{"topic": k.topic, "partition": k.part})
+		tr.history[k] = appendSync(h, last)
+		key, _ := json.Marshal(syncKey{k.topic, k.part, tr.nextSlot[k]})
+		tr.nextSlot[k] = (tr.nextSlot[k] + 1) % syncsKept
 		val, _ := json.Marshal(last)
 		recs = append(recs, &kgo.Record{Topic: topic, Partition: 0, Key: key, Value: val})
 	}
@@ -362,17 +396,24 @@ func (tr *translator) writeSyncs(ctx context.Context, prod *kgo.Client) {
 	}
 }
 
-// translate maps a committed source offset to the target: exactly after a
-// synced record, otherwise after the nearest synced record before it.
+// translate maps a committed source offset to the target, through the
+// nearest sync below it among the recent and the written ones: exactly
+// when that sync is of the record just before it, otherwise just after
+// the synced record (records between may be read again, none skipped).
 func (tr *translator) translate(k tp, offset int64) (int64, bool) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	l := tr.syncs[k]
-	i := sort.Search(len(l), func(i int) bool { return l[i].Source >= offset })
-	if i == 0 {
+	best, found := offsetSync{}, false
+	for _, l := range [][]offsetSync{tr.recent[k], tr.history[k]} {
+		i := sort.Search(len(l), func(i int) bool { return l[i].Source >= offset })
+		if i > 0 && (!found || l[i-1].Source > best.Source) {
+			best, found = l[i-1], true
+		}
+	}
+	if !found {
 		return 0, false
 	}
-	return l[i-1].Target + 1, true
+	return best.Target + 1, true
 }
 
 // syncGroups commits translated offsets of the matching groups that are
