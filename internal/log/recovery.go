@@ -1,8 +1,10 @@
 package log
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"path/filepath"
 	"slices"
@@ -189,7 +191,14 @@ func (l *Log) recover(fresh bool) error {
 	if leo > durable {
 		l.unflushedSince = l.mono()
 	}
-	l.logger.Info("opened log", "segments", len(l.segs), "log_start_offset", logStart,
+	// A new log (no directory yet) read nothing: a broker creating or
+	// restarting with thousands of empty partitions logs a line for each
+	// only at debug.
+	level := slog.LevelInfo
+	if fresh {
+		level = slog.LevelDebug
+	}
+	l.logger.Log(context.Background(), level, "opened log", "segments", len(l.segs), "log_start_offset", logStart,
 		"log_end_offset", leo, "recovery_point", rp, "scanned_segments", len(rec.rebuilt),
 		"took", time.Since(began))
 	return nil
