@@ -143,12 +143,16 @@ func (c *testCluster) checkRestarted(t *testing.T, acks *ackLog, up func(id int3
 	c.checkAcked(restartTopic, acks)
 }
 
+// stopSignals are the two ways a broker stops: kill -9, with no
+// controlled shutdown, and SIGTERM, with one.
+var stopSignals = []struct {
+	name string
+	sig  syscall.Signal
+}{{"kill -9", syscall.SIGKILL}, {"SIGTERM", syscall.SIGTERM}}
+
 func TestClusterRestartAll(t *testing.T) {
 	t.Parallel()
-	for _, stop := range []struct {
-		name string
-		sig  syscall.Signal
-	}{{"kill -9", syscall.SIGKILL}, {"SIGTERM", syscall.SIGTERM}} {
+	for _, stop := range stopSignals {
 		t.Run(stop.name, func(t *testing.T) {
 			c, acks := restartCluster(t)
 			c.stopAll(stop.sig)
@@ -166,10 +170,7 @@ func TestClusterRestartAll(t *testing.T) {
 // controlled shutdown took it out of the ISRs).
 func TestClusterRestartWithOneBrokerDown(t *testing.T) {
 	t.Parallel()
-	for _, stop := range []struct {
-		name string
-		sig  syscall.Signal
-	}{{"kill -9", syscall.SIGKILL}, {"SIGTERM", syscall.SIGTERM}} {
+	for _, stop := range stopSignals {
 		t.Run(stop.name, func(t *testing.T) {
 			c, acks := restartCluster(t)
 			const down = 2

@@ -101,6 +101,25 @@ func (q *testQuorum) reopen(id int32) *Node {
 	return q.node(id)
 }
 
+// openSideBySide opens the given closed nodes together (none finishes
+// opening before a quorum of them runs).
+func (q *testQuorum) openSideBySide(ids ...int32) {
+	q.t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(ids))
+	for _, id := range ids {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- q.open(id, nil) }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			q.t.Fatal(err)
+		}
+	}
+}
+
 func (q *testQuorum) node(id int32) *Node {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -512,20 +531,7 @@ func TestQuorumRestartAllKeepsState(t *testing.T) {
 	}
 	mustPropose(t, q.leader(), AlterConfigs{ResourceType: 2, Name: "t", Set: map[string]*string{"k": str("v")}})
 	q.closeAll()
-
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	for id := int32(1); id <= 3; id++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs <- q.open(id, nil) }()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	q.openSideBySide(1, 2, 3)
 	q.converged("the restarted cluster with its state, every broker live", func(img *Image) bool {
 		tp := img.Topics["t"]
 		for _, b := range img.Brokers {
@@ -625,19 +631,7 @@ func TestQuorumRestartWithoutOneBrokerLeadsEveryPartition(t *testing.T) {
 	q := newQuorum(t, 3, nil)
 	mustPropose(t, q.leader(), CreateTopic{Name: "t", Replicas: [][]int32{{1, 2, 3}, {2, 3, 1}, {3, 1, 2}}})
 	q.closeAll()
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for id := int32(1); id <= 2; id++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs <- q.open(id, nil) }()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	q.openSideBySide(1, 2)
 	img := q.leader().Image()
 	for i, want := range []int32{1, 2} {
 		if p := img.Topics["t"].Partitions[i]; p.Leader != want || p.LeaderEpoch != 1 || len(p.ISR) != 3 {
@@ -672,19 +666,7 @@ func TestQuorumRejoinedBrokerSilentIsFencedAgain(t *testing.T) {
 	mustPropose(t, q.leader(), CreateTopic{Name: "t", Replicas: [][]int32{{3, 1, 2}}})
 	b3 := q.leader().Image().Brokers[3]
 	q.closeAll()
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for id := int32(1); id <= 2; id++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs <- q.open(id, nil) }()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	q.openSideBySide(1, 2)
 	// Broker 3 registers again and dies before its first heartbeat: here
 	// another node proposes its registration for it.
 	b3.Fenced = true
