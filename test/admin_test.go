@@ -151,17 +151,19 @@ func partitionDirs(t testing.TB, dataDir, topic string) []string {
 	return out
 }
 
-// waitFor polls cond every 20ms until it holds or d passes.
+// waitFor waits until cond holds or d passes (polling as waitForErr).
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
+	waitForErr(t, d, what, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return errNotYet
+	})
 }
+
+// errNotYet is what waitFor reports of a condition that never held.
+var errNotYet = errors.New("the condition never held")
 
 // produceTo produces values to one partition and returns their offsets.
 func produceTo(t testing.TB, cl *kgo.Client, topic string, partition int32, values ...string) []int64 {

@@ -148,17 +148,12 @@ func (c *testCluster) admin() *kadm.Client { return kadm.NewClient(c.client()) }
 // metadata asks one node (not another's cached view) for a topic's
 // partitions.
 func (c *testCluster) metadata(ctx context.Context, via int32, topic string) (kadm.Metadata, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.node(via).addr))
-	if err != nil {
-		return kadm.Metadata{}, err
-	}
-	defer cl.Close()
-	return kadm.NewClient(cl).Metadata(ctx, topic)
+	return metadataAt(ctx, c.asCluster(), via, topic)
 }
 
 // brokerMetadata asks one node for the brokers and the controller.
 func (c *testCluster) brokerMetadata(ctx context.Context, via int32) (kadm.Metadata, error) {
-	return brokerMetadataAt(ctx, c.node(via).addr)
+	return metadataAt(ctx, c.asCluster(), via)
 }
 
 // brokerMetadataAt asks the broker at addr for the brokers and the
@@ -177,51 +172,14 @@ func brokerMetadataAt(ctx context.Context, addr string) (kadm.Metadata, error) {
 // waitBrokers waits until Metadata lists n live brokers.
 func (c *testCluster) waitBrokers(n int, timeout time.Duration) {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		md, err := c.brokerMetadata(ctx, c.liveNode())
-		cancel()
-		if err == nil && len(md.Brokers) >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%d live brokers wanted within %v: %v %v", n, timeout, md.Brokers, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitBrokersIn(c.asCluster(), n, timeout)
 }
 
 // waitHealthy waits until, as node `via` sees it, every partition of topic
-// has a leader among `alive` and an ISR of `isr` members.
+// has a leader and an ISR of `isr` members.
 func (c *testCluster) waitHealthy(topic string, via int32, isr int, timeout time.Duration) kadm.TopicDetail {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		md, err := c.metadata(ctx, via, topic)
-		cancel()
-		if err == nil {
-			td := md.Topics[topic]
-			ok := td.Err == nil && len(td.Partitions) > 0
-			for _, p := range td.Partitions {
-				if p.Err != nil || p.Leader < 0 || len(p.ISR) < isr {
-					ok = false
-				}
-			}
-			if ok {
-				return td
-			}
-			last = describePartitions(td)
-		} else {
-			last = err.Error()
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("topic %s not healthy (ISR %d) within %v: %s", topic, isr, timeout, last)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	return waitISR(c.asCluster(), topic, via, isr, timeout)
 }
 
 func describePartitions(td kadm.TopicDetail) string {
@@ -292,13 +250,12 @@ func (a *ackLog) len() int {
 // waitFor waits until at least n records are acknowledged.
 func (a *ackLog) waitFor(t testing.TB, n int, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for a.len() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d records acknowledged within %v", a.len(), n, timeout)
+	waitForErr(t, timeout, fmt.Sprintf("%d records acknowledged", n), func() error {
+		if got := a.len(); got < n {
+			return fmt.Errorf("only %d acknowledged", got)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // produceLoop produces unique values to topic until ctx ends, recording

@@ -31,115 +31,90 @@ func strp(s string) *string { return &s }
 // every partition has a leader and a full ISR.
 func (c *testCluster) createReplicated(name string, partitions int32, rf int16, configs map[string]*string) kadm.TopicDetail {
 	c.t.Helper()
-	ctx := testContext(c.t, 30*time.Second)
-	resp, err := c.admin().CreateTopic(ctx, partitions, rf, configs, name)
-	if err != nil || resp.Err != nil {
-		c.t.Fatalf("create topic %s: %v %v", name, err, resp.Err)
-	}
-	return c.waitHealthy(name, c.liveNode(), int(rf), 30*time.Second)
+	return createTopicIn(c.asCluster(), name, partitions, rf, configs)
 }
 
 // producer returns an acks=all idempotent producer for the cluster that
 // retries through leader changes.
-func (c *testCluster) producer() *kgo.Client {
-	return c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(60*time.Second),
-		kgo.ProducerLinger(time.Millisecond), kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }))
-}
+func (c *testCluster) producer() *kgo.Client { return acksAllProducer(c.asCluster()) }
+
+// minISR2 asks a topic for min.insync.replicas=2.
+var minISR2 = map[string]*string{"min.insync.replicas": strp("2")}
 
 // TestClusterKillLeaders produces with acks=all and min.insync.replicas=2
 // to a topic of replication factor 3 while the leader of a partition is
-// killed with kill -9, again and again, and restarted. Afterwards every
+// killed, again and again, and started again. Afterwards every
 // acknowledged record is in place exactly once, and every partition has a
-// live leader and a full ISR.
+// live leader and a full ISR. Processes get kill -9; in-process brokers
+// lose power (what was not fsynced is gone too).
 func TestClusterKillLeaders(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t, 3, clusterSettings(nil))
-	c.createReplicated("failover", 3, 3, map[string]*string{"min.insync.replicas": strp("2")})
-	acks := newAckLog()
-	ctx := testContext(t, 4*time.Minute)
-	stop := produceLoop(ctx, c.producer(), "failover", acks)
-	defer stop()
+	forEachKind(t, 3, clusterSettings(nil), func(t *testing.T, c cluster) {
+		createTopicIn(c, "failover", 3, 3, minISR2)
+		acks := newAckLog()
+		ctx := testContext(t, 4*time.Minute)
+		stop := produceLoop(ctx, acksAllProducer(c), "failover", acks)
+		defer stop()
 
-	acks.waitFor(t, 5000, time.Minute)
-	for round := range 4 {
-		td := c.waitHealthy("failover", 1+int32(round%3), 3, time.Minute)
-		p := td.Partitions[int32(round%3)]
-		victim := p.Leader
-		before := acks.len()
-		t.Logf("round %d: kill -9 broker %d, leader of partition %d at epoch %d", round, victim, p.Partition, p.LeaderEpoch)
-		c.node(victim).kill(syscall.SIGKILL)
-		// Producing goes on with two of three replicas.
-		acks.waitFor(t, before+3000, time.Minute)
-		c.node(victim).restart()
-		acks.waitFor(t, acks.len()+2000, time.Minute)
-	}
-	stop()
-	for id := range int32(3) {
-		td := c.waitHealthy("failover", id+1, 3, time.Minute)
-		for _, p := range td.Partitions {
-			if p.Leader < 1 || p.Leader > 3 {
-				t.Fatalf("partition %d: leader %d", p.Partition, p.Leader)
+		acks.waitFor(t, 5000, time.Minute)
+		for round := range 4 {
+			td := waitISR(c, "failover", 1+int32(round%3), 3, time.Minute)
+			p := td.Partitions[int32(round%3)]
+			victim := p.Leader
+			before := acks.len()
+			t.Logf("round %d: kill broker %d, leader of partition %d at epoch %d", round, victim, p.Partition, p.LeaderEpoch)
+			c.kill(victim)
+			// Producing goes on with two of three replicas.
+			acks.waitFor(t, before+3000, time.Minute)
+			c.start(victim)
+			acks.waitFor(t, acks.len()+2000, time.Minute)
+		}
+		stop()
+		for _, id := range c.ids() {
+			td := waitISR(c, "failover", id, 3, time.Minute)
+			for _, p := range td.Partitions {
+				if !slices.Contains(c.ids(), p.Leader) {
+					t.Fatalf("partition %d: leader %d", p.Partition, p.Leader)
+				}
 			}
 		}
-	}
-	c.checkAcked("failover", acks)
+		checkAckedAt(t, c.seeds(), "failover", acks)
+	})
 }
 
 // TestClusterPausedFollower stops a follower with SIGSTOP past
 // replica.lag.time.max.ms: the ISR shrinks, acks=all producing continues
 // with min.insync.replicas=2, and after SIGCONT the follower catches up and
-// rejoins the ISR.
+// rejoins the ISR. (Processes only: a broker in the test's process cannot
+// be frozen alone.)
 func TestClusterPausedFollower(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t, 3, clusterSettings(map[string]string{"broker.session.timeout.ms": "20000"}))
-	td := c.createReplicated("paused", 1, 3, map[string]*string{"min.insync.replicas": strp("2")})
+	c := startCluster(t, 3, clusterSettings(map[string]string{"broker.session.timeout.ms": "20000"})).asCluster()
+	td := createTopicIn(c, "paused", 1, 3, minISR2)
 	p := td.Partitions[0]
-	var follower int32
-	for _, r := range p.Replicas {
-		if r != p.Leader {
-			follower = r
-			break
-		}
-	}
+	follower := others(c, p.Leader)[0]
 	acks := newAckLog()
 	ctx := testContext(t, 3*time.Minute)
-	stop := produceLoop(ctx, c.producer(), "paused", acks)
+	stop := produceLoop(ctx, acksAllProducer(c), "paused", acks)
 	defer stop()
 	acks.waitFor(t, 2000, time.Minute)
 
 	t.Logf("SIGSTOP follower %d (leader %d)", follower, p.Leader)
-	c.node(follower).signal(syscall.SIGSTOP)
-	shrunk := waitISR(t, c, "paused", p.Leader, func(isr []int32) bool { return !slices.Contains(isr, follower) }, 30*time.Second)
-	t.Logf("ISR shrank to %v", shrunk)
+	mustFault(t, c.pause(follower))
+	shrunk := waitTopic(c, "paused", p.Leader, 30*time.Second, fmt.Sprintf("an ISR without %d", follower), func(td kadm.TopicDetail) bool {
+		return !slices.Contains(td.Partitions[0].ISR, follower)
+	})
+	t.Logf("ISR shrank to %v", shrunk.Partitions[0].ISR)
 	before := acks.len()
 	acks.waitFor(t, before+3000, time.Minute)
 
-	c.node(follower).signal(syscall.SIGCONT)
-	grown := waitISR(t, c, "paused", p.Leader, func(isr []int32) bool { return slices.Contains(isr, follower) }, time.Minute)
-	t.Logf("follower %d back in the ISR %v", follower, grown)
+	mustFault(t, c.resume(follower))
+	grown := waitTopic(c, "paused", p.Leader, time.Minute, fmt.Sprintf("%d back in the ISR", follower), func(td kadm.TopicDetail) bool {
+		return slices.Contains(td.Partitions[0].ISR, follower)
+	})
+	t.Logf("follower %d back in the ISR %v", follower, grown.Partitions[0].ISR)
 	stop()
-	c.checkAcked("paused", acks)
-}
-
-// waitISR waits until partition 0 of topic, as broker via sees it, has an
-// ISR for which ok holds, and returns it.
-func waitISR(t *testing.T, c *testCluster, topic string, via int32, ok func([]int32) bool, timeout time.Duration) []int32 {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		md, err := c.metadata(ctx, via, topic)
-		cancel()
-		if err == nil {
-			if p, found := md.Topics[topic].Partitions[0]; found && ok(p.ISR) {
-				return p.ISR
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ISR of %s-0 did not change as expected within %v: %s", topic, timeout, describePartitions(md.Topics[topic]))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	checkAckedAt(t, c.seeds(), "paused", acks)
 }
 
 // TestClusterGroupSurvivesCoordinatorLoss consumes with a group that
@@ -149,97 +124,97 @@ func waitISR(t *testing.T, c *testCluster, topic string, via int32, ok func([]in
 // partition.
 func TestClusterGroupSurvivesCoordinatorLoss(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t, 3, clusterSettings(nil))
-	c.createReplicated("orders", 6, 3, nil)
-	const total = 30000
-	prod := c.producer()
-	ctx := testContext(t, 4*time.Minute)
-	for i := range total {
-		prod.Produce(ctx, &kgo.Record{Topic: "orders", Value: fmt.Appendf(nil, "order-%06d", i)}, nil)
-	}
-	if err := prod.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	forEachKind(t, 3, clusterSettings(nil), func(t *testing.T, c cluster) {
+		createTopicIn(c, "orders", 6, 3, nil)
+		const total = 30000
+		prod := acksAllProducer(c)
+		ctx := testContext(t, 4*time.Minute)
+		for i := range total {
+			prod.Produce(ctx, &kgo.Record{Topic: "orders", Value: fmt.Appendf(nil, "order-%06d", i)}, nil)
+		}
+		if err := prod.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
 
-	const group = "billing"
-	cons := c.client(kgo.ConsumerGroup(group), kgo.ConsumeTopics("orders"), kgo.DisableAutoCommit(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(64<<10),
-		kgo.SessionTimeout(6*time.Second), kgo.RetryTimeout(time.Minute))
-	adm := c.admin()
-	seen := map[string]bool{}
-	committed := map[int32]int64{}
-	killed := false
-	for len(seen) < total {
-		fs := cons.PollRecords(ctx, 500)
-		if ctx.Err() != nil {
-			t.Fatalf("consumed %d of %d before the deadline", len(seen), total)
-		}
-		for _, r := range fs.Records() {
-			seen[string(r.Value)] = true
-		}
-		if err := cons.CommitUncommittedOffsets(ctx); err != nil {
-			t.Logf("commit: %v (retried with the next batch)", err)
-			continue
-		}
-		for p, o := range cons.CommittedOffsets()["orders"] {
-			committed[p] = o.Offset
-		}
-		if !killed && len(seen) >= total/3 {
-			coords := adm.FindGroupCoordinators(ctx, group)
-			if err := coords.Error(); err != nil {
-				t.Fatal(err)
+		const group = "billing"
+		cons := c.client(kgo.ConsumerGroup(group), kgo.ConsumeTopics("orders"), kgo.DisableAutoCommit(),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(64<<10),
+			kgo.SessionTimeout(6*time.Second), kgo.RetryTimeout(time.Minute))
+		adm := c.admin()
+		seen := map[string]bool{}
+		committed := map[int32]int64{}
+		killed := false
+		for len(seen) < total {
+			fs := cons.PollRecords(ctx, 500)
+			if ctx.Err() != nil {
+				t.Fatalf("consumed %d of %d before the deadline", len(seen), total)
 			}
-			coord := coords[group].NodeID
-			t.Logf("kill -9 coordinator %d after %d records", coord, len(seen))
-			c.node(coord).kill(syscall.SIGKILL)
-			killed = true
-			// What the surviving brokers report must include every commit
-			// acknowledged before the kill.
-			offs := fetchGroupOffsets(t, c, group)
-			for p, at := range committed {
-				if offs[p] < at {
-					t.Fatalf("partition %d: committed %d before the kill, the new coordinator has %d", p, at, offs[p])
+			for _, r := range fs.Records() {
+				seen[string(r.Value)] = true
+			}
+			if err := cons.CommitUncommittedOffsets(ctx); err != nil {
+				t.Logf("commit: %v (retried with the next batch)", err)
+				continue
+			}
+			for p, o := range cons.CommittedOffsets()["orders"] {
+				committed[p] = o.Offset
+			}
+			if !killed && len(seen) >= total/3 {
+				coords := adm.FindGroupCoordinators(ctx, group)
+				if err := coords.Error(); err != nil {
+					t.Fatal(err)
 				}
+				coord := coords[group].NodeID
+				t.Logf("kill coordinator %d after %d records", coord, len(seen))
+				c.kill(coord)
+				killed = true
+				// What the surviving brokers report must include every commit
+				// acknowledged before the kill.
+				offs := fetchGroupOffsets(c, group)
+				for p, at := range committed {
+					if offs[p] < at {
+						t.Fatalf("partition %d: committed %d before the kill, the new coordinator has %d", p, at, offs[p])
+					}
+				}
+				defer c.start(coord)
 			}
-			defer c.node(coord).restart()
 		}
-	}
-	offs := fetchGroupOffsets(t, c, group)
-	var sum int64
-	for _, o := range offs {
-		sum += o
-	}
-	if sum != total {
-		t.Fatalf("group committed %d records in all (%v), want %d", sum, offs, total)
-	}
+		offs := fetchGroupOffsets(c, group)
+		var sum int64
+		for _, o := range offs {
+			sum += o
+		}
+		if sum != total {
+			t.Fatalf("group committed %d records in all (%v), want %d", sum, offs, total)
+		}
+	})
 }
 
 // fetchGroupOffsets reads a group's committed offsets, retrying while the
 // coordinator moves.
-func fetchGroupOffsets(t *testing.T, c *testCluster, group string) map[int32]int64 {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
+func fetchGroupOffsets(c cluster, group string) map[int32]int64 {
+	c.tb().Helper()
+	out := map[int32]int64{}
+	waitForErr(c.tb(), time.Minute, "the committed offsets of group "+group, func() error {
 		// A fresh client each time: one that dialled the dead coordinator
 		// may keep asking it.
-		cl, err := kgo.NewClient(kgo.SeedBrokers(c.node(c.liveNode()).addr))
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr(liveBroker(c))))
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
+		defer cl.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
 		resp, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
-		cancel()
-		cl.Close()
-		if err == nil && resp.Error() == nil {
-			out := map[int32]int64{}
+		if err == nil {
+			err = resp.Error()
+		}
+		if err == nil {
 			resp.Each(func(o kadm.OffsetResponse) { out[o.Partition] = o.At })
-			return out
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fetch offsets of %s: %v %v", group, err, resp.Error())
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+		return err
+	})
+	return out
 }
 
 // TestClusterAddBrokerAndReassign adds a fourth broker to a running cluster
@@ -248,11 +223,12 @@ func fetchGroupOffsets(t *testing.T, c *testCluster, group string) map[int32]int
 // nothing lost.
 func TestClusterAddBrokerAndReassign(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t, 3, clusterSettings(nil))
-	c.createReplicated("grow", 4, 3, map[string]*string{"min.insync.replicas": strp("2")})
+	tc := startCluster(t, 3, clusterSettings(nil))
+	c := tc.asCluster()
+	createTopicIn(c, "grow", 4, 3, minISR2)
 	acks := newAckLog()
 	ctx := testContext(t, 4*time.Minute)
-	stop := produceLoop(ctx, c.producer(), "grow", acks)
+	stop := produceLoop(ctx, acksAllProducer(c), "grow", acks)
 	defer stop()
 	consumed := make(chan int, 1)
 	consCtx, stopConsuming := context.WithCancel(ctx)
@@ -273,19 +249,12 @@ func TestClusterAddBrokerAndReassign(t *testing.T) {
 	}()
 	acks.waitFor(t, 3000, time.Minute)
 
-	c.addBroker(4)
+	tc.addBroker(4)
 	adm := c.admin()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		md, err := c.brokerMetadata(ctx, 1)
-		if err == nil && slices.Contains(md.Brokers.NodeIDs(), 4) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("broker 4 never joined: %v %v", md.Brokers, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitFor(t, 30*time.Second, "broker 4 in the cluster", func() bool {
+		md, err := metadataAt(ctx, c, 1)
+		return err == nil && slices.Contains(md.Brokers.NodeIDs(), 4)
+	})
 	targets := map[int32][]int32{0: {4, 1, 2}, 1: {1, 4, 3}, 2: {2, 3, 4}, 3: {3, 4, 1}}
 	var req kadm.AlterPartitionAssignmentsReq
 	for p, rs := range targets {
@@ -300,18 +269,15 @@ func TestClusterAddBrokerAndReassign(t *testing.T) {
 			t.Fatalf("reassign %s-%d: %v", r.Topic, r.Partition, r.Err)
 		}
 	})
-	deadline = time.Now().Add(2 * time.Minute)
-	for {
-		listed, err := adm.ListPartitionReassignments(ctx, kadm.TopicsSet{"grow": {0: {}, 1: {}, 2: {}, 3: {}}})
-		if err == nil && len(listed.Sorted()) == 0 {
-			break
+	all := kadm.TopicsSet{"grow": {0: {}, 1: {}, 2: {}, 3: {}}}
+	waitForErr(t, 2*time.Minute, "the reassignment to complete", func() error {
+		listed, err := adm.ListPartitionReassignments(ctx, all)
+		if err == nil && len(listed.Sorted()) > 0 {
+			err = fmt.Errorf("still moving: %v", listed.Sorted())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("reassignment did not complete: %v %v", listed, err)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-	elect, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"grow": {0: {}, 1: {}, 2: {}, 3: {}}})
+		return err
+	})
+	elect, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, all)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,80 +289,60 @@ func TestClusterAddBrokerAndReassign(t *testing.T) {
 			}
 		}
 	}
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		td := c.waitHealthy("grow", 4, 3, time.Minute)
+	waitTopic(c, "grow", 4, 30*time.Second, "the target replicas, a full ISR and one leadership per broker", func(td kadm.TopicDetail) bool {
 		leads := map[int32]int{}
 		for p, want := range targets {
 			got := td.Partitions[p]
 			if !slices.Equal(got.Replicas, want) {
 				t.Fatalf("partition %d: replicas %v, want %v", p, got.Replicas, want)
 			}
+			if got.Err != nil || len(got.ISR) < 3 {
+				return false
+			}
 			leads[got.Leader]++
 		}
-		if leads[1] == 1 && leads[2] == 1 && leads[3] == 1 && leads[4] == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("leadership unbalanced: %v: %s", leads, describePartitions(td))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return leads[1] == 1 && leads[2] == 1 && leads[3] == 1 && leads[4] == 1
+	})
 	acks.waitFor(t, acks.len()+1000, time.Minute)
 	stop()
 	stopConsuming()
 	cwg.Wait()
 	t.Logf("consumer read %d records while partitions moved", <-consumed)
-	c.checkAcked("grow", acks)
+	checkAckedAt(t, c.seeds(), "grow", acks)
 }
 
 // TestClusterControllerFailover kills the controller: the others elect a
 // new one within seconds and topic creation keeps working. Then two of the
 // three voters are frozen (a minority cut off from the quorum): the one
-// left cannot commit anything until they return.
+// left cannot commit anything until they return. (Processes only: freezing
+// a broker needs a process of its own.)
 func TestClusterControllerFailover(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t, 3, clusterSettings(nil))
-	adm := c.admin()
+	c := startCluster(t, 3, clusterSettings(nil)).asCluster()
 	ctx := testContext(t, 3*time.Minute)
-	md, err := adm.BrokerMetadata(ctx)
-	if err != nil {
-		t.Fatal(err)
+	old := controllerOf(c, 1)
+	if old < 0 {
+		t.Fatal("broker 1 knows no controller")
 	}
-	old := md.Controller
 	t.Logf("kill -9 controller %d", old)
 	start := time.Now()
-	c.node(old).kill(syscall.SIGKILL)
-	var survivor int32 = 1
-	if survivor == old {
-		survivor = 2
-	}
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		md, err := c.brokerMetadata(cctx, survivor)
-		cancel()
-		if err == nil && md.Controller > 0 && md.Controller != old {
-			t.Logf("broker %d is controller %v after the kill", md.Controller, time.Since(start).Round(time.Millisecond))
-			break
-		}
-		if time.Since(start) > 15*time.Second {
-			t.Fatalf("no new controller 15s after killing %d", old)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	c.createReplicated("after-failover", 2, 2, nil)
-	c.node(old).restart()
-	c.waitHealthy("after-failover", old, 2, time.Minute)
+	c.kill(old)
+	survivor := others(c, old)[0]
+	waitFor(t, 15*time.Second, fmt.Sprintf("a controller other than %d", old), func() bool {
+		ctrl := controllerOf(c, survivor)
+		return ctrl > 0 && ctrl != old
+	})
+	t.Logf("broker %d is controller %v after the kill", controllerOf(c, survivor), time.Since(start).Round(time.Millisecond))
+	createTopicIn(c, "after-failover", 2, 2, nil)
+	c.start(old)
+	waitISR(c, "after-failover", old, 2, time.Minute)
 
 	// Freeze two voters: the third is a minority and must not commit.
 	lone := int32(3)
-	c.node(1).signal(syscall.SIGSTOP)
-	c.node(2).signal(syscall.SIGSTOP)
-	lcl, err := kgo.NewClient(kgo.SeedBrokers(c.node(lone).addr))
-	if err != nil {
-		t.Fatal(err)
+	for _, id := range others(c, lone) {
+		mustFault(t, c.pause(id))
 	}
-	defer lcl.Close()
+	lcl := clientAt(c, lone)
 	cctx, cancel := context.WithTimeout(ctx, 8*time.Second)
 	resp, err := kadm.NewClient(lcl).CreateTopic(cctx, 1, 1, nil, "minority")
 	cancel()
@@ -408,33 +354,33 @@ func TestClusterControllerFailover(t *testing.T) {
 	// topic. (The entry may still commit once the others return, as with
 	// any Raft log; the client was told it timed out.)
 	cctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-	md, err = c.metadata(cctx, lone, "minority")
+	md, err := metadataAt(cctx, c, lone, "minority")
 	cancel()
 	if err == nil {
 		if td, ok := md.Topics["minority"]; ok && td.Err == nil {
 			t.Fatalf("the minority committed a topic: %s", describePartitions(td))
 		}
 	}
-	c.node(1).signal(syscall.SIGCONT)
-	c.node(2).signal(syscall.SIGCONT)
+	for _, id := range others(c, lone) {
+		mustFault(t, c.resume(id))
+	}
 	// The lone controller's decision to fence the frozen brokers may
 	// commit only now that the quorum is back, and their next heartbeat
 	// unfences them again: until then a replication factor of 3 is refused.
-	c.waitBrokers(3, 30*time.Second)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitBrokersIn(c, 3, 30*time.Second)
+	waitForErr(t, 30*time.Second, "topic healed created with replication factor 3", func() error {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
 		resp, err := c.admin().CreateTopic(cctx, 1, 3, nil, "healed")
-		cancel()
-		if err == nil && resp.Err == nil {
-			break
+		if err != nil {
+			return err // the request again
 		}
-		if err == nil && !errors.Is(resp.Err, kerr.InvalidReplicationFactor) || time.Now().After(deadline) {
-			t.Fatalf("create topic healed: %v %v", err, resp.Err)
+		if resp.Err != nil && !errors.Is(resp.Err, kerr.InvalidReplicationFactor) {
+			t.Fatalf("create topic healed: %v", resp.Err)
 		}
-		time.Sleep(300 * time.Millisecond)
-	}
-	c.waitHealthy("healed", c.liveNode(), 3, 30*time.Second)
+		return resp.Err
+	})
+	waitISR(c, "healed", 0, 3, 30*time.Second)
 }
 
 // TestDevCluster runs `sluice dev-cluster`, uses it, and stops it with
@@ -495,18 +441,17 @@ func TestDevCluster(t *testing.T) {
 	defer cl.Close()
 	ctx := testContext(t, time.Minute)
 	adm := kadm.NewClient(cl)
-	var md kadm.Metadata
-	for {
-		md, err = brokerMetadataAt(ctx, strings.Split(seeds, ",")[0])
-		if err == nil && len(md.Brokers) == 3 {
-			break
+	waitForErr(t, time.Minute, "a dev cluster of 3 brokers", func() error {
+		md, err := brokerMetadataAt(ctx, strings.Split(seeds, ",")[0])
+		if err == nil && len(md.Brokers) != 3 {
+			err = fmt.Errorf("brokers %v", md.Brokers.NodeIDs())
 		}
-		if ctx.Err() != nil {
+		if err != nil && ctx.Err() != nil {
 			mu.Lock()
-			t.Fatalf("dev cluster never showed 3 brokers: %v %v\n%s", md.Brokers, err, out.String())
+			t.Fatalf("dev cluster never showed 3 brokers: %v\n%s", err, out.String())
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return err
+	})
 	if r, err := adm.CreateTopic(ctx, 3, 3, nil, "dev"); err != nil || r.Err != nil {
 		t.Fatalf("create topic: %v %v", err, r.Err)
 	}

@@ -1,0 +1,151 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/sluice-io/sluice/internal/faultfs"
+	"github.com/sluice-io/sluice/internal/log"
+)
+
+// inprocCluster is the cluster interface over brokers in the test's own
+// process (an fsCluster), each with its partition logs on a filesystem
+// in memory of its own that can lose power (faultfs.Mem), so that kill
+// loses what a power cut loses. Their metadata (Raft) stays on the real
+// disk. They start in a fraction of a process's time and fail inside the
+// test's stack traces.
+//
+// All of them share one process, so none can be paused alone (pause
+// freezes a process) and the fault proxies cannot tell their connections
+// apart (they label connections by the process that opened them): pause,
+// resume, isolate and partition return errUnsupported.
+type inprocCluster struct {
+	*fsCluster
+
+	fsMu sync.Mutex
+	mems []*faultfs.Mem
+}
+
+// startInProcess starts n in-process brokers, each on a filesystem in
+// memory of its own.
+func startInProcess(t testing.TB, n int, settings map[string]string) *inprocCluster {
+	t.Helper()
+	c := &inprocCluster{mems: make([]*faultfs.Mem, n)}
+	for i := range c.mems {
+		c.mems[i] = faultfs.NewMem()
+	}
+	c.fsCluster = startFSCluster(t, n, settings, c.fsOf)
+	return c
+}
+
+var _ cluster = (*inprocCluster)(nil)
+
+// fsOf is broker i's (0-based) filesystem as it is now.
+func (c *inprocCluster) fsOf(i int) log.FS {
+	c.fsMu.Lock()
+	defer c.fsMu.Unlock()
+	return c.mems[i]
+}
+
+func (c *inprocCluster) tb() testing.TB { return c.t }
+func (c *inprocCluster) kind() string   { return "in-process" }
+
+func (c *inprocCluster) ids() []int32 {
+	out := make([]int32, len(c.listens))
+	for i := range out {
+		out[i] = int32(i + 1)
+	}
+	return out
+}
+
+func (c *inprocCluster) addr(id int32) string { return c.listens[id-1] }
+func (c *inprocCluster) up(id int32) bool     { return c.node(int(id-1)) != nil }
+func (c *inprocCluster) admin() *kadm.Client  { return kadm.NewClient(c.client()) }
+
+func (c *inprocCluster) start(id int32) {
+	c.t.Helper()
+	if c.up(id) {
+		c.t.Fatalf("start broker %d: it runs", id)
+	}
+	skip := map[int]bool{}
+	for i := range c.listens {
+		skip[i] = i != int(id-1)
+	}
+	c.startSome(c.fsOf, skip)
+}
+
+func (c *inprocCluster) startStopped() {
+	c.t.Helper()
+	c.startAll(c.fsOf)
+}
+
+func (c *inprocCluster) stop(id int32) { c.fsCluster.stop(int(id - 1)) }
+
+// kill cuts broker id's power: its filesystem keeps only what was
+// fsynced, and the broker is shut down with a context already cancelled,
+// which skips the controlled shutdown and closes connections with
+// requests in flight. (Its Raft store is on the real disk and closes
+// cleanly; hashicorp/raft fsyncs every entry it acknowledges anyway.)
+func (c *inprocCluster) kill(id int32) { c.killSome([]int32{id}) }
+
+// killAll cuts every broker's power at the same moment, then closes them.
+func (c *inprocCluster) killAll() { c.killSome(c.ids()) }
+
+func (c *inprocCluster) killSome(ids []int32) {
+	c.fsMu.Lock()
+	for _, id := range ids {
+		c.mems[id-1] = c.mems[id-1].Crash()
+	}
+	c.fsMu.Unlock()
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		c.mu.Lock()
+		n := c.nodes[id-1]
+		c.nodes[id-1] = nil
+		c.mu.Unlock()
+		if n == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			n.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+func (c *inprocCluster) restart(id int32) {
+	c.t.Helper()
+	c.stop(id)
+	c.start(id)
+}
+
+func (c *inprocCluster) unsupported(what string) error {
+	return fmt.Errorf("%s: %w: in-process brokers share the test's process, which cannot be frozen for one of them, and fault proxies tell connections apart only by process", what, errUnsupported)
+}
+
+func (c *inprocCluster) pause(id int32) error {
+	return c.unsupported(fmt.Sprintf("pause broker %d", id))
+}
+
+func (c *inprocCluster) resume(id int32) error {
+	return c.unsupported(fmt.Sprintf("resume broker %d", id))
+}
+
+func (c *inprocCluster) isolate(id int32) error {
+	return c.unsupported(fmt.Sprintf("isolate broker %d", id))
+}
+
+func (c *inprocCluster) partition(a, b []int32) error {
+	return c.unsupported(fmt.Sprintf("partition %v from %v", a, b))
+}
+
+// heal has nothing to do: no network fault can be set.
+func (c *inprocCluster) heal() error { return nil }

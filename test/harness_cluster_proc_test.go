@@ -1,0 +1,201 @@
+package test
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// procCluster is the cluster interface over `sluice serve` processes: a
+// testCluster, and, when it was started behind fault proxies, the
+// netCluster around it, through which clients dial and network faults
+// go. Without proxies, isolate, partition and heal are unsupported.
+type procCluster struct {
+	*testCluster
+	net *netCluster // nil: no proxies
+
+	pmu    sync.Mutex
+	paused map[int32]bool
+}
+
+// asCluster is c behind the cluster interface.
+func (c *testCluster) asCluster() *procCluster {
+	return &procCluster{testCluster: c, paused: map[int32]bool{}}
+}
+
+// asCluster is c behind the cluster interface; clients dial the proxies.
+func (c *netCluster) asCluster() *procCluster {
+	return &procCluster{testCluster: c.testCluster, net: c, paused: map[int32]bool{}}
+}
+
+var _ cluster = (*procCluster)(nil)
+
+func (c *procCluster) tb() testing.TB { return c.t }
+
+func (c *procCluster) kind() string {
+	if c.net != nil {
+		return "processes behind fault proxies"
+	}
+	return "processes"
+}
+
+func (c *procCluster) ids() []int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Sorted(maps.Keys(c.nodes))
+}
+
+func (c *procCluster) addr(id int32) string {
+	if c.net != nil {
+		return c.net.kafka[id].Addr()
+	}
+	return c.node(id).addr
+}
+
+func (c *procCluster) seeds() []string {
+	var out []string
+	for _, id := range c.ids() {
+		out = append(out, c.addr(id))
+	}
+	return out
+}
+
+func (c *procCluster) up(id int32) bool {
+	select {
+	case <-c.node(id).done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (c *procCluster) client(opts ...kgo.Opt) *kgo.Client {
+	c.t.Helper()
+	return newClient(c.t, c.seeds()[0], append([]kgo.Opt{kgo.SeedBrokers(c.seeds()...)}, opts...)...)
+}
+
+func (c *procCluster) admin() *kadm.Client { return kadm.NewClient(c.client()) }
+
+func (c *procCluster) start(id int32) {
+	c.t.Helper()
+	c.launch(id)
+	c.node(id).waitReady()
+}
+
+// launch starts broker id's process without waiting for it to serve,
+// registering it with the fault proxies before it can dial anyone.
+func (c *procCluster) launch(id int32) {
+	c.t.Helper()
+	p := c.node(id)
+	if c.up(id) {
+		c.t.Fatalf("start broker %d: it runs", id)
+	}
+	c.setPaused(id, false)
+	p.launch(p.addr)
+	if c.net != nil {
+		c.net.track(id, p)
+	}
+}
+
+func (c *procCluster) startStopped() {
+	c.t.Helper()
+	var started []int32
+	for _, id := range c.ids() {
+		if !c.up(id) {
+			c.launch(id)
+			started = append(started, id)
+		}
+	}
+	for _, id := range started {
+		c.node(id).waitReady()
+	}
+}
+
+func (c *procCluster) stop(id int32) {
+	p := c.node(id)
+	p.signal(syscall.SIGTERM)
+	if c.setPaused(id, false) {
+		p.signal(syscall.SIGCONT) // to act on the SIGTERM
+	}
+	p.kill(syscall.SIGTERM)
+}
+
+func (c *procCluster) kill(id int32) {
+	c.node(id).kill(syscall.SIGKILL)
+	c.setPaused(id, false)
+}
+
+func (c *procCluster) killAll() {
+	var wg sync.WaitGroup
+	for _, id := range c.ids() {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.kill(id) }()
+	}
+	wg.Wait()
+}
+
+func (c *procCluster) restart(id int32) {
+	c.t.Helper()
+	c.stop(id)
+	c.start(id)
+}
+
+func (c *procCluster) pause(id int32) error {
+	if !c.up(id) {
+		return fmt.Errorf("pause broker %d: it does not run", id)
+	}
+	c.setPaused(id, true)
+	c.node(id).signal(syscall.SIGSTOP)
+	return nil
+}
+
+func (c *procCluster) resume(id int32) error {
+	if !c.setPaused(id, false) {
+		return fmt.Errorf("resume broker %d: it is not paused", id)
+	}
+	c.node(id).signal(syscall.SIGCONT)
+	return nil
+}
+
+// setPaused notes whether broker id is paused and says whether it was.
+func (c *procCluster) setPaused(id int32, paused bool) (was bool) {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	was = c.paused[id]
+	c.paused[id] = paused
+	return was
+}
+
+func (c *procCluster) noProxies(what string) error {
+	return fmt.Errorf("%s: %w: these processes have no fault proxies in front of them (start them with startNetCluster)", what, errUnsupported)
+}
+
+func (c *procCluster) isolate(id int32) error {
+	if c.net == nil {
+		return c.noProxies(fmt.Sprintf("isolate broker %d", id))
+	}
+	c.net.isolate(id)
+	return nil
+}
+
+func (c *procCluster) partition(a, b []int32) error {
+	if c.net == nil {
+		return c.noProxies(fmt.Sprintf("partition %v from %v", a, b))
+	}
+	c.net.split(a, b)
+	return nil
+}
+
+// heal has nothing to do without proxies: no network fault was set.
+func (c *procCluster) heal() error {
+	if c.net != nil {
+		c.net.heal()
+	}
+	return nil
+}
