@@ -376,6 +376,7 @@ var serveMirrorSettings = []string{
 // goroutine: stop ends it and waits for it before the node shuts down.
 type serveMirror struct {
 	cfg    mirror.Config
+	node   int32 // the node it runs in
 	target mirrorSide
 	cancel context.CancelFunc // set by start
 	done   chan struct{}      // closed when the mirror has stopped
@@ -469,6 +470,9 @@ func (sm *serveMirror) start(ctx context.Context, n *node.Node, logger *slog.Log
 	}
 	cfg := sm.cfg
 	cfg.Target = opts
+	// Every node with mirror settings runs one: each copies the
+	// partitions it leads, and the controller's shapes the mirror topics.
+	cfg.Node = &sm.node
 	cfg.Logger = logger.With("component", "mirror")
 	m, err := mirror.New(cfg)
 	if err != nil {
@@ -509,11 +513,12 @@ func (sm *serveMirror) stop() {
 }
 
 // around returns serve's serving callback with the mirror started after
-// next (which may be nil); with no mirror it is next.
-func (sm *serveMirror) around(ctx context.Context, next func(*node.Node), logger *slog.Logger) func(*node.Node) {
+// next (which may be nil), as node nodeID's; with no mirror it is next.
+func (sm *serveMirror) around(ctx context.Context, nodeID int32, next func(*node.Node), logger *slog.Logger) func(*node.Node) {
 	if sm == nil {
 		return next
 	}
+	sm.node = nodeID
 	return func(n *node.Node) {
 		if next != nil {
 			next(n)

@@ -107,7 +107,7 @@ joins the running cluster as a non-voter; the others need no restart.`,
 			}
 			cfg.ReloadSettings = reloadSettings(configFile, settings) // reload.go: POST /v1/config/reload
 			applySchemaRegistryFlag(cmd, &cfg, schemaRegistryListen)  // schema.go
-			serving = mirrored.around(cmd.Context(), serving, logger)
+			serving = mirrored.around(cmd.Context(), cfg.NodeID, serving, logger)
 			return runServe(cmd.Context(), cfg, serving, mirrored.stop)
 		},
 	}

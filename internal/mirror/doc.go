@@ -54,6 +54,15 @@
 // producer here is given an ID a source producer used: its first write
 // would otherwise meet that producer's sequence state.
 //
+// Inside `sluice serve` (Config.Node) a mirror runs on each node of the
+// target that has mirror settings, and copies only the partitions that
+// node leads there; only the mirror of the target's controller shapes the
+// mirror topics and syncs group offsets. Roles follow leadership: a node
+// that gains a partition copies it from its next refresh on, reading the
+// resume point from the target as any copy loop does, and while the old
+// leader's loop still runs, the conditional appends keep the two from
+// writing a record twice.
+//
 // Why a Produce request, and not a mirror running inside each target
 // leader: the mirror then needs nothing on the target but a client
 // connection, the same process runs standalone (`sluice mirror`) or inside

@@ -67,7 +67,7 @@ func (m *Mirror) groupsToSync(ctx context.Context) ([]string, error) {
 
 // SyncGroupOffsets copies the matching groups' committed offsets once.
 func (m *Mirror) SyncGroupOffsets(ctx context.Context) error {
-	if m.cfg.Groups == nil {
+	if m.cfg.Groups == nil || !m.shapes() {
 		return nil
 	}
 	// The mirrored topics, source name to mirror name.

@@ -43,6 +43,16 @@ type Config struct {
 	// deleted and created again as a mirror. Without it such a topic is
 	// refused and left alone.
 	Force bool
+	// Node, when set, is the ID of the target node this mirror runs in:
+	// `sluice serve` runs one on each node of the target cluster that has
+	// mirror settings. It then copies only the partitions this node leads
+	// on the target (its appends stay local), and only the mirror of the
+	// target's controller shapes the mirror topics (creates, adopts or
+	// replaces them, adds partitions, syncs configs) and syncs group
+	// offsets. Together the nodes' mirrors copy each partition once, and
+	// each role moves with leadership, at the next refresh of the node
+	// that gains it.
+	Node *int32
 	// CopyStreams is how many copy loops share the partitions led by one
 	// source broker (4): each fetches its partitions and appends them to
 	// the target, one fetch and one append in flight, so that several
@@ -128,6 +138,25 @@ type Mirror struct {
 	sourceCluster string
 	// lastRefresh is the error of the last refresh, nil when it worked.
 	lastRefresh error
+	// shaping is whether the last refresh found this mirror the one that
+	// shapes mirror topics and syncs group offsets (always without
+	// Config.Node).
+	shaping bool
+}
+
+// shapes reports whether this mirror shapes the target's mirror topics
+// and syncs group offsets: with Config.Node, only on the target's
+// controller.
+func (m *Mirror) shapes() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.shaping
+}
+
+// copiesHere reports whether this mirror copies a partition led on the
+// target by leader.
+func (c *Config) copiesHere(leader int32) bool {
+	return c.Node == nil || *c.Node == leader
 }
 
 type tp struct {

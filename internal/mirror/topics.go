@@ -134,15 +134,25 @@ func (m *Mirror) refresh(ctx context.Context) (map[int32][]*partition, error) {
 	statuses := map[string]TopicStatus{}
 	assign := map[int32][]*partition{}
 	keep := map[tp]bool{}
+	shaping := m.cfg.Node == nil || dmd.Controller == *m.cfg.Node
+	m.mu.Lock()
+	if m.cfg.Node != nil && shaping != m.shaping {
+		m.logger.Info("mirror role", "shapes_mirror_topics", shaping, "controller", dmd.Controller)
+	}
+	m.shaping = shaping
+	m.mu.Unlock()
 	for _, name := range srcNames {
 		st := smd.Topics[name]
-		ts := m.followTopic(ctx, smd.Cluster, st, dmd, srcCfgs[name], dstCfgs)
+		ts := m.followTopic(ctx, smd.Cluster, st, dmd, srcCfgs[name], dstCfgs, shaping)
 		statuses[name] = ts
 		if ts.State != StateMirroring {
 			continue
 		}
 		dt := dmd.Topics[ts.Topic]
 		for i := 0; i < len(st.Partitions) && i < len(dt.Partitions); i++ {
+			if !m.cfg.copiesHere(dt.Partitions[int32(i)].Leader) {
+				continue // another node's mirror copies it
+			}
 			k := tp{ts.Topic, int32(i)}
 			keep[k] = true
 			p := m.partitionFor(k, st, dt)
@@ -211,8 +221,9 @@ func (m *Mirror) partitionFor(k tp, st kadm.TopicDetail, dt kadm.TopicDetail) *p
 }
 
 // followTopic makes the target's topic for source topic st a mirror of it,
-// as far as it safely can, and says what became of it.
-func (m *Mirror) followTopic(ctx context.Context, cluster string, st kadm.TopicDetail, dmd kadm.Metadata, srcCfg kadm.ResourceConfig, dstCfgs map[string]kadm.ResourceConfig) TopicStatus {
+// as far as it safely can, and says what became of it. Without shaping
+// it changes nothing on the target and only says what it finds.
+func (m *Mirror) followTopic(ctx context.Context, cluster string, st kadm.TopicDetail, dmd kadm.Metadata, srcCfg kadm.ResourceConfig, dstCfgs map[string]kadm.ResourceConfig, shaping bool) TopicStatus {
 	name := m.cfg.targetName(st.Topic)
 	ts := TopicStatus{SourceTopic: st.Topic, Topic: name, Partitions: len(st.Partitions)}
 	want := mirrorSource(cluster, st.Topic, st.ID)
@@ -221,8 +232,15 @@ func (m *Mirror) followTopic(ctx context.Context, cluster string, st kadm.TopicD
 		ts.State, ts.Reason = StateRefused, fmt.Sprintf(format, args...)
 		return ts
 	}
+	waiting := func() TopicStatus {
+		ts.State, ts.Reason = StatePending, fmt.Sprintf("left to the mirror of the target's controller (node %d)", dmd.Controller)
+		return ts
+	}
 	dt, exists := dmd.Topics[name]
 	if !exists || errors.Is(dt.Err, kerr.UnknownTopicOrPartition) {
+		if !shaping {
+			return waiting()
+		}
 		_, err := m.dstAdm.CreateTopic(ctx, int32(len(st.Partitions)), -1, mirrorConfigs(want, synced), name)
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return refuse("create mirror topic %s: %v", name, err)
@@ -258,6 +276,9 @@ func (m *Mirror) followTopic(ctx context.Context, cluster string, st kadm.TopicD
 			if err != nil {
 				return refuse("target topic %s: %v", name, err)
 			}
+			if empty && !shaping {
+				return waiting()
+			}
 			if empty {
 				// An empty topic holds nothing to lose: adopt it.
 				if err := m.alterConfigs(ctx, name, map[string]string{config.MirrorSourceConfig: want, config.MirrorStateConfig: config.MirrorStateMirroring}, nil); err != nil {
@@ -272,6 +293,9 @@ func (m *Mirror) followTopic(ctx context.Context, cluster string, st kadm.TopicD
 		if !m.cfg.Force {
 			return refuse("%s: refusing to mirror into it (delete it, or run the mirror with --force to replace it)", why)
 		}
+		if !shaping {
+			return waiting()
+		}
 		m.logger.Warn("replacing target topic with a mirror (--force)", "topic", name, "reason", why)
 		if _, err := m.dstAdm.DeleteTopic(ctx, name); err != nil {
 			return refuse("delete %s to replace it (--force): %v", name, err)
@@ -283,6 +307,9 @@ func (m *Mirror) followTopic(ctx context.Context, cluster string, st kadm.TopicD
 	switch n, dn := len(st.Partitions), len(dt.Partitions); {
 	case dn > n:
 		return refuse("source topic %s has %d partitions but its mirror %s has %d: Kafka partition counts never shrink, so the source topic was probably deleted and created again; promote or delete the mirror", st.Topic, n, name, dn)
+	case !shaping:
+		ts.State = StateMirroring
+		return ts
 	case dn < n:
 		if _, err := m.dstAdm.UpdatePartitions(ctx, n, name); err != nil {
 			m.logger.Warn("add partitions to mirror topic", "topic", name, "partitions", n, "err", err)
