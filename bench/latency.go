@@ -31,6 +31,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/internal/log"
 )
 
 // latencyFetchMaxWait is the consumer's fetch.max.wait, as in sluice bench
@@ -158,30 +160,23 @@ func RunLatency(ctx context.Context, opts Options) (*LatencyResults, error) {
 // fdatasync, to a new file in opts.TmpDir.
 func syncBaseline(opts Options, rep int) SyncBaseline {
 	sb := SyncBaseline{Rep: rep, Syncs: opts.LatencySyncs}
-	f, err := os.CreateTemp(opts.TmpDir, "sluice-bench-fdatasync-")
+	d, err := log.DurableAppendCost(opts.TmpDir, opts.LatencySyncs, 4096)
 	if err != nil {
 		sb.Err = err.Error()
 		return sb
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	buf := make([]byte, 4096)
-	d := make([]int64, 0, opts.LatencySyncs)
-	for range opts.LatencySyncs {
-		t0 := time.Now()
-		if _, err := f.Write(buf); err != nil {
-			sb.Err = err.Error()
-			return sb
-		}
-		if err := fdatasync(f); err != nil {
-			sb.Err = err.Error()
-			return sb
-		}
-		d = append(d, int64(time.Since(t0)))
-	}
-	slices.Sort(d)
-	sb.P50, sb.P99, sb.P999 = ms(time.Duration(percentile(d, 0.5))), ms(time.Duration(percentile(d, 0.99))), ms(time.Duration(percentile(d, 0.999)))
+	sb.P50, sb.P99, sb.P999 = durationPercentiles(d)
 	return sb
+}
+
+// durationPercentiles are the p50, p99 and p99.9 of sorted durations, in
+// milliseconds.
+func durationPercentiles(d []time.Duration) (p50, p99, p999 float64) {
+	ns := make([]int64, len(d))
+	for i, x := range d {
+		ns[i] = int64(x)
+	}
+	return ms(time.Duration(percentile(ns, 0.5))), ms(time.Duration(percentile(ns, 0.99))), ms(time.Duration(percentile(ns, 0.999)))
 }
 
 // latencyOne runs the latency workload on a fresh broker.

@@ -26,6 +26,9 @@ type benchJSON struct {
 	AckP50        *float64 `json:"ack_p50_ms"`
 	AckP99        *float64 `json:"ack_p99_ms"`
 	AckP999       *float64 `json:"ack_p99_9_ms"`
+	FdatasyncP50  *float64 `json:"fdatasync_p50_ms"`
+	FdatasyncP99  *float64 `json:"fdatasync_p99_ms"`
+	AckPerSync    *float64 `json:"ack_p50_per_fdatasync"`
 }
 
 // runBench runs a bench subcommand and parses its one JSON line.
@@ -115,6 +118,20 @@ func TestCLIBench(t *testing.T) {
 	if end, _ := topicEnd(t, b, "perf"); end != 6000 {
 		t.Fatalf("after bench e2e perf has %d records, want 6000", end)
 	}
+	if r.FdatasyncP50 != nil || r.AckPerSync != nil {
+		t.Fatalf("bench e2e without --fdatasync-dir = %+v, want no fdatasync figures", r)
+	}
+	// --fdatasync-dir: the cost of one durable write there, and the
+	// acknowledgement median in those.
+	r = runBench(t, b.addr, "e2e", "--topic", "perf", "--records", "500", "--record-size", "64", "--fdatasync-dir", t.TempDir())
+	checkBench(t, r, "e2e", 500, 64, true)
+	if r.FdatasyncP50 == nil || r.FdatasyncP99 == nil || r.AckPerSync == nil || *r.FdatasyncP50 <= 0 || *r.FdatasyncP50 > *r.FdatasyncP99 {
+		t.Fatalf("bench e2e --fdatasync-dir = %+v, want fdatasync p50 <= p99, both positive, and the ratio", r)
+	}
+	if want := *r.AckP50 / *r.FdatasyncP50; *r.AckPerSync < want*0.99-0.01 || *r.AckPerSync > want*1.01+0.01 {
+		t.Fatalf("ack_p50_per_fdatasync %v, want ack p50 %v / fdatasync p50 %v", *r.AckPerSync, *r.AckP50, *r.FdatasyncP50)
+	}
+	cliFails(t, b.addr, "--fdatasync-dir", "bench", "e2e", "--topic", "perf", "--records", "10", "--fdatasync-dir", t.TempDir()+"/missing")
 
 	// --duration with --rate: a bounded run at a bounded rate.
 	r = runBench(t, b.addr, "produce", "--topic", "paced", "--duration", "1s", "--rate", "500", "--record-size", "10")

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -16,6 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/internal/log"
 )
 
 // benchOptions are the flags shared by the bench subcommands.
@@ -30,6 +33,7 @@ type benchOptions struct {
 	rate        float64
 	linger      time.Duration
 	group       string
+	syncDir     string
 }
 
 // benchResult is the final JSON line. MB is 2^20 bytes, as in Kafka's
@@ -54,6 +58,11 @@ type benchResult struct {
 	AckP99ms  *float64 `json:"ack_p99_ms,omitempty"`
 	AckP999ms *float64 `json:"ack_p99_9_ms,omitempty"`
 	AckMaxMs  *float64 `json:"ack_max_ms,omitempty"`
+	// With --fdatasync-dir (e2e): one 4 KiB append + fdatasync there, and
+	// the acknowledgement median in those.
+	FdatasyncP50ms     *float64 `json:"fdatasync_p50_ms,omitempty"`
+	FdatasyncP99ms     *float64 `json:"fdatasync_p99_ms,omitempty"`
+	AckP50PerFdatasync *float64 `json:"ack_p50_per_fdatasync,omitempty"`
 }
 
 const mb = 1 << 20
@@ -70,7 +79,12 @@ for produce and e2e, latency percentiles p50_ms, p95_ms, p99_ms, p99_9_ms and
 max_ms: for produce from the produce call to its acknowledgement, for e2e
 from the produce call to the consumer receiving the record. e2e also reports
 the acknowledgements of the same records as ack_p50_ms, ack_p99_ms,
-ack_p99_9_ms and ack_max_ms.`,
+ack_p99_9_ms and ack_max_ms. With --fdatasync-dir, e2e first times 2,000
+appends of 4 KiB, each followed by fdatasync, in that directory (the broker's
+log directory, when it runs on this machine): fdatasync_p50_ms and
+fdatasync_p99_ms are the cost of one durable write there, which no acks=all
+answer can beat, and ack_p50_per_fdatasync the acknowledgement median in
+those.`,
 		Example: `  sluice bench produce --records 1000000 --record-size 100 --acks all
   sluice bench consume --records 1000000
   sluice bench e2e --records 100000 --rate 10000 --compression zstd`,
@@ -104,13 +118,18 @@ ack_p99_9_ms and ack_max_ms.`,
 			c.Flags().StringVar(&b.group, "group", "", "consume in this consumer group (committed offsets win over the start)")
 			return c
 		}(),
-		&cobra.Command{
-			Use:     "e2e",
-			Short:   "Produce timestamped records while consuming them and report end-to-end latency",
-			Example: `  sluice bench e2e --topic perf --records 50000 --rate 5000`,
-			Args:    usage(cobra.NoArgs),
-			RunE:    func(cmd *cobra.Command, _ []string) error { return b.run(cmd, o, "e2e") },
-		},
+		func() *cobra.Command {
+			c := &cobra.Command{
+				Use:   "e2e",
+				Short: "Produce timestamped records while consuming them and report end-to-end latency",
+				Example: `  sluice bench e2e --topic perf --records 50000 --rate 5000
+  sluice bench e2e --records 50000 --rate 10000 --record-size 1024 --fdatasync-dir /var/lib/sluice`,
+				Args: usage(cobra.NoArgs),
+				RunE: func(cmd *cobra.Command, _ []string) error { return b.run(cmd, o, "e2e") },
+			}
+			c.Flags().StringVar(&b.syncDir, "fdatasync-dir", "", "first time 4 KiB appends + fdatasync in this directory, the floor of an acks=all answer")
+			return c
+		}(),
 	)
 	return cmd
 }
@@ -184,6 +203,12 @@ func (b *benchOptions) run(cmd *cobra.Command, o *clientOptions, mode string) er
 		}
 		res, err = b.consume(ctx, o, limit)
 	case "e2e":
+		var syncs []time.Duration
+		if b.syncDir != "" {
+			if syncs, err = log.DurableAppendCost(b.syncDir, fdatasyncProbes, 4096); err != nil {
+				return fmt.Errorf("--fdatasync-dir: %w", err)
+			}
+		}
 		ends, lerr := adm.ListEndOffsets(actx, b.topic)
 		if lerr == nil {
 			lerr = ends.Error()
@@ -192,6 +217,9 @@ func (b *benchOptions) run(cmd *cobra.Command, o *clientOptions, mode string) er
 			return o.fail("list end offsets of "+b.topic, lerr)
 		}
 		res, err = b.e2e(ctx, o, limit, ends)
+		if err == nil && len(syncs) > 0 {
+			fillFdatasync(&res, syncs)
+		}
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
@@ -202,6 +230,19 @@ func (b *benchOptions) run(cmd *cobra.Command, o *clientOptions, mode string) er
 	}
 	res.Mode, res.Topic = mode, b.topic
 	return printJSON(cmd.OutOrStdout(), res)
+}
+
+// fdatasyncProbes is how many appends --fdatasync-dir times.
+const fdatasyncProbes = 2000
+
+// fillFdatasync sets the result's fdatasync figures from sorted durations.
+func fillFdatasync(r *benchResult, syncs []time.Duration) {
+	l := &latencies{d: syncs}
+	r.FdatasyncP50ms, r.FdatasyncP99ms = l.at(0.50), l.at(0.99)
+	if r.AckP50ms != nil && *r.FdatasyncP50ms > 0 {
+		ratio := math.Round(*r.AckP50ms / *r.FdatasyncP50ms * 100) / 100
+		r.AckP50PerFdatasync = &ratio
+	}
 }
 
 func (b *benchOptions) ensureTopic(ctx context.Context, adm *kadm.Client, o *clientOptions) error {

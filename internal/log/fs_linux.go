@@ -20,3 +20,6 @@ func (OSFS) SyncFS(dir string) error {
 	}
 	return err
 }
+
+// fdatasync flushes f's data and the metadata needed to read it back.
+func fdatasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }

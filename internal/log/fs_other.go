@@ -2,7 +2,10 @@
 
 package log
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+)
 
 // SyncFS makes everything written durable; without syncfs(2) it is
 // sync(2), which covers every filesystem.
@@ -10,3 +13,6 @@ func (OSFS) SyncFS(string) error {
 	syscall.Sync()
 	return nil
 }
+
+// fdatasync is fsync where fdatasync(2) is not available.
+func fdatasync(f *os.File) error { return f.Sync() }
