@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sync"
@@ -38,6 +39,9 @@ type node struct {
 	live liveness
 	// pauseHeartbeats stops this broker's heartbeats (tests).
 	pauseHeartbeats atomic.Bool
+	// hadLog is whether the metadata log held anything when the node
+	// opened: only then may the broker rejoin (RegisterBroker.Rejoin).
+	hadLog bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -79,6 +83,9 @@ func openWith(ctx context.Context, cfg Config, tune func(*raft.Config), ln net.L
 	}
 	pub := newPublisher()
 	f := newFSM(logger, pub)
+	// A node whose metadata log is new (a first start, or a wiped data
+	// directory) does not rejoin: its partitions' data may be gone too.
+	walFiles, _ := os.ReadDir(filepath.Join(cfg.Dir, "wal")) // openLogStore's directory
 	rs, err := startRaft(cfg, logger, f, tune, m)
 	if err != nil {
 		if m != nil {
@@ -86,7 +93,7 @@ func openWith(ctx context.Context, cfg Config, tune func(*raft.Config), ln net.L
 		}
 		return nil, err
 	}
-	n := &Node{node{cfg: cfg, logger: logger, pub: pub, fsm: f, rs: rs, mux: m, stop: make(chan struct{})}}
+	n := &Node{node{cfg: cfg, logger: logger, pub: pub, fsm: f, rs: rs, mux: m, stop: make(chan struct{}), hadLog: len(walFiles) > 0}}
 	n.live.wake = make(chan struct{}, 1)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if m != nil {
@@ -177,9 +184,10 @@ func (n *node) join(ctx context.Context) error {
 		}
 	}
 	if cur, ok := n.pub.image().Brokers[self.ID]; !ok || !reflect.DeepEqual(cur, self) || n.mux != nil {
-		// A broker the cluster knows rejoins: if it stopped without a
-		// controlled shutdown, it keeps its ISR places and leaderships.
-		if err := n.propose(ctx, RegisterBroker{Broker: self, Rejoin: ok && n.mux != nil}); err != nil {
+		// A broker the cluster knows, back with its own state, rejoins: if
+		// it stopped without a controlled shutdown, it keeps its ISR places
+		// and leaderships.
+		if err := n.propose(ctx, RegisterBroker{Broker: self, Rejoin: ok && n.mux != nil && n.hadLog}); err != nil {
 			return fmt.Errorf("cluster: register broker %d: %w", self.ID, err)
 		}
 	}

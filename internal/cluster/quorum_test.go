@@ -684,3 +684,21 @@ func TestQuorumRejoinedBrokerSilentIsFencedAgain(t *testing.T) {
 	}
 	q.sameImages()
 }
+
+// A broker back with a new metadata log (its data directory wiped) does
+// not rejoin: it may have lost its partitions' data too, so it leaves its
+// ISRs and leaderships as a fence does, even before its session ended.
+func TestQuorumBrokerWithNewDirectoryDoesNotRejoin(t *testing.T) {
+	t.Parallel()
+	q := newQuorum(t, 3, nil)
+	q.cfgs[4] = q.config(4, "127.0.0.1:0", nil)
+	q.reopen(4)
+	mustPropose(t, q.leader(), CreateTopic{Name: "t", Replicas: [][]int32{{4, 1, 2}}})
+	addr := q.leader().Quorum().NonVoters[0].Addr
+	q.kill(4)
+	q.cfgs[4] = q.config(4, addr, nil) // a new directory
+	n4 := q.reopen(4)
+	if p := n4.Image().Topics["t"].Partitions[0]; p.Leader == 4 || slices.Contains(p.ISR, 4) {
+		t.Fatalf("partition 0 after 4 came back with a new directory: %+v", p)
+	}
+}
