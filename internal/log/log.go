@@ -139,6 +139,9 @@ type Log struct {
 	// [uncheckedFrom, uncheckedTo): batches Open read header-only, for
 	// VerifyUnchecked. Guarded by mu.
 	uncheckedFrom, uncheckedTo int64
+	// scanned: the headers Open's scan read in the last segment, for the
+	// producer-state replay that follows it (recovery.go). Open only.
+	scanned *scannedHeaders
 }
 
 func newLog(dir string, cfg Config, opts Options) *Log {

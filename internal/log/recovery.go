@@ -144,7 +144,9 @@ func (l *Log) recover(fresh bool) error {
 	}
 	// Aborted-transaction index entries below the recovery point were
 	// fsynced with their segments; later ones are rebuilt.
-	if err := l.rebuildProducerState(rp); err != nil {
+	err = l.rebuildProducerState(rp)
+	l.scanned = nil
+	if err != nil {
 		return err
 	}
 	l.active = l.segs[len(l.segs)-1]
@@ -256,6 +258,7 @@ func (l *Log) recoverSegments(rp int64, indexed map[int64]bool) (recovered, erro
 		from := int64(0)
 		if i == len(l.segs)-1 {
 			from = rp
+			l.scanned = &scannedHeaders{seg: s}
 		}
 		res, err := l.scanSegment(s, from, &rec.transitions)
 		if err != nil {
@@ -571,6 +574,7 @@ func (l *Log) scanSegment(s *segment, rp int64, transitions *[]epochEntry) (scan
 			res.firstTs = pend.MaxTimestamp
 		}
 		s.observe(&pend, pendAt, l.indexInterval.Load())
+		l.scanned.add(s, pend, pendAt)
 		if e := pend.PartitionLeaderEpoch; e >= 0 {
 			if n := len(*transitions); n == 0 || e > (*transitions)[n-1].epoch {
 				*transitions = append(*transitions, epochEntry{epoch: e, startOffset: pend.BaseOffset})
@@ -713,11 +717,48 @@ func (l *Log) removeSnapshot(off int64) error {
 // replayProducers applies the batches in [from, to) to the producer
 // state, reading the records of control batches only, and writes the
 // aborted-transaction index entries of ABORT markers at or after
-// indexFrom.
+// indexFrom. In the segment Open just scanned it takes the headers the
+// scan read instead of reading them again.
 func (l *Log) replayProducers(from, to, indexFrom int64) error {
 	var buf []byte
+	// apply takes one batch; done once past to.
+	apply := func(s *segment, h record.Header, at int64) (done bool, err error) {
+		if h.BaseOffset >= to {
+			return true, nil
+		}
+		if h.BaseOffset < from {
+			return false, nil
+		}
+		var m *markerInfo
+		if h.IsControl() && h.HasProducerID() {
+			if cap(buf) < h.Size() {
+				buf = make([]byte, h.Size())
+			}
+			batch := buf[:h.Size()]
+			if _, err := s.log.ReadAt(batch, at); err != nil {
+				return false, fmt.Errorf("read %s at %d: %w", s.path, at, err)
+			}
+			if m, err = l.markerOf(batch, &h); err != nil {
+				l.logger.Warn("ignoring an unreadable transaction marker", "file", s.path, "position", at, "err", err)
+				return false, nil
+			}
+		}
+		txn, ok := l.producers.apply(&h, m)
+		if ok && txn.aborted && txn.lastOffset >= indexFrom {
+			return false, l.indexAbort(s, txn)
+		}
+		return false, nil
+	}
 	for i := segmentFor(l.segs, from); i < len(l.segs); i++ {
 		s := l.segs[i]
+		if hs := l.scanned.of(s); hs != nil {
+			for _, b := range hs {
+				if done, err := apply(s, b.h, b.at); done || err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		pos := int64(0)
 		if rel := from - s.base; rel > 0 && rel <= math.MaxUint32 {
 			if err := s.ensureIndexes(); err != nil {
@@ -731,33 +772,8 @@ func (l *Log) replayProducers(from, to, indexFrom int64) error {
 		}
 		sc := newBatchScanner(s.log, pos, s.size.Load(), false)
 		for sc.next() {
-			h := sc.h
-			if h.BaseOffset >= to {
-				return nil
-			}
-			if h.BaseOffset < from {
-				continue
-			}
-			var m *markerInfo
-			if h.IsControl() && h.HasProducerID() {
-				if cap(buf) < h.Size() {
-					buf = make([]byte, h.Size())
-				}
-				batch := buf[:h.Size()]
-				if _, err := s.log.ReadAt(batch, sc.at); err != nil {
-					return fmt.Errorf("read %s at %d: %w", s.path, sc.at, err)
-				}
-				var err error
-				if m, err = l.markerOf(batch, &h); err != nil {
-					l.logger.Warn("ignoring an unreadable transaction marker", "file", s.path, "position", sc.at, "err", err)
-					continue
-				}
-			}
-			done, ok := l.producers.apply(&h, m)
-			if ok && done.aborted && done.lastOffset >= indexFrom {
-				if err := l.indexAbort(s, done); err != nil {
-					return err
-				}
+			if done, err := apply(s, sc.h, sc.at); done || err != nil {
+				return err
 			}
 		}
 		if sc.err != nil {
@@ -768,4 +784,47 @@ func (l *Log) replayProducers(from, to, indexFrom int64) error {
 		}
 	}
 	return nil
+}
+
+// scannedHeaders are the headers of the batches Open's scan took in one
+// segment, in order, for the producer-state replay after it. At most
+// maxScannedHeaders are kept: past that (a big segment of small batches)
+// the replay reads them again.
+type scannedHeaders struct {
+	seg *segment
+	hs  []headerAt
+	// dropped: more were scanned than kept.
+	dropped bool
+}
+
+type headerAt struct {
+	h  record.Header
+	at int64
+}
+
+const maxScannedHeaders = 1 << 16
+
+// add notes a header of segment s the scan took.
+func (sh *scannedHeaders) add(s *segment, h record.Header, at int64) {
+	if sh == nil || sh.seg != s || sh.dropped {
+		return
+	}
+	if len(sh.hs) == maxScannedHeaders {
+		sh.hs, sh.dropped = nil, true
+		return
+	}
+	sh.hs = append(sh.hs, headerAt{h, at})
+}
+
+// of returns the headers of segment s when they cover it from its start
+// to its end, else nil.
+func (sh *scannedHeaders) of(s *segment) []headerAt {
+	if sh == nil || sh.seg != s || sh.dropped || len(sh.hs) == 0 {
+		return nil
+	}
+	last := sh.hs[len(sh.hs)-1]
+	if sh.hs[0].at != 0 || last.at+int64(last.h.Size()) != s.size.Load() {
+		return nil
+	}
+	return sh.hs
 }

@@ -348,17 +348,20 @@ func newBatchScanner(f fileReader, pos, end int64, verify bool) *batchScanner {
 }
 
 // What a batchScanner reads at a time: whole batches in chunks of
-// verifyChunk; headers in chunks of sparseHeaderChunk (a page), or of
-// headerChunk after a batch smaller than a page, when one read holds many
-// headers. Reading large batches header by header a page at a time also
+// verifyChunk; headers in chunks of sparseHeaderChunk, or of headerChunk
+// after a batch smaller than a page (smallBatch), when one read holds many
+// headers. Reading large batches header by header in small reads also
 // keeps the kernel from taking the reads for a sequential stream: a 64 KiB
 // read at the start of a file whose batches are about that size made it
 // read ahead the whole file, megabytes per partition at a restart with a
-// cold page cache, where a page per batch is needed.
+// cold page cache, where a page per batch is needed. A read of 512 bytes
+// rarely spans two pages (4 KiB reads at batch boundaries always did) and
+// copies little of each.
 const (
 	verifyChunk       = 1 << 20
 	headerChunk       = 64 << 10
-	sparseHeaderChunk = 4 << 10
+	sparseHeaderChunk = 512
+	smallBatch        = 4 << 10
 )
 
 // peek returns the n bytes at s.pos, reading a chunk when they are not
@@ -438,7 +441,7 @@ func (s *batchScanner) next() bool {
 			return false
 		}
 		s.batch = b
-	} else if size < sparseHeaderChunk {
+	} else if size < smallBatch {
 		s.chunk = headerChunk
 	} else {
 		s.chunk = sparseHeaderChunk
