@@ -105,10 +105,12 @@ func (b *Broker) planTopic(img *cluster.Image, pl *cluster.Placer, name string, 
 		return spec, kerrf(kerr.TopicAlreadyExists, "topic %q already exists", name)
 	}
 	bcfg := b.brokerConfig(img)
-	table := config.TopicTable()
-	for k, v := range configs {
-		if err := table.Validate(k, v); err != nil {
-			return spec, kerrf(kerr.InvalidConfig, "%v", err)
+	if len(configs) > 0 { // building the table costs more than the rest for a topic that sets none
+		table := config.TopicTable()
+		for k, v := range configs {
+			if err := table.Validate(k, v); err != nil {
+				return spec, kerrf(kerr.InvalidConfig, "%v", err)
+			}
 		}
 	}
 	if len(assignment) > 0 {
@@ -293,6 +295,9 @@ func (b *Broker) createTopics(ctx context.Context, c *Client, req *kmsg.CreateTo
 		commit()
 		b.reconcile()
 	}
+	// The configs answered for a topic that sets none are the same for
+	// each: resolved once, shared by those topics of the response.
+	var defaults []kmsg.CreateTopicsResponseTopicConfig
 	for i := range plans {
 		p := &plans[i]
 		st := p.st
@@ -308,6 +313,8 @@ func (b *Broker) createTopics(ctx context.Context, c *Client, req *kmsg.CreateTo
 			// Created, but its configs are not the principal's to see
 			// (v5+), as in Kafka.
 			st.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
+		} else if len(spec.configs) == 0 && defaults != nil {
+			st.Configs = defaults
 		} else if tcfg, err := config.ResolveTopic(b.brokerConfig(img), spec.configs); err == nil {
 			for _, v := range tcfg.All() {
 				c := kmsg.NewCreateTopicsResponseTopicConfig()
@@ -317,6 +324,9 @@ func (b *Broker) createTopics(ctx context.Context, c *Client, req *kmsg.CreateTo
 					c.Value = &val
 				}
 				st.Configs = append(st.Configs, c)
+			}
+			if len(spec.configs) == 0 {
+				defaults = st.Configs
 			}
 		}
 		resp.Topics = append(resp.Topics, st)
