@@ -16,13 +16,21 @@ package cluster
 // Fencing needs a quorum (Config.Voters): in the one-voter cluster only
 // this broker could heartbeat, so nothing is fenced there.
 //
-// After becoming leader the controller gives every broker a full session
-// timeout of grace, since it has not heard from anyone yet, except the
-// previous controller: it heartbeated to itself, but its Raft heartbeats
+// After becoming leader the controller has not heard from anyone yet.
+// The previous controller heartbeated to itself, but its Raft heartbeats
 // reached this node until it went silent, so its session runs from that
-// last contact. When the controller's process dies, its partitions get
+// last contact: when the controller's process dies, its partitions get
 // new leaders a session timeout after its last sign of life, not after
-// that plus the Raft election. What each
+// that plus the Raft election. Until that contact the previous controller
+// was also hearing the other brokers' heartbeats and would have fenced a
+// silent one, so their sessions run from there too, but each gets at
+// least half a session (and three heartbeat intervals) after this term
+// starts to find the new controller: a broker cut off together with the
+// controller (a rack, a network split) is fenced about a session timeout
+// after the split, not after the election plus a full session. With no
+// previous controller known (this node's first term, or it leads again
+// after an election nobody else won) every broker gets a full session.
+// What each
 // command does to leaders and ISRs is decided in election.go, in the FSM.
 // Reassignments complete in the FSM too, when the AlterPartition (or the
 // Reassign) that puts the last target replica in the ISR applies.
@@ -78,12 +86,18 @@ func (l *liveness) leaderLost(id int32, contact time.Time) {
 	l.prevLeader, l.prevContact = id, contact
 }
 
-// previousLeader returns the last leader other than this node and when it
-// last contacted this node; ok is false when none is known.
-func (l *liveness) previousLeader() (id int32, contact time.Time, ok bool) {
+// takePreviousLeader returns the last leader other than this node and
+// when it last contacted this node, and forgets them; ok is false when
+// none is known. A term of leadership takes them once: in a later term
+// of this node's, that leader's last contact is stale (it has heartbeated
+// to this node as a broker since), and a session counted from it would
+// fence a healthy broker.
+func (l *liveness) takePreviousLeader() (id int32, contact time.Time, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.prevLeader, l.prevContact, !l.prevContact.IsZero()
+	id, contact, ok = l.prevLeader, l.prevContact, !l.prevContact.IsZero()
+	l.prevLeader, l.prevContact = 0, time.Time{}
+	return id, contact, ok
 }
 
 func (l *liveness) reset(leading bool) {
@@ -160,11 +174,18 @@ func (n *node) lead(ctx context.Context) {
 	since := time.Now()
 	n.live.reset(true)
 	defer n.live.reset(false)
-	// The previous controller's session runs from its last Raft contact.
+	// The previous controller's session runs from its last Raft contact;
+	// the other brokers' from there too, with a grace to find this node.
 	sessionFrom := map[int32]time.Time{}
-	if id, at, ok := n.live.previousLeader(); ok && id != n.cfg.NodeID && at.Before(since) {
+	othersFrom := since
+	if id, at, ok := n.live.takePreviousLeader(); ok && id != n.cfg.NodeID && at.Before(since) {
 		sessionFrom[id] = at
-		n.logger.Info("previous controller last heard over Raft", "broker", id, "ago", since.Sub(at).Round(time.Millisecond))
+		othersFrom = at
+		if least := since.Add(n.takeoverGrace() - n.sessionTimeout()); least.After(at) {
+			othersFrom = least
+		}
+		n.logger.Info("previous controller last heard over Raft", "broker", id, "ago", since.Sub(at).Round(time.Millisecond),
+			"others_fenced_if_silent_for", othersFrom.Add(n.sessionTimeout()).Sub(since).Round(time.Millisecond))
 	}
 
 	tick := time.NewTicker(max(n.heartbeatInterval()/2, 20*time.Millisecond))
@@ -181,7 +202,7 @@ func (n *node) lead(ctx context.Context) {
 		// brokers registered there besides this one (tests) stay as they
 		// are, as before the quorum existed.
 		if n.mux != nil {
-			n.checkBrokers(ctx, since, sessionFrom, fenced)
+			n.checkBrokers(ctx, othersFrom, sessionFrom, fenced)
 		}
 		select {
 		case <-tick.C:
@@ -201,6 +222,13 @@ func (n *node) lead(ctx context.Context) {
 type fencedBroker struct {
 	since   time.Time
 	checked bool
+}
+
+// takeoverGrace is the least time a new controller leaves a broker to
+// send it a first heartbeat: half a session, and at least three heartbeat
+// intervals.
+func (n *node) takeoverGrace() time.Duration {
+	return min(n.sessionTimeout(), max(n.sessionTimeout()/2, 3*n.heartbeatInterval()))
 }
 
 // checkBrokers fences brokers silent for the session timeout and unfences

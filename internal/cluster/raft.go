@@ -18,10 +18,16 @@ import (
 
 // Raft timing. A single voter waits one randomized heartbeat timeout
 // (between heartbeatTimeout and twice that) before it elects itself, so it
-// leads 200-400ms after start. A multi-node quorum uses the LAN timings
-// below: followers notice a dead leader within 0.5-1s and elect another
-// within a few seconds; a leader that cannot reach a majority steps down
-// after the lease.
+// leads 200-400ms after start. A multi-node quorum uses LAN timings:
+// followers notice a dead leader within 0.5-1s and elect another at once
+// (pre-vote keeps a node that was cut off from disrupting the others). A
+// leader that hears from no majority for the lease steps down; the lease
+// is as long as Raft allows (the heartbeat timeout). With one voter of
+// three down, the leader keeps its place only while the single remaining
+// follower answers within the lease: a 250 ms lease made the quorum change
+// leaders again and again on a loaded machine, and as each new controller
+// gives every broker a new session, a broker cut off from the others was
+// fenced only once the leadership settled, tens of seconds later.
 const (
 	heartbeatTimeout   = 200 * time.Millisecond
 	electionTimeout    = 200 * time.Millisecond
@@ -29,7 +35,7 @@ const (
 
 	quorumHeartbeatTimeout   = 500 * time.Millisecond
 	quorumElectionTimeout    = 500 * time.Millisecond
-	quorumLeaderLeaseTimeout = 250 * time.Millisecond
+	quorumLeaderLeaseTimeout = 500 * time.Millisecond
 
 	snapshotsRetained = 2
 )

@@ -1,0 +1,32 @@
+package cluster
+
+import (
+	"testing"
+	"time"
+)
+
+// TestPreviousLeaderTakenOnce: a term of leadership counts the previous
+// controller's session from its last Raft contact; a later term of the
+// same node must not, since that broker has heartbeated since. (A node
+// that led, lost the leadership in an election nobody won, and led again
+// fenced the healthy previous controller with a session counted from
+// before its first term.)
+func TestPreviousLeaderTakenOnce(t *testing.T) {
+	var l liveness
+	if _, _, ok := l.takePreviousLeader(); ok {
+		t.Fatal("a previous leader before any was lost")
+	}
+	at := time.Now()
+	l.leaderLost(2, at)
+	id, contact, ok := l.takePreviousLeader()
+	if !ok || id != 2 || !contact.Equal(at) {
+		t.Fatalf("takePreviousLeader = %d, %v, %v; want 2, %v, true", id, contact, ok, at)
+	}
+	if id, _, ok := l.takePreviousLeader(); ok {
+		t.Fatalf("the previous leader %d was taken twice", id)
+	}
+	l.leaderLost(3, at.Add(time.Second))
+	if id, _, ok := l.takePreviousLeader(); !ok || id != 3 {
+		t.Fatalf("after another leader was lost: %d, %v", id, ok)
+	}
+}
