@@ -19,10 +19,10 @@ Proxy built with a SourceFunc labels each connection it accepts (for
 example with the process that opened it, see SocketOwner), and SetFrom
 gives one label its own fault. A connection is labelled when it is
 accepted, and a connection that got no label then (its process was not
-yet registered) is asked again whenever a fault is set. With one proxy
-in front of each listener of each broker, and connections labelled by
-the broker process that opened them, a test can isolate a broker
-completely, or cut a leader off from its followers while clients still
-reach it.
+yet registered) is asked again when a fault is first set after it. With
+one proxy in front of each listener of each broker, and connections
+labelled by the broker process that opened them, a test can isolate a
+broker completely, or cut a leader off from its followers while clients
+still reach it.
 */
 package faultnet

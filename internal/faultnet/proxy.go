@@ -178,7 +178,12 @@ func (p *Proxy) enforce() {
 	}
 }
 
-// relabel asks the SourceFunc again for each connection without a label.
+// relabel asks the SourceFunc again, once, for each connection that got
+// no label when it was accepted. Once is enough: a process registered
+// after it connected is registered by the time a test sets a fault, and
+// asking again at every fault for the test's own clients (which never get
+// a label) made a test's series of SetFrom calls take seconds, faults
+// applying that much late.
 func (p *Proxy) relabel() {
 	if p.source == nil {
 		return
@@ -186,7 +191,8 @@ func (p *Proxy) relabel() {
 	p.mu.Lock()
 	var unlabelled []*link
 	for l := range p.links {
-		if l.source == "" {
+		if l.source == "" && !l.relabelled {
+			l.relabelled = true
 			unlabelled = append(unlabelled, l)
 		}
 	}
@@ -279,6 +285,7 @@ func (p *Proxy) serve(c net.Conn, source string) {
 type link struct {
 	client, target net.Conn
 	source         string // guarded by the proxy's mu
+	relabelled     bool   // asked for a label again; guarded by the proxy's mu
 	once           sync.Once
 	done           chan struct{}
 }
