@@ -67,13 +67,5 @@ func TestMirrorFromKfakeKeepsOffsets(t *testing.T) {
 	if len(committed) != 300+16 {
 		t.Fatalf("read_committed on the mirror: %d records, want 316 (the aborted transaction hidden)", len(committed))
 	}
-	waitState(t, 30*time.Second, "group offsets mirrored", func() (bool, string) {
-		got, err := dstAdm.FetchOffsets(testContext(t, 10*time.Second), "dashboards")
-		if err != nil {
-			return false, err.Error()
-		}
-		p0, _ := got.Lookup("kf.clicks", 0)
-		p1, _ := got.Lookup("kf.clicks", 1)
-		return p0.At == 40 && p1.At == 7, fmt.Sprintf("partition 0 at %d, 1 at %d", p0.At, p1.At)
-	})
+	waitGroupAt(t, dstAdm, "dashboards", "kf.clicks", map[int32]int64{0: 40, 1: 7})
 }

@@ -14,6 +14,24 @@ import (
 	"github.com/sluice-io/sluice/internal/mirror"
 )
 
+// waitGroupAt waits until group's committed offsets of topic on adm are
+// want, by partition.
+func waitGroupAt(t *testing.T, adm *kadm.Client, group, topic string, want map[int32]int64) {
+	t.Helper()
+	waitState(t, 30*time.Second, "group "+group+" at its offsets", func() (bool, string) {
+		o, err := adm.FetchOffsets(testContext(t, 10*time.Second), group)
+		if err != nil {
+			return false, err.Error()
+		}
+		got := map[int32]int64{}
+		for p := range want {
+			at, _ := o.Lookup(topic, p)
+			got[p] = at.At
+		}
+		return fmt.Sprint(got) == fmt.Sprint(want), fmt.Sprintf("committed %v, want %v", got, want)
+	})
+}
+
 // A target that is not Sluice (kfake) cannot keep offsets: the mirror
 // copies records at least once with their keys, values, headers and
 // timestamps, in order per partition, writes offset syncs, translates a
@@ -60,15 +78,7 @@ func TestMirrorToANonSluiceTargetTranslatesOffsets(t *testing.T) {
 		r.ProducerID, r.ProducerEpoch = 0, 0
 	}
 	sameRecords(t, "orders copied to kfake", got, want)
-	waitState(t, 30*time.Second, "group offsets translated", func() (bool, string) {
-		o, err := dstAdm.FetchOffsets(testContext(t, 10*time.Second), "billing")
-		if err != nil {
-			return false, err.Error()
-		}
-		p0, _ := o.Lookup("orders", 0)
-		p1, _ := o.Lookup("orders", 1)
-		return p0.At == 50 && p1.At == 30, fmt.Sprintf("partition 0 at %d, 1 at %d", p0.At, p1.At)
-	})
+	waitGroupAt(t, dstAdm, "billing", "orders", map[int32]int64{0: 50, 1: 30})
 	// The translated offsets are also checkpoints, as MirrorMaker 2
 	// writes them: the last record per group partition wins.
 	waitState(t, 30*time.Second, "checkpoints written", func() (bool, string) {
@@ -138,15 +148,7 @@ func TestMirrorToANonSluiceTargetTranslatesOffsets(t *testing.T) {
 	cfg.Groups = regexp.MustCompile(`^(billing|audit)$`)
 	produce(300, 50)
 	runMirror(t, []string{src.addr}, dseeds, cfg)
-	waitState(t, 30*time.Second, "the restarted mirror translates through the earlier syncs", func() (bool, string) {
-		o, err := dstAdm.FetchOffsets(testContext(t, 10*time.Second), "audit")
-		if err != nil {
-			return false, err.Error()
-		}
-		p0, _ := o.Lookup("orders", 0)
-		p1, _ := o.Lookup("orders", 1)
-		return p0.At == first[0]+1 && p1.At == first[1]+1, fmt.Sprintf("partition 0 at %d, 1 at %d; want %v + 1", p0.At, p1.At, first)
-	})
+	waitGroupAt(t, dstAdm, "audit", "orders", map[int32]int64{0: first[0] + 1, 1: first[1] + 1})
 	want = readAll(t, []string{src.addr}, "orders", false)
 	waitState(t, 60*time.Second, "the restarted mirror copies the rest", func() (bool, string) {
 		n := targetTotal(testContext(t, 10*time.Second), dstAdm, "orders")
