@@ -147,7 +147,8 @@ type AppendInfo struct {
 	LogStartOffset int64
 }
 
-// Open opens or creates the log in dir, recovering it: the tail past the
+// Open opens or creates the log in dir (a missing dir is made by the log's
+// first write: dir.go), recovering it: the tail past the
 // recovery point is scanned, a torn or corrupt tail is truncated (and
 // logged), missing or damaged indexes are rebuilt, and producer state is
 // loaded from its snapshot and the batches after it.

@@ -123,7 +123,10 @@ catches a torn one, which recovery then skips) and at Close (fsynced).
 	               .txnindex entry (one write call). The first append to
 	               an empty log creates its segment file: Open of a new or
 	               empty log creates none, and a directory without segments
-	               opens as an empty log at its log start offset.
+	               opens as an empty log at its log start offset. Open of a
+	               new log does not create its directory either: its first
+	               write does (dir.go), and a missing directory opens as
+	               the empty log at offset 0.
 	WaitDurable    group commit: one fdatasync of the active segment (and
 	               of its .txnindex when written since) covers every
 	               append before it; rolled segments not yet fsynced are
@@ -153,8 +156,9 @@ catches a torn one, which recovery then skips) and at Close (fsynced).
 	               recovery point at the log end offset.
 	Open           nothing, unless recovery repaired something (a torn
 	               tail cut, files removed): then what it touched, the
-	               directory and the recovery point. A new log's directory,
-	               its parent and its first segment's name, and the
+	               directory and the recovery point. A new log's directory
+	               (made by its first append), its parent's entry and its
+	               first segment's name, and the
 	               segments a recovery scanned, are fsynced by the log's
 	               first fsync, which then moves the recovery point; until
 	               then the durable offset stays at the recovery point.
