@@ -23,11 +23,14 @@ type ackPartition interface {
 	// ExpectWaitDurable announces a WaitDurable, so that a sync of the
 	// log directory starting before it covers the partition too.
 	ExpectWaitDurable()
+	// StartSyncs starts the announced sync if none is running.
+	StartSyncs()
 }
 
 // awaitDurable returns the reply of an acks=-1 produce request whose
 // batches are appended. It starts their fsyncs at once: each partition
-// joins the next sync of its log directory (ExpectWaitDurable), so one
+// joins the next sync of its log directory (ExpectWaitDurable), then the
+// syncs start (StartSyncs), so one
 // sync covers every partition of the request and of the requests
 // pipelined behind it, and a pipelined request's fsync need not wait for
 // the answer to the one before it (franz-go keeps up to 5 produce
@@ -42,6 +45,9 @@ type ackPartition interface {
 func awaitDurable(ctx context.Context, waits []durableWait, timeout time.Duration, resp kmsg.Response, waiting *atomic.Int64) Reply {
 	for i := range waits {
 		waits[i].part.ExpectWaitDurable()
+	}
+	for i := range waits {
+		waits[i].part.StartSyncs()
 	}
 	timeout = max(timeout, time.Millisecond)
 	deadline := time.Now().Add(timeout)

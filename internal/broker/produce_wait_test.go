@@ -14,11 +14,11 @@ import (
 	"github.com/sluice-io/sluice/internal/replica"
 )
 
-// fakeAckPartition is a partition whose fsync starts with
-// ExpectWaitDurable and ends when release closes, and whose replication
+// fakeAckPartition is a partition whose fsync starts with StartSyncs and
+// ends when release closes, and whose replication
 // answers replErr at once.
 type fakeAckPartition struct {
-	fsyncing chan struct{} // closed when the fsync starts (ExpectWaitDurable)
+	fsyncing chan struct{} // closed when the fsync starts (StartSyncs)
 	release  chan struct{}
 	durable  atomic.Bool // set when WaitDurable returns nil
 	syncErr  error
@@ -31,7 +31,9 @@ func newFakeAckPartition() *fakeAckPartition {
 
 func (p *fakeAckPartition) WaitReplicated(context.Context, int64, int32, int) error { return p.replErr }
 
-func (p *fakeAckPartition) ExpectWaitDurable() { close(p.fsyncing) }
+func (p *fakeAckPartition) ExpectWaitDurable() {}
+
+func (p *fakeAckPartition) StartSyncs() { close(p.fsyncing) }
 
 func (p *fakeAckPartition) WaitDurable(ctx context.Context, _ int64) error {
 	select {

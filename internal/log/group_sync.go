@@ -24,9 +24,10 @@ type FSSyncer interface {
 //
 // One goroutine, the sync loop, does the group's syncs in rounds (pebble's
 // LogWriter.flushLoop is the model). A log that has something to make
-// durable joins the next round (ExpectWait after an append, or a waiter);
-// the loop takes every log that joined, makes them durable, wakes their
-// waiters, and starts the next round at once if logs joined meanwhile. So
+// durable joins the next round (ExpectWait and StartSync after an append,
+// or a waiter); the loop takes every log that joined, makes them durable,
+// wakes their waiters, and starts the next round at once if logs joined
+// meanwhile. So
 // the disk goes from one sync to the next without waiting for a woken
 // goroutine to become the syncer, and a waiter is woken once, by the round
 // that covers its offset. The loop starts when a log joins an idle group
@@ -122,16 +123,20 @@ func (g *SyncGroup) useSyncFS(n int) (use, retry bool) {
 	return false, false
 }
 
-// joinLocked adds l to the next round, starting the loop if it is idle,
-// and returns the channel closed when that round ends. g.mu is held.
+// joinLocked adds l to the next round and returns the channel closed when
+// that round ends. g.mu is held.
 func (g *SyncGroup) joinLocked(l *Log) chan struct{} {
 	g.waiting[l] = struct{}{}
-	if !g.running {
+	return g.next
+}
+
+// startLocked starts the loop if it is idle and a log waits. g.mu is held.
+func (g *SyncGroup) startLocked() {
+	if !g.running && len(g.waiting) > 0 {
 		g.running = true
 		g.loop.Add(1)
 		go g.run()
 	}
-	return g.next
 }
 
 // waitDurable is Log.waitDurable: it waits for the round in flight if that
@@ -150,6 +155,7 @@ func (g *SyncGroup) waitDurable(ctx context.Context, l *Log, offset int64) error
 			ch = g.cur
 		} else {
 			ch = g.joinLocked(l)
+			g.startLocked()
 		}
 		g.mu.Unlock()
 		select {
@@ -193,16 +199,27 @@ func (g *SyncGroup) run() {
 	}
 }
 
-// ExpectWait starts making what was just appended durable: the log joins
-// its group's next round, which starts at once if no sync is running. A
-// produce request calls it for each acks=all partition after appending
-// them all, so that one sync covers every partition of the request and of
-// the requests pipelined behind it, and the sync runs while the request
-// waits for its turn to be answered.
+// ExpectWait announces that what was just appended is to be made durable:
+// the log joins its group's next round. StartSync then starts that round
+// if no sync is running (a running loop takes it next anyway), as a
+// waiter does. A produce request calls ExpectWait for each acks=all
+// partition after appending them all, then StartSync, so that one round
+// covers every partition of the request (and of the requests pipelined
+// behind it), and the round runs while the request waits for its turn to
+// be answered.
 func (l *Log) ExpectWait() {
 	g := l.group
 	g.mu.Lock()
 	g.joinLocked(l)
+	g.mu.Unlock()
+}
+
+// StartSync starts the round of the logs announced with ExpectWait, if
+// the log's group is idle.
+func (l *Log) StartSync() {
+	g := l.group
+	g.mu.Lock()
+	g.startLocked()
 	g.mu.Unlock()
 }
 

@@ -370,10 +370,11 @@ func TestSyncGroupFallsBackToFsyncsWhenSyncFSIsDear(t *testing.T) {
 	check("syncfs cheap again", 4, segs)
 }
 
-// A log announced with ExpectWait is made durable without anyone waiting:
-// the sync loop runs the round it joined as soon as the round in flight
-// ends, back to back, and ends once no log waits. A waiter whose offset the
-// round in flight covers waits for that round and asks for no other.
+// A log announced with ExpectWait and StartSync is made durable without
+// anyone waiting: the sync loop runs the round it joined as soon as the
+// round in flight ends, back to back, and ends once no log waits. A waiter
+// whose offset the round in flight covers waits for that round and asks
+// for no other.
 func TestSyncGroupLoopRunsRoundsBackToBackAndEndsWhenIdle(t *testing.T) {
 	t.Parallel()
 	fsys := newGroupFS(newMemFS())
@@ -395,11 +396,13 @@ func TestSyncGroupLoopRunsRoundsBackToBackAndEndsWhenIdle(t *testing.T) {
 	}
 	first := mustAppend(t, l, newBatch(t, batchSpec{records: 2}), 0).LastOffset + 1
 	l.ExpectWait()
+	l.StartSync()
 	<-started // the first round, held in its fsync
 	waited := make(chan error, 1)
 	go func() { waited <- l.WaitDurable(context.Background(), first) }()
 	second := mustAppend(t, l, newBatch(t, batchSpec{records: 3}), 0).LastOffset + 1
 	l.ExpectWait()
+	l.StartSync() // the loop runs: it takes the log next
 	waitForWaiters(group, 1)
 	close(release)
 	if err := <-waited; err != nil {

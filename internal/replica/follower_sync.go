@@ -3,7 +3,6 @@ package replica
 import (
 	"context"
 	"errors"
-	"sync"
 
 	"github.com/sluice-io/sluice/internal/log"
 )
@@ -36,25 +35,23 @@ func (f *fetcher) syncFetched(ctx context.Context, parts []*fetchPart, from map[
 			todo = append(todo, grown{fp, end})
 		}
 	}
-	if len(todo) == 0 {
-		return
-	}
-	var wg sync.WaitGroup
 	for _, g := range todo {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := g.fp.p.WaitDurable(ctx, g.end)
-			switch {
-			case err == nil, ctx.Err() != nil:
-			case errors.Is(err, log.ErrOffsetOutOfRange), errors.Is(err, log.ErrClosed):
-				// Truncated or closed meanwhile: the next round sees.
-			default:
-				// An fsync failure took the log offline; the Manager
-				// reports its directory.
-				f.logger.Warn("follower fsync failed", "topic", g.fp.p.Topic, "partition", g.fp.p.Index, "err", err)
-			}
-		}()
+		g.fp.p.StartSyncs()
 	}
-	wg.Wait()
+	// One sync of each log directory covers every partition announced:
+	// the waits end together, one after another costs nothing.
+	for _, g := range todo {
+		err := g.fp.p.WaitDurable(ctx, g.end)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, log.ErrOffsetOutOfRange), errors.Is(err, log.ErrClosed):
+			// Truncated or closed meanwhile: the next round sees.
+		default:
+			// An fsync failure took the log offline; the Manager
+			// reports its directory.
+			f.logger.Warn("follower fsync failed", "topic", g.fp.p.Topic, "partition", g.fp.p.Index, "err", err)
+		}
+	}
 }

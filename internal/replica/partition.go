@@ -405,6 +405,11 @@ func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
 // this partition too (log.Log.ExpectWait).
 func (p *Partition) ExpectWaitDurable() { p.log.ExpectWait() }
 
+// StartSyncs starts the sync ExpectWaitDurable announced, if none runs in
+// the partition's log directory (log.Log.StartSync): called after
+// announcing every partition of a request, so that one sync covers them.
+func (p *Partition) StartSyncs() { p.log.StartSync() }
+
 // WaitReplicated waits, for an acks=all write whose records end before end
 // and that was appended at leader epoch epoch, until the high watermark
 // reaches end (Kafka's DelayedProduce). Once it has, the write succeeded if
