@@ -15,8 +15,8 @@ package main
 //
 // Times run from the kill (or the start) to the first Metadata answer that
 // shows the state, polled every 50 ms from a live broker. The broker
-// settings are Kafka's defaults (broker.session.timeout.ms 9000,
-// broker.heartbeat.interval.ms 2000) unless -sluice-config changes them.
+// settings are Sluice's defaults (broker.session.timeout.ms 3000,
+// broker.heartbeat.interval.ms 500) unless -sluice-config changes them.
 
 import (
 	"context"
