@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ func answers(c *rawConn, d time.Duration) bool {
 // broker stops accepting until one closes; both change with AlterConfigs.
 func TestConnectionLimits(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, map[string]string{"max.connections.per.ip": "3"})
+	b := startBroker(t, map[string]string{"max.connections.per.ip": "3", "sluice.http.listen": "127.0.0.1:0"})
 	var open []*rawConn
 	for i := 0; i < 3; i++ {
 		c := dialRaw(t, b.addr)
@@ -42,7 +43,7 @@ func TestConnectionLimits(t *testing.T) {
 	open[1].nc.Close()
 	open[2].nc.Close()
 	open = open[:1]
-	time.Sleep(200 * time.Millisecond) // the broker sees the closes
+	waitConnections(t, b, 1)
 	adm := kadm.NewClient(newClient(t, b.addr))
 	resp, err := adm.AlterBrokerConfigs(testContext(t, 10*time.Second), []kadm.AlterConfig{
 		{Name: "max.connections.per.ip", Value: kmsg.StringPtr("100")},
@@ -52,7 +53,7 @@ func TestConnectionLimits(t *testing.T) {
 		t.Fatalf("alter broker configs: %v %+v", err, resp)
 	}
 	adm.Close()
-	time.Sleep(300 * time.Millisecond)
+	waitConnections(t, b, 1)
 	// Connections are served up to five; the next waits in the backlog
 	// until one closes.
 	var waiting *rawConn
@@ -76,6 +77,19 @@ func TestConnectionLimits(t *testing.T) {
 	if _, err := waiting.nc.Read(size[:]); err != nil {
 		t.Fatalf("the waiting connection was not served once another closed: %v", err)
 	}
+}
+
+// waitConnections waits until the broker holds n Kafka connections
+// (sluice_connections): it drops a closed connection from that count
+// after giving its place under the limits back.
+func waitConnections(t *testing.T, b *broker, n int) {
+	t.Helper()
+	waitForErr(t, 10*time.Second, fmt.Sprintf("%d open connections", n), func() error {
+		if v, _ := scrapeMetrics(t, b.node.HTTPAddr()).value("sluice_connections"); int(v) != n {
+			return fmt.Errorf("%v open", v)
+		}
+		return nil
+	})
 }
 
 // KIP-612: an ip entity's connection_creation_rate quota refuses an

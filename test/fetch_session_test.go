@@ -47,7 +47,7 @@ func responsePartitions(resp *kmsg.FetchResponse) []int32 {
 func TestFetchSessionIncrementalAtTheWire(t *testing.T) {
 	t.Parallel()
 	const n = 1000
-	b := startBroker(t, nil)
+	b := startBroker(t, map[string]string{"sluice.http.listen": "127.0.0.1:0"})
 	b.createTopic("sess", n, nil)
 	cl := b.client(kgo.RequestTimeoutOverhead(30 * time.Second))
 	ctx := testContext(t, 60*time.Second)
@@ -93,7 +93,7 @@ func TestFetchSessionIncrementalAtTheWire(t *testing.T) {
 		}
 		done <- r
 	}()
-	time.Sleep(200 * time.Millisecond)
+	waitParkedFetch(t, b)
 	prod := b.client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err := prod.ProduceSync(ctx, &kgo.Record{Topic: "sess", Partition: 7, Value: []byte("x")}).FirstErr(); err != nil {
 		t.Fatal(err)

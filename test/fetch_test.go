@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -26,9 +27,22 @@ func fetchReq(topic string, id [16]byte, partition int32, offset int64, minBytes
 	return req
 }
 
+// waitParkedFetch waits until a consumer fetch waits in the broker's
+// purgatory for data (sluice_purgatory_requests): an append made after
+// that has to wake it. The broker serves metrics (sluice.http.listen).
+func waitParkedFetch(t *testing.T, b *broker) {
+	t.Helper()
+	waitForErr(t, 10*time.Second, "a fetch waiting in purgatory", func() error {
+		if v, _ := scrapeMetrics(t, b.node.HTTPAddr()).value("sluice_purgatory_requests", "operation", "fetch_consumer"); v < 1 {
+			return fmt.Errorf("%v fetches waiting", v)
+		}
+		return nil
+	})
+}
+
 func TestFetchLongPollWokenByAppend(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, nil)
+	b := startBroker(t, map[string]string{"sluice.http.listen": "127.0.0.1:0"})
 	b.createTopic("poll", 1, nil)
 	cl := b.client(kgo.RequestTimeoutOverhead(30 * time.Second))
 	ctx := testContext(t, 30*time.Second)
@@ -53,7 +67,7 @@ func TestFetchLongPollWokenByAppend(t *testing.T) {
 		r, _ := fetchReq("poll", id, 0, 0, 1, 1<<20, 1<<20, 20000).RequestWith(ctx, b.client())
 		done <- r
 	}()
-	time.Sleep(200 * time.Millisecond)
+	waitParkedFetch(t, b)
 	produced := time.Now()
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "poll", Value: []byte("wake")}).FirstErr(); err != nil {
 		t.Fatal(err)

@@ -230,11 +230,18 @@ func TestGroupSaramaThreeMembersExactlyOnce(t *testing.T) {
 	records := makeRecords(topic, n, 51)
 	produceAll(t, b.client(), records)
 	l := newGroupLedger(records)
+	adm := b.admin()
 
 	var members []*saramaMember
 	for _, name := range []string{"a", "b", "c"} {
 		members = append(members, startSaramaMember(t, b.addr, group, topic, name, l, saramaGroupConfig(name, sarama.NewBalanceStrategyRange()), true))
-		time.Sleep(300 * time.Millisecond) // join one after the other: several eager rebalances
+		// Join one after the other: several eager rebalances.
+		waitFor(t, 30*time.Second, fmt.Sprintf("%d members in group %s", len(members), group), func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			d, err := adm.DescribeGroups(ctx, group)
+			return err == nil && len(d[group].Members) == len(members)
+		})
 	}
 	waitFor(t, 60*time.Second, "three sarama members to own 4 partitions each", func() bool {
 		return saramaSplit(12, []int{4, 4, 4}, members...)
