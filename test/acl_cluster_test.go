@@ -1,18 +1,19 @@
 package test
 
 import (
-	"syscall"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestClusterACLsSurviveKill: ACLs are cluster metadata. Every broker
 // answers DescribeAcls from its own replica of the metadata; a broker
-// killed with SIGKILL comes back with the ACLs it had and the ones created
-// while it was down.
+// killed (SIGKILL; in-process, a power cut) comes back with the ACLs it
+// had and the ones created while it was down.
 func TestClusterACLsSurviveKill(t *testing.T) {
 	t.Parallel()
 	settings := map[string]string{
@@ -23,8 +24,11 @@ func TestClusterACLsSurviveKill(t *testing.T) {
 	for k, v := range fastFailover {
 		settings[k] = v
 	}
-	c := startCluster(t, 3, settings)
-	c.waitBrokers(3, 30*time.Second)
+	forEachKind(t, 3, settings, func(t *testing.T, c cluster) { aclsSurviveKill(t, c) })
+}
+
+func aclsSurviveKill(t *testing.T, c cluster) {
+	waitBrokersIn(c, 3, 30*time.Second)
 	ctx := testContext(t, 60*time.Second)
 	adm := c.admin()
 	create := func(adm *kadm.Client, b *kadm.ACLBuilder) {
@@ -46,7 +50,11 @@ func TestClusterACLsSurviveKill(t *testing.T) {
 
 	// count asks one broker, by ID, how many ACLs it holds.
 	count := func(id int32) int {
-		cl := c.client()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...))
+		if err != nil {
+			return -1
+		}
+		defer cl.Close()
 		req := kmsg.NewPtrDescribeACLsRequest()
 		req.ResourceType, req.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
 		req.Operation, req.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
@@ -66,22 +74,20 @@ func TestClusterACLsSurviveKill(t *testing.T) {
 	}
 	waitCount := func(id int32, want int) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for count(id) != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("broker %d holds %d ACLs, want %d", id, count(id), want)
+		waitForErr(t, 30*time.Second, fmt.Sprintf("%d ACLs on broker %d", want, id), func() error {
+			if got := count(id); got != want {
+				return fmt.Errorf("it holds %d", got)
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	for id := int32(1); id <= 3; id++ {
 		waitCount(id, 3)
 	}
 
-	victim := c.node(3)
-	victim.kill(syscall.SIGKILL)
+	c.kill(3)
 	create(c.admin(), kadm.NewACLs().Allow("User:carol").AllowHosts().Groups("billing").Operations(kadm.OpRead))
-	victim.restart()
+	c.start(3)
 	waitCount(3, 4)
 	waitCount(1, 4)
 

@@ -44,11 +44,26 @@ func startInProcess(t testing.TB, n int, settings map[string]string) *inprocClus
 
 var _ cluster = (*inprocCluster)(nil)
 
+// asCluster is c behind the cluster interface, on the filesystems the
+// test gave it: kill closes a broker as abruptly, but its filesystem keeps
+// what it had (the test cuts the power itself if it wants to).
+func (c *fsCluster) asCluster() *inprocCluster { return &inprocCluster{fsCluster: c} }
+
 // fsOf is broker i's (0-based) filesystem as it is now.
 func (c *inprocCluster) fsOf(i int) log.FS {
 	c.fsMu.Lock()
 	defer c.fsMu.Unlock()
 	return c.mems[i]
+}
+
+// filesystems gives the brokers that start next their filesystems.
+func (c *inprocCluster) filesystems() func(i int) log.FS {
+	if c.mems != nil {
+		return c.fsOf
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fsFor
 }
 
 func (c *inprocCluster) tb() testing.TB { return c.t }
@@ -75,12 +90,12 @@ func (c *inprocCluster) start(id int32) {
 	for i := range c.listens {
 		skip[i] = i != int(id-1)
 	}
-	c.startSome(c.fsOf, skip)
+	c.startSome(c.filesystems(), skip)
 }
 
 func (c *inprocCluster) startStopped() {
 	c.t.Helper()
-	c.startAll(c.fsOf)
+	c.startAll(c.filesystems())
 }
 
 func (c *inprocCluster) stop(id int32) { c.fsCluster.stop(int(id - 1)) }
@@ -98,7 +113,9 @@ func (c *inprocCluster) killAll() { c.killSome(c.ids()) }
 func (c *inprocCluster) killSome(ids []int32) {
 	c.fsMu.Lock()
 	for _, id := range ids {
-		c.mems[id-1] = c.mems[id-1].Crash()
+		if c.mems != nil {
+			c.mems[id-1] = c.mems[id-1].Crash()
+		}
 	}
 	c.fsMu.Unlock()
 	var wg sync.WaitGroup

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-io/sluice/internal/log"
@@ -27,6 +26,7 @@ type fsCluster struct {
 	settings map[string]string
 	dirs     []string
 	listens  []string
+	fsFor    func(i int) log.FS // the filesystems of the last start
 
 	mu    sync.Mutex
 	nodes []*node.Node
@@ -63,6 +63,9 @@ func (c *fsCluster) startAll(fsFor func(i int) log.FS) { c.startSome(fsFor, nil)
 // startSome starts the brokers not running, leaving out those in skip.
 func (c *fsCluster) startSome(fsFor func(i int) log.FS, skip map[int]bool) {
 	c.t.Helper()
+	c.mu.Lock()
+	c.fsFor = fsFor
+	c.mu.Unlock()
 	errs := make([]error, len(c.nodes))
 	var wg sync.WaitGroup
 	for i := range c.nodes {
@@ -147,40 +150,12 @@ func (c *fsCluster) client(opts ...kgo.Opt) *kgo.Client {
 // configs and waits until every partition has a leader and a full ISR.
 func (c *fsCluster) createTopic(name string, partitions int32, rf int16, configs map[string]*string) {
 	c.t.Helper()
-	ctx := testContext(c.t, 30*time.Second)
-	adm := kadm.NewClient(c.client())
-	resp, err := adm.CreateTopic(ctx, partitions, rf, configs, name)
-	if err != nil || resp.Err != nil {
-		c.t.Fatalf("create topic %s: %v %v", name, err, resp.Err)
-	}
-	c.waitISR(name, int(rf), 30*time.Second)
+	createTopicIn(c.asCluster(), name, partitions, rf, configs)
 }
 
 // waitISR waits until every partition of topic has a leader and an ISR
 // of at least isr brokers, as a fresh client sees it.
 func (c *fsCluster) waitISR(topic string, isr int, timeout time.Duration) {
 	c.t.Helper()
-	waitFor(c.t, timeout, "topic "+topic+" with a leader and a full ISR everywhere", func() bool {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(c.listens...))
-		if err != nil {
-			return false
-		}
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		md, err := kadm.NewClient(cl).Metadata(ctx, topic)
-		if err != nil {
-			return false
-		}
-		td := md.Topics[topic]
-		if td.Err != nil || len(td.Partitions) == 0 {
-			return false
-		}
-		for _, p := range td.Partitions {
-			if p.Err != nil || p.Leader < 0 || len(p.ISR) < isr {
-				return false
-			}
-		}
-		return true
-	})
+	waitISR(c.asCluster(), topic, 0, isr, timeout)
 }

@@ -5,14 +5,11 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/sluice-io/sluice/internal/faultfs"
-	"github.com/sluice-io/sluice/internal/log"
 )
 
-// Power loss (issue 15): every broker's partition logs live on one
-// filesystem in memory; the test produces with acks=all from an
-// idempotent producer, cuts the power of every broker at once mid-stream
+// Power loss (issue 15): every broker's partition logs live on a
+// filesystem in memory (inprocCluster); the test produces with acks=all
+// from an idempotent producer, cuts the power of every broker at once mid-stream
 // (only what was fsynced survives, data and directory entries alike),
 // starts the brokers again on what survived, and checks that every
 // acknowledged record is there exactly once, at the offset it was
@@ -39,9 +36,7 @@ func TestPowerLossWholeClusterKeepsAcknowledged(t *testing.T) {
 }
 
 func powerLossRun(t *testing.T, brokers int, settings map[string]string) {
-	mem := faultfs.NewMem()
-	fsOf := func(int) log.FS { return mem }
-	c := startFSCluster(t, brokers, settings, func(i int) log.FS { return fsOf(i) })
+	c := startInProcess(t, brokers, settings)
 	minISR := "1"
 	if brokers > 1 {
 		minISR = "2"
@@ -50,7 +45,7 @@ func powerLossRun(t *testing.T, brokers int, settings map[string]string) {
 	// cut, the topics of every earlier round are checked again.
 	topics := []string{"powerloss-a", "powerloss-b"}
 	for _, topic := range topics {
-		c.createTopic(topic, 3, int16(brokers), map[string]*string{"min.insync.replicas": &minISR})
+		createTopicIn(c, topic, 3, int16(brokers), map[string]*string{"min.insync.replicas": &minISR})
 	}
 	var acked []*ackLog
 	for round, topic := range topics {
@@ -63,19 +58,17 @@ func powerLossRun(t *testing.T, brokers int, settings map[string]string) {
 
 		// Cut the power of every broker at once: what they do from
 		// now on fails, and only what was fsynced survives.
-		survived := mem.Crash()
 		cut := acks.len()
+		c.killAll()
 		cl.Close() // in-flight records fail
 		stop()
-		c.stopAll()
 		if late := acks.len() - cut; late > 0 {
-			// Answers already on their way when the power went out.
-			t.Logf("%d acknowledgements arrived after the cut", late)
+			// Answers on their way when the power went out.
+			t.Logf("%d acknowledgements arrived while the power was cut", late)
 		}
-		mem = survived
-		c.startAll(fsOf)
+		c.startStopped()
 		for i := range round + 1 {
-			c.waitISR(topics[i], brokers, time.Minute)
+			waitISR(c, topics[i], 0, brokers, time.Minute)
 			checkAckedAt(t, c.seeds(), topics[i], acked[i])
 		}
 		t.Logf("round %d: %d records acknowledged before the power cut, all kept", round, acks.len())

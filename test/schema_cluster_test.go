@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -48,24 +47,6 @@ func startRegistryCluster(t *testing.T, n int) (*testCluster, map[int32]string) 
 	return c, urls
 }
 
-// eventually retries f until it succeeds or the deadline passes; a
-// registry other than the writer sees a write once it has read _schemas
-// that far.
-func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // TestSchemaRegistryClusterForwardsWritesAndKeepsIDsAcrossWriterFailover
 // registers through every broker of a three-node cluster (writes are
 // forwarded to the writer, the leader of _schemas-0), reads through the
@@ -95,7 +76,7 @@ func TestSchemaRegistryClusterForwardsWritesAndKeepsIDsAcrossWriterFailover(t *t
 	for id, url := range urls {
 		cl := newRegistryClient(t, url)
 		for sid, s := range want {
-			eventually(t, 30*time.Second, fmt.Sprintf("schema %d through node %d", sid, id), func() error {
+			waitForErr(t, 30*time.Second, fmt.Sprintf("schema %d through node %d", sid, id), func() error {
 				got, err := cl.SchemaByID(ctx, sid)
 				if err == nil && got.Schema != s {
 					return fmt.Errorf("schema %d = %q, want %q", sid, got.Schema, s)
@@ -111,7 +92,7 @@ func TestSchemaRegistryClusterForwardsWritesAndKeepsIDsAcrossWriterFailover(t *t
 	}
 	writer := md.Topics["_schemas"].Partitions[0].Leader
 	t.Logf("the writer is node %d; killing it", writer)
-	c.node(writer).kill(syscall.SIGKILL)
+	c.asCluster().kill(writer)
 
 	survivors := slices.DeleteFunc(slices.Sorted(maps.Keys(urls)), func(id int32) bool { return id == writer })
 	next := len(want) + 1
@@ -119,7 +100,7 @@ func TestSchemaRegistryClusterForwardsWritesAndKeepsIDsAcrossWriterFailover(t *t
 		cl := newRegistryClient(t, urls[id])
 		s := record(fmt.Sprintf("After%d", i))
 		var got int
-		eventually(t, 90*time.Second, fmt.Sprintf("register through node %d after the writer died", id), func() error {
+		waitForErr(t, 90*time.Second, fmt.Sprintf("register through node %d after the writer died", id), func() error {
 			rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
 			ss, err := cl.CreateSchema(rctx, fmt.Sprintf("after%d-value", i), sr.Schema{Schema: s})
@@ -135,7 +116,7 @@ func TestSchemaRegistryClusterForwardsWritesAndKeepsIDsAcrossWriterFailover(t *t
 	for _, id := range survivors {
 		cl := newRegistryClient(t, urls[id])
 		for sid, s := range want {
-			eventually(t, 30*time.Second, fmt.Sprintf("schema %d through node %d after failover", sid, id), func() error {
+			waitForErr(t, 30*time.Second, fmt.Sprintf("schema %d through node %d after failover", sid, id), func() error {
 				got, err := cl.SchemaByID(ctx, sid)
 				if err == nil && got.Schema != s {
 					return fmt.Errorf("schema %d = %q, want %q", sid, got.Schema, s)

@@ -2,11 +2,11 @@ package test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -57,17 +57,14 @@ func replicaIDs(rs []kmsg.DescribeQuorumResponseTopicPartitionReplicaState) []in
 // waitQuorum describes the quorum at addr until ok accepts it.
 func waitQuorum(t testing.TB, addr string, what string, ok func(kmsg.DescribeQuorumResponseTopicPartition) bool) kmsg.DescribeQuorumResponseTopicPartition {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		p := describeQuorumAt(t, addr)
-		if ok(p) {
-			return p
+	var p kmsg.DescribeQuorumResponseTopicPartition
+	waitForErr(t, 30*time.Second, "a quorum with "+what, func() error {
+		if p = describeQuorumAt(t, addr); ok(p) {
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("quorum never showed %s: leader %d epoch %d hw %d voters %+v observers %+v", what, p.LeaderID, p.LeaderEpoch, p.HighWatermark, p.CurrentVoters, p.Observers)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("leader %d epoch %d hw %d voters %+v observers %+v", p.LeaderID, p.LeaderEpoch, p.HighWatermark, p.CurrentVoters, p.Observers)
+	})
+	return p
 }
 
 func addVoterAt(t testing.TB, addr string, clusterID *string, id int32, raftAddr string) *kmsg.AddRaftVoterResponse {
@@ -135,12 +132,13 @@ func (c *testCluster) addNode(id int32, controllerAddr string) *process {
 // voter; the new voter carries the majority, and keeps its place across a
 // restart.
 func TestReplaceDeadVoter(t *testing.T) {
-	c := startCluster(t, 3, fastFailover)
+	tc := startCluster(t, 3, fastFailover)
+	c := tc.asCluster()
 	cl := c.client()
 	defer cl.Close()
 	createTopicWith(t, cl, "before", 1)
 
-	all := waitQuorum(t, c.node(1).addr, "three voters with positions", func(p kmsg.DescribeQuorumResponseTopicPartition) bool {
+	all := waitQuorum(t, c.addr(1), "three voters with positions", func(p kmsg.DescribeQuorumResponseTopicPartition) bool {
 		if p.LeaderID < 1 || !slices.Equal(replicaIDs(p.CurrentVoters), []int32{1, 2, 3}) || p.HighWatermark <= 0 {
 			return false
 		}
@@ -168,15 +166,15 @@ func TestReplaceDeadVoter(t *testing.T) {
 			other = id
 		}
 	}
-	if got := describeQuorumAt(t, c.node(victim).addr); got.LeaderID != leader {
+	if got := describeQuorumAt(t, c.addr(victim)); got.LeaderID != leader {
 		t.Fatalf("node %d names leader %d, node 1 named %d", victim, got.LeaderID, leader)
 	}
 
-	c.node(victim).kill(syscall.SIGKILL)
+	c.kill(victim)
 	createTopicWith(t, cl, "one-voter-dead", 1)
 
-	via := c.node(leader).addr
-	r := removeVoterAt(t, c.node(other).addr, victim)
+	via := c.addr(leader)
+	r := removeVoterAt(t, c.addr(other), victim)
 	wantQuorumCode(t, "remove the dead voter", r.ErrorCode, r.ErrorMessage, nil)
 	r = removeVoterAt(t, via, victim)
 	wantQuorumCode(t, "remove it again", r.ErrorCode, r.ErrorMessage, kerr.VoterNotFound)
@@ -195,14 +193,14 @@ func TestReplaceDeadVoter(t *testing.T) {
 
 	const fresh = 4
 	freshAddr := freeLoopbackAddr(t)
-	c.addNode(fresh, freshAddr)
+	tc.addNode(fresh, freshAddr)
 	waitQuorum(t, via, "the new node as an observer", func(p kmsg.DescribeQuorumResponseTopicPartition) bool {
 		return slices.Contains(replicaIDs(p.Observers), fresh)
 	})
 	bogus := "not-this-cluster"
 	a = addVoterAt(t, via, &bogus, fresh, freshAddr)
 	wantQuorumCode(t, "add with another cluster's ID", a.ErrorCode, a.ErrorMessage, kerr.InconsistentClusterID)
-	a = addVoterAt(t, c.node(other).addr, nil, fresh, freshAddr)
+	a = addVoterAt(t, c.addr(other), nil, fresh, freshAddr)
 	wantQuorumCode(t, "add the new voter", a.ErrorCode, a.ErrorMessage, nil)
 	waitQuorum(t, via, "the new voter caught up", func(p kmsg.DescribeQuorumResponseTopicPartition) bool {
 		if !slices.Equal(replicaIDs(p.CurrentVoters), sortedIDs(leader, other, fresh)) || len(p.Observers) != 0 {
@@ -218,9 +216,9 @@ func TestReplaceDeadVoter(t *testing.T) {
 	createTopicWith(t, cl, "new-voter", 1)
 
 	// The change is in the Raft log: a restarted new voter is one still.
-	c.node(fresh).kill(syscall.SIGKILL)
-	c.node(fresh).restart()
-	p = waitQuorum(t, c.node(fresh).addr, "the restarted voter", func(p kmsg.DescribeQuorumResponseTopicPartition) bool {
+	c.kill(fresh)
+	c.start(fresh)
+	p = waitQuorum(t, c.addr(fresh), "the restarted voter", func(p kmsg.DescribeQuorumResponseTopicPartition) bool {
 		return slices.Equal(replicaIDs(p.CurrentVoters), sortedIDs(leader, other, fresh)) && p.LeaderID > 0
 	})
 
@@ -229,13 +227,13 @@ func TestReplaceDeadVoter(t *testing.T) {
 	if p.LeaderID == other {
 		stop = leader
 	}
-	c.node(stop).kill(syscall.SIGKILL)
-	createTopicWith(t, newClient(t, c.node(fresh).addr), "after-replacement", 1)
+	c.kill(stop)
+	createTopicWith(t, newClient(t, c.addr(fresh)), "after-replacement", 1)
 	survivor := sortedIDs(leader, other)[0]
 	if survivor == stop {
 		survivor = sortedIDs(leader, other)[1]
 	}
-	waitQuorum(t, c.node(fresh).addr, "a leader among the survivors", func(p kmsg.DescribeQuorumResponseTopicPartition) bool {
+	waitQuorum(t, c.addr(fresh), "a leader among the survivors", func(p kmsg.DescribeQuorumResponseTopicPartition) bool {
 		return p.LeaderID == survivor || p.LeaderID == fresh
 	})
 }
