@@ -36,6 +36,7 @@ type mirrorBenchOptions struct {
 	size     int
 	rate     float64
 	duration time.Duration
+	streams  int
 }
 
 // addMirrorFlags registers the -mirror flags.
@@ -46,6 +47,7 @@ func addMirrorFlags() *mirrorBenchOptions {
 	flag.IntVar(&o.size, "mirror-size", 1024, "value size in bytes of the -mirror records")
 	flag.Float64Var(&o.rate, "mirror-rate", 20_000, "records per second produced during the -mirror lag run")
 	flag.DurationVar(&o.duration, "mirror-duration", 20*time.Second, "length of the -mirror lag run")
+	flag.IntVar(&o.streams, "mirror-streams", 0, "copy loops per source broker of the -mirror runs (0: the mirror's default)")
 	return o
 }
 
@@ -84,7 +86,7 @@ func RunMirrorBench(ctx context.Context, opts Options, mo *mirrorBenchOptions) e
 			if err != nil {
 				return err
 			}
-			d, err := timeCopy(ctx, kind, src.Addr(), fmt.Sprintf("%s/%s-%d", dir, kind, rep), opts.Partitions, mo.records)
+			d, err := timeCopy(ctx, kind, src.Addr(), fmt.Sprintf("%s/%s-%d", dir, kind, rep), opts.Partitions, mo.records, mo.streams)
 			stopProfiles()
 			if err != nil {
 				return fmt.Errorf("%s rep %d: %w", kind, rep, err)
@@ -192,7 +194,7 @@ func produceN(ctx context.Context, addr, topic string, n, size int) (time.Durati
 // timeCopy copies the source topic to a fresh target broker, with the
 // mirror or with a franz-go consumer feeding a producer, and returns how
 // long until the target holds all n records.
-func timeCopy(ctx context.Context, kind, srcAddr, dir string, partitions, n int) (time.Duration, error) {
+func timeCopy(ctx context.Context, kind, srcAddr, dir string, partitions, n, streams int) (time.Duration, error) {
 	dst, err := startSluice(ctx, dir, nil)
 	if err != nil {
 		return 0, err
@@ -206,7 +208,7 @@ func timeCopy(ctx context.Context, kind, srcAddr, dir string, partitions, n int)
 	defer cancel()
 	switch kind {
 	case "mirror":
-		m, err := mirror.New(mirror.Config{Source: []kgo.Opt{kgo.SeedBrokers(srcAddr)}, Target: []kgo.Opt{kgo.SeedBrokers(dst.Addr())}})
+		m, err := mirror.New(mirror.Config{Source: []kgo.Opt{kgo.SeedBrokers(srcAddr)}, Target: []kgo.Opt{kgo.SeedBrokers(dst.Addr())}, CopyStreams: streams})
 		if err != nil {
 			return 0, err
 		}
@@ -322,7 +324,7 @@ func mirrorLag(ctx context.Context, opts Options, mo *mirrorBenchOptions, dir st
 	if err := createBenchTopic(ctx, src.Addr(), topic, opts.Partitions); err != nil {
 		return err
 	}
-	m, err := mirror.New(mirror.Config{Source: []kgo.Opt{kgo.SeedBrokers(src.Addr())}, Target: []kgo.Opt{kgo.SeedBrokers(dst.Addr())}, RefreshInterval: time.Second})
+	m, err := mirror.New(mirror.Config{Source: []kgo.Opt{kgo.SeedBrokers(src.Addr())}, Target: []kgo.Opt{kgo.SeedBrokers(dst.Addr())}, RefreshInterval: time.Second, CopyStreams: mo.streams})
 	if err != nil {
 		return err
 	}
