@@ -122,21 +122,23 @@ func TestNetfaultMajorityMinoritySplit(t *testing.T) {
 	ctx := testContext(t, 4*time.Minute)
 	td := c.createTopic(ctx, topic, 10, 3)
 	ctrl := c.controllerAt(1)
-	minority := []int32{ctrl, ctrl%5 + 1}
-	var majority []int32
-	for _, id := range c.ids() {
-		if !slices.Contains(minority, id) {
-			majority = append(majority, id)
+	// The controller and a broker such that the two lead a partition with
+	// two replicas among the other three.
+	var minority, majority, led []int32
+	for _, other := range c.ids() {
+		if other == ctrl || len(led) > 0 {
+			continue
 		}
-	}
-	var led []int32 // led by the minority, with two replicas in the majority
-	for _, p := range ledBy(td, minority...) {
-		if replicasIn(td, p, majority) >= 2 {
-			led = append(led, p)
+		minority = []int32{ctrl, other}
+		majority = slices.DeleteFunc(c.ids(), func(id int32) bool { return slices.Contains(minority, id) })
+		for _, p := range ledBy(td, minority...) {
+			if replicasIn(td, p, majority) >= 2 {
+				led = append(led, p)
+			}
 		}
 	}
 	if len(led) == 0 {
-		t.Fatalf("brokers %v lead no partition of %s with two replicas among %v: %s", minority, topic, majority, describePartitions(td))
+		t.Fatalf("no two brokers with the controller %d lead a partition of %s with two replicas among the other three: %s", ctrl, topic, describePartitions(td))
 	}
 	acks := newAckLog()
 	stop := c.steadyLoad(ctx, topic, acks)
