@@ -43,19 +43,16 @@ func (h *stagedHandler) Handle(ctx context.Context, _ *broker.Client, req kmsg.R
 	}}
 }
 
-// A response that is ready goes out before the writer waits for the next
-// one: when the first request's deferred reply completes, the second and
-// third are already queued behind it, and the second waits until the client
-// has read the first answer (as an acks=all produce waits for an fsync
-// while the client waits for the answers before it).
-func TestReadyResponseIsNotHeldBehindAWaitingOne(t *testing.T) {
-	h := &stagedHandler{third: make(chan struct{}), release: make(chan struct{})}
+// sendThreeRequests connects to a test server of h and sends it, in one
+// write, Metadata requests naming 1, 2 and 3 topics, with correlation IDs
+// 1, 2 and 3. The connection closes when the test ends.
+func sendThreeRequests(t *testing.T, h Handler) net.Conn {
+	t.Helper()
 	c, err := net.Dial("tcp", startTestServer(t, Config{}, h))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-
+	t.Cleanup(func() { c.Close() })
 	var frames []byte
 	for n := 1; n <= 3; n++ {
 		f := metadataFrame(n)
@@ -65,6 +62,17 @@ func TestReadyResponseIsNotHeldBehindAWaitingOne(t *testing.T) {
 	if _, err := c.Write(frames); err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// A response that is ready goes out before the writer waits for the next
+// one: when the first request's deferred reply completes, the second and
+// third are already queued behind it, and the second waits until the client
+// has read the first answer (as an acks=all produce waits for an fsync
+// while the client waits for the answers before it).
+func TestReadyResponseIsNotHeldBehindAWaitingOne(t *testing.T) {
+	h := &stagedHandler{third: make(chan struct{}), release: make(chan struct{})}
+	c := sendThreeRequests(t, h)
 	// The deadline only keeps a broken writer from hanging the test.
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	readCorr := func() int32 {
@@ -123,18 +131,7 @@ func (h *releaseHandler) Handle(_ context.Context, _ *broker.Client, req kmsg.Re
 // second and third queued behind it.
 func TestQueuedRepliesAreReleasedWhenTheConnectionEnds(t *testing.T) {
 	h := &releaseHandler{third: make(chan struct{}), released: make(chan int, 3)}
-	c, err := net.Dial("tcp", startTestServer(t, Config{}, h))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var frames []byte
-	for n := 1; n <= 3; n++ {
-		frames = append(frames, metadataFrame(n)...)
-	}
-	if _, err := c.Write(frames); err != nil {
-		t.Fatal(err)
-	}
+	sendThreeRequests(t, h)
 	got := map[int]bool{}
 	timeout := time.After(10 * time.Second)
 	for len(got) < 3 {
