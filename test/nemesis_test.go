@@ -167,7 +167,7 @@ func TestNemesis(t *testing.T) {
 		}
 		t.Logf("+%v fault %d: %s broker %d for %v", time.Since(gaps.start).Round(time.Millisecond), n, kind, victim, hold)
 		injected[kind]++
-		spans = append(spans, faultSpan{time.Since(gaps.start), fmt.Sprintf("%s %d", kind, victim)})
+		spans = append(spans, faultSpan{time.Since(gaps.start), kind, victim})
 		switch kind {
 		case "kill":
 			brokers.kill9(victim)
@@ -241,8 +241,8 @@ func TestNemesis(t *testing.T) {
 		kinds = append(kinds, fmt.Sprintf("%s %d", k, injected[k]))
 		total += injected[k]
 	}
-	windows, longest := gaps.summary(spans)
-	txnWindows, txnLongest := txns.gaps.summary(spans)
+	windows, longest, byKind := gaps.summary(spans)
+	txnWindows, txnLongest, _ := txns.gaps.summary(spans)
 	txns.mu.Lock()
 	committed, aborted, unknown := len(txns.committed), len(txns.aborted), txns.unknown
 	txns.mu.Unlock()
@@ -251,13 +251,13 @@ func TestNemesis(t *testing.T) {
 		"Transactions: %d committed (each read_committed whole, once), %d aborted (none read), %d of unknown outcome (whole or absent). "+
 		"%d client high-watermark and %d committed-offset observations, %d replica high-watermark samples: none backwards "+
 		"(%d high watermarks answered by a deposed leader, up to %d behind). "+
-		"Unavailability (no write acknowledged for over 1 s): %d windows, longest %v: %s; "+
+		"Unavailability (no write acknowledged for over 1 s): %d windows, longest %v; the longest after each kind of fault: %s; all: %s; "+
 		"between transaction commits: %d gaps over 1 s, longest %v: %s.",
 		seed, *nemesisDuration, total, strings.Join(kinds, ", "),
 		acks.len(), len(final),
 		committed, aborted, unknown,
 		hwChecks, offsetChecks, replicaSamples, stale, staleBehind,
-		len(windows), longest.Round(time.Millisecond), strings.Join(windows, " "),
+		len(windows), longest.Round(time.Millisecond), byKind, strings.Join(windows, " "),
 		len(txnWindows), txnLongest.Round(time.Millisecond), strings.Join(txnWindows, " "))
 }
 
@@ -299,26 +299,34 @@ func (g *ackGaps) ack(at time.Time) {
 // faultSpan is when a fault of the schedule began, from the start of the
 // schedule, and which it was.
 type faultSpan struct {
-	from time.Duration
-	what string
+	from   time.Duration
+	kind   string
+	victim int32
 }
 
 // summary lists the windows, each with the fault that began last before
-// its first second was over ("2.1s@+30.2s(kill 2)"), and the longest.
-func (g *ackGaps) summary(spans []faultSpan) (out []string, longest time.Duration) {
+// its first second was over ("2.1s@+30.2s(kill 2)"), the longest, and the
+// longest after each kind of fault ("kill 4.2s, pause 3.1s").
+func (g *ackGaps) summary(spans []faultSpan) (out []string, longest time.Duration, byKind string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	kinds := map[string]time.Duration{}
 	for _, w := range g.windows {
-		cause := "before any fault"
+		cause := faultSpan{kind: "none"}
 		for _, s := range spans {
 			if s.from <= w.from+time.Second {
-				cause = s.what
+				cause = s
 			}
 		}
-		out = append(out, fmt.Sprintf("%v@+%v(%s)", w.length.Round(10*time.Millisecond), w.from.Round(100*time.Millisecond), cause))
+		out = append(out, fmt.Sprintf("%v@+%v(%s %d)", w.length.Round(10*time.Millisecond), w.from.Round(100*time.Millisecond), cause.kind, cause.victim))
 		longest = max(longest, w.length)
+		kinds[cause.kind] = max(kinds[cause.kind], w.length)
 	}
-	return out, longest
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(kinds)) {
+		parts = append(parts, fmt.Sprintf("%s %v", k, kinds[k].Round(10*time.Millisecond)))
+	}
+	return out, longest, strings.Join(parts, ", ")
 }
 
 // readLog is what the consumer read: the value at each offset.
