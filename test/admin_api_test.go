@@ -137,14 +137,7 @@ func TestAdminAPIBrokerAndLogDirs(t *testing.T) {
 	}
 
 	var reps struct {
-		Replicas []struct {
-			Topic         string `json:"topic"`
-			Partition     int32  `json:"partition"`
-			Leader        bool   `json:"leader"`
-			HighWatermark int64  `json:"high_watermark"`
-			LogEndOffset  int64  `json:"log_end_offset"`
-			LogDir        string `json:"log_dir"`
-		} `json:"replicas"`
+		Replicas []replicaState `json:"replicas"`
 	}
 	if code, msg := adminCall(t, httpAddr, "GET", "/v1/replicas?topic=admin-api", "", &reps); code != http.StatusOK {
 		t.Fatalf("GET /v1/replicas = %d %s", code, msg)

@@ -43,6 +43,7 @@ type replicaSeen struct {
 	leader     bool
 }
 
+// replicaState is one replica in GET /v1/replicas.
 type replicaState struct {
 	Topic         string `json:"topic"`
 	Partition     int32  `json:"partition"`
@@ -50,6 +51,7 @@ type replicaState struct {
 	LeaderEpoch   int    `json:"leader_epoch"`
 	HighWatermark int64  `json:"high_watermark"`
 	LogEndOffset  int64  `json:"log_end_offset"`
+	LogDir        string `json:"log_dir"`
 }
 
 func (w *replicaWatch) run(ctx context.Context) {
