@@ -63,16 +63,24 @@ var errFound = errors.New("found")
 // offset order.
 func replicaValues(t *testing.T, dir string) []string {
 	t.Helper()
-	segs, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	out, err := readReplica(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+func readReplica(dir string) ([]string, error) {
+	segs, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		return nil, err
 	}
 	sort.Strings(segs)
 	var out []string
 	for _, seg := range segs {
 		b, err := os.ReadFile(seg)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		err = record.Batches(b, false, func(h record.Header, batch []byte) error {
 			if err := record.ValidateParsed(h, batch); err != nil {
@@ -84,10 +92,10 @@ func replicaValues(t *testing.T, dir string) []string {
 			})
 		})
 		if err != nil {
-			t.Fatalf("%s: %v", seg, err)
+			return nil, fmt.Errorf("%s: %w", seg, err)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // produceEach produces n values with acks=all, one at a time so each
@@ -120,10 +128,16 @@ func (c *fsCluster) leaderOf(topic string) int32 {
 	return md.Topics[topic].Partitions[0].Leader
 }
 
-// checkReplica stops broker i and checks that its copy of partition 0 of
-// topic holds exactly want, every batch whole.
+// checkReplica waits until broker i's copy of partition 0 of topic holds
+// exactly want, every batch whole (a repair may still be fetching), then
+// stops the broker and checks its files again.
 func (c *fsCluster) checkReplica(i int, topic string, want []string) {
 	c.t.Helper()
+	dir := filepath.Join(c.dirs[i], topic+"-0")
+	waitFor(c.t, time.Minute, fmt.Sprintf("broker %d holding the %d records produced", i+1, len(want)), func() bool {
+		got, err := readReplica(dir)
+		return err == nil && strings.Join(got, ",") == strings.Join(want, ",")
+	})
 	c.stop(i)
 	got := replicaValues(c.t.(*testing.T), filepath.Join(c.dirs[i], topic+"-0"))
 	if strings.Join(got, ",") != strings.Join(want, ",") {
@@ -178,8 +192,17 @@ func TestCorruptFollowerRepairsFromLeader(t *testing.T) {
 // order, from the new leader.
 func TestCorruptLeaderGivesUpLeadershipAndRepairs(t *testing.T) {
 	t.Parallel()
+	damagedLeaderRepairs(t, "corrupt-leader", func(seg string) {
+		flipBit(t, seg, recordsPos(t, seg, 100)) // in the page cache the leader reads from
+	})
+}
+
+// damagedLeaderRepairs writes 200 records to a partition of three
+// replicas, damages the leader's segment with damage, and checks that a
+// consumer reads every record at its offset, that leadership moved, and
+// that the old leader holds every record again after 50 more.
+func damagedLeaderRepairs(t *testing.T, topic string, damage func(seg string)) {
 	c := startFSCluster(t, 3, corruptionSettings, func(int) log.FS { return nil })
-	const topic = "corrupt-leader"
 	two := "2"
 	c.createTopic(topic, 1, 3, map[string]*string{"min.insync.replicas": &two})
 	cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
@@ -187,21 +210,25 @@ func TestCorruptLeaderGivesUpLeadershipAndRepairs(t *testing.T) {
 	c.waitISR(topic, 3, 30*time.Second)
 	leader := c.leaderOf(topic)
 	li := int(leader - 1)
-	seg := filepath.Join(c.dirs[li], topic+"-0", "00000000000000000000.log")
-	flipBit(t, seg, recordsPos(t, seg, 100)) // in the page cache the leader reads from
+	damage(filepath.Join(c.dirs[li], topic+"-0", "00000000000000000000.log"))
 
-	got := consumeFrom(t, c.seeds(), topic, len(want))
-	for i, r := range got {
-		if string(r.Value) != want[i] || r.Offset != int64(i) {
-			t.Fatalf("record %d: %q at offset %d, want %q", i, r.Value, r.Offset, want[i])
-		}
-	}
+	checkInOrder(t, consumeFrom(t, c.seeds(), topic, len(want)), want)
 	if now := c.leaderOf(topic); now == leader {
 		t.Fatalf("broker %d still leads after reading a damaged batch", leader)
 	}
 	want = append(want, produceEach(t, cl, topic, "b", 50)...)
 	c.waitISR(topic, 3, time.Minute)
 	c.checkReplica(li, topic, want)
+}
+
+// checkInOrder checks that got holds want's values at offsets 0, 1, ...
+func checkInOrder(t *testing.T, got []*kgo.Record, want []string) {
+	t.Helper()
+	for i, r := range got {
+		if string(r.Value) != want[i] || r.Offset != int64(i) {
+			t.Fatalf("record %d: %q at offset %d, want %q", i, r.Value, r.Offset, want[i])
+		}
+	}
 }
 
 // On a broker alone with its data, a damaged batch is not served and not
@@ -246,32 +273,11 @@ func batchStart(t *testing.T, path string, k int) int64 {
 // reads every record, in order, at its offset.
 func TestCorruptBaseOffsetPastLogEndOnLeaderIsRepaired(t *testing.T) {
 	t.Parallel()
-	c := startFSCluster(t, 3, corruptionSettings, func(int) log.FS { return nil })
-	const topic = "corrupt-base-offset"
-	two := "2"
-	c.createTopic(topic, 1, 3, map[string]*string{"min.insync.replicas": &two})
-	cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
-	want := produceEach(t, cl, topic, "a", 200)
-	c.waitISR(topic, 3, 30*time.Second)
-	leader := c.leaderOf(topic)
-	li := int(leader - 1)
-	seg := filepath.Join(c.dirs[li], topic+"-0", "00000000000000000000.log")
-	// Byte 5 of the base offset, bit 0x04: 2^18 past the batch's place,
-	// far past the log end offset (200).
-	flipBit(t, seg, batchStart(t, seg, 100)+5)
-
-	got := consumeFrom(t, c.seeds(), topic, len(want))
-	for i, r := range got {
-		if string(r.Value) != want[i] || r.Offset != int64(i) {
-			t.Fatalf("record %d: %q at offset %d, want %q", i, r.Value, r.Offset, want[i])
-		}
-	}
-	if now := c.leaderOf(topic); now == leader {
-		t.Fatalf("broker %d still leads after reading a damaged base offset", leader)
-	}
-	want = append(want, produceEach(t, cl, topic, "b", 50)...)
-	c.waitISR(topic, 3, time.Minute)
-	c.checkReplica(li, topic, want)
+	damagedLeaderRepairs(t, "corrupt-base-offset", func(seg string) {
+		// Byte 5 of the base offset, bit 0x04: 2^18 past the batch's
+		// place, far past the log end offset (200).
+		flipBit(t, seg, batchStart(t, seg, 100)+5)
+	})
 }
 
 // A follower that repairs a damaged range has lost records the high
@@ -352,12 +358,7 @@ func TestRepairedFollowerLeavesISRBeforeItCanLead(t *testing.T) {
 			strings.Contains(logs, "out of the ISR until caught up again after losing a damaged range")
 	})
 	want = append(want, produceEach(t, cl, topic, "b", 50)...)
-	got := consumeFrom(t, c.seeds(), topic, len(want))
-	for i, r := range got {
-		if string(r.Value) != want[i] || r.Offset != int64(i) {
-			t.Fatalf("record %d: %q at offset %d, want %q", i, r.Value, r.Offset, want[i])
-		}
-	}
+	checkInOrder(t, consumeFrom(t, c.seeds(), topic, len(want)), want)
 	f.kill(syscall.SIGTERM)
 	if vals := replicaValues(t, filepath.Join(f.dataDir, topic+"-0")); strings.Join(vals, ",") != strings.Join(want, ",") {
 		t.Fatalf("the repaired follower holds %d records, want the %d produced (first difference near %d)", len(vals), len(want), firstDiff(vals, want))

@@ -9,7 +9,6 @@ import (
 
 	"github.com/sluice-io/sluice/internal/faultfs"
 	"github.com/sluice-io/sluice/internal/log"
-	"github.com/sluice-io/sluice/internal/record"
 )
 
 // tenBatchLog writes a log of ten one-record batches into one segment,
@@ -26,11 +25,9 @@ func tenBatchLog(t *testing.T, dir string) (string, []int64) {
 	var pos []int64
 	at := int64(0)
 	for i := range 10 {
-		b := batchOf(t, fmt.Sprintf("value-%d", i))
-		pos = append(pos, at)
-		at += int64(len(b))
-		h, _ := record.Validate(b)
-		if _, err := l.Append(b, h, 0); err != nil {
+		v := fmt.Sprintf("value-%d", i)
+		pos, at = append(pos, at), at+int64(len(batchOf(t, v)))
+		if _, err := appendValue(l, t, v); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -311,24 +311,16 @@ func (m *Manager) leaveISR(ctx context.Context, tp TopicPartition) {
 				m.logger.Debug("leaving the ISR after losing a damaged range", "topic", tp.Topic, "partition", tp.Partition, "err", err)
 			}
 		}
-		if restFor(ctx, leaveRetry) != nil {
-			if ctx.Err() != nil && m.bgCtx.Err() == nil {
+		retry := time.NewTimer(leaveRetry)
+		select {
+		case <-retry.C:
+		case <-ctx.Done():
+			retry.Stop()
+			if m.bgCtx.Err() == nil {
 				m.logger.Error("could not leave the ISR after losing a damaged range", "topic", tp.Topic, "partition", tp.Partition)
 			}
 			return
 		}
-	}
-}
-
-// restFor waits d, or until ctx ends.
-func restFor(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

@@ -3,6 +3,8 @@ package replica
 import (
 	"slices"
 	"testing"
+
+	"github.com/sluice-io/sluice/internal/record"
 )
 
 // A follower in the ISR that fetches below the high watermark has lost
@@ -57,5 +59,34 @@ func TestFollowerBelowHighWatermarkLeavesWithTheNextShrink(t *testing.T) {
 	out := f.p.ShrinkISR(f.clock.now())
 	if !slices.Equal(out, []int32{3}) {
 		t.Fatalf("ShrinkISR = %v at once, want [3]", out)
+	}
+}
+
+// A fetch answer for an offset the log no longer ends at (a damaged range
+// was cut while the fetch was out) is dropped: appended, its batches would
+// leave a gap where the cut records were. The next fetch asks from the new
+// end.
+func TestFetchAnswerAfterACutIsDropped(t *testing.T) {
+	t.Parallel()
+	f := newLeaderFixture(t, []int32{1, 2}, []int32{1, 2})
+	f.produce(6)
+	p := f.p
+	if change, _ := p.applyRole(role{leader: 2, leaderEpoch: 2, partitionEpoch: 2, replicas: []int32{1, 2}, isr: []int32{1, 2}}, f.clock.now()); change != roleResigned {
+		t.Fatalf("change %v, want resigned", change)
+	}
+	_, _, gen, _ := p.followState()
+	if err := p.truncateAsFollower(gen, 3); err != nil { // the cut, while a fetch from 6 is out
+		t.Fatal(err)
+	}
+	b, _ := record.Build(record.BuildOptions{BaseOffset: 6, PartitionLeaderEpoch: 2}, []record.Record{{Value: []byte("x")}})
+	if err := p.appendFetched(gen, 6, b, 7, 0); err != nil {
+		t.Fatal(err)
+	}
+	if p.LogEndOffset() != 3 {
+		t.Fatalf("log end %d after an answer fetched from 6, want 3 (dropped)", p.LogEndOffset())
+	}
+	b, _ = record.Build(record.BuildOptions{BaseOffset: 3, PartitionLeaderEpoch: 2}, []record.Record{{Value: []byte("y")}})
+	if err := p.appendFetched(gen, 3, b, 7, 0); err != nil || p.LogEndOffset() != 4 {
+		t.Fatalf("answer fetched from the log end: %v, log end %d; want 4", err, p.LogEndOffset())
 	}
 }

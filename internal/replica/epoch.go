@@ -102,11 +102,18 @@ func (p *Partition) restartAsFollower(gen uint64, offset int64) error {
 	})
 }
 
-// appendFetched appends batches fetched from the leader, then takes the
-// leader's high watermark (up to the follower's log end offset) and log
-// start offset.
-func (p *Partition) appendFetched(gen uint64, batches []byte, leaderHW, leaderLogStart int64) error {
+// appendFetched appends batches fetched from the leader at offset from,
+// then takes the leader's high watermark (up to the follower's log end
+// offset) and log start offset. When the log no longer ends at from (a
+// damaged range was cut meanwhile, corruption.go) the answer is dropped
+// and the next fetch asks from the new end, as Kafka's follower refuses a
+// fetch whose offset is not its log end offset: appended, its batches would
+// leave a gap in the log.
+func (p *Partition) appendFetched(gen uint64, from int64, batches []byte, leaderHW, leaderLogStart int64) error {
 	return p.asFollower(gen, func() error {
+		if p.log.LogEndOffset() != from {
+			return nil
+		}
 		if len(batches) > 0 {
 			if err := p.ensureMetadata(); err != nil {
 				return err

@@ -91,7 +91,7 @@ func TestFollowerTruncateAndAppend(t *testing.T) {
 		t.Fatalf("after truncation: end %d, high watermark %d", p.LogEndOffset(), p.HighWatermark())
 	}
 	b, _ := record.Build(record.BuildOptions{BaseOffset: 2, PartitionLeaderEpoch: 2}, []record.Record{{Value: []byte("x")}, {OffsetDelta: 1, Value: []byte("y")}})
-	if err := p.appendFetched(gen, b, 10, 0); err != nil {
+	if err := p.appendFetched(gen, 2, b, 10, 0); err != nil {
 		t.Fatal(err)
 	}
 	if p.LogEndOffset() != 4 || p.HighWatermark() != 4 {

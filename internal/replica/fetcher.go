@@ -471,7 +471,7 @@ func (f *fetcher) applyFetched(fp *fetchPart, offset int64, rp *kmsg.FetchRespon
 		return
 	}
 	data := wholeBatches(rp.RecordBatches)
-	if err := fp.p.appendFetched(fp.gen, data, rp.HighWatermark, rp.LogStartOffset); err != nil {
+	if err := fp.p.appendFetched(fp.gen, offset, data, rp.HighWatermark, rp.LogStartOffset); err != nil {
 		f.appendError(fp, "append", err, s)
 	}
 }
