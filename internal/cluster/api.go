@@ -74,6 +74,11 @@ type Config struct {
 	// LeaderImbalanceCheck is leader.imbalance.check.interval.seconds; zero
 	// disables automatic preferred-leader rebalancing.
 	LeaderImbalanceCheck time.Duration
+	// NewLogDirs is set when a log directory carries no mark of an earlier
+	// start of this broker (it was wiped or replaced): its partitions'
+	// data may be gone, so the broker does not rejoin its ISRs
+	// (RegisterBroker.Rejoin) and catches up like any new replica.
+	NewLogDirs bool
 }
 
 // Voter is one member of the metadata quorum.

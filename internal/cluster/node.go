@@ -184,10 +184,11 @@ func (n *node) join(ctx context.Context) error {
 		}
 	}
 	if cur, ok := n.pub.image().Brokers[self.ID]; !ok || !reflect.DeepEqual(cur, self) || n.mux != nil {
-		// A broker the cluster knows, back with its own state, rejoins: if
-		// it stopped without a controlled shutdown, it keeps its ISR places
-		// and leaderships.
-		if err := n.propose(ctx, RegisterBroker{Broker: self, Rejoin: ok && n.mux != nil && n.hadLog}); err != nil {
+		// A broker the cluster knows, back with its own state (metadata
+		// log and log directories), rejoins: if it stopped without a
+		// controlled shutdown, it keeps its ISR places and leaderships.
+		rejoin := ok && n.mux != nil && n.hadLog && !n.cfg.NewLogDirs
+		if err := n.propose(ctx, RegisterBroker{Broker: self, Rejoin: rejoin}); err != nil {
 			return fmt.Errorf("cluster: register broker %d: %w", self.ID, err)
 		}
 	}

@@ -702,3 +702,23 @@ func TestQuorumBrokerWithNewDirectoryDoesNotRejoin(t *testing.T) {
 		t.Fatalf("partition 0 after 4 came back with a new directory: %+v", p)
 	}
 }
+
+// TestQuorumBrokerWithNewLogDirsDoesNotRejoin: a broker back with its
+// metadata log but a log directory that lost its mark (wiped or replaced
+// while it was down) does not rejoin: the replicas in that directory may
+// be empty, and one of them must not stay in the ISR, let alone lead.
+func TestQuorumBrokerWithNewLogDirsDoesNotRejoin(t *testing.T) {
+	t.Parallel()
+	q := newQuorum(t, 3, nil)
+	q.cfgs[4] = q.config(4, "127.0.0.1:0", nil)
+	q.reopen(4)
+	mustPropose(t, q.leader(), CreateTopic{Name: "t", Replicas: [][]int32{{4, 1, 2}}})
+	q.kill(4)
+	cfg := q.cfgs[4]
+	cfg.NewLogDirs = true
+	q.cfgs[4] = cfg
+	n4 := q.reopen(4)
+	if p := n4.Image().Topics["t"].Partitions[0]; p.Leader == 4 || slices.Contains(p.ISR, 4) {
+		t.Fatalf("partition 0 after 4 came back with a new log directory: %+v", p)
+	}
+}

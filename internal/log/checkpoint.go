@@ -181,3 +181,11 @@ func readOffsetCheckpoint(fsys FS, dir, name string) (int64, error) {
 	}
 	return off, nil
 }
+
+// WriteFileAtomic replaces dir/name with data on fsys: whole or absent
+// after a crash (a fsynced temporary file renamed over it, then dir
+// fsynced). Other packages keep their small files in log directories with
+// it, through the same filesystem as the logs.
+func WriteFileAtomic(fsys FS, dir, name string, data []byte) error {
+	return writeFileAtomic(fsys, dir, name, data)
+}

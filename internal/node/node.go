@@ -139,6 +139,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	newLogDirs, err := markLogDirs(logFS, cfg.NodeID, logDirs)
+	if err != nil {
+		return nil, err
+	}
 	n := &Node{cfg: cfg, logger: cfg.Logger, specs: specs}
 	if err := n.startHTTP(static); err != nil { // http.go
 		return nil, err
@@ -227,6 +231,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		SessionTimeout:       ms(static.Int64("broker.session.timeout.ms")),
 		HeartbeatInterval:    ms(static.Int64("broker.heartbeat.interval.ms")),
 		LeaderImbalanceCheck: imbalanceCheck,
+		NewLogDirs:           newLogDirs,
 	})
 	if err != nil {
 		closeListeners()

@@ -1,0 +1,61 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/sluice-io/sluice/internal/log"
+)
+
+// logDirMarkFile marks a log directory as one this broker has started on
+// before. A directory without it is new to the broker, or was wiped or
+// replaced while the broker was down.
+const logDirMarkFile = "sluice-log-dir.properties"
+
+// markLogDirs checks that every log directory carries this broker's mark
+// and writes the mark where it is missing. It reports whether any was
+// missing: that directory's partitions may have lost their data, so the
+// broker must not rejoin the ISRs it held (cluster.Config.NewLogDirs). A
+// mark of another broker is an error, as in Kafka, whose meta.properties
+// names the node a directory belongs to. fsys is the log directories'
+// filesystem, nil for the operating system's.
+func markLogDirs(fsys log.FS, nodeID int32, dirs []string) (anyNew bool, err error) {
+	if fsys == nil {
+		fsys = log.OSFS{}
+	}
+	for _, dir := range dirs {
+		path := filepath.Join(dir, logDirMarkFile)
+		mark, err := readMark(fsys, path)
+		switch {
+		case err == nil:
+			id, ok := strings.CutPrefix(mark, "node.id=")
+			if n, perr := strconv.ParseInt(id, 10, 32); !ok || perr != nil || int32(n) != nodeID {
+				return false, fmt.Errorf("log directory %s belongs to another broker: %s says %q, this broker is node.id=%d", dir, path, mark, nodeID)
+			}
+			continue
+		case !errors.Is(err, fs.ErrNotExist):
+			return false, fmt.Errorf("read %s: %w", path, err)
+		}
+		anyNew = true
+		if err := log.WriteFileAtomic(fsys, dir, logDirMarkFile, fmt.Appendf(nil, "node.id=%d\n", nodeID)); err != nil {
+			return false, err
+		}
+	}
+	return anyNew, nil
+}
+
+func readMark(fsys log.FS, path string) (string, error) {
+	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	return strings.TrimSpace(string(b)), err
+}
