@@ -54,19 +54,9 @@ func TestAdminAPIMaintenance(t *testing.T) {
 		}
 		return
 	}
-	waitTopic := func(what string, ok func(kadm.TopicDetail) bool) kadm.TopicDetail {
+	waitMaint := func(what string, ok func(kadm.TopicDetail) bool) kadm.TopicDetail {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			md, err := c.metadata(ctx, 2, "maint")
-			if err == nil && ok(md.Topics["maint"]) {
-				return md.Topics["maint"]
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %v %s", what, err, describePartitions(md.Topics["maint"]))
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		return waitTopic(c.asCluster(), "maint", 2, 30*time.Second, what, ok)
 	}
 
 	var m maintenanceStatus
@@ -76,7 +66,7 @@ func TestAdminAPIMaintenance(t *testing.T) {
 	if !m.Maintenance || m.Leaders != 0 || m.Leaderless != 0 {
 		t.Errorf("maintenance started: %+v, want no leaderships and no leaderless partition", m)
 	}
-	waitTopic("broker 1 leads nothing and is in no ISR", func(td kadm.TopicDetail) bool {
+	waitMaint("broker 1 leads nothing and is in no ISR", func(td kadm.TopicDetail) bool {
 		leads, inISR := led(td)
 		return leads == 0 && inISR == 0
 	})
@@ -103,7 +93,7 @@ func TestAdminAPIMaintenance(t *testing.T) {
 	if code, msg := adminCall(t, https[0], "POST", "/v1/maintenance", `{"enabled": false}`, &m); code != http.StatusOK || m.Maintenance {
 		t.Fatalf("end maintenance: %d %s %+v", code, msg, m)
 	}
-	waitTopic("broker 1 back in every ISR", func(td kadm.TopicDetail) bool {
+	waitMaint("broker 1 back in every ISR", func(td kadm.TopicDetail) bool {
 		_, inISR := led(td)
 		return inISR == len(td.Partitions)
 	})
@@ -112,7 +102,7 @@ func TestAdminAPIMaintenance(t *testing.T) {
 	if _, err := c.admin().ElectLeaders(ctx, kadm.ElectPreferredReplica, tps); err != nil {
 		t.Fatal(err)
 	}
-	waitTopic("broker 1 leads its preferred partitions again", func(td kadm.TopicDetail) bool {
+	waitMaint("broker 1 leads its preferred partitions again", func(td kadm.TopicDetail) bool {
 		leads, _ := led(td)
 		return leads == len(preferred)
 	})

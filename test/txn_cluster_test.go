@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,11 +14,11 @@ import (
 
 // txnCoordinatorOf asks the cluster, on a fresh client, which broker
 // coordinates transactional ID id (FindCoordinator key type 1).
-func txnCoordinatorOf(t *testing.T, c *testCluster, id string) int32 {
+func txnCoordinatorOf(t *testing.T, c cluster, id string) int32 {
 	t.Helper()
 	var node int32 = -1
 	txnWaitFor(t, 30*time.Second, "the coordinator of "+id, func() (bool, string) {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(c.node(c.liveNode()).addr))
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr(liveBroker(c))))
 		if err != nil {
 			return false, err.Error()
 		}
@@ -53,16 +52,17 @@ func TestTxnClusterKillCoordinatorAndLeader(t *testing.T) {
 	settings := clusterSettings(txnSettings())
 	settings["transaction.state.log.replication.factor"] = "3"
 	settings["transaction.state.log.min.isr"] = "2"
-	c := startCluster(t, 3, settings)
+	tc := startCluster(t, 3, settings)
+	c := tc.asCluster()
 	t.Cleanup(func() {
 		if t.Failed() {
 			for id := int32(1); id <= 3; id++ {
-				lines := strings.Split(c.node(id).logs(), "\n")
+				lines := strings.Split(tc.node(id).logs(), "\n")
 				t.Logf("broker %d's last log lines:\n%s", id, strings.Join(lines[max(0, len(lines)-80):], "\n"))
 			}
 		}
 	})
-	c.createReplicated(topic, parts, 3, map[string]*string{"min.insync.replicas": strp("2")})
+	createTopicIn(c, topic, parts, 3, minISR2)
 	ctx := testContext(t, 110*time.Second)
 	ledger := txnLedger{perTxn: 100}
 	newProducer := func() *kgo.Client {
@@ -84,15 +84,15 @@ func TestTxnClusterKillCoordinatorAndLeader(t *testing.T) {
 		if phase == "coordinator" {
 			victim = txnCoordinatorOf(t, c, id)
 		} else {
-			td := c.waitHealthy(topic, c.liveNode(), 3, 60*time.Second)
+			td := waitISR(c, topic, 0, 3, 60*time.Second)
 			victim = td.Partitions[int32(loop.ackedCount()%parts)].Leader
 		}
 		t.Logf("kill -9 broker %d, the %s, after %d acknowledged commits", victim, phase, loop.ackedCount())
-		c.node(victim).kill(syscall.SIGKILL)
+		c.kill(victim)
 		loop.waitAcked(10, 60*time.Second, fmt.Sprintf("commits with the %s (broker %d) dead", phase, victim))
-		c.node(victim).restart()
+		c.start(victim)
 		loop.waitAcked(5, 60*time.Second, fmt.Sprintf("commits after the %s (broker %d) restarted", phase, victim))
-		c.waitHealthy(topic, victim, 3, 60*time.Second)
+		waitISR(c, topic, victim, 3, 60*time.Second)
 	}
 	acked := loop.stop()
 
