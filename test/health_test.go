@@ -45,17 +45,13 @@ func TestClusterHealthAndReadyz(t *testing.T) {
 
 	// One voter of three: it serves HTTP but is not ready.
 	procs[0].launch(listens[0])
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	waitForErr(t, 20*time.Second, "the lone voter's /readyz to answer 503 starting", func() error {
 		code, reasons := readyz(https[0])
 		if code == http.StatusServiceUnavailable && len(reasons) > 0 && strings.HasPrefix(reasons[0], "starting") {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("lone voter: /readyz = %d %v, want 503 starting", code, reasons)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("/readyz = %d %v", code, reasons)
+	})
 	for i := 1; i < n; i++ {
 		procs[i].launch(listens[i])
 	}
@@ -87,11 +83,10 @@ func TestClusterHealthAndReadyz(t *testing.T) {
 
 	// Kill broker 3: once the controller fences it, the cluster is
 	// unhealthy: a broker down, partitions under-replicated.
-	procs[2].kill(syscall.SIGKILL)
+	c.asCluster().kill(3)
 	seeds = strings.Join([]string{procs[0].addr, procs[1].addr}, ",")
 	var h clusterHealthJSON
-	deadline = time.Now().Add(30 * time.Second)
-	for {
+	waitForErr(t, 30*time.Second, "cluster health to report broker 3 down", func() error {
 		r := runCLI(t, seeds, "", "cluster", "health", "--json")
 		h = clusterHealthJSON{}
 		if err := json.Unmarshal([]byte(r.stdout), &h); err == nil && r.code == 1 &&
@@ -99,13 +94,10 @@ func TestClusterHealthAndReadyz(t *testing.T) {
 			if h.Healthy || !strings.Contains(r.stderr, "cluster is unhealthy") {
 				t.Fatalf("degraded cluster: %+v, stderr %q", h, r.stderr)
 			}
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cluster health after killing broker 3: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+		return fmt.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	})
 	if !slices.Equal(h.Brokers, []int32{1, 2}) || len(h.UnderReplicated) == 0 {
 		t.Errorf("degraded cluster: %+v", h)
 	}
@@ -118,8 +110,7 @@ func TestClusterHealthAndReadyz(t *testing.T) {
 	// of "health" (all three, now) have an ISR of two of three replicas.
 	// Each of the three lost broker 3 from its ISR: a shrink where a
 	// survivor led it, an election where broker 3 did.
-	deadline = time.Now().Add(20 * time.Second)
-	for {
+	waitForErr(t, 20*time.Second, "the survivors' metrics to show broker 3 gone", func() error {
 		var fenced, under, changes float64
 		for _, a := range https[:2] {
 			s := scrapeMetrics(t, a)
@@ -131,14 +122,11 @@ func TestClusterHealthAndReadyz(t *testing.T) {
 			changes += s.must(t, "sluice_isr_shrinks_total") + s.must(t, "sluice_leader_elections_total")
 		}
 		if fenced == 1 && under >= 3 && changes-changesBefore >= 3 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("survivors' metrics: fenced brokers %v, under-replicated partitions %v, ISR shrinks and elections %v; want 1, at least 3 and at least 3",
-				fenced, under, changes-changesBefore)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return fmt.Errorf("fenced brokers %v, under-replicated partitions %v, ISR shrinks and elections %v; want 1, at least 3 and at least 3",
+			fenced, under, changes-changesBefore)
+	})
 
 	// Raft on the survivors retried broker 3 for seconds with backoff; its
 	// failures are logged when they change, not at every retry.
@@ -210,15 +198,10 @@ type clusterHealthJSON struct {
 
 func waitReadyz(t *testing.T, httpAddr string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, reasons := readyz(httpAddr)
-		if code == http.StatusOK {
-			return
+	waitForErr(t, 30*time.Second, httpAddr+" /readyz to answer 200", func() error {
+		if code, reasons := readyz(httpAddr); code != http.StatusOK {
+			return fmt.Errorf("/readyz = %d %v", code, reasons)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s /readyz = %d %v, want 200", httpAddr, code, reasons)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
