@@ -291,3 +291,54 @@ func waitForErr(t testing.TB, d time.Duration, what string, f func() error) {
 		time.Sleep(pause)
 	}
 }
+
+// TestClusterFaultsByKind checks what each kind of cluster does with the
+// faults: in-process brokers refuse pause, isolate and partition with
+// errUnsupported, and processes without proxies the network faults;
+// behind proxies, an isolated partition leader is replaced by the others
+// and, healed, back in the ISR.
+func TestClusterFaultsByKind(t *testing.T) {
+	t.Parallel()
+	refused := func(t *testing.T, what string, err error) {
+		t.Helper()
+		if !errors.Is(err, errUnsupported) {
+			t.Fatalf("%s: %v, want errUnsupported", what, err)
+		}
+	}
+	t.Run("in-process", func(t *testing.T) {
+		t.Parallel()
+		c := startInProcess(t, 1, nil)
+		refused(t, "pause", c.pause(1))
+		refused(t, "resume", c.resume(1))
+		refused(t, "isolate", c.isolate(1))
+		refused(t, "partition", c.partition([]int32{1}, nil))
+		mustFault(t, c.heal())
+	})
+	t.Run("processes", func(t *testing.T) {
+		t.Parallel()
+		c := startCluster(t, 1, nil).asCluster()
+		refused(t, "isolate", c.isolate(1))
+		refused(t, "partition", c.partition([]int32{1}, nil))
+		mustFault(t, c.heal())
+	})
+	t.Run("processes behind fault proxies", func(t *testing.T) {
+		t.Parallel()
+		c := startNetCluster(t, 3, clusterSettings(nil)).asCluster()
+		td := createTopicIn(c, "isolated", 1, 3, minISR2)
+		leader := td.Partitions[0].Leader
+		mustFault(t, c.isolate(leader))
+		next := waitLeaderNot(c, "isolated", 0, others(c, leader)[0], leader, 30*time.Second)
+		t.Logf("broker %d isolated; broker %d leads", leader, next)
+		mustFault(t, c.heal())
+		waitTopic(c, "isolated", next, time.Minute, fmt.Sprintf("%d back in the ISR", leader), func(td kadm.TopicDetail) bool {
+			return slices.Contains(td.Partitions[0].ISR, leader)
+		})
+		r, err := acksAllProducer(c).ProduceSync(testContext(t, 30*time.Second), &kgo.Record{Topic: "isolated", Value: []byte("healed")}).First()
+		if err != nil {
+			t.Fatalf("produce after healing: %v", err)
+		}
+		if r.Offset != 0 {
+			t.Fatalf("first record at offset %d", r.Offset)
+		}
+	})
+}
