@@ -252,13 +252,22 @@ func (p *Partition) maybeAdvanceHWLocked(now time.Time) bool {
 	maximal := p.maximalISRLocked()
 	lag := time.Duration(p.lagMaxMs.Load()) * time.Millisecond
 	for id, f := range p.followers {
+		eligible := p.eligible == nil || p.eligible(id)
+		if !eligible {
+			// Fenced or shutting down: when its broker comes back it may be
+			// far behind, and it must not hold the high watermark with
+			// the caught-up time of its previous life (as Kafka's
+			// broker-epoch check on fetch state keeps a restarted
+			// follower from counting, KIP-903) until it catches up anew.
+			f.lastCaughtUp = time.Time{}
+		}
 		if f.leo >= hw {
 			continue
 		}
 		// A caught-up follower outside the ISR holds the high watermark
 		// only if it may join (Kafka's shouldWaitForReplicaToJoinIsr): one
 		// fenced or shutting down has left for good.
-		joining := f.leo >= 0 && f.caughtUp(leo, now, lag) && (p.eligible == nil || p.eligible(id))
+		joining := f.leo >= 0 && f.caughtUp(leo, now, lag) && eligible
 		if slices.Contains(maximal, id) || joining {
 			hw = f.leo
 		}

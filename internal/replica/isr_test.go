@@ -404,3 +404,34 @@ func TestIneligibleFollowerDoesNotHoldTheHighWatermark(t *testing.T) {
 	f.fetched(2, 5)
 	f.wantHW(5)
 }
+
+// A follower that was fenced (its broker died) and comes back does not
+// hold the high watermark with the caught-up state of its previous life:
+// after a restart it may be far behind, and every acks=all write would
+// wait until it caught up. It holds the high watermark again once it is
+// caught up anew, or in the ISR.
+func TestRestartedFollowerDoesNotHoldTheHighWatermarkWithItsOldState(t *testing.T) {
+	t.Parallel()
+	f := newLeaderFixture(t, []int32{1, 2, 3}, []int32{1, 2, 3})
+	fenced := map[int32]bool{}
+	f.p.eligible = func(id int32) bool { return !fenced[id] }
+	f.produce(2)
+	f.fetched(2, 2)
+	f.fetched(3, 2)
+	f.wantHW(2)
+	// Broker 3 dies: fenced, taken out of the ISR.
+	fenced[3] = true
+	r := role{leader: 1, leaderEpoch: 1, partitionEpoch: 2, replicas: []int32{1, 2, 3}, isr: []int32{1, 2}}
+	if change, err := f.p.applyRole(r, f.clock.now()); err != nil || change != roleSame {
+		f.t.Fatalf("applyRole: %v, %v", change, err)
+	}
+	f.produce(3)
+	f.fetched(2, 5)
+	f.wantHW(5)
+	// It restarts and is unfenced well within replica.lag.time.max.ms of
+	// when it was last caught up, but it has not fetched since.
+	fenced[3] = false
+	f.produce(2)
+	f.fetched(2, 7)
+	f.wantHW(7)
+}
