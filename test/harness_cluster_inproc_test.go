@@ -3,6 +3,12 @@ package test
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -81,16 +87,59 @@ func (c *inprocCluster) addr(id int32) string { return c.listens[id-1] }
 func (c *inprocCluster) up(id int32) bool     { return c.node(int(id-1)) != nil }
 func (c *inprocCluster) admin() *kadm.Client  { return kadm.NewClient(c.client()) }
 
+// controllerAddr is broker id's entry in controller.quorum.voters.
+func (c *inprocCluster) controllerAddr(id int32) string {
+	c.t.Helper()
+	for _, v := range strings.Split(c.settings["controller.quorum.voters"], ",") {
+		if n, addr, _ := strings.Cut(v, "@"); n == strconv.Itoa(int(id)) {
+			return addr
+		}
+	}
+	c.t.Fatalf("broker %d is not a voter (a lone broker has no quorum)", id)
+	return ""
+}
+
+func (c *inprocCluster) httpAddr(id int32) string {
+	c.t.Helper()
+	n := c.node(int(id - 1))
+	if n == nil || n.HTTPAddr() == "" {
+		c.t.Fatalf("broker %d: no HTTP listener (down, or no sluice.http.listen)", id)
+	}
+	return n.HTTPAddr()
+}
+
+// readFile reads through the filesystem broker id's logs were last
+// started on (after kill, what survived the power cut).
+func (c *inprocCluster) readFile(id int32, name string) ([]byte, error) {
+	f, err := c.filesystems()(int(id-1)).OpenFile(filepath.Join(c.dirs[id-1], name), os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
 func (c *inprocCluster) start(id int32) {
 	c.t.Helper()
 	if c.up(id) {
 		c.t.Fatalf("start broker %d: it runs", id)
 	}
+	c.startTogether(id)
+}
+
+func (c *inprocCluster) startTogether(ids ...int32) {
+	c.t.Helper()
 	skip := map[int]bool{}
 	for i := range c.listens {
-		skip[i] = i != int(id-1)
+		skip[i] = !slices.Contains(ids, int32(i+1))
 	}
 	c.startSome(c.filesystems(), skip)
+}
+
+// add is refused: the brokers of an fsCluster are the voters it started
+// with.
+func (c *inprocCluster) add(id int32) error {
+	return fmt.Errorf("add broker %d: %w: in-process clusters have a fixed set of voters", id, errUnsupported)
 }
 
 func (c *inprocCluster) startStopped() {

@@ -3,6 +3,8 @@ package test
 import (
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"syscall"
@@ -75,6 +77,25 @@ func (c *procCluster) up(id int32) bool {
 	}
 }
 
+// controllerAddr is broker id's entry in the voter list, or, for a
+// broker added later, the --controller-listen it was started with.
+func (c *procCluster) controllerAddr(id int32) string {
+	c.t.Helper()
+	if args := c.node(id).args; slices.Contains(args, "--controller-listen") {
+		return args[slices.Index(args, "--controller-listen")+1]
+	}
+	return c.testCluster.controllerAddr(id)
+}
+
+func (c *procCluster) httpAddr(id int32) string {
+	c.t.Helper()
+	return httpAddrOf(c.t, c.node(id))
+}
+
+func (c *procCluster) readFile(id int32, name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(c.node(id).dataDir, name))
+}
+
 func (c *procCluster) client(opts ...kgo.Opt) *kgo.Client {
 	c.t.Helper()
 	return newClient(c.t, c.seeds()[0], append([]kgo.Opt{kgo.SeedBrokers(c.seeds()...)}, opts...)...)
@@ -115,6 +136,27 @@ func (c *procCluster) startStopped() {
 	for _, id := range started {
 		c.node(id).waitReady()
 	}
+}
+
+func (c *procCluster) startTogether(ids ...int32) {
+	c.t.Helper()
+	for _, id := range ids {
+		c.launch(id)
+	}
+	for _, id := range ids {
+		c.node(id).waitReady()
+	}
+}
+
+// add starts a broker with a controller address of its own; behind fault
+// proxies it would have none, so it is refused there.
+func (c *procCluster) add(id int32) error {
+	c.t.Helper()
+	if c.net != nil {
+		return fmt.Errorf("add broker %d: %w: no fault proxy stands in front of a broker added later", id, errUnsupported)
+	}
+	c.addBroker(id)
+	return nil
 }
 
 func (c *procCluster) stop(id int32) {

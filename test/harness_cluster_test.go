@@ -37,6 +37,14 @@ type cluster interface {
 	seeds() []string
 	// up reports whether broker id runs (a paused one does).
 	up(id int32) bool
+	// controllerAddr is broker id's metadata quorum (Raft) address.
+	controllerAddr(id int32) string
+	// httpAddr is broker id's HTTP admin listener as it runs now (the
+	// settings must give sluice.http.listen).
+	httpAddr(id int32) string
+	// readFile reads a file of broker id's data directory through the
+	// filesystem its partition logs are on (the real disk for a process).
+	readFile(id int32, name string) ([]byte, error)
 
 	// client returns a franz-go client seeded with every broker and
 	// closed when the test ends; opts come after the seeds.
@@ -49,6 +57,14 @@ type cluster interface {
 	// startStopped starts every stopped broker side by side (none is
 	// ready before the metadata quorum has formed) and waits for all.
 	startStopped()
+	// startTogether starts the given stopped brokers side by side and
+	// waits for all: a quorum that needs more than one of them forms.
+	startTogether(ids ...int32)
+	// add starts broker id, new to the cluster and not a metadata voter
+	// (it joins through the voters with a controller address of its own),
+	// and waits until it serves; errUnsupported where brokers cannot be
+	// added.
+	add(id int32) error
 	// stop shuts broker id down as an operator would (SIGTERM; for an
 	// in-process broker, Shutdown): a controlled shutdown hands its
 	// leaderships over first.

@@ -7,6 +7,7 @@ package test
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
 	"regexp"
 	"strings"
@@ -16,20 +17,19 @@ import (
 )
 
 // httpAddrOf waits for a process's "serving HTTP on" line and returns the
-// address.
+// address of the last one (a restarted process on port 0 moves).
 func httpAddrOf(t testing.TB, p *process) string {
 	t.Helper()
 	re := regexp.MustCompile(`sluice: serving HTTP on (\S+)`)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if m := re.FindStringSubmatch(p.logs()); m != nil {
-			return m[1]
+	var addr string
+	waitForErr(t, 10*time.Second, "the process's HTTP listener", func() error {
+		if m := re.FindAllStringSubmatch(p.logs(), -1); m != nil {
+			addr = m[len(m)-1][1]
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no HTTP listener in the logs:\n%s", p.logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("no HTTP listener in the logs:\n%s", p.logs())
+	})
+	return addr
 }
 
 // dialFrom opens a connection to addr from the local address ip (any of
