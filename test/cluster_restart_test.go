@@ -4,21 +4,22 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Restarts of a whole three-broker cluster. Whatever way the brokers stop
-// (kill -9, so no controlled shutdown; or SIGTERM side by side, each
-// handing its leaderships to the others while it can), every partition
-// has a leader again and takes acks=all writes within restartBound of the
-// restart, with every acknowledged record in place; also when one broker
-// stays down, as long as some broker that came back was in sync. A
-// partition whose whole ISR stays down has no leader, and gets one when
-// an ISR member comes back.
+// Restarts of a whole three-broker cluster, of processes and of
+// in-process brokers. Whatever way the brokers stop (killed, so no
+// controlled shutdown; or stopped side by side, each handing its
+// leaderships to the others while it can), every partition has a leader
+// again and takes acks=all writes within restartBound of the restart,
+// with every acknowledged record in place; also when one broker stays
+// down, as long as some broker that came back was in sync. A partition
+// whose whole ISR stays down has no leader, and gets one when an ISR
+// member comes back.
 
 // restartBound is how long after the brokers are started again every
 // partition must be led and writable: a session timeout (3 s in
@@ -28,63 +29,23 @@ const restartBound = 20 * time.Second
 
 const restartTopic = "restart"
 
-// stopAll stops every running broker with sig, side by side.
-func (c *testCluster) stopAll(sig syscall.Signal) {
-	c.mu.Lock()
-	var procs []*process
-	for _, p := range c.nodes {
-		procs = append(procs, p)
-	}
-	c.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, p := range procs {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.kill(sig) }()
-	}
-	wg.Wait()
-}
-
-// relaunch starts again, side by side, every stopped broker for which
-// start is true, on its data directory and address, and waits until each
-// serves.
-func (c *testCluster) relaunch(start func(id int32) bool) {
-	c.t.Helper()
-	var procs []*process
-	for id := int32(1); id <= int32(len(c.nodes)); id++ {
-		p := c.node(id)
-		select {
-		case <-p.done:
-		default:
-			continue
-		}
-		if start(id) {
-			p.launch(p.addr)
-			procs = append(procs, p)
-		}
-	}
-	for _, p := range procs {
-		p.waitReady()
-	}
-}
-
-// restartCluster starts a cluster with a topic of six partitions,
-// replication factor 3 and min.insync.replicas 2, and some records
-// acknowledged in it.
-func restartCluster(t *testing.T) (*testCluster, *ackLog) {
-	c := startCluster(t, 3, clusterSettings(nil))
-	c.createReplicated(restartTopic, 6, 3, map[string]*string{"min.insync.replicas": strp("2")})
+// restartCluster creates, on c, a topic of six partitions, replication
+// factor 3 and min.insync.replicas 2, with some records acknowledged in
+// it.
+func restartCluster(t *testing.T, c cluster) *ackLog {
+	createTopicIn(c, restartTopic, 6, 3, minISR2)
 	acks := newAckLog()
-	cl := c.partitionWriter()
+	cl := partitionWriter(c)
 	writeEveryPartition(t, cl, acks, "before", 6, time.Minute)
 	cl.Close()
-	return c, acks
+	return acks
 }
 
 // partitionWriter is an acks=all producer that writes each record to the
 // partition it names, and looks up leaders again soon after an error (by
 // default no sooner than 5 s after the last look-up), so that the time to
 // writable is the cluster's rather than the client's.
-func (c *testCluster) partitionWriter() *kgo.Client {
+func partitionWriter(c cluster) *kgo.Client {
 	return c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.MetadataMinAge(100*time.Millisecond), kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }))
 }
@@ -118,73 +79,86 @@ func writeEveryPartition(t *testing.T, cl *kgo.Client, acks *ackLog, prefix stri
 
 // checkRestarted waits until every partition is led by a running broker
 // and takes a write, then checks every acknowledged record.
-func (c *testCluster) checkRestarted(t *testing.T, acks *ackLog, up func(id int32) bool, restarted time.Time) {
+func checkRestarted(t *testing.T, c cluster, acks *ackLog, restarted time.Time) {
 	t.Helper()
-	var led time.Duration
-	waitFor(t, restartBound, "every partition led by a broker that is up", func() bool {
-		md, err := c.metadata(testContext(t, 3*time.Second), c.liveNode(), restartTopic)
-		if err != nil {
-			return false
-		}
-		td := md.Topics[restartTopic]
-		if td.Err != nil || len(td.Partitions) != 6 {
+	waitTopic(c, restartTopic, 0, restartBound-time.Since(restarted), "six partitions, each led by a broker that is up", func(td kadm.TopicDetail) bool {
+		if len(td.Partitions) != 6 {
 			return false
 		}
 		for _, p := range td.Partitions {
-			if p.Err != nil || p.Leader < 1 || !up(p.Leader) {
+			if p.Err != nil || p.Leader < 1 || !c.up(p.Leader) {
 				return false
 			}
 		}
-		led = time.Since(restarted)
 		return true
 	})
-	writeEveryPartition(t, c.partitionWriter(), acks, "after", 6, restartBound-time.Since(restarted))
+	led := time.Since(restarted)
+	writeEveryPartition(t, partitionWriter(c), acks, "after", 6, restartBound-time.Since(restarted))
 	t.Logf("every partition led %v and writable %v after the restart", led.Round(time.Millisecond), time.Since(restarted).Round(time.Millisecond))
-	c.checkAcked(restartTopic, acks)
+	checkAckedAt(t, c.seeds(), restartTopic, acks)
 }
 
-// stopSignals are the two ways a broker stops: kill -9, with no
-// controlled shutdown, and SIGTERM, with one.
-var stopSignals = []struct {
+// stopWays are the two ways brokers stop: kill (kill -9 of a process, a
+// power cut for an in-process broker), with no controlled shutdown, and
+// stop (SIGTERM, or Shutdown), with one. one stops a broker; all stops
+// every running broker at once.
+var stopWays = []struct {
 	name string
-	sig  syscall.Signal
-}{{"kill -9", syscall.SIGKILL}, {"SIGTERM", syscall.SIGTERM}}
+	one  func(c cluster, id int32)
+	all  func(c cluster)
+}{
+	{"kill", cluster.kill, cluster.killAll},
+	{"stop", cluster.stop, func(c cluster) {
+		var wg sync.WaitGroup
+		for _, id := range c.ids() {
+			if c.up(id) {
+				wg.Add(1)
+				go func() { defer wg.Done(); c.stop(id) }()
+			}
+		}
+		wg.Wait()
+	}},
+}
 
 func TestClusterRestartAll(t *testing.T) {
 	t.Parallel()
-	for _, stop := range stopSignals {
+	for _, stop := range stopWays {
 		t.Run(stop.name, func(t *testing.T) {
-			c, acks := restartCluster(t)
-			c.stopAll(stop.sig)
-			restarted := time.Now()
-			all := func(int32) bool { return true }
-			c.relaunch(all)
-			c.checkRestarted(t, acks, all, restarted)
+			t.Parallel()
+			forEachKind(t, 3, clusterSettings(nil), func(t *testing.T, c cluster) {
+				acks := restartCluster(t, c)
+				stop.all(c)
+				restarted := time.Now()
+				c.startTogether(c.ids()...)
+				checkRestarted(t, c, acks, restarted)
+			})
 		})
 	}
 }
 
-// One broker stays down: after kill -9 of all (it was in every ISR and
+// One broker stays down: after a kill of all (it was in every ISR and
 // looks live to the restarted controller until its session times out),
-// and after SIGTERM of that broker first and then of the others (its
+// and after a stop of that broker first and then of the others (its
 // controlled shutdown took it out of the ISRs).
 func TestClusterRestartWithOneBrokerDown(t *testing.T) {
 	t.Parallel()
-	for _, stop := range stopSignals {
+	for _, stop := range stopWays {
 		t.Run(stop.name, func(t *testing.T) {
-			c, acks := restartCluster(t)
-			const down = 2
-			c.node(down).kill(stop.sig)
-			c.stopAll(stop.sig)
-			restarted := time.Now()
-			up := func(id int32) bool { return id != down }
-			c.relaunch(up)
-			c.checkRestarted(t, acks, up, restarted)
+			t.Parallel()
+			forEachKind(t, 3, clusterSettings(nil), func(t *testing.T, c cluster) {
+				acks := restartCluster(t, c)
+				const down = 2
+				stop.one(c, down)
+				stop.all(c)
+				restarted := time.Now()
+				c.startTogether(others(c, down)...)
+				checkRestarted(t, c, acks, restarted)
+			})
 		})
 	}
 }
 
-// The brokers stop one after another with SIGTERM, so the last one is
+// The brokers stop one after another (controlled), so the last one is
 // left the only ISR member of every partition (with nobody to hand its
 // leaderships to, it stops without a controlled shutdown). Without it,
 // no other broker leads them (no unclean election): it is named leader
@@ -192,34 +166,32 @@ func TestClusterRestartWithOneBrokerDown(t *testing.T) {
 // leads them again.
 func TestClusterRestartWithoutLastISRMember(t *testing.T) {
 	t.Parallel()
-	c, acks := restartCluster(t)
-	const last = 3
-	for id := int32(1); id <= 3; id++ {
-		c.node(id).kill(syscall.SIGTERM)
-	}
-	c.relaunch(func(id int32) bool { return id != last })
-	// Watch for twice the session timeout at least, long enough for the
-	// controller to have fenced the missing broker and to have elected
-	// anyone it would, and until every partition is seen leaderless.
-	start := time.Now()
-	for leaderless := false; !leaderless || time.Since(start) < 6*time.Second; {
-		if time.Since(start) > restartBound {
-			t.Fatalf("partitions still named led by the missing broker %d after %v", last, restartBound)
+	forEachKind(t, 3, clusterSettings(nil), func(t *testing.T, c cluster) {
+		acks := restartCluster(t, c)
+		const last = 3
+		for _, id := range c.ids() {
+			c.stop(id)
 		}
-		time.Sleep(200 * time.Millisecond)
-		md, err := c.metadata(testContext(t, 3*time.Second), 1, restartTopic)
-		if err != nil || len(md.Topics[restartTopic].Partitions) != 6 {
-			continue
-		}
-		leaderless = true
-		for _, p := range md.Topics[restartTopic].Partitions {
-			if p.Leader >= 0 && p.Leader != last {
-				t.Fatalf("partition %d led by %d while its only ISR member %d is down: %s", p.Partition, p.Leader, last, describePartitions(md.Topics[restartTopic]))
+		c.startTogether(others(c, last)...)
+		// Watch for twice the session timeout at least, long enough for the
+		// controller to have fenced the missing broker and to have elected
+		// anyone it would, and until every partition is seen leaderless.
+		start := time.Now()
+		waitTopic(c, restartTopic, 1, restartBound, "every partition leaderless, watched for twice the session timeout", func(td kadm.TopicDetail) bool {
+			if len(td.Partitions) != 6 {
+				return false
 			}
-			leaderless = leaderless && p.Leader < 0 && p.Err != nil
-		}
-	}
-	restarted := time.Now()
-	c.relaunch(func(id int32) bool { return id == last })
-	c.checkRestarted(t, acks, func(int32) bool { return true }, restarted)
+			leaderless := true
+			for _, p := range td.Partitions {
+				if p.Leader >= 0 && p.Leader != last {
+					t.Fatalf("partition %d led by %d while its only ISR member %d is down: %s", p.Partition, p.Leader, last, describePartitions(td))
+				}
+				leaderless = leaderless && p.Leader < 0 && p.Err != nil
+			}
+			return leaderless && time.Since(start) >= 6*time.Second
+		})
+		restarted := time.Now()
+		c.start(last)
+		checkRestarted(t, c, acks, restarted)
+	})
 }
