@@ -18,19 +18,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestCLIDescribeLeaderless: after a broker dies, topic describe and group
 // describe still work and show the partition it held with leader -1, its
-// offline replica and unknown offsets, and every other partition as usual.
+// offline replica and unknown offsets, and every other partition as usual;
+// on processes and on in-process brokers.
 func TestCLIDescribeLeaderless(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t, 3, fastFailover)
-	c.waitBrokers(3, 30*time.Second)
+	forEachKind(t, 3, fastFailover, describeLeaderless)
+}
+
+func describeLeaderless(t *testing.T, c cluster) {
+	waitBrokersIn(c, 3, 30*time.Second)
 	seeds := strings.Join(c.seeds(), ",")
 	cli(t, seeds, "", "topic", "create", "solo", "-p", "3", "-r", "1")
-	td := c.waitHealthy("solo", 1, 1, 30*time.Second)
+	td := waitISR(c, "solo", 1, 1, 30*time.Second)
 	cl := c.client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	for p := range int32(3) {
 		for i := range int(p) + 1 {
@@ -45,19 +50,14 @@ func TestCLIDescribeLeaderless(t *testing.T) {
 	// Kill the broker that leads partition 2 (three records); it is not
 	// the one we ask.
 	victim := td.Partitions[2].Leader
-	c.node(victim).kill(syscall.SIGKILL)
+	c.kill(victim)
 	var live []string
-	for id := int32(1); id <= 3; id++ {
-		if id != victim {
-			live = append(live, c.node(id).addr)
-		}
+	for _, id := range others(c, victim) {
+		live = append(live, c.addr(id))
 	}
 	via := strings.Join(live, ",")
-	waitFor(t, 30*time.Second, "partition 2 to lose its leader", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		md, err := c.metadata(ctx, c.liveNode(), "solo")
-		return err == nil && md.Topics["solo"].Partitions[2].Leader == -1
+	waitTopic(c, "solo", 0, 30*time.Second, "partition 2 without a leader", func(td kadm.TopicDetail) bool {
+		return td.Partitions[2].Leader == -1
 	})
 
 	out := cli(t, via, "", "topic", "describe", "solo", "--output", "json")
