@@ -37,9 +37,9 @@ func TestDiskFaultsAnswerKafkaStorageError(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			in := faultfs.NewInjector(nil)
-			c := startFSCluster(t, 1, nil, func(int) log.FS { return in })
+			c := startFSCluster(t, 1, nil, func(int) log.FS { return in }).asCluster()
 			const topic = "faulty"
-			c.createTopic(topic, 1, 1, nil)
+			createTopicIn(c, topic, 1, 1, nil)
 			cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(0), kgo.ProducerLinger(0),
 				kgo.RecordDeliveryTimeout(10*time.Second))
 			ctx := testContext(t, time.Minute)
@@ -69,14 +69,13 @@ func TestDiskFaultsAnswerKafkaStorageError(t *testing.T) {
 				t.Fatalf("fetch from the offline directory: %v, want KAFKA_STORAGE_ERROR", err)
 			}
 			// The broker still answers what does not need the disk.
-			if _, err := kadm.NewClient(c.client()).ListTopics(ctx); err != nil {
+			if _, err := c.admin().ListTopics(ctx); err != nil {
 				t.Fatalf("metadata with the directory offline: %v", err)
 			}
 
 			// The operator replaces the disk and restarts.
 			in.SetRules(nil)
-			c.stopAll()
-			c.startAll(func(int) log.FS { return in })
+			c.restart(1)
 			checkAckedAt(t, c.seeds(), topic, acks)
 		})
 	}
@@ -129,19 +128,10 @@ func fetchErrAt(ctx context.Context, seeds []string, topic string, offset int64)
 func TestDiskFaultOnLeaderFailsOverToHealthyReplica(t *testing.T) {
 	t.Parallel()
 	injectors := []*faultfs.Injector{faultfs.NewInjector(nil), faultfs.NewInjector(nil), faultfs.NewInjector(nil)}
-	c := startFSCluster(t, 3, fastFailover, func(i int) log.FS { return injectors[i] })
+	c := startFSCluster(t, 3, fastFailover, func(i int) log.FS { return injectors[i] }).asCluster()
 	const topic = "failover"
-	two := "2"
-	c.createTopic(topic, 1, 3, map[string]*string{"min.insync.replicas": &two})
+	leader := createTopicIn(c, topic, 1, 3, minISR2).Partitions[0].Leader
 	ctx := testContext(t, 2*time.Minute)
-	leader := int32(-1)
-	waitFor(t, 30*time.Second, "a leader", func() bool {
-		md, err := c.metadataFresh(topic)
-		if err == nil && len(md.Topics[topic].Partitions) == 1 {
-			leader = md.Topics[topic].Partitions[0].Leader
-		}
-		return leader >= 0
-	})
 
 	acks := newAckLog()
 	cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(time.Millisecond),
@@ -153,11 +143,7 @@ func TestDiskFaultOnLeaderFailsOverToHealthyReplica(t *testing.T) {
 	failedAt := time.Now()
 	// Acknowledgements already on their way may still arrive; what counts
 	// is a new leader, and records acknowledged by it.
-	waitFor(t, 30*time.Second, "another broker to lead", func() bool {
-		md, err := c.metadataFresh(topic)
-		return err == nil && len(md.Topics[topic].Partitions) == 1 &&
-			md.Topics[topic].Partitions[0].Leader >= 0 && md.Topics[topic].Partitions[0].Leader != leader
-	})
+	waitLeaderNot(c, topic, 0, 0, leader, 30*time.Second)
 	moved := time.Since(failedAt)
 	before := acks.len()
 	acks.waitFor(t, before+500, time.Minute)
@@ -168,17 +154,4 @@ func TestDiskFaultOnLeaderFailsOverToHealthyReplica(t *testing.T) {
 		t.Fatal("the leader's fsync never failed")
 	}
 	checkAckedAt(t, c.seeds(), topic, acks)
-}
-
-// metadataFresh asks the brokers for topic's metadata on a new client (a
-// long-lived client answers from its cache).
-func (c *fsCluster) metadataFresh(topic string) (kadm.Metadata, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.listens...))
-	if err != nil {
-		return kadm.Metadata{}, err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	return kadm.NewClient(cl).Metadata(ctx, topic)
 }
