@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -41,7 +40,7 @@ func readyz(httpAddr string) (int, []string) {
 func TestClusterHealthAndReadyz(t *testing.T) {
 	t.Parallel()
 	const n = 3
-	c, procs, listens, https := newObservedCluster(t, n)
+	tc, procs, listens, https := newObservedCluster(t, n)
 
 	// One voter of three: it serves HTTP but is not ready.
 	procs[0].launch(listens[0])
@@ -57,10 +56,11 @@ func TestClusterHealthAndReadyz(t *testing.T) {
 	}
 	for i, p := range procs {
 		p.waitReady()
-		c.nodes[int32(i+1)] = p
+		tc.nodes[int32(i+1)] = p
 	}
-	for i := range n {
-		waitReadyz(t, https[i])
+	c := tc.asCluster()
+	for _, id := range c.ids() {
+		waitReadyz(t, c.httpAddr(id))
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -68,7 +68,7 @@ func TestClusterHealthAndReadyz(t *testing.T) {
 	if _, err := c.admin().CreateTopic(ctx, 3, 3, nil, "health"); err != nil {
 		t.Fatal(err)
 	}
-	c.waitHealthy("health", 1, 3, 20*time.Second)
+	waitISR(c, "health", 1, 3, 20*time.Second)
 	seeds := strings.Join(c.seeds(), ",")
 	if r := runCLI(t, seeds, "", "cluster", "health"); r.code != 0 || !strings.Contains(r.stdout, "Healthy:                     true") {
 		t.Fatalf("healthy cluster: exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -83,8 +83,8 @@ func TestClusterHealthAndReadyz(t *testing.T) {
 
 	// Kill broker 3: once the controller fences it, the cluster is
 	// unhealthy: a broker down, partitions under-replicated.
-	c.asCluster().kill(3)
-	seeds = strings.Join([]string{procs[0].addr, procs[1].addr}, ",")
+	c.kill(3)
+	seeds = strings.Join([]string{c.addr(1), c.addr(2)}, ",")
 	var h clusterHealthJSON
 	waitForErr(t, 30*time.Second, "cluster health to report broker 3 down", func() error {
 		r := runCLI(t, seeds, "", "cluster", "health", "--json")
@@ -157,7 +157,7 @@ func TestClusterHealthAndReadyz(t *testing.T) {
 			}
 		}
 	}()
-	procs[1].kill(syscall.SIGTERM)
+	c.stop(2)
 	<-polled
 	if !sawStopping {
 		t.Errorf("broker 2's /readyz never answered 503 shutting down while it stopped:\n%s", procs[1].logs())
