@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 
@@ -90,13 +88,11 @@ func (c *inprocCluster) admin() *kadm.Client  { return kadm.NewClient(c.client()
 // controllerAddr is broker id's entry in controller.quorum.voters.
 func (c *inprocCluster) controllerAddr(id int32) string {
 	c.t.Helper()
-	for _, v := range strings.Split(c.settings["controller.quorum.voters"], ",") {
-		if n, addr, _ := strings.Cut(v, "@"); n == strconv.Itoa(int(id)) {
-			return addr
-		}
+	addr, ok := voterAddr(c.settings["controller.quorum.voters"], id)
+	if !ok {
+		c.t.Fatalf("broker %d is not a voter (a lone broker has no quorum)", id)
 	}
-	c.t.Fatalf("broker %d is not a voter (a lone broker has no quorum)", id)
-	return ""
+	return addr
 }
 
 func (c *inprocCluster) httpAddr(id int32) string {

@@ -84,7 +84,11 @@ func (c *procCluster) controllerAddr(id int32) string {
 	if args := c.node(id).args; slices.Contains(args, "--controller-listen") {
 		return args[slices.Index(args, "--controller-listen")+1]
 	}
-	return c.testCluster.controllerAddr(id)
+	addr, ok := voterAddr(c.voters, id)
+	if !ok {
+		c.t.Fatalf("broker %d is not in %s", id, c.voters)
+	}
+	return addr
 }
 
 func (c *procCluster) httpAddr(id int32) string {

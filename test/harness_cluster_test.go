@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -281,6 +283,16 @@ func waitBrokersIn(c cluster, n int, timeout time.Duration) {
 func acksAllProducer(c cluster, opts ...kgo.Opt) *kgo.Client {
 	return c.client(append([]kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(60 * time.Second),
 		kgo.ProducerLinger(time.Millisecond), kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond })}, opts...)...)
+}
+
+// voterAddr is node id's address in a voter list ("1@host:port,...").
+func voterAddr(voters string, id int32) (string, bool) {
+	for _, v := range strings.Split(voters, ",") {
+		if n, addr, _ := strings.Cut(v, "@"); n == strconv.Itoa(int(id)) {
+			return addr, true
+		}
+	}
+	return "", false
 }
 
 // others are the IDs of c's brokers other than those given.

@@ -104,36 +104,12 @@ func wantQuorumCode(t testing.TB, what string, code int16, msg *string, want *ke
 	}
 }
 
-// controllerAddr is node id's controller (Raft) address in the voter list.
-func (c *testCluster) controllerAddr(id int32) string {
-	for _, v := range strings.Split(c.voters, ",") {
-		if n, addr, _ := strings.Cut(v, "@"); n == strconv.Itoa(int(id)) {
-			return addr
-		}
-	}
-	c.t.Fatalf("node %d is not in %s", id, c.voters)
-	return ""
-}
-
-// addNode starts a node that is not in the voter list, serving the quorum
-// at controllerAddr, and waits until it serves.
-func (c *testCluster) addNode(id int32, controllerAddr string) *process {
-	c.t.Helper()
-	p := c.newProcess(id, controllerAddr)
-	p.start(freeLoopbackAddr(c.t))
-	c.mu.Lock()
-	c.nodes[id] = p
-	c.mu.Unlock()
-	return p
-}
-
 // A dead voter is replaced while the quorum keeps committing: remove it,
 // start a node with a new ID, make it a voter, and lose another original
 // voter; the new voter carries the majority, and keeps its place across a
 // restart.
 func TestReplaceDeadVoter(t *testing.T) {
-	tc := startCluster(t, 3, fastFailover)
-	c := tc.asCluster()
+	c := startCluster(t, 3, fastFailover).asCluster()
 	cl := c.client()
 	defer cl.Close()
 	createTopicWith(t, cl, "before", 1)
@@ -192,8 +168,8 @@ func TestReplaceDeadVoter(t *testing.T) {
 	wantQuorumCode(t, "add a voter twice", a.ErrorCode, a.ErrorMessage, kerr.DuplicateVoter)
 
 	const fresh = 4
-	freshAddr := freeLoopbackAddr(t)
-	tc.addNode(fresh, freshAddr)
+	mustFault(t, c.add(fresh))
+	freshAddr := c.controllerAddr(fresh)
 	waitQuorum(t, via, "the new node as an observer", func(p kmsg.DescribeQuorumResponseTopicPartition) bool {
 		return slices.Contains(replicaIDs(p.Observers), fresh)
 	})
@@ -271,9 +247,13 @@ func TestDescribeQuorumBadInput(t *testing.T) {
 }
 
 // `sluice cluster voters` lists the quorum, removes a running voter (it
-// stays an observer) and adds it back, with clear refusals.
+// stays an observer) and adds it back, with clear refusals; on processes
+// and on in-process brokers.
 func TestCLIVoters(t *testing.T) {
-	c := startCluster(t, 3, fastFailover)
+	forEachKind(t, 3, fastFailover, cliVoters)
+}
+
+func cliVoters(t *testing.T, c cluster) {
 	seeds := strings.Join(c.seeds(), ",")
 	type listing struct {
 		LeaderID      int32 `json:"leader_id"`
