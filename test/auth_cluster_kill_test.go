@@ -3,9 +3,6 @@ package test
 import (
 	"fmt"
 	"maps"
-	"slices"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,12 +23,9 @@ func TestAuthClusterSurvivesKillOverSASLSSL(t *testing.T) {
 	t.Parallel()
 	f := newAuthnFiles(t)
 	const brokerPass = "broker-secret"
-	n := 3
-	var voters, plains, secures []string
-	for i := range n {
-		voters = append(voters, fmt.Sprintf("%d@%s", i+1, freeLoopbackAddr(t)))
-		plains = append(plains, freeLoopbackAddr(t))
-		secures = append(secures, freeLoopbackAddr(t))
+	secures := map[int32]string{}
+	for id := int32(1); id <= 3; id++ {
+		secures[id] = freeLoopbackAddr(t)
 	}
 	settings := map[string]string{
 		"listener.security.protocol.map":       "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:SSL",
@@ -44,22 +38,16 @@ func TestAuthClusterSurvivesKillOverSASLSSL(t *testing.T) {
 		"ssl.ca.location":                      f.caFile,
 	}
 	maps.Copy(settings, fastFailover)
-	procs := make([]*process, n)
-	for i := range n {
-		args := []string{"--node-id", fmt.Sprint(i + 1), "--controller-voters", strings.Join(voters, ","), "--bootstrap-admin", "broker:" + brokerPass,
-			"-c", "listeners=PLAINTEXT://" + plains[i] + ",SASL_SSL://" + secures[i]}
-		for _, k := range slices.Sorted(maps.Keys(settings)) {
-			args = append(args, "-c", k+"="+settings[k])
-		}
-		procs[i] = &process{t: t, dataDir: t.TempDir(), args: args}
-		procs[i].launch(plains[i])
-		t.Cleanup(func() { procs[i].kill(syscall.SIGKILL) })
-	}
-	for _, p := range procs {
-		p.waitReady()
-	}
+	c := startCluster(t, 3, settings, withBootstrapAdmin("broker:"+brokerPass),
+		withBrokerSettings(func(id int32, listen string) map[string]string {
+			return map[string]string{"listeners": "PLAINTEXT://" + listen + ",SASL_SSL://" + secures[id]}
+		})).asCluster()
 	secured := func(user, pass string, extra ...kgo.Opt) *kgo.Client {
-		return newClient(t, "", append([]kgo.Opt{kgo.SeedBrokers(secures...), kgo.DialTLSConfig(f.clientTLS(false)), kgo.SASL(scram512(user, pass))}, extra...)...)
+		var seeds []string
+		for _, id := range c.ids() {
+			seeds = append(seeds, secures[id])
+		}
+		return c.client(append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.DialTLSConfig(f.clientTLS(false)), kgo.SASL(scram512(user, pass))}, extra...)...)
 	}
 	ctx := testContext(t, 90*time.Second)
 	adm := kadm.NewClient(secured("broker", brokerPass))
@@ -67,7 +55,7 @@ func TestAuthClusterSurvivesKillOverSASLSSL(t *testing.T) {
 		t.Fatalf("create alice: %v %v", err, res)
 	}
 	const topic = "authn-killed"
-	if _, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic); err != nil {
+	if _, err := adm.CreateTopic(ctx, 3, 3, minISR2, topic); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
 	prod := secured("alice", "alice-secret", kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
@@ -80,26 +68,15 @@ func TestAuthClusterSurvivesKillOverSASLSSL(t *testing.T) {
 		}
 	}
 	produce(0, 20)
-	procs[0].kill(syscall.SIGKILL) // a metadata voter, often the controller
+	c.kill(1) // a metadata voter, often the controller
 	produce(20, 40)
-	procs[0].restart()
+	c.start(1)
 	produce(40, 50)
-	waitFor(t, 60*time.Second, "the restarted broker back in every ISR", func() bool {
-		md, err := adm.Metadata(ctx, topic)
-		if err != nil {
-			return false
-		}
-		for _, p := range md.Topics[topic].Partitions {
-			if len(p.ISR) != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	waitISR(c, topic, 0, 3, 60*time.Second) // the restarted broker back in every ISR
 	// alice's credential survived the kill, on the restarted broker too.
-	for i := range n {
-		if _, err := kadm.NewClient(newClient(t, secures[i], kgo.DialTLSConfig(f.clientTLS(false)), kgo.SASL(scram512("alice", "alice-secret")))).BrokerMetadata(ctx); err != nil {
-			t.Fatalf("alice on broker %d after the restart: %v", i+1, err)
+	for _, id := range c.ids() {
+		if _, err := kadm.NewClient(newClient(t, secures[id], kgo.DialTLSConfig(f.clientTLS(false)), kgo.SASL(scram512("alice", "alice-secret")))).BrokerMetadata(ctx); err != nil {
+			t.Fatalf("alice on broker %d after the restart: %v", id, err)
 		}
 	}
 	cons := secured("alice", "alice-secret", kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))

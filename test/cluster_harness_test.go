@@ -28,6 +28,8 @@ type testCluster struct {
 	voters   string
 	settings map[string]string
 	dir      string
+	opts     clusterOpts
+	listens  map[int32]string // for withBrokerSettings: the address given to each voter
 
 	mu    sync.Mutex
 	nodes map[int32]*process
@@ -44,13 +46,14 @@ var fastFailover = map[string]string{
 
 // startCluster starts n voters with the given broker settings and waits
 // until every one serves.
-func startCluster(t testing.TB, n int, settings map[string]string) *testCluster {
+func startCluster(t testing.TB, n int, settings map[string]string, opts ...clusterOpt) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, settings: settings, dir: t.TempDir(), nodes: map[int32]*process{}}
+	c := &testCluster{t: t, settings: settings, dir: t.TempDir(), nodes: map[int32]*process{}, opts: newClusterOpts(opts), listens: map[int32]string{}}
 	listens := make([]string, n)
 	var voters []string
 	for i := range n {
 		listens[i] = freeLoopbackAddr(t)
+		c.listens[int32(i+1)] = listens[i]
 		voters = append(voters, fmt.Sprintf("%d@%s", i+1, freeLoopbackAddr(t)))
 	}
 	c.voters = strings.Join(voters, ",")
@@ -64,7 +67,22 @@ func startCluster(t testing.TB, n int, settings map[string]string) *testCluster 
 		p.waitReady()
 		c.nodes[int32(i+1)] = p
 	}
+	t.Cleanup(c.logTailsOnFailure)
 	return c
+}
+
+// logTailsOnFailure prints the last lines of every broker's output when
+// the test failed.
+func (c *testCluster) logTailsOnFailure() {
+	if !c.t.Failed() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range slices.Sorted(maps.Keys(c.nodes)) {
+		lines := strings.Split(c.nodes[id].logs(), "\n")
+		c.t.Logf("broker %d's last log lines:\n%s", id, strings.Join(lines[max(0, len(lines)-80):], "\n"))
+	}
 }
 
 // addBroker starts a broker that is not a voter; it joins the running
@@ -84,9 +102,12 @@ func (c *testCluster) newProcess(id int32, controllerListen string) *process {
 	if controllerListen != "" {
 		args = append(args, "--controller-listen", controllerListen)
 	}
-	keys := slices.Sorted(maps.Keys(c.settings))
-	for _, k := range keys {
-		args = append(args, "-c", k+"="+c.settings[k])
+	if c.opts.bootstrapAdmin != "" {
+		args = append(args, "--bootstrap-admin", c.opts.bootstrapAdmin)
+	}
+	settings := c.opts.settingsOf(id, c.listens[id], c.settings)
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
+		args = append(args, "-c", k+"="+settings[k])
 	}
 	p := &process{t: c.t, dataDir: filepath.Join(c.dir, fmt.Sprintf("node-%d", id)), args: args}
 	c.t.Cleanup(func() {

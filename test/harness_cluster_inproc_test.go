@@ -36,13 +36,13 @@ type inprocCluster struct {
 
 // startInProcess starts n in-process brokers, each on a filesystem in
 // memory of its own.
-func startInProcess(t testing.TB, n int, settings map[string]string) *inprocCluster {
+func startInProcess(t testing.TB, n int, settings map[string]string, opts ...clusterOpt) *inprocCluster {
 	t.Helper()
 	c := &inprocCluster{mems: make([]*faultfs.Mem, n)}
 	for i := range c.mems {
 		c.mems[i] = faultfs.NewMem()
 	}
-	c.fsCluster = startFSCluster(t, n, settings, c.fsOf)
+	c.fsCluster = startFSCluster(t, n, settings, c.fsOf, opts...)
 	return c
 }
 

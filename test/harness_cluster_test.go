@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -100,6 +101,51 @@ type cluster interface {
 // errUnsupported is what a fault returns on a kind of cluster that cannot
 // inject it.
 var errUnsupported = errors.New("fault not supported by this kind of cluster")
+
+// clusterOpt sets up how a cluster's brokers start, beyond the settings
+// they share; startCluster and startInProcess take them.
+type clusterOpt func(*clusterOpts)
+
+type clusterOpts struct {
+	brokerSettings func(id int32, listen string) map[string]string
+	bootstrapAdmin string
+}
+
+func newClusterOpts(opts []clusterOpt) clusterOpts {
+	var o clusterOpts
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// settingsOf are broker id's settings: the shared ones and its own.
+func (o clusterOpts) settingsOf(id int32, listen string, shared map[string]string) map[string]string {
+	s := maps.Clone(shared)
+	if o.brokerSettings != nil {
+		if s == nil {
+			s = map[string]string{}
+		}
+		maps.Copy(s, o.brokerSettings(id, listen))
+	}
+	return s
+}
+
+// withBrokerSettings gives each broker settings of its own over the shared
+// ones, such as listeners on addresses of its own. listen is the address
+// the harness gave broker id, which addr returns and the harness's own
+// clients dial: a listeners setting must bind its first listener,
+// PLAINTEXT, there.
+func withBrokerSettings(f func(id int32, listen string) map[string]string) clusterOpt {
+	return func(o *clusterOpts) { o.brokerSettings = f }
+}
+
+// withBootstrapAdmin gives every broker `sluice serve --bootstrap-admin`
+// ("user:password"): that user's SCRAM credentials are created with the
+// cluster's metadata.
+func withBootstrapAdmin(userPassword string) clusterOpt {
+	return func(o *clusterOpts) { o.bootstrapAdmin = userPassword }
+}
 
 // clusterKind starts a cluster of n brokers of one kind with the given
 // broker settings.

@@ -27,6 +27,7 @@ type fsCluster struct {
 	dirs     []string
 	listens  []string
 	fsFor    func(i int) log.FS // the filesystems of the last start
+	opts     clusterOpts
 
 	mu    sync.Mutex
 	nodes []*node.Node
@@ -34,9 +35,9 @@ type fsCluster struct {
 
 // startFSCluster starts n brokers; fsFor gives broker i (0-based) its
 // filesystem.
-func startFSCluster(t testing.TB, n int, settings map[string]string, fsFor func(i int) log.FS) *fsCluster {
+func startFSCluster(t testing.TB, n int, settings map[string]string, fsFor func(i int) log.FS, opts ...clusterOpt) *fsCluster {
 	t.Helper()
-	c := &fsCluster{t: t, settings: map[string]string{}, nodes: make([]*node.Node, n)}
+	c := &fsCluster{t: t, settings: map[string]string{}, nodes: make([]*node.Node, n), opts: newClusterOpts(opts)}
 	for k, v := range settings {
 		c.settings[k] = v
 	}
@@ -78,8 +79,8 @@ func (c *fsCluster) startSome(fsFor func(i int) log.FS, skip map[int]bool) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			n, err := node.Start(ctx, node.Config{
-				NodeID: int32(i + 1), Listen: c.listens[i], DataDir: c.dirs[i], Settings: c.settings,
-				Logger: testLogger(c.t), LogFS: fsFor(i),
+				NodeID: int32(i + 1), Listen: c.listens[i], DataDir: c.dirs[i], Settings: c.opts.settingsOf(int32(i+1), c.listens[i], c.settings),
+				BootstrapAdmin: c.opts.bootstrapAdmin, Logger: testLogger(c.t), LogFS: fsFor(i),
 			})
 			errs[i] = err
 			c.mu.Lock()
