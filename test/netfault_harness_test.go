@@ -1,17 +1,13 @@
 package test
 
 import (
-	"context"
 	"fmt"
 	"maps"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-io/sluice/internal/faultnet"
 )
@@ -150,27 +146,6 @@ func (c *netCluster) split(a, b []int32) {
 			c.ctrl[x].SetFrom(label(y), cut)
 			c.kafka[y].SetFrom(label(x), cut)
 			c.ctrl[y].SetFrom(label(x), cut)
-		}
-	}
-}
-
-// onlyTo is a client option that sends every connection the client opens,
-// to whichever broker, to node id: a client that reaches that broker
-// alone asks it for metadata too, and keeps sending it what it produces
-// whatever leader the metadata names.
-func (c *netCluster) onlyTo(id int32) kgo.Opt {
-	addr := c.kafka[id].Addr()
-	var d net.Dialer
-	return kgo.Dialer(func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return d.DialContext(ctx, network, addr)
-	})
-}
-
-// cutClientsExcept leaves the test's clients only node id to talk to.
-func (c *netCluster) cutClientsExcept(id int32) {
-	for o, p := range c.kafka {
-		if o != id {
-			p.SetFrom("", faultnet.Fault{Mode: faultnet.Cut})
 		}
 	}
 }

@@ -27,21 +27,20 @@ const failoverBound = 5 * time.Second
 // the heal every broker reports the same metadata, and every
 // acknowledged record is in the log where it was acknowledged.
 func TestNetfaultControllerIsolated(t *testing.T) {
-	c := startNetCluster(t, 3, map[string]string{"offsets.topic.num.partitions": "1"})
+	c := startNetCluster(t, 3, map[string]string{"offsets.topic.num.partitions": "1"}).asCluster()
 	const topic = "ctrl-isolated"
 	ctx := testContext(t, 3*time.Minute)
-	td := c.createTopic(ctx, topic, 3, 3)
-	ctrl := c.controllerAt(1)
+	td := createTopicIn(c, topic, 3, 3, minISR2)
+	ctrl, _ := waitControllerNot(c, 1, -1, 10*time.Second)
 	led := ledBy(td, ctrl)
 	if len(led) == 0 {
 		t.Fatalf("controller %d leads no partition of %s: %s", ctrl, topic, describePartitions(td))
 	}
 	acks := newAckLog()
-	stop := c.steadyLoad(ctx, topic, acks)
+	stop := steadyLoad(ctx, c, topic, acks, nil)
 	acks.waitFor(t, 200, time.Minute)
 
-	other := ctrl%3 + 1
-	c.isolateFromPeers(ctrl)
+	mustFault(t, c.partition([]int32{ctrl}, others(c, ctrl)))
 	cut := time.Now()
 	zombie := make(chan *ackLog, 1)
 	go func() {
@@ -49,19 +48,19 @@ func TestNetfaultControllerIsolated(t *testing.T) {
 		t.Logf("acks=all to the isolated controller: %d acknowledged, errors %v", ok.len(), errs)
 		zombie <- ok
 	}()
-	newCtrl, took := c.waitController(other, ctrl, 30*time.Second)
-	t.Logf("controller %d cut off from its peers; node %d controls after %v", ctrl, newCtrl, took.Round(time.Millisecond))
-	writable := probeWritable(t, ctx, c.seedsExcept(ctrl), topic, led, cut, acks)
+	newCtrl, took := waitControllerNot(c, others(c, ctrl)[0], ctrl, 30*time.Second)
+	t.Logf("controller %d cut off from its peers; broker %d controls after %v", ctrl, newCtrl, took.Round(time.Millisecond))
+	writable := probeWritable(t, ctx, addrsOf(c, others(c, ctrl)), topic, led, cut, acks)
 	t.Logf("partitions %v led by the isolated controller: acks=all writable again after %v", led, roundAll(writable))
 	if ok := <-zombie; ok.len() > 0 {
 		t.Errorf("the isolated controller acknowledged %d acks=all writes", ok.len())
 	}
-	c.checkWritableWithin(writable, failoverBound)
+	checkWritableWithin(t, writable, failoverBound)
 
-	c.heal()
+	mustFault(t, c.heal())
 	stop()
-	c.waitConverged(topic, c.ids(), 3, time.Minute)
-	c.checkAckedAt(topic, acks)
+	waitConverged(c, topic, 3, time.Minute)
+	checkAckedAt(t, c.seeds(), topic, acks)
 }
 
 // TestNetfaultFlappingBroker cuts a broker off from everyone and heals it
@@ -70,23 +69,23 @@ func TestNetfaultControllerIsolated(t *testing.T) {
 // is lost or duplicated, every partition takes writes again within
 // failoverBound once the flapping stops, and the metadata converges.
 func TestNetfaultFlappingBroker(t *testing.T) {
-	c := startNetCluster(t, 3, map[string]string{"offsets.topic.num.partitions": "1"})
+	c := startNetCluster(t, 3, map[string]string{"offsets.topic.num.partitions": "1"}).asCluster()
 	const topic = "flapping"
 	ctx := testContext(t, 3*time.Minute)
-	td := c.createTopic(ctx, topic, 6, 3)
+	td := createTopicIn(c, topic, 6, 3, minISR2)
 	victim := td.Partitions[0].Leader
 	acks := newAckLog()
 	gaps := newPartitionGaps()
-	stop := c.steadyLoadGaps(ctx, topic, acks, gaps)
+	stop := steadyLoad(ctx, c, topic, acks, gaps)
 	acks.waitFor(t, 200, time.Minute)
 
 	// Cut for 1 s (below the 3 s session), 4 s (fenced, its partitions
 	// move), 2 s, 5 s; healed for 2 s in between.
 	cuts := []time.Duration{time.Second, 4 * time.Second, 2 * time.Second, 5 * time.Second}
 	for i, d := range cuts {
-		c.isolate(victim)
+		mustFault(t, c.isolate(victim))
 		time.Sleep(d) // the fault's length is the test's input
-		c.heal()
+		mustFault(t, c.heal())
 		if i < len(cuts)-1 {
 			time.Sleep(2 * time.Second) // as is the time between faults
 		}
@@ -96,13 +95,13 @@ func TestNetfaultFlappingBroker(t *testing.T) {
 	for _, p := range td.Partitions.Sorted() {
 		all = append(all, p.Partition)
 	}
-	writable := probeWritable(t, ctx, c.clientSeeds(), topic, all, healed, acks)
+	writable := probeWritable(t, ctx, c.seeds(), topic, all, healed, acks)
 	t.Logf("broker %d flapped %v; after the last heal every partition writable within %v; longest gap between acknowledgements per partition while flapping: %v",
 		victim, cuts, roundAll(writable), gaps.longest())
-	c.checkWritableWithin(writable, failoverBound)
+	checkWritableWithin(t, writable, failoverBound)
 	stop()
-	c.waitConverged(topic, c.ids(), 3, time.Minute)
-	c.checkAckedAt(topic, acks)
+	waitConverged(c, topic, 3, time.Minute)
+	checkAckedAt(t, c.seeds(), topic, acks)
 }
 
 // TestNetfaultMajorityMinoritySplit splits five brokers, all metadata
@@ -117,11 +116,11 @@ func TestNetfaultFlappingBroker(t *testing.T) {
 // the ISR without the controller. After the heal the metadata converges
 // and every acknowledged record is in place.
 func TestNetfaultMajorityMinoritySplit(t *testing.T) {
-	c := startNetCluster(t, 5, map[string]string{"offsets.topic.num.partitions": "1"})
+	c := startNetCluster(t, 5, map[string]string{"offsets.topic.num.partitions": "1"}).asCluster()
 	const topic = "split"
 	ctx := testContext(t, 4*time.Minute)
-	td := c.createTopic(ctx, topic, 10, 3)
-	ctrl := c.controllerAt(1)
+	td := createTopicIn(c, topic, 10, 3, minISR2)
+	ctrl, _ := waitControllerNot(c, 1, -1, 10*time.Second)
 	// The controller and a broker such that the two lead a partition with
 	// two replicas among the other three.
 	var minority, majority, led []int32
@@ -130,7 +129,7 @@ func TestNetfaultMajorityMinoritySplit(t *testing.T) {
 			continue
 		}
 		minority = []int32{ctrl, other}
-		majority = slices.DeleteFunc(c.ids(), func(id int32) bool { return slices.Contains(minority, id) })
+		majority = others(c, minority...)
 		for _, p := range ledBy(td, minority...) {
 			if replicasIn(td, p, majority) >= 2 {
 				led = append(led, p)
@@ -141,10 +140,10 @@ func TestNetfaultMajorityMinoritySplit(t *testing.T) {
 		t.Fatalf("no two brokers with the controller %d lead a partition of %s with two replicas among the other three: %s", ctrl, topic, describePartitions(td))
 	}
 	acks := newAckLog()
-	stop := c.steadyLoad(ctx, topic, acks)
+	stop := steadyLoad(ctx, c, topic, acks, nil)
 	acks.waitFor(t, 200, time.Minute)
 
-	c.split(minority, majority)
+	mustFault(t, c.partition(minority, majority))
 	cut := time.Now()
 	var wg sync.WaitGroup
 	var minorityAcked int
@@ -160,34 +159,23 @@ func TestNetfaultMajorityMinoritySplit(t *testing.T) {
 			mu.Unlock()
 		}()
 	}
-	newCtrl, took := c.waitController(majority[0], ctrl, 30*time.Second)
-	t.Logf("split %v | %v; node %d controls the majority after %v", minority, majority, newCtrl, took.Round(time.Millisecond))
+	newCtrl, took := waitControllerNot(c, majority[0], ctrl, 30*time.Second)
+	t.Logf("split %v | %v; broker %d controls the majority after %v", minority, majority, newCtrl, took.Round(time.Millisecond))
 	if slices.Contains(minority, newCtrl) {
 		t.Fatalf("the majority names controller %d, of the minority", newCtrl)
 	}
-	writable := probeWritable(t, ctx, c.seedsOf(majority), topic, led, cut, acks)
+	writable := probeWritable(t, ctx, addrsOf(c, majority), topic, led, cut, acks)
 	t.Logf("partitions %v led by the minority, two of their replicas in the majority: acks=all writable on the majority side after %v", led, roundAll(writable))
 	wg.Wait()
 	if minorityAcked > 0 {
 		t.Errorf("the minority acknowledged %d acks=all writes", minorityAcked)
 	}
-	c.checkWritableWithin(writable, failoverBound)
+	checkWritableWithin(t, writable, failoverBound)
 
-	c.heal()
+	mustFault(t, c.heal())
 	stop()
-	c.waitConverged(topic, c.ids(), 3, 2*time.Minute)
-	c.checkAckedAt(topic, acks)
-}
-
-// createTopic creates topic with min.insync.replicas 2 and waits until
-// every partition has a leader and a full ISR.
-func (c *netCluster) createTopic(ctx context.Context, topic string, partitions int32, rf int16) kadm.TopicDetail {
-	c.t.Helper()
-	adm := kadm.NewClient(c.client(kgo.SeedBrokers(c.clientSeeds()...)))
-	if _, err := adm.CreateTopic(ctx, partitions, rf, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic); err != nil {
-		c.t.Fatal(err)
-	}
-	return c.waitHealthy(topic, 1, int(rf), time.Minute)
+	waitConverged(c, topic, 3, 2*time.Minute)
+	checkAckedAt(t, c.seeds(), topic, acks)
 }
 
 // replicasIn counts the replicas of partition p of td among ids.
@@ -212,50 +200,26 @@ func ledBy(td kadm.TopicDetail, ids ...int32) []int32 {
 	return out
 }
 
-func (c *netCluster) ids() []int32 { return slices.Sorted(maps.Keys(c.kafka)) }
-
-// seedsOf are the proxied Kafka addresses of ids.
-func (c *netCluster) seedsOf(ids []int32) []string {
+// addrsOf are the Kafka addresses of ids, as clients dial them.
+func addrsOf(c cluster, ids []int32) []string {
 	var out []string
 	for _, id := range ids {
-		out = append(out, c.kafka[id].Addr())
+		out = append(out, c.addr(id))
 	}
 	return out
 }
 
-func (c *netCluster) seedsExcept(id int32) []string {
-	return c.seedsOf(slices.DeleteFunc(c.ids(), func(o int32) bool { return o == id }))
-}
-
-// controllerAt is the controller node via names.
-func (c *netCluster) controllerAt(via int32) int32 {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	md, err := c.brokerMetadata(ctx, via)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return md.Controller
-}
-
-// waitController waits until node via names a controller other than old,
-// and returns it and how long that took.
-func (c *netCluster) waitController(via, old int32, timeout time.Duration) (int32, time.Duration) {
-	c.t.Helper()
+// waitControllerNot waits until broker via names a controller other than
+// old (-1: any controller), and returns it and how long that took.
+func waitControllerNot(c cluster, via, old int32, timeout time.Duration) (int32, time.Duration) {
+	c.tb().Helper()
 	start := time.Now()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		md, err := c.brokerMetadata(ctx, via)
-		cancel()
-		if err == nil && md.Controller >= 0 && md.Controller != old {
-			return md.Controller, time.Since(start)
-		}
-		if time.Since(start) > timeout {
-			c.t.Fatalf("node %d names no controller other than %d within %v (%v)", via, old, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond) // the polling period
-	}
+	var ctrl int32
+	waitFor(c.tb(), timeout, fmt.Sprintf("broker %d to name a controller other than %d", via, old), func() bool {
+		ctrl = controllerOf(c, via)
+		return ctrl >= 0 && ctrl != old
+	})
+	return ctrl, time.Since(start)
 }
 
 // probeWritable measures, for each of partitions, how long after since an
@@ -327,11 +291,11 @@ func probeWritable(t *testing.T, ctx context.Context, seeds []string, topic stri
 
 // checkWritableWithin fails the test if a partition took longer than
 // bound to take writes again.
-func (c *netCluster) checkWritableWithin(writable map[int32]time.Duration, bound time.Duration) {
-	c.t.Helper()
+func checkWritableWithin(t testing.TB, writable map[int32]time.Duration, bound time.Duration) {
+	t.Helper()
 	for p, d := range writable {
 		if d > bound {
-			c.t.Errorf("partition %d writable again only after %v, over the failover bound %v", p, d.Round(time.Millisecond), bound)
+			t.Errorf("partition %d writable again only after %v, over the failover bound %v", p, d.Round(time.Millisecond), bound)
 		}
 	}
 }
@@ -344,19 +308,17 @@ func roundAll(m map[int32]time.Duration) string {
 	return strings.Join(parts, ", ")
 }
 
-// waitConverged waits until every one of ids, asked directly (not through
-// its proxy), lists the same controller, all of ids as brokers, and for
-// every partition of topic the same leader, leader epoch and ISR, the ISR
-// of isr members.
-func (c *netCluster) waitConverged(topic string, ids []int32, isr int, timeout time.Duration) {
-	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
+// waitConverged waits until every broker lists the same controller, all
+// the brokers, and for every partition of topic the same leader, leader
+// epoch and ISR, the ISR of isr members.
+func waitConverged(c cluster, topic string, isr int, timeout time.Duration) {
+	c.tb().Helper()
+	ids := c.ids()
+	waitForErr(c.tb(), timeout, fmt.Sprintf("the metadata of %s to converge", topic), func() error {
 		views := map[string][]int32{}
 		for _, id := range ids {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			v, err := c.metadataView(ctx, id, topic, len(ids), isr)
+			v, err := metadataView(ctx, c, id, topic, len(ids), isr)
 			cancel()
 			if err != nil {
 				v = "error: " + err.Error()
@@ -366,29 +328,25 @@ func (c *netCluster) waitConverged(topic string, ids []int32, isr int, timeout t
 		if len(views) == 1 {
 			for v := range views {
 				if !strings.HasPrefix(v, "error: ") {
-					return
+					return nil
 				}
 			}
 		}
-		last = fmt.Sprint(views)
-		if time.Now().After(deadline) {
-			c.t.Fatalf("metadata of %s did not converge within %v: %s", topic, timeout, last)
-		}
-		time.Sleep(200 * time.Millisecond) // the polling period
-	}
+		return fmt.Errorf("views: %v", views)
+	})
 }
 
-// metadataView is what node id says of the controller, the brokers and
+// metadataView is what broker id says of the controller, the brokers and
 // topic's partitions, as a string to compare; an error if the view is
 // not whole (a broker missing, a partition without a leader or with an
 // ISR short of isr).
-func (c *netCluster) metadataView(ctx context.Context, id int32, topic string, brokers, isr int) (string, error) {
-	md, err := c.metadata(ctx, id, topic)
+func metadataView(ctx context.Context, c cluster, id int32, topic string, brokers, isr int) (string, error) {
+	md, err := metadataAt(ctx, c, id, topic)
 	if err != nil {
 		return "", err
 	}
 	if len(md.Brokers) != brokers {
-		return "", fmt.Errorf("node %d lists %d brokers", id, len(md.Brokers))
+		return "", fmt.Errorf("broker %d lists %d brokers", id, len(md.Brokers))
 	}
 	td := md.Topics[topic]
 	if td.Err != nil {
@@ -398,7 +356,7 @@ func (c *netCluster) metadataView(ctx context.Context, id int32, topic string, b
 	fmt.Fprintf(&b, "controller %d;", md.Controller)
 	for _, p := range td.Partitions.Sorted() {
 		if p.Err != nil || p.Leader < 0 || len(p.ISR) < isr {
-			return "", fmt.Errorf("node %d: %s", id, describePartitions(td))
+			return "", fmt.Errorf("broker %d: %s", id, describePartitions(td))
 		}
 		fmt.Fprintf(&b, " p%d leader %d epoch %d isr %v;", p.Partition, p.Leader, p.LeaderEpoch, slices.Sorted(slices.Values(p.ISR)))
 	}
@@ -406,15 +364,10 @@ func (c *netCluster) metadataView(ctx context.Context, id int32, topic string, b
 }
 
 // steadyLoad produces to topic with an idempotent acks=all client that
-// reaches every broker, until the returned stop is called.
-func (c *netCluster) steadyLoad(ctx context.Context, topic string, acks *ackLog) (stop func()) {
-	return c.steadyLoadGaps(ctx, topic, acks, nil)
-}
-
-// steadyLoadGaps is steadyLoad that also notes, in gaps if not nil, when
-// each partition acknowledged.
-func (c *netCluster) steadyLoadGaps(ctx context.Context, topic string, acks *ackLog, gaps *partitionGaps) (stop func()) {
-	cl := c.client(kgo.SeedBrokers(c.clientSeeds()...), kgo.MaxBufferedRecords(500), kgo.MetadataMinAge(250*time.Millisecond))
+// reaches every broker, until the returned stop is called, noting in gaps
+// (if not nil) when each partition acknowledged.
+func steadyLoad(ctx context.Context, c cluster, topic string, acks *ackLog, gaps *partitionGaps) (stop func()) {
+	cl := c.client(kgo.MaxBufferedRecords(500), kgo.MetadataMinAge(250*time.Millisecond))
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -17,16 +16,12 @@ import (
 // zombieTopic creates a one-partition topic of RF 3, min.insync.replicas
 // 2, acknowledges a few records on it and returns their log and the
 // partition's leader.
-func zombieTopic(t *testing.T, c *netCluster, topic string) (*ackLog, int32) {
+func zombieTopic(t *testing.T, c cluster, topic string) (*ackLog, int32) {
 	t.Helper()
 	ctx := testContext(t, time.Minute)
-	adm := kadm.NewClient(c.client(kgo.SeedBrokers(c.clientSeeds()...)))
-	if _, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic); err != nil {
-		t.Fatal(err)
-	}
-	td := c.waitHealthy(topic, 1, 3, time.Minute)
+	td := createTopicIn(c, topic, 1, 3, minISR2)
 	acks := newAckLog()
-	cl := c.client(kgo.SeedBrokers(c.clientSeeds()...), kgo.RequiredAcks(kgo.AllISRAcks()))
+	cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()))
 	for i := range 10 {
 		v := fmt.Sprintf("before-%d", i)
 		r, err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(v)}).First()
@@ -38,33 +33,24 @@ func zombieTopic(t *testing.T, c *netCluster, topic string) (*ackLog, int32) {
 	return acks, td.Partitions[0].Leader
 }
 
-// waitNewLeader waits until node via's Metadata names a leader other than
-// old, and returns it.
-func (c *netCluster) waitNewLeader(topic string, via, old int32, timeout time.Duration) int32 {
-	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		md, err := c.metadata(ctx, via, topic)
-		cancel()
-		if err == nil {
-			if p := md.Topics[topic].Partitions[0]; p.Leader >= 0 && p.Leader != old {
-				return p.Leader
-			}
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("no leader other than %d within %v as node %d sees it (%v)", old, timeout, via, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+// onlyTo is a client option that sends every connection the client opens,
+// to whichever broker, to broker id: a client that reaches that broker
+// alone asks it for metadata too, and keeps sending it what it produces
+// whatever leader the metadata names.
+func onlyTo(c cluster, id int32) kgo.Opt {
+	addr := c.addr(id)
+	var d net.Dialer
+	return kgo.Dialer(func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, network, addr)
+	})
 }
 
 // produceToOnly produces n records with acks to topic from a client that
-// can reach only node id (every connection it opens goes there), and
+// can reach only broker id (every connection it opens goes there), and
 // returns those acknowledged and the errors of the others, by error.
-func produceToOnly(t *testing.T, c *netCluster, id int32, topic, prefix string, n int, acks kgo.Acks) (*ackLog, map[string]int) {
+func produceToOnly(t *testing.T, c cluster, id int32, topic, prefix string, n int, acks kgo.Acks) (*ackLog, map[string]int) {
 	t.Helper()
-	cl := c.client(kgo.SeedBrokers(c.kafka[id].Addr()), c.onlyTo(id), kgo.RequiredAcks(acks), kgo.DisableIdempotentWrite(),
+	cl := clientAt(c, id, onlyTo(c, id), kgo.RequiredAcks(acks), kgo.DisableIdempotentWrite(),
 		kgo.RecordDeliveryTimeout(8*time.Second), kgo.ProduceRequestTimeout(3*time.Second),
 		kgo.RequestTimeoutOverhead(time.Second), kgo.MetadataMinAge(100*time.Millisecond))
 	ok := newAckLog()
@@ -101,25 +87,22 @@ func produceToOnly(t *testing.T, c *netCluster, id int32, topic, prefix string, 
 // acks=all write to the zombie may be acknowledged unless it is in the
 // log the cluster keeps.
 func TestNetfaultPausedLeaderAcknowledgesNothing(t *testing.T) {
-	c := startNetCluster(t, 3, map[string]string{"offsets.topic.num.partitions": "1"})
+	c := startNetCluster(t, 3, map[string]string{"offsets.topic.num.partitions": "1"}).asCluster()
 	const topic = "zombie-paused"
 	acks, leader := zombieTopic(t, c, topic)
-	other := leader%3 + 1
 
-	c.node(leader).signal(syscall.SIGSTOP)
+	mustFault(t, c.pause(leader))
 	paused := time.Now()
-	newLeader := c.waitNewLeader(topic, other, leader, 30*time.Second)
-	t.Logf("leader %d paused; node %d leads after %v (default session timeout)", leader, newLeader, time.Since(paused).Round(time.Millisecond))
-	// Resume it with the only route for the producer leading to it.
-	c.cutClientsExcept(leader)
-	c.node(leader).signal(syscall.SIGCONT)
+	newLeader := waitLeaderNot(c, topic, 0, others(c, leader)[0], leader, 30*time.Second)
+	t.Logf("leader %d paused; broker %d leads after %v (default session timeout)", leader, newLeader, time.Since(paused).Round(time.Millisecond))
+	// Resume it with a producer that reaches it alone.
+	mustFault(t, c.resume(leader))
 	ok, errs := produceToOnly(t, c, leader, topic, "zombie", 20, kgo.AllISRAcks())
 	t.Logf("to the resumed former leader: %d acknowledged, errors %v", ok.len(), errs)
-	c.heal()
 	for v, at := range ok.acked {
 		acks.acked[v] = at
 	}
-	checkAckedAt(t, c.clientSeeds(), topic, acks)
+	checkAckedAt(t, c.seeds(), topic, acks)
 }
 
 // TestNetfaultLeaderIsolatedFromPeers cuts a partition's leader off from
@@ -129,12 +112,11 @@ func TestNetfaultPausedLeaderAcknowledgesNothing(t *testing.T) {
 // it acknowledged may be lost, as Kafka documents; the test reports how
 // many.
 func TestNetfaultLeaderIsolatedFromPeers(t *testing.T) {
-	c := startNetCluster(t, 3, map[string]string{"offsets.topic.num.partitions": "1"})
+	c := startNetCluster(t, 3, map[string]string{"offsets.topic.num.partitions": "1"}).asCluster()
 	const topic = "zombie-isolated"
 	acks, leader := zombieTopic(t, c, topic)
-	other := leader%3 + 1
 
-	c.isolateFromPeers(leader)
+	mustFault(t, c.partition([]int32{leader}, others(c, leader)))
 	cut := time.Now()
 	type result struct {
 		ok   *ackLog
@@ -145,26 +127,26 @@ func TestNetfaultLeaderIsolatedFromPeers(t *testing.T) {
 		ok, errs := produceToOnly(t, c, leader, topic, "isolated-all", 20, kgo.AllISRAcks())
 		all <- result{ok, errs}
 	}()
-	newLeader := c.waitNewLeader(topic, other, leader, 30*time.Second)
-	t.Logf("leader %d cut off from its peers; node %d leads after %v", leader, newLeader, time.Since(cut).Round(time.Millisecond))
+	newLeader := waitLeaderNot(c, topic, 0, others(c, leader)[0], leader, 30*time.Second)
+	t.Logf("leader %d cut off from its peers; broker %d leads after %v", leader, newLeader, time.Since(cut).Round(time.Millisecond))
 	r := <-all
 	t.Logf("acks=all to the isolated leader: %d acknowledged, errors %v", r.ok.len(), r.errs)
 	one, oneErrs := produceToOnly(t, c, leader, topic, "isolated-one", 20, kgo.LeaderAck())
-	c.heal()
+	mustFault(t, c.heal())
 	for v, at := range r.ok.acked {
 		acks.acked[v] = at
 	}
-	checkAckedAt(t, c.clientSeeds(), topic, acks)
+	checkAckedAt(t, c.seeds(), topic, acks)
 
 	// acks=1 writes acknowledged by the isolated leader are not promised
 	// to survive: count how many did.
 	ctx := testContext(t, time.Minute)
-	ends, err := kadm.NewClient(c.client(kgo.SeedBrokers(c.clientSeeds()...))).ListEndOffsets(ctx, topic)
+	ends, err := c.admin().ListEndOffsets(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
 	kept := map[string]bool{}
-	for _, r := range consumeFrom(t, c.clientSeeds(), topic, int(ends[topic][0].Offset)) {
+	for _, r := range consumeFrom(t, c.seeds(), topic, int(ends[topic][0].Offset)) {
 		kept[string(r.Value)] = true
 	}
 	survived := 0
