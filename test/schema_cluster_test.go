@@ -7,20 +7,20 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	havro "github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 )
 
-// startRegistryCluster starts n voters, each with its schema registry on
-// its own loopback port, and returns the cluster and the registries' URLs
-// by node ID.
-func startRegistryCluster(t *testing.T, n int) (*testCluster, map[int32]string) {
+// startRegistryCluster starts n voters as processes, each with its schema
+// registry on its own loopback port, and returns the cluster and the
+// registries' URLs by node ID.
+func startRegistryCluster(t *testing.T, n int) (cluster, map[int32]string) {
 	t.Helper()
 	c := &testCluster{t: t, settings: fastFailover, dir: t.TempDir(), nodes: map[int32]*process{}}
 	var voters []string
@@ -44,7 +44,7 @@ func startRegistryCluster(t *testing.T, n int) (*testCluster, map[int32]string) 
 		p.waitReady()
 		c.nodes[int32(i+1)] = p
 	}
-	return c, urls
+	return c.asCluster(), urls
 }
 
 // TestSchemaRegistryClusterForwardsWritesAndKeepsIDsAcrossWriterFailover
@@ -86,15 +86,13 @@ func TestSchemaRegistryClusterForwardsWritesAndKeepsIDsAcrossWriterFailover(t *t
 		}
 	}
 
-	md, err := c.metadata(ctx, 1, "_schemas")
-	if err != nil {
-		t.Fatal(err)
-	}
-	writer := md.Topics["_schemas"].Partitions[0].Leader
+	writer := waitTopic(c, "_schemas", 1, 30*time.Second, "a writer", func(td kadm.TopicDetail) bool {
+		return td.Partitions[0].Leader >= 0
+	}).Partitions[0].Leader
 	t.Logf("the writer is node %d; killing it", writer)
-	c.asCluster().kill(writer)
+	c.kill(writer)
 
-	survivors := slices.DeleteFunc(slices.Sorted(maps.Keys(urls)), func(id int32) bool { return id == writer })
+	survivors := others(c, writer)
 	next := len(want) + 1
 	for i, id := range survivors {
 		cl := newRegistryClient(t, urls[id])
