@@ -19,14 +19,14 @@ import (
 func TestMirrorClusterSurvivesKill9OfMirrorAndLeaders(t *testing.T) {
 	t.Parallel()
 	settings := clusterSettings(map[string]string{"default.replication.factor": "3", "min.insync.replicas": "2"})
-	src := startCluster(t, 3, settings)
-	dst := startCluster(t, 3, settings)
+	src := startCluster(t, 3, settings).asCluster()
+	dst := startCluster(t, 3, settings).asCluster()
 	const topic = "replicated"
-	src.createReplicated(topic, 3, 3, nil)
+	createTopicIn(src, topic, 3, 3, nil)
 
 	acks := newAckLog()
 	ctx := testContext(t, 6*time.Minute)
-	stopProducing := produceLoop(ctx, src.producer(), topic, acks)
+	stopProducing := produceLoop(ctx, acksAllProducer(src), topic, acks)
 	defer stopProducing()
 	mp := startMirrorProcess(t, "--source", strings.Join(src.seeds(), ","), "--target", strings.Join(dst.seeds(), ","),
 		"--refresh-interval", "300ms")
@@ -63,7 +63,7 @@ func TestMirrorClusterSurvivesKill9OfMirrorAndLeaders(t *testing.T) {
 		})
 	}
 	progress("first records mirrored", 2000)
-	dst.waitHealthy(topic, dst.liveNode(), 3, time.Minute)
+	waitISR(dst, topic, 0, 3, time.Minute)
 
 	mp.kill(syscall.SIGKILL)
 	acks.waitFor(t, acks.len()+2000, time.Minute)
@@ -73,21 +73,21 @@ func TestMirrorClusterSurvivesKill9OfMirrorAndLeaders(t *testing.T) {
 	// The source leader of partition 0: the producer and the mirror both
 	// move to the new leader; the mirror must neither skip nor repeat
 	// what the old leader had committed.
-	victim := src.waitHealthy(topic, src.liveNode(), 3, time.Minute).Partitions[0].Leader
+	victim := waitISR(src, topic, 0, 3, time.Minute).Partitions[0].Leader
 	t.Logf("kill -9 source broker %d, leader of %s/0", victim, topic)
-	src.node(victim).kill(syscall.SIGKILL)
+	src.kill(victim)
 	partProgress("mirroring partition 0 from the new source leader", 0, 1000)
-	src.node(victim).restart()
-	src.waitHealthy(topic, victim, 3, time.Minute)
+	src.start(victim)
+	waitISR(src, topic, victim, 3, time.Minute)
 
 	// The target leader of partition 1: appends in flight to it are
 	// retried on its successor, which may already hold them.
-	victim = dst.waitHealthy(topic, dst.liveNode(), 3, time.Minute).Partitions[1].Leader
+	victim = waitISR(dst, topic, 0, 3, time.Minute).Partitions[1].Leader
 	t.Logf("kill -9 target broker %d, leader of %s/1", victim, topic)
-	dst.node(victim).kill(syscall.SIGKILL)
+	dst.kill(victim)
 	partProgress("mirroring partition 1 to the new target leader", 1, 1000)
-	dst.node(victim).restart()
-	dst.waitHealthy(topic, victim, 3, time.Minute)
+	dst.start(victim)
+	waitISR(dst, topic, victim, 3, time.Minute)
 	progress("mirroring after the target leader's restart", 1000)
 
 	stopProducing()
