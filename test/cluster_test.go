@@ -27,13 +27,6 @@ func clusterSettings(extra map[string]string) map[string]string {
 
 func strp(s string) *string { return &s }
 
-// createReplicated creates a topic through the cluster and waits until
-// every partition has a leader and a full ISR.
-func (c *testCluster) createReplicated(name string, partitions int32, rf int16, configs map[string]*string) kadm.TopicDetail {
-	c.t.Helper()
-	return createTopicIn(c.asCluster(), name, partitions, rf, configs)
-}
-
 // producer returns an acks=all idempotent producer for the cluster that
 // retries through leader changes.
 func (c *testCluster) producer() *kgo.Client { return acksAllProducer(c.asCluster()) }
@@ -223,8 +216,7 @@ func fetchGroupOffsets(c cluster, group string) map[int32]int64 {
 // nothing lost.
 func TestClusterAddBrokerAndReassign(t *testing.T) {
 	t.Parallel()
-	tc := startCluster(t, 3, clusterSettings(nil))
-	c := tc.asCluster()
+	c := startCluster(t, 3, clusterSettings(nil)).asCluster()
 	createTopicIn(c, "grow", 4, 3, minISR2)
 	acks := newAckLog()
 	ctx := testContext(t, 4*time.Minute)
@@ -249,11 +241,14 @@ func TestClusterAddBrokerAndReassign(t *testing.T) {
 	}()
 	acks.waitFor(t, 3000, time.Minute)
 
-	tc.addBroker(4)
+	mustFault(t, c.add(4))
 	adm := c.admin()
-	waitFor(t, 30*time.Second, "broker 4 in the cluster", func() bool {
+	waitForErr(t, 30*time.Second, "broker 4 in the cluster as broker 1 sees it", func() error {
 		md, err := metadataAt(ctx, c, 1)
-		return err == nil && slices.Contains(md.Brokers.NodeIDs(), 4)
+		if err == nil && !slices.Contains(md.Brokers.NodeIDs(), 4) {
+			err = fmt.Errorf("brokers %v", md.Brokers.NodeIDs())
+		}
+		return err
 	})
 	targets := map[int32][]int32{0: {4, 1, 2}, 1: {1, 4, 3}, 2: {2, 3, 4}, 3: {3, 4, 1}}
 	var req kadm.AlterPartitionAssignmentsReq
