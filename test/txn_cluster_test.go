@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,20 +16,20 @@ import (
 func txnCoordinatorOf(t *testing.T, c cluster, id string) int32 {
 	t.Helper()
 	var node int32 = -1
-	txnWaitFor(t, 30*time.Second, "the coordinator of "+id, func() (bool, string) {
+	waitForErr(t, 30*time.Second, "the coordinator of "+id, func() error {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr(liveBroker(c))))
 		if err != nil {
-			return false, err.Error()
+			return err
 		}
 		defer cl.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		resp := kadm.NewClient(cl).FindTxnCoordinators(ctx, id)[id]
 		if resp.Err != nil {
-			return false, fmt.Sprintf("%v %s", resp.Err, resp.ErrMessage)
+			return fmt.Errorf("%w %s", resp.Err, resp.ErrMessage)
 		}
 		node = resp.NodeID
-		return true, ""
+		return nil
 	})
 	return node
 }
@@ -52,16 +51,7 @@ func TestTxnClusterKillCoordinatorAndLeader(t *testing.T) {
 	settings := clusterSettings(txnSettings())
 	settings["transaction.state.log.replication.factor"] = "3"
 	settings["transaction.state.log.min.isr"] = "2"
-	tc := startCluster(t, 3, settings)
-	c := tc.asCluster()
-	t.Cleanup(func() {
-		if t.Failed() {
-			for id := int32(1); id <= 3; id++ {
-				lines := strings.Split(tc.node(id).logs(), "\n")
-				t.Logf("broker %d's last log lines:\n%s", id, strings.Join(lines[max(0, len(lines)-80):], "\n"))
-			}
-		}
-	})
+	c := startCluster(t, 3, settings).asCluster()
 	createTopicIn(c, topic, parts, 3, minISR2)
 	ctx := testContext(t, 110*time.Second)
 	ledger := txnLedger{perTxn: 100}
@@ -104,18 +94,21 @@ func TestTxnClusterKillCoordinatorAndLeader(t *testing.T) {
 	}
 	acked[last] = true
 	admin := c.client()
-	txnWaitFor(t, 30*time.Second, "the last stable offsets to reach the high watermarks", func() (bool, string) {
+	waitForErr(t, 30*time.Second, "the last stable offsets to reach the high watermarks", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		hwm, err := txnListOffsets(ctx, admin, topic, parts, 0)
 		if err != nil {
-			return false, err.Error()
+			return err
 		}
 		lso, err := txnListOffsets(ctx, admin, topic, parts, 1)
 		if err != nil {
-			return false, err.Error()
+			return err
 		}
-		return maps.Equal(hwm, lso), fmt.Sprintf("high watermarks %v, last stable offsets %v", hwm, lso)
+		if !maps.Equal(hwm, lso) {
+			return fmt.Errorf("high watermarks %v, last stable offsets %v", hwm, lso)
+		}
+		return nil
 	})
 	got := txnReadAll(t, c.seeds(), topic, parts, true)
 	n := ledger.check(t, got, acked, parts)
