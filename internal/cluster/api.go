@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluice-io/sluice/internal/acl"
+	"github.com/sluice-io/sluice/internal/pmap"
 )
 
 // Errors from proposals. The broker maps them to Kafka error codes.
@@ -165,8 +166,11 @@ type Image struct {
 	ClusterID    string
 	ControllerID int32
 	Brokers      map[int32]Broker
-	Topics       map[string]*Topic
-	TopicsByID   map[TopicID]*Topic
+	// Topics and TopicsByID are persistent maps: the next image shares
+	// all but what its command changed, so applying a command costs in
+	// proportion to what it changes, not to the number of topics.
+	Topics     pmap.Map[string, *Topic]
+	TopicsByID pmap.Map[TopicID, *Topic]
 	// BrokerConfigs holds dynamic broker configs: key "" is the cluster-wide
 	// default resource, otherwise the broker ID in decimal.
 	BrokerConfigs map[string]map[string]string
@@ -478,6 +482,17 @@ func (n *Node) ElectLeaders(ctx context.Context, cmd ElectLeaders) (map[TopicPar
 // returns; the broker may then stop without a leaderless window. It gives
 // up when ctx ends.
 func (n *Node) ControlledShutdown(ctx context.Context) error { return n.controlledShutdown(ctx) }
+
+// SessionExpiry is when this broker's session with the controller may
+// end unless another heartbeat gets through: the sending time of its last
+// heartbeat a controller recorded, plus broker.session.timeout.ms. The
+// controller counts a session from a heartbeat's arrival, so it cannot
+// have fenced this broker, and moved its leaderships, before then; after
+// then the image may name this broker leader of partitions that others
+// lead (it is cut off from the controller, or was frozen). The zero time
+// means no heartbeat was recorded yet. bounded is false in a one-voter
+// cluster, where a broker has no session to lose.
+func (n *Node) SessionExpiry() (expiry time.Time, bounded bool) { return n.sessionExpiry() }
 
 // Quorum describes the metadata quorum: voters and non-voters with their
 // Raft addresses, and the leader.

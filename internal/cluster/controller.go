@@ -116,10 +116,13 @@ func (l *liveness) lastHeard(id int32) (time.Time, bool) {
 	return t, ok
 }
 
-// heartbeatReceived records a broker's heartbeat on the controller.
-func (n *node) heartbeatReceived(id int32) {
+// heartbeatReceived records a broker's heartbeat on the controller and
+// reports whether it was recorded: a node that does not act as the
+// controller (yet, or any more) does not count it.
+func (n *node) heartbeatReceived(id int32) bool {
 	n.live.mu.Lock()
-	if n.live.heard != nil {
+	recorded := n.live.heard != nil
+	if recorded {
 		n.live.heard[id] = time.Now()
 	}
 	n.live.mu.Unlock()
@@ -129,6 +132,7 @@ func (n *node) heartbeatReceived(id int32) {
 		default:
 		}
 	}
+	return recorded
 }
 
 // runController runs lead while this node is the Raft leader, until Close.
@@ -295,7 +299,7 @@ func (n *node) checkBrokers(ctx context.Context, since time.Time, sessionFrom ma
 
 // leadsAny reports whether broker id leads a partition in img.
 func leadsAny(img *Image, id int32) bool {
-	for _, t := range img.Topics {
+	for _, t := range img.Topics.All() {
 		for _, p := range t.Partitions {
 			if p.Leader == id {
 				return true
@@ -309,7 +313,7 @@ func leadsAny(img *Image, id int32) bool {
 func (n *node) rebalance(ctx context.Context) {
 	img := n.pub.image()
 	var parts []TopicPartitionID
-	for _, t := range img.Topics {
+	for _, t := range img.Topics.All() {
 		for _, p := range t.Partitions {
 			if len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0 {
 				continue
@@ -358,17 +362,55 @@ func (n *node) sendHeartbeat(timeout time.Duration) {
 		return
 	}
 	addr, id := n.rs.raft.LeaderWithID()
+	sent := time.Now()
 	switch {
 	case id == serverID(n.cfg.NodeID):
-		n.heartbeatReceived(n.cfg.NodeID)
+		if n.heartbeatReceived(n.cfg.NodeID) {
+			n.session.acked(sent)
+		}
 	case addr != "" && n.mux != nil:
 		ctx, cancel := context.WithTimeout(n.ctx, timeout)
 		defer cancel()
 		resp, err := n.call(ctx, string(addr), rpcRequest{Op: opHeartbeat, NodeID: n.cfg.NodeID})
 		if err != nil || resp.Retry {
 			n.logger.Debug("heartbeat not delivered", "controller", id, "err", err)
+			return
 		}
+		n.session.acked(sent)
 	}
+}
+
+// session is this broker's side of its session with the controller: when
+// it sent the last heartbeat the controller recorded.
+type session struct {
+	mu   sync.Mutex
+	sent time.Time
+}
+
+func (s *session) acked(sent time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sent.After(s.sent) {
+		s.sent = sent
+	}
+}
+
+func (s *session) lastAcked() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sent
+}
+
+// sessionExpiry is SessionExpiry.
+func (n *node) sessionExpiry() (time.Time, bool) {
+	if n.mux == nil {
+		return time.Time{}, false
+	}
+	sent := n.session.lastAcked()
+	if sent.IsZero() {
+		return sent, true
+	}
+	return sent.Add(n.sessionTimeout()), true
 }
 
 func (n *node) electLeaders(ctx context.Context, cmd ElectLeaders) (map[TopicPartitionID]error, error) {

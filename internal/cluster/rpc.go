@@ -260,8 +260,9 @@ func (n *node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 		}
 		return rpcResponse{}
 	case opHeartbeat:
-		n.heartbeatReceived(req.NodeID)
-		return rpcResponse{}
+		// Retry tells the broker its heartbeat did not reach a
+		// controller: its session is not extended (SessionExpiry).
+		return rpcResponse{Retry: !n.heartbeatReceived(req.NodeID)}
 	case opBarrier:
 		if _, err := n.await(ctx, func(timeout time.Duration) raft.Future { return n.rs.raft.Barrier(timeout) }); err != nil {
 			return rpcResponse{Retry: true}
