@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 )
 
@@ -14,7 +13,7 @@ import (
 // faults, package faultfs) and an HTTP listener (GET /v1/replicas, where
 // each replica's own high watermark is read).
 type nemesisBrokers struct {
-	c    *netCluster
+	c    cluster
 	ctl  map[int32]string // the control file of each broker
 	http map[int32]string // the HTTP admin address of each broker
 
@@ -37,63 +36,66 @@ var nemesisDiskRules = map[string]string{
 // stalls are shorter than replica.lag.time.max.ms.
 const nemesisSlowDisk = "sync delay=400ms"
 
-// onFaultBuild starts every broker of c again, one at a time so that the
+// onFaultBuild starts every broker of nc again, one at a time so that the
 // metadata quorum keeps a majority, on a binary built with the faultfs tag,
-// each with its control file and an HTTP listener. The cluster is fresh:
-// nothing but metadata is lost to the kill.
-func onFaultBuild(t *testing.T, c *netCluster) *nemesisBrokers {
+// each with its control file and an HTTP listener, and returns them behind
+// the cluster interface. The cluster is fresh: nothing but metadata is
+// lost to the kill.
+func onFaultBuild(t *testing.T, nc *netCluster) *nemesisBrokers {
 	t.Helper()
 	bin, err := faultBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := nc.asCluster()
 	b := &nemesisBrokers{c: c, ctl: map[int32]string{}, http: map[int32]string{}, gen: map[int32]int{}}
 	dir := t.TempDir()
-	for id := int32(1); id <= 3; id++ {
+	for _, id := range c.ids() {
 		b.ctl[id] = filepath.Join(dir, fmt.Sprintf("faults-%d", id))
 		b.http[id] = freeLoopbackAddr(t)
-		p := c.node(id)
-		p.kill(syscall.SIGKILL)
+		c.kill(id)
+		p := nc.node(id)
 		p.bin = bin
 		p.env = []string{"SLUICE_FAULTFS=" + b.ctl[id]}
 		p.args = append(p.args, "--http-listen", b.http[id])
-		c.restart(id)
+		c.start(id)
 	}
 	return b
 }
 
 // setDisk replaces broker id's disk faults with rule ("" for none). The
 // file is renamed into place so that the broker never reads half of it.
-func (b *nemesisBrokers) setDisk(t *testing.T, id int32, rule string) {
-	t.Helper()
+func (b *nemesisBrokers) setDisk(id int32, rule string) error {
 	tmp := b.ctl[id] + ".tmp"
 	if err := os.WriteFile(tmp, []byte(rule+"\n"), 0o644); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := os.Rename(tmp, b.ctl[id]); err != nil {
-		t.Fatal(err)
-	}
+	return os.Rename(tmp, b.ctl[id])
 }
 
 // restartHealthy kills broker id, takes its disk faults away and starts
 // it again: an operator replacing a failed disk.
-func (b *nemesisBrokers) restartHealthy(t *testing.T, id int32) {
-	t.Helper()
-	b.bump(id)
-	b.c.kill9(id)
-	b.setDisk(t, id, "")
-	b.c.restart(id)
-	b.bump(id)
+func (b *nemesisBrokers) restartHealthy(id int32) error {
+	b.kill9(id)
+	if err := b.setDisk(id, ""); err != nil {
+		return err
+	}
+	b.start(id)
+	return nil
 }
 
-// kill9 kills broker id with SIGKILL; restart starts it again.
+// kill9 kills broker id with SIGKILL; start starts it again. The
+// generation moves on both before the kill and once the process is gone,
+// so that an answer of the old process read while it was dying is never
+// taken for one of the next.
 func (b *nemesisBrokers) kill9(id int32) {
 	b.bump(id)
-	b.c.kill9(id)
+	b.c.kill(id)
+	b.bump(id)
 }
 
-func (b *nemesisBrokers) restart(id int32) {
-	b.c.restart(id)
+func (b *nemesisBrokers) start(id int32) {
+	b.c.start(id)
 	b.bump(id)
 }
 

@@ -18,6 +18,7 @@ import (
 type replicaWatch struct {
 	brokers *nemesisBrokers
 	topics  []string
+	start   time.Time // of the fault schedule
 
 	mu      sync.Mutex
 	last    map[replicaKey]replicaSeen
@@ -99,12 +100,12 @@ func (w *replicaWatch) observe(id int32, gen int, r replicaState) {
 	k := replicaKey{id, r.Topic, r.Partition}
 	now := replicaSeen{gen: gen, epoch: r.LeaderEpoch, hw: r.HighWatermark, leader: r.Leader}
 	if prev, ok := w.last[k]; ok && prev.gen == gen && now.hw < prev.hw {
-		w.errs = append(w.errs, fmt.Sprintf("broker %d's replica of %s/%d: high watermark %d (leader %v, epoch %d) after %d (leader %v, epoch %d)",
-			id, r.Topic, r.Partition, now.hw, now.leader, now.epoch, prev.hw, prev.leader, prev.epoch))
+		w.errs = append(w.errs, fmt.Sprintf("+%v: broker %d's replica of %s/%d: high watermark %d (leader %v, epoch %d) after %d (leader %v, epoch %d)",
+			time.Since(w.start).Round(time.Millisecond), id, r.Topic, r.Partition, now.hw, now.leader, now.epoch, prev.hw, prev.leader, prev.epoch))
 	}
 	if r.HighWatermark > r.LogEndOffset {
-		w.errs = append(w.errs, fmt.Sprintf("broker %d's replica of %s/%d: high watermark %d above its log end %d",
-			id, r.Topic, r.Partition, r.HighWatermark, r.LogEndOffset))
+		w.errs = append(w.errs, fmt.Sprintf("+%v: broker %d's replica of %s/%d: high watermark %d above its log end %d",
+			time.Since(w.start).Round(time.Millisecond), id, r.Topic, r.Partition, r.HighWatermark, r.LogEndOffset))
 	}
 	w.last[k] = now
 	tp := topicPartition{r.Topic, r.Partition}

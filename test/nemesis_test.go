@@ -5,11 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,59 +30,50 @@ const (
 	nemesisTxnGroup = "nemesis-txn-group"
 )
 
-// nemesisFaults are the faults the scheduler mixes; each is applied to a
-// broker and undone after a while. The disk faults are nemesisDiskRules
-// and a slow disk.
-var nemesisFaults = []string{"kill", "pause", "isolate", "isolate-leader-from-peers",
-	"disk-fsync-eio", "disk-full", "disk-short-writes", "disk-slow"}
-
 // TestNemesis runs, on a three-broker cluster behind fault proxies, an
 // idempotent acks=all producer, a transactional producer that commits
 // most transactions and aborts some, and two consumer groups (the second
-// read_committed), while a seeded scheduler kills (-9) and restarts
-// brokers, pauses them (SIGSTOP/SIGCONT), isolates them from everyone,
-// cuts a partition's leader off from its peers while clients still reach
-// it, and fails a broker's disk (EIO on fsync, ENOSPC, short writes: its
-// log directory goes offline, its partitions fail over, and it is
-// restarted on a healthy disk) or slows its fsyncs, one fault at a time.
+// read_committed), while a seeded scheduler (nemesis) injects faults in
+// two lanes side by side, on different brokers: in one, network faults
+// (a broker isolated from everyone, a partition leader cut off from its
+// peers while clients still reach it, the link between a leader and one
+// follower cut, a broker's network flapping, a slow network); in the
+// other, process and disk faults (kill -9 and a restart, SIGSTOP shorter
+// and longer than the broker session, a failing disk (EIO on fsync,
+// ENOSPC, short writes: its log directory goes offline, its partitions
+// fail over, and it is restarted on a healthy disk), slow fsyncs).
 // Then it checks that every acknowledged record is in the log exactly
-// once, at its offset and in order; that every committed transaction is
-// read_committed exactly once and whole, no aborted one ever, and any
-// other whole or not at all; that committed group offsets and high
-// watermarks as clients saw them, and every replica's own high watermark
-// (GET /v1/replicas), never moved backwards; and that every record a
-// consumer read is still in the log at the offset it was read at.
+// once, at its offset, and in the order it was produced; that every
+// committed transaction is read_committed exactly once and whole, no
+// aborted one ever, and any other whole or not at all; that committed
+// group offsets and high watermarks as clients saw them, and every
+// replica's own high watermark (GET /v1/replicas), never moved
+// backwards; and that every record a consumer read is still in the log
+// at the offset it was read at.
 func TestNemesis(t *testing.T) {
 	seed := *nemesisSeed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
+	t.Logf("seed %d (replay: go test ./test -run 'TestNemesis$' -nemesis.seed=%d -nemesis.duration=%v)", seed, seed, *nemesisDuration)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("replay with: go test ./test -run TestNemesis -nemesis.seed=%d -nemesis.duration=%v", seed, *nemesisDuration)
+			t.Logf("replay with: go test ./test -run 'TestNemesis$' -nemesis.seed=%d -nemesis.duration=%v", seed, *nemesisDuration)
 		}
 	})
-	rng := rand.New(rand.NewPCG(seed, seed))
-	c := startNetCluster(t, 3, map[string]string{
+	nc := startNetCluster(t, 3, map[string]string{
 		"offsets.topic.num.partitions":                                "3",
 		"transaction.state.log.num.partitions":                        "3",
 		"transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000",
 	})
-	brokers := onFaultBuild(t, c)
-	ctx := testContext(t, *nemesisDuration+8*time.Minute)
-	adm := kadm.NewClient(c.client(kgo.SeedBrokers(c.clientSeeds()...)))
+	brokers := onFaultBuild(t, nc)
+	c := brokers.c
+	ctx := testContext(t, *nemesisDuration+10*time.Minute)
 	minISR := map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}
-	if _, err := adm.CreateTopic(ctx, 3, 3, minISR, nemesisTopic); err != nil {
-		t.Fatal(err)
+	topics := []string{nemesisTopic, nemesisTxnTopic}
+	for _, topic := range topics {
+		createTopicIn(c, topic, 3, 3, minISR)
 	}
-	if _, err := adm.CreateTopic(ctx, 3, 3, minISR, nemesisTxnTopic); err != nil {
-		t.Fatal(err)
-	}
-	waitTopicsHealthy := func(via int32, isr int) {
-		c.waitHealthy(nemesisTopic, via, isr, 2*time.Minute)
-		c.waitHealthy(nemesisTxnTopic, via, isr, 2*time.Minute)
-	}
-	waitTopicsHealthy(1, 3)
 
 	// Producers stop first; consumers go on until they have read the log
 	// the checks read at the end.
@@ -95,25 +84,25 @@ func TestNemesis(t *testing.T) {
 	var producing, reading sync.WaitGroup
 	acks := newAckLog()
 	gaps := &ackGaps{start: time.Now()}
-	producer := c.client(kgo.SeedBrokers(c.clientSeeds()...), kgo.MaxBufferedRecords(2000), kgo.MetadataMinAge(200*time.Millisecond))
+	producer := c.client(kgo.MaxBufferedRecords(4000), kgo.MetadataMinAge(200*time.Millisecond))
 	producing.Add(1)
 	go func() {
 		defer producing.Done()
 		for i := 0; runCtx.Err() == nil; i++ {
-			v := fmt.Sprintf("n-%08d", i)
+			v := fmt.Sprintf("n-%09d", i)
 			producer.Produce(runCtx, &kgo.Record{Topic: nemesisTopic, Key: []byte(v), Value: []byte(v)}, func(r *kgo.Record, err error) {
 				if err == nil {
 					acks.add(r)
 					gaps.ack(time.Now())
 				}
 			})
-			if i%100 == 99 {
+			if i%400 == 399 {
 				time.Sleep(10 * time.Millisecond) // a steady load, not a flood on a shared machine
 			}
 		}
 	}()
 	txns := newNemesisTxns(nemesisTxnTopic, seed, func() *kgo.Client {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(c.clientSeeds()...), kgo.TransactionalID("nemesis-txn"),
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.TransactionalID("nemesis-txn"),
 			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.TransactionTimeout(10*time.Second),
 			kgo.RecordDeliveryTimeout(20*time.Second), kgo.RetryTimeout(20*time.Second), kgo.MetadataMinAge(200*time.Millisecond))
 		if err != nil {
@@ -127,7 +116,7 @@ func TestNemesis(t *testing.T) {
 		txns.run(runCtx)
 	}()
 	consume := func(read *readLog, opts ...kgo.Opt) {
-		cl := c.client(append([]kgo.Opt{kgo.SeedBrokers(c.clientSeeds()...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		cl := c.client(append([]kgo.Opt{kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 			kgo.MetadataMinAge(200 * time.Millisecond)}, opts...)...)
 		reading.Add(1)
 		go func() {
@@ -141,62 +130,28 @@ func TestNemesis(t *testing.T) {
 	consume(consumed, kgo.ConsumerGroup(nemesisGroup), kgo.ConsumeTopics(nemesisTopic))
 	consume(consumedTxn, kgo.ConsumerGroup(nemesisTxnGroup), kgo.ConsumeTopics(nemesisTxnTopic), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	watch := &monotonic{watched: map[string]string{nemesisGroup: nemesisTopic, nemesisTxnGroup: nemesisTxnTopic}, start: gaps.start}
-	replicas := &replicaWatch{brokers: brokers, topics: []string{nemesisTopic, nemesisTxnTopic}}
+	replicas := &replicaWatch{brokers: brokers, topics: topics, start: gaps.start}
 	producing.Add(2)
 	go func() {
 		defer producing.Done()
-		watch.run(runCtx, c.client(kgo.SeedBrokers(c.clientSeeds()...)))
+		watch.run(runCtx, c.client())
 	}()
 	go func() {
 		defer producing.Done()
 		replicas.run(runCtx)
 	}()
 
-	// The schedule: one fault at a time, each held 1-5 s, then undone,
-	// then a wait until every partition has a leader again.
-	injected := map[string]int{}
-	var spans []faultSpan
-	deadline := time.Now().Add(*nemesisDuration)
-	for n := 1; time.Now().Before(deadline); n++ {
-		kind := nemesisFaults[rng.IntN(len(nemesisFaults))]
-		victim := int32(rng.IntN(3) + 1)
-		hold := time.Duration(1000+rng.IntN(4000)) * time.Millisecond
-		_, disk := nemesisDiskRules[kind]
-		if kind == "isolate-leader-from-peers" || disk {
-			victim = c.leaderOf(nemesisTopic, int32(rng.IntN(3)), victim)
-		}
-		t.Logf("+%v fault %d: %s broker %d for %v", time.Since(gaps.start).Round(time.Millisecond), n, kind, victim, hold)
-		injected[kind]++
-		spans = append(spans, faultSpan{time.Since(gaps.start), kind, victim})
-		switch kind {
-		case "kill":
-			brokers.kill9(victim)
-			time.Sleep(hold) // the fault's duration, not a synchronisation
-			brokers.restart(victim)
-		case "pause":
-			c.node(victim).signal(syscall.SIGSTOP)
-			time.Sleep(hold)
-			c.node(victim).signal(syscall.SIGCONT)
-		case "isolate":
-			c.isolate(victim)
-			time.Sleep(hold)
-			c.heal()
-		case "isolate-leader-from-peers":
-			c.isolateFromPeers(victim)
-			time.Sleep(hold)
-			c.heal()
-		case "disk-slow":
-			brokers.setDisk(t, victim, nemesisSlowDisk)
-			time.Sleep(hold)
-			brokers.setDisk(t, victim, "")
-		default: // a failing disk, replaced by a restart
-			brokers.setDisk(t, victim, nemesisDiskRules[kind])
-			time.Sleep(hold)
-			brokers.restartHealthy(t, victim)
-		}
-		waitTopicsHealthy(victim%3+1, 2)
+	sched := &nemesis{c: c, net: nc, brokers: brokers, topics: topics, start: gaps.start, log: t.Logf}
+	if err := sched.run(runCtx, seed, time.Now().Add(*nemesisDuration)); err != nil {
+		t.Error(err)
 	}
-	waitTopicsHealthy(1, 3)
+	if t.Failed() {
+		t.FailNow()
+	}
+	faultsOver := time.Since(gaps.start)
+	for _, topic := range topics {
+		waitISR(c, topic, 1, 3, 3*time.Minute)
+	}
 	// Let the producers reach the end of a healthy log.
 	acks.waitFor(t, acks.len()+100, time.Minute)
 	txns.waitCommits(t, 3, time.Minute)
@@ -208,16 +163,16 @@ func TestNemesis(t *testing.T) {
 	cancel()
 	producing.Wait()
 
-	checkAckedAt(t, c.clientSeeds(), nemesisTopic, acks)
-	final := finalLog(t, c.clientSeeds(), nemesisTopic)
-	finalTxn := txns.check(t, c.clientSeeds())
+	final := finalLog(t, c.seeds(), nemesisTopic)
+	lost, duplicated, misplaced, disordered := checkAckedLog(t, nemesisTopic, final, acks)
+	finalTxn := txns.check(t, c.seeds())
 	ends := map[topicPartition]int64{}
-	for _, topic := range []string{nemesisTopic, nemesisTxnTopic} {
-		for p, end := range endOffsets(t, c.client(kgo.SeedBrokers(c.clientSeeds()...)), topic) {
+	for _, topic := range topics {
+		for p, end := range endOffsets(t, c.client(), topic) {
 			ends[topicPartition{topic, p}] = end
 		}
 	}
-	waitFor(t, time.Minute, "the consumer groups to read the whole log", func() bool {
+	waitFor(t, 2*time.Minute, "the consumer groups to read the whole log", func() bool {
 		return consumed.covers(final) && consumedTxn.covers(finalTxn)
 	})
 	stopReading()
@@ -235,45 +190,92 @@ func TestNemesis(t *testing.T) {
 		t.Error(e)
 	}
 
-	var kinds []string
-	total := 0
-	for _, k := range slices.Sorted(maps.Keys(injected)) {
-		kinds = append(kinds, fmt.Sprintf("%s %d", k, injected[k]))
-		total += injected[k]
-	}
-	windows, longest, byKind := gaps.summary(spans)
-	txnWindows, txnLongest, _ := txns.gaps.summary(spans)
+	total, kinds := sched.summary()
+	windows, longest, byKind := gaps.summary(sched.spans)
+	txnWindows, txnLongest, _ := txns.gaps.summary(sched.spans)
 	txns.mu.Lock()
 	committed, aborted, unknown := len(txns.committed), len(txns.aborted), txns.unknown
 	txns.mu.Unlock()
-	t.Logf("nemesis summary (seed %d, %v): %d faults: %s. "+
-		"Idempotent producer: %d records acknowledged, each once in place; %d distinct offsets consumed, all in place. "+
-		"Transactions: %d committed (each read_committed whole, once), %d aborted (none read), %d of unknown outcome (whole or absent). "+
+	t.Logf("nemesis summary (seed %d, %v of faults, %v in all): %d faults (%.1f a second): %s. "+
+		"Idempotent producer: %d records acknowledged, %d in the log; lost %d, duplicated %d, moved %d, out of order %d; "+
+		"%d distinct offsets consumed, all in place. "+
+		"Transactions: %d committed (each read_committed whole, once), %d aborted (none read), %d of unknown outcome (whole or absent; %s). "+
 		"%d client high-watermark and %d committed-offset observations, %d replica high-watermark samples: none backwards "+
 		"(%d high watermarks answered by a deposed leader, up to %d behind). "+
-		"Unavailability (no write acknowledged for over 1 s): %d windows, longest %v; the longest after each kind of fault: %s; all: %s; "+
+		"Unavailability (no write acknowledged for over 1 s): %d windows (%s), %v in all, longest %v; the longest after each kind of fault: %s; all: %s; "+
 		"between transaction commits: %d gaps over 1 s, longest %v: %s.",
-		seed, *nemesisDuration, total, strings.Join(kinds, ", "),
-		acks.len(), len(final),
-		committed, aborted, unknown,
+		seed, faultsOver.Round(time.Second), time.Since(gaps.start).Round(time.Second), total, float64(total)/faultsOver.Seconds(), kinds,
+		acks.len(), len(final), lost, duplicated, misplaced, disordered,
+		len(consumed.at),
+		committed, aborted, unknown, txns.why(),
 		hwChecks, offsetChecks, replicaSamples, stale, staleBehind,
-		len(windows), longest.Round(time.Millisecond), byKind, strings.Join(windows, " "),
+		len(windows), gaps.histogram(), gaps.total().Round(time.Second), longest.Round(time.Millisecond), byKind, strings.Join(windows, " "),
 		len(txnWindows), txnLongest.Round(time.Millisecond), strings.Join(txnWindows, " "))
 }
 
-// leaderOf is the leader of a partition of topic as node via sees it, or
-// fallback when it has none.
-func (c *netCluster) leaderOf(topic string, partition, fallback int32) int32 {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	md, err := c.metadata(ctx, fallback, topic)
-	if err != nil {
-		return fallback
+// checkAckedLog checks the idempotent producer's records in the log at
+// the end (the value at each offset of topic): offsets dense from 0, no
+// value stored twice, every acknowledged value at the offset it was
+// acknowledged with, and in each partition the acknowledged values in the
+// order they were produced. It returns how many acknowledged records were lost,
+// values stored twice, acknowledged records found elsewhere than where
+// they were acknowledged, and records out of order.
+func checkAckedLog(t *testing.T, topic string, final map[tpo]string, acks *ackLog) (lost, duplicated, misplaced, disordered int) {
+	t.Helper()
+	report := func(n int, format string, args ...any) {
+		if n <= 10 {
+			t.Errorf("%s: "+format, append([]any{topic}, args...)...)
+		}
 	}
-	if p, ok := md.Topics[topic].Partitions[partition]; ok && p.Leader > 0 {
-		return p.Leader
+	acks.mu.Lock()
+	defer acks.mu.Unlock()
+	seen := map[string]tpo{}
+	last := map[int32]int{}
+	end := map[int32]int64{}
+	for _, at := range slices.SortedFunc(maps.Keys(final), func(a, b tpo) int {
+		if a.partition != b.partition {
+			return int(a.partition - b.partition)
+		}
+		return int(a.offset - b.offset)
+	}) {
+		v := final[at]
+		if at.offset != end[at.partition] {
+			report(1, "partition %d: offset %d after %d", at.partition, at.offset, end[at.partition]-1)
+		}
+		end[at.partition] = at.offset + 1
+		if prev, dup := seen[v]; dup {
+			duplicated++
+			report(duplicated, "%s stored twice: %v and %v", v, prev, at)
+		}
+		seen[v] = at
+		var i int
+		if _, err := fmt.Sscanf(v, "n-%d", &i); err != nil {
+			report(1, "unexpected value %q at %v", v, at)
+			continue
+		}
+		if _, acked := acks.acked[v]; !acked {
+			continue // never acknowledged: written or not, in any place
+		}
+		if prev, ok := last[at.partition]; ok && i <= prev {
+			disordered++
+			report(disordered, "partition %d: %s at offset %d after n-%09d", at.partition, v, at.offset, prev)
+		}
+		last[at.partition] = i
 	}
-	return fallback
+	for v, at := range acks.acked {
+		got, ok := seen[v]
+		switch {
+		case !ok:
+			lost++
+			report(lost, "acknowledged %s at %v is not in the log", v, at)
+		case got != at:
+			misplaced++
+			report(misplaced, "acknowledged %s at %v is at %v", v, at, got)
+		}
+	}
+	t.Logf("%s: %d records acknowledged, %d in the log; lost %d, duplicated %d, moved %d, out of order %d",
+		topic, len(acks.acked), len(final), lost, duplicated, misplaced, disordered)
+	return lost, duplicated, misplaced, disordered
 }
 
 // ackGaps records the windows in which no write was acknowledged for
@@ -294,6 +296,29 @@ func (g *ackGaps) ack(at time.Time) {
 		g.windows = append(g.windows, ackGap{g.last.Sub(g.start), d})
 	}
 	g.last = at
+}
+
+// total is the time spent in windows.
+func (g *ackGaps) total() (d time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, w := range g.windows {
+		d += w.length
+	}
+	return d
+}
+
+// histogram counts the windows by length: "1-2s 40, 2-5s 12, 5-10s 1, >10s 0".
+func (g *ackGaps) histogram() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	bounds := []time.Duration{2 * time.Second, 5 * time.Second, 10 * time.Second}
+	counts := make([]int, len(bounds)+1)
+	for _, w := range g.windows {
+		i, _ := slices.BinarySearch(bounds, w.length)
+		counts[i]++
+	}
+	return fmt.Sprintf("1-2s %d, 2-5s %d, 5-10s %d, >10s %d", counts[0], counts[1], counts[2], counts[3])
 }
 
 // faultSpan is when a fault of the schedule began, from the start of the

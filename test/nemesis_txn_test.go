@@ -3,6 +3,8 @@ package test
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -29,6 +31,7 @@ type nemesisTxns struct {
 	committed map[int]bool
 	aborted   map[int]bool
 	unknown   int
+	failures  map[string]int // why transactions of unknown outcome failed
 	acked     map[string]tpo // where each record of a committed transaction was written
 	gaps      ackGaps        // between commits
 }
@@ -36,7 +39,7 @@ type nemesisTxns struct {
 func newNemesisTxns(topic string, seed uint64, newProducer func() *kgo.Client) *nemesisTxns {
 	return &nemesisTxns{topic: topic, ledger: txnLedger{perTxn: 6}, rng: rand.New(rand.NewPCG(seed, 1)),
 		newProducer: newProducer, committed: map[int]bool{}, aborted: map[int]bool{}, acked: map[string]tpo{},
-		gaps: ackGaps{start: time.Now()}}
+		failures: map[string]int{}, gaps: ackGaps{start: time.Now(), last: time.Now()}}
 }
 
 func (x *nemesisTxns) run(ctx context.Context) {
@@ -58,6 +61,7 @@ func (x *nemesisTxns) run(ctx context.Context) {
 			x.aborted[txn] = true
 		default:
 			x.unknown++
+			x.failures[err.Error()]++
 		}
 		x.mu.Unlock()
 		if err != nil && ctx.Err() == nil {
@@ -65,6 +69,19 @@ func (x *nemesisTxns) run(ctx context.Context) {
 			cl = x.newProducer()
 		}
 	}
+}
+
+// why lists the most frequent reasons transactions failed, with their
+// counts.
+func (x *nemesisTxns) why() string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	reasons := slices.SortedFunc(maps.Keys(x.failures), func(a, b string) int { return x.failures[b] - x.failures[a] })
+	var parts []string
+	for _, r := range reasons[:min(len(reasons), 5)] {
+		parts = append(parts, fmt.Sprintf("%d× %s", x.failures[r], r))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (x *nemesisTxns) commits() int {
