@@ -67,21 +67,24 @@ func startCluster(t testing.TB, n int, settings map[string]string, opts ...clust
 		p.waitReady()
 		c.nodes[int32(i+1)] = p
 	}
-	t.Cleanup(c.logTailsOnFailure)
+	t.Cleanup(func() { c.logsOnFailure(80) })
 	return c
 }
 
-// logTailsOnFailure prints the last lines of every broker's output when
-// the test failed.
-func (c *testCluster) logTailsOnFailure() {
+// logsOnFailure prints every broker's output when the test failed: its
+// last lines, or all of it when lines is 0.
+func (c *testCluster) logsOnFailure(lines int) {
 	if !c.t.Failed() {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, id := range slices.Sorted(maps.Keys(c.nodes)) {
-		lines := strings.Split(c.nodes[id].logs(), "\n")
-		c.t.Logf("broker %d's last log lines:\n%s", id, strings.Join(lines[max(0, len(lines)-80):], "\n"))
+		out := strings.Split(c.nodes[id].logs(), "\n")
+		if lines > 0 {
+			out = out[max(0, len(out)-lines):]
+		}
+		c.t.Logf("broker %d's output:\n%s", id, strings.Join(out, "\n"))
 	}
 }
 

@@ -55,21 +55,10 @@ func startNetCluster(t testing.TB, n int, settings map[string]string) *netCluste
 		p.waitReady()
 		c.nodes[int32(i+1)] = p
 	}
-	t.Cleanup(c.logsOnFailure)
+	// What the brokers and the controller decided is most of a network
+	// fault's story: on failure, every broker's whole output.
+	t.Cleanup(func() { c.logsOnFailure(0) })
 	return c
-}
-
-// logsOnFailure prints every node's output when the test failed: what
-// the brokers and the controller decided is most of a network fault's story.
-func (c *netCluster) logsOnFailure() {
-	if !c.t.Failed() {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, id := range slices.Sorted(maps.Keys(c.nodes)) {
-		c.t.Logf("node %d output:\n%s", id, c.nodes[id].logs())
-	}
 }
 
 func (c *netCluster) proxy(target string) *faultnet.Proxy {
