@@ -193,12 +193,6 @@ func brokerMetadataAt(ctx context.Context, addr string) (kadm.Metadata, error) {
 	return kadm.NewClient(cl).BrokerMetadata(ctx)
 }
 
-// waitBrokers waits until Metadata lists n live brokers.
-func (c *testCluster) waitBrokers(n int, timeout time.Duration) {
-	c.t.Helper()
-	waitBrokersIn(c.asCluster(), n, timeout)
-}
-
 // waitHealthy waits until, as node `via` sees it, every partition of topic
 // has a leader and an ISR of `isr` members.
 func (c *testCluster) waitHealthy(topic string, via int32, isr int, timeout time.Duration) kadm.TopicDetail {
@@ -309,15 +303,10 @@ func produceLoop(ctx context.Context, cl *kgo.Client, topic string, acks *ackLog
 	}
 }
 
-// checkAcked reads topic from the start on a fresh client and checks that
-// offsets are dense and in order, no value is stored twice, and every
-// acknowledged record is at the offset it was acknowledged with.
-func (c *testCluster) checkAcked(topic string, acks *ackLog) {
-	c.t.Helper()
-	checkAckedAt(c.t, c.seeds(), topic, acks)
-}
-
-// checkAckedAt is checkAcked for the brokers at seeds.
+// checkAckedAt reads topic from the brokers at seeds, from the start on a
+// fresh client, and checks that offsets are dense and in order, no value
+// is stored twice, and every acknowledged record is at the offset it was
+// acknowledged with.
 func checkAckedAt(t testing.TB, seeds []string, topic string, acks *ackLog) {
 	t.Helper()
 	cl := newClient(t, seeds[0], kgo.SeedBrokers(seeds...))
@@ -326,20 +315,15 @@ func checkAckedAt(t testing.TB, seeds []string, topic string, acks *ackLog) {
 	// leader answers OFFSET_NOT_AVAILABLE until its high watermark reaches
 	// its epoch's start (KIP-207), which franz-go does not retry. Counting
 	// that -1 would read nothing and report every acknowledged record lost.
+	// The leader catches up on its own.
 	var ends kadm.ListedOffsets
-	for {
+	waitForErr(t, 30*time.Second, "the end offsets of "+topic, func() error {
 		var err error
 		if ends, err = kadm.NewClient(cl).ListEndOffsets(ctx, topic); err == nil {
 			err = ends.Error()
 		}
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("list end offsets: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond) // the leader catches up on its own
-	}
+		return err
+	})
 	var total int64
 	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
 	got := consumeFrom(t, seeds, topic, int(total))
