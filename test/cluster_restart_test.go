@@ -120,6 +120,7 @@ var stopWays = []struct {
 	}},
 }
 
+// Every broker stops at once, and all come back.
 func TestClusterRestartAll(t *testing.T) {
 	t.Parallel()
 	for _, stop := range stopWays {
