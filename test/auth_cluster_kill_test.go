@@ -10,12 +10,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Three `sluice serve` processes replicating over SASL_SSL with SCRAM and
-// running their metadata quorum over mutual TLS. The metadata voter that
-// is killed with SIGKILL and restarted rejoins the quorum and catches up
-// over the secured listeners; a SCRAM user created before the kill still
-// authenticates on every broker, and every acknowledged record is read
-// back.
+// Three brokers replicating over SASL_SSL with SCRAM and running their
+// metadata quorum over mutual TLS. The metadata voter that is killed (a
+// process with SIGKILL; an in-process broker loses power) and restarted
+// rejoins the quorum and catches up over the secured listeners; a SCRAM
+// user created before the kill still authenticates on every broker, and
+// every acknowledged record is read back.
 func TestAuthClusterSurvivesKillOverSASLSSL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three broker processes")
@@ -23,10 +23,6 @@ func TestAuthClusterSurvivesKillOverSASLSSL(t *testing.T) {
 	t.Parallel()
 	f := newAuthnFiles(t)
 	const brokerPass = "broker-secret"
-	secures := map[int32]string{}
-	for id := int32(1); id <= 3; id++ {
-		secures[id] = freeLoopbackAddr(t)
-	}
 	settings := map[string]string{
 		"listener.security.protocol.map":       "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:SSL",
 		"controller.listener.names":            "CONTROLLER",
@@ -38,14 +34,18 @@ func TestAuthClusterSurvivesKillOverSASLSSL(t *testing.T) {
 		"ssl.ca.location":                      f.caFile,
 	}
 	maps.Copy(settings, fastFailover)
-	c := startCluster(t, 3, settings, withBootstrapAdmin("broker:"+brokerPass),
+	forEachKind(t, 3, settings, func(t *testing.T, c cluster) { survivesKillOverSASLSSL(t, c, f, brokerPass) },
+		withBootstrapAdmin("broker:"+brokerPass),
 		withBrokerSettings(func(id int32, listen string) map[string]string {
-			return map[string]string{"listeners": "PLAINTEXT://" + listen + ",SASL_SSL://" + secures[id]}
-		})).asCluster()
+			return map[string]string{"listeners": "PLAINTEXT://" + listen + ",SASL_SSL://" + freeLoopbackAddr(t)}
+		}))
+}
+
+func survivesKillOverSASLSSL(t *testing.T, c cluster, f *authnFiles, brokerPass string) {
 	secured := func(user, pass string, extra ...kgo.Opt) *kgo.Client {
 		var seeds []string
 		for _, id := range c.ids() {
-			seeds = append(seeds, secures[id])
+			seeds = append(seeds, c.listener(id, "SASL_SSL"))
 		}
 		return c.client(append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.DialTLSConfig(f.clientTLS(false)), kgo.SASL(scram512(user, pass))}, extra...)...)
 	}
@@ -75,7 +75,7 @@ func TestAuthClusterSurvivesKillOverSASLSSL(t *testing.T) {
 	waitISR(c, topic, 0, 3, 60*time.Second) // the restarted broker back in every ISR
 	// alice's credential survived the kill, on the restarted broker too.
 	for _, id := range c.ids() {
-		if _, err := kadm.NewClient(newClient(t, secures[id], kgo.DialTLSConfig(f.clientTLS(false)), kgo.SASL(scram512("alice", "alice-secret")))).BrokerMetadata(ctx); err != nil {
+		if _, err := kadm.NewClient(newClient(t, c.listener(id, "SASL_SSL"), kgo.DialTLSConfig(f.clientTLS(false)), kgo.SASL(scram512("alice", "alice-secret")))).BrokerMetadata(ctx); err != nil {
 			t.Fatalf("alice on broker %d after the restart: %v", id, err)
 		}
 	}

@@ -16,15 +16,11 @@ import (
 // comes from --bootstrap-admin), and whose metadata quorum (Raft and
 // control RPCs) runs over mutual TLS (controller.listener.names mapped to
 // SSL): an RF=3 topic gets every replica in sync and serves what was
-// produced with acks=all.
+// produced with acks=all. It runs on processes and in-process brokers.
 func TestAuthClusterReplicatesOverSASLSSL(t *testing.T) {
 	t.Parallel()
 	f := newAuthnFiles(t)
 	const brokerPass = "broker-secret"
-	internal, clients := map[int32]string{}, map[int32]string{}
-	for id := int32(1); id <= 3; id++ {
-		internal[id], clients[id] = freeLoopbackAddr(t), freeLoopbackAddr(t)
-	}
 	settings := map[string]string{
 		// PLAINTEXT is the harness's own listener (addr), for its waits.
 		"listener.security.protocol.map":       "PLAINTEXT:PLAINTEXT,INTERNAL:SASL_SSL,CLIENT:SASL_PLAINTEXT,CONTROLLER:SSL",
@@ -40,13 +36,17 @@ func TestAuthClusterReplicatesOverSASLSSL(t *testing.T) {
 		"offsets.topic.num.partitions":         "1",
 		"offsets.topic.replication.factor":     "3",
 	}
-	c := startInProcess(t, 3, settings, withBootstrapAdmin("broker:"+brokerPass),
+	forEachKind(t, 3, settings, func(t *testing.T, c cluster) { replicatesOverSASLSSL(t, c, f, brokerPass) },
+		withBootstrapAdmin("broker:"+brokerPass),
 		withBrokerSettings(func(id int32, listen string) map[string]string {
-			return map[string]string{"listeners": fmt.Sprintf("PLAINTEXT://%s,INTERNAL://%s,CLIENT://%s", listen, internal[id], clients[id])}
+			return map[string]string{"listeners": fmt.Sprintf("PLAINTEXT://%s,INTERNAL://%s,CLIENT://%s", listen, freeLoopbackAddr(t), freeLoopbackAddr(t))}
 		}))
+}
+
+func replicatesOverSASLSSL(t *testing.T, c cluster, f *authnFiles, brokerPass string) {
 	var seeds []string
 	for _, id := range c.ids() {
-		seeds = append(seeds, internal[id])
+		seeds = append(seeds, c.listener(id, "INTERNAL"))
 	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(seeds...),
@@ -107,7 +107,7 @@ func TestAuthClusterReplicatesOverSASLSSL(t *testing.T) {
 	}
 
 	// Clients on the CLIENT listener are told CLIENT addresses.
-	md, err := kadm.NewClient(newClient(t, clients[1], kgo.SASL(scram256("broker", brokerPass)))).BrokerMetadata(ctx)
+	md, err := kadm.NewClient(newClient(t, c.listener(1, "CLIENT"), kgo.SASL(scram256("broker", brokerPass)))).BrokerMetadata(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,8 +115,8 @@ func TestAuthClusterReplicatesOverSASLSSL(t *testing.T) {
 		t.Errorf("the CLIENT listener lists brokers %v", md.Brokers.NodeIDs())
 	}
 	for _, b := range md.Brokers {
-		if addr := fmt.Sprintf("%s:%d", b.Host, b.Port); addr != clients[b.NodeID] {
-			t.Errorf("broker %d listed at %s on the CLIENT listener, want %s", b.NodeID, addr, clients[b.NodeID])
+		if addr, want := fmt.Sprintf("%s:%d", b.Host, b.Port), c.listener(b.NodeID, "CLIENT"); addr != want {
+			t.Errorf("broker %d listed at %s on the CLIENT listener, want %s", b.NodeID, addr, want)
 		}
 	}
 	cons := c.client(append(opts, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)

@@ -95,6 +95,15 @@ func (c *inprocCluster) controllerAddr(id int32) string {
 	return addr
 }
 
+func (c *inprocCluster) listener(id int32, name string) string {
+	c.t.Helper()
+	addr := listenerIn(c.brokerSettings[id-1], name)
+	if addr == "" {
+		c.t.Fatalf("broker %d has no listener %s", id, name)
+	}
+	return addr
+}
+
 func (c *inprocCluster) httpAddr(id int32) string {
 	c.t.Helper()
 	n := c.node(int(id - 1))

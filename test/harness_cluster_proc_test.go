@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -89,6 +90,22 @@ func (c *procCluster) controllerAddr(id int32) string {
 		c.t.Fatalf("broker %d is not in %s", id, c.voters)
 	}
 	return addr
+}
+
+// listener reads broker id's listeners from the settings it was started
+// with.
+func (c *procCluster) listener(id int32, name string) string {
+	c.t.Helper()
+	args := c.node(id).args
+	for i := 1; i < len(args); i++ {
+		if v, ok := strings.CutPrefix(args[i], "listeners="); ok && args[i-1] == "-c" {
+			if addr := listenerIn(map[string]string{"listeners": v}, name); addr != "" {
+				return addr
+			}
+		}
+	}
+	c.t.Fatalf("broker %d has no listener %s", id, name)
+	return ""
 }
 
 func (c *procCluster) httpAddr(id int32) string {

@@ -42,6 +42,9 @@ type cluster interface {
 	up(id int32) bool
 	// controllerAddr is broker id's metadata quorum (Raft) address.
 	controllerAddr(id int32) string
+	// listener is the address of broker id's listener name, as its own
+	// listeners setting binds it (withBrokerSettings; a fixed port).
+	listener(id int32, name string) string
 	// httpAddr is broker id's HTTP admin listener as it runs now (the
 	// settings must give sluice.http.listen).
 	httpAddr(id int32) string
@@ -132,10 +135,10 @@ func (o clusterOpts) settingsOf(id int32, listen string, shared map[string]strin
 }
 
 // withBrokerSettings gives each broker settings of its own over the shared
-// ones, such as listeners on addresses of its own. listen is the address
-// the harness gave broker id, which addr returns and the harness's own
-// clients dial: a listeners setting must bind its first listener,
-// PLAINTEXT, there.
+// ones, such as listeners on addresses of its own; f is called once per
+// broker, when the cluster starts. listen is the address the harness gave
+// broker id, which addr returns and the harness's own clients dial: a
+// listeners setting must bind its first listener, PLAINTEXT, there.
 func withBrokerSettings(f func(id int32, listen string) map[string]string) clusterOpt {
 	return func(o *clusterOpts) { o.brokerSettings = f }
 }
@@ -147,26 +150,42 @@ func withBootstrapAdmin(userPassword string) clusterOpt {
 	return func(o *clusterOpts) { o.bootstrapAdmin = userPassword }
 }
 
+// listenerIn is the address settings' listeners give listener name, or
+// "" when they give it none.
+func listenerIn(settings map[string]string, name string) string {
+	for _, l := range strings.Split(settings["listeners"], ",") {
+		if n, addr, ok := strings.Cut(strings.TrimSpace(l), "://"); ok && strings.EqualFold(n, name) {
+			return addr
+		}
+	}
+	return ""
+}
+
 // clusterKind starts a cluster of n brokers of one kind with the given
 // broker settings.
 type clusterKind struct {
 	name  string
-	start func(t testing.TB, n int, settings map[string]string) cluster
+	start func(t testing.TB, n int, settings map[string]string, opts ...clusterOpt) cluster
 }
 
 // clusterKinds are the kinds a scenario meaningful for any broker runs on.
 var clusterKinds = []clusterKind{
-	{"processes", func(t testing.TB, n int, s map[string]string) cluster { return startCluster(t, n, s).asCluster() }},
-	{"in-process", func(t testing.TB, n int, s map[string]string) cluster { return startInProcess(t, n, s) }},
+	{"processes", func(t testing.TB, n int, s map[string]string, opts ...clusterOpt) cluster {
+		return startCluster(t, n, s, opts...).asCluster()
+	}},
+	{"in-process", func(t testing.TB, n int, s map[string]string, opts ...clusterOpt) cluster {
+		return startInProcess(t, n, s, opts...)
+	}},
 }
 
 // forEachKind runs body as a parallel subtest per kind, on a cluster of n
-// brokers started with settings.
-func forEachKind(t *testing.T, n int, settings map[string]string, body func(t *testing.T, c cluster)) {
+// brokers started with settings and opts. A withBrokerSettings function
+// is called for the brokers of every kind, each on addresses of its own.
+func forEachKind(t *testing.T, n int, settings map[string]string, body func(t *testing.T, c cluster), opts ...clusterOpt) {
 	for _, k := range clusterKinds {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
-			body(t, k.start(t, n, settings))
+			body(t, k.start(t, n, settings, opts...))
 		})
 	}
 }

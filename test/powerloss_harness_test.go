@@ -28,6 +28,9 @@ type fsCluster struct {
 	listens  []string
 	fsFor    func(i int) log.FS // the filesystems of the last start
 	opts     clusterOpts
+	// brokerSettings are each broker's settings, the shared ones and its
+	// own, fixed when the cluster starts.
+	brokerSettings []map[string]string
 
 	mu    sync.Mutex
 	nodes []*node.Node
@@ -48,9 +51,10 @@ func startFSCluster(t testing.TB, n int, settings map[string]string, fsFor func(
 		}
 		c.settings["controller.quorum.voters"] = strings.Join(voters, ",")
 	}
-	for range n {
+	for i := range n {
 		c.dirs = append(c.dirs, t.TempDir())
 		c.listens = append(c.listens, freeLoopbackAddr(t))
+		c.brokerSettings = append(c.brokerSettings, c.opts.settingsOf(int32(i+1), c.listens[i], c.settings))
 	}
 	t.Cleanup(func() { c.stopAll() })
 	c.startAll(fsFor)
@@ -79,7 +83,7 @@ func (c *fsCluster) startSome(fsFor func(i int) log.FS, skip map[int]bool) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			n, err := node.Start(ctx, node.Config{
-				NodeID: int32(i + 1), Listen: c.listens[i], DataDir: c.dirs[i], Settings: c.opts.settingsOf(int32(i+1), c.listens[i], c.settings),
+				NodeID: int32(i + 1), Listen: c.listens[i], DataDir: c.dirs[i], Settings: c.brokerSettings[i],
 				BootstrapAdmin: c.opts.bootstrapAdmin, Logger: testLogger(c.t), LogFS: fsFor(i),
 			})
 			errs[i] = err
