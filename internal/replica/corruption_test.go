@@ -1,8 +1,10 @@
 package replica
 
 import (
+	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/sluice-io/sluice/internal/record"
 )
@@ -88,5 +90,70 @@ func TestFetchAnswerAfterACutIsDropped(t *testing.T) {
 	b, _ = record.Build(record.BuildOptions{BaseOffset: 3, PartitionLeaderEpoch: 2}, []record.Record{{Value: []byte("y")}})
 	if err := p.appendFetched(gen, 3, b, 7, 0); err != nil || p.LogEndOffset() != 4 {
 		t.Fatalf("answer fetched from the log end: %v, log end %d; want 4", err, p.LogEndOffset())
+	}
+}
+
+// A damaged range cut (on its own goroutine) while the fetcher applies an
+// answer fetched from the old log end must not land between the fetcher's
+// check that the log still ends there and its append: the answer would be
+// appended past a gap, and the follower, its log end past the cut records,
+// would never fetch them again. Here the cut comes while the append is
+// held up just after that check (writing the partition's metadata, which
+// a first append does); whichever order they then take, the log ends up
+// cut, with no gap, and the high watermark no higher than its end.
+func TestCutDuringAFetchedAppendLeavesNoGap(t *testing.T) {
+	t.Parallel()
+	f := newLeaderFixture(t, []int32{1, 2}, []int32{1, 2})
+	f.produce(6)
+	p := f.p
+	if change, _ := p.applyRole(role{leader: 2, leaderEpoch: 2, partitionEpoch: 2, replicas: []int32{1, 2}, isr: []int32{1, 2}}, f.clock.now()); change != roleResigned {
+		t.Fatalf("change %v, want resigned", change)
+	}
+	_, _, gen, _ := p.followState()
+
+	checked, release := make(chan struct{}), make(chan struct{})
+	p.meta.write = func() error {
+		close(checked)
+		<-release
+		return nil
+	}
+	p.meta.pending.Store(true)
+	b, _ := record.Build(record.BuildOptions{BaseOffset: 6, PartitionLeaderEpoch: 2}, []record.Record{{Value: []byte("x")}})
+	appended := make(chan error, 1)
+	go func() { appended <- p.appendFetched(gen, 6, b, 7, 0) }()
+	<-checked
+	cut := make(chan error, 1)
+	go func() { cut <- p.truncateAsFollower(gen, 3) }()
+	// The cut either waits for the append (it must) or, were it let
+	// through, finishes first; give it the time to, then let the append
+	// go on.
+	select {
+	case err := <-cut:
+		cut <- err
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	if err := <-appended; err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	if err := <-cut; err != nil {
+		t.Fatalf("cut: %v", err)
+	}
+	if p.LogEndOffset() != 3 || p.HighWatermark() > 3 {
+		t.Fatalf("log end %d, high watermark %d after the cut at 3; want 3, at most 3", p.LogEndOffset(), p.HighWatermark())
+	}
+	data, err := p.Log().Read(0, 1<<20, p.LogEndOffset())
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := int64(0)
+	if err := record.Batches(data, false, func(h record.Header, _ []byte) error {
+		if h.BaseOffset != next {
+			return fmt.Errorf("batch at %d, want %d: a gap", h.BaseOffset, next)
+		}
+		next = h.LastOffset() + 1
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

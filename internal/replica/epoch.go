@@ -63,10 +63,15 @@ func (p *Partition) followState() (leader, epoch int32, gen uint64, following bo
 var errStaleFetch = fmt.Errorf("replica: partition no longer follows that leader at that epoch")
 
 // asFollower runs fn while the partition still follows at generation gen,
-// holding off role changes.
+// holding off role changes and the other follower writes: the fetcher's
+// appends and truncations run on its goroutine, but a damaged range is cut
+// on another (corruption.go), and must not fall between what fn reads of
+// the log and what it writes.
 func (p *Partition) asFollower(gen uint64, fn func() error) error {
 	p.roleMu.RLock()
 	defer p.roleMu.RUnlock()
+	p.followMu.Lock()
+	defer p.followMu.Unlock()
 	p.stateMu.Lock()
 	ok := !p.leading.Load() && p.fetchGen == gen
 	p.stateMu.Unlock()
@@ -108,7 +113,10 @@ func (p *Partition) restartAsFollower(gen uint64, offset int64) error {
 // damaged range was cut meanwhile, corruption.go) the answer is dropped
 // and the next fetch asks from the new end, as Kafka's follower refuses a
 // fetch whose offset is not its log end offset: appended, its batches would
-// leave a gap in the log.
+// leave a gap in the log (the log accepts one, as compaction on the leader
+// leaves gaps), and the follower, its log end past the cut records, would
+// never fetch them again. asFollower keeps a cut out from between the check
+// and the append.
 func (p *Partition) appendFetched(gen uint64, from int64, batches []byte, leaderHW, leaderLogStart int64) error {
 	return p.asFollower(gen, func() error {
 		if p.log.LogEndOffset() != from {

@@ -39,6 +39,8 @@ var (
 //	roleMu   appends (leader and follower) hold it read-locked; a role
 //	         change holds it write-locked, so no append of the old role
 //	         lands after the change.
+//	followMu a follower's writes to its log (asFollower: fetched appends,
+//	         truncations, cuts of a damaged range), one at a time.
 //	stateMu  the replication state: role, ISR, pending AlterPartition,
 //	         follower progress.
 //	mu       the notification channels and watchers; nothing is acquired
@@ -64,6 +66,11 @@ type Partition struct {
 	lagMaxMs    atomic.Int64 // replica.lag.time.max.ms
 
 	roleMu sync.RWMutex
+	// followMu makes each follower write whole: a fetched answer is
+	// appended only if the log still ends where it was fetched from, and
+	// a cut of a damaged range on another goroutine must not land between
+	// that check and the append (the answer would be appended past a gap).
+	followMu sync.Mutex
 
 	stateMu        sync.Mutex
 	leaderID       int32 // as the image says; -1 for none
