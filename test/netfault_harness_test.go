@@ -2,11 +2,8 @@ package test
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/sluice-io/sluice/internal/faultnet"
@@ -76,27 +73,6 @@ func (c *netCluster) proxy(target string) *faultnet.Proxy {
 func (c *netCluster) track(id int32, p *process) { c.owners.Set(p.cmd.Process.Pid, label(id)) }
 
 func label(id int32) string { return strconv.Itoa(int(id)) }
-
-// clientSeeds are the proxied Kafka addresses, as clients see them.
-func (c *netCluster) clientSeeds() []string {
-	var out []string
-	for _, id := range slices.Sorted(maps.Keys(c.kafka)) {
-		out = append(out, c.kafka[id].Addr())
-	}
-	return out
-}
-
-// restart starts node id again after a kill, registering its new process
-// before it can dial anyone.
-func (c *netCluster) restart(id int32) {
-	p := c.node(id)
-	p.launch(p.addr)
-	c.track(id, p)
-	p.waitReady()
-}
-
-// kill9 ends node id's process with SIGKILL.
-func (c *netCluster) kill9(id int32) { c.node(id).kill(syscall.SIGKILL) }
 
 // isolate cuts node id off from every node and every client.
 func (c *netCluster) isolate(id int32) {
