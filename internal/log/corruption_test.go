@@ -1,9 +1,11 @@
 package log_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -101,7 +103,9 @@ func TestBaseOffsetDamagedPastLogEndIsReportedByRead(t *testing.T) {
 // jumping batch is the bad one. Below the recovery point that is
 // corruption (Open fails, or cuts there with RepairCorruption); the log
 // end offset never follows the damaged offset, and the good batches after
-// it are never cut as a torn tail.
+// it are never cut as a torn tail. Open reads the active segment from its
+// start only when the recovery point comes without a scan start (as one
+// written before scan starts existed): here it is rewritten that way.
 func TestBaseOffsetDamagedAheadIsCorruptionAtOpen(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -117,6 +121,9 @@ func TestBaseOffsetDamagedAheadIsCorruptionAtOpen(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "t-0")
 			seg, pos := tenBatchLog(t, dir)
 			flipBaseOffsetBit(t, seg, pos[6], tc.byte, 0x10)
+			if err := os.WriteFile(filepath.Join(dir, "recovery-point"), []byte("0\n10\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := log.Open(dir, faultConfig(), log.Options{}); !errors.Is(err, log.ErrCorruption) {
 				t.Fatalf("open: %v, want ErrCorruption", err)
 			}
@@ -129,5 +136,34 @@ func TestBaseOffsetDamagedAheadIsCorruptionAtOpen(t *testing.T) {
 				t.Fatalf("after the repair: %v", got)
 			}
 		})
+	}
+}
+
+// With a scan start in the recovery point (as Close writes it), Open reads
+// nothing before it: a base offset damaged there is found by the check of
+// what Open did not read (VerifyUnchecked), reported to OnCorruption like
+// any read of it (the owner then repairs it from another replica); the
+// batches after it are still served.
+func TestBaseOffsetDamagedBeforeTheScanStartIsFoundAfterOpen(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "t-0")
+	seg, pos := tenBatchLog(t, dir)
+	flipBaseOffsetBit(t, seg, pos[6], 5, 0x10)
+	var heard []int64
+	l := openFS(t, log.OSFS{}, dir, log.Options{OnCorruption: func(e *log.CorruptionError) { heard = append(heard, e.Offset) }})
+	defer l.Close()
+	if l.LogEndOffset() != 10 {
+		t.Fatalf("log end %d after Open, want 10", l.LogEndOffset())
+	}
+	var cerr *log.CorruptionError
+	if err := l.VerifyUnchecked(context.Background(), 0); !errors.As(err, &cerr) || cerr.Offset != 6 {
+		t.Fatalf("VerifyUnchecked: %v, want a CorruptionError at offset 6", err)
+	}
+	if len(heard) != 1 || heard[0] != 6 {
+		t.Fatalf("OnCorruption heard %v, want [6]", heard)
+	}
+	b, err := l.Read(7, 1<<20, math.MaxInt64)
+	if err != nil || countBatches(b) != 3 {
+		t.Fatalf("read after the damaged batch: %d batches, %v; want 3", countBatches(b), err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -19,7 +20,7 @@ import (
 // every batch acknowledged before the crash is there, byte for byte, at its
 // offset. It repeats on the recovered log, so recovery's own writes are
 // crashed too. Small segments make rolls (new files, directory fsyncs)
-// part of it.
+// part of it, and so are recovery-point checkpoints taken all along.
 func TestAcknowledgedBatchesSurviveACrash(t *testing.T) {
 	t.Parallel()
 	const (
@@ -50,6 +51,15 @@ func TestAcknowledgedBatchesSurviveACrash(t *testing.T) {
 		)
 		crashAfter := 10 + rng.IntN(100)
 		crashNow := make(chan struct{})
+		// Recovery-point checkpoints (with their scan starts and producer
+		// snapshots) run beside the producers, as the broker's do.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for l.CheckpointRecoveryPoint() == nil {
+				runtime.Gosched()
+			}
+		}()
 		for p := 0; p < producers; p++ {
 			wg.Add(1)
 			go func(seed uint64) {

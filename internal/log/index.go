@@ -227,3 +227,21 @@ func (ix *sparseIndex[E]) fileEntries() ([]E, error) {
 	}
 	return out, nil
 }
+
+// prepend puts head before the in-memory entries of an unsealed index,
+// keeping those for which keep holds (an index rebuilt in two parts).
+func (ix *sparseIndex[E]) prepend(head []E, keep func(E) bool) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.sealed {
+		return
+	}
+	out := make([]E, 0, len(head)+len(ix.mem))
+	out = append(out, head...)
+	for _, e := range ix.mem {
+		if keep(e) {
+			out = append(out, e)
+		}
+	}
+	ix.mem = out
+}

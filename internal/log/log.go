@@ -59,6 +59,16 @@ type Log struct {
 	syncIOMu sync.Mutex
 	// Guarded by syncIOMu.
 	recoveryPoint int64
+	// scanStart is the one the recovery-point file holds with
+	// recoveryPoint (scanStartRP), if any; pendingStart was taken by the
+	// last CheckpointRecoveryPoint and waits to be durable
+	// (recovery_point.go). Guarded by syncIOMu.
+	scanStart    *scanStart
+	scanStartRP  int64
+	pendingStart *pendingStart
+	// recoveredTail: Open found batches past the recovery point and did
+	// not fsync them; the first CheckpointRecoveryPoint does.
+	recoveredTail atomic.Bool
 
 	mu sync.Mutex
 	// Guarded by mu.
@@ -342,6 +352,9 @@ func (l *Log) maxSegmentMs() int64 {
 // WaitDurable before it), which then moves the recovery point past it.
 func (l *Log) roll() error {
 	old := l.active
+	if err := old.ensureIndexes(); err != nil { // the part Open left to first use
+		return l.fail("index "+old.path, err)
+	}
 	if err := old.seal(); err != nil {
 		return l.fail("seal "+old.path, err)
 	}
@@ -390,11 +403,18 @@ func (l *Log) bear(s *segment) error {
 // offset) to a snapshot file and keeps only the newest two. The caller
 // holds mu.
 func (l *Log) writeSnapshot(offset int64, sync bool) error {
+	return l.writeSnapshotData(offset, l.producers.encodeSnapshot(), sync, false)
+}
+
+// writeSnapshotData writes data, the producer state as of offset, to a
+// snapshot file and keeps only the newest two: durable when it returns
+// with sync; with syncData its bytes are fsynced but its name is left to
+// the directory's next fsync. The caller holds mu.
+func (l *Log) writeSnapshotData(offset int64, data []byte, sync, syncData bool) error {
 	if err := l.dirForWrite(); err != nil {
 		return err
 	}
 	name := fileName(offset, snapshotSuffix)
-	data := l.producers.encodeSnapshot()
 	if sync {
 		if err := writeFileAtomic(l.fs, l.dir, name, data); err != nil {
 			return err
@@ -406,6 +426,9 @@ func (l *Log) writeSnapshot(offset int64, sync bool) error {
 			return err
 		}
 		_, err = f.Write(data)
+		if err == nil && syncData {
+			err = f.Sync()
+		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -696,10 +719,14 @@ func (l *Log) close() error {
 	// it writes nothing, so a broker of many empty partitions stops fast.
 	empty := l.active.unborn
 	l.mu.Unlock()
+	// The snapshot at the log end lets the next Open start reading the
+	// active segment there (scanStart).
+	var at *pendingStart
 	if err == nil && !empty {
 		l.mu.Lock()
 		err = l.saveEpochCheckpoint()
 		if err == nil {
+			at = l.captureScanStart()
 			err = l.writeSnapshot(l.leo.Load(), true)
 		}
 		l.mu.Unlock()
@@ -710,7 +737,9 @@ func (l *Log) close() error {
 
 	l.syncIOMu.Lock()
 	defer l.syncIOMu.Unlock()
-	if err == nil {
+	if err == nil && at != nil {
+		err = l.writeRecoveryPointAt(l.leo.Load(), &at.at)
+	} else if err == nil {
 		err = l.writeRecoveryPoint(l.leo.Load())
 	}
 	l.segMu.Lock()

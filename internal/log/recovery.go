@@ -192,6 +192,7 @@ func (l *Log) recover(fresh bool) error {
 	l.durable, l.flushStarted = durable, durable
 	if leo > durable {
 		l.unflushedSince = l.mono()
+		l.recoveredTail.Store(true)
 	}
 	// A new log (no directory yet) read nothing: a broker creating or
 	// restarting with thousands of empty partitions logs a line for each
@@ -210,13 +211,13 @@ func (l *Log) recover(fresh bool) error {
 // everything), the log start offset (-1 when missing) and the leader-epoch
 // cache.
 func (l *Log) readCheckpoints() (rp, logStart int64, err error) {
-	rp, err = readOffsetCheckpoint(l.fs, l.dir, recoveryPointFile)
+	rp, at, err := readRecoveryPoint(l.fs, l.dir)
 	if errors.Is(err, errNoCheckpoint) {
 		rp = 0
 	} else if err != nil {
 		return 0, 0, err
 	}
-	l.recoveryPoint = rp
+	l.recoveryPoint, l.scanStart, l.scanStartRP = rp, at, rp
 	logStart, err = readOffsetCheckpoint(l.fs, l.dir, logStartOffsetFile)
 	if errors.Is(err, errNoCheckpoint) {
 		logStart = -1
@@ -252,17 +253,27 @@ func (l *Log) recoverSegments(rp int64, indexed map[int64]bool) (recovered, erro
 		}
 		// Only the active segment is scanned header-only below the
 		// recovery point (its indexes live in memory and must be rebuilt
-		// at every start); its CRCs are checked after Open
+		// at every start), and only from its scan start on when the
+		// checkpoint gave one (the indexes of the part before it are
+		// rebuilt on first use); its CRCs are checked after Open
 		// (VerifyUnchecked). An older segment scanned for a missing index
 		// is checked whole.
 		from := int64(0)
+		start := segmentStart(s)
 		if i == len(l.segs)-1 {
 			from = rp
-			l.scanned = &scannedHeaders{seg: s}
+			if at := l.usableScanStart(s, rp); at != nil {
+				start = *at
+			}
+			l.scanned = &scannedHeaders{seg: s, from: start.offset, fromPos: start.pos}
 		}
-		res, err := l.scanSegment(s, from, &rec.transitions)
+		res, err := l.scanSegment(s, from, start, &rec.transitions)
 		if err != nil {
 			return rec, err
+		}
+		if start.pos > 0 && res.next >= start.offset {
+			s.check = func() error { return l.indexHead(s, start) }
+			s.unchecked.Store(true)
 		}
 		if from > s.base {
 			l.uncheckedFrom, l.uncheckedTo = s.base, min(from, res.next)
@@ -477,7 +488,7 @@ func (l *Log) checkIndexes(s *segment) error {
 	}
 	l.logger.Warn("rebuilding index", "file", s.path, "reason", why)
 	var none []epochEntry
-	res, err := l.scanSegment(s, 0, &none)
+	res, err := l.scanSegment(s, 0, segmentStart(s), &none)
 	if err != nil {
 		return err
 	}
@@ -552,15 +563,16 @@ func loadIndexes(s *segment) (ok bool, why string, err error) {
 // would be cut as a torn tail). A damaged base offset of the segment's
 // last batch cannot be told from a good one here; a read of it can
 // (Log.read).
-func (l *Log) scanSegment(s *segment, rp int64, transitions *[]epochEntry) (scanResult, error) {
+func (l *Log) scanSegment(s *segment, rp int64, start scanStart, transitions *[]epochEntry) (scanResult, error) {
 	s.index.reset()
 	s.tindex.reset()
 	s.unchecked.Store(false) // rebuilt here
-	s.bytesSinceIndex = 0
+	s.bytesSinceIndex = start.sinceIndex
+	s.lastBatchAt = start.prevPos
 	s.tsMu.Lock()
-	s.maxTs, s.maxTsOffset = -1, -1
+	s.maxTs, s.maxTsOffset = start.maxTs, start.maxTsOffset
 	s.tsMu.Unlock()
-	res := scanResult{next: s.base, firstTs: -1}
+	res := scanResult{next: start.offset, firstTs: start.firstTs}
 	var (
 		pend    record.Header // the last batch read, not yet taken in
 		pendAt  int64
@@ -583,7 +595,7 @@ func (l *Log) scanSegment(s *segment, rp int64, transitions *[]epochEntry) (scan
 		res.next = pend.LastOffset() + 1
 		pending = false
 	}
-	sc := newBatchScanner(s.log, 0, s.size.Load(), rp <= s.base)
+	sc := newBatchScanner(s.log, start.pos, s.size.Load(), rp <= start.offset)
 	for sc.next() {
 		h := sc.h
 		if !sc.verify && h.LastOffset() >= rp {
@@ -751,7 +763,7 @@ func (l *Log) replayProducers(from, to, indexFrom int64) error {
 	}
 	for i := segmentFor(l.segs, from); i < len(l.segs); i++ {
 		s := l.segs[i]
-		if hs := l.scanned.of(s); hs != nil {
+		if hs, ok := l.scanned.of(s, from); ok {
 			for _, b := range hs {
 				if done, err := apply(s, b.h, b.at); done || err != nil {
 					return err
@@ -792,7 +804,10 @@ func (l *Log) replayProducers(from, to, indexFrom int64) error {
 // the replay reads them again.
 type scannedHeaders struct {
 	seg *segment
-	hs  []headerAt
+	// from, fromPos: the offset and position the scan started at (the
+	// segment's start, or the recovery point's scan start).
+	from, fromPos int64
+	hs            []headerAt
 	// dropped: more were scanned than kept.
 	dropped bool
 }
@@ -816,15 +831,21 @@ func (sh *scannedHeaders) add(s *segment, h record.Header, at int64) {
 	sh.hs = append(sh.hs, headerAt{h, at})
 }
 
-// of returns the headers of segment s when they cover it from its start
-// to its end, else nil.
-func (sh *scannedHeaders) of(s *segment) []headerAt {
-	if sh == nil || sh.seg != s || sh.dropped || len(sh.hs) == 0 {
-		return nil
+// of returns the headers of segment s when they cover it from the batch
+// holding offset from (or its start) to its end; ok is false otherwise.
+func (sh *scannedHeaders) of(s *segment, from int64) (hs []headerAt, ok bool) {
+	if sh == nil || sh.seg != s || sh.dropped || (sh.fromPos > 0 && from < sh.from) {
+		return nil, false
 	}
-	last := sh.hs[len(sh.hs)-1]
-	if sh.hs[0].at != 0 || last.at+int64(last.h.Size()) != s.size.Load() {
-		return nil
+	end := sh.fromPos
+	if n := len(sh.hs); n > 0 {
+		if sh.hs[0].at != sh.fromPos {
+			return nil, false
+		}
+		end = sh.hs[n-1].at + int64(sh.hs[n-1].h.Size())
 	}
-	return sh.hs
+	if end != s.size.Load() {
+		return nil, false
+	}
+	return sh.hs, true
 }

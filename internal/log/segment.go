@@ -60,6 +60,7 @@ type segment struct {
 
 	// Writer state, guarded by Log.mu.
 	bytesSinceIndex int64
+	lastBatchAt     int64     // position of the last batch, -1 when none
 	firstAppend     time.Time // wall clock of the first batch, for segment.ms
 
 	// The largest batch max timestamp and the last offset of the first batch
@@ -89,7 +90,7 @@ type segment struct {
 // whose names carry an extra suffix after the usual one (".cleaned") are
 // the cleaner's output.
 func newSegment(files *FileCache, fsys FS, dir string, base int64, extra string) *segment {
-	s := &segment{base: base, path: filepath.Join(dir, fileName(base, logSuffix)+extra), maxTs: -1, maxTsOffset: -1}
+	s := &segment{base: base, path: filepath.Join(dir, fileName(base, logSuffix)+extra), maxTs: -1, maxTsOffset: -1, lastBatchAt: -1}
 	s.log = newCachedFile(files, fsys, s.path)
 	s.index = newOffsetIndex(newCachedFile(files, fsys, filepath.Join(dir, fileName(base, indexSuffix)+extra)))
 	s.tindex = newTimeIndex(newCachedFile(files, fsys, filepath.Join(dir, fileName(base, timeIndexSuffix)+extra)))
@@ -223,6 +224,7 @@ func (s *segment) observe(h *record.Header, pos int64, intervalBytes int64) {
 		s.bytesSinceIndex = 0
 	}
 	s.bytesSinceIndex += int64(h.Size())
+	s.lastBatchAt = pos
 }
 
 // seal finishes a segment that stops being active: the time index gets its

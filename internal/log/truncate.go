@@ -50,6 +50,7 @@ func (l *Log) Truncate(offset int64) error {
 	if err := l.noteTruncation(offset); err != nil {
 		return err
 	}
+	l.pendingStart = nil // it may describe batches about to go
 	if offset < l.logStart.Load() {
 		return l.truncateFullyLocked(offset)
 	}
@@ -90,7 +91,9 @@ func (l *Log) Truncate(offset int64) error {
 	// The kept segment is the active one again: rebuild its in-memory
 	// indexes from what is left of it.
 	var none []epochEntry
-	res, err := l.scanSegment(keep, 0, &none)
+	keep.loadMu.Lock() // a first use rebuilding part of its index (indexHead) finishes first
+	res, err := l.scanSegment(keep, 0, segmentStart(keep), &none)
+	keep.loadMu.Unlock()
 	if err != nil {
 		return l.fail("truncate", err)
 	}
@@ -189,6 +192,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	if err := l.noteTruncation(offset); err != nil {
 		return err
 	}
+	l.pendingStart = nil
 	if err := l.lowerDurable(offset); err != nil {
 		return err
 	}

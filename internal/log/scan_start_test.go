@@ -1,0 +1,257 @@
+package log
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sluice-io/sluice/internal/record"
+)
+
+// scanStartLog writes batches of an idempotent producer into one large
+// segment (timestamps rising, so the time index grows too), checkpoints
+// the recovery point with its scan start at the log end, appends and
+// fsyncs a few more (past the recovery point) and crashes. It returns
+// what survived, the model and the scan start written.
+func scanStartLog(t *testing.T) (*memFS, string, *model, *scanStart) {
+	t.Helper()
+	mem, dir := newMemFS(), "/data/t-0"
+	cfg := testConfig()
+	cfg.SegmentBytes = 1 << 20
+	l := openLog(t, mem, dir, cfg)
+	m := &model{}
+	prod := &record.Producer{ID: 7, Epoch: 0}
+	add := func(i int) {
+		prod.BaseSequence = int32(i)
+		b := newBatch(t, batchSpec{ts: 1000 + int64(i)*10, valueSize: 100, producer: prod})
+		mustAppend(t, l, b, 0)
+		m.add(b)
+	}
+	for i := range 40 {
+		add(i)
+	}
+	if err := l.syncNow(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CheckpointRecoveryPoint(); err != nil {
+		t.Fatal(err)
+	}
+	rp, at, err := readRecoveryPoint(mem, dir)
+	if err != nil || at == nil || rp != 40 || at.offset != 40 || at.pos != l.active.size.Load() {
+		t.Fatalf("recovery point %d, scan start %+v, %v; want both at the log end 40 (position %d)", rp, at, err, l.active.size.Load())
+	}
+	for i := 40; i < 45; i++ {
+		add(i)
+	}
+	if err := l.syncNow(); err != nil {
+		t.Fatal(err)
+	}
+	crashed := mem.CrashClone()
+	l.Close()
+	return crashed, dir, m, at
+}
+
+// openedState is what two opens of the same files must agree on.
+type openedState struct {
+	offs      []offsetEntry
+	times     []timeEntry
+	maxTs     [2]int64
+	producers []byte
+	leo       int64
+	byTime    []int64
+}
+
+// stateAfterUse reads everything (which completes the active segment's
+// indexes) and notes the log's in-memory state.
+func stateAfterUse(t *testing.T, l *Log, m *model) openedState {
+	t.Helper()
+	m.check(t, l, 0)
+	var st openedState
+	for _, ts := range []int64{0, 1005, 1200, 1395, 1440, 5000} {
+		off, _, ok, err := l.OffsetForTimestamp(ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			off = -1
+		}
+		st.byTime = append(st.byTime, off)
+	}
+	s := l.active
+	if s.unchecked.Load() {
+		t.Fatal("the active segment's indexes are still incomplete after reading it all")
+	}
+	s.index.mu.RLock()
+	st.offs = slices.Clone(s.index.mem)
+	s.index.mu.RUnlock()
+	s.tindex.mu.RLock()
+	st.times = slices.Clone(s.tindex.mem)
+	s.tindex.mu.RUnlock()
+	ts, off := s.maxTimestamp()
+	st.maxTs = [2]int64{ts, off}
+	l.mu.Lock()
+	st.producers = l.producers.encodeSnapshot()
+	l.mu.Unlock()
+	st.leo = l.LogEndOffset()
+	return st
+}
+
+func (a openedState) equal(b openedState) bool {
+	return slices.Equal(a.offs, b.offs) && slices.Equal(a.times, b.times) && a.maxTs == b.maxTs &&
+		bytes.Equal(a.producers, b.producers) && a.leo == b.leo && slices.Equal(a.byTime, b.byTime)
+}
+
+// Open with a scan start reads only the batches after it: the indexes of
+// the part before it are rebuilt on first use, and end up exactly as a
+// full scan (a recovery point in the old format, without a scan start)
+// builds them. Producer state comes from the snapshot at the scan start,
+// so a retried batch is still recognised as a duplicate; a roll after it
+// seals a segment whose index files check out.
+func TestScanStartOpensOnlyTheTail(t *testing.T) {
+	t.Parallel()
+	mem, dir, m, at := scanStartLog(t)
+	// The same files, with the recovery point in the old format.
+	old := mem.CrashClone()
+	if err := writeFileAtomic(old, dir, recoveryPointFile, formatOffsetCheckpoint(40)); err != nil {
+		t.Fatal(err)
+	}
+
+	full := openLog(t, old, dir, testConfig())
+	defer mustClose(t, full)
+	if full.active.unchecked.Load() {
+		t.Fatal("a recovery point without a scan start left indexes to first use")
+	}
+	want := stateAfterUse(t, full, m)
+
+	l := openLog(t, mem, dir, testConfig())
+	defer mustClose(t, l)
+	if !l.active.unchecked.Load() {
+		t.Fatal("Open with a scan start rebuilt the whole index")
+	}
+	l.active.index.mu.RLock()
+	for _, e := range l.active.index.mem {
+		if int64(e.pos) < at.pos {
+			t.Errorf("index entry %+v before the scan start (position %d) right after Open", e, at.pos)
+		}
+	}
+	l.active.index.mu.RUnlock()
+	if ts, off := l.active.maxTimestamp(); ts != want.maxTs[0] || off != want.maxTs[1] {
+		t.Fatalf("max timestamp %d at %d after Open, want %d at %d", ts, off, want.maxTs[0], want.maxTs[1])
+	}
+	got := stateAfterUse(t, l, m)
+	if !got.equal(want) {
+		t.Fatalf("after a scan from the scan start and the first use:\n%+v\nafter a full scan:\n%+v", got, want)
+	}
+
+	// The producer's last batch again: a duplicate, from the snapshot.
+	dup := newBatch(t, batchSpec{ts: 1000 + 44*10, valueSize: 100, producer: &record.Producer{ID: 7, BaseSequence: 44}})
+	if info, err := appendBatch(l, dup, 0); !errors.Is(err, ErrDuplicateSequence) || info.BaseOffset != 44 {
+		t.Fatalf("retried batch: %+v, %v; want ErrDuplicateSequence at 44", info, err)
+	}
+	// Roll: the sealed segment's index files are whole and in order.
+	for i := 45; l.segs[len(l.segs)-1].base == 0; i++ {
+		b := newBatch(t, batchSpec{ts: 1000 + int64(i)*10, valueSize: 100, producer: &record.Producer{ID: 7, BaseSequence: int32(i)}})
+		mustAppend(t, l, b, 0)
+		m.add(b)
+		if i == 45 {
+			l.mu.Lock()
+			l.cfg.SegmentBytes = l.active.size.Load() + 1
+			l.mu.Unlock()
+		}
+	}
+	if ok, why, err := loadIndexes(l.segs[0]); !ok || err != nil {
+		t.Fatalf("sealed segment's indexes: %s, %v", why, err)
+	}
+	m.check(t, l, 0)
+}
+
+// A scan start that does not fit the segment is logged and Open reads the
+// segment from its start, as without one: past the end of the file, not
+// at a batch boundary, at a boundary with the wrong offset. A recovery
+// point in the old format still opens the log. Everything reads back.
+func TestScanStartThatDoesNotFitFallsBackToAFullScan(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		edit  func(at *scanStart, size int64)
+		warns string
+	}{
+		{"old format", nil, ""},
+		{"past the end of the file", func(at *scanStart, size int64) { at.pos, at.prevPos = size+4096, size+1000 }, "past the end"},
+		{"not at a batch boundary", func(at *scanStart, _ int64) { at.pos -= 7; at.prevPos -= 7 }, "before it"},
+		{"boundary of another offset", func(at *scanStart, _ int64) { at.offset-- }, "batch before it"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			mem, dir, m, at := scanStartLog(t)
+			rp := formatOffsetCheckpoint(40)
+			if tc.edit != nil {
+				size := fileSize(t, mem, filepath.Join(dir, fileName(0, logSuffix)))
+				bad := *at
+				tc.edit(&bad, size)
+				rp = formatRecoveryPoint(40, &bad)
+			}
+			if err := writeFileAtomic(mem, dir, recoveryPointFile, rp); err != nil {
+				t.Fatal(err)
+			}
+			var out logBuffer
+			l := openLog(t, mem, dir, testConfig(), func(o *Options) { o.Logger = out.logger() })
+			defer mustClose(t, l)
+			if l.active.unchecked.Load() {
+				t.Fatal("indexes left to first use after a full scan")
+			}
+			if l.LogEndOffset() != 45 {
+				t.Fatalf("log end %d, want 45", l.LogEndOffset())
+			}
+			logged := out.String()
+			if tc.warns == "" && strings.Contains(logged, "scan start") {
+				t.Fatalf("logged a scan start problem for the old format:\n%s", logged)
+			}
+			if tc.warns != "" && (!strings.Contains(logged, "scan start does not match") || !strings.Contains(logged, tc.warns)) {
+				t.Fatalf("log does not say the scan start (%s) was refused:\n%s", tc.warns, logged)
+			}
+			m.check(t, l, 0)
+		})
+	}
+}
+
+// The recovery-point file round-trips with and without a scan start, and
+// a version 1 file that does not hold together is refused.
+func TestRecoveryPointFormat(t *testing.T) {
+	t.Parallel()
+	at := &scanStart{seg: 100, pos: 4096, offset: 140, prevPos: 3000, maxTs: 1700000000000, maxTsOffset: 139, firstTs: -1, sinceIndex: 30}
+	for _, c := range []struct {
+		off int64
+		at  *scanStart
+	}{{0, nil}, {150, nil}, {150, at}, {140, at}} {
+		off, got, err := parseRecoveryPoint(formatRecoveryPoint(c.off, c.at))
+		if err != nil || off != c.off || (got == nil) != (c.at == nil) || (got != nil && *got != *c.at) {
+			t.Fatalf("round trip of %d %+v: %d %+v %v", c.off, c.at, off, got, err)
+		}
+	}
+	for _, bad := range []string{
+		"1\n150\n",
+		"1\n150\n100 4096 140 3000 1 139 -1\n",     // a field too few
+		"1\n150\n100 4096 160 3000 1 139 -1 0\n",   // scan start past the recovery point
+		"1\n150\n100 4096 90 3000 1 139 -1 0\n",    // offset below the segment's base
+		"1\n150\n100 4096 140 4096 1 139 -1 0\n",   // batch before it not before it
+		"1\n150\n100 4096 140 -1 1 139 -1 0\n",     // no batch before a non-zero position
+		"1\n150\n100 4096 140 3000 1 139 -1 -5\n",  // negative byte count
+		"1\n150\n100 4096 140 3000 1 139 -1 0 5\n", // a field too many
+		"1\n150\n100 4096 140 3000 x 139 -1 0\n",
+		"1\n150\n100 4096 140 3000 1 139 -1 0",
+		"2\n150\n",
+	} {
+		if _, _, err := parseRecoveryPoint([]byte(bad)); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+	if _, _, err := parseRecoveryPoint([]byte(fmt.Sprintf("0\n%d\n", int64(math.MaxInt64)))); err != nil {
+		t.Fatal(err)
+	}
+}
