@@ -15,12 +15,21 @@ import (
 // the source leader of a partition, then the target leader of a
 // partition (each restarted after the copy has moved on without it).
 // Every record the source acknowledged is on the target exactly once, at
-// its source offset, and both logs hold the same records.
+// its source offset, and both logs hold the same records. Both clusters
+// are processes (their brokers killed with SIGKILL), or both in-process
+// brokers (whose kill is a power cut).
 func TestMirrorClusterSurvivesKill9OfMirrorAndLeaders(t *testing.T) {
 	t.Parallel()
 	settings := clusterSettings(map[string]string{"default.replication.factor": "3", "min.insync.replicas": "2"})
-	src := startCluster(t, 3, settings).asCluster()
-	dst := startCluster(t, 3, settings).asCluster()
+	for _, k := range clusterKinds {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			mirrorClusterFaults(t, k.start(t, 3, settings), k.start(t, 3, settings))
+		})
+	}
+}
+
+func mirrorClusterFaults(t *testing.T, src, dst cluster) {
 	const topic = "replicated"
 	createTopicIn(src, topic, 3, 3, nil)
 
@@ -74,7 +83,7 @@ func TestMirrorClusterSurvivesKill9OfMirrorAndLeaders(t *testing.T) {
 	// move to the new leader; the mirror must neither skip nor repeat
 	// what the old leader had committed.
 	victim := waitISR(src, topic, 0, 3, time.Minute).Partitions[0].Leader
-	t.Logf("kill -9 source broker %d, leader of %s/0", victim, topic)
+	t.Logf("kill source broker %d, leader of %s/0", victim, topic)
 	src.kill(victim)
 	partProgress("mirroring partition 0 from the new source leader", 0, 1000)
 	src.start(victim)
@@ -83,7 +92,7 @@ func TestMirrorClusterSurvivesKill9OfMirrorAndLeaders(t *testing.T) {
 	// The target leader of partition 1: appends in flight to it are
 	// retried on its successor, which may already hold them.
 	victim = waitISR(dst, topic, 0, 3, time.Minute).Partitions[1].Leader
-	t.Logf("kill -9 target broker %d, leader of %s/1", victim, topic)
+	t.Logf("kill target broker %d, leader of %s/1", victim, topic)
 	dst.kill(victim)
 	partProgress("mirroring partition 1 to the new target leader", 1, 1000)
 	dst.start(victim)
