@@ -109,7 +109,7 @@ func (p *Partition) restartAsFollower(gen uint64, offset int64) error {
 
 // appendFetched appends batches fetched from the leader at offset from,
 // then takes the leader's high watermark (up to the follower's log end
-// offset) and log start offset. When the log no longer ends at from (a
+// offset, and never below the one it has) and log start offset. When the log no longer ends at from (a
 // damaged range was cut meanwhile, corruption.go) the answer is dropped
 // and the next fetch asks from the new end, as Kafka's follower refuses a
 // fetch whose offset is not its log end offset: appended, its batches would
@@ -132,7 +132,11 @@ func (p *Partition) appendFetched(gen uint64, from int64, batches []byte, leader
 		}
 		leo := p.log.LogEndOffset()
 		if leaderHW >= 0 {
-			p.setHW(min(leaderHW, leo))
+			// Only up: a leader restarted in the same epoch (no other
+			// replica could take over) starts from its checkpointed high
+			// watermark, which lags; what this follower already knew
+			// committed stays committed. Only a truncation lowers it.
+			p.setHW(max(p.hw.Load(), min(leaderHW, leo)))
 		}
 		if leaderLogStart > p.log.LogStartOffset() {
 			if err := p.log.DeleteRecordsBefore(min(leaderLogStart, leo)); err != nil {

@@ -66,7 +66,7 @@ func TestTruncationPoint(t *testing.T) {
 
 // A follower truncates only while it follows the generation it was asked
 // for, lowers its high watermark with its log end, and takes the leader's
-// high watermark only up to its own log end.
+// high watermark only up to its own log end and never below its own.
 func TestFollowerTruncateAndAppend(t *testing.T) {
 	t.Parallel()
 	f := newLeaderFixture(t, []int32{1, 2}, []int32{1, 2})
@@ -96,6 +96,14 @@ func TestFollowerTruncateAndAppend(t *testing.T) {
 	}
 	if p.LogEndOffset() != 4 || p.HighWatermark() != 4 {
 		t.Fatalf("after append: end %d, high watermark %d", p.LogEndOffset(), p.HighWatermark())
+	}
+	// A leader restarted in the same epoch answers with the high watermark
+	// of its checkpoint, which lags: the follower keeps the one it had.
+	if err := p.appendFetched(gen, 4, nil, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if p.HighWatermark() != 4 {
+		t.Fatalf("after a fetch answering high watermark 1: high watermark %d, want 4", p.HighWatermark())
 	}
 	if e, end := p.Log().EndOffsetForEpoch(1); e != 1 || end != 2 {
 		t.Fatalf("epoch 1 ends at %d (%d), want 2", end, e)
