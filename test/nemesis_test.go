@@ -172,7 +172,7 @@ func TestNemesis(t *testing.T) {
 			ends[topicPartition{topic, p}] = end
 		}
 	}
-	waitFor(t, 2*time.Minute, "the consumer groups to read the whole log", func() bool {
+	waitFor(t, 5*time.Minute, "the consumer groups to read the whole log", func() bool {
 		return consumed.covers(final) && consumedTxn.covers(finalTxn)
 	})
 	stopReading()
@@ -471,20 +471,42 @@ func (m *monotonic) observe(what string, seen map[topicPartition]int64, p topicP
 	seen[p] = max(seen[p], v)
 }
 
-// finalLog reads every record of topic: the value at each offset.
+// finalLog reads every record of topic up to each partition's end: the
+// value at each offset. A run of many minutes leaves millions of records,
+// hence the generous bound.
 func finalLog(t *testing.T, seeds []string, topic string) map[tpo]string {
 	t.Helper()
 	cl := newClient(t, seeds[0], kgo.SeedBrokers(seeds...))
-	ctx := testContext(t, time.Minute)
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var total int64
-	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
+	var ends map[int32]int64
+	// A new leader answers OFFSET_NOT_AVAILABLE until its high watermark
+	// reaches its epoch's start (KIP-207).
+	waitForErr(t, time.Minute, topic+"'s end offsets", func() (err error) {
+		ends, err = endOffsetsErr(cl, topic)
+		return err
+	})
+	rd := newClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx := testContext(t, 10*time.Minute)
 	out := map[tpo]string{}
-	for _, r := range consumeFrom(t, seeds, topic, int(total)) {
-		out[tpo{r.Partition, r.Offset}] = string(r.Value)
+	next := map[int32]int64{}
+	done := func() bool {
+		for p, end := range ends {
+			if next[p] < end {
+				return false
+			}
+		}
+		return true
+	}
+	for !done() {
+		fs := rd.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("%s: read %d records up to %v of the ends %v before the timeout", topic, len(out), next, ends)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset < ends[r.Partition] {
+				out[tpo{r.Partition, r.Offset}] = string(r.Value)
+			}
+			next[r.Partition] = max(next[r.Partition], r.Offset+1)
+		})
 	}
 	return out
 }
