@@ -386,16 +386,24 @@ func waitForErr(t testing.TB, d time.Duration, what string, f func() error) {
 }
 
 // TestClusterFaultsByKind checks what each kind of cluster does with the
-// faults: in-process brokers refuse pause, isolate and partition with
-// errUnsupported, and processes without proxies the network faults;
+// faults: in-process brokers refuse pause, isolate, partition and add
+// with errUnsupported, and processes without proxies the network faults;
 // behind proxies, an isolated partition leader is replaced by the others
-// and, healed, back in the ISR.
+// and, healed, back in the ISR, and no broker can be added. Both kinds
+// read the files of a broker's data directory where its logs are (the
+// mark naming the broker).
 func TestClusterFaultsByKind(t *testing.T) {
 	t.Parallel()
 	refused := func(t *testing.T, what string, err error) {
 		t.Helper()
 		if !errors.Is(err, errUnsupported) {
 			t.Fatalf("%s: %v, want errUnsupported", what, err)
+		}
+	}
+	marked := func(t *testing.T, c cluster) {
+		t.Helper()
+		if b, err := c.readFile(1, "sluice-log-dir.properties"); err != nil || string(b) != "node.id=1\n" {
+			t.Fatalf("%s: broker 1's log directory mark: %q %v", c.kind(), b, err)
 		}
 	}
 	t.Run("in-process", func(t *testing.T) {
@@ -405,7 +413,9 @@ func TestClusterFaultsByKind(t *testing.T) {
 		refused(t, "resume", c.resume(1))
 		refused(t, "isolate", c.isolate(1))
 		refused(t, "partition", c.partition([]int32{1}, nil))
+		refused(t, "add", c.add(2))
 		mustFault(t, c.heal())
+		marked(t, c)
 	})
 	t.Run("processes", func(t *testing.T) {
 		t.Parallel()
@@ -413,10 +423,12 @@ func TestClusterFaultsByKind(t *testing.T) {
 		refused(t, "isolate", c.isolate(1))
 		refused(t, "partition", c.partition([]int32{1}, nil))
 		mustFault(t, c.heal())
+		marked(t, c)
 	})
 	t.Run("processes behind fault proxies", func(t *testing.T) {
 		t.Parallel()
 		c := startNetCluster(t, 3, clusterSettings(nil)).asCluster()
+		refused(t, "add", c.add(4))
 		td := createTopicIn(c, "isolated", 1, 3, minISR2)
 		leader := td.Partitions[0].Leader
 		mustFault(t, c.isolate(leader))
