@@ -193,7 +193,26 @@ segment from the one holding the recovery point to the end. The scan bounds
 each batch length by what is left in the file and checks magic, length and
 CRC32C; in the active segment, batches below the recovery point (which
 CheckpointRecoveryPoint moves up to the durable offset) are read
-header-only, and VerifyUnchecked checks their CRCs after Open. At the first bad or partial batch the segment is truncated there
+header-only, and VerifyUnchecked checks their CRCs after Open.
+
+The recovery-point file may also name a scan start in the active segment
+(recovery_point.go): a byte position with the offset of the batch there,
+the position of the batch before it, and the segment's timestamps up to
+it, written with a producer snapshot at that offset by
+CheckpointRecoveryPoint (once every batch below it is fsynced) and by
+Close. Open then reads the active segment only from there: it checks
+that the batch before the position ends exactly there with the offset
+before the scan start's (and that a batch there starts at it), and falls
+back to reading the segment from its start, with a warning, when it does
+not; the in-memory indexes of the part before it are rebuilt on first use
+(a read, a timestamp lookup, a roll), as a full scan would have built
+them. A restart after a crash thus reads a few pages per partition plus
+what follows the scan start, instead of a header per batch of every
+active segment. The file without a scan start is Kafka's offset
+checkpoint, which Open still reads; a broker that wrote scan starts
+cannot be downgraded to one that does not know them.
+
+At the first bad or partial batch the segment is truncated there
 and later segments are deleted, with a warning naming the file, the
 position and the bytes dropped: that tail was never fsynced, so no
 acknowledged write is lost. An empty last segment that starts past the end

@@ -211,11 +211,15 @@ func (l *Log) recover(fresh bool) error {
 // everything), the log start offset (-1 when missing) and the leader-epoch
 // cache.
 func (l *Log) readCheckpoints() (rp, logStart int64, err error) {
-	rp, at, err := readRecoveryPoint(l.fs, l.dir)
+	rp, at, why, err := readRecoveryPoint(l.fs, l.dir)
 	if errors.Is(err, errNoCheckpoint) {
 		rp = 0
 	} else if err != nil {
 		return 0, 0, err
+	}
+	if why != "" {
+		l.logger.Warn("recovery point's scan start does not parse; reading the active segment from its start",
+			"file", filepath.Join(l.dir, recoveryPointFile), "reason", why)
 	}
 	l.recoveryPoint, l.scanStart, l.scanStartRP = rp, at, rp
 	logStart, err = readOffsetCheckpoint(l.fs, l.dir, logStartOffsetFile)

@@ -176,49 +176,54 @@ func formatRecoveryPoint(off int64, at *scanStart) []byte {
 }
 
 // readRecoveryPoint reads the recovery-point file. A missing file is
-// errNoCheckpoint; one that does not parse is ErrCorruption.
-func readRecoveryPoint(fsys FS, dir string) (int64, *scanStart, error) {
+// errNoCheckpoint; one whose offset does not parse is ErrCorruption. A
+// scan start that does not parse is left out, and why says why.
+func readRecoveryPoint(fsys FS, dir string) (off int64, at *scanStart, why string, err error) {
 	path := filepath.Join(dir, recoveryPointFile)
 	b, err := readSmallFile(fsys, path, 1<<10)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, "", err
 	}
-	off, at, err := parseRecoveryPoint(b)
+	off, at, why, err = parseRecoveryPoint(b)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%w: %s: %v", ErrCorruption, path, err)
+		return 0, nil, "", fmt.Errorf("%w: %s: %v", ErrCorruption, path, err)
 	}
-	return off, at, nil
+	return off, at, why, nil
 }
 
-// parseRecoveryPoint parses what formatRecoveryPoint writes.
-func parseRecoveryPoint(b []byte) (int64, *scanStart, error) {
+// parseRecoveryPoint parses what formatRecoveryPoint writes. A version 1
+// file whose offset parses but whose scan start does not still gives the
+// offset (the scan start only saves reading), with why it was left out.
+func parseRecoveryPoint(b []byte) (off int64, at *scanStart, why string, err error) {
 	if !bytes.HasPrefix(b, []byte("1\n")) {
 		off, err := parseOffsetCheckpoint(b)
-		return off, nil, err
+		return off, nil, "", err
 	}
-	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	if len(lines) != 3 || !bytes.HasSuffix(b, []byte("\n")) {
-		return 0, nil, fmt.Errorf("version 1 recovery point has %d lines, want 3", len(lines))
+	if !bytes.HasSuffix(b, []byte("\n")) {
+		return 0, nil, "", fmt.Errorf("checkpoint does not end with a newline")
 	}
-	off, err := strconv.ParseInt(lines[1], 10, 64)
-	if err != nil || off < 0 {
-		return 0, nil, fmt.Errorf("bad offset %q", lines[1])
+	lines := strings.Split(string(b[:len(b)-1]), "\n")
+	if off, err = strconv.ParseInt(lines[1], 10, 64); err != nil || off < 0 {
+		return 0, nil, "", fmt.Errorf("bad offset %q", lines[1])
 	}
-	var at scanStart
+	if len(lines) != 3 {
+		return off, nil, fmt.Sprintf("%d lines, want 3", len(lines)), nil
+	}
+	at = &scanStart{}
 	fields := []*int64{&at.seg, &at.pos, &at.offset, &at.prevPos, &at.maxTs, &at.maxTsOffset, &at.firstTs, &at.sinceIndex}
 	words := strings.Fields(lines[2])
 	if len(words) != len(fields) {
-		return 0, nil, fmt.Errorf("scan start %q has %d fields, want %d", lines[2], len(words), len(fields))
+		return off, nil, fmt.Sprintf("scan start %q has %d fields, want %d", lines[2], len(words), len(fields)), nil
 	}
 	for i, w := range words {
 		if *fields[i], err = strconv.ParseInt(w, 10, 64); err != nil {
-			return 0, nil, fmt.Errorf("scan start %q: %v", lines[2], err)
+			return off, nil, fmt.Sprintf("scan start %q: %v", lines[2], err), nil
 		}
 	}
 	if at.seg < 0 || at.pos < 0 || at.sinceIndex < 0 || at.offset < at.seg || at.offset > off || at.prevPos >= at.pos || (at.pos > 0) != (at.prevPos >= 0) {
-		return 0, nil, fmt.Errorf("scan start %q does not hold together", lines[2])
+		return off, nil, fmt.Sprintf("scan start %q does not hold together", lines[2]), nil
 	}
-	return off, &at, nil
+	return off, at, "", nil
 }
 
 // VerifyUnchecked checks the CRC32C of the batches Open read header-only

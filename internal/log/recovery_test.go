@@ -367,7 +367,7 @@ func TestRecoveryPointIsCheckpointed(t *testing.T) {
 	fsys, dir := newMemFS(), "/data/t-0"
 	l := openLog(t, fsys, dir, testConfig())
 	rp := func() int64 {
-		off, _, err := readRecoveryPoint(fsys, dir)
+		off, _, _, err := readRecoveryPoint(fsys, dir)
 		if errors.Is(err, errNoCheckpoint) {
 			return 0
 		}
