@@ -30,6 +30,8 @@ type testCluster struct {
 	dir      string
 	opts     clusterOpts
 	listens  map[int32]string // for withBrokerSettings: the address given to each voter
+	// registries are the schema registry addresses (withSchemaRegistry).
+	registries map[int32]string
 
 	mu    sync.Mutex
 	nodes map[int32]*process
@@ -107,6 +109,16 @@ func (c *testCluster) newProcess(id int32, controllerListen string) *process {
 	}
 	if c.opts.bootstrapAdmin != "" {
 		args = append(args, "--bootstrap-admin", c.opts.bootstrapAdmin)
+	}
+	if c.opts.schemaRegistry {
+		addr := freeLoopbackAddr(c.t)
+		c.mu.Lock()
+		if c.registries == nil {
+			c.registries = map[int32]string{}
+		}
+		c.registries[id] = addr
+		c.mu.Unlock()
+		args = append(args, "--schema-registry-listen", addr)
 	}
 	settings := c.opts.settingsOf(id, c.listens[id], c.settings)
 	for _, k := range slices.Sorted(maps.Keys(settings)) {

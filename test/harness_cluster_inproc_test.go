@@ -113,6 +113,15 @@ func (c *inprocCluster) httpAddr(id int32) string {
 	return n.HTTPAddr()
 }
 
+func (c *inprocCluster) registryURL(id int32) string {
+	c.t.Helper()
+	addr := c.registryListen(int(id - 1))
+	if addr == "" {
+		c.t.Fatalf("broker %d has no schema registry (start the cluster withSchemaRegistry)", id)
+	}
+	return "http://" + addr
+}
+
 // readFile reads through the filesystem broker id's logs were last
 // started on (after kill, what survived the power cut).
 func (c *inprocCluster) readFile(id int32, name string) ([]byte, error) {

@@ -113,6 +113,17 @@ func (c *procCluster) httpAddr(id int32) string {
 	return httpAddrOf(c.t, c.node(id))
 }
 
+func (c *procCluster) registryURL(id int32) string {
+	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	addr, ok := c.registries[id]
+	if !ok {
+		c.t.Fatalf("broker %d has no schema registry (start the cluster withSchemaRegistry)", id)
+	}
+	return "http://" + addr
+}
+
 func (c *procCluster) readFile(id int32, name string) ([]byte, error) {
 	return os.ReadFile(filepath.Join(c.node(id).dataDir, name))
 }

@@ -48,6 +48,9 @@ type cluster interface {
 	// httpAddr is broker id's HTTP admin listener as it runs now (the
 	// settings must give sluice.http.listen).
 	httpAddr(id int32) string
+	// registryURL is broker id's schema registry, http://host:port (the
+	// cluster must have been started withSchemaRegistry).
+	registryURL(id int32) string
 	// readFile reads a file of broker id's data directory through the
 	// filesystem its partition logs are on (the real disk for a process).
 	readFile(id int32, name string) ([]byte, error)
@@ -112,6 +115,7 @@ type clusterOpt func(*clusterOpts)
 type clusterOpts struct {
 	brokerSettings func(id int32, listen string) map[string]string
 	bootstrapAdmin string
+	schemaRegistry bool
 }
 
 func newClusterOpts(opts []clusterOpt) clusterOpts {
@@ -141,6 +145,13 @@ func (o clusterOpts) settingsOf(id int32, listen string, shared map[string]strin
 // listeners setting must bind its first listener, PLAINTEXT, there.
 func withBrokerSettings(f func(id int32, listen string) map[string]string) clusterOpt {
 	return func(o *clusterOpts) { o.brokerSettings = f }
+}
+
+// withSchemaRegistry gives every broker a schema registry listener of its
+// own (sluice serve --schema-registry-listen) on an address fixed when the
+// broker is first started; registryURL gives it.
+func withSchemaRegistry() clusterOpt {
+	return func(o *clusterOpts) { o.schemaRegistry = true }
 }
 
 // withBootstrapAdmin gives every broker `sluice serve --bootstrap-admin`

@@ -31,6 +31,8 @@ type fsCluster struct {
 	// brokerSettings are each broker's settings, the shared ones and its
 	// own, fixed when the cluster starts.
 	brokerSettings []map[string]string
+	// registries are the schema registry addresses (withSchemaRegistry).
+	registries []string
 
 	mu    sync.Mutex
 	nodes []*node.Node
@@ -55,6 +57,9 @@ func startFSCluster(t testing.TB, n int, settings map[string]string, fsFor func(
 		c.dirs = append(c.dirs, t.TempDir())
 		c.listens = append(c.listens, freeLoopbackAddr(t))
 		c.brokerSettings = append(c.brokerSettings, c.opts.settingsOf(int32(i+1), c.listens[i], c.settings))
+		if c.opts.schemaRegistry {
+			c.registries = append(c.registries, freeLoopbackAddr(t))
+		}
 	}
 	t.Cleanup(func() { c.stopAll() })
 	c.startAll(fsFor)
@@ -85,6 +90,7 @@ func (c *fsCluster) startSome(fsFor func(i int) log.FS, skip map[int]bool) {
 			n, err := node.Start(ctx, node.Config{
 				NodeID: int32(i + 1), Listen: c.listens[i], DataDir: c.dirs[i], Settings: c.brokerSettings[i],
 				BootstrapAdmin: c.opts.bootstrapAdmin, Logger: testLogger(c.t), LogFS: fsFor(i),
+				SchemaRegistryListen: c.registryListen(i),
 			})
 			errs[i] = err
 			c.mu.Lock()
@@ -98,6 +104,15 @@ func (c *fsCluster) startSome(fsFor func(i int) log.FS, skip map[int]bool) {
 			c.t.Fatalf("start broker %d: %v", i+1, err)
 		}
 	}
+}
+
+// registryListen is broker i's schema registry address; empty (none)
+// unless the cluster was started withSchemaRegistry.
+func (c *fsCluster) registryListen(i int) string {
+	if c.registries == nil {
+		return ""
+	}
+	return c.registries[i]
 }
 
 func (c *fsCluster) node(i int) *node.Node {

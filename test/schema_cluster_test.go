@@ -17,44 +17,22 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 )
 
-// startRegistryCluster starts n voters as processes, each with its schema
-// registry on its own loopback port, and returns the cluster and the
-// registries' URLs by node ID.
-func startRegistryCluster(t *testing.T, n int) (cluster, map[int32]string) {
-	t.Helper()
-	c := &testCluster{t: t, settings: fastFailover, dir: t.TempDir(), nodes: map[int32]*process{}}
-	var voters []string
-	listens := make([]string, n)
-	for i := range n {
-		listens[i] = freeLoopbackAddr(t)
-		voters = append(voters, fmt.Sprintf("%d@%s", i+1, freeLoopbackAddr(t)))
-	}
-	c.voters = strings.Join(voters, ",")
-	urls := map[int32]string{}
-	procs := make([]*process, n)
-	for i := range n {
-		id := int32(i + 1)
-		addr := freeLoopbackAddr(t)
-		urls[id] = "http://" + addr
-		procs[i] = c.newProcess(id, "")
-		procs[i].args = append(procs[i].args, "--schema-registry-listen", addr)
-		procs[i].launch(listens[i])
-	}
-	for i, p := range procs {
-		p.waitReady()
-		c.nodes[int32(i+1)] = p
-	}
-	return c.asCluster(), urls
-}
-
 // TestSchemaRegistryClusterForwardsWritesAndKeepsIDsAcrossWriterFailover
 // registers through every broker of a three-node cluster (writes are
 // forwarded to the writer, the leader of _schemas-0), reads through the
-// others, kills the writer with SIGKILL and registers again: IDs stay
-// unique and increasing, and nothing registered is lost.
+// others, kills the writer (SIGKILL, or a power cut in process) and
+// registers again: IDs stay unique and increasing, and nothing registered
+// is lost. On processes and on in-process brokers.
 func TestSchemaRegistryClusterForwardsWritesAndKeepsIDsAcrossWriterFailover(t *testing.T) {
 	t.Parallel()
-	c, urls := startRegistryCluster(t, 3)
+	forEachKind(t, 3, fastFailover, registryFailover, withSchemaRegistry())
+}
+
+func registryFailover(t *testing.T, c cluster) {
+	urls := map[int32]string{}
+	for _, id := range c.ids() {
+		urls[id] = c.registryURL(id)
+	}
 	ctx := testContext(t, 3*time.Minute)
 	record := func(name string) string {
 		return `{"type":"record","name":"` + name + `","fields":[{"name":"id","type":"long"}]}`
