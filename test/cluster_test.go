@@ -213,10 +213,13 @@ func fetchGroupOffsets(c cluster, group string) map[int32]int64 {
 // TestClusterAddBrokerAndReassign adds a fourth broker to a running cluster
 // (no restart of the others), moves partitions onto it while a producer and
 // a consumer run, and ends with every broker leading one partition and
-// nothing lost.
+// nothing lost; on processes and on in-process brokers.
 func TestClusterAddBrokerAndReassign(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t, 3, clusterSettings(nil)).asCluster()
+	forEachKind(t, 3, clusterSettings(nil), addBrokerAndReassign)
+}
+
+func addBrokerAndReassign(t *testing.T, c cluster) {
 	createTopicIn(c, "grow", 4, 3, minISR2)
 	acks := newAckLog()
 	ctx := testContext(t, 4*time.Minute)

@@ -74,6 +74,8 @@ func (c *inprocCluster) tb() testing.TB { return c.t }
 func (c *inprocCluster) kind() string   { return "in-process" }
 
 func (c *inprocCluster) ids() []int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	out := make([]int32, len(c.listens))
 	for i := range out {
 		out[i] = int32(i + 1)
@@ -81,13 +83,22 @@ func (c *inprocCluster) ids() []int32 {
 	return out
 }
 
-func (c *inprocCluster) addr(id int32) string { return c.listens[id-1] }
-func (c *inprocCluster) up(id int32) bool     { return c.node(int(id-1)) != nil }
-func (c *inprocCluster) admin() *kadm.Client  { return kadm.NewClient(c.client()) }
+func (c *inprocCluster) addr(id int32) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.listens[id-1]
+}
 
-// controllerAddr is broker id's entry in controller.quorum.voters.
+func (c *inprocCluster) up(id int32) bool    { return c.node(int(id-1)) != nil }
+func (c *inprocCluster) admin() *kadm.Client { return kadm.NewClient(c.client()) }
+
+// controllerAddr is broker id's entry in controller.quorum.voters, or
+// the controller address it was added with.
 func (c *inprocCluster) controllerAddr(id int32) string {
 	c.t.Helper()
+	if addr := c.controllerListen(int(id - 1)); addr != "" {
+		return addr
+	}
 	addr, ok := voterAddr(c.settings["controller.quorum.voters"], id)
 	if !ok {
 		c.t.Fatalf("broker %d is not a voter (a lone broker has no quorum)", id)
@@ -144,16 +155,43 @@ func (c *inprocCluster) start(id int32) {
 func (c *inprocCluster) startTogether(ids ...int32) {
 	c.t.Helper()
 	skip := map[int]bool{}
-	for i := range c.listens {
-		skip[i] = !slices.Contains(ids, int32(i+1))
+	for _, id := range c.ids() {
+		skip[int(id-1)] = !slices.Contains(ids, id)
 	}
 	c.startSome(c.filesystems(), skip)
 }
 
-// add is refused: the brokers of an fsCluster are the voters it started
-// with.
+// add starts broker id, the next ID, with a controller address and a
+// filesystem in memory of its own. A lone broker has no quorum to join,
+// and a cluster on the test's filesystems (fsCluster.asCluster) none to
+// give it: they refuse.
 func (c *inprocCluster) add(id int32) error {
-	return fmt.Errorf("add broker %d: %w: in-process clusters have a fixed set of voters", id, errUnsupported)
+	c.t.Helper()
+	if c.mems == nil || c.settings["controller.quorum.voters"] == "" {
+		return fmt.Errorf("add broker %d: %w: only a quorum of in-process brokers on filesystems in memory grows", id, errUnsupported)
+	}
+	if next := int32(len(c.ids()) + 1); id != next {
+		c.t.Fatalf("add broker %d: the next ID is %d", id, next)
+	}
+	c.fsMu.Lock()
+	c.mems = append(c.mems, faultfs.NewMem())
+	c.fsMu.Unlock()
+	listen, dir := freeLoopbackAddr(c.t), c.t.TempDir()
+	c.mu.Lock()
+	c.dirs = append(c.dirs, dir)
+	c.listens = append(c.listens, listen)
+	c.brokerSettings = append(c.brokerSettings, c.opts.settingsOf(id, listen, c.settings))
+	for len(c.controllerListens) < int(id-1) {
+		c.controllerListens = append(c.controllerListens, "")
+	}
+	c.controllerListens = append(c.controllerListens, freeLoopbackAddr(c.t))
+	if c.registries != nil {
+		c.registries = append(c.registries, freeLoopbackAddr(c.t))
+	}
+	c.nodes = append(c.nodes, nil)
+	c.mu.Unlock()
+	c.start(id)
+	return nil
 }
 
 func (c *inprocCluster) startStopped() {

@@ -397,12 +397,12 @@ func waitForErr(t testing.TB, d time.Duration, what string, f func() error) {
 }
 
 // TestClusterFaultsByKind checks what each kind of cluster does with the
-// faults: in-process brokers refuse pause, isolate, partition and add
-// with errUnsupported, and processes without proxies the network faults;
-// behind proxies, an isolated partition leader is replaced by the others
-// and, healed, back in the ISR, and no broker can be added. Both kinds
-// read the files of a broker's data directory where its logs are (the
-// mark naming the broker).
+// faults: in-process brokers refuse pause, isolate and partition with
+// errUnsupported (and a lone one add), and processes without proxies the
+// network faults; behind proxies, an isolated partition leader is
+// replaced by the others and, healed, back in the ISR, and no broker can
+// be added. Both kinds read the files of a broker's data directory where
+// its logs are (the mark naming the broker).
 func TestClusterFaultsByKind(t *testing.T) {
 	t.Parallel()
 	refused := func(t *testing.T, what string, err error) {

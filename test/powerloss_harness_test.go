@@ -33,6 +33,9 @@ type fsCluster struct {
 	brokerSettings []map[string]string
 	// registries are the schema registry addresses (withSchemaRegistry).
 	registries []string
+	// controllerListens are the controller addresses of brokers added
+	// after the voters (inprocCluster.add); a voter has none here.
+	controllerListens []string
 
 	mu    sync.Mutex
 	nodes []*node.Node
@@ -90,7 +93,7 @@ func (c *fsCluster) startSome(fsFor func(i int) log.FS, skip map[int]bool) {
 			n, err := node.Start(ctx, node.Config{
 				NodeID: int32(i + 1), Listen: c.listens[i], DataDir: c.dirs[i], Settings: c.brokerSettings[i],
 				BootstrapAdmin: c.opts.bootstrapAdmin, Logger: testLogger(c.t), LogFS: fsFor(i),
-				SchemaRegistryListen: c.registryListen(i),
+				SchemaRegistryListen: c.registryListen(i), ControllerListen: c.controllerListen(i),
 			})
 			errs[i] = err
 			c.mu.Lock()
@@ -113,6 +116,17 @@ func (c *fsCluster) registryListen(i int) string {
 		return ""
 	}
 	return c.registries[i]
+}
+
+// controllerListen is broker i's controller address when it was added
+// after the voters; empty for a voter (its entry in the voter list).
+func (c *fsCluster) controllerListen(i int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i < len(c.controllerListens) {
+		return c.controllerListens[i]
+	}
+	return ""
 }
 
 func (c *fsCluster) node(i int) *node.Node {

@@ -107,9 +107,12 @@ func wantQuorumCode(t testing.TB, what string, code int16, msg *string, want *ke
 // A dead voter is replaced while the quorum keeps committing: remove it,
 // start a node with a new ID, make it a voter, and lose another original
 // voter; the new voter carries the majority, and keeps its place across a
-// restart.
+// restart. On processes and on in-process brokers.
 func TestReplaceDeadVoter(t *testing.T) {
-	c := startCluster(t, 3, fastFailover).asCluster()
+	forEachKind(t, 3, fastFailover, replaceDeadVoter)
+}
+
+func replaceDeadVoter(t *testing.T, c cluster) {
 	cl := c.client()
 	defer cl.Close()
 	createTopicWith(t, cl, "before", 1)
