@@ -187,11 +187,6 @@ func (c *testCluster) metadata(ctx context.Context, via int32, topic string) (ka
 	return metadataAt(ctx, c.asCluster(), via, topic)
 }
 
-// brokerMetadata asks one node for the brokers and the controller.
-func (c *testCluster) brokerMetadata(ctx context.Context, via int32) (kadm.Metadata, error) {
-	return metadataAt(ctx, c.asCluster(), via)
-}
-
 // brokerMetadataAt asks the broker at addr for the brokers and the
 // controller, on a client of its own: a long-lived client's kadm answers
 // from franz-go's metadata cache, which may predate the change a test

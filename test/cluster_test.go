@@ -27,10 +27,6 @@ func clusterSettings(extra map[string]string) map[string]string {
 
 func strp(s string) *string { return &s }
 
-// producer returns an acks=all idempotent producer for the cluster that
-// retries through leader changes.
-func (c *testCluster) producer() *kgo.Client { return acksAllProducer(c.asCluster()) }
-
 // minISR2 asks a topic for min.insync.replicas=2.
 var minISR2 = map[string]*string{"min.insync.replicas": strp("2")}
 
