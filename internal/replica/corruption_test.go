@@ -64,19 +64,27 @@ func TestFollowerBelowHighWatermarkLeavesWithTheNextShrink(t *testing.T) {
 	}
 }
 
+// followerOf is a partition of brokers 1 and 2 that led with n records
+// and now follows broker 2 at leader epoch 2, at fetch generation gen.
+func followerOf(t *testing.T, n int) (p *Partition, gen uint64) {
+	t.Helper()
+	f := newLeaderFixture(t, []int32{1, 2}, []int32{1, 2})
+	f.produce(n)
+	p = f.p
+	if change, _ := p.applyRole(role{leader: 2, leaderEpoch: 2, partitionEpoch: 2, replicas: []int32{1, 2}, isr: []int32{1, 2}}, f.clock.now()); change != roleResigned {
+		t.Fatalf("change %v, want resigned", change)
+	}
+	_, _, gen, _ = p.followState()
+	return p, gen
+}
+
 // A fetch answer for an offset the log no longer ends at (a damaged range
 // was cut while the fetch was out) is dropped: appended, its batches would
 // leave a gap where the cut records were. The next fetch asks from the new
 // end.
 func TestFetchAnswerAfterACutIsDropped(t *testing.T) {
 	t.Parallel()
-	f := newLeaderFixture(t, []int32{1, 2}, []int32{1, 2})
-	f.produce(6)
-	p := f.p
-	if change, _ := p.applyRole(role{leader: 2, leaderEpoch: 2, partitionEpoch: 2, replicas: []int32{1, 2}, isr: []int32{1, 2}}, f.clock.now()); change != roleResigned {
-		t.Fatalf("change %v, want resigned", change)
-	}
-	_, _, gen, _ := p.followState()
+	p, gen := followerOf(t, 6)
 	if err := p.truncateAsFollower(gen, 3); err != nil { // the cut, while a fetch from 6 is out
 		t.Fatal(err)
 	}
@@ -103,13 +111,7 @@ func TestFetchAnswerAfterACutIsDropped(t *testing.T) {
 // cut, with no gap, and the high watermark no higher than its end.
 func TestCutDuringAFetchedAppendLeavesNoGap(t *testing.T) {
 	t.Parallel()
-	f := newLeaderFixture(t, []int32{1, 2}, []int32{1, 2})
-	f.produce(6)
-	p := f.p
-	if change, _ := p.applyRole(role{leader: 2, leaderEpoch: 2, partitionEpoch: 2, replicas: []int32{1, 2}, isr: []int32{1, 2}}, f.clock.now()); change != roleResigned {
-		t.Fatalf("change %v, want resigned", change)
-	}
-	_, _, gen, _ := p.followState()
+	p, gen := followerOf(t, 6)
 
 	checked, release := make(chan struct{}), make(chan struct{})
 	p.meta.write = func() error {
