@@ -44,6 +44,7 @@ const (
 type raftStack struct {
 	raft  *raft.Raft
 	store logStore
+	layer *raftLayer // nil for the in-memory transport
 }
 
 // logStore is Raft's log and stable store in one.
@@ -194,7 +195,11 @@ func startRaft(cfg Config, logger *slog.Logger, fsm raft.FSM, tune func(*raft.Co
 	if err != nil {
 		return fail(fmt.Errorf("cluster: start raft: %w", err))
 	}
-	return &raftStack{raft: r, store: store}, nil
+	rs := &raftStack{raft: r, store: store}
+	if m != nil {
+		rs.layer = m.raft
+	}
+	return rs, nil
 }
 
 // newRaft is raft.NewRaft with its start-up panic turned into an error:
@@ -212,6 +217,9 @@ func newRaft(conf *raft.Config, fsm raft.FSM, store logStore, snaps raft.Snapsho
 
 // stop shuts Raft down (which closes the transport) and then the store.
 func (s *raftStack) stop() error {
+	if s.layer != nil {
+		s.layer.endRedials() // Raft's shutdown waits for its dials
+	}
 	err := s.raft.Shutdown().Error()
 	return errors.Join(err, s.store.Close())
 }

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -30,6 +31,9 @@ const (
 	muxHandshakeTimeout = 5 * time.Second
 	// raftTimeout bounds one Raft RPC (and dial) to a peer.
 	raftTimeout = 2 * time.Second
+	// raftRedialInterval is how often a Raft dial refused by its peer
+	// tries again until its timeout (raftLayer.Dial).
+	raftRedialInterval = 50 * time.Millisecond
 )
 
 // mux accepts connections on the node's Raft address and routes them by
@@ -57,7 +61,7 @@ type mux struct {
 
 func newMux(ln net.Listener, advertise net.Addr, logger *slog.Logger) *mux {
 	m := &mux{ln: ln, advertise: advertise, logger: logger, conns: map[net.Conn]string{}}
-	m.raft = &raftLayer{mux: m, accept: make(chan net.Conn), done: make(chan struct{})}
+	m.raft = &raftLayer{mux: m, accept: make(chan net.Conn), done: make(chan struct{}), stopRedial: make(chan struct{})}
 	return m
 }
 
@@ -259,6 +263,11 @@ type raftLayer struct {
 	accept    chan net.Conn
 	done      chan struct{}
 	closeOnce sync.Once
+	// stopRedial, closed when the node starts closing, ends the waits of
+	// dials refused by their peer, so that Raft's shutdown (which waits
+	// for its replication goroutines) does not wait for them.
+	stopRedial chan struct{}
+	redialOnce sync.Once
 }
 
 var _ raft.StreamLayer = (*raftLayer)(nil)
@@ -275,13 +284,58 @@ func (l *raftLayer) Accept() (net.Conn, error) {
 // Close stops Accept; the listener itself belongs to the mux.
 func (l *raftLayer) Close() error {
 	l.closeOnce.Do(func() { close(l.done) })
+	l.endRedials()
 	return nil
+}
+
+// endRedials makes dials waiting for a peer that refused them give up.
+func (l *raftLayer) endRedials() {
+	l.redialOnce.Do(func() { close(l.stopRedial) })
 }
 
 func (l *raftLayer) Addr() net.Addr { return l.mux.advertise }
 
+// Dial announces Raft to the peer at addr. A peer that refuses the
+// connection (its process is down or still starting) is dialed again every
+// raftRedialInterval until the timeout, and only then is the refusal
+// returned. hashicorp/raft waits longer after each failed RPC before it
+// replicates to a follower again, doubling up to 10 s, and it counts
+// failures, not time: a refusal returned at once made a voter that was down
+// for 5 s wait 1-2 s more once back before the leader sent it the log it
+// missed, and one down for 12 s about 7 s (while it waits, a restarted
+// broker cannot register). Refused for the whole timeout, a dial counts
+// one failure per timeout of down time; a peer that comes back meanwhile
+// is reached within an interval.
 func (l *raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return l.mux.dial(string(addr), muxRaft, timeout)
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := l.mux.dial(string(addr), muxRaft, time.Until(deadline))
+		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) {
+			return c, err
+		}
+		// With too little time left for another dial, the refusal
+		// stands once the timeout is over.
+		wait, rest := raftRedialInterval, time.Until(deadline)
+		if rest < 2*raftRedialInterval {
+			wait = rest
+		}
+		if !l.redialWait(wait) || wait == rest {
+			return nil, err
+		}
+	}
+}
+
+// redialWait waits d, and reports false if the node started closing
+// meanwhile.
+func (l *raftLayer) redialWait(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-l.stopRedial:
+		return false
+	}
 }
 
 // tcpAddr is a net.Addr for an advertised host:port that need not resolve
