@@ -300,6 +300,12 @@ type childBroker struct {
 
 // startChild starts bin and waits up to ready for its listening line.
 func startChild(ctx context.Context, bin string, args, env []string, readyPrefix string, ready time.Duration) (*childBroker, error) {
+	return startChildLogged(ctx, bin, args, env, readyPrefix, ready, nil)
+}
+
+// startChildLogged is startChild that also copies every line of the
+// child's stderr to logTo when it is not nil.
+func startChildLogged(ctx context.Context, bin string, args, env []string, readyPrefix string, ready time.Duration, logTo io.Writer) (*childBroker, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	setParentDeathSignal(cmd)
@@ -320,6 +326,9 @@ func startChild(ctx context.Context, bin string, args, env []string, readyPrefix
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
+			if logTo != nil {
+				fmt.Fprintln(logTo, line)
+			}
 			b.mu.Lock()
 			b.tail = append(b.tail, line)
 			if len(b.tail) > 20 {

@@ -3,26 +3,39 @@ package main
 // The cluster-scale benchmark (-cluster-scale N): three `sluice serve`
 // processes form one cluster (each a metadata voter and a broker, as the
 // single binary runs), N partitions of replication factor 3 are created
-// (ten topics of N/10), and then, each step bounded by -scale-step-timeout:
+// (ten topics of N/10), and then each step of -cluster-scale-steps runs,
+// each bounded by -scale-step-timeout:
 //
-//  1. the controller (the Raft leader) is killed with SIGKILL; timed until
-//     a live broker's Metadata shows a new controller, and until every
-//     partition has a leader among the live brokers;
-//  2. it is started again on the same data directory and addresses; timed
-//     until it listens and until every partition's ISR holds all three
-//     replicas again;
-//  3. the same for a broker that is not the controller.
+//   - kill-controller: the controller (the Raft leader) is killed with
+//     SIGKILL; timed until a live broker's Metadata shows a new
+//     controller, and until every partition has a leader among the live
+//     brokers;
+//   - kill-broker: the same for the broker, other than the controller,
+//     leading the most partitions;
+//   - term-broker, term-controller: the same with SIGTERM, so the broker
+//     moves its leaderships away (controlled shutdown) before it exits;
+//     also timed until it has exited.
 //
-// Times run from the kill (or the start) to the first Metadata answer that
-// shows the state, polled every 50 ms from a live broker. The broker
-// settings are Sluice's defaults (broker.session.timeout.ms 3000,
-// broker.heartbeat.interval.ms 500) unless -sluice-config changes them.
+// After each, the broker is started again on the same data directory and
+// addresses, and timed until it listens, until it is back in the first of
+// the ISRs it belongs to, in half, in 90% and in all of them (every
+// partition led and every ISR complete). -cluster-scale-reps repeats the
+// steps.
+//
+// Times run from the signal (or the start) to the first Metadata answer
+// that shows the state, polled every 50 ms from the brokers other than the
+// one stopped. The broker settings are Sluice's defaults
+// (broker.session.timeout.ms 3000, broker.heartbeat.interval.ms 500)
+// unless -sluice-config changes them. With -cluster-scale-logs DIR each
+// broker's log (level info) goes to DIR/node-<id>.log, with a line marking
+// each signal and start, and its HTTP admin listener serves pprof.
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -37,20 +50,41 @@ import (
 
 const clusterScaleBrokers = 3
 
-// ClusterKill is one SIGKILL of a broker and its restart.
+// The -cluster-scale steps.
+const (
+	stepKillController = "kill-controller"
+	stepKillBroker     = "kill-broker"
+	stepTermBroker     = "term-broker"
+	stepTermController = "term-controller"
+)
+
+// clusterScaleSteps are the steps -cluster-scale-steps accepts, in their
+// default order.
+var clusterScaleSteps = []string{stepKillController, stepKillBroker, stepTermBroker, stepTermController}
+
+// ClusterKill is one stop of a broker (SIGKILL or SIGTERM) and its restart.
 type ClusterKill struct {
-	Broker     int32 `json:"broker"`
-	Controller bool  `json:"was_controller"`
-	LeaderOf   int   `json:"leader_of"` // partitions it led when killed
-	// NewControllerSec: from the kill until Metadata names another
-	// controller (controller kills only).
+	Step       string  `json:"step"`
+	Broker     int32   `json:"broker"`
+	Controller bool    `json:"was_controller"`
+	LeaderOf   int     `json:"leader_of"` // partitions it led when stopped
+	LoadAvg    float64 `json:"loadavg"`   // when stopped
+	// StopSec: from the SIGTERM until the process exited (term steps).
+	StopSec float64 `json:"stop_sec,omitempty"`
+	// NewControllerSec: from the signal until Metadata names another
+	// controller (controller steps).
 	NewControllerSec float64 `json:"new_controller_sec,omitempty"`
-	// LedSec: from the kill until every partition has a live leader.
+	// LedSec: from the signal until every partition has a live leader.
 	LedSec float64 `json:"all_led_sec"`
-	// ListenSec: from the restart until the broker listens; RejoinSec
-	// until every partition is led and every ISR is complete again.
-	ListenSec float64 `json:"restart_listen_sec"`
-	RejoinSec float64 `json:"restart_isr_complete_sec"`
+	// ListenSec: from the restart until the broker listens. ISRFirstSec,
+	// ISRHalfSec and ISR90Sec: until it is back in one, half and 90% of
+	// the ISRs it belongs to (its replicas); RejoinSec until every
+	// partition is led and every ISR is complete again.
+	ListenSec   float64 `json:"restart_listen_sec"`
+	ISRFirstSec float64 `json:"restart_isr_first_sec"`
+	ISRHalfSec  float64 `json:"restart_isr_half_sec"`
+	ISR90Sec    float64 `json:"restart_isr_90_sec"`
+	RejoinSec   float64 `json:"restart_isr_complete_sec"`
 	// PreferredSec: from the ElectLeaders (preferred) sent after the
 	// rejoin until every partition is led by its first replica; 0 when
 	// that did not happen within 30 s.
@@ -72,17 +106,58 @@ type ClusterScaleResults struct {
 type clusterNode struct {
 	id   int32
 	addr string
+	http string
 	args []string
 	b    *childBroker
+	log  *os.File // nil unless -cluster-scale-logs
+}
+
+// mark writes a line into the broker's kept log, if any.
+func (n *clusterNode) mark(format string, a ...any) {
+	if n.log != nil {
+		fmt.Fprintf(n.log, "=== bench %s: %s\n", time.Now().UTC().Format(time.RFC3339Nano), fmt.Sprintf(format, a...))
+	}
 }
 
 func (n *clusterNode) start(ctx context.Context, bin string, ready time.Duration) error {
-	b, err := startChild(ctx, bin, n.args, nil, sluiceReadyPrefix, ready)
+	n.mark("starting broker %d", n.id)
+	var logTo io.Writer
+	if n.log != nil {
+		logTo = n.log
+	}
+	b, err := startChildLogged(ctx, bin, n.args, nil, sluiceReadyPrefix, ready, logTo)
 	if err != nil {
 		return fmt.Errorf("broker %d: %w", n.id, err)
 	}
 	n.b = b
 	return nil
+}
+
+// term stops the broker with SIGTERM and waits up to timeout for it to
+// exit, then kills it.
+func (n *clusterNode) term(timeout time.Duration) error {
+	b := n.b
+	n.b = nil
+	n.mark("SIGTERM to broker %d", n.id)
+	b.cmd.Process.Signal(sigterm)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-b.done:
+	case <-t.C:
+		b.Kill()
+		return fmt.Errorf("broker %d did not exit within %v of SIGTERM; killed", n.id, timeout)
+	}
+	if st := b.cmd.ProcessState; st != nil && !st.Success() {
+		return fmt.Errorf("broker %d exited with %v after SIGTERM: %s", n.id, st, b.output())
+	}
+	return nil
+}
+
+func (n *clusterNode) kill() {
+	n.mark("SIGKILL to broker %d", n.id)
+	n.b.Kill()
+	n.b = nil
 }
 
 // RunClusterScale runs the cluster-scale benchmark and prints its figures
@@ -94,11 +169,20 @@ func RunClusterScale(ctx context.Context, opts Options) (*ClusterScaleResults, e
 	if opts.ClusterScaleN <= 0 || opts.ScaleStepTimeout <= 0 || opts.SluiceBin == "" {
 		return nil, errors.New("-cluster-scale: want a positive partition count, a step timeout and a sluice binary")
 	}
+	if len(opts.ClusterScaleSteps) == 0 {
+		opts.ClusterScaleSteps = clusterScaleSteps
+	}
+	for _, s := range opts.ClusterScaleSteps {
+		if !slices.Contains(clusterScaleSteps, s) {
+			return nil, fmt.Errorf("-cluster-scale-steps: unknown step %q (want %s)", s, strings.Join(clusterScaleSteps, ","))
+		}
+	}
+	opts.ClusterScaleReps = max(opts.ClusterScaleReps, 1)
 	n := opts.ClusterScaleN
 	res := &ClusterScaleResults{N: n, Config: map[string]any{
 		"mode": "cluster-scale", "cpus": runtime.NumCPU(), "gomaxprocs": runtime.GOMAXPROCS(0), "go": runtime.Version(),
 		"brokers": clusterScaleBrokers, "replication_factor": clusterScaleBrokers, "loadavg_start": loadAvg(),
-		"sluice_settings": opts.SluiceSettings,
+		"sluice_settings": opts.SluiceSettings, "steps": opts.ClusterScaleSteps, "reps": opts.ClusterScaleReps,
 	}}
 	out := opts.Out
 	fmt.Fprintf(out, "Sluice cluster-scale bench: %d brokers (sluice serve, each a metadata voter), %d partitions of RF %d (10 topics x %d); %d CPUs, load average at start %.2f\n",
@@ -138,13 +222,34 @@ func runClusterScale(ctx context.Context, opts Options, res *ClusterScaleResults
 		if err != nil {
 			return err
 		}
-		nodes[i] = &clusterNode{id: int32(i + 1), addr: addr}
+		httpAddr, err := freeLoopback()
+		if err != nil {
+			return err
+		}
+		nodes[i] = &clusterNode{id: int32(i + 1), addr: addr, http: httpAddr}
 		voters = append(voters, fmt.Sprintf("%d@%s", i+1, ctrl))
+	}
+	level := "warn"
+	if opts.ClusterScaleLogs != "" {
+		level = "info"
+		if err := os.MkdirAll(opts.ClusterScaleLogs, 0o755); err != nil {
+			return err
+		}
 	}
 	for i, nd := range nodes {
 		nd.args = []string{"serve", "--node-id", strconv.Itoa(int(nd.id)), "--listen", nd.addr,
-			"--data-dir", filepath.Join(dir, fmt.Sprintf("node-%d", i+1)), "--log-level", "warn",
-			"--controller-voters", strings.Join(voters, ",")}
+			"--data-dir", filepath.Join(dir, fmt.Sprintf("node-%d", i+1)), "--log-level", level,
+			"--controller-voters", strings.Join(voters, ","), "--http-listen", nd.http}
+		if opts.ClusterScaleLogs != "" {
+			nd.args = append(nd.args, "--http-pprof")
+			f, err := os.OpenFile(filepath.Join(opts.ClusterScaleLogs, fmt.Sprintf("node-%d.log", nd.id)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			nd.log = f
+			fmt.Fprintf(out, "broker %d: kafka %s, http %s (pprof), log %s\n", nd.id, nd.addr, nd.http, f.Name())
+		}
 		for k, v := range opts.SluiceSettings {
 			nd.args = append(nd.args, "--config", k+"="+v)
 		}
@@ -184,52 +289,62 @@ func runClusterScale(ctx context.Context, opts Options, res *ClusterScaleResults
 	res.SettledSec = time.Since(t0).Seconds()
 	fmt.Fprintf(out, "create %d partitions: %.2fs (every ISR complete after %.2fs)\n", opts.ClusterScaleN, res.CreateSec, res.SettledSec)
 
-	for _, killController := range []bool{true, false} {
-		var st clusterState
-		if err := waitCluster(ctx, nodes, nil, step, func(s clusterState) bool { st = s; return s.controller > 0 }); err != nil {
-			return fmt.Errorf("find the controller: %w", err)
-		}
-		// The controller, or else the broker leading the most partitions.
-		var victim *clusterNode
-		for _, nd := range nodes {
-			switch {
-			case (nd.id == st.controller) != killController:
-			case victim == nil || st.leads(nd.id) > st.leads(victim.id):
-				victim = nd
+	for range opts.ClusterScaleReps {
+		for _, name := range opts.ClusterScaleSteps {
+			onController := name == stepKillController || name == stepTermController
+			var st clusterState
+			if err := waitCluster(ctx, nodes, nil, step, func(s clusterState) bool { st = s; return s.controller > 0 }); err != nil {
+				return fmt.Errorf("find the controller: %w", err)
 			}
-		}
-		k := ClusterKill{Broker: victim.id, Controller: killController, LeaderOf: st.leads(victim.id)}
-		err := clusterKill(ctx, nodes, victim, opts, &k)
-		if err != nil {
-			k.Err = err.Error()
-		}
-		res.Kills = append(res.Kills, k)
-		fmt.Fprintln(out, clusterKillLine(k))
-		if err != nil {
-			return err
+			// The controller, or else the broker leading the most partitions.
+			var victim *clusterNode
+			for _, nd := range nodes {
+				switch {
+				case (nd.id == st.controller) != onController:
+				case victim == nil || st.leads(nd.id) > st.leads(victim.id):
+					victim = nd
+				}
+			}
+			k := ClusterKill{Step: name, Broker: victim.id, Controller: onController, LeaderOf: st.leads(victim.id), LoadAvg: loadAvg()}
+			err := clusterKill(ctx, nodes, victim, opts, &k)
+			if err != nil {
+				k.Err = err.Error()
+			}
+			res.Kills = append(res.Kills, k)
+			fmt.Fprintln(out, clusterKillLine(k))
+			if err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// clusterKill kills victim, times the failover, restarts it and times its
-// return.
+// clusterKill stops victim as k.Step says, times the failover, restarts
+// it and times its return.
 func clusterKill(ctx context.Context, nodes []*clusterNode, victim *clusterNode, opts Options, k *ClusterKill) error {
 	step := opts.ScaleStepTimeout
-	victim.b.Kill()
-	victim.b = nil
+	stopped := []int32{victim.id}
 	t0 := time.Now()
-	dead := []int32{victim.id}
+	if strings.HasPrefix(k.Step, "term-") {
+		err := victim.term(step)
+		k.StopSec = time.Since(t0).Seconds()
+		if err != nil {
+			return err
+		}
+	} else {
+		victim.kill()
+	}
 	if k.Controller {
-		if err := waitCluster(ctx, nodes, dead, step, func(s clusterState) bool {
+		if err := waitCluster(ctx, nodes, stopped, step, func(s clusterState) bool {
 			return s.controller > 0 && s.controller != victim.id
 		}); err != nil {
 			return fmt.Errorf("new controller: %w", err)
 		}
 		k.NewControllerSec = time.Since(t0).Seconds()
 	}
-	if err := waitCluster(ctx, nodes, dead, step, func(s clusterState) bool { return s.ledBy(dead) }); err != nil {
-		return fmt.Errorf("leaders after the kill: %w", err)
+	if err := waitCluster(ctx, nodes, stopped, step, func(s clusterState) bool { return s.ledBy(stopped) }); err != nil {
+		return fmt.Errorf("leaders after the stop: %w", err)
 	}
 	k.LedSec = time.Since(t0).Seconds()
 
@@ -238,14 +353,28 @@ func clusterKill(ctx context.Context, nodes []*clusterNode, victim *clusterNode,
 		return fmt.Errorf("restart: %w", err)
 	}
 	k.ListenSec = time.Since(t1).Seconds()
-	if err := waitCluster(ctx, nodes, nil, step, func(s clusterState) bool { return s.complete(len(nodes)) }); err != nil {
+	// Asked of the other brokers, which lead the partitions meanwhile.
+	if err := waitCluster(ctx, nodes, stopped, step, func(s clusterState) bool {
+		in, of := s.inISR(victim.id)
+		since := time.Since(t1).Seconds()
+		if in > 0 && k.ISRFirstSec == 0 {
+			k.ISRFirstSec = since
+		}
+		if of > 0 && 2*in >= of && k.ISRHalfSec == 0 {
+			k.ISRHalfSec = since
+		}
+		if of > 0 && 10*in >= 9*of && k.ISR90Sec == 0 {
+			k.ISR90Sec = since
+		}
+		return s.complete(len(nodes))
+	}); err != nil {
 		return fmt.Errorf("ISRs after the restart: %w", err)
 	}
 	k.RejoinSec = time.Since(t1).Seconds()
 	// Give the restarted broker its preferred leaderships back (as
-	// auto.leader.rebalance would, later), so that the next kill finds
+	// auto.leader.rebalance would, later), so that the next step finds
 	// the leaders spread.
-	// Best effort: the next kill picks the broker leading the most
+	// Best effort: the next step picks the broker leading the most
 	// partitions either way.
 	t2 := time.Now()
 	if err := electPreferred(ctx, victim.addr, step); err == nil {
@@ -273,15 +402,20 @@ func electPreferred(ctx context.Context, addr string, timeout time.Duration) err
 }
 
 func clusterKillLine(k ClusterKill) string {
-	what := fmt.Sprintf("kill -9 broker %d (leader of %d)", k.Broker, k.LeaderOf)
-	if k.Controller {
-		what = fmt.Sprintf("kill -9 controller (broker %d, leader of %d)", k.Broker, k.LeaderOf)
+	sig, stopped := "kill -9", ""
+	if strings.HasPrefix(k.Step, "term-") {
+		sig, stopped = "SIGTERM", fmt.Sprintf(" exited after %.2fs;", k.StopSec)
 	}
-	s := what + ":"
+	what := fmt.Sprintf("%s broker %d (leader of %d, load %.1f):", sig, k.Broker, k.LeaderOf, k.LoadAvg)
+	if k.Controller {
+		what = fmt.Sprintf("%s controller (broker %d, leader of %d, load %.1f):", sig, k.Broker, k.LeaderOf, k.LoadAvg)
+	}
+	s := what + stopped
 	if k.Controller {
 		s += fmt.Sprintf(" new controller after %.2fs;", k.NewControllerSec)
 	}
-	s += fmt.Sprintf(" every partition led after %.2fs; restart: listening after %.2fs, every ISR complete after %.2fs", k.LedSec, k.ListenSec, k.RejoinSec)
+	s += fmt.Sprintf(" every partition led after %.2fs; restart: listening after %.2fs, back in its first ISR after %.2fs, half %.2fs, 90%% %.2fs, every ISR complete after %.2fs",
+		k.LedSec, k.ListenSec, k.ISRFirstSec, k.ISRHalfSec, k.ISR90Sec, k.RejoinSec)
 	if k.PreferredSec > 0 {
 		s += fmt.Sprintf(", preferred leaders back %.2fs after ElectLeaders", k.PreferredSec)
 	} else if k.Err == "" {
@@ -297,9 +431,10 @@ func clusterKillLine(k ClusterKill) string {
 type clusterState struct {
 	controller int32
 	partitions int
-	leaders    []int32 // per partition; -1 when leaderless or in error
-	preferred  []int32 // first replica per partition
-	isr        []int   // ISR size per partition
+	leaders    []int32   // per partition; -1 when leaderless or in error
+	preferred  []int32   // first replica per partition
+	replicas   [][]int32 // per partition
+	isr        [][]int32 // per partition
 }
 
 // leads counts the partitions id leads.
@@ -311,6 +446,20 @@ func (s clusterState) leads(id int32) int {
 		}
 	}
 	return n
+}
+
+// inISR counts the partitions whose ISR holds id, and those of which id
+// is a replica.
+func (s clusterState) inISR(id int32) (in, of int) {
+	for i, r := range s.replicas {
+		if slices.Contains(r, id) {
+			of++
+			if slices.Contains(s.isr[i], id) {
+				in++
+			}
+		}
+	}
+	return in, of
 }
 
 // preferredLead reports whether every partition is led by its first
@@ -338,22 +487,22 @@ func (s clusterState) complete(replicas int) bool {
 	if !s.ledBy(nil) {
 		return false
 	}
-	for _, n := range s.isr {
-		if n < replicas {
+	for _, isr := range s.isr {
+		if len(isr) < replicas {
 			return false
 		}
 	}
 	return true
 }
 
-// waitCluster polls Metadata on a live broker (not in dead) every 50 ms
-// until done accepts the answer, for at most timeout.
-func waitCluster(ctx context.Context, nodes []*clusterNode, dead []int32, timeout time.Duration, done func(clusterState) bool) error {
+// waitCluster polls Metadata on the running brokers not in skip, in turn,
+// every 50 ms until done accepts the answer, for at most timeout.
+func waitCluster(ctx context.Context, nodes []*clusterNode, skip []int32, timeout time.Duration, done func(clusterState) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var live []string
 	for _, nd := range nodes {
-		if nd.b != nil && !slices.Contains(dead, nd.id) {
+		if nd.b != nil && !slices.Contains(skip, nd.id) {
 			live = append(live, nd.addr)
 		}
 	}
@@ -408,7 +557,8 @@ func clusterMetadata(ctx context.Context, addr string) (clusterState, error) {
 				leader = -1
 			}
 			s.leaders = append(s.leaders, leader)
-			s.isr = append(s.isr, len(p.ISR))
+			s.isr = append(s.isr, p.ISR)
+			s.replicas = append(s.replicas, p.Replicas)
 			pref := int32(-1)
 			if len(p.Replicas) > 0 {
 				pref = p.Replicas[0]

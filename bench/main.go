@@ -83,7 +83,11 @@ func run() int {
 	flag.BoolVar(&restartOpts.Acks1, "restart-acks1", false, "write the -restart data with acks=1 (never fsynced: the restart checks all of it) instead of acks=all")
 	flag.BoolVar(&restartOpts.Cold, "restart-cold", false, "drop the page cache after each -restart kill (Linux, root), so the broker starts reading from the disk")
 	flag.StringVar(&restartOpts.Dir, "restart-dir", "", "keep the -restart data in `dir`; a later run given the same dir restarts on it without writing it again")
-	flag.IntVar(&opts.ClusterScaleN, "cluster-scale", 0, "run the cluster-scale benchmark instead: three `sluice serve` processes, N partitions of RF 3, kill -9 of the controller and of another broker, each restarted (clusterscale.go)")
+	flag.IntVar(&opts.ClusterScaleN, "cluster-scale", 0, "run the cluster-scale benchmark instead: three `sluice serve` processes, N partitions of RF 3, the controller and another broker stopped (kill -9, SIGTERM) and restarted (clusterscale.go)")
+	var clusterSteps string
+	flag.StringVar(&clusterSteps, "cluster-scale-steps", strings.Join(clusterScaleSteps, ","), "comma-separated -cluster-scale steps, each a stop and a restart: "+strings.Join(clusterScaleSteps, ","))
+	flag.IntVar(&opts.ClusterScaleReps, "cluster-scale-reps", 1, "run the -cluster-scale steps this many times")
+	flag.StringVar(&opts.ClusterScaleLogs, "cluster-scale-logs", "", "keep each -cluster-scale broker's log (level info) in `dir`/node-<id>.log and serve pprof on its HTTP admin listener")
 	flag.DurationVar(&opts.ScaleStepTimeout, "scale-step-timeout", opts.ScaleStepTimeout, "give up on one -scale step (start, create, idle, produce, consume, restart) after this long")
 	flag.BoolVar(&opts.Latency, "latency", false, "run the latency benchmark instead: -latency-records records of -size-large bytes at -latency-rate, acks=all, no linger, one consumer; ack and end-to-end percentiles beside a 4 KiB fdatasync (latency.go)")
 	flag.IntVar(&opts.LatencyRecords, "latency-records", opts.LatencyRecords, "records per -latency run")
@@ -145,6 +149,7 @@ func run() int {
 	if restartOpts.GB > 0 && opts.SluiceBin == "" {
 		opts.SluiceBin = "build" // the restart bench kills a sluice serve child
 	}
+	opts.ClusterScaleSteps = splitList(clusterSteps)
 	if opts.ClusterScaleN > 0 && opts.SluiceBin == "" {
 		opts.SluiceBin = "build" // the cluster runs sluice serve processes
 	}
@@ -249,7 +254,10 @@ type Options struct {
 	ScaleSingle            bool // N topics of one partition each instead of ten of N/10
 	// ClusterScaleN, when set, runs the cluster-scale benchmark
 	// (clusterscale.go) with that many partitions instead.
-	ClusterScaleN int
+	ClusterScaleN     int
+	ClusterScaleSteps []string // stops and restarts, from clusterScaleSteps
+	ClusterScaleReps  int      // times the steps run
+	ClusterScaleLogs  string   // non-empty: keep the brokers' logs there
 
 	// The latency benchmark (latency.go) runs instead of the workloads
 	// when Latency is set.
