@@ -53,7 +53,7 @@ func (b *Broker) alterReplicaLogDirs(ctx context.Context, _ *Client, req *kmsg.A
 }
 
 func (b *Broker) moveReplica(ctx context.Context, img *cluster.Image, dir, topic string, partition int32) error {
-	t := img.Topics[topic]
+	t := img.Topics.Value(topic)
 	if t == nil || partition < 0 || int(partition) >= len(t.Partitions) {
 		return kerrf(kerr.UnknownTopicOrPartition, "%s-%d does not exist", topic, partition)
 	}

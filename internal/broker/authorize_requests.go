@@ -274,7 +274,7 @@ func (b *Broker) authorizeDeleteTopics(ctx context.Context, c *Client, acls *acl
 	check := func(t kmsg.DeleteTopicsRequestTopic) {
 		name := t.Topic
 		if name == nil {
-			if tp := img.TopicsByID[cluster.TopicID(t.TopicID)]; tp != nil {
+			if tp := img.TopicsByID.Value(cluster.TopicID(t.TopicID)); tp != nil {
 				n := tp.Name
 				name = &n
 			}

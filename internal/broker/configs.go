@@ -36,7 +36,7 @@ func (b *Broker) describeConfigs(_ context.Context, _ *Client, req *kmsg.Describ
 		var err error
 		switch rr.ResourceType {
 		case resourceTopic:
-			t := img.Topics[rr.ResourceName]
+			t := img.Topics.Value(rr.ResourceName)
 			if t == nil {
 				err = kerrf(kerr.UnknownTopicOrPartition, "topic %q does not exist", rr.ResourceName)
 				break
@@ -112,7 +112,7 @@ type configChange struct {
 func (b *Broker) checkConfigResource(img *cluster.Image, typ int8, name string) (map[string]string, *config.Table, error) {
 	switch typ {
 	case resourceTopic:
-		t := img.Topics[name]
+		t := img.Topics.Value(name)
 		if t == nil {
 			return nil, nil, kerrf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
 		}

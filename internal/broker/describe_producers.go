@@ -18,7 +18,7 @@ func (b *Broker) describeProducers(_ context.Context, _ *Client, req *kmsg.Descr
 	for _, rt := range req.Topics {
 		st := kmsg.NewDescribeProducersResponseTopic()
 		st.Topic = rt.Topic
-		t := img.Topics[rt.Topic]
+		t := img.Topics.Value(rt.Topic)
 		for _, p := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = p

@@ -256,9 +256,9 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 	it.hw, it.lso, it.logStart, it.leo = -1, -1, -1, -1
 	var t *cluster.Topic
 	if f.req.Version >= 13 {
-		t = img.TopicsByID[cluster.TopicID(it.topicID)]
+		t = img.TopicsByID.Value(cluster.TopicID(it.topicID))
 	} else {
-		t = img.Topics[it.topic]
+		t = img.Topics.Value(it.topic)
 	}
 	if f.authorize != nil {
 		name := it.topic

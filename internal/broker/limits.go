@@ -25,7 +25,7 @@ const maxUnknownTopics = 10_000
 // MaxRequestTopics is the most topics a Metadata request may name
 // (server.ArrayLimiter).
 func (b *Broker) MaxRequestTopics() int {
-	return len(b.cfg.Cluster.Image().Topics) + maxUnknownTopics
+	return b.cfg.Cluster.Image().Topics.Len() + maxUnknownTopics
 }
 
 // uniqueMetadataTopics drops repeated names and IDs, keeping the first of

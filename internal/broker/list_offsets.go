@@ -43,7 +43,7 @@ func (b *Broker) listOffsets(ctx context.Context, _ *Client, req *kmsg.ListOffse
 		}
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
-		t := img.Topics[rt.Topic]
+		t := img.Topics.Value(rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition, sp.Timestamp, sp.Offset, sp.LeaderEpoch = rp.Partition, -1, -1, -1

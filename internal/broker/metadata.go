@@ -41,7 +41,7 @@ func (b *Broker) metadata(ctx context.Context, c *Client, req *kmsg.MetadataRequ
 			}
 			name := *rt.Topic
 			ok := b.allowed(ctx, c, img.ACLs, acl.OpDescribe, acl.ResourceTopic, name)
-			if ok && img.Topics[name] == nil && !canCreate && (req.Version < 4 || req.AllowAutoTopicCreation) &&
+			if ok && img.Topics.Value(name) == nil && !canCreate && (req.Version < 4 || req.AllowAutoTopicCreation) &&
 				b.brokerConfig(img).Bool("auto.create.topics.enable") {
 				ok = b.allowed(ctx, c, img.ACLs, acl.OpCreate, acl.ResourceTopic, name)
 			}
@@ -59,7 +59,7 @@ func (b *Broker) metadata(ctx context.Context, c *Client, req *kmsg.MetadataRequ
 	if allowCreate && b.brokerConfig(img).Bool("auto.create.topics.enable") {
 		var missing []string
 		for _, rt := range req.Topics {
-			if rt.Topic != nil && img.Topics[*rt.Topic] == nil && validTopicName(*rt.Topic) == nil && !collidesWithInternal(*rt.Topic) && !denied[*rt.Topic] {
+			if rt.Topic != nil && img.Topics.Value(*rt.Topic) == nil && validTopicName(*rt.Topic) == nil && !collidesWithInternal(*rt.Topic) && !denied[*rt.Topic] {
 				missing = append(missing, *rt.Topic)
 			}
 		}
@@ -106,8 +106,8 @@ func (b *Broker) metadata(ctx context.Context, c *Client, req *kmsg.MetadataRequ
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
-		names := make([]string, 0, len(img.Topics))
-		for name := range img.Topics {
+		names := make([]string, 0, img.Topics.Len())
+		for name := range img.Topics.All() {
 			names = append(names, name)
 		}
 		sort.Strings(names)
@@ -115,7 +115,7 @@ func (b *Broker) metadata(ctx context.Context, c *Client, req *kmsg.MetadataRequ
 			if !b.visible(c, img.ACLs, acl.OpDescribe, acl.ResourceTopic, name) {
 				continue
 			}
-			resp.Topics = append(resp.Topics, b.metadataTopic(c, img, img.Topics[name], req))
+			resp.Topics = append(resp.Topics, b.metadataTopic(c, img, img.Topics.Value(name), req))
 		}
 		return resp
 	}
@@ -129,9 +129,9 @@ func (b *Broker) metadata(ctx context.Context, c *Client, req *kmsg.MetadataRequ
 		var t *cluster.Topic
 		switch {
 		case rt.Topic != nil:
-			t = img.Topics[*rt.Topic]
+			t = img.Topics.Value(*rt.Topic)
 		case rt.TopicID != [16]byte{}:
-			t = img.TopicsByID[cluster.TopicID(rt.TopicID)]
+			t = img.TopicsByID.Value(cluster.TopicID(rt.TopicID))
 			if t != nil && !b.allowed(ctx, c, img.ACLs, acl.OpDescribe, acl.ResourceTopic, t.Name) {
 				mt := kmsg.NewMetadataResponseTopic()
 				mt.TopicID, mt.ErrorCode = rt.TopicID, kerr.TopicAuthorizationFailed.Code

@@ -19,7 +19,7 @@ func (b *Broker) offsetForLeaderEpoch(_ context.Context, _ *Client, req *kmsg.Of
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
-		t := img.Topics[rt.Topic]
+		t := img.Topics.Value(rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition, sp.LeaderEpoch, sp.EndOffset = rp.Partition, -1, -1

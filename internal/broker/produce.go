@@ -83,7 +83,7 @@ func (b *Broker) produce(ctx context.Context, c *Client, r kmsg.Request) Reply {
 		*st = kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
-		t := img.Topics[rt.Topic]
+		t := img.Topics.Value(rt.Topic)
 		var ts *topicSettings
 		if t != nil {
 			ts = configs.topic(t)

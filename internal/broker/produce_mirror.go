@@ -77,7 +77,7 @@ func (b *Broker) produceMirrored(ctx context.Context, c *Client, req *kmsg.Produ
 		st := &resp.Topics[i]
 		*st = kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		t := img.Topics[rt.Topic]
+		t := img.Topics.Value(rt.Topic)
 		var denied error
 		if b.authz != nil && (!b.allowed(ctx, c, img.ACLs, acl.OpWrite, acl.ResourceTopic, rt.Topic) ||
 			!b.allowed(ctx, c, img.ACLs, acl.OpAlter, acl.ResourceTopic, rt.Topic)) {

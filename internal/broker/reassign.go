@@ -61,14 +61,14 @@ func (b *Broker) electLeaders(ctx context.Context, _ *Client, req *kmsg.ElectLea
 		results[k] = 0
 	}
 	if req.Topics == nil {
-		for _, t := range img.Topics {
+		for _, t := range img.Topics.All() {
 			for _, p := range t.Partitions {
 				add(t, t.Name, p.Index)
 			}
 		}
 	}
 	for _, rt := range req.Topics {
-		t := img.Topics[rt.Topic]
+		t := img.Topics.Value(rt.Topic)
 		for _, p := range rt.Partitions {
 			add(t, rt.Topic, p)
 		}
@@ -136,7 +136,7 @@ func (b *Broker) alterPartitionReassignments(ctx context.Context, _ *Client, req
 // replicas cancel the one in progress.
 func (b *Broker) reassign(ctx context.Context, topic string, part int32, replicas []int32, allowRFChange bool) error {
 	img := b.cfg.Cluster.Image()
-	t := img.Topics[topic]
+	t := img.Topics.Value(topic)
 	if t == nil || part < 0 || int(part) >= len(t.Partitions) {
 		return kerrf(kerr.UnknownTopicOrPartition, "no partition %s-%d", topic, part)
 	}
@@ -175,7 +175,7 @@ func (b *Broker) listPartitionReassignments(_ context.Context, _ *Client, req *k
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
 	img := b.cfg.Cluster.Image()
 	listed := func(name string, parts []int32) {
-		t := img.Topics[name]
+		t := img.Topics.Value(name)
 		if t == nil {
 			return
 		}
@@ -200,8 +200,8 @@ func (b *Broker) listPartitionReassignments(_ context.Context, _ *Client, req *k
 		}
 	}
 	if req.Topics == nil {
-		names := make([]string, 0, len(img.Topics))
-		for name := range img.Topics {
+		names := make([]string, 0, img.Topics.Len())
+		for name := range img.Topics.All() {
 			names = append(names, name)
 		}
 		sort.Strings(names)

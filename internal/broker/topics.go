@@ -101,7 +101,7 @@ func (b *Broker) planTopic(img *cluster.Image, pl *cluster.Placer, name string, 
 	if err := validTopicName(name); err != nil {
 		return spec, kerrf(kerr.InvalidTopicException, "%v", err)
 	}
-	if img.Topics[name] != nil {
+	if img.Topics.Value(name) != nil {
 		return spec, kerrf(kerr.TopicAlreadyExists, "topic %q already exists", name)
 	}
 	bcfg := b.brokerConfig(img)
@@ -354,11 +354,11 @@ func (b *Broker) deleteTopics(ctx context.Context, c *Client, req *kmsg.DeleteTo
 		case rt.Topic != nil && rt.TopicID != [16]byte{}:
 			err = kerrf(kerr.InvalidRequest, "give a topic name or a topic ID, not both")
 		case rt.Topic != nil:
-			if t = img.Topics[*rt.Topic]; t == nil {
+			if t = img.Topics.Value(*rt.Topic); t == nil {
 				err = kerrf(kerr.UnknownTopicOrPartition, "topic %q does not exist", *rt.Topic)
 			}
 		default:
-			if t = img.TopicsByID[cluster.TopicID(rt.TopicID)]; t == nil {
+			if t = img.TopicsByID.Value(cluster.TopicID(rt.TopicID)); t == nil {
 				err = kerrf(kerr.UnknownTopicID, "no topic has this ID")
 			}
 		}
@@ -403,7 +403,7 @@ func (b *Broker) createPartitions(ctx context.Context, _ *Client, req *kmsg.Crea
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
 		img := b.cfg.Cluster.Image()
-		t := img.Topics[rt.Topic]
+		t := img.Topics.Value(rt.Topic)
 		var err error
 		var replicas [][]int32
 		switch {

@@ -117,7 +117,7 @@ func (b *Broker) txnCoordinator(ctx context.Context, id string, c *kmsg.FindCoor
 
 // coordinatorAt fills c with the leader of an internal topic's partition.
 func coordinatorAt(img *cluster.Image, topic string, p int32, c *kmsg.FindCoordinatorResponseCoordinator) error {
-	t := img.Topics[topic]
+	t := img.Topics.Value(topic)
 	if int(p) >= len(t.Partitions) {
 		return kerrf(kerr.CoordinatorNotAvailable, "%s has %d partitions, fewer than configured", topic, len(t.Partitions))
 	}
@@ -158,7 +158,7 @@ type internalTopic struct {
 // spec describes it for the current image and broker config.
 func (b *Broker) ensureInternalTopic(ctx context.Context, name string, spec func(*cluster.Image, *config.Broker) internalTopic) (*cluster.Image, error) {
 	img := b.cfg.Cluster.Image()
-	if img.Topics[name] != nil {
+	if img.Topics.Value(name) != nil {
 		return img, nil
 	}
 	it := spec(img, b.brokerConfig(img))

@@ -81,7 +81,7 @@ func (b *Broker) writeMarkers(ctx context.Context, writes []*markerWrite) {
 	img := b.cfg.Cluster.Image()
 	var waits []appended
 	for _, w := range writes {
-		t := img.Topics[w.topic]
+		t := img.Topics.Value(w.topic)
 		if t == nil || w.partition < 0 || int(w.partition) >= len(t.Partitions) {
 			w.err = kerr.UnknownTopicOrPartition
 			continue
@@ -177,7 +177,7 @@ func (m *Markers) writeOnce(ctx context.Context, todo map[string]map[int32]bool,
 	img := m.b.cfg.Cluster.Image()
 	byLeader := map[int32]map[string][]int32{}
 	for topic, ps := range todo {
-		t := img.Topics[topic]
+		t := img.Topics.Value(topic)
 		for p := range ps {
 			if t == nil || int(p) >= len(t.Partitions) {
 				delete(ps, p) // deleted: nothing left to end

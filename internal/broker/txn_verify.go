@@ -128,7 +128,7 @@ func (b *Broker) txnPartitions(ctx context.Context, pr txnProducer, parts map[st
 	backoff := concurrentTxnBackoff
 	for {
 		img := b.cfg.Cluster.Image()
-		t := img.Topics[txn.StateTopic]
+		t := img.Topics.Value(txn.StateTopic)
 		p := b.cfg.Txns.PartitionFor(pr.txnID)
 		if t == nil || int(p) >= len(t.Partitions) {
 			return nil, kerrf(kerr.InvalidTxnState, "no transaction coordinator knows %q", pr.txnID)

@@ -111,7 +111,7 @@ func TestFutureCommandHaltsTheNode(t *testing.T) {
 	if err := n.rs.raft.Barrier(5 * time.Second).Error(); err != nil {
 		t.Fatal(err)
 	}
-	if img := n.Image(); img.Index != before.Index || img.Topics["after"] != nil {
+	if img := n.Image(); img.Index != before.Index || img.Topics.Value("after") != nil {
 		t.Fatalf("image moved past the unknown command: index %d (was %d), topics %v", img.Index, before.Index, img.Topics)
 	}
 	if err := n.rs.raft.Snapshot().Error(); err == nil {
@@ -137,7 +137,7 @@ func TestIgnorableFutureCommandIsSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustPropose(t, n, CreateTopic{Name: "after", ID: tid(2), Replicas: [][]int32{{1}}})
-	if n.Image().Topics["after"] == nil || n.Err() != nil {
+	if n.Image().Topics.Value("after") == nil || n.Err() != nil {
 		t.Fatalf("after an ignorable command: topics %v, err %v", n.Image().Topics, n.Err())
 	}
 }

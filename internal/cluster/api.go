@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluice-io/sluice/internal/acl"
+	"github.com/sluice-io/sluice/internal/pmap"
 )
 
 // Errors from proposals. The broker maps them to Kafka error codes.
@@ -165,8 +166,11 @@ type Image struct {
 	ClusterID    string
 	ControllerID int32
 	Brokers      map[int32]Broker
-	Topics       map[string]*Topic
-	TopicsByID   map[TopicID]*Topic
+	// Topics and TopicsByID are persistent maps: the next image shares
+	// all but what its command changed, so applying a command costs in
+	// proportion to what it changes, not to the number of topics.
+	Topics     pmap.Map[string, *Topic]
+	TopicsByID pmap.Map[TopicID, *Topic]
 	// BrokerConfigs holds dynamic broker configs: key "" is the cluster-wide
 	// default resource, otherwise the broker ID in decimal.
 	BrokerConfigs map[string]map[string]string

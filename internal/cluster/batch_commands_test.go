@@ -43,7 +43,7 @@ func TestProposeCreateTopics(t *testing.T) {
 	}
 	img := n.Image()
 	if got := slices.Sorted(func(yield func(string) bool) {
-		for name := range img.Topics {
+		for name := range img.Topics.All() {
 			if !yield(name) {
 				return
 			}
@@ -51,10 +51,10 @@ func TestProposeCreateTopics(t *testing.T) {
 	}); !slices.Equal(got, []string{"a", "e", "f", "old"}) {
 		t.Fatalf("topics %v, want a e f old", got)
 	}
-	if a := img.Topics["a"]; a.ID != tid(2) || len(a.Partitions) != 2 || a.Configs["k"] != "v" {
+	if a := img.Topics.Value("a"); a.ID != tid(2) || len(a.Partitions) != 2 || a.Configs["k"] != "v" {
 		t.Errorf("topic a: %+v", a)
 	}
-	if e := img.Topics["e"]; e.ID == (TopicID{}) || img.TopicsByID[e.ID] != e {
+	if e := img.Topics.Value("e"); e.ID == (TopicID{}) || img.TopicsByID.Value(e.ID) != e {
 		t.Errorf("topic e: %+v", e)
 	}
 	if got := ItemErrorsOf(err, len(cmd.Topics)); !reflect.DeepEqual(got, ie.Errs) {
@@ -81,7 +81,7 @@ func TestApplyAlterPartitions(t *testing.T) {
 	t.Parallel()
 	f := fsmWith(t, CreateTopic{Name: "t", ID: tid(1), Replicas: [][]int32{{1, 2}, {1, 2}, {2, 1}, {1, 2}}})
 	before := f.state
-	beforeParts := slices.Clone(before.Topics["t"].Partitions)
+	beforeParts := slices.Clone(before.Topics.Value("t").Partitions)
 	cmd := AlterPartitions{Items: []AlterPartition{
 		{Topic: tid(1), Partition: 0, Leader: 1, ISR: []int32{1}},
 		{Topic: tid(1), Partition: 1, Leader: 1, ISR: []int32{1}},
@@ -110,8 +110,8 @@ func TestApplyAlterPartitions(t *testing.T) {
 			t.Errorf("partition %d: %+v, want ISR %v epoch %d", i, p, isr, wantEpoch)
 		}
 	}
-	if !reflect.DeepEqual(before.Topics["t"].Partitions, beforeParts) {
-		t.Errorf("the previous image changed: %+v", before.Topics["t"].Partitions)
+	if !reflect.DeepEqual(before.Topics.Value("t").Partitions, beforeParts) {
+		t.Errorf("the previous image changed: %+v", before.Topics.Value("t").Partitions)
 	}
 	if c, ok := f.state.ChangesSince(before.Index); !ok || len(c.Topics) != 1 {
 		t.Errorf("changes: %+v %v", c, ok)
@@ -161,7 +161,7 @@ func TestApplyBatchOfPartitionChanges(t *testing.T) {
 	one.ApplyBatch(logsOf(1, setup))
 	batch.ApplyBatch(logsOf(1, setup))
 	before := batch.state
-	beforeParts := slices.Clone(before.Topics["t"].Partitions)
+	beforeParts := slices.Clone(before.Topics.Value("t").Partitions)
 	var want []any
 	for _, l := range logsOf(len(setup)+1, cmds) {
 		want = append(want, one.Apply(l))
@@ -171,10 +171,10 @@ func TestApplyBatchOfPartitionChanges(t *testing.T) {
 		t.Errorf("batch results %v\none by one %v", got, want)
 	}
 	if !reflect.DeepEqual(withoutDelta(batch.state), withoutDelta(one.state)) {
-		t.Errorf("state after the batch %+v\nwant %+v", batch.state.Topics["t"], one.state.Topics["t"])
+		t.Errorf("state after the batch %+v\nwant %+v", batch.state.Topics.Value("t"), one.state.Topics.Value("t"))
 	}
-	if !reflect.DeepEqual(before.Topics["t"].Partitions, beforeParts) {
-		t.Errorf("the image published before the batch changed: %+v", before.Topics["t"].Partitions)
+	if !reflect.DeepEqual(before.Topics.Value("t").Partitions, beforeParts) {
+		t.Errorf("the image published before the batch changed: %+v", before.Topics.Value("t").Partitions)
 	}
 	if want := computeLoad(batch.state.Topics); !reflect.DeepEqual(batch.state.load, want) {
 		t.Errorf("replica load %+v, counted from the topics %+v", batch.state.load, want)

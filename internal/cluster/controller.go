@@ -299,7 +299,7 @@ func (n *node) checkBrokers(ctx context.Context, since time.Time, sessionFrom ma
 
 // leadsAny reports whether broker id leads a partition in img.
 func leadsAny(img *Image, id int32) bool {
-	for _, t := range img.Topics {
+	for _, t := range img.Topics.All() {
 		for _, p := range t.Partitions {
 			if p.Leader == id {
 				return true
@@ -313,7 +313,7 @@ func leadsAny(img *Image, id int32) bool {
 func (n *node) rebalance(ctx context.Context) {
 	img := n.pub.image()
 	var parts []TopicPartitionID
-	for _, t := range img.Topics {
+	for _, t := range img.Topics.All() {
 		for _, p := range t.Partitions {
 			if len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0 {
 				continue

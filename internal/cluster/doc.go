@@ -24,6 +24,8 @@
 //   - placement.go: PlaceReplicas, rack-aware replica placement.
 //   - image.go: immutable Images, built copy-on-write and published through
 //     an atomic pointer, with a Changed channel closed on every change.
+//     The topic maps are persistent (internal/pmap), so a command costs
+//     what it changes, not a copy of every topic.
 //   - raft.go: Raft's wiring: timing, transport (in-memory for one voter,
 //     TCP with Voters), stores, bootstrap. hclog.go routes Raft's logs to
 //     slog. Raft's log and stable store is hashicorp/raft-wal in

@@ -134,13 +134,8 @@ func (b *imageBuilder) putPartition(t *Topic, p Partition) {
 // updateAll calls fn on every partition, in topic-name order, and keeps
 // what it returns; fn reports whether it changed the partition.
 func (b *imageBuilder) updateAll(fn func(t *Topic, p Partition) (Partition, bool)) {
-	names := make([]string, 0, len(b.next.Topics))
-	for name := range b.next.Topics {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		t := b.next.Topics[name]
+	for _, name := range b.topicNames() {
+		t, _ := b.topic(name)
 		var parts []Partition
 		for i, p := range t.Partitions {
 			np, ok := fn(t, p)
@@ -383,7 +378,7 @@ func applyElectLeaders(b *imageBuilder, c ElectLeaders) error {
 	parts := c.Partitions
 	all := parts == nil
 	if all {
-		for _, t := range b.next.Topics {
+		for _, t := range b.topics.All() {
 			for _, p := range t.Partitions {
 				parts = append(parts, TopicPartitionID{Topic: t.ID, Partition: p.Index})
 			}

@@ -42,7 +42,7 @@ func mustApply(t *testing.T, f *fsm, cmds ...Command) {
 	}
 }
 
-func part(f *fsm, topic string, i int) Partition { return f.state.Topics[topic].Partitions[i] }
+func part(f *fsm, topic string, i int) Partition { return f.state.Topics.Value(topic).Partitions[i] }
 
 // The topic "t" of these tests: partition 0 on 1,2,3; partition 1 on 2,3;
 // partition 2 on 3 alone.
@@ -61,7 +61,7 @@ func TestFenceMovesLeadershipAndShrinksISR(t *testing.T) {
 		// The last ISR member stays; nobody else may lead.
 		{Index: 2, Leader: noLeader, LeaderEpoch: 1, Replicas: []int32{3}, ISR: []int32{3}, PartitionEpoch: 1},
 	}
-	if got := f.state.Topics["t"].Partitions; !reflect.DeepEqual(got, want) {
+	if got := f.state.Topics.Value("t").Partitions; !reflect.DeepEqual(got, want) {
 		t.Fatalf("after fencing 3:\n got %+v\nwant %+v", got, want)
 	}
 
@@ -292,7 +292,7 @@ func TestSnapshotCarriesControllerState(t *testing.T) {
 	p := part(g, "t", 0)
 	if len(p.AddingReplicas) == 0 || len(p.RemovingReplicas) == 0 || p.PartitionEpoch == 0 ||
 		!g.state.Brokers[3].Fenced || !g.state.Brokers[1].ShuttingDown || part(g, "t", 2).Leader != noLeader {
-		t.Fatalf("restored state lost fields: %+v brokers %+v", g.state.Topics["t"].Partitions, g.state.Brokers)
+		t.Fatalf("restored state lost fields: %+v brokers %+v", g.state.Topics.Value("t").Partitions, g.state.Brokers)
 	}
 }
 
@@ -338,7 +338,7 @@ func TestRejoinKeepsISRAndLeadership(t *testing.T) {
 		{Index: 1, Leader: 2, LeaderEpoch: 1, Replicas: []int32{2, 3}, ISR: []int32{2, 3}, PartitionEpoch: 1},
 		{Index: 2, Leader: 3, Replicas: []int32{3}, ISR: []int32{3}},
 	}
-	if got := f.state.Topics["t"].Partitions; !reflect.DeepEqual(got, want) {
+	if got := f.state.Topics.Value("t").Partitions; !reflect.DeepEqual(got, want) {
 		t.Fatalf("after 1 and 2 rejoined:\n got %+v\nwant %+v", got, want)
 	}
 	// Broker 3 never comes back: its fence moves partition 2 nowhere (it
@@ -349,7 +349,7 @@ func TestRejoinKeepsISRAndLeadership(t *testing.T) {
 		{Index: 1, Leader: 2, LeaderEpoch: 1, Replicas: []int32{2, 3}, ISR: []int32{2}, PartitionEpoch: 2},
 		{Index: 2, Leader: noLeader, LeaderEpoch: 1, Replicas: []int32{3}, ISR: []int32{3}, PartitionEpoch: 1},
 	}
-	if got := f.state.Topics["t"].Partitions; !reflect.DeepEqual(got, want) {
+	if got := f.state.Topics.Value("t").Partitions; !reflect.DeepEqual(got, want) {
 		t.Fatalf("after 3 was fenced:\n got %+v\nwant %+v", got, want)
 	}
 

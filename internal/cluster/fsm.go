@@ -13,6 +13,8 @@ import (
 	"strconv"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/sluice-io/sluice/internal/pmap"
 )
 
 // Config resource types, as in Kafka's DescribeConfigs and AlterConfigs.
@@ -367,7 +369,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.state = img
 	f.pub.publishState(img)
 	f.applied.reset(max(applied, img.Index))
-	f.logger.Debug("restored metadata snapshot", "index", img.Index, "topics", len(img.Topics), "brokers", len(img.Brokers))
+	f.logger.Debug("restored metadata snapshot", "index", img.Index, "topics", img.Topics.Len(), "brokers", len(img.Brokers))
 	return nil
 }
 
@@ -440,7 +442,7 @@ func snapshotOf(img *Image) wireSnapshot {
 		Index:            img.Index,
 		ClusterID:        img.ClusterID,
 		Brokers:          make([]wireBroker, 0, len(img.Brokers)),
-		Topics:           make([]wireTopic, 0, len(img.Topics)),
+		Topics:           make([]wireTopic, 0, img.Topics.Len()),
 		BrokerConfigs:    img.BrokerConfigs,
 		NextProducerID:   img.NextProducerID,
 		ProducerIDBlocks: img.ProducerIDBlocks,
@@ -453,7 +455,7 @@ func snapshotOf(img *Image) wireSnapshot {
 		s.Brokers = append(s.Brokers, wireBroker(b))
 	}
 	slices.SortFunc(s.Brokers, func(a, b wireBroker) int { return cmp.Compare(a.ID, b.ID) })
-	for _, t := range img.Topics {
+	for _, t := range img.Topics.All() {
 		wt := wireTopic{Name: t.Name, ID: t.ID, Configs: t.Configs, Partitions: make([]wirePartition, len(t.Partitions))}
 		for i, p := range t.Partitions {
 			wt.Partitions[i] = wirePartition(p)
@@ -489,11 +491,13 @@ func decodeSnapshotApplied(r io.Reader) (*Image, uint64, error) {
 	for _, b := range s.Brokers {
 		img.Brokers[b.ID] = Broker(b)
 	}
+	var topics pmap.Builder[string, *Topic]
+	var topicsByID pmap.Builder[TopicID, *Topic]
 	for _, wt := range s.Topics {
-		if _, dup := img.Topics[wt.Name]; dup {
+		if _, dup := topics.Get(wt.Name); dup {
 			return nil, 0, fmt.Errorf("cluster: snapshot lists topic %q twice", wt.Name)
 		}
-		if _, dup := img.TopicsByID[wt.ID]; dup {
+		if _, dup := topicsByID.Get(wt.ID); dup {
 			return nil, 0, fmt.Errorf("cluster: snapshot lists topic ID %v twice", wt.ID)
 		}
 		t := &Topic{Name: wt.Name, ID: wt.ID, Configs: wt.Configs, Partitions: make([]Partition, len(wt.Partitions))}
@@ -503,9 +507,10 @@ func decodeSnapshotApplied(r io.Reader) (*Image, uint64, error) {
 		for i, p := range wt.Partitions {
 			t.Partitions[i] = Partition(p)
 		}
-		img.Topics[t.Name] = t
-		img.TopicsByID[t.ID] = t
+		topics.Set(t.Name, t)
+		topicsByID.Set(t.ID, t)
 	}
+	img.Topics, img.TopicsByID = topics.Map(), topicsByID.Map()
 	for k, m := range s.BrokerConfigs {
 		if len(m) > 0 {
 			img.BrokerConfigs[k] = m

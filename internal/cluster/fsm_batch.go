@@ -8,10 +8,11 @@ import (
 // committed together (up to MaxAppendEntries, as when a restart replays
 // the log, or when proposals arrive concurrently). They apply one after
 // another exactly as Apply would, with the same results, but share one
-// copy of the image's maps (newImageBuilderAfter), and only the last image
-// is published (a command that fails goes through Apply itself, on the
-// state published just before it). Replaying 10,000 CreateTopic commands copied the topic
-// maps 10,000 times (quadratic in topics); now once per batch.
+// copy of the image's Go maps and of the topics they change
+// (newImageBuilderAfter), and only the last image is published (a command
+// that fails goes through Apply itself, on the state published just
+// before it). The topic maps are persistent: each command copies only the
+// shards it changes.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
 	start, cur := f.state, f.state

@@ -46,7 +46,7 @@ func TestApplyBatchEqualsApplyOneByOne(t *testing.T) {
 	batch := newFSM(slog.New(slog.DiscardHandler), pub)
 	got := batch.ApplyBatch(logs[:3])
 	before := pub.image()
-	beforeTopics := len(before.Topics)
+	beforeTopics := before.Topics.Len()
 	got = append(got, batch.ApplyBatch(logs[3:])...)
 	for i := range want {
 		if fmt.Sprint(got[i]) != fmt.Sprint(want[i]) {
@@ -64,7 +64,7 @@ func TestApplyBatchEqualsApplyOneByOne(t *testing.T) {
 	if pub.image().Index != uint64(len(logs)) || batch.applied.get() != uint64(len(logs)) {
 		t.Errorf("published index %d, applied %d; want %d", pub.image().Index, batch.applied.get(), len(logs))
 	}
-	if len(before.Topics) != beforeTopics || before.Topics["b"] != nil {
+	if before.Topics.Len() != beforeTopics || before.Topics.Value("b") != nil {
 		t.Errorf("the image published after the first batch changed: %v", before.Topics)
 	}
 	if c, ok := pub.image().ChangesSince(before.Index); !ok || len(c.Topics) != 3 {

@@ -72,11 +72,11 @@ func FuzzDecodeCommand(f *testing.F) {
 		if all := img.ACLs.All(); len(all) != img.ACLs.Len() {
 			t.Fatalf("ACL set holds %d ACLs, counts %d", len(all), img.ACLs.Len())
 		}
-		if len(img.Topics) != len(img.TopicsByID) {
-			t.Fatalf("%d topics by name, %d by ID", len(img.Topics), len(img.TopicsByID))
+		if img.Topics.Len() != img.TopicsByID.Len() {
+			t.Fatalf("%d topics by name, %d by ID", img.Topics.Len(), img.TopicsByID.Len())
 		}
-		for name, tp := range img.Topics {
-			if tp.Name != name || img.TopicsByID[tp.ID] != tp || tp.Configs == nil {
+		for name, tp := range img.Topics.All() {
+			if tp.Name != name || img.TopicsByID.Value(tp.ID) != tp || tp.Configs == nil {
 				t.Fatalf("inconsistent topic %q: %+v", name, tp)
 			}
 			for i, p := range tp.Partitions {

@@ -6,36 +6,42 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/sluice-io/sluice/internal/pmap"
 )
 
 // noController is the ControllerID while no leader is known, as in Kafka's
 // Metadata response.
 const noController = -1
 
-// emptyImage is the state of a cluster before its first command. Every map
-// of an image is non-nil, and so is every topic's Configs.
+// emptyImage is the state of a cluster before its first command. Every Go
+// map of an image is non-nil, and so is every topic's Configs.
 func emptyImage() *Image {
 	return &Image{
 		ControllerID:     noController,
 		Brokers:          map[int32]Broker{},
-		Topics:           map[string]*Topic{},
-		TopicsByID:       map[TopicID]*Topic{},
 		BrokerConfigs:    map[string]map[string]string{},
 		ProducerIDBlocks: map[int32]int64{},
 	}
 }
 
 // imageBuilder makes the next image from an immutable previous one,
-// copy-on-write: a map is cloned the first time it changes, and everything
-// that does not change (other topics, their partitions and configs) is
-// shared with the previous image. Nothing reachable from prev is modified.
+// copy-on-write: the topic maps are persistent (pmap), so a change copies
+// one shard of them, and a Go map is cloned the first time it changes;
+// everything that does not change (other topics, their partitions and
+// configs) is shared with the previous image. Nothing reachable from prev
+// is modified.
 type imageBuilder struct {
-	next                                  Image
-	topicsCopied, brokersCopied, bcCopied bool
-	loadCopied                            bool
-	// inherited: the maps marked copied above were handed over by the
-	// previous builder of a batch (newImageBuilderAfter), so the images
-	// built earlier in the batch share them; mutated: a map was written.
+	next Image
+	// topics and topicsByID hold the topics as this command has them; the
+	// topic maps of next are stale until build.
+	topics                              *pmap.Builder[string, *Topic]
+	topicsByID                          *pmap.Builder[TopicID, *Topic]
+	brokersCopied, bcCopied, loadCopied bool
+	// inherited: the maps marked copied above, and the owned topics, were
+	// handed over by the previous builder of a batch
+	// (newImageBuilderAfter), so the images built earlier in the batch
+	// share them; mutated: one of them was written.
 	inherited, mutated bool
 	// owned are topics this builder (or an earlier one of its batch) made
 	// with their own copy of Partitions: a later change of one of their
@@ -54,7 +60,7 @@ type imageBuilder struct {
 const maxDeltaChain = 64
 
 func newImageBuilder(prev *Image) *imageBuilder {
-	b := &imageBuilder{next: *prev}
+	b := &imageBuilder{next: *prev, topics: prev.Topics.Builder(), topicsByID: prev.TopicsByID.Builder()}
 	b.delta.Prev = prev.Index
 	if d := prev.Delta; d != nil && d.depth < maxDeltaChain {
 		b.delta.older, b.delta.depth = d, d.depth+1
@@ -64,13 +70,14 @@ func newImageBuilder(prev *Image) *imageBuilder {
 
 // newImageBuilderAfter is newImageBuilder for the command after the one
 // last built prev, in one batch of commands (fsm.ApplyBatch): prev is not
-// published, so the maps last copied are private to the batch and this
-// builder writes into them instead of copying them again. That makes a
-// batch of commands cost one copy of the topic maps, not one per command.
+// published, so the Go maps last copied and the topics last owned are
+// private to the batch and this builder writes into them instead of
+// copying them again. (The topic maps need no such sharing: a change
+// copies one shard of them.)
 func newImageBuilderAfter(prev *Image, last *imageBuilder) *imageBuilder {
 	b := newImageBuilder(prev)
 	if last != nil {
-		b.topicsCopied, b.brokersCopied, b.bcCopied, b.loadCopied = last.topicsCopied, last.brokersCopied, last.bcCopied, last.loadCopied
+		b.brokersCopied, b.bcCopied, b.loadCopied = last.brokersCopied, last.bcCopied, last.loadCopied
 		b.owned = last.owned
 		b.inherited = true
 	}
@@ -85,41 +92,34 @@ func (b *imageBuilder) topicChanged(name string) {
 }
 
 func (b *imageBuilder) topic(name string) (*Topic, bool) {
-	t, ok := b.next.Topics[name]
-	return t, ok
+	return b.topics.Get(name)
 }
 
 func (b *imageBuilder) topicByID(id TopicID) (*Topic, bool) {
-	t, ok := b.next.TopicsByID[id]
-	return t, ok
+	return b.topicsByID.Get(id)
 }
 
-func (b *imageBuilder) copyTopics() {
-	if !b.topicsCopied {
-		b.next.Topics = maps.Clone(b.next.Topics)
-		b.next.TopicsByID = maps.Clone(b.next.TopicsByID)
-		b.topicsCopied = true
-	}
+// topicNames returns the names of the topics as this command has them,
+// sorted.
+func (b *imageBuilder) topicNames() []string {
+	return slices.Sorted(b.topics.Keys())
 }
 
 // putTopic adds t or replaces the topic of the same name and ID. t must be
 // new (not reachable from any published image).
 func (b *imageBuilder) putTopic(t *Topic) {
-	b.mutated = true
-	b.adjustLoad(b.next.Topics[t.Name], t)
-	b.copyTopics()
+	old, _ := b.topic(t.Name)
+	b.adjustLoad(old, t)
 	b.topicChanged(t.Name)
-	b.next.Topics[t.Name] = t
-	b.next.TopicsByID[t.ID] = t
+	b.topics.Set(t.Name, t)
+	b.topicsByID.Set(t.ID, t)
 }
 
 func (b *imageBuilder) deleteTopic(t *Topic) {
-	b.mutated = true
 	b.adjustLoad(t, nil)
-	b.copyTopics()
 	b.topicChanged(t.Name)
-	delete(b.next.Topics, t.Name)
-	delete(b.next.TopicsByID, t.ID)
+	b.topics.Delete(t.Name)
+	b.topicsByID.Delete(t.ID)
 }
 
 // own marks t, put in the image by this builder with Partitions of its
@@ -134,7 +134,11 @@ func (b *imageBuilder) own(t *Topic) {
 // ownedTopic reports whether t's partitions may be written in place.
 func (b *imageBuilder) ownedTopic(t *Topic) bool {
 	_, ok := b.owned[t]
-	return ok && b.next.Topics[t.Name] == t
+	if !ok {
+		return false
+	}
+	cur, _ := b.topic(t.Name)
+	return cur == t
 }
 
 // replicaLoad counts, per broker, the partitions it is the preferred
@@ -145,9 +149,9 @@ type replicaLoad struct {
 	leaders, replicas map[int32]int
 }
 
-func computeLoad(topics map[string]*Topic) *replicaLoad {
+func computeLoad(topics pmap.Map[string, *Topic]) *replicaLoad {
 	l := &replicaLoad{leaders: map[int32]int{}, replicas: map[int32]int{}}
-	for _, t := range topics {
+	for _, t := range topics.All() {
 		l.add(t, 1)
 	}
 	return l
@@ -211,6 +215,7 @@ func (img *Image) replicaLoad() *replicaLoad {
 // counting from scratch would be O(partitions). The caller has not
 // changed the topic maps yet.
 func (b *imageBuilder) adjustLoad(old, t *Topic) {
+	b.mutated = true
 	b.copyLoad()
 	b.next.load.move(old, t)
 }
@@ -279,6 +284,7 @@ func (b *imageBuilder) reserveProducerIDs(above int64) {
 // build returns the new image; the builder must not be used afterwards.
 func (b *imageBuilder) build(index uint64) *Image {
 	img := b.next
+	img.Topics, img.TopicsByID = b.topics.Map(), b.topicsByID.Map()
 	img.Index = index
 	d := b.delta
 	img.Delta = &d

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/sluice-io/sluice/internal/pmap"
 )
 
 // Each image records what its command changed, and ChangesSince joins
@@ -78,9 +80,19 @@ func TestImageChangesSince(t *testing.T) {
 
 // withoutDelta is img without its Delta, which a restored image does not
 // have, for comparing states.
-func withoutDelta(img *Image) Image {
-	c := *img
+// withoutDelta returns what reflect.DeepEqual should compare of img: the
+// topic maps as Go maps (two persistent maps with the same entries may
+// differ in layout), without the Delta and the load derived from topics.
+func withoutDelta(img *Image) comparableImage {
+	c := comparableImage{Image: *img, Topics: maps.Collect(img.Topics.All()), TopicsByID: maps.Collect(img.TopicsByID.All())}
+	c.Image.Topics, c.Image.TopicsByID = pmap.Map[string, *Topic]{}, pmap.Map[TopicID, *Topic]{}
 	c.Delta = nil
-	c.load = nil // derived from the topics, which are compared
+	c.load = nil
 	return c
+}
+
+type comparableImage struct {
+	Image
+	Topics     map[string]*Topic
+	TopicsByID map[TopicID]*Topic
 }

@@ -110,7 +110,7 @@ func openWith(ctx context.Context, cfg Config, tune func(*raft.Config), ln net.L
 	}
 	img := n.Image()
 	logger.Info("metadata node ready", "cluster_id", img.ClusterID, "controller", img.ControllerID,
-		"index", img.Index, "topics", len(img.Topics), "voters", len(cfg.Voters), "took", time.Since(start).Round(time.Millisecond))
+		"index", img.Index, "topics", img.Topics.Len(), "voters", len(cfg.Voters), "took", time.Since(start).Round(time.Millisecond))
 	return n, nil
 }
 
@@ -323,7 +323,7 @@ func (n *node) proposeResult(ctx context.Context, cmd Command) (any, error) {
 			// A proposal retried across a leader change may have
 			// committed the first time; the topic ID, chosen before the
 			// first try, tells our own topic from somebody else's.
-			if t := n.pub.image().Topics[c.Name]; t != nil && t.ID == c.ID {
+			if t := n.pub.image().Topics.Value(c.Name); t != nil && t.ID == c.ID {
 				return nil, nil
 			}
 		}
@@ -337,7 +337,7 @@ func (n *node) proposeResult(ctx context.Context, cmd Command) (any, error) {
 				if i >= len(c.Topics) {
 					return false
 				}
-				t := img.Topics[c.Topics[i].Name]
+				t := img.Topics.Value(c.Topics[i].Name)
 				return t != nil && t.ID == c.Topics[i].ID
 			}
 		}

@@ -84,16 +84,16 @@ func str(s string) *string { return &s }
 // TopicsByID consistent with Topics) and broker configs.
 func checkImage(t *testing.T, img *Image, topics []Topic, brokerConfigs map[string]map[string]string) {
 	t.Helper()
-	if len(img.Topics) != len(img.TopicsByID) {
-		t.Errorf("%d topics by name, %d by ID", len(img.Topics), len(img.TopicsByID))
+	if img.Topics.Len() != img.TopicsByID.Len() {
+		t.Errorf("%d topics by name, %d by ID", img.Topics.Len(), img.TopicsByID.Len())
 	}
-	for name, tp := range img.Topics {
-		if name != tp.Name || img.TopicsByID[tp.ID] != tp {
-			t.Errorf("topic %q: indexes disagree: by ID %v -> %+v", name, tp.ID, img.TopicsByID[tp.ID])
+	for name, tp := range img.Topics.All() {
+		if name != tp.Name || img.TopicsByID.Value(tp.ID) != tp {
+			t.Errorf("topic %q: indexes disagree: by ID %v -> %+v", name, tp.ID, img.TopicsByID.Value(tp.ID))
 		}
 	}
 	got := map[string]Topic{}
-	for name, tp := range img.Topics {
+	for name, tp := range img.Topics.All() {
 		got[name] = *tp
 	}
 	want := map[string]Topic{}
@@ -304,7 +304,7 @@ func TestProposeCreateTopicWithoutIDAssignsOne(t *testing.T) {
 	t.Parallel()
 	n := openTest(t, testConfig(t, t.TempDir()), nil)
 	mustPropose(t, n, CreateTopic{Name: "x", Replicas: [][]int32{{1}}}, CreateTopic{Name: "y", Replicas: [][]int32{{1}}})
-	x, y := n.Image().Topics["x"], n.Image().Topics["y"]
+	x, y := n.Image().Topics.Value("x"), n.Image().Topics.Value("y")
 	if x == nil || y == nil || x.ID == (TopicID{}) || x.ID == y.ID {
 		t.Fatalf("topics x=%+v y=%+v: want distinct non-zero IDs", x, y)
 	}
@@ -316,7 +316,7 @@ func TestImagesAreNotModified(t *testing.T) {
 	mustPropose(t, n, CreateTopic{Name: "a", ID: tid(1), Replicas: [][]int32{{1}}, Configs: map[string]string{"k": "v"}},
 		AlterConfigs{ResourceType: 4, Name: "", Set: map[string]*string{"k": str("v")}})
 	old := n.Image()
-	oldA := *old.Topics["a"]
+	oldA := *old.Topics.Value("a")
 	oldA.Partitions = slices.Clone(oldA.Partitions)
 	oldA.Configs = maps.Clone(oldA.Configs)
 	oldBC := maps.Clone(old.BrokerConfigs[""])
@@ -327,8 +327,8 @@ func TestImagesAreNotModified(t *testing.T) {
 		CreateTopic{Name: "b", ID: tid(2), Replicas: [][]int32{{1}}},
 		DeleteTopic{ID: tid(1)},
 	)
-	if len(old.Topics) != 1 || len(old.TopicsByID) != 1 || !reflect.DeepEqual(*old.Topics["a"], oldA) || !reflect.DeepEqual(old.BrokerConfigs[""], oldBC) {
-		t.Fatalf("an earlier image changed: topics %v, a %+v, broker configs %v", old.Topics, *old.Topics["a"], old.BrokerConfigs)
+	if old.Topics.Len() != 1 || old.TopicsByID.Len() != 1 || !reflect.DeepEqual(*old.Topics.Value("a"), oldA) || !reflect.DeepEqual(old.BrokerConfigs[""], oldBC) {
+		t.Fatalf("an earlier image changed: topics %v, a %+v, broker configs %v", slices.Sorted(old.Topics.Keys()), *old.Topics.Value("a"), old.BrokerConfigs)
 	}
 }
 
@@ -474,7 +474,7 @@ func TestRestartRecovers(t *testing.T) {
 				t.Fatal(err)
 			}
 			n3 := openTest(t, cfg, tt.tune)
-			if _, ok := n3.Image().Topics["a"]; ok || len(n3.Image().Topics) != 1 || n3.Image().ClusterID != want.ClusterID {
+			if _, ok := n3.Image().Topics.Get("a"); ok || n3.Image().Topics.Len() != 1 || n3.Image().ClusterID != want.ClusterID {
 				t.Errorf("after a second restart: topics %v, cluster %q", n3.Image().Topics, n3.Image().ClusterID)
 			}
 		})
@@ -505,10 +505,10 @@ func TestConcurrentProposalsAndReads(t *testing.T) {
 		for {
 			changed := n.Changed()
 			img := n.Image()
-			for _, tp := range img.Topics {
-				_ = img.TopicsByID[tp.ID].Partitions[0].Leader
+			for _, tp := range img.Topics.All() {
+				_ = img.TopicsByID.Value(tp.ID).Partitions[0].Leader
 			}
-			if len(img.Topics) == writers {
+			if img.Topics.Len() == writers {
 				return
 			}
 			select {
@@ -529,7 +529,7 @@ func TestConcurrentProposalsAndReads(t *testing.T) {
 		}
 	}
 	<-done
-	if got := len(n.Image().Topics); got != writers {
+	if got := n.Image().Topics.Len(); got != writers {
 		t.Fatalf("%d topics, want %d", got, writers)
 	}
 }

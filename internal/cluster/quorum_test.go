@@ -252,7 +252,7 @@ func TestQuorumFormsAndReplicates(t *testing.T) {
 	mustPropose(t, l, CreateTopic{Name: "a", Replicas: placed})
 	mustPropose(t, q.follower(), AlterConfigs{ResourceType: 2, Name: "a", Set: map[string]*string{"retention.ms": str("5")}})
 	q.sameImages()
-	if got := q.follower().Image().Topics["a"]; got == nil || got.Configs["retention.ms"] != "5" {
+	if got := q.follower().Image().Topics.Value("a"); got == nil || got.Configs["retention.ms"] != "5" {
 		t.Fatalf("topic a on a follower: %+v", got)
 	}
 }
@@ -266,7 +266,7 @@ func TestQuorumProposeOnFollower(t *testing.T) {
 	if err := f.Propose(testCtx(t), CreateTopic{Name: "x", Replicas: [][]int32{{1, 2}}}); err != nil {
 		t.Fatal(err)
 	}
-	if f.Image().Topics["x"] == nil {
+	if f.Image().Topics.Value("x") == nil {
 		t.Fatal("the proposing follower does not see its topic")
 	}
 	err := f.Propose(testCtx(t), CreateTopic{Name: "x", Replicas: [][]int32{{1}}})
@@ -282,7 +282,7 @@ func TestQuorumProposeOnFollower(t *testing.T) {
 		t.Fatalf("bad resource from a follower: %v", err)
 	}
 	// ElectLeaders results come back per partition.
-	id := f.Image().Topics["x"].ID
+	id := f.Image().Topics.Value("x").ID
 	res, err := f.ElectLeaders(testCtx(t), ElectLeaders{Partitions: []TopicPartitionID{{Topic: id, Partition: 0}, {Topic: id, Partition: 3}}})
 	if err != nil {
 		t.Fatal(err)
@@ -305,7 +305,7 @@ func TestQuorumNonVoterJoins(t *testing.T) {
 	// The non-voter binds port 0 and advertises what it got.
 	q.cfgs[4] = q.config(4, "127.0.0.1:0", nil)
 	n4 := q.reopen(4)
-	if n4.Image().Topics["before"] == nil {
+	if n4.Image().Topics.Value("before") == nil {
 		t.Fatal("the non-voter did not catch up before Open returned")
 	}
 	if b := n4.Image().Brokers[4]; b.Fenced || b.Port != 9004 {
@@ -318,7 +318,7 @@ func TestQuorumNonVoterJoins(t *testing.T) {
 	mustPropose(t, n4, CreateTopic{Name: "from-4", Replicas: [][]int32{{4}}})
 	mustPropose(t, q.leader(), CreateTopic{Name: "after", Replicas: [][]int32{{1}}})
 	q.sameImages()
-	if n4.Image().Topics["after"] == nil || q.node(1).Image().Topics["from-4"] == nil {
+	if n4.Image().Topics.Value("after") == nil || q.node(1).Image().Topics.Value("from-4") == nil {
 		t.Fatal("topics did not reach every node")
 	}
 	// A restarted non-voter finds its way back.
@@ -326,7 +326,7 @@ func TestQuorumNonVoterJoins(t *testing.T) {
 	q.kill(4)
 	mustPropose(t, q.leader(), CreateTopic{Name: "while-down", Replicas: [][]int32{{1}}})
 	n4 = q.reopen(4)
-	if n4.Image().Topics["while-down"] == nil {
+	if n4.Image().Topics.Value("while-down") == nil {
 		t.Fatal("the restarted non-voter did not catch up")
 	}
 }
@@ -355,7 +355,7 @@ func TestQuorumLeaderFailover(t *testing.T) {
 	// The dead broker is fenced after the session timeout; its partition
 	// moves to the other in-sync replica.
 	q.converged("the old controller fenced and its partition moved", func(img *Image) bool {
-		p := img.Topics["t"].Partitions[0]
+		p := img.Topics.Value("t").Partitions[0]
 		return img.Brokers[oldID].Fenced && p.Leader == oldID%3+1 && p.LeaderEpoch == 1
 	})
 	// It comes back: registered fenced, unfenced by its heartbeat.
@@ -393,7 +393,7 @@ func TestQuorumMinorityCannotCommit(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("propose on a minority: %v, want context.DeadlineExceeded", err)
 	}
-	if f.Image().Index != before || f.Image().Topics["lonely"] != nil {
+	if f.Image().Index != before || f.Image().Topics.Value("lonely") != nil {
 		t.Fatalf("the minority committed: index %d -> %d", before, f.Image().Index)
 	}
 }
@@ -438,7 +438,7 @@ func TestQuorumPartitionedLeader(t *testing.T) {
 		n.mux.partition(nil)
 	}
 	q.converged("the healed node follows the majority", func(img *Image) bool {
-		return img.Topics["majority"] != nil && img.Topics["minority"] == nil && !img.Brokers[old.ID()].Fenced
+		return img.Topics.Value("majority") != nil && img.Topics.Value("minority") == nil && !img.Brokers[old.ID()].Fenced
 	})
 	q.sameImages()
 }
@@ -461,11 +461,11 @@ func TestQuorumFencing(t *testing.T) {
 		{Index: 1, Leader: other, Replicas: []int32{other, victim}, ISR: []int32{other}, PartitionEpoch: 1},
 		{Index: 2, Leader: noLeader, LeaderEpoch: 1, Replicas: []int32{victim}, ISR: []int32{victim}, PartitionEpoch: 1},
 	}
-	if got := img.Topics["t"].Partitions; !reflect.DeepEqual(got, want) {
+	if got := img.Topics.Value("t").Partitions; !reflect.DeepEqual(got, want) {
 		t.Fatalf("after fencing %d:\n got %+v\nwant %+v", victim, got, want)
 	}
 	// AlterPartition cannot put the fenced broker back in sync.
-	id := img.Topics["t"].ID
+	id := img.Topics.Value("t").ID
 	err := q.node(other).Propose(testCtx(t), AlterPartition{Topic: id, Partition: 1, Leader: other, LeaderEpoch: 0, PartitionEpoch: 1, ISR: []int32{other, victim}})
 	if !errors.Is(err, ErrIneligibleReplica) {
 		t.Fatalf("AlterPartition with a fenced replica: %v", err)
@@ -473,7 +473,7 @@ func TestQuorumFencing(t *testing.T) {
 
 	q.node(victim).pauseHeartbeats.Store(false)
 	q.converged("the broker unfenced, leading its lone partition again", func(img *Image) bool {
-		p := img.Topics["t"].Partitions[2]
+		p := img.Topics.Value("t").Partitions[2]
 		return !img.Brokers[victim].Fenced && p.Leader == victim && p.LeaderEpoch == 2
 	})
 	// Back in sync (what the replica manager's AlterPartition does), the
@@ -483,7 +483,7 @@ func TestQuorumFencing(t *testing.T) {
 		t.Fatalf("AlterPartition: %v", err)
 	}
 	q.converged("the preferred leader restored", func(img *Image) bool {
-		p := img.Topics["t"].Partitions[0]
+		p := img.Topics.Value("t").Partitions[0]
 		return p.Leader == victim && p.LeaderEpoch == 2
 	})
 	q.sameImages()
@@ -502,12 +502,12 @@ func TestQuorumControlledShutdownAndRestart(t *testing.T) {
 	if !img.Brokers[2].ShuttingDown {
 		t.Fatal("broker 2 not shutting down")
 	}
-	for _, p := range img.Topics["t"].Partitions {
+	for _, p := range img.Topics.Value("t").Partitions {
 		if p.Leader == 2 || (slices.Contains(p.ISR, 2) && len(p.ISR) > 1) {
 			t.Errorf("partition %d still led by or in sync on 2: %+v", p.Index, p)
 		}
 	}
-	if p := img.Topics["t"].Partitions[1]; p.Leader != 3 || p.LeaderEpoch != 1 {
+	if p := img.Topics.Value("t").Partitions[1]; p.Leader != 3 || p.LeaderEpoch != 1 {
 		t.Errorf("partition 1: %+v", p)
 	}
 	q.kill(2)
@@ -517,7 +517,7 @@ func TestQuorumControlledShutdownAndRestart(t *testing.T) {
 	}
 	// Partition 3 had only 2: leaderless since the shutdown, led by 2
 	// again once it is back.
-	q.converged("partition 3 led by 2 again", func(img *Image) bool { return img.Topics["t"].Partitions[3].Leader == 2 })
+	q.converged("partition 3 led by 2 again", func(img *Image) bool { return img.Topics.Value("t").Partitions[3].Leader == 2 })
 }
 
 func TestQuorumRestartAllKeepsState(t *testing.T) {
@@ -533,7 +533,7 @@ func TestQuorumRestartAllKeepsState(t *testing.T) {
 	q.closeAll()
 	q.openSideBySide(1, 2, 3)
 	q.converged("the restarted cluster with its state, every broker live", func(img *Image) bool {
-		tp := img.Topics["t"]
+		tp := img.Topics.Value("t")
 		for _, b := range img.Brokers {
 			if b.Fenced {
 				return false
@@ -594,7 +594,7 @@ func TestQuorumSurvivesBadControlInput(t *testing.T) {
 	mustPropose(t, q.node(2), CreateTopic{Name: "after-garbage", Replicas: [][]int32{{1, 2, 3}}})
 	waitFor(t, "every node sees the topic", func() bool {
 		for id := int32(1); id <= 3; id++ {
-			if q.node(id).Image().Topics["after-garbage"] == nil {
+			if q.node(id).Image().Topics.Value("after-garbage") == nil {
 				return false
 			}
 		}
@@ -613,7 +613,7 @@ func TestQuorumSyncCatchesUpWithTheController(t *testing.T) {
 		if err := q.node(id).Sync(testCtx(t)); err != nil {
 			t.Fatalf("node %d: sync: %v", id, err)
 		}
-		if q.node(id).Image().Topics["s19"] == nil {
+		if q.node(id).Image().Topics.Value("s19") == nil {
 			t.Fatalf("node %d: image lacks the last topic after Sync", id)
 		}
 	}
@@ -634,7 +634,7 @@ func TestQuorumRestartWithoutOneBrokerLeadsEveryPartition(t *testing.T) {
 	q.openSideBySide(1, 2)
 	img := q.leader().Image()
 	for i, want := range []int32{1, 2} {
-		if p := img.Topics["t"].Partitions[i]; p.Leader != want || p.LeaderEpoch != 1 || len(p.ISR) != 3 {
+		if p := img.Topics.Value("t").Partitions[i]; p.Leader != want || p.LeaderEpoch != 1 || len(p.ISR) != 3 {
 			t.Errorf("partition %d once 1 and 2 are back: %+v, want led by %d at epoch 1 with the whole ISR", i, p, want)
 		}
 	}
@@ -643,7 +643,7 @@ func TestQuorumRestartWithoutOneBrokerLeadsEveryPartition(t *testing.T) {
 		if !img.Brokers[3].Fenced {
 			return false
 		}
-		for _, p := range img.Topics["t"].Partitions {
+		for _, p := range img.Topics.Value("t").Partitions {
 			if p.Leader != 1 && p.Leader != 2 || slices.Contains(p.ISR, 3) {
 				return false
 			}
@@ -671,12 +671,12 @@ func TestQuorumRejoinedBrokerSilentIsFencedAgain(t *testing.T) {
 	// another node proposes its registration for it.
 	b3.Fenced = true
 	mustPropose(t, q.node(1), RegisterBroker{Broker: b3, Rejoin: true})
-	if p := q.node(1).Image().Topics["t"].Partitions[0]; p.Leader != 3 || p.LeaderEpoch != 1 {
+	if p := q.node(1).Image().Topics.Value("t").Partitions[0]; p.Leader != 3 || p.LeaderEpoch != 1 {
 		t.Fatalf("partition 0 after 3 rejoined: %+v, want still led by 3 at epoch 1", p)
 	}
 	start := time.Now()
 	q.converged("partition 0 led by 1 after 3 stayed silent", func(img *Image) bool {
-		p := img.Topics["t"].Partitions[0]
+		p := img.Topics.Value("t").Partitions[0]
 		return p.Leader == 1 && !slices.Contains(p.ISR, 3)
 	})
 	if took := time.Since(start); took > 2*session {
@@ -698,7 +698,7 @@ func TestQuorumBrokerWithNewDirectoryDoesNotRejoin(t *testing.T) {
 	q.kill(4)
 	q.cfgs[4] = q.config(4, addr, nil) // a new directory
 	n4 := q.reopen(4)
-	if p := n4.Image().Topics["t"].Partitions[0]; p.Leader == 4 || slices.Contains(p.ISR, 4) {
+	if p := n4.Image().Topics.Value("t").Partitions[0]; p.Leader == 4 || slices.Contains(p.ISR, 4) {
 		t.Fatalf("partition 0 after 4 came back with a new directory: %+v", p)
 	}
 }
@@ -718,7 +718,7 @@ func TestQuorumBrokerWithNewLogDirsDoesNotRejoin(t *testing.T) {
 	cfg.NewLogDirs = true
 	q.cfgs[4] = cfg
 	n4 := q.reopen(4)
-	if p := n4.Image().Topics["t"].Partitions[0]; p.Leader == 4 || slices.Contains(p.ISR, 4) {
+	if p := n4.Image().Topics.Value("t").Partitions[0]; p.Leader == 4 || slices.Contains(p.ISR, 4) {
 		t.Fatalf("partition 0 after 4 came back with a new log directory: %+v", p)
 	}
 }

@@ -240,7 +240,7 @@ func (c *nodeCollector) collectPartitions(gauge func(*prometheus.Desc, float64, 
 		}
 		var placed *cluster.Partition
 		if img != nil {
-			if t := img.Topics[p.Topic]; t != nil && int(p.Index) < len(t.Partitions) {
+			if t := img.Topics.Value(p.Topic); t != nil && int(p.Index) < len(t.Partitions) {
 				placed = &t.Partitions[p.Index]
 			}
 		}

@@ -81,7 +81,7 @@ func (a *adminAPI) Status() httpapi.BrokerStatus {
 func (a *adminAPI) leadership(img *cluster.Image) (hosted, leaders, leaderless int) {
 	for _, p := range a.n.replicas.Partitions() {
 		hosted++
-		t := img.Topics[p.Topic]
+		t := img.Topics.Value(p.Topic)
 		if t == nil || int(p.Index) >= len(t.Partitions) {
 			continue
 		}

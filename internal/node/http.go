@@ -80,9 +80,9 @@ func (n *Node) instrument(b *broker.Broker) server.Handler {
 		return b
 	}
 	topics := metrics.NewTopics(n.obs.reg,
-		func(topic string) bool { return n.cluster.Image().Topics[topic] != nil },
+		func(topic string) bool { return n.cluster.Image().Topics.Value(topic) != nil },
 		func(id [16]byte) string {
-			if t := n.cluster.Image().TopicsByID[cluster.TopicID(id)]; t != nil {
+			if t := n.cluster.Image().TopicsByID.Value(cluster.TopicID(id)); t != nil {
 				return t.Name
 			}
 			return ""

@@ -522,15 +522,15 @@ func (l *lateMarkers) Write(ctx context.Context, r txn.MarkerRequest) error { re
 // partitionExists reports whether the cluster has a partition, for
 // AddPartitionsToTxn.
 func (n *Node) partitionExists(topic string, partition int32) bool {
-	t := n.cluster.Image().Topics[topic]
+	t := n.cluster.Image().Topics.Value(topic)
 	return t != nil && partition >= 0 && int(partition) < len(t.Partitions)
 }
 
 // topics lists the cluster's topics for server-side group assignment.
 func (n *Node) topics() []group.TopicInfo {
 	img := n.cluster.Image()
-	out := make([]group.TopicInfo, 0, len(img.Topics))
-	for _, t := range img.Topics {
+	out := make([]group.TopicInfo, 0, img.Topics.Len())
+	for _, t := range img.Topics.All() {
 		out = append(out, group.TopicInfo{Name: t.Name, ID: t.ID, Partitions: int32(len(t.Partitions))})
 	}
 	return out

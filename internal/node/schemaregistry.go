@@ -94,7 +94,7 @@ func reachable(addr net.Addr, host string) string {
 // schemasWriter is the leader of _schemas partition 0 and its epoch: the
 // registry's writer.
 func (n *Node) schemasWriter() (int32, int32, bool) {
-	t := n.cluster.Image().Topics[schemaregistry.Topic]
+	t := n.cluster.Image().Topics.Value(schemaregistry.Topic)
 	if t == nil || len(t.Partitions) == 0 {
 		return -1, -1, t != nil
 	}

@@ -215,7 +215,7 @@ func (m *Manager) cutDamaged(tp TopicPartition, offset int64) {
 		m.setResigning(tp, true)
 		m.reconcileMu.Lock()
 		if img := m.reconciled; img != nil {
-			if t := img.Topics[tp.Topic]; t != nil && int(tp.Partition) < len(t.Partitions) {
+			if t := img.Topics.Value(tp.Topic); t != nil && int(tp.Partition) < len(t.Partitions) {
 				part := &t.Partitions[tp.Partition]
 				r := roleOf(part)
 				r.leader, r.leaderEpoch = -1, max(r.leaderEpoch, p.LeaderEpoch())
@@ -283,7 +283,7 @@ func (m *Manager) leaveISR(ctx context.Context, tp TopicPartition) {
 		m.reconcileMu.Unlock()
 		var t *cluster.Topic
 		if img != nil {
-			t = img.Topics[tp.Topic]
+			t = img.Topics.Value(tp.Topic)
 		}
 		if img != nil && (t == nil || int(tp.Partition) >= len(t.Partitions)) {
 			return // deleted

@@ -296,7 +296,7 @@ func (m *Manager) Reconcile(img *cluster.Image) error {
 	r := &reconciliation{m: m, img: img, bcfg: bcfg, now: m.cfg.Now(), keep: make(map[TopicPartition]bool)}
 	var names []string
 	if full {
-		names = slices.Collect(maps.Keys(img.Topics))
+		names = slices.Collect(img.Topics.Keys())
 	} else {
 		names = slices.Collect(maps.Keys(changes.Topics))
 		for name := range m.retry {
@@ -308,7 +308,7 @@ func (m *Manager) Reconcile(img *cluster.Image) error {
 	slices.Sort(names)
 	m.retry = make(map[string]struct{})
 	for _, name := range names {
-		if t := img.Topics[name]; t != nil {
+		if t := img.Topics.Value(name); t != nil {
 			r.topic(t)
 		}
 	}
@@ -639,10 +639,10 @@ func (m *Manager) forget(keep map[TopicPartition]bool, full bool, prev *cluster.
 	}
 	for _, name := range names {
 		n := 0
-		if t := prev.Topics[name]; t != nil {
+		if t := prev.Topics.Value(name); t != nil {
 			n = len(t.Partitions)
 		}
-		if t := m.reconciled.Topics[name]; t != nil {
+		if t := m.reconciled.Topics.Value(name); t != nil {
 			n = max(n, len(t.Partitions))
 		}
 		for i := range n {
@@ -983,10 +983,10 @@ func (m *Manager) removeOrphansIn(root string, img *cluster.Image) error {
 		id, err := m.readPartitionMetadata(dir)
 		switch {
 		case err == nil:
-			if t, ok := img.TopicsByID[id]; ok && t.Name == topic {
+			if t, ok := img.TopicsByID.Get(id); ok && t.Name == topic {
 				continue
 			}
-		case img.Topics[topic] != nil || (!m.hasSegments(dir) && !m.emptyDir(dir)):
+		case img.Topics.Value(topic) != nil || (!m.hasSegments(dir) && !m.emptyDir(dir)):
 			// A crash before partition.metadata was synced: the
 			// topic of that name adopts it. Or not a partition. (An
 			// empty one is a partition that never got a record, whose

@@ -108,7 +108,7 @@ func (e *replicationEnv) propose(cmd cluster.Command) {
 }
 
 func (e *replicationEnv) partition() cluster.Partition {
-	return e.node.Image().Topics["r"].Partitions[0]
+	return e.node.Image().Topics.Value("r").Partitions[0]
 }
 
 // waitFor polls cond until it holds or the test's time runs out.
