@@ -897,6 +897,7 @@ func (m *Manager) create(tp TopicPartition, id cluster.TopicID, dir string, exis
 		if err := m.fs.RemoveAll(dir); err != nil {
 			return nil, fmt.Errorf("remove stale partition %s: %w", dir, err)
 		}
+		err = fs.ErrNotExist // a new partition from here on
 	}
 	missing := err != nil && errors.Is(err, fs.ErrNotExist)
 	opts, opened := m.logOptions(tp, dir)
@@ -980,6 +981,14 @@ func (m *Manager) removeOrphansIn(root string, img *cluster.Image) error {
 			continue
 		}
 		topic := e.Name()[:i]
+		if t := img.Topics.Value(topic); t != nil && partition < len(t.Partitions) &&
+			int(t.Partitions[partition].Index) == partition && contains(t.Partitions[partition].Replicas, m.cfg.NodeID) {
+			// Opening it checks its topic ID (create) and removes the data
+			// of a same-named topic deleted while the broker was down: a
+			// restart reads each partition.metadata there, several at a
+			// time, not one after another here before it listens.
+			continue
+		}
 		id, err := m.readPartitionMetadata(dir)
 		switch {
 		case err == nil:
