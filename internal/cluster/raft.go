@@ -42,9 +42,10 @@ const (
 
 // raftStack is a running Raft instance and the stores it owns.
 type raftStack struct {
-	raft  *raft.Raft
-	store logStore
-	layer *raftLayer // nil for the in-memory transport
+	raft   *raft.Raft
+	store  logStore
+	layer  *raftLayer // nil for the in-memory transport
+	logger *slog.Logger
 }
 
 // logStore is Raft's log and stable store in one.
@@ -195,7 +196,7 @@ func startRaft(cfg Config, logger *slog.Logger, fsm raft.FSM, tune func(*raft.Co
 	if err != nil {
 		return fail(fmt.Errorf("cluster: start raft: %w", err))
 	}
-	rs := &raftStack{raft: r, store: store}
+	rs := &raftStack{raft: r, store: store, logger: logger}
 	if m != nil {
 		rs.layer = m.raft
 	}
@@ -215,10 +216,29 @@ func newRaft(conf *raft.Config, fsm raft.FSM, store logStore, snaps raft.Snapsho
 	return raft.NewRaft(conf, fsm, store, store, snaps, trans)
 }
 
+// resign hands the quorum's leadership to another voter when this node
+// leads it, as a Kafka controller that shuts down resigns: the others then
+// have a new controller at once instead of after an election timeout and
+// an election (1-1.5 s under load), during which nothing commits, no
+// broker is fenced and no ISR changes. Raft bounds the handover by about
+// two election timeouts; if it fails, the others elect as before.
+func (s *raftStack) resign() {
+	if s.raft.State() != raft.Leader {
+		return
+	}
+	start := time.Now()
+	if err := s.raft.LeadershipTransfer().Error(); err != nil {
+		s.logger.Info("metadata quorum leadership not handed over before stopping", "err", err)
+		return
+	}
+	s.logger.Info("metadata quorum leadership handed over before stopping", "took", time.Since(start).Round(time.Millisecond))
+}
+
 // stop shuts Raft down (which closes the transport) and then the store.
 func (s *raftStack) stop() error {
 	if s.layer != nil {
 		s.layer.endRedials() // Raft's shutdown waits for its dials
+		s.resign()
 	}
 	err := s.raft.Shutdown().Error()
 	return errors.Join(err, s.store.Close())
