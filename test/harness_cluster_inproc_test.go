@@ -234,9 +234,22 @@ func (c *inprocCluster) killSome(ids []int32) {
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
 			n.Shutdown(ctx)
+			c.ended(int(id-1), fmt.Errorf("broker %d was killed", id))
 		}()
 	}
 	wg.Wait()
+}
+
+func (c *inprocCluster) exitErr(id int32) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.nodes[id-1] != nil {
+		return fmt.Errorf("broker %d runs", id)
+	}
+	if err := c.exits[int(id-1)]; err != nil {
+		return fmt.Errorf("broker %d stopped: %w", id, err)
+	}
+	return nil
 }
 
 func (c *inprocCluster) restart(id int32) {

@@ -214,6 +214,16 @@ func (c *procCluster) killAll() {
 	wg.Wait()
 }
 
+func (c *procCluster) exitErr(id int32) error {
+	if c.up(id) {
+		return fmt.Errorf("broker %d runs", id)
+	}
+	if code := c.node(id).cmd.ProcessState.ExitCode(); code != 0 {
+		return fmt.Errorf("broker %d exited with %d:\n%s", id, code, c.node(id).logs())
+	}
+	return nil
+}
+
 func (c *procCluster) restart(id int32) {
 	c.t.Helper()
 	c.stop(id)

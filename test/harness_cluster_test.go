@@ -87,6 +87,10 @@ type cluster interface {
 	killAll()
 	// restart stops broker id (controlled) and starts it again.
 	restart(id int32)
+	// exitErr says how broker id's last run ended: nil when it stopped
+	// cleanly (exit status 0; Shutdown returned nil), else how, or that
+	// it runs.
+	exitErr(id int32) error
 
 	// pause freezes broker id (SIGSTOP) until resume (SIGCONT): it stops
 	// answering and its clocks stop with it, so it wakes up believing

@@ -33,6 +33,9 @@ type fsCluster struct {
 	brokerSettings []map[string]string
 	// registries are the schema registry addresses (withSchemaRegistry).
 	registries []string
+	// exits are how each broker's last run ended, by index (stop, and
+	// inprocCluster's kill).
+	exits map[int]error
 	// controllerListens are the controller addresses of brokers added
 	// after the voters (inprocCluster.add); a voter has none here.
 	controllerListens []string
@@ -144,7 +147,7 @@ func (c *fsCluster) stopAll() {
 	c.nodes = make([]*node.Node, len(nodes))
 	c.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, n := range nodes {
+	for i, n := range nodes {
 		if n == nil {
 			continue
 		}
@@ -153,10 +156,20 @@ func (c *fsCluster) stopAll() {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			n.Shutdown(ctx)
+			c.ended(i, n.Shutdown(ctx))
 		}()
 	}
 	wg.Wait()
+}
+
+// ended notes how broker i's run ended.
+func (c *fsCluster) ended(i int, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.exits == nil {
+		c.exits = map[int]error{}
+	}
+	c.exits[i] = err
 }
 
 // stop shuts broker i down.
@@ -168,7 +181,7 @@ func (c *fsCluster) stop(i int) {
 	if n != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		n.Shutdown(ctx)
+		c.ended(i, n.Shutdown(ctx))
 	}
 }
 

@@ -7,14 +7,19 @@ import (
 
 // Brokers stopped one by one, the metadata quorum's voters first: each
 // stops promptly and cleanly, including the last broker, which has no
-// quorum to commit a controlled shutdown with. (Processes: their exit
-// status says whether they stopped cleanly.)
+// quorum to commit a controlled shutdown with; on processes and on
+// in-process brokers.
 func TestStopQuorumFirst(t *testing.T) {
-	tc := startCluster(t, 3, fastFailover)
-	c := tc.asCluster()
+	forEachKind(t, 3, fastFailover, stopQuorumFirst)
+}
+
+func stopQuorumFirst(t *testing.T, c cluster) {
 	mustFault(t, c.add(4))
 	waitBrokersIn(c, 4, 30*time.Second)
 	for _, id := range c.ids() {
+		if !c.up(id) {
+			t.Fatalf("node %d does not run before its stop", id)
+		}
 		start := time.Now()
 		c.stop(id)
 		took := time.Since(start)
@@ -25,8 +30,8 @@ func TestStopQuorumFirst(t *testing.T) {
 		if took > 8*time.Second {
 			t.Errorf("node %d took %s to stop", id, took)
 		}
-		if p := tc.node(id); p.cmd.ProcessState.ExitCode() != 0 {
-			t.Errorf("node %d exited with %d:\n%s", id, p.cmd.ProcessState.ExitCode(), p.logs())
+		if err := c.exitErr(id); err != nil {
+			t.Errorf("node %d: %v", id, err)
 		}
 	}
 }
