@@ -413,7 +413,6 @@ func (n *node) sessionExpiry() (time.Time, bool) {
 	return sent.Add(n.sessionTimeout()), true
 }
 
-
 func (n *node) electLeaders(ctx context.Context, cmd ElectLeaders) (map[TopicPartitionID]error, error) {
 	res, err := n.proposeResult(ctx, cmd)
 	if err != nil {
