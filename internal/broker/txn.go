@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -71,7 +72,7 @@ func (b *Broker) txnOffsetCommit(ctx context.Context, c *Client, req *kmsg.TxnOf
 	if req.Version >= 5 {
 		pr := txnProducer{req.TransactionalID, req.ProducerID, req.ProducerEpoch}
 		tp := topicPartition{group.OffsetsTopic, b.cfg.Groups.PartitionFor(req.Group)}
-		failed, err := b.txnPartitions(ctx, pr, map[string][]int32{tp.topic: {tp.partition}}, true)
+		failed, err := b.txnPartitions(ctx, pr, map[string][]int32{tp.topic: {tp.partition}}, true, verifyTimeout)
 		if err == nil {
 			err = failed[tp]
 		}
@@ -108,11 +109,25 @@ func (b *Broker) txnCoordinator(ctx context.Context, id string, c *kmsg.FindCoor
 	if id == "" {
 		return kerrf(kerr.InvalidRequest, "empty transactional ID")
 	}
+	if b.sessionLapsed() {
+		// Its image may name it, or a broker fenced since, as the
+		// coordinator: the client should ask a broker that knows.
+		return kerrf(kerr.CoordinatorNotAvailable, "broker %d is cut off from the controller", b.cfg.NodeID)
+	}
 	img, err := b.ensureTxnStateTopic(ctx)
 	if err != nil {
 		return err
 	}
 	return coordinatorAt(img, txn.StateTopic, b.cfg.Txns.PartitionFor(id), c)
+}
+
+// sessionLapsed reports whether this broker's session with the controller
+// may have ended (cluster.Node.SessionExpiry): cut off from the controller
+// or frozen, it may have been fenced, and the leaders its image names
+// replaced, without its knowing.
+func (b *Broker) sessionLapsed() bool {
+	exp, bounded := b.cfg.Cluster.SessionExpiry()
+	return bounded && !time.Now().Before(exp)
 }
 
 // coordinatorAt fills c with the leader of an internal topic's partition.

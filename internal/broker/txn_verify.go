@@ -31,7 +31,8 @@ import (
 )
 
 // verifyTimeout bounds one verification; the produce is answered with a
-// retriable error after it.
+// retriable error after it. A produce request waits at most half its own
+// timeout.
 const verifyTimeout = 10 * time.Second
 
 // The backoff between tries while the coordinator answers
@@ -74,8 +75,12 @@ func (b *Broker) checkTransactions(ctx context.Context, req *kmsg.ProduceRequest
 		}
 		byProducer[pr][e.t.Name] = append(byProducer[pr][e.t.Name], e.rp.Partition)
 	}
+	wait := verifyTimeout
+	if req.TimeoutMillis > 0 {
+		wait = min(wait, time.Duration(req.TimeoutMillis)*time.Millisecond/2)
+	}
 	for pr, parts := range byProducer {
-		failed, err := b.txnPartitions(ctx, pr, parts, add)
+		failed, err := b.txnPartitions(ctx, pr, parts, add, wait)
 		for k := range entries {
 			e := &entries[k]
 			if e.failed || !e.h.IsTransactional() || e.h.ProducerID != pr.id || e.h.ProducerEpoch != pr.epoch {
@@ -108,8 +113,17 @@ type txnProducer struct {
 // topic, in the producer's ongoing transaction through its coordinator,
 // locally or on its broker. It returns an error for the whole call, or
 // the partitions that failed with their errors.
-func (b *Broker) txnPartitions(ctx context.Context, pr txnProducer, parts map[string][]int32, add bool) (map[topicPartition]error, error) {
-	ctx, cancel := context.WithTimeout(ctx, verifyTimeout)
+//
+// While the coordinator cannot answer (it is still ending the producer's
+// previous transaction, or it is unreachable, moving or loading: its
+// broker was cut off and another takes its partition over) the call is
+// retried, finding the coordinator in the image again each time, for up
+// to wait: the client would otherwise retry only after its next metadata
+// refresh, seconds later, though the new coordinator usually answers
+// within a session timeout. A broker whose own session lapsed does not
+// wait: its image no longer changes.
+func (b *Broker) txnPartitions(ctx context.Context, pr txnProducer, parts map[string][]int32, add bool, wait time.Duration) (map[topicPartition]error, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
 	req.Version = 4
@@ -133,40 +147,61 @@ func (b *Broker) txnPartitions(ctx context.Context, pr txnProducer, parts map[st
 		if t == nil || int(p) >= len(t.Partitions) {
 			return nil, kerrf(kerr.InvalidTxnState, "no transaction coordinator knows %q", pr.txnID)
 		}
+		var last error
 		resp, err := b.sendTxnPartitions(ctx, img, t.Partitions[p].Leader, pr.txnID, req)
-		if err != nil {
-			return nil, err
-		}
-		if resp.ErrorCode != 0 {
-			if resp.ErrorCode != kerr.ConcurrentTransactions.Code {
-				return nil, verifyError(pr.txnID, resp.ErrorCode)
+		switch {
+		case err != nil:
+			last = err
+		case resp.ErrorCode != 0 && !retriableVerify(resp.ErrorCode):
+			return nil, verifyError(pr.txnID, resp.ErrorCode)
+		case resp.ErrorCode != 0:
+			last = verifyError(pr.txnID, resp.ErrorCode)
+		default:
+			failed, retry := partitionErrors(pr.txnID, resp)
+			if retry == 0 {
+				return failed, nil
 			}
-		} else if failed, concurrent := partitionErrors(pr.txnID, resp); !concurrent {
-			return failed, nil
+			last = verifyError(pr.txnID, retry)
 		}
 		// The coordinator is still ending the producer's previous
-		// transaction (its markers are on their way): retry shortly
-		// rather than send the client into a metadata refresh, as
-		// Kafka's add.partitions.to.txn.retry.backoff.ms does.
+		// transaction (its markers are on their way), or is moving:
+		// retry shortly rather than send the client into a metadata
+		// refresh, as Kafka's add.partitions.to.txn.retry.backoff.ms
+		// does.
+		if b.sessionLapsed() {
+			return nil, last
+		}
 		select {
 		case <-ctx.Done():
-			return nil, verifyError(pr.txnID, kerr.ConcurrentTransactions.Code)
+			return nil, last
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, concurrentTxnBackoffMax)
 	}
 }
 
-// partitionErrors reads the per-partition answers; concurrent reports a
-// CONCURRENT_TRANSACTIONS among them, which makes the whole call retry.
-func partitionErrors(txnID string, resp *kmsg.AddPartitionsToTxnResponse) (failed map[topicPartition]error, concurrent bool) {
+// retriableVerify reports whether a coordinator's answer to a
+// verification is worth asking again shortly: it is ending the producer's
+// previous transaction, or is not (or not yet) the coordinator.
+func retriableVerify(code int16) bool {
+	switch code {
+	case kerr.ConcurrentTransactions.Code, kerr.NotCoordinator.Code, kerr.CoordinatorNotAvailable.Code, kerr.CoordinatorLoadInProgress.Code:
+		return true
+	}
+	return false
+}
+
+// partitionErrors reads the per-partition answers; retry is a code among
+// them worth asking again for (retriableVerify), which makes the whole
+// call retry, or 0.
+func partitionErrors(txnID string, resp *kmsg.AddPartitionsToTxnResponse) (failed map[topicPartition]error, retry int16) {
 	for _, tr := range resp.Transactions {
 		for _, rt := range tr.Topics {
 			for _, rp := range rt.Partitions {
-				switch rp.ErrorCode {
-				case 0:
-				case kerr.ConcurrentTransactions.Code:
-					concurrent = true
+				switch {
+				case rp.ErrorCode == 0:
+				case retriableVerify(rp.ErrorCode):
+					retry = rp.ErrorCode
 				default:
 					if failed == nil {
 						failed = map[topicPartition]error{}
@@ -176,7 +211,7 @@ func partitionErrors(txnID string, resp *kmsg.AddPartitionsToTxnResponse) (faile
 			}
 		}
 	}
-	return failed, concurrent
+	return failed, retry
 }
 
 // sendTxnPartitions sends req to the coordinator on broker leader: this

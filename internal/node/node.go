@@ -287,6 +287,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		ProducerIDs:        producerIDs,
 		GroupPartition:     n.groups.PartitionFor,
 		PartitionExists:    n.partitionExists,
+		SessionExpiry:      n.cluster.SessionExpiry,
 		Logger:             cfg.Logger.With("component", "txn"),
 		MaxTimeout:         ms(static.Int64("transaction.max.timeout.ms")),
 		IDExpiration:       ms(static.Int64("transactional.id.expiration.ms")),

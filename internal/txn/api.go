@@ -72,6 +72,14 @@ type Config struct {
 	// as existing.
 	PartitionExists func(topic string, partition int32) bool
 	Logger          *slog.Logger
+	// SessionExpiry, when set, is when this broker's session with the
+	// controller may end (cluster.Node.SessionExpiry): past it the
+	// controller may have fenced the broker and given its
+	// __transaction_state partitions to others, so the coordinator answers
+	// NOT_COORDINATOR and gives up the writes it waits for, which the
+	// partition's followers are no longer copying. bounded false: no
+	// session to lose. Nil: the broker's leaderships never lapse.
+	SessionExpiry func() (expiry time.Time, bounded bool)
 	// Now is the clock for every timeout and timestamp of the coordinator;
 	// nil is time.Now. Tests pass a fake one and call Tick.
 	Now func() time.Time

@@ -122,7 +122,7 @@ func (c *coordinator) lookup(id string) (p *partition, code int16) {
 	c.mu.RLock()
 	p = c.parts[c.partitionFor(id)]
 	c.mu.RUnlock()
-	if p == nil {
+	if p == nil || !c.inSession() {
 		return nil, kerr.NotCoordinator.Code
 	}
 	p.mu.Lock()
@@ -190,18 +190,41 @@ func (c *coordinator) append(ctx context.Context, partition int32, key, value []
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
 	defer cancel()
+	// Cut off from its followers, this broker would wait for the whole
+	// timeout; once its session lapses, the client should find the new
+	// coordinator instead.
+	ctx, stop := cluster.WithinSession(ctx, c.cfg.SessionExpiry)
+	defer stop()
 	if _, err := c.cfg.Log.Append(ctx, partition, batch); err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, cluster.ErrSessionLapsed) {
+			err = cause
+		}
 		return fmt.Errorf("append to %s-%d: %w", StateTopic, partition, err)
 	}
 	return nil
+}
+
+// inSession reports whether this broker's session with the controller
+// still holds, so that its image's leaderships are its own.
+func (c *coordinator) inSession() bool {
+	if c.cfg.SessionExpiry == nil {
+		return true
+	}
+	exp, bounded := c.cfg.SessionExpiry()
+	return !bounded || time.Now().Before(exp)
 }
 
 // appendCode maps a failed append to the code Kafka's
 // TransactionStateManager answers: leadership lost is NOT_COORDINATOR,
 // too few replicas or a timeout is the retriable COORDINATOR_NOT_AVAILABLE
 // (the client looks the coordinator up again), and anything else is
-// UNKNOWN_SERVER_ERROR.
+// UNKNOWN_SERVER_ERROR. A write given up because this broker's session
+// lapsed is NOT_COORDINATOR too: its partition has, or is about to have,
+// another leader.
 func appendCode(err error) int16 {
+	if errors.Is(err, cluster.ErrSessionLapsed) {
+		return kerr.NotCoordinator.Code
+	}
 	var ke *kerr.Error
 	if errors.As(err, &ke) {
 		switch ke {

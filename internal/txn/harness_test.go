@@ -43,6 +43,9 @@ type fakeLog struct {
 	// readGate, when set, blocks Read until it is closed (a slow load).
 	readGate chan struct{}
 	reading  chan struct{}
+	// stall, when set, makes Append wait until its context ends once it
+	// has appended, as a leader whose followers stopped copying it does.
+	stall bool
 }
 
 func newFakeLog() *fakeLog {
@@ -66,6 +69,12 @@ func (l *fakeLog) Append(ctx context.Context, partition int32, batch []byte) (in
 	record.SetBaseOffset(b, off)
 	l.batches[partition] = append(l.batches[partition], b)
 	l.end[partition] = off + int64(h.LastOffsetDelta) + 1
+	if l.stall {
+		l.mu.Unlock()
+		<-ctx.Done()
+		l.mu.Lock()
+		return -1, ctx.Err()
+	}
 	return off, nil
 }
 
