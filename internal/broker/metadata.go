@@ -163,6 +163,7 @@ func (b *Broker) metadataTopic(c *Client, img *cluster.Image, t *cluster.Topic, 
 	if req.IncludeTopicAuthorizedOperations {
 		mt.AuthorizedOperations = b.authorizedOperations(c, img.ACLs, acl.ResourceTopic, t.Name)
 	}
+	lapsed := b.sessionLapsed()
 	for _, p := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition, mp.Leader, mp.LeaderEpoch = p.Index, p.Leader, p.LeaderEpoch
@@ -172,8 +173,12 @@ func (b *Broker) metadataTopic(c *Client, img *cluster.Image, t *cluster.Topic, 
 				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
 			}
 		}
-		if p.Leader < 0 {
-			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		if p.Leader < 0 || (lapsed && p.Leader == b.cfg.NodeID) {
+			// A broker whose session with the controller lapsed may
+			// have been replaced as leader without knowing: it names
+			// none, so that clients ask again soon, and elsewhere,
+			// instead of sending it what only its successor can take.
+			mp.Leader, mp.ErrorCode = -1, kerr.LeaderNotAvailable.Code
 		}
 		mt.Partitions = append(mt.Partitions, mp)
 	}

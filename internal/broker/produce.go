@@ -132,7 +132,7 @@ func (b *Broker) produce(ctx context.Context, c *Client, r kmsg.Request) Reply {
 	if len(waits) == 0 {
 		return Reply{Response: resp}
 	}
-	return awaitDurable(ctx, waits, time.Duration(req.TimeoutMillis)*time.Millisecond, resp, &b.waiting.produce)
+	return awaitDurable(ctx, waits, time.Duration(req.TimeoutMillis)*time.Millisecond, b.cfg.Cluster.SessionExpiry, resp, &b.waiting.produce)
 }
 
 // produceEntry is one partition of a produce request on its way to the

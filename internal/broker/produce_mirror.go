@@ -107,7 +107,7 @@ func (b *Broker) produceMirrored(ctx context.Context, c *Client, req *kmsg.Produ
 	if len(waits) == 0 {
 		return Reply{Response: resp}
 	}
-	return awaitDurable(ctx, waits, time.Duration(req.TimeoutMillis)*time.Millisecond, resp, &b.waiting.produce)
+	return awaitDurable(ctx, waits, time.Duration(req.TimeoutMillis)*time.Millisecond, b.cfg.Cluster.SessionExpiry, resp, &b.waiting.produce)
 }
 
 // reserveMirroredProducerIDs keeps this cluster from ever handing out a

@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/cluster"
 )
 
 // ackPartition is what an acks=-1 wait needs of a partition
@@ -40,9 +42,11 @@ type ackPartition interface {
 // rather than in a goroutine of the request's own takes one hand-off off
 // every answer: the sync that covers the request wakes the writer itself.
 // The waits end within timeout of now, or when ctx (the connection's) or
-// the writer's context ends. waiting, if set, counts the request until its
-// reply is released.
-func awaitDurable(ctx context.Context, waits []durableWait, timeout time.Duration, resp kmsg.Response, waiting *atomic.Int64) Reply {
+// the writer's context ends, or when this broker's session with the
+// controller lapses (session, if set: cluster.Node.SessionExpiry), since
+// its followers may then follow a new leader and the client should go
+// there. waiting, if set, counts the request until its reply is released.
+func awaitDurable(ctx context.Context, waits []durableWait, timeout time.Duration, session func() (time.Time, bool), resp kmsg.Response, waiting *atomic.Int64) Reply {
 	for i := range waits {
 		waits[i].part.ExpectWaitDurable()
 	}
@@ -55,6 +59,8 @@ func awaitDurable(ctx context.Context, waits []durableWait, timeout time.Duratio
 		dctx, cancel := context.WithDeadline(ctx, deadline)
 		defer cancel()
 		defer context.AfterFunc(wctx, cancel)()
+		dctx, stop := cluster.WithinSession(dctx, session)
+		defer stop()
 		for i := range waits {
 			waits[i].wait(dctx, timeout)
 		}
@@ -76,6 +82,8 @@ func (w *durableWait) wait(ctx context.Context, timeout time.Duration) {
 	rerr := w.part.WaitReplicated(ctx, w.end, w.epoch, w.minISR)
 	var err error
 	switch {
+	case rerr != nil && errors.Is(context.Cause(ctx), cluster.ErrSessionLapsed):
+		err = kerrf(kerr.NotLeaderForPartition, "the batch was written but not replicated: this broker is cut off from the controller and may no longer lead the partition")
 	case rerr != nil && !errors.Is(rerr, context.DeadlineExceeded):
 		err = rerr // not the leader any more, or the ISR shrank
 	case errors.Is(derr, context.DeadlineExceeded):

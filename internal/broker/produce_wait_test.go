@@ -23,13 +23,22 @@ type fakeAckPartition struct {
 	durable  atomic.Bool // set when WaitDurable returns nil
 	syncErr  error
 	replErr  error
+	// replStuck: no follower copies the batch; replication waits until
+	// its context ends.
+	replStuck bool
 }
 
 func newFakeAckPartition() *fakeAckPartition {
 	return &fakeAckPartition{fsyncing: make(chan struct{}), release: make(chan struct{})}
 }
 
-func (p *fakeAckPartition) WaitReplicated(context.Context, int64, int32, int) error { return p.replErr }
+func (p *fakeAckPartition) WaitReplicated(ctx context.Context, _ int64, _ int32, _ int) error {
+	if p.replStuck {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return p.replErr
+}
 
 func (p *fakeAckPartition) ExpectWaitDurable() {}
 
@@ -67,7 +76,7 @@ func produceWaits(parts ...*fakeAckPartition) ([]durableWait, *kmsg.ProduceRespo
 func TestAcksAllAnswerWaitsForEveryFsync(t *testing.T) {
 	parts := []*fakeAckPartition{newFakeAckPartition(), newFakeAckPartition(), newFakeAckPartition()}
 	waits, resp := produceWaits(parts...)
-	reply := awaitDurable(context.Background(), waits, 30*time.Second, resp, nil)
+	reply := awaitDurable(context.Background(), waits, 30*time.Second, nil, resp, nil)
 	for _, p := range parts {
 		<-p.fsyncing // started without anyone calling Wait
 	}
@@ -118,7 +127,7 @@ func TestAcksAllWaitErrors(t *testing.T) {
 				close(p.release)
 			}
 			waits, resp := produceWaits(p)
-			got := awaitDurable(context.Background(), waits, timeout, resp, nil).Wait(context.Background()).(*kmsg.ProduceResponse)
+			got := awaitDurable(context.Background(), waits, timeout, nil, resp, nil).Wait(context.Background()).(*kmsg.ProduceResponse)
 			if c := got.Topics[0].Partitions[0].ErrorCode; c != tc.want {
 				t.Fatalf("error code %d, want %d", c, tc.want)
 			}
@@ -132,11 +141,34 @@ func TestAcksAllWaitEndsWithTheConnection(t *testing.T) {
 	p := newFakeAckPartition()
 	waits, resp := produceWaits(p)
 	ctx, cancel := context.WithCancel(context.Background())
-	reply := awaitDurable(ctx, waits, 30*time.Second, resp, nil)
+	reply := awaitDurable(ctx, waits, 30*time.Second, nil, resp, nil)
 	<-p.fsyncing
 	cancel()
 	got := reply.Wait(context.Background()).(*kmsg.ProduceResponse)
 	if got.Topics[0].Partitions[0].ErrorCode == 0 || p.durable.Load() {
 		t.Fatalf("answered %+v after the connection closed, want an error and no fsync", got.Topics[0].Partitions[0])
+	}
+}
+
+// A leader cut off from its followers and from the controller waits for
+// replication only until its session with the controller lapses: it may
+// have been replaced, so the producer gets NOT_LEADER_OR_FOLLOWER and
+// looks for the new leader, instead of REQUEST_TIMED_OUT at the end of the
+// request's timeout.
+func TestAcksAllWaitEndsWhenTheSessionLapses(t *testing.T) {
+	p := newFakeAckPartition()
+	p.replStuck = true
+	close(p.release)
+	waits, resp := produceWaits(p)
+	const lapse = 200 * time.Millisecond
+	start := time.Now()
+	expiry := func() (time.Time, bool) { return start.Add(lapse), true }
+	got := awaitDurable(context.Background(), waits, 30*time.Second, expiry, resp, nil).Wait(context.Background()).(*kmsg.ProduceResponse)
+	took := time.Since(start)
+	if c := got.Topics[0].Partitions[0].ErrorCode; c != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("error %v, want NOT_LEADER_OR_FOLLOWER", kerr.ErrorForCode(c))
+	}
+	if took < lapse || took > lapse+5*time.Second {
+		t.Fatalf("answered after %v; the session lapsed after %v", took, lapse)
 	}
 }
