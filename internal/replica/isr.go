@@ -141,7 +141,9 @@ func (p *Partition) becomeFollower(r role) {
 
 // updateISR takes a newer committed ISR from the image while leading at
 // the same epoch. It ends any AlterPartition in flight: the image now says
-// what happened to it.
+// what happened to it. A change the controller refused may be proposed
+// again at once: the refusal was for the older partition epoch (as Kafka's
+// leader retries on the next metadata update).
 func (p *Partition) updateISR(r role, now time.Time) {
 	p.stateMu.Lock()
 	if r.partitionEpoch <= p.partitionEpoch {
@@ -152,6 +154,7 @@ func (p *Partition) updateISR(r role, now time.Time) {
 		p.stats.countISRChange(p.isr, r.isr)
 		p.isr, p.replicas, p.partitionEpoch = slices.Clone(r.isr), slices.Clone(r.replicas), r.partitionEpoch
 		p.pending = nil
+		p.alterAfter = time.Time{}
 		for _, id := range union(r.replicas, r.isr) {
 			if _, ok := p.followers[id]; !ok && id != p.nodeID {
 				p.followers[id] = &follower{leo: -1, logStart: -1, lastFetchLeaderLEO: -1}

@@ -282,6 +282,35 @@ func TestRefusedAlterPartitionIsRetriedLater(t *testing.T) {
 	}
 }
 
+// A refused change may be proposed again as soon as the image brings the
+// partition a newer epoch, without the pause: the refusal was for the old
+// one.
+func TestRefusedAlterPartitionIsRetriedOnANewerPartitionEpoch(t *testing.T) {
+	t.Parallel()
+	f := newLeaderFixture(t, []int32{1, 2, 3}, []int32{1, 2})
+	f.fetched(3, 0)
+	_, seq, n := f.lastProposal()
+	if n != 1 {
+		t.Fatalf("%d proposals", n)
+	}
+	f.p.alterFailed(seq, f.clock.now().Add(time.Second))
+	f.fetched(3, 0)
+	if _, _, n := f.lastProposal(); n != 1 {
+		t.Fatal("proposed again at once")
+	}
+	// Another change (broker 2 left and came back, say) moved the
+	// partition epoch on.
+	r := role{leader: 1, leaderEpoch: 1, partitionEpoch: 3, replicas: []int32{1, 2, 3}, isr: []int32{1, 2}}
+	if change, err := f.p.applyRole(r, f.clock.now()); err != nil || change != roleSame {
+		t.Fatalf("applyRole: %v, %v", change, err)
+	}
+	f.fetched(3, 0)
+	cmd, _, n := f.lastProposal()
+	if n != 2 || cmd.PartitionEpoch != 3 || !slices.Equal(cmd.ISR, []int32{1, 2, 3}) {
+		t.Fatalf("%d proposals, last %+v: want broker 3 proposed again at partition epoch 3", n, cmd)
+	}
+}
+
 // Kafka's isFollowerInSync: a follower joins only once it has reached the
 // start offset of the leader's current epoch.
 func TestExpandNeedsTheLeaderEpochStart(t *testing.T) {
