@@ -136,7 +136,10 @@ func (c *inprocCluster) registryURL(id int32) string {
 // readFile reads through the filesystem broker id's logs were last
 // started on (after kill, what survived the power cut).
 func (c *inprocCluster) readFile(id int32, name string) ([]byte, error) {
-	f, err := c.filesystems()(int(id-1)).OpenFile(filepath.Join(c.dirs[id-1], name), os.O_RDONLY, 0)
+	c.mu.Lock()
+	dir := c.dirs[id-1]
+	c.mu.Unlock()
+	f, err := c.filesystems()(int(id-1)).OpenFile(filepath.Join(dir, name), os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}

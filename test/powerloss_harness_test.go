@@ -115,6 +115,8 @@ func (c *fsCluster) startSome(fsFor func(i int) log.FS, skip map[int]bool) {
 // registryListen is broker i's schema registry address; empty (none)
 // unless the cluster was started withSchemaRegistry.
 func (c *fsCluster) registryListen(i int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.registries == nil {
 		return ""
 	}
