@@ -59,13 +59,15 @@ func writeFileAtomic(fsys FS, dir, name string, data []byte) error {
 	return nil
 }
 
-// readSmallFile reads a whole file of at most limit bytes. A missing file is
-// errNoCheckpoint.
-func readSmallFile(fsys FS, path string, limit int64) ([]byte, error) {
+// ReadSmallFile reads a whole file of at most limit bytes; a larger one is
+// ErrCorruption. A missing file is errNoCheckpoint, which also matches
+// fs.ErrNotExist. Other packages read the small files they keep with
+// WriteFileAtomic with it.
+func ReadSmallFile(fsys FS, path string, limit int64) ([]byte, error) {
 	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, errNoCheckpoint
+			return nil, fmt.Errorf("%w: %w", errNoCheckpoint, err)
 		}
 		return nil, err
 	}
@@ -171,7 +173,7 @@ func checkpointLines(b []byte, want int) ([]string, error) {
 // errNoCheckpoint; one that does not parse is ErrCorruption.
 func readOffsetCheckpoint(fsys FS, dir, name string) (int64, error) {
 	path := filepath.Join(dir, name)
-	b, err := readSmallFile(fsys, path, 1<<10)
+	b, err := ReadSmallFile(fsys, path, 1<<10)
 	if err != nil {
 		return 0, err
 	}

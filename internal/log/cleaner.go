@@ -135,7 +135,7 @@ func (l *Log) loadCleanerState() {
 		return
 	}
 	l.cleaner = cleanerState{loaded: true, nextHorizon: -1}
-	b, err := readSmallFile(l.fs, filepath.Join(l.dir, cleanerCheckpointFile), 1<<10)
+	b, err := ReadSmallFile(l.fs, filepath.Join(l.dir, cleanerCheckpointFile), 1<<10)
 	if err != nil {
 		if !errors.Is(err, errNoCheckpoint) {
 			l.logger.Warn("ignoring cleaner checkpoint", "err", err)

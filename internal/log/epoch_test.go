@@ -42,7 +42,7 @@ func TestEndOffsetForEpoch(t *testing.T) {
 			}
 		})
 	}
-	b, err := readSmallFile(fsys, filepath.Join(dir, epochCheckpoint), 1<<10)
+	b, err := ReadSmallFile(fsys, filepath.Join(dir, epochCheckpoint), 1<<10)
 	if err != nil || string(b) != "0\n3\n1 0\n3 10\n5 20\n" {
 		t.Fatalf("leader-epoch-checkpoint %q, %v", b, err)
 	}

@@ -466,7 +466,7 @@ func (l *Log) cleanDirectory() (bases, snapshots []int64, indexed map[int64]bool
 
 func (l *Log) loadEpochCheckpoint() error {
 	path := filepath.Join(l.dir, epochCheckpoint)
-	b, err := readSmallFile(l.fs, path, maxCheckpointBytes)
+	b, err := ReadSmallFile(l.fs, path, maxCheckpointBytes)
 	if errors.Is(err, errNoCheckpoint) {
 		return nil
 	}
@@ -700,7 +700,7 @@ func (l *Log) rebuildProducerState(keepBelow int64) error {
 			continue
 		}
 		path := filepath.Join(l.dir, fileName(off, snapshotSuffix))
-		b, err := readSmallFile(l.fs, path, maxSnapshotBytes)
+		b, err := ReadSmallFile(l.fs, path, maxSnapshotBytes)
 		var ps producerStates
 		if err == nil {
 			ps, err = decodeSnapshot(b)

@@ -180,7 +180,7 @@ func formatRecoveryPoint(off int64, at *scanStart) []byte {
 // scan start that does not parse is left out, and why says why.
 func readRecoveryPoint(fsys FS, dir string) (off int64, at *scanStart, why string, err error) {
 	path := filepath.Join(dir, recoveryPointFile)
-	b, err := readSmallFile(fsys, path, 1<<10)
+	b, err := ReadSmallFile(fsys, path, 1<<10)
 	if err != nil {
 		return 0, nil, "", err
 	}

@@ -357,7 +357,7 @@ func TestRecoveryRemovesLeftoversAndCompletesSwaps(t *testing.T) {
 }
 
 func readMemFile(fsys FS, path string) ([]byte, error) {
-	return readSmallFile(fsys, path, 1<<30)
+	return ReadSmallFile(fsys, path, 1<<30)
 }
 
 // The recovery point moves to the log end after Open, after a roll's

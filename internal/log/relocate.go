@@ -560,7 +560,7 @@ func (l *Log) copySmallFiles(dir, future string) error {
 		if _, suffix, ok := parseFileName(name); ok && (suffix == logSuffix || suffix == indexSuffix || suffix == timeIndexSuffix) {
 			continue
 		}
-		data, err := readSmallFile(l.fs, filepath.Join(dir, name), maxSnapshotBytes)
+		data, err := ReadSmallFile(l.fs, filepath.Join(dir, name), maxSnapshotBytes)
 		if err != nil {
 			return fmt.Errorf("log: relocate: read %s: %w", name, err)
 		}

@@ -271,7 +271,7 @@ func (l *Log) noteTruncation(end int64) error {
 		l.truncatedTo = end
 	}
 	l.truncGen++
-	b, err := readSmallFile(l.fs, filepath.Join(l.dir, cleanerCheckpointFile), 1<<10)
+	b, err := ReadSmallFile(l.fs, filepath.Join(l.dir, cleanerCheckpointFile), 1<<10)
 	if err != nil {
 		return nil // no checkpoint (or an unreadable one, ignored at load)
 	}

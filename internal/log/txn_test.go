@@ -231,7 +231,7 @@ func checkTxns(t testing.TB, l *Log) txnModel {
 
 // readMemOrOS reads a whole file; a missing one is empty.
 func readMemOrOS(fsys FS, path string) ([]byte, error) {
-	b, err := readSmallFile(fsys, path, 1<<30)
+	b, err := ReadSmallFile(fsys, path, 1<<30)
 	if errors.Is(err, errNoCheckpoint) {
 		return nil, nil
 	}

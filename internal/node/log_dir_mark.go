@@ -3,9 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -31,7 +29,8 @@ func markLogDirs(fsys log.FS, nodeID int32, dirs []string) (anyNew bool, err err
 	}
 	for _, dir := range dirs {
 		path := filepath.Join(dir, logDirMarkFile)
-		mark, err := readMark(fsys, path)
+		b, err := log.ReadSmallFile(fsys, path, 4096)
+		mark := strings.TrimSpace(string(b))
 		switch {
 		case err == nil:
 			id, ok := strings.CutPrefix(mark, "node.id=")
@@ -48,14 +47,4 @@ func markLogDirs(fsys log.FS, nodeID int32, dirs []string) (anyNew bool, err err
 		}
 	}
 	return anyNew, nil
-}
-
-func readMark(fsys log.FS, path string) (string, error) {
-	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 4096))
-	return strings.TrimSpace(string(b)), err
 }
