@@ -40,6 +40,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/ctxtime"
 	"github.com/sluice-io/sluice/internal/quota"
 )
 
@@ -485,7 +486,7 @@ func applyThrottle(reply Reply, d time.Duration) Reply {
 		reply.Wait = func(ctx context.Context) kmsg.Response {
 			resp := wait(ctx)
 			if resp != nil && !setThrottle(resp) {
-				sleepCtx(ctx, d)
+				ctxtime.Sleep(ctx, d)
 			}
 			return resp
 		}
@@ -497,7 +498,7 @@ func applyThrottle(reply Reply, d time.Duration) Reply {
 		resp := reply.Response
 		reply.Response = nil
 		reply.Wait = func(ctx context.Context) kmsg.Response {
-			sleepCtx(ctx, d)
+			ctxtime.Sleep(ctx, d)
 			return resp
 		}
 	}
@@ -514,13 +515,4 @@ func exemptFromQuotas(req kmsg.Request) bool {
 		return req.ReplicaID >= 0 || req.Version >= 15 && req.ReplicaState.ID >= 0
 	}
 	return false
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-io/sluice/internal/ctxtime"
 	"github.com/sluice-io/sluice/internal/record"
 )
 
@@ -263,26 +264,11 @@ func (l *Log) VerifyUnchecked(ctx context.Context, rest float64) error {
 			return nil
 		}
 		off, buf = last+1, b[:0]
-		if err := restFor(ctx, time.Duration(float64(time.Since(began))*rest)); err != nil {
+		if err := ctxtime.Sleep(ctx, time.Duration(float64(time.Since(began))*rest)); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// restFor waits d, or until ctx ends.
-func restFor(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // segmentStart is the scan start of a segment read from its first byte.

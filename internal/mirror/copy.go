@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/config"
+	"github.com/sluice-io/sluice/internal/ctxtime"
 	"github.com/sluice-io/sluice/internal/record"
 )
 
@@ -122,16 +123,6 @@ func (w *workers) stop() {
 	w.key = ""
 }
 
-// backoff waits d or until ctx ends.
-func backoff(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}
-
 // copyLoop copies parts, all led by source broker leader, until ctx ends:
 // fetch their batches from the source as they are (read_uncommitted, so
 // transaction markers and aborted records come too, as a follower sees
@@ -150,7 +141,7 @@ func (m *Mirror) copyLoop(ctx context.Context, st stream, leader int32, parts []
 		if attempt%10 == 0 {
 			logger.Warn("read the mirror topics' end offsets; retrying", "err", err)
 		}
-		backoff(ctx, min(time.Duration(attempt)*50*time.Millisecond, time.Second))
+		ctxtime.Sleep(ctx, min(time.Duration(attempt)*50*time.Millisecond, time.Second))
 	}
 	// One append may be in flight while the next fetch runs (the copy's
 	// pipeline); appends go out one at a time, in order.
@@ -187,7 +178,7 @@ func (m *Mirror) copyLoop(ctx context.Context, st stream, leader int32, parts []
 				logger.Warn("fetch from the source failed; retrying", "err", err, "failures", failures)
 			}
 			m.refreshSoon()
-			backoff(ctx, min(time.Duration(failures)*200*time.Millisecond, 2*time.Second))
+			ctxtime.Sleep(ctx, min(time.Duration(failures)*200*time.Millisecond, 2*time.Second))
 			continue
 		}
 		if failures > 0 {
@@ -521,7 +512,7 @@ func (m *Mirror) appendTo(ctx context.Context, dst *kgo.Client, leader int32, as
 		if ctx.Err() == nil {
 			m.noteErr(partsOf(as), fmt.Sprintf("append to target broker %d: %v", leader, err))
 			m.refreshSoon()
-			backoff(ctx, 500*time.Millisecond)
+			ctxtime.Sleep(ctx, 500*time.Millisecond)
 		}
 		return
 	}

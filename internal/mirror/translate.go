@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/internal/ctxtime"
 )
 
 // Translating mode, for a target that is not Sluice (MirrorMaker 2's way):
@@ -108,7 +110,7 @@ func (m *Mirror) runTranslating(ctx context.Context) error {
 				break
 			}
 			m.logger.Warn("create a topic of the translating mirror; retrying", "topic", topic, "err", err)
-			backoff(ctx, time.Second)
+			ctxtime.Sleep(ctx, time.Second)
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -128,7 +130,7 @@ func (m *Mirror) runTranslating(ctx context.Context) error {
 	for ctx.Err() == nil {
 		if err := tr.copyRound(ctx); err != nil && ctx.Err() == nil {
 			m.logger.Warn("translating mirror: restarting the copy", "err", err)
-			backoff(ctx, time.Second)
+			ctxtime.Sleep(ctx, time.Second)
 		}
 	}
 	return nil
@@ -261,7 +263,7 @@ func (tr *translator) copyRound(ctx context.Context) error {
 	m.sourceCluster = smd.Cluster
 	m.mu.Unlock()
 	if len(starts) == 0 {
-		backoff(ctx, m.cfg.RefreshInterval)
+		ctxtime.Sleep(ctx, m.cfg.RefreshInterval)
 		return nil
 	}
 	cons, err := kgo.NewClient(append(slices.Clone(m.cfg.Source), kgo.ConsumePartitions(starts), kgo.FetchIsolationLevel(kgo.ReadCommitted()))...)

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/ctxtime"
 )
 
 // mute stops reading the connection for d, the throttle time of a client
@@ -11,15 +13,5 @@ import (
 // time has passed, as Kafka mutes the channel). Responses already read
 // are still written meanwhile.
 func (c *conn) mute(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return ctxtime.Sleep(ctx, d)
 }
