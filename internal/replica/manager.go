@@ -757,17 +757,20 @@ func (m *Manager) assignFetchers(img *cluster.Image, follow map[*Partition]int32
 		}
 		f.setSettings(m.settings.fetch)
 	}
+	var started []*fetcher
 	for p, leader := range follow {
 		f := m.fetchers[leader]
 		if f == nil {
 			if m.stopped {
 				continue
 			}
-			f = m.startFetcher(leader, addrs[leader])
+			f = m.newFetcher(leader, addrs[leader])
+			started = append(started, f)
 		}
 		_, epoch, gen, _ := p.followState()
 		f.set(p, gen, epoch)
 	}
+	m.runFetchers(started)
 	for id, f := range m.fetchers {
 		f.mu.Lock()
 		for p := range f.parts {
@@ -792,6 +795,7 @@ func (m *Manager) repointFetchers(img *cluster.Image, touched, gone []*Partition
 			f.remove(p)
 		}
 	}
+	var started []*fetcher
 	for _, p := range touched {
 		leader, epoch, gen, following := p.followState()
 		addr := ""
@@ -811,10 +815,12 @@ func (m *Manager) repointFetchers(img *cluster.Image, touched, gone []*Partition
 			if m.stopped {
 				continue
 			}
-			f = m.startFetcher(leader, addr)
+			f = m.newFetcher(leader, addr)
+			started = append(started, f)
 		}
 		f.set(p, gen, epoch)
 	}
+	m.runFetchers(started)
 	for id, f := range m.fetchers {
 		if f.size() == 0 {
 			m.stopFetcher(id)
@@ -822,20 +828,31 @@ func (m *Manager) repointFetchers(img *cluster.Image, touched, gone []*Partition
 	}
 }
 
-// startFetcher starts the fetcher from leader at addr. The caller holds
+// newFetcher adds the fetcher from leader at addr; runFetchers starts it
+// once it has been given every partition of the reconciliation: started
+// with only the first few, its first fetch (a long poll of up to
+// replica.fetch.wait.max.ms) would hold back the thousands of others a
+// restarted broker follows from that leader. The caller holds
 // reconcileMu.
-func (m *Manager) startFetcher(leader int32, addr string) *fetcher {
+func (m *Manager) newFetcher(leader int32, addr string) *fetcher {
 	f := newFetcher(m.cfg.NodeID, leader, addr, m.settings.fetch, m.logger.With("component", "fetcher"), m.cfg.Now)
 	f.opts = m.cfg.PeerOpts
-	ctx, cancel := context.WithCancel(m.bgCtx)
-	f.cancel = cancel
 	m.fetchers[leader] = f
-	m.bg.Add(1)
-	go func() {
-		defer m.bg.Done()
-		f.run(ctx)
-	}()
 	return f
+}
+
+// runFetchers starts fetchers added by newFetcher. The caller holds
+// reconcileMu.
+func (m *Manager) runFetchers(fs []*fetcher) {
+	for _, f := range fs {
+		ctx, cancel := context.WithCancel(m.bgCtx)
+		f.cancel = cancel
+		m.bg.Add(1)
+		go func() {
+			defer m.bg.Done()
+			f.run(ctx)
+		}()
+	}
 }
 
 // stopFetcher stops a fetcher and waits for it. The caller holds
