@@ -139,6 +139,11 @@ func RunRestart(ctx context.Context, opts Options, ro RestartOptions) error {
 			return fmt.Errorf("restart %d: %w", rep, err)
 		}
 		all := time.Since(t0)
+		// The broker runs through a recovery-point checkpoint before the
+		// next kill, as one that served for a while has.
+		if err := sleepCtx(ctx, restartCheckpointWait); err != nil {
+			return err
+		}
 		cache := "warm"
 		if ro.Cold {
 			cache = "cold"
@@ -167,12 +172,24 @@ func restartLoad(ctx context.Context, out io.Writer, addr string, ro RestartOpti
 		return nil, err
 	}
 	// One recovery-point checkpoint after the last write.
-	select {
-	case <-time.After(5 * time.Second):
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := sleepCtx(ctx, restartCheckpointWait); err != nil {
+		return nil, err
 	}
 	return ends, nil
+}
+
+// restartCheckpointWait outlasts the 2 s recovery-point checkpoint
+// interval the bench gives the broker.
+const restartCheckpointWait = 5 * time.Second
+
+// sleepCtx waits d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // restartState is what a run leaves beside its data for a later run
