@@ -399,12 +399,24 @@ func TestAbortedTransactionsAcrossSegments(t *testing.T) {
 // TestTransactionsSurviveRestartAndCrash reopens a log after Close and
 // after crashes at random points (keeping only fsynced bytes): open
 // transactions, the first unstable offset and the .txnindex entries come
-// back exactly as the recovered batches say.
+// back exactly as the recovered batches say. Recovery-point checkpoints
+// taken along the way let Open start reading the active segment at a scan
+// start, from the producer snapshot there (one segment of 1 MiB holds the
+// whole log in the second run).
 func TestTransactionsSurviveRestartAndCrash(t *testing.T) {
 	t.Parallel()
+	for _, segmentBytes := range []int64{400, 1 << 20} {
+		t.Run(fmt.Sprint(segmentBytes), func(t *testing.T) {
+			t.Parallel()
+			transactionsSurviveRestartAndCrash(t, segmentBytes)
+		})
+	}
+}
+
+func transactionsSurviveRestartAndCrash(t *testing.T, segmentBytes int64) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	cfg := testConfig()
-	cfg.SegmentBytes = 400
+	cfg.SegmentBytes = segmentBytes
 	mem := newMemFS()
 	dir := "/data/t-0"
 	l := openLog(t, mem, dir, cfg)
@@ -414,7 +426,14 @@ func TestTransactionsSurviveRestartAndCrash(t *testing.T) {
 			if err := l.WaitDurable(context.Background(), l.LogEndOffset()); err != nil {
 				t.Fatal(err)
 			}
+			if err := l.CheckpointRecoveryPoint(); err != nil {
+				t.Fatal(err)
+			}
 			randomTxnSteps(t, l, rng, rng.IntN(20), int64(round*1000+500))
+			// A scan start taken now waits until it is durable.
+			if err := l.CheckpointRecoveryPoint(); err != nil {
+				t.Fatal(err)
+			}
 		}
 		before := checkTxns(t, l)
 		var next *memFS
