@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -140,11 +141,18 @@ func TestNetfaultLeaderIsolatedFromPeers(t *testing.T) {
 
 	// acks=1 writes acknowledged by the isolated leader are not promised
 	// to survive: count how many did.
+	// Until its first heartbeat after the heal reaches the controller,
+	// the former leader names no leader for the partition in Metadata.
 	ctx := testContext(t, time.Minute)
-	ends, err := c.admin().ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	adm := c.admin()
+	var ends kadm.ListedOffsets
+	waitForErr(t, 30*time.Second, "the end offsets of "+topic, func() error {
+		var err error
+		if ends, err = adm.ListEndOffsets(ctx, topic); err == nil {
+			err = ends.Error()
+		}
+		return err
+	})
 	kept := map[string]bool{}
 	for _, r := range consumeFrom(t, c.seeds(), topic, int(ends[topic][0].Offset)) {
 		kept[string(r.Value)] = true
