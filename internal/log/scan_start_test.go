@@ -264,3 +264,42 @@ func TestRecoveryPointFormat(t *testing.T) {
 		}
 	}
 }
+
+// The first checkpoint after Open fsyncs the tail Open found past the
+// recovery point and moves the recovery point and the scan start to the
+// log end, so a log not written to again is not read past its scan start
+// at every restart; later checkpoints of the idle log write nothing.
+func TestFirstCheckpointAfterOpenTakesInTheRecoveredTail(t *testing.T) {
+	t.Parallel()
+	mem, dir, m, _ := scanStartLog(t)
+	var syncs syncCounter
+	writes := 0
+	fsys := &hookFS{FS: mem, onSync: syncs.hook, onWrite: func(string) error { writes++; return nil }}
+	l := openLog(t, fsys, dir, testConfig())
+	defer mustClose(t, l)
+	if l.DurableOffset() != 40 || l.LogEndOffset() != 45 {
+		t.Fatalf("durable offset %d, log end %d after Open; want 40 and 45", l.DurableOffset(), l.LogEndOffset())
+	}
+	if err := l.CheckpointRecoveryPoint(); err != nil {
+		t.Fatal(err)
+	}
+	rp, at, _, err := readRecoveryPoint(mem, dir)
+	if err != nil || rp != 45 || at == nil || at.offset != 45 {
+		t.Fatalf("after the first checkpoint: recovery point %d, scan start %+v, %v; want both at 45", rp, at, err)
+	}
+	syncs.take()
+	writes = 0
+	if err := l.CheckpointRecoveryPoint(); err != nil {
+		t.Fatal(err)
+	}
+	if n := syncs.take(); len(n) != 0 || writes != 0 {
+		t.Fatalf("a checkpoint of an idle log fsynced %v and wrote %d times", n, writes)
+	}
+	// What survives a crash now opens reading nothing past the scan start.
+	l2 := openLog(t, mem.CrashClone(), dir, testConfig())
+	defer mustClose(t, l2)
+	if l2.DurableOffset() != 45 {
+		t.Fatalf("durable offset %d after the next Open, want 45", l2.DurableOffset())
+	}
+	m.check(t, l2, 0)
+}
