@@ -4,20 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sluice-io/sluice/internal/faultfs"
-	"github.com/sluice-io/sluice/internal/log"
 	"github.com/sluice-io/sluice/internal/record"
 )
 
@@ -26,23 +20,31 @@ import (
 // batch is read), is never served to a consumer or a follower, and the
 // damaged replica repairs itself from a healthy one without an operator.
 
-func flipBit(t *testing.T, path string, pos int64) {
+// firstSegment is partition 0's first segment in a broker's data
+// directory: every record these tests write stays in it.
+func firstSegment(topic string) string {
+	return filepath.Join(topic+"-0", "00000000000000000000.log")
+}
+
+// flipBit flips bit 0x04 of the byte at pos(segment) in broker id's first
+// segment of topic's partition 0, through the filesystem its logs are on.
+func flipBit(t *testing.T, c cluster, id int32, topic string, pos func(t *testing.T, seg []byte) int64) {
 	t.Helper()
-	if err := faultfs.FlipBit(path, pos, 0x04); err != nil {
+	err := c.writeFile(id, firstSegment(topic), func(b []byte) []byte {
+		b[pos(t, b)] ^= 0x04
+		return b
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 }
 
-// recordsPos is the position, in the segment at path, of the records
-// (inside the CRC32C) of its k-th batch.
-func recordsPos(t *testing.T, path string, k int) int64 {
+// recordsPos is the position, in segment b, of the records (inside the
+// CRC32C) of its k-th batch.
+func recordsPos(t *testing.T, b []byte, k int) int64 {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	pos, i := 0, 0
-	err = record.Batches(b, false, func(h record.Header, batch []byte) error {
+	err := record.Batches(b, false, func(h record.Header, batch []byte) error {
 		if i == k {
 			return errFound
 		}
@@ -51,49 +53,47 @@ func recordsPos(t *testing.T, path string, k int) int64 {
 		return nil
 	})
 	if err != errFound {
-		t.Fatalf("%s has %d batches, not %d", path, i, k+1)
+		t.Fatalf("the segment has %d batches, not %d", i, k+1)
 	}
 	return int64(pos + record.HeaderSize + 2)
 }
 
+// recordsOf returns a func giving the position of the k-th batch's records.
+func recordsOf(k int) func(*testing.T, []byte) int64 {
+	return func(t *testing.T, b []byte) int64 { return recordsPos(t, b, k) }
+}
+
 var errFound = errors.New("found")
 
-// replicaValues reads a partition directory's segments straight from the
-// disk, checking every batch's CRC32C, and returns the record values in
-// offset order.
-func replicaValues(t *testing.T, dir string) []string {
+// replicaValues reads broker id's copy of topic's partition 0 through
+// the filesystem its logs are on, checking every batch's CRC32C, and
+// returns the record values in offset order.
+func replicaValues(t *testing.T, c cluster, id int32, topic string) []string {
 	t.Helper()
-	out, err := readReplica(dir)
+	out, err := readReplica(c, id, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
 }
 
-func readReplica(dir string) ([]string, error) {
-	segs, err := filepath.Glob(filepath.Join(dir, "*.log"))
+func readReplica(c cluster, id int32, topic string) ([]string, error) {
+	b, err := c.readFile(id, firstSegment(topic))
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(segs)
 	var out []string
-	for _, seg := range segs {
-		b, err := os.ReadFile(seg)
-		if err != nil {
-			return nil, err
+	err = record.Batches(b, false, func(h record.Header, batch []byte) error {
+		if err := record.ValidateParsed(h, batch); err != nil {
+			return fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 		}
-		err = record.Batches(b, false, func(h record.Header, batch []byte) error {
-			if err := record.ValidateParsed(h, batch); err != nil {
-				return fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
-			}
-			return record.CheckRecords(h, batch[record.HeaderSize:], func(r record.Record) error {
-				out = append(out, string(r.Value))
-				return nil
-			})
+		return record.CheckRecords(h, batch[record.HeaderSize:], func(r record.Record) error {
+			out = append(out, string(r.Value))
+			return nil
 		})
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", seg, err)
-		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("broker %d's %s: %w", id, firstSegment(topic), err)
 	}
 	return out, nil
 }
@@ -114,37 +114,33 @@ func produceEach(t *testing.T, cl *kgo.Client, topic, prefix string, n int) []st
 	return vals
 }
 
-func (c *fsCluster) leaderOf(topic string) int32 {
-	c.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.listens...))
+// partitionLeader is the leader of topic's partition 0 as a running
+// broker sees it; the test fails if it cannot say.
+func partitionLeader(t *testing.T, c cluster, topic string) int32 {
+	t.Helper()
+	md, err := metadataAt(testContext(t, 10*time.Second), c, liveBroker(c), topic)
 	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer cl.Close()
-	md, err := kadm.NewClient(cl).Metadata(testContext(c.t, 10*time.Second), topic)
-	if err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return md.Topics[topic].Partitions[0].Leader
 }
 
-// checkReplica waits until broker i's copy of partition 0 of topic holds
+// checkReplica waits until broker id's copy of partition 0 of topic holds
 // exactly want, every batch whole (a repair may still be fetching), then
 // stops the broker and checks its files again.
-func (c *fsCluster) checkReplica(i int, topic string, want []string) {
-	c.t.Helper()
-	dir := filepath.Join(c.dirs[i], topic+"-0")
-	waitForErr(c.t, time.Minute, fmt.Sprintf("broker %d holding the %d records produced", i+1, len(want)), func() error {
-		got, err := readReplica(dir)
+func checkReplica(t *testing.T, c cluster, id int32, topic string, want []string) {
+	t.Helper()
+	waitForErr(t, time.Minute, fmt.Sprintf("broker %d holding the %d records produced", id, len(want)), func() error {
+		got, err := readReplica(c, id, topic)
 		if err != nil {
 			return err
 		}
 		return replicaDiff(got, want)
 	})
-	c.stop(i)
-	got := replicaValues(c.t.(*testing.T), filepath.Join(c.dirs[i], topic+"-0"))
+	c.stop(id)
+	got := replicaValues(t, c, id, topic)
 	if strings.Join(got, ",") != strings.Join(want, ",") {
-		c.t.Fatalf("broker %d holds %d records, want the %d produced (first difference near %d)", i+1, len(got), len(want), firstDiff(got, want))
+		t.Fatalf("broker %d holds %d records, want the %d produced (first difference near %d)", id, len(got), len(want), firstDiff(got, want))
 	}
 }
 
@@ -182,22 +178,22 @@ var corruptionSettings = map[string]string{
 // the cut, while producers write, is dropped rather than appended past it.
 func TestCorruptFollowerRepairsFromLeader(t *testing.T) {
 	t.Parallel()
-	c := startFSCluster(t, 3, corruptionSettings, func(int) log.FS { return nil })
-	const topic = "corrupt-follower"
-	two := "2"
-	c.createTopic(topic, 1, 3, map[string]*string{"min.insync.replicas": &two})
-	cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
-	want := produceEach(t, cl, topic, "a", 200)
-	leader := c.leaderOf(topic)
-	f := int(leader % 3) // a follower's index (broker f+1)
-	c.waitISR(topic, 3, 30*time.Second)
-	c.stop(f)
-	seg := filepath.Join(c.dirs[f], topic+"-0", "00000000000000000000.log")
-	flipBit(t, seg, recordsPos(t, seg, 66))
-	c.startAll(func(int) log.FS { return nil })
-	want = append(want, produceEach(t, cl, topic, "b", 50)...)
-	c.waitISR(topic, 3, time.Minute)
-	c.checkReplica(f, topic, want)
+	forEachKind(t, 3, corruptionSettings, func(t *testing.T, c cluster) {
+		const topic = "corrupt-follower"
+		two := "2"
+		createTopicIn(c, topic, 1, 3, map[string]*string{"min.insync.replicas": &two})
+		cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+		want := produceEach(t, cl, topic, "a", 200)
+		leader := partitionLeader(t, c, topic)
+		f := leader%3 + 1 // a follower
+		waitISR(c, topic, 0, 3, 30*time.Second)
+		c.stop(f)
+		flipBit(t, c, f, topic, recordsOf(66))
+		c.startStopped()
+		want = append(want, produceEach(t, cl, topic, "b", 50)...)
+		waitISR(c, topic, 0, 3, time.Minute)
+		checkReplica(t, c, f, topic, want)
+	})
 }
 
 // A leader whose segment is damaged while it serves never hands the bad
@@ -207,33 +203,32 @@ func TestCorruptFollowerRepairsFromLeader(t *testing.T) {
 // order, from the new leader.
 func TestCorruptLeaderGivesUpLeadershipAndRepairs(t *testing.T) {
 	t.Parallel()
-	damagedLeaderRepairs(t, "corrupt-leader", func(seg string) {
-		flipBit(t, seg, recordsPos(t, seg, 100)) // in the page cache the leader reads from
-	})
+	// In the page cache (or the filesystem in memory) the leader reads from.
+	damagedLeaderRepairs(t, "corrupt-leader", recordsOf(100))
 }
 
 // damagedLeaderRepairs writes 200 records to a partition of three
-// replicas, damages the leader's segment with damage, and checks that a
+// replicas, flips a bit at pos in the leader's segment, and checks that a
 // consumer reads every record at its offset, that leadership moved, and
 // that the old leader holds every record again after 50 more.
-func damagedLeaderRepairs(t *testing.T, topic string, damage func(seg string)) {
-	c := startFSCluster(t, 3, corruptionSettings, func(int) log.FS { return nil })
-	two := "2"
-	c.createTopic(topic, 1, 3, map[string]*string{"min.insync.replicas": &two})
-	cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
-	want := produceEach(t, cl, topic, "a", 200)
-	c.waitISR(topic, 3, 30*time.Second)
-	leader := c.leaderOf(topic)
-	li := int(leader - 1)
-	damage(filepath.Join(c.dirs[li], topic+"-0", "00000000000000000000.log"))
+func damagedLeaderRepairs(t *testing.T, topic string, pos func(*testing.T, []byte) int64) {
+	forEachKind(t, 3, corruptionSettings, func(t *testing.T, c cluster) {
+		two := "2"
+		createTopicIn(c, topic, 1, 3, map[string]*string{"min.insync.replicas": &two})
+		cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+		want := produceEach(t, cl, topic, "a", 200)
+		waitISR(c, topic, 0, 3, 30*time.Second)
+		leader := partitionLeader(t, c, topic)
+		flipBit(t, c, leader, topic, pos)
 
-	checkInOrder(t, consumeFrom(t, c.seeds(), topic, len(want)), want)
-	if now := c.leaderOf(topic); now == leader {
-		t.Fatalf("broker %d still leads after reading a damaged batch", leader)
-	}
-	want = append(want, produceEach(t, cl, topic, "b", 50)...)
-	c.waitISR(topic, 3, time.Minute)
-	c.checkReplica(li, topic, want)
+		checkInOrder(t, consumeFrom(t, c.seeds(), topic, len(want)), want)
+		if now := partitionLeader(t, c, topic); now == leader {
+			t.Fatalf("broker %d still leads after reading a damaged batch", leader)
+		}
+		want = append(want, produceEach(t, cl, topic, "b", 50)...)
+		waitISR(c, topic, 0, 3, time.Minute)
+		checkReplica(t, c, leader, topic, want)
+	})
 }
 
 // checkInOrder checks that got holds want's values at offsets 0, 1, ...
@@ -251,33 +246,33 @@ func checkInOrder(t *testing.T, got []*kgo.Record, want []string) {
 // are still served, and nothing is lost that could be read back later.
 func TestCorruptBatchOnSingleNodeAnswersStorageError(t *testing.T) {
 	t.Parallel()
-	c := startFSCluster(t, 1, nil, func(int) log.FS { return nil })
-	const topic = "corrupt-alone"
-	c.createTopic(topic, 1, 1, nil)
-	cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
-	want := produceEach(t, cl, topic, "a", 50)
-	seg := filepath.Join(c.dirs[0], topic+"-0", "00000000000000000000.log")
-	flipBit(t, seg, recordsPos(t, seg, 30))
-	ctx := testContext(t, time.Minute)
-	if err := fetchErrAt(ctx, c.seeds(), topic, 30); !errors.Is(err, kerr.KafkaStorageError) {
-		t.Fatalf("fetch of the damaged batch: %v, want KAFKA_STORAGE_ERROR", err)
-	}
-	got := consumeFrom(t, c.seeds(), topic, 30)
-	for i, r := range got[:30] {
-		if string(r.Value) != want[i] {
-			t.Fatalf("record %d: %q, want %q", i, r.Value, want[i])
+	forEachKind(t, 1, nil, func(t *testing.T, c cluster) {
+		const topic = "corrupt-alone"
+		createTopicIn(c, topic, 1, 1, nil)
+		cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+		want := produceEach(t, cl, topic, "a", 50)
+		flipBit(t, c, 1, topic, recordsOf(30))
+		ctx := testContext(t, time.Minute)
+		if err := fetchErrAt(ctx, c.seeds(), topic, 30); !errors.Is(err, kerr.KafkaStorageError) {
+			t.Fatalf("fetch of the damaged batch: %v, want KAFKA_STORAGE_ERROR", err)
 		}
-	}
-	// Still damaged, still refused: nothing was cut.
-	if err := fetchErrAt(ctx, c.seeds(), topic, 30); !errors.Is(err, kerr.KafkaStorageError) {
-		t.Fatalf("second fetch of the damaged batch: %v, want KAFKA_STORAGE_ERROR", err)
-	}
+		got := consumeFrom(t, c.seeds(), topic, 30)
+		for i, r := range got[:30] {
+			if string(r.Value) != want[i] {
+				t.Fatalf("record %d: %q, want %q", i, r.Value, want[i])
+			}
+		}
+		// Still damaged, still refused: nothing was cut.
+		if err := fetchErrAt(ctx, c.seeds(), topic, 30); !errors.Is(err, kerr.KafkaStorageError) {
+			t.Fatalf("second fetch of the damaged batch: %v, want KAFKA_STORAGE_ERROR", err)
+		}
+	})
 }
 
-// batchStart is the position, in the segment at path, of its k-th batch.
-func batchStart(t *testing.T, path string, k int) int64 {
+// batchStart is the position, in segment b, of its k-th batch.
+func batchStart(t *testing.T, b []byte, k int) int64 {
 	t.Helper()
-	return recordsPos(t, path, k) - record.HeaderSize - 2
+	return recordsPos(t, b, k) - record.HeaderSize - 2
 }
 
 // A leader whose copy of a batch has a bit flipped in its base offset
@@ -288,10 +283,10 @@ func batchStart(t *testing.T, path string, k int) int64 {
 // reads every record, in order, at its offset.
 func TestCorruptBaseOffsetPastLogEndOnLeaderIsRepaired(t *testing.T) {
 	t.Parallel()
-	damagedLeaderRepairs(t, "corrupt-base-offset", func(seg string) {
-		// Byte 5 of the base offset, bit 0x04: 2^18 past the batch's
-		// place, far past the log end offset (200).
-		flipBit(t, seg, batchStart(t, seg, 100)+5)
+	// Byte 5 of the base offset, bit 0x04: 2^18 past the batch's place,
+	// far past the log end offset (200).
+	damagedLeaderRepairs(t, "corrupt-base-offset", func(t *testing.T, seg []byte) int64 {
+		return batchStart(t, seg, 100) + 5
 	})
 }
 
@@ -311,17 +306,18 @@ func TestRepairedFollowerLeavesISRBeforeItCanLead(t *testing.T) {
 			settings[k] = v
 		}
 	}
-	c := startCluster(t, 3, settings)
+	// Processes only: the test reads what the follower logs.
+	c := startCluster(t, 3, settings).asCluster()
 	const topic = "repaired-follower"
 	ctx := testContext(t, 3*time.Minute)
 	two := "2"
 	if resp, err := c.admin().CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": &two}, topic); err != nil || resp.Err != nil {
 		t.Fatalf("create topic: %v %v", err, resp.Err)
 	}
-	td := c.waitHealthy(topic, c.liveNode(), 3, 30*time.Second)
+	td := waitISR(c, topic, 0, 3, 30*time.Second)
 	cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
 	want := produceEach(t, cl, topic, "a", 200)
-	td = c.waitHealthy(topic, c.liveNode(), 3, 30*time.Second)
+	td = waitISR(c, topic, 0, 3, 30*time.Second)
 	p0 := td.Partitions[0]
 	leader := p0.Leader
 	var first, other int32 = -1, -1 // the followers, in election order
@@ -338,16 +334,14 @@ func TestRepairedFollowerLeavesISRBeforeItCanLead(t *testing.T) {
 	// damage is left to the check after Open (a read's path).
 	waitFor(t, 30*time.Second, "the follower's recovery point at the log end", func() bool {
 		// The offset is the file's second line (a scan start may follow).
-		b, err := os.ReadFile(filepath.Join(c.node(first).dataDir, topic+"-0", "recovery-point"))
+		b, err := c.readFile(first, filepath.Join(topic+"-0", "recovery-point"))
 		lines := strings.Split(string(b), "\n")
 		return err == nil && len(lines) > 2 && lines[1] == "200"
 	})
-	f := c.node(first)
-	f.kill(syscall.SIGKILL)
-	seg := filepath.Join(f.dataDir, topic+"-0", "00000000000000000000.log")
-	flipBit(t, seg, recordsPos(t, seg, 66))
-	c.node(leader).kill(syscall.SIGKILL)
-	f.restart()
+	c.kill(first)
+	flipBit(t, c, first, topic, recordsOf(66))
+	c.kill(leader)
+	c.start(first)
 
 	// The dead leader is fenced; the follower that kept every record is
 	// the only one in the ISR that may lead.
@@ -355,7 +349,7 @@ func TestRepairedFollowerLeavesISRBeforeItCanLead(t *testing.T) {
 	waitFor(t, time.Minute, fmt.Sprintf("broker %d leading", other), func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		md, err := c.metadata(ctx, other, topic)
+		md, err := metadataAt(ctx, c, other, topic)
 		if err != nil {
 			return false
 		}
@@ -370,14 +364,14 @@ func TestRepairedFollowerLeavesISRBeforeItCanLead(t *testing.T) {
 		return td.Partitions[0].Leader == other
 	})
 	waitFor(t, 30*time.Second, fmt.Sprintf("broker %d to say it left the ISR after cutting the damaged range", first), func() bool {
-		logs := f.logs()
+		logs := c.node(first).logs()
 		return strings.Contains(logs, "left the ISR after losing a damaged range") ||
 			strings.Contains(logs, "out of the ISR until caught up again after losing a damaged range")
 	})
 	want = append(want, produceEach(t, cl, topic, "b", 50)...)
 	checkInOrder(t, consumeFrom(t, c.seeds(), topic, len(want)), want)
-	f.kill(syscall.SIGTERM)
-	if vals := replicaValues(t, filepath.Join(f.dataDir, topic+"-0")); strings.Join(vals, ",") != strings.Join(want, ",") {
+	c.stop(first)
+	if vals := replicaValues(t, c, first, topic); strings.Join(vals, ",") != strings.Join(want, ",") {
 		t.Fatalf("the repaired follower holds %d records, want the %d produced (first difference near %d)", len(vals), len(want), firstDiff(vals, want))
 	}
 }

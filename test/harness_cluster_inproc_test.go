@@ -147,6 +147,15 @@ func (c *inprocCluster) readFile(id int32, name string) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
+// writeFile writes through the filesystem broker id's logs were last
+// started on, and syncs, so the change survives a later power cut.
+func (c *inprocCluster) writeFile(id int32, name string, fn func([]byte) []byte) error {
+	c.mu.Lock()
+	dir := c.dirs[id-1]
+	c.mu.Unlock()
+	return rewriteFile(c.filesystems()(int(id-1)), filepath.Join(dir, name), fn)
+}
+
 func (c *inprocCluster) start(id int32) {
 	c.t.Helper()
 	if c.up(id) {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/internal/log"
 )
 
 // procCluster is the cluster interface over `sluice serve` processes: a
@@ -126,6 +128,10 @@ func (c *procCluster) registryURL(id int32) string {
 
 func (c *procCluster) readFile(id int32, name string) ([]byte, error) {
 	return os.ReadFile(filepath.Join(c.node(id).dataDir, name))
+}
+
+func (c *procCluster) writeFile(id int32, name string, fn func([]byte) []byte) error {
+	return rewriteFile(log.OSFS{}, filepath.Join(c.node(id).dataDir, name), fn)
 }
 
 func (c *procCluster) client(opts ...kgo.Opt) *kgo.Client {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/internal/log"
 )
 
 // cluster is what a cluster test needs of the brokers it runs on,
@@ -54,6 +58,12 @@ type cluster interface {
 	// readFile reads a file of broker id's data directory through the
 	// filesystem its partition logs are on (the real disk for a process).
 	readFile(id int32, name string) ([]byte, error)
+	// writeFile rewrites a file of broker id's data directory in place,
+	// through the same filesystem as readFile, to what fn makes of its
+	// contents, and syncs it: a test damages a broker's data with it,
+	// usually while the broker is down (a running broker reading the
+	// file sees the change too).
+	writeFile(id int32, name string, fn func([]byte) []byte) error
 
 	// client returns a franz-go client seeded with every broker and
 	// closed when the test ends; opts come after the seeds.
@@ -203,6 +213,41 @@ func forEachKind(t *testing.T, n int, settings map[string]string, body func(t *t
 			body(t, k.start(t, n, settings, opts...))
 		})
 	}
+}
+
+// rewriteFile rewrites the file at path on fsys in place to what fn makes
+// of its contents, writing only the bytes that changed (and cutting the
+// file if fn shortened it), and syncs it.
+func rewriteFile(fsys log.FS, path string, fn func([]byte) []byte) error {
+	f, err := fsys.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	old, err := io.ReadAll(f)
+	if err != nil {
+		return err
+	}
+	b := fn(slices.Clone(old))
+	for i := 0; i < len(b); i++ {
+		if i < len(old) && b[i] == old[i] {
+			continue
+		}
+		j := i + 1
+		for j < len(b) && (j >= len(old) || b[j] != old[j]) {
+			j++
+		}
+		if _, err := f.WriteAt(b[i:j], int64(i)); err != nil {
+			return err
+		}
+		i = j
+	}
+	if len(b) < len(old) {
+		if err := f.Truncate(int64(len(b))); err != nil {
+			return err
+		}
+	}
+	return f.Sync()
 }
 
 // mustFault fails the test if a fault could not be injected.
