@@ -132,21 +132,6 @@ func (c *testCluster) newProcess(id int32, controllerListen string) *process {
 	return p
 }
 
-// liveNode is the lowest-numbered node whose process runs.
-func (c *testCluster) liveNode() int32 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, id := range slices.Sorted(maps.Keys(c.nodes)) {
-		select {
-		case <-c.nodes[id].done:
-		default:
-			return id
-		}
-	}
-	c.t.Fatal("no node runs")
-	return -1
-}
-
 func (c *testCluster) node(id int32) *process {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -181,12 +166,6 @@ func (c *testCluster) client(opts ...kgo.Opt) *kgo.Client {
 
 func (c *testCluster) admin() *kadm.Client { return kadm.NewClient(c.client()) }
 
-// metadata asks one node (not another's cached view) for a topic's
-// partitions.
-func (c *testCluster) metadata(ctx context.Context, via int32, topic string) (kadm.Metadata, error) {
-	return metadataAt(ctx, c.asCluster(), via, topic)
-}
-
 // brokerMetadataAt asks the broker at addr for the brokers and the
 // controller, on a client of its own: a long-lived client's kadm answers
 // from franz-go's metadata cache, which may predate the change a test
@@ -198,13 +177,6 @@ func brokerMetadataAt(ctx context.Context, addr string) (kadm.Metadata, error) {
 	}
 	defer cl.Close()
 	return kadm.NewClient(cl).BrokerMetadata(ctx)
-}
-
-// waitHealthy waits until, as node `via` sees it, every partition of topic
-// has a leader and an ISR of `isr` members.
-func (c *testCluster) waitHealthy(topic string, via int32, isr int, timeout time.Duration) kadm.TopicDetail {
-	c.t.Helper()
-	return waitISR(c.asCluster(), topic, via, isr, timeout)
 }
 
 func describePartitions(td kadm.TopicDetail) string {
