@@ -83,24 +83,36 @@ func TestNemesis(t *testing.T) {
 	defer stopReading()
 	var producing, reading sync.WaitGroup
 	acks := newAckLog()
-	gaps := &ackGaps{start: time.Now()}
-	producer := c.client(kgo.MaxBufferedRecords(4000), kgo.MetadataMinAge(200*time.Millisecond))
-	producing.Add(1)
-	go func() {
-		defer producing.Done()
-		for i := 0; runCtx.Err() == nil; i++ {
-			v := fmt.Sprintf("n-%09d", i)
-			producer.Produce(runCtx, &kgo.Record{Topic: nemesisTopic, Key: []byte(v), Value: []byte(v)}, func(r *kgo.Record, err error) {
-				if err == nil {
-					acks.add(r)
-					gaps.ack(time.Now())
+	// One idempotent producer per partition, so that a partition without
+	// a leader or its ISR holds back its own producer only: its windows
+	// without an acknowledgement are that partition's unavailability.
+	// Values grow in each partition (n-<i*3+p>), for the order check.
+	gaps := &ackGaps{start: time.Now()} // no partition acknowledging
+	var partGaps []*ackGaps
+	var producers []*kgo.Client
+	for p := range int32(3) {
+		pg := &ackGaps{start: gaps.start}
+		partGaps = append(partGaps, pg)
+		producer := c.client(kgo.MaxBufferedRecords(1500), kgo.MetadataMinAge(200*time.Millisecond), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		producers = append(producers, producer)
+		producing.Add(1)
+		go func() {
+			defer producing.Done()
+			for i := 0; runCtx.Err() == nil; i++ {
+				v := fmt.Sprintf("n-%09d", i*3+int(p))
+				producer.Produce(runCtx, &kgo.Record{Topic: nemesisTopic, Partition: p, Key: []byte(v), Value: []byte(v)}, func(r *kgo.Record, err error) {
+					if err == nil {
+						acks.add(r)
+						gaps.ack(time.Now())
+						pg.ack(time.Now())
+					}
+				})
+				if i%150 == 149 {
+					time.Sleep(10 * time.Millisecond) // a steady load, not a flood on a shared machine
 				}
-			})
-			if i%400 == 399 {
-				time.Sleep(10 * time.Millisecond) // a steady load, not a flood on a shared machine
 			}
-		}
-	}()
+		}()
+	}
 	txns := newNemesisTxns(nemesisTxnTopic, seed, func() *kgo.Client {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.TransactionalID("nemesis-txn"),
 			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.TransactionTimeout(10*time.Second),
@@ -157,8 +169,10 @@ func TestNemesis(t *testing.T) {
 	txns.waitCommits(t, 3, time.Minute)
 	stopRun()
 	fctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	if err := producer.Flush(fctx); err != nil {
-		t.Errorf("flush: %v", err)
+	for _, producer := range producers {
+		if err := producer.Flush(fctx); err != nil {
+			t.Errorf("flush: %v", err)
+		}
 	}
 	cancel()
 	producing.Wait()
@@ -192,6 +206,12 @@ func TestNemesis(t *testing.T) {
 
 	total, kinds := sched.summary()
 	windows, longest, byKind := gaps.summary(sched.spans)
+	var perPartition []string
+	for p, pg := range partGaps {
+		w, l, k := pg.summary(sched.spans)
+		perPartition = append(perPartition, fmt.Sprintf("partition %d: %d windows (%s), %v in all, longest %v; the longest after each kind of fault: %s",
+			p, len(w), pg.histogram(), pg.total().Round(time.Second), l.Round(time.Millisecond), k))
+	}
 	txnWindows, txnLongest, _ := txns.gaps.summary(sched.spans)
 	txns.mu.Lock()
 	committed, aborted, unknown := len(txns.committed), len(txns.aborted), txns.unknown
@@ -202,13 +222,15 @@ func TestNemesis(t *testing.T) {
 		"Transactions: %d committed (each read_committed whole, once), %d aborted (none read), %d of unknown outcome (whole or absent; %s). "+
 		"%d client high-watermark and %d committed-offset observations, %d replica high-watermark samples: none backwards "+
 		"(%d high watermarks answered by a deposed leader, up to %d behind). "+
-		"Unavailability (no write acknowledged for over 1 s): %d windows (%s), %v in all, longest %v; the longest after each kind of fault: %s; all: %s; "+
+		"Unavailability of each partition (no write acknowledged for over 1 s): %s. "+
+		"Of the whole topic (no partition acknowledging for over 1 s): %d windows (%s), %v in all, longest %v; the longest after each kind of fault: %s; all: %s; "+
 		"between transaction commits: %d gaps over 1 s, longest %v: %s.",
 		seed, faultsOver.Round(time.Second), time.Since(gaps.start).Round(time.Second), total, float64(total)/faultsOver.Seconds(), kinds,
 		acks.len(), len(final), lost, duplicated, misplaced, disordered,
 		len(consumed.at),
 		committed, aborted, unknown, txns.why(),
 		hwChecks, offsetChecks, replicaSamples, stale, staleBehind,
+		strings.Join(perPartition, "; "),
 		len(windows), gaps.histogram(), gaps.total().Round(time.Second), longest.Round(time.Millisecond), byKind, strings.Join(windows, " "),
 		len(txnWindows), txnLongest.Round(time.Millisecond), strings.Join(txnWindows, " "))
 }
@@ -295,7 +317,9 @@ func (g *ackGaps) ack(at time.Time) {
 	if d := at.Sub(g.last); !g.last.IsZero() && d > time.Second {
 		g.windows = append(g.windows, ackGap{g.last.Sub(g.start), d})
 	}
-	g.last = at
+	if at.After(g.last) { // acknowledgements of several producers race here
+		g.last = at
+	}
 }
 
 // total is the time spent in windows.
