@@ -31,7 +31,7 @@ const (
 )
 
 // TestNemesis runs, on a three-broker cluster behind fault proxies, an
-// idempotent acks=all producer, a transactional producer that commits
+// idempotent acks=all producer per partition, a transactional producer that commits
 // most transactions and aborts some, and two consumer groups (the second
 // read_committed), while a seeded scheduler (nemesis) injects faults in
 // two lanes side by side, on different brokers: in one, network faults
