@@ -79,7 +79,7 @@ type nemesis struct {
 	errs     []error
 }
 
-// run drives both lanes until deadline and returns the first error that
+// run drives both lanes until deadline and returns the errors that
 // stopped a lane (a cluster that did not heal).
 func (n *nemesis) run(ctx context.Context, seed uint64, deadline time.Time) error {
 	n.busy, n.injected = map[int32]int{}, map[string]int{}
@@ -125,8 +125,9 @@ func (n *nemesis) lane(ctx context.Context, lane int, rng *rand.Rand, deadline t
 			}
 		}
 		victim, peer, ok := n.pick(k, lane, rng)
-		if !ok {
-			continue // every broker is under the other lane's fault
+		if !ok { // the other lane took the brokers this fault needs
+			time.Sleep(50 * time.Millisecond)
+			continue
 		}
 		if err := n.inject(k, victim, peer, hold, rng); err != nil {
 			return err
