@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -23,30 +24,40 @@ func WithinSession(ctx context.Context, expiry func() (time.Time, bool)) (_ cont
 		return context.WithCancel(ctx)
 	}
 	ctx, cancelCause := context.WithCancelCause(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			exp, bounded := expiry()
-			if !bounded {
-				return
-			}
-			wait := time.Until(exp)
-			if wait <= 0 {
-				cancelCause(ErrSessionLapsed)
-				return
-			}
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
+	exp, bounded := expiry()
+	switch {
+	case !bounded:
+		return ctx, func() { cancelCause(context.Canceled) }
+	case !time.Now().Before(exp):
+		cancelCause(ErrSessionLapsed)
+		return ctx, func() {}
+	}
+	// One timer, armed again while heartbeats extend the session: no
+	// goroutine per wait, since every acks=all produce takes one. mu keeps
+	// the timer from being armed again once cancel has run.
+	var mu sync.Mutex
+	var t *time.Timer
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(time.Until(exp), func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if ctx.Err() != nil {
+			return
 		}
-	}()
+		exp, bounded := expiry()
+		switch wait := time.Until(exp); {
+		case !bounded:
+		case wait <= 0:
+			cancelCause(ErrSessionLapsed)
+		default:
+			t.Reset(wait)
+		}
+	})
 	return ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
 		cancelCause(context.Canceled)
-		<-done
+		t.Stop()
 	}
 }
