@@ -204,6 +204,9 @@ func parseRecoveryPoint(b []byte) (off int64, at *scanStart, why string, err err
 		return 0, nil, "", fmt.Errorf("checkpoint does not end with a newline")
 	}
 	lines := strings.Split(string(b[:len(b)-1]), "\n")
+	if len(lines) < 2 {
+		return 0, nil, "", fmt.Errorf("version 1 checkpoint without an offset")
+	}
 	if off, err = strconv.ParseInt(lines[1], 10, 64); err != nil || off < 0 {
 		return 0, nil, "", fmt.Errorf("bad offset %q", lines[1])
 	}
@@ -318,7 +321,9 @@ func checkScanStart(s *segment, at *scanStart) string {
 		if err != nil {
 			return fmt.Sprintf("no batch at the position: %v", err)
 		}
-		if h.BaseOffset != at.offset {
+		// A later batch may start past it: a follower copies the gaps
+		// compaction left on its leader.
+		if h.BaseOffset < at.offset {
 			return fmt.Sprintf("the batch there starts at offset %d", h.BaseOffset)
 		}
 	}

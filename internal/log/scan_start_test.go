@@ -239,6 +239,8 @@ func TestRecoveryPointFormat(t *testing.T) {
 		"1\n150\n100 4096 140 3000 1 139 -1 0",
 		"1\nx\n100 4096 140 3000 1 139 -1 0\n",
 		"1\n-3\n",
+		"1\n",
+		"1\n\n",
 		"2\n150\n",
 		"0\n150\n100 4096 140 3000 1 139 -1 0\n",
 	} {
@@ -302,4 +304,21 @@ func TestFirstCheckpointAfterOpenTakesInTheRecoveredTail(t *testing.T) {
 		t.Fatalf("durable offset %d after the next Open, want 45", l2.DurableOffset())
 	}
 	m.check(t, l2, 0)
+}
+
+// FuzzParseRecoveryPoint: no recovery-point file, however damaged, panics
+// its parser, and what it accepts holds together.
+func FuzzParseRecoveryPoint(f *testing.F) {
+	for _, s := range []string{"0\n150\n", "1\n150\n100 4096 140 3000 1 139 -1 0\n", "1\n", "1\n150\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		off, at, _, err := parseRecoveryPoint(b)
+		if err == nil && off < 0 {
+			t.Fatalf("%q: negative offset %d", b, off)
+		}
+		if at != nil && (at.offset > off || at.offset < at.seg) {
+			t.Fatalf("%q: scan start %+v outside the recovery point %d", b, at, off)
+		}
+	})
 }
