@@ -195,6 +195,13 @@ func newLog(dir string, cfg Config, opts Options) *Log {
 	return l
 }
 
+// reportCorruption tells the owner of a damaged batch (Options.OnCorruption).
+func (l *Log) reportCorruption(cerr *CorruptionError) {
+	if l.onCorruption != nil {
+		l.onCorruption(cerr)
+	}
+}
+
 // offlineErr returns the error that took the log offline, if any.
 func (l *Log) offlineErr() error {
 	if p := l.failure.Load(); p != nil {
@@ -353,7 +360,15 @@ func (l *Log) maxSegmentMs() int64 {
 func (l *Log) roll() error {
 	old := l.active
 	if err := old.ensureIndexes(); err != nil { // the part Open left to first use
-		return l.fail("index "+old.path, err)
+		if !errors.Is(err, ErrCorruption) {
+			return l.fail("index "+old.path, err)
+		}
+		// A damaged batch before the scan start: the roll needs none of
+		// the index entries of that part (a sparse index without them
+		// still finds every batch), so it is reported as a read reports
+		// it, for the owner to repair, and the segment rolls without them.
+		old.dropHeadIndex()
+		l.reportCorruption(&CorruptionError{Offset: max(old.base, l.logStart.Load()), Err: err})
 	}
 	if err := old.seal(); err != nil {
 		return l.fail("seal "+old.path, err)
@@ -546,9 +561,7 @@ func (l *Log) readSegments(dst []byte, offset int64, maxBytes int, limit int64, 
 			if errors.Is(err, ErrCorruption) {
 				// Somewhere in the segment, before or at the batch.
 				cerr := &CorruptionError{Offset: max(seg.base, l.logStart.Load()), Err: err}
-				if l.onCorruption != nil {
-					l.onCorruption(cerr)
-				}
+				l.reportCorruption(cerr)
 				return nil, cerr
 			}
 			return nil, err
@@ -573,9 +586,7 @@ func (l *Log) readSegments(dst []byte, offset int64, maxBytes int, limit int64, 
 				if !errors.Is(err, ErrCorruption) {
 					return nil, err
 				}
-				if l.onCorruption != nil {
-					l.onCorruption(cerr)
-				}
+				l.reportCorruption(cerr)
 				return nil, cerr
 			}
 		}
@@ -620,9 +631,7 @@ func (l *Log) verifyRead(seg *segment, pos, offset, end int64, first record.Head
 			// The damage may start at the batch holding offset, whose
 			// base offset may itself be what is damaged.
 			cerr := &CorruptionError{Offset: max(min(first.BaseOffset, offset), seg.base), Err: seg.corruptAt(pos, err)}
-			if l.onCorruption != nil {
-				l.onCorruption(cerr)
-			}
+			l.reportCorruption(cerr)
 			return nil, cerr
 		}
 		next = h.LastOffset() + 1

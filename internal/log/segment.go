@@ -200,6 +200,15 @@ func (s *segment) ensureIndexes() error {
 	return nil
 }
 
+// dropHeadIndex gives up the index entries a first use would have added
+// (ensureIndexes failed): the indexes are used as they are, sparser at the
+// segment's start.
+func (s *segment) dropHeadIndex() {
+	s.loadMu.Lock()
+	s.unchecked.Store(false)
+	s.loadMu.Unlock()
+}
+
 // maxTimestamp returns the largest timestamp in the segment and the last
 // offset of the batch that carried it first.
 func (s *segment) maxTimestamp() (int64, int64) {

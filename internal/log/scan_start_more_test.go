@@ -1,0 +1,79 @@
+package log
+
+import (
+	"errors"
+	"math"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/sluice-io/sluice/internal/record"
+)
+
+// A damaged batch before the scan start that a roll meets first (no read
+// came before it) is corruption, reported as a read reports it
+// (OnCorruption, so a replica fetches it again), never an I/O failure that
+// takes the log directory offline: the roll goes on without the index
+// entries of the damaged part, appends go on, and a read of the damaged
+// part still fails with a *CorruptionError.
+func TestDamagedBatchBeforeScanStartMetByRollIsCorruption(t *testing.T) {
+	t.Parallel()
+	for _, repair := range []bool{false, true} {
+		mem, dir, _, _ := scanStartLog(t)
+		// The length of the second batch, well before the scan start.
+		damage(t, mem, filepath.Join(dir, fileName(0, logSuffix)), func(f File, _ int64) {
+			h := make([]byte, record.HeaderSize)
+			if _, err := f.ReadAt(h, 0); err != nil {
+				t.Fatal(err)
+			}
+			first, err := record.ParseHeader(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteAt([]byte{0x7f, 0xff, 0xff, 0x00}, int64(first.Size())+8); err != nil {
+				t.Fatal(err)
+			}
+		})
+		var mu sync.Mutex
+		var offline []error
+		var corrupt []*CorruptionError
+		l := openLog(t, mem, dir, testConfig(), func(o *Options) {
+			o.RepairCorruption = repair
+			o.OnOffline = func(err error) { mu.Lock(); offline = append(offline, err); mu.Unlock() }
+			o.OnCorruption = func(e *CorruptionError) { mu.Lock(); corrupt = append(corrupt, e); mu.Unlock() }
+		})
+		if !l.active.unchecked.Load() {
+			t.Fatal("Open read the segment before the scan start")
+		}
+		l.mu.Lock()
+		l.cfg.SegmentBytes = l.active.size.Load() + 1
+		l.mu.Unlock()
+		for i := range 2 {
+			if _, err := appendBatch(l, newBatch(t, batchSpec{ts: 9000 + int64(i), valueSize: 100}), 0); err != nil {
+				t.Fatalf("repair=%v: append %d after the roll: %v", repair, i, err)
+			}
+		}
+		if len(l.segs) < 2 {
+			t.Fatalf("repair=%v: no roll (%d segments)", repair, len(l.segs))
+		}
+		mu.Lock()
+		if len(offline) != 0 {
+			t.Errorf("repair=%v: damage before the scan start took the log offline: %v", repair, offline)
+		}
+		if len(corrupt) == 0 || corrupt[0].Offset != 0 || !errors.Is(corrupt[0].Err, ErrCorruption) {
+			t.Errorf("repair=%v: OnCorruption heard %v; want the damage reported from offset 0", repair, corrupt)
+		}
+		mu.Unlock()
+		if err := l.offlineErr(); err != nil {
+			t.Fatalf("repair=%v: log offline: %v", repair, err)
+		}
+		var cerr *CorruptionError
+		if _, err := l.read(nil, 1, 1<<16, math.MaxInt64); !errors.As(err, &cerr) {
+			t.Errorf("repair=%v: read of the damaged batch: %v, want a *CorruptionError", repair, err)
+		}
+		if b, err := l.read(nil, 45, 1<<16, math.MaxInt64); err != nil || len(b) == 0 {
+			t.Errorf("repair=%v: read past the roll: %d bytes, %v", repair, len(b), err)
+		}
+		mustClose(t, l)
+	}
+}
