@@ -2,6 +2,7 @@ package test
 
 import (
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -109,17 +110,12 @@ func TestAdminAPITLSAndAuthentication(t *testing.T) {
 	grant(kadm.OpDescribe)
 	waitStatus := func(method, path, body string, want int) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			code, got := call(method, path, authnScramUser, authnScramPass, body)
-			if code == want {
-				return
+		waitForErr(t, 10*time.Second, "the grant to reach the admin API", func() error {
+			if code, got := call(method, path, authnScramUser, authnScramPass, body); code != want {
+				return fmt.Errorf("%s %s as bob = %d %s, want %d", method, path, code, got, want)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s %s as bob = %d %s, want %d", method, path, code, got, want)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	waitStatus("GET", "/v1/broker", "", 200)
 	if code, body := call("POST", "/v1/config/reload", authnScramUser, authnScramPass, ""); code != 403 || !strings.Contains(body, "not allowed Alter") {
