@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,13 +16,12 @@ import (
 // waitLog waits until a process has logged a line containing want.
 func (p *process) waitLog(want string) string {
 	p.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(p.logs(), want) {
-		if time.Now().After(deadline) {
-			p.t.Fatalf("no %q in the output within 15s:\n%s", want, p.logs())
+	waitForErr(p.t, 15*time.Second, fmt.Sprintf("%q in the output", want), func() error {
+		if logs := p.logs(); !strings.Contains(logs, want) {
+			return fmt.Errorf("not in:\n%s", logs)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	return p.logs()
 }
 
