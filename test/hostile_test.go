@@ -65,6 +65,37 @@ func procCPU(t testing.TB, pid int) time.Duration {
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
+// procCloseWaitSockets counts process pid's TCP sockets in CLOSE_WAIT:
+// closed by the peer and not yet by pid.
+func procCloseWaitSockets(t testing.TB, pid int) int {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatalf("read fds: %v", err)
+	}
+	mine := map[string]bool{}
+	for _, fd := range fds {
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if inode, ok := strings.CutPrefix(link, "socket:["); err == nil && ok {
+			mine[strings.TrimSuffix(inode, "]")] = true
+		}
+	}
+	n := 0
+	for _, table := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			continue // no IPv6
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			// sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+			if f := strings.Fields(line); len(f) > 9 && f[3] == "08" && mine[f[9]] {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // rssPeak samples a process's RSS until stopped and returns the peak.
 type rssPeak struct {
 	mu   sync.Mutex
@@ -232,12 +263,18 @@ func checkNormalClient(t testing.TB, p *prober) {
 }
 
 // checkQuiet fails the test if the broker burns CPU after the attack:
-// over a second, it may use at most a tenth of a core.
+// over a second, it may use at most a tenth of a core. It first waits
+// for the broker to close every connection its peer has closed.
 func checkQuiet(t testing.TB, pid int) {
 	t.Helper()
-	time.Sleep(500 * time.Millisecond) // let closing connections finish
+	waitForErr(t, 10*time.Second, "the broker to close the attack's connections", func() error {
+		if n := procCloseWaitSockets(t, pid); n > 0 {
+			return fmt.Errorf("%d sockets closed by the peer still open", n)
+		}
+		return nil
+	})
 	before := procCPU(t, pid)
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // the window the CPU is measured over
 	used := procCPU(t, pid) - before
 	t.Logf("broker CPU in the second after the attack: %v", used)
 	if used > 100*time.Millisecond {
@@ -508,7 +545,7 @@ func TestHeadOfLineStallBounded(t *testing.T) {
 			for time.Now().Before(stop) {
 				c := dialRaw(t, p.addr)
 				c.write(prefix)
-				time.Sleep(time.Second)
+				time.Sleep(time.Second) // how long each stalled request holds its connection
 				c.nc.Close()
 			}
 		}()
