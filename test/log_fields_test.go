@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
@@ -91,23 +92,20 @@ func TestJSONLogLinesCarryFields(t *testing.T) {
 		{"altered configs", map[string]any{"topic": "logged", "client_id": "log-fields-client", "node": 1.0}},
 		{"removing member from group", map[string]any{"group": "logged-group", "client_id": "log-fields-client", "node": 1.0}},
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitForErr(t, 10*time.Second, "the JSON log lines", func() error {
 		missing := ""
-		lines := jsonLogLines(t, p.logs())
+		logs := p.logs()
+		lines := jsonLogLines(t, logs)
 		for _, w := range want {
 			if !hasLogLine(lines, w.msg, w.fields) {
 				missing += "\n  " + w.msg + " with " + jsonString(w.fields)
 			}
 		}
-		if missing == "" {
-			break
+		if missing != "" {
+			return fmt.Errorf("no JSON log line:%s\nin:\n%s", missing, logs)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no JSON log line:%s\nin:\n%s", missing, p.logs())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	// Every line is a JSON object, every line about a partition
 	// names its topic, and every line about a group member names it.
 	for _, l := range jsonLogLines(t, p.logs()) {
