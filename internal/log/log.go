@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -415,17 +416,17 @@ func (l *Log) bear(s *segment) error {
 }
 
 // writeSnapshot writes the producer state as of offset (the log end
-// offset) to a snapshot file and keeps only the newest two. The caller
+// offset) to a snapshot file (keepSnapshots says which stay). The caller
 // holds mu.
 func (l *Log) writeSnapshot(offset int64, sync bool) error {
-	return l.writeSnapshotData(offset, l.producers.encodeSnapshot(), sync, false)
+	return l.writeSnapshotData(offset, l.producers.encodeSnapshot(), sync)
 }
 
 // writeSnapshotData writes data, the producer state as of offset, to a
-// snapshot file and keeps only the newest two: durable when it returns
-// with sync; with syncData its bytes are fsynced but its name is left to
-// the directory's next fsync. The caller holds mu.
-func (l *Log) writeSnapshotData(offset int64, data []byte, sync, syncData bool) error {
+// snapshot file (keepSnapshots says which stay): durable when it returns
+// with sync; otherwise its name is left to the directory's next fsync.
+// The caller holds mu.
+func (l *Log) writeSnapshotData(offset int64, data []byte, sync bool) error {
 	if err := l.dirForWrite(); err != nil {
 		return err
 	}
@@ -435,37 +436,77 @@ func (l *Log) writeSnapshotData(offset int64, data []byte, sync, syncData bool) 
 			return err
 		}
 	} else {
-		path := filepath.Join(l.dir, name)
-		f, err := l.fs.OpenFile(path+tmpSuffix, osCreateTrunc, 0o644)
-		if err != nil {
-			return err
-		}
-		_, err = f.Write(data)
-		if err == nil && syncData {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("write %s: %w", path+tmpSuffix, err)
-		}
-		if err := l.fs.Rename(path+tmpSuffix, path); err != nil {
+		if err := writeFileRenamed(l.fs, filepath.Join(l.dir, name), tmpSuffix, data, false); err != nil {
 			return err
 		}
 		l.dirDirty = true
 	}
-	if n := len(l.snapshots); n == 0 || l.snapshots[n-1] != offset {
-		l.snapshots = append(l.snapshots, offset)
+	return l.keepSnapshots(offset)
+}
+
+// writeFileRenamed writes data to path+tmp, fsynced with syncData, and
+// renames it to path; the directory is not fsynced.
+func writeFileRenamed(fsys FS, path, tmp string, data []byte, syncData bool) error {
+	f, err := fsys.OpenFile(path+tmp, osCreateTrunc, 0o644)
+	if err != nil {
+		return err
 	}
-	for len(l.snapshots) > 2 {
-		path := filepath.Join(l.dir, fileName(l.snapshots[0], snapshotSuffix))
+	_, err = f.Write(data)
+	if err == nil && syncData {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path+tmp, err)
+	}
+	return fsys.Rename(path+tmp, path)
+}
+
+// keepSnapshots notes the snapshot just written at offset and removes the
+// ones no longer needed. Kept are the newest two at segment bases (a roll
+// writes one at each new segment's base, from which a truncation in the
+// active segment, or just before it, replays) and the newest one at
+// another offset (a scan start's, which the recovery point names): scan
+// starts, one every checkpoint, must not push the segments' ones out, or a
+// truncation below them would replay the producer state from the log's
+// start. The caller holds mu.
+func (l *Log) keepSnapshots(offset int64) error {
+	i, found := slices.BinarySearch(l.snapshots, offset)
+	if !found {
+		l.snapshots = slices.Insert(l.snapshots, i, offset)
+	}
+	l.segMu.RLock()
+	isBase := func(off int64) bool {
+		i := segmentFor(l.segs, off)
+		return i < len(l.segs) && l.segs[i].base == off
+	}
+	keep := make([]bool, len(l.snapshots))
+	bases, other := 0, false
+	for i := len(l.snapshots) - 1; i >= 0; i-- {
+		if isBase(l.snapshots[i]) {
+			keep[i] = bases < 2
+			bases++
+		} else {
+			keep[i] = !other
+			other = true
+		}
+	}
+	l.segMu.RUnlock()
+	kept := l.snapshots[:0]
+	for i, off := range l.snapshots {
+		if keep[i] {
+			kept = append(kept, off)
+			continue
+		}
+		path := filepath.Join(l.dir, fileName(off, snapshotSuffix))
 		if err := l.fs.Remove(path); err != nil && !isNotExist(err) {
 			return fmt.Errorf("remove %s: %w", path, err)
 		}
-		l.snapshots = l.snapshots[1:]
 		l.dirDirty = true
 	}
+	l.snapshots = kept
 	return nil
 }
 

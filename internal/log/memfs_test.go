@@ -324,6 +324,7 @@ type hookFS struct {
 	FS
 	onSync  func(name string) error // File.Sync and SyncDir
 	onWrite func(name string) error // File.Write and File.WriteAt
+	onRead  func(name string)       // File.ReadAt
 }
 
 func (h *hookFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
@@ -355,6 +356,13 @@ func (f *hookFile) Sync() error {
 		}
 	}
 	return f.File.Sync()
+}
+
+func (f *hookFile) ReadAt(p []byte, off int64) (int, error) {
+	if f.fs.onRead != nil {
+		f.fs.onRead(f.Name())
+	}
+	return f.File.ReadAt(p, off)
 }
 
 func (f *hookFile) Write(p []byte) (int, error) {

@@ -147,7 +147,14 @@ func (l *Log) writeStartSnapshot(offset int64, data []byte) error {
 	if err := l.writable(); err != nil {
 		return err
 	}
-	return l.writeSnapshotData(offset, data, false, true)
+	if err := l.dirForWrite(); err != nil {
+		return err
+	}
+	if err := writeFileRenamed(l.fs, filepath.Join(l.dir, fileName(offset, snapshotSuffix)), tmpSuffix, data, true); err != nil {
+		return err
+	}
+	l.dirDirty = true
+	return l.keepSnapshots(offset)
 }
 
 // writeRecoveryPointAt persists the recovery point with the scan start at

@@ -4,7 +4,11 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sluice-io/sluice/internal/record"
@@ -75,5 +79,84 @@ func TestDamagedBatchBeforeScanStartMetByRollIsCorruption(t *testing.T) {
 			t.Errorf("repair=%v: read past the roll: %d bytes, %v", repair, len(b), err)
 		}
 		mustClose(t, l)
+	}
+}
+
+// The scan starts' producer snapshots, one every checkpoint, do not push
+// out the ones at the newest segments' bases: at most one is kept beside
+// them, so a truncation inside the active segment replays the producer
+// state from its base, not from the log's start.
+func TestScanStartSnapshotsKeepTheSegmentSnapshots(t *testing.T) {
+	t.Parallel()
+	mem, dir := newMemFS(), "/data/t-0"
+	var reads atomic.Int64
+	first := fileName(0, logSuffix)
+	fsys := &hookFS{FS: mem, onRead: func(name string) {
+		if filepath.Base(name) == first {
+			reads.Add(1)
+		}
+	}}
+	cfg := testConfig()
+	cfg.SegmentBytes = 4096
+	l := openLog(t, fsys, dir, cfg)
+	defer mustClose(t, l)
+	prod := &record.Producer{ID: 7, Epoch: 0}
+	seq := int32(0)
+	add := func(n int) {
+		for range n {
+			prod.BaseSequence = seq
+			seq++
+			mustAppend(t, l, newBatch(t, batchSpec{ts: 1000 + int64(seq), valueSize: 100, producer: prod}), 0)
+		}
+	}
+	add(200)
+	if err := l.syncNow(); err != nil {
+		t.Fatal(err)
+	}
+	base := l.active.base
+	prev := l.segs[len(l.segs)-2].base
+	var last int64
+	for range 4 {
+		add(2)
+		if err := l.syncNow(); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.CheckpointRecoveryPoint(); err != nil {
+			t.Fatal(err)
+		}
+		last = l.LogEndOffset()
+	}
+	if l.active.base != base {
+		t.Fatalf("rolled during the checkpoints (active base %d, was %d)", l.active.base, base)
+	}
+	l.mu.Lock()
+	got := slices.Clone(l.snapshots)
+	l.mu.Unlock()
+	if want := []int64{prev, base, last}; !slices.Equal(got, want) {
+		t.Fatalf("snapshots %v after four checkpoints, want %v (the two newest segment bases and the last scan start)", got, want)
+	}
+	ents, err := mem.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onDisk []int64
+	for _, e := range ents {
+		if off, ok := strings.CutSuffix(e.Name(), snapshotSuffix); ok {
+			n, _ := strconv.ParseInt(off, 10, 64)
+			onDisk = append(onDisk, n)
+		}
+	}
+	if !slices.Equal(onDisk, got) {
+		t.Fatalf("snapshot files %v, the log keeps %v", onDisk, got)
+	}
+	reads.Store(0)
+	if err := l.Truncate(base + 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := reads.Load(); n != 0 {
+		t.Fatalf("a truncation inside the active segment read the log's first segment %d times (producer state replayed from offset 0)", n)
+	}
+	if st, ok := l.ProducerState(7); !ok || st.LastSequence != int32(base) {
+		t.Fatalf("producer state after the truncation to %d: %+v, %v; want last sequence %d", base+1, st, ok, base)
 	}
 }
