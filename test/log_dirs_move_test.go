@@ -319,6 +319,8 @@ func TestKill9DuringLogDirMoveKeepsOneCopy(t *testing.T) {
 			killed = true
 			break
 		}
+		// A poll of its own, faster than waitFor's: the copy may be
+		// under way for only a few hundred milliseconds.
 		time.Sleep(5 * time.Millisecond)
 	}
 	if !killed {
