@@ -353,7 +353,7 @@ func (m *franzMember) run(ctx context.Context) {
 		m.commit(recs)
 		m.cl.AllowRebalance()
 		if d := time.Duration(m.throttle.Load()); d > 0 {
-			time.Sleep(d)
+			time.Sleep(d) // the member's pace is the test's input
 		}
 	}
 }
@@ -381,7 +381,7 @@ func (m *franzMember) commit(recs []*kgo.Record) {
 			m.mu.Lock()
 			m.retries++
 			m.mu.Unlock()
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // a pause between retries: the commit is what is retried
 			continue
 		}
 		m.mu.Lock()
