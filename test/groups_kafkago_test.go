@@ -95,7 +95,7 @@ func (m *kafkaGoMember) run(ctx context.Context) {
 				return
 			}
 			m.fail(fmt.Errorf("fetch: %w", err))
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // a pause before fetching again, not a wait for a state
 			continue
 		}
 		// Gather what is ready, to commit a batch at a time.
