@@ -86,7 +86,7 @@ func startSaramaMember(t testing.TB, addr, group, topic, name string, l *groupLe
 				m.mu.Lock()
 				m.errs = append(m.errs, fmt.Errorf("consume: %w", err))
 				m.mu.Unlock()
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond) // a pause before joining again, not a wait for a state
 			}
 		}
 	}()
