@@ -178,7 +178,7 @@ func TestAuthReauthentication(t *testing.T) {
 	if _, err := rc.request(kmsg.NewPtrMetadataRequest()); err != nil {
 		t.Fatalf("metadata within the session: %v", err)
 	}
-	time.Sleep(lifetime / 2)
+	time.Sleep(lifetime / 2) // halfway through the session: its lifetime is the input
 	if au := rc.authenticatePlain(authnPlainUser, authnPlainPass); au.ErrorCode != 0 {
 		t.Fatalf("re-authentication: error %d", au.ErrorCode)
 	}
@@ -186,7 +186,7 @@ func TestAuthReauthentication(t *testing.T) {
 	if _, err := rc.request(kmsg.NewPtrMetadataRequest()); err != nil {
 		t.Fatalf("metadata after re-authentication: %v", err)
 	}
-	time.Sleep(lifetime)
+	time.Sleep(lifetime) // past the second session's end
 	if resp, err := rc.request(kmsg.NewPtrMetadataRequest()); err == nil {
 		t.Fatalf("metadata after the session expired was answered: %+v", resp)
 	}
@@ -207,7 +207,7 @@ func TestAuthReauthentication(t *testing.T) {
 		if err := cl.ProduceSync(testContext(t, 10*time.Second), kgo.StringRecord("r")).FirstErr(); err != nil {
 			t.Fatalf("produce %d across re-authentications: %v", n, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // paces the producer across the lifetimes
 	}
 }
 
