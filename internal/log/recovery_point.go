@@ -3,6 +3,7 @@ package log
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -81,7 +82,9 @@ func (l *Log) CheckpointRecoveryPoint() error {
 	}
 	at := l.scanStart
 	if use != nil && (at == nil || use.at.seg != at.seg || use.at.offset > at.offset) {
-		if err := l.writeStartSnapshot(use.at.offset, use.snapshot); err != nil {
+		if err := l.writeStartSnapshot(use.at.offset, use.snapshot); errors.Is(err, ErrClosed) || errors.Is(err, ErrOffline) {
+			return err
+		} else if err != nil {
 			return l.fail("write producer snapshot", err)
 		}
 		at = &use.at
@@ -140,22 +143,37 @@ func (l *Log) captureScanStart() *pendingStart {
 	}
 }
 
-// writeStartSnapshot writes the producer snapshot of a scan start.
+// writeStartSnapshot writes the producer snapshot of a scan start, its
+// bytes fsynced (its name is left to the directory fsync of the
+// checkpoint that names it). It is written and fsynced without mu, so
+// appends do not wait for the fsync; the caller holds syncIOMu, which keeps
+// the directory in place and truncations (which remove snapshots) out.
+// Its temporary file has a name of its own: a roll or Close may write the
+// snapshot at the same offset under mu meanwhile.
 func (l *Log) writeStartSnapshot(offset int64, data []byte) error {
+	if err := l.dirForWrite(); err != nil {
+		return err
+	}
+	path := filepath.Join(l.dir, fileName(offset, snapshotSuffix))
+	if err := writeFileRenamed(l.fs, path, startTmpSuffix, data, true); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.writable(); err != nil {
 		return err
 	}
-	if err := l.dirForWrite(); err != nil {
-		return err
-	}
-	if err := writeFileRenamed(l.fs, filepath.Join(l.dir, fileName(offset, snapshotSuffix)), tmpSuffix, data, true); err != nil {
-		return err
-	}
 	l.dirDirty = true
-	return l.keepSnapshots(offset)
+	if err := l.keepSnapshots(offset); err != nil {
+		return l.fail("write producer snapshot", err)
+	}
+	return nil
 }
+
+// startTmpSuffix names the temporary file of a scan start's snapshot; Open
+// removes a leftover one as any other temporary file (it ends in
+// tmpSuffix).
+const startTmpSuffix = ".start" + tmpSuffix
 
 // writeRecoveryPointAt persists the recovery point with the scan start at
 // (none when nil). The caller holds syncIOMu, and every offset below off

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sluice-io/sluice/internal/record"
 )
@@ -158,5 +159,80 @@ func TestScanStartSnapshotsKeepTheSegmentSnapshots(t *testing.T) {
 	}
 	if st, ok := l.ProducerState(7); !ok || st.LastSequence != int32(base) {
 		t.Fatalf("producer state after the truncation to %d: %+v, %v; want last sequence %d", base+1, st, ok, base)
+	}
+}
+
+// A checkpoint writes and fsyncs its scan start's producer snapshot
+// without the writer's lock: an append, and a roll, go through while that
+// fsync is held up; the snapshot then lands where the recovery point names
+// it, and the log's list of snapshots stays in order although the roll's
+// came first.
+func TestScanStartSnapshotFsyncDoesNotHoldUpAppends(t *testing.T) {
+	t.Parallel()
+	mem, dir := newMemFS(), "/data/t-0"
+	var block atomic.Bool
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	fsys := &hookFS{FS: mem, onSync: func(name string) error {
+		if block.Load() && strings.Contains(name, snapshotSuffix) {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-release
+		}
+		return nil
+	}}
+	l := openLog(t, fsys, dir, testConfig())
+	defer mustClose(t, l)
+	for i := range 5 {
+		mustAppend(t, l, newBatch(t, batchSpec{ts: 1000 + int64(i)}), 0)
+	}
+	if err := l.syncNow(); err != nil {
+		t.Fatal(err)
+	}
+	block.Store(true)
+	checkpointed := make(chan error, 1)
+	go func() { checkpointed <- l.CheckpointRecoveryPoint() }()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the checkpoint fsynced no producer snapshot")
+	}
+	appended := make(chan error, 1)
+	go func() {
+		_, err := appendBatch(l, newBatch(t, batchSpec{ts: 2000}), 0)
+		appended <- err
+	}()
+	select {
+	case err := <-appended:
+		if err != nil {
+			t.Errorf("append during the snapshot's fsync: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an append waited for the scan start's snapshot fsync")
+	}
+	// A roll meanwhile writes its snapshot past the scan start's.
+	l.mu.Lock()
+	l.cfg.SegmentBytes = l.active.size.Load() + 1
+	l.mu.Unlock()
+	mustAppend(t, l, newBatch(t, batchSpec{ts: 2001}), 0)
+	if len(l.segs) != 2 {
+		t.Fatalf("%d segments, want a roll", len(l.segs))
+	}
+	block.Store(false)
+	close(release)
+	if err := <-checkpointed; err != nil {
+		t.Fatal(err)
+	}
+	rp, at, _, err := readRecoveryPoint(mem, dir)
+	if err != nil || rp != 5 || at == nil || at.offset != 5 {
+		t.Fatalf("recovery point %d, scan start %+v, %v; want both at 5", rp, at, err)
+	}
+	l.mu.Lock()
+	snaps := slices.Clone(l.snapshots)
+	l.mu.Unlock()
+	if !slices.Contains(snaps, 5) || !slices.IsSorted(snaps) {
+		t.Fatalf("snapshots %v: want them sorted, with the scan start's at 5", snaps)
 	}
 }
