@@ -56,7 +56,7 @@ func TestAcknowledgedBatchesSurviveACrash(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for l.CheckpointRecoveryPoint() == nil {
+			for l.CheckpointRecoveryPoint(context.Background()) == nil {
 				runtime.Gosched()
 			}
 		}()

@@ -471,7 +471,7 @@ func TestRecoveryPointInsideActiveSegmentSkipsItsCRCs(t *testing.T) {
 			if err := l.WaitDurable(ctx, 10); err != nil {
 				t.Fatal(err)
 			}
-			if err := l.CheckpointRecoveryPoint(); err != nil {
+			if err := l.CheckpointRecoveryPoint(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 		}

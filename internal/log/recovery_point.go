@@ -37,10 +37,12 @@ import (
 // The first call after Open fsyncs what Open found past the recovery
 // point and checked (a log written to again is fsynced by its writes, but
 // an idle one would otherwise have the same tail checked at every
-// restart).
-func (l *Log) CheckpointRecoveryPoint() error {
+// restart); ctx bounds that wait, and the tail is then left to a later
+// call.
+func (l *Log) CheckpointRecoveryPoint(ctx context.Context) error {
 	if l.recoveredTail.Swap(false) {
-		if err := l.waitDurable(context.Background(), l.leo.Load()); err != nil {
+		if err := l.waitDurable(ctx, l.leo.Load()); err != nil {
+			l.recoveredTail.Store(true)
 			return err
 		}
 	}

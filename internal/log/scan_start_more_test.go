@@ -1,6 +1,7 @@
 package log
 
 import (
+	"context"
 	"errors"
 	"math"
 	"path/filepath"
@@ -122,7 +123,7 @@ func TestScanStartSnapshotsKeepTheSegmentSnapshots(t *testing.T) {
 		if err := l.syncNow(); err != nil {
 			t.Fatal(err)
 		}
-		if err := l.CheckpointRecoveryPoint(); err != nil {
+		if err := l.CheckpointRecoveryPoint(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		last = l.LogEndOffset()
@@ -193,7 +194,7 @@ func TestScanStartSnapshotFsyncDoesNotHoldUpAppends(t *testing.T) {
 	}
 	block.Store(true)
 	checkpointed := make(chan error, 1)
-	go func() { checkpointed <- l.CheckpointRecoveryPoint() }()
+	go func() { checkpointed <- l.CheckpointRecoveryPoint(context.Background()) }()
 	select {
 	case <-entered:
 	case <-time.After(10 * time.Second):
@@ -235,4 +236,29 @@ func TestScanStartSnapshotFsyncDoesNotHoldUpAppends(t *testing.T) {
 	if !slices.Contains(snaps, 5) || !slices.IsSorted(snaps) {
 		t.Fatalf("snapshots %v: want them sorted, with the scan start's at 5", snaps)
 	}
+}
+
+// The first checkpoint after Open waits for the tail Open found to be
+// fsynced within the caller's context: one that has ended returns its
+// error and leaves the tail to the next call, which takes it in.
+func TestCheckpointRecoveryPointHonoursItsContext(t *testing.T) {
+	t.Parallel()
+	mem, dir, m, _ := scanStartLog(t)
+	l := openLog(t, mem, dir, testConfig())
+	defer mustClose(t, l)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := l.CheckpointRecoveryPoint(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("checkpoint with an ended context: %v, want context.Canceled", err)
+	}
+	if rp, _, _, err := readRecoveryPoint(mem, dir); err != nil || rp != 40 {
+		t.Fatalf("recovery point %d, %v after the refused checkpoint; want 40", rp, err)
+	}
+	if err := l.CheckpointRecoveryPoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rp, at, _, err := readRecoveryPoint(mem, dir); err != nil || rp != 45 || at == nil || at.offset != 45 {
+		t.Fatalf("recovery point %d, scan start %+v, %v; want both at 45", rp, at, err)
+	}
+	m.check(t, l, 0)
 }

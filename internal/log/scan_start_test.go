@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"math"
 	"path/filepath"
@@ -37,7 +38,7 @@ func scanStartLog(t *testing.T) (*memFS, string, *model, *scanStart) {
 	if err := l.syncNow(); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.CheckpointRecoveryPoint(); err != nil {
+	if err := l.CheckpointRecoveryPoint(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	rp, at, _, err := readRecoveryPoint(mem, dir)
@@ -282,7 +283,7 @@ func TestFirstCheckpointAfterOpenTakesInTheRecoveredTail(t *testing.T) {
 	if l.DurableOffset() != 40 || l.LogEndOffset() != 45 {
 		t.Fatalf("durable offset %d, log end %d after Open; want 40 and 45", l.DurableOffset(), l.LogEndOffset())
 	}
-	if err := l.CheckpointRecoveryPoint(); err != nil {
+	if err := l.CheckpointRecoveryPoint(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	rp, at, _, err := readRecoveryPoint(mem, dir)
@@ -291,7 +292,7 @@ func TestFirstCheckpointAfterOpenTakesInTheRecoveredTail(t *testing.T) {
 	}
 	syncs.take()
 	writes = 0
-	if err := l.CheckpointRecoveryPoint(); err != nil {
+	if err := l.CheckpointRecoveryPoint(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if n := syncs.take(); len(n) != 0 || writes != 0 {

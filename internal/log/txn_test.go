@@ -426,12 +426,12 @@ func transactionsSurviveRestartAndCrash(t *testing.T, segmentBytes int64) {
 			if err := l.WaitDurable(context.Background(), l.LogEndOffset()); err != nil {
 				t.Fatal(err)
 			}
-			if err := l.CheckpointRecoveryPoint(); err != nil {
+			if err := l.CheckpointRecoveryPoint(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			randomTxnSteps(t, l, rng, rng.IntN(20), int64(round*1000+500))
 			// A scan start taken now waits until it is durable.
-			if err := l.CheckpointRecoveryPoint(); err != nil {
+			if err := l.CheckpointRecoveryPoint(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -65,7 +65,7 @@ func (m *Manager) startHWCheckpoints(ctx context.Context, node *cluster.Node) (w
 			m.writeHWCheckpoints()
 			rpEvery := time.Duration(bcfg.Int64("log.flush.offset.checkpoint.interval.ms")) * time.Millisecond
 			if rpEvery > 0 && time.Since(lastRP) >= rpEvery {
-				m.checkpointRecoveryPoints()
+				m.checkpointRecoveryPoints(ctx)
 				lastRP = time.Now()
 			}
 		}
@@ -77,9 +77,13 @@ func (m *Manager) startHWCheckpoints(ctx context.Context, node *cluster.Node) (w
 // has fsynced (log.Log.CheckpointRecoveryPoint), so that a restart after a
 // crash checks only the unsynced tails with their CRCs: Kafka's
 // recovery-point checkpoint, every log.flush.offset.checkpoint.interval.ms.
-func (m *Manager) checkpointRecoveryPoints() {
+// It stops when ctx ends.
+func (m *Manager) checkpointRecoveryPoints(ctx context.Context) {
 	for _, p := range m.Partitions() {
-		if err := p.log.CheckpointRecoveryPoint(); err != nil && !errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrOffline) {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := p.log.CheckpointRecoveryPoint(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, log.ErrClosed) && !errors.Is(err, log.ErrOffline) {
 			m.logger.Warn("checkpoint recovery point", "topic", p.Topic, "partition", p.Index, "err", err)
 		}
 	}
