@@ -237,17 +237,12 @@ func histogramSum(s scrape, name string) float64 {
 // waitMetric scrapes until ok holds, for at most 20 seconds.
 func waitMetric(t *testing.T, httpAddr, what string, ok func(scrape) bool) scrape {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		s := scrapeMetrics(t, httpAddr)
-		if ok(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics never showed %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var s scrape
+	waitFor(t, 20*time.Second, "the metrics to show "+what, func() bool {
+		s = scrapeMetrics(t, httpAddr)
+		return ok(s)
+	})
+	return s
 }
 
 // recordBatchHeader is the v2 record batch header, which kgo's batch sizes
@@ -288,17 +283,12 @@ func TestHTTPHealthAndReadiness(t *testing.T) {
 		t.Fatalf("/healthz = %d %v", code, v)
 	}
 	// Ready once the partitions placed here at start-up are open.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, v := get("/readyz")
-		if code == 200 && v["ready"] == true {
-			break
+	waitForErr(t, 10*time.Second, "/readyz to report ready", func() error {
+		if code, v := get("/readyz"); code != 200 || v["ready"] != true {
+			return fmt.Errorf("/readyz = %d %v", code, v)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz = %d %v", code, v)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if code, _ := get("/debug/pprof/"); code != 404 {
 		t.Errorf("/debug/pprof/ without pprof enabled = %d, want 404", code)
 	}
@@ -349,32 +339,31 @@ func TestMetricsLogCleaner(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		s := scrapeMetrics(t, httpAddr)
-		kept := len(readCompacted(t, b.addr, "cleaned"))
+	var s scrape
+	var kept int
+	var logs, removed float64
+	waitForErr(t, 30*time.Second, "the cleaner's metrics to match what is read back", func() error {
+		s = scrapeMetrics(t, httpAddr)
+		kept = len(readCompacted(t, b.addr, "cleaned"))
 		again := scrapeMetrics(t, httpAddr)
-		logs, removed := s.must(t, "sluice_log_cleaner_cleanings_total"), s.must(t, "sluice_log_cleaner_removed_records_total")
+		logs, removed = s.must(t, "sluice_log_cleaner_cleanings_total"), s.must(t, "sluice_log_cleaner_removed_records_total")
 		settled := logs > 0 && again.must(t, "sluice_log_cleaner_cleanings_total") == logs
-		if settled && removed == float64(keys*updates-kept) && kept < keys*updates {
-			if r, w := s.must(t, "sluice_log_cleaner_read_bytes_total"), s.must(t, "sluice_log_cleaner_written_bytes_total"); r <= w || w <= 0 {
-				t.Errorf("cleaner read %v bytes and wrote %v, want it to read more than it wrote", r, w)
-			}
-			if v := s.must(t, "sluice_log_cleaner_segments_total"); v < 1 {
-				t.Errorf("segments cleaned %v", v)
-			}
-			if v := s.must(t, "sluice_log_cleaner_errors_total"); v != 0 {
-				t.Errorf("cleaner errors %v", v)
-			}
-			if v := s.must(t, "sluice_log_cleaner_last_pass_timestamp_seconds"); v < float64(start.Unix()) {
-				t.Errorf("last pass at %v, before the test began (%d)", v, start.Unix())
-			}
-			t.Logf("%d cleanings removed %v records; %d of %d read back", int(logs), removed, kept, keys*updates)
-			return
+		if !settled || removed != float64(keys*updates-kept) || kept >= keys*updates {
+			return fmt.Errorf("%v cleanings, %v records removed, %d of %d records read back", logs, removed, kept, keys*updates)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cleaner: %v cleanings, %v records removed, %d of %d records read back", logs, removed, kept, keys*updates)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return nil
+	})
+	if r, w := s.must(t, "sluice_log_cleaner_read_bytes_total"), s.must(t, "sluice_log_cleaner_written_bytes_total"); r <= w || w <= 0 {
+		t.Errorf("cleaner read %v bytes and wrote %v, want it to read more than it wrote", r, w)
 	}
+	if v := s.must(t, "sluice_log_cleaner_segments_total"); v < 1 {
+		t.Errorf("segments cleaned %v", v)
+	}
+	if v := s.must(t, "sluice_log_cleaner_errors_total"); v != 0 {
+		t.Errorf("cleaner errors %v", v)
+	}
+	if v := s.must(t, "sluice_log_cleaner_last_pass_timestamp_seconds"); v < float64(start.Unix()) {
+		t.Errorf("last pass at %v, before the test began (%d)", v, start.Unix())
+	}
+	t.Logf("%d cleanings removed %v records; %d of %d read back", int(logs), removed, kept, keys*updates)
 }
