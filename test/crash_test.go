@@ -47,16 +47,11 @@ func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
 		}
 	}()
 	// Let a good number of records be acknowledged, then kill.
-	deadline := time.Now().Add(time.Minute)
-	for {
+	waitFor(t, time.Minute, "20000 records acknowledged", func() bool {
 		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 20000 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(acked) >= 20000
+	})
 	p.kill(syscall.SIGKILL)
 	stopProducing()
 	wg.Wait()
