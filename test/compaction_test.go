@@ -156,7 +156,8 @@ func runCompaction(t *testing.T, w compactionWorkload) {
 	}
 	wg.Wait()
 	// Roll the tombstones out of the active segment, which is never
-	// cleaned: a record after segment.ms starts a new one.
+	// cleaned: a record after segment.ms starts a new one. Waiting out
+	// segment.ms is the input here, not synchronization.
 	time.Sleep(1600 * time.Millisecond)
 	produce(&kgo.Record{Topic: topic, Key: []byte("~barrier"), Value: []byte("end")})
 	wg.Wait()
@@ -216,6 +217,9 @@ func runCompaction(t *testing.T, w compactionWorkload) {
 		if time.Now().After(deadline) {
 			t.Fatalf("not compacted after 90s: %d records, %d keys (want %d), %d duplicates, %d tombstones", len(recs), len(got), len(want), dup, tombstones)
 		}
+		// This loop waits on the compacted result, and on the way also
+		// checks the tombstones kept before delete.retention.ms: every
+		// read is a sample of the cleaner's progress.
 		time.Sleep(300 * time.Millisecond)
 	}
 }
@@ -325,6 +329,8 @@ func TestCompactionSurvivesKill9(t *testing.T) {
 				})
 			}
 		}()
+		// A random time under load, not a condition: the kill is to land
+		// anywhere in the producing, rolling and cleaning.
 		time.Sleep(time.Duration(1500+rng.IntN(1500)) * time.Millisecond)
 		p.kill(syscall.SIGKILL)
 		stop()
@@ -361,29 +367,30 @@ func TestCompactionSurvivesKill9(t *testing.T) {
 	// the keys plus at most the uncleaned tail (the active segment, about
 	// 64 KiB of ~90-byte records, and dirty segments below the cleanable
 	// ratio, up to a few thousand records on a loaded machine).
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		n := check()
-		if n < keys+5000 {
-			t.Logf("%d keys, %d records acknowledged over 4 kill -9s; %d records left, %d bytes on disk",
-				len(latest), nAcked, n, partitionLogBytes(t, dir, topic+"-0"))
-			if nAcked < 5*(keys+2000) {
-				t.Fatalf("only %d records acknowledged", nAcked)
-			}
+	var n int
+	defer func() {
+		if !t.Failed() {
 			return
 		}
-		if time.Now().After(deadline) {
-			filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-				if err == nil && strings.Contains(path, topic) && !d.IsDir() {
-					info, _ := d.Info()
-					t.Logf("%s %d", filepath.Base(path), info.Size())
-				}
-				return nil
-			})
-			t.Logf("broker log:\n%s", p.logs())
-			t.Fatalf("the cleaner did not compact the log after the restarts: %d records of %d produced", n, seq)
+		filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && strings.Contains(path, topic) && !d.IsDir() {
+				info, _ := d.Info()
+				t.Logf("%s %d", filepath.Base(path), info.Size())
+			}
+			return nil
+		})
+		t.Logf("broker log:\n%s", p.logs())
+	}()
+	waitForErr(t, 60*time.Second, "the cleaner to compact the log after the restarts", func() error {
+		if n = check(); n >= keys+5000 {
+			return fmt.Errorf("%d records of %d produced", n, seq)
 		}
-		time.Sleep(500 * time.Millisecond)
+		return nil
+	})
+	t.Logf("%d keys, %d records acknowledged over 4 kill -9s; %d records left, %d bytes on disk",
+		len(latest), nAcked, n, partitionLogBytes(t, dir, topic+"-0"))
+	if nAcked < 5*(keys+2000) {
+		t.Fatalf("only %d records acknowledged", nAcked)
 	}
 }
 
@@ -428,18 +435,13 @@ func TestConsumerOffsetsStaysBoundedByCompaction(t *testing.T) {
 	}
 	// 20,000 commits of ~100 bytes; the live state is 32 offsets.
 	const bound = 256 << 10
-	deadline := time.Now().Add(30 * time.Second)
 	var size int64
-	for {
-		size = partitionLogBytes(t, b.dataDir, "__consumer_offsets-0")
-		if size <= bound {
-			break
+	waitForErr(t, 30*time.Second, "the cleaner to compact __consumer_offsets-0", func() error {
+		if size = partitionLogBytes(t, b.dataDir, "__consumer_offsets-0"); size > bound {
+			return fmt.Errorf("%d bytes after %d commits, want at most %d", size, groups*commits, bound)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("__consumer_offsets-0 holds %d bytes after %d commits, want at most %d", size, groups*commits, bound)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	t.Logf("__consumer_offsets-0: %d bytes after %d commits", size, groups*commits)
 	checkCommitted := func() {
 		for g := 0; g < groups; g++ {
