@@ -49,21 +49,16 @@ func runMirror(t *testing.T, src, dst []string, cfg mirror.Config) (*mirror.Mirr
 	return m, stop
 }
 
-// waitState polls cond every 20ms until it holds, failing the test after
-// timeout with what describe says.
+// waitState polls cond (as waitForErr) until it holds, failing the test
+// after timeout with the state cond last described.
 func waitState(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
+	waitForErr(t, timeout, what, func() error {
+		if ok, state := cond(); !ok {
+			return errors.New(state)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %s", what, timeout, state)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // waitCaughtUp waits until every partition of each topic has the same end
