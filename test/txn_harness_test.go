@@ -294,21 +294,16 @@ func txnOffsetsOf(rs []*kgo.Record) []int64 {
 	return out
 }
 
-// txnWaitFor polls cond until it holds or fails the test after timeout,
-// with cond's last description of what it saw.
+// txnWaitFor polls cond (as waitForErr) until it holds or fails the test
+// after timeout, with cond's last description of what it saw.
 func txnWaitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, last := cond()
-		if ok {
-			return
+	waitForErr(t, timeout, what, func() error {
+		if ok, last := cond(); !ok {
+			return fmt.Errorf("last saw: %s", last)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s; last saw: %s", timeout, what, last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // txnIsFenced reports whether err says the producer's epoch was fenced by
