@@ -142,11 +142,27 @@ func TestProduceQuotaThrottlesLibrdkafkaToItsByteRate(t *testing.T) {
 	free := newClient(t, b.addr, kgo.ClientID("free"), kgo.WithHooks(&freeHook),
 		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.MaxBufferedRecords(200))
 	ctx := testContext(t, 60*time.Second)
+	adm := b.admin()
 	var freeBuckets []int64
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		time.Sleep(time.Second) // while librdkafka is running
+		// Measure while librdkafka is running: from when its first
+		// records are in the log.
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if offs, err := adm.ListEndOffsets(ctx, "rdk-quota"); err == nil {
+				if o, ok := offs.Lookup("rdk-quota", 0); ok && o.Err == nil && o.Offset > 0 {
+					break
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
 		freeBuckets = produceFor(ctx, free, "rdk-quota", 10<<10, 3*time.Second)
 	}()
 	// librdkafka sends in bursts a few seconds apart: measure over three
