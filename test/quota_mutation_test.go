@@ -81,7 +81,7 @@ func TestControllerMutationRateThrottlesTopicChanges(t *testing.T) {
 		t.Fatalf("the unlimited client was throttled %d times", n)
 	}
 	// Once the debt is paid back, the client may mutate again.
-	time.Sleep(time.Until(inDebt.Add(2200 * time.Millisecond)))
+	time.Sleep(time.Until(inDebt.Add(2200 * time.Millisecond))) // time pays the debt back: it is the input
 	if dr, err := adm.DeleteTopics(ctx, "burst"); err != nil || dr["burst"].Err != nil {
 		t.Fatalf("delete after the debt is paid: %v %+v", err, dr)
 	}
