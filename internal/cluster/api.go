@@ -485,9 +485,13 @@ func (n *Node) ControlledShutdown(ctx context.Context) error { return n.controll
 
 // SessionExpiry is when this broker's session with the controller may
 // end unless another heartbeat gets through: the sending time of its last
-// heartbeat a controller recorded, plus broker.session.timeout.ms. The
-// controller counts a session from a heartbeat's arrival, so it cannot
-// have fenced this broker, and moved its leaderships, before then; after
+// heartbeat a controller recorded, and confirmed through Raft that it
+// still led after it arrived, plus broker.session.timeout.ms. A controller
+// counts a session from a heartbeat's arrival, and a new controller from
+// its last contact with the old one, which came after that confirmation:
+// no controller can have fenced this broker, and moved its leaderships,
+// before then (a controller cut off from the other voters, still leading
+// for a Raft lease, confirms nothing, its own heartbeats included); after
 // then the image may name this broker leader of partitions that others
 // lead (it is cut off from the controller, or was frozen). The zero time
 // means no heartbeat was recorded yet. bounded is false in a one-voter

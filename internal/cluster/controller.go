@@ -76,14 +76,29 @@ type liveness struct {
 	// leader watcher when the leader changes).
 	prevLeader  int32
 	prevContact time.Time
+	// confirmedLeader is the leader that last had this node confirm its
+	// leadership (confirm.go), at confirmedAt.
+	confirmedLeader int32
+	confirmedAt     time.Time
 }
 
 // leaderLost notes that id, the Raft leader until now, last contacted
-// this node at contact.
+// this node over Raft at contact; a later confirmation of its leadership
+// here counts as its last contact instead.
 func (l *liveness) leaderLost(id int32, contact time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.confirmedLeader == id && l.confirmedAt.After(contact) {
+		contact = l.confirmedAt
+	}
 	l.prevLeader, l.prevContact = id, contact
+}
+
+// leaderConfirmed notes that this node confirmed leader id's leadership at.
+func (l *liveness) leaderConfirmed(id int32, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.confirmedLeader, l.confirmedAt = id, at
 }
 
 // takePreviousLeader returns the last leader other than this node and
@@ -365,7 +380,9 @@ func (n *node) sendHeartbeat(timeout time.Duration) {
 	sent := time.Now()
 	switch {
 	case id == serverID(n.cfg.NodeID):
-		if n.heartbeatReceived(n.cfg.NodeID) {
+		ctx, cancel := context.WithTimeout(n.ctx, timeout)
+		defer cancel()
+		if n.ackHeartbeat(ctx, n.cfg.NodeID) {
 			n.session.acked(sent)
 		}
 	case addr != "" && n.mux != nil:
@@ -401,7 +418,9 @@ func (s *session) lastAcked() time.Time {
 	return s.sent
 }
 
-// sessionExpiry is SessionExpiry.
+// sessionExpiry is SessionExpiry. Only heartbeats a controller confirmed
+// it still led after they arrived count (ackHeartbeat), so the session
+// ends no later than a new controller may fence this broker.
 func (n *node) sessionExpiry() (time.Time, bool) {
 	if n.mux == nil {
 		return time.Time{}, false

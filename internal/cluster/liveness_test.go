@@ -30,3 +30,25 @@ func TestPreviousLeaderTakenOnce(t *testing.T) {
 		t.Fatalf("after another leader was lost: %d, %v", id, ok)
 	}
 }
+
+// TestPreviousLeaderConfirmedContact: a confirmation of the leader's
+// leadership (confirm.go) is a contact with it: the new controller counts
+// its session from the later of that and the last Raft contact, and only
+// for the leader that asked.
+func TestPreviousLeaderConfirmedContact(t *testing.T) {
+	var l liveness
+	raftContact := time.Now()
+	l.leaderConfirmed(2, raftContact.Add(40*time.Millisecond))
+	l.leaderLost(2, raftContact)
+	if _, contact, _ := l.takePreviousLeader(); !contact.Equal(raftContact.Add(40 * time.Millisecond)) {
+		t.Errorf("contact %v after the Raft contact, want the confirmation 40ms after it", contact.Sub(raftContact))
+	}
+	l.leaderLost(3, raftContact)
+	if id, contact, _ := l.takePreviousLeader(); id != 3 || !contact.Equal(raftContact) {
+		t.Errorf("leader 3 lost: %d, %v after the Raft contact; broker 2's confirmation must not count", id, contact.Sub(raftContact))
+	}
+	l.leaderLost(2, raftContact.Add(time.Second))
+	if _, contact, _ := l.takePreviousLeader(); !contact.Equal(raftContact.Add(time.Second)) {
+		t.Errorf("a Raft contact after the confirmation: %v, want it", contact.Sub(raftContact))
+	}
+}

@@ -39,6 +39,9 @@ type node struct {
 	live liveness
 	// session is when this broker's last recorded heartbeat was sent.
 	session session
+	// confirm groups the controller's confirmations of its leadership
+	// before it acknowledges heartbeats (confirm.go).
+	confirm confirmer
 	// pauseHeartbeats stops this broker's heartbeats (tests).
 	pauseHeartbeats atomic.Bool
 	// hadLog is whether the metadata log held anything when the node

@@ -752,3 +752,57 @@ func TestQuorumSessionExpiry(t *testing.T) {
 		return time.Until(exp) > 0
 	})
 }
+
+// TestQuorumIsolatedControllerSessionEndsBeforeFencing: a controller cut
+// off from the other voters keeps the Raft leadership for up to a lease
+// or two, and its own heartbeats, and those of a broker cut off with it,
+// reach it all that while; the new controller counts their sessions from
+// its last Raft contact with it at the earliest. Their sessions must end
+// by then: until a session ends, its broker names itself leader in
+// Metadata and acts as transaction coordinator.
+func TestQuorumIsolatedControllerSessionEndsBeforeFencing(t *testing.T) {
+	t.Parallel()
+	q := newQuorum(t, 3, nil)
+	// Broker 4, a non-voter, stays on the controller's side of the split.
+	q.cfgs[4] = q.config(4, "127.0.0.1:0", nil)
+	n4 := q.reopen(4)
+	old := q.leader()
+	for _, n := range []*Node{old, n4} {
+		waitFor(t, fmt.Sprintf("broker %d's session expiry ahead", n.ID()), func() bool {
+			exp, bounded := n.SessionExpiry()
+			return bounded && time.Until(exp) > testSession-3*testHeartbeat
+		})
+	}
+	side := map[string]bool{n4.mux.advertise.String(): true}
+	for _, v := range q.voters {
+		if v.ID == old.ID() {
+			side[v.Addr] = true
+		}
+	}
+	var majority *Node
+	for _, n := range q.live() {
+		switch {
+		case n == old || n == n4:
+			n.mux.partition(func(a string) bool { return !side[a] })
+		default:
+			majority = n
+			n.mux.partition(func(a string) bool { return side[a] })
+		}
+	}
+	// Every voter's last contact with the old controller, from which the
+	// new one counts sessions, is before this.
+	cut := time.Now()
+	for _, n := range []*Node{old, n4} {
+		waitFor(t, fmt.Sprintf("broker %d fenced", n.ID()), func() bool { return majority.Image().Brokers[n.ID()].Fenced })
+		fenced := time.Now()
+		exp, _ := n.SessionExpiry()
+		t.Logf("broker %d after the cut: session expiry %v, fenced by %v", n.ID(), exp.Sub(cut), fenced.Sub(cut))
+		if limit := cut.Add(testSession); exp.After(limit) {
+			t.Errorf("broker %d's session runs until %v after the cut, past the %v after which the new controller may fence it",
+				n.ID(), exp.Sub(cut), testSession)
+		}
+		if exp.After(fenced) {
+			t.Errorf("broker %d was fenced %v before its own session expiry", n.ID(), exp.Sub(fenced))
+		}
+	}
+}

@@ -209,6 +209,9 @@ func (n *node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 	if resp, ok := n.handleLocal(req); ok {
 		return resp
 	}
+	if req.Op == opConfirm {
+		return n.confirmLeader(req.NodeID)
+	}
 	if n.rs.raft.State() != raft.Leader {
 		addr, _ := n.rs.raft.LeaderWithID()
 		if req.Forwarded || addr == "" {
@@ -261,8 +264,9 @@ func (n *node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 		return rpcResponse{}
 	case opHeartbeat:
 		// Retry tells the broker its heartbeat did not reach a
-		// controller: its session is not extended (SessionExpiry).
-		return rpcResponse{Retry: !n.heartbeatReceived(req.NodeID)}
+		// controller that could confirm it still leads: its session
+		// is not extended (SessionExpiry, ackHeartbeat).
+		return rpcResponse{Retry: !n.ackHeartbeat(ctx, req.NodeID)}
 	case opBarrier:
 		if _, err := n.await(ctx, func(timeout time.Duration) raft.Future { return n.rs.raft.Barrier(timeout) }); err != nil {
 			return rpcResponse{Retry: true}
