@@ -107,18 +107,19 @@ func (n *node) confirmRound() bool {
 		return false
 	}
 	var others []raft.ServerAddress
-	voters := 0
+	voters, need := 0, 0
 	for _, s := range f.Configuration().Servers {
 		if s.Suffrage != raft.Voter {
 			continue
 		}
 		voters++
-		if s.ID != serverID(n.cfg.NodeID) {
+		if s.ID == serverID(n.cfg.NodeID) {
+			need-- // a voter follows itself
+		} else {
 			others = append(others, s.Address)
 		}
 	}
-	need := voters/2 + 1 - 1 // this node follows itself
-	if voters == 0 || need <= 0 {
+	if need += voters/2 + 1; voters == 0 || need <= 0 {
 		return voters > 0
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, n.heartbeatInterval())
