@@ -124,6 +124,9 @@ func TestBaseOffsetDamagedAheadIsCorruptionAtOpen(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "recovery-point"), []byte("0\n10\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
+			if err := os.Remove(filepath.Join(dir, "recovery-point-scan-start")); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := log.Open(dir, faultConfig(), log.Options{}); !errors.Is(err, log.ErrCorruption) {
 				t.Fatalf("open: %v, want ErrCorruption", err)
 			}

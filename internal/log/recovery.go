@@ -167,6 +167,11 @@ func (l *Log) recover(fresh bool) error {
 		if err := l.syncRecovered(rec.rebuilt); err != nil {
 			return err
 		}
+		if leo < l.recoveryPoint {
+			if err := l.dropScanStartFile(); err != nil {
+				return err
+			}
+		}
 		if err := l.writeRecoveryPoint(leo); err != nil {
 			return err
 		}
@@ -222,6 +227,14 @@ func (l *Log) readCheckpoints() (rp, logStart int64, err error) {
 			"file", filepath.Join(l.dir, recoveryPointFile), "reason", why)
 	}
 	l.recoveryPoint, l.scanStart, l.scanStartRP = rp, at, rp
+	if at == nil {
+		// A scan start written with another recovery point (a crash
+		// between the two renames) goes; the next checkpoint writes a
+		// new one.
+		if err := l.dropScanStartFile(); err != nil {
+			return 0, 0, err
+		}
+	}
 	logStart, err = readOffsetCheckpoint(l.fs, l.dir, logStartOffsetFile)
 	if errors.Is(err, errNoCheckpoint) {
 		logStart = -1

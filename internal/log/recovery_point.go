@@ -180,21 +180,58 @@ const startTmpSuffix = ".start" + tmpSuffix
 // writeRecoveryPointAt persists the recovery point with the scan start at
 // (none when nil). The caller holds syncIOMu, and every offset below off
 // is fsynced.
+//
+// The recovery-point file keeps Kafka's one-offset format, which every
+// version of the broker reads; the scan start goes to a file of its own
+// beside it (scanStartFile), which names the recovery point it goes with
+// and is read only with that one (readRecoveryPoint), so that an older
+// binary, which does not know it, still opens the log. It is renamed into
+// place before the recovery point, and the recovery point's directory
+// fsync makes both names durable: after a crash either pair is whole, or
+// their offsets differ and the scan start is left out.
 func (l *Log) writeRecoveryPointAt(off int64, at *scanStart) error {
 	if err := l.dirForWrite(); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(l.fs, l.dir, recoveryPointFile, formatRecoveryPoint(off, at)); err != nil {
+	startPath := filepath.Join(l.dir, scanStartFile)
+	if at != nil {
+		if err := writeFileRenamed(l.fs, startPath, tmpSuffix, formatRecoveryPoint(off, at), true); err != nil {
+			return err
+		}
+	} else if err := l.fs.Remove(startPath); err != nil && !isNotExist(err) {
+		return fmt.Errorf("remove %s: %w", startPath, err)
+	}
+	if err := writeFileAtomic(l.fs, l.dir, recoveryPointFile, formatOffsetCheckpoint(off)); err != nil {
 		return err
 	}
 	l.recoveryPoint, l.scanStart, l.scanStartRP = off, at, off
 	return nil
 }
 
-// The recovery-point file is Kafka's offset checkpoint ("0", then the
-// offset) when there is no scan start; with one it is version 1: the
-// offset, then a line of the scan start's fields in scanStart's order.
-// Open reads both.
+// dropScanStartFile removes the scan start's file before the recovery
+// point is lowered (a truncation, a repair at Open): the recovery point
+// could otherwise come back up to the offset it names, with the batches
+// below it no longer those it describes. The directory fsync that writes
+// the lowered recovery point makes the removal durable. The caller holds
+// syncIOMu (or is Open).
+func (l *Log) dropScanStartFile() error {
+	path := filepath.Join(l.dir, scanStartFile)
+	if err := l.fs.Remove(path); err != nil && !isNotExist(err) {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	l.scanStart = nil
+	return nil
+}
+
+// scanStartFile holds the scan start of the recovery point: "1", the
+// recovery point's offset, then the scan start's fields in scanStart's
+// order (formatRecoveryPoint).
+const scanStartFile = "recovery-point-scan-start"
+
+// formatRecoveryPoint is the content of the scan start's file: version 1,
+// the recovery point's offset, then a line of the scan start's fields in
+// scanStart's order. A recovery-point file of that form (written by
+// versions that kept the scan start in it) is read too.
 func formatRecoveryPoint(off int64, at *scanStart) []byte {
 	if at == nil {
 		return formatOffsetCheckpoint(off)
@@ -203,9 +240,12 @@ func formatRecoveryPoint(off int64, at *scanStart) []byte {
 		at.seg, at.pos, at.offset, at.prevPos, at.maxTs, at.maxTsOffset, at.firstTs, at.sinceIndex)
 }
 
-// readRecoveryPoint reads the recovery-point file. A missing file is
-// errNoCheckpoint; one whose offset does not parse is ErrCorruption. A
-// scan start that does not parse is left out, and why says why.
+// readRecoveryPoint reads the recovery-point file and the scan start that
+// goes with it. A missing file is errNoCheckpoint; one whose offset does
+// not parse is ErrCorruption. The scan start comes from the recovery-point
+// file when it is of version 1, else from scanStartFile when that names the
+// same offset; one that does not parse is left out, and why says why (a
+// missing or stale scan-start file is left out without a why).
 func readRecoveryPoint(fsys FS, dir string) (off int64, at *scanStart, why string, err error) {
 	path := filepath.Join(dir, recoveryPointFile)
 	b, err := ReadSmallFile(fsys, path, 1<<10)
@@ -216,7 +256,30 @@ func readRecoveryPoint(fsys FS, dir string) (off int64, at *scanStart, why strin
 	if err != nil {
 		return 0, nil, "", fmt.Errorf("%w: %s: %v", ErrCorruption, path, err)
 	}
-	return off, at, why, nil
+	if bytes.HasPrefix(b, []byte("1\n")) {
+		return off, at, why, nil
+	}
+	startPath := filepath.Join(dir, scanStartFile)
+	b, err = ReadSmallFile(fsys, startPath, 1<<10)
+	if err != nil {
+		if errors.Is(err, errNoCheckpoint) {
+			return off, nil, "", nil
+		}
+		return off, nil, fmt.Sprintf("%s: %v", startPath, err), nil
+	}
+	if !bytes.HasPrefix(b, []byte("1\n")) {
+		return off, nil, fmt.Sprintf("%s: not of version 1", startPath), nil
+	}
+	startOff, at, why, err := parseRecoveryPoint(b)
+	switch {
+	case err != nil:
+		return off, nil, fmt.Sprintf("%s: %v", startPath, err), nil
+	case why != "":
+		return off, nil, fmt.Sprintf("%s: %s", startPath, why), nil
+	case startOff != off:
+		return off, nil, "", nil // written with another recovery point
+	}
+	return off, at, "", nil
 }
 
 // parseRecoveryPoint parses what formatRecoveryPoint writes. A version 1

@@ -16,7 +16,7 @@ import (
 // idempotent producer, batches of one to three records), fsyncs,
 // recovery-point checkpoints, truncations and rolls, and crashes at a
 // random fsync. The files that survive are opened twice: as they are, and
-// with the recovery point rewritten in the old format, without a scan
+// with the recovery point alone, without its scan
 // start (a full scan of the active segment). Both must agree on the
 // indexes, timestamps, producer state and records, and neither may lose
 // an offset that was durable at the crash. SLUICE_SCAN_START_SEED replays
@@ -92,9 +92,7 @@ func TestScanStartMatchesAFullScanAfterCrashes(t *testing.T) {
 			withStart++
 		}
 		full := crashed.CrashClone()
-		if err := writeFileAtomic(full, dir, recoveryPointFile, formatOffsetCheckpoint(rp)); err != nil {
-			t.Fatal(err)
-		}
+		withoutScanStart(t, full, dir, rp)
 		a, b := openLog(t, crashed, dir, cfg), openLog(t, full, dir, cfg)
 		if a.active.unchecked.Load() {
 			used++ // Open read the active segment from the scan start

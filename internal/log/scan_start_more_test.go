@@ -262,3 +262,79 @@ func TestCheckpointRecoveryPointHonoursItsContext(t *testing.T) {
 	}
 	m.check(t, l, 0)
 }
+
+// The recovery-point file keeps the one-offset format every broker version
+// reads; the scan start lies beside it in a file of its own, read only
+// with the recovery point it names. A recovery-point file that carries
+// its scan start (version 1, as written before) is still read, and the
+// next checkpoint writes the two files. A truncation below the recovery
+// point removes the scan start's file.
+func TestScanStartLivesBesideTheRecoveryPoint(t *testing.T) {
+	t.Parallel()
+	mem, dir, m, at := scanStartLog(t)
+	read := func(fsys FS, name string) []byte {
+		t.Helper()
+		b, err := ReadSmallFile(fsys, filepath.Join(dir, name), 1<<10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if rp, err := parseOffsetCheckpoint(read(mem, recoveryPointFile)); err != nil || rp != 40 {
+		t.Fatalf("recovery-point file %q: %d, %v; want the one-offset format at 40", read(mem, recoveryPointFile), rp, err)
+	}
+	if off, got, why, err := parseRecoveryPoint(read(mem, scanStartFile)); err != nil || why != "" || off != 40 || got == nil || *got != *at {
+		t.Fatalf("scan start file: %d %+v %q %v; want %+v with 40", off, got, why, err, at)
+	}
+
+	t.Run("stale", func(t *testing.T) {
+		// Written with a recovery point that did not land.
+		fsys := mem.CrashClone()
+		withoutScanStart(t, fsys, dir, 38)
+		if err := writeFileAtomic(fsys, dir, scanStartFile, formatRecoveryPoint(40, at)); err != nil {
+			t.Fatal(err)
+		}
+		var out logBuffer
+		l := openLog(t, fsys, dir, testConfig(), func(o *Options) { o.Logger = out.logger() })
+		defer mustClose(t, l)
+		if l.active.unchecked.Load() || strings.Contains(out.String(), "scan start") {
+			t.Fatalf("a scan start written with another recovery point was used or warned of:\n%s", out.String())
+		}
+		if _, err := fsys.Stat(filepath.Join(dir, scanStartFile)); !isNotExist(err) {
+			t.Fatalf("stale scan start file left after Open: %v", err)
+		}
+		m.check(t, l, 0)
+	})
+
+	t.Run("version 1", func(t *testing.T) {
+		fsys := mem.CrashClone()
+		withoutScanStart(t, fsys, dir, 40)
+		if err := writeFileAtomic(fsys, dir, recoveryPointFile, formatRecoveryPoint(40, at)); err != nil {
+			t.Fatal(err)
+		}
+		l := openLog(t, fsys, dir, testConfig())
+		defer mustClose(t, l)
+		if !l.active.unchecked.Load() {
+			t.Fatal("the scan start of a version 1 recovery point was not used")
+		}
+		m.check(t, l, 0)
+		if err := l.CheckpointRecoveryPoint(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if rp, err := parseOffsetCheckpoint(read(fsys, recoveryPointFile)); err != nil || rp != 45 {
+			t.Fatalf("recovery point after the checkpoint: %d, %v; want 45 in the one-offset format", rp, err)
+		}
+		if off, got, _, err := parseRecoveryPoint(read(fsys, scanStartFile)); err != nil || off != 45 || got == nil || got.offset != 45 {
+			t.Fatalf("scan start file after the checkpoint: %d %+v %v; want at 45", off, got, err)
+		}
+		if err := l.Truncate(42); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fsys.Stat(filepath.Join(dir, scanStartFile)); !isNotExist(err) {
+			t.Fatalf("scan start file left after a truncation below the recovery point: %v", err)
+		}
+		if rp, _, _, err := readRecoveryPoint(fsys, dir); err != nil || rp != 42 {
+			t.Fatalf("recovery point after the truncation: %d, %v; want 42", rp, err)
+		}
+	})
+}

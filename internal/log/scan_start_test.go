@@ -56,6 +56,18 @@ func scanStartLog(t *testing.T) (*memFS, string, *model, *scanStart) {
 	return crashed, dir, m, at
 }
 
+// withoutScanStart leaves the recovery point at rp without a scan start,
+// as a broker that never wrote one leaves it.
+func withoutScanStart(t *testing.T, fsys FS, dir string, rp int64) {
+	t.Helper()
+	if err := writeFileAtomic(fsys, dir, recoveryPointFile, formatOffsetCheckpoint(rp)); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.Remove(filepath.Join(dir, scanStartFile)); err != nil && !isNotExist(err) {
+		t.Fatal(err)
+	}
+}
+
 // openedState is what two opens of the same files must agree on.
 type openedState struct {
 	offs      []offsetEntry
@@ -108,18 +120,16 @@ func (a openedState) equal(b openedState) bool {
 
 // Open with a scan start reads only the batches after it: the indexes of
 // the part before it are rebuilt on first use, and end up exactly as a
-// full scan (a recovery point in the old format, without a scan start)
+// full scan (a recovery point without a scan start)
 // builds them. Producer state comes from the snapshot at the scan start,
 // so a retried batch is still recognised as a duplicate; a roll after it
 // seals a segment whose index files check out.
 func TestScanStartOpensOnlyTheTail(t *testing.T) {
 	t.Parallel()
 	mem, dir, m, at := scanStartLog(t)
-	// The same files, with the recovery point in the old format.
+	// The same files, without the scan start.
 	old := mem.CrashClone()
-	if err := writeFileAtomic(old, dir, recoveryPointFile, formatOffsetCheckpoint(40)); err != nil {
-		t.Fatal(err)
-	}
+	withoutScanStart(t, old, dir, 40)
 
 	full := openLog(t, old, dir, testConfig())
 	defer mustClose(t, full)
@@ -173,7 +183,7 @@ func TestScanStartOpensOnlyTheTail(t *testing.T) {
 // A scan start that does not fit the segment is logged and Open reads the
 // segment from its start, as without one: past the end of the file, not
 // at a batch boundary, at a boundary with the wrong offset. A recovery
-// point in the old format still opens the log. Everything reads back.
+// point without one still opens the log. Everything reads back.
 func TestScanStartThatDoesNotFitFallsBackToAFullScan(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -181,7 +191,7 @@ func TestScanStartThatDoesNotFitFallsBackToAFullScan(t *testing.T) {
 		edit  func(at *scanStart, size int64)
 		warns string
 	}{
-		{"old format", nil, ""},
+		{"no scan start", nil, ""},
 		{"past the end of the file", func(at *scanStart, size int64) { at.pos, at.prevPos = size+4096, size+1000 }, "past the end"},
 		{"not at a batch boundary", func(at *scanStart, _ int64) { at.pos -= 7; at.prevPos -= 7 }, "before it"},
 		{"boundary of another offset", func(at *scanStart, _ int64) { at.offset-- }, "batch before it"},
@@ -190,15 +200,14 @@ func TestScanStartThatDoesNotFitFallsBackToAFullScan(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			mem, dir, m, at := scanStartLog(t)
-			rp := formatOffsetCheckpoint(40)
+			withoutScanStart(t, mem, dir, 40)
 			if tc.edit != nil {
 				size := fileSize(t, mem, filepath.Join(dir, fileName(0, logSuffix)))
 				bad := *at
 				tc.edit(&bad, size)
-				rp = formatRecoveryPoint(40, &bad)
-			}
-			if err := writeFileAtomic(mem, dir, recoveryPointFile, rp); err != nil {
-				t.Fatal(err)
+				if err := writeFileAtomic(mem, dir, scanStartFile, formatRecoveryPoint(40, &bad)); err != nil {
+					t.Fatal(err)
+				}
 			}
 			var out logBuffer
 			l := openLog(t, mem, dir, testConfig(), func(o *Options) { o.Logger = out.logger() })
@@ -211,7 +220,7 @@ func TestScanStartThatDoesNotFitFallsBackToAFullScan(t *testing.T) {
 			}
 			logged := out.String()
 			if tc.warns == "" && strings.Contains(logged, "scan start") {
-				t.Fatalf("logged a scan start problem for the old format:\n%s", logged)
+				t.Fatalf("logged a scan start problem without a scan start:\n%s", logged)
 			}
 			if tc.warns != "" && (!strings.Contains(logged, "scan start does not") || !strings.Contains(logged, tc.warns)) {
 				t.Fatalf("log does not say the scan start (%s) was refused:\n%s", tc.warns, logged)

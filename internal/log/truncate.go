@@ -241,6 +241,9 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 // mu.
 func (l *Log) lowerDurable(offset int64) error {
 	if l.recoveryPoint > offset {
+		if err := l.dropScanStartFile(); err != nil {
+			return l.fail("write recovery point", err)
+		}
 		if err := l.writeRecoveryPoint(offset); err != nil {
 			return l.fail("write recovery point", err)
 		}
