@@ -154,7 +154,7 @@ func BenchmarkOpenManyLogs(b *testing.B) {
 				entries, _ := os.ReadDir(dir)
 				for _, e := range entries {
 					switch _, suffix, _ := parseFileName(e.Name()); {
-					case e.Name() == recoveryPointFile, suffix == snapshotSuffix:
+					case e.Name() == recoveryPointFile, e.Name() == scanStartFile, suffix == snapshotSuffix:
 						os.Remove(filepath.Join(dir, e.Name()))
 					case suffix == indexSuffix, suffix == timeIndexSuffix:
 						os.Truncate(filepath.Join(dir, e.Name()), 0)
