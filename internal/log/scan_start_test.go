@@ -78,39 +78,12 @@ type openedState struct {
 	byTime    []int64
 }
 
-// stateAfterUse reads everything (which completes the active segment's
-// indexes) and notes the log's in-memory state.
+// stateAfterUse reads everything through the model (which completes the
+// active segment's indexes) and notes the log's in-memory state.
 func stateAfterUse(t *testing.T, l *Log, m *model) openedState {
 	t.Helper()
 	m.check(t, l, 0)
-	var st openedState
-	for _, ts := range []int64{0, 1005, 1200, 1395, 1440, 5000} {
-		off, _, ok, err := l.OffsetForTimestamp(ts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ok {
-			off = -1
-		}
-		st.byTime = append(st.byTime, off)
-	}
-	s := l.active
-	if s.unchecked.Load() {
-		t.Fatal("the active segment's indexes are still incomplete after reading it all")
-	}
-	s.index.mu.RLock()
-	st.offs = slices.Clone(s.index.mem)
-	s.index.mu.RUnlock()
-	s.tindex.mu.RLock()
-	st.times = slices.Clone(s.tindex.mem)
-	s.tindex.mu.RUnlock()
-	ts, off := s.maxTimestamp()
-	st.maxTs = [2]int64{ts, off}
-	l.mu.Lock()
-	st.producers = l.producers.encodeSnapshot()
-	l.mu.Unlock()
-	st.leo = l.LogEndOffset()
-	return st
+	return openedStateOf(t, l, false)
 }
 
 func (a openedState) equal(b openedState) bool {
