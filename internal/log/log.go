@@ -816,7 +816,7 @@ func (l *Log) close() error {
 		}
 		return err
 	}
-	l.logger.Info("closed log", "log_end_offset", l.leo.Load())
+	l.logger.Debug("closed log", "log_end_offset", l.leo.Load())
 	return nil
 }
 
