@@ -108,19 +108,10 @@ func (x *nemesisTxns) check(t *testing.T, seeds []string) map[tpo]string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	n := x.ledger.check(t, got, x.committed, 3)
-	out := map[tpo]string{}
-	for p, rs := range got {
-		for _, r := range rs {
-			v := string(r.Value)
-			out[tpo{p, r.Offset}] = v
-			var txn, idx int
-			fmt.Sscanf(v, "tx%06d-%03d", &txn, &idx)
-			if x.aborted[txn] {
-				t.Errorf("%s/%d: %s of aborted transaction %d is read_committed at %d", x.topic, p, v, txn, r.Offset)
-			}
-			if at, ok := x.acked[v]; ok && at != (tpo{p, r.Offset}) {
-				t.Errorf("%s: %s written at %v, read at %d/%d", x.topic, v, at, p, r.Offset)
-			}
+	out := txnCommittedLog(t, x.topic, got, x.aborted)
+	for at, v := range out {
+		if written, ok := x.acked[v]; ok && written != at {
+			t.Errorf("%s: %s written at %v, read at %d/%d", x.topic, v, written, at.partition, at.offset)
 		}
 	}
 	t.Logf("%s: %d transactions committed, %d aborted, %d of unknown outcome; %d whole transactions read_committed, no aborted one",

@@ -67,7 +67,7 @@ func TestTxnClusterKillCoordinatorAndLeader(t *testing.T) {
 	}
 	loop := startTxnLoop(t, ctx, ledger, topic, parts, 0, newProducer)
 	defer loop.stop()
-	loop.waitAcked(10, 30*time.Second, "transactions committed before any kill")
+	loop.waitCommits(10, 30*time.Second, "transactions committed before any kill")
 
 	for _, phase := range []string{"coordinator", "leader"} {
 		var victim int32
@@ -75,13 +75,13 @@ func TestTxnClusterKillCoordinatorAndLeader(t *testing.T) {
 			victim = txnCoordinatorOf(t, c, id)
 		} else {
 			td := waitISR(c, topic, 0, 3, 60*time.Second)
-			victim = td.Partitions[int32(loop.ackedCount()%parts)].Leader
+			victim = td.Partitions[int32(loop.commitCount()%parts)].Leader
 		}
-		t.Logf("kill -9 broker %d, the %s, after %d acknowledged commits", victim, phase, loop.ackedCount())
+		t.Logf("kill -9 broker %d, the %s, after %d acknowledged commits", victim, phase, loop.commitCount())
 		c.kill(victim)
-		loop.waitAcked(10, 60*time.Second, fmt.Sprintf("commits with the %s (broker %d) dead", phase, victim))
+		loop.waitCommits(10, 60*time.Second, fmt.Sprintf("commits with the %s (broker %d) dead", phase, victim))
 		c.start(victim)
-		loop.waitAcked(5, 60*time.Second, fmt.Sprintf("commits after the %s (broker %d) restarted", phase, victim))
+		loop.waitCommits(5, 60*time.Second, fmt.Sprintf("commits after the %s (broker %d) restarted", phase, victim))
 		waitISR(c, topic, victim, 3, 60*time.Second)
 	}
 	acked := loop.stop()

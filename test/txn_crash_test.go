@@ -155,7 +155,7 @@ func TestTxnKill9DuringCommits(t *testing.T) {
 	loop := startTxnLoop(t, ctx, ledger, topic, parts, 0, func() *kgo.Client {
 		return txnProducer(t, seeds, id, kgo.TransactionTimeout(20*time.Second), kgo.RecordDeliveryTimeout(5*time.Second))
 	})
-	loop.waitAcked(10+rand.IntN(30), 30*time.Second, "transactions committed before the kill")
+	loop.waitCommits(10+rand.IntN(30), 30*time.Second, "transactions committed before the kill")
 	time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond) // land anywhere in a commit
 	p.kill(syscall.SIGKILL)
 	acked := loop.stop()

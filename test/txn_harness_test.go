@@ -404,33 +404,38 @@ func (l txnLedger) check(t testing.TB, got map[int32][]*kgo.Record, acked map[in
 	return len(seen)
 }
 
-// txnLoop commits ledger transactions one after another from a
-// transactional producer until stopped, and remembers which transactions'
-// commits returned success. A failed transaction is aborted (its outcome
-// may be unknown: it may be there, but then whole) and the loop goes on
-// with the next number; after repeated failures it starts a new producer
-// with the same transactional ID, as an application would.
+// txnLoop runs ledger transactions one after another from a transactional
+// producer until stopped, and remembers each one's outcome as the producer
+// learned it: committed (and when the commit was acknowledged), aborted on
+// purpose (every abortEvery-th transaction, if abortEvery > 0), or unknown.
+// A failed transaction is aborted (its outcome stays unknown: it may be
+// there, but then whole) and the loop goes on with the next number; after
+// three failures in a row it starts a new producer with the same
+// transactional ID, as an application would.
 type txnLoop struct {
-	t        testing.TB
-	ledger   txnLedger
-	topic    string
-	parts    int32
-	producer func() *kgo.Client
+	t          testing.TB
+	ledger     txnLedger
+	topic      string
+	parts      int32
+	abortEvery int
+	producer   func() *kgo.Client
 
-	mu       sync.Mutex
-	cl       *kgo.Client // the producer in use
-	acked    map[int]bool
-	next     int
-	failures []string
+	mu        sync.Mutex
+	cl        *kgo.Client // the producer in use
+	committed map[int]bool
+	aborted   map[int]bool
+	commitAt  []time.Time // when each commit was acknowledged, in order
+	failures  []string    // one per transaction of unknown outcome
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	once   sync.Once
 }
 
-func startTxnLoop(t testing.TB, ctx context.Context, ledger txnLedger, topic string, parts int32, first int, producer func() *kgo.Client) *txnLoop {
+func startTxnLoop(t testing.TB, ctx context.Context, ledger txnLedger, topic string, parts int32, abortEvery int, producer func() *kgo.Client) *txnLoop {
 	ctx, cancel := context.WithCancel(ctx)
-	l := &txnLoop{t: t, ledger: ledger, topic: topic, parts: parts, producer: producer, acked: map[int]bool{}, next: first,
-		cancel: cancel, done: make(chan struct{})}
+	l := &txnLoop{t: t, ledger: ledger, topic: topic, parts: parts, abortEvery: abortEvery, producer: producer,
+		committed: map[int]bool{}, aborted: map[int]bool{}, cancel: cancel, done: make(chan struct{})}
 	go l.run(ctx)
 	return l
 }
@@ -441,16 +446,19 @@ func (l *txnLoop) run(ctx context.Context) {
 	l.setClient(cl)
 	defer func() { cl.Close() }()
 	failed := 0
-	for ctx.Err() == nil {
-		l.mu.Lock()
-		txn := l.next
-		l.next++
-		l.mu.Unlock()
-		err := txnRun(ctx, cl, true, l.ledger.records(l.topic, l.parts, txn))
+	for txn := 0; ctx.Err() == nil; txn++ {
+		commit := l.abortEvery <= 0 || txn%l.abortEvery != l.abortEvery-1
+		err := txnRun(ctx, cl, commit, l.ledger.records(l.topic, l.parts, txn))
+		now := time.Now()
 		if err == nil {
 			failed = 0
 			l.mu.Lock()
-			l.acked[txn] = true
+			if commit {
+				l.committed[txn] = true
+				l.commitAt = append(l.commitAt, now)
+			} else {
+				l.aborted[txn] = true
+			}
 			l.mu.Unlock()
 			continue
 		}
@@ -485,54 +493,109 @@ func (l *txnLoop) setClient(cl *kgo.Client) {
 	l.mu.Unlock()
 }
 
-// ackedCount is how many commits returned success so far.
-func (l *txnLoop) ackedCount() int {
+// commitCount is how many commits were acknowledged so far.
+func (l *txnLoop) commitCount() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.acked)
+	return len(l.commitAt)
 }
 
-// waitAcked waits until n more commits than now returned success.
-func (l *txnLoop) waitAcked(n int, timeout time.Duration, what string) {
+// progressLocked describes the loop's progress for a timeout message.
+func (l *txnLoop) progressLocked() string {
+	last := ""
+	if len(l.failures) > 0 {
+		last = "; last failure: " + l.failures[len(l.failures)-1]
+	}
+	return fmt.Sprintf("%d commits acknowledged, %d aborts, %d failed%s", len(l.commitAt), len(l.aborted), len(l.failures), last)
+}
+
+// waitCommits waits until n more commits than now were acknowledged.
+func (l *txnLoop) waitCommits(n int, timeout time.Duration, what string) {
 	l.t.Helper()
-	target := l.ackedCount() + n
-	txnWaitFor(l.t, timeout, what, func() (bool, string) {
+	target := l.commitCount() + n
+	txnWaitFor(l.t, timeout, fmt.Sprintf("%s (%d commits acknowledged)", what, target), func() (bool, string) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		last := ""
-		if len(l.failures) > 0 {
-			last = "; last failure: " + l.failures[len(l.failures)-1]
-		}
-		return len(l.acked) >= target, fmt.Sprintf("%d of %d commits acknowledged, %d failed%s", len(l.acked), target, len(l.failures), last)
+		return len(l.commitAt) >= target, l.progressLocked()
 	})
 }
 
-// stop ends the loop (a transaction in flight is cut off) and returns the
-// transactions acknowledged so far. A produce to a dead broker may not
-// return when its context ends (franz-go keeps a record it already sent
-// until it knows its fate), so after 5 s the client is closed under it.
+// firstCommitAfter waits for the first commit acknowledged after since
+// and returns when it was.
+func (l *txnLoop) firstCommitAfter(since time.Time, timeout time.Duration) time.Time {
+	l.t.Helper()
+	var at time.Time
+	txnWaitFor(l.t, timeout, "a commit after "+since.Format("15:04:05.000"), func() (bool, string) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		i := sort.Search(len(l.commitAt), func(i int) bool { return l.commitAt[i].After(since) })
+		if i < len(l.commitAt) {
+			at = l.commitAt[i]
+			return true, ""
+		}
+		return false, l.progressLocked()
+	})
+	return at
+}
+
+// stop ends the loop (a transaction in flight is cut off: its outcome is
+// unknown) and returns the transactions whose commits were acknowledged.
+// A produce to a dead or unreachable broker may not return when its
+// context ends (franz-go keeps a record it already sent until it knows
+// its fate), so after 5 s the client is closed under it. Calls after the
+// first only return the commits.
 func (l *txnLoop) stop() map[int]bool {
 	l.t.Helper()
-	l.cancel()
-	select {
-	case <-l.done:
-	case <-time.After(5 * time.Second):
-		l.mu.Lock()
-		cl := l.cl
-		l.mu.Unlock()
-		cl.Close()
+	l.once.Do(func() {
+		l.cancel()
 		select {
 		case <-l.done:
-		case <-time.After(30 * time.Second):
-			l.t.Fatal("the transaction loop did not stop within 30s of closing its client")
+		case <-time.After(5 * time.Second):
+			l.mu.Lock()
+			cl := l.cl
+			l.mu.Unlock()
+			cl.Close()
+			select {
+			case <-l.done:
+			case <-time.After(30 * time.Second):
+				l.t.Fatal("the transaction loop did not stop within 30s of closing its client")
+			}
 		}
-	}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if len(l.failures) > 0 {
+			l.t.Logf("%d transactions failed, e.g. %s", len(l.failures), l.failures[0])
+		}
+	})
+	committed, _, _ := l.outcomes()
+	return committed
+}
+
+// outcomes are the transactions whose commit or abort was acknowledged,
+// and how many ended otherwise.
+func (l *txnLoop) outcomes() (committed, aborted map[int]bool, unknown int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.failures) > 0 {
-		l.t.Logf("%d transactions failed, e.g. %s", len(l.failures), l.failures[0])
+	return maps.Clone(l.committed), maps.Clone(l.aborted), len(l.failures)
+}
+
+// txnCommittedLog indexes got, a topic read read_committed, by offset, and
+// reports every record in it of a transaction in aborted.
+func txnCommittedLog(t testing.TB, topic string, got map[int32][]*kgo.Record, aborted map[int]bool) map[tpo]string {
+	t.Helper()
+	log := map[tpo]string{}
+	for p, rs := range got {
+		for _, r := range rs {
+			v := string(r.Value)
+			log[tpo{p, r.Offset}] = v
+			var txn, idx int
+			fmt.Sscanf(v, "tx%06d-%03d", &txn, &idx)
+			if aborted[txn] {
+				t.Errorf("%s/%d: %s of aborted transaction %d is read_committed at %d", topic, p, v, txn, r.Offset)
+			}
+		}
 	}
-	return maps.Clone(l.acked)
+	return log
 }
 
 // txnWaitState waits until the coordinator describes id in one of states

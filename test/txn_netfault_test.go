@@ -4,9 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -61,12 +59,12 @@ func TestTxnNetfaultCoordinatorIsolated(t *testing.T) {
 	// spaces at least MetadataMinAge apart (5 s by default; Kafka's Java
 	// client asks again after retry.backoff.ms, 100 ms), so this producer
 	// refreshes at most every 500 ms.
-	loop := startTimedTxnLoop(ctx, txnLedger{perTxn: 6}, topic, parts, func() *kgo.Client {
+	loop := startTxnLoop(t, ctx, txnLedger{perTxn: 6}, topic, parts, 4, func() *kgo.Client {
 		return c.client(kgo.MetadataMinAge(500*time.Millisecond), kgo.TransactionalID(id), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0),
 			kgo.TransactionTimeout(30*time.Second), kgo.RecordDeliveryTimeout(60*time.Second), kgo.RetryTimeout(60*time.Second))
 	})
 	defer loop.stop()
-	loop.waitCommits(t, 10, time.Minute)
+	loop.waitCommits(10, time.Minute, "transactions committed before any cut")
 
 	var stalls []time.Duration
 	for trial := range *txnNetfaultTrials {
@@ -75,19 +73,19 @@ func TestTxnNetfaultCoordinatorIsolated(t *testing.T) {
 		before := loop.commitCount()
 		nc.isolateFromPeers(coord)
 		cut := time.Now()
-		first := loop.firstCommitAfter(t, cut, 60*time.Second)
+		first := loop.firstCommitAfter(cut, 60*time.Second)
 		stall := first.Sub(cut)
 		stalls = append(stalls, stall)
 		newCoord := txnCoordinatorAt(t, c, other, id)
 		t.Logf("trial %d: coordinator %d cut off from its peers after %d commits; broker %d coordinates; first commit %v after the cut",
 			trial+1, coord, before, newCoord, stall.Round(time.Millisecond))
-		loop.waitCommits(t, 5, time.Minute)
+		loop.waitCommits(5, time.Minute, fmt.Sprintf("commits with broker %d cut off", coord))
 		nc.heal()
 		for _, b := range c.ids() {
 			waitISR(c, topic, b, 3, 2*time.Minute)
 		}
 		waitISR(c, "__transaction_state", 0, 3, 2*time.Minute)
-		loop.waitCommits(t, 5, time.Minute)
+		loop.waitCommits(5, time.Minute, fmt.Sprintf("commits after broker %d was reconnected", coord))
 	}
 	loop.stop()
 	t.Logf("commits resumed after the cut in %s", stallSummary(stalls))
@@ -100,27 +98,10 @@ func TestTxnNetfaultCoordinatorIsolated(t *testing.T) {
 	committed, aborted, unknown := loop.outcomes()
 	got := txnReadAll(t, c.seeds(), topic, parts, true)
 	n := loop.ledger.check(t, got, committed, parts)
-	final := map[tpo]string{}
-	for p, rs := range got {
-		for _, r := range rs {
-			v := string(r.Value)
-			final[tpo{p, r.Offset}] = v
-			var txn, idx int
-			fmt.Sscanf(v, "tx%06d-%03d", &txn, &idx)
-			if aborted[txn] {
-				t.Errorf("%s/%d: %s of aborted transaction %d is read_committed at %d", topic, p, v, txn, r.Offset)
-			}
-		}
-	}
+	final := txnCommittedLog(t, topic, got, aborted)
 	waitFor(t, time.Minute, "the live read_committed consumer to read the whole log", func() bool { return live.covers(final) })
 	stopConsumer()
-	live.mu.Lock()
-	for at, v := range live.at {
-		if final[at] != v && !isTxnSentinel(v) {
-			t.Errorf("the live read_committed consumer read %q at %v; the log holds %q there", v, at, final[at])
-		}
-	}
-	live.mu.Unlock()
+	checkConsumed(t, "the live read_committed consumer", live, final, isTxnSentinel)
 	t.Logf("%d commits acknowledged, %d aborts, %d transactions of unknown outcome; %d whole transactions read_committed, none aborted",
 		len(committed), len(aborted), unknown, n)
 }
@@ -185,144 +166,4 @@ func stallSummary(ds []time.Duration) string {
 		each = append(each, d.Round(10*time.Millisecond).String())
 	}
 	return fmt.Sprintf("p50 %v, max %v over %d trials %v", s[len(s)/2].Round(10*time.Millisecond), s[len(s)-1].Round(10*time.Millisecond), len(s), each)
-}
-
-// timedTxnLoop runs ledger transactions one after another and remembers
-// each one's outcome as the producer learned it and when each commit was
-// acknowledged. Every fourth transaction is aborted on purpose. After a
-// failure it aborts what it can and, after three in a row, starts a new
-// producer with the same transactional ID, as an application would.
-type timedTxnLoop struct {
-	ledger   txnLedger
-	topic    string
-	parts    int32
-	producer func() *kgo.Client
-
-	mu        sync.Mutex
-	cl        *kgo.Client
-	committed map[int]bool
-	aborted   map[int]bool
-	unknown   int
-	commitAt  []time.Time
-	lastErr   error
-
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
-}
-
-func startTimedTxnLoop(ctx context.Context, ledger txnLedger, topic string, parts int32, producer func() *kgo.Client) *timedTxnLoop {
-	ctx, cancel := context.WithCancel(ctx)
-	l := &timedTxnLoop{ledger: ledger, topic: topic, parts: parts, producer: producer,
-		committed: map[int]bool{}, aborted: map[int]bool{}, cancel: cancel, done: make(chan struct{})}
-	go l.run(ctx)
-	return l
-}
-
-func (l *timedTxnLoop) run(ctx context.Context) {
-	defer close(l.done)
-	cl := l.producer()
-	l.setClient(cl)
-	defer func() { cl.Close() }()
-	failed := 0
-	for txn := 0; ctx.Err() == nil; txn++ {
-		commit := txn%4 != 3
-		err := txnRun(ctx, cl, commit, l.ledger.records(l.topic, l.parts, txn))
-		now := time.Now()
-		l.mu.Lock()
-		switch {
-		case err == nil && commit:
-			l.committed[txn] = true
-			l.commitAt = append(l.commitAt, now)
-		case err == nil:
-			l.aborted[txn] = true
-		default:
-			l.unknown++
-			l.lastErr = err
-		}
-		l.mu.Unlock()
-		if err == nil {
-			failed = 0
-			continue
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		abortCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		cl.EndTransaction(abortCtx, kgo.TryAbort) // its error is the next transaction's
-		cancel()
-		if failed++; failed >= 3 {
-			cl.Close()
-			cl = l.producer()
-			l.setClient(cl)
-			failed = 0
-		}
-	}
-}
-
-func (l *timedTxnLoop) setClient(cl *kgo.Client) {
-	l.mu.Lock()
-	l.cl = cl
-	l.mu.Unlock()
-}
-
-func (l *timedTxnLoop) commitCount() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.commitAt)
-}
-
-// waitCommits waits until n more commits than now were acknowledged.
-func (l *timedTxnLoop) waitCommits(t testing.TB, n int, timeout time.Duration) {
-	t.Helper()
-	target := l.commitCount() + n
-	txnWaitFor(t, timeout, fmt.Sprintf("%d commits acknowledged", target), func() (bool, string) {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return len(l.commitAt) >= target, fmt.Sprintf("%d commits, %d failed transactions, last error %v", len(l.commitAt), l.unknown, l.lastErr)
-	})
-}
-
-// firstCommitAfter waits for the first commit acknowledged after since
-// and returns when it was.
-func (l *timedTxnLoop) firstCommitAfter(t testing.TB, since time.Time, timeout time.Duration) time.Time {
-	t.Helper()
-	var at time.Time
-	txnWaitFor(t, timeout, "a commit after "+since.Format("15:04:05.000"), func() (bool, string) {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		i := sort.Search(len(l.commitAt), func(i int) bool { return l.commitAt[i].After(since) })
-		if i < len(l.commitAt) {
-			at = l.commitAt[i]
-			return true, ""
-		}
-		return false, fmt.Sprintf("%d commits, %d failed transactions, last error %v", len(l.commitAt), l.unknown, l.lastErr)
-	})
-	return at
-}
-
-// stop ends the loop; a transaction in flight is cut off (its outcome is
-// unknown). A produce to an unreachable broker may not return when its
-// context ends, so after 5 s the client is closed under it.
-func (l *timedTxnLoop) stop() {
-	l.once.Do(func() {
-		l.cancel()
-		select {
-		case <-l.done:
-		case <-time.After(5 * time.Second):
-			l.mu.Lock()
-			cl := l.cl
-			l.mu.Unlock()
-			cl.Close()
-			<-l.done
-		}
-	})
-}
-
-// outcomes are the transactions whose commit or abort was acknowledged,
-// and how many ended otherwise.
-func (l *timedTxnLoop) outcomes() (committed, aborted map[int]bool, unknown int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return maps.Clone(l.committed), maps.Clone(l.aborted), l.unknown
 }
