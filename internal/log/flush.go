@@ -65,6 +65,7 @@ func (l *Log) beginSync(p *syncPlan) error {
 	l.dirDirty, l.parentDirty = false, false
 	l.flushStarted = p.target
 	l.unflushedSince = time.Time{}
+	l.noteSync()
 	l.mu.Unlock()
 
 	l.segMu.RLock()

@@ -116,6 +116,7 @@ func (l *Log) appendFollowerBatch(batch []byte, h *record.Header, m *markerInfo)
 	}
 	seg.observe(h, pos, l.cfg.IndexIntervalBytes)
 	seg.size.Store(pos + int64(len(batch)))
+	l.wrote(seg, pos, len(batch))
 	if err := l.applyBatch(seg, h, m); err != nil {
 		return err
 	}

@@ -21,5 +21,11 @@ func (OSFS) SyncFS(dir string) error {
 	return err
 }
 
+// StartWriteback starts writing the range to disk without waiting
+// (sync_file_range(2) with SYNC_FILE_RANGE_WRITE).
+func (f osFile) StartWriteback(off, n int64) error {
+	return unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
+}
+
 // fdatasync flushes f's data and the metadata needed to read it back.
 func fdatasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -65,6 +66,12 @@ type SyncGroup struct {
 	syncFSCost time.Duration // moving average of one SyncFS; 0 until tried
 	skipped    int           // syncs of several logs since SyncFS was last tried
 	retryAfter int           // skipped syncs before SyncFS is tried again
+
+	// zeroBytes is the zeros the group's logs hold written past their
+	// ends (zero_ahead.go); zeros is a buffer of zeros to write them from.
+	zeroBytes atomic.Int64
+	zeroMu    sync.Mutex
+	zeros     []byte
 
 	// Observer, if set before the group's first use, is told of every
 	// sync it makes (how long it took, how many logs it covered) once its

@@ -322,8 +322,10 @@ func TestSyncGroupFallsBackToFsyncsWhenSyncFSIsDear(t *testing.T) {
 		return nil
 	}
 	logs := make([]*Log, 3)
+	cfg := testConfig()
+	cfg.SegmentBytes = 1 << 30 // no roll: a roll fsyncs the segment it seals
 	for i := range logs {
-		logs[i] = openLog(t, fsys, fmt.Sprintf("/data/t-%d", i), testConfig(), func(o *Options) { o.Group = group })
+		logs[i] = openLog(t, fsys, fmt.Sprintf("/data/t-%d", i), cfg, func(o *Options) { o.Group = group })
 		defer logs[i].Close()
 	}
 	// syncAll appends to ls, announces them and waits for them all.

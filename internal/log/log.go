@@ -90,6 +90,7 @@ type Log struct {
 	parentDirty    bool       // the directory was created; its parent is not fsynced yet
 	repaired       bool       // Open cut a tail or removed files (recovery.go)
 	unflushedSince time.Time  // mono time of the first append after the last fsync began
+	zeroAhead      zeroAheadState
 	flushStarted   int64      // log end offset noted by the last fsync that began
 	rollFlushTo    int64      // the background flush after a roll syncs up to here
 	rollFlushing   bool       // the background flush goroutine runs
@@ -292,6 +293,7 @@ func (l *Log) appendLocked(batch []byte, h record.Header, leaderEpoch int32, m *
 	}
 	seg.observe(&h, pos, l.cfg.IndexIntervalBytes)
 	seg.size.Store(pos + int64(len(batch)))
+	l.wrote(seg, pos, len(batch))
 	// Transactions first: the log end offset must not pass a batch that
 	// opens one before FirstUnstableOffset holds it back.
 	if err := l.applyBatch(seg, &h, m); err != nil {
@@ -370,6 +372,9 @@ func (l *Log) roll() error {
 		// it, for the owner to repair, and the segment rolls without them.
 		old.dropHeadIndex()
 		l.reportCorruption(&CorruptionError{Offset: max(old.base, l.logStart.Load()), Err: err})
+	}
+	if err := l.dropZeroAhead(old, true); err != nil {
+		return l.fail("roll", err)
 	}
 	if err := old.seal(); err != nil {
 		return l.fail("seal "+old.path, err)
@@ -762,7 +767,12 @@ func (l *Log) close() error {
 	l.cleanMu.Unlock() //nolint:staticcheck // waiting for the pass is the point
 
 	l.bg.Wait() // the background flush; appends are refused now
-	err := l.syncNow()
+	l.mu.Lock()
+	err := l.dropZeroAhead(l.active, false)
+	l.mu.Unlock()
+	if err == nil {
+		err = l.syncNow()
+	}
 	l.mu.Lock()
 	// A log never appended to (its only segment unborn) has no producer
 	// state, and recovery drops every epoch at or past its end: closing

@@ -313,13 +313,24 @@ func (l *Log) recoverSegments(rp int64, indexed map[int64]bool) (recovered, erro
 			l.corruptionRepaired = res.next
 		}
 		dropped := s.size.Load() - res.badPos
-		l.repaired = true
+		// Zeros written ahead of the log end (zero_ahead.go) are no
+		// damage: a crash leaves them past the last batch.
+		zeros := i == len(l.segs)-1 && allZeros(s.log, res.badPos, s.size.Load(), 2*zeroAheadMaxChunk)
+		// Cutting them needs no fsync: a crash before the cut is durable
+		// leaves them to be cut again.
+		if !zeros {
+			l.repaired = true
+		}
 		if err := s.log.Truncate(res.badPos); err != nil {
 			return rec, fmt.Errorf("truncate %s: %w", s.path, err)
 		}
 		s.size.Store(res.badPos)
-		l.logger.Warn("truncated torn or corrupt log tail",
-			"file", s.path, "position", res.badPos, "dropped_bytes", dropped, "reason", res.bad)
+		if zeros {
+			l.logger.Debug("cut the zeros written ahead of the log end", "file", s.path, "position", res.badPos, "bytes", dropped)
+		} else {
+			l.logger.Warn("truncated torn or corrupt log tail",
+				"file", s.path, "position", res.badPos, "dropped_bytes", dropped, "reason", res.bad)
+		}
 		for _, later := range l.segs[i+1:] {
 			l.logger.Warn("deleted segment after a truncated tail", "file", later.path, "bytes", later.size.Load())
 			if err := l.removeSegment(later); err != nil {

@@ -76,6 +76,13 @@ type segment struct {
 	loadMu    sync.Mutex
 	check     func() error
 
+	// Zeros written past size (zero_ahead.go), guarded by Log.mu: the
+	// file holds zeros up to zeroEnd when it is past size; zeroChunk is
+	// the last chunk of them written. zeroTorn: writing them failed, and
+	// the file may hold part of them past zeroEnd.
+	zeroEnd, zeroChunk int64
+	zeroTorn           bool
+
 	closed     bool  // guarded by Log.syncIOMu: files closed, nothing to fsync
 	txnDropped int64 // bytes of a torn .txnindex tail cut off at open
 

@@ -50,7 +50,8 @@ func (l *Log) Truncate(offset int64) error {
 	if err := l.noteTruncation(offset); err != nil {
 		return err
 	}
-	l.pendingStart = nil // it may describe batches about to go
+	l.forgetZeroAhead(l.active) // its file is cut or removed
+	l.pendingStart = nil        // it may describe batches about to go
 	if offset < l.logStart.Load() {
 		return l.truncateFullyLocked(offset)
 	}
@@ -192,6 +193,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	if err := l.noteTruncation(offset); err != nil {
 		return err
 	}
+	l.forgetZeroAhead(l.active) // its file is removed
 	l.pendingStart = nil
 	if err := l.lowerDurable(offset); err != nil {
 		return err
