@@ -91,10 +91,10 @@ type Log struct {
 	repaired       bool       // Open cut a tail or removed files (recovery.go)
 	unflushedSince time.Time  // mono time of the first append after the last fsync began
 	zeroAhead      zeroAheadState
-	flushStarted   int64      // log end offset noted by the last fsync that began
-	rollFlushTo    int64      // the background flush after a roll syncs up to here
-	rollFlushing   bool       // the background flush goroutine runs
-	truncGen       int64      // bumped by every truncation, so the cleaner sees one happened
+	flushStarted   int64 // log end offset noted by the last fsync that began
+	rollFlushTo    int64 // the background flush after a roll syncs up to here
+	rollFlushing   bool  // the background flush goroutine runs
+	truncGen       int64 // bumped by every truncation, so the cleaner sees one happened
 	// truncatedTo is the lowest log end offset a truncation left since the
 	// cleaner last looked (truncGen says whether there was one): the
 	// cleaned-up-to point must not stay above it.
