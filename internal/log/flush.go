@@ -2,6 +2,7 @@ package log
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"time"
 )
@@ -16,6 +17,16 @@ import (
 // waiters. Appends continue meanwhile: they need only Log.mu, which the
 // sync holds just long enough to note the offset.
 //
+// Two syncs of one log may run side by side (a group runs up to
+// maxSyncRounds rounds at once): each holds syncIOMu read-locked, and
+// their fdatasyncs of the active segment overlap. A sync that begins
+// after another covers what that one noted too, since fdatasync(2) waits
+// for the writeback the other started, but a rolled segment or directory
+// the earlier one took is fsynced by that one only. So they finish in the
+// order they began: a sync waits for the one before it (syncPlan.prev)
+// before it fsyncs what else it took, writes the recovery point and
+// advances the durable offset.
+//
 // An fsync error takes the log offline (Kafka marks the log directory
 // offline): the data it covered may or may not be on disk, so nothing more
 // is acknowledged or appended.
@@ -27,8 +38,8 @@ func (l *Log) waitDurable(ctx context.Context, offset int64) error {
 // syncOnce is a sync of the log alone: fsync everything appended so far
 // and advance the durable offset. The caller is its group's sync loop.
 func (l *Log) syncOnce() error {
-	l.syncIOMu.Lock()
-	defer l.syncIOMu.Unlock()
+	l.syncIOMu.RLock()
+	defer l.syncIOMu.RUnlock()
 	var p syncPlan
 	if err := l.beginSync(&p); err != nil {
 		return err
@@ -46,10 +57,14 @@ type syncPlan struct {
 	parentDirty bool
 	err         error // beginSync's, for a SyncGroup
 	inDir       bool  // the log is in its SyncGroup's directory
+	// prev is closed when the sync of the log that began before this one
+	// has finished (nil if none runs); done, when this one has.
+	prev, done chan struct{}
 }
 
 // beginSync notes the log end offset and what must be fsynced for it. The
-// caller holds syncIOMu until finishSync.
+// caller holds syncIOMu read-locked until finishSync, which it must call
+// when beginSync succeeds.
 func (l *Log) beginSync(p *syncPlan) error {
 	l.mu.Lock()
 	if err := l.saveEpochCheckpoint(); err != nil {
@@ -66,15 +81,28 @@ func (l *Log) beginSync(p *syncPlan) error {
 	l.flushStarted = p.target
 	l.unflushedSince = time.Time{}
 	l.noteSync()
+	p.prev, p.done = l.syncTail, make(chan struct{})
+	l.syncTail = p.done
 	l.mu.Unlock()
 
 	l.segMu.RLock()
 	closed := l.filesClosed
 	l.segMu.RUnlock()
 	if closed {
+		l.endSync(p)
 		return ErrClosed
 	}
 	return nil
+}
+
+// endSync lets the next sync of the log finish.
+func (l *Log) endSync(p *syncPlan) {
+	close(p.done)
+	l.mu.Lock()
+	if l.syncTail == p.done {
+		l.syncTail = nil
+	}
+	l.mu.Unlock()
 }
 
 // finishSync fsyncs what beginSync noted and advances the durable offset.
@@ -82,24 +110,34 @@ func (l *Log) beginSync(p *syncPlan) error {
 // has made the active segment's appends durable (SyncGroup); whatever else
 // is pending (rolled segments, directories: rare) is still fsynced here.
 func (l *Log) finishSync(p *syncPlan, fsSynced bool) error {
+	defer l.endSync(p)
 	// syncIOMu keeps retention and truncation from closing these files
 	// under the fsync; a segment they already dropped is skipped.
+	if !p.active.closed {
+		if fsSynced {
+			p.active.log.markSynced(p.activeGen)
+		} else if err := p.active.log.Sync(); err != nil {
+			return l.fail("fsync active segment", fmt.Errorf("fsync %s: %w", p.active.path, err))
+		}
+	}
+	// The rest is the turn of one sync at a time, in the order they began.
+	if p.prev != nil {
+		<-p.prev
+	}
+	if err := l.offlineErr(); err != nil {
+		return err // a sync before this one failed: nothing more is durable
+	}
+	if !p.active.closed {
+		if err := p.active.txn.sync(); err != nil {
+			return l.fail("fsync active segment", err)
+		}
+	}
 	for _, s := range p.rolled {
 		if s.closed {
 			continue
 		}
 		if err := s.syncAll(); err != nil {
 			return l.fail("fsync rolled segment", err)
-		}
-	}
-	if !p.active.closed {
-		if fsSynced {
-			p.active.log.markSynced(p.activeGen)
-			if err := p.active.txn.sync(); err != nil {
-				return l.fail("fsync active segment", err)
-			}
-		} else if err := p.active.syncLog(); err != nil {
-			return l.fail("fsync active segment", err)
 		}
 	}
 	if p.parentDirty {

@@ -12,8 +12,8 @@ import (
 )
 
 // TestGroupCommitSharesOneFsync holds the first fsync while many producers
-// append and wait: their appends must not block on the fsync, and once it
-// finishes one more fsync must acknowledge all of them (pebble's
+// append and wait: their appends must not block on the fsync, and at most
+// two more fsyncs must acknowledge all of them (pebble's
 // LogWriter.SyncRecord is the model).
 func TestGroupCommitSharesOneFsync(t *testing.T) {
 	t.Parallel()
@@ -60,8 +60,11 @@ func TestGroupCommitSharesOneFsync(t *testing.T) {
 			t.Fatalf("producer: %v", err)
 		}
 	}
-	if got := logSyncs.Load(); got != 2 {
-		t.Fatalf("%d fsyncs of the segment for %d producers, want 2", got, producers)
+	// The held one, and at most two more: a second round starts beside
+	// the held one as soon as a waiter comes (maxSyncRounds), possibly
+	// before every append is in, and a third covers the rest.
+	if got := logSyncs.Load(); got < 2 || got > 3 {
+		t.Fatalf("%d fsyncs of the segment for %d producers, want 2 or 3", got, producers)
 	}
 	if d := l.DurableOffset(); d != 2*producers {
 		t.Fatalf("durable offset %d, want %d", d, 2*producers)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,17 +24,26 @@ type FSSyncer interface {
 // fsync on the development machine's disk. Logs opened with the same
 // SyncGroup (Options.Group) fsync as one.
 //
-// One goroutine, the sync loop, does the group's syncs in rounds (pebble's
-// LogWriter.flushLoop is the model). A log that has something to make
-// durable joins the next round (ExpectWait and StartSync after an append,
-// or a waiter); the loop takes every log that joined, makes them durable,
-// wakes their waiters, and starts the next round at once if logs joined
-// meanwhile. So
-// the disk goes from one sync to the next without waiting for a woken
-// goroutine to become the syncer, and a waiter is woken once, by the round
-// that covers its offset. The loop starts when a log joins an idle group
-// and ends when a round finds no log waiting: an idle group has no
-// goroutine. Close waits for it.
+// Sync loops do the group's syncs in rounds (pebble's LogWriter.flushLoop
+// is the model). A log that has something to make durable joins the next
+// round (ExpectWait and StartSync after an append, or a waiter); a loop
+// takes every log that joined, makes them durable, wakes their waiters,
+// and starts the next round at once if logs joined meanwhile. So the disk
+// goes from one sync to the next without waiting for a woken goroutine to
+// become the syncer, and a waiter is woken once, by the round that covers
+// its offset. A loop starts when a log joins and fewer than maxSyncRounds
+// loops run, and ends when it finds no log waiting: an idle group has no
+// goroutine. Close waits for them.
+//
+// Up to maxSyncRounds rounds run side by side. A log appended to while a
+// round syncs it joins the next round, which then starts at once instead
+// of after the one in flight: an acknowledgement waits for one sync, not
+// for the rest of another first. fdatasync(2)s of overwrites (zero-ahead)
+// overlap on the disk; at 10,000 acks=all records a second on the
+// development machine, the second round took the ack median from 0.55-0.80
+// ms to 0.45-0.53 ms and the p99 from 5-8 ms to 3 ms. A round of several
+// logs runs alone: it waits for the rounds in flight, and no round starts
+// beside it, so no two rounds each hold several logs' syncIOMu.
 //
 // With one log in a round the loop fsyncs that log's files, as without a
 // group; with several it notes each log's end, makes the filesystem
@@ -51,17 +61,16 @@ type SyncGroup struct {
 	dir string
 	now func() time.Time // monotonic clock, for the costs
 
-	mu      sync.Mutex
-	waiting map[*Log]struct{} // logs that join the next round
-	// covered is, for each log of the round in flight, its log end offset
-	// when the round took it: the round makes at least that durable.
-	covered map[*Log]int64
-	running bool          // the sync loop is running
-	cur     chan struct{} // closed when the round in flight ends; nil if none
-	next    chan struct{} // closed when the next round ends
-	loop    sync.WaitGroup
+	mu       sync.Mutex
+	waiting  map[*Log]struct{} // logs that join the next round
+	inflight []*syncRound      // the rounds syncing
+	alone    *syncRound        // the round of several logs, running alone
+	loops    int               // sync loops running
+	rounds   int               // at most this many: maxSyncRounds (tests may set 1)
+	next     chan struct{}     // closed when the next round ends
+	loop     sync.WaitGroup
 
-	// Owned by the loop.
+	costMu     sync.Mutex    // the costs, shared by the loops
 	fsyncCost  time.Duration // moving average of one log's sync
 	syncFSCost time.Duration // moving average of one SyncFS; 0 until tried
 	skipped    int           // syncs of several logs since SyncFS was last tried
@@ -78,6 +87,17 @@ type SyncGroup struct {
 	// waiters are woken.
 	Observer SyncObserver
 }
+
+// syncRound is a round in flight.
+type syncRound struct {
+	// covered is, for each log of the round, its log end offset when the
+	// round took it: the round makes at least that durable.
+	covered map[*Log]int64
+	done    chan struct{} // closed when the round ends
+}
+
+// maxSyncRounds is how many rounds of a group run side by side.
+const maxSyncRounds = 2
 
 // SyncObserver is told of each sync of a SyncGroup (the node's metrics).
 // The loop calls it after the sync, with no lock held.
@@ -96,12 +116,11 @@ const (
 // NewSyncGroup returns the group of the logs in the log directory dir (an
 // entry of log.dirs): SyncFS is called on dir.
 func NewSyncGroup(dir string) *SyncGroup {
-	return &SyncGroup{dir: dir, now: time.Now, waiting: make(map[*Log]struct{}),
-		covered: make(map[*Log]int64), next: make(chan struct{})}
+	return &SyncGroup{dir: dir, now: time.Now, waiting: make(map[*Log]struct{}), next: make(chan struct{}), rounds: maxSyncRounds}
 }
 
-// Close waits for the group's sync loop to finish the rounds it has. The
-// owner calls it after closing the group's logs.
+// Close waits for the group's sync loops to finish the rounds they have.
+// The owner calls it after closing the group's logs.
 func (g *SyncGroup) Close() { g.loop.Wait() }
 
 // average folds a new sample into a moving average (weight 1/8).
@@ -137,17 +156,18 @@ func (g *SyncGroup) joinLocked(l *Log) chan struct{} {
 	return g.next
 }
 
-// startLocked starts the loop if it is idle and a log waits. g.mu is held.
+// startLocked starts a loop if a log waits and fewer than maxSyncRounds
+// loops run. g.mu is held.
 func (g *SyncGroup) startLocked() {
-	if !g.running && len(g.waiting) > 0 {
-		g.running = true
+	if g.loops < g.rounds && len(g.waiting) > 0 {
+		g.loops++
 		g.loop.Add(1)
 		go g.run()
 	}
 }
 
-// waitDurable is Log.waitDurable: it waits for the round in flight if that
-// round covers offset, and otherwise joins the next one.
+// waitDurable is Log.waitDurable: it waits for a round in flight that
+// covers offset, and otherwise joins the next one.
 func (g *SyncGroup) waitDurable(ctx context.Context, l *Log, offset int64) error {
 	for woken := false; ; woken = true {
 		if err := ctx.Err(); err != nil {
@@ -158,9 +178,13 @@ func (g *SyncGroup) waitDurable(ctx context.Context, l *Log, offset int64) error
 		}
 		g.mu.Lock()
 		var ch chan struct{}
-		if end, ok := g.covered[l]; ok && end >= offset {
-			ch = g.cur
-		} else {
+		for _, r := range g.inflight {
+			if end, ok := r.covered[l]; ok && end >= offset {
+				ch = r.done
+				break
+			}
+		}
+		if ch == nil {
 			ch = g.joinLocked(l)
 			g.startLocked()
 		}
@@ -173,32 +197,54 @@ func (g *SyncGroup) waitDurable(ctx context.Context, l *Log, offset int64) error
 	}
 }
 
-// run is the sync loop: rounds until one finds no log waiting.
+// run is a sync loop: rounds until it finds no log waiting.
 func (g *SyncGroup) run() {
 	defer g.loop.Done()
 	var logs []*Log
 	for {
 		g.mu.Lock()
-		clear(g.covered)
+		for g.alone != nil {
+			ch := g.alone.done
+			g.mu.Unlock()
+			<-ch
+			g.mu.Lock()
+		}
 		if len(g.waiting) == 0 {
-			g.running, g.cur = false, nil
+			g.loops--
 			g.mu.Unlock()
 			return
 		}
+		r := &syncRound{covered: make(map[*Log]int64, len(g.waiting)), done: g.next}
 		logs = logs[:0]
 		for l := range g.waiting {
 			logs = append(logs, l)
-			g.covered[l] = l.leo.Load()
+			r.covered[l] = l.leo.Load()
 		}
 		clear(g.waiting)
-		done := g.next
-		g.cur, g.next = done, make(chan struct{})
+		g.next = make(chan struct{})
+		var before []chan struct{}
+		if len(logs) > 1 {
+			for _, o := range g.inflight {
+				before = append(before, o.done)
+			}
+			g.alone = r
+		}
+		g.inflight = append(g.inflight, r)
 		g.mu.Unlock()
 
+		for _, ch := range before {
+			<-ch
+		}
 		start := g.now()
 		g.sync(logs)
 		took := g.now().Sub(start)
-		close(done)
+		g.mu.Lock()
+		g.inflight = slices.DeleteFunc(g.inflight, func(o *syncRound) bool { return o == r })
+		if g.alone == r {
+			g.alone = nil
+		}
+		g.mu.Unlock()
+		close(r.done)
 		if g.Observer != nil {
 			g.Observer.ObserveSync(took, len(logs))
 		}
@@ -208,8 +254,8 @@ func (g *SyncGroup) run() {
 
 // ExpectWait announces that what was just appended is to be made durable:
 // the log joins its group's next round. StartSync then starts that round
-// if no sync is running (a running loop takes it next anyway), as a
-// waiter does. A produce request calls ExpectWait for each acks=all
+// if a loop is free (a running loop takes it next anyway), as a waiter
+// does. A produce request calls ExpectWait for each acks=all
 // partition after appending them all, then StartSync, so that one round
 // covers every partition of the request (and of the requests pipelined
 // behind it), and the round runs while the request waits for its turn to
@@ -221,8 +267,8 @@ func (l *Log) ExpectWait() {
 	g.mu.Unlock()
 }
 
-// StartSync starts the round of the logs announced with ExpectWait, if
-// the log's group is idle.
+// StartSync starts the round of the logs announced with ExpectWait, if a
+// loop of the log's group is free.
 func (l *Log) StartSync() {
 	g := l.group
 	g.mu.Lock()
@@ -263,10 +309,16 @@ func (g *SyncGroup) sync(logs []*Log) {
 	if len(logs) == 1 {
 		start := g.now()
 		if logs[0].syncOnce() == nil {
-			g.fsyncCost = average(g.fsyncCost, g.now().Sub(start))
+			took := g.now().Sub(start)
+			g.costMu.Lock()
+			g.fsyncCost = average(g.fsyncCost, took)
+			g.costMu.Unlock()
 		}
 		return
 	}
+	// A round of several logs runs alone, so it has the costs to itself.
+	g.costMu.Lock()
+	defer g.costMu.Unlock()
 	fsys, ok := logs[0].fs.(FSSyncer)
 	var use, retry bool
 	if ok {
@@ -289,16 +341,16 @@ func (g *SyncGroup) sync(logs []*Log) {
 	}
 	// Each log's sync state is held (syncIOMu) from noting its end to
 	// advancing its durable offset, as in syncOnce. No other code holds
-	// two logs' syncIOMu, and one group has one sync loop.
+	// two logs' syncIOMu, and this round runs alone in its group.
 	plans := make([]syncPlan, len(logs))
 	held := logs[:0:0]
 	defer func() {
 		for _, l := range held {
-			l.syncIOMu.Unlock()
+			l.syncIOMu.RUnlock()
 		}
 	}()
 	for i, l := range logs {
-		l.syncIOMu.Lock()
+		l.syncIOMu.RLock()
 		held = append(held, l)
 		plans[i].err = l.beginSync(&plans[i])
 		// A log relocated to another directory since it joined the
@@ -319,6 +371,7 @@ func (g *SyncGroup) sync(logs []*Log) {
 			l.finishSync(&plans[i], false)
 		case serr != nil:
 			l.fail("fsync", fmt.Errorf("syncfs %s: %w", g.dir, serr))
+			l.endSync(&plans[i])
 		default:
 			l.finishSync(&plans[i], true)
 		}

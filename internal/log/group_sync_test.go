@@ -73,6 +73,7 @@ func TestSyncGroupSharesOneSyncFSAcrossLogs(t *testing.T) {
 	mem := newMemFS()
 	fsys := newGroupFS(mem)
 	group := NewSyncGroup("/data")
+	group.rounds = 1 // one round at a time: the others queue behind the held one
 	withGroup := func(o *Options) { o.Group = group }
 	logs := make([]*Log, 4)
 	for i := range logs {
@@ -141,6 +142,7 @@ func TestSyncGroupFailedSyncFSTakesItsLogsOffline(t *testing.T) {
 	t.Parallel()
 	fsys := newGroupFS(newMemFS())
 	group := NewSyncGroup("/data")
+	group.rounds = 1 // one round at a time: the others queue behind the held one
 	withGroup := func(o *Options) { o.Group = group }
 	a := openLog(t, fsys, "/data/a-0", testConfig(), withGroup)
 	b := openLog(t, fsys, "/data/b-0", testConfig(), withGroup)
@@ -381,6 +383,7 @@ func TestSyncGroupLoopRunsRoundsBackToBackAndEndsWhenIdle(t *testing.T) {
 	t.Parallel()
 	fsys := newGroupFS(newMemFS())
 	group := NewSyncGroup("/data")
+	group.rounds = 1 // one round at a time: the others queue behind the held one
 	l := openLog(t, fsys, "/data/t-0", testConfig(), func(o *Options) { o.Group = group })
 	defer l.Close()
 	var (
@@ -426,5 +429,80 @@ func TestSyncGroupLoopRunsRoundsBackToBackAndEndsWhenIdle(t *testing.T) {
 	}
 	if n := segSyncs.Load(); n != 2 {
 		t.Fatalf("%d fsyncs of the segment, want 2: the waiter of the first round must not ask for a third", n)
+	}
+}
+
+// A log appended to while a round fsyncs it joins a second round, which
+// starts at once: its fsync runs beside the first one's. Its waiter is
+// still answered only after the first round has finished, since the syncs
+// of a log finish in the order they began, and a failure of the first
+// leaves the second nothing to acknowledge.
+func TestSyncGroupSecondRoundOverlapsTheFirst(t *testing.T) {
+	t.Parallel()
+	for _, fail := range []bool{false, true} {
+		fsys := newGroupFS(newMemFS())
+		group := NewSyncGroup("/data")
+		l := openLog(t, fsys, "/data/t-0", testConfig(), func(o *Options) { o.Group = group })
+		var (
+			calls    atomic.Int64
+			started  = make(chan struct{})
+			release  = make(chan struct{})
+			overlaps = make(chan struct{})
+		)
+		fsys.onSync = func(name string) error {
+			if !strings.HasSuffix(name, logSuffix) {
+				return nil
+			}
+			switch calls.Add(1) {
+			case 1:
+				close(started)
+				<-release
+				if fail {
+					return errors.New("EIO")
+				}
+			case 2:
+				close(overlaps)
+			}
+			return nil
+		}
+		first := mustAppend(t, l, newBatch(t, batchSpec{records: 2}), 0).LastOffset + 1
+		firstDone := make(chan error, 1)
+		go func() { firstDone <- l.WaitDurable(context.Background(), first) }()
+		<-started // the first round, held in its fsync
+		second := mustAppend(t, l, newBatch(t, batchSpec{records: 3}), 0).LastOffset + 1
+		secondDone := make(chan error, 1)
+		go func() { secondDone <- l.WaitDurable(context.Background(), second) }()
+		select {
+		case <-overlaps:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no second fsync while the first was held")
+		}
+		select {
+		case err := <-secondDone:
+			t.Fatalf("second waiter answered (%v) before the first round finished", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if d := l.DurableOffset(); d != 0 {
+			t.Fatalf("durable offset %d while the first round is held, want 0", d)
+		}
+		close(release)
+		errFirst, errSecond := <-firstDone, <-secondDone
+		if fail {
+			if !errors.Is(errFirst, ErrOffline) || !errors.Is(errSecond, ErrOffline) {
+				t.Fatalf("after a failed first fsync: %v and %v, want ErrOffline for both", errFirst, errSecond)
+			}
+			if d := l.DurableOffset(); d != 0 {
+				t.Fatalf("durable offset %d after a failed first fsync, want 0", d)
+			}
+		} else {
+			if errFirst != nil || errSecond != nil {
+				t.Fatalf("waits: %v, %v", errFirst, errSecond)
+			}
+			if d := l.DurableOffset(); d != second {
+				t.Fatalf("durable offset %d, want %d", d, second)
+			}
+		}
+		l.Close()
+		group.Close()
 	}
 }

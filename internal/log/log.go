@@ -26,11 +26,15 @@ import (
 //	          directory fsyncs; truncation and retention take it before
 //	          they change the segment list, so they wait for a swap,
 //	          while appends and fsyncs do not.
-//	syncIOMu  the fsync work: whoever fsyncs, writes the recovery point, or
-//	          closes segment files holds it, so no file is closed under a
-//	          running fsync and no stale recovery point is written.
+//	syncIOMu  the fsync work: a sync of the log holds it read-locked
+//	          (two may run side by side, flush.go); whoever else writes
+//	          the recovery point or closes segment files holds it
+//	          write-locked, so no file is closed under a running fsync
+//	          and no stale recovery point is written.
 //	mu        the writer: appends, rolls, retention, truncation, config,
-//	          producer state. Never held during a data fsync.
+//	          producer state. Never held during a data fsync (a roll
+//	          fsyncs the cut of the zeros past the end of the segment it
+//	          seals: no data, once per segment).
 //	segMu     the segment list (write-locked only to change it, or to cut a
 //	          file shorter); readers hold it read-locked for a whole Read.
 //	loadMu    segment.loadMu: the first use of a sealed segment's indexes
@@ -57,8 +61,9 @@ type Log struct {
 	// cleanAbort asks a running cleaning pass to stop (Close).
 	cleanAbort atomic.Bool
 
-	syncIOMu sync.Mutex
-	// Guarded by syncIOMu.
+	syncIOMu sync.RWMutex
+	// Guarded by syncIOMu write-locked, or read-locked by the sync whose
+	// turn it is (syncPlan.prev).
 	recoveryPoint int64
 	// scanStart is the one the recovery-point file holds with
 	// recoveryPoint (scanStartRP), if any; pendingStart was taken by the
@@ -91,10 +96,11 @@ type Log struct {
 	repaired       bool       // Open cut a tail or removed files (recovery.go)
 	unflushedSince time.Time  // mono time of the first append after the last fsync began
 	zeroAhead      zeroAheadState
-	flushStarted   int64 // log end offset noted by the last fsync that began
-	rollFlushTo    int64 // the background flush after a roll syncs up to here
-	rollFlushing   bool  // the background flush goroutine runs
-	truncGen       int64 // bumped by every truncation, so the cleaner sees one happened
+	syncTail       chan struct{} // closed when the last sync begun has finished (syncPlan)
+	flushStarted   int64         // log end offset noted by the last fsync that began
+	rollFlushTo    int64         // the background flush after a roll syncs up to here
+	rollFlushing   bool          // the background flush goroutine runs
+	truncGen       int64         // bumped by every truncation, so the cleaner sees one happened
 	// truncatedTo is the lowest log end offset a truncation left since the
 	// cleaner last looked (truncGen says whether there was one): the
 	// cleaned-up-to point must not stay above it.
@@ -768,7 +774,8 @@ func (l *Log) close() error {
 
 	l.bg.Wait() // the background flush; appends are refused now
 	l.mu.Lock()
-	err := l.dropZeroAhead(l.active, false)
+	// Durable: the next Open may seal the segment without an fsync of it.
+	err := l.dropZeroAhead(l.active, true)
 	l.mu.Unlock()
 	if err == nil {
 		err = l.syncNow()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +44,10 @@ func TestScanStartMatchesAFullScanAfterCrashes(t *testing.T) {
 		)
 		durableAtCrash := int64(0)
 		syncs, crashSync := 0, 1+rng.Intn(60)
+		var hookMu sync.Mutex // fsyncs run on the sync loops and on a roll's appender
 		fsys := &hookFS{FS: mem, onSync: func(string) error {
+			hookMu.Lock()
+			defer hookMu.Unlock()
 			// Taken before this fsync applies: what is durable by then
 			// must survive.
 			if syncs++; syncs == crashSync {

@@ -100,9 +100,9 @@ func (l *Log) wrote(s *segment, pos int64, n int) {
 
 // dropZeroAhead cuts the segment's file back to its end if zeros were
 // written past it (a roll, Close). With sync the cut is durable when it
-// returns: a roll's, since Open takes the size of a segment below the
-// recovery point from its file, and the recovery point may already be
-// at the segment's end. The caller holds mu.
+// returns: Open takes the size of a segment below the recovery point from
+// its file, and the recovery point may already be at the segment's end
+// when it is sealed. The caller holds mu.
 func (l *Log) dropZeroAhead(s *segment, sync bool) error {
 	if s.zeroEnd == 0 && !s.zeroTorn {
 		return nil
