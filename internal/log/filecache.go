@@ -110,6 +110,7 @@ type cachedFile struct {
 	pins       int  // calls using f
 	writes     uint64
 	synced     uint64 // writes as of the last successful fsync
+	syncing    int    // Syncs running
 	closed     bool   // closed for good (the segment left the log)
 	inLRU      bool
 	prev, next *cachedFile
@@ -293,6 +294,14 @@ func (h *cachedFile) Truncate(size int64) error {
 
 // Sync fsyncs the file if it was written since its last fsync. A file that
 // is not open has nothing to fsync: it is closed only once clean.
+//
+// A Sync beside another one fsyncs through a descriptor of its own. The
+// kernel reports a writeback error once per open file description: of two
+// fsyncs of one descriptor, the one that does not pick the error up
+// returns success though the data it was to make durable may be lost. A
+// descriptor opened while the other fsync runs is told of every error
+// that one has not seen, and one it has seen fails that fsync, which takes
+// the log offline before the later sync acknowledges anything (flush.go).
 func (h *cachedFile) Sync() error {
 	c := h.cache
 	c.mu.Lock()
@@ -302,9 +311,29 @@ func (h *cachedFile) Sync() error {
 	}
 	f := h.pinLocked(false)
 	gen := h.writes
+	beside := h.syncing > 0
+	h.syncing++
+	path := h.path
 	c.mu.Unlock()
-	defer h.release()
-	if err := f.Sync(); err != nil {
+	defer func() {
+		c.mu.Lock()
+		h.syncing--
+		c.mu.Unlock()
+		h.release()
+	}()
+	if beside {
+		own, err := h.fs.OpenFile(path, os.O_RDONLY, 0)
+		if err != nil {
+			return err
+		}
+		err = own.Sync()
+		if cerr := own.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	} else if err := f.Sync(); err != nil {
 		return err
 	}
 	c.mu.Lock()

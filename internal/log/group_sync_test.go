@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -433,35 +434,48 @@ func TestSyncGroupLoopRunsRoundsBackToBackAndEndsWhenIdle(t *testing.T) {
 }
 
 // A log appended to while a round fsyncs it joins a second round, which
-// starts at once: its fsync runs beside the first one's. Its waiter is
-// still answered only after the first round has finished, since the syncs
-// of a log finish in the order they began, and a failure of the first
-// leaves the second nothing to acknowledge.
+// starts at once: its fsync runs beside the first one's, through a
+// descriptor of its own (a writeback error is reported once per
+// descriptor). Its waiter is still answered only after the first round
+// has finished, since the syncs of a log finish in the order they began;
+// a failure of either takes the log offline, and neither acknowledges
+// anything after it.
 func TestSyncGroupSecondRoundOverlapsTheFirst(t *testing.T) {
 	t.Parallel()
-	for _, fail := range []bool{false, true} {
+	for _, fail := range []string{"none", "first", "second"} {
 		fsys := newGroupFS(newMemFS())
 		group := NewSyncGroup("/data")
 		l := openLog(t, fsys, "/data/t-0", testConfig(), func(o *Options) { o.Group = group })
 		var (
 			calls    atomic.Int64
+			holding  atomic.Bool
+			ownOpens atomic.Int64 // read-only opens of the segment while the first fsync is held
 			started  = make(chan struct{})
 			release  = make(chan struct{})
 			overlaps = make(chan struct{})
 		)
+		fsys.onOpen = func(name string, flag int) {
+			if holding.Load() && strings.HasSuffix(name, logSuffix) && flag == os.O_RDONLY {
+				ownOpens.Add(1)
+			}
+		}
 		fsys.onSync = func(name string) error {
 			if !strings.HasSuffix(name, logSuffix) {
 				return nil
 			}
 			switch calls.Add(1) {
 			case 1:
+				holding.Store(true)
 				close(started)
 				<-release
-				if fail {
+				if fail == "first" {
 					return errors.New("EIO")
 				}
 			case 2:
 				close(overlaps)
+				if fail == "second" {
+					return errors.New("EIO")
+				}
 			}
 			return nil
 		}
@@ -475,31 +489,39 @@ func TestSyncGroupSecondRoundOverlapsTheFirst(t *testing.T) {
 		select {
 		case <-overlaps:
 		case <-time.After(10 * time.Second):
-			t.Fatal("no second fsync while the first was held")
+			t.Fatalf("%s: no second fsync while the first was held", fail)
 		}
-		select {
-		case err := <-secondDone:
-			t.Fatalf("second waiter answered (%v) before the first round finished", err)
-		case <-time.After(50 * time.Millisecond):
+		if n := ownOpens.Load(); n != 1 {
+			t.Fatalf("%s: %d read-only opens of the segment for the second fsync, want 1 (a descriptor of its own)", fail, n)
+		}
+		if fail != "second" { // a failure is answered at once
+			select {
+			case err := <-secondDone:
+				t.Fatalf("%s: second waiter answered (%v) before the first round finished", fail, err)
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
 		if d := l.DurableOffset(); d != 0 {
-			t.Fatalf("durable offset %d while the first round is held, want 0", d)
+			t.Fatalf("%s: durable offset %d while the first round is held, want 0", fail, d)
 		}
 		close(release)
 		errFirst, errSecond := <-firstDone, <-secondDone
-		if fail {
-			if !errors.Is(errFirst, ErrOffline) || !errors.Is(errSecond, ErrOffline) {
-				t.Fatalf("after a failed first fsync: %v and %v, want ErrOffline for both", errFirst, errSecond)
-			}
-			if d := l.DurableOffset(); d != 0 {
-				t.Fatalf("durable offset %d after a failed first fsync, want 0", d)
-			}
-		} else {
+		switch fail {
+		case "none":
 			if errFirst != nil || errSecond != nil {
 				t.Fatalf("waits: %v, %v", errFirst, errSecond)
 			}
 			if d := l.DurableOffset(); d != second {
 				t.Fatalf("durable offset %d, want %d", d, second)
+			}
+		default:
+			// Once offline the log acknowledges nothing more, not even
+			// what the fsync that succeeded covered.
+			if !errors.Is(errFirst, ErrOffline) || !errors.Is(errSecond, ErrOffline) {
+				t.Fatalf("after a failed %s fsync: %v and %v, want ErrOffline for both", fail, errFirst, errSecond)
+			}
+			if d := l.DurableOffset(); d != 0 {
+				t.Fatalf("durable offset %d after a failed %s fsync, want 0", d, fail)
 			}
 		}
 		l.Close()

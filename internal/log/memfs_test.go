@@ -325,9 +325,13 @@ type hookFS struct {
 	onSync  func(name string) error // File.Sync and SyncDir
 	onWrite func(name string) error // File.Write and File.WriteAt
 	onRead  func(name string)       // File.ReadAt
+	onOpen  func(name string, flag int)
 }
 
 func (h *hookFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	if h.onOpen != nil {
+		h.onOpen(name, flag)
+	}
 	f, err := h.FS.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
