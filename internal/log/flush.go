@@ -57,6 +57,7 @@ type syncPlan struct {
 	parentDirty bool
 	err         error // beginSync's, for a SyncGroup
 	inDir       bool  // the log is in its SyncGroup's directory
+	bySyncFS    bool  // set before beginSync: a syncfs, not the log's own fdatasync, makes it durable
 	// prev is closed when the sync of the log that began before this one
 	// has finished (nil if none runs); done, when this one has.
 	prev, done chan struct{}
@@ -80,7 +81,9 @@ func (l *Log) beginSync(p *syncPlan) error {
 	l.dirDirty, l.parentDirty = false, false
 	l.flushStarted = p.target
 	l.unflushedSince = time.Time{}
-	l.noteSync()
+	if !p.bySyncFS {
+		l.noteSync()
+	}
 	p.prev, p.done = l.syncTail, make(chan struct{})
 	l.syncTail = p.done
 	l.mu.Unlock()

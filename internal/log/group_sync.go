@@ -352,6 +352,7 @@ func (g *SyncGroup) sync(logs []*Log) {
 	for i, l := range logs {
 		l.syncIOMu.RLock()
 		held = append(held, l)
+		plans[i].bySyncFS = true
 		plans[i].err = l.beginSync(&plans[i])
 		// A log relocated to another directory since it joined the
 		// group may be on another filesystem: it fsyncs its own files.

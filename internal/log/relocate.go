@@ -512,6 +512,7 @@ func (l *Log) finishRelocation(r *relocation, copied map[*segment]*copiedSegment
 		s.txn.setPath(filepath.Join(r.target, fileName(s.base, txnIndexSuffix)))
 		copied[s].dst = nil // now the segment's
 	}
+	l.forgetZeroAhead(l.active) // the copy holds none
 	l.dir = r.target
 	target := r.target
 	l.dirName.Store(&target)

@@ -18,10 +18,11 @@ import (
 // That is most of what an acks=all answer waits for at moderate load.
 //
 // The zeros cost a second write of every byte (zeros first, data later),
-// so only a log whose syncs each covered less than zeroAheadSyncBytes on
-// average, one of them within zeroAheadHot, writes them: a latency-bound
-// log. A log whose syncs cover much more amortizes the journal commit
-// anyway. The zeros are written in chunks, from zeroAheadMinChunk doubling
+// so only a log whose fdatasyncs each covered less than zeroAheadSyncBytes
+// on average, one of them within zeroAheadHot, writes them: a
+// latency-bound log. A log whose syncs cover much more amortizes the
+// journal commit anyway, and so do logs made durable together by one
+// syncfs(2) (a SyncGroup round of several logs): their syncs do not count. The zeros are written in chunks, from zeroAheadMinChunk doubling
 // to zeroAheadMaxChunk per segment, each once the appends come within half
 // a chunk of the end of the last, and their writeback starts at once
 // (sync_file_range(2)) so that a sync of the data after them waits for
