@@ -410,21 +410,19 @@ func TestStaleImageIsIgnored(t *testing.T) {
 	}
 }
 
-// A follower the controller took out of the ISR because it is shutting
-// down (or fenced) no longer holds the high watermark, however recently it
-// was caught up (Kafka's shouldWaitForReplicaToJoinIsr).
-func TestIneligibleFollowerDoesNotHoldTheHighWatermark(t *testing.T) {
-	t.Parallel()
+// dropIneligibleFollower3 runs a fixture of three caught-up replicas of
+// which broker 3 then becomes ineligible (ineligible[3]) and the
+// controller takes it out of the ISR while it stops fetching; the high
+// watermark moves on without it.
+func dropIneligibleFollower3(t *testing.T, ineligible map[int32]bool) *leaderFixture {
+	t.Helper()
 	f := newLeaderFixture(t, []int32{1, 2, 3}, []int32{1, 2, 3})
-	leaving := map[int32]bool{}
-	f.p.eligible = func(id int32) bool { return !leaving[id] }
+	f.p.eligible = func(id int32) bool { return !ineligible[id] }
 	f.produce(2)
 	f.fetched(2, 2)
 	f.fetched(3, 2)
 	f.wantHW(2)
-	// Broker 3 shuts down: the controller drops it from the ISR, and it
-	// stops fetching.
-	leaving[3] = true
+	ineligible[3] = true
 	r := role{leader: 1, leaderEpoch: 1, partitionEpoch: 2, replicas: []int32{1, 2, 3}, isr: []int32{1, 2}}
 	if change, err := f.p.applyRole(r, f.clock.now()); err != nil || change != roleSame {
 		f.t.Fatalf("applyRole: %v, %v", change, err)
@@ -432,6 +430,15 @@ func TestIneligibleFollowerDoesNotHoldTheHighWatermark(t *testing.T) {
 	f.produce(3)
 	f.fetched(2, 5)
 	f.wantHW(5)
+	return f
+}
+
+// A follower the controller took out of the ISR because it is shutting
+// down (or fenced) no longer holds the high watermark, however recently it
+// was caught up (Kafka's shouldWaitForReplicaToJoinIsr).
+func TestIneligibleFollowerDoesNotHoldTheHighWatermark(t *testing.T) {
+	t.Parallel()
+	dropIneligibleFollower3(t, map[int32]bool{}) // broker 3 shuts down
 }
 
 // A follower that was fenced (its broker died) and comes back does not
@@ -441,22 +448,8 @@ func TestIneligibleFollowerDoesNotHoldTheHighWatermark(t *testing.T) {
 // caught up anew, or in the ISR.
 func TestRestartedFollowerDoesNotHoldTheHighWatermarkWithItsOldState(t *testing.T) {
 	t.Parallel()
-	f := newLeaderFixture(t, []int32{1, 2, 3}, []int32{1, 2, 3})
 	fenced := map[int32]bool{}
-	f.p.eligible = func(id int32) bool { return !fenced[id] }
-	f.produce(2)
-	f.fetched(2, 2)
-	f.fetched(3, 2)
-	f.wantHW(2)
-	// Broker 3 dies: fenced, taken out of the ISR.
-	fenced[3] = true
-	r := role{leader: 1, leaderEpoch: 1, partitionEpoch: 2, replicas: []int32{1, 2, 3}, isr: []int32{1, 2}}
-	if change, err := f.p.applyRole(r, f.clock.now()); err != nil || change != roleSame {
-		f.t.Fatalf("applyRole: %v, %v", change, err)
-	}
-	f.produce(3)
-	f.fetched(2, 5)
-	f.wantHW(5)
+	f := dropIneligibleFollower3(t, fenced) // broker 3 dies: fenced
 	// It restarts and is unfenced well within replica.lag.time.max.ms of
 	// when it was last caught up, but it has not fetched since.
 	fenced[3] = false
