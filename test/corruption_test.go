@@ -83,7 +83,7 @@ func readReplica(c cluster, id int32, topic string) ([]string, error) {
 		return nil, err
 	}
 	var out []string
-	err = record.Batches(b, false, func(h record.Header, batch []byte) error {
+	err = record.Batches(batchesOnly(b), false, func(h record.Header, batch []byte) error {
 		if err := record.ValidateParsed(h, batch); err != nil {
 			return fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 		}

@@ -49,17 +49,14 @@ func TestDescribeLogDirs(t *testing.T) {
 		d.Topics.Each(func(p kadm.DescribedLogDirPartition) {
 			count++
 			// An empty partition has no segment file until its first
-			// append: its size is 0.
-			var size int64
-			fi, err := os.Stat(filepath.Join(b.dataDir, p.Topic+"-"+strconv.Itoa(int(p.Partition)), "00000000000000000000.log"))
-			switch {
-			case err == nil:
-				size = fi.Size()
-			case !os.IsNotExist(err):
+			// append: its size is 0. The size is the batches', not the
+			// zeros an active segment may hold past them.
+			size, err := logDataSize(filepath.Join(b.dataDir, p.Topic+"-"+strconv.Itoa(int(p.Partition)), "00000000000000000000.log"))
+			if err != nil && !os.IsNotExist(err) {
 				t.Fatal(err)
 			}
 			if p.Size != size {
-				t.Fatalf("%s-%d: size %d, segment file has %d", p.Topic, p.Partition, p.Size, size)
+				t.Fatalf("%s-%d: size %d, segment file has %d bytes of batches", p.Topic, p.Partition, p.Size, size)
 			}
 			if p.Topic == "sized" && p.Partition == 0 && p.Size < 10*4096 {
 				t.Fatalf("sized-0: size %d, want at least %d", p.Size, 10*4096)

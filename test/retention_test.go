@@ -33,6 +33,31 @@ type segment struct {
 
 // segments lists a partition's segment files, oldest first. Files renamed
 // for deletion (.deleted) are not segments any more.
+// logDataSize is the length of the batches in a segment file: an active
+// segment may hold zeros past them, written ahead of its appends.
+func logDataSize(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(batchesOnly(b))), nil
+}
+
+// batchesOnly cuts a segment's bytes at the zeros past its last batch, if
+// any: Sluice writes zeros ahead of an active segment's appends. A torn or
+// damaged tail is kept, for the caller to find.
+func batchesOnly(b []byte) []byte {
+	pos := 0
+	for pos+12 <= len(b) { // base offset, batch length
+		n := int(binary.BigEndian.Uint32(b[pos+8:]))
+		if n == 0 && binary.BigEndian.Uint64(b[pos:]) == 0 {
+			return b[:pos]
+		}
+		pos += 12 + n
+	}
+	return b
+}
+
 func segments(t testing.TB, dir string) []segment {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
@@ -52,11 +77,11 @@ func segments(t testing.TB, dir string) []segment {
 		if err != nil {
 			t.Fatalf("segment file %s: %v", e.Name(), err)
 		}
-		info, err := e.Info()
+		size, err := logDataSize(filepath.Join(dir, e.Name()))
 		if err != nil {
 			continue // deleted while listing
 		}
-		out = append(out, segment{base, info.Size()})
+		out = append(out, segment{base, size})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].base < out[j].base })
 	return out

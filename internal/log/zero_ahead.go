@@ -83,11 +83,15 @@ func (l *Log) wrote(s *segment, pos int64, n int) {
 		return
 	}
 	chunk := min(max(2*s.zeroChunk, zeroAheadMinChunk), zeroAheadMaxChunk)
+	from := max(s.zeroEnd, end)
+	// No zeros past segment.bytes: the segment rolls there.
+	if chunk = min(chunk, l.cfg.SegmentBytes-from); chunk < 4<<10 {
+		return
+	}
 	if l.group.zeroBytes.Add(chunk) > zeroAheadBudget {
 		l.group.zeroBytes.Add(-chunk)
 		return
 	}
-	from := max(s.zeroEnd, end)
 	if err := s.log.writeZeros(l.group.zeroBuf(chunk), from); err != nil {
 		l.group.zeroBytes.Add(-chunk)
 		l.logger.Debug("writing zeros ahead of the log end failed; appends grow the file", "file", s.path, "err", err)
