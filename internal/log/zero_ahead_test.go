@@ -7,6 +7,14 @@ import (
 	"testing"
 )
 
+// zeroAheadConfig is testConfig with segments large enough for zeros
+// ahead (they stop at segment.bytes).
+func zeroAheadConfig() Config {
+	cfg := testConfig()
+	cfg.SegmentBytes = 1 << 20
+	return cfg
+}
+
 // zeroAheadLog appends small batches to a log, each made durable alone
 // (acks=all at moderate load), until it writes zeros ahead, and returns
 // how many it appended.
@@ -36,7 +44,7 @@ func TestZeroAheadIsCutAtClose(t *testing.T) {
 	for _, k := range fsKinds {
 		t.Run(k.name, func(t *testing.T) {
 			fsys, dir := k.new(t)
-			l := openLog(t, fsys, dir, testConfig())
+			l := openLog(t, fsys, dir, zeroAheadConfig())
 			n := zeroAheadLog(t, l)
 			path := lastSegmentPath(t, fsys, dir)
 			size := l.active.size.Load()
@@ -53,7 +61,7 @@ func TestZeroAheadIsCutAtClose(t *testing.T) {
 			if got := fileSize(t, fsys, path); got != size {
 				t.Fatalf("segment file is %d bytes after Close, want %d", got, size)
 			}
-			r := openLog(t, fsys, dir, testConfig())
+			r := openLog(t, fsys, dir, zeroAheadConfig())
 			defer mustClose(t, r)
 			if got := len(readAll(t, r, 0, 1<<20)); got != n {
 				t.Fatalf("read %d batches after reopening, want %d", got, n)
@@ -69,7 +77,7 @@ func TestZeroAheadIsCutAtRoll(t *testing.T) {
 	mem := newMemFS()
 	dir := "/data/t-0"
 	cfg := testConfig()
-	cfg.SegmentBytes = 16 << 10
+	cfg.SegmentBytes = 128 << 10
 	l := openLog(t, mem, dir, cfg)
 	zeroAheadLog(t, l)
 	first := l.active
@@ -103,7 +111,7 @@ func TestZeroAheadAfterACrashIsCutQuietly(t *testing.T) {
 	t.Parallel()
 	mem := newMemFS()
 	dir := "/data/t-0"
-	l := openLog(t, mem, dir, testConfig())
+	l := openLog(t, mem, dir, zeroAheadConfig())
 	n := zeroAheadLog(t, l)
 	end := l.LogEndOffset()
 	crashed := mem.CrashClone()
@@ -113,7 +121,7 @@ func TestZeroAheadAfterACrashIsCutQuietly(t *testing.T) {
 	}
 	l.Close()
 	var logs logBuffer
-	r := openLog(t, crashed, dir, testConfig(), func(o *Options) { o.Logger = logs.logger() })
+	r := openLog(t, crashed, dir, zeroAheadConfig(), func(o *Options) { o.Logger = logs.logger() })
 	defer mustClose(t, r)
 	if r.LogEndOffset() != end {
 		t.Fatalf("log end %d after a crash, want %d", r.LogEndOffset(), end)
@@ -137,7 +145,7 @@ func TestZeroAheadAfterACrashIsCutQuietly(t *testing.T) {
 func TestZeroAheadTruncationAndLargeSyncs(t *testing.T) {
 	t.Parallel()
 	mem := newMemFS()
-	l := openLog(t, mem, "/data/t-0", testConfig())
+	l := openLog(t, mem, "/data/t-0", zeroAheadConfig())
 	defer mustClose(t, l)
 	zeroAheadLog(t, l)
 	if err := l.Truncate(2); err != nil {
@@ -150,9 +158,7 @@ func TestZeroAheadTruncationAndLargeSyncs(t *testing.T) {
 		t.Fatalf("group counts %d bytes of zeros after the truncation, want 0", n)
 	}
 
-	cfg := testConfig()
-	cfg.SegmentBytes = 1 << 30 // no roll, whose background sync is small
-	big := openLog(t, mem, "/data/t-1", cfg)
+	big := openLog(t, mem, "/data/t-1", zeroAheadConfig()) // no roll, whose background sync is small
 	defer mustClose(t, big)
 	for range 20 {
 		var last int64
