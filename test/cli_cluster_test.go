@@ -56,9 +56,12 @@ func describeLeaderless(t *testing.T, c cluster) {
 		live = append(live, c.addr(id))
 	}
 	via := strings.Join(live, ",")
-	waitTopic(c, "solo", 0, 30*time.Second, "partition 2 without a leader", func(td kadm.TopicDetail) bool {
-		return td.Partitions[2].Leader == -1
-	})
+	// The CLI may ask either live broker: both must have seen the change.
+	for _, id := range others(c, victim) {
+		waitTopic(c, "solo", id, 30*time.Second, "partition 2 without a leader", func(td kadm.TopicDetail) bool {
+			return td.Partitions[2].Leader == -1
+		})
+	}
 
 	out := cli(t, via, "", "topic", "describe", "solo", "--output", "json")
 	var desc struct {
