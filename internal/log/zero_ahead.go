@@ -26,7 +26,10 @@ import (
 // to zeroAheadMaxChunk per segment, each once the appends come within half
 // a chunk of the end of the last, and their writeback starts at once
 // (sync_file_range(2)) so that a sync of the data after them waits for
-// little. A log directory holds at most zeroAheadBudget of them.
+// little. The appender that writes a chunk holds the log's writer lock
+// meanwhile: chunks of 1 MiB gave the latency benchmark an end-to-end p99
+// of 3.3-7.1 ms, chunks of 256 KiB 2.4-2.9 ms, with the same median. A log
+// directory holds at most zeroAheadBudget of them.
 //
 // The zeros are never data: segment.size is the log's end, readers never
 // read past it, and a roll, a truncation and Close cut them off. After a
@@ -35,7 +38,7 @@ import (
 // speed-up: the file is cut back to its end.
 const (
 	zeroAheadMinChunk  = 64 << 10
-	zeroAheadMaxChunk  = 1 << 20
+	zeroAheadMaxChunk  = 256 << 10
 	zeroAheadSyncBytes = 64 << 10
 	zeroAheadHot       = time.Second
 	zeroAheadBudget    = 64 << 20
