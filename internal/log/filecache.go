@@ -1,8 +1,10 @@
 package log
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"sync"
 )
 
@@ -107,13 +109,22 @@ type cachedFile struct {
 
 	path       string
 	f          File // nil while closed
-	pins       int  // calls using f
-	writes     uint64
-	synced     uint64 // writes as of the last successful fsync
-	syncing    int    // Syncs running
-	closed     bool   // closed for good (the segment left the log)
+	pins int // calls using f
+	// writes counts writes begun (the file is dirty while it is past
+	// synced), done those finished: a Sync covers only the finished ones,
+	// since one pinned for writing may not have reached the file yet.
+	writes, done uint64
+	synced       uint64      // done as of the last successful fsync
+	syncs        []*fileSync // Syncs running
+	closed       bool        // closed for good (the segment left the log)
 	inLRU      bool
 	prev, next *cachedFile
+}
+
+// fileSync is a Sync running; err is set before done is closed.
+type fileSync struct {
+	done chan struct{}
+	err  error
 }
 
 func newCachedFile(c *FileCache, fsys FS, path string) *cachedFile {
@@ -261,8 +272,19 @@ func (h *cachedFile) openWith(flag int, dirty bool) error {
 	if h.install(f, dirty) == nil {
 		return h.errClosed("create")
 	}
+	if dirty {
+		h.wrote()
+	}
 	h.release()
 	return nil
+}
+
+// wrote records that a write pinned with acquire(op, true) has reached
+// the file: a Sync that begins after it covers it.
+func (h *cachedFile) wrote() {
+	h.cache.mu.Lock()
+	h.done++
+	h.cache.mu.Unlock()
 }
 
 func (h *cachedFile) ReadAt(p []byte, off int64) (int, error) {
@@ -280,6 +302,7 @@ func (h *cachedFile) WriteAt(p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	defer h.release()
+	defer h.wrote()
 	return f.WriteAt(p, off)
 }
 
@@ -289,39 +312,43 @@ func (h *cachedFile) Truncate(size int64) error {
 		return err
 	}
 	defer h.release()
+	defer h.wrote()
 	return f.Truncate(size)
 }
 
 // Sync fsyncs the file if it was written since its last fsync. A file that
 // is not open has nothing to fsync: it is closed only once clean.
 //
-// A Sync beside another one fsyncs through a descriptor of its own. The
-// kernel reports a writeback error once per open file description: of two
-// fsyncs of one descriptor, the one that does not pick the error up
-// returns success though the data it was to make durable may be lost. A
-// descriptor opened while the other fsync runs is told of every error
-// that one has not seen, and one it has seen fails that fsync, which takes
-// the log offline before the later sync acknowledges anything (flush.go).
-func (h *cachedFile) Sync() error {
+// A Sync beside others fsyncs through a descriptor of its own, then waits
+// for them. The kernel reports a writeback error once per open file
+// description: of two fsyncs of one descriptor, the one that does not pick
+// the error up returns success though the data it was to make durable may
+// be lost. A descriptor opened while the others run is told of every error
+// they have not seen, and one they have seen fails them, so it fails this
+// Sync too.
+func (h *cachedFile) Sync() (err error) {
 	c := h.cache
 	c.mu.Lock()
-	if h.writes == h.synced || h.f == nil {
+	if h.done == h.synced || h.f == nil {
 		c.mu.Unlock()
 		return nil
 	}
 	f := h.pinLocked(false)
-	gen := h.writes
-	beside := h.syncing > 0
-	h.syncing++
+	gen := h.done
+	running := slices.Clone(h.syncs)
+	me := &fileSync{done: make(chan struct{})}
+	h.syncs = append(h.syncs, me)
 	path := h.path
 	c.mu.Unlock()
 	defer func() {
+		me.err = err
+		close(me.done)
 		c.mu.Lock()
-		h.syncing--
+		h.syncs = slices.DeleteFunc(h.syncs, func(s *fileSync) bool { return s == me })
 		c.mu.Unlock()
 		h.release()
 	}()
-	if beside {
+	if len(running) > 0 {
 		own, err := h.fs.OpenFile(path, os.O_RDONLY, 0)
 		if err != nil {
 			return err
@@ -332,6 +359,12 @@ func (h *cachedFile) Sync() error {
 		}
 		if err != nil {
 			return err
+		}
+		for _, s := range running {
+			<-s.done
+			if s.err != nil {
+				return fmt.Errorf("fsync beside a failed one: %w", s.err)
+			}
 		}
 	} else if err := f.Sync(); err != nil {
 		return err
@@ -401,7 +434,7 @@ func (h *cachedFile) retarget(path string, f File) File {
 	defer c.mu.Unlock()
 	old := h.f
 	h.path, h.f = path, f
-	h.synced = h.writes
+	h.done, h.synced = h.writes, h.writes
 	if old == nil && f != nil {
 		c.open++
 	} else if old != nil && f == nil {

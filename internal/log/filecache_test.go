@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // A process with many partitions keeps a bounded number of segment files
@@ -155,5 +158,91 @@ func TestRetentionWhileReadingThroughABoundedFileCache(t *testing.T) {
 	wg.Wait()
 	if got := files.Open(); got > files.Limit()+1 { // the active .log may be unsynced
 		t.Fatalf("%d files open, limit %d", got, files.Limit())
+	}
+}
+
+// A Sync covers only the writes that have reached the file: a write pinned
+// but not yet done when the Sync begins (an append racing a sync of its
+// log) is not counted as synced, so the next Sync fsyncs it.
+func TestFileSyncCoversOnlyFinishedWrites(t *testing.T) {
+	t.Parallel()
+	var syncs atomic.Int64
+	mem := newMemFS()
+	mem.MkdirAll("/data", 0o755)
+	fsys := &hookFS{FS: mem, onSync: func(string) error { syncs.Add(1); return nil }}
+	h := newCachedFile(NewFileCache(8), fsys, "/data/a")
+	if err := h.create(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.WriteAt([]byte("x"), 0); err != nil {
+		t.Fatal(err)
+	}
+	// A second write has pinned the file but not yet written.
+	f, err := h.acquire("write", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Sync(); err != nil || syncs.Load() != 1 {
+		t.Fatalf("first sync: %v, %d fsyncs", err, syncs.Load())
+	}
+	if _, err := f.WriteAt([]byte("y"), 1); err != nil {
+		t.Fatal(err)
+	}
+	h.wrote()
+	h.release()
+	if err := h.Sync(); err != nil || syncs.Load() != 2 {
+		t.Fatalf("sync after the write finished: %v, %d fsyncs in all, want 2", err, syncs.Load())
+	}
+	if err := h.Sync(); err != nil || syncs.Load() != 2 {
+		t.Fatalf("sync of a clean file: %v, %d fsyncs in all, want still 2", err, syncs.Load())
+	}
+}
+
+// A Sync that runs beside one that fails fails too, though its own
+// descriptor saw no error: the failed one may have taken the error for
+// data both were to make durable.
+func TestFileSyncBesideAFailedOneFails(t *testing.T) {
+	t.Parallel()
+	mem := newMemFS()
+	mem.MkdirAll("/data", 0o755)
+	started, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int64
+	fsys := &hookFS{FS: mem, onSync: func(string) error {
+		if calls.Add(1) == 1 {
+			close(started)
+			<-release
+			return errors.New("EIO")
+		}
+		return nil
+	}}
+	h := newCachedFile(NewFileCache(8), fsys, "/data/a")
+	if err := h.create(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.WriteAt([]byte("x"), 0); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() { first <- h.Sync() }()
+	<-started
+	if _, err := h.WriteAt([]byte("y"), 1); err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan error, 1)
+	go func() { second <- h.Sync() }()
+	for calls.Load() < 2 { // the second's own fsync ran
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-second:
+		t.Fatalf("second sync returned %v while the first was still running", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	if err := <-first; err == nil {
+		t.Fatal("first sync: nil, want EIO")
+	}
+	if err := <-second; err == nil || !strings.Contains(err.Error(), "EIO") {
+		t.Fatalf("second sync beside a failed one: %v, want the first's EIO", err)
 	}
 }

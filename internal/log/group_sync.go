@@ -384,7 +384,7 @@ func (g *SyncGroup) sync(logs []*Log) {
 func (h *cachedFile) writeGen() uint64 {
 	h.cache.mu.Lock()
 	defer h.cache.mu.Unlock()
-	return h.writes
+	return h.done
 }
 
 // markSynced records that the writes up to gen (writeGen) were made

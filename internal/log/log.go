@@ -32,9 +32,9 @@ import (
 //	          write-locked, so no file is closed under a running fsync
 //	          and no stale recovery point is written.
 //	mu        the writer: appends, rolls, retention, truncation, config,
-//	          producer state. Never held during a data fsync (a roll
-//	          fsyncs the cut of the zeros past the end of the segment it
-//	          seals: no data, once per segment).
+//	          producer state. Never held during a data fsync, but for
+//	          one per segment: a roll fsyncs the segment it seals, with
+//	          the cut of the zeros past its end (zero_ahead.go).
 //	segMu     the segment list (write-locked only to change it, or to cut a
 //	          file shorter); readers hold it read-locked for a whole Read.
 //	loadMu    segment.loadMu: the first use of a sealed segment's indexes
@@ -777,6 +777,10 @@ func (l *Log) close() error {
 	// Durable: the next Open may seal the segment without an fsync of it.
 	err := l.dropZeroAhead(l.active, true)
 	l.mu.Unlock()
+	if err != nil {
+		// As any failed fsync: a sync still running must not acknowledge.
+		err = l.fail("close", err)
+	}
 	if err == nil {
 		err = l.syncNow()
 	}

@@ -171,10 +171,16 @@ func TestScanStartSnapshotsKeepTheSegmentSnapshots(t *testing.T) {
 func TestScanStartSnapshotFsyncDoesNotHoldUpAppends(t *testing.T) {
 	t.Parallel()
 	mem, dir := newMemFS(), "/data/t-0"
-	var block atomic.Bool
+	var block, holdRolled atomic.Bool
 	entered := make(chan struct{}, 1)
-	release := make(chan struct{})
+	release, releaseRolled := make(chan struct{}), make(chan struct{})
 	fsys := &hookFS{FS: mem, onSync: func(name string) error {
+		// The roll's background flush would move the recovery point past
+		// the rolled segment as soon as the checkpoint is done: it waits
+		// until the test has read what the checkpoint wrote.
+		if holdRolled.Load() && strings.HasSuffix(name, fileName(0, logSuffix)) {
+			<-releaseRolled
+		}
 		if block.Load() && strings.Contains(name, snapshotSuffix) {
 			select {
 			case entered <- struct{}{}:
@@ -214,6 +220,7 @@ func TestScanStartSnapshotFsyncDoesNotHoldUpAppends(t *testing.T) {
 		t.Fatal("an append waited for the scan start's snapshot fsync")
 	}
 	// A roll meanwhile writes its snapshot past the scan start's.
+	holdRolled.Store(true)
 	l.mu.Lock()
 	l.cfg.SegmentBytes = l.active.size.Load() + 1
 	l.mu.Unlock()
@@ -227,6 +234,8 @@ func TestScanStartSnapshotFsyncDoesNotHoldUpAppends(t *testing.T) {
 		t.Fatal(err)
 	}
 	rp, at, _, err := readRecoveryPoint(mem, dir)
+	holdRolled.Store(false)
+	close(releaseRolled)
 	if err != nil || rp != 5 || at == nil || at.offset != 5 {
 		t.Fatalf("recovery point %d, scan start %+v, %v; want both at 5", rp, at, err)
 	}

@@ -50,8 +50,7 @@ func (l *Log) Truncate(offset int64) error {
 	if err := l.noteTruncation(offset); err != nil {
 		return err
 	}
-	l.forgetZeroAhead(l.active) // its file is cut or removed
-	l.pendingStart = nil        // it may describe batches about to go
+	l.pendingStart = nil // it may describe batches about to go
 	if offset < l.logStart.Load() {
 		return l.truncateFullyLocked(offset)
 	}
@@ -75,6 +74,7 @@ func (l *Log) Truncate(offset int64) error {
 		l.segMu.Unlock()
 		return l.fail("truncate "+keep.path, err)
 	}
+	l.forgetZeroAhead(l.active) // cut with the file, or removed with it below
 	keep.size.Store(pos)
 	l.leo.Store(end)
 	l.segMu.Unlock()
@@ -193,7 +193,6 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	if err := l.noteTruncation(offset); err != nil {
 		return err
 	}
-	l.forgetZeroAhead(l.active) // its file is removed
 	l.pendingStart = nil
 	if err := l.lowerDurable(offset); err != nil {
 		return err
@@ -204,6 +203,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.segMu.Lock()
 	defer l.segMu.Unlock()
 	doomed := l.segs
+	l.forgetZeroAhead(l.active) // removed with its file; a failure takes the log offline
 	for _, s := range doomed {
 		if err := l.removeSegment(s); err != nil {
 			return l.fail("truncate fully", err)
