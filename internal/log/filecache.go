@@ -107,9 +107,9 @@ type cachedFile struct {
 
 	openMu sync.Mutex
 
-	path       string
-	f          File // nil while closed
-	pins int // calls using f
+	path string
+	f    File // nil while closed
+	pins int  // calls using f
 	// writes counts writes begun (the file is dirty while it is past
 	// synced), done those finished: a Sync covers only the finished ones,
 	// since one pinned for writing may not have reached the file yet.
@@ -117,8 +117,8 @@ type cachedFile struct {
 	synced       uint64      // done as of the last successful fsync
 	syncs        []*fileSync // Syncs running
 	closed       bool        // closed for good (the segment left the log)
-	inLRU      bool
-	prev, next *cachedFile
+	inLRU        bool
+	prev, next   *cachedFile
 }
 
 // fileSync is a Sync running; err is set before done is closed.
