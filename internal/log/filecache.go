@@ -349,21 +349,27 @@ func (h *cachedFile) Sync() (err error) {
 		h.release()
 	}()
 	if len(running) > 0 {
-		own, err := h.fs.OpenFile(path, os.O_RDONLY, 0)
-		if err != nil {
-			return err
-		}
-		err = own.Sync()
-		if cerr := own.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
+		// Without a descriptor to spare (EMFILE), it waits for the others
+		// and fsyncs the shared one after them.
+		own, oerr := h.fs.OpenFile(path, os.O_RDONLY, 0)
+		if oerr == nil {
+			err = own.Sync()
+			if cerr := own.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
 		}
 		for _, s := range running {
 			<-s.done
 			if s.err != nil {
 				return fmt.Errorf("fsync beside a failed one: %w", s.err)
+			}
+		}
+		if oerr != nil {
+			if err := f.Sync(); err != nil {
+				return err
 			}
 		}
 	} else if err := f.Sync(); err != nil {

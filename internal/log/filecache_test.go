@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -244,5 +245,58 @@ func TestFileSyncBesideAFailedOneFails(t *testing.T) {
 	}
 	if err := <-second; err == nil || !strings.Contains(err.Error(), "EIO") {
 		t.Fatalf("second sync beside a failed one: %v, want the first's EIO", err)
+	}
+}
+
+// A Sync beside another that cannot open a descriptor of its own (no
+// descriptor to spare) waits for the other and fsyncs the shared one
+// after it, instead of failing.
+func TestFileSyncBesideAnotherWithoutADescriptorToSpare(t *testing.T) {
+	t.Parallel()
+	mem := newMemFS()
+	mem.MkdirAll("/data", 0o755)
+	started, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int64
+	fsys := &hookFS{FS: mem, onSync: func(string) error {
+		if calls.Add(1) == 1 {
+			close(started)
+			<-release
+		}
+		return nil
+	}, onOpen: func(name string, flag int) error {
+		if flag == os.O_RDONLY {
+			return syscall.EMFILE
+		}
+		return nil
+	}}
+	h := newCachedFile(NewFileCache(8), fsys, "/data/a")
+	if err := h.create(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.WriteAt([]byte("x"), 0); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() { first <- h.Sync() }()
+	<-started
+	if _, err := h.WriteAt([]byte("y"), 1); err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan error, 1)
+	go func() { second <- h.Sync() }()
+	select {
+	case err := <-second:
+		t.Fatalf("second sync returned %v while the first was still running", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second; err != nil {
+		t.Fatalf("second sync without a descriptor to spare: %v, want nil", err)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("%d fsyncs, want 2 (the second on the shared descriptor after the first)", n)
 	}
 }

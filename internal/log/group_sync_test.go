@@ -454,10 +454,11 @@ func TestSyncGroupSecondRoundOverlapsTheFirst(t *testing.T) {
 			release  = make(chan struct{})
 			overlaps = make(chan struct{})
 		)
-		fsys.onOpen = func(name string, flag int) {
+		fsys.onOpen = func(name string, flag int) error {
 			if holding.Load() && strings.HasSuffix(name, logSuffix) && flag == os.O_RDONLY {
 				ownOpens.Add(1)
 			}
+			return nil
 		}
 		fsys.onSync = func(name string) error {
 			if !strings.HasSuffix(name, logSuffix) {

@@ -325,12 +325,14 @@ type hookFS struct {
 	onSync  func(name string) error // File.Sync and SyncDir
 	onWrite func(name string) error // File.Write and File.WriteAt
 	onRead  func(name string)       // File.ReadAt
-	onOpen  func(name string, flag int)
+	onOpen  func(name string, flag int) error
 }
 
 func (h *hookFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 	if h.onOpen != nil {
-		h.onOpen(name, flag)
+		if err := h.onOpen(name, flag); err != nil {
+			return nil, err
+		}
 	}
 	f, err := h.FS.OpenFile(name, flag, perm)
 	if err != nil {
