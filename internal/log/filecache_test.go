@@ -199,20 +199,22 @@ func TestFileSyncCoversOnlyFinishedWrites(t *testing.T) {
 	}
 }
 
-// A Sync that runs beside one that fails fails too, though its own
-// descriptor saw no error: the failed one may have taken the error for
-// data both were to make durable.
-func TestFileSyncBesideAFailedOneFails(t *testing.T) {
-	t.Parallel()
+// besideHeldSync holds a first Sync of a written file in its fsync (which
+// then returns firstErr), writes again and starts a second Sync beside it
+// through fsys's onOpen; with ownFsync it waits for the second's own fsync
+// first. The second must not return while the first is held. The caller
+// closes release.
+func besideHeldSync(t *testing.T, firstErr error, onOpen func(string, int) error, ownFsync bool) (first, second chan error, release chan struct{}, calls *atomic.Int64) {
+	t.Helper()
 	mem := newMemFS()
 	mem.MkdirAll("/data", 0o755)
-	started, release := make(chan struct{}), make(chan struct{})
-	var calls atomic.Int64
-	fsys := &hookFS{FS: mem, onSync: func(string) error {
+	started := make(chan struct{})
+	release, calls = make(chan struct{}), new(atomic.Int64)
+	fsys := &hookFS{FS: mem, onOpen: onOpen, onSync: func(string) error {
 		if calls.Add(1) == 1 {
 			close(started)
 			<-release
-			return errors.New("EIO")
+			return firstErr
 		}
 		return nil
 	}}
@@ -223,15 +225,14 @@ func TestFileSyncBesideAFailedOneFails(t *testing.T) {
 	if _, err := h.WriteAt([]byte("x"), 0); err != nil {
 		t.Fatal(err)
 	}
-	first := make(chan error, 1)
+	first, second = make(chan error, 1), make(chan error, 1)
 	go func() { first <- h.Sync() }()
 	<-started
 	if _, err := h.WriteAt([]byte("y"), 1); err != nil {
 		t.Fatal(err)
 	}
-	second := make(chan error, 1)
 	go func() { second <- h.Sync() }()
-	for calls.Load() < 2 { // the second's own fsync ran
+	for ownFsync && calls.Load() < 2 {
 		time.Sleep(time.Millisecond)
 	}
 	select {
@@ -239,6 +240,15 @@ func TestFileSyncBesideAFailedOneFails(t *testing.T) {
 		t.Fatalf("second sync returned %v while the first was still running", err)
 	case <-time.After(20 * time.Millisecond):
 	}
+	return first, second, release, calls
+}
+
+// A Sync that runs beside one that fails fails too, though its own
+// descriptor saw no error: the failed one may have taken the error for
+// data both were to make durable.
+func TestFileSyncBesideAFailedOneFails(t *testing.T) {
+	t.Parallel()
+	first, second, release, _ := besideHeldSync(t, errors.New("EIO"), nil, true)
 	close(release)
 	if err := <-first; err == nil {
 		t.Fatal("first sync: nil, want EIO")
@@ -253,42 +263,13 @@ func TestFileSyncBesideAFailedOneFails(t *testing.T) {
 // after it, instead of failing.
 func TestFileSyncBesideAnotherWithoutADescriptorToSpare(t *testing.T) {
 	t.Parallel()
-	mem := newMemFS()
-	mem.MkdirAll("/data", 0o755)
-	started, release := make(chan struct{}), make(chan struct{})
-	var calls atomic.Int64
-	fsys := &hookFS{FS: mem, onSync: func(string) error {
-		if calls.Add(1) == 1 {
-			close(started)
-			<-release
-		}
-		return nil
-	}, onOpen: func(name string, flag int) error {
+	noSpare := func(name string, flag int) error {
 		if flag == os.O_RDONLY {
 			return syscall.EMFILE
 		}
 		return nil
-	}}
-	h := newCachedFile(NewFileCache(8), fsys, "/data/a")
-	if err := h.create(); err != nil {
-		t.Fatal(err)
 	}
-	if _, err := h.WriteAt([]byte("x"), 0); err != nil {
-		t.Fatal(err)
-	}
-	first := make(chan error, 1)
-	go func() { first <- h.Sync() }()
-	<-started
-	if _, err := h.WriteAt([]byte("y"), 1); err != nil {
-		t.Fatal(err)
-	}
-	second := make(chan error, 1)
-	go func() { second <- h.Sync() }()
-	select {
-	case err := <-second:
-		t.Fatalf("second sync returned %v while the first was still running", err)
-	case <-time.After(20 * time.Millisecond):
-	}
+	first, second, release, calls := besideHeldSync(t, nil, noSpare, false)
 	close(release)
 	if err := <-first; err != nil {
 		t.Fatal(err)
