@@ -1,6 +1,7 @@
 package log
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 )
@@ -179,31 +180,9 @@ func allZeros(f *cachedFile, pos, end, limit int64) bool {
 	if end-pos > limit {
 		return false
 	}
-	buf := make([]byte, 64<<10)
-	for pos < end {
-		n := min(int64(len(buf)), end-pos)
-		if _, err := f.ReadAt(buf[:n], pos); err != nil {
-			return false
-		}
-		if !isZero(buf[:n]) {
-			return false
-		}
-		pos += n
+	buf := make([]byte, end-pos)
+	if _, err := f.ReadAt(buf, pos); err != nil {
+		return false
 	}
-	return true
-}
-
-func isZero(b []byte) bool {
-	for len(b) >= 8 {
-		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
+	return len(bytes.TrimLeft(buf, "\x00")) == 0
 }
