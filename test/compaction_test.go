@@ -26,8 +26,9 @@ import (
 // cleanerSettings make the broker's cleaner look for work every 200 ms.
 var cleanerSettings = map[string]string{"log.cleaner.backoff.ms": "200"}
 
-// partitionLogBytes is the size of a partition's .log files, wherever the
-// partition directory is under root.
+// partitionLogBytes is the size of the batches in a partition's .log
+// files, wherever the partition directory is under root: the zeros Sluice
+// writes ahead of an active segment's appends do not count.
 func partitionLogBytes(t testing.TB, root, partDir string) int64 {
 	t.Helper()
 	var n int64
@@ -36,8 +37,8 @@ func partitionLogBytes(t testing.TB, root, partDir string) int64 {
 			return nil // files come and go while the cleaner swaps
 		}
 		if !d.IsDir() && filepath.Base(filepath.Dir(path)) == partDir && strings.HasSuffix(path, ".log") {
-			if info, err := d.Info(); err == nil {
-				n += info.Size()
+			if size, err := logDataSize(path); err == nil {
+				n += size
 			}
 		}
 		return nil

@@ -611,10 +611,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 // controlledShutdown hands leadership of this broker's partitions to other
 // in-sync replicas before the listener stops, so clients move over without
 // a window with no leader. A broker alone in its cluster has nobody to hand
-// to, and one that knows no controller (the quorum stopped first) nobody to
-// ask. It gives up after controlledShutdownTimeout and stops anyway.
+// to. One that knows no controller still asks: the controller may have
+// just stopped and handed its Raft leadership over, and a broker that
+// skipped its shutdown then would stay in every ISR it is in. It gives up
+// after controlledShutdownTimeout (the quorum stopped first) and stops
+// anyway.
 func (n *Node) controlledShutdown(ctx context.Context) {
-	if img := n.cluster.Image(); !otherLiveBroker(img, n.cfg.NodeID) || img.ControllerID < 0 {
+	if !otherLiveBroker(n.cluster.Image(), n.cfg.NodeID) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, controlledShutdownTimeout)
