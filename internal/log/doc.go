@@ -132,12 +132,11 @@ catches a torn one, which recovery then skips) and at Close (fsynced).
 	               append before it; rolled segments not yet fsynced are
 	               fsynced too, with their indexes, and the
 	               directory when entries were created. Only then does the
-	               durable offset advance. The syncs run in rounds of the
-	               log's SyncGroup (one per log directory, shared by its
-	               logs), run by a waiter itself when none runs, else by a
-	               sync loop back to back: a round takes every log that
-	               joined it (ExpectWait after an acks=all append, or a
-	               waiter), and with several makes
+	               durable offset advance. The syncs run in rounds, one
+	               after another, in the sync loop of the log's SyncGroup
+	               (one per log directory, shared by its logs): a round
+	               takes every log that joined it (ExpectWait after an
+	               acks=all append, or a waiter), and with several makes
 	               them durable with one syncfs(2) of the filesystem (which
 	               covers every file and directory written before it)
 	               instead of a flush of the disk per partition.

@@ -24,18 +24,16 @@ type FSSyncer interface {
 // fsync on the development machine's disk. Logs opened with the same
 // SyncGroup (Options.Group) fsync as one.
 //
-// The group's syncs run in rounds. A log that has something to make
-// durable joins the next round (ExpectWait after an append, or a waiter);
-// a round takes every log that joined, makes them durable and wakes their
-// waiters. A waiter that finds no round covering its offset and fewer than
-// maxSyncRounds running runs the round itself (ownRound): on an idle disk
-// an answer waits for its fsync alone, with no goroutine to start or to be
-// woken by. Logs that join while rounds run are taken by a sync loop
-// (pebble's LogWriter.flushLoop is the model), started by StartSync or by
-// the round that ends: it runs rounds back to back while logs wait, so the
-// disk goes from one sync to the next without waiting for a woken
-// goroutine to become the syncer, and ends when it finds none: an idle
-// group has no goroutine. Close waits for the rounds.
+// Sync loops do the group's syncs in rounds (pebble's LogWriter.flushLoop
+// is the model). A log that has something to make durable joins the next
+// round (ExpectWait and StartSync after an append, or a waiter); a loop
+// takes every log that joined, makes them durable, wakes their waiters,
+// and starts the next round at once if logs joined meanwhile. So the disk
+// goes from one sync to the next without waiting for a woken goroutine to
+// become the syncer, and a waiter is woken once, by the round that covers
+// its offset. A loop starts when a log joins and fewer than maxSyncRounds
+// loops run, and ends when it finds no log waiting: an idle group has no
+// goroutine. Close waits for them.
 //
 // Up to maxSyncRounds rounds run side by side. A log appended to while a
 // round syncs it joins the next round, which then starts at once instead
@@ -186,19 +184,11 @@ func (g *SyncGroup) waitDurable(ctx context.Context, l *Log, offset int64) error
 				break
 			}
 		}
-		own := false
 		if ch == nil {
 			ch = g.joinLocked(l)
-			if own = g.loops < g.rounds; own {
-				g.loops++
-				g.loop.Add(1)
-			}
+			g.startLocked()
 		}
 		g.mu.Unlock()
-		if own {
-			g.ownRound()
-			continue
-		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
@@ -207,89 +197,59 @@ func (g *SyncGroup) waitDurable(ctx context.Context, l *Log, offset int64) error
 	}
 }
 
-// ownRound is a round run by a waiter in its own goroutine, holding a loop
-// slot it took: the syncs it waits for start without a goroutine to
-// schedule first, and it goes on without one to wake it. A request's
-// answer then waits for its fsync and nothing else when the disk is idle.
-// Logs that joined meanwhile get a loop of their own: the waiter has its
-// answer to send.
-func (g *SyncGroup) ownRound() {
-	defer g.loop.Done()
-	if !g.round(nil) {
-		return
-	}
-	g.mu.Lock()
-	g.loops--
-	g.startLocked()
-	g.mu.Unlock()
-}
-
 // run is a sync loop: rounds until it finds no log waiting.
 func (g *SyncGroup) run() {
 	defer g.loop.Done()
 	var logs []*Log
-	for g.round(&logs) {
-	}
-}
-
-// round takes the logs waiting, makes them durable, and wakes their
-// waiters. It reports false, giving up its loop slot, if no log waited.
-// logs, if not nil, is a buffer to reuse.
-func (g *SyncGroup) round(buf *[]*Log) bool {
-	g.mu.Lock()
-	for g.alone != nil {
-		ch := g.alone.done
-		g.mu.Unlock()
-		<-ch
+	for {
 		g.mu.Lock()
-	}
-	if len(g.waiting) == 0 {
-		g.loops--
-		g.mu.Unlock()
-		return false
-	}
-	r := &syncRound{covered: make(map[*Log]int64, len(g.waiting)), done: g.next}
-	var logs []*Log
-	if buf != nil {
-		logs = (*buf)[:0]
-	}
-	for l := range g.waiting {
-		logs = append(logs, l)
-		r.covered[l] = l.leo.Load()
-	}
-	clear(g.waiting)
-	g.next = make(chan struct{})
-	var before []chan struct{}
-	if len(logs) > 1 {
-		for _, o := range g.inflight {
-			before = append(before, o.done)
+		for g.alone != nil {
+			ch := g.alone.done
+			g.mu.Unlock()
+			<-ch
+			g.mu.Lock()
 		}
-		g.alone = r
-	}
-	g.inflight = append(g.inflight, r)
-	g.mu.Unlock()
+		if len(g.waiting) == 0 {
+			g.loops--
+			g.mu.Unlock()
+			return
+		}
+		r := &syncRound{covered: make(map[*Log]int64, len(g.waiting)), done: g.next}
+		logs = logs[:0]
+		for l := range g.waiting {
+			logs = append(logs, l)
+			r.covered[l] = l.leo.Load()
+		}
+		clear(g.waiting)
+		g.next = make(chan struct{})
+		var before []chan struct{}
+		if len(logs) > 1 {
+			for _, o := range g.inflight {
+				before = append(before, o.done)
+			}
+			g.alone = r
+		}
+		g.inflight = append(g.inflight, r)
+		g.mu.Unlock()
 
-	for _, ch := range before {
-		<-ch
+		for _, ch := range before {
+			<-ch
+		}
+		start := g.now()
+		g.sync(logs)
+		took := g.now().Sub(start)
+		g.mu.Lock()
+		g.inflight = slices.DeleteFunc(g.inflight, func(o *syncRound) bool { return o == r })
+		if g.alone == r {
+			g.alone = nil
+		}
+		g.mu.Unlock()
+		close(r.done)
+		if g.Observer != nil {
+			g.Observer.ObserveSync(took, len(logs))
+		}
+		clear(logs) // no log kept alive by the loop's buffer
 	}
-	start := g.now()
-	g.sync(logs)
-	took := g.now().Sub(start)
-	g.mu.Lock()
-	g.inflight = slices.DeleteFunc(g.inflight, func(o *syncRound) bool { return o == r })
-	if g.alone == r {
-		g.alone = nil
-	}
-	g.mu.Unlock()
-	close(r.done)
-	if g.Observer != nil {
-		g.Observer.ObserveSync(took, len(logs))
-	}
-	clear(logs) // no log kept alive by the loop's buffer
-	if buf != nil {
-		*buf = logs
-	}
-	return true
 }
 
 // ExpectWait announces that what was just appended is to be made durable:
@@ -307,17 +267,12 @@ func (l *Log) ExpectWait() {
 	g.mu.Unlock()
 }
 
-// StartSync starts the round of the logs announced with ExpectWait if
-// another round is running, so that the two overlap, and a loop is free.
-// Otherwise it leaves the round to the waiter, which runs it itself
-// (ownRound): a produce request's waiter, the connection's writer, reaches
-// its wait at once when it has no earlier answer to send.
+// StartSync starts the round of the logs announced with ExpectWait, if a
+// loop of the log's group is free.
 func (l *Log) StartSync() {
 	g := l.group
 	g.mu.Lock()
-	if g.loops > 0 {
-		g.startLocked()
-	}
+	g.startLocked()
 	g.mu.Unlock()
 }
 

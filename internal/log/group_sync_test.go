@@ -375,10 +375,11 @@ func TestSyncGroupFallsBackToFsyncsWhenSyncFSIsDear(t *testing.T) {
 	check("syncfs cheap again", 4, segs)
 }
 
-// A waiter runs its round itself. Logs appended meanwhile and announced
-// with ExpectWait (a produce request's answer waits behind the one being
-// synced) get a loop of their own when it is done, which makes them
-// durable with no waiter, and the loop of an idle group ends.
+// A log announced with ExpectWait and StartSync is made durable without
+// anyone waiting: the sync loop runs the round it joined as soon as the
+// round in flight ends, back to back, and ends once no log waits. A waiter
+// whose offset the round in flight covers waits for that round and asks
+// for no other.
 func TestSyncGroupLoopRunsRoundsBackToBackAndEndsWhenIdle(t *testing.T) {
 	t.Parallel()
 	fsys := newGroupFS(newMemFS())
@@ -400,12 +401,14 @@ func TestSyncGroupLoopRunsRoundsBackToBackAndEndsWhenIdle(t *testing.T) {
 		return nil
 	}
 	first := mustAppend(t, l, newBatch(t, batchSpec{records: 2}), 0).LastOffset + 1
+	l.ExpectWait()
+	l.StartSync()
+	<-started // the first round, held in its fsync
 	waited := make(chan error, 1)
 	go func() { waited <- l.WaitDurable(context.Background(), first) }()
-	<-started // the waiter's own round, held in its fsync
 	second := mustAppend(t, l, newBatch(t, batchSpec{records: 3}), 0).LastOffset + 1
 	l.ExpectWait()
-	l.StartSync() // no loop free: the log waits for the round after
+	l.StartSync() // the loop runs: it takes the log next
 	waitForWaiters(group, 1)
 	close(release)
 	if err := <-waited; err != nil {
@@ -427,90 +430,6 @@ func TestSyncGroupLoopRunsRoundsBackToBackAndEndsWhenIdle(t *testing.T) {
 	}
 	if n := segSyncs.Load(); n != 2 {
 		t.Fatalf("%d fsyncs of the segment, want 2: the waiter of the first round must not ask for a third", n)
-	}
-}
-
-// The fsync a waiter needs runs in the waiter's goroutine when no round
-// runs: no loop is started for it, so its answer waits for the fsync and
-// not for goroutines to be scheduled. StartSync alone, with no round
-// running, leaves the round to the waiter; with one running, it starts a
-// second beside it at once.
-func TestSyncGroupWaiterRunsItsOwnRound(t *testing.T) {
-	t.Parallel()
-	fsys := newGroupFS(newMemFS())
-	group := NewSyncGroup("/data")
-	l := openLog(t, fsys, "/data/t-0", testConfig(), func(o *Options) { o.Group = group })
-	defer l.Close()
-	var (
-		inWaiter  atomic.Int64 // fsyncs called from WaitDurable's own goroutine
-		segSyncs  atomic.Int64
-		holdFirst atomic.Bool
-		started   = make(chan struct{})
-		release   = make(chan struct{})
-		second    = make(chan struct{})
-	)
-	fsys.onSync = func(name string) error {
-		if !strings.HasSuffix(name, logSuffix) {
-			return nil
-		}
-		pc := make([]uintptr, 64)
-		frames := runtime.CallersFrames(pc[:runtime.Callers(0, pc)])
-		for f, more := frames.Next(); more; f, more = frames.Next() {
-			if strings.HasSuffix(f.Function, "(*Log).WaitDurable") {
-				inWaiter.Add(1)
-				break
-			}
-		}
-		switch segSyncs.Add(1) {
-		case 1:
-			if holdFirst.Load() {
-				close(started)
-				<-release
-			}
-		case 2:
-			if holdFirst.Load() {
-				close(second)
-			}
-		}
-		return nil
-	}
-
-	end := mustAppend(t, l, newBatch(t, batchSpec{records: 2}), 0).LastOffset + 1
-	l.ExpectWait()
-	l.StartSync()
-	if n := segSyncs.Load(); n != 0 {
-		t.Fatalf("%d fsyncs before the waiter came, want none: StartSync with no round running leaves it to the waiter", n)
-	}
-	if err := l.WaitDurable(context.Background(), end); err != nil {
-		t.Fatal(err)
-	}
-	if n, w := segSyncs.Load(), inWaiter.Load(); n != 1 || w != 1 {
-		t.Fatalf("%d fsyncs, %d of them in the waiter's goroutine: want 1 and 1", n, w)
-	}
-
-	segSyncs.Store(0)
-	holdFirst.Store(true)
-	end = mustAppend(t, l, newBatch(t, batchSpec{records: 2}), 0).LastOffset + 1
-	waited := make(chan error, 1)
-	go func() { waited <- l.WaitDurable(context.Background(), end) }()
-	<-started // the waiter's round, held in its fsync
-	next := mustAppend(t, l, newBatch(t, batchSpec{records: 1}), 0).LastOffset + 1
-	l.ExpectWait()
-	l.StartSync() // a round runs: a second one starts beside it
-	select {
-	case <-second:
-	case <-time.After(10 * time.Second):
-		t.Fatal("StartSync with a round running started no second one")
-	}
-	close(release)
-	if err := <-waited; err != nil {
-		t.Fatal(err)
-	}
-	if err := l.WaitDurable(context.Background(), next); err != nil {
-		t.Fatal(err)
-	}
-	if n := segSyncs.Load(); n != 2 {
-		t.Fatalf("%d fsyncs, want 2: the last wait is covered by the second round", n)
 	}
 }
 
