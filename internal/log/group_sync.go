@@ -66,6 +66,7 @@ type SyncGroup struct {
 	inflight []*syncRound      // the rounds syncing
 	alone    *syncRound        // the round of several logs, running alone
 	loops    int               // sync loops running
+	closed   bool              // Close was called: no loop starts
 	rounds   int               // at most this many: maxSyncRounds (tests may set 1)
 	next     chan struct{}     // closed when the next round ends
 	loop     sync.WaitGroup
@@ -120,8 +121,19 @@ func NewSyncGroup(dir string) *SyncGroup {
 }
 
 // Close waits for the group's sync loops to finish the rounds they have.
-// The owner calls it after closing the group's logs.
-func (g *SyncGroup) Close() { g.loop.Wait() }
+// The owner calls it after closing the group's logs. No loop starts after
+// it (one starting while Close waits would race the WaitGroup), and a wait
+// that would need one ends with ErrClosed.
+func (g *SyncGroup) Close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	g.loop.Wait()
+	g.mu.Lock()
+	close(g.next) // the waiters of a round no loop will run
+	g.next = make(chan struct{})
+	g.mu.Unlock()
+}
 
 // average folds a new sample into a moving average (weight 1/8).
 func average(avg, sample time.Duration) time.Duration {
@@ -159,7 +171,7 @@ func (g *SyncGroup) joinLocked(l *Log) chan struct{} {
 // startLocked starts a loop if a log waits and fewer than maxSyncRounds
 // loops run. g.mu is held.
 func (g *SyncGroup) startLocked() {
-	if g.loops < g.rounds && len(g.waiting) > 0 {
+	if !g.closed && g.loops < g.rounds && len(g.waiting) > 0 {
 		g.loops++
 		g.loop.Add(1)
 		go g.run()
@@ -177,6 +189,10 @@ func (g *SyncGroup) waitDurable(ctx context.Context, l *Log, offset int64) error
 			return err
 		}
 		g.mu.Lock()
+		if g.closed {
+			g.mu.Unlock()
+			return ErrClosed
+		}
 		var ch chan struct{}
 		for _, r := range g.inflight {
 			if end, ok := r.covered[l]; ok && end >= offset {

@@ -529,3 +529,63 @@ func TestSyncGroupSecondRoundOverlapsTheFirst(t *testing.T) {
 		group.Close()
 	}
 }
+
+// Closing a group lets the rounds its loops have run to the end, waiters
+// that joined them included, and starts no loop after: a wait that would
+// need one ends with ErrClosed instead of a sync loop racing Close.
+func TestSyncGroupCloseFinishesItsRoundsAndStartsNone(t *testing.T) {
+	t.Parallel()
+	fsys := newGroupFS(newMemFS())
+	group := NewSyncGroup("/data")
+	group.rounds = 1 // the second waiter queues behind the held round
+	var (
+		segSyncs atomic.Int64
+		once     sync.Once
+		started  = make(chan struct{})
+		release  = make(chan struct{})
+	)
+	fsys.onSync = func(name string) error {
+		if strings.HasSuffix(name, logSuffix) {
+			segSyncs.Add(1)
+			once.Do(func() { close(started); <-release })
+		}
+		return nil
+	}
+	logs := make([]*Log, 3)
+	ends := make([]int64, len(logs))
+	for i := range logs {
+		logs[i] = openLog(t, fsys, fmt.Sprintf("/data/t-%d", i), testConfig(), func(o *Options) { o.Group = group })
+		defer logs[i].Close()
+		ends[i] = mustAppend(t, logs[i], newBatch(t, batchSpec{records: 2}), 0).LastOffset + 1
+	}
+	waits := make([]chan error, 2)
+	for i := range waits {
+		waits[i] = make(chan error, 1)
+	}
+	go func() { waits[0] <- logs[0].WaitDurable(context.Background(), ends[0]) }()
+	<-started // t-0's round, held in its fsync
+	go func() { waits[1] <- logs[1].WaitDurable(context.Background(), ends[1]) }()
+	waitForWaiters(group, 1)
+	closed := make(chan struct{})
+	go func() { group.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned with a round in flight")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	for i, w := range waits {
+		if err := <-w; err != nil {
+			t.Fatalf("t-%d: waiter that joined before Close: %v", i, err)
+		}
+	}
+	<-closed
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := logs[2].WaitDurable(ctx, ends[2]); !errors.Is(err, ErrClosed) {
+		t.Fatalf("wait after Close: %v, want ErrClosed", err)
+	}
+	if n := segSyncs.Load(); n != 2 {
+		t.Fatalf("%d segment fsyncs, want 2: none after Close", n)
+	}
+}
