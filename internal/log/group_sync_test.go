@@ -52,6 +52,36 @@ func (g *groupFS) SyncFS(string) error {
 	return nil
 }
 
+// openAppendedLogs opens n logs /data/t-<i> of group, closed when the test
+// ends, and appends a batch of two records to each; ends are their log
+// end offsets.
+func openAppendedLogs(t *testing.T, fsys *groupFS, group *SyncGroup, n int) (logs []*Log, ends []int64) {
+	t.Helper()
+	for i := range n {
+		l := openLog(t, fsys, fmt.Sprintf("/data/t-%d", i), testConfig(), func(o *Options) { o.Group = group })
+		t.Cleanup(func() { l.Close() })
+		logs = append(logs, l)
+		ends = append(ends, mustAppend(t, l, newBatch(t, batchSpec{records: 2}), 0).LastOffset+1)
+	}
+	return logs, ends
+}
+
+// holdFirstSegmentSync makes fsys count the fsyncs of segment files and
+// hold the first one: started is closed when it begins, and it returns
+// once release is closed.
+func holdFirstSegmentSync(fsys *groupFS) (segSyncs *atomic.Int64, started, release chan struct{}) {
+	segSyncs, started, release = new(atomic.Int64), make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fsys.onSync = func(name string) error {
+		if strings.HasSuffix(name, logSuffix) {
+			segSyncs.Add(1)
+			once.Do(func() { close(started); <-release })
+		}
+		return nil
+	}
+	return segSyncs, started, release
+}
+
 // waitForWaiters waits until n logs of g have a waiter for the next sync.
 func waitForWaiters(g *SyncGroup, n int) {
 	for {
@@ -285,13 +315,9 @@ func TestSyncGroupCoversLogsExpectingAWait(t *testing.T) {
 		}
 		return nil
 	}
-	logs := make([]*Log, 3)
-	ends := make([]int64, len(logs))
-	for i := range logs {
-		logs[i] = openLog(t, fsys, fmt.Sprintf("/data/t-%d", i), testConfig(), func(o *Options) { o.Group = group })
-		defer logs[i].Close()
-		ends[i] = mustAppend(t, logs[i], newBatch(t, batchSpec{records: 2}), 0).LastOffset + 1
-		logs[i].ExpectWait()
+	logs, ends := openAppendedLogs(t, fsys, group, 3)
+	for _, l := range logs {
+		l.ExpectWait()
 	}
 	for i, l := range logs {
 		if err := l.WaitDurable(context.Background(), ends[i]); err != nil {
@@ -387,19 +413,7 @@ func TestSyncGroupLoopRunsRoundsBackToBackAndEndsWhenIdle(t *testing.T) {
 	group.rounds = 1 // one round at a time: the others queue behind the held one
 	l := openLog(t, fsys, "/data/t-0", testConfig(), func(o *Options) { o.Group = group })
 	defer l.Close()
-	var (
-		segSyncs atomic.Int64
-		once     sync.Once
-		started  = make(chan struct{})
-		release  = make(chan struct{})
-	)
-	fsys.onSync = func(name string) error {
-		if strings.HasSuffix(name, logSuffix) {
-			segSyncs.Add(1)
-			once.Do(func() { close(started); <-release })
-		}
-		return nil
-	}
+	segSyncs, started, release := holdFirstSegmentSync(fsys)
 	first := mustAppend(t, l, newBatch(t, batchSpec{records: 2}), 0).LastOffset + 1
 	l.ExpectWait()
 	l.StartSync()
@@ -538,26 +552,8 @@ func TestSyncGroupCloseFinishesItsRoundsAndStartsNone(t *testing.T) {
 	fsys := newGroupFS(newMemFS())
 	group := NewSyncGroup("/data")
 	group.rounds = 1 // the second waiter queues behind the held round
-	var (
-		segSyncs atomic.Int64
-		once     sync.Once
-		started  = make(chan struct{})
-		release  = make(chan struct{})
-	)
-	fsys.onSync = func(name string) error {
-		if strings.HasSuffix(name, logSuffix) {
-			segSyncs.Add(1)
-			once.Do(func() { close(started); <-release })
-		}
-		return nil
-	}
-	logs := make([]*Log, 3)
-	ends := make([]int64, len(logs))
-	for i := range logs {
-		logs[i] = openLog(t, fsys, fmt.Sprintf("/data/t-%d", i), testConfig(), func(o *Options) { o.Group = group })
-		defer logs[i].Close()
-		ends[i] = mustAppend(t, logs[i], newBatch(t, batchSpec{records: 2}), 0).LastOffset + 1
-	}
+	segSyncs, started, release := holdFirstSegmentSync(fsys)
+	logs, ends := openAppendedLogs(t, fsys, group, 3)
 	waits := make([]chan error, 2)
 	for i := range waits {
 		waits[i] = make(chan error, 1)
