@@ -283,12 +283,14 @@ func addBrokerAndReassign(t *testing.T, c cluster) {
 			}
 		}
 	}
+	// Broker 4 may not have applied the reassignment's end yet when the
+	// controller reports nothing moving: it is waited for.
 	waitTopic(c, "grow", 4, 30*time.Second, "the target replicas, a full ISR and one leadership per broker", func(td kadm.TopicDetail) bool {
 		leads := map[int32]int{}
 		for p, want := range targets {
 			got := td.Partitions[p]
 			if !slices.Equal(got.Replicas, want) {
-				t.Fatalf("partition %d: replicas %v, want %v", p, got.Replicas, want)
+				return false
 			}
 			if got.Err != nil || len(got.ISR) < 3 {
 				return false
