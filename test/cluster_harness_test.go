@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -201,6 +202,12 @@ const (
 	loopbackPortBase = 20000
 	loopbackPortSpan = 12000
 )
+
+// addrInUse reports whether err is a bind that failed because the address
+// is taken.
+func addrInUse(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
+}
 
 // freeLoopbackAddr returns a loopback address whose port was free a moment
 // ago and has not been handed out before; brokers need fixed addresses so

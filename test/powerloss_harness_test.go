@@ -93,11 +93,22 @@ func (c *fsCluster) startSome(fsFor func(i int) log.FS, skip map[int]bool) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			n, err := node.Start(ctx, node.Config{
-				NodeID: int32(i + 1), Listen: c.listens[i], DataDir: c.dirs[i], Settings: c.brokerSettings[i],
-				BootstrapAdmin: c.opts.bootstrapAdmin, Logger: testLogger(c.t), LogFS: fsFor(i),
-				SchemaRegistryListen: c.registryListen(i), ControllerListen: c.controllerListen(i),
-			})
+			start := func() (*node.Node, error) {
+				return node.Start(ctx, node.Config{
+					NodeID: int32(i + 1), Listen: c.listens[i], DataDir: c.dirs[i], Settings: c.brokerSettings[i],
+					BootstrapAdmin: c.opts.bootstrapAdmin, Logger: testLogger(c.t), LogFS: fsFor(i),
+					SchemaRegistryListen: c.registryListen(i), ControllerListen: c.controllerListen(i),
+				})
+			}
+			n, err := start()
+			// The brokers' addresses are fixed when the cluster is made
+			// (the voters know each other's): a port that something took
+			// for a moment since freeLoopbackAddr saw it free (it happened
+			// once in a full run, holder unknown) is tried again.
+			for try := 0; err != nil && addrInUse(err) && try < 10; try++ {
+				time.Sleep(200 * time.Millisecond)
+				n, err = start()
+			}
 			errs[i] = err
 			c.mu.Lock()
 			c.nodes[i] = n
