@@ -386,6 +386,19 @@ func (l *Log) roll() error {
 		return l.fail("seal "+old.path, err)
 	}
 	base := l.leo.Load()
+	// The recovery point may already be at the sealed segment's end (every
+	// batch of it fsynced and checkpointed): Open would then trust its
+	// indexes as they are on disk, so they are made durable before a
+	// later segment's name can be. Otherwise the sync that makes the
+	// segment's last batches durable fsyncs them first (pendingRolled).
+	l.syncMu.Lock()
+	durable := l.durable
+	l.syncMu.Unlock()
+	if durable >= base {
+		if err := old.syncIndexes(); err != nil {
+			return l.fail("fsync sealed segment", err)
+		}
+	}
 	seg, err := createSegment(l.files, l.fs, l.dir, base, "")
 	if err != nil {
 		return l.fail("roll", err)

@@ -316,8 +316,10 @@ func (l *Log) recoverSegments(rp int64, indexed map[int64]bool) (recovered, erro
 		// Zeros written ahead of the log end (zero_ahead.go) are no
 		// damage: a crash leaves them past the last batch.
 		zeros := i == len(l.segs)-1 && allZeros(s.log, res.badPos, s.size.Load(), 2*zeroAheadMaxChunk)
-		// Cutting them needs no fsync: a crash before the cut is durable
-		// leaves them to be cut again.
+		// Cutting them needs no fsync while the segment is the last: a
+		// crash before the cut is durable leaves them to be cut again.
+		// Once a roll seals it, Open no longer scans it and takes its
+		// size from the file: the roll makes the cut durable (zeroCut).
 		if !zeros {
 			l.repaired = true
 		}
@@ -325,6 +327,7 @@ func (l *Log) recoverSegments(rp int64, indexed map[int64]bool) (recovered, erro
 			return rec, fmt.Errorf("truncate %s: %w", s.path, err)
 		}
 		s.size.Store(res.badPos)
+		s.zeroCut = zeros
 		if zeros {
 			l.logger.Debug("cut the zeros written ahead of the log end", "file", s.path, "position", res.badPos, "bytes", dropped)
 		} else {

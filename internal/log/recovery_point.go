@@ -60,6 +60,12 @@ func (l *Log) CheckpointRecoveryPoint(ctx context.Context) error {
 	durable := l.durable
 	l.syncMu.Unlock()
 	base := l.active.base
+	// The recovery point may pass a segment only once its files are
+	// durable: a segment rolled since the last sync has its sealed
+	// indexes (and a roll's cut of zeros) only in the page cache, and
+	// Open trusts what it finds below the recovery point.
+	rolled := l.pendingRolled
+	l.pendingRolled = nil
 	var cand *pendingStart
 	if leo := l.leo.Load(); (l.scanStart == nil || l.scanStart.offset != leo) &&
 		(l.pendingStart == nil || l.pendingStart.at.offset != leo) {
@@ -68,6 +74,14 @@ func (l *Log) CheckpointRecoveryPoint(ctx context.Context) error {
 	l.mu.Unlock()
 	if err := l.offlineErr(); err != nil {
 		return err
+	}
+	for _, s := range rolled {
+		if s.closed {
+			continue
+		}
+		if err := s.syncAll(); err != nil {
+			return l.fail("fsync rolled segment", err)
+		}
 	}
 
 	var use *pendingStart

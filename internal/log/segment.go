@@ -79,9 +79,11 @@ type segment struct {
 	// Zeros written past size (zero_ahead.go), guarded by Log.mu: the
 	// file holds zeros up to zeroEnd when it is past size; zeroChunk is
 	// the last chunk of them written. zeroTorn: writing them failed, and
-	// the file may hold part of them past zeroEnd.
+	// the file may hold part of them past zeroEnd. zeroCut: recovery cut
+	// zeros past size without an fsync, so a crash may bring them back.
+	// A roll and Close cut the file durably while any of these is set.
 	zeroEnd, zeroChunk int64
-	zeroTorn           bool
+	zeroTorn, zeroCut  bool
 
 	closed     bool  // guarded by Log.syncIOMu: files closed, nothing to fsync
 	txnDropped int64 // bytes of a torn .txnindex tail cut off at open
@@ -171,12 +173,20 @@ func (s *segment) closeFiles() error {
 // recovery point moves past it). Files not written since their last fsync
 // cost nothing.
 func (s *segment) syncAll() error {
-	for _, f := range []*cachedFile{s.log, s.index.file, s.tindex.file} {
+	if err := s.syncLog(); err != nil {
+		return err
+	}
+	return s.syncIndexes()
+}
+
+// syncIndexes fsyncs the offset and time indexes of a sealed segment.
+func (s *segment) syncIndexes() error {
+	for _, f := range []*cachedFile{s.index.file, s.tindex.file} {
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("fsync %s: %w", f.Name(), err)
 		}
 	}
-	return s.txn.sync()
+	return nil
 }
 
 // syncLog fsyncs the .log and the aborted-transaction index, whose entries

@@ -126,6 +126,7 @@ func (l *Log) Truncate(offset int64) error {
 	if err := keep.syncLog(); err != nil {
 		return l.fail("fsync truncated segment", err)
 	}
+	keep.zeroTorn, keep.zeroCut = false, false // cut durably with the file
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return l.fail("fsync directory", err)
 	}

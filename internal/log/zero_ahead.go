@@ -113,7 +113,7 @@ func (l *Log) wrote(s *segment, pos int64, n int) {
 // its file, and the recovery point may already be at the segment's end
 // when it is sealed. The caller holds mu.
 func (l *Log) dropZeroAhead(s *segment, sync bool) error {
-	if s.zeroEnd == 0 && !s.zeroTorn {
+	if s.zeroEnd == 0 && !s.zeroTorn && !s.zeroCut {
 		return nil
 	}
 	l.forgetZeroAhead(s)
@@ -121,11 +121,14 @@ func (l *Log) dropZeroAhead(s *segment, sync bool) error {
 		return fmt.Errorf("cut the zeros past the end of %s: %w", s.path, err)
 	}
 	s.zeroTorn = false
-	if sync {
-		if err := s.log.Sync(); err != nil {
-			return fmt.Errorf("fsync %s: %w", s.path, err)
-		}
+	if !sync {
+		s.zeroCut = true // not durable yet
+		return nil
 	}
+	if err := s.log.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", s.path, err)
+	}
+	s.zeroCut = false
 	return nil
 }
 
