@@ -589,62 +589,6 @@ func TestSyncFSRoundWithARollMidRoundKeepsAcknowledged(t *testing.T) {
 	}
 }
 
-// The recovery point passes a rolled segment only once the segment's
-// indexes are fsynced. A sync that covers the active segment to its very
-// end makes the durable offset the next segment's base; the roll that
-// follows leaves the sealed segment to the next sync of the log, and the
-// periodic checkpoint writes the durable offset as the recovery point: it
-// fsyncs the rolled segment first, or a crash would leave a segment below
-// the recovery point, which Open does not scan, with index files whose
-// names are durable and whose bytes are not.
-func TestCheckpointSyncsRolledSegmentsBeforePassingThem(t *testing.T) {
-	t.Parallel()
-	mem := newMemFS()
-	dir := "/data/t-0"
-	cfg := testConfig()
-	cfg.SegmentBytes = 1 << 20
-	cfg.IndexIntervalBytes = 100
-	l := openLog(t, mem, dir, cfg)
-	acked := map[int64][]byte{}
-	for i := range 20 {
-		b := newBatch(t, batchSpec{records: 2, valueSize: 200, ts: 1000 + int64(i)*10})
-		info := mustAppend(t, l, b, 0)
-		acked[info.BaseOffset] = append([]byte(nil), b...)
-	}
-	if err := l.WaitDurable(context.Background(), l.LogEndOffset()); err != nil {
-		t.Fatal(err)
-	}
-	first := l.active
-	small := cfg
-	small.SegmentBytes = 1
-	l.SetConfig(small)
-	mustAppend(t, l, newBatch(t, batchSpec{records: 1, ts: 5000}), 0) // rolls; not waited for
-	l.SetConfig(cfg)
-	l.bg.Wait()
-	wantOff, wantTs, ok, err := l.OffsetForTimestamp(1000)
-	if err != nil || !ok {
-		t.Fatal(ok, err)
-	}
-	if err := l.CheckpointRecoveryPoint(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	crashed := mem.CrashClone()
-	l.Close()
-	rp, _ := readOffsetCheckpoint(crashed, dir, recoveryPointFile)
-	t.Logf("recovery point %d, sealed segment ends at %d; on disk: index %d bytes, time index %d bytes (in memory before the crash: %d and %d entries)",
-		rp, first.base+40, fileSize(t, crashed, first.index.path()), fileSize(t, crashed, first.tindex.path()), first.index.fileN, first.tindex.fileN)
-	r := openLog(t, crashed, dir, cfg)
-	defer mustClose(t, r)
-	checkAcknowledged(t, r, acked)
-	off, ts, ok, err := r.OffsetForTimestamp(1000)
-	if err != nil || !ok || off != wantOff || ts != wantTs {
-		t.Errorf("after the crash OffsetForTimestamp(1000) = %d, %d, %v, %v; before it %d, %d", off, ts, ok, err, wantOff, wantTs)
-	}
-	if maxTs, _ := r.segs[0].maxTimestamp(); maxTs != 1000+19*10 {
-		t.Errorf("sealed segment's max timestamp %d after the crash, want %d", maxTs, 1000+19*10)
-	}
-}
-
 // A follower's appends write zeros ahead too; a roll by the follower (a
 // segment full of the leader's batches) cuts them durably, and retention
 // of the sealed segments and a crash leave every acknowledged batch.
@@ -703,55 +647,97 @@ func TestFollowerRollsWithZerosAheadSurviveRetentionAndACrash(t *testing.T) {
 	checkAcknowledged(t, r, acked)
 }
 
-// A segment whose every batch is fsynced and under the recovery point when
-// it rolls keeps its sealed indexes through a crash that finds the next
-// segment's name durable (the filesystem may commit a directory at any
-// time, before the next sync of the log).
-func TestRollSyncsIndexesOfASegmentAtTheRecoveryPoint(t *testing.T) {
+// A rolled segment's sealed indexes are durable before Open can trust
+// them, in both orders of the roll and the recovery point checkpoint. The
+// durable offset is the sealed segment's end (a sync covered the active
+// segment to its very end, then the roll came with the next append):
+//   - checkpoint after the roll: the periodic checkpoint writes the
+//     durable offset as the recovery point, past the rolled segment,
+//     which the next sync of the log was to fsync. It fsyncs it first.
+//   - a sync in flight at the roll: the roll finds the segment not yet
+//     durable and leaves its indexes to the log's next sync; the sync in
+//     flight, which began before the roll, makes the durable offset the
+//     segment's end, and the periodic checkpoint comes before the next
+//     sync. It fsyncs the rolled segment first.
+//   - checkpoint before the roll: the recovery point is already at the
+//     segment's end when it is sealed, and the filesystem may commit the
+//     new segment's name on its own (SyncDir here) before any sync of the
+//     log. The roll fsyncs the indexes at once.
+//
+// Otherwise a crash leaves a segment below the recovery point, which Open
+// does not scan, with index files whose names are durable and whose bytes
+// are not: its largest timestamp is lost.
+func TestSealedIndexesAreDurableBeforeTheRecoveryPointPassesThem(t *testing.T) {
 	t.Parallel()
-	mem := newMemFS()
-	dir := "/data/t-0"
-	cfg := testConfig()
-	cfg.SegmentBytes = 1 << 20
-	cfg.IndexIntervalBytes = 100
-	l := openLog(t, mem, dir, cfg)
-	acked := map[int64][]byte{}
-	for i := range 20 {
-		b := newBatch(t, batchSpec{records: 2, valueSize: 200, ts: 1000 + int64(i)*10})
-		info := mustAppend(t, l, b, 0)
-		acked[info.BaseOffset] = append([]byte(nil), b...)
-	}
-	if err := l.WaitDurable(context.Background(), l.LogEndOffset()); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.CheckpointRecoveryPoint(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	small := cfg
-	small.SegmentBytes = 1
-	l.SetConfig(small)
-	mustAppend(t, l, newBatch(t, batchSpec{records: 1, ts: 5000}), 0) // rolls; not waited for
-	l.SetConfig(cfg)
-	l.bg.Wait()
-	wantOff, wantTs, ok, err := l.OffsetForTimestamp(1000)
-	if err != nil || !ok {
-		t.Fatal(ok, err)
-	}
-	if err := mem.SyncDir(dir); err != nil {
-		t.Fatal(err)
-	}
-	crashed := mem.CrashClone()
-	mustClose(t, l)
-	if rp, _ := readOffsetCheckpoint(crashed, dir, recoveryPointFile); rp != 40 {
-		t.Fatalf("recovery point %d after the crash, want 40 (the sealed segment's end)", rp)
-	}
-	r := openLog(t, crashed, dir, cfg)
-	defer mustClose(t, r)
-	checkAcknowledged(t, r, acked)
-	if off, ts, ok, err := r.OffsetForTimestamp(1000); err != nil || !ok || off != wantOff || ts != wantTs {
-		t.Errorf("after the crash OffsetForTimestamp(1000) = %d, %d, %v, %v; before it %d, %d", off, ts, ok, err, wantOff, wantTs)
-	}
-	if maxTs, _ := r.segs[0].maxTimestamp(); maxTs != 1000+19*10 {
-		t.Errorf("sealed segment's max timestamp %d after the crash, want %d", maxTs, 1000+19*10)
+	for _, order := range []string{"checkpoint-after-roll", "sync-in-flight-at-roll", "checkpoint-before-roll"} {
+		t.Run(order, func(t *testing.T) {
+			mem := newMemFS()
+			fsys := newGroupFS(mem)
+			dir := "/data/t-0"
+			cfg := testConfig()
+			cfg.SegmentBytes = 1 << 20
+			cfg.IndexIntervalBytes = 100
+			l := openLog(t, fsys, dir, cfg)
+			acked := map[int64][]byte{}
+			for i := range 20 {
+				b := newBatch(t, batchSpec{records: 2, valueSize: 200, ts: 1000 + int64(i)*10})
+				info := mustAppend(t, l, b, 0)
+				acked[info.BaseOffset] = append([]byte(nil), b...)
+			}
+			end := l.LogEndOffset()
+			synced := make(chan error, 1)
+			var release chan struct{}
+			if order == "sync-in-flight-at-roll" {
+				var started chan struct{}
+				_, started, release = holdFirstSegmentSync(fsys)
+				go func() { synced <- l.WaitDurable(context.Background(), end) }()
+				<-started
+			} else {
+				synced <- l.WaitDurable(context.Background(), end)
+			}
+			checkpoint := func() {
+				if err := l.CheckpointRecoveryPoint(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if order == "checkpoint-before-roll" {
+				checkpoint()
+			}
+			small := cfg
+			small.SegmentBytes = 1
+			l.SetConfig(small)
+			mustAppend(t, l, newBatch(t, batchSpec{records: 1, ts: 5000}), 0) // rolls; not waited for
+			l.SetConfig(cfg)
+			if release != nil {
+				close(release)
+			}
+			if err := <-synced; err != nil {
+				t.Fatal(err)
+			}
+			l.bg.Wait()
+			wantOff, wantTs, ok, err := l.OffsetForTimestamp(1000)
+			if err != nil || !ok {
+				t.Fatal(ok, err)
+			}
+			if order != "checkpoint-before-roll" {
+				checkpoint()
+			} else if err := mem.SyncDir(dir); err != nil {
+				t.Fatal(err)
+			}
+			crashed := mem.CrashClone()
+			mustClose(t, l)
+			if rp, err := readOffsetCheckpoint(crashed, dir, recoveryPointFile); err != nil || rp != end {
+				t.Fatalf("recovery point %d, %v after the crash; want %d, the sealed segment's end", rp, err, end)
+			}
+			r := openLog(t, crashed, dir, cfg)
+			defer mustClose(t, r)
+			checkAcknowledged(t, r, acked)
+			if off, ts, ok, err := r.OffsetForTimestamp(1000); err != nil || !ok || off != wantOff || ts != wantTs {
+				t.Errorf("after the crash OffsetForTimestamp(1000) = %d, %d, %v, %v; before it %d, %d", off, ts, ok, err, wantOff, wantTs)
+			}
+			if maxTs, _ := r.segs[0].maxTimestamp(); maxTs != 1000+19*10 {
+				t.Errorf("sealed segment's max timestamp %d after the crash, want %d", maxTs, 1000+19*10)
+			}
+		})
 	}
 }
