@@ -11,7 +11,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -678,57 +677,9 @@ func dir(path string) string {
 	return path[:i]
 }
 
-// stepFS counts every operation that changes the filesystem and, at step
-// crashAt, keeps what a crash at that instant would leave.
-type stepFS struct {
-	*memFS
-	mu      sync.Mutex
-	steps   int
-	crashAt int
-	crashed *memFS
-}
-
-func (s *stepFS) step() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.steps++
-	if s.steps == s.crashAt {
-		s.crashed = s.memFS.CrashClone()
-	}
-}
-
-func (s *stepFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
-	if flag&(os.O_CREATE|os.O_TRUNC) != 0 {
-		s.step()
-	}
-	f, err := s.memFS.OpenFile(name, flag, perm)
-	if err != nil {
-		return nil, err
-	}
-	return &stepFile{File: f, fs: s}, nil
-}
-func (s *stepFS) Remove(name string) error { s.step(); return s.memFS.Remove(name) }
-func (s *stepFS) Rename(oldname, newname string) error {
-	s.step()
-	return s.memFS.Rename(oldname, newname)
-}
-func (s *stepFS) SyncDir(name string) error { s.step(); return s.memFS.SyncDir(name) }
-
-type stepFile struct {
-	File
-	fs *stepFS
-}
-
-func (f *stepFile) Write(p []byte) (int, error) { f.fs.step(); return f.File.Write(p) }
-func (f *stepFile) WriteAt(p []byte, off int64) (int, error) {
-	f.fs.step()
-	return f.File.WriteAt(p, off)
-}
-func (f *stepFile) Sync() error            { f.fs.step(); return f.File.Sync() }
-func (f *stepFile) Truncate(n int64) error { f.fs.step(); return f.File.Truncate(n) }
-
 // TestCleanerCrashAtEveryStepRecovers crashes a cleaning pass at every
-// filesystem operation it makes and recovers the log: it must hold every
+// filesystem operation it makes, in both crash states of stepFS, and
+// recovers the log: it must hold every
 // record the finished pass keeps, nothing the log never held, offsets in
 // order, the same latest value per key, and a pass on the recovered log
 // must reach the same result. The second pass merges several small cleaned
@@ -745,14 +696,7 @@ func TestCleanerCrashAtEveryStepRecovers(t *testing.T) {
 	// Stage 1: a dirty log. Stage 2: cleaned once, then more dirty data.
 	mem := newMemFS()
 	l := openLog(t, mem, dir, cfg, withClock(clock))
-	// Aborted transactions: their .txnindex entries move into the cleaned
-	// segment with their markers.
-	for pid := int64(50); pid < 53; pid++ {
-		mustAppend(t, l, txnBatch(t, pid, 0, 900, kv{key: fmt.Sprintf("ab%d", pid), value: str("aborted")}), 1)
-		if _, err := l.AppendMarker(Marker{ProducerID: pid, Timestamp: 901}, 1); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendAbortedTxns(t, l, 50, 3)
 	fillKeyed(t, l, rng, record.CodecSnappy, 150, 12, 1000)
 	mustClose(t, l)
 	stage1 := mem.CrashClone()
@@ -770,7 +714,7 @@ func TestCleanerCrashAtEveryStepRecovers(t *testing.T) {
 		// A run without a crash gives the number of steps and the result.
 		var abortedBefore, abortedAfter []AbortedTxn
 		run := func(crashAt int) (*stepFS, []kv, []kv, int64) {
-			sfs := &stepFS{memFS: stage.CrashClone()}
+			sfs := newStepFS(stage.CrashClone())
 			l := openLog(t, sfs, dir, cfg2, withClock(clock))
 			before, _ := readRecords(t, l)
 			abortedBefore = abortedAll(t, l)
@@ -804,45 +748,60 @@ func TestCleanerCrashAtEveryStepRecovers(t *testing.T) {
 			if sfs.crashed == nil {
 				t.Fatalf("step %d of %d: no crash taken", crashAt, total)
 			}
-			l := openLog(t, sfs.crashed, dir, cfg2, withClock(clock))
-			got, _ := readRecords(t, l)
-			have := map[string]bool{}
-			for _, r := range got {
-				if !inBefore[r.String()] {
-					t.Fatalf("crash at step %d/%d: record %v was never in the log", crashAt, total, r)
+			for _, crashed := range []FS{sfs.crashed, sfs.committed} {
+				l := openLog(t, crashed, dir, cfg2, withClock(clock))
+				got, _ := readRecords(t, l)
+				have := map[string]bool{}
+				for _, r := range got {
+					if !inBefore[r.String()] {
+						t.Fatalf("crash at step %d/%d: record %v was never in the log", crashAt, total, r)
+					}
+					have[r.String()] = true
 				}
-				have[r.String()] = true
-			}
-			for _, r := range want {
-				if !have[r.String()] {
-					t.Fatalf("crash at step %d/%d: record %v lost", crashAt, total, r)
+				for _, r := range want {
+					if !have[r.String()] {
+						t.Fatalf("crash at step %d/%d: record %v lost", crashAt, total, r)
+					}
 				}
-			}
-			if l.LogEndOffset() != leo {
-				t.Fatalf("crash at step %d/%d: log end %d, want %d", crashAt, total, l.LogEndOffset(), leo)
-			}
-			// The aborted transactions are those before the pass or after
-			// it, never fewer than after it, never one that was not there.
-			ab := abortedAll(t, l)
-			for _, a := range abortedAfter {
-				if !slices.Contains(ab, a) {
-					t.Fatalf("crash at step %d/%d: aborted transaction %+v lost (have %+v)", crashAt, total, a, ab)
+				if l.LogEndOffset() != leo {
+					t.Fatalf("crash at step %d/%d: log end %d, want %d", crashAt, total, l.LogEndOffset(), leo)
 				}
-			}
-			for _, a := range ab {
-				if !slices.Contains(abortedBefore, a) {
-					t.Fatalf("crash at step %d/%d: aborted transaction %+v invented", crashAt, total, a)
+				// The aborted transactions are those before the pass or after
+				// it, never fewer than after it, never one that was not there.
+				ab := abortedAll(t, l)
+				for _, a := range abortedAfter {
+					if !slices.Contains(ab, a) {
+						t.Fatalf("crash at step %d/%d: aborted transaction %+v lost (have %+v)", crashAt, total, a, ab)
+					}
 				}
+				for _, a := range ab {
+					if !slices.Contains(abortedBefore, a) {
+						t.Fatalf("crash at step %d/%d: aborted transaction %+v invented", crashAt, total, a)
+					}
+				}
+				if lv := latestValues(got); fmt.Sprint(lv) != fmt.Sprint(latest) {
+					t.Fatalf("crash at step %d/%d: latest values differ", crashAt, total)
+				}
+				mustClean(t, l, CleanOptions{UpperBound: math.MaxInt64, Force: true})
+				again, _ := readRecords(t, l)
+				sameRecords(t, again, want)
+				mustClose(t, l)
 			}
-			if lv := latestValues(got); fmt.Sprint(lv) != fmt.Sprint(latest) {
-				t.Fatalf("crash at step %d/%d: latest values differ", crashAt, total)
-			}
-			mustClean(t, l, CleanOptions{UpperBound: math.MaxInt64, Force: true})
-			again, _ := readRecords(t, l)
-			sameRecords(t, again, want)
-			mustClose(t, l)
 		}
 		t.Logf("crashed a pass at each of its %d steps", total)
+	}
+}
+
+// appendAbortedTxns appends n aborted transactions of one batch each,
+// producers first to first+n-1, keys "ab<producer>": their .txnindex
+// entries move into a cleaned segment with their markers.
+func appendAbortedTxns(t testing.TB, l *Log, first int64, n int) {
+	t.Helper()
+	for pid := first; pid < first+int64(n); pid++ {
+		mustAppend(t, l, txnBatch(t, pid, 0, 900, kv{key: fmt.Sprintf("ab%d", pid), value: str("aborted")}), 1)
+		if _, err := l.AppendMarker(Marker{ProducerID: pid, Timestamp: 901}, 1); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
