@@ -786,7 +786,9 @@ func (l *Log) swapIn(g []*segment, sizes []int64, out *segment, gen int64) error
 	}
 	base := out.base
 	// The .log is renamed last: a .log.swap commits the rest (see
-	// completeSwaps).
+	// completeSwaps). The directory is fsynced before it, so that no
+	// filesystem makes the .log's new name durable without the index
+	// files' (a .txnindex left behind would lose aborted transactions).
 	cleaned := []string{out.index.path(), out.tindex.path(), out.txn.filePath(), out.path}
 	swapped := []string{
 		filepath.Join(l.dir, fileName(base, indexSuffix+swapSuffix)),
@@ -796,6 +798,12 @@ func (l *Log) swapIn(g []*segment, sizes []int64, out *segment, gen int64) error
 	}
 	handles := []func(string){out.index.file.setPath, out.tindex.file.setPath, out.txn.setPath, out.log.setPath}
 	for i := range cleaned {
+		if i == len(cleaned)-1 {
+			if err := l.fs.SyncDir(l.dir); err != nil {
+				out.closeFiles()
+				return l.fail("fsync directory", err)
+			}
+		}
 		if err := l.fs.Rename(cleaned[i], swapped[i]); err != nil {
 			// Nothing is committed yet: the .cleaned and .swap index files
 			// are leftovers recovery removes.
@@ -827,18 +835,32 @@ func (l *Log) swapIn(g []*segment, sizes []int64, out *segment, gen int64) error
 		filepath.Join(l.dir, fileName(base, txnIndexSuffix)),
 		filepath.Join(l.dir, fileName(base, logSuffix)),
 	}
-	// Readers wait while the names change: a file of out that the cache
-	// closed is reopened by name.
-	l.segMu.Lock()
-	for i := range swapped {
-		if err := l.fs.Rename(swapped[i], final[i]); err != nil {
-			l.segMu.Unlock()
-			return l.fail("complete segment swap", err)
+	// Readers wait while a name changes: a file of out that the cache
+	// closed is reopened by name. As above, the .log goes last, after a
+	// directory fsync (with segMu free: appends go on meanwhile).
+	rename := func(from, to int) error {
+		l.segMu.Lock()
+		defer l.segMu.Unlock()
+		for i := from; i < to; i++ {
+			if err := l.fs.Rename(swapped[i], final[i]); err != nil {
+				return err
+			}
+			handles[i](final[i])
+			if i == len(final)-1 {
+				out.path = final[i]
+			}
 		}
-		handles[i](final[i])
+		return nil
 	}
-	out.path = final[3]
-	l.segMu.Unlock()
+	if err := rename(0, 3); err != nil {
+		return l.fail("complete segment swap", err)
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return l.fail("fsync directory", err)
+	}
+	if err := rename(3, len(final)); err != nil {
+		return l.fail("complete segment swap", err)
+	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return l.fail("fsync directory", err)
 	}

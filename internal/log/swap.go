@@ -90,6 +90,11 @@ func (l *Log) completeSwaps(entries []os.DirEntry) (bool, error) {
 			}
 			delete(have, swapped)
 		}
+		// The indexes' names are durable before the .log.swap goes: a
+		// .txnindex.swap left without it would be removed as a leftover.
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return dirty, fmt.Errorf("fsync directory: %w", err)
+		}
 		if err := l.fs.Rename(filepath.Join(l.dir, swapName), filepath.Join(l.dir, fileName(base, logSuffix))); err != nil {
 			return dirty, fmt.Errorf("complete swap %s: %w", swapName, err)
 		}

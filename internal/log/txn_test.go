@@ -768,3 +768,18 @@ func TestCleanerRemovesAbortedDataFromTheIndex(t *testing.T) {
 		t.Fatalf("after the last pass: %v", v)
 	}
 }
+
+// An aborted-transaction entry of zeros (a .txnindex grown by a crash
+// without its data) is not an entry: it would abort producer 0's batch at
+// offset 0. Its records come before its marker.
+func TestZeroTxnIndexEntryIsNotAnEntry(t *testing.T) {
+	t.Parallel()
+	if _, ok := getAbortedEntry(make([]byte, txnEntrySize)); ok {
+		t.Fatal("an entry of zeros was read as an aborted transaction")
+	}
+	b := make([]byte, txnEntrySize)
+	abortedEntry{producerID: 0, firstOffset: 0, lastOffset: 1, lso: 2}.put(b)
+	if e, ok := getAbortedEntry(b); !ok || e.lastOffset != 1 {
+		t.Fatalf("entry %+v, %v", e, ok)
+	}
+}

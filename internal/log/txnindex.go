@@ -54,8 +54,11 @@ func getAbortedEntry(b []byte) (abortedEntry, bool) {
 		lastOffset:  int64(binary.BigEndian.Uint64(b[18:])),
 		lso:         int64(binary.BigEndian.Uint64(b[26:])),
 	}
+	// A transaction's records come before its marker: firstOffset <
+	// lastOffset, which also rejects the zeros of a file grown without
+	// its data.
 	ok := binary.BigEndian.Uint16(b) == txnEntryVersion && e.producerID >= 0 &&
-		e.firstOffset >= 0 && e.firstOffset <= e.lastOffset && e.lso >= 0
+		e.firstOffset >= 0 && e.firstOffset < e.lastOffset && e.lso >= 0
 	return e, ok
 }
 
