@@ -470,3 +470,68 @@ func TestDevCluster(t *testing.T) {
 		t.Fatal("dev-cluster did not stop within 60s of SIGTERM")
 	}
 }
+
+// A replica added to a partition whose head retention deleted starts at
+// the leader's log start and joins the ISR: its first fetch, from offset
+// 0, is below the log start, and the leader's OFFSET_OUT_OF_RANGE answer
+// tells it where the log starts. Led by it, the partition serves what the
+// leader held.
+func TestClusterNewReplicaOfAPartitionWithItsHeadDeleted(t *testing.T) {
+	t.Parallel()
+	c := startInProcess(t, 2, clusterSettings(map[string]string{"log.retention.check.interval.ms": "100"}))
+	ctx := testContext(t, 2*time.Minute)
+	td := createTopicIn(c, "head", 1, 1, map[string]*string{"segment.bytes": strp("1024"), "retention.ms": strp("1")})
+	leader := td.Partitions[0].Leader
+	prod := acksAllProducer(c, kgo.DefaultProduceTopic("head"))
+	defer prod.Close()
+	for i := range 100 {
+		if err := prod.ProduceSync(ctx, kgo.StringRecord(fmt.Sprintf("record %d", i))).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adm := c.admin()
+	var start int64
+	waitForErr(t, 30*time.Second, "retention to delete the head", func() error {
+		starts, err := adm.ListStartOffsets(ctx, "head")
+		if err != nil {
+			return err
+		}
+		o, _ := starts.Lookup("head", 0)
+		if start = o.Offset; o.Err == nil && start <= 0 {
+			return fmt.Errorf("log start %d", start)
+		}
+		return o.Err
+	})
+	follower := others(c, leader)[0]
+	reassign := func(replicas ...int32) {
+		var req kadm.AlterPartitionAssignmentsReq
+		req.Assign("head", 0, replicas)
+		resp, err := adm.AlterPartitionAssignments(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Each(func(r kadm.AlterPartitionAssignmentsResponse) {
+			if r.Err != nil {
+				t.Fatalf("reassign to %v: %v", replicas, r.Err)
+			}
+		})
+	}
+	reassign(leader, follower)
+	waitISR(c, "head", leader, 2, 30*time.Second)
+	reassign(follower, leader)
+	if _, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"head": {0: {}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitTopic(c, "head", follower, 30*time.Second, "led by the new replica", func(td kadm.TopicDetail) bool {
+		return td.Partitions[0].Leader == follower
+	})
+	cons := c.client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"head": {0: kgo.NewOffset().AtStart()}}))
+	defer cons.Close()
+	var got []string
+	for len(got) < int(100-start) && ctx.Err() == nil {
+		cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, fmt.Sprintf("%d:%s", r.Offset, r.Value)) })
+	}
+	if len(got) == 0 || got[0] != fmt.Sprintf("%d:record %d", start, start) || got[len(got)-1] != "99:record 99" || len(got) != int(100-start) {
+		t.Fatalf("read %v from the new replica, want offsets %d to 99", got, start)
+	}
+}

@@ -444,7 +444,14 @@ func fillFetchResponse(resp *kmsg.FetchResponse, items []fetchItem) {
 		sp.Partition = it.partition
 		sp.ErrorCode = it.errCode
 		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = it.hw, it.lso, it.logStart
-		if it.errCode != 0 {
+		switch it.errCode {
+		case 0:
+		case kerr.OffsetOutOfRange.Code:
+			// The log start stays: a follower below it starts over
+			// there (replica/fetcher.go), where Kafka's asks ListOffsets.
+			// Clients reset by their own offset reset policy.
+			sp.HighWatermark, sp.LastStableOffset = -1, -1
+		default:
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 		}
 		// Kafka sends empty records, never null: librdkafka refuses a
