@@ -149,6 +149,24 @@ func TestACLMatrix(t *testing.T) {
 		wantCode(t, "fetch unknown topic ID", got[unknown], kerr.UnknownTopicID)
 	})
 
+	t.Run("delete records", func(t *testing.T) {
+		// DELETE on the topic: "pre-a" allows READ and WRITE only.
+		var offsets kadm.Offsets
+		for _, topic := range []string{"ok", "pre-a"} {
+			offsets.Add(kadm.Offset{Topic: topic, Partition: 0, At: -1})
+		}
+		resp, err := adm.DeleteRecords(ctx, offsets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for topic, want := range map[string]*kerr.Error{"ok": nil, "pre-a": kerr.TopicAuthorizationFailed} {
+			r, ok := resp.Lookup(topic, 0)
+			if !ok || want == nil && r.Err != nil || want != nil && !errors.Is(r.Err, want) {
+				t.Errorf("delete records of %s: %+v, want %v", topic, r, want)
+			}
+		}
+	})
+
 	t.Run("metadata filtering", func(t *testing.T) {
 		md, err := adm.Metadata(ctx)
 		if err != nil {

@@ -42,6 +42,7 @@ func (b *Broker) buildAPIs() map[int16]api {
 		18: {0, 4, typed(b.apiVersions)},
 		19: {2, 7, typed(b.createTopics)},
 		20: {1, 6, typed(b.deleteTopics)},
+		21: {0, 2, b.deleteRecords},
 		22: {0, 5, typed(b.initProducerID)},
 		23: {2, 4, typed(b.offsetForLeaderEpoch)},
 		24: {0, 5, typed(b.addPartitionsToTxn)},

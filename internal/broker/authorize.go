@@ -8,9 +8,10 @@ package broker
 // Whole-request and per-resource checks of APIs whose handlers answer at
 // once are in authorizeRequest below: it answers a denied request itself,
 // or hands the handler the request without the denied resources and adds
-// their errors to the handler's response. Produce, Fetch, Metadata and
-// DescribeCluster check inside their handlers (produce.go, fetch.go,
-// metadata.go, describe_cluster.go), and the ACL APIs in acls.go.
+// their errors to the handler's response. Produce, Fetch, Metadata,
+// DeleteRecords and DescribeCluster check inside their handlers
+// (produce.go, fetch.go, metadata.go, delete_records.go,
+// describe_cluster.go), and the ACL APIs in acls.go.
 //
 //	API                          operation        resource                denied
 //	Produce                      WRITE            transactional ID        TRANSACTIONAL_ID_AUTHORIZATION_FAILED (all)
@@ -23,6 +24,7 @@ package broker
 //	  auto-creation              CREATE           cluster or topic        TOPIC_AUTHORIZATION_FAILED
 //	CreateTopics                 CREATE           cluster or topic        TOPIC_AUTHORIZATION_FAILED
 //	DeleteTopics                 DELETE           topic                   TOPIC_AUTHORIZATION_FAILED
+//	DeleteRecords                DELETE           topic                   TOPIC_AUTHORIZATION_FAILED
 //	CreatePartitions             ALTER            topic                   TOPIC_AUTHORIZATION_FAILED
 //	DescribeConfigs              DESCRIBE_CONFIGS topic / cluster         TOPIC_ / CLUSTER_AUTHORIZATION_FAILED
 //	AlterConfigs, Incremental..  ALTER_CONFIGS    topic / cluster         TOPIC_ / CLUSTER_AUTHORIZATION_FAILED
