@@ -560,3 +560,59 @@ func TestSessionConcurrentRequests(t *testing.T) {
 		t.Fatal("no request succeeded")
 	}
 }
+
+// The last stable offset never passes a transaction whose marker is not
+// below the high watermark yet (Kafka's unreplicated transactions): it
+// moves with the high watermark, so a read_committed fetch woken by the
+// high watermark finds it moved, and a follower made leader without the
+// marker never shows a lower one. Here the commit marker is appended on a
+// leader whose follower has not fetched it yet.
+func TestLSOWaitsForTheMarkerToBeReplicated(t *testing.T) {
+	e := newLeaderEnv(t)
+	e.propose(cluster.RegisterBroker{Broker: cluster.Broker{ID: 2, Host: "127.0.0.1", Port: 1}})
+	id := e.createTopic("m", []int32{1, 2})
+	p := e.part("m", 0)
+	follow := func(offset int64) {
+		req := fetchReq(0, -1, 0, 0, fp{id, 0, offset, -1})
+		req.ReplicaID, req.ReplicaState.ID, req.ReplicaState.Epoch = 2, 2, -1
+		e.fetch(req)
+	}
+	e.appendN(p, 2)
+	b, _ := record.Build(record.BuildOptions{Transactional: true, Producer: &record.Producer{ID: 7, Epoch: 0, BaseSequence: 0}},
+		[]record.Record{{Value: []byte("t")}})
+	h, _ := record.Validate(b)
+	if _, err := p.Append(b, h); err != nil {
+		t.Fatal(err)
+	}
+	e.appendN(p, 1) // offset 3, outside the transaction
+	follow(4)
+	e.waitFor("hw 4", func() bool { return p.HighWatermark() == 4 })
+	if lso := p.LastStableOffset(); lso != 2 {
+		t.Fatalf("open transaction at 2: lso %d", lso)
+	}
+	// A read_committed consumer waits at the last stable offset.
+	wait := fetchReq(0, -1, 5000, 1, fp{id, 0, 2, -1})
+	wait.IsolationLevel = 1
+	type answer struct {
+		resp *kmsg.FetchResponse
+		took time.Duration
+	}
+	c := make(chan answer, 1)
+	go func() { t0 := time.Now(); r := e.fetch(wait); c <- answer{r, time.Since(t0)} }()
+	time.Sleep(100 * time.Millisecond)
+	if _, err := p.AppendMarker(markerCommit(7), 0); err != nil {
+		t.Fatal(err)
+	}
+	if hw, lso := p.HighWatermark(), p.LastStableOffset(); hw != 4 || lso != 2 {
+		t.Fatalf("marker at 4 not replicated: hw %d lso %d, want 4 and 2", hw, lso)
+	}
+	follow(5) // the follower has the marker: the high watermark passes it
+	a := <-c
+	got := respParts(a.resp)[respKey{id, 0}]
+	if got.ErrorCode != 0 || got.LastStableOffset != 5 || got.HighWatermark != 5 || len(got.RecordBatches) == 0 {
+		t.Fatalf("woken read_committed fetch: error %d hw %d lso %d, %d bytes", got.ErrorCode, got.HighWatermark, got.LastStableOffset, len(got.RecordBatches))
+	}
+	if a.took > 2500*time.Millisecond {
+		t.Fatalf("read_committed fetch answered after %v: not woken by the high watermark passing the marker", a.took)
+	}
+}

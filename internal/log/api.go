@@ -339,10 +339,18 @@ func (l *Log) AppendMarker(m Marker, leaderEpoch int32) (AppendInfo, error) {
 	return l.appendMarker(m, leaderEpoch)
 }
 
-// FirstUnstableOffset is the first offset of the oldest open transaction,
-// or the log end offset when no transaction is open. The last stable
-// offset is the lower of it and the high watermark.
+// FirstUnstableOffset is the first offset of the oldest transaction open
+// or closed by a marker the high watermark last given to HighWatermarkMoved
+// has not passed, or the log end offset when there is none. The last
+// stable offset is the lower of it and the high watermark.
 func (l *Log) FirstUnstableOffset() int64 { return l.firstUnstableOffset() }
+
+// HighWatermarkMoved tells the log its partition's high watermark, before
+// readers see it: a transaction counts as unstable until the high
+// watermark passes its marker, so the last stable offset moves with the
+// high watermark and never past a marker a new leader may lack (Kafka's
+// unreplicated transactions).
+func (l *Log) HighWatermarkMoved(hw int64) { l.highWatermarkMoved(hw) }
 
 // AbortedTransactions lists the aborted transactions that a read_committed
 // fetch of [from, upTo) must know about: those whose ABORT marker is at or

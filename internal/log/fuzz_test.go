@@ -351,6 +351,7 @@ func (o *opLog) checkTxns() {
 	t, l := o.t, o.l
 	m := modelTxns(t, readAll(t, l, o.start, 1<<20))
 	m.leo = o.end
+	l.HighWatermarkMoved(l.LogEndOffset()) // every marker replicated
 	if got, want := l.FirstUnstableOffset(), m.firstUnstable(); got != want && got != o.start {
 		t.Fatalf("FirstUnstableOffset %d, model %d (log [%d, %d))", got, want, o.start, o.end)
 	}

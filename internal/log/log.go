@@ -84,10 +84,14 @@ type Log struct {
 	// on an empty log); the next fsync, or Close, writes it.
 	epochUnsaved bool
 	producers    producerStates
-	// unstable is the first offset of the oldest open transaction, -1 when
-	// none is open: FirstUnstableOffset reads it without a lock. Written
-	// under mu, before the log end offset moves past a batch.
+	// unstable is the first offset of the oldest transaction open or
+	// closed by a marker the high watermark has not passed, -1 when none
+	// is: FirstUnstableOffset reads it without a lock. Written under mu,
+	// before the log end offset moves past a batch. oldestMarker is the
+	// marker offset of the oldest such closed one, -1 for none
+	// (highWatermarkMoved).
 	unstable       atomic.Int64
+	oldestMarker   atomic.Int64
 	snapshots      []int64 // offsets of the snapshot files on disk, ascending
 	closed         bool
 	pendingRolled  []*segment // rolled segments not yet fsynced

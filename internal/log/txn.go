@@ -115,7 +115,24 @@ func (l *Log) indexAbort(seg *segment, done completedTxn) error {
 
 // publishUnstable publishes the oldest open transaction for
 // FirstUnstableOffset. The caller holds mu.
-func (l *Log) publishUnstable() { l.unstable.Store(l.producers.firstOpen()) }
+func (l *Log) publishUnstable() {
+	l.unstable.Store(l.producers.firstUnstable())
+	l.oldestMarker.Store(l.producers.oldestMarker())
+}
+
+// highWatermarkMoved tells the log its partition's high watermark: the
+// transactions whose marker is below it stop holding the first unstable
+// offset back (Kafka's onHighWatermarkUpdated). Without a closed
+// transaction waiting for it, it takes no lock.
+func (l *Log) highWatermarkMoved(hw int64) {
+	if m := l.oldestMarker.Load(); m < 0 || m >= hw {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.producers.replicatedTo(hw)
+	l.publishUnstable()
+}
 
 func (l *Log) appendMarker(m Marker, leaderEpoch int32) (AppendInfo, error) {
 	if m.ProducerID < 0 {

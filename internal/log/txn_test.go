@@ -170,6 +170,7 @@ func (m txnModel) abortedIn(from, upTo int64) []AbortedTxn {
 // boundaries, and the .txnindex entries segment by segment.
 func checkTxns(t testing.TB, l *Log) txnModel {
 	t.Helper()
+	l.HighWatermarkMoved(l.LogEndOffset()) // every marker replicated
 	m := modelTxns(t, readAll(t, l, l.LogStartOffset(), 1<<20))
 	if m.leo < l.LogEndOffset() {
 		m.leo = l.LogEndOffset()
@@ -282,6 +283,7 @@ func TestTransactionsSetTheFirstUnstableOffset(t *testing.T) {
 				if want == atLEO {
 					want = l.LogEndOffset()
 				}
+				l.HighWatermarkMoved(l.LogEndOffset()) // every marker replicated
 				if got := l.FirstUnstableOffset(); got != want {
 					t.Fatalf("step %d: FirstUnstableOffset %d, want %d", i, got, want)
 				}
@@ -781,5 +783,41 @@ func TestZeroTxnIndexEntryIsNotAnEntry(t *testing.T) {
 	abortedEntry{producerID: 0, firstOffset: 0, lastOffset: 1, lso: 2}.put(b)
 	if e, ok := getAbortedEntry(b); !ok || e.lastOffset != 1 {
 		t.Fatalf("entry %+v, %v", e, ok)
+	}
+}
+
+// A transaction closed by its marker stays unstable until the high
+// watermark passes the marker: the first unstable offset, and with it the
+// last stable offset, moves with the high watermark (Kafka's unreplicated
+// transactions), also after the producer state is rebuilt.
+func TestClosedTransactionIsUnstableUntilItsMarkerIsReplicated(t *testing.T) {
+	t.Parallel()
+	l := openLog(t, newMemFS(), "/data/t-0", testConfig())
+	defer mustClose(t, l)
+	doStep(t, l, data(1, 2), 0) // offsets 0-1, transactional, producer 1
+	doStep(t, l, data(2, 1), 1) // offset 2, producer 2's transaction
+	doStep(t, l, commit(1), 2)  // marker at 3
+	doStep(t, l, commit(2), 3)  // marker at 4
+	for _, c := range []struct{ hw, want int64 }{
+		{3, 0}, // neither marker replicated
+		{4, 2}, // producer 1's marker below the high watermark
+		{5, 5}, // both: the log end offset
+	} {
+		l.HighWatermarkMoved(c.hw)
+		if got := l.FirstUnstableOffset(); got != c.want {
+			t.Fatalf("high watermark %d: first unstable offset %d, want %d", c.hw, got, c.want)
+		}
+	}
+	// A truncation rebuilds the producer state from the log: the markers
+	// replayed wait for the high watermark again.
+	if err := l.Truncate(4); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.FirstUnstableOffset(); got != 0 {
+		t.Fatalf("after a truncation to 4: first unstable offset %d, want 0 until the high watermark passes 3", got)
+	}
+	l.HighWatermarkMoved(4)
+	if got := l.FirstUnstableOffset(); got != 2 {
+		t.Fatalf("after a truncation to 4, high watermark 4: first unstable offset %d, want 2 (producer 2's transaction is open)", got)
 	}
 }

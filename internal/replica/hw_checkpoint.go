@@ -205,6 +205,7 @@ func (m *Manager) restoreHW(p *Partition, dir string, part *cluster.Partition) {
 		return
 	}
 	p.hw.Store(min(max(hw, p.log.LogStartOffset()), p.log.LogEndOffset()))
+	p.log.HighWatermarkMoved(p.hw.Load())
 }
 
 // writeAtomic replaces dir/name with data through the Manager's FS: a

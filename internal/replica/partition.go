@@ -143,6 +143,7 @@ func newPartition(topic string, id cluster.TopicID, index int32, l *log.Log, nod
 	} else {
 		p.hw.Store(l.LogStartOffset())
 	}
+	l.HighWatermarkMoved(p.hw.Load())
 	p.leaderEpoch.Store(part.LeaderEpoch)
 	p.minISR.Store(1)
 	p.lagMaxMs.Store(30000)
@@ -252,8 +253,10 @@ func (p *Partition) appendAsLeader(minISR int, appendAt func(epoch int32) (log.A
 }
 
 // advance moves the high watermark up to hw (never down) and wakes its
-// waiters.
+// waiters. The log hears of it first, so that a woken reader finds the
+// last stable offset moved with it.
 func (p *Partition) advance(hw int64) {
+	p.log.HighWatermarkMoved(hw)
 	p.mu.Lock()
 	if hw > p.hw.Load() {
 		p.hw.Store(hw)
@@ -267,6 +270,7 @@ func (p *Partition) advance(hw int64) {
 // setHW sets a follower's high watermark, which may go down after a
 // truncation.
 func (p *Partition) setHW(hw int64) {
+	p.log.HighWatermarkMoved(hw)
 	p.mu.Lock()
 	if hw != p.hw.Load() {
 		p.hw.Store(hw)
@@ -363,9 +367,10 @@ func (p *Partition) Appended() <-chan struct{} {
 }
 
 // LastStableOffset is the offset below which every transaction is decided
-// (committed or aborted): the lower of the high watermark and the first
-// offset of the oldest open transaction. read_committed consumers read
-// below it.
+// (committed or aborted) and its marker replicated: the lower of the high
+// watermark and the first offset of the oldest transaction open or with
+// its marker at or above the high watermark. read_committed consumers
+// read below it. It moves with the high watermark, as Kafka's does.
 func (p *Partition) LastStableOffset() int64 {
 	return min(p.hw.Load(), p.log.FirstUnstableOffset())
 }
