@@ -9,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/internal/config"
 )
 
 // produceNumbered writes records "0" to "n-1" to partition 0 of topic.
@@ -69,12 +71,17 @@ func readFrom(t *testing.T, cl *kgo.Client, topic string, n int) []string {
 // DeleteRecords (kadm, as kafka-delete-records.sh) moves the log start:
 // ListOffsets, consumers from the start and a restart all see it; -1
 // deletes up to the high watermark; an offset past it, a compacted topic
-// and an internal topic are refused with Kafka's errors.
+// and an internal topic are refused with Kafka's errors, and so is a
+// read-only mirror topic.
 func TestDeleteRecords(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	b.createTopic("purge", 1, nil)
 	b.createTopic("keyed", 1, map[string]*string{"cleanup.policy": strp("compact")})
+	b.createTopic("mirrored", 1, map[string]*string{
+		config.MirrorSourceConfig: strp("cluster/mirrored/00000000000000000000000000000001"),
+		config.MirrorStateConfig:  strp(config.MirrorStateMirroring),
+	})
 	cl := b.client()
 	produceNumbered(t, cl, "purge", 100)
 	adm := b.admin()
@@ -103,6 +110,7 @@ func TestDeleteRecords(t *testing.T) {
 		{"purge", 101, kerr.OffsetOutOfRange}, // past the high watermark
 		{"purge", -2, kerr.OffsetOutOfRange},
 		{"keyed", 0, kerr.PolicyViolation},
+		{"mirrored", 0, kerr.InvalidTopicException}, // its log start follows its source's
 		{"__consumer_offsets", 0, kerr.InvalidTopicException},
 	} {
 		if c.topic == "__consumer_offsets" {

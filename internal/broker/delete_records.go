@@ -12,7 +12,8 @@ package broker
 // As in Kafka: DELETE on the topic, internal topics are refused
 // (INVALID_TOPIC_EXCEPTION), so are topics whose cleanup.policy lacks
 // delete (POLICY_VIOLATION), and an offset past the high watermark is
-// OFFSET_OUT_OF_RANGE.
+// OFFSET_OUT_OF_RANGE. A read-only mirror topic is refused too: its log
+// start follows its source's.
 
 import (
 	"context"
@@ -58,7 +59,7 @@ func (b *Broker) deleteRecords(ctx context.Context, c *Client, r kmsg.Request) R
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case isInternalTopic(t.Name):
+			case isInternalTopic(t.Name), isMirroring(t): // a mirror follows its source's log start
 				sp.ErrorCode = kerr.InvalidTopicException.Code
 			case !slices.Contains(configs.topic(t).cfg.List("cleanup.policy"), "delete"):
 				sp.ErrorCode = kerr.PolicyViolation.Code
@@ -103,7 +104,7 @@ func waitLowWatermarks(ctx context.Context, resp *kmsg.DeleteRecordsResponse, wa
 			low, err := w.part.LowWatermark()
 			switch {
 			case err != nil:
-				sp.ErrorCode = errorCode(err)
+				sp.ErrorCode, sp.LowWatermark = errorCode(err), -1
 			case low >= w.offset:
 				sp.LowWatermark = low
 			default:

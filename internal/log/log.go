@@ -391,14 +391,17 @@ func (l *Log) roll() error {
 	}
 	base := l.leo.Load()
 	// The recovery point may already be at the sealed segment's end (every
-	// batch of it fsynced and checkpointed): Open would then trust its
-	// indexes as they are on disk, so they are made durable before a
-	// later segment's name can be. Otherwise the sync that makes the
-	// segment's last batches durable fsyncs them first (pendingRolled).
+	// batch of it fsynced and checkpointed), or get there from a sync
+	// begun before the roll (its target the segment's end, it writes the
+	// recovery point for an earlier rolled segment): Open would then
+	// trust the indexes as they are on disk, so they are made durable
+	// before a later segment's name can be. Otherwise the sync that makes
+	// the segment's last batches durable fsyncs them first
+	// (pendingRolled).
 	l.syncMu.Lock()
 	durable := l.durable
 	l.syncMu.Unlock()
-	if durable >= base {
+	if durable >= base || l.flushStarted >= base {
 		if err := old.syncIndexes(); err != nil {
 			return l.fail("fsync sealed segment", err)
 		}

@@ -741,3 +741,57 @@ func TestSealedIndexesAreDurableBeforeTheRecoveryPointPassesThem(t *testing.T) {
 		})
 	}
 }
+
+// A sync begun before a roll, with an earlier rolled segment in it and the
+// rolling segment's end as its target, writes the recovery point at that
+// end once it finishes: the roll fsyncs the sealed indexes at once, since
+// the sync will not, or a crash leaves the segment below the recovery
+// point without its largest timestamp.
+func TestRollBehindASyncThatWritesTheRecoveryPointPastIt(t *testing.T) {
+	t.Parallel()
+	mem := newMemFS()
+	fsys := newGroupFS(mem)
+	dir := "/data/t-0"
+	cfg := testConfig()
+	cfg.SegmentBytes = 1 << 20
+	cfg.IndexIntervalBytes = 100
+	l := openLog(t, fsys, dir, cfg)
+	acked := map[int64][]byte{}
+	appendOne := func(i int) {
+		b := newBatch(t, batchSpec{records: 2, valueSize: 200, ts: 1000 + int64(i)*10})
+		info := mustAppend(t, l, b, 0)
+		acked[info.BaseOffset] = append([]byte(nil), b...)
+	}
+	rollAndAppend := func(i int) {
+		small := cfg
+		small.SegmentBytes = 1
+		l.SetConfig(small)
+		appendOne(i)
+		l.SetConfig(cfg)
+	}
+	for i := range 10 {
+		appendOne(i) // offsets 0-19
+	}
+	_, started, release := holdFirstSegmentSync(fsys)
+	rollAndAppend(10) // seals 0-19; the roll's flush syncs to 22, held
+	<-started
+	rollAndAppend(11) // seals 20-21 at 22, below no durable offset yet
+	wantMax, _ := l.segs[1].maxTimestamp()
+	close(release)
+	l.bg.Wait()
+	delete(acked, 22) // not waited for
+	crashed := mem.CrashClone()
+	mustClose(t, l)
+	if rp, err := readOffsetCheckpoint(crashed, dir, recoveryPointFile); err != nil || rp != 22 {
+		t.Fatalf("recovery point %d, %v after the crash; want 22, the second sealed segment's end", rp, err)
+	}
+	r := openLog(t, crashed, dir, cfg)
+	defer mustClose(t, r)
+	checkAcknowledged(t, r, acked)
+	if err := r.segs[1].ensureIndexes(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := r.segs[1].maxTimestamp(); got != wantMax {
+		t.Errorf("the segment sealed behind the sync has max timestamp %d after the crash, want %d", got, wantMax)
+	}
+}

@@ -56,9 +56,10 @@ func (p *Partition) moveLogStart(offset int64) (int64, error) {
 }
 
 // LowWatermark is the lowest log start offset of the leader and the
-// followers in its ISR, as each last reported it in a fetch (-1 for one
-// that has not fetched yet): Kafka's DeleteRecords answers once it reaches
-// the offset asked for.
+// followers in its ISR on live brokers (not fenced or shutting down), as
+// each last reported it in a fetch (-1 for one that has not fetched yet):
+// Kafka's DeleteRecords answers once it reaches the offset asked for.
+// Replicas out of the ISR catch up from the leader's log start.
 func (p *Partition) LowWatermark() (int64, error) {
 	p.stateMu.Lock()
 	defer p.stateMu.Unlock()
@@ -67,7 +68,7 @@ func (p *Partition) LowWatermark() (int64, error) {
 	}
 	low := p.log.LogStartOffset()
 	for _, id := range p.isr {
-		if f := p.followers[id]; f != nil {
+		if f := p.followers[id]; f != nil && (p.eligible == nil || p.eligible(id)) {
 			low = min(low, f.logStart)
 		}
 	}
