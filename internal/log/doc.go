@@ -102,7 +102,7 @@ closed an open transaction, in marker order:
 	producerId        int64
 	firstOffset       int64   the transaction's first offset
 	lastOffset        int64   its ABORT marker's offset
-	lastStableOffset  int64   the first unstable offset after the abort
+	lastStableOffset  int64   the first offset of the oldest transaction still open after the abort
 
 Its entries are also kept in memory. Recovery cuts a torn tail to whole
 entries; entries at or past the recovery point are rebuilt by replaying

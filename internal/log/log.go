@@ -86,12 +86,18 @@ type Log struct {
 	producers    producerStates
 	// unstable is the first offset of the oldest transaction open or
 	// closed by a marker the high watermark has not passed, -1 when none
-	// is: FirstUnstableOffset reads it without a lock. Written under mu,
-	// before the log end offset moves past a batch. oldestMarker is the
-	// marker offset of the oldest such closed one, -1 for none
-	// (highWatermarkMoved).
-	unstable       atomic.Int64
-	oldestMarker   atomic.Int64
+	// is: FirstUnstableOffset reads it without a lock. Written under
+	// txnMu, and under mu too before the log end offset moves past a
+	// batch. oldestMarker is the marker offset of the oldest such closed
+	// one, -1 for none (highWatermarkMoved).
+	unstable     atomic.Int64
+	oldestMarker atomic.Int64
+	// txnMu guards unreplicated and openFirst (producers.firstOpen as of
+	// the last publishUnstable). A leaf lock: taken under mu by appends,
+	// alone when the high watermark moves.
+	txnMu          sync.Mutex
+	unreplicated   unreplicatedTxns
+	openFirst      int64
 	snapshots      []int64 // offsets of the snapshot files on disk, ascending
 	closed         bool
 	pendingRolled  []*segment // rolled segments not yet fsynced
@@ -185,7 +191,10 @@ func newLog(dir string, cfg Config, opts Options) *Log {
 		onCorruption:       opts.OnCorruption,
 		repairCorruption:   opts.RepairCorruption,
 		corruptionRepaired: -1,
+		openFirst:          -1,
 	}
+	l.unstable.Store(-1)
+	l.oldestMarker.Store(-1)
 	l.dirName.Store(&dir)
 	l.indexInterval.Store(cfg.IndexIntervalBytes)
 	if l.fs == nil {

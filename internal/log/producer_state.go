@@ -73,18 +73,7 @@ type producerStates struct {
 	byID  map[int64]*producerEntry
 	open  []openTxn
 	nOpen int // transactions in open that are still open
-
-	// unreplicated are the transactions a marker closed whose marker the
-	// high watermark has not passed yet, in marker order: they still hold
-	// the last stable offset back (Kafka's unreplicatedTxns), so that it
-	// never moves past a marker a new leader may not have. replicatedTo
-	// drops them.
-	unreplicated []unreplicatedTxn
 }
-
-// unreplicatedTxn is a closed transaction whose marker is not below the
-// high watermark yet.
-type unreplicatedTxn struct{ first, marker int64 }
 
 func newProducerStates() producerStates {
 	return producerStates{byID: map[int64]*producerEntry{}}
@@ -198,7 +187,6 @@ func (ps *producerStates) apply(h *record.Header, m *markerInfo) (done completed
 		done = completedTxn{producerID: h.ProducerID, firstOffset: e.txnFirst, lastOffset: h.BaseOffset, aborted: !m.commit}
 		e.txnFirst = -1
 		ps.closed()
-		ps.unreplicated = append(ps.unreplicated, unreplicatedTxn{first: done.firstOffset, marker: done.lastOffset})
 		return done, true
 	}
 	if h.ProducerEpoch != e.epoch && (h.ProducerEpoch > e.epoch || h.BaseSequence >= 0) {
@@ -261,40 +249,6 @@ func (ps *producerStates) firstOpen() int64 {
 	}
 	ps.open = nil // let the old backing array go
 	return -1
-}
-
-// firstUnstable is the first offset of the oldest transaction that is
-// open or whose marker is not replicated yet, or -1.
-func (ps *producerStates) firstUnstable() int64 {
-	first := ps.firstOpen()
-	for _, t := range ps.unreplicated {
-		if first < 0 || t.first < first {
-			first = t.first
-		}
-	}
-	return first
-}
-
-// replicatedTo drops the closed transactions whose marker is below the
-// high watermark hw.
-func (ps *producerStates) replicatedTo(hw int64) {
-	n := 0
-	for n < len(ps.unreplicated) && ps.unreplicated[n].marker < hw {
-		n++
-	}
-	ps.unreplicated = ps.unreplicated[n:]
-	if len(ps.unreplicated) == 0 {
-		ps.unreplicated = nil // let the old backing array go
-	}
-}
-
-// oldestMarker is the marker offset of the oldest unreplicated
-// transaction, or -1.
-func (ps *producerStates) oldestMarker() int64 {
-	if len(ps.unreplicated) == 0 {
-		return -1
-	}
-	return ps.unreplicated[0].marker
 }
 
 // rebuildOpen recomputes the open-transaction queue from the entries

@@ -720,6 +720,7 @@ func (l *Log) rebuildProducerState(keepBelow int64) error {
 		}
 	}
 	l.producers = newProducerStates()
+	l.resetUnreplicated()
 	from := int64(0)
 	for i := len(l.snapshots) - 1; i >= 0; i-- {
 		off := l.snapshots[i]
@@ -787,6 +788,9 @@ func (l *Log) replayProducers(from, to, indexFrom int64) error {
 			}
 		}
 		txn, ok := l.producers.apply(&h, m)
+		if ok {
+			l.closedTxn(txn)
+		}
 		if ok && txn.aborted && txn.lastOffset >= indexFrom {
 			return false, l.indexAbort(s, txn)
 		}

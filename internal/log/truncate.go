@@ -226,6 +226,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	}
 	l.snapshots = nil
 	l.producers = newProducerStates()
+	l.resetUnreplicated()
 	l.publishUnstable()
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return l.fail("fsync directory", err)

@@ -20,17 +20,13 @@ import (
 // of recovery and truncation. An ABORT that closes a transaction adds an
 // entry to the .txnindex of the segment it is written to (txnindex.go).
 //
-// The first unstable offset is the first offset of the oldest open
-// transaction; read_committed consumers read below min(it, high watermark)
-// and skip the aborted transactions AbortedTransactions lists.
-//
-// Kafka keeps a transaction unstable until the high watermark passes its
-// marker; here it is stable once the marker is appended. The caller takes
-// the minimum with the high watermark, so only records between the
-// transaction's first offset and the high watermark can show before the
-// marker is replicated: committed records (an aborted transaction's entry
-// is in the index before its data turns stable, and a consumer skips its
-// batches until it reads the marker).
+// The first unstable offset is the first offset of the oldest transaction
+// that is open, or closed by a marker the high watermark has not passed
+// yet (Kafka's unreplicated transactions: the partition tells the log of
+// its high watermark, HighWatermarkMoved); read_committed consumers read
+// below min(it, high watermark) and skip the aborted transactions
+// AbortedTransactions lists. So the last stable offset moves with the high
+// watermark, never past a marker a new leader may not have.
 
 // markerOf reads the marker of a control batch with a producer ID: nil for
 // any other batch, and for control records that are not COMMIT or ABORT.
@@ -87,6 +83,9 @@ func (l *Log) applyBatch(seg *segment, h *record.Header, m *markerInfo) error {
 	if had == 0 && len(l.producers.byID) > 0 {
 		l.retentionDue() // a producer ID that will expire
 	}
+	if ok {
+		l.closedTxn(done)
+	}
 	if ok && done.aborted {
 		if err := l.indexAbort(seg, done); err != nil {
 			return l.fail("write aborted-transaction index", err)
@@ -113,25 +112,109 @@ func (l *Log) indexAbort(seg *segment, done completedTxn) error {
 	return err
 }
 
-// publishUnstable publishes the oldest open transaction for
-// FirstUnstableOffset. The caller holds mu.
+// publishUnstable publishes the first unstable offset after the producer
+// state changed. The caller holds mu.
 func (l *Log) publishUnstable() {
-	l.unstable.Store(l.producers.firstUnstable())
-	l.oldestMarker.Store(l.producers.oldestMarker())
+	l.txnMu.Lock()
+	defer l.txnMu.Unlock()
+	l.openFirst = l.producers.firstOpen()
+	l.storeUnstableLocked()
+}
+
+// storeUnstableLocked publishes the first unstable offset from the oldest
+// open transaction (openFirst) and the unreplicated closed ones. The
+// caller holds txnMu.
+func (l *Log) storeUnstableLocked() {
+	u := l.openFirst
+	if f := l.unreplicated.first(); f >= 0 && (u < 0 || f < u) {
+		u = f
+	}
+	l.unstable.Store(u)
+	l.oldestMarker.Store(l.unreplicated.oldestMarker())
+}
+
+// closedTxn records a transaction its marker just closed as unreplicated.
+// The caller holds mu.
+func (l *Log) closedTxn(done completedTxn) {
+	l.txnMu.Lock()
+	defer l.txnMu.Unlock()
+	l.unreplicated.push(unreplicatedTxn{first: done.firstOffset, marker: done.lastOffset})
+}
+
+// resetUnreplicated forgets the unreplicated transactions: the producer
+// state is rebuilt, and its replay records them again. The caller holds
+// mu.
+func (l *Log) resetUnreplicated() {
+	l.txnMu.Lock()
+	defer l.txnMu.Unlock()
+	l.unreplicated = unreplicatedTxns{}
 }
 
 // highWatermarkMoved tells the log its partition's high watermark: the
 // transactions whose marker is below it stop holding the first unstable
-// offset back (Kafka's onHighWatermarkUpdated). Without a closed
-// transaction waiting for it, it takes no lock.
+// offset back (Kafka's onHighWatermarkUpdated). Without such a transaction
+// it takes no lock, and with one only txnMu, a leaf: the partition calls
+// it holding its own locks, which must not wait for a roll's fsyncs.
 func (l *Log) highWatermarkMoved(hw int64) {
 	if m := l.oldestMarker.Load(); m < 0 || m >= hw {
 		return
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.producers.replicatedTo(hw)
-	l.publishUnstable()
+	l.txnMu.Lock()
+	defer l.txnMu.Unlock()
+	l.unreplicated.dropBelow(hw)
+	l.storeUnstableLocked()
+}
+
+// unreplicatedTxns are the transactions closed by a marker the high
+// watermark has not passed yet, in marker order, with the oldest first
+// offset among them at hand: mins holds, in marker order, each entry no
+// later entry has a lower first offset than, so mins[0] has the lowest.
+type unreplicatedTxns struct {
+	byMarker []unreplicatedTxn
+	mins     []unreplicatedTxn
+}
+
+// unreplicatedTxn is a closed transaction: its first offset and its
+// marker's offset.
+type unreplicatedTxn struct{ first, marker int64 }
+
+func (u *unreplicatedTxns) push(t unreplicatedTxn) {
+	u.byMarker = append(u.byMarker, t)
+	for len(u.mins) > 0 && u.mins[len(u.mins)-1].first >= t.first {
+		u.mins = u.mins[:len(u.mins)-1]
+	}
+	u.mins = append(u.mins, t)
+}
+
+// dropBelow forgets the transactions whose marker is below hw.
+func (u *unreplicatedTxns) dropBelow(hw int64) {
+	n := 0
+	for ; n < len(u.byMarker) && u.byMarker[n].marker < hw; n++ {
+		if len(u.mins) > 0 && u.mins[0] == u.byMarker[n] {
+			u.mins = u.mins[1:]
+		}
+	}
+	u.byMarker = u.byMarker[n:]
+	if len(u.byMarker) == 0 {
+		*u = unreplicatedTxns{} // let the old backing arrays go
+	}
+}
+
+// first is the lowest first offset of the transactions, -1 for none.
+func (u *unreplicatedTxns) first() int64 {
+	if len(u.mins) == 0 {
+		return -1
+	}
+	return u.mins[0].first
+}
+
+// oldestMarker is the lowest marker offset of the transactions, -1 for
+// none.
+func (u *unreplicatedTxns) oldestMarker() int64 {
+	if len(u.byMarker) == 0 {
+		return -1
+	}
+	return u.byMarker[0].marker
 }
 
 func (l *Log) appendMarker(m Marker, leaderEpoch int32) (AppendInfo, error) {

@@ -821,3 +821,40 @@ func TestClosedTransactionIsUnstableUntilItsMarkerIsReplicated(t *testing.T) {
 		t.Fatalf("after a truncation to 4, high watermark 4: first unstable offset %d, want 2 (producer 2's transaction is open)", got)
 	}
 }
+
+// unreplicatedTxns keeps the lowest first offset of what it holds at hand
+// through any order of pushes and drops.
+func TestUnreplicatedTxnsLowestFirstOffset(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(11, 12))
+	var u unreplicatedTxns
+	var all []unreplicatedTxn
+	marker := int64(0)
+	for range 5000 {
+		if rng.IntN(3) > 0 {
+			marker += 1 + rng.Int64N(5)
+			tx := unreplicatedTxn{first: max(0, marker-1-rng.Int64N(50)), marker: marker}
+			u.push(tx)
+			all = append(all, tx)
+		} else {
+			hw := marker - rng.Int64N(20)
+			u.dropBelow(hw)
+			all = slices.DeleteFunc(all, func(tx unreplicatedTxn) bool { return tx.marker < hw })
+		}
+		want, oldest := int64(-1), int64(-1)
+		for _, tx := range all {
+			if want < 0 || tx.first < want {
+				want = tx.first
+			}
+		}
+		if len(all) > 0 {
+			oldest = all[0].marker
+		}
+		if got := u.first(); got != want {
+			t.Fatalf("lowest first offset %d, want %d (%d held)", got, want, len(all))
+		}
+		if got := u.oldestMarker(); got != oldest {
+			t.Fatalf("oldest marker %d, want %d", got, oldest)
+		}
+	}
+}
