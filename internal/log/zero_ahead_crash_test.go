@@ -648,22 +648,22 @@ func TestFollowerRollsWithZerosAheadSurviveRetentionAndACrash(t *testing.T) {
 }
 
 // A rolled segment's sealed indexes are durable before Open can trust
-// them, in both orders of the roll and the recovery point checkpoint. The
-// durable offset is the sealed segment's end (a sync covered the active
-// segment to its very end, then the roll came with the next append):
+// them, whatever comes between the roll and the recovery point reaching
+// the segment's end (a sync covered or is covering the active segment to
+// its very end, then the roll came with the next append):
 //   - checkpoint after the roll: the periodic checkpoint writes the
 //     durable offset as the recovery point, past the rolled segment,
-//     which the next sync of the log was to fsync. It fsyncs it first.
-//   - a sync in flight at the roll: the roll finds the segment not yet
-//     durable and leaves its indexes to the log's next sync; the sync in
-//     flight, which began before the roll, makes the durable offset the
-//     segment's end, and the periodic checkpoint comes before the next
-//     sync. It fsyncs the rolled segment first.
+//     which the next sync of the log was to fsync.
+//   - a sync in flight at the roll, begun before it: it makes the durable
+//     offset the segment's end, and the periodic checkpoint comes before
+//     the next sync.
 //   - checkpoint before the roll: the recovery point is already at the
 //     segment's end when it is sealed, and the filesystem may commit the
 //     new segment's name on its own (SyncDir here) before any sync of the
-//     log. The roll fsyncs the indexes at once.
+//     log.
 //
+// The roll fsyncs the indexes at once when a sync reached or began at its
+// base, and the checkpoint fsyncs rolled segments before it writes.
 // Otherwise a crash leaves a segment below the recovery point, which Open
 // does not scan, with index files whose names are durable and whose bytes
 // are not: its largest timestamp is lost.
