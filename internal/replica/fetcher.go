@@ -236,8 +236,11 @@ func (f *fetcher) truncate(ctx context.Context, leader *kgo.Broker, parts []*fet
 	asked := make(map[*fetchPart]int32)
 	for _, fp := range parts {
 		l := fp.p.log
-		if l.LogEndOffset() == l.LogStartOffset() {
-			fp.truncated = true // nothing to cut
+		if leo := l.LogEndOffset(); leo == l.LogStartOffset() {
+			// No records to cut, but an epoch a leadership left without
+			// appending goes (Log.Truncate at the end), or fetched
+			// batches of older epochs would not be recorded.
+			f.finishTruncation(fp, leo, true, s)
 			continue
 		}
 		epoch := l.LatestEpoch()
@@ -334,7 +337,9 @@ func (f *fetcher) fetch(ctx context.Context, leader *kgo.Broker, parts []*fetchP
 	sess := &f.session
 	incremental := sess.id != 0 && sess.epoch > 0
 	req.SessionID, req.SessionEpoch = sess.id, sess.epoch
-	byTopic := make(map[string]int)
+	// Topics by ID: a topic deleted and created again under the same
+	// name is another topic, whose fetch positions must not mix.
+	byTopic := make(map[[16]byte]int)
 	offsets := make(map[*fetchPart]int64, len(parts))
 	want := make(map[partIDKey]sentPart, len(parts))
 	for _, fp := range parts {
@@ -346,10 +351,10 @@ func (f *fetcher) fetch(ctx context.Context, leader *kgo.Broker, parts []*fetchP
 		if incremental && sess.sent[k] == sp {
 			continue // the leader's session already reads it from there
 		}
-		i, ok := byTopic[fp.p.Topic]
+		i, ok := byTopic[fp.p.TopicID]
 		if !ok {
 			i = len(req.Topics)
-			byTopic[fp.p.Topic] = i
+			byTopic[fp.p.TopicID] = i
 			t := kmsg.NewFetchRequestTopic()
 			t.Topic, t.TopicID = fp.p.Topic, fp.p.TopicID
 			req.Topics = append(req.Topics, t)
@@ -525,6 +530,8 @@ func (f *fetcher) appendError(fp *fetchPart, op string, err error, s fetchSettin
 		f.mu.Lock()
 		fp.truncated = false
 		f.mu.Unlock()
+		// The leader's session may read it from elsewhere: fetch in full.
+		f.session.reset(true)
 		f.backoff(fp, s.staleBackoff)
 	default:
 		f.logger.Error("replica "+op+" failed", "topic", fp.p.Topic, "partition", fp.p.Index, "err", err)

@@ -323,7 +323,7 @@ func (m *Manager) Reconcile(img *cluster.Image) error {
 		}
 		m.assignFetchers(img, follow)
 	} else {
-		m.repointFetchers(img, r.touched, gone)
+		m.repointFetchers(img, r.touched, append(slices.Clip(gone), r.replaced...))
 	}
 	for _, p := range gone {
 		m.logger.Debug("deleting partition", "topic", p.Topic, "partition", p.Index)
@@ -383,8 +383,9 @@ type reconciliation struct {
 	bcfg *config.Broker
 	now  time.Time
 	keep map[TopicPartition]bool
-	// touched are the hosted partitions of the topics visited.
-	touched []*Partition
+	// touched are the hosted partitions of the topics visited; replaced
+	// those of older topics of the same names, deleted (update).
+	touched, replaced []*Partition
 	// toOpen are partitions placed here that are not open yet.
 	toOpen []opening
 	// defaults is the config of a topic that sets none (topicConfig).
@@ -427,7 +428,10 @@ func (r *reconciliation) topic(t *cluster.Topic) {
 		}
 		tp := TopicPartition{t.Name, part.Index}
 		r.keep[tp] = true
-		p, err := m.update(tp, t.ID, lcfg)
+		p, replaced, err := m.update(tp, t.ID, lcfg)
+		if replaced != nil {
+			r.replaced = append(r.replaced, replaced)
+		}
 		if err == nil && p == nil {
 			r.toOpen = append(r.toOpen, opening{tp: tp, id: t.ID, part: part, lcfg: lcfg, minISR: minISR})
 			continue
@@ -873,8 +877,9 @@ func (m *Manager) eligibleForISR(id int32) bool {
 
 // update applies lcfg to the hosted partition tp of topic id and returns
 // it; nil when it is not open here yet. A hosted partition of an older
-// topic of the same name (deleted and created again) is deleted first.
-func (m *Manager) update(tp TopicPartition, id cluster.TopicID, lcfg log.Config) (*Partition, error) {
+// topic of the same name (deleted and created again) is deleted first and
+// returned as replaced: the caller takes it out of its fetcher.
+func (m *Manager) update(tp TopicPartition, id cluster.TopicID, lcfg log.Config) (p, replaced *Partition, err error) {
 	m.mu.RLock()
 	p, ok := m.parts[tp]
 	applied := m.applied[tp]
@@ -887,19 +892,20 @@ func (m *Manager) update(tp TopicPartition, id cluster.TopicID, lcfg log.Config)
 			m.mu.Unlock()
 			m.retention.schedule(tp, time.Time{}) // retention.ms or .bytes may have changed
 		}
-		return p, nil
+		return p, nil, nil
 	}
 	if ok {
 		// Same name, new topic ID: the old topic was deleted.
 		m.mu.Lock()
 		m.removeLocked(tp, p)
 		m.mu.Unlock()
+		m.cancelMove(tp)
 		m.resign(p)
-		if err := p.log.Delete(); err != nil {
-			return nil, err
-		}
+		err := p.log.Delete()
+		p.advance(1<<63 - 1) // wake fetchers waiting on it
+		return nil, p, err
 	}
-	return nil, nil
+	return nil, nil, nil
 }
 
 // create opens the log of partition tp of topic id in dir (which exists, or
