@@ -456,9 +456,13 @@ func (f *fetcher) applyFetched(fp *fetchPart, offset int64, rp *kmsg.FetchRespon
 	switch {
 	case err == nil:
 	case errors.Is(err, kerr.OffsetOutOfRange):
-		if rp.LogStartOffset > offset {
-			// Behind the leader's log start: start over there.
-			f.logger.Info("follower behind the leader's log start; restarting the log", "topic", fp.p.Topic, "partition", fp.p.Index,
+		l := fp.p.log
+		if rp.LogStartOffset > offset || rp.LogStartOffset >= 0 && l.LogStartOffset() == l.LogEndOffset() {
+			// Behind the leader's log start, or empty and past the
+			// leader's end (an unclean leader with a shorter log), where
+			// a truncation has nothing to cut: start over at the leader's
+			// log start.
+			f.logger.Info("follower log out of the leader's range; restarting the log", "topic", fp.p.Topic, "partition", fp.p.Index,
 				"log_end_offset", offset, "leader_log_start_offset", rp.LogStartOffset)
 			if err := fp.p.restartAsFollower(fp.gen, rp.LogStartOffset); err != nil {
 				f.appendError(fp, "restart log", err, s)
