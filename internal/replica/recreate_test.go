@@ -20,25 +20,7 @@ import (
 // fetcher.
 func TestRecreatedTopicLeavesItsOldFetcher(t *testing.T) {
 	e := newReplicationEnv(t)
-	e.propose(cluster.RegisterBroker{Broker: cluster.Broker{ID: 2, Host: "127.0.0.1", Port: 1}})
-	var id1 cluster.TopicID
-	rand.Read(id1[:])
-	e.propose(cluster.CreateTopic{Name: "r", ID: id1, Replicas: [][]int32{{1, 2}}})
-	e.waitFor("the leader to lead", func() bool {
-		p, ok := e.leader.Partition("r", 0)
-		return ok && p.IsLeader()
-	})
-	fdir := filepath.Join(t.TempDir(), "f")
-	os.MkdirAll(fdir, 0o755)
-	fm := replica.NewManager(replica.Config{
-		NodeID:       2,
-		LogDirs:      []string{fdir},
-		BrokerConfig: func(img *cluster.Image) *config.Broker { return broker.EffectiveConfig(e.static, img, 2) },
-	})
-	defer fm.Close()
-	if err := fm.Reconcile(e.node.Image()); err != nil {
-		t.Fatal(err)
-	}
+	fm, id1 := followedByHand(t, e)
 	t.Logf("before: %v", replica.FetcherParts(fm))
 
 	// Deleted and created again (broker 2 alone now: it leads the new
@@ -65,26 +47,7 @@ func TestRecreatedTopicLeavesItsOldFetcher(t *testing.T) {
 // entry of the same name.
 func TestRecreatedTopicWithTheSameLeaderIsFollowed(t *testing.T) {
 	e := newReplicationEnv(t)
-	e.propose(cluster.RegisterBroker{Broker: cluster.Broker{ID: 2, Host: "127.0.0.1", Port: 1}})
-	var id1 cluster.TopicID
-	rand.Read(id1[:])
-	e.propose(cluster.CreateTopic{Name: "r", ID: id1, Replicas: [][]int32{{1, 2}}})
-	e.waitFor("the leader to lead", func() bool {
-		p, ok := e.leader.Partition("r", 0)
-		return ok && p.IsLeader()
-	})
-	fdir := filepath.Join(t.TempDir(), "f")
-	os.MkdirAll(fdir, 0o755)
-	fm := replica.NewManager(replica.Config{
-		NodeID:       2,
-		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		LogDirs:      []string{fdir},
-		BrokerConfig: func(img *cluster.Image) *config.Broker { return broker.EffectiveConfig(e.static, img, 2) },
-	})
-	defer fm.Close()
-	if err := fm.Reconcile(e.node.Image()); err != nil {
-		t.Fatal(err)
-	}
+	fm, id1 := followedByHand(t, e)
 	cl := e.client()
 	for range 10 {
 		if err := e.produce(cl, "old"); err != nil {
@@ -128,4 +91,34 @@ func TestRecreatedTopicWithTheSameLeaderIsFollowed(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("follower's log differs from the leader's: %d vs %d bytes", len(got), len(want))
 	}
+}
+
+// followedByHand creates topic "r" of one partition led by the env's
+// leader (1) and followed by broker 2, whose Manager it returns with its
+// first image reconciled: the test reconciles the next ones itself.
+func followedByHand(t *testing.T, e *replicationEnv) (*replica.Manager, cluster.TopicID) {
+	t.Helper()
+	e.propose(cluster.RegisterBroker{Broker: cluster.Broker{ID: 2, Host: "127.0.0.1", Port: 1}})
+	var id cluster.TopicID
+	rand.Read(id[:])
+	e.propose(cluster.CreateTopic{Name: "r", ID: id, Replicas: [][]int32{{1, 2}}})
+	e.waitFor("the leader to lead", func() bool {
+		p, ok := e.leader.Partition("r", 0)
+		return ok && p.IsLeader()
+	})
+	fdir := filepath.Join(t.TempDir(), "f")
+	if err := os.MkdirAll(fdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fm := replica.NewManager(replica.Config{
+		NodeID:       2,
+		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		LogDirs:      []string{fdir},
+		BrokerConfig: func(img *cluster.Image) *config.Broker { return broker.EffectiveConfig(e.static, img, 2) },
+	})
+	t.Cleanup(func() { fm.Close() })
+	if err := fm.Reconcile(e.node.Image()); err != nil {
+		t.Fatal(err)
+	}
+	return fm, id
 }
