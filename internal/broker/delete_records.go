@@ -67,12 +67,13 @@ func (b *Broker) deleteRecords(ctx context.Context, c *Client, r kmsg.Request) R
 				var ok bool
 				if part, ok = b.leaderPartition(ctx, t, rp.Partition); !ok {
 					sp.ErrorCode = kerr.NotLeaderForPartition.Code
-				} else if _, err := part.DeleteRecords(rp.Offset); err != nil {
+				} else if start, err := part.DeleteRecords(rp.Offset); err != nil {
 					sp.ErrorCode = errorCode(err)
 				} else {
+					// -1 asked for the high watermark, where the log now starts.
 					offset := rp.Offset
 					if offset == -1 {
-						offset = part.LogStartOffset()
+						offset = start
 					}
 					waits = append(waits, deleteRecordsWait{len(resp.Topics), len(st.Partitions), part, offset})
 				}

@@ -852,13 +852,13 @@ func (l *Log) swapIn(g []*segment, sizes []int64, out *segment, gen int64) error
 		}
 		return nil
 	}
-	if err := rename(0, 3); err != nil {
+	if err := rename(0, len(final)-1); err != nil {
 		return l.fail("complete segment swap", err)
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return l.fail("fsync directory", err)
 	}
-	if err := rename(3, len(final)); err != nil {
+	if err := rename(len(final)-1, len(final)); err != nil {
 		return l.fail("complete segment swap", err)
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
