@@ -118,24 +118,25 @@ func (c *epochCache) snapshot() []epochEntry {
 //   - the latest epoch ends at the log end offset;
 //   - an older epoch ends where the next larger epoch starts, and the answer
 //     names the largest known epoch at or below the requested one;
-//   - an epoch below the first known one, above the latest, or an empty
-//     cache has no answer: (undefinedEpoch, undefinedEpochOffset).
-//
-// Kafka answers an epoch below the first known one with the first entry's
-// start offset; Sluice answers UNDEFINED there, so a follower falls back to
-// truncating to its high watermark.
+//   - an epoch below the first known one ends where the first known one
+//     starts, and the answer names the requested epoch: the records of
+//     the epochs before it are gone from the log, and a follower that asks
+//     for one cuts its own log there, so that it replicates from the start
+//     of what the log still holds;
+//   - an epoch above the latest, or an empty cache, has no answer:
+//     (undefinedEpoch, undefinedEpochOffset).
 func (c *epochCache) endOffsetFor(epoch int32, logEnd int64) (int32, int64) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	n := len(c.entries)
-	if n == 0 || epoch < 0 {
+	if n == 0 || epoch < 0 || epoch > c.entries[n-1].epoch {
 		return undefinedEpoch, undefinedEpochOffset
 	}
 	if epoch == c.entries[n-1].epoch {
 		return epoch, logEnd
 	}
-	if epoch < c.entries[0].epoch || epoch > c.entries[n-1].epoch {
-		return undefinedEpoch, undefinedEpochOffset
+	if epoch < c.entries[0].epoch {
+		return epoch, c.entries[0].startOffset
 	}
 	// The first entry with a larger epoch; entries[i-1] is the floor.
 	i := 1

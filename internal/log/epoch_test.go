@@ -30,7 +30,7 @@ func TestEndOffsetForEpoch(t *testing.T) {
 		{"a known older epoch", 3, 3, 20},
 		{"another gap", 2, 1, 10},
 		{"the first epoch", 1, 1, 10},
-		{"below the first epoch", 0, -1, -1},
+		{"below the first epoch: where the first starts", 0, 0, 0},
 		{"above the latest epoch", 6, -1, -1},
 		{"the undefined epoch", -1, -1, -1},
 	}
@@ -51,6 +51,16 @@ func TestEndOffsetForEpoch(t *testing.T) {
 	mustAppend(t, l, newBatch(t, batchSpec{records: 5}), 2)
 	if e, off := l.EndOffsetForEpoch(5); e != 5 || off != 35 {
 		t.Fatalf("after an old-epoch append: %d, %d", e, off)
+	}
+	// With the log start moved into epoch 3, epochs 1 and 2 end where the
+	// log now starts, as Kafka answers (a follower of epoch 1 cuts there).
+	if err := l.DeleteRecordsBefore(15); err != nil {
+		t.Fatal(err)
+	}
+	for _, epoch := range []int32{1, 2} {
+		if e, off := l.EndOffsetForEpoch(epoch); e != epoch || off != 15 {
+			t.Fatalf("EndOffsetForEpoch(%d) after the log start moved to 15 = %d, %d; want %d, 15", epoch, e, off, epoch)
+		}
 	}
 }
 

@@ -38,8 +38,8 @@ func truncationPoint(l epochLog, hw, leaderEnd int64, leaderEpoch int32) (offset
 	epoch, end := l.EndOffsetForEpoch(leaderEpoch)
 	switch {
 	case epoch < 0 || end < 0:
-		// The follower kept no epochs that far back: the leader's answer
-		// is older than what it asked, so its end offset is safe.
+		// The follower keeps no epochs (its log is empty): nothing of its
+		// own to compare.
 		return min(leaderEnd, leo), true
 	case epoch != leaderEpoch:
 		// The follower does not know the leader's epoch: cut to the end
