@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -152,6 +153,116 @@ func TestDiskFaultOnLeaderFailsOverToHealthyReplica(t *testing.T) {
 	stop()
 	if injectors[leader-1].Hits(faultfs.OpAnySync) == 0 {
 		t.Fatal("the leader's fsync never failed")
+	}
+	checkAckedAt(t, c.seeds(), topic, acks)
+}
+
+// A broker with two log directories, one of which fails: its replicas
+// there are reported offline (KIP-112), so the partitions it led from that
+// directory move to another in-sync replica and it leaves their ISRs within
+// seconds (the ISR would drop it only after replica.lag.time.max.ms, 30 s
+// here, and leadership would never move), while its partitions in the
+// other directory keep their leader and ISR. Producers with acks=all keep
+// going and every acknowledged record is read back in place.
+func TestDiskFaultInOneLogDirMovesOnlyItsReplicas(t *testing.T) {
+	t.Parallel()
+	injectors := []*faultfs.Injector{faultfs.NewInjector(nil), faultfs.NewInjector(nil), faultfs.NewInjector(nil)}
+	dirs := []string{t.TempDir(), t.TempDir()}
+	settings := map[string]string{
+		"broker.session.timeout.ms":    "3000",
+		"broker.heartbeat.interval.ms": "300",
+		"replica.lag.time.max.ms":      "30000",
+		"offsets.topic.num.partitions": "1",
+	}
+	c := startFSCluster(t, 3, settings, func(i int) log.FS { return injectors[i] },
+		withBrokerSettings(func(id int32, _ string) map[string]string {
+			if id != 1 {
+				return nil
+			}
+			return map[string]string{"log.dirs": dirs[0] + "," + dirs[1]}
+		})).asCluster()
+	const topic = "one-dir-fails"
+	createTopicIn(c, topic, 6, 3, minISR2)
+	ctx := testContext(t, 2*time.Minute)
+
+	// Where broker 1 keeps each partition, and which it leads.
+	described, err := c.admin().DescribeBrokerLogDirs(ctx, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirOf := map[int32]string{}
+	for dir, d := range described {
+		for p := range d.Topics[topic] {
+			dirOf[p] = dir
+		}
+	}
+	md, err := metadataAt(ctx, c, 1, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing := ""
+	for p, pd := range md.Topics[topic].Partitions {
+		if pd.Leader == 1 {
+			failing = dirOf[p]
+		}
+	}
+	if failing == "" || len(dirOf) != 6 {
+		t.Fatalf("broker 1 leads no partition of %s, or holds %d of 6 (dirs %v)", topic, len(dirOf), dirOf)
+	}
+	var inFailing, inOther []int32
+	for p, dir := range dirOf {
+		if dir == failing {
+			inFailing = append(inFailing, p)
+		} else {
+			inOther = append(inOther, p)
+		}
+	}
+	t.Logf("broker 1 keeps partitions %v in %s (failing) and %v in the other directory", inFailing, failing, inOther)
+
+	acks := newAckLog()
+	cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(time.Millisecond), kgo.RecordDeliveryTimeout(time.Minute))
+	stop := produceLoop(ctx, cl, topic, acks)
+	defer stop()
+	acks.waitFor(t, 300, time.Minute)
+
+	injectors[0].Inject(faultfs.Rule{Ops: faultfs.OpAnySync, Path: failing + "/", Err: syscall.EIO})
+	failedAt := time.Now()
+	waitFor(t, 20*time.Second, "broker 1 out of the ISR and leadership of its replicas in the failed directory", func() bool {
+		md, err := metadataAt(ctx, c, 2, topic)
+		if err != nil {
+			return false
+		}
+		for _, p := range inFailing {
+			pd := md.Topics[topic].Partitions[p]
+			if pd.Leader == 1 || pd.Leader < 0 || slices.Contains(pd.ISR, 1) {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("broker 1's replicas in the failed directory were out of their ISRs and leaderships %v after the fault",
+		time.Since(failedAt).Round(time.Millisecond))
+	before := acks.len()
+	acks.waitFor(t, before+300, time.Minute)
+	stop()
+	if injectors[0].Hits(faultfs.OpAnySync) == 0 {
+		t.Fatal("no fsync in the failing directory failed")
+	}
+
+	// Broker 1 is live, and its replicas in the other directory are where
+	// they were: in the ISR, and leading what they led.
+	md2, err := metadataAt(ctx, c, 2, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(md2.Brokers, func(b kadm.BrokerDetail) bool { return b.NodeID == 1 }) {
+		t.Fatal("broker 1 left the cluster")
+	}
+	for _, p := range inOther {
+		was, now := md.Topics[topic].Partitions[p], md2.Topics[topic].Partitions[p]
+		if now.Leader != was.Leader || !slices.Contains(now.ISR, 1) {
+			t.Errorf("partition %d in the healthy directory: leader %d ISR %v, was leader %d ISR %v", p, now.Leader, now.ISR, was.Leader, was.ISR)
+		}
 	}
 	checkAckedAt(t, c.seeds(), topic, acks)
 }

@@ -62,6 +62,9 @@ const (
 
 	// Producer IDs a mirror copied from another cluster (ReserveProducerIDs).
 	cmdReserveProducerIDs commandType = 21
+
+	// Replicas in a broker's failed log directory (offline_replicas.go).
+	cmdOfflineReplicas commandType = 22
 )
 
 func (t commandType) String() string {
@@ -108,6 +111,8 @@ func (t commandType) String() string {
 		return "AlterPartitions"
 	case cmdReserveProducerIDs:
 		return "ReserveProducerIDs"
+	case cmdOfflineReplicas:
+		return "OfflineReplicas"
 	}
 	return fmt.Sprintf("command(%d)", uint8(t))
 }
@@ -302,6 +307,8 @@ func encodeCommand(cmd Command) ([]byte, error) {
 		typ, payload = cmdAllocateProducerIDs, wireAllocateProducerIDs(c)
 	case ReserveProducerIDs:
 		typ, payload = cmdReserveProducerIDs, wireReserveProducerIDs(c)
+	case OfflineReplicas:
+		typ, payload = cmdOfflineReplicas, toWireOfflineReplicas(c)
 	case AlterPartition:
 		typ, payload = cmdAlterPartition, wireAlterPartition(c)
 	case ElectLeaders:
@@ -400,6 +407,11 @@ func decodePayload(e envelope) (Command, error) {
 		var w wireReserveProducerIDs
 		if err = unmarshalPayload(e.payload, &w); err == nil {
 			cmd = ReserveProducerIDs(w)
+		}
+	case cmdOfflineReplicas:
+		var w wireOfflineReplicas
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = fromWireOfflineReplicas(w)
 		}
 	case cmdAlterPartition:
 		var w wireAlterPartition

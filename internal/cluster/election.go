@@ -62,14 +62,20 @@ func (b *imageBuilder) uncleanAllowed(t *Topic) bool {
 // that is live and in the ISR. With unclean set and no such replica, the
 // first live replica (which then becomes the whole ISR). noLeader if none.
 func (b *imageBuilder) electLeader(p Partition, unclean bool) (leader int32, wasUnclean bool) {
+	return b.electLeaderExcept(p, unclean, noLeader)
+}
+
+// electLeaderExcept is electLeader passing over the replica except (a live
+// broker whose replica of p is offline).
+func (b *imageBuilder) electLeaderExcept(p Partition, unclean bool, except int32) (leader int32, wasUnclean bool) {
 	for _, r := range p.Replicas {
-		if slices.Contains(p.ISR, r) && b.live(r) {
+		if r != except && slices.Contains(p.ISR, r) && b.live(r) {
 			return r, false
 		}
 	}
 	if unclean {
 		for _, r := range p.Replicas {
-			if b.live(r) {
+			if r != except && b.live(r) {
 				return r, true
 			}
 		}

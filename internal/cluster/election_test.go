@@ -307,6 +307,7 @@ func TestNewCommandsRoundTrip(t *testing.T) {
 		fenceBroker{ID: 1}, unfenceBroker{ID: 2}, shutdownBroker{ID: 3},
 		RegisterBroker{Broker: Broker{ID: 7, Host: "h", Port: 1, Fenced: true, ShuttingDown: true}},
 		RegisterBroker{Broker: Broker{ID: 7, Host: "h", Port: 1, Fenced: true}, Rejoin: true},
+		OfflineReplicas{Broker: 2, Partitions: []TopicPartitionID{{Topic: tid(1), Partition: 0}, {Topic: tid(2), Partition: 3}}},
 	} {
 		b, err := encodeCommand(cmd)
 		if err != nil {

@@ -76,6 +76,8 @@ func newFSM(logger *slog.Logger, pub *publisher) *fsm {
 
 			cmdCreateTopics:    applyAs(applyCreateTopics),
 			cmdAlterPartitions: applyAs(applyAlterPartitions),
+
+			cmdOfflineReplicas: applyAs(applyOfflineReplicas),
 		},
 	}
 }

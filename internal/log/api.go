@@ -222,6 +222,10 @@ func (l *Log) MaxTimestampVisiting(visit RecordVisitor) (timestamp, offset int64
 	return l.maxTimestamp(visit)
 }
 
+// Offline returns why the log is offline (an I/O error in it or in its
+// directory), or nil while it serves.
+func (l *Log) Offline() error { return l.offlineErr() }
+
 // EndOffsetForEpoch answers OffsetForLeaderEpoch: the largest epoch at or
 // below the asked one and the offset where it ends (KIP-101, KIP-279).
 func (l *Log) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64) {

@@ -10,8 +10,9 @@ import "context"
 // leadership it holds to an in-sync replica elsewhere with a controlled
 // shutdown, so the partitions are writable again within a metadata round
 // trip. A broker alone keeps answering KAFKA_STORAGE_ERROR. While another
-// directory is online nothing moves: leadership follows brokers, not
-// directories.
+// directory is online the replica manager reports the failed directory's
+// replicas offline instead (cluster.OfflineReplicas), which moves only
+// their leaderships.
 func (n *Node) logDirFailed(ctx context.Context, dir string) {
 	for _, d := range n.replicas.LogDirs() {
 		if n.replicas.LogDirOffline(d) == nil {

@@ -51,11 +51,13 @@ func truncationPoint(l epochLog, hw, leaderEnd int64, leaderEpoch int32) (offset
 }
 
 // followState is what a fetcher needs to know about a partition it
-// follows.
+// follows. A partition whose log is offline follows nobody: it could append
+// nothing it fetched.
 func (p *Partition) followState() (leader, epoch int32, gen uint64, following bool) {
 	p.stateMu.Lock()
 	defer p.stateMu.Unlock()
-	return p.leaderID, p.leaderEpoch.Load(), p.fetchGen, !p.leading.Load() && p.leaderID >= 0 && p.leaderID != p.nodeID
+	following = !p.leading.Load() && p.leaderID >= 0 && p.leaderID != p.nodeID && p.log.Offline() == nil
+	return p.leaderID, p.leaderEpoch.Load(), p.fetchGen, following
 }
 
 // errStaleFetch: the partition's role moved on since the fetcher's work

@@ -7,16 +7,23 @@ package replica
 // with KAFKA_STORAGE_ERROR, and other directories keep serving. The state
 // lasts until a restart, which opens the directory again (its logs recover
 // as after a crash; nothing acknowledged was lost, since acknowledged means
-// fsynced). In a cluster Kafka would also tell the controller, which moves
-// leadership away; Config.OnDirOffline is that seam.
+// fsynced). Its partitions stop fetching, and in a cluster the broker tells
+// the controller that its replicas there are offline
+// (cluster.OfflineReplicas): partitions they lead move to another in-sync
+// replica within a metadata round trip, and they leave their ISRs, so that
+// acks=all waits for them no more. Partitions with no other replica are
+// left as they are. Config.OnDirOffline is told too (the node stops
+// leading anything once every directory is offline).
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/log"
 )
 
@@ -133,12 +140,16 @@ func (m *Manager) dirFailed(root string, tp *TopicPartition, err error) {
 	go func() {
 		defer m.dirs.wg.Done()
 		cause := fmt.Errorf("log directory %s offline: %v", root, err)
+		var offline []*Partition
 		for _, p := range m.Partitions() {
 			if p.Dir() == root {
 				p.log.MarkOffline(cause)
 				m.cancelMove(TopicPartition{p.Topic, p.Index})
+				offline = append(offline, p)
 			}
 		}
+		m.unfollow(offline)
+		m.reportOffline(root, offline)
 		m.moves.mu.Lock()
 		for _, mv := range m.moves.running {
 			if mv.target == root {
@@ -159,4 +170,68 @@ func (m *Manager) takeOfflineIfDirIs(p *Partition) {
 	if err := m.LogDirOffline(p.Dir()); err != nil {
 		p.log.MarkOffline(fmt.Errorf("log directory %s offline: %v", p.Dir(), err))
 	}
+}
+
+// unfollow takes partitions whose logs went offline out of their fetchers
+// (followState no longer counts them as following).
+func (m *Manager) unfollow(parts []*Partition) {
+	m.reconcileMu.Lock()
+	defer m.reconcileMu.Unlock()
+	if img := m.reconciled; img != nil && len(parts) > 0 {
+		m.repointFetchers(img, parts, nil)
+	}
+}
+
+// Retries of an offline report: the first after offlineReportRetry, each
+// later one after twice as long, up to offlineReportRetryMax.
+const (
+	offlineReportRetry    = 500 * time.Millisecond
+	offlineReportRetryMax = 30 * time.Second
+)
+
+// reportOffline proposes cluster.OfflineReplicas for the partitions of the
+// failed directory root that have another replica, in the background,
+// until it commits or the Manager stops.
+func (m *Manager) reportOffline(root string, parts []*Partition) {
+	if m.cfg.Propose == nil {
+		return
+	}
+	m.reconcileMu.Lock()
+	img := m.reconciled
+	m.reconcileMu.Unlock()
+	if img == nil {
+		return
+	}
+	var report []cluster.TopicPartitionID
+	for _, p := range parts {
+		t := img.Topics.Value(p.Topic)
+		if t == nil || t.ID != p.TopicID || int(p.Index) >= len(t.Partitions) || len(t.Partitions[p.Index].Replicas) < 2 {
+			continue
+		}
+		report = append(report, cluster.TopicPartitionID{Topic: p.TopicID, Partition: p.Index})
+	}
+	if len(report) == 0 {
+		return
+	}
+	m.background(func(ctx context.Context) {
+		for wait := offlineReportRetry; ; wait = min(2*wait, offlineReportRetryMax) {
+			err := m.cfg.Propose(ctx, cluster.OfflineReplicas{Broker: m.cfg.NodeID, Partitions: report})
+			if err == nil {
+				m.logger.Warn("reported this broker's replicas in an offline log directory: their leaderships move and they leave their ISRs",
+					"dir", root, "partitions", len(report))
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			m.logger.Error("reporting replicas in an offline log directory; retrying", "dir", root, "partitions", len(report), "err", err, "retry_in", wait)
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+	})
 }
