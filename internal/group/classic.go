@@ -120,7 +120,7 @@ func (c *Coordinator) join(g *group, j *joinRequest, now time.Time) joinOutcome 
 		g.queue(g.cimg.tombstones(g.id))
 		g.cimg = cgImage{}
 		c.flushConsumerAsync(g)
-		g.toClassic()
+		g.toClassic(c.now())
 	}
 	if !g.supportsProtocols(req.MemberID, req.ProtocolType, req.Protocols) {
 		return fail(kerr.InconsistentGroupProtocol.Code)
@@ -960,10 +960,17 @@ func joinError(version int16, memberID string, code int16) *kmsg.JoinGroupRespon
 	return resp
 }
 
-func (g *group) toClassic() {
+// toClassic makes an empty consumer group a new Empty classic group, as
+// Kafka replaces the one with the other: no protocol type until a member
+// joins, generation 0, and Empty since wall. Its offsets stay.
+func (g *group) toClassic(wall time.Time) {
 	g.kind = kindClassic
 	g.cons = nil
-	g.state = stateEmpty
+	g.protocolType, g.protocol, g.leader = "", "", ""
+	g.generation = 0
+	g.subscribed = nil
+	g.pendingSync = nil
+	g.transition(stateEmpty, wall)
 }
 
 func deref(s *string) string {

@@ -319,9 +319,20 @@ func (c *Coordinator) consumerTimers(g *group, now time.Time) {
 	}
 }
 
+// memberEpoch is the epoch the member is at as Kafka reports and checks
+// it: -2 for a static member that left temporarily, whose own epoch is
+// kept for when its instance returns.
+func (m *consumerMember) memberEpoch() int32 {
+	if m.leaving {
+		return staticLeaveEpoch
+	}
+	return m.epoch
+}
+
 // validateConsumerCommit is ConsumerGroup.validateOffsetCommit: with epoch
 // -1 anyone may commit to an empty group; otherwise the member must exist,
-// use OffsetCommit v9+, and be at its epoch.
+// use OffsetCommit v9+, and be at its epoch. A static member that left
+// (epoch -2) is STALE_MEMBER_EPOCH to the epoch it left at.
 func (c *Coordinator) validateConsumerCommit(g *group, memberID string, epoch int32, version int16) int16 {
 	cg := g.cons
 	if epoch < 0 && len(cg.members) == 0 {
@@ -333,12 +344,12 @@ func (c *Coordinator) validateConsumerCommit(g *group, memberID string, epoch in
 		return kerr.UnknownMemberID.Code
 	case version < 9:
 		return kerr.UnsupportedVersion.Code
-	case epoch > m.epoch:
+	case epoch == m.memberEpoch():
+		return 0
+	case epoch > m.epoch && !m.leaving:
 		return kerr.FencedMemberEpoch.Code
-	case epoch < m.epoch:
-		return kerr.StaleMemberEpoch.Code
 	}
-	return 0
+	return kerr.StaleMemberEpoch.Code
 }
 
 // validateConsumerFetch is ConsumerGroup.validateOffsetFetch (OffsetFetch
@@ -351,7 +362,7 @@ func (g *group) validateConsumerFetch(memberID *string, epoch int32) int16 {
 	switch {
 	case m == nil:
 		return kerr.UnknownMemberID.Code
-	case epoch != m.epoch:
+	case epoch != m.memberEpoch():
 		return kerr.StaleMemberEpoch.Code
 	}
 	return 0
@@ -486,6 +497,16 @@ func (c *Coordinator) consumerHeartbeat(g *group, req *kmsg.ConsumerGroupHeartbe
 	now := c.mono()
 	resp.HeartbeatIntervalMillis = int32(c.cfg.ConsumerHeartbeatInterval / time.Millisecond)
 
+	if req.MemberEpoch != 0 && req.InstanceID != nil {
+		// Kafka's throwIfStaticMemberIsUnknown and
+		// throwIfInstanceIdIsFenced: the instance names the member.
+		switch owner, ok := cg.static[*req.InstanceID]; {
+		case !ok:
+			return kerr.UnknownMemberID.Code, "Instance id " + *req.InstanceID + " is unknown."
+		case owner != req.MemberID:
+			return kerr.FencedInstanceID.Code, "Static member " + *req.InstanceID + " is now member " + owner + "."
+		}
+	}
 	if req.MemberEpoch < 0 {
 		m := cg.members[req.MemberID]
 		if m == nil {
@@ -514,24 +535,30 @@ func (c *Coordinator) consumerHeartbeat(g *group, req *kmsg.ConsumerGroupHeartbe
 			id = newUUID() // v0: the coordinator names members
 		}
 		if req.InstanceID != nil {
-			if old, ok := cg.static[*req.InstanceID]; ok && old != id {
-				om := cg.members[old]
-				if om != nil && !om.leaving {
-					return kerr.UnreleasedInstanceID.Code, "Static member " + *req.InstanceID + " is still in use by member " + old + "."
-				}
-				if om != nil {
-					// The restarted instance takes over its state.
-					delete(cg.members, old)
-					assigned, revoking := om.assigned, om.revoking
-					cg.hold(om, make(assignment), make(assignment))
-					om.id, om.leaving = id, false
-					cg.members[id] = om
-					cg.hold(om, assigned, revoking)
-					cg.target[id] = cg.target[old]
-					delete(cg.target, old)
-					cg.static[*req.InstanceID] = id
-					c.logger.Info("static member rejoined consumer group", "group", g.id, "member_id", id, "client_id", ci.id, "replaced", old)
-				}
+			old := cg.static[*req.InstanceID]
+			switch om := cg.members[old]; {
+			case om == nil:
+			case !om.leaving && old != id:
+				return kerr.UnreleasedInstanceID.Code, "Static member " + *req.InstanceID + " is still in use by member " + old + "."
+			case !om.leaving:
+				// A rejoin of the member holding the instance.
+			case old == id:
+				// The instance returns under the member ID it left
+				// with: it is back at its epoch, with its partitions.
+				om.leaving = false
+				c.logger.Info("static member rejoined consumer group", "group", g.id, "member_id", id, "client_id", ci.id, "instance", *req.InstanceID)
+			default:
+				// The restarted instance takes over its state.
+				delete(cg.members, old)
+				assigned, revoking := om.assigned, om.revoking
+				cg.hold(om, make(assignment), make(assignment))
+				om.id, om.leaving = id, false
+				cg.members[id] = om
+				cg.hold(om, assigned, revoking)
+				cg.target[id] = cg.target[old]
+				delete(cg.target, old)
+				cg.static[*req.InstanceID] = id
+				c.logger.Info("static member rejoined consumer group", "group", g.id, "member_id", id, "client_id", ci.id, "replaced", old)
 			}
 		}
 		m = cg.members[id]
@@ -690,7 +717,7 @@ func (c *Coordinator) describeConsumerGroup(id string, ti topicIndex) kmsg.Consu
 	for _, m := range cg.sortedMembers() {
 		dm := kmsg.NewConsumerGroupDescribeResponseGroupMember()
 		dm.MemberID, dm.InstanceID, dm.RackID = m.id, m.instanceID, m.rackID
-		dm.MemberEpoch, dm.ClientID, dm.ClientHost = m.epoch, m.clientID, m.clientHost
+		dm.MemberEpoch, dm.ClientID, dm.ClientHost = m.memberEpoch(), m.clientID, m.clientHost
 		dm.SubscribedTopics = slices.Clone(m.names)
 		if dm.SubscribedTopics == nil {
 			dm.SubscribedTopics = []string{}

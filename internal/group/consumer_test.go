@@ -516,3 +516,149 @@ func TestConsumerGroupFourthMemberMovesOnlyWhatMustMove(t *testing.T) {
 		t.Fatalf("state %s", st)
 	}
 }
+
+// staticBeat sends m's heartbeat (full) with an instance ID and epoch, and
+// applies a successful answer to m.
+func staticBeat(h *harness, m *cgMember, instance string, epoch int32) *kmsg.ConsumerGroupHeartbeatResponse {
+	h.t.Helper()
+	req := m.request(true)
+	req.MemberEpoch, req.InstanceID = epoch, new(instance)
+	if epoch == 0 {
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	}
+	resp := h.c.ConsumerGroupHeartbeat(context.Background(), req)
+	if resp.ErrorCode == 0 && resp.MemberEpoch >= 0 {
+		m.id, m.epoch = deref(resp.MemberID), resp.MemberEpoch
+		if resp.Assignment != nil {
+			m.owned = map[int32]bool{}
+			for _, t := range resp.Assignment.Topics {
+				for _, p := range t.Partitions {
+					m.owned[p] = true
+				}
+			}
+		}
+	}
+	return resp
+}
+
+// KIP-848 static membership: an instance that left with epoch -2 and
+// rejoins under the member ID it left with (epoch 0) is back, with its
+// partitions, and heartbeats on at its epoch, also after a failover.
+func TestConsumerGroupStaticMemberRejoinsUnderItsMemberID(t *testing.T) {
+	t.Parallel()
+	h := consumerHarness(t)
+	a, b := h.newCGMember("g", "a"), h.newCGMember("g", "b")
+	wantCode(t, "a joins", staticBeat(h, a, "ia", 0).ErrorCode, 0)
+	wantCode(t, "b joins", staticBeat(h, b, "ib", 0).ErrorCode, 0)
+	settle(t, a, b)
+	had, epoch := b.ownedList(), b.epoch
+
+	wantCode(t, "static leave", staticBeat(h, b, "ib", -2).ErrorCode, 0)
+	wantCode(t, "rejoin under the same member ID", staticBeat(h, b, "ib", 0).ErrorCode, 0)
+	if b.id != "b" || b.epoch != epoch || !slices.Equal(b.ownedList(), had) {
+		t.Fatalf("rejoined as %s at epoch %d owning %v; want b at %d owning %v", b.id, b.epoch, b.ownedList(), epoch, had)
+	}
+	for i := range 3 {
+		wantCode(t, fmt.Sprintf("heartbeat %d after the rejoin", i), staticBeat(h, b, "ib", b.epoch).ErrorCode, 0)
+	}
+	h.restart()
+	wantCode(t, "heartbeat after failover", staticBeat(h, b, "ib", b.epoch).ErrorCode, 0)
+	settle(t, a, b)
+	if b.epoch != epoch || !slices.Equal(b.ownedList(), had) {
+		t.Fatalf("after failover: epoch %d owning %v; want %d owning %v", b.epoch, b.ownedList(), epoch, had)
+	}
+}
+
+// A static member that left with epoch -2 is at epoch -2 until its
+// instance returns: ConsumerGroupDescribe reports -2, and the epoch it left
+// at is stale to OffsetCommit and OffsetFetch (ILLEGAL_GENERATION to
+// TxnOffsetCommit), as in Kafka, where the member's epoch becomes -2.
+func TestConsumerGroupStaticMemberAwayIsAtEpochMinusTwo(t *testing.T) {
+	t.Parallel()
+	h := consumerHarness(t)
+	a, b := h.newCGMember("g", "a"), h.newCGMember("g", "b")
+	staticBeat(h, a, "ia", 0)
+	staticBeat(h, b, "ib", 0)
+	settle(t, a, b)
+	wantCode(t, "commit before leaving", h.commit("g", "b", b.epoch, "t", map[int32]int64{0: 1}), 0)
+	wantCode(t, "static leave", staticBeat(h, b, "ib", -2).ErrorCode, 0)
+
+	for _, m := range h.consumerDescribe("g").Members {
+		if m.MemberID == "b" && m.MemberEpoch != -2 {
+			t.Fatalf("described epoch of the member away: %d, want -2", m.MemberEpoch)
+		}
+	}
+	wantCode(t, "commit at the epoch it left", h.commit("g", "b", b.epoch, "t", map[int32]int64{0: 2}), kerr.StaleMemberEpoch.Code)
+	wantCode(t, "commit at a later epoch", h.commit("g", "b", b.epoch+1, "t", map[int32]int64{0: 2}), kerr.StaleMemberEpoch.Code)
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.Version = 9
+	fetch.Groups = []kmsg.OffsetFetchRequestGroup{{Group: "g", MemberID: new("b"), MemberEpoch: b.epoch}}
+	wantCode(t, "fetch at the epoch it left", h.c.OffsetFetch(context.Background(), fetch).Groups[0].ErrorCode, kerr.StaleMemberEpoch.Code)
+	txn := txnCommitReq("g", 7, "t", map[int32]int64{0: 3})
+	txn.MemberID, txn.Generation = "b", b.epoch
+	wantCode(t, "transactional commit at the epoch it left", h.txnCommit(txn), kerr.IllegalGeneration.Code)
+	wantOffsets(t, "offsets", h.fetchAll("g"), map[string]string{"t/0": "1/7/meta-0"})
+
+	// Back under a new member ID, the instance commits at its epoch.
+	b2 := h.newCGMember("g", "b2")
+	wantCode(t, "rejoin", staticBeat(h, b2, "ib", 0).ErrorCode, 0)
+	wantCode(t, "commit after the rejoin", h.commit("g", "b2", b2.epoch, "t", map[int32]int64{0: 4}), 0)
+}
+
+// Kafka's throwIfStaticMemberIsUnknown and throwIfInstanceIdIsFenced: a
+// heartbeat or leave naming an instance that another member ID now holds
+// is FENCED_INSTANCE_ID; one naming an unknown instance is
+// UNKNOWN_MEMBER_ID.
+func TestConsumerGroupReplacedStaticMemberIsFenced(t *testing.T) {
+	t.Parallel()
+	h := consumerHarness(t)
+	a := h.newCGMember("g", "a")
+	staticBeat(h, a, "ia", 0)
+	settle(t, a)
+	old := a.epoch
+	wantCode(t, "static leave", staticBeat(h, a, "ia", -2).ErrorCode, 0)
+	a2 := h.newCGMember("g", "a2")
+	wantCode(t, "the instance returns under a new member ID", staticBeat(h, a2, "ia", 0).ErrorCode, 0)
+
+	wantCode(t, "heartbeat of the replaced member ID", staticBeat(h, a, "ia", old).ErrorCode, kerr.FencedInstanceID.Code)
+	wantCode(t, "leave of the replaced member ID", staticBeat(h, a, "ia", -1).ErrorCode, kerr.FencedInstanceID.Code)
+	wantCode(t, "heartbeat naming an unknown instance", staticBeat(h, a2, "nobody", a2.epoch).ErrorCode, kerr.UnknownMemberID.Code)
+	wantCode(t, "the new member ID heartbeats on", staticBeat(h, a2, "ia", a2.epoch).ErrorCode, 0)
+}
+
+// A JoinGroup converts an empty KIP-848 group before checking the join,
+// as Kafka's classicGroupJoinToClassicGroup does, so that a join that
+// fails leaves a new Empty classic group: no protocol type, and offsets
+// expiring from their commit, however old the consumer group was. The next
+// good join forms the classic group's first generation.
+func TestJoinGroupConvertsEmptyConsumerGroupToNewClassicGroup(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *Config) {
+		c.Topics = func() []TopicInfo { return []TopicInfo{topicT} }
+		c.ConsumerSessionTimeout = 5 * time.Second
+		c.OffsetsRetention = time.Hour
+	})
+	a := h.newCGMember("g", "a")
+	a.mustBeat(false)
+	h.wall.Advance(3 * time.Hour)
+	wantCode(t, "commit", h.commit("g", "a", a.epoch, "t", map[int32]int64{0: 5}), 0)
+	req := a.request(false)
+	req.MemberEpoch = -1
+	wantCode(t, "leave", h.c.ConsumerGroupHeartbeat(context.Background(), req).ErrorCode, 0)
+
+	bad := joinReq("g", "")
+	bad.Protocols = nil
+	wantCode(t, "join without protocols", recv(t, h.joinAsync(bad)).ErrorCode, kerr.InconsistentGroupProtocol.Code)
+	if d := h.describe("g"); d.ErrorCode != 0 || d.State != "Empty" || d.ProtocolType != "" {
+		t.Fatalf("group after the failed join: %+v", d)
+	}
+	h.c.expireOffsets(context.Background())
+	wantOffsets(t, "offsets after the failed join", h.fetchAll("g"), map[string]string{"t/0": "5/7/meta-0"})
+
+	if _, gen, _ := h.stableGroup("g", 1); gen != 1 {
+		t.Fatalf("first classic generation %d, want 1", gen)
+	}
+	if d := h.describe("g"); d.State != "Stable" || d.ProtocolType != "consumer" {
+		t.Fatalf("classic group: %+v", d)
+	}
+}

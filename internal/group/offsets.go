@@ -130,8 +130,12 @@ func (c *Coordinator) commit(ctx context.Context, req *kmsg.OffsetCommitRequest,
 		return code
 	}
 	if g == nil {
-		if generation >= 0 {
-			// A member of a group that is gone: its generation is stale.
+		switch {
+		case generation >= 0 && req.Version >= 9:
+			return kerr.GroupIDNotFound.Code
+		case generation >= 0:
+			// A member of a group that is gone: before v9 Kafka
+			// answers that its generation is stale.
 			return kerr.IllegalGeneration.Code
 		}
 		if g, code = c.lookup(req.Group, true); code != 0 {
@@ -198,6 +202,10 @@ func (c *Coordinator) validateCommit(g *group, req *kmsg.OffsetCommitRequest, ge
 		return kerr.CoordinatorNotAvailable.Code
 	case g.kind == kindConsumer:
 		return c.validateConsumerCommit(g, memberID, generation, req.Version)
+	case generation < 0 && g.state == stateEmpty:
+		// An admin or simple consumer: an empty group takes its
+		// commit whatever member it names.
+		return 0
 	}
 	if generation >= 0 || memberID != "" || req.InstanceID != nil {
 		if code := g.validateMember(memberID, req.InstanceID); code != 0 {
@@ -520,10 +528,12 @@ func (c *Coordinator) removeOffsets(ctx context.Context, g *group, tps []topicPa
 }
 
 // expiredOffsets is GroupMetadata.removeExpiredOffsets's selection (Kafka
-// 2.1+, KIP-211): an empty group's offsets expire offsets.retention.minutes
-// after it became empty; a simple consumer's, after their commit; a Stable
-// consumer group's, after their commit for topics no member subscribes.
-// The caller holds g.mu.
+// 2.1+, KIP-211): an empty classic group's offsets expire
+// offsets.retention.minutes after it became empty; a simple consumer's,
+// after their commit; a Stable classic consumer group's, after their
+// commit for topics no member subscribes. A KIP-848 group's expire after
+// their commit, for topics no member subscribes, empty or not (Kafka's
+// ConsumerGroup.offsetExpirationCondition). The caller holds g.mu.
 func (g *group) expiredOffsets(now time.Time, retention time.Duration) []topicPartition {
 	nowMs, keep := now.UnixMilli(), retention.Milliseconds()
 	fromCommit := func(o committed) int64 { return o.commitMs }
@@ -536,8 +546,6 @@ func (g *group) expiredOffsets(now time.Time, retention time.Duration) []topicPa
 	var base func(committed) int64
 	skip := func(string) bool { return false }
 	switch {
-	case g.kind == kindConsumer && g.isEmpty():
-		base = fromEmpty
 	case g.kind == kindConsumer:
 		base, skip = fromCommit, g.cons.subscribes
 	case g.protocolType == "":

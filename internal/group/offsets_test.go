@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -59,7 +60,34 @@ func TestOffsetCommitChecksGenerationAndMember(t *testing.T) {
 	if got := h.fetchAll("simple"); got["t/3"] != "30/7/meta-3" {
 		t.Fatalf("simple group offsets %v", got)
 	}
-	wantCode(t, "member commit to a group that does not exist", h.commit("nogroup", "m", 1, "t", offs), kerr.IllegalGeneration.Code)
+	// A member of a group that does not exist: OffsetCommit v9+ says so;
+	// older versions say its generation is stale.
+	wantCode(t, "v9 member commit to a group that does not exist", h.commit("nogroup", "m", 1, "t", offs), kerr.GroupIDNotFound.Code)
+	v8 := commitReq("nogroup", "m", 1, "t", offs)
+	v8.Version = 8
+	wantCode(t, "v8 member commit to a group that does not exist", h.c.OffsetCommit(context.Background(), v8).Topics[0].Partitions[0].ErrorCode, kerr.IllegalGeneration.Code)
+	if g, _ := h.c.lookup("nogroup", false); g != nil {
+		t.Fatal("a refused commit created the group")
+	}
+}
+
+// ClassicGroup.validateOffsetCommit: with generation -1 an Empty group
+// takes the commit at once, whatever member or instance it names; a
+// generation still needs the member.
+func TestOffsetCommitWithoutGenerationToEmptyGroup(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	ids, gen, _ := h.stableGroup("g", 1)
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.Version, leave.Group, leave.MemberID = 2, "g", ids[0]
+	wantCode(t, "leave", h.c.LeaveGroup(context.Background(), leave).ErrorCode, 0)
+
+	wantCode(t, "named member, no generation", h.commit("g", ids[0], -1, "t", map[int32]int64{0: 1}), 0)
+	static := commitReq("g", "ghost", -1, "t", map[int32]int64{1: 2})
+	static.InstanceID = new("inst")
+	wantCode(t, "named instance, no generation", h.c.OffsetCommit(context.Background(), static).Topics[0].Partitions[0].ErrorCode, 0)
+	wantCode(t, "member at a generation", h.commit("g", ids[0], gen, "t", map[int32]int64{0: 3}), kerr.UnknownMemberID.Code)
+	wantOffsets(t, "offsets", h.fetchAll("g"), map[string]string{"t/0": "1/7/meta-0", "t/1": "2/7/meta-1"})
 }
 
 func TestOffsetCommitFencedStaticMember(t *testing.T) {
@@ -211,5 +239,47 @@ func TestOffsetExpiryOnlyOnceEmpty(t *testing.T) {
 	}
 	if d := h.describe("g"); d.State != "Dead" {
 		t.Fatalf("expired group came back as %s", d.State)
+	}
+}
+
+// Kafka's ConsumerGroup.offsetExpirationCondition: a KIP-848 group's
+// offsets expire offsets.retention.minutes after their commit, empty or
+// not; how old the group is does not count. The same holds after a
+// failover.
+func TestConsumerGroupOffsetsExpireFromTheirCommit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *Config) {
+		c.Topics = func() []TopicInfo { return []TopicInfo{topicT} }
+		c.ConsumerSessionTimeout = 5 * time.Second
+		c.OffsetsRetention = time.Hour
+	})
+	a := h.newCGMember("g", "a")
+	a.mustBeat(false)
+	h.wall.Advance(3 * time.Hour) // the group is older than the retention
+	wantCode(t, "commit", h.commit("g", "a", a.epoch, "t", map[int32]int64{0: 5}), 0)
+	req := a.request(false)
+	req.MemberEpoch = -1
+	wantCode(t, "leave", h.c.ConsumerGroupHeartbeat(context.Background(), req).ErrorCode, 0)
+	if st := h.consumerDescribe("g").State; st != "Empty" {
+		t.Fatalf("state %s, want Empty", st)
+	}
+
+	for _, failover := range []bool{false, true} {
+		if failover {
+			h.restart()
+		}
+		h.c.expireOffsets(context.Background())
+		wantOffsets(t, fmt.Sprintf("offsets committed just now (failover %v)", failover), h.fetchAll("g"), map[string]string{"t/0": "5/7/meta-0"})
+		if d := h.consumerDescribe("g"); d.ErrorCode != 0 || d.State != "Empty" {
+			t.Fatalf("group after expiry check (failover %v): %+v", failover, d)
+		}
+	}
+	h.wall.Advance(time.Hour)
+	h.c.expireOffsets(context.Background())
+	if got := h.fetchAll("g"); len(got) != 0 {
+		t.Fatalf("offsets past the retention: %v", got)
+	}
+	if d := h.consumerDescribe("g"); d.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("group without offsets or members: %+v", d)
 	}
 }

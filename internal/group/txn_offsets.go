@@ -20,10 +20,11 @@ package group
 // does not exist is created empty for generation -1 and is
 // ILLEGAL_GENERATION otherwise; a commit naming a member, an instance or a
 // generation must match the group's; an anonymous commit (v0-v2, or
-// generation -1 without a member) is accepted even while the group has
-// members, unlike OffsetCommit; there is no REBALANCE_IN_PROGRESS. For a
-// KIP-848 group the generation is the member epoch, and an older one is
-// ILLEGAL_GENERATION.
+// generation -1 without a member or instance) is accepted even while the
+// group has members, in classic and KIP-848 groups alike, unlike
+// OffsetCommit; there is no REBALANCE_IN_PROGRESS. For a KIP-848 group the
+// generation is the member epoch, and an older one (or any, from a static
+// member that left with epoch -2) is ILLEGAL_GENERATION.
 //
 // Pending offsets are kept whole by the rest of the coordinator: an
 // offset with a pending transactional one does not expire and a group
@@ -163,17 +164,22 @@ func (g *group) validateTxnCommit(generation int32, memberID string, instanceID 
 		if generation < 0 && len(g.cons.members) == 0 {
 			return 0
 		}
+		if generation == -1 && memberID == "" && instanceID == nil {
+			// An anonymous commit (sendOffsetsToTransaction with a group
+			// ID only) names nothing to check (Kafka 3.8+).
+			return 0
+		}
 		m := g.cons.members[memberID]
 		switch {
 		case m == nil:
 			return kerr.UnknownMemberID.Code
-		case generation > m.epoch:
+		case generation == m.memberEpoch():
+			return 0
+		case generation > m.epoch && !m.leaving:
 			return kerr.FencedMemberEpoch.Code
-		case generation < m.epoch:
-			// TxnOffsetCommit has no STALE_MEMBER_EPOCH.
-			return kerr.IllegalGeneration.Code
 		}
-		return 0
+		// Kafka's STALE_MEMBER_EPOCH, which TxnOffsetCommit does not have.
+		return kerr.IllegalGeneration.Code
 	case generation < 0 && g.state == stateEmpty:
 		return 0
 	case generation >= 0 || memberID != "" || instanceID != nil:

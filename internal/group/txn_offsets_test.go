@@ -365,8 +365,10 @@ func TestTxnOffsetCommitChecksGenerationAndMember(t *testing.T) {
 }
 
 // For KIP-848 groups the generation is the member epoch; an older epoch is
-// ILLEGAL_GENERATION (TxnOffsetCommit has no STALE_MEMBER_EPOCH), and a
-// commit without group metadata is accepted only while the group is empty.
+// ILLEGAL_GENERATION (TxnOffsetCommit has no STALE_MEMBER_EPOCH). A commit
+// without group metadata (TxnOffsetCommit v0-v2, or generation -1 with no
+// member or instance: sendOffsetsToTransaction with a group ID) is
+// accepted while the group has members, as Kafka 3.8+ accepts it.
 func TestTxnOffsetCommitConsumerGroupMemberEpoch(t *testing.T) {
 	t.Parallel()
 	h := consumerHarness(t)
@@ -374,21 +376,28 @@ func TestTxnOffsetCommitConsumerGroupMemberEpoch(t *testing.T) {
 	a := h.newCGMember("g", "a")
 	a.mustBeat(false)
 	for _, tc := range []struct {
-		name   string
-		member string
-		epoch  int32
-		want   int16
+		name     string
+		version  int16
+		member   string
+		epoch    int32
+		instance *string
+		want     int16
 	}{
-		{"member at its epoch", "a", a.epoch, 0},
-		{"older epoch", "a", a.epoch - 1, kerr.IllegalGeneration.Code},
-		{"newer epoch", "a", a.epoch + 1, kerr.FencedMemberEpoch.Code},
-		{"unknown member", "zz", a.epoch, kerr.UnknownMemberID.Code},
-		{"no group metadata, group with members", "", -1, kerr.UnknownMemberID.Code},
+		{"member at its epoch", 3, "a", a.epoch, nil, 0},
+		{"older epoch", 3, "a", a.epoch - 1, nil, kerr.IllegalGeneration.Code},
+		{"newer epoch", 3, "a", a.epoch + 1, nil, kerr.FencedMemberEpoch.Code},
+		{"unknown member", 3, "zz", a.epoch, nil, kerr.UnknownMemberID.Code},
+		{"no group metadata, group with members", 3, "", -1, nil, 0},
+		{"v2 carries no group metadata", 2, "zz", a.epoch + 5, nil, 0},
+		{"instance without member or epoch", 3, "", -1, new("i"), kerr.UnknownMemberID.Code},
+		{"member without epoch", 3, "a", -1, nil, kerr.IllegalGeneration.Code},
 	} {
 		req := txnCommitReq("g", 7, "t", map[int32]int64{0: 10})
-		req.MemberID, req.Generation = tc.member, tc.epoch
+		req.Version, req.MemberID, req.Generation, req.InstanceID = tc.version, tc.member, tc.epoch, tc.instance
 		wantCode(t, tc.name, h.txnCommit(req), tc.want)
 	}
+	h.marker("g", 7, true, true)
+	wantOffsets(t, "after commit", h.fetchAll("g"), map[string]string{"t/0": "10/9/txn-0"})
 }
 
 // Per-partition checks are OffsetCommit's; a producer whose epoch the log
