@@ -113,14 +113,15 @@ func implies(granted, op Operation) bool {
 // AuthorizeAny reports whether principal may perform op on at least one
 // resource of type rt (Kafka's authorizeByResourceType, used where an
 // operation needs the right on any topic, such as an idempotent producer's
-// InitProducerId): some ALLOW ACL for it is not cancelled by a DENY ACL
-// whose pattern covers everything the ALLOW names.
+// InitProducerId). As in Kafka, it first asks Authorize about a literal
+// resource named "hardcode": that allows super users, an ALLOW ACL on
+// every name, and, with allow.everyone.if.no.acl.found, a resource no ACL
+// covers. Otherwise some ALLOW ACL for op must name a literal or prefix
+// that no DENY ACL for op cancels: a DENY on the same literal, a DENY
+// prefix of the name, or a DENY on "*" (which cancels everything).
 func (a *Authorizer) AuthorizeAny(acls *Set, principal, host string, op Operation, rt ResourceType) bool {
-	if _, ok := a.superUsers[principal]; ok {
+	if a.Authorize(acls, principal, host, op, rt, hardcodedName) {
 		return true
-	}
-	if acls.Len() == 0 {
-		return a.allowIfNoACL
 	}
 	var denyLiteral = map[string]bool{}
 	var denyPrefixes []string
@@ -144,6 +145,11 @@ func (a *Authorizer) AuthorizeAny(acls *Set, principal, host string, op Operatio
 		return false
 	}
 	for _, b := range allows {
+		if b.PatternType == PatternLiteral && b.ResourceName == Wildcard {
+			return true
+		}
+	}
+	for _, b := range allows {
 		covered := false
 		for _, p := range denyPrefixes {
 			if strings.HasPrefix(b.ResourceName, p) {
@@ -161,6 +167,10 @@ func (a *Authorizer) AuthorizeAny(acls *Set, principal, host string, op Operatio
 	}
 	return false
 }
+
+// hardcodedName is the resource name AuthorizeAny asks Authorize about
+// first, the one Kafka's authorizeByResourceType uses.
+const hardcodedName = "hardcode"
 
 // operationsOf lists the operations KIP-430 reports for each resource
 // type (Kafka's AclEntry.supportedOperations).

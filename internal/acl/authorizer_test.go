@@ -139,6 +139,49 @@ func TestAuthorizeAny(t *testing.T) {
 	}
 }
 
+// TestAuthorizeAnyAllowEveryoneIfNoACL checks authorizeByResourceType with
+// allow.everyone.if.no.acl.found: like Kafka, a literal resource named
+// "hardcode" that no ACL covers allows the operation, so a producer with
+// ACLs elsewhere but none on its topics may be idempotent (KIP-679).
+func TestAuthorizeAnyAllowEveryoneIfNoACL(t *testing.T) {
+	const alice, bob = "User:alice", "User:bob"
+	for _, tt := range []struct {
+		name     string
+		allowAll bool
+		acls     []Binding
+		want     bool
+	}{
+		{"ACLs elsewhere only", true, []Binding{
+			allow(ResourceCluster, ClusterName, PatternLiteral, bob, OpAlter),
+			allow(ResourceTopic, "secret", PatternLiteral, bob, OpRead),
+		}, true},
+		{"ACLs elsewhere only, default deny", false, []Binding{
+			allow(ResourceCluster, ClusterName, PatternLiteral, bob, OpAlter),
+			allow(ResourceTopic, "secret", PatternLiteral, bob, OpRead),
+		}, false},
+		{"wildcard topic ACL for someone else", true, []Binding{
+			allow(ResourceTopic, Wildcard, PatternLiteral, bob, OpRead),
+		}, false},
+		{"prefix covering hardcode for someone else", true, []Binding{
+			allow(ResourceTopic, "hard", PatternPrefixed, bob, OpWrite),
+		}, false},
+		{"wildcard deny", true, []Binding{
+			deny(ResourceTopic, Wildcard, PatternLiteral, alice, OpWrite),
+		}, false},
+		{"wildcard allow despite a prefix deny", false, []Binding{
+			allow(ResourceTopic, Wildcard, PatternLiteral, alice, OpWrite),
+			deny(ResourceTopic, "h", PatternPrefixed, alice, OpWrite),
+		}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := NewAuthorizer(Config{AllowIfNoACL: tt.allowAll})
+			if got := a.AuthorizeAny(setOf(t, tt.acls...), alice, "127.0.0.1", OpWrite, ResourceTopic); got != tt.want {
+				t.Fatalf("AuthorizeAny = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 // TestAuthorizedOperations checks KIP-430's bit field.
 func TestAuthorizedOperations(t *testing.T) {
 	a := NewAuthorizer(Config{})

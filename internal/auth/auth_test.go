@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -464,5 +465,138 @@ func TestInlinePEM(t *testing.T) {
 	}
 	if _, err := NewServerTLS(TLSFiles{CertPEM: "garbage"}, 0, nil); err == nil {
 		t.Fatal("garbage PEM accepted")
+	}
+}
+
+// TestSubjectRFC2253EscapesAsJava: values are escaped as Java's
+// AVA.toRFC2253String escapes them, so the DEFAULT principal of a
+// certificate is the one Kafka ACLs name: , = + < > # ; " \ anywhere, NUL
+// as \00, every leading and trailing space or carriage return, other
+// characters as they are; a value that is not a directory string is
+// '#' and its DER after the keyword; every directory string is read as
+// UTF-8, BMPString included.
+func TestSubjectRFC2253EscapesAsJava(t *testing.T) {
+	t.Parallel()
+	cn := asn1.ObjectIdentifier{2, 5, 4, 3}
+	o := asn1.ObjectIdentifier{2, 5, 4, 10}
+	raw := func(tag int, b string) asn1.RawValue { return asn1.RawValue{Tag: tag, Bytes: []byte(b)} }
+	for _, tc := range []struct {
+		name  string
+		value any
+		want  string
+	}{
+		{"equals sign", "a=b", `CN=a\=b,O=Acme`},
+		{"hash anywhere", "#a#", `CN=\#a\#,O=Acme`},
+		{"every special character", `,=+<>#;"\`, `CN=\,\=\+\<\>\#\;\"\\,O=Acme`},
+		{"leading and trailing spaces", "  two  words  ", `CN=\ \ two  words\ \ ,O=Acme`},
+		{"only a space", " ", `CN=\ ,O=Acme`},
+		{"trailing carriage return", raw(asn1.TagUTF8String, "a \r"), "CN=a\\ \\\r,O=Acme"},
+		{"NUL", raw(asn1.TagUTF8String, "a\x00b"), `CN=a\00b,O=Acme`},
+		{"control and non-ASCII characters as they are", raw(asn1.TagUTF8String, "a\tb*é"), "CN=a\tb*é,O=Acme"},
+		{"BMPString read as UTF-8", raw(asn1.TagBMPString, "\x00a\x00b"), `CN=\00a\00b,O=Acme`},
+		{"T61String read as UTF-8", raw(asn1.TagT61String, "caf\xe9"), "CN=caf\uFFFD,O=Acme"},
+		{"NumericString in hex", raw(asn1.TagNumericString, "12"), `CN=#12023132,O=Acme`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			der, err := asn1.Marshal(pkix.RDNSequence{
+				{{Type: o, Value: "Acme"}},
+				{{Type: cn, Value: tc.value}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := SubjectRFC2253(der); err != nil || got != tc.want {
+				t.Errorf("subject %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestJavaDecodeUTF8 checks the malformed sequences Java's UTF-8 decoder
+// replaces differently from Go's: one U+FFFD per truncated sequence at
+// the end, and one per three-byte surrogate.
+func TestJavaDecodeUTF8(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"plain é 😀", "plain é 😀"},
+		{"a\xe2\x82", "a\uFFFD"},
+		{"a\xe2\x82b", "a\uFFFDb"},
+		{"\xed\xa0\x80z", "\uFFFDz"},
+		{"\xe0\x80\x80", "\uFFFD\uFFFD\uFFFD"},
+		{"\xf0\x9f\x98", "\uFFFD"},
+		{"\xf0\x9f\x98z", "\uFFFDz"},
+		{"\xf0\x9fz", "\uFFFDz"},
+		{"\xf0\x80\x80\x80", "\uFFFD\uFFFD\uFFFD\uFFFD"},
+		{"\xf4\x90\x80\x80", "\uFFFD\uFFFD\uFFFD\uFFFD"},
+		{"\xc0\xaf", "\uFFFD\uFFFD"},
+		{"\xc3", "\uFFFD"},
+		{"\xc3z", "\uFFFDz"},
+		{"\xff\x80", "\uFFFD\uFFFD"},
+	} {
+		if got := string(javaDecodeUTF8([]byte(tc.in))); got != tc.want {
+			t.Errorf("javaDecodeUTF8(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// A token naming an unknown key makes the key set be fetched again; while
+// that fetch waits on a slow endpoint, tokens with loaded keys are still
+// checked at once, and a second unknown key waits for the same fetch
+// rather than starting another.
+func TestOAuthBearerSlowRefreshBlocksNoKnownKey(t *testing.T) {
+	t.Parallel()
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	jwks, _ := json.Marshal(map[string]any{"keys": []map[string]string{{"kty": "oct", "kid": "hs", "alg": "HS256", "k": base64.RawURLEncoding.EncodeToString(secret)}}})
+	var fetches atomic.Int32
+	arrived, release := make(chan struct{}, 4), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fetches.Add(1) > 1 {
+			arrived <- struct{}{}
+			<-release
+		}
+		w.Write(jwks)
+	}))
+	defer srv.Close()
+	defer close(release)
+	var skew atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	o, err := NewOAuthBearer(context.Background(), OAuthConfig{JWKSURL: srv.URL, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := func(kid string) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()})
+		tok.Header["kid"] = kid
+		s, _ := tok.SignedString(secret)
+		return s
+	}
+	skew.Store(int64(minJWKSRefresh + time.Second))
+	unknown := make(chan error, 2)
+	go func() { _, _, err := o.Validate(context.Background(), token("unknown-1")); unknown <- err }()
+	select {
+	case <-arrived:
+	case <-time.After(5 * time.Second):
+		t.Fatal("an unknown kid did not fetch the key set again")
+	}
+	go func() { _, _, err := o.Validate(context.Background(), token("unknown-2")); unknown <- err }()
+
+	checked := make(chan error, 1)
+	go func() { _, _, err := o.Validate(context.Background(), token("hs")); checked <- err }()
+	select {
+	case err := <-checked:
+		if err != nil {
+			t.Fatalf("token with a loaded key: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a token with a loaded key waited for the key-set fetch")
+	}
+	release <- struct{}{}
+	for range 2 {
+		if err := <-unknown; err == nil {
+			t.Fatal("a token with an unknown kid was accepted")
+		}
+	}
+	if n := fetches.Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2 (the first, then one shared refresh)", n)
 	}
 }

@@ -60,9 +60,14 @@ const minJWKSRefresh = 10 * time.Second
 type OAuthBearer struct {
 	cfg OAuthConfig
 
-	mu      sync.Mutex // held while fetching, so one fetch runs at a time
+	// mu guards the fields below; it is never held across a fetch, so a
+	// slow key-set endpoint does not hold up logins with known keys.
+	mu      sync.Mutex
 	keys    map[string]jwk
-	fetched time.Time
+	fetched time.Time // when the last fetch started
+	// refreshing is closed when the running fetch ends; nil when none
+	// runs. One fetch runs at a time.
+	refreshing chan struct{}
 }
 
 // jwk is one usable key of a key set.
@@ -209,24 +214,51 @@ func parseJWKS(data []byte) (map[string]jwk, error) {
 }
 
 // key returns the key a token names, fetching the set again when it is
-// old, or when the kid is unknown and the last fetch is MinRefresh old.
+// old, or when the kid is unknown and the last fetch is minJWKSRefresh
+// old. One fetch runs at a time: a token whose key is loaded never waits
+// for it, and one whose key is unknown waits for the running fetch (or
+// for ctx) rather than starting another.
 func (o *OAuthBearer) key(ctx context.Context, kid string) (jwk, bool) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	now := o.cfg.Now()
 	k, ok := o.lookupLocked(kid)
 	age := now.Sub(o.fetched)
-	if age >= o.cfg.Refresh || (!ok && age >= minJWKSRefresh) {
-		keys, err := o.fetch(ctx)
-		o.fetched = now
-		if err != nil {
-			o.cfg.Logger.Warn("JWKS refresh failed; keeping the loaded keys", "err", err)
-		} else {
-			o.keys = keys
-			k, ok = o.lookupLocked(kid)
-		}
+	if age < o.cfg.Refresh && (ok || age < minJWKSRefresh) {
+		o.mu.Unlock()
+		return k, ok
 	}
-	return k, ok
+	if done := o.refreshing; done != nil {
+		o.mu.Unlock()
+		if ok {
+			return k, true
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return jwk{}, false
+		}
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return o.lookupLocked(kid)
+	}
+	done := make(chan struct{})
+	o.refreshing, o.fetched = done, now
+	o.mu.Unlock()
+
+	// Others may wait on this fetch: the client that started it leaving
+	// does not cancel it; the HTTP client's timeout bounds it.
+	keys, err := o.fetch(context.WithoutCancel(ctx))
+
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.refreshing = nil
+	close(done)
+	if err != nil {
+		o.cfg.Logger.Warn("JWKS refresh failed; keeping the loaded keys", "err", err)
+		return k, ok
+	}
+	o.keys = keys
+	return o.lookupLocked(kid)
 }
 
 func (o *OAuthBearer) lookupLocked(kid string) (jwk, bool) {

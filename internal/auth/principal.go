@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // PrincipalMapper turns a client certificate's subject into a principal
@@ -195,8 +196,15 @@ func rfc2253Keyword(oid string) (string, bool) {
 }
 
 // SubjectRFC2253 writes a DER subject as Kafka's principal builder sees
-// it (X500Principal.getName(), RFC 2253): the certificate's own order
-// reversed, most specific first ("CN=alice,OU=eng,O=Acme,C=US").
+// it, exactly as Java's X500Principal.getName() (RFC 2253) writes it: the
+// certificate's own order reversed, most specific first
+// ("CN=alice,OU=eng,O=Acme,C=US"), the attributes of a multi-valued RDN
+// joined by '+' in their DER order. An attribute Java has an RFC 2253
+// keyword for (rfc2253Keyword) whose value is a PrintableString,
+// T61String, IA5String, GeneralString, BMPString or UTF8String is written
+// as keyword=value, with the value escaped by escapeRFC2253Value. Any
+// other value is written as '#' and its DER in hex, after the keyword or,
+// for a type without one, after the OID ("2.5.4.5=#130131").
 func SubjectRFC2253(der []byte) (string, error) {
 	var rdns []rawRDNSET
 	if rest, err := asn1.Unmarshal(der, &rdns); err != nil {
@@ -215,27 +223,156 @@ func SubjectRFC2253(der []byte) (string, error) {
 			}
 			oid := atv.Type.String()
 			keyword, known := rfc2253Keyword(oid)
-			var value string
-			if known {
-				if _, err := asn1.Unmarshal(atv.Value.FullBytes, &value); err != nil {
-					known = false
-				}
-			}
 			if !known {
-				b.WriteString(oid + "=#" + hex.EncodeToString(atv.Value.FullBytes))
-				continue
+				keyword = oid
 			}
 			b.WriteString(keyword + "=")
-			for k, c := range value {
-				switch {
-				case strings.ContainsRune(",+\"<>;\\", c),
-					c == ' ' && (k == 0 || k == len(value)-1),
-					c == '#' && k == 0:
-					b.WriteByte('\\')
-				}
-				b.WriteRune(c)
+			if !known || !javaDirectoryString(atv.Value) {
+				b.WriteString("#" + hex.EncodeToString(atv.Value.FullBytes))
+				continue
 			}
+			escapeRFC2253Value(&b, javaDecodeUTF8(atv.Value.Bytes))
 		}
 	}
 	return b.String(), nil
+}
+
+// javaDirectoryString reports whether Java's AVA writes v as a string
+// (isDerString, not canonical): a primitive, universal PrintableString,
+// T61String, IA5String, GeneralString, BMPString or UTF8String.
+func javaDirectoryString(v asn1.RawValue) bool {
+	if v.Class != asn1.ClassUniversal || v.IsCompound {
+		return false
+	}
+	switch v.Tag {
+	case asn1.TagPrintableString, asn1.TagT61String, asn1.TagIA5String,
+		asn1.TagGeneralString, asn1.TagBMPString, asn1.TagUTF8String:
+		return true
+	}
+	return false
+}
+
+// escapeRFC2253Value writes value as Java's AVA.toRFC2253String does: a
+// backslash before each of , = + < > # ; " and \ wherever it occurs, NUL as
+// \00, every other character unchanged (control characters included), and
+// then a backslash before each space or carriage return in the leading
+// and trailing runs of them.
+func escapeRFC2253Value(b *strings.Builder, value []rune) {
+	const escapees = ",=+<>#;\"\\"
+	var out []rune
+	for _, c := range value {
+		switch {
+		case strings.ContainsRune(escapees, c):
+			out = append(out, '\\', c)
+		case c == 0:
+			out = append(out, '\\', '0', '0')
+		default:
+			out = append(out, c)
+		}
+	}
+	blank := func(c rune) bool { return c == ' ' || c == '\r' }
+	lead := 0
+	for lead < len(out) && blank(out[lead]) {
+		lead++
+	}
+	trail := len(out) - 1
+	for trail >= 0 && blank(out[trail]) {
+		trail--
+	}
+	for i, c := range out {
+		if i < lead || i > trail {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+}
+
+// javaDecodeUTF8 decodes p as Java's new String(p, UTF_8) does, which is
+// how X500Principal reads every directory string, whatever its ASN.1
+// type (so a BMPString's UTF-16 bytes come out as NULs and letters). Each
+// malformed sequence becomes one U+FFFD, and Java decides how many bytes
+// a malformed sequence spans differently from Go's utf8 package: a
+// truncated sequence at the end is one U+FFFD, and so is a three-byte
+// encoding of a surrogate.
+func javaDecodeUTF8(p []byte) []rune {
+	const repl = utf8.RuneError
+	cont := func(c byte) bool { return c&0xc0 == 0x80 }
+	out := make([]rune, 0, len(p))
+	for i := 0; i < len(p); {
+		b1 := p[i]
+		i++
+		switch {
+		case b1 < 0x80:
+			out = append(out, rune(b1))
+		case b1 >= 0xc2 && b1 <= 0xdf: // two bytes
+			if i >= len(p) {
+				return append(out, repl)
+			}
+			if !cont(p[i]) {
+				out = append(out, repl)
+				continue
+			}
+			out = append(out, rune(b1&0x1f)<<6|rune(p[i]&0x3f))
+			i++
+		case b1&0xf0 == 0xe0: // three bytes
+			bad2 := func(b2 byte) bool { return (b1 == 0xe0 && b2&0xe0 == 0x80) || !cont(b2) }
+			if i+1 < len(p) {
+				b2, b3 := p[i], p[i+1]
+				if bad2(b2) || !cont(b3) {
+					out = append(out, repl)
+					if !bad2(b2) {
+						i++ // b1 b2 are one malformed sequence
+					}
+					continue
+				}
+				i += 2
+				r := rune(b1&0x0f)<<12 | rune(b2&0x3f)<<6 | rune(b3&0x3f)
+				if r >= 0xd800 && r <= 0xdfff {
+					r = repl
+				}
+				out = append(out, r)
+				continue
+			}
+			if i < len(p) && bad2(p[i]) {
+				out = append(out, repl)
+				continue
+			}
+			return append(out, repl)
+		case b1&0xf8 == 0xf0: // four bytes
+			bad2 := func(b2 byte) bool {
+				return (b1 == 0xf0 && (b2 < 0x90 || b2 > 0xbf)) || (b1 == 0xf4 && b2&0xf0 != 0x80) || !cont(b2)
+			}
+			if i+2 < len(p) {
+				b2, b3, b4 := p[i], p[i+1], p[i+2]
+				r := rune(b1&0x07)<<18 | rune(b2&0x3f)<<12 | rune(b3&0x3f)<<6 | rune(b4&0x3f)
+				if !cont(b2) || !cont(b3) || !cont(b4) || r < 0x10000 || r > 0x10ffff {
+					out = append(out, repl)
+					switch {
+					case b1 > 0xf4 || bad2(b2):
+					case !cont(b3):
+						i++
+					default:
+						i += 2
+					}
+					continue
+				}
+				out = append(out, r)
+				i += 3
+				continue
+			}
+			if b1 > 0xf4 || (i < len(p) && bad2(p[i])) {
+				out = append(out, repl)
+				continue
+			}
+			i++
+			out = append(out, repl)
+			if i < len(p) && !cont(p[i]) {
+				continue
+			}
+			return out
+		default:
+			out = append(out, repl)
+		}
+	}
+	return out
 }

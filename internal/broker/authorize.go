@@ -40,6 +40,7 @@ package broker
 //	ConsumerGroupHeartbeat       READ group, DESCRIBE subscribed topics   GROUP_ / TOPIC_AUTHORIZATION_FAILED
 //	  (regex subscription)       DESCRIBE         each matching topic     not assigned
 //	ConsumerGroupDescribe        DESCRIBE         group                   GROUP_AUTHORIZATION_FAILED
+//	                             DESCRIBE         each assigned topic     TOPIC_AUTHORIZATION_FAILED, details removed
 //	InitProducerId               WRITE            transactional ID        TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 //	  (idempotent)               IDEMPOTENT_WRITE cluster, or WRITE on any topic (KIP-679)  CLUSTER_AUTHORIZATION_FAILED
 //	AddPartitionsToTxn v0-3      WRITE txn ID, WRITE topic                TRANSACTIONAL_ID_ / TOPIC_AUTHORIZATION_FAILED
@@ -125,12 +126,18 @@ func (b *Broker) clusterAllowed(ctx context.Context, c *Client, acls *acl.Set, o
 }
 
 // authorizedOperations is KIP-430's bit field for rt/name: every operation
-// of the resource type without an authorizer, as Kafka answers.
+// of the resource type without an authorizer, as Kafka answers. As in
+// Kafka's Metadata and DescribeCluster, a principal that may not DESCRIBE
+// the cluster learns nothing of its operations there: 0.
 func (b *Broker) authorizedOperations(c *Client, acls *acl.Set, rt acl.ResourceType, name string) int32 {
 	if b.authz == nil || c == nil {
 		return acl.SupportedOperations(rt)
 	}
-	return b.authz.acl.AuthorizedOperations(acls, c.Principal, c.Host, rt, name)
+	ops := b.authz.acl.AuthorizedOperations(acls, c.Principal, c.Host, rt, name)
+	if rt == acl.ResourceCluster && ops&(1<<acl.OpDescribe) == 0 {
+		return 0
+	}
+	return ops
 }
 
 func (b *Broker) currentACLs() *acl.Set { return b.cfg.Cluster.Image().ACLs }
@@ -279,9 +286,12 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 		r2.Groups = keep
 		return nil, &r2, func(resp kmsg.Response) {
 			out := resp.(*kmsg.ConsumerGroupDescribeResponse)
+			b.hideGroupsWithDeniedTopics(ctx, c, acls, out)
 			if r.IncludeAuthorizedOperations {
 				for i := range out.Groups {
-					out.Groups[i].AuthorizedOperations = b.authorizedOperations(c, acls, acl.ResourceGroup, out.Groups[i].Group)
+					if out.Groups[i].ErrorCode == 0 {
+						out.Groups[i].AuthorizedOperations = b.authorizedOperations(c, acls, acl.ResourceGroup, out.Groups[i].Group)
+					}
 				}
 			}
 			for _, g := range denied {
@@ -706,6 +716,50 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 		}
 	}
 	return nil, req, nil
+}
+
+// hideGroupsWithDeniedTopics replaces each described group whose members'
+// assignment or target assignment names a topic c may not DESCRIBE with
+// TOPIC_AUTHORIZATION_FAILED and no details, as Kafka does (KAFKA-18813):
+// the answer would otherwise show the topic's name and partitions. Each
+// distinct topic is checked once; a topic the coordinator no longer
+// knows has no name and nothing to hide.
+func (b *Broker) hideGroupsWithDeniedTopics(ctx context.Context, c *Client, acls *acl.Set, out *kmsg.ConsumerGroupDescribeResponse) {
+	describable := map[string]bool{}
+	deniedIn := func(a kmsg.Assignment) bool {
+		for _, tp := range a.TopicPartitions {
+			if tp.Topic == "" {
+				continue
+			}
+			ok, seen := describable[tp.Topic]
+			if !seen {
+				ok = b.allowed(ctx, c, acls, acl.OpDescribe, acl.ResourceTopic, tp.Topic)
+				describable[tp.Topic] = ok
+			}
+			if !ok {
+				return true
+			}
+		}
+		return false
+	}
+	for i, g := range out.Groups {
+		if g.ErrorCode != 0 {
+			continue
+		}
+		hide := false
+		for _, m := range g.Members {
+			if deniedIn(m.Assignment) || deniedIn(m.TargetAssignment) {
+				hide = true
+				break
+			}
+		}
+		if hide {
+			sg := kmsg.NewConsumerGroupDescribeResponseGroup()
+			sg.Group, sg.ErrorCode = g.Group, kerr.TopicAuthorizationFailed.Code
+			sg.ErrorMessage = kmsg.StringPtr("The described group uses topics that the client is not authorized to describe.")
+			out.Groups[i] = sg
+		}
+	}
 }
 
 // configResourceAllowed checks a DescribeConfigs / AlterConfigs resource:

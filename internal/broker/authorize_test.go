@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"math"
 	"strings"
 	"testing"
 
@@ -291,5 +292,109 @@ func TestAuthorizeRequestGroupsOfOffsetFetchAndCoordinators(t *testing.T) {
 	merge(cresp)
 	if len(cresp.Resources) != 2 || cresp.Resources[0].ErrorCode != kerr.ClusterAuthorizationFailed.Code || cresp.Resources[1].ErrorCode != kerr.TopicAuthorizationFailed.Code {
 		t.Fatalf("DescribeConfigs answer %+v", cresp.Resources)
+	}
+}
+
+// TestConsumerGroupDescribeHidesGroupsWithDeniedTopics: KAFKA-18813. A
+// described group whose members' assignment or target assignment names a
+// topic the caller may not DESCRIBE is answered TOPIC_AUTHORIZATION_FAILED
+// with no details; the other groups are answered in full.
+func TestConsumerGroupDescribeHidesGroupsWithDeniedTopics(t *testing.T) {
+	b, acls, out := authzBroker(t,
+		allowACL(acl.ResourceGroup, "*", "User:alice", acl.OpDescribe),
+		allowACL(acl.ResourceTopic, "public", "User:alice", acl.OpRead),
+	)
+	assigned := func(topics ...string) kmsg.Assignment {
+		var a kmsg.Assignment
+		for _, tp := range topics {
+			a.TopicPartitions = append(a.TopicPartitions, kmsg.AssignmentTopicPartition{Topic: tp, Partitions: []int32{0}})
+		}
+		return a
+	}
+	member := func(current, target []string) kmsg.ConsumerGroupDescribeResponseGroupMember {
+		m := kmsg.NewConsumerGroupDescribeResponseGroupMember()
+		m.MemberID, m.SubscribedTopics = "m", []string{"public"}
+		m.Assignment, m.TargetAssignment = assigned(current...), assigned(target...)
+		return m
+	}
+	group := func(name string, members ...kmsg.ConsumerGroupDescribeResponseGroupMember) kmsg.ConsumerGroupDescribeResponseGroup {
+		g := kmsg.NewConsumerGroupDescribeResponseGroup()
+		g.Group, g.State, g.Epoch, g.Members = name, "Stable", 3, members
+		return g
+	}
+
+	req := kmsg.NewPtrConsumerGroupDescribeRequest()
+	req.Groups, req.IncludeAuthorizedOperations = []string{"open", "assigned-secret", "target-secret", "gone"}, true
+	deny, next, merge := b.authorizeRequestWith(context.Background(), alice, acls, req)
+	if deny != nil || len(next.(*kmsg.ConsumerGroupDescribeRequest).Groups) != 4 {
+		t.Fatalf("ConsumerGroupDescribe: deny %v, handler gets %v", deny, next)
+	}
+	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
+	gone := kmsg.NewConsumerGroupDescribeResponseGroup()
+	gone.Group, gone.ErrorCode = "gone", kerr.GroupIDNotFound.Code
+	resp.Groups = []kmsg.ConsumerGroupDescribeResponseGroup{
+		group("open", member([]string{"public"}, []string{"public", ""})),
+		group("assigned-secret", member([]string{"public"}, []string{"public"}), member([]string{"secret"}, nil)),
+		group("target-secret", member(nil, []string{"public", "secret"})),
+		gone,
+	}
+	merge(resp)
+
+	if len(resp.Groups) != 4 {
+		t.Fatalf("answer has %d groups", len(resp.Groups))
+	}
+	if g := resp.Groups[0]; g.Group != "open" || g.ErrorCode != 0 || len(g.Members) != 1 || g.AuthorizedOperations != 1<<acl.OpDescribe {
+		t.Fatalf("allowed group answered %+v", g)
+	}
+	for _, g := range resp.Groups[1:3] {
+		if g.ErrorCode != kerr.TopicAuthorizationFailed.Code || g.ErrorMessage == nil ||
+			*g.ErrorMessage != "The described group uses topics that the client is not authorized to describe." ||
+			len(g.Members) != 0 || g.State != "" || g.Epoch != 0 || g.AuthorizedOperations != math.MinInt32 {
+			t.Fatalf("group %s with a denied topic answered %+v", g.Group, g)
+		}
+	}
+	if g := resp.Groups[3]; g.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("missing group answered %+v", g)
+	}
+	// One audit line for the denied topic, however many groups use it.
+	if n := strings.Count(out.String(), "resource=secret"); n != 1 {
+		t.Fatalf("%d audit lines for the denied topic:\n%s", n, out.String())
+	}
+}
+
+// TestIdempotentInitProducerIDAllowEveryoneIfNoACL: KIP-679 with
+// allow.everyone.if.no.acl.found. A producer with no IDEMPOTENT_WRITE
+// and no topic ACL of its own, in a cluster whose ACLs name other
+// resources only, may write ACL-free topics, so it may be idempotent.
+func TestIdempotentInitProducerIDAllowEveryoneIfNoACL(t *testing.T) {
+	b := &Broker{authz: &authz{
+		acl:   acl.NewAuthorizer(acl.Config{SuperUsers: "User:admin", AllowIfNoACL: true}),
+		audit: auth.NewAudit(slog.New(slog.DiscardHandler), 1000),
+	}}
+	acls, _ := (*acl.Set)(nil).Add([]acl.Binding{
+		allowACL(acl.ResourceCluster, acl.ClusterName, "User:admin", acl.OpAlter),
+		allowACL(acl.ResourceTopic, "payments", "User:bob", acl.OpWrite),
+	})
+	deny, next, _ := b.authorizeRequestWith(context.Background(), alice, acls, kmsg.NewPtrInitProducerIDRequest())
+	if deny != nil || next == nil {
+		t.Fatalf("idempotent InitProducerId denied: %+v", deny)
+	}
+}
+
+// TestClusterAuthorizedOperationsNeedDescribe: KIP-430 as Kafka answers
+// it in Metadata and DescribeCluster. A principal without DESCRIBE on the
+// cluster gets 0, not the operations it has there.
+func TestClusterAuthorizedOperationsNeedDescribe(t *testing.T) {
+	b, acls, _ := authzBroker(t,
+		allowACL(acl.ResourceCluster, acl.ClusterName, "User:alice", acl.OpClusterAction),
+		allowACL(acl.ResourceCluster, acl.ClusterName, "User:alice", acl.OpIdempotentWrite),
+		allowACL(acl.ResourceCluster, acl.ClusterName, "User:bob", acl.OpDescribe),
+		allowACL(acl.ResourceCluster, acl.ClusterName, "User:bob", acl.OpIdempotentWrite),
+	)
+	if got := b.authorizedOperations(alice, acls, acl.ResourceCluster, acl.ClusterName); got != 0 {
+		t.Fatalf("without DESCRIBE on the cluster: operations %b, want 0", got)
+	}
+	if got, want := b.authorizedOperations(bob, acls, acl.ResourceCluster, acl.ClusterName), int32(1<<acl.OpDescribe|1<<acl.OpIdempotentWrite); got != want {
+		t.Fatalf("with DESCRIBE on the cluster: operations %b, want %b", got, want)
 	}
 }

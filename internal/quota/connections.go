@@ -136,7 +136,8 @@ func (c *Connections) WaitForSlot(ctx context.Context) error {
 
 // Open counts a new connection from ip. It returns an error, counting
 // nothing, when ip already has its maximum (max.connections.per.ip or its
-// override); the connection is then to be closed.
+// override) or, as a *ThrottledError, when the connection would take ip
+// over its connection_creation_rate; the connection is then to be closed.
 func (c *Connections) Open(ip netip.Addr) error {
 	ip = ip.Unmap()
 	c.mu.Lock()
@@ -157,8 +158,11 @@ func (c *Connections) Open(ip netip.Addr) error {
 				c.ipRates[ip] = r
 			}
 			r.record(1, now)
-			if r.throttle(bound, now) > 0 {
-				return fmt.Errorf("quota: %s opens connections faster than its connection_creation_rate of %g a second", ip, bound)
+			if d := r.throttle(bound, now); d > 0 {
+				// A refused connection is not counted, so a client that
+				// keeps retrying gets in once its rate allows it again.
+				r.record(-1, now)
+				return &ThrottledError{IP: ip, Rate: bound, Throttle: min(d, r.window)}
 			}
 		}
 		c.sweepLocked(now)
@@ -167,6 +171,22 @@ func (c *Connections) Open(ip netip.Addr) error {
 	c.total++
 	c.rate.record(1, now)
 	return nil
+}
+
+// ThrottledError refuses a connection from an address over its
+// connection_creation_rate quota (Kafka's ConnectionThrottledException).
+// Throttle is how long the address's rate takes to come back under the
+// quota, at most one quota window as in Kafka; Kafka closes the refused
+// connection only after that delay, so a client that reconnects at once
+// does not spin.
+type ThrottledError struct {
+	IP       netip.Addr
+	Rate     float64
+	Throttle time.Duration
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("quota: %s opens connections faster than its connection_creation_rate of %g a second (throttled for %v)", e.IP, e.Rate, e.Throttle)
 }
 
 // ipRateSamples is Kafka's default quota.window.num, used for the

@@ -2,6 +2,7 @@ package quota
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -95,5 +96,40 @@ func TestConnectionsPerIPCreationRate(t *testing.T) {
 	// One a second over a ten-second window lets about ten in at once.
 	if refused < 5 || refused > 15 {
 		t.Fatalf("%d of 20 quick connections from 10.0.0.1 refused at 1/s", refused)
+	}
+}
+
+// KIP-612: a connection refused for its address's connection_creation_rate
+// is not counted in that rate (Kafka un-records it), so a client retrying
+// faster than the rate still gets in at the rate once it has recovered,
+// and the refusal says how long to hold the connection before closing it.
+func TestConnectionsRefusedByRateAreNotCounted(t *testing.T) {
+	a := netip.MustParseAddr("10.0.0.1")
+	c := NewConnections(ConnectionLimits{Max: 1 << 30, PerIP: 1 << 30})
+	c.SetIPRates(func(ip netip.Addr) (float64, bool) { return 2, ip == a })
+	admitted := 0
+	var throttled *ThrottledError
+	for i := 0; i < 200; i++ {
+		err := c.Open(a)
+		if err == nil {
+			admitted++
+			c.Close(a)
+			continue
+		}
+		if !errors.As(err, &throttled) || throttled.Throttle <= 0 || throttled.Throttle > time.Second {
+			t.Fatalf("refusal %v, want a ThrottledError of at most one window", err)
+		}
+	}
+	if admitted == 0 || throttled == nil {
+		t.Fatalf("%d of 200 admitted at once; want some admitted and some refused", admitted)
+	}
+	// The retries above did not add to the rate: it still measures only
+	// the admitted connections, below the quota once the refused ones
+	// are left out.
+	c.mu.Lock()
+	v := c.ipRates[a].value(time.Now())
+	c.mu.Unlock()
+	if want := float64(admitted) / 10; v > want+0.01 {
+		t.Fatalf("rate %.2f/s after %d admitted and %d refused connections; want %.2f/s", v, admitted, 200-admitted, want)
 	}
 }

@@ -2,10 +2,13 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/quota"
 )
 
 // Connection limits (Kafka's ConnectionQuotas; KIP-308, KIP-612): with
@@ -39,11 +42,48 @@ func (s *Server) admit(nc net.Conn, l *Listener) (func(), bool) {
 	}
 	ip := addrIP(nc.RemoteAddr())
 	if err := s.cfg.Connections.Open(ip); err != nil {
-		nc.Close()
+		var te *quota.ThrottledError
+		if errors.As(err, &te) && te.Throttle > 0 {
+			s.closeLater(nc, te.Throttle)
+		} else {
+			nc.Close()
+		}
 		s.logRefusal(l, err)
 		return nil, false
 	}
 	return func() { s.cfg.Connections.Close(ip) }, true
+}
+
+// closeLater closes a connection refused by connection_creation_rate
+// after its throttle time, as Kafka does, so that a client reconnecting
+// at once does not spin against the quota. Shutdown closes those still
+// waiting.
+func (s *Server) closeLater(nc net.Conn, after time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		nc.Close()
+		return
+	}
+	if s.closing == nil {
+		s.closing = make(map[net.Conn]*time.Timer)
+	}
+	s.closing[nc] = time.AfterFunc(after, func() {
+		s.mu.Lock()
+		delete(s.closing, nc)
+		s.mu.Unlock()
+		nc.Close()
+	})
+}
+
+// closeWaitingLocked closes the connections closeLater holds. s.mu is
+// held.
+func (s *Server) closeWaitingLocked() {
+	for nc, t := range s.closing {
+		t.Stop()
+		nc.Close()
+	}
+	clear(s.closing)
 }
 
 // logRefusal logs a refused connection, at most one line a second.

@@ -98,6 +98,9 @@ type Server struct {
 	// budget holds the request bytes connections may have in flight.
 	budget *quota.Budget
 	refusalLog
+	// closing holds connections refused by connection_creation_rate until
+	// their throttle time has passed (closeLater).
+	closing map[net.Conn]*time.Timer
 }
 
 // New returns a server; call Serve to start it.
@@ -222,6 +225,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// Unblock readers; writers drain what was read.
 		c.stopReading()
 	}
+	s.closeWaitingLocked()
 	s.mu.Unlock()
 
 	done := make(chan struct{})
