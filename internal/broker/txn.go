@@ -4,7 +4,8 @@ package broker
 // (internal/txn) or, for offsets, the group coordinator: InitProducerId
 // v0-v5 with a transactional ID, AddPartitionsToTxn v0-v5 (v4+ batched,
 // with the verify-only form of KIP-890), AddOffsetsToTxn v0-v4, EndTxn
-// v0-v4, TxnOffsetCommit v0-v5 (KIP-447 group metadata),
+// v0-v5, TxnOffsetCommit v0-v5 (KIP-447 group metadata; verified with the
+// transaction coordinator before it is written, KIP-890 part 1),
 // DescribeTransactions v0 and ListTransactions v0-v2 (KIP-664). The
 // coordinator of a transactional ID is the leader of the
 // __transaction_state partition the ID hashes to; FindCoordinator with key
@@ -64,19 +65,31 @@ func (b *Broker) listTransactions(ctx context.Context, _ *Client, req *kmsg.List
 	return b.cfg.Txns.ListTransactions(ctx, req)
 }
 
-// txnOffsetCommit hands the offsets to the group coordinator. From v5
-// (transaction version 2) the client no longer sends AddOffsetsToTxn: the
-// group's __consumer_offsets partition is added to the transaction here
-// first, as Kafka does.
+// txnOffsetCommit hands the offsets to the group coordinator, once the
+// transaction coordinator agrees that the group's __consumer_offsets
+// partition is in the producer's ongoing transaction. From v5 (transaction
+// version 2) the client no longer sends AddOffsetsToTxn: the partition is
+// added to the transaction here. Below v5 it is verified, as Kafka does
+// with transaction.partition.verification.enable (KIP-890 part 1): an
+// offset commit that arrives after its transaction ended would otherwise
+// open a transaction on __consumer_offsets that no marker ends, keeping
+// the group's offsets unstable and the partition's last stable offset
+// back for good. A partition that is not in the transaction is
+// INVALID_TXN_STATE, TRANSACTION_ABORTABLE from v4 (Kafka's
+// genericErrorSupported); a fenced producer is INVALID_PRODUCER_EPOCH.
 func (b *Broker) txnOffsetCommit(ctx context.Context, c *Client, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
-	if req.Version >= 5 {
+	add := req.Version >= 5
+	if add || b.brokerConfig(b.cfg.Cluster.Image()).Bool("transaction.partition.verification.enable") {
 		pr := txnProducer{req.TransactionalID, req.ProducerID, req.ProducerEpoch}
 		tp := topicPartition{group.OffsetsTopic, b.cfg.Groups.PartitionFor(req.Group)}
-		failed, err := b.txnPartitions(ctx, pr, map[string][]int32{tp.topic: {tp.partition}}, true, verifyTimeout)
+		failed, err := b.txnPartitions(ctx, pr, map[string][]int32{tp.topic: {tp.partition}}, add, verifyTimeout)
 		if err == nil {
 			err = failed[tp]
 		}
 		if err != nil {
+			if req.Version == 4 && errors.Is(err, kerr.InvalidTxnState) {
+				err = kerrf(kerr.TransactionAbortable, "%v", err)
+			}
 			return txnOffsetCommitError(req, err)
 		}
 	}

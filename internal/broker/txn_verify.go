@@ -8,7 +8,8 @@ package broker
 // transaction. A batch arriving after its transaction ended (a retry that
 // lost a race with an abort) would otherwise open a transaction that
 // nobody ends, holding the last stable offset back forever; it gets
-// INVALID_TXN_STATE instead.
+// INVALID_TXN_STATE instead. TxnOffsetCommit below v5 is verified the same
+// way for the group's __consumer_offsets partition (txn.go).
 //
 // For clients of transaction version 2 (KIP-890 part 2) the same call adds
 // the partitions instead of checking them: Produce v12+ and

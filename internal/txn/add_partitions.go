@@ -130,13 +130,19 @@ func (c *coordinator) add(ctx context.Context, id string, producerID int64, epoc
 	if code != 0 {
 		return code
 	}
+	// A transition in progress comes first: while the markers of an
+	// EndTxn v5 that moved the ID to a new producer ID are written, the
+	// producer already holds the new ID, which becomes current only once
+	// the Complete* state is written. It retries rather than fail.
 	switch {
-	case t == nil || t.cur.producerID != producerID:
+	case t == nil:
+		code = kerr.InvalidProducerIDMapping.Code
+	case t.pending != nil, t.cur.state == statePrepareCommit, t.cur.state == statePrepareAbort:
+		code = kerr.ConcurrentTransactions.Code
+	case t.cur.producerID != producerID:
 		code = kerr.InvalidProducerIDMapping.Code
 	case t.cur.producerEpoch != epoch:
 		code = kerr.ProducerFenced.Code
-	case t.pending != nil, t.cur.state == statePrepareCommit, t.cur.state == statePrepareAbort:
-		code = kerr.ConcurrentTransactions.Code
 	case t.cur.state == stateOngoing && t.cur.partitions.containsAll(tps):
 		// Already there: nothing to write.
 		p.mu.Unlock()

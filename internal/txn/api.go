@@ -49,7 +49,11 @@ type Markers interface {
 	// across leader changes and unavailable leaders until ctx ends. A
 	// partition of a deleted topic counts as done. An error means some
 	// markers may be missing; the coordinator retries the whole request
-	// (markers are idempotent per producer epoch for the partition).
+	// (markers are idempotent per producer epoch for the partition),
+	// unless the error is INVALID_PRODUCER_EPOCH, PRODUCER_FENCED or
+	// TRANSACTION_COORDINATOR_FENCED (errors.Is): a newer producer epoch
+	// or coordinator owns the transaction, and the coordinator stops
+	// sending its markers until the partition is loaded again.
 	Write(ctx context.Context, r MarkerRequest) error
 }
 

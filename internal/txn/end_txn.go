@@ -2,6 +2,7 @@ package txn
 
 import (
 	"context"
+	"math"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -143,7 +144,11 @@ func (c *coordinator) decideEndV1(t *txn, producerID int64, epoch int16, commit 
 func (c *coordinator) decideEndV2(t *txn, producerID int64, epoch int16, commit bool, newID int64) endDecision {
 	cur := &t.cur
 	retryOnOverflow := cur.prevProducerID == producerID && epoch == maxClientEpoch && cur.producerEpoch == 0
-	retryOnBump := int32(cur.producerEpoch) == int32(epoch)+1
+	// Short.MaxValue is handed to no client: reached with no new producer
+	// ID to move to, it is a fence's epoch, and the epoch below it belongs
+	// to the fenced producer, not to a retry.
+	fencedAtMax := cur.producerEpoch == math.MaxInt16 && cur.nextProducerID == noProducerID
+	retryOnBump := int32(cur.producerEpoch) == int32(epoch)+1 && !fencedAtMax
 	var validEpoch bool
 	switch cur.state {
 	case statePrepareCommit, statePrepareAbort:

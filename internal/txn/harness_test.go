@@ -160,12 +160,13 @@ type fakeMarkers struct {
 	failures int
 	block    chan struct{}
 	calls    chan struct{} // receives a value per call, when set
+	err      error         // what a failure returns; nil: NOT_ENOUGH_REPLICAS
 }
 
 func (m *fakeMarkers) Write(ctx context.Context, r MarkerRequest) error {
 	m.mu.Lock()
 	m.reqs = append(m.reqs, r)
-	block, calls := m.block, m.calls
+	block, calls, failErr := m.block, m.calls, m.err
 	fail := m.failures != 0
 	if m.failures > 0 {
 		m.failures--
@@ -185,6 +186,9 @@ func (m *fakeMarkers) Write(ctx context.Context, r MarkerRequest) error {
 		}
 	}
 	if fail {
+		if failErr != nil {
+			return fmt.Errorf("markers: %w", failErr)
+		}
 		return fmt.Errorf("markers: %w", kerr.NotEnoughReplicas)
 	}
 	return nil

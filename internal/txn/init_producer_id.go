@@ -193,13 +193,24 @@ func (c *coordinator) decideInit(t *txn, timeout int32, expected *producerIDEpoc
 }
 
 // fenceValue is the PrepareAbort state that fences an Ongoing transaction
-// (Kafka's prepareFenceProducerEpoch followed by the abort): the epoch is
-// bumped, unless an earlier fence already bumped it and failed to be
-// written. The caller holds p.mu.
+// (Kafka's prepareFenceProducerEpoch followed by the abort). The fence
+// bumps the epoch; for a transaction-version-2 transaction the abort bumps
+// it once more, as every version-2 EndTxn does, so the fenced producer's
+// epoch ends two below the new one and its EndTxn is never taken for the
+// retry of a bump it asked for. Neither epoch is handed to a client, so no
+// retry may claim them (lastEpoch -1). The epoch stops at Short.MaxValue,
+// which is kept for fences (decideEndV2 takes no retry at it); the next
+// InitProducerId then moves the transactional ID to a new producer ID.
+// After a fence whose write failed the epoch in memory is already the
+// fence's and is kept. The caller holds p.mu.
 func (c *coordinator) fenceValue(t *txn) *txnValue {
 	v := t.cur
-	if !t.failedFence && v.producerEpoch < math.MaxInt16 {
-		v.producerEpoch++
+	if !t.failedFence {
+		bumps := int32(1)
+		if v.tv >= 2 {
+			bumps = 2
+		}
+		v.producerEpoch = int16(min(int32(v.producerEpoch)+bumps, math.MaxInt16))
 	}
 	v.lastEpoch = noProducerEpoch
 	v.nextProducerID = noProducerID

@@ -2,6 +2,7 @@ package txn
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -13,7 +14,8 @@ import (
 // CompleteAbort state is written. Both steps are retried with backoff
 // until they succeed or the partition is unloaded (its context ends).
 // Meanwhile the ID's pending state is the Complete* one, so requests get
-// CONCURRENT_TRANSACTIONS, as in Kafka.
+// CONCURRENT_TRANSACTIONS, as in Kafka. A marker refused as fenced ends
+// the sending: the transaction belongs to another coordinator or epoch.
 
 // startCompletion writes the markers of t's Prepare* state in the
 // background, then its Complete* state. The caller holds p.mu and has
@@ -78,6 +80,17 @@ func (c *coordinator) complete(p *partition, t *txn, prepared txnValue, req Mark
 			if p.ctx.Err() != nil {
 				return
 			}
+			if markerFenced(err) {
+				// Another coordinator, or a newer epoch of the
+				// producer, owns the transaction (Kafka's
+				// TransactionMarkerRequestCompletionHandler stops
+				// sending too). The Complete* state stays pending,
+				// so requests get CONCURRENT_TRANSACTIONS until the
+				// partition is unloaded or loaded again, which
+				// restarts the completion.
+				log.Warn("transaction markers fenced; no longer sending them", "err", err)
+				return
+			}
 			log.Warn("writing transaction markers failed; retrying", "attempt", attempt+1, "err", err)
 			if !c.sleep(p.ctx, attempt) {
 				return
@@ -110,4 +123,13 @@ func (c *coordinator) complete(p *partition, t *txn, prepared txnValue, req Mark
 			return
 		}
 	}
+}
+
+// markerFenced reports whether a marker write was refused because the
+// producer's epoch at the partition is newer than the marker's, or the
+// coordinator's epoch is older than one the partition saw: retrying
+// cannot succeed.
+func markerFenced(err error) bool {
+	return errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.ProducerFenced) ||
+		errors.Is(err, kerr.TransactionCoordinatorFenced)
 }
