@@ -99,6 +99,18 @@ type Node struct {
 	wg     sync.WaitGroup
 	errMu  sync.Mutex
 	err    error
+
+	// ledMu guards led: the leader epoch of each coordinator partition
+	// this broker leads (partitionLed), so that a load that ends after
+	// its partition was resigned is undone.
+	ledMu sync.Mutex
+	led   map[ledPartition]int32
+}
+
+// ledPartition names a partition of a coordinator's internal topic.
+type ledPartition struct {
+	topic     string
+	partition int32
 }
 
 // Start opens the data directory, joins (or bootstraps) the metadata
@@ -494,11 +506,27 @@ func (n *Node) partitionLed(ctx context.Context, p *replica.Partition) {
 	default:
 		return
 	}
+	key, epoch := ledPartition{p.Topic, p.Index}, p.LeaderEpoch()
+	n.ledMu.Lock()
+	if n.led == nil {
+		n.led = make(map[ledPartition]int32)
+	}
+	n.led[key] = epoch
+	n.ledMu.Unlock()
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		if err := load(); err != nil && ctx.Err() == nil {
 			n.logger.Error("load coordinator state", "topic", p.Topic, "partition", p.Index, "err", err)
+		}
+		// A resignation that came before the load registered the
+		// partition found nothing to unload: unload it now. One that
+		// comes later unloads it itself.
+		n.ledMu.Lock()
+		_, still := n.led[key]
+		n.ledMu.Unlock()
+		if !still {
+			n.unloadCoordinator(key)
 		}
 	}()
 }
@@ -506,11 +534,20 @@ func (n *Node) partitionLed(ctx context.Context, p *replica.Partition) {
 // partitionResigned unloads a coordinator's state of a partition this
 // broker stopped leading.
 func (n *Node) partitionResigned(p *replica.Partition) {
-	switch p.Topic {
+	key := ledPartition{p.Topic, p.Index}
+	n.ledMu.Lock()
+	delete(n.led, key)
+	n.ledMu.Unlock()
+	n.unloadCoordinator(key)
+}
+
+// unloadCoordinator drops the coordinator state of an internal partition.
+func (n *Node) unloadCoordinator(key ledPartition) {
+	switch key.topic {
 	case group.OffsetsTopic:
-		n.groups.Unload(p.Index)
+		n.groups.Unload(key.partition)
 	case txn.StateTopic:
-		n.txns.Unload(p.Index)
+		n.txns.Unload(key.partition)
 	}
 }
 

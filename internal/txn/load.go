@@ -23,7 +23,9 @@ func (c *coordinator) load(ctx context.Context, pid, epoch int32) error {
 	}
 	c.mu.Lock()
 	if old := c.parts[pid]; old != nil {
-		if old.epoch == epoch {
+		if old.epoch >= epoch {
+			// Loaded, or loading, at this epoch or a newer one: a
+			// late load of an older leadership changes nothing.
 			c.mu.Unlock()
 			return nil
 		}

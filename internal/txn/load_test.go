@@ -112,3 +112,28 @@ func FuzzReplay(f *testing.F) {
 		c.ListTransactions(context.Background(), req)
 	})
 }
+
+// A load at an older coordinator epoch than the one loaded (a leadership
+// whose load started late) leaves the newer one in place: markers keep
+// the newer coordinator epoch.
+func TestLateLoadOfOlderEpochChangesNothing(t *testing.T) {
+	h := newHarness(t)
+	pid, epoch := h.begin("a")
+	h.mustAdd("a", pid, epoch, "t", 0)
+	part := h.c.PartitionFor("a")
+	if err := h.c.Load(context.Background(), part, testEpoch+1); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.Load(context.Background(), part, testEpoch); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "EndTxn", h.end(3, "a", pid, epoch, true).ErrorCode, 0)
+	h.wait()
+	reqs := h.markers.requests()
+	if len(reqs) == 0 {
+		t.Fatal("no markers written")
+	}
+	if got := reqs[len(reqs)-1].CoordinatorEpoch; got != testEpoch+1 {
+		t.Fatalf("markers written at coordinator epoch %d, want %d", got, testEpoch+1)
+	}
+}
