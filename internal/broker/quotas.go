@@ -39,6 +39,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/internal/acl"
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/ctxtime"
 	"github.com/sluice-io/sluice/internal/quota"
@@ -329,7 +330,7 @@ func quotaCallFrom(ctx context.Context) *quotaCall {
 // response, recorded once it is sent (it counts towards the client's next
 // requests, as Kafka records network thread time).
 func (b *Broker) handleWithQuotas(ctx context.Context, img *cluster.Image, c *Client, req kmsg.Request) Reply {
-	if exemptFromQuotas(req) {
+	if b.exemptFromQuotas(img, c, req) {
 		return b.handle(ctx, c, req)
 	}
 	r := b.quotas.resolve(img, quotaUser(c.Principal), c.ID)
@@ -506,13 +507,24 @@ func applyThrottle(reply Reply, d time.Duration) Reply {
 }
 
 // exemptFromQuotas reports whether a request is never throttled: version
-// and SASL negotiation, and traffic between brokers.
-func exemptFromQuotas(req kmsg.Request) bool {
+// and SASL negotiation, and traffic between brokers (transaction markers,
+// a follower's fetch) from a principal allowed CLUSTER_ACTION, as Kafka
+// exempts them; a client only claiming to be a broker is throttled as any
+// other.
+func (b *Broker) exemptFromQuotas(img *cluster.Image, c *Client, req kmsg.Request) bool {
 	switch req := req.(type) {
-	case *kmsg.ApiVersionsRequest, *kmsg.SASLHandshakeRequest, *kmsg.SASLAuthenticateRequest, *kmsg.WriteTxnMarkersRequest:
+	case *kmsg.ApiVersionsRequest, *kmsg.SASLHandshakeRequest, *kmsg.SASLAuthenticateRequest:
 		return true
+	case *kmsg.WriteTxnMarkersRequest:
+		return b.mayClusterAction(img, c)
 	case *kmsg.FetchRequest:
-		return req.ReplicaID >= 0 || req.Version >= 15 && req.ReplicaState.ID >= 0
+		return (req.ReplicaID >= 0 || req.Version >= 15 && req.ReplicaState.ID >= 0) && b.mayClusterAction(img, c)
 	}
 	return false
+}
+
+// mayClusterAction reports whether c may send what brokers send each
+// other: with no authorizer, anyone.
+func (b *Broker) mayClusterAction(img *cluster.Image, c *Client) bool {
+	return b.authz == nil || b.authz.acl.Authorize(img.ACLs, c.Principal, c.Host, acl.OpClusterAction, acl.ResourceCluster, acl.ClusterName)
 }

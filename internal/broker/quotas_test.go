@@ -6,6 +6,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/internal/acl"
+	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/quota"
 )
 
@@ -65,5 +67,39 @@ func TestQuotaFilterMatches(t *testing.T) {
 		if got := quotaFilterMatches(c.req, c.e); got != c.want {
 			t.Errorf("filter %+v strict=%v on %+v: %v, want %v", c.req.Components, c.req.Strict, c.e, got, c.want)
 		}
+	}
+}
+
+// Requests brokers send each other escape quotas only from a principal
+// allowed CLUSTER_ACTION: a client claiming a replica ID in its Fetch is
+// throttled as any other.
+func TestQuotaExemptionNeedsClusterAction(t *testing.T) {
+	b, acls, _ := authzBroker(t, allowACL(acl.ResourceCluster, acl.ClusterName, "User:alice", acl.OpClusterAction))
+	img := &cluster.Image{ACLs: acls}
+	follower := kmsg.NewPtrFetchRequest()
+	follower.ReplicaID = 2
+	markers := kmsg.NewPtrWriteTxnMarkersRequest()
+	consumer := kmsg.NewPtrFetchRequest()
+	consumer.ReplicaID = -1
+	for _, tc := range []struct {
+		name string
+		c    *Client
+		req  kmsg.Request
+		want bool
+	}{
+		{"ApiVersions from anyone", bob, kmsg.NewPtrApiVersionsRequest(), true},
+		{"a follower's fetch from a broker principal", alice, follower, true},
+		{"markers from a broker principal", alice, markers, true},
+		{"a follower's fetch from a client", bob, follower, false},
+		{"markers from a client", bob, markers, false},
+		{"a consumer's fetch", alice, consumer, false},
+	} {
+		if got := b.exemptFromQuotas(img, tc.c, tc.req); got != tc.want {
+			t.Errorf("%s: exempt %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	open := &Broker{}
+	if !open.exemptFromQuotas(img, bob, follower) {
+		t.Error("without an authorizer a follower's fetch is not exempt")
 	}
 }
