@@ -485,7 +485,13 @@ func TestClusterNewReplicaOfAPartitionWithItsHeadDeleted(t *testing.T) {
 	prod := acksAllProducer(c, kgo.DefaultProduceTopic("head"))
 	defer prod.Close()
 	for i := range 100 {
-		if err := prod.ProduceSync(ctx, kgo.StringRecord(fmt.Sprintf("record %d", i))).FirstErr(); err != nil {
+		r := kgo.StringRecord(fmt.Sprintf("record %d", i))
+		if i >= 90 {
+			// The last segment's records are not expired: retention
+			// deletes the head, and they stay to be read.
+			r.Timestamp = time.Now().Add(30 * time.Minute)
+		}
+		if err := prod.ProduceSync(ctx, r).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -99,8 +99,8 @@ type Options struct {
 	OnOffline func(err error)
 	// OnRetentionDue, if set, is called when something retention or
 	// producer expiry may act on appears: a segment is rolled (a sealed
-	// segment retention may delete), or the log gains its first producer
-	// ID. With NextRetention it lets the owner keep a schedule of due
+	// segment retention may delete), the lone segment of a log gains its
+	// first records, or the log gains its first producer ID. With NextRetention it lets the owner keep a schedule of due
 	// logs instead of visiting every log on each check. It is called with
 	// the log's locks held: it must not block or call into the log.
 	OnRetentionDue func()
@@ -233,17 +233,20 @@ func (l *Log) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64
 }
 
 // ApplyRetention deletes whole segments that retention.ms or retention.bytes
-// have expired (only when cleanup.policy includes delete), never the active
-// one, and segments wholly below the log start offset, and advances the log
-// start offset. It returns how many segments were deleted.
+// have expired (only when cleanup.policy includes delete), the active one
+// too once it holds expired records (the log rolls first, so it keeps its
+// end offset), and segments wholly below the log start offset, and
+// advances the log start offset. It never deletes a record at or above the
+// high watermark given to HighWatermarkMoved. It returns how many segments
+// were deleted.
 func (l *Log) ApplyRetention() (int, error) { return l.applyRetention() }
 
 // NextRetention says when ApplyRetention or ExpireProducers (with
 // producerExpiry) may next have work: the earliest time a sealed segment
 // passes retention.ms or a producer ID expires, or now when retention.bytes
 // or the log start offset may already allow a deletion. ok is false when
-// nothing can become due before OnRetentionDue is called (a log of one
-// segment and no producers) or the config changes.
+// nothing can become due before OnRetentionDue is called (a log without
+// records and without producers) or the config changes.
 func (l *Log) NextRetention(now time.Time, producerExpiry time.Duration) (due time.Time, ok bool) {
 	return l.nextRetention(now, producerExpiry)
 }

@@ -29,9 +29,11 @@ import (
 //     min.cleanable.dirty.ratio, when its oldest dirty record is older
 //     than max.compaction.lag.ms (KIP-354), or when a delete horizon has
 //     passed.
-//  2. Builds the offset map: key -> last offset, over the dirty segments
-//     (at most MaxKeys keys, stopping at a segment boundary). Keys are
-//     hashed to 128 bits, as Kafka's map keeps MD5 hashes.
+//  2. Builds the offset map: key -> last offset, over the dirty section
+//     a batch at a time, stopping before the batch that finds MaxKeys
+//     keys in it, even mid-segment; the cleaned-up-to offset is then that
+//     batch's. Keys are hashed to 128 bits, as Kafka's map keeps MD5
+//     hashes.
 //  3. Rewrites the whole cleanable range, in groups of consecutive segments
 //     that fit segment.bytes, the index size and 32-bit relative offsets.
 //     A record stays if no later record has its key; a tombstone (null
@@ -44,17 +46,20 @@ import (
 //     Rewritten batches keep their base offset, last offset delta, leader
 //     epoch, producer fields and codec (records are recompressed with it);
 //     records keep their offset deltas. A batch left with no records goes,
-//     except the last batch of each producer ID, kept empty so the
-//     producer's sequence and epoch survive. Aborted transactional data
+//     and so does one an earlier pass left empty, except the last batch of
+//     each producer ID, kept empty so the producer's sequence and epoch
+//     survive (Kafka's RETAIN_EMPTY). Aborted transactional data
 //     goes; a transaction marker stays until no data of its transaction is
 //     left and its delete horizon has passed. Aborted transactions are
 //     read from the .txnindex files (a marker past the cleaned range
 //     counts); a cleaned segment's .txnindex keeps the entries of the
 //     ABORT markers it keeps while their data was still there to remove.
 //     Each cleaned group ends at
-//     the same offset as the original group (an empty batch marks the end
-//     when the group's last batch went), so a swap file always says which
-//     segments it replaces.
+//     the same offset as the original group (an empty batch of no
+//     producer marks the end when the group's last batch went), so a swap
+//     file always says which segments it replaces. Such a batch stays
+//     while it ends its group and goes once the group merges with the
+//     next, so they do not pile up.
 //  4. Commits each group crash-safely: the output is written as
 //     <base>.log.cleaned (+ .index.cleaned, .timeindex.cleaned,
 //     .txnindex.cleaned) and
@@ -81,8 +86,10 @@ type CleanOptions struct {
 	// transaction is touched.
 	UpperBound int64
 	// MaxKeys caps the offset map (log.cleaner.dedupe.buffer.size / 24, as
-	// Kafka sizes its entries); 0 is no cap. A pass that fills it cleans
-	// up to the segment where it filled, and the next pass goes on.
+	// Kafka sizes its entries); 0 is no cap. The map takes whole batches:
+	// it stops before the batch that finds it full, even mid-segment, and
+	// holds at most MaxKeys keys plus those of one batch. A pass that
+	// fills it cleans up to that batch, and the next pass goes on.
 	MaxKeys int
 	// Force cleans even when the log is not dirty enough.
 	Force bool
@@ -121,6 +128,11 @@ type cleanerState struct {
 	loaded      bool
 	cleanedTo   int64 // first dirty offset
 	nextHorizon int64 // earliest delete horizon still pending, -1 for none
+	// openedEnd is the log end offset Open found. Every offset from it on
+	// was appended since, so none of it is clean: a checkpoint above it (a
+	// truncation into a gap left by cleaning, then a restart, which ends
+	// the log at its last batch) comes down to it.
+	openedEnd int64
 }
 
 // cleanRange is the cleanable part of the segment list.
@@ -134,7 +146,7 @@ func (l *Log) loadCleanerState() {
 	if l.cleaner.loaded {
 		return
 	}
-	l.cleaner = cleanerState{loaded: true, nextHorizon: -1}
+	l.cleaner = cleanerState{loaded: true, nextHorizon: -1, openedEnd: l.cleaner.openedEnd}
 	b, err := ReadSmallFile(l.fs, filepath.Join(l.dir, cleanerCheckpointFile), 1<<10)
 	if err != nil {
 		if !errors.Is(err, errNoCheckpoint) {
@@ -147,7 +159,7 @@ func (l *Log) loadCleanerState() {
 		l.logger.Warn("ignoring cleaner checkpoint", "err", err)
 		return
 	}
-	l.cleaner.cleanedTo, l.cleaner.nextHorizon = to, horizon
+	l.cleaner.cleanedTo, l.cleaner.nextHorizon = min(to, l.cleaner.openedEnd), horizon
 }
 
 // formatCleanerCheckpoint renders the per-partition cleaner checkpoint:
@@ -262,6 +274,8 @@ type cleanPass struct {
 	cfg       Config
 	now       int64
 	keys      *offsetMap
+	mapped    bool  // a batch of the dirty section is in keys
+	end       int64 // the first offset not mapped: batches from it stay as they are
 	producers map[int64]producerLast
 	txns      *txnTracker
 
@@ -299,33 +313,45 @@ func (l *Log) clean(opts CleanOptions) (CleanStats, error) {
 		stats: CleanStats{FirstDirtyOffset: c.FirstDirtyOffset},
 	}
 	p.txns = newTxnTracker(r.segs, r.segs[0].base, r.segs[r.k].base)
-	// The offset map over the dirty segments, stopping at a segment
-	// boundary once it holds MaxKeys keys.
+	// The offset map over the dirty section. Once it holds MaxKeys keys it
+	// takes no further batch, even mid-segment: the pass cleans the
+	// segments up to the one where it stopped and moves the checkpoint to
+	// the first offset not mapped. Records past it in that segment have
+	// no later record in the map, so they all stay.
+	end := r.segs[r.k].base
 	for i := r.dirtyIdx; i < r.k; i++ {
 		if l.cleanAbort.Load() {
 			return CleanStats{}, ErrClosed
 		}
-		if err := p.addToMap(r.segs[i]); err != nil {
+		stop, err := p.addToMap(r.segs[i], c.FirstDirtyOffset, opts.MaxKeys)
+		if err != nil {
 			return CleanStats{}, err
 		}
-		if opts.MaxKeys > 0 && p.keys.len() >= opts.MaxKeys && i+1 < r.k {
+		if stop >= 0 {
 			l.logger.Info("cleaner offset map full; cleaning part of the dirty section",
-				"keys", p.keys.len(), "up_to", r.segs[i+1].base)
-			r.k = i + 1
+				"keys", p.keys.len(), "up_to", stop)
+			end = stop
+			if stop > r.segs[i].base {
+				r.k = i + 1
+			} else {
+				r.k = i
+			}
 			break
 		}
 	}
-	end := r.segs[r.k].base
+	p.end = end
 	for _, s := range r.segs[:r.k] {
 		if err := s.ensureIndexes(); err != nil { // groupSegments counts entries
 			return CleanStats{}, err
 		}
 	}
+	next := 0 // index in r.segs of the segment after the group
 	for _, g := range groupSegments(r.segs, r.k, cfg) {
 		if l.cleanAbort.Load() {
 			return CleanStats{}, ErrClosed
 		}
-		if err := p.cleanGroup(g, gen); err != nil {
+		next += len(g)
+		if err := p.cleanGroup(g, r.segs[next].base, gen); err != nil {
 			return CleanStats{}, err
 		}
 	}
@@ -450,18 +476,39 @@ func scanSegmentBatches(s *segment, fn func(pos int64, h record.Header, batch []
 	return nil
 }
 
-func (p *cleanPass) addToMap(s *segment) error {
-	return scanSegmentBatches(s, func(pos int64, h record.Header, batch []byte) error {
+// errMapFull stops addToMap's scan.
+var errMapFull = errors.New("offset map full")
+
+// addToMap maps the keys of s's records from offset from on, a batch at a
+// time. With maxKeys > 0 it stops before a batch once the map holds
+// maxKeys keys (a batch at or past from is always mapped first, so a
+// pass always gets somewhere) and returns that batch's base offset, the
+// first offset not mapped; otherwise it returns -1.
+func (p *cleanPass) addToMap(s *segment, from int64, maxKeys int) (int64, error) {
+	stop := int64(-1)
+	err := scanSegmentBatches(s, func(pos int64, h record.Header, batch []byte) error {
+		if h.LastOffset() < from {
+			return nil
+		}
+		if maxKeys > 0 && p.keys.len() >= maxKeys && p.mapped {
+			stop = max(h.BaseOffset, from)
+			return errMapFull
+		}
+		p.mapped = true
 		if h.IsControl() || (h.IsTransactional() && p.txns.isAborted(&h)) {
 			return nil
 		}
 		return p.l.records(s, pos, &h, batch, func(r record.Record) error {
-			if r.Key != nil {
-				p.keys.put(r.Key, h.BaseOffset+int64(r.OffsetDelta))
+			if off := h.BaseOffset + int64(r.OffsetDelta); r.Key != nil && off >= from {
+				p.keys.put(r.Key, off)
 			}
 			return nil
 		})
 	})
+	if errors.Is(err, errMapFull) {
+		return stop, nil
+	}
+	return -1, err
 }
 
 // txnTracker follows transactions through a pass in offset order, as
@@ -605,7 +652,10 @@ func (p *cleanPass) filterBatch(s *segment, pos int64, h record.Header, batch []
 	if h.HasDeleteHorizon() && len(kept) > 0 && (tombstones || h.IsControl()) {
 		p.noteHorizon(h.DeleteHorizon())
 	}
-	if len(kept) == total && !needHorizon {
+	// As Kafka's RETAIN_EMPTY and DELETE_EMPTY: a batch with no records
+	// (an earlier pass emptied it) stays only while it holds its
+	// producer's last sequence.
+	if len(kept) == total && !needHorizon && (total > 0 || p.lastOfProducer(&h)) {
 		return batch, false, nil
 	}
 	o := record.BuildOptions{
@@ -649,8 +699,9 @@ func (p *cleanPass) noteHorizon(h int64) {
 	}
 }
 
-// cleanGroup rewrites one group of segments into one and swaps it in.
-func (p *cleanPass) cleanGroup(g []*segment, gen int64) error {
+// cleanGroup rewrites one group of segments into one and swaps it in. end
+// is the base offset of the segment after the group.
+func (p *cleanPass) cleanGroup(g []*segment, end, gen int64) error {
 	l := p.l
 	base := g[0].base
 	sizes := make([]int64, len(g))
@@ -698,6 +749,26 @@ func (p *cleanPass) cleanGroup(g []*segment, gen int64) error {
 	for _, s := range g {
 		err := scanSegmentBatches(s, func(at int64, h record.Header, batch []byte) error {
 			next, lastEpoch, lastTs = h.LastOffset()+1, h.PartitionLeaderEpoch, h.MaxTimestamp
+			if h.BaseOffset >= p.end {
+				// Past the last mapped offset, as Kafka's pastLatestOffset:
+				// the map knows nothing later, so no record goes, not even
+				// a tombstone past its horizon, and an ABORT marker keeps
+				// its index entry.
+				if h.HasDeleteHorizon() {
+					p.noteHorizon(h.DeleteHorizon())
+				}
+				if e, ok := p.txns.byMarker[h.BaseOffset]; ok && h.IsControl() {
+					aborted = append(aborted, e)
+				}
+				return emit(batch)
+			}
+			if isEndOfGroup(&h) && next == end {
+				// The end-of-group batch of an earlier pass still ends
+				// the group: it stays as it is. Anywhere else (its group
+				// merged with the next) it goes, as any empty batch of no
+				// producer.
+				return emit(batch)
+			}
 			b, ch, err := p.filterBatch(s, at, h, batch)
 			if err != nil {
 				return err
@@ -766,6 +837,12 @@ func (p *cleanPass) cleanGroup(g []*segment, gen int64) error {
 	p.stats.SegmentsBefore += len(g)
 	p.stats.SegmentsAfter++
 	return nil
+}
+
+// isEndOfGroup reports whether a batch is one cleanGroup writes to end a
+// group whose last batch went: no records, no producer, not a marker.
+func isEndOfGroup(h *record.Header) bool {
+	return h.RecordCount == 0 && !h.HasProducerID() && !h.IsControl()
 }
 
 // swapIn replaces the segments of g with out, crash-safely. Until the

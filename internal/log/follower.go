@@ -113,6 +113,7 @@ func (l *Log) appendFollowerBatch(batch []byte, h *record.Header, m *markerInfo)
 	}
 	if pos == 0 {
 		seg.firstAppend = now
+		l.firstInLoneSegment()
 	}
 	seg.observe(h, pos, l.cfg.IndexIntervalBytes)
 	seg.size.Store(pos + int64(len(batch)))

@@ -129,6 +129,9 @@ type Log struct {
 
 	leo      atomic.Int64 // log end offset, published after the bytes
 	logStart atomic.Int64
+	// hw is the high watermark last given to HighWatermarkMoved, -1
+	// before any: retention deletes no record at or above it.
+	hw atomic.Int64
 
 	epochs epochCache
 
@@ -195,6 +198,7 @@ func newLog(dir string, cfg Config, opts Options) *Log {
 	}
 	l.unstable.Store(-1)
 	l.oldestMarker.Store(-1)
+	l.hw.Store(-1)
 	l.dirName.Store(&dir)
 	l.indexInterval.Store(cfg.IndexIntervalBytes)
 	if l.fs == nil {
@@ -309,6 +313,7 @@ func (l *Log) appendLocked(batch []byte, h record.Header, leaderEpoch int32, m *
 	}
 	if pos == 0 {
 		seg.firstAppend = now
+		l.firstInLoneSegment()
 	}
 	seg.observe(&h, pos, l.cfg.IndexIntervalBytes)
 	seg.size.Store(pos + int64(len(batch)))

@@ -33,6 +33,7 @@ func open(dir string, cfg Config, opts Options) (*Log, error) {
 		}
 		return nil, fmt.Errorf("log: open %s: %w", dir, err)
 	}
+	l.cleaner.openedEnd = l.leo.Load()
 	return l, nil
 }
 

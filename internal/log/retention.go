@@ -2,16 +2,21 @@ package log
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 )
 
-// Retention deletes whole segments from the front of the log, never the
-// active one, in Kafka's order (the first two only when cleanup.policy
-// includes delete): segments whose largest timestamp is older
-// than retention.ms, then the oldest while the log stays at or above
-// retention.bytes without them, then segments wholly below the log start
-// offset (after DeleteRecords). The log start offset is checkpointed before
+// Retention deletes whole segments from the front of the log in Kafka's
+// order (the first two only when cleanup.policy includes delete): segments
+// whose largest timestamp is older than retention.ms, then the oldest while
+// the log stays at or above retention.bytes without them, then segments
+// wholly below the log start offset (after DeleteRecords). As Kafka's
+// deletableSegments, it stops at the first segment with records at or above
+// the high watermark (HighWatermarkMoved), so the log start offset never
+// passes it, and the active segment counts too once it holds records: it
+// is rolled first, so the log keeps a segment at its end offset and the
+// log start offset moves there. The log start offset is checkpointed before
 // the files go, and the directory is fsynced after. Files are deleted right
 // away: file.delete.delay.ms exists in Kafka for readers of memory-mapped
 // segments, and readers here hold the segment list while they read.
@@ -28,14 +33,50 @@ func (l *Log) applyRetention() (int, error) {
 		l.mu.Unlock()
 		return 0, err
 	}
-	segs, cfg, now := l.segs, l.cfg, l.now().UnixMilli()
+	segs := l.segs
+	n := l.retainedFrom(segs)
+	if n == 0 {
+		l.mu.Unlock()
+		return 0, nil
+	}
+	if n == len(segs) {
+		if err := l.roll(); err != nil {
+			l.mu.Unlock()
+			return 0, err
+		}
+	}
+	doomed, err := l.dropSegments(n, l.segs[n].base)
+	l.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return len(doomed), l.removeSegmentFiles(doomed, "retention")
+}
+
+// retainedFrom is the index of the first segment of segs retention keeps:
+// the ones before it go, every one of them when the active one goes too.
+// The caller holds mu.
+func (l *Log) retainedFrom(segs []*segment) int {
+	cfg, now := l.cfg, l.now().UnixMilli()
+	hw := l.hw.Load()
+	if hw < 0 {
+		hw = math.MaxInt64 // a log outside a partition: nothing to wait for
+	}
+	// deletable: segment i holds records and all of them are below the
+	// high watermark.
+	deletable := func(i int) bool {
+		if i == len(segs)-1 {
+			return segs[i].size.Load() > 0 && l.leo.Load() <= hw
+		}
+		return segs[i+1].base <= hw
+	}
 	n := 0
 	// Kafka applies time and size retention only when cleanup.policy
 	// includes delete; a compact-only log keeps every segment the cleaner
 	// leaves, and loses only what lies below the log start offset.
 	deletes := cfg.CleanupPolicy.Deletes()
 	if deletes && cfg.RetentionMs >= 0 {
-		for n < len(segs)-1 && now-l.largestTimestamp(segs[n]) > cfg.RetentionMs {
+		for n < len(segs) && deletable(n) && now-l.largestTimestamp(segs[n]) > cfg.RetentionMs {
 			n++
 		}
 	}
@@ -45,25 +86,16 @@ func (l *Log) applyRetention() (int, error) {
 			diff += s.size.Load()
 		}
 		diff -= cfg.RetentionBytes
-		for n < len(segs)-1 && diff-segs[n].size.Load() >= 0 {
+		for n < len(segs) && deletable(n) && diff-segs[n].size.Load() >= 0 {
 			diff -= segs[n].size.Load()
 			n++
 		}
 	}
 	start := l.logStart.Load()
-	for n < len(segs)-1 && segs[n+1].base <= start {
+	for n < len(segs)-1 && deletable(n) && segs[n+1].base <= start {
 		n++
 	}
-	if n == 0 {
-		l.mu.Unlock()
-		return 0, nil
-	}
-	doomed, err := l.dropSegments(n, segs[n].base)
-	l.mu.Unlock()
-	if err != nil {
-		return 0, err
-	}
-	return len(doomed), l.removeSegmentFiles(doomed, "retention")
+	return n
 }
 
 func (l *Log) nextRetention(now time.Time, producerExpiry time.Duration) (time.Time, bool) {
@@ -79,9 +111,11 @@ func (l *Log) nextRetention(now time.Time, producerExpiry time.Duration) (time.T
 		}
 	}
 	segs, cfg := l.segs, l.cfg
-	if len(segs) >= 2 {
+	// A log with records may have a segment to delete: a sealed one, or
+	// the active one holding records.
+	if len(segs) >= 2 || segs[0].size.Load() > 0 {
 		deletes := cfg.CleanupPolicy.Deletes()
-		if (deletes && cfg.RetentionBytes >= 0) || segs[1].base <= l.logStart.Load() {
+		if (deletes && cfg.RetentionBytes >= 0) || (len(segs) >= 2 && segs[1].base <= l.logStart.Load()) {
 			earlier(now)
 		}
 		if deletes && cfg.RetentionMs >= 0 {
@@ -105,6 +139,15 @@ func (l *Log) nextRetention(now time.Time, producerExpiry time.Duration) (time.T
 func (l *Log) retentionDue() {
 	if l.onRetentionDue != nil {
 		l.onRetentionDue()
+	}
+}
+
+// firstInLoneSegment tells the owner that a log of one segment gains its
+// first records: retention may delete that segment once they expire. A
+// later segment's roll tells it already. The caller holds mu.
+func (l *Log) firstInLoneSegment() {
+	if len(l.segs) == 1 {
+		l.retentionDue()
 	}
 }
 

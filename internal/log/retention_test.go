@@ -59,13 +59,14 @@ func TestRetentionByTime(t *testing.T) {
 	}
 	m.check(t, l, wantStart)
 
-	// The active segment is never deleted, however old.
+	// Once expired, the active segment goes too (Kafka's deletableSegments):
+	// the log rolls and keeps an empty segment at its end offset.
 	clock.now = clock.now.Add(365 * 24 * time.Hour)
 	if _, err := l.ApplyRetention(); err != nil {
 		t.Fatal(err)
 	}
-	if len(l.segs) != 1 || l.LogEndOffset() != 100 {
-		t.Fatalf("%d segments, log end %d; want only the active one", len(l.segs), l.LogEndOffset())
+	if len(l.segs) != 1 || l.segs[0].base != 100 || l.segs[0].size.Load() != 0 || l.LogEndOffset() != 100 || l.LogStartOffset() != 100 {
+		t.Fatalf("%d segments (first at %d), log [%d, %d); want one empty segment at 100", len(l.segs), l.segs[0].base, l.LogStartOffset(), l.LogEndOffset())
 	}
 }
 
@@ -165,16 +166,18 @@ func TestNextRetentionAndOnRetentionDue(t *testing.T) {
 	if _, ok := l.NextRetention(clock.now, expiry); ok {
 		t.Fatal("an empty log has retention work ahead")
 	}
+	// The first records of a lone segment make the log due when they
+	// expire: the active segment is deleted too once expired.
 	mustAppend(t, l, newBatch(t, batchSpec{ts: 1_000_000, valueSize: 150}), 0)
-	if _, ok := l.NextRetention(clock.now, expiry); ok || calls != 0 {
-		t.Fatalf("a log of one segment without producers: due %v, %d calls", ok, calls)
+	if due, ok := l.NextRetention(clock.now, expiry); !ok || calls != 1 || !due.Equal(time.UnixMilli(1_000_000+cfg.RetentionMs+1)) {
+		t.Fatalf("a log of one segment without producers: due %v (%v), %d calls", due, ok, calls)
 	}
 	// Fill the first segment (timestamps up to 1_001_900) until it rolls.
 	for i := 1; len(l.segs) < 2; i++ {
 		mustAppend(t, l, newBatch(t, batchSpec{ts: 1_000_000 + 100*int64(i), valueSize: 150}), 0)
 	}
-	if calls != 1 {
-		t.Fatalf("a roll called OnRetentionDue %d times, want 1", calls)
+	if calls != 2 {
+		t.Fatalf("the first records and a roll called OnRetentionDue %d times, want 2", calls)
 	}
 	ts, _ := l.segs[0].maxTimestamp()
 	due, ok := l.NextRetention(clock.now, expiry)
@@ -189,8 +192,8 @@ func TestNextRetentionAndOnRetentionDue(t *testing.T) {
 	// A first producer ID makes the log due for its expiry.
 	pb := producerBatch(t, produce{pid: 9, records: 1})
 	mustAppend(t, l, pb, 0)
-	if calls != 2 {
-		t.Fatalf("a first producer ID called OnRetentionDue %d times in all, want 2", calls)
+	if calls != 3 {
+		t.Fatalf("a first producer ID called OnRetentionDue %d times in all, want 3", calls)
 	}
 	due, ok = l.NextRetention(clock.now, expiry)
 	if !ok || due.After(clock.now.Add(expiry+time.Millisecond)) {

@@ -152,10 +152,12 @@ func (l *Log) resetUnreplicated() {
 
 // highWatermarkMoved tells the log its partition's high watermark: the
 // transactions whose marker is below it stop holding the first unstable
-// offset back (Kafka's onHighWatermarkUpdated). Without such a transaction
-// it takes no lock, and with one only txnMu, a leaf: the partition calls
-// it holding its own locks, which must not wait for a roll's fsyncs.
+// offset back (Kafka's onHighWatermarkUpdated), and retention deletes no
+// segment reaching past it. Without such a transaction it takes no lock,
+// and with one only txnMu, a leaf: the partition calls it holding its own
+// locks, which must not wait for a roll's fsyncs.
 func (l *Log) highWatermarkMoved(hw int64) {
+	l.hw.Store(hw)
 	if m := l.oldestMarker.Load(); m < 0 || m >= hw {
 		return
 	}

@@ -13,12 +13,17 @@ import (
 // Retention and producer-ID expiry are scheduled, not swept. Each check
 // (every log.retention.check.interval.ms, as in Kafka) visits only the
 // partitions due by then: a log says when it may next have work
-// (log.Log.NextRetention: the first sealed segment passing retention.ms,
-// a producer ID expiring, or at once under retention.bytes), and tells
-// when that can change without a check (log.Options.OnRetentionDue: a
-// roll, a first producer ID). Partitions are also due once opened with
-// data, and when their config changes. A broker of idle partitions with
-// one segment each and no producers does no per-partition work per check.
+// (log.Log.NextRetention: the first segment with records passing
+// retention.ms, the active one too, a producer ID expiring, or at once
+// under retention.bytes), and tells when that can change without a check
+// (log.Options.OnRetentionDue: a roll, the first records of a lone
+// segment, a first producer ID). Partitions are also due once opened with
+// data, and when their config changes. Retention never deletes records at
+// or above the high watermark the partition last gave its log
+// (log.Log.HighWatermarkMoved: the leader's, or a follower's own); a
+// partition held back by it stays due and is checked again. A broker of
+// idle partitions whose records have not expired, without retention.bytes
+// and producers, does no per-partition work per check.
 
 // retentionQueue is the partitions due for a retention check, earliest
 // first. Its lock is a leaf: logs call schedule with their locks held.
