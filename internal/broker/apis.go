@@ -116,15 +116,21 @@ func (b *Broker) handle(ctx context.Context, c *Client, req kmsg.Request) Reply 
 }
 
 // apiVersions answers ApiVersions v0-v4. A version newer than Sluice knows
-// is answered at v0 with UNSUPPORTED_VERSION and the full list (KIP-511).
+// is answered at v0 with UNSUPPORTED_VERSION and, as Kafka does (KIP-511),
+// only ApiVersions' own versions: the client asks again at the highest of
+// them and learns everything else, the finalized features included, from
+// that answer (one without them would leave a client on transaction
+// version 1).
 func (b *Broker) apiVersions(_ context.Context, c *Client, req *kmsg.ApiVersionsRequest) *kmsg.ApiVersionsResponse {
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
 	if req.Version >= 3 { // KIP-511: the client names its software
 		c.SoftwareName, c.SoftwareVersion = req.ClientSoftwareName, req.ClientSoftwareVersion
 	}
-	if req.Version > b.apis[18].max {
+	if a := b.apis[18]; req.Version > a.max {
 		resp.Version = 0
 		resp.ErrorCode = kerr.UnsupportedVersion.Code
+		resp.ApiKeys = []kmsg.ApiVersionsResponseApiKey{{ApiKey: 18, MinVersion: a.min, MaxVersion: a.max}}
+		return resp
 	}
 	for key := int16(0); key <= kmsg.MaxKey; key++ {
 		a, ok := b.apis[key]
