@@ -2,8 +2,10 @@ package test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"slices"
 	"testing"
 	"time"
@@ -253,4 +255,46 @@ func wantStableOffset(t *testing.T, ctx context.Context, cl *kgo.Client, group, 
 	if errors.Is(kerr.ErrorForCode(code), kerr.UnstableOffsetCommit) || got != want {
 		t.Fatalf("OffsetFetch require_stable of %s: %v offset %d, want offset %d", group, kerr.ErrorForCode(code), got, want)
 	}
+}
+
+// A transactional batch for a partition its transaction does not hold
+// (KIP-890 part 1 verification) is refused as Kafka refuses it:
+// INVALID_TXN_STATE to a Produce below v11, which does not know
+// TRANSACTION_ABORTABLE, and TRANSACTION_ABORTABLE from v11. Nothing is
+// written.
+func TestTxnProduceOutsideItsTransactionByVersion(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, txnSettings())
+	const topic = "txn-unverified"
+	ctx := testContext(t, 50*time.Second)
+	admin := txnClient(t, []string{b.addr})
+	txnCreateTopic(t, admin, topic, 1, 1, nil)
+	for _, tc := range []struct {
+		version int16
+		want    *kerr.Error
+	}{
+		{10, kerr.InvalidTxnState},
+		{11, kerr.TransactionAbortable},
+	} {
+		id := fmt.Sprintf("unverified-v%d", tc.version)
+		v := kversion.Stable()
+		v.SetMaxKeyVersion(int16(kmsg.Produce), tc.version)
+		cl := txnClient(t, []string{b.addr}, kgo.MaxVersions(v))
+		pid, epoch := zombieInit(t, ctx, cl, id)
+
+		batch := idempotentBatch(pid, epoch, 0, 1)
+		batch[22] |= 0x10 // transactional
+		binary.BigEndian.PutUint32(batch[17:], crc32.Checksum(batch[21:], crc32.MakeTable(crc32.Castagnoli)))
+		req := kmsg.NewPtrProduceRequest()
+		req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = 0, batch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp := zombieRequest[*kmsg.ProduceResponse](t, ctx, cl, req)
+		wantErrCode(t, fmt.Sprintf("Produce v%d outside the transaction", tc.version), resp.Topics[0].Partitions[0].ErrorCode, tc.want)
+	}
+	txnExpectEnds(t, admin, topic, map[int32]int64{0: 0}, map[int32]int64{0: 0})
 }

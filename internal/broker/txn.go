@@ -87,10 +87,7 @@ func (b *Broker) txnOffsetCommit(ctx context.Context, c *Client, req *kmsg.TxnOf
 			err = failed[tp]
 		}
 		if err != nil {
-			if req.Version == 4 && errors.Is(err, kerr.InvalidTxnState) {
-				err = kerrf(kerr.TransactionAbortable, "%v", err)
-			}
-			return txnOffsetCommitError(req, err)
+			return txnOffsetCommitError(req, abortableForVersion(err, req.Version >= 4))
 		}
 	}
 	return b.cfg.Groups.TxnOffsetCommit(group.WithClient(ctx, c.ID, c.Addr), req)

@@ -19,6 +19,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -89,9 +90,9 @@ func (b *Broker) checkTransactions(ctx context.Context, req *kmsg.ProduceRequest
 			}
 			switch {
 			case err != nil:
-				e.fail(err)
+				e.fail(abortableForVersion(err, req.Version > 10))
 			case failed[topicPartition{e.t.Name, e.rp.Partition}] != nil:
-				e.fail(failed[topicPartition{e.t.Name, e.rp.Partition}])
+				e.fail(abortableForVersion(failed[topicPartition{e.t.Name, e.rp.Partition}], req.Version > 10))
 			}
 		}
 	}
@@ -126,11 +127,12 @@ type txnProducer struct {
 func (b *Broker) txnPartitions(ctx context.Context, pr txnProducer, parts map[string][]int32, add bool, wait time.Duration) (map[topicPartition]error, error) {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	// Version 5, as Kafka's brokers send it: a partition not in the
+	// transaction is TRANSACTION_ABORTABLE, which the caller turns into
+	// INVALID_TXN_STATE for a client that does not know it
+	// (abortableForVersion).
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
-	req.Version = 4
-	if add {
-		req.Version = 5
-	}
+	req.Version = 5
 	tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
 	tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = pr.txnID, pr.id, pr.epoch, !add
 	for topic, ps := range parts {
@@ -230,6 +232,16 @@ func (b *Broker) sendTxnPartitions(ctx context.Context, img *cluster.Image, lead
 		return nil, kerrf(kerr.NotEnoughReplicas, "verify the transaction of %q with broker %d: %v", txnID, leader, err)
 	}
 	return r.(*kmsg.AddPartitionsToTxnResponse), nil
+}
+
+// abortableForVersion is err as a client of a request version without
+// TRANSACTION_ABORTABLE gets it (Produce below v11, TxnOffsetCommit below
+// v4, Kafka's DEFAULT_ERROR): INVALID_TXN_STATE in its place.
+func abortableForVersion(err error, known bool) error {
+	if known || !errors.Is(err, kerr.TransactionAbortable) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", kerr.InvalidTxnState, err)
 }
 
 // verifyError turns the coordinator's answer into the produce error Kafka
