@@ -128,6 +128,14 @@ func (c *Coordinator) Load(ctx context.Context, partition int32) error {
 	return c.load(ctx, partition)
 }
 
+// TopicsDeleted removes the committed offsets of deleted topics (by name)
+// from every group this coordinator has loaded, writing their tombstones.
+// The owner calls it when topics leave the cluster metadata, or are
+// replaced by new topics of the same names.
+func (c *Coordinator) TopicsDeleted(ctx context.Context, topics map[string]bool) {
+	c.topicsDeleted(ctx, topics)
+}
+
 // Unload drops a partition's groups (leadership moved away).
 func (c *Coordinator) Unload(partition int32) { c.unload(partition) }
 

@@ -616,3 +616,50 @@ func (c *Coordinator) expireOffsets(ctx context.Context) {
 		c.logger.Info("expired offsets", "offsets", expired, "groups_removed", removed)
 	}
 }
+
+// topicsDeleted removes every loaded group's offsets of the deleted topics,
+// committed and pending, with tombstones, as Kafka's coordinator does when
+// partitions are deleted (onPartitionsDeleted): a topic created again under
+// the same name starts with no committed offsets. A group left with no
+// offsets and no members goes with them. Groups of partitions still loading
+// read their offsets from the log, tombstones included, once this broker
+// has written them; those written before the deletion are removed at the
+// next deletion or expiry.
+func (c *Coordinator) topicsDeleted(ctx context.Context, topics map[string]bool) {
+	gs, _ := c.loadedGroups()
+	removed := 0
+	for _, g := range gs {
+		if ctx.Err() != nil {
+			return
+		}
+		g.wmu.Lock()
+		g.mu.Lock()
+		if !g.unloaded && g.state != stateDead {
+			var tps []topicPartition
+			for tp := range g.offsets {
+				if topics[tp.topic] {
+					tps = append(tps, tp)
+				}
+			}
+			for _, pend := range g.txnOffsets {
+				for tp := range pend {
+					if topics[tp.topic] && !slices.Contains(tps, tp) {
+						tps = append(tps, tp)
+					}
+				}
+			}
+			if len(tps) > 0 {
+				n, err := c.removeOffsets(ctx, g, tps)
+				if err != nil {
+					c.logger.Warn("remove offsets of deleted topics", "group", g.id, "err", err)
+				}
+				removed += n
+			}
+		}
+		g.mu.Unlock()
+		g.wmu.Unlock()
+	}
+	if removed > 0 {
+		c.logger.Info("removed offsets of deleted topics", "offsets", removed, "topics", len(topics))
+	}
+}

@@ -369,10 +369,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.watchConnectionLimits(runCtx, static, conns)
 	}()
 
-	n.wg.Add(5)
+	n.wg.Add(6)
 	go func() {
 		defer n.wg.Done()
 		n.watchMetadata(runCtx)
+	}()
+	go func() {
+		defer n.wg.Done()
+		n.watchDeletedTopics(runCtx)
 	}()
 	go func() {
 		defer n.wg.Done()
