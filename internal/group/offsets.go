@@ -621,10 +621,9 @@ func (c *Coordinator) expireOffsets(ctx context.Context) {
 // committed and pending, with tombstones, as Kafka's coordinator does when
 // partitions are deleted (onPartitionsDeleted): a topic created again under
 // the same name starts with no committed offsets. A group left with no
-// offsets and no members goes with them. Groups of partitions still loading
-// read their offsets from the log, tombstones included, once this broker
-// has written them; those written before the deletion are removed at the
-// next deletion or expiry.
+// offsets and no members goes with them. As in Kafka, only the groups
+// loaded here are visited: a group whose partition is still loading keeps
+// the offsets until they expire.
 func (c *Coordinator) topicsDeleted(ctx context.Context, topics map[string]bool) {
 	gs, _ := c.loadedGroups()
 	removed := 0
