@@ -41,7 +41,7 @@ func TestSchemaValidationRefusesRecordsWithoutARegisteredSchemaID(t *testing.T) 
 			{"plain value", &kgo.Record{Topic: "validated", Value: []byte("hello, no schema")}, true},
 			{"value with an unknown ID", &kgo.Record{Topic: "validated", Value: framed(9999, "\x02")}, true},
 			{"value too short for an ID", &kgo.Record{Topic: "validated", Value: []byte{0, 0}}, true},
-			{"null value", &kgo.Record{Topic: "validated", Key: []byte("k")}, true},
+			{"empty value", &kgo.Record{Topic: "validated", Key: []byte("k"), Value: []byte{}}, true},
 			{"key with a registered ID", &kgo.Record{Topic: "keys-validated", Key: framed(id, "\x02"), Value: []byte("anything")}, false},
 			{"plain key", &kgo.Record{Topic: "keys-validated", Key: []byte("k"), Value: framed(id, "\x02")}, true},
 		}

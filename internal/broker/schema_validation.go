@@ -14,7 +14,8 @@ import (
 // topic with confluent.value.schema.validation (or .key.) set refuses,
 // with INVALID_RECORD, a batch holding a record whose value (key) does not
 // start with a schema registry framing: magic byte 0 and the big-endian
-// 4-byte ID of a registered schema.
+// 4-byte ID of a registered schema. A null value or null key passes, as in
+// Confluent Server: tombstones and unkeyed records carry no schema.
 
 // SchemaIDs says which schema IDs are registered: the node's schema
 // registry.
@@ -52,6 +53,9 @@ func (b *Broker) recordChecks(ctx context.Context, ts *topicSettings, h record.H
 }
 
 func (b *Broker) checkSchemaFraming(ctx context.Context, what, setting string, data []byte, index int32) error {
+	if data == nil {
+		return nil // null (an empty value is not null, and is refused)
+	}
 	if len(data) < 5 || data[0] != 0 {
 		return kerrf(kerr.InvalidRecord, "the %s of record %d does not start with a schema ID (magic byte 0 and 4 bytes), which %s requires", what, index, setting)
 	}

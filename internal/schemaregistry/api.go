@@ -425,18 +425,12 @@ func (r *Registry) readID(req *http.Request, f func(st *state, id int) error) er
 	})
 }
 
+// schemaByID is GET /schemas/ids/{id}. Confluent reads ?subject= only for
+// the context it names; Sluice has the default context only, so any
+// registered ID is found whatever the subject.
 func (r *Registry) schemaByID(req *http.Request) (any, error) {
 	var out schemaResponse
 	err := r.readID(req, func(st *state, id int) error {
-		if subj := req.URL.Query().Get("subject"); subj != "" {
-			found := false
-			for _, u := range st.usesOf(id, true) {
-				found = found || u.Subject == strings.TrimPrefix(subj, ":.:")
-			}
-			if !found {
-				return errSchemaIDNotFound(id)
-			}
-		}
 		s := st.schemas[id]
 		out = schemaResponse{SchemaType: typeName(s.typ), References: s.refs, Schema: st.formatted(id, req)}
 		return nil
@@ -474,11 +468,13 @@ func (r *Registry) versionsByID(req *http.Request) (any, error) {
 	return out, err
 }
 
-// listSchemas is GET /schemas: every subject version (latest only with
-// latestOnly), by subject prefix.
+// listSchemas is GET /schemas: every subject version, by subject prefix.
+// With latestOnly it is each subject's last version among those listed:
+// soft-deleted versions are left out first (unless deleted is set).
 func (r *Registry) listSchemas(req *http.Request) (any, error) {
 	q := req.URL.Query()
-	prefix, deleted, latestOnly := q.Get("subjectPrefix"), boolParam(req, "deleted"), boolParam(req, "latestOnly")
+	prefix := strings.TrimPrefix(q.Get("subjectPrefix"), ":.:")
+	deleted, latestOnly := boolParam(req, "deleted"), boolParam(req, "latestOnly")
 	out := []schemaResponse{}
 	err := r.read(req.Context(), func(st *state) error {
 		names := make([]string, 0, len(st.subjects))
@@ -489,10 +485,16 @@ func (r *Registry) listSchemas(req *http.Request) (any, error) {
 		}
 		sort.Strings(names)
 		for _, name := range names {
-			for i, v := range st.subjects[name].versions {
-				if (v.deleted && !deleted) || (latestOnly && i != len(st.subjects[name].versions)-1) {
-					continue
+			var listed []*version
+			for _, v := range st.subjects[name].versions {
+				if deleted || !v.deleted {
+					listed = append(listed, v)
 				}
+			}
+			if latestOnly && len(listed) > 1 {
+				listed = listed[len(listed)-1:]
+			}
+			for _, v := range listed {
 				if res, err := st.response(name, v); err == nil {
 					res.Deleted = false
 					out = append(out, res)
@@ -578,11 +580,14 @@ func (r *Registry) checkCompatibility(req *http.Request, body []byte) (any, erro
 		}
 		var existing []schema.Parsed
 		if ver != 0 {
-			if ver != -1 || st.subjects[subj] != nil {
-				v, err := st.lookupVersion(subj, ver, false)
-				if err != nil {
-					return err
-				}
+			// As Confluent: a specific version must exist (40402, even
+			// when the subject does not); no latest version (no subject,
+			// or every version soft-deleted) is compatible with anything.
+			v := st.version(subj, ver, false)
+			if v == nil && ver != -1 {
+				return errVersionNotFound(ver)
+			}
+			if v != nil {
 				old, err := st.parsed(v.id)
 				if err != nil {
 					return err

@@ -302,6 +302,7 @@ func (r *Registry) applyRecords(recs []*kgo.Record, target int64) {
 		}
 		r.applied = rec.Offset + 1
 	}
+	r.st.resolvePending()
 	if !r.ready && r.applied >= target {
 		r.ready = true
 		r.log.Info("schema registry loaded", "subjects", len(r.st.subjects), "schemas", len(r.st.schemas), "offset", r.applied)

@@ -15,8 +15,15 @@ import (
 type state struct {
 	schemas map[int]*storedSchema
 	// byIdentity finds the ID of a schema already stored: the same schema
-	// registered under another subject gets the same ID.
+	// registered under another subject gets the same ID. When two IDs
+	// hold one schema (an import can do that), it is the lower one, so
+	// the order records are applied in does not matter.
 	byIdentity map[string]int
+	// unresolved holds the IDs whose references were not all applied when
+	// the schema was stored (compaction moves a rewritten record, such as
+	// a soft delete, behind the ones it refers to): their identity is
+	// computed again once the references are there.
+	unresolved map[int]bool
 	subjects   map[string]*subject
 	// configs and modes are per subject; "" is the global setting.
 	configs map[string]schema.Level
@@ -37,7 +44,8 @@ type storedSchema struct {
 	text string
 	refs []schema.Reference
 	// identity is type, canonical form and references: equal identities
-	// are the same schema.
+	// are the same schema. Until the references resolve it is built from
+	// the text as stored.
 	identity string
 	// uses counts the subject versions holding this ID; at 0 the ID is
 	// gone (its versions were permanently deleted).
@@ -59,6 +67,7 @@ func newState() *state {
 	return &state{
 		schemas:    map[int]*storedSchema{},
 		byIdentity: map[string]int{},
+		unresolved: map[int]bool{},
 		subjects:   map[string]*subject{},
 		configs:    map[string]schema.Level{},
 		modes:      map[string]string{},
@@ -156,19 +165,71 @@ func (s *state) hold(v schemaValue) {
 	}
 	typ, _ := schema.ParseType(v.SchemaType)
 	st := &storedSchema{id: v.ID, typ: typ, text: v.Schema, refs: v.References, uses: 1}
-	// A schema that no longer parses (stored by another registry, or a
-	// reference since removed) is still served by ID; it is compared by
-	// its text.
-	canonical := v.Schema
-	if refs, err := s.resolveRefs(v.References); err == nil {
-		if p, err := schema.Parse(typ, v.Schema, refs); err == nil {
+	s.schemas[v.ID] = st
+	s.setIdentity(st)
+}
+
+// setIdentity computes a stored schema's identity and indexes it. A
+// schema that does not parse (stored by another registry, or a reference
+// since removed) is still served by ID; it is compared by its text. One
+// whose references are not all applied yet is kept in unresolved.
+func (s *state) setIdentity(st *storedSchema) {
+	canonical := st.text
+	refs, err := s.resolveRefs(st.refs)
+	if err == nil {
+		delete(s.unresolved, st.id)
+		if p, err := schema.Parse(st.typ, st.text, refs); err == nil {
 			canonical = p.Canonical()
 		}
+	} else {
+		s.unresolved[st.id] = true
 	}
-	st.identity = identity(typ, canonical, v.References)
-	s.schemas[v.ID] = st
-	if _, ok := s.byIdentity[st.identity]; !ok {
-		s.byIdentity[st.identity] = v.ID
+	s.unindex(st)
+	st.identity = identity(st.typ, canonical, st.refs)
+	if cur, ok := s.byIdentity[st.identity]; !ok || st.id < cur {
+		s.byIdentity[st.identity] = st.id
+	}
+}
+
+// unindex removes a schema's identity from byIdentity, handing it to the
+// lowest other ID with the same identity, if any.
+func (s *state) unindex(st *storedSchema) {
+	if st.identity == "" || s.byIdentity[st.identity] != st.id {
+		return
+	}
+	delete(s.byIdentity, st.identity)
+	for id, o := range s.schemas {
+		if id != st.id && o.identity == st.identity {
+			if cur, ok := s.byIdentity[o.identity]; !ok || id < cur {
+				s.byIdentity[o.identity] = id
+			}
+		}
+	}
+}
+
+// resolvePending computes again the identity of the schemas whose
+// references were missing, until no more resolve. Called after each
+// batch of records, it makes identities (and so the IDs registrations
+// reuse) independent of the order compaction leaves records in.
+func (s *state) resolvePending() {
+	for progress := true; progress && len(s.unresolved) > 0; {
+		progress = false
+		ids := make([]int, 0, len(s.unresolved))
+		for id := range s.unresolved {
+			ids = append(ids, id)
+		}
+		sort.Ints(ids)
+		for _, id := range ids {
+			st := s.schemas[id]
+			if st == nil {
+				delete(s.unresolved, id)
+				continue
+			}
+			if _, err := s.resolveRefs(st.refs); err == nil {
+				s.setIdentity(st)
+				progress = true
+			}
+		}
 	}
 }
 
@@ -181,9 +242,8 @@ func (s *state) release(id int) {
 		return
 	}
 	delete(s.schemas, id)
-	if s.byIdentity[st.identity] == id {
-		delete(s.byIdentity, st.identity)
-	}
+	delete(s.unresolved, id)
+	s.unindex(st)
 }
 
 func (s *state) removeVersion(subj string, ver int) {
@@ -265,8 +325,10 @@ type jsonError string
 
 func (e jsonError) Error() string { return string(e) }
 
-// version finds a version of a subject: ver -1 is the latest. Soft-deleted
-// versions count only when deleted is set.
+// version finds a version of a subject: ver -1 is the latest one not
+// soft-deleted, whatever deleted says (Confluent's "latest" never names a
+// soft-deleted version). Other soft-deleted versions count only when
+// deleted is set.
 func (s *state) version(subj string, ver int, deleted bool) *version {
 	sub := s.subjects[subj]
 	if sub == nil {
@@ -274,7 +336,7 @@ func (s *state) version(subj string, ver int, deleted bool) *version {
 	}
 	if ver == -1 {
 		for i := len(sub.versions) - 1; i >= 0; i-- {
-			if v := sub.versions[i]; deleted || !v.deleted {
+			if v := sub.versions[i]; !v.deleted {
 				return v
 			}
 		}

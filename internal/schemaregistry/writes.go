@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/sluice-io/sluice/internal/schema"
@@ -257,17 +258,31 @@ func (r *Registry) putMode(req *http.Request, body []byte) (any, int64, error) {
 	force := boolParam(req, "force")
 	return r.write(req.Context(), func(st *state) ([]Record, any, error) {
 		res := map[string]string{"mode": mode}
+		var recs []Record
 		if mode == modeImport && !force && st.mode(subj) != modeImport {
+			// As Confluent: only subjects with a live version stand in the
+			// way; the soft-deleted versions of the others are cleared
+			// (CLEAR_SUBJECT), so that imported versions can take their
+			// numbers.
+			var cleared []string
 			for name := range st.subjects {
-				if subj == "" || name == subj {
+				if subj != "" && name != subj {
+					continue
+				}
+				if st.live(name) {
 					return nil, nil, errNotPermitted("Cannot import since found existing subjects")
 				}
+				cleared = append(cleared, name)
+			}
+			sort.Strings(cleared)
+			for _, name := range cleared {
+				recs = append(recs, Record{Key: subjectKey(keyClearSubject, name), Value: mustJSON(map[string]string{"subject": name})})
 			}
 		}
-		if cur, ok := st.modes[subj]; ok && cur == mode {
-			return nil, res, nil
+		if cur, ok := st.modes[subj]; !ok || cur != mode {
+			recs = append(recs, Record{Key: subjectKey(keyMode, subj), Value: mustJSON(modeValue{Mode: mode})})
 		}
-		return []Record{{Key: subjectKey(keyMode, subj), Value: mustJSON(modeValue{Mode: mode})}}, res, nil
+		return recs, res, nil
 	})
 }
 

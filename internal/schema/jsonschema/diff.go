@@ -436,17 +436,18 @@ func numberDiff(o, u *node) []Difference {
 	return ds
 }
 
-// combined compares two allOf/anyOf/oneOf: the criterion may only widen (to anyOf; to oneOf
-// from an allOf or a single subschema), and the subschemas of the smaller side must each pair
-// off with a compatible subschema of the other.
+// combined compares two allOf/anyOf/oneOf: the criterion may only widen (to anyOf; from a single
+// subschema to oneOf or another single subschema; from allOf to a single subschema), as
+// Confluent's CombinedSchemaDiff.compareCriteria allows, and the subschemas of the smaller side
+// must each pair off with a compatible subschema of the other.
 func (c *differ) combined(o, u *node) []Difference {
 	osubs, usubs := c.distinct(o.subs), c.distinct(u.subs)
 	var ds []Difference
 	switch {
 	case o.criterion == u.criterion:
 	case u.criterion == "anyOf",
-		u.criterion == "oneOf" && (len(osubs) == 1 || o.criterion == "allOf"),
-		u.criterion == "allOf" && len(osubs) == 1 && len(usubs) == 1:
+		len(osubs) == 1 && (len(usubs) == 1 || u.criterion == "oneOf"),
+		len(usubs) == 1 && o.criterion == "allOf":
 		ds = append(ds, diff("COMBINED_TYPE_EXTENDED", ""))
 	default:
 		return []Difference{diff("COMBINED_TYPE_CHANGED", "")}

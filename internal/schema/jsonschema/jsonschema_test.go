@@ -189,11 +189,21 @@ func TestCombinedSchemas(t *testing.T) {
 		{`{"oneOf":[{"type":"integer"}]}`, `{"allOf":[{"type":"integer"}]}`, true},
 		{`{"oneOf":[{"type":"integer"}]}`, `{"allOf":[{"type":"integer"},{"type":"string"}]}`, false},
 		{`{"type":"integer"}`, `{"oneOf":[{"type":"string"},{"type":"integer"}]}`, true},
+		// allOf to oneOf only when the oneOf is a single subschema (Confluent's
+		// CombinedSchemaDiff.compareCriteria): a value meeting both parts of the allOf fails a
+		// oneOf of the same two.
+		{`{"allOf":[{"type":"integer"},{"minimum":1}]}`, `{"oneOf":[{"type":"integer"},{"minimum":1}]}`, false},
+		{`{"anyOf":[{"type":"integer"}]}`, `{"allOf":[{"type":"integer"}]}`, true},
+		{`{"anyOf":[{"type":"integer"}]}`, `{"oneOf":[{"type":"integer"},{"type":"string"}]}`, true},
 	}
 	for _, c := range cases {
 		ds := Check(mustParse(t, c.new, nil), mustParse(t, c.old, nil))
 		if (len(ds) == 0) != c.ok {
 			t.Errorf("%s -> %s: compatible = %v, want %v (%+v)", c.old, c.new, len(ds) == 0, c.ok, ds)
 		}
+	}
+	ds := Check(mustParse(t, `{"oneOf":[{"type":"integer"},{"minimum":1}]}`, nil), mustParse(t, `{"allOf":[{"type":"integer"},{"minimum":1}]}`, nil))
+	if len(ds) != 1 || ds[0].Kind != "COMBINED_TYPE_CHANGED" {
+		t.Errorf("allOf[a,b] -> oneOf[a,b]: %+v, want COMBINED_TYPE_CHANGED only", ds)
 	}
 }
