@@ -6,11 +6,15 @@ package broker
 // tables of internal/config before they are committed through the
 // controller; a bad name or value is INVALID_CONFIG naming it. Only
 // dynamic broker configs can be altered (INVALID_REQUEST otherwise, as in
-// Kafka). Broker loggers (type 8) are not supported.
+// Kafka). As Kafka's ConfigAdminManager does, both alter APIs refuse with
+// INVALID_REQUEST a resource named twice, a key named twice, and a null
+// value (but for DELETE's). DescribeConfigs lists synonyms as Kafka does.
+// Broker loggers (type 8) are not supported.
 
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -33,6 +37,8 @@ func (b *Broker) describeConfigs(_ context.Context, _ *Client, req *kmsg.Describ
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		var values []config.Value
+		// synonyms lists a value's synonyms (include_synonyms).
+		var synonyms func(name string) []config.Value
 		var err error
 		switch rr.ResourceType {
 		case resourceTopic:
@@ -43,19 +49,20 @@ func (b *Broker) describeConfigs(_ context.Context, _ *Client, req *kmsg.Describ
 			}
 			var tcfg *config.Topic
 			if tcfg, err = config.ResolveTopic(bcfg, t.Configs); err == nil {
-				values = tcfg.All()
+				values, synonyms = tcfg.All(), tcfg.Synonyms
 			}
 		case resourceBroker:
 			switch rr.ResourceName {
 			case "":
-				// The default resource lists only what was set dynamically.
-				for _, v := range bcfg.All() {
-					if v.Source == config.SourceDynamicDefault {
-						values = append(values, v)
-					}
+				// The cluster-wide resource lists its own dynamic values,
+				// those a broker overrides for itself too, as Kafka does.
+				values = bcfg.ClusterDefaults()
+				synonyms = func(name string) []config.Value {
+					// Only the cluster-wide values, as in Kafka.
+					return slices.DeleteFunc(bcfg.Synonyms(name), func(v config.Value) bool { return v.Source != config.SourceDynamicDefault })
 				}
 			case itoa(b.cfg.NodeID):
-				values = bcfg.All()
+				values, synonyms = bcfg.All(), bcfg.Synonyms
 			default:
 				err = kerrf(kerr.InvalidRequest, "broker %q: describe a broker's configs on that broker", rr.ResourceName)
 			}
@@ -71,14 +78,20 @@ func (b *Broker) describeConfigs(_ context.Context, _ *Client, req *kmsg.Describ
 			if rr.ConfigNames != nil && !slices.Contains(rr.ConfigNames, v.Def.Name) {
 				continue
 			}
-			sr.Configs = append(sr.Configs, describeValue(req, v))
+			var syn []config.Value
+			if req.IncludeSynonyms {
+				syn = synonyms(v.Def.Name)
+			}
+			sr.Configs = append(sr.Configs, describeValue(req, v, syn))
 		}
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return resp
 }
 
-func describeValue(req *kmsg.DescribeConfigsRequest, v config.Value) kmsg.DescribeConfigsResponseResourceConfig {
+// describeValue answers one config; synonyms are listed with
+// include_synonyms, sensitive ones without their values.
+func describeValue(req *kmsg.DescribeConfigsRequest, v config.Value, synonyms []config.Value) kmsg.DescribeConfigsResponseResourceConfig {
 	c := kmsg.NewDescribeConfigsResponseResourceConfig()
 	c.Name, c.ReadOnly, c.IsSensitive = v.Def.Name, v.Def.ReadOnly, v.Def.Sensitive
 	c.Source, c.IsDefault = kmsg.ConfigSource(v.Source), v.Source == config.SourceDefault
@@ -87,9 +100,13 @@ func describeValue(req *kmsg.DescribeConfigsRequest, v config.Value) kmsg.Descri
 		val := v.Value
 		c.Value = &val
 	}
-	if req.IncludeSynonyms {
+	for _, s := range synonyms {
 		syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-		syn.Name, syn.Value, syn.Source = c.Name, c.Value, c.Source
+		syn.Name, syn.Source = s.Def.Name, kmsg.ConfigSource(s.Source)
+		if !s.IsNull && !s.Def.Sensitive && !v.Def.Sensitive {
+			val := s.Value
+			syn.Value = &val
+		}
 		c.ConfigSynonyms = append(c.ConfigSynonyms, syn)
 	}
 	if req.IncludeDocumentation {
@@ -128,15 +145,13 @@ func (b *Broker) checkConfigResource(img *cluster.Image, typ int8, name string) 
 	return nil, nil, kerrf(kerr.InvalidRequest, "resource type %d is not supported", typ)
 }
 
+// parseID reads a broker ID, -1 for anything that is not an int32.
 func parseID(s string) int32 {
-	var n int32
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return -1
-		}
-		n = n*10 + int32(c-'0')
+	n, err := strconv.ParseInt(s, 10, 32)
+	if err != nil {
+		return -1
 	}
-	return n
+	return int32(n)
 }
 
 // validateChange checks the resulting values of a change against the table.
@@ -210,19 +225,76 @@ func (b *Broker) alterResource(ctx context.Context, c *Client, typ int8, name st
 	return b.commitConfigChange(ctx, c, ch)
 }
 
+// resourceKey names a config resource of a request.
+type resourceKey struct {
+	typ  kmsg.ConfigResourceType
+	name string
+}
+
+// repeated counts the resources of a request: Kafka refuses every
+// occurrence of one named more than once (ConfigAdminManager.preprocess).
+func repeated[T any](resources []T, key func(T) resourceKey) map[resourceKey]int {
+	n := make(map[resourceKey]int, len(resources))
+	for _, r := range resources {
+		n[key(r)]++
+	}
+	return n
+}
+
+var errRepeatedResource = kerrf(kerr.InvalidRequest, "Each resource must appear at most once.")
+
+// checkConfigShape refuses, before anything else is looked at, a request
+// resource that names a config twice or leaves a value null where the
+// operation needs one (nullOK reports where it does not), as Kafka's
+// ConfigAdminManager.preprocess does.
+func checkConfigShape(n int, name func(i int) string, isNull func(i int) bool, nullOK func(i int) bool) error {
+	seen := make(map[string]bool, n)
+	for i := range n {
+		if seen[name(i)] {
+			return kerrf(kerr.InvalidRequest, "Error due to duplicate config keys")
+		}
+		seen[name(i)] = true
+	}
+	var nulls []string
+	for i := range n {
+		if isNull(i) && !nullOK(i) {
+			nulls = append(nulls, name(i))
+		}
+	}
+	if len(nulls) > 0 {
+		return kerrf(kerr.InvalidRequest, "Null value not supported for : %s", strings.Join(nulls, ", "))
+	}
+	return nil
+}
+
 func (b *Broker) alterConfigs(ctx context.Context, cl *Client, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse {
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	key := func(rr kmsg.AlterConfigsRequestResource) resourceKey {
+		return resourceKey{rr.ResourceType, rr.ResourceName}
+	}
+	count := repeated(req.Resources, key)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		// The legacy API replaces every dynamic value of the resource.
-		err := b.alterResource(ctx, cl, int8(rr.ResourceType), rr.ResourceName, true, req.ValidateOnly,
-			func(_ *config.Table, _ map[string]string, set map[string]*string) error {
-				for _, c := range rr.Configs {
-					set[c.Name] = c.Value
-				}
-				return nil
-			})
+		var err error
+		if count[key(rr)] > 1 {
+			err = errRepeatedResource
+		} else {
+			// A null value is refused: the legacy API has no way to
+			// delete one value but to leave it out.
+			err = checkConfigShape(len(rr.Configs), func(i int) string { return rr.Configs[i].Name },
+				func(i int) bool { return rr.Configs[i].Value == nil }, func(int) bool { return false })
+		}
+		if err == nil {
+			// The legacy API replaces every dynamic value of the resource.
+			err = b.alterResource(ctx, cl, int8(rr.ResourceType), rr.ResourceName, true, req.ValidateOnly,
+				func(_ *config.Table, _ map[string]string, set map[string]*string) error {
+					for _, c := range rr.Configs {
+						set[c.Name] = c.Value
+					}
+					return nil
+				})
+		}
 		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
@@ -231,13 +303,28 @@ func (b *Broker) alterConfigs(ctx context.Context, cl *Client, req *kmsg.AlterCo
 
 func (b *Broker) incrementalAlterConfigs(ctx context.Context, cl *Client, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	key := func(rr kmsg.IncrementalAlterConfigsRequestResource) resourceKey {
+		return resourceKey{rr.ResourceType, rr.ResourceName}
+	}
+	count := repeated(req.Resources, key)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		err := b.alterResource(ctx, cl, int8(rr.ResourceType), rr.ResourceName, false, req.ValidateOnly,
-			func(table *config.Table, current map[string]string, set map[string]*string) error {
-				return incrementalChanges(rr.Configs, table, current, set)
-			})
+		var err error
+		if count[key(rr)] > 1 {
+			err = errRepeatedResource
+		} else {
+			// Only DELETE may leave the value null.
+			err = checkConfigShape(len(rr.Configs), func(i int) string { return rr.Configs[i].Name },
+				func(i int) bool { return rr.Configs[i].Value == nil },
+				func(i int) bool { return rr.Configs[i].Op == kmsg.IncrementalAlterConfigOpDelete })
+		}
+		if err == nil {
+			err = b.alterResource(ctx, cl, int8(rr.ResourceType), rr.ResourceName, false, req.ValidateOnly,
+				func(table *config.Table, current map[string]string, set map[string]*string) error {
+					return incrementalChanges(int8(rr.ResourceType), rr.Configs, table, current, set)
+				})
+		}
 		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
@@ -245,30 +332,29 @@ func (b *Broker) incrementalAlterConfigs(ctx context.Context, cl *Client, req *k
 }
 
 // incrementalChanges turns SET, DELETE, APPEND and SUBTRACT operations into
-// the values to set (nil to delete). APPEND and SUBTRACT apply to list
-// configs only, starting from the current effective value.
-func incrementalChanges(ops []kmsg.IncrementalAlterConfigsRequestResourceConfig, table *config.Table, current map[string]string, set map[string]*string) error {
-	seen := map[string]bool{}
+// the values to set (nil to delete); checkConfigShape has refused repeated
+// names and null values. APPEND and SUBTRACT apply to list configs only,
+// starting from the current effective value: on another config they are
+// INVALID_CONFIG for a topic (Kafka's controller) and INVALID_REQUEST for a
+// broker (Kafka's broker refuses it before the controller sees it).
+func incrementalChanges(typ int8, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig, table *config.Table, current map[string]string, set map[string]*string) error {
 	for _, op := range ops {
-		if seen[op.Name] {
-			return kerrf(kerr.InvalidRequest, "config %q appears more than once", op.Name)
-		}
-		seen[op.Name] = true
 		def, ok := table.Lookup(op.Name)
 		if !ok {
 			return kerrf(kerr.InvalidConfig, "unknown config %q", op.Name)
 		}
 		switch op.Op {
-		case 0: // SET
-			if op.Value == nil {
-				return kerrf(kerr.InvalidRequest, "SET of %q needs a value", op.Name)
-			}
+		case kmsg.IncrementalAlterConfigOpSet:
 			set[op.Name] = op.Value
-		case 1: // DELETE
+		case kmsg.IncrementalAlterConfigOpDelete:
 			set[op.Name] = nil
-		case 2, 3: // APPEND, SUBTRACT
+		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
 			if def.Type != config.TypeList {
-				return kerrf(kerr.InvalidRequest, "APPEND and SUBTRACT apply to list configs; %q is not one", op.Name)
+				if typ == resourceBroker {
+					return kerrf(kerr.InvalidRequest, "Config value %s is not allowed for config key: %s",
+						strings.ToLower(op.Op.String()), op.Name)
+				}
+				return kerrf(kerr.InvalidConfig, "Can't %s to key %s because its type is not LIST.", op.Op, op.Name)
 			}
 			cur, ok := current[op.Name]
 			if !ok {
@@ -277,10 +363,10 @@ func incrementalChanges(ops []kmsg.IncrementalAlterConfigsRequestResourceConfig,
 			items := splitList(cur)
 			for _, v := range splitList(deref(op.Value)) {
 				has := slices.Contains(items, v)
-				if op.Op == 2 && !has {
+				if op.Op == kmsg.IncrementalAlterConfigOpAppend && !has {
 					items = append(items, v)
 				}
-				if op.Op == 3 && has {
+				if op.Op == kmsg.IncrementalAlterConfigOpSubtract && has {
 					items = slices.DeleteFunc(items, func(s string) bool { return s == v })
 				}
 			}

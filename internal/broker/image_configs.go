@@ -2,6 +2,7 @@ package broker
 
 import (
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/sluice-io/sluice/internal/cluster"
@@ -15,6 +16,9 @@ type imageConfigs struct {
 	img    *cluster.Image
 	broker *config.Broker
 	topics sync.Map // topic name -> *topicSettings
+	// byUnified indexes the topic names that may collide (collisions).
+	collisionsOnce sync.Once
+	byUnified      map[string][]string
 }
 
 // topicSettings is a topic's effective config with what produce reads on
@@ -77,4 +81,22 @@ func newTopicSettings(tcfg *config.Topic) *topicSettings {
 // with the broker's clock (KIP-937).
 func (s *topicSettings) checksTimestamps() bool {
 	return !s.logAppendTime && (s.tsBefore != math.MaxInt64 || s.tsAfter != math.MaxInt64)
+}
+
+// collisions returns the image's topics whose names hold '.' or '_', by
+// unified name (every '.' made '_'), each list sorted; built on first use.
+func (c *imageConfigs) collisions() map[string][]string {
+	c.collisionsOnce.Do(func() {
+		c.byUnified = map[string][]string{}
+		for name := range c.img.Topics.All() {
+			if hasCollisionChars(name) {
+				u := unifyCollisionChars(name)
+				c.byUnified[u] = append(c.byUnified[u], name)
+			}
+		}
+		for _, names := range c.byUnified {
+			slices.Sort(names)
+		}
+	})
+	return c.byUnified
 }

@@ -55,19 +55,32 @@ func (b *Broker) metadata(ctx context.Context, c *Client, req *kmsg.MetadataRequ
 	}
 
 	// Auto-create what is missing first, so one image answers everything.
+	// A name that collides with a topic ('.' against '_'), internal ones
+	// included, is not created and is answered INVALID_TOPIC_EXCEPTION.
+	var collides map[string]bool
 	allowCreate := req.Version < 4 || req.AllowAutoTopicCreation
 	if allowCreate && b.brokerConfig(img).Bool("auto.create.topics.enable") {
 		var missing []string
 		for _, rt := range req.Topics {
-			if rt.Topic != nil && img.Topics.Value(*rt.Topic) == nil && validTopicName(*rt.Topic) == nil && !collidesWithInternal(*rt.Topic) && !denied[*rt.Topic] {
-				missing = append(missing, *rt.Topic)
+			if rt.Topic == nil || img.Topics.Value(*rt.Topic) != nil || validTopicName(*rt.Topic) != nil || denied[*rt.Topic] {
+				continue
 			}
+			if collidesWithInternal(*rt.Topic) {
+				if !isInternalTopic(*rt.Topic) { // the broker creates those on FindCoordinator
+					collides = setOf(collides, *rt.Topic)
+				}
+				continue
+			}
+			missing = append(missing, *rt.Topic)
 		}
 		for _, name := range missing {
 			if ctx.Err() != nil {
 				return resp // the client left: create nothing more
 			}
 			if err := b.autoCreateTopic(ctx, c, name); err != nil {
+				if errorCode(err) == kerr.InvalidTopicException.Code {
+					collides = setOf(collides, name)
+				}
 				b.logger.Warn("auto-create topic", "topic", name, "err", err)
 			}
 		}
@@ -146,7 +159,7 @@ func (b *Broker) metadata(ctx context.Context, c *Client, req *kmsg.MetadataRequ
 		mt := kmsg.NewMetadataResponseTopic()
 		mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
 		mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		if rt.Topic != nil && validTopicName(*rt.Topic) != nil {
+		if rt.Topic != nil && (validTopicName(*rt.Topic) != nil || collides[*rt.Topic]) {
 			mt.ErrorCode = kerr.InvalidTopicException.Code
 		} else if rt.Topic == nil {
 			mt.ErrorCode = kerr.UnknownTopicID.Code
@@ -183,6 +196,15 @@ func (b *Broker) metadataTopic(c *Client, img *cluster.Image, t *cluster.Topic, 
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
+}
+
+// setOf adds name to set, making the set if it is nil.
+func setOf(set map[string]bool, name string) map[string]bool {
+	if set == nil {
+		set = map[string]bool{}
+	}
+	set[name] = true
+	return set
 }
 
 func isInternalTopic(name string) bool {

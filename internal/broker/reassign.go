@@ -60,7 +60,8 @@ func (b *Broker) electLeaders(ctx context.Context, _ *Client, req *kmsg.ElectLea
 		cmd.Partitions = append(cmd.Partitions, id)
 		results[k] = 0
 	}
-	if req.Topics == nil {
+	all := req.Topics == nil
+	if all {
 		for _, t := range img.Topics.All() {
 			for _, p := range t.Partitions {
 				add(t, t.Name, p.Index)
@@ -100,6 +101,11 @@ func (b *Broker) electLeaders(ctx context.Context, _ *Client, req *kmsg.ElectLea
 			rt := kmsg.NewElectLeadersResponseTopic()
 			rt.Topic = k.topic
 			resp.Topics = append(resp.Topics, rt)
+		}
+		if all && results[k] == kerr.ElectionNotNeeded.Code {
+			// Asked for every partition, Kafka lists the topic but not
+			// the partitions already led by their preferred replica.
+			continue
 		}
 		rp := kmsg.NewElectLeadersResponseTopicPartition()
 		rp.Partition, rp.ErrorCode = k.part, results[k]

@@ -4,9 +4,13 @@ package broker
 // auto-creation. Topics are committed through the controller and the
 // broker's partitions reconciled before the answer, so a client may produce
 // to a topic as soon as CreateTopics returns. Names follow Kafka's rules
-// (at most 249 characters of [a-zA-Z0-9._-], not "." or ".."). Unlike Kafka,
-// Sluice caps one topic at maxPartitions partitions, so that one request
-// cannot make the broker open millions of files.
+// (at most 249 characters of [a-zA-Z0-9._-], not "." or ".."), and a name
+// that differs from an existing topic's, or from one earlier in the same
+// request, only by '.' against '_' is INVALID_TOPIC_EXCEPTION. A new topic's
+// configs are resolved as a whole, so conflicting ones are INVALID_CONFIG,
+// as in Kafka. Unlike Kafka, Sluice caps one topic at maxPartitions
+// partitions, counted or assigned, so that one request cannot make the
+// broker open millions of files.
 //
 // Internal topics belong to the broker, whatever the authorizer says: no
 // client creates __consumer_offsets or __transaction_state, or a name that
@@ -27,6 +31,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -65,6 +70,50 @@ func collidesWithInternal(name string) bool {
 
 func unifyCollisionChars(name string) string { return strings.ReplaceAll(name, ".", "_") }
 
+func hasCollisionChars(name string) bool { return strings.ContainsAny(name, "._") }
+
+// maxCollisionSpellings bounds the '.' and '_' of a name whose colliding
+// spellings collidingTopic looks up one by one (2^6 lookups at most); a
+// name with more looks its unified form up in the image's index instead.
+const maxCollisionSpellings = 6
+
+// collidingTopic returns the least name of a topic of img that differs
+// from name only by '.' against '_' (Kafka's Topic.hasCollision), or "".
+// It costs a lookup per spelling, or one in an index built once per image,
+// never a scan of the topics per call.
+func (b *Broker) collidingTopic(img *cluster.Image, name string) string {
+	var at []int
+	for i := 0; i < len(name); i++ {
+		if name[i] == '.' || name[i] == '_' {
+			at = append(at, i)
+		}
+	}
+	if len(at) == 0 {
+		return ""
+	}
+	if len(at) > maxCollisionSpellings {
+		for _, other := range b.configsFor(img).collisions()[unifyCollisionChars(name)] {
+			if other != name {
+				return other // sorted: the least
+			}
+		}
+		return ""
+	}
+	spelling, least := []byte(name), ""
+	for mask := 0; mask < 1<<len(at); mask++ {
+		for j, i := range at {
+			spelling[i] = '.'
+			if mask&(1<<j) != 0 {
+				spelling[i] = '_'
+			}
+		}
+		if other := string(spelling); other != name && img.Topics.Value(other) != nil && (least == "" || other < least) {
+			least = other
+		}
+	}
+	return least
+}
+
 func newTopicID() cluster.TopicID {
 	var id cluster.TopicID
 	for id == (cluster.TopicID{}) {
@@ -93,40 +142,81 @@ type topicSpec struct {
 	configs    map[string]string
 }
 
+// checkAssignment validates the replicas a client chose for partition p,
+// as Kafka's ReplicationControlManager does: at least one, rf of them (rf
+// < 0: any number), each a registered broker, none twice, and at least one
+// not fenced, that can lead.
+func checkAssignment(img *cluster.Image, p int, replicas []int32, rf int) error {
+	if len(replicas) == 0 {
+		return kerrf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes an empty replica list.")
+	}
+	live := false
+	for i, id := range replicas {
+		br, ok := img.Brokers[id]
+		if !ok {
+			return kerrf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes broker %d, but no such broker is registered.", id)
+		}
+		if slices.Contains(replicas[:i], id) {
+			return kerrf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes the broker %d more than once.", id)
+		}
+		live = live || !br.Fenced && !br.ShuttingDown
+	}
+	if rf >= 0 && len(replicas) != rf {
+		return kerrf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes a partition with %d replica(s), "+
+			"but this is not consistent with previous partitions, which have %d replica(s).", len(replicas), rf)
+	}
+	if !live {
+		return kerrf(kerr.InvalidReplicaAssignment, "All brokers specified in the manual partition assignment for partition %d are fenced or in controlled shutdown.", p)
+	}
+	return nil
+}
+
 // planTopic validates a topic creation against the image and the broker
 // config and returns what to propose. pl places its partitions after those
-// placed before in the same request (nil: over img alone).
-func (b *Broker) planTopic(img *cluster.Image, pl *cluster.Placer, name string, partitions int32, rf int16, assignment [][]int32, configs map[string]string) (topicSpec, error) {
-	spec := topicSpec{name: name, configs: configs}
+// placed before in the same request (nil: over img alone). A null config
+// value is refused; configs are resolved as a whole, so that settings that
+// conflict (min.compaction.lag.ms above max.compaction.lag.ms) are refused
+// here rather than ignored later.
+func (b *Broker) planTopic(img *cluster.Image, pl *cluster.Placer, name string, partitions int32, rf int16, assignment [][]int32, configs map[string]*string) (topicSpec, error) {
+	spec := topicSpec{name: name}
 	if err := validTopicName(name); err != nil {
 		return spec, kerrf(kerr.InvalidTopicException, "%v", err)
 	}
 	if img.Topics.Value(name) != nil {
 		return spec, kerrf(kerr.TopicAlreadyExists, "topic %q already exists", name)
 	}
+	if other := b.collidingTopic(img, name); other != "" {
+		return spec, kerrf(kerr.InvalidTopicException, "Topic '%s' collides with existing topic: %s", name, other)
+	}
 	bcfg := b.brokerConfig(img)
-	if len(configs) > 0 { // building the table costs more than the rest for a topic that sets none
-		table := config.TopicTable()
+	if len(configs) > 0 { // resolving costs more than the rest for a topic that sets none
+		var nulls []string
+		spec.configs = make(map[string]string, len(configs))
 		for k, v := range configs {
-			if err := table.Validate(k, v); err != nil {
-				return spec, kerrf(kerr.InvalidConfig, "%v", err)
+			if v == nil {
+				nulls = append(nulls, k)
+			} else {
+				spec.configs[k] = *v
 			}
+		}
+		if len(nulls) > 0 {
+			slices.Sort(nulls)
+			return spec, kerrf(kerr.InvalidConfig, "Null value not supported for topic configs: %s", strings.Join(nulls, ","))
+		}
+		if _, err := config.ResolveTopic(bcfg, spec.configs); err != nil {
+			return spec, kerrf(kerr.InvalidConfig, "%v", err)
 		}
 	}
 	if len(assignment) > 0 {
 		if partitions != -1 || rf != -1 {
 			return spec, kerrf(kerr.InvalidRequest, "both a replica assignment and a partition count or replication factor were given")
 		}
+		if len(assignment) > maxPartitions {
+			return spec, kerrf(kerr.InvalidPartitions, "number of partitions must be between 1 and %d, got %d", maxPartitions, len(assignment))
+		}
 		for i, r := range assignment {
-			if len(r) == 0 || len(r) != len(assignment[0]) {
-				return spec, kerrf(kerr.InvalidReplicaAssignment, "partition %d has %d replicas, partition 0 has %d", i, len(r), len(assignment[0]))
-			}
-			seen := map[int32]bool{}
-			for _, id := range r {
-				if _, ok := img.Brokers[id]; !ok || seen[id] {
-					return spec, kerrf(kerr.InvalidReplicaAssignment, "partition %d: broker %d is unknown or repeated", i, id)
-				}
-				seen[id] = true
+			if err := checkAssignment(img, i, r, len(assignment[0])); err != nil {
+				return spec, err
 			}
 		}
 		spec.partitions, spec.rf, spec.replicas = int32(len(assignment)), int16(len(assignment[0])), assignment
@@ -211,6 +301,9 @@ func (b *Broker) createTopics(ctx context.Context, c *Client, req *kmsg.CreateTo
 	plans := make([]planned, len(req.Topics))
 	img := b.cfg.Cluster.Image()
 	pl := cluster.NewPlacer(img)
+	// claimed holds the unified names of the topics planned so far: a
+	// later topic of the request that collides with one is refused.
+	claimed := map[string]string{}
 	for i, rt := range req.Topics {
 		p := &plans[i]
 		p.st = kmsg.NewCreateTopicsResponseTopic()
@@ -224,11 +317,9 @@ func (b *Broker) createTopics(ctx context.Context, c *Client, req *kmsg.CreateTo
 			p.err = kerrf(kerr.InvalidTopicException, "topic %q is or collides with an internal topic, which only the broker creates", rt.Topic)
 			continue
 		}
-		configs := map[string]string{}
+		configs := make(map[string]*string, len(rt.Configs))
 		for _, c := range rt.Configs {
-			if c.Value != nil {
-				configs[c.Name] = *c.Value
-			}
+			configs[c.Name] = c.Value
 		}
 		var assignment [][]int32
 		if len(rt.ReplicaAssignment) > 0 {
@@ -253,6 +344,14 @@ func (b *Broker) createTopics(ctx context.Context, c *Client, req *kmsg.CreateTo
 			img = b.cfg.Cluster.Image()
 			pl = cluster.NewPlacer(img)
 			p.spec, p.err = b.planTopic(img, pl, rt.Topic, rt.NumPartitions, rt.ReplicationFactor, assignment, configs)
+		}
+		if p.err == nil && hasCollisionChars(rt.Topic) {
+			u := unifyCollisionChars(rt.Topic)
+			if other, ok := claimed[u]; ok {
+				p.err = kerrf(kerr.InvalidTopicException, "Topic '%s' collides with topic %s, named earlier in the same request", rt.Topic, other)
+			} else {
+				claimed[u] = rt.Topic
+			}
 		}
 	}
 	// KIP-599: each topic's partitions, in request order, are charged to
@@ -342,6 +441,16 @@ func (b *Broker) deleteTopics(ctx context.Context, c *Client, req *kmsg.DeleteTo
 	for _, name := range req.TopicNames {
 		topics = append(topics, kmsg.DeleteTopicsRequestTopic{Topic: &name})
 	}
+	// A name or ID given twice is answered once, INVALID_REQUEST, and
+	// nothing is deleted for it (Kafka's ControllerApis.deleteTopics).
+	names, ids := map[string]int{}, map[[16]byte]int{}
+	for _, rt := range topics {
+		if rt.Topic != nil {
+			names[*rt.Topic]++
+		} else {
+			ids[rt.TopicID]++
+		}
+	}
 	mq := b.mutationQuota(ctx, req.Version >= 5)
 	deleted := false
 	for _, rt := range topics {
@@ -351,6 +460,18 @@ func (b *Broker) deleteTopics(ctx context.Context, c *Client, req *kmsg.DeleteTo
 		var t *cluster.Topic
 		var err error
 		switch {
+		case rt.Topic != nil && names[*rt.Topic] != 1:
+			if names[*rt.Topic] == 0 {
+				continue // answered at its first occurrence
+			}
+			names[*rt.Topic] = 0
+			err = kerrf(kerr.InvalidRequest, "Duplicate topic name.")
+		case rt.Topic == nil && ids[rt.TopicID] != 1:
+			if ids[rt.TopicID] == 0 {
+				continue
+			}
+			ids[rt.TopicID] = 0
+			err = kerrf(kerr.InvalidRequest, "Duplicate topic id.")
 		case rt.Topic != nil && rt.TopicID != [16]byte{}:
 			err = kerrf(kerr.InvalidRequest, "give a topic name or a topic ID, not both")
 		case rt.Topic != nil:
@@ -420,15 +541,9 @@ func (b *Broker) createPartitions(ctx context.Context, _ *Client, req *kmsg.Crea
 		case rt.Assignment != nil && len(rt.Assignment) != int(rt.Count)-len(t.Partitions):
 			err = kerrf(kerr.InvalidReplicaAssignment, "%d assignments given for %d new partitions", len(rt.Assignment), int(rt.Count)-len(t.Partitions))
 		case rt.Assignment != nil:
-			for _, a := range rt.Assignment {
-				if len(a.Replicas) != len(t.Partitions[0].Replicas) {
-					err = kerrf(kerr.InvalidReplicaAssignment, "every new partition needs %d replicas", len(t.Partitions[0].Replicas))
+			for i, a := range rt.Assignment {
+				if err = checkAssignment(img, len(t.Partitions)+i, a.Replicas, len(t.Partitions[0].Replicas)); err != nil {
 					break
-				}
-				for _, id := range a.Replicas {
-					if _, ok := img.Brokers[id]; !ok {
-						err = kerrf(kerr.InvalidReplicaAssignment, "broker %d is unknown", id)
-					}
 				}
 				replicas = append(replicas, a.Replicas)
 			}

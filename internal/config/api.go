@@ -155,10 +155,26 @@ func (b *Broker) String(name string) string { return b.values[name].Value.Value 
 // All returns every broker config's effective value, sorted by name.
 func (b *Broker) All() []Value { return sortedValues(b.table, b.values) }
 
+// ClusterDefaults returns the dynamic cluster-wide values (broker resource
+// "") that b holds, sorted by name, with source DYNAMIC_DEFAULT_BROKER_CONFIG,
+// whether or not a per-broker value overrides them: what DescribeConfigs of
+// the cluster-wide resource lists.
+func (b *Broker) ClusterDefaults() []Value { return b.clusterDefaults() }
+
+// Synonyms returns the values that may supply broker config name, most
+// precedent first, as Kafka's DescribeConfigs lists them with
+// include_synonyms (ConfigHelper.configSynonyms): each of its spellings set
+// for this broker, then cluster-wide, then statically, then each spelling's
+// default. log.retention.ms, say, lists log.retention.ms, .minutes and
+// .hours in each layer, down to DEFAULT_CONFIG log.retention.hours=168.
+// An unknown name has none.
+func (b *Broker) Synonyms(name string) []Value { return b.synonyms(name) }
+
 // Topic is a topic's effective configuration.
 type Topic struct {
 	table  *Table
 	values map[string]entry
+	broker *Broker // supplies the defaults (Synonyms)
 }
 
 // ResolveTopic layers a topic's own settings over the broker's defaults.
@@ -189,3 +205,21 @@ func (t *Topic) Bool(name string) bool { return lookupEntry(t.values, name).bool
 
 // All returns every topic config's effective value, sorted by name.
 func (t *Topic) All() []Value { return sortedValues(t.table, t.values) }
+
+// Synonyms returns the values that may supply topic config name, most
+// precedent first: the topic's own setting, then the synonyms of the broker
+// config that provides its default (Broker.Synonyms), as Kafka lists them.
+func (t *Topic) Synonyms(name string) []Value {
+	e, ok := t.values[name]
+	if !ok {
+		return nil
+	}
+	var out []Value
+	if e.Source == SourceTopic {
+		out = append(out, e.Value)
+	}
+	if e.Def.BrokerDefault != "" {
+		out = append(out, t.broker.Synonyms(e.Def.BrokerDefault)...)
+	}
+	return out
+}

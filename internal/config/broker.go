@@ -132,6 +132,50 @@ func (b *Broker) dynamicLayer(settings map[string]string) map[string]parsed {
 	return layer
 }
 
+// clusterDefaults lists the dynamic cluster-wide layer as values.
+func (b *Broker) clusterDefaults() []Value {
+	layer := b.layers[layerDynamicDefault]
+	out := make([]Value, 0, len(layer))
+	for _, d := range b.table.defs { // sorted by name
+		if p, ok := layer[d.Name]; ok {
+			out = append(out, Value{Def: d, Value: p.s, Source: SourceDynamicDefault})
+		}
+	}
+	return out
+}
+
+// synonyms lists, for Broker.Synonyms, the layers' values of each spelling
+// of name, then the spellings' defaults.
+func (b *Broker) synonyms(name string) []Value {
+	if _, ok := b.table.byName[name]; !ok {
+		return nil
+	}
+	spellings := []string{name}
+	for _, g := range synonymGroups() {
+		if g.spellings[0].name == name {
+			spellings = spellings[:0]
+			for _, s := range g.spellings {
+				spellings = append(spellings, s.name)
+			}
+			break
+		}
+	}
+	var out []Value
+	for l := numLayers - 1; l >= layerStatic; l-- {
+		for _, s := range spellings {
+			if p, ok := b.layers[l][s]; ok {
+				out = append(out, Value{Def: b.table.byName[s], Value: p.s, Source: layerSource(l)})
+			}
+		}
+	}
+	for _, s := range spellings {
+		if d, ok := b.table.byName[s]; ok && d.HasDefault {
+			out = append(out, b.table.defaults[s].Value)
+		}
+	}
+	return out
+}
+
 // dropDynamic removes name from the highest dynamic layer holding it.
 func (b *Broker) dropDynamic(name string) bool {
 	for l := numLayers - 1; l > layerStatic; l-- {

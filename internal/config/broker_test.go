@@ -367,3 +367,75 @@ func TestBrokerTypedGettersPanicOnMisuse(t *testing.T) {
 		t.Errorf("Int64 of a null value = %d", got)
 	}
 }
+
+// DescribeConfigs of the cluster-wide resource lists its own dynamic values,
+// also those a broker overrides for itself, each canonical, and skips what
+// the layer refused (unknown, not dynamic).
+func TestClusterDefaultsListTheClusterWideLayer(t *testing.T) {
+	t.Parallel()
+	b := mustBroker(t, map[string]string{"message.max.bytes": "1000"}).WithDynamic(
+		map[string]string{"message.max.bytes": "2000", "log.retention.bytes": "+7", "no.such.config": "1", "log.dirs": "/x"},
+		map[string]string{"message.max.bytes": "3000"},
+	)
+	got := b.ClusterDefaults()
+	if len(got) != 2 {
+		t.Fatalf("ClusterDefaults() = %+v; want log.retention.bytes and message.max.bytes", got)
+	}
+	for i, want := range []struct{ name, value string }{{"log.retention.bytes", "7"}, {"message.max.bytes", "2000"}} {
+		if got[i].Def.Name != want.name || got[i].Value != want.value || got[i].Source != SourceDynamicDefault {
+			t.Errorf("ClusterDefaults()[%d] = %s=%q source %d; want %s=%q source %d",
+				i, got[i].Def.Name, got[i].Value, got[i].Source, want.name, want.value, SourceDynamicDefault)
+		}
+	}
+	if got := mustBroker(t, nil).ClusterDefaults(); len(got) != 0 {
+		t.Errorf("ClusterDefaults() with no dynamic configs = %+v", got)
+	}
+}
+
+// Synonyms list what may supply a config, most precedent first, as Kafka's
+// DescribeConfigs does with include_synonyms (ConfigHelper.configSynonyms):
+// the topic's setting, then each spelling of its broker config per broker,
+// cluster-wide, statically, and each spelling's default.
+func TestSynonymsListTheChainOfPrecedence(t *testing.T) {
+	t.Parallel()
+	b := mustBroker(t, map[string]string{"log.retention.hours": "24", "log.segment.bytes": "2048"}).WithDynamic(
+		map[string]string{"log.retention.ms": "7"}, map[string]string{"log.retention.ms": "9"})
+	type syn struct {
+		name, value string
+		source      Source
+	}
+	chain := func(vs []Value) []syn {
+		var out []syn
+		for _, v := range vs {
+			out = append(out, syn{v.Def.Name, v.Value, v.Source})
+		}
+		return out
+	}
+	retention := []syn{
+		{"log.retention.ms", "9", SourceDynamicBroker},
+		{"log.retention.ms", "7", SourceDynamicDefault},
+		{"log.retention.hours", "24", SourceStaticBroker},
+		{"log.retention.hours", "168", SourceDefault},
+	}
+	if got := chain(b.Synonyms("log.retention.ms")); !slices.Equal(got, retention) {
+		t.Errorf("Synonyms(log.retention.ms) = %v; want %v", got, retention)
+	}
+	tcfg, err := ResolveTopic(b, map[string]string{"retention.ms": "1000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]syn{{"retention.ms", "1000", SourceTopic}}, retention...)
+	if got := chain(tcfg.Synonyms("retention.ms")); !slices.Equal(got, want) {
+		t.Errorf("topic Synonyms(retention.ms) = %v; want %v", got, want)
+	}
+	segment := []syn{{"log.segment.bytes", "2048", SourceStaticBroker}, {"log.segment.bytes", "1073741824", SourceDefault}}
+	if got := chain(tcfg.Synonyms("segment.bytes")); !slices.Equal(got, segment) {
+		t.Errorf("topic Synonyms(segment.bytes) = %v; want %v", got, segment)
+	}
+	if got := tcfg.Synonyms("leader.replication.throttled.replicas"); len(got) != 0 {
+		t.Errorf("a topic config without a broker default, unset, has synonyms %v", chain(got))
+	}
+	if got := b.Synonyms("no.such.config"); got != nil {
+		t.Errorf("Synonyms(no.such.config) = %v", chain(got))
+	}
+}

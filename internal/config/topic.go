@@ -181,7 +181,7 @@ func resolveTopic(b *Broker, settings map[string]string) (*Topic, error) {
 	if b == nil {
 		b = defaultBroker()
 	}
-	t := &Topic{table: b.topics, values: make(map[string]entry, len(b.topics.defs))}
+	t := &Topic{table: b.topics, values: make(map[string]entry, len(b.topics.defs)), broker: b}
 	names := make([]string, 0, len(settings))
 	for name := range settings {
 		names = append(names, name)
