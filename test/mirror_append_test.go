@@ -16,7 +16,8 @@ import (
 // A mirror append's log start offset (config.MirrorLogStartTag) that is
 // malformed is refused with a message naming it, and one with no batches
 // needs the log start; neither changes the mirror topic. A well-formed log
-// start never moves past the high watermark.
+// start moves past the high watermark only to start an empty (or wholly
+// expired) topic over at it, records and all.
 func TestMirrorAppendLogStartBadInput(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
@@ -59,12 +60,14 @@ func TestMirrorAppendLogStartBadInput(t *testing.T) {
 	if p := appendWith([]byte{1, 2, 3}); p.ErrorCode != kerr.InvalidRequest.Code || !strings.Contains(message(p), "holds 3 bytes, want 8") {
 		t.Fatalf("a 3-byte log start: error %d %q; want INVALID_REQUEST naming its size", p.ErrorCode, message(p))
 	}
+	// A log start at or past the end of an empty mirror topic (its source's
+	// records expired before they were copied) starts the topic over there.
 	p := appendWith(binary.BigEndian.AppendUint64(nil, 5))
-	if p.ErrorCode != 0 || p.LogStartOffset != 0 {
-		t.Fatalf("a log start past the high watermark 0: error %d %q, log start %d; want it kept at 0", p.ErrorCode, message(p), p.LogStartOffset)
+	if p.ErrorCode != 0 || p.LogStartOffset != 5 {
+		t.Fatalf("a log start past the end 0: error %d %q, log start %d; want the topic started over at 5", p.ErrorCode, message(p), p.LogStartOffset)
 	}
 	adm := b.admin()
-	if start, end := logStartOffset(t, adm, "mirrored", 0), endOffsets(t, cl, "mirrored")[0]; start != 0 || end != 0 {
-		t.Fatalf("after the refused appends the mirror topic spans [%d, %d), want [0, 0)", start, end)
+	if start, end := logStartOffset(t, adm, "mirrored", 0), endOffsets(t, cl, "mirrored")[0]; start != 5 || end != 5 {
+		t.Fatalf("after the appends the mirror topic spans [%d, %d), want [5, 5)", start, end)
 	}
 }

@@ -366,7 +366,8 @@ const mirrorSettingPrefix = "sluice.mirror."
 var serveMirrorSettings = []string{
 	"source.bootstrap.servers", "source.alias", "topics", "exclude.topics", "rename.format", "groups",
 	"sync.group.offsets.interval.ms", "refresh.interval.ms", "force",
-	"source.tls", "source.tls.ca", "source.tls.cert", "source.tls.key", "source.sasl.mechanism", "source.sasl.user",
+	"source.tls", "source.tls.ca", "source.tls.cert", "source.tls.key", "source.tls.insecure.skip.verify",
+	"source.sasl.mechanism", "source.sasl.user",
 	"source.sasl.password", "source.sasl.oauth.token.file",
 	"target.tls", "target.tls.ca", "target.tls.cert", "target.tls.key", "target.tls.insecure.skip.verify",
 	"target.sasl.mechanism", "target.sasl.user", "target.sasl.password", "target.sasl.oauth.token.file",

@@ -37,8 +37,13 @@ type partition struct {
 	// far as it has acknowledged, -1 until read from the target.
 	next int64
 	// fetchNext is where the next fetch starts: past next while an
-	// append is in flight, back to next when one fails.
+	// append is in flight, back to next when one fails, and up to the
+	// source's log start when the records before it expired uncopied.
 	fetchNext int64
+	// copiedEnd is the target's end once the appends collected so far
+	// succeed: fetchNext without a jump to the source's log start. A
+	// fetched batch must not start below it.
+	copiedEnd int64
 	srcEnd    int64 // the source's high watermark at the last fetch, -1 unknown
 	// srcStart is the source's log start offset at the last fetch;
 	// dstStart the target's, as its last answer said; askedStart the
@@ -50,7 +55,21 @@ type partition struct {
 	err                            string
 	stopped                        string // why copying stopped for good, "" while it runs
 	lastCopy                       time.Time
+	// failures counts the fetches in a row that failed for this
+	// partition alone; it is left out of fetches until retryAt, and its
+	// error is logged at most once per partitionErrLogEvery (loggedAt).
+	failures          int
+	retryAt, loggedAt time.Time
 }
+
+// The backoff of a partition whose fetches fail: it doubles from
+// partitionBackoffMin up to partitionBackoffMax; a persistent error is
+// logged once per partitionErrLogEvery.
+const (
+	partitionBackoffMin  = 100 * time.Millisecond
+	partitionBackoffMax  = 5 * time.Second
+	partitionErrLogEvery = 30 * time.Second
+)
 
 // workers are the copy loops, one per source broker leading mirrored
 // partitions. They are replaced as a whole when the assignment changes.
@@ -155,12 +174,16 @@ func (m *Mirror) copyLoop(ctx context.Context, st stream, leader int32, parts []
 	defer wait()
 	failures := 0
 	for ctx.Err() == nil {
-		req, byKey := m.fetchRequest(parts)
+		req, byKey, retryAt := m.fetchRequest(parts)
 		if req == nil {
 			wait()
-			if req, byKey = m.fetchRequest(parts); req == nil {
-				<-ctx.Done() // every partition stopped
-				return
+			if req, byKey, retryAt = m.fetchRequest(parts); req == nil {
+				if retryAt.IsZero() {
+					<-ctx.Done() // every partition stopped
+					return
+				}
+				ctxtime.Sleep(ctx, time.Until(retryAt)) // every running partition backs off
+				continue
 			}
 		}
 		resp, err := st.src.Broker(int(leader)).Request(ctx, req)
@@ -221,7 +244,7 @@ func (m *Mirror) loadPositions(ctx context.Context, parts []*partition) error {
 		if o.Err != nil {
 			return fmt.Errorf("end offset of %s/%d: %w", p.dstTopic, p.index, o.Err)
 		}
-		p.next, p.fetchNext = o.Offset, o.Offset
+		p.next, p.fetchNext, p.copiedEnd = o.Offset, o.Offset, o.Offset
 	}
 	return nil
 }
@@ -241,8 +264,10 @@ type fetching struct {
 }
 
 // fetchRequest builds a fetch of every running partition at its next
-// offset, or nil when none runs.
-func (m *Mirror) fetchRequest(parts []*partition) (*kmsg.FetchRequest, map[fetchKey]fetching) {
+// offset, leaving out those backing off after failures. With none to
+// fetch it returns nil, and the earliest time one backing off may be
+// fetched again (zero when every partition stopped).
+func (m *Mirror) fetchRequest(parts []*partition) (*kmsg.FetchRequest, map[fetchKey]fetching, time.Time) {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
 	req.MaxWaitMillis = 500
@@ -251,14 +276,25 @@ func (m *Mirror) fetchRequest(parts []*partition) (*kmsg.FetchRequest, map[fetch
 	req.IsolationLevel = 0 // read_uncommitted: markers and aborted batches are copied as they are
 	req.SessionEpoch = -1  // no fetch session: every request names its partitions
 	byKey := map[fetchKey]fetching{}
+	var retryAt time.Time
+	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, p := range parts {
 		if p.stopped != "" || p.next < 0 {
 			continue
 		}
+		if now.Before(p.retryAt) {
+			if retryAt.IsZero() || p.retryAt.Before(retryAt) {
+				retryAt = p.retryAt
+			}
+			continue
+		}
 		if p.fetchNext < p.next {
 			p.fetchNext = p.next
+		}
+		if p.copiedEnd < p.next {
+			p.copiedEnd = p.next
 		}
 		i := slices.IndexFunc(req.Topics, func(t kmsg.FetchRequestTopic) bool { return t.Topic == p.srcTopic })
 		if i < 0 {
@@ -280,9 +316,9 @@ func (m *Mirror) fetchRequest(parts []*partition) (*kmsg.FetchRequest, map[fetch
 		byKey[fetchKey{topic: p.srcTopic, part: p.index}] = f
 	}
 	if len(byKey) == 0 {
-		return nil, nil
+		return nil, nil, retryAt
 	}
-	return req, byKey
+	return req, byKey, time.Time{}
 }
 
 // pendingAppend is one partition's copied batches on their way to the
@@ -290,8 +326,8 @@ func (m *Mirror) fetchRequest(parts []*partition) (*kmsg.FetchRequest, map[fetch
 type pendingAppend struct {
 	p       *partition
 	batches []byte
-	start   int64 // the offset fetched from: the target's end when it is sent
-	end     int64 // the offset after the last batch
+	start   int64 // the target's end when it is sent
+	end     int64 // the offset after the last batch, -1 for a log start alone
 	records int64
 	// logStart is the source's log start offset for the target to
 	// follow, -1 when the target has it already.
@@ -314,8 +350,13 @@ func (m *Mirror) takeFetched(ctx context.Context, resp *kmsg.FetchResponse, byKe
 				continue
 			}
 			p := f.p
-			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
-				m.fetchError(ctx, p, err)
+			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil && !errors.Is(err, kerr.OffsetOutOfRange) {
+				m.partitionFailed(p, fmt.Sprintf("fetch: %v", err))
+				m.refreshSoon() // NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_ID...: the source moved; look at it again
+				continue
+			}
+			if errors.Is(kerr.ErrorForCode(rp.ErrorCode), kerr.OffsetOutOfRange) {
+				m.outOfRange(ctx, p, f.offset)
 				continue
 			}
 			if a, ok := m.collect(p, f.offset, rp); ok {
@@ -327,13 +368,18 @@ func (m *Mirror) takeFetched(ctx context.Context, resp *kmsg.FetchResponse, byKe
 }
 
 // collect keeps the whole batches of a partition fetched from offset that
-// end at or past it.
+// end at or past it. offset is past the target's end (copiedEnd) when the
+// records between expired on the source uncopied: the first batch then
+// holds the source's log start and may begin before offset, and is copied
+// whole, as a Kafka follower appends the leader's batch that holds its log
+// start, unless the target's end falls inside it.
 func (m *Mirror) collect(p *partition, offset int64, rp *kmsg.FetchResponseTopicPartition) (pendingAppend, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p.srcEnd = rp.HighWatermark
 	p.srcStart = rp.LogStartOffset
-	a := pendingAppend{p: p, start: offset, end: -1, logStart: -1}
+	p.failures, p.retryAt = 0, time.Time{}
+	a := pendingAppend{p: p, start: p.copiedEnd, end: -1, logStart: -1}
 	if p.fetchNext != offset {
 		return a, false // an append failed meanwhile: fetch again from its start
 	}
@@ -347,8 +393,8 @@ func (m *Mirror) collect(p *partition, offset int64, rp *kmsg.FetchResponseTopic
 		if h.LastOffset() < offset {
 			return nil
 		}
-		if h.BaseOffset < offset {
-			return fmt.Errorf("source batch [%d, %d] starts before the mirror's end offset %d: the source's batches no longer line up with the mirror's", h.BaseOffset, h.LastOffset(), offset)
+		if start < 0 && h.BaseOffset < p.copiedEnd {
+			return fmt.Errorf("source batch [%d, %d] starts before the mirror's end offset %d: the source's batches no longer line up with the mirror's", h.BaseOffset, h.LastOffset(), p.copiedEnd)
 		}
 		if start < 0 {
 			start = pos
@@ -364,12 +410,12 @@ func (m *Mirror) collect(p *partition, offset int64, rp *kmsg.FetchResponseTopic
 	}
 	if start < 0 {
 		// Nothing new to copy; the source's log start may have moved
-		// (retention, DeleteRecords): send it alone, once.
+		// (retention, DeleteRecords): send it alone, once it is taken.
+		// At or past the target's end, the target starts its log over
+		// there (replica.Partition.MirrorLogStart).
 		if a.logStart < 0 || a.logStart <= p.askedStart {
 			return a, false
 		}
-		p.askedStart = a.logStart
-		a.end = offset
 		return a, true
 	}
 	end := start
@@ -378,54 +424,62 @@ func (m *Mirror) collect(p *partition, offset int64, rp *kmsg.FetchResponseTopic
 		return nil
 	})
 	a.batches = rp.RecordBatches[start:end]
-	p.fetchNext = a.end
+	p.fetchNext, p.copiedEnd = a.end, a.end
 	return a, true
 }
 
-// fetchError handles a partition's error in a fetch from the source.
-func (m *Mirror) fetchError(ctx context.Context, p *partition, err error) {
-	switch {
-	case errors.Is(err, kerr.OffsetOutOfRange):
-		m.outOfRange(ctx, p)
-	default:
-		// NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, a
-		// fenced epoch...: the source moved; look at it again.
-		m.noteErr([]*partition{p}, fmt.Sprintf("fetch: %v", err))
-		m.refreshSoon()
+// partitionFailed records a failure of p alone: it backs off, doubling up
+// to partitionBackoffMax, and a persistent error is logged once per
+// partitionErrLogEvery. The caller does not hold m.mu.
+func (m *Mirror) partitionFailed(p *partition, msg string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p.err = msg
+	p.failures++
+	now := time.Now()
+	p.retryAt = now.Add(min(partitionBackoffMin<<min(p.failures-1, 10), partitionBackoffMax))
+	if now.Sub(p.loggedAt) >= partitionErrLogEvery {
+		p.loggedAt = now
+		m.logger.Warn("fetching a partition from the source fails; retrying", "topic", p.dstTopic, "partition", p.index,
+			"err", msg, "failures", p.failures)
 	}
 }
 
-// outOfRange handles a next offset the source does not have: below its log
-// start (retention deleted records before they were copied: they are lost,
-// the mirror goes on from the log start, leaving the gap), or past its
-// end (the source lost acknowledged records or is not the same log: the
-// partition stops).
-func (m *Mirror) outOfRange(ctx context.Context, p *partition) {
+// outOfRange handles a fetch offset the source does not have: below its
+// log start (retention deleted records before they were copied: they are
+// lost, the fetch goes on from the log start, and the target follows the
+// source's log start past the gap), or past its end (the source lost
+// acknowledged records or is not the same log: the partition stops).
+func (m *Mirror) outOfRange(ctx context.Context, p *partition, offset int64) {
 	starts, err := m.srcAdm.ListStartOffsets(ctx, p.srcTopic)
 	if err != nil {
-		m.noteErr([]*partition{p}, fmt.Sprintf("offset out of range; list source start offsets: %v", err))
+		m.partitionFailed(p, fmt.Sprintf("offset out of range; list source start offsets: %v", err))
 		return
 	}
 	ends, err := m.srcAdm.ListEndOffsets(ctx, p.srcTopic)
 	if err != nil {
-		m.noteErr([]*partition{p}, fmt.Sprintf("offset out of range; list source end offsets: %v", err))
+		m.partitionFailed(p, fmt.Sprintf("offset out of range; list source end offsets: %v", err))
 		return
 	}
 	so, ok1 := starts.Lookup(p.srcTopic, p.index)
 	eo, ok2 := ends.Lookup(p.srcTopic, p.index)
 	if !ok1 || !ok2 || so.Err != nil || eo.Err != nil {
+		m.partitionFailed(p, fmt.Sprintf("offset %d out of range; the source's offsets are unknown", offset))
 		m.refreshSoon()
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if p.fetchNext != offset {
+		return // an append failed meanwhile: fetch again from its start
+	}
 	switch {
-	case p.next < so.Offset:
+	case offset < so.Offset:
 		m.logger.Warn("records expired on the source before they were mirrored; continuing after the gap",
-			"topic", p.dstTopic, "partition", p.index, "from", p.next, "to", so.Offset)
-		p.next, p.fetchNext = so.Offset, so.Offset
-	case p.next > eo.Offset:
-		p.stopped = fmt.Sprintf("the mirror holds records up to offset %d but the source ends at %d: the source lost acknowledged records (an unclean leader election) or is another log; promote or delete the mirror topic", p.next, eo.Offset)
+			"topic", p.dstTopic, "partition", p.index, "from", offset, "to", so.Offset)
+		p.fetchNext = so.Offset
+	case offset > eo.Offset:
+		p.stopped = fmt.Sprintf("the mirror holds records up to offset %d but the source ends at %d: the source lost acknowledged records (an unclean leader election) or is another log; promote or delete the mirror topic", offset, eo.Offset)
 		m.logger.Error("stopped mirroring partition", "topic", p.dstTopic, "partition", p.index, "reason", p.stopped)
 	}
 }
@@ -450,7 +504,7 @@ func (m *Mirror) appendAll(ctx context.Context, dst *kgo.Client, appends []pendi
 		// append the target ends before it, and sending it would leave
 		// a gap where the source has records.
 		if a.start != a.p.next || a.p.stopped != "" {
-			a.p.fetchNext = a.p.next
+			a.p.rewind()
 			continue
 		}
 		byLeader[a.p.dstLeader] = append(byLeader[a.p.dstLeader], a)
@@ -470,6 +524,12 @@ func (m *Mirror) appendAll(ctx context.Context, dst *kgo.Client, appends []pendi
 		}()
 	}
 	wg.Wait()
+}
+
+// rewind makes the next fetch start at the target's end, after an append
+// that failed or was not sent. The caller holds Mirror.mu.
+func (p *partition) rewind() {
+	p.fetchNext, p.copiedEnd = p.next, p.next
 }
 
 func partsOf(as []pendingAppend) []*partition {
@@ -506,7 +566,7 @@ func (m *Mirror) appendTo(ctx context.Context, dst *kgo.Client, leader int32, as
 	if err != nil {
 		m.mu.Lock()
 		for _, a := range as {
-			a.p.fetchNext = a.p.next
+			a.p.rewind()
 		}
 		m.mu.Unlock()
 		if ctx.Err() == nil {
@@ -529,7 +589,7 @@ func (m *Mirror) appendTo(ctx context.Context, dst *kgo.Client, leader int32, as
 		r, ok := results[tp{a.p.dstTopic, a.p.index}]
 		if !ok {
 			a.p.err = "the target's answer left the partition out"
-			a.p.fetchNext = a.p.next
+			a.p.rewind()
 			continue
 		}
 		err := kerr.ErrorForCode(r.ErrorCode)
@@ -539,9 +599,16 @@ func (m *Mirror) appendTo(ctx context.Context, dst *kgo.Client, leader int32, as
 		}
 		switch {
 		case err == nil:
-			a.p.next = a.end
+			if a.end >= 0 {
+				a.p.next = a.end
+			} else {
+				a.p.askedStart = a.logStart // sent alone: not again until the source's moves
+			}
 			if r.LogStartOffset >= 0 {
 				a.p.dstStart = r.LogStartOffset
+				// The target started its log over at the source's log
+				// start, past its end (replica.Partition.MirrorLogStart).
+				a.p.next = max(a.p.next, r.LogStartOffset)
 			}
 			a.p.records += a.records
 			a.p.bytes += int64(len(a.batches))
@@ -561,7 +628,7 @@ func (m *Mirror) appendTo(ctx context.Context, dst *kgo.Client, leader int32, as
 			m.logger.Error("stopped mirroring partition", "topic", a.p.dstTopic, "partition", a.p.index, "reason", a.p.stopped)
 		default:
 			a.p.err = fmt.Sprintf("append: %v%s", err, msg)
-			a.p.fetchNext = a.p.next
+			a.p.rewind()
 			m.refreshSoon()
 		}
 	}

@@ -17,7 +17,10 @@ import (
 // while it has members on the target (it has failed over and commits for
 // itself), an offset is never moved backwards on the target, and never
 // past the mirror topic's end (a consumer starting there after a failover
-// must not skip records the mirror has not copied yet).
+// must not skip records the mirror has not copied yet). A consumer group
+// of KIP-848's protocol that has members on the target is told apart by
+// its answer to the commit (UNKNOWN_MEMBER_ID: DescribeGroups does not
+// describe such groups) and skipped quietly too.
 
 // syncGroupsLoop calls sync every SyncGroupOffsetsInterval until ctx
 // ends.
@@ -140,10 +143,15 @@ func (m *Mirror) syncGroup(ctx context.Context, group string, names map[string]s
 		return nil
 	}
 	resps, err := m.dstAdm.CommitOffsets(ctx, group, commit)
-	if err != nil {
-		return fmt.Errorf("commit on the target: %w", err)
+	if err == nil {
+		err = resps.Error()
 	}
-	if err := resps.Error(); err != nil {
+	if errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.StaleMemberEpoch) {
+		// A KIP-848 group with members: it commits for itself.
+		m.logger.Debug("group has members on the target; not syncing its offsets", "group", group)
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("commit on the target: %w", err)
 	}
 	m.logger.Debug("synced group offsets", "group", group, "partitions", len(resps))

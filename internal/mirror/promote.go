@@ -30,7 +30,11 @@ type Promoted struct {
 // being mirrored is promoted; otherwise each named topic must be one.
 // Then every transaction still open in the copied records is aborted with
 // a marker, as `kafka-transactions abort` would: its coordinator is on the
-// source and can never end it here.
+// source and can never end it here. A topic named that is promoted already
+// has that step run again, so a promotion whose aborts failed is finished
+// by promoting the topic again; --all leaves promoted topics alone.
+// Transactions the target coordinates itself (clients writing to the
+// promoted topic) are never aborted.
 func Promote(ctx context.Context, dst *kadm.Client, topics []string, all bool) ([]Promoted, error) {
 	if all {
 		listed, err := dst.ListTopics(ctx)
@@ -43,7 +47,7 @@ func Promote(ctx context.Context, dst *kadm.Client, topics []string, all bool) (
 	if err != nil {
 		return nil, fmt.Errorf("describe topic configs: %w", err)
 	}
-	var todo []string
+	var todo, retry []string
 	for _, t := range topics {
 		rc, ok := cfgs[t]
 		state := configValue(rc, config.MirrorStateConfig)
@@ -54,12 +58,19 @@ func Promote(ctx context.Context, dst *kadm.Client, topics []string, all bool) (
 		case !ok:
 			return nil, fmt.Errorf("topic %s: no such topic on the target", t)
 		case state == config.MirrorStatePromoted:
-			return nil, fmt.Errorf("%w: topic %s is already promoted", ErrNotMirror, t)
+			retry = append(retry, t)
 		default:
 			return nil, fmt.Errorf("%w: topic %s", ErrNotMirror, t)
 		}
 	}
 	var out []Promoted
+	for _, t := range retry {
+		n, err := abortOpen(ctx, dst, t)
+		out = append(out, Promoted{Topic: t, AbortedTxns: n})
+		if err != nil {
+			return out, fmt.Errorf("topic %s is promoted; abort the source's open transactions: %w (run `sluice mirror promote %s` again to retry)", t, err, t)
+		}
+	}
 	for _, t := range todo {
 		resps, err := dst.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: config.MirrorStateConfig, Value: kadm.StringPtr(config.MirrorStatePromoted)}}, t)
 		if err == nil {
@@ -75,18 +86,27 @@ func Promote(ctx context.Context, dst *kadm.Client, topics []string, all bool) (
 		n, err := abortOpen(ctx, dst, t)
 		out = append(out, Promoted{Topic: t, AbortedTxns: n})
 		if err != nil {
-			return out, fmt.Errorf("promote %s: abort the source's open transactions: %w", t, err)
+			return out, fmt.Errorf("promote %s: the topic is promoted, but aborting the source's open transactions failed: %w (run `sluice mirror promote %s` again to retry)", t, err, t)
 		}
 	}
 	return out, nil
 }
 
 // abortOpen writes an ABORT marker for every producer with a transaction
-// open in topic.
+// open in topic that the target does not coordinate: those are the
+// source's, copied. It is safe to repeat.
 func abortOpen(ctx context.Context, dst *kadm.Client, topic string) (int, error) {
 	described, err := dst.DescribeProducers(ctx, kadm.TopicsSet{topic: nil})
 	if err != nil {
 		return 0, err
+	}
+	local, err := dst.ListTransactions(ctx, nil, nil)
+	if err != nil {
+		return 0, fmt.Errorf("list the target's own transactions: %w", err)
+	}
+	own := map[int64]bool{}
+	for _, tx := range local {
+		own[tx.ProducerID] = true
 	}
 	var markers []kadm.TxnMarkers
 	var errs []error
@@ -96,7 +116,7 @@ func abortOpen(ctx context.Context, dst *kadm.Client, topic string) (int, error)
 			return
 		}
 		p.ActiveProducers.Each(func(d kadm.DescribedProducer) {
-			if d.CurrentTxnStartOffset < 0 {
+			if d.CurrentTxnStartOffset < 0 || own[d.ProducerID] {
 				return
 			}
 			set := kadm.TopicsSet{}
