@@ -22,6 +22,10 @@ package broker
 // other while holding part of the budget. Waiting is the back-pressure:
 // the connection's next request is not read meanwhile.
 //
+// A batch recompressed to its topic's compression.type (produce.go) is
+// decompressed whole a second time, after its checks, holding budget for
+// its topic's max.message.bytes until the new batch is built.
+//
 // ListOffsets by timestamp (and KIP-734's largest timestamp) decompresses
 // the stored batch it looks into on the same budget (searchDecompressing).
 // The search holds the log's segment lock, so it never waits there: a
@@ -89,6 +93,44 @@ func (b *Broker) checkCompressedHeld(ctx context.Context, h record.Header, src [
 		err = b.codecs.CheckCompressed(h, src, limit, nil, fn)
 	}
 	return err
+}
+
+// recompress returns a validated batch with its records in codec target,
+// at the topic's compression level for it, as Kafka stores a batch whose
+// codec is not its topic's compression.type.
+func (b *Broker) recompress(ctx context.Context, h record.Header, batch []byte, ts *topicSettings, target record.Codec, timeoutMs int32) ([]byte, error) {
+	raw := batch[record.HeaderSize:]
+	if h.Codec() != record.CodecNone {
+		limit := int(min(ts.maxMessageBytes, maxDecompressed))
+		if budget := b.cfg.Decompression; budget != nil {
+			if err := b.acquireWithin(ctx, budget, int64(limit), timeoutMs); err != nil {
+				return nil, err
+			}
+			defer budget.Release(budget.Clamp(int64(limit)))
+		}
+		var err error
+		if raw, err = b.codecs.Decompress(h.Codec(), raw, limit); err != nil {
+			return nil, err // the checks passed on the same bytes: not expected
+		}
+	}
+	level := 0
+	switch target {
+	case record.CodecGzip:
+		level = int(ts.cfg.Int64("compression.gzip.level"))
+	case record.CodecLZ4:
+		level = int(ts.cfg.Int64("compression.lz4.level"))
+	case record.CodecZstd:
+		level = int(ts.cfg.Int64("compression.zstd.level"))
+	}
+	out, err := b.codecs.Recompress(batch, raw, target, level)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(out)) > ts.maxMessageBytes {
+		return nil, kerrf(kerr.MessageTooLarge, "batch of %d bytes recompressed with compression.type=%s is %d bytes, over max.message.bytes %d",
+			len(batch), ts.cfg.String("compression.type"), len(out), ts.maxMessageBytes)
+	}
+	return out, nil
 }
 
 // acquireWithin takes n bytes of budget, waiting at most the request's

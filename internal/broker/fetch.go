@@ -8,9 +8,14 @@ package broker
 // before its offset inside the first batch. A follower (replica ID >= 0:
 // ReplicaID before v15, ReplicaState.ReplicaID from v15) reads up to the log
 // end offset, and its fetch offset tells the leader how far it has
-// replicated, which moves the high watermark and the ISR. The first batch of
-// each partition read is returned whole even when it exceeds max_bytes or
-// partition_max_bytes (KIP-74). A fetch with too little data waits up to
+// replicated, which moves the high watermark and the ISR. As in Kafka
+// (KIP-74), only the first partition read with data may exceed the
+// request's max_bytes or its partition_max_bytes, by returning its first
+// batch whole; every other partition gets at most min(partition_max_bytes,
+// what is left of max_bytes), and nothing when its first batch does not
+// fit (Kafka's firstEntryIncomplete). Sluice returns whole batches only,
+// where Kafka's byte range may end with part of a batch, which clients
+// discard. A fetch with too little data waits up to
 // max_wait_ms: it registers one watcher with every partition it reads and,
 // woken, reads again only the partitions that changed.
 //
@@ -295,7 +300,10 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 	}
 	it.hw, it.lso, it.logStart, it.leo = part.HighWatermark(), part.LastStableOffset(), part.LogStartOffset(), part.LogEndOffset()
 	limit := min(int(it.maxBytes), f.maxBytes-f.size)
-	if limit <= 0 && f.size > 0 {
+	// KIP-74: the first partition with data (none holds any yet) gets its
+	// first batch whole; the others stay within limit.
+	wholeFirst := f.size == 0
+	if limit <= 0 && !wholeFirst {
 		return
 	}
 	buf, ok := f.bufs.get(max(limit, 1))
@@ -303,6 +311,10 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 		return // fetch memory is in use: the partition's data waits for the next fetch
 	}
 	data, err := read(buf, it.fetchOffset, max(limit, 1))
+	if err == nil && len(data) > limit && !wholeFirst {
+		// The log returned its first batch whole, and it does not fit.
+		data = nil
+	}
 	f.bufs.took(buf, data)
 	if err == nil && readCommitted {
 		it.aborted, err = abortedIn(part, it.fetchOffset, data)

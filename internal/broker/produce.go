@@ -8,14 +8,27 @@ package broker
 // (validateBatch): header, length and CRC32C once, then one walk over the
 // records for their count and offset deltas, keys on compacted topics and
 // timestamps. Topic settings come from the configs cached per metadata
-// image. Transactional batches need the request's transactional ID
-// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED otherwise, as Kafka) and a
-// producer ID; the log checks the producer's epoch and transaction state.
-// Compressed batches are stored as the producer compressed them, never
-// recompressed. The batch is appended byte-for-byte with only
-// the base offset and leader epoch rewritten (and the max timestamp, for
-// LogAppendTime topics). A retried idempotent batch is answered with the
-// offsets it got the first time and stored once.
+// image. As in Kafka's LogValidator, a producer may not set the
+// LogAppendTime attribute (INVALID_TIMESTAMP) nor send a batch with a
+// producer ID and no base sequence (INVALID_RECORD), and records with no
+// timestamp (-1) skip the timestamp checks. Records failing the key,
+// timestamp or schema checks are all listed in the partition's
+// record_errors, each with its index in the batch (KIP-467; at most
+// maxRecordErrors of them). Transactional batches need the request's
+// transactional ID (TRANSACTIONAL_ID_AUTHORIZATION_FAILED otherwise, as
+// Kafka) and a producer ID; the log checks the producer's epoch and
+// transaction state.
+//
+// With the default compression.type=producer, the batch is appended
+// byte-for-byte with only the base offset and leader epoch rewritten (and
+// the max timestamp, for LogAppendTime topics). A topic whose
+// compression.type names a codec (or "uncompressed") gets every batch in
+// another codec recompressed to it, at the topic's compression.*.level, as
+// Kafka does: the records' bytes are kept, so offsets deltas, timestamps,
+// headers and producer fields are unchanged (decompression.go). A batch that
+// recompression makes larger than max.message.bytes is refused with
+// MESSAGE_TOO_LARGE. A retried idempotent batch is answered with the
+// offsets (and LogAppendTime) it got the first time and stored once.
 //
 // Only the partition's leader appends (NOT_LEADER_OR_FOLLOWER elsewhere).
 // acks=-1 needs min.insync.replicas in the ISR before the append
@@ -29,11 +42,14 @@ package broker
 // off the connection's read loop, so a producer that pipelines requests
 // keeps appending while earlier ones wait, and a pipelined request's fsync
 // need not wait for the answer to the one before it. acks=1 is answered
-// after the leader's append. acks=0 gets no response.
+// after the leader's append. acks=0 gets no response; when a partition
+// fails, the connection is closed instead, as Kafka does, so the client
+// notices and refreshes its metadata.
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"time"
 
@@ -127,12 +143,28 @@ func (b *Broker) produce(ctx context.Context, c *Client, r kmsg.Request) Reply {
 		}
 	}
 	if req.Acks == 0 {
-		return Reply{}
+		return acksZeroReply(resp)
 	}
 	if len(waits) == 0 {
 		return Reply{Response: resp}
 	}
 	return awaitDurable(ctx, waits, time.Duration(req.TimeoutMillis)*time.Millisecond, b.cfg.Cluster.SessionExpiry, resp, &b.waiting.produce)
+}
+
+// acksZeroReply is the reply to an acks=0 produce: none, unless a partition
+// failed. A client that expects no answer learns of a failure only by
+// losing its connection, so Kafka closes it then (and the client refreshes
+// its metadata, which is what most failures, such as
+// NOT_LEADER_OR_FOLLOWER, call for).
+func acksZeroReply(resp *kmsg.ProduceResponse) Reply {
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 {
+				return Reply{Fatal: fmt.Errorf("acks=0 produce to %s partition %d failed with %v", t.Topic, p.Partition, kerr.ErrorForCode(p.ErrorCode))}
+			}
+		}
+	}
+	return Reply{}
 }
 
 // produceEntry is one partition of a produce request on its way to the
@@ -150,6 +182,10 @@ type produceEntry struct {
 func (e *produceEntry) fail(err error) {
 	e.failed = true
 	e.sp.ErrorCode, e.sp.ErrorMessage = errorCode(err), errorMessage(err)
+	var re *recordErrors
+	if errors.As(err, &re) {
+		e.sp.ErrorRecords = re.records
+	}
 }
 
 // checkPartition finds the partition's leader here and validates its batch.
@@ -170,8 +206,28 @@ func (b *Broker) checkPartition(ctx context.Context, req *kmsg.ProduceRequest, t
 	if !ok {
 		return nil, record.Header{}, kerr.NotLeaderForPartition
 	}
-	h, err := b.validateBatch(ctx, req, ts, rp.Records, now)
+	h, err := b.prepareBatch(ctx, req, ts, rp, now)
 	return part, h, err
+}
+
+// prepareBatch validates a partition's batch and, when the topic's
+// compression.type asks for another codec, replaces rp.Records with the
+// batch recompressed.
+func (b *Broker) prepareBatch(ctx context.Context, req *kmsg.ProduceRequest, ts *topicSettings, rp *kmsg.ProduceRequestTopicPartition, now int64) (record.Header, error) {
+	h, err := b.validateBatch(ctx, req, ts, rp.Records, now)
+	if err != nil {
+		return h, err
+	}
+	target, ok := topicCodec(ts)
+	if !ok || target == h.Codec() {
+		return h, nil
+	}
+	batch, err := b.recompress(ctx, h, rp.Records, ts, target, req.TimeoutMillis)
+	if err != nil {
+		return h, err
+	}
+	rp.Records = batch
+	return record.ParseHeader(batch)
 }
 
 // openWait bounds how long a produce waits for a partition the image
@@ -206,11 +262,33 @@ func (b *Broker) leaderPartition(ctx context.Context, t *cluster.Topic, index in
 	}
 }
 
+// topicCodec is the codec a topic's compression.type stores batches in;
+// ok is false for "producer", which keeps the producer's.
+func topicCodec(ts *topicSettings) (c record.Codec, ok bool) {
+	switch ts.cfg.String("compression.type") {
+	case "uncompressed":
+		return record.CodecNone, true
+	case "gzip":
+		return record.CodecGzip, true
+	case "snappy":
+		return record.CodecSnappy, true
+	case "lz4":
+		return record.CodecLZ4, true
+	case "zstd":
+		return record.CodecZstd, true
+	}
+	return 0, false
+}
+
 // appendPartition appends a validated batch as leader.
 func (b *Broker) appendPartition(req *kmsg.ProduceRequest, e *produceEntry, now int64) (replica.Appended, error) {
 	batch := e.rp.Records
 	if e.ts.logAppendTime {
 		record.SetLogAppendTime(batch, now)
+		// The log reads the header it is given (the time index, the
+		// producer state a retry is answered from), not the bytes.
+		e.h.Attributes |= record.TimestampTypeBit
+		e.h.MaxTimestamp = now
 	}
 	minISR := 0
 	if req.Acks == -1 {
@@ -218,7 +296,9 @@ func (b *Broker) appendPartition(req *kmsg.ProduceRequest, e *produceEntry, now 
 	}
 	info, err := e.part.AppendAsLeader(batch, e.h, minISR)
 	if errors.Is(err, log.ErrDuplicateSequence) {
-		err = nil // answered with the offsets it got the first time
+		// Answered with the offsets and LogAppendTime it got the first
+		// time (-1 when the broker did not stamp it).
+		return info, nil
 	}
 	if err != nil {
 		return info, err
@@ -261,6 +341,11 @@ func (b *Broker) validateBatch(ctx context.Context, req *kmsg.ProduceRequest, ts
 	if h.IsControl() {
 		return h, kerrf(kerr.InvalidRecord, "clients may not produce control batches")
 	}
+	if h.HasProducerID() && h.BaseSequence < 0 {
+		// Kafka's LogValidator: without a sequence, the log could not
+		// tell a retried batch from a new one.
+		return h, kerrf(kerr.InvalidRecord, "invalid sequence number %d in a batch with producer ID %d", h.BaseSequence, h.ProducerID)
+	}
 	if h.IsTransactional() {
 		if req.TransactionID == nil {
 			return h, kerrf(kerr.TransactionalIDAuthorizationFailed, "transactional records need the request's transactional ID")
@@ -270,12 +355,82 @@ func (b *Broker) validateBatch(ctx context.Context, req *kmsg.ProduceRequest, ts
 		}
 	}
 	raw := batch[record.HeaderSize:]
+	var rejected *recordErrors
+	check := b.recordChecks(ctx, ts, h, now)
+	if check != nil || h.LogAppendTime() {
+		rejected = &recordErrors{}
+		check = rejected.collect(check, h.LogAppendTime())
+	}
 	if h.Codec() != record.CodecNone {
 		// decompression.go: streamed, within max.message.bytes, on the
 		// broker's decompression budget.
-		return h, b.checkCompressed(ctx, h, raw, int(min(ts.maxMessageBytes, maxDecompressed)), req.TimeoutMillis, b.recordChecks(ctx, ts, h, now))
+		err = b.checkCompressed(ctx, h, raw, int(min(ts.maxMessageBytes, maxDecompressed)), req.TimeoutMillis, check)
+	} else {
+		err = record.CheckRecords(h, raw, check)
 	}
-	return h, record.CheckRecords(h, raw, b.recordChecks(ctx, ts, h, now))
+	if err == nil && rejected != nil && rejected.code != nil {
+		return h, rejected
+	}
+	return h, err
+}
+
+// maxRecordErrors bounds the record errors one partition's answer lists
+// (Kafka lists them all): a batch of a million keyless records on a
+// compacted topic is refused with the first maxRecordErrors named.
+const maxRecordErrors = 1000
+
+// recordErrors are the records of one batch that failed their checks
+// (KIP-467): the batch is refused with INVALID_TIMESTAMP when any record's
+// timestamp failed, INVALID_RECORD otherwise, and the answer names each
+// record by its index in the batch.
+type recordErrors struct {
+	code    *kerr.Error // nil while no record failed
+	total   int
+	first   string
+	records []kmsg.ProduceResponseTopicPartitionErrorRecord
+}
+
+func (e *recordErrors) Error() string {
+	return fmt.Sprintf("%d of the batch's records rejected; the first: %s", e.total, e.first)
+}
+
+func (e *recordErrors) Unwrap() error { return e.code }
+
+// collect wraps a batch's record checks so that every record is checked
+// and the failures gathered rather than the first returned. An error that
+// is not INVALID_RECORD or INVALID_TIMESTAMP (the record is malformed, a
+// timeout) still stops the walk. A batch marked LogAppendTime fails every
+// record that passed the other checks, as Kafka's LogValidator does: the
+// producer may not choose the broker's timestamp.
+func (e *recordErrors) collect(check func(record.Record) error, logAppendTime bool) func(record.Record) error {
+	return func(r record.Record) error {
+		var err error
+		if check != nil {
+			err = check(r)
+		}
+		if err == nil && logAppendTime {
+			err = kerrf(kerr.InvalidTimestamp, "record %d: producers may not set the timestamp type to LogAppendTime", r.OffsetDelta)
+		}
+		if err == nil {
+			return nil
+		}
+		var ke *kerr.Error
+		if !errors.As(err, &ke) || ke != kerr.InvalidRecord && ke != kerr.InvalidTimestamp {
+			return err
+		}
+		if e.code != kerr.InvalidTimestamp {
+			e.code = ke
+		}
+		if e.total == 0 {
+			e.first = err.Error()
+		}
+		e.total++
+		if len(e.records) < maxRecordErrors {
+			msg := err.Error()
+			e.records = append(e.records, kmsg.ProduceResponseTopicPartitionErrorRecord{RelativeOffset: r.OffsetDelta, ErrorMessage: &msg})
+		}
+		return nil
+	}
 }
 
 // recordCheck returns the per-record checks a topic asks for, or nil when
@@ -292,17 +447,24 @@ func recordCheck(ts *topicSettings, h record.Header, now int64) func(record.Reco
 			return kerrf(kerr.InvalidRecord, "compacted topic cannot accept a record without a key (record %d of the batch)", r.OffsetDelta)
 		}
 		if stamps {
+			// A record without a timestamp (-1) is not checked, as in
+			// Kafka. The differences are taken unsigned, so neither a
+			// far timestamp nor a large setting overflows.
 			t := h.BaseTimestamp + r.TimestampDelta
 			switch {
-			case ts.tsBefore != math.MaxInt64 && t < now-ts.tsBefore:
+			case t == noTimestamp:
+			case ts.tsBefore != math.MaxInt64 && t < now && uint64(now)-uint64(t) > uint64(ts.tsBefore):
 				return kerrf(kerr.InvalidTimestamp, "timestamp %d of record %d is more than message.timestamp.before.max.ms=%d before the broker's time %d", t, r.OffsetDelta, ts.tsBefore, now)
-			case ts.tsAfter != math.MaxInt64 && t > now+ts.tsAfter:
+			case ts.tsAfter != math.MaxInt64 && t > now && uint64(t)-uint64(now) > uint64(ts.tsAfter):
 				return kerrf(kerr.InvalidTimestamp, "timestamp %d of record %d is more than message.timestamp.after.max.ms=%d after the broker's time %d", t, r.OffsetDelta, ts.tsAfter, now)
 			}
 		}
 		return nil
 	}
 }
+
+// noTimestamp is a record's timestamp when the producer gave none.
+const noTimestamp = -1
 
 // requestTimeout bounds a request by its timeout field; zero or negative
 // means 30 seconds.

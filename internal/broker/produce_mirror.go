@@ -20,8 +20,10 @@ package broker
 // a success always means the copied range is replicated and durable. A
 // partition may also carry the source's log start offset
 // (config.MirrorLogStartTag), alone or with batches: the leader moves its
-// log start up to it, as far as the high watermark. The writer needs WRITE
-// and ALTER on the topic.
+// log start up to it, as far as the high watermark, or, when it is at or
+// past the log end (the source's records expired before they were copied),
+// starts the log over there (replica.Partition.MirrorLogStart). The writer
+// needs WRITE and ALTER on the topic.
 
 import (
 	"context"
@@ -102,7 +104,7 @@ func (b *Broker) produceMirrored(ctx context.Context, c *Client, req *kmsg.Produ
 		}
 	}
 	if req.Acks == 0 {
-		return Reply{}
+		return acksZeroReply(resp) // a failure closes the connection, as for a client's produce
 	}
 	if len(waits) == 0 {
 		return Reply{Response: resp}

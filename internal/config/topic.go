@@ -97,7 +97,7 @@ func topicDefs() []*Def {
 			Doc:           "Whether old fetch versions may receive batches converted to an older format. Removed in Kafka 4.0; kept for 3.x tools.",
 		},
 		{
-			Name: "message.timestamp.after.max.ms", Type: TypeLong, Default: maxLong, HasDefault: true,
+			Name: "message.timestamp.after.max.ms", Type: TypeLong, Default: "3600000", HasDefault: true,
 			BrokerDefault: "log.message.timestamp.after.max.ms", Validate: atLeast(0),
 			Doc: "With CreateTime, how far in the future of the broker's clock a record's timestamp may be.",
 		},

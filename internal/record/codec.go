@@ -33,6 +33,11 @@ type Codecs struct {
 	// pool their own state, so one of each is shared.
 	zstdEnc *zstd.Encoder
 	zstdDec *zstd.Decoder
+
+	// zstdLevels are the encoders of the zstd levels other than the
+	// default, made on first use (recompress.go).
+	zstdLevelsMu sync.Mutex
+	zstdLevels   map[zstd.EncoderLevel]*zstd.Encoder
 }
 
 // NewCodecs returns a set of coders ready for use.

@@ -12,7 +12,10 @@
 // what Kafka clients send: gzip, raw or xerial-framed snappy, LZ4 frames
 // and zstd frames with or without a stated content size. Records are
 // decoded one at a time by IterRecords, which allocates only header keys,
-// or all at once by (*Codecs).Records; Build writes a batch.
+// or all at once by (*Codecs).Records; Build writes a batch, and
+// (*Codecs).Recompress changes a batch's codec (a topic's compression.type)
+// keeping its records' bytes, at Kafka's compression levels
+// (CompressLevel).
 //
 // The package does no I/O and imports nothing else of Sluice's and no kmsg:
 // it works on []byte. Every length read from a batch is checked against the
