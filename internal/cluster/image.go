@@ -55,17 +55,43 @@ type imageBuilder struct {
 	result any
 }
 
-// maxDeltaChain bounds how many Deltas an image links back through: a
-// reader further behind compares whole images.
+// maxDeltaChain bounds how many Deltas an image links back through. The
+// chain slides: once it is that long, the next image links to a copy of
+// the newest maxDeltaChain/2, so a reader up to maxDeltaChain/2 images
+// behind always learns what changed; one further behind may compare whole
+// images.
 const maxDeltaChain = 64
 
 func newImageBuilder(prev *Image) *imageBuilder {
 	b := &imageBuilder{next: *prev, topics: prev.Topics.Builder(), topicsByID: prev.TopicsByID.Builder()}
 	b.delta.Prev = prev.Index
-	if d := prev.Delta; d != nil && d.depth < maxDeltaChain {
+	if d := prev.Delta; d != nil {
+		if d.depth+1 >= maxDeltaChain {
+			d = d.newest(maxDeltaChain / 2)
+		}
 		b.delta.older, b.delta.depth = d, d.depth+1
 	}
 	return b
+}
+
+// newest returns a copy of the newest n Deltas of the chain from d, linked
+// to each other and to nothing older. Images already built keep their own
+// chains; the Deltas' topic sets are shared, as they never change.
+func (d *Delta) newest(n int) *Delta {
+	links := make([]*Delta, 0, n)
+	for x := d; x != nil && len(links) < n; x = x.older {
+		links = append(links, x)
+	}
+	var older *Delta
+	for i := len(links) - 1; i >= 0; i-- {
+		c := *links[i]
+		c.older, c.depth = older, 0
+		if older != nil {
+			c.depth = older.depth + 1
+		}
+		older = &c
+	}
+	return older
 }
 
 // newImageBuilderAfter is newImageBuilder for the command after the one

@@ -76,6 +76,16 @@ func TestImageChangesSince(t *testing.T) {
 	if c, ok := img.ChangesSince(img.Index - 1); !ok || !slices.Equal(slices.Sorted(maps.Keys(c.Topics)), []string{"b"}) {
 		t.Errorf("ChangesSince the previous image: %+v %v", c, ok)
 	}
+	// The chain slides rather than starting over: at every image, a reader
+	// up to maxDeltaChain/2 images behind learns what changed.
+	for i, end := img.Index+1, img.Index+1+3*maxDeltaChain; i < end; i++ {
+		img = apply(i, AlterConfigs{ResourceType: 2, Name: "b", Set: map[string]*string{"retention.ms": str("3")}})
+		for back := uint64(1); back <= maxDeltaChain/2; back++ {
+			if _, ok := img.ChangesSince(img.Index - back); !ok {
+				t.Fatalf("image %d does not know its changes since %d, %d images back", img.Index, img.Index-back, back)
+			}
+		}
+	}
 }
 
 // withoutDelta is img without its Delta, which a restored image does not
