@@ -362,10 +362,15 @@ func applyReassign(b *imageBuilder, c Reassign) error {
 				return fmt.Errorf("%s: broker %d is not registered: %w", name, r, ErrInvalidReplication)
 			}
 		}
+		// A reassignment replacing one in progress starts from every
+		// current replica, the ones the earlier target was adding
+		// included (Kafka's PartitionReassignmentReplicas): they may lead
+		// or hold the only in-sync copy, and go only once the new
+		// target is in sync.
 		np = p
-		np.Replicas = slices.Concat(c.Target, withoutAll(original, c.Target))
-		np.AddingReplicas = withoutAll(c.Target, original)
-		np.RemovingReplicas = withoutAll(original, c.Target)
+		np.Replicas = slices.Concat(c.Target, withoutAll(p.Replicas, c.Target))
+		np.AddingReplicas = withoutAll(c.Target, p.Replicas)
+		np.RemovingReplicas = withoutAll(p.Replicas, c.Target)
 		np.ISR = intersect(p.ISR, np.Replicas)
 		if len(np.AddingReplicas) == 0 && len(np.RemovingReplicas) == 0 {
 			np.AddingReplicas, np.RemovingReplicas = nil, nil

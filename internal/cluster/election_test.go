@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -193,6 +194,46 @@ func TestReassignment(t *testing.T) {
 	}
 	if resp := applyFSM(t, f, Reassign{Topic: tid(1), Partition: 5, Target: []int32{1}}); !errors.Is(resp.(error), ErrUnknownPartition) {
 		t.Errorf("Reassign of an unknown partition: %v", resp)
+	}
+}
+
+// A reassignment that replaces one in progress keeps every current
+// replica, those the first was adding included, until the new target is
+// in sync: a leader or the only in-sync copy among them is never dropped.
+func TestReassignmentReplacingOneInProgress(t *testing.T) {
+	t.Parallel()
+	f := fsmWith(t, CreateTopic{Name: "r", ID: tid(3), Replicas: [][]int32{{1, 2}, {1, 2}}})
+	// Partition 0: 3 joins the ISR and leads, then the target changes.
+	mustApply(t, f, Reassign{Topic: tid(3), Partition: 0, Target: []int32{3, 4}})
+	p := part(f, "r", 0)
+	mustApply(t, f, AlterPartition{Topic: tid(3), Partition: 0, Leader: 1, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ISR: []int32{1, 2, 3}})
+	mustApply(t, f, ElectLeaders{Partitions: []TopicPartitionID{{Topic: tid(3), Partition: 0}}})
+	if p := part(f, "r", 0); p.Leader != 3 {
+		t.Fatalf("before the new target: %+v, want led by 3", p)
+	}
+	mustApply(t, f, Reassign{Topic: tid(3), Partition: 0, Target: []int32{2, 4}})
+	p = part(f, "r", 0)
+	if p.Leader != 3 || !slices.Contains(p.Replicas, 3) || !reflect.DeepEqual(p.ISR, []int32{1, 2, 3}) ||
+		len(p.AddingReplicas) != 0 || !reflect.DeepEqual(p.RemovingReplicas, []int32{3, 1}) {
+		// 4 is a replica already (the first target added it): nothing
+		// more to add; the reassignment completes once 2 and 4 are in sync.
+		t.Fatalf("after the new target: %+v, want led by 3, a replica still, ISR [1 2 3], nothing to add, removing [3 1]", p)
+	}
+	mustApply(t, f, AlterPartition{Topic: tid(3), Partition: 0, Leader: 3, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ISR: []int32{1, 2, 3, 4}})
+	if p := part(f, "r", 0); !reflect.DeepEqual(p.Replicas, []int32{2, 4}) || p.Leader != 2 || !reflect.DeepEqual(p.ISR, []int32{2, 4}) {
+		t.Fatalf("once 4 is in sync: %+v, want replicas [2 4] led by 2", p)
+	}
+	// Partition 1: 1 and 2 fenced, 3 alone in sync and leading.
+	mustApply(t, f, Reassign{Topic: tid(3), Partition: 1, Target: []int32{3, 4}})
+	p = part(f, "r", 1)
+	mustApply(t, f, AlterPartition{Topic: tid(3), Partition: 1, Leader: 1, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ISR: []int32{1, 2, 3}})
+	mustApply(t, f, fenceBroker{ID: 1}, fenceBroker{ID: 2})
+	if p := part(f, "r", 1); p.Leader != 3 || !reflect.DeepEqual(p.ISR, []int32{3}) {
+		t.Fatalf("with 1 and 2 fenced: %+v, want 3 leading alone in sync", p)
+	}
+	mustApply(t, f, Reassign{Topic: tid(3), Partition: 1, Target: []int32{4}})
+	if p := part(f, "r", 1); p.Leader != 3 || !reflect.DeepEqual(p.ISR, []int32{3}) || !slices.Contains(p.Replicas, 3) {
+		t.Fatalf("after the new target: %+v, want 3 still a replica, leading, in sync", p)
 	}
 }
 
