@@ -193,7 +193,7 @@ func TestCLITopic(t *testing.T) {
 
 	cliFails(t, b.addr, "UNKNOWN_TOPIC_OR_PARTITION", "topic", "describe", "orders")
 	cliFails(t, b.addr, "TOPIC_ALREADY_EXISTS", "topic", "create", "other")
-	cliFails(t, b.addr, "want name=value", "topic", "create", "x", "-c", "retention.ms")
+	cliFailsWith(t, 2, b.addr, "want name=value", "topic", "create", "x", "-c", "retention.ms")
 }
 
 func TestCLIProduceConsume(t *testing.T) {
@@ -443,7 +443,7 @@ func TestCLIClusterConfigAndErrors(t *testing.T) {
 
 	// Errors: exit status 1 (failed) or 2 (misused) and one line on stderr.
 	cliFails(t, b.addr, "INVALID_CONFIG", "config", "set", "topic", "cfg", "retention.ms=abc")
-	cliFails(t, b.addr, "want broker or topic", "config", "get", "group", "x")
+	cliFailsWith(t, 2, b.addr, "want broker or topic", "config", "get", "group", "x")
 	cliMisused(t, b.addr, "accepts 1 arg(s)", "topic", "describe")
 	cliMisused(t, b.addr, "unknown flag", "topic", "list", "--nope")
 	cliMisused(t, b.addr, "--output", "topic", "list", "--output", "yaml")

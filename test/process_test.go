@@ -3,6 +3,7 @@ package test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -96,8 +97,17 @@ func (p *process) launch(listen string) {
 			p.mu.Lock()
 			p.output.WriteString(line + "\n")
 			p.mu.Unlock()
+			addr := ""
 			if rest, ok := strings.CutPrefix(line, "sluice: serving Kafka on "); ok {
-				addr, _, _ := strings.Cut(rest, " ")
+				addr, _, _ = strings.Cut(rest, " ")
+			} else if strings.HasPrefix(line, "{") {
+				// --log-format json logs it: msg "serving Kafka", addr.
+				var rec struct{ Msg, Addr string }
+				if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "serving Kafka" {
+					addr = rec.Addr
+				}
+			}
+			if addr != "" {
 				select {
 				case addrCh <- addr:
 				default:

@@ -173,6 +173,7 @@ func (b *benchOptions) run(cmd *cobra.Command, o *clientOptions, mode string) er
 	case "produce":
 		res, err = b.produce(ctx, o, limit)
 	case "consume":
+		var endAt map[int32]int64
 		if !recordsSet {
 			if b.duration > 0 {
 				limit = -1
@@ -190,18 +191,26 @@ func (b *benchOptions) run(cmd *cobra.Command, o *clientOptions, mode string) er
 				if err != nil {
 					return o.fail("list offsets of "+b.topic, err)
 				}
-				limit = 0
+				// The run ends when every partition is read to its end
+				// offset: transaction markers take offsets but are not
+				// records, so counting offsets would never finish.
+				var total int64
+				endAt = map[int32]int64{}
 				ends.Each(func(e kadm.ListedOffset) {
 					if s, ok := starts.Lookup(e.Topic, e.Partition); ok {
-						limit += e.Offset - s.Offset
+						total += e.Offset - s.Offset
+						if e.Offset > s.Offset {
+							endAt[e.Partition] = e.Offset
+						}
 					}
 				})
-				if limit == 0 {
+				if total == 0 {
 					return fmt.Errorf("topic %s is empty: nothing to consume (produce some with sluice bench produce)", b.topic)
 				}
+				limit = -1
 			}
 		}
-		res, err = b.consume(ctx, o, limit)
+		res, err = b.consume(ctx, o, limit, endAt)
 	case "e2e":
 		var syncs []time.Duration
 		if b.syncDir != "" {
@@ -457,8 +466,13 @@ func (b *benchOptions) pollUntil(ctx context.Context, o *clientOptions, cl *kgo.
 	return nil
 }
 
-func (b *benchOptions) consume(ctx context.Context, o *clientOptions, limit int64) (benchResult, error) {
+// consume reads until limit records (limit >= 0), until --duration, or,
+// with endAt set, until every partition in it is read to its end offset.
+func (b *benchOptions) consume(ctx context.Context, o *clientOptions, limit int64, endAt map[int32]int64) (benchResult, error) {
 	opts := []kgo.Opt{kgo.ConsumeTopics(b.topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100 * time.Millisecond)}
+	if endAt != nil {
+		opts = append(opts, kgo.KeepControlRecords())
+	}
 	if b.group != "" {
 		opts = append(opts, kgo.ConsumerGroup(b.group))
 	}
@@ -474,9 +488,28 @@ func (b *benchOptions) consume(ctx context.Context, o *clientOptions, limit int6
 	}
 	var n, by int64
 	var last time.Time
+	reached := func() bool {
+		if endAt == nil {
+			return false
+		}
+		for _, end := range endAt {
+			if end > 0 {
+				return false
+			}
+		}
+		return true
+	}
 	err = b.pollUntil(ctx, o, cl, p, func() bool {
-		return (limit >= 0 && n >= limit) || (!deadline.IsZero() && time.Now().After(deadline))
+		return (limit >= 0 && n >= limit) || (!deadline.IsZero() && time.Now().After(deadline)) || reached()
 	}, func(r *kgo.Record) {
+		if endAt != nil {
+			if end, ok := endAt[r.Partition]; ok && r.Offset+1 >= end {
+				endAt[r.Partition] = 0
+			}
+		}
+		if r.Attrs.IsControl() {
+			return
+		}
 		if limit >= 0 && n >= limit {
 			return
 		}

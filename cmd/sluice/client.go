@@ -312,11 +312,12 @@ func printTable(w io.Writer, header []string, rows [][]string) error {
 	return tw.Flush()
 }
 
-// parseKV splits name=value.
-func parseKV(flag, s string) (string, string, error) {
+// parseKV splits name=value; what names where s came from (a flag, or the
+// command for a positional argument). A malformed s is a usage error.
+func parseKV(what, s string) (string, string, error) {
 	k, v, ok := strings.Cut(s, "=")
 	if !ok || k == "" {
-		return "", "", fmt.Errorf("%s %q: want name=value", flag, s)
+		return "", "", usageError{fmt.Errorf("%s %q: want name=value", what, s)}
 	}
 	return k, v, nil
 }

@@ -28,11 +28,11 @@ func resourceKind(kind, name string) error {
 		return nil
 	case "broker":
 		if _, err := strconv.ParseInt(name, 10, 32); err != nil {
-			return fmt.Errorf("broker %q: want a broker ID (a number)", name)
+			return usageError{fmt.Errorf("broker %q: want a broker ID (a number)", name)}
 		}
 		return nil
 	}
-	return fmt.Errorf("%q: want broker or topic", kind)
+	return badValue("resource type", kind, "want broker or topic", "broker", "topic")
 }
 
 func newConfigGet(o *clientOptions) *cobra.Command {
@@ -132,7 +132,7 @@ func newConfigSet(o *clientOptions) *cobra.Command {
 			if err := resourceKind(kind, name); err != nil {
 				return err
 			}
-			alters, err := configAlters(args[2:], nil)
+			alters, err := configAlters("config set", args[2:], nil)
 			if err != nil {
 				return err
 			}

@@ -295,7 +295,10 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 		return c.o.fail("resolve --from", err)
 	}
 
-	opts := []kgo.Opt{kgo.FetchMaxWait(500 * time.Millisecond)}
+	// Control records (transaction markers) take an offset but are never
+	// printed; the client keeps them so that a log ending in a COMMIT or ABORT
+	// marker still counts as read to its end for -e.
+	opts := []kgo.Opt{kgo.FetchMaxWait(500 * time.Millisecond), kgo.KeepControlRecords()}
 	if readCommitted {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
@@ -370,6 +373,13 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 			return c.o.fail(fmt.Sprintf("consume %s/%d", fe.Topic, fe.Partition), fe.Err)
 		}
 		for _, r := range fs.Records() {
+			if r.Attrs.IsControl() {
+				if c.group != "" {
+					cl.MarkCommitRecords(r)
+				}
+				pos[r.Partition] = r.Offset + 1
+				continue
+			}
 			if err := c.print(out, r); err != nil {
 				return err
 			}

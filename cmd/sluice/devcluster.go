@@ -294,7 +294,7 @@ func (dc *devCluster) runNode(ctx context.Context, n *devNode, ready chan<- int)
 	for sc.Scan() {
 		line := sc.Text()
 		dc.say("[node %d] %s", n.id, line)
-		if strings.HasPrefix(line, "sluice: serving Kafka on ") {
+		if servingKafka(line) {
 			select {
 			case ready <- n.id:
 			default:

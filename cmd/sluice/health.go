@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -14,7 +15,7 @@ import (
 // clusterHealth is what `sluice cluster health` reports, like `rpk cluster
 // health`: the cluster is healthy when a controller is known, every broker
 // that holds a replica is up, and every partition has a leader and its
-// full ISR.
+// full ISR, and no broker has every log directory offline.
 type clusterHealth struct {
 	Healthy          bool     `json:"healthy"`
 	UnhealthyReasons []string `json:"unhealthy_reasons"`
@@ -23,13 +24,37 @@ type clusterHealth struct {
 	BrokersDown      []int32  `json:"brokers_down"`
 	Leaderless       []string `json:"leaderless_partitions"`
 	UnderReplicated  []string `json:"under_replicated_partitions"`
+	// LogDirsOffline names, as "broker:dir", the log directories of the
+	// brokers whose every log directory is offline (DescribeLogDirs).
+	LogDirsOffline []string `json:"log_dirs_offline"`
+}
+
+// addLogDirs marks the cluster unhealthy for each broker whose every log
+// directory answers an error: it is up but can hold no replica.
+func (h *clusterHealth) addLogDirs(all kadm.DescribedAllLogDirs) {
+	for _, id := range slices.Sorted(maps.Keys(all)) {
+		dirs := all[id]
+		var offline []string
+		for _, d := range dirs.Sorted() {
+			if d.Err == nil {
+				offline = nil
+				break
+			}
+			offline = append(offline, fmt.Sprintf("%d:%s", id, d.Dir))
+		}
+		h.LogDirsOffline = append(h.LogDirsOffline, offline...)
+	}
+	if len(h.LogDirsOffline) > 0 {
+		h.UnhealthyReasons = append(h.UnhealthyReasons, "log_dirs_offline")
+		h.Healthy = false
+	}
 }
 
 // healthOf computes a cluster's health from one Metadata answer. Metadata
 // lists the live (unfenced) brokers only: a broker named as a replica but
 // not listed is down.
 func healthOf(m kadm.Metadata) clusterHealth {
-	h := clusterHealth{Controller: m.Controller, Brokers: []int32{}, BrokersDown: []int32{}, Leaderless: []string{}, UnderReplicated: []string{}}
+	h := clusterHealth{Controller: m.Controller, Brokers: []int32{}, BrokersDown: []int32{}, Leaderless: []string{}, UnderReplicated: []string{}, LogDirsOffline: []string{}}
 	up := map[int32]bool{}
 	for _, b := range m.Brokers {
 		up[b.NodeID] = true
@@ -79,9 +104,10 @@ func newClusterHealthCommand(o *clientOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "health",
 		Short: "Summarise the cluster's health; exit 1 when unhealthy",
-		Long: `Summarise the cluster's health from one Metadata request: the controller, the
+		Long: `Summarise the cluster's health from a Metadata request: the controller, the
 live brokers, brokers that hold replicas but are down, partitions without a
-leader and partitions whose ISR is smaller than their replica set. The cluster
+leader and partitions whose ISR is smaller than their replica set, and from
+DescribeLogDirs the brokers whose every log directory is offline. The cluster
 is healthy when it has a controller and none of the others; the command exits
 1 otherwise, so scripts and probes can use it.`,
 		Example: `  sluice cluster health
@@ -98,6 +124,11 @@ is healthy when it has a controller and none of the others; the command exits
 				return o.fail("cluster health", err)
 			}
 			h := healthOf(m)
+			dirs, err := adm.DescribeAllLogDirs(ctx, nil)
+			if err != nil {
+				return o.fail("cluster health: describe log dirs", err)
+			}
+			h.addLogDirs(dirs)
 			w := cmd.OutOrStdout()
 			if asJSON || o.json() {
 				if err := printJSON(w, h); err != nil {
@@ -114,6 +145,9 @@ is healthy when it has a controller and none of the others; the command exits
 				fmt.Fprintf(w, "Brokers down:                %s\n", ids(h.BrokersDown))
 				fmt.Fprintf(w, "Leaderless partitions:       %d %s\n", len(h.Leaderless), strings.Join(h.Leaderless, " "))
 				fmt.Fprintf(w, "Under-replicated partitions: %d %s\n", len(h.UnderReplicated), strings.Join(h.UnderReplicated, " "))
+				if len(h.LogDirsOffline) > 0 {
+					fmt.Fprintf(w, "Offline log directories:     %s\n", strings.Join(h.LogDirsOffline, " "))
+				}
 			}
 			if !h.Healthy {
 				return fmt.Errorf("cluster is unhealthy: %s", strings.Join(h.UnhealthyReasons, ", "))

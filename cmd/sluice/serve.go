@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -45,7 +47,7 @@ joins the running cluster as a non-voter; the others need no restart.`,
   sluice serve -c num.partitions=6 -c log.retention.ms=3600000
   sluice serve --node-id 1 --listen 127.0.0.1:9092 --data-dir d1 --controller-voters 1@127.0.0.1:9192,2@127.0.0.1:9193,3@127.0.0.1:9194
   sluice serve --node-id 4 --listen 127.0.0.1:9095 --data-dir d4 --controller-listen 127.0.0.1:9195 --controller-voters 1@127.0.0.1:9192,2@127.0.0.1:9193,3@127.0.0.1:9194`,
-		Args: cobra.NoArgs,
+		Args: usage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			level, err := parseLevel(logLevel)
 			if err != nil {
@@ -64,7 +66,7 @@ joins the running cluster as a non-voter; the others need no restart.`,
 			for _, kv := range settings {
 				k, v, ok := strings.Cut(kv, "=")
 				if !ok || strings.TrimSpace(k) == "" {
-					return fmt.Errorf("--config %q: want name=value", kv)
+					return usageError{fmt.Errorf("--config %q: want name=value", kv)}
 				}
 				values[strings.TrimSpace(k)] = strings.TrimSpace(v)
 			}
@@ -108,7 +110,7 @@ joins the running cluster as a non-voter; the others need no restart.`,
 			cfg.ReloadSettings = reloadSettings(configFile, settings) // reload.go: POST /v1/config/reload
 			applySchemaRegistryFlag(cmd, &cfg, schemaRegistryListen)  // schema.go
 			serving = mirrored.around(cmd.Context(), cfg.NodeID, serving, logger)
-			return runServe(cmd.Context(), cfg, serving, mirrored.stop)
+			return runServe(cmd.Context(), cfg, logFormat == "json", serving, mirrored.stop)
 		},
 	}
 	f := cmd.Flags()
@@ -132,18 +134,29 @@ joins the running cluster as a non-voter; the others need no restart.`,
 
 // runServe runs a node until ctx ends; serving, if not nil, is called once
 // it serves, and stopping, if not nil, before the node shuts down: it
-// stops and waits for what serving started.
-func runServe(ctx context.Context, cfg node.Config, serving func(*node.Node), stopping func()) error {
+// stops and waits for what serving started. With jsonLog the lines that
+// say where it serves go through cfg.Logger, so stderr holds only JSON.
+func runServe(ctx context.Context, cfg node.Config, jsonLog bool, serving func(*node.Node), stopping func()) error {
 	n, err := node.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "sluice: serving Kafka on %s (data in %s)\n", n.Addr(), cfg.DataDir)
-	if addr := n.SchemaRegistryAddr(); addr != "" {
-		fmt.Fprintf(os.Stderr, "sluice: serving the schema registry on http://%s\n", addr)
-	}
-	if addr := n.HTTPAddr(); addr != "" {
-		fmt.Fprintf(os.Stderr, "sluice: serving HTTP on %s (/metrics, /healthz, /readyz, admin API /v1/)\n", addr)
+	if jsonLog {
+		cfg.Logger.Info(servingKafkaMsg, "addr", n.Addr(), "data_dir", cfg.DataDir)
+		if addr := n.SchemaRegistryAddr(); addr != "" {
+			cfg.Logger.Info("serving the schema registry", "url", "http://"+addr)
+		}
+		if addr := n.HTTPAddr(); addr != "" {
+			cfg.Logger.Info("serving HTTP", "addr", addr, "paths", "/metrics, /healthz, /readyz, admin API /v1/")
+		}
+	} else {
+		fmt.Fprintf(os.Stderr, "%s%s (data in %s)\n", servingKafkaPrefix, n.Addr(), cfg.DataDir)
+		if addr := n.SchemaRegistryAddr(); addr != "" {
+			fmt.Fprintf(os.Stderr, "sluice: serving the schema registry on http://%s\n", addr)
+		}
+		if addr := n.HTTPAddr(); addr != "" {
+			fmt.Fprintf(os.Stderr, "sluice: serving HTTP on %s (/metrics, /healthz, /readyz, admin API /v1/)\n", addr)
+		}
 	}
 	if serving != nil {
 		serving(n)
@@ -165,36 +178,179 @@ func runServe(ctx context.Context, cfg node.Config, serving func(*node.Node), st
 	return errors.Join(failed, n.Shutdown(shutdownCtx))
 }
 
+// servingKafkaPrefix starts the text line serve writes once it serves
+// Kafka; servingKafkaMsg is that event's msg with --log-format json.
+const (
+	servingKafkaPrefix = "sluice: serving Kafka on "
+	servingKafkaMsg    = "serving Kafka"
+)
+
+// servingKafka reports whether a line of serve's stderr, in either log
+// format, says the node serves Kafka (dev-cluster waits for it).
+func servingKafka(line string) bool {
+	if strings.HasPrefix(line, servingKafkaPrefix) {
+		return true
+	}
+	var rec struct {
+		Msg string `json:"msg"`
+	}
+	return strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == servingKafkaMsg
+}
+
 func parseLevel(s string) (slog.Level, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return l, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+		return l, badValue("--log-level", s, "want debug, info, warn or error", "debug", "info", "warn", "error")
 	}
 	return l, nil
 }
 
-// readProperties reads a Java-style properties file: name=value lines,
-// '#' or '!' comments.
+// readProperties reads a Java properties file as java.util.Properties.load
+// does: name=value, name:value or name value lines; '#' or '!' comment
+// lines; a line ending in an odd number of backslashes goes on in the next
+// line, whose leading whitespace is dropped; and backslash escapes (\=, \:,
+// \\, \ , \t, \n, \r, \f, \uXXXX; any other escaped character is itself).
+// Unlike Java, a name with no value is refused, and the trailing whitespace
+// of a value is dropped.
 func readProperties(path string, into map[string]string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("--config-file: %w", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	return parseProperties(f, path, into)
+}
+
+// parseProperties is readProperties on r; name is the file's, for errors.
+func parseProperties(r io.Reader, name string, into map[string]string) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var logical strings.Builder
+	start, cont := 0, false
 	for line := 1; sc.Scan(); line++ {
-		s := strings.TrimSpace(sc.Text())
-		if s == "" || s[0] == '#' || s[0] == '!' {
+		s := strings.TrimLeft(sc.Text(), " \t\f")
+		if !cont {
+			if s == "" || s[0] == '#' || s[0] == '!' {
+				continue
+			}
+			logical.Reset()
+			start = line
+		}
+		// An odd number of trailing backslashes escapes the line end.
+		n := len(s) - len(strings.TrimRight(s, `\`))
+		cont = n%2 == 1
+		if cont {
+			s = s[:len(s)-1]
+		}
+		logical.WriteString(s)
+		if cont {
 			continue
 		}
-		k, v, ok := strings.Cut(s, "=")
-		if !ok {
-			k, v, ok = strings.Cut(s, ":")
+		k, v, err := splitProperty(logical.String())
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", name, start, err)
 		}
-		if !ok {
-			return fmt.Errorf("%s:%d: want name=value", path, line)
-		}
-		into[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		into[k] = v
 	}
-	return sc.Err()
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if cont {
+		k, v, err := splitProperty(logical.String())
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", name, start, err)
+		}
+		into[k] = v
+	}
+	return nil
+}
+
+// splitProperty splits a logical line at its first unescaped '=', ':' or
+// whitespace (with whitespace around an '=' or ':' dropped) and unescapes
+// both sides.
+func splitProperty(s string) (string, string, error) {
+	end := -1
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' {
+			i++
+			continue
+		}
+		if s[i] == '=' || s[i] == ':' || s[i] == ' ' || s[i] == '\t' || s[i] == '\f' {
+			end = i
+			break
+		}
+	}
+	if end <= 0 {
+		return "", "", errors.New("want name=value")
+	}
+	key, rest := s[:end], strings.TrimLeft(s[end:], " \t\f")
+	if rest != "" && (rest[0] == '=' || rest[0] == ':') {
+		rest = strings.TrimLeft(rest[1:], " \t\f")
+	} else if s[end] != '=' && s[end] != ':' && rest == "" {
+		return "", "", errors.New("want name=value")
+	}
+	k, err := unescapeProperty(key)
+	if err != nil {
+		return "", "", err
+	}
+	v, err := unescapeProperty(trimUnescapedRight(rest))
+	if err != nil {
+		return "", "", err
+	}
+	return k, v, nil
+}
+
+// trimUnescapedRight drops trailing whitespace that no backslash escapes.
+func trimUnescapedRight(s string) string {
+	for len(s) > 0 {
+		c := s[len(s)-1]
+		if c != ' ' && c != '\t' && c != '\f' {
+			break
+		}
+		n := len(s[:len(s)-1]) - len(strings.TrimRight(s[:len(s)-1], `\`))
+		if n%2 == 1 {
+			break
+		}
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// unescapeProperty resolves a properties file's backslash escapes.
+func unescapeProperty(s string) (string, error) {
+	if !strings.Contains(s, `\`) {
+		return s, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		switch c = s[i]; c {
+		case 't':
+			b.WriteByte('\t')
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 'f':
+			b.WriteByte('\f')
+		case 'u':
+			if i+5 > len(s) {
+				return "", fmt.Errorf(`malformed \uXXXX escape in %q`, s)
+			}
+			r, err := strconv.ParseUint(s[i+1:i+5], 16, 16)
+			if err != nil {
+				return "", fmt.Errorf(`malformed \uXXXX escape in %q`, s)
+			}
+			b.WriteRune(rune(r))
+			i += 4
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), nil
 }

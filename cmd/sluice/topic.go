@@ -329,7 +329,7 @@ func newTopicAlterConfig(o *clientOptions) *cobra.Command {
 			if len(set) == 0 && len(del) == 0 {
 				return usageError{fmt.Errorf("nothing to do: give --set name=value or --delete name")}
 			}
-			alters, err := configAlters(set, del)
+			alters, err := configAlters("--set", set, del)
 			if err != nil {
 				return err
 			}
@@ -341,10 +341,12 @@ func newTopicAlterConfig(o *clientOptions) *cobra.Command {
 	return cmd
 }
 
-func configAlters(set, del []string) ([]kadm.AlterConfig, error) {
+// configAlters turns name=value settings (given by what: a flag or a
+// command) and names to delete into config changes.
+func configAlters(what string, set, del []string) ([]kadm.AlterConfig, error) {
 	var alters []kadm.AlterConfig
 	for _, s := range set {
-		k, v, err := parseKV("--set", s)
+		k, v, err := parseKV(what, s)
 		if err != nil {
 			return nil, err
 		}

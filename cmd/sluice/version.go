@@ -18,9 +18,13 @@ func addVersion(root *cobra.Command) {
 		Use:   "version",
 		Short: "Print Sluice's version, commit, build time and Go version",
 		Example: `  sluice version
-  sluice version --json`,
+  sluice version --json
+  sluice version --output json`,
 		Args: usage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f := cmd.Flag("output"); f != nil && f.Value.String() == "json" {
+				asJSON = true
+			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), info)
 			}
@@ -28,6 +32,6 @@ func addVersion(root *cobra.Command) {
 			return err
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON (as --output json)")
 	root.AddCommand(cmd)
 }

@@ -229,7 +229,16 @@ func (a *adminAPI) ReloadConfig(ctx context.Context) (httpapi.ReloadResult, erro
 		old, had := a.base[k]
 		prev, reloadedBefore := a.reloaded[k]
 		switch {
+		case !known && !startsWith(k, listenerPrefix, mirrorSettingPrefix):
+			// A name the broker does not know makes it refuse to start.
+			invalid = append(invalid, table.Validate(k, v))
 		case !known:
+			if strings.HasPrefix(k, listenerPrefix) {
+				if _, _, err := splitListenerSettings(map[string]string{k: v}); err != nil {
+					invalid = append(invalid, err)
+					continue
+				}
+			}
 			if !had || old != v {
 				res.RestartRequired = append(res.RestartRequired, k) // listener.name.*, node-level settings
 			} else {
@@ -279,4 +288,18 @@ func (a *adminAPI) ReloadConfig(ctx context.Context) (httpapi.ReloadResult, erro
 		n.logger.Info("settings reloaded", "file", file, "applied", len(res.Applied), "restart_required", res.RestartRequired)
 	}
 	return res, nil
+}
+
+// mirrorSettingPrefix starts the settings sluice serve takes out for its
+// mirror (cmd/sluice/mirror.go) before they reach the broker.
+const mirrorSettingPrefix = "sluice.mirror."
+
+// startsWith reports whether s starts with any of the prefixes.
+func startsWith(s string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -136,7 +137,8 @@ func (n *Node) connections() map[string]int {
 
 // readiness is /readyz: the broker serves clients when it is registered
 // and unfenced in the cluster metadata, a controller is known, the
-// partitions it hosted at start-up are open, and it is not stopping.
+// partitions it hosted at start-up are open, at least one of its log
+// directories is online, and it is not stopping.
 func (n *Node) readiness() httpapi.Readiness {
 	r := httpapi.Readiness{NodeID: n.cfg.NodeID, Version: buildinfo.Get().Version, Checks: map[string]bool{}}
 	check := func(name string, ok bool, reason string) {
@@ -168,6 +170,15 @@ func (n *Node) readiness() httpapi.Readiness {
 		default:
 		}
 		check("metadata_applied", !halted, "metadata log stopped at a command this version does not understand")
+		var offline []string
+		dirs := n.replicas.LogDirs()
+		for _, d := range dirs {
+			if n.replicas.LogDirOffline(d) != nil {
+				offline = append(offline, d)
+			}
+		}
+		check("log_dirs_online", len(dirs) == 0 || len(offline) < len(dirs),
+			"every log directory is offline: "+strings.Join(offline, ", "))
 	}
 	check("not_stopping", !o.stopping.Load(), "shutting down")
 	r.Ready = len(r.Reasons) == 0
