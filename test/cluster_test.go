@@ -497,16 +497,25 @@ func TestClusterNewReplicaOfAPartitionWithItsHeadDeleted(t *testing.T) {
 	}
 	adm := c.admin()
 	var start int64
-	waitForErr(t, 30*time.Second, "retention to delete the head", func() error {
+	// Retention passes ran while the records were written: wait until the
+	// log start has moved and stays where the last pass left it (a
+	// second apart, ten passes).
+	prev := int64(-1)
+	waitForErr(t, 30*time.Second, "retention to delete the head and settle", func() error {
 		starts, err := adm.ListStartOffsets(ctx, "head")
 		if err != nil {
 			return err
 		}
 		o, _ := starts.Lookup("head", 0)
-		if start = o.Offset; o.Err == nil && start <= 0 {
+		if o.Err != nil {
+			return o.Err
+		}
+		if start = o.Offset; start <= 0 || start != prev {
+			prev = start
+			time.Sleep(time.Second)
 			return fmt.Errorf("log start %d", start)
 		}
-		return o.Err
+		return nil
 	})
 	follower := others(c, leader)[0]
 	reassign := func(replicas ...int32) {
