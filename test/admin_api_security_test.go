@@ -148,3 +148,91 @@ func TestAdminAPIMetricsOpen(t *testing.T) {
 		t.Errorf("GET /v1/broker as bob without an authorizer = %s, want 200", resp.Status)
 	}
 }
+
+// TestAdminAPIClientCertificate: with mutual TLS on a Kafka listener and
+// no SASL, the admin listener still authenticates: a caller without
+// credentials gets 401 (even though User:ANONYMOUS is a super user for the
+// PLAINTEXT listener), and a client certificate over HTTPS is mapped to
+// its principal as the Kafka listeners map it, then authorized by the
+// ACLs.
+func TestAdminAPIClientCertificate(t *testing.T) {
+	t.Parallel()
+	f := newAuthnFiles(t)
+	b := startBroker(t, f.settings(map[string]string{
+		"listeners":                          "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
+		"sluice.http.listen":                 "127.0.0.1:0",
+		"sluice.http.tls.enable":             "true",
+		"listener.name.http.ssl.client.auth": "requested",
+		"authorizer.class.name":              "acl",
+		"super.users":                        "User:ANONYMOUS", // PLAINTEXT sets up
+	}))
+	httpAddr := b.node.HTTPAddr()
+	anon := func(path string) (int, string) {
+		return httpsCall(t, f.clientTLS(false), httpAddr, "GET", path, "", "", "")
+	}
+	alice := func(method, path string) (int, string) {
+		return httpsCall(t, f.clientTLS(true), httpAddr, method, path, "", "", "")
+	}
+	if code, body := anon("/readyz"); code != 200 {
+		t.Errorf("GET /readyz without credentials = %d %s, want 200", code, body)
+	}
+	for _, path := range []string{"/v1/broker", "/metrics"} {
+		if code, body := anon(path); code != 401 || !strings.Contains(body, "authentication required") {
+			t.Errorf("GET %s without a certificate = %d %.200s, want 401", path, code, body)
+		}
+	}
+	if code, body := alice("GET", "/metrics"); code != 200 || !strings.Contains(body, "sluice_build_info") {
+		t.Errorf("GET /metrics with alice's certificate = %d %.200s, want 200", code, body)
+	}
+	if code, body := alice("GET", "/v1/broker"); code != 403 || !strings.Contains(body, "User:CN=alice") {
+		t.Errorf("GET /v1/broker with alice's certificate and no ACL = %d %.200s, want 403 naming User:CN=alice", code, body)
+	}
+
+	ctx := testContext(t, 10*time.Second)
+	adm := kadm.NewClient(newClient(t, b.node.ListenerAddr("PLAINTEXT")))
+	res, err := adm.CreateACLs(ctx, kadm.NewACLs().Allow("User:CN=alice").AllowHosts("*").Clusters().Operations(kadm.OpDescribe).ResourcePatternType(kadm.ACLPatternLiteral))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	waitForErr(t, 10*time.Second, "the grant to reach the admin API", func() error {
+		if code, body := alice("GET", "/v1/broker"); code != 200 {
+			return fmt.Errorf("GET /v1/broker as alice = %d %.200s, want 200", code, body)
+		}
+		return nil
+	})
+	if code, body := alice("POST", "/v1/config/reload"); code != 403 || !strings.Contains(body, "not allowed Alter") {
+		t.Errorf("POST /v1/config/reload as alice with Describe only = %d %.200s, want 403", code, body)
+	}
+}
+
+// TestAdminAPIAnonymousUnderAuthorizer: with an authorizer and no Kafka
+// listener that authenticates, an admin API caller is User:ANONYMOUS and
+// is authorized like an anonymous Kafka client; probes and /metrics stay
+// open.
+func TestAdminAPIAnonymousUnderAuthorizer(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, map[string]string{
+		"sluice.http.listen":    "127.0.0.1:0",
+		"authorizer.class.name": "acl",
+	})
+	httpAddr := b.node.HTTPAddr()
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code, msg := adminCall(t, httpAddr, "GET", path, "", nil); code != 200 {
+			t.Errorf("GET %s = %d %.200s, want 200", path, code, msg)
+		}
+	}
+	if s := scrapeMetrics(t, httpAddr); s["sluice_build_info"] == nil {
+		t.Errorf("/metrics under an authorizer has no sluice_build_info")
+	}
+	if code, msg := adminCall(t, httpAddr, "GET", "/v1/broker", "", nil); code != 403 || !strings.Contains(msg, "User:ANONYMOUS is not allowed Describe") {
+		t.Errorf("GET /v1/broker as an anonymous caller without an ACL = %d %.200s, want 403", code, msg)
+	}
+	if code, msg := adminCall(t, httpAddr, "POST", "/v1/maintenance", `{"enabled": true}`, nil); code != 403 || !strings.Contains(msg, "not allowed Alter") {
+		t.Errorf("POST /v1/maintenance as an anonymous caller without an ACL = %d %.200s, want 403", code, msg)
+	}
+}

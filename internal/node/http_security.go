@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"strings"
 
 	"github.com/sluice-io/sluice/internal/acl"
 	"github.com/sluice-io/sluice/internal/auth"
@@ -35,19 +37,35 @@ func (n *Node) httpTLS(static *config.Broker) (*tls.Config, error) {
 	return st.Config(), nil
 }
 
-// httpAuth authenticates the admin listener's callers once a Kafka
-// listener authenticates with SASL (nil otherwise): HTTP Basic checked
-// against the SCRAM credentials and the PLAIN users file, authorized by
-// the ACLs when an authorizer is configured.
+// httpAuth authenticates and authorizes the admin listener's callers
+// once a Kafka listener authenticates its clients (SASL, or TLS with
+// ssl.client.auth=required) or an authorizer is configured; nil
+// otherwise. Callers give HTTP Basic credentials (checked against the
+// SCRAM credentials and the PLAIN users file) or, over HTTPS, a verified
+// client certificate mapped by the HTTP listener's
+// ssl.principal.mapping.rules; where no Kafka listener authenticates, a
+// caller without either is User:ANONYMOUS.
 func (n *Node) httpAuth(static *config.Broker) (httpapi.Auth, error) {
-	sasl := false
-	for _, spec := range n.specs {
-		sasl = sasl || spec.protocol == server.ProtocolSASLPlaintext || spec.protocol == server.ProtocolSASLSSL
+	_, overrides, err := splitListenerSettings(withNodeID(n.cfg.Settings, n.cfg.NodeID))
+	if err != nil {
+		return nil, err
 	}
-	if !sasl {
+	ls := &listenerSettings{static: static, override: overrides}
+	a := &httpAuthenticator{n: n}
+	for _, spec := range n.specs {
+		switch spec.protocol {
+		case server.ProtocolSASLPlaintext, server.ProtocolSASLSSL:
+			a.required = true
+		case server.ProtocolSSL:
+			a.required = a.required || strings.EqualFold(ls.get(spec.name, "ssl.client.auth"), "required")
+		}
+	}
+	if static.AuthorizerEnabled() {
+		a.authz = acl.NewAuthorizer(acl.Config{SuperUsers: static.String("super.users"), AllowIfNoACL: static.Bool("allow.everyone.if.no.acl.found")})
+	}
+	if !a.required && a.authz == nil {
 		return nil, nil
 	}
-	a := &httpAuthenticator{n: n}
 	if file := static.String("sasl.plain.users.file"); file != "" {
 		users, err := auth.LoadPlainUsers(file, 0, n.logger.With("component", "http"))
 		if err != nil {
@@ -55,16 +73,31 @@ func (n *Node) httpAuth(static *config.Broker) (httpapi.Auth, error) {
 		}
 		a.plain = users
 	}
-	if static.AuthorizerEnabled() {
-		a.authz = acl.NewAuthorizer(acl.Config{SuperUsers: static.String("super.users"), AllowIfNoACL: static.Bool("allow.everyone.if.no.acl.found")})
+	if a.certs, err = auth.ParsePrincipalRules(ls.get("HTTP", "ssl.principal.mapping.rules")); err != nil {
+		return nil, fmt.Errorf("HTTP admin listener: %w", err)
 	}
 	return a, nil
 }
 
 type httpAuthenticator struct {
-	n     *Node
-	plain *auth.PlainUsers // nil without sasl.plain.users.file
-	authz *acl.Authorizer  // nil without authorizer.class.name
+	n        *Node
+	required bool                  // a Kafka listener authenticates its clients
+	plain    *auth.PlainUsers      // nil without sasl.plain.users.file
+	certs    *auth.PrincipalMapper // ssl.principal.mapping.rules
+	authz    *acl.Authorizer       // nil without authorizer.class.name
+}
+
+func (a *httpAuthenticator) Required() bool { return a.required }
+
+// CertPrincipal maps a client certificate's subject as the Kafka
+// listeners do.
+func (a *httpAuthenticator) CertPrincipal(cert *x509.Certificate) (string, bool) {
+	p, err := a.certs.CertPrincipal(cert)
+	if err != nil {
+		a.n.logger.Info("HTTP admin listener: client certificate not mapped to a principal", "component", "http", "err", err)
+		return "", false
+	}
+	return p, true
 }
 
 // Authenticate checks user's password against the PLAIN users file, then
