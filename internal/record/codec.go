@@ -170,13 +170,7 @@ func (cs *Codecs) gzip(src []byte) ([]byte, error) {
 		w.Reset(&buf)
 	}
 	defer cs.gzipWriters.Put(w)
-	if _, err := w.Write(src); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return finish(&buf, w, src)
 }
 
 func (cs *Codecs) gunzip(src []byte, maxOut int, reserve Reserve) ([]byte, error) {
@@ -206,6 +200,12 @@ func (cs *Codecs) lz4(src []byte) ([]byte, error) {
 		w.Reset(&buf)
 	}
 	defer cs.lz4Writers.Put(w)
+	return finish(&buf, w, src)
+}
+
+// finish writes src through w, a compressor writing to buf, closes it and
+// returns what buf then holds.
+func finish(buf *bytes.Buffer, w io.WriteCloser, src []byte) ([]byte, error) {
 	if _, err := w.Write(src); err != nil {
 		return nil, err
 	}

@@ -86,13 +86,7 @@ func gzipLevel(src []byte, level int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := w.Write(src); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return finish(&buf, w, src)
 }
 
 // lz4Levels are the Go coder's levels, 1 to 9.
@@ -108,13 +102,7 @@ func lz4Level(src []byte, level int) ([]byte, error) {
 	if err := w.Apply(lz4.BlockSizeOption(lz4.Block64Kb), lz4.ChecksumOption(false), lz4.CompressionLevelOption(lvl)); err != nil {
 		return nil, err
 	}
-	if _, err := w.Write(src); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return finish(&buf, w, src)
 }
 
 // zstdEncoder returns the shared encoder of a zstd speed, made on first
