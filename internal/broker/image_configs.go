@@ -7,6 +7,7 @@ import (
 
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/config"
+	"github.com/sluice-io/sluice/internal/record"
 )
 
 // imageConfigs are the effective configs of one metadata image: the
@@ -31,6 +32,10 @@ type topicSettings struct {
 	logAppendTime   bool  // message.timestamp.type=LogAppendTime
 	tsBefore        int64 // message.timestamp.before.max.ms (or difference.max.ms), MaxInt64 for none
 	tsAfter         int64 // message.timestamp.after.max.ms (or difference.max.ms), MaxInt64 for none
+	// codec is what compression.type stores batches in, when recompress
+	// says it names one ("producer" keeps the producer's).
+	codec      record.Codec
+	recompress bool
 }
 
 // configsFor returns the configs of img, computing them when img is newer
@@ -68,6 +73,7 @@ func newTopicSettings(tcfg *config.Topic) *topicSettings {
 		tsBefore:        tcfg.Int64("message.timestamp.before.max.ms"),
 		tsAfter:         tcfg.Int64("message.timestamp.after.max.ms"),
 	}
+	s.codec, s.recompress = topicCodec(tcfg.String("compression.type"))
 	for _, p := range tcfg.List("cleanup.policy") {
 		s.compacted = s.compacted || p == "compact"
 	}

@@ -218,11 +218,10 @@ func (b *Broker) prepareBatch(ctx context.Context, req *kmsg.ProduceRequest, ts 
 	if err != nil {
 		return h, err
 	}
-	target, ok := topicCodec(ts)
-	if !ok || target == h.Codec() {
+	if !ts.recompress || ts.codec == h.Codec() {
 		return h, nil
 	}
-	batch, err := b.recompress(ctx, h, rp.Records, ts, target, req.TimeoutMillis)
+	batch, err := b.recompress(ctx, h, rp.Records, ts, ts.codec, req.TimeoutMillis)
 	if err != nil {
 		return h, err
 	}
@@ -264,8 +263,8 @@ func (b *Broker) leaderPartition(ctx context.Context, t *cluster.Topic, index in
 
 // topicCodec is the codec a topic's compression.type stores batches in;
 // ok is false for "producer", which keeps the producer's.
-func topicCodec(ts *topicSettings) (c record.Codec, ok bool) {
-	switch ts.cfg.String("compression.type") {
+func topicCodec(compressionType string) (c record.Codec, ok bool) {
+	switch compressionType {
 	case "uncompressed":
 		return record.CodecNone, true
 	case "gzip":
