@@ -12,15 +12,24 @@ import (
 // onPartitionsDeleted). It reads each image's delta: the work is in
 // proportion to the topics that changed.
 func (n *Node) watchDeletedTopics(ctx context.Context) {
-	last := n.cluster.Image()
+	n.watchImages(ctx, n.cluster.Image(), func(prev, img *cluster.Image) {
+		if gone := deletedTopics(prev, img); len(gone) > 0 {
+			n.groups.TopicsDeleted(ctx, gone)
+		}
+	})
+}
+
+// watchImages calls fn with each metadata image that replaces the last
+// one it saw (first) and that last one, until ctx ends. Images published
+// while fn runs are seen together, as one change.
+func (n *Node) watchImages(ctx context.Context, first *cluster.Image, fn func(prev, img *cluster.Image)) {
+	last := first
 	for {
 		// Changed before Image: an image published after this read
 		// closes changed, so none is missed.
 		changed := n.cluster.Changed()
 		if img := n.cluster.Image(); img != last {
-			if gone := deletedTopics(last, img); len(gone) > 0 {
-				n.groups.TopicsDeleted(ctx, gone)
-			}
+			fn(last, img)
 			last = img
 		}
 		select {

@@ -44,20 +44,11 @@ func connectionLimits(cfg *config.Broker, logger *slog.Logger) quota.ConnectionL
 // (AlterConfigs on the cluster default or this broker) until ctx ends.
 func (n *Node) watchConnectionLimits(ctx context.Context, static *config.Broker, conns *quota.Connections) {
 	conns.SetIPRates(n.ipConnectionRate)
-	var last *cluster.Image
-	for {
-		changed := n.cluster.Changed()
-		img := n.cluster.Image()
-		if c, ok := img.ChangesSince(lastIndex(last)); last == nil || !ok || c.BrokerConfigs {
+	n.watchImages(ctx, nil, func(prev, img *cluster.Image) {
+		if c, ok := img.ChangesSince(lastIndex(prev)); prev == nil || !ok || c.BrokerConfigs {
 			conns.SetLimits(connectionLimits(broker.EffectiveConfig(static, img, n.cfg.NodeID), n.logger))
 		}
-		last = img
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return
-		}
-	}
+	})
 }
 
 // ipConnectionRate is an address's connection_creation_rate quota: its
