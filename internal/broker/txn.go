@@ -80,6 +80,9 @@ func (b *Broker) listTransactions(ctx context.Context, _ *Client, req *kmsg.List
 func (b *Broker) txnOffsetCommit(ctx context.Context, c *Client, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
 	add := req.Version >= 5
 	if add || b.brokerConfig(b.cfg.Cluster.Image()).Bool("transaction.partition.verification.enable") {
+		// KIP-890's VerificationGuard, taken before asking: a marker of
+		// the producer written meanwhile makes the write INVALID_TXN_STATE.
+		ctx = group.WithVerificationGuard(ctx, b.cfg.Groups.StartTxnVerification(req.Group, req.ProducerID))
 		pr := txnProducer{req.TransactionalID, req.ProducerID, req.ProducerEpoch}
 		tp := topicPartition{group.OffsetsTopic, b.cfg.Groups.PartitionFor(req.Group)}
 		failed, err := b.txnPartitions(ctx, pr, map[string][]int32{tp.topic: {tp.partition}}, add, verifyTimeout)

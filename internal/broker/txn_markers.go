@@ -94,6 +94,11 @@ func (b *Broker) writeMarkers(ctx context.Context, writes []*markerWrite) {
 			w.err = kerr.NotLeaderForPartition
 			continue
 		}
+		if w.topic == group.OffsetsTopic {
+			// Offset writes verified before this marker come before it
+			// in the log, or are refused (KIP-890).
+			b.cfg.Groups.TxnEnding(w.partition, w.marker.ProducerID)
+		}
 		minISR := part.MinInsyncReplicas()
 		info, err := part.AppendMarker(w.marker, minISR)
 		if err != nil {

@@ -197,3 +197,14 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 func (c *Coordinator) CompleteTxn(partition int32, producerID int64, commit bool) {
 	c.completeTxn(partition, producerID, commit)
 }
+
+// TxnEnding tells the coordinator that the producer's transaction marker
+// is about to be written to a __consumer_offsets partition it owns: it
+// drops the producer's verification guard there, so a TxnOffsetCommit
+// verified before the transaction ended is refused (KIP-890), and returns
+// once the offset writes that passed the check are durable, ahead of the
+// marker. CompleteTxn drops the guard too, for a marker written without
+// TxnEnding.
+func (c *Coordinator) TxnEnding(partition int32, producerID int64) {
+	c.txnEnding(partition, producerID)
+}

@@ -538,10 +538,13 @@ func (c *Coordinator) consumerHeartbeat(g *group, req *kmsg.ConsumerGroupHeartbe
 			old := cg.static[*req.InstanceID]
 			switch om := cg.members[old]; {
 			case om == nil:
-			case !om.leaving && old != id:
-				return kerr.UnreleasedInstanceID.Code, "Static member " + *req.InstanceID + " is still in use by member " + old + "."
 			case !om.leaving:
-				// A rejoin of the member holding the instance.
+				// Kafka's throwIfInstanceIdIsUnreleased: a join takes
+				// the instance only from a member that left with epoch
+				// -2, whatever member ID it comes with, its own
+				// included.
+				return kerr.UnreleasedInstanceID.Code, "Static member " + id + " with instance id " + *req.InstanceID +
+					" cannot join the group: the instance id is still held by member " + old + "."
 			case old == id:
 				// The instance returns under the member ID it left
 				// with: it is back at its epoch, with its partitions.

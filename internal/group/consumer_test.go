@@ -662,3 +662,43 @@ func TestJoinGroupConvertsEmptyConsumerGroupToNewClassicGroup(t *testing.T) {
 		t.Fatalf("classic group: %+v", d)
 	}
 }
+
+// KIP-848 static membership (Kafka's throwIfInstanceIdIsUnreleased): a
+// join (epoch 0) under an instance ID a member still holds gets
+// UNRELEASED_INSTANCE_ID, even when it comes with that member's own ID,
+// and leaves the member as it was; once the member left with epoch -2,
+// the same join takes the instance back with its partitions.
+func TestConsumerGroupStaticRejoinBeforeLeavingIsUnreleased(t *testing.T) {
+	t.Parallel()
+	h := consumerHarness(t)
+	a := h.newCGMember("g", "a")
+	join := func() *kmsg.ConsumerGroupHeartbeatResponse {
+		req := a.request(true)
+		req.MemberEpoch, req.InstanceID = 0, new("ia")
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		return h.c.ConsumerGroupHeartbeat(context.Background(), req)
+	}
+	resp := join()
+	wantCode(t, "first join", resp.ErrorCode, 0)
+	a.epoch = resp.MemberEpoch
+	before := h.consumerDescribe("g")
+
+	for _, id := range []string{"a", "other"} {
+		a.id = id
+		wantCode(t, "rejoin as "+id+" while the instance is held", join().ErrorCode, kerr.UnreleasedInstanceID.Code)
+	}
+	a.id = "a"
+	after := h.consumerDescribe("g")
+	if after.Epoch != before.Epoch || len(after.Members) != 1 || after.Members[0].MemberEpoch != a.epoch {
+		t.Fatalf("refused join changed the group: %+v, was %+v", after, before)
+	}
+
+	leave := a.request(false)
+	leave.MemberEpoch, leave.InstanceID = -2, new("ia")
+	wantCode(t, "static leave", h.c.ConsumerGroupHeartbeat(context.Background(), leave).ErrorCode, 0)
+	resp = join()
+	wantCode(t, "rejoin after the static leave", resp.ErrorCode, 0)
+	if deref(resp.MemberID) != "a" || resp.Assignment == nil || len(resp.Assignment.Topics) != 1 || len(resp.Assignment.Topics[0].Partitions) != 6 {
+		t.Fatalf("rejoin after the static leave: %+v", resp)
+	}
+}

@@ -54,6 +54,9 @@ type partition struct {
 	// ended queues the transaction markers written while the partition
 	// loads; they are applied before the partition serves requests.
 	ended []txnEnd
+	// guards holds, by producer ID, the KIP-890 verification guard of a
+	// transactional offset commit being verified (txn_offsets.go).
+	guards map[int64]*VerificationGuard
 }
 
 func newCoordinator(cfg Config) *Coordinator {

@@ -64,10 +64,11 @@
 //   - Transactional offset commits are written as a transactional batch
 //     with no sequence (BaseSequence -1) and stay pending until the
 //     broker, after writing the producer's marker to __consumer_offsets,
-//     calls CompleteTxn (a replay applies the markers it reads). Sluice
-//     does not verify the transaction with the transaction coordinator
-//     before writing (KIP-890); the log's producer-epoch check fences a
-//     stale producer.
+//     calls CompleteTxn (a replay applies the markers it reads). The
+//     broker verifies the transaction with the transaction coordinator
+//     before writing (KIP-890); Kafka's VerificationGuard lives in the
+//     log's producer state, Sluice's in the coordinator
+//     (StartTxnVerification, TxnEnding: see txn_offsets.go).
 //   - KIP-848 records: ConsumerGroupPartitionMetadata is written with
 //     empty rack lists, and the tagged MetadataHash, AssignmentTimestamp
 //     and AssignmentEpochs fields are not written (they are skipped when

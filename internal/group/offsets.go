@@ -588,11 +588,12 @@ func (c *Coordinator) startCleanup() {
 	})
 }
 
-// expireOffsets removes expired offsets, and groups left empty without
-// offsets, writing their tombstones.
-func (c *Coordinator) expireOffsets(ctx context.Context) {
+// eachLoadedGroup calls fn for every live group of the partitions loaded
+// here, holding the group's wmu and mu, as a caller that removes offsets
+// (removeOffsets) must. Unloaded and dead groups are skipped; it stops
+// when ctx ends.
+func (c *Coordinator) eachLoadedGroup(ctx context.Context, fn func(g *group)) {
 	gs, _ := c.loadedGroups()
-	expired, removed := 0, 0
 	for _, g := range gs {
 		if ctx.Err() != nil {
 			return
@@ -600,18 +601,27 @@ func (c *Coordinator) expireOffsets(ctx context.Context) {
 		g.wmu.Lock()
 		g.mu.Lock()
 		if !g.unloaded && g.state != stateDead {
-			n, err := c.removeOffsets(ctx, g, g.expiredOffsets(c.now(), c.cfg.OffsetsRetention))
-			if err != nil {
-				c.logger.Warn("expire offsets", "group", g.id, "err", err)
-			}
-			expired += n
-			if g.state == stateDead {
-				removed++
-			}
+			fn(g)
 		}
 		g.mu.Unlock()
 		g.wmu.Unlock()
 	}
+}
+
+// expireOffsets removes expired offsets, and groups left empty without
+// offsets, writing their tombstones.
+func (c *Coordinator) expireOffsets(ctx context.Context) {
+	expired, removed := 0, 0
+	c.eachLoadedGroup(ctx, func(g *group) {
+		n, err := c.removeOffsets(ctx, g, g.expiredOffsets(c.now(), c.cfg.OffsetsRetention))
+		if err != nil {
+			c.logger.Warn("expire offsets", "group", g.id, "err", err)
+		}
+		expired += n
+		if g.state == stateDead {
+			removed++
+		}
+	})
 	if expired > 0 || removed > 0 {
 		c.logger.Info("expired offsets", "offsets", expired, "groups_removed", removed)
 	}
@@ -625,39 +635,30 @@ func (c *Coordinator) expireOffsets(ctx context.Context) {
 // loaded here are visited: a group whose partition is still loading keeps
 // the offsets until they expire.
 func (c *Coordinator) topicsDeleted(ctx context.Context, topics map[string]bool) {
-	gs, _ := c.loadedGroups()
 	removed := 0
-	for _, g := range gs {
-		if ctx.Err() != nil {
-			return
+	c.eachLoadedGroup(ctx, func(g *group) {
+		var tps []topicPartition
+		for tp := range g.offsets {
+			if topics[tp.topic] {
+				tps = append(tps, tp)
+			}
 		}
-		g.wmu.Lock()
-		g.mu.Lock()
-		if !g.unloaded && g.state != stateDead {
-			var tps []topicPartition
-			for tp := range g.offsets {
-				if topics[tp.topic] {
+		for _, pend := range g.txnOffsets {
+			for tp := range pend {
+				if topics[tp.topic] && !slices.Contains(tps, tp) {
 					tps = append(tps, tp)
 				}
 			}
-			for _, pend := range g.txnOffsets {
-				for tp := range pend {
-					if topics[tp.topic] && !slices.Contains(tps, tp) {
-						tps = append(tps, tp)
-					}
-				}
-			}
-			if len(tps) > 0 {
-				n, err := c.removeOffsets(ctx, g, tps)
-				if err != nil {
-					c.logger.Warn("remove offsets of deleted topics", "group", g.id, "err", err)
-				}
-				removed += n
-			}
 		}
-		g.mu.Unlock()
-		g.wmu.Unlock()
-	}
+		if len(tps) == 0 {
+			return
+		}
+		n, err := c.removeOffsets(ctx, g, tps)
+		if err != nil {
+			c.logger.Warn("remove offsets of deleted topics", "group", g.id, "err", err)
+		}
+		removed += n
+	})
 	if removed > 0 {
 		c.logger.Info("removed offsets of deleted topics", "offsets", removed, "topics", len(topics))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -281,5 +282,68 @@ func TestConsumerGroupOffsetsExpireFromTheirCommit(t *testing.T) {
 	}
 	if d := h.consumerDescribe("g"); d.ErrorCode != kerr.GroupIDNotFound.Code {
 		t.Fatalf("group without offsets or members: %+v", d)
+	}
+}
+
+// Offset expiry and the removal of a deleted topic's offsets
+// (onPartitionsDeleted) visit the same groups the same way: every live
+// group loaded here, with the group's write and state locks held, none once
+// the context ends.
+func TestEachLoadedGroupVisitsLiveGroupsUnderTheirLocks(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	for _, id := range []string{"live", "dead", "unloaded"} {
+		wantCode(t, "commit "+id, h.commit(id, "", -1, "t", map[int32]int64{0: 1}), 0)
+	}
+	set := func(id string, f func(g *group)) {
+		g, code := h.c.lookup(id, false)
+		if g == nil || code != 0 {
+			t.Fatalf("lookup %s: %v %d", id, g, code)
+		}
+		g.mu.Lock()
+		f(g)
+		g.mu.Unlock()
+	}
+	set("dead", func(g *group) { g.state = stateDead })
+	set("unloaded", func(g *group) { g.unloaded = true })
+
+	var visited []string
+	h.c.eachLoadedGroup(context.Background(), func(g *group) {
+		if g.wmu.TryLock() || g.mu.TryLock() {
+			t.Errorf("group %s visited without its locks held", g.id)
+		}
+		visited = append(visited, g.id)
+	})
+	if !slices.Equal(visited, []string{"live"}) {
+		t.Fatalf("visited %v, want [live]", visited)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h.c.eachLoadedGroup(ctx, func(g *group) { t.Errorf("group %s visited after the context ended", g.id) })
+}
+
+// Kafka's onPartitionsDeleted: a deleted topic's offsets go from every
+// loaded group, committed and pending in a transaction, with tombstones; a
+// group left without offsets or members goes with them.
+func TestTopicsDeletedRemovesTheirOffsets(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	wantCode(t, "commit t", h.commit("g", "", -1, "t", map[int32]int64{0: 1}), 0)
+	wantCode(t, "commit u", h.commit("g", "", -1, "u", map[int32]int64{0: 2}), 0)
+	wantCode(t, "commit only t", h.commit("only-t", "", -1, "t", map[int32]int64{0: 3}), 0)
+	wantCode(t, "txn commit t", h.txnCommit(txnCommitReq("g", 7, "t", map[int32]int64{1: 4})), 0)
+
+	h.c.TopicsDeleted(context.Background(), map[string]bool{"t": true})
+	h.marker("g", 7, true, true)
+	want := map[string]string{"u/0": "2/7/meta-0"}
+	wantOffsets(t, "group g", h.fetchAll("g"), want)
+	if d := h.describe("only-t"); d.State != "Dead" {
+		t.Fatalf("group left without offsets is %s, want it gone (Dead)", d.State)
+	}
+	h.restart()
+	wantOffsets(t, "group g after failover", h.fetchAll("g"), want)
+	if got := h.fetchAll("only-t"); len(got) != 0 {
+		t.Fatalf("deleted topic's offsets came back after failover: %v", got)
 	}
 }

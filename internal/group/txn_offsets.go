@@ -26,6 +26,21 @@ package group
 // generation is the member epoch, and an older one (or any, from a static
 // member that left with epoch -2) is ILLEGAL_GENERATION.
 //
+// Verification (KIP-890): the broker asks the transaction coordinator
+// whether the group's partition is in the producer's ongoing transaction
+// before the offsets are written. A transaction that ends between that
+// answer and the write would get offsets no marker ends, so, as Kafka's
+// log does with its VerificationGuard, the broker takes a guard for the
+// producer (StartTxnVerification) before it asks, and the write carries
+// it (WithVerificationGuard). A marker for the producer on the partition
+// drops the guard (TxnEnding, CompleteTxn), and a write whose guard is no
+// longer the producer's gets INVALID_TXN_STATE. The check and the indexing
+// of the write happen under the partition's lock, which the marker's
+// clearing takes too, and the write holds the group's wmu until its batch
+// is durable, which TxnEnding waits for: a write either precedes the
+// marker in the log or is refused. A write without a guard (verification
+// off) is not checked.
+//
 // Pending offsets are kept whole by the rest of the coordinator: an
 // offset with a pending transactional one does not expire and a group
 // with pending offsets is not removed by expiry; OffsetDelete and
@@ -130,7 +145,10 @@ func (c *Coordinator) commitTxnOffsets(ctx context.Context, req *kmsg.TxnOffsetC
 	// Indexed before the append: a marker written while the append waits
 	// for replication finds the group, and its CompleteTxn waits on wmu
 	// for the offsets to be pending.
-	c.indexTxn(g, req.ProducerID)
+	guard, guarded := guardFrom(ctx)
+	if code := c.indexTxn(g, req.ProducerID, guard, guarded); code != 0 {
+		return code
+	}
 	g.mu.Unlock()
 	base, err := c.appendAt(ctx, g.part, recs, &record.Producer{ID: req.ProducerID, Epoch: req.ProducerEpoch, BaseSequence: -1})
 	g.mu.Lock()
@@ -194,18 +212,31 @@ func (g *group) validateTxnCommit(generation int32, memberID string, instanceID 
 }
 
 // indexTxn records that g holds, or is about to hold, offsets of the
-// producer's transaction. The caller holds g.mu.
-func (c *Coordinator) indexTxn(g *group, producer int64) {
+// producer's transaction. When guarded, the write must still hold the
+// producer's verification guard: INVALID_TXN_STATE otherwise, as Kafka's
+// log answers a guard that no longer matches. The caller holds g.wmu and
+// g.mu.
+func (c *Coordinator) indexTxn(g *group, producer int64, guard *VerificationGuard, guarded bool) int16 {
 	c.mu.RLock()
 	p := c.parts[g.part]
 	c.mu.RUnlock()
 	if p == nil {
-		return
+		return kerr.NotCoordinator.Code
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.unloaded {
-		return
+		return kerr.NotCoordinator.Code
+	}
+	if guarded {
+		switch {
+		case guard == nil || guard.part != p:
+			// The partition moved here after the verification
+			// started: the client retries.
+			return kerr.NotCoordinator.Code
+		case p.guards[producer] != guard:
+			return kerr.InvalidTxnState.Code
+		}
 	}
 	if p.txns == nil {
 		p.txns = make(map[int64]map[string]bool)
@@ -214,6 +245,97 @@ func (c *Coordinator) indexTxn(g *group, producer int64) {
 		p.txns[producer] = make(map[string]bool)
 	}
 	p.txns[producer][g.id] = true
+	return 0
+}
+
+// VerificationGuard is KIP-890's verification guard for transactional
+// offset commits: taken before the transaction coordinator is asked,
+// dropped by the producer's next marker on the group's partition. Guards
+// are compared by identity, so a write verified before a marker is
+// refused even if a later verification took a new guard.
+type VerificationGuard struct {
+	part *partition // where it was taken
+}
+
+// guardKey carries a write's verification guard in a context.
+type guardKey struct{}
+
+// WithVerificationGuard returns ctx carrying the guard the broker took
+// with StartTxnVerification before verifying a TxnOffsetCommit. The write
+// is then refused with INVALID_TXN_STATE if a marker of the producer
+// reached the group's partition since.
+func WithVerificationGuard(ctx context.Context, guard *VerificationGuard) context.Context {
+	return context.WithValue(ctx, guardKey{}, guard)
+}
+
+func guardFrom(ctx context.Context) (*VerificationGuard, bool) {
+	guard, ok := ctx.Value(guardKey{}).(*VerificationGuard)
+	return guard, ok
+}
+
+// StartTxnVerification returns the producer's verification guard on the
+// group's partition, taking one if none is held; the broker calls it
+// before it asks the transaction coordinator, as Kafka's
+// maybeStartTransactionVerification does. It returns nil when the
+// partition is not served here; a write under a guard taken before its
+// partition was loaded here is NOT_COORDINATOR, which the client retries. A
+// guard whose verification failed stays until the producer's next marker
+// on the partition, or the partition's unload: one per producer at most.
+func (c *Coordinator) StartTxnVerification(groupID string, producerID int64) *VerificationGuard {
+	c.mu.RLock()
+	p := c.parts[c.PartitionFor(groupID)]
+	c.mu.RUnlock()
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.unloaded {
+		return nil
+	}
+	if guard := p.guards[producerID]; guard != nil {
+		return guard
+	}
+	if p.guards == nil {
+		p.guards = make(map[int64]*VerificationGuard)
+	}
+	guard := &VerificationGuard{part: p}
+	p.guards[producerID] = guard
+	return guard
+}
+
+// txnEnding drops the producer's verification guard on a partition and
+// returns the groups that may have a write of the producer under way.
+// The caller holds p.mu.
+func (p *partition) txnEnding(producer int64) []*group {
+	delete(p.guards, producer)
+	gs := make([]*group, 0, len(p.txns[producer]))
+	for _, id := range slices.Sorted(maps.Keys(p.txns[producer])) {
+		if g := p.groups[id]; g != nil {
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}
+
+// txnEnding drops the producer's verification guard on partition pid,
+// so that later writes of its ended transaction are refused, and waits
+// for the writes that passed the check to be durable: they precede the
+// marker about to be written.
+func (c *Coordinator) txnEnding(pid int32, producer int64) {
+	c.mu.RLock()
+	p := c.parts[pid]
+	c.mu.RUnlock()
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	gs := p.txnEnding(producer)
+	p.mu.Unlock()
+	for _, g := range gs {
+		g.wmu.Lock()
+		g.wmu.Unlock() //nolint:staticcheck // a barrier: the write holding it has appended
+	}
 }
 
 // indexTxns builds a partition's txns index from its replayed groups.
@@ -239,6 +361,7 @@ func (c *Coordinator) completeTxn(pid int32, producer int64, commit bool) {
 		return
 	}
 	p.mu.Lock()
+	delete(p.guards, producer)
 	if p.loading {
 		// The replay may have read past the marker or not; applying it
 		// again after the replay is harmless, as no offsets of this

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -494,4 +495,119 @@ func TestTxnOffsetsDroppedByDeletes(t *testing.T) {
 	h.restart()
 	wantOffsets(t, "deleted group, replayed", h.fetchAll("g"), map[string]string{})
 	wantOffsets(t, "deleted partition, replayed", h.fetchAll("h"), want)
+}
+
+// guardedTxnCommit is txnCommit of a write verified under guard.
+func (h *harness) guardedTxnCommit(guard *VerificationGuard, req *kmsg.TxnOffsetCommitRequest) int16 {
+	h.t.Helper()
+	resp := h.c.TxnOffsetCommit(WithVerificationGuard(context.Background(), guard), req)
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
+// KIP-890's VerificationGuard: a TxnOffsetCommit verified before its
+// transaction ended (an abort whose marker reached the group's partition
+// between the verification and the write) is INVALID_TXN_STATE, as
+// Kafka's log answers a guard that no longer matches, and writes nothing.
+// A guard taken after the marker, for the next transaction, does not
+// let the stale write through.
+func TestTxnOffsetCommitVerifiedBeforeItsTransactionEndedIsRefused(t *testing.T) {
+	t.Parallel()
+	for _, ending := range []string{"CompleteTxn", "TxnEnding"} {
+		t.Run(ending, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, nil)
+			p := h.c.PartitionFor("g")
+			stale := h.c.StartTxnVerification("g", 7)
+			if again := h.c.StartTxnVerification("g", 7); again != stale {
+				t.Fatal("a second verification of the producer took another guard")
+			}
+			if ending == "TxnEnding" {
+				h.c.TxnEnding(p, 7)
+			} else {
+				h.marker("g", 7, false, true)
+			}
+			wantCode(t, "write after the transaction ended", h.guardedTxnCommit(stale, txnCommitReq("g", 7, "t", map[int32]int64{0: 10})), kerr.InvalidTxnState.Code)
+
+			next := h.c.StartTxnVerification("g", 7)
+			if next == stale {
+				t.Fatal("the ended transaction's guard was handed out again")
+			}
+			wantCode(t, "stale write after the next verification", h.guardedTxnCommit(stale, txnCommitReq("g", 7, "t", map[int32]int64{0: 10})), kerr.InvalidTxnState.Code)
+			if got := h.stableFetch("g", 0); got[0] != "-1/-1/" {
+				t.Fatalf("refused write left offsets: %v", got)
+			}
+			for _, r := range h.log.records(t, p) {
+				if r.Value != nil && len(r.Key) > 0 && r.Key[1] == 1 {
+					t.Fatalf("refused write reached the log: key %x", r.Key)
+				}
+			}
+
+			wantCode(t, "write of the next transaction", h.guardedTxnCommit(next, txnCommitReq("g", 7, "t", map[int32]int64{0: 11})), 0)
+			h.marker("g", 7, true, true)
+			if got := h.stableFetch("g", 0); got[0] != "11/9/txn-0" {
+				t.Fatalf("committed offsets: %v", got)
+			}
+		})
+	}
+}
+
+// TxnEnding returns only once a guarded write that passed its check is
+// durable, so the write precedes the marker in the log.
+func TestTxnEndingWaitsForAWriteUnderWay(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	p := h.c.PartitionFor("g")
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	h.log.mu.Lock()
+	h.log.failAppend = func(int32) error {
+		once.Do(func() { close(entered); <-release })
+		return nil
+	}
+	h.log.mu.Unlock()
+
+	guard := h.c.StartTxnVerification("g", 7)
+	var mu sync.Mutex
+	var order []string
+	note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
+	wrote := make(chan int16)
+	go func() {
+		code := h.guardedTxnCommit(guard, txnCommitReq("g", 7, "t", map[int32]int64{0: 10}))
+		note("write")
+		wrote <- code
+	}()
+	<-entered
+	ended := make(chan struct{})
+	go func() {
+		h.c.TxnEnding(p, 7)
+		note("ending")
+		close(ended)
+	}()
+	close(release)
+	wantCode(t, "write under way", <-wrote, 0)
+	<-ended
+	if !slices.Equal(order, []string{"write", "ending"}) {
+		t.Fatalf("order %v: TxnEnding returned before the write was durable", order)
+	}
+	wantCode(t, "write after TxnEnding", h.guardedTxnCommit(guard, txnCommitReq("g", 7, "t", map[int32]int64{1: 10})), kerr.InvalidTxnState.Code)
+}
+
+// A write verified before its partition was loaded here (the coordinator
+// moved in between) is NOT_COORDINATOR, which the client retries, not
+// INVALID_TXN_STATE: no marker ended its transaction.
+func TestTxnOffsetCommitGuardFromBeforeALoadIsNotCoordinator(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	p := h.c.PartitionFor("g")
+	guard := h.c.StartTxnVerification("g", 7)
+	h.c.Unload(p)
+	if g := h.c.StartTxnVerification("g", 7); g != nil {
+		t.Fatalf("guard taken on a partition not served here: %+v", g)
+	}
+	wantCode(t, "write while unloaded", h.guardedTxnCommit(guard, txnCommitReq("g", 7, "t", map[int32]int64{0: 10})), kerr.NotCoordinator.Code)
+	if err := h.c.Load(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "write after the load", h.guardedTxnCommit(guard, txnCommitReq("g", 7, "t", map[int32]int64{0: 10})), kerr.NotCoordinator.Code)
+	wantCode(t, "write verified again", h.guardedTxnCommit(h.c.StartTxnVerification("g", 7), txnCommitReq("g", 7, "t", map[int32]int64{0: 10})), 0)
 }

@@ -35,7 +35,9 @@
 // NOOP record before a permanent delete removes schemas, so an ID is never
 // given twice, across writer changes and compaction. A write is answered
 // once this node has read it back. Other nodes forward writes to the URL
-// the writer announced in a NOOP record, which Confluent's registry skips.
+// the writer announced in a NOOP record, which Confluent's registry skips;
+// a forwarded delete sent again after a try that got no answer gets the
+// first try's answer, recorded in a NOOP record (forward.go).
 //
 // # What it never does
 //

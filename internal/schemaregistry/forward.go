@@ -3,6 +3,8 @@ package schemaregistry
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +20,15 @@ import (
 // ended at; the forwarding node answers once it has read that far, so a
 // client that registers through one node and then reads through it sees
 // its write.
+//
+// A forward that got no answer (it timed out, the connection broke, the
+// writer moved) is sent again, and the first may have been applied. The
+// node that took the client's request gives it an ID, sent with every
+// try; a delete is written with its ID and answer in a NOOP record
+// (writeOnce), so a try whose ID is already in _schemas gets the first
+// answer, from this writer or the next, instead of a "was soft deleted"
+// error or a second version deleted by "latest". A client's own retry has
+// a new ID and is answered as Confluent answers it.
 
 const (
 	// headerForwarded marks a forwarded request: the node receiving it
@@ -25,6 +36,9 @@ const (
 	headerForwarded = "X-Sluice-Forwarded-By"
 	// headerOffset is the offset of _schemas a write ended at.
 	headerOffset = "X-Sluice-Schemas-Offset"
+	// headerRequestID is the ID the node that took a write from the client
+	// gave it, the same on every try.
+	headerRequestID = "X-Sluice-Request-Id"
 )
 
 // serveWrite runs a write here when this node is the writer, and forwards
@@ -36,6 +50,10 @@ func (r *Registry) serveWrite(w http.ResponseWriter, req *http.Request, f func(*
 	if err != nil {
 		reply(w, nil, err)
 		return
+	}
+	if req.Header.Get(headerForwarded) == "" {
+		// The client's request: an ID of its own, never one it sent.
+		req.Header.Set(headerRequestID, newRequestID())
 	}
 	for {
 		res, off, err := f(req.WithContext(ctx), body)
@@ -86,7 +104,7 @@ func (r *Registry) forward(ctx context.Context, w http.ResponseWriter, req *http
 		reply(w, nil, &apiError{http.StatusInternalServerError, codeForwardingFailed, "Error while forwarding the request to the writer: " + err.Error()})
 		return true, nil
 	}
-	for _, h := range []string{"Content-Type", "Accept", "Authorization"} {
+	for _, h := range []string{"Content-Type", "Accept", "Authorization", headerRequestID} {
 		if v := req.Header.Get(h); v != "" {
 			out.Header.Set(h, v)
 		}
@@ -114,6 +132,48 @@ func (r *Registry) forward(ctx context.Context, w http.ResponseWriter, req *http
 	w.WriteHeader(resp.StatusCode)
 	w.Write(respBody)
 	return true, nil
+}
+
+// writeOnce is write for a request that may come again with the same ID
+// (forwarded, and sent again after a try that got no answer): the answer
+// is written with the records, in a NOOP record that carries the request
+// ID, and a request whose ID is already there gets that answer, at the
+// offset this node has read, without writing anything. A request without
+// an ID is written as write does.
+func (r *Registry) writeOnce(req *http.Request, plan func(st *state) ([]Record, any, error)) (any, int64, error) {
+	id := req.Header.Get(headerRequestID)
+	if id == "" {
+		return r.write(req.Context(), plan)
+	}
+	replayed := false
+	res, off, err := r.write(req.Context(), func(st *state) ([]Record, any, error) {
+		if answer, ok := st.answers[id]; ok {
+			replayed = true
+			return nil, answer, nil
+		}
+		recs, res, err := plan(st)
+		if err != nil || len(recs) == 0 {
+			return recs, res, err
+		}
+		n := floorValue(st)
+		n.RequestID, n.Result = id, mustJSON(res)
+		return append(recs, Record{Key: noopKey(), Value: mustJSON(n)}), res, nil
+	})
+	if replayed && err == nil {
+		// The forwarding node reads up to here before it answers, so it
+		// sees the first try's write.
+		r.mu.RLock()
+		off = r.applied - 1
+		r.mu.RUnlock()
+	}
+	return res, off, err
+}
+
+// newRequestID returns a random ID for a client's write.
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // waitWriterChange waits a moment for the writer to become known: the

@@ -66,12 +66,16 @@ type deleteSubjectValue struct {
 // registry skips whatever its value: the writer announces itself (its node
 // and the URL other nodes forward writes to), and the highest schema ID
 // ever given, so that an ID stays used after its schema is permanently
-// deleted and its record compacted away.
+// deleted and its record compacted away. A delete written for a request
+// that may be sent again (forward.go) also records the request's ID and
+// its answer.
 type noopValue struct {
-	WriterNode  *int32 `json:"sluice_writer_node,omitempty"`
-	WriterURL   string `json:"sluice_writer_url,omitempty"`
-	WriterEpoch int32  `json:"sluice_writer_epoch,omitempty"`
-	MaxID       int    `json:"sluice_max_id,omitempty"`
+	WriterNode  *int32          `json:"sluice_writer_node,omitempty"`
+	WriterURL   string          `json:"sluice_writer_url,omitempty"`
+	WriterEpoch int32           `json:"sluice_writer_epoch,omitempty"`
+	MaxID       int             `json:"sluice_max_id,omitempty"`
+	RequestID   string          `json:"sluice_request_id,omitempty"`
+	Result      json.RawMessage `json:"sluice_result,omitempty"`
 }
 
 // Record is one record of _schemas to append: key and value bytes (value

@@ -1,6 +1,7 @@
 package schemaregistry
 
 import (
+	"encoding/json"
 	"slices"
 	"sort"
 	"strings"
@@ -35,7 +36,18 @@ type state struct {
 	writerNode  int32
 	writerURL   string
 	writerEpoch int32
+	// answers holds the answers of the latest writes made for a request
+	// ID (NOOP records), oldest first in answered, at most
+	// maxRememberedAnswers: a forwarded write sent again gets its first
+	// answer instead of being applied twice.
+	answers  map[string]json.RawMessage
+	answered []string
 }
+
+// maxRememberedAnswers bounds state.answers. A forwarding node sends a
+// write again within its request timeout, while a few writes at most
+// come in between.
+const maxRememberedAnswers = 1000
 
 // storedSchema is one schema ID: its text and how to compare it.
 type storedSchema struct {
@@ -72,6 +84,7 @@ func newState() *state {
 		configs:    map[string]schema.Level{},
 		modes:      map[string]string{},
 		writerNode: -1,
+		answers:    map[string]json.RawMessage{},
 	}
 }
 
@@ -124,6 +137,22 @@ func (s *state) apply(d decodedRecord) {
 		if n.WriterNode != nil {
 			s.writerNode, s.writerURL, s.writerEpoch = *n.WriterNode, n.WriterURL, n.WriterEpoch
 		}
+		if n.RequestID != "" && n.Result != nil {
+			s.remember(n.RequestID, n.Result)
+		}
+	}
+}
+
+// remember records the answer of a write made for a request ID,
+// forgetting the oldest beyond maxRememberedAnswers.
+func (s *state) remember(id string, answer json.RawMessage) {
+	if _, ok := s.answers[id]; !ok {
+		s.answered = append(s.answered, id)
+	}
+	s.answers[id] = answer
+	if len(s.answered) > maxRememberedAnswers {
+		delete(s.answers, s.answered[0])
+		s.answered = slices.Delete(s.answered, 0, 1)
 	}
 }
 

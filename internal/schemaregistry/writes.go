@@ -108,7 +108,7 @@ func (r *Registry) deleteSubject(req *http.Request, _ []byte) (any, int64, error
 		return nil, -1, err
 	}
 	permanent := boolParam(req, "permanent")
-	return r.write(req.Context(), func(st *state) ([]Record, any, error) {
+	return r.writeOnce(req, func(st *state) ([]Record, any, error) {
 		sub := st.subjects[subj]
 		if sub == nil {
 			return nil, nil, errSubjectNotFound(subj)
@@ -160,12 +160,18 @@ func (r *Registry) deleteSubject(req *http.Request, _ []byte) (any, int64, error
 // idFloor is a NOOP record holding the highest ID given, written before
 // schemas are removed so that their IDs stay used.
 func idFloor(st *state) Record {
+	return Record{Key: noopKey(), Value: mustJSON(floorValue(st))}
+}
+
+// floorValue is a NOOP value carrying what the latest NOOP must keep once
+// compaction removed the others: the highest ID given and the writer.
+func floorValue(st *state) noopValue {
 	v := noopValue{MaxID: st.maxID}
 	if st.writerNode >= 0 {
 		n := st.writerNode
 		v.WriterNode, v.WriterURL, v.WriterEpoch = &n, st.writerURL, st.writerEpoch
 	}
-	return Record{Key: noopKey(), Value: mustJSON(v)}
+	return v
 }
 
 // deleteVersion is DELETE /subjects/{subject}/versions/{version}.
@@ -179,7 +185,7 @@ func (r *Registry) deleteVersion(req *http.Request, _ []byte) (any, int64, error
 		return nil, -1, err
 	}
 	permanent := boolParam(req, "permanent")
-	return r.write(req.Context(), func(st *state) ([]Record, any, error) {
+	return r.writeOnce(req, func(st *state) ([]Record, any, error) {
 		if st.subjects[subj] == nil {
 			return nil, nil, errSubjectNotFound(subj)
 		}
