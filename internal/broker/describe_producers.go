@@ -22,7 +22,7 @@ func (b *Broker) describeProducers(_ context.Context, _ *Client, req *kmsg.Descr
 		for _, p := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = p
-			part, err := b.fetchPartition(t, 0, &kmsg.FetchRequestTopicPartition{Partition: p, CurrentLeaderEpoch: -1})
+			part, err := b.fetchPartition(t, 0, &kmsg.FetchRequestTopicPartition{Partition: p, CurrentLeaderEpoch: -1}, false)
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
 				st.Partitions = append(st.Partitions, sp)

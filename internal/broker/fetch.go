@@ -179,7 +179,13 @@ func (b *Broker) fetch(ctx context.Context, c *Client, r kmsg.Request) Reply {
 		return Reply{Response: resp}
 	}
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
-	f := &fetchRead{b: b, req: req, replica: replicaID, maxBytes: maxBytes, bufs: &fetchBuffers{pool: &b.readBufs}}
+	f := &fetchRead{b: b, req: req, replica: replicaID, listener: c.Listener, maxBytes: maxBytes, bufs: &fetchBuffers{pool: &b.readBufs}}
+	if bcfg.RackAwareReads() { // read_replica.go
+		if replicaID < 0 && req.Version >= 11 {
+			f.rack = req.Rack
+		}
+		f.tellHW = replicaID >= 0
+	}
 	if b.authz != nil {
 		// Authorization (authorize.go): a follower needs CLUSTER_ACTION,
 		// a consumer READ on each topic.
@@ -192,7 +198,7 @@ func (b *Broker) fetch(ctx context.Context, c *Client, r kmsg.Request) Reply {
 		f.read(img, &fc.items[i], true)
 	}
 	var waited time.Duration
-	if f.size < int(req.MinBytes) && !f.failed && len(fc.items) > 0 && time.Now().Before(deadline) {
+	if f.size < int(req.MinBytes) && !f.failed && !f.answerNow && len(fc.items) > 0 && time.Now().Before(deadline) {
 		if f.size == 0 {
 			f.bufs.release() // nothing read refers to them: a waiting fetch holds no chunk
 		}
@@ -220,6 +226,13 @@ func (b *Broker) fetch(ctx context.Context, c *Client, r kmsg.Request) Reply {
 	resp.SessionID, resp.ErrorCode = id, code
 	if code == 0 {
 		fillFetchResponse(resp, fc.items)
+		if f.tellHW {
+			for i := range fc.items {
+				if it := &fc.items[i]; it.part != nil && it.errCode == 0 {
+					it.part.ToldHW(replicaID, it.hw)
+				}
+			}
+		}
 	}
 	return Reply{Response: resp, Release: f.bufs.release}
 }
@@ -249,6 +262,14 @@ type fetchRead struct {
 	bufs     *fetchBuffers
 	size     int  // record bytes gathered
 	failed   bool // a partition failed: answer at once
+	// rack is a consumer's client.rack when this broker may send it to a
+	// follower (read_replica.go). tellHW, where consumers read from
+	// followers, answers a follower at once when it lacks the high
+	// watermark. answerNow is set once either has something to say.
+	rack      string
+	listener  string
+	tellHW    bool
+	answerNow bool
 	// authorize, when set, reports whether a topic may be read.
 	authorize func(topic string) bool
 }
@@ -259,6 +280,7 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 	f.size -= len(it.records)
 	it.part, it.errCode, it.records, it.aborted = nil, 0, nil, nil
 	it.hw, it.lso, it.logStart, it.leo = -1, -1, -1, -1
+	it.preferred = -1
 	var t *cluster.Topic
 	if f.req.Version >= 13 {
 		t = img.TopicsByID.Value(cluster.TopicID(it.topicID))
@@ -277,7 +299,7 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 		}
 	}
 	rp := &kmsg.FetchRequestTopicPartition{Partition: it.partition, CurrentLeaderEpoch: it.leaderEpoch}
-	part, err := f.b.fetchPartition(t, f.req.Version, rp)
+	part, err := f.b.fetchPartition(t, f.req.Version, rp, f.replica < 0)
 	if err == nil && f.replica >= 0 && first {
 		err = part.FollowerFetched(f.replica, it.fetchOffset, it.logStartOffset, f.b.cfg.Now())
 	}
@@ -286,7 +308,15 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 		f.failed = true
 		return
 	}
-	it.part = part
+	it.part, it.leading = part, part.IsLeader()
+	if f.rack != "" && it.leading {
+		if id := f.b.preferredReadReplica(img, part, f.rack, f.listener, it.fetchOffset); id >= 0 {
+			it.preferred = id
+			it.hw, it.lso, it.logStart = part.HighWatermark(), part.LastStableOffset(), part.LogStartOffset()
+			f.answerNow = true
+			return
+		}
+	}
 	readCommitted := f.replica < 0 && f.req.IsolationLevel == 1
 	read := part.ReadInto
 	switch {
@@ -299,6 +329,9 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 		}
 	}
 	it.hw, it.lso, it.logStart, it.leo = part.HighWatermark(), part.LastStableOffset(), part.LogStartOffset(), part.LogEndOffset()
+	if f.tellHW && part.FollowerLacksHW(f.replica, it.hw) {
+		f.answerNow = true
+	}
 	limit := min(int(it.maxBytes), f.maxBytes-f.size)
 	// KIP-74: the first partition with data (none holds any yet) gets its
 	// first batch whole; the others stay within limit.
@@ -360,6 +393,9 @@ func (f *fetchRead) wait(ctx context.Context, items []fetchItem, deadline time.T
 		}
 		if _, ok := watched[p]; !ok {
 			p.Watch(w, follower)
+			if f.tellHW {
+				p.Watch(w, false) // the high watermark too
+			}
 		}
 		watched[p] = append(watched[p], i)
 	}
@@ -373,14 +409,14 @@ func (f *fetchRead) wait(ctx context.Context, items []fetchItem, deadline time.T
 		// A change between the read and Watch is not reported: look for
 		// one now (what the partition's channels would have signalled).
 		it := &items[i]
-		if p := it.part; p != nil && (p.HighWatermark() != it.hw || follower && p.LogEndOffset() != it.leo || !p.IsLeader()) {
+		if p := it.part; p != nil && (p.HighWatermark() != it.hw || follower && p.LogEndOffset() != it.leo || p.IsLeader() != it.leading) {
 			w.Notify(p)
 		}
 	}
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	var fired []*replica.Partition
-	for f.size < int(f.req.MinBytes) && !f.failed {
+	for f.size < int(f.req.MinBytes) && !f.failed && !f.answerNow {
 		select {
 		case <-ctx.Done():
 			return false
@@ -473,6 +509,7 @@ func fillFetchResponse(resp *kmsg.FetchResponse, items []fetchItem) {
 			sp.RecordBatches = it.records
 		}
 		sp.AbortedTransactions = it.aborted
+		sp.PreferredReadReplica = it.preferred
 		st.Partitions = append(st.Partitions, sp)
 	}
 }
@@ -500,9 +537,10 @@ func abortedIn(part *replica.Partition, offset int64, data []byte) ([]kmsg.Fetch
 	return out, nil
 }
 
-// fetchPartition finds a partition this broker leads, checking the client's
-// view of the leader epoch first (KIP-320), as Kafka does.
-func (b *Broker) fetchPartition(t *cluster.Topic, version int16, rp *kmsg.FetchRequestTopicPartition) (*replica.Partition, error) {
+// fetchPartition finds a partition this broker leads or, for a consumer
+// that knows of fetching from followers (v11+, KIP-392), hosts; checking
+// the client's view of the leader epoch first (KIP-320), as Kafka does.
+func (b *Broker) fetchPartition(t *cluster.Topic, version int16, rp *kmsg.FetchRequestTopicPartition, consumer bool) (*replica.Partition, error) {
 	if t == nil {
 		if version >= 13 {
 			return nil, kerr.UnknownTopicID
@@ -519,7 +557,7 @@ func (b *Broker) fetchPartition(t *cluster.Topic, version int16, rp *kmsg.FetchR
 	if err := checkLeaderEpoch(rp.CurrentLeaderEpoch, part.LeaderEpoch()); err != nil {
 		return nil, err
 	}
-	if !part.IsLeader() {
+	if !part.IsLeader() && (!consumer || version < 11) {
 		return nil, kerr.NotLeaderForPartition
 	}
 	return part, nil

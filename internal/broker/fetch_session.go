@@ -121,9 +121,13 @@ type fetchItem struct {
 	hw, lso  int64
 	logStart int64
 	leo      int64 // followers: the log end offset when read
-	records  []byte
-	aborted  []kmsg.FetchResponseTopicPartitionAbortedTransaction
-	include  bool // in the response
+	leading  bool  // this broker led the partition when read
+	// preferred is the replica the consumer should fetch from instead
+	// (read_replica.go), -1 for none.
+	preferred int32
+	records   []byte
+	aborted   []kmsg.FetchResponseTopicPartitionAbortedTransaction
+	include   bool // in the response
 }
 
 // fetchContext is a fetch resolved against the session cache (Kafka's
@@ -187,7 +191,7 @@ func (c *fetchSessions) open(req *kmsg.FetchRequest, follower bool, now time.Tim
 	for i, sp := range s.order {
 		fc.items[i] = fetchItem{topic: sp.topic, topicID: sp.topicID, partition: sp.partition,
 			fetchOffset: sp.fetchOffset, logStartOffset: sp.logStartOffset, maxBytes: sp.maxBytes,
-			leaderEpoch: sp.leaderEpoch, cached: sp}
+			leaderEpoch: sp.leaderEpoch, cached: sp, preferred: -1}
 	}
 	return fc, 0
 }
@@ -212,7 +216,7 @@ func requestItems(req *kmsg.FetchRequest) []fetchItem {
 			rp := &rt.Partitions[j]
 			it := fetchItem{topic: rt.Topic, topicID: rt.TopicID, partition: rp.Partition,
 				fetchOffset: rp.FetchOffset, logStartOffset: rp.LogStartOffset, maxBytes: rp.PartitionMaxBytes,
-				leaderEpoch: rp.CurrentLeaderEpoch}
+				leaderEpoch: rp.CurrentLeaderEpoch, preferred: -1}
 			k := sessionKey{topic: rt.Topic, topicID: rt.TopicID, partition: rp.Partition}
 			if at := findItem(items, index, k); at >= 0 {
 				items[at] = it
@@ -323,7 +327,7 @@ func (c *fetchSessions) finish(fc *fetchContext, now time.Time, slots int) (int3
 	for i := range fc.items {
 		it := &fc.items[i]
 		sp := it.cached
-		it.include = len(it.records) > 0 || it.errCode != 0 ||
+		it.include = len(it.records) > 0 || it.errCode != 0 || it.preferred >= 0 ||
 			sp.hw != it.hw || sp.lso != it.lso || sp.localLogStart != it.logStart
 		sp.hw, sp.lso, sp.localLogStart = it.hw, it.lso, it.logStart
 		if it.errCode != 0 {

@@ -62,7 +62,7 @@ func (b *Broker) listOffsets(ctx context.Context, _ *Client, req *kmsg.ListOffse
 }
 
 func (b *Broker) listOffset(ctx context.Context, img *cluster.Image, t *cluster.Topic, req *kmsg.ListOffsetsRequest, rp *kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
-	part, err := b.fetchPartition(t, 0, &kmsg.FetchRequestTopicPartition{Partition: rp.Partition, CurrentLeaderEpoch: rp.CurrentLeaderEpoch})
+	part, err := b.fetchPartition(t, 0, &kmsg.FetchRequestTopicPartition{Partition: rp.Partition, CurrentLeaderEpoch: rp.CurrentLeaderEpoch}, false)
 	if err != nil {
 		return err
 	}

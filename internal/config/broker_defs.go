@@ -35,6 +35,8 @@ func brokerDefs() []*Def {
 			"Older name of node.id. If unset, node.id is used."),
 		ro("broker.rack", TypeString, noDefault, nil,
 			"Rack (or zone) of this broker, used to spread a partition's replicas across racks."),
+		ro("replica.selector.class", TypeString, noDefault, oneOf("", ReplicaSelectorRackAware, ReplicaSelectorShort),
+			"How a partition's leader picks the replica a consumer reads from (KIP-392): "+ReplicaSelectorRackAware+" (or rack) sends a consumer whose client.rack names the rack of an in-sync follower, and not the leader's, to that follower. Unset: consumers read from the leader. Any replica serves a consumer that asks it, whatever this says."),
 		ro("controller.quorum.voters", TypeList, "", nil,
 			"Metadata quorum voters as id@host:port,...; empty runs a one-voter cluster of this node alone."),
 		ro("broker.session.timeout.ms", TypeInt, "3000", atLeast(1),

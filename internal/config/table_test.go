@@ -174,6 +174,7 @@ var kafkaBrokerConfigs = []struct {
 	{"replica.fetch.wait.max.ms", "500", TypeInt, false},
 	{"replica.high.watermark.checkpoint.interval.ms", "5000", TypeLong, false},
 	{"replica.lag.time.max.ms", "30000", TypeLong, false},
+	{"replica.selector.class", null, TypeString, false},
 	{"replica.socket.timeout.ms", "30000", TypeInt, false},
 	{"sasl.enabled.mechanisms", "", TypeList, false},
 	{"sasl.jaas.config", null, TypePassword, false},

@@ -113,6 +113,7 @@ type follower struct {
 	lastCaughtUp       time.Time
 	lastFetch          time.Time
 	lastFetchLeaderLEO int64 // the leader's log end offset at its previous fetch
+	toldHW             int64 // the highest high watermark its fetches were answered with
 }
 
 // caughtUp is Kafka's isCaughtUp: at the leader's log end offset, or caught
