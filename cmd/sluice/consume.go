@@ -2,11 +2,14 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -168,7 +171,9 @@ explicit --encoding applies to %k and %v.
 
 With --group, records are consumed as a member of the group, starting at its
 committed offsets (--from applies only where it has none), and the printed
-records are committed before exit.`,
+records are committed before exit. There -e stops at the end of the
+partitions the group assigns to this consumer, as they were when assigned,
+not of those other members own; it stops at once if it is assigned none.`,
 		Example: `  sluice consume orders --from beginning -e
   sluice consume orders --from -10 -n 10          # the last 10, or fewer if there are fewer
   sluice consume orders --from end -n 1           # wait for the next record
@@ -241,9 +246,11 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 	if err != nil {
 		return err
 	}
+	// acl stays open for the whole run: a group consumer with -e lists the
+	// bounds of each partition when the group assigns it.
+	defer acl.Close()
 	actx, cancel := context.WithTimeout(ctx, c.o.timeout)
-	done := func() { cancel(); acl.Close() }
-	defer done()
+	defer cancel()
 	adm := kadm.NewClient(acl)
 	td, err := describeTopic(actx, adm, topic)
 	if err != nil {
@@ -321,7 +328,7 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 		}
 		opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign}))
 	}
-	done()
+	cancel()
 
 	reached := func() bool {
 		for p, end := range ends {
@@ -343,6 +350,15 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 		endNote()
 		return nil
 	}
+	// A group member ends at the end of the partitions the group assigns
+	// to it, not of those other members own.
+	var assigned *groupEnd
+	if c.group != "" && c.exitAtEnd {
+		assigned = newGroupEnd()
+		defer assigned.stop()
+		opts = append(opts, assigned.opts(c.startAt(acl, spec, isolation, assigned, cmd.ErrOrStderr()))...)
+		reached = assigned.reached
+	}
 
 	cl, err := c.o.client(opts...)
 	if err != nil {
@@ -362,7 +378,11 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 	out := bufio.NewWriter(cmd.OutOrStdout())
 	defer out.Flush()
 	for {
-		fs := cl.PollFetches(ctx)
+		pctx := ctx
+		if assigned != nil {
+			pctx = assigned.pollContext(ctx) // ended early when the assignment changes
+		}
+		fs := cl.PollFetches(pctx)
 		if ctx.Err() != nil {
 			return nil // interrupted: a normal way to stop
 		}
@@ -378,6 +398,7 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 					cl.MarkCommitRecords(r)
 				}
 				pos[r.Partition] = r.Offset + 1
+				assigned.read(r.Partition, r.Offset+1)
 				continue
 			}
 			if err := c.print(out, r); err != nil {
@@ -387,6 +408,7 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 				cl.MarkCommitRecords(r)
 			}
 			pos[r.Partition] = r.Offset + 1
+			assigned.read(r.Partition, r.Offset+1)
 			printed++
 			if c.count > 0 && printed >= c.count {
 				return nil
@@ -399,9 +421,207 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 			if err := out.Flush(); err != nil {
 				return fmt.Errorf("write output: %w", err)
 			}
+			if assigned != nil && printed == 0 && assigned.none() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "sluice: consume %s: group %s assigned no partition to this consumer (other members own them)\n", topic, c.group)
+			}
 			endNote()
 			return nil
 		}
+	}
+}
+
+// startAt returns the group's AdjustFetchOffsetsFn for -e: it reads the
+// bounds of the partitions just assigned, notes where each will be read
+// from and to in g, and makes the start exact. A partition without a
+// committed offset, or whose committed offset is below the log's start,
+// starts where --from says, resolved here rather than by the client so
+// that it is known.
+func (c *consumer) startAt(acl *kgo.Client, spec startSpec, isolation int8, g *groupEnd, stderr io.Writer) func(context.Context, map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	reset := spec.kgoOffset()
+	return func(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+		at := offsets[c.topic]
+		parts := make([]int32, 0, len(at))
+		for p := range at {
+			parts = append(parts, p)
+		}
+		lctx, cancel := context.WithTimeout(ctx, c.o.timeout)
+		defer cancel()
+		starts := listPartitionOffsets(lctx, acl, c.topic, parts, -2, 0)
+		ends := listPartitionOffsets(lctx, acl, c.topic, parts, -1, isolation)
+		if err := ctx.Err(); err != nil {
+			return nil, err // the session is ending; the next one lists again
+		}
+		logStarts, logEnds := map[int32]int64{}, map[int32]int64{}
+		for _, p := range parts {
+			s, e := starts[p], ends[p]
+			if err := cmp.Or(s.Err, e.Err); err != nil {
+				fmt.Fprintf(stderr, "sluice: consume %s: not waiting for partition %d: %v\n", c.topic, p, plainError(err))
+				g.skip(p)
+				continue
+			}
+			logStarts[p], logEnds[p] = s.Offset, e.Offset
+		}
+		resolved, err := spec.resolve(lctx, acl, c.topic, logStarts, logEnds)
+		if err != nil {
+			return nil, err
+		}
+		for p, end := range logEnds {
+			o := at[p]
+			from := o.EpochOffset().Offset
+			if o == reset || from < logStarts[p] {
+				from = resolved[p]
+				at[p] = kgo.NewOffset().At(from)
+			}
+			g.positioned(p, from, end)
+		}
+		return offsets, nil
+	}
+}
+
+// groupEnd is, for a group consumer with -e, the partitions the group
+// assigned to this consumer, each with the end it had when assigned and how
+// far it has been read. The group's callbacks change it; the poll loop asks
+// it whether every assigned partition is read to its end, and is woken
+// when the assignment changes.
+type groupEnd struct {
+	mu      sync.Mutex
+	settled bool // the group has answered with an assignment, and no rebalance has started since
+	parts   map[int32]*partitionEnd
+	changed bool               // since reached last looked
+	wake    context.CancelFunc // ends the current poll
+}
+
+// partitionEnd is one assigned partition: not yet positioned (its
+// offsets are being fetched), skipped (its bounds cannot be listed), or
+// read up to pos of end.
+type partitionEnd struct {
+	positioned, skipped bool
+	pos, end            int64
+}
+
+func newGroupEnd() *groupEnd { return &groupEnd{parts: map[int32]*partitionEnd{}} }
+
+// opts are the group options that keep g up to date. A revoke commits what
+// was printed, as the client does when no OnPartitionsRevoked is given.
+func (g *groupEnd) opts(startAt func(context.Context, map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error)) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, added map[string][]int32) { g.assign(added) }),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+			g.remove(revoked)
+			cl.CommitMarkedOffsets(ctx) // a failure shows in the commit at exit
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { g.remove(lost) }),
+		kgo.AdjustFetchOffsetsFn(startAt),
+	}
+}
+
+// assign adds partitions the group assigned, waiting for their offsets.
+// Every assignment, even an empty one, settles the group.
+func (g *groupEnd) assign(added map[string][]int32) {
+	g.update(func() {
+		g.settled = true
+		for _, ps := range added {
+			for _, p := range ps {
+				g.parts[p] = &partitionEnd{}
+			}
+		}
+	})
+}
+
+// remove drops revoked or lost partitions. A revoke means a rebalance is
+// under way (or the consumer is leaving): the assignment that ends it
+// settles the group again.
+func (g *groupEnd) remove(ps map[string][]int32) {
+	g.update(func() {
+		g.settled = false
+		for _, parts := range ps {
+			for _, p := range parts {
+				delete(g.parts, p)
+			}
+		}
+	})
+}
+
+// update changes g under its lock and wakes the poll loop.
+func (g *groupEnd) update(change func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	change()
+	g.changed = true
+	if g.wake != nil {
+		g.wake()
+	}
+}
+
+// positioned notes that partition p is read from pos up to end.
+func (g *groupEnd) positioned(p int32, pos, end int64) {
+	g.update(func() { g.parts[p] = &partitionEnd{positioned: true, pos: pos, end: end} })
+}
+
+// skip notes that partition p's end is unknown: it is not waited for.
+func (g *groupEnd) skip(p int32) {
+	g.update(func() { g.parts[p] = &partitionEnd{skipped: true} })
+}
+
+// read notes that partition p has been read up to next. A nil g (not a
+// group consumer with -e) ignores it.
+func (g *groupEnd) read(p int32, next int64) {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if pe := g.parts[p]; pe != nil && pe.positioned {
+		pe.pos = max(pe.pos, next)
+	}
+}
+
+// reached says whether the group has settled and every partition it
+// assigned to this consumer is read to its end.
+func (g *groupEnd) reached() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.changed = false
+	if !g.settled {
+		return false
+	}
+	for _, pe := range g.parts {
+		if !pe.skipped && (!pe.positioned || pe.pos < pe.end) {
+			return false
+		}
+	}
+	return true
+}
+
+// none says whether this consumer holds no partition.
+func (g *groupEnd) none() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.parts) == 0
+}
+
+// pollContext returns the context for the next poll: ctx, also ended when
+// the assignment changes, or at once if it changed since reached looked.
+func (g *groupEnd) pollContext(ctx context.Context) context.Context {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.wake != nil {
+		g.wake()
+	}
+	pctx, wake := context.WithCancel(ctx)
+	g.wake = wake
+	if g.changed {
+		wake()
+	}
+	return pctx
+}
+
+// stop ends the last poll's context.
+func (g *groupEnd) stop() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.wake != nil {
+		g.wake()
 	}
 }
 

@@ -3,7 +3,9 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 func newGroupCommand(o *clientOptions) *cobra.Command {
@@ -65,6 +68,11 @@ func newGroupDescribe(o *clientOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "describe GROUP",
 		Short: "Show a group's members, assignments, committed offsets and lag",
+		Long: `describe shows a group's state, members, assignments, committed offsets and
+lag, like kafka-consumer-groups.sh --describe, for classic groups and for
+KIP-848 consumer groups (group.protocol=consumer). For the latter it also
+shows the group's type and epoch, and each member's instance ID and epoch;
+Protocol is the broker's assignor.`,
 		Example: `  sluice group describe billing
   sluice group describe billing --output json | jq '.partitions[] | select(.lag > 0)'`,
 		Args: usage(cobra.ExactArgs(1)),
@@ -75,25 +83,23 @@ func newGroupDescribe(o *clientOptions) *cobra.Command {
 				return err
 			}
 			defer done()
+			// A KIP-848 group (group.protocol=consumer) is described by
+			// ConsumerGroupDescribe; DescribeGroups knows only classic
+			// groups. As Kafka's Admin.describeConsumerGroups does, ask the
+			// first and fall back to the second when the group is not a
+			// consumer group.
+			cg, isConsumer, err := describeConsumerGroup(ctx, adm, group)
+			if err != nil {
+				return o.fail("describe group "+group, err)
+			}
+			if isConsumer {
+				return printConsumerGroup(ctx, cmd.OutOrStdout(), o, adm, cg)
+			}
 			lags, err := adm.Lag(ctx, group)
 			if err != nil {
 				return o.fail("describe group "+group, err)
 			}
-			// Which partitions have no leader, to say why an end offset is
-			// missing.
-			leaderless := map[string]map[int32]bool{}
-			if md, err := adm.Metadata(ctx); err == nil {
-				for _, td := range md.Topics {
-					for _, p := range td.Partitions {
-						if p.Leader < 0 {
-							if leaderless[td.Topic] == nil {
-								leaderless[td.Topic] = map[int32]bool{}
-							}
-							leaderless[td.Topic][p.Partition] = true
-						}
-					}
-				}
-			}
+			leaderless := leaderlessPartitions(ctx, adm)
 			l, ok := lags[group]
 			if !ok {
 				return fmt.Errorf("describe group %s: no answer for the group", group)
@@ -110,15 +116,6 @@ func newGroupDescribe(o *clientOptions) *cobra.Command {
 				Host       string   `json:"host"`
 				Assignment []string `json:"assignment"`
 			}
-			type partition struct {
-				Topic     string `json:"topic"`
-				Partition int32  `json:"partition"`
-				Committed int64  `json:"committed"`
-				End       int64  `json:"end"` // -1: unknown (see error)
-				Lag       int64  `json:"lag"` // -1: unknown
-				Member    string `json:"member,omitempty"`
-				Error     string `json:"error,omitempty"`
-			}
 			var members []member
 			for _, m := range l.Members {
 				mb := member{ID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost, Assignment: []string{}}
@@ -131,9 +128,9 @@ func newGroupDescribe(o *clientOptions) *cobra.Command {
 				}
 				members = append(members, mb)
 			}
-			parts := []partition{}
+			parts := []groupPartition{}
 			for _, ml := range l.Lag.Sorted() {
-				p := partition{Topic: ml.Topic, Partition: ml.Partition, Committed: ml.Commit.At, End: ml.End.Offset, Lag: ml.Lag}
+				p := groupPartition{Topic: ml.Topic, Partition: ml.Partition, Committed: ml.Commit.At, End: ml.End.Offset, Lag: ml.Lag}
 				if ml.Member != nil {
 					p.Member = ml.Member.MemberID
 				}
@@ -163,19 +160,229 @@ func newGroupDescribe(o *clientOptions) *cobra.Command {
 				printTable(w, []string{"MEMBER", "CLIENT-ID", "HOST", "ASSIGNMENT"}, table)
 				fmt.Fprintln(w)
 			}
-			var table [][]string
-			dash := func(n int64) string {
-				if n < 0 {
-					return "-"
-				}
-				return fmt.Sprint(n)
-			}
-			for _, p := range parts {
-				table = append(table, []string{p.Topic, fmt.Sprint(p.Partition), dash(p.Committed), dash(p.End), dash(p.Lag), p.Member, p.Error})
-			}
-			return printTable(w, []string{"TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "MEMBER", "NOTE"}, table)
+			return printGroupPartitions(w, parts)
 		},
 	}
+}
+
+// groupPartition is one partition in group describe: where the group is
+// and how far behind.
+type groupPartition struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Committed int64  `json:"committed"`
+	End       int64  `json:"end"` // -1: unknown (see error)
+	Lag       int64  `json:"lag"` // -1: unknown
+	Member    string `json:"member,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// printGroupPartitions writes group describe's partition table.
+func printGroupPartitions(w io.Writer, parts []groupPartition) error {
+	var table [][]string
+	dash := func(n int64) string {
+		if n < 0 {
+			return "-"
+		}
+		return fmt.Sprint(n)
+	}
+	for _, p := range parts {
+		table = append(table, []string{p.Topic, fmt.Sprint(p.Partition), dash(p.Committed), dash(p.End), dash(p.Lag), p.Member, p.Error})
+	}
+	return printTable(w, []string{"TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "MEMBER", "NOTE"}, table)
+}
+
+// describeConsumerGroup describes a KIP-848 group with ConsumerGroupDescribe.
+// It reports false, with no error, when the group is not a consumer group
+// (GROUP_ID_NOT_FOUND: a classic group, or no group at all) or when the
+// request failed, as it does on a broker older than KIP-848, so that the
+// classic DescribeGroups can answer (and report any real failure).
+func describeConsumerGroup(ctx context.Context, adm *kadm.Client, group string) (kadm.DescribedConsumerGroup, bool, error) {
+	dgs, err := adm.DescribeConsumerGroups(ctx, group)
+	if err != nil {
+		var ae *kadm.AuthError
+		if errors.As(err, &ae) {
+			return kadm.DescribedConsumerGroup{}, false, err
+		}
+		return kadm.DescribedConsumerGroup{}, false, nil
+	}
+	dg, ok := dgs[group]
+	switch {
+	case !ok, errors.Is(dg.Err, kerr.GroupIDNotFound), errors.Is(dg.Err, kerr.UnsupportedVersion):
+		return dg, false, nil
+	case dg.Err != nil:
+		return dg, false, dg.Err
+	}
+	return dg, true, nil
+}
+
+// topicsList writes a set of partitions as group describe shows an
+// assignment: TOPIC:P,P per topic, sorted.
+func topicsList(s kadm.TopicsSet) []string {
+	out := []string{}
+	for _, tp := range s.Sorted() {
+		out = append(out, tp.Topic+":"+int32List(tp.Partitions))
+	}
+	return out
+}
+
+// printConsumerGroup prints a KIP-848 group as group describe prints a
+// classic one, adding what only such groups have: the group's type and
+// epoch, and each member's instance ID, epoch and target assignment (JSON).
+// Protocol is the server-side assignor.
+func printConsumerGroup(ctx context.Context, w io.Writer, o *clientOptions, adm *kadm.Client, g kadm.DescribedConsumerGroup) error {
+	parts, err := consumerGroupLag(ctx, adm, g)
+	if err != nil {
+		return o.fail("describe group "+g.Group, err)
+	}
+	type member struct {
+		ID               string   `json:"member_id"`
+		InstanceID       *string  `json:"instance_id"`
+		ClientID         string   `json:"client_id"`
+		Host             string   `json:"host"`
+		Epoch            int32    `json:"member_epoch"`
+		Subscribed       []string `json:"subscribed_topics"`
+		Assignment       []string `json:"assignment"`
+		TargetAssignment []string `json:"target_assignment"`
+	}
+	members := []member{}
+	for _, m := range g.Members {
+		subscribed := append([]string{}, m.SubscribedTopics...)
+		sort.Strings(subscribed)
+		members = append(members, member{ID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID, Host: m.ClientHost,
+			Epoch: m.MemberEpoch, Subscribed: subscribed, Assignment: topicsList(m.Assignment), TargetAssignment: topicsList(m.TargetAssignment)})
+	}
+	if o.json() {
+		return printJSON(w, map[string]any{"group": g.Group, "type": "consumer", "state": g.State, "protocol": g.AssignorName,
+			"epoch": g.Epoch, "assignment_epoch": g.AssignmentEpoch, "coordinator": g.Coordinator.NodeID,
+			"members": members, "partitions": parts})
+	}
+	fmt.Fprintf(w, "Group: %s\tState: %s\tProtocol: %s\tCoordinator: %d\tMembers: %d\tType: consumer\tEpoch: %d\n\n",
+		g.Group, g.State, g.AssignorName, g.Coordinator.NodeID, len(members), g.Epoch)
+	if len(members) > 0 {
+		var table [][]string
+		for _, m := range members {
+			instance := "-"
+			if m.InstanceID != nil {
+				instance = *m.InstanceID
+			}
+			table = append(table, []string{m.ID, instance, m.ClientID, m.Host, fmt.Sprint(m.Epoch), strings.Join(m.Assignment, " ")})
+		}
+		printTable(w, []string{"MEMBER", "INSTANCE-ID", "CLIENT-ID", "HOST", "EPOCH", "ASSIGNMENT"}, table)
+		fmt.Fprintln(w)
+	}
+	return printGroupPartitions(w, parts)
+}
+
+// consumerGroupLag is kadm's Lag for a KIP-848 group, whose members
+// DescribeGroups does not know: a row for every partition of each topic
+// the group is assigned, subscribes to or has committed offsets for, with
+// its owner, committed offset, end and lag. Without a commit, the lag is
+// counted from the log's start.
+func consumerGroupLag(ctx context.Context, adm *kadm.Client, g kadm.DescribedConsumerGroup) ([]groupPartition, error) {
+	committed, err := adm.FetchOffsets(ctx, g.Group)
+	if err != nil {
+		return nil, fmt.Errorf("fetch committed offsets: %w", plainError(err))
+	}
+	owner := map[string]map[int32]string{}
+	want := kadm.TopicsSet{}
+	for _, m := range g.Members {
+		m.Assignment.Each(func(t string, p int32) {
+			if owner[t] == nil {
+				owner[t] = map[int32]string{}
+			}
+			owner[t][p] = m.MemberID
+		})
+		want.Merge(m.Assignment)
+		want.MergeTopics(m.SubscribedTopics)
+	}
+	want.Merge(committed.Partitions())
+	topics := want.Topics()
+	var starts, ends kadm.ListedOffsets
+	if len(topics) > 0 {
+		// A broker that cannot answer leaves its partitions out; they
+		// are reported below, as kadm's Lag does.
+		var se *kadm.ShardErrors
+		if starts, err = adm.ListStartOffsets(ctx, topics...); err != nil && !errors.As(err, &se) {
+			return nil, fmt.Errorf("list start offsets: %w", plainError(err))
+		}
+		if ends, err = adm.ListEndOffsets(ctx, topics...); err != nil && !errors.As(err, &se) {
+			return nil, fmt.Errorf("list end offsets: %w", plainError(err))
+		}
+	}
+	leaderless := leaderlessPartitions(ctx, adm)
+	parts := []groupPartition{}
+	for _, t := range topics {
+		ps := want[t]
+		for p := range ends[t] {
+			if p >= 0 {
+				ps[p] = struct{}{}
+			}
+		}
+		sorted := make([]int32, 0, len(ps))
+		for p := range ps {
+			sorted = append(sorted, p)
+		}
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+		for _, p := range sorted {
+			row := groupPartition{Topic: t, Partition: p, Committed: -1, Member: owner[t][p]}
+			var perr error
+			if c, ok := committed.Lookup(t, p); ok {
+				if perr = c.Err; perr == nil {
+					row.Committed = c.At
+				}
+			}
+			end, ok := ends[t][p]
+			if !ok {
+				// A topic that does not exist is listed as partition -1.
+				end, ok = ends[t][-1]
+			}
+			switch {
+			case perr != nil:
+			case !ok:
+				perr = errors.New("missing from list offsets")
+			case end.Err != nil:
+				perr = end.Err
+			}
+			if perr != nil {
+				row.End, row.Lag = -1, -1
+				row.Error = partitionNote(leaderless[t], p, perr)
+				parts = append(parts, row)
+				continue
+			}
+			row.End, row.Lag = end.Offset, end.Offset
+			if s, ok := starts[t][p]; ok && s.Err == nil {
+				row.Lag = end.Offset - s.Offset
+			}
+			if row.Committed >= 0 {
+				row.Lag = end.Offset - row.Committed
+			}
+			row.Lag = max(row.Lag, 0)
+			parts = append(parts, row)
+		}
+	}
+	return parts, nil
+}
+
+// leaderlessPartitions returns the partitions that have no leader, to say
+// why an end offset is missing; nil if metadata cannot be read.
+func leaderlessPartitions(ctx context.Context, adm *kadm.Client) map[string]map[int32]bool {
+	leaderless := map[string]map[int32]bool{}
+	md, err := adm.Metadata(ctx)
+	if err != nil {
+		return leaderless
+	}
+	for _, td := range md.Topics {
+		for _, p := range td.Partitions {
+			if p.Leader < 0 {
+				if leaderless[td.Topic] == nil {
+					leaderless[td.Topic] = map[int32]bool{}
+				}
+				leaderless[td.Topic][p.Partition] = true
+			}
+		}
+	}
+	return leaderless
 }
 
 // partitionNote says why a partition's offsets are unknown.
@@ -457,11 +664,19 @@ members, as kafka-consumer-groups.sh does: stop the consumers first.`,
 				return err
 			}
 			defer done()
+			// DescribeGroups does not know a KIP-848 group's members.
+			cg, isConsumer, err := describeConsumerGroup(ctx, adm, group)
+			if err != nil {
+				return o.fail("describe group "+group, err)
+			}
+			if isConsumer && len(cg.Members) > 0 {
+				return fmt.Errorf("reset offsets of group %s: the group is %s with %s; stop them first", group, cg.State, plural(len(cg.Members), "active member"))
+			}
 			dgs, err := adm.DescribeGroups(ctx, group)
 			if err != nil {
 				return o.fail("describe group "+group, err)
 			}
-			if dg, ok := dgs[group]; ok {
+			if dg, ok := dgs[group]; ok && !isConsumer {
 				if err := respErr(dg.Err, dg.ErrMessage); err != nil {
 					return o.fail("describe group "+group, err)
 				}
