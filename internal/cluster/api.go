@@ -32,6 +32,9 @@ var (
 	ErrNoReassignment       = errors.New("cluster: no reassignment in progress")    // NO_REASSIGNMENT_IN_PROGRESS
 	ErrNotEligibleLeader    = errors.New("cluster: preferred leader not available") // PREFERRED_LEADER_NOT_AVAILABLE
 	ErrElectionNotNeeded    = errors.New("cluster: leader already preferred")       // ELECTION_NOT_NEEDED
+	// ErrStaleBrokerEpoch refuses a heartbeat or an unfencing of a broker
+	// that has registered again since (Kafka's STALE_BROKER_EPOCH).
+	ErrStaleBrokerEpoch = errors.New("cluster: stale broker epoch")
 )
 
 // TopicID is a topic's UUID (KIP-516).
@@ -108,6 +111,22 @@ type Broker struct {
 	// the inter-broker listener's. Empty for a broker registered before
 	// named listeners existed (its one listener is Host:Port, PLAINTEXT).
 	Endpoints []Endpoint
+	// Epoch tells one start of the broker from another (Kafka's broker
+	// epoch, and its incarnation ID): each start of a broker registers
+	// with a new random one. Its heartbeats carry it, and the controller
+	// counts only those of the epoch registered last, so the heartbeats
+	// of a process that has since restarted unfence nothing; an
+	// AlterPartition names the epochs of its ISR (KIP-903). Zero for a
+	// broker registered before Sluice kept epochs: nothing is checked
+	// against it.
+	Epoch int64
+	// Level is the newest metadata command versions the broker's software
+	// applies (commandLevel); zero, for a broker registered before levels,
+	// is level 1. Commands are written at the lowest level of the
+	// registered brokers, so that one not yet upgraded in a rolling upgrade
+	// can apply every command, as Kafka's metadata.version waits for every
+	// broker to support a level before it is used.
+	Level uint8
 }
 
 // Endpoint is one advertised listener of a broker. Its JSON form is part
@@ -149,6 +168,13 @@ type Partition struct {
 	// RemovingReplicas old ones not in the target. Both empty otherwise.
 	AddingReplicas   []int32
 	RemovingReplicas []int32
+	// OfflineReplicas are replicas reported offline (OfflineReplicas,
+	// KIP-112) whose broker has not registered again since: they lead
+	// nothing, not even by unclean election, and do not rejoin the ISR.
+	// A replica leaves the list when its broker registers (a new start,
+	// which reports its directory again if it is still offline) or a
+	// reassignment removes it.
+	OfflineReplicas []int32
 }
 
 // Topic is a topic as the metadata image knows it. Configs holds only the
@@ -256,7 +282,10 @@ func (img *Image) ChangesSince(index uint64) (Changes, bool) {
 }
 
 // CreateTopic creates a topic. Replicas holds, per partition, the broker IDs
-// of its replicas, the first being the preferred leader.
+// of its replicas, the first being the preferred leader. A new partition's
+// ISR is its live replicas (registered, unfenced, not shutting down) and
+// the first of them leads; a partition with none is refused
+// (ErrIneligibleReplica), as Kafka refuses it. CreatePartitions likewise.
 type CreateTopic struct {
 	Name     string
 	ID       TopicID
@@ -334,6 +363,15 @@ type AlterPartition struct {
 	LeaderEpoch    int32
 	PartitionEpoch int32
 	ISR            []int32
+	// BrokerEpochs, when set, holds the broker epoch (Broker.Epoch) of
+	// each ISR member, in ISR order, as the leader knows it: the epoch of
+	// the follower's fetches (KIP-903), zero where not known. The change
+	// is refused (ErrIneligibleReplica) if a member's broker has
+	// registered again since, or if a member the ISR gains has no epoch
+	// given while its broker has one: a broker that restarted may have
+	// lost what it fetched before. Empty means a leader that sends no
+	// epochs, and nothing is checked.
+	BrokerEpochs []int64
 }
 
 // CreateTopics creates many topics in one metadata command (one Raft

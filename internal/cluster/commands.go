@@ -13,6 +13,11 @@ package cluster
 // byte). That lets a newer node propose optional commands while older nodes
 // still follow the log during a rolling upgrade.
 //
+// A version 2 of a type changes what its commands do, so a node that knows
+// only version 1 stops at one instead of applying it otherwise
+// (latestVersion lists them); entries of version 1 apply as they always
+// did.
+//
 // The payload structs below carry JSON tags and are converted to and from
 // the exported command structs, so renaming a Go field cannot silently
 // change the on-disk format: the conversions stop compiling instead.
@@ -21,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // ErrInvalidResource is returned by AlterConfigs for a resource type other
@@ -117,6 +123,33 @@ func (t commandType) String() string {
 	return fmt.Sprintf("command(%d)", uint8(t))
 }
 
+// latestVersion is the newest payload version of each command type;
+// decodePayload accepts versions 1 to it. Version 2 of:
+//   - RegisterBroker: a rejoin (RegisterBroker.Rejoin);
+//   - CreateTopic, CreatePartitions, CreateTopics: the ISR of a new
+//     partition is its live replicas, not every replica (newPartitions);
+//   - unfenceBroker: it carries the broker epoch it is for;
+//   - AlterPartition, AlterPartitions: the ISR's broker epochs (KIP-903);
+//   - OfflineReplicas: the partitions remember the replicas
+//     (Partition.OfflineReplicas).
+//
+// A node applies every version up to commandLevel, and registers with it
+// (Broker.Level); a node proposes commands at its image's level
+// (Image.CommandLevel), the lowest of the registered brokers', writing a
+// version 2 only once every broker applies it. Level 1 is the software
+// that knew version 2 of RegisterBroker alone.
+func latestVersion(t commandType) uint8 {
+	switch t {
+	case cmdRegisterBroker, cmdCreateTopic, cmdCreatePartitions, cmdCreateTopics, cmdUnfenceBroker,
+		cmdAlterPartition, cmdAlterPartitions, cmdOfflineReplicas:
+		return 2
+	}
+	return 1
+}
+
+// commandLevel is the newest command versions this software applies.
+const commandLevel uint8 = 2
+
 const (
 	envelopeHeaderLen      = 3
 	flagIgnoreUnknown byte = 1 << 0
@@ -173,9 +206,12 @@ type fenceBroker struct {
 }
 
 // unfenceBroker is proposed by the controller when a fenced broker
-// heartbeats again: it may lead partitions left without a leader.
+// heartbeats again: it may lead partitions left without a leader. Epoch,
+// version 2, is the broker epoch of the heartbeat: the unfencing fails
+// (ErrStaleBrokerEpoch) if the broker has registered again since.
 type unfenceBroker struct {
-	ID int32 `json:"id"`
+	ID    int32 `json:"id"`
+	Epoch int64 `json:"epoch,omitempty"`
 }
 
 // shutdownBroker is proposed by a broker's ControlledShutdown: like a fence,
@@ -218,6 +254,10 @@ type (
 		ShuttingDown bool   `json:"shutting_down,omitempty"`
 		// Endpoints are absent in logs written before named listeners.
 		Endpoints []Endpoint `json:"endpoints,omitempty"`
+		// Epoch is absent in logs written before broker epochs.
+		Epoch int64 `json:"epoch,omitempty"`
+		// Level is absent in logs written before command levels.
+		Level uint8 `json:"level,omitempty"`
 	}
 	wireRegisterBroker struct {
 		Broker wireBroker `json:"broker"`
@@ -240,6 +280,8 @@ type (
 		LeaderEpoch    int32   `json:"leader_epoch"`
 		PartitionEpoch int32   `json:"partition_epoch"`
 		ISR            []int32 `json:"isr"`
+		// BrokerEpochs is version 2 of AlterPartition and AlterPartitions.
+		BrokerEpochs []int64 `json:"broker_epochs,omitempty"`
 	}
 	wireTopicPartition struct {
 		Topic     TopicID `json:"topic"`
@@ -281,7 +323,41 @@ func fromWireElectLeaders(w wireElectLeaders) ElectLeaders {
 // encodeCommand wraps cmd in an envelope at its current version. None of
 // today's commands may be skipped by a node that does not know them, so
 // none sets the ignore flag.
-func encodeCommand(cmd Command) ([]byte, error) {
+func encodeCommand(cmd Command) ([]byte, error) { return encodeCommandAt(cmd, commandLevel) }
+
+// encodeCommandAt encodes cmd as nodes of level apply it: below level 2,
+// its version 1, without what version 2 adds (the broker epochs of an
+// unfencing and of an AlterPartition, a new partition's ISR of live
+// replicas alone, offline replicas remembered).
+func encodeCommandAt(cmd Command, level uint8) ([]byte, error) {
+	if level < 2 {
+		cmd = levelOne(cmd)
+	}
+	return encodeVersioned(cmd, level)
+}
+
+// levelOne is cmd without the fields of its version 2.
+func levelOne(cmd Command) Command {
+	switch c := cmd.(type) {
+	case unfenceBroker:
+		c.Epoch = 0
+		return c
+	case AlterPartition:
+		c.BrokerEpochs = nil
+		return c
+	case AlterPartitions:
+		c.Items = slices.Clone(c.Items)
+		for i := range c.Items {
+			c.Items[i].BrokerEpochs = nil
+		}
+		return c
+	}
+	return cmd
+}
+
+// encodeVersioned encodes cmd at the newest version its contents need,
+// and level allows.
+func encodeVersioned(cmd Command, level uint8) ([]byte, error) {
 	var (
 		typ     commandType
 		payload any
@@ -289,11 +365,11 @@ func encodeCommand(cmd Command) ([]byte, error) {
 	)
 	switch c := cmd.(type) {
 	case CreateTopic:
-		typ, payload = cmdCreateTopic, wireCreateTopic(c)
+		typ, payload, version = cmdCreateTopic, wireCreateTopic(c), 2
 	case DeleteTopic:
 		typ, payload = cmdDeleteTopic, wireDeleteTopic(c)
 	case CreatePartitions:
-		typ, payload = cmdCreatePartitions, wireCreatePartitions(c)
+		typ, payload, version = cmdCreatePartitions, wireCreatePartitions(c), 2
 	case AlterConfigs:
 		typ, payload = cmdAlterConfigs, wireAlterConfigs(c)
 	case RegisterBroker:
@@ -308,9 +384,12 @@ func encodeCommand(cmd Command) ([]byte, error) {
 	case ReserveProducerIDs:
 		typ, payload = cmdReserveProducerIDs, wireReserveProducerIDs(c)
 	case OfflineReplicas:
-		typ, payload = cmdOfflineReplicas, toWireOfflineReplicas(c)
+		typ, payload, version = cmdOfflineReplicas, toWireOfflineReplicas(c), 2
 	case AlterPartition:
 		typ, payload = cmdAlterPartition, wireAlterPartition(c)
+		if len(c.BrokerEpochs) > 0 {
+			version = 2
+		}
 	case ElectLeaders:
 		typ, payload = cmdElectLeaders, toWireElectLeaders(c)
 	case Reassign:
@@ -319,6 +398,9 @@ func encodeCommand(cmd Command) ([]byte, error) {
 		typ, payload = cmdFenceBroker, c
 	case unfenceBroker:
 		typ, payload = cmdUnfenceBroker, c
+		if c.Epoch != 0 {
+			version = 2
+		}
 	case shutdownBroker:
 		typ, payload = cmdShutdownBroker, c
 	case CreateAcls:
@@ -332,11 +414,17 @@ func encodeCommand(cmd Command) ([]byte, error) {
 	case AlterClientQuota:
 		typ, payload = cmdAlterClientQuota, toWireAlterClientQuota(c)
 	case CreateTopics:
-		typ, payload = cmdCreateTopics, toWireCreateTopics(c)
+		typ, payload, version = cmdCreateTopics, toWireCreateTopics(c), 2
 	case AlterPartitions:
 		typ, payload = cmdAlterPartitions, toWireAlterPartitions(c)
+		if slices.ContainsFunc(c.Items, func(a AlterPartition) bool { return len(a.BrokerEpochs) > 0 }) {
+			version = 2
+		}
 	default:
 		return nil, fmt.Errorf("cluster: cannot encode command %T", cmd)
+	}
+	if level < 2 && typ != cmdRegisterBroker {
+		version = 1 // the same payload, applied as before version 2
 	}
 	p, err := json.Marshal(payload)
 	if err != nil {
@@ -360,7 +448,7 @@ func decodeCommand(b []byte) (Command, error) {
 func decodePayload(e envelope) (Command, error) {
 	var err error
 	unknown := &unknownCommandError{typ: e.typ, version: e.version, flags: e.flags}
-	if e.flags&^knownFlags != 0 || (e.version != 1 && (e.typ != cmdRegisterBroker || e.version != 2)) {
+	if e.flags&^knownFlags != 0 || e.version < 1 || e.version > latestVersion(e.typ) {
 		return nil, unknown
 	}
 	var cmd Command
@@ -416,6 +504,9 @@ func decodePayload(e envelope) (Command, error) {
 	case cmdAlterPartition:
 		var w wireAlterPartition
 		if err = unmarshalPayload(e.payload, &w); err == nil {
+			if (len(w.BrokerEpochs) > 0) != (e.version == 2) {
+				err = errors.New("broker epochs are set in version 2 alone")
+			}
 			cmd = AlterPartition(w)
 		}
 	case cmdElectLeaders:
@@ -436,6 +527,9 @@ func decodePayload(e envelope) (Command, error) {
 	case cmdUnfenceBroker:
 		var w unfenceBroker
 		if err = unmarshalPayload(e.payload, &w); err == nil {
+			if (w.Epoch != 0) != (e.version == 2) {
+				err = errors.New("epoch is set in version 2 alone")
+			}
 			cmd = w
 		}
 	case cmdShutdownBroker:
@@ -476,6 +570,9 @@ func decodePayload(e envelope) (Command, error) {
 	case cmdAlterPartitions:
 		var w wireAlterPartitions
 		if err = unmarshalPayload(e.payload, &w); err == nil {
+			if slices.ContainsFunc(w.Items, func(a wireAlterPartition) bool { return len(a.BrokerEpochs) > 0 }) != (e.version == 2) {
+				err = errors.New("broker epochs are set in version 2 alone")
+			}
 			cmd = fromWireAlterPartitions(w)
 		}
 	default:

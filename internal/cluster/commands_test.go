@@ -20,6 +20,10 @@ func TestCommandRoundTrip(t *testing.T) {
 		CreatePartitions{ID: tid(4), Replicas: [][]int32{{3, 1}}},
 		AlterConfigs{ResourceType: 2, Name: "a", Set: map[string]*string{"x": str("1"), "y": nil}, Replace: true},
 		RegisterBroker{Broker: Broker{ID: 7, Host: "h", Port: 9092, Rack: "r"}},
+		RegisterBroker{Broker: Broker{ID: 7, Host: "h", Port: 9092, Rack: "r", Epoch: 1 << 40}},
+		unfenceBroker{ID: 7, Epoch: 1 << 40},
+		AlterPartition{Topic: tid(4), Leader: 3, ISR: []int32{3, 1}, BrokerEpochs: []int64{5, 0}},
+		OfflineReplicas{Broker: 3, Partitions: []TopicPartitionID{{Topic: tid(4), Partition: 1}}},
 		setClusterID{ClusterID: "5uuVrnwFSnSDh0H4pvQZzw"},
 		ReserveProducerIDs{Above: 4242},
 	} {
@@ -45,9 +49,16 @@ func TestCommandWireFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "\x01\x01\x00" + `{"name":"a","id":"qwAAAAAAAAAAAAAAAAAAAQ","replicas":[[1]],"configs":{"k":"v"}}`
+	// Version 2: the ISR of a new partition is its live replicas
+	// (newPartitions). Version 1 entries still decode to the same command
+	// and apply as before (TestCreateTopicVersion1PutsEveryReplicaInSync).
+	want := "\x01\x02\x00" + `{"name":"a","id":"qwAAAAAAAAAAAAAAAAAAAQ","replicas":[[1]],"configs":{"k":"v"}}`
 	if string(b) != want {
 		t.Errorf("encoded\n %q\nwant\n %q", b, want)
+	}
+	v1, err := decodeCommand([]byte("\x01\x01\x00" + want[3:]))
+	if err != nil || !reflect.DeepEqual(v1, CreateTopic{Name: "a", ID: tid(1), Replicas: [][]int32{{1}}, Configs: map[string]string{"k": "v"}}) {
+		t.Errorf("version 1 decoded to %#v, %v", v1, err)
 	}
 	// A rejoin is RegisterBroker version 2, which a node knowing only
 	// version 1 refuses rather than applying it as a plain registration.

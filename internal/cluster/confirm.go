@@ -46,10 +46,10 @@ type confirmRound struct {
 	ok   bool // set before done closes
 }
 
-// ackHeartbeat records broker id's heartbeat on the controller and reports
-// whether the broker may extend its session by it.
-func (n *node) ackHeartbeat(ctx context.Context, id int32) bool {
-	if !n.heartbeatReceived(id) {
+// ackHeartbeat records the heartbeat of broker id at epoch on the
+// controller and reports whether the broker may extend its session by it.
+func (n *node) ackHeartbeat(ctx context.Context, id int32, epoch int64) bool {
+	if !n.heartbeatReceived(id, epoch) {
 		return false
 	}
 	if n.mux == nil {

@@ -5,7 +5,10 @@ package cluster
 // write per heartbeat), and proposes what liveness implies (KIP-631):
 //
 //   - a broker silent for SessionTimeout is fenced (fenceBroker);
-//   - a fenced broker that heartbeats again is unfenced (unfenceBroker);
+//   - a fenced broker that heartbeats again is unfenced (unfenceBroker),
+//     if the heartbeat is of the broker epoch it registered last: the
+//     last heartbeats of a process that has since restarted, or arrive
+//     late, do not unfence the new one;
 //   - a broker that rejoined (it keeps its leaderships, election.go) and
 //     sends no heartbeat for SessionTimeout is fenced again, which moves
 //     them;
@@ -69,7 +72,7 @@ func (n *node) heartbeatInterval() time.Duration {
 // leadership (heard is nil while this node does not lead).
 type liveness struct {
 	mu    sync.Mutex
-	heard map[int32]time.Time
+	heard map[int32]heartbeat
 	wake  chan struct{} // a fenced broker heartbeated
 	// prevLeader is the last Raft leader other than this node, and
 	// prevContact when it last contacted this node over Raft (set by the
@@ -115,33 +118,61 @@ func (l *liveness) takePreviousLeader() (id int32, contact time.Time, ok bool) {
 	return id, contact, ok
 }
 
+// heartbeat is the last heartbeat the controller recorded of a broker:
+// when it arrived and the broker epoch it carried.
+type heartbeat struct {
+	at    time.Time
+	epoch int64
+}
+
 func (l *liveness) reset(leading bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.heard = nil
 	if leading {
-		l.heard = map[int32]time.Time{}
+		l.heard = map[int32]heartbeat{}
 	}
 }
 
-func (l *liveness) lastHeard(id int32) (time.Time, bool) {
+// lastHeard returns when broker b last heartbeated at its registered
+// epoch; a heartbeat of an earlier start of it does not count.
+func (l *liveness) lastHeard(b Broker) (time.Time, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	t, ok := l.heard[id]
-	return t, ok
+	h, ok := l.heard[b.ID]
+	if !ok || !epochMatches(b, h.epoch) {
+		return time.Time{}, false
+	}
+	return h.at, true
 }
 
-// heartbeatReceived records a broker's heartbeat on the controller and
-// reports whether it was recorded: a node that does not act as the
-// controller (yet, or any more) does not count it.
-func (n *node) heartbeatReceived(id int32) bool {
+// epochMatches reports whether a heartbeat of epoch speaks for broker b
+// as registered: a broker registered without an epoch (before Sluice
+// kept them) takes any.
+func epochMatches(b Broker, epoch int64) bool {
+	return b.Epoch == 0 || b.Epoch == epoch
+}
+
+// heartbeatReceived records a broker's heartbeat of the given epoch on the
+// controller and reports whether it was recorded: a node that does not
+// act as the controller (yet, or any more) does not count it, nor a
+// heartbeat whose epoch is not the one the broker registered last
+// (Kafka's STALE_BROKER_EPOCH). A heartbeat of a broker that registered
+// since this controller's image was built is refused until the image
+// shows the registration; the broker sends another.
+func (n *node) heartbeatReceived(id int32, epoch int64) bool {
+	b, registered := n.pub.image().Brokers[id]
+	if registered && !epochMatches(b, epoch) {
+		n.logger.Debug("heartbeat of a stale broker epoch refused", "broker", id, "epoch", epoch, "registered_epoch", b.Epoch)
+		return false
+	}
 	n.live.mu.Lock()
 	recorded := n.live.heard != nil
 	if recorded {
-		n.live.heard[id] = time.Now()
+		n.live.heard[id] = heartbeat{at: time.Now(), epoch: epoch}
 	}
 	n.live.mu.Unlock()
-	if b, ok := n.pub.image().Brokers[id]; ok && b.Fenced {
+	if registered && b.Fenced {
 		select {
 		case n.live.wake <- struct{}{}:
 		default:
@@ -267,7 +298,7 @@ func (n *node) checkBrokers(ctx context.Context, since time.Time, sessionFrom ma
 	session := n.sessionTimeout()
 	for _, id := range ids {
 		b := img.Brokers[id]
-		heard, ok := n.live.lastHeard(id)
+		heard, ok := n.live.lastHeard(b)
 		last := since
 		if at, known := sessionFrom[id]; known {
 			last = at
@@ -291,7 +322,7 @@ func (n *node) checkBrokers(ctx context.Context, since time.Time, sessionFrom ma
 			cmd = fenceBroker{ID: id}
 		case b.Fenced && ok && now.Sub(heard) < session:
 			n.logger.Info("unfencing broker: heartbeat received", "broker", id)
-			cmd = unfenceBroker{ID: id}
+			cmd = unfenceBroker{ID: id, Epoch: b.Epoch}
 		case b.Fenced && !f.checked && now.Sub(f.since) > session && (!ok || now.Sub(heard) > session):
 			f.checked = true
 			if !leadsAny(img, id) {
@@ -334,7 +365,7 @@ func (n *node) rebalance(ctx context.Context) {
 				continue
 			}
 			pref := p.Replicas[0]
-			if p.Leader != pref && isLive(img.Brokers, pref) && slices.Contains(p.ISR, pref) {
+			if p.Leader != pref && isLive(img.Brokers, pref) && slices.Contains(p.ISR, pref) && !slices.Contains(p.OfflineReplicas, pref) {
 				parts = append(parts, TopicPartitionID{Topic: t.ID, Partition: p.Index})
 			}
 		}
@@ -382,13 +413,13 @@ func (n *node) sendHeartbeat(timeout time.Duration) {
 	case id == serverID(n.cfg.NodeID):
 		ctx, cancel := context.WithTimeout(n.ctx, timeout)
 		defer cancel()
-		if n.ackHeartbeat(ctx, n.cfg.NodeID) {
+		if n.ackHeartbeat(ctx, n.cfg.NodeID, n.epoch.Load()) {
 			n.session.acked(sent)
 		}
 	case addr != "" && n.mux != nil:
 		ctx, cancel := context.WithTimeout(n.ctx, timeout)
 		defer cancel()
-		resp, err := n.call(ctx, string(addr), rpcRequest{Op: opHeartbeat, NodeID: n.cfg.NodeID})
+		resp, err := n.call(ctx, string(addr), rpcRequest{Op: opHeartbeat, NodeID: n.cfg.NodeID, BrokerEpoch: n.epoch.Load()})
 		if err != nil || resp.Retry {
 			n.logger.Debug("heartbeat not delivered", "controller", id, "err", err)
 			return

@@ -15,7 +15,8 @@ package cluster
 //     a controlled shutdown keeps its ISR places and leaderships (with new
 //     leader epochs) until its first heartbeat (brokerRejoined).
 //   - KIP-497/KIP-841 AlterPartition: applies only at the current leader and
-//     partition epochs, with live replicas in the new ISR.
+//     partition epochs, with live replicas in the new ISR; KIP-903: at the
+//     broker epochs the leader names for them.
 //   - KIP-455 reassignment: Replicas is target ∪ original while adding,
 //     completed once every target replica is in the ISR.
 //   - KIP-460 ElectLeaders: preferred and unclean.
@@ -59,8 +60,9 @@ func (b *imageBuilder) uncleanAllowed(t *Topic) bool {
 }
 
 // electLeader picks the leader for p: the first replica, in replica order,
-// that is live and in the ISR. With unclean set and no such replica, the
-// first live replica (which then becomes the whole ISR). noLeader if none.
+// that is live, not offline and in the ISR. With unclean set and no such
+// replica, the first live replica not offline (which then becomes the
+// whole ISR). noLeader if none.
 func (b *imageBuilder) electLeader(p Partition, unclean bool) (leader int32, wasUnclean bool) {
 	return b.electLeaderExcept(p, unclean, noLeader)
 }
@@ -69,13 +71,13 @@ func (b *imageBuilder) electLeader(p Partition, unclean bool) (leader int32, was
 // broker whose replica of p is offline).
 func (b *imageBuilder) electLeaderExcept(p Partition, unclean bool, except int32) (leader int32, wasUnclean bool) {
 	for _, r := range p.Replicas {
-		if r != except && slices.Contains(p.ISR, r) && b.live(r) {
+		if r != except && slices.Contains(p.ISR, r) && b.live(r) && !slices.Contains(p.OfflineReplicas, r) {
 			return r, false
 		}
 	}
 	if unclean {
 		for _, r := range p.Replicas {
-			if r != except && b.live(r) {
+			if r != except && b.live(r) && !slices.Contains(p.OfflineReplicas, r) {
 				return r, true
 			}
 		}
@@ -227,6 +229,19 @@ func (b *imageBuilder) brokerReturned(id int32) {
 	})
 }
 
+// replicasOnline forgets that broker id's replicas were offline: it
+// registered, a new start of it, which reports any directory still
+// offline again.
+func (b *imageBuilder) replicasOnline(id int32) {
+	b.updateAll(func(t *Topic, p Partition) (Partition, bool) {
+		if !slices.Contains(p.OfflineReplicas, id) {
+			return p, false
+		}
+		p.OfflineReplicas = without(p.OfflineReplicas, id)
+		return p, true
+	})
+}
+
 // setBroker records br and applies the effect of its liveness on partitions.
 func (b *imageBuilder) setBroker(br Broker) {
 	b.putBroker(br)
@@ -260,6 +275,9 @@ func applyUnfenceBroker(b *imageBuilder, c unfenceBroker) error {
 	if err != nil {
 		return err
 	}
+	if c.Epoch != 0 && c.Epoch != br.Epoch {
+		return fmt.Errorf("cluster: unfence broker %d: heartbeat of epoch %d, registered at %d: %w", c.ID, c.Epoch, br.Epoch, ErrStaleBrokerEpoch)
+	}
 	br.Fenced = false
 	b.setBroker(br)
 	return nil
@@ -289,6 +307,8 @@ func applyAlterPartition(b *imageBuilder, c AlterPartition) error {
 		return fmt.Errorf("%s: partition epoch %d, current %d: %w", name, c.PartitionEpoch, p.PartitionEpoch, ErrInvalidUpdateVersion)
 	case !slices.Contains(c.ISR, c.Leader):
 		return fmt.Errorf("%s: ISR %v leaves out its leader %d: %w", name, c.ISR, c.Leader, ErrIneligibleReplica)
+	case len(c.BrokerEpochs) > 0 && len(c.BrokerEpochs) != len(c.ISR):
+		return fmt.Errorf("%s: %d broker epochs for an ISR of %d: %w", name, len(c.BrokerEpochs), len(c.ISR), ErrIneligibleReplica)
 	}
 	for i, r := range c.ISR {
 		switch {
@@ -298,6 +318,20 @@ func applyAlterPartition(b *imageBuilder, c AlterPartition) error {
 			return fmt.Errorf("%s: broker %d is not a replica: %w", name, r, ErrIneligibleReplica)
 		case !b.live(r):
 			return fmt.Errorf("%s: broker %d is fenced, shutting down or unregistered: %w", name, r, ErrIneligibleReplica)
+		case slices.Contains(p.OfflineReplicas, r) && !slices.Contains(p.ISR, r):
+			return fmt.Errorf("%s: replica %d is offline: %w", name, r, ErrIneligibleReplica)
+		}
+		if len(c.BrokerEpochs) == 0 {
+			continue
+		}
+		// KIP-903: the leader saw the replica catch up at this epoch; a
+		// broker registered at another has restarted since and may have
+		// lost what it fetched (an unflushed tail).
+		switch epoch, cur := c.BrokerEpochs[i], b.next.Brokers[r].Epoch; {
+		case epoch != 0 && epoch != cur:
+			return fmt.Errorf("%s: broker %d at epoch %d, registered at %d: %w", name, r, epoch, cur, ErrIneligibleReplica)
+		case epoch == 0 && cur != 0 && !slices.Contains(p.ISR, r):
+			return fmt.Errorf("%s: broker %d joins the ISR without its broker epoch: %w", name, r, ErrIneligibleReplica)
 		}
 	}
 	np := p
@@ -323,6 +357,7 @@ func (b *imageBuilder) completeReassignment(p Partition) Partition {
 	}
 	p.Replicas = target
 	p.ISR = intersect(p.ISR, target)
+	p.OfflineReplicas = intersect(p.OfflineReplicas, target)
 	p.AddingReplicas, p.RemovingReplicas = nil, nil
 	if !slices.Contains(target, p.Leader) {
 		p.Leader, _ = b.electLeader(p, false)
@@ -347,6 +382,7 @@ func applyReassign(b *imageBuilder, c Reassign) error {
 		np.Replicas = original
 		np.AddingReplicas, np.RemovingReplicas = nil, nil
 		np.ISR = intersect(p.ISR, original)
+		np.OfflineReplicas = intersect(p.OfflineReplicas, original)
 		if len(np.ISR) == 0 {
 			return fmt.Errorf("%s: cancel: no original replica is in sync (ISR %v): %w", name, p.ISR, ErrNotEligibleLeader)
 		}
@@ -434,7 +470,7 @@ func (b *imageBuilder) elect(tp TopicPartitionID, unclean bool) error {
 		switch {
 		case p.Leader == preferred:
 			return ErrElectionNotNeeded
-		case !b.live(preferred) || !slices.Contains(p.ISR, preferred):
+		case !b.live(preferred) || !slices.Contains(p.ISR, preferred) || slices.Contains(p.OfflineReplicas, preferred):
 			return ErrNotEligibleLeader
 		}
 		np = withLeader(p, preferred, false)

@@ -150,6 +150,7 @@ func (f *fsm) applyCommandResult(prev *Image, data []byte, index uint64) (*Image
 		return nil, nil, err
 	}
 	b := newImageBuilder(prev)
+	b.version = e.version
 	if err := fn(b, cmd); err != nil {
 		return nil, nil, err
 	}
@@ -169,7 +170,7 @@ func applyCreateTopic(b *imageBuilder, c CreateTopic) error {
 	if len(c.Replicas) == 0 {
 		return fmt.Errorf("create topic %q: no partitions: %w", c.Name, ErrInvalidPartitions)
 	}
-	parts, err := newPartitions(0, c.Replicas)
+	parts, err := b.newPartitions(0, c.Replicas)
 	if err != nil {
 		return fmt.Errorf("create topic %q: %w", c.Name, err)
 	}
@@ -181,9 +182,13 @@ func applyCreateTopic(b *imageBuilder, c CreateTopic) error {
 	return nil
 }
 
-// newPartitions places partitions first, first+1, ...: the first replica
-// leads, at epoch 0, and every replica starts in sync.
-func newPartitions(first int, replicas [][]int32) ([]Partition, error) {
+// newPartitions places partitions first, first+1, ...: the ISR of each
+// is its live replicas (unfenced, not shutting down), the first of which
+// leads, at epoch 0, as Kafka's ReplicationControlManager does; a
+// partition with no live replica is refused. Commands logged before
+// version 2 put every replica in sync and let the first lead, and apply
+// so still.
+func (b *imageBuilder) newPartitions(first int, replicas [][]int32) ([]Partition, error) {
 	if len(replicas) > math.MaxInt32-first {
 		return nil, fmt.Errorf("%d partitions: %w", first+len(replicas), ErrInvalidPartitions)
 	}
@@ -192,11 +197,18 @@ func newPartitions(first int, replicas [][]int32) ([]Partition, error) {
 		if err := validReplicas(rs); err != nil {
 			return nil, fmt.Errorf("partition %d: %w", first+i, err)
 		}
+		isr := filter(rs, b.live)
+		if b.version == 1 {
+			isr = slices.Clone(rs)
+		}
+		if len(isr) == 0 {
+			return nil, fmt.Errorf("partition %d: every replica of %v is fenced, shutting down or unregistered: %w", first+i, rs, ErrIneligibleReplica)
+		}
 		parts[i] = Partition{
 			Index:    int32(first + i),
-			Leader:   rs[0],
+			Leader:   isr[0],
 			Replicas: slices.Clone(rs),
-			ISR:      slices.Clone(rs),
+			ISR:      isr,
 		}
 	}
 	return parts, nil
@@ -234,7 +246,7 @@ func applyCreatePartitions(b *imageBuilder, c CreatePartitions) error {
 	if len(c.Replicas) == 0 {
 		return fmt.Errorf("create partitions of %q: %d partitions already: %w", t.Name, len(t.Partitions), ErrInvalidPartitions)
 	}
-	added, err := newPartitions(len(t.Partitions), c.Replicas)
+	added, err := b.newPartitions(len(t.Partitions), c.Replicas)
 	if err != nil {
 		return fmt.Errorf("create partitions of %q: %w", t.Name, err)
 	}
@@ -301,11 +313,13 @@ func alteredConfigs(old map[string]string, set map[string]*string, replace bool)
 // ShuttingDown leaves ISRs and leaderships as if fenced; one registering
 // live may lead partitions left without a leader. A Rejoin of a broker the
 // image still shows live (it stopped without a controlled shutdown) keeps
-// its ISR places and leaderships instead (brokerRejoined).
+// its ISR places and leaderships instead (brokerRejoined). Either way its
+// replicas reported offline are offline no longer (replicasOnline).
 func applyRegisterBroker(b *imageBuilder, c RegisterBroker) error {
 	if c.Broker.ID < 0 {
 		return fmt.Errorf("cluster: register broker %d: negative broker ID", c.Broker.ID)
 	}
+	b.replicasOnline(c.Broker.ID)
 	if c.Rejoin && c.Broker.Fenced && !c.Broker.ShuttingDown && b.live(c.Broker.ID) {
 		b.putBroker(c.Broker)
 		b.brokerRejoined(c.Broker.ID)
@@ -436,6 +450,7 @@ type wirePartition struct {
 	PartitionEpoch   int32   `json:"partition_epoch,omitempty"`
 	AddingReplicas   []int32 `json:"adding_replicas,omitempty"`
 	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
+	OfflineReplicas  []int32 `json:"offline_replicas,omitempty"`
 }
 
 func snapshotOf(img *Image) wireSnapshot {

@@ -74,6 +74,7 @@ func (f *fsm) applyAfter(prev *Image, data []byte, index uint64, last *imageBuil
 		return nil, nil, nil, err
 	}
 	b := newImageBuilderAfter(prev, last)
+	b.version = e.version
 	if err := fn(b, cmd); err != nil {
 		return b, nil, nil, err
 	}

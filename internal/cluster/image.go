@@ -53,6 +53,9 @@ type imageBuilder struct {
 	// result, if set, is what Apply returns instead of nil (ElectLeaders'
 	// per-partition results).
 	result any
+	// version is the payload version of the command being applied, for
+	// the apply functions whose semantics changed with it (commands.go).
+	version uint8
 }
 
 // maxDeltaChain bounds how many Deltas an image links back through. The
@@ -426,4 +429,15 @@ func (a *appliedIndex) wait(ctx context.Context, done <-chan struct{}, i uint64)
 			return ctx.Err()
 		}
 	}
+}
+
+// CommandLevel is the level commands are proposed at (commandLevel): the
+// lowest of the registered brokers', a broker registered without one
+// counting as level 1. An image with no broker is at this software's.
+func (img *Image) CommandLevel() uint8 {
+	level := commandLevel
+	for _, b := range img.Brokers {
+		level = min(level, max(b.Level, 1))
+	}
+	return level
 }

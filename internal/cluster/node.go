@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,9 @@ type node struct {
 	// hadLog is whether the metadata log held anything when the node
 	// opened: only then may the broker rejoin (RegisterBroker.Rejoin).
 	hadLog bool
+	// epoch is this start's Broker.Epoch, which its heartbeats carry
+	// (set before they start; tests change it).
+	epoch atomic.Int64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -159,7 +163,7 @@ func (n *node) isVoter() bool {
 // cluster always, Fenced until its first heartbeat reaches the controller
 // (KIP-631), which join waits for.
 func (n *node) join(ctx context.Context) error {
-	self := Broker{ID: n.cfg.NodeID, Host: n.cfg.Host, Port: n.cfg.Port, Rack: n.cfg.Rack, Endpoints: n.cfg.Endpoints}
+	self := Broker{ID: n.cfg.NodeID, Host: n.cfg.Host, Port: n.cfg.Port, Rack: n.cfg.Rack, Endpoints: n.cfg.Endpoints, Epoch: newBrokerEpoch(), Level: commandLevel}
 	if n.mux == nil {
 		if err := n.waitController(ctx); err != nil {
 			return err
@@ -188,7 +192,14 @@ func (n *node) join(ctx context.Context) error {
 			return fmt.Errorf("cluster: set cluster ID: %w", err)
 		}
 	}
-	if cur, ok := n.pub.image().Brokers[self.ID]; !ok || !reflect.DeepEqual(cur, self) || n.mux != nil {
+	cur, ok := n.pub.image().Brokers[self.ID]
+	if ok && n.mux == nil {
+		// The one-voter cluster's broker registers again only when it
+		// changed; its heartbeats are its own to count.
+		self.Epoch = cur.Epoch
+	}
+	n.epoch.Store(self.Epoch)
+	if !ok || !reflect.DeepEqual(cur, self) || n.mux != nil {
 		// A broker the cluster knows, back with its own state (metadata
 		// log and log directories), rejoins: if it stopped without a
 		// controlled shutdown, it keeps its ISR places and leaderships.
@@ -205,6 +216,16 @@ func (n *node) join(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// newBrokerEpoch returns a random positive broker epoch (Broker.Epoch).
+func newBrokerEpoch() int64 {
+	for {
+		id := newUUID()
+		if e := int64(binary.BigEndian.Uint64(id[:8]) >> 1); e != 0 {
+			return e
+		}
+	}
 }
 
 // waitUnfenced waits until the image shows this broker unfenced.
@@ -305,7 +326,7 @@ func (n *node) proposeResult(ctx context.Context, cmd Command) (any, error) {
 		}
 		cmd = c
 	}
-	data, err := encodeCommand(cmd)
+	data, err := encodeCommandAt(cmd, n.pub.image().CommandLevel())
 	if err != nil {
 		return nil, err
 	}

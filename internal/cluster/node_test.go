@@ -121,7 +121,12 @@ func TestOpenLeadsRegistersBrokerAndSetsClusterID(t *testing.T) {
 	if img.ControllerID != 1 {
 		t.Errorf("ControllerID = %d, want 1", img.ControllerID)
 	}
-	want := map[int32]Broker{1: {ID: 1, Host: "127.0.0.1", Port: 9092, Rack: "r1"}}
+	// The broker epoch is random (Broker.Epoch), never zero.
+	epoch := img.Brokers[1].Epoch
+	if epoch == 0 || epoch != n.epoch.Load() {
+		t.Errorf("broker epoch %d, heartbeats carry %d", epoch, n.epoch.Load())
+	}
+	want := map[int32]Broker{1: {ID: 1, Host: "127.0.0.1", Port: 9092, Rack: "r1", Epoch: epoch, Level: commandLevel}}
 	if !reflect.DeepEqual(img.Brokers, want) {
 		t.Errorf("Brokers = %v, want %v", img.Brokers, want)
 	}
@@ -180,12 +185,28 @@ func TestPropose(t *testing.T) {
 		cmd:    a,
 		topics: []Topic{aTopic},
 	}, {
-		name: "create topic: first replica leads, all in sync",
-		cmd:  CreateTopic{Name: "b", ID: tid(2), Replicas: [][]int32{{2, 1, 3}, {3, 2, 1}}},
+		name:  "create topic: first replica leads, all in sync",
+		setup: []Command{RegisterBroker{Broker: Broker{Level: commandLevel, ID: 2}}, RegisterBroker{Broker: Broker{Level: commandLevel, ID: 3}}},
+		cmd:   CreateTopic{Name: "b", ID: tid(2), Replicas: [][]int32{{2, 1, 3}, {3, 2, 1}}},
 		topics: []Topic{{Name: "b", ID: tid(2), Configs: map[string]string{}, Partitions: []Partition{
 			{Index: 0, Leader: 2, Replicas: []int32{2, 1, 3}, ISR: []int32{2, 1, 3}},
 			{Index: 1, Leader: 3, Replicas: []int32{3, 2, 1}, ISR: []int32{3, 2, 1}},
 		}}},
+	}, {
+		// Kafka's ReplicationControlManager: the ISR of a new partition
+		// is its live replicas, and the first of them leads.
+		name:  "create topic: fenced and unregistered replicas start out of sync",
+		setup: []Command{RegisterBroker{Broker: Broker{Level: commandLevel, ID: 3, Fenced: true}}},
+		cmd:   CreateTopic{Name: "b", ID: tid(2), Replicas: [][]int32{{3, 2, 1}, {1, 3}}},
+		topics: []Topic{{Name: "b", ID: tid(2), Configs: map[string]string{}, Partitions: []Partition{
+			{Index: 0, Leader: 1, Replicas: []int32{3, 2, 1}, ISR: []int32{1}},
+			{Index: 1, Leader: 1, Replicas: []int32{1, 3}, ISR: []int32{1}},
+		}}},
+	}, {
+		name:    "create topic: no live replica",
+		setup:   []Command{RegisterBroker{Broker: Broker{Level: commandLevel, ID: 3, Fenced: true}}, RegisterBroker{Broker: Broker{Level: commandLevel, ID: 4, ShuttingDown: true}}},
+		cmd:     CreateTopic{Name: "b", ID: tid(2), Replicas: [][]int32{{1}, {3, 4, 5}}},
+		wantErr: ErrIneligibleReplica,
 	}, {
 		name:    "create topic: name exists",
 		setup:   []Command{a},
@@ -228,9 +249,16 @@ func TestPropose(t *testing.T) {
 		topics: []Topic{{Name: "a", ID: tid(1), Configs: aTopic.Configs, Partitions: []Partition{
 			{Index: 0, Leader: 1, Replicas: []int32{1}, ISR: []int32{1}},
 			{Index: 1, Leader: 1, Replicas: []int32{1}, ISR: []int32{1}},
-			{Index: 2, Leader: 2, Replicas: []int32{2, 1}, ISR: []int32{2, 1}},
+			// Broker 2 is not registered: it starts out of sync.
+			{Index: 2, Leader: 1, Replicas: []int32{2, 1}, ISR: []int32{1}},
 			{Index: 3, Leader: 1, Replicas: []int32{1}, ISR: []int32{1}},
 		}}},
+	}, {
+		name:    "create partitions: no live replica",
+		setup:   []Command{a, RegisterBroker{Broker: Broker{Level: commandLevel, ID: 2, Fenced: true}}},
+		cmd:     CreatePartitions{ID: tid(1), Replicas: [][]int32{{1}, {2}}},
+		wantErr: ErrIneligibleReplica,
+		topics:  []Topic{aTopic},
 	}, {
 		name:    "create partitions: count must grow",
 		setup:   []Command{a},
@@ -485,10 +513,13 @@ func TestRestartReregistersChangedEndpoint(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, t.TempDir())
 	n := openTest(t, cfg, nil)
+	epoch := n.Image().Brokers[1].Epoch
 	n.Close()
 	cfg.Host, cfg.Port, cfg.Rack = "10.0.0.7", 19092, ""
 	n2 := openTest(t, cfg, nil)
-	want := map[int32]Broker{1: {ID: 1, Host: "10.0.0.7", Port: 19092}}
+	// A one-voter cluster's broker keeps its epoch: nothing else counts
+	// its heartbeats.
+	want := map[int32]Broker{1: {ID: 1, Host: "10.0.0.7", Port: 19092, Epoch: epoch, Level: commandLevel}}
 	if got := n2.Image().Brokers; !reflect.DeepEqual(got, want) {
 		t.Fatalf("Brokers after restart with a new endpoint = %v, want %v", got, want)
 	}

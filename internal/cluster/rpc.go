@@ -35,7 +35,7 @@ const (
 const (
 	opPropose   = "propose"   // Data: an encoded command; the leader applies it
 	opJoin      = "join"      // NodeID, Addr: add a non-voter
-	opHeartbeat = "heartbeat" // NodeID: a broker's heartbeat (KIP-631)
+	opHeartbeat = "heartbeat" // NodeID, BrokerEpoch: a broker's heartbeat (KIP-631)
 	opBarrier   = "barrier"   // the leader's applied index after a barrier
 )
 
@@ -45,6 +45,9 @@ type rpcRequest struct {
 	Data      []byte `json:"data,omitempty"`
 	NodeID    int32  `json:"node_id,omitempty"`
 	Addr      string `json:"addr,omitempty"`
+	// BrokerEpoch is a heartbeat's Broker.Epoch; absent from a broker
+	// older than broker epochs.
+	BrokerEpoch int64 `json:"broker_epoch,omitempty"`
 }
 
 type rpcResponse struct {
@@ -96,6 +99,7 @@ var rpcErrors = []error{
 	16: ErrVoterNotFound,
 	17: ErrInvalidVoter,
 	18: ErrNoQuorumChange,
+	19: ErrStaleBrokerEpoch,
 }
 
 func toWireError(err error) *wireError {
@@ -266,7 +270,7 @@ func (n *node) handle(ctx context.Context, req rpcRequest) rpcResponse {
 		// Retry tells the broker its heartbeat did not reach a
 		// controller that could confirm it still leads: its session
 		// is not extended (SessionExpiry, ackHeartbeat).
-		return rpcResponse{Retry: !n.ackHeartbeat(ctx, req.NodeID)}
+		return rpcResponse{Retry: !n.ackHeartbeat(ctx, req.NodeID, req.BrokerEpoch)}
 	case opBarrier:
 		if _, err := n.await(ctx, func(timeout time.Duration) raft.Future { return n.rs.raft.Barrier(timeout) }); err != nil {
 			return rpcResponse{Retry: true}
