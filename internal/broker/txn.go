@@ -81,8 +81,9 @@ func (b *Broker) txnOffsetCommit(ctx context.Context, c *Client, req *kmsg.TxnOf
 	add := req.Version >= 5
 	if add || b.brokerConfig(b.cfg.Cluster.Image()).Bool("transaction.partition.verification.enable") {
 		// KIP-890's VerificationGuard, taken before asking: a marker of
-		// the producer written meanwhile makes the write INVALID_TXN_STATE.
-		ctx = group.WithVerificationGuard(ctx, b.cfg.Groups.StartTxnVerification(req.Group, req.ProducerID))
+		// the producer written meanwhile refuses the write.
+		guard, created := b.cfg.Groups.StartTxnVerification(req.Group, req.ProducerID, req.ProducerEpoch, add)
+		ctx = group.WithVerificationGuard(ctx, guard)
 		pr := txnProducer{req.TransactionalID, req.ProducerID, req.ProducerEpoch}
 		tp := topicPartition{group.OffsetsTopic, b.cfg.Groups.PartitionFor(req.Group)}
 		failed, err := b.txnPartitions(ctx, pr, map[string][]int32{tp.topic: {tp.partition}}, add, verifyTimeout)
@@ -90,6 +91,9 @@ func (b *Broker) txnOffsetCommit(ctx context.Context, c *Client, req *kmsg.TxnOf
 			err = failed[tp]
 		}
 		if err != nil {
+			if created {
+				b.cfg.Groups.EndTxnVerification(req.Group, req.ProducerID, guard, req.ProducerEpoch)
+			}
 			return txnOffsetCommitError(req, abortableForVersion(err, req.Version >= 4))
 		}
 	}

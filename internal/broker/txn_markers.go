@@ -97,7 +97,7 @@ func (b *Broker) writeMarkers(ctx context.Context, writes []*markerWrite) {
 		if w.topic == group.OffsetsTopic {
 			// Offset writes verified before this marker come before it
 			// in the log, or are refused (KIP-890).
-			b.cfg.Groups.TxnEnding(w.partition, w.marker.ProducerID)
+			b.cfg.Groups.TxnEnding(w.partition, w.marker.ProducerID, w.marker.ProducerEpoch)
 		}
 		minISR := part.MinInsyncReplicas()
 		info, err := part.AppendMarker(w.marker, minISR)
@@ -112,7 +112,7 @@ func (b *Broker) writeMarkers(ctx context.Context, writes []*markerWrite) {
 			continue
 		}
 		if a.w.topic == group.OffsetsTopic {
-			b.cfg.Groups.CompleteTxn(a.w.partition, a.w.marker.ProducerID, a.w.marker.Commit)
+			b.cfg.Groups.CompleteTxn(a.w.partition, a.w.marker.ProducerID, a.w.marker.Commit, a.w.marker.ProducerEpoch)
 		}
 	}
 }

@@ -194,17 +194,18 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 // __consumer_offsets partition this coordinator owns: COMMIT makes the
 // producer's pending offsets in that partition committed, ABORT drops
 // them. Replaying a partition applies the markers it finds the same way.
-func (c *Coordinator) CompleteTxn(partition int32, producerID int64, commit bool) {
-	c.completeTxn(partition, producerID, commit)
+func (c *Coordinator) CompleteTxn(partition int32, producerID int64, commit bool, epoch int16) {
+	c.completeTxn(partition, producerID, commit, epoch)
 }
 
-// TxnEnding tells the coordinator that the producer's transaction marker
-// is about to be written to a __consumer_offsets partition it owns: it
-// drops the producer's verification guard there, so a TxnOffsetCommit
-// verified before the transaction ended is refused (KIP-890), and returns
-// once the offset writes that passed the check are durable, ahead of the
-// marker. CompleteTxn drops the guard too, for a marker written without
-// TxnEnding.
-func (c *Coordinator) TxnEnding(partition int32, producerID int64) {
-	c.txnEnding(partition, producerID)
+// TxnEnding tells the coordinator that the producer's transaction marker,
+// of producer epoch epoch, is about to be written to a __consumer_offsets
+// partition it owns: it drops the producer's verification guard there
+// (unless the guard is for the transaction after this one), so a
+// TxnOffsetCommit verified before the transaction ended is refused
+// (KIP-890), and returns once the offset writes that passed the check are
+// durable, ahead of the marker. CompleteTxn drops the guard too, for a
+// marker written without TxnEnding.
+func (c *Coordinator) TxnEnding(partition int32, producerID int64, epoch int16) {
+	c.txnEnding(partition, producerID, epoch)
 }

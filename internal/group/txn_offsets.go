@@ -147,6 +147,9 @@ func (c *Coordinator) commitTxnOffsets(ctx context.Context, req *kmsg.TxnOffsetC
 	// for the offsets to be pending.
 	guard, guarded := guardFrom(ctx)
 	if code := c.indexTxn(g, req.ProducerID, guard, guarded); code != 0 {
+		if code == kerr.InvalidTxnState.Code && req.Version >= 4 {
+			code = kerr.TransactionAbortable.Code // as a failed verification answers
+		}
 		return code
 	}
 	g.mu.Unlock()
@@ -250,11 +253,27 @@ func (c *Coordinator) indexTxn(g *group, producer int64, guard *VerificationGuar
 
 // VerificationGuard is KIP-890's verification guard for transactional
 // offset commits: taken before the transaction coordinator is asked,
-// dropped by the producer's next marker on the group's partition. Guards
-// are compared by identity, so a write verified before a marker is
-// refused even if a later verification took a new guard.
+// dropped by the producer's next marker on the group's partition, unless
+// that marker ends the transaction before the one the guard is for (with
+// transaction version 2 every transaction has an epoch of its own, which
+// its predecessor's markers carry: the next one may be verified while
+// those markers are still being written). Guards are compared by
+// identity, so a write verified before a marker that dropped its guard is
+// refused even if a later verification took a new one.
 type VerificationGuard struct {
 	part *partition // where it was taken
+	// epoch is the newest producer epoch verified under the guard, and
+	// tv2 whether transaction version 2 was (TxnOffsetCommit v5+).
+	// Both change under the partition's lock.
+	epoch int16
+	tv2   bool
+}
+
+// keepsAfter reports whether the guard outlives a marker of epoch: it is
+// for the transaction version 2 transaction that follows the one the
+// marker ends. The caller holds the partition's lock.
+func (g *VerificationGuard) keepsAfter(epoch int16) bool {
+	return g.tv2 && g.epoch >= epoch
 }
 
 // guardKey carries a write's verification guard in a context.
@@ -262,8 +281,8 @@ type guardKey struct{}
 
 // WithVerificationGuard returns ctx carrying the guard the broker took
 // with StartTxnVerification before verifying a TxnOffsetCommit. The write
-// is then refused with INVALID_TXN_STATE if a marker of the producer
-// reached the group's partition since.
+// is then refused if a marker of the producer reached the group's
+// partition since.
 func WithVerificationGuard(ctx context.Context, guard *VerificationGuard) context.Context {
 	return context.WithValue(ctx, guardKey{}, guard)
 }
@@ -274,41 +293,71 @@ func guardFrom(ctx context.Context) (*VerificationGuard, bool) {
 }
 
 // StartTxnVerification returns the producer's verification guard on the
-// group's partition, taking one if none is held; the broker calls it
-// before it asks the transaction coordinator, as Kafka's
-// maybeStartTransactionVerification does. It returns nil when the
+// group's partition, taking one if none is held, for a TxnOffsetCommit of
+// epoch (tv2: version 5 or later); the broker calls it before it asks the
+// transaction coordinator, as Kafka's maybeStartTransactionVerification
+// does, and, as there, a held guard is shared and keeps the newest epoch.
+// created reports whether this call took it. It returns nil when the
 // partition is not served here; a write under a guard taken before its
-// partition was loaded here is NOT_COORDINATOR, which the client retries. A
-// guard whose verification failed stays until the producer's next marker
-// on the partition, or the partition's unload: one per producer at most.
-func (c *Coordinator) StartTxnVerification(groupID string, producerID int64) *VerificationGuard {
+// partition was loaded here is NOT_COORDINATOR, which the client retries.
+// A guard whose verification failed stays until the producer's next
+// marker on the partition, the partition's unload, or EndTxnVerification.
+func (c *Coordinator) StartTxnVerification(groupID string, producerID int64, epoch int16, tv2 bool) (guard *VerificationGuard, created bool) {
 	c.mu.RLock()
 	p := c.parts[c.PartitionFor(groupID)]
 	c.mu.RUnlock()
 	if p == nil {
-		return nil
+		return nil, false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.unloaded {
-		return nil
+		return nil, false
 	}
 	if guard := p.guards[producerID]; guard != nil {
-		return guard
+		if epoch > guard.epoch {
+			guard.epoch, guard.tv2 = epoch, tv2
+		}
+		return guard, false
 	}
 	if p.guards == nil {
 		p.guards = make(map[int64]*VerificationGuard)
 	}
-	guard := &VerificationGuard{part: p}
+	guard = &VerificationGuard{part: p, epoch: epoch, tv2: tv2}
 	p.guards[producerID] = guard
-	return guard
+	return guard, true
 }
 
-// txnEnding drops the producer's verification guard on a partition and
-// returns the groups that may have a write of the producer under way.
-// The caller holds p.mu.
-func (p *partition) txnEnding(producer int64) []*group {
-	delete(p.guards, producer)
+// EndTxnVerification drops a guard StartTxnVerification created for a
+// verification that failed, so that producers that never write leave none
+// behind; a guard another verification has since moved to a newer epoch
+// stays.
+func (c *Coordinator) EndTxnVerification(groupID string, producerID int64, guard *VerificationGuard, epoch int16) {
+	if guard == nil {
+		return
+	}
+	p := guard.part
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.guards[producerID] == guard && guard.epoch == epoch && p.txns[producerID] == nil {
+		delete(p.guards, producerID)
+	}
+}
+
+// dropGuardLocked drops the producer's guard for a marker of epoch,
+// unless it is for the transaction after the one the marker ends. The
+// caller holds p.mu.
+func (p *partition) dropGuardLocked(producer int64, epoch int16) {
+	if g := p.guards[producer]; g != nil && !g.keepsAfter(epoch) {
+		delete(p.guards, producer)
+	}
+}
+
+// txnEnding drops the producer's verification guard on a partition for a
+// marker of epoch and returns the groups that may have a write of the
+// producer under way. The caller holds p.mu.
+func (p *partition) txnEnding(producer int64, epoch int16) []*group {
+	p.dropGuardLocked(producer, epoch)
 	gs := make([]*group, 0, len(p.txns[producer]))
 	for _, id := range slices.Sorted(maps.Keys(p.txns[producer])) {
 		if g := p.groups[id]; g != nil {
@@ -322,7 +371,7 @@ func (p *partition) txnEnding(producer int64) []*group {
 // so that later writes of its ended transaction are refused, and waits
 // for the writes that passed the check to be durable: they precede the
 // marker about to be written.
-func (c *Coordinator) txnEnding(pid int32, producer int64) {
+func (c *Coordinator) txnEnding(pid int32, producer int64, epoch int16) {
 	c.mu.RLock()
 	p := c.parts[pid]
 	c.mu.RUnlock()
@@ -330,7 +379,7 @@ func (c *Coordinator) txnEnding(pid int32, producer int64) {
 		return
 	}
 	p.mu.Lock()
-	gs := p.txnEnding(producer)
+	gs := p.txnEnding(producer, epoch)
 	p.mu.Unlock()
 	for _, g := range gs {
 		g.wmu.Lock()
@@ -352,7 +401,7 @@ func indexTxns(groups map[string]*group) map[int64]map[string]bool {
 	return idx
 }
 
-func (c *Coordinator) completeTxn(pid int32, producer int64, commit bool) {
+func (c *Coordinator) completeTxn(pid int32, producer int64, commit bool, epoch int16) {
 	c.mu.RLock()
 	p := c.parts[pid]
 	if p == nil {
@@ -361,7 +410,7 @@ func (c *Coordinator) completeTxn(pid int32, producer int64, commit bool) {
 		return
 	}
 	p.mu.Lock()
-	delete(p.guards, producer)
+	p.dropGuardLocked(producer, epoch)
 	if p.loading {
 		// The replay may have read past the marker or not; applying it
 		// again after the replay is harmless, as no offsets of this

@@ -73,7 +73,7 @@ func (h *harness) marker(groupID string, producer int64, commit, apply bool) {
 		h.t.Fatal(err)
 	}
 	if apply {
-		h.c.CompleteTxn(p, producer, commit)
+		h.c.CompleteTxn(p, producer, commit, 2)
 	}
 }
 
@@ -293,7 +293,7 @@ func TestTxnMarkerDuringLoadIsApplied(t *testing.T) {
 	})
 	// Whether or not the replay reads the marker, it is applied once.
 	h.marker("g", 7, true, false)
-	c.CompleteTxn(p, 7, true)
+	c.CompleteTxn(p, 7, true, 2)
 	h.log.mu.Lock()
 	close(h.log.readGate)
 	h.log.readGate = nil
@@ -497,6 +497,13 @@ func TestTxnOffsetsDroppedByDeletes(t *testing.T) {
 	wantOffsets(t, "deleted partition, replayed", h.fetchAll("h"), want)
 }
 
+// verify takes the producer's verification guard for a transaction
+// version 1 write at epoch 2 (txnCommitReq's).
+func (h *harness) verify(groupID string, producer int64) *VerificationGuard {
+	guard, _ := h.c.StartTxnVerification(groupID, producer, 2, false)
+	return guard
+}
+
 // guardedTxnCommit is txnCommit of a write verified under guard.
 func (h *harness) guardedTxnCommit(guard *VerificationGuard, req *kmsg.TxnOffsetCommitRequest) int16 {
 	h.t.Helper()
@@ -517,18 +524,18 @@ func TestTxnOffsetCommitVerifiedBeforeItsTransactionEndedIsRefused(t *testing.T)
 			t.Parallel()
 			h := newHarness(t, nil)
 			p := h.c.PartitionFor("g")
-			stale := h.c.StartTxnVerification("g", 7)
-			if again := h.c.StartTxnVerification("g", 7); again != stale {
+			stale := h.verify("g", 7)
+			if again := h.verify("g", 7); again != stale {
 				t.Fatal("a second verification of the producer took another guard")
 			}
 			if ending == "TxnEnding" {
-				h.c.TxnEnding(p, 7)
+				h.c.TxnEnding(p, 7, 2)
 			} else {
 				h.marker("g", 7, false, true)
 			}
 			wantCode(t, "write after the transaction ended", h.guardedTxnCommit(stale, txnCommitReq("g", 7, "t", map[int32]int64{0: 10})), kerr.InvalidTxnState.Code)
 
-			next := h.c.StartTxnVerification("g", 7)
+			next := h.verify("g", 7)
 			if next == stale {
 				t.Fatal("the ended transaction's guard was handed out again")
 			}
@@ -566,7 +573,7 @@ func TestTxnEndingWaitsForAWriteUnderWay(t *testing.T) {
 	}
 	h.log.mu.Unlock()
 
-	guard := h.c.StartTxnVerification("g", 7)
+	guard := h.verify("g", 7)
 	var mu sync.Mutex
 	var order []string
 	note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
@@ -579,7 +586,7 @@ func TestTxnEndingWaitsForAWriteUnderWay(t *testing.T) {
 	<-entered
 	ended := make(chan struct{})
 	go func() {
-		h.c.TxnEnding(p, 7)
+		h.c.TxnEnding(p, 7, 2)
 		note("ending")
 		close(ended)
 	}()
@@ -599,9 +606,9 @@ func TestTxnOffsetCommitGuardFromBeforeALoadIsNotCoordinator(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	p := h.c.PartitionFor("g")
-	guard := h.c.StartTxnVerification("g", 7)
+	guard := h.verify("g", 7)
 	h.c.Unload(p)
-	if g := h.c.StartTxnVerification("g", 7); g != nil {
+	if g := h.verify("g", 7); g != nil {
 		t.Fatalf("guard taken on a partition not served here: %+v", g)
 	}
 	wantCode(t, "write while unloaded", h.guardedTxnCommit(guard, txnCommitReq("g", 7, "t", map[int32]int64{0: 10})), kerr.NotCoordinator.Code)
@@ -609,5 +616,46 @@ func TestTxnOffsetCommitGuardFromBeforeALoadIsNotCoordinator(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCode(t, "write after the load", h.guardedTxnCommit(guard, txnCommitReq("g", 7, "t", map[int32]int64{0: 10})), kerr.NotCoordinator.Code)
-	wantCode(t, "write verified again", h.guardedTxnCommit(h.c.StartTxnVerification("g", 7), txnCommitReq("g", 7, "t", map[int32]int64{0: 10})), 0)
+	wantCode(t, "write verified again", h.guardedTxnCommit(h.verify("g", 7), txnCommitReq("g", 7, "t", map[int32]int64{0: 10})), 0)
+}
+
+// Transaction version 2: the next transaction, at the epoch its
+// predecessor's markers carry, may be verified while those markers are
+// still being written; its guard outlives them (Kafka keeps a verification
+// entry whose epoch is the marker's), while its own abort, at the next
+// epoch, drops it. A guard of a failed verification is dropped.
+func TestTxnOffsetCommitNextTransactionVerifiedDuringMarkers(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	p := h.c.PartitionFor("g")
+	req := func(epoch int16, offset int64) *kmsg.TxnOffsetCommitRequest {
+		r := txnCommitReq("g", 7, "t", map[int32]int64{0: offset})
+		r.Version, r.ProducerEpoch = 5, epoch
+		return r
+	}
+	// The first transaction ran at epoch 2; its markers carry epoch 3,
+	// the epoch of the next.
+	next, created := h.c.StartTxnVerification("g", 7, 3, true)
+	if !created {
+		t.Fatal("no guard was held, yet none was created")
+	}
+	h.c.TxnEnding(p, 7, 3)
+	h.c.CompleteTxn(p, 7, true, 3)
+	wantCode(t, "next transaction's write after its predecessor's markers", h.guardedTxnCommit(next, req(3, 10)), 0)
+
+	// Its abort carries epoch 4: a write verified before it is refused,
+	// abortable for a version 4+ client.
+	h.c.TxnEnding(p, 7, 4)
+	h.c.CompleteTxn(p, 7, false, 4)
+	wantCode(t, "write after the abort", h.guardedTxnCommit(next, req(3, 11)), kerr.TransactionAbortable.Code)
+
+	// A verification that fails leaves no guard behind.
+	failed, created := h.c.StartTxnVerification("g", 8, 0, true)
+	if !created {
+		t.Fatal("a new producer's guard was not created")
+	}
+	h.c.EndTxnVerification("g", 8, failed, 0)
+	if again, created := h.c.StartTxnVerification("g", 8, 0, true); !created || again == failed {
+		t.Fatal("the failed verification's guard is still held")
+	}
 }
