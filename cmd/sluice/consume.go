@@ -14,7 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // startSpec is a parsed --from.
@@ -138,6 +140,7 @@ func newConsumeCommand(o *clientOptions) *cobra.Command {
 		from          string
 		count         int
 		group         string
+		groupProtocol string
 		format        string
 		exitAtEnd     bool
 		follow        bool
@@ -173,12 +176,21 @@ With --group, records are consumed as a member of the group, starting at its
 committed offsets (--from applies only where it has none), and the printed
 records are committed before exit. There -e stops at the end of the
 partitions the group assigns to this consumer, as they were when assigned,
-not of those other members own; it stops at once if it is assigned none.`,
+not of those other members own; it stops at once if it is assigned none.
+
+--group-protocol is Kafka's group.protocol: classic (the default) joins
+with JoinGroup and SyncGroup, and the client assigns partitions; consumer
+joins a KIP-848 group, whose partitions the broker assigns (with its
+default assignor). A group is of one type: a consumer group refuses classic
+members while it has members, and a classic group with members refuses
+consumer ones. There -e waits until the broker has given this consumer
+every partition of its target assignment.`,
 		Example: `  sluice consume orders --from beginning -e
   sluice consume orders --from -10 -n 10          # the last 10, or fewer if there are fewer
   sluice consume orders --from end -n 1           # wait for the next record
   sluice consume orders --format '%p/%o %k=%v [%h]'
   sluice consume orders --group billing --from beginning
+  sluice consume orders --group billing --group-protocol consumer -e
   sluice consume orders --from timestamp:1767225600000 --output json --encoding base64`,
 		Args: usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -193,6 +205,12 @@ not of those other members own; it stops at once if it is assigned none.`,
 			if group != "" && len(partitions) > 0 {
 				return usageError{fmt.Errorf("--partition cannot be used with --group")}
 			}
+			if err := oneOf("--group-protocol", groupProtocol, groupProtocols...); err != nil {
+				return err
+			}
+			if group == "" && cmd.Flags().Changed("group-protocol") {
+				return usageError{fmt.Errorf("--group-protocol needs --group")}
+			}
 			enc, err := parseEncoding(encoding)
 			if err != nil {
 				return err
@@ -200,7 +218,7 @@ not of those other members own; it stops at once if it is assigned none.`,
 			// -n stops at the end too, unless the start is the end
 			// itself or --follow asks to wait for new records.
 			stopAtEnd := exitAtEnd || (count > 0 && !follow && spec.kind != "end")
-			c := &consumer{o: o, topic: topic, count: count, format: format, exitAtEnd: stopAtEnd, group: group, encoding: enc,
+			c := &consumer{o: o, topic: topic, count: count, format: format, exitAtEnd: stopAtEnd, group: group, groupProtocol: groupProtocol, encoding: enc,
 				explicitEncoding: cmd.Flags().Changed("encoding")}
 			if c.decode, err = decodeSchema.decoder(); err != nil { // schema.go
 				return err
@@ -212,6 +230,7 @@ not of those other members own; it stops at once if it is assigned none.`,
 	f.StringVar(&from, "from", "beginning", "where to start: beginning, end, an offset, -N (N before the end), timestamp:MILLIS or an RFC 3339 time")
 	f.IntVarP(&count, "count", "n", 0, "stop after this many records (0: no limit)")
 	f.StringVarP(&group, "group", "g", "", "consume as a member of this group and commit what was printed")
+	f.StringVar(&groupProtocol, "group-protocol", "classic", "with --group, how to join it (group.protocol): classic, or consumer (KIP-848)")
 	f.StringVar(&format, "format", "%v", "output template, see above")
 	f.BoolVarP(&exitAtEnd, "exit-at-end", "e", false, "stop at the end of the partitions (as they were at the start)")
 	f.BoolVar(&follow, "follow", false, "with -n, wait for new records rather than stop at the end")
@@ -229,6 +248,9 @@ type consumer struct {
 	format    string
 	exitAtEnd bool
 	group     string
+	// groupProtocol is how the consumer joins its group: "classic" or
+	// "consumer" (KIP-848).
+	groupProtocol string
 
 	encoding         string // encAuto, encUTF8, encBase64, encHex
 	explicitEncoding bool   // --encoding was given: it applies to --format too
@@ -321,6 +343,16 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 		}
 		opts = append(opts, kgo.ConsumerGroup(c.group), kgo.ConsumeTopics(topic),
 			kgo.ConsumeResetOffset(spec.kgoOffset()), kgo.AutoCommitMarks())
+		if c.groupProtocol == "consumer" {
+			if err := requireConsumerProtocol(actx, adm); err != nil {
+				return c.o.fail("consume "+topic+" in group "+c.group, err)
+			}
+			// KIP-848: the broker assigns. kgo joins with
+			// ConsumerGroupHeartbeat when the first balancer is sticky
+			// (the default cooperative-sticky, asking for the broker's
+			// uniform assignor) or range.
+			opts = append(opts, kgo.ServerSideBalancer())
+		}
 	} else {
 		assign := map[int32]kgo.Offset{}
 		for p, at := range pos {
@@ -365,6 +397,9 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 		return err
 	}
 	defer cl.Close()
+	if assigned != nil && c.groupProtocol == "consumer" {
+		assigned.settle = c.brokerSettled(ctx, adm, cl)
+	}
 	if c.group != "" {
 		defer func() {
 			cctx, cancel := context.WithTimeout(context.Background(), c.o.timeout)
@@ -389,6 +424,9 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 		for _, fe := range fs.Errors() {
 			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, kgo.ErrClientClosed) {
 				continue
+			}
+			if fe.Topic == "" && c.group != "" {
+				return c.groupError(fe.Err)
 			}
 			return c.o.fail(fmt.Sprintf("consume %s/%d", fe.Topic, fe.Partition), fe.Err)
 		}
@@ -428,6 +466,86 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 			return nil
 		}
 	}
+}
+
+// groupError is a failure of the group session (joining, heartbeating),
+// which the client reports as a fetch error of no partition. A group of
+// the other protocol says so and names the flag that joins it.
+func (c *consumer) groupError(err error) error {
+	what := "consume " + c.topic + " in group " + c.group
+	switch {
+	case c.groupProtocol == "classic" && errors.Is(err, kerr.InconsistentGroupProtocol):
+		err = fmt.Errorf("%w; if it is a consumer group (KIP-848; see sluice group list), join it with --group-protocol consumer", plainError(err))
+	case c.groupProtocol == "consumer" && errors.Is(err, kerr.GroupIDNotFound):
+		err = fmt.Errorf("%w; it is a classic group with members (see sluice group list): join it with --group-protocol classic", plainError(err))
+	}
+	return c.o.fail(what, err)
+}
+
+// groupProtocols are consume --group-protocol's values, Kafka's
+// group.protocol.
+var groupProtocols = []string{"classic", "consumer"}
+
+// requireConsumerProtocol fails unless every broker serves
+// ConsumerGroupHeartbeat v1+ (KIP-848 as Kafka 4.0 has it). Without it kgo
+// would quietly join with the classic protocol instead; Kafka's client
+// fails, and so does this.
+func requireConsumerProtocol(ctx context.Context, adm *kadm.Client) error {
+	vs, err := adm.ApiVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("check the brokers' API versions: %w", plainError(err))
+	}
+	for _, v := range vs.Sorted() {
+		if v.Err != nil {
+			return fmt.Errorf("check broker %d's API versions: %w", v.NodeID, plainError(v.Err))
+		}
+		if max, ok := v.KeyMaxVersion(int16(kmsg.ConsumerGroupHeartbeat)); !ok || max < 1 {
+			return fmt.Errorf("broker %d does not serve the consumer group protocol (KIP-848, ConsumerGroupHeartbeat v1); use --group-protocol classic", v.NodeID)
+		}
+	}
+	return nil
+}
+
+// brokerSettled returns groupEnd's settle check for a KIP-848 member. There
+// the broker hands out a partition another member holds only once that
+// member has released it, so an assignment the callbacks report (even an
+// empty one) may be partial. The check asks ConsumerGroupDescribe whether
+// this member's assignment is its whole target, at the group's current
+// epoch, and is what this consumer holds (held: the partitions of the
+// topic). If this consumer may not describe the group, it trusts the
+// callbacks, as for a classic group; any other failure asks again later.
+func (c *consumer) brokerSettled(ctx context.Context, adm *kadm.Client, cl *kgo.Client) func(held []int32) bool {
+	return func(held []int32) bool {
+		member, _ := cl.GroupMetadata()
+		dctx, cancel := context.WithTimeout(ctx, c.o.timeout)
+		defer cancel()
+		dg, isConsumer, err := describeConsumerGroup(dctx, adm, c.group) // group.go
+		var ae *kadm.AuthError
+		switch {
+		case errors.As(err, &ae), errors.Is(err, kerr.GroupAuthorizationFailed):
+			return true
+		case err != nil, !isConsumer, dg.Epoch != dg.AssignmentEpoch:
+			return false // not yet a consumer group, or its target is being computed
+		}
+		for _, m := range dg.Members {
+			if m.MemberID != member {
+				continue
+			}
+			want := kadm.TopicsSet{}
+			want.Add(c.topic, held...)
+			return sameTopicsSet(m.Assignment, m.TargetAssignment) && sameTopicsSet(m.Assignment, want)
+		}
+		return false // not a member yet, as far as the broker knows
+	}
+}
+
+// sameTopicsSet reports whether a and b hold the same partitions.
+func sameTopicsSet(a, b kadm.TopicsSet) bool {
+	n := 0
+	same := true
+	a.Each(func(t string, p int32) { n++; same = same && b.Lookup(t, p) })
+	b.Each(func(string, int32) { n-- })
+	return same && n == 0
 }
 
 // startAt returns the group's AdjustFetchOffsetsFn for -e: it reads the
@@ -489,7 +607,23 @@ type groupEnd struct {
 	parts   map[int32]*partitionEnd
 	changed bool               // since reached last looked
 	wake    context.CancelFunc // ends the current poll
+
+	// settle, when set, asks the broker whether the assignment the
+	// callbacks gave, held, is final (KIP-848: brokerSettled); nil trusts
+	// the callbacks, as a classic group's assignment after a rebalance is
+	// final. It is set before the first poll and only read by the poll loop.
+	settle func(held []int32) bool
+	// recheck is set when settle said no: the broker's view can change
+	// without a callback (a member's epoch, a target computed later), so
+	// the next poll ends after settleRecheck to ask again.
+	recheck bool
+	timer   *time.Timer // ends the current poll after settleRecheck
 }
+
+// settleRecheck is how long a KIP-848 member with -e waits before asking
+// the broker again whether its assignment is final, when no callback says
+// it changed.
+const settleRecheck = 500 * time.Millisecond
 
 // partitionEnd is one assigned partition: not yet positioned (its
 // offsets are being fetched), skipped (its bounds cannot be listed), or
@@ -577,20 +711,32 @@ func (g *groupEnd) read(p int32, next int64) {
 }
 
 // reached says whether the group has settled and every partition it
-// assigned to this consumer is read to its end.
+// assigned to this consumer is read to its end. With settle, the broker
+// must agree the assignment is final, and it must not have changed while
+// it was asked.
 func (g *groupEnd) reached() bool {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	g.changed = false
-	if !g.settled {
-		return false
-	}
+	done := g.settled
 	for _, pe := range g.parts {
 		if !pe.skipped && (!pe.positioned || pe.pos < pe.end) {
-			return false
+			done = false
 		}
 	}
-	return true
+	if !done || g.settle == nil {
+		g.mu.Unlock()
+		return done
+	}
+	held := make([]int32, 0, len(g.parts))
+	for p := range g.parts {
+		held = append(held, p)
+	}
+	g.mu.Unlock()
+	settled := g.settle(held)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.recheck = !settled
+	return settled && !g.changed
 }
 
 // none says whether this consumer holds no partition.
@@ -605,13 +751,14 @@ func (g *groupEnd) none() bool {
 func (g *groupEnd) pollContext(ctx context.Context) context.Context {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.wake != nil {
-		g.wake()
-	}
+	g.endPoll()
 	pctx, wake := context.WithCancel(ctx)
 	g.wake = wake
 	if g.changed {
 		wake()
+	}
+	if g.recheck {
+		g.timer = time.AfterFunc(settleRecheck, wake)
 	}
 	return pctx
 }
@@ -620,8 +767,18 @@ func (g *groupEnd) pollContext(ctx context.Context) context.Context {
 func (g *groupEnd) stop() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.endPoll()
+}
+
+// endPoll ends the current poll's context and its recheck timer. The
+// caller holds g.mu.
+func (g *groupEnd) endPoll() {
 	if g.wake != nil {
 		g.wake()
+	}
+	if g.timer != nil {
+		g.timer.Stop()
+		g.timer = nil
 	}
 }
 
