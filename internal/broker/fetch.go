@@ -27,6 +27,12 @@ package broker
 // transactions that overlap the batches returned, so the client drops
 // their records (KIP-98).
 //
+// Replication throttles (KIP-73, replica/throttle.go): a follower outside
+// the ISR of a partition whose replica here is listed in
+// leader.replication.throttled.replicas gets no records of it while this
+// broker's leader.replication.throttled.rate is exceeded; the bytes sent
+// of such partitions are recorded in that rate.
+//
 // Quotas (quotas.go): a consumer with a consumer_byte_rate quota reads at
 // most what the quota allows over quota.window.num - 1 windows in one
 // fetch; a consumer over its fetch or request quota is answered at once
@@ -225,6 +231,9 @@ func (b *Broker) fetch(ctx context.Context, c *Client, r kmsg.Request) Reply {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.SessionID, resp.ErrorCode = id, code
 	if code == 0 {
+		if f.throttled {
+			f.recordThrottled(fc.items)
+		}
 		fillFetchResponse(resp, fc.items)
 		if f.tellHW {
 			for i := range fc.items {
@@ -235,6 +244,19 @@ func (b *Broker) fetch(ctx context.Context, c *Client, r kmsg.Request) Reply {
 		}
 	}
 	return Reply{Response: resp, Release: f.bufs.release}
+}
+
+// recordThrottled adds the bytes answered for leader-throttled partitions
+// to the leader replication rate, in or out of the ISR, as Kafka records
+// them (KafkaApis.sizeOfThrottledPartitions).
+func (f *fetchRead) recordThrottled(items []fetchItem) {
+	n := 0
+	for i := range items {
+		if it := &items[i]; it.throttled && it.include {
+			n += len(it.records)
+		}
+	}
+	f.b.cfg.Replicas.LeaderThrottle().Record(n)
 }
 
 // throttled is the session ID and error code of a fetch answered empty
@@ -262,6 +284,9 @@ type fetchRead struct {
 	bufs     *fetchBuffers
 	size     int  // record bytes gathered
 	failed   bool // a partition failed: answer at once
+	// throttled is set once a partition read is a leader-throttled
+	// replica (KIP-73).
+	throttled bool
 	// rack is a consumer's client.rack when this broker may send it to a
 	// follower (read_replica.go). tellHW, where consumers read from
 	// followers, answers a follower at once when it lacks the high
@@ -281,6 +306,7 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 	it.part, it.errCode, it.records, it.aborted = nil, 0, nil, nil
 	it.hw, it.lso, it.logStart, it.leo = -1, -1, -1, -1
 	it.preferred = -1
+	it.throttled = false
 	var t *cluster.Topic
 	if f.req.Version >= 13 {
 		t = img.TopicsByID.Value(cluster.TopicID(it.topicID))
@@ -331,6 +357,14 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 	it.hw, it.lso, it.logStart, it.leo = part.HighWatermark(), part.LastStableOffset(), part.LogStartOffset(), part.LogEndOffset()
 	if f.tellHW && part.FollowerLacksHW(f.replica, it.hw) {
 		f.answerNow = true
+	}
+	if f.replica >= 0 && part.LeaderThrottled() {
+		// Kafka's shouldLeaderThrottle: in-sync followers are never
+		// throttled.
+		it.throttled, f.throttled = true, true
+		if !part.InSync(f.replica) && f.b.cfg.Replicas.LeaderThrottle().Exceeded() {
+			return
+		}
 	}
 	limit := min(int(it.maxBytes), f.maxBytes-f.size)
 	// KIP-74: the first partition with data (none holds any yet) gets its

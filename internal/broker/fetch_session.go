@@ -128,6 +128,8 @@ type fetchItem struct {
 	records   []byte
 	aborted   []kmsg.FetchResponseTopicPartitionAbortedTransaction
 	include   bool // in the response
+	// throttled: a follower read a leader-throttled replica (KIP-73).
+	throttled bool
 }
 
 // fetchContext is a fetch resolved against the session cache (Kafka's

@@ -177,6 +177,19 @@ func brokerDefs() []*Def {
 			"How often high watermarks are checkpointed to disk."),
 		dyn("num.replica.fetchers", TypeInt, "1", nil,
 			"Fetcher threads per source broker replicating to this broker."),
+		// Replication throttles (KIP-73): the replicas they apply to are
+		// the topic configs leader.replication.throttled.replicas and
+		// follower.replication.throttled.replicas.
+		dyn("leader.replication.throttled.rate", TypeLong, maxLong, atLeast(0),
+			"Bytes a second this broker sends, as leader, to followers of throttled replicas that are not in the ISR; in-sync followers are never throttled."),
+		dyn("follower.replication.throttled.rate", TypeLong, maxLong, atLeast(0),
+			"Bytes a second this broker fetches, as follower, for throttled replicas that are not in the ISR."),
+		dyn("replica.alter.log.dirs.io.max.bytes.per.second", TypeLong, maxLong, atLeast(0),
+			"Kafka's bound on moves of replicas between log directories (AlterReplicaLogDirs); accepted for Kafka's tools, but Sluice does not pace the copy yet."),
+		ro("replication.quota.window.num", TypeInt, "11", atLeast(1),
+			"Samples the replication throttle rates are measured over."),
+		ro("replication.quota.window.size.seconds", TypeInt, "1", atLeast(1),
+			"Time span of each replication throttle sample."),
 		ro("auto.leader.rebalance.enable", TypeBoolean, "true", nil,
 			"Whether the controller moves leadership back to preferred replicas when leaders are unbalanced."),
 		ro("leader.imbalance.check.interval.seconds", TypeLong, "300", atLeast(1),

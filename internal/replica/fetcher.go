@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/log"
+	"github.com/sluice-io/sluice/internal/quota"
 	"github.com/sluice-io/sluice/internal/record"
 )
 
@@ -58,7 +59,11 @@ type fetcher struct {
 	opts   []kgo.Opt
 	logger *slog.Logger
 	now    func() time.Time
+	// throttle is the follower replication quota (throttle.go); nil
+	// throttles nothing.
+	throttle *quota.Replication
 
+	// mu is taken before a Partition's stateMu (plan asks InSync).
 	mu       sync.Mutex
 	parts    map[*Partition]*fetchPart
 	settings fetchSettings
@@ -163,6 +168,7 @@ func (f *fetcher) plan(now time.Time) (truncate, fetch []*fetchPart, sleep time.
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	sleep = time.Hour
+	var throttled, checked bool
 	for _, fp := range f.parts {
 		if now.Before(fp.backoff) {
 			sleep = min(sleep, fp.backoff.Sub(now))
@@ -170,9 +176,24 @@ func (f *fetcher) plan(now time.Time) (truncate, fetch []*fetchPart, sleep time.
 		}
 		if !fp.truncated {
 			truncate = append(truncate, fp)
-		} else {
-			fetch = append(fetch, fp)
+			continue
 		}
+		// KIP-73 (Kafka's shouldFollowerThrottle): a throttled replica
+		// outside the ISR is not fetched while the follower rate is
+		// over follower.replication.throttled.rate.
+		if f.throttle != nil && fp.p.followerThrottled() && !fp.p.InSync(f.nodeID) {
+			if !checked {
+				checked = true
+				if d := f.throttle.Delay(); d > 0 {
+					throttled = true
+					sleep = min(sleep, max(min(d, time.Second), 10*time.Millisecond))
+				}
+			}
+			if throttled {
+				continue
+			}
+		}
+		fetch = append(fetch, fp)
 	}
 	return truncate, fetch, sleep, f.settings
 }
@@ -482,6 +503,10 @@ func (f *fetcher) applyFetched(fp *fetchPart, offset int64, rp *kmsg.FetchRespon
 	data := wholeBatches(rp.RecordBatches)
 	if err := fp.p.appendFetched(fp.gen, offset, data, rp.HighWatermark, rp.LogStartOffset); err != nil {
 		f.appendError(fp, "append", err, s)
+		return
+	}
+	if f.throttle != nil && fp.p.followerThrottled() {
+		f.throttle.Record(len(data)) // in or out of the ISR, as Kafka records
 	}
 }
 

@@ -112,6 +112,7 @@ type Manager struct {
 	corruption corruptionState // damaged ranges being repaired (corruption.go)
 	hwCkpt     hwCheckpoints   // high watermark checkpoints (hw_checkpoint.go)
 	stats      Stats           // event counters for the metrics (stats.go)
+	throttles  throttles       // replication quotas (throttle.go)
 
 	// Replication: the fetchers by leader broker, and the goroutines
 	// (fetchers, AlterPartition proposals) that Close and the end of Run
@@ -156,6 +157,7 @@ func NewManager(cfg Config) *Manager {
 	m := &Manager{cfg: cfg, logger: cfg.Logger, fs: cfg.FS, parts: make(map[TopicPartition]*Partition), applied: make(map[TopicPartition]log.Config),
 		dirCount: make(map[string]int), flushable: make(map[*Partition]struct{}), compacted: make(map[*Partition]struct{}),
 		isrLeaders: make(map[*Partition]struct{}), retry: make(map[string]struct{}), fetchers: make(map[int32]*fetcher)}
+	m.throttles = newThrottles(cfg.Now)
 	m.bgCtx, m.bgStop = context.WithCancel(context.Background())
 	return m
 }
@@ -286,6 +288,7 @@ func (m *Manager) Reconcile(img *cluster.Image) error {
 	}
 	bcfg := m.cfg.BrokerConfig(img)
 	m.settings = settingsOf(bcfg)
+	m.throttles.configure(bcfg)
 	eligible := make(map[int32]bool, len(img.Brokers))
 	for id, b := range img.Brokers {
 		eligible[id] = !b.Fenced && !b.ShuttingDown
@@ -402,8 +405,10 @@ type opening struct {
 	part   *cluster.Partition
 	lcfg   log.Config
 	minISR int32
-	dir    string
-	exists bool // dir exists
+	// throttled are the partition's throttle bits (throttle.go).
+	throttled uint32
+	dir       string
+	exists    bool // dir exists
 
 	p      *Partition
 	change roleChange
@@ -421,6 +426,7 @@ func (r *reconciliation) fail(topic string, err error) {
 func (r *reconciliation) topic(t *cluster.Topic) {
 	m := r.m
 	lcfg, minISR := r.topicConfig(t)
+	throttled := throttledFor(t, m.cfg.NodeID)
 	for i := range t.Partitions {
 		part := &t.Partitions[i]
 		if !contains(part.Replicas, m.cfg.NodeID) {
@@ -433,12 +439,13 @@ func (r *reconciliation) topic(t *cluster.Topic) {
 			r.replaced = append(r.replaced, replaced)
 		}
 		if err == nil && p == nil {
-			r.toOpen = append(r.toOpen, opening{tp: tp, id: t.ID, part: part, lcfg: lcfg, minISR: minISR})
+			r.toOpen = append(r.toOpen, opening{tp: tp, id: t.ID, part: part, lcfg: lcfg, minISR: minISR, throttled: throttled.bits(part.Index)})
 			continue
 		}
 		if err == nil {
 			p.minISR.Store(minISR)
 			p.lagMaxMs.Store(m.settings.lagMax.Milliseconds())
+			p.throttled.Store(throttled.bits(part.Index))
 			var change roleChange
 			if change, err = p.applyRole(m.roleFor(p, tp, part), r.now); err == nil {
 				r.roleChanged(p, part, change)
@@ -569,6 +576,7 @@ func (r *reconciliation) openOne(o *opening) {
 	}
 	p.minISR.Store(o.minISR)
 	p.lagMaxMs.Store(r.m.settings.lagMax.Milliseconds())
+	p.throttled.Store(o.throttled)
 	o.p = p
 	o.change, o.err = p.applyRole(r.m.roleFor(p, o.tp, o.part), r.now)
 	r.m.signalOpened()
@@ -840,6 +848,7 @@ func (m *Manager) repointFetchers(img *cluster.Image, touched, gone []*Partition
 // reconcileMu.
 func (m *Manager) newFetcher(leader int32, addr string) *fetcher {
 	f := newFetcher(m.cfg.NodeID, leader, addr, m.settings.fetch, m.logger.With("component", "fetcher"), m.cfg.Now)
+	f.throttle = m.throttles.follower
 	f.opts = m.cfg.PeerOpts
 	m.fetchers[leader] = f
 	return f

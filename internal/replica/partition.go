@@ -64,6 +64,9 @@ type Partition struct {
 	leading     atomic.Bool
 	minISR      atomic.Int32
 	lagMaxMs    atomic.Int64 // replica.lag.time.max.ms
+	// throttled holds the throttle bits of this broker's replica
+	// (throttle.go), set at each Reconcile.
+	throttled atomic.Uint32
 
 	roleMu sync.RWMutex
 	// followMu makes each follower write whole: a fetched answer is
