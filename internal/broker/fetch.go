@@ -171,9 +171,9 @@ func (b *Broker) fetch(ctx context.Context, c *Client, r kmsg.Request) Reply {
 	if cap := int(bcfg.Int64("fetch.max.bytes")); maxBytes > cap {
 		maxBytes = cap
 	}
-	replicaID := req.ReplicaID
+	replicaID, replicaEpoch := req.ReplicaID, int64(-1)
 	if req.Version >= 15 {
-		replicaID = req.ReplicaState.ID
+		replicaID, replicaEpoch = req.ReplicaState.ID, req.ReplicaState.Epoch
 	}
 	// A consumer's quotas (quotas.go): nil for followers and without any.
 	qc := quotaCallFrom(ctx)
@@ -185,7 +185,7 @@ func (b *Broker) fetch(ctx context.Context, c *Client, r kmsg.Request) Reply {
 		return Reply{Response: resp}
 	}
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
-	f := &fetchRead{b: b, req: req, replica: replicaID, listener: c.Listener, maxBytes: maxBytes, bufs: &fetchBuffers{pool: &b.readBufs}}
+	f := &fetchRead{b: b, req: req, replica: replicaID, replicaEpoch: replicaEpoch, listener: c.Listener, maxBytes: maxBytes, bufs: &fetchBuffers{pool: &b.readBufs}}
 	if bcfg.RackAwareReads() { // read_replica.go
 		if replicaID < 0 && req.Version >= 11 {
 			f.rack = req.Rack
@@ -277,13 +277,15 @@ func (c *fetchSessions) throttled(fc *fetchContext) (int32, int16) {
 
 // fetchRead is one fetch request's reading state.
 type fetchRead struct {
-	b        *Broker
-	req      *kmsg.FetchRequest
-	replica  int32 // >= 0 for a follower
-	maxBytes int
-	bufs     *fetchBuffers
-	size     int  // record bytes gathered
-	failed   bool // a partition failed: answer at once
+	b       *Broker
+	req     *kmsg.FetchRequest
+	replica int32 // >= 0 for a follower
+	// replicaEpoch is the follower's broker epoch (v15+), -1 unknown.
+	replicaEpoch int64
+	maxBytes     int
+	bufs         *fetchBuffers
+	size         int  // record bytes gathered
+	failed       bool // a partition failed: answer at once
 	// throttled is set once a partition read is a leader-throttled
 	// replica (KIP-73).
 	throttled bool
@@ -327,7 +329,7 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 	rp := &kmsg.FetchRequestTopicPartition{Partition: it.partition, CurrentLeaderEpoch: it.leaderEpoch}
 	part, err := f.b.fetchPartition(t, f.req.Version, rp, f.replica < 0)
 	if err == nil && f.replica >= 0 && first {
-		err = part.FollowerFetched(f.replica, it.fetchOffset, it.logStartOffset, f.b.cfg.Now())
+		err = part.FollowerFetched(f.replica, f.replicaEpoch, it.fetchOffset, it.logStartOffset, f.b.cfg.Now())
 	}
 	if err != nil {
 		it.errCode = errorCode(err)

@@ -478,6 +478,11 @@ type Node struct {
 	node // node.go
 }
 
+// BrokerEpoch is this start's Broker.Epoch: what its heartbeats carry, and
+// its follower fetches, so that leaders name it in AlterPartition
+// (KIP-903). Zero until the broker has registered.
+func (n *Node) BrokerEpoch() int64 { return n.epoch.Load() }
+
 // Open starts the metadata node: it opens the Raft stores in cfg.Dir and
 // bootstraps on first start (a one-voter cluster without cfg.Voters, else
 // the voter set, on a voter). Without Voters it waits until this node

@@ -268,6 +268,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		OnLeader:     func(p *replica.Partition) { n.partitionLed(runCtx, p) },
 		OnResign:     n.partitionResigned,
 		Propose:      n.cluster.Propose,
+		BrokerEpoch:  n.cluster.BrokerEpoch,
 		PeerOpts:     peerOpts,
 		FS:           logFS,
 		OnDirOffline: func(dir string) { n.logDirFailed(runCtx, dir) },

@@ -62,6 +62,9 @@ type fetcher struct {
 	// throttle is the follower replication quota (throttle.go); nil
 	// throttles nothing.
 	throttle *quota.Replication
+	// brokerEpoch, if set, is this start's broker epoch, which the
+	// fetches carry (ReplicaState.ReplicaEpoch, KIP-903).
+	brokerEpoch func() int64
 
 	// mu is taken before a Partition's stateMu (plan asks InSync).
 	mu       sync.Mutex
@@ -352,6 +355,9 @@ func (f *fetcher) fetch(ctx context.Context, leader *kgo.Broker, parts []*fetchP
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = f.nodeID
 	req.ReplicaState.ID = f.nodeID
+	if f.brokerEpoch != nil {
+		req.ReplicaState.Epoch = f.brokerEpoch()
+	}
 	req.MaxWaitMillis = int32(s.maxWait / time.Millisecond)
 	req.MinBytes = s.minBytes
 	req.MaxBytes = s.maxBytes

@@ -178,7 +178,7 @@ func (p *Partition) updateISR(r role, now time.Time) {
 // fetch), may propose adding it to the ISR, and advances the high
 // watermark. A fetch offset outside the leader's log changes nothing: the
 // read answers OFFSET_OUT_OF_RANGE.
-func (p *Partition) FollowerFetched(replica int32, fetchOffset, logStart int64, now time.Time) error {
+func (p *Partition) FollowerFetched(replica int32, brokerEpoch, fetchOffset, logStart int64, now time.Time) error {
 	p.stateMu.Lock()
 	if !p.leading.Load() {
 		p.stateMu.Unlock()
@@ -188,6 +188,11 @@ func (p *Partition) FollowerFetched(replica int32, fetchOffset, logStart int64, 
 	if f == nil {
 		p.stateMu.Unlock()
 		return ErrUnknownReplica
+	}
+	if brokerEpoch > 0 && brokerEpoch != f.brokerEpoch {
+		// Another start of the follower: it knows the high watermark it
+		// checkpointed, not what this leader told its previous start.
+		f.brokerEpoch, f.toldHW = brokerEpoch, -1
 	}
 	leo := p.log.LogEndOffset()
 	if fetchOffset > leo || fetchOffset < p.log.LogStartOffset() {
@@ -349,9 +354,33 @@ func (p *Partition) proposeLocked(isr, maximal []int32) bool {
 		LeaderEpoch:    p.leaderEpoch.Load(),
 		PartitionEpoch: p.partitionEpoch,
 		ISR:            slices.Clone(isr),
+		BrokerEpochs:   p.isrEpochsLocked(isr),
 	}
 	p.alter(p, cmd, p.pendingSeq)
 	return true
+}
+
+// isrEpochsLocked are the broker epochs of isr's members as this leader
+// knows them (KIP-903): its own, and each follower's from its last fetch,
+// zero where none came; nil when it knows none (a broker epoch this
+// software predates), which asks the controller to check none. The caller
+// holds stateMu.
+func (p *Partition) isrEpochsLocked(isr []int32) []int64 {
+	epochs := make([]int64, len(isr))
+	known := false
+	for i, id := range isr {
+		switch f := p.followers[id]; {
+		case id == p.nodeID && p.brokerEpoch != nil:
+			epochs[i] = p.brokerEpoch()
+		case f != nil:
+			epochs[i] = f.brokerEpoch
+		}
+		known = known || epochs[i] != 0
+	}
+	if !known {
+		return nil
+	}
+	return epochs
 }
 
 // alterFailed ends AlterPartition seq that the controller refused or that

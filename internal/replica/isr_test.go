@@ -100,7 +100,7 @@ func (f *leaderFixture) produce(n int) {
 
 func (f *leaderFixture) fetched(replica int32, offset int64) {
 	f.t.Helper()
-	if err := f.p.FollowerFetched(replica, offset, 0, f.clock.now()); err != nil {
+	if err := f.p.FollowerFetched(replica, 0, offset, 0, f.clock.now()); err != nil {
 		f.t.Fatalf("FollowerFetched(%d, %d): %v", replica, offset, err)
 	}
 }
@@ -386,7 +386,7 @@ func TestWaitReplicated(t *testing.T) {
 	if _, err := f.p.Append(b, h); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("append as follower: %v", err)
 	}
-	if err := f.p.FollowerFetched(2, 0, 0, f.clock.now()); !errors.Is(err, ErrNotLeader) {
+	if err := f.p.FollowerFetched(2, 0, 0, 0, f.clock.now()); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("follower fetch at a follower: %v", err)
 	}
 }
@@ -394,7 +394,7 @@ func TestWaitReplicated(t *testing.T) {
 func TestFollowerFetchFromANonReplica(t *testing.T) {
 	t.Parallel()
 	f := newLeaderFixture(t, []int32{1, 2}, []int32{1, 2})
-	if err := f.p.FollowerFetched(9, 0, 0, f.clock.now()); !errors.Is(err, ErrUnknownReplica) {
+	if err := f.p.FollowerFetched(9, 0, 0, 0, f.clock.now()); !errors.Is(err, ErrUnknownReplica) {
 		t.Fatalf("fetch by broker 9: %v", err)
 	}
 }
@@ -456,4 +456,36 @@ func TestRestartedFollowerDoesNotHoldTheHighWatermarkWithItsOldState(t *testing.
 	f.produce(2)
 	f.fetched(2, 7)
 	f.wantHW(7)
+}
+
+// KIP-903: an ISR change names the broker epoch of every member as the
+// leader knows it, its own and each follower's from its fetches, so the
+// controller refuses one naming a start of a broker that is gone; a new
+// start of a follower is told the high watermark again at once.
+func TestAlterPartitionNamesBrokerEpochs(t *testing.T) {
+	t.Parallel()
+	f := newLeaderFixture(t, []int32{1, 2, 3}, []int32{1, 2})
+	f.p.brokerEpoch = func() int64 { return 11 }
+	f.produce(2)
+	fetched := func(replica int32, epoch, offset int64) {
+		t.Helper()
+		if err := f.p.FollowerFetched(replica, epoch, offset, 0, f.clock.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fetched(2, 22, 2)
+	fetched(3, 33, 2)
+	cmd, _, n := f.lastProposal()
+	if n != 1 || !slices.Equal(cmd.ISR, []int32{1, 2, 3}) || !slices.Equal(cmd.BrokerEpochs, []int64{11, 22, 33}) {
+		t.Fatalf("proposals %d, last %+v: want ISR [1 2 3] with epochs [11 22 33]", n, cmd)
+	}
+
+	f.p.ToldHW(3, 2)
+	if f.p.FollowerLacksHW(3, 2) {
+		t.Fatal("a follower told the high watermark still lacks it")
+	}
+	fetched(3, 34, 2) // broker 3 started again
+	if !f.p.FollowerLacksHW(3, 2) {
+		t.Fatal("a new start of the follower is not told the high watermark again")
+	}
 }

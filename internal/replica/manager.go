@@ -62,6 +62,11 @@ type Config struct {
 	// (cluster.Node.Propose); leaders send AlterPartition with it to change
 	// their ISR. Nil never changes an ISR.
 	Propose func(ctx context.Context, cmd cluster.Command) error
+	// BrokerEpoch returns this start's broker epoch
+	// (cluster.Node.BrokerEpoch): follower fetches carry it, and a leader
+	// names its own and its followers' in AlterPartition (KIP-903). Nil
+	// is zero, which names none.
+	BrokerEpoch func() int64
 	// PeerOpts are the kgo options of follower fetchers: the
 	// inter-broker listener's TLS and SASL. Nil connects in plaintext.
 	PeerOpts []kgo.Opt
@@ -849,6 +854,7 @@ func (m *Manager) repointFetchers(img *cluster.Image, touched, gone []*Partition
 func (m *Manager) newFetcher(leader int32, addr string) *fetcher {
 	f := newFetcher(m.cfg.NodeID, leader, addr, m.settings.fetch, m.logger.With("component", "fetcher"), m.cfg.Now)
 	f.throttle = m.throttles.follower
+	f.brokerEpoch = m.cfg.BrokerEpoch
 	f.opts = m.cfg.PeerOpts
 	m.fetchers[leader] = f
 	return f
@@ -962,6 +968,7 @@ func (m *Manager) create(tp TopicPartition, id cluster.TopicID, dir string, exis
 		p.alter = m.alter
 	}
 	p.eligible = m.eligibleForISR
+	p.brokerEpoch = m.cfg.BrokerEpoch
 	m.mu.Lock()
 	m.parts[tp] = p
 	m.applied[tp] = lcfg

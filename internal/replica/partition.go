@@ -92,6 +92,9 @@ type Partition struct {
 	// eligible reports whether a broker may join an ISR (registered, not
 	// fenced, not shutting down); nil allows every one.
 	eligible func(id int32) bool
+	// brokerEpoch is this start's broker epoch (Config.BrokerEpoch); nil
+	// is zero.
+	brokerEpoch func() int64
 	// meta is the partition.metadata left for the first append
 	// (lazy_metadata.go).
 	meta metadataWriter
@@ -117,6 +120,7 @@ type follower struct {
 	lastFetch          time.Time
 	lastFetchLeaderLEO int64 // the leader's log end offset at its previous fetch
 	toldHW             int64 // the highest high watermark its fetches were answered with
+	brokerEpoch        int64 // the broker epoch its fetches carry; 0 until one does
 }
 
 // caughtUp is Kafka's isCaughtUp: at the leader's log end offset, or caught
