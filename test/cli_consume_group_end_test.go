@@ -73,20 +73,19 @@ func TestCLIConsumeGroupExitAtEndOfOwnPartitions(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("consume --group -e: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	got := map[int32][]string{}
-	for _, line := range strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n") {
-		var p int32
-		var v string
-		if _, err := fmt.Sscanf(line, "%d %s", &p, &v); err != nil {
-			t.Fatalf("consume printed %q: %v", line, err)
-		}
-		got[p] = append(got[p], v)
-	}
+	got := groupLines(t, r.stdout)
 	if len(got) != 2 {
 		t.Fatalf("consume read partitions %v, want two of the four (range over two members):\n%s", got, r.stdout)
 	}
-	c := committed(t, b.admin(), group, topic)
-	for p := range int32(4) {
+	wantOwnPartitionsCommitted(t, got, recs, committed(t, b.admin(), group, topic))
+}
+
+// wantOwnPartitionsCommitted checks that each partition the CLI printed
+// (got) is printed whole (recs) and committed at its end (3), and that
+// the others are not committed.
+func wantOwnPartitionsCommitted(t *testing.T, got, recs map[int32][]string, c map[int32]int64) {
+	t.Helper()
+	for p := range int32(len(recs)) {
 		vs, read := got[p]
 		switch {
 		case read && !slices.Equal(vs, recs[p]):

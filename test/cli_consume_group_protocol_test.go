@@ -85,19 +85,7 @@ func TestCLIConsumeGroupProtocolConsumerExitAtEndOfTargetAssignment(t *testing.T
 	if len(got) != 2 {
 		t.Fatalf("consume read partitions %v, want two of the four (uniform over two members)\nstderr:\n%s", got, r.stderr)
 	}
-	c := committed(t, b.admin(), group, topic)
-	for p := range int32(4) {
-		vs, read := got[p]
-		switch {
-		case read && !slices.Equal(vs, recs[p]):
-			t.Fatalf("consume printed %v of partition %d, want %v", vs, p, recs[p])
-		case read && c[p] != 3:
-			t.Fatalf("committed %v; want 3 on partition %d, which the CLI read", c, p)
-		}
-		if _, ok := c[p]; !read && ok {
-			t.Fatalf("committed %v; want nothing on partition %d, which the other member holds", c, p)
-		}
-	}
+	wantOwnPartitionsCommitted(t, got, recs, committed(t, b.admin(), group, topic))
 }
 
 // Another KIP-848 member holds the topic's one partition and keeps it: the

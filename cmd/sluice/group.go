@@ -218,12 +218,6 @@ type groupPartition struct {
 // printGroupPartitions writes group describe's partition table.
 func printGroupPartitions(w io.Writer, parts []groupPartition) error {
 	var table [][]string
-	dash := func(n int64) string {
-		if n < 0 {
-			return "-"
-		}
-		return fmt.Sprint(n)
-	}
 	for _, p := range parts {
 		table = append(table, []string{p.Topic, fmt.Sprint(p.Partition), dash(p.Committed), dash(p.End), dash(p.Lag), p.Member, p.Error})
 	}

@@ -230,12 +230,6 @@ shown as usual.`,
 			}
 			fmt.Fprintf(w, "Configs: %s\n\n", strings.Join(kv, ","))
 			var table [][]string
-			dash := func(n int64) string {
-				if n < 0 {
-					return "-"
-				}
-				return fmt.Sprint(n)
-			}
 			for _, p := range parts {
 				offline := int32List(p.Offline)
 				if offline == "" {
@@ -407,4 +401,12 @@ func newTopicDelete(o *clientOptions) *cobra.Command {
 			}
 			return respErr(resp.Err, resp.ErrMessage)
 		})
+}
+
+// dash is n, or "-" for an unknown (negative) offset or lag.
+func dash(n int64) string {
+	if n < 0 {
+		return "-"
+	}
+	return fmt.Sprint(n)
 }
