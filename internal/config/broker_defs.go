@@ -185,7 +185,7 @@ func brokerDefs() []*Def {
 		dyn("follower.replication.throttled.rate", TypeLong, maxLong, atLeast(0),
 			"Bytes a second this broker fetches, as follower, for throttled replicas that are not in the ISR."),
 		dyn("replica.alter.log.dirs.io.max.bytes.per.second", TypeLong, maxLong, atLeast(0),
-			"Kafka's bound on moves of replicas between log directories (AlterReplicaLogDirs); accepted for Kafka's tools, but Sluice does not pace the copy yet."),
+			"Bytes a second a move of a replica between this broker's log directories (AlterReplicaLogDirs) copies at most, and all its moves together over the replication quota windows; the last catch-up copy of a move, under the partition's write lock, is not paced, so producers never wait on it."),
 		ro("replication.quota.window.num", TypeInt, "11", atLeast(1),
 			"Samples the replication throttle rates are measured over."),
 		ro("replication.quota.window.size.seconds", TypeInt, "1", atLeast(1),

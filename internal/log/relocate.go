@@ -8,7 +8,9 @@ package log
 //  1. The files are copied into <parent of the new dir>/<name>.<id>-future
 //     while appends, reads and fsyncs go on: sealed segments with their
 //     indexes (fsynced one by one), and the active segment as far as it is
-//     written, round after round until what is left is small.
+//     written, round after round until what is left is small. A Pacer
+//     (RelocatePaced) may slow these rounds down to a bound on the bytes
+//     copied a second; the rest of the steps are never paced.
 //  2. Holding the writer lock (and the fsync lock, so no fsync runs), the
 //     rest is copied: the tail of the active segment, segments rolled
 //     since, and the small files (checkpoints, producer snapshots, leader
@@ -56,7 +58,11 @@ const (
 	// under the writer lock; the background rounds copy until less is.
 	relocateTail = 4 << 20
 	// relocateRounds bounds the background rounds when appends outpace the
-	// copy; the rest is then copied under the lock.
+	// copy; the rest is then copied under the lock. Rounds a Pacer held
+	// back do not count: under a bound below the append rate the copy goes
+	// on until the bound is raised or the relocation is cancelled, as
+	// Kafka's throttled future replica does, rather than copying an
+	// unbounded tail under the writer lock.
 	relocateRounds = 50
 	// relocateAttempts bounds how often a truncation restarts the copy.
 	relocateAttempts = 3
@@ -65,10 +71,23 @@ const (
 // ErrRelocating is returned by Relocate while another one runs.
 var ErrRelocating = errors.New("log: already being relocated")
 
+// Pacer paces the background rounds of a relocation's copy (Kafka's
+// replica.alter.log.dirs.io.max.bytes.per.second). It is called with the
+// bytes of each chunk the rounds copied (segment data and sealed indexes),
+// holding no lock of the log, and returns once more may be copied, or with
+// ctx's error to stop the relocation. held reports whether it made the
+// copy wait. It is never called for the final copy under the writer lock,
+// which must not stall producers.
+type Pacer func(ctx context.Context, n int) (held bool, err error)
+
 // relocation is the state of a Relocate in progress.
 type relocation struct {
 	target string // the new directory
 	future string // where the copy is built
+	// pace paces the background rounds (RelocatePaced); nil: none. held
+	// is set when it made a round wait.
+	pace func(n int) error
+	held bool
 	// copiedEnd is the log end offset of the copy: every batch below it
 	// has been copied. copiedBytes is the size of the copied segments.
 	copiedEnd   atomic.Int64
@@ -102,6 +121,12 @@ func (l *Log) Relocating() (RelocationStatus, bool) {
 // durable. Cancelling ctx stops the copy before the commit point. Only one
 // Relocate runs at a time (ErrRelocating).
 func (l *Log) Relocate(ctx context.Context, newDir string) error {
+	return l.RelocatePaced(ctx, newDir, nil)
+}
+
+// RelocatePaced is Relocate with its background copy paced by pace (nil:
+// not paced).
+func (l *Log) RelocatePaced(ctx context.Context, newDir string, pace Pacer) error {
 	newDir = filepath.Clean(newDir)
 	oldDir := l.Dir()
 	if newDir == oldDir {
@@ -119,6 +144,13 @@ func (l *Log) Relocate(ctx context.Context, newDir string) error {
 	r := &relocation{
 		target: newDir,
 		future: newDir + "." + hex.EncodeToString(id) + futureSuffix,
+	}
+	if pace != nil {
+		r.pace = func(n int) error {
+			held, err := pace(ctx, n)
+			r.held = r.held || held
+			return err
+		}
 	}
 	if err := l.offlineErr(); err != nil {
 		return err
@@ -185,10 +217,11 @@ func (l *Log) relocateOnce(ctx context.Context, r *relocation) (restart bool, er
 	r.copiedEnd.Store(0)
 	r.copiedBytes.Store(0)
 
-	for round := 0; round < relocateRounds; round++ {
+	for rounds := 0; rounds < relocateRounds; {
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
+		r.held = false
 		// The log end offset is read before the sizes: the bytes below
 		// the sizes hold every batch below it.
 		leo := l.leo.Load()
@@ -216,6 +249,9 @@ func (l *Log) relocateOnce(ctx context.Context, r *relocation) (restart bool, er
 		l.noteProgress(r, copied, leo)
 		if moved < relocateTail {
 			break
+		}
+		if !r.held {
+			rounds++
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -274,6 +310,9 @@ func (l *Log) copySegment(r *relocation, copied map[*segment]*copiedSegment, s *
 		}
 		c.n += int64(src)
 		total += int64(src)
+		if err := r.paceBackground(src, background); err != nil {
+			return total, err
+		}
 	}
 	if c.synced < c.n {
 		if err := c.dst.Sync(); err != nil {
@@ -292,7 +331,7 @@ func (l *Log) copySegment(r *relocation, copied map[*segment]*copiedSegment, s *
 			{indexSuffix, func() fileReader { return s.index.file }},
 			{timeIndexSuffix, func() fileReader { return s.tindex.file }},
 		} {
-			n, err := l.copyWholeFile(s, ix.file, filepath.Join(r.future, fileName(s.base, ix.suffix)), buf, background)
+			n, err := l.copyWholeFile(r, s, ix.file, filepath.Join(r.future, fileName(s.base, ix.suffix)), buf, background)
 			if err != nil {
 				return total, err
 			}
@@ -301,6 +340,15 @@ func (l *Log) copySegment(r *relocation, copied map[*segment]*copiedSegment, s *
 		c.indexes = true
 	}
 	return total, nil
+}
+
+// paceBackground paces n bytes just copied by a background round; the
+// final copy under the writer lock (background false) is never paced.
+func (r *relocation) paceBackground(n int, background bool) error {
+	if !background || r.pace == nil || n <= 0 {
+		return nil
+	}
+	return r.pace(n)
 }
 
 // readForCopy reads the .log bytes of s from pos into buf, at most up to
@@ -337,7 +385,7 @@ func (l *Log) holds(s *segment) bool {
 }
 
 // copyWholeFile copies a sealed index file of s to dst and fsyncs it.
-func (l *Log) copyWholeFile(s *segment, file func() fileReader, dst string, buf []byte, background bool) (int64, error) {
+func (l *Log) copyWholeFile(r *relocation, s *segment, file func() fileReader, dst string, buf []byte, background bool) (int64, error) {
 	out, err := l.fs.OpenFile(dst, osCreateTrunc, 0o644)
 	if err != nil {
 		return 0, fmt.Errorf("log: relocate: %w", err)
@@ -356,6 +404,9 @@ func (l *Log) copyWholeFile(s *segment, file func() fileReader, dst string, buf 
 			return pos, fmt.Errorf("log: relocate: write %s: %w", dst, err)
 		}
 		pos += int64(n)
+		if err := r.paceBackground(n, background); err != nil {
+			return pos, err
+		}
 	}
 	if err := out.Sync(); err != nil {
 		return pos, fmt.Errorf("log: relocate: fsync %s: %w", dst, err)

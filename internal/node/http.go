@@ -119,6 +119,12 @@ func (n *Node) observeNode(static *config.Broker, opened <-chan struct{}) {
 		Decompression: n.broker.DecompressionBudget(),
 		FetchBuffers:  n.broker.FetchBuffers,
 	})
+	// KIP-73: the replication throttles (internal/metrics/replication.go).
+	metrics.RegisterReplicationThrottles(n.obs.reg, metrics.ReplicationThrottles{
+		Leader:       n.replicas.LeaderThrottle(),
+		Follower:     n.replicas.FollowerThrottle(),
+		AlterLogDirs: n.replicas.AlterLogDirsThrottle(),
+	})
 	n.obs.opened = opened
 	n.obs.wired.Store(true)
 }

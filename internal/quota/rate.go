@@ -68,12 +68,18 @@ func (r *rate) windowSize(now time.Time) time.Duration {
 	return elapsed
 }
 
-// value is the rate per second now.
+// value is the rate per second now. Samples older than the whole span
+// count for nothing even before advance forgets them (Kafka's measure
+// purges obsolete samples first): without a record to move to a new
+// sample, an old burst would otherwise hold the rate up past its span.
 func (r *rate) value(now time.Time) float64 {
 	r.advance(now)
 	total := 0.0
+	span := r.window * time.Duration(len(r.samples))
 	for _, s := range r.samples {
-		total += s.value
+		if now.Sub(s.start) < span {
+			total += s.value
+		}
 	}
 	return total / r.windowSize(now).Seconds()
 }

@@ -20,6 +20,10 @@ type Replication struct {
 	samples int
 	window  time.Duration
 	bound   float64 // bytes a second; +Inf for none
+	total   int64   // bytes recorded since the quota was made
+	// changed is closed, and cleared, when Configure changes the bound or
+	// the windows; made on demand by Changed.
+	changed chan struct{}
 }
 
 // Default sample windows of replication quotas: replication.quota.window.num
@@ -50,11 +54,29 @@ func (q *Replication) Configure(bound float64, samples int, window time.Duration
 	samples, window = max(samples, 1), max(window, time.Millisecond)
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	changed := bound != q.bound
 	q.bound = bound
 	if samples != q.samples || window != q.window {
+		changed = true
 		q.samples, q.window = samples, window
 		q.rate = newRate(samples, window, q.now())
 	}
+	if changed && q.changed != nil {
+		close(q.changed)
+		q.changed = nil
+	}
+}
+
+// Changed returns a channel closed at the next Configure that changes the
+// bound or the windows, so that one waiting out a Delay learns at once
+// that the bound was raised or lifted.
+func (q *Replication) Changed() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.changed == nil {
+		q.changed = make(chan struct{})
+	}
+	return q.changed
 }
 
 // Record adds n bytes of throttled replicas to the rate.
@@ -64,6 +86,7 @@ func (q *Replication) Record(n int) {
 	}
 	q.mu.Lock()
 	q.rate.record(float64(n), q.now())
+	q.total += int64(n)
 	q.mu.Unlock()
 }
 
@@ -94,4 +117,19 @@ func (q *Replication) Rate() float64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.rate.value(q.now())
+}
+
+// Bound is the bound in bytes a second: +Inf when there is none.
+func (q *Replication) Bound() float64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bound
+}
+
+// Total is the bytes recorded since the quota was made, whatever the
+// windows and bounds were.
+func (q *Replication) Total() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.total
 }

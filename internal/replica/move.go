@@ -4,7 +4,9 @@ package replica
 // KIP-113). The move runs in the background, owned by the Manager: the
 // partition's *log.Log relocates itself (log.Log.Relocate) while it keeps
 // serving, so every holder of the Partition or its log is unaffected. The
-// Manager stops moves when its Run context ends and in Close.
+// Manager stops moves when its Run context ends and in Close. The copy is
+// paced by replica.alter.log.dirs.io.max.bytes.per.second, over all moves
+// of the broker (throttle.go).
 
 import (
 	"context"
@@ -127,7 +129,7 @@ func (m *Manager) runMove(ctx context.Context, tp TopicPartition, p *Partition, 
 	from := p.Dir()
 	logger := m.logger.With("topic", tp.Topic, "partition", tp.Partition, "from", from, "to", mv.target)
 	logger.Info("moving partition to another log directory")
-	err := p.log.Relocate(ctx, filepath.Join(mv.target, filepath.Base(p.log.Dir())))
+	err := p.log.RelocatePaced(ctx, filepath.Join(mv.target, filepath.Base(p.log.Dir())), paceMoves(m.throttles.alterLogDirs))
 	switch {
 	case err == nil:
 		logger.Info("moved partition to another log directory")

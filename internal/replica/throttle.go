@@ -13,10 +13,19 @@ package replica
 // The bytes of throttled partitions are recorded whether or not a rate is
 // set, as in Kafka.
 //
+// Moves between log directories (move.go) are paced by a third quota,
+// bounded by replica.alter.log.dirs.io.max.bytes.per.second (Kafka's
+// AlterLogDirs quota: its ReplicaAlterLogDirsThread records every byte it
+// copies and copies no more while the quota is exceeded). The background
+// rounds of every move's copy record their bytes and wait while the rate
+// is over the bound; the final copy, under the log's writer lock, is not
+// paced, so producers never wait on the throttle.
+//
 // The throttled replicas are read from the image at each Reconcile and kept
 // as bits on the Partition, so an unthrottled fetch pays one atomic load.
 
 import (
+	"context"
 	"math"
 	"slices"
 	"strconv"
@@ -25,6 +34,7 @@ import (
 
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/config"
+	"github.com/sluice-io/sluice/internal/log"
 	"github.com/sluice-io/sluice/internal/quota"
 )
 
@@ -34,14 +44,15 @@ const (
 	throttleFollower                    // listed in follower.replication.throttled.replicas
 )
 
-// throttles are the broker's replication quotas. Moves between log
-// directories are not paced yet: log.Log.Relocate has no hook for it.
+// throttles are the broker's replication quotas: as leader, as follower,
+// and of moves between log directories.
 type throttles struct {
-	leader, follower *quota.Replication
+	leader, follower, alterLogDirs *quota.Replication
 }
 
 func newThrottles(now func() time.Time) throttles {
-	return throttles{leader: quota.NewReplication(now), follower: quota.NewReplication(now)}
+	return throttles{leader: quota.NewReplication(now), follower: quota.NewReplication(now),
+		alterLogDirs: quota.NewReplication(now)}
 }
 
 // configure applies the broker's throttle rates and sample windows.
@@ -50,6 +61,53 @@ func (t throttles) configure(b *config.Broker) {
 	size := time.Duration(max(b.Int64("replication.quota.window.size.seconds"), 1)) * time.Second
 	t.leader.Configure(rateOf(b, "leader.replication.throttled.rate"), samples, size)
 	t.follower.Configure(rateOf(b, "follower.replication.throttled.rate"), samples, size)
+	t.alterLogDirs.Configure(rateOf(b, "replica.alter.log.dirs.io.max.bytes.per.second"), samples, size)
+}
+
+// paceMoves returns the log.Pacer of one move between log directories
+// over q, the broker's AlterLogDirs quota. The bytes copied are recorded
+// in q, and the copy waits while q's rate is over its bound (all moves
+// together, as Kafka checks), and until the move's own last chunk has
+// taken len/bound: q's rate forgets a burst whole once its samples expire,
+// so a chunk larger than the bound's worth of a sampled span would
+// otherwise pass at more than the bound. A change of the bound (raised or
+// deleted) is seen at once, and ctx ending stops the wait. The rate is
+// looked at again at least every second, as the follower fetcher does.
+func paceMoves(q *quota.Replication) log.Pacer {
+	var last time.Time // when the previous chunk was let go
+	return func(ctx context.Context, n int) (held bool, err error) {
+		q.Record(n)
+		from := last
+		if from.IsZero() {
+			from = time.Now()
+		}
+		defer func() { last = time.Now() }()
+		for {
+			changed := q.Changed() // before the checks: a change between them is seen
+			var wait time.Duration
+			if q.Exceeded() {
+				wait = max(q.Delay(), 10*time.Millisecond) // Delay is 0 under a bound of 0
+			}
+			if b := q.Bound(); b <= 0 {
+				wait = time.Second // nothing passes until the bound changes
+			} else if !math.IsInf(b, 1) {
+				wait = max(wait, time.Until(from.Add(time.Duration(float64(n)/b*float64(time.Second)))))
+			}
+			if wait <= 0 {
+				return held, nil
+			}
+			held = true
+			timer := time.NewTimer(min(wait, time.Second))
+			select {
+			case <-timer.C:
+			case <-changed:
+				timer.Stop()
+			case <-ctx.Done():
+				timer.Stop()
+				return held, ctx.Err()
+			}
+		}
+	}
 }
 
 func rateOf(b *config.Broker, name string) float64 {
@@ -66,6 +124,11 @@ func (m *Manager) LeaderThrottle() *quota.Replication { return m.throttles.leade
 // FollowerThrottle is the rate of bytes this broker fetches as follower for
 // throttled replicas, bounded by follower.replication.throttled.rate.
 func (m *Manager) FollowerThrottle() *quota.Replication { return m.throttles.follower }
+
+// AlterLogDirsThrottle is the rate of bytes this broker copies moving
+// partitions between log directories, bounded by
+// replica.alter.log.dirs.io.max.bytes.per.second.
+func (m *Manager) AlterLogDirsThrottle() *quota.Replication { return m.throttles.alterLogDirs }
 
 // LeaderThrottled reports whether this broker's replica of the partition
 // is listed in the topic's leader.replication.throttled.replicas.
