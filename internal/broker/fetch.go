@@ -293,10 +293,11 @@ type fetchRead struct {
 	// follower (read_replica.go). tellHW, where consumers read from
 	// followers, answers a follower at once when it lacks the high
 	// watermark. answerNow is set once either has something to say.
-	rack      string
-	listener  string
-	tellHW    bool
-	answerNow bool
+	rack       string
+	listener   string
+	candidates []replica.ReadReplica // preferredReadReplica's scratch
+	tellHW     bool
+	answerNow  bool
 	// authorize, when set, reports whether a topic may be read.
 	authorize func(topic string) bool
 }
@@ -338,7 +339,7 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 	}
 	it.part, it.leading = part, part.IsLeader()
 	if f.rack != "" && it.leading {
-		if id := f.b.preferredReadReplica(img, part, f.rack, f.listener, it.fetchOffset); id >= 0 {
+		if id := f.b.preferredReadReplica(img, part, f.rack, f.listener, it.fetchOffset, &f.candidates); id >= 0 {
 			it.preferred = id
 			it.hw, it.lso, it.logStart = part.HighWatermark(), part.LastStableOffset(), part.LogStartOffset()
 			f.answerNow = true

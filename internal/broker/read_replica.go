@@ -18,13 +18,14 @@ import (
 
 // preferredReadReplica is the broker a consumer in rack, reaching this
 // broker through listener, should fetch part from at fetchOffset instead of
-// this leader; -1 for this one.
-func (b *Broker) preferredReadReplica(img *cluster.Image, part *replica.Partition, rack, listener string, fetchOffset int64) int32 {
+// this leader; -1 for this one. scratch is reused for the candidates.
+func (b *Broker) preferredReadReplica(img *cluster.Image, part *replica.Partition, rack, listener string, fetchOffset int64, scratch *[]replica.ReadReplica) int32 {
 	if self, ok := img.Brokers[b.cfg.NodeID]; !ok || self.Rack == rack {
 		return -1
 	}
+	*scratch = part.ReadReplicas(fetchOffset, b.cfg.Now(), (*scratch)[:0])
 	best := replica.ReadReplica{ID: -1}
-	for _, r := range part.ReadReplicas(fetchOffset, b.cfg.Now(), nil) {
+	for _, r := range *scratch {
 		br, ok := img.Brokers[r.ID]
 		if !ok || br.Fenced || br.ShuttingDown || br.Rack != rack {
 			continue
