@@ -58,6 +58,8 @@ func errorCode(err error) int16 {
 		return kerr.FencedLeaderEpoch.Code
 	case errors.Is(err, cluster.ErrInvalidUpdateVersion):
 		return kerr.InvalidUpdateVersion.Code
+	case errors.Is(err, cluster.ErrNoLiveReplica):
+		return kerr.InvalidReplicaAssignment.Code
 	case errors.Is(err, cluster.ErrIneligibleReplica):
 		return kerr.IneligibleReplica.Code
 	case errors.Is(err, cluster.ErrUnknownPartition):

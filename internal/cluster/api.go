@@ -32,6 +32,9 @@ var (
 	ErrNoReassignment       = errors.New("cluster: no reassignment in progress")    // NO_REASSIGNMENT_IN_PROGRESS
 	ErrNotEligibleLeader    = errors.New("cluster: preferred leader not available") // PREFERRED_LEADER_NOT_AVAILABLE
 	ErrElectionNotNeeded    = errors.New("cluster: leader already preferred")       // ELECTION_NOT_NEEDED
+	// ErrNoLiveReplica refuses a new partition none of whose replicas is
+	// live (Kafka's INVALID_REPLICA_ASSIGNMENT for a create).
+	ErrNoLiveReplica = errors.New("cluster: no live replica")
 	// ErrStaleBrokerEpoch refuses a heartbeat or an unfencing of a broker
 	// that has registered again since (Kafka's STALE_BROKER_EPOCH).
 	ErrStaleBrokerEpoch = errors.New("cluster: stale broker epoch")

@@ -202,7 +202,7 @@ func (b *imageBuilder) newPartitions(first int, replicas [][]int32) ([]Partition
 			isr = slices.Clone(rs)
 		}
 		if len(isr) == 0 {
-			return nil, fmt.Errorf("partition %d: every replica of %v is fenced, shutting down or unregistered: %w", first+i, rs, ErrIneligibleReplica)
+			return nil, fmt.Errorf("partition %d: every replica of %v is fenced, shutting down or unregistered: %w", first+i, rs, ErrNoLiveReplica)
 		}
 		parts[i] = Partition{
 			Index:    int32(first + i),
@@ -313,13 +313,19 @@ func alteredConfigs(old map[string]string, set map[string]*string, replace bool)
 // ShuttingDown leaves ISRs and leaderships as if fenced; one registering
 // live may lead partitions left without a leader. A Rejoin of a broker the
 // image still shows live (it stopped without a controlled shutdown) keeps
-// its ISR places and leaderships instead (brokerRejoined). Either way its
-// replicas reported offline are offline no longer (replicasOnline).
+// its ISR places and leaderships instead (brokerRejoined). Either way, a
+// new start's replicas reported offline are offline no longer
+// (replicasOnline); the same start registering again (the end of a
+// controlled shutdown) keeps them.
 func applyRegisterBroker(b *imageBuilder, c RegisterBroker) error {
 	if c.Broker.ID < 0 {
 		return fmt.Errorf("cluster: register broker %d: negative broker ID", c.Broker.ID)
 	}
-	b.replicasOnline(c.Broker.ID)
+	if prev, ok := b.next.Brokers[c.Broker.ID]; !ok || prev.Epoch == 0 || c.Broker.Epoch != prev.Epoch {
+		// A new start, which reports its offline directories again; not
+		// the same start registering live after a controlled shutdown.
+		b.replicasOnline(c.Broker.ID)
+	}
 	if c.Rejoin && c.Broker.Fenced && !c.Broker.ShuttingDown && b.live(c.Broker.ID) {
 		b.putBroker(c.Broker)
 		b.brokerRejoined(c.Broker.ID)

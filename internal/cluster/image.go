@@ -434,10 +434,16 @@ func (a *appliedIndex) wait(ctx context.Context, done <-chan struct{}, i uint64)
 // CommandLevel is the level commands are proposed at (commandLevel): the
 // lowest of the registered brokers', a broker registered without one
 // counting as level 1. An image with no broker is at this software's.
-func (img *Image) CommandLevel() uint8 {
+func (img *Image) CommandLevel() uint8 { return img.commandLevelAs(-1) }
+
+// commandLevelAs is CommandLevel with broker id counted at this
+// software's level: the level of the cluster once id registers with it.
+func (img *Image) commandLevelAs(id int32) uint8 {
 	level := commandLevel
 	for _, b := range img.Brokers {
-		level = min(level, max(b.Level, 1))
+		if b.ID != id {
+			level = min(level, max(b.Level, 1))
+		}
 	}
 	return level
 }

@@ -33,13 +33,13 @@ func TestQuorumNewPartitionsLeaveFencedReplicasOutOfTheISR(t *testing.T) {
 		t.Fatalf("topic created while %d is fenced:\n got %+v\nwant %+v", victim, got, want)
 	}
 	err := l.Propose(testCtx(t), CreateTopic{Name: "lone", Replicas: [][]int32{{victim}}})
-	if !errors.Is(err, ErrIneligibleReplica) {
-		t.Fatalf("CreateTopic on the fenced broker alone: %v, want %v", err, ErrIneligibleReplica)
+	if !errors.Is(err, ErrNoLiveReplica) {
+		t.Fatalf("CreateTopic on the fenced broker alone: %v, want %v", err, ErrNoLiveReplica)
 	}
 	id := l.Image().Topics.Value("t").ID
 	err = l.Propose(testCtx(t), CreatePartitions{ID: id, Replicas: [][]int32{{victim, other}, {victim}}})
-	if !errors.Is(err, ErrIneligibleReplica) {
-		t.Fatalf("CreatePartitions with one on the fenced broker alone: %v, want %v", err, ErrIneligibleReplica)
+	if !errors.Is(err, ErrNoLiveReplica) {
+		t.Fatalf("CreatePartitions with one on the fenced broker alone: %v, want %v", err, ErrNoLiveReplica)
 	}
 	mustPropose(t, l, CreatePartitions{ID: id, Replicas: [][]int32{{victim, other}}})
 	if got, want := l.Image().Topics.Value("t").Partitions[2], (Partition{Index: 2, Leader: other, Replicas: []int32{victim, other}, ISR: []int32{other}}); !reflect.DeepEqual(got, want) {

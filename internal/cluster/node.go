@@ -192,11 +192,20 @@ func (n *node) join(ctx context.Context) error {
 			return fmt.Errorf("cluster: set cluster ID: %w", err)
 		}
 	}
-	cur, ok := n.pub.image().Brokers[self.ID]
-	if ok && n.mux == nil {
+	img := n.pub.image()
+	cur, ok := img.Brokers[self.ID]
+	switch {
+	case ok && n.mux == nil:
 		// The one-voter cluster's broker registers again only when it
 		// changed; its heartbeats are its own to count.
 		self.Epoch = cur.Epoch
+	case img.commandLevelAs(self.ID) < 2:
+		// A broker of older software still runs (a rolling upgrade): it
+		// would drop the epoch from the registration it applies, and a
+		// snapshot it writes would hold none, so that metadata replicas
+		// would check epochs differently. This start registers none;
+		// the next one, once every broker is upgraded, does.
+		self.Epoch = 0
 	}
 	n.epoch.Store(self.Epoch)
 	if !ok || !reflect.DeepEqual(cur, self) || n.mux != nil {

@@ -206,7 +206,7 @@ func TestPropose(t *testing.T) {
 		name:    "create topic: no live replica",
 		setup:   []Command{RegisterBroker{Broker: Broker{Level: commandLevel, ID: 3, Fenced: true}}, RegisterBroker{Broker: Broker{Level: commandLevel, ID: 4, ShuttingDown: true}}},
 		cmd:     CreateTopic{Name: "b", ID: tid(2), Replicas: [][]int32{{1}, {3, 4, 5}}},
-		wantErr: ErrIneligibleReplica,
+		wantErr: ErrNoLiveReplica,
 	}, {
 		name:    "create topic: name exists",
 		setup:   []Command{a},
@@ -257,7 +257,7 @@ func TestPropose(t *testing.T) {
 		name:    "create partitions: no live replica",
 		setup:   []Command{a, RegisterBroker{Broker: Broker{Level: commandLevel, ID: 2, Fenced: true}}},
 		cmd:     CreatePartitions{ID: tid(1), Replicas: [][]int32{{1}, {2}}},
-		wantErr: ErrIneligibleReplica,
+		wantErr: ErrNoLiveReplica,
 		topics:  []Topic{aTopic},
 	}, {
 		name:    "create partitions: count must grow",

@@ -138,3 +138,39 @@ func TestOfflineReplicasVersion1IsNotRemembered(t *testing.T) {
 		t.Errorf("version 1:\n got %+v\nwant %+v", got, want)
 	}
 }
+
+// The same start of a broker registering again (live, at the end of a
+// controlled shutdown) keeps its replicas reported offline: it reports a
+// failed directory once. A new start forgets them, as it reports again.
+func TestOfflineReplicasOutliveTheSameStartRegisteringAgain(t *testing.T) {
+	t.Parallel()
+	b1 := Broker{ID: 1, Host: "h", Port: 9001, Rack: "r1", Epoch: 5}
+	f := fsmWith(t, RegisterBroker{Broker: b1}, CreateTopic{Name: "t", ID: tid(1), Replicas: [][]int32{{1, 2}}})
+	mustApply(t, f, OfflineReplicas{Broker: 1, Partitions: []TopicPartitionID{{Topic: tid(1)}}})
+	down := b1
+	down.Fenced, down.ShuttingDown = true, true
+	mustApply(t, f, RegisterBroker{Broker: down}, RegisterBroker{Broker: b1})
+	if got := part(f, "t", 0).OfflineReplicas; !reflect.DeepEqual(got, []int32{1}) {
+		t.Fatalf("after the same start registered again: offline replicas %v, want [1]", got)
+	}
+	b1.Epoch = 6
+	mustApply(t, f, RegisterBroker{Broker: b1})
+	if got := part(f, "t", 0).OfflineReplicas; got != nil {
+		t.Fatalf("after a new start registered: offline replicas %v, want none", got)
+	}
+}
+
+// A broker registers an epoch only once no registered broker is of an
+// older level: counting itself at this software's level.
+func TestCommandLevelAsCountsTheRegisteringBrokerUpgraded(t *testing.T) {
+	img := &Image{Brokers: map[int32]Broker{1: {ID: 1}, 2: {ID: 2, Level: commandLevel}}}
+	if got := img.CommandLevel(); got != 1 {
+		t.Errorf("CommandLevel with broker 1 of level 1 = %d, want 1", got)
+	}
+	if got := img.commandLevelAs(1); got != commandLevel {
+		t.Errorf("commandLevelAs(1) = %d, want %d: only broker 1 was old", got, commandLevel)
+	}
+	if got := img.commandLevelAs(2); got != 1 {
+		t.Errorf("commandLevelAs(2) = %d, want 1: broker 1 is old", got)
+	}
+}

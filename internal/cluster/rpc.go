@@ -100,6 +100,7 @@ var rpcErrors = []error{
 	17: ErrInvalidVoter,
 	18: ErrNoQuorumChange,
 	19: ErrStaleBrokerEpoch,
+	20: ErrNoLiveReplica,
 }
 
 func toWireError(err error) *wireError {
