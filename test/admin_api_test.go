@@ -65,6 +65,7 @@ type brokerStatus struct {
 	Maintenance  bool   `json:"maintenance"`
 	Partitions   int    `json:"partitions"`
 	Leaders      int    `json:"leaders"`
+	CommandLevel int    `json:"metadata_command_level"`
 	Uptime       int64  `json:"uptime_seconds"`
 	Listeners    []struct {
 		Name             string `json:"name"`
@@ -111,6 +112,9 @@ func TestAdminAPIBrokerAndLogDirs(t *testing.T) {
 	}
 	if st.Partitions < 3 || st.Leaders != st.Partitions {
 		t.Errorf("partitions %d, leaders %d: want at least the 3 of admin-api, all led", st.Partitions, st.Leaders)
+	}
+	if st.CommandLevel != 2 {
+		t.Errorf("metadata_command_level %d, want 2: the one broker runs this software", st.CommandLevel)
 	}
 
 	var dirs struct {

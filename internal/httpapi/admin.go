@@ -37,22 +37,26 @@ type Admin interface {
 
 // BrokerStatus is GET /v1/broker.
 type BrokerStatus struct {
-	NodeID        int32      `json:"node_id"`
-	ClusterID     string     `json:"cluster_id"`
-	Version       string     `json:"version"`
-	Commit        string     `json:"commit,omitempty"`
-	GoVersion     string     `json:"go_version"`
-	Listeners     []Listener `json:"listeners"`
-	HTTPAddress   string     `json:"http_address"`
-	Ready         bool       `json:"ready"`
-	ControllerID  int32      `json:"controller_id"`
-	IsController  bool       `json:"is_controller"`
-	Fenced        bool       `json:"fenced"`
-	Maintenance   bool       `json:"maintenance"`
-	Partitions    int        `json:"partitions"`
-	Leaders       int        `json:"leaders"`
-	StartedAt     time.Time  `json:"started_at"`
-	UptimeSeconds int64      `json:"uptime_seconds"`
+	NodeID       int32      `json:"node_id"`
+	ClusterID    string     `json:"cluster_id"`
+	Version      string     `json:"version"`
+	Commit       string     `json:"commit,omitempty"`
+	GoVersion    string     `json:"go_version"`
+	Listeners    []Listener `json:"listeners"`
+	HTTPAddress  string     `json:"http_address"`
+	Ready        bool       `json:"ready"`
+	ControllerID int32      `json:"controller_id"`
+	IsController bool       `json:"is_controller"`
+	Fenced       bool       `json:"fenced"`
+	Maintenance  bool       `json:"maintenance"`
+	Partitions   int        `json:"partitions"`
+	Leaders      int        `json:"leaders"`
+	// CommandLevel is the level metadata commands are written at: the
+	// lowest software level of the registered brokers. Features of a
+	// newer level wait until every registered broker runs it.
+	CommandLevel  int       `json:"metadata_command_level"`
+	StartedAt     time.Time `json:"started_at"`
+	UptimeSeconds int64     `json:"uptime_seconds"`
 }
 
 // Listener is one Kafka listener of the broker.

@@ -72,6 +72,7 @@ func (a *adminAPI) Status() httpapi.BrokerStatus {
 		st.Fenced, st.Maintenance = b.Fenced, b.ShuttingDown
 	}
 	st.Partitions, st.Leaders, _ = a.leadership(img)
+	st.CommandLevel = int(img.CommandLevel())
 	return st
 }
 
