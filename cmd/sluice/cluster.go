@@ -15,6 +15,7 @@ func newClusterCommand(o *clientOptions) *cobra.Command {
 	}
 	cmd.AddCommand(newClusterHealthCommand(o)) // health.go
 	cmd.AddCommand(newVotersCommand(o))        // voters.go
+	cmd.AddCommand(newUnregisterCommand(o))    // unregister.go
 	cmd.AddCommand(&cobra.Command{
 		Use:   "info",
 		Short: "Show the cluster ID, the controller and the brokers",

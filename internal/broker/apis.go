@@ -72,6 +72,7 @@ func (b *Broker) buildAPIs() map[int16]api {
 		55: {0, 2, typed(b.describeQuorum)},
 		60: {0, 1, typed(b.describeCluster)},
 		61: {0, 0, typed(b.describeProducers)},
+		64: {0, 0, typed(b.unregisterBroker)},
 		65: {0, 0, typed(b.describeTransactions)},
 		66: {0, 2, typed(b.listTransactions)},
 		68: {0, 1, typed(b.consumerGroupHeartbeat)},

@@ -59,6 +59,7 @@ package broker
 //	DescribeAcls                 DESCRIBE         cluster                 CLUSTER_AUTHORIZATION_FAILED
 //	DescribeQuorum               DESCRIBE         cluster                 CLUSTER_AUTHORIZATION_FAILED
 //	AddRaftVoter, RemoveRaftVoter ALTER           cluster                 CLUSTER_AUTHORIZATION_FAILED
+//	UnregisterBroker             ALTER            cluster                 CLUSTER_AUTHORIZATION_FAILED
 //	CreateAcls, DeleteAcls       ALTER            cluster                 CLUSTER_AUTHORIZATION_FAILED
 //	DescribeUserScramCredentials DESCRIBE         cluster                 CLUSTER_AUTHORIZATION_FAILED
 //	AlterUserScramCredentials    ALTER            cluster                 CLUSTER_AUTHORIZATION_FAILED
@@ -659,6 +660,12 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 	case *kmsg.RemoveRaftVoterRequest:
 		if !cluster(acl.OpAlter) {
 			resp := r.ResponseKind().(*kmsg.RemoveRaftVoterResponse)
+			resp.ErrorCode = clusterDenied
+			return resp, nil, nil
+		}
+	case *kmsg.UnregisterBrokerRequest:
+		if !cluster(acl.OpAlter) {
+			resp := r.ResponseKind().(*kmsg.UnregisterBrokerResponse)
 			resp.ErrorCode = clusterDenied
 			return resp, nil, nil
 		}

@@ -74,6 +74,8 @@ func TestAuthorizeRequestDenials(t *testing.T) {
 	cgh.Group, cgh.SubscribedTopicNames = "g", []string{"other"}
 	verify := kmsg.NewPtrAddPartitionsToTxnRequest()
 	verify.Version = 4
+	unregister := kmsg.NewPtrUnregisterBrokerRequest()
+	unregister.BrokerID = 3
 
 	code := func(resp kmsg.Response) int16 {
 		switch r := resp.(type) {
@@ -97,6 +99,8 @@ func TestAuthorizeRequestDenials(t *testing.T) {
 			return r.ErrorCode
 		case *kmsg.AddPartitionsToTxnResponse:
 			return r.ErrorCode
+		case *kmsg.UnregisterBrokerResponse:
+			return r.ErrorCode
 		}
 		t.Fatalf("unexpected response %T", resp)
 		return 0
@@ -116,6 +120,7 @@ func TestAuthorizeRequestDenials(t *testing.T) {
 		{"WriteTxnMarkers", markers, kerr.ClusterAuthorizationFailed},
 		{"AlterUserScramCredentials", scram, kerr.ClusterAuthorizationFailed},
 		{"AddPartitionsToTxn v4 (brokers)", verify, kerr.ClusterAuthorizationFailed},
+		{"UnregisterBroker (ALTER on the cluster)", unregister, kerr.ClusterAuthorizationFailed},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			deny, next, _ := b.authorizeRequestWith(ctx, bob, acls, tt.req)

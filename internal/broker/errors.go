@@ -70,6 +70,10 @@ func errorCode(err error) int16 {
 		return kerr.PreferredLeaderNotAvailable.Code
 	case errors.Is(err, cluster.ErrElectionNotNeeded):
 		return kerr.ElectionNotNeeded.Code
+	case errors.Is(err, cluster.ErrOlderBrokers):
+		return kerr.UnsupportedVersion.Code
+	case errors.Is(err, cluster.ErrBrokerNotRegistered):
+		return kerr.BrokerIDNotRegistered.Code
 	case errors.Is(err, config.ErrInvalid), errors.Is(err, config.ErrUnknown):
 		return kerr.InvalidConfig.Code
 	case errors.Is(err, context.DeadlineExceeded):

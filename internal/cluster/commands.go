@@ -71,6 +71,9 @@ const (
 
 	// Replicas in a broker's failed log directory (offline_replicas.go).
 	cmdOfflineReplicas commandType = 22
+
+	// A broker removed from the metadata (unregister.go).
+	cmdUnregisterBroker commandType = 23
 )
 
 func (t commandType) String() string {
@@ -119,6 +122,8 @@ func (t commandType) String() string {
 		return "ReserveProducerIDs"
 	case cmdOfflineReplicas:
 		return "OfflineReplicas"
+	case cmdUnregisterBroker:
+		return "UnregisterBroker"
 	}
 	return fmt.Sprintf("command(%d)", uint8(t))
 }
@@ -138,6 +143,9 @@ func (t commandType) String() string {
 // (Image.CommandLevel), the lowest of the registered brokers', writing a
 // version 2 only once every broker applies it. Level 1 is the software
 // that knew version 2 of RegisterBroker alone.
+//
+// A new type starts at version 1 (the default below): older software,
+// which has no case for it in decodePayload, stops at it.
 func latestVersion(t commandType) uint8 {
 	switch t {
 	case cmdRegisterBroker, cmdCreateTopic, cmdCreatePartitions, cmdCreateTopics, cmdUnfenceBroker,
@@ -403,6 +411,8 @@ func encodeVersioned(cmd Command, level uint8) ([]byte, error) {
 		}
 	case shutdownBroker:
 		typ, payload = cmdShutdownBroker, c
+	case UnregisterBroker:
+		typ, payload = cmdUnregisterBroker, wireUnregisterBroker(c)
 	case CreateAcls:
 		typ, payload = cmdCreateAcls, toWireCreateAcls(c)
 	case DeleteAcls:
@@ -536,6 +546,11 @@ func decodePayload(e envelope) (Command, error) {
 		var w shutdownBroker
 		if err = unmarshalPayload(e.payload, &w); err == nil {
 			cmd = w
+		}
+	case cmdUnregisterBroker:
+		var w wireUnregisterBroker
+		if err = unmarshalPayload(e.payload, &w); err == nil {
+			cmd = UnregisterBroker(w)
 		}
 	case cmdCreateAcls:
 		var w wireCreateAcls

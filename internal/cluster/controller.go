@@ -395,6 +395,7 @@ func (n *node) heartbeat() {
 	defer t.Stop()
 	for {
 		n.sendHeartbeat(interval)
+		n.reregisterIfRemoved()
 		select {
 		case <-t.C:
 		case <-n.stop:

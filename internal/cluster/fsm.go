@@ -78,6 +78,8 @@ func newFSM(logger *slog.Logger, pub *publisher) *fsm {
 			cmdAlterPartitions: applyAs(applyAlterPartitions),
 
 			cmdOfflineReplicas: applyAs(applyOfflineReplicas),
+
+			cmdUnregisterBroker: applyAs(applyUnregisterBroker),
 		},
 	}
 }

@@ -101,6 +101,7 @@ var rpcErrors = []error{
 	18: ErrNoQuorumChange,
 	19: ErrStaleBrokerEpoch,
 	20: ErrNoLiveReplica,
+	21: ErrBrokerNotRegistered,
 }
 
 func toWireError(err error) *wireError {
