@@ -258,13 +258,18 @@ func (b *imageBuilder) copyLoad() {
 }
 
 func (b *imageBuilder) putBroker(br Broker) {
+	b.copyBrokers()
+	b.next.Brokers[br.ID] = br
+}
+
+// copyBrokers makes the builder's broker map its own before a change.
+func (b *imageBuilder) copyBrokers() {
 	b.mutated = true
 	if !b.brokersCopied {
 		b.next.Brokers = maps.Clone(b.next.Brokers)
 		b.brokersCopied = true
 	}
 	b.delta.Brokers = true
-	b.next.Brokers[br.ID] = br
 }
 
 func (b *imageBuilder) brokerConfigs(key string) map[string]string {

@@ -21,7 +21,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 )
 
 // ErrOlderBrokers refuses an UnregisterBroker while another registered
@@ -53,12 +52,7 @@ func applyUnregisterBroker(b *imageBuilder, c UnregisterBroker) error {
 }
 
 func (b *imageBuilder) deleteBroker(id int32) {
-	b.mutated = true
-	if !b.brokersCopied {
-		b.next.Brokers = maps.Clone(b.next.Brokers)
-		b.brokersCopied = true
-	}
-	b.delta.Brokers = true
+	b.copyBrokers()
 	delete(b.next.Brokers, id)
 }
 
