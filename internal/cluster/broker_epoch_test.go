@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // KIP-631: a broker's heartbeats carry the broker epoch it registered
@@ -136,4 +138,30 @@ func TestQuorumAlterPartitionRefusesABrokerThatRestartedSince(t *testing.T) {
 		t.Errorf("partition after the changes: %+v", p)
 	}
 	q.sameImages()
+}
+
+// A fence decided at one start of a broker does not fence the next start,
+// registered since (its silence was the earlier start's); a fence of the
+// epoch registered does. At level 1 the fence carries no epoch.
+func TestFenceOfAnEarlierStartFencesNothing(t *testing.T) {
+	t.Parallel()
+	f := fsmWith(t, RegisterBroker{Broker: Broker{ID: 2, Host: "h", Port: 9002, Rack: "r2", Epoch: 7}})
+	mustApply(t, f, RegisterBroker{Broker: Broker{ID: 2, Host: "h", Port: 9002, Rack: "r2", Epoch: 8}})
+	data, err := encodeCommand(fenceBroker{ID: 2, Epoch: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := f.Apply(&raft.Log{Index: f.applied.get() + 1, Type: raft.LogCommand, Data: data}).(error); !errors.Is(res, ErrStaleBrokerEpoch) {
+		t.Fatalf("fence of epoch 7 after epoch 8 registered: %v, want %v", res, ErrStaleBrokerEpoch)
+	}
+	if f.state.Brokers[2].Fenced {
+		t.Fatal("the new start was fenced by the earlier start's silence")
+	}
+	mustApply(t, f, fenceBroker{ID: 2, Epoch: 8})
+	if !f.state.Brokers[2].Fenced {
+		t.Fatal("a fence of the registered epoch fenced nothing")
+	}
+	if data, err := encodeCommandAt(fenceBroker{ID: 2, Epoch: 8}, 1); err != nil || data[1] != 1 {
+		t.Fatalf("a fence at level 1: version %d (%v), want 1", data[1], err)
+	}
 }

@@ -133,7 +133,7 @@ func (t commandType) String() string {
 //   - RegisterBroker: a rejoin (RegisterBroker.Rejoin);
 //   - CreateTopic, CreatePartitions, CreateTopics: the ISR of a new
 //     partition is its live replicas, not every replica (newPartitions);
-//   - unfenceBroker: it carries the broker epoch it is for;
+//   - fenceBroker, unfenceBroker: they carry the broker epoch they are for;
 //   - AlterPartition, AlterPartitions: the ISR's broker epochs (KIP-903);
 //   - OfflineReplicas: the partitions remember the replicas
 //     (Partition.OfflineReplicas).
@@ -148,7 +148,7 @@ func (t commandType) String() string {
 // which has no case for it in decodePayload, stops at it.
 func latestVersion(t commandType) uint8 {
 	switch t {
-	case cmdRegisterBroker, cmdCreateTopic, cmdCreatePartitions, cmdCreateTopics, cmdUnfenceBroker,
+	case cmdRegisterBroker, cmdCreateTopic, cmdCreatePartitions, cmdCreateTopics, cmdFenceBroker, cmdUnfenceBroker,
 		cmdAlterPartition, cmdAlterPartitions, cmdOfflineReplicas:
 		return 2
 	}
@@ -208,9 +208,13 @@ func (setClusterID) isCommand() {}
 
 // fenceBroker is proposed by the controller when a broker's heartbeats stop
 // for the session timeout (KIP-631): the broker leads nothing and leaves
-// every ISR where it is not the last member.
+// every ISR where it is not the last member. Epoch, version 2, is the
+// broker epoch the silence was seen at: the fencing fails
+// (ErrStaleBrokerEpoch) if the broker has registered again since, as that
+// new start is not the one that fell silent.
 type fenceBroker struct {
-	ID int32 `json:"id"`
+	ID    int32 `json:"id"`
+	Epoch int64 `json:"epoch,omitempty"`
 }
 
 // unfenceBroker is proposed by the controller when a fenced broker
@@ -347,6 +351,9 @@ func encodeCommandAt(cmd Command, level uint8) ([]byte, error) {
 // levelOne is cmd without the fields of its version 2.
 func levelOne(cmd Command) Command {
 	switch c := cmd.(type) {
+	case fenceBroker:
+		c.Epoch = 0
+		return c
 	case unfenceBroker:
 		c.Epoch = 0
 		return c
@@ -404,6 +411,9 @@ func encodeVersioned(cmd Command, level uint8) ([]byte, error) {
 		typ, payload = cmdReassign, wireReassign(c)
 	case fenceBroker:
 		typ, payload = cmdFenceBroker, c
+		if c.Epoch != 0 {
+			version = 2
+		}
 	case unfenceBroker:
 		typ, payload = cmdUnfenceBroker, c
 		if c.Epoch != 0 {
@@ -532,6 +542,9 @@ func decodePayload(e envelope) (Command, error) {
 	case cmdFenceBroker:
 		var w fenceBroker
 		if err = unmarshalPayload(e.payload, &w); err == nil {
+			if (w.Epoch != 0) != (e.version == 2) {
+				err = errors.New("epoch is set in version 2 alone")
+			}
 			cmd = w
 		}
 	case cmdUnfenceBroker:

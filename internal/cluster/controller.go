@@ -319,7 +319,7 @@ func (n *node) checkBrokers(ctx context.Context, since time.Time, sessionFrom ma
 		switch {
 		case !b.Fenced && now.Sub(last) > session:
 			n.logger.Warn("fencing broker: no heartbeat within the session timeout", "broker", id, "silent_for", now.Sub(last).Round(time.Millisecond))
-			cmd = fenceBroker{ID: id}
+			cmd = fenceBroker{ID: id, Epoch: b.Epoch}
 		case b.Fenced && ok && now.Sub(heard) < session:
 			n.logger.Info("unfencing broker: heartbeat received", "broker", id)
 			cmd = unfenceBroker{ID: id, Epoch: b.Epoch}
@@ -329,7 +329,7 @@ func (n *node) checkBrokers(ctx context.Context, since time.Time, sessionFrom ma
 				continue
 			}
 			n.logger.Warn("fencing broker again: it rejoined but sent no heartbeat within the session timeout; its leaderships move", "broker", id)
-			cmd = fenceBroker{ID: id}
+			cmd = fenceBroker{ID: id, Epoch: b.Epoch}
 		default:
 			continue
 		}

@@ -265,6 +265,9 @@ func applyFenceBroker(b *imageBuilder, c fenceBroker) error {
 	if err != nil {
 		return err
 	}
+	if c.Epoch != 0 && c.Epoch != br.Epoch {
+		return fmt.Errorf("cluster: fence broker %d: silent at epoch %d, registered at %d: %w", c.ID, c.Epoch, br.Epoch, ErrStaleBrokerEpoch)
+	}
 	br.Fenced = true
 	b.setBroker(br)
 	return nil
