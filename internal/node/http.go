@@ -33,17 +33,19 @@ type observability struct {
 
 // startHTTP binds and serves the admin listener at the start of Start, so
 // that /healthz and /readyz answer while the node joins its cluster and
-// opens its partitions.
-func (n *Node) startHTTP(static *config.Broker) error {
+// opens its partitions. ls are the broker's settings with the
+// listener.name.* overrides.
+func (n *Node) startHTTP(ls *listenerSettings) error {
+	static := ls.static
 	addr := static.String("sluice.http.listen")
 	if addr == "" {
 		return nil
 	}
-	tlsCfg, err := n.httpTLS(static) // http_security.go
+	tlsCfg, err := n.httpTLS(ls) // http_security.go
 	if err != nil {
 		return err
 	}
-	httpAuth, err := n.httpAuth(static)
+	httpAuth, err := n.httpAuth(ls)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/sluice-io/sluice/internal/acl"
 	"github.com/sluice-io/sluice/internal/auth"
-	"github.com/sluice-io/sluice/internal/config"
 	"github.com/sluice-io/sluice/internal/httpapi"
 	"github.com/sluice-io/sluice/internal/server"
 )
@@ -18,15 +17,11 @@ import (
 // httpTLS is the admin listener's TLS with sluice.http.tls.enable: the
 // files of listener.name.http.ssl.*, else the ssl.* settings the Kafka
 // listeners use, read by the same code as theirs.
-func (n *Node) httpTLS(static *config.Broker) (*tls.Config, error) {
-	if !static.Bool("sluice.http.tls.enable") {
+func (n *Node) httpTLS(ls *listenerSettings) (*tls.Config, error) {
+	if !ls.static.Bool("sluice.http.tls.enable") {
 		return nil, nil
 	}
-	_, overrides, err := splitListenerSettings(withNodeID(n.cfg.Settings, n.cfg.NodeID))
-	if err != nil {
-		return nil, err
-	}
-	files, err := (&listenerSettings{static: static, override: overrides}).tlsFiles("HTTP")
+	files, err := ls.tlsFiles("HTTP")
 	if err != nil {
 		return nil, fmt.Errorf("HTTP admin listener: %w", err)
 	}
@@ -45,12 +40,8 @@ func (n *Node) httpTLS(static *config.Broker) (*tls.Config, error) {
 // client certificate mapped by the HTTP listener's
 // ssl.principal.mapping.rules; where no Kafka listener authenticates, a
 // caller without either is User:ANONYMOUS.
-func (n *Node) httpAuth(static *config.Broker) (httpapi.Auth, error) {
-	_, overrides, err := splitListenerSettings(withNodeID(n.cfg.Settings, n.cfg.NodeID))
-	if err != nil {
-		return nil, err
-	}
-	ls := &listenerSettings{static: static, override: overrides}
+func (n *Node) httpAuth(ls *listenerSettings) (httpapi.Auth, error) {
+	static := ls.static
 	a := &httpAuthenticator{n: n}
 	for _, spec := range n.specs {
 		switch spec.protocol {
@@ -73,6 +64,7 @@ func (n *Node) httpAuth(static *config.Broker) (httpapi.Auth, error) {
 		}
 		a.plain = users
 	}
+	var err error
 	if a.certs, err = auth.ParsePrincipalRules(ls.get("HTTP", "ssl.principal.mapping.rules")); err != nil {
 		return nil, fmt.Errorf("HTTP admin listener: %w", err)
 	}

@@ -156,7 +156,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, logger: cfg.Logger, specs: specs}
-	if err := n.startHTTP(static); err != nil { // http.go
+	if err := n.startHTTP(ls); err != nil { // http.go
 		return nil, err
 	}
 	started := false
