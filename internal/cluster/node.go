@@ -163,7 +163,6 @@ func (n *node) isVoter() bool {
 // cluster always, Fenced until its first heartbeat reaches the controller
 // (KIP-631), which join waits for.
 func (n *node) join(ctx context.Context) error {
-	self := Broker{ID: n.cfg.NodeID, Host: n.cfg.Host, Port: n.cfg.Port, Rack: n.cfg.Rack, Endpoints: n.cfg.Endpoints, Epoch: newBrokerEpoch(), Level: commandLevel}
 	if n.mux == nil {
 		if err := n.waitController(ctx); err != nil {
 			return err
@@ -184,7 +183,6 @@ func (n *node) join(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("cluster: catch up with the metadata log: %w", err)
 		}
-		self.Fenced = true
 	}
 	if n.pub.image().ClusterID == "" {
 		// Voters starting together may race; the first ID committed wins.
@@ -193,19 +191,12 @@ func (n *node) join(ctx context.Context) error {
 		}
 	}
 	img := n.pub.image()
+	self := n.selfBroker(img)
 	cur, ok := img.Brokers[self.ID]
-	switch {
-	case ok && n.mux == nil:
+	if ok && n.mux == nil {
 		// The one-voter cluster's broker registers again only when it
 		// changed; its heartbeats are its own to count.
 		self.Epoch = cur.Epoch
-	case img.commandLevelAs(self.ID) < 2:
-		// A broker of older software still runs (a rolling upgrade): it
-		// would drop the epoch from the registration it applies, and a
-		// snapshot it writes would hold none, so that metadata replicas
-		// would check epochs differently. This start registers none;
-		// the next one, once every broker is upgraded, does.
-		self.Epoch = 0
 	}
 	n.epoch.Store(self.Epoch)
 	if !ok || !reflect.DeepEqual(cur, self) || n.mux != nil {
@@ -225,6 +216,23 @@ func (n *node) join(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// selfBroker is this broker's registration for a new start, against img:
+// a new broker epoch, Fenced until its first heartbeat in a multi-node
+// cluster (KIP-631).
+func (n *node) selfBroker(img *Image) Broker {
+	self := Broker{ID: n.cfg.NodeID, Host: n.cfg.Host, Port: n.cfg.Port, Rack: n.cfg.Rack, Endpoints: n.cfg.Endpoints,
+		Epoch: newBrokerEpoch(), Level: commandLevel, Fenced: n.mux != nil}
+	if img.commandLevelAs(self.ID) < 2 {
+		// A broker of older software still runs (a rolling upgrade): it
+		// would drop the epoch from the registration it applies, and a
+		// snapshot it writes would hold none, so that metadata replicas
+		// would check epochs differently. This start registers none;
+		// the next one, once every broker is upgraded, does.
+		self.Epoch = 0
+	}
+	return self
 }
 
 // newBrokerEpoch returns a random positive broker epoch (Broker.Epoch).

@@ -76,11 +76,7 @@ func (n *node) reregisterIfRemoved() {
 	if _, ok := n.pub.image().Brokers[n.cfg.NodeID]; ok || n.fsm.halt.err() != nil {
 		return
 	}
-	self := Broker{ID: n.cfg.NodeID, Host: n.cfg.Host, Port: n.cfg.Port, Rack: n.cfg.Rack, Endpoints: n.cfg.Endpoints, Epoch: newBrokerEpoch(), Level: commandLevel}
-	if n.pub.image().commandLevelAs(self.ID) < 2 {
-		self.Epoch = 0 // as in join: older brokers would drop it
-	}
-	self.Fenced = n.mux != nil // unfenced by its next heartbeat (KIP-631)
+	self := n.selfBroker(n.pub.image())
 	n.epoch.Store(self.Epoch)
 	ctx, cancel := context.WithTimeout(n.ctx, n.sessionTimeout())
 	defer cancel()
