@@ -187,23 +187,20 @@ func TestAdminAPIBrokerAndLogDirs(t *testing.T) {
 	}
 }
 
-// TestAdminAPIConfigReload starts a broker whose settings come from a
-// file, changes the file, and reloads: a changed dynamic setting
-// (log.retention.ms) becomes the broker's dynamic config, a changed
-// read-only one (num.partitions) is reported as needing a restart,
-// an invalid value is refused with nothing applied, and a setting taken
-// out of the file again is removed.
-func TestAdminAPIConfigReload(t *testing.T) {
-	t.Parallel()
-	file := filepath.Join(t.TempDir(), "broker.properties")
-	write := func(s string) {
+// startReloadableBroker starts a broker whose settings come from a
+// properties file holding initial, reloaded from it by POST
+// /v1/config/reload; write rewrites the file.
+func startReloadableBroker(t *testing.T, initial string) (b *broker, file string, write func(string)) {
+	t.Helper()
+	file = filepath.Join(t.TempDir(), "broker.properties")
+	write = func(s string) {
 		t.Helper()
 		if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write("sluice.http.listen=127.0.0.1:0\nlog.retention.ms=3600000\nnum.partitions=1\n")
-	b := &broker{t: t, dataDir: t.TempDir()}
+	write(initial)
+	b = &broker{t: t, dataDir: t.TempDir()}
 	settings, err := readPropertiesFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -215,6 +212,18 @@ func TestAdminAPIConfigReload(t *testing.T) {
 	}
 	b.start()
 	t.Cleanup(b.stop)
+	return b, file, write
+}
+
+// TestAdminAPIConfigReload starts a broker whose settings come from a
+// file, changes the file, and reloads: a changed dynamic setting
+// (log.retention.ms) becomes the broker's dynamic config, a changed
+// read-only one (num.partitions) is reported as needing a restart,
+// an invalid value is refused with nothing applied, and a setting taken
+// out of the file again is removed.
+func TestAdminAPIConfigReload(t *testing.T) {
+	t.Parallel()
+	b, file, write := startReloadableBroker(t, "sluice.http.listen=127.0.0.1:0\nlog.retention.ms=3600000\nnum.partitions=1\n")
 	httpAddr := b.node.HTTPAddr()
 	ctx := testContext(t, 30*time.Second)
 	retention := func() (string, string) {

@@ -2,8 +2,6 @@ package test
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -15,26 +13,7 @@ import (
 // setting still needs a restart.
 func TestAdminAPIConfigReloadRefusesUnknownSettings(t *testing.T) {
 	t.Parallel()
-	file := filepath.Join(t.TempDir(), "broker.properties")
-	write := func(s string) {
-		t.Helper()
-		if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("sluice.http.listen=127.0.0.1:0\nlog.retention.ms=3600000\n")
-	b := &broker{t: t, dataDir: t.TempDir()}
-	settings, err := readPropertiesFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.cfg.NodeID, b.cfg.Listen, b.cfg.DataDir, b.cfg.Settings, b.cfg.Logger = 1, "127.0.0.1:0", b.dataDir, settings, testLogger(t)
-	b.cfg.ReloadSettings = func() (string, map[string]string, error) {
-		s, err := readPropertiesFile(file)
-		return file, s, err
-	}
-	b.start()
-	t.Cleanup(b.stop)
+	b, _, write := startReloadableBroker(t, "sluice.http.listen=127.0.0.1:0\nlog.retention.ms=3600000\n")
 	httpAddr := b.node.HTTPAddr()
 	type reloadResult struct {
 		Applied         map[string]*string `json:"applied"`
