@@ -304,6 +304,28 @@ func TestShutdownBrokerAndReregister(t *testing.T) {
 	}
 }
 
+// restoredCopy is a new FSM restored from a snapshot of f, failing the
+// test unless its state is f's.
+func restoredCopy(t *testing.T, f *fsm) *fsm {
+	t.Helper()
+	var buf bytes.Buffer
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.Persist(&memSink{Buffer: &buf}); err != nil {
+		t.Fatal(err)
+	}
+	g := newFSM(slog.New(slog.DiscardHandler), newPublisher())
+	if err := g.Restore(nopCloser{bytes.NewReader(buf.Bytes())}); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(withoutDelta(g.state), withoutDelta(f.state)) {
+		t.Fatalf("restored\n %+v\nwant\n %+v", g.state, f.state)
+	}
+	return g
+}
+
 // The snapshot carries every field of the new state: fenced and
 // shutting-down brokers, partition epochs, reassignments, leaderless
 // partitions.
@@ -315,18 +337,7 @@ func TestSnapshotCarriesControllerState(t *testing.T) {
 		shutdownBroker{ID: 1},
 	)
 	applyFSM(t, f, DeleteTopic{ID: tid(9)}) // a failed command after the last success
-	var buf bytes.Buffer
-	snap, _ := f.Snapshot()
-	if err := snap.Persist(&memSink{Buffer: &buf}); err != nil {
-		t.Fatal(err)
-	}
-	g := newFSM(slog.New(slog.DiscardHandler), newPublisher())
-	if err := g.Restore(nopCloser{bytes.NewReader(buf.Bytes())}); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(withoutDelta(g.state), withoutDelta(f.state)) {
-		t.Fatalf("restored\n %+v\nwant\n %+v", g.state, f.state)
-	}
+	g := restoredCopy(t, f)
 	if g.applied.get() != f.applied.get() || g.applied.get() != f.state.Index+1 {
 		t.Fatalf("restored applied index %d, want %d", g.applied.get(), f.applied.get())
 	}

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -132,21 +131,7 @@ func TestUnregisterBrokerWireFormat(t *testing.T) {
 func TestUnregisterBrokerSnapshotRoundTrip(t *testing.T) {
 	t.Parallel()
 	f := fsmWith(t, electionTopic, UnregisterBroker{ID: 2})
-	var buf bytes.Buffer
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := snap.Persist(&memSink{Buffer: &buf}); err != nil {
-		t.Fatal(err)
-	}
-	g := newFSM(slog.New(slog.DiscardHandler), newPublisher())
-	if err := g.Restore(nopCloser{bytes.NewReader(buf.Bytes())}); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(withoutDelta(g.state), withoutDelta(f.state)) {
-		t.Errorf("restored %+v\nwant %+v", g.state, f.state)
-	}
+	g := restoredCopy(t, f)
 	if _, ok := g.state.Brokers[2]; ok || len(g.state.Brokers) != 3 {
 		t.Errorf("restored brokers %v, want 1, 3 and 4", g.state.Brokers)
 	}
