@@ -16,15 +16,15 @@ import (
 	"github.com/sluice-io/sluice/internal/schema"
 )
 
-// memLog is a _schemas partition in memory: what it appends, the registry
-// reads back at once, as its reader would.
-type memLog struct {
+// sharedLog is _schemas as every node reads it: what the writer appends,
+// each registry applies at once.
+type sharedLog struct {
 	mu   sync.Mutex
-	r    *Registry
+	regs []*Registry
 	next int64
 }
 
-func (l *memLog) Append(_ context.Context, recs []Record) (int64, error) {
+func (l *sharedLog) Append(_ context.Context, recs []Record) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	krecs := make([]*kgo.Record, len(recs))
@@ -32,11 +32,13 @@ func (l *memLog) Append(_ context.Context, recs []Record) (int64, error) {
 		krecs[i] = &kgo.Record{Key: rec.Key, Value: rec.Value, Offset: l.next}
 		l.next++
 	}
-	l.r.applyRecords(krecs, 0)
+	for _, r := range l.regs {
+		r.applyRecords(krecs, 0)
+	}
 	return l.next - 1, nil
 }
 
-func (l *memLog) EndOffset() (int64, error) {
+func (l *sharedLog) EndOffset() (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.next, nil
@@ -48,7 +50,7 @@ func testRegistry(t *testing.T, recs ...Record) string {
 	t.Helper()
 	r := New(Config{NodeID: 1, URL: "http://writer", Timeout: 5 * time.Second,
 		Writer: func() (int32, int32, bool) { return 1, 0, true }})
-	l := &memLog{r: r}
+	l := &sharedLog{regs: []*Registry{r}}
 	r.cfg.Log = l
 	if _, err := l.Append(context.Background(), recs); err != nil {
 		t.Fatal(err)

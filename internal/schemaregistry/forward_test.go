@@ -10,37 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// sharedLog is _schemas as every node reads it: what the writer appends,
-// each registry applies at once.
-type sharedLog struct {
-	mu   sync.Mutex
-	regs []*Registry
-	next int64
-}
-
-func (l *sharedLog) Append(_ context.Context, recs []Record) (int64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	krecs := make([]*kgo.Record, len(recs))
-	for i, rec := range recs {
-		krecs[i] = &kgo.Record{Key: rec.Key, Value: rec.Value, Offset: l.next}
-		l.next++
-	}
-	for _, r := range l.regs {
-		r.applyRecords(krecs, 0)
-	}
-	return l.next - 1, nil
-}
-
-func (l *sharedLog) EndOffset() (int64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.next, nil
-}
 
 // forwardingPair is a writer (node 1) and a node that forwards to it
 // (node 2). The writer drops its answer to the first DELETE of each path
