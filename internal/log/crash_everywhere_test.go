@@ -362,7 +362,7 @@ func TestCrashEverywhereInARelocation(t *testing.T) {
 
 	crashEverywhere(t, base, func(fsys *stepFS) any {
 		l := openLog(t, fsys, "/a/topic-0", testConfig())
-		if err := l.Relocate(context.Background(), "/b/topic-0"); err != nil {
+		if err := l.Relocate(context.Background(), "/b/topic-0", nil); err != nil {
 			t.Fatalf("relocate: %v", err)
 		}
 		mustClose(t, l)

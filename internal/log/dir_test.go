@@ -146,7 +146,7 @@ func TestNewLogDirectoryForOtherFirstWrites(t *testing.T) {
 		fsys := log.OSFS{}
 		from, to := filepath.Join(t.TempDir(), "t-0"), filepath.Join(t.TempDir(), "t-0")
 		l := openFS(t, fsys, from, log.Options{})
-		if err := l.Relocate(ctx, to); err != nil {
+		if err := l.Relocate(ctx, to, nil); err != nil {
 			t.Fatal(err)
 		}
 		if l.Dir() != to {

@@ -9,7 +9,7 @@ package log
 //     while appends, reads and fsyncs go on: sealed segments with their
 //     indexes (fsynced one by one), and the active segment as far as it is
 //     written, round after round until what is left is small. A Pacer
-//     (RelocatePaced) may slow these rounds down to a bound on the bytes
+//     (Relocate's pace) may slow these rounds down to a bound on the bytes
 //     copied a second; the rest of the steps are never paced.
 //  2. Holding the writer lock (and the fsync lock, so no fsync runs), the
 //     rest is copied: the tail of the active segment, segments rolled
@@ -84,7 +84,7 @@ type Pacer func(ctx context.Context, n int) (held bool, err error)
 type relocation struct {
 	target string // the new directory
 	future string // where the copy is built
-	// pace paces the background rounds (RelocatePaced); nil: none. held
+	// pace paces the background rounds (Relocate's pace); nil: none. held
 	// is set when it made a round wait.
 	pace func(n int) error
 	held bool
@@ -119,14 +119,9 @@ func (l *Log) Relocating() (RelocationStatus, bool) {
 // Relocate returns an error, except that ErrOffline means the new
 // directory's disk failed after the commit point could not be made
 // durable. Cancelling ctx stops the copy before the commit point. Only one
-// Relocate runs at a time (ErrRelocating).
-func (l *Log) Relocate(ctx context.Context, newDir string) error {
-	return l.RelocatePaced(ctx, newDir, nil)
-}
-
-// RelocatePaced is Relocate with its background copy paced by pace (nil:
-// not paced).
-func (l *Log) RelocatePaced(ctx context.Context, newDir string, pace Pacer) error {
+// Relocate runs at a time (ErrRelocating). pace, if not nil, paces the
+// background copy rounds.
+func (l *Log) Relocate(ctx context.Context, newDir string, pace Pacer) error {
 	newDir = filepath.Clean(newDir)
 	oldDir := l.Dir()
 	if newDir == oldDir {

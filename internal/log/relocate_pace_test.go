@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// The Pacer of RelocatePaced (replica.alter.log.dirs.io.max.bytes.per.second)
+// The Pacer of Relocate (replica.alter.log.dirs.io.max.bytes.per.second)
 // paces the background rounds only: it is called holding no lock of the
 // log, so an append made from inside it completes, and never for the final
 // copy under the writer lock (which would hold that append back). Every
@@ -50,7 +50,7 @@ func TestRelocatePacedPacesOnlyTheBackgroundCopy(t *testing.T) {
 		}
 		return false, nil
 	}
-	if err := l.RelocatePaced(context.Background(), "/b/topic-0", pace); err != nil {
+	if err := l.Relocate(context.Background(), "/b/topic-0", pace); err != nil {
 		t.Fatalf("relocate: %v", err)
 	}
 	if l.Dir() != "/b/topic-0" {
@@ -76,7 +76,7 @@ func TestRelocatePacedStopsOnThePacersError(t *testing.T) {
 	fillLog(t, l, &m, 100)
 	stop := errors.New("throttle wait cancelled")
 	calls := 0
-	err := l.RelocatePaced(context.Background(), "/b/topic-0", func(context.Context, int) (bool, error) {
+	err := l.Relocate(context.Background(), "/b/topic-0", func(context.Context, int) (bool, error) {
 		if calls++; calls == 3 {
 			return true, stop
 		}

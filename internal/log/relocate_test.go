@@ -195,7 +195,7 @@ func TestRelocateWhileAppendingKeepsEveryBatch(t *testing.T) {
 					}
 				}
 			}()
-			err := l.Relocate(context.Background(), to)
+			err := l.Relocate(context.Background(), to, nil)
 			close(stop)
 			wg.Wait()
 			if err != nil {
@@ -275,7 +275,7 @@ func TestRelocateSurvivesACrashAtEveryStep(t *testing.T) {
 		l = openLog(t, fsys, "/a/topic-0", testConfig())
 		start := fsys.n.Load()
 		fsys.at = start + at
-		if err := l.Relocate(context.Background(), "/b/topic-0"); err != nil {
+		if err := l.Relocate(context.Background(), "/b/topic-0", nil); err != nil {
 			t.Fatalf("relocate: %v", err)
 		}
 		mustClose(t, l)
@@ -337,7 +337,7 @@ func TestRelocateToAFullDiskLeavesTheLogWhereItIs(t *testing.T) {
 	defer mustClose(t, l)
 	var m model
 	fillLog(t, l, &m, 100)
-	err := l.Relocate(context.Background(), "/full/topic-0")
+	err := l.Relocate(context.Background(), "/full/topic-0", nil)
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("relocate to a full disk: %v, want ENOSPC", err)
 	}
@@ -374,7 +374,7 @@ func TestRelocateStartsOverAfterATruncation(t *testing.T) {
 	l = openLog(t, fsys, "/a/topic-0", testConfig())
 	var m model
 	fillLog(t, l, &m, 200)
-	if err := l.Relocate(context.Background(), "/b/topic-0"); err != nil {
+	if err := l.Relocate(context.Background(), "/b/topic-0", nil); err != nil {
 		t.Fatalf("relocate: %v", err)
 	}
 	if truncErr != nil {

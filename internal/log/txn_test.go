@@ -604,7 +604,7 @@ func TestRelocateCopiesTheTxnIndex(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2, 2))
 	randomTxnSteps(t, l, rng, 100, 0)
 	before := checkTxns(t, l)
-	if err := l.Relocate(context.Background(), "/b/t-0"); err != nil {
+	if err := l.Relocate(context.Background(), "/b/t-0", nil); err != nil {
 		t.Fatal(err)
 	}
 	checkTxns(t, l)

@@ -129,7 +129,7 @@ func (m *Manager) runMove(ctx context.Context, tp TopicPartition, p *Partition, 
 	from := p.Dir()
 	logger := m.logger.With("topic", tp.Topic, "partition", tp.Partition, "from", from, "to", mv.target)
 	logger.Info("moving partition to another log directory")
-	err := p.log.RelocatePaced(ctx, filepath.Join(mv.target, filepath.Base(p.log.Dir())), paceMoves(m.throttles.alterLogDirs))
+	err := p.log.Relocate(ctx, filepath.Join(mv.target, filepath.Base(p.log.Dir())), paceMoves(m.throttles.alterLogDirs))
 	switch {
 	case err == nil:
 		logger.Info("moved partition to another log directory")

@@ -46,7 +46,7 @@ func TestLogDirMoveIsPacedByTheAlterLogDirsRate(t *testing.T) {
 	// Short windows, so the first burst the rate allows is small.
 	q.Configure(bound, 2, 100*time.Millisecond)
 	start := time.Now()
-	if err := l.RelocatePaced(context.Background(), filepath.Join(t.TempDir(), "t-0"), paceMoves(q)); err != nil {
+	if err := l.Relocate(context.Background(), filepath.Join(t.TempDir(), "t-0"), paceMoves(q)); err != nil {
 		t.Fatalf("move: %v", err)
 	}
 	took := time.Since(start)
@@ -76,7 +76,7 @@ func TestThrottledLogDirMoveFinishesOnceTheBoundIsLifted(t *testing.T) {
 		q.Configure(c.bound, 2, 100*time.Millisecond) // a 2 MiB move would take half an hour, or for ever
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- l.RelocatePaced(ctx, filepath.Join(t.TempDir(), "t-0"), paceMoves(q)) }()
+		go func() { done <- l.Relocate(ctx, filepath.Join(t.TempDir(), "t-0"), paceMoves(q)) }()
 		deadline := time.Now().Add(10 * time.Second)
 		for !q.Exceeded() {
 			if time.Now().After(deadline) {
