@@ -332,15 +332,12 @@ func fromWireElectLeaders(w wireElectLeaders) ElectLeaders {
 	return c
 }
 
-// encodeCommand wraps cmd in an envelope at its current version. None of
-// today's commands may be skipped by a node that does not know them, so
-// none sets the ignore flag.
-func encodeCommand(cmd Command) ([]byte, error) { return encodeCommandAt(cmd, commandLevel) }
-
-// encodeCommandAt encodes cmd as nodes of level apply it: below level 2,
-// its version 1, without what version 2 adds (the broker epochs of an
-// unfencing and of an AlterPartition, a new partition's ISR of live
-// replicas alone, offline replicas remembered).
+// encodeCommandAt wraps cmd in an envelope, as nodes of level apply it:
+// below level 2, its version 1, without what version 2 adds (the broker
+// epochs of a fencing, an unfencing and an AlterPartition, a new
+// partition's ISR of live replicas alone, offline replicas remembered).
+// None of today's commands may be skipped by a node that does not know
+// them, so none sets the ignore flag.
 func encodeCommandAt(cmd Command, level uint8) ([]byte, error) {
 	if level < 2 {
 		cmd = levelOne(cmd)
