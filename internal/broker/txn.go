@@ -92,7 +92,7 @@ func (b *Broker) txnOffsetCommit(ctx context.Context, c *Client, req *kmsg.TxnOf
 		}
 		if err != nil {
 			if created {
-				b.cfg.Groups.EndTxnVerification(req.Group, req.ProducerID, guard, req.ProducerEpoch)
+				b.cfg.Groups.EndTxnVerification(req.ProducerID, guard, req.ProducerEpoch)
 			}
 			return txnOffsetCommitError(req, abortableForVersion(err, req.Version >= 4))
 		}

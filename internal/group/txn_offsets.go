@@ -332,7 +332,7 @@ func (c *Coordinator) StartTxnVerification(groupID string, producerID int64, epo
 // verification that failed, so that producers that never write leave none
 // behind; a guard another verification has since moved to a newer epoch
 // stays.
-func (c *Coordinator) EndTxnVerification(groupID string, producerID int64, guard *VerificationGuard, epoch int16) {
+func (c *Coordinator) EndTxnVerification(producerID int64, guard *VerificationGuard, epoch int16) {
 	if guard == nil {
 		return
 	}

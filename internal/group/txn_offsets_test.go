@@ -654,7 +654,7 @@ func TestTxnOffsetCommitNextTransactionVerifiedDuringMarkers(t *testing.T) {
 	if !created {
 		t.Fatal("a new producer's guard was not created")
 	}
-	h.c.EndTxnVerification("g", 8, failed, 0)
+	h.c.EndTxnVerification(8, failed, 0)
 	if again, created := h.c.StartTxnVerification("g", 8, 0, true); !created || again == failed {
 		t.Fatal("the failed verification's guard is still held")
 	}
