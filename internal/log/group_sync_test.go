@@ -95,6 +95,20 @@ func waitForWaiters(g *SyncGroup, n int) {
 	}
 }
 
+// waitForIdle waits until no sync loop of g runs: the next logs announced
+// all join one round.
+func waitForIdle(g *SyncGroup) {
+	for {
+		g.mu.Lock()
+		loops := g.loops
+		g.mu.Unlock()
+		if loops == 0 {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
 // While one log's fsync runs, the waiters of three other logs of the same
 // directory queue up; the next sync makes all three durable with one
 // syncfs and no fsync of their segments, and what it acknowledged survives
@@ -357,9 +371,12 @@ func TestSyncGroupFallsBackToFsyncsWhenSyncFSIsDear(t *testing.T) {
 		logs[i] = openLog(t, fsys, fmt.Sprintf("/data/t-%d", i), cfg, func(o *Options) { o.Group = group })
 		defer logs[i].Close()
 	}
-	// syncAll appends to ls, announces them and waits for them all.
+	// syncAll appends to ls, announces them and waits for them all. The
+	// loop of the last round is gone first, so that one round takes them
+	// all.
 	syncAll := func(ls ...*Log) {
 		t.Helper()
+		waitForIdle(group)
 		ends := make([]int64, len(ls))
 		for i, l := range ls {
 			ends[i] = mustAppend(t, l, newBatch(t, batchSpec{}), 0).LastOffset + 1
