@@ -7,7 +7,10 @@ package test
 // once their previous owner has released them (KIP-848, "Reconciliation").
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -123,4 +126,52 @@ func TestCLIConsumeGroupProtocolMismatchAndMisuse(t *testing.T) {
 
 	cliMisused(t, b.addr, "--group-protocol", "consume", topic, "--group", "g", "--group-protocol", "consumers")
 	cliMisused(t, b.addr, "--group-protocol needs --group", "consume", topic, "--group-protocol", "consumer", "-e")
+}
+
+// --group-remote-assignor range (Kafka's group.remote.assignor) asks the
+// broker for its range assignor: while the CLI is the group's member, the
+// group reports range as its assignor, and it reads what comes. The flag is
+// checked as a usage error.
+func TestCLIConsumeGroupRemoteAssignor(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, groupSettings())
+	const topic, group = "assignor848", "assignor848-g"
+	shareTopic(t, b, topic, 2)
+
+	ctx := testContext(t, 60*time.Second)
+	cmd := exec.CommandContext(ctx, sluiceBin, "-b", b.addr, "consume", topic, "--group", group,
+		"--group-protocol", "consumer", "--group-remote-assignor", "range", "--from", "end", "-n", "1", "--format", "%v")
+	cmd.Env = append(os.Environ(), "SLUICE_BROKERS=", "SLUICE_CONFIG=/dev/null")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+
+	var d describedGroup
+	waitFor(t, 20*time.Second, "the CLI to be the group's member", func() bool {
+		r := runCLI(t, b.addr, "", "group", "describe", group, "--output", "json")
+		if r.code != 0 { // the group is made when the CLI first joins
+			return false
+		}
+		d = cliJSON[describedGroup](t, "group describe", r.stdout)
+		return len(d.Members) == 1 && slices.Equal(d.Members[0].Assignment, []string{topic + ":0,1"})
+	})
+	if d.Type != "consumer" || d.Protocol != "range" {
+		t.Fatalf("group describe while the CLI is a member: type %q assignor %q, want a consumer group with range", d.Type, d.Protocol)
+	}
+	produceTo(t, manualClient(b), topic, 1, "after")
+	select {
+	case err := <-done:
+		if err != nil || out.String() != "after\n" {
+			t.Fatalf("consume --group-remote-assignor range: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("consume did not end after the record it waited for\nstderr:\n%s", errOut.String())
+	}
+
+	cliMisused(t, b.addr, "--group-remote-assignor", "consume", topic, "--group", "g", "--group-protocol", "consumer", "--group-remote-assignor", "sticky")
+	cliMisused(t, b.addr, "--group-remote-assignor needs --group-protocol consumer", "consume", topic, "--group", "g", "--group-remote-assignor", "range")
 }

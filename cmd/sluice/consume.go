@@ -141,6 +141,7 @@ func newConsumeCommand(o *clientOptions) *cobra.Command {
 		count         int
 		group         string
 		groupProtocol string
+		assignor      string
 		format        string
 		exitAtEnd     bool
 		follow        bool
@@ -180,8 +181,9 @@ not of those other members own; it stops at once if it is assigned none.
 
 --group-protocol is Kafka's group.protocol: classic (the default) joins
 with JoinGroup and SyncGroup, and the client assigns partitions; consumer
-joins a KIP-848 group, whose partitions the broker assigns (with its
-default assignor). A group is of one type: a consumer group refuses classic
+joins a KIP-848 group, whose partitions the broker assigns, with the
+assignor --group-remote-assignor names (Kafka's group.remote.assignor:
+uniform, the default, or range). A group is of one type: a consumer group refuses classic
 members while it has members, and a classic group with members refuses
 consumer ones. There -e waits until the broker has given this consumer
 every partition of its target assignment.`,
@@ -191,6 +193,7 @@ every partition of its target assignment.`,
   sluice consume orders --format '%p/%o %k=%v [%h]'
   sluice consume orders --group billing --from beginning
   sluice consume orders --group billing --group-protocol consumer -e
+  sluice consume orders --group billing --group-protocol consumer --group-remote-assignor range
   sluice consume orders --from timestamp:1767225600000 --output json --encoding base64`,
 		Args: usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -211,6 +214,12 @@ every partition of its target assignment.`,
 			if group == "" && cmd.Flags().Changed("group-protocol") {
 				return usageError{fmt.Errorf("--group-protocol needs --group")}
 			}
+			if err := oneOf("--group-remote-assignor", assignor, remoteAssignors...); err != nil {
+				return err
+			}
+			if groupProtocol != "consumer" && cmd.Flags().Changed("group-remote-assignor") {
+				return usageError{fmt.Errorf("--group-remote-assignor needs --group-protocol consumer")}
+			}
 			enc, err := parseEncoding(encoding)
 			if err != nil {
 				return err
@@ -218,7 +227,7 @@ every partition of its target assignment.`,
 			// -n stops at the end too, unless the start is the end
 			// itself or --follow asks to wait for new records.
 			stopAtEnd := exitAtEnd || (count > 0 && !follow && spec.kind != "end")
-			c := &consumer{o: o, topic: topic, count: count, format: format, exitAtEnd: stopAtEnd, group: group, groupProtocol: groupProtocol, encoding: enc,
+			c := &consumer{o: o, topic: topic, count: count, format: format, exitAtEnd: stopAtEnd, group: group, groupProtocol: groupProtocol, assignor: assignor, encoding: enc,
 				explicitEncoding: cmd.Flags().Changed("encoding")}
 			if c.decode, err = decodeSchema.decoder(); err != nil { // schema.go
 				return err
@@ -231,6 +240,7 @@ every partition of its target assignment.`,
 	f.IntVarP(&count, "count", "n", 0, "stop after this many records (0: no limit)")
 	f.StringVarP(&group, "group", "g", "", "consume as a member of this group and commit what was printed")
 	f.StringVar(&groupProtocol, "group-protocol", "classic", "with --group, how to join it (group.protocol): classic, or consumer (KIP-848)")
+	f.StringVar(&assignor, "group-remote-assignor", "uniform", "with --group-protocol consumer, the broker's assignor to ask for (group.remote.assignor): uniform or range")
 	f.StringVar(&format, "format", "%v", "output template, see above")
 	f.BoolVarP(&exitAtEnd, "exit-at-end", "e", false, "stop at the end of the partitions (as they were at the start)")
 	f.BoolVar(&follow, "follow", false, "with -n, wait for new records rather than stop at the end")
@@ -251,6 +261,9 @@ type consumer struct {
 	// groupProtocol is how the consumer joins its group: "classic" or
 	// "consumer" (KIP-848).
 	groupProtocol string
+	// assignor is the broker's assignor a KIP-848 member asks for:
+	// "uniform" or "range".
+	assignor string
 
 	encoding         string // encAuto, encUTF8, encBase64, encHex
 	explicitEncoding bool   // --encoding was given: it applies to --format too
@@ -350,8 +363,11 @@ func (c *consumer) run(cmd *cobra.Command, spec startSpec, readCommitted bool, o
 			// KIP-848: the broker assigns. kgo joins with
 			// ConsumerGroupHeartbeat when the first balancer is sticky
 			// (the default cooperative-sticky, asking for the broker's
-			// uniform assignor) or range.
+			// uniform assignor) or range (asking for range).
 			opts = append(opts, kgo.ServerSideBalancer())
+			if c.assignor == "range" {
+				opts = append(opts, kgo.Balancers(kgo.RangeBalancer()))
+			}
 		}
 	} else {
 		assign := map[int32]kgo.Offset{}
@@ -485,6 +501,10 @@ func (c *consumer) groupError(err error) error {
 // groupProtocols are consume --group-protocol's values, Kafka's
 // group.protocol.
 var groupProtocols = []string{"classic", "consumer"}
+
+// remoteAssignors are consume --group-remote-assignor's values: the
+// broker's KIP-848 assignors.
+var remoteAssignors = []string{"uniform", "range"}
 
 // requireConsumerProtocol fails unless every broker serves
 // ConsumerGroupHeartbeat v1+ (KIP-848 as Kafka 4.0 has it). Without it kgo
