@@ -89,7 +89,8 @@ type relocation struct {
 	pace func(n int) error
 	held bool
 	// copiedEnd is the log end offset of the copy: every batch below it
-	// has been copied. copiedBytes is the size of the copied segments.
+	// has been copied; it moves at the end of each round. copiedBytes is
+	// the size of the copied segments, which grows with each chunk.
 	copiedEnd   atomic.Int64
 	copiedBytes atomic.Int64
 }
@@ -305,6 +306,11 @@ func (l *Log) copySegment(r *relocation, copied map[*segment]*copiedSegment, s *
 		}
 		c.n += int64(src)
 		total += int64(src)
+		if background {
+			// DescribeLogDirs shows the copy growing while the pacer
+			// holds it back, not only at the end of each round.
+			r.copiedBytes.Add(int64(src))
+		}
 		if err := r.paceBackground(src, background); err != nil {
 			return total, err
 		}

@@ -25,9 +25,13 @@ func TestRelocatePacedPacesOnlyTheBackgroundCopy(t *testing.T) {
 	before := l.Size()
 
 	var paced, calls int64
+	var sizes []int64 // the copy's size as DescribeLogDirs shows it, at each call
 	pace := func(ctx context.Context, n int) (bool, error) {
 		paced += int64(n)
 		calls++
+		if st, ok := l.Relocating(); ok && (len(sizes) == 0 || sizes[len(sizes)-1] != st.Size) {
+			sizes = append(sizes, st.Size)
+		}
 		if t.Failed() {
 			return false, nil
 		}
@@ -58,6 +62,11 @@ func TestRelocatePacedPacesOnlyTheBackgroundCopy(t *testing.T) {
 	}
 	if paced < before {
 		t.Fatalf("paced %d bytes; the log held %d before the move", paced, before)
+	}
+	// The size grows chunk by chunk while the pacer holds the copy back,
+	// not once a round.
+	if len(sizes) < 10 {
+		t.Fatalf("the pacer saw the copy's size take %d values (%v); want it to grow with each of about 20 segments", len(sizes), sizes)
 	}
 	if !t.Failed() {
 		m.check(t, l, 0)
