@@ -858,8 +858,12 @@ func isEndOfGroup(h *record.Header) bool {
 func (l *Log) swapIn(g []*segment, sizes []int64, out *segment, gen int64) error {
 	l.swapMu.Lock()
 	defer l.swapMu.Unlock()
-	if err := l.swappable(g, sizes, gen); err != nil {
+	end, err := l.swappable(g, sizes, gen)
+	if err != nil {
 		return err
+	}
+	if err := l.dropSnapshotsBelow(end); err != nil {
+		return fmt.Errorf("%w: %v", ErrCleanAborted, err)
 	}
 	base := out.base
 	// The .log is renamed last: a .log.swap commits the rest (see
@@ -946,22 +950,54 @@ func (l *Log) swapIn(g []*segment, sizes []int64, out *segment, gen int64) error
 
 // swappable checks that g still stands in the log as the pass read it: no
 // truncation since, the same segments with the same sizes, none of them
-// active. The caller holds swapMu.
-func (l *Log) swappable(g []*segment, sizes []int64, gen int64) error {
+// active. It returns the offset where g ends (the next segment's base).
+// The caller holds swapMu.
+func (l *Log) swappable(g []*segment, sizes []int64, gen int64) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.writable(); err != nil {
-		return fmt.Errorf("%w: %v", ErrCleanAborted, err)
+		return 0, fmt.Errorf("%w: %v", ErrCleanAborted, err)
 	}
 	idx := slices.Index(l.segs, g[0])
 	if l.truncGen != gen || idx < 0 || idx+len(g) >= len(l.segs) {
-		return ErrCleanAborted
+		return 0, ErrCleanAborted
 	}
 	for i, s := range g {
 		if l.segs[idx+i] != s || s.size.Load() != sizes[i] || s == l.active {
-			return ErrCleanAborted
+			return 0, ErrCleanAborted
 		}
 	}
+	return l.segs[idx+len(g)].base, nil
+}
+
+// dropSnapshotsBelow removes the producer snapshots below end, where a
+// group of segments being cleaned ends. A snapshot taken inside the group
+// or before it may name a transaction open whose data and marker the
+// cleaner removes (a marker goes once none of its transaction's data is
+// left, delete.retention.ms after): a producer state rebuilt from it
+// (recovery, truncation) would replay no marker and keep the transaction
+// open for good, holding the last stable offset there. Kafka's cleaner
+// likewise deletes the snapshots of the segments it replaces. A rebuild
+// now starts at a later snapshot or replays from the log start, as the
+// cleaned log has every producer's last batch. The removals become durable
+// with swapIn's directory fsync before the swap commits (not the log's
+// next sync: an append would wait for it). The caller holds swapMu.
+func (l *Log) dropSnapshotsBelow(end int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, off := range l.snapshots {
+		if off >= end {
+			break
+		}
+		path := filepath.Join(l.dir, fileName(off, snapshotSuffix))
+		if err := l.fs.Remove(path); err != nil && !isNotExist(err) {
+			l.snapshots = l.snapshots[n:]
+			return fmt.Errorf("remove %s: %w", path, err)
+		}
+		n++
+	}
+	l.snapshots = l.snapshots[n:]
 	return nil
 }
 

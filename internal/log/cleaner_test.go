@@ -927,3 +927,71 @@ func TestTruncateAtLogEndDropsAnEmptyEpoch(t *testing.T) {
 		t.Fatalf("log end moved to %d", l.LogEndOffset())
 	}
 }
+
+// A roll snapshot taken while a transaction was open must not outlive the
+// cleaning that removes the transaction's data and then its marker: a
+// producer state rebuilt from it (a truncation here; recovery after a
+// crash alike) would replay no marker and hold the last stable offset at
+// the transaction's start for good, as Kafka's cleaner avoids by deleting
+// the snapshots of the segments it replaces.
+func TestCleanerDropsSnapshotsThatPredateRemovedMarkers(t *testing.T) {
+	t.Parallel()
+	cfg := compactConfig()
+	cfg.SegmentBytes = 1 << 20 // the test rolls
+	clock := &msClock{}
+	clock.ms.Store(50_000)
+	fsys := newMemFS()
+	l := openLog(t, fsys, "/data/t-0", cfg, withClock(clock))
+	defer func() { mustClose(t, l) }()
+
+	mustAppend(t, l, txnBatch(t, 5, 0, 1, kv{key: "a", value: str("txn")}), 1) // 0
+	rollNow(t, l) // a snapshot at 1 with the transaction open
+	if _, err := l.AppendMarker(Marker{ProducerID: 5, Commit: true, Timestamp: 2}, 1); err != nil { // 1
+		t.Fatal(err)
+	}
+	mustAppend(t, l, keyedBatch(t, record.CodecNone, nil, 3, kv{key: "a", value: str("plain")}), 1) // 2
+	mustAppend(t, l, keyedBatch(t, record.CodecNone, nil, 3, kv{key: "b", value: str("plain")}), 1) // 3
+	rollNow(t, l)
+	mustAppend(t, l, keyedBatch(t, record.CodecNone, nil, 4, kv{key: "z", value: str("x")}), 1) // 4
+	durable(t, l)
+	l.HighWatermarkMoved(l.LogEndOffset())
+	l.ExpireProducers(clock.now(), time.Millisecond)
+	// The first pass removes the transaction's record (key a has a later
+	// value); a pass delete.retention.ms later removes its marker.
+	for range 3 {
+		mustClean(t, l, CleanOptions{UpperBound: l.LogEndOffset(), Force: true})
+		clock.advance(cfg.DeleteRetentionMs + 1)
+	}
+	got, _ := readRecords(t, l)
+	if fmt.Sprint(got) != "[2:a=plain 3:b=plain 4:z=x]" {
+		t.Fatalf("after cleaning the log holds %v; want the marker and the transaction's record gone", got)
+	}
+	if u := l.FirstUnstableOffset(); u != l.LogEndOffset() {
+		t.Fatalf("first unstable offset %d after cleaning, want the log end %d", u, l.LogEndOffset())
+	}
+	entries, err := fsys.ReadDir("/data/t-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if name := e.Name(); strings.HasSuffix(name, snapshotSuffix) && name < fileName(4, snapshotSuffix) {
+			t.Errorf("snapshot %s below the cleaned end (4) survived the cleaning", name)
+		}
+	}
+
+	// A truncation rebuilds the producer state from the newest snapshot
+	// at or below its offset.
+	if err := l.Truncate(3); err != nil {
+		t.Fatal(err)
+	}
+	l.HighWatermarkMoved(l.LogEndOffset())
+	if u := l.FirstUnstableOffset(); u != 3 {
+		t.Fatalf("first unstable offset %d after truncating to 3, want 3: a removed transaction came back open", u)
+	}
+	mustClose(t, l)
+	l = openLog(t, fsys, "/data/t-0", cfg, withClock(clock))
+	l.HighWatermarkMoved(l.LogEndOffset())
+	if u := l.FirstUnstableOffset(); u != l.LogEndOffset() {
+		t.Fatalf("first unstable offset %d after reopening, want the log end %d", u, l.LogEndOffset())
+	}
+}
