@@ -162,8 +162,10 @@ func (f *fetchBuffers) release() {
 
 func (b *Broker) fetch(ctx context.Context, c *Client, r kmsg.Request) Reply {
 	req := r.(*kmsg.FetchRequest)
-	maxBytes := int(req.MaxBytes)
-	if req.Version < 3 || maxBytes <= 0 {
+	// max_bytes as asked, even 0 (the first batch alone, KIP-74); before
+	// v3 there is none.
+	maxBytes := max(int(req.MaxBytes), 0)
+	if req.Version < 3 {
 		maxBytes = 50 << 20
 	}
 	img := b.cfg.Cluster.Image()
@@ -204,7 +206,7 @@ func (b *Broker) fetch(ctx context.Context, c *Client, r kmsg.Request) Reply {
 		f.read(img, &fc.items[i], true)
 	}
 	var waited time.Duration
-	if f.size < int(req.MinBytes) && !f.failed && !f.answerNow && len(fc.items) > 0 && time.Now().Before(deadline) {
+	if f.readable < int(req.MinBytes) && !f.failed && !f.answerNow && anyReadable(fc.items) && time.Now().Before(deadline) {
 		if f.size == 0 {
 			f.bufs.release() // nothing read refers to them: a waiting fetch holds no chunk
 		}
@@ -285,6 +287,7 @@ type fetchRead struct {
 	maxBytes     int
 	bufs         *fetchBuffers
 	size         int  // record bytes gathered
+	readable     int  // bytes toward min_bytes (fetchItem.readable)
 	failed       bool // a partition failed: answer at once
 	// throttled is set once a partition read is a leader-throttled
 	// replica (KIP-73).
@@ -306,7 +309,8 @@ type fetchRead struct {
 // progress is recorded on the first read of the request only.
 func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 	f.size -= len(it.records)
-	it.part, it.errCode, it.records, it.aborted = nil, 0, nil, nil
+	f.readable -= it.readable
+	it.part, it.errCode, it.records, it.aborted, it.readable = nil, 0, nil, nil, 0
 	it.hw, it.lso, it.logStart, it.leo = -1, -1, -1, -1
 	it.preferred = -1
 	it.throttled = false
@@ -322,8 +326,10 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 			name = t.Name
 		}
 		if (t != nil || f.req.Version < 13) && !f.authorize(name) {
+			// As an unknown topic below, this does not end the wait of
+			// the partitions that can be read (Kafka's erroneous
+			// partitions).
 			it.errCode = kerr.TopicAuthorizationFailed.Code
-			f.failed = true
 			return
 		}
 	}
@@ -334,7 +340,10 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 	}
 	if err != nil {
 		it.errCode = errorCode(err)
-		f.failed = true
+		// A topic or partition the metadata does not know is answered
+		// with the others, when they are; one this broker cannot serve
+		// (not the leader, another epoch) answers the fetch at once.
+		f.failed = f.failed || !errors.Is(err, kerr.UnknownTopicID) && !errors.Is(err, kerr.UnknownTopicOrPartition)
 		return
 	}
 	it.part, it.leading = part, part.IsLeader()
@@ -402,6 +411,47 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 		it.records = data
 	}
 	f.size += len(data)
+	it.readable = len(data)
+	if f.readable+len(data) < int(f.req.MinBytes) {
+		// Only a fetch still short of min_bytes needs to know whether
+		// the partition held more than it gave: then it counts as much
+		// as it could have given, as Kafka's reads of exactly the limit
+		// do. A fetch of min_bytes at or above a partition's limit would
+		// otherwise wait out max_wait with data at hand.
+		upper := it.hw
+		switch {
+		case f.replica >= 0:
+			upper = it.leo
+		case readCommitted:
+			upper = it.lso
+		}
+		if nextOffset(data, it.fetchOffset) < upper {
+			it.readable = max(limit, len(data))
+		}
+	}
+	f.readable += it.readable
+}
+
+// nextOffset is the offset after the batches of data, read from from.
+func nextOffset(data []byte, from int64) int64 {
+	next := from
+	_ = record.Batches(data, true, func(h record.Header, _ []byte) error {
+		next = h.LastOffset() + 1
+		return nil
+	})
+	return next
+}
+
+// anyReadable reports whether a partition of items can be waited on: a
+// fetch naming only topics the metadata does not know, or may not read, is
+// answered at once, as in Kafka.
+func anyReadable(items []fetchItem) bool {
+	for i := range items {
+		if items[i].part != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // refresh takes the latest offsets of a partition read earlier, so a
@@ -453,7 +503,7 @@ func (f *fetchRead) wait(ctx context.Context, items []fetchItem, deadline time.T
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	var fired []*replica.Partition
-	for f.size < int(f.req.MinBytes) && !f.failed && !f.answerNow {
+	for f.readable < int(f.req.MinBytes) && !f.failed && !f.answerNow {
 		select {
 		case <-ctx.Done():
 			return false
@@ -558,12 +608,7 @@ func abortedIn(part *replica.Partition, offset int64, data []byte) ([]kmsg.Fetch
 	if len(data) == 0 {
 		return nil, nil
 	}
-	end := offset
-	_ = record.Batches(data, true, func(h record.Header, _ []byte) error {
-		end = h.LastOffset() + 1
-		return nil
-	})
-	txns, err := part.Log().AbortedTransactions(offset, end)
+	txns, err := part.Log().AbortedTransactions(offset, nextOffset(data, offset))
 	if err != nil || len(txns) == 0 {
 		return nil, err
 	}

@@ -126,7 +126,11 @@ type fetchItem struct {
 	// (read_replica.go), -1 for none.
 	preferred int32
 	records   []byte
-	aborted   []kmsg.FetchResponseTopicPartitionAbortedTransaction
+	// readable is what the partition counts toward min_bytes: its
+	// records, or, when it holds more than fit, the bytes it could have
+	// given (Kafka reads exactly that much, cutting the last batch).
+	readable int
+	aborted  []kmsg.FetchResponseTopicPartitionAbortedTransaction
 	include   bool // in the response
 	// throttled: a follower read a leader-throttled replica (KIP-73).
 	throttled bool

@@ -74,9 +74,12 @@ func (b *Broker) listOffset(ctx context.Context, img *cluster.Image, t *cluster.
 	// A new leader's high watermark may lag the one its predecessor
 	// answered until its followers fetch again: a client would see the end
 	// of the log move backwards. Kafka (KIP-207) answers OFFSET_NOT_AVAILABLE,
-	// which clients retry, until it has caught up.
+	// which clients retry, until it has caught up: for the latest offset,
+	// and for a timestamp whose offset it cannot answer yet. The earliest
+	// offsets it answers at once.
+	var lagging error
 	if req.ReplicaID < 0 && end < part.EpochStartOffset() {
-		return kerrf(kerr.OffsetNotAvailable, "the leader's high watermark %d has not reached the start of its epoch %d (%d)", end, epoch, part.EpochStartOffset())
+		lagging = kerrf(kerr.OffsetNotAvailable, "the leader's high watermark %d has not reached the start of its epoch %d (%d)", end, epoch, part.EpochStartOffset())
 	}
 	switch {
 	case req.ReplicaID >= 0:
@@ -84,11 +87,17 @@ func (b *Broker) listOffset(ctx context.Context, img *cluster.Image, t *cluster.
 	case req.IsolationLevel == 1:
 		end = part.LastStableOffset()
 	}
+	// The offsets found come with the epoch that wrote them, as in Kafka;
+	// the latest with the current one.
 	switch rp.Timestamp {
 	case -1:
+		if lagging != nil {
+			return lagging
+		}
 		sp.Offset, sp.LeaderEpoch = end, epoch
 	case -2, -4:
-		sp.Offset, sp.LeaderEpoch = part.LogStartOffset(), epoch
+		start := part.LogStartOffset()
+		sp.Offset, sp.LeaderEpoch = start, part.Log().EpochForOffset(start)
 	case -3:
 		var ts, off int64
 		err := b.searchDecompressing(ctx, limit, func(visit log.RecordVisitor) (err error) {
@@ -99,7 +108,9 @@ func (b *Broker) listOffset(ctx context.Context, img *cluster.Image, t *cluster.
 			return err
 		}
 		if off >= 0 && off < end {
-			sp.Timestamp, sp.Offset, sp.LeaderEpoch = ts, off, epoch
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = ts, off, part.Log().EpochForOffset(off)
+		} else if lagging != nil {
+			return lagging
 		}
 	default:
 		if rp.Timestamp < 0 {
@@ -115,7 +126,9 @@ func (b *Broker) listOffset(ctx context.Context, img *cluster.Image, t *cluster.
 			return err
 		}
 		if ok && off < end {
-			sp.Timestamp, sp.Offset, sp.LeaderEpoch = ts, off, epoch
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = ts, off, part.Log().EpochForOffset(off)
+		} else if lagging != nil {
+			return lagging
 		}
 	}
 	return nil

@@ -232,6 +232,11 @@ func (l *Log) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64
 	return l.epochs.endOffsetFor(epoch, l.leo.Load())
 }
 
+// EpochForOffset is the leader epoch that wrote offset (Kafka's
+// LeaderEpochFileCache.epochForOffset), -1 when the cache has none for it.
+// ListOffsets answers it with the offsets it finds.
+func (l *Log) EpochForOffset(offset int64) int32 { return l.epochs.forOffset(offset) }
+
 // ApplyRetention deletes whole segments that retention.ms or retention.bytes
 // have expired (only when cleanup.policy includes delete), the active one
 // too once it holds expired records (the log rolls first, so it keeps its

@@ -1,6 +1,9 @@
 package log
 
-import "sync"
+import (
+	"sort"
+	"sync"
+)
 
 // epochEntry says that leader epoch epoch wrote its first batch at
 // startOffset.
@@ -37,6 +40,18 @@ func (c *epochCache) latest() int32 {
 		return undefinedEpoch
 	}
 	return c.entries[len(c.entries)-1].epoch
+}
+
+// forOffset is the epoch that wrote offset: the newest whose start is at
+// or below it, or undefinedEpoch when none is.
+func (c *epochCache) forOffset(offset int64) int32 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	i := sort.Search(len(c.entries), func(i int) bool { return c.entries[i].startOffset > offset })
+	if i == 0 {
+		return undefinedEpoch
+	}
+	return c.entries[i-1].epoch
 }
 
 // assign records that epoch starts at startOffset when epoch is newer than
