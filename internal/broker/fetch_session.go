@@ -131,7 +131,7 @@ type fetchItem struct {
 	// given (Kafka reads exactly that much, cutting the last batch).
 	readable int
 	aborted  []kmsg.FetchResponseTopicPartitionAbortedTransaction
-	include   bool // in the response
+	include  bool // in the response
 	// throttled: a follower read a leader-throttled replica (KIP-73).
 	throttled bool
 }

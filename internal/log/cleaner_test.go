@@ -944,8 +944,8 @@ func TestCleanerDropsSnapshotsThatPredateRemovedMarkers(t *testing.T) {
 	l := openLog(t, fsys, "/data/t-0", cfg, withClock(clock))
 	defer func() { mustClose(t, l) }()
 
-	mustAppend(t, l, txnBatch(t, 5, 0, 1, kv{key: "a", value: str("txn")}), 1) // 0
-	rollNow(t, l) // a snapshot at 1 with the transaction open
+	mustAppend(t, l, txnBatch(t, 5, 0, 1, kv{key: "a", value: str("txn")}), 1)                      // 0
+	rollNow(t, l)                                                                                   // a snapshot at 1 with the transaction open
 	if _, err := l.AppendMarker(Marker{ProducerID: 5, Commit: true, Timestamp: 2}, 1); err != nil { // 1
 		t.Fatal(err)
 	}
