@@ -30,6 +30,7 @@ var (
 type Config struct {
 	SegmentBytes       int64 // segment.bytes
 	SegmentMs          int64 // segment.ms
+	SegmentJitterMs    int64 // segment.jitter.ms
 	IndexIntervalBytes int64 // index.interval.bytes
 	SegmentIndexBytes  int64 // segment.index.bytes: cap on one index file
 	RetentionMs        int64 // retention.ms, -1 for unlimited

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -91,6 +92,38 @@ func TestSegmentRollsBySegmentMs(t *testing.T) {
 	mustAppend(t, l, newBatch(t, batchSpec{}), 0)
 	if len(l.segs) != 2 {
 		t.Fatalf("%d segments, want 2", len(l.segs))
+	}
+}
+
+// segment.jitter.ms rolls each segment up to that much before segment.ms,
+// by an amount drawn per segment, so that partitions created together do
+// not roll together (Kafka's randomSegmentJitter). Of 20 partitions, each
+// rolls within [segment.ms - jitter, segment.ms], and not all at one time.
+func TestSegmentJitterSpreadsRolls(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.SegmentBytes = 1 << 30
+	cfg.SegmentMs = 60_000
+	cfg.SegmentJitterMs = 30_000
+	rolledAt := map[int]bool{}
+	for p := range 20 {
+		clock := &fakeClock{now: time.UnixMilli(5_000_000)}
+		l := openLog(t, newMemFS(), fmt.Sprintf("/data/t-%d", p), cfg, func(o *Options) { o.Now = clock.Now })
+		mustAppend(t, l, newBatch(t, batchSpec{}), 0)
+		sec := 0
+		for ; sec <= 60 && len(l.segs) == 1; sec++ {
+			clock.now = time.UnixMilli(5_000_000).Add(time.Duration(sec) * time.Second)
+			mustAppend(t, l, newBatch(t, batchSpec{}), 0)
+		}
+		mustClose(t, l)
+		rolled := sec - 1
+		if rolled < 30 || rolled > 60 {
+			t.Fatalf("partition %d rolled %d s after its first batch; want 30-60 s (segment.ms 60 s, jitter 30 s)", p, rolled)
+		}
+		rolledAt[rolled] = true
+	}
+	if len(rolledAt) < 5 {
+		t.Fatalf("20 partitions rolled at only %d distinct times: %v", len(rolledAt), rolledAt)
 	}
 }
 

@@ -1,8 +1,10 @@
 package log
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -359,7 +361,7 @@ func (l *Log) shouldRoll(h *record.Header, now time.Time) bool {
 	switch {
 	case cur+size > l.cfg.SegmentBytes:
 		return true
-	case l.maxSegmentMs() > 0 && now.Sub(s.firstAppend) >= time.Duration(l.maxSegmentMs())*time.Millisecond:
+	case l.maxSegmentMs() > 0 && now.Sub(s.firstAppend) >= time.Duration(l.maxSegmentMs()-l.rollJitterMs(s))*time.Millisecond:
 		return true
 	case l.cfg.SegmentIndexBytes > 0 && (int64(s.index.len()) >= l.cfg.SegmentIndexBytes/offsetEntrySize ||
 		int64(s.tindex.len()) >= l.cfg.SegmentIndexBytes/timeEntrySize):
@@ -379,6 +381,22 @@ func (l *Log) maxSegmentMs() int64 {
 		ms = lag
 	}
 	return ms
+}
+
+// rollJitterMs is how much earlier than maxSegmentMs the segment s rolls:
+// a share of segment.jitter.ms below it, drawn per segment (from the log's
+// directory and the segment's base offset, so it stays the same while the
+// segment is active), so that partitions created together do not all roll
+// at once (Kafka's randomSegmentJitter). The caller holds mu.
+func (l *Log) rollJitterMs(s *segment) int64 {
+	limit := min(l.cfg.SegmentJitterMs, l.maxSegmentMs())
+	if limit <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(l.dir))
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(s.base)))
+	return int64(h.Sum64() % uint64(limit))
 }
 
 // roll seals the active segment and starts a new one at the log end

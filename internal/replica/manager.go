@@ -225,6 +225,7 @@ func LogConfig(t *config.Topic) log.Config {
 	return log.Config{
 		SegmentBytes:       t.Int64("segment.bytes"),
 		SegmentMs:          t.Int64("segment.ms"),
+		SegmentJitterMs:    t.Int64("segment.jitter.ms"),
 		IndexIntervalBytes: t.Int64("index.interval.bytes"),
 		SegmentIndexBytes:  t.Int64("segment.index.bytes"),
 		RetentionMs:        t.Int64("retention.ms"),
