@@ -13,6 +13,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/sluice-io/sluice/internal/record"
 )
 
 // rawConn is a bare TCP connection to the broker for sending bytes no
@@ -237,6 +240,7 @@ func TestProduceErrorsPerPartition(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, map[string]string{"auto.create.topics.enable": "false"})
 	b.createTopic("strict", 2, map[string]*string{"max.message.bytes": ptr("2000")})
+	b.createTopic("short-segments", 1, map[string]*string{"max.message.bytes": ptr("8000"), "segment.bytes": ptr("2048")})
 	cl := b.client()
 
 	good := batch("hello")
@@ -250,6 +254,11 @@ func TestProduceErrorsPerPartition(t *testing.T) {
 	badMagic[16] = 1
 	tooLarge := batch(string(make([]byte, 3000)))
 	short := batch("hello")[:40]
+	// A record that does not decode (a header count of 1 with no header
+	// after it) in a batch whose CRC covers it.
+	badRecord := batch("hello")
+	badRecord[len(badRecord)-1] = 1
+	binary.BigEndian.PutUint32(badRecord[17:], crc32.Checksum(badRecord[21:], crc32.MakeTable(crc32.Castagnoli)))
 	tests := []struct {
 		name      string
 		topic     string
@@ -257,9 +266,13 @@ func TestProduceErrorsPerPartition(t *testing.T) {
 		records   []byte
 		want      *kerr.Error
 	}{
+		// A CRC mismatch is the one defect clients retry; what the
+		// producer checksummed wrong is INVALID_RECORD, as in Kafka.
 		{"crc mismatch", "strict", 0, corrupt, kerr.CorruptMessage},
-		{"magic 1", "strict", 0, badMagic, kerr.CorruptMessage},
-		{"truncated batch", "strict", 0, short, kerr.CorruptMessage},
+		{"magic 1", "strict", 0, badMagic, kerr.InvalidRecord},
+		{"truncated batch", "strict", 0, short, kerr.InvalidRecord},
+		{"record that does not decode", "strict", 0, badRecord, kerr.InvalidRecord},
+		{"over segment.bytes", "short-segments", 0, tooLarge, kerr.RecordListTooLarge},
 		{"two batches", "strict", 0, twoBatches, kerr.InvalidRecord},
 		{"missing partition", "strict", 7, good, kerr.UnknownTopicOrPartition},
 		{"missing topic", "nope", 0, good, kerr.UnknownTopicOrPartition},
@@ -270,6 +283,19 @@ func TestProduceErrorsPerPartition(t *testing.T) {
 		if p.ErrorCode != tt.want.Code {
 			t.Errorf("%s: error %v, want %v", tt.name, kerr.ErrorForCode(p.ErrorCode), tt.want)
 		}
+	}
+	// zstd needs produce v7 (KIP-110): a client speaking Kafka 2.0's v6
+	// gets UNSUPPORTED_COMPRESSION_TYPE.
+	zstd, err := record.Build(record.BuildOptions{Codec: record.CodecZstd, BaseTimestamp: time.Now().UnixMilli()}, []record.Record{{Value: []byte("z")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := b.client(kgo.MaxVersions(kversion.V2_0_0()))
+	if p := produceRaw(t, old, "strict", 1, zstd); p.ErrorCode != kerr.UnsupportedCompressionType.Code {
+		t.Errorf("zstd on produce v6: error %v, want UNSUPPORTED_COMPRESSION_TYPE", kerr.ErrorForCode(p.ErrorCode))
+	}
+	if p := produceRaw(t, cl, "strict", 1, zstd); p.ErrorCode != 0 {
+		t.Errorf("zstd on the latest produce: error %v", kerr.ErrorForCode(p.ErrorCode))
 	}
 	// Nothing bad was stored: partition 0 still holds exactly the good batch.
 	if p := produceRaw(t, cl, "strict", 0, batch("again")); p.ErrorCode != 0 || p.BaseOffset != 1 {

@@ -112,6 +112,13 @@ func TestProduceTimestampBoundsKafkaSemantics(t *testing.T) {
 		"message.timestamp.before.max.ms": ptr(huge),
 		"message.timestamp.after.max.ms":  ptr(huge),
 	})
+	// The deprecated difference.max.ms applies where before.max.ms and
+	// after.max.ms are not set; where they are, they win (Kafka 3.6-3.9).
+	b.createTopic("difference", 1, map[string]*string{"message.timestamp.difference.max.ms": ptr("1000")})
+	b.createTopic("difference-before", 1, map[string]*string{
+		"message.timestamp.difference.max.ms": ptr("1000"),
+		"message.timestamp.before.max.ms":     ptr("3600000"),
+	})
 	cl := b.client()
 	now := time.Now().UnixMilli()
 	tests := []struct {
@@ -126,6 +133,10 @@ func TestProduceTimestampBoundsKafkaSemantics(t *testing.T) {
 		{"wide", now, nil},
 		{"wide", 0, nil},
 		{"wide", now + 86_400_000, nil},
+		{"difference", now - 10_000, kerr.InvalidTimestamp},
+		{"difference", now + 10_000, kerr.InvalidTimestamp},
+		{"difference-before", now - 10_000, nil},
+		{"difference-before", now + 10_000, kerr.InvalidTimestamp},
 	}
 	for _, tt := range tests {
 		p := produceRaw(t, cl, tt.topic, 0, buildBatch(t, record.BuildOptions{BaseTimestamp: tt.base}, nil, "v"))

@@ -27,6 +27,7 @@ type imageConfigs struct {
 type topicSettings struct {
 	cfg             *config.Topic
 	maxMessageBytes int64
+	segmentBytes    int64 // segment.bytes: no batch may be larger
 	minISR          int
 	compacted       bool  // cleanup.policy includes compact: every record needs a key
 	logAppendTime   bool  // message.timestamp.type=LogAppendTime
@@ -68,6 +69,7 @@ func newTopicSettings(tcfg *config.Topic) *topicSettings {
 	s := &topicSettings{
 		cfg:             tcfg,
 		maxMessageBytes: tcfg.Int64("max.message.bytes"),
+		segmentBytes:    tcfg.Int64("segment.bytes"),
 		minISR:          int(tcfg.Int64("min.insync.replicas")),
 		logAppendTime:   tcfg.String("message.timestamp.type") == "LogAppendTime",
 		tsBefore:        tcfg.Int64("message.timestamp.before.max.ms"),
@@ -77,8 +79,17 @@ func newTopicSettings(tcfg *config.Topic) *topicSettings {
 	for _, p := range tcfg.List("cleanup.policy") {
 		s.compacted = s.compacted || p == "compact"
 	}
+	// The deprecated difference.max.ms stands in for before.max.ms and
+	// after.max.ms where they are not set (Kafka 3.6-3.9: a value other
+	// than the unbounded default is set). after.max.ms defaults to an hour
+	// here, as in Kafka 4, so it counts as set only when given.
 	if diff := tcfg.Int64("message.timestamp.difference.max.ms"); diff != math.MaxInt64 {
-		s.tsBefore, s.tsAfter = min(s.tsBefore, diff), min(s.tsAfter, diff)
+		if s.tsBefore == math.MaxInt64 {
+			s.tsBefore = diff
+		}
+		if v, ok := tcfg.Get("message.timestamp.after.max.ms"); !ok || v.Source == config.SourceDefault {
+			s.tsAfter = diff
+		}
 	}
 	return s
 }

@@ -327,15 +327,25 @@ func (b *Broker) validateBatch(ctx context.Context, req *kmsg.ProduceRequest, ts
 	if int64(len(batch)) > ts.maxMessageBytes {
 		return record.Header{}, kerrf(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", len(batch), ts.maxMessageBytes)
 	}
+	if int64(len(batch)) > ts.segmentBytes {
+		return record.Header{}, kerrf(kerr.RecordListTooLarge, "batch of %d bytes exceeds segment.bytes %d", len(batch), ts.segmentBytes)
+	}
 	h, err := record.ParseHeader(batch)
 	if err != nil {
-		return h, err
+		return h, malformed(err)
 	}
-	if h.Size() < len(batch) {
-		return h, kerrf(kerr.InvalidRecord, "produce requests must carry exactly one record batch per partition")
+	if h.Size() != len(batch) {
+		return h, kerrf(kerr.InvalidRecord, "produce requests must carry exactly one whole record batch per partition: the batch says %d bytes, the request has %d", h.Size(), len(batch))
 	}
+	// A CRC mismatch is CORRUPT_MESSAGE, which clients retry (the bytes
+	// may have been damaged on the way); every other defect of what the
+	// producer checksummed is INVALID_RECORD, which they do not, as in
+	// Kafka.
 	if err := record.ValidateParsed(h, batch); err != nil {
 		return h, err
+	}
+	if h.Codec() == record.CodecZstd && req.Version < 7 {
+		return h, kerrf(kerr.UnsupportedCompressionType, "zstd batches need produce v7 or later (KIP-110); this request is v%d", req.Version)
 	}
 	if h.IsControl() {
 		return h, kerrf(kerr.InvalidRecord, "clients may not produce control batches")
@@ -370,7 +380,17 @@ func (b *Broker) validateBatch(ctx context.Context, req *kmsg.ProduceRequest, ts
 	if err == nil && rejected != nil && rejected.code != nil {
 		return h, rejected
 	}
-	return h, err
+	return h, malformed(err)
+}
+
+// malformed makes a batch's malformed bytes (a magic other than 2, a short
+// batch, records that do not decode), whose CRC matched, INVALID_RECORD:
+// the producer built them so, and sending them again would not help.
+func malformed(err error) error {
+	if err != nil && (errors.Is(err, record.ErrCorrupt) || errors.Is(err, record.ErrTruncated)) {
+		return kerrf(kerr.InvalidRecord, "%v", err)
+	}
+	return err
 }
 
 // maxRecordErrors bounds the record errors one partition's answer lists
