@@ -62,6 +62,13 @@ type Config struct {
 	OffsetsRetention      time.Duration // offsets.retention.minutes
 	RetentionCheck        time.Duration // offsets.retention.check.interval.ms
 	MaxGroupSize          int           // group.max.size
+	// OffsetMetadataMaxSize is offset.metadata.max.bytes: the most
+	// characters (as Java counts them: UTF-16 code units) a committed
+	// offset's metadata may have. Zero is Kafka's default, 4096.
+	OffsetMetadataMaxSize int
+	// CommitTimeout is offsets.commit.timeout.ms: how long a write to
+	// __consumer_offsets may take. Zero is Kafka's default, 5 s.
+	CommitTimeout time.Duration
 	// Topics lists the cluster's topics, for server-side assignment
 	// (KIP-848): subscriptions name topics, assignments carry topic IDs.
 	Topics func() []TopicInfo

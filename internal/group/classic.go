@@ -122,7 +122,7 @@ func (c *Coordinator) join(g *group, j *joinRequest, now time.Time) joinOutcome 
 		c.flushConsumerAsync(g)
 		g.toClassic(c.now())
 	}
-	if !g.supportsProtocols(req.MemberID, req.ProtocolType, req.Protocols) {
+	if !g.supportsProtocols(req.ProtocolType, req.Protocols) {
 		return fail(kerr.InconsistentGroupProtocol.Code)
 	}
 	if !g.acceptJoining(req.MemberID, c.cfg.MaxGroupSize) {
@@ -795,7 +795,11 @@ func (c *Coordinator) leave(groupID string, leaving []kmsg.LeaveGroupRequestMemb
 // be in the group. The caller holds g.mu.
 func (g *group) validateMember(id string, instance *string) int16 {
 	if instance != nil {
-		if cur, ok := g.static[*instance]; ok && cur != id {
+		cur, ok := g.static[*instance]
+		switch {
+		case !ok: // an instance the group does not know
+			return kerr.UnknownMemberID.Code
+		case cur != id:
 			return kerr.FencedInstanceID.Code
 		}
 	}
@@ -805,17 +809,13 @@ func (g *group) validateMember(id string, instance *string) int16 {
 	return 0
 }
 
-// supportsProtocols reports whether a joining member can be in the group:
-// the first member sets the protocol type; later ones must have it and
-// share a protocol with every other member.
-func (g *group) supportsProtocols(memberID, protocolType string, ps []kmsg.JoinGroupRequestProtocol) bool {
-	others := 0
-	for id := range g.members {
-		if id != memberID {
-			others++
-		}
-	}
-	if others == 0 {
+// supportsProtocols reports whether a joining member can be in the group,
+// as Kafka's ClassicGroup.supportsProtocols: an Empty group takes any
+// protocol type and protocols; otherwise the member must have the group's
+// protocol type and share a protocol with every member, itself included
+// (a member rejoining counts with the protocols it joined with before).
+func (g *group) supportsProtocols(protocolType string, ps []kmsg.JoinGroupRequestProtocol) bool {
+	if g.state == stateEmpty {
 		return protocolType != "" && len(ps) > 0
 	}
 	if protocolType != g.protocolType {
@@ -823,8 +823,8 @@ func (g *group) supportsProtocols(memberID, protocolType string, ps []kmsg.JoinG
 	}
 	for _, p := range ps {
 		all := true
-		for id, m := range g.members {
-			if id != memberID && !m.supports(p.Name) {
+		for _, m := range g.members {
+			if !m.supports(p.Name) {
 				all = false
 				break
 			}

@@ -604,3 +604,39 @@ func TestFailedAssignmentStoreRebalances(t *testing.T) {
 		t.Fatalf("state %s, want PreparingRebalance", st)
 	}
 }
+
+// A rejoin with another protocol type is INCONSISTENT_GROUP_PROTOCOL
+// unless the group is Empty, even when the member is the group's only
+// one (Kafka's ClassicGroup.supportsProtocols): before, a sole member
+// could switch the group to "connect" and rebalance it.
+func TestJoinWithAnotherProtocolTypeWhenNotEmpty(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	ids, gen, _ := h.stableGroup("g", 1)
+	req := joinReq("g", ids[0])
+	req.ProtocolType = "connect"
+	resp := recv(t, h.joinAsync(req))
+	wantCode(t, "rejoin as connect", resp.ErrorCode, kerr.InconsistentGroupProtocol.Code)
+	if d := h.describe("g"); d.State != "Stable" || d.ProtocolType != "consumer" {
+		t.Fatalf("group after the refused join: %s %s, want Stable consumer", d.State, d.ProtocolType)
+	}
+	wantCode(t, "heartbeat after the refused join", h.heartbeat("g", ids[0], gen), 0)
+}
+
+// A request naming a group.instance.id the group does not know is
+// UNKNOWN_MEMBER_ID (Kafka's validateCurrentMember), even with a member ID
+// the group has: the client must join as that static member first.
+func TestUnknownInstanceIDIsAnUnknownMember(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	ids, gen, _ := h.stableGroup("g", 1)
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Version = 4
+	hb.Group, hb.MemberID, hb.Generation, hb.InstanceID = "g", ids[0], gen, new("ghost")
+	wantCode(t, "heartbeat", h.c.Heartbeat(context.Background(), hb).ErrorCode, kerr.UnknownMemberID.Code)
+	c := commitReq("g", ids[0], gen, "t", map[int32]int64{0: 1})
+	c.InstanceID = new("ghost")
+	resp := h.c.OffsetCommit(context.Background(), c)
+	wantCode(t, "offset commit", resp.Topics[0].Partitions[0].ErrorCode, kerr.UnknownMemberID.Code)
+	wantCode(t, "heartbeat without the instance", h.heartbeat("g", ids[0], gen), 0)
+}

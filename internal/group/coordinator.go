@@ -31,9 +31,9 @@ const (
 	// newMemberJoinTimeout bounds how long a member that has never
 	// completed a join may sit in JoinGroup (Kafka's
 	// GroupCoordinator.NewMemberJoinTimeoutMs).
-	newMemberJoinTimeout = 5 * time.Minute
-	// maxOffsetMetadata is offset.metadata.max.bytes.
-	maxOffsetMetadata = 4096
+	newMemberJoinTimeout         = 5 * time.Minute
+	defaultOffsetMetadataMaxSize = 4096
+	defaultCommitTimeout         = 5 * time.Second
 	// maxRecordsBytes caps decompression while replaying a partition.
 	maxRecordsBytes = 100 << 20
 )
@@ -86,6 +86,12 @@ func newCoordinator(cfg Config) *Coordinator {
 	}
 	if cfg.RetentionCheck <= 0 {
 		cfg.RetentionCheck = defaultRetentionCheck
+	}
+	if cfg.OffsetMetadataMaxSize <= 0 {
+		cfg.OffsetMetadataMaxSize = defaultOffsetMetadataMaxSize
+	}
+	if cfg.CommitTimeout <= 0 {
+		cfg.CommitTimeout = defaultCommitTimeout
 	}
 	if cfg.ConsumerSessionTimeout <= 0 {
 		cfg.ConsumerSessionTimeout = defaultConsumerSessionTimeout
@@ -255,7 +261,7 @@ func (c *Coordinator) unload(pid int32) {
 //
 // The write outlives the request: a client that disconnects must not cut
 // short a write that reaches the log anyway, or memory and log disagree.
-// It is bounded instead by appendTimeout.
+// It is bounded instead by offsets.commit.timeout.ms (Config.CommitTimeout).
 func (c *Coordinator) appendRecords(ctx context.Context, part int32, recs []kv) error {
 	_, err := c.appendAt(ctx, part, recs, nil)
 	return err
@@ -268,7 +274,7 @@ func (c *Coordinator) appendAt(ctx context.Context, part int32, recs []kv, txn *
 	if err != nil {
 		return -1, err
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.CommitTimeout)
 	defer cancel()
 	base, err := c.cfg.Log.Append(ctx, part, batch)
 	if err != nil {
@@ -276,10 +282,6 @@ func (c *Coordinator) appendAt(ctx context.Context, part int32, recs []kv, txn *
 	}
 	return base, nil
 }
-
-// appendTimeout bounds one write to __consumer_offsets: Kafka's default
-// offsets.commit.timeout.ms.
-const appendTimeout = 5 * time.Second
 
 // appendCode maps an append failure to the code Kafka answers a group
 // request with (GroupMetadataManager's storeGroup/storeOffsets): leadership

@@ -16,19 +16,22 @@ import (
 )
 
 // topicIndex resolves names and IDs against Config.Topics; with no
-// Topics function every topic is taken to exist.
+// Topics function every topic is taken to exist. It carries the metadata
+// bound of the commits it checks (offset.metadata.max.bytes).
 type topicIndex struct {
-	known  bool
-	byName map[string]TopicInfo
-	byID   map[[16]byte]TopicInfo
+	known       bool
+	byName      map[string]TopicInfo
+	byID        map[[16]byte]TopicInfo
+	maxMetadata int
 }
 
 func (c *Coordinator) topicIndex() topicIndex {
 	if c.cfg.Topics == nil {
-		return topicIndex{}
+		return topicIndex{maxMetadata: c.cfg.OffsetMetadataMaxSize}
 	}
 	ts := c.cfg.Topics()
-	ti := topicIndex{known: true, byName: make(map[string]TopicInfo, len(ts)), byID: make(map[[16]byte]TopicInfo, len(ts))}
+	ti := topicIndex{known: true, byName: make(map[string]TopicInfo, len(ts)), byID: make(map[[16]byte]TopicInfo, len(ts)),
+		maxMetadata: c.cfg.OffsetMetadataMaxSize}
 	for _, t := range ts {
 		ti.byName[t.Name] = t
 		ti.byID[t.ID] = t
@@ -66,7 +69,7 @@ func (ti topicIndex) checkCommitTopic(name string, id [16]byte, byID bool, parts
 		name = info.Name
 	}
 	for j, p := range parts {
-		if m := metas[j]; m != nil && len(*m) > maxOffsetMetadata {
+		if m := metas[j]; m != nil && javaLength(*m) > ti.maxMetadata {
 			codes[j] = kerr.OffsetMetadataTooLarge.Code
 			continue
 		}
@@ -662,4 +665,18 @@ func (c *Coordinator) topicsDeleted(ctx context.Context, topics map[string]bool)
 	if removed > 0 {
 		c.logger.Info("removed offsets of deleted topics", "offsets", removed, "topics", len(topics))
 	}
+}
+
+// javaLength is the length of s as Java counts a String's: UTF-16 code
+// units. offset.metadata.max.bytes bounds that, despite its name.
+func javaLength(s string) int {
+	n := 0
+	for _, r := range s {
+		if r > 0xFFFF {
+			n += 2
+		} else {
+			n++
+		}
+	}
+	return n
 }

@@ -129,6 +129,30 @@ func TestOffsetCommitPartitionErrors(t *testing.T) {
 	}
 }
 
+// offset.metadata.max.bytes counts characters as Java does (UTF-16 code
+// units), not bytes, and is the configured value: 1,500 euro signs (4,500
+// bytes) fit the default 4,096, and a coordinator set to 10 refuses 11
+// characters.
+func TestOffsetCommitMetadataLimitIsConfiguredAndInCharacters(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	req := commitReq("g", "", -1, "t", map[int32]int64{0: 1})
+	req.Topics[0].Partitions[0].Metadata = new(strings.Repeat("€", 1500))
+	resp := h.c.OffsetCommit(context.Background(), req)
+	wantCode(t, "1,500 characters of 3 bytes each", resp.Topics[0].Partitions[0].ErrorCode, 0)
+
+	small := newHarness(t, func(c *Config) { c.OffsetMetadataMaxSize = 10 })
+	for n, want := range map[int]int16{10: 0, 11: kerr.OffsetMetadataTooLarge.Code} {
+		req := commitReq("g", "", -1, "t", map[int32]int64{0: 1})
+		req.Topics[0].Partitions[0].Metadata = new(strings.Repeat("m", n))
+		resp := small.c.OffsetCommit(context.Background(), req)
+		wantCode(t, fmt.Sprintf("%d characters with offset.metadata.max.bytes=10", n), resp.Topics[0].Partitions[0].ErrorCode, want)
+	}
+	if javaLength("a€😀") != 4 {
+		t.Fatalf("javaLength(a€😀) = %d, want 4 (a surrogate pair counts 2)", javaLength("a€😀"))
+	}
+}
+
 // OffsetFetch: unknown partitions answer -1; v0-v7 take one group, v8+
 // several; null topics mean every committed offset.
 func TestOffsetFetchVersions(t *testing.T) {

@@ -324,7 +324,7 @@ func TestTxnOffsetCommitChecksGenerationAndMember(t *testing.T) {
 		{"future generation", 3, ids[1], gen + 1, nil, kerr.IllegalGeneration.Code},
 		{"unknown member", 3, "ghost", gen, nil, kerr.UnknownMemberID.Code},
 		{"member without generation", 3, ids[0], -1, nil, kerr.IllegalGeneration.Code},
-		{"unknown static instance", 3, ids[0], gen, new("inst"), 0},
+		{"unknown static instance", 3, ids[0], gen, new("inst"), kerr.UnknownMemberID.Code}, // Kafka's validateCurrentMember
 		{"no group metadata, group with members", 3, "", -1, nil, 0},
 		{"v2 carries no group metadata", 2, "ghost", gen + 5, nil, 0},
 	} {
@@ -409,7 +409,7 @@ func TestTxnOffsetCommitErrors(t *testing.T) {
 		c.Topics = func() []TopicInfo { return []TopicInfo{{Name: "t", ID: [16]byte{1}, Partitions: 2}} }
 	})
 	req := txnCommitReq("g", 7, "t", map[int32]int64{0: 1, 5: 2})
-	big := string(make([]byte, maxOffsetMetadata+1))
+	big := string(make([]byte, defaultOffsetMetadataMaxSize+1))
 	req.Topics[0].Partitions = append(req.Topics[0].Partitions, kmsg.TxnOffsetCommitRequestTopicPartition{Partition: 1, Offset: 3, Metadata: &big})
 	resp := h.c.TxnOffsetCommit(context.Background(), req)
 	got := map[int32]int16{}

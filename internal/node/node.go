@@ -283,6 +283,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		OffsetsRetention:          time.Duration(static.Int64("offsets.retention.minutes")) * time.Minute,
 		RetentionCheck:            ms(static.Int64("offsets.retention.check.interval.ms")),
 		MaxGroupSize:              int(static.Int64("group.max.size")),
+		OffsetMetadataMaxSize:     int(static.Int64("offset.metadata.max.bytes")),
+		CommitTimeout:             ms(static.Int64("offsets.commit.timeout.ms")),
 		MaxMetadataBytes:          1 << 20,
 		ConsumerSessionTimeout:    ms(static.Int64("group.consumer.session.timeout.ms")),
 		ConsumerHeartbeatInterval: ms(static.Int64("group.consumer.heartbeat.interval.ms")),
