@@ -32,7 +32,10 @@ type leaderEnv struct {
 	b    *Broker
 }
 
-func newLeaderEnv(t *testing.T) *leaderEnv {
+func newLeaderEnv(t *testing.T) *leaderEnv { return newLeaderEnvWith(t, nil) }
+
+// newLeaderEnvWith is newLeaderEnv with the broker's Config changed by mod.
+func newLeaderEnvWith(t *testing.T, mod func(*Config)) *leaderEnv {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
@@ -51,7 +54,11 @@ func newLeaderEnv(t *testing.T) *leaderEnv {
 		BrokerConfig: func(img *cluster.Image) *config.Broker { return EffectiveConfig(static, img, 1) },
 		Propose:      node.Propose,
 	})
-	b := New(Config{NodeID: 1, Static: static, Cluster: node, Replicas: mgr})
+	bcfg := Config{NodeID: 1, Static: static, Cluster: node, Replicas: mgr}
+	if mod != nil {
+		mod(&bcfg)
+	}
+	b := New(bcfg)
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); mgr.Run(runCtx, node) }()

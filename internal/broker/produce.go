@@ -82,6 +82,8 @@ func (b *Broker) produce(ctx context.Context, c *Client, r kmsg.Request) Reply {
 	img := b.cfg.Cluster.Image()
 	configs := b.configsFor(img)
 	now := b.cfg.Now().UnixMilli()
+	ctx, endLookups := withSchemaLookups(ctx, time.Duration(req.TimeoutMillis)*time.Millisecond) // schema_validation.go
+	defer endLookups()
 	// Authorization (authorize.go): WRITE on the transactional ID denies
 	// the whole request, WRITE on a topic its partitions.
 	var denyAll error

@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"encoding/binary"
+	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -26,13 +28,68 @@ type SchemaIDs interface {
 	Registered(ctx context.Context, id int32) bool
 }
 
+// schemaLookupWait bounds the time one produce request spends waiting for
+// schema IDs the registry has not read yet (SchemaIDs.Registered), all its
+// records and partitions together; the request timeout bounds it too.
+const schemaLookupWait = 3 * time.Second
+
+// schemaLookups are one produce request's schema ID lookups: each ID is
+// asked once, and the waits share one deadline. Before, every record
+// naming an ID the registry did not know waited on its own, so a batch of
+// a thousand such records held its connection for most of an hour.
+type schemaLookups struct {
+	parent  context.Context
+	timeout time.Duration
+	mu      sync.Mutex
+	ctx     context.Context // made at the first lookup
+	cancel  context.CancelFunc
+	known   map[int32]bool
+}
+
+type schemaLookupsKey struct{}
+
+// withSchemaLookups gives a produce request's context its lookups, bounded
+// by timeout (the request's); release ends them.
+func withSchemaLookups(ctx context.Context, timeout time.Duration) (context.Context, func()) {
+	lk := &schemaLookups{parent: ctx, timeout: min(max(timeout, time.Millisecond), schemaLookupWait)}
+	return context.WithValue(ctx, schemaLookupsKey{}, lk), func() {
+		lk.mu.Lock()
+		defer lk.mu.Unlock()
+		if lk.cancel != nil {
+			lk.cancel()
+		}
+	}
+}
+
+// registered is SchemaIDs.Registered, asked once per ID per request.
+func (lk *schemaLookups) registered(ids SchemaIDs, id int32) bool {
+	lk.mu.Lock()
+	defer lk.mu.Unlock()
+	if ok, seen := lk.known[id]; seen {
+		return ok
+	}
+	if lk.ctx == nil {
+		lk.ctx, lk.cancel = context.WithTimeout(lk.parent, lk.timeout)
+		lk.known = make(map[int32]bool)
+	}
+	ok := ids.Registered(lk.ctx, id)
+	lk.known[id] = ok
+	return ok
+}
+
 // recordChecks is recordCheck plus the schema validation the topic asks
-// for, or nil when there is nothing to check.
+// for, or nil when there is nothing to check. The schema IDs are looked up
+// through ctx's schemaLookups (withSchemaLookups), or lookups of this
+// batch alone.
 func (b *Broker) recordChecks(ctx context.Context, ts *topicSettings, h record.Header, now int64) func(record.Record) error {
 	check := recordCheck(ts, h, now)
 	key, value := ts.cfg.Bool(config.KeySchemaValidationConfig), ts.cfg.Bool(config.ValueSchemaValidationConfig)
 	if !key && !value {
 		return check
+	}
+	lk, _ := ctx.Value(schemaLookupsKey{}).(*schemaLookups)
+	if lk == nil {
+		lk = &schemaLookups{parent: ctx, timeout: schemaLookupWait}
 	}
 	return func(r record.Record) error {
 		if check != nil {
@@ -41,18 +98,18 @@ func (b *Broker) recordChecks(ctx context.Context, ts *topicSettings, h record.H
 			}
 		}
 		if key {
-			if err := b.checkSchemaFraming(ctx, "key", config.KeySchemaValidationConfig, r.Key, r.OffsetDelta); err != nil {
+			if err := b.checkSchemaFraming(lk, "key", config.KeySchemaValidationConfig, r.Key, r.OffsetDelta); err != nil {
 				return err
 			}
 		}
 		if value {
-			return b.checkSchemaFraming(ctx, "value", config.ValueSchemaValidationConfig, r.Value, r.OffsetDelta)
+			return b.checkSchemaFraming(lk, "value", config.ValueSchemaValidationConfig, r.Value, r.OffsetDelta)
 		}
 		return nil
 	}
 }
 
-func (b *Broker) checkSchemaFraming(ctx context.Context, what, setting string, data []byte, index int32) error {
+func (b *Broker) checkSchemaFraming(lk *schemaLookups, what, setting string, data []byte, index int32) error {
 	if data == nil {
 		return nil // null (an empty value is not null, and is refused)
 	}
@@ -60,7 +117,7 @@ func (b *Broker) checkSchemaFraming(ctx context.Context, what, setting string, d
 		return kerrf(kerr.InvalidRecord, "the %s of record %d does not start with a schema ID (magic byte 0 and 4 bytes), which %s requires", what, index, setting)
 	}
 	id := int32(binary.BigEndian.Uint32(data[1:5]))
-	if b.cfg.SchemaIDs != nil && !b.cfg.SchemaIDs.Registered(ctx, id) {
+	if b.cfg.SchemaIDs != nil && !lk.registered(b.cfg.SchemaIDs, id) {
 		return kerrf(kerr.InvalidRecord, "the %s of record %d names schema ID %d, which is not registered (%s)", what, index, id, setting)
 	}
 	return nil
