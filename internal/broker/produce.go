@@ -179,6 +179,11 @@ type produceEntry struct {
 	part   *replica.Partition
 	h      record.Header
 	failed bool
+	// verified: the transactional batch was checked with its
+	// coordinator (txn_verify.go), and the append must present guard,
+	// nil when the producer's transaction was open here already.
+	verified bool
+	guard    *log.VerificationGuard
 }
 
 func (e *produceEntry) fail(err error) {
@@ -295,7 +300,18 @@ func (b *Broker) appendPartition(req *kmsg.ProduceRequest, e *produceEntry, now 
 	if req.Acks == -1 {
 		minISR = e.ts.minISR
 	}
-	info, err := e.part.AppendAsLeader(batch, e.h, minISR)
+	var info replica.Appended
+	var err error
+	if e.verified {
+		info, err = e.part.AppendAsLeaderVerified(batch, e.h, minISR, e.guard)
+		if errors.Is(err, log.ErrTxnUnverified) {
+			// As the coordinator's refusal (txn_verify.go): abortable
+			// for a client that knows TRANSACTION_ABORTABLE.
+			return info, abortableForVersion(kerrf(kerr.TransactionAbortable, "%v", err), req.Version > 10)
+		}
+	} else {
+		info, err = e.part.AppendAsLeader(batch, e.h, minISR)
+	}
 	if errors.Is(err, log.ErrDuplicateSequence) {
 		// Answered with the offsets and LogAppendTime it got the first
 		// time (-1 when the broker did not stamp it).

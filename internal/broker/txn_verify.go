@@ -27,8 +27,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/cluster"
-	"github.com/sluice-io/sluice/internal/record"
-	"github.com/sluice-io/sluice/internal/replica"
 	"github.com/sluice-io/sluice/internal/txn"
 )
 
@@ -45,14 +43,6 @@ const (
 	concurrentTxnBackoffMax = 100 * time.Millisecond
 )
 
-// needsVerification reports whether a transactional batch would open a
-// transaction in the partition: its producer has none open there at this
-// epoch.
-func needsVerification(part *replica.Partition, h record.Header) bool {
-	st, ok := part.Log().ProducerState(h.ProducerID)
-	return !ok || st.TxnFirstOffset < 0 || st.Epoch != h.ProducerEpoch
-}
-
 // checkTransactions sends the partitions whose batch would open a
 // transaction to the coordinator, verifying them (KIP-890 part 1) or, for
 // Produce v12+ (transaction version 2), adding them, in one call per
@@ -65,7 +55,17 @@ func (b *Broker) checkTransactions(ctx context.Context, req *kmsg.ProduceRequest
 	var byProducer map[txnProducer]map[string][]int32
 	for k := range entries {
 		e := &entries[k]
-		if e.failed || !e.h.IsTransactional() || !needsVerification(e.part, e.h) {
+		if e.failed || !e.h.IsTransactional() {
+			continue
+		}
+		// The guard is taken before the coordinator is asked: a marker
+		// written meanwhile takes it back, and the append then fails
+		// instead of opening a transaction that has ended (KIP-890's
+		// VerificationGuard; internal/log/verification.go). A batch of
+		// a transaction open here already needs no verification, but
+		// still none may open one without a guard.
+		e.verified = true
+		if e.guard = e.part.Log().StartVerification(e.h.ProducerID, e.h.ProducerEpoch, add); e.guard == nil {
 			continue
 		}
 		pr := txnProducer{*req.TransactionID, e.h.ProducerID, e.h.ProducerEpoch}

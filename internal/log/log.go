@@ -86,6 +86,9 @@ type Log struct {
 	// on an empty log); the next fsync, or Close, writes it.
 	epochUnsaved bool
 	producers    producerStates
+	// verifying holds the transaction verification guards taken and not
+	// yet used or taken back, by producer ID (verification.go).
+	verifying map[int64]*VerificationGuard
 	// unstable is the first offset of the oldest transaction open or
 	// closed by a marker the high watermark has not passed, -1 when none
 	// is: FirstUnstableOffset reads it without a lock. Written under
@@ -262,6 +265,12 @@ func (l *Log) MarkOffline(cause error) {
 }
 
 func (l *Log) append(batch []byte, h record.Header, leaderEpoch int32) (AppendInfo, error) {
+	return l.appendChecked(batch, h, leaderEpoch, nil)
+}
+
+// appendChecked is append with check, when set, run under mu after the
+// producer state's checks and before the batch is written.
+func (l *Log) appendChecked(batch []byte, h record.Header, leaderEpoch int32, check func() error) (AppendInfo, error) {
 	if len(batch) < record.HeaderSize || len(batch) != h.Size() {
 		return AppendInfo{}, fmt.Errorf("log: append to %s: batch is %d bytes, its header says %d", l.Dir(), len(batch), h.Size())
 	}
@@ -271,12 +280,12 @@ func (l *Log) append(batch []byte, h record.Header, leaderEpoch int32) (AppendIn
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.appendLocked(batch, h, leaderEpoch, m)
+	return l.appendLocked(batch, h, leaderEpoch, m, check)
 }
 
 // appendLocked is the leader's append, shared by Append and AppendMarker:
 // m is set when the batch is a transaction marker. The caller holds mu.
-func (l *Log) appendLocked(batch []byte, h record.Header, leaderEpoch int32, m *markerInfo) (AppendInfo, error) {
+func (l *Log) appendLocked(batch []byte, h record.Header, leaderEpoch int32, m *markerInfo, check func() error) (AppendInfo, error) {
 	if l.closed {
 		return AppendInfo{}, ErrClosed
 	}
@@ -293,6 +302,16 @@ func (l *Log) appendLocked(batch []byte, h record.Header, leaderEpoch int32, m *
 			}, err
 		}
 		return AppendInfo{}, err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return AppendInfo{}, err
+		}
+	}
+	if h.IsTransactional() && h.ProducerID >= 0 {
+		// A marker, or the batch that opens the producer's transaction,
+		// takes its verification guard back (verification.go).
+		l.endVerification(&h)
 	}
 	now := l.now()
 	if l.shouldRoll(&h, now) {

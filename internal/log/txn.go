@@ -245,7 +245,7 @@ func (l *Log) appendMarker(m Marker, leaderEpoch int32) (AppendInfo, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.appendLocked(batch, h, leaderEpoch, &markerInfo{commit: m.Commit, coordinatorEpoch: m.CoordinatorEpoch})
+	return l.appendLocked(batch, h, leaderEpoch, &markerInfo{commit: m.Commit, coordinatorEpoch: m.CoordinatorEpoch}, nil)
 }
 
 func (l *Log) firstUnstableOffset() int64 {
@@ -312,6 +312,7 @@ func (l *Log) expireProducers(now time.Time, maxAge time.Duration) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cutoff := now.UnixMilli() - maxAge.Milliseconds()
+	l.expireVerifications(now.Add(-maxAge))
 	n := 0
 	for id, e := range l.producers.byID {
 		if e.txnFirst < 0 && e.lastTimestamp <= cutoff {

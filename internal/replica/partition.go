@@ -228,6 +228,16 @@ func (p *Partition) AppendAsLeader(batch []byte, h record.Header, minISR int) (A
 	})
 }
 
+// AppendAsLeaderVerified is AppendAsLeader for a transactional batch
+// verified with its coordinator: a batch that would open a transaction
+// needs guard, taken with StartVerification before the coordinator
+// answered and not taken back by a marker since (log.AppendVerified).
+func (p *Partition) AppendAsLeaderVerified(batch []byte, h record.Header, minISR int, guard *log.VerificationGuard) (Appended, error) {
+	return p.appendAsLeader(minISR, func(epoch int32) (log.AppendInfo, error) {
+		return p.log.AppendVerified(batch, h, epoch, guard)
+	})
+}
+
 // appendAsLeader runs one leader append under the role lock.
 func (p *Partition) appendAsLeader(minISR int, appendAt func(epoch int32) (log.AppendInfo, error)) (Appended, error) {
 	p.roleMu.RLock()
