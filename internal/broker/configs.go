@@ -47,10 +47,10 @@ func (b *Broker) describeConfigs(_ context.Context, _ *Client, req *kmsg.Describ
 				err = kerrf(kerr.UnknownTopicOrPartition, "topic %q does not exist", rr.ResourceName)
 				break
 			}
-			var tcfg *config.Topic
-			if tcfg, err = config.ResolveTopic(bcfg, t.Configs); err == nil {
-				values, synonyms = tcfg.All(), tcfg.Synonyms
-			}
+			// As the topic runs: a stored setting that does not parse
+			// shows its default.
+			tcfg, _ := config.ApplyTopic(bcfg, t.Configs)
+			values, synonyms = tcfg.All(), tcfg.Synonyms
 		case resourceBroker:
 			switch rr.ResourceName {
 			case "":
@@ -75,7 +75,8 @@ func (b *Broker) describeConfigs(_ context.Context, _ *Client, req *kmsg.Describ
 			continue
 		}
 		for _, v := range values {
-			if rr.ConfigNames != nil && !slices.Contains(rr.ConfigNames, v.Def.Name) {
+			// Null or empty names all (Kafka's ConfigHelper).
+			if len(rr.ConfigNames) > 0 && !slices.Contains(rr.ConfigNames, v.Def.Name) {
 				continue
 			}
 			var syn []config.Value
@@ -171,6 +172,9 @@ func (b *Broker) validateChange(img *cluster.Image, ch configChange, table *conf
 	}
 	for k, v := range ch.set {
 		def, ok := table.Lookup(k)
+		if !ok && v == nil {
+			continue // the delete of a config this software does not know
+		}
 		if !ok {
 			return kerrf(kerr.InvalidConfig, "unknown config %q", k)
 		}
@@ -340,6 +344,13 @@ func (b *Broker) incrementalAlterConfigs(ctx context.Context, cl *Client, req *k
 func incrementalChanges(typ int8, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig, table *config.Table, current map[string]string, set map[string]*string) error {
 	for _, op := range ops {
 		def, ok := table.Lookup(op.Name)
+		if !ok && op.Op == kmsg.IncrementalAlterConfigOpDelete {
+			// Deleting a config this software does not know (one
+			// removed since it was set, or never set) succeeds, as in
+			// Kafka, whose checks see only what is left.
+			set[op.Name] = nil
+			continue
+		}
 		if !ok {
 			return kerrf(kerr.InvalidConfig, "unknown config %q", op.Name)
 		}

@@ -50,16 +50,14 @@ func (b *Broker) configsFor(img *cluster.Image) *imageConfigs {
 	return c
 }
 
-// topic returns the settings of a topic of the image. A topic whose stored
-// configs no longer validate gets the broker's defaults.
+// topic returns the settings of a topic of the image. A stored setting that
+// no longer parses takes its default alone (config.ApplyTopic; the replica
+// manager logs it).
 func (c *imageConfigs) topic(t *cluster.Topic) *topicSettings {
 	if s, ok := c.topics.Load(t.Name); ok {
 		return s.(*topicSettings)
 	}
-	tcfg, err := config.ResolveTopic(c.broker, t.Configs)
-	if err != nil {
-		tcfg, _ = config.ResolveTopic(c.broker, nil)
-	}
+	tcfg, _ := config.ApplyTopic(c.broker, t.Configs)
 	s := newTopicSettings(tcfg)
 	actual, _ := c.topics.LoadOrStore(t.Name, s)
 	return actual.(*topicSettings)

@@ -182,6 +182,13 @@ type Topic struct {
 // NewBroker(nil).
 func ResolveTopic(b *Broker, topic map[string]string) (*Topic, error) { return resolveTopic(b, topic) }
 
+// ApplyTopic is ResolveTopic for a topic's stored configs, to run the topic
+// by: it always returns the topic's values. A stored setting that does not
+// parse takes its default alone, and the error names it; no check across
+// settings applies (Kafka's LogConfig.fromProps), so a cluster default
+// changed since cannot cost the topic its other settings.
+func ApplyTopic(b *Broker, topic map[string]string) (*Topic, error) { return applyTopic(b, topic) }
+
 // Get returns the effective value of a topic config.
 func (t *Topic) Get(name string) (Value, bool) {
 	e, ok := t.values[name]

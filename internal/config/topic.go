@@ -1,6 +1,9 @@
 package config
 
-import "slices"
+import (
+	"errors"
+	"slices"
+)
 
 // compressionTypes are Kafka's codec names as compression.type accepts them.
 func compressionTypes() []string {
@@ -176,28 +179,12 @@ func topicDefs() []*Def {
 }
 
 // resolveTopic computes a topic's effective values: its own settings, then
-// the broker's effective defaults, then the table's.
+// the broker's effective defaults, then the table's, and checks them as
+// Kafka checks a topic's configs when they are set.
 func resolveTopic(b *Broker, settings map[string]string) (*Topic, error) {
-	if b == nil {
-		b = defaultBroker()
-	}
-	t := &Topic{table: b.topics, values: make(map[string]entry, len(b.topics.defs)), broker: b}
-	names := make([]string, 0, len(settings))
-	for name := range settings {
-		names = append(names, name)
-	}
-	slices.Sort(names) // report the first bad config deterministically
-	for _, name := range names {
-		d, p, err := b.topics.parse(name, settings[name])
-		if err != nil {
-			return nil, err
-		}
-		t.values[name] = entry{Value: Value{Def: d, Value: p.s, Source: SourceTopic}, p: p, from: name}
-	}
-	for _, d := range b.topics.defs {
-		if _, ok := t.values[d.Name]; !ok {
-			t.values[d.Name] = b.topicDefault(d)
-		}
+	t, err := layerTopic(b, settings, false)
+	if err != nil {
+		return nil, err
 	}
 	// Kafka's LogConfig.validateValues: the compaction lags must be ordered.
 	// The broker's pair is kept ordered, so only a topic setting can break it.
@@ -207,6 +194,49 @@ func resolveTopic(b *Broker, settings map[string]string) (*Topic, error) {
 			"it is larger than max.compaction.lag.ms ("+hi.Value.Value+")")
 	}
 	return t, nil
+}
+
+// applyTopic is resolveTopic for configs already stored: it always returns
+// the topic's values. A stored setting that no longer parses (this
+// software knows it otherwise than the one that stored it) takes its
+// default alone, named in the error, and no check across settings applies,
+// as Kafka's LogConfig.fromProps builds a log's config without one: a
+// cluster default changed since must not cost a topic its other settings
+// (a compacted topic its cleanup.policy).
+func applyTopic(b *Broker, settings map[string]string) (*Topic, error) {
+	return layerTopic(b, settings, true)
+}
+
+// layerTopic layers settings over the broker's defaults. With lenient, a
+// setting that does not parse is skipped (and reported) instead of failing.
+func layerTopic(b *Broker, settings map[string]string, lenient bool) (*Topic, error) {
+	if b == nil {
+		b = defaultBroker()
+	}
+	t := &Topic{table: b.topics, values: make(map[string]entry, len(b.topics.defs)), broker: b}
+	names := make([]string, 0, len(settings))
+	for name := range settings {
+		names = append(names, name)
+	}
+	slices.Sort(names) // report the first bad config deterministically
+	var skipped []error
+	for _, name := range names {
+		d, p, err := b.topics.parse(name, settings[name])
+		if err != nil {
+			if !lenient {
+				return nil, err
+			}
+			skipped = append(skipped, err)
+			continue
+		}
+		t.values[name] = entry{Value: Value{Def: d, Value: p.s, Source: SourceTopic}, p: p, from: name}
+	}
+	for _, d := range b.topics.defs {
+		if _, ok := t.values[d.Name]; !ok {
+			t.values[d.Name] = b.topicDefault(d)
+		}
+	}
+	return t, errors.Join(skipped...)
 }
 
 // topicDefault is the value topic config d takes with no topic setting: the

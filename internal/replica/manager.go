@@ -475,10 +475,9 @@ func (r *reconciliation) topicConfig(t *cluster.Topic) (log.Config, int32) {
 	if len(t.Configs) == 0 && r.defaults != nil {
 		return r.defaults.lcfg, r.defaults.minISR
 	}
-	tcfg, err := config.ResolveTopic(r.bcfg, t.Configs)
+	tcfg, err := config.ApplyTopic(r.bcfg, t.Configs)
 	if err != nil {
-		r.m.logger.Error("topic has invalid config; using defaults", "topic", t.Name, "err", err)
-		tcfg, _ = config.ResolveTopic(r.bcfg, nil)
+		r.m.logger.Error("topic has stored configs that do not parse; they take their defaults", "topic", t.Name, "err", err)
 	}
 	lcfg, minISR := LogConfig(tcfg), int32(tcfg.Int64("min.insync.replicas"))
 	if len(t.Configs) == 0 && err == nil {
