@@ -22,7 +22,10 @@ func (b *Broker) describeProducers(_ context.Context, _ *Client, req *kmsg.Descr
 		for _, p := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = p
-			part, err := b.fetchPartition(t, 0, &kmsg.FetchRequestTopicPartition{Partition: p, CurrentLeaderEpoch: -1}, false)
+			// Any replica answers from its own log, leader or follower
+			// (Kafka's Partition.activeProducerState), as
+			// kafka-transactions.sh find-hanging --broker-id asks.
+			part, err := b.fetchPartition(t, 11, &kmsg.FetchRequestTopicPartition{Partition: p, CurrentLeaderEpoch: -1}, true)
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
 				st.Partitions = append(st.Partitions, sp)

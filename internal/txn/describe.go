@@ -100,7 +100,7 @@ func (c *coordinator) listTransactions(ctx context.Context, req *kmsg.ListTransa
 			switch {
 			case v.state == stateDead:
 			case len(req.ProducerIDFilters) > 0 && !slices.Contains(req.ProducerIDFilters, v.producerID):
-			case len(states) > 0 && !states[v.state]:
+			case len(req.StateFilters) > 0 && !states[v.state]: // unknown names only: nothing
 			case duration >= 0 && now-v.startMs <= duration:
 			case pattern != nil && !pattern.MatchString(t.id):
 			default:

@@ -54,6 +54,7 @@ func TestListTransactionsFilters(t *testing.T) {
 		{name: "all", version: 0, want: []string{"empty-1", "ongoing-1", "ongoing-2"}},
 		{name: "by state", version: 0, states: []string{"Ongoing"}, want: []string{"ongoing-1", "ongoing-2"}},
 		{name: "unknown state", version: 0, states: []string{"Empty", "Bogus"}, want: []string{"empty-1"}, wantUnknown: []string{"Bogus"}},
+		{name: "unknown states only", version: 0, states: []string{"Bogus"}, want: nil, wantUnknown: []string{"Bogus"}},
 		{name: "by producer id", version: 0, producerIDs: []int64{pid2}, want: []string{"ongoing-2"}},
 		{name: "running longer than 2s", version: 1, states: []string{"Ongoing"}, duration: 2000, want: []string{"ongoing-1"}},
 		{name: "duration ignored before v1", version: 0, states: []string{"Ongoing"}, duration: 2000, want: []string{"ongoing-1", "ongoing-2"}},
