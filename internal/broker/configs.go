@@ -187,8 +187,22 @@ func (b *Broker) validateChange(img *cluster.Image, ch configChange, table *conf
 			}
 		}
 	}
-	if ch.resourceType == resourceTopic {
+	switch ch.resourceType {
+	case resourceTopic:
 		if _, err := config.ResolveTopic(b.brokerConfig(img), result); err != nil {
+			return kerrf(kerr.InvalidConfig, "%v", err)
+		}
+	case resourceBroker:
+		// The dynamic layers as the change leaves them must be
+		// consistent as a whole (the compaction lag pair): a value valid
+		// alone that breaks them is refused now, not dropped later.
+		clusterDefault, perBroker := img.BrokerConfigs[""], img.BrokerConfigs[itoa(b.cfg.NodeID)]
+		if ch.name == "" {
+			clusterDefault = result
+		} else {
+			perBroker = result // another broker's is judged with this one's static settings
+		}
+		if err := b.cfg.Static.CheckDynamic(clusterDefault, perBroker); err != nil {
 			return kerrf(kerr.InvalidConfig, "%v", err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/cluster"
@@ -90,4 +91,31 @@ func TestDescribeEmptyNamesAndDeleteUnknownConfig(t *testing.T) {
 	if code := resp.Resources[0].ErrorCode; code != 0 {
 		t.Fatalf("delete of unknown configs: error %d (%v)", code, resp.Resources[0].ErrorMessage)
 	}
+}
+
+// A dynamic broker setting valid alone that would leave the compaction lag
+// pair out of order is refused when it is set. Before, it was acknowledged
+// and the earlier setting of the pair then silently dropped.
+func TestDynamicBrokerSettingThatBreaksThePairIsRefused(t *testing.T) {
+	e := newLeaderEnv(t)
+	client := &Client{ID: "cfg-test", Principal: Anonymous}
+	set := func(name, value string) int16 {
+		alter := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		r := kmsg.NewIncrementalAlterConfigsRequestResource()
+		r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeBroker, ""
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Op, c.Value = name, kmsg.IncrementalAlterConfigOpSet, new(value)
+		r.Configs = append(r.Configs, c)
+		alter.Resources = append(alter.Resources, r)
+		return e.b.Handle(e.ctx, client, alter).Response.(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode
+	}
+	if code := set("log.cleaner.min.compaction.lag.ms", "1000"); code != 0 {
+		t.Fatalf("set min: error %d", code)
+	}
+	if code := set("log.cleaner.max.compaction.lag.ms", "500"); code != kerr.InvalidConfig.Code {
+		t.Fatalf("set max below min: error %d, want INVALID_CONFIG", code)
+	}
+	e.waitFor("min to stay", func() bool {
+		return e.b.brokerConfig(e.node.Image()).Int64("log.cleaner.min.compaction.lag.ms") == 1000
+	})
 }

@@ -132,6 +132,18 @@ func (b *Broker) WithDynamic(clusterDefault, perBroker map[string]string) *Broke
 	return b.withDynamic(clusterDefault, perBroker)
 }
 
+// CheckDynamic reports the value that dynamic layers clusterDefault and
+// perBroker would leave invalid as a topic default (a compaction lag pair
+// out of order), which WithDynamic would drop: a change that leads there
+// is refused when it is made, rather than acknowledged and then dropped.
+// A nil b stands for NewBroker(nil).
+func (b *Broker) CheckDynamic(clusterDefault, perBroker map[string]string) error {
+	if b == nil {
+		b = defaultBroker()
+	}
+	return b.checkDynamic(clusterDefault, perBroker)
+}
+
 // Get returns the effective value of a broker config. For a config that has
 // synonyms (log.retention.ms, log.roll.ms, log.roll.jitter.ms,
 // log.flush.interval.ms, log.dirs, node.id, broker.id) it is the folded value,

@@ -119,6 +119,19 @@ func (b *Broker) withDynamic(clusterDefault, perBroker map[string]string) *Broke
 	return nb
 }
 
+// checkDynamic is CheckDynamic.
+func (b *Broker) checkDynamic(clusterDefault, perBroker map[string]string) error {
+	nb := &Broker{table: b.table, topics: b.topics}
+	nb.layers[layerStatic] = b.layers[layerStatic]
+	nb.layers[layerDynamicDefault] = b.dynamicLayer(clusterDefault)
+	nb.layers[layerDynamicBroker] = b.dynamicLayer(perBroker)
+	nb.compute()
+	if name, reason := nb.inconsistency(); name != "" {
+		return invalid("broker", name, nb.values[name].Value.Value, reason)
+	}
+	return nil
+}
+
 // dynamicLayer keeps the settings that are known, dynamic and valid; Kafka
 // likewise ignores stored dynamic configs it cannot apply.
 func (b *Broker) dynamicLayer(settings map[string]string) map[string]parsed {
