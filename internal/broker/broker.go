@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -99,6 +100,9 @@ type Broker struct {
 	readBufs chunkPool
 	// configs caches the effective configs of the latest image.
 	configs atomic.Pointer[imageConfigs]
+	// alterMu serializes this broker's config changes, each a read of the
+	// current values, a check of the result and a commit (configs.go).
+	alterMu sync.Mutex
 	// peers are the clients to other brokers (markers, verification).
 	peers peers
 	// sessions caches fetch sessions (KIP-227, fetch_session.go).

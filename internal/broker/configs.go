@@ -228,6 +228,14 @@ func (b *Broker) commitConfigChange(ctx context.Context, c *Client, ch configCha
 // set, validate the result, and commit it unless validateOnly.
 func (b *Broker) alterResource(ctx context.Context, c *Client, typ int8, name string, replace, validateOnly bool,
 	fill func(table *config.Table, current map[string]string, set map[string]*string) error) error {
+	// One change at a time on this broker: each reads the values the last
+	// one committed (Propose returns once the local image has them).
+	// Without it, concurrent APPENDs to one list lost entries, and two
+	// settings checked each against the old values could be committed
+	// together though the pair is invalid (Kafka's controller applies
+	// them one by one).
+	b.alterMu.Lock()
+	defer b.alterMu.Unlock()
 	img := b.cfg.Cluster.Image()
 	current, table, err := b.checkConfigResource(img, typ, name)
 	if err != nil {
