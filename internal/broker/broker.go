@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -100,9 +99,11 @@ type Broker struct {
 	readBufs chunkPool
 	// configs caches the effective configs of the latest image.
 	configs atomic.Pointer[imageConfigs]
-	// alterMu serializes this broker's config changes, each a read of the
-	// current values, a check of the result and a commit (configs.go).
-	alterMu sync.Mutex
+	// alterSem serializes this broker's config changes, each a read of
+	// the current values, a check of the result and a commit (configs.go):
+	// a one-slot semaphore, so a change waiting for it gives up when its
+	// request does.
+	alterSem chan struct{}
 	// peers are the clients to other brokers (markers, verification).
 	peers peers
 	// sessions caches fetch sessions (KIP-227, fetch_session.go).
@@ -123,7 +124,8 @@ func New(cfg Config) *Broker {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	b := &Broker{cfg: cfg, logger: cfg.Logger, codecs: record.NewCodecs(), peers: peers{nodeID: cfg.NodeID, opts: cfg.PeerOpts}}
+	b := &Broker{cfg: cfg, logger: cfg.Logger, codecs: record.NewCodecs(), peers: peers{nodeID: cfg.NodeID, opts: cfg.PeerOpts},
+		alterSem: make(chan struct{}, 1)}
 	b.apis = b.buildAPIs()
 	if cfg.Audit == nil {
 		cfg.Audit = auth.NewAudit(cfg.Logger.With("component", "audit"), 0)

@@ -202,7 +202,10 @@ func (b *Broker) validateChange(img *cluster.Image, ch configChange, table *conf
 		} else {
 			perBroker = result // another broker's is judged with this one's static settings
 		}
-		if err := b.cfg.Static.CheckDynamic(clusterDefault, perBroker); err != nil {
+		// Only a change that makes them inconsistent is refused: one
+		// stored before this check existed does not block the others.
+		if err := b.cfg.Static.CheckDynamic(clusterDefault, perBroker); err != nil &&
+			b.cfg.Static.CheckDynamic(img.BrokerConfigs[""], img.BrokerConfigs[itoa(b.cfg.NodeID)]) == nil {
 			return kerrf(kerr.InvalidConfig, "%v", err)
 		}
 	}
@@ -234,8 +237,12 @@ func (b *Broker) alterResource(ctx context.Context, c *Client, typ int8, name st
 	// settings checked each against the old values could be committed
 	// together though the pair is invalid (Kafka's controller applies
 	// them one by one).
-	b.alterMu.Lock()
-	defer b.alterMu.Unlock()
+	select {
+	case b.alterSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-b.alterSem }()
 	img := b.cfg.Cluster.Image()
 	current, table, err := b.checkConfigResource(img, typ, name)
 	if err != nil {

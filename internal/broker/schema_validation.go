@@ -49,9 +49,13 @@ type schemaLookups struct {
 type schemaLookupsKey struct{}
 
 // withSchemaLookups gives a produce request's context its lookups, bounded
-// by timeout (the request's); release ends them.
+// by timeout (the request's; 0 or less, which acks=0 and acks=1 requests
+// may carry, is schemaLookupWait); release ends them.
 func withSchemaLookups(ctx context.Context, timeout time.Duration) (context.Context, func()) {
-	lk := &schemaLookups{parent: ctx, timeout: min(max(timeout, time.Millisecond), schemaLookupWait)}
+	if timeout <= 0 {
+		timeout = schemaLookupWait
+	}
+	lk := &schemaLookups{parent: ctx, timeout: min(timeout, schemaLookupWait)}
 	return context.WithValue(ctx, schemaLookupsKey{}, lk), func() {
 		lk.mu.Lock()
 		defer lk.mu.Unlock()
@@ -69,7 +73,10 @@ func (lk *schemaLookups) registered(ids SchemaIDs, id int32) bool {
 		return ok
 	}
 	if lk.ctx == nil {
-		lk.ctx, lk.cancel = context.WithTimeout(lk.parent, lk.timeout)
+		lk.ctx = lk.parent
+		if lk.timeout > 0 { // else a batch's own lookups: the caller's bound
+			lk.ctx, lk.cancel = context.WithTimeout(lk.parent, lk.timeout)
+		}
 		lk.known = make(map[int32]bool)
 	}
 	ok := ids.Registered(lk.ctx, id)
@@ -89,7 +96,7 @@ func (b *Broker) recordChecks(ctx context.Context, ts *topicSettings, h record.H
 	}
 	lk, _ := ctx.Value(schemaLookupsKey{}).(*schemaLookups)
 	if lk == nil {
-		lk = &schemaLookups{parent: ctx, timeout: schemaLookupWait}
+		lk = &schemaLookups{parent: ctx}
 	}
 	return func(r record.Record) error {
 		if check != nil {

@@ -15,8 +15,9 @@ import (
 	"github.com/sluice-io/sluice/internal/record"
 )
 
-// slowSchemaIDs knows schema ID 1; any other it waits for as a registry
-// does for an ID it has not read yet, within ctx and at most wait.
+// slowSchemaIDs knows schema ID 1, and 100 and above once it has waited
+// for them; any other it waits for as a registry does for an ID it has not
+// read yet, within ctx and at most wait, and does not know.
 type slowSchemaIDs struct {
 	wait  time.Duration
 	calls atomic.Int64
@@ -31,9 +32,10 @@ func (s *slowSchemaIDs) Registered(ctx context.Context, id int32) bool {
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
+		return false
 	case <-t.C:
 	}
-	return false
+	return id >= 100
 }
 
 // A batch whose records name schema IDs the registry does not know waits
@@ -87,6 +89,11 @@ func TestSchemaValidationWaitsOncePerIDAndRequest(t *testing.T) {
 	code, took := produce(5000, same...)
 	if code != kerr.InvalidRecord.Code || ids.calls.Load() != 1 {
 		t.Fatalf("20 records of unknown schema 9: error %d after %d lookups (%v), want INVALID_RECORD after 1", code, ids.calls.Load(), took)
+	}
+	// A request without a timeout (acks=1 may carry 0) waits the whole
+	// bound for an ID the registry reads late, not none.
+	if code, _ := produce(0, 100); code != 0 {
+		t.Fatalf("a schema read late, request timeout 0: error %d", code)
 	}
 	// Twenty unknown IDs: the waits end together at the request timeout.
 	ids.wait = time.Hour

@@ -971,33 +971,40 @@ func (l *Log) swappable(g []*segment, sizes []int64, gen int64) (int64, error) {
 }
 
 // dropSnapshotsBelow removes the producer snapshots below end, where a
-// group of segments being cleaned ends. A snapshot taken inside the group
-// or before it may name a transaction open whose data and marker the
-// cleaner removes (a marker goes once none of its transaction's data is
-// left, delete.retention.ms after): a producer state rebuilt from it
-// (recovery, truncation) would replay no marker and keep the transaction
-// open for good, holding the last stable offset there. Kafka's cleaner
-// likewise deletes the snapshots of the segments it replaces. A rebuild
-// now starts at a later snapshot or replays from the log start, as the
-// cleaned log has every producer's last batch. The removals become durable
+// group of segments being cleaned ends, that name a transaction open. The
+// cleaner may remove such a transaction's data and marker (a marker goes
+// once none of its transaction's data is left, delete.retention.ms after):
+// a producer state rebuilt from the snapshot (recovery, truncation) would
+// replay no marker and keep the transaction open for good, holding the
+// last stable offset there. Kafka's cleaner deletes the snapshots of the
+// segments it replaces; snapshots with no open transaction stay here, for
+// the truncations that replay from them, as the cleaned log has every
+// producer's last batch. One that does not decode goes too. The removals become durable
 // with swapIn's directory fsync before the swap commits (not the log's
 // next sync: an append would wait for it). The caller holds swapMu.
 func (l *Log) dropSnapshotsBelow(end int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := 0
-	for _, off := range l.snapshots {
+	kept := l.snapshots[:0]
+	for i, off := range l.snapshots {
 		if off >= end {
+			kept = append(kept, l.snapshots[i:]...)
 			break
 		}
 		path := filepath.Join(l.dir, fileName(off, snapshotSuffix))
+		if b, err := ReadSmallFile(l.fs, path, maxSnapshotBytes); err == nil {
+			if ps, err := decodeSnapshot(b); err == nil && !ps.anyOpen() {
+				kept = append(kept, off)
+				continue
+			}
+		}
 		if err := l.fs.Remove(path); err != nil && !isNotExist(err) {
-			l.snapshots = l.snapshots[n:]
+			kept = append(kept, l.snapshots[i:]...)
+			l.snapshots = kept
 			return fmt.Errorf("remove %s: %w", path, err)
 		}
-		n++
 	}
-	l.snapshots = l.snapshots[n:]
+	l.snapshots = kept
 	return nil
 }
 

@@ -121,6 +121,9 @@ func (l *Log) appendFollowerBatch(batch []byte, h *record.Header, m *markerInfo)
 	if err := l.applyBatch(seg, h, m); err != nil {
 		return err
 	}
+	if h.IsTransactional() && h.ProducerID >= 0 {
+		l.endVerification(h) // a replicated marker takes a guard back too
+	}
 	l.leo.Store(h.LastOffset() + 1)
 
 	if l.unflushedSince.IsZero() {

@@ -251,6 +251,16 @@ func (ps *producerStates) firstOpen() int64 {
 	return -1
 }
 
+// anyOpen reports whether a producer has a transaction open.
+func (ps *producerStates) anyOpen() bool {
+	for _, e := range ps.byID {
+		if e.txnFirst >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // rebuildOpen recomputes the open-transaction queue from the entries
 // (after a snapshot is loaded).
 func (ps *producerStates) rebuildOpen() {

@@ -35,6 +35,9 @@ func (l *Log) Truncate(offset int64) error {
 	if err := l.writable(); err != nil {
 		return err
 	}
+	// A truncation follows a change of leader: guards taken before it
+	// verified against a history that may be gone (verification.go).
+	clear(l.verifying)
 	if leo := l.leo.Load(); offset >= leo {
 		// Nothing to cut, but an epoch entry at the end with no records
 		// (a leader that lost its leadership before appending) may clash

@@ -48,17 +48,39 @@ func (l *Log) StartVerification(id int64, epoch int16, tv2 bool) *VerificationGu
 	if e := l.producers.byID[id]; e != nil && e.txnFirst >= 0 && e.epoch == epoch {
 		return nil
 	}
+	now := l.now()
 	g := l.verifying[id]
-	if g == nil || g.epoch != epoch || g.tv2 != tv2 {
+	switch {
+	case g == nil:
+		if len(l.verifying) >= maxVerificationGuards {
+			// Guards are used within one produce request's
+			// verification: old ones are of no use to anyone.
+			l.expireVerifications(now.Add(-verificationGuardMaxAge))
+		}
 		if l.verifying == nil {
 			l.verifying = make(map[int64]*VerificationGuard)
 		}
 		g = &VerificationGuard{epoch: epoch, tv2: tv2}
 		l.verifying[id] = g
+	case epoch > g.epoch:
+		// A newer epoch keeps the guard, raised (Kafka's
+		// maybeUpdateLowestSequenceAndEpoch); an older one gets it as it
+		// is: its verification fails with the coordinator, and replacing
+		// the guard would fail the newer transaction's append.
+		g.epoch, g.tv2 = epoch, tv2
 	}
-	g.at = l.now()
+	g.at = now
 	return g
 }
+
+// maxVerificationGuards is how many guards a log holds before taking one
+// expires those older than verificationGuardMaxAge: a guard is used within
+// one produce request's verification (verifyTimeout in the broker), so
+// the map stays bounded by the rate they are taken at.
+const (
+	maxVerificationGuards   = 1024
+	verificationGuardMaxAge = time.Minute
+)
 
 // AppendVerified is Append for a leader whose transactional batches are
 // verified: a transactional batch that would open a transaction is
@@ -82,10 +104,11 @@ func (l *Log) AppendVerified(batch []byte, h record.Header, leaderEpoch int32, g
 }
 
 // endVerification takes back the guard of the producer of h, a
-// transactional batch just accepted: its transaction opens here, or a
-// marker of it ends one. A version-2 producer's marker at the guard's own
-// epoch ended the transaction before the guarded one, and leaves the
-// guard (Kafka's isV2NextTransactionStarted). The caller holds mu.
+// transactional batch just accepted, as a leader or a follower: its
+// transaction opens here, or a marker of it ends one. A version-2
+// producer's marker at the guard's own epoch ended the transaction before
+// the guarded one, and leaves the guard (Kafka's
+// isV2NextTransactionStarted). The caller holds mu.
 func (l *Log) endVerification(h *record.Header) {
 	g := l.verifying[h.ProducerID]
 	if g == nil || h.IsControl() && g.tv2 && g.epoch == h.ProducerEpoch {

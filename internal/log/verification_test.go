@@ -90,11 +90,37 @@ func TestAppendVerifiedNeedsTheGuardAMarkerTakesBack(t *testing.T) {
 		t.Fatalf("version 2: the next transaction's batch after the previous one's marker at its epoch: %v", err)
 	}
 
+	// A request of an older epoch gets the newer guard as it is, and
+	// does not replace it: the newer transaction's append still passes.
+	g3 := l.StartVerification(55, 3, true)
+	if old := l.StartVerification(55, 2, true); old != g3 {
+		t.Fatal("an older epoch's verification replaced the newer guard")
+	}
+	// A marker replicated from the leader takes a guard back, as one
+	// written here does.
+	gf := l.StartVerification(56, 0, false)
+	marker, err := record.Build(record.BuildOptions{BaseTimestamp: 10, Transactional: true, Control: true,
+		Producer: &record.Producer{ID: 56, Epoch: 0, BaseSequence: -1}},
+		[]record.Record{{Key: record.ControlKey(record.ControlAbort), Value: []byte{0, 0, 0, 0, 0, 0}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record.SetBaseOffset(marker, l.LogEndOffset())
+	if err := l.AppendAsFollower(marker); err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock()
+	held := l.verifying[56] == gf
+	l.mu.Unlock()
+	if held {
+		t.Fatal("a replicated marker left the producer's guard")
+	}
+
 	// Guards nobody used expire with the producers.
 	l.StartVerification(77, 0, false)
 	l.ExpireProducers(time.Now().Add(48*time.Hour), 24*time.Hour)
 	l.mu.Lock()
-	_, held := l.verifying[77]
+	_, held = l.verifying[77]
 	l.mu.Unlock()
 	if held {
 		t.Fatal("an unused guard outlived producer expiry")
