@@ -157,14 +157,7 @@ func (e *leaderEnv) listOffset(id [16]byte, name string, ts int64) kmsg.ListOffs
 // OFFSET_NOT_AVAILABLE for the latest offset only; the earliest it answers.
 func TestListOffsetsAnswersTheEpochThatWroteTheOffset(t *testing.T) {
 	e := newLeaderEnv(t)
-	e.propose(cluster.RegisterBroker{Broker: cluster.Broker{ID: 2, Host: "127.0.0.1", Port: 1}})
-	id := e.createTopic("ep", []int32{1, 2})
-	p := e.part("ep", 0)
-	follow := func(offset int64) {
-		req := fetchReq(0, -1, 0, 0, fp{id, 0, offset, -1})
-		req.ReplicaID, req.ReplicaState.ID, req.ReplicaState.Epoch = 2, 2, -1
-		e.fetch(req)
-	}
+	id, p, follow := e.followedTopic("ep")
 	e.appendN(p, 3) // epoch 0
 	follow(3)
 	e.waitFor("hw 3", func() bool { return p.HighWatermark() == 3 })

@@ -568,6 +568,22 @@ func TestSessionConcurrentRequests(t *testing.T) {
 	}
 }
 
+// followedTopic creates a one-partition topic this broker leads with broker
+// 2, which does not run, as its follower, and returns its ID, its partition
+// and a function that fetches as broker 2 from an offset (moving the high
+// watermark to it).
+func (e *leaderEnv) followedTopic(name string) ([16]byte, *replica.Partition, func(offset int64)) {
+	e.t.Helper()
+	e.propose(cluster.RegisterBroker{Broker: cluster.Broker{ID: 2, Host: "127.0.0.1", Port: 1}})
+	id := e.createTopic(name, []int32{1, 2})
+	follow := func(offset int64) {
+		req := fetchReq(0, -1, 0, 0, fp{id, 0, offset, -1})
+		req.ReplicaID, req.ReplicaState.ID, req.ReplicaState.Epoch = 2, 2, -1
+		e.fetch(req)
+	}
+	return id, e.part(name, 0), follow
+}
+
 // The last stable offset never passes a transaction whose marker is not
 // below the high watermark yet (Kafka's unreplicated transactions): it
 // moves with the high watermark, so a read_committed fetch woken by the
@@ -576,14 +592,7 @@ func TestSessionConcurrentRequests(t *testing.T) {
 // leader whose follower has not fetched it yet.
 func TestLSOWaitsForTheMarkerToBeReplicated(t *testing.T) {
 	e := newLeaderEnv(t)
-	e.propose(cluster.RegisterBroker{Broker: cluster.Broker{ID: 2, Host: "127.0.0.1", Port: 1}})
-	id := e.createTopic("m", []int32{1, 2})
-	p := e.part("m", 0)
-	follow := func(offset int64) {
-		req := fetchReq(0, -1, 0, 0, fp{id, 0, offset, -1})
-		req.ReplicaID, req.ReplicaState.ID, req.ReplicaState.Epoch = 2, 2, -1
-		e.fetch(req)
-	}
+	id, p, follow := e.followedTopic("m")
 	e.appendN(p, 2)
 	b, _ := record.Build(record.BuildOptions{Transactional: true, Producer: &record.Producer{ID: 7, Epoch: 0, BaseSequence: 0}},
 		[]record.Record{{Value: []byte("t")}})
