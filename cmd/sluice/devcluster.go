@@ -120,12 +120,13 @@ type devNode struct {
 
 // plan picks every node's addresses and arguments.
 func (dc *devCluster) plan(count, basePort, httpBase int, dataDir string, settings []string) error {
+	picked := map[string]bool{} // free ports are drawn at random: never one twice
 	pick := func(base, i int) (string, error) {
 		switch {
 		case base < 0:
 			return "", nil
 		case base == 0:
-			return freeAddr()
+			return freeAddr(picked)
 		}
 		return "127.0.0.1:" + strconv.Itoa(base+i), nil
 	}
@@ -385,16 +386,22 @@ func errOrOK(err error) string {
 }
 
 // freeAddr returns a loopback address with a port that was free a moment
-// ago. It is taken below Linux's ephemeral port range (32768-60999), where
-// outgoing connections made before the node binds it cannot land.
-func freeAddr() (string, error) {
+// ago and is not in picked, and adds it there. It is taken below Linux's
+// ephemeral port range (32768-60999), where outgoing connections made
+// before the node binds it cannot land.
+func freeAddr(picked map[string]bool) (string, error) {
 	for range 200 {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		if picked[addr] {
+			continue
+		}
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
 		}
-		defer ln.Close()
-		return ln.Addr().String(), nil
+		ln.Close()
+		picked[addr] = true
+		return addr, nil
 	}
 	return "", errors.New("no free loopback port between 20000 and 32000")
 }
