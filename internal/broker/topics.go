@@ -363,7 +363,15 @@ func (b *Broker) createTopics(ctx context.Context, c *Client, req *kmsg.CreateTo
 			plans[i].err = mq.charge(int(plans[i].spec.partitions))
 		}
 	}
-	if !req.ValidateOnly {
+	if req.ValidateOnly {
+		// An ID for the answer, as Kafka's controller makes one for a
+		// topic it only validates.
+		for i := range plans {
+			if plans[i].err == nil {
+				plans[i].id = newTopicID()
+			}
+		}
+	} else {
 		var batch []*planned
 		commit := func() {
 			if len(batch) == 0 {
@@ -460,6 +468,8 @@ func (b *Broker) deleteTopics(ctx context.Context, c *Client, req *kmsg.DeleteTo
 		var t *cluster.Topic
 		var err error
 		switch {
+		case rt.Topic == nil && rt.TopicID == [16]byte{}:
+			err = kerrf(kerr.InvalidRequest, "Neither topic name nor id were specified.")
 		case rt.Topic != nil && names[*rt.Topic] != 1:
 			if names[*rt.Topic] == 0 {
 				continue // answered at its first occurrence
