@@ -355,18 +355,21 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 			return
 		}
 	}
+	it.hw, it.lso, it.logStart, it.leo = part.HighWatermark(), part.LastStableOffset(), part.LogStartOffset(), part.LogEndOffset()
 	readCommitted := f.replica < 0 && f.req.IsolationLevel == 1
-	read := part.ReadInto
+	// upper is where the read stops: what counts as more to read when
+	// min_bytes is judged below.
+	read, upper := part.ReadInto, it.hw
 	switch {
 	case f.replica >= 0:
-		read = part.ReadToEnd
+		read, upper = part.ReadToEnd, it.leo
 	case readCommitted:
 		read = func(buf []byte, offset int64, maxBytes int) ([]byte, error) {
 			b, _, err := part.ReadCommitted(buf, offset, maxBytes)
 			return b, err
 		}
+		upper = it.lso
 	}
-	it.hw, it.lso, it.logStart, it.leo = part.HighWatermark(), part.LastStableOffset(), part.LogStartOffset(), part.LogEndOffset()
 	if f.tellHW && part.FollowerLacksHW(f.replica, it.hw) {
 		f.answerNow = true
 	}
@@ -418,13 +421,6 @@ func (f *fetchRead) read(img *cluster.Image, it *fetchItem, first bool) {
 		// as it could have given, as Kafka's reads of exactly the limit
 		// do. A fetch of min_bytes at or above a partition's limit would
 		// otherwise wait out max_wait with data at hand.
-		upper := it.hw
-		switch {
-		case f.replica >= 0:
-			upper = it.leo
-		case readCommitted:
-			upper = it.lso
-		}
 		if nextOffset(data, it.fetchOffset) < upper {
 			it.readable = max(limit, len(data))
 		}

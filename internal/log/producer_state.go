@@ -251,6 +251,12 @@ func (ps *producerStates) firstOpen() int64 {
 	return -1
 }
 
+// openAt reports whether producer id has a transaction open at epoch.
+func (ps *producerStates) openAt(id int64, epoch int16) bool {
+	e := ps.byID[id]
+	return e != nil && e.txnFirst >= 0 && e.epoch == epoch
+}
+
 // anyOpen reports whether a producer has a transaction open.
 func (ps *producerStates) anyOpen() bool {
 	for _, e := range ps.byID {

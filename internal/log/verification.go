@@ -45,7 +45,7 @@ type VerificationGuard struct {
 func (l *Log) StartVerification(id int64, epoch int16, tv2 bool) *VerificationGuard {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if e := l.producers.byID[id]; e != nil && e.txnFirst >= 0 && e.epoch == epoch {
+	if l.producers.openAt(id, epoch) {
 		return nil
 	}
 	now := l.now()
@@ -92,7 +92,7 @@ func (l *Log) AppendVerified(batch []byte, h record.Header, leaderEpoch int32, g
 		if !h.IsTransactional() || h.IsControl() {
 			return nil
 		}
-		if e := l.producers.byID[h.ProducerID]; e != nil && e.txnFirst >= 0 && e.epoch == h.ProducerEpoch {
+		if l.producers.openAt(h.ProducerID, h.ProducerEpoch) {
 			return nil // joins the open transaction
 		}
 		if guard == nil || l.verifying[h.ProducerID] != guard {
