@@ -252,9 +252,15 @@ func (p *Partition) maximalISRLocked() []int32 {
 // offset among the leader and the followers of the maximal ISR, and of
 // followers outside it that are caught up (as Kafka does, so one about to
 // join does not find the high watermark past it). A follower whose log end
-// offset is not yet known holds it. It never moves back. The caller holds
+// offset is not yet known holds it. It never moves back, and it stays
+// while the committed ISR is smaller than min.insync.replicas: records
+// written with acks=0 or 1 then are not committed, and consumers do not
+// see them (Kafka's maybeIncrementLeaderHW, KAFKA-15583). The caller holds
 // stateMu and leads.
 func (p *Partition) maybeAdvanceHWLocked(now time.Time) bool {
+	if len(p.isr) < p.effectiveMinISRLocked(int(p.minISR.Load())) {
+		return false
+	}
 	leo := p.log.LogEndOffset()
 	hw := leo
 	maximal := p.maximalISRLocked()

@@ -339,7 +339,7 @@ func TestExpandNeedsTheLeaderEpochStart(t *testing.T) {
 // min.insync.replicas, or NOT_LEADER_OR_FOLLOWER when leadership moved.
 func TestWaitReplicated(t *testing.T) {
 	t.Parallel()
-	f := newLeaderFixture(t, []int32{1, 2}, []int32{1, 2})
+	f := newLeaderFixture(t, []int32{1, 2, 3}, []int32{1, 2})
 	b, _ := record.Build(record.BuildOptions{}, []record.Record{{Value: []byte("v")}})
 	h, _ := record.Validate(b)
 	if _, err := f.p.AppendAsLeader(b, h, 3); !errors.Is(err, ErrNotEnoughReplicas) {
@@ -379,7 +379,7 @@ func TestWaitReplicated(t *testing.T) {
 	// Leadership moves while a write waits.
 	f.produce(1)
 	go func() { done <- f.p.WaitReplicated(ctx, 3, 1, 1) }()
-	f.p.applyRole(role{leader: 2, leaderEpoch: 2, partitionEpoch: 3, replicas: []int32{1, 2}, isr: []int32{2}}, f.clock.now())
+	f.p.applyRole(role{leader: 2, leaderEpoch: 2, partitionEpoch: 3, replicas: []int32{1, 2, 3}, isr: []int32{2}}, f.clock.now())
 	if err := <-done; !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("after losing leadership: %v", err)
 	}
@@ -487,5 +487,50 @@ func TestAlterPartitionNamesBrokerEpochs(t *testing.T) {
 	fetched(3, 34, 2) // broker 3 started again
 	if !f.p.FollowerLacksHW(3, 2) {
 		t.Fatal("a new start of the follower is not told the high watermark again")
+	}
+}
+
+// min.insync.replicas counts at most the partition's replicas (Kafka's
+// effectiveMinIsr): a topic of two replicas with min.insync.replicas=3
+// takes acks=all writes while both are in sync.
+func TestMinISRIsCappedAtTheReplicaCount(t *testing.T) {
+	t.Parallel()
+	f := newLeaderFixture(t, []int32{1, 2}, []int32{1, 2})
+	f.p.minISR.Store(3)
+	b, _ := record.Build(record.BuildOptions{}, []record.Record{{Value: []byte("v")}})
+	h, _ := record.Validate(b)
+	info, err := f.p.AppendAsLeader(b, h, 3)
+	if err != nil {
+		t.Fatalf("acks=all with both replicas in sync and min.insync.replicas 3: %v", err)
+	}
+	if got := f.p.MinInsyncReplicas(); got != 2 {
+		t.Fatalf("MinInsyncReplicas %d, want 2 (capped at the replicas)", got)
+	}
+	f.fetched(2, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := f.p.WaitReplicated(ctx, info.LastOffset+1, 1, 3); err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+}
+
+// The high watermark stays while the committed ISR is smaller than
+// min.insync.replicas (Kafka's maybeIncrementLeaderHW): acks=1 records are
+// not committed then, and rise to consumers only once the ISR grows back.
+func TestHighWatermarkHoldsUnderMinISR(t *testing.T) {
+	t.Parallel()
+	f := newLeaderFixture(t, []int32{1, 2, 3}, []int32{1})
+	f.p.minISR.Store(2)
+	f.produce(3)
+	if got := f.p.HighWatermark(); got != 0 {
+		t.Fatalf("high watermark %d with ISR [1] under min.insync.replicas 2, want 0", got)
+	}
+	f.fetched(2, 3)
+	if got := f.p.HighWatermark(); got != 0 {
+		t.Fatalf("high watermark %d before follower 2 joined the ISR, want 0", got)
+	}
+	f.p.updateISR(role{leader: 1, leaderEpoch: 1, partitionEpoch: 2, replicas: []int32{1, 2, 3}, isr: []int32{1, 2}}, f.clock.now())
+	if got := f.p.HighWatermark(); got != 3 {
+		t.Fatalf("high watermark %d once the ISR is [1 2], want 3", got)
 	}
 }

@@ -247,9 +247,9 @@ func (p *Partition) appendAsLeader(minISR int, appendAt func(epoch int32) (log.A
 	}
 	if minISR > 0 {
 		p.stateMu.Lock()
-		n := len(p.isr)
+		under := len(p.isr) < p.effectiveMinISRLocked(minISR)
 		p.stateMu.Unlock()
-		if n < minISR {
+		if under {
 			return Appended{}, ErrNotEnoughReplicas
 		}
 	}
@@ -455,9 +455,9 @@ func (p *Partition) WaitReplicated(ctx context.Context, end int64, epoch int32, 
 		}
 		if p.hw.Load() >= end {
 			p.stateMu.Lock()
-			n := len(p.maximalISRLocked())
+			under := len(p.maximalISRLocked()) < p.effectiveMinISRLocked(minISR)
 			p.stateMu.Unlock()
-			if n < minISR {
+			if under {
 				return ErrNotEnoughReplicasAfterAppend
 			}
 			return nil
@@ -470,5 +470,19 @@ func (p *Partition) WaitReplicated(ctx context.Context, end int64, epoch int32, 
 	}
 }
 
-// MinInsyncReplicas is the topic's min.insync.replicas as last reconciled.
-func (p *Partition) MinInsyncReplicas() int { return int(p.minISR.Load()) }
+// MinInsyncReplicas is the topic's min.insync.replicas as last reconciled,
+// capped at the partition's replica count (effectiveMinISRLocked).
+func (p *Partition) MinInsyncReplicas() int {
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	return p.effectiveMinISRLocked(int(p.minISR.Load()))
+}
+
+// effectiveMinISRLocked is minISR capped at the partition's replica count,
+// as Kafka's effectiveMinIsr (KAFKA-15583): a topic asking for more
+// in-sync replicas than it has is satisfied by all of them, so a
+// cluster-wide min.insync.replicas=2 does not refuse every acks=all write
+// to a topic of one replica. The caller holds stateMu.
+func (p *Partition) effectiveMinISRLocked(minISR int) int {
+	return min(minISR, max(len(p.replicas), 1))
+}
