@@ -104,7 +104,8 @@ func (cg *consumerGroup) stateName() string {
 		return "Assigning"
 	}
 	for _, m := range cg.members {
-		if m.epoch != cg.assignmentEpoch || m.state != memberStable {
+		// Kafka's isReconciledTo: a static member away (epoch -2) is not.
+		if m.memberEpoch() != cg.assignmentEpoch || m.state != memberStable {
 			return "Reconciling"
 		}
 	}
@@ -114,7 +115,7 @@ func (cg *consumerGroup) stateName() string {
 func (cg *consumerGroup) deadlines(consider func(time.Time)) {
 	for _, m := range cg.members {
 		consider(m.sessionDeadline)
-		if m.state == memberUnrevoked {
+		if m.state == memberUnrevoked && !m.leaving {
 			consider(m.revokeDeadline)
 		}
 	}
@@ -307,13 +308,14 @@ func (c *Coordinator) removeConsumerMember(g *group, m *consumerMember, reason s
 }
 
 // consumerTimers fences members whose session ran out or who did not
-// revoke within their rebalance timeout.
+// revoke within their rebalance timeout. A static member away (epoch -2)
+// has nothing left to revoke, and only its session ends it.
 func (c *Coordinator) consumerTimers(g *group, now time.Time) {
 	for _, m := range g.cons.sortedMembers() {
 		switch {
 		case !now.Before(m.sessionDeadline):
 			c.removeConsumerMember(g, m, "session timeout expired")
-		case m.state == memberUnrevoked && !now.Before(m.revokeDeadline):
+		case m.state == memberUnrevoked && !m.leaving && !now.Before(m.revokeDeadline):
 			c.removeConsumerMember(g, m, "partitions not revoked within the rebalance timeout")
 		}
 	}
@@ -331,8 +333,10 @@ func (m *consumerMember) memberEpoch() int32 {
 
 // validateConsumerCommit is ConsumerGroup.validateOffsetCommit: with epoch
 // -1 anyone may commit to an empty group; otherwise the member must exist,
-// use OffsetCommit v9+, and be at its epoch. A static member that left
-// (epoch -2) is STALE_MEMBER_EPOCH to the epoch it left at.
+// use OffsetCommit v9+, and be at its epoch: any other epoch, older or
+// newer, is STALE_MEMBER_EPOCH (Kafka's validateMemberEpoch). A static
+// member that left (epoch -2) is STALE_MEMBER_EPOCH to the epoch it left
+// at.
 func (c *Coordinator) validateConsumerCommit(g *group, memberID string, epoch int32, version int16) int16 {
 	cg := g.cons
 	if epoch < 0 && len(cg.members) == 0 {
@@ -344,12 +348,10 @@ func (c *Coordinator) validateConsumerCommit(g *group, memberID string, epoch in
 		return kerr.UnknownMemberID.Code
 	case version < 9:
 		return kerr.UnsupportedVersion.Code
-	case epoch == m.memberEpoch():
-		return 0
-	case epoch > m.epoch && !m.leaving:
-		return kerr.FencedMemberEpoch.Code
+	case epoch != m.memberEpoch():
+		return kerr.StaleMemberEpoch.Code
 	}
-	return kerr.StaleMemberEpoch.Code
+	return 0
 }
 
 // validateConsumerFetch is ConsumerGroup.validateOffsetFetch (OffsetFetch
@@ -393,6 +395,8 @@ func checkHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest) (int16, string, *re
 		return invalid("MemberEpoch is invalid.")
 	case req.MemberEpoch != 0 && req.MemberID == "":
 		return invalid("MemberId can't be empty.")
+	case req.MemberEpoch == staticLeaveEpoch && req.InstanceID == nil:
+		return invalid("InstanceId can't be null.")
 	case req.MemberEpoch == 0 && req.RebalanceTimeoutMillis == -1:
 		return invalid("RebalanceTimeoutMs must be provided in first request.")
 	case req.MemberEpoch == 0 && (req.Topics == nil || len(req.Topics) > 0):
@@ -513,12 +517,16 @@ func (c *Coordinator) consumerHeartbeat(g *group, req *kmsg.ConsumerGroupHeartbe
 			return kerr.UnknownMemberID.Code, ""
 		}
 		resp.MemberID, resp.MemberEpoch = new(m.id), req.MemberEpoch
-		if req.MemberEpoch == -2 && m.instanceID != nil {
+		if req.MemberEpoch == staticLeaveEpoch {
 			// KIP-848 static membership: the member keeps its
-			// partitions for its session, expecting to return.
+			// partitions for its session, expecting to return. What
+			// it was still to give up goes to the others at once
+			// (Kafka's consumerGroupStaticMemberGroupLeave).
 			m.leaving = true
 			m.prevEpoch = m.epoch // stored as Kafka does: epoch -2, previous epoch
 			m.sessionDeadline = now.Add(c.cfg.ConsumerSessionTimeout)
+			cg.hold(m, m.assigned, make(assignment))
+			m.revokeDeadline = time.Time{}
 			c.logger.Info("static member left consumer group temporarily", "group", g.id, "member_id", m.id, "client_id", ci.id, "instance", *m.instanceID)
 			return 0, ""
 		}
@@ -709,8 +717,13 @@ func (c *Coordinator) describeConsumerGroup(id string, ti topicIndex) kmsg.Consu
 	described := func(a assignment) kmsg.Assignment {
 		var out kmsg.Assignment
 		a.each(func(t [16]byte, p int32) {
+			info, ok := ti.byID[t]
+			if !ok {
+				// A topic deleted since: Kafka leaves it out.
+				return
+			}
 			if n := len(out.TopicPartitions); n == 0 || out.TopicPartitions[n-1].TopicID != t {
-				out.TopicPartitions = append(out.TopicPartitions, kmsg.AssignmentTopicPartition{TopicID: t, Topic: ti.byID[t].Name})
+				out.TopicPartitions = append(out.TopicPartitions, kmsg.AssignmentTopicPartition{TopicID: t, Topic: info.Name})
 			}
 			last := &out.TopicPartitions[len(out.TopicPartitions)-1]
 			last.Partitions = append(last.Partitions, p)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -372,7 +373,7 @@ func TestConsumerGroupOffsetCommit(t *testing.T) {
 	a.mustBeat(false)
 	wantCode(t, "commit at the epoch", h.commit("g", "a", a.epoch, "t", map[int32]int64{0: 5}), 0)
 	wantCode(t, "stale epoch", h.commit("g", "a", a.epoch-1, "t", map[int32]int64{0: 6}), kerr.StaleMemberEpoch.Code)
-	wantCode(t, "future epoch", h.commit("g", "a", a.epoch+1, "t", map[int32]int64{0: 6}), kerr.FencedMemberEpoch.Code)
+	wantCode(t, "future epoch", h.commit("g", "a", a.epoch+1, "t", map[int32]int64{0: 6}), kerr.StaleMemberEpoch.Code)
 	wantCode(t, "unknown member", h.commit("g", "zz", a.epoch, "t", map[int32]int64{0: 6}), kerr.UnknownMemberID.Code)
 	wantCode(t, "admin commit to a group with members", h.commit("g", "", -1, "t", map[int32]int64{0: 6}), kerr.UnknownMemberID.Code)
 	old := commitReq("g", "a", a.epoch, "t", map[int32]int64{0: 6})
@@ -700,5 +701,98 @@ func TestConsumerGroupStaticRejoinBeforeLeavingIsUnreleased(t *testing.T) {
 	wantCode(t, "rejoin after the static leave", resp.ErrorCode, 0)
 	if deref(resp.MemberID) != "a" || resp.Assignment == nil || len(resp.Assignment.Topics) != 1 || len(resp.Assignment.Topics[0].Partitions) != 6 {
 		t.Fatalf("rejoin after the static leave: %+v", resp)
+	}
+}
+
+// A static member that leaves (epoch -2) while it still has partitions to
+// give up hands them over at once, and only its session, not its
+// rebalance timeout, ends it (Kafka's consumerGroupStaticMemberGroupLeave).
+func TestConsumerGroupStaticLeaveReleasesWhatItWasRevoking(t *testing.T) {
+	t.Parallel()
+	h := newClockHarness(t, func(c *Config) {
+		c.Topics = func() []TopicInfo { return []TopicInfo{topicT} }
+		c.ConsumerSessionTimeout = 10 * time.Second
+	})
+	a := h.newCGMember("g", "a")
+	a.timeout = 1000
+	if r := staticBeat(h, a, "ia", 0); r.ErrorCode != 0 || len(a.owned) != 6 {
+		t.Fatalf("a joins: %s, owns %v", codeName(r.ErrorCode), a.ownedList())
+	}
+	b := h.newCGMember("g", "b")
+	b.mustBeat(false)
+	if r := staticBeat(h, a, "ia", a.epoch); r.ErrorCode != 0 || len(a.owned) != 3 {
+		t.Fatalf("a told to revoke: %s, owns %v", codeName(r.ErrorCode), a.ownedList())
+	}
+	wantCode(t, "static leave", staticBeat(h, a, "ia", -2).ErrorCode, 0)
+	b.mustBeat(true)
+	if len(b.owned) != 3 {
+		t.Fatalf("b owns %v after a left, want the 3 a was revoking", b.ownedList())
+	}
+	h.advance(1500 * time.Millisecond)
+	b.mustBeat(true)
+	if d := h.consumerDescribe("g"); len(d.Members) != 2 {
+		t.Fatalf("%d members after a's rebalance timeout, want 2 (a stays for its session)", len(d.Members))
+	}
+	h.advance(8 * time.Second)
+	b.mustBeat(true)
+	h.advance(time.Second)
+	b.mustBeat(true)
+	if d := h.consumerDescribe("g"); len(d.Members) != 1 {
+		t.Fatalf("%d members after a's session, want 1", len(d.Members))
+	}
+}
+
+// Epoch -2 is for static members: without an instance ID it is
+// INVALID_REQUEST, and the member stays.
+func TestConsumerGroupStaticLeaveEpochNeedsAnInstance(t *testing.T) {
+	t.Parallel()
+	h := consumerHarness(t)
+	a := h.newCGMember("g", "a")
+	a.mustBeat(false)
+	req := a.request(false)
+	req.MemberEpoch = -2
+	wantCode(t, "epoch -2 without an instance", h.c.ConsumerGroupHeartbeat(context.Background(), req).ErrorCode, kerr.InvalidRequest.Code)
+	if d := h.consumerDescribe("g"); len(d.Members) != 1 {
+		t.Fatalf("%d members, want 1", len(d.Members))
+	}
+}
+
+// A group with a static member away is Reconciling, as Kafka describes it
+// (the member is not reconciled to the target at epoch -2).
+func TestConsumerGroupDescribedReconcilingWhileAStaticMemberIsAway(t *testing.T) {
+	t.Parallel()
+	h := consumerHarness(t)
+	a, b := h.newCGMember("g", "a"), h.newCGMember("g", "b")
+	staticBeat(h, a, "ia", 0)
+	staticBeat(h, b, "ib", 0)
+	settle(t, a, b)
+	if d := h.consumerDescribe("g"); d.State != "Stable" {
+		t.Fatalf("state %s before the leave, want Stable", d.State)
+	}
+	wantCode(t, "static leave", staticBeat(h, b, "ib", -2).ErrorCode, 0)
+	if d := h.consumerDescribe("g"); d.State != "Reconciling" {
+		t.Fatalf("state %s with b away, want Reconciling", d.State)
+	}
+}
+
+// A topic deleted since it was assigned is left out of the described
+// assignment, as Kafka does, not listed under an empty name.
+func TestConsumerGroupDescribeLeavesOutDeletedTopics(t *testing.T) {
+	t.Parallel()
+	u := TopicInfo{Name: "u", ID: [16]byte{2}, Partitions: 2}
+	var mu sync.Mutex
+	topics := []TopicInfo{topicT, u}
+	h := newHarness(t, func(c *Config) {
+		c.Topics = func() []TopicInfo { mu.Lock(); defer mu.Unlock(); return topics }
+		c.ConsumerSessionTimeout = 5 * time.Second
+	})
+	a := h.newCGMember("g", "a", "t", "u")
+	a.mustBeat(false)
+	mu.Lock()
+	topics = []TopicInfo{topicT}
+	mu.Unlock()
+	tps := h.consumerDescribe("g").Members[0].Assignment.TopicPartitions
+	if len(tps) != 1 || tps[0].Topic != "t" {
+		t.Fatalf("described assignment %+v, want topic t alone", tps)
 	}
 }

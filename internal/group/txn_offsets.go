@@ -194,13 +194,12 @@ func (g *group) validateTxnCommit(generation int32, memberID string, instanceID 
 		switch {
 		case m == nil:
 			return kerr.UnknownMemberID.Code
-		case generation == m.memberEpoch():
-			return 0
-		case generation > m.epoch && !m.leaving:
-			return kerr.FencedMemberEpoch.Code
+		case generation != m.memberEpoch():
+			// Kafka's STALE_MEMBER_EPOCH, older or newer, which
+			// TxnOffsetCommit does not have.
+			return kerr.IllegalGeneration.Code
 		}
-		// Kafka's STALE_MEMBER_EPOCH, which TxnOffsetCommit does not have.
-		return kerr.IllegalGeneration.Code
+		return 0
 	case generation < 0 && g.state == stateEmpty:
 		return 0
 	case generation >= 0 || memberID != "" || instanceID != nil:

@@ -386,7 +386,7 @@ func TestTxnOffsetCommitConsumerGroupMemberEpoch(t *testing.T) {
 	}{
 		{"member at its epoch", 3, "a", a.epoch, nil, 0},
 		{"older epoch", 3, "a", a.epoch - 1, nil, kerr.IllegalGeneration.Code},
-		{"newer epoch", 3, "a", a.epoch + 1, nil, kerr.FencedMemberEpoch.Code},
+		{"newer epoch", 3, "a", a.epoch + 1, nil, kerr.IllegalGeneration.Code},
 		{"unknown member", 3, "zz", a.epoch, nil, kerr.UnknownMemberID.Code},
 		{"no group metadata, group with members", 3, "", -1, nil, 0},
 		{"v2 carries no group metadata", 2, "zz", a.epoch + 5, nil, 0},
