@@ -121,77 +121,120 @@ func (in assignorInput) sortedTopics() [][16]byte {
 //  1. keep each partition with its previous owner if it still subscribes;
 //  2. give each remaining partition to the eligible member with the fewest;
 //  3. while some member has two or more partitions more than an eligible
-//     member, move one partition from the former to the latter.
+//     member, move one partition from the former to the latter: members
+//     are taken from the most loaded, each giving its last partitions
+//     first, so the lowest ones stay put.
+//
+// Steps 1 and 2 cost the partitions times the subscribers of their topic,
+// and a move of step 3 the members (log members) plus the subscribers of
+// the topic moved, so a group of thousands of partitions and hundreds of
+// members is assigned in milliseconds, with the group's lock held.
 func assignUniform(in assignorInput) map[string]assignment {
-	out := make(map[string]assignment, len(in.members))
-	count := make(map[string]int, len(in.members))
-	byID := make(map[string]assigneeSpec, len(in.members))
-	for _, m := range in.members {
-		out[m.id] = make(assignment)
-		byID[m.id] = m
-	}
 	type tp struct {
 		t [16]byte
 		p int32
 	}
-	var unowned []tp
-	for _, t := range in.sortedTopics() {
-		for p := range in.topics[t].Partitions {
-			owner := ""
-			for id, a := range in.prev {
-				if m, ok := byID[id]; ok && m.topics[t] && a.has(t, p) {
-					owner = id
-					break
-				}
-			}
-			if owner == "" {
-				unowned = append(unowned, tp{t, p})
+	index := make(map[string]int, len(in.members))
+	for i, m := range in.members {
+		index[m.id] = i
+	}
+	// The previous owner of each partition, among members that still
+	// subscribe to its topic; the first in member order if two claim it.
+	prevOwner := make(map[tpID]int)
+	for i, m := range in.members {
+		for t, ps := range in.prev[m.id] {
+			info, ok := in.topics[t]
+			if !ok || !m.topics[t] {
 				continue
 			}
-			out[owner].add(t, p)
-			count[owner]++
+			for _, p := range ps {
+				if _, claimed := prevOwner[tpID{t, p}]; !claimed && p < info.Partitions {
+					prevOwner[tpID{t, p}] = i
+				}
+			}
 		}
 	}
-	leastLoaded := func(t [16]byte, except string) string {
-		best := ""
-		for _, m := range in.members {
-			if m.id != except && m.topics[t] && (best == "" || count[m.id] < count[best]) {
-				best = m.id
+	owned := make([][]tp, len(in.members))
+	subscribers := make(map[[16]byte][]int, len(in.topics))
+	var unowned []tp
+	for _, t := range in.sortedTopics() {
+		for i, m := range in.members {
+			if m.topics[t] {
+				subscribers[t] = append(subscribers[t], i)
+			}
+		}
+		for p := range in.topics[t].Partitions {
+			if i, ok := prevOwner[tpID{t, p}]; ok {
+				owned[i] = append(owned[i], tp{t, p})
+			} else {
+				unowned = append(unowned, tp{t, p})
+			}
+		}
+	}
+	// leastLoaded is the subscriber of t, other than except, holding the
+	// fewest partitions (the first in member order among equals), or -1.
+	leastLoaded := func(t [16]byte, except int) int {
+		best := -1
+		for _, i := range subscribers[t] {
+			if i != except && (best < 0 || len(owned[i]) < len(owned[best])) {
+				best = i
 			}
 		}
 		return best
 	}
 	for _, x := range unowned {
-		if id := leastLoaded(x.t, ""); id != "" {
-			out[id].add(x.t, x.p)
-			count[id]++
+		if i := leastLoaded(x.t, -1); i >= 0 {
+			owned[i] = append(owned[i], x)
 		}
 	}
-	for moved := true; moved; {
-		moved = false
-		donors := slices.Clone(in.members)
-		slices.SortStableFunc(donors, func(a, b assigneeSpec) int { return count[b.id] - count[a.id] })
-		for _, d := range donors {
-			var move *tp
-			to := ""
-			// Move the donor's last partitions first: the lowest
-			// ones stay put, which keeps assignments readable.
-			var own []tp
-			out[d.id].each(func(t [16]byte, p int32) { own = append(own, tp{t, p}) })
-			for i := len(own) - 1; i >= 0 && move == nil; i-- {
-				if id := leastLoaded(own[i].t, d.id); id != "" && count[id] < count[d.id]-1 {
-					move, to = &own[i], id
-				}
+	order := make([]int, len(in.members))
+	for i := range order {
+		order[i] = i
+	}
+	// move makes one move of step 3, from the most loaded member that can
+	// give, and reports whether there was one.
+	move := func() bool {
+		slices.SortStableFunc(order, func(a, b int) int {
+			if c := len(owned[b]) - len(owned[a]); c != 0 {
+				return c
 			}
-			if move != nil {
-				out[d.id].remove(move.t, move.p)
-				out[to].add(move.t, move.p)
-				count[d.id]--
-				count[to]++
-				moved = true
-				break
+			return a - b
+		})
+		for _, d := range order {
+			mine := owned[d]
+			// Whether t has a taker depends on t alone: try each topic
+			// once.
+			var tried map[[16]byte]bool
+			for i := len(mine) - 1; i >= 0; i-- {
+				x := mine[i]
+				if tried[x.t] {
+					continue
+				}
+				if r := leastLoaded(x.t, d); r >= 0 && len(owned[r]) < len(mine)-1 {
+					owned[d] = slices.Delete(mine, i, i+1)
+					owned[r] = append(owned[r], x)
+					return true
+				}
+				if tried == nil {
+					tried = make(map[[16]byte]bool)
+				}
+				tried[x.t] = true
 			}
 		}
+		return false
+	}
+	for move() {
+	}
+	out := make(map[string]assignment, len(in.members))
+	for i, m := range in.members {
+		a := make(assignment)
+		for _, x := range owned[i] {
+			a[x.t] = append(a[x.t], x.p)
+		}
+		for _, ps := range a {
+			slices.Sort(ps)
+		}
+		out[m.id] = a
 	}
 	return out
 }
