@@ -358,6 +358,12 @@ func (l *Log) AppendMarker(m Marker, leaderEpoch int32) (AppendInfo, error) {
 // stable offset is the lower of it and the high watermark.
 func (l *Log) FirstUnstableOffset() int64 { return l.firstUnstableOffset() }
 
+// OnDurable has fn called after each sync round that covered the log,
+// once its durable offset (DurableOffset) has moved and before the
+// round's waiters are woken, on the round's goroutine with no lock of
+// the log held. fn must be quick: it delays the next round.
+func (l *Log) OnDurable(fn func()) { l.onDurable.Store(&fn) }
+
 // HighWatermarkMoved tells the log its partition's high watermark, before
 // readers see it: a transaction counts as unstable until the high
 // watermark passes its marker, so the last stable offset moves with the

@@ -266,6 +266,11 @@ func (g *SyncGroup) run() {
 		}
 		woke := r.waiters > 0
 		g.mu.Unlock()
+		for _, l := range logs {
+			if fn := l.onDurable.Load(); fn != nil {
+				(*fn)()
+			}
+		}
 		close(r.done)
 		if woke {
 			// The woken waiters (the writers of acks=all answers) are

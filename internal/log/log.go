@@ -149,6 +149,8 @@ type Log struct {
 	// Guarded by syncMu.
 	syncMu  sync.Mutex
 	durable int64 // every offset below it is fsynced
+	// onDurable is told after each sync round of the log (OnDurable).
+	onDurable atomic.Pointer[func()]
 
 	failure atomic.Pointer[error] // set once when the log goes offline
 

@@ -98,6 +98,7 @@ func (p *Partition) becomeLeader(r role, now time.Time) error {
 	p.leaderEpoch.Store(r.leaderEpoch)
 	p.isr, p.replicas, p.partitionEpoch = slices.Clone(r.isr), slices.Clone(r.replicas), r.partitionEpoch
 	p.epochStart = leo
+	p.syncAsked = 0
 	p.pending = nil
 	p.alterAfter = time.Time{}
 	old := p.followers
@@ -255,8 +256,16 @@ func (p *Partition) maximalISRLocked() []int32 {
 // offset is not yet known holds it. It never moves back, and it stays
 // while the committed ISR is smaller than min.insync.replicas: records
 // written with acks=0 or 1 then are not committed, and consumers do not
-// see them (Kafka's maybeIncrementLeaderHW, KAFKA-15583). The caller holds
-// stateMu and leads.
+// see them (Kafka's maybeIncrementLeaderHW, KAFKA-15583).
+//
+// With other replicas, the leader's own fsynced end holds it too, and a
+// sync is asked for when it does: so every record below the high
+// watermark is on the disk of every ISR member, the leader included, as
+// follower_sync.go keeps for the followers. A leader whose machine lost
+// power and comes back leading (a rejoin keeps its leaderships) then has
+// every committed record, and its followers truncate nothing a consumer
+// has read. Kafka counts the leader's log end offset whether fsynced or
+// not. The caller holds stateMu and leads.
 func (p *Partition) maybeAdvanceHWLocked(now time.Time) bool {
 	if len(p.isr) < p.effectiveMinISRLocked(int(p.minISR.Load())) {
 		return false
@@ -286,11 +295,35 @@ func (p *Partition) maybeAdvanceHWLocked(now time.Time) bool {
 			hw = f.leo
 		}
 	}
+	if len(p.replicas) > 1 {
+		if durable := p.log.DurableOffset(); hw > durable {
+			if hw > p.syncAsked {
+				// Appended with acks=0 or 1, which wait for no sync.
+				p.syncAsked = leo
+				p.log.ExpectWait()
+				p.log.StartSync()
+			}
+			hw = durable
+		}
+	}
 	if hw <= p.hw.Load() {
 		return false
 	}
 	p.advance(hw)
 	return true
+}
+
+// durableMoved is the log's OnDurable: a sync may let a leader's high
+// watermark rise (maybeAdvanceHWLocked).
+func (p *Partition) durableMoved() {
+	if !p.leading.Load() {
+		return
+	}
+	p.stateMu.Lock()
+	if p.leading.Load() {
+		p.maybeAdvanceHWLocked(p.now())
+	}
+	p.stateMu.Unlock()
 }
 
 // maybeExpandISRLocked proposes adding a follower that is not in the ISR

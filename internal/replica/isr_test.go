@@ -83,7 +83,9 @@ func newLeaderFixture(t *testing.T, replicas, isr []int32) *leaderFixture {
 	return f
 }
 
-// produce appends n one-record batches as leader.
+// produce appends n one-record batches as leader and fsyncs them, so
+// that the leader's own log holds the high watermark back no more
+// (maybeAdvanceHWLocked).
 func (f *leaderFixture) produce(n int) {
 	f.t.Helper()
 	for range n {
@@ -95,6 +97,9 @@ func (f *leaderFixture) produce(n int) {
 		if _, err := f.p.Append(b, h); err != nil {
 			f.t.Fatal(err)
 		}
+	}
+	if err := f.p.WaitDurable(context.Background(), f.p.LogEndOffset()); err != nil {
+		f.t.Fatal(err)
 	}
 }
 
@@ -532,5 +537,32 @@ func TestHighWatermarkHoldsUnderMinISR(t *testing.T) {
 	f.p.updateISR(role{leader: 1, leaderEpoch: 1, partitionEpoch: 2, replicas: []int32{1, 2, 3}, isr: []int32{1, 2}}, f.clock.now())
 	if got := f.p.HighWatermark(); got != 3 {
 		t.Fatalf("high watermark %d once the ISR is [1 2], want 3", got)
+	}
+}
+
+// A replicated partition's high watermark waits for the leader's own
+// fsync too, which the leader asks for itself when acks=1 appends leave
+// it behind its followers: every record below the high watermark is on
+// the disk of every ISR member, the leader included.
+func TestHighWatermarkWaitsForTheLeadersSync(t *testing.T) {
+	t.Parallel()
+	f := newLeaderFixture(t, []int32{1, 2}, []int32{1, 2})
+	for range 3 {
+		b, _ := record.Build(record.BuildOptions{}, []record.Record{{Value: []byte("v")}})
+		h, _ := record.Validate(b)
+		if _, err := f.p.Append(b, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.fetched(2, 3)
+	if hw, durable := f.p.HighWatermark(), f.p.Log().DurableOffset(); hw > durable {
+		t.Fatalf("high watermark %d past the leader's fsynced end %d", hw, durable)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.p.HighWatermark() != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("high watermark %d, want 3 once the leader's own sync ends", f.p.HighWatermark())
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -86,6 +86,9 @@ type Partition struct {
 	pending    *isrChange // AlterPartition in flight
 	pendingSeq uint64
 	alterAfter time.Time // no AlterPartition before this (after a refusal)
+	// syncAsked is the log end offset up to which a sync was asked for
+	// the high watermark (maybeAdvanceHWLocked).
+	syncAsked int64
 	// alter sends an AlterPartition; the Manager answers through
 	// alterFailed. Nil sends nothing.
 	alter func(p *Partition, cmd cluster.AlterPartition, seq uint64)
@@ -152,6 +155,7 @@ func newPartition(topic string, id cluster.TopicID, index int32, l *log.Log, nod
 		p.hw.Store(l.LogStartOffset())
 	}
 	l.HighWatermarkMoved(p.hw.Load())
+	l.OnDurable(p.durableMoved)
 	p.leaderEpoch.Store(part.LeaderEpoch)
 	p.minISR.Store(1)
 	p.lagMaxMs.Store(30000)
