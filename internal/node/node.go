@@ -523,8 +523,29 @@ func (n *Node) partitionLed(ctx context.Context, p *replica.Partition) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := load(); err != nil && ctx.Err() == nil {
-			n.logger.Error("load coordinator state", "topic", p.Topic, "partition", p.Index, "err", err)
+		// A load that fails (a read error) is tried again while this
+		// broker still leads the partition at that epoch: until it
+		// loads, the coordinator answers NOT_COORDINATOR or
+		// COORDINATOR_LOAD_IN_PROGRESS for its groups or transactional
+		// IDs, and no leader change may come to end that.
+		for backoff := loadRetryMin; ; backoff = min(2*backoff, loadRetryMax) {
+			err := load()
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			n.ledMu.Lock()
+			e, still := n.led[key]
+			n.ledMu.Unlock()
+			if !still || e != epoch {
+				break
+			}
+			n.logger.Error("load coordinator state; trying again", "topic", p.Topic, "partition", p.Index, "err", err, "retry_in", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
 		}
 		// A resignation that came before the load registered the
 		// partition found nothing to unload: unload it now. One that
@@ -537,6 +558,13 @@ func (n *Node) partitionLed(ctx context.Context, p *replica.Partition) {
 		}
 	}()
 }
+
+// A failed coordinator load is tried again after loadRetryMin, then after
+// twice as long each time, up to loadRetryMax.
+const (
+	loadRetryMin = 500 * time.Millisecond
+	loadRetryMax = 30 * time.Second
+)
 
 // partitionResigned unloads a coordinator's state of a partition this
 // broker stopped leading.
