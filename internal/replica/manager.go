@@ -1061,21 +1061,36 @@ func (m *Manager) Run(ctx context.Context, node *cluster.Node) {
 	defer isrCheck.Stop()
 	retention := time.NewTimer(m.retentionInterval(node.Image()))
 	defer retention.Stop()
+	// Partitions that failed to open (a read error) or to take their role
+	// are tried again on the next metadata change, or after a backoff if
+	// none comes: an idle cluster may have none for a long time.
+	retry := time.NewTimer(retryReconcileMin)
+	retry.Stop()
+	retryArmed, retryDue, backoff := false, false, retryReconcileMin
 	var last *cluster.Image
 	for {
 		// Changed before Image: an image published after this read closes
 		// changed, so none is missed.
 		changed := node.Changed()
-		if img := node.Image(); img != last {
+		if img := node.Image(); img != last || retryDue {
 			if err := m.Reconcile(img); err != nil {
 				m.logger.Warn("reconcile partitions", "err", err)
 			}
-			last = img
+			last, retryDue = img, false
+			switch {
+			case !m.retrying():
+				backoff = retryReconcileMin
+			case !retryArmed:
+				retry.Reset(backoff)
+				retryArmed, backoff = true, min(2*backoff, retryReconcileMax)
+			}
 		}
 		select {
 		case <-ctx.Done():
 			m.stopMoves()
 			return
+		case <-retry.C:
+			retryArmed, retryDue = false, true
 		case <-changed:
 		case <-flush.C:
 			for _, p := range m.tracked(m.flushable) {
@@ -1091,6 +1106,21 @@ func (m *Manager) Run(ctx context.Context, node *cluster.Node) {
 			isrCheck.Reset(m.isrCheckInterval(node.Image()))
 		}
 	}
+}
+
+// Partitions to open again are retried after retryReconcileMin without a
+// metadata change, then after twice as long each time, up to
+// retryReconcileMax.
+const (
+	retryReconcileMin = time.Second
+	retryReconcileMax = 30 * time.Second
+)
+
+// retrying reports whether some partitions wait to be opened again.
+func (m *Manager) retrying() bool {
+	m.reconcileMu.Lock()
+	defer m.reconcileMu.Unlock()
+	return len(m.retry) > 0
 }
 
 // isrCheckInterval is half of replica.lag.time.max.ms, as in Kafka.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-io/sluice/internal/faultfs"
 	"github.com/sluice-io/sluice/internal/log"
@@ -58,4 +59,34 @@ func TestCoordinatorLoadIsTriedAgainAfterAReadError(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestPartitionOpenIsTriedAgainAfterAReadError starts a broker whose
+// reads of one partition's segment fail for a while, so that the
+// partition cannot open: it is tried again without any metadata change,
+// and serves its records once the disk reads again.
+func TestPartitionOpenIsTriedAgainAfterAReadError(t *testing.T) {
+	t.Parallel()
+	in := faultfs.NewInjector(nil)
+	c := startFSCluster(t, 1, nil, func(int) log.FS { return in }).asCluster()
+	const topic = "open-retry"
+	createTopicIn(c, topic, 1, 1, nil)
+	cl := c.client(kgo.ProducerLinger(0))
+	ctx := testContext(t, time.Minute)
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("kept")}).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	cl.Close()
+
+	c.stop(1)
+	remove := in.Inject(faultfs.Rule{Ops: faultfs.OpRead, Path: topic + "-0/00000000000000000000.log", Err: syscall.EIO})
+	c.start(1)
+	waitFor(t, 20*time.Second, "a faulted read of the segment", func() bool { return in.Hits(faultfs.OpRead) > 0 })
+	time.Sleep(200 * time.Millisecond) // the open fails meanwhile
+	remove()
+
+	recs := consumeAll(t, c.seeds()[0], topic, 1)
+	if string(recs[0].Value) != "kept" {
+		t.Fatalf("read %q, want kept", recs[0].Value)
+	}
 }
