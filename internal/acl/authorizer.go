@@ -176,7 +176,7 @@ const hardcodedName = "hardcode"
 // type (Kafka's AclEntry.supportedOperations).
 var operationsOf = [numResourceTypes][]Operation{
 	ResourceTopic:           {OpRead, OpWrite, OpCreate, OpDescribe, OpDelete, OpAlter, OpDescribeConfigs, OpAlterConfigs},
-	ResourceGroup:           {OpRead, OpDescribe, OpDelete},
+	ResourceGroup:           {OpRead, OpDescribe, OpDelete, OpDescribeConfigs, OpAlterConfigs},
 	ResourceCluster:         {OpCreate, OpClusterAction, OpDescribeConfigs, OpAlterConfigs, OpIdempotentWrite, OpAlter, OpDescribe},
 	ResourceTransactionalID: {OpDescribe, OpWrite},
 	ResourceDelegationToken: {OpDescribe},

@@ -231,7 +231,10 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 			out := resp.(*kmsg.DescribeGroupsResponse)
 			if r.IncludeAuthorizedOperations {
 				for i := range out.Groups {
-					out.Groups[i].AuthorizedOperations = b.authorizedOperations(c, acls, acl.ResourceGroup, out.Groups[i].Group)
+					// As Kafka: only for a group described.
+					if out.Groups[i].ErrorCode == 0 {
+						out.Groups[i].AuthorizedOperations = b.authorizedOperations(c, acls, acl.ResourceGroup, out.Groups[i].Group)
+					}
 				}
 			}
 			for _, g := range denied {
@@ -471,15 +474,13 @@ func (b *Broker) authorizeRequestWith(ctx context.Context, c *Client, acls *acl.
 			}
 		}
 	case *kmsg.OffsetForLeaderEpochRequest:
-		follower := r.ReplicaID >= 0
-		if follower && cluster(acl.OpClusterAction) {
+		// As Kafka, whatever the replica ID: CLUSTER_ACTION (a broker)
+		// allows every topic, else each needs DESCRIBE.
+		if b.visible(c, acls, acl.OpClusterAction, acl.ResourceCluster, acl.ClusterName) {
 			return nil, req, nil
 		}
-		keep, denied := split(r.Topics, func(t kmsg.OffsetForLeaderEpochRequestTopic) bool { return !follower && topic(acl.OpDescribe, t.Topic) })
+		keep, denied := split(r.Topics, func(t kmsg.OffsetForLeaderEpochRequestTopic) bool { return topic(acl.OpDescribe, t.Topic) })
 		code := topicDenied
-		if follower {
-			code = clusterDenied
-		}
 		if len(denied) == 0 {
 			return nil, req, nil
 		}

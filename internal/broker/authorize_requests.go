@@ -216,8 +216,9 @@ func (b *Broker) authorizeFindCoordinator(ctx context.Context, c *Client, acls *
 
 // authorizeAddPartitionsToTxn: a client's request (v0-3) needs WRITE on the
 // transactional ID and on every topic; a partition denied fails the
-// request, the others answering OPERATION_NOT_ATTEMPTED, as Kafka. A
-// broker's (v4+) needs CLUSTER_ACTION.
+// request, the others answering OPERATION_NOT_ATTEMPTED, as Kafka. (An
+// internal topic is denied by the handler, authorizer or not.) A broker's
+// (v4+) needs CLUSTER_ACTION.
 func (b *Broker) authorizeAddPartitionsToTxn(ctx context.Context, c *Client, acls *acl.Set, r *kmsg.AddPartitionsToTxnRequest) (kmsg.Response, kmsg.Request, func(kmsg.Response)) {
 	resp := r.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	if r.Version >= 4 {
@@ -227,42 +228,57 @@ func (b *Broker) authorizeAddPartitionsToTxn(ctx context.Context, c *Client, acl
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return resp, nil, nil
 	}
-	answer := func(code func(topic string) int16) kmsg.Response {
-		for _, t := range r.Topics {
-			st := kmsg.NewAddPartitionsToTxnResponseTopic()
-			st.Topic = t.Topic
-			for _, p := range t.Partitions {
-				sp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = p, code(t.Topic)
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp
-	}
 	if !b.allowed(ctx, c, acls, acl.OpWrite, acl.ResourceTransactionalID, r.TransactionalID) {
-		return answer(func(string) int16 { return kerr.TransactionalIDAuthorizationFailed.Code }), nil, nil
+		return answerAddPartitions(r, func(string) int16 { return kerr.TransactionalIDAuthorizationFailed.Code }), nil, nil
 	}
 	denied := map[string]bool{}
 	for _, t := range r.Topics {
-		if !b.allowed(ctx, c, acls, acl.OpWrite, acl.ResourceTopic, t.Topic) {
+		if isInternalTopic(t.Topic) || !b.allowed(ctx, c, acls, acl.OpWrite, acl.ResourceTopic, t.Topic) {
 			denied[t.Topic] = true
 		}
 	}
 	if len(denied) == 0 {
 		return nil, r, nil
 	}
-	return answer(func(topic string) int16 {
+	return answerAddPartitions(r, deniedOrNotAttempted(denied)), nil, nil
+}
+
+// answerAddPartitions answers a client's AddPartitionsToTxn (v0-3) with
+// code(topic) for every partition it names.
+func answerAddPartitions(r *kmsg.AddPartitionsToTxnRequest, code func(topic string) int16) *kmsg.AddPartitionsToTxnResponse {
+	resp := r.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+	for _, t := range r.Topics {
+		st := kmsg.NewAddPartitionsToTxnResponseTopic()
+		st.Topic = t.Topic
+		for _, p := range t.Partitions {
+			sp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = p, code(t.Topic)
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+// deniedOrNotAttempted is TOPIC_AUTHORIZATION_FAILED for the denied topics
+// and OPERATION_NOT_ATTEMPTED for the others.
+func deniedOrNotAttempted(denied map[string]bool) func(topic string) int16 {
+	return func(topic string) int16 {
 		if denied[topic] {
 			return kerr.TopicAuthorizationFailed.Code
 		}
 		return kerr.OperationNotAttempted.Code
-	}), nil, nil
+	}
 }
 
-// authorizeDeleteTopics: DELETE on each topic, named or found by ID (an
-// unknown ID answers UNKNOWN_TOPIC_ID, as there is no name to check).
+// authorizeDeleteTopics: DELETE on the cluster, which covers every topic,
+// or else DELETE on each topic, named or found by ID (an unknown ID answers
+// UNKNOWN_TOPIC_ID, as there is no name to check), as Kafka's
+// handleDeleteTopics.
 func (b *Broker) authorizeDeleteTopics(ctx context.Context, c *Client, acls *acl.Set, r *kmsg.DeleteTopicsRequest) (kmsg.Response, kmsg.Request, func(kmsg.Response)) {
+	if b.visible(c, acls, acl.OpDelete, acl.ResourceCluster, acl.ClusterName) {
+		return nil, r, nil
+	}
 	img := b.cfg.Cluster.Image()
 	type deniedTopic struct {
 		name *string

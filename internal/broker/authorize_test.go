@@ -238,7 +238,7 @@ func TestNoAuthorizerAllowsEverything(t *testing.T) {
 	if !b.allowed(context.Background(), bob, nil, acl.OpAlter, acl.ResourceCluster, acl.ClusterName) {
 		t.Fatal("denied without an authorizer")
 	}
-	if got := b.authorizedOperations(bob, nil, acl.ResourceGroup, "g"); got != 1<<acl.OpRead|1<<acl.OpDescribe|1<<acl.OpDelete {
+	if got := b.authorizedOperations(bob, nil, acl.ResourceGroup, "g"); got != 1<<acl.OpRead|1<<acl.OpDescribe|1<<acl.OpDelete|1<<acl.OpDescribeConfigs|1<<acl.OpAlterConfigs {
 		t.Fatalf("authorized operations %b", got)
 	}
 	allocs := testing.AllocsPerRun(100, func() { b.allowed(context.Background(), bob, nil, acl.OpWrite, acl.ResourceTopic, "t") })

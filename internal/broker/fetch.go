@@ -195,10 +195,12 @@ func (b *Broker) fetch(ctx context.Context, c *Client, r kmsg.Request) Reply {
 		f.tellHW = replicaID >= 0
 	}
 	if b.authz != nil {
-		// Authorization (authorize.go): a follower needs CLUSTER_ACTION,
-		// a consumer READ on each topic.
-		f.authorize = func(topic string) bool { return b.allowed(ctx, c, img.ACLs, acl.OpRead, acl.ResourceTopic, topic) }
-		if replicaID >= 0 && !b.clusterAllowed(ctx, c, img.ACLs, acl.OpClusterAction) {
+		// Authorization (authorize.go): a follower needs CLUSTER_ACTION
+		// and nothing more, a consumer READ on each topic.
+		switch {
+		case replicaID < 0:
+			f.authorize = func(topic string) bool { return b.allowed(ctx, c, img.ACLs, acl.OpRead, acl.ResourceTopic, topic) }
+		case !b.clusterAllowed(ctx, c, img.ACLs, acl.OpClusterAction):
 			f.authorize = func(string) bool { return false }
 		}
 	}

@@ -135,7 +135,8 @@ func (b *Broker) metadata(ctx context.Context, c *Client, req *kmsg.MetadataRequ
 	for _, rt := range req.Topics {
 		if rt.Topic != nil && denied[*rt.Topic] {
 			mt := kmsg.NewMetadataResponseTopic()
-			mt.Topic, mt.ErrorCode, mt.IsInternal = rt.Topic, kerr.TopicAuthorizationFailed.Code, isInternalTopic(*rt.Topic)
+			// Not even whether it is internal, as Kafka.
+			mt.Topic, mt.ErrorCode = rt.Topic, kerr.TopicAuthorizationFailed.Code
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}

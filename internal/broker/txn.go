@@ -45,7 +45,23 @@ func (b *Broker) initProducerID(ctx context.Context, _ *Client, req *kmsg.InitPr
 	return resp
 }
 
+// addPartitionsToTxn refuses, in a client's request (v0-3), the partitions
+// of internal topics (TOPIC_AUTHORIZATION_FAILED, the others
+// OPERATION_NOT_ATTEMPTED), authorizer or not, as Kafka: a client must not
+// have the coordinator write its markers into __consumer_offsets or
+// __transaction_state. Offsets join a transaction by AddOffsetsToTxn.
 func (b *Broker) addPartitionsToTxn(ctx context.Context, _ *Client, req *kmsg.AddPartitionsToTxnRequest) *kmsg.AddPartitionsToTxnResponse {
+	if req.Version < 4 {
+		internal := map[string]bool{}
+		for _, t := range req.Topics {
+			if isInternalTopic(t.Topic) {
+				internal[t.Topic] = true
+			}
+		}
+		if len(internal) > 0 {
+			return answerAddPartitions(req, deniedOrNotAttempted(internal))
+		}
+	}
 	return b.cfg.Txns.AddPartitionsToTxn(ctx, req)
 }
 
