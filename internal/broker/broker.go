@@ -53,6 +53,12 @@ type Reply struct {
 	// Release, when set, is called once the response has been encoded
 	// (or will never be): the handler may then reuse memory it references.
 	Release func()
+	// Holds is about how many bytes of memory the reply holds until
+	// Release (a fetch's read buffers). The server reads no more requests
+	// of a connection while the replies it has not written yet hold more
+	// than a bound, so a client that does not read its answers cannot pile
+	// them up.
+	Holds int64
 	// Throttle, when positive, is how long the connection must not be
 	// read after this request: the client went over a quota (quotas.go).
 	Throttle time.Duration

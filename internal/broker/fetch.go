@@ -144,6 +144,12 @@ func (f *fetchBuffers) get(n int) (buf []byte, ok bool) {
 	return f.free[:n:n], true
 }
 
+// holds is the memory a response of size bytes of records holds: its
+// chunks, and what reads larger than a chunk allocated (at most size).
+func (f *fetchBuffers) holds(size int) int64 {
+	return int64(len(f.bufs))*readChunkSize + int64(size)
+}
+
 // took marks the first len(data) bytes of buf, the room get returned, as
 // used when data was read into it.
 func (f *fetchBuffers) took(buf, data []byte) {
@@ -247,7 +253,7 @@ func (b *Broker) fetch(ctx context.Context, c *Client, r kmsg.Request) Reply {
 			}
 		}
 	}
-	return Reply{Response: resp, Release: f.bufs.release}
+	return Reply{Response: resp, Release: f.bufs.release, Holds: f.bufs.holds(f.size)}
 }
 
 // recordThrottled adds the bytes answered for leader-throttled partitions

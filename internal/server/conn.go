@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -41,6 +42,10 @@ type conn struct {
 	logger *slog.Logger
 	client broker.Client
 	queue  chan pending
+	// held is what the replies read but not yet released hold
+	// (broker.Reply.Holds); drained is signalled when it falls.
+	held    atomic.Int64
+	drained chan struct{}
 	// listener is the security of the listener the connection came in on;
 	// sasl is its SASL state, owned by the reader (security.go).
 	listener *Listener
@@ -78,6 +83,14 @@ func (c *conn) stopReading() {
 // their responses; the reader stops reading while the writer is behind.
 const maxPipelined = 64
 
+// maxHeldReplyBytes bounds the memory the replies of one connection not
+// yet written may hold (broker.Reply.Holds): past it the reader waits for
+// the writer, as Kafka mutes a connection until its response is sent. A
+// fetch that read records holds at least one 2 MiB chunk, so a client that
+// pipelines fetches and does not read the answers gets one read at a time
+// from the disk, not 64 (which held 128 MiB or more per connection).
+const maxHeldReplyBytes = 1 << 20
+
 // serve runs the connection until the client leaves, a frame is malformed,
 // or the server shuts down. The reader decodes and dispatches in order; the
 // writer, started here, answers in the same order.
@@ -97,6 +110,7 @@ func (c *conn) serve(srvCtx context.Context) {
 	}
 	c.sasl.authenticated = !c.listener.usesSASL()
 	c.queue = make(chan pending, maxPipelined)
+	c.drained = make(chan struct{}, 1)
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -111,7 +125,7 @@ func (c *conn) serve(srvCtx context.Context) {
 	// Replies the writer did not reach are never sent: release what they
 	// hold (fetch buffers, a produce request's place in purgatory).
 	for p := range c.queue {
-		release(p)
+		c.release(p)
 	}
 	if d := c.srv.cfg.FailedAuthDelay; d > 0 && errors.As(err, new(*errAuthClose)) {
 		// connection.failed.authentication.delay.ms: the refusal is
@@ -197,10 +211,19 @@ func (c *conn) readLoop(ctx context.Context) error {
 			return err
 		}
 		p.clientID = c.client.ID
+		c.held.Add(p.reply.Holds)
 		select {
 		case c.queue <- p:
 		case <-ctx.Done():
+			c.release(p)
 			return ctx.Err()
+		}
+		for c.held.Load() > maxHeldReplyBytes {
+			select {
+			case <-c.drained:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		if refused != nil {
 			// The refusal is answered, then the connection closes.
@@ -322,7 +345,7 @@ func (c *conn) writeLoop(ctx context.Context) {
 		}
 		if p.reply.Fatal != nil {
 			c.logger.Warn("closing connection", "reason", p.reply.Fatal, "client_id", p.clientID)
-			release(p)
+			c.release(p)
 			return
 		}
 		resp := p.reply.Response
@@ -332,13 +355,13 @@ func (c *conn) writeLoop(ctx context.Context) {
 			if w.Buffered() > 0 || c.wire != nil && c.wire.Pending() {
 				if err := c.flushWire(w); err != nil {
 					c.logger.Debug("write response", "err", err)
-					release(p)
+					c.release(p)
 					return
 				}
 			}
 			var err error
 			if resp, err = c.wait(ctx, p); err != nil {
-				release(p)
+				c.release(p)
 				return
 			}
 		}
@@ -350,7 +373,7 @@ func (c *conn) writeLoop(ctx context.Context) {
 		if p.reply.Sent != nil && ok && resp != nil {
 			p.reply.Sent(time.Since(sendStart)) // request_percentage counts the send
 		}
-		release(p)
+		c.release(p)
 		if !ok {
 			return
 		}
@@ -364,10 +387,17 @@ func (c *conn) writeLoop(ctx context.Context) {
 }
 
 // release lets the handler reuse what p's reply holds: its response was
-// written, or never will be.
-func release(p pending) {
+// written, or never will be. A reader waiting for held to fall is told.
+func (c *conn) release(p pending) {
 	if p.reply.Release != nil {
 		p.reply.Release()
+	}
+	if p.reply.Holds > 0 {
+		c.held.Add(-p.reply.Holds)
+		select {
+		case c.drained <- struct{}{}:
+		default:
+		}
 	}
 }
 
