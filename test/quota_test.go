@@ -328,3 +328,28 @@ func TestRequestPercentageAndPreKIP219Throttling(t *testing.T) {
 	}
 	t.Logf("produce v5 over its quota: throttle_time_ms %d, answered after %v", throttle, took.Round(time.Millisecond))
 }
+
+// TestProduceQuotaCountsTheBytesSent: producer_byte_rate counts the record
+// bytes as the client sent them, as Kafka does, not what a topic's
+// compression.type made of them: uncompressed records to a gzip topic are
+// throttled as uncompressed.
+func TestProduceQuotaCountsTheBytesSent(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, map[string]string{"quota.window.num": "3", "quota.window.size.seconds": "1"})
+	gzip := "gzip"
+	b.createTopic("quota-gzip", 1, map[string]*string{"compression.type": &gzip})
+	setClientQuota(t, b.admin(), "sender", "producer_byte_rate", 200_000)
+	var hook throttleHook
+	cl := newClient(t, b.addr, kgo.ClientID("sender"), kgo.WithHooks(&hook),
+		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerBatchMaxBytes(1<<20))
+	ctx := testContext(t, 30*time.Second)
+	value := make([]byte, 200<<10) // zeros: gzip makes little of them
+	for i := 0; i < 10 && hook.n.Load() == 0; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "quota-gzip", Value: value}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hook.n.Load() == 0 {
+		t.Fatal("2 MB sent at producer_byte_rate=200000 to a gzip topic was never throttled")
+	}
+}

@@ -306,6 +306,9 @@ type quotaCall struct {
 	recorded bool
 	// throttle is the longest throttle a handler decided on.
 	throttle time.Duration
+	// produced is a Produce request's record bytes as the client sent
+	// them, counted before the handler may recompress them.
+	produced int
 }
 
 type quotaCallKey struct{}
@@ -338,6 +341,13 @@ func (b *Broker) handleWithQuotas(ctx context.Context, img *cluster.Image, c *Cl
 		return b.handle(ctx, c, req) // no quota applies to this client
 	}
 	qc := &quotaCall{r: r, start: time.Now()}
+	if pr, ok := req.(*kmsg.ProduceRequest); ok {
+		for i := range pr.Topics {
+			for j := range pr.Topics[i].Partitions {
+				qc.produced += len(pr.Topics[i].Partitions[j].Records)
+			}
+		}
+	}
 	reply := b.handle(context.WithValue(ctx, quotaCallKey{}, qc), c, req)
 	if reply.Fatal != nil {
 		return reply
@@ -371,15 +381,11 @@ func (b *Broker) recordRequest(qc *quotaCall, req kmsg.Request, now time.Time) t
 			d = b.quotas.m.Record(quota.Request, qc.r.key[quota.Request], bound, took.Seconds()*100, now)
 		}
 	}
-	if req, ok := req.(*kmsg.ProduceRequest); ok {
+	if _, ok := req.(*kmsg.ProduceRequest); ok {
+		// The bytes the client sent, as Kafka counts them, not what a
+		// topic's compression.type made of them.
 		if bound := qc.r.bound[quota.Produce]; bound > 0 {
-			n := 0
-			for i := range req.Topics {
-				for j := range req.Topics[i].Partitions {
-					n += len(req.Topics[i].Partitions[j].Records)
-				}
-			}
-			d = max(d, b.quotas.m.Record(quota.Produce, qc.r.key[quota.Produce], bound, float64(n), now))
+			d = max(d, b.quotas.m.Record(quota.Produce, qc.r.key[quota.Produce], bound, float64(qc.produced), now))
 		}
 	}
 	return d
