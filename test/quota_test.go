@@ -353,3 +353,88 @@ func TestProduceQuotaCountsTheBytesSent(t *testing.T) {
 		t.Fatal("2 MB sent at producer_byte_rate=200000 to a gzip topic was never throttled")
 	}
 }
+
+// TestClientQuotaRequestsCheckedAsKafka: DescribeClientQuotas refuses the
+// filters Kafka's ClientQuotasImage refuses, and AlterClientQuotas the
+// entities and values its ClientQuotaControlManager refuses; an IP quota
+// applies whatever spelling of the address it was set with, and removing
+// a key that was never set is no error.
+func TestClientQuotaRequestsCheckedAsKafka(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	setClientQuota(t, b.admin(), "c1", "producer_byte_rate", 1000)
+	cl := b.client()
+	ctx := testContext(t, 30*time.Second)
+	s := func(v string) *string { return &v }
+	for _, c := range []struct {
+		name  string
+		comps []kmsg.DescribeClientQuotasRequestComponent
+		want  int16
+	}{
+		{"default with a match", []kmsg.DescribeClientQuotasRequestComponent{{EntityType: "client-id", MatchType: 1, Match: s("c1")}}, kerr.InvalidRequest.Code},
+		{"specified with a match", []kmsg.DescribeClientQuotasRequestComponent{{EntityType: "client-id", MatchType: 2, Match: s("zzz")}}, kerr.InvalidRequest.Code},
+		{"unknown match type", []kmsg.DescribeClientQuotasRequestComponent{{EntityType: "client-id", MatchType: 7}}, kerr.InvalidRequest.Code},
+		{"ip with client-id", []kmsg.DescribeClientQuotasRequestComponent{{EntityType: "ip", MatchType: 2}, {EntityType: "client-id", MatchType: 2}}, kerr.InvalidRequest.Code},
+		{"unknown entity type", []kmsg.DescribeClientQuotasRequestComponent{{EntityType: "group", MatchType: 2}}, kerr.UnsupportedVersion.Code},
+		{"exact client-id", []kmsg.DescribeClientQuotasRequestComponent{{EntityType: "client-id", MatchType: 0, Match: s("c1")}}, 0},
+	} {
+		req := kmsg.NewPtrDescribeClientQuotasRequest()
+		req.Components = c.comps
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode != c.want {
+			t.Errorf("describe, %s: %v, want %v", c.name, kerr.ErrorForCode(resp.ErrorCode), kerr.ErrorForCode(c.want))
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		entity []kmsg.AlterClientQuotasRequestEntryEntity
+		key    string
+		value  float64
+		remove bool
+		want   int16
+	}{
+		{"empty client-id", []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "client-id", Name: s("")}}, "producer_byte_rate", 1000, false, kerr.InvalidRequest.Code},
+		{"empty user", []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "user", Name: s("")}}, "producer_byte_rate", 1000, false, kerr.InvalidRequest.Code},
+		{"ip not an address", []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "ip", Name: s("not an ip!")}}, "connection_creation_rate", 10, false, kerr.InvalidRequest.Code},
+		{"rate above an INT", []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "ip", Name: s("10.0.0.1")}}, "connection_creation_rate", 1e12, false, kerr.InvalidRequest.Code},
+		{"removing what was never set", []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "client-id", Name: s("nobody")}}, "no_such_quota", 0, true, 0},
+	} {
+		req := kmsg.NewPtrAlterClientQuotasRequest()
+		e := kmsg.NewAlterClientQuotasRequestEntry()
+		e.Entity = c.entity
+		e.Ops = []kmsg.AlterClientQuotasRequestEntryOp{{Key: c.key, Value: c.value, Remove: c.remove}}
+		req.Entries = append(req.Entries, e)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := resp.Entries[0].ErrorCode; code != c.want {
+			t.Errorf("alter, %s: %v, want %v", c.name, kerr.ErrorForCode(code), kerr.ErrorForCode(c.want))
+		}
+	}
+
+	// An IPv4 address set in its IPv6-mapped spelling limits the
+	// connections from that IPv4 address.
+	ip := "::ffff:127.0.0.1"
+	res, err := b.admin().AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "ip", Name: &ip}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: "connection_creation_rate", Value: 1}},
+	}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("alter client quotas: %v %+v", err, res)
+	}
+	refused := 0
+	for range 20 {
+		c := dialRaw(t, b.addr)
+		if !answers(c, 2*time.Second) {
+			refused++
+		}
+		c.nc.Close()
+	}
+	if refused == 0 {
+		t.Fatalf("connection_creation_rate=1 set for %s refused none of 20 connections from 127.0.0.1", ip)
+	}
+}

@@ -30,6 +30,8 @@ package broker
 import (
 	"context"
 	"maps"
+	"math"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -53,12 +55,15 @@ const (
 
 // quotaKeyTypes are the keys AlterClientQuotas accepts, with whether the
 // value must be a whole number, and the entity they apply to.
-var quotaKeyTypes = map[string]struct{ integer, ip bool }{
-	quota.ProducerByteRate:       {integer: true},
-	quota.ConsumerByteRate:       {integer: true},
-	quota.RequestPercentage:      {},
-	quota.ControllerMutationRate: {},
-	quota.ConnectionCreationRate: {integer: true, ip: true},
+var quotaKeyTypes = map[string]struct {
+	integer, ip bool
+	max         float64 // the largest value: Kafka's INT or LONG
+}{
+	quota.ProducerByteRate:       {integer: true, max: math.MaxInt64},
+	quota.ConsumerByteRate:       {integer: true, max: math.MaxInt64},
+	quota.RequestPercentage:      {max: math.MaxFloat64},
+	quota.ControllerMutationRate: {max: math.MaxFloat64},
+	quota.ConnectionCreationRate: {integer: true, ip: true, max: math.MaxInt32},
 }
 
 // quotaEntity turns a request's entity components into a quota.Entity.
@@ -77,8 +82,21 @@ func quotaEntity(types []string, names []*string) (quota.Entity, error) {
 			dst = &e.ClientID
 		case entityIP:
 			dst = &e.IP
+			if !p.Default {
+				// Kafka matches an IP quota by address: one spelling
+				// of each is stored, the one connections are looked
+				// up by.
+				addr, err := netip.ParseAddr(p.Name)
+				if err != nil {
+					return e, kerrf(kerr.InvalidRequest, "%s is not a valid IP address.", p.Name)
+				}
+				p = quota.Named(addr.Unmap().String())
+			}
 		default:
 			return e, kerrf(kerr.InvalidRequest, "Unhandled client quota entity type: %s", typ)
+		}
+		if !p.Default && p.Name == "" {
+			return e, kerrf(kerr.InvalidRequest, "Empty %s not supported", typ)
 		}
 		if dst.Set {
 			return e, kerrf(kerr.InvalidRequest, "Duplicate %s entity", typ)
@@ -92,6 +110,15 @@ func quotaEntity(types []string, names []*string) (quota.Entity, error) {
 		return e, kerrf(kerr.InvalidRequest, "Invalid quota entity combination, IP entity should not be combined with User or ClientId")
 	}
 	return e, nil
+}
+
+// canonicalIP is the one spelling of an IP address quotas are stored and
+// looked up by; a name that is no address stays as it is.
+func canonicalIP(name string) string {
+	if addr, err := netip.ParseAddr(name); err == nil {
+		return addr.Unmap().String()
+	}
+	return name
 }
 
 // entityParts lists an entity's components in Kafka's order.
@@ -137,22 +164,28 @@ func (b *Broker) alterClientQuota(ctx context.Context, types []string, names []*
 	cmd := cluster.AlterClientQuota{Entity: e, Set: map[string]float64{}}
 	seen := map[string]bool{}
 	for _, op := range ops {
+		if seen[op.Key] {
+			return kerrf(kerr.InvalidRequest, "Duplicate quota key %s", op.Key)
+		}
+		seen[op.Key] = true
 		kt, ok := quotaKeyTypes[op.Key]
+		if op.Remove {
+			// As Kafka, a removal is not checked: removing what is not
+			// there changes nothing.
+			if ok {
+				cmd.Remove = append(cmd.Remove, op.Key)
+			}
+			continue
+		}
 		switch {
 		case !ok:
 			return kerrf(kerr.InvalidRequest, "Invalid configuration key %s", op.Key)
 		case kt.ip != e.IP.Set:
 			return kerrf(kerr.InvalidRequest, "Invalid configuration key %s for this entity", op.Key)
-		case seen[op.Key]:
-			return kerrf(kerr.InvalidRequest, "Duplicate quota key %s", op.Key)
-		}
-		seen[op.Key] = true
-		if op.Remove {
-			cmd.Remove = append(cmd.Remove, op.Key)
-			continue
-		}
-		if op.Value <= 0 || kt.integer && op.Value != float64(int64(op.Value)) {
+		case op.Value <= 0 || kt.integer && op.Value != math.Trunc(op.Value):
 			return kerrf(kerr.InvalidRequest, "Invalid value %v for %s: a positive %s is required", op.Value, op.Key, map[bool]string{true: "integer", false: "number"}[kt.integer])
+		case op.Value > kt.max:
+			return kerrf(kerr.InvalidRequest, "Invalid value %v for %s: too large", op.Value, op.Key)
 		}
 		cmd.Set[op.Key] = op.Value
 	}
@@ -164,20 +197,9 @@ func (b *Broker) alterClientQuota(ctx context.Context, types []string, names []*
 
 func (b *Broker) describeClientQuotas(_ context.Context, _ *Client, req *kmsg.DescribeClientQuotasRequest) *kmsg.DescribeClientQuotasResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeClientQuotasResponse)
-	seen := map[string]bool{}
-	for _, c := range req.Components {
-		switch {
-		case c.EntityType != entityUser && c.EntityType != entityClientID && c.EntityType != entityIP:
-			resp.ErrorCode, resp.ErrorMessage = kerr.InvalidRequest.Code, kmsg.StringPtr("Custom entity type "+c.EntityType+" not supported")
-			return resp
-		case seen[c.EntityType]:
-			resp.ErrorCode, resp.ErrorMessage = kerr.InvalidRequest.Code, kmsg.StringPtr("Entity type "+c.EntityType+" cannot appear more than once in the filter")
-			return resp
-		case c.MatchType == kmsg.QuotasMatchTypeExact && c.Match == nil:
-			resp.ErrorCode, resp.ErrorMessage = kerr.InvalidRequest.Code, kmsg.StringPtr("Exact match of "+c.EntityType+" needs a name")
-			return resp
-		}
-		seen[c.EntityType] = true
+	if err := checkQuotaFilter(req.Components); err != nil {
+		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
+		return resp
 	}
 	b.cfg.Cluster.Image().ClientQuotas(func(e quota.Entity, values map[string]float64) bool {
 		if !quotaFilterMatches(req, e) {
@@ -194,6 +216,41 @@ func (b *Broker) describeClientQuotas(_ context.Context, _ *Client, req *kmsg.De
 		return true
 	})
 	return resp
+}
+
+// checkQuotaFilter refuses a DescribeClientQuotas filter as Kafka's
+// ClientQuotasImage.describe does.
+func checkQuotaFilter(components []kmsg.DescribeClientQuotasRequestComponent) error {
+	seen := map[string]bool{}
+	for _, c := range components {
+		if seen[c.EntityType] {
+			return kerrf(kerr.InvalidRequest, "Entity type %s cannot appear more than once in the filter.", c.EntityType)
+		}
+		if c.EntityType != entityUser && c.EntityType != entityClientID && c.EntityType != entityIP {
+			return kerrf(kerr.UnsupportedVersion, "Unsupported entity type %s", c.EntityType)
+		}
+		switch c.MatchType {
+		case kmsg.QuotasMatchTypeExact:
+			if c.Match == nil {
+				return kerrf(kerr.InvalidRequest, "Request specified MATCH_TYPE_EXACT, but set match string to null.")
+			}
+		case kmsg.QuotasMatchTypeDefault:
+			if c.Match != nil {
+				return kerrf(kerr.InvalidRequest, "Request specified MATCH_TYPE_DEFAULT, but also specified a match string.")
+			}
+		case kmsg.QuotasMatchTypeAny:
+			if c.Match != nil {
+				return kerrf(kerr.InvalidRequest, "Request specified MATCH_TYPE_SPECIFIED, but also specified a match string.")
+			}
+		default:
+			return kerrf(kerr.InvalidRequest, "Unknown match type %d", c.MatchType)
+		}
+		seen[c.EntityType] = true
+	}
+	if seen[entityIP] && (seen[entityUser] || seen[entityClientID]) {
+		return kerrf(kerr.InvalidRequest, "Invalid entity filter component combination. IP filter component should not be used with user or clientId filter component.")
+	}
+	return nil
 }
 
 // quotaFilterMatches applies DescribeClientQuotas' filter: every
@@ -216,7 +273,11 @@ func quotaFilterMatches(req *kmsg.DescribeClientQuotasRequest, e quota.Entity) b
 		}
 		switch c.MatchType {
 		case kmsg.QuotasMatchTypeExact:
-			if p.Default || p.Name != *c.Match {
+			name := *c.Match
+			if c.EntityType == entityIP {
+				name = canonicalIP(name)
+			}
+			if p.Default || p.Name != name {
 				return false
 			}
 		case kmsg.QuotasMatchTypeDefault:

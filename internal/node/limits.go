@@ -58,7 +58,7 @@ func (n *Node) ipConnectionRate(ip netip.Addr) (float64, bool) {
 	if !img.HasClientQuotas() {
 		return 0, false
 	}
-	for _, p := range []quota.Part{quota.Named(ip.String()), quota.DefaultPart} {
+	for _, p := range []quota.Part{quota.Named(ip.Unmap().String()), quota.DefaultPart} {
 		if q, ok := img.ClientQuota(quota.Entity{IP: p}); ok {
 			if v, ok := q[quota.ConnectionCreationRate]; ok {
 				return v, true
