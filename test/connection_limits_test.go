@@ -121,3 +121,28 @@ func TestConnectionCreationRateQuotaPerIP(t *testing.T) {
 		t.Fatalf("%d served and %d refused, want most refused", served, refused)
 	}
 }
+
+// TestInterBrokerListenerKeepsPerIPLimits: beside other listeners the
+// inter-broker listener never waits for max.connections, but as in Kafka
+// its connections still count against max.connections.per.ip, so a
+// client that reaches it is limited per address like anywhere else.
+func TestInterBrokerListenerKeepsPerIPLimits(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, map[string]string{
+		"listeners":                      "PLAINTEXT://127.0.0.1:0,INTERNAL://127.0.0.1:0",
+		"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT",
+		"inter.broker.listener.name":     "INTERNAL",
+		"max.connections.per.ip":         "2",
+	})
+	internal := b.node.ListenerAddr("INTERNAL")
+	if internal == "" {
+		t.Fatal("no INTERNAL listener")
+	}
+	for i := range 2 {
+		c := dialRaw(t, internal)
+		if !answers(c, 5*time.Second) {
+			t.Fatalf("connection %d of 2 to the inter-broker listener was not served", i+1)
+		}
+	}
+	dialRaw(t, internal).expectClosed()
+}

@@ -138,7 +138,15 @@ func (c *Connections) WaitForSlot(ctx context.Context) error {
 // nothing, when ip already has its maximum (max.connections.per.ip or its
 // override) or, as a *ThrottledError, when the connection would take ip
 // over its connection_creation_rate; the connection is then to be closed.
-func (c *Connections) Open(ip netip.Addr) error {
+func (c *Connections) Open(ip netip.Addr) error { return c.open(ip, true) }
+
+// OpenProtected is Open for a connection on the inter-broker listener
+// beside others: as in Kafka it counts against its address's limits and
+// in the total, but not in the broker-wide max.connection.creation.rate,
+// which it never waits for (Server.waitToAccept).
+func (c *Connections) OpenProtected(ip netip.Addr) error { return c.open(ip, false) }
+
+func (c *Connections) open(ip netip.Addr, brokerRate bool) error {
 	ip = ip.Unmap()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -169,7 +177,9 @@ func (c *Connections) Open(ip netip.Addr) error {
 	}
 	c.perIP[ip]++
 	c.total++
-	c.rate.record(1, now)
+	if brokerRate {
+		c.rate.record(1, now)
+	}
 	return nil
 }
 

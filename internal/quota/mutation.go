@@ -23,6 +23,7 @@ type Mutations struct {
 type bucket struct {
 	tokens float64
 	last   time.Time
+	bound  float64 // the rate it refilled at last
 }
 
 // NewMutations returns a measure whose burst is num samples of window
@@ -43,6 +44,7 @@ func (m *Mutations) refillLocked(key SensorKey, bound float64, now time.Time) *b
 		b.tokens = min(burst, b.tokens+bound*el.Seconds())
 		b.last = now
 	}
+	b.bound = bound
 	return b
 }
 
@@ -75,15 +77,17 @@ func (m *Mutations) Record(key SensorKey, bound, n float64, now time.Time) time.
 	return throttleOf(b, bound)
 }
 
-// sweepLocked drops buckets unused past sensorExpiry, at most once a
-// minute; a dropped bucket comes back full, as it would have refilled.
+// sweepLocked drops buckets unused past sensorExpiry whose debt, if they
+// had one, is paid back by now, at most once a minute; a dropped bucket
+// comes back full, as it would have refilled.
 func (m *Mutations) sweepLocked(now time.Time) {
 	if now.Sub(m.lastSweep) < time.Minute {
 		return
 	}
 	m.lastSweep = now
 	for k, b := range m.buckets {
-		if now.Sub(b.last) > sensorExpiry && b.tokens >= 0 {
+		idle := now.Sub(b.last)
+		if idle > sensorExpiry && b.tokens+b.bound*idle.Seconds() >= 0 {
 			delete(m.buckets, k)
 		}
 	}

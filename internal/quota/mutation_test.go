@@ -1,6 +1,7 @@
 package quota
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -39,5 +40,20 @@ func TestMutationsBurstDebtAndRefill(t *testing.T) {
 	}
 	if d := m.Record(k, bound, 1, now.Add(time.Hour/2)); d != 500*time.Millisecond {
 		t.Fatalf("one past the burst throttled %v, want 500ms", d)
+	}
+}
+
+// A bucket left in debt and then idle is dropped once its debt would be
+// paid back, not kept for good.
+func TestMutationBucketsInDebtAreSweptOncePaidBack(t *testing.T) {
+	m := NewMutations(11, time.Second)
+	t0 := time.Unix(1_000_000, 0)
+	for i := range 100 {
+		m.Record(SensorKey{ClientID: fmt.Sprint("client-", i)}, 1, 1000, t0) // 989 in debt
+	}
+	m.Record(SensorKey{ClientID: "later"}, 1, 1, t0.Add(24*time.Hour))
+	m.Record(SensorKey{ClientID: "later"}, 1, 1, t0.Add(24*time.Hour+2*time.Minute))
+	if n := len(m.buckets); n != 1 {
+		t.Fatalf("%d buckets a day after their debt was paid back, want 1", n)
 	}
 }

@@ -16,11 +16,13 @@ import (
 // max.connections are open or max.connection.creation.rate is reached
 // (new connections wait in the kernel's backlog), and a connection from an
 // address that already has max.connections.per.ip (or its override) is
-// closed at once. As in Kafka, the inter-broker listener is exempt when
-// the broker has other listeners (Config.ProtectedListener), so replication
-// keeps its connections whatever clients do.
+// closed at once. As in Kafka, the inter-broker listener never waits for
+// max.connections or max.connection.creation.rate when the broker has
+// other listeners (Config.ProtectedListener), so replication keeps its
+// connections whatever clients do; its connections still count against
+// their address's max.connections.per.ip and connection_creation_rate.
 
-// limited reports whether connections on l count against the limits.
+// limited reports whether accepting on l waits for the broker-wide limits.
 func (s *Server) limited(l *Listener) bool {
 	return s.cfg.Connections != nil && l.Name != s.cfg.ProtectedListener
 }
@@ -37,11 +39,15 @@ func (s *Server) waitToAccept(ctx context.Context, l *Listener) error {
 // connection ends, or false when the connection's address is at its
 // maximum: the connection has then been closed.
 func (s *Server) admit(nc net.Conn, l *Listener) (func(), bool) {
-	if !s.limited(l) {
+	if s.cfg.Connections == nil {
 		return func() {}, true
 	}
 	ip := addrIP(nc.RemoteAddr())
-	if err := s.cfg.Connections.Open(ip); err != nil {
+	open := s.cfg.Connections.Open
+	if !s.limited(l) {
+		open = s.cfg.Connections.OpenProtected
+	}
+	if err := open(ip); err != nil {
 		var te *quota.ThrottledError
 		if errors.As(err, &te) && te.Throttle > 0 {
 			s.closeLater(nc, te.Throttle)
