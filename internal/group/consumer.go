@@ -27,6 +27,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -384,26 +385,27 @@ func (g *group) toConsumer() {
 // compiles its regex.
 func checkHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest) (int16, string, *regexp.Regexp) {
 	invalid := func(msg string) (int16, string, *regexp.Regexp) { return kerr.InvalidRequest.Code, msg, nil }
+	// Kafka's throwIfEmptyString: blank is empty.
+	blank := func(s string) bool { return strings.TrimSpace(s) == "" }
 	switch {
-	case req.Group == "":
+	case blank(req.Group):
 		return invalid("GroupId can't be empty.")
-	case req.InstanceID != nil && *req.InstanceID == "":
+	case req.InstanceID != nil && blank(*req.InstanceID):
 		return invalid("InstanceId can't be empty.")
-	case req.RackID != nil && *req.RackID == "":
+	case req.RackID != nil && blank(*req.RackID):
 		return invalid("RackId can't be empty.")
 	case req.MemberEpoch < -2:
 		return invalid("MemberEpoch is invalid.")
-	case req.MemberEpoch != 0 && req.MemberID == "":
+	case (req.MemberEpoch != 0 || req.Version >= 1) && blank(req.MemberID):
+		// From v1 the client names itself (KIP-1082), at its join too.
 		return invalid("MemberId can't be empty.")
-	case req.MemberEpoch == staticLeaveEpoch && req.InstanceID == nil:
-		return invalid("InstanceId can't be null.")
 	case req.MemberEpoch == 0 && req.RebalanceTimeoutMillis == -1:
 		return invalid("RebalanceTimeoutMs must be provided in first request.")
 	case req.MemberEpoch == 0 && (req.Topics == nil || len(req.Topics) > 0):
 		return invalid("TopicPartitions must be empty when (re-)joining.")
 	case req.MemberEpoch == 0 && req.SubscribedTopicNames == nil && req.SubscribedTopicRegex == nil:
 		return invalid("SubscribedTopicNames or SubscribedTopicRegex must be set in first request.")
-	case req.ServerAssignor != nil && *req.ServerAssignor != "" && !knownAssignor(*req.ServerAssignor):
+	case req.ServerAssignor != nil && !knownAssignor(*req.ServerAssignor):
 		return kerr.UnsupportedAssignor.Code, "ServerAssignor " + *req.ServerAssignor + " is not supported. Supported assignors: uniform, range.", nil
 	}
 	if req.SubscribedTopicRegex != nil && *req.SubscribedTopicRegex != "" {
@@ -515,6 +517,12 @@ func (c *Coordinator) consumerHeartbeat(g *group, req *kmsg.ConsumerGroupHeartbe
 		m := cg.members[req.MemberID]
 		if m == nil {
 			return kerr.UnknownMemberID.Code, ""
+		}
+		if req.MemberEpoch == staticLeaveEpoch && m.instanceID == nil {
+			// Epoch -2 is for static members. Kafka refuses it without
+			// an InstanceId in the request; a static member's is
+			// known here, and franz-go (1.22) leaves without it.
+			return kerr.InvalidRequest.Code, "InstanceId can't be null."
 		}
 		resp.MemberID, resp.MemberEpoch = new(m.id), req.MemberEpoch
 		if req.MemberEpoch == staticLeaveEpoch {

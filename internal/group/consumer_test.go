@@ -226,6 +226,12 @@ func TestConsumerGroupHeartbeatErrors(t *testing.T) {
 	// response, not a zombie.
 	wantCode(t, "previous epoch, lost response", send(func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberEpoch = 1 }), 0)
 	wantCode(t, "unknown assignor", send(func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.ServerAssignor = new("sticky") }), kerr.UnsupportedAssignor.Code)
+	wantCode(t, "empty assignor", send(func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.ServerAssignor = new("") }), kerr.UnsupportedAssignor.Code)
+	wantCode(t, "blank group", send(func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.Group = "  " }), kerr.InvalidRequest.Code)
+	wantCode(t, "blank instance", send(func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.InstanceID = new(" ") }), kerr.InvalidRequest.Code)
+	wantCode(t, "v1 join without a member ID", send(func(r *kmsg.ConsumerGroupHeartbeatRequest) {
+		r.Version, r.MemberID, r.MemberEpoch, r.Topics = 1, "", 0, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	}), kerr.InvalidRequest.Code)
 	wantCode(t, "join owning partitions", send(func(r *kmsg.ConsumerGroupHeartbeatRequest) {
 		r.MemberEpoch = 0
 		r.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{{TopicID: topicT.ID, Partitions: []int32{0}}}
