@@ -27,13 +27,18 @@ func (r *Registry) register(req *http.Request, body []byte) (any, int64, error) 
 	}
 	normalize := boolParam(req, "normalize")
 	res, off, err := r.write(req.Context(), func(st *state) ([]Record, any, error) {
-		mode := st.mode(subj)
-		if mode == modeReadOnly {
+		// Confluent's checkRegisterMode: a schema that names its ID or
+		// version is an import, any other a client's registration, which
+		// IMPORT mode refuses too (it would skip the compatibility check).
+		switch mode := st.mode(subj); {
+		case mode == modeReadOnly:
 			return nil, nil, errNotPermitted("Subject %s is in read-only mode", subj)
+		case (sr.ID > 0 || sr.Version > 0) && mode != modeImport:
+			return nil, nil, errNotPermitted("Subject %s is not in import mode", subj)
+		case sr.ID <= 0 && sr.Version <= 0 && mode != modeReadWrite:
+			return nil, nil, errNotPermitted("Subject %s is not in read-write mode", subj)
 		}
-		if sr.ID > 0 && mode != modeImport {
-			return nil, nil, errNotPermitted("Overwrite new schema with id %d is not permitted: the subject is not in IMPORT mode", sr.ID)
-		}
+		mode := st.mode(subj)
 		if v := st.findText(subj, sr, false); v != nil && !normalize && (sr.ID == 0 || sr.ID == v.id) {
 			return nil, map[string]int{"id": v.id}, nil
 		}
@@ -134,7 +139,7 @@ func (r *Registry) deleteSubject(req *http.Request, _ []byte) (any, int64, error
 					SchemaType: val.SchemaType, References: val.References, Schema: val.Schema, Deleted: true}))
 				deleted = append(deleted, v.version)
 			}
-			return recs, deleted, nil
+			return append(recs, subjectSettingsGone(st, subj)...), deleted, nil
 		}
 		if st.live(subj) {
 			return nil, nil, notFound(codeSubjectNotSoftDeleted, "Subject '%s' was not deleted first before being permanently deleted", subj)
@@ -147,14 +152,22 @@ func (r *Registry) deleteSubject(req *http.Request, _ []byte) (any, int64, error
 			recs = append(recs, Record{Key: schemaKey(subj, v.version)})
 			deleted = append(deleted, v.version)
 		}
-		if _, ok := st.configs[subj]; ok {
-			recs = append(recs, Record{Key: subjectKey(keyConfig, subj)})
-		}
-		if _, ok := st.modes[subj]; ok {
-			recs = append(recs, Record{Key: subjectKey(keyMode, subj)})
-		}
-		return recs, deleted, nil
+		return append(recs, subjectSettingsGone(st, subj)...), deleted, nil
 	})
+}
+
+// subjectSettingsGone removes a subject's own compatibility level and
+// mode, as Confluent does once a delete leaves it no live version: a
+// subject created again under that name starts from the global ones.
+func subjectSettingsGone(st *state, subj string) []Record {
+	var recs []Record
+	if _, ok := st.configs[subj]; ok {
+		recs = append(recs, Record{Key: subjectKey(keyConfig, subj)})
+	}
+	if _, ok := st.modes[subj]; ok {
+		recs = append(recs, Record{Key: subjectKey(keyMode, subj)})
+	}
+	return recs
 }
 
 // idFloor is a NOOP record holding the highest ID given, written before
@@ -209,9 +222,23 @@ func (r *Registry) deleteVersion(req *http.Request, _ []byte) (any, int64, error
 			return []Record{idFloor(st), {Key: schemaKey(subj, v.version)}}, v.version, nil
 		}
 		val, _ := st.response(subj, v)
-		return []Record{schemaRecord(schemaValue{Subject: subj, Version: v.version, ID: v.id,
-			SchemaType: val.SchemaType, References: val.References, Schema: val.Schema, Deleted: true})}, v.version, nil
+		recs := []Record{schemaRecord(schemaValue{Subject: subj, Version: v.version, ID: v.id,
+			SchemaType: val.SchemaType, References: val.References, Schema: val.Schema, Deleted: true})}
+		if !st.liveBesides(subj, v) {
+			recs = append(recs, subjectSettingsGone(st, subj)...)
+		}
+		return recs, v.version, nil
 	})
+}
+
+// liveBesides reports whether subj has a live version other than v.
+func (st *state) liveBesides(subj string, v *version) bool {
+	for _, o := range st.subjects[subj].versions {
+		if o != v && !o.deleted {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Registry) putConfig(req *http.Request, body []byte) (any, int64, error) {
