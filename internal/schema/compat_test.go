@@ -198,3 +198,14 @@ func TestProtobufCompatibilityTable(t *testing.T) {
 		{name: "proto2 required field added", old: "syntax = \"proto2\";\nmessage M { optional string a = 1; }\n", new: "syntax = \"proto2\";\nmessage M { optional string a = 1; required int32 b = 2; }\n", backward: false, forward: false, why: "REQUIRED_FIELD"},
 	})
 }
+
+// proto2 labels: optional made required leaves old data without the field
+// unreadable (Confluent's FIELD_NUMERIC_LABEL_CHANGED), where a string's
+// label change is wire-compatible.
+func TestProtobufProto2LabelChanges(t *testing.T) {
+	msg := func(body string) string { return "syntax = \"proto2\";\npackage p;\nmessage M {\n" + body + "\n}\n" }
+	runEvolutions(t, Protobuf, []evolution{
+		{name: "optional int32 made required", old: msg("optional int32 a = 1;"), new: msg("required int32 a = 1;"), backward: false, forward: false, why: "FIELD_NUMERIC_LABEL_CHANGED"},
+		{name: "optional string made repeated", old: msg("optional string a = 1;"), new: msg("repeated string a = 1;"), backward: true, forward: true},
+	})
+}

@@ -305,13 +305,36 @@ func (c *differ) field(path string, o, u protoreflect.FieldDescriptor) {
 	if o.IsMap() || u.IsMap() || kind(o) != scalarField || kind(u) != scalarField {
 		return
 	}
-	if o.IsList() != u.IsList() {
+	// Confluent compares the labels written in the files where both have
+	// one (Wire's FieldElement.label): proto2's optional against required
+	// too. A change between repeated and an implicit proto3 singular is
+	// counted as well, which Confluent lets through: a reader of the other
+	// kind drops a packed value of a numeric field.
+	lo, lu := writtenLabel(o), writtenLabel(u)
+	if o.IsList() != u.IsList() || lo != "" && lu != "" && lo != lu {
 		if scalarGroup(o) == "string" && scalarGroup(u) == "string" {
 			c.add(FieldStringOrBytesLabelChg, path)
 		} else if scalarGroup(o) == scalarGroup(u) {
 			c.add(FieldNumericLabelChanged, path)
 		}
 	}
+}
+
+// writtenLabel is the label a field has in its .proto file: repeated,
+// required or optional, or "" where none is written (a proto3 field
+// without the optional keyword, a oneof member).
+func writtenLabel(f protoreflect.FieldDescriptor) string {
+	switch {
+	case f.Cardinality() == protoreflect.Repeated:
+		return "repeated"
+	case f.ContainingOneof() != nil && !f.ContainingOneof().IsSynthetic():
+		return ""
+	case f.Syntax() == protoreflect.Proto3 && !f.HasOptionalKeyword():
+		return ""
+	case f.Cardinality() == protoreflect.Required:
+		return "required"
+	}
+	return "optional"
 }
 
 type fieldKind int
