@@ -294,3 +294,39 @@ func TestAuthMetadataAnswersWithTheClientsListener(t *testing.T) {
 		}
 	}
 }
+
+// TestOAuthSessionEndsWithItsTokenByDefault: with connections.max.reauth.ms
+// at its default (0), an OAUTHBEARER session still ends when its token
+// expires, as in Kafka: SaslAuthenticate answers the token's remaining
+// lifetime, and a request after it closes the connection.
+func TestOAuthSessionEndsWithItsTokenByDefault(t *testing.T) {
+	t.Parallel()
+	s := startSecuredBroker(t, nil)
+	exp := time.Now().Add(3 * time.Second)
+	rc := dialAuthn(t, s.listener("SASL_PLAINTEXT"))
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version, hs.Mechanism = 1, "OAUTHBEARER"
+	if resp, err := rc.request(hs); err != nil || resp.(*kmsg.SASLHandshakeResponse).ErrorCode != 0 {
+		t.Fatalf("SaslHandshake: %v %+v", err, resp)
+	}
+	au := kmsg.NewPtrSASLAuthenticateRequest()
+	au.Version, au.SASLAuthBytes = 2, []byte("n,,\x01auth=Bearer "+s.files.token(t, "carol", exp)+"\x01\x01")
+	resp, err := rc.request(au)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar := resp.(*kmsg.SASLAuthenticateResponse)
+	if ar.ErrorCode != 0 {
+		t.Fatalf("authentication failed: %v", ar.ErrorMessage)
+	}
+	if ar.SessionLifetimeMillis <= 0 || ar.SessionLifetimeMillis > 3000 {
+		t.Fatalf("session lifetime %d ms, want the token's remaining lifetime", ar.SessionLifetimeMillis)
+	}
+	if _, err := rc.request(kmsg.NewPtrMetadataRequest()); err != nil {
+		t.Fatalf("Metadata within the token's lifetime: %v", err)
+	}
+	time.Sleep(time.Until(exp) + 500*time.Millisecond)
+	if _, err := rc.request(kmsg.NewPtrMetadataRequest()); err == nil {
+		t.Fatal("Metadata after the token expired was answered")
+	}
+}

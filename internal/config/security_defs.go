@@ -72,7 +72,7 @@ func securityDefs() []*Def {
 		ro("sasl.plain.users.file", TypeString, noDefault, nil,
 			"File of PLAIN users, one user:hash line each, the hash bcrypt ($2a$/$2b$/$2y$) or an argon2id PHC string; plaintext passwords are refused. Re-read when it changes."),
 		ro("connections.max.reauth.ms", TypeLong, "0", atLeast(0),
-			"Longest a SASL session lasts before the client must re-authenticate (KIP-368); 0: sessions do not expire. An OAUTHBEARER session also ends with its token."),
+			"Longest a SASL session lasts before the client must re-authenticate (KIP-368); 0: sessions last as long as their credential. An OAUTHBEARER session ends with its token in any case."),
 		ro("sasl.oauthbearer.jwks.endpoint.url", TypeString, noDefault, nil,
 			"JSON Web Key Set that OAUTHBEARER tokens are verified with: file:///path or https://...; HS256 (oct), RS256 (RSA) and ES256 (P-256) keys."),
 		ro("sasl.oauthbearer.jwks.endpoint.refresh.ms", TypeLong, "3600000", atLeast(1),

@@ -260,6 +260,12 @@ func readRawSize(r io.Reader, limit int32) (int32, error) {
 // decode parses one frame and dispatches it. An error closes the connection.
 func (c *conn) decode(ctx context.Context, frame []byte) (pending, error) {
 	key, version := PeekKey(frame)
+	if c.listener.usesSASL() && !c.sasl.authenticated && key != 17 && key != 18 && key != 36 {
+		// As Kafka's SaslServerAuthenticator, a request other than
+		// ApiVersions and the SASL ones is refused unread before
+		// authentication: its body could decode to many times its size.
+		return pending{}, fmt.Errorf("%s before SASL authentication completed on listener %s", kmsg.NameForKey(key), c.listener.Name)
+	}
 	h := c.srv.handler
 	req := kmsg.RequestForKey(key)
 	if req == nil {

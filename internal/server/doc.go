@@ -20,11 +20,13 @@
 // not a request size). On SASL_PLAINTEXT and SASL_SSL the reader keeps the
 // connection's SASL state: until a mechanism of internal/auth accepts the
 // client, only ApiVersions, SaslHandshake and SaslAuthenticate are served
-// and requests are capped at 512 KiB; after SaslHandshake v0 the tokens
+// (any other request closes the connection unread) and requests are
+// capped at 512 KiB; after SaslHandshake v0 the tokens
 // travel as bare size-prefixed frames. A refusal is answered, audited, and
 // the connection closed after connection.failed.authentication.delay.ms.
-// With connections.max.reauth.ms the session ends (KIP-368): a request
-// after its end other than a re-authentication closes the connection. The
+// With connections.max.reauth.ms, and with an OAUTHBEARER token's expiry
+// in any case, the session ends (KIP-368): a request after its end other
+// than a re-authentication closes the connection. The
 // principal (certificate subject on SSL, SASL user, else User:ANONYMOUS)
 // is set on broker.Client before any request reaches the broker.
 package server

@@ -41,7 +41,8 @@ type Listener struct {
 	// ReauthAfter is connections.max.reauth.ms (KIP-368): a SASL session
 	// lasts this long at most (less when an OAUTHBEARER token expires
 	// sooner), after which the connection must re-authenticate before any
-	// other request. Zero: sessions do not expire, as in Kafka.
+	// other request. Zero: sessions last as long as their credential, for
+	// ever but an OAUTHBEARER token's, as in Kafka.
 	ReauthAfter time.Duration
 	// HandshakeTimeout bounds the TLS handshake; zero is 10 s.
 	HandshakeTimeout time.Duration
@@ -282,15 +283,15 @@ func (c *conn) step(ctx context.Context, token []byte) ([]byte, bool, error) {
 		st.exchange = nil
 		return nil, false, errors.New("Authentication failed: cannot change principals during re-authentication")
 	}
-	now := time.Now()
+	// The session ends after connections.max.reauth.ms, and an
+	// OAUTHBEARER session with its token at the latest, that setting or
+	// not (Kafka's calcCompletionTimesAndReturnSessionLifetimeMs).
 	st.sessionEnd = time.Time{}
 	if d := c.listener.ReauthAfter; d > 0 {
-		end := now.Add(d)
-		// An OAUTHBEARER session ends with its token at the latest.
-		if exp := st.exchange.Expiry(); !exp.IsZero() && exp.Before(time.Now().Add(d)) {
-			end = now.Add(time.Until(exp))
-		}
-		st.sessionEnd = end
+		st.sessionEnd = time.Now().Add(d)
+	}
+	if exp := st.exchange.Expiry(); !exp.IsZero() && (st.sessionEnd.IsZero() || exp.Before(st.sessionEnd)) {
+		st.sessionEnd = exp
 	}
 	if !st.authenticated {
 		c.logger.Debug("authenticated", "principal", principal, "mechanism", st.mechanism)

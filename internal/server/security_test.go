@@ -2,14 +2,17 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -310,5 +313,26 @@ func TestListenerCertificateReload(t *testing.T) {
 			t.Fatal("the listener still serves the old certificate")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRequestsBeforeAuthenticationAreRefusedUnread: on a SASL listener a
+// request other than ApiVersions and the SASL ones is refused before its
+// body is decoded, as Kafka's SaslServerAuthenticator does, so a small
+// frame cannot make the broker build many times its size first.
+func TestRequestsBeforeAuthenticationAreRefusedUnread(t *testing.T) {
+	t.Parallel()
+	h := &whoHandler{}
+	c := &conn{srv: New(Config{}, h), logger: slog.New(slog.DiscardHandler),
+		listener: &Listener{Name: "SASL", Protocol: ProtocolSASLPlaintext, SASL: auth.NewSASL()}}
+	// A DescribeConfigs v4 header followed by bytes that do not decode.
+	frame := []byte{0, 32, 0, 4, 0, 0, 0, 1, 0xff, 0xff, 0}
+	frame = append(frame, bytes.Repeat([]byte{0xff}, 64)...)
+	_, err := c.decode(context.Background(), frame)
+	if err == nil || !strings.Contains(err.Error(), "before SASL authentication") {
+		t.Fatalf("decode before authentication: %v, want a refusal before decoding", err)
+	}
+	if h.last() != "" {
+		t.Fatalf("the request reached the handler: %q", h.last())
 	}
 }
