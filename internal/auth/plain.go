@@ -32,12 +32,15 @@ type PlainUsers struct {
 	reloadCheck time.Duration
 	now         func() time.Time
 
-	// dummy is a bcrypt hash checked for unknown users, so that timing
-	// does not tell unknown users from wrong passwords.
+	// dummy is a bcrypt hash checked for unknown users when the file
+	// names nobody (standIn).
 	dummy string
 
-	mu        sync.Mutex
-	users     map[string]string
+	mu    sync.Mutex
+	users map[string]string
+	// standIn is the hash an unknown user's password is checked against
+	// (standInOf).
+	standIn   string
 	st        fileStamp
 	lastCheck time.Time
 }
@@ -61,6 +64,7 @@ func LoadPlainUsers(path string, reloadCheck time.Duration, logger *slog.Logger)
 		return nil, fmt.Errorf("sasl.plain.users.file: %w", err)
 	}
 	p.dummy = string(dummy)
+	p.standIn = standInOf(users, p.dummy)
 	return p, nil
 }
 
@@ -199,12 +203,32 @@ func (p *PlainUsers) lookup(user string) (string, bool) {
 				p.logger.Warn("users file changed but does not load; keeping the loaded users", "err", err)
 			} else {
 				p.users, p.st = users, st
+				p.standIn = standInOf(users, p.dummy)
 				p.logger.Info("PLAIN users reloaded", "file", p.path, "users", len(users))
 			}
 		}
 	}
-	h, ok := p.users[user]
-	return h, ok
+	if h, ok := p.users[user]; ok {
+		return h, true
+	}
+	return p.standIn, false
+}
+
+// standInOf is the hash an unknown user's password is checked against, so
+// that the check takes as long as a known user's: one of the file's own
+// (the first user's, by name), with its kind and cost, or dummy when the
+// file names nobody.
+func standInOf(users map[string]string, dummy string) string {
+	first := ""
+	for u := range users {
+		if first == "" || u < first {
+			first = u
+		}
+	}
+	if first == "" {
+		return dummy
+	}
+	return users[first]
 }
 
 // Name implements Mechanism.
@@ -232,12 +256,10 @@ func (e *plainExchange) Step(_ context.Context, token []byte) ([]byte, bool, err
 	if authzid != "" && authzid != user {
 		return nil, false, fail(user, "SASL/PLAIN authorization id %q differs from the user name", authzid)
 	}
+	// An unknown user's password is checked against a stand-in hash, so
+	// that timing does not tell known names from unknown ones.
 	hash, ok := e.users.lookup(user)
-	if !ok {
-		verifyPassword(e.users.dummy, password)
-		return nil, false, fail(user, "Invalid username or password")
-	}
-	if !verifyPassword(hash, password) {
+	if matched := verifyPassword(hash, password); !matched || !ok {
 		return nil, false, fail(user, "Invalid username or password")
 	}
 	e.principal = "User:" + user

@@ -1,0 +1,47 @@
+package auth
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// An unknown user's password is checked against a hash of the file's own,
+// of the same kind and cost as the known users', so the time a refusal
+// takes does not tell which user names exist (the stand-in follows a
+// reload). With nobody in the file, the built-in dummy stands in.
+func TestPlainUnknownUserIsCheckedLikeAKnownOne(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("alice-secret"), 5) // htpasswd -B's cost
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(path, []byte("alice:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	users, err := LoadPlainUsers(path, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := users.lookup("mallory"); ok || got != string(hash) {
+		t.Fatalf("unknown user checked against %q (known %v), want alice's hash", got, ok)
+	}
+	if _, _, err := users.Start().Step(context.Background(), []byte("\x00mallory\x00alice-secret")); err == nil {
+		t.Fatal("an unknown user with a known user's password was accepted")
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nobody, err := LoadPlainUsers(empty, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := nobody.lookup("mallory"); got != nobody.dummy || got == "" {
+		t.Fatalf("with nobody in the file, checked against %q", got)
+	}
+}
