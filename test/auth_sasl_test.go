@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -328,5 +329,18 @@ func TestOAuthSessionEndsWithItsTokenByDefault(t *testing.T) {
 	time.Sleep(time.Until(exp) + 500*time.Millisecond)
 	if _, err := rc.request(kmsg.NewPtrMetadataRequest()); err == nil {
 		t.Fatal("Metadata after the token expired was answered")
+	}
+}
+
+// TestBrokerWideClientAuthLeavesSASLSSLAlone: as Kafka (KIP-684), a
+// broker-wide ssl.client.auth=required asks SSL listeners for client
+// certificates, not SASL_SSL ones, whose clients authenticate by SASL.
+func TestBrokerWideClientAuthLeavesSASLSSLAlone(t *testing.T) {
+	t.Parallel()
+	s := startSecuredBroker(t, map[string]string{"ssl.client.auth": "required"})
+	ctx := testContext(t, 20*time.Second)
+	cl := newClient(t, s.listener("SASL_SSL"), append(s.opts("SASL_SSL", plainMech(authnPlainUser, authnPlainPass)), kgo.RequestRetries(0), kgo.RetryTimeout(time.Second))...)
+	if _, err := kadm.NewClient(cl).BrokerMetadata(ctx); err != nil {
+		t.Fatalf("SASL_SSL client without a certificate: %v", err)
 	}
 }

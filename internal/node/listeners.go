@@ -291,6 +291,17 @@ func (n *Node) securityFor(ctx context.Context, s *listenerSettings, spec listen
 		if err != nil {
 			return l, err
 		}
+		if spec.protocol == server.ProtocolSASLSSL {
+			// As Kafka (KIP-684): on SASL_SSL the client authenticates
+			// by SASL, and only listener.name.<l>.ssl.client.auth asks
+			// for a certificate too; the broker-wide setting is for SSL
+			// listeners.
+			v, ok := s.override[strings.ToLower(spec.name)]["ssl.client.auth"]
+			if !ok && files.ClientAuth != "" && files.ClientAuth != "none" {
+				logger.Warn("ssl.client.auth does not apply to a SASL_SSL listener; set listener.name.<listener>.ssl.client.auth to ask its clients for certificates", "ssl.client.auth", files.ClientAuth)
+			}
+			files.ClientAuth = v
+		}
 		st, err := auth.NewServerTLS(files, 0, logger)
 		if err != nil {
 			return l, fmt.Errorf("listener %s: %w", spec.name, err)
