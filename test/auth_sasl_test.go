@@ -344,3 +344,31 @@ func TestBrokerWideClientAuthLeavesSASLSSLAlone(t *testing.T) {
 		t.Fatalf("SASL_SSL client without a certificate: %v", err)
 	}
 }
+
+// TestSASLRequestsAfterAuthenticationKeepTheConnection: SaslAuthenticate
+// with no exchange under way, and SaslHandshake v0, after a successful
+// authentication are ILLEGAL_SASL_STATE and the connection goes on, as in
+// Kafka.
+func TestSASLRequestsAfterAuthenticationKeepTheConnection(t *testing.T) {
+	t.Parallel()
+	s := startSecuredBroker(t, nil)
+	rc := dialAuthn(t, s.listener("SASL_PLAINTEXT"))
+	if au := rc.authenticatePlain(authnPlainUser, authnPlainPass); au.ErrorCode != 0 {
+		t.Fatalf("authenticate: %d", au.ErrorCode)
+	}
+	au := kmsg.NewPtrSASLAuthenticateRequest()
+	au.Version = 2
+	resp, err := rc.request(au)
+	if err != nil || resp.(*kmsg.SASLAuthenticateResponse).ErrorCode != kerr.IllegalSaslState.Code {
+		t.Fatalf("SaslAuthenticate after authentication: %v %+v, want ILLEGAL_SASL_STATE", err, resp)
+	}
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version, hs.Mechanism = 0, "PLAIN"
+	resp, err = rc.request(hs)
+	if err != nil || resp.(*kmsg.SASLHandshakeResponse).ErrorCode != kerr.IllegalSaslState.Code {
+		t.Fatalf("SaslHandshake v0 after authentication: %v %+v, want ILLEGAL_SASL_STATE", err, resp)
+	}
+	if _, err := rc.request(kmsg.NewPtrMetadataRequest()); err != nil {
+		t.Fatalf("Metadata after them: %v", err)
+	}
+}

@@ -217,9 +217,11 @@ func (c *conn) saslHandshake(req *kmsg.SASLHandshakeRequest) (kmsg.Response, boo
 		return resp, true, &errAuthClose{"SaslHandshake while a SASL exchange is under way"}
 	}
 	if st.authenticated && req.Version < 1 {
-		// KIP-368: re-authentication needs SaslHandshake v1 or later.
+		// KIP-368: re-authentication needs SaslHandshake v1 or later;
+		// v0 after authentication is refused, the connection kept, as
+		// Kafka's handleSaslHandshakeRequest answers it.
 		resp.ErrorCode = kerr.IllegalSaslState.Code
-		return resp, true, &errAuthClose{"re-authentication with SaslHandshake v0"}
+		return resp, true, nil
 	}
 	if st.authenticated && req.Mechanism != st.authMechanism {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
@@ -239,6 +241,14 @@ func (c *conn) saslHandshake(req *kmsg.SASLHandshakeRequest) (kmsg.Response, boo
 func (c *conn) saslAuthenticate(ctx context.Context, req *kmsg.SASLAuthenticateRequest) (kmsg.Response, bool, error) {
 	st := &c.sasl
 	resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
+	if st.exchange == nil && st.authenticated {
+		// As Kafka's handleSaslAuthenticateRequest: refused, the
+		// connection kept.
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		msg := "SaslAuthenticate request received after successful authentication"
+		resp.ErrorMessage = &msg
+		return resp, true, nil
+	}
 	if st.exchange == nil {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		msg := "SaslAuthenticate without a SaslHandshake first"
