@@ -177,20 +177,40 @@ func TestProduceQuotaThrottlesLibrdkafkaToItsByteRate(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("quota_client.py output: %v", err)
 	}
+	// Throttled, librdkafka sends its backlog in bursts about five
+	// seconds apart, so a fixed span holds two or three of them: measure
+	// whole periods, from the first burst after the warm-up to the last.
+	from, to := 4, len(res.PerSecond)
+	first, last := -1, -1
+	for i := from; i < len(res.PerSecond); i++ {
+		if res.PerSecond[i] > 2<<20 {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	if first >= 0 && last > first {
+		from, to = first, last
+	}
 	var n int64
-	for _, b := range res.PerSecond[4:] {
+	for _, b := range res.PerSecond[from:to] {
 		n += b
 	}
-	got := float64(n) / (run - 4*time.Second).Seconds()
+	got := float64(n) / float64(to-from)
 	freeRate := rateBetween(freeBuckets, 0, 3*time.Second)
 	longest := 0.0
 	for _, s := range res.Throttles {
 		longest = max(longest, s)
 	}
-	t.Logf("librdkafka producer: %.2f MB/s from 4 s to %v (quota 1 MiB/s), %d throttles, longest %.3f s; franz-go beside it: %.1f MB/s, %d throttles",
-		got/1e6, run, len(res.Throttles), longest, freeRate/1e6, freeHook.n.Load())
-	if want := float64(1 << 20); got < 0.8*want || got > 1.2*want {
-		t.Fatalf("librdkafka producer got %.0f B/s, want %.0f within 20%%", got, want)
+	t.Logf("librdkafka producer: %.2f MB/s from %d s to %d s of %v (quota 1 MiB/s), %d throttles, longest %.3f s; franz-go beside it: %.1f MB/s, %d throttles",
+		got/1e6, from, to, run, len(res.Throttles), longest, freeRate/1e6, freeHook.n.Load())
+	// Each burst is measured against a span of quota.window.num-1
+	// windows, so the bursts average up to 20% over the quota (1.14-1.26
+	// MB/s in runs on the development machine); unthrottled, librdkafka
+	// sends hundreds of MB/s here.
+	if want := float64(1 << 20); got < 0.8*want || got > 1.3*want {
+		t.Fatalf("librdkafka producer got %.0f B/s, want %.0f within -20%% and +30%%", got, want)
 	}
 	if longest == 0 {
 		t.Fatal("librdkafka was never told throttle_time_ms > 0")
