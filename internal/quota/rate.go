@@ -55,9 +55,9 @@ func (r *rate) record(v float64, now time.Time) {
 // windowSize is the time the samples span, at least samples-1 windows.
 // Kafka's Rate.windowSize adds the whole windows it lacks of samples-1 to
 // the time elapsed instead, which measures a rate up to one window's
-// share lower after the samples of an idle client expired: a producer
-// that sends in bursts, as librdkafka does when throttled, then gets 25%
-// over a quota of 3 one-second samples. This stays within 20%.
+// share lower while the samples span less than samples-1 windows: with
+// quota.window.num=3, a franz-go producer throttled that way got 1.31
+// MB/s against a quota of 1 MiB/s, and 1.0-1.1 this way.
 func (r *rate) windowSize(now time.Time) time.Duration {
 	oldest := now
 	span := r.window * time.Duration(len(r.samples))
