@@ -6,7 +6,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // --bootstrap-admin gives a new cluster its first SCRAM user, and only
@@ -44,19 +43,7 @@ func TestAuthOAuthSessionEndsWithItsToken(t *testing.T) {
 	t.Parallel()
 	s := startSecuredBroker(t, map[string]string{"connections.max.reauth.ms": "3600000"})
 	rc := dialAuthn(t, s.listener("SASL_PLAINTEXT"))
-	hs := kmsg.NewPtrSASLHandshakeRequest()
-	hs.Version, hs.Mechanism = 1, "OAUTHBEARER"
-	if resp, err := rc.request(hs); err != nil || resp.(*kmsg.SASLHandshakeResponse).ErrorCode != 0 {
-		t.Fatalf("SaslHandshake: %v %+v", err, resp)
-	}
-	au := kmsg.NewPtrSASLAuthenticateRequest()
-	au.Version = 1
-	au.SASLAuthBytes = []byte("n,,\x01auth=Bearer " + s.files.token(t, "carol", time.Now().Add(90*time.Second)) + "\x01\x01")
-	resp, err := rc.request(au)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := resp.(*kmsg.SASLAuthenticateResponse)
+	r := rc.authenticateOAuth(s.files.token(t, "carol", time.Now().Add(90*time.Second)))
 	if r.ErrorCode != 0 || r.SessionLifetimeMillis <= 0 || r.SessionLifetimeMillis > 90_000 {
 		t.Fatalf("error %d, session lifetime %d ms; want at most the token's 90 s", r.ErrorCode, r.SessionLifetimeMillis)
 	}

@@ -146,14 +146,27 @@ func (rc *authnConn) request(req kmsg.Request) (kmsg.Response, error) {
 
 func (rc *authnConn) authenticatePlain(user, pass string) *kmsg.SASLAuthenticateResponse {
 	rc.t.Helper()
+	return rc.authenticate("PLAIN", []byte("\x00"+user+"\x00"+pass))
+}
+
+// authenticateOAuth sends token as an OAUTHBEARER client's first message.
+func (rc *authnConn) authenticateOAuth(token string) *kmsg.SASLAuthenticateResponse {
+	rc.t.Helper()
+	return rc.authenticate("OAUTHBEARER", []byte("n,,\x01auth=Bearer "+token+"\x01\x01"))
+}
+
+// authenticate runs a one-message SASL exchange of mechanism (SaslHandshake
+// v1, SaslAuthenticate v2) and returns the SaslAuthenticate answer.
+func (rc *authnConn) authenticate(mechanism string, message []byte) *kmsg.SASLAuthenticateResponse {
+	rc.t.Helper()
 	hs := kmsg.NewPtrSASLHandshakeRequest()
-	hs.Version, hs.Mechanism = 1, "PLAIN"
+	hs.Version, hs.Mechanism = 1, mechanism
 	resp, err := rc.request(hs)
 	if err != nil || resp.(*kmsg.SASLHandshakeResponse).ErrorCode != 0 {
 		rc.t.Fatalf("SaslHandshake: %v %+v", err, resp)
 	}
 	au := kmsg.NewPtrSASLAuthenticateRequest()
-	au.Version, au.SASLAuthBytes = 2, []byte("\x00"+user+"\x00"+pass)
+	au.Version, au.SASLAuthBytes = 2, message
 	resp, err = rc.request(au)
 	if err != nil {
 		rc.t.Fatalf("SaslAuthenticate: %v", err)
@@ -305,18 +318,7 @@ func TestOAuthSessionEndsWithItsTokenByDefault(t *testing.T) {
 	s := startSecuredBroker(t, nil)
 	exp := time.Now().Add(3 * time.Second)
 	rc := dialAuthn(t, s.listener("SASL_PLAINTEXT"))
-	hs := kmsg.NewPtrSASLHandshakeRequest()
-	hs.Version, hs.Mechanism = 1, "OAUTHBEARER"
-	if resp, err := rc.request(hs); err != nil || resp.(*kmsg.SASLHandshakeResponse).ErrorCode != 0 {
-		t.Fatalf("SaslHandshake: %v %+v", err, resp)
-	}
-	au := kmsg.NewPtrSASLAuthenticateRequest()
-	au.Version, au.SASLAuthBytes = 2, []byte("n,,\x01auth=Bearer "+s.files.token(t, "carol", exp)+"\x01\x01")
-	resp, err := rc.request(au)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ar := resp.(*kmsg.SASLAuthenticateResponse)
+	ar := rc.authenticateOAuth(s.files.token(t, "carol", exp))
 	if ar.ErrorCode != 0 {
 		t.Fatalf("authentication failed: %v", ar.ErrorMessage)
 	}

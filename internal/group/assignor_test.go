@@ -114,22 +114,18 @@ func TestUniformAssignorUnevenSubscriptions(t *testing.T) {
 
 // BenchmarkUniformAssignor is a member joining a group of 199 holding
 // 10,000 partitions between them.
-func BenchmarkUniformAssignor(b *testing.B) {
-	topics, all := scaleTopics()
-	prev := assignUniform(assignorInput{members: scaleMembers(199, all), topics: topics})
-	members := scaleMembers(200, all)
-	b.ResetTimer()
-	for range b.N {
-		assignUniform(assignorInput{members: members, topics: topics, prev: prev})
-	}
-}
+func BenchmarkUniformAssignor(b *testing.B) { benchmarkJoin(b, 199) }
 
 // BenchmarkUniformAssignorSecondMember is a second member joining one that
 // holds 10,000 partitions.
-func BenchmarkUniformAssignorSecondMember(b *testing.B) {
+func BenchmarkUniformAssignorSecondMember(b *testing.B) { benchmarkJoin(b, 1) }
+
+// benchmarkJoin assigns 10,000 partitions to had+1 members, had of which
+// held them all before.
+func benchmarkJoin(b *testing.B, had int) {
 	topics, all := scaleTopics()
-	prev := assignUniform(assignorInput{members: scaleMembers(1, all), topics: topics})
-	members := scaleMembers(2, all)
+	prev := assignUniform(assignorInput{members: scaleMembers(had, all), topics: topics})
+	members := scaleMembers(had+1, all)
 	b.ResetTimer()
 	for range b.N {
 		assignUniform(assignorInput{members: members, topics: topics, prev: prev})

@@ -577,7 +577,8 @@ func TestConsumerGroupStaticMemberRejoinsUnderItsMemberID(t *testing.T) {
 }
 
 // A static member that left with epoch -2 is at epoch -2 until its
-// instance returns: ConsumerGroupDescribe reports -2, and the epoch it left
+// instance returns: ConsumerGroupDescribe reports -2 (and the group
+// Reconciling), and the epoch it left
 // at is stale to OffsetCommit and OffsetFetch (ILLEGAL_GENERATION to
 // TxnOffsetCommit), as in Kafka, where the member's epoch becomes -2.
 func TestConsumerGroupStaticMemberAwayIsAtEpochMinusTwo(t *testing.T) {
@@ -590,10 +591,15 @@ func TestConsumerGroupStaticMemberAwayIsAtEpochMinusTwo(t *testing.T) {
 	wantCode(t, "commit before leaving", h.commit("g", "b", b.epoch, "t", map[int32]int64{0: 1}), 0)
 	wantCode(t, "static leave", staticBeat(h, b, "ib", -2).ErrorCode, 0)
 
-	for _, m := range h.consumerDescribe("g").Members {
+	d := h.consumerDescribe("g")
+	for _, m := range d.Members {
 		if m.MemberID == "b" && m.MemberEpoch != -2 {
 			t.Fatalf("described epoch of the member away: %d, want -2", m.MemberEpoch)
 		}
+	}
+	// Kafka's isReconciledTo: a member away is not.
+	if d.State != "Reconciling" {
+		t.Fatalf("state %s with b away, want Reconciling", d.State)
 	}
 	wantCode(t, "commit at the epoch it left", h.commit("g", "b", b.epoch, "t", map[int32]int64{0: 2}), kerr.StaleMemberEpoch.Code)
 	wantCode(t, "commit at a later epoch", h.commit("g", "b", b.epoch+1, "t", map[int32]int64{0: 2}), kerr.StaleMemberEpoch.Code)
@@ -760,24 +766,6 @@ func TestConsumerGroupStaticLeaveEpochNeedsAnInstance(t *testing.T) {
 	wantCode(t, "epoch -2 without an instance", h.c.ConsumerGroupHeartbeat(context.Background(), req).ErrorCode, kerr.InvalidRequest.Code)
 	if d := h.consumerDescribe("g"); len(d.Members) != 1 {
 		t.Fatalf("%d members, want 1", len(d.Members))
-	}
-}
-
-// A group with a static member away is Reconciling, as Kafka describes it
-// (the member is not reconciled to the target at epoch -2).
-func TestConsumerGroupDescribedReconcilingWhileAStaticMemberIsAway(t *testing.T) {
-	t.Parallel()
-	h := consumerHarness(t)
-	a, b := h.newCGMember("g", "a"), h.newCGMember("g", "b")
-	staticBeat(h, a, "ia", 0)
-	staticBeat(h, b, "ib", 0)
-	settle(t, a, b)
-	if d := h.consumerDescribe("g"); d.State != "Stable" {
-		t.Fatalf("state %s before the leave, want Stable", d.State)
-	}
-	wantCode(t, "static leave", staticBeat(h, b, "ib", -2).ErrorCode, 0)
-	if d := h.consumerDescribe("g"); d.State != "Reconciling" {
-		t.Fatalf("state %s with b away, want Reconciling", d.State)
 	}
 }
 
