@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,11 @@ type PlainUsers struct {
 	// dummy is a bcrypt hash checked for unknown users when the file
 	// names nobody (standIn).
 	dummy string
+	// verifying bounds the password checks that run at once, one per
+	// processor: each costs a bcrypt's CPU time or an argon2id hash's
+	// memory (64 MiB with HashArgon2id's parameters), and clients that
+	// have not authenticated yet must not multiply them at will.
+	verifying chan struct{}
 
 	mu    sync.Mutex
 	users map[string]string
@@ -53,7 +59,8 @@ func LoadPlainUsers(path string, reloadCheck time.Duration, logger *slog.Logger)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	p := &PlainUsers{path: path, logger: logger, reloadCheck: reloadCheck, now: time.Now}
+	p := &PlainUsers{path: path, logger: logger, reloadCheck: reloadCheck, now: time.Now,
+		verifying: make(chan struct{}, max(runtime.GOMAXPROCS(0), 1))}
 	users, st, err := readPlainUsers(path)
 	if err != nil {
 		return nil, err
@@ -244,7 +251,7 @@ type plainExchange struct {
 
 // Step checks the one PLAIN message, authzid NUL user NUL password
 // (RFC 4616); an authzid other than the user is refused, as in Kafka.
-func (e *plainExchange) Step(_ context.Context, token []byte) ([]byte, bool, error) {
+func (e *plainExchange) Step(ctx context.Context, token []byte) ([]byte, bool, error) {
 	parts := strings.Split(string(token), "\x00")
 	if len(parts) != 3 {
 		return nil, false, fail("", "invalid SASL/PLAIN message: want authzid NUL user NUL password")
@@ -259,7 +266,14 @@ func (e *plainExchange) Step(_ context.Context, token []byte) ([]byte, bool, err
 	// An unknown user's password is checked against a stand-in hash, so
 	// that timing does not tell known names from unknown ones.
 	hash, ok := e.users.lookup(user)
-	if matched := verifyPassword(hash, password); !matched || !ok {
+	select {
+	case e.users.verifying <- struct{}{}:
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	}
+	matched := verifyPassword(hash, password)
+	<-e.users.verifying
+	if !matched || !ok {
 		return nil, false, fail(user, "Invalid username or password")
 	}
 	e.principal = "User:" + user

@@ -45,3 +45,32 @@ func TestPlainUnknownUserIsCheckedLikeAKnownOne(t *testing.T) {
 		t.Fatalf("with nobody in the file, checked against %q", got)
 	}
 }
+
+// Password checks run at most one per processor at once: with every slot
+// taken, a check waits, and gives up when its context ends.
+func TestPlainChecksAreBounded(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(path, []byte("bob:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	users, err := LoadPlainUsers(path, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range cap(users.verifying) {
+		users.verifying <- struct{}{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, _, err := users.Start().Step(ctx, []byte("\x00bob\x00pw")); err == nil {
+		t.Fatal("a check ran with every slot taken")
+	}
+	<-users.verifying
+	if _, done, err := users.Start().Step(context.Background(), []byte("\x00bob\x00pw")); err != nil || !done {
+		t.Fatalf("with a slot free: %v, %v", done, err)
+	}
+}
