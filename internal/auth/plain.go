@@ -238,6 +238,17 @@ func standInOf(users map[string]string, dummy string) string {
 	return users[first]
 }
 
+// verify checks password against hash in one of the verifying slots.
+func (p *PlainUsers) verify(ctx context.Context, hash, password string) (bool, error) {
+	select {
+	case p.verifying <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-p.verifying }()
+	return verifyPassword(hash, password), nil
+}
+
 // Name implements Mechanism.
 func (p *PlainUsers) Name() string { return MechPlain }
 
@@ -266,13 +277,10 @@ func (e *plainExchange) Step(ctx context.Context, token []byte) ([]byte, bool, e
 	// An unknown user's password is checked against a stand-in hash, so
 	// that timing does not tell known names from unknown ones.
 	hash, ok := e.users.lookup(user)
-	select {
-	case e.users.verifying <- struct{}{}:
-	case <-ctx.Done():
-		return nil, false, ctx.Err()
+	matched, err := e.users.verify(ctx, hash, password)
+	if err != nil {
+		return nil, false, err
 	}
-	matched := verifyPassword(hash, password)
-	<-e.users.verifying
 	if !matched || !ok {
 		return nil, false, fail(user, "Invalid username or password")
 	}

@@ -122,8 +122,9 @@ func (in assignorInput) sortedTopics() [][16]byte {
 //  2. give each remaining partition to the eligible member with the fewest;
 //  3. while some member has two or more partitions more than an eligible
 //     member, move one partition from the former to the latter: members
-//     are taken from the most loaded, each giving its last partitions
-//     first, so the lowest ones stay put.
+//     are taken from the most loaded, each giving first the partitions it
+//     took last (those of step 2, then of step 1 from the last topic by
+//     name back).
 //
 // Steps 1 and 2 cost the partitions times the subscribers of their topic,
 // and a move of step 3 the members (log members) plus the subscribers of

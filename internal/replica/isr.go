@@ -98,7 +98,7 @@ func (p *Partition) becomeLeader(r role, now time.Time) error {
 	p.leaderEpoch.Store(r.leaderEpoch)
 	p.isr, p.replicas, p.partitionEpoch = slices.Clone(r.isr), slices.Clone(r.replicas), r.partitionEpoch
 	p.epochStart = leo
-	p.syncAsked = 0
+	p.syncAsked.Store(0)
 	p.pending = nil
 	p.alterAfter = time.Time{}
 	old := p.followers
@@ -297,9 +297,9 @@ func (p *Partition) maybeAdvanceHWLocked(now time.Time) bool {
 	}
 	if len(p.replicas) > 1 {
 		if durable := p.log.DurableOffset(); hw > durable {
-			if hw > p.syncAsked {
+			if hw > p.syncAsked.Load() {
 				// Appended with acks=0 or 1, which wait for no sync.
-				p.syncAsked = leo
+				p.askedSync(leo)
 				p.log.ExpectWait()
 				p.log.StartSync()
 			}
@@ -311,6 +311,19 @@ func (p *Partition) maybeAdvanceHWLocked(now time.Time) bool {
 	}
 	p.advance(hw)
 	return true
+}
+
+// setMinISR takes the topic's min.insync.replicas. A lower one may let
+// the high watermark rise at once, with no fetch or produce to come.
+func (p *Partition) setMinISR(v int32, now time.Time) {
+	if p.minISR.Swap(v) <= v {
+		return
+	}
+	p.stateMu.Lock()
+	if p.leading.Load() {
+		p.maybeAdvanceHWLocked(now)
+	}
+	p.stateMu.Unlock()
 }
 
 // durableMoved is the log's OnDurable: a sync may let a leader's high

