@@ -15,18 +15,7 @@ import (
 // takes does not tell which user names exist (the stand-in follows a
 // reload). With nobody in the file, the built-in dummy stands in.
 func TestPlainUnknownUserIsCheckedLikeAKnownOne(t *testing.T) {
-	hash, err := bcrypt.GenerateFromPassword([]byte("alice-secret"), 5) // htpasswd -B's cost
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "users")
-	if err := os.WriteFile(path, []byte("alice:"+string(hash)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	users, err := LoadPlainUsers(path, time.Hour, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	users, hash := oneUserFile(t, "alice", "alice-secret", 5) // htpasswd -B's cost
 	if got, ok := users.lookup("mallory"); ok || got != string(hash) {
 		t.Fatalf("unknown user checked against %q (known %v), want alice's hash", got, ok)
 	}
@@ -49,18 +38,7 @@ func TestPlainUnknownUserIsCheckedLikeAKnownOne(t *testing.T) {
 // Password checks run at most one per processor at once: with every slot
 // taken, a check waits, and gives up when its context ends.
 func TestPlainChecksAreBounded(t *testing.T) {
-	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "users")
-	if err := os.WriteFile(path, []byte("bob:"+string(hash)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	users, err := LoadPlainUsers(path, time.Hour, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	users, _ := oneUserFile(t, "bob", "pw", bcrypt.MinCost)
 	for range cap(users.verifying) {
 		users.verifying <- struct{}{}
 	}
@@ -73,4 +51,23 @@ func TestPlainChecksAreBounded(t *testing.T) {
 	if _, done, err := users.Start().Step(context.Background(), []byte("\x00bob\x00pw")); err != nil || !done {
 		t.Fatalf("with a slot free: %v, %v", done, err)
 	}
+}
+
+// oneUserFile loads a users file naming user alone, with a bcrypt hash of
+// password at cost, and returns the users and that hash.
+func oneUserFile(t *testing.T, user, password string, cost int) (*PlainUsers, string) {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), cost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(path, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	users, err := LoadPlainUsers(path, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return users, string(hash)
 }

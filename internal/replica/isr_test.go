@@ -521,7 +521,8 @@ func TestMinISRIsCappedAtTheReplicaCount(t *testing.T) {
 
 // The high watermark stays while the committed ISR is smaller than
 // min.insync.replicas (Kafka's maybeIncrementLeaderHW): acks=1 records are
-// not committed then, and rise to consumers only once the ISR grows back.
+// not committed then, and rise to consumers only once the ISR grows back
+// or min.insync.replicas is lowered.
 func TestHighWatermarkHoldsUnderMinISR(t *testing.T) {
 	t.Parallel()
 	f := newLeaderFixture(t, []int32{1, 2, 3}, []int32{1})
@@ -537,6 +538,18 @@ func TestHighWatermarkHoldsUnderMinISR(t *testing.T) {
 	f.p.updateISR(role{leader: 1, leaderEpoch: 1, partitionEpoch: 2, replicas: []int32{1, 2, 3}, isr: []int32{1, 2}}, f.clock.now())
 	if got := f.p.HighWatermark(); got != 3 {
 		t.Fatalf("high watermark %d once the ISR is [1 2], want 3", got)
+	}
+	// Back under: min.insync.replicas 3 holds the next record, and
+	// lowering it lets the high watermark rise at once.
+	f.p.setMinISR(3, f.clock.now())
+	f.produce(1)
+	f.fetched(2, 4)
+	if got := f.p.HighWatermark(); got != 3 {
+		t.Fatalf("high watermark %d with ISR [1 2] under min.insync.replicas 3, want 3", got)
+	}
+	f.p.setMinISR(2, f.clock.now())
+	if got := f.p.HighWatermark(); got != 4 {
+		t.Fatalf("high watermark %d once min.insync.replicas is 2, want 4", got)
 	}
 }
 
@@ -564,21 +577,6 @@ func TestHighWatermarkWaitsForTheLeadersSync(t *testing.T) {
 			t.Fatalf("high watermark %d, want 3 once the leader's own sync ends", f.p.HighWatermark())
 		}
 		time.Sleep(time.Millisecond)
-	}
-}
-
-// A lower min.insync.replicas lets the high watermark rise at once.
-func TestLowerMinISRLetsTheHighWatermarkRise(t *testing.T) {
-	t.Parallel()
-	f := newLeaderFixture(t, []int32{1, 2, 3}, []int32{1})
-	f.p.minISR.Store(2)
-	f.produce(3)
-	if got := f.p.HighWatermark(); got != 0 {
-		t.Fatalf("high watermark %d under min.insync.replicas 2, want 0", got)
-	}
-	f.p.setMinISR(1, f.clock.now())
-	if got := f.p.HighWatermark(); got != 3 {
-		t.Fatalf("high watermark %d once min.insync.replicas is 1, want 3", got)
 	}
 }
 
