@@ -86,11 +86,11 @@ func quotaEntity(types []string, names []*string) (quota.Entity, error) {
 				// Kafka matches an IP quota by address: one spelling
 				// of each is stored, the one connections are looked
 				// up by.
-				addr, err := netip.ParseAddr(p.Name)
-				if err != nil {
+				name, ok := canonicalIP(p.Name)
+				if !ok {
 					return e, kerrf(kerr.InvalidRequest, "%s is not a valid IP address.", p.Name)
 				}
-				p = quota.Named(addr.Unmap().String())
+				p = quota.Named(name)
 			}
 		default:
 			return e, kerrf(kerr.InvalidRequest, "Unhandled client quota entity type: %s", typ)
@@ -113,12 +113,13 @@ func quotaEntity(types []string, names []*string) (quota.Entity, error) {
 }
 
 // canonicalIP is the one spelling of an IP address quotas are stored and
-// looked up by; a name that is no address stays as it is.
-func canonicalIP(name string) string {
-	if addr, err := netip.ParseAddr(name); err == nil {
-		return addr.Unmap().String()
+// looked up by; false when name is no address.
+func canonicalIP(name string) (string, bool) {
+	addr, err := netip.ParseAddr(name)
+	if err != nil {
+		return name, false
 	}
-	return name
+	return addr.Unmap().String(), true
 }
 
 // entityParts lists an entity's components in Kafka's order.
@@ -275,7 +276,7 @@ func quotaFilterMatches(req *kmsg.DescribeClientQuotasRequest, e quota.Entity) b
 		case kmsg.QuotasMatchTypeExact:
 			name := *c.Match
 			if c.EntityType == entityIP {
-				name = canonicalIP(name)
+				name, _ = canonicalIP(name)
 			}
 			if p.Default || p.Name != name {
 				return false
@@ -402,7 +403,7 @@ func (b *Broker) handleWithQuotas(ctx context.Context, img *cluster.Image, c *Cl
 		return b.handle(ctx, c, req) // no quota applies to this client
 	}
 	qc := &quotaCall{r: r, start: time.Now()}
-	if pr, ok := req.(*kmsg.ProduceRequest); ok {
+	if pr, ok := req.(*kmsg.ProduceRequest); ok && r.bound[quota.Produce] > 0 {
 		for i := range pr.Topics {
 			for j := range pr.Topics[i].Partitions {
 				qc.produced += len(pr.Topics[i].Partitions[j].Records)

@@ -754,7 +754,7 @@ func TestConsumerGroupStaticLeaveReleasesWhatItWasRevoking(t *testing.T) {
 	}
 }
 
-// Epoch -2 is for static members: without an instance ID it is
+// Epoch -2 is for static members: from a dynamic member it is
 // INVALID_REQUEST, and the member stays.
 func TestConsumerGroupStaticLeaveEpochNeedsAnInstance(t *testing.T) {
 	t.Parallel()

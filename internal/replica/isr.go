@@ -299,9 +299,8 @@ func (p *Partition) maybeAdvanceHWLocked(now time.Time) bool {
 		if durable := p.log.DurableOffset(); hw > durable {
 			if hw > p.syncAsked.Load() {
 				// Appended with acks=0 or 1, which wait for no sync.
-				p.askedSync(leo)
-				p.log.ExpectWait()
-				p.log.StartSync()
+				p.ExpectWaitDurable()
+				p.StartSyncs()
 			}
 			hw = durable
 		}
@@ -316,25 +315,24 @@ func (p *Partition) maybeAdvanceHWLocked(now time.Time) bool {
 // setMinISR takes the topic's min.insync.replicas. A lower one may let
 // the high watermark rise at once, with no fetch or produce to come.
 func (p *Partition) setMinISR(v int32, now time.Time) {
-	if p.minISR.Swap(v) <= v {
-		return
+	if p.minISR.Swap(v) > v {
+		p.recheckHW(now)
 	}
-	p.stateMu.Lock()
-	if p.leading.Load() {
-		p.maybeAdvanceHWLocked(now)
-	}
-	p.stateMu.Unlock()
 }
 
 // durableMoved is the log's OnDurable: a sync may let a leader's high
-// watermark rise (maybeAdvanceHWLocked).
-func (p *Partition) durableMoved() {
+// watermark rise.
+func (p *Partition) durableMoved() { p.recheckHW(p.now()) }
+
+// recheckHW moves a leader's high watermark if it may rise
+// (maybeAdvanceHWLocked).
+func (p *Partition) recheckHW(now time.Time) {
 	if !p.leading.Load() {
 		return
 	}
 	p.stateMu.Lock()
 	if p.leading.Load() {
-		p.maybeAdvanceHWLocked(p.now())
+		p.maybeAdvanceHWLocked(now)
 	}
 	p.stateMu.Unlock()
 }

@@ -441,12 +441,7 @@ func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
 // this partition too (log.Log.ExpectWait).
 func (p *Partition) ExpectWaitDurable() {
 	p.log.ExpectWait()
-	p.askedSync(p.log.LogEndOffset())
-}
-
-// askedSync notes that a sync up to end was asked (syncAsked).
-func (p *Partition) askedSync(end int64) {
-	for {
+	for end := p.log.LogEndOffset(); ; {
 		cur := p.syncAsked.Load()
 		if end <= cur || p.syncAsked.CompareAndSwap(cur, end) {
 			return

@@ -30,7 +30,8 @@ func (r *Registry) register(req *http.Request, body []byte) (any, int64, error) 
 		// Confluent's checkRegisterMode: a schema that names its ID or
 		// version is an import, any other a client's registration, which
 		// IMPORT mode refuses too (it would skip the compatibility check).
-		switch mode := st.mode(subj); {
+		mode := st.mode(subj)
+		switch {
 		case mode == modeReadOnly:
 			return nil, nil, errNotPermitted("Subject %s is in read-only mode", subj)
 		case (sr.ID > 0 || sr.Version > 0) && mode != modeImport:
@@ -38,7 +39,6 @@ func (r *Registry) register(req *http.Request, body []byte) (any, int64, error) 
 		case sr.ID <= 0 && sr.Version <= 0 && mode != modeReadWrite:
 			return nil, nil, errNotPermitted("Subject %s is not in read-write mode", subj)
 		}
-		mode := st.mode(subj)
 		if v := st.findText(subj, sr, false); v != nil && !normalize && (sr.ID == 0 || sr.ID == v.id) {
 			return nil, map[string]int{"id": v.id}, nil
 		}
@@ -134,9 +134,7 @@ func (r *Registry) deleteSubject(req *http.Request, _ []byte) (any, int64, error
 				if v.deleted {
 					continue
 				}
-				val, _ := st.response(subj, v)
-				recs = append(recs, schemaRecord(schemaValue{Subject: subj, Version: v.version, ID: v.id,
-					SchemaType: val.SchemaType, References: val.References, Schema: val.Schema, Deleted: true}))
+				recs = append(recs, softDeleted(st, subj, v))
 				deleted = append(deleted, v.version)
 			}
 			return append(recs, subjectSettingsGone(st, subj)...), deleted, nil
@@ -221,14 +219,19 @@ func (r *Registry) deleteVersion(req *http.Request, _ []byte) (any, int64, error
 			}
 			return []Record{idFloor(st), {Key: schemaKey(subj, v.version)}}, v.version, nil
 		}
-		val, _ := st.response(subj, v)
-		recs := []Record{schemaRecord(schemaValue{Subject: subj, Version: v.version, ID: v.id,
-			SchemaType: val.SchemaType, References: val.References, Schema: val.Schema, Deleted: true})}
+		recs := []Record{softDeleted(st, subj, v)}
 		if !st.liveBesides(subj, v) {
 			recs = append(recs, subjectSettingsGone(st, subj)...)
 		}
 		return recs, v.version, nil
 	})
+}
+
+// softDeleted is the record that marks version v of subj deleted.
+func softDeleted(st *state, subj string, v *version) Record {
+	val, _ := st.response(subj, v)
+	return schemaRecord(schemaValue{Subject: subj, Version: v.version, ID: v.id,
+		SchemaType: val.SchemaType, References: val.References, Schema: val.Schema, Deleted: true})
 }
 
 // liveBesides reports whether subj has a live version other than v.

@@ -197,9 +197,8 @@ func (c *conn) gate(ctx context.Context, key, version int16, req kmsg.Request) (
 			return nil, false, nil
 		}
 	}
-	if !st.authenticated {
-		return nil, true, fmt.Errorf("%s before SASL authentication completed on listener %s", kmsg.NameForKey(key), c.listener.Name)
-	}
+	// Any other request before authentication was refused unread
+	// (conn.decode).
 	if !st.sessionEnd.IsZero() && time.Now().After(st.sessionEnd) {
 		// KIP-368: a request other than a re-authentication after the
 		// session expired closes the connection.
