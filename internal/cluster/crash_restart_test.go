@@ -48,13 +48,19 @@ func TestCrashRestartWithSnapshots(t *testing.T) {
 		t.Skip("starts processes for about 20 s")
 	}
 	const voters = 3
+	// Every listener stays open until all ports are chosen, so no two
+	// voters get the same port.
 	var addrs []string
+	var lns []net.Listener
 	for range voters {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
+		lns = append(lns, ln)
 		addrs = append(addrs, ln.Addr().String())
+	}
+	for _, ln := range lns {
 		ln.Close()
 	}
 	var vs []string

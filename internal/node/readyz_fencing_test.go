@@ -18,17 +18,20 @@ import (
 // heartbeats resume it is unfenced and /readyz answers 200 again.
 func TestReadyzFlipsWhileFenced(t *testing.T) {
 	t.Parallel()
-	free := func() string {
+	// Every listener stays open until all three ports are chosen, so no
+	// two voters get the same port.
+	var voters []string
+	var lns []net.Listener
+	for id := 1; id <= 3; id++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer ln.Close()
-		return ln.Addr().String()
+		lns = append(lns, ln)
+		voters = append(voters, fmt.Sprintf("%d@%s", id, ln.Addr()))
 	}
-	var voters []string
-	for id := 1; id <= 3; id++ {
-		voters = append(voters, fmt.Sprintf("%d@%s", id, free()))
+	for _, ln := range lns {
+		ln.Close()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
