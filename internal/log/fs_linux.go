@@ -29,3 +29,18 @@ func (f osFile) StartWriteback(off, n int64) error {
 
 // fdatasync flushes f's data and the metadata needed to read it back.
 func fdatasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
+
+// OpenSyncFS opens dir for syncs of its filesystem (FSSyncOpener).
+func (OSFS) OpenSyncFS(dir string) (FSSyncHandle, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	return dirSyncer{d}, nil
+}
+
+// dirSyncer is an open directory whose filesystem it syncs.
+type dirSyncer struct{ d *os.File }
+
+func (s dirSyncer) SyncFS() error { return unix.Syncfs(int(s.d.Fd())) }
+func (s dirSyncer) Close() error  { return s.d.Close() }

@@ -3,6 +3,7 @@ package log
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -16,6 +17,22 @@ import (
 // there.
 type FSSyncer interface {
 	SyncFS(dir string) error
+}
+
+// FSSyncOpener is an FSSyncer that opens a handle on the filesystem holding
+// a directory. A handle's SyncFS reports every write-back error of the
+// filesystem since the handle was opened, even one that another call has
+// already reported; syncfs(2) on a directory opened anew reports only what
+// nobody saw (the filesystem keeps one error, and each open file its own
+// cursor over it). OSFS is one on Linux.
+type FSSyncOpener interface {
+	OpenSyncFS(dir string) (FSSyncHandle, error)
+}
+
+// FSSyncHandle is a handle from FSSyncOpener.
+type FSSyncHandle interface {
+	SyncFS() error
+	Close() error
 }
 
 // SyncGroup is group commit across the logs of one log directory. Each log
@@ -79,6 +96,23 @@ type SyncGroup struct {
 	skipped    int           // syncs of several logs since SyncFS was last tried
 	retryAfter int           // skipped syncs before SyncFS is tried again
 
+	// fsHandle syncs the directory's filesystem when the FS is an
+	// FSSyncOpener. It is opened when the group's first log opens, before
+	// any of them writes, so it reports every write-back error since, even
+	// one a SyncFS of another directory on the same filesystem saw first.
+	// mu guards it.
+	fsHandle   FSSyncHandle
+	fsAttached bool
+	// fsErr is the first error a SyncFS of the group returned. The pages
+	// whose write-back failed are marked clean and the error is reported
+	// once, so a later SyncFS would succeed without them: a log written
+	// before the failure but not in its round would be acknowledged. After
+	// it, no SyncFS is trusted: every later round of several logs fails
+	// the directory's logs with it. (A log's own fdatasync(2) reports its
+	// file's errors to that file, so a round of one log needs no such
+	// rule.) costMu guards it.
+	fsErr error
+
 	// zeroBytes is the zeros the group's logs hold written past their
 	// ends (zero_ahead.go); zeros is a buffer of zeros to write them from.
 	zeroBytes atomic.Int64
@@ -135,7 +169,53 @@ func (g *SyncGroup) Close() {
 	g.mu.Lock()
 	close(g.next) // the waiters of a round no loop will run
 	g.next = make(chan struct{})
+	h := g.fsHandle
+	g.fsHandle = nil
 	g.mu.Unlock()
+	if h != nil {
+		h.Close()
+	}
+}
+
+// attach is called by each log of the group as it opens, before it writes:
+// the first opens the filesystem handle, if fsys can.
+func (g *SyncGroup) attach(fsys FS, logger *slog.Logger) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.fsAttached || g.closed {
+		return
+	}
+	g.fsAttached = true
+	o, ok := fsys.(FSSyncOpener)
+	if !ok {
+		return
+	}
+	h, err := o.OpenSyncFS(g.dir)
+	if err != nil {
+		// Each SyncFS opens the directory anew instead.
+		logger.Warn("open log directory for syncfs", "dir", g.dir, "err", err)
+		return
+	}
+	g.fsHandle = h
+}
+
+// syncFS makes the group's filesystem durable, through its handle when it
+// has one. The caller holds costMu.
+func (g *SyncGroup) syncFS(fsys FSSyncer) error {
+	if g.fsErr != nil {
+		return g.fsErr
+	}
+	g.mu.Lock()
+	h := g.fsHandle
+	g.mu.Unlock()
+	var err error
+	if h != nil {
+		err = h.SyncFS()
+	} else {
+		err = fsys.SyncFS(g.dir)
+	}
+	g.fsErr = err
+	return err
 }
 
 // average folds a new sample into a moving average (weight 1/8).
@@ -399,7 +479,7 @@ func (g *SyncGroup) sync(logs []*Log) {
 		plans[i].inDir = filepath.Dir(l.dir) == g.dir
 	}
 	start := g.now()
-	serr := fsys.SyncFS(g.dir)
+	serr := g.syncFS(fsys)
 	if took := g.now().Sub(start); serr == nil && retry {
 		g.syncFSCost = max(took, 1)
 	} else if serr == nil {

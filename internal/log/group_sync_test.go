@@ -227,6 +227,118 @@ func TestSyncGroupFailedSyncFSTakesItsLogsOffline(t *testing.T) {
 	}
 }
 
+// A failed syncfs marks the lost pages clean and reports the error once,
+// so a later syncfs succeeds without them. A log written before the
+// failure but not in its round (c) must not be acknowledged by the next
+// round: no syncfs of the group is trusted after one failed.
+func TestSyncGroupTrustsNoSyncFSAfterOneFailed(t *testing.T) {
+	t.Parallel()
+	fsys := newGroupFS(newMemFS())
+	group := NewSyncGroup("/data")
+	withGroup := func(o *Options) { o.Group = group }
+	var logs []*Log
+	for _, name := range []string{"a", "b", "c", "d"} {
+		l := openLog(t, fsys, "/data/"+name+"-0", testConfig(), withGroup)
+		defer l.Close()
+		logs = append(logs, l)
+	}
+	a, b, c, d := logs[0], logs[1], logs[2], logs[3]
+	var failed atomic.Bool
+	fsys.onSyncFS = func() error {
+		if failed.CompareAndSwap(false, true) {
+			return errors.New("EIO")
+		}
+		return nil
+	}
+	endA := mustAppend(t, a, newBatch(t, batchSpec{}), 0).LastOffset + 1
+	endB := mustAppend(t, b, newBatch(t, batchSpec{}), 0).LastOffset + 1
+	endC := mustAppend(t, c, newBatch(t, batchSpec{}), 0).LastOffset + 1 // dirty during the failed syncfs
+	a.ExpectWait()
+	b.ExpectWait()
+	a.StartSync()
+	for _, w := range []struct {
+		l   *Log
+		end int64
+	}{{a, endA}, {b, endB}} {
+		if err := w.l.WaitDurable(context.Background(), w.end); !errors.Is(err, ErrOffline) {
+			t.Fatalf("wait in the failed round: %v, want ErrOffline", err)
+		}
+	}
+	endD := mustAppend(t, d, newBatch(t, batchSpec{}), 0).LastOffset + 1
+	c.ExpectWait()
+	d.ExpectWait()
+	c.StartSync()
+	if err := c.WaitDurable(context.Background(), endC); !errors.Is(err, ErrOffline) {
+		t.Fatalf("log written before the failed syncfs, synced by a later one: %v, want ErrOffline", err)
+	}
+	if err := d.WaitDurable(context.Background(), endD); !errors.Is(err, ErrOffline) {
+		t.Fatalf("log synced by a syncfs after a failed one: %v, want ErrOffline", err)
+	}
+	if n := fsys.syncFSes.Load(); n != 1 {
+		t.Fatalf("%d syncfs calls, want 1: none after the failure", n)
+	}
+}
+
+// openerFS is a groupFS that is also an FSSyncOpener, counting its handles
+// and their syncs.
+type openerFS struct {
+	*groupFS
+	opens, handleSyncs, closes atomic.Int64
+}
+
+func (o *openerFS) OpenSyncFS(string) (FSSyncHandle, error) {
+	o.opens.Add(1)
+	return openerHandle{o}, nil
+}
+
+type openerHandle struct{ o *openerFS }
+
+func (h openerHandle) SyncFS() error {
+	h.o.handleSyncs.Add(1)
+	h.o.mem.syncAll()
+	return nil
+}
+
+func (h openerHandle) Close() error {
+	h.o.closes.Add(1)
+	return nil
+}
+
+// The group opens one handle on its filesystem when its first log opens,
+// before anything is written, syncs every round of several logs through
+// it, and closes it with the group.
+func TestSyncGroupSyncsThroughAHandleOpenedBeforeWrites(t *testing.T) {
+	t.Parallel()
+	fsys := &openerFS{groupFS: newGroupFS(newMemFS())}
+	group := NewSyncGroup("/data")
+	withGroup := func(o *Options) { o.Group = group }
+	a := openLog(t, fsys, "/data/a-0", testConfig(), withGroup)
+	b := openLog(t, fsys, "/data/b-0", testConfig(), withGroup)
+	if n := fsys.opens.Load(); n != 1 {
+		t.Fatalf("%d handles opened by two logs before any write, want 1", n)
+	}
+	endA := mustAppend(t, a, newBatch(t, batchSpec{}), 0).LastOffset + 1
+	endB := mustAppend(t, b, newBatch(t, batchSpec{}), 0).LastOffset + 1
+	a.ExpectWait()
+	b.ExpectWait()
+	a.StartSync()
+	if err := a.WaitDurable(context.Background(), endA); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitDurable(context.Background(), endB); err != nil {
+		t.Fatal(err)
+	}
+	if h, d := fsys.handleSyncs.Load(), fsys.syncFSes.Load(); h != 1 || d != 0 {
+		t.Fatalf("syncs through the handle %d, by directory name %d; want 1 and 0", h, d)
+	}
+	a.Close()
+	b.Close()
+	group.Close()
+	if n := fsys.closes.Load(); n != 1 {
+		t.Fatalf("handle closed %d times, want 1", n)
+	}
+}
+
 // Producers on several logs of one group append and wait while the
 // filesystem crashes at a random moment: every batch acknowledged before
 // the crash is there after it, on every log, round after round.
