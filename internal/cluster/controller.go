@@ -14,7 +14,10 @@ package cluster
 //     them;
 //   - every LeaderImbalanceCheck, partitions whose preferred replica is
 //     live, in sync and not leading elect it (ElectLeaders), as Kafka's
-//     auto.leader.rebalance with leader.imbalance.per.broker.percentage 0.
+//     auto.leader.rebalance with leader.imbalance.per.broker.percentage 0;
+//   - partitions without a leader where unclean leader election is
+//     enabled elect a live replica (ElectLeaders, Unclean), once enabling
+//     unclean.leader.election.enable commits (electUnclean).
 //
 // Fencing needs a quorum (Config.Voters): in the one-voter cluster only
 // this broker could heartbeat, so nothing is fenced there.
@@ -247,6 +250,7 @@ func (n *node) lead(ctx context.Context) {
 		rebalance = t.C
 	}
 	fenced := map[int32]*fencedBroker{}
+	var uncleanSeen uint64 // the image electUnclean last looked at; 0: none yet
 	for {
 		// A one-voter cluster has no other member that could heartbeat:
 		// brokers registered there besides this one (tests) stay as they
@@ -254,6 +258,7 @@ func (n *node) lead(ctx context.Context) {
 		if n.mux != nil {
 			n.checkBrokers(ctx, othersFrom, sessionFrom, fenced)
 		}
+		uncleanSeen = n.electUnclean(ctx, uncleanSeen)
 		select {
 		case <-tick.C:
 		case <-n.live.wake:
@@ -373,18 +378,78 @@ func (n *node) rebalance(ctx context.Context) {
 	if len(parts) == 0 {
 		return
 	}
-	slices.SortFunc(parts, func(x, y TopicPartitionID) int {
-		if c := slices.Compare(x.Topic[:], y.Topic[:]); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.Partition, y.Partition)
-	})
+	sortPartitions(parts)
 	pctx, cancel := context.WithTimeout(ctx, n.sessionTimeout())
 	defer cancel()
 	n.logger.Info("controller: electing preferred leaders", "partitions", len(parts))
 	if _, err := n.electLeaders(pctx, ElectLeaders{Partitions: parts}); err != nil {
 		n.logger.Warn("controller: preferred leader election failed", "err", err)
 	}
+}
+
+// electUnclean elects a leader for each partition left without one where
+// unclean leader election is enabled and a live replica, not offline, can
+// lead. The FSM elects so already when a broker is fenced, unfenced or
+// reports offline replicas; this is what enabling
+// unclean.leader.election.enable does to a partition already offline, as
+// Kafka's controller does it. It looks at the topics changed since the
+// image at index since (every topic at a term's start, after a change of
+// the cluster-wide configs, or when the changes are not known), and
+// returns the index of the image it looked at, or since again when the
+// election failed, to look again at the next tick.
+func (n *node) electUnclean(ctx context.Context, since uint64) uint64 {
+	img := n.pub.image()
+	changes, known := img.ChangesSince(since)
+	if known && len(changes.Topics) == 0 && !changes.BrokerConfigs {
+		return img.Index
+	}
+	var parts []TopicPartitionID
+	look := func(t *Topic) {
+		if !uncleanAllowed(t, img.BrokerConfigs) {
+			return
+		}
+		for _, p := range t.Partitions {
+			if p.Leader == noLeader && slices.ContainsFunc(p.Replicas, func(r int32) bool {
+				return isLive(img.Brokers, r) && !slices.Contains(p.OfflineReplicas, r)
+			}) {
+				parts = append(parts, TopicPartitionID{Topic: t.ID, Partition: p.Index})
+			}
+		}
+	}
+	if !known || changes.BrokerConfigs {
+		for _, t := range img.Topics.All() {
+			look(t)
+		}
+	} else {
+		for name := range changes.Topics {
+			if t := img.Topics.Value(name); t != nil {
+				look(t)
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return img.Index
+	}
+	sortPartitions(parts)
+	pctx, cancel := context.WithTimeout(ctx, n.sessionTimeout())
+	defer cancel()
+	n.logger.Warn("controller: unclean leader election: partitions without a leader elect a replica out of sync (unclean.leader.election.enable); records acknowledged by the old leader may be lost",
+		"partitions", len(parts))
+	if _, err := n.electLeaders(pctx, ElectLeaders{Partitions: parts, Unclean: true}); err != nil {
+		n.logger.Warn("controller: unclean leader election failed", "err", err)
+		return since
+	}
+	return img.Index
+}
+
+// sortPartitions orders partitions by topic ID, then index.
+func sortPartitions(parts []TopicPartitionID) {
+	slices.SortFunc(parts, func(x, y TopicPartitionID) int {
+		if c := slices.Compare(x.Topic[:], y.Topic[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Partition, y.Partition)
+	})
 }
 
 // heartbeat runs this broker's heartbeats to the controller until Close.

@@ -53,10 +53,16 @@ func (b *imageBuilder) live(id int32) bool { return isLive(b.next.Brokers, id) }
 // uncleanAllowed reports whether t allows unclean leader election: the
 // topic's own config, else the cluster-wide dynamic default.
 func (b *imageBuilder) uncleanAllowed(t *Topic) bool {
+	return uncleanAllowed(t, b.next.BrokerConfigs)
+}
+
+// uncleanAllowed is imageBuilder.uncleanAllowed against the dynamic broker
+// configs brokerConfigs.
+func uncleanAllowed(t *Topic, brokerConfigs map[string]map[string]string) bool {
 	if v, ok := t.Configs[uncleanConfig]; ok {
 		return v == "true"
 	}
-	return b.next.BrokerConfigs[""][uncleanConfig] == "true"
+	return brokerConfigs[""][uncleanConfig] == "true"
 }
 
 // electLeader picks the leader for p: the first replica, in replica order,

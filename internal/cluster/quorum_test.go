@@ -808,3 +808,86 @@ func TestQuorumIsolatedControllerSessionEndsBeforeFencing(t *testing.T) {
 		}
 	}
 }
+
+// Ending maintenance registers the broker fenced: the controller unfences
+// it at its next heartbeat. A broker the controller fenced meanwhile (its
+// heartbeats stopped) is not unfenced by the end of its maintenance, and
+// leads nothing, until it heartbeats again.
+func TestQuorumEndControlledShutdownLeavesAFencedBrokerFenced(t *testing.T) {
+	t.Parallel()
+	q := newQuorum(t, 3, nil)
+	l := q.leader()
+	var victim *Node
+	for _, n := range q.live() {
+		if n != l {
+			victim = n
+			break
+		}
+	}
+	id := victim.ID()
+	mustPropose(t, l, CreateTopic{Name: "t", Replicas: [][]int32{{id}}})
+	if err := victim.ControlledShutdown(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	victim.PauseHeartbeats(true)
+	q.converged("the silent broker fenced", func(img *Image) bool { return img.Brokers[id].Fenced })
+	ctx, cancel := context.WithTimeout(testCtx(t), 3*testSession)
+	err := victim.EndControlledShutdown(ctx)
+	cancel()
+	if err == nil {
+		t.Fatal("maintenance of a silent broker ended unfenced")
+	}
+	img := victim.Image()
+	if b := img.Brokers[id]; !b.Fenced || b.ShuttingDown {
+		t.Fatalf("broker %d after ending maintenance while silent: %+v, want fenced and not shutting down", id, b)
+	}
+	if p := img.Topics.Value("t").Partitions[0]; p.Leader != noLeader {
+		t.Fatalf("partition of the fenced broker: %+v, want no leader", p)
+	}
+	victim.PauseHeartbeats(false)
+	q.converged("the broker unfenced by its heartbeats, leading its partition", func(img *Image) bool {
+		return !img.Brokers[id].Fenced && img.Topics.Value("t").Partitions[0].Leader == id
+	})
+	if err := victim.EndControlledShutdown(testCtx(t)); err != nil {
+		t.Fatalf("ending maintenance again: %v", err)
+	}
+}
+
+// A partition left without a leader (its one ISR member fenced) gets one
+// once unclean.leader.election.enable is enabled for its topic: the
+// controller elects the live replica out of sync, as Kafka's does.
+func TestQuorumEnablingUncleanElectionElectsLeaderlessPartitions(t *testing.T) {
+	t.Parallel()
+	q := newQuorum(t, 3, nil)
+	l := q.leader()
+	var others []*Node
+	for _, n := range q.live() {
+		if n != l {
+			others = append(others, n)
+		}
+	}
+	x, y := others[0], others[1]
+	mustPropose(t, l, CreateTopic{Name: "t", Replicas: [][]int32{{x.ID(), y.ID()}}})
+	q.converged("the topic created", func(img *Image) bool { return img.Topics.Value("t") != nil })
+	// y leaves the ISR (nothing here fetches for it to rejoin) and comes
+	// back live; then x, the last ISR member, goes silent and is fenced.
+	mustPropose(t, l, fenceBroker{ID: y.ID(), Epoch: l.Image().Brokers[y.ID()].Epoch})
+	q.converged("y unfenced again, out of the ISR", func(img *Image) bool {
+		p := img.Topics.Value("t").Partitions[0]
+		return !img.Brokers[y.ID()].Fenced && slices.Equal(p.ISR, []int32{x.ID()})
+	})
+	x.PauseHeartbeats(true)
+	defer x.PauseHeartbeats(false)
+	q.converged("x fenced, the partition without a leader", func(img *Image) bool {
+		return img.Brokers[x.ID()].Fenced && img.Topics.Value("t").Partitions[0].Leader == noLeader
+	})
+	time.Sleep(2 * testHeartbeat) // ticks of the controller: nothing elects y yet
+	if p := q.leader().Image().Topics.Value("t").Partitions[0]; p.Leader != noLeader {
+		t.Fatalf("leader elected with unclean election disabled: %+v", p)
+	}
+	mustPropose(t, q.leader(), AlterConfigs{ResourceType: resourceTopic, Name: "t", Set: map[string]*string{uncleanConfig: str("true")}})
+	q.converged("y elected, out of sync", func(img *Image) bool {
+		p := img.Topics.Value("t").Partitions[0]
+		return p.Leader == y.ID() && slices.Equal(p.ISR, []int32{y.ID()})
+	})
+}
