@@ -564,7 +564,16 @@ func (b *Broker) createPartitions(ctx context.Context, _ *Client, req *kmsg.Crea
 			err = mq.charge(int(rt.Count) - len(t.Partitions)) // KIP-599
 		}
 		if err == nil && !req.ValidateOnly {
-			err = b.cfg.Cluster.Propose(ctx, cluster.CreatePartitions{ID: t.ID, Replicas: replicas})
+			err = b.cfg.Cluster.Propose(ctx, cluster.CreatePartitions{ID: t.ID, Replicas: replicas, From: int32(len(t.Partitions))})
+			if errors.Is(err, cluster.ErrInvalidPartitions) {
+				// The count changed since this request read it: refused,
+				// unless it is the count asked for (this proposal, retried
+				// after it committed, or another request asking the same),
+				// which is done.
+				if now := b.cfg.Cluster.Image().Topics.Value(rt.Topic); now != nil && now.ID == t.ID && len(now.Partitions) == int(rt.Count) {
+					err = nil
+				}
+			}
 			created = created || err == nil
 		}
 		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)

@@ -305,6 +305,12 @@ type DeleteTopic struct {
 type CreatePartitions struct {
 	ID       TopicID
 	Replicas [][]int32 // one entry per new partition
+	// From, when set, is the partition count the new partitions follow:
+	// the command is refused (ErrInvalidPartitions) if the topic has
+	// another count by the time it applies, so that two requests that
+	// read the same count, or one proposal retried after it committed,
+	// do not both add partitions. Zero checks nothing (version 2).
+	From int32
 }
 
 // AlterConfigs changes configs of a topic (ResourceType 2) or a broker

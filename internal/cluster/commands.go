@@ -138,6 +138,9 @@ func (t commandType) String() string {
 //   - OfflineReplicas: the partitions remember the replicas
 //     (Partition.OfflineReplicas).
 //
+// Version 3 of CreatePartitions carries the partition count it follows
+// (CreatePartitions.From), proposed once every broker is at level 3.
+//
 // A node applies every version up to commandLevel, and registers with it
 // (Broker.Level); a node proposes commands at its image's level
 // (Image.CommandLevel), the lowest of the registered brokers', writing a
@@ -148,7 +151,9 @@ func (t commandType) String() string {
 // which has no case for it in decodePayload, stops at it.
 func latestVersion(t commandType) uint8 {
 	switch t {
-	case cmdRegisterBroker, cmdCreateTopic, cmdCreatePartitions, cmdCreateTopics, cmdFenceBroker, cmdUnfenceBroker,
+	case cmdCreatePartitions:
+		return 3
+	case cmdRegisterBroker, cmdCreateTopic, cmdCreateTopics, cmdFenceBroker, cmdUnfenceBroker,
 		cmdAlterPartition, cmdAlterPartitions, cmdOfflineReplicas:
 		return 2
 	}
@@ -156,7 +161,7 @@ func latestVersion(t commandType) uint8 {
 }
 
 // commandLevel is the newest command versions this software applies.
-const commandLevel uint8 = 2
+const commandLevel uint8 = 3
 
 const (
 	envelopeHeaderLen      = 3
@@ -250,6 +255,8 @@ type (
 	wireCreatePartitions struct {
 		ID       TopicID   `json:"id"`
 		Replicas [][]int32 `json:"replicas"`
+		// From is version 3 of CreatePartitions.
+		From int32 `json:"from,omitempty"`
 	}
 	wireAlterConfigs struct {
 		ResourceType int8               `json:"resource_type"`
@@ -339,10 +346,22 @@ func fromWireElectLeaders(w wireElectLeaders) ElectLeaders {
 // None of today's commands may be skipped by a node that does not know
 // them, so none sets the ignore flag.
 func encodeCommandAt(cmd Command, level uint8) ([]byte, error) {
+	if level < 3 {
+		cmd = levelTwo(cmd)
+	}
 	if level < 2 {
 		cmd = levelOne(cmd)
 	}
 	return encodeVersioned(cmd, level)
+}
+
+// levelTwo is cmd without the fields of its version 3.
+func levelTwo(cmd Command) Command {
+	if c, ok := cmd.(CreatePartitions); ok {
+		c.From = 0
+		return c
+	}
+	return cmd
 }
 
 // levelOne is cmd without the fields of its version 2.
@@ -382,6 +401,9 @@ func encodeVersioned(cmd Command, level uint8) ([]byte, error) {
 		typ, payload = cmdDeleteTopic, wireDeleteTopic(c)
 	case CreatePartitions:
 		typ, payload, version = cmdCreatePartitions, wireCreatePartitions(c), 2
+		if c.From != 0 {
+			version = 3
+		}
 	case AlterConfigs:
 		typ, payload = cmdAlterConfigs, wireAlterConfigs(c)
 	case RegisterBroker:
@@ -483,6 +505,9 @@ func decodePayload(e envelope) (Command, error) {
 	case cmdCreatePartitions:
 		var w wireCreatePartitions
 		if err = unmarshalPayload(e.payload, &w); err == nil {
+			if (w.From != 0) != (e.version == 3) {
+				err = errors.New("from is set in version 3 alone")
+			}
 			cmd = CreatePartitions(w)
 		}
 	case cmdAlterConfigs:

@@ -248,6 +248,9 @@ func applyCreatePartitions(b *imageBuilder, c CreatePartitions) error {
 	if len(c.Replicas) == 0 {
 		return fmt.Errorf("create partitions of %q: %d partitions already: %w", t.Name, len(t.Partitions), ErrInvalidPartitions)
 	}
+	if c.From != 0 && int(c.From) != len(t.Partitions) {
+		return fmt.Errorf("create partitions of %q: it has %d partitions, not %d: %w", t.Name, len(t.Partitions), c.From, ErrInvalidPartitions)
+	}
 	added, err := b.newPartitions(len(t.Partitions), c.Replicas)
 	if err != nil {
 		return fmt.Errorf("create partitions of %q: %w", t.Name, err)

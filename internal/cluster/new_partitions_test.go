@@ -141,3 +141,59 @@ func TestEncodeCommandAtLevelOne(t *testing.T) {
 		t.Errorf("a rejoin at level 1: version %d (%v), want 2, which level 1 applies", data[1], err)
 	}
 }
+
+// CreatePartitions with From applies only to a topic of that many
+// partitions: a second "grow to 2" (a retry, or another request that read
+// the same count) is refused instead of growing the topic to 3.
+func TestCreatePartitionsFromRefusesAStaleCount(t *testing.T) {
+	f := fsmWith(t, CreateTopic{Name: "t", ID: tid(1), Replicas: [][]int32{{1}}})
+	grow := CreatePartitions{ID: tid(1), Replicas: [][]int32{{1}}, From: 1}
+	if res := applyFSM(t, f, grow); res != nil {
+		t.Fatalf("grow to 2: %v", res)
+	}
+	res := applyFSM(t, f, grow)
+	if err, _ := res.(error); !errors.Is(err, ErrInvalidPartitions) {
+		t.Fatalf("grow to 2 again: %v, want ErrInvalidPartitions", res)
+	}
+	if n := len(f.state.Topics.Value("t").Partitions); n != 2 {
+		t.Fatalf("topic has %d partitions, want 2", n)
+	}
+}
+
+// CreatePartitions.From is version 3, written at level 3 alone: below, the
+// command is version 2 without it, as level 2 applies it.
+func TestEncodeCreatePartitionsFromAtLevels(t *testing.T) {
+	cmd := CreatePartitions{ID: tid(1), Replicas: [][]int32{{1}}, From: 4}
+	for _, tc := range []struct {
+		level, version uint8
+		want           CreatePartitions
+	}{
+		{3, 3, cmd},
+		{2, 2, CreatePartitions{ID: tid(1), Replicas: [][]int32{{1}}}},
+		{1, 1, CreatePartitions{ID: tid(1), Replicas: [][]int32{{1}}}},
+	} {
+		data, err := encodeCommandAt(cmd, tc.level)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if data[1] != tc.version {
+			t.Errorf("level %d: version %d, want %d", tc.level, data[1], tc.version)
+		}
+		got, err := decodeCommand(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("level %d decodes to %+v, want %+v", tc.level, got, tc.want)
+		}
+	}
+	// From in a version 2 envelope is malformed.
+	data, err := encodeCommandAt(cmd, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[1] = 2
+	if got, err := decodeCommand(data); err == nil {
+		t.Errorf("version 2 with from decodes to %+v, want an error", got)
+	}
+}
