@@ -86,6 +86,12 @@ type Config struct {
 	// data may be gone, so the broker does not rejoin its ISRs
 	// (RegisterBroker.Rejoin) and catches up like any new replica.
 	NewLogDirs bool
+	// LostLogs is set when no log directory carries the mark: the broker
+	// holds no data of any partition. A broker the cluster knows registers
+	// so (RegisterBroker.LostLogs), and the partitions whose only in-sync
+	// replica it was stay without a leader, for an unclean election to
+	// settle, instead of being led by its empty replica.
+	LostLogs bool
 }
 
 // Voter is one member of the metadata quorum.
@@ -332,6 +338,13 @@ type RegisterBroker struct {
 	// leader epochs bumped, until its first heartbeat unfences it or the
 	// controller fences it for silence (election.go).
 	Rejoin bool
+	// LostLogs is set by a broker registering (Fenced) with none of its
+	// log directories' data (Config.LostLogs). Where it is the only ISR
+	// member of a partition with other replicas, it leaves the ISR, which
+	// is then empty: no clean election names it, and an unclean one (if
+	// allowed, or asked for) picks a live replica, which may hold what
+	// this broker lost. Version 3 of RegisterBroker; never with Rejoin.
+	LostLogs bool
 }
 
 // AllocateProducerIDs reserves the next Count producer IDs for a broker;

@@ -139,7 +139,9 @@ func (t commandType) String() string {
 //     (Partition.OfflineReplicas).
 //
 // Version 3 of CreatePartitions carries the partition count it follows
-// (CreatePartitions.From), proposed once every broker is at level 3.
+// (CreatePartitions.From), and version 3 of RegisterBroker a broker that
+// lost the data of its log directories (RegisterBroker.LostLogs); both are
+// proposed once every broker is at level 3.
 //
 // A node applies every version up to commandLevel, and registers with it
 // (Broker.Level); a node proposes commands at its image's level
@@ -151,9 +153,9 @@ func (t commandType) String() string {
 // which has no case for it in decodePayload, stops at it.
 func latestVersion(t commandType) uint8 {
 	switch t {
-	case cmdCreatePartitions:
+	case cmdCreatePartitions, cmdRegisterBroker:
 		return 3
-	case cmdRegisterBroker, cmdCreateTopic, cmdCreateTopics, cmdFenceBroker, cmdUnfenceBroker,
+	case cmdCreateTopic, cmdCreateTopics, cmdFenceBroker, cmdUnfenceBroker,
 		cmdAlterPartition, cmdAlterPartitions, cmdOfflineReplicas:
 		return 2
 	}
@@ -284,6 +286,8 @@ type (
 		// version 1 would apply it as a plain registration and diverge,
 		// so it stops instead.
 		Rejoin bool `json:"rejoin,omitempty"`
+		// LostLogs is version 3 of RegisterBroker.
+		LostLogs bool `json:"lost_logs,omitempty"`
 	}
 	wireAllocateProducerIDs struct {
 		BrokerID int32 `json:"broker_id"`
@@ -357,8 +361,12 @@ func encodeCommandAt(cmd Command, level uint8) ([]byte, error) {
 
 // levelTwo is cmd without the fields of its version 3.
 func levelTwo(cmd Command) Command {
-	if c, ok := cmd.(CreatePartitions); ok {
+	switch c := cmd.(type) {
+	case CreatePartitions:
 		c.From = 0
+		return c
+	case RegisterBroker:
+		c.LostLogs = false
 		return c
 	}
 	return cmd
@@ -407,9 +415,15 @@ func encodeVersioned(cmd Command, level uint8) ([]byte, error) {
 	case AlterConfigs:
 		typ, payload = cmdAlterConfigs, wireAlterConfigs(c)
 	case RegisterBroker:
-		typ, payload = cmdRegisterBroker, wireRegisterBroker{Broker: wireBroker(c.Broker), Rejoin: c.Rejoin}
-		if c.Rejoin {
+		if c.Rejoin && c.LostLogs {
+			return nil, errors.New("cluster: a broker that lost its logs does not rejoin")
+		}
+		typ, payload = cmdRegisterBroker, wireRegisterBroker{Broker: wireBroker(c.Broker), Rejoin: c.Rejoin, LostLogs: c.LostLogs}
+		switch {
+		case c.Rejoin:
 			version = 2
+		case c.LostLogs:
+			version = 3
 		}
 	case setClusterID:
 		typ, payload = cmdSetClusterID, c
@@ -518,10 +532,13 @@ func decodePayload(e envelope) (Command, error) {
 	case cmdRegisterBroker:
 		var w wireRegisterBroker
 		if err = unmarshalPayload(e.payload, &w); err == nil {
-			if w.Rejoin != (e.version == 2) {
+			switch {
+			case w.Rejoin != (e.version == 2):
 				err = errors.New("rejoin is set in version 2 alone")
+			case w.LostLogs != (e.version == 3):
+				err = errors.New("lost_logs is set in version 3 alone")
 			}
-			cmd = RegisterBroker{Broker: Broker(w.Broker), Rejoin: w.Rejoin}
+			cmd = RegisterBroker{Broker: Broker(w.Broker), Rejoin: w.Rejoin, LostLogs: w.LostLogs}
 		}
 	case cmdSetClusterID:
 		var w setClusterID

@@ -101,7 +101,12 @@ func TestDecodeCommandErrors(t *testing.T) {
 		{name: "unknown version, ignore if unknown", data: "\x02\x02\x01" + valid, wantUnknown: true, wantIgnore: true},
 		{name: "register broker v1 with rejoin", data: "\x05\x01\x00{\"broker\":{\"id\":1},\"rejoin\":true}"},
 		{name: "register broker v2 without rejoin", data: "\x05\x02\x00{\"broker\":{\"id\":1}}"},
-		{name: "register broker v3", data: "\x05\x03\x00{\"broker\":{\"id\":1},\"rejoin\":true}", wantUnknown: true},
+		{name: "register broker v3 with rejoin", data: "\x05\x03\x00{\"broker\":{\"id\":1},\"rejoin\":true,\"lost_logs\":true}"},
+		{name: "register broker v3 without lost logs", data: "\x05\x03\x00{\"broker\":{\"id\":1}}"},
+		{name: "register broker v2 with lost logs", data: "\x05\x02\x00{\"broker\":{\"id\":1},\"rejoin\":true,\"lost_logs\":true}"},
+		{name: "register broker v4", data: "\x05\x04\x00{\"broker\":{\"id\":1}}", wantUnknown: true},
+		{name: "create partitions v3 without from", data: "\x03\x03\x00{\"id\":\"qwAAAAAAAAAAAAAAAAAAAQ\",\"replicas\":[[1]]}"},
+		{name: "create partitions v4", data: "\x03\x04\x00{\"id\":\"qwAAAAAAAAAAAAAAAAAAAQ\",\"replicas\":[[1]],\"from\":1}", wantUnknown: true},
 		{name: "reserved flag", data: "\x02\x01\x02" + valid, wantUnknown: true},
 		{name: "reserved flag, ignore if unknown", data: "\x02\x01\x03" + valid, wantUnknown: true, wantIgnore: true},
 	}

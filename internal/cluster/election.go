@@ -220,6 +220,32 @@ func (b *imageBuilder) brokerRejoined(id int32) {
 	})
 }
 
+// brokerLostLogs applies the registration of a broker that lost the data
+// of its log directories (RegisterBroker.LostLogs), after it left its ISRs
+// as a fenced broker does. Where it was the last ISR member of a partition
+// with other replicas, it leaves that ISR too: its replica is empty, and
+// the records the partition acknowledged may survive only on a replica
+// out of sync. The ISR is then empty, so that no clean election names
+// this broker when it is unfenced; an unclean election (the topic allows
+// it, or an ElectLeaders asks for it) picks a live replica, which becomes
+// the ISR. A partition with this one replica has no other copy to wait
+// for: the broker stays its ISR and leads it again, empty.
+func (b *imageBuilder) brokerLostLogs(id int32) {
+	b.updateAll(func(t *Topic, p Partition) (Partition, bool) {
+		if len(p.Replicas) < 2 || !slices.Equal(p.ISR, []int32{id}) {
+			return p, false
+		}
+		np := p
+		np.ISR = nil
+		if p.Leader == noLeader && b.uncleanAllowed(t) {
+			leader, unclean := b.electLeader(np, true)
+			np = withLeader(np, leader, unclean)
+		}
+		np = bumped(p, np, false)
+		return np, np.PartitionEpoch != p.PartitionEpoch
+	})
+}
+
 // brokerReturned applies a broker's unfencing: partitions without a leader
 // get one again if this broker (or another live one) is eligible.
 func (b *imageBuilder) brokerReturned(id int32) {

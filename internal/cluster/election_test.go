@@ -419,3 +419,73 @@ func TestRejoinKeepsISRAndLeadership(t *testing.T) {
 		t.Fatalf("partition 1 after 2 was fenced and rejoined: %+v", p)
 	}
 }
+
+// A broker registering with the data of its log directories lost leaves
+// the ISR even as its last member, where other replicas exist: unfenced,
+// it does not lead the partition it holds nothing of; an unclean election
+// picks the live replica out of sync instead. A partition with no other
+// replica keeps it in the ISR and is led by it again.
+func TestRegisterBrokerWithLostLogs(t *testing.T) {
+	f := fsmWith(t, CreateTopic{Name: "t", ID: tid(1), Replicas: [][]int32{{1, 2}, {1}}})
+	mustApply(t, f, fenceBroker{ID: 2}, unfenceBroker{ID: 2}, fenceBroker{ID: 1})
+	if p := part(f, "t", 0); p.Leader != noLeader || !slices.Equal(p.ISR, []int32{1}) {
+		t.Fatalf("before: %+v, want no leader, ISR [1]", p)
+	}
+	mustApply(t, f, RegisterBroker{Broker: Broker{ID: 1, Host: "h", Port: 9001, Rack: "r1", Fenced: true, Epoch: 77, Level: commandLevel}, LostLogs: true})
+	mustApply(t, f, unfenceBroker{ID: 1, Epoch: 77})
+	if p := part(f, "t", 0); p.Leader != noLeader || len(p.ISR) != 0 {
+		t.Fatalf("partition 0 after broker 1 came back empty: %+v, want no leader and an empty ISR", p)
+	}
+	if p := part(f, "t", 1); p.Leader != 1 || !slices.Equal(p.ISR, []int32{1}) {
+		t.Fatalf("partition 1, broker 1's alone: %+v, want led by 1", p)
+	}
+	tp := TopicPartitionID{Topic: tid(1), Partition: 0}
+	if r, _ := applyFSM(t, f, ElectLeaders{Partitions: []TopicPartitionID{tp}}).(electResults); !errors.Is(r[tp], ErrNotEligibleLeader) {
+		t.Fatalf("clean election: %v, want ErrNotEligibleLeader", r[tp])
+	}
+	mustApply(t, f, ElectLeaders{Partitions: []TopicPartitionID{tp}, Unclean: true})
+	if p := part(f, "t", 0); p.Leader != 1 && p.Leader != 2 {
+		t.Fatalf("after an unclean election: %+v", p)
+	}
+}
+
+// With unclean election allowed, the partition that loses its last ISR
+// member to lost logs elects a live replica at once.
+func TestRegisterBrokerWithLostLogsUncleanAllowed(t *testing.T) {
+	f := fsmWith(t, CreateTopic{Name: "t", ID: tid(1), Replicas: [][]int32{{1, 2}}, Configs: map[string]string{uncleanConfig: "true"}})
+	mustApply(t, f, fenceBroker{ID: 2}, unfenceBroker{ID: 2})
+	mustApply(t, f, RegisterBroker{Broker: Broker{ID: 1, Host: "h", Port: 9001, Rack: "r1", Fenced: true, Epoch: 77, Level: commandLevel}, LostLogs: true})
+	if p := part(f, "t", 0); p.Leader != 2 || !slices.Equal(p.ISR, []int32{2}) {
+		t.Fatalf("after broker 1 came back empty, unclean allowed: %+v, want led by 2", p)
+	}
+}
+
+// RegisterBroker.LostLogs is version 3, written at level 3 alone.
+func TestEncodeRegisterBrokerLostLogsAtLevels(t *testing.T) {
+	cmd := RegisterBroker{Broker: Broker{ID: 1, Fenced: true}, LostLogs: true}
+	for _, tc := range []struct {
+		level, version uint8
+		want           RegisterBroker
+	}{
+		{3, 3, cmd},
+		{2, 1, RegisterBroker{Broker: Broker{ID: 1, Fenced: true}}},
+	} {
+		data, err := encodeCommandAt(cmd, tc.level)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if data[1] != tc.version {
+			t.Errorf("level %d: version %d, want %d", tc.level, data[1], tc.version)
+		}
+		got, err := decodeCommand(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("level %d decodes to %+v, want %+v", tc.level, got, tc.want)
+		}
+	}
+	if _, err := encodeCommandAt(RegisterBroker{Broker: Broker{ID: 1}, Rejoin: true, LostLogs: true}, 3); err == nil {
+		t.Error("a rejoin with lost logs was encoded")
+	}
+}

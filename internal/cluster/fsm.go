@@ -337,6 +337,9 @@ func applyRegisterBroker(b *imageBuilder, c RegisterBroker) error {
 		return nil
 	}
 	b.setBroker(c.Broker)
+	if c.LostLogs {
+		b.brokerLostLogs(c.Broker.ID)
+	}
 	return nil
 }
 

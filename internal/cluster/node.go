@@ -204,7 +204,8 @@ func (n *node) join(ctx context.Context) error {
 		// log and log directories), rejoins: if it stopped without a
 		// controlled shutdown, it keeps its ISR places and leaderships.
 		rejoin := ok && n.mux != nil && n.hadLog && !n.cfg.NewLogDirs
-		if err := n.propose(ctx, RegisterBroker{Broker: self, Rejoin: rejoin}); err != nil {
+		lost := ok && n.mux != nil && n.cfg.LostLogs
+		if err := n.propose(ctx, RegisterBroker{Broker: self, Rejoin: rejoin, LostLogs: lost}); err != nil {
 			return fmt.Errorf("cluster: register broker %d: %w", self.ID, err)
 		}
 	}

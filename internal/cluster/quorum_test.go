@@ -891,3 +891,42 @@ func TestQuorumEnablingUncleanElectionElectsLeaderlessPartitions(t *testing.T) {
 		return p.Leader == y.ID() && slices.Equal(p.ISR, []int32{y.ID()})
 	})
 }
+
+// TestQuorumBrokerWithLostLogsDoesNotLeadItsEmptyReplicas: a broker back
+// with none of its log directories' data, the last ISR member of a
+// partition with another replica, does not lead it once unfenced: the
+// partition waits without a leader (for an unclean election) instead of
+// truncating the other replica to an empty log.
+func TestQuorumBrokerWithLostLogsDoesNotLeadItsEmptyReplicas(t *testing.T) {
+	t.Parallel()
+	q := newQuorum(t, 3, nil)
+	q.cfgs[4] = q.config(4, "127.0.0.1:0", nil)
+	q.reopen(4)
+	other := q.follower().ID()
+	mustPropose(t, q.leader(), CreateTopic{Name: "t", Replicas: [][]int32{{4, other}}})
+	q.converged("the topic created", func(img *Image) bool { return img.Topics.Value("t") != nil })
+	// The other replica leaves the ISR (nothing fetches here for it to
+	// rejoin), leaving broker 4 its last member.
+	mustPropose(t, q.leader(), fenceBroker{ID: other, Epoch: q.leader().Image().Brokers[other].Epoch})
+	q.converged("the other replica out of the ISR, live", func(img *Image) bool {
+		p := img.Topics.Value("t").Partitions[0]
+		return !img.Brokers[other].Fenced && slices.Equal(p.ISR, []int32{4}) && p.Leader == 4
+	})
+	q.kill(4)
+	cfg := q.config(4, "127.0.0.1:0", nil)
+	cfg.Dir = q.cfgs[4].Dir // the metadata is kept; the log directories are new
+	cfg.NewLogDirs, cfg.LostLogs = true, true
+	q.cfgs[4] = cfg
+	n4 := q.reopen(4)
+	if b := n4.Image().Brokers[4]; b.Fenced {
+		t.Fatalf("broker 4 fenced after its start: %+v", b)
+	}
+	if p := n4.Image().Topics.Value("t").Partitions[0]; p.Leader != noLeader || len(p.ISR) != 0 {
+		t.Fatalf("partition after broker 4 came back without its data: %+v, want no leader and an empty ISR", p)
+	}
+	mustPropose(t, q.leader(), AlterConfigs{ResourceType: resourceTopic, Name: "t", Set: map[string]*string{uncleanConfig: str("true")}})
+	q.converged("an unclean election", func(img *Image) bool {
+		p := img.Topics.Value("t").Partitions[0]
+		return p.Leader != noLeader && len(p.ISR) == 1
+	})
+}

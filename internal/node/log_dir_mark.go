@@ -21,12 +21,14 @@ const logDirMarkFile = "sluice-log-dir.properties"
 // missing: that directory's partitions may have lost their data, so the
 // broker must not rejoin the ISRs it held (cluster.Config.NewLogDirs). A
 // mark of another broker is an error, as in Kafka, whose meta.properties
-// names the node a directory belongs to. fsys is the log directories'
-// filesystem, nil for the operating system's.
-func markLogDirs(fsys log.FS, nodeID int32, dirs []string) (anyNew bool, err error) {
+// names the node a directory belongs to. allNew reports that none had the
+// mark: the broker holds no data of any partition. fsys is the log
+// directories' filesystem, nil for the operating system's.
+func markLogDirs(fsys log.FS, nodeID int32, dirs []string) (anyNew, allNew bool, err error) {
 	if fsys == nil {
 		fsys = log.OSFS{}
 	}
+	fresh := 0
 	for _, dir := range dirs {
 		path := filepath.Join(dir, logDirMarkFile)
 		b, err := log.ReadSmallFile(fsys, path, 4096)
@@ -35,16 +37,17 @@ func markLogDirs(fsys log.FS, nodeID int32, dirs []string) (anyNew bool, err err
 		case err == nil:
 			id, ok := strings.CutPrefix(mark, "node.id=")
 			if n, perr := strconv.ParseInt(id, 10, 32); !ok || perr != nil || int32(n) != nodeID {
-				return false, fmt.Errorf("log directory %s belongs to another broker: %s says %q, this broker is node.id=%d", dir, path, mark, nodeID)
+				return false, false, fmt.Errorf("log directory %s belongs to another broker: %s says %q, this broker is node.id=%d", dir, path, mark, nodeID)
 			}
 			continue
 		case !errors.Is(err, fs.ErrNotExist):
-			return false, fmt.Errorf("read %s: %w", path, err)
+			return false, false, fmt.Errorf("read %s: %w", path, err)
 		}
 		anyNew = true
+		fresh++
 		if err := log.WriteFileAtomic(fsys, dir, logDirMarkFile, fmt.Appendf(nil, "node.id=%d\n", nodeID)); err != nil {
-			return false, err
+			return false, false, err
 		}
 	}
-	return anyNew, nil
+	return anyNew, fresh == len(dirs), nil
 }

@@ -7,17 +7,18 @@ import (
 	"testing"
 )
 
-// TestMarkLogDirs: the first start marks every log directory; a later
-// start finds the marks; a directory wiped in between is reported new and
-// marked again; a directory marked by another broker is refused.
+// TestMarkLogDirs: the first start marks every log directory (all new); a
+// later start finds the marks; a directory wiped in between is reported
+// new (not all) and marked again; a directory marked by another broker is
+// refused.
 func TestMarkLogDirs(t *testing.T) {
 	a, b := t.TempDir(), t.TempDir()
 	dirs := []string{a, b}
-	if anyNew, err := markLogDirs(nil, 1, dirs); err != nil || !anyNew {
-		t.Fatalf("first start: new %v, %v; want new", anyNew, err)
+	if anyNew, allNew, err := markLogDirs(nil, 1, dirs); err != nil || !anyNew || !allNew {
+		t.Fatalf("first start: new %v, all new %v, %v; want all new", anyNew, allNew, err)
 	}
-	if anyNew, err := markLogDirs(nil, 1, dirs); err != nil || anyNew {
-		t.Fatalf("second start: new %v, %v; want none new", anyNew, err)
+	if anyNew, allNew, err := markLogDirs(nil, 1, dirs); err != nil || anyNew || allNew {
+		t.Fatalf("second start: new %v, all new %v, %v; want none new", anyNew, allNew, err)
 	}
 	if err := os.RemoveAll(b); err != nil {
 		t.Fatal(err)
@@ -25,20 +26,20 @@ func TestMarkLogDirs(t *testing.T) {
 	if err := os.MkdirAll(b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if anyNew, err := markLogDirs(nil, 1, dirs); err != nil || !anyNew {
-		t.Fatalf("after %s was wiped: new %v, %v; want new", b, anyNew, err)
+	if anyNew, allNew, err := markLogDirs(nil, 1, dirs); err != nil || !anyNew || allNew {
+		t.Fatalf("after %s was wiped: new %v, all new %v, %v; want one new", b, anyNew, allNew, err)
 	}
-	if anyNew, err := markLogDirs(nil, 1, dirs); err != nil || anyNew {
+	if anyNew, _, err := markLogDirs(nil, 1, dirs); err != nil || anyNew {
 		t.Fatalf("after the wiped directory was marked again: new %v, %v", anyNew, err)
 	}
-	_, err := markLogDirs(nil, 2, dirs)
+	_, _, err := markLogDirs(nil, 2, dirs)
 	if err == nil || !strings.Contains(err.Error(), "belongs to another broker") {
 		t.Fatalf("broker 2 on broker 1's directories: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(a, logDirMarkFile), []byte("garbage"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := markLogDirs(nil, 1, dirs); err == nil {
+	if _, _, err := markLogDirs(nil, 1, dirs); err == nil {
 		t.Fatal("an unreadable mark was accepted")
 	}
 }

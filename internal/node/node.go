@@ -151,7 +151,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	newLogDirs, err := markLogDirs(logFS, cfg.NodeID, logDirs)
+	newLogDirs, allLogDirsNew, err := markLogDirs(logFS, cfg.NodeID, logDirs)
 	if err != nil {
 		return nil, err
 	}
@@ -244,6 +244,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		HeartbeatInterval:    ms(static.Int64("broker.heartbeat.interval.ms")),
 		LeaderImbalanceCheck: imbalanceCheck,
 		NewLogDirs:           newLogDirs,
+		LostLogs:             allLogDirsNew,
 	})
 	if err != nil {
 		closeListeners()
