@@ -277,7 +277,7 @@ func readCapped(r io.Reader, c Codec, n, maxOut int, reserve Reserve) ([]byte, e
 
 func (cs *Codecs) unzstd(src []byte, maxOut int, reserve Reserve) ([]byte, error) {
 	limit := uint64(max(maxOut, 0))
-	exact, bound, err := zstdBounds(src)
+	exact, bound, _, err := zstdBounds(src)
 	if err != nil {
 		return nil, err
 	}
@@ -306,24 +306,28 @@ const zstdMaxBlock = 128 << 10 // the most one zstd block decodes to
 // decoding anything. It returns how much src decodes to at most, and how
 // much of that is known exactly: stated content sizes, raw and RLE blocks.
 // A streaming producer (the Java client) states no content size, so the
-// bound is what keeps the output buffer small without trying sizes.
-func zstdBounds(b []byte) (exact, bound uint64, err error) {
+// bound is what keeps the output buffer small without trying sizes. window
+// is the largest window a frame asks the decoder to keep.
+func zstdBounds(b []byte) (exact, bound, window uint64, err error) {
 	truncated := fmt.Errorf("%w: zstd: truncated frame", ErrCorrupt)
 	for len(b) > 0 {
 		if len(b) < 5 {
-			return 0, 0, truncated
+			return 0, 0, 0, truncated
 		}
 		magic := binary.LittleEndian.Uint32(b)
 		if magic&^0xf == 0x184d2a50 { // skippable frame: size, then data
+			if len(b) < 8 {
+				return 0, 0, 0, truncated
+			}
 			n := uint64(binary.LittleEndian.Uint32(b[4:]))
-			if len(b) < 8 || n > uint64(len(b)-8) {
-				return 0, 0, truncated
+			if n > uint64(len(b)-8) {
+				return 0, 0, 0, truncated
 			}
 			b = b[8+n:]
 			continue
 		}
 		if magic != 0xfd2fb528 {
-			return 0, 0, fmt.Errorf("%w: zstd: bad frame magic %08x", ErrCorrupt, magic)
+			return 0, 0, 0, fmt.Errorf("%w: zstd: bad frame magic %08x", ErrCorrupt, magic)
 		}
 		desc := b[4]
 		b = b[5:]
@@ -333,17 +337,17 @@ func zstdBounds(b []byte) (exact, bound uint64, err error) {
 			fcsSize = 1
 		}
 		skip := [4]int{0, 1, 2, 4}[desc&3] // dictionary ID
-		var window uint64
+		var fWindow uint64
 		if !single {
 			if len(b) < 1 {
-				return 0, 0, truncated
+				return 0, 0, 0, truncated
 			}
 			base := uint64(1) << (10 + b[0]>>3)
-			window = base + base/8*uint64(b[0]&7)
+			fWindow = base + base/8*uint64(b[0]&7)
 			b = b[1:]
 		}
 		if len(b) < skip+fcsSize {
-			return 0, 0, truncated
+			return 0, 0, 0, truncated
 		}
 		b = b[skip:]
 		var fcs uint64
@@ -359,12 +363,13 @@ func zstdBounds(b []byte) (exact, bound uint64, err error) {
 		}
 		b = b[fcsSize:]
 		if single {
-			window = fcs
+			fWindow = fcs
 		}
+		window = max(window, fWindow)
 		var fExact, fBound uint64
 		for last := false; !last; {
 			if len(b) < 3 {
-				return 0, 0, truncated
+				return 0, 0, 0, truncated
 			}
 			h := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16
 			last = h&1 != 0
@@ -375,19 +380,19 @@ func zstdBounds(b []byte) (exact, bound uint64, err error) {
 			case 1: // RLE: one byte repeated
 				fExact, n = fExact+size, 1
 			case 2: // compressed
-				size = min(window, zstdMaxBlock)
+				size = min(fWindow, zstdMaxBlock)
 			default:
-				return 0, 0, fmt.Errorf("%w: zstd: reserved block type", ErrCorrupt)
+				return 0, 0, 0, fmt.Errorf("%w: zstd: reserved block type", ErrCorrupt)
 			}
 			fBound += size
 			if n > uint64(len(b)-3) {
-				return 0, 0, truncated
+				return 0, 0, 0, truncated
 			}
 			b = b[3+n:]
 		}
 		if desc&0x04 != 0 { // content checksum
 			if len(b) < 4 {
-				return 0, 0, truncated
+				return 0, 0, 0, truncated
 			}
 			b = b[4:]
 		}
@@ -396,7 +401,7 @@ func zstdBounds(b []byte) (exact, bound uint64, err error) {
 		}
 		exact, bound = addSat(exact, fExact), addSat(bound, fBound)
 	}
-	return exact, bound, nil
+	return exact, bound, window, nil
 }
 
 // addSat adds without wrapping around.

@@ -314,9 +314,12 @@ func TestZstdBounds(t *testing.T) {
 		{"bad magic", []byte("not zstd"), 0, 0, ErrCorrupt},
 		{"reserved block type", zstdFrame(zstdBlock(true, 3, 0, nil)), 0, 0, ErrCorrupt},
 		{"truncated skippable", skippable[:9], 0, 0, ErrCorrupt},
+		{"skippable cut in its size", skippable[:5], 0, 0, ErrCorrupt},
+		{"skippable cut after two bytes of its size", skippable[:6], 0, 0, ErrCorrupt},
+		{"skippable cut before its data", skippable[:7], 0, 0, ErrCorrupt},
 	}
 	for _, tt := range tests {
-		exact, bound, err := zstdBounds(tt.src)
+		exact, bound, _, err := zstdBounds(tt.src)
 		if !errors.Is(err, tt.err) || (tt.err == nil && err != nil) || exact != tt.exact || bound != tt.bound {
 			t.Errorf("%s: got %d, %d, %v; want %d, %d, %v", tt.name, exact, bound, err, tt.exact, tt.bound, tt.err)
 		}

@@ -21,7 +21,10 @@ import (
 const streamAbove = 1 << 20
 
 // maxZstdWindow bounds the history a streamed zstd frame may ask the
-// decoder to keep (the default allows 8 MiB; Kafka's producers use less).
+// decoder to keep: the stream decoder allocates the whole window when a
+// frame starts. A frame asking for more (zstd's highest levels, streaming,
+// declare 32-128 MiB whatever the data) is decompressed whole instead,
+// within the batch's limit, as Kafka accepts it.
 const maxZstdWindow = 8 << 20
 
 // CheckCompressed is CheckRecords for a compressed batch: it decompresses
@@ -44,14 +47,14 @@ func (cs *Codecs) CheckCompressed(h Header, src []byte, maxOut int, reserve Rese
 		// Snappy states every block's length: the size is known exactly.
 		return cs.checkWhole(h, src, maxOut, reserve, fn)
 	case CodecZstd:
-		exact, bound, err := zstdBounds(src)
+		exact, bound, window, err := zstdBounds(src)
 		if err != nil {
 			return err
 		}
 		if exact > uint64(max(maxOut, 0)) {
 			return errTooBig(c, maxOut)
 		}
-		if bound <= streamAbove {
+		if bound <= streamAbove || window > maxZstdWindow {
 			return cs.checkWhole(h, src, maxOut, reserve, fn)
 		}
 		d, _ := cs.zstdStreams.Get().(*zstd.Decoder)
