@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/internal/node"
 )
 
 // DescribeLogDirs reports the data directory with every hosted partition and
@@ -64,6 +66,35 @@ func TestDescribeLogDirs(t *testing.T) {
 		})
 		if count != 3 {
 			t.Fatalf("%d partitions reported, want 3", count)
+		}
+	}
+}
+
+// A data directory given as an unclean path (a trailing slash, "./", as
+// --data-dir ./sluice-data is) still names its partitions: DescribeLogDirs
+// lists them under the clean path.
+func TestDescribeLogDirsOfAnUncleanPath(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	b := &broker{t: t, dataDir: dir}
+	b.cfg = node.Config{NodeID: 1, Listen: "127.0.0.1:0", DataDir: dir + "//./", Logger: testLogger(t)}
+	b.start()
+	t.Cleanup(b.stop)
+	b.createTopic("t", 2, nil)
+	ctx := testContext(t, 20*time.Second)
+	all, err := b.admin().DescribeAllLogDirs(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all[1]) != 1 {
+		t.Fatalf("%d log dirs, want 1: %v", len(all[1]), all[1])
+	}
+	abs, _ := filepath.Abs(dir)
+	for name, d := range all[1] {
+		count := 0
+		d.Topics.Each(func(kadm.DescribedLogDirPartition) { count++ })
+		if d.Err != nil || d.Dir != abs || count != 2 {
+			t.Fatalf("dir %s: %q, %d partitions, %v; want %q with 2", name, d.Dir, count, d.Err, abs)
 		}
 	}
 }

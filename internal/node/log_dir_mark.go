@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -50,4 +51,21 @@ func markLogDirs(fsys log.FS, nodeID int32, dirs []string) (anyNew, allNew bool,
 		}
 	}
 	return anyNew, fresh == len(dirs), nil
+}
+
+// cleanLogDirs returns the log directories as clean paths: a partition's
+// directory is its root joined with its name, which cleans the root
+// ("./data/" becomes "data"), and every lookup of a partition's root
+// compares the two. The same directory twice is refused, as Kafka refuses
+// it.
+func cleanLogDirs(dirs []string) ([]string, error) {
+	out := make([]string, 0, len(dirs))
+	for _, d := range dirs {
+		c := filepath.Clean(d)
+		if slices.Contains(out, c) {
+			return nil, fmt.Errorf("log directory %s is listed twice in log.dirs", d)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -41,5 +42,17 @@ func TestMarkLogDirs(t *testing.T) {
 	}
 	if _, _, err := markLogDirs(nil, 1, dirs); err == nil {
 		t.Fatal("an unreadable mark was accepted")
+	}
+}
+
+// Log directories are used as clean paths, and one named twice (however
+// spelled) is refused.
+func TestCleanLogDirs(t *testing.T) {
+	got, err := cleanLogDirs([]string{"./data/", "/srv//b"})
+	if err != nil || !slices.Equal(got, []string{"data", "/srv/b"}) {
+		t.Fatalf("cleanLogDirs: %q, %v", got, err)
+	}
+	if _, err := cleanLogDirs([]string{"/srv/a", "/srv/./a/"}); err == nil {
+		t.Fatal("the same directory twice was accepted")
 	}
 }

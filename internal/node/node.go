@@ -142,6 +142,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	} else if _, ok := cfg.Settings["log.dir"]; ok {
 		logDirs = static.LogDirs()
 	}
+	if logDirs, err = cleanLogDirs(logDirs); err != nil {
+		return nil, err
+	}
 	for _, dir := range append([]string{cfg.DataDir}, logDirs...) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("create data directory %s: %w", dir, err)
