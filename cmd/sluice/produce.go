@@ -90,8 +90,11 @@ with the broker's default partitions and replication factor.`,
 				return err
 			}
 			// The broker creates a missing topic if it is allowed to, as
-			// for any Kafka producer that asks.
-			opts = append(opts, kgo.DefaultProduceTopic(topic), kgo.RecordDeliveryTimeout(o.timeout), kgo.AllowAutoTopicCreation())
+			// for any Kafka producer that asks. Delivery is bounded per
+			// record in produceLines, not with kgo.RecordDeliveryTimeout:
+			// kgo measures that from the record's timestamp, and JSON
+			// input carries the original timestamps of copied records.
+			opts = append(opts, kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation())
 			if partition >= 0 {
 				opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 			}
@@ -210,8 +213,13 @@ func produceLines(ctx context.Context, cmd *cobra.Command, o *clientOptions, cl 
 		}
 		n := line
 		wg.Add(1)
-		cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+		// Each record has --timeout from when it was read, so a long
+		// stream on stdin is not cut off, and a record that cannot be
+		// delivered fails instead of waiting forever.
+		rctx, cancel := context.WithTimeout(ctx, o.timeout)
+		cl.Produce(rctx, r, func(r *kgo.Record, err error) {
 			defer wg.Done()
+			cancel()
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
