@@ -2,7 +2,10 @@ package test
 
 import (
 	"encoding/json"
+	"net"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,5 +40,94 @@ func TestCLICopyKeepsOldTimestamps(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(strings.TrimSpace(dump)), &line); err != nil || line.Timestamp != hourAgo.UnixMilli() {
 		t.Fatalf("consume --output json printed %q (%v), want timestamp %d", dump, err, hourAgo.UnixMilli())
+	}
+}
+
+// silentListener accepts connections on a loopback port and never answers
+// on them, as a stopped or overloaded broker does; it is closed, with its
+// connections, when the test ends.
+func silentListener(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// TestCLISilentSeedIsPassedOver gives the CLI two seeds that accept
+// connections but never answer and one broker that does: every command
+// still succeeds within --timeout, whichever seed the client asks first,
+// because one request waits for one broker only a part of --timeout.
+func TestCLISilentSeedIsPassedOver(t *testing.T) {
+	b := startBroker(t, nil)
+	createTopicWith(t, b.client(), "seeded", 1)
+	seeds := strings.Join([]string{silentListener(t), silentListener(t), b.addr}, ",")
+	for range 2 {
+		for _, args := range [][]string{
+			{"topic", "list"},
+			{"cluster", "info"},
+			{"cluster", "health"},
+			{"config", "get", "topic", "seeded"},
+		} {
+			start := time.Now()
+			out := cli(t, seeds, "", append([]string{"--timeout", "5s"}, args...)...)
+			if took := time.Since(start); took > 5*time.Second {
+				t.Fatalf("sluice %v took %v, more than --timeout 5s", args, took)
+			}
+			if args[0] == "topic" && !strings.Contains(out, "seeded") {
+				t.Fatalf("topic list printed %q, want seeded in it", out)
+			}
+		}
+	}
+}
+
+// TestCLIClusterHealthReportsHungBroker stops one broker of three with
+// SIGSTOP, so it still holds its connections and is still listed in
+// Metadata but answers nothing: cluster health says which broker does not
+// answer, as a reason it is unhealthy, instead of failing without a report.
+func TestCLIClusterHealthReportsHungBroker(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 3, clusterSettings(map[string]string{"broker.session.timeout.ms": "60000"})).asCluster()
+	waitBrokersIn(c, 3, 30*time.Second)
+	seeds := strings.Join(c.seeds(), ",")
+	mustFault(t, c.pause(2))
+	defer c.resume(2)
+	for range 3 {
+		r := runCLI(t, seeds, "", "--timeout", "6s", "cluster", "health", "--output", "json")
+		var h struct {
+			Healthy             bool     `json:"healthy"`
+			Reasons             []string `json:"unhealthy_reasons"`
+			BrokersNotAnswering []int32  `json:"brokers_not_answering"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &h); err != nil || r.code != 1 {
+			t.Fatalf("cluster health with broker 2 stopped: exit %d, stdout %q (%v), stderr %q; want exit 1 and a JSON report", r.code, r.stdout, err, r.stderr)
+		}
+		if h.Healthy || !slices.Contains(h.Reasons, "brokers_not_answering") || !slices.Equal(h.BrokersNotAnswering, []int32{2}) {
+			t.Fatalf("cluster health with broker 2 stopped: %+v, want unhealthy with brokers_not_answering [2]", h)
+		}
 	}
 }

@@ -65,7 +65,7 @@ func newClientCommands(root *cobra.Command) []*cobra.Command {
 	f := root.PersistentFlags()
 	f.StringVarP(&o.brokers, "brokers", "b", "127.0.0.1:9092", "comma-separated seed brokers, host:port (env SLUICE_BROKERS, or the profile: see sluice profile --help)")
 	f.StringVar(&o.output, "output", "table", "output format: table or json")
-	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to wait for the cluster to answer")
+	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to wait for the cluster to answer (a broker silent for a fifth of it is passed over for another)")
 	f.BoolVar(&o.tls, "tls", false, "connect with TLS, verifying the brokers against the system roots (or --tls-ca)")
 	f.StringVar(&o.tlsCA, "tls-ca", "", "PEM file of CA certificates to verify the brokers with (implies --tls)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM client certificate for mutual TLS (implies --tls; needs --tls-key)")
@@ -117,7 +117,8 @@ func (o *clientOptions) client(opts ...kgo.Opt) (*kgo.Client, error) {
 	base := []kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.ClientID("sluice-cli"),
-		kgo.DialTimeout(o.timeout),
+		kgo.DialTimeout(o.brokerTimeout()),
+		kgo.RequestTimeoutOverhead(o.brokerTimeout()),
 	}
 	sec, err := o.securityOpts()
 	if err != nil {
@@ -129,6 +130,15 @@ func (o *clientOptions) client(opts ...kgo.Opt) (*kgo.Client, error) {
 		return nil, fmt.Errorf("connect to %s: %w", o.brokers, err)
 	}
 	return cl, nil
+}
+
+// brokerTimeout bounds one dial and one request's wait beyond its own
+// timeout field. It is a fraction of --timeout: a broker that accepts
+// connections but never answers (stopped, overloaded, blackholed) then costs
+// a part of the command's budget, and the client still has time to ask
+// another seed. At most 10s, kgo's own default.
+func (o *clientOptions) brokerTimeout() time.Duration {
+	return min(o.timeout/5, 10*time.Second)
 }
 
 // securityOpts turns the TLS and SASL flags into kgo options.

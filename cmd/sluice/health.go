@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -27,6 +29,34 @@ type clusterHealth struct {
 	// LogDirsOffline names, as "broker:dir", the log directories of the
 	// brokers whose every log directory is offline (DescribeLogDirs).
 	LogDirsOffline []string `json:"log_dirs_offline"`
+	// BrokersNotAnswering are live brokers, as Metadata lists them, that
+	// did not answer DescribeLogDirs: stopped, hung or unreachable.
+	BrokersNotAnswering []int32 `json:"brokers_not_answering"`
+}
+
+// addUnanswered marks the cluster unhealthy for each broker that did not
+// answer DescribeLogDirs, and returns the errors of brokers that did answer,
+// with an error code, which are not a verdict on the cluster.
+func (h *clusterHealth) addUnanswered(err error) error {
+	var se *kadm.ShardErrors
+	if !errors.As(err, &se) {
+		return err
+	}
+	var answered []error
+	for _, e := range se.Errs {
+		var ke *kerr.Error
+		if errors.As(e.Err, &ke) {
+			answered = append(answered, fmt.Errorf("broker %d: %w", e.Broker.NodeID, e.Err))
+			continue
+		}
+		h.BrokersNotAnswering = append(h.BrokersNotAnswering, e.Broker.NodeID)
+	}
+	slices.Sort(h.BrokersNotAnswering)
+	if len(h.BrokersNotAnswering) > 0 {
+		h.UnhealthyReasons = append(h.UnhealthyReasons, "brokers_not_answering")
+		h.Healthy = false
+	}
+	return errors.Join(answered...)
 }
 
 // addLogDirs marks the cluster unhealthy for each broker whose every log
@@ -54,7 +84,7 @@ func (h *clusterHealth) addLogDirs(all kadm.DescribedAllLogDirs) {
 // lists the live (unfenced) brokers only: a broker named as a replica but
 // not listed is down.
 func healthOf(m kadm.Metadata) clusterHealth {
-	h := clusterHealth{Controller: m.Controller, Brokers: []int32{}, BrokersDown: []int32{}, Leaderless: []string{}, UnderReplicated: []string{}, LogDirsOffline: []string{}}
+	h := clusterHealth{Controller: m.Controller, Brokers: []int32{}, BrokersDown: []int32{}, Leaderless: []string{}, UnderReplicated: []string{}, LogDirsOffline: []string{}, BrokersNotAnswering: []int32{}}
 	up := map[int32]bool{}
 	for _, b := range m.Brokers {
 		up[b.NodeID] = true
@@ -107,7 +137,8 @@ func newClusterHealthCommand(o *clientOptions) *cobra.Command {
 		Long: `Summarise the cluster's health from a Metadata request: the controller, the
 live brokers, brokers that hold replicas but are down, partitions without a
 leader and partitions whose ISR is smaller than their replica set, and from
-DescribeLogDirs the brokers whose every log directory is offline. The cluster
+DescribeLogDirs the brokers whose every log directory is offline and the live
+brokers that do not answer at all (stopped or hung). The cluster
 is healthy when it has a controller and none of the others; the command exits
 1 otherwise, so scripts and probes can use it.`,
 		Example: `  sluice cluster health
@@ -124,8 +155,15 @@ is healthy when it has a controller and none of the others; the command exits
 				return o.fail("cluster health", err)
 			}
 			h := healthOf(m)
-			dirs, err := adm.DescribeAllLogDirs(ctx, nil)
-			if err != nil {
+			// Every broker is asked in turn; one that accepts connections
+			// but never answers would hold the command to its end, so it
+			// gets half of what is left and is then reported, while the
+			// answers of the others still count.
+			deadline, _ := ctx.Deadline()
+			dctx, cancel := context.WithTimeout(ctx, time.Until(deadline)/2)
+			dirs, err := adm.DescribeAllLogDirs(dctx, nil)
+			cancel()
+			if err = h.addUnanswered(err); err != nil {
 				return o.fail("cluster health: describe log dirs", err)
 			}
 			h.addLogDirs(dirs)
@@ -147,6 +185,9 @@ is healthy when it has a controller and none of the others; the command exits
 				fmt.Fprintf(w, "Under-replicated partitions: %d %s\n", len(h.UnderReplicated), strings.Join(h.UnderReplicated, " "))
 				if len(h.LogDirsOffline) > 0 {
 					fmt.Fprintf(w, "Offline log directories:     %s\n", strings.Join(h.LogDirsOffline, " "))
+				}
+				if len(h.BrokersNotAnswering) > 0 {
+					fmt.Fprintf(w, "Brokers not answering:       %s\n", ids(h.BrokersNotAnswering))
 				}
 			}
 			if !h.Healthy {
