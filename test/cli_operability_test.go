@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestCLICopyKeepsOldTimestamps follows the README's copy recipe,
@@ -130,4 +131,66 @@ func TestCLIClusterHealthReportsHungBroker(t *testing.T) {
 			t.Fatalf("cluster health with broker 2 stopped: %+v, want unhealthy with brokers_not_answering [2]", h)
 		}
 	}
+}
+
+// TestCLIConfigClusterWideAndDelete sets a broker config cluster-wide
+// (the broker resource with an empty name, kafka-configs --entity-default)
+// with `config set broker default`, overrides it on broker 1, and deletes
+// both with `config delete`: broker 1 falls back to the cluster-wide value
+// and then to the built-in default. A topic config is deleted the same way.
+func TestCLIConfigClusterWideAndDelete(t *testing.T) {
+	b := startBroker(t, nil)
+	adm := b.admin()
+	const key = "follower.replication.throttled.rate"
+	source := func(broker ...int32) (string, kmsg.ConfigSource) {
+		t.Helper()
+		rcs, err := adm.DescribeBrokerConfigs(testContext(t, 10*time.Second), broker...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := ""
+		if len(broker) > 0 {
+			name = "1"
+		}
+		c := configOf(t, rcs, name, key)
+		return c.MaybeValue(), c.Source
+	}
+	expect := func(what, gotValue string, gotSource kmsg.ConfigSource, value string, src kmsg.ConfigSource) {
+		t.Helper()
+		if gotValue != value || gotSource != src {
+			t.Fatalf("%s: %s = %q from %v, want %q from %v", what, key, gotValue, gotSource, value, src)
+		}
+	}
+
+	expectLines(t, "config set broker default", cli(t, b.addr, "", "config", "set", "broker", "default", key+"=1048576"),
+		"altered 1 config of broker default")
+	v, s := source()
+	expect("cluster-wide after set broker default", v, s, "1048576", kmsg.ConfigSourceDynamicDefaultBrokerConfig)
+	v, s = source(1)
+	expect("broker 1 after set broker default", v, s, "1048576", kmsg.ConfigSourceDynamicDefaultBrokerConfig)
+	expectLines(t, "config get broker default", cli(t, b.addr, "", "config", "get", "broker", "default", key),
+		"NAME                                 VALUE    SOURCE",
+		"follower.replication.throttled.rate  1048576  DYNAMIC_DEFAULT_BROKER_CONFIG")
+
+	cli(t, b.addr, "", "config", "set", "broker", "1", key+"=2097152")
+	v, s = source(1)
+	expect("broker 1 after set broker 1", v, s, "2097152", kmsg.ConfigSourceDynamicBrokerConfig)
+
+	expectLines(t, "config delete broker 1", cli(t, b.addr, "", "config", "delete", "broker", "1", key),
+		"deleted 1 config of broker 1")
+	v, s = source(1)
+	expect("broker 1 after delete broker 1", v, s, "1048576", kmsg.ConfigSourceDynamicDefaultBrokerConfig)
+
+	expectLines(t, "config delete broker default", cli(t, b.addr, "", "config", "delete", "broker", "default", key, "--output", "json"),
+		`{"broker":"default","deleted":1}`)
+	v, s = source(1)
+	expect("broker 1 after delete broker default", v, s, "9223372036854775807", kmsg.ConfigSourceDefaultConfig)
+
+	createTopicWith(t, b.client(), "cfg", 1)
+	cli(t, b.addr, "", "config", "set", "topic", "cfg", "retention.ms=5000")
+	cli(t, b.addr, "", "config", "delete", "topic", "cfg", "retention.ms")
+	expectTopicConfigs(t, adm, "cfg", map[string]configWant{"retention.ms": defaultConfig("604800000")})
+
+	cliMisused(t, b.addr, "want a broker ID", "config", "set", "broker", "all", key+"=1")
+	cliMisused(t, b.addr, "want a config name", "config", "delete", "topic", "cfg", "retention.ms=1")
 }

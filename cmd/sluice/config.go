@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -13,26 +15,74 @@ func newConfigCommand(o *clientOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Read and change broker and topic configs",
+		Long: `Read and change broker and topic configs. A broker is named by its ID, or
+by "default" for the cluster-wide broker configs, which every broker uses
+where it has no value of its own (Kafka's --entity-default). A config set on
+a broker or a topic stays until it is deleted with config delete; the broker
+then falls back to the cluster-wide value, and then to its static setting.`,
 		Example: `  sluice config get topic orders
   sluice config set topic orders retention.ms=3600000
-  sluice config get broker 1 log.retention.ms`,
+  sluice config get broker 1 log.retention.ms
+  sluice config set broker default follower.replication.throttled.rate=10485760
+  sluice config delete broker default follower.replication.throttled.rate`,
 	}
-	cmd.AddCommand(newConfigGet(o), newConfigSet(o))
+	cmd.AddCommand(newConfigGet(o), newConfigSet(o), newConfigDelete(o))
 	return cmd
 }
 
-// resourceKind checks the broker|topic argument.
-func resourceKind(kind, name string) error {
+// brokerDefault names the cluster-wide broker config resource, which Kafka
+// addresses with an empty broker name.
+const brokerDefault = "default"
+
+// configResource is the broker|topic NAME of a config command.
+type configResource struct {
+	kind, name string
+	broker     int32 // the broker ID, when kind is broker and name is not brokerDefault
+}
+
+// parseResource checks the broker|topic argument and its name.
+func parseResource(kind, name string) (configResource, error) {
+	r := configResource{kind: kind, name: name}
 	switch kind {
 	case "topic":
-		return nil
+		return r, nil
 	case "broker":
-		if _, err := strconv.ParseInt(name, 10, 32); err != nil {
-			return usageError{fmt.Errorf("broker %q: want a broker ID (a number)", name)}
+		if name == brokerDefault {
+			return r, nil
 		}
-		return nil
+		id, err := strconv.ParseInt(name, 10, 32)
+		if err != nil {
+			return r, usageError{fmt.Errorf("broker %q: want a broker ID (a number), or %s for the cluster-wide configs", name, brokerDefault)}
+		}
+		r.broker = int32(id)
+		return r, nil
 	}
-	return badValue("resource type", kind, "want broker or topic", "broker", "topic")
+	return r, badValue("resource type", kind, "want broker or topic", "broker", "topic")
+}
+
+func (r configResource) String() string { return r.kind + " " + r.name }
+
+// describe returns the resource's configs; kadm asks the broker itself
+// for a broker's, and any broker for the cluster-wide ones.
+func (r configResource) describe(ctx context.Context, adm *kadm.Client) (kadm.ResourceConfigs, error) {
+	switch {
+	case r.kind == "topic":
+		return adm.DescribeTopicConfigs(ctx, r.name)
+	case r.name == brokerDefault:
+		return adm.DescribeBrokerConfigs(ctx)
+	}
+	return adm.DescribeBrokerConfigs(ctx, r.broker)
+}
+
+// alter applies incremental changes to the resource.
+func (r configResource) alter(ctx context.Context, adm *kadm.Client, alters []kadm.AlterConfig) (kadm.AlterConfigsResponses, error) {
+	switch {
+	case r.kind == "topic":
+		return adm.AlterTopicConfigs(ctx, alters, r.name)
+	case r.name == brokerDefault:
+		return adm.AlterBrokerConfigs(ctx, alters)
+	}
+	return adm.AlterBrokerConfigs(ctx, alters, r.broker)
 }
 
 func newConfigGet(o *clientOptions) *cobra.Command {
@@ -42,11 +92,12 @@ func newConfigGet(o *clientOptions) *cobra.Command {
 		Short: "Show configs with their values and where they come from",
 		Example: `  sluice config get topic orders
   sluice config get topic orders retention.ms cleanup.policy
-  sluice config get broker 1 --non-default`,
+  sluice config get broker 1 --non-default
+  sluice config get broker default        # the cluster-wide values set with config set broker default`,
 		Args: usage(cobra.MinimumNArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kind, name := args[0], args[1]
-			if err := resourceKind(kind, name); err != nil {
+			res, err := parseResource(args[0], args[1])
+			if err != nil {
 				return err
 			}
 			only := map[string]bool{}
@@ -58,13 +109,7 @@ func newConfigGet(o *clientOptions) *cobra.Command {
 				return err
 			}
 			defer done()
-			var rcs kadm.ResourceConfigs
-			if kind == "topic" {
-				rcs, err = adm.DescribeTopicConfigs(ctx, name)
-			} else {
-				id, _ := strconv.ParseInt(name, 10, 32)
-				rcs, err = adm.DescribeBrokerConfigs(ctx, int32(id))
-			}
+			rcs, err := res.describe(ctx, adm)
 			if err == nil {
 				for _, rc := range rcs {
 					if err = respErr(rc.Err, rc.ErrMessage); err != nil {
@@ -73,7 +118,7 @@ func newConfigGet(o *clientOptions) *cobra.Command {
 				}
 			}
 			if err != nil {
-				return o.fail("describe configs of "+kind+" "+name, err)
+				return o.fail("describe configs of "+res.String(), err)
 			}
 			type row struct {
 				Name      string `json:"name"`
@@ -99,7 +144,7 @@ func newConfigGet(o *clientOptions) *cobra.Command {
 					found = found || r.Name == k
 				}
 				if !found {
-					return fmt.Errorf("%s %s has no config %q", kind, name, k)
+					return fmt.Errorf("%s has no config %q", res, k)
 				}
 			}
 			sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
@@ -123,38 +168,61 @@ func newConfigGet(o *clientOptions) *cobra.Command {
 func newConfigSet(o *clientOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "set broker|topic NAME name=value...",
-		Short: "Set configs on a broker or a topic (other configs are left alone)",
+		Short: "Set configs on a broker, all brokers (default) or a topic (other configs are left alone)",
 		Example: `  sluice config set topic orders retention.ms=3600000 max.message.bytes=2097152
-  sluice config set broker 1 log.retention.ms=604800000`,
+  sluice config set broker 1 log.retention.ms=604800000
+  sluice config set broker default max.connections=1000   # cluster-wide`,
 		Args: usage(cobra.MinimumNArgs(3)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kind, name := args[0], args[1]
-			if err := resourceKind(kind, name); err != nil {
+			res, err := parseResource(args[0], args[1])
+			if err != nil {
 				return err
 			}
 			alters, err := configAlters("config set", args[2:], nil)
 			if err != nil {
 				return err
 			}
-			return alterConfigs(cmd, o, kind, name, alters)
+			return alterConfigs(cmd, o, res, alters, "altered")
 		},
 	}
 }
 
-// alterConfigs applies incremental config changes to one topic or broker.
-func alterConfigs(cmd *cobra.Command, o *clientOptions, kind, name string, alters []kadm.AlterConfig) error {
+func newConfigDelete(o *clientOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete broker|topic NAME CONFIG...",
+		Short: "Delete configs set on a broker, all brokers (default) or a topic, so the default applies again",
+		Example: `  sluice config delete topic orders retention.ms
+  sluice config delete broker 1 leader.replication.throttled.rate follower.replication.throttled.rate
+  sluice config delete broker default max.connections`,
+		Args: usage(cobra.MinimumNArgs(3)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := parseResource(args[0], args[1])
+			if err != nil {
+				return err
+			}
+			for _, k := range args[2:] {
+				if strings.Contains(k, "=") {
+					return usageError{fmt.Errorf("config delete %q: want a config name, not name=value", k)}
+				}
+			}
+			alters, err := configAlters("config delete", nil, args[2:])
+			if err != nil {
+				return err
+			}
+			return alterConfigs(cmd, o, res, alters, "deleted")
+		},
+	}
+}
+
+// alterConfigs applies incremental config changes to one topic or broker
+// and reports them with verb (altered, deleted).
+func alterConfigs(cmd *cobra.Command, o *clientOptions, res configResource, alters []kadm.AlterConfig, verb string) error {
 	adm, ctx, done, err := o.admin(cmd.Context())
 	if err != nil {
 		return err
 	}
 	defer done()
-	var resps kadm.AlterConfigsResponses
-	if kind == "topic" {
-		resps, err = adm.AlterTopicConfigs(ctx, alters, name)
-	} else {
-		id, _ := strconv.ParseInt(name, 10, 32)
-		resps, err = adm.AlterBrokerConfigs(ctx, alters, int32(id))
-	}
+	resps, err := res.alter(ctx, adm, alters)
 	if err == nil {
 		for _, r := range resps {
 			if err = respErr(r.Err, r.ErrMessage); err != nil {
@@ -163,11 +231,11 @@ func alterConfigs(cmd *cobra.Command, o *clientOptions, kind, name string, alter
 		}
 	}
 	if err != nil {
-		return o.fail("alter configs of "+kind+" "+name, err)
+		return o.fail("alter configs of "+res.String(), err)
 	}
 	if o.json() {
-		return printJSON(cmd.OutOrStdout(), map[string]any{kind: name, "altered": len(alters)})
+		return printJSON(cmd.OutOrStdout(), map[string]any{res.kind: res.name, verb: len(alters)})
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "altered %s of %s %s\n", plural(len(alters), "config"), kind, name)
+	fmt.Fprintf(cmd.OutOrStdout(), "%s %s of %s\n", verb, plural(len(alters), "config"), res)
 	return nil
 }

@@ -327,7 +327,7 @@ func newTopicAlterConfig(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return alterConfigs(cmd, o, "topic", args[0], alters)
+			return alterConfigs(cmd, o, configResource{kind: "topic", name: args[0]}, alters, "altered")
 		},
 	}
 	cmd.Flags().StringArrayVar(&set, "set", nil, "config to set, name=value (repeatable)")
