@@ -194,3 +194,17 @@ func TestCLIConfigClusterWideAndDelete(t *testing.T) {
 	cliMisused(t, b.addr, "want a broker ID", "config", "set", "broker", "all", key+"=1")
 	cliMisused(t, b.addr, "want a config name", "config", "delete", "topic", "cfg", "retention.ms=1")
 }
+
+// TestCLICreateTopicShowsBrokerMessage: when the broker refuses to create
+// a topic, every command that creates one (topic create, produce --create,
+// bench) prints the broker's message beside the error code, saying what
+// was wrong.
+func TestCLICreateTopicShowsBrokerMessage(t *testing.T) {
+	b := startBroker(t, nil)
+	cliFails(t, b.addr, "INVALID_CONFIG: Configuration is invalid. (config: invalid value \"abc\" for topic config retention.ms: must be a 64-bit integer)",
+		"topic", "create", "c2", "-c", "retention.ms=abc")
+	const badName = `(topic name "bad/name" contains '/'`
+	cliFails(t, b.addr, badName, "topic", "create", "bad/name")
+	cliFails(t, b.addr, badName, "produce", "bad/name", "--create")
+	cliFails(t, b.addr, badName, "bench", "produce", "--topic", "bad/name", "--duration", "1s")
+}

@@ -255,10 +255,7 @@ func fillFdatasync(r *benchResult, syncs []time.Duration) {
 }
 
 func (b *benchOptions) ensureTopic(ctx context.Context, adm *kadm.Client, o *clientOptions) error {
-	resp, err := adm.CreateTopic(ctx, b.partitions, -1, nil, b.topic)
-	if err == nil {
-		err = respErr(resp.Err, resp.ErrMessage)
-	}
+	_, err := createTopic(ctx, adm, b.partitions, -1, nil, b.topic)
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return o.fail("create topic "+b.topic, err)
 	}

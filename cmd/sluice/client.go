@@ -303,6 +303,17 @@ func respErr(err error, msg string) error {
 	return err
 }
 
+// createTopic creates one topic. kadm returns a topic's error code alone as
+// the error; the broker's message (which config is invalid, and why) is
+// joined to it here.
+func createTopic(ctx context.Context, adm *kadm.Client, partitions int32, replication int16, configs map[string]*string, name string) (kadm.CreateTopicResponse, error) {
+	resp, err := adm.CreateTopic(ctx, partitions, replication, configs, name)
+	if resp.Err != nil {
+		return resp, respErr(resp.Err, resp.ErrMessage)
+	}
+	return resp, err
+}
+
 func (o *clientOptions) json() bool { return o.output == "json" }
 
 // printJSON writes v as one line of JSON.

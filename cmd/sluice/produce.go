@@ -141,10 +141,7 @@ func createIfMissing(ctx context.Context, o *clientOptions, cl *kgo.Client, topi
 		return err
 	}
 	defer done()
-	resp, err := adm.CreateTopic(actx, -1, -1, nil, topic)
-	if err == nil {
-		err = respErr(resp.Err, resp.ErrMessage)
-	}
+	_, err = createTopic(actx, adm, -1, -1, nil, topic)
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return o.fail("create topic "+topic, err)
 	}

@@ -55,10 +55,7 @@ func newTopicCreate(o *clientOptions) *cobra.Command {
 				return err
 			}
 			defer done()
-			resp, err := adm.CreateTopic(ctx, partitions, replication, cfg, name)
-			if err == nil {
-				err = respErr(resp.Err, resp.ErrMessage)
-			}
+			resp, err := createTopic(ctx, adm, partitions, replication, cfg, name)
 			if err != nil {
 				return o.fail("create topic "+name, err)
 			}
