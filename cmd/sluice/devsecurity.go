@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -99,8 +100,9 @@ func writePrivate(path, text string) error {
 // applyDevSecurity is serve's --dev-security hook: it sets up the files
 // and adds the dev-security broker settings under the user's own (which
 // win), and the admin user to bootstrap. The returned function prints the
-// client configuration once the node serves.
-func applyDevSecurity(dataDir, listen, advertise string, values map[string]string, bootstrapAdmin *string) (func(*node.Node), error) {
+// client configuration once the node serves: the text banner on stderr, or
+// with jsonLog one record through logger, so stderr stays JSON.
+func applyDevSecurity(dataDir, listen, advertise string, values map[string]string, bootstrapAdmin *string, logger *slog.Logger, jsonLog bool) (func(*node.Node), error) {
 	if *bootstrapAdmin != "" {
 		return nil, usageError{errors.New("--dev-security creates its own admin user; drop --bootstrap-admin (or SLUICE_BOOTSTRAP_ADMIN)")}
 	}
@@ -126,12 +128,42 @@ func applyDevSecurity(dataDir, listen, advertise string, values map[string]strin
 				addr = net.JoinHostPort("127.0.0.1", p)
 			}
 		}
-		if err := d.writeClientConfigs(addr); err != nil {
+		err := d.writeClientConfigs(addr)
+		if jsonLog {
+			if err != nil {
+				logger.Error("dev security: client property files not written", "err", err)
+			}
+			d.logClientConfig(logger, addr)
+			return
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "sluice:", err)
 		}
 		d.printClientConfig(os.Stderr, addr)
 	}, nil
 }
+
+// logClientConfig is printClientConfig as one log record: where to connect,
+// as whom, and the files that hold the rest. The password is in it only on
+// the run that generated it, as in the banner.
+func (d *devSecurity) logClientConfig(logger *slog.Logger, bootstrap string) {
+	attrs := []any{
+		"bootstrap", bootstrap, "security_protocol", "SASL_SSL", "sasl_mechanisms", "SCRAM-SHA-512,SCRAM-SHA-256",
+		"acls", "enforced", "user", d.adminUser,
+	}
+	if d.created {
+		attrs = append(attrs, "password", d.password)
+	}
+	attrs = append(attrs, "password_file", d.passwordFile, "ca", d.certs.CA, "dir", d.certs.Dir,
+		"client_properties", filepath.Join(d.certs.Dir, "client.properties"),
+		"librdkafka_properties", filepath.Join(d.certs.Dir, "librdkafka.properties"),
+		"sluice_cli", d.renderWith("sluice -b {{.Bootstrap}} --tls-ca {{.CA}} --sasl-mechanism SCRAM-SHA-512 --sasl-user {{.User}} topic list", bootstrap, ""))
+	logger.Info(devSecurityMsg, attrs...)
+}
+
+// devSecurityMsg is the msg of the record that gives the client
+// configuration with --log-format json.
+const devSecurityMsg = "dev security: SASL_SSL with ACLs enforced"
 
 // settings returns the broker settings of a dev-security broker listening
 // on listen.

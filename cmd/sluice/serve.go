@@ -98,7 +98,7 @@ joins the running cluster as a non-voter; the others need no restart.`,
 			}
 			var serving func(*node.Node)
 			if devSecurity { // devsecurity.go
-				if serving, err = applyDevSecurity(dataDir, listen, advertise, values, &bootstrapAdmin); err != nil {
+				if serving, err = applyDevSecurity(dataDir, listen, advertise, values, &bootstrapAdmin, logger.With("node", nodeID), logFormat == "json"); err != nil {
 					return err
 				}
 			}
@@ -109,7 +109,9 @@ joins the running cluster as a non-voter; the others need no restart.`,
 			}
 			cfg.ReloadSettings = reloadSettings(configFile, settings) // reload.go: POST /v1/config/reload
 			applySchemaRegistryFlag(cmd, &cfg, schemaRegistryListen)  // schema.go
-			serving = mirrored.around(cmd.Context(), cfg.NodeID, serving, logger)
+			// The node adds its ID to its own lines; serve's lines about
+			// it carry the same attribute.
+			serving = mirrored.around(cmd.Context(), cfg.NodeID, serving, logger.With("node", nodeID))
 			return runServe(cmd.Context(), cfg, logFormat == "json", serving, mirrored.stop)
 		},
 	}
@@ -141,13 +143,14 @@ func runServe(ctx context.Context, cfg node.Config, jsonLog bool, serving func(*
 	if err != nil {
 		return err
 	}
+	logger := cfg.Logger.With("node", cfg.NodeID) // as the node's own lines
 	if jsonLog {
-		cfg.Logger.Info(servingKafkaMsg, "addr", n.Addr(), "data_dir", cfg.DataDir)
+		logger.Info(servingKafkaMsg, "addr", n.Addr(), "data_dir", cfg.DataDir)
 		if addr := n.SchemaRegistryAddr(); addr != "" {
-			cfg.Logger.Info("serving the schema registry", "url", "http://"+addr)
+			logger.Info("serving the schema registry", "url", "http://"+addr)
 		}
 		if addr := n.HTTPAddr(); addr != "" {
-			cfg.Logger.Info("serving HTTP", "addr", addr, "paths", "/metrics, /healthz, /readyz, admin API /v1/")
+			logger.Info("serving HTTP", "addr", addr, "paths", "/metrics, /healthz, /readyz, admin API /v1/")
 		}
 	} else {
 		fmt.Fprintf(os.Stderr, "%s%s (data in %s)\n", servingKafkaPrefix, n.Addr(), cfg.DataDir)
@@ -169,7 +172,7 @@ func runServe(ctx context.Context, cfg node.Config, jsonLog bool, serving func(*
 	case <-n.Failed():
 		failed = n.Err()
 	}
-	cfg.Logger.Info("shutting down")
+	logger.Info("shutting down")
 	if stopping != nil {
 		stopping()
 	}
