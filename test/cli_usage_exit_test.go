@@ -31,6 +31,11 @@ func TestCLIMisuseExitsTwo(t *testing.T) {
 		{`unknown command "extra"`, []string{"serve", "extra", "--data-dir", t.TempDir()}},
 		{`--log-level "bogus": want debug, info, warn or error`, []string{"serve", "--log-level", "bogus", "--data-dir", t.TempDir()}},
 		{`--config "foo": want name=value`, []string{"serve", "-c", "foo", "--data-dir", t.TempDir()}},
+		// A setting the broker refuses is a bad value too, whether its
+		// name or its value is wrong.
+		{`unknown config "bogus.setting"`, []string{"serve", "-c", "bogus.setting=1", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--http-listen", ""}},
+		{`num.partitions: must be a 32-bit integer`, []string{"serve", "-c", "num.partitions=abc", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--http-listen", ""}},
+		{`node.id "abc": want a node ID`, []string{"serve", "-c", "node.id=abc", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--http-listen", ""}},
 	} {
 		r := runSluice(t, env, "", tc.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {

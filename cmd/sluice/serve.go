@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluice-io/sluice/internal/config"
 	"github.com/sluice-io/sluice/internal/node"
 )
 
@@ -140,6 +141,11 @@ joins the running cluster as a non-voter; the others need no restart.`,
 // say where it serves go through cfg.Logger, so stderr holds only JSON.
 func runServe(ctx context.Context, cfg node.Config, jsonLog bool, serving func(*node.Node), stopping func()) error {
 	n, err := node.Start(ctx, cfg)
+	if errors.Is(err, config.ErrInvalid) || errors.Is(err, config.ErrUnknown) {
+		// A setting from -c or --config-file is wrong: a bad value, as
+		// for a bad flag, so scripts see exit status 2.
+		return usageError{err}
+	}
 	if err != nil {
 		return err
 	}
