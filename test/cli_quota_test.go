@@ -34,6 +34,9 @@ func TestCLIQuota(t *testing.T) {
 	expectLines(t, "quota delete every key", cli(t, addr, "", "quota", "delete", "--default-user", "--output", "json"), `[]`)
 	expectLines(t, "quota list after deletes", cli(t, addr, "", "quota", "list", "--output", "json"),
 		`[{"entity":"client-id=loader","key":"producer_byte_rate","value":1048576},{"entity":"user=alice,client-id=<default>","key":"consumer_byte_rate","value":2097152}]`)
+	// A table with no rows left would be a bare header: it says so instead.
+	expectLines(t, "quota delete the last key", cli(t, addr, "", "quota", "delete", "--user", "alice", "--default-client-id"),
+		"user=alice,client-id=<default> has no quotas left")
 
 	cliFails(t, addr, "INVALID_REQUEST", "quota", "set", "--client-id", "loader", "producer_byte_rate=0.5")
 	cliFails(t, addr, "INVALID_REQUEST", "quota", "set", "--client-id", "loader", "bogus_rate=1")

@@ -193,6 +193,12 @@ func (o *clientOptions) alterQuotas(cmd *cobra.Command, what string, e kadm.Clie
 	if err != nil {
 		return o.fail(what, err)
 	}
+	if !o.json() && !slices.ContainsFunc(qs, func(q kadm.DescribedClientQuota) bool { return len(q.Values) > 0 }) {
+		// A header over no rows reads as a failed listing; say what
+		// the delete left instead.
+		fmt.Fprintf(cmd.OutOrStdout(), "%s has no quotas left\n", entityName(e))
+		return nil
+	}
 	return o.printQuotas(cmd, qs)
 }
 
@@ -231,12 +237,8 @@ type quotaRow struct {
 func (o *clientOptions) printQuotas(cmd *cobra.Command, qs kadm.DescribedClientQuotas) error {
 	var rows []quotaRow
 	for _, q := range qs {
-		var parts []string
-		for _, c := range q.Entity {
-			parts = append(parts, c.String())
-		}
 		for _, v := range q.Values {
-			rows = append(rows, quotaRow{Entity: strings.Join(parts, ","), Key: v.Key, Value: v.Value})
+			rows = append(rows, quotaRow{Entity: entityName(q.Entity), Key: v.Key, Value: v.Value})
 		}
 	}
 	slices.SortFunc(rows, func(a, b quotaRow) int {
@@ -253,4 +255,14 @@ func (o *clientOptions) printQuotas(cmd *cobra.Command, qs kadm.DescribedClientQ
 		table = append(table, []string{r.Entity, r.Key, strconv.FormatFloat(r.Value, 'f', -1, 64)})
 	}
 	return printTable(cmd.OutOrStdout(), []string{"ENTITY", "KEY", "VALUE"}, table)
+}
+
+// entityName is how the quota subcommands print an entity:
+// user=alice,client-id=<default>.
+func entityName(e kadm.ClientQuotaEntity) string {
+	parts := make([]string, len(e))
+	for i, c := range e {
+		parts[i] = c.String()
+	}
+	return strings.Join(parts, ",")
 }
