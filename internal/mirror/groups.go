@@ -10,9 +10,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// Consumer group offsets: every SyncGroupOffsetsInterval, the committed
-// offsets of the source groups that Config.Groups matches are committed
+// Consumer group offsets: once the mirror has looked at both clusters,
+// then every SyncGroupOffsetsInterval, and once more when it stops (after
+// its copy loops stopped), the committed offsets of the source groups
+// that Config.Groups matches are committed
 // on the target for the topics being mirrored, under their mirror names.
+// The sync at the stop is what makes a planned switch (stop the
+// consumers, stop the mirror, promote) carry the groups' last commits.
 // Offsets are kept, so they need no translation; a group is left alone
 // while it has members on the target (it has failed over and commits for
 // itself), an offset is never moved backwards on the target, and never
@@ -22,20 +26,45 @@ import (
 // its answer to the commit (UNKNOWN_MEMBER_ID: DescribeGroups does not
 // describe such groups) and skipped quietly too.
 
-// syncGroupsLoop calls sync every SyncGroupOffsetsInterval until ctx
-// ends.
-func (m *Mirror) syncGroupsLoop(ctx context.Context, sync func(context.Context) error) {
+// syncGroupsLoop calls sync once ready is closed, then every
+// SyncGroupOffsetsInterval, until ctx ends. The last sync is
+// finalGroupSync's, once the copying stopped.
+func (m *Mirror) syncGroupsLoop(ctx context.Context, ready <-chan struct{}, sync func(context.Context) error) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-ready:
+	}
 	t := time.NewTicker(m.cfg.SyncGroupOffsetsInterval)
 	defer t.Stop()
 	for {
+		if err := sync(ctx); err != nil && ctx.Err() == nil {
+			m.logger.Warn("sync consumer group offsets", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if err := sync(ctx); err != nil && ctx.Err() == nil {
-			m.logger.Warn("sync consumer group offsets", "err", err)
-		}
+	}
+}
+
+// finalGroupSync syncs group offsets once more as the mirror stops, within
+// finalTimeout (Run's context has ended by then), if ready was closed
+// (there is something to sync from).
+func (m *Mirror) finalGroupSync(ready <-chan struct{}, sync func(context.Context) error) {
+	if m.cfg.Groups == nil {
+		return
+	}
+	select {
+	case <-ready:
+	default:
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), finalTimeout)
+	defer cancel()
+	if err := sync(ctx); err != nil {
+		m.logger.Warn("sync consumer group offsets at the mirror's stop", "err", err)
 	}
 }
 

@@ -142,6 +142,9 @@ type Mirror struct {
 	// shapes mirror topics and syncs group offsets (always without
 	// Config.Node).
 	shaping bool
+	// translateStops are the source partitions translating mode stopped
+	// copying (the target refused a record), with the reason.
+	translateStops map[tp]string
 }
 
 // shapes reports whether this mirror shapes the target's mirror topics
@@ -240,18 +243,28 @@ func (m *Mirror) Run(ctx context.Context) error {
 		return err
 	}
 	var wg sync.WaitGroup
-	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// refreshed is closed by the first refresh that worked: group offsets
+	// are synced from then on.
+	refreshed := make(chan struct{})
+	var refreshedOnce sync.Once
 	if m.cfg.Groups != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.syncGroupsLoop(ctx, m.SyncGroupOffsets)
+			m.syncGroupsLoop(ctx, refreshed, m.SyncGroupOffsets)
 		}()
 	}
 	w := newWorkers(m)
-	defer w.stop()
+	defer func() {
+		w.stop()
+		cancel()
+		wg.Wait()
+		// The copy loops have stopped: the groups' latest commits are
+		// synced, up to the mirror topics' final ends, so that a
+		// planned switch resumes where the consumers stopped.
+		m.finalGroupSync(refreshed, m.SyncGroupOffsets)
+	}()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -277,6 +290,7 @@ func (m *Mirror) Run(ctx context.Context) error {
 		}
 		if err == nil {
 			w.set(ctx, assign)
+			refreshedOnce.Do(func() { close(refreshed) })
 		}
 		timer.Reset(m.cfg.RefreshInterval)
 	}

@@ -54,6 +54,10 @@ func (m *Mirror) Status() ([]TopicStatus, []PartitionStatus) {
 		}
 		parts = append(parts, ps)
 	}
+	for k, reason := range m.translateStops {
+		parts = append(parts, PartitionStatus{SourceTopic: k.topic, Topic: m.cfg.targetName(k.topic), Partition: k.part,
+			SourceEnd: -1, TargetEnd: -1, Lag: -1, State: "stopped", Error: reason})
+	}
 	sortParts(parts)
 	return topics, parts
 }

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -80,7 +81,28 @@ type syncKey struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	Slot      int    `json:"slot"`
+	// Claim marks a claim record rather than a sync: the mirror owns the
+	// target topic of source topic Topic. It is written when the mirror
+	// creates or adopts that topic, before copying into it, so that a
+	// mirror stopped before its first sync still knows the topic as its
+	// own. Its value is the target topic's name as a JSON string, which
+	// does not decode as an offsetSync.
+	Claim bool `json:"claim,omitempty"`
 }
+
+// finalTimeout bounds each step of a translating round's end (the flush of
+// copied records, the last offset syncs) and the last group offset sync
+// at shutdown: a target that stopped answering must not keep the mirror
+// from stopping, and records it did not take are copied again after the
+// last sync.
+const finalTimeout = 5 * time.Second
+
+// Restarts of a failed round wait restartBackoff, doubled after each round
+// that copied nothing, up to maxRestartBackoff.
+const (
+	restartBackoff    = time.Second
+	maxRestartBackoff = 30 * time.Second
+)
 
 // translator is the translating mode's state.
 type translator struct {
@@ -95,6 +117,16 @@ type translator struct {
 	// checkpointed is the last checkpoint written per group partition
 	// (used by syncGroups only).
 	checkpointed map[checkpointKey]checkpoint
+	// claimed are the source topics whose target topics this mirror
+	// claimed (read back from the offset-sync topic).
+	claimed map[string]bool
+	// synced tells syncGroupsLoop that the offset syncs were read once,
+	// so group offsets can be translated; it is closed by the first round.
+	synced     chan struct{}
+	syncedOnce sync.Once
+	// lastEndOK is whether the last round's end flushed its records and
+	// wrote its syncs (false: the target did not answer in time).
+	lastEndOK bool
 }
 
 // runTranslating mirrors into a target that is not Sluice until ctx ends.
@@ -102,7 +134,7 @@ func (m *Mirror) runTranslating(ctx context.Context) error {
 	m.logger.Warn("the target does not keep offsets (not a Sluice cluster): copying at least once, with offset syncs for group offsets (MirrorMaker 2 style)",
 		"offset_sync_topic", OffsetSyncTopic(m.cfg.SourceAlias), "checkpoint_topic", CheckpointTopic(m.cfg.SourceAlias))
 	tr := &translator{m: m, recent: map[tp][]offsetSync{}, history: map[tp][]offsetSync{}, nextSlot: map[tp]int{},
-		checkpointed: map[checkpointKey]checkpoint{}}
+		checkpointed: map[checkpointKey]checkpoint{}, claimed: map[string]bool{}, synced: make(chan struct{}), lastEndOK: true}
 	for _, topic := range []string{OffsetSyncTopic(m.cfg.SourceAlias), CheckpointTopic(m.cfg.SourceAlias)} {
 		for {
 			_, err := m.dstAdm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, topic)
@@ -117,21 +149,37 @@ func (m *Mirror) runTranslating(ctx context.Context) error {
 		}
 	}
 	var wg sync.WaitGroup
-	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	defer func() {
+		cancel()
+		wg.Wait()
+		// The copy has stopped and its last syncs are written: the
+		// groups' latest commits translate through them. Skipped when
+		// the target did not answer the round's end.
+		if tr.lastEndOK {
+			m.finalGroupSync(tr.synced, tr.syncGroups)
+		}
+	}()
 	if m.cfg.Groups != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.syncGroupsLoop(ctx, tr.syncGroups)
+			m.syncGroupsLoop(ctx, tr.synced, tr.syncGroups)
 		}()
 	}
+	backoff := restartBackoff
 	for ctx.Err() == nil {
-		if err := tr.copyRound(ctx); err != nil && ctx.Err() == nil {
-			m.logger.Warn("translating mirror: restarting the copy", "err", err)
-			ctxtime.Sleep(ctx, time.Second)
+		progressed, err := tr.copyRound(ctx)
+		if err == nil || ctx.Err() != nil {
+			backoff = restartBackoff
+			continue
 		}
+		if progressed {
+			backoff = restartBackoff
+		}
+		m.logger.Warn("translating mirror: restarting the copy", "err", err, "retry_in", backoff)
+		ctxtime.Sleep(ctx, backoff)
+		backoff = min(2*backoff, maxRestartBackoff)
 	}
 	return nil
 }
@@ -151,6 +199,7 @@ func (tr *translator) readSyncs(ctx context.Context) (map[tp]offsetSync, error) 
 	}
 	history := map[tp][]offsetSync{}
 	lastSlot := map[tp]int{}
+	claimed := map[string]bool{}
 	if end.Offset > 0 {
 		cl, err := kgo.NewClient(append(slices.Clone(tr.m.cfg.Target), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))...)
 		if err != nil {
@@ -168,7 +217,9 @@ func (tr *translator) readSyncs(ctx context.Context) (map[tp]offsetSync, error) 
 			fs.EachRecord(func(r *kgo.Record) {
 				var k syncKey
 				var s offsetSync
-				if json.Unmarshal(r.Key, &k) == nil && json.Unmarshal(r.Value, &s) == nil {
+				if json.Unmarshal(r.Key, &k) == nil && k.Claim {
+					claimed[k.Topic] = true
+				} else if json.Unmarshal(r.Key, &k) == nil && json.Unmarshal(r.Value, &s) == nil {
 					p := tp{k.Topic, k.Partition}
 					history[p] = append(history[p], s)
 					lastSlot[p] = k.Slot
@@ -180,6 +231,7 @@ func (tr *translator) readSyncs(ctx context.Context) (map[tp]offsetSync, error) 
 	latest := map[tp]offsetSync{}
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
+	maps.Copy(tr.claimed, claimed)
 	for p, l := range history {
 		// A slot rewritten later holds a later sync: in source order,
 		// the history is what compaction keeps plus what it has not
@@ -190,28 +242,54 @@ func (tr *translator) readSyncs(ctx context.Context) (map[tp]offsetSync, error) 
 		tr.nextSlot[p] = (lastSlot[p] + 1) % syncsKept
 		latest[p] = l[len(l)-1]
 	}
+	// The round resumes after the latest written syncs: what an earlier
+	// round remembers past them was copied before a failure, and
+	// is copied again.
+	for p, l := range tr.recent {
+		s, ok := latest[p]
+		if !ok {
+			delete(tr.recent, p)
+			continue
+		}
+		i := sort.Search(len(l), func(i int) bool { return l[i].Source > s.Source })
+		tr.recent[p] = l[:i]
+		if i == 0 {
+			delete(tr.recent, p)
+		}
+	}
 	return latest, nil
 }
 
 // copyRound copies from the latest syncs on, until ctx ends or the source's
-// topics change (then it returns to start again).
-func (tr *translator) copyRound(ctx context.Context) error {
+// topics change (then it returns to start again), or a record fails for a
+// reason worth retrying (then it returns the error). progressed reports
+// whether the target acknowledged any record copied in the round.
+func (tr *translator) copyRound(ctx context.Context) (progressed bool, err error) {
 	m := tr.m
 	smd, err := m.srcAdm.Metadata(ctx)
 	if err != nil {
-		return fmt.Errorf("source metadata: %w", err)
+		return false, fmt.Errorf("source metadata: %w", err)
 	}
 	dmd, err := m.dstAdm.Metadata(ctx)
 	if err != nil {
-		return fmt.Errorf("target metadata: %w", err)
+		return false, fmt.Errorf("target metadata: %w", err)
 	}
 	synced, err := tr.readSyncs(ctx)
 	if err != nil {
-		return fmt.Errorf("read offset syncs: %w", err)
+		return false, fmt.Errorf("read offset syncs: %w", err)
+	}
+	tr.syncedOnce.Do(func() { close(tr.synced) })
+	tr.mu.Lock()
+	claimed := maps.Clone(tr.claimed)
+	tr.mu.Unlock()
+	for k := range synced {
+		claimed[k.topic] = true // a mirror that synced before claims existed
 	}
 	starts := map[string]map[int32]kgo.Offset{}
 	shape := map[string]int{}
 	statuses := map[string]TopicStatus{}
+	var claims []*kgo.Record
+	var names []string
 	for _, st := range smd.Topics.Sorted() {
 		if st.Err != nil || st.IsInternal || !m.cfg.selected(st.Topic) {
 			continue
@@ -223,7 +301,7 @@ func (tr *translator) copyRound(ctx context.Context) error {
 		dt, exists := dmd.Topics[name]
 		switch {
 		case !exists || errors.Is(dt.Err, kerr.UnknownTopicOrPartition):
-			if _, err := m.dstAdm.CreateTopic(ctx, int32(n), -1, nil, name); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			if _, err := m.dstAdm.CreateTopic(ctx, int32(n), -1, tr.createConfigs(ctx, st.Topic), name); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 				ts.State, ts.Reason = StateRefused, fmt.Sprintf("create %s: %v", name, err)
 			}
 		case len(dt.Partitions) > n:
@@ -233,15 +311,9 @@ func (tr *translator) copyRound(ctx context.Context) error {
 				ts.State, ts.Reason = StateRefused, fmt.Sprintf("add partitions to %s: %v", name, err)
 			}
 		}
-		if ts.State == StateMirroring && exists && dt.Err == nil && !m.cfg.Force {
-			known := false
-			for k := range synced {
-				known = known || k.topic == st.Topic
-			}
-			if !known {
-				if empty, err := m.targetEmpty(ctx, name); err != nil || !empty {
-					ts.State, ts.Reason = StateRefused, fmt.Sprintf("target topic %s already exists with records of its own: refusing to mirror into it (delete it, or run the mirror with --force to append to it)", name)
-				}
+		if ts.State == StateMirroring && exists && dt.Err == nil && !m.cfg.Force && !claimed[st.Topic] {
+			if empty, err := m.targetEmpty(ctx, name); err != nil || !empty {
+				ts.State, ts.Reason = StateRefused, fmt.Sprintf("target topic %s already exists with records of its own: refusing to mirror into it (delete it, or run the mirror with --force to append to it)", name)
 			}
 		}
 		statuses[st.Topic] = ts
@@ -249,11 +321,23 @@ func (tr *translator) copyRound(ctx context.Context) error {
 			m.logger.Error("not mirroring topic", "source_topic", st.Topic, "topic", name, "reason", ts.Reason)
 			continue
 		}
-		starts[st.Topic] = map[int32]kgo.Offset{}
+		if !claimed[st.Topic] {
+			key, _ := json.Marshal(syncKey{Topic: st.Topic, Claim: true})
+			val, _ := json.Marshal(name)
+			claims = append(claims, &kgo.Record{Topic: OffsetSyncTopic(m.cfg.SourceAlias), Partition: 0, Key: key, Value: val})
+		}
+		names = append(names, name)
 		for i := range n {
+			k := tp{st.Topic, int32(i)}
+			if m.translateStopped(k) != "" {
+				continue // until the mirror restarts
+			}
 			at := kgo.NewOffset().AtStart()
-			if s, ok := synced[tp{st.Topic, int32(i)}]; ok {
+			if s, ok := synced[k]; ok {
 				at = kgo.NewOffset().At(s.Source + 1)
+			}
+			if starts[st.Topic] == nil {
+				starts[st.Topic] = map[int32]kgo.Offset{}
 			}
 			starts[st.Topic][int32(i)] = at
 		}
@@ -262,36 +346,63 @@ func (tr *translator) copyRound(ctx context.Context) error {
 	m.topics = statuses
 	m.sourceCluster = smd.Cluster
 	m.mu.Unlock()
+	// The claims are written before anything is copied into the topics
+	// they claim.
+	if len(claims) > 0 {
+		if err := m.dst.ProduceSync(ctx, claims...).FirstErr(); err != nil {
+			return false, fmt.Errorf("claim the target topics: %w", err)
+		}
+		tr.mu.Lock()
+		for k := range statuses {
+			tr.claimed[k] = statuses[k].State == StateMirroring || tr.claimed[k]
+		}
+		tr.mu.Unlock()
+	}
 	if len(starts) == 0 {
 		ctxtime.Sleep(ctx, m.cfg.RefreshInterval)
-		return nil
+		return false, nil
+	}
+	limits, err := tr.batchLimits(ctx, names)
+	if err != nil {
+		return false, err
 	}
 	cons, err := kgo.NewClient(append(slices.Clone(m.cfg.Source), kgo.ConsumePartitions(starts), kgo.FetchIsolationLevel(kgo.ReadCommitted()))...)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer cons.Close()
-	prod, err := kgo.NewClient(append(slices.Clone(m.cfg.Target), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5*time.Millisecond))...)
+	prod, err := kgo.NewClient(append(slices.Clone(m.cfg.Target), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchMaxBytesFn(func(topic string) int32 {
+			if l, ok := limits[topic]; ok {
+				return l
+			}
+			return defaultBatchLimit
+		}))...)
 	if err != nil {
-		return err
+		return false, err
 	}
+	rs := &roundAcks{tr: tr, parts: map[tp]*sentRecords{}}
+	// At the round's end (deferred, so run in reverse): the copied
+	// records are flushed and the syncs of the acknowledged ones written,
+	// each within finalTimeout; then the producer is closed (failing
+	// what the target did not take) and the round's late answers are
+	// ignored.
+	defer rs.close()
 	defer prod.Close()
-	defer prod.Flush(context.Background())
+	defer func() { tr.lastEndOK = tr.endRound(prod) }()
 
 	// Copy until the refresh interval passes and the source's shape changed.
 	refresh := time.NewTicker(m.cfg.RefreshInterval)
 	defer refresh.Stop()
 	syncEvery := time.NewTicker(500 * time.Millisecond)
 	defer syncEvery.Stop()
-	var failed error
-	var fmu sync.Mutex
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return rs.progressed(), nil
 		case <-refresh.C:
 			if changed, err := tr.shapeChanged(ctx, shape); err != nil || changed {
-				return err
+				return rs.progressed(), err
 			}
 		case <-syncEvery.C:
 			tr.writeSyncs(ctx, prod)
@@ -300,11 +411,15 @@ func (tr *translator) copyRound(ctx context.Context) error {
 		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		fs := cons.PollFetches(pctx)
 		cancel()
-		fmu.Lock()
-		err := failed
-		fmu.Unlock()
-		if err != nil {
-			return err
+		if err := rs.failure(); err != nil {
+			return rs.progressed(), err
+		}
+		if stopped := rs.takeStopped(); len(stopped) > 0 {
+			pause := map[string][]int32{}
+			for _, k := range stopped {
+				pause[k.topic] = append(pause[k.topic], k.part)
+			}
+			cons.PauseFetchPartitions(pause)
 		}
 		fs.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
@@ -312,20 +427,227 @@ func (tr *translator) copyRound(ctx context.Context) error {
 			}
 		})
 		fs.EachRecord(func(r *kgo.Record) {
-			src := tp{r.Topic, r.Partition}
+			k := tp{r.Topic, r.Partition}
+			seq, ok := rs.send(k, r.Offset)
+			if !ok {
+				return // the partition failed in this round
+			}
 			out := &kgo.Record{Topic: m.cfg.targetName(r.Topic), Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}
 			srcOffset := r.Offset
 			prod.Produce(ctx, out, func(w *kgo.Record, err error) {
 				if err != nil {
-					fmu.Lock()
-					failed = errors.Join(failed, fmt.Errorf("produce to %s/%d: %w", w.Topic, w.Partition, err))
-					fmu.Unlock()
+					rs.fail(k, srcOffset, err)
 					return
 				}
-				tr.acked(src, offsetSync{Source: srcOffset, Target: w.Offset})
+				rs.ack(k, seq, w.Offset)
 			})
 		})
 	}
+}
+
+// defaultBatchLimit is the producer's batch limit for a topic whose
+// max.message.bytes is unknown: kgo's default, below Kafka's default
+// max.message.bytes.
+const defaultBatchLimit = 1000012
+
+// batchLimits returns the largest batch each target topic takes (its
+// max.message.bytes), as the producer's per-topic batch limit: a record
+// the target topic would take is then never failed by the producer for
+// being larger than its default, and no batch it builds is too large for
+// the topic.
+func (tr *translator) batchLimits(ctx context.Context, topics []string) (map[string]int32, error) {
+	cfgs, err := topicConfigs(ctx, tr.m.dstAdm, topics)
+	if err != nil {
+		return nil, fmt.Errorf("target topic configs: %w", err)
+	}
+	limits := map[string]int32{}
+	for name, rc := range cfgs {
+		v, err := strconv.ParseInt(configValue(rc, "max.message.bytes"), 10, 32)
+		if err != nil {
+			continue
+		}
+		// kgo takes a limit in [512, 1 GiB].
+		limits[name] = int32(min(max(v, 512), 1<<30))
+	}
+	return limits, nil
+}
+
+// createConfigs returns the configs a target topic is created with: the
+// source topic's max.message.bytes when it sets one, so that the records
+// the source takes fit on the target.
+func (tr *translator) createConfigs(ctx context.Context, topic string) map[string]*string {
+	cfgs, err := topicConfigs(ctx, tr.m.srcAdm, []string{topic})
+	if err != nil {
+		return nil
+	}
+	if v, ok := syncedOf(cfgs[topic])["max.message.bytes"]; ok {
+		return map[string]*string{"max.message.bytes": kadm.StringPtr(v)}
+	}
+	return nil
+}
+
+// endRound flushes the round's copied records and writes the syncs of the
+// acknowledged ones, each within finalTimeout, so that a stopped or
+// restarted mirror resumes where this round got to. It reports whether
+// the target took both in time.
+func (tr *translator) endRound(prod *kgo.Client) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), finalTimeout)
+	defer cancel()
+	if err := prod.Flush(ctx); err != nil {
+		tr.m.logger.Warn("translating mirror: the target did not take the copied records in time; those after the last offset sync are copied again", "err", err)
+		return false
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), finalTimeout)
+	defer cancel()
+	tr.writeSyncs(ctx, prod)
+	if err := prod.Flush(ctx); err != nil {
+		tr.m.logger.Warn("translating mirror: write the last offset syncs", "err", err)
+		return false
+	}
+	return true
+}
+
+// refused reports whether the target refused a record for good: too large
+// for the target topic, or invalid there. Copying it again cannot help.
+func refused(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) ||
+		errors.Is(err, kerr.InvalidRecord) || errors.Is(err, kerr.InvalidTimestamp)
+}
+
+// roundAcks follows the records one round hands to the producer, per
+// source partition in order, so that only a partition's acknowledged
+// prefix reaches the syncs: a record the target failed, and every record
+// after it, never do, however the producer orders its answers.
+//
+// Lock order: roundAcks.mu before translator.mu and Mirror.mu.
+type roundAcks struct {
+	tr    *translator
+	mu    sync.Mutex
+	parts map[tp]*sentRecords
+	// err is the failures that end the round (worth retrying).
+	err error
+	// stopped are partitions the target refused a record of, to pause.
+	stopped []tp
+	acked   int64
+	closed  bool
+}
+
+// sentRecords are one partition's records handed to the producer and not
+// yet part of its acknowledged prefix.
+type sentRecords struct {
+	base   int64 // sequence number of recs[0]
+	recs   []sentRecord
+	failed bool
+}
+
+type sentRecord struct {
+	src, dst int64
+	done     bool
+}
+
+// send notes a record about to be produced and returns its sequence
+// number; false if its partition already failed in this round.
+func (rs *roundAcks) send(k tp, src int64) (int64, bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	s := rs.parts[k]
+	if s == nil {
+		s = &sentRecords{}
+		rs.parts[k] = s
+	}
+	if s.failed {
+		return 0, false
+	}
+	s.recs = append(s.recs, sentRecord{src: src})
+	return s.base + int64(len(s.recs)) - 1, true
+}
+
+// ack records that a record landed at target offset dst, and passes the
+// partition's acknowledged prefix on to the translator.
+func (rs *roundAcks) ack(k tp, seq, dst int64) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	s := rs.parts[k]
+	if rs.closed || s == nil || seq < s.base {
+		return
+	}
+	s.recs[seq-s.base].dst, s.recs[seq-s.base].done = dst, true
+	i := 0
+	for ; i < len(s.recs) && s.recs[i].done; i++ {
+		rs.tr.acked(k, offsetSync{Source: s.recs[i].src, Target: s.recs[i].dst})
+	}
+	s.recs, s.base = s.recs[i:], s.base+int64(i)
+	rs.acked += int64(i)
+}
+
+// fail records that a record of partition k failed: the partition's
+// prefix ends before it. A record the target refused stops the partition
+// (reported in Status) until the mirror restarts; any other failure ends
+// the round, which starts again after the last sync.
+func (rs *roundAcks) fail(k tp, src int64, err error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	s := rs.parts[k]
+	if rs.closed || s == nil || s.failed {
+		return // later failures follow from the first
+	}
+	s.failed = true
+	if refused(err) {
+		rs.stopped = append(rs.stopped, k)
+		rs.tr.m.stopTranslating(k, fmt.Sprintf("the target refused the record at source offset %d: %v (raise the target topic's limit or fix the record, then restart the mirror)", src, err))
+		return
+	}
+	rs.err = errors.Join(rs.err, fmt.Errorf("produce to %s/%d: %w", rs.tr.m.cfg.targetName(k.topic), k.part, err))
+}
+
+// failure returns the failures that end the round, nil while none did.
+func (rs *roundAcks) failure() error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.err
+}
+
+// takeStopped returns the partitions stopped since the last call.
+func (rs *roundAcks) takeStopped() []tp {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	out := rs.stopped
+	rs.stopped = nil
+	return out
+}
+
+func (rs *roundAcks) progressed() bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.acked > 0
+}
+
+// close makes the round ignore its producer's late answers: the next
+// round starts from the syncs this one wrote.
+func (rs *roundAcks) close() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.closed = true
+}
+
+// stopTranslating stops copying a source partition in translating mode
+// until the mirror restarts, and says why in Status.
+func (m *Mirror) stopTranslating(k tp, reason string) {
+	m.mu.Lock()
+	if m.translateStops == nil {
+		m.translateStops = map[tp]string{}
+	}
+	m.translateStops[k] = reason
+	m.mu.Unlock()
+	m.logger.Error("stopped mirroring partition", "source_topic", k.topic, "partition", k.part, "reason", reason)
+}
+
+// translateStopped is why a source partition stopped in translating mode,
+// "" while it is copied.
+func (m *Mirror) translateStopped(k tp) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.translateStops[k]
 }
 
 // noteTopicErr records an error on every partition of a source topic.
@@ -387,7 +709,7 @@ func (tr *translator) writeSyncs(ctx context.Context, prod *kgo.Client) {
 			continue
 		}
 		tr.history[k] = appendSync(h, last)
-		key, _ := json.Marshal(syncKey{k.topic, k.part, tr.nextSlot[k]})
+		key, _ := json.Marshal(syncKey{Topic: k.topic, Partition: k.part, Slot: tr.nextSlot[k]})
 		tr.nextSlot[k] = (tr.nextSlot[k] + 1) % syncsKept
 		val, _ := json.Marshal(last)
 		recs = append(recs, &kgo.Record{Topic: topic, Partition: 0, Key: key, Value: val})
