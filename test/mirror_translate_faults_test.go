@@ -205,7 +205,8 @@ func TestTranslatingMirrorRestartedBeforeItsFirstSyncKeepsItsTopic(t *testing.T)
 
 // A planned stop writes the offset syncs of everything copied: started
 // again, the mirror copies only what came after, not the last records
-// again.
+// again. The last record is copied just before the stop, sooner than a
+// periodic sync would write it.
 func TestTranslatingMirrorStoppedWritesItsLastSyncs(t *testing.T) {
 	t.Parallel()
 	sseeds, dseeds, _ := kfakePair(t, 1, nil, "orders")
@@ -215,15 +216,20 @@ func TestTranslatingMirrorStoppedWritesItsLastSyncs(t *testing.T) {
 	}
 	dstAdm := kadm.NewClient(newClient(t, dseeds[0], kgo.SeedBrokers(dseeds...)))
 	_, stop := runMirror(t, sseeds, dseeds, mirror.Config{})
-	waitState(t, 30*time.Second, "copied", func() (bool, string) {
-		n := targetTotal(testContext(t, 5*time.Second), dstAdm, "orders")
-		return n == 50, fmt.Sprint(n)
+	waitState(t, 30*time.Second, "synced to 49", func() (bool, string) {
+		s := offsetSyncs(t, dseeds)[0]
+		return len(s) > 0 && s[len(s)-1] == 49, fmt.Sprint(s)
 	})
-	stop() // right after the copy, maybe before a periodic sync
-	if s := offsetSyncs(t, dseeds)[0]; len(s) == 0 || s[len(s)-1] != 49 {
-		t.Fatalf("after the stop the offset syncs are %v, want the last at 49", s)
+	produceSync(t, cl, &kgo.Record{Value: []byte("v050")})
+	ctx := testContext(t, 30*time.Second)
+	for targetTotal(ctx, dstAdm, "orders") != 51 && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
 	}
-	for i := 50; i < 60; i++ {
+	stop()
+	if s := offsetSyncs(t, dseeds)[0]; len(s) == 0 || s[len(s)-1] != 50 {
+		t.Fatalf("after the stop the offset syncs are %v, want the last at 50", s)
+	}
+	for i := 51; i < 60; i++ {
 		produceSync(t, cl, &kgo.Record{Value: []byte(fmt.Sprintf("v%03d", i))})
 	}
 	runMirror(t, sseeds, dseeds, mirror.Config{})
