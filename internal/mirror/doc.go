@@ -98,10 +98,13 @@
 // # Consumer group offsets
 //
 // Committed offsets of the groups matching Config.Groups are committed on
-// the target every SyncGroupOffsetsInterval under the mirror topic's name,
-// unchanged (offsets are the same on both sides), only for groups with no
-// members on the target, never backwards and never past the mirror
-// topic's end.
+// the target under the mirror topic's name, unchanged (offsets are the
+// same on both sides), only for groups with no members on the target,
+// never backwards and never past the mirror topic's end: after the first
+// refresh, every SyncGroupOffsetsInterval, and once more when Run's
+// context ends, after the copy loops stopped (within a few seconds), so a
+// planned switch (stop the consumers, stop the mirror, promote) carries
+// the groups' last commits.
 //
 // # What this package never does
 //
@@ -117,8 +120,17 @@
 // committed records and produces them with an idempotent producer to the
 // same partition, writes offset syncs (source offset, target offset) to a
 // compacted topic on the target, resumes after the last sync (at least
-// once: a few records may be copied twice after a crash), and translates
-// group offsets through the syncs, never past a record not yet copied. The
+// once: a few records may be copied twice after a crash; a stopping
+// mirror flushes and writes its last syncs, each within a few seconds),
+// and translates group offsets through the syncs, never past a record not
+// yet copied. Only a partition's acknowledged prefix of copied records is
+// ever synced, so no sync passes a record that failed. A record the target
+// refuses for good (too large for the target topic, invalid there) stops
+// its partition until the mirror restarts, reported in Status; other
+// failures restart the copy with a backoff. A claim record in the
+// offset-sync topic, written before the mirror first copies into a
+// target topic it created or adopted, marks that topic as the mirror's
+// own even before its first sync. The
 // translated offsets of the groups it syncs are also written, when they
 // move, to the compacted checkpoint topic CheckpointTopic (named as
 // MirrorMaker 2 names it, "<alias>.checkpoints.internal"; JSON records,

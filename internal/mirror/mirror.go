@@ -32,7 +32,8 @@ type Config struct {
 	// the names, "{source}.{topic}" is MirrorMaker 2's.
 	RenameFormat string
 	// Groups selects the consumer groups whose committed offsets are
-	// copied (none when nil), every SyncGroupOffsetsInterval (10s).
+	// copied (none when nil): at the start, every
+	// SyncGroupOffsetsInterval (10s), and when Run's context ends.
 	Groups                   *regexp.Regexp
 	SyncGroupOffsetsInterval time.Duration
 	// RefreshInterval is how often the source's topics, partition counts
