@@ -15,13 +15,16 @@ import (
 // TestServeLogFormatJSONWritesOnlyJSON checks that `serve --log-format
 // json` says where it serves through the logger: every line on stderr is a
 // JSON object naming the node, among them "serving Kafka" with its address
-// and "serving HTTP".
+// and "serving HTTP". Durations read as durations ("3s"), not nanoseconds.
 func TestServeLogFormatJSONWritesOnlyJSON(t *testing.T) {
 	t.Parallel()
-	seen := serveJSON(t, []string{"serving Kafka", "serving HTTP"},
+	seen := serveJSON(t, []string{"serving Kafka", "serving HTTP", "controller active"},
 		"--http-listen", "127.0.0.1:0", "--data-dir", t.TempDir())
 	if a, _ := seen["serving Kafka"]["addr"].(string); !strings.HasPrefix(a, "127.0.0.1:") {
 		t.Fatalf("serving Kafka: %v, want addr 127.0.0.1:port", seen["serving Kafka"])
+	}
+	if d, _ := seen["controller active"]["session_timeout"].(string); d != "3s" {
+		t.Fatalf("controller active: %v, want session_timeout \"3s\"", seen["controller active"])
 	}
 }
 

@@ -9,13 +9,22 @@ import (
 )
 
 // newLogger is the broker's logger: slog's text handler (key=value) or its
-// JSON handler (one object per line, with time, level and msg keys).
+// JSON handler (one object per line, with time, level and msg keys). In
+// JSON a duration is written as the text handler writes it ("1.5s"), not
+// as slog's integer nanoseconds, which a reader would have to know to
+// divide.
 func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch format {
 	case "text", "":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
+		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				a.Value = slog.StringValue(a.Value.Duration().String())
+			}
+			return a
+		}
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usageError{fmt.Errorf("--log-format %q: want text or json", format)}
