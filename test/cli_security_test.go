@@ -94,6 +94,21 @@ func TestCLIUser(t *testing.T) {
 	// Only a principal allowed to ALTER the cluster manages users.
 	cliFails(t, addr, "CLUSTER_AUTHORIZATION_FAILED", login("SCRAM-SHA-512", "bob", "bob-secret", "user", "create", "eve", "--password", "x")...)
 	cliFails(t, addr, "CLUSTER_AUTHORIZATION_FAILED", login("SCRAM-SHA-512", "bob", "bob-secret", "user", "list")...)
+	// cluster health without DESCRIBE on the cluster: the verdict from
+	// Metadata, the log directories left unchecked.
+	var health struct {
+		Healthy        bool `json:"healthy"`
+		LogDirsChecked bool `json:"log_dirs_checked"`
+	}
+	if err := json.Unmarshal([]byte(cli(t, addr, "", login("SCRAM-SHA-512", "bob", "bob-secret", "cluster", "health", "--json")...)), &health); err != nil {
+		t.Fatal(err)
+	}
+	if !health.Healthy || health.LogDirsChecked {
+		t.Fatalf("cluster health as bob: %+v, want healthy with the log directories unchecked", health)
+	}
+	if err := json.Unmarshal([]byte(cli(t, addr, "", as("cluster", "health", "--json")...)), &health); err != nil || !health.LogDirsChecked {
+		t.Fatalf("cluster health as admin: %+v (%v), want the log directories checked", health, err)
+	}
 
 	// A PLAIN users file line: a bcrypt hash of the password, never the
 	// password; no broker involved.

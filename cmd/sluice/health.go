@@ -32,6 +32,10 @@ type clusterHealth struct {
 	// BrokersNotAnswering are live brokers, as Metadata lists them, that
 	// did not answer DescribeLogDirs: stopped, hung or unreachable.
 	BrokersNotAnswering []int32 `json:"brokers_not_answering"`
+	// LogDirsChecked is false when the principal may not describe the
+	// log directories (DESCRIBE on the cluster): the rest of the report
+	// stands without that check.
+	LogDirsChecked bool `json:"log_dirs_checked"`
 }
 
 // addUnanswered marks the cluster unhealthy for each broker that did not
@@ -138,7 +142,8 @@ func newClusterHealthCommand(o *clientOptions) *cobra.Command {
 live brokers, brokers that hold replicas but are down, partitions without a
 leader and partitions whose ISR is smaller than their replica set, and from
 DescribeLogDirs the brokers whose every log directory is offline and the live
-brokers that do not answer at all (stopped or hung). The cluster
+brokers that do not answer at all (stopped or hung); a principal not allowed
+to DESCRIBE the cluster gets the rest without the log directories. The cluster
 is healthy when it has a controller and none of the others; the command exits
 1 otherwise, so scripts and probes can use it.`,
 		Example: `  sluice cluster health
@@ -163,10 +168,15 @@ is healthy when it has a controller and none of the others; the command exits
 			dctx, cancel := context.WithTimeout(ctx, time.Until(deadline)/2)
 			dirs, err := adm.DescribeAllLogDirs(dctx, nil)
 			cancel()
-			if err = h.addUnanswered(err); err != nil {
+			switch err = h.addUnanswered(err); {
+			case errors.Is(err, kerr.ClusterAuthorizationFailed):
+				// Not this principal's to see: the Metadata verdict stands.
+			case err != nil:
 				return o.fail("cluster health: describe log dirs", err)
+			default:
+				h.LogDirsChecked = true
+				h.addLogDirs(dirs)
 			}
-			h.addLogDirs(dirs)
 			w := cmd.OutOrStdout()
 			if asJSON || o.json() {
 				if err := printJSON(w, h); err != nil {
@@ -188,6 +198,9 @@ is healthy when it has a controller and none of the others; the command exits
 				}
 				if len(h.BrokersNotAnswering) > 0 {
 					fmt.Fprintf(w, "Brokers not answering:       %s\n", ids(h.BrokersNotAnswering))
+				}
+				if !h.LogDirsChecked {
+					fmt.Fprintf(w, "Log directories:             not checked (not authorized: DESCRIBE on the cluster)\n")
 				}
 			}
 			if !h.Healthy {
