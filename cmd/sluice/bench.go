@@ -376,7 +376,11 @@ func (b *benchOptions) produceLoop(ctx context.Context, cl *kgo.Client, limit in
 			break
 		}
 		if interval > 0 {
-			if next := p.start.Add(time.Duration(i) * interval); now.Before(next) {
+			next := p.start.Add(time.Duration(i) * interval)
+			if !deadline.IsZero() && !next.Before(deadline) {
+				break // --duration 2s at --rate 500 is 1000 records
+			}
+			if now.Before(next) {
 				time.Sleep(next.Sub(now))
 			}
 		}
