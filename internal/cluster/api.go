@@ -92,6 +92,12 @@ type Config struct {
 	// replica it was stay without a leader, for an unclean election to
 	// settle, instead of being led by its empty replica.
 	LostLogs bool
+	// UncleanLeaderElection is this broker's static
+	// unclean.leader.election.enable: the default below a topic's own
+	// setting and the cluster-wide dynamic one. Elections the metadata
+	// log decides read only replicated settings; the controller applies
+	// this one by proposing unclean elections (electUnclean).
+	UncleanLeaderElection bool
 }
 
 // Voter is one member of the metadata quorum.

@@ -392,20 +392,26 @@ func (n *node) rebalance(ctx context.Context) {
 // lead. The FSM elects so already when a broker is fenced, unfenced or
 // reports offline replicas; this is what enabling
 // unclean.leader.election.enable does to a partition already offline, as
-// Kafka's controller does it. It looks at the topics changed since the
-// image at index since (every topic at a term's start, after a change of
-// the cluster-wide configs, or when the changes are not known), and
-// returns the index of the image it looked at, or since again when the
-// election failed, to look again at the next tick.
+// Kafka's controller does it. Where neither the topic nor the cluster-wide
+// dynamic configs set it, the controller's static setting
+// (Config.UncleanLeaderElection) decides, which the metadata log's own
+// elections cannot read: then this is how a partition fenced out of its
+// ISR gets a live replica, and it also looks again when a broker comes
+// back. It looks at the topics changed since the image at index since
+// (every topic at a term's start, after a change of the cluster-wide
+// configs, or when the changes are not known), and returns the index of
+// the image it looked at, or since again when the election failed, to
+// look again at the next tick.
 func (n *node) electUnclean(ctx context.Context, since uint64) uint64 {
 	img := n.pub.image()
 	changes, known := img.ChangesSince(since)
-	if known && len(changes.Topics) == 0 && !changes.BrokerConfigs {
+	brokers := n.cfg.UncleanLeaderElection && changes.Brokers
+	if known && len(changes.Topics) == 0 && !changes.BrokerConfigs && !brokers {
 		return img.Index
 	}
 	var parts []TopicPartitionID
 	look := func(t *Topic) {
-		if !uncleanAllowed(t, img.BrokerConfigs) {
+		if !n.uncleanAllowed(t, img.BrokerConfigs) {
 			return
 		}
 		for _, p := range t.Partitions {
@@ -416,7 +422,7 @@ func (n *node) electUnclean(ctx context.Context, since uint64) uint64 {
 			}
 		}
 	}
-	if !known || changes.BrokerConfigs {
+	if !known || changes.BrokerConfigs || brokers {
 		for _, t := range img.Topics.All() {
 			look(t)
 		}
@@ -440,6 +446,19 @@ func (n *node) electUnclean(ctx context.Context, since uint64) uint64 {
 		return since
 	}
 	return img.Index
+}
+
+// uncleanAllowed is whether t allows unclean leader election: its own
+// config, else the cluster-wide dynamic default, else this controller's
+// static setting.
+func (n *node) uncleanAllowed(t *Topic, brokerConfigs map[string]map[string]string) bool {
+	if _, ok := t.Configs[uncleanConfig]; ok {
+		return uncleanAllowed(t, brokerConfigs)
+	}
+	if _, ok := brokerConfigs[""][uncleanConfig]; ok {
+		return uncleanAllowed(t, brokerConfigs)
+	}
+	return n.cfg.UncleanLeaderElection
 }
 
 // sortPartitions orders partitions by topic ID, then index.

@@ -930,3 +930,33 @@ func TestQuorumBrokerWithLostLogsDoesNotLeadItsEmptyReplicas(t *testing.T) {
 		return p.Leader != noLeader && len(p.ISR) == 1
 	})
 }
+
+// With unclean.leader.election.enable set in the brokers' static configs
+// (and nowhere in the metadata), a partition whose last ISR member is
+// fenced gets the live replica out of sync as leader: the controller
+// elects it.
+func TestQuorumStaticUncleanElection(t *testing.T) {
+	t.Parallel()
+	q := newQuorum(t, 3, func(c *Config) { c.UncleanLeaderElection = true })
+	l := q.leader()
+	var others []*Node
+	for _, n := range q.live() {
+		if n != l {
+			others = append(others, n)
+		}
+	}
+	x, y := others[0], others[1]
+	mustPropose(t, l, CreateTopic{Name: "t", Replicas: [][]int32{{x.ID(), y.ID()}}})
+	q.converged("the topic created", func(img *Image) bool { return img.Topics.Value("t") != nil })
+	mustPropose(t, l, fenceBroker{ID: y.ID(), Epoch: l.Image().Brokers[y.ID()].Epoch})
+	q.converged("y unfenced again, out of the ISR", func(img *Image) bool {
+		p := img.Topics.Value("t").Partitions[0]
+		return !img.Brokers[y.ID()].Fenced && slices.Equal(p.ISR, []int32{x.ID()})
+	})
+	x.PauseHeartbeats(true)
+	defer x.PauseHeartbeats(false)
+	q.converged("y elected, out of sync, once x is fenced", func(img *Image) bool {
+		p := img.Topics.Value("t").Partitions[0]
+		return img.Brokers[x.ID()].Fenced && p.Leader == y.ID() && slices.Equal(p.ISR, []int32{y.ID()})
+	})
+}
