@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sluice-io/sluice/internal/record"
 )
@@ -468,5 +469,81 @@ func TestSettleRelocationsKeepsTheMarkedCopy(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(a, "t-1.0123456789abcdef0123456789abcdef-future")); !os.IsNotExist(err) {
 		t.Fatalf("future copy kept: %v", err)
+	}
+}
+
+// blockRemoveFS holds the Remove of one path until release is closed.
+type blockRemoveFS struct {
+	OSFS
+	path    string
+	once    sync.Once
+	reached chan struct{}
+	release chan struct{}
+}
+
+func (f *blockRemoveFS) Remove(name string) error {
+	if name == f.path {
+		f.once.Do(func() { close(f.reached) })
+		<-f.release
+	}
+	return f.OSFS.Remove(name)
+}
+
+// TestDeleteRecordsRacingARelocationKeepsTheLogOnline: DeleteRecords takes
+// the first segment out of the log and, while it removes that segment's
+// files, a relocation commits and removes the old directory. The removal
+// must not fsync the directory that is gone: the log stays online in its
+// new directory, starting at the second segment (KIP-107 with KIP-113).
+func TestDeleteRecordsRacingARelocationKeepsTheLogOnline(t *testing.T) {
+	t.Parallel()
+	a, b := t.TempDir(), t.TempDir()
+	fsys := &blockRemoveFS{path: filepath.Join(a, "t-0", fileName(0, logSuffix)), reached: make(chan struct{}), release: make(chan struct{})}
+	var offline atomic.Pointer[error]
+	l, err := Open(filepath.Join(a, "t-0"), Config{SegmentBytes: 1024}, Options{FS: fsys, OnOffline: func(err error) { offline.Store(&err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	fillLog(t, l, &model{}, 40)
+	if len(l.segs) < 3 {
+		t.Fatalf("want several segments, have %d", len(l.segs))
+	}
+	newStart := l.segs[1].base
+	del := make(chan error, 1)
+	go func() { del <- l.DeleteRecordsBefore(newStart) }()
+	select {
+	case <-fsys.reached: // the first segment is out of the log; its files are going
+	case err := <-del:
+		t.Fatalf("DeleteRecordsBefore returned before removing the first segment: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("DeleteRecordsBefore never removed the first segment")
+	}
+	relocErr := l.Relocate(context.Background(), filepath.Join(b, "t-0"), nil)
+	close(fsys.release)
+	if relocErr != nil {
+		t.Fatalf("relocate: %v", relocErr)
+	}
+	select {
+	case err := <-del:
+		if err != nil {
+			t.Errorf("DeleteRecordsBefore: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("DeleteRecordsBefore never returned")
+	}
+	if err := l.Offline(); err != nil {
+		t.Fatalf("log offline after a relocation raced DeleteRecords: %v", err)
+	}
+	if p := offline.Load(); p != nil {
+		t.Fatalf("OnOffline called: %v", *p)
+	}
+	if got, want := l.Dir(), filepath.Join(b, "t-0"); got != want {
+		t.Fatalf("log in %s, want %s", got, want)
+	}
+	if got := l.LogStartOffset(); got != newStart {
+		t.Fatalf("log start offset %d, want %d", got, newStart)
+	}
+	if _, err := os.Stat(filepath.Join(a, "t-0")); !os.IsNotExist(err) {
+		t.Fatalf("old directory: %v", err)
 	}
 }

@@ -242,6 +242,17 @@ func (l *Log) removeSegmentFiles(doomed []*segment, why string) error {
 		}
 		l.logger.Info("deleted segment", "file", s.path, "reason", why, "bytes", s.size.Load())
 	}
+	// A relocation may have committed while the files were removed. Its
+	// copy never held the dropped segments, and the old directory is no
+	// longer the log: the relocation removes it (or SettleRelocations does,
+	// after a crash), so it needs no fsync, and it may be gone already,
+	// which must not take a healthy log offline. syncIOMu keeps a
+	// relocation from committing while the directory is fsynced.
+	l.syncIOMu.RLock()
+	defer l.syncIOMu.RUnlock()
+	if l.dir != dir {
+		return nil
+	}
 	if err := l.fs.SyncDir(dir); err != nil {
 		return l.fail("fsync directory", err)
 	}
