@@ -368,8 +368,8 @@ func TestCrashEverywhereInARelocation(t *testing.T) {
 		mustClose(t, l)
 		return nil
 	}, func(t *testing.T, at int, kind string, fsys FS, _ any) {
-		if failed := SettleRelocations(fsys, []string{"/a", "/b"}, nil); len(failed) > 0 {
-			t.Fatalf("crash at %d (%s): settle: %v", at, kind, failed)
+		if failed, _, dup := SettleRelocations(fsys, []string{"/a", "/b"}, nil); len(failed) > 0 || dup != nil {
+			t.Fatalf("crash at %d (%s): settle: %v %v", at, kind, failed, dup)
 		}
 		var copies []string
 		for _, root := range []string{"/a", "/b"} {

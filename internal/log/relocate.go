@@ -26,7 +26,9 @@ package log
 // After a crash, SettleRelocations (run before any log is opened) removes
 // every -future directory, and when a partition's directory exists in two
 // log directories keeps the one with the marker: a crash between steps 3
-// and 4 left two complete copies, and the marked one is the newer.
+// and 4 left two complete copies, and the marked one is the newer. The
+// marker stays until the directory it names is seen gone, and two copies
+// that no single marker tells apart stop the start-up, as in Kafka.
 //
 // A truncation while the copy runs makes it start over; a log that keeps
 // being truncated fails the move after a few tries.
@@ -648,21 +650,37 @@ func IsRelocationLeftover(name string) bool {
 	return strings.HasSuffix(name, futureSuffix)
 }
 
+// ErrDuplicatePartitionDir is returned by SettleRelocations when a
+// partition's directory is in several log directories and no single
+// relocation marker says which copy is the log.
+var ErrDuplicatePartitionDir = errors.New("log: partition directory in several log directories")
+
 // SettleRelocations finishes what relocations interrupted by a crash left
 // in the log directories roots. It must run before any log in them is
 // opened: every <name>.<id>-future copy is removed (the old directory was
 // still the log), and a partition directory found in more than one root is
 // kept where the relocation marker is (the relocation had committed) and
-// removed elsewhere; the marker of a single copy is removed. Roots that
-// cannot be read are returned with their errors and left alone.
-func SettleRelocations(fsys FS, roots []string, logger *slog.Logger) map[string]error {
+// removed elsewhere. A marker is removed only once the directory it names
+// is known to be gone: its root was listed here and holds no copy.
+//
+// A partition directory in several roots that no single marker resolves is
+// left alone, reported in dup (wrapping ErrDuplicatePartitionDir) and
+// listed in dupNames. Kafka refuses to start then (LogManager.loadLog), and
+// so should the caller: either copy may be the log, and opening the wrong
+// one would serve a stale log and write over what was acknowledged after
+// it. That is also why a marker whose root could not be read is kept: when
+// a disk missing at one start comes back with the old copy, the marker
+// still says which copy is the log. Roots that cannot be read are returned
+// in failed with their errors and left alone.
+func SettleRelocations(fsys FS, roots []string, logger *slog.Logger) (failed map[string]error, dupNames []string, dup error) {
 	if fsys == nil {
 		fsys = OSFS{}
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	failed := map[string]error{}
+	failed = map[string]error{}
+	listed := map[string]bool{}    // roots read in full
 	where := map[string][]string{} // partition directory name -> roots holding it
 	var names []string
 	for _, root := range roots {
@@ -673,6 +691,7 @@ func SettleRelocations(fsys FS, roots []string, logger *slog.Logger) map[string]
 			}
 			continue
 		}
+		listed[filepath.Clean(root)] = true
 		removed := false
 		for _, e := range entries {
 			if !e.IsDir() {
@@ -700,22 +719,38 @@ func SettleRelocations(fsys FS, roots []string, logger *slog.Logger) map[string]
 			}
 		}
 	}
-	marked := func(root, name string) bool {
-		_, err := fsys.Stat(filepath.Join(root, name, relocatedMarker))
-		return err == nil
+	// from reads a marker: the root of the directory it names. ok is
+	// false when there is no marker.
+	from := func(root, name string) (oldRoot string, ok bool) {
+		b, err := ReadSmallFile(fsys, filepath.Join(root, name, relocatedMarker), 4096)
+		if err != nil {
+			if isNotExist(err) {
+				return "", false
+			}
+			return "", true // a marker that cannot be read names nothing known
+		}
+		old := strings.TrimSpace(string(b))
+		if old == "" {
+			return "", true
+		}
+		return filepath.Dir(filepath.Clean(old)), true
 	}
+	var dups []string
 	for _, name := range names {
 		found := where[name]
-		var winners []string
+		var winners, oldRoots []string
 		for _, root := range found {
-			if marked(root, name) {
+			if oldRoot, ok := from(root, name); ok {
 				winners = append(winners, root)
+				oldRoots = append(oldRoots, oldRoot)
 			}
 		}
 		if len(found) > 1 {
 			if len(winners) != 1 {
-				logger.Error("a partition directory is in several log directories; keeping the first",
-					"name", name, "log_dirs", found)
+				logger.Error("a partition directory is in several log directories and no relocation marker says which is the log; remove the stale copies by hand",
+					"name", name, "log_dirs", found, "marked", winners)
+				dupNames = append(dupNames, name)
+				dups = append(dups, fmt.Sprintf("%s in %s", name, strings.Join(found, ", ")))
 				continue
 			}
 			settled := true
@@ -739,8 +774,13 @@ func SettleRelocations(fsys FS, roots []string, logger *slog.Logger) map[string]
 				continue // keep the marker: the next start tries again
 			}
 		}
-		for _, root := range winners {
+		for i, root := range winners {
 			dir := filepath.Join(root, name)
+			if !listed[oldRoots[i]] {
+				logger.Warn("kept the relocation marker of a partition: the log directory it was moved from could not be read",
+					"dir", dir, "from", oldRoots[i])
+				continue
+			}
 			if err := fsys.Remove(filepath.Join(dir, relocatedMarker)); err != nil && !isNotExist(err) {
 				failed[root] = err
 				continue
@@ -750,5 +790,8 @@ func SettleRelocations(fsys FS, roots []string, logger *slog.Logger) map[string]
 			}
 		}
 	}
-	return failed
+	if len(dups) > 0 {
+		dup = fmt.Errorf("%w: %s", ErrDuplicatePartitionDir, strings.Join(dups, "; "))
+	}
+	return failed, dupNames, dup
 }

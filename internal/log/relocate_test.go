@@ -294,8 +294,8 @@ func TestRelocateSurvivesACrashAtEveryStep(t *testing.T) {
 			t.Fatalf("crash point %d of %d not reached: the relocation made fewer operations this time", at, total)
 		}
 		fsys := dirRenameFS{crashed}
-		if failed := SettleRelocations(fsys, []string{"/a", "/b"}, nil); len(failed) > 0 {
-			t.Fatalf("crash at %d: settle: %v", at, failed)
+		if failed, _, dup := SettleRelocations(fsys, []string{"/a", "/b"}, nil); len(failed) > 0 || dup != nil {
+			t.Fatalf("crash at %d: settle: %v %v", at, failed, dup)
 		}
 		var copies []string
 		for _, root := range []string{"/a", "/b"} {
@@ -458,8 +458,8 @@ func TestSettleRelocationsKeepsTheMarkedCopy(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(b, "t-0", relocatedMarker), []byte(filepath.Join(a, "t-0")+"\n"), 0o644)
 	os.MkdirAll(filepath.Join(a, "t-1.0123456789abcdef0123456789abcdef-future"), 0o755)
-	if failed := SettleRelocations(nil, []string{a, b}, nil); len(failed) > 0 {
-		t.Fatal(failed)
+	if failed, _, dup := SettleRelocations(nil, []string{a, b}, nil); len(failed) > 0 || dup != nil {
+		t.Fatal(failed, dup)
 	}
 	if _, err := os.Stat(filepath.Join(a, "t-0")); !os.IsNotExist(err) {
 		t.Fatalf("old copy kept: %v", err)
@@ -546,4 +546,149 @@ func TestDeleteRecordsRacingARelocationKeepsTheLogOnline(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(a, "t-0")); !os.IsNotExist(err) {
 		t.Fatalf("old directory: %v", err)
 	}
+}
+
+// relocatedAway builds what a relocation from a/t-0 to b/t-0 leaves when
+// the old directory could not be removed (or the process died before it
+// was): the moved log in b, holding more batches than the stale copy left
+// in a, and the marker in b. It returns the moved log's end offset.
+func relocatedAway(t *testing.T, a, b string) int64 {
+	t.Helper()
+	l, err := Open(filepath.Join(a, "t-0"), Config{SegmentBytes: 1 << 20}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &model{}
+	fillLog(t, l, m, 5)
+	if err := l.Relocate(context.Background(), filepath.Join(b, "t-0"), nil); err != nil {
+		t.Fatal(err)
+	}
+	fillLog(t, l, m, 5)
+	end := l.LogEndOffset()
+	mustClose(t, l)
+	old, err := Open(filepath.Join(a, "t-0"), Config{SegmentBytes: 1 << 20}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillLog(t, old, &model{}, 5)
+	mustClose(t, old)
+	if err := os.WriteFile(filepath.Join(b, "t-0", relocatedMarker), []byte(filepath.Join(a, "t-0")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return end
+}
+
+// readDirFailFS fails ReadDir of one directory with EIO.
+type readDirFailFS struct {
+	OSFS
+	dir string
+}
+
+func (f readDirFailFS) ReadDir(name string) ([]os.DirEntry, error) {
+	if filepath.Clean(name) == f.dir {
+		return nil, &os.PathError{Op: "readdirent", Path: name, Err: syscall.EIO}
+	}
+	return f.OSFS.ReadDir(name)
+}
+
+// TestSettleRelocationsKeepsTheMarkerWhileTheOldRootIsUnreadable: a
+// relocation from a to b left its old copy in a. The broker starts once
+// with a missing or failing: the marker in b names a directory in a, which
+// could not be read, so it stays. Once a is back, the marked copy is kept
+// and the stale one in a is removed.
+func TestSettleRelocationsKeepsTheMarkerWhileTheOldRootIsUnreadable(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		hide   func(t *testing.T, a string) (FS, func())
+		failed bool
+	}{
+		{name: "missing", hide: func(t *testing.T, a string) (FS, func()) {
+			if err := os.Rename(a, a+".away"); err != nil {
+				t.Fatal(err)
+			}
+			return nil, func() {
+				if err := os.Rename(a+".away", a); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{name: "EIO", failed: true, hide: func(t *testing.T, a string) (FS, func()) {
+			return readDirFailFS{dir: a}, func() {}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := t.TempDir(), t.TempDir()
+			end := relocatedAway(t, a, b)
+			fsys, back := tc.hide(t, a)
+			failed, _, dup := SettleRelocations(fsys, []string{a, b}, nil)
+			if dup != nil || len(failed) != btoi(tc.failed) || tc.failed && failed[a] == nil {
+				t.Fatalf("settle with %s %s: failed %v, duplicates %v", a, tc.name, failed, dup)
+			}
+			if _, err := os.Stat(filepath.Join(b, "t-0", relocatedMarker)); err != nil {
+				t.Fatalf("marker removed while the directory it names could not be read: %v", err)
+			}
+			back()
+			if failed, _, dup := SettleRelocations(nil, []string{a, b}, nil); len(failed) > 0 || dup != nil {
+				t.Fatalf("settle with %s back: failed %v, duplicates %v", a, failed, dup)
+			}
+			if _, err := os.Stat(filepath.Join(a, "t-0")); !os.IsNotExist(err) {
+				t.Fatalf("stale copy kept: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(b, "t-0", relocatedMarker)); !os.IsNotExist(err) {
+				t.Fatalf("marker kept once the stale copy was removed: %v", err)
+			}
+			l, err := Open(filepath.Join(b, "t-0"), Config{SegmentBytes: 1 << 20}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer mustClose(t, l)
+			if got := l.LogEndOffset(); got != end {
+				t.Fatalf("kept copy ends at %d, want %d", got, end)
+			}
+		})
+	}
+}
+
+// TestSettleRelocationsRefusesUnmarkedDuplicates: the broker started once
+// with an empty directory where a's disk should have been mounted, so the
+// marker in b went; with a back, two unmarked copies exist. Neither is
+// removed and both are reported, as Kafka refuses to start then
+// (LogManager.loadLog: duplicate log directories); picking one by the order
+// of log.dirs would serve the stale copy.
+func TestSettleRelocationsRefusesUnmarkedDuplicates(t *testing.T) {
+	t.Parallel()
+	a, b := t.TempDir(), t.TempDir()
+	relocatedAway(t, a, b)
+	if err := os.Rename(a, a+".unmounted"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(a, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if failed, _, dup := SettleRelocations(nil, []string{a, b}, nil); len(failed) > 0 || dup != nil {
+		t.Fatalf("settle with %s empty: failed %v, duplicates %v", a, failed, dup)
+	}
+	if err := os.Remove(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(a+".unmounted", a); err != nil {
+		t.Fatal(err)
+	}
+	failed, names, dup := SettleRelocations(nil, []string{a, b}, nil)
+	if len(failed) > 0 || !errors.Is(dup, ErrDuplicatePartitionDir) || len(names) != 1 || names[0] != "t-0" {
+		t.Fatalf("settle with two unmarked copies: failed %v, duplicates %q %v", failed, names, dup)
+	}
+	for _, root := range []string{a, b} {
+		if _, err := os.Stat(filepath.Join(root, "t-0")); err != nil {
+			t.Fatalf("a copy was removed: %v", err)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -278,6 +278,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		FS:           logFS,
 		OnDirOffline: func(dir string) { n.logDirFailed(runCtx, dir) },
 	})
+	if err := n.replicas.Settle(); err != nil {
+		cancel()
+		n.cluster.Close()
+		closeListeners()
+		return nil, err
+	}
 	n.groups = group.New(group.Config{
 		Partitions:                int32(static.Int64("offsets.topic.num.partitions")),
 		Log:                       broker.InternalLog{Replicas: n.replicas, Topic: group.OffsetsTopic},

@@ -31,6 +31,11 @@ import (
 // is ready. mu is a leaf lock: logs call in under their own locks.
 type dirState struct {
 	settleOnce sync.Once
+	// duplicates are the partition directories settle found in several
+	// log directories with nothing to say which is the log, and dupErr
+	// describes them. Written once by settle, read after it.
+	duplicates map[string]bool
+	dupErr     error
 	mu         sync.Mutex
 	offline    map[string]error // log directory -> what took it offline
 	wg         sync.WaitGroup   // goroutines taking partitions offline
@@ -80,13 +85,33 @@ func (m *Manager) LogDirOffline(dir string) error {
 
 // settle finishes, once before any log is opened, what relocations
 // interrupted by a crash left (log.SettleRelocations). A log directory
-// that cannot be read goes offline.
+// that cannot be read goes offline. A partition whose directory is in
+// several log directories, with no relocation marker to tell which copy
+// is the log, is never opened: either may be stale.
 func (m *Manager) settle() {
 	m.dirs.settleOnce.Do(func() {
-		for root, err := range log.SettleRelocations(m.fs, m.cfg.LogDirs, m.logger) {
+		failed, dups, err := log.SettleRelocations(m.fs, m.cfg.LogDirs, m.logger)
+		for root, err := range failed {
 			m.dirFailed(root, nil, err)
 		}
+		if err != nil {
+			m.dirs.duplicates = make(map[string]bool, len(dups))
+			for _, name := range dups {
+				m.dirs.duplicates[name] = true
+			}
+			m.dirs.dupErr = err
+		}
 	})
+}
+
+// Settle settles the log directories (see settle) and returns an error
+// wrapping log.ErrDuplicatePartitionDir when a partition's directory is in
+// several of them and nothing tells which copy is the log. The broker
+// refuses to start then, as Kafka does, until an operator removes the
+// stale copy.
+func (m *Manager) Settle() error {
+	m.settle()
+	return m.dirs.dupErr
 }
 
 // logOptions are the options a partition's log at dir is opened with:

@@ -178,6 +178,9 @@ func (m *Manager) LogDirs() []string { return m.cfg.LogDirs }
 func (m *Manager) partitionDir(tp TopicPartition, placed map[string]int) (dir string, exists bool, err error) {
 	m.settle()
 	name := fmt.Sprintf("%s-%d", tp.Topic, tp.Partition)
+	if m.dirs.duplicates[name] {
+		return "", false, fmt.Errorf("open %s: %w", name, m.dirs.dupErr)
+	}
 	for _, root := range m.cfg.LogDirs {
 		if _, err := m.fs.Stat(filepath.Join(root, name)); err == nil {
 			return filepath.Join(root, name), true, nil
