@@ -141,7 +141,13 @@ func (m *Manager) runMove(ctx context.Context, tp TopicPartition, p *Partition, 
 		}
 		m.mu.Unlock()
 		if cause := m.LogDirOffline(mv.target); cause != nil {
-			p.log.MarkOffline(cause) // the target failed meanwhile
+			// The target failed meanwhile, and its failure skipped this
+			// partition, still moving: it goes offline as the
+			// directory's other partitions did, out of its fetcher and
+			// reported to the controller, so its leadership moves.
+			p.log.MarkOffline(cause)
+			m.unfollow([]*Partition{p})
+			m.reportOffline(mv.target, []*Partition{p})
 		}
 	case ctx.Err() != nil:
 		logger.Info("partition move cancelled", "err", err)
