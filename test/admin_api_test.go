@@ -113,8 +113,8 @@ func TestAdminAPIBrokerAndLogDirs(t *testing.T) {
 	if st.Partitions < 3 || st.Leaders != st.Partitions {
 		t.Errorf("partitions %d, leaders %d: want at least the 3 of admin-api, all led", st.Partitions, st.Leaders)
 	}
-	if st.CommandLevel != 2 {
-		t.Errorf("metadata_command_level %d, want 2: the one broker runs this software", st.CommandLevel)
+	if st.CommandLevel != 3 {
+		t.Errorf("metadata_command_level %d, want 3: the one broker runs this software", st.CommandLevel)
 	}
 
 	var dirs struct {
