@@ -459,33 +459,3 @@ func TestRegisterBrokerWithLostLogsUncleanAllowed(t *testing.T) {
 		t.Fatalf("after broker 1 came back empty, unclean allowed: %+v, want led by 2", p)
 	}
 }
-
-// RegisterBroker.LostLogs is version 3, written at level 3 alone.
-func TestEncodeRegisterBrokerLostLogsAtLevels(t *testing.T) {
-	cmd := RegisterBroker{Broker: Broker{ID: 1, Fenced: true}, LostLogs: true}
-	for _, tc := range []struct {
-		level, version uint8
-		want           RegisterBroker
-	}{
-		{3, 3, cmd},
-		{2, 1, RegisterBroker{Broker: Broker{ID: 1, Fenced: true}}},
-	} {
-		data, err := encodeCommandAt(cmd, tc.level)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if data[1] != tc.version {
-			t.Errorf("level %d: version %d, want %d", tc.level, data[1], tc.version)
-		}
-		got, err := decodeCommand(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("level %d decodes to %+v, want %+v", tc.level, got, tc.want)
-		}
-	}
-	if _, err := encodeCommandAt(RegisterBroker{Broker: Broker{ID: 1}, Rejoin: true, LostLogs: true}, 3); err == nil {
-		t.Error("a rejoin with lost logs was encoded")
-	}
-}

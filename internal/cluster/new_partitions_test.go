@@ -160,40 +160,46 @@ func TestCreatePartitionsFromRefusesAStaleCount(t *testing.T) {
 	}
 }
 
-// CreatePartitions.From is version 3, written at level 3 alone: below, the
-// command is version 2 without it, as level 2 applies it.
-func TestEncodeCreatePartitionsFromAtLevels(t *testing.T) {
-	cmd := CreatePartitions{ID: tid(1), Replicas: [][]int32{{1}}, From: 4}
+// The fields of version 3 (CreatePartitions.From, RegisterBroker.LostLogs)
+// are written at level 3 alone: below, each command is the version before
+// without them, as older software applies it. A version 3 field in an
+// older version's envelope is malformed.
+func TestEncodeLevelThreeFields(t *testing.T) {
+	from := CreatePartitions{ID: tid(1), Replicas: [][]int32{{1}}, From: 4}
+	lost := RegisterBroker{Broker: Broker{ID: 1, Fenced: true}, LostLogs: true}
 	for _, tc := range []struct {
+		cmd            Command
 		level, version uint8
-		want           CreatePartitions
+		want           Command
 	}{
-		{3, 3, cmd},
-		{2, 2, CreatePartitions{ID: tid(1), Replicas: [][]int32{{1}}}},
-		{1, 1, CreatePartitions{ID: tid(1), Replicas: [][]int32{{1}}}},
+		{from, 3, 3, from},
+		{from, 2, 2, CreatePartitions{ID: tid(1), Replicas: [][]int32{{1}}}},
+		{from, 1, 1, CreatePartitions{ID: tid(1), Replicas: [][]int32{{1}}}},
+		{lost, 3, 3, lost},
+		{lost, 2, 1, RegisterBroker{Broker: Broker{ID: 1, Fenced: true}}},
 	} {
-		data, err := encodeCommandAt(cmd, tc.level)
+		data, err := encodeCommandAt(tc.cmd, tc.level)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if data[1] != tc.version {
-			t.Errorf("level %d: version %d, want %d", tc.level, data[1], tc.version)
+			t.Errorf("%T at level %d: version %d, want %d", tc.cmd, tc.level, data[1], tc.version)
 		}
 		got, err := decodeCommand(data)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("level %d decodes to %+v, want %+v", tc.level, got, tc.want)
+			t.Errorf("%T at level %d decodes to %+v, want %+v", tc.cmd, tc.level, got, tc.want)
+		}
+		if tc.level == 3 {
+			data[1] = 2
+			if got, err := decodeCommand(data); err == nil {
+				t.Errorf("%T's version 3 fields in a version 2 envelope decode to %+v, want an error", tc.cmd, got)
+			}
 		}
 	}
-	// From in a version 2 envelope is malformed.
-	data, err := encodeCommandAt(cmd, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[1] = 2
-	if got, err := decodeCommand(data); err == nil {
-		t.Errorf("version 2 with from decodes to %+v, want an error", got)
+	if _, err := encodeCommandAt(RegisterBroker{Broker: Broker{ID: 1}, Rejoin: true, LostLogs: true}, 3); err == nil {
+		t.Error("a rejoin with lost logs was encoded")
 	}
 }

@@ -859,23 +859,8 @@ func TestQuorumEndControlledShutdownLeavesAFencedBrokerFenced(t *testing.T) {
 func TestQuorumEnablingUncleanElectionElectsLeaderlessPartitions(t *testing.T) {
 	t.Parallel()
 	q := newQuorum(t, 3, nil)
-	l := q.leader()
-	var others []*Node
-	for _, n := range q.live() {
-		if n != l {
-			others = append(others, n)
-		}
-	}
-	x, y := others[0], others[1]
-	mustPropose(t, l, CreateTopic{Name: "t", Replicas: [][]int32{{x.ID(), y.ID()}}})
-	q.converged("the topic created", func(img *Image) bool { return img.Topics.Value("t") != nil })
-	// y leaves the ISR (nothing here fetches for it to rejoin) and comes
-	// back live; then x, the last ISR member, goes silent and is fenced.
-	mustPropose(t, l, fenceBroker{ID: y.ID(), Epoch: l.Image().Brokers[y.ID()].Epoch})
-	q.converged("y unfenced again, out of the ISR", func(img *Image) bool {
-		p := img.Topics.Value("t").Partitions[0]
-		return !img.Brokers[y.ID()].Fenced && slices.Equal(p.ISR, []int32{x.ID()})
-	})
+	// x, the last ISR member, goes silent and is fenced.
+	x, y := outOfSyncPair(t, q)
 	x.PauseHeartbeats(true)
 	defer x.PauseHeartbeats(false)
 	q.converged("x fenced, the partition without a leader", func(img *Image) bool {
@@ -938,6 +923,21 @@ func TestQuorumBrokerWithLostLogsDoesNotLeadItsEmptyReplicas(t *testing.T) {
 func TestQuorumStaticUncleanElection(t *testing.T) {
 	t.Parallel()
 	q := newQuorum(t, 3, func(c *Config) { c.UncleanLeaderElection = true })
+	x, y := outOfSyncPair(t, q)
+	x.PauseHeartbeats(true)
+	defer x.PauseHeartbeats(false)
+	q.converged("y elected, out of sync, once x is fenced", func(img *Image) bool {
+		p := img.Topics.Value("t").Partitions[0]
+		return img.Brokers[x.ID()].Fenced && p.Leader == y.ID() && slices.Equal(p.ISR, []int32{y.ID()})
+	})
+}
+
+// outOfSyncPair creates topic "t" of one partition on the two brokers of q
+// that do not lead the quorum, x and y, and takes y out of its ISR (fenced
+// once by hand; nothing here fetches for it to rejoin), live again: x is
+// the ISR's last member.
+func outOfSyncPair(t *testing.T, q *testQuorum) (x, y *Node) {
+	t.Helper()
 	l := q.leader()
 	var others []*Node
 	for _, n := range q.live() {
@@ -945,7 +945,7 @@ func TestQuorumStaticUncleanElection(t *testing.T) {
 			others = append(others, n)
 		}
 	}
-	x, y := others[0], others[1]
+	x, y = others[0], others[1]
 	mustPropose(t, l, CreateTopic{Name: "t", Replicas: [][]int32{{x.ID(), y.ID()}}})
 	q.converged("the topic created", func(img *Image) bool { return img.Topics.Value("t") != nil })
 	mustPropose(t, l, fenceBroker{ID: y.ID(), Epoch: l.Image().Brokers[y.ID()].Epoch})
@@ -953,10 +953,5 @@ func TestQuorumStaticUncleanElection(t *testing.T) {
 		p := img.Topics.Value("t").Partitions[0]
 		return !img.Brokers[y.ID()].Fenced && slices.Equal(p.ISR, []int32{x.ID()})
 	})
-	x.PauseHeartbeats(true)
-	defer x.PauseHeartbeats(false)
-	q.converged("y elected, out of sync, once x is fenced", func(img *Image) bool {
-		p := img.Topics.Value("t").Partitions[0]
-		return img.Brokers[x.ID()].Fenced && p.Leader == y.ID() && slices.Equal(p.ISR, []int32{y.ID()})
-	})
+	return x, y
 }
