@@ -104,6 +104,13 @@ func TestCLISilentSeedIsPassedOver(t *testing.T) {
 			}
 		}
 	}
+	// A short --timeout still makes a client kgo accepts (each request's
+	// overhead at least 100ms); the command may only run out of time.
+	for _, timeout := range []string{"400ms", "50ms"} {
+		if r := runCLI(t, b.addr, "", "--timeout", timeout, "topic", "list"); strings.Contains(r.stderr, "overhead") {
+			t.Fatalf("topic list --timeout %s: %q", timeout, r.stderr)
+		}
+	}
 }
 
 // TestCLIClusterHealthReportsHungBroker stops one broker of three with

@@ -65,7 +65,7 @@ func newClientCommands(root *cobra.Command) []*cobra.Command {
 	f := root.PersistentFlags()
 	f.StringVarP(&o.brokers, "brokers", "b", "127.0.0.1:9092", "comma-separated seed brokers, host:port (env SLUICE_BROKERS, or the profile: see sluice profile --help)")
 	f.StringVar(&o.output, "output", "table", "output format: table or json")
-	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to wait for the cluster to answer (a broker silent for a fifth of it is passed over for another)")
+	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to wait for the cluster to answer (a broker silent for a fifth of it, at least 1s, is passed over for another)")
 	f.BoolVar(&o.tls, "tls", false, "connect with TLS, verifying the brokers against the system roots (or --tls-ca)")
 	f.StringVar(&o.tlsCA, "tls-ca", "", "PEM file of CA certificates to verify the brokers with (implies --tls)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM client certificate for mutual TLS (implies --tls; needs --tls-key)")
@@ -136,9 +136,12 @@ func (o *clientOptions) client(opts ...kgo.Opt) (*kgo.Client, error) {
 // timeout field. It is a fraction of --timeout: a broker that accepts
 // connections but never answers (stopped, overloaded, blackholed) then costs
 // a part of the command's budget, and the client still has time to ask
-// another seed. At most 10s, kgo's own default.
+// another seed. At most 10s, kgo's own default; at least a second (or the
+// whole --timeout when that is shorter), so that a TLS handshake over a
+// slow link still fits; and never under the 100ms kgo accepts as a
+// request's overhead.
 func (o *clientOptions) brokerTimeout() time.Duration {
-	return min(o.timeout/5, 10*time.Second)
+	return max(min(o.timeout/5, 10*time.Second), min(time.Second, o.timeout), 100*time.Millisecond)
 }
 
 // securityOpts turns the TLS and SASL flags into kgo options.
