@@ -56,14 +56,17 @@ func (b *imageBuilder) deleteBroker(id int32) {
 	delete(b.next.Brokers, id)
 }
 
+// unregisterLevel is the command level that brought UnregisterBroker.
+const unregisterLevel = 2
+
 // UnregisterBroker removes broker id from the cluster metadata, or returns
 // ErrBrokerNotRegistered. It refuses (ErrOlderBrokers) while a broker
-// other than id is registered at a level below this software's: that
+// other than id is registered at a level below unregisterLevel: that
 // software does not know the command and would stop at it. The broker
 // being removed may be of any level, which is what lifts a level held
 // down by a broker gone for good.
 func (n *Node) UnregisterBroker(ctx context.Context, id int32) error {
-	if level := n.pub.image().commandLevelAs(id); level < commandLevel {
+	if level := n.pub.image().commandLevelAs(id); level < unregisterLevel {
 		return fmt.Errorf("cluster: unregister broker %d: metadata command level %d: %w; upgrade it first", id, level, ErrOlderBrokers)
 	}
 	return n.propose(ctx, UnregisterBroker{ID: id})

@@ -189,3 +189,20 @@ func TestUnregisterRefusedWhileAnotherBrokerIsOlder(t *testing.T) {
 		t.Fatalf("after unregistering 9: brokers %v, level %d", n.Image().Brokers, n.Image().CommandLevel())
 	}
 }
+
+// A broker of the software before level 3 (level 2) applies
+// UnregisterBroker: its presence does not refuse the command.
+func TestUnregisterAllowedBesideALevelTwoBroker(t *testing.T) {
+	t.Parallel()
+	n := openTest(t, testConfig(t, t.TempDir()), nil)
+	mustPropose(t, n,
+		RegisterBroker{Broker: Broker{ID: 8, Host: "h", Port: 8, Fenced: true, Level: 2}},
+		RegisterBroker{Broker: Broker{ID: 9, Host: "h", Port: 9, Fenced: true}},
+	)
+	if err := n.UnregisterBroker(testCtx(t), 9); err != nil {
+		t.Fatalf("unregister 9 beside a level 2 broker: %v", err)
+	}
+	if _, ok := n.Image().Brokers[9]; ok || n.Image().CommandLevel() != 2 {
+		t.Fatalf("after unregistering 9: brokers %v, level %d", n.Image().Brokers, n.Image().CommandLevel())
+	}
+}
