@@ -530,6 +530,11 @@ func (b *Broker) createPartitions(ctx context.Context, _ *Client, req *kmsg.Crea
 	}
 	mq := b.mutationQuota(ctx, req.Version >= 3)
 	created := false
+	// The counts are read after everything committed so far, as Kafka's
+	// controller reads them: a broker whose metadata lags would otherwise
+	// propose new partitions after a stale count, which is refused. (When
+	// the barrier fails, the proposals below fail the same way.)
+	_ = b.cfg.Cluster.Sync(ctx)
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic

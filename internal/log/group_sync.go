@@ -75,6 +75,8 @@ type FSSyncHandle interface {
 // than fsyncing the logs side by side would; otherwise it fsyncs them side
 // by side, trying SyncFS again now and then. Without an FSSyncer, the logs
 // are always fsynced side by side.
+//
+// Lock order: a round's logs' syncIOMu (read), then costMu, then mu.
 type SyncGroup struct {
 	dir string
 	now func() time.Time // monotonic clock, for the costs
@@ -107,10 +109,11 @@ type SyncGroup struct {
 	// whose write-back failed are marked clean and the error is reported
 	// once, so a later SyncFS would succeed without them: a log written
 	// before the failure but not in its round would be acknowledged. After
-	// it, no SyncFS is trusted: every later round of several logs fails
-	// the directory's logs with it. (A log's own fdatasync(2) reports its
-	// file's errors to that file, so a round of one log needs no such
-	// rule.) costMu guards it.
+	// it, no SyncFS is trusted: every later round that would sync the
+	// filesystem fails the directory's logs with it. Rounds that fsync
+	// logs one by one (a round of one log, or several side by side) need
+	// no such rule: a log's own fdatasync(2) reports its file's errors to
+	// that file. costMu guards it.
 	fsErr error
 
 	// zeroBytes is the zeros the group's logs hold written past their

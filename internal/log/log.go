@@ -220,7 +220,10 @@ func newLog(dir string, cfg Config, opts Options) *Log {
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
-	l.group.attach(l.fs, l.logger)
+	if !l.ownGroup {
+		// A group of one log never syncs its filesystem whole.
+		l.group.attach(l.fs, l.logger)
+	}
 	l.logger = l.logger.With("dir", dir)
 	if l.now == nil {
 		l.now = time.Now

@@ -745,6 +745,22 @@ func SettleRelocations(fsys FS, roots []string, logger *slog.Logger) (failed map
 				oldRoots = append(oldRoots, oldRoot)
 			}
 		}
+		if len(winners) > 1 {
+			// Several marked copies: moves in a row (c to b, then b to
+			// a) whose earlier markers stayed. Each marker names the
+			// directory its copy came from, so the log is the one copy
+			// no other marker names.
+			var newest []int
+			for i, root := range winners {
+				if !slices.Contains(oldRoots, filepath.Clean(root)) {
+					newest = append(newest, i)
+				}
+			}
+			if len(newest) == 1 {
+				i := newest[0]
+				winners, oldRoots = winners[i:i+1], oldRoots[i:i+1]
+			}
+		}
 		if len(found) > 1 {
 			if len(winners) != 1 {
 				logger.Error("a partition directory is in several log directories and no relocation marker says which is the log; remove the stale copies by hand",

@@ -692,3 +692,38 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// Moves in a row whose markers stayed (c to b while c could not be read,
+// then b to a, crashed before b's copy went) leave two marked copies: the
+// log is the one no other marker names, and the older copy goes.
+func TestSettleRelocationsFollowsAChainOfMarkers(t *testing.T) {
+	t.Parallel()
+	a, b := t.TempDir(), t.TempDir()
+	c := filepath.Join(t.TempDir(), "c")
+	for _, root := range []string{a, b} {
+		if err := os.Mkdir(filepath.Join(root, "t-0"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mark := func(root, from string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(root, "t-0", relocatedMarker), []byte(filepath.Join(from, "t-0")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mark(b, c)
+	mark(a, b)
+	if err := os.WriteFile(c, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	failed, names, dup := SettleRelocations(nil, []string{a, b, c}, nil)
+	if dup != nil || len(names) != 0 || len(failed) != 1 || failed[c] == nil {
+		t.Fatalf("settle: failed %v, duplicates %q %v; want only %s failed", failed, names, dup, c)
+	}
+	if _, err := os.Stat(filepath.Join(b, "t-0")); !os.IsNotExist(err) {
+		t.Fatalf("the older copy in %s: %v, want it removed", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(a, "t-0", relocatedMarker)); !os.IsNotExist(err) {
+		t.Fatalf("the log's marker, naming a directory read in full: %v, want it removed", err)
+	}
+}

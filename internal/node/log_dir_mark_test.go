@@ -1,11 +1,16 @@
 package node
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/log"
 )
 
 // TestMarkLogDirs: the first start marks every log directory (all new); a
@@ -54,5 +59,34 @@ func TestCleanLogDirs(t *testing.T) {
 	}
 	if _, err := cleanLogDirs([]string{"/srv/a", "/srv/./a/"}); err == nil {
 		t.Fatal("the same directory twice was accepted")
+	}
+}
+
+// A partition directory in two log directories with nothing to say which
+// is the log stops the start, naming it, and leaves both copies alone.
+func TestStartRefusesDuplicatePartitionDirectories(t *testing.T) {
+	t.Parallel()
+	a, b := t.TempDir(), t.TempDir()
+	for _, root := range []string{a, b} {
+		if err := os.Mkdir(filepath.Join(root, "t-0"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := Start(ctx, Config{NodeID: 1, Listen: "127.0.0.1:0", DataDir: t.TempDir(), Settings: map[string]string{"log.dirs": a + "," + b}})
+	if err == nil {
+		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer scancel()
+		n.Shutdown(sctx)
+		t.Fatal("started with t-0 in two log directories")
+	}
+	if !errors.Is(err, log.ErrDuplicatePartitionDir) || !strings.Contains(err.Error(), "t-0") {
+		t.Fatalf("start: %v, want ErrDuplicatePartitionDir naming t-0", err)
+	}
+	for _, root := range []string{a, b} {
+		if _, err := os.Stat(filepath.Join(root, "t-0")); err != nil {
+			t.Fatalf("a copy was removed: %v", err)
+		}
 	}
 }

@@ -280,6 +280,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	})
 	if err := n.replicas.Settle(); err != nil {
 		cancel()
+		n.replicas.Close() // waits for what a directory failing in Settle started
 		n.cluster.Close()
 		closeListeners()
 		return nil, err
