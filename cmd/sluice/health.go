@@ -34,7 +34,8 @@ type clusterHealth struct {
 	BrokersNotAnswering []int32 `json:"brokers_not_answering"`
 	// LogDirsChecked is false when the principal may not describe the
 	// log directories (DESCRIBE on the cluster): the rest of the report
-	// stands without that check.
+	// stands without that check, and without BrokersNotAnswering, which
+	// the same requests find.
 	LogDirsChecked bool `json:"log_dirs_checked"`
 }
 
@@ -143,7 +144,7 @@ live brokers, brokers that hold replicas but are down, partitions without a
 leader and partitions whose ISR is smaller than their replica set, and from
 DescribeLogDirs the brokers whose every log directory is offline and the live
 brokers that do not answer at all (stopped or hung); a principal not allowed
-to DESCRIBE the cluster gets the rest without the log directories. The cluster
+to DESCRIBE the cluster gets the rest without those two checks. The cluster
 is healthy when it has a controller and none of the others; the command exits
 1 otherwise, so scripts and probes can use it.`,
 		Example: `  sluice cluster health
