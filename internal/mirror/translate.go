@@ -117,9 +117,11 @@ type translator struct {
 	// checkpointed is the last checkpoint written per group partition
 	// (used by syncGroups only).
 	checkpointed map[checkpointKey]checkpoint
-	// claimed are the source topics whose target topics this mirror
-	// claimed (read back from the offset-sync topic).
-	claimed map[string]bool
+	// claimed maps the source topics whose target topics this mirror
+	// claimed (read back from the offset-sync topic) to the target topic
+	// claimed; "" when only an offset sync, which names no target, says
+	// so.
+	claimed map[string]string
 	// synced tells syncGroupsLoop that the offset syncs were read once,
 	// so group offsets can be translated; it is closed by the first round.
 	synced     chan struct{}
@@ -134,7 +136,7 @@ func (m *Mirror) runTranslating(ctx context.Context) error {
 	m.logger.Warn("the target does not keep offsets (not a Sluice cluster): copying at least once, with offset syncs for group offsets (MirrorMaker 2 style)",
 		"offset_sync_topic", OffsetSyncTopic(m.cfg.SourceAlias), "checkpoint_topic", CheckpointTopic(m.cfg.SourceAlias))
 	tr := &translator{m: m, recent: map[tp][]offsetSync{}, history: map[tp][]offsetSync{}, nextSlot: map[tp]int{},
-		checkpointed: map[checkpointKey]checkpoint{}, claimed: map[string]bool{}, synced: make(chan struct{}), lastEndOK: true}
+		checkpointed: map[checkpointKey]checkpoint{}, claimed: map[string]string{}, synced: make(chan struct{}), lastEndOK: true}
 	for _, topic := range []string{OffsetSyncTopic(m.cfg.SourceAlias), CheckpointTopic(m.cfg.SourceAlias)} {
 		for {
 			_, err := m.dstAdm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, topic)
@@ -199,7 +201,7 @@ func (tr *translator) readSyncs(ctx context.Context) (map[tp]offsetSync, error) 
 	}
 	history := map[tp][]offsetSync{}
 	lastSlot := map[tp]int{}
-	claimed := map[string]bool{}
+	claimed := map[string]string{}
 	if end.Offset > 0 {
 		cl, err := kgo.NewClient(append(slices.Clone(tr.m.cfg.Target), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))...)
 		if err != nil {
@@ -217,8 +219,11 @@ func (tr *translator) readSyncs(ctx context.Context) (map[tp]offsetSync, error) 
 			fs.EachRecord(func(r *kgo.Record) {
 				var k syncKey
 				var s offsetSync
+				var target string
 				if json.Unmarshal(r.Key, &k) == nil && k.Claim {
-					claimed[k.Topic] = true
+					if json.Unmarshal(r.Value, &target) == nil {
+						claimed[k.Topic] = target
+					}
 				} else if json.Unmarshal(r.Key, &k) == nil && json.Unmarshal(r.Value, &s) == nil {
 					p := tp{k.Topic, k.Partition}
 					history[p] = append(history[p], s)
@@ -283,7 +288,16 @@ func (tr *translator) copyRound(ctx context.Context) (progressed bool, err error
 	claimed := maps.Clone(tr.claimed)
 	tr.mu.Unlock()
 	for k := range synced {
-		claimed[k.topic] = true // a mirror that synced before claims existed
+		if _, ok := claimed[k.topic]; !ok {
+			claimed[k.topic] = "" // a mirror that synced before claims existed
+		}
+	}
+	// owns reports whether this mirror claimed target topic name for
+	// source topic src: a topic renamed since (another rename format) is
+	// not its own.
+	owns := func(src, name string) bool {
+		t, ok := claimed[src]
+		return ok && (t == "" || t == name)
 	}
 	starts := map[string]map[int32]kgo.Offset{}
 	shape := map[string]int{}
@@ -311,7 +325,7 @@ func (tr *translator) copyRound(ctx context.Context) (progressed bool, err error
 				ts.State, ts.Reason = StateRefused, fmt.Sprintf("add partitions to %s: %v", name, err)
 			}
 		}
-		if ts.State == StateMirroring && exists && dt.Err == nil && !m.cfg.Force && !claimed[st.Topic] {
+		if ts.State == StateMirroring && exists && dt.Err == nil && !m.cfg.Force && !owns(st.Topic, name) {
 			if empty, err := m.targetEmpty(ctx, name); err != nil || !empty {
 				ts.State, ts.Reason = StateRefused, fmt.Sprintf("target topic %s already exists with records of its own: refusing to mirror into it (delete it, or run the mirror with --force to append to it)", name)
 			}
@@ -321,7 +335,7 @@ func (tr *translator) copyRound(ctx context.Context) (progressed bool, err error
 			m.logger.Error("not mirroring topic", "source_topic", st.Topic, "topic", name, "reason", ts.Reason)
 			continue
 		}
-		if !claimed[st.Topic] {
+		if !owns(st.Topic, name) {
 			key, _ := json.Marshal(syncKey{Topic: st.Topic, Claim: true})
 			val, _ := json.Marshal(name)
 			claims = append(claims, &kgo.Record{Topic: OffsetSyncTopic(m.cfg.SourceAlias), Partition: 0, Key: key, Value: val})
@@ -353,8 +367,10 @@ func (tr *translator) copyRound(ctx context.Context) (progressed bool, err error
 			return false, fmt.Errorf("claim the target topics: %w", err)
 		}
 		tr.mu.Lock()
-		for k := range statuses {
-			tr.claimed[k] = statuses[k].State == StateMirroring || tr.claimed[k]
+		for k, ts := range statuses {
+			if ts.State == StateMirroring {
+				tr.claimed[k] = ts.Topic
+			}
 		}
 		tr.mu.Unlock()
 	}
