@@ -426,3 +426,30 @@ func TestDescribeConfigsListsSynonyms(t *testing.T) {
 		t.Errorf("retention.ms synonyms:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// DescribeConfigs answers a resource named again with INVALID_REQUEST, not
+// another copy of its configs: a request of a few kilobytes naming the
+// broker a thousand times would otherwise make a response of megabytes.
+func TestDescribeConfigsRepeatedResource(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	cl := b.client()
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	for range 1000 {
+		r := kmsg.NewDescribeConfigsRequestResource()
+		r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeBroker, "1"
+		req.Resources = append(req.Resources, r)
+	}
+	resp, err := req.RequestWith(testContext(t, 15*time.Second), cl)
+	if err != nil || len(resp.Resources) != 1000 {
+		t.Fatalf("describe: %v, %d resources", err, len(resp.Resources))
+	}
+	if r := resp.Resources[0]; r.ErrorCode != 0 || len(r.Configs) < 100 {
+		t.Fatalf("first: error %d, %d configs; want every broker config", r.ErrorCode, len(r.Configs))
+	}
+	for i, r := range resp.Resources[1:] {
+		if r.ErrorCode != kerr.InvalidRequest.Code || len(r.Configs) != 0 {
+			t.Fatalf("repeat %d: error %d, %d configs; want INVALID_REQUEST and none", i+1, r.ErrorCode, len(r.Configs))
+		}
+	}
+}

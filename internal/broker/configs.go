@@ -33,6 +33,14 @@ func (b *Broker) describeConfigs(_ context.Context, _ *Client, req *kmsg.Describ
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	img := b.cfg.Cluster.Image()
 	bcfg := b.brokerConfig(img)
+	// A resource named again is answered with an error, not another copy
+	// of every config: a request of a few kilobytes naming one broker a
+	// thousand times made a response of tens of megabytes.
+	type resource struct {
+		typ  kmsg.ConfigResourceType
+		name string
+	}
+	seen := make(map[resource]bool, len(req.Resources))
 	for _, rr := range req.Resources {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
@@ -40,8 +48,11 @@ func (b *Broker) describeConfigs(_ context.Context, _ *Client, req *kmsg.Describ
 		// synonyms lists a value's synonyms (include_synonyms).
 		var synonyms func(name string) []config.Value
 		var err error
-		switch rr.ResourceType {
-		case resourceTopic:
+		key := resource{rr.ResourceType, rr.ResourceName}
+		switch {
+		case seen[key]:
+			err = kerrf(kerr.InvalidRequest, "resource type %d %q is named more than once", rr.ResourceType, rr.ResourceName)
+		case rr.ResourceType == resourceTopic:
 			t := img.Topics.Value(rr.ResourceName)
 			if t == nil {
 				err = kerrf(kerr.UnknownTopicOrPartition, "topic %q does not exist", rr.ResourceName)
@@ -51,7 +62,7 @@ func (b *Broker) describeConfigs(_ context.Context, _ *Client, req *kmsg.Describ
 			// shows its default.
 			tcfg, _ := config.ApplyTopic(bcfg, t.Configs)
 			values, synonyms = tcfg.All(), tcfg.Synonyms
-		case resourceBroker:
+		case rr.ResourceType == resourceBroker:
 			switch rr.ResourceName {
 			case "":
 				// The cluster-wide resource lists its own dynamic values,
@@ -69,14 +80,22 @@ func (b *Broker) describeConfigs(_ context.Context, _ *Client, req *kmsg.Describ
 		default:
 			err = kerrf(kerr.InvalidRequest, "resource type %d is not supported", rr.ResourceType)
 		}
+		seen[key] = true
 		if err != nil {
 			sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 			resp.Resources = append(resp.Resources, sr)
 			continue
 		}
+		var names map[string]bool // nil: every config
+		if len(rr.ConfigNames) > 0 {
+			names = make(map[string]bool, len(rr.ConfigNames))
+			for _, n := range rr.ConfigNames {
+				names[n] = true
+			}
+		}
 		for _, v := range values {
 			// Null or empty names all (Kafka's ConfigHelper).
-			if len(rr.ConfigNames) > 0 && !slices.Contains(rr.ConfigNames, v.Def.Name) {
+			if names != nil && !names[v.Def.Name] {
 				continue
 			}
 			var syn []config.Value
