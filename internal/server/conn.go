@@ -33,6 +33,10 @@ type pending struct {
 	// size-prefixed token, without a response header.
 	raw      bool
 	rawBytes []byte
+	// frame is the response already encoded, with its header and size
+	// (encodeEarly); encodeTook is how long that took.
+	frame      []byte
+	encodeTook time.Duration
 }
 
 // conn serves one client connection.
@@ -84,12 +88,39 @@ func (c *conn) stopReading() {
 const maxPipelined = 64
 
 // maxHeldReplyBytes bounds the memory the replies of one connection not
-// yet written may hold (broker.Reply.Holds): past it the reader waits for
-// the writer, as Kafka mutes a connection until its response is sent. A
-// fetch that read records holds at least one 2 MiB chunk, so a client that
-// pipelines fetches and does not read the answers gets one read at a time
-// from the disk, not 64 (which held 128 MiB or more per connection).
+// yet written may hold (broker.Reply.Holds, or the size of a response
+// encoded early): past it the reader waits for the writer, as Kafka mutes
+// a connection until its response is sent. A fetch that read records
+// holds at least one 2 MiB chunk, so a client that pipelines fetches and
+// does not read the answers gets one read at a time from the disk, not 64
+// (which held 128 MiB or more per connection).
 const maxHeldReplyBytes = 1 << 20
+
+// encodeEarly encodes a reply that is ready now (not deferred, holding no
+// buffers of its own) on the reader, so that its size counts toward
+// maxHeldReplyBytes: a response can be far larger than its request
+// (Metadata, DescribeConfigs, ListGroups, OffsetFetch of a whole group),
+// and 64 of them queued for a client that reads nothing held hundreds of
+// megabytes. Produce is left to the writer: its answers are small and
+// bounded by its request, and encoding them there keeps a pipelining
+// producer's requests read while earlier answers are encoded.
+func (c *conn) encodeEarly(p *pending) {
+	if p.raw || p.reply.Response == nil || p.reply.Wait != nil || p.reply.Holds != 0 || p.key == 0 {
+		return
+	}
+	start := time.Now()
+	p.frame = encodeFrame(nil, *p, p.reply.Response)
+	p.encodeTook = time.Since(start)
+	p.reply.Holds = int64(cap(p.frame))
+}
+
+// encodeFrame appends the response's frame (size, header, body) to buf.
+func encodeFrame(buf []byte, p pending, resp kmsg.Response) []byte {
+	buf = AppendResponseHeader(buf, p.corr, p.flexible, p.key)
+	buf = resp.AppendTo(buf)
+	FinishFrame(buf, 0)
+	return buf
+}
 
 // serve runs the connection until the client leaves, a frame is malformed,
 // or the server shuts down. The reader decodes and dispatches in order; the
@@ -211,6 +242,7 @@ func (c *conn) readLoop(ctx context.Context) error {
 			return err
 		}
 		p.clientID = c.client.ID
+		c.encodeEarly(&p)
 		c.held.Add(p.reply.Holds)
 		select {
 		case c.queue <- p:
@@ -375,9 +407,17 @@ func (c *conn) writeLoop(ctx context.Context) {
 		if p.reply.Sent != nil {
 			sendStart = time.Now()
 		}
-		ok := resp == nil || c.writeResponse(w, p, resp)
+		var ok bool
+		switch {
+		case p.frame != nil:
+			ok = c.writeFrame(w, p.frame)
+		case resp != nil:
+			ok = c.writeResponse(w, p, resp)
+		default:
+			ok = true
+		}
 		if p.reply.Sent != nil && ok && resp != nil {
-			p.reply.Sent(time.Since(sendStart)) // request_percentage counts the send
+			p.reply.Sent(p.encodeTook + time.Since(sendStart)) // request_percentage counts the send
 		}
 		c.release(p)
 		if !ok {
@@ -443,9 +483,22 @@ func (c *conn) writeRaw(w *bufio.Writer, token []byte) bool {
 // keeps them from being regrown for every response.
 func (c *conn) writeResponse(w *bufio.Writer, p pending, resp kmsg.Response) bool {
 	bp := c.srv.buffers.Get().(*[]byte)
-	buf := AppendResponseHeader((*bp)[:0], p.corr, p.flexible, p.key)
-	buf = resp.AppendTo(buf)
-	FinishFrame(buf, 0)
+	buf := encodeFrame((*bp)[:0], p, resp)
+	ok := c.writeFrame(w, buf)
+	if cap(buf) <= maxPooledResponse {
+		*bp = buf
+		c.srv.buffers.Put(bp)
+	}
+	return ok
+}
+
+// maxPooledResponse is the largest response buffer kept for reuse: a rare
+// large response (a fetch of many partitions) is left to the collector
+// rather than kept per processor until the next one.
+const maxPooledResponse = 4 << 20
+
+// writeFrame writes an encoded response frame.
+func (c *conn) writeFrame(w *bufio.Writer, buf []byte) bool {
 	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	var err error
 	if len(buf) >= w.Available() {
@@ -456,8 +509,6 @@ func (c *conn) writeResponse(w *bufio.Writer, p pending, resp kmsg.Response) boo
 	} else {
 		_, err = w.Write(buf)
 	}
-	*bp = buf
-	c.srv.buffers.Put(bp)
 	if err != nil {
 		c.logger.Debug("write response", "err", err)
 		return false

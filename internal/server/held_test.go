@@ -14,8 +14,10 @@ import (
 )
 
 // bigReplies answers Metadata with 4 MiB responses that say they hold as
-// much until released, as a fetch holds its read buffers.
+// much until released, as a fetch holds its read buffers; with plain set,
+// they say nothing, as most responses, and only their size counts.
 type bigReplies struct {
+	plain             bool
 	handled, released atomic.Int64
 }
 
@@ -28,16 +30,28 @@ func (h *bigReplies) Handle(_ context.Context, _ *broker.Client, req kmsg.Reques
 	p.Replicas = make([]int32, 1<<20)
 	topic := "t"
 	resp.Topics = []kmsg.MetadataResponseTopic{{Topic: &topic, Partitions: []kmsg.MetadataResponseTopicPartition{p}}}
-	return broker.Reply{Response: resp, Holds: 4 << 20, Release: func() { h.released.Add(1) }}
+	holds := int64(4 << 20)
+	if h.plain {
+		holds = 0
+	}
+	return broker.Reply{Response: resp, Holds: holds, Release: func() { h.released.Add(1) }}
 }
 
 // TestUnreadRepliesStopTheReader: a client that pipelines requests and
 // reads none of the answers gets no more requests handled once the
 // replies it has not taken hold more than maxHeldReplyBytes, instead of
 // 64 of them held at once; reading the answers lets the rest through,
-// and every reply is released.
+// and every reply is released. Replies that hold buffers and plain large
+// responses count alike.
 func TestUnreadRepliesStopTheReader(t *testing.T) {
-	h := &bigReplies{}
+	for _, plain := range []bool{false, true} {
+		t.Run(map[bool]string{false: "holding", true: "plain"}[plain], func(t *testing.T) {
+			unreadRepliesStopTheReader(t, &bigReplies{plain: plain})
+		})
+	}
+}
+
+func unreadRepliesStopTheReader(t *testing.T, h *bigReplies) {
 	c, err := net.Dial("tcp", startTestServer(t, Config{}, h))
 	if err != nil {
 		t.Fatal(err)
