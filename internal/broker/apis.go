@@ -127,7 +127,7 @@ func (b *Broker) apiVersions(_ context.Context, c *Client, req *kmsg.ApiVersions
 	if req.Version >= 3 { // KIP-511: the client names its software
 		c.SoftwareName, c.SoftwareVersion = req.ClientSoftwareName, req.ClientSoftwareVersion
 	}
-	if a := b.apis[18]; req.Version > a.max {
+	if a := b.apis[18]; req.Version > a.max || req.Version < a.min {
 		resp.Version = 0
 		resp.ErrorCode = kerr.UnsupportedVersion.Code
 		resp.ApiKeys = []kmsg.ApiVersionsResponseApiKey{{ApiKey: 18, MinVersion: a.min, MaxVersion: a.max}}

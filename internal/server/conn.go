@@ -317,6 +317,13 @@ func (c *conn) decode(ctx context.Context, frame []byte) (pending, error) {
 		}
 		c.setClientID(hdr.ClientID)
 		av := &kmsg.ApiVersionsRequest{Version: version}
+		if c.listener.usesSASL() {
+			// The same SASL state rules as a supported version: none in
+			// the middle of an exchange, none after the session ended.
+			if _, handled, err := c.gate(ctx, key, version, av); handled || err != nil {
+				return pending{}, err
+			}
+		}
 		return pending{corr: hdr.CorrelationID, key: key, reply: c.handle(ctx, av)}, nil
 	}
 	req.SetVersion(version)

@@ -53,6 +53,11 @@ func (c *conn) readBody(ctx context.Context, r *bufio.Reader, size int32, deadli
 		return nil, fmt.Errorf("read request body of %d bytes: %w", size, err)
 	}
 	n := int(size)
+	if n == 0 {
+		// Nothing to wait for (an empty SASL token after SaslHandshake
+		// v0 is a frame of size 0).
+		return []byte{}, nil
+	}
 	if n <= firstStep {
 		// Most requests: one step, one buffer of the exact size.
 		if !c.armRead(min(time.Until(deadline), requestStallTimeout)) {
