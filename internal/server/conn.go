@@ -185,8 +185,13 @@ func (c *conn) serve(srvCtx context.Context) {
 	}
 }
 
+// readBufferSize is a connection's read buffer: requests larger than it
+// are read straight into their frames, so it need only hold the small
+// ones, and an idle connection costs little.
+const readBufferSize = 16 << 10
+
 func (c *conn) readLoop(ctx context.Context) error {
-	r := bufio.NewReaderSize(c.nc, 64<<10)
+	r := bufio.NewReaderSize(c.nc, readBufferSize)
 	cfg := c.srv.cfg
 	// use holds the request budget of the request being read and handled,
 	// drawn fairly with the client's other connections (request_budget.go).
@@ -379,9 +384,18 @@ func (c *conn) wait(ctx context.Context, p pending) (resp kmsg.Response, err err
 }
 
 func (c *conn) writeLoop(ctx context.Context) {
-	w := bufio.NewWriterSize(c.nc, 64<<10)
-	defer c.flushWire(w)
+	// The write buffer is made for the first reply: a connection that
+	// never sends a request costs no write buffer.
+	var w *bufio.Writer
+	defer func() {
+		if w != nil {
+			c.flushWire(w)
+		}
+	}()
 	for p := range c.queue {
+		if w == nil {
+			w = bufio.NewWriterSize(c.nc, 64<<10)
+		}
 		if p.raw {
 			if !c.writeRaw(w, p.rawBytes) {
 				return
