@@ -34,8 +34,10 @@ type pending struct {
 	raw      bool
 	rawBytes []byte
 	// frame is the response already encoded, with its header and size
-	// (encodeEarly); encodeTook is how long that took.
+	// (encodeEarly), in the pooled buffer pooled; encodeTook is how long
+	// that took.
 	frame      []byte
+	pooled     *[]byte
 	encodeTook time.Duration
 }
 
@@ -109,7 +111,10 @@ func (c *conn) encodeEarly(p *pending) {
 		return
 	}
 	start := time.Now()
-	p.frame = encodeFrame(nil, *p, p.reply.Response)
+	bp := c.srv.buffers.Get().(*[]byte)
+	p.frame = encodeFrame((*bp)[:0], *p, p.reply.Response)
+	*bp = p.frame
+	p.pooled = bp
 	p.encodeTook = time.Since(start)
 	p.reply.Holds = int64(cap(p.frame))
 }
@@ -459,6 +464,9 @@ func (c *conn) release(p pending) {
 	if p.reply.Release != nil {
 		p.reply.Release()
 	}
+	if p.pooled != nil {
+		c.srv.buffers.Put(p.pooled)
+	}
 	if p.reply.Holds > 0 {
 		c.held.Add(-p.reply.Holds)
 		select {
@@ -506,17 +514,10 @@ func (c *conn) writeResponse(w *bufio.Writer, p pending, resp kmsg.Response) boo
 	bp := c.srv.buffers.Get().(*[]byte)
 	buf := encodeFrame((*bp)[:0], p, resp)
 	ok := c.writeFrame(w, buf)
-	if cap(buf) <= maxPooledResponse {
-		*bp = buf
-		c.srv.buffers.Put(bp)
-	}
+	*bp = buf
+	c.srv.buffers.Put(bp)
 	return ok
 }
-
-// maxPooledResponse is the largest response buffer kept for reuse: a rare
-// large response (a fetch of many partitions) is left to the collector
-// rather than kept per processor until the next one.
-const maxPooledResponse = 4 << 20
 
 // writeFrame writes an encoded response frame.
 func (c *conn) writeFrame(w *bufio.Writer, buf []byte) bool {
