@@ -1,9 +1,10 @@
 package broker
 
 // Work bounded by what a request may cost (issue 13): a request's work is
-// bounded by what exists, not by how many entries it claims. Metadata may
-// name at most the topics the cluster has plus maxUnknownTopics (the server
-// closes the connection before decoding anything longer, limits.go there);
+// bounded by what exists, not by how many entries it claims. Metadata,
+// Produce and Fetch may name at most the topics the cluster has plus
+// maxUnknownTopics (the server closes the connection before decoding
+// anything longer, limits.go there);
 // duplicate topics in Metadata and Fetch are collapsed, as Kafka collapses
 // them into a set or map, and ListOffsets answers every duplicate
 // partition, across all the request's topic entries, with INVALID_REQUEST
@@ -16,14 +17,14 @@ import (
 	"github.com/sluice-io/sluice/internal/quota"
 )
 
-// maxUnknownTopics is how many topics beyond those that exist a Metadata
-// request may name: topics to auto-create, or names a client with stale
-// metadata still asks about. Kafka has no such bound; a request naming
+// maxUnknownTopics is how many topics beyond those that exist a request
+// may name: topics to auto-create, or names a client with stale metadata
+// still asks about. Kafka has no such bound; a request naming
 // more is not one any client sends.
 const maxUnknownTopics = 10_000
 
-// MaxRequestTopics is the most topics a Metadata request may name
-// (server.ArrayLimiter).
+// MaxRequestTopics is the most topics a Metadata, Produce or Fetch
+// request may name (server.ArrayLimiter).
 func (b *Broker) MaxRequestTopics() int {
 	return b.cfg.Cluster.Image().Topics.Len() + maxUnknownTopics
 }

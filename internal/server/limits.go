@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // ArrayLimiter bounds, before a request is decoded, how many entries its
@@ -23,26 +25,87 @@ type ArrayLimiter interface {
 var ErrTooManyEntries = errors.New("server: request array longer than the broker could answer")
 
 // checkArrays refuses, from the raw body, a request whose topic array is
-// longer than the broker could answer. Only Metadata is checked here: its
-// topics come first in the body and cost two bytes each on the wire but
-// tens of bytes decoded. Other APIs' entries are larger on the wire than
-// decoded by a factor kmsg bounds, and their handlers collapse duplicates.
+// longer than the broker could answer: Metadata, Produce and Fetch, whose
+// topics cost two or three bytes each on the wire but tens of bytes and an
+// allocation each decoded (a 7 MB Produce of empty topics took 328 MB to
+// decode). Other APIs' entries are larger on the wire than decoded by a
+// factor kmsg bounds, and their handlers collapse duplicates.
 func (s *Server) checkArrays(key, version int16, body []byte) error {
 	lim := s.cfg.ArrayLimits
 	if lim == nil {
 		lim, _ = s.handler.(ArrayLimiter)
 	}
-	if lim == nil || key != 3 {
+	if lim == nil {
 		return nil
 	}
-	n, ok := arrayLen(body, version >= 9)
+	var skip int
+	var compact bool
+	switch key {
+	case 3: // Metadata: the topics come first
+		compact = version >= 9
+	case 0: // Produce: [transactional_id (v3+)] acks timeout_ms topics
+		compact = version >= 9
+		if version >= 3 {
+			n, ok := nullableStringLen(body, compact)
+			if !ok {
+				return nil
+			}
+			skip = n
+		}
+		skip += 2 + 4
+	case 1: // Fetch: [replica_id (v0-14)] max_wait min_bytes [max_bytes v3+] [isolation v4+] [session id, epoch v7+] topics
+		compact = version >= 12
+		if version < 15 {
+			skip += 4
+		}
+		skip += 4 + 4
+		if version >= 3 {
+			skip += 4
+		}
+		if version >= 4 {
+			skip++
+		}
+		if version >= 7 {
+			skip += 4 + 4
+		}
+	default:
+		return nil
+	}
+	if skip > len(body) {
+		return nil // malformed: the decoder decides
+	}
+	n, ok := arrayLen(body[skip:], compact)
 	if !ok || n <= 0 {
 		return nil // null or malformed: the decoder decides
 	}
 	if max := lim.MaxRequestTopics(); n > int64(max) {
-		return fmt.Errorf("%w: Metadata v%d names %d topics, at most %d could be answered", ErrTooManyEntries, version, n, max)
+		return fmt.Errorf("%w: %s v%d names %d topics, at most %d could be answered", ErrTooManyEntries, kmsg.NameForKey(key), version, n, max)
 	}
 	return nil
+}
+
+// nullableStringLen returns how many bytes a nullable string at the start
+// of b takes: an int16 length, or for flexible versions a uvarint of
+// length+1 (0 is null).
+func nullableStringLen(b []byte, compact bool) (int, bool) {
+	if compact {
+		v, k := binary.Uvarint(b)
+		if k <= 0 || v > uint64(len(b)) {
+			return 0, false
+		}
+		if v == 0 {
+			return k, true
+		}
+		return k + int(v) - 1, true
+	}
+	if len(b) < 2 {
+		return 0, false
+	}
+	n := int(int16(binary.BigEndian.Uint16(b)))
+	if n < 0 {
+		return 2, true
+	}
+	return 2 + n, true
 }
 
 // arrayLen reads an array length at the start of b: an int32, or for
