@@ -94,6 +94,17 @@ func JSONSchema(p Parsed) *jsonschema.Schema {
 	return nil
 }
 
+// SameResolved reports whether a and b are one schema once the references of each are resolved,
+// as Confluent's ParsedSchema.deepEquals finds them; the registry falls back to it when a
+// schema sent without references matches no version by its canonical form. Avro schemas are
+// compared as Avro's Schema.equals compares them (doc and aliases aside), so a type defined by
+// a reference equals the same type written inline. JSON Schema and Protobuf schemas are never
+// the same here: they are matched by their canonical form alone.
+func SameResolved(a, b Parsed) bool {
+	x, y := AvroSchema(a), AvroSchema(b)
+	return x != nil && y != nil && x.Equal(y)
+}
+
 // Formatted returns p in the format a client asks for with the "format" query parameter:
 // "serialized" gives a Protobuf schema as the base64 encoding of its FileDescriptorProto, as
 // Confluent's Protobuf deserializers ask; every other format, and every other schema type,

@@ -18,6 +18,10 @@ type Schema struct {
 	schema    havro.Schema
 	text      string // the compact form returned to clients
 	canonical string // full names, fixed key order: the form schemas are compared by
+	// source and refs are what Parse was given, kept for Equal, which needs the referenced
+	// types' definitions (rarely: only when a lookup finds no version by its canonical form).
+	source string
+	refs   map[string]string
 }
 
 // Parse parses text as an Avro schema. refs maps reference names to the texts of the schemas
@@ -40,7 +44,7 @@ func Parse(text string, refs map[string]string) (*Schema, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &Schema{schema: s}
+	out := &Schema{schema: s, source: text, refs: refs}
 	out.canonical = render(doc, true)
 	out.text = render(doc, false)
 	// The compact form is what clients receive and parse again: make sure it means the same

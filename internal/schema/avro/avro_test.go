@@ -136,6 +136,9 @@ func FuzzParse(f *testing.F) {
 		if ins := Check(s, s); len(ins) != 0 {
 			t.Fatalf("%s does not read itself: %+v", text, ins)
 		}
+		if !again.Equal(s) {
+			t.Fatalf("the stored form of %s is not Equal to it:\n%s\n%s", text, s.resolved(), again.resolved())
+		}
 	})
 }
 
@@ -148,5 +151,44 @@ func TestErrorReadsRecord(t *testing.T) {
 	}
 	if ins := Check(rec, errType); len(ins) != 1 || ins[0].Info != "reader type: INT not compatible with writer type: LONG" {
 		t.Errorf("Check = %+v", ins)
+	}
+}
+
+// Equal is Avro's Schema.equals with references resolved, which Confluent's registry falls
+// back to when a lookup sends a schema with its referenced types inline (KafkaAvroSerializer
+// sends the schema it derives from a record that way).
+func TestEqualResolvesReferences(t *testing.T) {
+	const customer = `{"type":"record","name":"Customer","namespace":"com.example","fields":[{"name":"id","type":"long"},{"name":"tier","type":{"type":"enum","name":"Tier","symbols":["GOLD","BASIC"]}}]}`
+	const order = `{"type":"record","name":"Order","namespace":"com.example","fields":[` +
+		`{"name":"buyer","type":"com.example.Customer"},{"name":"seller","type":"Customer"},{"name":"tier","type":"Tier","default":"GOLD"}]}`
+	withRefs := mustParse(t, order, map[string]string{"com.example.Customer": customer})
+	inline := func(customerType, tierDefault string) string {
+		return `{"type":"record","name":"Order","namespace":"com.example","fields":[` +
+			`{"name":"buyer","type":` + customerType + `},{"name":"seller","type":"com.example.Customer"},{"name":"tier","type":"com.example.Tier","default":` + tierDefault + `}]}`
+	}
+	tests := []struct {
+		name string
+		text string
+		want bool
+	}{
+		{"inlined at first use", inline(customer, `"GOLD"`), true},
+		{"inlined with other namespaces and doc", inline(`{"type":"record","name":"com.example.Customer","doc":"who buys","fields":[{"name":"id","type":{"type":"long"},"doc":"key"},{"name":"tier","type":{"type":"enum","name":"Tier","symbols":["GOLD","BASIC"],"aliases":["Level"]}}]}`, `"GOLD"`), true},
+		{"another default", inline(customer, `"BASIC"`), false},
+		{"another field type", inline(strings.Replace(customer, `"long"`, `"int"`, 1), `"GOLD"`), false},
+		{"a logical type added", inline(strings.Replace(customer, `"long"`, `{"type":"long","logicalType":"timestamp-millis"}`, 1), `"GOLD"`), false},
+		{"a descending order", inline(strings.Replace(customer, `"type":"long"`, `"type":"long","order":"descending"`, 1), `"GOLD"`), false},
+		{"another property", inline(strings.Replace(customer, `"type":"long"`, `"type":"long","pii":true`, 1), `"GOLD"`), false},
+		{"another record name", strings.Replace(inline(customer, `"GOLD"`), `"Order"`, `"Sale"`, 1), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := mustParse(t, tt.text, nil)
+			if got := s.Equal(withRefs); got != tt.want {
+				t.Errorf("Equal = %v, want %v\n%s\n%s", got, tt.want, s.resolved(), withRefs.resolved())
+			}
+			if got := withRefs.Equal(s); got != tt.want {
+				t.Errorf("Equal the other way = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -16,6 +16,11 @@ import (
 // shapes a parser would refuse it writes something stable rather than failing.
 func render(doc any, full bool) string {
 	r := renderer{full: full}
+	return r.render(doc)
+}
+
+// render writes doc with r's settings.
+func (r *renderer) render(doc any) string {
 	r.enc = json.NewEncoder(&r.scratch)
 	r.enc.SetEscapeHTML(false)
 	r.schema(doc, "")
@@ -23,7 +28,14 @@ func render(doc any, full bool) string {
 }
 
 type renderer struct {
-	full    bool
+	full bool
+	// inline, when set, holds the definitions of names the document uses but does not define
+	// (those of its references): each is written in full where the name first appears, and by
+	// name after. defined records the names written so far.
+	inline  map[string]namedDef
+	defined map[string]bool
+	// noDoc leaves out doc and aliases, which Avro's schema equality does not compare.
+	noDoc   bool
 	b       bytes.Buffer
 	scratch bytes.Buffer  // what enc writes, before it is copied to b
 	enc     *json.Encoder // writes values compactly, without escaping <, > and &
@@ -83,6 +95,12 @@ func (r *renderer) typeName(name, ns string) {
 		return
 	}
 	space, short := splitName(name, ns)
+	if full := qualify(space, short); r.inline != nil && !r.defined[full] {
+		if d, ok := r.inline[full]; ok {
+			r.named(d.kind, d.m, d.ns)
+			return
+		}
+	}
 	if r.full || space != ns {
 		r.value(qualify(space, short))
 		return
@@ -135,6 +153,9 @@ func (r *renderer) named(kind string, m map[string]any, ns string) {
 			space = explicit
 		}
 	}
+	if r.defined != nil {
+		r.defined[qualify(space, short)] = true // before the fields: a record may refer to itself
+	}
 	r.b.WriteString(`{"type":`)
 	r.value(kind)
 	r.b.WriteString(`,"name":`)
@@ -147,7 +168,7 @@ func (r *renderer) named(kind string, m map[string]any, ns string) {
 			r.value(space)
 		}
 	}
-	if doc, ok := m["doc"]; ok {
+	if doc, ok := m["doc"]; ok && !r.noDoc {
 		r.b.WriteString(`,"doc":`)
 		r.value(doc)
 	}
@@ -181,7 +202,7 @@ func (r *renderer) named(kind string, m map[string]any, ns string) {
 		r.value(m["size"])
 	}
 	r.props(m, skip)
-	if aliases, ok := m["aliases"].([]any); ok {
+	if aliases, ok := m["aliases"].([]any); ok && !r.noDoc {
 		r.b.WriteString(`,"aliases":[`)
 		for i, a := range aliases {
 			if i > 0 {
@@ -209,7 +230,7 @@ func (r *renderer) field(f any, ns string) {
 	r.b.WriteString(`,"type":`)
 	r.schema(m["type"], ns)
 	for _, k := range []string{"doc", "default"} {
-		if v, ok := m[k]; ok {
+		if v, ok := m[k]; ok && (k != "doc" || !r.noDoc) {
 			r.b.WriteString(`,"` + k + `":`)
 			r.value(v)
 		}
@@ -218,7 +239,7 @@ func (r *renderer) field(f any, ns string) {
 		r.b.WriteString(`,"order":`)
 		r.value(order)
 	}
-	if aliases, ok := m["aliases"]; ok {
+	if aliases, ok := m["aliases"]; ok && !r.noDoc {
 		r.b.WriteString(`,"aliases":`)
 		r.value(aliases)
 	}
