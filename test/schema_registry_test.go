@@ -389,6 +389,22 @@ func TestSchemaRegistryReferencesAndNormalize(t *testing.T) {
 	if err != nil || found.ID != base.ID {
 		t.Fatalf("normalized lookup = %+v, %v; want id %d", found, err, base.ID)
 	}
+	// The schema with a reference, sent with Order inline and no
+	// references as Confluent's KafkaAvroSerializer derives it, is the
+	// version with the reference, for lookup and registration alike.
+	inlined := `{"type":"record","name":"Line","namespace":"shop","fields":[{"name":"order","type":` + avroOrderV1 + `},{"name":"qty","type":"int"}]}`
+	found, err = cl.LookupSchema(ctx, "lines-value", sr.Schema{Schema: inlined})
+	if err != nil || found.ID != withRef.ID || found.Version != 1 || !slices.Equal(found.References, ref) {
+		t.Fatalf("lookup of the inlined schema = %+v, %v; want version 1, id %d", found, err, withRef.ID)
+	}
+	again, err := cl.CreateSchema(ctx, "lines-value", sr.Schema{Schema: inlined})
+	if err != nil || again.ID != withRef.ID || again.Version != 1 {
+		t.Fatalf("registration of the inlined schema = %+v, %v; want version 1, id %d", again, err, withRef.ID)
+	}
+	withDefault := strings.Replace(inlined, `"type":"int"}`, `"type":"int","default":1}`, 1)
+	if _, err := cl.LookupSchema(ctx, "lines-value", sr.Schema{Schema: withDefault}); registryCode(err) != 40403 {
+		t.Fatalf("lookup of the inlined schema with a default added: %v, want 40403", err)
+	}
 }
 
 // TestSchemaRegistryServesProtobufSerialized answers ?format=serialized,

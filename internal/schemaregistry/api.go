@@ -295,6 +295,36 @@ func (st *state) find(subj string, p schema.Parsed, refs []schema.Reference, del
 	return nil
 }
 
+// findResolved returns the newest version of a subject whose schema has
+// references and is the same as p once they are resolved, or nil. It
+// finds a schema sent without references but with the referenced types
+// written inline, which is how Confluent's serializers send a schema they
+// derive from a record, and which Confluent's registry matches this way
+// (ParsedSchema.deepEquals). A non-zero id takes only versions with that
+// ID.
+func (st *state) findResolved(subj string, p schema.Parsed, deleted bool, id int) *version {
+	sub := st.subjects[subj]
+	if sub == nil {
+		return nil
+	}
+	for i := len(sub.versions) - 1; i >= 0; i-- {
+		v := sub.versions[i]
+		if v.deleted && !deleted || id != 0 && v.id != id {
+			continue
+		}
+		s := st.schemas[v.id]
+		if s == nil || s.typ != p.Type() || len(s.refs) == 0 {
+			continue
+		}
+		// A stored schema that no longer parses (a reference of it is
+		// gone) matches nothing.
+		if old, err := st.parsed(v.id); err == nil && schema.SameResolved(p, old) {
+			return v
+		}
+	}
+	return nil
+}
+
 // --- reads ---
 
 func (r *Registry) listSubjects(req *http.Request) (any, error) {
@@ -537,6 +567,9 @@ func (r *Registry) lookup(req *http.Request, body []byte) (any, error) {
 			if np, err := schema.Parse(p.Type(), p.Normalized(), mustRefs(st, sr.References)); err == nil {
 				v = st.find(subj, np, sr.References, deleted)
 			}
+		}
+		if v == nil && len(sr.References) == 0 {
+			v = st.findResolved(subj, p, deleted, 0)
 		}
 		if v == nil {
 			return errSchemaNotFound()

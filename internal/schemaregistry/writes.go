@@ -54,6 +54,15 @@ func (r *Registry) register(req *http.Request, body []byte) (any, int64, error) 
 		if v := st.find(subj, p, sr.References, false); v != nil && (sr.ID == 0 || sr.ID == v.id) {
 			return nil, map[string]int{"id": v.id}, nil
 		}
+		// The same schema sent with its references inline gets the ID of
+		// the version that has them, rather than a second version (as in
+		// Confluent's registry), unless the request names the version it
+		// is imported as.
+		if len(sr.References) == 0 && sr.Version <= 0 {
+			if v := st.findResolved(subj, p, false, sr.ID); v != nil {
+				return nil, map[string]int{"id": v.id}, nil
+			}
+		}
 		ident := identity(p.Type(), p.Canonical(), sr.References)
 		id, known := st.byIdentity[ident]
 		if sr.ID > 0 {
