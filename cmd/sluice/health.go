@@ -7,11 +7,14 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // clusterHealth is what `sluice cluster health` reports, like `rpk cluster
@@ -34,34 +37,45 @@ type clusterHealth struct {
 	BrokersNotAnswering []int32 `json:"brokers_not_answering"`
 	// LogDirsChecked is false when the principal may not describe the
 	// log directories (DESCRIBE on the cluster): the rest of the report
-	// stands without that check, and without BrokersNotAnswering, which
-	// the same requests find.
+	// stands without that check.
 	LogDirsChecked bool `json:"log_dirs_checked"`
 }
 
-// addUnanswered marks the cluster unhealthy for each broker that did not
-// answer DescribeLogDirs, and returns the errors of brokers that did answer,
-// with an error code, which are not a verdict on the cluster.
-func (h *clusterHealth) addUnanswered(err error) error {
-	var se *kadm.ShardErrors
-	if !errors.As(err, &se) {
-		return err
-	}
-	var answered []error
-	for _, e := range se.Errs {
-		var ke *kerr.Error
-		if errors.As(e.Err, &ke) {
-			answered = append(answered, fmt.Errorf("broker %d: %w", e.Broker.NodeID, e.Err))
-			continue
+// addUnanswered marks the cluster unhealthy for each live broker, as
+// Metadata lists it, that did not answer an ApiVersions request within
+// the probe's time: stopped, hung or unreachable.
+func (h *clusterHealth) addUnanswered(answered map[int32]bool) {
+	for _, id := range h.Brokers {
+		if !answered[id] {
+			h.BrokersNotAnswering = append(h.BrokersNotAnswering, id)
 		}
-		h.BrokersNotAnswering = append(h.BrokersNotAnswering, e.Broker.NodeID)
 	}
-	slices.Sort(h.BrokersNotAnswering)
 	if len(h.BrokersNotAnswering) > 0 {
 		h.UnhealthyReasons = append(h.UnhealthyReasons, "brokers_not_answering")
 		h.Healthy = false
 	}
-	return errors.Join(answered...)
+}
+
+// probeBrokers sends ApiVersions to every broker in ids at once and
+// returns those that answered before ctx ended. ApiVersions needs no
+// authorization, so the probe works for any principal.
+func probeBrokers(ctx context.Context, cl *kgo.Client, ids []int32) map[int32]bool {
+	var mu sync.Mutex
+	answered := map[int32]bool{}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := cl.Broker(int(id)).Request(ctx, kmsg.NewPtrApiVersionsRequest()); err == nil {
+				mu.Lock()
+				answered[id] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return answered
 }
 
 // addLogDirs marks the cluster unhealthy for each broker whose every log
@@ -143,39 +157,55 @@ func newClusterHealthCommand(o *clientOptions) *cobra.Command {
 live brokers, brokers that hold replicas but are down, partitions without a
 leader and partitions whose ISR is smaller than their replica set, and from
 DescribeLogDirs the brokers whose every log directory is offline and the live
-brokers that do not answer at all (stopped or hung); a principal not allowed
-to DESCRIBE the cluster gets the rest without those two checks. The cluster
+brokers that do not answer at all (stopped or hung, found with ApiVersions);
+a principal not allowed to DESCRIBE the cluster gets the rest without the
+log directories. The cluster
 is healthy when it has a controller and none of the others; the command exits
 1 otherwise, so scripts and probes can use it.`,
 		Example: `  sluice cluster health
   sluice cluster health -b kafka-1:9092 --json`,
 		Args: usage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, ctx, done, err := o.admin(cmd.Context())
+			cl, err := o.client()
 			if err != nil {
 				return err
 			}
-			defer done()
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
+			defer cancel()
+			adm := kadm.NewClient(cl)
 			m, err := adm.Metadata(ctx)
 			if err != nil {
 				return o.fail("cluster health", err)
 			}
 			h := healthOf(m)
-			// Every broker is asked in turn; one that accepts connections
-			// but never answers would hold the command to its end, so it
-			// gets half of what is left and is then reported, while the
-			// answers of the others still count.
+			// Every live broker is asked at once; one that accepts
+			// connections but never answers would hold the command to its
+			// end, so the probe gets half of what is left, and the log
+			// directories are asked of the brokers that answered.
 			deadline, _ := ctx.Deadline()
-			dctx, cancel := context.WithTimeout(ctx, time.Until(deadline)/2)
-			dirs, err := adm.DescribeAllLogDirs(dctx, nil)
-			cancel()
-			switch err = h.addUnanswered(err); {
-			case errors.Is(err, kerr.ClusterAuthorizationFailed):
-				// Not this principal's to see: the Metadata verdict stands.
-			case err != nil:
-				return o.fail("cluster health: describe log dirs", err)
-			default:
-				h.LogDirsChecked = true
+			pctx, pcancel := context.WithTimeout(ctx, time.Until(deadline)/2)
+			answered := probeBrokers(pctx, cl, h.Brokers)
+			pcancel()
+			h.addUnanswered(answered)
+			dirs := kadm.DescribedAllLogDirs{}
+			h.LogDirsChecked = true
+			for _, id := range h.Brokers {
+				if !answered[id] {
+					continue
+				}
+				d, err := adm.DescribeBrokerLogDirs(ctx, id, nil)
+				if errors.Is(err, kerr.ClusterAuthorizationFailed) {
+					// Not this principal's to see: the rest of the verdict stands.
+					h.LogDirsChecked = false
+					break
+				}
+				if err != nil {
+					return o.fail(fmt.Sprintf("cluster health: describe the log dirs of broker %d", id), err)
+				}
+				dirs[id] = d
+			}
+			if h.LogDirsChecked {
 				h.addLogDirs(dirs)
 			}
 			w := cmd.OutOrStdout()
