@@ -411,7 +411,7 @@ func (n *node) electUnclean(ctx context.Context, since uint64) uint64 {
 	}
 	var parts []TopicPartitionID
 	look := func(t *Topic) {
-		if !n.uncleanAllowed(t, img.BrokerConfigs) {
+		if !uncleanAllowed(t, img.BrokerConfigs, n.cfg.UncleanLeaderElection) {
 			return
 		}
 		for _, p := range t.Partitions {
@@ -446,19 +446,6 @@ func (n *node) electUnclean(ctx context.Context, since uint64) uint64 {
 		return since
 	}
 	return img.Index
-}
-
-// uncleanAllowed is whether t allows unclean leader election: its own
-// config, else the cluster-wide dynamic default, else this controller's
-// static setting.
-func (n *node) uncleanAllowed(t *Topic, brokerConfigs map[string]map[string]string) bool {
-	if _, ok := t.Configs[uncleanConfig]; ok {
-		return uncleanAllowed(t, brokerConfigs)
-	}
-	if _, ok := brokerConfigs[""][uncleanConfig]; ok {
-		return uncleanAllowed(t, brokerConfigs)
-	}
-	return n.cfg.UncleanLeaderElection
 }
 
 // sortPartitions orders partitions by topic ID, then index.

@@ -53,16 +53,19 @@ func (b *imageBuilder) live(id int32) bool { return isLive(b.next.Brokers, id) }
 // uncleanAllowed reports whether t allows unclean leader election: the
 // topic's own config, else the cluster-wide dynamic default.
 func (b *imageBuilder) uncleanAllowed(t *Topic) bool {
-	return uncleanAllowed(t, b.next.BrokerConfigs)
+	return uncleanAllowed(t, b.next.BrokerConfigs, false)
 }
 
 // uncleanAllowed is imageBuilder.uncleanAllowed against the dynamic broker
-// configs brokerConfigs.
-func uncleanAllowed(t *Topic, brokerConfigs map[string]map[string]string) bool {
+// configs brokerConfigs, with fallback where neither sets it.
+func uncleanAllowed(t *Topic, brokerConfigs map[string]map[string]string, fallback bool) bool {
 	if v, ok := t.Configs[uncleanConfig]; ok {
 		return v == "true"
 	}
-	return brokerConfigs[""][uncleanConfig] == "true"
+	if v, ok := brokerConfigs[""][uncleanConfig]; ok {
+		return v == "true"
+	}
+	return fallback
 }
 
 // electLeader picks the leader for p: the first replica, in replica order,

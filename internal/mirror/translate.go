@@ -220,11 +220,13 @@ func (tr *translator) readSyncs(ctx context.Context) (map[tp]offsetSync, error) 
 				var k syncKey
 				var s offsetSync
 				var target string
-				if json.Unmarshal(r.Key, &k) == nil && k.Claim {
+				switch {
+				case json.Unmarshal(r.Key, &k) != nil: // not a record of ours
+				case k.Claim:
 					if json.Unmarshal(r.Value, &target) == nil {
 						claimed[k.Topic] = target
 					}
-				} else if json.Unmarshal(r.Key, &k) == nil && json.Unmarshal(r.Value, &s) == nil {
+				case json.Unmarshal(r.Value, &s) == nil:
 					p := tp{k.Topic, k.Partition}
 					history[p] = append(history[p], s)
 					lastSlot[p] = k.Slot
